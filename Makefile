@@ -1,0 +1,89 @@
+# cowroot: `make` builds, `make test` runs every test, `make bench` measures,
+# `make install PREFIX=DIR` installs a relocatable tree.
+PREFIX ?= /usr/local
+BUILD  ?= build
+CXX    ?= g++
+
+WARN      := -Wall -Wextra -Wno-unused-parameter -Wno-missing-field-initializers
+CXXFLAGS  ?= -O2 -g
+BASEFLAGS := -std=c++20 $(WARN) -MMD -MP
+# The core and the wrappers go into every program of a session: no
+# exceptions, no RTTI, nothing exported but the wrappers.
+PICFLAGS  := $(BASEFLAGS) -fPIC -fvisibility=hidden -fno-exceptions -fno-rtti -fno-asynchronous-unwind-tables \
+             -fno-stack-protector -D_GNU_SOURCE
+
+CORE_SRC := preload/core/state.cc preload/core/state_io.cc preload/core/ops.cc preload/core/session.cc
+CORE_OBJ := $(CORE_SRC:%.cc=$(BUILD)/%.o)
+WRAP_OBJ := $(BUILD)/preload/wrap/wrappers.o
+CORE_LIB := $(BUILD)/libcowroot-core.a
+PRELOAD  := $(BUILD)/libcowroot.so
+FAKED    := $(BUILD)/cowroot-faked
+CLI      := $(BUILD)/cowroot
+TESTS    := $(BUILD)/tests/unit_tests $(BUILD)/tests/fakeroot_tests
+BENCH    := $(BUILD)/bench/callpath
+
+all: $(BUILD)/.deps-build $(PRELOAD) $(FAKED) $(CLI)
+
+$(BUILD)/.deps-%: mk/deps.sh
+	@mkdir -p $(BUILD)
+	@sh mk/deps.sh $*
+	@touch $@
+
+$(BUILD)/preload/%.o: preload/%.cc | $(BUILD)/.deps-build
+	@mkdir -p $(@D)
+	$(CXX) $(CXXFLAGS) $(PICFLAGS) -c $< -o $@
+
+$(CORE_LIB): $(CORE_OBJ)
+	rm -f $@
+	ar rcs $@ $^
+
+# The export list is whatever the wrapper object defines: adding a wrapper
+# exports it, and nothing of the core, libstdc++ or libgcc leaks out.
+$(BUILD)/exports.map: $(WRAP_OBJ)
+	{ echo '{ global:'; nm -g --defined-only $< | awk '$$2 == "T" { print "  " $$3 ";" }'; echo 'local: *; };'; } > $@
+
+$(PRELOAD): $(WRAP_OBJ) $(CORE_LIB) $(BUILD)/exports.map
+	$(CXX) -shared -o $@ $(WRAP_OBJ) $(CORE_LIB) -Wl,--version-script=$(BUILD)/exports.map \
+	  -static-libstdc++ -static-libgcc -Wl,--as-needed -Wl,-z,defs -Wl,-z,now
+
+$(BUILD)/%.o: %.cc | $(BUILD)/.deps-build
+	@mkdir -p $(@D)
+	$(CXX) $(CXXFLAGS) $(BASEFLAGS) -D_GNU_SOURCE -c $< -o $@
+
+$(FAKED): $(BUILD)/faked/faked.o $(CORE_LIB)
+	$(CXX) -o $@ $^
+
+$(CLI): $(BUILD)/cli/cowroot.o $(CORE_LIB)
+	$(CXX) -o $@ $^
+
+$(BUILD)/tests/%: $(BUILD)/tests/%.o $(BUILD)/tests/main.o $(CORE_LIB)
+	$(CXX) -o $@ $^ -lpthread
+
+$(BUILD)/bench/callpath: $(BUILD)/bench/callpath.o
+	$(CXX) -o $@ $^
+
+# ---- install -------------------------------------------------------------
+HEADERS := preload/core/state.h preload/core/session.h preload/core/ops.h preload/core/proto.h preload/core/sys.h
+
+install: all
+	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/lib/pkgconfig $(DESTDIR)$(PREFIX)/libexec/cowroot \
+	  $(DESTDIR)$(PREFIX)/include/cowroot
+	install -m 755 $(CLI) $(DESTDIR)$(PREFIX)/bin/cowroot
+	install -m 755 $(FAKED) $(DESTDIR)$(PREFIX)/libexec/cowroot/cowroot-faked
+	install -m 755 $(PRELOAD) $(DESTDIR)$(PREFIX)/lib/libcowroot.so
+	install -m 644 $(CORE_LIB) $(DESTDIR)$(PREFIX)/lib/libcowroot-core.a
+	install -m 644 $(HEADERS) $(DESTDIR)$(PREFIX)/include/cowroot/
+	sed 's/@VERSION@/0.1/' mk/cowroot.pc.in > $(DESTDIR)$(PREFIX)/lib/pkgconfig/cowroot.pc
+
+# ---- tests and benchmarks --------------------------------------------------
+test: all $(BUILD)/.deps-test $(TESTS)
+	sh tests/run.sh $(BUILD) $(TESTS)
+
+bench: all $(BUILD)/.deps-bench $(BENCH)
+	sh bench/run.sh $(BUILD)
+
+clean:
+	rm -rf $(BUILD)
+
+.PHONY: all install test bench clean
+-include $(shell find $(BUILD) -name '*.d' 2>/dev/null)

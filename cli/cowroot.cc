@@ -1,0 +1,311 @@
+// cowroot: start a session and run a command in it.
+//
+//   cowroot [-s FILE] [-i FILE] [-u] [-r DIR] [--cow DIR] [--] [COMMAND [ARG...]]
+//   cowroot clone SRC DEST
+//
+// Accepts fakeroot's options too (-l/--lib, -f/--faked, -b, --unknown-is-real,
+// --save-file?) so that scripts and fakeroot's own test suite can use it as
+// their launcher.
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <string>
+#include <vector>
+
+#include "../preload/core/proto.h"
+#include "../preload/core/session.h"
+#include "../preload/core/state.h"
+
+extern char** environ;
+
+namespace {
+
+const char* const kVersion = "cowroot 0.1";
+
+[[noreturn]] void die(const std::string& msg, int code = 1) {
+  fprintf(stderr, "cowroot: %s\n", msg.c_str());
+  exit(code);
+}
+
+void usage(FILE* f) {
+  fprintf(f,
+          "usage: cowroot [OPTION...] [--] [COMMAND [ARG...]]   run COMMAND (default $SHELL) as fake root\n"
+          "       cowroot clone SRC DEST                          copy-on-write clone of a tree\n"
+          "\n"
+          "  -s, --save-file FILE   save the fake ownership and modes to FILE when the command ends\n"
+          "  -i FILE                load them from FILE first (a missing or corrupt FILE is an error)\n"
+          "  -u, --unknown-is-real  files cowroot has no record of show their real owner, not root\n"
+          "  -r, --root DIR         run inside DIR as if chroot'ed into it\n"
+          "      --cow DIR          hard-linked files under DIR are copy-on-write\n"
+          "  -l, --lib LIB, -f, --faked BIN, -b FD\n"
+          "                         accepted for fakeroot compatibility (cowroot uses its own)\n"
+          "  -h, --help             this text\n"
+          "  -v, --version          the version\n");
+}
+
+std::string self_dir() {
+  char buf[4096];
+  ssize_t n = readlink("/proc/self/exe", buf, sizeof buf - 1);
+  if (n <= 0) die("cannot find its own location (/proc/self/exe)");
+  buf[n] = 0;
+  std::string s(buf);
+  return s.substr(0, s.rfind('/'));
+}
+
+bool is_file(const std::string& p) {
+  struct stat st;
+  return stat(p.c_str(), &st) == 0 && S_ISREG(st.st_mode);
+}
+
+// The library and the daemon, relative to this program (installs are
+// relocatable), unless the environment names them.
+std::string locate(const char* env, const std::vector<std::string>& rel, const char* what) {
+  if (const char* e = getenv(env); e && *e) {
+    if (!is_file(e)) die(std::string(what) + " " + e + " (from " + env + ") does not exist");
+    return e;
+  }
+  std::string d = self_dir();
+  std::string tried;
+  for (auto& r : rel) {
+    std::string p = d + "/" + r;
+    char real[4096];
+    if (is_file(p) && realpath(p.c_str(), real)) return real;
+    tried += " " + p;
+  }
+  die(std::string("cannot find ") + what + " (looked at" + tried + ")");
+}
+
+std::string make_session_dir() {
+  const char* base = getenv("XDG_RUNTIME_DIR");
+  std::string top = (base && *base && access(base, W_OK) == 0) ? base : "/tmp";
+  top += "/cowroot-" + std::to_string(getuid());
+  if (mkdir(top.c_str(), 0700) < 0 && errno != EEXIST) die("cannot create " + top + ": " + strerror(errno));
+  struct stat st;
+  if (lstat(top.c_str(), &st) < 0 || !S_ISDIR(st.st_mode) || st.st_uid != getuid() || (st.st_mode & 077))
+    die(top + " is not a private directory of this user");
+  std::string t = top + "/s.XXXXXX";
+  std::vector<char> buf(t.begin(), t.end());
+  buf.push_back(0);
+  if (!mkdtemp(buf.data())) die("cannot create a session directory in " + top + ": " + strerror(errno));
+  return buf.data();
+}
+
+void remove_dir(const std::string& dir) {
+  for (const char* f : {"sock", "table", "xattr", "lock", "table.grow"}) unlink((dir + "/" + f).c_str());
+  rmdir(dir.c_str());
+}
+
+// Sends one request to the daemon and waits for its answer.
+bool request(int fd, uint32_t op, const std::string& payload, uint64_t* value, std::string* text) {
+  std::vector<char> buf(sizeof(cr::proto::Msg) + payload.size());
+  cr::proto::Msg m{cr::proto::kMagic, op, 0, (uint32_t)payload.size(), 0};
+  memcpy(buf.data(), &m, sizeof m);
+  memcpy(buf.data() + sizeof m, payload.data(), payload.size());
+  if (send(fd, buf.data(), buf.size(), MSG_NOSIGNAL) != (ssize_t)buf.size()) return false;
+  char in[sizeof(cr::proto::Msg) + cr::proto::kMaxPayload];
+  ssize_t n;
+  do n = recv(fd, in, sizeof in, 0); while (n < 0 && errno == EINTR);
+  if (n < (ssize_t)sizeof m) return false;
+  memcpy(&m, in, sizeof m);
+  if (m.magic != cr::proto::kMagic || sizeof m + m.len != (size_t)n) return false;
+  *value = m.value;
+  text->assign(in + sizeof m, m.len);
+  return m.op == cr::proto::kOk;
+}
+
+struct Options {
+  std::string save, load, root, cow;
+  bool unknown_real = false;
+  std::vector<std::string> command;
+};
+
+Options parse(int argc, char** argv) {
+  Options o;
+  int i = 1;
+  for (; i < argc; i++) {
+    std::string a = argv[i];
+    auto value = [&]() -> std::string {
+      size_t eq = a.find('=');
+      if (a.rfind("--", 0) == 0 && eq != std::string::npos) return a.substr(eq + 1);
+      if (i + 1 >= argc) die("option " + a + " needs a value (see cowroot --help)", 2);
+      return argv[++i];
+    };
+    auto is = [&](const char* s, const char* l = nullptr) {
+      if (a == s) return true;
+      if (!l) return false;
+      return a == l || a.rfind(std::string(l) + "=", 0) == 0;
+    };
+    if (a == "--") {
+      i++;
+      break;
+    }
+    if (a.empty() || a[0] != '-') break;
+    if (is("-s", "--save-file")) o.save = value();
+    else if (is("-i", "--load")) o.load = value();
+    else if (is("-u", "--unknown-is-real")) o.unknown_real = true;
+    else if (is("-r", "--root")) o.root = value();
+    else if (is("--cow", "--cow")) o.cow = value();
+    else if (is("-l", "--lib") || is("-f", "--faked") || is("-b", "--fd-base")) value();
+    else if (is("-h", "--help")) {
+      usage(stdout);
+      exit(0);
+    } else if (is("-v", "--version")) {
+      printf("%s\n", kVersion);
+      exit(0);
+    } else {
+      fprintf(stderr, "cowroot: unknown option %s\n", a.c_str());
+      usage(stderr);
+      exit(2);
+    }
+  }
+  for (; i < argc; i++) o.command.push_back(argv[i]);
+  return o;
+}
+
+int run_session(const Options& o) {
+  if (!o.root.empty()) die("-r/--root is not implemented yet (chroot emulation is being built)", 2);
+  if (!o.cow.empty()) die("--cow is not implemented yet (copy-on-write is being built)", 2);
+  std::string lib = locate(cr::kEnvLib, {"libcowroot.so", "../lib/libcowroot.so"}, "libcowroot.so");
+  std::string faked = locate(cr::kEnvFaked,
+                             {"cowroot-faked", "../libexec/cowroot/cowroot-faked", "../lib/cowroot/cowroot-faked"},
+                             "cowroot-faked");
+  std::string save;
+  if (!o.save.empty()) {
+    // Absolute, since the daemon runs elsewhere; checked now, not at the end.
+    char buf[4096];
+    std::string dir = o.save.substr(0, o.save.rfind('/') == std::string::npos ? 0 : o.save.rfind('/'));
+    if (dir.empty()) dir = o.save[0] == '/' ? "/" : ".";
+    if (!realpath(dir.c_str(), buf)) die("cannot save state to " + o.save + ": " + strerror(errno));
+    save = std::string(buf) + "/" + o.save.substr(o.save.rfind('/') == std::string::npos ? 0 : o.save.rfind('/') + 1);
+    if (access(buf, W_OK) < 0) die("cannot save state to " + o.save + ": " + strerror(errno));
+  }
+
+  std::string dir = make_session_dir();
+  {
+    cr::State st;
+    if (int r = st.open(dir.c_str(), true); r < 0) {
+      remove_dir(dir);
+      die("cannot create the state in " + dir + ": " + strerror(-r));
+    }
+    char err[512];
+    if (!o.load.empty() && cr::load_state(st, o.load.c_str(), err, sizeof err) < 0) {
+      remove_dir(dir);
+      die(err);
+    }
+  }
+
+  int ready[2];
+  if (pipe2(ready, O_CLOEXEC) < 0) die(std::string("pipe: ") + strerror(errno));
+  pid_t dpid = fork();
+  if (dpid < 0) die(std::string("fork: ") + strerror(errno));
+  if (dpid == 0) {
+    setsid();
+    int wfd = dup(ready[1]);  // without O_CLOEXEC, for the daemon
+    std::string fdarg = std::to_string(wfd);
+    std::vector<const char*> args = {faked.c_str(), "--state", dir.c_str(), "--ephemeral", "--ready-fd",
+                                     fdarg.c_str()};
+    if (!save.empty()) {
+      args.push_back("--save");
+      args.push_back(save.c_str());
+    }
+    args.push_back(nullptr);
+    static const char* const env[] = {nullptr};
+    execve(faked.c_str(), const_cast<char* const*>(args.data()), const_cast<char* const*>(env));
+    fprintf(stderr, "cowroot: cannot run %s: %s\n", faked.c_str(), strerror(errno));
+    _exit(127);
+  }
+  close(ready[1]);
+  char c;
+  ssize_t got;
+  do got = read(ready[0], &c, 1); while (got < 0 && errno == EINTR);
+  close(ready[0]);
+  if (got != 1) {
+    waitpid(dpid, nullptr, 0);
+    remove_dir(dir);
+    die("the daemon " + faked + " did not start");
+  }
+  int live = cr::connect_daemon(dir.c_str());
+  if (live < 0) die("cannot connect to the daemon of " + dir + ": " + strerror(-live));
+
+  cr::Session& s = cr::g_session;
+  snprintf(s.state_dir, sizeof s.state_dir, "%s", dir.c_str());
+  snprintf(s.lib, sizeof s.lib, "%s", lib.c_str());
+  snprintf(s.faked, sizeof s.faked, "%s", faked.c_str());
+  s.unknown_real = o.unknown_real;
+  s.live_fd = live;
+  s.ngroups = 1;
+  s.groups[0] = 0;
+  size_t n = 0;
+  for (char** e = environ; *e; e++) n++;
+  std::vector<char*> env(n + cr::exec_env_extra() + 1);
+  std::vector<char> strings(3 * cr::kPathMax + 4096);
+  if (!cr::exec_env(environ, env.data(), env.size(), strings.data(), strings.size()))
+    die("the environment is too large");
+
+  std::vector<std::string> cmd = o.command;
+  if (cmd.empty()) {
+    const char* sh = getenv("SHELL");
+    cmd.push_back(sh && *sh ? sh : "/bin/sh");
+  }
+  std::vector<char*> argv;
+  for (auto& a : cmd) argv.push_back(const_cast<char*>(a.c_str()));
+  argv.push_back(nullptr);
+
+  // Like a shell waiting for a foreground job: the command gets the
+  // terminal's signals, the launcher outlives them to close the session.
+  signal(SIGINT, SIG_IGN);
+  signal(SIGQUIT, SIG_IGN);
+  pid_t child = fork();
+  if (child < 0) die(std::string("fork: ") + strerror(errno));
+  if (child == 0) {
+    signal(SIGINT, SIG_DFL);
+    signal(SIGQUIT, SIG_DFL);
+    environ = env.data();
+    execvp(argv[0], argv.data());
+    int e = errno;
+    fprintf(stderr, "cowroot: %s: %s\n", argv[0], strerror(e));
+    _exit(e == ENOENT ? 127 : 126);
+  }
+  int status = 0;
+  while (waitpid(child, &status, 0) < 0 && errno == EINTR) {
+  }
+  int code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+
+  uint64_t others = 0;
+  std::string text;
+  bool ok = request(live, cr::proto::kEnd, "", &others, &text);
+  close(live);
+  if (!ok) {
+    fprintf(stderr, "cowroot: %s\n", text.empty() ? "the session's daemon did not answer" : text.c_str());
+    if (code == 0) code = 1;
+  }
+  if (others == 0) waitpid(dpid, nullptr, 0);  // nothing is left of the session: the daemon is gone when we return
+  return code;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  if (argc >= 2 && strcmp(argv[1], "clone") == 0)
+    die("clone is not implemented yet (copy-on-write roots are being built)", 2);
+  Options o = parse(argc, argv);
+  if (getenv(cr::kEnvState) && getenv("LD_PRELOAD") && strstr(getenv("LD_PRELOAD"), "libcowroot")) {
+    // Already inside a session: the command joins it, as a nested fakeroot would wish to.
+    if (!o.save.empty() || !o.load.empty()) die("-s and -i cannot be used inside a cowroot session", 2);
+    std::vector<char*> argv2;
+    for (auto& a : o.command) argv2.push_back(const_cast<char*>(a.c_str()));
+    if (argv2.empty()) argv2.push_back(const_cast<char*>(getenv("SHELL") ? getenv("SHELL") : "/bin/sh"));
+    argv2.push_back(nullptr);
+    execvp(argv2[0], argv2.data());
+    die(std::string(argv2[0]) + ": " + strerror(errno), errno == ENOENT ? 127 : 126);
+  }
+  return run_session(o);
+}

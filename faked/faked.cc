@@ -1,0 +1,254 @@
+// cowroot-faked: the keeper of one session.
+//
+// The state itself is a pair of shared files that every process of the
+// session maps and updates under a robust lock (preload/core/state.h), so no
+// read and no write waits for this process. The daemon owns what needs one
+// owner: the session's lifetime (it counts the connections that every
+// process inherits and exits when the last is gone), saving the state
+// (`-s`), and removing a throwaway session directory afterwards.
+//
+//   cowroot-faked --state DIR [--save FILE] [--ephemeral] [--detach | --ready-fd N] [--grace MS]
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <sys/file.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <string>
+#include <vector>
+
+#include "../preload/core/proto.h"
+#include "../preload/core/state.h"
+
+namespace {
+
+volatile sig_atomic_t g_stop = 0;
+void on_signal(int) { g_stop = 1; }
+
+[[noreturn]] void die(const std::string& msg) {
+  fprintf(stderr, "cowroot-faked: %s\n", msg.c_str());
+  exit(1);
+}
+
+struct Options {
+  std::string dir, save;
+  bool ephemeral = false, detach = false;
+  int ready_fd = -1;
+  int grace_ms = 50;
+};
+
+Options parse(int argc, char** argv) {
+  Options o;
+  for (int i = 1; i < argc; i++) {
+    std::string a = argv[i];
+    auto next = [&]() -> std::string {
+      if (i + 1 >= argc) die("option " + a + " needs a value");
+      return argv[++i];
+    };
+    if (a == "--state") o.dir = next();
+    else if (a == "--save") o.save = next();
+    else if (a == "--ephemeral") o.ephemeral = true;
+    else if (a == "--detach") o.detach = true;
+    else if (a == "--ready-fd") o.ready_fd = atoi(next().c_str());
+    else if (a == "--grace") o.grace_ms = atoi(next().c_str());
+    else die("unknown option " + a + " (usage: cowroot-faked --state DIR [--save FILE] [--ephemeral] [--detach])");
+  }
+  if (o.dir.empty()) die("--state DIR is required");
+  return o;
+}
+
+void remove_session_dir(const std::string& dir) {
+  for (const char* f : {"sock", "table", "xattr", "lock", "table.grow"}) unlinkat(AT_FDCWD, (dir + "/" + f).c_str(), 0);
+  rmdir(dir.c_str());
+}
+
+struct Client {
+  int fd;
+};
+
+bool reply(int fd, uint32_t op, uint64_t value, const std::string& text = "") {
+  std::vector<char> buf(sizeof(cr::proto::Msg) + text.size());
+  cr::proto::Msg m{cr::proto::kMagic, op, value, (uint32_t)text.size(), 0};
+  memcpy(buf.data(), &m, sizeof m);
+  memcpy(buf.data() + sizeof m, text.data(), text.size());
+  return send(fd, buf.data(), buf.size(), MSG_NOSIGNAL) == (ssize_t)buf.size();
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  Options o = parse(argc, argv);
+  signal(SIGPIPE, SIG_IGN);
+
+  cr::State state;
+  if (int r = state.open(o.dir.c_str(), true); r < 0)
+    die("cannot open the state in " + o.dir + ": " + strerror(-r));
+
+  // One daemon per state directory: a second one (two processes starting
+  // the session at once) steps aside.
+  int lockfd = open((o.dir + "/lock").c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+  if (lockfd < 0) die("cannot create " + o.dir + "/lock: " + strerror(errno));
+  if (flock(lockfd, LOCK_EX | LOCK_NB) < 0) {
+    if (errno == EWOULDBLOCK) return 0;
+    die("cannot lock " + o.dir + "/lock: " + strerror(errno));
+  }
+
+  int lfd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
+  if (lfd < 0) die(std::string("socket: ") + strerror(errno));
+  sockaddr_un sa{};
+  sa.sun_family = AF_UNIX;
+  std::string sock = o.dir + "/sock";
+  int dirfd = -1;
+  if (sock.size() < sizeof sa.sun_path) {
+    memcpy(sa.sun_path, sock.c_str(), sock.size() + 1);
+  } else {
+    dirfd = open(o.dir.c_str(), O_PATH | O_DIRECTORY);
+    snprintf(sa.sun_path, sizeof sa.sun_path, "/proc/self/fd/%d/sock", dirfd);
+  }
+  unlink(sock.c_str());
+  mode_t old = umask(077);
+  if (bind(lfd, reinterpret_cast<sockaddr*>(&sa), sizeof sa) < 0) die("cannot bind " + sock + ": " + strerror(errno));
+  umask(old);
+  if (dirfd >= 0) close(dirfd);
+  if (listen(lfd, 128) < 0) die(std::string("listen: ") + strerror(errno));
+
+  if (o.detach) {
+    pid_t pid = fork();
+    if (pid < 0) die(std::string("fork: ") + strerror(errno));
+    if (pid > 0) _exit(0);  // the socket is listening: the starter may connect
+    setsid();
+  }
+  if (o.ready_fd >= 0) {
+    char c = 1;
+    if (write(o.ready_fd, &c, 1) < 0) { /* the launcher is gone: it will not connect */ }
+    close(o.ready_fd);
+  }
+  int devnull = open("/dev/null", O_RDWR);
+  if (devnull >= 0) {
+    dup2(devnull, 0);
+    dup2(devnull, 1);
+    if (o.detach) dup2(devnull, 2);
+    if (devnull > 2) close(devnull);
+  }
+  if (chdir("/") < 0) { /* not fatal */ }
+  struct sigaction sa_stop{};
+  sa_stop.sa_handler = on_signal;
+  sigaction(SIGTERM, &sa_stop, nullptr);
+  sigaction(SIGHUP, &sa_stop, nullptr);
+  signal(SIGINT, SIG_IGN);  // Ctrl-C belongs to the session's programs, not to its keeper
+
+  std::vector<Client> clients;
+  bool had_client = false;
+  uint64_t saved_at = o.save.empty() ? 0 : state.changes();
+  bool saved_once = false;
+  int idle_ms = 0;
+  const uid_t me = getuid();
+
+  auto save = [&](std::string& err) -> bool {
+    if (o.save.empty()) return true;
+    char buf[512];
+    uint64_t c = state.changes();
+    if (cr::save_state(state, o.save.c_str(), buf, sizeof buf) < 0) {
+      err = buf;
+      return false;
+    }
+    saved_at = c;
+    saved_once = true;
+    return true;
+  };
+
+  while (!g_stop) {
+    std::vector<pollfd> pfd;
+    pfd.push_back({lfd, POLLIN, 0});
+    for (auto& c : clients) pfd.push_back({c.fd, POLLIN, 0});
+    int timeout = clients.empty() ? (had_client ? o.grace_ms : 100) : -1;
+    int n = poll(pfd.data(), pfd.size(), timeout);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      die(std::string("poll: ") + strerror(errno));
+    }
+    if (n == 0) {
+      idle_ms += timeout;
+      // Nobody connected within 10 s of start, or the last one left.
+      if (had_client || idle_ms >= 10000) break;
+      continue;
+    }
+    idle_ms = 0;
+    if (pfd[0].revents & POLLIN) {
+      int c = accept4(lfd, nullptr, nullptr, SOCK_CLOEXEC);
+      if (c >= 0) {
+        ucred cred{};
+        socklen_t len = sizeof cred;
+        if (getsockopt(c, SOL_SOCKET, SO_PEERCRED, &cred, &len) < 0 || cred.uid != me) {
+          close(c);  // another user's process: never part of this session
+        } else {
+          clients.push_back({c});
+          had_client = true;
+        }
+      }
+    }
+    std::vector<int> gone;
+    for (size_t i = 1; i < pfd.size(); i++) {
+      if (!pfd[i].revents) continue;
+      int fd = pfd[i].fd;
+      char buf[sizeof(cr::proto::Msg) + cr::proto::kMaxPayload];
+      ssize_t r = recv(fd, buf, sizeof buf, MSG_DONTWAIT | MSG_TRUNC);
+      if (r < 0 && (errno == EAGAIN || errno == EINTR)) continue;
+      cr::proto::Msg m;
+      if (r <= 0 || (size_t)r < sizeof m || (size_t)r > sizeof buf) {
+        gone.push_back(fd);
+        continue;
+      }
+      memcpy(&m, buf, sizeof m);
+      if (m.magic != cr::proto::kMagic || sizeof m + m.len != (size_t)r) {
+        gone.push_back(fd);  // garbage: this connection ends, nothing else does
+        continue;
+      }
+      std::string payload(buf + sizeof m, m.len);
+      std::string err;
+      switch (m.op) {
+        case cr::proto::kPing:
+          reply(fd, cr::proto::kOk, (uint64_t)getpid());
+          break;
+        case cr::proto::kSave: {
+          if (!payload.empty()) o.save = payload;
+          if (o.save.empty()) reply(fd, cr::proto::kError, 0, "no state file to save to");
+          else if (save(err)) reply(fd, cr::proto::kOk, 0);
+          else reply(fd, cr::proto::kError, 0, err);
+          break;
+        }
+        case cr::proto::kEnd: {
+          bool ok = save(err);
+          reply(fd, ok ? cr::proto::kOk : cr::proto::kError, clients.size() - 1, err);
+          o.grace_ms = 0;
+          break;
+        }
+        default:
+          gone.push_back(fd);
+      }
+    }
+    for (int fd : gone) {
+      close(fd);
+      for (size_t i = 0; i < clients.size(); i++)
+        if (clients[i].fd == fd) {
+          clients.erase(clients.begin() + i);
+          break;
+        }
+    }
+  }
+
+  std::string err;
+  if (!o.save.empty() && (!saved_once || state.changes() != saved_at) && !save(err))
+    fprintf(stderr, "cowroot-faked: %s\n", err.c_str());
+  close(lfd);
+  if (o.ephemeral) remove_session_dir(o.dir);
+  else unlink(sock.c_str());
+  return err.empty() ? 0 : 1;
+}

@@ -1,0 +1,28 @@
+#!/bin/sh
+# Installs the Debian packages a make target needs: with apt-get when run as
+# root, otherwise prints the exact command to run and fails.
+#   mk/deps.sh build|test|bench
+set -eu
+build="g++ make pkg-config libelf-dev zlib1g-dev doctest-dev"
+test="$build util-linux libcap2-bin attr debootstrap sharutils"
+bench="$test fakeroot fakechroot cowdancer"
+case "${1:-build}" in
+  build) want=$build ;;
+  test) want=$test ;;
+  bench) want=$bench ;;
+  *) echo "usage: $0 build|test|bench" >&2; exit 2 ;;
+esac
+missing=
+for p in $want; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q '^install ok installed$' || missing="$missing $p"
+done
+[ -z "$missing" ] && exit 0
+if [ "$(id -u)" = 0 ]; then
+  echo "cowroot: installing$missing" >&2
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq >/dev/null
+  apt-get install -y -qq --no-install-recommends $missing >/dev/null
+else
+  echo "cowroot: missing Debian packages; run as root:  apt-get install$missing" >&2
+  exit 1
+fi

@@ -1,0 +1,583 @@
+#include "ops.h"
+
+#include <fcntl.h>
+#include <linux/capability.h>
+#include <linux/stat.h>
+#include <sys/sysmacros.h>
+#include <sys/xattr.h>
+#include <unistd.h>
+
+#include <cstring>
+
+#include "session.h"
+#include "sys.h"
+
+namespace cr::ops {
+
+namespace {
+
+constexpr unsigned kStatxMask = STATX_BASIC_STATS | STATX_BTIME;
+constexpr uint32_t kNoId = static_cast<uint32_t>(-1);
+
+int fail(long r) {
+  errno = static_cast<int>(-r);
+  return -1;
+}
+
+// Real statx of (dirfd, path) or of fd when path is null.
+long real_statx(int dirfd, const char* path, int flags, struct statx* sx) {
+  if (!path) return sys::raw(SYS_statx, dirfd, (long)"", AT_EMPTY_PATH, kStatxMask, (long)sx);
+  flags &= AT_SYMLINK_NOFOLLOW | AT_EMPTY_PATH | AT_NO_AUTOMOUNT | AT_STATX_SYNC_TYPE;
+  return sys::raw(SYS_statx, dirfd, (long)path, flags, kStatxMask, (long)sx);
+}
+
+Key key_of(const struct statx& x) { return {makedev(x.stx_dev_major, x.stx_dev_minor), x.stx_ino}; }
+
+Meta real_meta(const struct statx& x) {
+  Meta m;
+  m.mode = x.stx_mode;
+  m.uid = x.stx_uid;
+  m.gid = x.stx_gid;
+  m.rdev = makedev(x.stx_rdev_major, x.stx_rdev_minor);
+  if (x.stx_mask & STATX_BTIME) m.birth = {x.stx_btime.tv_sec, x.stx_btime.tv_nsec};
+  return m;
+}
+
+// What the session shows for a file: its entry, or the real attributes with
+// root as owner (unless -u).
+Meta view(const struct statx& x, bool* has_entry = nullptr) {
+  Meta real = real_meta(x), e;
+  if (g_state.lookup(key_of(x), &e) && !entry_stale(e, real)) {
+    if (has_entry) *has_entry = true;
+    return e;
+  }
+  if (has_entry) *has_entry = false;
+  if (!g_session.unknown_real) real.uid = real.gid = 0;
+  return real;
+}
+
+// Disk permissions for a fake mode: never setuid, setgid, sticky or
+// world-writable, and always usable by the real owner (root's bypass of
+// permission bits is emulated instead of granted on disk).
+mode_t disk_perm(mode_t perm, bool dir) {
+  mode_t m = (perm & 0775) | (dir ? 0700 : 0600);
+  if (!dir && (perm & 0111)) m |= 0100;
+  return m;
+}
+
+bool creation_owner_needed() {
+  return g_session.uid.f != 0 || g_session.gid.f != 0 || g_session.unknown_real;
+}
+
+// Records the fake permissions and/or owner of a file just created.
+int note_created(int dirfd, const char* path, int stat_flags, bool set_perm, mode_t perm) {
+  bool owner = creation_owner_needed();
+  if (!set_perm && !owner) return 0;
+  struct statx sx;
+  long r = real_statx(dirfd, path, stat_flags, &sx);
+  if (r < 0) return (int)r;
+  Meta base = view(sx), v;
+  uint32_t mask = 0;
+  if (set_perm) {
+    mask |= kSetPerm;
+    v.mode = perm;
+  }
+  if (owner) {
+    mask |= kSetUid | kSetGid;
+    v.uid = g_session.uid.f;
+    v.gid = g_session.gid.f;
+  }
+  return g_state.update(key_of(sx), base, mask, v);
+}
+
+void fill_stat(const struct statx& x, const Meta& m, struct stat* st) {
+  memset(st, 0, sizeof *st);
+  st->st_dev = makedev(x.stx_dev_major, x.stx_dev_minor);
+  st->st_ino = x.stx_ino;
+  st->st_nlink = x.stx_nlink;
+  st->st_mode = m.mode;
+  st->st_uid = m.uid;
+  st->st_gid = m.gid;
+  st->st_rdev = (S_ISCHR(m.mode) || S_ISBLK(m.mode)) ? m.rdev : 0;
+  st->st_size = x.stx_size;
+  st->st_blksize = x.stx_blksize;
+  st->st_blocks = x.stx_blocks;
+  st->st_atim.tv_sec = x.stx_atime.tv_sec;
+  st->st_atim.tv_nsec = x.stx_atime.tv_nsec;
+  st->st_mtim.tv_sec = x.stx_mtime.tv_sec;
+  st->st_mtim.tv_nsec = x.stx_mtime.tv_nsec;
+  st->st_ctim.tv_sec = x.stx_ctime.tv_sec;
+  st->st_ctim.tv_nsec = x.stx_ctime.tv_nsec;
+}
+
+bool in_set(uint32_t x, const Ids& ids) { return x == ids.r || x == ids.e || x == ids.s; }
+
+bool faked_xattr_name(const char* name) {
+  return strncmp(name, "security.", 9) == 0 || strncmp(name, "trusted.", 8) == 0;
+}
+
+long target_statx(const Target& t, struct statx* sx) {
+  if (!t.path) return real_statx(t.fd, nullptr, 0, sx);
+  return real_statx(AT_FDCWD, t.path, t.follow ? 0 : AT_SYMLINK_NOFOLLOW, sx);
+}
+
+}  // namespace
+
+int stat_at(int dirfd, const char* path, struct stat* st, int flags) {
+  struct statx sx;
+  long r = real_statx(dirfd, path, flags, &sx);
+  if (r < 0) return fail(r);
+  fill_stat(sx, view(sx), st);
+  return 0;
+}
+
+int statx_at(int dirfd, const char* path, int flags, unsigned mask, struct statx* stx) {
+  long r = sys::raw(SYS_statx, dirfd, (long)path, flags, mask | kStatxMask, (long)stx);
+  if (r < 0) return fail(r);
+  Meta m = view(*stx);
+  stx->stx_mode = (uint16_t)m.mode;
+  stx->stx_uid = m.uid;
+  stx->stx_gid = m.gid;
+  if (S_ISCHR(m.mode) || S_ISBLK(m.mode)) {
+    stx->stx_rdev_major = major(m.rdev);
+    stx->stx_rdev_minor = minor(m.rdev);
+  }
+  return 0;
+}
+
+int chown_at(int dirfd, const char* path, uid_t uid, gid_t gid, int flags) {
+  struct statx sx;
+  long r = real_statx(dirfd, path, flags, &sx);
+  if (r < 0) return fail(r);
+  Meta cur = view(sx);
+  if (g_session.uid.e != 0) {
+    // An unprivileged (fake) user: the kernel's rules for chown.
+    bool member = gid == g_session.gid.e;
+    for (int i = 0; i < g_session.ngroups && !member; i++) member = g_session.groups[i] == gid;
+    if ((uid != kNoId && uid != cur.uid) || ((uid != kNoId || gid != kNoId) && cur.uid != g_session.uid.e) ||
+        (gid != kNoId && gid != cur.gid && !member))
+      return fail(-EPERM);
+  }
+  Meta v;
+  v.uid = uid;
+  v.gid = gid;
+  uint32_t mask = (uid != kNoId ? (uint32_t)kSetUid : 0u) | (gid != kNoId ? (uint32_t)kSetGid : 0u) | kChownRule;
+  if (int e = g_state.update(key_of(sx), cur, mask, v)) return fail(e);
+  // Like the kernel, a change of owner drops file capabilities.
+  if ((mask & (kSetUid | kSetGid)) && !S_ISDIR(cur.mode) && cur.xattrs &&
+      g_state.xattr_get(cur, "security.capability", nullptr, 0) >= 0)
+    g_state.xattr_set(key_of(sx), cur, "security.capability", nullptr, 0, 0);
+  return 0;
+}
+
+int chmod_at(int dirfd, const char* path, mode_t mode, int flags) {
+  struct statx sx;
+  long r = real_statx(dirfd, path, flags, &sx);
+  if (r < 0) return fail(r);
+  if (S_ISLNK(sx.stx_mode)) return fail(-EOPNOTSUPP);  // as fchmodat(AT_SYMLINK_NOFOLLOW) does
+  bool has_entry;
+  Meta cur = view(sx, &has_entry);
+  if (g_session.uid.e != 0 && cur.uid != g_session.uid.e) return fail(-EPERM);
+  mode_t perm = mode & 07777;
+  bool dir = S_ISDIR(sx.stx_mode);
+  mode_t disk = disk_perm(perm, dir);
+  // Faked device nodes are regular files: their disk mode stays private.
+  if (S_ISCHR(cur.mode) || S_ISBLK(cur.mode)) disk = 0600;
+  if (path) {
+    r = sys::raw(SYS_fchmodat, dirfd, (long)path, disk);
+  } else {
+    r = sys::raw(SYS_fchmod, dirfd, disk);
+  }
+  if (r < 0 && r != -EPERM) return fail(r);
+  if (has_entry || disk != perm || r == -EPERM) {
+    Meta v;
+    v.mode = perm;
+    if (int e = g_state.update(key_of(sx), cur, kSetPerm, v)) return fail(e);
+  }
+  return 0;
+}
+
+int mknod_at(int dirfd, const char* path, mode_t mode, dev_t dev) {
+  mode_t type = mode & S_IFMT;
+  mode_t perm = mode & 07777 & ~g_session.umask;
+  if (type == S_IFCHR || type == S_IFBLK) {
+    // Device nodes are the one thing faked: a private regular file on disk.
+    long fd = sys::raw(SYS_openat, dirfd, (long)path, O_CREAT | O_EXCL | O_WRONLY | O_CLOEXEC | O_NOFOLLOW, 0600);
+    if (fd < 0) return fail(fd);
+    struct statx sx;
+    long r = real_statx((int)fd, nullptr, 0, &sx);
+    sys::raw(SYS_close, fd);
+    if (r == 0) {
+      Meta base = view(sx), v;
+      v.mode = type | perm;
+      v.rdev = dev;
+      v.uid = g_session.uid.f;
+      v.gid = g_session.gid.f;
+      r = g_state.update(key_of(sx), base, kSetType | kSetPerm | kSetRdev | kSetUid | kSetGid, v);
+    }
+    if (r < 0) {
+      sys::raw(SYS_unlinkat, dirfd, (long)path, 0);
+      return fail(r);
+    }
+    return 0;
+  }
+  if (type != 0 && type != S_IFREG && type != S_IFIFO && type != S_IFSOCK) return fail(-EINVAL);
+  mode_t disk = disk_perm(perm, false);
+  long r = sys::raw(SYS_mknodat, dirfd, (long)path, type | disk, dev);
+  if (r < 0) return fail(r);
+  if (int e = note_created(dirfd, path, AT_SYMLINK_NOFOLLOW, disk != perm, perm)) return fail(e);
+  return 0;
+}
+
+int mkdir_at(int dirfd, const char* path, mode_t mode) {
+  mode_t perm = mode & 07777 & ~g_session.umask;
+  mode_t disk = disk_perm(perm, true);
+  long r = sys::raw(SYS_mkdirat, dirfd, (long)path, disk);
+  if (r < 0) return fail(r);
+  if (int e = note_created(dirfd, path, AT_SYMLINK_NOFOLLOW, disk != perm, perm)) return fail(e);
+  return 0;
+}
+
+int open_at(int dirfd, const char* path, int flags, mode_t mode) {
+  bool creates = (flags & O_CREAT) || (flags & O_TMPFILE) == O_TMPFILE;
+  mode_t perm = mode & 07777 & ~g_session.umask;
+  mode_t disk = disk_perm(perm, false);
+  if (!creates || (disk == perm && !creation_owner_needed()))
+    return (int)sys::call(SYS_openat, dirfd, (long)path, flags, mode);
+  // The file may be created with other permissions than asked: find out
+  // whether this call creates it, so that only a new file gets the entry.
+  long fd;
+  bool created;
+  if ((flags & O_TMPFILE) == O_TMPFILE || (flags & O_EXCL)) {
+    fd = sys::raw(SYS_openat, dirfd, (long)path, flags, disk);
+    created = true;
+  } else {
+    for (int tries = 0;; tries++) {
+      fd = sys::raw(SYS_openat, dirfd, (long)path, flags | O_EXCL, disk);
+      created = true;
+      if (fd != -EEXIST) break;
+      fd = sys::raw(SYS_openat, dirfd, (long)path, flags & ~O_CREAT, mode);
+      created = false;
+      if (fd != -ENOENT) break;
+      if (tries == 3) {  // a dangling symlink: let the kernel create its target
+        fd = sys::raw(SYS_openat, dirfd, (long)path, flags, disk);
+        created = true;
+        break;
+      }
+    }
+  }
+  if (fd < 0) return fail(fd);
+  if (created) {
+    if (int e = note_created((int)fd, nullptr, 0, disk != perm, perm)) {
+      sys::raw(SYS_close, fd);
+      return fail(e);
+    }
+  }
+  return (int)fd;
+}
+
+int symlink_at(const char* target, int dirfd, const char* path) {
+  long r = sys::raw(SYS_symlinkat, (long)target, dirfd, (long)path);
+  if (r < 0) return fail(r);
+  if (int e = note_created(dirfd, path, AT_SYMLINK_NOFOLLOW, false, 0)) return fail(e);
+  return 0;
+}
+
+int link_at(int olddirfd, const char* oldpath, int newdirfd, const char* newpath, int flags) {
+  return (int)sys::call(SYS_linkat, olddirfd, (long)oldpath, newdirfd, (long)newpath, flags);
+}
+
+// Forgets the entry of an inode whose last name is going away, so that a new
+// file on the same inode number starts clean (the birth time check is the
+// second line of defence, for deletions the library never sees).
+static void forget_if_last(const struct statx& sx) {
+  if (sx.stx_nlink > 1 && !S_ISDIR(sx.stx_mode)) return;
+  Meta e;
+  if (g_state.lookup(key_of(sx), &e)) g_state.remove(key_of(sx));
+}
+
+int unlink_at(int dirfd, const char* path, int flags) {
+  struct statx sx;
+  bool known = real_statx(dirfd, path, AT_SYMLINK_NOFOLLOW, &sx) == 0;
+  long r = sys::raw(SYS_unlinkat, dirfd, (long)path, flags);
+  if (r < 0) return fail(r);
+  if (known) forget_if_last(sx);
+  return 0;
+}
+
+int rename_at(int olddirfd, const char* oldpath, int newdirfd, const char* newpath, unsigned flags) {
+  struct statx from, to;
+  bool replaced = !(flags & (RENAME_EXCHANGE | RENAME_NOREPLACE)) &&
+                  real_statx(newdirfd, newpath, AT_SYMLINK_NOFOLLOW, &to) == 0 &&
+                  real_statx(olddirfd, oldpath, AT_SYMLINK_NOFOLLOW, &from) == 0 &&
+                  !(key_of(from) == key_of(to));
+  long r = sys::raw(SYS_renameat2, olddirfd, (long)oldpath, newdirfd, (long)newpath, flags);
+  if (r < 0) return fail(r);
+  if (replaced) forget_if_last(to);
+  return 0;
+}
+
+int access_at(int dirfd, const char* path, int mode, int flags) {
+  uint32_t uid = (flags & AT_EACCESS) ? g_session.uid.e : g_session.uid.r;
+  if (uid != 0) return (int)sys::call(SYS_faccessat2, dirfd, (long)path, mode, flags);
+  // Root: read and write are granted, execute needs an x bit somewhere.
+  struct statx sx;
+  long r = real_statx(dirfd, path, flags & AT_SYMLINK_NOFOLLOW, &sx);
+  if (r < 0) return fail(r);
+  if ((mode & X_OK) && !S_ISDIR(sx.stx_mode) && !(view(sx).mode & 0111)) return fail(-EACCES);
+  if (mode & W_OK) {
+    r = sys::raw(SYS_faccessat2, dirfd, (long)path, W_OK, flags & ~AT_EACCESS);
+    if (r == -EROFS || r == -ETXTBSY) return fail(r);
+  }
+  return 0;
+}
+
+ssize_t getxattr(Target t, const char* name, void* value, size_t size) {
+  if (!faked_xattr_name(name)) {
+    long r = t.path ? sys::raw(t.follow ? SYS_getxattr : SYS_lgetxattr, (long)t.path, (long)name, (long)value, size)
+                    : sys::raw(SYS_fgetxattr, t.fd, (long)name, (long)value, size);
+    if (r >= 0 || (r != -ENODATA && r != -ENOTSUP && r != -EOPNOTSUPP)) return r < 0 ? fail(r) : r;
+  }
+  struct statx sx;
+  long r = target_statx(t, &sx);
+  if (r < 0) return fail(r);
+  bool has_entry;
+  Meta m = view(sx, &has_entry);
+  if (!has_entry) return fail(-ENODATA);
+  long n = g_state.xattr_get(m, name, value, size);
+  return n < 0 ? fail(n) : n;
+}
+
+int setxattr(Target t, const char* name, const void* value, size_t size, int flags) {
+  if (!faked_xattr_name(name)) {
+    long r = t.path ? sys::raw(t.follow ? SYS_setxattr : SYS_lsetxattr, (long)t.path, (long)name, (long)value,
+                               size, flags)
+                    : sys::raw(SYS_fsetxattr, t.fd, (long)name, (long)value, size, flags);
+    if (r == 0 || (r != -EPERM && r != -ENOTSUP && r != -EOPNOTSUPP)) return r < 0 ? fail(r) : 0;
+  }
+  struct statx sx;
+  long r = target_statx(t, &sx);
+  if (r < 0) return fail(r);
+  Meta cur = view(sx);
+  if (g_session.uid.e != 0 && (strncmp(name, "trusted.", 8) == 0 || cur.uid != g_session.uid.e))
+    return fail(-EPERM);
+  int e = g_state.xattr_set(key_of(sx), cur, name, value ? value : "", size, flags);
+  return e ? fail(e) : 0;
+}
+
+int removexattr(Target t, const char* name) {
+  if (!faked_xattr_name(name)) {
+    long r = t.path ? sys::raw(t.follow ? SYS_removexattr : SYS_lremovexattr, (long)t.path, (long)name)
+                    : sys::raw(SYS_fremovexattr, t.fd, (long)name);
+    if (r == 0 || (r != -ENODATA && r != -ENOTSUP && r != -EOPNOTSUPP && r != -EPERM)) return r < 0 ? fail(r) : 0;
+  }
+  struct statx sx;
+  long r = target_statx(t, &sx);
+  if (r < 0) return fail(r);
+  bool has_entry;
+  Meta cur = view(sx, &has_entry);
+  if (!has_entry) return fail(-ENODATA);
+  int e = g_state.xattr_set(key_of(sx), cur, name, nullptr, 0, 0);
+  return e ? fail(e) : 0;
+}
+
+ssize_t listxattr(Target t, char* list, size_t size) {
+  long n = t.path ? sys::raw(t.follow ? SYS_listxattr : SYS_llistxattr, (long)t.path, (long)list, size)
+                  : sys::raw(SYS_flistxattr, t.fd, (long)list, size);
+  if (n == -ERANGE) {  // the caller's buffer is too small even for the real names
+    return fail(n);
+  }
+  if (n < 0 && n != -ENOTSUP && n != -EOPNOTSUPP) return fail(n);
+  if (n < 0) n = 0;
+  struct statx sx;
+  bool has_entry = false;
+  Meta m;
+  if (target_statx(t, &sx) == 0) m = view(sx, &has_entry);
+  if (!has_entry || !m.xattrs) return n;
+  // Append faked names not already among the real ones.
+  size_t total = (size_t)n;
+  bool too_small = false;
+  size_t real_end = (size_t)n;
+  g_state.xattr_names(m, [&](const char* name, uint32_t len) {
+    if (size > 0) {
+      for (size_t i = 0; i < real_end;) {
+        size_t l = strlen(list + i);
+        if (l == len && memcmp(list + i, name, len) == 0) return true;
+        i += l + 1;
+      }
+    }
+    if (size > 0) {
+      if (total + len + 1 > size) {
+        too_small = true;
+        return false;
+      }
+      memcpy(list + total, name, len);
+      list[total + len] = 0;
+    }
+    total += len + 1;
+    return true;
+  });
+  if (too_small) return fail(-ERANGE);
+  return (ssize_t)total;
+}
+
+mode_t umask(mode_t mask) {
+  mode_t old = (mode_t)sys::raw(SYS_umask, mask);
+  g_session.umask = mask & 0777;
+  return old;
+}
+
+uid_t getuid() { return g_session.uid.r; }
+uid_t geteuid() { return g_session.uid.e; }
+gid_t getgid() { return g_session.gid.r; }
+gid_t getegid() { return g_session.gid.e; }
+
+int getresuid(uid_t* r, uid_t* e, uid_t* s) {
+  *r = g_session.uid.r;
+  *e = g_session.uid.e;
+  *s = g_session.uid.s;
+  return 0;
+}
+
+int getresgid(gid_t* r, gid_t* e, gid_t* s) {
+  *r = g_session.gid.r;
+  *e = g_session.gid.e;
+  *s = g_session.gid.s;
+  return 0;
+}
+
+// The set*id family with the kernel's rules, where "privileged" (holding
+// CAP_SETUID / CAP_SETGID) means a fake effective uid of 0.
+static bool privileged() { return g_session.uid.e == 0; }
+
+static int set_res(Ids& ids, uint32_t r, uint32_t e, uint32_t s) {
+  if (!privileged())
+    for (uint32_t x : {r, e, s})
+      if (x != kNoId && !in_set(x, ids)) return fail(-EPERM);
+  if (r != kNoId) ids.r = r;
+  if (e != kNoId) ids.e = e;
+  if (s != kNoId) ids.s = s;
+  ids.f = ids.e;
+  return 0;
+}
+
+static int set_re(Ids& ids, uint32_t r, uint32_t e) {
+  if (!privileged()) {
+    if (r != kNoId && r != ids.r && r != ids.e) return fail(-EPERM);
+    if (e != kNoId && !in_set(e, ids)) return fail(-EPERM);
+  }
+  uint32_t old_r = ids.r;
+  if (r != kNoId) ids.r = r;
+  if (e != kNoId) ids.e = e;
+  if (r != kNoId || (e != kNoId && e != old_r)) ids.s = ids.e;
+  ids.f = ids.e;
+  return 0;
+}
+
+static int set_one(Ids& ids, uint32_t x) {
+  if (x == kNoId) return fail(-EINVAL);
+  if (privileged()) {
+    ids.r = ids.e = ids.s = ids.f = x;
+    return 0;
+  }
+  if (x != ids.r && x != ids.s) return fail(-EPERM);
+  ids.e = ids.f = x;
+  return 0;
+}
+
+static int set_fs(Ids& ids, uint32_t x) {
+  uint32_t old = ids.f;
+  if (x != kNoId && (privileged() || in_set(x, ids) || x == ids.f)) ids.f = x;
+  return (int)old;
+}
+
+int setuid(uid_t u) { return set_one(g_session.uid, u); }
+int setgid(gid_t g) { return set_one(g_session.gid, g); }
+int seteuid(uid_t u) { return u == kNoId ? fail(-EINVAL) : set_res(g_session.uid, kNoId, u, kNoId); }
+int setegid(gid_t g) { return g == kNoId ? fail(-EINVAL) : set_res(g_session.gid, kNoId, g, kNoId); }
+int setreuid(uid_t r, uid_t e) { return set_re(g_session.uid, r, e); }
+int setregid(gid_t r, gid_t e) { return set_re(g_session.gid, r, e); }
+int setresuid(uid_t r, uid_t e, uid_t s) { return set_res(g_session.uid, r, e, s); }
+int setresgid(gid_t r, gid_t e, gid_t s) { return set_res(g_session.gid, r, e, s); }
+int setfsuid(uid_t u) { return set_fs(g_session.uid, u); }
+int setfsgid(gid_t g) { return set_fs(g_session.gid, g); }
+
+int getgroups(int size, gid_t* list) {
+  if (size < 0) return fail(-EINVAL);
+  if (size == 0) return g_session.ngroups;
+  if (size < g_session.ngroups) return fail(-EINVAL);
+  for (int i = 0; i < g_session.ngroups; i++) list[i] = g_session.groups[i];
+  return g_session.ngroups;
+}
+
+int setgroups(size_t size, const gid_t* list) {
+  if (!privileged()) return fail(-EPERM);
+  if (size > (size_t)kMaxGroups) return fail(-EINVAL);
+  for (size_t i = 0; i < size; i++) g_session.groups[i] = list[i];
+  g_session.ngroups = (int)size;
+  return 0;
+}
+
+// The process's capability sets: all of them while the fake effective uid is
+// 0 (as for real root), none otherwise; capset follows the kernel's subset
+// rules. Kept in the process only, as a process's capabilities are.
+namespace {
+constexpr uint64_t kAllCaps = (uint64_t(1) << (CAP_LAST_CAP + 1)) - 1;
+struct Caps {
+  bool set = false;
+  uint64_t eff = 0, perm = 0, inh = 0;
+};
+Caps g_caps;
+Caps current_caps() {
+  if (g_caps.set) return g_caps;
+  Caps c;
+  if (g_session.uid.e == 0) c.eff = c.perm = kAllCaps;
+  return c;
+}
+int cap_words(__user_cap_header_struct* h) {
+  switch (h->version) {
+    case _LINUX_CAPABILITY_VERSION_1: return 1;
+    case _LINUX_CAPABILITY_VERSION_2:
+    case _LINUX_CAPABILITY_VERSION_3: return 2;
+  }
+  h->version = _LINUX_CAPABILITY_VERSION_3;
+  return 0;
+}
+}  // namespace
+
+int capget(void* header, void* data) {
+  auto* h = static_cast<__user_cap_header_struct*>(header);
+  int words = cap_words(h);
+  if (!words) return data ? fail(-EINVAL) : 0;
+  if (!data) return 0;
+  if (h->pid != 0 && h->pid != (int)sys::raw(SYS_getpid)) return (int)sys::call(SYS_capget, (long)header, (long)data);
+  auto* d = static_cast<__user_cap_data_struct*>(data);
+  Caps c = current_caps();
+  for (int i = 0; i < words; i++) {
+    d[i].effective = (uint32_t)(c.eff >> (32 * i));
+    d[i].permitted = (uint32_t)(c.perm >> (32 * i));
+    d[i].inheritable = (uint32_t)(c.inh >> (32 * i));
+  }
+  return 0;
+}
+
+int capset(void* header, const void* data) {
+  auto* h = static_cast<__user_cap_header_struct*>(header);
+  int words = cap_words(h);
+  if (!words) return fail(-EINVAL);
+  if (h->pid != 0 && h->pid != (int)sys::raw(SYS_getpid)) return fail(-EPERM);
+  auto* d = static_cast<const __user_cap_data_struct*>(data);
+  Caps n;
+  n.set = true;
+  for (int i = 0; i < words; i++) {
+    n.eff |= uint64_t(d[i].effective) << (32 * i);
+    n.perm |= uint64_t(d[i].permitted) << (32 * i);
+    n.inh |= uint64_t(d[i].inheritable) << (32 * i);
+  }
+  Caps c = current_caps();
+  if ((n.perm & ~c.perm) || (n.eff & ~n.perm)) return fail(-EPERM);
+  g_caps = n;
+  return 0;
+}
+
+}  // namespace cr::ops

@@ -1,0 +1,71 @@
+// The operations behind the interposed functions, as plain functions of the
+// core: each runs the pipeline
+//     resolve -> (copy-on-write) -> real system call -> fake identity
+// and returns in libc's convention (-1 and errno on failure). They make
+// system calls directly, so they never re-enter a wrapper, and none of them
+// allocates. Every path-taking call is expressed in its *at() form.
+#pragma once
+#include <sys/stat.h>
+#include <sys/types.h>
+
+#include <cstddef>
+
+#include "state.h"
+
+struct statx;
+
+namespace cr::ops {
+
+// stat family: real statx, then the fake owner, mode and device on top.
+int stat_at(int dirfd, const char* path, struct stat* st, int flags);
+int statx_at(int dirfd, const char* path, int flags, unsigned mask, struct statx* stx);
+
+int chown_at(int dirfd, const char* path, uid_t uid, gid_t gid, int flags);
+int chmod_at(int dirfd, const char* path, mode_t mode, int flags);
+int mknod_at(int dirfd, const char* path, mode_t mode, dev_t dev);
+int mkdir_at(int dirfd, const char* path, mode_t mode);
+int open_at(int dirfd, const char* path, int flags, mode_t mode);
+int symlink_at(const char* target, int dirfd, const char* path);
+int link_at(int olddirfd, const char* oldpath, int newdirfd, const char* newpath, int flags);
+int unlink_at(int dirfd, const char* path, int flags);
+int rename_at(int olddirfd, const char* oldpath, int newdirfd, const char* newpath, unsigned flags);
+int access_at(int dirfd, const char* path, int mode, int flags);
+
+// Extended attributes of a path (follow or not) or of an fd (path == nullptr).
+struct Target {
+  int fd;            // when path is null
+  const char* path;  // otherwise
+  bool follow;
+};
+ssize_t getxattr(Target t, const char* name, void* value, size_t size);
+int setxattr(Target t, const char* name, const void* value, size_t size, int flags);
+ssize_t listxattr(Target t, char* list, size_t size);
+int removexattr(Target t, const char* name);
+
+mode_t umask(mode_t mask);
+
+// Credentials, all in the process (no system call).
+uid_t getuid();
+uid_t geteuid();
+gid_t getgid();
+gid_t getegid();
+int getresuid(uid_t* r, uid_t* e, uid_t* s);
+int getresgid(gid_t* r, gid_t* e, gid_t* s);
+int setuid(uid_t u);
+int setgid(gid_t g);
+int seteuid(uid_t u);
+int setegid(gid_t g);
+int setreuid(uid_t r, uid_t e);
+int setregid(gid_t r, gid_t e);
+int setresuid(uid_t r, uid_t e, uid_t s);
+int setresgid(gid_t r, gid_t e, gid_t s);
+int setfsuid(uid_t u);
+int setfsgid(gid_t g);
+int getgroups(int size, gid_t* list);
+int setgroups(size_t size, const gid_t* list);
+
+// Capability sets of the process (capget/capset), in the kernel's structs.
+int capget(void* header, void* data);
+int capset(void* header, const void* data);
+
+}  // namespace cr::ops

@@ -1,0 +1,380 @@
+#include "session.h"
+
+#include <fcntl.h>
+#include <sched.h>
+#include <signal.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cstdlib>
+#include <cstring>
+
+#include "sys.h"
+
+extern char** environ;
+
+namespace cr {
+
+constinit Session g_session;
+constinit State g_state;
+
+namespace {
+
+void errline(const char* a, const char* b = "", const char* c = "", const char* d = "") {
+  char buf[1024];
+  size_t n = 0;
+  for (const char* s : {"cowroot: ", a, b, c, d, "\n"})
+    for (; *s && n < sizeof buf - 1; s++) buf[n++] = *s;
+  sys::raw(SYS_write, 2, (long)buf, (long)n);
+}
+
+bool parse_u32(const char* s, uint32_t* out) {
+  if (!s || !*s) return false;
+  uint64_t v = 0;
+  for (; *s; s++) {
+    if (*s < '0' || *s > '9') return false;
+    v = v * 10 + (*s - '0');
+    if (v > 0xffffffffull) return false;
+  }
+  *out = (uint32_t)v;
+  return true;
+}
+
+uint32_t env_id(const char* name, uint32_t dflt) {
+  uint32_t v;
+  return parse_u32(getenv(name), &v) ? v : dflt;
+}
+
+size_t put_u64(char* out, uint64_t v) {
+  char d[24];
+  int n = 0;
+  do d[n++] = char('0' + v % 10); while ((v /= 10) > 0);
+  for (int i = 0; i < n; i++) out[i] = d[n - 1 - i];
+  return n;
+}
+
+void copy_str(char* dst, size_t n, const char* src) {
+  size_t l = strlen(src);
+  if (l >= n) l = n - 1;
+  memcpy(dst, src, l);
+  dst[l] = 0;
+}
+
+// Directory part of a path into out ("" when none).
+void dir_of(char* out, size_t n, const char* path) {
+  copy_str(out, n, path);
+  char* slash = strrchr(out, '/');
+  if (slash) *slash = 0;
+  else out[0] = 0;
+}
+
+bool is_file(const char* p) {
+  struct stat st;
+  return sys::raw(SYS_newfstatat, AT_FDCWD, (long)p, (long)&st, 0) == 0 && S_ISREG(st.st_mode);
+}
+
+void find_faked(const char* lib) {
+  if (const char* e = getenv(kEnvFaked); e && *e) {
+    copy_str(g_session.faked, sizeof g_session.faked, e);
+    return;
+  }
+  char dir[kPathMax];
+  dir_of(dir, sizeof dir, lib);
+  static const char* const rel[] = {"/../libexec/cowroot/cowroot-faked", "/cowroot-faked", "/../bin/cowroot-faked"};
+  for (const char* r : rel) {
+    char p[kPathMax + 64];
+    copy_str(p, kPathMax, dir);
+    strcat(p, r);
+    if (is_file(p)) {
+      copy_str(g_session.faked, sizeof g_session.faked, p);
+      return;
+    }
+  }
+}
+
+// The socket address of a state directory; long directories go through
+// /proc/self/fd so that any path length works.
+int sock_addr(const char* dir, sockaddr_un* sa, int* dirfd) {
+  *dirfd = -1;
+  memset(sa, 0, sizeof *sa);
+  sa->sun_family = AF_UNIX;
+  size_t l = strlen(dir);
+  if (l + 6 < sizeof sa->sun_path) {
+    memcpy(sa->sun_path, dir, l);
+    memcpy(sa->sun_path + l, "/sock", 6);
+    return 0;
+  }
+  long fd = sys::raw(SYS_openat, AT_FDCWD, (long)dir, O_PATH | O_DIRECTORY | O_CLOEXEC);
+  if (fd < 0) return (int)fd;
+  *dirfd = (int)fd;
+  char* p = sa->sun_path;
+  memcpy(p, "/proc/self/fd/", 14);
+  p += 14;
+  p += put_u64(p, fd);
+  memcpy(p, "/sock", 6);
+  return 0;
+}
+
+bool live_fd_valid(int fd, const char* dir) {
+  struct stat st;
+  if (sys::raw(SYS_fstat, fd, (long)&st) < 0 || !S_ISSOCK(st.st_mode)) return false;
+  sockaddr_un peer, want;
+  socklen_t len = sizeof peer;
+  if (sys::raw(SYS_getpeername, fd, (long)&peer, (long)&len) < 0) return false;
+  int dfd;
+  if (sock_addr(dir, &want, &dfd) < 0) return false;
+  if (dfd >= 0) {
+    sys::raw(SYS_close, dfd);
+    return true;  // a long directory: the daemon bound it through its own fd; accept any peer
+  }
+  return strncmp(peer.sun_path, want.sun_path, sizeof want.sun_path) == 0;
+}
+
+char g_clone_stack[16384] __attribute__((aligned(16)));
+
+struct SpawnArgs {
+  const char* const* argv;
+};
+
+int spawn_child(void* p) {
+  auto* a = static_cast<SpawnArgs*>(p);
+  static const char* const empty_env[] = {nullptr};
+  sys::raw(SYS_execve, (long)a->argv[0], (long)a->argv, (long)empty_env);
+  sys::raw(SYS_exit, 127);
+  return 127;
+}
+
+}  // namespace
+
+int connect_daemon(const char* dir) {
+  sockaddr_un sa;
+  int dfd;
+  int r = sock_addr(dir, &sa, &dfd);
+  if (r < 0) return r;
+  long fd = sys::raw(SYS_socket, AF_UNIX, SOCK_SEQPACKET, 0);
+  if (fd >= 0) {
+    r = (int)sys::raw(SYS_connect, fd, (long)&sa, sizeof sa);
+    if (r < 0) {
+      sys::raw(SYS_close, fd);
+      fd = r;
+    }
+  }
+  if (dfd >= 0) sys::raw(SYS_close, dfd);
+  return (int)fd;
+}
+
+int start_daemon(const char* faked, const char* dir, bool ephemeral) {
+  if (!faked || !*faked) return -ENOENT;
+  const char* argv[] = {faked, "--state", dir, "--detach", ephemeral ? "--ephemeral" : nullptr, nullptr};
+  SpawnArgs a{argv};
+  // clone(CLONE_VM|CLONE_VFORK) on a private stack: no atfork handlers, no
+  // allocation, and the child only execs.
+  static std::atomic<int> busy{0};
+  while (busy.exchange(1, std::memory_order_acquire)) sched_yield();
+  int pid = clone(spawn_child, g_clone_stack + sizeof g_clone_stack, CLONE_VM | CLONE_VFORK | SIGCHLD, &a);
+  busy.store(0, std::memory_order_release);
+  if (pid < 0) return -errno;
+  int status = 0;
+  long r;
+  do r = sys::raw(SYS_wait4, pid, (long)&status, 0, 0); while (r == -EINTR);
+  if (r < 0) return (int)r;
+  if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) return -ECONNREFUSED;
+  return 0;
+}
+
+void session_init(const char* self_lib) {
+  Session& s = g_session;
+  s.real_uid = (uint32_t)sys::raw(SYS_getuid);
+  s.real_gid = (uint32_t)sys::raw(SYS_getgid);
+  s.uid = {env_id("FAKEROOTUID", 0), env_id("FAKEROOTEUID", 0), env_id("FAKEROOTSUID", 0),
+           env_id("FAKEROOTFUID", 0)};
+  s.gid = {env_id("FAKEROOTGID", 0), env_id("FAKEROOTEGID", 0), env_id("FAKEROOTSGID", 0),
+           env_id("FAKEROOTFGID", 0)};
+  s.ngroups = 0;
+  if (const char* g = getenv(kEnvGroups)) {
+    char one[16];
+    size_t n = 0;
+    for (const char* p = g;; p++) {
+      if (*p == ',' || *p == 0) {
+        one[n] = 0;
+        uint32_t v;
+        if (parse_u32(one, &v) && s.ngroups < kMaxGroups) s.groups[s.ngroups++] = v;
+        n = 0;
+        if (!*p) break;
+      } else if (n < sizeof one - 1) {
+        one[n++] = *p;
+      }
+    }
+  } else {
+    s.groups[s.ngroups++] = 0;
+  }
+  const char* ur = getenv(kEnvUnknownReal);
+  s.unknown_real = ur && *ur && strcmp(ur, "0") != 0;
+  long m = sys::raw(SYS_umask, 022);
+  sys::raw(SYS_umask, m);
+  s.umask = (uint32_t)m;
+
+  if (const char* l = getenv(kEnvLib); l && *l) copy_str(s.lib, sizeof s.lib, l);
+  else if (self_lib) copy_str(s.lib, sizeof s.lib, self_lib);
+  find_faked(s.lib);
+
+  const char* dir = getenv(kEnvState);
+  bool ephemeral = false;
+  if (!dir || !*dir) {
+    // Driven by LD_PRELOAD alone: a private session of our own, removed by
+    // the daemon when the last process of it is gone.
+    const char* base = getenv("XDG_RUNTIME_DIR");
+    char top[kPathMax];
+    char* p = top;
+    if (!base || !*base || strlen(base) > 1024) base = "/tmp";
+    copy_str(top, sizeof top, base);
+    p = top + strlen(top);
+    memcpy(p, "/cowroot-", 9);
+    p += 9;
+    p += put_u64(p, s.real_uid);
+    *p = 0;
+    sys::raw(SYS_mkdirat, AT_FDCWD, (long)top, 0700);
+    struct stat st;
+    if (sys::raw(SYS_newfstatat, AT_FDCWD, (long)top, (long)&st, AT_SYMLINK_NOFOLLOW) < 0 || !S_ISDIR(st.st_mode) ||
+        st.st_uid != s.real_uid || (st.st_mode & 077)) {
+      errline("unsafe or missing session directory ", top);
+      return;
+    }
+    for (int i = 0; i < 100; i++) {
+      uint64_t rnd = 0;
+      sys::raw(SYS_getrandom, (long)&rnd, sizeof rnd, 0);
+      char* q = p;
+      memcpy(q, "/auto.", 6);
+      q += 6;
+      q += put_u64(q, rnd % 1000000000000ull);
+      *q = 0;
+      if (sys::raw(SYS_mkdirat, AT_FDCWD, (long)top, 0700) == 0) break;
+    }
+    copy_str(s.state_dir, sizeof s.state_dir, top);
+    ephemeral = true;
+  } else {
+    copy_str(s.state_dir, sizeof s.state_dir, dir);
+  }
+  int r = g_state.open(s.state_dir, true);
+  if (r < 0) {
+    errline("cannot open the state in ", s.state_dir, ": ", strerror(-r));
+    return;
+  }
+  s.active = true;
+
+  uint32_t fd;
+  if (parse_u32(getenv(kEnvFd), &fd) && live_fd_valid((int)fd, s.state_dir)) {
+    s.live_fd = (int)fd;
+    return;
+  }
+  int c = connect_daemon(s.state_dir);
+  if (c < 0) {
+    int e = start_daemon(s.faked, s.state_dir, ephemeral);
+    if (e == 0) c = connect_daemon(s.state_dir);
+    if (c < 0) {
+      errline("cannot start the daemon ", *s.faked ? s.faked : "cowroot-faked", " for ", s.state_dir);
+      return;
+    }
+  }
+  // Keep the connection out of the way of the program's own descriptors;
+  // it stays open across exec so that the daemon sees the session alive.
+  struct rlimit rl;
+  long hi = 900;
+  if (sys::raw(SYS_prlimit64, 0, RLIMIT_NOFILE, 0, (long)&rl) == 0 && rl.rlim_cur < 1024) hi = (long)rl.rlim_cur / 2;
+  long moved = hi > 3 ? sys::raw(SYS_fcntl, c, F_DUPFD, hi) : -1;
+  if (moved >= 0) {
+    sys::raw(SYS_close, c);
+    c = (int)moved;
+  }
+  s.live_fd = c;
+}
+
+size_t exec_env_extra() { return 18; }
+
+bool exec_env(char* const* envp, char** out, size_t cap, char* buf, size_t buflen) {
+  const Session& s = g_session;
+  size_t n = 0, used = 0;
+  auto add = [&](const char* name, const char* val1, const char* val2 = "") -> bool {
+    size_t a = strlen(name), b = strlen(val1), c = strlen(val2);
+    if (n + 1 >= cap || used + a + b + c + 2 > buflen) return false;
+    char* p = buf + used;
+    memcpy(p, name, a);
+    p[a] = '=';
+    memcpy(p + a + 1, val1, b);
+    memcpy(p + a + 1 + b, val2, c);
+    p[a + 1 + b + c] = 0;
+    out[n++] = p;
+    used += a + b + c + 2;
+    return true;
+  };
+  auto add_num = [&](const char* name, uint64_t v) {
+    char d[24];
+    d[put_u64(d, v)] = 0;
+    return add(name, d);
+  };
+  static const char* const ours[] = {"LD_PRELOAD", kEnvState, kEnvLib, kEnvFaked, kEnvFd, kEnvUnknownReal,
+                                     kEnvGroups, "FAKEROOTKEY", "FAKED_MODE", "FAKEROOTUID", "FAKEROOTEUID",
+                                     "FAKEROOTSUID", "FAKEROOTFUID", "FAKEROOTGID", "FAKEROOTEGID",
+                                     "FAKEROOTSGID", "FAKEROOTFGID"};
+  // LD_PRELOAD: this library first, then whatever else the program asked for.
+  const char* preload_rest = "";
+  for (char* const* e = envp; e && *e; e++)
+    if (strncmp(*e, "LD_PRELOAD=", 11) == 0) preload_rest = *e + 11;
+  {
+    char tmp[kPathMax * 2];
+    size_t t = 0;
+    const char* p = preload_rest;
+    size_t liblen = strlen(s.lib);
+    while (*p) {
+      while (*p == ':' || *p == ' ') p++;
+      const char* q = p;
+      while (*q && *q != ':' && *q != ' ') q++;
+      bool self = (size_t)(q - p) == liblen && memcmp(p, s.lib, liblen) == 0;
+      if (q > p && !self && t + (q - p) + 2 < sizeof tmp) {
+        tmp[t++] = ':';
+        memcpy(tmp + t, p, q - p);
+        t += q - p;
+      }
+      p = q;
+    }
+    tmp[t] = 0;
+    if (!add("LD_PRELOAD", s.lib, tmp)) return false;
+  }
+  if (!add(kEnvState, s.state_dir) || !add(kEnvLib, s.lib) || !add(kEnvFaked, s.faked)) return false;
+  if (s.live_fd >= 0 && !add_num(kEnvFd, s.live_fd)) return false;
+  if (s.unknown_real && !add(kEnvUnknownReal, "1")) return false;
+  if (!add("FAKEROOTKEY", "cowroot") || !add("FAKED_MODE", s.unknown_real ? "unknown-is-real" : "unknown-is-root"))
+    return false;
+  if (!add_num("FAKEROOTUID", s.uid.r) || !add_num("FAKEROOTEUID", s.uid.e) || !add_num("FAKEROOTSUID", s.uid.s) ||
+      !add_num("FAKEROOTFUID", s.uid.f) || !add_num("FAKEROOTGID", s.gid.r) || !add_num("FAKEROOTEGID", s.gid.e) ||
+      !add_num("FAKEROOTSGID", s.gid.s) || !add_num("FAKEROOTFGID", s.gid.f))
+    return false;
+  {
+    char g[kMaxGroups * 11 + 1];
+    size_t t = 0;
+    for (int i = 0; i < s.ngroups; i++) {
+      if (i) g[t++] = ',';
+      t += put_u64(g + t, s.groups[i]);
+    }
+    g[t] = 0;
+    if (!add(kEnvGroups, g)) return false;
+  }
+  for (char* const* e = envp; e && *e; e++) {
+    bool replaced = false;
+    for (const char* name : ours) {
+      size_t l = strlen(name);
+      if (strncmp(*e, name, l) == 0 && (*e)[l] == '=') replaced = true;
+    }
+    if (replaced) continue;
+    if (n + 1 >= cap) return false;
+    out[n++] = *e;
+  }
+  out[n] = nullptr;
+  return true;
+}
+
+}  // namespace cr

@@ -1,0 +1,64 @@
+// The session a process belongs to: where the state lives, who the process
+// pretends to be, and how to reach the daemon. Filled once from the
+// environment at load time, without allocating; carried into every program
+// the process starts by exec_env() (so `env -i` cannot leave the session).
+#pragma once
+#include <sys/types.h>
+
+#include <cstdint>
+
+#include "state.h"
+
+namespace cr {
+
+struct Ids {
+  uint32_t r = 0, e = 0, s = 0, f = 0;  // real, effective, saved, filesystem
+};
+
+constexpr int kMaxGroups = 64;
+constexpr int kPathMax = 4096;
+
+struct Session {
+  bool active = false;        // a state directory is mapped
+  bool unknown_real = false;  // -u: files without an entry show their real owner
+  int live_fd = -1;           // connection to cowroot-faked that keeps the session alive
+  Ids uid, gid;
+  uint32_t groups[kMaxGroups] = {};
+  int ngroups = 0;
+  uint32_t umask = 022;
+  uint32_t real_uid = 0, real_gid = 0;
+  char state_dir[kPathMax] = {};
+  char lib[kPathMax] = {};    // this library, for LD_PRELOAD of children
+  char faked[kPathMax] = {};  // the daemon, started when none answers
+};
+
+extern Session g_session;
+extern State g_state;
+
+// Environment variables (documented in README.md and docs/environment.md).
+inline constexpr const char* kEnvState = "COWROOT_STATE";
+inline constexpr const char* kEnvLib = "COWROOT_LIB";
+inline constexpr const char* kEnvFaked = "COWROOT_FAKED";
+inline constexpr const char* kEnvFd = "COWROOT_FD";
+inline constexpr const char* kEnvUnknownReal = "COWROOT_UNKNOWN_IS_REAL";
+inline constexpr const char* kEnvGroups = "COWROOT_GROUPS";
+
+// Reads the environment, maps the state, connects to (or starts) the daemon.
+// `self_lib` is the path of the calling library, or null outside the preload.
+void session_init(const char* self_lib);
+
+// Builds the environment for a new program into `out` (pointer array of
+// `cap` entries) using `buf` (of `buflen` bytes) for the strings it adds:
+// every cowroot and fakeroot variable with the process's current values,
+// LD_PRELOAD with this library first, then `envp` minus the variables
+// replaced. No allocation: safe in a vfork child. Returns false if it does
+// not fit.
+bool exec_env(char* const* envp, char** out, size_t cap, char* buf, size_t buflen);
+size_t exec_env_extra();  // how many entries exec_env may add
+
+// Starts cowroot-faked for `dir` (detached) and waits until it listens.
+int start_daemon(const char* faked, const char* dir, bool ephemeral);
+// Connects to the daemon of `dir`; returns an fd or -errno.
+int connect_daemon(const char* dir);
+
+}  // namespace cr

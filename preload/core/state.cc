@@ -1,0 +1,623 @@
+#include "state.h"
+
+#include <fcntl.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <sys/xattr.h>
+#include <unistd.h>
+
+#include <cstring>
+
+#include "sys.h"
+
+namespace cr {
+
+namespace {
+
+constexpr char kTableMagic[8] = {'C', 'R', 'T', 'A', 'B', 'L', 'E', '1'};
+constexpr char kHeapMagic[8] = {'C', 'R', 'X', 'A', 'T', 'T', 'R', '1'};
+constexpr uint64_t kHeaderSize = 4096;
+constexpr uint64_t kMinCap = 1024;
+constexpr uint64_t kHeapReserve = 64ull << 20;  // virtual space reserved for xattrs
+constexpr uint64_t kHeapStart = 64;
+
+inline uint64_t hash(const Key& k) {
+  uint64_t h = k.ino * 0x9E3779B97F4A7C15ull ^ (k.dev + 0x632BE59BD9B4E019ull);
+  h ^= h >> 29;
+  h *= 0xBF58476D1CE4E5B9ull;
+  h ^= h >> 32;
+  return h;
+}
+
+inline void cpu_relax() {
+#if defined(__x86_64__)
+  __builtin_ia32_pause();
+#endif
+}
+
+size_t cat_path(char* out, size_t n, const char* dir, const char* name) {
+  size_t a = strlen(dir), b = strlen(name);
+  if (a + 1 + b + 1 > n) return 0;
+  memcpy(out, dir, a);
+  out[a] = '/';
+  memcpy(out + a + 1, name, b + 1);
+  return a + 1 + b;
+}
+
+void* map_file(int fd, size_t len) {
+  long p = sys::raw(SYS_mmap, 0, (long)len, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+  if (p < 0 && p > -4096) return nullptr;
+  return reinterpret_cast<void*>(p);
+}
+
+}  // namespace
+
+struct TableHeader {
+  char magic[8];
+  uint32_t version;
+  uint32_t header_size;
+  uint64_t cap;
+  uint64_t self_ino;               // inode of this file: detects a replaced table
+  std::atomic<uint32_t> superseded;  // set once a larger table has replaced this one
+  uint32_t pad0;
+  uint64_t live, used;             // live entries; live + tombstones
+  std::atomic<uint64_t> changes;
+  pthread_mutex_t lock;            // process-shared, robust
+  struct {
+    uint32_t valid;
+    uint32_t pad;
+    uint64_t idx;
+    uint64_t live, used;
+    unsigned char old[64];
+  } undo;
+};
+static_assert(sizeof(TableHeader) <= kHeaderSize);
+
+struct HeapHeader {
+  char magic[8];
+  std::atomic<uint64_t> used;  // bytes in use, records are immutable below it
+  uint64_t cap;                // file size
+};
+
+static Slot* slots_of(TableHeader* h) {
+  return reinterpret_cast<Slot*>(reinterpret_cast<char*>(h) + kHeaderSize);
+}
+
+State::~State() { close(); }
+
+void State::close() {
+  // Mappings are process-lifetime by design (another thread may still read
+  // an old one); explicit close is for tests and tools.
+  if (hdr_) sys::raw(SYS_munmap, (long)hdr_, (long)maplen_);
+  if (heap_) sys::raw(SYS_munmap, (long)heap_, (long)kHeapReserve);
+  hdr_ = nullptr;
+  heap_ = nullptr;
+  slots_ = nullptr;
+  cap_ = 0;
+}
+
+static int create_table_file(const char* dir, const char* tmpname, uint64_t cap, int* fd_out) {
+  char path[4200];
+  if (!cat_path(path, sizeof path, dir, tmpname)) return -ENAMETOOLONG;
+  int fd = (int)sys::raw(SYS_openat, AT_FDCWD, (long)path, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+  if (fd < 0) return fd;
+  size_t len = kHeaderSize + cap * sizeof(Slot);
+  long r = sys::raw(SYS_ftruncate, fd, (long)len);
+  if (r < 0) {
+    sys::raw(SYS_close, fd);
+    sys::raw(SYS_unlinkat, AT_FDCWD, (long)path, 0);
+    return (int)r;
+  }
+  void* p = map_file(fd, len);
+  if (!p) {
+    sys::raw(SYS_close, fd);
+    sys::raw(SYS_unlinkat, AT_FDCWD, (long)path, 0);
+    return -ENOMEM;
+  }
+  auto* h = static_cast<TableHeader*>(p);
+  memcpy(h->magic, kTableMagic, 8);
+  h->version = 1;
+  h->header_size = kHeaderSize;
+  h->cap = cap;
+  struct stat st;
+  sys::raw(SYS_fstat, fd, (long)&st);
+  h->self_ino = st.st_ino;
+  pthread_mutexattr_t a;
+  pthread_mutexattr_init(&a);
+  pthread_mutexattr_setpshared(&a, PTHREAD_PROCESS_SHARED);
+  pthread_mutexattr_setrobust(&a, PTHREAD_MUTEX_ROBUST);
+  pthread_mutex_init(&h->lock, &a);
+  pthread_mutexattr_destroy(&a);
+  sys::raw(SYS_munmap, (long)p, (long)len);
+  *fd_out = fd;
+  return 0;
+}
+
+static int validate_table(TableHeader* h, size_t len) {
+  if (len < kHeaderSize || memcmp(h->magic, kTableMagic, 8) != 0 || h->version != 1 ||
+      h->header_size != kHeaderSize || h->cap < kMinCap || (h->cap & (h->cap - 1)) != 0 ||
+      kHeaderSize + h->cap * sizeof(Slot) != len)
+    return -EBADMSG;
+  return 0;
+}
+
+int State::map_table() {
+  char path[4200];
+  if (!cat_path(path, sizeof path, dir_, "table")) return -ENAMETOOLONG;
+  int fd = (int)sys::raw(SYS_openat, AT_FDCWD, (long)path, O_RDWR | O_CLOEXEC, 0);
+  if (fd < 0) return fd;
+  struct stat st;
+  long r = sys::raw(SYS_fstat, fd, (long)&st);
+  if (r < 0) {
+    sys::raw(SYS_close, fd);
+    return (int)r;
+  }
+  void* p = (size_t)st.st_size >= kHeaderSize ? map_file(fd, st.st_size) : nullptr;
+  sys::raw(SYS_close, fd);
+  if (!p) return (size_t)st.st_size >= kHeaderSize ? -ENOMEM : -EBADMSG;
+  auto* h = static_cast<TableHeader*>(p);
+  if (int e = validate_table(h, st.st_size)) {
+    sys::raw(SYS_munmap, (long)p, (long)st.st_size);
+    return e;
+  }
+  // Publish: readers derive slots and capacity from the header pointer alone.
+  maplen_ = st.st_size;
+  cap_ = h->cap;
+  slots_ = slots_of(h);
+  __atomic_store_n(&hdr_, h, __ATOMIC_RELEASE);
+  return 0;
+}
+
+int State::map_heap(uint64_t) {
+  char path[4200];
+  if (!cat_path(path, sizeof path, dir_, "xattr")) return -ENAMETOOLONG;
+  int fd = (int)sys::raw(SYS_openat, AT_FDCWD, (long)path, O_RDWR | O_CLOEXEC, 0);
+  if (fd < 0) return fd;
+  void* p = map_file(fd, kHeapReserve);
+  sys::raw(SYS_close, fd);
+  if (!p) return -ENOMEM;
+  auto* h = static_cast<HeapHeader*>(p);
+  if (memcmp(h->magic, kHeapMagic, 8) != 0) {
+    sys::raw(SYS_munmap, (long)p, (long)kHeapReserve);
+    return -EBADMSG;
+  }
+  heap_ = h;
+  heaplen_ = kHeapReserve;
+  return 0;
+}
+
+int State::open(const char* dir, bool create) {
+  close();
+  size_t n = strlen(dir);
+  if (n + 16 >= sizeof dir_) return -ENAMETOOLONG;
+  memcpy(dir_, dir, n + 1);
+  int r = map_table();
+  if (r == -ENOENT && create) {
+    // Build the table under a private name and link it into place: two
+    // processes creating at once end up sharing whichever linked first.
+    char tmp[64] = "table.new.";
+    long pid = sys::raw(SYS_getpid);
+    char digits[24];
+    int nd = 0;
+    do digits[nd++] = char('0' + pid % 10); while ((pid /= 10) > 0);
+    size_t tl = strlen(tmp);
+    while (nd) tmp[tl++] = digits[--nd];
+    tmp[tl] = 0;
+    int fd;
+    r = create_table_file(dir_, tmp, kMinCap, &fd);
+    if (r < 0) return r;
+    sys::raw(SYS_close, fd);
+    char from[4200], to[4200];
+    cat_path(from, sizeof from, dir_, tmp);
+    cat_path(to, sizeof to, dir_, "table");
+    // The heap first: a table's presence means the state is complete.
+    char hp[4200];
+    cat_path(hp, sizeof hp, dir_, "xattr");
+    int hfd = (int)sys::raw(SYS_openat, AT_FDCWD, (long)hp, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+    if (hfd >= 0) {
+      HeapHeader h0{};
+      memcpy(h0.magic, kHeapMagic, 8);
+      h0.used.store(kHeapStart);
+      h0.cap = 1 << 16;
+      if (sys::raw(SYS_ftruncate, hfd, (long)h0.cap) < 0 ||
+          sys::raw(SYS_pwrite64, hfd, (long)&h0, sizeof h0, 0) != (long)sizeof h0) {
+        r = -ENOSPC;
+        sys::raw(SYS_close, hfd);
+        sys::raw(SYS_unlinkat, AT_FDCWD, (long)hp, 0);
+        sys::raw(SYS_unlinkat, AT_FDCWD, (long)from, 0);
+        return r;
+      }
+      sys::raw(SYS_close, hfd);
+    }
+    r = (int)sys::raw(SYS_linkat, AT_FDCWD, (long)from, AT_FDCWD, (long)to, 0);
+    sys::raw(SYS_unlinkat, AT_FDCWD, (long)from, 0);
+    if (r < 0 && r != -EEXIST) return r;
+    r = map_table();
+  }
+  if (r < 0) return r;
+  r = map_heap(0);
+  if (r < 0) {
+    close();
+    return r;
+  }
+  return 0;
+}
+
+bool State::remap_if_needed() {
+  TableHeader* h = __atomic_load_n(&hdr_, __ATOMIC_ACQUIRE);
+  if (!h) return false;
+  if (!h->superseded.load(std::memory_order_acquire)) return true;
+  int expected = 0;
+  while (!remap_lock_.compare_exchange_weak(expected, 1, std::memory_order_acquire)) {
+    expected = 0;
+    cpu_relax();
+  }
+  if (__atomic_load_n(&hdr_, __ATOMIC_ACQUIRE) == h) map_table();  // the old mapping is kept: other threads may read it
+  remap_lock_.store(0, std::memory_order_release);
+  return true;
+}
+
+bool State::lookup(const Key& k, Meta* out) {
+  if (!remap_if_needed()) return false;
+  TableHeader* h = __atomic_load_n(&hdr_, __ATOMIC_ACQUIRE);
+  Slot* slots = slots_of(h);
+  uint64_t mask = h->cap - 1;
+  uint64_t i = hash(k) & mask;
+  for (uint64_t n = 0; n <= mask; n++, i = (i + 1) & mask) {
+    Slot& s = slots[i];
+    uint32_t st;
+    bool match;
+    unsigned spins = 0;
+    for (;;) {
+      uint32_t q = s.seq.load(std::memory_order_acquire);
+      if (q & 1) {
+        if (++spins > (1u << 20)) {  // the writer may have died mid-write
+          if (lock() == 0) unlock();
+          spins = 0;
+        }
+        cpu_relax();
+        continue;
+      }
+      st = __atomic_load_n(&s.state, __ATOMIC_RELAXED);
+      match = st == 1 && __atomic_load_n(&s.dev, __ATOMIC_RELAXED) == k.dev &&
+              __atomic_load_n(&s.ino, __ATOMIC_RELAXED) == k.ino;
+      if (match) {
+        out->mode = __atomic_load_n(&s.mode, __ATOMIC_RELAXED);
+        out->uid = __atomic_load_n(&s.uid, __ATOMIC_RELAXED);
+        out->gid = __atomic_load_n(&s.gid, __ATOMIC_RELAXED);
+        out->rdev = __atomic_load_n(&s.rdev, __ATOMIC_RELAXED);
+        out->birth.sec = __atomic_load_n(&s.bsec, __ATOMIC_RELAXED);
+        out->birth.nsec = __atomic_load_n(&s.bnsec, __ATOMIC_RELAXED);
+        out->xattrs = __atomic_load_n(&s.xattrs, __ATOMIC_RELAXED);
+      }
+      std::atomic_thread_fence(std::memory_order_acquire);
+      if (s.seq.load(std::memory_order_relaxed) == q) break;
+    }
+    if (st == 0) return false;
+    if (match) return true;
+  }
+  return false;
+}
+
+int State::lock() {
+  for (;;) {
+    TableHeader* h = __atomic_load_n(&hdr_, __ATOMIC_ACQUIRE);
+    if (!h) return -EBADF;
+    int r = pthread_mutex_lock(&h->lock);
+    if (r == EOWNERDEAD) {
+      repair();
+      pthread_mutex_consistent(&h->lock);
+    } else if (r != 0) {
+      return -r;
+    }
+    if (!h->superseded.load(std::memory_order_acquire)) return 0;
+    pthread_mutex_unlock(&h->lock);
+    remap_if_needed();
+  }
+}
+
+void State::unlock() { pthread_mutex_unlock(&hdr_->lock); }
+
+// Called with the lock of a writer that died: undo its half-done slot write
+// and notice a growth that replaced the file but had not yet said so.
+void State::repair() {
+  TableHeader* h = hdr_;
+  if (h->undo.valid) {
+    Slot& s = slots_of(h)[h->undo.idx];
+    uint32_t q = s.seq.load(std::memory_order_relaxed);
+    memcpy(reinterpret_cast<char*>(&s) + 4, h->undo.old + 4, 60);
+    s.seq.store((q | 1) + 1, std::memory_order_release);
+    h->live = h->undo.live;
+    h->used = h->undo.used;
+    h->undo.valid = 0;
+  }
+  char path[4200];
+  struct stat st;
+  if (cat_path(path, sizeof path, dir_, "table") &&
+      sys::raw(SYS_newfstatat, AT_FDCWD, (long)path, (long)&st, 0) == 0 && st.st_ino != h->self_ino)
+    h->superseded.store(1, std::memory_order_release);
+}
+
+uint64_t State::find_locked(const Key& k, bool* found) {
+  Slot* slots = slots_;
+  uint64_t mask = cap_ - 1;
+  uint64_t i = hash(k) & mask;
+  uint64_t tomb = UINT64_MAX;
+  for (uint64_t n = 0; n <= mask; n++, i = (i + 1) & mask) {
+    Slot& s = slots[i];
+    if (s.state == 0) {
+      *found = false;
+      return tomb != UINT64_MAX ? tomb : i;
+    }
+    if (s.state == 1 && s.dev == k.dev && s.ino == k.ino) {
+      *found = true;
+      return i;
+    }
+    if (s.state == 2 && tomb == UINT64_MAX) tomb = i;
+  }
+  *found = false;
+  return tomb;
+}
+
+void State::write_slot_locked(uint64_t idx, const Key& k, const Meta& m, bool live) {
+  TableHeader* h = hdr_;
+  Slot& s = slots_[idx];
+  uint32_t old_state = s.state;
+  memcpy(h->undo.old, &s, 64);
+  h->undo.idx = idx;
+  h->undo.live = h->live;
+  h->undo.used = h->used;
+  std::atomic_thread_fence(std::memory_order_release);
+  __atomic_store_n(&h->undo.valid, 1, __ATOMIC_RELEASE);
+
+  uint32_t q = s.seq.load(std::memory_order_relaxed);
+  s.seq.store(q + 1, std::memory_order_relaxed);
+  std::atomic_thread_fence(std::memory_order_release);
+  __atomic_store_n(&s.state, live ? 1u : 2u, __ATOMIC_RELAXED);
+  __atomic_store_n(&s.dev, k.dev, __ATOMIC_RELAXED);
+  __atomic_store_n(&s.ino, k.ino, __ATOMIC_RELAXED);
+  __atomic_store_n(&s.bsec, m.birth.sec, __ATOMIC_RELAXED);
+  __atomic_store_n(&s.bnsec, m.birth.nsec, __ATOMIC_RELAXED);
+  __atomic_store_n(&s.mode, m.mode, __ATOMIC_RELAXED);
+  __atomic_store_n(&s.uid, m.uid, __ATOMIC_RELAXED);
+  __atomic_store_n(&s.gid, m.gid, __ATOMIC_RELAXED);
+  __atomic_store_n(&s.rdev, m.rdev, __ATOMIC_RELAXED);
+  __atomic_store_n(&s.xattrs, m.xattrs, __ATOMIC_RELAXED);
+  s.seq.store(q + 2, std::memory_order_release);
+
+  if (old_state != 1 && live) h->live++;
+  if (old_state == 1 && !live) h->live--;
+  if (old_state == 0) h->used++;
+  h->changes.fetch_add(1, std::memory_order_release);
+  __atomic_store_n(&h->undo.valid, 0, __ATOMIC_RELEASE);
+}
+
+// Rebuilds the table at twice the size (or the same size when it is mostly
+// tombstones) under a new inode, then marks the old one superseded.
+int State::grow_locked() {
+  TableHeader* h = hdr_;
+  uint64_t ncap = h->live * 2 + 2 > h->cap / 2 ? h->cap * 2 : h->cap;
+  char tmp[] = "table.grow";
+  int fd;
+  int r = create_table_file(dir_, tmp, ncap, &fd);
+  if (r < 0) return r;
+  size_t len = kHeaderSize + ncap * sizeof(Slot);
+  void* p = map_file(fd, len);
+  sys::raw(SYS_close, fd);
+  char from[4200], to[4200];
+  cat_path(from, sizeof from, dir_, tmp);
+  cat_path(to, sizeof to, dir_, "table");
+  if (!p) {
+    sys::raw(SYS_unlinkat, AT_FDCWD, (long)from, 0);
+    return -ENOMEM;
+  }
+  auto* nh = static_cast<TableHeader*>(p);
+  Slot* ns = slots_of(nh);
+  uint64_t nmask = ncap - 1;
+  for (uint64_t i = 0; i < cap_; i++) {
+    const Slot& s = slots_[i];
+    if (s.state != 1) continue;
+    uint64_t j = hash(Key{s.dev, s.ino}) & nmask;
+    while (ns[j].state != 0) j = (j + 1) & nmask;
+    memcpy(reinterpret_cast<char*>(&ns[j]) + 4, reinterpret_cast<const char*>(&s) + 4, 60);
+    ns[j].seq.store(0, std::memory_order_relaxed);
+    nh->live++;
+    nh->used++;
+  }
+  nh->changes.store(h->changes.load() + 1);
+  sys::raw(SYS_munmap, (long)p, (long)len);
+  r = (int)sys::raw(SYS_renameat, AT_FDCWD, (long)from, AT_FDCWD, (long)to);
+  if (r < 0) {
+    sys::raw(SYS_unlinkat, AT_FDCWD, (long)from, 0);
+    return r;
+  }
+  h->superseded.store(1, std::memory_order_release);
+  return 0;
+}
+
+static bool stale(const Meta& e, const Meta& real) { return entry_stale(e, real); }
+
+static void read_slot(const Slot& s, Meta* m) {
+  m->mode = s.mode;
+  m->uid = s.uid;
+  m->gid = s.gid;
+  m->rdev = s.rdev;
+  m->birth.sec = s.bsec;
+  m->birth.nsec = s.bnsec;
+  m->xattrs = s.xattrs;
+}
+
+int State::update(const Key& k, const Meta& base, uint32_t mask, const Meta& v) {
+  for (;;) {
+    if (int r = lock()) return r;
+    bool found;
+    uint64_t idx = find_locked(k, &found);
+    if (!found && hdr_->used + 1 > cap_ * 3 / 4) {
+      int r = grow_locked();
+      unlock();
+      if (r) return r;
+      remap_if_needed();
+      continue;
+    }
+    Meta cur = base;
+    if (found) {
+      Meta e;
+      read_slot(slots_[idx], &e);
+      if (!stale(e, base)) cur = e;
+    }
+    if (!cur.birth.known()) cur.birth = base.birth;
+    if (mask & kSetType) cur.mode = (cur.mode & 07777) | (v.mode & S_IFMT);
+    if (mask & kSetPerm) cur.mode = (cur.mode & S_IFMT) | (v.mode & 07777);
+    if (mask & kSetUid) cur.uid = v.uid;
+    if (mask & kSetGid) cur.gid = v.gid;
+    if (mask & kSetRdev) cur.rdev = v.rdev;
+    if (mask & kSetBirth) cur.birth = v.birth;
+    if ((mask & kChownRule) && (mask & (kSetUid | kSetGid)) && !S_ISDIR(cur.mode)) {
+      cur.mode &= ~S_ISUID;
+      if (cur.mode & S_IXGRP) cur.mode &= ~S_ISGID;
+    }
+    write_slot_locked(idx, k, cur, true);
+    unlock();
+    return 0;
+  }
+}
+
+int State::put(const Key& k, const Meta& m) {
+  for (;;) {
+    if (int r = lock()) return r;
+    bool found;
+    uint64_t idx = find_locked(k, &found);
+    if (!found && hdr_->used + 1 > cap_ * 3 / 4) {
+      int r = grow_locked();
+      unlock();
+      if (r) return r;
+      remap_if_needed();
+      continue;
+    }
+    write_slot_locked(idx, k, m, true);
+    unlock();
+    return 0;
+  }
+}
+
+int State::remove(const Key& k) {
+  if (int r = lock()) return r;
+  bool found;
+  uint64_t idx = find_locked(k, &found);
+  if (found) write_slot_locked(idx, k, Meta{}, false);
+  unlock();
+  return found ? 0 : -ENOENT;
+}
+
+uint64_t State::changes() {
+  remap_if_needed();
+  TableHeader* h = __atomic_load_n(&hdr_, __ATOMIC_ACQUIRE);
+  return h ? h->changes.load(std::memory_order_acquire) : 0;
+}
+
+uint64_t State::count() {
+  remap_if_needed();
+  TableHeader* h = __atomic_load_n(&hdr_, __ATOMIC_ACQUIRE);
+  return h ? __atomic_load_n(&h->live, __ATOMIC_RELAXED) : 0;
+}
+
+const void* State::heap_at(uint64_t off, uint64_t len) {
+  HeapHeader* h = heap_;
+  if (!h || off < kHeapStart || off + len < off || off + len > h->used.load(std::memory_order_acquire) ||
+      off + len > heaplen_)
+    return nullptr;
+  return reinterpret_cast<const char*>(h) + off;
+}
+
+long State::xattr_get(const Meta& m, const char* name, void* value, size_t size) {
+  size_t nl = strlen(name);
+  for (uint64_t off = m.xattrs; off != 0;) {
+    auto* r = static_cast<const XattrRec*>(heap_at(off, sizeof(XattrRec)));
+    if (!r || !heap_at(off, r->total)) return -EIO;
+    if (r->name_len == nl && memcmp(r->name(), name, nl) == 0) {
+      if (r->flags & 1) return -ENODATA;
+      if (size > 0) {
+        if (size < r->value_len) return -ERANGE;
+        memcpy(value, r->value(), r->value_len);
+      }
+      return r->value_len;
+    }
+    off = r->next;
+  }
+  return -ENODATA;
+}
+
+int State::heap_append_locked(uint64_t next, const char* name, const void* value, size_t size,
+                              bool tomb, uint64_t* off) {
+  HeapHeader* h = heap_;
+  if (!h) return -EIO;
+  size_t nl = strlen(name);
+  uint64_t total = (sizeof(XattrRec) + nl + size + 7) & ~7ull;
+  uint64_t at = h->used.load(std::memory_order_relaxed);
+  if (at + total > heaplen_) return -ENOSPC;
+  if (at + total > h->cap) {
+    uint64_t ncap = h->cap;
+    while (at + total > ncap) ncap *= 2;
+    if (ncap > heaplen_) ncap = heaplen_;
+    char path[4200];
+    cat_path(path, sizeof path, dir_, "xattr");
+    int fd = (int)sys::raw(SYS_openat, AT_FDCWD, (long)path, O_RDWR | O_CLOEXEC, 0);
+    if (fd < 0) return fd;
+    // Allocate for real: a sparse extension would turn a full disk into SIGBUS.
+    long r = sys::raw(SYS_fallocate, fd, 0, (long)h->cap, (long)(ncap - h->cap));
+    if (r == -EOPNOTSUPP) r = sys::raw(SYS_ftruncate, fd, (long)ncap);
+    sys::raw(SYS_close, fd);
+    if (r < 0) return (int)r;
+    h->cap = ncap;
+  }
+  auto* rec = reinterpret_cast<XattrRec*>(reinterpret_cast<char*>(h) + at);
+  rec->total = (uint32_t)total;
+  rec->flags = tomb ? 1 : 0;
+  rec->next = next;
+  rec->name_len = (uint32_t)nl;
+  rec->value_len = (uint32_t)size;
+  memcpy(reinterpret_cast<char*>(rec + 1), name, nl);
+  if (size) memcpy(reinterpret_cast<char*>(rec + 1) + nl, value, size);
+  h->used.store(at + total, std::memory_order_release);
+  *off = at;
+  return 0;
+}
+
+int State::xattr_set(const Key& k, const Meta& base, const char* name, const void* value, size_t size,
+                     int flags) {
+  if (strlen(name) > 255) return -ERANGE;
+  if (size > 65536) return -E2BIG;
+  for (;;) {
+    if (int r = lock()) return r;
+    bool found;
+    uint64_t idx = find_locked(k, &found);
+    if (!found && hdr_->used + 1 > cap_ * 3 / 4) {
+      int r = grow_locked();
+      unlock();
+      if (r) return r;
+      remap_if_needed();
+      continue;
+    }
+    Meta cur = base;
+    if (found) {
+      Meta e;
+      read_slot(slots_[idx], &e);
+      if (!stale(e, base)) cur = e;
+    }
+    if (!cur.birth.known()) cur.birth = base.birth;
+    bool exists = xattr_get(cur, name, nullptr, 0) >= 0;
+    int r = 0;
+    if (value && (flags & XATTR_CREATE) && exists) r = -EEXIST;
+    else if ((value && (flags & XATTR_REPLACE) && !exists) || (!value && !exists)) r = -ENODATA;
+    uint64_t off = 0;
+    if (!r) r = heap_append_locked(cur.xattrs, name, value, value ? size : 0, !value, &off);
+    if (!r) {
+      cur.xattrs = off;
+      write_slot_locked(idx, k, cur, true);
+    }
+    unlock();
+    return r;
+  }
+}
+
+}  // namespace cr

@@ -1,0 +1,226 @@
+// The fake-identity state of one root: ownership, modes, device numbers and
+// extended attributes keyed by (dev, ino).
+//
+// It lives in two files of a state directory, mapped MAP_SHARED by every
+// process of the session:
+//   table  - open-addressing hash table of fixed 64-byte slots
+//   xattr  - append-only heap of extended-attribute records
+// Readers never lock and never make a system call: each slot carries a
+// sequence counter (seqlock). Writers take a process-shared *robust* mutex in
+// the table header and write an undo record before touching a slot, so a
+// writer killed at any instruction leaves the table repairable and nothing
+// that was acknowledged (a wrapper that returned) can be lost, whoever dies.
+// See docs/design.md for why writers do not round-trip through the daemon.
+#pragma once
+#include <pthread.h>
+
+#include <atomic>
+#include <cstddef>
+#include <cstdint>
+
+namespace cr {
+
+struct Key {
+  uint64_t dev = 0, ino = 0;
+  bool operator==(const Key& o) const { return dev == o.dev && ino == o.ino; }
+};
+
+// Birth time of an inode: detects that an entry belongs to a deleted file
+// whose inode number was reused. {0,0} means unknown (matches anything).
+struct Birth {
+  int64_t sec = 0;
+  uint32_t nsec = 0;
+  bool known() const { return sec != 0 || nsec != 0; }
+  bool operator==(const Birth& o) const { return sec == o.sec && nsec == o.nsec; }
+};
+
+// What a process sees of an inode, as far as identity goes.
+struct Meta {
+  uint32_t mode = 0;  // type and permission bits (st_mode)
+  uint32_t uid = 0, gid = 0;
+  uint64_t rdev = 0;
+  Birth birth;
+  uint64_t xattrs = 0;  // offset of the newest xattr record, 0 = none
+};
+
+// Fields an update() sets.
+enum UpdateMask : uint32_t {
+  kSetUid = 1u << 0,
+  kSetGid = 1u << 1,
+  kSetPerm = 1u << 2,   // permission bits (07777) of mode
+  kSetType = 1u << 3,   // file type bits of mode
+  kSetRdev = 1u << 4,
+  kChownRule = 1u << 5, // clear setuid, and setgid if group-exec, as Linux chown does
+  kSetBirth = 1u << 6,
+};
+
+struct Slot;
+struct TableHeader;
+struct HeapHeader;
+
+class State {
+ public:
+  constexpr State() = default;
+  State(const State&) = delete;
+  State& operator=(const State&) = delete;
+  ~State();
+
+  // Opens the state in directory `dir` (created with its files when
+  // `create`). Returns 0 or -errno. Never allocates.
+  int open(const char* dir, bool create);
+  void close();
+  bool is_open() const { return hdr_ != nullptr; }
+  const char* dir() const { return dir_; }
+
+  // Lock-free read. True when an entry for `k` exists.
+  bool lookup(const Key& k, Meta* out);
+
+  // Sets the fields in `mask` from `v`. When no entry exists, or the existing
+  // one belongs to another file (birth differs), `base` (the caller's current
+  // view of the file) is the starting point. Returns 0 or -errno.
+  int update(const Key& k, const Meta& base, uint32_t mask, const Meta& v);
+  // Replaces the whole entry (used by load and by copy-on-write).
+  int put(const Key& k, const Meta& m);
+  int remove(const Key& k);
+
+  // Extended attributes. get returns value length (copying at most `size`
+  // bytes when size > 0) or -errno (-ENODATA when absent, -ERANGE).
+  long xattr_get(const Meta& m, const char* name, void* value, size_t size);
+  // Walks names of `m` (newest first, each once); f(name) returns false to stop.
+  template <typename F>
+  void xattr_names(const Meta& m, F&& f);
+  // Sets (value != nullptr) or removes an attribute of entry `k`, creating the
+  // entry from `base` when needed. flags: XATTR_CREATE / XATTR_REPLACE.
+  int xattr_set(const Key& k, const Meta& base, const char* name, const void* value,
+                size_t size, int flags);
+
+  // Calls f(key, meta) for every live entry (readers' view, no lock).
+  template <typename F>
+  void for_each(F&& f);
+  uint64_t changes();  // bumped by every write; lets a saver skip a no-op save
+  uint64_t count();
+
+ private:
+  bool remap_if_needed();
+  int map_table();
+  int map_heap(uint64_t min_len);
+  int lock();
+  void unlock();
+  void repair();
+  int grow_locked();
+  uint64_t find_locked(const Key& k, bool* found);
+  void write_slot_locked(uint64_t idx, const Key& k, const Meta& m, bool live);
+  int heap_append_locked(uint64_t next, const char* name, const void* value, size_t size,
+                         bool tomb, uint64_t* off);
+  const void* heap_at(uint64_t off, uint64_t len);
+
+  char dir_[4096] = {};
+  int dirfd_ = -1;
+  TableHeader* hdr_ = nullptr;
+  Slot* slots_ = nullptr;
+  uint64_t cap_ = 0;
+  size_t maplen_ = 0;
+  HeapHeader* heap_ = nullptr;
+  size_t heaplen_ = 0;
+  int heapfd_ = -1;
+  std::atomic<int> remap_lock_{0};
+};
+
+// The state's name-value records, as stored in the heap.
+struct XattrRec {
+  uint32_t total;   // bytes of this record, 8-aligned
+  uint32_t flags;   // 1 = tombstone (attribute removed)
+  uint64_t next;    // older record of the same inode, 0 = end
+  uint32_t name_len;
+  uint32_t value_len;
+  // name bytes, then value bytes
+  const char* name() const { return reinterpret_cast<const char*>(this + 1); }
+  const void* value() const { return name() + name_len; }
+};
+
+template <typename F>
+void State::xattr_names(const Meta& m, F&& f) {
+  // A name is live when its newest record is not a tombstone; names seen once
+  // are skipped further down the chain (chains are short: a few attributes).
+  const char* seen[64];
+  uint32_t seen_len[64];
+  int nseen = 0;
+  for (uint64_t off = m.xattrs; off != 0;) {
+    auto* r = static_cast<const XattrRec*>(heap_at(off, sizeof(XattrRec)));
+    if (!r) return;
+    r = static_cast<const XattrRec*>(heap_at(off, r->total));
+    if (!r) return;
+    bool dup = false;
+    for (int i = 0; i < nseen && !dup; i++)
+      dup = seen_len[i] == r->name_len && __builtin_memcmp(seen[i], r->name(), r->name_len) == 0;
+    if (!dup) {
+      if (nseen < 64) {
+        seen[nseen] = r->name();
+        seen_len[nseen++] = r->name_len;
+      }
+      if (!(r->flags & 1) && !f(r->name(), r->name_len)) return;
+    }
+    off = r->next;
+  }
+}
+
+// On-disk slot: 64 bytes, one cache line.
+struct Slot {
+  std::atomic<uint32_t> seq;  // odd while a writer changes the slot
+  uint32_t state;             // 0 empty, 1 live, 2 removed (tombstone)
+  uint64_t dev, ino;
+  int64_t bsec;
+  uint32_t bnsec;
+  uint32_t mode;
+  uint32_t uid, gid;
+  uint64_t rdev;
+  uint64_t xattrs;
+};
+static_assert(sizeof(Slot) == 64);
+
+template <typename F>
+void State::for_each(F&& f) {
+  remap_if_needed();
+  for (uint64_t i = 0; i < cap_; i++) {
+    Slot& s = slots_[i];
+    for (;;) {
+      uint32_t q = s.seq.load(std::memory_order_acquire);
+      if (q & 1) continue;
+      uint32_t st = __atomic_load_n(&s.state, __ATOMIC_RELAXED);
+      Key k{__atomic_load_n(&s.dev, __ATOMIC_RELAXED), __atomic_load_n(&s.ino, __ATOMIC_RELAXED)};
+      Meta m;
+      m.mode = __atomic_load_n(&s.mode, __ATOMIC_RELAXED);
+      m.uid = __atomic_load_n(&s.uid, __ATOMIC_RELAXED);
+      m.gid = __atomic_load_n(&s.gid, __ATOMIC_RELAXED);
+      m.rdev = __atomic_load_n(&s.rdev, __ATOMIC_RELAXED);
+      m.birth.sec = __atomic_load_n(&s.bsec, __ATOMIC_RELAXED);
+      m.birth.nsec = __atomic_load_n(&s.bnsec, __ATOMIC_RELAXED);
+      m.xattrs = __atomic_load_n(&s.xattrs, __ATOMIC_RELAXED);
+      std::atomic_thread_fence(std::memory_order_acquire);
+      if (s.seq.load(std::memory_order_relaxed) != q) continue;
+      if (st == 1) f(k, m);
+      break;
+    }
+  }
+}
+
+// True when `entry` cannot describe the file whose real attributes are
+// `real`: another birth time (inode reused) or another file type (except a
+// faked device node, which is a regular file on disk).
+inline bool entry_stale(const Meta& entry, const Meta& real) {
+  if (entry.birth.known() && real.birth.known() && !(entry.birth == real.birth)) return true;
+  uint32_t et = entry.mode & 0170000, rt = real.mode & 0170000;
+  if (et == rt) return false;
+  return !(rt == 0100000 && (et == 0020000 || et == 0060000));
+}
+
+// Save/load in fakeroot's text format (one `dev=…,ino=…,mode=…` line per
+// entry, readable by `fakeroot -i`), followed by a `# cowroot` section with
+// what fakeroot's format cannot hold: birth times and extended attributes.
+// Both write a one-line reason into err on failure and return -1.
+// save is atomic (temporary file + rename); load validates the whole file
+// before it changes anything.
+int save_state(State& st, const char* path, char* err, size_t errlen);
+int load_state(State& st, const char* path, char* err, size_t errlen);
+
+}  // namespace cr

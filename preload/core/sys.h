@@ -1,0 +1,50 @@
+// Raw system calls for the core: they never go through libc's (possibly
+// interposed) wrappers, never touch errno unless asked, and are safe in a
+// vfork child or a signal handler.
+#pragma once
+#include <cerrno>
+#include <cstdint>
+#include <sys/syscall.h>
+
+namespace cr::sys {
+
+#if defined(__x86_64__)
+inline long raw(long n, long a = 0, long b = 0, long c = 0, long d = 0, long e = 0, long f = 0) {
+  long ret;
+  register long r10 asm("r10") = d;
+  register long r8 asm("r8") = e;
+  register long r9 asm("r9") = f;
+  asm volatile("syscall"
+               : "=a"(ret)
+               : "a"(n), "D"(a), "S"(b), "d"(c), "r"(r10), "r"(r8), "r"(r9)
+               : "rcx", "r11", "memory");
+  return ret;
+}
+#elif defined(__aarch64__)
+inline long raw(long n, long a = 0, long b = 0, long c = 0, long d = 0, long e = 0, long f = 0) {
+  register long x8 asm("x8") = n;
+  register long x0 asm("x0") = a;
+  register long x1 asm("x1") = b;
+  register long x2 asm("x2") = c;
+  register long x3 asm("x3") = d;
+  register long x4 asm("x4") = e;
+  register long x5 asm("x5") = f;
+  asm volatile("svc 0" : "+r"(x0) : "r"(x8), "r"(x1), "r"(x2), "r"(x3), "r"(x4), "r"(x5) : "memory");
+  return x0;
+}
+#else
+#error "cowroot: raw system calls are implemented for x86_64 and aarch64 only"
+#endif
+
+// Like raw(), but in libc's convention: -1 with errno set on failure.
+template <typename... A>
+inline long call(long n, A... args) {
+  long r = raw(n, (long)args...);
+  if (r < 0 && r > -4096) {
+    errno = (int)-r;
+    return -1;
+  }
+  return r;
+}
+
+}  // namespace cr::sys
