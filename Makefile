@@ -79,11 +79,19 @@ install: all
 test: all $(BUILD)/.deps-test $(TESTS)
 	sh tests/run.sh $(BUILD) $(TESTS)
 
+# fakeroot's own test suite with cowroot as its launcher:
+#   make peer-tests FAKEROOT_SRC=/path/to/fakeroot-1.31
+peer-tests: all $(BUILD)/.deps-test
+	@test -n "$(FAKEROOT_SRC)" || { echo "usage: make peer-tests FAKEROOT_SRC=DIR (a fakeroot source tree)" >&2; exit 2; }
+	rm -rf $(BUILD)/peer-stage && $(MAKE) -s install PREFIX=$(abspath $(BUILD))/peer-stage >/dev/null
+	chmod -R a+rX $(BUILD)/peer-stage
+	sh tests/peer/fakeroot.sh $(abspath $(BUILD))/peer-stage $(FAKEROOT_SRC)
+
 bench: all $(BUILD)/.deps-bench $(BENCH)
 	sh bench/run.sh $(BUILD)
 
 clean:
 	rm -rf $(BUILD)
 
-.PHONY: all install test bench clean
+.PHONY: all install test peer-tests bench clean
 -include $(shell find $(BUILD) -name '*.d' 2>/dev/null)

@@ -121,6 +121,29 @@ long target_statx(const Target& t, struct statx* sx) {
   return real_statx(AT_FDCWD, t.path, t.follow ? 0 : AT_SYMLINK_NOFOLLOW, sx);
 }
 
+// An access ACL written for real (cp -a, setfacl) sets the permission bits
+// of the file: carry them into the entry, keep the special bits the entry
+// holds, and put a safe mode back on disk.
+int acl_changed_mode(const Target& t) {
+  struct statx sx;
+  long r = target_statx(t, &sx);
+  if (r < 0) return 0;  // the attribute is set; nothing to carry over
+  bool has_entry;
+  Meta cur = view(sx, &has_entry);
+  mode_t perm = (cur.mode & 07000) | (sx.stx_mode & 0777);
+  mode_t disk = disk_perm(perm, S_ISDIR(sx.stx_mode));
+  if (has_entry || disk != perm) {
+    Meta v;
+    v.mode = perm;
+    if (int e = g_state.update(key_of(sx), cur, kSetPerm, v)) return fail(e);
+  }
+  if (disk != (sx.stx_mode & 07777)) {
+    if (t.path) sys::raw(SYS_fchmodat, AT_FDCWD, (long)t.path, disk);
+    else sys::raw(SYS_fchmod, t.fd, disk);
+  }
+  return 0;
+}
+
 }  // namespace
 
 int stat_at(int dirfd, const char* path, struct stat* st, int flags) {
@@ -353,6 +376,7 @@ int setxattr(Target t, const char* name, const void* value, size_t size, int fla
     long r = t.path ? sys::raw(t.follow ? SYS_setxattr : SYS_lsetxattr, (long)t.path, (long)name, (long)value,
                                size, flags)
                     : sys::raw(SYS_fsetxattr, t.fd, (long)name, (long)value, size, flags);
+    if (r == 0 && strcmp(name, "system.posix_acl_access") == 0) return acl_changed_mode(t);
     if (r == 0 || (r != -EPERM && r != -ENOTSUP && r != -EOPNOTSUPP)) return r < 0 ? fail(r) : 0;
   }
   struct statx sx;

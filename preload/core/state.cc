@@ -6,6 +6,7 @@
 #include <sys/xattr.h>
 #include <unistd.h>
 
+#include <cstddef>
 #include <cstring>
 
 #include "sys.h"
@@ -72,6 +73,7 @@ struct TableHeader {
   } undo;
 };
 static_assert(sizeof(TableHeader) <= kHeaderSize);
+static_assert(offsetof(TableHeader, lock) == 64, "tests/unit_tests.cc takes the lock at offset 64");
 
 struct HeapHeader {
   char magic[8];

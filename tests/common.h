@@ -1,0 +1,103 @@
+// Helpers shared by the suites: temporary directories, running commands,
+// reading files.
+#pragma once
+#include <doctest/doctest.h>
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cstdlib>
+#include <string>
+#include <vector>
+
+namespace test {
+
+struct Result {
+  int status = -1;
+  std::string out;  // stdout and stderr together
+};
+
+// Runs `sh -c script` and collects its output.
+inline Result sh(const std::string& script) {
+  int p[2];
+  REQUIRE(pipe(p) == 0);
+  pid_t pid = fork();
+  REQUIRE(pid >= 0);
+  if (pid == 0) {
+    dup2(p[1], 1);
+    dup2(p[1], 2);
+    close(p[0]);
+    close(p[1]);
+    execl("/bin/sh", "sh", "-c", script.c_str(), (char*)nullptr);
+    _exit(127);
+  }
+  close(p[1]);
+  Result r;
+  char buf[4096];
+  ssize_t n;
+  while ((n = read(p[0], buf, sizeof buf)) > 0) r.out.append(buf, n);
+  close(p[0]);
+  int st;
+  waitpid(pid, &st, 0);
+  r.status = WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+  return r;
+}
+
+inline std::string prefix() {
+  const char* p = getenv("COWROOT_TEST_PREFIX");
+  REQUIRE_MESSAGE(p, "COWROOT_TEST_PREFIX must name an installed cowroot (run through `make test`)");
+  return p;
+}
+
+inline std::string cowroot() { return prefix() + "/bin/cowroot"; }
+
+// Single-quotes a string for the shell.
+inline std::string q(const std::string& s) {
+  std::string r = "'";
+  for (char c : s) r += c == '\'' ? std::string("'\\''") : std::string(1, c);
+  return r + "'";
+}
+
+struct TempDir {
+  std::string path;
+  TempDir() {
+    const char* t = getenv("TMPDIR");
+    std::string tmpl = std::string(t && *t ? t : "/tmp") + "/t.XXXXXX";
+    std::vector<char> b(tmpl.begin(), tmpl.end());
+    b.push_back(0);
+    REQUIRE(mkdtemp(b.data()));
+    path = b.data();
+  }
+  ~TempDir() {
+    // Modes inside may be anything the test set: make them removable first.
+    std::string cmd = "chmod -R u+rwx " + q(path) + " 2>/dev/null; rm -rf " + q(path);
+    if (system(cmd.c_str()) != 0) { /* best effort */ }
+  }
+  std::string operator/(const std::string& name) const { return path + "/" + name; }
+};
+
+// Runs a script as fake root in `dir` with extra cowroot options.
+inline Result in_session(const TempDir& dir, const std::string& script, const std::string& opts = "") {
+  return sh("cd " + q(dir.path) + " && " + cowroot() + " " + opts + " -- sh -c " + q(script));
+}
+
+inline struct stat real_stat(const std::string& p) {
+  struct stat st{};
+  REQUIRE_MESSAGE(lstat(p.c_str(), &st) == 0, p);
+  return st;
+}
+
+inline bool exists(const std::string& p) {
+  struct stat st;
+  return lstat(p.c_str(), &st) == 0;
+}
+
+inline void write_file(const std::string& p, const std::string& s) {
+  int fd = open(p.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+  REQUIRE(fd >= 0);
+  REQUIRE(write(fd, s.data(), s.size()) == (ssize_t)s.size());
+  close(fd);
+}
+
+}  // namespace test

@@ -1,0 +1,30 @@
+#!/bin/sh
+# Runs the test suites against an installed copy of cowroot, the way users
+# get it (`make install PREFIX=...`), as an unprivileged user.
+#   tests/run.sh BUILD_DIR TEST_BINARY...
+# The install goes to a fresh directory under /tmp so that the unprivileged
+# uid the tests drop to can reach it even when the checkout is in /root.
+set -u
+build=$1; shift
+stage=$(mktemp -d /tmp/cowroot-test.XXXXXX) || exit 1
+trap 'rm -rf "$stage"' EXIT INT TERM
+make -s install PREFIX="$stage/prefix" BUILD="$build" >/dev/null || { echo "tests: install failed" >&2; exit 1; }
+mkdir -p "$stage/bin" "$stage/work"
+for t in "$@"; do cp "$t" "$stage/bin/"; done
+chmod -R a+rX "$stage"
+chmod 1777 "$stage/work"
+export COWROOT_TEST_PREFIX="$stage/prefix" TMPDIR="$stage/work"
+passed=0 failed=0 status=0
+for t in "$@"; do
+  name=$(basename "$t")
+  echo "== $name"
+  out=$("$stage/bin/$name" 2>&1); rc=$?
+  printf '%s\n' "$out"
+  line=$(printf '%s\n' "$out" | grep '^\[doctest\] test cases:' | tail -n 1)
+  p=$(printf '%s' "$line" | sed -n 's/.*| *\([0-9]*\) passed.*/\1/p')
+  f=$(printf '%s' "$line" | sed -n 's/.*| *\([0-9]*\) failed.*/\1/p')
+  passed=$((passed + ${p:-0})); failed=$((failed + ${f:-0}))
+  if [ "$rc" -ne 0 ]; then status=1; [ "${f:-0}" -eq 0 ] && failed=$((failed + 1)); fi
+done
+echo "tests: $passed passed, $failed failed"
+exit $status

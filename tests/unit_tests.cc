@@ -1,0 +1,214 @@
+// The core's state table on its own: what every process of a session relies
+// on when it reads or writes fake identity.
+#include <sys/mman.h>
+#include <sys/sysmacros.h>
+#include <sys/xattr.h>
+
+#include <cstring>
+
+#include "../preload/core/state.h"
+#include "common.h"
+
+using namespace test;
+using cr::Key;
+using cr::Meta;
+
+static Meta file_meta(uint32_t uid) {
+  Meta m;
+  m.mode = S_IFREG | 0644;
+  m.uid = uid;
+  m.gid = uid + 1;
+  m.birth = {1000 + uid, 7};
+  return m;
+}
+
+TEST_CASE("update and lookup, across two mappings of one state") {
+  TempDir d;
+  cr::State a, b;
+  REQUIRE(a.open(d.path.c_str(), true) == 0);
+  REQUIRE(b.open(d.path.c_str(), false) == 0);
+  Meta v;
+  v.uid = 42;
+  REQUIRE(a.update(Key{1, 2}, file_meta(0), cr::kSetUid, v) == 0);
+  Meta got;
+  REQUIRE(b.lookup(Key{1, 2}, &got));
+  CHECK(got.uid == 42);
+  CHECK(got.gid == 1);
+  CHECK(got.mode == (S_IFREG | 0644));
+  CHECK_FALSE(b.lookup(Key{1, 3}, &got));
+  REQUIRE(b.remove(Key{1, 2}) == 0);
+  CHECK_FALSE(a.lookup(Key{1, 2}, &got));
+}
+
+TEST_CASE("an entry of another file (birth time or type differs) is replaced, not merged") {
+  TempDir d;
+  cr::State s;
+  REQUIRE(s.open(d.path.c_str(), true) == 0);
+  Meta v;
+  v.uid = 5;
+  v.mode = 04755;
+  REQUIRE(s.update(Key{1, 9}, file_meta(0), cr::kSetUid | cr::kSetPerm, v) == 0);
+  Meta newer = file_meta(0);
+  newer.birth = {5000, 1};
+  Meta w;
+  w.gid = 77;
+  REQUIRE(s.update(Key{1, 9}, newer, cr::kSetGid, w) == 0);
+  Meta got;
+  REQUIRE(s.lookup(Key{1, 9}, &got));
+  CHECK(got.uid == 0);  // from the new file, not the stale entry
+  CHECK(got.gid == 77);
+  CHECK((got.mode & 07777) == 0644);
+  CHECK(got.birth == newer.birth);
+}
+
+TEST_CASE("the table grows past its first size and keeps every entry") {
+  TempDir d;
+  cr::State a, b;
+  REQUIRE(a.open(d.path.c_str(), true) == 0);
+  REQUIRE(b.open(d.path.c_str(), false) == 0);
+  for (uint64_t i = 0; i < 20000; i++) {
+    Meta v;
+    v.uid = (uint32_t)i;
+    REQUIRE(a.update(Key{7, i}, file_meta(0), cr::kSetUid, v) == 0);
+  }
+  CHECK(a.count() == 20000);
+  int bad = 0;
+  for (uint64_t i = 0; i < 20000; i++) {
+    Meta got;
+    if (!b.lookup(Key{7, i}, &got) || got.uid != i) bad++;
+  }
+  CHECK(bad == 0);
+  for (uint64_t i = 0; i < 20000; i += 2) REQUIRE(b.remove(Key{7, i}) == 0);
+  CHECK(a.count() == 10000);
+}
+
+TEST_CASE("concurrent writers from several processes lose nothing") {
+  TempDir d;
+  cr::State s;
+  REQUIRE(s.open(d.path.c_str(), true) == 0);
+  std::vector<pid_t> kids;
+  for (int p = 0; p < 8; p++) {
+    pid_t pid = fork();
+    REQUIRE(pid >= 0);
+    if (pid == 0) {
+      cr::State mine;
+      if (mine.open(d.path.c_str(), false) != 0) _exit(1);
+      for (uint64_t i = 0; i < 2000; i++) {
+        Meta v;
+        v.uid = p;
+        v.gid = (uint32_t)i;
+        if (mine.update(Key{(uint64_t)p, i}, file_meta(0), cr::kSetUid | cr::kSetGid, v) != 0) _exit(1);
+      }
+      _exit(0);
+    }
+    kids.push_back(pid);
+  }
+  for (pid_t k : kids) {
+    int st;
+    waitpid(k, &st, 0);
+    CHECK((WIFEXITED(st) && WEXITSTATUS(st) == 0));
+  }
+  int bad = 0;
+  for (uint64_t p = 0; p < 8; p++)
+    for (uint64_t i = 0; i < 2000; i++) {
+      Meta got;
+      if (!s.lookup(Key{p, i}, &got) || got.uid != p || got.gid != i) bad++;
+    }
+  CHECK(bad == 0);
+}
+
+TEST_CASE("a writer killed while holding the lock does not wedge the session") {
+  TempDir d;
+  cr::State s;
+  REQUIRE(s.open(d.path.c_str(), true) == 0);
+  // The lock is the header's robust mutex: take it in a child that dies.
+  pid_t pid = fork();
+  if (pid == 0) {
+    int fd = open((d / "table").c_str(), O_RDWR);
+    void* p = mmap(nullptr, 4096, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+    // The mutex sits after the fixed header fields (see state.cc TableHeader).
+    auto* lock = reinterpret_cast<pthread_mutex_t*>(static_cast<char*>(p) + 64);
+    pthread_mutex_lock(lock);
+    _exit(0);
+  }
+  int st;
+  waitpid(pid, &st, 0);
+  Meta v;
+  v.uid = 3;
+  CHECK(s.update(Key{1, 1}, file_meta(0), cr::kSetUid, v) == 0);
+  Meta got;
+  CHECK(s.lookup(Key{1, 1}, &got));
+  CHECK(got.uid == 3);
+}
+
+TEST_CASE("extended attributes: set, replace, list, remove, flags") {
+  TempDir d;
+  cr::State s;
+  REQUIRE(s.open(d.path.c_str(), true) == 0);
+  Key k{3, 3};
+  REQUIRE(s.xattr_set(k, file_meta(0), "security.capability", "abc", 3, 0) == 0);
+  REQUIRE(s.xattr_set(k, file_meta(0), "trusted.x", "1", 1, 0) == 0);
+  CHECK(s.xattr_set(k, file_meta(0), "trusted.x", "2", 1, XATTR_CREATE) == -EEXIST);
+  CHECK(s.xattr_set(k, file_meta(0), "trusted.y", "2", 1, XATTR_REPLACE) == -ENODATA);
+  REQUIRE(s.xattr_set(k, file_meta(0), "trusted.x", "22", 2, XATTR_REPLACE) == 0);
+  Meta m;
+  REQUIRE(s.lookup(k, &m));
+  char buf[16];
+  CHECK(s.xattr_get(m, "trusted.x", buf, sizeof buf) == 2);
+  CHECK(memcmp(buf, "22", 2) == 0);
+  CHECK(s.xattr_get(m, "trusted.x", buf, 1) == -ERANGE);
+  CHECK(s.xattr_get(m, "trusted.x", nullptr, 0) == 2);
+  std::vector<std::string> names;
+  s.xattr_names(m, [&](const char* n, uint32_t l) {
+    names.emplace_back(n, l);
+    return true;
+  });
+  CHECK(names == std::vector<std::string>{"trusted.x", "security.capability"});
+  REQUIRE(s.xattr_set(k, m, "security.capability", nullptr, 0, 0) == 0);
+  REQUIRE(s.lookup(k, &m));
+  CHECK(s.xattr_get(m, "security.capability", buf, sizeof buf) == -ENODATA);
+  CHECK(s.xattr_set(k, m, "security.capability", nullptr, 0, 0) == -ENODATA);
+}
+
+TEST_CASE("save and load round-trip; a corrupt file changes nothing") {
+  TempDir d, e;
+  cr::State s;
+  REQUIRE(s.open(d.path.c_str(), true) == 0);
+  Meta dev = file_meta(4);
+  dev.mode = S_IFCHR | 0600;
+  dev.rdev = makedev(1, 3);
+  REQUIRE(s.put(Key{9, 1}, dev) == 0);
+  REQUIRE(s.xattr_set(Key{9, 1}, dev, "security.capability", "\x01\x00\xff", 3, 0) == 0);
+  char err[256];
+  REQUIRE(cr::save_state(s, (d / "saved").c_str(), err, sizeof err) == 0);
+  cr::State t;
+  REQUIRE(t.open(e.path.c_str(), true) == 0);
+  REQUIRE(cr::load_state(t, (d / "saved").c_str(), err, sizeof err) == 0);
+  Meta got;
+  REQUIRE(t.lookup(Key{9, 1}, &got));
+  CHECK(got.mode == dev.mode);
+  CHECK(got.uid == 4);
+  CHECK(got.rdev == dev.rdev);
+  CHECK(got.birth == dev.birth);
+  char v[8];
+  CHECK(t.xattr_get(got, "security.capability", v, sizeof v) == 3);
+  CHECK(memcmp(v, "\x01\x00\xff", 3) == 0);
+
+  write_file(d / "corrupt", "dev=9,ino=2,mode=100644,uid=1,gid=1,nlink=1,rdev=0\ndev=9,ino=3,mode=zz\n");
+  CHECK(cr::load_state(t, (d / "corrupt").c_str(), err, sizeof err) == -1);
+  CHECK(std::string(err).find("corrupt:2") != std::string::npos);
+  CHECK_FALSE(t.lookup(Key{9, 2}, &got));  // nothing of a bad file is loaded
+  CHECK(cr::load_state(t, (d / "missing").c_str(), err, sizeof err) == -1);
+  CHECK(std::string(err).find("missing") != std::string::npos);
+}
+
+TEST_CASE("a corrupt table file is refused, not used") {
+  TempDir d;
+  {
+    cr::State s;
+    REQUIRE(s.open(d.path.c_str(), true) == 0);
+  }
+  write_file(d / "table", "not a table");
+  cr::State s;
+  CHECK(s.open(d.path.c_str(), false) == -EBADMSG);
+}
