@@ -12,9 +12,10 @@ BASEFLAGS := -std=c++20 $(WARN) -MMD -MP
 PICFLAGS  := $(BASEFLAGS) -fPIC -fvisibility=hidden -fno-exceptions -fno-rtti -fno-asynchronous-unwind-tables \
              -fno-stack-protector -D_GNU_SOURCE
 
-CORE_SRC := preload/core/state.cc preload/core/state_io.cc preload/core/ops.cc preload/core/session.cc
+CORE_SRC := preload/core/state.cc preload/core/state_io.cc preload/core/ops.cc preload/core/session.cc \
+            preload/core/resolve.cc preload/core/exec.cc
 CORE_OBJ := $(CORE_SRC:%.cc=$(BUILD)/%.o)
-WRAP_OBJ := $(BUILD)/preload/wrap/wrappers.o
+WRAP_OBJ := $(BUILD)/preload/wrap/wrappers.o $(BUILD)/preload/wrap/paths.o
 CORE_LIB := $(BUILD)/libcowroot-core.a
 PRELOAD  := $(BUILD)/libcowroot.so
 FAKED    := $(BUILD)/cowroot-faked
@@ -40,7 +41,7 @@ $(CORE_LIB): $(CORE_OBJ)
 # The export list is whatever the wrapper object defines: adding a wrapper
 # exports it, and nothing of the core, libstdc++ or libgcc leaks out.
 $(BUILD)/exports.map: $(WRAP_OBJ)
-	{ echo '{ global:'; nm -g --defined-only $< | awk '$$2 == "T" { print "  " $$3 ";" }'; echo 'local: *; };'; } > $@
+	{ echo '{ global:'; nm -g --defined-only $^ | awk '$$2 == "T" { print "  " $$3 ";" }' | sort -u; echo 'local: *; };'; } > $@
 
 $(PRELOAD): $(WRAP_OBJ) $(CORE_LIB) $(BUILD)/exports.map
 	$(CXX) -shared -o $@ $(WRAP_OBJ) $(CORE_LIB) -Wl,--version-script=$(BUILD)/exports.map \
@@ -63,7 +64,8 @@ $(BUILD)/bench/callpath: $(BUILD)/bench/callpath.o
 	$(CXX) -o $@ $^
 
 # ---- install -------------------------------------------------------------
-HEADERS := preload/core/state.h preload/core/session.h preload/core/ops.h preload/core/proto.h preload/core/sys.h
+HEADERS := preload/core/state.h preload/core/session.h preload/core/ops.h preload/core/proto.h preload/core/sys.h \
+           preload/core/resolve.h preload/core/exec.h
 
 install: all
 	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/lib/pkgconfig $(DESTDIR)$(PREFIX)/libexec/cowroot \

@@ -20,7 +20,9 @@
 #include <string>
 #include <vector>
 
+#include "../preload/core/exec.h"
 #include "../preload/core/proto.h"
+#include "../preload/core/resolve.h"
 #include "../preload/core/session.h"
 #include "../preload/core/state.h"
 
@@ -44,6 +46,8 @@ void usage(FILE* f) {
           "  -i FILE                load them from FILE first (a missing or corrupt FILE is an error)\n"
           "  -u, --unknown-is-real  files cowroot has no record of show their real owner, not root\n"
           "  -r, --root DIR         run inside DIR as if chroot'ed into it\n"
+          "      --bind HOST[:INSIDE]  with -r: pass the host directory HOST through at INSIDE\n"
+          "                         (default INSIDE = HOST; /dev, /proc and /sys always are)\n"
           "      --cow DIR          hard-linked files under DIR are copy-on-write\n"
           "  -l, --lib LIB, -f, --faked BIN, -b FD\n"
           "                         accepted for fakeroot compatibility (cowroot uses its own)\n"
@@ -123,6 +127,7 @@ bool request(int fd, uint32_t op, const std::string& payload, uint64_t* value, s
 
 struct Options {
   std::string save, load, root, cow;
+  std::vector<std::string> binds;  // HOST[:INSIDE]
   bool unknown_real = false;
   std::vector<std::string> command;
 };
@@ -153,6 +158,7 @@ Options parse(int argc, char** argv) {
     else if (is("-u", "--unknown-is-real")) o.unknown_real = true;
     else if (is("-r", "--root")) o.root = value();
     else if (is("--cow", "--cow")) o.cow = value();
+    else if (is("--bind", "--bind")) o.binds.push_back(value());
     else if (is("-l", "--lib") || is("-f", "--faked") || is("-b", "--fd-base")) value();
     else if (is("-h", "--help")) {
       usage(stdout);
@@ -171,7 +177,15 @@ Options parse(int argc, char** argv) {
 }
 
 int run_session(const Options& o) {
-  if (!o.root.empty()) die("-r/--root is not implemented yet (chroot emulation is being built)", 2);
+  std::string root;
+  if (!o.root.empty()) {
+    struct stat st;
+    if (stat(o.root.c_str(), &st) < 0) die(o.root + ": " + strerror(errno));
+    if (!S_ISDIR(st.st_mode)) die(o.root + ": not a directory");
+    char buf[4096];
+    if (!realpath(o.root.c_str(), buf)) die(o.root + ": " + strerror(errno));
+    root = buf;
+  }
   if (!o.cow.empty()) die("--cow is not implemented yet (copy-on-write is being built)", 2);
   std::string lib = locate(cr::kEnvLib, {"libcowroot.so", "../lib/libcowroot.so"}, "libcowroot.so");
   std::string faked = locate(cr::kEnvFaked,
@@ -243,12 +257,27 @@ int run_session(const Options& o) {
   s.live_fd = live;
   s.ngroups = 1;
   s.groups[0] = 0;
-  size_t n = 0;
-  for (char** e = environ; *e; e++) n++;
-  std::vector<char*> env(n + cr::exec_env_extra() + 1);
-  std::vector<char> strings(3 * cr::kPathMax + 4096);
-  if (!cr::exec_env(environ, env.data(), env.size(), strings.data(), strings.size()))
-    die("the environment is too large");
+  if (!root.empty() && root != "/") {
+    std::string binds = "/dev:/proc:/sys";
+    for (auto& b : o.binds) {
+      size_t colon = b.find(':');
+      std::string host = b.substr(0, colon), inside = colon == std::string::npos ? host : b.substr(colon + 1);
+      char buf[4096];
+      if (host.empty() || !realpath(host.c_str(), buf)) die("--bind " + b + ": " + host + ": " + strerror(errno));
+      if (inside.empty() || inside[0] != '/') die("--bind " + b + ": the inside path must be absolute");
+      binds += ":" + inside + "=" + buf;
+    }
+    setenv("COWROOT_ROOT", root.c_str(), 1);
+    setenv("COWROOT_CHROOT", "/", 1);
+    setenv("COWROOT_BINDS", binds.c_str(), 1);
+    unsetenv("COWROOT_EXE");
+    cr::root_init();
+    if (!cr::g_root.cwd_known && chdir(root.c_str()) == 0) cr::root_cwd_changed();
+    // exec_env gives the command the root's variables from g_root.
+    unsetenv("COWROOT_ROOT");
+    unsetenv("COWROOT_CHROOT");
+    unsetenv("COWROOT_BINDS");
+  }
 
   std::vector<std::string> cmd = o.command;
   if (cmd.empty()) {
@@ -268,11 +297,28 @@ int run_session(const Options& o) {
   if (child == 0) {
     signal(SIGINT, SIG_DFL);
     signal(SIGQUIT, SIG_DFL);
-    environ = env.data();
-    execvp(argv[0], argv.data());
-    int e = errno;
-    fprintf(stderr, "cowroot: %s: %s\n", argv[0], strerror(e));
-    _exit(e == ENOENT ? 127 : 126);
+    // Search PATH the way the session sees the file system (inside the root).
+    int err = ENOENT;
+    if (strchr(argv[0], '/')) {
+      cr::exec_program(AT_FDCWD, argv[0], argv.data(), environ, 0);
+      err = errno;
+    } else {
+      const char* path = getenv("PATH");
+      std::string p = path && *path ? path : "/usr/local/bin:/usr/bin:/bin:/usr/local/sbin:/usr/sbin:/sbin";
+      size_t start = 0;
+      while (start <= p.size()) {
+        size_t end = p.find(':', start);
+        if (end == std::string::npos) end = p.size();
+        std::string d = p.substr(start, end - start);
+        std::string full = (d.empty() ? "." : d) + "/" + argv[0];
+        cr::exec_program(AT_FDCWD, full.c_str(), argv.data(), environ, 0);
+        if (errno == EACCES || (errno != ENOENT && errno != ENOTDIR)) err = errno;
+        if (cr::g_exec_reported) break;
+        start = end + 1;
+      }
+    }
+    if (!cr::g_exec_reported) fprintf(stderr, "cowroot: %s: %s\n", argv[0], strerror(err));
+    _exit(err == ENOENT ? 127 : 126);
   }
   int status = 0;
   while (waitpid(child, &status, 0) < 0 && errno == EINTR) {

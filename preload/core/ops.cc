@@ -9,6 +9,7 @@
 
 #include <cstring>
 
+#include "resolve.h"
 #include "session.h"
 #include "sys.h"
 
@@ -23,6 +24,13 @@ int fail(long r) {
   errno = static_cast<int>(-r);
   return -1;
 }
+
+// The first step of every path operation: the path as the kernel must see it.
+#define RESOLVE(D, P, F)                                     \
+  Resolved rs_##P;                                           \
+  if (int e_ = resolve(D, P, F, &rs_##P)) return fail(e_);   \
+  D = rs_##P.dirfd;                                          \
+  P = rs_##P.path
 
 // Real statx of (dirfd, path) or of fd when path is null.
 long real_statx(int dirfd, const char* path, int flags, struct statx* sx) {
@@ -146,16 +154,31 @@ int acl_changed_mode(const Target& t) {
 
 }  // namespace
 
+// statx with the last component left unfollowed first: one system call
+// when it is not a symlink, which is nearly always.
+static long statx_in_root(int dirfd, const char* path, int flags, unsigned mask, struct statx* sx) {
+  if (!g_root.active || !path || !*path)
+    return sys::raw(SYS_statx, dirfd, (long)path, flags, mask, (long)sx);
+  bool follow = !(flags & AT_SYMLINK_NOFOLLOW);
+  Resolved r;
+  if (int e = resolve(dirfd, path, follow ? kFollow | kLazyFinal : 0, &r)) return e;
+  long rc = sys::raw(SYS_statx, r.dirfd, (long)r.path, flags | AT_SYMLINK_NOFOLLOW, mask, (long)sx);
+  if (rc < 0 || !follow || !S_ISLNK(sx->stx_mode)) return rc;
+  if (int e = resolve(dirfd, path, kFollow, &r)) return e;
+  return sys::raw(SYS_statx, r.dirfd, (long)r.path, flags, mask, (long)sx);
+}
+
 int stat_at(int dirfd, const char* path, struct stat* st, int flags) {
   struct statx sx;
-  long r = real_statx(dirfd, path, flags, &sx);
+  flags &= AT_SYMLINK_NOFOLLOW | AT_EMPTY_PATH | AT_NO_AUTOMOUNT | AT_STATX_SYNC_TYPE;
+  long r = statx_in_root(dirfd, path, flags, kStatxMask, &sx);
   if (r < 0) return fail(r);
   fill_stat(sx, view(sx), st);
   return 0;
 }
 
 int statx_at(int dirfd, const char* path, int flags, unsigned mask, struct statx* stx) {
-  long r = sys::raw(SYS_statx, dirfd, (long)path, flags, mask | kStatxMask, (long)stx);
+  long r = statx_in_root(dirfd, path, flags, mask | kStatxMask, stx);
   if (r < 0) return fail(r);
   Meta m = view(*stx);
   stx->stx_mode = (uint16_t)m.mode;
@@ -169,6 +192,7 @@ int statx_at(int dirfd, const char* path, int flags, unsigned mask, struct statx
 }
 
 int chown_at(int dirfd, const char* path, uid_t uid, gid_t gid, int flags) {
+  RESOLVE(dirfd, path, (flags & AT_SYMLINK_NOFOLLOW) ? 0 : kFollow);
   struct statx sx;
   long r = real_statx(dirfd, path, flags, &sx);
   if (r < 0) return fail(r);
@@ -194,6 +218,7 @@ int chown_at(int dirfd, const char* path, uid_t uid, gid_t gid, int flags) {
 }
 
 int chmod_at(int dirfd, const char* path, mode_t mode, int flags) {
+  RESOLVE(dirfd, path, (flags & AT_SYMLINK_NOFOLLOW) ? 0 : kFollow);
   struct statx sx;
   long r = real_statx(dirfd, path, flags, &sx);
   if (r < 0) return fail(r);
@@ -221,6 +246,7 @@ int chmod_at(int dirfd, const char* path, mode_t mode, int flags) {
 }
 
 int mknod_at(int dirfd, const char* path, mode_t mode, dev_t dev) {
+  RESOLVE(dirfd, path, 0);
   mode_t type = mode & S_IFMT;
   mode_t perm = mode & 07777 & ~g_session.umask;
   if (type == S_IFCHR || type == S_IFBLK) {
@@ -253,6 +279,7 @@ int mknod_at(int dirfd, const char* path, mode_t mode, dev_t dev) {
 }
 
 int mkdir_at(int dirfd, const char* path, mode_t mode) {
+  RESOLVE(dirfd, path, 0);
   mode_t perm = mode & 07777 & ~g_session.umask;
   mode_t disk = disk_perm(perm, true);
   long r = sys::raw(SYS_mkdirat, dirfd, (long)path, disk);
@@ -261,7 +288,28 @@ int mkdir_at(int dirfd, const char* path, mode_t mode) {
   return 0;
 }
 
+static int open_resolved(int dirfd, const char* path, int flags, mode_t mode);
+
 int open_at(int dirfd, const char* path, int flags, mode_t mode) {
+  if (g_root.active && path && *path) {
+    bool excl_create = (flags & O_CREAT) && (flags & O_EXCL);
+    if ((flags & O_NOFOLLOW) || excl_create || (flags & O_PATH)) {
+      Resolved r;
+      if (int e = resolve(dirfd, path, (flags & (O_NOFOLLOW)) || excl_create ? 0 : kFollow, &r)) return fail(e);
+      return open_resolved(r.dirfd, r.path, flags, mode);
+    }
+    // Try with the last component unfollowed; a symlink there says ELOOP.
+    Resolved r;
+    if (int e = resolve(dirfd, path, kFollow | kLazyFinal, &r)) return fail(e);
+    int fd = open_resolved(r.dirfd, r.path, flags | O_NOFOLLOW, mode);
+    if (fd >= 0 || errno != ELOOP) return fd;
+    if (int e = resolve(dirfd, path, kFollow, &r)) return fail(e);
+    return open_resolved(r.dirfd, r.path, flags, mode);
+  }
+  return open_resolved(dirfd, path, flags, mode);
+}
+
+static int open_resolved(int dirfd, const char* path, int flags, mode_t mode) {
   bool creates = (flags & O_CREAT) || (flags & O_TMPFILE) == O_TMPFILE;
   mode_t perm = mode & 07777 & ~g_session.umask;
   mode_t disk = disk_perm(perm, false);
@@ -300,6 +348,7 @@ int open_at(int dirfd, const char* path, int flags, mode_t mode) {
 }
 
 int symlink_at(const char* target, int dirfd, const char* path) {
+  RESOLVE(dirfd, path, 0);  // the target is stored exactly as given
   long r = sys::raw(SYS_symlinkat, (long)target, dirfd, (long)path);
   if (r < 0) return fail(r);
   if (int e = note_created(dirfd, path, AT_SYMLINK_NOFOLLOW, false, 0)) return fail(e);
@@ -307,6 +356,8 @@ int symlink_at(const char* target, int dirfd, const char* path) {
 }
 
 int link_at(int olddirfd, const char* oldpath, int newdirfd, const char* newpath, int flags) {
+  RESOLVE(olddirfd, oldpath, (flags & AT_SYMLINK_FOLLOW) ? kFollow : 0);
+  RESOLVE(newdirfd, newpath, 0);
   return (int)sys::call(SYS_linkat, olddirfd, (long)oldpath, newdirfd, (long)newpath, flags);
 }
 
@@ -320,27 +371,33 @@ static void forget_if_last(const struct statx& sx) {
 }
 
 int unlink_at(int dirfd, const char* path, int flags) {
+  RESOLVE(dirfd, path, 0);
   struct statx sx;
   bool known = real_statx(dirfd, path, AT_SYMLINK_NOFOLLOW, &sx) == 0;
   long r = sys::raw(SYS_unlinkat, dirfd, (long)path, flags);
   if (r < 0) return fail(r);
+  if (flags & AT_REMOVEDIR) g_state.bump_namegen();  // resolvers forget the directory
   if (known) forget_if_last(sx);
   return 0;
 }
 
 int rename_at(int olddirfd, const char* oldpath, int newdirfd, const char* newpath, unsigned flags) {
+  RESOLVE(olddirfd, oldpath, 0);
+  RESOLVE(newdirfd, newpath, 0);
   struct statx from, to;
-  bool replaced = !(flags & (RENAME_EXCHANGE | RENAME_NOREPLACE)) &&
-                  real_statx(newdirfd, newpath, AT_SYMLINK_NOFOLLOW, &to) == 0 &&
-                  real_statx(olddirfd, oldpath, AT_SYMLINK_NOFOLLOW, &from) == 0 &&
+  bool have_to = real_statx(newdirfd, newpath, AT_SYMLINK_NOFOLLOW, &to) == 0;
+  bool have_from = real_statx(olddirfd, oldpath, AT_SYMLINK_NOFOLLOW, &from) == 0;
+  bool replaced = !(flags & (RENAME_EXCHANGE | RENAME_NOREPLACE)) && have_to && have_from &&
                   !(key_of(from) == key_of(to));
   long r = sys::raw(SYS_renameat2, olddirfd, (long)oldpath, newdirfd, (long)newpath, flags);
   if (r < 0) return fail(r);
+  if ((have_from && S_ISDIR(from.stx_mode)) || (have_to && S_ISDIR(to.stx_mode))) g_state.bump_namegen();
   if (replaced) forget_if_last(to);
   return 0;
 }
 
 int access_at(int dirfd, const char* path, int mode, int flags) {
+  RESOLVE(dirfd, path, (flags & AT_SYMLINK_NOFOLLOW) ? 0 : kFollow);
   uint32_t uid = (flags & AT_EACCESS) ? g_session.uid.e : g_session.uid.r;
   if (uid != 0) return (int)sys::call(SYS_faccessat2, dirfd, (long)path, mode, flags);
   // Root: read and write are granted, execute needs an x bit somewhere.
@@ -355,7 +412,16 @@ int access_at(int dirfd, const char* path, int mode, int flags) {
   return 0;
 }
 
+// Resolves a path target of an xattr call.
+#define RESOLVE_TARGET(t)                                                                \
+  Resolved rt_;                                                                          \
+  if (t.path) {                                                                          \
+    if (int e_ = resolve(AT_FDCWD, t.path, t.follow ? kFollow : 0, &rt_)) return fail(e_); \
+    t.path = rt_.path;                                                                   \
+  }
+
 ssize_t getxattr(Target t, const char* name, void* value, size_t size) {
+  RESOLVE_TARGET(t);
   if (!faked_xattr_name(name)) {
     long r = t.path ? sys::raw(t.follow ? SYS_getxattr : SYS_lgetxattr, (long)t.path, (long)name, (long)value, size)
                     : sys::raw(SYS_fgetxattr, t.fd, (long)name, (long)value, size);
@@ -372,6 +438,7 @@ ssize_t getxattr(Target t, const char* name, void* value, size_t size) {
 }
 
 int setxattr(Target t, const char* name, const void* value, size_t size, int flags) {
+  RESOLVE_TARGET(t);
   if (!faked_xattr_name(name)) {
     long r = t.path ? sys::raw(t.follow ? SYS_setxattr : SYS_lsetxattr, (long)t.path, (long)name, (long)value,
                                size, flags)
@@ -390,6 +457,7 @@ int setxattr(Target t, const char* name, const void* value, size_t size, int fla
 }
 
 int removexattr(Target t, const char* name) {
+  RESOLVE_TARGET(t);
   if (!faked_xattr_name(name)) {
     long r = t.path ? sys::raw(t.follow ? SYS_removexattr : SYS_lremovexattr, (long)t.path, (long)name)
                     : sys::raw(SYS_fremovexattr, t.fd, (long)name);
@@ -406,6 +474,7 @@ int removexattr(Target t, const char* name) {
 }
 
 ssize_t listxattr(Target t, char* list, size_t size) {
+  RESOLVE_TARGET(t);
   long n = t.path ? sys::raw(t.follow ? SYS_listxattr : SYS_llistxattr, (long)t.path, (long)list, size)
                   : sys::raw(SYS_flistxattr, t.fd, (long)list, size);
   if (n == -ERANGE) {  // the caller's buffer is too small even for the real names

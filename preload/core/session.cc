@@ -13,6 +13,7 @@
 #include <cstdlib>
 #include <cstring>
 
+#include "resolve.h"
 #include "sys.h"
 
 extern char** environ;
@@ -221,6 +222,7 @@ void session_init(const char* self_lib) {
   if (const char* l = getenv(kEnvLib); l && *l) copy_str(s.lib, sizeof s.lib, l);
   else if (self_lib) copy_str(s.lib, sizeof s.lib, self_lib);
   find_faked(s.lib);
+  root_init();
 
   const char* dir = getenv(kEnvState);
   bool ephemeral = false;
@@ -293,9 +295,9 @@ void session_init(const char* self_lib) {
   s.live_fd = c;
 }
 
-size_t exec_env_extra() { return 18; }
+size_t exec_env_extra() { return 24; }
 
-bool exec_env(char* const* envp, char** out, size_t cap, char* buf, size_t buflen) {
+bool exec_env(char* const* envp, char** out, size_t cap, char* buf, size_t buflen, const char* exe) {
   const Session& s = g_session;
   size_t n = 0, used = 0;
   auto add = [&](const char* name, const char* val1, const char* val2 = "") -> bool {
@@ -319,7 +321,8 @@ bool exec_env(char* const* envp, char** out, size_t cap, char* buf, size_t bufle
   static const char* const ours[] = {"LD_PRELOAD", kEnvState, kEnvLib, kEnvFaked, kEnvFd, kEnvUnknownReal,
                                      kEnvGroups, "FAKEROOTKEY", "FAKED_MODE", "FAKEROOTUID", "FAKEROOTEUID",
                                      "FAKEROOTSUID", "FAKEROOTFUID", "FAKEROOTGID", "FAKEROOTEGID",
-                                     "FAKEROOTSGID", "FAKEROOTFGID"};
+                                     "FAKEROOTSGID", "FAKEROOTFGID", "COWROOT_ROOT", "COWROOT_CHROOT",
+                                     "COWROOT_BINDS", "COWROOT_EXE"};
   // LD_PRELOAD: this library first, then whatever else the program asked for.
   const char* preload_rest = "";
   for (char* const* e = envp; e && *e; e++)
@@ -334,10 +337,24 @@ bool exec_env(char* const* envp, char** out, size_t cap, char* buf, size_t bufle
       const char* q = p;
       while (*q && *q != ':' && *q != ' ') q++;
       bool self = (size_t)(q - p) == liblen && memcmp(p, s.lib, liblen) == 0;
-      if (q > p && !self && t + (q - p) + 2 < sizeof tmp) {
+      const char* ent = p;
+      size_t el = q - p;
+      Resolved r;
+      char one[kPathMax];
+      if (g_root.active && !self && *p == '/' && el < sizeof one) {
+        // An inside path: the loader only knows host paths.
+        memcpy(one, p, el);
+        one[el] = 0;
+        if (resolve(AT_FDCWD, one, kFollow, &r) == 0) {
+          ent = r.path;
+          el = strlen(r.path);
+          self = el == liblen && memcmp(ent, s.lib, liblen) == 0;
+        }
+      }
+      if (el > 0 && !self && t + el + 2 < sizeof tmp) {
         tmp[t++] = ':';
-        memcpy(tmp + t, p, q - p);
-        t += q - p;
+        memcpy(tmp + t, ent, el);
+        t += el;
       }
       p = q;
     }
@@ -347,6 +364,8 @@ bool exec_env(char* const* envp, char** out, size_t cap, char* buf, size_t bufle
   if (!add(kEnvState, s.state_dir) || !add(kEnvLib, s.lib) || !add(kEnvFaked, s.faked)) return false;
   if (s.live_fd >= 0 && !add_num(kEnvFd, s.live_fd)) return false;
   if (s.unknown_real && !add(kEnvUnknownReal, "1")) return false;
+  if (!root_env([&](const char* n, const char* v) { return add(n, v); })) return false;
+  if (g_root.active && exe && *exe && !add("COWROOT_EXE", exe)) return false;
   if (!add("FAKEROOTKEY", "cowroot") || !add("FAKED_MODE", s.unknown_real ? "unknown-is-real" : "unknown-is-root"))
     return false;
   if (!add_num("FAKEROOTUID", s.uid.r) || !add_num("FAKEROOTEUID", s.uid.e) || !add_num("FAKEROOTSUID", s.uid.s) ||

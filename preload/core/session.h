@@ -52,8 +52,9 @@ void session_init(const char* self_lib);
 // every cowroot and fakeroot variable with the process's current values,
 // LD_PRELOAD with this library first, then `envp` minus the variables
 // replaced. No allocation: safe in a vfork child. Returns false if it does
-// not fit.
-bool exec_env(char* const* envp, char** out, size_t cap, char* buf, size_t buflen);
+// not fit. Inside a root, `exe` is the program's inside path (what
+// /proc/self/exe shows it).
+bool exec_env(char* const* envp, char** out, size_t cap, char* buf, size_t buflen, const char* exe);
 size_t exec_env_extra();  // how many entries exec_env may add
 
 // Starts cowroot-faked for `dir` (detached) and waits until it listens.

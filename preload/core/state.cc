@@ -71,6 +71,9 @@ struct TableHeader {
     uint64_t live, used;
     unsigned char old[64];
   } undo;
+  // Bumped when a directory is renamed or removed (or a root changes): the
+  // path resolvers of all processes drop what they cached about directories.
+  std::atomic<uint64_t> namegen;
 };
 static_assert(sizeof(TableHeader) <= kHeaderSize);
 static_assert(offsetof(TableHeader, lock) == 64, "tests/unit_tests.cc takes the lock at offset 64");
@@ -427,6 +430,7 @@ int State::grow_locked() {
     nh->used++;
   }
   nh->changes.store(h->changes.load() + 1);
+  nh->namegen.store(h->namegen.load() + 1);
   sys::raw(SYS_munmap, (long)p, (long)len);
   r = (int)sys::raw(SYS_renameat, AT_FDCWD, (long)from, AT_FDCWD, (long)to);
   if (r < 0) {
@@ -521,6 +525,17 @@ uint64_t State::count() {
   remap_if_needed();
   TableHeader* h = __atomic_load_n(&hdr_, __ATOMIC_ACQUIRE);
   return h ? __atomic_load_n(&h->live, __ATOMIC_RELAXED) : 0;
+}
+
+uint64_t State::namegen() {
+  TableHeader* h = __atomic_load_n(&hdr_, __ATOMIC_ACQUIRE);
+  return h ? h->namegen.load(std::memory_order_acquire) : 0;
+}
+
+void State::bump_namegen() {
+  remap_if_needed();
+  TableHeader* h = __atomic_load_n(&hdr_, __ATOMIC_ACQUIRE);
+  if (h) h->namegen.fetch_add(1, std::memory_order_acq_rel);
 }
 
 const void* State::heap_at(uint64_t off, uint64_t len) {

@@ -99,6 +99,9 @@ class State {
   void for_each(F&& f);
   uint64_t changes();  // bumped by every write; lets a saver skip a no-op save
   uint64_t count();
+  // Generation of the directory tree's shape (see resolve.h).
+  uint64_t namegen();
+  void bump_namegen();
 
  private:
   bool remap_if_needed();

@@ -17,15 +17,20 @@
 
 #include <cstring>
 
+#include "../core/exec.h"
 #include "../core/ops.h"
+#include "../core/resolve.h"
 #include "../core/session.h"
 #include "../core/sys.h"
+#include "wrap.h"
 
 using namespace cr;
+using cr::wrap::ensure;
+using cr::wrap::real;
 
 extern char** environ;
 
-namespace {
+namespace cr::wrap {
 
 bool g_ready = false;
 
@@ -41,29 +46,14 @@ void init_once() {
   }
 }
 
-inline void ensure() {
-  if (__builtin_expect(!g_ready, 0)) init_once();
-}
+}  // namespace cr::wrap
+
+namespace {
 
 __attribute__((constructor)) void cowroot_constructor() { ensure(); }
 
-template <typename T>
-T real(const char* name) {
-  return reinterpret_cast<T>(dlsym(RTLD_NEXT, name));
-}
-
-// Executes `path` with the session's environment put back into `envp`.
 int exec_with_session(int dirfd, const char* path, char* const argv[], char* const envp[], int flags) {
-  size_t n = 0;
-  for (char* const* e = envp; e && *e; e++) n++;
-  size_t cap = n + exec_env_extra() + 1;
-  char** env = static_cast<char**>(__builtin_alloca(cap * sizeof(char*)));
-  char buf[3 * kPathMax + 4096];
-  if (!exec_env(envp, env, cap, buf, sizeof buf)) {
-    errno = E2BIG;
-    return -1;
-  }
-  return (int)sys::call(SYS_execveat, dirfd, (long)path, (long)argv, (long)env, flags);
+  return exec_program(dirfd, path, argv, envp, flags);
 }
 
 // execvp's search of PATH, without allocation (usable in a vfork child).
@@ -138,7 +128,6 @@ void vacate(int fd) {
 
 }  // namespace
 
-#define EXPORT extern "C" __attribute__((visibility("default")))
 
 // ---- stat family ---------------------------------------------------------
 EXPORT int stat(const char* p, struct stat* b) { ensure(); return ops::stat_at(AT_FDCWD, p, b, 0); }
@@ -327,27 +316,55 @@ EXPORT int execle(const char* p, const char* arg, ...) {
 
 using spawn_fn = int (*)(pid_t*, const char*, const posix_spawn_file_actions_t*, const posix_spawnattr_t*,
                          char* const[], char* const[]);
-static int spawn_with_session(spawn_fn fn, pid_t* pid, const char* p, const posix_spawn_file_actions_t* fa,
-                              const posix_spawnattr_t* at, char* const a[], char* const e[]) {
-  size_t n = 0;
-  for (char* const* x = e; x && *x; x++) n++;
-  size_t cap = n + exec_env_extra() + 1;
-  char** env = static_cast<char**>(__builtin_alloca(cap * sizeof(char*)));
-  char buf[3 * kPathMax + 4096];
-  if (!exec_env(e, env, cap, buf, sizeof buf)) return E2BIG;
-  return fn(pid, p, fa, at, a, env);
+// posix_spawn goes through glibc's own exec, out of reach: plan the exec
+// here (environment, and inside a root the root's loader) and hand glibc
+// the result.
+static int spawn_planned(spawn_fn fn, pid_t* pid, const char* p, const posix_spawn_file_actions_t* fa,
+                         const posix_spawnattr_t* at, char* const a[], char* const e[]) {
+  size_t ec = env_count(e) + exec_env_extra() + 8;
+  char** env = static_cast<char**>(__builtin_alloca(ec * sizeof(char*)));
+  size_t ac = argv_count(a) + 16;
+  char** av = static_cast<char**>(__builtin_alloca(ac * sizeof(char*)));
+  Plan* plan = static_cast<Plan*>(__builtin_alloca(sizeof(Plan)));
+  plan->interp[0][0] = plan->interp[1][0] = plan->interp[2][0] = 0;
+  int r = plan_exec(plan, AT_FDCWD, p, a, e, 0, env, ec, av, ac);
+  if (r < 0) return -r;
+  return fn(pid, plan->path, fa, at, plan->argv, plan->envp);
 }
 EXPORT int posix_spawn(pid_t* pid, const char* p, const posix_spawn_file_actions_t* fa, const posix_spawnattr_t* at,
                        char* const a[], char* const e[]) {
   ensure();
   static spawn_fn fn = real<spawn_fn>("posix_spawn");
-  return spawn_with_session(fn, pid, p, fa, at, a, e);
+  return spawn_planned(fn, pid, p, fa, at, a, e);
 }
-EXPORT int posix_spawnp(pid_t* pid, const char* p, const posix_spawn_file_actions_t* fa, const posix_spawnattr_t* at,
-                        char* const a[], char* const e[]) {
+EXPORT int posix_spawnp(pid_t* pid, const char* file, const posix_spawn_file_actions_t* fa,
+                        const posix_spawnattr_t* at, char* const a[], char* const e[]) {
   ensure();
-  static spawn_fn fn = real<spawn_fn>("posix_spawnp");
-  return spawn_with_session(fn, pid, p, fa, at, a, e);
+  static spawn_fn fn = real<spawn_fn>("posix_spawn");
+  if (strchr(file, '/')) return spawn_planned(fn, pid, file, fa, at, a, e);
+  // Search PATH inside the session's view of the file system.
+  const char* path = getenv("PATH");
+  if (!path) path = "/bin:/usr/bin";
+  int err = ENOENT;
+  for (const char* q = path;; q++) {
+    const char* c = q;
+    while (*c && *c != ':') c++;
+    char full[kPathMax];
+    size_t dl = c - q, fl = strlen(file);
+    if (dl + fl + 2 < sizeof full) {
+      if (dl) memcpy(full, q, dl);
+      else full[dl++] = '.';
+      full[dl] = '/';
+      memcpy(full + dl + 1, file, fl + 1);
+      int r = spawn_planned(fn, pid, full, fa, at, a, e);
+      if (r == 0) return 0;
+      if (r == EACCES) err = EACCES;
+      else if (r != ENOENT && r != ENOTDIR) return r;
+    }
+    if (!*c) break;
+    q = c;
+  }
+  return err;
 }
 
 // ---- the session's own descriptor survives the program's clean-ups -------

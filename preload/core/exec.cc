@@ -1,0 +1,323 @@
+#include "exec.h"
+
+#include <elf.h>
+#include <fcntl.h>
+#include <linux/stat.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cstdlib>
+#include <cstring>
+
+#include "resolve.h"
+#include "session.h"
+#include "sys.h"
+
+namespace cr {
+
+bool g_exec_reported = false;
+
+namespace {
+
+void say(const char* a, const char* b = "", const char* c = "", const char* d = "") {
+  char buf[2048];
+  size_t n = 0;
+  for (const char* s : {"cowroot: ", a, b, c, d, "\n"})
+    for (; *s && n < sizeof buf - 1; s++) buf[n++] = *s;
+  sys::raw(SYS_write, 2, (long)buf, (long)n);
+  g_exec_reported = true;
+}
+
+const char* base_name(const char* p) {
+  const char* s = strrchr(p, '/');
+  return s ? s + 1 : p;
+}
+
+// What the file at `host` is: 0 dynamic ELF (interp filled), 1 static ELF,
+// 2 script (interp/arg filled), or -errno (-ENOEXEC: neither).
+int inspect(const char* host, int fd_in, char* interp, size_t in, char* arg, size_t an) {
+  long fd = fd_in >= 0 ? fd_in : sys::raw(SYS_openat, AT_FDCWD, (long)host, O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return (int)fd;
+  unsigned char hdr[512];
+  long n = sys::raw(SYS_pread64, fd, (long)hdr, sizeof hdr - 1, 0);
+  int result = -ENOEXEC;
+  if (n >= 2 && hdr[0] == '#' && hdr[1] == '!') {
+    hdr[n] = 0;
+    char* s = reinterpret_cast<char*>(hdr) + 2;
+    char* nl = strchr(s, '\n');
+    if (nl) *nl = 0;
+    while (*s == ' ' || *s == '\t') s++;
+    char* e = s;
+    while (*e && *e != ' ' && *e != '\t') e++;
+    size_t il = e - s;
+    if (il > 0 && il < in) {
+      memcpy(interp, s, il);
+      interp[il] = 0;
+      while (*e == ' ' || *e == '\t') e++;
+      size_t al = strlen(e);
+      while (al && (e[al - 1] == ' ' || e[al - 1] == '\t' || e[al - 1] == '\r')) al--;
+      if (al >= an) al = an - 1;
+      memcpy(arg, e, al);
+      arg[al] = 0;
+      result = 2;
+    }
+  } else if (n >= (long)sizeof(Elf64_Ehdr) && memcmp(hdr, ELFMAG, SELFMAG) == 0) {
+    uint64_t phoff;
+    unsigned phnum, phent;
+    bool is64 = hdr[EI_CLASS] == ELFCLASS64;
+    if (is64) {
+      auto* eh = reinterpret_cast<Elf64_Ehdr*>(hdr);
+      phoff = eh->e_phoff, phnum = eh->e_phnum, phent = eh->e_phentsize;
+    } else {
+      auto* eh = reinterpret_cast<Elf32_Ehdr*>(hdr);
+      phoff = eh->e_phoff, phnum = eh->e_phnum, phent = eh->e_phentsize;
+    }
+    result = 1;
+    for (unsigned i = 0; i < phnum && i < 128; i++) {
+      unsigned char ph[64];
+      if (sys::raw(SYS_pread64, fd, (long)ph, phent < sizeof ph ? phent : sizeof ph, (long)(phoff + i * phent)) <= 0)
+        break;
+      uint32_t type;
+      uint64_t off, size;
+      if (is64) {
+        auto* p = reinterpret_cast<Elf64_Phdr*>(ph);
+        type = p->p_type, off = p->p_offset, size = p->p_filesz;
+      } else {
+        auto* p = reinterpret_cast<Elf32_Phdr*>(ph);
+        type = p->p_type, off = p->p_offset, size = p->p_filesz;
+      }
+      if (type == PT_INTERP && size > 1 && size < in) {
+        if (sys::raw(SYS_pread64, fd, (long)interp, (long)size, (long)off) == (long)size) {
+          interp[size - 1] = 0;
+          result = 0;
+        }
+        break;
+      }
+    }
+  }
+  if (fd_in < 0) sys::raw(SYS_close, fd);
+  return result;
+}
+
+}  // namespace
+
+size_t env_count(char* const envp[]) {
+  size_t n = 0;
+  for (char* const* e = envp; e && *e; e++) n++;
+  return n;
+}
+
+size_t argv_count(char* const argv[]) {
+  size_t n = 0;
+  for (char* const* a = argv; a && *a; a++) n++;
+  return n;
+}
+
+int plan_exec(Plan* p, int dirfd, const char* path, char* const argv[], char* const envp[], int flags,
+              char** env_slots, size_t env_cap, char** argv_slots, size_t argv_cap) {
+  p->dirfd = dirfd;
+  p->path = path;
+  p->flags = flags;
+  p->argv = const_cast<char**>(argv);
+  p->exe[0] = 0;
+  if (!g_root.active) {
+    if (!exec_env(envp, env_slots, env_cap, p->strings, sizeof p->strings, nullptr)) return -E2BIG;
+    p->envp = env_slots;
+    return 0;
+  }
+
+  // Inside a root: find the file the kernel would run, following #! lines.
+  size_t argc = argv_count(argv);
+  char** args = argc + 16 <= sizeof p->args / sizeof p->args[0] ? p->args : argv_slots;
+  size_t args_cap = args == p->args ? sizeof p->args / sizeof p->args[0] : argv_cap;
+  if (argc + 16 > args_cap) return -E2BIG;
+  // args[lead..] is the argument vector after the #! interpreters.
+  size_t lead = 14;  // room in front: 2 per #! level (3 levels) and 8 for the loader
+  for (size_t i = 0; i < argc; i++) args[lead + i] = argv[i];
+  args[lead + argc] = nullptr;
+  const char* name = path;  // the name being executed, as the program gave it
+  int nd = dirfd;
+  int nflags = flags;
+  int fd_direct = -1;
+  const char* argv0 = argc ? argv[0] : path;
+  int kind = -ENOEXEC;
+  int last_slot = 0;
+  for (int depth = 0;; depth++) {
+    if (depth > 3) return -ELOOP;
+    if ((nflags & AT_EMPTY_PATH) && (!name || !*name)) {
+      // fexecve: the descriptor is the program.
+      char link[32] = "/proc/self/fd/";
+      size_t l = 14;
+      char d[16];
+      int k = 0;
+      unsigned v = (unsigned)nd;
+      do d[k++] = char('0' + v % 10); while ((v /= 10) > 0);
+      while (k) link[l++] = d[--k];
+      link[l] = 0;
+      memcpy(p->host, link, l + 1);
+      fd_direct = nd;
+    } else {
+      Resolved r;
+      if (int e = resolve(nd, name, (nflags & AT_SYMLINK_NOFOLLOW) ? 0 : kFollow, &r)) return e;
+      size_t hl = strlen(r.path);
+      if (r.dirfd != AT_FDCWD && r.path[0] != '/') {
+        // A relative name against a real directory fd: the kernel's view is fine.
+        if (hl + 1 > sizeof p->host) return -ENAMETOOLONG;
+      }
+      memcpy(p->host, r.path, hl + 1);
+      nd = r.dirfd;
+      fd_direct = -1;
+    }
+    // The kernel's checks first: a regular, executable file.
+    struct statx sx;
+    long s = fd_direct >= 0 ? sys::raw(SYS_statx, fd_direct, (long)"", AT_EMPTY_PATH, STATX_TYPE | STATX_MODE, (long)&sx)
+                            : sys::raw(SYS_statx, nd, (long)p->host, 0, STATX_TYPE | STATX_MODE, (long)&sx);
+    if (s < 0) return (int)s;
+    if (!S_ISREG(sx.stx_mode)) return -EACCES;
+    if (fd_direct < 0 && sys::raw(SYS_faccessat, nd, (long)p->host, X_OK) < 0) return -EACCES;
+    char arg[512];
+    int slot = depth < 3 ? depth : 2;
+    last_slot = slot;
+    kind = inspect(p->host, fd_direct, p->interp[slot], sizeof p->interp[slot], arg, sizeof arg);
+    if (kind < 0 && kind != -ENOEXEC) return kind;
+    if (kind == 2) {
+      // #!interp [arg] name args... : the interpreter is an inside path.
+      if (lead < 2) return -E2BIG;
+      args[lead] = const_cast<char*>(name && *name ? name : argv0);
+      if (*arg) {
+        size_t al = strlen(arg) + 1;
+        char* keep = p->strings + sizeof p->strings - (depth + 1) * 512;
+        memcpy(keep, arg, al);
+        args[--lead] = keep;
+      }
+      args[--lead] = p->interp[slot];
+      name = p->interp[slot];
+      nd = AT_FDCWD;
+      nflags = 0;
+      argv0 = name;
+      continue;
+    }
+    break;
+  }
+  if (kind == -ENOEXEC) return -ENOEXEC;
+  char** run_argv = args + lead;
+  to_inside(p->host, p->exe, sizeof p->exe);
+
+  if (kind == 1) {
+    // A static binary cannot be interposed: it would act on the host.
+    const char* b = base_name(p->host);
+    if (strcmp(b, "ldconfig") == 0 || strcmp(b, "ldconfig.real") == 0) {
+      // glibc's ldconfig does the same job unprivileged with -r ROOT:
+      // ldconfig -r ROOT ARGS... (ROOT replaces argv[0]'s slot).
+      if (lead < 2) return -E2BIG;
+      size_t tl = g_root.top_len, cl = g_root.croot_len == 1 ? 0 : g_root.croot_len;
+      memcpy(p->loader, g_root.top, tl);
+      memcpy(p->loader + tl, g_root.croot, cl);
+      p->loader[tl + cl] = 0;
+      lead -= 2;
+      args[lead] = const_cast<char*>("ldconfig");
+      args[lead + 1] = const_cast<char*>("-r");
+      args[lead + 2] = p->loader;
+      p->path = p->host;
+      p->dirfd = nd;
+      p->flags = 0;
+      p->argv = args + lead;
+      if (!exec_env(envp, env_slots, env_cap, p->strings, sizeof p->strings - 4 * 512, p->exe)) return -E2BIG;
+      p->envp = env_slots;
+      return 0;
+    }
+    const char* allow = getenv("COWROOT_ALLOW_STATIC");
+    if (!allow || strcmp(allow, "1") != 0) {
+      say(p->exe, ": static binary, cannot run inside the root (it would act on the host; "
+                  "COWROOT_ALLOW_STATIC=1 runs it anyway)");
+      return -EACCES;
+    }
+    p->path = p->host;
+    p->dirfd = nd;
+    p->flags = 0;
+    p->argv = run_argv;
+    if (!exec_env(envp, env_slots, env_cap, p->strings, sizeof p->strings - 4 * 512, p->exe)) return -E2BIG;
+    p->envp = env_slots;
+    return 0;
+  }
+
+  // Dynamic: the root's own loader, the root's libraries, never the host's cache.
+  const char* interp = p->interp[last_slot];
+  Resolved lr;
+  if (int e = resolve(AT_FDCWD, interp, kFollow, &lr)) return e;
+  struct statx lx;
+  if (sys::raw(SYS_statx, AT_FDCWD, (long)lr.path, 0, STATX_TYPE, (long)&lx) < 0 || !S_ISREG(lx.stx_mode)) {
+    say(p->exe, ": its ELF interpreter ", interp, " is missing in the root");
+    return -ENOENT;
+  }
+  memcpy(p->loader, lr.path, strlen(lr.path) + 1);
+  if (!root_library_path(p->libpath, sizeof p->libpath)) return -E2BIG;
+  // The library path the program asked for (inside paths) goes first.
+  for (char* const* e = envp; e && *e; e++) {
+    if (strncmp(*e, "LD_LIBRARY_PATH=", 16) != 0) continue;
+    char extra[8192];
+    size_t used = 0;
+    for (const char* q = *e + 16; *q;) {
+      const char* c = q;
+      while (*c && *c != ':' && *c != ';') c++;
+      if (c > q && *q == '/' && (size_t)(c - q) < 4096) {
+        char one[4096];
+        memcpy(one, q, c - q);
+        one[c - q] = 0;
+        Resolved rr;
+        if (resolve(AT_FDCWD, one, kFollow, &rr) == 0) {
+          size_t l = strlen(rr.path);
+          if (used + l + 2 < sizeof extra) {
+            memcpy(extra + used, rr.path, l);
+            used += l;
+            extra[used++] = ':';
+          }
+        }
+      }
+      q = *c ? c + 1 : c;
+    }
+    size_t ll = strlen(p->libpath);
+    if (used && used + ll + 1 < sizeof p->libpath) {
+      memmove(p->libpath + used, p->libpath, ll + 1);
+      memcpy(p->libpath, extra, used);
+      if (ll == 0) p->libpath[used - 1] = 0;
+    }
+  }
+  // loader --argv0 A --inhibit-cache --library-path LP --preload LIB PROGRAM ARGS...
+  if (lead < 8) return -E2BIG;  // three #! levels plus the loader's options: more than argv had room for
+  char** la = args + lead - 8;
+  la[0] = p->loader;
+  la[1] = const_cast<char*>("--argv0");
+  la[2] = run_argv[0];
+  la[3] = const_cast<char*>("--inhibit-cache");
+  la[4] = const_cast<char*>("--library-path");
+  la[5] = p->libpath;
+  la[6] = const_cast<char*>("--preload");
+  la[7] = g_session.lib;
+  // la[8] = run_argv[0] is replaced by the program's host path
+  run_argv[0] = p->host;
+  p->path = p->loader;
+  p->dirfd = AT_FDCWD;
+  p->flags = 0;
+  p->argv = la;
+  if (!exec_env(envp, env_slots, env_cap, p->strings, sizeof p->strings - 4 * 512, p->exe)) return -E2BIG;
+  p->envp = env_slots;
+  return 0;
+}
+
+int exec_program(int dirfd, const char* path, char* const argv[], char* const envp[], int flags) {
+  size_t ec = env_count(envp) + exec_env_extra() + 8;
+  char** env = static_cast<char**>(__builtin_alloca(ec * sizeof(char*)));
+  size_t ac = argv_count(argv) + 16;
+  char** av = static_cast<char**>(__builtin_alloca(ac * sizeof(char*)));
+  Plan* p = static_cast<Plan*>(__builtin_alloca(sizeof(Plan)));
+  p->interp[0][0] = p->interp[1][0] = p->interp[2][0] = 0;
+  int e = plan_exec(p, dirfd, path, argv, envp, flags, env, ec, av, ac);
+  if (e < 0) {
+    errno = -e;
+    return -1;
+  }
+  return (int)sys::call(SYS_execveat, p->dirfd, (long)p->path, (long)p->argv, (long)p->envp, p->flags);
+}
+
+}  // namespace cr

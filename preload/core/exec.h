@@ -1,0 +1,45 @@
+// Starting programs in a session: the environment goes back in, and inside
+// a root the program runs with the root's own ELF interpreter and libraries.
+// Everything lives in a caller-provided Plan (on the caller's stack): no
+// allocation and no lock, so it is safe in a vfork child.
+#pragma once
+#include <cstddef>
+
+namespace cr {
+
+struct Plan {
+  const char* path;  // what to execve
+  char** argv;
+  char** envp;
+  int dirfd;
+  int flags;
+  // storage
+  char host[4096 + 64];
+  char loader[4096 + 64];
+  char interp[3][512];  // #! interpreters and arguments
+  char exe[4096];
+  char libpath[16384];
+  char preload[8192];
+  char strings[3 * 4096 + 8192];
+  char* args[256 + 16];
+  char** env;
+};
+
+// Prepares the exec of (dirfd, path, argv, envp, flags). `env_slots` is an
+// array of at least env_count(envp) + exec_env_extra() + 8 pointers for the
+// new environment; argv longer than the Plan's own array goes through
+// `argv_slots` (argc + 16 pointers). Returns 0 or -errno (after printing a
+// one-line reason for a refusal, such as a static binary).
+int plan_exec(Plan* p, int dirfd, const char* path, char* const argv[], char* const envp[], int flags,
+              char** env_slots, size_t env_cap, char** argv_slots, size_t argv_cap);
+
+// plan_exec + execve; returns only on failure (-1, errno set).
+int exec_program(int dirfd, const char* path, char* const argv[], char* const envp[], int flags);
+
+// Set when plan_exec printed its own one-line reason for a refusal.
+extern bool g_exec_reported;
+
+size_t env_count(char* const envp[]);
+size_t argv_count(char* const argv[]);
+
+}  // namespace cr

@@ -1,0 +1,608 @@
+#include "resolve.h"
+
+#include <fcntl.h>
+#include <fnmatch.h>
+#include <linux/stat.h>
+#include <sys/stat.h>
+
+#include <atomic>
+#include <cstdlib>
+#include <cstring>
+
+#include "session.h"
+#include "sys.h"
+
+namespace cr {
+
+constinit RootConfig g_root;
+
+namespace {
+
+constexpr size_t kMax = 4096;
+
+bool under(const char* path, const char* prefix, size_t plen) {
+  if (plen == 1 && prefix[0] == '/') return path[0] == '/';
+  return strncmp(path, prefix, plen) == 0 && (path[plen] == 0 || path[plen] == '/');
+}
+
+bool put(char* out, size_t n, const char* a, size_t al, const char* b = "", size_t bl = 0) {
+  if (al + bl + 1 > n) return false;
+  memmove(out, a, al);
+  memcpy(out + al, b, bl);
+  out[al + bl] = 0;
+  return true;
+}
+
+// ---- the cache of host directories known to be real directories ----------
+struct CacheEntry {
+  std::atomic<uint64_t> hash;
+  uint64_t gen;
+  uint32_t len;
+  char path[236];
+};
+constexpr int kCacheSize = 512;
+CacheEntry g_cache[kCacheSize];
+
+uint64_t hash_str(const char* s, size_t n) {
+  uint64_t h = 1469598103934665603ull;
+  for (size_t i = 0; i < n; i++) h = (h ^ (unsigned char)s[i]) * 1099511628211ull;
+  return h | 1;  // never 0: 0 marks an empty entry
+}
+
+bool cache_has(const char* p, size_t n, uint64_t gen) {
+  if (n >= sizeof g_cache[0].path) return false;
+  uint64_t h = hash_str(p, n);
+  CacheEntry& e = g_cache[h % kCacheSize];
+  if (e.hash.load(std::memory_order_acquire) != h) return false;
+  bool ok = e.gen == gen && e.len == n && memcmp(e.path, p, n) == 0;
+  std::atomic_thread_fence(std::memory_order_acquire);
+  return ok && e.hash.load(std::memory_order_relaxed) == h;
+}
+
+void cache_put(const char* p, size_t n, uint64_t gen) {
+  if (n >= sizeof g_cache[0].path) return;
+  uint64_t h = hash_str(p, n);
+  CacheEntry& e = g_cache[h % kCacheSize];
+  e.hash.store(0, std::memory_order_relaxed);
+  std::atomic_thread_fence(std::memory_order_release);
+  memcpy(e.path, p, n);
+  e.len = (uint32_t)n;
+  e.gen = gen;
+  e.hash.store(h, std::memory_order_release);
+}
+
+// ---- top-inside <-> host ----------------------------------------------------
+const Bind* bind_of(const char* inside) {
+  const Bind* best = nullptr;
+  for (int i = 0; i < g_root.nbinds; i++) {
+    const Bind& b = g_root.binds[i];
+    if (under(inside, b.inside, b.inside_len) && (!best || b.inside_len > best->inside_len)) best = &b;
+  }
+  return best;
+}
+
+size_t map_host(const char* inside, char* out, size_t n) {
+  if (const Bind* b = bind_of(inside)) {
+    const char* rest = inside + b->inside_len;
+    size_t rl = strlen(rest);
+    if (!put(out, n, b->host, b->host_len, rest, rl)) return 0;
+    return b->host_len + rl;
+  }
+  size_t il = strlen(inside);
+  if (il == 1) il = 0;  // "/" is the top itself
+  if (!put(out, n, g_root.top, g_root.top_len, inside, il)) return 0;
+  return g_root.top_len + il;
+}
+
+// Host path -> top-inside path.
+bool host_to_top(const char* host, char* out, size_t n) {
+  if (under(host, g_root.top, g_root.top_len)) {
+    const char* rest = host + g_root.top_len;
+    return *rest ? put(out, n, rest, strlen(rest)) : put(out, n, "/", 1);
+  }
+  const Bind* best = nullptr;
+  for (int i = 0; i < g_root.nbinds; i++) {
+    const Bind& b = g_root.binds[i];
+    if (under(host, b.host, b.host_len) && (!best || b.host_len > best->host_len)) best = &b;
+  }
+  if (!best) return false;
+  const char* rest = host + best->host_len;
+  return put(out, n, best->inside, best->inside_len, rest, strlen(rest));
+}
+
+bool is_bind_name(const char* name) {
+  size_t nl = strlen(name);
+  for (int i = 0; i < g_root.nbinds; i++) {
+    const Bind& b = g_root.binds[i];
+    const char* base = strrchr(b.inside, '/');
+    base = base ? base + 1 : b.inside;
+    if (strlen(base) == nl && memcmp(base, name, nl) == 0) return true;
+  }
+  return false;
+}
+
+// /proc/PID/{fd/N,cwd,root,exe,map_files/…} and the same under task/TID.
+bool magic_link(const char* host, size_t hl) {
+  if (strncmp(host, "/proc/", 6) != 0) return false;
+  const char* last = host + hl;
+  while (last > host && last[-1] != '/') last--;
+  const char* parent_end = last - 1;
+  const char* parent = parent_end;
+  while (parent > host && parent[-1] != '/') parent--;
+  size_t pl = parent_end - parent;
+  if ((pl == 2 && memcmp(parent, "fd", 2) == 0) || (pl == 9 && memcmp(parent, "map_files", 9) == 0)) return true;
+  return strcmp(last, "cwd") == 0 || strcmp(last, "root") == 0 || strcmp(last, "exe") == 0;
+}
+
+// The kernel's walk, in the top-inside namespace. `cur` starts as the
+// canonical directory relative paths start from; on return it holds the
+// canonical path (the last component unresolved unless follow_last).
+int walk(const char* path, bool follow_last, char* cur, size_t cap, bool* trailing) {
+  char rest[2][2 * kMax];
+  int ri = 0;
+  size_t plen = strlen(path);
+  if (plen >= sizeof rest[0]) return -ENAMETOOLONG;
+  memcpy(rest[0], path, plen + 1);
+  const char* p = rest[0];
+  size_t clen = strlen(cur);
+  if (*p == '/') {
+    memcpy(cur, g_root.croot, g_root.croot_len + 1);
+    clen = g_root.croot_len;
+  }
+  *trailing = false;
+  int links = 0;
+  uint64_t gen = g_state.namegen();
+  char host[kMax + 64];
+  for (;;) {
+    while (*p == '/') p++;
+    if (!*p) break;
+    const char* e = p;
+    while (*e && *e != '/') e++;
+    size_t n = e - p;
+    const char* after = e;
+    while (*after == '/') after++;
+    bool last = *after == 0;
+    bool slash = last && *e == '/';
+    if (n == 1 && p[0] == '.') {
+      p = e;
+      if (last && slash) *trailing = true;
+      continue;
+    }
+    if (n == 2 && p[0] == '.' && p[1] == '.') {
+      // `..` stops at the current root, and at the top for a directory
+      // outside it (the classic chroot escape stays in the session's root).
+      bool at_root = clen == 1 || (clen == g_root.croot_len && memcmp(cur, g_root.croot, clen) == 0);
+      if (!at_root) {
+        while (clen > 1 && cur[clen - 1] != '/') clen--;
+        if (clen > 1) clen--;
+        cur[clen] = 0;
+      }
+      p = e;
+      if (last && slash) *trailing = true;
+      continue;
+    }
+    size_t need = clen + 1 + n;
+    if (need >= cap) return -ENAMETOOLONG;
+    if (clen != 1) cur[clen++] = '/';
+    memcpy(cur + clen, p, n);
+    clen += n;
+    cur[clen] = 0;
+    p = e;
+    if (last && !follow_last && !slash) break;
+    size_t hl = map_host(cur, host, sizeof host);
+    if (!hl) return -ENAMETOOLONG;
+    if (!last && cache_has(host, hl, gen)) continue;
+    struct statx sx;
+    long r = sys::raw(SYS_statx, AT_FDCWD, (long)host, AT_SYMLINK_NOFOLLOW, STATX_TYPE, (long)&sx);
+    if (r == 0 && S_ISLNK(sx.stx_mode) && magic_link(host, hl)) {
+      // /proc's links to open files and working directories are the
+      // kernel's to follow (their targets are host paths or anonymous
+      // objects), except a process's root, which is ours.
+      size_t bl = 0;
+      while (bl < n && host[hl - 1 - bl] != '/') bl++;
+      if (bl == 4 && memcmp(host + hl - 4, "root", 4) == 0) {
+        memcpy(cur, g_root.croot, g_root.croot_len + 1);
+        clen = g_root.croot_len;
+        continue;
+      }
+      size_t al = strlen(e);
+      if (clen + al + 1 > cap) return -ENAMETOOLONG;
+      memcpy(cur + clen, e, al + 1);
+      clen += al;
+      break;
+    }
+    if (r == 0 && S_ISLNK(sx.stx_mode)) {
+      if (++links > 40) return -ELOOP;
+      char target[kMax];
+      long tl = sys::raw(SYS_readlinkat, AT_FDCWD, (long)host, (long)target, sizeof target - 1);
+      if (tl < 0) return (int)tl;
+      target[tl] = 0;
+      char* nr = rest[ri ^ 1];
+      size_t al = strlen(after);
+      if ((size_t)tl + 1 + al + 1 > sizeof rest[0]) return -ENAMETOOLONG;
+      memcpy(nr, target, tl);
+      nr[tl] = '/';
+      memcpy(nr + tl + 1, after, al + 1);
+      if (al == 0 && !slash) nr[tl] = 0;  // keep "no trailing slash" as it was
+      ri ^= 1;
+      p = nr;
+      if (target[0] == '/') {
+        memcpy(cur, g_root.croot, g_root.croot_len + 1);
+        clen = g_root.croot_len;
+      } else {
+        while (clen > 1 && cur[clen - 1] != '/') clen--;
+        if (clen > 1) clen--;
+        cur[clen] = 0;
+      }
+      continue;
+    }
+    if (r == 0 && S_ISDIR(sx.stx_mode)) {
+      if (!last) cache_put(host, hl, gen);
+      if (last && slash) *trailing = true;
+      continue;
+    }
+    // Missing, not a directory, or not searchable: the kernel gives the
+    // error on the rest, taken as it is.
+    if (!last) {
+      size_t al = strlen(e);
+      if (clen + al + 1 > cap) return -ENAMETOOLONG;
+      memcpy(cur + clen, e, al + 1);
+      clen += al;
+      break;
+    }
+    if (slash) *trailing = true;
+  }
+  return 0;
+}
+
+bool fd_host_path(int fd, char* out, size_t n) {
+  char link[32] = "/proc/self/fd/";
+  size_t l = 14;
+  char d[16];
+  int nd = 0;
+  unsigned v = (unsigned)fd;
+  do d[nd++] = char('0' + v % 10); while ((v /= 10) > 0);
+  while (nd) link[l++] = d[--nd];
+  link[l] = 0;
+  long r = sys::raw(SYS_readlinkat, AT_FDCWD, (long)link, (long)out, n - 1);
+  if (r <= 0) return false;
+  out[r] = 0;
+  return out[0] == '/';
+}
+
+void add_bind(const char* inside, size_t il, const char* host, size_t hl) {
+  if (g_root.nbinds >= kMaxBinds || il >= kBindLen || hl >= kBindLen || il == 0 || hl == 0) return;
+  Bind& b = g_root.binds[g_root.nbinds++];
+  while (il > 1 && inside[il - 1] == '/') il--;
+  while (hl > 1 && host[hl - 1] == '/') hl--;
+  memcpy(b.inside, inside, il);
+  b.inside[il] = 0;
+  b.inside_len = il;
+  memcpy(b.host, host, hl);
+  b.host[hl] = 0;
+  b.host_len = hl;
+}
+
+}  // namespace
+
+void root_init() {
+  const char* top = getenv("COWROOT_ROOT");
+  if (!top || top[0] != '/' || strlen(top) >= sizeof g_root.top) return;
+  size_t tl = strlen(top);
+  while (tl > 1 && top[tl - 1] == '/') tl--;
+  if (tl == 1) return;  // a root of "/" is no root at all
+  memcpy(g_root.top, top, tl);
+  g_root.top[tl] = 0;
+  g_root.top_len = tl;
+  const char* c = getenv("COWROOT_CHROOT");
+  if (!c || c[0] != '/' || strlen(c) >= sizeof g_root.croot) c = "/";
+  size_t cl = strlen(c);
+  while (cl > 1 && c[cl - 1] == '/') cl--;
+  memcpy(g_root.croot, c, cl);
+  g_root.croot[cl] = 0;
+  g_root.croot_len = cl;
+  const char* binds = getenv("COWROOT_BINDS");
+  if (!binds) binds = "/dev:/proc:/sys";
+  for (const char* p = binds; *p;) {
+    const char* e = strchr(p, ':');
+    if (!e) e = p + strlen(p);
+    const char* eq = (const char*)memchr(p, '=', e - p);
+    if (eq) add_bind(p, eq - p, eq + 1, e - eq - 1);
+    else add_bind(p, e - p, p, e - p);
+    p = *e ? e + 1 : e;
+  }
+  if (const char* exe = getenv("COWROOT_EXE"); exe && strlen(exe) < sizeof g_root.exe)
+    memcpy(g_root.exe, exe, strlen(exe) + 1);
+  g_root.active = true;
+  root_cwd_changed();
+}
+
+bool binds_text(char* out, size_t n) {
+  size_t used = 0;
+  for (int i = 0; i < g_root.nbinds; i++) {
+    const Bind& b = g_root.binds[i];
+    bool same = strcmp(b.inside, b.host) == 0;
+    size_t need = b.inside_len + (same ? 0 : 1 + b.host_len) + 1;
+    if (used + need + 1 > n) return false;
+    if (i) out[used++] = ':';
+    memcpy(out + used, b.inside, b.inside_len);
+    used += b.inside_len;
+    if (!same) {
+      out[used++] = '=';
+      memcpy(out + used, b.host, b.host_len);
+      used += b.host_len;
+    }
+  }
+  out[used] = 0;
+  return true;
+}
+
+void root_cwd_changed() {
+  if (!g_root.active) return;
+  char host[kMax];
+  long r = sys::raw(SYS_getcwd, (long)host, sizeof host);
+  g_root.cwd_known = r > 0 && host_to_top(host, g_root.cwd, sizeof g_root.cwd);
+}
+
+int resolve(int dirfd, const char* path, int flags, Resolved* out) {
+  out->dirfd = dirfd;
+  out->path = path;
+  if (!g_root.active || !path || !*path) return 0;
+  bool follow = flags & kFollow;
+  bool lazy = flags & kLazyFinal;
+  // One relative name that is neither `..` nor a bind point's name resolves
+  // the same in the root as on the host: hand it to the kernel as it is.
+  if (path[0] != '/' && !strchr(path, '/') && (!follow || lazy) && strcmp(path, "..") != 0 && !is_bind_name(path))
+    return 0;
+  char cur[kMax];
+  if (path[0] != '/') {
+    if (dirfd == AT_FDCWD) {
+      if (!g_root.cwd_known) root_cwd_changed();
+      if (!g_root.cwd_known) return 0;  // the working directory is outside: the kernel's business
+      memcpy(cur, g_root.cwd, strlen(g_root.cwd) + 1);
+    } else {
+      char host[kMax];
+      if (!fd_host_path(dirfd, host, sizeof host) || !host_to_top(host, cur, sizeof cur)) return 0;
+    }
+  } else {
+    cur[0] = 0;
+  }
+  bool trailing;
+  int r = walk(path, follow && !lazy, cur, sizeof cur, &trailing);
+  if (r < 0) return r;
+  size_t hl = map_host(cur, out->buf, sizeof out->buf - 2);
+  if (!hl) return -ENAMETOOLONG;
+  if (trailing && out->buf[hl - 1] != '/') {
+    out->buf[hl] = '/';
+    out->buf[hl + 1] = 0;
+  }
+  out->dirfd = AT_FDCWD;
+  out->path = out->buf;
+  return 0;
+}
+
+bool to_inside(const char* host, char* out, size_t n) {
+  char top[kMax];
+  if (!g_root.active || !host_to_top(host, top, sizeof top)) {
+    put(out, n, host, strlen(host));
+    return false;
+  }
+  if (g_root.croot_len > 1 && under(top, g_root.croot, g_root.croot_len)) {
+    const char* rest = top + g_root.croot_len;
+    return *rest ? put(out, n, rest, strlen(rest)) : put(out, n, "/", 1);
+  }
+  return put(out, n, top, strlen(top));
+}
+
+int inside_realpath(int dirfd, const char* path, char* out, size_t n) {
+  if (!path || !*path) return -ENOENT;
+  char cur[kMax];
+  if (path[0] != '/') {
+    if (dirfd != AT_FDCWD) {
+      char host[kMax];
+      if (!fd_host_path(dirfd, host, sizeof host) || !host_to_top(host, cur, sizeof cur)) return -ENOENT;
+    } else {
+      if (!g_root.cwd_known) root_cwd_changed();
+      if (!g_root.cwd_known) return -ENOENT;
+      memcpy(cur, g_root.cwd, strlen(g_root.cwd) + 1);
+    }
+  } else {
+    cur[0] = 0;
+  }
+  bool trailing;
+  int r = walk(path, true, cur, sizeof cur, &trailing);
+  if (r < 0) return r;
+  char host[kMax + 64];
+  if (!map_host(cur, host, sizeof host)) return -ENAMETOOLONG;
+  struct statx sx;
+  long s = sys::raw(SYS_statx, AT_FDCWD, (long)host, 0, STATX_TYPE, (long)&sx);
+  if (s < 0) return (int)s;
+  if (trailing && !S_ISDIR(sx.stx_mode)) return -ENOTDIR;
+  char top[kMax];
+  memcpy(top, cur, strlen(cur) + 1);
+  if (g_root.croot_len > 1 && under(top, g_root.croot, g_root.croot_len)) {
+    const char* rest = top + g_root.croot_len;
+    return (*rest ? put(out, n, rest, strlen(rest)) : put(out, n, "/", 1)) ? 0 : -ENAMETOOLONG;
+  }
+  return put(out, n, top, strlen(top)) ? 0 : -ENAMETOOLONG;
+}
+
+int root_chroot(const char* path) {
+  if (!g_root.active) {
+    // chroot() in a session without a root: the directory becomes the
+    // session's root, as `fakechroot fakeroot chroot DIR` gives.
+    long fd = sys::raw(SYS_openat, AT_FDCWD, (long)path, O_PATH | O_DIRECTORY | O_CLOEXEC);
+    if (fd < 0) return (int)fd;
+    char host[kMax];
+    bool ok = fd_host_path((int)fd, host, sizeof host);
+    sys::raw(SYS_close, fd);
+    if (!ok) return -ENOENT;
+    size_t hl = strlen(host);
+    if (hl == 1) return 0;  // chroot("/") changes nothing
+    memcpy(g_root.top, host, hl + 1);
+    g_root.top_len = hl;
+    memcpy(g_root.croot, "/", 2);
+    g_root.croot_len = 1;
+    if (g_root.nbinds == 0)
+      for (const char* b : {"/dev", "/proc", "/sys"}) add_bind(b, strlen(b), b, strlen(b));
+    g_root.active = true;
+    root_cwd_changed();
+    return 0;
+  }
+  char cur[kMax];
+  if (path[0] != '/') {
+    if (!g_root.cwd_known) root_cwd_changed();
+    if (!g_root.cwd_known) return -ENOENT;
+    memcpy(cur, g_root.cwd, strlen(g_root.cwd) + 1);
+  } else {
+    cur[0] = 0;
+  }
+  bool trailing;
+  int r = walk(path, true, cur, sizeof cur, &trailing);
+  if (r < 0) return r;
+  char host[kMax + 64];
+  if (!map_host(cur, host, sizeof host)) return -ENAMETOOLONG;
+  struct statx sx;
+  long s = sys::raw(SYS_statx, AT_FDCWD, (long)host, 0, STATX_TYPE, (long)&sx);
+  if (s < 0) return (int)s;
+  if (!S_ISDIR(sx.stx_mode)) return -ENOTDIR;
+  size_t l = strlen(cur);
+  memcpy(g_root.croot, cur, l + 1);
+  g_root.croot_len = l;
+  return 0;
+}
+
+struct Dirent64 {
+  uint64_t ino;
+  int64_t off;
+  unsigned short reclen;
+  unsigned char type;
+  char name[1];
+};
+
+bool root_library_path(char* out, size_t n) {
+  size_t used = 0;
+  out[0] = 0;
+  auto add_dir = [&](const char* dir, size_t dl) {
+    while (dl > 1 && dir[dl - 1] == '/') dl--;
+    if (dl == 0 || dir[0] != '/') return true;
+    char d[kMax];
+    if (dl >= sizeof d) return true;
+    memcpy(d, dir, dl);
+    d[dl] = 0;
+    char cur[kMax] = "";
+    bool trailing;
+    if (walk(d, true, cur, sizeof cur, &trailing) < 0) return true;
+    char host[kMax + 64];
+    size_t hl = map_host(cur, host, sizeof host);
+    if (!hl) return true;
+    // Skip duplicates and directories that do not exist.
+    for (const char* p = out; *p;) {
+      const char* e = strchr(p, ':');
+      size_t l = e ? (size_t)(e - p) : strlen(p);
+      if (l == hl && memcmp(p, host, hl) == 0) return true;
+      p = e ? e + 1 : p + l;
+    }
+    struct statx sx;
+    if (sys::raw(SYS_statx, AT_FDCWD, (long)host, 0, STATX_TYPE, (long)&sx) < 0 || !S_ISDIR(sx.stx_mode)) return true;
+    if (used + hl + 2 > n) return false;
+    if (used) out[used++] = ':';
+    memcpy(out + used, host, hl);
+    used += hl;
+    out[used] = 0;
+    return true;
+  };
+  // ld.so.conf and the files it includes (one level, sorted like glob does).
+  auto read_file = [&](const char* inside, char* buf, size_t bn) -> long {
+    char cur[kMax] = "";
+    bool trailing;
+    if (walk(inside, true, cur, sizeof cur, &trailing) < 0) return -1;
+    char host[kMax + 64];
+    if (!map_host(cur, host, sizeof host)) return -1;
+    long fd = sys::raw(SYS_openat, AT_FDCWD, (long)host, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) return -1;
+    long r = sys::raw(SYS_read, fd, (long)buf, bn - 1);
+    sys::raw(SYS_close, fd);
+    if (r < 0) return -1;
+    buf[r] = 0;
+    return r;
+  };
+  bool ok = true;
+  auto parse = [&](char* text, auto& self, int depth) -> void {
+    for (char* line = text; line && *line && ok;) {
+      char* nl = strchr(line, '\n');
+      if (nl) *nl = 0;
+      char* hash = strchr(line, '#');
+      if (hash) *hash = 0;
+      char* s = line;
+      while (*s == ' ' || *s == '\t') s++;
+      size_t l = strlen(s);
+      while (l && (s[l - 1] == ' ' || s[l - 1] == '\t' || s[l - 1] == '\r')) s[--l] = 0;
+      if (strncmp(s, "include", 7) == 0 && (s[7] == ' ' || s[7] == '\t') && depth < 2) {
+        char* pat = s + 8;
+        while (*pat == ' ' || *pat == '\t') pat++;
+        char* slash = strrchr(pat, '/');
+        if (slash && slash[1]) {
+          *slash = 0;
+          const char* dir = pat;
+          const char* fpat = slash + 1;
+          char cur[kMax] = "";
+          bool trailing;
+          char host[kMax + 64];
+          if (walk(*dir ? dir : "/", true, cur, sizeof cur, &trailing) == 0 && map_host(cur, host, sizeof host)) {
+            long dfd = sys::raw(SYS_openat, AT_FDCWD, (long)host, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+            if (dfd >= 0) {
+              char names[32][256];
+              int nn = 0;
+              char dents[4096];
+              long got;
+              while ((got = sys::raw(SYS_getdents64, dfd, (long)dents, sizeof dents)) > 0) {
+                for (long off = 0; off < got;) {
+                  auto* de = reinterpret_cast<Dirent64*>(dents + off);
+                  if (de->name[0] != '.' && fnmatch(fpat, de->name, 0) == 0 && nn < 32 && strlen(de->name) < 256)
+                    memcpy(names[nn++], de->name, strlen(de->name) + 1);
+                  off += de->reclen;
+                }
+              }
+              sys::raw(SYS_close, dfd);
+              for (int i = 1; i < nn; i++)  // insertion sort: a handful of names
+                for (int j = i; j > 0 && strcmp(names[j - 1], names[j]) > 0; j--) {
+                  char t[256];
+                  memcpy(t, names[j], 256);
+                  memcpy(names[j], names[j - 1], 256);
+                  memcpy(names[j - 1], t, 256);
+                }
+              for (int i = 0; i < nn; i++) {
+                char inc[kMax];
+                size_t dl = strlen(dir);
+                if (dl + 1 + strlen(names[i]) + 1 > sizeof inc) continue;
+                memcpy(inc, dir, dl);
+                inc[dl] = '/';
+                memcpy(inc + dl + 1, names[i], strlen(names[i]) + 1);
+                char buf[4096];
+                if (read_file(inc, buf, sizeof buf) > 0) self(buf, self, depth + 1);
+              }
+            }
+          }
+        }
+      } else if (*s == '/') {
+        ok = add_dir(s, l);
+      }
+      line = nl ? nl + 1 : nullptr;
+    }
+  };
+  char conf[8192];
+  if (read_file("/etc/ld.so.conf", conf, sizeof conf) > 0) parse(conf, parse, 0);
+#if defined(__x86_64__)
+  static const char* const defaults[] = {"/lib/x86_64-linux-gnu", "/usr/lib/x86_64-linux-gnu", "/lib64", "/usr/lib64",
+                                         "/lib", "/usr/lib"};
+#elif defined(__aarch64__)
+  static const char* const defaults[] = {"/lib/aarch64-linux-gnu", "/usr/lib/aarch64-linux-gnu", "/lib64", "/usr/lib64",
+                                         "/lib", "/usr/lib"};
+#endif
+  for (const char* d : defaults)
+    if (ok) ok = add_dir(d, strlen(d));
+  return ok;
+}
+
+}  // namespace cr

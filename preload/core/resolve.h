@@ -1,0 +1,101 @@
+// Path resolution inside a root: the kernel's chroot rules, in user space.
+//
+// Paths are handled as "top-inside" paths: absolute paths in the namespace
+// of the session's root (the directory given to `cowroot -r`). A nested
+// chroot() only moves `croot`, a prefix of that namespace, so nothing ever
+// resolves above the session's root, whatever the program does.
+//
+// The walker follows every symlink itself (absolute targets restart at the
+// current root, `..` stops at it) and maps the result to a host path:
+// bind points (/dev, /proc, /sys, --bind) map to their host directories,
+// everything else to top + path. A per-process cache remembers host
+// directories known to be real directories, so a warm lookup of
+// /usr/bin/ls costs no system call before the operation itself; it is
+// dropped whenever any process of the session renames or removes a
+// directory (State::namegen).
+#pragma once
+#include <cstddef>
+#include <cstdint>
+
+namespace cr {
+
+constexpr int kMaxBinds = 32;
+constexpr size_t kBindLen = 512;
+
+struct Bind {
+  char inside[kBindLen];  // top-inside path, no trailing slash
+  char host[kBindLen];
+  size_t inside_len, host_len;
+};
+
+struct RootConfig {
+  bool active = false;
+  char top[4096] = {};    // host path of the session's root, canonical
+  size_t top_len = 0;
+  char croot[4096] = {};  // current root (after chroot()), top-inside; "/" at start
+  size_t croot_len = 0;
+  Bind binds[kMaxBinds] = {};
+  int nbinds = 0;
+  char cwd[4096] = {};    // top-inside path of the working directory
+  bool cwd_known = false;
+  char exe[4096] = {};    // inside path of the running program (/proc/self/exe)
+};
+
+extern RootConfig g_root;
+
+enum ResolveFlags : int {
+  kFollow = 1,      // follow a symlink in the last component
+  kLazyFinal = 2,   // with kFollow: leave the last component as it is; the
+                    // caller retries with kFollow alone if it is a symlink
+};
+
+struct Resolved {
+  int dirfd;
+  const char* path;
+  char buf[4096 + 64];
+};
+
+// Reads COWROOT_ROOT / COWROOT_CHROOT / COWROOT_BINDS / COWROOT_EXE.
+void root_init();
+
+// Resolves (dirfd, path) for a system call: out->dirfd/out->path are what to
+// pass to the kernel. Without a root it passes the arguments through.
+// Returns 0 or -errno.
+int resolve(int dirfd, const char* path, int flags, Resolved* out);
+
+// The program's view of a host path: strips the roots, maps bind hosts back.
+// Returns false (and copies the path unchanged) when it lies outside.
+bool to_inside(const char* host, char* out, size_t n);
+
+// Canonical inside path of (dirfd, path) as realpath() sees it (every
+// symlink followed), into out. Returns 0 or -errno (-ENOENT if missing).
+int inside_realpath(int dirfd, const char* path, char* out, size_t n);
+
+// The working directory changed (chdir, fchdir, chroot): refresh the cache.
+void root_cwd_changed();
+
+// chroot(): `path` must resolve to a directory inside the session's root.
+int root_chroot(const char* path);
+
+// Writes the root variables (COWROOT_ROOT, …) for a new program's
+// environment via add(name, value). Returns false if add fails.
+template <typename F>
+bool root_env(F&& add);
+
+// The dynamic loader's view of the root: a --library-path value built from
+// the root's /etc/ld.so.conf (with includes) and the usual directories, all
+// as host paths. No allocation. Returns false if it does not fit.
+bool root_library_path(char* out, size_t n);
+
+// Size of the bind list as COWROOT_BINDS text.
+bool binds_text(char* out, size_t n);
+
+template <typename F>
+bool root_env(F&& add) {
+  if (!g_root.active) return true;
+  char binds[kMaxBinds * (2 * kBindLen + 2)];
+  if (!binds_text(binds, sizeof binds)) return false;
+  return add("COWROOT_ROOT", g_root.top) && add("COWROOT_CHROOT", g_root.croot) && add("COWROOT_BINDS", binds);
+}
+
+}  // namespace cr

@@ -1,0 +1,23 @@
+// Shared by the wrapper files: initialisation on first use, the next
+// definition of a libc function, and the export marker.
+#pragma once
+#include <dlfcn.h>
+
+#define EXPORT extern "C" __attribute__((visibility("default")))
+
+namespace cr::wrap {
+
+extern bool g_ready;
+void init_once();
+
+inline void ensure() {
+  if (__builtin_expect(!g_ready, 0)) init_once();
+}
+
+// libc's own definition of `name` (found once per call site).
+template <typename T>
+T real(const char* name) {
+  return reinterpret_cast<T>(dlsym(RTLD_NEXT, name));
+}
+
+}  // namespace cr::wrap
