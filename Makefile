@@ -15,12 +15,12 @@ PICFLAGS  := $(BASEFLAGS) -fPIC -fvisibility=hidden -fno-exceptions -fno-rtti -f
 CORE_SRC := preload/core/state.cc preload/core/state_io.cc preload/core/ops.cc preload/core/session.cc \
             preload/core/resolve.cc preload/core/exec.cc
 CORE_OBJ := $(CORE_SRC:%.cc=$(BUILD)/%.o)
-WRAP_OBJ := $(BUILD)/preload/wrap/wrappers.o $(BUILD)/preload/wrap/paths.o
+WRAP_OBJ := $(BUILD)/preload/wrap/wrappers.o $(BUILD)/preload/wrap/paths.o $(BUILD)/preload/wrap/nss.o
 CORE_LIB := $(BUILD)/libcowroot-core.a
 PRELOAD  := $(BUILD)/libcowroot.so
 FAKED    := $(BUILD)/cowroot-faked
 CLI      := $(BUILD)/cowroot
-TESTS    := $(BUILD)/tests/unit_tests $(BUILD)/tests/fakeroot_tests
+TESTS    := $(BUILD)/tests/unit_tests $(BUILD)/tests/fakeroot_tests $(BUILD)/tests/chroot_tests
 BENCH    := $(BUILD)/bench/callpath
 
 all: $(BUILD)/.deps-build $(PRELOAD) $(FAKED) $(CLI)

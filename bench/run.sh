@@ -2,15 +2,16 @@
 # Runs bench/callpath and a chown -R / find workload three ways -- natively,
 # under Debian fakeroot and under cowroot -- and prints them side by side.
 #   sh bench/run.sh BUILD_DIR
-# The three variants run in turn, BENCH_ROUNDS times (default 3), and each
+# The three variants run in turn, BENCH_ROUNDS times (default 5), and each
 # number shown is the median over the rounds: interleaving keeps a burst of
 # load on the machine from landing on one variant only.
+# BENCH_RAW=1 also prints every round's numbers, to judge the noise.
 # Fake-root tools are measured as a normal user: when run as root, every
 # variant runs as uid 65534 (nobody) through setpriv.
 set -eu
 
 build=${1:?usage: sh bench/run.sh BUILD_DIR}
-rounds=${BENCH_ROUNDS:-3}
+rounds=${BENCH_ROUNDS:-5}
 build=$(cd "$build" && pwd)
 for f in cowroot cowroot-faked libcowroot.so bench/callpath; do
   [ -f "$build/$f" ] || { echo "bench: $build/$f is missing (run make first)" >&2; exit 1; }
@@ -150,5 +151,14 @@ awk '
     }
   }' "$tmp/native.out" "$tmp/fakeroot.out" "$tmp/cowroot.out"
 for v in native fakeroot cowroot; do
-  if [ -s "$err" ]; then sed "s/^/# $v: /" "$err"; fi
+  if [ -s "$tmp/$v.err" ]; then sed "s/^/# $v: /" "$tmp/$v.err"; fi
 done
+if [ -n "${BENCH_RAW:-}" ]; then
+  for v in native fakeroot cowroot; do
+    r=1
+    while [ $r -le "$rounds" ]; do
+      printf '# raw %s %s: %s\n' "$v" "$r" "$(tr '\n' ' ' < "$tmp/$v.$r.out")"
+      r=$((r+1))
+    done
+  done
+fi

@@ -170,6 +170,8 @@ EXPORT int mkdir(const char* p, mode_t m) { ensure(); return ops::mkdir_at(AT_FD
 EXPORT int mkdirat(int d, const char* p, mode_t m) { ensure(); return ops::mkdir_at(d, p, m); }
 EXPORT int symlink(const char* t, const char* p) { ensure(); return ops::symlink_at(t, AT_FDCWD, p); }
 EXPORT int symlinkat(const char* t, int d, const char* p) { ensure(); return ops::symlink_at(t, d, p); }
+EXPORT int link(const char* a, const char* b) { ensure(); return ops::link_at(AT_FDCWD, a, AT_FDCWD, b, 0); }
+EXPORT int linkat(int da, const char* a, int db, const char* b, int f) { ensure(); return ops::link_at(da, a, db, b, f); }
 EXPORT int unlink(const char* p) { ensure(); return ops::unlink_at(AT_FDCWD, p, 0); }
 EXPORT int unlinkat(int d, const char* p, int f) { ensure(); return ops::unlink_at(d, p, f); }
 EXPORT int rmdir(const char* p) { ensure(); return ops::unlink_at(AT_FDCWD, p, AT_REMOVEDIR); }

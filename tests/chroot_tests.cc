@@ -1,0 +1,134 @@
+// Chroot emulation, end to end: `cowroot -r ROOT` on a small root made of
+// the host's own programs (tests/mkroot.sh), as an unprivileged user.
+#include <algorithm>
+#include <fstream>
+
+#include "common.h"
+
+using namespace test;
+
+namespace {
+
+// One root for the whole run: building it copies ~10 MB.
+const TempDir& shared_root() {
+  static TempDir* d = [] {
+    auto* t = new TempDir;
+    const char* script = getenv("COWROOT_TEST_MKROOT");
+    REQUIRE_MESSAGE(script, "COWROOT_TEST_MKROOT must name tests/mkroot.sh (run through `make test`)");
+    auto r = sh("sh " + q(script) + " " + q(t->path + "/root") + " 2>&1");
+    REQUIRE_MESSAGE(r.status == 0, r.out);
+    return t;
+  }();
+  return *d;
+}
+
+std::string root() { return shared_root().path + "/root"; }
+
+Result in_root(const std::string& script, const std::string& opts = "") {
+  return sh(cowroot() + " " + opts + " -r " + q(root()) + " -- /bin/sh -c " + q(script) + " 2>&1");
+}
+
+std::string host_readlink(const std::string& p) {
+  char buf[4096];
+  ssize_t n = readlink(p.c_str(), buf, sizeof buf);
+  return n < 0 ? "" : std::string(buf, n);
+}
+
+}  // namespace
+
+TEST_CASE("absolute paths, .. at /, and the working directory are inside") {
+  auto r = in_root("pwd; cat /etc/motd; cat /../../../../etc/motd; cd /usr/bin && pwd; cd ../../.. && pwd; ls / | head -n 3");
+  CHECK(r.out == "/\ninside the root\ninside the root\n/usr/bin\n/\nbin\ndev\netc\n");
+}
+
+TEST_CASE("absolute symlinks, final and intermediate, resolve inside; relative ones stop at /") {
+  auto r = in_root(
+      "mkdir -p /tmp/s && ln -sf /etc /tmp/s/etcabs && ln -sf /etc/motd /tmp/s/motdabs && "
+      "ln -sf ../../../../../etc/motd /tmp/s/climb && cat /tmp/s/motdabs /tmp/s/etcabs/motd /tmp/s/climb && "
+      "stat -c %F /tmp/s/etcabs/ && readlink /tmp/s/motdabs");
+  CHECK(r.out == "inside the root\ninside the root\ninside the root\ndirectory\n/etc/motd\n");
+  // Stored exactly as written: the image holds no host path.
+  CHECK(host_readlink(root() + "/tmp/s/motdabs") == "/etc/motd");
+  CHECK(host_readlink(root() + "/tmp/s/etcabs") == "/etc");
+}
+
+TEST_CASE("paths handed back are inside paths: getcwd, realpath, /proc/self links") {
+  auto r = in_root("cd /usr/bin; realpath ../../bin/sh; readlink /proc/self/cwd; readlink /proc/self/exe; "
+                   "perl -e 'print readlink(q{/proc/self/exe}), qq{\\n}'; exec 3</etc/motd; readlink /proc/self/fd/3");
+  CHECK(r.out == "/usr/bin/dash\n/usr/bin\n/usr/bin/readlink\n/usr/bin/perl\n/etc/motd\n");
+}
+
+TEST_CASE("the host stays out of reach, /dev, /proc and /sys pass through, --bind adds more") {
+  TempDir extra;
+  write_file(extra / "hello", "from the host\n");
+  auto r = in_root("test -e /dev/null && echo dev; test -d /proc/self && echo proc; test -d /sys/kernel && echo sys; "
+                   "cat /mnt/x/hello; test -e /work || test -e /home || echo no-host",
+                   "--bind " + q(extra.path) + ":/mnt/x");
+  CHECK(r.out == "dev\nproc\nsys\nfrom the host\nno-host\n");
+}
+
+TEST_CASE("exec: the root's loader and libraries, #! scripts, argv[0], and env -i stays inside") {
+  auto r = in_root(
+      "printf '#!/bin/sh\\necho \"script $0 $1\"\\n' > /tmp/s.sh && chmod +x /tmp/s.sh && /tmp/s.sh arg && "
+      "env -i /bin/cat /etc/motd && env -i PATH=/bin sh -c 'cat /etc/motd' && "
+      "perl -e 'exec {q{/bin/sh}} q{custom-argv0}, q{-c}, q{echo $0}'");
+  CHECK(r.out == "script /tmp/s.sh arg\ninside the root\ninside the root\ncustom-argv0\n");
+}
+
+TEST_CASE("static binaries are refused with one line naming them; ldconfig runs as ldconfig -r ROOT") {
+  REQUIRE(sh("cp /sbin/ldconfig " + q(root() + "/usr/bin/static-tool")).status == 0);
+  auto r = sh(cowroot() + " -r " + q(root()) + " -- /usr/bin/static-tool 2>&1");
+  CHECK(r.status == 126);
+  CHECK(r.out.find("/usr/bin/static-tool: static binary") != std::string::npos);
+  CHECK(std::count(r.out.begin(), r.out.end(), '\n') == 1);
+  REQUIRE(sh("mkdir -p " + q(root() + "/sbin") + " && cp /sbin/ldconfig " + q(root() + "/usr/sbin/ldconfig")).status == 0);
+  auto l = in_root("ldconfig && test -s /etc/ld.so.cache && echo cache-in-root");
+  CHECK(l.out == "cache-in-root\n");
+}
+
+TEST_CASE("chroot() inside nests, and the classic escape stays in the session's root") {
+  auto r = in_root(
+      "mkdir -p /jail/etc && echo jailed > /jail/etc/motd && "
+      "perl -e 'chroot(q{/jail}) or die qq{chroot: $!}; open(F, q{/etc/motd}) or die; print <F>; "
+      "mkdir(q{x}); chroot(q{x}) or die; chdir(q{../../../../..}); chroot(q{.}) or die; "
+      "open(G, q{/etc/motd}) or die; print <G>;'");
+  CHECK(r.out == "jailed\ninside the root\n");
+}
+
+TEST_CASE("user and group names come from the root's /etc, not the host's") {
+  auto r = in_root("id -u inroot; id -un 4242; touch /tmp/o && chown inroot:inroot /tmp/o && stat -c '%U:%G %u' /tmp/o");
+  CHECK(r.out == "4242\ninroot\ninroot:inroot 4242\n");
+}
+
+TEST_CASE("fake root holds inside the root, and -s/-i compose with -r") {
+  TempDir d;
+  auto r = in_root("mknod /dev-null-copy c 1 3 && touch /tmp/f && chown 7:7 /tmp/f && chmod 4711 /tmp/f && "
+                   "stat -c '%F %t %T' /dev-null-copy && stat -c '%u %g %a' /tmp/f",
+                   "-s " + q(d / "state"));
+  CHECK(r.out == "character special file 1 3\n7 7 4711\n");
+  auto again = in_root("stat -c '%u %g %a' /tmp/f", "-i " + q(d / "state"));
+  CHECK(again.out == "7 7 4711\n");
+  CHECK(S_ISREG(real_stat(root() + "/dev-null-copy").st_mode));
+}
+
+TEST_CASE("mount of proc, sysfs and devpts succeeds as a no-op") {
+  auto r = in_root("perl -e 'syscall(165, 0, 0, 0, 0, 0) ; print qq{ok\\n}'; "
+                   "test -d /proc/self && echo still-proc");
+  CHECK(r.out.find("still-proc") != std::string::npos);
+}
+
+TEST_CASE("bad roots: missing, not a directory, without a loader - one line, non-zero, nothing changed") {
+  TempDir d;
+  auto r = sh(cowroot() + " -r " + q(d / "missing") + " -- /bin/true 2>&1");
+  CHECK(r.status != 0);
+  CHECK(r.out == "cowroot: " + d / "missing" + ": No such file or directory\n");
+  write_file(d / "file", "");
+  r = sh(cowroot() + " -r " + q(d / "file") + " -- /bin/true 2>&1");
+  CHECK(r.status != 0);
+  CHECK(r.out == "cowroot: " + d / "file" + ": not a directory\n");
+  REQUIRE(sh("mkdir -p " + q(d / "noloader/bin") + " && cp /bin/true " + q(d / "noloader/bin/true")).status == 0);
+  r = sh(cowroot() + " -r " + q(d / "noloader") + " -- /bin/true 2>&1");
+  CHECK(r.status == 127);
+  CHECK(r.out.find("ELF interpreter") != std::string::npos);
+  CHECK(std::count(r.out.begin(), r.out.end(), '\n') == 1);
+}
