@@ -21,6 +21,7 @@ PRELOAD  := $(BUILD)/libcowroot.so
 FAKED    := $(BUILD)/cowroot-faked
 CLI      := $(BUILD)/cowroot
 TESTS    := $(BUILD)/tests/unit_tests $(BUILD)/tests/fakeroot_tests $(BUILD)/tests/chroot_tests
+HELPER   := $(BUILD)/tests/helper
 BENCH    := $(BUILD)/bench/callpath
 
 all: $(BUILD)/.deps-build $(PRELOAD) $(FAKED) $(CLI)
@@ -57,6 +58,9 @@ $(FAKED): $(BUILD)/faked/faked.o $(CORE_LIB)
 $(CLI): $(BUILD)/cli/cowroot.o $(CORE_LIB)
 	$(CXX) -o $@ $^
 
+$(HELPER): $(BUILD)/tests/helper.o
+	$(CXX) -o $@ $^
+
 $(BUILD)/tests/%: $(BUILD)/tests/%.o $(BUILD)/tests/main.o $(CORE_LIB)
 	$(CXX) -o $@ $^ -lpthread
 
@@ -78,7 +82,7 @@ install: all
 	sed 's/@VERSION@/0.1/' mk/cowroot.pc.in > $(DESTDIR)$(PREFIX)/lib/pkgconfig/cowroot.pc
 
 # ---- tests and benchmarks --------------------------------------------------
-test: all $(BUILD)/.deps-test $(TESTS)
+test: all $(BUILD)/.deps-test $(TESTS) $(HELPER)
 	sh tests/run.sh $(BUILD) $(TESTS)
 
 # fakeroot's own test suite with cowroot as its launcher:

@@ -4,7 +4,7 @@
 #   mk/deps.sh build|test|bench
 set -eu
 build="g++ make pkg-config libelf-dev zlib1g-dev doctest-dev"
-test="$build util-linux libcap2-bin attr debootstrap sharutils"
+test="$build util-linux libcap2-bin attr debootstrap sharutils python3"
 bench="$test fakeroot fakechroot cowdancer"
 case "${1:-build}" in
   build) want=$build ;;

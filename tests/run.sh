@@ -11,7 +11,8 @@ trap 'rm -rf "$stage"' EXIT INT TERM
 make -s install PREFIX="$stage/prefix" BUILD="$build" >/dev/null || { echo "tests: install failed" >&2; exit 1; }
 mkdir -p "$stage/bin" "$stage/work"
 for t in "$@"; do cp "$t" "$stage/bin/"; done
-cp "$(dirname "$0")/mkroot.sh" "$stage/bin/"
+cp "$build/tests/helper" "$(dirname "$0")/mkroot.sh" "$(dirname "$0")/../mk/path-functions.py" \
+   "$(dirname "$0")/../preload/unwrapped-path-functions.txt" "$stage/bin/"
 chmod -R a+rX "$stage"
 chmod 1777 "$stage/work"
 export COWROOT_TEST_PREFIX="$stage/prefix" COWROOT_TEST_MKROOT="$stage/bin/mkroot.sh" TMPDIR="$stage/work"

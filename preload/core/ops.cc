@@ -154,6 +154,23 @@ int acl_changed_mode(const Target& t) {
 
 }  // namespace
 
+void overlay_stat(struct stat* st) {
+  Meta real;
+  real.mode = st->st_mode;
+  real.uid = st->st_uid;
+  real.gid = st->st_gid;
+  real.rdev = st->st_rdev;
+  Meta e;
+  if (g_state.lookup(Key{st->st_dev, st->st_ino}, &e) && !entry_stale(e, real)) {
+    st->st_mode = e.mode;
+    st->st_uid = e.uid;
+    st->st_gid = e.gid;
+    st->st_rdev = (S_ISCHR(e.mode) || S_ISBLK(e.mode)) ? e.rdev : 0;
+  } else if (!g_session.unknown_real) {
+    st->st_uid = st->st_gid = 0;
+  }
+}
+
 // statx with the last component left unfollowed first: one system call
 // when it is not a symlink, which is nearly always.
 static long statx_in_root(int dirfd, const char* path, int flags, unsigned mask, struct statx* sx) {

@@ -20,6 +20,9 @@ namespace cr::ops {
 int stat_at(int dirfd, const char* path, struct stat* st, int flags);
 int statx_at(int dirfd, const char* path, int flags, unsigned mask, struct statx* stx);
 
+// The fake view on a struct stat some other code filled in (glibc's nftw).
+void overlay_stat(struct stat* st);
+
 int chown_at(int dirfd, const char* path, uid_t uid, gid_t gid, int flags);
 int chmod_at(int dirfd, const char* path, mode_t mode, int flags);
 int mknod_at(int dirfd, const char* path, mode_t mode, dev_t dev);

@@ -3,6 +3,14 @@
 // otherwise open the file behind our back), and turn host paths handed back
 // into inside paths. Without a root, resolve() passes everything through.
 #include <dirent.h>
+#include <dlfcn.h>
+#include <ftw.h>
+#include <glob.h>
+#include <sys/fanotify.h>
+#include <sys/inotify.h>
+#include <mntent.h>
+#include <utmp.h>
+#include <utmpx.h>
 #include <fcntl.h>
 #include <limits.h>
 #include <signal.h>
@@ -18,8 +26,10 @@
 #include <unistd.h>
 #include <utime.h>
 
+#include <cstdarg>
 #include <cstring>
 
+#include "../core/ops.h"
 #include "../core/resolve.h"
 #include "../core/session.h"
 #include "../core/sys.h"
@@ -310,6 +320,14 @@ TEMPLATE(int, mkstemps, (char* t, int s), (t, s))
 TEMPLATE(int, mkstemps64, (char* t, int s), (t, s))
 TEMPLATE(int, mkostemps, (char* t, int s, int f), (t, s, f))
 TEMPLATE(int, mkostemps64, (char* t, int s, int f), (t, s, f))
+EXPORT char* mktemp(char* t) {
+  ensure();
+  using fn_t = char* (*)(char*);
+  static fn_t fn = real<fn_t>("mktemp");
+  if (!g_root.active) return fn(t);
+  with_template(t, [&](char* h) { return fn(h) ? 0 : -1; });
+  return t;
+}
 EXPORT char* mkdtemp(char* t) {
   ensure();
   using fn_t = char* (*)(char*);
@@ -475,4 +493,228 @@ EXPORT int pclose(FILE* f) {
   while (waitpid(pid, &status, 0) < 0)
     if (errno != EINTR) return -1;
   return status;
+}
+
+// ---- raw syscall(): libuv, coreutils and others call some system calls
+// through it; the ones that take paths or identity go through the same
+// operations as their libc functions.
+#ifndef SYS_fchmodat2
+#define SYS_fchmodat2 452
+#endif
+EXPORT long syscall(long n, ...) {
+  va_list ap;
+  va_start(ap, n);
+  long a[6];
+  for (long& x : a) x = va_arg(ap, long);
+  va_end(ap);
+  ensure();
+  auto ret = [](long r) -> long { return r; };
+  switch (n) {
+    case SYS_statx:
+      return ret(ops::statx_at((int)a[0], (const char*)a[1], (int)a[2], (unsigned)a[3], (struct statx*)a[4]));
+    case SYS_newfstatat:
+      return ret(ops::stat_at((int)a[0], (const char*)a[1], (struct stat*)a[2], (int)a[3]));
+    case SYS_renameat2:
+      return ret(ops::rename_at((int)a[0], (const char*)a[1], (int)a[2], (const char*)a[3], (unsigned)a[4]));
+    case SYS_fchmodat2:
+    case SYS_fchmodat:
+      return ret(ops::chmod_at((int)a[0], (const char*)a[1], (mode_t)a[2], n == SYS_fchmodat ? 0 : (int)a[3]));
+    case SYS_fchownat:
+      return ret(ops::chown_at((int)a[0], (const char*)a[1], (uid_t)a[2], (gid_t)a[3], (int)a[4]));
+    case SYS_faccessat2:
+      return ret(ops::access_at((int)a[0], (const char*)a[1], (int)a[2], (int)a[3]));
+    case SYS_openat:
+      return ret(ops::open_at((int)a[0], (const char*)a[1], (int)a[2], (mode_t)a[3]));
+    case SYS_mkdirat:
+      return ret(ops::mkdir_at((int)a[0], (const char*)a[1], (mode_t)a[2]));
+    case SYS_unlinkat:
+      return ret(ops::unlink_at((int)a[0], (const char*)a[1], (int)a[2]));
+    case SYS_mount:
+      return ret(mount((const char*)a[0], (const char*)a[1], (const char*)a[2], (unsigned long)a[3], (const void*)a[4]));
+    case SYS_umount2:
+      return ret(umount2((const char*)a[0], (int)a[1]));
+    case SYS_chroot:
+      return ret(chroot((const char*)a[0]));
+    case SYS_getuid: return ops::getuid();
+    case SYS_geteuid: return ops::geteuid();
+    case SYS_getgid: return ops::getgid();
+    case SYS_getegid: return ops::getegid();
+    case SYS_setuid: return ops::setuid((uid_t)a[0]);
+    case SYS_setgid: return ops::setgid((gid_t)a[0]);
+    case SYS_setresuid: return ops::setresuid((uid_t)a[0], (uid_t)a[1], (uid_t)a[2]);
+    case SYS_setresgid: return ops::setresgid((gid_t)a[0], (gid_t)a[1], (gid_t)a[2]);
+    case SYS_capget: return ops::capget((void*)a[0], (void*)a[1]);
+    case SYS_capset: return ops::capset((void*)a[0], (const void*)a[1]);
+  }
+  return sys::call(n, a[0], a[1], a[2], a[3], a[4], a[5]);
+}
+
+// ---- walkers glibc runs with its internal stat and opendir ---------------
+// nftw/ftw: the host walk runs under a thunk that turns each path back into
+// an inside path and puts the fake owner and mode on each stat buffer.
+namespace {
+using nftw_cb = int (*)(const char*, const struct stat*, int, struct FTW*);
+using nftw64_cb = int (*)(const char*, const struct stat64*, int, struct FTW*);
+using ftw_cb = int (*)(const char*, const struct stat*, int);
+thread_local void* t_walk_cb;
+thread_local size_t t_host_prefix, t_inside_prefix;
+
+// The path the program should see: its own prefix, then the walk's tail.
+thread_local char t_dir[PATH_MAX];
+const char* walk_path(const char* host, char* out, size_t n) {
+  if (!g_root.active) return host;
+  size_t hl = strlen(host);
+  if (hl < t_host_prefix) return host;
+  size_t tail = hl - t_host_prefix;
+  if (t_inside_prefix + tail + 1 > n) return host;
+  memcpy(out, t_dir, t_inside_prefix);
+  memcpy(out + t_inside_prefix, host + t_host_prefix, tail + 1);
+  return out;
+}
+
+int nftw_thunk(const char* p, const struct stat* sb, int flag, struct FTW* f) {
+  char buf[PATH_MAX];
+  const char* in = walk_path(p, buf, sizeof buf);
+  struct stat st = *sb;
+  if (flag != FTW_NS) ops::overlay_stat(&st);
+  struct FTW f2 = *f;
+  f2.base -= (int)(strlen(p) - strlen(in));
+  return reinterpret_cast<nftw_cb>(t_walk_cb)(in, &st, flag, &f2);
+}
+int ftw_thunk(const char* p, const struct stat* sb, int flag) {
+  char buf[PATH_MAX];
+  const char* in = walk_path(p, buf, sizeof buf);
+  struct stat st = *sb;
+  if (flag != FTW_NS) ops::overlay_stat(&st);
+  return reinterpret_cast<ftw_cb>(t_walk_cb)(in, &st, flag);
+}
+
+template <typename F>
+int walk_in_root(const char* dir, void* cb, F&& run) {
+  void* saved_cb = t_walk_cb;
+  size_t saved_h = t_host_prefix, saved_i = t_inside_prefix;
+  char saved_dir[PATH_MAX];
+  memcpy(saved_dir, t_dir, saved_i);
+  const char* host = dir;
+  Resolved r;
+  if (g_root.active) {
+    if (int e = resolve(AT_FDCWD, dir, kFollow, &r)) return fail(-e);
+    host = r.path;
+    t_host_prefix = strlen(host);
+    t_inside_prefix = strlen(dir);
+    if (t_inside_prefix >= sizeof t_dir) return fail(ENAMETOOLONG);
+    memcpy(t_dir, dir, t_inside_prefix);
+  }
+  t_walk_cb = cb;
+  int ret = run(host);
+  t_walk_cb = saved_cb;
+  t_host_prefix = saved_h;
+  t_inside_prefix = saved_i;
+  memcpy(t_dir, saved_dir, saved_i);
+  return ret;
+}
+}  // namespace
+
+EXPORT int nftw(const char* dir, nftw_cb fn, int nopen, int flags) {
+  ensure();
+  using real_t = int (*)(const char*, nftw_cb, int, int);
+  static real_t rf = real<real_t>("nftw");
+  return walk_in_root(dir, (void*)fn, [&](const char* host) { return rf(host, nftw_thunk, nopen, flags); });
+}
+EXPORT int nftw64(const char* dir, nftw64_cb fn, int nopen, int flags) {
+  return nftw(dir, reinterpret_cast<nftw_cb>(fn), nopen, flags);  // one layout on 64-bit
+}
+EXPORT int ftw(const char* dir, ftw_cb fn, int nopen) {
+  ensure();
+  using real_t = int (*)(const char*, ftw_cb, int);
+  static real_t rf = real<real_t>("ftw");
+  return walk_in_root(dir, (void*)fn, [&](const char* host) { return rf(host, ftw_thunk, nopen); });
+}
+EXPORT int ftw64(const char* dir, int (*fn)(const char*, const struct stat64*, int), int nopen) {
+  return ftw(dir, reinterpret_cast<ftw_cb>(fn), nopen);
+}
+
+// glob: glibc's own directory reading would see the host; with
+// GLOB_ALTDIRFUNC it calls our opendir/readdir/lstat/stat instead.
+EXPORT int glob(const char* pat, int flags, int (*errfn)(const char*, int), glob_t* g) {
+  ensure();
+  using fn_t = int (*)(const char*, int, int (*)(const char*, int), glob_t*);
+  static fn_t fn = real<fn_t>("glob");
+  if (!g_root.active || (flags & GLOB_ALTDIRFUNC)) return fn(pat, flags, errfn, g);
+  g->gl_opendir = reinterpret_cast<void* (*)(const char*)>(&opendir);
+  g->gl_readdir = reinterpret_cast<struct dirent* (*)(void*)>(&readdir);
+  g->gl_closedir = [](void* d) { closedir(static_cast<DIR*>(d)); };
+  g->gl_lstat = reinterpret_cast<int (*)(const char*, struct stat*)>(&lstat);
+  g->gl_stat = reinterpret_cast<int (*)(const char*, struct stat*)>(&stat);
+  return fn(pat, flags | GLOB_ALTDIRFUNC, errfn, g);
+}
+EXPORT int glob64(const char* pat, int flags, int (*errfn)(const char*, int), glob64_t* g) {
+  return glob(pat, flags, errfn, reinterpret_cast<glob_t*>(g));
+}
+
+// ---- the rest of glibc's path-taking functions ---------------------------
+EXPORT int scandirat(int d, const char* p, struct dirent*** l, int (*s)(const struct dirent*),
+                     int (*c)(const struct dirent**, const struct dirent**)) {
+  ensure();
+  using fn_t = int (*)(int, const char*, struct dirent***, int (*)(const struct dirent*),
+                       int (*)(const struct dirent**, const struct dirent**));
+  static fn_t fn = real<fn_t>("scandirat");
+  RESOLVE_OR(-1, d, p, kFollow, r);
+  return fn(r.dirfd, r.path, l, s, c);
+}
+EXPORT int scandirat64(int d, const char* p, struct dirent64*** l, int (*s)(const struct dirent64*),
+                       int (*c)(const struct dirent64**, const struct dirent64**)) {
+  return scandirat(d, p, reinterpret_cast<struct dirent***>(l), reinterpret_cast<int (*)(const struct dirent*)>(s),
+                   reinterpret_cast<int (*)(const struct dirent**, const struct dirent**)>(c));
+}
+EXPORT int posix_spawn_file_actions_addopen(posix_spawn_file_actions_t* fa, int fd, const char* p, int oflag,
+                                            mode_t mode) {
+  ensure();
+  using fn_t = int (*)(posix_spawn_file_actions_t*, int, const char*, int, mode_t);
+  static fn_t fn = real<fn_t>("posix_spawn_file_actions_addopen");
+  Resolved r;  // glibc keeps a copy of the path
+  if (int e = resolve(AT_FDCWD, p, (oflag & O_NOFOLLOW) ? 0 : kFollow, &r)) return -e;
+  return fn(fa, fd, r.path, oflag, mode);
+}
+EXPORT int posix_spawn_file_actions_addchdir_np(posix_spawn_file_actions_t* fa, const char* p) {
+  ensure();
+  using fn_t = int (*)(posix_spawn_file_actions_t*, const char*);
+  static fn_t fn = real<fn_t>("posix_spawn_file_actions_addchdir_np");
+  Resolved r;
+  if (int e = resolve(AT_FDCWD, p, kFollow, &r)) return -e;
+  return fn(fa, r.path);
+}
+EXPORT int inotify_add_watch(int fd, const char* p, uint32_t mask) {
+  ensure();
+  RESOLVE_OR(-1, AT_FDCWD, p, (mask & IN_DONT_FOLLOW) ? 0 : kFollow, r);
+  return (int)sys::call(SYS_inotify_add_watch, fd, (long)r.path, mask);
+}
+EXPORT int fanotify_mark(int fd, unsigned int flags, uint64_t mask, int d, const char* p) {
+  ensure();
+  if (!nonnull_path(p)) return (int)sys::call(SYS_fanotify_mark, fd, flags, (long)mask, d, 0);
+  RESOLVE_OR(-1, d, p, (flags & FAN_MARK_DONT_FOLLOW) ? 0 : kFollow, r);
+  return (int)sys::call(SYS_fanotify_mark, fd, flags, (long)mask, r.dirfd, (long)r.path);
+}
+EXPORT int name_to_handle_at(int d, const char* p, struct file_handle* h, int* mnt, int flags) {
+  ensure();
+  RESOLVE_OR(-1, d, p, (flags & AT_SYMLINK_FOLLOW) ? kFollow : 0, r);
+  return (int)sys::call(SYS_name_to_handle_at, r.dirfd, (long)r.path, (long)h, (long)mnt, flags);
+}
+EXPORT void* dlmopen(Lmid_t lm, const char* p, int f) {
+  ensure();
+  using fn_t = void* (*)(Lmid_t, const char*, int);
+  static fn_t fn = real<fn_t>("dlmopen");
+  if (!g_root.active || !p || !strchr(p, '/')) return fn(lm, p, f);
+  Resolved r;
+  if (resolve(AT_FDCWD, p, kFollow, &r)) return fn(lm, p, f);
+  return fn(lm, r.path, f);
+}
+PATH_PASS(FILE*, setmntent, (const char* p, const char* t), kFollow, (p, t))
+PATH_PASS_INT(utmpname, (const char* p), kFollow, (p))
+PATH_PASS_INT(utmpxname, (const char* p), kFollow, (p))
+PATH_PASS_INT(revoke, (const char* p), kFollow, (p))
+EXPORT int acct(const char* p) {
+  ensure();
+  if (g_session.uid.e != 0) return fail(EPERM);
+  return 0;  // process accounting is root's: accepted, and nothing is recorded
 }
