@@ -49,6 +49,8 @@ void usage(FILE* f) {
           "      --bind HOST[:INSIDE]  with -r: pass the host directory HOST through at INSIDE\n"
           "                         (default INSIDE = HOST; /dev, /proc and /sys always are)\n"
           "      --cow DIR          hard-linked files under DIR are copy-on-write\n"
+          "      --fakechroot       behave as `fakechroot fakeroot`: announce FAKECHROOT=true and honour\n"
+          "                         FAKECHROOT_EXCLUDE_PATH, _CMD_SUBST, _ELFLOADER and _AF_UNIX_PATH\n"
           "  -l, --lib LIB, -f, --faked BIN, -b FD\n"
           "                         accepted for fakeroot compatibility (cowroot uses its own)\n"
           "  -h, --help             this text\n"
@@ -129,6 +131,7 @@ struct Options {
   std::string save, load, root, cow;
   std::vector<std::string> binds;  // HOST[:INSIDE]
   bool unknown_real = false;
+  bool fakechroot = false;
   std::vector<std::string> command;
 };
 
@@ -159,6 +162,7 @@ Options parse(int argc, char** argv) {
     else if (is("-r", "--root")) o.root = value();
     else if (is("--cow", "--cow")) o.cow = value();
     else if (is("--bind", "--bind")) o.binds.push_back(value());
+    else if (is("--fakechroot")) o.fakechroot = true;
     else if (is("-l", "--lib") || is("-f", "--faked") || is("-b", "--fd-base")) value();
     else if (is("-h", "--help")) {
       usage(stdout);
@@ -255,6 +259,20 @@ int run_session(const Options& o) {
   snprintf(s.faked, sizeof s.faked, "%s", faked.c_str());
   s.unknown_real = o.unknown_real;
   s.live_fd = live;
+  if (o.fakechroot) {
+    setenv(cr::kEnvFakechroot, "1", 1);
+    // session_init's reading of the FAKECHROOT_* settings, for this process.
+    s.fakechroot = true;
+    s.fc_len = 0;
+    for (const char* name : {"FAKECHROOT_EXCLUDE_PATH", "FAKECHROOT_CMD_SUBST", "FAKECHROOT_ELFLOADER",
+                             "FAKECHROOT_AF_UNIX_PATH", "FAKECHROOT_DEBUG", "FAKECHROOT_LDLIBPATH"})
+      if (const char* v = getenv(name)) {
+        std::string kv = std::string(name) + "=" + v;
+        if (s.fc_len + kv.size() + 1 > sizeof s.fc_vars) break;
+        memcpy(s.fc_vars + s.fc_len, kv.c_str(), kv.size() + 1);
+        s.fc_len += kv.size() + 1;
+      }
+  }
   s.ngroups = 1;
   s.groups[0] = 0;
   if (!root.empty() && root != "/") {

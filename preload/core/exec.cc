@@ -150,6 +150,29 @@ int plan_exec(Plan* p, int dirfd, const char* path, char* const argv[], char* co
     return 0;
   }
 
+  // fakechroot's FAKECHROOT_CMD_SUBST=inside=host:...: that command runs
+  // as the host program named instead.
+  if (g_session.fakechroot && path && *path) {
+    const char* subst = getenv("FAKECHROOT_CMD_SUBST");
+    size_t pl = strlen(path);
+    for (const char* q = subst; q && *q;) {
+      const char* e = strchr(q, ':');
+      if (!e) e = q + strlen(q);
+      const char* eq = static_cast<const char*>(memchr(q, '=', e - q));
+      if (eq && (size_t)(eq - q) == pl && memcmp(q, path, pl) == 0 && (size_t)(e - eq - 1) < sizeof p->host) {
+        memcpy(p->host, eq + 1, e - eq - 1);
+        p->host[e - eq - 1] = 0;
+        p->path = p->host;
+        p->dirfd = AT_FDCWD;
+        p->flags = 0;
+        if (!exec_env(envp, env_slots, env_cap, p->strings, sizeof p->strings, nullptr)) return -E2BIG;
+        p->envp = env_slots;
+        return 0;
+      }
+      q = *e ? e + 1 : e;
+    }
+  }
+
   // Inside a root: find the file the kernel would run, following #! lines.
   size_t argc = argv_count(argv);
   char** args = argc + 16 <= sizeof p->args / sizeof p->args[0] ? p->args : argv_slots;
@@ -290,7 +313,13 @@ int plan_exec(Plan* p, int dirfd, const char* path, char* const argv[], char* co
   // Dynamic: the root's own loader, the root's libraries, never the host's cache.
   const char* interp = p->interp[last_slot];
   Resolved lr;
-  if (int e = resolve(AT_FDCWD, interp, kFollow, &lr)) return e;
+  const char* elfloader = g_session.fakechroot ? getenv("FAKECHROOT_ELFLOADER") : nullptr;
+  if (elfloader && *elfloader == '/') {
+    lr.dirfd = AT_FDCWD;
+    lr.path = elfloader;  // a host path, as fakechroot takes it
+  } else if (int e = resolve(AT_FDCWD, interp, kFollow, &lr)) {
+    return e;
+  }
   struct statx lx;
   if (sys::raw(SYS_statx, AT_FDCWD, (long)lr.path, 0, STATX_TYPE, (long)&lx) < 0 || !S_ISREG(lx.stx_mode)) {
     say(p->exe, ": its ELF interpreter ", interp, " is missing in the root");

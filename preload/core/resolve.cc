@@ -283,6 +283,18 @@ void add_bind(const char* inside, size_t il, const char* host, size_t hl) {
   b.host_len = hl;
 }
 
+// fakechroot's FAKECHROOT_EXCLUDE_PATH: host paths seen as they are.
+void add_exclude_binds() {
+  if (!g_session.fakechroot) return;
+  const char* ex = getenv("FAKECHROOT_EXCLUDE_PATH");
+  for (const char* p = ex; p && *p;) {
+    const char* e = strchr(p, ':');
+    if (!e) e = p + strlen(p);
+    if (*p == '/') add_bind(p, e - p, p, e - p);
+    p = *e ? e + 1 : e;
+  }
+}
+
 }  // namespace
 
 void root_init() {
@@ -311,6 +323,7 @@ void root_init() {
     else add_bind(p, e - p, p, e - p);
     p = *e ? e + 1 : e;
   }
+  if (!getenv("COWROOT_BINDS")) add_exclude_binds();
   if (const char* exe = getenv("COWROOT_EXE"); exe && strlen(exe) < sizeof g_root.exe)
     memcpy(g_root.exe, exe, strlen(exe) + 1);
   g_root.active = true;
@@ -443,8 +456,10 @@ int root_chroot(const char* path) {
     g_root.top_len = hl;
     memcpy(g_root.croot, "/", 2);
     g_root.croot_len = 1;
-    if (g_root.nbinds == 0)
+    if (g_root.nbinds == 0) {
       for (const char* b : {"/dev", "/proc", "/sys"}) add_bind(b, strlen(b), b, strlen(b));
+      add_exclude_binds();
+    }
     g_root.active = true;
     root_cwd_changed();
     return 0;

@@ -213,6 +213,22 @@ void session_init(const char* self_lib) {
   } else {
     s.groups[s.ngroups++] = 0;
   }
+  const char* fc = getenv(kEnvFakechroot);
+  s.fakechroot = fc && !strcmp(fc, "1");
+  if (s.fakechroot) {
+    // The settings fakechroot users give it survive clearenv and env -i.
+    for (const char* name : {"FAKECHROOT_EXCLUDE_PATH", "FAKECHROOT_CMD_SUBST", "FAKECHROOT_ELFLOADER",
+                             "FAKECHROOT_AF_UNIX_PATH", "FAKECHROOT_DEBUG", "FAKECHROOT_LDLIBPATH"}) {
+      const char* v = getenv(name);
+      if (!v) continue;
+      size_t nl = strlen(name), vl = strlen(v);
+      if (s.fc_len + nl + vl + 2 > sizeof s.fc_vars) break;
+      memcpy(s.fc_vars + s.fc_len, name, nl);
+      s.fc_vars[s.fc_len + nl] = '=';
+      memcpy(s.fc_vars + s.fc_len + nl + 1, v, vl + 1);
+      s.fc_len += nl + vl + 2;
+    }
+  }
   const char* ur = getenv(kEnvUnknownReal);
   s.unknown_real = ur && *ur && strcmp(ur, "0") != 0;
   long m = sys::raw(SYS_umask, 022);
@@ -295,7 +311,7 @@ void session_init(const char* self_lib) {
   s.live_fd = c;
 }
 
-size_t exec_env_extra() { return 24; }
+size_t exec_env_extra() { return 36; }
 
 bool exec_env(char* const* envp, char** out, size_t cap, char* buf, size_t buflen, const char* exe) {
   const Session& s = g_session;
@@ -322,7 +338,10 @@ bool exec_env(char* const* envp, char** out, size_t cap, char* buf, size_t bufle
                                      kEnvGroups, "FAKEROOTKEY", "FAKED_MODE", "FAKEROOTUID", "FAKEROOTEUID",
                                      "FAKEROOTSUID", "FAKEROOTFUID", "FAKEROOTGID", "FAKEROOTEGID",
                                      "FAKEROOTSGID", "FAKEROOTFGID", "COWROOT_ROOT", "COWROOT_CHROOT",
-                                     "COWROOT_BINDS", "COWROOT_EXE"};
+                                     "COWROOT_BINDS", "COWROOT_EXE", kEnvFakechroot, "FAKECHROOT",
+                                     "FAKECHROOT_VERSION", "FAKECHROOT_BASE", "FAKECHROOT_EXCLUDE_PATH",
+                                     "FAKECHROOT_CMD_SUBST", "FAKECHROOT_ELFLOADER", "FAKECHROOT_AF_UNIX_PATH",
+                                     "FAKECHROOT_DEBUG", "FAKECHROOT_LDLIBPATH"};
   // LD_PRELOAD: this library first, then whatever else the program asked for.
   const char* preload_rest = "";
   for (char* const* e = envp; e && *e; e++)
@@ -366,6 +385,17 @@ bool exec_env(char* const* envp, char** out, size_t cap, char* buf, size_t bufle
   if (s.unknown_real && !add(kEnvUnknownReal, "1")) return false;
   if (!root_env([&](const char* n, const char* v) { return add(n, v); })) return false;
   if (g_root.active && exe && *exe && !add("COWROOT_EXE", exe)) return false;
+  if (s.fakechroot) {
+    if (!add(kEnvFakechroot, "1") || !add("FAKECHROOT", "true") || !add("FAKECHROOT_VERSION", kFakechrootVersion))
+      return false;
+    if (g_root.active && !add("FAKECHROOT_BASE", g_root.top)) return false;
+    for (size_t i = 0; i < s.fc_len;) {
+      const char* v = s.fc_vars + i;
+      if (n + 1 >= cap) return false;
+      out[n++] = const_cast<char*>(v);
+      i += strlen(v) + 1;
+    }
+  }
   if (!add("FAKEROOTKEY", "cowroot") || !add("FAKED_MODE", s.unknown_real ? "unknown-is-real" : "unknown-is-root"))
     return false;
   if (!add_num("FAKEROOTUID", s.uid.r) || !add_num("FAKEROOTEUID", s.uid.e) || !add_num("FAKEROOTSUID", s.uid.s) ||

@@ -21,6 +21,9 @@ constexpr int kPathMax = 4096;
 struct Session {
   bool active = false;        // a state directory is mapped
   bool unknown_real = false;  // -u: files without an entry show their real owner
+  bool fakechroot = false;    // --fakechroot: announce fakechroot, honour its variables
+  char fc_vars[4096] = {};    // FAKECHROOT_* settings seen at start, NUL-separated "NAME=value"
+  size_t fc_len = 0;
   int live_fd = -1;           // connection to cowroot-faked that keeps the session alive
   Ids uid, gid;
   uint32_t groups[kMaxGroups] = {};
@@ -42,6 +45,8 @@ inline constexpr const char* kEnvFaked = "COWROOT_FAKED";
 inline constexpr const char* kEnvFd = "COWROOT_FD";
 inline constexpr const char* kEnvUnknownReal = "COWROOT_UNKNOWN_IS_REAL";
 inline constexpr const char* kEnvGroups = "COWROOT_GROUPS";
+inline constexpr const char* kEnvFakechroot = "COWROOT_FAKECHROOT";
+inline constexpr const char* kFakechrootVersion = "2.20.1";
 
 // Reads the environment, maps the state, connects to (or starts) the daemon.
 // `self_lib` is the path of the calling library, or null outside the preload.

@@ -18,6 +18,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <sys/mount.h>
+#include <sys/socket.h>
+#include <sys/un.h>
 #include <sys/stat.h>
 #include <sys/statfs.h>
 #include <sys/statvfs.h>
@@ -26,7 +28,9 @@
 #include <unistd.h>
 #include <utime.h>
 
+#include <algorithm>
 #include <cstdarg>
+#include <cstddef>
 #include <cstring>
 
 #include "../core/ops.h"
@@ -718,3 +722,153 @@ EXPORT int acct(const char* p) {
   if (g_session.uid.e != 0) return fail(EPERM);
   return 0;  // process accounting is root's: accepted, and nothing is recorded
 }
+
+// ---- Unix sockets: names are inside paths ---------------------------------
+// A socket's host path may not fit sun_path (108 bytes): it is then reached
+// through /proc/self/fd/N/NAME of its directory, and the inside name is
+// remembered for getsockname.
+namespace {
+struct SockName {
+  int fd;
+  char inside[sizeof(((sockaddr_un*)nullptr)->sun_path)];
+};
+SockName g_socknames[64];
+std::atomic<int> g_sockname_lock{0};
+std::atomic<int> g_sockname_count{0};
+
+void remember_name(int fd, const char* inside) {
+  while (g_sockname_lock.exchange(1, std::memory_order_acquire)) sched_yield();
+  SockName* slot = nullptr;
+  for (auto& s : g_socknames)
+    if (s.fd == fd || (!slot && s.fd == 0)) slot = &s;
+  if (slot) {
+    if (slot->fd != fd) g_sockname_count.fetch_add(1);
+    slot->fd = fd;
+    snprintf(slot->inside, sizeof slot->inside, "%s", inside);
+  }
+  g_sockname_lock.store(0, std::memory_order_release);
+}
+
+bool remembered_name(int fd, char* out, size_t n) {
+  bool found = false;
+  while (g_sockname_lock.exchange(1, std::memory_order_acquire)) sched_yield();
+  for (auto& s : g_socknames)
+    if (s.fd == fd && s.inside[0]) {
+      snprintf(out, n, "%s", s.inside);
+      found = true;
+    }
+  g_sockname_lock.store(0, std::memory_order_release);
+  return found;
+}
+
+// Calls f(addr, len) with the address as the kernel must see it.
+template <typename F>
+int with_unix_addr(int sockfd, const struct sockaddr* addr, socklen_t len, bool creating, F&& f) {
+  if (!g_root.active || !addr || addr->sa_family != AF_UNIX || len <= offsetof(sockaddr_un, sun_path))
+    return f(addr, len);
+  auto* un = reinterpret_cast<const sockaddr_un*>(addr);
+  if (un->sun_path[0] == 0) return f(addr, len);  // abstract: no file system
+  char inside[sizeof un->sun_path + 1];
+  size_t il = strnlen(un->sun_path, std::min<size_t>(len - offsetof(sockaddr_un, sun_path), sizeof un->sun_path));
+  memcpy(inside, un->sun_path, il);
+  inside[il] = 0;
+  char host[PATH_MAX];
+  const char* afp = getenv("FAKECHROOT_AF_UNIX_PATH");
+  if (afp && *afp && getenv("FAKECHROOT")) {
+    snprintf(host, sizeof host, "%s%s%s", afp, inside[0] == '/' ? "" : "/", inside);
+  } else {
+    Resolved r;
+    if (int e = resolve(AT_FDCWD, inside, creating ? 0 : kFollow, &r)) return fail(-e);
+    snprintf(host, sizeof host, "%s", r.path);
+  }
+  sockaddr_un hu{};
+  hu.sun_family = AF_UNIX;
+  int dirfd = -1;
+  if (strlen(host) < sizeof hu.sun_path) {
+    memcpy(hu.sun_path, host, strlen(host) + 1);
+  } else {
+    char* slash = strrchr(host, '/');
+    *slash = 0;
+    dirfd = (int)sys::raw(SYS_openat, AT_FDCWD, (long)(*host ? host : "/"), O_PATH | O_DIRECTORY | O_CLOEXEC);
+    if (dirfd < 0) return fail(-dirfd);
+    if ((size_t)snprintf(hu.sun_path, sizeof hu.sun_path, "/proc/self/fd/%d/%s", dirfd, slash + 1) >=
+        sizeof hu.sun_path) {
+      sys::raw(SYS_close, dirfd);
+      return fail(ENAMETOOLONG);
+    }
+  }
+  int ret = f(reinterpret_cast<sockaddr*>(&hu), (socklen_t)sizeof hu);
+  int saved = errno;
+  if (dirfd >= 0) sys::raw(SYS_close, dirfd);
+  if (ret == 0 && creating) remember_name(sockfd, inside);
+  errno = saved;
+  return ret;
+}
+
+// Turns a kernel-filled AF_UNIX address back into the inside name.
+void unix_addr_back(int fd, struct sockaddr* addr, socklen_t* len, bool own) {
+  if (!g_root.active || !addr || !len || *len <= offsetof(sockaddr_un, sun_path) || addr->sa_family != AF_UNIX) return;
+  auto* un = reinterpret_cast<sockaddr_un*>(addr);
+  size_t cap = *len - offsetof(sockaddr_un, sun_path);
+  if (cap > sizeof un->sun_path) cap = sizeof un->sun_path;
+  if (un->sun_path[0] == 0) return;
+  char host[sizeof un->sun_path + 1];
+  memcpy(host, un->sun_path, cap);
+  host[cap] = 0;
+  char inside[PATH_MAX];
+  if (own && remembered_name(fd, inside, sizeof inside)) {
+  } else if (!to_inside(host, inside, sizeof inside)) {
+    return;
+  }
+  size_t l = strlen(inside);
+  if (l >= sizeof un->sun_path) l = sizeof un->sun_path - 1;
+  memcpy(un->sun_path, inside, l);
+  un->sun_path[l] = 0;
+  *len = (socklen_t)(offsetof(sockaddr_un, sun_path) + l + 1);
+}
+}  // namespace
+
+namespace cr::wrap {
+void forget_sockname(int fd) {
+  if (g_sockname_count.load(std::memory_order_relaxed) == 0) return;
+  while (g_sockname_lock.exchange(1, std::memory_order_acquire)) sched_yield();
+  for (auto& s : g_socknames)
+    if (s.fd == fd) {
+      s = SockName{};
+      g_sockname_count.fetch_sub(1);
+    }
+  g_sockname_lock.store(0, std::memory_order_release);
+}
+}  // namespace cr::wrap
+
+EXPORT int bind(int fd, const struct sockaddr* a, socklen_t l) {
+  ensure();
+  return with_unix_addr(fd, a, l, true, [&](const sockaddr* x, socklen_t xl) {
+    return (int)sys::call(SYS_bind, fd, (long)x, xl);
+  });
+}
+EXPORT int connect(int fd, const struct sockaddr* a, socklen_t l) {
+  ensure();
+  return with_unix_addr(fd, a, l, false, [&](const sockaddr* x, socklen_t xl) {
+    return (int)sys::call(SYS_connect, fd, (long)x, xl);
+  });
+}
+EXPORT int getsockname(int fd, struct sockaddr* a, socklen_t* l) {
+  ensure();
+  int r = (int)sys::call(SYS_getsockname, fd, (long)a, (long)l);
+  if (r == 0) unix_addr_back(fd, a, l, true);
+  return r;
+}
+EXPORT int getpeername(int fd, struct sockaddr* a, socklen_t* l) {
+  ensure();
+  int r = (int)sys::call(SYS_getpeername, fd, (long)a, (long)l);
+  if (r == 0) unix_addr_back(fd, a, l, false);
+  return r;
+}
+EXPORT int accept4(int fd, struct sockaddr* a, socklen_t* l, int flags) {
+  ensure();
+  int r = (int)sys::call(SYS_accept4, fd, (long)a, (long)l, flags);
+  if (r >= 0) unix_addr_back(r, a, l, false);
+  return r;
+}
+EXPORT int accept(int fd, struct sockaddr* a, socklen_t* l) { return accept4(fd, a, l, 0); }
