@@ -13,7 +13,7 @@ PICFLAGS  := $(BASEFLAGS) -fPIC -fvisibility=hidden -fno-exceptions -fno-rtti -f
              -fno-stack-protector -D_GNU_SOURCE
 
 CORE_SRC := preload/core/state.cc preload/core/state_io.cc preload/core/ops.cc preload/core/session.cc \
-            preload/core/resolve.cc preload/core/exec.cc
+            preload/core/resolve.cc preload/core/exec.cc preload/core/cow.cc preload/core/cow_build.cc
 CORE_OBJ := $(CORE_SRC:%.cc=$(BUILD)/%.o)
 WRAP_OBJ := $(BUILD)/preload/wrap/wrappers.o $(BUILD)/preload/wrap/paths.o $(BUILD)/preload/wrap/nss.o
 CORE_LIB := $(BUILD)/libcowroot-core.a
@@ -69,7 +69,7 @@ $(BUILD)/bench/callpath: $(BUILD)/bench/callpath.o
 
 # ---- install -------------------------------------------------------------
 HEADERS := preload/core/state.h preload/core/session.h preload/core/ops.h preload/core/proto.h preload/core/sys.h \
-           preload/core/resolve.h preload/core/exec.h
+           preload/core/resolve.h preload/core/exec.h preload/core/cow.h preload/core/cow_format.h
 
 install: all
 	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/lib/pkgconfig $(DESTDIR)$(PREFIX)/libexec/cowroot \

@@ -3,8 +3,9 @@
 # under Debian fakeroot and under cowroot -- and prints them side by side.
 #   sh bench/run.sh BUILD_DIR
 # The three variants run in turn, BENCH_ROUNDS times (default 5), and each
-# number shown is the median over the rounds: interleaving keeps a burst of
-# load on the machine from landing on one variant only.
+# number shown is the lowest over the rounds (each round's number is itself a
+# median): load from other work only ever adds time, and interleaving gives
+# every variant the same chances at a quiet moment.
 # BENCH_RAW=1 also prints every round's numbers, to judge the noise.
 # Fake-root tools are measured as a normal user: when run as root, every
 # variant runs as uid 65534 (nobody) through setpriv.
@@ -117,26 +118,21 @@ while [ $r -le "$rounds" ]; do
   r=$((r+1))
 done
 
-# Median over the rounds, per metric, into $tmp/VARIANT.out.
+# The lowest value over the rounds, per metric, into $tmp/VARIANT.out.
 for v in native fakeroot cowroot; do
   cat "$tmp/$v".*.out | awk '
-    !($1 in idx) { idx[$1] = ++k; name[k] = $1 }
-    { vals[$1] = vals[$1] " " $2 }
-    END {
-      for (i = 1; i <= k; i++) {
-        n = split(vals[name[i]], a, " ")
-        for (x = 2; x <= n; x++) for (y = x; y > 1 && a[y-1] + 0 > a[y] + 0; y--) { t = a[y]; a[y] = a[y-1]; a[y-1] = t }
-        print name[i], a[int((n + 1) / 2)]
-      }
-    }' > "$tmp/$v.out"
+    !($1 in best) { order[++k] = $1; best[$1] = $2 }
+    $2 + 0 < best[$1] + 0 { best[$1] = $2 }
+    END { for (i = 1; i <= k; i++) print order[i], best[order[i]] }' > "$tmp/$v.out"
   cat "$tmp/$v".*.err | sort -u > "$tmp/$v.err"
 done
 
+load_end=$(cut -d' ' -f1-3 /proc/loadavg)
 cpu=$(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -n1)
 echo "# $(date -u '+%Y-%m-%d %H:%M UTC')  kernel $(uname -r)  cpu ${cpu:-unknown} x $(nproc)"
-echo "# command: sh bench/run.sh $1  (as $(${as_user:-env} id -un), uid $(${as_user:-env} id -u)); load average at start: $load"
-echo "# ns per call: median over $rounds interleaved rounds of the median of 5 repetitions"
-echo "# workload_* lines: ns for one chown -R / find -printf over 2000 files (median of 3 per round)"
+echo "# command: sh bench/run.sh $1  (as $(${as_user:-env} id -un), uid $(${as_user:-env} id -u)); load average at start: $load, at end: $load_end"
+echo "# ns per call: best of $rounds interleaved rounds, each the median of 5 repetitions"
+echo "# workload_* lines: ns for one whole chown -R / find -printf over 2000 files (best of $rounds rounds, each the median of 3)"
 awk '
   FILENAME ~ /native.out$/ { n[$1] = $2; order[++k] = $1 }
   FILENAME ~ /fakeroot.out$/ { f[$1] = $2 }

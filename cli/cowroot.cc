@@ -20,6 +20,7 @@
 #include <string>
 #include <vector>
 
+#include "../preload/core/cow.h"
 #include "../preload/core/exec.h"
 #include "../preload/core/proto.h"
 #include "../preload/core/resolve.h"
@@ -41,6 +42,9 @@ void usage(FILE* f) {
   fprintf(f,
           "usage: cowroot [OPTION...] [--] [COMMAND [ARG...]]   run COMMAND (default $SHELL) as fake root\n"
           "       cowroot clone SRC DEST                          copy-on-write clone of a tree\n"
+          "       cowroot reset CLONE                             put a clone back to its base\n"
+          "       cowroot run --base DIR [--keep DIR] [--] CMD    run CMD as root in a throwaway clone of DIR\n"
+          "       cowroot seal DIR | verify DIR                   protect a base / report changes to it\n"
           "\n"
           "  -s, --save-file FILE   save the fake ownership and modes to FILE when the command ends\n"
           "  -i FILE                load them from FILE first (a missing or corrupt FILE is an error)\n"
@@ -69,6 +73,11 @@ std::string self_dir() {
 bool is_file(const std::string& p) {
   struct stat st;
   return stat(p.c_str(), &st) == 0 && S_ISREG(st.st_mode);
+}
+
+bool is_dir(const std::string& p) {
+  struct stat st;
+  return stat(p.c_str(), &st) == 0 && S_ISDIR(st.st_mode);
 }
 
 // The library and the daemon, relative to this program (installs are
@@ -190,7 +199,6 @@ int run_session(const Options& o) {
     if (!realpath(o.root.c_str(), buf)) die(o.root + ": " + strerror(errno));
     root = buf;
   }
-  if (!o.cow.empty()) die("--cow is not implemented yet (copy-on-write is being built)", 2);
   std::string lib = locate(cr::kEnvLib, {"libcowroot.so", "../lib/libcowroot.so"}, "libcowroot.so");
   std::string faked = locate(cr::kEnvFaked,
                              {"cowroot-faked", "../libexec/cowroot/cowroot-faked", "../lib/cowroot/cowroot-faked"},
@@ -206,16 +214,34 @@ int run_session(const Options& o) {
     if (access(buf, W_OK) < 0) die("cannot save state to " + o.save + ": " + strerror(errno));
   }
 
-  std::string dir = make_session_dir();
+  // A root with a sidecar (a clone, or a base made by cowroot) keeps its
+  // fake state there; otherwise the session gets a throwaway one.
+  std::string dir;
+  bool ephemeral = true;
+  if (!root.empty() && is_dir(root + ".cowroot/state")) {
+    dir = root + ".cowroot/state";
+    ephemeral = false;
+    if (is_file(root + ".cowroot/shared")) setenv("COWROOT_COW", (root + ".cowroot").c_str(), 1);
+  } else {
+    dir = make_session_dir();
+  }
+  if (!o.cow.empty()) {
+    char buf[4096];
+    if (!realpath(o.cow.c_str(), buf) || !is_dir(buf)) die("--cow " + o.cow + ": not a directory");
+    setenv("COWROOT_COW_DIR", buf, 1);
+  }
+  cr::cow_init();
+  unsetenv("COWROOT_COW");
+  unsetenv("COWROOT_COW_DIR");
   {
     cr::State st;
     if (int r = st.open(dir.c_str(), true); r < 0) {
-      remove_dir(dir);
+      if (ephemeral) remove_dir(dir);
       die("cannot create the state in " + dir + ": " + strerror(-r));
     }
     char err[512];
     if (!o.load.empty() && cr::load_state(st, o.load.c_str(), err, sizeof err) < 0) {
-      remove_dir(dir);
+      if (ephemeral) remove_dir(dir);
       die(err);
     }
   }
@@ -228,8 +254,8 @@ int run_session(const Options& o) {
     setsid();
     int wfd = dup(ready[1]);  // without O_CLOEXEC, for the daemon
     std::string fdarg = std::to_string(wfd);
-    std::vector<const char*> args = {faked.c_str(), "--state", dir.c_str(), "--ephemeral", "--ready-fd",
-                                     fdarg.c_str()};
+    std::vector<const char*> args = {faked.c_str(), "--state", dir.c_str(), "--ready-fd", fdarg.c_str()};
+    if (ephemeral) args.push_back("--ephemeral");
     if (!save.empty()) {
       args.push_back("--save");
       args.push_back(save.c_str());
@@ -246,9 +272,14 @@ int run_session(const Options& o) {
   do got = read(ready[0], &c, 1); while (got < 0 && errno == EINTR);
   close(ready[0]);
   if (got != 1) {
-    waitpid(dpid, nullptr, 0);
-    remove_dir(dir);
-    die("the daemon " + faked + " did not start");
+    int st = 0;
+    waitpid(dpid, &st, 0);
+    // Exit 0 without a word: another session of this root has the daemon.
+    if (ephemeral || !WIFEXITED(st) || WEXITSTATUS(st) != 0) {
+      if (ephemeral) remove_dir(dir);
+      die("the daemon " + faked + " did not start");
+    }
+    dpid = -1;
   }
   int live = cr::connect_daemon(dir.c_str());
   if (live < 0) die("cannot connect to the daemon of " + dir + ": " + strerror(-live));
@@ -351,15 +382,125 @@ int run_session(const Options& o) {
     fprintf(stderr, "cowroot: %s\n", text.empty() ? "the session's daemon did not answer" : text.c_str());
     if (code == 0) code = 1;
   }
-  if (others == 0) waitpid(dpid, nullptr, 0);  // nothing is left of the session: the daemon is gone when we return
+  if (others == 0 && dpid > 0) waitpid(dpid, nullptr, 0);  // nothing is left of the session: the daemon is gone when we return
   return code;
 }
 
 }  // namespace
 
+// cowroot run [--base DIR] [--keep DIR] [-s F] [-i F] [--] CMD: a fresh clone of DIR,
+// CMD as root inside it, then the clone is gone (or kept where --keep says).
+int cmd_run(int argc, char** argv) {
+  std::string base, keep;
+  std::vector<char*> rest = {argv[0]};
+  int i = 2;
+  for (; i < argc; i++) {
+    std::string a = argv[i];
+    if ((a == "--base" || a == "--keep" || a == "--image") && i + 1 < argc) {
+      if (a == "--base") base = argv[++i];
+      else if (a == "--keep") keep = argv[++i];
+      else die("--image: the image cache is not built yet; use --base DIR", 2);
+    } else if (a.rfind("--base=", 0) == 0) {
+      base = a.substr(7);
+    } else if (a.rfind("--keep=", 0) == 0) {
+      keep = a.substr(7);
+    } else {
+      break;
+    }
+  }
+  for (; i < argc; i++) rest.push_back(argv[i]);
+  if (base.empty()) die("run needs --base DIR (the default image cache is not built yet)", 2);
+  Options o = parse((int)rest.size(), rest.data());
+  if (!o.root.empty()) die("run makes its own root: -r cannot be given", 2);
+  std::string where = keep;
+  if (where.empty()) {
+    std::string b = base;
+    while (b.size() > 1 && b.back() == '/') b.pop_back();
+    std::string parent = b.substr(0, b.rfind('/') == std::string::npos ? 0 : b.rfind('/'));
+    if (parent.empty()) parent = b[0] == '/' ? "/" : ".";
+    where = parent + "/.cowroot-run-" + std::to_string(getpid());
+  }
+  char err[1024];
+  if (cr::cow_clone(base.c_str(), where.c_str(), err, sizeof err) < 0) die(err);
+  o.root = where;
+  pid_t pid = fork();
+  if (pid < 0) die(std::string("fork: ") + strerror(errno));
+  if (pid == 0) _exit(run_session(o));
+  int status = 0;
+  while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+  }
+  if (keep.empty()) {
+    if (cr::remove_tree(where.c_str(), err, sizeof err) < 0 ||
+        cr::remove_tree((where + ".cowroot").c_str(), err, sizeof err) < 0)
+      fprintf(stderr, "cowroot: %s\n", err);
+  }
+  return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+}
+
+void print_line(const char* line, void*) { printf("%s\n", line); }
+
+int cmd_clone(int argc, char** argv) {
+  if (argc != 4) die("usage: cowroot clone SRC DEST", 2);
+  char err[1024];
+  if (cr::cow_clone(argv[2], argv[3], err, sizeof err) < 0) die(err);
+  std::string base = argv[2];
+  while (base.size() > 1 && base.back() == '/') base.pop_back();
+  if (!is_file(base + ".cowroot/manifest"))
+    fprintf(stderr, "cowroot: warning: %s is not sealed: a program cowroot cannot see (a static binary) could "
+                    "change it through %s (cowroot seal %s protects it)\n", argv[2], argv[3], argv[2]);
+  return 0;
+}
+
+int cmd_reset(int argc, char** argv) {
+  if (argc != 3) die("usage: cowroot reset CLONE", 2);
+  std::string clone = argv[2];
+  while (clone.size() > 1 && clone.back() == '/') clone.pop_back();
+  std::string base;
+  {
+    FILE* f = fopen((clone + ".cowroot/base").c_str(), "re");
+    if (!f) die(clone + " is not a clone (no " + clone + ".cowroot/base)");
+    char buf[4096];
+    if (fgets(buf, sizeof buf, f)) base = buf;
+    fclose(f);
+    while (!base.empty() && base.back() == '\n') base.pop_back();
+  }
+  if (base.empty() || !is_dir(base)) die("the base of " + clone + " (" + base + ") is gone");
+  // Made beside it first, then swapped in: never a half-reset clone.
+  std::string fresh = clone + ".cowroot-reset-" + std::to_string(getpid());
+  char err[1024];
+  if (cr::cow_clone(base.c_str(), fresh.c_str(), err, sizeof err) < 0) die(err);
+  std::string old = clone + ".cowroot-old-" + std::to_string(getpid());
+  if (rename(clone.c_str(), old.c_str()) < 0 || rename((clone + ".cowroot").c_str(), (old + ".cowroot").c_str()) < 0 ||
+      rename((fresh + ".cowroot").c_str(), (clone + ".cowroot").c_str()) < 0 ||
+      rename(fresh.c_str(), clone.c_str()) < 0)
+    die("cannot put the fresh clone in place of " + clone + ": " + strerror(errno));
+  if (cr::remove_tree(old.c_str(), err, sizeof err) < 0 || cr::remove_tree((old + ".cowroot").c_str(), err, sizeof err) < 0)
+    die(err);
+  return 0;
+}
+
+int cmd_seal(int argc, char** argv) {
+  if (argc != 3) die("usage: cowroot seal DIR", 2);
+  char err[1024];
+  if (cr::cow_seal(argv[2], err, sizeof err) < 0) die(err);
+  return 0;
+}
+
+int cmd_verify(int argc, char** argv) {
+  if (argc != 3) die("usage: cowroot verify BASE", 2);
+  char err[1024];
+  long n = cr::cow_verify(argv[2], err, sizeof err, print_line, nullptr);
+  if (n < 0) die(err);
+  if (n > 0) fprintf(stderr, "cowroot: %s: %ld change%s since it was sealed\n", argv[2], n, n == 1 ? "" : "s");
+  return n == 0 ? 0 : 1;
+}
+
 int main(int argc, char** argv) {
-  if (argc >= 2 && strcmp(argv[1], "clone") == 0)
-    die("clone is not implemented yet (copy-on-write roots are being built)", 2);
+  if (argc >= 2 && strcmp(argv[1], "clone") == 0) return cmd_clone(argc, argv);
+  if (argc >= 2 && strcmp(argv[1], "reset") == 0) return cmd_reset(argc, argv);
+  if (argc >= 2 && strcmp(argv[1], "seal") == 0) return cmd_seal(argc, argv);
+  if (argc >= 2 && strcmp(argv[1], "verify") == 0) return cmd_verify(argc, argv);
+  if (argc >= 2 && strcmp(argv[1], "run") == 0) return cmd_run(argc, argv);
   Options o = parse(argc, argv);
   if (getenv(cr::kEnvState) && getenv("LD_PRELOAD") && strstr(getenv("LD_PRELOAD"), "libcowroot")) {
     // Already inside a session: the command joins it, as a nested fakeroot would wish to.

@@ -9,6 +9,7 @@
 
 #include <cstring>
 
+#include "cow.h"
 #include "resolve.h"
 #include "session.h"
 #include "sys.h"
@@ -248,7 +249,16 @@ int chmod_at(int dirfd, const char* path, mode_t mode, int flags) {
   mode_t disk = disk_perm(perm, dir);
   // Faked device nodes are regular files: their disk mode stays private.
   if (S_ISCHR(cur.mode) || S_ISBLK(cur.mode)) disk = 0600;
-  if (path) {
+  if (g_cow.active && disk != (sx.stx_mode & 07777)) {
+    if (int e = path ? cow_prepare(dirfd, path, false) : cow_prepare_fd(dirfd)) return fail(e);
+    // The file may be a new inode now: its key is what the entry goes to.
+    long q = real_statx(dirfd, path, AT_SYMLINK_NOFOLLOW, &sx);
+    if (q < 0) return fail(q);
+    cur = view(sx, &has_entry);
+  }
+  if (disk == (sx.stx_mode & 07777)) {
+    r = 0;  // nothing to change on disk (and a shared inode stays untouched)
+  } else if (path) {
     r = sys::raw(SYS_fchmodat, dirfd, (long)path, disk);
   } else {
     r = sys::raw(SYS_fchmod, dirfd, disk);
@@ -307,7 +317,19 @@ int mkdir_at(int dirfd, const char* path, mode_t mode) {
 
 static int open_resolved(int dirfd, const char* path, int flags, mode_t mode);
 
+static bool writes(int flags) {
+  return (flags & (O_WRONLY | O_RDWR | O_TRUNC | O_APPEND)) && !((flags & O_CREAT) && (flags & O_EXCL)) &&
+         (flags & O_TMPFILE) != O_TMPFILE;
+}
+
 int open_at(int dirfd, const char* path, int flags, mode_t mode) {
+  if (g_cow.active && writes(flags) && path && *path) {
+    // A write to a file shared with the base: the clone's own copy first.
+    Resolved r;
+    if (int e = resolve(dirfd, path, (flags & O_NOFOLLOW) ? 0 : kFollow, &r)) return fail(e);
+    if (int e = cow_prepare(r.dirfd, r.path, !(flags & O_NOFOLLOW) && !g_root.active)) return fail(e);
+    return open_resolved(r.dirfd, r.path, flags, mode);
+  }
   if (g_root.active && path && *path) {
     bool excl_create = (flags & O_CREAT) && (flags & O_EXCL);
     if ((flags & O_NOFOLLOW) || excl_create || (flags & O_PATH)) {
@@ -375,6 +397,7 @@ int symlink_at(const char* target, int dirfd, const char* path) {
 int link_at(int olddirfd, const char* oldpath, int newdirfd, const char* newpath, int flags) {
   RESOLVE(olddirfd, oldpath, (flags & AT_SYMLINK_FOLLOW) ? kFollow : 0);
   RESOLVE(newdirfd, newpath, 0);
+  if (int e = cow_prepare(olddirfd, oldpath, (flags & AT_SYMLINK_FOLLOW) && !g_root.active)) return fail(e);
   return (int)sys::call(SYS_linkat, olddirfd, (long)oldpath, newdirfd, (long)newpath, flags);
 }
 
@@ -457,6 +480,7 @@ ssize_t getxattr(Target t, const char* name, void* value, size_t size) {
 int setxattr(Target t, const char* name, const void* value, size_t size, int flags) {
   RESOLVE_TARGET(t);
   if (!faked_xattr_name(name)) {
+    if (int e = t.path ? cow_prepare(AT_FDCWD, t.path, t.follow && !g_root.active) : cow_prepare_fd(t.fd)) return fail(e);
     long r = t.path ? sys::raw(t.follow ? SYS_setxattr : SYS_lsetxattr, (long)t.path, (long)name, (long)value,
                                size, flags)
                     : sys::raw(SYS_fsetxattr, t.fd, (long)name, (long)value, size, flags);
@@ -476,6 +500,7 @@ int setxattr(Target t, const char* name, const void* value, size_t size, int fla
 int removexattr(Target t, const char* name) {
   RESOLVE_TARGET(t);
   if (!faked_xattr_name(name)) {
+    if (int e = t.path ? cow_prepare(AT_FDCWD, t.path, t.follow && !g_root.active) : cow_prepare_fd(t.fd)) return fail(e);
     long r = t.path ? sys::raw(t.follow ? SYS_removexattr : SYS_lremovexattr, (long)t.path, (long)name)
                     : sys::raw(SYS_fremovexattr, t.fd, (long)name);
     if (r == 0 || (r != -ENODATA && r != -ENOTSUP && r != -EOPNOTSUPP && r != -EPERM)) return r < 0 ? fail(r) : 0;

@@ -13,6 +13,7 @@
 #include <cstdlib>
 #include <cstring>
 
+#include "cow.h"
 #include "resolve.h"
 #include "sys.h"
 
@@ -239,6 +240,7 @@ void session_init(const char* self_lib) {
   else if (self_lib) copy_str(s.lib, sizeof s.lib, self_lib);
   find_faked(s.lib);
   root_init();
+  cow_init();
 
   const char* dir = getenv(kEnvState);
   bool ephemeral = false;
@@ -341,7 +343,7 @@ bool exec_env(char* const* envp, char** out, size_t cap, char* buf, size_t bufle
                                      "COWROOT_BINDS", "COWROOT_EXE", kEnvFakechroot, "FAKECHROOT",
                                      "FAKECHROOT_VERSION", "FAKECHROOT_BASE", "FAKECHROOT_EXCLUDE_PATH",
                                      "FAKECHROOT_CMD_SUBST", "FAKECHROOT_ELFLOADER", "FAKECHROOT_AF_UNIX_PATH",
-                                     "FAKECHROOT_DEBUG", "FAKECHROOT_LDLIBPATH"};
+                                     "FAKECHROOT_DEBUG", "FAKECHROOT_LDLIBPATH", "COWROOT_COW", "COWROOT_COW_DIR"};
   // LD_PRELOAD: this library first, then whatever else the program asked for.
   const char* preload_rest = "";
   for (char* const* e = envp; e && *e; e++)
@@ -385,6 +387,8 @@ bool exec_env(char* const* envp, char** out, size_t cap, char* buf, size_t bufle
   if (s.unknown_real && !add(kEnvUnknownReal, "1")) return false;
   if (!root_env([&](const char* n, const char* v) { return add(n, v); })) return false;
   if (g_root.active && exe && *exe && !add("COWROOT_EXE", exe)) return false;
+  if (g_cow.sidecar[0] && !add("COWROOT_COW", g_cow.sidecar)) return false;
+  if (g_cow.dir_len && !add("COWROOT_COW_DIR", g_cow.dir)) return false;
   if (s.fakechroot) {
     if (!add(kEnvFakechroot, "1") || !add("FAKECHROOT", "true") || !add("FAKECHROOT_VERSION", kFakechrootVersion))
       return false;

@@ -33,6 +33,7 @@
 #include <cstddef>
 #include <cstring>
 
+#include "../core/cow.h"
 #include "../core/ops.h"
 #include "../core/resolve.h"
 #include "../core/session.h"
@@ -230,23 +231,36 @@ EXPORT char* canonicalize_file_name(const char* p) { return realpath(p, nullptr)
 EXPORT int truncate(const char* p, off_t len) {
   ensure();
   RESOLVE_OR(-1, AT_FDCWD, p, kFollow, r);
+  if (int e = cow_prepare(r.dirfd, r.path, !g_root.active)) return fail(-e);
   return (int)sys::call(SYS_truncate, (long)r.path, (long)len);
 }
 EXPORT int truncate64(const char* p, off64_t len) { return truncate(p, (off_t)len); }
 
-EXPORT int utimensat(int d, const char* p, const struct timespec t[2], int f) {
+// utimensat with a null path is futimens (glibc's header calls it non-null).
+static int utimens_any(int d, const char* p, const struct timespec t[2], int f) {
   ensure();
-  if (!nonnull_path(p)) return (int)sys::call(SYS_utimensat, d, 0, (long)t, f);
+  if (!nonnull_path(p)) {
+    if (int e = cow_prepare_fd(d)) return fail(-e);
+    return (int)sys::call(SYS_utimensat, d, 0, (long)t, f);
+  }
   RESOLVE_OR(-1, d, p, (f & AT_SYMLINK_NOFOLLOW) ? 0 : kFollow, r);
+  if (int e = cow_prepare(r.dirfd, r.path, !(f & AT_SYMLINK_NOFOLLOW) && !g_root.active)) return fail(-e);
   return (int)sys::call(SYS_utimensat, r.dirfd, (long)r.path, (long)t, f);
 }
+EXPORT int utimensat(int d, const char* p, const struct timespec t[2], int f) { return utimens_any(d, p, t, f); }
 static int utimes_at(int d, const char* p, const struct timeval* tv, int f) {
-  if (!tv) return utimensat(d, p, nullptr, f);
+  if (!tv) return utimens_any(d, p, nullptr, f);
   struct timespec ts[2] = {{tv[0].tv_sec, tv[0].tv_usec * 1000}, {tv[1].tv_sec, tv[1].tv_usec * 1000}};
-  return utimensat(d, p, ts, f);
+  return utimens_any(d, p, ts, f);
 }
 EXPORT int utimes(const char* p, const struct timeval tv[2]) { return utimes_at(AT_FDCWD, p, tv, 0); }
 EXPORT int lutimes(const char* p, const struct timeval tv[2]) { return utimes_at(AT_FDCWD, p, tv, AT_SYMLINK_NOFOLLOW); }
+EXPORT int futimens(int fd, const struct timespec t[2]) { return utimens_any(fd, nullptr, t, 0); }
+EXPORT int futimes(int fd, const struct timeval tv[2]) {
+  if (!tv) return utimens_any(fd, nullptr, nullptr, 0);
+  struct timespec ts[2] = {{tv[0].tv_sec, tv[0].tv_usec * 1000}, {tv[1].tv_sec, tv[1].tv_usec * 1000}};
+  return utimens_any(fd, nullptr, ts, 0);
+}
 EXPORT int futimesat(int d, const char* p, const struct timeval tv[2]) { return utimes_at(d, p, tv, 0); }
 EXPORT int utime(const char* p, const struct utimbuf* b) {
   if (!b) return utimensat(AT_FDCWD, p, nullptr, 0);
@@ -288,10 +302,38 @@ PATH_PASS_INT(statvfs, (const char* p, struct statvfs* b), kFollow, (p, b))
 PATH_PASS_INT(statvfs64, (const char* p, struct statvfs64* b), kFollow, (p, b))
 PATH_PASS(long, pathconf, (const char* p, int n), kFollow, (p, n))
 PATH_PASS(DIR*, opendir, (const char* p), kFollow, (p))
-PATH_PASS(FILE*, fopen, (const char* p, const char* m), kFollow, (p, m))
-PATH_PASS(FILE*, fopen64, (const char* p, const char* m), kFollow, (p, m))
-PATH_PASS(FILE*, freopen, (const char* p, const char* m, FILE* f), kFollow, (p, m, f))
-PATH_PASS(FILE*, freopen64, (const char* p, const char* m, FILE* f), kFollow, (p, m, f))
+// fopen and freopen open through glibc's internal open: resolution and the
+// copy-on-write step happen here.
+template <typename Fn, typename... A>
+FILE* fopen_like(Fn fn, const char* p, const char* m, A... rest) {
+  if (!g_root.active && !g_cow.active) return fn(p, m, rest...);
+  if (!nonnull_path(p)) return fn(p, m, rest...);
+  Resolved r;
+  if (int e = resolve(AT_FDCWD, p, kFollow, &r)) {
+    errno = -e;
+    return nullptr;
+  }
+  bool w = m && (strchr(m, 'w') || strchr(m, 'a') || strchr(m, '+'));
+  bool excl = m && strchr(m, 'x');
+  if (w && !excl) {
+    if (int e = cow_prepare(r.dirfd, r.path, !g_root.active)) {
+      errno = -e;
+      return nullptr;
+    }
+  }
+  return fn(r.path, m, rest...);
+}
+#define FOPEN_LIKE(name, params, ...)                  \
+  EXPORT FILE* name params {                           \
+    ensure();                                          \
+    using fn_t = FILE* (*)params;                      \
+    static fn_t fn = real<fn_t>(#name);                \
+    return fopen_like(fn, __VA_ARGS__);                \
+  }
+FOPEN_LIKE(fopen, (const char* p, const char* m), p, m)
+FOPEN_LIKE(fopen64, (const char* p, const char* m), p, m)
+FOPEN_LIKE(freopen, (const char* p, const char* m, FILE* f), p, m, f)
+FOPEN_LIKE(freopen64, (const char* p, const char* m, FILE* f), p, m, f)
 PATH_PASS_INT(scandir, (const char* p, struct dirent*** l, int (*s)(const struct dirent*),
                         int (*c)(const struct dirent**, const struct dirent**)), kFollow, (p, l, s, c))
 PATH_PASS_INT(scandir64, (const char* p, struct dirent64*** l, int (*s)(const struct dirent64*),

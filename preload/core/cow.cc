@@ -1,0 +1,304 @@
+// The library's side of copy-on-write: is this inode shared, and breaking it.
+// Raw system calls only; no allocation.
+#include "cow.h"
+
+#include <fcntl.h>
+#include <linux/fs.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <sys/sysmacros.h>
+#include <sys/xattr.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <cstdlib>
+#include <cstring>
+
+#include "cow_format.h"
+#include "session.h"
+#include "sys.h"
+
+namespace cr {
+
+constinit CowConfig g_cow;
+
+namespace {
+
+bool copy_str(char* out, size_t n, const char* s) {
+  size_t l = strlen(s);
+  if (l + 1 > n) return false;
+  memcpy(out, s, l + 1);
+  return true;
+}
+
+const SharedSlot* find_slot(uint64_t ino) {
+  const SharedSet* s = g_cow.set;
+  if (!s) return nullptr;
+  const SharedSlot* slots = shared_slots(s);
+  uint64_t mask = s->cap - 1;
+  for (uint64_t i = shared_hash(ino) & mask, n = 0; n <= mask; n++, i = (i + 1) & mask) {
+    if (slots[i].ino == 0) return nullptr;
+    if (slots[i].ino == ino) return &slots[i];
+  }
+  return nullptr;
+}
+
+std::atomic<unsigned> g_counter{0};
+
+// ".cowroot-break-PID-N" into out.
+void temp_name(char* out, size_t n) {
+  char digits[48];
+  int nd = 0;
+  unsigned long v = (unsigned long)sys::raw(SYS_getpid) * 100000ul + g_counter.fetch_add(1) % 100000;
+  do digits[nd++] = char('0' + v % 10); while ((v /= 10) > 0);
+  const char* prefix = ".cowroot-break-";
+  size_t l = strlen(prefix);
+  if (l + nd + 1 > n) nd = (int)(n - l - 1);
+  memcpy(out, prefix, l);
+  for (int i = 0; i < nd; i++) out[l + i] = digits[nd - 1 - i];
+  out[l + nd] = 0;
+}
+
+void proc_fd_path(int fd, char* out) {
+  memcpy(out, "/proc/self/fd/", 14);
+  char d[16];
+  int nd = 0;
+  unsigned v = (unsigned)fd;
+  do d[nd++] = char('0' + v % 10); while ((v /= 10) > 0);
+  for (int i = 0; i < nd; i++) out[14 + i] = d[nd - 1 - i];
+  out[14 + nd] = 0;
+}
+
+// Content with holes kept: FICLONE where the file system shares extents,
+// else copy_file_range over the data regions (read/write as a last resort).
+long copy_content(int src, int dst, uint64_t size) {
+  if (sys::raw(SYS_ioctl, dst, FICLONE, src) == 0) return 0;
+  int64_t off = 0;
+  while ((uint64_t)off < size) {
+    long data = sys::raw(SYS_lseek, src, off, SEEK_DATA);
+    if (data == -ENXIO) break;
+    if (data < 0) data = off;  // no SEEK_DATA: all of it is data
+    long hole = sys::raw(SYS_lseek, src, data, SEEK_HOLE);
+    if (hole < 0) hole = (long)size;
+    int64_t in = data, out = data;
+    while (in < hole) {
+      long n = sys::raw(SYS_copy_file_range, src, (long)&in, dst, (long)&out, hole - in, 0);
+      if (n == 0) break;
+      if (n < 0) {
+        if (n != -EXDEV && n != -ENOSYS && n != -EINVAL && n != -EOPNOTSUPP) return n;
+        char buf[65536];
+        long r = sys::raw(SYS_pread64, src, (long)buf, sizeof buf < (size_t)(hole - in) ? sizeof buf : hole - in, in);
+        if (r <= 0) return r < 0 ? r : -EIO;
+        for (long w = 0; w < r;) {
+          long x = sys::raw(SYS_pwrite64, dst, (long)(buf + w), r - w, out + w);
+          if (x < 0) return x;
+          w += x;
+        }
+        in += r;
+        out += r;
+      }
+    }
+    off = hole;
+  }
+  return sys::raw(SYS_ftruncate, dst, (long)size);
+}
+
+long copy_xattrs(int src, int dst) {
+  char names[8192];
+  long n = sys::raw(SYS_flistxattr, src, (long)names, sizeof names);
+  if (n <= 0) return 0;
+  for (long i = 0; i < n;) {
+    const char* name = names + i;
+    char value[8192];
+    long vl = sys::raw(SYS_fgetxattr, src, (long)name, (long)value, sizeof value);
+    if (vl >= 0) {
+      long r = sys::raw(SYS_fsetxattr, dst, (long)name, (long)value, vl, 0);
+      if (r < 0 && r != -EPERM && r != -ENOTSUP && r != -EOPNOTSUPP) return r;
+    }
+    i += strlen(name) + 1;
+  }
+  return 0;
+}
+
+// Puts the file behind fd `tmp` at parentfd/name, replacing what is there.
+long link_over(int tmp, int parentfd, const char* name) {
+  char src[32];
+  proc_fd_path(tmp, src);
+  char tn[64];
+  temp_name(tn, sizeof tn);
+  long r = sys::raw(SYS_linkat, AT_FDCWD, (long)src, parentfd, (long)tn, AT_SYMLINK_FOLLOW);
+  if (r < 0) return r;
+  r = sys::raw(SYS_renameat, parentfd, (long)tn, parentfd, (long)name);
+  if (r < 0) sys::raw(SYS_unlinkat, parentfd, (long)tn, 0);
+  return r;
+}
+
+}  // namespace
+
+void cow_init() {
+  const char* side = getenv("COWROOT_COW");
+  if (side && *side == '/' && copy_str(g_cow.sidecar, sizeof g_cow.sidecar, side)) {
+    char path[4200];
+    size_t l = strlen(side);
+    memcpy(path, side, l);
+    memcpy(path + l, "/shared", 8);
+    long fd = sys::raw(SYS_openat, AT_FDCWD, (long)path, O_RDONLY | O_CLOEXEC);
+    struct stat st;
+    if (fd >= 0 && sys::raw(SYS_fstat, fd, (long)&st) == 0 && (size_t)st.st_size >= sizeof(SharedSet)) {
+      long p = sys::raw(SYS_mmap, 0, st.st_size, PROT_READ, MAP_SHARED, fd, 0);
+      if (p > 0 || p < -4096) {
+        auto* s = reinterpret_cast<const SharedSet*>(p);
+        if (shared_valid(s, st.st_size)) {
+          g_cow.set = s;
+          g_cow.set_len = st.st_size;
+        }
+      }
+    }
+    if (fd >= 0) sys::raw(SYS_close, fd);
+    // The clone is the sidecar's name without ".cowroot".
+    if (l > 8 && strcmp(side + l - 8, ".cowroot") == 0 && l - 8 < sizeof g_cow.clone_root) {
+      memcpy(g_cow.clone_root, side, l - 8);
+      g_cow.clone_root[l - 8] = 0;
+      g_cow.clone_root_len = l - 8;
+    }
+    g_cow.active = g_cow.set != nullptr;
+  }
+  const char* dir = getenv("COWROOT_COW_DIR");
+  if (dir && *dir == '/' && copy_str(g_cow.dir, sizeof g_cow.dir, dir)) {
+    g_cow.dir_len = strlen(g_cow.dir);
+    while (g_cow.dir_len > 1 && g_cow.dir[g_cow.dir_len - 1] == '/') g_cow.dir[--g_cow.dir_len] = 0;
+    g_cow.active = true;
+  }
+}
+
+bool cow_shared(const struct statx& sx, const char* host) {
+  if (!g_cow.active || !S_ISREG(sx.stx_mode)) return false;
+  if (g_cow.set) {
+    if (makedev(sx.stx_dev_major, sx.stx_dev_minor) != g_cow.set->dev) return false;
+    if (find_slot(sx.stx_ino)) return true;
+  }
+  if (g_cow.dir_len && sx.stx_nlink > 1 && host && host[0] == '/') {
+    size_t l = g_cow.dir_len;
+    return strncmp(host, g_cow.dir, l) == 0 && (host[l] == '/' || l == 1);
+  }
+  return false;
+}
+
+int cow_break(const char* host, const struct statx& sx) {
+  // The parent directory and the last name.
+  char parent[4200];
+  const char* slash = strrchr(host, '/');
+  if (!slash) return -EINVAL;
+  size_t pl = slash == host ? 1 : (size_t)(slash - host);
+  if (pl + 1 > sizeof parent) return -ENAMETOOLONG;
+  memcpy(parent, host, pl);
+  parent[pl] = 0;
+  const char* name = slash + 1;
+  long pfd = sys::raw(SYS_openat, AT_FDCWD, (long)parent, O_PATH | O_DIRECTORY | O_CLOEXEC);
+  if (pfd < 0) return (int)pfd;
+  long src = sys::raw(SYS_openat, pfd, (long)name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+  if (src < 0) {
+    sys::raw(SYS_close, pfd);
+    return (int)src;
+  }
+  long tmp = sys::raw(SYS_openat, pfd, (long)".", O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
+  long r = tmp < 0 ? tmp : 0;
+  // The apparent identity first: the copy gets a safe disk mode, and the
+  // entry (fake owner, mode, xattrs) moves to the new inode.
+  Key old_key{makedev(sx.stx_dev_major, sx.stx_dev_minor), sx.stx_ino};
+  Meta real;
+  real.mode = sx.stx_mode;
+  real.uid = sx.stx_uid;
+  real.gid = sx.stx_gid;
+  if (sx.stx_mask & STATX_BTIME) real.birth = {sx.stx_btime.tv_sec, sx.stx_btime.tv_nsec};
+  Meta entry;
+  bool has_entry = g_state.lookup(old_key, &entry) && !entry_stale(entry, real);
+  mode_t perm = (has_entry ? entry.mode : sx.stx_mode) & 07777;
+  mode_t disk = (perm & 0775) | 0600 | ((perm & 0111) ? 0100 : 0);
+  if (!r) r = copy_content((int)src, (int)tmp, sx.stx_size);
+  if (!r) r = copy_xattrs((int)src, (int)tmp);
+  if (!r) r = sys::raw(SYS_fchmod, tmp, disk);
+  if (!r) {
+    struct timespec ts[2] = {{sx.stx_atime.tv_sec, sx.stx_atime.tv_nsec}, {sx.stx_mtime.tv_sec, sx.stx_mtime.tv_nsec}};
+    r = sys::raw(SYS_utimensat, tmp, 0, (long)ts, 0);
+  }
+  struct statx nx;
+  if (!r) r = sys::raw(SYS_statx, tmp, (long)"", AT_EMPTY_PATH, STATX_BASIC_STATS | STATX_BTIME, (long)&nx);
+  if (!r && (has_entry || disk != (sx.stx_mode & 07777))) {
+    Meta m = has_entry ? entry : real;
+    if (!has_entry && !g_session.unknown_real) m.uid = m.gid = 0;
+    m.mode = (real.mode & S_IFMT) | perm;
+    if (has_entry) m.mode = entry.mode;
+    m.birth = (nx.stx_mask & STATX_BTIME) ? Birth{nx.stx_btime.tv_sec, nx.stx_btime.tv_nsec} : Birth{};
+    r = g_state.put(Key{makedev(nx.stx_dev_major, nx.stx_dev_minor), nx.stx_ino}, m);
+  }
+  if (!r) r = link_over((int)tmp, (int)pfd, name);
+  if (!r && g_cow.set) {
+    // The other names the inode had in the base (perl, perl5.36.0) follow.
+    const SharedSlot* slot = find_slot(sx.stx_ino);
+    if (slot && slot->names) {
+      const char* n = reinterpret_cast<const char*>(g_cow.set) + slot->names;
+      const char* end = reinterpret_cast<const char*>(g_cow.set) + g_cow.set_len;
+      for (; n < end && *n; n += strlen(n) + 1) {
+        char full[4200];
+        size_t rl = g_cow.clone_root_len, nl = strlen(n);
+        if (rl + 1 + nl + 1 > sizeof full) continue;
+        memcpy(full, g_cow.clone_root, rl);
+        full[rl] = '/';
+        memcpy(full + rl + 1, n, nl + 1);
+        if (strcmp(full, host) == 0) continue;
+        struct statx ax;
+        if (sys::raw(SYS_statx, AT_FDCWD, (long)full, AT_SYMLINK_NOFOLLOW, STATX_INO, (long)&ax) < 0 ||
+            ax.stx_ino != sx.stx_ino)
+          continue;
+        char* s2 = strrchr(full, '/');
+        *s2 = 0;
+        long afd = sys::raw(SYS_openat, AT_FDCWD, (long)full, O_PATH | O_DIRECTORY | O_CLOEXEC);
+        if (afd >= 0) {
+          link_over((int)tmp, (int)afd, s2 + 1);
+          sys::raw(SYS_close, afd);
+        }
+      }
+    }
+  }
+  if (tmp >= 0) sys::raw(SYS_close, tmp);
+  sys::raw(SYS_close, src);
+  sys::raw(SYS_close, pfd);
+  return (int)r;
+}
+
+int cow_prepare(int dirfd, const char* path, bool follow) {
+  if (!g_cow.active || !path || !*path) return 0;
+  struct statx sx;
+  long r = sys::raw(SYS_statx, dirfd, (long)path, follow ? 0 : AT_SYMLINK_NOFOLLOW,
+                    STATX_BASIC_STATS | STATX_BTIME, (long)&sx);
+  if (r < 0 || !S_ISREG(sx.stx_mode)) return 0;  // nothing to protect: let the call say what is wrong
+  // The shared test by inode needs no name; the link-count rule and the
+  // break need the file's host path.
+  if (g_cow.set && !g_cow.dir_len) {
+    if (makedev(sx.stx_dev_major, sx.stx_dev_minor) != g_cow.set->dev || !find_slot(sx.stx_ino)) return 0;
+  } else if (sx.stx_nlink <= 1 && !(g_cow.set && find_slot(sx.stx_ino))) {
+    return 0;
+  }
+  long fd = sys::raw(SYS_openat, dirfd, (long)path, O_PATH | O_CLOEXEC | (follow ? 0 : O_NOFOLLOW));
+  if (fd < 0) return 0;
+  int e = cow_prepare_fd((int)fd);
+  sys::raw(SYS_close, fd);
+  return e;
+}
+
+int cow_prepare_fd(int fd) {
+  if (!g_cow.active) return 0;
+  struct statx sx;
+  if (sys::raw(SYS_statx, fd, (long)"", AT_EMPTY_PATH, STATX_BASIC_STATS | STATX_BTIME, (long)&sx) < 0) return 0;
+  if (!S_ISREG(sx.stx_mode)) return 0;
+  char link[32], host[4200];
+  proc_fd_path(fd, link);
+  long n = sys::raw(SYS_readlinkat, AT_FDCWD, (long)link, (long)host, sizeof host - 1);
+  if (n <= 0) return 0;
+  host[n] = 0;
+  if (host[0] != '/' || !cow_shared(sx, host)) return 0;
+  return cow_break(host, sx);
+}
+
+}  // namespace cr

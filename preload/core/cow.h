@@ -1,0 +1,76 @@
+// Copy-on-write roots.
+//
+// A clone is a hard-link farm of a base: new directories, and one more name
+// for every other inode. Its metadata sits beside it, in CLONE.cowroot/:
+//   state/   the clone's own fake identity (a copy of the base's at clone time)
+//   shared   the inodes the clone shares with its base, recorded when it was
+//            made (a read-only hash set every process maps), with the names
+//            an inode had in the base when it had several (perl, perl5.36.0)
+//   base     the base's path, for `cowroot reset`
+// Before anything writes to a shared inode, break() gives the clone a copy
+// of its own under every name the inode has in the clone, keeping content,
+// holes, mode, times, xattrs and fake identity. Which inodes are shared is a
+// recorded fact, not a guess from the link count, so links the program
+// makes between its own files keep real link semantics.
+//
+// `cowroot --cow DIR` (cow-shell) has no record: there, any regular file
+// under DIR with more than one link is shared, as cowdancer takes it.
+#pragma once
+#include <linux/stat.h>
+
+#include <cstddef>
+#include <cstdint>
+
+#include "state.h"
+
+namespace cr {
+
+struct SharedSet;
+
+struct CowConfig {
+  bool active = false;
+  char sidecar[4096] = {};  // CLONE.cowroot, when the clone has a record
+  const SharedSet* set = nullptr;
+  size_t set_len = 0;
+  char clone_root[4096] = {};  // host path of the clone (names in `shared` are relative to it)
+  size_t clone_root_len = 0;
+  char dir[4096] = {};  // --cow DIR: the link-count rule under this host directory
+  size_t dir_len = 0;
+};
+
+extern CowConfig g_cow;
+
+// Reads COWROOT_COW (a sidecar) or COWROOT_COW_DIR. No allocation.
+void cow_init();
+
+// True when writing to the inode of `sx` (found at host path `host`) would
+// change the base or a sibling.
+bool cow_shared(const struct statx& sx, const char* host);
+
+// Gives the clone its own copy of the file at `host` (every name of it in
+// the clone). Returns 0 or -errno; on failure the original is untouched.
+int cow_break(const char* host, const struct statx& sx);
+
+// Breaks (dirfd, path) if it is shared: the step before any write.
+// `follow`: the last component is followed. Returns 0 or -errno.
+int cow_prepare(int dirfd, const char* path, bool follow);
+// The same for a descriptor (fchmod, futimens, fsetxattr on a file opened
+// read-only): breaks its file by name.
+int cow_prepare_fd(int fd);
+
+// ---- the command line's side: building and maintaining clones ----------------
+
+// Makes DEST, a copy-on-write clone of SRC (with DEST.cowroot beside it).
+// Writes a one-line reason into err on failure and leaves nothing behind.
+int cow_clone(const char* src, const char* dest, char* err, size_t errlen);
+
+// Seals a base: no write bit on disk for its files (the apparent modes move
+// into its fake state), and a manifest that verify() compares against.
+int cow_seal(const char* base, char* err, size_t errlen);
+// Lists changes to a sealed base since it was sealed; returns the count or -1.
+long cow_verify(const char* base, char* err, size_t errlen, void (*report)(const char* line, void* ctx), void* ctx);
+
+// Removes a tree without following symlinks or crossing into mounts.
+int remove_tree(const char* path, char* err, size_t errlen);
+
+}  // namespace cr

@@ -1,0 +1,501 @@
+// The command line's side of copy-on-write: making clones, sealing and
+// verifying bases, removing trees. Allocates freely; never in the preload.
+#include <dirent.h>
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/sysmacros.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cinttypes>
+#include <cstdarg>
+#include <cstdio>
+#include <cstring>
+#include <functional>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "cow.h"
+#include "cow_format.h"
+#include "state.h"
+
+namespace cr {
+
+namespace {
+
+void say(char* err, size_t n, const char* fmt, ...) __attribute__((format(printf, 3, 4)));
+void say(char* err, size_t n, const char* fmt, ...) {
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(err, n, fmt, ap);
+  va_end(ap);
+}
+
+struct Dirent64 {
+  uint64_t ino;
+  int64_t off;
+  unsigned short reclen;
+  unsigned char type;
+  char name[1];
+};
+
+// Calls f(name, d_type, d_ino) for each entry of the open directory fd.
+template <typename F>
+int each_entry(int fd, F&& f) {
+  char buf[32768];
+  for (;;) {
+    long n = syscall(SYS_getdents64, fd, buf, sizeof buf);
+    if (n < 0) return -errno;
+    if (n == 0) return 0;
+    for (long off = 0; off < n;) {
+      auto* d = reinterpret_cast<Dirent64*>(buf + off);
+      off += d->reclen;
+      if (d->name[0] == '.' && (d->name[1] == 0 || (d->name[1] == '.' && d->name[2] == 0))) continue;
+      if (int e = f(d->name, d->type, d->ino)) return e;
+    }
+  }
+}
+
+bool file_exists(const std::string& p) {
+  struct stat st;
+  return lstat(p.c_str(), &st) == 0;
+}
+
+std::string parent_of(const std::string& p) {
+  size_t s = p.rfind('/');
+  if (s == std::string::npos) return ".";
+  return s == 0 ? "/" : p.substr(0, s);
+}
+
+bool copy_file(const std::string& from, const std::string& to) {
+  int in = open(from.c_str(), O_RDONLY | O_CLOEXEC);
+  if (in < 0) return false;
+  int out = open(to.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+  if (out < 0) {
+    close(in);
+    return false;
+  }
+  char buf[65536];
+  ssize_t n;
+  bool ok = true;
+  while ((n = read(in, buf, sizeof buf)) > 0)
+    if (write(out, buf, n) != n) ok = false;
+  if (n < 0) ok = false;
+  close(in);
+  if (close(out) != 0) ok = false;
+  return ok;
+}
+
+Birth birth_of(int dirfd, const char* name) {
+  struct statx sx;
+  if (statx(dirfd, name, AT_SYMLINK_NOFOLLOW, STATX_BTIME, &sx) == 0 && (sx.stx_mask & STATX_BTIME))
+    return {sx.stx_btime.tv_sec, sx.stx_btime.tv_nsec};
+  return {};
+}
+
+}  // namespace
+
+int remove_tree(const char* path, char* err, size_t errlen) {
+  struct stat top;
+  if (lstat(path, &top) < 0) {
+    say(err, errlen, "%s: %s", path, strerror(errno));
+    return -1;
+  }
+  if (!S_ISDIR(top.st_mode)) {
+    if (unlink(path) < 0) {
+      say(err, errlen, "cannot remove %s: %s", path, strerror(errno));
+      return -1;
+    }
+    return 0;
+  }
+  // Depth first with descriptors: a symlink is removed, never followed; a
+  // directory on another device (a mount) is left alone.
+  std::function<int(int, const std::string&)> rm = [&](int dfd, const std::string& where) -> int {
+    return each_entry(dfd, [&](const char* name, unsigned char type, uint64_t) -> int {
+      bool dir = type == DT_DIR;
+      struct stat st;
+      if (type == DT_UNKNOWN || dir) {
+        if (fstatat(dfd, name, &st, AT_SYMLINK_NOFOLLOW) < 0) return -errno;
+        dir = S_ISDIR(st.st_mode);
+        if (dir && st.st_dev != top.st_dev) {
+          say(err, errlen, "%s/%s is a mount point: not removed", where.c_str(), name);
+          return -EXDEV;
+        }
+      }
+      if (dir) {
+        fchmodat(dfd, name, 0700, 0);  // a directory without write or search bits is still ours
+        int sub = openat(dfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+        if (sub < 0) return -errno;
+        int e = rm(sub, where + "/" + name);
+        close(sub);
+        if (e) return e;
+        if (unlinkat(dfd, name, AT_REMOVEDIR) < 0) return -errno;
+      } else if (unlinkat(dfd, name, 0) < 0) {
+        return -errno;
+      }
+      return 0;
+    });
+  };
+  int fd = open(path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+  int e = fd < 0 ? -errno : rm(fd, path);
+  if (fd >= 0) close(fd);
+  if (!e && rmdir(path) < 0) e = -errno;
+  if (e) {
+    if (e != -EXDEV) say(err, errlen, "cannot remove %s: %s", path, strerror(-e));
+    return -1;
+  }
+  return 0;
+}
+
+int cow_clone(const char* src_in, const char* dest_in, char* err, size_t errlen) {
+  char srcbuf[4096];
+  struct stat sst;
+  if (stat(src_in, &sst) < 0) {
+    say(err, errlen, "%s: %s", src_in, strerror(errno));
+    return -1;
+  }
+  if (!S_ISDIR(sst.st_mode)) {
+    say(err, errlen, "%s: not a directory", src_in);
+    return -1;
+  }
+  if (!realpath(src_in, srcbuf)) {
+    say(err, errlen, "%s: %s", src_in, strerror(errno));
+    return -1;
+  }
+  std::string src = srcbuf, dest = dest_in;
+  while (dest.size() > 1 && dest.back() == '/') dest.pop_back();
+  if (file_exists(dest)) {
+    say(err, errlen, "%s already exists", dest.c_str());
+    return -1;
+  }
+  if (file_exists(dest + ".cowroot")) {
+    say(err, errlen, "%s.cowroot already exists (the metadata of an earlier clone?)", dest.c_str());
+    return -1;
+  }
+  struct stat pst;
+  std::string parent = parent_of(dest);
+  if (stat(parent.c_str(), &pst) < 0) {
+    say(err, errlen, "%s: %s", parent.c_str(), strerror(errno));
+    return -1;
+  }
+  if (pst.st_dev != sst.st_dev) {
+    say(err, errlen,
+        "%s is on another file system than %s: hard links cannot cross file systems "
+        "(make a full copy instead: cp -a %s %s)",
+        dest.c_str(), src.c_str(), src.c_str(), dest.c_str());
+    return -1;
+  }
+  std::string tmp = dest + ".cowroot-new-" + std::to_string(getpid());
+  std::string tmpside = tmp + ".side";
+  auto fail = [&](const std::string& what, int e) {
+    char ignore[256];
+    say(err, errlen, "%s: %s", what.c_str(), strerror(e));
+    remove_tree(tmp.c_str(), ignore, sizeof ignore);
+    remove_tree(tmpside.c_str(), ignore, sizeof ignore);
+    return -1;
+  };
+  if (mkdir(tmp.c_str(), 0700) < 0) return fail(tmp, errno);
+  if (mkdir(tmpside.c_str(), 0700) < 0 || mkdir((tmpside + "/state").c_str(), 0700) < 0) return fail(tmpside, errno);
+
+  // The walk: one linkat per file, new directories.
+  struct DirPair {
+    std::string rel;
+    uint64_t src_ino;
+    Key dst;
+    Birth dst_birth;
+    struct timespec times[2];
+    mode_t mode;
+  };
+  std::vector<DirPair> dirs;
+  std::unordered_map<uint64_t, uint32_t> first_name;     // ino -> index in names
+  std::unordered_map<uint64_t, std::vector<uint32_t>> aliases;
+  std::vector<std::string> names;
+  int err_code = 0;
+  std::string err_where;
+  std::function<int(int, int, const std::string&)> walk = [&](int sfd, int dfd, const std::string& rel) -> int {
+    return each_entry(sfd, [&](const char* name, unsigned char type, uint64_t ino) -> int {
+      std::string r = rel.empty() ? name : rel + "/" + name;
+      if (type == DT_DIR || type == DT_UNKNOWN) {
+        struct stat st;
+        if (fstatat(sfd, name, &st, AT_SYMLINK_NOFOLLOW) < 0) return err_where = r, -errno;
+        if (S_ISDIR(st.st_mode)) {
+          // Made with its final mode (and always searchable by us); its
+          // times are set once its entries are in.
+          if (mkdirat(dfd, name, (st.st_mode & 07777) | 0700) < 0) return err_where = r, -errno;
+          int s2 = openat(sfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+          int d2 = openat(dfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+          if (s2 < 0 || d2 < 0) {
+            int e = errno;
+            if (s2 >= 0) close(s2);
+            if (d2 >= 0) close(d2);
+            return err_where = r, -e;
+          }
+          struct statx dx;
+          if (statx(d2, "", AT_EMPTY_PATH, STATX_INO | STATX_BTIME, &dx) < 0) {
+            int e = errno;
+            close(s2);
+            close(d2);
+            return err_where = r, -e;
+          }
+          DirPair p{r, st.st_ino, Key{makedev(dx.stx_dev_major, dx.stx_dev_minor), dx.stx_ino},
+                    (dx.stx_mask & STATX_BTIME) ? Birth{dx.stx_btime.tv_sec, dx.stx_btime.tv_nsec} : Birth{},
+                    {st.st_atim, st.st_mtim}, st.st_mode & 07777};
+          dirs.push_back(p);
+          int e = 0;
+          if (st.st_dev == sst.st_dev) e = walk(s2, d2, r);  // a mount inside the base stays empty
+          if (!e) futimens(d2, p.times);
+          close(s2);
+          close(d2);
+          return e;
+        }
+      }
+      if (linkat(sfd, name, dfd, name, 0) < 0) return err_where = r, -errno;
+      if (type == DT_REG || type == DT_UNKNOWN) {
+        auto [it, fresh] = first_name.emplace(ino, (uint32_t)names.size());
+        if (fresh) {
+          names.push_back(r);
+        } else {
+          auto& v = aliases[ino];
+          if (v.empty()) v.push_back(it->second);
+          v.push_back((uint32_t)names.size());
+          names.push_back(r);
+        }
+      }
+      return 0;
+    });
+  };
+  int sfd = open(src.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  int dfd = open(tmp.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (sfd < 0 || dfd < 0) return fail(src, errno);
+  err_code = walk(sfd, dfd, "");
+  close(sfd);
+  close(dfd);
+  if (err_code) return fail(src + "/" + err_where, -err_code);
+  chmod(tmp.c_str(), (sst.st_mode & 07777) | 0700);
+  struct timespec top_times[2] = {sst.st_atim, sst.st_mtim};
+  utimensat(AT_FDCWD, tmp.c_str(), top_times, 0);
+
+  // The clone's own fake state: the base's, plus entries for its new directories.
+  std::string base_state = src + ".cowroot/state";
+  if (file_exists(base_state + "/table")) {
+    if (!copy_file(base_state + "/table", tmpside + "/state/table") ||
+        !copy_file(base_state + "/xattr", tmpside + "/state/xattr"))
+      return fail(tmpside + "/state", errno ? errno : EIO);
+  }
+  {
+    State st;
+    if (int e = st.open((tmpside + "/state").c_str(), true)) return fail(tmpside + "/state", -e);
+    struct stat top;
+    stat(tmp.c_str(), &top);
+    std::vector<std::pair<uint64_t, std::pair<Key, Birth>>> all;
+    all.push_back({sst.st_ino, {Key{top.st_dev, top.st_ino}, birth_of(AT_FDCWD, tmp.c_str())}});
+    for (auto& d : dirs) all.push_back({d.src_ino, {d.dst, d.dst_birth}});
+    for (auto& [src_ino, dst] : all) {
+      Meta m;
+      if (!st.lookup(Key{sst.st_dev, src_ino}, &m)) continue;
+      m.birth = dst.second;
+      if (int e = st.put(dst.first, m)) return fail(tmpside + "/state", -e);
+    }
+  }
+
+  // The shared set.
+  uint64_t cap = 16;
+  while (cap < first_name.size() * 2 + 2) cap *= 2;
+  std::vector<SharedSlot> slots(cap);
+  std::string blob;
+  std::unordered_map<uint64_t, uint64_t> names_at;
+  uint64_t names_base = sizeof(SharedSet) + cap * sizeof(SharedSlot);
+  for (auto& [ino, idx] : aliases) {
+    names_at[ino] = names_base + blob.size();
+    for (uint32_t i : idx) blob += names[i] + '\0';
+    blob += '\0';
+  }
+  for (auto& [ino, idx] : first_name) {
+    uint64_t i = shared_hash(ino) & (cap - 1);
+    while (slots[i].ino) i = (i + 1) & (cap - 1);
+    slots[i].ino = ino;
+    auto a = names_at.find(ino);
+    slots[i].names = a == names_at.end() ? 0 : a->second;
+  }
+  SharedSet hdr{};
+  memcpy(hdr.magic, "CRSHARE1", 8);
+  hdr.cap = cap;
+  hdr.count = first_name.size();
+  hdr.dev = sst.st_dev;
+  hdr.names_off = names_base;
+  hdr.names_len = blob.size();
+  {
+    FILE* f = fopen((tmpside + "/shared").c_str(), "wxe");
+    if (!f) return fail(tmpside + "/shared", errno);
+    bool ok = fwrite(&hdr, sizeof hdr, 1, f) == 1 && fwrite(slots.data(), sizeof(SharedSlot), cap, f) == cap &&
+              (blob.empty() || fwrite(blob.data(), blob.size(), 1, f) == 1);
+    ok = fclose(f) == 0 && ok;
+    if (!ok) return fail(tmpside + "/shared", errno ? errno : EIO);
+    FILE* b = fopen((tmpside + "/base").c_str(), "wxe");
+    if (!b || fprintf(b, "%s\n", src.c_str()) < 0 || fclose(b) != 0) return fail(tmpside + "/base", errno);
+  }
+  // Commit: the sidecar, then the clone itself.
+  if (rename(tmpside.c_str(), (dest + ".cowroot").c_str()) < 0) return fail(dest + ".cowroot", errno);
+  if (rename(tmp.c_str(), dest.c_str()) < 0) {
+    int e = errno;
+    char ignore[256];
+    remove_tree((dest + ".cowroot").c_str(), ignore, sizeof ignore);
+    return fail(dest, e);
+  }
+  return 0;
+}
+
+int cow_seal(const char* base_in, char* err, size_t errlen) {
+  char buf[4096];
+  if (!realpath(base_in, buf)) {
+    say(err, errlen, "%s: %s", base_in, strerror(errno));
+    return -1;
+  }
+  std::string base = buf, side = base + ".cowroot";
+  struct stat bst;
+  if (stat(base.c_str(), &bst) < 0 || !S_ISDIR(bst.st_mode)) {
+    say(err, errlen, "%s: not a directory", base.c_str());
+    return -1;
+  }
+  mkdir(side.c_str(), 0700);
+  mkdir((side + "/state").c_str(), 0700);
+  State st;
+  if (int e = st.open((side + "/state").c_str(), true)) {
+    say(err, errlen, "%s/state: %s", side.c_str(), strerror(-e));
+    return -1;
+  }
+  std::string manifest;
+  int code = 0;
+  std::string where;
+  std::function<int(int, const std::string&)> walk = [&](int dfd, const std::string& rel) -> int {
+    return each_entry(dfd, [&](const char* name, unsigned char, uint64_t) -> int {
+      std::string r = rel + "/" + name;
+      struct statx sx;
+      if (statx(dfd, name, AT_SYMLINK_NOFOLLOW, STATX_BASIC_STATS | STATX_BTIME, &sx) < 0) return where = r, -errno;
+      // The manifest holds the file as sealing leaves it.
+      bool seals = S_ISREG(sx.stx_mode) && (sx.stx_mode & 0222);
+      unsigned sealed_mode = seals ? (sx.stx_mode & ~07777u) | (sx.stx_mode & 07555) | 0400 : sx.stx_mode;
+      char line[256];
+      snprintf(line, sizeof line, "%" PRIu64 " %" PRIu64 " %lld.%09u %o ", (uint64_t)sx.stx_ino,
+               (uint64_t)sx.stx_size, (long long)sx.stx_mtime.tv_sec, sx.stx_mtime.tv_nsec, sealed_mode);
+      manifest += line + r + "\n";
+      if (S_ISDIR(sx.stx_mode)) {
+        if (makedev(sx.stx_dev_major, sx.stx_dev_minor) != bst.st_dev) return 0;
+        int sub = openat(dfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+        if (sub < 0) return where = r, -errno;
+        int e = walk(sub, r);
+        close(sub);
+        return e;
+      }
+      if (!S_ISREG(sx.stx_mode) || !(sx.stx_mode & 0222)) return 0;
+      // The apparent mode moves into the state; the disk loses its write bits.
+      Key k{makedev(sx.stx_dev_major, sx.stx_dev_minor), sx.stx_ino};
+      Meta m;
+      Meta real;
+      real.mode = sx.stx_mode;
+      real.uid = sx.stx_uid;
+      real.gid = sx.stx_gid;
+      if (sx.stx_mask & STATX_BTIME) real.birth = {sx.stx_btime.tv_sec, sx.stx_btime.tv_nsec};
+      if (!st.lookup(k, &m) || entry_stale(m, real)) {
+        m = real;
+        m.uid = m.gid = 0;
+        m.xattrs = 0;
+        if (int e = st.put(k, m)) return where = r, e;
+      }
+      if (fchmodat(dfd, name, (sx.stx_mode & 07555) | 0400, 0) < 0) return where = r, -errno;
+      return 0;
+    });
+  };
+  int fd = open(base.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  code = fd < 0 ? -errno : walk(fd, "");
+  if (fd >= 0) close(fd);
+  if (code) {
+    say(err, errlen, "cannot seal %s%s: %s", base.c_str(), where.c_str(), strerror(-code));
+    return -1;
+  }
+  std::string mp = side + "/manifest";
+  FILE* f = fopen((mp + ".tmp").c_str(), "we");
+  if (!f || fwrite(manifest.data(), 1, manifest.size(), f) != manifest.size() || fclose(f) != 0 ||
+      rename((mp + ".tmp").c_str(), mp.c_str()) != 0) {
+    say(err, errlen, "cannot write %s: %s", mp.c_str(), strerror(errno));
+    return -1;
+  }
+  return 0;
+}
+
+long cow_verify(const char* base_in, char* err, size_t errlen, void (*report)(const char*, void*), void* ctx) {
+  char buf[4096];
+  if (!realpath(base_in, buf)) {
+    say(err, errlen, "%s: %s", base_in, strerror(errno));
+    return -1;
+  }
+  std::string base = buf;
+  FILE* f = fopen((base + ".cowroot/manifest").c_str(), "re");
+  if (!f) {
+    say(err, errlen, "%s is not sealed (no %s.cowroot/manifest)", base.c_str(), base.c_str());
+    return -1;
+  }
+  std::unordered_map<std::string, std::string> want;  // path -> "ino size mtime mode"
+  char* line = nullptr;
+  size_t cap = 0;
+  ssize_t n;
+  while ((n = getline(&line, &cap, f)) > 0) {
+    if (line[n - 1] == '\n') line[--n] = 0;
+    char* sp = line;
+    for (int i = 0; i < 4 && sp; i++) sp = strchr(sp + 1, ' ');
+    if (!sp) continue;
+    *sp = 0;
+    want[sp + 1] = line;
+  }
+  free(line);
+  fclose(f);
+  long changes = 0;
+  std::function<void(int, const std::string&)> walk = [&](int dfd, const std::string& rel) {
+    each_entry(dfd, [&](const char* name, unsigned char, uint64_t) -> int {
+      std::string r = rel + "/" + name;
+      struct statx sx;
+      if (statx(dfd, name, AT_SYMLINK_NOFOLLOW, STATX_BASIC_STATS, &sx) < 0) return 0;
+      char have[128];
+      snprintf(have, sizeof have, "%" PRIu64 " %" PRIu64 " %lld.%09u %o", (uint64_t)sx.stx_ino,
+               (uint64_t)sx.stx_size, (long long)sx.stx_mtime.tv_sec, sx.stx_mtime.tv_nsec, sx.stx_mode);
+      auto it = want.find(r);
+      if (it == want.end()) {
+        report(("new: " + r).c_str(), ctx);
+        changes++;
+      } else {
+        // A directory's size and mtime follow its entries: those show as
+        // new or missing names instead.
+        bool same = S_ISDIR(sx.stx_mode) ? true : it->second == have;
+        if (!same) {
+          report(("changed: " + r).c_str(), ctx);
+          changes++;
+        }
+        want.erase(it);
+      }
+      if (S_ISDIR(sx.stx_mode)) {
+        int sub = openat(dfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+        if (sub >= 0) {
+          walk(sub, r);
+          close(sub);
+        }
+      }
+      return 0;
+    });
+  };
+  int fd = open(base.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (fd < 0) {
+    say(err, errlen, "%s: %s", base.c_str(), strerror(errno));
+    return -1;
+  }
+  walk(fd, "");
+  close(fd);
+  for (auto& [path, _] : want) {
+    report(("missing: " + path).c_str(), ctx);
+    changes++;
+  }
+  return changes;
+}
+
+}  // namespace cr
