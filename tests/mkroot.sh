@@ -11,7 +11,7 @@ for d in bin sbin lib lib64; do
   mkdir -p "$dir/usr/$d"
   [ -e "$dir/$d" ] || ln -s "usr/$d" "$dir/$d"
 done
-progs="sh dash ls cat stat readlink realpath ln mkdir rm touch id env pwd chmod chown mknod test true false echo chroot printf sort
+progs="sh dash ls cat stat readlink realpath ln mkdir rm touch id env pwd chmod chown mknod test true false echo chroot printf sort truncate touch dd setfattr getfattr grep
        sleep mv cp find tar perl python3 getent ldd head"
 copy() {  # copy a file under its parent's canonical directory, keeping symlinks as they are
   src=$1

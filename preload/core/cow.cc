@@ -284,10 +284,10 @@ int cow_prepare(int dirfd, const char* path, bool follow) {
   if (fd < 0) return 0;
   int e = cow_prepare_fd((int)fd);
   sys::raw(SYS_close, fd);
-  return e;
+  return e < 0 ? e : 0;
 }
 
-int cow_prepare_fd(int fd) {
+int cow_prepare_fd(int fd, char* path, size_t pn) {
   if (!g_cow.active) return 0;
   struct statx sx;
   if (sys::raw(SYS_statx, fd, (long)"", AT_EMPTY_PATH, STATX_BASIC_STATS | STATX_BTIME, (long)&sx) < 0) return 0;
@@ -298,7 +298,10 @@ int cow_prepare_fd(int fd) {
   if (n <= 0) return 0;
   host[n] = 0;
   if (host[0] != '/' || !cow_shared(sx, host)) return 0;
-  return cow_break(host, sx);
+  int e = cow_break(host, sx);
+  if (e < 0) return e;
+  if (path && pn > (size_t)n) memcpy(path, host, n + 1);
+  return 1;
 }
 
 }  // namespace cr

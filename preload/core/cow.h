@@ -55,8 +55,11 @@ int cow_break(const char* host, const struct statx& sx);
 // `follow`: the last component is followed. Returns 0 or -errno.
 int cow_prepare(int dirfd, const char* path, bool follow);
 // The same for a descriptor (fchmod, futimens, fsetxattr on a file opened
-// read-only): breaks its file by name.
-int cow_prepare_fd(int fd);
+// read-only): breaks its file by name. The descriptor still refers to the
+// base's inode afterwards, so when it broke (returns 1) `path` receives the
+// host path of the clone's copy, which the operation must use instead.
+// Returns 0 (nothing to do), 1 (broken) or -errno.
+int cow_prepare_fd(int fd, char* path = nullptr, size_t n = 0);
 
 // ---- the command line's side: building and maintaining clones ----------------
 

@@ -249,8 +249,18 @@ int chmod_at(int dirfd, const char* path, mode_t mode, int flags) {
   mode_t disk = disk_perm(perm, dir);
   // Faked device nodes are regular files: their disk mode stays private.
   if (S_ISCHR(cur.mode) || S_ISBLK(cur.mode)) disk = 0600;
+  char broke[4200];
   if (g_cow.active && disk != (sx.stx_mode & 07777)) {
-    if (int e = path ? cow_prepare(dirfd, path, false) : cow_prepare_fd(dirfd)) return fail(e);
+    if (path) {
+      if (int e = cow_prepare(dirfd, path, false)) return fail(e);
+    } else {
+      int e = cow_prepare_fd(dirfd, broke, sizeof broke);
+      if (e < 0) return fail(e);
+      if (e == 1) {  // the descriptor still names the base's inode: go by name
+        dirfd = AT_FDCWD;
+        path = broke;
+      }
+    }
     // The file may be a new inode now: its key is what the entry goes to.
     long q = real_statx(dirfd, path, AT_SYMLINK_NOFOLLOW, &sx);
     if (q < 0) return fail(q);
@@ -480,7 +490,15 @@ ssize_t getxattr(Target t, const char* name, void* value, size_t size) {
 int setxattr(Target t, const char* name, const void* value, size_t size, int flags) {
   RESOLVE_TARGET(t);
   if (!faked_xattr_name(name)) {
-    if (int e = t.path ? cow_prepare(AT_FDCWD, t.path, t.follow && !g_root.active) : cow_prepare_fd(t.fd)) return fail(e);
+    char broke[4200];
+    if (t.path) {
+      if (int e = cow_prepare(AT_FDCWD, t.path, t.follow && !g_root.active)) return fail(e);
+    } else if (int e = cow_prepare_fd(t.fd, broke, sizeof broke); e < 0) {
+      return fail(e);
+    } else if (e == 1) {
+      t.path = broke;
+      t.follow = false;
+    }
     long r = t.path ? sys::raw(t.follow ? SYS_setxattr : SYS_lsetxattr, (long)t.path, (long)name, (long)value,
                                size, flags)
                     : sys::raw(SYS_fsetxattr, t.fd, (long)name, (long)value, size, flags);
@@ -500,7 +518,15 @@ int setxattr(Target t, const char* name, const void* value, size_t size, int fla
 int removexattr(Target t, const char* name) {
   RESOLVE_TARGET(t);
   if (!faked_xattr_name(name)) {
-    if (int e = t.path ? cow_prepare(AT_FDCWD, t.path, t.follow && !g_root.active) : cow_prepare_fd(t.fd)) return fail(e);
+    char broke[4200];
+    if (t.path) {
+      if (int e = cow_prepare(AT_FDCWD, t.path, t.follow && !g_root.active)) return fail(e);
+    } else if (int e = cow_prepare_fd(t.fd, broke, sizeof broke); e < 0) {
+      return fail(e);
+    } else if (e == 1) {
+      t.path = broke;
+      t.follow = false;
+    }
     long r = t.path ? sys::raw(t.follow ? SYS_removexattr : SYS_lremovexattr, (long)t.path, (long)name)
                     : sys::raw(SYS_fremovexattr, t.fd, (long)name);
     if (r == 0 || (r != -ENODATA && r != -ENOTSUP && r != -EOPNOTSUPP && r != -EPERM)) return r < 0 ? fail(r) : 0;

@@ -240,7 +240,10 @@ EXPORT int truncate64(const char* p, off64_t len) { return truncate(p, (off_t)le
 static int utimens_any(int d, const char* p, const struct timespec t[2], int f) {
   ensure();
   if (!nonnull_path(p)) {
-    if (int e = cow_prepare_fd(d)) return fail(-e);
+    char broke[4200];
+    int e = cow_prepare_fd(d, broke, sizeof broke);
+    if (e < 0) return fail(-e);
+    if (e == 1) return (int)sys::call(SYS_utimensat, AT_FDCWD, (long)broke, (long)t, AT_SYMLINK_NOFOLLOW);
     return (int)sys::call(SYS_utimensat, d, 0, (long)t, f);
   }
   RESOLVE_OR(-1, d, p, (f & AT_SYMLINK_NOFOLLOW) ? 0 : kFollow, r);

@@ -1,0 +1,245 @@
+// Copy-on-write roots, end to end, as an unprivileged user: nothing written
+// inside a clone may change its base or a sibling.
+#include <sys/xattr.h>
+
+#include <algorithm>
+#include <fstream>
+#include <sstream>
+
+#include "common.h"
+
+using namespace test;
+
+namespace {
+
+std::string slurp(const std::string& p) {
+  std::ifstream in(p, std::ios::binary);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+// A base made of the host's programs (tests/mkroot.sh) plus files to poke at.
+struct Base {
+  TempDir dir;
+  std::string base = dir.path + "/base";
+  Base() {
+    const char* script = getenv("COWROOT_TEST_MKROOT");
+    REQUIRE(script);
+    auto r = sh("sh " + q(script) + " " + q(base) + " 2>&1");
+    REQUIRE_MESSAGE(r.status == 0, r.out);
+    write_file(base + "/etc/data", "base data\n");
+    write_file(base + "/etc/a", "one file, two names\n");
+    REQUIRE(link((base + "/etc/a").c_str(), (base + "/etc/b").c_str()) == 0);
+    REQUIRE(symlink("/etc/data", (base + "/etc/data-abs").c_str()) == 0);
+    REQUIRE(symlink("data", (base + "/etc/data-rel").c_str()) == 0);
+    // A sparse file: a hole, then data.
+    int fd = open((base + "/etc/sparse").c_str(), O_WRONLY | O_CREAT, 0644);
+    REQUIRE(pwrite(fd, "end", 3, 1 << 20) == 3);
+    close(fd);
+  }
+  std::string clone(const std::string& name) const {
+    std::string c = dir.path + "/" + name;
+    auto r = sh(cowroot() + " clone " + q(base) + " " + q(c) + " 2>&1");
+    REQUIRE_MESSAGE(r.status == 0, r.out);
+    return c;
+  }
+  Result in(const std::string& root, const std::string& script) const {
+    return sh(cowroot() + " -r " + q(root) + " -- /bin/sh -c " + q(script) + " 2>&1");
+  }
+};
+
+struct Snapshot {
+  std::string content;
+  struct stat st;
+};
+
+Snapshot snap(const std::string& p) { return {slurp(p), real_stat(p)}; }
+
+bool same(const Snapshot& a, const Snapshot& b) {
+  return a.content == b.content && a.st.st_ino == b.st.st_ino && a.st.st_mode == b.st.st_mode &&
+         a.st.st_mtim.tv_sec == b.st.st_mtim.tv_sec && a.st.st_mtim.tv_nsec == b.st.st_mtim.tv_nsec &&
+         a.st.st_size == b.st.st_size;
+}
+
+}  // namespace
+
+TEST_CASE("every write path gives the clone its own copy; the base never changes") {
+  Base b;
+  std::string c = b.clone("c");
+  // Each script writes to /etc/data one way; the base must come out unchanged.
+  const char* ways[] = {
+      "echo new > /etc/data",
+      "echo more >> /etc/data",
+      "exec 3<>/etc/data; echo rw >&3",
+      "perl -e 'open(F, q{+<}, q{/etc/data}) or die'",  // O_RDWR without writing
+      "truncate -s 2 /etc/data 2>/dev/null || perl -e 'truncate(q{/etc/data}, 2) or die'",
+      "touch -d @1000000 /etc/data",
+      "chmod 600 /etc/data",
+      "setfattr -n user.k -v v /etc/data 2>/dev/null || perl -e 1",
+      "cp /etc/motd /etc/data",
+      "dd if=/etc/motd of=/etc/data conv=notrunc 2>/dev/null || perl -e 'open(F, q{+<}, q{/etc/data}); print F q{x}'",
+      "echo via-abs >> /etc/data-abs",
+      "echo via-rel >> /etc/data-rel",
+      "ln /etc/data /tmp/mylink && echo via-link >> /tmp/mylink",
+      "perl -e 'open(F, q{<}, q{/etc/data}); chmod 0600, *F; utime(undef, undef, *F)'",
+  };
+  for (std::string w : ways) {
+    CAPTURE(w);
+    Snapshot before = snap(b.base + "/etc/data");
+    REQUIRE(sh(cowroot() + " reset " + q(c) + " 2>&1").status == 0);
+    auto r = b.in(c, w);
+    CHECK_MESSAGE(r.status == 0, r.out);
+    CHECK(same(before, snap(b.base + "/etc/data")));
+  }
+}
+
+TEST_CASE("a break keeps content, holes, mode, times, xattrs and the fake owner") {
+  Base b;
+  std::string c = b.clone("c");
+  auto r = b.in(c, "chown 7:8 /etc/sparse && chmod 640 /etc/sparse && touch -d @123456789 /etc/sparse && "
+                   "setfattr -n user.tag -v kept /etc/sparse 2>/dev/null; "
+                   "perl -e 'open(F, q{+<}, q{/etc/sparse}) or die' && stat -c '%u %g %a %Y' /etc/sparse");
+  CHECK(r.out == "7 8 640 123456789\n");
+  struct stat cs = real_stat(c + "/etc/sparse"), bs = real_stat(b.base + "/etc/sparse");
+  CHECK(cs.st_ino != bs.st_ino);
+  CHECK(slurp(c + "/etc/sparse") == slurp(b.base + "/etc/sparse"));
+  CHECK(cs.st_blocks <= bs.st_blocks + 8);  // the hole stayed a hole
+}
+
+TEST_CASE("names that were one file in the base stay one file after a break") {
+  Base b;
+  std::string c = b.clone("c");
+  auto r = b.in(c, "echo changed >> /etc/a && cat /etc/b && stat -c %h /etc/a");
+  CHECK(r.out == "one file, two names\nchanged\n2\n");
+  CHECK(slurp(b.base + "/etc/a") == "one file, two names\n");
+  CHECK(real_stat(c + "/etc/a").st_ino == real_stat(c + "/etc/b").st_ino);
+}
+
+TEST_CASE("hard links a program makes between its own files keep link semantics") {
+  Base b;
+  std::string c = b.clone("c");
+  auto r = b.in(c, "echo mine > /tmp/x && ln /tmp/x /tmp/y && echo more >> /tmp/y && cat /tmp/x && stat -c %h /tmp/x");
+  CHECK(r.out == "mine\nmore\n2\n");
+}
+
+TEST_CASE("reading never copies; rm -rf of base files in a clone leaves the base whole") {
+  Base b;
+  std::string c = b.clone("c");
+  ino_t before = real_stat(c + "/etc/data").st_ino;
+  auto r = b.in(c, "cat /etc/data /usr/bin/* > /dev/null && rm -rf /usr /etc/a");
+  CHECK(r.status == 0);
+  CHECK(real_stat(b.base + "/etc/data").st_ino == before);
+  CHECK(exists(b.base + "/usr/bin/dash"));
+  CHECK(exists(b.base + "/etc/a"));
+  CHECK(slurp(b.base + "/etc/data") == "base data\n");
+}
+
+TEST_CASE("each clone has its own fake metadata: invisible to the base and to siblings") {
+  Base b;
+  std::string c1 = b.clone("c1"), c2 = b.clone("c2");
+  CHECK(b.in(c1, "chown 11:12 /etc/data && chmod 4711 /etc/data && mknod /dev-x c 1 3").status == 0);
+  CHECK(b.in(c1, "stat -c '%u %g %a' /etc/data").out == "11 12 4711\n");
+  CHECK(b.in(c2, "stat -c '%u %g %a' /etc/data; test -e /dev-x || echo none").out == "0 0 644\nnone\n");
+  CHECK(b.in(b.base, "stat -c '%u %g %a' /etc/data").out == "0 0 644\n");
+}
+
+TEST_CASE("a sealed base: a writer cowroot cannot see gets EACCES; verify reports changes") {
+  Base b;
+  REQUIRE(sh(cowroot() + " seal " + q(b.base) + " 2>&1").status == 0);
+  CHECK(sh(cowroot() + " verify " + q(b.base)).status == 0);
+  std::string c = b.clone("c");
+  // This test process is not interposed: to it the clone's shared files are read-only.
+  int fd = open((c + "/etc/data").c_str(), O_WRONLY);
+  CHECK(fd < 0);
+  CHECK(errno == EACCES);
+  if (fd >= 0) close(fd);
+  // Through cowroot, the apparent mode is the one before sealing, and writes work.
+  CHECK(b.in(c, "stat -c %a /etc/data && echo w >> /etc/data && cat /etc/data").out == "644\nbase data\nw\n");
+  CHECK(slurp(b.base + "/etc/data") == "base data\n");
+  CHECK(sh(cowroot() + " verify " + q(b.base)).status == 0);
+  // A change behind everyone's back is reported.
+  REQUIRE(chmod((b.base + "/etc/motd").c_str(), 0644) == 0);
+  write_file(b.base + "/etc/motd", "tampered\n");
+  write_file(b.base + "/etc/new-file", "");
+  auto v = sh(cowroot() + " verify " + q(b.base) + " 2>&1");
+  CHECK(v.status == 1);
+  CHECK(v.out.find("changed: /etc/motd") != std::string::npos);
+  CHECK(v.out.find("new: /etc/new-file") != std::string::npos);
+}
+
+TEST_CASE("cloning an unsealed base says once that it is unprotected") {
+  Base b;
+  auto r = sh(cowroot() + " clone " + q(b.base) + " " + q(b.dir / "c") + " 2>&1");
+  CHECK(r.status == 0);
+  CHECK(std::count(r.out.begin(), r.out.end(), '\n') == 1);
+  CHECK(r.out.find("not sealed") != std::string::npos);
+}
+
+TEST_CASE("removing a clone never follows a symlink out of it") {
+  Base b;
+  TempDir home;
+  write_file(home / "precious", "keep me\n");
+  REQUIRE(symlink(home.path.c_str(), (b.base + "/home-link").c_str()) == 0);
+  auto r = sh(cowroot() + " run --base " + q(b.base) + " -- /bin/sh -c 'ln -s " + home.path +
+              " /tmp/another; echo ok' 2>&1");
+  CHECK(r.out.find("ok") != std::string::npos);
+  CHECK(slurp(home / "precious") == "keep me\n");
+  std::string c = b.clone("c");
+  REQUIRE(sh(cowroot() + " reset " + q(c)).status == 0);
+  CHECK(slurp(home / "precious") == "keep me\n");
+}
+
+TEST_CASE("run: a throwaway root with fake root inside; --keep keeps it") {
+  Base b;
+  auto r = sh(cowroot() + " run --base " + q(b.base) + " -- /bin/sh -c 'id -u; echo x > /etc/data; cat /etc/data' 2>&1");
+  CHECK(r.out == "0\nx\n");
+  CHECK(slurp(b.base + "/etc/data") == "base data\n");
+  auto left = sh("ls -a " + q(b.dir.path) + " | grep -c cowroot-run");
+  CHECK(left.out == "0\n");
+  std::string k = b.dir / "kept";
+  auto r2 = sh(cowroot() + " run --base " + q(b.base) + " --keep " + q(k) + " -- /bin/sh -c 'echo y > /etc/data'");
+  CHECK(r2.status == 0);
+  CHECK(slurp(k + "/etc/data") == "y\n");
+}
+
+TEST_CASE("reset puts a clone back to its base") {
+  Base b;
+  std::string c = b.clone("c");
+  CHECK(b.in(c, "echo changed > /etc/data; mkdir /newdir; rm /etc/motd; chown 5 /etc/a").status == 0);
+  auto r = sh(cowroot() + " reset " + q(c) + " 2>&1");
+  CHECK_MESSAGE(r.status == 0, r.out);
+  CHECK(slurp(c + "/etc/data") == "base data\n");
+  CHECK_FALSE(exists(c + "/newdir"));
+  CHECK(exists(c + "/etc/motd"));
+  CHECK(b.in(c, "stat -c %u /etc/a").out == "0\n");
+}
+
+TEST_CASE("--cow DIR: hard-linked trees are copy-on-write without a chroot, as cow-shell") {
+  TempDir d;
+  REQUIRE(mkdir((d / "orig").c_str(), 0755) == 0);
+  write_file(d / "orig/f", "original\n");
+  REQUIRE(sh("cp -al " + q(d / "orig") + " " + q(d / "work")).status == 0);
+  auto r = sh("cd " + q(d / "work") + " && " + cowroot() + " --cow . -- sh -c 'echo changed >> f; cat f'");
+  CHECK(r.out == "original\nchanged\n");
+  CHECK(slurp(d / "orig/f") == "original\n");
+}
+
+TEST_CASE("bad input: a SRC that is no directory, a DEST that exists, another file system") {
+  Base b;
+  write_file(b.dir / "file", "");
+  auto r = sh(cowroot() + " clone " + q(b.dir / "file") + " " + q(b.dir / "x") + " 2>&1");
+  CHECK(r.status != 0);
+  CHECK(r.out == "cowroot: " + b.dir / "file" + ": not a directory\n");
+  r = sh(cowroot() + " clone " + q(b.base) + " " + q(b.dir / "file") + " 2>&1");
+  CHECK(r.status != 0);
+  CHECK(r.out.find("already exists") != std::string::npos);
+  if (exists("/dev/shm") && access("/dev/shm", W_OK) == 0) {
+    std::string other = "/dev/shm/cowroot-test-" + std::to_string(getpid());
+    r = sh(cowroot() + " clone " + q(b.base) + " " + q(other) + " 2>&1");
+    CHECK(r.status != 0);
+    CHECK(r.out.find("another file system") != std::string::npos);
+    CHECK_FALSE(exists(other));
+  }
+  CHECK(sh("ls " + q(b.dir.path) + " | grep -c cowroot-new").out == "0\n");
+}
