@@ -56,7 +56,7 @@ $(BUILD)/%.o: %.cc | $(BUILD)/.deps-build
 $(FAKED): $(BUILD)/faked/faked.o $(CORE_LIB)
 	$(CXX) -o $@ $^
 
-$(CLI): $(BUILD)/cli/cowroot.o $(CORE_LIB)
+$(CLI): $(BUILD)/cli/cowroot.o $(BUILD)/cli/images.o $(CORE_LIB)
 	$(CXX) -o $@ $^
 
 $(HELPER): $(BUILD)/tests/helper.o

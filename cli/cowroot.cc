@@ -24,6 +24,7 @@
 #include "../preload/core/exec.h"
 #include "../preload/core/proto.h"
 #include "../preload/core/resolve.h"
+#include "images.h"
 #include "../preload/core/session.h"
 #include "../preload/core/state.h"
 
@@ -43,7 +44,10 @@ void usage(FILE* f) {
           "usage: cowroot [OPTION...] [--] [COMMAND [ARG...]]   run COMMAND (default $SHELL) as fake root\n"
           "       cowroot clone SRC DEST                          copy-on-write clone of a tree\n"
           "       cowroot reset CLONE                             put a clone back to its base\n"
-          "       cowroot run --base DIR [--keep DIR] [--] CMD    run CMD as root in a throwaway clone of DIR\n"
+          "       cowroot run [--image NAME | --base DIR] [--keep DIR] [--] CMD\n"
+          "                          run CMD as root in a throwaway clone of an image (default: bookworm,\n"
+          "                          built on first use) or of DIR\n"
+          "       cowroot image build|refresh|list|rm [NAME]      the image cache\n"
           "       cowroot seal DIR | verify DIR                   protect a base / report changes to it\n"
           "\n"
           "  -s, --save-file FILE   save the fake ownership and modes to FILE when the command ends\n"
@@ -390,29 +394,49 @@ int run_session(const Options& o) {
 
 // cowroot run [--base DIR] [--keep DIR] [-s F] [-i F] [--] CMD: a fresh clone of DIR,
 // CMD as root inside it, then the clone is gone (or kept where --keep says).
+long max_age_seconds() {
+  const char* a = getenv("COWROOT_IMAGE_MAX_AGE_DAYS");
+  long days = a && *a ? atol(a) : 30;
+  return days * 86400;
+}
+
 int cmd_run(int argc, char** argv) {
-  std::string base, keep;
+  std::string base, keep, image;
   std::vector<char*> rest = {argv[0]};
   int i = 2;
   for (; i < argc; i++) {
     std::string a = argv[i];
-    if ((a == "--base" || a == "--keep" || a == "--image") && i + 1 < argc) {
-      if (a == "--base") base = argv[++i];
-      else if (a == "--keep") keep = argv[++i];
-      else die("--image: the image cache is not built yet; use --base DIR", 2);
-    } else if (a.rfind("--base=", 0) == 0) {
-      base = a.substr(7);
-    } else if (a.rfind("--keep=", 0) == 0) {
-      keep = a.substr(7);
-    } else {
-      break;
-    }
+    auto take = [&](const char* opt, std::string* into) {
+      std::string o = opt;
+      if (a == o && i + 1 < argc) {
+        *into = argv[++i];
+        return true;
+      }
+      if (a.rfind(o + "=", 0) == 0) {
+        *into = a.substr(o.size() + 1);
+        return true;
+      }
+      return false;
+    };
+    if (!take("--base", &base) && !take("--keep", &keep) && !take("--image", &image)) break;
   }
   for (; i < argc; i++) rest.push_back(argv[i]);
-  if (base.empty()) die("run needs --base DIR (the default image cache is not built yet)", 2);
+  if (!base.empty() && !image.empty()) die("run takes --base or --image, not both", 2);
   Options o = parse((int)rest.size(), rest.data());
   if (!o.root.empty()) die("run makes its own root: -r cannot be given", 2);
   std::string where = keep;
+  if (base.empty()) {
+    // The image cache; built on first use (bookworm minbase by default).
+    if (image.empty()) image = "bookworm";
+    std::string err;
+    if (cli::ensure_image(image, max_age_seconds(), &err) < 0) die(err);
+    base = cli::image_root(image);
+    if (where.empty()) {
+      std::string runs = cli::cache_dir() + "/" + image + ".runs";
+      mkdir(runs.c_str(), 0700);
+      where = runs + "/run-" + std::to_string(getpid());
+    }
+  }
   if (where.empty()) {
     std::string b = base;
     while (b.size() > 1 && b.back() == '/') b.pop_back();
@@ -426,6 +450,8 @@ int cmd_run(int argc, char** argv) {
   pid_t pid = fork();
   if (pid < 0) die(std::string("fork: ") + strerror(errno));
   if (pid == 0) _exit(run_session(o));
+  signal(SIGINT, SIG_IGN);
+  signal(SIGQUIT, SIG_IGN);
   int status = 0;
   while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {
   }
@@ -435,6 +461,42 @@ int cmd_run(int argc, char** argv) {
       fprintf(stderr, "cowroot: %s\n", err);
   }
   return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+}
+
+int cmd_image(int argc, char** argv) {
+  std::string verb = argc >= 3 ? argv[2] : "";
+  std::string err;
+  if (verb == "list" && argc == 3) {
+    cli::list_images();
+    return 0;
+  }
+  if ((verb == "build" || verb == "refresh") && argc >= 3) {
+    cli::ImageSpec spec;
+    for (int i = 3; i < argc; i++) {
+      std::string a = argv[i];
+      auto val = [&](const char* opt, std::string* into) {
+        std::string o = opt;
+        if (a == o && i + 1 < argc) return *into = argv[++i], true;
+        if (a.rfind(o + "=", 0) == 0) return *into = a.substr(o.size() + 1), true;
+        return false;
+      };
+      if (val("--suite", &spec.suite) || val("--variant", &spec.variant) || val("--include", &spec.include) ||
+          val("--mirror", &spec.mirror))
+        continue;
+      if (a[0] == '-') die("image " + verb + ": unknown option " + a, 2);
+      spec.name = a;
+    }
+    spec.force = verb == "refresh" || cli::image_exists(spec.name);
+    if (cli::build_image(spec, &err) < 0) die(err);
+    return 0;
+  }
+  if (verb == "rm" && argc == 4) {
+    if (cli::remove_image(argv[3], &err) < 0) die(err);
+    return 0;
+  }
+  die("usage: cowroot image build|refresh [NAME] [--suite S] [--variant V] [--include PKGS] [--mirror URL]\n"
+      "       cowroot image list | rm NAME",
+      2);
 }
 
 void print_line(const char* line, void*) { printf("%s\n", line); }
@@ -465,9 +527,14 @@ int cmd_reset(int argc, char** argv) {
     while (!base.empty() && base.back() == '\n') base.pop_back();
   }
   if (base.empty() || !is_dir(base)) die("the base of " + clone + " (" + base + ") is gone");
+  char err[1024];
+  // Undo what the clone's journal says changed; a full re-clone only when
+  // something changed behind the library's back.
+  int fast = cr::cow_reset_fast(clone.c_str(), err, sizeof err);
+  if (fast < 0) die(err);
+  if (fast == 0) return 0;
   // Made beside it first, then swapped in: never a half-reset clone.
   std::string fresh = clone + ".cowroot-reset-" + std::to_string(getpid());
-  char err[1024];
   if (cr::cow_clone(base.c_str(), fresh.c_str(), err, sizeof err) < 0) die(err);
   std::string old = clone + ".cowroot-old-" + std::to_string(getpid());
   if (rename(clone.c_str(), old.c_str()) < 0 || rename((clone + ".cowroot").c_str(), (old + ".cowroot").c_str()) < 0 ||
@@ -501,6 +568,7 @@ int main(int argc, char** argv) {
   if (argc >= 2 && strcmp(argv[1], "seal") == 0) return cmd_seal(argc, argv);
   if (argc >= 2 && strcmp(argv[1], "verify") == 0) return cmd_verify(argc, argv);
   if (argc >= 2 && strcmp(argv[1], "run") == 0) return cmd_run(argc, argv);
+  if (argc >= 2 && strcmp(argv[1], "image") == 0) return cmd_image(argc, argv);
   Options o = parse(argc, argv);
   if (getenv(cr::kEnvState) && getenv("LD_PRELOAD") && strstr(getenv("LD_PRELOAD"), "libcowroot")) {
     // Already inside a session: the command joins it, as a nested fakeroot would wish to.

@@ -215,6 +215,39 @@ TEST_CASE("reset puts a clone back to its base") {
   CHECK(b.in(c, "stat -c %u /etc/a").out == "0\n");
 }
 
+TEST_CASE("reset undoes exactly what the journal lists, and re-clones after a change behind its back") {
+  Base b;
+  std::string c = b.clone("c");
+  CHECK(b.in(c, "mkdir -p /opt/x/y && echo f > /opt/x/y/f && mv /etc/data /etc/moved && echo hi >> /etc/a && "
+                "chmod 700 /tmp && rm -rf /usr/bin").status == 0);
+  REQUIRE(sh(cowroot() + " reset " + q(c)).status == 0);
+  auto tree = [](const std::string& d) { return sh("cd " + q(d) + " && find . | sort").out; };
+  CHECK(tree(c) == tree(b.base));
+  CHECK(real_stat(c + "/etc/a").st_ino == real_stat(b.base + "/etc/a").st_ino);
+  CHECK(b.in(c, "stat -c %a /tmp").out == "1777\n");
+  CHECK_FALSE(exists(c + ".cowroot/journal"));
+  // A file made behind the library's back is not in the journal: reset notices.
+  write_file(c + "/etc/untracked", "x");
+  REQUIRE(sh(cowroot() + " reset " + q(c)).status == 0);
+  CHECK_FALSE(exists(c + "/etc/untracked"));
+  CHECK(tree(c) == tree(b.base));
+}
+
+TEST_CASE("reset refuses a clone a session is using") {
+  Base b;
+  std::string c = b.clone("c");
+  std::string script = "touch /tmp/started; while [ ! -e /tmp/stop ]; do sleep 0.05; done";
+  std::string cmd = cowroot() + " -r " + q(c) + " -- /bin/sh -c " + q(script) + " >/dev/null 2>&1 &";
+  REQUIRE(system(cmd.c_str()) == 0);
+  for (int i = 0; i < 100 && !exists(c + "/tmp/started"); i++) usleep(50000);
+  auto r = sh(cowroot() + " reset " + q(c) + " 2>&1");
+  CHECK(r.status != 0);
+  CHECK(r.out.find("in use") != std::string::npos);
+  write_file(c + "/tmp/stop", "");
+  for (int i = 0; i < 100 && sh(cowroot() + " reset " + q(c) + " 2>&1").status != 0; i++) usleep(100000);
+  CHECK_FALSE(exists(c + "/tmp/stop"));
+}
+
 TEST_CASE("--cow DIR: hard-linked trees are copy-on-write without a chroot, as cow-shell") {
   TempDir d;
   REQUIRE(mkdir((d / "orig").c_str(), 0755) == 0);

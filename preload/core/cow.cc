@@ -233,6 +233,7 @@ int cow_break(const char* host, const struct statx& sx) {
     r = g_state.put(Key{makedev(nx.stx_dev_major, nx.stx_dev_minor), nx.stx_ino}, m);
   }
   if (!r) r = link_over((int)tmp, (int)pfd, name);
+  if (!r) cow_note(AT_FDCWD, host);
   if (!r && g_cow.set) {
     // The other names the inode had in the base (perl, perl5.36.0) follow.
     const SharedSlot* slot = find_slot(sx.stx_ino);
@@ -257,6 +258,8 @@ int cow_break(const char* host, const struct statx& sx) {
         if (afd >= 0) {
           link_over((int)tmp, (int)afd, s2 + 1);
           sys::raw(SYS_close, afd);
+          *s2 = '/';
+          cow_note(AT_FDCWD, full);
         }
       }
     }
@@ -265,6 +268,44 @@ int cow_break(const char* host, const struct statx& sx) {
   sys::raw(SYS_close, src);
   sys::raw(SYS_close, pfd);
   return (int)r;
+}
+
+void cow_note(int dirfd, const char* path) {
+  if (!g_cow.sidecar[0] || !g_cow.clone_root_len || !path) return;
+  char full[4200];
+  size_t fl = 0;
+  if (path[0] != '/') {
+    long n;
+    if (dirfd == AT_FDCWD) {
+      n = sys::raw(SYS_getcwd, (long)full, sizeof full - 2);
+      if (n > 0) n = (long)strlen(full);
+    } else {
+      char link[32];
+      proc_fd_path(dirfd, link);
+      n = sys::raw(SYS_readlinkat, AT_FDCWD, (long)link, (long)full, sizeof full - 2);
+    }
+    if (n <= 0) return;
+    fl = (size_t)n;
+    if (full[fl - 1] != '/') full[fl++] = '/';
+  }
+  size_t pl = strlen(path);
+  if (fl + pl + 2 > sizeof full) return;
+  memcpy(full + fl, path, pl + 1);
+  fl += pl;
+  size_t rl = g_cow.clone_root_len;
+  if (strncmp(full, g_cow.clone_root, rl) != 0 || (full[rl] != '/' && full[rl] != 0)) return;
+  while (fl > rl + 1 && full[fl - 1] == '/') full[--fl] = 0;
+  full[fl++] = '\n';
+  char jp[4200];
+  size_t sl = strlen(g_cow.sidecar);
+  if (sl + 9 > sizeof jp) return;
+  memcpy(jp, g_cow.sidecar, sl);
+  memcpy(jp + sl, "/journal", 9);
+  long fd = sys::raw(SYS_openat, AT_FDCWD, (long)jp, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0600);
+  if (fd < 0) return;
+  const char* rel = full[rl] ? full + rl + 1 : "\n";
+  sys::raw(SYS_write, fd, (long)rel, (long)(full + fl - rel));
+  sys::raw(SYS_close, fd);
 }
 
 int cow_prepare(int dirfd, const char* path, bool follow) {

@@ -61,11 +61,21 @@ int cow_prepare(int dirfd, const char* path, bool follow);
 // Returns 0 (nothing to do), 1 (broken) or -errno.
 int cow_prepare_fd(int fd, char* path = nullptr, size_t n = 0);
 
+// Records in the clone's change journal (CLONE.cowroot/journal) that the
+// name (dirfd, path) changed, for `cowroot reset`. Nothing outside a clone.
+void cow_note(int dirfd, const char* path);
+
 // ---- the command line's side: building and maintaining clones ----------------
 
 // Makes DEST, a copy-on-write clone of SRC (with DEST.cowroot beside it).
 // Writes a one-line reason into err on failure and leaves nothing behind.
 int cow_clone(const char* src, const char* dest, char* err, size_t errlen);
+
+// Puts a clone back to its base by undoing what its journal lists.
+// Returns 0 when done, 1 when the clone changed behind the library's back
+// (or the journal cannot be trusted) and a full re-clone is needed, -1 on
+// error (err says why; e.g. the clone is in use).
+int cow_reset_fast(const char* clone, char* err, size_t errlen);
 
 // Seals a base: no write bit on disk for its files (the apparent modes move
 // into its fake state), and a manifest that verify() compares against.

@@ -2,6 +2,7 @@
 // verifying bases, removing trees. Allocates freely; never in the preload.
 #include <dirent.h>
 #include <fcntl.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/sysmacros.h>
@@ -11,7 +12,9 @@
 #include <cinttypes>
 #include <cstdarg>
 #include <cstdio>
+#include <algorithm>
 #include <cstring>
+#include <fstream>
 #include <functional>
 #include <string>
 #include <unordered_map>
@@ -336,6 +339,19 @@ int cow_clone(const char* src_in, const char* dest_in, char* err, size_t errlen)
     FILE* b = fopen((tmpside + "/base").c_str(), "wxe");
     if (!b || fprintf(b, "%s\n", src.c_str()) < 0 || fclose(b) != 0) return fail(tmpside + "/base", errno);
   }
+  // What reset needs: the directories and their times (a change behind the
+  // library's back shows as a directory time that moved), and the clean state.
+  {
+    FILE* f = fopen((tmpside + "/dirs").c_str(), "wxe");
+    if (!f) return fail(tmpside + "/dirs", errno);
+    fprintf(f, "%lld.%09ld .\n", (long long)sst.st_mtim.tv_sec, sst.st_mtim.tv_nsec);
+    for (auto& d : dirs) fprintf(f, "%lld.%09ld %s\n", (long long)d.times[1].tv_sec, d.times[1].tv_nsec, d.rel.c_str());
+    if (fclose(f) != 0) return fail(tmpside + "/dirs", errno);
+    if (mkdir((tmpside + "/clean").c_str(), 0700) < 0 ||
+        !copy_file(tmpside + "/state/table", tmpside + "/clean/table") ||
+        !copy_file(tmpside + "/state/xattr", tmpside + "/clean/xattr"))
+      return fail(tmpside + "/clean", errno ? errno : EIO);
+  }
   // Commit: the sidecar, then the clone itself.
   if (rename(tmpside.c_str(), (dest + ".cowroot").c_str()) < 0) return fail(dest + ".cowroot", errno);
   if (rename(tmp.c_str(), dest.c_str()) < 0) {
@@ -344,6 +360,187 @@ int cow_clone(const char* src_in, const char* dest_in, char* err, size_t errlen)
     remove_tree((dest + ".cowroot").c_str(), ignore, sizeof ignore);
     return fail(dest, e);
   }
+  return 0;
+}
+
+int cow_reset_fast(const char* clone_in, char* err, size_t errlen) {
+  std::string clone = clone_in;
+  while (clone.size() > 1 && clone.back() == '/') clone.pop_back();
+  std::string side = clone + ".cowroot";
+  std::string base;
+  {
+    FILE* f = fopen((side + "/base").c_str(), "re");
+    if (!f) {
+      say(err, errlen, "%s is not a clone (no %s/base)", clone.c_str(), side.c_str());
+      return -1;
+    }
+    char buf[4096];
+    if (fgets(buf, sizeof buf, f)) base = buf;
+    fclose(f);
+    while (!base.empty() && base.back() == '\n') base.pop_back();
+  }
+  struct stat bst;
+  if (base.empty() || stat(base.c_str(), &bst) < 0 || !S_ISDIR(bst.st_mode)) {
+    say(err, errlen, "the base of %s (%s) is gone", clone.c_str(), base.c_str());
+    return -1;
+  }
+  // Not while a session uses it: its daemon holds the state's lock.
+  int lock = open((side + "/state/lock").c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+  if (lock >= 0 && flock(lock, LOCK_EX | LOCK_NB) < 0) {
+    close(lock);
+    say(err, errlen, "%s is in use by a running session", clone.c_str());
+    return -1;
+  }
+  struct Closer {
+    int fd;
+    ~Closer() {
+      if (fd >= 0) close(fd);
+    }
+  } closer{lock};
+  // The journal: every name the library saw change.
+  std::vector<std::string> paths;
+  {
+    std::ifstream in(side + "/journal");
+    std::string line;
+    std::unordered_map<std::string, bool> seen;
+    while (std::getline(in, line)) {
+      if (line.empty() || line[0] == '/' || line.find("..") != std::string::npos) continue;
+      if (!seen.emplace(line, true).second) continue;
+      paths.push_back(line);
+    }
+  }
+  std::unordered_map<std::string, bool> touched;  // directories whose entries the journal explains
+  for (auto& p : paths) {
+    size_t sl = p.rfind('/');
+    touched[sl == std::string::npos ? "." : p.substr(0, sl)] = true;
+    touched[p] = true;
+  }
+  // A directory the journal does not explain must be as it was made.
+  {
+    std::ifstream in(side + "/dirs");
+    if (!in) return 1;
+    std::string line;
+    while (std::getline(in, line)) {
+      size_t sp = line.find(' ');
+      if (sp == std::string::npos) return 1;
+      std::string rel = line.substr(sp + 1);
+      if (touched.count(rel)) continue;
+      struct stat st;
+      std::string p = rel == "." ? clone : clone + "/" + rel;
+      if (lstat(p.c_str(), &st) < 0 || !S_ISDIR(st.st_mode)) return 1;
+      char now[64];
+      snprintf(now, sizeof now, "%lld.%09ld", (long long)st.st_mtim.tv_sec, st.st_mtim.tv_nsec);
+      if (line.compare(0, sp, now) != 0) return 1;
+    }
+  }
+  // Parents before children: a directory comes back before what is in it,
+  // and a new directory goes with everything in it.
+  std::sort(paths.begin(), paths.end(), [](const std::string& a, const std::string& b) {
+    size_t da = std::count(a.begin(), a.end(), '/'), db = std::count(b.begin(), b.end(), '/');
+    return da != db ? da < db : a < b;
+  });
+  State st;
+  if (st.open((side + "/state").c_str(), false) < 0) return 1;
+  struct NewDir {
+    std::string rel;
+  };
+  std::vector<std::string> remade;  // directories made anew: their state entries follow
+  char e2[512];
+  std::function<bool(const std::string&)> restore = [&](const std::string& rel) -> bool {
+    std::string c = clone + "/" + rel, b = base + "/" + rel;
+    struct stat cs, bs;
+    bool have_c = lstat(c.c_str(), &cs) == 0, have_b = lstat(b.c_str(), &bs) == 0;
+    if (!have_b) return !have_c || remove_tree(c.c_str(), e2, sizeof e2) == 0;
+    // The parent must exist first.
+    size_t sl = rel.rfind('/');
+    if (sl != std::string::npos) {
+      struct stat ps;
+      if (lstat((clone + "/" + rel.substr(0, sl)).c_str(), &ps) < 0 && !restore(rel.substr(0, sl))) return false;
+    }
+    if (S_ISDIR(bs.st_mode)) {
+      if (have_c && !S_ISDIR(cs.st_mode) && unlink(c.c_str()) < 0) return false;
+      if (!have_c || !S_ISDIR(cs.st_mode)) {
+        if (mkdir(c.c_str(), (bs.st_mode & 07777) | 0700) < 0) return false;
+        remade.push_back(rel);
+      } else {
+        chmod(c.c_str(), (bs.st_mode & 07777) | 0700);
+      }
+      return true;
+    }
+    if (have_c && cs.st_ino == bs.st_ino && cs.st_dev == bs.st_dev) return true;
+    if (have_c && remove_tree(c.c_str(), e2, sizeof e2) < 0) return false;
+    return link(b.c_str(), c.c_str()) == 0;
+  };
+  for (auto& p : paths)
+    if (!restore(p)) return 1;
+  // A directory the journal touched may also hold what nobody recorded:
+  // reconcile its entries with the base's, name by name.
+  for (auto& [rel, _] : touched) {
+    std::string cdir = rel == "." ? clone : clone + "/" + rel, bdir = rel == "." ? base : base + "/" + rel;
+    struct stat cs, bs;
+    if (lstat(cdir.c_str(), &cs) < 0 || !S_ISDIR(cs.st_mode) || lstat(bdir.c_str(), &bs) < 0 || !S_ISDIR(bs.st_mode))
+      continue;
+    auto names_of = [](const std::string& d, std::unordered_map<std::string, uint64_t>* out) {
+      int fd = open(d.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+      if (fd < 0) return false;
+      int e = each_entry(fd, [&](const char* n, unsigned char, uint64_t ino) {
+        (*out)[n] = ino;
+        return 0;
+      });
+      close(fd);
+      return e == 0;
+    };
+    std::unordered_map<std::string, uint64_t> cn, bn;
+    if (!names_of(cdir, &cn) || !names_of(bdir, &bn)) return 1;
+    for (auto& [n, ino] : cn)
+      if (!bn.count(n) && remove_tree((cdir + "/" + n).c_str(), e2, sizeof e2) < 0) return 1;
+    for (auto& [n, ino] : bn) {
+      auto it = cn.find(n);
+      std::string r = rel == "." ? n : rel + "/" + n;
+      if (it == cn.end()) {
+        if (!restore(r)) return 1;
+      } else if (it->second != ino) {
+        struct stat x;
+        if (lstat((bdir + "/" + n).c_str(), &x) == 0 && !S_ISDIR(x.st_mode) && !restore(r)) return 1;
+      }
+    }
+  }
+  // The state as it was made, plus entries for directories made anew.
+  if (!copy_file(side + "/clean/table", side + "/state/table.reset") ||
+      !copy_file(side + "/clean/xattr", side + "/state/xattr.reset") ||
+      rename((side + "/state/xattr.reset").c_str(), (side + "/state/xattr").c_str()) < 0 ||
+      rename((side + "/state/table.reset").c_str(), (side + "/state/table").c_str()) < 0) {
+    unlink((side + "/state/table.reset").c_str());
+    unlink((side + "/state/xattr.reset").c_str());
+    return 1;
+  }
+  if (!remade.empty()) {
+    State fresh;
+    if (fresh.open((side + "/state").c_str(), false) < 0) return 1;
+    for (auto& rel : remade) {
+      struct stat bs, cs;
+      if (lstat((base + "/" + rel).c_str(), &bs) < 0 || lstat((clone + "/" + rel).c_str(), &cs) < 0) return 1;
+      Meta m;
+      if (!fresh.lookup(Key{bs.st_dev, bs.st_ino}, &m)) continue;
+      m.birth = birth_of(AT_FDCWD, (clone + "/" + rel).c_str());
+      if (fresh.put(Key{cs.st_dev, cs.st_ino}, m) < 0) return 1;
+    }
+  }
+  // Directory times as in the base, deepest first (their entries changed them).
+  std::vector<std::string> dirs_to_time;
+  for (auto& [rel, _] : touched) dirs_to_time.push_back(rel);
+  std::sort(dirs_to_time.begin(), dirs_to_time.end(), [](const std::string& a, const std::string& b) {
+    return std::count(a.begin(), a.end(), '/') > std::count(b.begin(), b.end(), '/');
+  });
+  for (auto& rel : dirs_to_time) {
+    std::string c = rel == "." ? clone : clone + "/" + rel, b = rel == "." ? base : base + "/" + rel;
+    struct stat bs, cs;
+    if (lstat(b.c_str(), &bs) < 0 || !S_ISDIR(bs.st_mode) || lstat(c.c_str(), &cs) < 0 || !S_ISDIR(cs.st_mode))
+      continue;
+    struct timespec t[2] = {bs.st_atim, bs.st_mtim};
+    utimensat(AT_FDCWD, c.c_str(), t, AT_SYMLINK_NOFOLLOW);
+  }
+  unlink((side + "/journal").c_str());
   return 0;
 }
 

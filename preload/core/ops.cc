@@ -274,6 +274,7 @@ int chmod_at(int dirfd, const char* path, mode_t mode, int flags) {
     r = sys::raw(SYS_fchmod, dirfd, disk);
   }
   if (r < 0 && r != -EPERM) return fail(r);
+  if (path && r == 0 && disk != (sx.stx_mode & 07777)) cow_note(dirfd, path);
   if (has_entry || disk != perm || r == -EPERM) {
     Meta v;
     v.mode = perm;
@@ -305,12 +306,14 @@ int mknod_at(int dirfd, const char* path, mode_t mode, dev_t dev) {
       sys::raw(SYS_unlinkat, dirfd, (long)path, 0);
       return fail(r);
     }
+    cow_note(dirfd, path);
     return 0;
   }
   if (type != 0 && type != S_IFREG && type != S_IFIFO && type != S_IFSOCK) return fail(-EINVAL);
   mode_t disk = disk_perm(perm, false);
   long r = sys::raw(SYS_mknodat, dirfd, (long)path, type | disk, dev);
   if (r < 0) return fail(r);
+  cow_note(dirfd, path);
   if (int e = note_created(dirfd, path, AT_SYMLINK_NOFOLLOW, disk != perm, perm)) return fail(e);
   return 0;
 }
@@ -321,6 +324,7 @@ int mkdir_at(int dirfd, const char* path, mode_t mode) {
   mode_t disk = disk_perm(perm, true);
   long r = sys::raw(SYS_mkdirat, dirfd, (long)path, disk);
   if (r < 0) return fail(r);
+  cow_note(dirfd, path);
   if (int e = note_created(dirfd, path, AT_SYMLINK_NOFOLLOW, disk != perm, perm)) return fail(e);
   return 0;
 }
@@ -359,6 +363,7 @@ int open_at(int dirfd, const char* path, int flags, mode_t mode) {
 }
 
 static int open_resolved(int dirfd, const char* path, int flags, mode_t mode) {
+  if (g_cow.sidecar[0] && ((flags & O_CREAT) || (flags & O_TMPFILE) == O_TMPFILE)) cow_note(dirfd, path);
   bool creates = (flags & O_CREAT) || (flags & O_TMPFILE) == O_TMPFILE;
   mode_t perm = mode & 07777 & ~g_session.umask;
   mode_t disk = disk_perm(perm, false);
@@ -400,6 +405,7 @@ int symlink_at(const char* target, int dirfd, const char* path) {
   RESOLVE(dirfd, path, 0);  // the target is stored exactly as given
   long r = sys::raw(SYS_symlinkat, (long)target, dirfd, (long)path);
   if (r < 0) return fail(r);
+  cow_note(dirfd, path);
   if (int e = note_created(dirfd, path, AT_SYMLINK_NOFOLLOW, false, 0)) return fail(e);
   return 0;
 }
@@ -408,7 +414,10 @@ int link_at(int olddirfd, const char* oldpath, int newdirfd, const char* newpath
   RESOLVE(olddirfd, oldpath, (flags & AT_SYMLINK_FOLLOW) ? kFollow : 0);
   RESOLVE(newdirfd, newpath, 0);
   if (int e = cow_prepare(olddirfd, oldpath, (flags & AT_SYMLINK_FOLLOW) && !g_root.active)) return fail(e);
-  return (int)sys::call(SYS_linkat, olddirfd, (long)oldpath, newdirfd, (long)newpath, flags);
+  long r = sys::raw(SYS_linkat, olddirfd, (long)oldpath, newdirfd, (long)newpath, flags);
+  if (r < 0) return fail(r);
+  cow_note(newdirfd, newpath);
+  return 0;
 }
 
 // Forgets the entry of an inode whose last name is going away, so that a new
@@ -424,6 +433,7 @@ int unlink_at(int dirfd, const char* path, int flags) {
   RESOLVE(dirfd, path, 0);
   struct statx sx;
   bool known = real_statx(dirfd, path, AT_SYMLINK_NOFOLLOW, &sx) == 0;
+  if (g_cow.sidecar[0]) cow_note(dirfd, path);  // before: a relative name needs its directory
   long r = sys::raw(SYS_unlinkat, dirfd, (long)path, flags);
   if (r < 0) return fail(r);
   if (flags & AT_REMOVEDIR) g_state.bump_namegen();  // resolvers forget the directory
@@ -439,6 +449,10 @@ int rename_at(int olddirfd, const char* oldpath, int newdirfd, const char* newpa
   bool have_from = real_statx(olddirfd, oldpath, AT_SYMLINK_NOFOLLOW, &from) == 0;
   bool replaced = !(flags & (RENAME_EXCHANGE | RENAME_NOREPLACE)) && have_to && have_from &&
                   !(key_of(from) == key_of(to));
+  if (g_cow.sidecar[0]) {
+    cow_note(olddirfd, oldpath);
+    cow_note(newdirfd, newpath);
+  }
   long r = sys::raw(SYS_renameat2, olddirfd, (long)oldpath, newdirfd, (long)newpath, flags);
   if (r < 0) return fail(r);
   if ((have_from && S_ISDIR(from.stx_mode)) || (have_to && S_ISDIR(to.stx_mode))) g_state.bump_namegen();

@@ -248,6 +248,7 @@ static int utimens_any(int d, const char* p, const struct timespec t[2], int f) 
   }
   RESOLVE_OR(-1, d, p, (f & AT_SYMLINK_NOFOLLOW) ? 0 : kFollow, r);
   if (int e = cow_prepare(r.dirfd, r.path, !(f & AT_SYMLINK_NOFOLLOW) && !g_root.active)) return fail(-e);
+  cow_note(r.dirfd, r.path);
   return (int)sys::call(SYS_utimensat, r.dirfd, (long)r.path, (long)t, f);
 }
 EXPORT int utimensat(int d, const char* p, const struct timespec t[2], int f) { return utimens_any(d, p, t, f); }
@@ -324,6 +325,7 @@ FILE* fopen_like(Fn fn, const char* p, const char* m, A... rest) {
       return nullptr;
     }
   }
+  if (w) cow_note(r.dirfd, r.path);
   return fn(r.path, m, rest...);
 }
 #define FOPEN_LIKE(name, params, ...)                  \

@@ -1,0 +1,26 @@
+// The image cache of `cowroot run` and `cowroot image` (see images.cc).
+#pragma once
+#include <map>
+#include <string>
+#include <vector>
+
+namespace cli {
+
+struct ImageSpec {
+  std::string name = "bookworm";
+  std::string suite;  // default: the name
+  std::string variant = "minbase";
+  std::string include;  // extra packages, comma-separated
+  std::string mirror;   // default: the host's apt sources
+  bool force = false;   // rebuild even if present (refresh)
+};
+
+std::string cache_dir();
+std::string image_root(const std::string& name);
+bool image_exists(const std::string& name);
+int build_image(const ImageSpec& spec, std::string* err);
+int ensure_image(const std::string& name, long max_age_seconds, std::string* err);
+void list_images();
+int remove_image(const std::string& name, std::string* err);
+
+}  // namespace cli
