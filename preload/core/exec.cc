@@ -144,33 +144,77 @@ int plan_exec(Plan* p, int dirfd, const char* path, char* const argv[], char* co
   p->flags = flags;
   p->argv = const_cast<char**>(argv);
   p->exe[0] = 0;
-  if (!g_root.active) {
-    if (!exec_env(envp, env_slots, env_cap, p->strings, sizeof p->strings, nullptr)) return -E2BIG;
-    p->envp = env_slots;
-    return 0;
-  }
-
-  // fakechroot's FAKECHROOT_CMD_SUBST=inside=host:...: that command runs
-  // as the host program named instead.
-  if (g_session.fakechroot && path && *path) {
+  // fakechroot's FAKECHROOT_CMD_SUBST=name=host-program:...: that command
+  // runs as the host program named instead, seeing the host's file system,
+  // with FAKECHROOT_CMD_ORIG saying what was asked for (and not again
+  // inside it).
+  if (g_session.fakechroot && path && *path && !getenv("FAKECHROOT_CMD_ORIG")) {
     const char* subst = getenv("FAKECHROOT_CMD_SUBST");
-    size_t pl = strlen(path);
+    const char* want = strncmp(path, "./", 2) == 0 ? path + 2 : path;
+    size_t pl = strlen(want);
     for (const char* q = subst; q && *q;) {
       const char* e = strchr(q, ':');
       if (!e) e = q + strlen(q);
       const char* eq = static_cast<const char*>(memchr(q, '=', e - q));
-      if (eq && (size_t)(eq - q) == pl && memcmp(q, path, pl) == 0 && (size_t)(e - eq - 1) < sizeof p->host) {
+      if (eq && (size_t)(eq - q) == pl && memcmp(q, want, pl) == 0 && (size_t)(e - eq - 1) < sizeof p->host) {
         memcpy(p->host, eq + 1, e - eq - 1);
         p->host[e - eq - 1] = 0;
         p->path = p->host;
         p->dirfd = AT_FDCWD;
         p->flags = 0;
-        if (!exec_env(envp, env_slots, env_cap, p->strings, sizeof p->strings, nullptr)) return -E2BIG;
+        size_t n = env_count(envp);
+        if (n + exec_env_extra() + 2 > env_cap) return -E2BIG;
+        if (!exec_env(envp, env_slots, env_cap - 1, p->strings, sizeof p->strings - 4096, nullptr, true)) return -E2BIG;
+        size_t k = env_count(env_slots);
+        char* orig = p->strings + sizeof p->strings - 4096;
+        size_t ol = strlen(path);
+        if (ol + 20 > 4096) return -E2BIG;
+        memcpy(orig, "FAKECHROOT_CMD_ORIG=", 20);
+        memcpy(orig + 20, path, ol + 1);
+        env_slots[k] = orig;
+        env_slots[k + 1] = nullptr;
         p->envp = env_slots;
         return 0;
       }
       q = *e ? e + 1 : e;
     }
+  }
+
+  // `fakeroot CMD` inside a session (cowroot is fakeroot already): CMD runs
+  // in this session, as a nested fakeroot would wish to, after fakeroot's
+  // own options. Through env, which searches PATH as fakeroot's exec would.
+  {
+    const char* b = strrchr(path ? path : "", '/');
+    b = b ? b + 1 : path;
+    if (b && (!strcmp(b, "fakeroot") || !strcmp(b, "fakeroot-sysv") || !strcmp(b, "fakeroot-tcp")) && argv && argv[0]) {
+      size_t i = 1;
+      for (; argv[i]; i++) {
+        const char* a = argv[i];
+        if (!strcmp(a, "--")) {
+          i++;
+          break;
+        }
+        if (a[0] != '-') break;
+        bool takes = !strcmp(a, "-l") || !strcmp(a, "--lib") || !strcmp(a, "--faked") || !strcmp(a, "-s") ||
+                     !strcmp(a, "-i") || !strcmp(a, "-b") || !strcmp(a, "--fd-base");
+        if (takes && argv[i + 1]) i++;
+      }
+      if (argv[i]) {
+        static const char* const env_path = "/usr/bin/env";
+        size_t rest = argv_count(argv + i);
+        if (rest + 2 > argv_cap) return -E2BIG;
+        argv_slots[0] = const_cast<char*>("env");
+        for (size_t k = 0; k <= rest; k++) argv_slots[k + 1] = argv[i + k];
+        return plan_exec(p, dirfd, env_path, argv_slots, envp, 0, env_slots, env_cap, argv_slots + rest + 2,
+                         argv_cap - rest - 2);
+      }
+    }
+  }
+
+  if (!g_root.active) {
+    if (!exec_env(envp, env_slots, env_cap, p->strings, sizeof p->strings, nullptr)) return -E2BIG;
+    p->envp = env_slots;
+    return 0;
   }
 
   // Inside a root: find the file the kernel would run, following #! lines.

@@ -315,7 +315,8 @@ void session_init(const char* self_lib) {
 
 size_t exec_env_extra() { return 36; }
 
-bool exec_env(char* const* envp, char** out, size_t cap, char* buf, size_t buflen, const char* exe) {
+bool exec_env(char* const* envp, char** out, size_t cap, char* buf, size_t buflen, const char* exe,
+              bool host_view) {
   const Session& s = g_session;
   size_t n = 0, used = 0;
   auto add = [&](const char* name, const char* val1, const char* val2 = "") -> bool {
@@ -343,7 +344,8 @@ bool exec_env(char* const* envp, char** out, size_t cap, char* buf, size_t bufle
                                      "COWROOT_BINDS", "COWROOT_EXE", kEnvFakechroot, "FAKECHROOT",
                                      "FAKECHROOT_VERSION", "FAKECHROOT_BASE", "FAKECHROOT_EXCLUDE_PATH",
                                      "FAKECHROOT_CMD_SUBST", "FAKECHROOT_ELFLOADER", "FAKECHROOT_AF_UNIX_PATH",
-                                     "FAKECHROOT_DEBUG", "FAKECHROOT_LDLIBPATH", "COWROOT_COW", "COWROOT_COW_DIR"};
+                                     "FAKECHROOT_DEBUG", "FAKECHROOT_LDLIBPATH", "COWROOT_COW", "COWROOT_COW_DIR",
+                                     "FAKECHROOT_BASE_ORIG"};
   // LD_PRELOAD: this library first, then whatever else the program asked for.
   const char* preload_rest = "";
   for (char* const* e = envp; e && *e; e++)
@@ -385,14 +387,14 @@ bool exec_env(char* const* envp, char** out, size_t cap, char* buf, size_t bufle
   if (!add(kEnvState, s.state_dir) || !add(kEnvLib, s.lib) || !add(kEnvFaked, s.faked)) return false;
   if (s.live_fd >= 0 && !add_num(kEnvFd, s.live_fd)) return false;
   if (s.unknown_real && !add(kEnvUnknownReal, "1")) return false;
-  if (!root_env([&](const char* n, const char* v) { return add(n, v); })) return false;
-  if (g_root.active && exe && *exe && !add("COWROOT_EXE", exe)) return false;
+  if (!host_view && !root_env([&](const char* n, const char* v) { return add(n, v); })) return false;
+  if (!host_view && g_root.active && exe && *exe && !add("COWROOT_EXE", exe)) return false;
   if (g_cow.sidecar[0] && !add("COWROOT_COW", g_cow.sidecar)) return false;
   if (g_cow.dir_len && !add("COWROOT_COW_DIR", g_cow.dir)) return false;
   if (s.fakechroot) {
     if (!add(kEnvFakechroot, "1") || !add("FAKECHROOT", "true") || !add("FAKECHROOT_VERSION", kFakechrootVersion))
       return false;
-    if (g_root.active && !add("FAKECHROOT_BASE", g_root.top)) return false;
+    if (g_root.active && !add(host_view ? "FAKECHROOT_BASE_ORIG" : "FAKECHROOT_BASE", g_root.top)) return false;
     for (size_t i = 0; i < s.fc_len;) {
       const char* v = s.fc_vars + i;
       if (n + 1 >= cap) return false;

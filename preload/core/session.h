@@ -58,8 +58,10 @@ void session_init(const char* self_lib);
 // LD_PRELOAD with this library first, then `envp` minus the variables
 // replaced. No allocation: safe in a vfork child. Returns false if it does
 // not fit. Inside a root, `exe` is the program's inside path (what
-// /proc/self/exe shows it).
-bool exec_env(char* const* envp, char** out, size_t cap, char* buf, size_t buflen, const char* exe);
+// /proc/self/exe shows it). `host_view`: the new program sees the host's
+// file system (fakechroot's FAKECHROOT_CMD_SUBST): no root goes with it.
+bool exec_env(char* const* envp, char** out, size_t cap, char* buf, size_t buflen, const char* exe,
+              bool host_view = false);
 size_t exec_env_extra();  // how many entries exec_env may add
 
 // Starts cowroot-faked for `dir` (detached) and waits until it listens.

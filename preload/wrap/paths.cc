@@ -5,6 +5,7 @@
 #include <dirent.h>
 #include <dlfcn.h>
 #include <ftw.h>
+#include <link.h>
 #include <glob.h>
 #include <sys/fanotify.h>
 #include <sys/inotify.h>
@@ -919,3 +920,76 @@ EXPORT int accept4(int fd, struct sockaddr* a, socklen_t* l, int flags) {
   return r;
 }
 EXPORT int accept(int fd, struct sockaddr* a, socklen_t* l) { return accept4(fd, a, l, 0); }
+
+// ---- the loader's names of loaded objects are host paths ------------------
+// dladdr and dl_iterate_phdr report where objects were loaded from: inside
+// a root those are translated (the JVM finds its home through them). The
+// translated names are kept for the life of the process, as the loader's own.
+namespace {
+struct Interned {
+  const char* host;
+  char* inside;
+};
+Interned g_interned[256];
+std::atomic<int> g_intern_lock{0};
+
+const char* inside_name(const char* host) {
+  if (!g_root.active || !host || host[0] != '/') return host;
+  while (g_intern_lock.exchange(1, std::memory_order_acquire)) sched_yield();
+  const char* out = host;
+  for (auto& e : g_interned) {
+    if (e.host == host) {
+      out = e.inside;
+      break;
+    }
+    if (!e.host) {
+      char buf[PATH_MAX];
+      if (to_inside(host, buf, sizeof buf)) {
+        e.inside = strdup(buf);
+        if (e.inside) {
+          e.host = host;
+          out = e.inside;
+        }
+      }
+      break;
+    }
+  }
+  g_intern_lock.store(0, std::memory_order_release);
+  return out;
+}
+
+thread_local int (*t_phdr_cb)(struct dl_phdr_info*, size_t, void*);
+int phdr_thunk(struct dl_phdr_info* info, size_t size, void* data) {
+  struct dl_phdr_info copy = *info;
+  copy.dlpi_name = inside_name(info->dlpi_name);
+  return t_phdr_cb(&copy, size < sizeof copy ? size : sizeof copy, data);
+}
+}  // namespace
+
+EXPORT int dladdr(const void* addr, Dl_info* info) {
+  ensure();
+  using fn_t = int (*)(const void*, Dl_info*);
+  static fn_t fn = real<fn_t>("dladdr");
+  int r = fn(addr, info);
+  if (r) info->dli_fname = inside_name(info->dli_fname);
+  return r;
+}
+EXPORT int dladdr1(const void* addr, Dl_info* info, void** extra, int flags) {
+  ensure();
+  using fn_t = int (*)(const void*, Dl_info*, void**, int);
+  static fn_t fn = real<fn_t>("dladdr1");
+  int r = fn(addr, info, extra, flags);
+  if (r) info->dli_fname = inside_name(info->dli_fname);
+  return r;
+}
+EXPORT int dl_iterate_phdr(int (*cb)(struct dl_phdr_info*, size_t, void*), void* data) {
+  ensure();
+  using fn_t = int (*)(int (*)(struct dl_phdr_info*, size_t, void*), void*);
+  static fn_t fn = real<fn_t>("dl_iterate_phdr");
+  if (!g_root.active) return fn(cb, data);
+  auto saved = t_phdr_cb;
+  t_phdr_cb = cb;
+  int r = fn(phdr_thunk, data);
+  t_phdr_cb = saved;
+  return r;
+}
