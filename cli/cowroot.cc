@@ -6,6 +6,7 @@
 // Accepts fakeroot's options too (-l/--lib, -f/--faked, -b, --unknown-is-real,
 // --save-file?) so that scripts and fakeroot's own test suite can use it as
 // their launcher.
+#include <dirent.h>
 #include <fcntl.h>
 #include <signal.h>
 #include <sys/socket.h>
@@ -425,16 +426,39 @@ int cmd_run(int argc, char** argv) {
   Options o = parse((int)rest.size(), rest.data());
   if (!o.root.empty()) die("run makes its own root: -r cannot be given", 2);
   std::string where = keep;
+  std::string slot;  // a pool slot of the image: runs/run-PID holding root and root.cowroot
+  std::string runs;
+  char err[1024];
   if (base.empty()) {
     // The image cache; built on first use (bookworm minbase by default).
     if (image.empty()) image = "bookworm";
-    std::string err;
-    if (cli::ensure_image(image, max_age_seconds(), &err) < 0) die(err);
+    std::string e;
+    if (cli::ensure_image(image, max_age_seconds(), &e) < 0) die(e);
     base = cli::image_root(image);
     if (where.empty()) {
-      std::string runs = cli::cache_dir() + "/" + image + ".runs";
+      // A ready clone from the pool, claimed with one rename; else a new one.
+      runs = cli::cache_dir() + "/" + image + ".runs";
       mkdir(runs.c_str(), 0700);
-      where = runs + "/run-" + std::to_string(getpid());
+      slot = runs + "/run-" + std::to_string(getpid());
+      bool claimed = false;
+      if (DIR* d = opendir(runs.c_str())) {
+        while (dirent* de = readdir(d)) {
+          if (strncmp(de->d_name, "ready-", 6) != 0) continue;
+          if (rename((runs + "/" + de->d_name).c_str(), slot.c_str()) == 0) {
+            claimed = true;
+            break;
+          }
+        }
+        closedir(d);
+      }
+      where = slot + "/root";
+      if (!claimed) {
+        if (mkdir(slot.c_str(), 0700) < 0) die("cannot create " + slot + ": " + strerror(errno));
+        if (cr::cow_clone(base.c_str(), where.c_str(), err, sizeof err) < 0) {
+          rmdir(slot.c_str());
+          die(err);
+        }
+      }
     }
   }
   if (where.empty()) {
@@ -444,8 +468,7 @@ int cmd_run(int argc, char** argv) {
     if (parent.empty()) parent = b[0] == '/' ? "/" : ".";
     where = parent + "/.cowroot-run-" + std::to_string(getpid());
   }
-  char err[1024];
-  if (cr::cow_clone(base.c_str(), where.c_str(), err, sizeof err) < 0) die(err);
+  if (slot.empty() && cr::cow_clone(base.c_str(), where.c_str(), err, sizeof err) < 0) die(err);
   o.root = where;
   pid_t pid = fork();
   if (pid < 0) die(std::string("fork: ") + strerror(errno));
@@ -455,7 +478,42 @@ int cmd_run(int argc, char** argv) {
   int status = 0;
   while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {
   }
-  if (keep.empty()) {
+  int code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+  if (!slot.empty()) {
+    // The command is done: the clone goes back to the pool, reset, in a
+    // detached child (a slot still named run-PID is nobody else's), unless
+    // COWROOT_RUN_SYNC asks to wait for it.
+    const char* sync = getenv("COWROOT_RUN_SYNC");
+    if (!(sync && *sync == '1')) {
+      fflush(nullptr);
+      pid_t bg = fork();
+      if (bg > 0) {
+        waitpid(bg, nullptr, 0);
+        return code;
+      }
+      if (bg == 0) {
+        if (fork() != 0) _exit(0);
+        setsid();
+        int null = open("/dev/null", O_RDWR);
+        if (null >= 0) {
+          dup2(null, 0);
+          dup2(null, 1);
+          dup2(null, 2);
+        }
+      }
+    }
+    // Back to the pool, reset, when that is cheap and the pool is not full.
+    int ready = 0;
+    if (DIR* d = opendir(runs.c_str())) {
+      while (dirent* de = readdir(d)) ready += strncmp(de->d_name, "ready-", 6) == 0;
+      closedir(d);
+    }
+    if (ready < 2 && cr::cow_reset_fast(where.c_str(), err, sizeof err) == 0 &&
+        rename(slot.c_str(), (runs + "/ready-" + std::to_string(getpid())).c_str()) == 0)
+      return code;
+    if (cr::remove_tree(slot.c_str(), err, sizeof err) < 0) fprintf(stderr, "cowroot: %s\n", err);
+    return code;
+  } else if (keep.empty()) {
     if (cr::remove_tree(where.c_str(), err, sizeof err) < 0 ||
         cr::remove_tree((where + ".cowroot").c_str(), err, sizeof err) < 0)
       fprintf(stderr, "cowroot: %s\n", err);

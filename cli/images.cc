@@ -254,6 +254,13 @@ int build_image(const ImageSpec& spec_in, std::string* err) {
     return give_up("cannot move the image into " + final_dir + ": " + strerror(errno));
   }
   if (had_old) cr::remove_tree(old.c_str(), e, sizeof e);
+  // Ready clones of the old image would reset to the new one wrongly.
+  if (DIR* d = opendir((dir + "/" + spec.name + ".runs").c_str())) {
+    while (dirent* de = readdir(d))
+      if (strncmp(de->d_name, "ready-", 6) == 0)
+        cr::remove_tree((dir + "/" + spec.name + ".runs/" + de->d_name).c_str(), e, sizeof e);
+    closedir(d);
+  }
   close(lock);
   fprintf(stderr, "cowroot: image %s is ready\n", spec.name.c_str());
   return 0;

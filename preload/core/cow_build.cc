@@ -80,12 +80,19 @@ bool copy_file(const std::string& from, const std::string& to) {
     close(in);
     return false;
   }
-  char buf[65536];
-  ssize_t n;
   bool ok = true;
-  while ((n = read(in, buf, sizeof buf)) > 0)
-    if (write(out, buf, n) != n) ok = false;
-  if (n < 0) ok = false;
+  ssize_t n;
+  while ((n = copy_file_range(in, nullptr, out, nullptr, 1 << 30, 0)) > 0) {
+  }
+  if (n < 0) {
+    char buf[65536];
+    lseek(in, 0, SEEK_SET);
+    ftruncate(out, 0);
+    lseek(out, 0, SEEK_SET);
+    while ((n = read(in, buf, sizeof buf)) > 0)
+      if (write(out, buf, n) != n) ok = false;
+    if (n < 0) ok = false;
+  }
   close(in);
   if (close(out) != 0) ok = false;
   return ok;
@@ -505,11 +512,18 @@ int cow_reset_fast(const char* clone_in, char* err, size_t errlen) {
       }
     }
   }
-  // The state as it was made, plus entries for directories made anew.
-  if (!copy_file(side + "/clean/table", side + "/state/table.reset") ||
+  // The state as it was made, plus entries for directories made anew (no
+  // copy when nothing was written to it: its change counter says so).
+  bool state_changed = true;
+  {
+    State now, clean;
+    if (now.open((side + "/state").c_str(), false) == 0 && clean.open((side + "/clean").c_str(), false) == 0)
+      state_changed = now.changes() != clean.changes();
+  }
+  if (state_changed && (!copy_file(side + "/clean/table", side + "/state/table.reset") ||
       !copy_file(side + "/clean/xattr", side + "/state/xattr.reset") ||
       rename((side + "/state/xattr.reset").c_str(), (side + "/state/xattr").c_str()) < 0 ||
-      rename((side + "/state/table.reset").c_str(), (side + "/state/table").c_str()) < 0) {
+      rename((side + "/state/table.reset").c_str(), (side + "/state/table").c_str()) < 0)) {
     unlink((side + "/state/table.reset").c_str());
     unlink((side + "/state/xattr.reset").c_str());
     return 1;
