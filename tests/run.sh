@@ -7,7 +7,7 @@
 set -u
 build=$1; shift
 stage=$(mktemp -d /tmp/cowroot-test.XXXXXX) || exit 1
-trap 'rm -rf "$stage"' EXIT INT TERM
+trap 'rm -rf "$stage" 2>/dev/null' EXIT INT TERM
 make -s install PREFIX="$stage/prefix" BUILD="$build" >/dev/null || { echo "tests: install failed" >&2; exit 1; }
 mkdir -p "$stage/bin" "$stage/work"
 for t in "$@"; do cp "$t" "$stage/bin/"; done
@@ -15,6 +15,19 @@ cp "$build/tests/helper" "$(dirname "$0")/mkroot.sh" "$(dirname "$0")/../mk/path
    "$(dirname "$0")/../preload/unwrapped-path-functions.txt" "$stage/bin/"
 chmod -R a+rX "$stage"
 chmod 1777 "$stage/work"
+# The real client needs a mirror (the host's apt sources) and, to compare
+# with, the image real root builds: made here while we may still be root.
+mirror=$(sed -n 's/^URIs: *\(http[^ ]*debian\)\/\?\( .*\)\?$/\1/p; s/^deb \(\[[^]]*\] \)\?\(http[^ ]*debian\)\/\? .*/\2/p' \
+  /etc/apt/sources.list /etc/apt/sources.list.d/*.sources /etc/apt/sources.list.d/*.list 2>/dev/null | grep -v security | head -n 1)
+export COWROOT_TEST_MIRROR="$mirror"
+if [ "${COWROOT_TEST_DEBOOTSTRAP:-1}" != 0 ] && [ "$(id -u)" = 0 ] && [ -n "$mirror" ]; then
+  echo "== building the reference image as real root (debootstrap --variant=minbase bookworm $mirror)"
+  if debootstrap --variant=minbase bookworm "$stage/reference" "$mirror" > "$stage/reference.log" 2>&1; then
+    export COWROOT_TEST_REFERENCE="$stage/reference"
+  else
+    echo "tests: the reference debootstrap failed:" >&2; tail -n 5 "$stage/reference.log" >&2; exit 1
+  fi
+fi
 export COWROOT_TEST_PREFIX="$stage/prefix" COWROOT_TEST_MKROOT="$stage/bin/mkroot.sh" TMPDIR="$stage/work"
 passed=0 failed=0 status=0
 for t in "$@"; do

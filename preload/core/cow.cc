@@ -59,15 +59,7 @@ void temp_name(char* out, size_t n) {
   out[l + nd] = 0;
 }
 
-void proc_fd_path(int fd, char* out) {
-  memcpy(out, "/proc/self/fd/", 14);
-  char d[16];
-  int nd = 0;
-  unsigned v = (unsigned)fd;
-  do d[nd++] = char('0' + v % 10); while ((v /= 10) > 0);
-  for (int i = 0; i < nd; i++) out[14 + i] = d[nd - 1 - i];
-  out[14 + nd] = 0;
-}
+using sys::proc_fd_path;
 
 // Content with holes kept: FICLONE where the file system shares extents,
 // else copy_file_range over the data regions (read/write as a last resort).

@@ -22,6 +22,7 @@
 
 #include "cow.h"
 #include "cow_format.h"
+#include "sys.h"
 #include "state.h"
 
 namespace cr {
@@ -36,13 +37,7 @@ void say(char* err, size_t n, const char* fmt, ...) {
   va_end(ap);
 }
 
-struct Dirent64 {
-  uint64_t ino;
-  int64_t off;
-  unsigned short reclen;
-  unsigned char type;
-  char name[1];
-};
+using sys::Dirent64;
 
 // Calls f(name, d_type, d_ino) for each entry of the open directory fd.
 template <typename F>

@@ -237,15 +237,7 @@ int plan_exec(Plan* p, int dirfd, const char* path, char* const argv[], char* co
     if (depth > 3) return -ELOOP;
     if ((nflags & AT_EMPTY_PATH) && (!name || !*name)) {
       // fexecve: the descriptor is the program.
-      char link[32] = "/proc/self/fd/";
-      size_t l = 14;
-      char d[16];
-      int k = 0;
-      unsigned v = (unsigned)nd;
-      do d[k++] = char('0' + v % 10); while ((v /= 10) > 0);
-      while (k) link[l++] = d[--k];
-      link[l] = 0;
-      memcpy(p->host, link, l + 1);
+      sys::proc_fd_path(nd, p->host);
       fd_direct = nd;
     } else {
       Resolved r;

@@ -484,6 +484,18 @@ int access_at(int dirfd, const char* path, int mode, int flags) {
     t.path = rt_.path;                                                                   \
   }
 
+// The copy-on-write step before a real xattr write. After a break of a
+// descriptor's file, the target becomes the copy's path (in `broke`).
+static int cow_prepare_target(Target* t, char* broke, size_t n) {
+  if (t->path) return cow_prepare(AT_FDCWD, t->path, t->follow && !g_root.active);
+  int e = cow_prepare_fd(t->fd, broke, n);
+  if (e == 1) {
+    t->path = broke;
+    t->follow = false;
+  }
+  return e < 0 ? e : 0;
+}
+
 ssize_t getxattr(Target t, const char* name, void* value, size_t size) {
   RESOLVE_TARGET(t);
   if (!faked_xattr_name(name)) {
@@ -505,14 +517,7 @@ int setxattr(Target t, const char* name, const void* value, size_t size, int fla
   RESOLVE_TARGET(t);
   if (!faked_xattr_name(name)) {
     char broke[4200];
-    if (t.path) {
-      if (int e = cow_prepare(AT_FDCWD, t.path, t.follow && !g_root.active)) return fail(e);
-    } else if (int e = cow_prepare_fd(t.fd, broke, sizeof broke); e < 0) {
-      return fail(e);
-    } else if (e == 1) {
-      t.path = broke;
-      t.follow = false;
-    }
+    if (int e = cow_prepare_target(&t, broke, sizeof broke)) return fail(e);
     long r = t.path ? sys::raw(t.follow ? SYS_setxattr : SYS_lsetxattr, (long)t.path, (long)name, (long)value,
                                size, flags)
                     : sys::raw(SYS_fsetxattr, t.fd, (long)name, (long)value, size, flags);
@@ -533,14 +538,7 @@ int removexattr(Target t, const char* name) {
   RESOLVE_TARGET(t);
   if (!faked_xattr_name(name)) {
     char broke[4200];
-    if (t.path) {
-      if (int e = cow_prepare(AT_FDCWD, t.path, t.follow && !g_root.active)) return fail(e);
-    } else if (int e = cow_prepare_fd(t.fd, broke, sizeof broke); e < 0) {
-      return fail(e);
-    } else if (e == 1) {
-      t.path = broke;
-      t.follow = false;
-    }
+    if (int e = cow_prepare_target(&t, broke, sizeof broke)) return fail(e);
     long r = t.path ? sys::raw(t.follow ? SYS_removexattr : SYS_lremovexattr, (long)t.path, (long)name)
                     : sys::raw(SYS_fremovexattr, t.fd, (long)name);
     if (r == 0 || (r != -ENODATA && r != -ENOTSUP && r != -EOPNOTSUPP && r != -EPERM)) return r < 0 ? fail(r) : 0;

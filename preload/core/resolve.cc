@@ -256,18 +256,27 @@ int walk(const char* path, bool follow_last, char* cur, size_t cap, bool* traili
 }
 
 bool fd_host_path(int fd, char* out, size_t n) {
-  char link[32] = "/proc/self/fd/";
-  size_t l = 14;
-  char d[16];
-  int nd = 0;
-  unsigned v = (unsigned)fd;
-  do d[nd++] = char('0' + v % 10); while ((v /= 10) > 0);
-  while (nd) link[l++] = d[--nd];
-  link[l] = 0;
+  char link[32];
+  sys::proc_fd_path(fd, link);
   long r = sys::raw(SYS_readlinkat, AT_FDCWD, (long)link, (long)out, n - 1);
   if (r <= 0) return false;
   out[r] = 0;
   return out[0] == '/';
+}
+
+// Where a walk of (dirfd, path) starts: nothing for an absolute path, else
+// the top-inside path of the working directory or of dirfd. False when that
+// directory lies outside the root.
+bool start_dir(int dirfd, const char* path, char* cur, size_t n) {
+  cur[0] = 0;
+  if (path[0] == '/') return true;
+  if (dirfd == AT_FDCWD) {
+    if (!g_root.cwd_known) root_cwd_changed();
+    if (!g_root.cwd_known) return false;
+    return put(cur, n, g_root.cwd, strlen(g_root.cwd));
+  }
+  char host[kMax];
+  return fd_host_path(dirfd, host, sizeof host) && host_to_top(host, cur, n);
 }
 
 void add_bind(const char* inside, size_t il, const char* host, size_t hl) {
@@ -368,18 +377,7 @@ int resolve(int dirfd, const char* path, int flags, Resolved* out) {
   if (path[0] != '/' && !strchr(path, '/') && (!follow || lazy) && strcmp(path, "..") != 0 && !is_bind_name(path))
     return 0;
   char cur[kMax];
-  if (path[0] != '/') {
-    if (dirfd == AT_FDCWD) {
-      if (!g_root.cwd_known) root_cwd_changed();
-      if (!g_root.cwd_known) return 0;  // the working directory is outside: the kernel's business
-      memcpy(cur, g_root.cwd, strlen(g_root.cwd) + 1);
-    } else {
-      char host[kMax];
-      if (!fd_host_path(dirfd, host, sizeof host) || !host_to_top(host, cur, sizeof cur)) return 0;
-    }
-  } else {
-    cur[0] = 0;
-  }
+  if (!start_dir(dirfd, path, cur, sizeof cur)) return 0;  // a directory outside: the kernel's business
   bool trailing;
   int r = walk(path, follow && !lazy, cur, sizeof cur, &trailing);
   if (r < 0) return r;
@@ -410,18 +408,7 @@ bool to_inside(const char* host, char* out, size_t n) {
 int inside_realpath(int dirfd, const char* path, char* out, size_t n) {
   if (!path || !*path) return -ENOENT;
   char cur[kMax];
-  if (path[0] != '/') {
-    if (dirfd != AT_FDCWD) {
-      char host[kMax];
-      if (!fd_host_path(dirfd, host, sizeof host) || !host_to_top(host, cur, sizeof cur)) return -ENOENT;
-    } else {
-      if (!g_root.cwd_known) root_cwd_changed();
-      if (!g_root.cwd_known) return -ENOENT;
-      memcpy(cur, g_root.cwd, strlen(g_root.cwd) + 1);
-    }
-  } else {
-    cur[0] = 0;
-  }
+  if (!start_dir(dirfd, path, cur, sizeof cur)) return -ENOENT;
   bool trailing;
   int r = walk(path, true, cur, sizeof cur, &trailing);
   if (r < 0) return r;
@@ -465,13 +452,7 @@ int root_chroot(const char* path) {
     return 0;
   }
   char cur[kMax];
-  if (path[0] != '/') {
-    if (!g_root.cwd_known) root_cwd_changed();
-    if (!g_root.cwd_known) return -ENOENT;
-    memcpy(cur, g_root.cwd, strlen(g_root.cwd) + 1);
-  } else {
-    cur[0] = 0;
-  }
+  if (!start_dir(AT_FDCWD, path, cur, sizeof cur)) return -ENOENT;
   bool trailing;
   int r = walk(path, true, cur, sizeof cur, &trailing);
   if (r < 0) return r;
@@ -487,13 +468,7 @@ int root_chroot(const char* path) {
   return 0;
 }
 
-struct Dirent64 {
-  uint64_t ino;
-  int64_t off;
-  unsigned short reclen;
-  unsigned char type;
-  char name[1];
-};
+using sys::Dirent64;
 
 bool root_library_path(char* out, size_t n) {
   size_t used = 0;

@@ -453,7 +453,10 @@ static void read_slot(const Slot& s, Meta* m) {
   m->xattrs = s.xattrs;
 }
 
-int State::update(const Key& k, const Meta& base, uint32_t mask, const Meta& v) {
+// Runs f(idx, found) with the lock held and a slot for `k` available
+// (growing the table first when it is too full); returns what f returns.
+template <typename F>
+int State::with_slot(const Key& k, F&& f) {
   for (;;) {
     if (int r = lock()) return r;
     bool found;
@@ -465,6 +468,14 @@ int State::update(const Key& k, const Meta& base, uint32_t mask, const Meta& v) 
       remap_if_needed();
       continue;
     }
+    int r = f(idx, found);
+    unlock();
+    return r;
+  }
+}
+
+int State::update(const Key& k, const Meta& base, uint32_t mask, const Meta& v) {
+  return with_slot(k, [&](uint64_t idx, bool found) {
     Meta cur = base;
     if (found) {
       Meta e;
@@ -483,27 +494,15 @@ int State::update(const Key& k, const Meta& base, uint32_t mask, const Meta& v) 
       if (cur.mode & S_IXGRP) cur.mode &= ~S_ISGID;
     }
     write_slot_locked(idx, k, cur, true);
-    unlock();
     return 0;
-  }
+  });
 }
 
 int State::put(const Key& k, const Meta& m) {
-  for (;;) {
-    if (int r = lock()) return r;
-    bool found;
-    uint64_t idx = find_locked(k, &found);
-    if (!found && hdr_->used + 1 > cap_ * 3 / 4) {
-      int r = grow_locked();
-      unlock();
-      if (r) return r;
-      remap_if_needed();
-      continue;
-    }
+  return with_slot(k, [&](uint64_t idx, bool) {
     write_slot_locked(idx, k, m, true);
-    unlock();
     return 0;
-  }
+  });
 }
 
 int State::remove(const Key& k) {
@@ -604,17 +603,7 @@ int State::xattr_set(const Key& k, const Meta& base, const char* name, const voi
                      int flags) {
   if (strlen(name) > 255) return -ERANGE;
   if (size > 65536) return -E2BIG;
-  for (;;) {
-    if (int r = lock()) return r;
-    bool found;
-    uint64_t idx = find_locked(k, &found);
-    if (!found && hdr_->used + 1 > cap_ * 3 / 4) {
-      int r = grow_locked();
-      unlock();
-      if (r) return r;
-      remap_if_needed();
-      continue;
-    }
+  return with_slot(k, [&](uint64_t idx, bool found) {
     Meta cur = base;
     if (found) {
       Meta e;
@@ -632,9 +621,8 @@ int State::xattr_set(const Key& k, const Meta& base, const char* name, const voi
       cur.xattrs = off;
       write_slot_locked(idx, k, cur, true);
     }
-    unlock();
     return r;
-  }
+  });
 }
 
 }  // namespace cr

@@ -112,6 +112,8 @@ class State {
   void repair();
   int grow_locked();
   uint64_t find_locked(const Key& k, bool* found);
+  template <typename F>
+  int with_slot(const Key& k, F&& f);
   void write_slot_locked(uint64_t idx, const Key& k, const Meta& m, bool live);
   int heap_append_locked(uint64_t next, const char* name, const void* value, size_t size,
                          bool tomb, uint64_t* off);

@@ -3,6 +3,7 @@
 // vfork child or a signal handler.
 #pragma once
 #include <cerrno>
+#include <cstddef>
 #include <cstdint>
 #include <sys/syscall.h>
 
@@ -46,5 +47,28 @@ inline long call(long n, A... args) {
   }
   return r;
 }
+
+// "/proc/self/fd/N" into out (at least 32 bytes); returns its length.
+inline size_t proc_fd_path(int fd, char* out) {
+  static const char prefix[] = "/proc/self/fd/";
+  size_t l = sizeof prefix - 1;
+  for (size_t i = 0; i < l; i++) out[i] = prefix[i];
+  char d[16];
+  int nd = 0;
+  unsigned v = (unsigned)fd;
+  do d[nd++] = char('0' + v % 10); while ((v /= 10) > 0);
+  while (nd) out[l++] = d[--nd];
+  out[l] = 0;
+  return l;
+}
+
+// A record of getdents64.
+struct Dirent64 {
+  uint64_t ino;
+  int64_t off;
+  unsigned short reclen;
+  unsigned char type;
+  char name[1];
+};
 
 }  // namespace cr::sys
