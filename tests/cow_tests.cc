@@ -258,6 +258,18 @@ TEST_CASE("--cow DIR: hard-linked trees are copy-on-write without a chroot, as c
   CHECK(slurp(d / "orig/f") == "original\n");
 }
 
+TEST_CASE("--cow DIR: chmod and chown of a hard-linked file give it its own copy, as cow-shell") {
+  TempDir d;
+  REQUIRE(mkdir((d / "1").c_str(), 0755) == 0);
+  write_file(d / "1/a", "a\n");
+  REQUIRE(sh("cp -al " + q(d / "1") + " " + q(d / "2")).status == 0);
+  auto r = sh("cd " + q(d.path) + " && " + cowroot() +
+              " --cow . -- sh -c 'chmod 400 2/a && chown 7:7 2/a && stat -c \"%a %u\" 1/a 2/a'");
+  CHECK(r.out == "644 0\n400 7\n");
+  CHECK(real_stat(d / "1/a").st_ino != real_stat(d / "2/a").st_ino);
+  CHECK(real_stat(d / "1/a").st_nlink == 1);
+}
+
 TEST_CASE("bad input: a SRC that is no directory, a DEST that exists, another file system") {
   Base b;
   write_file(b.dir / "file", "");

@@ -209,8 +209,26 @@ int statx_at(int dirfd, const char* path, int flags, unsigned mask, struct statx
   return 0;
 }
 
+// Under --cow (one state for every tree of hard links), fake ownership and
+// modes are kept by inode: a file shared with another tree gets its own
+// copy before they change, as cow-shell does. (A clone has a state of its
+// own, so there they stay in the clone's state without copying.)
+static int cow_before_metadata(int& dirfd, const char*& path, bool follow, char* broke, size_t n) {
+  if (!g_cow.dir_len) return 0;
+  if (path && *path) return cow_prepare(dirfd, path, follow && !g_root.active);
+  int e = cow_prepare_fd(dirfd, broke, n);
+  if (e == 1) {
+    dirfd = AT_FDCWD;
+    path = broke;
+  }
+  return e < 0 ? e : 0;
+}
+
 int chown_at(int dirfd, const char* path, uid_t uid, gid_t gid, int flags) {
   RESOLVE(dirfd, path, (flags & AT_SYMLINK_NOFOLLOW) ? 0 : kFollow);
+  char broke[4200];
+  if (int e = cow_before_metadata(dirfd, path, !(flags & AT_SYMLINK_NOFOLLOW), broke, sizeof broke)) return fail(e);
+  if (path == broke) flags = (flags & ~AT_EMPTY_PATH) | AT_SYMLINK_NOFOLLOW;
   struct statx sx;
   long r = real_statx(dirfd, path, flags, &sx);
   if (r < 0) return fail(r);
@@ -237,6 +255,8 @@ int chown_at(int dirfd, const char* path, uid_t uid, gid_t gid, int flags) {
 
 int chmod_at(int dirfd, const char* path, mode_t mode, int flags) {
   RESOLVE(dirfd, path, (flags & AT_SYMLINK_NOFOLLOW) ? 0 : kFollow);
+  char broke0[4200];
+  if (int e = cow_before_metadata(dirfd, path, !(flags & AT_SYMLINK_NOFOLLOW), broke0, sizeof broke0)) return fail(e);
   struct statx sx;
   long r = real_statx(dirfd, path, flags, &sx);
   if (r < 0) return fail(r);
