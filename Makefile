@@ -106,4 +106,5 @@ clean:
 	rm -rf $(BUILD)
 
 .PHONY: all install test test-quick peer-tests bench clean
+.SECONDARY:
 -include $(shell find $(BUILD) -name '*.d' 2>/dev/null)

@@ -52,7 +52,7 @@ void usage(FILE* f) {
           "       cowroot seal DIR | verify DIR                   protect a base / report changes to it\n"
           "\n"
           "  -s, --save-file FILE   save the fake ownership and modes to FILE when the command ends\n"
-          "  -i FILE                load them from FILE first (a missing or corrupt FILE is an error)\n"
+          "  -i, --load FILE        load them from FILE first (a missing or corrupt FILE is an error)\n"
           "  -u, --unknown-is-real  files cowroot has no record of show their real owner, not root\n"
           "  -r, --root DIR         run inside DIR as if chroot'ed into it\n"
           "      --bind HOST[:INSIDE]  with -r: pass the host directory HOST through at INSIDE\n"

@@ -196,7 +196,6 @@ int build_image(const ImageSpec& spec_in, std::string* err) {
   fprintf(stderr, "cowroot: building image %s (debootstrap --variant=%s %s from %s)\n", spec.name.c_str(),
           spec.variant.c_str(), spec.suite.c_str(), spec.mirror.c_str());
   std::string statefile = work + "/state.fakeroot";
-  std::string log = work + "/debootstrap.log";
   std::vector<std::string> args = {self_exe(), "-s", statefile, "--", "debootstrap", "--variant=" + spec.variant};
   if (!spec.include.empty()) args.push_back("--include=" + spec.include);
   args.push_back(spec.suite);
@@ -211,6 +210,9 @@ int build_image(const ImageSpec& spec_in, std::string* err) {
     // debootstrap lives in /usr/sbin, which an ordinary user's PATH may lack.
     std::string path = getenv("PATH") ? getenv("PATH") : "/usr/bin:/bin";
     setenv("PATH", ("/usr/sbin:/sbin:" + path).c_str(), 1);
+    // Its progress is for the person waiting: on stderr, never mixed into
+    // the output of the command the image is being built for.
+    dup2(2, 1);
     execv(av[0], av.data());
     _exit(127);
   }

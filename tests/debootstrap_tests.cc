@@ -45,7 +45,7 @@ TEST_CASE("debootstrap minbase as an ordinary user equals real root's image, ent
               " 2>&1");
   REQUIRE_MESSAGE(r.status == 0, sh("tail -n 20 " + q(d / "log")).out);
 
-  auto inside = sh(cowroot() + " -i " + q(d / "state") + " -r " + q(img) + " -- sh -c " + q(kFind));
+  auto inside = sh(cowroot() + " -i " + q(d / "state") + " -r " + q(img) + " -- sh -c " + q(std::string(kFind) + " 2>/dev/null"));
   REQUIRE(inside.status == 0);
   auto ours = listing(inside.out);
   CHECK(ours.size() > 5000);
@@ -62,12 +62,14 @@ TEST_CASE("debootstrap minbase as an ordinary user equals real root's image, ent
 
   const char* ref = getenv("COWROOT_TEST_REFERENCE");
   if (!ref || !*ref) {
-    MESSAGE("no reference image (tests/run.sh builds one when started as root): entry-by-entry comparison skipped");
+    MESSAGE("no reference listing (tests/run.sh makes one when started as root): entry-by-entry comparison skipped");
     return;
   }
-  auto theirs_out = sh("cd " + q(ref) +
-                       " && find . \\( -path ./proc -o -path ./sys -o -path ./dev \\) -prune -o -printf '%y %m %U %G %l\\t%p\\n'"
-                       " | sed 's|\\t\\./|\\t/|; s|\\t\\.$|\\t/|'");
+  // The listing of real root's image, made by tests/run.sh while it was root.
+  std::ifstream in(ref);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  struct { std::string out; } theirs_out{ss.str()};
   auto theirs = listing(theirs_out.out);
   REQUIRE(theirs.size() > 5000);
   size_t same = 0, special_diff = 0;

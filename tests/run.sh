@@ -23,7 +23,11 @@ export COWROOT_TEST_MIRROR="$mirror"
 if [ "${COWROOT_TEST_DEBOOTSTRAP:-1}" != 0 ] && [ "$(id -u)" = 0 ] && [ -n "$mirror" ]; then
   echo "== building the reference image as real root (debootstrap --variant=minbase bookworm $mirror)"
   if debootstrap --variant=minbase bookworm "$stage/reference" "$mirror" > "$stage/reference.log" 2>&1; then
-    export COWROOT_TEST_REFERENCE="$stage/reference"
+    # Listed here, as root: the unprivileged tests could not read /root in it.
+    (cd "$stage/reference" && find . \( -path ./proc -o -path ./sys -o -path ./dev \) -prune -o \
+       -printf '%y %m %U %G %l\t%p\n' 2>/dev/null | sed 's|\t\./|\t/|; s|\t\.$|\t/|') > "$stage/reference.list"
+    chmod 644 "$stage/reference.list"
+    export COWROOT_TEST_REFERENCE="$stage/reference.list"
   else
     echo "tests: the reference debootstrap failed:" >&2; tail -n 5 "$stage/reference.log" >&2; exit 1
   fi
