@@ -8,8 +8,11 @@ WARN      := -Wall -Wextra -Wno-unused-parameter -Wno-missing-field-initializers
 CXXFLAGS  ?= -O2 -g
 BASEFLAGS := -std=c++20 $(WARN) -MMD -MP
 # The core and the wrappers go into every program of a session: no
+# guarded statics (their guards pull in libstdc++'s exception runtime, which
+# allocates at load time; ours only cache dlsym results, a benign race),
 # exceptions, no RTTI, nothing exported but the wrappers.
 PICFLAGS  := $(BASEFLAGS) -fPIC -fvisibility=hidden -fno-exceptions -fno-rtti -fno-asynchronous-unwind-tables \
+             -fno-threadsafe-statics \
              -fno-stack-protector -D_GNU_SOURCE
 
 CORE_SRC := preload/core/state.cc preload/core/state_io.cc preload/core/ops.cc preload/core/session.cc \

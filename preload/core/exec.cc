@@ -123,6 +123,17 @@ bool is_arch_test_probe(const char* host, int fd_in) {
   return m == n && memcmp(mine, theirs, n) == 0;
 }
 
+// The plan's last step: what to execve, and the session's environment.
+int finish(Plan* p, const char* path, int dirfd, char** argv, char* const envp[], char** env_slots, size_t env_cap) {
+  p->path = path;
+  p->dirfd = dirfd;
+  p->flags = 0;
+  p->argv = argv;
+  if (!exec_env(envp, env_slots, env_cap, p->strings, sizeof p->strings - 4 * 512, p->exe)) return -E2BIG;
+  p->envp = env_slots;
+  return 0;
+}
+
 }  // namespace
 
 size_t env_count(char* const envp[]) {
@@ -323,13 +334,7 @@ int plan_exec(Plan* p, int dirfd, const char* path, char* const argv[], char* co
         args[lead + 1] = const_cast<char*>("-r");
         args[lead + 2] = p->loader;
       }
-      p->path = p->host;
-      p->dirfd = nd;
-      p->flags = 0;
-      p->argv = args + lead;
-      if (!exec_env(envp, env_slots, env_cap, p->strings, sizeof p->strings - 4 * 512, p->exe)) return -E2BIG;
-      p->envp = env_slots;
-      return 0;
+      return finish(p, p->host, nd, args + lead, envp, env_slots, env_cap);
     }
     const char* allow = getenv("COWROOT_ALLOW_STATIC");
     if ((!allow || strcmp(allow, "1") != 0) && !is_arch_test_probe(p->host, fd_direct)) {
@@ -337,13 +342,7 @@ int plan_exec(Plan* p, int dirfd, const char* path, char* const argv[], char* co
                   "COWROOT_ALLOW_STATIC=1 runs it anyway)");
       return -EACCES;
     }
-    p->path = p->host;
-    p->dirfd = nd;
-    p->flags = 0;
-    p->argv = run_argv;
-    if (!exec_env(envp, env_slots, env_cap, p->strings, sizeof p->strings - 4 * 512, p->exe)) return -E2BIG;
-    p->envp = env_slots;
-    return 0;
+    return finish(p, p->host, nd, run_argv, envp, env_slots, env_cap);
   }
 
   // Dynamic: the root's own loader, the root's libraries, never the host's cache.
@@ -407,13 +406,7 @@ int plan_exec(Plan* p, int dirfd, const char* path, char* const argv[], char* co
   la[7] = g_session.lib;
   // la[8] = run_argv[0] is replaced by the program's host path
   run_argv[0] = p->host;
-  p->path = p->loader;
-  p->dirfd = AT_FDCWD;
-  p->flags = 0;
-  p->argv = la;
-  if (!exec_env(envp, env_slots, env_cap, p->strings, sizeof p->strings - 4 * 512, p->exe)) return -E2BIG;
-  p->envp = env_slots;
-  return 0;
+  return finish(p, p->loader, AT_FDCWD, la, envp, env_slots, env_cap);
 }
 
 int exec_program(int dirfd, const char* path, char* const argv[], char* const envp[], int flags) {

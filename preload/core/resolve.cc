@@ -41,7 +41,9 @@ struct CacheEntry {
   char path[236];
 };
 constexpr int kCacheSize = 512;
-CacheEntry g_cache[kCacheSize];
+// Zero-initialized at compile time: no constructor touches its 128 KiB at
+// start-up (each page is faulted in only when a lookup first uses it).
+constinit CacheEntry g_cache[kCacheSize]{};
 
 uint64_t hash_str(const char* s, size_t n) {
   uint64_t h = 1469598103934665603ull;
@@ -405,18 +407,25 @@ bool to_inside(const char* host, char* out, size_t n) {
   return put(out, n, top, strlen(top));
 }
 
-int inside_realpath(int dirfd, const char* path, char* out, size_t n) {
-  if (!path || !*path) return -ENOENT;
-  char cur[kMax];
-  if (!start_dir(dirfd, path, cur, sizeof cur)) return -ENOENT;
-  bool trailing;
-  int r = walk(path, true, cur, sizeof cur, &trailing);
+namespace {
+// Walks (dirfd, path) to an existing file, every symlink followed: its
+// canonical top-inside path into cur, its type into sx.
+int walk_existing(int dirfd, const char* path, char* cur, size_t n, struct statx* sx, bool* trailing) {
+  if (!start_dir(dirfd, path, cur, n)) return -ENOENT;
+  int r = walk(path, true, cur, n, trailing);
   if (r < 0) return r;
   char host[kMax + 64];
   if (!map_host(cur, host, sizeof host)) return -ENAMETOOLONG;
+  return (int)sys::raw(SYS_statx, AT_FDCWD, (long)host, 0, STATX_TYPE, (long)sx);
+}
+}  // namespace
+
+int inside_realpath(int dirfd, const char* path, char* out, size_t n) {
+  if (!path || !*path) return -ENOENT;
+  char cur[kMax];
   struct statx sx;
-  long s = sys::raw(SYS_statx, AT_FDCWD, (long)host, 0, STATX_TYPE, (long)&sx);
-  if (s < 0) return (int)s;
+  bool trailing;
+  if (int e = walk_existing(dirfd, path, cur, sizeof cur, &sx, &trailing)) return e;
   if (trailing && !S_ISDIR(sx.stx_mode)) return -ENOTDIR;
   char top[kMax];
   memcpy(top, cur, strlen(cur) + 1);
@@ -452,15 +461,9 @@ int root_chroot(const char* path) {
     return 0;
   }
   char cur[kMax];
-  if (!start_dir(AT_FDCWD, path, cur, sizeof cur)) return -ENOENT;
-  bool trailing;
-  int r = walk(path, true, cur, sizeof cur, &trailing);
-  if (r < 0) return r;
-  char host[kMax + 64];
-  if (!map_host(cur, host, sizeof host)) return -ENAMETOOLONG;
   struct statx sx;
-  long s = sys::raw(SYS_statx, AT_FDCWD, (long)host, 0, STATX_TYPE, (long)&sx);
-  if (s < 0) return (int)s;
+  bool trailing;
+  if (int e = walk_existing(AT_FDCWD, path, cur, sizeof cur, &sx, &trailing)) return e;
   if (!S_ISDIR(sx.stx_mode)) return -ENOTDIR;
   size_t l = strlen(cur);
   memcpy(g_root.croot, cur, l + 1);

@@ -88,8 +88,6 @@ static Slot* slots_of(TableHeader* h) {
   return reinterpret_cast<Slot*>(reinterpret_cast<char*>(h) + kHeaderSize);
 }
 
-State::~State() { close(); }
-
 void State::close() {
   // Mappings are process-lifetime by design (another thread may still read
   // an old one); explicit close is for tests and tools.

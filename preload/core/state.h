@@ -63,7 +63,8 @@ class State {
   constexpr State() = default;
   State(const State&) = delete;
   State& operator=(const State&) = delete;
-  ~State();
+  // Mappings outlive the object unless close() is called: the process's
+  // own state is never unmapped (exit does it without the TLB flushes).
 
   // Opens the state in directory `dir` (created with its files when
   // `create`). Returns 0 or -errno. Never allocates.
