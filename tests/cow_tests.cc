@@ -248,6 +248,24 @@ TEST_CASE("reset refuses a clone a session is using") {
   CHECK_FALSE(exists(c + "/tmp/stop"));
 }
 
+TEST_CASE("a break that cannot complete leaves the original whole and linked, and no temporary file") {
+  Base b;
+  // 2 MiB of data: a file size limit of 1 MiB makes the copy fail halfway,
+  // as a full disk would (EFBIG here, ENOSPC there: the same path).
+  {
+    std::string big(2 << 20, 'x');
+    write_file(b.base + "/etc/big", big);
+  }
+  std::string c = b.clone("c");
+  ino_t before = real_stat(c + "/etc/big").st_ino;
+  auto r = b.in(c, "trap '' XFSZ; ulimit -f 1024; echo more >> /etc/big; echo rc=$?");
+  CHECK(r.out.find("rc=0") == std::string::npos);
+  CHECK(real_stat(c + "/etc/big").st_ino == before);
+  CHECK(real_stat(c + "/etc/big").st_size == (off_t)(2 << 20));
+  CHECK(real_stat(b.base + "/etc/big").st_size == (off_t)(2 << 20));
+  CHECK(sh("ls -a " + q(c + "/etc") + " | grep -c cowroot-break").out == "0\n");
+}
+
 TEST_CASE("--cow DIR: hard-linked trees are copy-on-write without a chroot, as cow-shell") {
   TempDir d;
   REQUIRE(mkdir((d / "orig").c_str(), 0755) == 0);
