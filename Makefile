@@ -94,13 +94,15 @@ test-quick: all $(BUILD)/.deps-test $(TESTS) $(HELPER)
 	COWROOT_TEST_DEBOOTSTRAP=0 sh tests/run.sh $(BUILD) $(TESTS)
 
 # The peers' own test suites with cowroot in their place:
-#   make peer-tests FAKEROOT_SRC=/path/to/fakeroot-1.31 FAKECHROOT_SRC=/path/to/fakechroot-2.20.1
+#   make peer-tests FAKEROOT_SRC=/path/to/fakeroot-1.31 FAKECHROOT_SRC=/path/to/fakechroot-2.20.1 \
+#                   COWDANCER_SRC=/path/to/cowdancer
 peer-tests: all $(BUILD)/.deps-test
-	@test -n "$(FAKEROOT_SRC)$(FAKECHROOT_SRC)" || { echo "usage: make peer-tests FAKEROOT_SRC=DIR FAKECHROOT_SRC=DIR (either or both)" >&2; exit 2; }
+	@test -n "$(FAKEROOT_SRC)$(FAKECHROOT_SRC)$(COWDANCER_SRC)" || { echo "usage: make peer-tests FAKEROOT_SRC=DIR FAKECHROOT_SRC=DIR COWDANCER_SRC=DIR (any of them)" >&2; exit 2; }
 	rm -rf $(BUILD)/peer-stage && $(MAKE) -s install PREFIX=$(abspath $(BUILD))/peer-stage >/dev/null
 	chmod -R a+rX $(BUILD)/peer-stage
 	if [ -n "$(FAKEROOT_SRC)" ]; then sh tests/peer/fakeroot.sh $(abspath $(BUILD))/peer-stage $(FAKEROOT_SRC); fi
 	if [ -n "$(FAKECHROOT_SRC)" ]; then sh tests/peer/fakechroot.sh $(abspath $(BUILD))/peer-stage $(FAKECHROOT_SRC); fi
+	if [ -n "$(COWDANCER_SRC)" ]; then sh tests/peer/cowdancer.sh $(abspath $(BUILD))/peer-stage $(COWDANCER_SRC); fi
 
 bench: all $(BUILD)/.deps-bench $(BENCH)
 	sh bench/run.sh $(BUILD)
