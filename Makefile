@@ -106,6 +106,7 @@ peer-tests: all $(BUILD)/.deps-test
 
 bench: all $(BUILD)/.deps-bench $(BENCH)
 	sh bench/run.sh $(BUILD)
+	sh bench/roots.sh $(BUILD)
 
 clean:
 	rm -rf $(BUILD)
