@@ -23,19 +23,13 @@
 #include "cow.h"
 #include "cow_format.h"
 #include "sys.h"
+#include "errtext.h"
 #include "state.h"
 
 namespace cr {
 
 namespace {
 
-void say(char* err, size_t n, const char* fmt, ...) __attribute__((format(printf, 3, 4)));
-void say(char* err, size_t n, const char* fmt, ...) {
-  va_list ap;
-  va_start(ap, fmt);
-  vsnprintf(err, n, fmt, ap);
-  va_end(ap);
-}
 
 using sys::Dirent64;
 

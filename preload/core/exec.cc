@@ -20,11 +20,7 @@ bool g_exec_reported = false;
 namespace {
 
 void say(const char* a, const char* b = "", const char* c = "", const char* d = "") {
-  char buf[2048];
-  size_t n = 0;
-  for (const char* s : {"cowroot: ", a, b, c, d, "\n"})
-    for (; *s && n < sizeof buf - 1; s++) buf[n++] = *s;
-  sys::raw(SYS_write, 2, (long)buf, (long)n);
+  errline(a, b, c, d);
   g_exec_reported = true;
 }
 

@@ -24,15 +24,15 @@ namespace cr {
 constinit Session g_session;
 constinit State g_state;
 
-namespace {
-
-void errline(const char* a, const char* b = "", const char* c = "", const char* d = "") {
-  char buf[1024];
+void errline(const char* a, const char* b, const char* c, const char* d) {
+  char buf[2048];
   size_t n = 0;
   for (const char* s : {"cowroot: ", a, b, c, d, "\n"})
     for (; *s && n < sizeof buf - 1; s++) buf[n++] = *s;
   sys::raw(SYS_write, 2, (long)buf, (long)n);
 }
+
+namespace {
 
 bool parse_u32(const char* s, uint32_t* out) {
   if (!s || !*s) return false;

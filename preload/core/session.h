@@ -64,6 +64,10 @@ bool exec_env(char* const* envp, char** out, size_t cap, char* buf, size_t bufle
               bool host_view = false);
 size_t exec_env_extra();  // how many entries exec_env may add
 
+// Writes "cowroot: A B C D" and a newline to stderr with one write(2): no
+// stdio, no allocation (safe in a vfork child).
+void errline(const char* a, const char* b = "", const char* c = "", const char* d = "");
+
 // Starts cowroot-faked for `dir` (detached) and waits until it listens.
 int start_daemon(const char* faked, const char* dir, bool ephemeral);
 // Connects to the daemon of `dir`; returns an fd or -errno.

@@ -13,19 +13,13 @@
 #include <string>
 #include <vector>
 
+#include "errtext.h"
 #include "state.h"
 
 namespace cr {
 
 namespace {
 
-void say(char* err, size_t n, const char* fmt, ...) __attribute__((format(printf, 3, 4)));
-void say(char* err, size_t n, const char* fmt, ...) {
-  va_list ap;
-  va_start(ap, fmt);
-  vsnprintf(err, n, fmt, ap);
-  va_end(ap);
-}
 
 std::string hex(const void* p, size_t n) {
   static const char d[] = "0123456789abcdef";
