@@ -1,9 +1,10 @@
 #!/bin/sh
-# Installs the Debian packages a make target needs: with apt-get when run as
+# Installs the Debian packages a make target needs (the build's include
+# debootstrap: `cowroot run` builds its first image with it): with apt-get when run as
 # root, otherwise prints the exact command to run and fails.
 #   mk/deps.sh build|test|bench
 set -eu
-build="g++ make pkg-config libelf-dev zlib1g-dev doctest-dev"
+build="g++ make pkg-config libelf-dev zlib1g-dev doctest-dev debootstrap debian-archive-keyring"
 test="$build util-linux libcap2-bin attr debootstrap sharutils python3"
 bench="$test fakeroot fakechroot cowdancer"
 case "${1:-build}" in
