@@ -205,7 +205,6 @@ int cow_clone(const char* src_in, const char* dest_in, char* err, size_t errlen)
     Key dst;
     Birth dst_birth;
     struct timespec times[2];
-    mode_t mode;
   };
   std::vector<DirPair> dirs;
   std::unordered_map<uint64_t, uint32_t> first_name;     // ino -> index in names
@@ -240,7 +239,7 @@ int cow_clone(const char* src_in, const char* dest_in, char* err, size_t errlen)
           }
           DirPair p{r, st.st_ino, Key{makedev(dx.stx_dev_major, dx.stx_dev_minor), dx.stx_ino},
                     (dx.stx_mask & STATX_BTIME) ? Birth{dx.stx_btime.tv_sec, dx.stx_btime.tv_nsec} : Birth{},
-                    {st.st_atim, st.st_mtim}, st.st_mode & 07777};
+                    {st.st_atim, st.st_mtim}};
           dirs.push_back(p);
           int e = 0;
           if (st.st_dev == sst.st_dev) e = walk(s2, d2, r);  // a mount inside the base stays empty
@@ -437,9 +436,6 @@ int cow_reset_fast(const char* clone_in, char* err, size_t errlen) {
   });
   State st;
   if (st.open((side + "/state").c_str(), false) < 0) return 1;
-  struct NewDir {
-    std::string rel;
-  };
   std::vector<std::string> remade;  // directories made anew: their state entries follow
   char e2[512];
   std::function<bool(const std::string&)> restore = [&](const std::string& rel) -> bool {

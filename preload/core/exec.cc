@@ -249,11 +249,8 @@ int plan_exec(Plan* p, int dirfd, const char* path, char* const argv[], char* co
     } else {
       Resolved r;
       if (int e = resolve(nd, name, (nflags & AT_SYMLINK_NOFOLLOW) ? 0 : kFollow, &r)) return e;
-      size_t hl = strlen(r.path);
-      if (r.dirfd != AT_FDCWD && r.path[0] != '/') {
-        // A relative name against a real directory fd: the kernel's view is fine.
-        if (hl + 1 > sizeof p->host) return -ENAMETOOLONG;
-      }
+      size_t hl = strlen(r.path);  // a name passed through as given may be any length
+      if (hl + 1 > sizeof p->host) return -ENAMETOOLONG;
       memcpy(p->host, r.path, hl + 1);
       nd = r.dirfd;
       fd_direct = -1;
@@ -405,19 +402,14 @@ int plan_exec(Plan* p, int dirfd, const char* path, char* const argv[], char* co
   return finish(p, p->loader, AT_FDCWD, la, envp, env_slots, env_cap);
 }
 
+size_t exec_env_extra_slots() { return exec_env_extra() + 8; }
+
 int exec_program(int dirfd, const char* path, char* const argv[], char* const envp[], int flags) {
-  size_t ec = env_count(envp) + exec_env_extra() + 8;
-  char** env = static_cast<char**>(__builtin_alloca(ec * sizeof(char*)));
-  size_t ac = argv_count(argv) + 16;
-  char** av = static_cast<char**>(__builtin_alloca(ac * sizeof(char*)));
-  Plan* p = static_cast<Plan*>(__builtin_alloca(sizeof(Plan)));
-  p->interp[0][0] = p->interp[1][0] = p->interp[2][0] = 0;
-  int e = plan_exec(p, dirfd, path, argv, envp, flags, env, ec, av, ac);
-  if (e < 0) {
-    errno = -e;
-    return -1;
-  }
-  return (int)sys::call(SYS_execveat, p->dirfd, (long)p->path, (long)p->argv, (long)p->envp, p->flags);
+  long r = with_plan(dirfd, path, argv, envp, flags, [](Plan& p) {
+    return sys::raw(SYS_execveat, p.dirfd, (long)p.path, (long)p.argv, (long)p.envp, p.flags);
+  });
+  errno = (int)-r;  // execveat returns only on failure
+  return -1;
 }
 
 }  // namespace cr

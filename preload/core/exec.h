@@ -36,10 +36,27 @@ int plan_exec(Plan* p, int dirfd, const char* path, char* const argv[], char* co
 // plan_exec + execve; returns only on failure (-1, errno set).
 int exec_program(int dirfd, const char* path, char* const argv[], char* const envp[], int flags);
 
+// Environment slots exec_env may add, with room for plan_exec's own.
+size_t exec_env_extra_slots();
+
 // Set when plan_exec printed its own one-line reason for a refusal.
 extern bool g_exec_reported;
 
 size_t env_count(char* const envp[]);
 size_t argv_count(char* const argv[]);
+
+// Plans the exec in this frame's stack (no allocation: vfork-safe) and hands
+// the plan to run(plan). Returns plan_exec's -errno, or what run returns.
+template <typename F>
+long with_plan(int dirfd, const char* path, char* const argv[], char* const envp[], int flags, F&& run) {
+  size_t ec = env_count(envp) + exec_env_extra_slots();
+  char** env = static_cast<char**>(__builtin_alloca(ec * sizeof(char*)));
+  size_t ac = argv_count(argv) + 16;
+  char** av = static_cast<char**>(__builtin_alloca(ac * sizeof(char*)));
+  Plan* p = static_cast<Plan*>(__builtin_alloca(sizeof(Plan)));
+  p->interp[0][0] = p->interp[1][0] = p->interp[2][0] = 0;
+  if (int e = plan_exec(p, dirfd, path, argv, envp, flags, env, ec, av, ac); e < 0) return e;
+  return run(*p);
+}
 
 }  // namespace cr

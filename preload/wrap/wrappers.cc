@@ -323,15 +323,10 @@ using spawn_fn = int (*)(pid_t*, const char*, const posix_spawn_file_actions_t*,
 // the result.
 static int spawn_planned(spawn_fn fn, pid_t* pid, const char* p, const posix_spawn_file_actions_t* fa,
                          const posix_spawnattr_t* at, char* const a[], char* const e[]) {
-  size_t ec = env_count(e) + exec_env_extra() + 8;
-  char** env = static_cast<char**>(__builtin_alloca(ec * sizeof(char*)));
-  size_t ac = argv_count(a) + 16;
-  char** av = static_cast<char**>(__builtin_alloca(ac * sizeof(char*)));
-  Plan* plan = static_cast<Plan*>(__builtin_alloca(sizeof(Plan)));
-  plan->interp[0][0] = plan->interp[1][0] = plan->interp[2][0] = 0;
-  int r = plan_exec(plan, AT_FDCWD, p, a, e, 0, env, ec, av, ac);
-  if (r < 0) return -r;
-  return fn(pid, plan->path, fa, at, plan->argv, plan->envp);
+  long r = with_plan(AT_FDCWD, p, a, e, 0, [&](Plan& plan) -> long {
+    return fn(pid, plan.path, fa, at, plan.argv, plan.envp);  // 0 or an error number
+  });
+  return (int)(r < 0 ? -r : r);
 }
 EXPORT int posix_spawn(pid_t* pid, const char* p, const posix_spawn_file_actions_t* fa, const posix_spawnattr_t* at,
                        char* const a[], char* const e[]) {
