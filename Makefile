@@ -18,7 +18,8 @@ PICFLAGS  := $(BASEFLAGS) -fPIC -fvisibility=hidden -fno-exceptions -fno-rtti -f
 CORE_SRC := preload/core/state.cc preload/core/state_io.cc preload/core/ops.cc preload/core/session.cc \
             preload/core/resolve.cc preload/core/exec.cc preload/core/cow.cc preload/core/cow_build.cc
 CORE_OBJ := $(CORE_SRC:%.cc=$(BUILD)/%.o)
-WRAP_OBJ := $(BUILD)/preload/wrap/wrappers.o $(BUILD)/preload/wrap/paths.o $(BUILD)/preload/wrap/nss.o
+WRAP_OBJ := $(BUILD)/preload/wrap/wrappers.o $(BUILD)/preload/wrap/paths.o $(BUILD)/preload/wrap/nss.o \
+            $(BUILD)/preload/wrap/fts.o
 CORE_LIB := $(BUILD)/libcowroot-core.a
 PRELOAD  := $(BUILD)/libcowroot.so
 FAKED    := $(BUILD)/cowroot-faked

@@ -4,13 +4,20 @@
 //   helper nftw DIR         libc nftw(), "path uid" a line
 //   helper statx PATH       raw syscall(SYS_statx): "uid mode(octal)"
 //   helper mount TYPE DIR   mount(2) through syscall(): prints the result
+//   helper fts PATH...      libc fts_* under every option set, sorted and in
+//                           directory order, with fts_children and fts_set:
+//                           one line per entry (code, level, path, name,
+//                           whether fts_accpath reaches it, errno)
+//   helper fts-uid PATH     FTS_PHYSICAL walk: "path uid" a line
 #include <fcntl.h>
+#include <fts.h>
 #include <ftw.h>
 #include <glob.h>
 #include <linux/stat.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include <cerrno>
 #include <cstdio>
 #include <cstring>
 
@@ -19,7 +26,63 @@ static int print_entry(const char* p, const struct stat* st, int, struct FTW*) {
   return 0;
 }
 
+static int by_name(const FTSENT** a, const FTSENT** b) { return strcmp((*a)->fts_name, (*b)->fts_name); }
+
+// One walk. With `steer`, also list each directory's children before
+// reading it (names only every other time), skip directories named "skip",
+// follow symlinks named "follow" and revisit files named "again" once.
+static void fts_walk(char** paths, int opts, bool sorted, bool steer) {
+  printf("-- options %d%s%s\n", opts, sorted ? " sorted" : "", steer ? " steered" : "");
+  FTS* sp = fts_open(paths, opts, sorted ? by_name : nullptr);
+  if (!sp) {
+    printf("fts_open: %s\n", strerror(errno));
+    return;
+  }
+  if (steer)
+    for (FTSENT* c = fts_children(sp, 0); c; c = c->fts_link) printf("root %s %d\n", c->fts_name, c->fts_info);
+  int dirs = 0;
+  bool again = false;
+  errno = 0;
+  while (FTSENT* e = fts_read(sp)) {
+    printf("%d %d %s %s %s %d\n", e->fts_info, e->fts_level, e->fts_path, e->fts_name,
+           access(e->fts_accpath, F_OK) == 0 ? "reached" : "lost", e->fts_errno);
+    if (steer && e->fts_info == FTS_D) {
+      if (!strcmp(e->fts_name, "skip")) {
+        fts_set(sp, e, FTS_SKIP);
+      } else {
+        int n = 0;
+        for (FTSENT* c = fts_children(sp, dirs++ % 2 ? FTS_NAMEONLY : 0); c; c = c->fts_link) n++;
+        printf("children %d\n", n);
+      }
+    }
+    if (steer && e->fts_info == FTS_SL && !strcmp(e->fts_name, "follow")) fts_set(sp, e, FTS_FOLLOW);
+    if (steer && e->fts_info == FTS_F && !strcmp(e->fts_name, "again") && !again) {
+      again = true;
+      fts_set(sp, e, FTS_AGAIN);
+    }
+    errno = 0;
+  }
+  printf("end %d\n", errno);
+  char cwd[4096];
+  if (fts_close(sp) != 0) printf("fts_close: %s\n", strerror(errno));
+  printf("cwd %s\n", getcwd(cwd, sizeof cwd) ? cwd : "?");
+}
+
 int main(int argc, char** argv) {
+  if (argc >= 3 && !strcmp(argv[1], "fts")) {
+    for (int opts = 0; opts <= FTS_OPTIONMASK; opts++)
+      for (int mode = 0; mode < 3; mode++) fts_walk(argv + 2, opts, mode > 0, mode == 2);
+    fts_walk(argv + 2, 0x400, false, false);  // not an option: EINVAL
+    return 0;
+  }
+  if (argc == 3 && !strcmp(argv[1], "fts-uid")) {
+    char* paths[] = {argv[2], nullptr};
+    FTS* sp = fts_open(paths, FTS_PHYSICAL, by_name);
+    if (!sp) return 1;
+    while (FTSENT* e = fts_read(sp))
+      if (e->fts_info != FTS_DP) printf("%s %u\n", e->fts_path, (unsigned)e->fts_statp->st_uid);
+    return fts_close(sp) == 0 ? 0 : 1;
+  }
   if (argc == 3 && !strcmp(argv[1], "glob")) {
     glob_t g{};
     int r = glob(argv[2], 0, nullptr, &g);
@@ -38,6 +101,6 @@ int main(int argc, char** argv) {
     printf("%ld\n", syscall(SYS_mount, argv[2], argv[3], argv[2], 0L, nullptr));
     return 0;
   }
-  fprintf(stderr, "usage: helper glob PATTERN | nftw DIR | statx PATH | mount TYPE DIR\n");
+  fprintf(stderr, "usage: helper glob PATTERN | nftw DIR | statx PATH | mount TYPE DIR | fts PATH... | fts-uid PATH\n");
   return 2;
 }
