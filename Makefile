@@ -69,6 +69,10 @@ $(HELPER): $(BUILD)/tests/helper.o
 $(BUILD)/tests/%: $(BUILD)/tests/%.o $(BUILD)/tests/main.o $(CORE_LIB)
 	$(CXX) -o $@ $^ -lpthread
 
+# libelf is the reference the exec path's own ELF reader is checked against.
+$(BUILD)/tests/unit_tests: $(BUILD)/tests/unit_tests.o $(BUILD)/tests/main.o $(CORE_LIB)
+	$(CXX) -o $@ $^ -lpthread -lelf
+
 $(BUILD)/bench/callpath: $(BUILD)/bench/callpath.o
 	$(CXX) -o $@ $^
 

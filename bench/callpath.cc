@@ -67,11 +67,12 @@ void make_file(const std::string& p) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  if (argc != 2) {
-    fprintf(stderr, "usage: callpath SCRATCH_DIR\n");
+  if (argc != 2 && argc != 3) {
+    fprintf(stderr, "usage: callpath SCRATCH_DIR [LIST_DIR (default /usr/bin)]\n");
     return 2;
   }
   std::string dir = argv[1];
+  std::string listdir = argc == 3 ? argv[2] : "/usr/bin";
   std::string file = dir + "/stat-target";
   std::string owned = dir + "/chown-target";
   make_file(file);
@@ -79,14 +80,14 @@ int main(int argc, char** argv) {
   int dfd = open(dir.c_str(), O_RDONLY | O_DIRECTORY);
   if (dfd < 0) fail("cannot open", dir);
 
-  // Entries of /usr/bin, collected once so the loop times lstat only.
+  // Entries of LIST_DIR, collected once so the loop times lstat only.
   std::vector<std::string> usrbin;
-  if (DIR* d = opendir("/usr/bin")) {
+  if (DIR* d = opendir(listdir.c_str())) {
     while (dirent* e = readdir(d))
-      if (strcmp(e->d_name, ".") && strcmp(e->d_name, "..")) usrbin.push_back(std::string("/usr/bin/") + e->d_name);
+      if (strcmp(e->d_name, ".") && strcmp(e->d_name, "..")) usrbin.push_back(listdir + "/" + e->d_name);
     closedir(d);
   }
-  if (usrbin.empty()) fail("cannot list", "/usr/bin");
+  if (usrbin.empty()) fail("cannot list", listdir);
 
   // chown to a foreign uid needs (fake) root.  Natively as a normal user it
   // fails with EPERM; then time chown to our own ids instead (still a real

@@ -49,7 +49,8 @@ void usage(FILE* f) {
           "                          run CMD as root in a throwaway clone of an image (default: bookworm,\n"
           "                          built on first use) or of DIR\n"
           "       cowroot image build|refresh|list|rm [NAME]      the image cache\n"
-          "       cowroot seal DIR | verify DIR                   protect a base / report changes to it\n"
+          "       cowroot seal [-i STATE] DIR | verify DIR        protect a base (with the fake ownership saved\n"
+          "                                                       in STATE) / report changes to it\n"
           "\n"
           "  -s, --save-file FILE   save the fake ownership and modes to FILE when the command ends\n"
           "  -i, --load FILE        load them from FILE first (a missing or corrupt FILE is an error)\n"
@@ -604,10 +605,36 @@ int cmd_reset(int argc, char** argv) {
   return 0;
 }
 
+// seal [-i STATE] DIR: with -i, the fake ownership a build saved (`cowroot
+// -s STATE -- debootstrap ... DIR`) becomes the base's own, for its clones.
 int cmd_seal(int argc, char** argv) {
-  if (argc != 3) die("usage: cowroot seal DIR", 2);
+  std::string load;
+  if (argc == 5 && (strcmp(argv[2], "-i") == 0 || strcmp(argv[2], "--load") == 0)) {
+    load = argv[3];
+    argv += 2;
+    argc -= 2;
+  }
+  if (argc != 3) die("usage: cowroot seal [-i STATE] DIR", 2);
+  std::string base = argv[2];
+  while (base.size() > 1 && base.back() == '/') base.pop_back();
+  if (!is_dir(base)) die(base + ": not a directory");
   char err[1024];
-  if (cr::cow_seal(argv[2], err, sizeof err) < 0) die(err);
+  if (!load.empty()) {
+    // Checked before anything is made: a bad STATE leaves no sidecar behind.
+    cr::State probe;
+    std::string tmp = make_session_dir();
+    if (int r = probe.open(tmp.c_str(), true); r < 0) die("cannot create the state in " + tmp + ": " + strerror(-r));
+    int bad = cr::load_state(probe, load.c_str(), err, sizeof err);
+    remove_dir(tmp);
+    if (bad < 0) die(err);
+    std::string side = base + ".cowroot";
+    mkdir(side.c_str(), 0700);
+    mkdir((side + "/state").c_str(), 0700);
+    cr::State st;
+    if (int r = st.open((side + "/state").c_str(), true); r < 0) die("cannot create " + side + "/state: " + strerror(-r));
+    if (cr::load_state(st, load.c_str(), err, sizeof err) < 0) die(err);
+  }
+  if (cr::cow_seal(base.c_str(), err, sizeof err) < 0) die(err);
   return 0;
 }
 

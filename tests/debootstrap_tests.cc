@@ -25,25 +25,40 @@ std::map<std::string, std::string> listing(const std::string& out) {
   return m;
 }
 
+bool skipped() {
+  const char* on = getenv("COWROOT_TEST_DEBOOTSTRAP");
+  if (on && std::string(on) == "0") {
+    MESSAGE("skipped: COWROOT_TEST_DEBOOTSTRAP=0");
+    return true;
+  }
+  return false;
+}
+
+// One unprivileged debootstrap for the whole run: DIR/bookworm, its fake
+// ownership saved in DIR/state.
+const TempDir& built() {
+  static TempDir* d = [] {
+    const char* mirror = getenv("COWROOT_TEST_MIRROR");
+    REQUIRE_MESSAGE(mirror, "COWROOT_TEST_MIRROR must name the host's Debian mirror (tests/run.sh sets it)");
+    auto* t = new TempDir;
+    auto r = sh("cd " + q(t->path) + " && PATH=/usr/sbin:/sbin:$PATH " + cowroot() + " -s " + q(*t / "state") +
+                " -- debootstrap --variant=minbase bookworm " + q(*t / "bookworm") + " " + q(mirror) + " > " +
+                q(*t / "log") + " 2>&1");
+    REQUIRE_MESSAGE(r.status == 0, sh("tail -n 20 " + q(*t / "log")).out);
+    return t;
+  }();
+  return *d;
+}
+
 const char* kFind =
     "find / \\( -path /proc -o -path /sys -o -path /dev \\) -prune -o -printf '%y %m %U %G %l\\t%p\\n'";
 
 }  // namespace
 
 TEST_CASE("debootstrap minbase as an ordinary user equals real root's image, entry by entry") {
-  const char* on = getenv("COWROOT_TEST_DEBOOTSTRAP");
-  if (on && std::string(on) == "0") {
-    MESSAGE("skipped: COWROOT_TEST_DEBOOTSTRAP=0");
-    return;
-  }
-  const char* mirror = getenv("COWROOT_TEST_MIRROR");
-  REQUIRE_MESSAGE(mirror, "COWROOT_TEST_MIRROR must name the host's Debian mirror (tests/run.sh sets it)");
-  TempDir d;
+  if (skipped()) return;
+  const TempDir& d = built();
   std::string img = d / "bookworm";
-  auto r = sh("cd " + q(d.path) + " && PATH=/usr/sbin:/sbin:$PATH " + cowroot() + " -s " + q(d / "state") +
-              " -- debootstrap --variant=minbase bookworm " + q(img) + " " + q(mirror) + " > " + q(d / "log") +
-              " 2>&1");
-  REQUIRE_MESSAGE(r.status == 0, sh("tail -n 20 " + q(d / "log")).out);
 
   auto inside = sh(cowroot() + " -i " + q(d / "state") + " -r " + q(img) + " -- sh -c " + q(std::string(kFind) + " 2>/dev/null"));
   REQUIRE(inside.status == 0);
@@ -92,4 +107,49 @@ TEST_CASE("debootstrap minbase as an ordinary user equals real root's image, ent
   CHECK(special_diff == 0);
   CHECK(same * 100 >= theirs.size() * 99);
   MESSAGE(same << " of " << theirs.size() << " entries equal to real root's image");
+}
+
+// What package tools do inside, on a clone of that image: dpkg -i with a
+// maintainer script that adds a system user, chowns to it and registers an
+// alternative; dpkg -r; apt-get install of a local .deb. The base stays as
+// it was sealed, and a reset takes it all away.
+TEST_CASE("dpkg -i, maintainer scripts, update-alternatives and apt-get install ./pkg.deb work in a clone") {
+  if (skipped()) return;
+  const TempDir& d = built();
+  TempDir w;
+  std::string img = d / "bookworm", clone = w / "c";
+  auto r = sh(cowroot() + " seal -i " + q(d / "state") + " " + q(img) + " 2>&1 && " + cowroot() + " clone " + q(img) +
+              " " + q(clone) + " 2>&1");
+  REQUIRE_MESSAGE(r.status == 0, r.out);
+  // TMPDIR is the test run's host directory: inside, as under a real chroot, it does not exist.
+  const char* script = R"SH(set -e
+unset TMPDIR
+mkdir -p /tmp/zz/DEBIAN /tmp/zz/usr/bin /tmp/zz/etc
+printf 'Package: zz\nVersion: 1.0\nArchitecture: all\nMaintainer: t <t@example.org>\nDescription: test\n' > /tmp/zz/DEBIAN/control
+printf '#!/bin/sh\necho zz-runs\n' > /tmp/zz/usr/bin/zz
+chmod 755 /tmp/zz/usr/bin/zz
+echo x=1 > /tmp/zz/etc/zz.conf
+printf '#!/bin/sh\nset -e\nid zzsvc >/dev/null 2>&1 || useradd --system zzsvc\nmkdir -p /var/lib/zz\nchown zzsvc /var/lib/zz\nupdate-alternatives --install /usr/bin/zzalt zzalt /usr/bin/zz 50\n' > /tmp/zz/DEBIAN/postinst
+chmod 755 /tmp/zz/DEBIAN/postinst
+dpkg-deb --root-owner-group --build /tmp/zz /tmp/zz_1.0_all.deb >/dev/null
+dpkg -i /tmp/zz_1.0_all.deb >/dev/null 2>&1
+echo "dpkg: $(zzalt) $(stat -c '%U %a' /var/lib/zz) $(readlink /etc/alternatives/zzalt)"
+dpkg -r zz >/dev/null 2>&1
+echo "removed: $(test -e /usr/bin/zz && echo still-there || echo gone)"
+apt-get install -y /tmp/zz_1.0_all.deb >/dev/null 2>&1
+echo "apt: $(dpkg-query -W -f '${Status}' zz) $(zzalt) $(getent passwd zzsvc | cut -d: -f1)"
+dpkg --audit
+)SH";
+  r = sh(cowroot() + " -r " + q(clone) + " -- sh -c " + q(script) + " 2>&1");
+  CHECK(r.status == 0);
+  CHECK(r.out == "dpkg: zz-runs zzsvc 755 /usr/bin/zz\nremoved: gone\napt: install ok installed zz-runs zzsvc\n");
+  // The base saw none of it.
+  CHECK(!exists(img + "/usr/bin/zz"));
+  CHECK(sh("grep -c zzsvc " + q(img) + "/etc/passwd").out == "0\n");
+  auto v = sh(cowroot() + " verify " + q(img) + " 2>&1");
+  CHECK_MESSAGE(v.status == 0, v.out);
+  // And a reset takes it away from the clone.
+  r = sh(cowroot() + " reset " + q(clone) + " 2>&1 && " + cowroot() + " -r " + q(clone) +
+         " -- sh -c 'dpkg-query -W zz 2>&1; grep -c zzsvc /etc/passwd; test -e /usr/bin/zz || echo gone'");
+  CHECK(r.out == "dpkg-query: no packages found matching zz\n0\ngone\n");
 }

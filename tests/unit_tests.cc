@@ -1,11 +1,16 @@
 // The core's state table on its own: what every process of a session relies
 // on when it reads or writes fake identity.
+#include <fcntl.h>
+#include <ftw.h>
+#include <gelf.h>
+#include <libelf.h>
 #include <sys/mman.h>
 #include <sys/sysmacros.h>
 #include <sys/xattr.h>
 
 #include <cstring>
 
+#include "../preload/core/exec.h"
 #include "../preload/core/state.h"
 #include "common.h"
 
@@ -211,4 +216,71 @@ TEST_CASE("a corrupt table file is refused, not used") {
   write_file(d / "table", "not a table");
   cr::State s;
   CHECK(s.open(d.path.c_str(), false) == -EBADMSG);
+}
+
+// The exec path reads PT_INTERP with pread (libelf allocates, and execve
+// must be safe in a vfork child). libelf is the reference: on every ELF
+// file under the host's /usr, both must agree on static or dynamic and on
+// the interpreter.
+namespace {
+struct ElfCheck {
+  size_t files = 0, dynamic = 0, statics = 0, disagree = 0;
+  std::string first_bad;
+} g_elf;
+
+int check_elf(const char* path, const struct stat* st, int flag, struct FTW*) {
+  if (flag != FTW_F || !S_ISREG(st->st_mode) || st->st_size < 64) return 0;
+  int fd = open(path, O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return 0;
+  Elf* e = elf_begin(fd, ELF_C_READ, nullptr);
+  if (e && elf_kind(e) == ELF_K_ELF) {
+    std::string want_interp;
+    bool has_interp = false;
+    size_t n = 0;
+    if (elf_getphdrnum(e, &n) == 0) {
+      for (size_t i = 0; i < n; i++) {
+        GElf_Phdr ph;
+        if (gelf_getphdr(e, (int)i, &ph) && ph.p_type == PT_INTERP) {
+          size_t len = 0;
+          const char* raw = elf_rawfile(e, &len);
+          if (raw && ph.p_offset + ph.p_filesz <= len && ph.p_filesz > 1)
+            want_interp.assign(raw + ph.p_offset, strnlen(raw + ph.p_offset, ph.p_filesz));
+          has_interp = true;
+          break;
+        }
+      }
+    }
+    char interp[512] = "", arg[64] = "";
+    int got = cr::inspect_program(path, -1, interp, sizeof interp, arg, sizeof arg);
+    g_elf.files++;
+    // A PT_INTERP without a path in the file (stripped .debug files) is no
+    // program at all, as the kernel sees it.
+    bool ok = !has_interp ? got == 1 : want_interp.empty() ? got == -ENOEXEC : (got == 0 && want_interp == interp);
+    (has_interp ? g_elf.dynamic : g_elf.statics)++;
+    if (!ok && g_elf.disagree++ == 0)
+      g_elf.first_bad = std::string(path) + ": libelf says " + (has_interp ? "interpreter " + want_interp : "static") +
+                        ", cowroot says " + std::to_string(got) + " " + interp;
+  }
+  if (e) elf_end(e);
+  close(fd);
+  return 0;
+}
+}  // namespace
+
+TEST_CASE("the exec path's ELF reader agrees with libelf on every ELF file under /usr") {
+  REQUIRE(elf_version(EV_CURRENT) != EV_NONE);
+  for (const char* dir : {"/usr/bin", "/usr/sbin", "/usr/lib", "/usr/libexec"}) nftw(dir, check_elf, 32, FTW_PHYS);
+  CHECK_MESSAGE(g_elf.disagree == 0, g_elf.first_bad);
+  CHECK(g_elf.dynamic > 200);  // programs with an interpreter
+  CHECK(g_elf.statics > 200);  // shared libraries and objects without one
+  MESSAGE(g_elf.files << " ELF files: " << g_elf.dynamic << " with PT_INTERP, " << g_elf.statics << " without");
+  // And a script and a non-program are told apart from both.
+  char interp[512], arg[64];
+  TempDir d;
+  write_file(d / "s", "#!/bin/sh -e\necho\n");
+  CHECK(cr::inspect_program((d / "s").c_str(), -1, interp, sizeof interp, arg, sizeof arg) == 2);
+  CHECK(std::string(interp) == "/bin/sh");
+  CHECK(std::string(arg) == "-e");
+  write_file(d / "t", "plain text, not a program\n");
+  CHECK(cr::inspect_program((d / "t").c_str(), -1, interp, sizeof interp, arg, sizeof arg) == -ENOEXEC);
 }

@@ -29,9 +29,9 @@ const char* base_name(const char* p) {
   return s ? s + 1 : p;
 }
 
-// What the file at `host` is: 0 dynamic ELF (interp filled), 1 static ELF,
-// 2 script (interp/arg filled), or -errno (-ENOEXEC: neither).
-int inspect(const char* host, int fd_in, char* interp, size_t in, char* arg, size_t an) {
+}  // namespace
+
+int inspect_program(const char* host, int fd_in, char* interp, size_t in, char* arg, size_t an) {
   long fd = fd_in >= 0 ? fd_in : sys::raw(SYS_openat, AT_FDCWD, (long)host, O_RDONLY | O_CLOEXEC);
   if (fd < 0) return (int)fd;
   unsigned char hdr[512];
@@ -82,8 +82,12 @@ int inspect(const char* host, int fd_in, char* interp, size_t in, char* arg, siz
         auto* p = reinterpret_cast<Elf32_Phdr*>(ph);
         type = p->p_type, off = p->p_offset, size = p->p_filesz;
       }
-      if (type == PT_INTERP && size > 1 && size < in) {
-        if (sys::raw(SYS_pread64, fd, (long)interp, (long)size, (long)off) == (long)size) {
+      if (type == PT_INTERP) {
+        // One the kernel would refuse (empty, too long, past the end of the
+        // file: a stripped .debug file has those) makes no program.
+        result = -ENOEXEC;
+        if (size > 1 && size < in &&
+            sys::raw(SYS_pread64, fd, (long)interp, (long)size, (long)off) == (long)size && interp[0]) {
           interp[size - 1] = 0;
           result = 0;
         }
@@ -94,6 +98,8 @@ int inspect(const char* host, int fd_in, char* interp, size_t in, char* arg, siz
   if (fd_in < 0) sys::raw(SYS_close, fd);
   return result;
 }
+
+namespace {
 
 // arch-test's probes (which debootstrap runs through chroot to check that
 // the target architecture executes) are tiny static programs that only
@@ -265,7 +271,7 @@ int plan_exec(Plan* p, int dirfd, const char* path, char* const argv[], char* co
     char arg[512];
     int slot = depth < 3 ? depth : 2;
     last_slot = slot;
-    kind = inspect(p->host, fd_direct, p->interp[slot], sizeof p->interp[slot], arg, sizeof arg);
+    kind = inspect_program(p->host, fd_direct, p->interp[slot], sizeof p->interp[slot], arg, sizeof arg);
     if (kind < 0 && kind != -ENOEXEC) return kind;
     if (kind == 2) {
       // #!interp [arg] name args... : the interpreter is an inside path.

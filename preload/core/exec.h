@@ -39,6 +39,13 @@ int exec_program(int dirfd, const char* path, char* const argv[], char* const en
 // Environment slots exec_env may add, with room for plan_exec's own.
 size_t exec_env_extra_slots();
 
+// What the file at `host` (or the open fd_in, when >= 0) is: 0 a dynamic
+// ELF program (interp filled with its PT_INTERP), 1 an ELF file without
+// one (static), 2 a #! script (interp and arg filled), or -errno (-ENOEXEC:
+// none of these). Reads with pread only: vfork-safe. (tests/unit_tests.cc
+// checks it against libelf on every ELF file of the host's /usr.)
+int inspect_program(const char* host, int fd_in, char* interp, size_t in, char* arg, size_t an);
+
 // Set when plan_exec printed its own one-line reason for a refusal.
 extern bool g_exec_reported;
 
