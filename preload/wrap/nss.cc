@@ -275,16 +275,10 @@ EXPORT int lckpwdf() {
   static fn_t fn = real<fn_t>("lckpwdf");
   if (!g_root.active) return fn();
   if (g_lock_fd >= 0) return 0;
-  Resolved r;
-  if (int e = resolve(AT_FDCWD, "/etc/.pwd.lock", 0, &r)) {
-    errno = -e;
-    return -1;
-  }
-  long fd = sys::raw(SYS_openat, AT_FDCWD, (long)r.path, O_WRONLY | O_CREAT | O_CLOEXEC, 0600);
-  if (fd < 0) {
-    errno = (int)-fd;
-    return -1;
-  }
+  // Through the open wrapper: resolved inside, and a lock file shared with
+  // a clone's base gets the clone's own copy before it is opened for write.
+  int fd = open("/etc/.pwd.lock", O_WRONLY | O_CREAT | O_CLOEXEC, 0600);
+  if (fd < 0) return -1;
   struct flock fl{};
   fl.l_type = F_WRLCK;
   fl.l_whence = SEEK_SET;
