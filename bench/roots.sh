@@ -17,7 +17,7 @@ if [ "$(id -u)" = 0 ]; then
   trap 'rm -rf "$stage"' EXIT
   cp "$build/cowroot" "$build/cowroot-faked" "$build/libcowroot.so" "$stage/"
   mkdir "$stage/bench"
-  cp "$build/bench/callpath" "$stage/bench/"
+  cp "$build/bench/callpath" "$build/bench/timeit" "$stage/bench/"
   mkdir "$stage/home"
   chmod -R a+rX "$stage"
   chown 65534:65534 "$stage/home"
@@ -33,29 +33,33 @@ base=$("$C" image list | awk '$1 == "bookworm" {print $NF}')
 work=$(dirname "$base")/bench-$$
 mkdir -p "$work"
 trap 'rm -rf "$work" "$work.cowroot" 2>/dev/null; chmod -R u+w "$work" 2>/dev/null; rm -rf "$work"' EXIT
-now() { date +%s%N; }
-ms() { echo "$1" | awk '{printf "%.1f", $1 / 1000000}'; }
+# bench/timeit forks, execs and waits for one command: no shell or date
+# process inside the measured interval. Milliseconds.
+T="$build/bench/timeit"
+[ -x "$T" ] || { echo "bench: $T is missing (make bench builds it)" >&2; exit 1; }
+timed() { "$T" 1 "" -- "$@" | cut -d' ' -f1; }
+ms() { echo "$1"; }
 best() { sort -n | head -n 1; }
 rounds=5
-t_cpal= t_rm= t_clone= t_rmclone= t_reset= t_run= t_runsync= t_trio=
+t_cpal= t_rm= t_clone= t_rmclone= t_reset= t_run= t_runsync= t_trio= t_true=
 for i in $(seq $rounds); do
-  a=$(now); cp -al "$base" "$work/cpal"; b=$(now); t_cpal="$t_cpal $((b - a))"
-  a=$(now); rm -rf "$work/cpal"; b=$(now); t_rm="$t_rm $((b - a))"
-  a=$(now); "$C" clone "$base" "$work/c" 2>/dev/null; b=$(now); t_clone="$t_clone $((b - a))"
+  t_true="$t_true $(timed /bin/true)"
+  t_cpal="$t_cpal $(timed cp -al "$base" "$work/cpal")"
+  t_rm="$t_rm $(timed rm -rf "$work/cpal")"
+  t_clone="$t_clone $(timed "$C" clone "$base" "$work/c" 2>/dev/null)"
   "$C" -r "$work/c" -- sh -c 'echo x > /etc/motd'
-  a=$(now); "$C" reset "$work/c"; b=$(now); t_reset="$t_reset $((b - a))"
-  a=$(now); rm -rf "$work/c" "$work/c.cowroot"; b=$(now); t_rmclone="$t_rmclone $((b - a))"
-  a=$(now); "$C" run -- /bin/true; b=$(now); t_run="$t_run $((b - a))"
+  t_reset="$t_reset $(timed "$C" reset "$work/c")"
+  t_rmclone="$t_rmclone $(timed rm -rf "$work/c" "$work/c.cowroot")"
+  t_run="$t_run $(timed "$C" run -- /bin/true)"
   sleep 0.3  # let the detached reset of the previous run finish
-  a=$(now); COWROOT_RUN_SYNC=1 "$C" run -- /bin/true; b=$(now); t_runsync="$t_runsync $((b - a))"
+  t_runsync="$t_runsync $(COWROOT_RUN_SYNC=1 timed "$C" run -- /bin/true)"
   if command -v cow-shell >/dev/null; then
-    a=$(now); cp -al "$base" "$work/trio"; (cd "$work/trio" && cow-shell /bin/true 2>/dev/null); rm -rf "$work/trio"; b=$(now)
-    t_trio="$t_trio $((b - a))"
+    t_trio="$t_trio $(timed sh -c 'cp -al "$1" "$2" && (cd "$2" && cow-shell /bin/true 2>/dev/null) && rm -rf "$2"' sh "$base" "$work/trio")"
   fi
 done
 pick() { for x in $1; do echo "$x"; done | best; }
 echo "# $(date -u '+%Y-%m-%d %H:%M UTC')  kernel $(uname -r)  as uid $(id -u); image: $base"
-echo "# milliseconds, best of $rounds rounds"
+echo "# milliseconds, best of $rounds rounds; each timed from fork to exit (bench/timeit); /bin/true alone takes $(pick "$t_true")"
 printf '%-44s %10s   %s\n' "operation" "cowroot" "the trio's way"
 printf '%-44s %10s   %s\n' "fresh link farm of the image" "$(ms "$(pick "$t_clone")")" "cp -al: $(ms "$(pick "$t_cpal")")"
 printf '%-44s %10s   %s\n' "remove it" "$(ms "$(pick "$t_rmclone")")" "rm -rf: $(ms "$(pick "$t_rm")")"

@@ -178,3 +178,13 @@ TEST_CASE("fts walks the root as glibc's fts walks a host tree, with inside path
                  "/fts-w/a/b/up 0\n/fts-w/a/f 7\n/fts-w/a/fifo 0\n");
   sh("chmod 755 " + q(w) + "/d/closed && rm -rf " + q(w));
 }
+
+// The root's library path is parsed once and handed down (COWROOT_LIBPATH);
+// a change to the loader configuration must still reach the next program.
+TEST_CASE("the remembered library path follows changes to the root's loader configuration") {
+  auto r = in_root(
+      "mkdir -p /opt/zzlib && sh -c 'echo \"$COWROOT_LIBPATH\"' | grep -c /opt/zzlib;"
+      " echo /opt/zzlib > /etc/ld.so.conf.d/zz.conf && sh -c 'echo \"$COWROOT_LIBPATH\"' | grep -c /opt/zzlib;"
+      " rm /etc/ld.so.conf.d/zz.conf && sh -c 'echo \"$COWROOT_LIBPATH\"' | grep -c /opt/zzlib; rm -r /opt/zzlib");
+  CHECK(r.out == "0\n1\n0\n");
+}

@@ -288,6 +288,16 @@ void cow_note(int dirfd, const char* path) {
   if (strncmp(full, g_cow.clone_root, rl) != 0 || (full[rl] != '/' && full[rl] != 0)) return;
   while (fl > rl + 1 && full[fl - 1] == '/') full[--fl] = 0;
   full[fl++] = '\n';
+  const char* rel = full[rl] ? full + rl + 1 : "\n";
+  // A name this process has journaled already needs no second line: the
+  // journal only grows while a session holds the clone (reset refuses
+  // then), so what was written stays written. One slot per hash bucket.
+  uint64_t h = 1469598103934665603ull;
+  for (const char* c = rel; c < full + fl; c++) h = (h ^ (unsigned char)*c) * 1099511628211ull;
+  h |= 1;  // 0 marks an empty slot
+  static constinit uint64_t noted[512] = {};
+  uint64_t* slot = &noted[(h >> 7) & 511];
+  if (__atomic_load_n(slot, __ATOMIC_RELAXED) == h) return;
   char jp[4200];
   size_t sl = strlen(g_cow.sidecar);
   if (sl + 9 > sizeof jp) return;
@@ -295,9 +305,18 @@ void cow_note(int dirfd, const char* path) {
   memcpy(jp + sl, "/journal", 9);
   long fd = sys::raw(SYS_openat, AT_FDCWD, (long)jp, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0600);
   if (fd < 0) return;
-  const char* rel = full[rl] ? full + rl + 1 : "\n";
-  sys::raw(SYS_write, fd, (long)rel, (long)(full + fl - rel));
+  if (sys::raw(SYS_write, fd, (long)rel, (long)(full + fl - rel)) == (long)(full + fl - rel))
+    __atomic_store_n(slot, h, __ATOMIC_RELAXED);
   sys::raw(SYS_close, fd);
+}
+
+bool cow_may_share(const struct statx& sx) {
+  if (!g_cow.active || !S_ISREG(sx.stx_mode)) return false;
+  // The shared test by inode needs no name; the link-count rule and the
+  // break need the file's host path.
+  if (g_cow.set && !g_cow.dir_len)
+    return makedev(sx.stx_dev_major, sx.stx_dev_minor) == g_cow.set->dev && find_slot(sx.stx_ino);
+  return sx.stx_nlink > 1 || (g_cow.set && find_slot(sx.stx_ino));
 }
 
 int cow_prepare(int dirfd, const char* path, bool follow) {
@@ -305,14 +324,7 @@ int cow_prepare(int dirfd, const char* path, bool follow) {
   struct statx sx;
   long r = sys::raw(SYS_statx, dirfd, (long)path, follow ? 0 : AT_SYMLINK_NOFOLLOW,
                     STATX_BASIC_STATS | STATX_BTIME, (long)&sx);
-  if (r < 0 || !S_ISREG(sx.stx_mode)) return 0;  // nothing to protect: let the call say what is wrong
-  // The shared test by inode needs no name; the link-count rule and the
-  // break need the file's host path.
-  if (g_cow.set && !g_cow.dir_len) {
-    if (makedev(sx.stx_dev_major, sx.stx_dev_minor) != g_cow.set->dev || !find_slot(sx.stx_ino)) return 0;
-  } else if (sx.stx_nlink <= 1 && !(g_cow.set && find_slot(sx.stx_ino))) {
-    return 0;
-  }
+  if (r < 0 || !cow_may_share(sx)) return 0;  // nothing to protect: let the call say what is wrong
   long fd = sys::raw(SYS_openat, dirfd, (long)path, O_PATH | O_CLOEXEC | (follow ? 0 : O_NOFOLLOW));
   if (fd < 0) return 0;
   int e = cow_prepare_fd((int)fd);

@@ -47,6 +47,10 @@ void cow_init();
 // change the base or a sibling.
 bool cow_shared(const struct statx& sx, const char* host);
 
+// What cow_prepare checks first, on a statx the caller already has: false
+// when the inode cannot be shared (no break needed, no second statx).
+bool cow_may_share(const struct statx& sx);
+
 // Gives the clone its own copy of the file at `host` (every name of it in
 // the clone). Returns 0 or -errno; on failure the original is untouched.
 int cow_break(const char* host, const struct statx& sx);

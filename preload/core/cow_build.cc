@@ -87,6 +87,38 @@ bool copy_file(const std::string& from, const std::string& to) {
   return ok;
 }
 
+// Makes `live` equal to `clean` by rewriting only the 4 KiB pages that
+// differ; false (nothing written) when their sizes differ or they cannot
+// be read, and the caller copies the whole file instead. Only for files no
+// session has open: a reset holds the state's lock.
+bool restore_in_place(const std::string& clean, const std::string& live) {
+  int c = open(clean.c_str(), O_RDONLY | O_CLOEXEC);
+  int l = c < 0 ? -1 : open(live.c_str(), O_RDWR | O_CLOEXEC);
+  bool ok = false;
+  struct stat cs, ls;
+  if (l >= 0 && fstat(c, &cs) == 0 && fstat(l, &ls) == 0 && cs.st_size == ls.st_size && cs.st_size > 0) {
+    // Read in chunks through two small buffers: mapping both files costs a
+    // page fault per page, which is most of the time on a virtual machine.
+    static char a[65536], b[65536];
+    ok = true;
+    for (off_t off = 0; off < cs.st_size && ok;) {
+      ssize_t na = pread(c, a, sizeof a, off), nb = pread(l, b, sizeof b, off);
+      if (na <= 0 || na != nb) {
+        ok = false;
+        break;
+      }
+      for (ssize_t p = 0; p < na && ok; p += 4096) {
+        size_t len = std::min<size_t>(4096, na - p);
+        if (memcmp(a + p, b + p, len) != 0) ok = pwrite(l, a + p, len, off + p) == (ssize_t)len;
+      }
+      off += na;
+    }
+  }
+  if (c >= 0) close(c);
+  if (l >= 0) close(l);
+  return ok;
+}
+
 Birth birth_of(int dirfd, const char* name) {
   struct statx sx;
   if (statx(dirfd, name, AT_SYMLINK_NOFOLLOW, STATX_BTIME, &sx) == 0 && (sx.stx_mask & STATX_BTIME))
@@ -410,23 +442,68 @@ int cow_reset_fast(const char* clone_in, char* err, size_t errlen) {
     touched[sl == std::string::npos ? "." : p.substr(0, sl)] = true;
     touched[p] = true;
   }
-  // A directory the journal does not explain must be as it was made.
+  // A directory the journal does not explain must be as it was made: the
+  // witness of changes behind the library's back: one fstatat per
+  // directory, walked from the clone's top (this is most of a reset).
   {
-    std::ifstream in(side + "/dirs");
-    if (!in) return 1;
-    std::string line;
-    while (std::getline(in, line)) {
-      size_t sp = line.find(' ');
-      if (sp == std::string::npos) return 1;
-      std::string rel = line.substr(sp + 1);
-      if (touched.count(rel)) continue;
-      struct stat st;
-      std::string p = rel == "." ? clone : clone + "/" + rel;
-      if (lstat(p.c_str(), &st) < 0 || !S_ISDIR(st.st_mode)) return 1;
-      char now[64];
-      snprintf(now, sizeof now, "%lld.%09ld", (long long)st.st_mtim.tv_sec, st.st_mtim.tv_nsec);
-      if (line.compare(0, sp, now) != 0) return 1;
+    std::string text;
+    {
+      int fd = open((side + "/dirs").c_str(), O_RDONLY | O_CLOEXEC);
+      if (fd < 0) return 1;
+      char buf[65536];
+      ssize_t n;
+      while ((n = read(fd, buf, sizeof buf)) > 0) text.append(buf, n);
+      close(fd);
+      if (n < 0) return 1;
     }
+    struct Check {
+      int rootfd;  // names are walked from the clone's top, not from /
+      std::vector<std::pair<const char*, const char*>> lines;  // "mtime rel" starts, ends
+      bool changed = false;
+      void run() {
+        std::string p;
+        for (auto& [b, e] : lines) {
+          const char* sp = static_cast<const char*>(memchr(b, ' ', e - b));
+          if (!sp) {
+            changed = true;
+            return;
+          }
+          p.assign(sp + 1, e);
+          struct stat st;
+          if (fstatat(rootfd, p.c_str(), &st, AT_SYMLINK_NOFOLLOW) < 0 || !S_ISDIR(st.st_mode)) {
+            changed = true;
+            return;
+          }
+          char now[64];
+          int nl = snprintf(now, sizeof now, "%lld.%09ld", (long long)st.st_mtim.tv_sec, st.st_mtim.tv_nsec);
+          if (nl != sp - b || memcmp(now, b, nl) != 0) {
+            changed = true;
+            return;
+          }
+        }
+      }
+    } check;
+    int rootfd = open(clone.c_str(), O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    if (rootfd < 0) return 1;
+    struct RootFd {
+      int fd;
+      ~RootFd() { close(fd); }
+    } root_closer{rootfd};
+    check.rootfd = rootfd;
+    for (size_t at = 0; at < text.size();) {
+      size_t nl = text.find('\n', at);
+      if (nl == std::string::npos) nl = text.size();
+      if (nl > at) {
+        const char* b = text.data() + at;
+        const char* e = text.data() + nl;
+        const char* sp = static_cast<const char*>(memchr(b, ' ', e - b));
+        std::string rel = sp ? std::string(sp + 1, e) : std::string();
+        if (!touched.count(rel)) check.lines.push_back({b, e});
+      }
+      at = nl + 1;
+    }
+    check.run();
+    if (check.changed) return 1;
   }
   // Parents before children: a directory comes back before what is in it,
   // and a new directory goes with everything in it.
@@ -505,6 +582,10 @@ int cow_reset_fast(const char* clone_in, char* err, size_t errlen) {
     if (now.open((side + "/state").c_str(), false) == 0 && clean.open((side + "/clean").c_str(), false) == 0)
       state_changed = now.changes() != clean.changes();
   }
+  // Most of the table is as it was: only the pages that differ go back.
+  if (state_changed && restore_in_place(side + "/clean/table", side + "/state/table") &&
+      restore_in_place(side + "/clean/xattr", side + "/state/xattr"))
+    state_changed = false;
   if (state_changed && (!copy_file(side + "/clean/table", side + "/state/table.reset") ||
       !copy_file(side + "/clean/xattr", side + "/state/xattr.reset") ||
       rename((side + "/state/xattr.reset").c_str(), (side + "/state/xattr").c_str()) < 0 ||

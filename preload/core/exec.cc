@@ -131,7 +131,9 @@ int finish(Plan* p, const char* path, int dirfd, char** argv, char* const envp[]
   p->dirfd = dirfd;
   p->flags = 0;
   p->argv = argv;
-  if (!exec_env(envp, env_slots, env_cap, p->strings, sizeof p->strings - 4 * 512, p->exe)) return -E2BIG;
+  if (!exec_env(envp, env_slots, env_cap, p->strings, sizeof p->strings - 4 * 512, p->exe, false,
+                p->libstamp[0] && p->libtail ? p->libstamp : nullptr, p->libtail))
+    return -E2BIG;
   p->envp = env_slots;
   return 0;
 }
@@ -157,6 +159,8 @@ int plan_exec(Plan* p, int dirfd, const char* path, char* const argv[], char* co
   p->flags = flags;
   p->argv = const_cast<char**>(argv);
   p->exe[0] = 0;
+  p->libstamp[0] = 0;
+  p->libtail = nullptr;
   // fakechroot's FAKECHROOT_CMD_SUBST=name=host-program:...: that command
   // runs as the host program named instead, seeing the host's file system,
   // with FAKECHROOT_CMD_ORIG saying what was asked for (and not again
@@ -360,7 +364,8 @@ int plan_exec(Plan* p, int dirfd, const char* path, char* const argv[], char* co
     return -ENOENT;
   }
   memcpy(p->loader, lr.path, strlen(lr.path) + 1);
-  if (!root_library_path(p->libpath, sizeof p->libpath)) return -E2BIG;
+  if (!cached_library_path(p->libpath, sizeof p->libpath, p->libstamp, sizeof p->libstamp)) return -E2BIG;
+  size_t root_lp = strlen(p->libpath);
   // The library path the program asked for (inside paths) goes first.
   for (char* const* e = envp; e && *e; e++) {
     if (strncmp(*e, "LD_LIBRARY_PATH=", 16) != 0) continue;
@@ -392,6 +397,7 @@ int plan_exec(Plan* p, int dirfd, const char* path, char* const argv[], char* co
       if (ll == 0) p->libpath[used - 1] = 0;
     }
   }
+  p->libtail = p->libpath + (strlen(p->libpath) - root_lp);
   // loader --argv0 A --inhibit-cache --library-path LP --preload LIB PROGRAM ARGS...
   if (lead < 8) return -E2BIG;  // three #! levels plus the loader's options: more than argv had room for
   char** la = args + lead - 8;

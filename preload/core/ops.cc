@@ -270,7 +270,7 @@ int chmod_at(int dirfd, const char* path, mode_t mode, int flags) {
   // Faked device nodes are regular files: their disk mode stays private.
   if (S_ISCHR(cur.mode) || S_ISBLK(cur.mode)) disk = 0600;
   char broke[4200];
-  if (g_cow.active && disk != (sx.stx_mode & 07777)) {
+  if (disk != (sx.stx_mode & 07777) && cow_may_share(sx)) {
     if (path) {
       if (int e = cow_prepare(dirfd, path, false)) return fail(e);
     } else {

@@ -12,6 +12,8 @@
 #include "session.h"
 #include "sys.h"
 
+extern char** environ;
+
 namespace cr {
 
 constinit RootConfig g_root;
@@ -596,6 +598,120 @@ bool root_library_path(char* out, size_t n) {
   for (const char* d : defaults)
     if (ok) ok = add_dir(d, strlen(d));
   return ok;
+}
+
+namespace {
+
+// What the cached path depends on: the root, and the identity and change
+// time of its loader configuration (FNV-1a over both).
+struct LibStamp {
+  uint64_t root = 0, files = 0;
+};
+
+uint64_t fnv(uint64_t h, const void* p, size_t n) {
+  const unsigned char* c = static_cast<const unsigned char*>(p);
+  for (size_t i = 0; i < n; i++) h = (h ^ c[i]) * 1099511628211ull;
+  return h;
+}
+
+bool lib_stamp(LibStamp* st) {
+  char root[kMax + 64];
+  size_t rl = map_host("/", root, sizeof root);
+  if (!rl) return false;
+  st->root = fnv(1469598103934665603ull, root, rl);
+  uint64_t h = 1469598103934665603ull;
+  for (const char* f : {"/etc/ld.so.cache", "/etc/ld.so.conf", "/etc/ld.so.conf.d"}) {
+    char cur[kMax] = "", host[kMax + 64];
+    bool trailing;
+    struct statx sx {};
+    if (walk(f, true, cur, sizeof cur, &trailing) == 0 && map_host(cur, host, sizeof host))
+      if (sys::raw(SYS_statx, AT_FDCWD, (long)host, 0, STATX_INO | STATX_CTIME, (long)&sx) < 0) sx = {};
+    uint64_t v[3] = {sx.stx_ino, (uint64_t)sx.stx_ctime.tv_sec, sx.stx_ctime.tv_nsec};
+    h = fnv(h, v, sizeof v);
+  }
+  st->files = h;
+  return true;
+}
+
+// One per process. `seq` is odd while a writer fills it; readers copy and
+// check that it did not move.
+struct LibCache {
+  unsigned seq;
+  bool loaded_env;
+  LibStamp stamp;
+  char path[16384];
+};
+constinit LibCache g_lib{};
+
+void put_hex(char* o, uint64_t v) {
+  for (int i = 15; i >= 0; i--, v >>= 4) o[i] = "0123456789abcdef"[v & 15];
+}
+bool get_hex(const char* s, uint64_t* v) {
+  *v = 0;
+  for (int i = 0; i < 16; i++) {
+    char c = s[i];
+    int d = c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
+    if (d < 0) return false;
+    *v = *v << 4 | (unsigned)d;
+  }
+  return true;
+}
+
+bool lib_store(const LibStamp& st, const char* path) {
+  size_t l = strlen(path);
+  if (l >= sizeof g_lib.path) return false;
+  unsigned s = __atomic_load_n(&g_lib.seq, __ATOMIC_RELAXED);
+  if ((s & 1) || !__atomic_compare_exchange_n(&g_lib.seq, &s, s + 1, false, __ATOMIC_ACQUIRE, __ATOMIC_RELAXED))
+    return false;  // another thread is writing: leave it to that one
+  g_lib.stamp = st;
+  memcpy(g_lib.path, path, l + 1);
+  __atomic_store_n(&g_lib.seq, s + 2, __ATOMIC_RELEASE);
+  return true;
+}
+
+bool lib_load(const LibStamp& st, char* out, size_t n) {
+  unsigned s = __atomic_load_n(&g_lib.seq, __ATOMIC_ACQUIRE);
+  if ((s & 1) || s == 0) return false;
+  LibStamp have = g_lib.stamp;
+  size_t l = strnlen(g_lib.path, sizeof g_lib.path);
+  if (l >= n) return false;
+  memcpy(out, g_lib.path, l);
+  out[l] = 0;
+  __atomic_thread_fence(__ATOMIC_ACQUIRE);
+  if (__atomic_load_n(&g_lib.seq, __ATOMIC_RELAXED) != s) return false;
+  return have.root == st.root && have.files == st.files;
+}
+
+}  // namespace
+
+bool cached_library_path(char* out, size_t n, char* env_value, size_t en) {
+  if (en) env_value[0] = 0;
+  LibStamp st;
+  if (!lib_stamp(&st)) return root_library_path(out, n);
+  if (!__atomic_load_n(&g_lib.loaded_env, __ATOMIC_RELAXED)) {
+    // What the program that started this one knew: "ROOTHASH FILESHASH:PATH".
+    __atomic_store_n(&g_lib.loaded_env, true, __ATOMIC_RELAXED);
+    for (char** e = environ; e && *e; e++) {
+      if (strncmp(*e, "COWROOT_LIBPATH=", 16) != 0) continue;
+      const char* v = *e + 16;
+      LibStamp got;
+      if (strnlen(v, 34) == 34 && get_hex(v, &got.root) && v[16] == ' ' && get_hex(v + 17, &got.files) && v[33] == ':')
+        lib_store(got, v + 34);
+      break;
+    }
+  }
+  if (!lib_load(st, out, n)) {
+    if (!root_library_path(out, n)) return false;
+    lib_store(st, out);
+  }
+  if (en >= 35) {
+    put_hex(env_value, st.root);
+    env_value[16] = ' ';
+    put_hex(env_value + 17, st.files);
+    env_value[33] = ':';
+    env_value[34] = 0;  // the path itself follows: the caller has it
+  }
+  return true;
 }
 
 }  // namespace cr

@@ -87,6 +87,15 @@ bool root_env(F&& add);
 // as host paths. No allocation. Returns false if it does not fit.
 bool root_library_path(char* out, size_t n);
 
+// root_library_path, remembered: for as long as the root's
+// /etc/ld.so.cache, /etc/ld.so.conf and /etc/ld.so.conf.d are the same files
+// (the real loader, too, sees a changed configuration only after ldconfig
+// rewrites the cache), the path is reused instead of parsed again. The
+// memory survives fork, and COWROOT_LIBPATH=STAMP+PATH in the new program's
+// environment carries it across exec: `stamp` (35 bytes) receives STAMP. No allocation, no lock
+// (safe in a vfork child). Returns false if it does not fit.
+bool cached_library_path(char* out, size_t n, char* stamp, size_t sn);
+
 // Size of the bind list as COWROOT_BINDS text.
 bool binds_text(char* out, size_t n);
 

@@ -60,8 +60,10 @@ void session_init(const char* self_lib);
 // not fit. Inside a root, `exe` is the program's inside path (what
 // /proc/self/exe shows it). `host_view`: the new program sees the host's
 // file system (fakechroot's FAKECHROOT_CMD_SUBST): no root goes with it.
+// `libstamp`/`libpath`, when given, become COWROOT_LIBPATH (see
+// cached_library_path).
 bool exec_env(char* const* envp, char** out, size_t cap, char* buf, size_t buflen, const char* exe,
-              bool host_view = false);
+              bool host_view = false, const char* libstamp = nullptr, const char* libpath = nullptr);
 size_t exec_env_extra();  // how many entries exec_env may add
 
 // Writes "cowroot: A B C D" and a newline to stderr with one write(2): no
