@@ -117,6 +117,8 @@ peer-tests: all $(BUILD)/.deps-test
 bench: all $(BUILD)/.deps-bench $(BENCH)
 	sh bench/run.sh $(BUILD)
 	sh bench/roots.sh $(BUILD)
+	@if [ "$${BENCH_DEBOOTSTRAP:-1}" = 0 ]; then echo "bench: debootstrap comparison skipped (BENCH_DEBOOTSTRAP=0)"; \
+	 else sh bench/debootstrap.sh $(BUILD); fi
 
 clean:
 	rm -rf $(BUILD)

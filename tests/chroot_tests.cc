@@ -188,3 +188,11 @@ TEST_CASE("the remembered library path follows changes to the root's loader conf
       " rm /etc/ld.so.conf.d/zz.conf && sh -c 'echo \"$COWROOT_LIBPATH\"' | grep -c /opt/zzlib; rm -r /opt/zzlib");
   CHECK(r.out == "0\n1\n0\n");
 }
+
+// Programs start as the root loader's argument; the kernel would have named
+// the process after the file run (ps, killall, pgrep read that name).
+TEST_CASE("a program inside is named after its file, as the kernel names it, scripts included") {
+  auto r = in_root("cat /proc/self/comm; printf '#!/bin/sh\\ncat /proc/$$/comm\\n' > /tmp/named-script;"
+                   " chmod 755 /tmp/named-script; /tmp/named-script; rm /tmp/named-script");
+  CHECK(r.out == "cat\nnamed-script\n");
+}

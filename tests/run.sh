@@ -17,8 +17,7 @@ chmod -R a+rX "$stage"
 chmod 1777 "$stage/work"
 # The real client needs a mirror (the host's apt sources) and, to compare
 # with, the image real root builds: made here while we may still be root.
-mirror=$(sed -n 's/^URIs: *\(http[^ ]*debian\)\/\?\( .*\)\?$/\1/p; s/^deb \(\[[^]]*\] \)\?\(http[^ ]*debian\)\/\? .*/\2/p' \
-  /etc/apt/sources.list /etc/apt/sources.list.d/*.sources /etc/apt/sources.list.d/*.list 2>/dev/null | grep -v security | head -n 1)
+mirror=$(sh "$(dirname "$0")/../mk/mirror.sh")
 export COWROOT_TEST_MIRROR="$mirror"
 if [ "${COWROOT_TEST_DEBOOTSTRAP:-1}" != 0 ] && [ "$(id -u)" = 0 ] && [ -n "$mirror" ]; then
   echo "== building the reference image as real root (debootstrap --variant=minbase bookworm $mirror)"

@@ -132,7 +132,7 @@ int finish(Plan* p, const char* path, int dirfd, char** argv, char* const envp[]
   p->flags = 0;
   p->argv = argv;
   if (!exec_env(envp, env_slots, env_cap, p->strings, sizeof p->strings - 4 * 512, p->exe, false,
-                p->libstamp[0] && p->libtail ? p->libstamp : nullptr, p->libtail))
+                p->libstamp[0] && p->libtail ? p->libstamp : nullptr, p->libtail, p->comm[0] ? p->comm : nullptr))
     return -E2BIG;
   p->envp = env_slots;
   return 0;
@@ -160,6 +160,7 @@ int plan_exec(Plan* p, int dirfd, const char* path, char* const argv[], char* co
   p->argv = const_cast<char**>(argv);
   p->exe[0] = 0;
   p->libstamp[0] = 0;
+  p->comm[0] = 0;
   p->libtail = nullptr;
   // fakechroot's FAKECHROOT_CMD_SUBST=name=host-program:...: that command
   // runs as the host program named instead, seeing the host's file system,
@@ -398,6 +399,14 @@ int plan_exec(Plan* p, int dirfd, const char* path, char* const argv[], char* co
     }
   }
   p->libtail = p->libpath + (strlen(p->libpath) - root_lp);
+  // Started as the loader's argument, the process would be named after the
+  // loader (ps, killall, /proc/PID/comm): the library renames it at start.
+  {
+    const char* name = path && *path ? base_name(path) : base_name(p->exe);
+    size_t cl = strnlen(name, sizeof p->comm - 1);
+    memcpy(p->comm, name, cl);
+    p->comm[cl] = 0;
+  }
   // loader --argv0 A --inhibit-cache --library-path LP --preload LIB PROGRAM ARGS...
   if (lead < 8) return -E2BIG;  // three #! levels plus the loader's options: more than argv had room for
   char** la = args + lead - 8;

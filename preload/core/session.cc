@@ -313,10 +313,10 @@ void session_init(const char* self_lib) {
   s.live_fd = c;
 }
 
-size_t exec_env_extra() { return 37; }
+size_t exec_env_extra() { return 38; }
 
 bool exec_env(char* const* envp, char** out, size_t cap, char* buf, size_t buflen, const char* exe,
-              bool host_view, const char* libstamp, const char* libpath) {
+              bool host_view, const char* libstamp, const char* libpath, const char* comm) {
   const Session& s = g_session;
   size_t n = 0, used = 0;
   auto add = [&](const char* name, const char* val1, const char* val2 = "") -> bool {
@@ -345,7 +345,7 @@ bool exec_env(char* const* envp, char** out, size_t cap, char* buf, size_t bufle
                                      "FAKECHROOT_VERSION", "FAKECHROOT_BASE", "FAKECHROOT_EXCLUDE_PATH",
                                      "FAKECHROOT_CMD_SUBST", "FAKECHROOT_ELFLOADER", "FAKECHROOT_AF_UNIX_PATH",
                                      "FAKECHROOT_DEBUG", "FAKECHROOT_LDLIBPATH", "COWROOT_COW", "COWROOT_COW_DIR",
-                                     "FAKECHROOT_BASE_ORIG", "COWROOT_LIBPATH"};
+                                     "FAKECHROOT_BASE_ORIG", "COWROOT_LIBPATH", "COWROOT_COMM"};
   // LD_PRELOAD: this library first, then whatever else the program asked for.
   const char* preload_rest = "";
   for (char* const* e = envp; e && *e; e++)
@@ -391,6 +391,7 @@ bool exec_env(char* const* envp, char** out, size_t cap, char* buf, size_t bufle
   if (!host_view && g_root.active && exe && *exe && !add("COWROOT_EXE", exe)) return false;
   // Optional: a new program without it parses the root's loader configuration itself.
   if (!host_view && libstamp && libpath) add("COWROOT_LIBPATH", libstamp, libpath);
+  if (!host_view && comm && !add("COWROOT_COMM", comm)) return false;
   if (g_cow.sidecar[0] && !add("COWROOT_COW", g_cow.sidecar)) return false;
   if (g_cow.dir_len && !add("COWROOT_COW_DIR", g_cow.dir)) return false;
   if (s.fakechroot) {

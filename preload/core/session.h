@@ -61,9 +61,11 @@ void session_init(const char* self_lib);
 // /proc/self/exe shows it). `host_view`: the new program sees the host's
 // file system (fakechroot's FAKECHROOT_CMD_SUBST): no root goes with it.
 // `libstamp`/`libpath`, when given, become COWROOT_LIBPATH (see
-// cached_library_path).
+// cached_library_path); `comm`, COWROOT_COMM (the name the library gives the
+// process at start, as the kernel would have).
 bool exec_env(char* const* envp, char** out, size_t cap, char* buf, size_t buflen, const char* exe,
-              bool host_view = false, const char* libstamp = nullptr, const char* libpath = nullptr);
+              bool host_view = false, const char* libstamp = nullptr, const char* libpath = nullptr,
+              const char* comm = nullptr);
 size_t exec_env_extra();  // how many entries exec_env may add
 
 // Writes "cowroot: A B C D" and a newline to stderr with one write(2): no

@@ -4,6 +4,7 @@
 //
 // Everything here has C linkage and default visibility; every other symbol
 // of the library is hidden (the export map is generated from this object).
+#include <sys/prctl.h>
 #include <dlfcn.h>
 #include <fcntl.h>
 #include <grp.h>
@@ -41,6 +42,9 @@ void init_once() {
     Dl_info info{};
     dladdr(reinterpret_cast<void*>(&init_once), &info);
     session_init(info.dli_fname);
+    // Started through the root's loader: take the name the kernel would
+    // have given (see plan_exec).
+    if (const char* comm = getenv("COWROOT_COMM")) prctl(PR_SET_NAME, comm, 0, 0, 0);
     state.store(2);
     g_ready = true;
   }
