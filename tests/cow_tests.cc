@@ -266,6 +266,43 @@ TEST_CASE("a break that cannot complete leaves the original whole and linked, an
   CHECK(sh("ls -a " + q(c + "/etc") + " | grep -c cowroot-break").out == "0\n");
 }
 
+// The same on a file system that is really full (tests/run.sh mounts a
+// 40 MiB tmpfs when it runs as root): the break's copy cannot be written.
+TEST_CASE("on a full file system a break fails with ENOSPC; the original stays whole and linked, no temporary left") {
+  const char* fs = getenv("COWROOT_TEST_SMALLFS");
+  if (!fs || !*fs) {
+    MESSAGE("skipped: no small file system to fill (tests/run.sh mounts one when started as root)");
+    return;
+  }
+  std::string saved = getenv("TMPDIR") ? getenv("TMPDIR") : "";
+  setenv("TMPDIR", fs, 1);
+  {
+    Base b;
+    setenv("TMPDIR", saved.c_str(), 1);
+    std::string big(4 << 20, 'y');
+    write_file(b.base + "/etc/big", big);
+    std::string c = b.clone("c");
+    ino_t before = real_stat(c + "/etc/big").st_ino;
+    // Fill what is left, then write to the shared file.
+    sh("dd if=/dev/zero of=" + q(b.dir / "filler") + " bs=64k 2>/dev/null");
+    auto r = b.in(c, "echo more >> /etc/big; echo rc=$?");
+    CHECK(r.out.find("No space left on device") != std::string::npos);
+    CHECK(r.out.find("rc=0") == std::string::npos);
+    CHECK(real_stat(c + "/etc/big").st_ino == before);
+    CHECK(real_stat(c + "/etc/big").st_nlink == 2);
+    CHECK((slurp(c + "/etc/big") == big));  // parenthesised: no 4 MiB in a failure message
+    CHECK((slurp(b.base + "/etc/big") == big));
+    CHECK(sh("ls -a " + q(c + "/etc") + " | grep -c cowroot-break").out == "0\n");
+    // With room again, the same write works and the base still does not change.
+    unlink((b.dir / "filler").c_str());
+    r = b.in(c, "echo more >> /etc/big; echo rc=$?");
+    CHECK(r.out == "rc=0\n");
+    CHECK(real_stat(c + "/etc/big").st_size == (off_t)(4 << 20) + 5);
+    CHECK((slurp(b.base + "/etc/big") == big));
+  }
+  setenv("TMPDIR", saved.c_str(), 1);
+}
+
 TEST_CASE("--cow DIR: hard-linked trees are copy-on-write without a chroot, as cow-shell") {
   TempDir d;
   REQUIRE(mkdir((d / "orig").c_str(), 0755) == 0);

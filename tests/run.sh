@@ -7,7 +7,7 @@
 set -u
 build=$1; shift
 stage=$(mktemp -d /tmp/cowroot-test.XXXXXX) || exit 1
-trap 'rm -rf "$stage" 2>/dev/null' EXIT INT TERM
+trap 'umount "$stage/smallfs" 2>/dev/null; rm -rf "$stage" 2>/dev/null' EXIT INT TERM
 make -s install PREFIX="$stage/prefix" BUILD="$build" >/dev/null || { echo "tests: install failed" >&2; exit 1; }
 mkdir -p "$stage/bin" "$stage/work"
 for t in "$@"; do cp "$t" "$stage/bin/"; done
@@ -30,6 +30,12 @@ if [ "${COWROOT_TEST_DEBOOTSTRAP:-1}" != 0 ] && [ "$(id -u)" = 0 ] && [ -n "$mir
   else
     echo "tests: the reference debootstrap failed:" >&2; tail -n 5 "$stage/reference.log" >&2; exit 1
   fi
+fi
+# A small file system the unprivileged tests can fill, for a real ENOSPC
+# (root only; where mount is not allowed, that test says it was skipped).
+if [ "$(id -u)" = 0 ] && mkdir -p "$stage/smallfs" &&
+   mount -t tmpfs -o size=40m,mode=1777 cowroot-test "$stage/smallfs" 2>/dev/null; then
+  export COWROOT_TEST_SMALLFS="$stage/smallfs"
 fi
 export COWROOT_TEST_PREFIX="$stage/prefix" COWROOT_TEST_MKROOT="$stage/bin/mkroot.sh" TMPDIR="$stage/work"
 passed=0 failed=0 status=0

@@ -105,7 +105,10 @@ static int create_table_file(const char* dir, const char* tmpname, uint64_t cap,
   int fd = (int)sys::raw(SYS_openat, AT_FDCWD, (long)path, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
   if (fd < 0) return fd;
   size_t len = kHeaderSize + cap * sizeof(Slot);
-  long r = sys::raw(SYS_ftruncate, fd, (long)len);
+  // Allocated for real: writes through the mapping into a sparse file on a
+  // full disk would be SIGBUS in whatever program made them.
+  long r = sys::raw(SYS_fallocate, fd, 0, 0L, (long)len);
+  if (r == -EOPNOTSUPP) r = sys::raw(SYS_ftruncate, fd, (long)len);
   if (r < 0) {
     sys::raw(SYS_close, fd);
     sys::raw(SYS_unlinkat, AT_FDCWD, (long)path, 0);
@@ -222,7 +225,9 @@ int State::open(const char* dir, bool create) {
       memcpy(h0.magic, kHeapMagic, 8);
       h0.used.store(kHeapStart);
       h0.cap = 1 << 16;
-      if (sys::raw(SYS_ftruncate, hfd, (long)h0.cap) < 0 ||
+      long a = sys::raw(SYS_fallocate, hfd, 0, 0L, (long)h0.cap);
+      if (a == -EOPNOTSUPP) a = sys::raw(SYS_ftruncate, hfd, (long)h0.cap);
+      if (a < 0 ||
           sys::raw(SYS_pwrite64, hfd, (long)&h0, sizeof h0, 0) != (long)sizeof h0) {
         r = -ENOSPC;
         sys::raw(SYS_close, hfd);
