@@ -145,6 +145,20 @@ int build_image(const ImageSpec& spec_in, std::string* err) {
     return -1;
   }
   if (spec.suite.empty()) spec.suite = spec.name;
+  {
+    // A name that is neither an image nor a suite debootstrap knows: say so
+    // before anything is made (debootstrap reads its suites from here).
+    const char* dd = getenv("DEBOOTSTRAP_DIR");
+    std::string script = std::string(dd && *dd ? dd : "/usr/share/debootstrap") + "/scripts/" + spec.suite;
+    struct stat st;
+    if (stat(script.c_str(), &st) < 0) {
+      *err = spec.suite == spec.name
+                 ? "no image " + spec.name + ", and debootstrap knows no suite " + spec.suite +
+                       " to build it from (cowroot image list shows the images)"
+                 : "debootstrap knows no suite " + spec.suite + " (no " + script + ")";
+      return -1;
+    }
+  }
   if (spec.mirror.empty()) spec.mirror = host_mirror();
   if (spec.mirror.empty()) {
     *err = "no Debian mirror in the host's apt sources (/etc/apt/sources.list*): give one with --mirror URL";

@@ -342,4 +342,10 @@ TEST_CASE("bad input: a SRC that is no directory, a DEST that exists, another fi
     CHECK_FALSE(exists(other));
   }
   CHECK(sh("ls " + q(b.dir.path) + " | grep -c cowroot-new").out == "0\n");
+  // An image name that is neither an image nor a suite: one line, nothing made in the cache.
+  r = sh("XDG_CACHE_HOME=" + q(b.dir / "cache") + " " + cowroot() + " run --image no-such-image -- true 2>&1");
+  CHECK(r.status != 0);
+  CHECK(r.out == "cowroot: no image no-such-image, and debootstrap knows no suite no-such-image to build it from "
+                 "(cowroot image list shows the images)\n");
+  CHECK(sh("ls -A " + q(b.dir / "cache") + "/cowroot/images 2>/dev/null | wc -l").out == "0\n");
 }
