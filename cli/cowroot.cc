@@ -1,7 +1,7 @@
 // cowroot: start a session and run a command in it.
 //
 //   cowroot [-s FILE] [-i FILE] [-u] [-r DIR] [--cow DIR] [--] [COMMAND [ARG...]]
-//   cowroot clone SRC DEST
+//   cowroot clone SRC|IMAGE DEST
 //
 // Accepts fakeroot's options too (-l/--lib, -f/--faked, -b, --unknown-is-real,
 // --save-file?) so that scripts and fakeroot's own test suite can use it as
@@ -43,7 +43,7 @@ const char* const kVersion = "cowroot 0.1";
 void usage(FILE* f) {
   fprintf(f,
           "usage: cowroot [OPTION...] [--] [COMMAND [ARG...]]   run COMMAND (default $SHELL) as fake root\n"
-          "       cowroot clone SRC DEST                          copy-on-write clone of a tree\n"
+          "       cowroot clone SRC|IMAGE DEST                    copy-on-write clone of a tree or a cached image\n"
           "       cowroot reset CLONE                             put a clone back to its base\n"
           "       cowroot run [--image NAME | --base DIR] [--keep DIR] [--] CMD\n"
           "                          run CMD as root in a throwaway clone of an image (default: bookworm,\n"
@@ -561,14 +561,19 @@ int cmd_image(int argc, char** argv) {
 void print_line(const char* line, void*) { printf("%s\n", line); }
 
 int cmd_clone(int argc, char** argv) {
-  if (argc != 4) die("usage: cowroot clone SRC DEST", 2);
+  if (argc != 4) die("usage: cowroot clone SRC|IMAGE DEST", 2);
+  // SRC may name a cached image (`cowroot image list`) when no such path exists.
+  std::string src = argv[2];
+  struct stat st;
+  if (src.find('/') == std::string::npos && lstat(src.c_str(), &st) < 0 && cli::image_exists(src))
+    src = cli::image_root(src);
   char err[1024];
-  if (cr::cow_clone(argv[2], argv[3], err, sizeof err) < 0) die(err);
-  std::string base = argv[2];
+  if (cr::cow_clone(src.c_str(), argv[3], err, sizeof err) < 0) die(err);
+  std::string base = src;
   while (base.size() > 1 && base.back() == '/') base.pop_back();
   if (!is_file(base + ".cowroot/manifest"))
     fprintf(stderr, "cowroot: warning: %s is not sealed: a program cowroot cannot see (a static binary) could "
-                    "change it through %s (cowroot seal %s protects it)\n", argv[2], argv[3], argv[2]);
+                    "change it through %s (cowroot seal %s protects it)\n", src.c_str(), argv[3], src.c_str());
   return 0;
 }
 
@@ -644,6 +649,7 @@ int cmd_verify(int argc, char** argv) {
   long n = cr::cow_verify(argv[2], err, sizeof err, print_line, nullptr);
   if (n < 0) die(err);
   if (n > 0) fprintf(stderr, "cowroot: %s: %ld change%s since it was sealed\n", argv[2], n, n == 1 ? "" : "s");
+  if (n == 0) printf("%s: no change since it was sealed\n", argv[2]);
   return n == 0 ? 0 : 1;
 }
 

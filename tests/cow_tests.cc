@@ -147,7 +147,9 @@ TEST_CASE("each clone has its own fake metadata: invisible to the base and to si
 TEST_CASE("a sealed base: a writer cowroot cannot see gets EACCES; verify reports changes") {
   Base b;
   REQUIRE(sh(cowroot() + " seal " + q(b.base) + " 2>&1").status == 0);
-  CHECK(sh(cowroot() + " verify " + q(b.base)).status == 0);
+  auto ok = sh(cowroot() + " verify " + q(b.base));
+  CHECK(ok.status == 0);
+  CHECK(ok.out == b.base + ": no change since it was sealed\n");
   std::string c = b.clone("c");
   // This test process is not interposed: to it the clone's shared files are read-only.
   int fd = open((c + "/etc/data").c_str(), O_WRONLY);
@@ -342,6 +344,16 @@ TEST_CASE("bad input: a SRC that is no directory, a DEST that exists, another fi
     CHECK_FALSE(exists(other));
   }
   CHECK(sh("ls " + q(b.dir.path) + " | grep -c cowroot-new").out == "0\n");
+  // SRC may name a cached image.
+  std::string cache = b.dir / "cache";
+  REQUIRE(sh("mkdir -p " + q(cache + "/cowroot/images/mini") + " && " + cowroot() + " clone " + q(b.base) + " " +
+             q(cache + "/cowroot/images/mini/root") + " 2>/dev/null")
+              .status == 0);
+  r = sh("cd " + q(b.dir.path) + " && XDG_CACHE_HOME=" + q(cache) + " " + cowroot() + " clone mini from-image 2>&1");
+  CHECK(r.status == 0);
+  CHECK(exists(b.dir / "from-image/etc/data"));
+  CHECK(real_stat(b.dir / "from-image/etc/data").st_ino == real_stat(cache + "/cowroot/images/mini/root/etc/data").st_ino);
+  REQUIRE(sh("rm -rf " + q(cache)).status == 0);
   // An image name that is neither an image nor a suite: one line, nothing made in the cache.
   r = sh("XDG_CACHE_HOME=" + q(b.dir / "cache") + " " + cowroot() + " run --image no-such-image -- true 2>&1");
   CHECK(r.status != 0);

@@ -278,6 +278,19 @@ void session_init(const char* self_lib) {
     ephemeral = true;
   } else {
     copy_str(s.state_dir, sizeof s.state_dir, dir);
+    // Like fakeroot's save file, the state directory is made on first use
+    // (with its parents), private to the user.
+    char part[kPathMax];
+    copy_str(part, sizeof part, s.state_dir);
+    for (char* c = part + 1;; c++) {
+      if (*c == '/' || !*c) {
+        char keep = *c;
+        *c = 0;
+        sys::raw(SYS_mkdirat, AT_FDCWD, (long)part, 0700);
+        *c = keep;
+        if (!keep) break;
+      }
+    }
   }
   int r = g_state.open(s.state_dir, true);
   if (r < 0) {
