@@ -176,6 +176,14 @@ TEST_CASE("fts walks the root as glibc's fts walks a host tree, with inside path
   auto r = in_root("chown 7:7 /fts-w/a/f && helper fts-uid /fts-w/a");
   CHECK(r.out == "/fts-w/a 0\n/fts-w/a/again 0\n/fts-w/a/b 0\n/fts-w/a/b/g 0\n/fts-w/a/b/skip 0\n/fts-w/a/b/skip/x 0\n"
                  "/fts-w/a/b/up 0\n/fts-w/a/f 7\n/fts-w/a/fifo 0\n");
+  // A followed symlink's directory listed by fts_children before it is
+  // read: every entry still reachable through fts_accpath, and the walk
+  // goes on after it.
+  r = in_root("cd /fts-w && helper fts-follow c");
+  CHECK(r.out == "c reached\nc/dangle lost\nc/follow reached\nc/follow reached\nc/follow/again reached\n"
+                 "c/follow/b reached\nc/follow/b/g reached\nc/follow/b/skip reached\nc/follow/b/skip/x reached\n"
+                 "c/follow/b/skip/x reached\nc/follow/b/skip reached\nc/follow/b/up reached\nc/follow/b reached\n"
+                 "c/follow/f reached\nc/follow/fifo reached\nc/follow reached\nc reached\n");
   sh("chmod 755 " + q(w) + "/d/closed && rm -rf " + q(w));
 }
 
@@ -195,4 +203,13 @@ TEST_CASE("a program inside is named after its file, as the kernel names it, scr
   auto r = in_root("cat /proc/self/comm; printf '#!/bin/sh\\ncat /proc/$$/comm\\n' > /tmp/named-script;"
                    " chmod 755 /tmp/named-script; /tmp/named-script; rm /tmp/named-script");
   CHECK(r.out == "cat\nnamed-script\n");
+}
+
+// open(O_DIRECTORY) through a symlink to a directory, last component
+// included: the kernel answers ENOTDIR (not ELOOP) to the no-follow try.
+TEST_CASE("open with O_DIRECTORY follows a final symlink to a directory, absolute or relative") {
+  auto r = in_root("mkdir -p /od/real && ln -sf /od/real /od/abs && ln -sf real /od/rel && touch /od/file &&"
+                   " ln -sf file /od/tofile && cd /od && helper open-dir /od/abs && helper open-dir rel &&"
+                   " helper open-dir tofile && helper open-dir /od/none; rm -r /od");
+  CHECK(r.out == "ok\nok\nNot a directory\nNo such file or directory\n");
 }

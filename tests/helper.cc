@@ -7,8 +7,13 @@
 //   helper fts PATH...      libc fts_* under every option set, sorted and in
 //                           directory order, with fts_children and fts_set:
 //                           one line per entry (code, level, path, name,
-//                           whether fts_accpath reaches it, errno)
+//                           whether fts_accpath reaches it, errno), and
+//                           whether fts_close left the program's descriptors alone
 //   helper fts-uid PATH     FTS_PHYSICAL walk: "path uid" a line
+//   helper fts-follow DIR   follows symlinks named "follow" and lists each
+//                           followed directory's children first: "path
+//                           reached|lost" a line
+//   helper open-dir PATH    open(PATH, O_RDONLY|O_DIRECTORY): "ok" or the error
 #include <fcntl.h>
 #include <fts.h>
 #include <ftw.h>
@@ -46,7 +51,10 @@ static void fts_walk(char** paths, int opts, bool sorted, bool steer) {
   while (FTSENT* e = fts_read(sp)) {
     printf("%d %d %s %s %s %d\n", e->fts_info, e->fts_level, e->fts_path, e->fts_name,
            access(e->fts_accpath, F_OK) == 0 ? "reached" : "lost", e->fts_errno);
-    if (steer && e->fts_info == FTS_D) {
+    // (Not on a followed directory: glibc's fts_children goes back out of
+    // one through ".", lands elsewhere and ends the walk, or not, depending
+    // on directory order. `helper fts-follow` checks ours there.)
+    if (steer && e->fts_info == FTS_D && strcmp(e->fts_name, "follow") != 0) {
       if (!strcmp(e->fts_name, "skip")) {
         fts_set(sp, e, FTS_SKIP);
       } else {
@@ -60,11 +68,21 @@ static void fts_walk(char** paths, int opts, bool sorted, bool steer) {
       again = true;
       fts_set(sp, e, FTS_AGAIN);
     }
+    // Half the steered walks stop right after a followed directory's
+    // post-order visit, so that fts_close finds it still held.
+    if (steer && (opts & 1) && e->fts_info == FTS_DP && !strcmp(e->fts_name, "follow")) {
+      printf("stopped\n");
+      break;
+    }
     errno = 0;
   }
   printf("end %d\n", errno);
   char cwd[4096];
+  // A descriptor the program opens now must survive fts_close.
+  int probe = open("/dev/null", O_RDONLY | O_CLOEXEC);
   if (fts_close(sp) != 0) printf("fts_close: %s\n", strerror(errno));
+  printf("probe %s\n", fcntl(probe, F_GETFD) >= 0 ? "open" : "closed by fts_close");
+  close(probe);
   printf("cwd %s\n", getcwd(cwd, sizeof cwd) ? cwd : "?");
 }
 
@@ -73,6 +91,22 @@ int main(int argc, char** argv) {
     for (int opts = 0; opts <= FTS_OPTIONMASK; opts++)
       for (int mode = 0; mode < 3; mode++) fts_walk(argv + 2, opts, mode > 0, mode == 2);
     fts_walk(argv + 2, 0x400, false, false);  // not an option: EINVAL
+    return 0;
+  }
+  if (argc == 3 && !strcmp(argv[1], "fts-follow")) {
+    char* paths[] = {argv[2], nullptr};
+    FTS* sp = fts_open(paths, FTS_PHYSICAL, by_name);
+    if (!sp) return 1;
+    while (FTSENT* e = fts_read(sp)) {
+      printf("%s %s\n", e->fts_path, access(e->fts_accpath, F_OK) == 0 ? "reached" : "lost");
+      if (e->fts_info == FTS_SL && !strcmp(e->fts_name, "follow")) fts_set(sp, e, FTS_FOLLOW);
+      if (e->fts_info == FTS_D && !strcmp(e->fts_name, "follow")) fts_children(sp, 0);
+    }
+    return fts_close(sp) == 0 ? 0 : 1;
+  }
+  if (argc == 3 && !strcmp(argv[1], "open-dir")) {
+    int fd = open(argv[2], O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    printf("%s\n", fd >= 0 ? "ok" : strerror(errno));
     return 0;
   }
   if (argc == 3 && !strcmp(argv[1], "fts-uid")) {
@@ -101,6 +135,6 @@ int main(int argc, char** argv) {
     printf("%ld\n", syscall(SYS_mount, argv[2], argv[3], argv[2], 0L, nullptr));
     return 0;
   }
-  fprintf(stderr, "usage: helper glob PATTERN | nftw DIR | statx PATH | mount TYPE DIR | fts PATH... | fts-uid PATH\n");
+  fprintf(stderr, "usage: helper glob PATTERN | nftw DIR | statx PATH | mount TYPE DIR | fts PATH... | fts-uid PATH | fts-follow DIR | open-dir PATH\n");
   return 2;
 }

@@ -125,6 +125,18 @@ TEST_CASE("concurrent writers from several processes lose nothing") {
 TEST_CASE("a writer killed while holding the lock does not wedge the session") {
   TempDir d;
   cr::State s;
+  // Also for a state copied from another (a clone's, a reset's): its table
+  // still names the inode it was copied from.
+  bool copied = false;
+  SUBCASE("a state made here") {}
+  SUBCASE("a state copied from another") { copied = true; }
+  if (copied) {
+    TempDir orig;
+    cr::State o;
+    REQUIRE(o.open(orig.path.c_str(), true) == 0);
+    REQUIRE(o.put(Key{9, 9}, file_meta(9)) == 0);
+    REQUIRE(system(("cp " + q(orig / "table") + " " + q(orig / "xattr") + " " + q(d.path)).c_str()) == 0);
+  }
   REQUIRE(s.open(d.path.c_str(), true) == 0);
   // The lock is the header's robust mutex: take it in a child that dies.
   pid_t pid = fork();

@@ -99,7 +99,11 @@ bool restore_in_place(const std::string& clean, const std::string& live) {
   if (l >= 0 && fstat(c, &cs) == 0 && fstat(l, &ls) == 0 && cs.st_size == ls.st_size && cs.st_size > 0) {
     // Read in chunks through two small buffers: mapping both files costs a
     // page fault per page, which is most of the time on a virtual machine.
+    // The first page (the header: change counter, entry counts) goes last,
+    // so that a reset killed halfway still shows a changed state to the next.
     static char a[65536], b[65536];
+    static char first[4096];
+    size_t first_len = 0;
     ok = true;
     for (off_t off = 0; off < cs.st_size && ok;) {
       ssize_t na = pread(c, a, sizeof a, off), nb = pread(l, b, sizeof b, off);
@@ -109,10 +113,17 @@ bool restore_in_place(const std::string& clean, const std::string& live) {
       }
       for (ssize_t p = 0; p < na && ok; p += 4096) {
         size_t len = std::min<size_t>(4096, na - p);
-        if (memcmp(a + p, b + p, len) != 0) ok = pwrite(l, a + p, len, off + p) == (ssize_t)len;
+        if (memcmp(a + p, b + p, len) == 0) continue;
+        if (off + p == 0) {
+          memcpy(first, a, len);
+          first_len = len;
+        } else {
+          ok = pwrite(l, a + p, len, off + p) == (ssize_t)len;
+        }
       }
       off += na;
     }
+    if (ok && first_len) ok = pwrite(l, first, first_len, 0) == (ssize_t)first_len;
   }
   if (c >= 0) close(c);
   if (l >= 0) close(l);

@@ -371,11 +371,12 @@ int open_at(int dirfd, const char* path, int flags, mode_t mode) {
       if (int e = resolve(dirfd, path, (flags & (O_NOFOLLOW)) || excl_create ? 0 : kFollow, &r)) return fail(e);
       return open_resolved(r.dirfd, r.path, flags, mode);
     }
-    // Try with the last component unfollowed; a symlink there says ELOOP.
+    // Try with the last component unfollowed; a symlink there says ELOOP
+    // (ENOTDIR with O_DIRECTORY: the kernel checks that first).
     Resolved r;
     if (int e = resolve(dirfd, path, kFollow | kLazyFinal, &r)) return fail(e);
     int fd = open_resolved(r.dirfd, r.path, flags | O_NOFOLLOW, mode);
-    if (fd >= 0 || errno != ELOOP) return fd;
+    if (fd >= 0 || (errno != ELOOP && !(errno == ENOTDIR && (flags & O_DIRECTORY)))) return fd;
     if (int e = resolve(dirfd, path, kFollow, &r)) return fail(e);
     return open_resolved(r.dirfd, r.path, flags, mode);
   }

@@ -615,10 +615,13 @@ uint64_t fnv(uint64_t h, const void* p, size_t n) {
 }
 
 bool lib_stamp(LibStamp* st) {
-  char root[kMax + 64];
-  size_t rl = map_host("/", root, sizeof root);
-  if (!rl) return false;
-  st->root = fnv(1469598103934665603ull, root, rl);
+  // The session's root, the current chroot inside it and the binds: any of
+  // them changes which files the loader configuration names.
+  char binds[kMaxBinds * (2 * kBindLen + 2)];
+  if (!binds_text(binds, sizeof binds)) return false;
+  uint64_t r = fnv(1469598103934665603ull, g_root.top, strlen(g_root.top) + 1);
+  r = fnv(r, g_root.croot, strlen(g_root.croot) + 1);
+  st->root = fnv(r, binds, strlen(binds));
   uint64_t h = 1469598103934665603ull;
   for (const char* f : {"/etc/ld.so.cache", "/etc/ld.so.conf", "/etc/ld.so.conf.d"}) {
     char cur[kMax] = "", host[kMax + 64];
@@ -663,6 +666,7 @@ bool lib_store(const LibStamp& st, const char* path) {
   unsigned s = __atomic_load_n(&g_lib.seq, __ATOMIC_RELAXED);
   if ((s & 1) || !__atomic_compare_exchange_n(&g_lib.seq, &s, s + 1, false, __ATOMIC_ACQUIRE, __ATOMIC_RELAXED))
     return false;  // another thread is writing: leave it to that one
+  __atomic_thread_fence(__ATOMIC_RELEASE);  // the odd count is seen before any of the new bytes
   g_lib.stamp = st;
   memcpy(g_lib.path, path, l + 1);
   __atomic_store_n(&g_lib.seq, s + 2, __ATOMIC_RELEASE);

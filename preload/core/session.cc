@@ -402,8 +402,6 @@ bool exec_env(char* const* envp, char** out, size_t cap, char* buf, size_t bufle
   if (s.unknown_real && !add(kEnvUnknownReal, "1")) return false;
   if (!host_view && !root_env([&](const char* n, const char* v) { return add(n, v); })) return false;
   if (!host_view && g_root.active && exe && *exe && !add("COWROOT_EXE", exe)) return false;
-  // Optional: a new program without it parses the root's loader configuration itself.
-  if (!host_view && libstamp && libpath) add("COWROOT_LIBPATH", libstamp, libpath);
   if (!host_view && comm && !add("COWROOT_COMM", comm)) return false;
   if (g_cow.sidecar[0] && !add("COWROOT_COW", g_cow.sidecar)) return false;
   if (g_cow.dir_len && !add("COWROOT_COW_DIR", g_cow.dir)) return false;
@@ -444,6 +442,9 @@ bool exec_env(char* const* envp, char** out, size_t cap, char* buf, size_t bufle
     if (n + 1 >= cap) return false;
     out[n++] = *e;
   }
+  // Optional, and last so that it can only ever be left out: a new program
+  // without it parses the root's loader configuration itself.
+  if (!host_view && libstamp && libpath) add("COWROOT_LIBPATH", libstamp, libpath);
   out[n] = nullptr;
   return true;
 }

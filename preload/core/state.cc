@@ -166,6 +166,10 @@ int State::map_table() {
     sys::raw(SYS_munmap, (long)p, (long)st.st_size);
     return e;
   }
+  // A table copied from another (a clone's, a reset's) still names the
+  // inode it was copied from; the file found by name is the current table,
+  // so it is this one. (Left as it was, repair() would take it for replaced.)
+  if (h->self_ino != st.st_ino && !h->superseded.load(std::memory_order_acquire)) h->self_ino = st.st_ino;
   // Publish: readers derive slots and capacity from the header pointer alone.
   maplen_ = st.st_size;
   cap_ = h->cap;

@@ -138,6 +138,25 @@ int enter(FTS* sp, const FTSENT* p, int fd, const char* path) {
 
 int back_to_start(FTS* sp) { return is_set(sp, FTS_NOCHDIR) ? 0 : fchdir(sp->fts_rfd); }
 
+// The descriptor a followed directory keeps to come back through: closed
+// once, and forgotten (fts_close must not close it again).
+void drop_symfd(FTSENT* p) {
+  if (p->fts_flags & FTS_SYMFOLLOW) {
+    close(p->fts_symfd);
+    p->fts_flags &= ~FTS_SYMFOLLOW;
+    p->fts_symfd = -1;
+  }
+}
+
+// Back to where `cur`'s directory was entered from: the start for a root,
+// the descriptor kept for a followed symlink, ".." otherwise.
+int leave(FTS* sp, FTSENT* cur) {
+  if (cur->fts_level == FTS_ROOTLEVEL) return back_to_start(sp);
+  if (cur->fts_flags & FTS_SYMFOLLOW) return is_set(sp, FTS_NOCHDIR) ? 0 : fchdir(cur->fts_symfd);
+  return enter(sp, cur->fts_parent, -1, "..");
+}
+
+
 FTSENT* sort(Walk* w, FTSENT* head, int n) {
   FTS* sp = &w->pub;
   if (n > sp->fts_nitems) {
@@ -231,8 +250,7 @@ FTSENT* build(Walk* w, Build type) {
   }
   // Back out of the directory when the caller will not walk it now.
   if (inside && (type == kChild || !n)) {
-    int r = cur->fts_level == FTS_ROOTLEVEL ? back_to_start(sp) : enter(sp, cur->fts_parent, -1, "..");
-    if (r != 0) {
+    if (leave(sp, cur) != 0) {
       free_list(head);
       cur->fts_info = FTS_ERR;
       sp->fts_options |= FTS_STOP;
@@ -361,7 +379,7 @@ EXPORT FTSENT* fts_read(FTS* sp) {
 
   if (p->fts_info == FTS_D) {
     if (instr == FTS_SKIP || (is_set(sp, FTS_XDEV) && p->fts_dev != sp->fts_dev)) {
-      if (p->fts_flags & FTS_SYMFOLLOW) close(p->fts_symfd);
+      drop_symfd(p);
       free_list(sp->fts_child);
       sp->fts_child = nullptr;
       p->fts_info = FTS_DP;
@@ -381,6 +399,7 @@ EXPORT FTSENT* fts_read(FTS* sp) {
       }
     } else if (!(sp->fts_child = build(w, kRead))) {
       if (is_set(sp, FTS_STOP)) return nullptr;
+      drop_symfd(p);  // its post-order (or error) visit is now: nothing to come back to
       if (p->fts_errno && p->fts_info != FTS_DNR) p->fts_info = FTS_ERR;
       return p;
     }
@@ -427,7 +446,7 @@ EXPORT FTSENT* fts_read(FTS* sp) {
   } else if (parent->fts_flags & FTS_SYMFOLLOW) {
     int r = is_set(sp, FTS_NOCHDIR) ? 0 : fchdir(parent->fts_symfd);
     int e = errno;
-    close(parent->fts_symfd);
+    drop_symfd(parent);
     if (r != 0) {
       errno = e;
       sp->fts_options |= FTS_STOP;

@@ -44,7 +44,12 @@ void init_once() {
     session_init(info.dli_fname);
     // Started through the root's loader: take the name the kernel would
     // have given (see plan_exec).
-    if (const char* comm = getenv("COWROOT_COMM")) prctl(PR_SET_NAME, comm, 0, 0, 0);
+    // Then it goes from the environment: a child started behind the
+    // wrappers' back (a raw execve) must not take this name too.
+    if (const char* comm = getenv("COWROOT_COMM")) {
+      prctl(PR_SET_NAME, comm, 0, 0, 0);
+      unsetenv("COWROOT_COMM");
+    }
     state.store(2);
     g_ready = true;
   }
