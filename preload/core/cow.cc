@@ -15,6 +15,7 @@
 #include <cstring>
 
 #include "cow_format.h"
+#include "hash.h"
 #include "session.h"
 #include "sys.h"
 
@@ -292,9 +293,7 @@ void cow_note(int dirfd, const char* path) {
   // A name this process has journaled already needs no second line: the
   // journal only grows while a session holds the clone (reset refuses
   // then), so what was written stays written. One slot per hash bucket.
-  uint64_t h = 1469598103934665603ull;
-  for (const char* c = rel; c < full + fl; c++) h = (h ^ (unsigned char)*c) * 1099511628211ull;
-  h |= 1;  // 0 marks an empty slot
+  uint64_t h = fnv1a(rel, full + fl - rel) | 1;  // 0 marks an empty slot
   static constinit uint64_t noted[512] = {};
   uint64_t* slot = &noted[(h >> 7) & 511];
   if (__atomic_load_n(slot, __ATOMIC_RELAXED) == h) return;

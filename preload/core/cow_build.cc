@@ -467,54 +467,30 @@ int cow_reset_fast(const char* clone_in, char* err, size_t errlen) {
       close(fd);
       if (n < 0) return 1;
     }
-    struct Check {
-      int rootfd;  // names are walked from the clone's top, not from /
-      std::vector<std::pair<const char*, const char*>> lines;  // "mtime rel" starts, ends
-      bool changed = false;
-      void run() {
-        std::string p;
-        for (auto& [b, e] : lines) {
-          const char* sp = static_cast<const char*>(memchr(b, ' ', e - b));
-          if (!sp) {
-            changed = true;
-            return;
-          }
-          p.assign(sp + 1, e);
-          struct stat st;
-          if (fstatat(rootfd, p.c_str(), &st, AT_SYMLINK_NOFOLLOW) < 0 || !S_ISDIR(st.st_mode)) {
-            changed = true;
-            return;
-          }
-          char now[64];
-          int nl = snprintf(now, sizeof now, "%lld.%09ld", (long long)st.st_mtim.tv_sec, st.st_mtim.tv_nsec);
-          if (nl != sp - b || memcmp(now, b, nl) != 0) {
-            changed = true;
-            return;
-          }
-        }
-      }
-    } check;
     int rootfd = open(clone.c_str(), O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
     if (rootfd < 0) return 1;
     struct RootFd {
       int fd;
       ~RootFd() { close(fd); }
     } root_closer{rootfd};
-    check.rootfd = rootfd;
+    // Each line: "MTIME REL" (REL "." for the top).
     for (size_t at = 0; at < text.size();) {
       size_t nl = text.find('\n', at);
       if (nl == std::string::npos) nl = text.size();
+      size_t sp = text.find(' ', at);
       if (nl > at) {
-        const char* b = text.data() + at;
-        const char* e = text.data() + nl;
-        const char* sp = static_cast<const char*>(memchr(b, ' ', e - b));
-        std::string rel = sp ? std::string(sp + 1, e) : std::string();
-        if (!touched.count(rel)) check.lines.push_back({b, e});
+        if (sp == std::string::npos || sp > nl) return 1;
+        std::string rel = text.substr(sp + 1, nl - sp - 1);
+        if (!touched.count(rel)) {
+          struct stat st;
+          if (fstatat(rootfd, rel.c_str(), &st, AT_SYMLINK_NOFOLLOW) < 0 || !S_ISDIR(st.st_mode)) return 1;
+          char now[64];
+          int len = snprintf(now, sizeof now, "%lld.%09ld", (long long)st.st_mtim.tv_sec, st.st_mtim.tv_nsec);
+          if ((size_t)len != sp - at || text.compare(at, len, now) != 0) return 1;
+        }
       }
       at = nl + 1;
     }
-    check.run();
-    if (check.changed) return 1;
   }
   // Parents before children: a directory comes back before what is in it,
   // and a new directory goes with everything in it.

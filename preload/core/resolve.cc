@@ -9,6 +9,7 @@
 #include <cstdlib>
 #include <cstring>
 
+#include "hash.h"
 #include "session.h"
 #include "sys.h"
 
@@ -48,9 +49,7 @@ constexpr int kCacheSize = 512;
 constinit CacheEntry g_cache[kCacheSize]{};
 
 uint64_t hash_str(const char* s, size_t n) {
-  uint64_t h = 1469598103934665603ull;
-  for (size_t i = 0; i < n; i++) h = (h ^ (unsigned char)s[i]) * 1099511628211ull;
-  return h | 1;  // never 0: 0 marks an empty entry
+  return fnv1a(s, n) | 1;  // never 0: 0 marks an empty entry
 }
 
 bool cache_has(const char* p, size_t n, uint64_t gen) {
@@ -608,21 +607,15 @@ struct LibStamp {
   uint64_t root = 0, files = 0;
 };
 
-uint64_t fnv(uint64_t h, const void* p, size_t n) {
-  const unsigned char* c = static_cast<const unsigned char*>(p);
-  for (size_t i = 0; i < n; i++) h = (h ^ c[i]) * 1099511628211ull;
-  return h;
-}
-
 bool lib_stamp(LibStamp* st) {
   // The session's root, the current chroot inside it and the binds: any of
   // them changes which files the loader configuration names.
   char binds[kMaxBinds * (2 * kBindLen + 2)];
   if (!binds_text(binds, sizeof binds)) return false;
-  uint64_t r = fnv(1469598103934665603ull, g_root.top, strlen(g_root.top) + 1);
-  r = fnv(r, g_root.croot, strlen(g_root.croot) + 1);
-  st->root = fnv(r, binds, strlen(binds));
-  uint64_t h = 1469598103934665603ull;
+  uint64_t r = fnv1a(g_root.top, strlen(g_root.top) + 1);
+  r = fnv1a(g_root.croot, strlen(g_root.croot) + 1, r);
+  st->root = fnv1a(binds, strlen(binds), r);
+  uint64_t h = kFnvSeed;
   for (const char* f : {"/etc/ld.so.cache", "/etc/ld.so.conf", "/etc/ld.so.conf.d"}) {
     char cur[kMax] = "", host[kMax + 64];
     bool trailing;
@@ -630,7 +623,7 @@ bool lib_stamp(LibStamp* st) {
     if (walk(f, true, cur, sizeof cur, &trailing) == 0 && map_host(cur, host, sizeof host))
       if (sys::raw(SYS_statx, AT_FDCWD, (long)host, 0, STATX_INO | STATX_CTIME, (long)&sx) < 0) sx = {};
     uint64_t v[3] = {sx.stx_ino, (uint64_t)sx.stx_ctime.tv_sec, sx.stx_ctime.tv_nsec};
-    h = fnv(h, v, sizeof v);
+    h = fnv1a(v, sizeof v, h);
   }
   st->files = h;
   return true;

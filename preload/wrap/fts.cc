@@ -68,6 +68,15 @@ FTSENT* alloc_entry(const char* name, size_t namelen, const char* dir, size_t di
   return p;
 }
 
+// Appends p to the list head..tail.
+void append(FTSENT*& head, FTSENT*& tail, FTSENT* p) {
+  if (tail)
+    tail->fts_link = p;
+  else
+    head = p;
+  tail = p;
+}
+
 void free_list(FTSENT* p) {
   while (p) {
     FTSENT* next = p->fts_link;
@@ -227,11 +236,7 @@ FTSENT* build(Walk* w, Build type) {
       bool skip_stat = type == kNames || (nostat && de->d_type != DT_DIR && de->d_type != DT_UNKNOWN);
       p->fts_info = skip_stat ? FTS_NSOK : stat_entry(sp, p, false);
     }
-    if (tail)
-      tail->fts_link = p;
-    else
-      head = p;
-    tail = p;
+    append(head, tail, p);
     n++;
   }
   int read_errno = errno;
@@ -327,11 +332,7 @@ EXPORT FTS* fts_open(char* const* argv, int options, Compar compar) {
     p->fts_parent = w->top;
     p->fts_info = stat_entry(sp, p, options & FTS_COMFOLLOW);
     if (p->fts_info == FTS_DOT) p->fts_info = FTS_D;  // "." given as a root is walked
-    if (tail)
-      tail->fts_link = p;
-    else
-      head = p;
-    tail = p;
+    append(head, tail, p);
     n++;
   }
   if (compar && n > 1) head = sort(w, head, n);
@@ -438,21 +439,16 @@ EXPORT FTSENT* fts_read(FTS* sp) {
     return nullptr;
   }
   sp->fts_cur = parent;
-  if (parent->fts_level == FTS_ROOTLEVEL) {
-    if (back_to_start(sp) != 0) {
-      sp->fts_options |= FTS_STOP;
-      return nullptr;
-    }
-  } else if (parent->fts_flags & FTS_SYMFOLLOW) {
-    int r = is_set(sp, FTS_NOCHDIR) ? 0 : fchdir(parent->fts_symfd);
-    int e = errno;
-    drop_symfd(parent);
-    if (r != 0) {
-      errno = e;
-      sp->fts_options |= FTS_STOP;
-      return nullptr;
-    }
-  } else if (!(parent->fts_flags & FTS_DONTCHDIR) && enter(sp, parent->fts_parent, -1, "..") != 0) {
+  // Back out of it: a directory fts could not move into (FTS_DONTCHDIR)
+  // left the walk in its parent already, unless a root or followed link
+  // says where to go.
+  bool back = parent->fts_level == FTS_ROOTLEVEL || (parent->fts_flags & FTS_SYMFOLLOW) ||
+              !(parent->fts_flags & FTS_DONTCHDIR);
+  int r = back ? leave(sp, parent) : 0;
+  int e = errno;
+  drop_symfd(parent);
+  if (r != 0) {
+    errno = e;
     sp->fts_options |= FTS_STOP;
     return nullptr;
   }
