@@ -213,3 +213,14 @@ TEST_CASE("open with O_DIRECTORY follows a final symlink to a directory, absolut
                    " helper open-dir tofile && helper open-dir /od/none; rm -r /od");
   CHECK(r.out == "ok\nok\nNot a directory\nNo such file or directory\n");
 }
+
+TEST_CASE("mkstemp, mkstemps, mkdtemp and tmpfile make files inside, owned by the fake user that made them") {
+  // apt drops to _apt and fchmods its mkstemp files: glibc makes them with
+  // an internal open, which the library must not miss.
+  auto r = in_root("mkdir -p /tmp/tt && chmod 1777 /tmp/tt && helper temps 4242 4243 /tmp/tt");
+  CHECK(r.out ==
+        "mkstemp 4242:4243 644\nmkstemps 4242:4243 600\nmkdtemp 4242:4243 700\ntmpfile 4242:4243 600\n"
+        "short template EINVAL\n");
+  // Made in the root, not in the host's /tmp.
+  CHECK(sh("ls " + q(root() + "/tmp/tt") + " | cut -c1,8- | sort").out == "d\nf\ns.c\n");
+}

@@ -14,6 +14,10 @@
 //                           followed directory's children first: "path
 //                           reached|lost" a line
 //   helper open-dir PATH    open(PATH, O_RDONLY|O_DIRECTORY): "ok" or the error
+//   helper temps UID GID DIR  becomes UID:GID (setgid, setuid), then makes
+//                           DIR/fXXXXXX (mkstemp, then fchmod 0644),
+//                           DIR/sXXXXXX.c (mkstemps), DIR/dXXXXXX (mkdtemp)
+//                           and a tmpfile(): "name uid:gid mode" a line
 #include <fcntl.h>
 #include <fts.h>
 #include <ftw.h>
@@ -25,6 +29,9 @@
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
+#include <cstdlib>
+#include <string>
+#include <sys/stat.h>
 
 static int print_entry(const char* p, const struct stat* st, int, struct FTW*) {
   printf("%s %u\n", p, (unsigned)st->st_uid);
@@ -86,7 +93,33 @@ static void fts_walk(char** paths, int opts, bool sorted, bool steer) {
   printf("cwd %s\n", getcwd(cwd, sizeof cwd) ? cwd : "?");
 }
 
+static void print_temp(const char* what, int fd) {
+  struct stat st;
+  if (fd < 0 || fstat(fd, &st) < 0) {
+    printf("%s %s\n", what, strerror(errno));
+    return;
+  }
+  printf("%s %u:%u %o\n", what, (unsigned)st.st_uid, (unsigned)st.st_gid, (unsigned)(st.st_mode & 07777));
+}
+
+static int temps(int argc, char** argv) {
+  if (argc != 5 || setgid(atoi(argv[3])) != 0 || setuid(atoi(argv[2])) != 0) return 2;
+  std::string f = std::string(argv[4]) + "/fXXXXXX", s = std::string(argv[4]) + "/sXXXXXX.c",
+              d = std::string(argv[4]) + "/dXXXXXX";
+  int fd = mkstemp(f.data());
+  if (fd >= 0 && fchmod(fd, 0644) < 0) printf("fchmod %s\n", strerror(errno));
+  print_temp("mkstemp", fd);
+  print_temp("mkstemps", mkstemps(s.data(), 2));
+  print_temp("mkdtemp", mkdtemp(d.data()) ? open(d.c_str(), O_RDONLY | O_DIRECTORY) : -1);
+  FILE* t = tmpfile();
+  print_temp("tmpfile", t ? fileno(t) : -1);
+  char bad[] = "/tmp/short-XXXX";
+  printf("short template %s\n", mkstemp(bad) < 0 && errno == EINVAL ? "EINVAL" : "accepted");
+  return 0;
+}
+
 int main(int argc, char** argv) {
+  if (argc >= 2 && !strcmp(argv[1], "temps")) return temps(argc, argv);
   if (argc >= 3 && !strcmp(argv[1], "fts")) {
     for (int opts = 0; opts <= FTS_OPTIONMASK; opts++)
       for (int mode = 0; mode < 3; mode++) fts_walk(argv + 2, opts, mode > 0, mode == 2);

@@ -19,6 +19,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <sys/mount.h>
+#include <sys/random.h>
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <sys/stat.h>
@@ -28,6 +29,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 #include <utime.h>
+#include <time.h>
 
 #include <algorithm>
 #include <cstdarg>
@@ -152,28 +154,6 @@ char* realpath_in_root(const char* path, char* resolved) {
   if (!resolved) return strdup(out);
   memcpy(resolved, out, strlen(out) + 1);
   return resolved;
-}
-
-// mkstemp and friends fill in the template's Xs: the name part is the same
-// on both sides, so it is copied back from the host template.
-template <typename F>
-auto with_template(char* tmpl, F&& f) -> decltype(f(tmpl)) {
-  if (!g_root.active) return f(tmpl);
-  Resolved r;
-  if (int e = resolve(AT_FDCWD, tmpl, 0, &r)) {
-    errno = -e;
-    return decltype(f(tmpl))(-1);
-  }
-  if (r.path == tmpl) return f(tmpl);
-  char host[sizeof r.buf];
-  memcpy(host, r.path, strlen(r.path) + 1);
-  auto ret = f(host);
-  const char* hb = strrchr(host, '/');
-  const char* tb = strrchr(tmpl, '/');
-  hb = hb ? hb + 1 : host;
-  tb = tb ? tb + 1 : tmpl;
-  if (strlen(hb) == strlen(tb)) memcpy(const_cast<char*>(tb), hb, strlen(hb));
-  return ret;
 }
 
 }  // namespace
@@ -357,49 +337,86 @@ EXPORT void* dlopen(const char* p, int f) {
 }
 
 // ---- temporary files -----------------------------------------------------
-#define TEMPLATE(ret, name, params, args)                                \
-  EXPORT ret name params {                                               \
-    ensure();                                                            \
-    using fn_t = ret(*) params;                                          \
-    static fn_t fn = real<fn_t>(#name);                                  \
-    return with_template(t, [&](char* t) { return fn args; });          \
+// glibc's mkstemp family creates its file with an internal open no wrapper
+// sees: the file would miss the pipeline (the inside path, the creating
+// fake user as owner, the clone's journal). So the names are made here and
+// each try is the wrapped open or mkdir.
+namespace {
+
+enum class Temp { kFile, kDir, kName };
+
+int make_temp(char* tmpl, int suffixlen, int flags, Temp kind) {
+  size_t len = strlen(tmpl);
+  if (suffixlen < 0 || len < 6 + (size_t)suffixlen || memcmp(tmpl + len - suffixlen - 6, "XXXXXX", 6) != 0)
+    return fail(EINVAL);
+  char* x = tmpl + len - suffixlen - 6;
+  static const char kLetters[] = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789";
+  int saved = errno;
+  for (int attempt = 0; attempt < 62 * 62 * 62; attempt++) {
+    uint64_t v = 0;
+    if (sys::raw(SYS_getrandom, (long)&v, sizeof v, GRND_NONBLOCK) != (long)sizeof v) {
+      struct timespec ts;
+      clock_gettime(CLOCK_MONOTONIC, &ts);
+      v = ((uint64_t)ts.tv_nsec << 20) ^ (uint64_t)sys::raw(SYS_getpid) ^ ((uint64_t)attempt << 40);
+    }
+    for (int i = 0; i < 6; i++, v /= 62) x[i] = kLetters[v % 62];
+    int r;
+    if (kind == Temp::kFile) {
+      r = ops::open_at(AT_FDCWD, tmpl, (flags & ~O_ACCMODE) | O_RDWR | O_CREAT | O_EXCL, 0600);
+    } else if (kind == Temp::kDir) {
+      r = ops::mkdir_at(AT_FDCWD, tmpl, 0700);
+    } else {
+      struct stat st;
+      r = ops::stat_at(AT_FDCWD, tmpl, &st, AT_SYMLINK_NOFOLLOW);
+      if (r < 0 && errno == ENOENT) {
+        errno = saved;
+        return 0;
+      }
+      if (r < 0) return -1;
+      errno = EEXIST;
+      r = -1;
+    }
+    if (r >= 0) {
+      errno = saved;
+      return r;
+    }
+    if (errno != EEXIST) return -1;
   }
-TEMPLATE(int, mkstemp, (char* t), (t))
-TEMPLATE(int, mkstemp64, (char* t), (t))
-TEMPLATE(int, mkostemp, (char* t, int f), (t, f))
-TEMPLATE(int, mkostemp64, (char* t, int f), (t, f))
-TEMPLATE(int, mkstemps, (char* t, int s), (t, s))
-TEMPLATE(int, mkstemps64, (char* t, int s), (t, s))
-TEMPLATE(int, mkostemps, (char* t, int s, int f), (t, s, f))
-TEMPLATE(int, mkostemps64, (char* t, int s, int f), (t, s, f))
+  return fail(EEXIST);
+}
+
+}  // namespace
+
+EXPORT int mkstemp(char* t) { ensure(); return make_temp(t, 0, 0, Temp::kFile); }
+EXPORT int mkstemp64(char* t) { ensure(); return make_temp(t, 0, 0, Temp::kFile); }
+EXPORT int mkostemp(char* t, int f) { ensure(); return make_temp(t, 0, f, Temp::kFile); }
+EXPORT int mkostemp64(char* t, int f) { ensure(); return make_temp(t, 0, f, Temp::kFile); }
+EXPORT int mkstemps(char* t, int s) { ensure(); return make_temp(t, s, 0, Temp::kFile); }
+EXPORT int mkstemps64(char* t, int s) { ensure(); return make_temp(t, s, 0, Temp::kFile); }
+EXPORT int mkostemps(char* t, int s, int f) { ensure(); return make_temp(t, s, f, Temp::kFile); }
+EXPORT int mkostemps64(char* t, int s, int f) { ensure(); return make_temp(t, s, f, Temp::kFile); }
 EXPORT char* mktemp(char* t) {
   ensure();
-  using fn_t = char* (*)(char*);
-  static fn_t fn = real<fn_t>("mktemp");
-  if (!g_root.active) return fn(t);
-  with_template(t, [&](char* h) { return fn(h) ? 0 : -1; });
+  if (make_temp(t, 0, 0, Temp::kName) < 0) t[0] = 0;  // glibc's contract: an empty string on failure
   return t;
 }
 EXPORT char* mkdtemp(char* t) {
   ensure();
-  using fn_t = char* (*)(char*);
-  static fn_t fn = real<fn_t>("mkdtemp");
-  if (!g_root.active) return fn(t);
-  int r = with_template(t, [&](char* h) { return fn(h) ? 0 : -1; });
-  return r == 0 ? t : nullptr;
+  return make_temp(t, 0, 0, Temp::kDir) < 0 ? nullptr : t;
 }
+// An unnamed file in the root's /tmp (glibc's tmpfile ignores TMPDIR too),
+// through the wrapped open so that it is the creating fake user's.
 EXPORT FILE* tmpfile() {
   ensure();
-  using fn_t = FILE* (*)();
-  static fn_t fn = real<fn_t>("tmpfile");
-  if (!g_root.active) return fn();
-  const char* dir = getenv("TMPDIR");
-  Resolved r;
-  if (resolve(AT_FDCWD, dir && *dir == '/' ? dir : "/tmp", kFollow, &r)) return fn();
-  long fd = sys::raw(SYS_openat, AT_FDCWD, (long)r.path, O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
-  if (fd < 0) return fn();
-  sys::raw(SYS_fcntl, fd, F_SETFD, 0);
-  FILE* f = fdopen((int)fd, "w+");
+  int fd = ops::open_at(AT_FDCWD, "/tmp", O_TMPFILE | O_RDWR, 0600);
+  if (fd < 0) {
+    // No O_TMPFILE here: a named file, removed at once.
+    char name[] = "/tmp/tmpfXXXXXX";
+    fd = make_temp(name, 0, 0, Temp::kFile);
+    if (fd < 0) return nullptr;
+    ops::unlink_at(AT_FDCWD, name, 0);
+  }
+  FILE* f = fdopen(fd, "w+");
   if (!f) sys::raw(SYS_close, fd);
   return f;
 }
