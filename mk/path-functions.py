@@ -35,7 +35,7 @@ def exported(lib):
 
 def candidates():
     src = "".join(f"#include <{h}>\n" for h in HEADERS)
-    pre = subprocess.run(["gcc", "-E", "-D_GNU_SOURCE", "-D_LARGEFILE64_SOURCE", "-x", "c", "-"], input=src,
+    pre = subprocess.run(["gcc", "-E", "-O2", "-D_FORTIFY_SOURCE=2", "-D_GNU_SOURCE", "-D_LARGEFILE64_SOURCE", "-x", "c", "-"], input=src,
                          capture_output=True, text=True, check=True).stdout
     pre = re.sub(r"__attribute__\s*\(\((?:[^()]|\((?:[^()]|\([^()]*\))*\))*\)\)", "", pre)
     pre = re.sub(r"\s+", " ", pre)

@@ -48,6 +48,8 @@ using cr::wrap::ensure;
 using cr::wrap::real;
 
 extern char** environ;
+// glibc's "*** buffer overflow detected ***" exit of the _chk variants.
+extern "C" [[noreturn]] void __chk_fail(void);
 
 namespace {
 
@@ -177,8 +179,13 @@ EXPORT int fchdir(int fd) {
 EXPORT char* getcwd(char* buf, size_t size) { ensure(); return getcwd_in_root(buf, size); }
 EXPORT char* get_current_dir_name() { ensure(); return getcwd_in_root(nullptr, 0); }
 EXPORT char* getwd(char* buf) { ensure(); return getcwd_in_root(buf, PATH_MAX); }
+EXPORT char* __getwd_chk(char* buf, size_t buflen) {
+  if (buflen < PATH_MAX) __chk_fail();
+  ensure();
+  return getcwd_in_root(buf, PATH_MAX);
+}
 EXPORT char* __getcwd_chk(char* buf, size_t size, size_t buflen) {
-  if (size > buflen) abort();
+  if (size > buflen) __chk_fail();
   return getcwd(buf, size);
 }
 
@@ -186,11 +193,11 @@ EXPORT char* __getcwd_chk(char* buf, size_t size, size_t buflen) {
 EXPORT ssize_t readlink(const char* p, char* b, size_t n) { ensure(); return readlink_in_root(AT_FDCWD, p, b, n); }
 EXPORT ssize_t readlinkat(int d, const char* p, char* b, size_t n) { ensure(); return readlink_in_root(d, p, b, n); }
 EXPORT ssize_t __readlink_chk(const char* p, char* b, size_t n, size_t buflen) {
-  if (n > buflen) abort();
+  if (n > buflen) __chk_fail();
   return readlink(p, b, n);
 }
 EXPORT ssize_t __readlinkat_chk(int d, const char* p, char* b, size_t n, size_t buflen) {
-  if (n > buflen) abort();
+  if (n > buflen) __chk_fail();
   return readlinkat(d, p, b, n);
 }
 using realpath_fn = char* (*)(const char*, char*);
@@ -203,7 +210,7 @@ EXPORT char* realpath(const char* p, char* out) {
   return realpath_in_root(p, out);
 }
 EXPORT char* __realpath_chk(const char* p, char* out, size_t buflen) {
-  if (buflen < PATH_MAX) abort();
+  if (buflen < PATH_MAX) __chk_fail();
   return realpath(p, out);
 }
 EXPORT char* canonicalize_file_name(const char* p) { return realpath(p, nullptr); }
@@ -625,19 +632,34 @@ namespace {
 using nftw_cb = int (*)(const char*, const struct stat*, int, struct FTW*);
 using nftw64_cb = int (*)(const char*, const struct stat64*, int, struct FTW*);
 using ftw_cb = int (*)(const char*, const struct stat*, int);
-thread_local void* t_walk_cb;
-thread_local size_t t_host_prefix, t_inside_prefix;
+// initial-exec: a general-dynamic access would make the library need
+// ld.so's __tls_get_addr (a second run-time dependency besides libc).
+#define CR_TLS thread_local __attribute__((tls_model("initial-exec")))
+CR_TLS void* t_walk_cb;
+// The walk's top as the program named it (its own string, alive for the
+// walk) and as the host names it, both without trailing slashes, as glibc
+// reports the top.
+CR_TLS const char* t_inside;
+CR_TLS size_t t_inside_len, t_host_len;
 
-// The path the program should see: its own prefix, then the walk's tail.
-thread_local char t_dir[PATH_MAX];
+size_t trimmed_len(const char* p) {
+  size_t l = strlen(p);
+  while (l > 1 && p[l - 1] == '/') l--;
+  return l;
+}
+
+// The path the program should see: its own top, then the walk's tail.
+// glibc builds every path from the top we passed it (the host's).
 const char* walk_path(const char* host, char* out, size_t n) {
-  if (!g_root.active) return host;
+  if (!g_root.active || !t_inside) return host;
   size_t hl = strlen(host);
-  if (hl < t_host_prefix) return host;
-  size_t tail = hl - t_host_prefix;
-  if (t_inside_prefix + tail + 1 > n) return host;
-  memcpy(out, t_dir, t_inside_prefix);
-  memcpy(out + t_inside_prefix, host + t_host_prefix, tail + 1);
+  if (hl < t_host_len) return host;
+  const char* tail = host + (t_host_len == 1 && host[0] == '/' ? 0 : t_host_len);
+  size_t tl = strlen(tail);
+  size_t il = (tl && t_inside_len == 1 && t_inside[0] == '/') ? 0 : t_inside_len;
+  if (il + tl + 1 > n) return host;
+  memcpy(out, t_inside, il);
+  memcpy(out + il, tail, tl + 1);
   return out;
 }
 
@@ -661,25 +683,30 @@ int ftw_thunk(const char* p, const struct stat* sb, int flag) {
 template <typename F>
 int walk_in_root(const char* dir, void* cb, F&& run) {
   void* saved_cb = t_walk_cb;
-  size_t saved_h = t_host_prefix, saved_i = t_inside_prefix;
-  char saved_dir[PATH_MAX];
-  memcpy(saved_dir, t_dir, saved_i);
+  const char* saved_inside = t_inside;
+  size_t saved_h = t_host_len, saved_i = t_inside_len;
   const char* host = dir;
-  Resolved r;
-  if (g_root.active) {
+  char hostbuf[PATH_MAX];
+  if (g_root.active && dir && *dir) {
+    Resolved r;
     if (int e = resolve(AT_FDCWD, dir, kFollow, &r)) return fail(-e);
-    host = r.path;
-    t_host_prefix = strlen(host);
-    t_inside_prefix = strlen(dir);
-    if (t_inside_prefix >= sizeof t_dir) return fail(ENAMETOOLONG);
-    memcpy(t_dir, dir, t_inside_prefix);
+    size_t hl = trimmed_len(r.path);
+    if (hl >= sizeof hostbuf) return fail(ENAMETOOLONG);
+    memcpy(hostbuf, r.path, hl);
+    hostbuf[hl] = 0;
+    host = hostbuf;
+    t_host_len = hl;
+    t_inside = dir;
+    t_inside_len = trimmed_len(dir);
+  } else {
+    t_inside = nullptr;
   }
   t_walk_cb = cb;
   int ret = run(host);
   t_walk_cb = saved_cb;
-  t_host_prefix = saved_h;
-  t_inside_prefix = saved_i;
-  memcpy(t_dir, saved_dir, saved_i);
+  t_inside = saved_inside;
+  t_host_len = saved_h;
+  t_inside_len = saved_i;
   return ret;
 }
 }  // namespace
@@ -975,7 +1002,7 @@ const char* inside_name(const char* host) {
   return out;
 }
 
-thread_local int (*t_phdr_cb)(struct dl_phdr_info*, size_t, void*);
+CR_TLS int (*t_phdr_cb)(struct dl_phdr_info*, size_t, void*);
 int phdr_thunk(struct dl_phdr_info* info, size_t size, void* data) {
   struct dl_phdr_info copy = *info;
   copy.dlpi_name = inside_name(info->dlpi_name);
