@@ -14,11 +14,21 @@
 //                           followed directory's children first: "path
 //                           reached|lost" a line
 //   helper open-dir PATH    open(PATH, O_RDONLY|O_DIRECTORY): "ok" or the error
+//   helper touch-empty PATH open(PATH, O_PATH), then utimensat(fd, "", t=1000,
+//                           AT_EMPTY_PATH)
+//   helper chmod-procfd PATH MODE  open(PATH, O_PATH), then chmod of /proc/self/fd/N
+//   helper write-procfd PATH  open(PATH, O_RDONLY), then open /proc/self/fd/N
+//                           O_WRONLY|O_APPEND and write "x"
+//   helper nodump PATH      toggles FS_NODUMP_FL through a read-only descriptor
+//                           (chattr's ioctl); prints "unsupported" where the
+//                           file system has no such flags
 //   helper temps UID GID DIR  becomes UID:GID (setgid, setuid), then makes
 //                           DIR/fXXXXXX (mkstemp, then fchmod 0644),
 //                           DIR/sXXXXXX.c (mkstemps), DIR/dXXXXXX (mkdtemp)
 //                           and a tmpfile(): "name uid:gid mode" a line
 #include <fcntl.h>
+#include <linux/fs.h>
+#include <sys/ioctl.h>
 #include <fts.h>
 #include <ftw.h>
 #include <glob.h>
@@ -118,8 +128,45 @@ static int temps(int argc, char** argv) {
   return 0;
 }
 
+static int through_descriptor(int argc, char** argv) {
+  const char* what = argv[1];
+  if (argc < 3) return 2;
+  int fd = open(argv[2], (!strcmp(what, "write-procfd") || !strcmp(what, "nodump")) ? O_RDONLY : O_PATH);
+  if (fd < 0) {
+    printf("open %s\n", strerror(errno));
+    return 1;
+  }
+  char link[64];
+  snprintf(link, sizeof link, "/proc/self/fd/%d", fd);
+  int r = 0;
+  if (!strcmp(what, "touch-empty")) {
+    struct timespec ts[2] = {{1000, 0}, {1000, 0}};
+    r = utimensat(fd, "", ts, AT_EMPTY_PATH);
+  } else if (!strcmp(what, "chmod-procfd") && argc == 4) {
+    r = chmod(link, (mode_t)strtol(argv[3], nullptr, 8));
+  } else if (!strcmp(what, "write-procfd")) {
+    int w = open(link, O_WRONLY | O_APPEND);
+    r = w < 0 ? -1 : (write(w, "x", 1) == 1 ? 0 : -1);
+  } else if (!strcmp(what, "nodump")) {
+    long flags = 0;
+    if (ioctl(fd, FS_IOC_GETFLAGS, &flags) < 0) {
+      printf("unsupported\n");
+      return 0;
+    }
+    flags ^= FS_NODUMP_FL;
+    r = ioctl(fd, FS_IOC_SETFLAGS, &flags);
+  } else {
+    return 2;
+  }
+  printf("%s\n", r == 0 ? "ok" : strerror(errno));
+  return r == 0 ? 0 : 1;
+}
+
 int main(int argc, char** argv) {
   if (argc >= 2 && !strcmp(argv[1], "temps")) return temps(argc, argv);
+  if (argc >= 3 && (!strcmp(argv[1], "touch-empty") || !strcmp(argv[1], "chmod-procfd") ||
+                    !strcmp(argv[1], "write-procfd") || !strcmp(argv[1], "nodump")))
+    return through_descriptor(argc, argv);
   if (argc >= 3 && !strcmp(argv[1], "fts")) {
     for (int opts = 0; opts <= FTS_OPTIONMASK; opts++)
       for (int mode = 0; mode < 3; mode++) fts_walk(argv + 2, opts, mode > 0, mode == 2);

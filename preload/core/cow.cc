@@ -164,18 +164,99 @@ void cow_init() {
   }
 }
 
-bool cow_shared(const struct statx& sx, const char* host) {
-  if (!g_cow.active || !S_ISREG(sx.stx_mode)) return false;
+namespace {
+
+// Regular files share content; any non-directory shares metadata.
+bool may_carry(const struct statx& sx, CowWhat what) {
+  if (S_ISDIR(sx.stx_mode)) return false;
+  return what == CowWhat::kMeta || S_ISREG(sx.stx_mode);
+}
+
+}  // namespace
+
+bool cow_shared(const struct statx& sx, const char* host, CowWhat what) {
+  if (!g_cow.active || !may_carry(sx, what)) return false;
   if (g_cow.set) {
     if (makedev(sx.stx_dev_major, sx.stx_dev_minor) != g_cow.set->dev) return false;
     if (find_slot(sx.stx_ino)) return true;
   }
-  if (g_cow.dir_len && sx.stx_nlink > 1 && host && host[0] == '/') {
+  if (g_cow.dir_len && S_ISREG(sx.stx_mode) && sx.stx_nlink > 1 && host && host[0] == '/') {
     size_t l = g_cow.dir_len;
     return strncmp(host, g_cow.dir, l) == 0 && (host[l] == '/' || l == 1);
   }
   return false;
 }
+
+namespace {
+
+// The permission bits a process sees on the base's inode, and the disk
+// bits a private copy gets from them (never setuid/setgid/sticky or
+// world-writable, always usable by the real owner).
+mode_t apparent_perm(const struct statx& sx) {
+  Meta real, entry;
+  real.mode = sx.stx_mode;
+  if (sx.stx_mask & STATX_BTIME) real.birth = {sx.stx_btime.tv_sec, sx.stx_btime.tv_nsec};
+  bool has_entry = g_state.lookup(Key{makedev(sx.stx_dev_major, sx.stx_dev_minor), sx.stx_ino}, &entry) &&
+                   !entry_stale(entry, real);
+  return (has_entry ? entry.mode : sx.stx_mode) & 07777;
+}
+
+mode_t private_disk_perm(mode_t perm) { return (perm & 0775) | 0600 | ((perm & 0111) ? 0100 : 0); }
+
+// The fake entry of the base's inode, moved to the clone's new inode `nx`.
+// `disk` is the new inode's disk permission bits.
+long move_entry(const struct statx& sx, const struct statx& nx, mode_t disk) {
+  Key old_key{makedev(sx.stx_dev_major, sx.stx_dev_minor), sx.stx_ino};
+  Meta real;
+  real.mode = sx.stx_mode;
+  real.uid = sx.stx_uid;
+  real.gid = sx.stx_gid;
+  if (sx.stx_mask & STATX_BTIME) real.birth = {sx.stx_btime.tv_sec, sx.stx_btime.tv_nsec};
+  Meta entry;
+  bool has_entry = g_state.lookup(old_key, &entry) && !entry_stale(entry, real);
+  if (!has_entry && disk == (sx.stx_mode & 07777)) return 0;
+  Meta m = has_entry ? entry : real;
+  if (!has_entry && !g_session.unknown_real) m.uid = m.gid = 0;
+  if (!has_entry) m.mode = sx.stx_mode;
+  m.birth = (nx.stx_mask & STATX_BTIME) ? Birth{nx.stx_btime.tv_sec, nx.stx_btime.tv_nsec} : Birth{};
+  return g_state.put(Key{makedev(nx.stx_dev_major, nx.stx_dev_minor), nx.stx_ino}, m);
+}
+
+// A symlink, fifo, socket or (real) device node shared with the base: a new
+// one of the same kind under a temporary name, with the same times and the
+// fake entry, renamed over the name.
+int break_special(int pfd, const char* name, const char* host, const struct statx& sx) {
+  char tn[64];
+  temp_name(tn, sizeof tn);
+  long r;
+  mode_t disk = S_ISLNK(sx.stx_mode) ? 0777 : private_disk_perm(apparent_perm(sx));
+  if (S_ISLNK(sx.stx_mode)) {
+    char target[4097];
+    long n = sys::raw(SYS_readlinkat, pfd, (long)name, (long)target, sizeof target - 1);
+    if (n < 0) return (int)n;
+    target[n] = 0;
+    r = sys::raw(SYS_symlinkat, (long)target, pfd, (long)tn);
+  } else {
+    r = sys::raw(SYS_mknodat, pfd, (long)tn, (sx.stx_mode & S_IFMT) | disk,
+                 makedev(sx.stx_rdev_major, sx.stx_rdev_minor));
+    if (r == 0) r = sys::raw(SYS_fchmodat, pfd, (long)tn, disk);  // past the umask
+  }
+  if (r < 0) return (int)r;
+  struct timespec ts[2] = {{sx.stx_atime.tv_sec, sx.stx_atime.tv_nsec}, {sx.stx_mtime.tv_sec, sx.stx_mtime.tv_nsec}};
+  r = sys::raw(SYS_utimensat, pfd, (long)tn, (long)ts, AT_SYMLINK_NOFOLLOW);
+  struct statx nx;
+  if (!r) r = sys::raw(SYS_statx, pfd, (long)tn, AT_SYMLINK_NOFOLLOW, STATX_BASIC_STATS | STATX_BTIME, (long)&nx);
+  if (!r) r = move_entry(sx, nx, disk);
+  if (!r) r = sys::raw(SYS_renameat, pfd, (long)tn, pfd, (long)name);
+  if (r < 0) {
+    sys::raw(SYS_unlinkat, pfd, (long)tn, 0);
+    return (int)r;
+  }
+  cow_note(AT_FDCWD, host);
+  return 0;
+}
+
+}  // namespace
 
 int cow_break(const char* host, const struct statx& sx) {
   // The parent directory and the last name.
@@ -189,6 +270,11 @@ int cow_break(const char* host, const struct statx& sx) {
   const char* name = slash + 1;
   long pfd = sys::raw(SYS_openat, AT_FDCWD, (long)parent, O_PATH | O_DIRECTORY | O_CLOEXEC);
   if (pfd < 0) return (int)pfd;
+  if (!S_ISREG(sx.stx_mode)) {
+    int e = break_special((int)pfd, name, host, sx);
+    sys::raw(SYS_close, pfd);
+    return e;
+  }
   long src = sys::raw(SYS_openat, pfd, (long)name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
   if (src < 0) {
     sys::raw(SYS_close, pfd);
@@ -196,18 +282,9 @@ int cow_break(const char* host, const struct statx& sx) {
   }
   long tmp = sys::raw(SYS_openat, pfd, (long)".", O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
   long r = tmp < 0 ? tmp : 0;
-  // The apparent identity first: the copy gets a safe disk mode, and the
-  // entry (fake owner, mode, xattrs) moves to the new inode.
-  Key old_key{makedev(sx.stx_dev_major, sx.stx_dev_minor), sx.stx_ino};
-  Meta real;
-  real.mode = sx.stx_mode;
-  real.uid = sx.stx_uid;
-  real.gid = sx.stx_gid;
-  if (sx.stx_mask & STATX_BTIME) real.birth = {sx.stx_btime.tv_sec, sx.stx_btime.tv_nsec};
-  Meta entry;
-  bool has_entry = g_state.lookup(old_key, &entry) && !entry_stale(entry, real);
-  mode_t perm = (has_entry ? entry.mode : sx.stx_mode) & 07777;
-  mode_t disk = (perm & 0775) | 0600 | ((perm & 0111) ? 0100 : 0);
+  // The copy gets a safe disk mode; the entry (fake owner, mode, xattrs)
+  // moves to the new inode.
+  mode_t disk = private_disk_perm(apparent_perm(sx));
   if (!r) r = copy_content((int)src, (int)tmp, sx.stx_size);
   if (!r) r = copy_xattrs((int)src, (int)tmp);
   if (!r) r = sys::raw(SYS_fchmod, tmp, disk);
@@ -217,14 +294,7 @@ int cow_break(const char* host, const struct statx& sx) {
   }
   struct statx nx;
   if (!r) r = sys::raw(SYS_statx, tmp, (long)"", AT_EMPTY_PATH, STATX_BASIC_STATS | STATX_BTIME, (long)&nx);
-  if (!r && (has_entry || disk != (sx.stx_mode & 07777))) {
-    Meta m = has_entry ? entry : real;
-    if (!has_entry && !g_session.unknown_real) m.uid = m.gid = 0;
-    m.mode = (real.mode & S_IFMT) | perm;
-    if (has_entry) m.mode = entry.mode;
-    m.birth = (nx.stx_mask & STATX_BTIME) ? Birth{nx.stx_btime.tv_sec, nx.stx_btime.tv_nsec} : Birth{};
-    r = g_state.put(Key{makedev(nx.stx_dev_major, nx.stx_dev_minor), nx.stx_ino}, m);
-  }
+  if (!r) r = move_entry(sx, nx, disk);
   if (!r) r = link_over((int)tmp, (int)pfd, name);
   if (!r) cow_note(AT_FDCWD, host);
   if (!r && g_cow.set) {
@@ -309,39 +379,81 @@ void cow_note(int dirfd, const char* path) {
   sys::raw(SYS_close, fd);
 }
 
-bool cow_may_share(const struct statx& sx) {
-  if (!g_cow.active || !S_ISREG(sx.stx_mode)) return false;
+uint32_t cow_nlink(uint64_t dev, uint64_t ino, uint32_t nlink) {
+  const SharedSet* set = g_cow.set;
+  if (!set || nlink <= 1 || dev != set->dev || g_cow.dir_len) return nlink;
+  const SharedSlot* slot = find_slot(ino);
+  if (!slot) return nlink;
+  if (!slot->names) return 1;  // a shared inode gains no name in the clone: link() breaks it first
+  uint32_t count = 0;
+  const char* n = reinterpret_cast<const char*>(set) + slot->names;
+  const char* end = reinterpret_cast<const char*>(set) + g_cow.set_len;
+  for (; n < end && *n; n += strlen(n) + 1) {
+    char full[4200];
+    size_t rl = g_cow.clone_root_len, nl = strlen(n);
+    if (rl + 1 + nl + 1 > sizeof full) continue;
+    memcpy(full, g_cow.clone_root, rl);
+    full[rl] = '/';
+    memcpy(full + rl + 1, n, nl + 1);
+    struct statx ax;
+    if (sys::raw(SYS_statx, AT_FDCWD, (long)full, AT_SYMLINK_NOFOLLOW, STATX_INO, (long)&ax) == 0 && ax.stx_ino == ino)
+      count++;
+  }
+  return count ? count : 1;
+}
+
+bool cow_may_share(const struct statx& sx, CowWhat what) {
+  if (!g_cow.active || !may_carry(sx, what)) return false;
   // The shared test by inode needs no name; the link-count rule and the
   // break need the file's host path.
   if (g_cow.set && !g_cow.dir_len)
     return makedev(sx.stx_dev_major, sx.stx_dev_minor) == g_cow.set->dev && find_slot(sx.stx_ino);
-  return sx.stx_nlink > 1 || (g_cow.set && find_slot(sx.stx_ino));
+  return (S_ISREG(sx.stx_mode) && sx.stx_nlink > 1) || (g_cow.set && find_slot(sx.stx_ino));
 }
 
-int cow_prepare(int dirfd, const char* path, bool follow) {
-  if (!g_cow.active || !path || !*path) return 0;
+namespace {
+
+// A path that reaches its file through a descriptor, not a name: after a
+// break it still holds the base's inode.
+bool through_descriptor(const char* path) {
+  return !*path || (strncmp(path, "/proc/", 6) == 0 && strchr(path + 6, '/'));
+}
+
+}  // namespace
+
+int cow_prepare(int* dirfd, const char** path, bool follow, CowWhat what, char* buf, size_t n) {
+  const char* p = *path;
+  if (!g_cow.active || !p) return 0;
+  // A /proc magic link is not the file: the write goes where it points.
+  if (through_descriptor(p)) follow = true;
   struct statx sx;
-  long r = sys::raw(SYS_statx, dirfd, (long)path, follow ? 0 : AT_SYMLINK_NOFOLLOW,
-                    STATX_BASIC_STATS | STATX_BTIME, (long)&sx);
-  if (r < 0 || !cow_may_share(sx)) return 0;  // nothing to protect: let the call say what is wrong
-  long fd = sys::raw(SYS_openat, dirfd, (long)path, O_PATH | O_CLOEXEC | (follow ? 0 : O_NOFOLLOW));
+  long r = *p ? sys::raw(SYS_statx, *dirfd, (long)p, follow ? 0 : AT_SYMLINK_NOFOLLOW, STATX_BASIC_STATS | STATX_BTIME,
+                         (long)&sx)
+              : sys::raw(SYS_statx, *dirfd, (long)"", AT_EMPTY_PATH, STATX_BASIC_STATS | STATX_BTIME, (long)&sx);
+  if (r < 0 || !cow_may_share(sx, what)) return 0;  // nothing to protect: let the call say what is wrong
+  long fd = *p ? sys::raw(SYS_openat, *dirfd, (long)p, O_PATH | O_CLOEXEC | (follow ? 0 : O_NOFOLLOW)) : *dirfd;
   if (fd < 0) return 0;
-  int e = cow_prepare_fd((int)fd);
-  sys::raw(SYS_close, fd);
-  return e < 0 ? e : 0;
+  int e = cow_prepare_fd((int)fd, buf, n, what);
+  if (*p) sys::raw(SYS_close, fd);
+  if (e < 0) return e;
+  if (e == 1 && through_descriptor(p)) {
+    *dirfd = AT_FDCWD;
+    *path = buf;
+  }
+  return 0;
 }
 
-int cow_prepare_fd(int fd, char* path, size_t pn) {
+int cow_prepare_fd(int fd, char* path, size_t pn, CowWhat what) {
   if (!g_cow.active) return 0;
   struct statx sx;
   if (sys::raw(SYS_statx, fd, (long)"", AT_EMPTY_PATH, STATX_BASIC_STATS | STATX_BTIME, (long)&sx) < 0) return 0;
-  if (!S_ISREG(sx.stx_mode)) return 0;
+  if (!may_carry(sx, what)) return 0;
   char link[32], host[4200];
   proc_fd_path(fd, link);
   long n = sys::raw(SYS_readlinkat, AT_FDCWD, (long)link, (long)host, sizeof host - 1);
   if (n <= 0) return 0;
   host[n] = 0;
-  if (host[0] != '/' || !cow_shared(sx, host)) return 0;
+  if (host[0] != '/' || !cow_shared(sx, host, what)) return 0;
   int e = cow_break(host, sx);
   if (e < 0) return e;
   if (path && pn > (size_t)n) memcpy(path, host, n + 1);

@@ -43,27 +43,40 @@ extern CowConfig g_cow;
 // Reads COWROOT_COW (a sidecar) or COWROOT_COW_DIR. No allocation.
 void cow_init();
 
+// What a write changes. Only regular files have content to share; any
+// non-directory (a symlink's times, a fifo's mode) has metadata on disk.
+enum class CowWhat { kContent, kMeta };
+
 // True when writing to the inode of `sx` (found at host path `host`) would
 // change the base or a sibling.
-bool cow_shared(const struct statx& sx, const char* host);
+bool cow_shared(const struct statx& sx, const char* host, CowWhat what = CowWhat::kContent);
 
 // What cow_prepare checks first, on a statx the caller already has: false
 // when the inode cannot be shared (no break needed, no second statx).
-bool cow_may_share(const struct statx& sx);
+bool cow_may_share(const struct statx& sx, CowWhat what = CowWhat::kContent);
 
 // Gives the clone its own copy of the file at `host` (every name of it in
 // the clone). Returns 0 or -errno; on failure the original is untouched.
 int cow_break(const char* host, const struct statx& sx);
 
-// Breaks (dirfd, path) if it is shared: the step before any write.
+// The step before any write to (*dirfd, *path): breaks the file if it is
+// shared. Afterwards the name reaches the clone's copy, except through a
+// descriptor (an empty path, as with AT_EMPTY_PATH, or a /proc/PID/fd/N
+// link), which still holds the base's inode: then *dirfd and *path are
+// moved to the copy's host path, kept in `buf` (n bytes).
 // `follow`: the last component is followed. Returns 0 or -errno.
-int cow_prepare(int dirfd, const char* path, bool follow);
+int cow_prepare(int* dirfd, const char** path, bool follow, CowWhat what, char* buf, size_t n);
 // The same for a descriptor (fchmod, futimens, fsetxattr on a file opened
 // read-only): breaks its file by name. The descriptor still refers to the
 // base's inode afterwards, so when it broke (returns 1) `path` receives the
 // host path of the clone's copy, which the operation must use instead.
 // Returns 0 (nothing to do), 1 (broken) or -errno.
-int cow_prepare_fd(int fd, char* path = nullptr, size_t n = 0);
+int cow_prepare_fd(int fd, char* path = nullptr, size_t n = 0, CowWhat what = CowWhat::kContent);
+
+// The link count a process of the clone sees for an inode whose real count
+// is `nlink`: an inode shared with the base counts only its names in the
+// clone (the base and every sibling hold names of it too).
+uint32_t cow_nlink(uint64_t dev, uint64_t ino, uint32_t nlink);
 
 // Records in the clone's change journal (CLONE.cowroot/journal) that the
 // name (dirfd, path) changed, for `cowroot reset`. Nothing outside a clone.

@@ -293,7 +293,7 @@ int cow_clone(const char* src_in, const char* dest_in, char* err, size_t errlen)
         }
       }
       if (linkat(sfd, name, dfd, name, 0) < 0) return err_where = r, -errno;
-      if (type == DT_REG || type == DT_UNKNOWN) {
+      {  // every non-directory is shared: a symlink's or a fifo's times and modes are the base's too
         auto [it, fresh] = first_name.emplace(ino, (uint32_t)names.size());
         if (fresh) {
           names.push_back(r);

@@ -74,9 +74,6 @@ mode_t disk_perm(mode_t perm, bool dir) {
   return m;
 }
 
-bool creation_owner_needed() {
-  return g_session.uid.f != 0 || g_session.gid.f != 0 || g_session.unknown_real;
-}
 
 // Records the fake permissions and/or owner of a file just created.
 int note_created(int dirfd, const char* path, int stat_flags, bool set_perm, mode_t perm) {
@@ -103,7 +100,7 @@ void fill_stat(const struct statx& x, const Meta& m, struct stat* st) {
   memset(st, 0, sizeof *st);
   st->st_dev = makedev(x.stx_dev_major, x.stx_dev_minor);
   st->st_ino = x.stx_ino;
-  st->st_nlink = x.stx_nlink;
+  st->st_nlink = cow_nlink(st->st_dev, x.stx_ino, x.stx_nlink);
   st->st_mode = m.mode;
   st->st_uid = m.uid;
   st->st_gid = m.gid;
@@ -161,6 +158,7 @@ void overlay_stat(struct stat* st) {
   real.uid = st->st_uid;
   real.gid = st->st_gid;
   real.rdev = st->st_rdev;
+  st->st_nlink = cow_nlink(st->st_dev, st->st_ino, st->st_nlink);
   Meta e;
   if (g_state.lookup(Key{st->st_dev, st->st_ino}, &e) && !entry_stale(e, real)) {
     st->st_mode = e.mode;
@@ -199,6 +197,7 @@ int statx_at(int dirfd, const char* path, int flags, unsigned mask, struct statx
   long r = statx_in_root(dirfd, path, flags, mask | kStatxMask, stx);
   if (r < 0) return fail(r);
   Meta m = view(*stx);
+  stx->stx_nlink = cow_nlink(makedev(stx->stx_dev_major, stx->stx_dev_minor), stx->stx_ino, stx->stx_nlink);
   stx->stx_mode = (uint16_t)m.mode;
   stx->stx_uid = m.uid;
   stx->stx_gid = m.gid;
@@ -215,8 +214,8 @@ int statx_at(int dirfd, const char* path, int flags, unsigned mask, struct statx
 // own, so there they stay in the clone's state without copying.)
 static int cow_before_metadata(int& dirfd, const char*& path, bool follow, char* broke, size_t n) {
   if (!g_cow.dir_len) return 0;
-  if (path && *path) return cow_prepare(dirfd, path, follow && !g_root.active);
-  int e = cow_prepare_fd(dirfd, broke, n);
+  if (path) return cow_prepare(&dirfd, &path, follow && !g_root.active, CowWhat::kMeta, broke, n);
+  int e = cow_prepare_fd(dirfd, broke, n, CowWhat::kMeta);
   if (e == 1) {
     dirfd = AT_FDCWD;
     path = broke;
@@ -270,11 +269,11 @@ int chmod_at(int dirfd, const char* path, mode_t mode, int flags) {
   // Faked device nodes are regular files: their disk mode stays private.
   if (S_ISCHR(cur.mode) || S_ISBLK(cur.mode)) disk = 0600;
   char broke[4200];
-  if (disk != (sx.stx_mode & 07777) && cow_may_share(sx)) {
+  if (disk != (sx.stx_mode & 07777) && cow_may_share(sx, CowWhat::kMeta)) {
     if (path) {
-      if (int e = cow_prepare(dirfd, path, false)) return fail(e);
+      if (int e = cow_prepare(&dirfd, &path, false, CowWhat::kMeta, broke, sizeof broke)) return fail(e);
     } else {
-      int e = cow_prepare_fd(dirfd, broke, sizeof broke);
+      int e = cow_prepare_fd(dirfd, broke, sizeof broke, CowWhat::kMeta);
       if (e < 0) return fail(e);
       if (e == 1) {  // the descriptor still names the base's inode: go by name
         dirfd = AT_FDCWD;
@@ -361,7 +360,10 @@ int open_at(int dirfd, const char* path, int flags, mode_t mode) {
     // A write to a file shared with the base: the clone's own copy first.
     Resolved r;
     if (int e = resolve(dirfd, path, (flags & O_NOFOLLOW) ? 0 : kFollow, &r)) return fail(e);
-    if (int e = cow_prepare(r.dirfd, r.path, !(flags & O_NOFOLLOW) && !g_root.active)) return fail(e);
+    char copy[4200];
+    if (int e = cow_prepare(&r.dirfd, &r.path, !(flags & O_NOFOLLOW) && !g_root.active, CowWhat::kContent, copy,
+                            sizeof copy))
+      return fail(e);
     return open_resolved(r.dirfd, r.path, flags, mode);
   }
   if (g_root.active && path && *path) {
@@ -434,7 +436,12 @@ int symlink_at(const char* target, int dirfd, const char* path) {
 int link_at(int olddirfd, const char* oldpath, int newdirfd, const char* newpath, int flags) {
   RESOLVE(olddirfd, oldpath, (flags & AT_SYMLINK_FOLLOW) ? kFollow : 0);
   RESOLVE(newdirfd, newpath, 0);
-  if (int e = cow_prepare(olddirfd, oldpath, (flags & AT_SYMLINK_FOLLOW) && !g_root.active)) return fail(e);
+  // A new name for a file shared with the base would be one more name of
+  // the base's inode: the clone's own copy gets it.
+  char copy[4200];
+  if (int e = cow_prepare(&olddirfd, &oldpath, (flags & AT_SYMLINK_FOLLOW) && !g_root.active, CowWhat::kMeta, copy,
+                          sizeof copy))
+    return fail(e);
   long r = sys::raw(SYS_linkat, olddirfd, (long)oldpath, newdirfd, (long)newpath, flags);
   if (r < 0) return fail(r);
   cow_note(newdirfd, newpath);
@@ -508,8 +515,13 @@ int access_at(int dirfd, const char* path, int mode, int flags) {
 // The copy-on-write step before a real xattr write. After a break of a
 // descriptor's file, the target becomes the copy's path (in `broke`).
 static int cow_prepare_target(Target* t, char* broke, size_t n) {
-  if (t->path) return cow_prepare(AT_FDCWD, t->path, t->follow && !g_root.active);
-  int e = cow_prepare_fd(t->fd, broke, n);
+  if (t->path) {
+    int d = AT_FDCWD;
+    int e = cow_prepare(&d, &t->path, t->follow && !g_root.active, CowWhat::kMeta, broke, n);
+    if (t->path == broke) t->follow = false;
+    return e;
+  }
+  int e = cow_prepare_fd(t->fd, broke, n, CowWhat::kMeta);
   if (e == 1) {
     t->path = broke;
     t->follow = false;
@@ -614,6 +626,12 @@ ssize_t listxattr(Target t, char* list, size_t size) {
   if (too_small) return fail(-ERANGE);
   return (ssize_t)total;
 }
+
+bool creation_owner_needed() {
+  return g_session.uid.f != 0 || g_session.gid.f != 0 || g_session.unknown_real;
+}
+
+int note_new_file(int fd) { return note_created(fd, nullptr, 0, false, 0); }
 
 mode_t umask(mode_t mask) {
   mode_t old = (mode_t)sys::raw(SYS_umask, mask);

@@ -47,6 +47,12 @@ int removexattr(Target t, const char* name);
 
 mode_t umask(mode_t mask);
 
+// A file made behind the pipeline's back (glibc's freopen): the creating
+// fake user becomes its owner. creation_owner_needed() says whether a new
+// file needs an entry at all (a fake user other than root, or -u).
+bool creation_owner_needed();
+int note_new_file(int fd);
+
 // Credentials, all in the process (no system call).
 uid_t getuid();
 uid_t geteuid();

@@ -219,7 +219,8 @@ EXPORT char* canonicalize_file_name(const char* p) { return realpath(p, nullptr)
 EXPORT int truncate(const char* p, off_t len) {
   ensure();
   RESOLVE_OR(-1, AT_FDCWD, p, kFollow, r);
-  if (int e = cow_prepare(r.dirfd, r.path, !g_root.active)) return fail(-e);
+  char copy[4200];
+  if (int e = cow_prepare(&r.dirfd, &r.path, !g_root.active, CowWhat::kContent, copy, sizeof copy)) return fail(-e);
   return (int)sys::call(SYS_truncate, (long)r.path, (long)len);
 }
 EXPORT int truncate64(const char* p, off64_t len) { return truncate(p, (off_t)len); }
@@ -229,13 +230,17 @@ static int utimens_any(int d, const char* p, const struct timespec t[2], int f) 
   ensure();
   if (!nonnull_path(p)) {
     char broke[4200];
-    int e = cow_prepare_fd(d, broke, sizeof broke);
+    int e = cow_prepare_fd(d, broke, sizeof broke, CowWhat::kMeta);
     if (e < 0) return fail(-e);
     if (e == 1) return (int)sys::call(SYS_utimensat, AT_FDCWD, (long)broke, (long)t, AT_SYMLINK_NOFOLLOW);
     return (int)sys::call(SYS_utimensat, d, 0, (long)t, f);
   }
   RESOLVE_OR(-1, d, p, (f & AT_SYMLINK_NOFOLLOW) ? 0 : kFollow, r);
-  if (int e = cow_prepare(r.dirfd, r.path, !(f & AT_SYMLINK_NOFOLLOW) && !g_root.active)) return fail(-e);
+  char copy[4200];
+  if (int e = cow_prepare(&r.dirfd, &r.path, !(f & AT_SYMLINK_NOFOLLOW) && !g_root.active, CowWhat::kMeta, copy,
+                          sizeof copy))
+    return fail(-e);
+  if (r.path == copy) f = (f & ~AT_EMPTY_PATH) | AT_SYMLINK_NOFOLLOW;
   cow_note(r.dirfd, r.path);
   return (int)sys::call(SYS_utimensat, r.dirfd, (long)r.path, (long)t, f);
 }
@@ -296,10 +301,51 @@ PATH_PASS(long, pathconf, (const char* p, int n), kFollow, (p, n))
 PATH_PASS(DIR*, opendir, (const char* p), kFollow, (p))
 // fopen and freopen open through glibc's internal open: resolution and the
 // copy-on-write step happen here.
-template <typename Fn, typename... A>
-FILE* fopen_like(Fn fn, const char* p, const char* m, A... rest) {
-  if (!g_root.active && !g_cow.active) return fn(p, m, rest...);
-  if (!nonnull_path(p)) return fn(p, m, rest...);
+// The open(2) flags of an fopen mode, as glibc reads it; false for modes it
+// would refuse or whose extras (",ccs=") only glibc's fopen handles.
+bool fopen_flags(const char* m, int* flags) {
+  int acc, extra;
+  switch (m ? m[0] : 0) {
+    case 'r': acc = O_RDONLY; extra = 0; break;
+    case 'w': acc = O_WRONLY; extra = O_CREAT | O_TRUNC; break;
+    case 'a': acc = O_WRONLY; extra = O_CREAT | O_APPEND; break;
+    default: return false;
+  }
+  for (const char* c = m + 1; *c && *c != ','; c++) {
+    if (*c == '+') acc = O_RDWR;
+    else if (*c == 'x') extra |= O_EXCL;
+    else if (*c == 'e') extra |= O_CLOEXEC;
+  }
+  if (strchr(m, ',')) return false;
+  *flags = acc | extra;
+  return true;
+}
+
+// fopen opens with glibc's internal open, which no wrapper sees: here the
+// file is opened through the pipeline (inside path, copy-on-write, the
+// creating fake user as owner, the clone's journal) and handed to fdopen.
+// freopen keeps glibc's own reopening; what it would miss is done around it.
+EXPORT FILE* fopen(const char* p, const char* m) {
+  ensure();
+  using fn_t = FILE* (*)(const char*, const char*);
+  static fn_t fn = real<fn_t>("fopen");
+  int flags;
+  if (!nonnull_path(p) || !fopen_flags(m, &flags)) return fn(p, m);
+  int fd = ops::open_at(AT_FDCWD, p, flags, 0666);
+  if (fd < 0) return nullptr;
+  FILE* f = fdopen(fd, m);
+  if (!f) {
+    int e = errno;
+    sys::raw(SYS_close, fd);
+    errno = e;
+  }
+  return f;
+}
+EXPORT FILE* fopen64(const char* p, const char* m) { return fopen(p, m); }
+
+template <typename Fn>
+FILE* freopen_like(Fn fn, const char* p, const char* m, FILE* stream) {
+  if (!nonnull_path(p) || (!g_root.active && !g_cow.active && !ops::creation_owner_needed())) return fn(p, m, stream);
   Resolved r;
   if (int e = resolve(AT_FDCWD, p, kFollow, &r)) {
     errno = -e;
@@ -307,26 +353,32 @@ FILE* fopen_like(Fn fn, const char* p, const char* m, A... rest) {
   }
   bool w = m && (strchr(m, 'w') || strchr(m, 'a') || strchr(m, '+'));
   bool excl = m && strchr(m, 'x');
+  char copy[4200];
   if (w && !excl) {
-    if (int e = cow_prepare(r.dirfd, r.path, !g_root.active)) {
+    if (int e = cow_prepare(&r.dirfd, &r.path, !g_root.active, CowWhat::kContent, copy, sizeof copy)) {
       errno = -e;
       return nullptr;
     }
   }
+  struct statx before;
+  bool existed = sys::raw(SYS_statx, AT_FDCWD, (long)r.path, 0, STATX_TYPE, (long)&before) == 0;
   if (w) cow_note(r.dirfd, r.path);
-  return fn(r.path, m, rest...);
+  FILE* f = fn(r.path, m, stream);
+  if (f && w && !existed) ops::note_new_file(fileno(f));
+  return f;
 }
-#define FOPEN_LIKE(name, params, ...)                  \
-  EXPORT FILE* name params {                           \
-    ensure();                                          \
-    using fn_t = FILE* (*)params;                      \
-    static fn_t fn = real<fn_t>(#name);                \
-    return fopen_like(fn, __VA_ARGS__);                \
-  }
-FOPEN_LIKE(fopen, (const char* p, const char* m), p, m)
-FOPEN_LIKE(fopen64, (const char* p, const char* m), p, m)
-FOPEN_LIKE(freopen, (const char* p, const char* m, FILE* f), p, m, f)
-FOPEN_LIKE(freopen64, (const char* p, const char* m, FILE* f), p, m, f)
+EXPORT FILE* freopen(const char* p, const char* m, FILE* f) {
+  ensure();
+  using fn_t = FILE* (*)(const char*, const char*, FILE*);
+  static fn_t fn = real<fn_t>("freopen");
+  return freopen_like(fn, p, m, f);
+}
+EXPORT FILE* freopen64(const char* p, const char* m, FILE* f) {
+  ensure();
+  using fn_t = FILE* (*)(const char*, const char*, FILE*);
+  static fn_t fn = real<fn_t>("freopen64");
+  return freopen_like(fn, p, m, f);
+}
 PATH_PASS_INT(scandir, (const char* p, struct dirent*** l, int (*s)(const struct dirent*),
                         int (*c)(const struct dirent**, const struct dirent**)), kFollow, (p, l, s, c))
 PATH_PASS_INT(scandir64, (const char* p, struct dirent64*** l, int (*s)(const struct dirent64*),

@@ -9,6 +9,7 @@
 #include <fcntl.h>
 #include <grp.h>
 #include <linux/capability.h>
+#include <linux/fs.h>
 #include <linux/stat.h>
 #include <spawn.h>
 #include <stdarg.h>
@@ -18,6 +19,7 @@
 
 #include <cstring>
 
+#include "../core/cow.h"
 #include "../core/exec.h"
 #include "../core/ops.h"
 #include "../core/resolve.h"
@@ -374,6 +376,37 @@ EXPORT int posix_spawnp(pid_t* pid, const char* file, const posix_spawn_file_act
 }
 
 // ---- the session's own descriptor survives the program's clean-ups -------
+// chattr: inode flags set through a descriptor (opened read-only) must not
+// reach a file shared with the base; the clone's copy gets them.
+EXPORT int ioctl(int fd, unsigned long req, ...) {
+  va_list ap;
+  va_start(ap, req);
+  void* arg = va_arg(ap, void*);
+  va_end(ap);
+  if (__builtin_expect(req == FS_IOC_SETFLAGS || req == FS_IOC32_SETFLAGS || req == FS_IOC_FSSETXATTR, 0)) {
+    ensure();
+    char copy[4200];
+    int e = cow_prepare_fd(fd, copy, sizeof copy, CowWhat::kContent);
+    if (e < 0) {
+      errno = -e;
+      return -1;
+    }
+    if (e == 1) {
+      long nfd = sys::raw(SYS_openat, AT_FDCWD, (long)copy, O_RDONLY | O_NONBLOCK | O_NOFOLLOW | O_CLOEXEC);
+      if (nfd < 0) {
+        errno = (int)-nfd;
+        return -1;
+      }
+      long r = sys::call(SYS_ioctl, nfd, req, (long)arg);
+      int saved = errno;
+      sys::raw(SYS_close, nfd);
+      errno = saved;
+      return (int)r;
+    }
+  }
+  return (int)sys::call(SYS_ioctl, fd, req, (long)arg);
+}
+
 namespace cr::wrap {
 void forget_sockname(int fd);
 }
