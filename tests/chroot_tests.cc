@@ -229,3 +229,23 @@ TEST_CASE("mkstemp, mkstemps, mkdtemp and tmpfile make files inside, owned by th
   // Made in the root, not in the host's /tmp.
   CHECK(sh("ls " + q(root() + "/tmp/tt") + " | cut -c1,8- | sort").out == "d\nf\ns.c\n");
 }
+
+TEST_CASE("/proc/self/exe is the program: it re-executes itself, and other processes' exe links read as theirs") {
+  auto r = in_root(
+      "perl -e 'if (!$ENV{AGAIN}) { $ENV{AGAIN} = 1; exec(q{/proc/self/exe}, q{-e}, q{print qq{again $0\\n}}) or die qq{$!} }'; "
+      "readlink /proc/thread-self/exe; sleep 3 & sleep 0.3; readlink /proc/$!/exe; kill $!");
+  CHECK(r.out == "again -e\n/usr/bin/readlink\n/usr/bin/sleep\n");
+}
+
+TEST_CASE("the root's loader run by name: ldd and ld.so --version work inside") {
+  auto r = in_root("ldd /bin/sh | grep -c 'libc.so.6 => '; ld=$(ls /lib64/ld-linux-*.so.2 2>/dev/null || ls /lib/ld-linux-*.so.*); "
+                   "$ld --version | head -n 1 | grep -o ^ld.so");
+  CHECK(r.out == "1\nld.so\n");
+}
+
+TEST_CASE("/proc magic links lead inside: realpath of them, and absolute symlinks after them") {
+  auto r = in_root("mkdir -p /tmp/m/d && echo f > /tmp/m/d/f && ln -sfn /tmp/m/d /tmp/m/abs && cd /tmp/m && "
+                   "realpath /proc/self/cwd && exec 7</tmp/m/d/f && realpath /proc/self/fd/7 && "
+                   "cat /proc/self/cwd/abs/f && cat /proc/self/root/tmp/m/abs/f");
+  CHECK(r.out == "/tmp/m\n/tmp/m/d/f\nf\nf\n");
+}

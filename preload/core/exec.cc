@@ -138,6 +138,63 @@ int finish(Plan* p, const char* path, int dirfd, char** argv, char* const envp[]
   return 0;
 }
 
+// The root's dynamic loader itself (ldd runs it with --verify and with
+// LD_TRACE_LOADED_OBJECTS): a file without PT_INTERP, named as glibc and
+// musl name their loaders.
+bool is_elf_interpreter(const char* host) {
+  const char* b = base_name(host);
+  return (strncmp(b, "ld-linux", 8) == 0 || strncmp(b, "ld64.so", 7) == 0 || strncmp(b, "ld-musl", 7) == 0 ||
+          strncmp(b, "ld.so", 5) == 0) &&
+         strstr(b, ".so") != nullptr;
+}
+
+// `LOADER [OPTION...] PROGRAM ARGS`, as a program inside runs it: the
+// loader gets the session's own options first (the root's libraries, never
+// the host's cache, the library preloaded), and PROGRAM, an inside path,
+// becomes its host path.
+int plan_loader_run(Plan* p, char** a, char* const envp[], char** env_slots, size_t env_cap) {
+  size_t argc = argv_count(a);
+  if (argc + 6 > sizeof p->args / sizeof p->args[0] - 1) return -E2BIG;
+  if (!cached_library_path(p->libpath, sizeof p->libpath, p->libstamp, sizeof p->libstamp)) return -E2BIG;
+  p->libtail = p->libpath;
+  memcpy(p->loader, p->host, strlen(p->host) + 1);
+  char** out = p->args;
+  size_t k = 0;
+  out[k++] = p->loader;
+  out[k++] = const_cast<char*>("--inhibit-cache");
+  out[k++] = const_cast<char*>("--library-path");
+  out[k++] = p->libpath;
+  out[k++] = const_cast<char*>("--preload");
+  out[k++] = g_session.lib;
+  // `a` may be this plan's own array, further on: each entry is read before
+  // the output, six slots behind, reaches it.
+  bool program_seen = false;
+  for (size_t i = 1; i < argc; i++) {
+    const char* v = a[i];
+    if (!program_seen && v[0] == '-' && v[1] == '-') {
+      out[k++] = a[i];
+      bool takes = !strcmp(v, "--library-path") || !strcmp(v, "--inhibit-rpath") || !strcmp(v, "--audit") ||
+                   !strcmp(v, "--preload") || !strcmp(v, "--argv0") || !strcmp(v, "--glibc-hwcaps-prepend") ||
+                   !strcmp(v, "--glibc-hwcaps-mask");
+      if (takes && i + 1 < argc) out[k++] = a[++i];
+      continue;
+    }
+    if (!program_seen) {
+      program_seen = true;
+      Resolved r;
+      if (resolve(AT_FDCWD, v, kFollow, &r) == 0 && strlen(r.path) < sizeof p->host) {
+        memmove(p->host, r.path, strlen(r.path) + 1);  // the loader's path is in p->loader now
+        out[k++] = p->host;
+        continue;
+      }
+    }
+    out[k++] = a[i];
+  }
+  out[k] = nullptr;
+  to_inside(p->loader, p->exe, sizeof p->exe);  // what /proc/self/exe names, as natively
+  return finish(p, p->loader, AT_FDCWD, out, envp, env_slots, env_cap);
+}
+
 }  // namespace
 
 size_t env_count(char* const envp[]) {
@@ -260,6 +317,11 @@ int plan_exec(Plan* p, int dirfd, const char* path, char* const argv[], char* co
     } else {
       Resolved r;
       if (int e = resolve(nd, name, (nflags & AT_SYMLINK_NOFOLLOW) ? 0 : kFollow, &r)) return e;
+      // /proc/self/exe names the root's loader to the kernel: the program
+      // re-executing itself means its own file.
+      if (r.path[0] == '/' && proc_exe_inside(r.path, p->exe, sizeof p->exe)) {
+        if (int e = resolve(AT_FDCWD, p->exe, kFollow, &r)) return e;
+      }
       size_t hl = strlen(r.path);  // a name passed through as given may be any length
       if (hl + 1 > sizeof p->host) return -ENAMETOOLONG;
       memcpy(p->host, r.path, hl + 1);
@@ -340,6 +402,7 @@ int plan_exec(Plan* p, int dirfd, const char* path, char* const argv[], char* co
       }
       return finish(p, p->host, nd, args + lead, envp, env_slots, env_cap);
     }
+    if (is_elf_interpreter(p->host)) return plan_loader_run(p, args + lead, envp, env_slots, env_cap);
     const char* allow = getenv("COWROOT_ALLOW_STATIC");
     if ((!allow || strcmp(allow, "1") != 0) && !is_arch_test_probe(p->host, fd_direct)) {
       say(p->exe, ": static binary, cannot run inside the root (it would act on the host; "

@@ -137,10 +137,32 @@ bool magic_link(const char* host, size_t hl) {
   return strcmp(last, "cwd") == 0 || strcmp(last, "root") == 0 || strcmp(last, "exe") == 0;
 }
 
+// The top-inside target of a /proc magic link at `host`, when it names a
+// path in the root: a working directory, an open file, a program (exe of a
+// process of the session reads as its program, not as the root's loader).
+// False for anything else (a pipe, a deleted file, a host path outside).
+bool magic_target(const char* host, char* out, size_t n) {
+  char inside[kMax];
+  if (proc_exe_inside(host, inside, sizeof inside)) {
+    if (inside[0] != '/') return false;
+    if (g_root.croot_len == 1) return put(out, n, inside, strlen(inside));
+    return put(out, n, g_root.croot, g_root.croot_len, inside, strlen(inside));
+  }
+  char target[kMax];
+  long tl = sys::raw(SYS_readlinkat, AT_FDCWD, (long)host, (long)target, sizeof target - 1);
+  if (tl <= 0 || target[0] != '/') return false;
+  target[tl] = 0;
+  if (tl > 10 && strcmp(target + tl - 10, " (deleted)") == 0) return false;
+  return host_to_top(target, out, n);
+}
+
 // The kernel's walk, in the top-inside namespace. `cur` starts as the
 // canonical directory relative paths start from; on return it holds the
 // canonical path (the last component unresolved unless follow_last).
-int walk(const char* path, bool follow_last, char* cur, size_t cap, bool* trailing) {
+// A /proc magic link in the middle of the path is followed to its target
+// in the root (so that /proc/self/cwd/abs-link stays inside); as the last
+// component it is left to the kernel unless `magic_last` (realpath).
+int walk(const char* path, bool follow_last, char* cur, size_t cap, bool* trailing, bool magic_last = false) {
   char rest[2][2 * kMax];
   int ri = 0;
   size_t plen = strlen(path);
@@ -207,6 +229,17 @@ int walk(const char* path, bool follow_last, char* cur, size_t cap, bool* traili
         memcpy(cur, g_root.croot, g_root.croot_len + 1);
         clen = g_root.croot_len;
         continue;
+      }
+      if (!last || magic_last) {
+        char top[kMax];
+        if (magic_target(host, top, sizeof top)) {
+          size_t tl = strlen(top);
+          if (tl + 1 > cap) return -ENAMETOOLONG;
+          memcpy(cur, top, tl + 1);
+          clen = tl;
+          if (++links > 40) return -ELOOP;
+          continue;
+        }
       }
       size_t al = strlen(e);
       if (clen + al + 1 > cap) return -ENAMETOOLONG;
@@ -413,13 +446,90 @@ namespace {
 // canonical top-inside path into cur, its type into sx.
 int walk_existing(int dirfd, const char* path, char* cur, size_t n, struct statx* sx, bool* trailing) {
   if (!start_dir(dirfd, path, cur, n)) return -ENOENT;
-  int r = walk(path, true, cur, n, trailing);
+  int r = walk(path, true, cur, n, trailing, true);
   if (r < 0) return r;
   char host[kMax + 64];
   if (!map_host(cur, host, sizeof host)) return -ENAMETOOLONG;
   return (int)sys::raw(SYS_statx, AT_FDCWD, (long)host, 0, STATX_TYPE, (long)sx);
 }
 }  // namespace
+
+namespace {
+
+// Parses the digits at *p (advancing it); false when there are none.
+bool take_number(const char** p, long* v) {
+  const char* q = *p;
+  long x = 0;
+  if (*q < '0' || *q > '9') return false;
+  while (*q >= '0' && *q <= '9') x = x * 10 + (*q++ - '0');
+  *p = q;
+  *v = x;
+  return true;
+}
+
+// The value of variable `name` in the environment process `pid` started
+// with (/proc/PID/environ), into out.
+bool initial_env(long pid, const char* name, char* out, size_t n) {
+  char path[48] = "/proc/";
+  size_t l = 6;
+  char d[24];
+  int nd = 0;
+  do d[nd++] = char('0' + pid % 10); while ((pid /= 10) > 0);
+  while (nd) path[l++] = d[--nd];
+  memcpy(path + l, "/environ", 9);
+  long fd = sys::raw(SYS_openat, AT_FDCWD, (long)path, O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return false;
+  size_t nl = strlen(name);
+  char buf[4096], entry[kMax + 64];
+  size_t el = 0;
+  bool found = false, whole = true;
+  for (long got; !found && (got = sys::raw(SYS_read, fd, (long)buf, sizeof buf)) > 0;) {
+    for (long i = 0; i < got && !found; i++) {
+      if (buf[i] != 0) {
+        if (el < sizeof entry - 1) entry[el++] = buf[i];
+        else whole = false;
+        continue;
+      }
+      if (whole && el > nl && memcmp(entry, name, nl) == 0 && entry[nl] == '=' && el - nl - 1 < n) {
+        memcpy(out, entry + nl + 1, el - nl - 1);
+        out[el - nl - 1] = 0;
+        found = true;
+      }
+      el = 0;
+      whole = true;
+    }
+  }
+  sys::raw(SYS_close, fd);
+  return found;
+}
+
+}  // namespace
+
+bool proc_exe_inside(const char* host, char* out, size_t n) {
+  if (!g_root.active || strncmp(host, "/proc/", 6) != 0) return false;
+  const char* p = host + 6;
+  long me = sys::raw(SYS_getpid), pid;
+  if (strncmp(p, "self/", 5) == 0) {
+    pid = me;
+    p += 4;
+  } else if (strncmp(p, "thread-self/", 12) == 0) {
+    pid = me;
+    p += 11;
+  } else if (!take_number(&p, &pid)) {
+    return false;
+  }
+  long tid;
+  if (strncmp(p, "/task/", 6) == 0) {
+    p += 6;
+    if (!take_number(&p, &tid)) return false;
+  }
+  if (strcmp(p, "/exe") != 0) return false;
+  if (pid == me) {
+    if (!g_root.exe[0]) return false;
+    return put(out, n, g_root.exe, strlen(g_root.exe));
+  }
+  return initial_env(pid, "COWROOT_EXE", out, n);
+}
 
 int inside_realpath(int dirfd, const char* path, char* out, size_t n) {
   if (!path || !*path) return -ENOENT;

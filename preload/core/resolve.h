@@ -67,6 +67,13 @@ int resolve(int dirfd, const char* path, int flags, Resolved* out);
 // Returns false (and copies the path unchanged) when it lies outside.
 bool to_inside(const char* host, char* out, size_t n);
 
+// /proc/PID/exe (or /proc/PID/task/TID/exe, or self, thread-self) of a
+// process of the session: the kernel's link names the root's loader; this
+// gives the program's inside path (the caller's own from COWROOT_EXE,
+// another process's from its environment). False when `host` is no such
+// link or the process is not one of the session's.
+bool proc_exe_inside(const char* host, char* out, size_t n);
+
 // Canonical inside path of (dirfd, path) as realpath() sees it (every
 // symlink followed), into out. Returns 0 or -errno (-ENOENT if missing).
 int inside_realpath(int dirfd, const char* path, char* out, size_t n);

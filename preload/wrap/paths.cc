@@ -81,20 +81,15 @@ bool proc_link(const char* host) {
   return (last - parent == 2 && !memcmp(parent, "fd", 2)) || (last - parent == 9 && !memcmp(parent, "map_files", 9));
 }
 
-bool is_self_exe(const char* host) {
-  if (!strcmp(host, "/proc/self/exe") || !strcmp(host, "/proc/thread-self/exe")) return true;
-  char mine[48];
-  snprintf(mine, sizeof mine, "/proc/%ld/exe", (long)sys::raw(SYS_getpid));
-  return !strcmp(host, mine);
-}
 
 ssize_t readlink_in_root(int dirfd, const char* path, char* buf, size_t size) {
   if (!g_root.active) return sys::call(SYS_readlinkat, dirfd, (long)path, (long)buf, size);
   RESOLVE_OR(-1, dirfd, path, 0, r);
-  if (r.path[0] == '/' && is_self_exe(r.path) && g_root.exe[0]) {
-    size_t l = strlen(g_root.exe);
+  char exe[PATH_MAX];
+  if (r.path[0] == '/' && proc_exe_inside(r.path, exe, sizeof exe)) {
+    size_t l = strlen(exe);
     if (l > size) l = size;
-    memcpy(buf, g_root.exe, l);
+    memcpy(buf, exe, l);
     return (ssize_t)l;
   }
   char tmp[PATH_MAX];
