@@ -374,12 +374,8 @@ EXPORT int posix_spawnp(pid_t* pid, const char* file, const posix_spawn_file_act
 }
 
 // ---- the session's own descriptor survives the program's clean-ups -------
-namespace cr::wrap {
-void forget_sockname(int fd);
-}
 EXPORT int close(int fd) {
   if (is_live_fd(fd)) return 0;
-  cr::wrap::forget_sockname(fd);
   return (int)sys::call(SYS_close, fd);
 }
 EXPORT int close_range(unsigned first, unsigned last, int flags) {
