@@ -300,3 +300,19 @@ TEST_CASE("the links for long socket names leave with the session") {
   CHECK(sh("ls -A " + q(run.path) + "/cowroot-*").out == "");
   sh("rm -f " + q(root() + long_name("/tmp", 'l')));
 }
+
+// fakechroot's FAKECHROOT_AF_UNIX_PATH=DIR: a name is made at DIR/NAME on the
+// host, not in the root, and comes back as the program gave it.
+TEST_CASE("--fakechroot with FAKECHROOT_AF_UNIX_PATH: sockets under that directory, names as given, short and long") {
+  TempDir d;
+  std::string deep = d / std::string(100, 'f');
+  REQUIRE(mkdir(deep.c_str(), 0755) == 0);
+  for (const std::string& dir : {d.path, deep}) {
+    auto r = sh("FAKECHROOT_AF_UNIX_PATH=" + q(dir) + " " + cowroot() + " --fakechroot -r " + q(root()) +
+                " -- /bin/sh -c 'helper un-stream /fc.sock && helper un-dgram /fd.sock rel.sock' 2>&1");
+    CHECK(r.out == stream_names("/fc.sock") + dgram_names("/fd.sock", "rel.sock"));
+    CHECK(S_ISSOCK(real_stat(dir + "/fc.sock").st_mode));
+    CHECK(S_ISSOCK(real_stat(dir + "/rel.sock").st_mode));
+    CHECK_FALSE(exists(root() + "/fc.sock"));
+  }
+}

@@ -811,6 +811,10 @@ EXPORT int acct(const char* p) {
 //
 // The send and receive calls go to libc's own functions rather than to raw
 // system calls: they are cancellation points, and programs rely on that.
+//
+// Under --fakechroot, FAKECHROOT_AF_UNIX_PATH=DIR places a name, as
+// fakechroot does, at DIR/NAME on the host without resolving it in the
+// root; it comes back without DIR.
 namespace {
 constexpr socklen_t kSunOff = offsetof(sockaddr_un, sun_path);
 constexpr size_t kSunPath = sizeof(sockaddr_un::sun_path);
@@ -823,8 +827,14 @@ inline bool unix_path(const void* a, socklen_t l) {
          static_cast<const sockaddr_un*>(a)->sun_path[0] != 0;
 }
 
+const char* af_unix_dir() {
+  if (!g_session.fakechroot) return nullptr;
+  const char* p = getenv("FAKECHROOT_AF_UNIX_PATH");
+  return p && *p ? p : nullptr;
+}
+
 // Whether a name handed back may need translating (checked before the call).
-inline bool names_translated() { return g_root.active; }
+inline bool names_translated() { return g_root.active || g_session.fakechroot; }
 
 // The session's directory of links for long bound names, STATE/un (made on
 // first use): an O_PATH descriptor, or -errno.
@@ -895,9 +905,8 @@ int host_addr(const sockaddr* a, socklen_t l, bool binding, HostAddr* h) {
   inside[il] = 0;
   char host[PATH_MAX];
   size_t hl;
-  const char* afp = getenv("FAKECHROOT_AF_UNIX_PATH");
-  if (afp && *afp && getenv("FAKECHROOT")) {
-    hl = (size_t)snprintf(host, sizeof host, "%s%s%s", afp, inside[0] == '/' ? "" : "/", inside);
+  if (const char* afp = af_unix_dir()) {
+    hl = (size_t)snprintf(host, sizeof host, "%s/%s", afp, inside);
   } else {
     Resolved r;
     if (int e = resolve(AT_FDCWD, inside, binding ? 0 : kFollow, &r)) return e;
@@ -950,7 +959,7 @@ template <typename F>
 long with_name_in(const sockaddr* a, socklen_t l, bool binding, F&& f) {
   if (!unix_path(a, l)) return f(a, l);
   ensure();
-  if (!g_root.active) return f(a, l);
+  if (!g_root.active && !af_unix_dir()) return f(a, l);
   HostAddr h;
   if (int e = host_addr(a, l, binding, &h)) return fail(-e);
   return f(reinterpret_cast<const sockaddr*>(&h.un), h.len);
@@ -975,7 +984,7 @@ bool linked_host(const char* s, char* out, size_t n) {
     return false;
   long dl = sys::raw(SYS_readlinkat, AT_FDCWD, (long)link, (long)out, n);
   if (dl <= 0 || (size_t)dl >= n) return false;
-  if (dl == 1) dl = 0;  // the directory "/"
+  if (dl == 1) dl = 0;  // the directory "/" (another trailing slash is the name's: fakechroot's DIR//NAME)
   size_t rest = strlen(p);       // "/NAME"
   if ((size_t)dl + rest + 1 > n) return false;
   memcpy(out + dl, p, rest + 1);
@@ -987,7 +996,14 @@ bool linked_host(const char* s, char* out, size_t n) {
 bool inside_sock_name(const char* name, char* out, size_t n) {
   char linked[PATH_MAX];
   const char* host = linked_host(name, linked, sizeof linked) ? linked : name;
-  if (to_inside(host, out, n)) return true;
+  if (const char* afp = af_unix_dir()) {
+    size_t al = strlen(afp);
+    if (strncmp(host, afp, al) == 0 && host[al] == '/') {
+      snprintf(out, n, "%s", host + al + 1);
+      return true;
+    }
+  }
+  if (g_root.active && to_inside(host, out, n)) return true;
   if (host != linked) return false;
   snprintf(out, n, "%s", linked);
   return true;
@@ -1100,7 +1116,7 @@ EXPORT int sendmmsg(int fd, struct mmsghdr* v, unsigned int n, int flags) {
   while (v && first < n && !unix_path(v[first].msg_hdr.msg_name, v[first].msg_hdr.msg_namelen)) first++;
   if (!v || first == n) return fn(fd, v, n, flags);
   ensure();
-  if (!g_root.active) return fn(fd, v, n, flags);
+  if (!g_root.active && !af_unix_dir()) return fn(fd, v, n, flags);
   // In chunks, through copies of the headers with the names translated
   // (a name the message before had too is translated once).
   constexpr unsigned kChunk = 8;
