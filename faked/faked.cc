@@ -8,6 +8,7 @@
 // (`-s`), and removing a throwaway session directory afterwards.
 //
 //   cowroot-faked --state DIR [--save FILE] [--ephemeral] [--detach | --ready-fd N] [--grace MS]
+#include <dirent.h>
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
@@ -65,7 +66,21 @@ Options parse(int argc, char** argv) {
   return o;
 }
 
+// The links bind made for long Unix socket names (DIR/un, see the socket
+// section of preload/wrap/paths.cc): with the session over, no socket is
+// left whose name they could stand for.
+void remove_socket_links(const std::string& dir) {
+  std::string un = dir + "/un";
+  DIR* d = opendir(un.c_str());
+  if (!d) return;
+  while (struct dirent* e = readdir(d))
+    if (strcmp(e->d_name, ".") != 0 && strcmp(e->d_name, "..") != 0) unlinkat(dirfd(d), e->d_name, 0);
+  closedir(d);
+  rmdir(un.c_str());
+}
+
 void remove_session_dir(const std::string& dir) {
+  remove_socket_links(dir);
   for (const char* f : {"sock", "table", "xattr", "lock", "table.grow"}) unlinkat(AT_FDCWD, (dir + "/" + f).c_str(), 0);
   rmdir(dir.c_str());
 }
@@ -255,7 +270,11 @@ int main(int argc, char** argv) {
   if (!o.save.empty() && (!saved_once || state.changes() != saved_at) && !save(err))
     fprintf(stderr, "cowroot-faked: %s\n", err.c_str());
   close(lfd);
-  if (o.ephemeral) remove_session_dir(o.dir);
-  else unlink(sock.c_str());
+  if (o.ephemeral) {
+    remove_session_dir(o.dir);
+  } else {
+    remove_socket_links(o.dir);
+    unlink(sock.c_str());
+  }
   return err.empty() ? 0 : 1;
 }

@@ -2,6 +2,7 @@
 // the host's own programs (tests/mkroot.sh), as an unprivileged user.
 #include <algorithm>
 #include <fstream>
+#include <tuple>
 
 #include "common.h"
 
@@ -248,4 +249,95 @@ TEST_CASE("/proc magic links lead inside: realpath of them, and absolute symlink
                    "realpath /proc/self/cwd && exec 7</tmp/m/d/f && realpath /proc/self/fd/7 && "
                    "cat /proc/self/cwd/abs/f && cat /proc/self/root/tmp/m/abs/f");
   CHECK(r.out == "/tmp/m\n/tmp/m/d/f\nf\nf\n");
+}
+
+// Unix sockets (issue 4): names go in resolved inside the root and come
+// back as inside paths, from every call that takes or gives one, in every
+// process. The helper's client and acceptor are new programs, so nothing
+// the binding process remembered can help them.
+namespace {
+
+std::string stream_names(const std::string& n) {
+  return "listener " + n + "\nclient peer " + n + "\nclient self (unnamed)\naccepted from (unnamed)\naccepted self " + n +
+         "\naccepted peer (unnamed)\n";
+}
+
+// What `helper un-dgram SRV CLI` prints when every name comes back as given.
+std::string dgram_names(const std::string& srv, const std::string& cli) {
+  std::string out = "server " + srv + "\n";
+  for (auto [who, prefix, from] : {std::tuple{"server", "", cli}, std::tuple{"client", "re-", srv}}) {
+    std::string w = who, p = prefix;
+    out += w + " recvfrom " + p + "sendto from " + from + "\n" + w + " recvmsg " + p + "sendmsg from " + from + "\n" +
+           w + " recvmmsg " + p + "mmsg1 from " + from + "\n" + w + " recvmmsg " + p + "mmsg2 into 16 bytes: length " +
+           std::to_string(from.size() + 3) + ", " + from.substr(0, 14) + "\n";
+  }
+  return out;
+}
+
+// An inside path of 93 bytes: with the root's host path in front, past
+// sun_path's 108.
+std::string long_name(const std::string& dir, char c) { return dir + "/" + std::string(87 - dir.size(), c) + ".sock"; }
+
+}  // namespace
+
+TEST_CASE("Unix stream sockets: bind, connect, getsockname, getpeername and accept see inside names, short and long") {
+  std::string ln = long_name("/tmp/ld", 'x');
+  REQUIRE(ln.size() == 93);
+  auto r = in_root("mkdir -p /tmp/ld && helper un-stream /tmp/st.sock && helper un-stream " + ln);
+  CHECK(r.out == stream_names("/tmp/st.sock") + stream_names(ln));
+  // Made in the root.
+  CHECK(S_ISSOCK(real_stat(root() + "/tmp/st.sock").st_mode));
+  CHECK(S_ISSOCK(real_stat(root() + ln).st_mode));
+  sh("rm -rf " + q(root() + "/tmp/st.sock") + " " + q(root() + "/tmp/ld"));
+}
+
+TEST_CASE("Unix datagram sockets: sendto, sendmsg and sendmmsg reach inside names; recvfrom, recvmsg and recvmmsg give them") {
+  std::string srv = long_name("/tmp/ld", 's'), cli = long_name("/tmp/ld", 'c');
+  auto r = in_root("mkdir -p /tmp/ld && helper un-dgram /tmp/dg.sock /tmp/dgc.sock && helper un-dgram " + srv + " " + cli +
+                   " && cd /tmp && helper un-dgram dgr.sock dgrc.sock");
+  // A relative name comes back relative, as the kernel gives it.
+  CHECK(r.out == dgram_names("/tmp/dg.sock", "/tmp/dgc.sock") + dgram_names(srv, cli) +
+                     dgram_names("dgr.sock", "dgrc.sock"));
+  CHECK(S_ISSOCK(real_stat(root() + "/tmp/dgc.sock").st_mode));
+  CHECK(S_ISSOCK(real_stat(root() + cli).st_mode));
+  sh("rm -rf " + q(root()) + "/tmp/dg*.sock " + q(root() + "/tmp/ld"));
+}
+
+TEST_CASE("Unix sockets in a --bind directory deep on the host: short inside names, long host paths") {
+  TempDir d;
+  std::string deep = d / std::string(100, 'b');
+  REQUIRE(mkdir(deep.c_str(), 0755) == 0);
+  auto r = in_root("helper un-stream /deep/s.sock && helper un-dgram /deep/d.sock /deep/c.sock", "--bind " + q(deep) + ":/deep");
+  CHECK(r.out == stream_names("/deep/s.sock") + dgram_names("/deep/d.sock", "/deep/c.sock"));
+  CHECK(S_ISSOCK(real_stat(deep + "/c.sock").st_mode));
+}
+
+TEST_CASE("abstract, autobound and unnamed Unix sockets and AF_INET addresses pass as they are") {
+  auto r = in_root("helper un-other");
+  CHECK(r.out == "abstract kept\nautobound kept\nsocketpair (unnamed)\ninet kept\n");
+}
+
+TEST_CASE("the links for long socket names leave with the session") {
+  TempDir run;  // the session's directory is made here
+  auto r = sh("XDG_RUNTIME_DIR=" + q(run.path) + " " + cowroot() + " -r " + q(root()) + " -- helper un-stream " +
+              q(long_name("/tmp", 'l')) + " 2>&1");
+  CHECK(r.out == stream_names(long_name("/tmp", 'l')));
+  CHECK(sh("ls -A " + q(run.path) + "/cowroot-*").out == "");
+  sh("rm -f " + q(root() + long_name("/tmp", 'l')));
+}
+
+// fakechroot's FAKECHROOT_AF_UNIX_PATH=DIR: a name is made at DIR/NAME on the
+// host, not in the root, and comes back as the program gave it.
+TEST_CASE("--fakechroot with FAKECHROOT_AF_UNIX_PATH: sockets under that directory, names as given, short and long") {
+  TempDir d;
+  std::string deep = d / std::string(100, 'f');
+  REQUIRE(mkdir(deep.c_str(), 0755) == 0);
+  for (const std::string& dir : {d.path, deep}) {
+    auto r = sh("FAKECHROOT_AF_UNIX_PATH=" + q(dir) + " " + cowroot() + " --fakechroot -r " + q(root()) +
+                " -- /bin/sh -c 'helper un-stream /fc.sock && helper un-dgram /fd.sock rel.sock' 2>&1");
+    CHECK(r.out == stream_names("/fc.sock") + dgram_names("/fd.sock", "rel.sock"));
+    CHECK(S_ISSOCK(real_stat(dir + "/fc.sock").st_mode));
+    CHECK(S_ISSOCK(real_stat(dir + "/rel.sock").st_mode));
+    CHECK_FALSE(exists(root() + "/fc.sock"));
+  }
 }

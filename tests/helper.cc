@@ -26,6 +26,21 @@
 //                           DIR/fXXXXXX (mkstemp, then fchmod 0644),
 //                           DIR/sXXXXXX.c (mkstemps), DIR/dXXXXXX (mkdtemp)
 //                           and a tmpfile(): "name uid:gid mode" a line
+//   helper un-stream PATH   a Unix stream listener bound at PATH; the client
+//                           (`helper un-connect PATH`) and the acceptor
+//                           (`helper un-accept FD PID`, what the binder execs
+//                           into) are new programs, so no side shares the
+//                           binder's memory: each prints the names it sees
+//   helper un-dgram SRV CLI a datagram server bound at SRV; a client bound at
+//                           CLI (`helper un-dgram-client`, a new program)
+//                           sends with sendto, sendmsg and sendmmsg; the
+//                           server receives with recvfrom, recvmsg and
+//                           recvmmsg (one name buffer too small for the
+//                           name) and replies to each name it received;
+//                           the client receives them the same way, its
+//                           recvfrom as _FORTIFY_SOURCE makes it (__recvfrom_chk)
+//   helper un-other         abstract, autobound, unnamed and AF_INET names
+//                           pass as they are: "kept" or what changed
 #include <fcntl.h>
 #include <linux/fs.h>
 #include <sys/ioctl.h>
@@ -33,10 +48,16 @@
 #include <ftw.h>
 #include <glob.h>
 #include <linux/stat.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <sys/socket.h>
 #include <sys/syscall.h>
+#include <sys/un.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstddef>
 #include <cstdio>
 #include <cstring>
 #include <cstdlib>
@@ -162,7 +183,303 @@ static int through_descriptor(int argc, char** argv) {
   return r == 0 ? 0 : 1;
 }
 
+// ---- Unix sockets ----------------------------------------------------------
+static sockaddr_un un_addr(const char* path, socklen_t* len) {
+  sockaddr_un a{};
+  a.sun_family = AF_UNIX;
+  snprintf(a.sun_path, sizeof a.sun_path, "%s", path);
+  *len = (socklen_t)(offsetof(sockaddr_un, sun_path) + strlen(a.sun_path) + 1);
+  return a;
+}
+
+// A name as the kernel would hand it back: the path, "(unnamed)", or
+// "@abstract"; a length that disagrees with the name is shown.
+static std::string un_name(const sockaddr_un& a, socklen_t len) {
+  const socklen_t off = offsetof(sockaddr_un, sun_path);
+  if (len <= off) return "(unnamed)";
+  if (a.sun_path[0] == 0) return "@" + std::string(a.sun_path + 1, len - off - 1);
+  std::string n(a.sun_path, strnlen(a.sun_path, len - off));
+  if (len != off + n.size() + 1) n += " (length " + std::to_string(len) + ")";
+  return n;
+}
+
+static std::string self_exe() {
+  char b[4096];
+  ssize_t n = readlink("/proc/self/exe", b, sizeof b - 1);
+  return n > 0 ? std::string(b, n) : "/usr/bin/helper";
+}
+
+static void print_sockname(const char* what, int fd, bool peer) {
+  sockaddr_un a;
+  socklen_t len = sizeof a;
+  int r = peer ? getpeername(fd, (sockaddr*)&a, &len) : getsockname(fd, (sockaddr*)&a, &len);
+  if (r < 0) printf("%s: %s\n", what, strerror(errno));
+  else printf("%s %s\n", what, un_name(a, len).c_str());
+}
+
+static int un_stream(const char* path) {
+  int s = socket(AF_UNIX, SOCK_STREAM, 0);
+  socklen_t len;
+  sockaddr_un a = un_addr(path, &len);
+  if (bind(s, (sockaddr*)&a, len) < 0 || listen(s, 1) < 0) return printf("bind: %s\n", strerror(errno)), 1;
+  print_sockname("listener", s, false);
+  fflush(stdout);
+  std::string exe = self_exe();
+  int gone[2];
+  if (pipe(gone) < 0) return 1;
+  pid_t pid = fork();
+  if (pid == 0) {
+    close(gone[0]);
+    execl(exe.c_str(), "helper", "un-connect", path, (char*)nullptr);
+    _exit(127);
+  }
+  close(gone[1]);
+  std::string fd = std::to_string(s), p = std::to_string(pid), g = std::to_string(gone[0]);
+  execl(exe.c_str(), "helper", "un-accept", fd.c_str(), p.c_str(), g.c_str(), (char*)nullptr);
+  return 127;
+}
+
+static int un_connect(const char* path) {
+  int s = socket(AF_UNIX, SOCK_STREAM, 0);
+  socklen_t len;
+  sockaddr_un a = un_addr(path, &len);
+  if (connect(s, (sockaddr*)&a, len) < 0) return printf("connect: %s\n", strerror(errno)), 1;
+  print_sockname("client peer", s, true);
+  print_sockname("client self", s, false);
+  return write(s, "x", 1) == 1 ? 0 : 1;
+}
+
+// Waits until fd is readable; false when the other side's process (the
+// holder of the pipe `gone` writes to) ended first. No test waits forever.
+static bool readable(int fd, int gone) {
+  pollfd p[2] = {{fd, POLLIN, 0}, {gone, POLLIN, 0}};
+  while (poll(p, 2, -1) < 0 && errno == EINTR) {
+  }
+  return p[0].revents & POLLIN;
+}
+
+static int un_accept(int s, pid_t client, int gone) {
+  sockaddr_un a;
+  socklen_t len = sizeof a;
+  if (!readable(s, gone)) {
+    waitpid(client, nullptr, 0);
+    return printf("accept: the client is gone\n"), 1;
+  }
+  int c = accept(s, (sockaddr*)&a, &len);
+  if (c < 0) return printf("accept: %s\n", strerror(errno)), 1;
+  char x;
+  if (read(c, &x, 1) != 1) printf("read: %s\n", strerror(errno));
+  int st;
+  waitpid(client, &st, 0);  // the client's lines first
+  printf("accepted from %s\n", un_name(a, len).c_str());
+  print_sockname("accepted self", c, false);
+  print_sockname("accepted peer", c, true);
+  return 0;
+}
+
+extern "C" ssize_t __recvfrom_chk(int, void*, size_t, size_t, int, sockaddr*, socklen_t*);
+
+// Receives one datagram with each of recvfrom, recvmsg and recvmmsg (two),
+// printing text and sender; the sender names go to `names` (recvmmsg's
+// second one through a name buffer of 16 bytes, as for an AF_INET address).
+// Everything was sent before: nothing waits.
+static void dgram_receive(const char* who, int s, sockaddr_un names[3], socklen_t lens[3]) {
+  char buf[64];
+  lens[0] = sizeof names[0];
+  // The client receives as a program built with _FORTIFY_SOURCE does.
+  ssize_t n = strcmp(who, "client") == 0
+                  ? __recvfrom_chk(s, buf, sizeof buf, sizeof buf, MSG_DONTWAIT, (sockaddr*)&names[0], &lens[0])
+                  : recvfrom(s, buf, sizeof buf, MSG_DONTWAIT, (sockaddr*)&names[0], &lens[0]);
+  if (n < 0) printf("%s recvfrom: %s\n", who, strerror(errno));
+  else printf("%s recvfrom %.*s from %s\n", who, (int)n, buf, un_name(names[0], lens[0]).c_str());
+  iovec iov{buf, sizeof buf};
+  msghdr m{};
+  m.msg_name = &names[1];
+  m.msg_namelen = sizeof names[1];
+  m.msg_iov = &iov;
+  m.msg_iovlen = 1;
+  n = recvmsg(s, &m, MSG_DONTWAIT);
+  lens[1] = m.msg_namelen;
+  if (n < 0) printf("%s recvmsg: %s\n", who, strerror(errno));
+  else printf("%s recvmsg %.*s from %s\n", who, (int)n, buf, un_name(names[1], lens[1]).c_str());
+  char b2[2][64];
+  iovec iv[2] = {{b2[0], sizeof b2[0]}, {b2[1], sizeof b2[1]}};
+  mmsghdr mm[2]{};
+  char small[16];
+  memset(small, '#', sizeof small);
+  mm[0].msg_hdr.msg_name = &names[2];
+  mm[0].msg_hdr.msg_namelen = sizeof names[2];
+  mm[1].msg_hdr.msg_name = small;
+  mm[1].msg_hdr.msg_namelen = sizeof small;
+  for (int i = 0; i < 2; i++) {
+    mm[i].msg_hdr.msg_iov = &iv[i];
+    mm[i].msg_hdr.msg_iovlen = 1;
+  }
+  int got = recvmmsg(s, mm, 2, MSG_DONTWAIT, nullptr);
+  lens[2] = mm[0].msg_hdr.msg_namelen;
+  if (got != 2) {
+    printf("%s recvmmsg: %d %s\n", who, got, strerror(errno));
+    return;
+  }
+  printf("%s recvmmsg %.*s from %s\n", who, (int)mm[0].msg_len, b2[0], un_name(names[2], lens[2]).c_str());
+  // The kernel fills what fits and says how long the whole name is.
+  printf("%s recvmmsg %.*s into 16 bytes: length %u, %.14s\n", who, (int)mm[1].msg_len, b2[1],
+         (unsigned)mm[1].msg_hdr.msg_namelen, small + offsetof(sockaddr_un, sun_path));
+}
+
+// Sends "<tag>sendto" with sendto to names[0], "<tag>sendmsg" with sendmsg to
+// names[1], and two with one sendmmsg to names[2]. False on any failure.
+static bool dgram_send(const char* who, int s, const char* tag, const sockaddr_un names[3], const socklen_t lens[3]) {
+  std::string t1 = std::string(tag) + "sendto", t2 = std::string(tag) + "sendmsg", t3 = std::string(tag) + "mmsg1",
+              t4 = std::string(tag) + "mmsg2";
+  if (sendto(s, t1.data(), t1.size(), 0, (const sockaddr*)&names[0], lens[0]) < 0)
+    return printf("%s sendto: %s\n", who, strerror(errno)), false;
+  iovec iov{t2.data(), t2.size()};
+  msghdr m{};
+  m.msg_name = (void*)&names[1];
+  m.msg_namelen = lens[1];
+  m.msg_iov = &iov;
+  m.msg_iovlen = 1;
+  if (sendmsg(s, &m, 0) < 0) return printf("%s sendmsg: %s\n", who, strerror(errno)), false;
+  iovec iv[2] = {{t3.data(), t3.size()}, {t4.data(), t4.size()}};
+  mmsghdr mm[2]{};
+  for (int i = 0; i < 2; i++) {
+    mm[i].msg_hdr.msg_name = (void*)&names[2];
+    mm[i].msg_hdr.msg_namelen = lens[2];
+    mm[i].msg_hdr.msg_iov = &iv[i];
+    mm[i].msg_hdr.msg_iovlen = 1;
+  }
+  int n = sendmmsg(s, mm, 2, 0);
+  if (n != 2) return printf("%s sendmmsg: %d %s\n", who, n, strerror(errno)), false;
+  return true;
+}
+
+// Waits until the other side closed its end of the pipe `from`: it is done
+// sending, or gone. Either way nothing is waited for after.
+static void wait_for(int from) {
+  char x;
+  while (read(from, &x, 1) < 0 && errno == EINTR) {
+  }
+}
+
+static int un_dgram(const char* srv, const char* cli) {
+  int s = socket(AF_UNIX, SOCK_DGRAM, 0);
+  socklen_t len;
+  sockaddr_un a = un_addr(srv, &len);
+  if (bind(s, (sockaddr*)&a, len) < 0) return printf("bind: %s\n", strerror(errno)), 1;
+  print_sockname("server", s, false);
+  fflush(stdout);
+  std::string exe = self_exe();
+  int c2s[2], s2c[2];
+  if (pipe(c2s) < 0 || pipe(s2c) < 0) return 1;
+  pid_t pid = fork();
+  if (pid == 0) {
+    close(c2s[0]);
+    close(s2c[1]);
+    std::string w = std::to_string(c2s[1]), r = std::to_string(s2c[0]);
+    execl(exe.c_str(), "helper", "un-dgram-client", srv, cli, w.c_str(), r.c_str(), (char*)nullptr);
+    _exit(127);
+  }
+  close(c2s[1]);
+  close(s2c[0]);
+  wait_for(c2s[0]);
+  sockaddr_un from[3];
+  socklen_t fl[3];
+  dgram_receive("server", s, from, fl);
+  fflush(stdout);  // before the client's lines
+  dgram_send("server", s, "re-", from, fl);  // the names received are where to answer
+  close(s2c[1]);
+  waitpid(pid, nullptr, 0);
+  return 0;
+}
+
+static int un_dgram_client(const char* srv, const char* cli, int done, int wait) {
+  int s = socket(AF_UNIX, SOCK_DGRAM, 0);
+  socklen_t len;
+  sockaddr_un a = un_addr(cli, &len);
+  if (bind(s, (sockaddr*)&a, len) < 0) return printf("client bind: %s\n", strerror(errno)), 1;
+  sockaddr_un to[3];
+  socklen_t tl[3];
+  for (int i = 0; i < 3; i++) to[i] = un_addr(srv, &tl[i]);
+  bool sent = dgram_send("client", s, "", to, tl);
+  close(done);
+  if (!sent) return 1;
+  wait_for(wait);
+  sockaddr_un from[3];
+  socklen_t fl[3];
+  dgram_receive("client", s, from, fl);
+  return 0;
+}
+
+static int un_other() {
+  // An abstract name, and one the kernel picks (autobind): as they are.
+  int s = socket(AF_UNIX, SOCK_DGRAM, 0);
+  sockaddr_un a{};
+  a.sun_family = AF_UNIX;
+  int an = snprintf(a.sun_path + 1, sizeof a.sun_path - 1, "cowroot-helper-%d", (int)getpid());
+  socklen_t len = (socklen_t)(offsetof(sockaddr_un, sun_path) + 1 + an);
+  if (bind(s, (sockaddr*)&a, len) < 0) return printf("bind: %s\n", strerror(errno)), 1;
+  sockaddr_un g;
+  socklen_t gl = sizeof g;
+  getsockname(s, (sockaddr*)&g, &gl);
+  printf("abstract %s\n", gl == len && !memcmp(&g, &a, len) ? "kept" : un_name(g, gl).c_str());
+  int t = socket(AF_UNIX, SOCK_DGRAM, 0);
+  sa_family_t fam = AF_UNIX;
+  if (bind(t, (sockaddr*)&fam, sizeof fam) < 0) return printf("autobind: %s\n", strerror(errno)), 1;
+  sockaddr_un ab;
+  socklen_t abl = sizeof ab;
+  getsockname(t, (sockaddr*)&ab, &abl);
+  if (sendto(t, "hi", 2, 0, (sockaddr*)&a, len) != 2) printf("sendto abstract: %s\n", strerror(errno));
+  char buf[8];
+  gl = sizeof g;
+  ssize_t n = recvfrom(s, buf, sizeof buf, 0, (sockaddr*)&g, &gl);
+  printf("autobound %s\n", n == 2 && gl == abl && abl == offsetof(sockaddr_un, sun_path) + 6 && !memcmp(&g, &ab, abl)
+                               ? "kept" : un_name(g, gl).c_str());
+  int sp[2];
+  socketpair(AF_UNIX, SOCK_STREAM, 0, sp);
+  print_sockname("socketpair", sp[0], true);
+  // AF_INET over the loopback: addresses untouched, in a buffer exactly as
+  // big as a sockaddr_in, and truncated in a smaller one as the kernel does.
+  int u = socket(AF_INET, SOCK_DGRAM, 0), v = socket(AF_INET, SOCK_DGRAM, 0);
+  sockaddr_in lo{};
+  lo.sin_family = AF_INET;
+  lo.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  sockaddr_in ua, va;
+  socklen_t ul = sizeof ua, vl = sizeof va;
+  if (bind(u, (sockaddr*)&lo, sizeof lo) < 0 || bind(v, (sockaddr*)&lo, sizeof lo) < 0 ||
+      getsockname(u, (sockaddr*)&ua, &ul) < 0 || getsockname(v, (sockaddr*)&va, &vl) < 0)
+    return printf("inet: %s\n", strerror(errno)), 1;
+  for (int i = 0; i < 3; i++) sendto(v, "a", 1, 0, (sockaddr*)&ua, sizeof ua);
+  sockaddr_in f1, f2;
+  socklen_t f1l = sizeof f1;
+  recvfrom(u, buf, sizeof buf, 0, (sockaddr*)&f1, &f1l);
+  iovec iov{buf, sizeof buf};
+  msghdr m{};
+  m.msg_name = &f2;
+  m.msg_namelen = sizeof f2;
+  m.msg_iov = &iov;
+  m.msg_iovlen = 1;
+  recvmsg(u, &m, 0);
+  unsigned char f3[sizeof(sockaddr_in)];
+  memset(f3, 0x55, sizeof f3);
+  socklen_t f3l = 8;
+  recvfrom(u, buf, sizeof buf, 0, (sockaddr*)f3, &f3l);
+  bool tail = true;
+  for (size_t i = 8; i < sizeof f3; i++) tail = tail && f3[i] == 0x55;
+  printf("inet %s\n", f1l == sizeof va && !memcmp(&f1, &va, sizeof va) && m.msg_namelen == sizeof va &&
+                              !memcmp(&f2, &va, sizeof va) && f3l == sizeof va && !memcmp(f3, &va, 8) && tail
+                          ? "kept" : "changed");
+  return 0;
+}
+
 int main(int argc, char** argv) {
+  if (argc == 3 && !strcmp(argv[1], "un-stream")) return un_stream(argv[2]);
+  if (argc == 3 && !strcmp(argv[1], "un-connect")) return un_connect(argv[2]);
+  if (argc == 5 && !strcmp(argv[1], "un-accept")) return un_accept(atoi(argv[2]), atoi(argv[3]), atoi(argv[4]));
+  if (argc == 4 && !strcmp(argv[1], "un-dgram")) return un_dgram(argv[2], argv[3]);
+  if (argc == 6 && !strcmp(argv[1], "un-dgram-client"))
+    return un_dgram_client(argv[2], argv[3], atoi(argv[4]), atoi(argv[5]));
+  if (argc == 2 && !strcmp(argv[1], "un-other")) return un_other();
   if (argc >= 2 && !strcmp(argv[1], "temps")) return temps(argc, argv);
   if (argc >= 3 && (!strcmp(argv[1], "touch-empty") || !strcmp(argv[1], "chmod-procfd") ||
                     !strcmp(argv[1], "write-procfd") || !strcmp(argv[1], "nodump")))
@@ -215,6 +532,7 @@ int main(int argc, char** argv) {
     printf("%ld\n", syscall(SYS_mount, argv[2], argv[3], argv[2], 0L, nullptr));
     return 0;
   }
-  fprintf(stderr, "usage: helper glob PATTERN | nftw DIR | statx PATH | mount TYPE DIR | fts PATH... | fts-uid PATH | fts-follow DIR | open-dir PATH\n");
+  fprintf(stderr, "usage: helper glob PATTERN | nftw DIR | statx PATH | mount TYPE DIR | fts PATH... | fts-uid PATH | "
+                  "fts-follow DIR | open-dir PATH | temps UID GID DIR | un-stream PATH | un-dgram SRV CLI | un-other\n");
   return 2;
 }

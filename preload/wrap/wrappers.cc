@@ -407,12 +407,8 @@ EXPORT int ioctl(int fd, unsigned long req, ...) {
   return (int)sys::call(SYS_ioctl, fd, req, (long)arg);
 }
 
-namespace cr::wrap {
-void forget_sockname(int fd);
-}
 EXPORT int close(int fd) {
   if (is_live_fd(fd)) return 0;
-  cr::wrap::forget_sockname(fd);
   return (int)sys::call(SYS_close, fd);
 }
 EXPORT int close_range(unsigned first, unsigned last, int flags) {
