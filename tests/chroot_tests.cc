@@ -341,3 +341,12 @@ TEST_CASE("--fakechroot with FAKECHROOT_AF_UNIX_PATH: sockets under that directo
     CHECK_FALSE(exists(root() + "/fc.sock"));
   }
 }
+
+TEST_CASE("path calls made through syscall() itself resolve inside: openat2, the old calls, getcwd") {
+  auto r = in_root("mkdir -p /tmp/raw && chown 5:6 /tmp/raw && helper raw /tmp/raw && readlink /tmp/raw/oa2-link");
+  CHECK(r.out ==
+        "openat2 ok\nstat ok\nuid 0\naccess ok\nexe /usr/bin/helper\ngetcwd /tmp/raw len-ok\nsymlinkat ok\n"
+        "rename ok\nunlink ok\n/etc/motd\n");
+  CHECK(exists(root() + "/tmp/raw/oa2-link"));
+  CHECK_FALSE(exists("/tmp/raw"));
+}

@@ -22,6 +22,10 @@
 //   helper nodump PATH      toggles FS_NODUMP_FL through a read-only descriptor
 //                           (chattr's ioctl); prints "unsupported" where the
 //                           file system has no such flags
+//   helper raw DIR          path calls made with syscall() itself: openat2
+//                           O_CREAT of DIR/oa2, stat, access, readlink of
+//                           /proc/self/exe, getcwd, symlinkat, rename,
+//                           unlink; one result a line
 //   helper temps UID GID DIR  becomes UID:GID (setgid, setuid), then makes
 //                           DIR/fXXXXXX (mkstemp, then fchmod 0644),
 //                           DIR/sXXXXXX.c (mkstemps), DIR/dXXXXXX (mkdtemp)
@@ -42,6 +46,7 @@
 //   helper un-other         abstract, autobound, unnamed and AF_INET names
 //                           pass as they are: "kept" or what changed
 #include <fcntl.h>
+#include <linux/openat2.h>
 #include <linux/fs.h>
 #include <sys/ioctl.h>
 #include <fts.h>
@@ -472,7 +477,32 @@ static int un_other() {
   return 0;
 }
 
+static int raw_calls(const char* dir) {
+  std::string d = dir, f = d + "/oa2", l = d + "/oa2-link", g = d + "/oa2-moved";
+  struct open_how how{};
+  how.flags = O_CREAT | O_WRONLY | O_CLOEXEC;
+  how.mode = 0640;
+  long fd = syscall(SYS_openat2, AT_FDCWD, f.c_str(), &how, sizeof how);
+  printf("openat2 %s\n", fd >= 0 ? "ok" : strerror(errno));
+  struct stat st;
+  printf("stat %s\n", syscall(SYS_stat, f.c_str(), &st) == 0 ? "ok" : strerror(errno));
+  printf("uid %u\n", (unsigned)st.st_uid);
+  printf("access %s\n", syscall(SYS_access, "/etc/motd", R_OK) == 0 ? "ok" : strerror(errno));
+  char buf[4096];
+  long n = syscall(SYS_readlink, "/proc/self/exe", buf, sizeof buf - 1);
+  printf("exe %s\n", n > 0 ? (buf[n] = 0, buf) : strerror(errno));
+  if (chdir(dir) == 0) {
+    n = syscall(SYS_getcwd, buf, sizeof buf);
+    printf("getcwd %s %s\n", n > 0 ? buf : strerror(errno), n == (long)strlen(buf) + 1 ? "len-ok" : "len-bad");
+  }
+  printf("symlinkat %s\n", syscall(SYS_symlinkat, "/etc/motd", AT_FDCWD, l.c_str()) == 0 ? "ok" : strerror(errno));
+  printf("rename %s\n", syscall(SYS_rename, f.c_str(), g.c_str()) == 0 ? "ok" : strerror(errno));
+  printf("unlink %s\n", syscall(SYS_unlink, g.c_str()) == 0 ? "ok" : strerror(errno));
+  return 0;
+}
+
 int main(int argc, char** argv) {
+  if (argc == 3 && !strcmp(argv[1], "raw")) return raw_calls(argv[2]);
   if (argc == 3 && !strcmp(argv[1], "un-stream")) return un_stream(argv[2]);
   if (argc == 3 && !strcmp(argv[1], "un-connect")) return un_connect(argv[2]);
   if (argc == 5 && !strcmp(argv[1], "un-accept")) return un_accept(atoi(argv[2]), atoi(argv[3]), atoi(argv[4]));

@@ -7,6 +7,7 @@
 #include <ftw.h>
 #include <link.h>
 #include <glob.h>
+#include <linux/openat2.h>
 #include <sys/fanotify.h>
 #include <sys/inotify.h>
 #include <mntent.h>
@@ -25,6 +26,7 @@
 #include <sys/stat.h>
 #include <sys/statfs.h>
 #include <sys/statvfs.h>
+#include <sys/xattr.h>
 #include <sys/time.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -659,6 +661,81 @@ EXPORT long syscall(long n, ...) {
       return ret(umount2((const char*)a[0], (int)a[1]));
     case SYS_chroot:
       return ret(chroot((const char*)a[0]));
+    // The older calls and the rest of the path-taking ones, for programs
+    // that make them with syscall() (libuv, Go's and Rust's runtimes do).
+    case SYS_openat2: {
+      auto* how = (const struct open_how*)a[2];
+      if (!how || (size_t)a[3] < sizeof(uint64_t) * 3) return sys::call(n, a[0], a[1], a[2], a[3]);
+      // Confined to dirfd (a directory inside): the kernel's own rules hold.
+      if (how->resolve & (RESOLVE_IN_ROOT | RESOLVE_BENEATH)) return sys::call(n, a[0], a[1], a[2], a[3]);
+      return ret(ops::open_at((int)a[0], (const char*)a[1], (int)how->flags, (mode_t)how->mode));
+    }
+    case SYS_open: return ret(ops::open_at(AT_FDCWD, (const char*)a[0], (int)a[1], (mode_t)a[2]));
+    case SYS_creat: return ret(ops::open_at(AT_FDCWD, (const char*)a[0], O_CREAT | O_WRONLY | O_TRUNC, (mode_t)a[1]));
+    case SYS_stat: return ret(ops::stat_at(AT_FDCWD, (const char*)a[0], (struct stat*)a[1], 0));
+    case SYS_lstat: return ret(ops::stat_at(AT_FDCWD, (const char*)a[0], (struct stat*)a[1], AT_SYMLINK_NOFOLLOW));
+    case SYS_fstat: return ret(ops::stat_at((int)a[0], "", (struct stat*)a[1], AT_EMPTY_PATH));
+    case SYS_access: return ret(ops::access_at(AT_FDCWD, (const char*)a[0], (int)a[1], 0));
+    case SYS_faccessat: return ret(ops::access_at((int)a[0], (const char*)a[1], (int)a[2], 0));
+    case SYS_readlink: return readlink((const char*)a[0], (char*)a[1], (size_t)a[2]);
+    case SYS_readlinkat: return readlinkat((int)a[0], (const char*)a[1], (char*)a[2], (size_t)a[3]);
+    case SYS_chdir: return chdir((const char*)a[0]);
+    case SYS_fchdir: return fchdir((int)a[0]);
+    case SYS_getcwd: {
+      // The kernel's convention: the length with its NUL.
+      char* r = getcwd((char*)a[0], (size_t)a[1]);
+      return r ? (long)strlen(r) + 1 : -1;
+    }
+    case SYS_utimensat:
+      return utimensat((int)a[0], (const char*)a[1], (const struct timespec*)a[2], (int)a[3]);
+    case SYS_utimes: return utimes((const char*)a[0], (const struct timeval*)a[1]);
+    case SYS_futimesat: return futimesat((int)a[0], (const char*)a[1], (const struct timeval*)a[2]);
+    case SYS_utime: return utime((const char*)a[0], (const struct utimbuf*)a[1]);
+    case SYS_symlink: return ret(ops::symlink_at((const char*)a[0], AT_FDCWD, (const char*)a[1]));
+    case SYS_symlinkat: return ret(ops::symlink_at((const char*)a[0], (int)a[1], (const char*)a[2]));
+    case SYS_link: return ret(ops::link_at(AT_FDCWD, (const char*)a[0], AT_FDCWD, (const char*)a[1], 0));
+    case SYS_linkat:
+      return ret(ops::link_at((int)a[0], (const char*)a[1], (int)a[2], (const char*)a[3], (int)a[4]));
+    case SYS_rename: return ret(ops::rename_at(AT_FDCWD, (const char*)a[0], AT_FDCWD, (const char*)a[1], 0));
+    case SYS_renameat: return ret(ops::rename_at((int)a[0], (const char*)a[1], (int)a[2], (const char*)a[3], 0));
+    case SYS_unlink: return ret(ops::unlink_at(AT_FDCWD, (const char*)a[0], 0));
+    case SYS_rmdir: return ret(ops::unlink_at(AT_FDCWD, (const char*)a[0], AT_REMOVEDIR));
+    case SYS_mkdir: return ret(ops::mkdir_at(AT_FDCWD, (const char*)a[0], (mode_t)a[1]));
+    case SYS_mknod: return ret(ops::mknod_at(AT_FDCWD, (const char*)a[0], (mode_t)a[1], (dev_t)a[2]));
+    case SYS_mknodat: return ret(ops::mknod_at((int)a[0], (const char*)a[1], (mode_t)a[2], (dev_t)a[3]));
+    case SYS_chmod: return ret(ops::chmod_at(AT_FDCWD, (const char*)a[0], (mode_t)a[1], 0));
+    case SYS_fchmod: return fchmod((int)a[0], (mode_t)a[1]);
+    case SYS_chown: return ret(ops::chown_at(AT_FDCWD, (const char*)a[0], (uid_t)a[1], (gid_t)a[2], 0));
+    case SYS_lchown:
+      return ret(ops::chown_at(AT_FDCWD, (const char*)a[0], (uid_t)a[1], (gid_t)a[2], AT_SYMLINK_NOFOLLOW));
+    case SYS_fchown: return fchown((int)a[0], (uid_t)a[1], (gid_t)a[2]);
+    case SYS_truncate: return truncate((const char*)a[0], (off_t)a[1]);
+    case SYS_setxattr:
+      return setxattr((const char*)a[0], (const char*)a[1], (const void*)a[2], (size_t)a[3], (int)a[4]);
+    case SYS_lsetxattr:
+      return lsetxattr((const char*)a[0], (const char*)a[1], (const void*)a[2], (size_t)a[3], (int)a[4]);
+    case SYS_fsetxattr: return fsetxattr((int)a[0], (const char*)a[1], (const void*)a[2], (size_t)a[3], (int)a[4]);
+    case SYS_getxattr: return getxattr((const char*)a[0], (const char*)a[1], (void*)a[2], (size_t)a[3]);
+    case SYS_lgetxattr: return lgetxattr((const char*)a[0], (const char*)a[1], (void*)a[2], (size_t)a[3]);
+    case SYS_fgetxattr: return fgetxattr((int)a[0], (const char*)a[1], (void*)a[2], (size_t)a[3]);
+    case SYS_listxattr: return listxattr((const char*)a[0], (char*)a[1], (size_t)a[2]);
+    case SYS_llistxattr: return llistxattr((const char*)a[0], (char*)a[1], (size_t)a[2]);
+    case SYS_flistxattr: return flistxattr((int)a[0], (char*)a[1], (size_t)a[2]);
+    case SYS_removexattr: return removexattr((const char*)a[0], (const char*)a[1]);
+    case SYS_lremovexattr: return lremovexattr((const char*)a[0], (const char*)a[1]);
+    case SYS_fremovexattr: return fremovexattr((int)a[0], (const char*)a[1]);
+    case SYS_statfs: return statfs((const char*)a[0], (struct statfs*)a[1]);
+    case SYS_execve: return execve((const char*)a[0], (char* const*)a[1], (char* const*)a[2]);
+    case SYS_execveat:
+      return execveat((int)a[0], (const char*)a[1], (char* const*)a[2], (char* const*)a[3], (int)a[4]);
+    case SYS_getresuid: return ops::getresuid((uid_t*)a[0], (uid_t*)a[1], (uid_t*)a[2]);
+    case SYS_getresgid: return ops::getresgid((gid_t*)a[0], (gid_t*)a[1], (gid_t*)a[2]);
+    case SYS_setreuid: return ops::setreuid((uid_t)a[0], (uid_t)a[1]);
+    case SYS_setregid: return ops::setregid((gid_t)a[0], (gid_t)a[1]);
+    case SYS_setfsuid: return ops::setfsuid((uid_t)a[0]);
+    case SYS_setfsgid: return ops::setfsgid((gid_t)a[0]);
+    case SYS_getgroups: return ops::getgroups((int)a[0], (gid_t*)a[1]);
+    case SYS_setgroups: return ops::setgroups((size_t)a[0], (const gid_t*)a[1]);
     case SYS_getuid: return ops::getuid();
     case SYS_geteuid: return ops::geteuid();
     case SYS_getgid: return ops::getgid();
@@ -960,7 +1037,8 @@ struct HostAddr {
   sockaddr_un un;
   socklen_t len = 0;
   int fd = -1;
-  HostAddr() = default;
+  char made[PATH_MAX];  // binding: the host path of the socket file
+  HostAddr() { made[0] = 0; }
   HostAddr(const HostAddr&) = delete;
   HostAddr& operator=(const HostAddr&) = delete;
   ~HostAddr() {
@@ -987,6 +1065,7 @@ int host_addr(const sockaddr* a, socklen_t l, bool binding, HostAddr* h) {
     hl = (size_t)snprintf(host, sizeof host, "%s", r.path);
   }
   if (hl >= sizeof host) return -ENAMETOOLONG;
+  if (binding) memcpy(h->made, host, hl + 1);
   h->un.sun_family = AF_UNIX;
   if (hl <= kSunPath) {  // 108 bytes without a NUL is a name the kernel takes
     memcpy(h->un.sun_path, host, hl);
@@ -1036,7 +1115,9 @@ long with_name_in(const sockaddr* a, socklen_t l, bool binding, F&& f) {
   if (!g_root.active && !af_unix_dir()) return f(a, l);
   HostAddr h;
   if (int e = host_addr(a, l, binding, &h)) return fail(-e);
-  return f(reinterpret_cast<const sockaddr*>(&h.un), h.len);
+  long r = f(reinterpret_cast<const sockaddr*>(&h.un), h.len);
+  if (r == 0 && h.made[0] == '/') cow_note(AT_FDCWD, h.made);  // a new file in a clone, for its reset
+  return r;
 }
 
 // A name bind made through a link, "/proc/self/fd/N/K/NAME": the host path
