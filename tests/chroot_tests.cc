@@ -350,3 +350,19 @@ TEST_CASE("path calls made through syscall() itself resolve inside: openat2, the
   CHECK(exists(root() + "/tmp/raw/oa2-link"));
   CHECK_FALSE(exists("/tmp/raw"));
 }
+
+TEST_CASE("LD_PRELOAD set inside names inside paths, in grandchildren too") {
+  auto r = in_root("lib=$(ls /usr/lib/*/libm.so.6 /lib/*/libm.so.6 2>/dev/null | head -n 1); test -n \"$lib\" && "
+                   "LD_PRELOAD=$lib sh -c 'sh -c \"sh -c true\"' && echo ok");
+  CHECK(r.out == "ok\n");
+}
+
+TEST_CASE("--fakechroot: settings changed inside reach the next program; clearenv keeps the announcement") {
+  auto r = in_root("export FAKECHROOT_CMD_SUBST=/a=/b FAKECHROOT_EXCLUDE_PATH=/x; sh -c 'echo $FAKECHROOT_CMD_SUBST $FAKECHROOT_EXCLUDE_PATH'; "
+                   "helper clearenv", "--fakechroot");
+  CHECK(r.out == "/a=/b /x\nFAKECHROOT=true FAKECHROOT_VERSION=set\nchild true\n");
+  // A substitution set inside a session applies to the programs it starts.
+  r = sh(cowroot() + " --fakechroot -- sh -c 'FAKECHROOT_CMD_SUBST=/usr/bin/zz-nothing=/bin/echo chroot " +
+         q(root()) + " /usr/bin/zz-nothing substituted' 2>&1");
+  CHECK(r.out == "substituted\n");
+}

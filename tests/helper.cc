@@ -26,6 +26,8 @@
 //                           O_CREAT of DIR/oa2, stat, access, readlink of
 //                           /proc/self/exe, getcwd, symlinkat, rename,
 //                           unlink; one result a line
+//   helper clearenv         clearenv(), then FAKECHROOT and FAKECHROOT_VERSION as
+//                           getenv sees them, and what a child sees
 //   helper temps UID GID DIR  becomes UID:GID (setgid, setuid), then makes
 //                           DIR/fXXXXXX (mkstemp, then fchmod 0644),
 //                           DIR/sXXXXXX.c (mkstemps), DIR/dXXXXXX (mkdtemp)
@@ -501,7 +503,17 @@ static int raw_calls(const char* dir) {
   return 0;
 }
 
+static int after_clearenv() {
+  clearenv();
+  const char* f = getenv("FAKECHROOT");
+  const char* v = getenv("FAKECHROOT_VERSION");
+  printf("FAKECHROOT=%s FAKECHROOT_VERSION=%s\n", f ? f : "(none)", v ? "set" : "(none)");
+  fflush(stdout);
+  return system("echo child $FAKECHROOT") == 0 ? 0 : 1;
+}
+
 int main(int argc, char** argv) {
+  if (argc == 2 && !strcmp(argv[1], "clearenv")) return after_clearenv();
   if (argc == 3 && !strcmp(argv[1], "raw")) return raw_calls(argv[2]);
   if (argc == 3 && !strcmp(argv[1], "un-stream")) return un_stream(argv[2]);
   if (argc == 3 && !strcmp(argv[1], "un-connect")) return un_connect(argv[2]);

@@ -218,8 +218,7 @@ void session_init(const char* self_lib) {
   s.fakechroot = fc && !strcmp(fc, "1");
   if (s.fakechroot) {
     // The settings fakechroot users give it survive clearenv and env -i.
-    for (const char* name : {"FAKECHROOT_EXCLUDE_PATH", "FAKECHROOT_CMD_SUBST", "FAKECHROOT_ELFLOADER",
-                             "FAKECHROOT_AF_UNIX_PATH", "FAKECHROOT_DEBUG", "FAKECHROOT_LDLIBPATH"}) {
+    for (const char* name : kFakechrootSettings) {
       const char* v = getenv(name);
       if (!v) continue;
       size_t nl = strlen(name), vl = strlen(v);
@@ -355,9 +354,7 @@ bool exec_env(char* const* envp, char** out, size_t cap, char* buf, size_t bufle
                                      "FAKEROOTSUID", "FAKEROOTFUID", "FAKEROOTGID", "FAKEROOTEGID",
                                      "FAKEROOTSGID", "FAKEROOTFGID", "COWROOT_ROOT", "COWROOT_CHROOT",
                                      "COWROOT_BINDS", "COWROOT_EXE", kEnvFakechroot, "FAKECHROOT",
-                                     "FAKECHROOT_VERSION", "FAKECHROOT_BASE", "FAKECHROOT_EXCLUDE_PATH",
-                                     "FAKECHROOT_CMD_SUBST", "FAKECHROOT_ELFLOADER", "FAKECHROOT_AF_UNIX_PATH",
-                                     "FAKECHROOT_DEBUG", "FAKECHROOT_LDLIBPATH", "COWROOT_COW", "COWROOT_COW_DIR",
+                                     "FAKECHROOT_VERSION", "FAKECHROOT_BASE", "COWROOT_COW", "COWROOT_COW_DIR",
                                      "FAKECHROOT_BASE_ORIG", "COWROOT_LIBPATH", "COWROOT_COMM"};
   // LD_PRELOAD: this library first, then whatever else the program asked for.
   const char* preload_rest = "";
@@ -377,8 +374,11 @@ bool exec_env(char* const* envp, char** out, size_t cap, char* buf, size_t bufle
       size_t el = q - p;
       Resolved r;
       char one[kPathMax];
-      if (g_root.active && !self && *p == '/' && el < sizeof one) {
-        // An inside path: the loader only knows host paths.
+      bool host_already = g_root.active && el > g_root.top_len && p[g_root.top_len] == '/' &&
+                          memcmp(p, g_root.top, g_root.top_len) == 0;
+      if (g_root.active && !self && *p == '/' && el < sizeof one && !host_already) {
+        // An inside path: the loader only knows host paths. (One under the
+        // root's host path was put there by an exec before this one.)
         memcpy(one, p, el);
         one[el] = 0;
         if (resolve(AT_FDCWD, one, kFollow, &r) == 0) {
@@ -409,11 +409,24 @@ bool exec_env(char* const* envp, char** out, size_t cap, char* buf, size_t bufle
     if (!add(kEnvFakechroot, "1") || !add("FAKECHROOT", "true") || !add("FAKECHROOT_VERSION", kFakechrootVersion))
       return false;
     if (g_root.active && !add(host_view ? "FAKECHROOT_BASE_ORIG" : "FAKECHROOT_BASE", g_root.top)) return false;
-    for (size_t i = 0; i < s.fc_len;) {
-      const char* v = s.fc_vars + i;
-      if (n + 1 >= cap) return false;
-      out[n++] = const_cast<char*>(v);
-      i += strlen(v) + 1;
+    // fakechroot's settings, as its execve keeps them: the new environment's
+    // own value, else this process's, else the session's first (so that
+    // env -i keeps them too).
+    for (const char* name : kFakechrootSettings) {
+      size_t nl = strlen(name);
+      bool given = false;
+      for (char* const* e = envp; e && *e && !given; e++) given = strncmp(*e, name, nl) == 0 && (*e)[nl] == '=';
+      if (given) continue;  // copied below with the rest
+      if (const char* mine = getenv(name)) {
+        if (!add(name, mine)) return false;
+        continue;
+      }
+      for (size_t i = 0; i < s.fc_len; i += strlen(s.fc_vars + i) + 1) {
+        char* kv = const_cast<char*>(s.fc_vars + i);
+        if (strncmp(kv, name, nl) != 0 || kv[nl] != '=') continue;
+        if (n + 1 >= cap) return false;
+        out[n++] = kv;
+      }
     }
   }
   if (!add("FAKEROOTKEY", "cowroot") || !add("FAKED_MODE", s.unknown_real ? "unknown-is-real" : "unknown-is-root"))

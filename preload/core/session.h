@@ -36,6 +36,11 @@ struct Session {
 };
 
 extern Session g_session;
+
+// fakechroot's settings (FAKECHROOT_EXCLUDE_PATH, …) that --fakechroot honours.
+inline constexpr const char* kFakechrootSettings[] = {"FAKECHROOT_EXCLUDE_PATH", "FAKECHROOT_CMD_SUBST",
+                                                      "FAKECHROOT_ELFLOADER",    "FAKECHROOT_AF_UNIX_PATH",
+                                                      "FAKECHROOT_DEBUG",        "FAKECHROOT_LDLIBPATH"};
 extern State g_state;
 
 // Environment variables (documented in README.md and docs/environment.md).

@@ -376,6 +376,36 @@ EXPORT int posix_spawnp(pid_t* pid, const char* file, const posix_spawn_file_act
 }
 
 // ---- the session's own descriptor survives the program's clean-ups -------
+// Under --fakechroot, clearenv keeps fakechroot's own variables, as
+// fakechroot's does: a program still knows where it is afterwards.
+EXPORT int clearenv() {
+  ensure();
+  using fn_t = int (*)();
+  static fn_t fn = real<fn_t>("clearenv");
+  if (!g_session.fakechroot) return fn();
+  char keep[8192];
+  size_t used = 0;
+  auto save = [&](const char* name) {
+    const char* v = getenv(name);
+    size_t nl = strlen(name), vl = v ? strlen(v) : 0;
+    if (!v || used + nl + vl + 2 > sizeof keep) return;
+    memcpy(keep + used, name, nl + 1);
+    memcpy(keep + used + nl + 1, v, vl + 1);
+    used += nl + vl + 2;
+  };
+  for (const char* name : {"FAKECHROOT_VERSION", "FAKECHROOT_BASE"}) save(name);
+  for (const char* name : kFakechrootSettings) save(name);
+  int r = fn();
+  setenv("FAKECHROOT", "true", 1);
+  for (size_t i = 0; i < used;) {
+    const char* name = keep + i;
+    const char* value = name + strlen(name) + 1;
+    setenv(name, value, 1);
+    i = (size_t)(value - keep) + strlen(value) + 1;
+  }
+  return r;
+}
+
 // chattr: inode flags set through a descriptor (opened read-only) must not
 // reach a file shared with the base; the clone's copy gets them.
 EXPORT int ioctl(int fd, unsigned long req, ...) {
