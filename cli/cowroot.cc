@@ -57,7 +57,8 @@ void usage(FILE* f) {
           "  -u, --unknown-is-real  files cowroot has no record of show their real owner, not root\n"
           "  -r, --root DIR         run inside DIR as if chroot'ed into it\n"
           "      --bind HOST[:INSIDE]  with -r: pass the host directory HOST through at INSIDE\n"
-          "                         (default INSIDE = HOST; /dev, /proc and /sys always are)\n"
+          "                         (default INSIDE = HOST; /dev, /proc and /sys always are; more\n"
+          "                         from COWROOT_BINDS, ':'-separated PATH or INSIDE=HOST entries)\n"
           "      --cow DIR          hard-linked files under DIR are copy-on-write\n"
           "      --fakechroot       behave as `fakechroot fakeroot`: announce FAKECHROOT=true and honour\n"
           "                         FAKECHROOT_EXCLUDE_PATH, _CMD_SUBST, _ELFLOADER and _AF_UNIX_PATH\n"
@@ -205,6 +206,9 @@ int run_session(const Options& o) {
     if (!realpath(o.root.c_str(), buf)) die(o.root + ": " + strerror(errno));
     root = buf;
   }
+  // Binds pass host directories into a root: without one they would mean nothing.
+  if (!o.binds.empty() && (root.empty() || root == "/"))
+    die("--bind " + o.binds[0] + ": only with -r DIR (there is no root to pass it into)", 2);
   std::string lib = locate(cr::kEnvLib, {"libcowroot.so", "../lib/libcowroot.so"}, "libcowroot.so");
   std::string faked = locate(cr::kEnvFaked,
                              {"cowroot-faked", "../libexec/cowroot/cowroot-faked", "../lib/cowroot/cowroot-faked"},
@@ -313,14 +317,34 @@ int run_session(const Options& o) {
   s.ngroups = 1;
   s.groups[0] = 0;
   if (!root.empty() && root != "/") {
+    // --bind first, then COWROOT_BINDS: for the same inside path the first
+    // wins (and /dev, /proc and /sys before either). FAKECHROOT_EXCLUDE_PATH
+    // is added by the library itself (root_init), as after chroot().
     std::string binds = "/dev:/proc:/sys";
+    auto add_bind = [&](const std::string& what, const std::string& host, const std::string& inside) {
+      char buf[4096];
+      if (host.empty() || !realpath(host.c_str(), buf)) die(what + ": " + host + ": " + strerror(errno));
+      if (inside.empty() || inside[0] != '/') die(what + ": the inside path must be absolute");
+      // The list travels as INSIDE=HOST entries separated by ':'.
+      if (inside.find_first_of(":=") != std::string::npos || strpbrk(buf, ":="))
+        die(what + ": a path with ':' or '=' cannot be passed through");
+      binds += ":" + inside + "=" + buf;
+    };
     for (auto& b : o.binds) {
       size_t colon = b.find(':');
-      std::string host = b.substr(0, colon), inside = colon == std::string::npos ? host : b.substr(colon + 1);
-      char buf[4096];
-      if (host.empty() || !realpath(host.c_str(), buf)) die("--bind " + b + ": " + host + ": " + strerror(errno));
-      if (inside.empty() || inside[0] != '/') die("--bind " + b + ": the inside path must be absolute");
-      binds += ":" + inside + "=" + buf;
+      add_bind("--bind " + b, b.substr(0, colon), colon == std::string::npos ? b.substr(0, colon) : b.substr(colon + 1));
+    }
+    if (const char* env = getenv("COWROOT_BINDS")) {
+      std::string list = env;
+      for (size_t start = 0; start < list.size();) {
+        size_t end = list.find(':', start);
+        if (end == std::string::npos) end = list.size();
+        std::string e = list.substr(start, end - start);
+        size_t eq = e.find('=');
+        if (!e.empty())
+          add_bind("COWROOT_BINDS", eq == std::string::npos ? e : e.substr(eq + 1), e.substr(0, eq));
+        start = end + 1;
+      }
     }
     setenv("COWROOT_ROOT", root.c_str(), 1);
     setenv("COWROOT_CHROOT", "/", 1);

@@ -12,7 +12,10 @@
 #include <fcntl.h>
 #include <glob.h>
 #include <signal.h>
+#include <poll.h>
 #include <sys/file.h>
+#include <sys/prctl.h>
+#include <sys/signalfd.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -114,7 +117,177 @@ std::map<std::string, std::string> read_info(const std::string& path) {
   return m;
 }
 
-bool pid_alive(long pid) { return pid > 0 && (kill((pid_t)pid, 0) == 0 || errno == EPERM); }
+// ---- a build that dies cleanly ----------------------------------------------
+//
+// debootstrap runs in a process group of its own under a guard, a child of
+// this process that is the subreaper of the build: whatever the build
+// starts and leaves behind (the session's daemon, which has a session of
+// its own) becomes the guard's child. The guard holds the read end of a
+// pipe whose write end only the builder holds, so it notices the builder's
+// death however it comes (kill -9 too): it then kills the build's process
+// group, ends and reaps every process left, and removes the partial
+// directory. The guard and the build's processes all hold the image's lock,
+// so the next build of the image waits until nothing of this one runs
+// before it clears what is left.
+
+// The direct children of this process.
+std::vector<pid_t> own_children() {
+  std::vector<pid_t> out;
+  pid_t me = getpid();
+  char path[64];
+  snprintf(path, sizeof path, "/proc/%d/task/%d/children", (int)me, (int)me);
+  if (FILE* f = fopen(path, "re")) {
+    long p;
+    while (fscanf(f, "%ld", &p) == 1) out.push_back((pid_t)p);
+    fclose(f);
+    return out;
+  }
+  // A kernel without CONFIG_PROC_CHILDREN: every process's parent, from stat.
+  if (DIR* d = opendir("/proc")) {
+    while (dirent* e = readdir(d)) {
+      if (e->d_name[0] < '1' || e->d_name[0] > '9') continue;
+      std::ifstream in(std::string("/proc/") + e->d_name + "/stat");
+      std::string line;
+      if (!std::getline(in, line)) continue;
+      size_t paren = line.rfind(')');
+      if (paren == std::string::npos) continue;
+      char state;
+      long ppid;
+      if (sscanf(line.c_str() + paren + 1, " %c %ld", &state, &ppid) == 2 && ppid == me)
+        out.push_back((pid_t)atol(e->d_name));
+    }
+    closedir(d);
+  }
+  return out;
+}
+
+// Kills the build's process group, then ends every other process left to
+// the guard (SIGTERM: the session's daemon saves and removes its session;
+// SIGKILL after 5 s), and reaps them all. The group's leader is not reaped
+// before the group is killed, so its id cannot have gone to another process.
+void stop_build(pid_t leader, int* leader_status, int chld_fd) {
+  kill(-leader, SIGKILL);
+  for (int round = 0;; round++) {
+    int st;
+    pid_t p;
+    while ((p = waitpid(-1, &st, WNOHANG)) > 0)
+      if (p == leader) *leader_status = st;
+    if (p < 0 && errno == ECHILD) return;
+    for (pid_t c : own_children()) kill(c, round < 250 ? SIGTERM : SIGKILL);
+    pollfd pf{chld_fd, POLLIN, 0};
+    if (poll(&pf, 1, 20) > 0) {
+      signalfd_siginfo si;
+      while (chld_fd >= 0 && read(chld_fd, &si, sizeof si) == (ssize_t)sizeof si) {
+      }
+    }
+  }
+}
+
+struct GuardArgs {
+  std::vector<std::string> argv;  // the build's command
+  std::string work, name;
+  int lock, ctl, report;  // the lock; the builder's pipe (read end); where to report the build's status
+  sigset_t mask;          // the builder's signal mask before the build
+};
+
+// The guard's whole life, in the child the builder forked.
+[[noreturn]] void run_guard(const GuardArgs& g) {
+  // The guard must finish its job: only SIGKILL stops it. It keeps its
+  // children as zombies until it reaps them (SIGCHLD not ignored).
+  static const int kSignals[] = {SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGPIPE, SIGTTIN, SIGTTOU, SIGTSTP, SIGCHLD};
+  constexpr size_t kN = sizeof kSignals / sizeof kSignals[0];
+  struct sigaction orig[kN];
+  for (size_t i = 0; i < kN; i++) {
+    sigaction(kSignals[i], nullptr, &orig[i]);
+    signal(kSignals[i], kSignals[i] == SIGCHLD ? SIG_DFL : SIG_IGN);
+  }
+  setpgid(0, 0);  // neither a kill of the builder's group nor a Ctrl-C reaches it
+  prctl(PR_SET_CHILD_SUBREAPER, 1);
+  prctl(PR_SET_NAME, "cowroot-guard");
+  sigset_t chld;
+  sigemptyset(&chld);
+  sigaddset(&chld, SIGCHLD);
+  sigprocmask(SIG_BLOCK, &chld, nullptr);
+  int chld_fd = signalfd(-1, &chld, SFD_CLOEXEC | SFD_NONBLOCK);
+  pid_t build = fork();
+  if (build == 0) {
+    setpgid(0, 0);
+    for (size_t i = 0; i < kN; i++) sigaction(kSignals[i], &orig[i], nullptr);
+    sigprocmask(SIG_SETMASK, &g.mask, nullptr);
+    // The whole build holds the image's lock, whatever becomes of the guard.
+    fcntl(g.lock, F_SETFD, 0);
+    std::vector<char*> av;
+    for (auto& a : g.argv) av.push_back(const_cast<char*>(a.c_str()));
+    av.push_back(nullptr);
+    // debootstrap lives in /usr/sbin, which an ordinary user's PATH may lack.
+    std::string path = getenv("PATH") ? getenv("PATH") : "/usr/bin:/bin";
+    setenv("PATH", ("/usr/sbin:/sbin:" + path).c_str(), 1);
+    // It asks nothing (a process group of its own must not read the
+    // terminal), and its progress is for the person waiting: on stderr,
+    // never mixed into the output of the command the image is built for.
+    int null = open("/dev/null", O_RDONLY);
+    if (null >= 0) dup2(null, 0);
+    dup2(2, 1);
+    execv(av[0], av.data());
+    _exit(127);
+  }
+  int status = W_EXITCODE(127, 0);
+  bool builder_gone = false, quiet = false, done = build < 0;
+  if (build > 0) setpgid(build, build);
+  // Until the build ends, or the builder goes.
+  while (!done && !builder_gone) {
+    pollfd pf[2] = {{g.ctl, POLLIN, 0}, {chld_fd, POLLIN, 0}};
+    if (poll(pf, 2, chld_fd < 0 ? 100 : -1) < 0) continue;  // (no signalfd: look now and then)
+    if (pf[0].revents) {
+      char c;
+      ssize_t n = read(g.ctl, &c, 1);
+      if (n == 1) quiet = true;  // the builder stops the build itself and says why
+      else if (n == 0 || errno != EINTR) builder_gone = true;
+    }
+    if (pf[1].revents || chld_fd < 0) {
+      signalfd_siginfo si;
+      while (chld_fd >= 0 && read(chld_fd, &si, sizeof si) == (ssize_t)sizeof si) {
+      }
+      // The build's end is seen, not reaped (see stop_build); orphans
+      // the build left to the guard are reaped as they end.
+      siginfo_t info{};
+      done = waitid(P_PID, build, &info, WEXITED | WNOHANG | WNOWAIT) == 0 && info.si_pid == build;
+      for (pid_t c : own_children())
+        if (c != build) waitpid(c, nullptr, WNOHANG);
+    }
+  }
+  // Anything of the build still running goes, even after a good end.
+  if (build > 0) stop_build(build, &status, chld_fd);
+  if (!builder_gone) {
+    if (write(g.report, &status, sizeof status) != (ssize_t)sizeof status) { /* the builder is gone: seen below */ }
+    // The builder finishes the image (or gives up); then the guard is done.
+    char c;
+    ssize_t n;
+    while ((n = read(g.ctl, &c, 1)) != 0)
+      if (n == 1) quiet = true;
+      else if (errno != EINTR) break;
+  }
+  struct stat st;
+  if (lstat(g.work.c_str(), &st) == 0) {
+    // The builder died before the image was in place.
+    char ignore[512];
+    cr::remove_tree(g.work.c_str(), ignore, sizeof ignore);
+    if (!quiet)
+      fprintf(stderr, "cowroot: image %s: its builder died: the build was stopped and %s removed\n", g.name.c_str(),
+              g.work.c_str());
+  }
+  // The lock goes last: whoever takes it next finds nothing of this build.
+  if (g.lock > 0) close_range(0, g.lock - 1, 0);
+  close_range(g.lock + 1, ~0U, 0);
+  _exit(0);
+}
+
+// Reads a termination signal that came during the build, or 0.
+int pending_signal(int sfd) {
+  signalfd_siginfo si;
+  if (sfd >= 0 && read(sfd, &si, sizeof si) == (ssize_t)sizeof si) return (int)si.ssi_signo;
+  return 0;
+}
 
 }  // namespace
 
@@ -179,60 +352,135 @@ int build_image(const ImageSpec& spec_in, std::string* err) {
   if (flock(lock, LOCK_EX | LOCK_NB) < 0) {
     fprintf(stderr, "cowroot: waiting for another build of image %s\n", spec.name.c_str());
     flock(lock, LOCK_EX);
-    if (image_exists(spec.name) && !spec.force) {
-      close(lock);
-      return 0;
-    }
   }
-  // Builds that were killed left their directory: clear them.
+  // Every build holds this lock, and so do its guard and all its processes:
+  // with the lock taken, none of them runs, and what builds left is stale.
+  // A refresh stopped between its two renames left the old image aside.
+  std::string final_dir = dir + "/" + spec.name;
   if (DIR* d = opendir(dir.c_str())) {
-    std::string prefix = spec.name + ".build-";
+    std::string building = spec.name + ".build-", aside = spec.name + ".old-";
     while (dirent* e = readdir(d)) {
-      std::string n = e->d_name;
-      if (n.rfind(prefix, 0) != 0) continue;
-      long pid = atol(n.c_str() + prefix.size());
-      if (pid_alive(pid) && pid != getpid()) continue;
+      std::string n = e->d_name, p = dir + "/" + n;
+      if (n.rfind(building, 0) != 0 && n.rfind(aside, 0) != 0) continue;
+      if (n.rfind(aside, 0) == 0 && !is_dir(final_dir) && rename(p.c_str(), final_dir.c_str()) == 0) continue;
       char ignore[512];
-      cr::remove_tree((dir + "/" + n).c_str(), ignore, sizeof ignore);
+      cr::remove_tree(p.c_str(), ignore, sizeof ignore);
     }
     closedir(d);
   }
+  if (image_exists(spec.name) && !spec.force) {
+    close(lock);
+    return 0;
+  }
   std::string work = dir + "/" + spec.name + ".build-" + std::to_string(getpid());
   std::string root = work + "/root";
+  // SIGINT, SIGTERM and SIGHUP (unless ignored, as under nohup) are taken
+  // as events from here on: they stop the build, which is then removed.
+  sigset_t term, old_mask;
+  sigemptyset(&term);
+  for (int sig : {SIGINT, SIGTERM, SIGHUP}) {
+    struct sigaction cur;
+    if (sigaction(sig, nullptr, &cur) == 0 && cur.sa_handler != SIG_IGN) sigaddset(&term, sig);
+  }
+  sigprocmask(SIG_BLOCK, &term, &old_mask);
+  int sfd = signalfd(-1, &term, SFD_CLOEXEC | SFD_NONBLOCK);
+  pid_t guard = -1;
+  int ctl = -1;  // the guard's pipe: it stops and removes the build when this closes
+  auto end_guard = [&] {
+    if (guard <= 0) return;
+    if (write(ctl, "q", 1) < 0) { /* the guard is gone */ }
+    close(ctl);
+    while (waitpid(guard, nullptr, 0) < 0 && errno == EINTR) {
+    }
+    guard = -1;
+  };
+  auto restore = [&] {
+    if (sfd >= 0) close(sfd);
+    sigprocmask(SIG_SETMASK, &old_mask, nullptr);
+  };
   auto give_up = [&](const std::string& why) {
+    end_guard();
     char ignore[512];
     cr::remove_tree(work.c_str(), ignore, sizeof ignore);
     close(lock);
+    restore();
     *err = why;
     return -1;
   };
+  // Stopped by a signal: nothing of the build is left, then the signal
+  // takes its normal course.
+  auto stopped = [&](int sig) {
+    end_guard();
+    char ignore[512];
+    cr::remove_tree(work.c_str(), ignore, sizeof ignore);
+    close(lock);
+    fprintf(stderr, "cowroot: image %s: build stopped by SIG%s, nothing of it left\n", spec.name.c_str(),
+            sigabbrev_np(sig) ? sigabbrev_np(sig) : "?");
+    if (sfd >= 0) close(sfd);
+    signal(sig, SIG_DFL);
+    sigset_t one;
+    sigemptyset(&one);
+    sigaddset(&one, sig);
+    raise(sig);
+    sigprocmask(SIG_UNBLOCK, &one, nullptr);
+    _exit(128 + sig);
+  };
+  if (sfd < 0) return give_up(std::string("signalfd: ") + strerror(errno));
   if (mkdir(work.c_str(), 0755) < 0) return give_up("cannot create " + work + ": " + strerror(errno));
   fprintf(stderr, "cowroot: building image %s (debootstrap --variant=%s %s from %s)\n", spec.name.c_str(),
           spec.variant.c_str(), spec.suite.c_str(), spec.mirror.c_str());
   std::string statefile = work + "/state.fakeroot";
-  std::vector<std::string> args = {self_exe(), "-s", statefile, "--", "debootstrap", "--variant=" + spec.variant};
-  if (!spec.include.empty()) args.push_back("--include=" + spec.include);
-  args.push_back(spec.suite);
-  args.push_back(root);
-  args.push_back(spec.mirror);
-  pid_t pid = fork();
-  if (pid < 0) return give_up(std::string("fork: ") + strerror(errno));
-  if (pid == 0) {
-    std::vector<char*> av;
-    for (auto& a : args) av.push_back(const_cast<char*>(a.c_str()));
-    av.push_back(nullptr);
-    // debootstrap lives in /usr/sbin, which an ordinary user's PATH may lack.
-    std::string path = getenv("PATH") ? getenv("PATH") : "/usr/bin:/bin";
-    setenv("PATH", ("/usr/sbin:/sbin:" + path).c_str(), 1);
-    // Its progress is for the person waiting: on stderr, never mixed into
-    // the output of the command the image is being built for.
-    dup2(2, 1);
-    execv(av[0], av.data());
-    _exit(127);
+  GuardArgs ga;
+  ga.argv = {self_exe(), "-s", statefile, "--", "debootstrap", "--variant=" + spec.variant};
+  if (!spec.include.empty()) ga.argv.push_back("--include=" + spec.include);
+  ga.argv.push_back(spec.suite);
+  ga.argv.push_back(root);
+  ga.argv.push_back(spec.mirror);
+  ga.work = work;
+  ga.name = spec.name;
+  ga.lock = lock;
+  ga.mask = old_mask;
+  int ctl_pipe[2], report_pipe[2];
+  if (pipe2(ctl_pipe, O_CLOEXEC) < 0) return give_up(std::string("pipe: ") + strerror(errno));
+  if (pipe2(report_pipe, O_CLOEXEC) < 0) {
+    close(ctl_pipe[0]);
+    close(ctl_pipe[1]);
+    return give_up(std::string("pipe: ") + strerror(errno));
   }
-  int status = 0;
-  while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+  fflush(nullptr);
+  guard = fork();
+  if (guard == 0) {
+    close(ctl_pipe[1]);
+    close(report_pipe[0]);
+    close(sfd);
+    ga.ctl = ctl_pipe[0];
+    ga.report = report_pipe[1];
+    run_guard(ga);
   }
+  close(ctl_pipe[0]);
+  close(report_pipe[1]);
+  ctl = ctl_pipe[1];
+  if (guard < 0) {
+    close(ctl);
+    close(report_pipe[0]);
+    return give_up(std::string("fork: ") + strerror(errno));
+  }
+  // The build's end, or a signal.
+  int status = -1;
+  for (;;) {
+    pollfd pf[2] = {{report_pipe[0], POLLIN, 0}, {sfd, POLLIN, 0}};
+    if (poll(pf, 2, -1) < 0) continue;
+    if (int sig = pending_signal(sfd)) {
+      close(report_pipe[0]);
+      stopped(sig);
+    }
+    if (pf[0].revents) {
+      if (read(report_pipe[0], &status, sizeof status) != (ssize_t)sizeof status) status = -1;
+      break;
+    }
+  }
+  close(report_pipe[0]);
+  if (status == -1) return give_up("cannot build image " + spec.name + ": the guard of the build died");
   if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
     std::string tail;
     std::ifstream in(root + "/debootstrap/debootstrap.log");
@@ -241,6 +489,7 @@ int build_image(const ImageSpec& spec_in, std::string* err) {
     return give_up("cannot build image " + spec.name + ": debootstrap failed" +
                    (tail.empty() ? " (is the mirror " + spec.mirror + " reachable?)" : ": " + tail));
   }
+  if (int sig = pending_signal(sfd)) stopped(sig);
   // The fake state goes beside the image, then the image is sealed.
   std::string side = root + ".cowroot";
   if (!mkdirs(side + "/state")) return give_up("cannot create " + side + ": " + strerror(errno));
@@ -251,6 +500,7 @@ int build_image(const ImageSpec& spec_in, std::string* err) {
       return give_up("cannot create the state of " + root + ": " + strerror(-r));
     if (cr::load_state(st, statefile.c_str(), e, sizeof e) < 0) return give_up(e);
   }
+  if (int sig = pending_signal(sfd)) stopped(sig);
   char e[1024];
   if (cr::cow_seal(root.c_str(), e, sizeof e) < 0) return give_up(e);
   {
@@ -260,8 +510,10 @@ int build_image(const ImageSpec& spec_in, std::string* err) {
     if (!info) return give_up("cannot write " + work + "/info");
   }
   unlink(statefile.c_str());
+  // The last chance to stop: from here the signals wait until the image is
+  // in place.
+  if (int sig = pending_signal(sfd)) stopped(sig);
   // Into place: the old image (a refresh) goes aside first, then away.
-  std::string final_dir = dir + "/" + spec.name;
   std::string old = dir + "/" + spec.name + ".old-" + std::to_string(getpid());
   bool had_old = is_dir(final_dir);
   if (had_old && rename(final_dir.c_str(), old.c_str()) < 0) return give_up("cannot replace " + final_dir + ": " + strerror(errno));
@@ -277,7 +529,9 @@ int build_image(const ImageSpec& spec_in, std::string* err) {
         cr::remove_tree((dir + "/" + spec.name + ".runs/" + de->d_name).c_str(), e, sizeof e);
     closedir(d);
   }
+  end_guard();
   close(lock);
+  restore();
   fprintf(stderr, "cowroot: image %s is ready\n", spec.name.c_str());
   return 0;
 }

@@ -70,6 +70,63 @@ TEST_CASE("the host stays out of reach, /dev, /proc and /sys pass through, --bin
   CHECK(r.out == "dev\nproc\nsys\nfrom the host\nno-host\n");
 }
 
+TEST_CASE("COWROOT_BINDS passes host directories through with the launcher, beside --bind") {
+  TempDir a, b, c;
+  REQUIRE(mkdir((a / "sub").c_str(), 0755) == 0);
+  write_file(a / "sub/f", "from a\n");
+  write_file(b / "g", "from b\n");
+  write_file(c / "h", "from c\n");
+  // PATH: the host directory at the same path inside.
+  auto r = sh("COWROOT_BINDS=" + q(a.path) + " " + cowroot() + " -r " + q(root()) + " -- /bin/cat " + q(a / "sub/f") +
+              " 2>&1");
+  CHECK(r.status == 0);
+  CHECK(r.out == "from a\n");
+  // INSIDE=HOST entries, together with --bind; /dev, /proc and /sys stay.
+  r = sh("COWROOT_BINDS=" + q("/mnt/a=" + a.path + ":/mnt/b=" + b.path) + " " + cowroot() + " --bind " +
+         q(c.path + ":/mnt/c") + " -r " + q(root()) +
+         " -- /bin/sh -c 'cat /mnt/a/sub/f /mnt/b/g /mnt/c/h; test -d /proc/self && echo proc' 2>&1");
+  CHECK(r.out == "from a\nfrom b\nfrom c\nproc\n");
+  // `cowroot run` makes a root: --bind and COWROOT_BINDS work there too.
+  r = sh("COWROOT_BINDS=" + q("/mnt/a=" + a.path) + " " + cowroot() + " run --base " + q(root()) + " --bind " +
+         q(c.path + ":/mnt/c") + " -- /bin/cat /mnt/a/sub/f /mnt/c/h 2>&1");
+  CHECK(r.out == "from a\nfrom c\n");
+  // The library alone reads the same variable, and keeps /proc with it.
+  r = sh("LD_PRELOAD=" + prefix() + "/lib/libcowroot.so COWROOT_ROOT=" + q(root()) + " COWROOT_BINDS=" +
+         q("/mnt/a=" + a.path) + " /bin/sh -c 'cat /mnt/a/sub/f /etc/motd; test -d /proc/self && echo proc' 2>&1");
+  CHECK(r.out == "from a\ninside the root\nproc\n");
+}
+
+TEST_CASE("a COWROOT_BINDS entry that is not there is one line naming it, and nothing runs") {
+  TempDir a;
+  // HOST:INSIDE is two entries in a ':'-separated list: the second is no host directory.
+  auto r = sh("COWROOT_BINDS=" + q(a.path + ":" + a.path + "/missing") + " " + cowroot() + " -r " + q(root()) +
+              " -- /bin/sh -c 'echo ran' 2>&1");
+  CHECK(r.status != 0);
+  CHECK(r.out == "cowroot: COWROOT_BINDS: " + a.path + "/missing: No such file or directory\n");
+}
+
+TEST_CASE("--fakechroot -r honours FAKECHROOT_EXCLUDE_PATH as a chroot() inside does") {
+  TempDir a;
+  REQUIRE(mkdir((a / "sub").c_str(), 0755) == 0);
+  write_file(a / "sub/f", "excluded\n");
+  std::string env = "FAKECHROOT_EXCLUDE_PATH=" + q(a.path) + " ";
+  auto r = sh(env + cowroot() + " --fakechroot -r " + q(root()) + " -- /bin/sh -c " +
+              q("cat " + a.path + "/sub/f; env -i /bin/cat " + a.path + "/sub/f") + " 2>&1");
+  CHECK(r.out == "excluded\nexcluded\n");
+  r = sh(env + cowroot() + " --fakechroot -- chroot " + q(root()) + " /bin/cat " + q(a / "sub/f") + " 2>&1");
+  CHECK(r.out == "excluded\n");
+  // It is fakechroot's variable: without --fakechroot nothing reads it.
+  r = sh(env + cowroot() + " -r " + q(root()) + " -- /bin/sh -c " + q("cat " + a.path + "/sub/f 2>/dev/null || echo hidden"));
+  CHECK(r.out == "hidden\n");
+}
+
+TEST_CASE("--bind without a root is one line, non-zero, and the command does not run") {
+  TempDir a;
+  auto r = sh(cowroot() + " --bind " + q(a.path) + " -- /bin/sh -c 'echo ran' 2>&1");
+  CHECK(r.status == 2);
+  CHECK(r.out == "cowroot: --bind " + a.path + ": only with -r DIR (there is no root to pass it into)\n");
+}
+
 TEST_CASE("exec: the root's loader and libraries, #! scripts, argv[0], and env -i stays inside") {
   auto r = in_root(
       "printf '#!/bin/sh\\necho \"script $0 $1\"\\n' > /tmp/s.sh && chmod +x /tmp/s.sh && /tmp/s.sh arg && "

@@ -1,8 +1,16 @@
 // Copy-on-write roots, end to end, as an unprivileged user: nothing written
 // inside a clone may change its base or a sibling.
+#include <arpa/inet.h>
+#include <dirent.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <signal.h>
+#include <sys/file.h>
+#include <sys/socket.h>
 #include <sys/xattr.h>
 
 #include <algorithm>
+#include <cstring>
 #include <fstream>
 #include <sstream>
 
@@ -409,4 +417,134 @@ TEST_CASE("bad input: a SRC that is no directory, a DEST that exists, another fi
   CHECK(r.out == "cowroot: no image no-such-image, and debootstrap knows no suite no-such-image to build it from "
                  "(cowroot image list shows the images)\n");
   CHECK(sh("ls -A " + q(b.dir / "cache") + "/cowroot/images 2>/dev/null | wc -l").out == "0\n");
+}
+
+namespace {
+
+// The names in a directory, sorted, one space between.
+std::string listing(const std::string& dir) {
+  std::vector<std::string> names;
+  if (DIR* d = opendir(dir.c_str())) {
+    while (dirent* e = readdir(d))
+      if (strcmp(e->d_name, ".") != 0 && strcmp(e->d_name, "..") != 0) names.push_back(e->d_name);
+    closedir(d);
+  }
+  std::sort(names.begin(), names.end());
+  std::string s;
+  for (auto& n : names) s += (s.empty() ? "" : " ") + n;
+  return s;
+}
+
+std::string last_line(std::string s) {
+  while (!s.empty() && s.back() == '\n') s.pop_back();
+  return s.substr(s.rfind('\n') == std::string::npos ? 0 : s.rfind('\n') + 1);
+}
+
+}  // namespace
+
+TEST_CASE("a killed image build: the build stops, and no process and no directory of it is left") {
+  if (!exists("/usr/share/debootstrap/scripts/bookworm")) {
+    MESSAGE("skipped: no debootstrap");
+    return;
+  }
+  for (int sig : {SIGTERM, SIGINT, SIGHUP, SIGKILL}) {
+    CAPTURE(sig);
+    TempDir cache;
+    std::string images = cache / "cowroot/images";
+    // A mirror that takes the connection and never answers: the build
+    // waits in wget for as long as the test wants, without a network.
+    int srv = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    REQUIRE(srv >= 0);
+    sockaddr_in sa{};
+    sa.sin_family = AF_INET;
+    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    socklen_t len = sizeof sa;
+    REQUIRE(bind(srv, (sockaddr*)&sa, sizeof sa) == 0);
+    REQUIRE(listen(srv, 8) == 0);
+    REQUIRE(getsockname(srv, (sockaddr*)&sa, &len) == 0);
+    std::string mirror = "http://127.0.0.1:" + std::to_string(ntohs(sa.sin_port)) + "/debian";
+    // Every process of the build inherits fd 3, the write end of this
+    // pipe: its read end sees EOF when none of them is left.
+    int alive[2], out[2];
+    REQUIRE(pipe2(alive, O_CLOEXEC) == 0);
+    REQUIRE(pipe2(out, O_CLOEXEC) == 0);
+    std::string bin = cowroot();
+    pid_t pid = fork();
+    REQUIRE(pid >= 0);
+    if (pid == 0) {
+      dup2(out[1], 1);
+      dup2(out[1], 2);
+      dup2(alive[1], 3);
+      for (int s : {SIGINT, SIGTERM, SIGHUP}) signal(s, SIG_DFL);
+      sigset_t none;
+      sigemptyset(&none);
+      sigprocmask(SIG_SETMASK, &none, nullptr);
+      setenv("XDG_CACHE_HOME", cache.path.c_str(), 1);
+      for (const char* v : {"http_proxy", "HTTP_PROXY", "https_proxy", "all_proxy", "ALL_PROXY"}) unsetenv(v);
+      setenv("no_proxy", "127.0.0.1", 1);  // over a proxy /etc/wgetrc may name
+      execl(bin.c_str(), bin.c_str(), "image", "build", "killed", "--suite", "bookworm", "--mirror", mirror.c_str(),
+            (char*)nullptr);
+      _exit(127);
+    }
+    close(alive[1]);
+    close(out[1]);
+    // The build is under way once debootstrap's wget has connected.
+    pollfd pf[2] = {{srv, POLLIN, 0}, {alive[0], POLLIN, 0}};
+    REQUIRE(poll(pf, 2, -1) > 0);
+    REQUIRE_MESSAGE((pf[0].revents & POLLIN) != 0, "the build ended before it asked the mirror");
+    int conn = accept4(srv, nullptr, nullptr, SOCK_CLOEXEC);
+    REQUIRE(conn >= 0);
+    REQUIRE(kill(pid, sig) == 0);
+    int st;
+    REQUIRE(waitpid(pid, &st, 0) == pid);
+    CHECK(WIFSIGNALED(st));
+    CHECK(WTERMSIG(st) == sig);
+    // Whoever takes the image's lock next finds nothing of the build: no
+    // process (none holds fd 3 any more) and no directory.
+    int lock = open((images + "/killed.lock").c_str(), O_RDWR | O_CLOEXEC);
+    REQUIRE(lock >= 0);
+    REQUIRE(flock(lock, LOCK_EX) == 0);
+    pollfd gone{alive[0], POLLIN, 0};
+    int ended = poll(&gone, 1, 0);
+    CHECK(ended == 1);
+    char c;
+    if (ended == 1) CHECK(read(alive[0], &c, 1) == 0);
+    CHECK(listing(images) == "killed.lock");
+    close(lock);
+    // (Were something left, this lets it end: its wget fails.)
+    close(conn);
+    close(srv);
+    std::string text;
+    char buf[4096];
+    ssize_t n;
+    while ((n = read(out[0], buf, sizeof buf)) > 0) text.append(buf, n);
+    close(out[0]);
+    close(alive[0]);
+    INFO(text);
+    if (sig == SIGKILL)
+      CHECK(last_line(text) == "cowroot: image killed: its builder died: the build was stopped and " + images +
+                                   "/killed.build-" + std::to_string(pid) + " removed");
+    else
+      CHECK(last_line(text) == std::string("cowroot: image killed: build stopped by SIG") + sigabbrev_np(sig) +
+                                   ", nothing of it left");
+  }
+}
+
+TEST_CASE("a build clears what killed builds left, and puts back an image a killed refresh left aside") {
+  if (!exists("/usr/share/debootstrap/scripts/bookworm")) {
+    MESSAGE("skipped: no debootstrap");
+    return;
+  }
+  Base b;
+  std::string images = b.dir / "cache/cowroot/images";
+  REQUIRE(sh("mkdir -p " + q(images + "/bookworm.old-99999") + " " + q(images + "/bookworm.build-99998/root/etc") +
+             " && " + cowroot() + " clone " + q(b.base) + " " + q(images + "/bookworm.old-99999/root") +
+             " 2>/dev/null && touch " + q(images + "/bookworm.old-99999/info"))
+              .status == 0);
+  // The image is there again, so nothing is built (the mirror is never asked).
+  auto r = sh("XDG_CACHE_HOME=" + q(b.dir / "cache") + " " + cowroot() +
+              " image build bookworm --mirror http://127.0.0.1:9/debian 2>&1");
+  CHECK(r.status == 0);
+  CHECK(listing(images) == "bookworm bookworm.lock");
+  CHECK(exists(images + "/bookworm/root/etc/data"));
 }

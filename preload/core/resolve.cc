@@ -315,11 +315,15 @@ bool start_dir(int dirfd, const char* path, char* cur, size_t n) {
   return fd_host_path(dirfd, host, sizeof host) && host_to_top(host, cur, n);
 }
 
+// The first bind of an inside path wins: the defaults, the list handed
+// down and FAKECHROOT_EXCLUDE_PATH may name the same place again.
 void add_bind(const char* inside, size_t il, const char* host, size_t hl) {
   if (g_root.nbinds >= kMaxBinds || il >= kBindLen || hl >= kBindLen || il == 0 || hl == 0) return;
-  Bind& b = g_root.binds[g_root.nbinds++];
   while (il > 1 && inside[il - 1] == '/') il--;
   while (hl > 1 && host[hl - 1] == '/') hl--;
+  for (int i = 0; i < g_root.nbinds; i++)
+    if (g_root.binds[i].inside_len == il && memcmp(g_root.binds[i].inside, inside, il) == 0) return;
+  Bind& b = g_root.binds[g_root.nbinds++];
   memcpy(b.inside, inside, il);
   b.inside[il] = 0;
   b.inside_len = il;
@@ -358,9 +362,11 @@ void root_init() {
   memcpy(g_root.croot, c, cl);
   g_root.croot[cl] = 0;
   g_root.croot_len = cl;
-  const char* binds = getenv("COWROOT_BINDS");
-  if (!binds) binds = "/dev:/proc:/sys";
-  for (const char* p = binds; *p;) {
+  // /dev, /proc and /sys always pass through; COWROOT_BINDS (PATH or
+  // INSIDE=HOST entries) and, with --fakechroot, FAKECHROOT_EXCLUDE_PATH
+  // add more. The list handed down at exec holds all of them already.
+  for (const char* b : {"/dev", "/proc", "/sys"}) add_bind(b, strlen(b), b, strlen(b));
+  for (const char* p = getenv("COWROOT_BINDS"); p && *p;) {
     const char* e = strchr(p, ':');
     if (!e) e = p + strlen(p);
     const char* eq = (const char*)memchr(p, '=', e - p);
@@ -368,7 +374,7 @@ void root_init() {
     else add_bind(p, e - p, p, e - p);
     p = *e ? e + 1 : e;
   }
-  if (!getenv("COWROOT_BINDS")) add_exclude_binds();
+  add_exclude_binds();
   if (const char* exe = getenv("COWROOT_EXE"); exe && strlen(exe) < sizeof g_root.exe)
     memcpy(g_root.exe, exe, strlen(exe) + 1);
   g_root.active = true;
