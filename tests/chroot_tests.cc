@@ -155,6 +155,14 @@ TEST_CASE("chroot() inside nests, and the classic escape stays in the session's 
   CHECK(r.out == "jailed\ninside the root\n");
 }
 
+TEST_CASE("in a nested chroot /dev, /proc and /sys still pass through, and lead back into it") {
+  // debootstrap and package scripts chroot into a target whose /proc they
+  // "mount": it must be there, and .. from it must stay in the target.
+  auto r = in_root("rm -rf /n1 && mkdir -p /n1/proc /n1/dev && cp -a /usr /bin /lib /lib64 /n1/ 2>/dev/null; "
+                   "chroot /n1 /bin/sh -c 'ls -d /proc/self /dev/null; readlink /proc/self/root; cd /proc && cd .. && ls /'");
+  CHECK(r.out == "/dev/null\n/proc/self\n/\nbin\ndev\nlib\nlib64\nproc\nusr\n");
+}
+
 TEST_CASE("user and group names come from the root's /etc, not the host's") {
   auto r = in_root("id -u inroot; id -un 4242; touch /tmp/o && chown inroot:inroot /tmp/o && stat -c '%U:%G %u' /tmp/o");
   CHECK(r.out == "4242\ninroot\ninroot:inroot 4242\n");

@@ -75,7 +75,7 @@ void cache_put(const char* p, size_t n, uint64_t gen) {
 }
 
 // ---- top-inside <-> host ----------------------------------------------------
-const Bind* bind_of(const char* inside) {
+const Bind* longest_bind(const char* inside) {
   const Bind* best = nullptr;
   for (int i = 0; i < g_root.nbinds; i++) {
     const Bind& b = g_root.binds[i];
@@ -84,9 +84,26 @@ const Bind* bind_of(const char* inside) {
   return best;
 }
 
+// The bind a top-inside path lies under. Binds name places as the program
+// sees them: after a chroot() /proc is still the host's /proc (as under
+// fakechroot, where excluded paths hold at every level), so a path under
+// the current root is matched by its part below it. *skip says how much of
+// `inside` comes before the bind's own name.
+const Bind* bind_of(const char* inside, size_t* skip) {
+  *skip = 0;
+  if (g_root.croot_len > 1 && under(inside, g_root.croot, g_root.croot_len) && inside[g_root.croot_len]) {
+    if (const Bind* b = longest_bind(inside + g_root.croot_len)) {
+      *skip = g_root.croot_len;
+      return b;
+    }
+  }
+  return longest_bind(inside);
+}
+
 size_t map_host(const char* inside, char* out, size_t n) {
-  if (const Bind* b = bind_of(inside)) {
-    const char* rest = inside + b->inside_len;
+  size_t skip;
+  if (const Bind* b = bind_of(inside, &skip)) {
+    const char* rest = inside + skip + b->inside_len;
     size_t rl = strlen(rest);
     if (!put(out, n, b->host, b->host_len, rest, rl)) return 0;
     return b->host_len + rl;
@@ -110,6 +127,11 @@ bool host_to_top(const char* host, char* out, size_t n) {
   }
   if (!best) return false;
   const char* rest = host + best->host_len;
+  if (g_root.croot_len > 1) {  // binds hold under the current root too (see bind_of)
+    char in[kMax];
+    if (!put(in, sizeof in, best->inside, best->inside_len, rest, strlen(rest))) return false;
+    return put(out, n, g_root.croot, g_root.croot_len, in, strlen(in));
+  }
   return put(out, n, best->inside, best->inside_len, rest, strlen(rest));
 }
 
