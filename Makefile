@@ -24,12 +24,13 @@ CORE_LIB := $(BUILD)/libcowroot-core.a
 PRELOAD  := $(BUILD)/libcowroot.so
 FAKED    := $(BUILD)/cowroot-faked
 CLI      := $(BUILD)/cowroot
+TRACE    := $(BUILD)/cowroot-trace
 TESTS    := $(BUILD)/tests/unit_tests $(BUILD)/tests/fakeroot_tests $(BUILD)/tests/chroot_tests \
             $(BUILD)/tests/cow_tests $(BUILD)/tests/debootstrap_tests
 HELPER   := $(BUILD)/tests/helper
 BENCH    := $(BUILD)/bench/callpath $(BUILD)/bench/timeit
 
-all: $(BUILD)/.deps-build $(PRELOAD) $(FAKED) $(CLI)
+all: $(BUILD)/.deps-build $(PRELOAD) $(FAKED) $(CLI) $(TRACE)
 
 $(BUILD)/.deps-%: mk/deps.sh
 	@mkdir -p $(BUILD)
@@ -65,6 +66,9 @@ $(FAKED): $(BUILD)/faked/faked.o $(CORE_LIB)
 $(CLI): $(BUILD)/cli/cowroot.o $(BUILD)/cli/images.o $(CORE_LIB)
 	$(CXX) -o $@ $^ -static-libstdc++ -static-libgcc
 
+$(TRACE): $(BUILD)/cli/trace.o $(CORE_LIB)
+	$(CXX) -o $@ $^ -static-libstdc++ -static-libgcc
+
 $(HELPER): $(BUILD)/tests/helper.o
 	$(CXX) -o $@ $^
 
@@ -90,6 +94,7 @@ install: all
 	  $(DESTDIR)$(PREFIX)/include/cowroot
 	install -m 755 $(CLI) $(DESTDIR)$(PREFIX)/bin/cowroot
 	install -m 755 $(FAKED) $(DESTDIR)$(PREFIX)/libexec/cowroot/cowroot-faked
+	install -m 755 $(TRACE) $(DESTDIR)$(PREFIX)/libexec/cowroot/cowroot-trace
 	install -m 755 $(PRELOAD) $(DESTDIR)$(PREFIX)/lib/libcowroot.so
 	install -m 644 $(CORE_LIB) $(DESTDIR)$(PREFIX)/lib/libcowroot-core.a
 	install -m 644 $(HEADERS) $(DESTDIR)$(PREFIX)/include/cowroot/

@@ -303,10 +303,17 @@ TEST_CASE("/proc/self/exe is the program: it re-executes itself, and other proce
   CHECK(r.out == "again -e\n/usr/bin/readlink\n/usr/bin/sleep\n");
 }
 
-TEST_CASE("the root's loader run by name: ldd and ld.so --version work inside") {
-  auto r = in_root("ldd /bin/sh | grep -c 'libc.so.6 => '; ld=$(ls /lib64/ld-linux-*.so.2 2>/dev/null || ls /lib/ld-linux-*.so.*); "
-                   "$ld --version | head -n 1 | grep -o ^ld.so");
-  CHECK(r.out == "1\nld.so\n");
+TEST_CASE("the root's loader run by name: ldd and ld.so --version work inside, and ldd lists inside paths") {
+  auto r = in_root("ldd /bin/sh | grep -c 'libc.so.6 => /'; ld=$(ls /lib64/ld-linux-*.so.2 2>/dev/null || ls /lib/ld-linux-*.so.*); "
+                   "$ld --version | head -n 1 | grep -o ^ld.so; "
+                   "for l in $(ldd /bin/cat | grep -o '=> /[^ ]*' | cut -c4-); do test -f $l || echo missing $l; done; "
+                   "LD_TRACE_LOADED_OBJECTS=1 /bin/cat | grep -c libc.so.6");
+  CHECK(r.out == "1\nld.so\n1\n");
+  // Scripts copy what ldd lists (initramfs-tools' copy_exec): no host path,
+  // and not the session's own library.
+  auto listing = in_root("ldd /bin/sh /bin/cat");
+  CHECK(listing.out.find(root()) == std::string::npos);
+  CHECK(listing.out.find("libcowroot") == std::string::npos);
 }
 
 TEST_CASE("/proc magic links lead inside: realpath of them, and absolute symlinks after them") {

@@ -125,16 +125,44 @@ bool is_arch_test_probe(const char* host, int fd_in) {
   return m == n && memcmp(mine, theirs, n) == 0;
 }
 
+// The loader asked to list a program's libraries (ldd's --list, or
+// LD_TRACE_LOADED_OBJECTS) prints host paths: cowroot-trace, beside the
+// daemon, runs it and makes them inside paths. False when it is missing.
+bool use_tracer(Plan* p, char** argv, char* const envp[]) {
+  bool trace = false;
+  for (char* const* e = envp; e && *e && !trace; e++)
+    trace = strncmp(*e, "LD_TRACE_LOADED_OBJECTS=", 24) == 0 && (*e)[24];
+  for (char** a = argv + 1; *a && !trace && (*a)[0] == '-'; a++) trace = strcmp(*a, "--list") == 0;
+  if (!trace) return false;
+  const char* slash = strrchr(g_session.faked, '/');
+  size_t dl = slash ? (size_t)(slash - g_session.faked) : 0;
+  if (!dl || dl + 16 > sizeof p->tracer) return false;
+  memcpy(p->tracer, g_session.faked, dl);
+  memcpy(p->tracer + dl, "/cowroot-trace", 15);
+  return sys::raw(SYS_faccessat, AT_FDCWD, (long)p->tracer, X_OK) == 0;
+}
+
 // The plan's last step: what to execve, and the session's environment.
 int finish(Plan* p, const char* path, int dirfd, char** argv, char* const envp[], char** env_slots, size_t env_cap) {
   p->path = path;
   p->dirfd = dirfd;
   p->flags = 0;
   p->argv = argv;
+  if (path == p->loader && use_tracer(p, argv, envp)) {
+    p->path = p->tracer;  // argv stays the loader's: the tracer runs argv[0]
+    p->dirfd = AT_FDCWD;
+  }
   if (!exec_env(envp, env_slots, env_cap, p->strings, sizeof p->strings - 4 * 512, p->exe, false,
                 p->libstamp[0] && p->libtail ? p->libstamp : nullptr, p->libtail, p->comm[0] ? p->comm : nullptr))
     return -E2BIG;
   p->envp = env_slots;
+  if (p->path == p->tracer) {
+    // The host's loader starting cowroot-trace would take the request to
+    // trace as its own: it travels under another name, put back for the
+    // root's loader.
+    for (char** e = env_slots; *e; e++)
+      if (strncmp(*e, "LD_TRACE_LOADED_OBJECTS=", 24) == 0) *e += 3;  // "TRACE_LOADED_OBJECTS=…"
+  }
   return 0;
 }
 

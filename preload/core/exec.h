@@ -16,6 +16,7 @@ struct Plan {
   // storage
   char host[4096 + 64];
   char loader[4096 + 64];
+  char tracer[4096 + 64];  // cowroot-trace, when the loader only lists libraries
   char interp[3][512];  // #! interpreters and arguments
   char exe[4096];
   char libpath[16384];

@@ -1,0 +1,97 @@
+// cowroot-trace: runs a program the root's loader traces (ldd, or
+// LD_TRACE_LOADED_OBJECTS=1) and turns the host paths in what it prints
+// into inside paths. The loader reports the files it opened, and inside a
+// root those are host paths: scripts that copy what ldd lists (initramfs
+// tools' copy_exec, for one) need the names the root knows.
+//
+// The library execs this program in the loader's place, with the loader's
+// argument vector unchanged (argv[0] is the loader) and the session's
+// environment, which names the root (COWROOT_ROOT, COWROOT_CHROOT,
+// COWROOT_BINDS) and the library (COWROOT_LIB), whose own line is left out.
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <string>
+
+#include "../preload/core/resolve.h"
+#include "../preload/core/sys.h"
+
+extern char** environ;
+
+namespace {
+
+// One line of the loader's output, with every host path in it made inside.
+std::string translate(const std::string& line, const char* lib) {
+  std::string out;
+  size_t i = 0;
+  while (i < line.size()) {
+    bool starts = line[i] == '/' && (i == 0 || line[i - 1] == ' ' || line[i - 1] == '\t');
+    if (!starts) {
+      out += line[i++];
+      continue;
+    }
+    size_t e = line.find_first_of(" \t\n", i);
+    if (e == std::string::npos) e = line.size();
+    std::string host = line.substr(i, e - i);
+    if (lib && host == lib) return "";  // the session's own library is no dependency of the program
+    char inside[4096];
+    out += cr::to_inside(host.c_str(), inside, sizeof inside) ? inside : host;
+    i = e;
+  }
+  return out;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  if (argc < 2 || argv[0][0] != '/') {
+    fprintf(stderr, "cowroot-trace: run by libcowroot.so in place of the root's loader, not by hand\n");
+    return 2;
+  }
+  cr::root_init();
+  // The library hands the loader's trace request over under another name
+  // (the host's loader starting this program would have taken it).
+  if (const char* t = getenv("TRACE_LOADED_OBJECTS")) {
+    setenv("LD_TRACE_LOADED_OBJECTS", t, 1);
+    unsetenv("TRACE_LOADED_OBJECTS");
+  }
+  const char* lib = getenv("COWROOT_LIB");
+  int p[2];
+  if (pipe(p) < 0) {
+    perror("cowroot-trace: pipe");
+    return 127;
+  }
+  pid_t pid = fork();
+  if (pid < 0) {
+    perror("cowroot-trace: fork");
+    return 127;
+  }
+  if (pid == 0) {
+    close(p[0]);
+    dup2(p[1], 1);
+    close(p[1]);
+    // Straight to the kernel (not even through syscall()): the library
+    // this process has preloaded would plan the exec a second time.
+    long r = cr::sys::raw(SYS_execve, (long)argv[0], (long)argv, (long)environ);
+    fprintf(stderr, "cowroot-trace: %s: %s\n", argv[0], strerror((int)-r));
+    _exit(127);
+  }
+  close(p[1]);
+  FILE* in = fdopen(p[0], "r");
+  char* buf = nullptr;
+  size_t cap = 0;
+  ssize_t n;
+  while (in && (n = getline(&buf, &cap, in)) > 0) {
+    std::string t = translate(std::string(buf, n), lib);
+    fwrite(t.data(), 1, t.size(), stdout);
+  }
+  fflush(stdout);
+  int status = 0;
+  while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+  }
+  return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+}
