@@ -116,6 +116,15 @@ TEST_CASE("names that were one file in the base stay one file after a break") {
   CHECK(real_stat(c + "/etc/a").st_ino == real_stat(c + "/etc/b").st_ino);
 }
 
+TEST_CASE("a clone's directories have the base's modes, whatever the umask") {
+  Base b;
+  std::string c = b.dir / "c";
+  REQUIRE(sh("umask 077 && " + cowroot() + " clone " + q(b.base) + " " + q(c) + " 2>/dev/null").status == 0);
+  CHECK((real_stat(c + "/tmp").st_mode & 07777) == (real_stat(b.base + "/tmp").st_mode & 07777));
+  CHECK((real_stat(c + "/etc").st_mode & 07777) == (real_stat(b.base + "/etc").st_mode & 07777));
+  CHECK(b.in(c, "stat -c %a /tmp").out == "1777\n");
+}
+
 TEST_CASE("hard links a program makes between its own files keep link semantics") {
   Base b;
   std::string c = b.clone("c");

@@ -310,7 +310,11 @@ int cow_clone(const char* src_in, const char* dest_in, char* err, size_t errlen)
   int sfd = open(src.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
   int dfd = open(tmp.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
   if (sfd < 0 || dfd < 0) return fail(src, errno);
+  // Directories get the base's modes, not what the umask leaves of them
+  // (/tmp stays 1777).
+  mode_t mask = umask(0);
   err_code = walk(sfd, dfd, "");
+  umask(mask);
   close(sfd);
   close(dfd);
   if (err_code) return fail(src + "/" + err_where, -err_code);
