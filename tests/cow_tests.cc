@@ -370,3 +370,34 @@ TEST_CASE("bad input: a SRC that is no directory, a DEST that exists, another fi
                  "(cowroot image list shows the images)\n");
   CHECK(sh("ls -A " + q(b.dir / "cache") + "/cowroot/images 2>/dev/null | wc -l").out == "0\n");
 }
+
+namespace {
+
+std::string tree_of(const std::string& d) { return sh("cd " + q(d) + " && find . | sort").out; }
+
+}  // namespace
+
+TEST_CASE("clone refuses a DEST inside SRC, SRC itself or SRC's metadata: one line, nothing made") {
+  Base b;
+  REQUIRE(sh(cowroot() + " seal " + q(b.base) + " 2>&1").status == 0);
+  std::string base_tree = tree_of(b.dir.path);
+  REQUIRE(symlink(b.base.c_str(), (b.dir / "link").c_str()) == 0);
+  base_tree = tree_of(b.dir.path);
+  struct Case {
+    std::string dest, says;
+  } cases[] = {
+      {b.base + "/inner", "is inside " + b.base},
+      {b.base + "/etc/inner", "is inside " + b.base},
+      {b.dir / "link/inner", "is inside " + b.base},
+      {b.base, "is " + b.base + " itself"},
+      {b.base + ".cowroot/inner", "is inside " + b.base + ".cowroot"},
+  };
+  for (auto& k : cases) {
+    CAPTURE(k.dest);
+    auto r = sh(cowroot() + " clone " + q(b.base) + " " + q(k.dest) + " 2>&1");
+    CHECK(r.status != 0);
+    CHECK(r.out.find(k.says) != std::string::npos);
+    CHECK(std::count(r.out.begin(), r.out.end(), '\n') == 1);
+    CHECK(tree_of(b.dir.path) == base_tree);
+  }
+}

@@ -61,6 +61,11 @@ std::string parent_of(const std::string& p) {
   return s == 0 ? "/" : p.substr(0, s);
 }
 
+bool inside(const std::string& a, const std::string& top) {
+  if (top == "/") return true;
+  return a.size() >= top.size() && a.compare(0, top.size(), top) == 0 && (a.size() == top.size() || a[top.size()] == '/');
+}
+
 bool copy_file(const std::string& from, const std::string& to) {
   int in = open(from.c_str(), O_RDONLY | O_CLOEXEC);
   if (in < 0) return false;
@@ -208,6 +213,26 @@ int cow_clone(const char* src_in, const char* dest_in, char* err, size_t errlen)
   }
   std::string src = srcbuf, dest = dest_in;
   while (dest.size() > 1 && dest.back() == '/') dest.pop_back();
+  {
+    // Where DEST would be, canonical: not in SRC (the walk would copy the
+    // clone into itself) and not around it or its metadata.
+    size_t sl = dest.rfind('/');
+    std::string name = sl == std::string::npos ? dest : dest.substr(sl + 1);
+    char pbuf[4096];
+    if (name != "." && name != ".." && realpath(parent_of(dest).c_str(), pbuf)) {
+      std::string p = pbuf, at = (p == "/" ? "" : p) + "/" + name;
+      std::string why;
+      if (at == src) why = "is " + src + " itself";
+      else if (inside(at, src)) why = "is inside " + src + ": a clone cannot be made inside its own base";
+      else if (inside(src, at) || inside(src, at + ".cowroot"))
+        why = "would contain " + src + ": a clone cannot be made around its own base";
+      else if (inside(at, src + ".cowroot")) why = "is inside " + src + ".cowroot, the metadata of " + src;
+      if (!why.empty()) {
+        say(err, errlen, "%s %s", dest.c_str(), why.c_str());
+        return -1;
+      }
+    }
+  }
   if (file_exists(dest)) {
     say(err, errlen, "%s already exists", dest.c_str());
     return -1;
