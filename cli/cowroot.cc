@@ -579,34 +579,10 @@ int cmd_clone(int argc, char** argv) {
 
 int cmd_reset(int argc, char** argv) {
   if (argc != 3) die("usage: cowroot reset CLONE", 2);
-  std::string clone = argv[2];
-  while (clone.size() > 1 && clone.back() == '/') clone.pop_back();
-  std::string base;
-  {
-    FILE* f = fopen((clone + ".cowroot/base").c_str(), "re");
-    if (!f) die(clone + " is not a clone (no " + clone + ".cowroot/base)");
-    char buf[4096];
-    if (fgets(buf, sizeof buf, f)) base = buf;
-    fclose(f);
-    while (!base.empty() && base.back() == '\n') base.pop_back();
-  }
-  if (base.empty() || !is_dir(base)) die("the base of " + clone + " (" + base + ") is gone");
   char err[1024];
-  // Undo what the clone's journal says changed; a full re-clone only when
-  // something changed behind the library's back.
-  int fast = cr::cow_reset_fast(clone.c_str(), err, sizeof err);
-  if (fast < 0) die(err);
-  if (fast == 0) return 0;
-  // Made beside it first, then swapped in: never a half-reset clone.
-  std::string fresh = clone + ".cowroot-reset-" + std::to_string(getpid());
-  if (cr::cow_clone(base.c_str(), fresh.c_str(), err, sizeof err) < 0) die(err);
-  std::string old = clone + ".cowroot-old-" + std::to_string(getpid());
-  if (rename(clone.c_str(), old.c_str()) < 0 || rename((clone + ".cowroot").c_str(), (old + ".cowroot").c_str()) < 0 ||
-      rename((fresh + ".cowroot").c_str(), (clone + ".cowroot").c_str()) < 0 ||
-      rename(fresh.c_str(), clone.c_str()) < 0)
-    die("cannot put the fresh clone in place of " + clone + ": " + strerror(errno));
-  if (cr::remove_tree(old.c_str(), err, sizeof err) < 0 || cr::remove_tree((old + ".cowroot").c_str(), err, sizeof err) < 0)
-    die(err);
+  // Undo what the clone's journal says changed; a full re-clone when
+  // something changed behind the library's back or the base is another.
+  if (cr::cow_reset(argv[2], err, sizeof err) < 0) die(err);
   return 0;
 }
 
