@@ -622,3 +622,17 @@ TEST_CASE("clone refuses a DEST inside SRC, SRC itself or SRC's metadata: one li
     CHECK(tree_of(b.dir.path) == base_tree);
   }
 }
+
+TEST_CASE("verify and seal take a cached image's name, as clone does") {
+  Base b;
+  std::string cache = b.dir / "cache";
+  REQUIRE(sh("mkdir -p " + q(cache + "/cowroot/images/mini") + " && " + cowroot() + " clone " + q(b.base) + " " +
+             q(cache + "/cowroot/images/mini/root") + " 2>/dev/null")
+              .status == 0);
+  std::string env = "cd " + q(b.dir.path) + " && XDG_CACHE_HOME=" + q(cache) + " ";
+  auto r = sh(env + cowroot() + " seal mini 2>&1");
+  CHECK_MESSAGE(r.status == 0, r.out);
+  r = sh(env + cowroot() + " verify mini 2>&1");
+  CHECK(r.status == 0);
+  CHECK(r.out == "mini: no change since it was sealed\n");
+}
