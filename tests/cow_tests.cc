@@ -636,3 +636,21 @@ TEST_CASE("verify and seal take a cached image's name, as clone does") {
   CHECK(r.status == 0);
   CHECK(r.out == "mini: no change since it was sealed\n");
 }
+
+TEST_CASE("a directory the session replaced with a symlink comes back from the journal, without a re-clone") {
+  Base b;
+  REQUIRE(mkdir((b.base + "/etc/dd").c_str(), 0755) == 0);
+  write_file(b.base + "/etc/dd/keepme", "k\n");
+  std::string c = b.clone("c");
+  ino_t top = real_stat(c).st_ino;  // a full re-clone puts a new directory in place
+  TempDir home;
+  write_file(home / "keepme", "mine\n");
+  CHECK(b.in(c, "rm -rf /etc/dd && ln -s " + home.path + " /etc/dd").status == 0);
+  auto r = reset(c);
+  CHECK_MESSAGE(r.status == 0, r.out);
+  CHECK(real_stat(c).st_ino == top);
+  CHECK(S_ISDIR(real_stat(c + "/etc/dd").st_mode));
+  CHECK(slurp(c + "/etc/dd/keepme") == "k\n");
+  CHECK(slurp(home / "keepme") == "mine\n");
+  CHECK(tree_of(c) == tree_of(b.base));
+}

@@ -804,6 +804,7 @@ int reset_journal(const CloneRecord& c, char* err, size_t errlen) {
   // journal cannot be trusted.
   std::vector<std::string> paths;
   std::unordered_set<std::string> touched;  // the journal's names and their directories
+  std::unordered_set<std::string> seen;     // the journal's names: a directory's may follow its children's
   {
     std::ifstream in(side + "/journal");
     std::string line;
@@ -822,8 +823,9 @@ int reset_journal(const CloneRecord& c, char* err, size_t errlen) {
         touched.insert(".");
         continue;
       }
-      if (!touched.insert(rel).second) continue;
+      if (!seen.insert(rel).second) continue;
       paths.push_back(rel);
+      touched.insert(rel);
       touched.insert(parent_rel(rel));
     }
   }
