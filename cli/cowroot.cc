@@ -49,7 +49,7 @@ void usage(FILE* f) {
           "                          run CMD as root in a throwaway clone of an image (default: bookworm,\n"
           "                          built on first use) or of DIR\n"
           "       cowroot image build|refresh|list|rm [NAME]      the image cache\n"
-          "       cowroot seal [-i STATE] DIR | verify DIR        protect a base (with the fake ownership saved\n"
+          "       cowroot seal [-i STATE] DIR | verify DIR        protect a base or image (with the fake ownership saved\n"
           "                                                       in STATE) / report changes to it\n"
           "\n"
           "  -s, --save-file FILE   save the fake ownership and modes to FILE when the command ends\n"
@@ -584,13 +584,17 @@ int cmd_image(int argc, char** argv) {
 
 void print_line(const char* line, void*) { printf("%s\n", line); }
 
+// A base on the command line may name a cached image (`cowroot image
+// list`) when no such path exists.
+std::string base_arg(const std::string& a) {
+  struct stat st;
+  if (a.find('/') == std::string::npos && lstat(a.c_str(), &st) < 0 && cli::image_exists(a)) return cli::image_root(a);
+  return a;
+}
+
 int cmd_clone(int argc, char** argv) {
   if (argc != 4) die("usage: cowroot clone SRC|IMAGE DEST", 2);
-  // SRC may name a cached image (`cowroot image list`) when no such path exists.
-  std::string src = argv[2];
-  struct stat st;
-  if (src.find('/') == std::string::npos && lstat(src.c_str(), &st) < 0 && cli::image_exists(src))
-    src = cli::image_root(src);
+  std::string src = base_arg(argv[2]);
   char err[1024];
   if (cr::cow_clone(src.c_str(), argv[3], err, sizeof err) < 0) die(err);
   std::string base = src;
@@ -603,34 +607,10 @@ int cmd_clone(int argc, char** argv) {
 
 int cmd_reset(int argc, char** argv) {
   if (argc != 3) die("usage: cowroot reset CLONE", 2);
-  std::string clone = argv[2];
-  while (clone.size() > 1 && clone.back() == '/') clone.pop_back();
-  std::string base;
-  {
-    FILE* f = fopen((clone + ".cowroot/base").c_str(), "re");
-    if (!f) die(clone + " is not a clone (no " + clone + ".cowroot/base)");
-    char buf[4096];
-    if (fgets(buf, sizeof buf, f)) base = buf;
-    fclose(f);
-    while (!base.empty() && base.back() == '\n') base.pop_back();
-  }
-  if (base.empty() || !is_dir(base)) die("the base of " + clone + " (" + base + ") is gone");
   char err[1024];
-  // Undo what the clone's journal says changed; a full re-clone only when
-  // something changed behind the library's back.
-  int fast = cr::cow_reset_fast(clone.c_str(), err, sizeof err);
-  if (fast < 0) die(err);
-  if (fast == 0) return 0;
-  // Made beside it first, then swapped in: never a half-reset clone.
-  std::string fresh = clone + ".cowroot-reset-" + std::to_string(getpid());
-  if (cr::cow_clone(base.c_str(), fresh.c_str(), err, sizeof err) < 0) die(err);
-  std::string old = clone + ".cowroot-old-" + std::to_string(getpid());
-  if (rename(clone.c_str(), old.c_str()) < 0 || rename((clone + ".cowroot").c_str(), (old + ".cowroot").c_str()) < 0 ||
-      rename((fresh + ".cowroot").c_str(), (clone + ".cowroot").c_str()) < 0 ||
-      rename(fresh.c_str(), clone.c_str()) < 0)
-    die("cannot put the fresh clone in place of " + clone + ": " + strerror(errno));
-  if (cr::remove_tree(old.c_str(), err, sizeof err) < 0 || cr::remove_tree((old + ".cowroot").c_str(), err, sizeof err) < 0)
-    die(err);
+  // Undo what the clone's journal says changed; a full re-clone when
+  // something changed behind the library's back or the base is another.
+  if (cr::cow_reset(argv[2], err, sizeof err) < 0) die(err);
   return 0;
 }
 
@@ -643,8 +623,8 @@ int cmd_seal(int argc, char** argv) {
     argv += 2;
     argc -= 2;
   }
-  if (argc != 3) die("usage: cowroot seal [-i STATE] DIR", 2);
-  std::string base = argv[2];
+  if (argc != 3) die("usage: cowroot seal [-i STATE] DIR|IMAGE", 2);
+  std::string base = base_arg(argv[2]);
   while (base.size() > 1 && base.back() == '/') base.pop_back();
   if (!is_dir(base)) die(base + ": not a directory");
   char err[1024];
@@ -668,9 +648,9 @@ int cmd_seal(int argc, char** argv) {
 }
 
 int cmd_verify(int argc, char** argv) {
-  if (argc != 3) die("usage: cowroot verify BASE", 2);
+  if (argc != 3) die("usage: cowroot verify BASE|IMAGE", 2);
   char err[1024];
-  long n = cr::cow_verify(argv[2], err, sizeof err, print_line, nullptr);
+  long n = cr::cow_verify(base_arg(argv[2]).c_str(), err, sizeof err, print_line, nullptr);
   if (n < 0) die(err);
   if (n > 0) fprintf(stderr, "cowroot: %s: %ld change%s since it was sealed\n", argv[2], n, n == 1 ? "" : "s");
   if (n == 0) printf("%s: no change since it was sealed\n", argv[2]);

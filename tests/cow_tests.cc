@@ -173,6 +173,15 @@ TEST_CASE("names that were one file in the base stay one file after a break") {
   CHECK(real_stat(c + "/etc/a").st_ino == real_stat(c + "/etc/b").st_ino);
 }
 
+TEST_CASE("a clone's directories have the base's modes, whatever the umask") {
+  Base b;
+  std::string c = b.dir / "c";
+  REQUIRE(sh("umask 077 && " + cowroot() + " clone " + q(b.base) + " " + q(c) + " 2>/dev/null").status == 0);
+  CHECK((real_stat(c + "/tmp").st_mode & 07777) == (real_stat(b.base + "/tmp").st_mode & 07777));
+  CHECK((real_stat(c + "/etc").st_mode & 07777) == (real_stat(b.base + "/etc").st_mode & 07777));
+  CHECK(b.in(c, "stat -c %a /tmp").out == "1777\n");
+}
+
 TEST_CASE("hard links a program makes between its own files keep link semantics") {
   Base b;
   std::string c = b.clone("c");
@@ -442,6 +451,34 @@ std::string last_line(std::string s) {
 
 }  // namespace
 
+// ---- reset and clone must be safe (issue 5's acceptance) -------------------
+
+namespace {
+
+std::string tree_of(const std::string& d) { return sh("cd " + q(d) + " && find . | sort").out; }
+
+Result reset(const std::string& c) { return sh(cowroot() + " reset " + q(c) + " 2>&1"); }
+
+// A new base at the same path, as `cowroot image refresh` makes one: the
+// same files, all of them new inodes.
+void replace_base(const Base& b) {
+  std::string old = b.dir / "base.old";
+  REQUIRE(rename(b.base.c_str(), old.c_str()) == 0);
+  REQUIRE(sh("cp -a " + q(old) + " " + q(b.base)).status == 0);
+}
+
+// A base file replaced by a new one. The old inode stays alive elsewhere,
+// or the new file could reuse its number, which the clone's shared set
+// holds (and then protects by chance).
+void replace_file(const Base& b, const std::string& name, const std::string& content) {
+  std::string f = b.base + name;
+  REQUIRE(link(f.c_str(), (b.dir / "old-inode").c_str()) == 0);
+  REQUIRE(unlink(f.c_str()) == 0);
+  write_file(f, content);
+}
+
+}  // namespace
+
 TEST_CASE("a killed image build: the build stops, and no process and no directory of it is left") {
   if (!exists("/usr/share/debootstrap/scripts/bookworm")) {
     MESSAGE("skipped: no debootstrap");
@@ -547,4 +584,260 @@ TEST_CASE("a build clears what killed builds left, and puts back an image a kill
   CHECK(r.status == 0);
   CHECK(listing(images) == "bookworm bookworm.lock");
   CHECK(exists(images + "/bookworm/root/etc/data"));
+}
+
+TEST_CASE("reset after the base was replaced at its path re-clones from the new base: the clone never writes into it") {
+  Base b;
+  std::string c = b.clone("c");
+  CHECK(b.in(c, "echo a > /etc/motd; echo b > /etc/data").status == 0);
+  replace_base(b);
+  auto r = reset(c);
+  CHECK_MESSAGE(r.status == 0, r.out);
+  // The clone's names are the new base's inodes, and its shared set knows them.
+  CHECK(real_stat(c + "/etc/data").st_ino == real_stat(b.base + "/etc/data").st_ino);
+  CHECK(real_stat(c + "/etc/passwd").st_ino == real_stat(b.base + "/etc/passwd").st_ino);
+  r = b.in(c, "chmod 666 /etc/data /etc/passwd && echo INTOBASE >> /etc/data && echo INTOBASE >> /etc/passwd");
+  CHECK_MESSAGE(r.status == 0, r.out);
+  CHECK(slurp(b.base + "/etc/data") == "base data\n");
+  CHECK(slurp(b.base + "/etc/passwd").find("INTOBASE") == std::string::npos);
+  CHECK(slurp(c + "/etc/data") == "base data\nINTOBASE\n");
+  // Replaced again, with a journal that has nothing to link back in: still
+  // a whole re-clone, never a clone half of the old base and half of the new.
+  REQUIRE(reset(c).status == 0);
+  REQUIRE(sh("rm -rf " + q(b.dir / "base.old")).status == 0);
+  replace_base(b);
+  CHECK(b.in(c, "mkdir /newdir").status == 0);
+  r = reset(c);
+  CHECK_MESSAGE(r.status == 0, r.out);
+  CHECK_FALSE(exists(c + "/newdir"));
+  CHECK(real_stat(c + "/etc/passwd").st_ino == real_stat(b.base + "/etc/passwd").st_ino);
+}
+
+TEST_CASE("reset after a sealed base's file was replaced and the base sealed again re-clones") {
+  Base b;
+  REQUIRE(sh(cowroot() + " seal " + q(b.base) + " 2>&1").status == 0);
+  std::string c = b.clone("c");
+  CHECK(b.in(c, "echo mine > /etc/data").status == 0);
+  replace_file(b, "/etc/data", "new base data\n");
+  REQUIRE(sh(cowroot() + " seal " + q(b.base) + " 2>&1").status == 0);
+  auto r = reset(c);
+  CHECK_MESSAGE(r.status == 0, r.out);
+  CHECK(slurp(c + "/etc/data") == "new base data\n");
+  r = b.in(c, "chmod 666 /etc/data && echo INTOBASE >> /etc/data");
+  CHECK_MESSAGE(r.status == 0, r.out);
+  CHECK(slurp(b.base + "/etc/data") == "new base data\n");
+  CHECK(sh(cowroot() + " verify " + q(b.base)).status == 0);
+}
+
+TEST_CASE("reset never links in an inode the clone does not share by record (an unsealed base's file replaced)") {
+  Base b;
+  std::string c = b.clone("c");
+  CHECK(b.in(c, "echo mine > /etc/data").status == 0);
+  replace_file(b, "/etc/data", "new base data\n");
+  auto r = reset(c);
+  CHECK_MESSAGE(r.status == 0, r.out);
+  r = b.in(c, "echo INTOBASE >> /etc/data");
+  CHECK_MESSAGE(r.status == 0, r.out);
+  CHECK(slurp(b.base + "/etc/data") == "new base data\n");
+}
+
+namespace {
+
+// The bind mount tests/run.sh prepared (root only), carried into a clone
+// for the length of a test and back out again, whatever happens.
+struct CarriedMount {
+  std::string home, at, mount_point;
+  explicit CarriedMount(const std::string& to) {
+    const char* h = getenv("COWROOT_TEST_MOUNT_HOLDER");
+    if (!h || !*h) return;
+    home = h;
+    REQUIRE(rename(home.c_str(), to.c_str()) == 0);
+    at = to;
+    mount_point = to + "/m";
+  }
+  bool active() const { return !at.empty(); }
+  ~CarriedMount() {
+    if (active() && rename(at.c_str(), home.c_str()) != 0) FAIL_CHECK("cannot move the test mount back to " << home);
+  }
+};
+
+}  // namespace
+
+TEST_CASE("reset refuses a clone with a mount inside, names it and changes nothing") {
+  if (!getenv("COWROOT_TEST_MOUNT_HOLDER") || !*getenv("COWROOT_TEST_MOUNT_HOLDER")) {
+    MESSAGE("skipped: no bind mount to carry into a clone (tests/run.sh makes one when started as root)");
+    return;
+  }
+  Base b;
+  std::string c = b.clone("c");
+  // (a) the journal lists names where a mount now is.
+  CHECK(b.in(c, "mkdir -p /srv/h/m && echo 1 > /srv/h/m/x").status == 0);
+  REQUIRE(sh("rm -rf " + q(c + "/srv/h")).status == 0);
+  {
+    CarriedMount m(c + "/srv/h");
+    std::string inmount = m.mount_point + "/inmount";
+    mode_t mode = real_stat(m.mount_point).st_mode;
+    auto r = reset(c);
+    CHECK(r.status != 0);
+    CHECK(r.out == "cowroot: " + m.mount_point + " is a mount point inside " + c + ": unmount it first\n");
+    CHECK(slurp(inmount) == "keep\n");
+    CHECK(real_stat(m.mount_point).st_mode == mode);
+    CHECK(exists(c + ".cowroot/journal"));
+  }
+  // (b) a mount in a directory the journal does not list, and a change
+  // behind the library's back that needs the full re-clone.
+  REQUIRE(sh("rm -rf " + q(c + "/srv") + " && mkdir " + q(c + "/srv")).status == 0);
+  {
+    CarriedMount m(c + "/root/h");
+    std::string inmount = m.mount_point + "/inmount";
+    mode_t mode = real_stat(m.mount_point).st_mode;
+    std::string before = tree_of(b.dir.path);
+    auto r = reset(c);
+    CHECK(r.status != 0);
+    CHECK(r.out == "cowroot: " + m.mount_point + " is a mount point inside " + c + ": unmount it first\n");
+    CHECK(slurp(inmount) == "keep\n");
+    CHECK(real_stat(m.mount_point).st_mode == mode);
+    CHECK(tree_of(b.dir.path) == before);  // no debris, nothing changed
+  }
+  // Without the mount, the same reset goes through.
+  auto r = reset(c);
+  CHECK_MESSAGE(r.status == 0, r.out);
+  CHECK(tree_of(c) == tree_of(b.base));
+}
+
+TEST_CASE("reset never follows a symlink out of the clone: a touched directory swapped for one is re-cloned") {
+  Base b;
+  REQUIRE(mkdir((b.base + "/etc/dd").c_str(), 0755) == 0);
+  write_file(b.base + "/etc/dd/keepme", "k\n");
+  std::string c = b.clone("c");
+  CHECK(b.in(c, "echo 1 > /etc/zz; echo 1 > /etc/dd/newf").status == 0);
+  TempDir home;
+  write_file(home / "newf", "p\n");
+  write_file(home / "keepme", "mine\n");
+  // Behind the library's back: the directory becomes a symlink to $HOME.
+  REQUIRE(sh("rm -rf " + q(c + "/etc/dd")).status == 0);
+  REQUIRE(symlink(home.path.c_str(), (c + "/etc/dd").c_str()) == 0);
+  auto r = reset(c);
+  CHECK_MESSAGE(r.status == 0, r.out);
+  CHECK(slurp(home / "newf") == "p\n");
+  CHECK(slurp(home / "keepme") == "mine\n");
+  CHECK(S_ISDIR(real_stat(c + "/etc/dd").st_mode));
+  CHECK(tree_of(c) == tree_of(b.base));
+}
+
+TEST_CASE("reset sees a mode, an xattr or an entry changed behind its back even with the mtime put back") {
+  Base b;
+  std::string c = b.clone("c");
+  std::string dir = c + "/usr/bin";  // a directory the journal will not list
+  struct stat made = real_stat(dir);
+  auto run_and_reset = [&](const std::string& what) {
+    CAPTURE(what);
+    CHECK(b.in(c, "echo x > /etc/data").status == 0);  // something for the journal
+    auto r = reset(c);
+    CHECK_MESSAGE(r.status == 0, r.out);
+  };
+  REQUIRE(chmod(dir.c_str(), 0700) == 0);
+  run_and_reset("chmod");
+  CHECK((real_stat(dir).st_mode & 07777) == (made.st_mode & 07777));
+
+  if (setxattr(dir.c_str(), "user.q", "1", 1, 0) == 0) {
+    run_and_reset("setfattr");
+    CHECK(getxattr(dir.c_str(), "user.q", nullptr, 0) < 0);
+  } else {
+    MESSAGE("user xattrs not supported here: that case skipped");
+  }
+
+  struct stat st = real_stat(dir);
+  write_file(dir + "/zz2", "behind its back\n");
+  struct timespec t[2] = {st.st_atim, st.st_mtim};
+  REQUIRE(utimensat(AT_FDCWD, dir.c_str(), t, 0) == 0);
+  run_and_reset("a new entry, the mtime restored");
+  CHECK_FALSE(exists(dir + "/zz2"));
+  CHECK(tree_of(c) == tree_of(b.base));
+}
+
+TEST_CASE("reset puts back the mode and the xattrs of a directory the journal lists") {
+  Base b;
+  std::string c = b.clone("c");
+  mode_t made = real_stat(c + "/etc").st_mode & 07777;
+  CHECK(b.in(c, "echo x > /etc/data").status == 0);
+  REQUIRE(chmod((c + "/etc").c_str(), 0700) == 0);
+  bool xattrs = setxattr((c + "/etc").c_str(), "user.q", "1", 1, 0) == 0;
+  auto r = reset(c);
+  CHECK_MESSAGE(r.status == 0, r.out);
+  CHECK((real_stat(c + "/etc").st_mode & 07777) == made);
+  if (xattrs) CHECK(getxattr((c + "/etc").c_str(), "user.q", nullptr, 0) < 0);
+}
+
+TEST_CASE("reset records what it changes: the next reset after another change is undone from the journal again") {
+  Base b;
+  std::string c = b.clone("c");
+  ino_t top = real_stat(c).st_ino;  // a full re-clone puts a new directory in place
+  CHECK(b.in(c, "echo x > /etc/data; mkdir /etc/newdir; rm /etc/motd").status == 0);
+  auto r = reset(c);
+  CHECK_MESSAGE(r.status == 0, r.out);
+  CHECK(real_stat(c).st_ino == top);
+  // /etc is not in this journal: its stamp must be the one the last reset left.
+  CHECK(b.in(c, "echo y > /usr/bin/newfile").status == 0);
+  r = reset(c);
+  CHECK_MESSAGE(r.status == 0, r.out);
+  CHECK(real_stat(c).st_ino == top);
+  CHECK(tree_of(c) == tree_of(b.base));
+}
+
+TEST_CASE("clone refuses a DEST inside SRC, SRC itself or SRC's metadata: one line, nothing made") {
+  Base b;
+  REQUIRE(sh(cowroot() + " seal " + q(b.base) + " 2>&1").status == 0);
+  std::string base_tree = tree_of(b.dir.path);
+  REQUIRE(symlink(b.base.c_str(), (b.dir / "link").c_str()) == 0);
+  base_tree = tree_of(b.dir.path);
+  struct Case {
+    std::string dest, says;
+  } cases[] = {
+      {b.base + "/inner", "is inside " + b.base},
+      {b.base + "/etc/inner", "is inside " + b.base},
+      {b.dir / "link/inner", "is inside " + b.base},
+      {b.base, "is " + b.base + " itself"},
+      {b.base + ".cowroot/inner", "is inside " + b.base + ".cowroot"},
+  };
+  for (auto& k : cases) {
+    CAPTURE(k.dest);
+    auto r = sh(cowroot() + " clone " + q(b.base) + " " + q(k.dest) + " 2>&1");
+    CHECK(r.status != 0);
+    CHECK(r.out.find(k.says) != std::string::npos);
+    CHECK(std::count(r.out.begin(), r.out.end(), '\n') == 1);
+    CHECK(tree_of(b.dir.path) == base_tree);
+  }
+}
+
+TEST_CASE("verify and seal take a cached image's name, as clone does") {
+  Base b;
+  std::string cache = b.dir / "cache";
+  REQUIRE(sh("mkdir -p " + q(cache + "/cowroot/images/mini") + " && " + cowroot() + " clone " + q(b.base) + " " +
+             q(cache + "/cowroot/images/mini/root") + " 2>/dev/null")
+              .status == 0);
+  std::string env = "cd " + q(b.dir.path) + " && XDG_CACHE_HOME=" + q(cache) + " ";
+  auto r = sh(env + cowroot() + " seal mini 2>&1");
+  CHECK_MESSAGE(r.status == 0, r.out);
+  r = sh(env + cowroot() + " verify mini 2>&1");
+  CHECK(r.status == 0);
+  CHECK(r.out == "mini: no change since it was sealed\n");
+}
+
+TEST_CASE("a directory the session replaced with a symlink comes back from the journal, without a re-clone") {
+  Base b;
+  REQUIRE(mkdir((b.base + "/etc/dd").c_str(), 0755) == 0);
+  write_file(b.base + "/etc/dd/keepme", "k\n");
+  std::string c = b.clone("c");
+  ino_t top = real_stat(c).st_ino;  // a full re-clone puts a new directory in place
+  TempDir home;
+  write_file(home / "keepme", "mine\n");
+  CHECK(b.in(c, "rm -rf /etc/dd && ln -s " + home.path + " /etc/dd").status == 0);
+  auto r = reset(c);
+  CHECK_MESSAGE(r.status == 0, r.out);
+  CHECK(real_stat(c).st_ino == top);
+  CHECK(S_ISDIR(real_stat(c + "/etc/dd").st_mode));
+  CHECK(slurp(c + "/etc/dd/keepme") == "k\n");
+  CHECK(slurp(home / "keepme") == "mine\n");
+  CHECK(tree_of(c) == tree_of(b.base));
 }

@@ -7,7 +7,12 @@
 set -u
 build=$1; shift
 stage=$(mktemp -d /tmp/cowroot-test.XXXXXX) || exit 1
-trap 'umount "$stage/smallfs" 2>/dev/null; rm -rf "$stage" 2>/dev/null' EXIT INT TERM
+# Every mount made below (wherever a test may have carried it) goes before the files do.
+unmount_all() {
+  awk -v s="$stage/" 'index($5, s) == 1 { print $5 }' /proc/self/mountinfo 2>/dev/null | sort -r |
+    while read -r m; do umount "$m" 2>/dev/null || umount -l "$m" 2>/dev/null; done
+}
+trap 'unmount_all; rm -rf "$stage" 2>/dev/null' EXIT INT TERM
 make -s install PREFIX="$stage/prefix" BUILD="$build" >/dev/null || { echo "tests: install failed" >&2; exit 1; }
 mkdir -p "$stage/bin" "$stage/work"
 for t in "$@"; do cp "$t" "$stage/bin/"; done
@@ -36,6 +41,15 @@ fi
 if [ "$(id -u)" = 0 ] && mkdir -p "$stage/smallfs" &&
    mount -t tmpfs -o size=40m,mode=1777 cowroot-test "$stage/smallfs" 2>/dev/null; then
   export COWROOT_TEST_SMALLFS="$stage/smallfs"
+fi
+# A bind mount the unprivileged tests can carry into a clone (the owner of
+# a directory may move it with a mount point inside), to check that reset
+# never enters a mount (root only; where mount is not allowed, those tests
+# say they were skipped).
+if [ "$(id -u)" = 0 ] && mkdir -p "$stage/mounts/holder/m" "$stage/mounts/src" &&
+   echo keep > "$stage/mounts/src/inmount" && chown -R "${COWROOT_TEST_UID:-65534}" "$stage/mounts" &&
+   mount --bind "$stage/mounts/src" "$stage/mounts/holder/m" 2>/dev/null; then
+  export COWROOT_TEST_MOUNT_HOLDER="$stage/mounts/holder"
 fi
 export COWROOT_TEST_PREFIX="$stage/prefix" COWROOT_TEST_MKROOT="$stage/bin/mkroot.sh" TMPDIR="$stage/work"
 passed=0 failed=0 status=0

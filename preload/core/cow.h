@@ -6,7 +6,11 @@
 //   shared   the inodes the clone shares with its base, recorded when it was
 //            made (a read-only hash set every process maps), with the names
 //            an inode had in the base when it had several (perl, perl5.36.0)
-//   base     the base's path, for `cowroot reset`
+//   base     the base's path, for `cowroot reset`, and the base's identity
+//            when the clone was made (reset re-clones from another base)
+//   dirs     the clone's directories as made or last reset (inode, times,
+//            mode): what tells reset of a change behind the library's back
+//   journal  the names the library changed, for reset
 // Before anything writes to a shared inode, break() gives the clone a copy
 // of its own under every name the inode has in the clone, keeping content,
 // holes, mode, times, xattrs and fake identity. Which inodes are shared is a
@@ -88,11 +92,16 @@ void cow_note(int dirfd, const char* path);
 // Writes a one-line reason into err on failure and leaves nothing behind.
 int cow_clone(const char* src, const char* dest, char* err, size_t errlen);
 
-// Puts a clone back to its base by undoing what its journal lists.
-// Returns 0 when done, 1 when the clone changed behind the library's back
-// (or the journal cannot be trusted) and a full re-clone is needed, -1 on
-// error (err says why; e.g. the clone is in use).
+// Puts a clone back to its base by undoing what its journal lists, with
+// every change confined to the clone (no symlink followed, no mount
+// entered). Returns 0 when done, 1 when a full re-clone is needed (the
+// clone changed behind the library's back, the base is another one than
+// the clone was made from, or the journal cannot be trusted), -1 on error
+// with nothing changed (err says why: the clone is in use, or a mount is
+// inside it).
 int cow_reset_fast(const char* clone, char* err, size_t errlen);
+// cow_reset_fast, then the full re-clone when that says so: 0 or -1.
+int cow_reset(const char* clone, char* err, size_t errlen);
 
 // Seals a base: no write bit on disk for its files (the apparent modes move
 // into its fake state), and a manifest that verify() compares against.
@@ -100,7 +109,9 @@ int cow_seal(const char* base, char* err, size_t errlen);
 // Lists changes to a sealed base since it was sealed; returns the count or -1.
 long cow_verify(const char* base, char* err, size_t errlen, void (*report)(const char* line, void* ctx), void* ctx);
 
-// Removes a tree without following symlinks or crossing into mounts.
+// Removes a tree without following symlinks or entering mounts (bind
+// mounts of the same file system included): a mount inside stops it, with
+// the mount point named in err.
 int remove_tree(const char* path, char* err, size_t errlen);
 
 }  // namespace cr
