@@ -312,3 +312,23 @@ TEST_CASE("the library needs nothing but libc at run time") {
   auto exported = sh("nm -D --defined-only " + q(prefix() + "/lib/libcowroot.so") + " | grep -c -i -E ' (_Z|cr::|elf_|gelf_|deflate|inflate)'");
   CHECK(exported.out == "0\n");  // nothing of the core's namespace leaks out
 }
+
+TEST_CASE("a sanitizer runtime loads beside the library: linked in, or preloaded by the user") {
+  TempDir d;
+  write_file(d / "a.c",
+             "#include <stdio.h>\n#include <stdlib.h>\n#include <unistd.h>\n"
+             "int main(void) { char* p = malloc(8); p[0] = 1; free(p); printf(\"uid %d\\n\", (int)getuid()); return 0; }\n");
+  if (sh("cc -fsanitize=address -o " + q(d / "asan") + " " + q(d / "a.c") + " 2>&1").status != 0) {
+    MESSAGE("skipped: no compiler with AddressSanitizer here");
+    return;
+  }
+  auto r = in_session(d, "./asan");
+  CHECK(r.out == "uid 0\n");
+  CHECK(r.status == 0);
+  // The runtime preloaded by hand goes before cowroot's library, not after.
+  std::string rt = sh("cc -print-file-name=libasan.so").out;
+  while (!rt.empty() && rt.back() == '\n') rt.pop_back();
+  r = sh("cd " + q(d.path) + " && LD_PRELOAD=" + q(rt) + " " + cowroot() + " -- sh -c 'echo $LD_PRELOAD; id -u' 2>&1");
+  CHECK(r.out.rfind(rt + ":", 0) == 0);
+  CHECK(r.out.find("\n0\n") != std::string::npos);
+}

@@ -99,6 +99,64 @@ int inspect_program(const char* host, int fd_in, char* interp, size_t in, char* 
   return result;
 }
 
+// The sanitizer runtime among a dynamic ELF program's DT_NEEDED entries,
+// into out (its name as the program needs it). pread only: vfork-safe.
+bool sanitizer_needed(int fd, char* out, size_t n) {
+  Elf64_Ehdr eh;
+  if (sys::raw(SYS_pread64, fd, (long)&eh, sizeof eh, 0) != (long)sizeof eh || memcmp(eh.e_ident, ELFMAG, SELFMAG) != 0 ||
+      eh.e_ident[EI_CLASS] != ELFCLASS64 || eh.e_phentsize != sizeof(Elf64_Phdr) || eh.e_phnum > 64)
+    return false;
+  Elf64_Phdr ph[64];
+  long want = (long)(eh.e_phnum * sizeof(Elf64_Phdr));
+  if (sys::raw(SYS_pread64, fd, (long)ph, want, (long)eh.e_phoff) != want) return false;
+  const Elf64_Phdr* dyn = nullptr;
+  for (unsigned i = 0; i < eh.e_phnum; i++)
+    if (ph[i].p_type == PT_DYNAMIC) dyn = &ph[i];
+  if (!dyn) return false;
+  Elf64_Dyn d[256];
+  long dl = (long)(dyn->p_filesz < sizeof d ? dyn->p_filesz : sizeof d);
+  long got = sys::raw(SYS_pread64, fd, (long)d, dl, (long)dyn->p_offset);
+  if (got <= 0) return false;
+  uint64_t strtab = 0;
+  size_t count = (size_t)got / sizeof(Elf64_Dyn);
+  for (size_t i = 0; i < count && d[i].d_tag != DT_NULL; i++)
+    if (d[i].d_tag == DT_STRTAB) strtab = d[i].d_un.d_ptr;
+  // The string table's file offset, from the segment that maps it.
+  uint64_t stroff = 0;
+  bool mapped = false;
+  for (unsigned i = 0; i < eh.e_phnum && !mapped; i++)
+    if (ph[i].p_type == PT_LOAD && strtab >= ph[i].p_vaddr && strtab < ph[i].p_vaddr + ph[i].p_filesz) {
+      stroff = strtab - ph[i].p_vaddr + ph[i].p_offset;
+      mapped = true;
+    }
+  if (!mapped) return false;
+  for (size_t i = 0; i < count && d[i].d_tag != DT_NULL; i++) {
+    if (d[i].d_tag != DT_NEEDED) continue;
+    char name[64];
+    long r = sys::raw(SYS_pread64, fd, (long)name, sizeof name - 1, (long)(stroff + d[i].d_un.d_val));
+    if (r <= 0) continue;
+    name[r] = 0;
+    size_t nl = strlen(name);
+    if (is_sanitizer_runtime(name, nl) && nl < n) {
+      memcpy(out, name, nl + 1);
+      return true;
+    }
+  }
+  return false;
+}
+
+// sanitizer_needed for (dirfd, path) as execveat would take them.
+bool sanitizer_needed_at(int dirfd, const char* path, int flags, char* out, size_t n) {
+  long fd = (flags & AT_EMPTY_PATH) && (!path || !*path)
+                ? dirfd
+                : sys::raw(SYS_openat, dirfd, (long)path, O_RDONLY | O_CLOEXEC |
+                                                            ((flags & AT_SYMLINK_NOFOLLOW) ? O_NOFOLLOW : 0));
+  if (fd < 0) return false;
+  bool r = sanitizer_needed((int)fd, out, n);
+  if (fd != dirfd) sys::raw(SYS_close, fd);
+  return r;
+}
+
 namespace {
 
 // arch-test's probes (which debootstrap runs through chroot to check that
@@ -153,7 +211,8 @@ int finish(Plan* p, const char* path, int dirfd, char** argv, char* const envp[]
     p->dirfd = AT_FDCWD;
   }
   if (!exec_env(envp, env_slots, env_cap, p->strings, sizeof p->strings - 4 * 512, p->exe, false,
-                p->libstamp[0] && p->libtail ? p->libstamp : nullptr, p->libtail, p->comm[0] ? p->comm : nullptr))
+                p->libstamp[0] && p->libtail ? p->libstamp : nullptr, p->libtail, p->comm[0] ? p->comm : nullptr,
+                p->preload))
     return -E2BIG;
   p->envp = env_slots;
   if (p->path == p->tracer) {
@@ -314,8 +373,12 @@ int plan_exec(Plan* p, int dirfd, const char* path, char* const argv[], char* co
     }
   }
 
+  p->preload[0] = 0;
   if (!g_root.active) {
-    if (!exec_env(envp, env_slots, env_cap, p->strings, sizeof p->strings, nullptr)) return -E2BIG;
+    sanitizer_needed_at(dirfd, path, flags, p->preload, sizeof p->preload);
+    if (!exec_env(envp, env_slots, env_cap, p->strings, sizeof p->strings, nullptr, false, nullptr, nullptr, nullptr,
+                  p->preload))
+      return -E2BIG;
     p->envp = env_slots;
     return 0;
   }
@@ -442,6 +505,8 @@ int plan_exec(Plan* p, int dirfd, const char* path, char* const argv[], char* co
 
   // Dynamic: the root's own loader, the root's libraries, never the host's cache.
   const char* interp = p->interp[last_slot];
+  sanitizer_needed_at(fd_direct >= 0 ? fd_direct : nd, fd_direct >= 0 ? "" : p->host, fd_direct >= 0 ? AT_EMPTY_PATH : 0,
+                      p->preload, sizeof p->preload);
   Resolved lr;
   const char* elfloader = g_session.fakechroot ? getenv("FAKECHROOT_ELFLOADER") : nullptr;
   if (elfloader && *elfloader == '/') {

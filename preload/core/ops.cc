@@ -554,6 +554,7 @@ int setxattr(Target t, const char* name, const void* value, size_t size, int fla
     long r = t.path ? sys::raw(t.follow ? SYS_setxattr : SYS_lsetxattr, (long)t.path, (long)name, (long)value,
                                size, flags)
                     : sys::raw(SYS_fsetxattr, t.fd, (long)name, (long)value, size, flags);
+    if (r == 0) cow_note(t.path ? AT_FDCWD : t.fd, t.path ? t.path : "");  // for a clone's reset
     if (r == 0 && strcmp(name, "system.posix_acl_access") == 0) return acl_changed_mode(t);
     if (r == 0 || (r != -EPERM && r != -ENOTSUP && r != -EOPNOTSUPP)) return r < 0 ? fail(r) : 0;
   }
@@ -574,6 +575,7 @@ int removexattr(Target t, const char* name) {
     if (int e = cow_prepare_target(&t, broke, sizeof broke)) return fail(e);
     long r = t.path ? sys::raw(t.follow ? SYS_removexattr : SYS_lremovexattr, (long)t.path, (long)name)
                     : sys::raw(SYS_fremovexattr, t.fd, (long)name);
+    if (r == 0) cow_note(t.path ? AT_FDCWD : t.fd, t.path ? t.path : "");
     if (r == 0 || (r != -ENODATA && r != -ENOTSUP && r != -EOPNOTSUPP && r != -EPERM)) return r < 0 ? fail(r) : 0;
   }
   struct statx sx;

@@ -327,8 +327,21 @@ void session_init(const char* self_lib) {
 
 size_t exec_env_extra() { return 38; }
 
+bool is_sanitizer_runtime(const char* name, size_t len) {
+  const char* b = name + len;
+  while (b > name && b[-1] != '/') b--;
+  size_t bl = (size_t)(name + len - b);
+  for (const char* r : {"libasan.so", "libtsan.so", "libhwasan.so", "liblsan.so", "libmsan.so",
+                        "libclang_rt.asan", "libclang_rt.tsan", "libclang_rt.hwasan"}) {
+    size_t rl = strlen(r);
+    if (bl >= rl && memcmp(b, r, rl) == 0) return true;
+  }
+  return false;
+}
+
 bool exec_env(char* const* envp, char** out, size_t cap, char* buf, size_t buflen, const char* exe,
-              bool host_view, const char* libstamp, const char* libpath, const char* comm) {
+              bool host_view, const char* libstamp, const char* libpath, const char* comm,
+              const char* first_preload) {
   const Session& s = g_session;
   size_t n = 0, used = 0;
   auto add = [&](const char* name, const char* val1, const char* val2 = "") -> bool {
@@ -356,13 +369,19 @@ bool exec_env(char* const* envp, char** out, size_t cap, char* buf, size_t bufle
                                      "COWROOT_BINDS", "COWROOT_EXE", kEnvFakechroot, "FAKECHROOT",
                                      "FAKECHROOT_VERSION", "FAKECHROOT_BASE", "COWROOT_COW", "COWROOT_COW_DIR",
                                      "FAKECHROOT_BASE_ORIG", "COWROOT_LIBPATH", "COWROOT_COMM"};
-  // LD_PRELOAD: this library first, then whatever else the program asked for.
+  // LD_PRELOAD: this library first, then whatever else the program asked
+  // for; a sanitizer's runtime goes before it (two passes).
   const char* preload_rest = "";
   for (char* const* e = envp; e && *e; e++)
     if (strncmp(*e, "LD_PRELOAD=", 11) == 0) preload_rest = *e + 11;
   {
-    char tmp[kPathMax * 2];
-    size_t t = 0;
+    char tmp[kPathMax * 2], head[kPathMax];
+    size_t t = 0, h = 0;
+    if (first_preload && *first_preload && strlen(first_preload) + 2 < sizeof head) {
+      h = strlen(first_preload);
+      memcpy(head, first_preload, h);
+      head[h++] = ':';
+    }
     const char* p = preload_rest;
     size_t liblen = strlen(s.lib);
     while (*p) {
@@ -387,7 +406,12 @@ bool exec_env(char* const* envp, char** out, size_t cap, char* buf, size_t bufle
           self = el == liblen && memcmp(ent, s.lib, liblen) == 0;
         }
       }
-      if (el > 0 && !self && t + el + 2 < sizeof tmp) {
+      bool same_as_first = first_preload && strlen(first_preload) == el && memcmp(first_preload, ent, el) == 0;
+      if (el > 0 && !self && !same_as_first && is_sanitizer_runtime(ent, el) && h + el + 2 < sizeof head) {
+        memcpy(head + h, ent, el);
+        h += el;
+        head[h++] = ':';
+      } else if (el > 0 && !self && !same_as_first && t + el + 2 < sizeof tmp) {
         tmp[t++] = ':';
         memcpy(tmp + t, ent, el);
         t += el;
@@ -395,7 +419,17 @@ bool exec_env(char* const* envp, char** out, size_t cap, char* buf, size_t bufle
       p = q;
     }
     tmp[t] = 0;
-    if (!add("LD_PRELOAD", s.lib, tmp)) return false;
+    head[h] = 0;
+    if (h) {
+      // head already ends in ':' — it goes in front of this library.
+      char both[kPathMax * 2];
+      if (h + liblen + 1 > sizeof both) return false;
+      memcpy(both, head, h);
+      memcpy(both + h, s.lib, liblen + 1);
+      if (!add("LD_PRELOAD", both, tmp)) return false;
+    } else if (!add("LD_PRELOAD", s.lib, tmp)) {
+      return false;
+    }
   }
   if (!add(kEnvState, s.state_dir) || !add(kEnvLib, s.lib) || !add(kEnvFaked, s.faked)) return false;
   if (s.live_fd >= 0 && !add_num(kEnvFd, s.live_fd)) return false;

@@ -57,6 +57,8 @@ inline constexpr const char* kFakechrootVersion = "2.20.1";
 // `self_lib` is the path of the calling library, or null outside the preload.
 void session_init(const char* self_lib);
 
+// `first_preload` (a sanitizer runtime the program needs), and any
+// sanitizer runtime in the program's own LD_PRELOAD, go before this library.
 // Builds the environment for a new program into `out` (pointer array of
 // `cap` entries) using `buf` (of `buflen` bytes) for the strings it adds:
 // every cowroot and fakeroot variable with the process's current values,
@@ -70,7 +72,11 @@ void session_init(const char* self_lib);
 // process at start, as the kernel would have).
 bool exec_env(char* const* envp, char** out, size_t cap, char* buf, size_t buflen, const char* exe,
               bool host_view = false, const char* libstamp = nullptr, const char* libpath = nullptr,
-              const char* comm = nullptr);
+              const char* comm = nullptr, const char* first_preload = nullptr);
+
+// A sanitizer's runtime (libasan.so.N, libtsan…): it must be the first
+// object loaded, before this library, or it refuses to start.
+bool is_sanitizer_runtime(const char* name, size_t len);
 size_t exec_env_extra();  // how many entries exec_env may add
 
 // Writes "cowroot: A B C D" and a newline to stderr with one write(2): no

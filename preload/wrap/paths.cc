@@ -1457,10 +1457,11 @@ EXPORT int dladdr1(const void* addr, Dl_info* info, void** extra, int flags) {
   return r;
 }
 EXPORT int dl_iterate_phdr(int (*cb)(struct dl_phdr_info*, size_t, void*), void* data) {
-  ensure();
   using fn_t = int (*)(int (*)(struct dl_phdr_info*, size_t, void*), void*);
   static fn_t fn = real<fn_t>("dl_iterate_phdr");
-  if (!g_root.active) return fn(cb, data);
+  // Another runtime's start-up (a sanitizer's, before ours ran) walks the
+  // loaded objects: it gets them as they are, and our start-up waits.
+  if (!cr::wrap::g_ready || !g_root.active) return fn(cb, data);
   auto saved = t_phdr_cb;
   t_phdr_cb = cb;
   int r = fn(phdr_thunk, data);
