@@ -332,3 +332,12 @@ TEST_CASE("a sanitizer runtime loads beside the library: linked in, or preloaded
   CHECK(r.out.rfind(rt + ":", 0) == 0);
   CHECK(r.out.find("\n0\n") != std::string::npos);
 }
+
+TEST_CASE("capabilities follow uid changes as the kernel's: setpriv keeps them across setresuid to set the gids") {
+  TempDir d;
+  // setpriv sets PR_SET_KEEPCAPS, changes uids, raises its effective set
+  // again with capset, then changes gids and groups (man-db's trigger does).
+  auto r = in_session(d, "setpriv --reuid 1 --regid 2 --clear-groups sh -c 'id -u; id -g; id -G' 2>&1; "
+                         "perl -e 'use POSIX; POSIX::setuid(5) or die; print POSIX::setgid(7) ? qq{gid changed\\n} : qq{EPERM\\n}'");
+  CHECK(r.out == "1\n2\n2\nEPERM\n");
+}

@@ -2,6 +2,7 @@
 
 #include <fcntl.h>
 #include <linux/capability.h>
+#include <sys/prctl.h>
 #include <linux/stat.h>
 #include <sys/sysmacros.h>
 #include <sys/xattr.h>
@@ -660,78 +661,6 @@ int getresgid(gid_t* r, gid_t* e, gid_t* s) {
   return 0;
 }
 
-// The set*id family with the kernel's rules, where "privileged" (holding
-// CAP_SETUID / CAP_SETGID) means a fake effective uid of 0.
-static bool privileged() { return g_session.uid.e == 0; }
-
-static int set_res(Ids& ids, uint32_t r, uint32_t e, uint32_t s) {
-  if (!privileged())
-    for (uint32_t x : {r, e, s})
-      if (x != kNoId && !in_set(x, ids)) return fail(-EPERM);
-  if (r != kNoId) ids.r = r;
-  if (e != kNoId) ids.e = e;
-  if (s != kNoId) ids.s = s;
-  ids.f = ids.e;
-  return 0;
-}
-
-static int set_re(Ids& ids, uint32_t r, uint32_t e) {
-  if (!privileged()) {
-    if (r != kNoId && r != ids.r && r != ids.e) return fail(-EPERM);
-    if (e != kNoId && !in_set(e, ids)) return fail(-EPERM);
-  }
-  uint32_t old_r = ids.r;
-  if (r != kNoId) ids.r = r;
-  if (e != kNoId) ids.e = e;
-  if (r != kNoId || (e != kNoId && e != old_r)) ids.s = ids.e;
-  ids.f = ids.e;
-  return 0;
-}
-
-static int set_one(Ids& ids, uint32_t x) {
-  if (x == kNoId) return fail(-EINVAL);
-  if (privileged()) {
-    ids.r = ids.e = ids.s = ids.f = x;
-    return 0;
-  }
-  if (x != ids.r && x != ids.s) return fail(-EPERM);
-  ids.e = ids.f = x;
-  return 0;
-}
-
-static int set_fs(Ids& ids, uint32_t x) {
-  uint32_t old = ids.f;
-  if (x != kNoId && (privileged() || in_set(x, ids) || x == ids.f)) ids.f = x;
-  return (int)old;
-}
-
-int setuid(uid_t u) { return set_one(g_session.uid, u); }
-int setgid(gid_t g) { return set_one(g_session.gid, g); }
-int seteuid(uid_t u) { return u == kNoId ? fail(-EINVAL) : set_res(g_session.uid, kNoId, u, kNoId); }
-int setegid(gid_t g) { return g == kNoId ? fail(-EINVAL) : set_res(g_session.gid, kNoId, g, kNoId); }
-int setreuid(uid_t r, uid_t e) { return set_re(g_session.uid, r, e); }
-int setregid(gid_t r, gid_t e) { return set_re(g_session.gid, r, e); }
-int setresuid(uid_t r, uid_t e, uid_t s) { return set_res(g_session.uid, r, e, s); }
-int setresgid(gid_t r, gid_t e, gid_t s) { return set_res(g_session.gid, r, e, s); }
-int setfsuid(uid_t u) { return set_fs(g_session.uid, u); }
-int setfsgid(gid_t g) { return set_fs(g_session.gid, g); }
-
-int getgroups(int size, gid_t* list) {
-  if (size < 0) return fail(-EINVAL);
-  if (size == 0) return g_session.ngroups;
-  if (size < g_session.ngroups) return fail(-EINVAL);
-  for (int i = 0; i < g_session.ngroups; i++) list[i] = g_session.groups[i];
-  return g_session.ngroups;
-}
-
-int setgroups(size_t size, const gid_t* list) {
-  if (!privileged()) return fail(-EPERM);
-  if (size > (size_t)kMaxGroups) return fail(-EINVAL);
-  for (size_t i = 0; i < size; i++) g_session.groups[i] = list[i];
-  g_session.ngroups = (int)size;
-  return 0;
-}
-
 // The process's capability sets: all of them while the fake effective uid is
 // 0 (as for real root), none otherwise; capset follows the kernel's subset
 // rules. Kept in the process only, as a process's capabilities are.
@@ -758,6 +687,108 @@ int cap_words(__user_cap_header_struct* h) {
   return 0;
 }
 }  // namespace
+
+// The set*id family with the kernel's rules: changing ids freely takes
+// CAP_SETUID (uids) or CAP_SETGID (gids and groups) in the effective set.
+static bool privileged(const Ids& ids) {
+  return current_caps().eff & (uint64_t(1) << (&ids == &g_session.uid ? CAP_SETUID : CAP_SETGID));
+}
+
+// After a change of uids, the capability sets follow the kernel's rules
+// (capabilities(7), "Effect of user ID changes on capabilities"): leaving
+// uid 0 everywhere clears them unless PR_SET_KEEPCAPS, leaving euid 0 clears
+// the effective set, coming back to euid 0 restores it from the permitted.
+static void uid_changed(const Ids& old) {
+  const Ids& now = g_session.uid;
+  bool was_root = old.r == 0 || old.e == 0 || old.s == 0;
+  bool none_root = now.r != 0 && now.e != 0 && now.s != 0;
+  Caps c = current_caps();
+  c.set = true;
+  long keep = sys::raw(SYS_prctl, PR_GET_KEEPCAPS, 0, 0, 0, 0);
+  if (was_root && none_root && keep <= 0) c.perm = c.eff = 0;
+  if (old.e == 0 && now.e != 0) c.eff = 0;
+  if (old.e != 0 && now.e == 0) c.eff = c.perm;
+  g_caps = c;
+}
+
+static int set_res(Ids& ids, uint32_t r, uint32_t e, uint32_t s) {
+  if (!privileged(ids))
+    for (uint32_t x : {r, e, s})
+      if (x != kNoId && !in_set(x, ids)) return fail(-EPERM);
+  if (r != kNoId) ids.r = r;
+  if (e != kNoId) ids.e = e;
+  if (s != kNoId) ids.s = s;
+  ids.f = ids.e;
+  return 0;
+}
+
+static int set_re(Ids& ids, uint32_t r, uint32_t e) {
+  if (!privileged(ids)) {
+    if (r != kNoId && r != ids.r && r != ids.e) return fail(-EPERM);
+    if (e != kNoId && !in_set(e, ids)) return fail(-EPERM);
+  }
+  uint32_t old_r = ids.r;
+  if (r != kNoId) ids.r = r;
+  if (e != kNoId) ids.e = e;
+  if (r != kNoId || (e != kNoId && e != old_r)) ids.s = ids.e;
+  ids.f = ids.e;
+  return 0;
+}
+
+static int set_one(Ids& ids, uint32_t x) {
+  if (x == kNoId) return fail(-EINVAL);
+  if (privileged(ids)) {
+    ids.r = ids.e = ids.s = ids.f = x;
+    return 0;
+  }
+  if (x != ids.r && x != ids.s) return fail(-EPERM);
+  ids.e = ids.f = x;
+  return 0;
+}
+
+static int set_fs(Ids& ids, uint32_t x) {
+  uint32_t old = ids.f;
+  if (x != kNoId && (privileged(ids) || in_set(x, ids) || x == ids.f)) ids.f = x;
+  return (int)old;
+}
+
+// The uid setters, with the capability rules applied after a change.
+template <typename F>
+static int uid_change(F&& f) {
+  Ids old = g_session.uid;
+  int r = f();
+  if (r == 0) uid_changed(old);
+  return r;
+}
+
+int setuid(uid_t u) { return uid_change([&] { return set_one(g_session.uid, u); }); }
+int setgid(gid_t g) { return set_one(g_session.gid, g); }
+int seteuid(uid_t u) {
+  return u == kNoId ? fail(-EINVAL) : uid_change([&] { return set_res(g_session.uid, kNoId, u, kNoId); });
+}
+int setegid(gid_t g) { return g == kNoId ? fail(-EINVAL) : set_res(g_session.gid, kNoId, g, kNoId); }
+int setreuid(uid_t r, uid_t e) { return uid_change([&] { return set_re(g_session.uid, r, e); }); }
+int setregid(gid_t r, gid_t e) { return set_re(g_session.gid, r, e); }
+int setresuid(uid_t r, uid_t e, uid_t s) { return uid_change([&] { return set_res(g_session.uid, r, e, s); }); }
+int setresgid(gid_t r, gid_t e, gid_t s) { return set_res(g_session.gid, r, e, s); }
+int setfsuid(uid_t u) { return set_fs(g_session.uid, u); }
+int setfsgid(gid_t g) { return set_fs(g_session.gid, g); }
+
+int getgroups(int size, gid_t* list) {
+  if (size < 0) return fail(-EINVAL);
+  if (size == 0) return g_session.ngroups;
+  if (size < g_session.ngroups) return fail(-EINVAL);
+  for (int i = 0; i < g_session.ngroups; i++) list[i] = g_session.groups[i];
+  return g_session.ngroups;
+}
+
+int setgroups(size_t size, const gid_t* list) {
+  if (!privileged(g_session.gid)) return fail(-EPERM);
+  if (size > (size_t)kMaxGroups) return fail(-EINVAL);
+  for (size_t i = 0; i < size; i++) g_session.groups[i] = list[i];
+  g_session.ngroups = (int)size;
+  return 0;
+}
 
 int capget(void* header, void* data) {
   auto* h = static_cast<__user_cap_header_struct*>(header);
