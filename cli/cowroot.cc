@@ -237,12 +237,25 @@ int run_session(const Options& o) {
   }
   if (!o.cow.empty()) {
     char buf[4096];
-    if (!realpath(o.cow.c_str(), buf) || !is_dir(buf)) die("--cow " + o.cow + ": not a directory");
+    if (!realpath(o.cow.c_str(), buf) || !is_dir(buf)) {
+      if (ephemeral) remove_dir(dir);
+      die("--cow " + o.cow + ": not a directory");
+    }
     setenv("COWROOT_COW_DIR", buf, 1);
+    // As cow-shell does at its start: what has more than one link now is
+    // shared; links made later are the session's own.
+    std::string set = dir + "/cow-shared";
+    char err[1024];
+    if (cr::cow_scan(buf, set.c_str(), err, sizeof err) < 0) {
+      if (ephemeral) remove_dir(dir);
+      die(std::string("--cow: ") + err);
+    }
+    setenv("COWROOT_COW_SET", set.c_str(), 1);
   }
   cr::cow_init();
   unsetenv("COWROOT_COW");
   unsetenv("COWROOT_COW_DIR");
+  unsetenv("COWROOT_COW_SET");
   {
     cr::State st;
     if (int r = st.open(dir.c_str(), true); r < 0) {

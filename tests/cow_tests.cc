@@ -393,6 +393,23 @@ TEST_CASE("--cow DIR: chmod and chown of a hard-linked file give it its own copy
   CHECK(real_stat(d / "1/a").st_nlink == 1);
 }
 
+TEST_CASE("--cow DIR: what is shared is decided at the start, as cow-shell's inode list") {
+  TempDir d;
+  REQUIRE(mkdir((d / "base").c_str(), 0755) == 0);
+  REQUIRE(mkdir((d / "base/sub").c_str(), 0755) == 0);
+  write_file(d / "base/multi1", "M\n");
+  REQUIRE(link((d / "base/multi1").c_str(), (d / "base/sub/multi2").c_str()) == 0);
+  REQUIRE(sh("cp -al " + q(d / "base") + " " + q(d / "copy")).status == 0);
+  write_file(d / "copy/fresh", "new\n");
+  // A link made in the session is the session's own: writes go through it.
+  // A name written gets its copy alone, as under cow-shell.
+  auto r = sh("cd " + q(d / "copy") + " && " + cowroot() +
+              " --cow . -- sh -c 'ln fresh f3 && echo z >> f3 && cat fresh && echo M2 >> sub/multi2 && cat multi1 sub/multi2'");
+  CHECK(r.out == "new\nz\nM\nM\nM2\n");
+  CHECK(slurp(d / "base/multi1") == "M\n");
+  CHECK(real_stat(d / "base/multi1").st_ino == real_stat(d / "base/sub/multi2").st_ino);
+}
+
 TEST_CASE("bad input: a SRC that is no directory, a DEST that exists, another file system") {
   Base b;
   write_file(b.dir / "file", "");

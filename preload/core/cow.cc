@@ -128,6 +128,29 @@ long link_over(int tmp, int parentfd, const char* name) {
 
 }  // namespace
 
+namespace {
+
+// Maps a `shared` file read-only; false when it is missing or not one.
+bool map_set(const char* path) {
+  long fd = sys::raw(SYS_openat, AT_FDCWD, (long)path, O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return false;
+  struct stat st;
+  if (sys::raw(SYS_fstat, fd, (long)&st) == 0 && (size_t)st.st_size >= sizeof(SharedSet)) {
+    long p = sys::raw(SYS_mmap, 0, st.st_size, PROT_READ, MAP_SHARED, fd, 0);
+    if (p > 0 || p < -4096) {
+      auto* s = reinterpret_cast<const SharedSet*>(p);
+      if (shared_valid(s, st.st_size)) {
+        g_cow.set = s;
+        g_cow.set_len = st.st_size;
+      }
+    }
+  }
+  sys::raw(SYS_close, fd);
+  return g_cow.set != nullptr;
+}
+
+}  // namespace
+
 void cow_init() {
   const char* side = getenv("COWROOT_COW");
   if (side && *side == '/' && copy_str(g_cow.sidecar, sizeof g_cow.sidecar, side)) {
@@ -135,19 +158,7 @@ void cow_init() {
     size_t l = strlen(side);
     memcpy(path, side, l);
     memcpy(path + l, "/shared", 8);
-    long fd = sys::raw(SYS_openat, AT_FDCWD, (long)path, O_RDONLY | O_CLOEXEC);
-    struct stat st;
-    if (fd >= 0 && sys::raw(SYS_fstat, fd, (long)&st) == 0 && (size_t)st.st_size >= sizeof(SharedSet)) {
-      long p = sys::raw(SYS_mmap, 0, st.st_size, PROT_READ, MAP_SHARED, fd, 0);
-      if (p > 0 || p < -4096) {
-        auto* s = reinterpret_cast<const SharedSet*>(p);
-        if (shared_valid(s, st.st_size)) {
-          g_cow.set = s;
-          g_cow.set_len = st.st_size;
-        }
-      }
-    }
-    if (fd >= 0) sys::raw(SYS_close, fd);
+    map_set(path);
     // The clone is the sidecar's name without ".cowroot".
     if (l > 8 && strcmp(side + l - 8, ".cowroot") == 0 && l - 8 < sizeof g_cow.clone_root) {
       memcpy(g_cow.clone_root, side, l - 8);
@@ -161,6 +172,14 @@ void cow_init() {
     g_cow.dir_len = strlen(g_cow.dir);
     while (g_cow.dir_len > 1 && g_cow.dir[g_cow.dir_len - 1] == '/') g_cow.dir[--g_cow.dir_len] = 0;
     g_cow.active = true;
+    // cow-shell's record of what was shared at the start (cow_scan): names
+    // in it are relative to DIR.
+    const char* set = getenv("COWROOT_COW_SET");
+    if (!g_cow.set && set && *set == '/' && copy_str(g_cow.cow_set_path, sizeof g_cow.cow_set_path, set) &&
+        map_set(set)) {
+      memcpy(g_cow.clone_root, g_cow.dir, g_cow.dir_len + 1);
+      g_cow.clone_root_len = g_cow.dir_len;
+    }
   }
 }
 
@@ -180,7 +199,7 @@ bool cow_shared(const struct statx& sx, const char* host, CowWhat what) {
     if (makedev(sx.stx_dev_major, sx.stx_dev_minor) != g_cow.set->dev) return false;
     if (find_slot(sx.stx_ino)) return true;
   }
-  if (g_cow.dir_len && S_ISREG(sx.stx_mode) && sx.stx_nlink > 1 && host && host[0] == '/') {
+  if (g_cow.dir_len && !g_cow.set && S_ISREG(sx.stx_mode) && sx.stx_nlink > 1 && host && host[0] == '/') {
     size_t l = g_cow.dir_len;
     return strncmp(host, g_cow.dir, l) == 0 && (host[l] == '/' || l == 1);
   }
@@ -406,9 +425,8 @@ bool cow_may_share(const struct statx& sx, CowWhat what) {
   if (!g_cow.active || !may_carry(sx, what)) return false;
   // The shared test by inode needs no name; the link-count rule and the
   // break need the file's host path.
-  if (g_cow.set && !g_cow.dir_len)
-    return makedev(sx.stx_dev_major, sx.stx_dev_minor) == g_cow.set->dev && find_slot(sx.stx_ino);
-  return (S_ISREG(sx.stx_mode) && sx.stx_nlink > 1) || (g_cow.set && find_slot(sx.stx_ino));
+  if (g_cow.set) return makedev(sx.stx_dev_major, sx.stx_dev_minor) == g_cow.set->dev && find_slot(sx.stx_ino);
+  return S_ISREG(sx.stx_mode) && sx.stx_nlink > 1;
 }
 
 namespace {

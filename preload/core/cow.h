@@ -17,8 +17,9 @@
 // recorded fact, not a guess from the link count, so links the program
 // makes between its own files keep real link semantics.
 //
-// `cowroot --cow DIR` (cow-shell) has no record: there, any regular file
-// under DIR with more than one link is shared, as cowdancer takes it.
+// `cowroot --cow DIR` (cow-shell) records at its start, as cow-shell does,
+// which files under DIR have more than one link (cow_scan); without that
+// record (COWROOT_COW_DIR alone) any such file is shared.
 #pragma once
 #include <linux/stat.h>
 
@@ -38,8 +39,9 @@ struct CowConfig {
   size_t set_len = 0;
   char clone_root[4096] = {};  // host path of the clone (names in `shared` are relative to it)
   size_t clone_root_len = 0;
-  char dir[4096] = {};  // --cow DIR: the link-count rule under this host directory
+  char dir[4096] = {};  // --cow DIR: cow-shell's rules under this host directory
   size_t dir_len = 0;
+  char cow_set_path[4096] = {};  // --cow: the record of what was shared at the start (COWROOT_COW_SET)
 };
 
 extern CowConfig g_cow;
@@ -108,6 +110,11 @@ int cow_reset(const char* clone, char* err, size_t errlen);
 int cow_seal(const char* base, char* err, size_t errlen);
 // Lists changes to a sealed base since it was sealed; returns the count or -1.
 long cow_verify(const char* base, char* err, size_t errlen, void (*report)(const char* line, void* ctx), void* ctx);
+
+// `cowroot --cow DIR` (cow-shell): records in set_path (a `shared` file) the
+// inodes under DIR that have more than one link now, as cow-shell's inode
+// list does at its start.
+int cow_scan(const char* dir, const char* set_path, char* err, size_t errlen);
 
 // Removes a tree without following symlinks or entering mounts (bind
 // mounts of the same file system included): a mount inside stops it, with

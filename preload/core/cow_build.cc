@@ -247,6 +247,45 @@ std::string parent_of(const std::string& p) {
   return s == 0 ? "/" : p.substr(0, s);
 }
 
+// Writes a `shared` file (cow_format.h): the inodes of `first_name`, with
+// the names of those that have several (`aliases`, indexes into `names`).
+// Returns 0 or an errno.
+int write_shared_set(const std::string& path, uint64_t dev, const std::unordered_map<uint64_t, uint32_t>& first_name,
+                     const std::unordered_map<uint64_t, std::vector<uint32_t>>& aliases,
+                     const std::vector<std::string>& names) {
+  uint64_t cap = 16;
+  while (cap < first_name.size() * 2 + 2) cap *= 2;
+  std::vector<SharedSlot> slots(cap);
+  std::string blob;
+  std::unordered_map<uint64_t, uint64_t> names_at;
+  uint64_t names_base = sizeof(SharedSet) + cap * sizeof(SharedSlot);
+  for (auto& [ino, idx] : aliases) {
+    names_at[ino] = names_base + blob.size();
+    for (uint32_t i : idx) blob += names[i] + '\0';
+    blob += '\0';
+  }
+  for (auto& [ino, idx] : first_name) {
+    uint64_t i = shared_hash(ino) & (cap - 1);
+    while (slots[i].ino) i = (i + 1) & (cap - 1);
+    slots[i].ino = ino;
+    auto a = names_at.find(ino);
+    slots[i].names = a == names_at.end() ? 0 : a->second;
+  }
+  SharedSet hdr{};
+  memcpy(hdr.magic, "CRSHARE1", 8);
+  hdr.cap = cap;
+  hdr.count = first_name.size();
+  hdr.dev = dev;
+  hdr.names_off = names_base;
+  hdr.names_len = blob.size();
+  FILE* f = fopen(path.c_str(), "wxe");
+  if (!f) return errno;
+  bool ok = fwrite(&hdr, sizeof hdr, 1, f) == 1 && fwrite(slots.data(), sizeof(SharedSlot), cap, f) == cap &&
+            (blob.empty() || fwrite(blob.data(), blob.size(), 1, f) == 1);
+  ok = fclose(f) == 0 && ok;
+  return ok ? 0 : (errno ? errno : EIO);
+}
+
 bool copy_file(const std::string& from, const std::string& to) {
   int in = open(from.c_str(), O_RDONLY | O_CLOEXEC);
   if (in < 0) return false;
@@ -324,6 +363,53 @@ Birth birth_of(int dirfd, const char* name) {
 }
 
 }  // namespace
+
+int cow_scan(const char* dir, const char* set_path, char* err, size_t errlen) {
+  int top = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  struct stat tst;
+  if (top < 0 || fstat(top, &tst) < 0) {
+    say(err, errlen, "%s: %s", dir, strerror(errno));
+    if (top >= 0) close(top);
+    return -1;
+  }
+  std::unordered_map<uint64_t, uint32_t> first_name;
+  std::unordered_map<uint64_t, std::vector<uint32_t>> aliases;
+  std::vector<std::string> names;
+  std::string where;
+  // Every file with more than one link is shared with another tree, as
+  // cow-shell's inode list says; a mount inside stays out.
+  std::function<int(int, const std::string&)> walk = [&](int fd, const std::string& rel) -> int {
+    return each_entry(fd, [&](const char* name, unsigned char type, uint64_t) -> int {
+      std::string r = rel.empty() ? name : rel + "/" + name;
+      struct stat st;
+      if (fstatat(fd, name, &st, AT_SYMLINK_NOFOLLOW) < 0) return errno == ENOENT ? 0 : (where = r, -errno);
+      if (S_ISDIR(st.st_mode)) {
+        if (st.st_dev != tst.st_dev) return 0;
+        int sub = openat(fd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+        if (sub < 0) return errno == EACCES ? 0 : (where = r, -errno);
+        int e = walk(sub, r);
+        close(sub);
+        return e;
+      }
+      // No names: cow-shell gives the written name alone its copy (the
+      // other names under DIR may well be the base's own).
+      if (st.st_nlink >= 2 && st.st_dev == tst.st_dev) first_name.emplace(st.st_ino, 0);
+      return 0;
+    });
+  };
+  int e = walk(top, "");
+  close(top);
+  if (e) {
+    say(err, errlen, "%s/%s: %s", dir, where.c_str(), strerror(-e));
+    return -1;
+  }
+  unlink(set_path);
+  if (int w = write_shared_set(set_path, tst.st_dev, first_name, aliases, names)) {
+    say(err, errlen, "%s: %s", set_path, strerror(w));
+    return -1;
+  }
+  return 0;
+}
 
 int remove_tree(const char* path_in, char* err, size_t errlen) {
   std::string path = path_in;
@@ -602,38 +688,9 @@ int cow_clone(const char* src_in, const char* dest_in, char* err, size_t errlen)
   }
 
   // The shared set.
-  uint64_t cap = 16;
-  while (cap < first_name.size() * 2 + 2) cap *= 2;
-  std::vector<SharedSlot> slots(cap);
-  std::string blob;
-  std::unordered_map<uint64_t, uint64_t> names_at;
-  uint64_t names_base = sizeof(SharedSet) + cap * sizeof(SharedSlot);
-  for (auto& [ino, idx] : aliases) {
-    names_at[ino] = names_base + blob.size();
-    for (uint32_t i : idx) blob += names[i] + '\0';
-    blob += '\0';
-  }
-  for (auto& [ino, idx] : first_name) {
-    uint64_t i = shared_hash(ino) & (cap - 1);
-    while (slots[i].ino) i = (i + 1) & (cap - 1);
-    slots[i].ino = ino;
-    auto a = names_at.find(ino);
-    slots[i].names = a == names_at.end() ? 0 : a->second;
-  }
-  SharedSet hdr{};
-  memcpy(hdr.magic, "CRSHARE1", 8);
-  hdr.cap = cap;
-  hdr.count = first_name.size();
-  hdr.dev = sst.st_dev;
-  hdr.names_off = names_base;
-  hdr.names_len = blob.size();
+  if (int e = write_shared_set(tmpside + "/shared", sst.st_dev, first_name, aliases, names))
+    return fail(tmpside + "/shared", e);
   {
-    FILE* f = fopen((tmpside + "/shared").c_str(), "wxe");
-    if (!f) return fail(tmpside + "/shared", errno);
-    bool ok = fwrite(&hdr, sizeof hdr, 1, f) == 1 && fwrite(slots.data(), sizeof(SharedSlot), cap, f) == cap &&
-              (blob.empty() || fwrite(blob.data(), blob.size(), 1, f) == 1);
-    ok = fclose(f) == 0 && ok;
-    if (!ok) return fail(tmpside + "/shared", errno ? errno : EIO);
     FILE* b = fopen((tmpside + "/base").c_str(), "wxe");
     if (!b || fprintf(b, "%s\n%s\n", src.c_str(), base_identity(src).c_str()) < 0 || fclose(b) != 0)
       return fail(tmpside + "/base", errno);

@@ -367,7 +367,7 @@ bool exec_env(char* const* envp, char** out, size_t cap, char* buf, size_t bufle
                                      "FAKEROOTSUID", "FAKEROOTFUID", "FAKEROOTGID", "FAKEROOTEGID",
                                      "FAKEROOTSGID", "FAKEROOTFGID", "COWROOT_ROOT", "COWROOT_CHROOT",
                                      "COWROOT_BINDS", "COWROOT_EXE", kEnvFakechroot, "FAKECHROOT",
-                                     "FAKECHROOT_VERSION", "FAKECHROOT_BASE", "COWROOT_COW", "COWROOT_COW_DIR",
+                                     "FAKECHROOT_VERSION", "FAKECHROOT_BASE", "COWROOT_COW", "COWROOT_COW_DIR", "COWROOT_COW_SET",
                                      "FAKECHROOT_BASE_ORIG", "COWROOT_LIBPATH", "COWROOT_COMM"};
   // LD_PRELOAD: this library first, then whatever else the program asked
   // for; a sanitizer's runtime goes before it (two passes).
@@ -439,6 +439,7 @@ bool exec_env(char* const* envp, char** out, size_t cap, char* buf, size_t bufle
   if (!host_view && comm && !add("COWROOT_COMM", comm)) return false;
   if (g_cow.sidecar[0] && !add("COWROOT_COW", g_cow.sidecar)) return false;
   if (g_cow.dir_len && !add("COWROOT_COW_DIR", g_cow.dir)) return false;
+  if (g_cow.dir_len && g_cow.set && g_cow.cow_set_path[0] && !add("COWROOT_COW_SET", g_cow.cow_set_path)) return false;
   if (s.fakechroot) {
     if (!add(kEnvFakechroot, "1") || !add("FAKECHROOT", "true") || !add("FAKECHROOT_VERSION", kFakechrootVersion))
       return false;
