@@ -75,10 +75,15 @@ void cache_put(const char* p, size_t n, uint64_t gen) {
 }
 
 // ---- top-inside <-> host ----------------------------------------------------
+// The walk asks this once per component of every path: a bind's second
+// byte is compared before the rest (most paths share no prefix with /dev,
+// /proc or /sys).
 const Bind* longest_bind(const char* inside) {
   const Bind* best = nullptr;
+  char c1 = inside[0] ? inside[1] : 0;
   for (int i = 0; i < g_root.nbinds; i++) {
     const Bind& b = g_root.binds[i];
+    if (b.inside_len > 1 && b.inside[1] != c1) continue;
     if (under(inside, b.inside, b.inside_len) && (!best || b.inside_len > best->inside_len)) best = &b;
   }
   return best;

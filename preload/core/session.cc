@@ -1,6 +1,7 @@
 #include "session.h"
 
 #include <fcntl.h>
+#include <linux/stat.h>
 #include <sched.h>
 #include <signal.h>
 #include <sys/resource.h>
@@ -278,10 +279,13 @@ void session_init(const char* self_lib) {
   } else {
     copy_str(s.state_dir, sizeof s.state_dir, dir);
     // Like fakeroot's save file, the state directory is made on first use
-    // (with its parents), private to the user.
+    // (with its parents), private to the user. (Every program of a session
+    // comes here: one statx when it is there already.)
     char part[kPathMax];
     copy_str(part, sizeof part, s.state_dir);
-    for (char* c = part + 1;; c++) {
+    struct statx sx;
+    bool there = sys::raw(SYS_statx, AT_FDCWD, (long)part, 0, STATX_TYPE, (long)&sx) == 0 && S_ISDIR(sx.stx_mode);
+    for (char* c = part + 1; !there; c++) {
       if (*c == '/' || !*c) {
         char keep = *c;
         *c = 0;
