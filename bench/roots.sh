@@ -32,7 +32,8 @@ base=$("$C" image list | awk '$1 == "bookworm" {print $NF}')
 [ -d "$base" ] || { echo "bench: no bookworm image" >&2; exit 1; }
 work=$(dirname "$base")/bench-$$
 mkdir -p "$work"
-trap 'rm -rf "$work" "$work.cowroot" 2>/dev/null; chmod -R u+w "$work" 2>/dev/null; rm -rf "$work"' EXIT
+# (Sealed images leave read-only directories in the trio's cp -al copy.)
+trap 'rm -rf "$work" "$work.cowroot" 2>/dev/null || { chmod -R u+w "$work" 2>/dev/null; rm -rf "$work"; } || true' EXIT
 # bench/timeit forks, execs and waits for one command: no shell or date
 # process inside the measured interval. Milliseconds.
 T="$build/bench/timeit"

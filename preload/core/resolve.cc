@@ -36,7 +36,9 @@ bool put(char* out, size_t n, const char* a, size_t al, const char* b = "", size
   return true;
 }
 
-// ---- the cache of host directories known to be real directories ----------
+// ---- the cache of directories known to be real directories ---------------
+// Keyed by the top-inside path; what it says is that the path's host
+// directory is a directory, not a symlink, as of the state's namegen.
 struct CacheEntry {
   std::atomic<uint64_t> hash;
   uint64_t gen;
@@ -47,6 +49,7 @@ constexpr int kCacheSize = 512;
 // Zero-initialized at compile time: no constructor touches its 128 KiB at
 // start-up (each page is faulted in only when a lookup first uses it).
 constinit CacheEntry g_cache[kCacheSize]{};
+uint64_t g_cache_epoch = 0;  // bumped by chroot(): the cached facts are about another mapping
 
 uint64_t hash_str(const char* s, size_t n) {
   return fnv1a(s, n) | 1;  // never 0: 0 marks an empty entry
@@ -203,7 +206,9 @@ int walk(const char* path, bool follow_last, char* cur, size_t cap, bool* traili
   }
   *trailing = false;
   int links = 0;
-  uint64_t gen = g_state.namegen();
+  // The cache is keyed by top-inside paths: their host paths depend on the
+  // current root too (binds hold under it), so a chroot() starts an epoch.
+  uint64_t gen = g_state.namegen() ^ (g_cache_epoch << 48);
   char host[kMax + 64];
   for (;;) {
     while (*p == '/') p++;
@@ -241,9 +246,10 @@ int walk(const char* path, bool follow_last, char* cur, size_t cap, bool* traili
     cur[clen] = 0;
     p = e;
     if (last && !follow_last && !slash) break;
+    // Known to be a real directory: no host path to build, no statx.
+    if (!last && cache_has(cur, clen, gen)) continue;
     size_t hl = map_host(cur, host, sizeof host);
     if (!hl) return -ENAMETOOLONG;
-    if (!last && cache_has(host, hl, gen)) continue;
     struct statx sx;
     long r = sys::raw(SYS_statx, AT_FDCWD, (long)host, AT_SYMLINK_NOFOLLOW, STATX_TYPE, (long)&sx);
     if (r == 0 && S_ISLNK(sx.stx_mode) && magic_link(host, hl)) {
@@ -300,7 +306,7 @@ int walk(const char* path, bool follow_last, char* cur, size_t cap, bool* traili
       continue;
     }
     if (r == 0 && S_ISDIR(sx.stx_mode)) {
-      if (!last) cache_put(host, hl, gen);
+      if (!last) cache_put(cur, clen, gen);
       if (last && slash) *trailing = true;
       continue;
     }
@@ -601,6 +607,7 @@ int root_chroot(const char* path) {
       add_exclude_binds();
     }
     g_root.active = true;
+    g_cache_epoch++;
     root_cwd_changed();
     return 0;
   }
@@ -612,6 +619,7 @@ int root_chroot(const char* path) {
   size_t l = strlen(cur);
   memcpy(g_root.croot, cur, l + 1);
   g_root.croot_len = l;
+  g_cache_epoch++;
   return 0;
 }
 
