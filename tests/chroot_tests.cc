@@ -438,3 +438,17 @@ TEST_CASE("--fakechroot: settings changed inside reach the next program; clearen
          q(root()) + " /usr/bin/zz-nothing substituted' 2>&1");
   CHECK(r.out == "substituted\n");
 }
+
+TEST_CASE("exec by descriptor and execveat's flags as the kernel has them") {
+  // fexecve of an O_PATH descriptor runs the program; execveat with
+  // AT_SYMLINK_NOFOLLOW of a symlink is ELOOP; a #! script run by
+  // descriptor sees itself as /dev/fd/N.
+  auto r = in_root("printf '#!/bin/sh\\necho script $0\\n' > /tmp/fd-script && chmod 755 /tmp/fd-script && "
+                   "ln -sf /bin/id /tmp/id-link && "
+                   "helper exec-fd /bin/id /tmp/id-link /tmp/fd-script");
+  CAPTURE(r.out);
+  CHECK(r.out.find("fexecve-opath") == std::string::npos);  // no error line: id ran
+  CHECK(r.out.find("uid=0(root)") != std::string::npos);
+  CHECK(r.out.find("execveat-nofollow Too many levels of symbolic links") != std::string::npos);
+  CHECK(r.out.find("script /dev/fd/") != std::string::npos);
+}

@@ -28,6 +28,9 @@
 //                           unlink; one result a line
 //   helper clearenv         clearenv(), then FAKECHROOT and FAKECHROOT_VERSION as
 //                           getenv sees them, and what a child sees
+//   helper exec-fd PROG SYMLINK SCRIPT  fexecve of PROG through an O_PATH
+//                           descriptor; execveat(SYMLINK, AT_SYMLINK_NOFOLLOW);
+//                           fexecve of the #! SCRIPT: each child's output or error
 //   helper temps UID GID DIR  becomes UID:GID (setgid, setuid), then makes
 //                           DIR/fXXXXXX (mkstemp, then fchmod 0644),
 //                           DIR/sXXXXXX.c (mkstemps), DIR/dXXXXXX (mkdtemp)
@@ -130,6 +133,8 @@ static void fts_walk(char** paths, int opts, bool sorted, bool steer) {
   close(probe);
   printf("cwd %s\n", getcwd(cwd, sizeof cwd) ? cwd : "?");
 }
+
+extern char** environ;
 
 static void print_temp(const char* what, int fd) {
   struct stat st;
@@ -512,7 +517,38 @@ static int after_clearenv() {
   return system("echo child $FAKECHROOT") == 0 ? 0 : 1;
 }
 
+// Runs start(child) in a child and prints what it printed, or the errno of
+// its failed exec.
+template <typename F>
+static void in_child(const char* what, F&& start) {
+  fflush(stdout);
+  pid_t pid = fork();
+  if (pid == 0) {
+    start();
+    printf("%s %s\n", what, strerror(errno));
+    fflush(stdout);
+    _exit(0);
+  }
+  int st;
+  waitpid(pid, &st, 0);
+}
+
+static int exec_fd(char** argv) {
+  char* args[] = {(char*)"prog", nullptr};
+  in_child("fexecve-opath", [&] {
+    int fd = open(argv[2], O_PATH | O_CLOEXEC);
+    fexecve(fd, args, environ);
+  });
+  in_child("execveat-nofollow", [&] { syscall(SYS_execveat, AT_FDCWD, argv[3], args, environ, AT_SYMLINK_NOFOLLOW); });
+  in_child("fexecve-script", [&] {
+    int fd = open(argv[4], O_RDONLY);  // no O_CLOEXEC: the script reads itself through /dev/fd/N
+    fexecve(fd, args, environ);
+  });
+  return 0;
+}
+
 int main(int argc, char** argv) {
+  if (argc == 5 && !strcmp(argv[1], "exec-fd")) return exec_fd(argv);
   if (argc == 2 && !strcmp(argv[1], "clearenv")) return after_clearenv();
   if (argc == 3 && !strcmp(argv[1], "raw")) return raw_calls(argv[2]);
   if (argc == 3 && !strcmp(argv[1], "un-stream")) return un_stream(argv[2]);

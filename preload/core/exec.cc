@@ -395,7 +395,7 @@ int plan_exec(Plan* p, int dirfd, const char* path, char* const argv[], char* co
   const char* name = path;  // the name being executed, as the program gave it
   int nd = dirfd;
   int nflags = flags;
-  int fd_direct = -1;
+  int fd_direct = -1, read_fd = -1;
   const char* argv0 = argc ? argv[0] : path;
   int kind = -ENOEXEC;
   int last_slot = 0;
@@ -407,7 +407,7 @@ int plan_exec(Plan* p, int dirfd, const char* path, char* const argv[], char* co
       fd_direct = nd;
     } else {
       Resolved r;
-      if (int e = resolve(nd, name, (nflags & AT_SYMLINK_NOFOLLOW) ? 0 : kFollow, &r)) return e;
+      if (int e = resolve(nd, name, ((nflags & AT_SYMLINK_NOFOLLOW) ? 0 : kFollow) | kForExec, &r)) return e;
       // /proc/self/exe names the root's loader to the kernel: the program
       // re-executing itself means its own file.
       if (r.path[0] == '/' && proc_exe_inside(r.path, p->exe, sizeof p->exe)) {
@@ -419,22 +419,34 @@ int plan_exec(Plan* p, int dirfd, const char* path, char* const argv[], char* co
       nd = r.dirfd;
       fd_direct = -1;
     }
-    // The kernel's checks first: a regular, executable file.
+    // The kernel's checks first: a regular, executable file (a symlink not
+    // to be followed is ELOOP, as execveat says).
     struct statx sx;
     long s = fd_direct >= 0 ? sys::raw(SYS_statx, fd_direct, (long)"", AT_EMPTY_PATH, STATX_TYPE | STATX_MODE, (long)&sx)
-                            : sys::raw(SYS_statx, nd, (long)p->host, 0, STATX_TYPE | STATX_MODE, (long)&sx);
+                            : sys::raw(SYS_statx, nd, (long)p->host, (nflags & AT_SYMLINK_NOFOLLOW) ? AT_SYMLINK_NOFOLLOW : 0,
+                                       STATX_TYPE | STATX_MODE, (long)&sx);
     if (s < 0) return (int)s;
+    if (S_ISLNK(sx.stx_mode)) return -ELOOP;
     if (!S_ISREG(sx.stx_mode)) return -EACCES;
     if (fd_direct < 0 && sys::raw(SYS_faccessat, nd, (long)p->host, X_OK) < 0) return -EACCES;
+    // An O_PATH descriptor runs but cannot be read: its file is read by name.
+    read_fd = fd_direct >= 0 && (sys::raw(SYS_fcntl, fd_direct, F_GETFL) & O_PATH) ? -1 : fd_direct;
     char arg[512];
     int slot = depth < 3 ? depth : 2;
     last_slot = slot;
-    kind = inspect_program(p->host, fd_direct, p->interp[slot], sizeof p->interp[slot], arg, sizeof arg);
+    kind = inspect_program(p->host, read_fd, p->interp[slot], sizeof p->interp[slot], arg, sizeof arg);
     if (kind < 0 && kind != -ENOEXEC) return kind;
     if (kind == 2) {
-      // #!interp [arg] name args... : the interpreter is an inside path.
+      // #!interp [arg] name args... : the interpreter is an inside path. A
+      // script run by descriptor is named /dev/fd/N, as the kernel names it.
       if (lead < 2) return -E2BIG;
-      args[lead] = const_cast<char*>(name && *name ? name : argv0);
+      if (fd_direct >= 0) {
+        char link[32];
+        size_t ll = sys::proc_fd_path(fd_direct, link);  // "/proc/self/fd/N"
+        memcpy(p->fdname, "/dev/fd/", 8);
+        memcpy(p->fdname + 8, link + 14, ll - 14 + 1);
+      }
+      args[lead] = const_cast<char*>(name && *name ? name : fd_direct >= 0 ? p->fdname : argv0);
       if (*arg) {
         size_t al = strlen(arg) + 1;
         char* keep = p->strings + sizeof p->strings - (depth + 1) * 512;
@@ -452,7 +464,19 @@ int plan_exec(Plan* p, int dirfd, const char* path, char* const argv[], char* co
   }
   if (kind == -ENOEXEC) return -ENOEXEC;
   char** run_argv = args + lead;
-  to_inside(p->host, p->exe, sizeof p->exe);
+  if (fd_direct >= 0) {
+    // By descriptor: its file's name, for /proc/self/exe and for messages.
+    char named[4096];
+    long n = sys::raw(SYS_readlinkat, AT_FDCWD, (long)p->host, (long)named, sizeof named - 1);
+    if (n > 0 && named[0] == '/') {
+      named[n] = 0;
+      to_inside(named, p->exe, sizeof p->exe);
+    } else {
+      to_inside(p->host, p->exe, sizeof p->exe);
+    }
+  } else {
+    to_inside(p->host, p->exe, sizeof p->exe);
+  }
 
   if (kind == 1) {
     // A static binary cannot be interposed: it would act on the host.
@@ -495,7 +519,7 @@ int plan_exec(Plan* p, int dirfd, const char* path, char* const argv[], char* co
     }
     if (is_elf_interpreter(p->host)) return plan_loader_run(p, args + lead, envp, env_slots, env_cap);
     const char* allow = getenv("COWROOT_ALLOW_STATIC");
-    if ((!allow || strcmp(allow, "1") != 0) && !is_arch_test_probe(p->host, fd_direct)) {
+    if ((!allow || strcmp(allow, "1") != 0) && !is_arch_test_probe(p->host, read_fd)) {
       say(p->exe, ": static binary, cannot run inside the root (it would act on the host; "
                   "COWROOT_ALLOW_STATIC=1 runs it anyway)");
       return -EACCES;
@@ -505,14 +529,14 @@ int plan_exec(Plan* p, int dirfd, const char* path, char* const argv[], char* co
 
   // Dynamic: the root's own loader, the root's libraries, never the host's cache.
   const char* interp = p->interp[last_slot];
-  sanitizer_needed_at(fd_direct >= 0 ? fd_direct : nd, fd_direct >= 0 ? "" : p->host, fd_direct >= 0 ? AT_EMPTY_PATH : 0,
+  sanitizer_needed_at(read_fd >= 0 ? read_fd : nd, read_fd >= 0 ? "" : p->host, read_fd >= 0 ? AT_EMPTY_PATH : 0,
                       p->preload, sizeof p->preload);
   Resolved lr;
   const char* elfloader = g_session.fakechroot ? getenv("FAKECHROOT_ELFLOADER") : nullptr;
   if (elfloader && *elfloader == '/') {
     lr.dirfd = AT_FDCWD;
     lr.path = elfloader;  // a host path, as fakechroot takes it
-  } else if (int e = resolve(AT_FDCWD, interp, kFollow, &lr)) {
+  } else if (int e = resolve(AT_FDCWD, interp, kFollow | kForExec, &lr)) {
     return e;
   }
   struct statx lx;
@@ -574,7 +598,22 @@ int plan_exec(Plan* p, int dirfd, const char* path, char* const argv[], char* co
   la[5] = p->libpath;
   la[6] = const_cast<char*>("--preload");
   la[7] = g_session.lib;
-  // la[8] = run_argv[0] is replaced by the program's host path
+  // la[8] = run_argv[0] is replaced by the program's host path. By
+  // descriptor, the loader opens the program after exec, when a close-on-
+  // exec descriptor is gone: its file's name, or the descriptor kept open.
+  if (fd_direct >= 0 && last_slot == 0) {
+    char named[4096];
+    long n = sys::raw(SYS_readlinkat, AT_FDCWD, (long)p->host, (long)named, sizeof named - 1);
+    struct statx a, b;
+    if (n > 0 && named[0] == '/' && (named[n] = 0, true) &&
+        sys::raw(SYS_statx, AT_FDCWD, (long)named, 0, STATX_INO, (long)&a) == 0 &&
+        sys::raw(SYS_statx, fd_direct, (long)"", AT_EMPTY_PATH, STATX_INO, (long)&b) == 0 && a.stx_ino == b.stx_ino &&
+        a.stx_dev_major == b.stx_dev_major && a.stx_dev_minor == b.stx_dev_minor) {
+      memcpy(p->host, named, (size_t)n + 1);
+    } else {
+      sys::raw(SYS_fcntl, fd_direct, F_SETFD, 0);
+    }
+  }
   run_argv[0] = p->host;
   return finish(p, p->loader, AT_FDCWD, la, envp, env_slots, env_cap);
 }

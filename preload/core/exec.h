@@ -21,6 +21,7 @@ struct Plan {
   char exe[4096];
   char libpath[16384];
   char comm[16];          // the kernel's name for the new process: its file's name
+  char fdname[40];        // "/dev/fd/N": a script run by descriptor
   char libstamp[40];      // COWROOT_LIBPATH's stamp ("" for none)
   const char* libtail;    // the root's part of libpath (after LD_LIBRARY_PATH's)
   char preload[8192];

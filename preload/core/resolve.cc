@@ -192,8 +192,15 @@ bool magic_target(const char* host, char* out, size_t n) {
 // A /proc magic link in the middle of the path is followed to its target
 // in the root (so that /proc/self/cwd/abs-link stays inside); as the last
 // component it is left to the kernel unless `magic_last` (realpath).
-int walk(const char* path, bool follow_last, char* cur, size_t cap, bool* trailing, bool magic_last = false) {
-  char rest[2][2 * kMax];
+// `remember`: directories found real go into the cache (not when planning
+// an exec: in a fork's child every cache page written is a page fault, and
+// the cache dies with the exec).
+int walk(const char* path, bool follow_last, char* cur, size_t cap, bool* trailing, bool magic_last = false,
+         bool remember = true) {
+  // Two halves: a symlink's target followed by what is left of the path
+  // is built in the half not being read. (Kept small on purpose: a fork's
+  // child faults in every stack page it touches before exec.)
+  char rest[2][kMax + 256];
   int ri = 0;
   size_t plen = strlen(path);
   if (plen >= sizeof rest[0]) return -ENAMETOOLONG;
@@ -282,20 +289,17 @@ int walk(const char* path, bool follow_last, char* cur, size_t cap, bool* traili
     }
     if (r == 0 && S_ISLNK(sx.stx_mode)) {
       if (++links > 40) return -ELOOP;
-      char target[kMax];
-      long tl = sys::raw(SYS_readlinkat, AT_FDCWD, (long)host, (long)target, sizeof target - 1);
-      if (tl < 0) return (int)tl;
-      target[tl] = 0;
       char* nr = rest[ri ^ 1];
+      long tl = sys::raw(SYS_readlinkat, AT_FDCWD, (long)host, (long)nr, sizeof rest[0] - 1);
+      if (tl < 0) return (int)tl;
       size_t al = strlen(after);
       if ((size_t)tl + 1 + al + 1 > sizeof rest[0]) return -ENAMETOOLONG;
-      memcpy(nr, target, tl);
       nr[tl] = '/';
       memcpy(nr + tl + 1, after, al + 1);
       if (al == 0 && !slash) nr[tl] = 0;  // keep "no trailing slash" as it was
       ri ^= 1;
       p = nr;
-      if (target[0] == '/') {
+      if (nr[0] == '/') {
         memcpy(cur, g_root.croot, g_root.croot_len + 1);
         clen = g_root.croot_len;
       } else {
@@ -306,7 +310,7 @@ int walk(const char* path, bool follow_last, char* cur, size_t cap, bool* traili
       continue;
     }
     if (r == 0 && S_ISDIR(sx.stx_mode)) {
-      if (!last) cache_put(cur, clen, gen);
+      if (!last && remember) cache_put(cur, clen, gen);
       if (last && slash) *trailing = true;
       continue;
     }
@@ -454,7 +458,7 @@ int resolve(int dirfd, const char* path, int flags, Resolved* out) {
   char cur[kMax];
   if (!start_dir(dirfd, path, cur, sizeof cur)) return 0;  // a directory outside: the kernel's business
   bool trailing;
-  int r = walk(path, follow && !lazy, cur, sizeof cur, &trailing);
+  int r = walk(path, follow && !lazy, cur, sizeof cur, &trailing, false, !(flags & kForExec));
   if (r < 0) return r;
   size_t hl = map_host(cur, out->buf, sizeof out->buf - 2);
   if (!hl) return -ENAMETOOLONG;
@@ -635,7 +639,8 @@ bool root_library_path(char* out, size_t n) {
     if (dl >= sizeof d) return true;
     memcpy(d, dir, dl);
     d[dl] = 0;
-    char cur[kMax] = "";
+    char cur[kMax];
+    cur[0] = 0;
     bool trailing;
     if (walk(d, true, cur, sizeof cur, &trailing) < 0) return true;
     char host[kMax + 64];
@@ -659,7 +664,8 @@ bool root_library_path(char* out, size_t n) {
   };
   // ld.so.conf and the files it includes (one level, sorted like glob does).
   auto read_file = [&](const char* inside, char* buf, size_t bn) -> long {
-    char cur[kMax] = "";
+    char cur[kMax];
+    cur[0] = 0;
     bool trailing;
     if (walk(inside, true, cur, sizeof cur, &trailing) < 0) return -1;
     char host[kMax + 64];
@@ -691,7 +697,8 @@ bool root_library_path(char* out, size_t n) {
           *slash = 0;
           const char* dir = pat;
           const char* fpat = slash + 1;
-          char cur[kMax] = "";
+          char cur[kMax];
+    cur[0] = 0;
           bool trailing;
           char host[kMax + 64];
           if (walk(*dir ? dir : "/", true, cur, sizeof cur, &trailing) == 0 && map_host(cur, host, sizeof host)) {
@@ -761,17 +768,20 @@ struct LibStamp {
 bool lib_stamp(LibStamp* st) {
   // The session's root, the current chroot inside it and the binds: any of
   // them changes which files the loader configuration names.
-  char binds[kMaxBinds * (2 * kBindLen + 2)];
-  if (!binds_text(binds, sizeof binds)) return false;
   uint64_t r = fnv1a(g_root.top, strlen(g_root.top) + 1);
   r = fnv1a(g_root.croot, strlen(g_root.croot) + 1, r);
-  st->root = fnv1a(binds, strlen(binds), r);
+  for (int i = 0; i < g_root.nbinds; i++) {
+    r = fnv1a(g_root.binds[i].inside, g_root.binds[i].inside_len + 1, r);
+    r = fnv1a(g_root.binds[i].host, g_root.binds[i].host_len + 1, r);
+  }
+  st->root = r;
   uint64_t h = kFnvSeed;
   for (const char* f : {"/etc/ld.so.cache", "/etc/ld.so.conf", "/etc/ld.so.conf.d"}) {
-    char cur[kMax] = "", host[kMax + 64];
+    char cur[kMax], host[kMax + 64];
+    cur[0] = 0;
     bool trailing;
     struct statx sx {};
-    if (walk(f, true, cur, sizeof cur, &trailing) == 0 && map_host(cur, host, sizeof host))
+    if (walk(f, true, cur, sizeof cur, &trailing, false, false) == 0 && map_host(cur, host, sizeof host))
       if (sys::raw(SYS_statx, AT_FDCWD, (long)host, 0, STATX_INO | STATX_CTIME, (long)&sx) < 0) sx = {};
     uint64_t v[3] = {sx.stx_ino, (uint64_t)sx.stx_ctime.tv_sec, sx.stx_ctime.tv_nsec};
     h = fnv1a(v, sizeof v, h);

@@ -47,6 +47,7 @@ enum ResolveFlags : int {
   kFollow = 1,      // follow a symlink in the last component
   kLazyFinal = 2,   // with kFollow: leave the last component as it is; the
                     // caller retries with kFollow alone if it is a symlink
+  kForExec = 4,     // planning an exec: what is learnt is not remembered (see walk)
 };
 
 struct Resolved {
@@ -85,7 +86,9 @@ void root_cwd_changed();
 int root_chroot(const char* path);
 
 // Writes the root variables (COWROOT_ROOT, …) for a new program's
-// environment via add(name, value). Returns false if add fails.
+// environment via add(name, value, writer): a value is either a string or
+// written in place by writer(out, n) (the bind list, which can be long).
+// Returns false if add fails.
 template <typename F>
 bool root_env(F&& add);
 
@@ -109,9 +112,8 @@ bool binds_text(char* out, size_t n);
 template <typename F>
 bool root_env(F&& add) {
   if (!g_root.active) return true;
-  char binds[kMaxBinds * (2 * kBindLen + 2)];
-  if (!binds_text(binds, sizeof binds)) return false;
-  return add("COWROOT_ROOT", g_root.top) && add("COWROOT_CHROOT", g_root.croot) && add("COWROOT_BINDS", binds);
+  return add("COWROOT_ROOT", g_root.top, nullptr) && add("COWROOT_CHROOT", g_root.croot, nullptr) &&
+         add("COWROOT_BINDS", nullptr, binds_text);
 }
 
 }  // namespace cr

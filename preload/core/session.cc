@@ -343,6 +343,26 @@ bool is_sanitizer_runtime(const char* name, size_t len) {
   return false;
 }
 
+namespace {
+
+// An LD_PRELOAD entry the program gave inside a root names an inside path:
+// its host path into out (the loader only knows host paths). False when
+// there is nothing to translate: no root, a bare name, or a path under the
+// root's host path already (put there by an exec before this one). Its own
+// frame: the resolution's buffers are on the stack only when needed.
+__attribute__((noinline)) bool preload_entry_host(const char* p, size_t el, char* out, size_t n) {
+  if (!g_root.active || *p != '/' || el >= n) return false;
+  if (el > g_root.top_len && p[g_root.top_len] == '/' && memcmp(p, g_root.top, g_root.top_len) == 0) return false;
+  memcpy(out, p, el);
+  out[el] = 0;
+  Resolved r;
+  if (resolve(AT_FDCWD, out, kFollow, &r) != 0 || strlen(r.path) >= n) return false;
+  memmove(out, r.path, strlen(r.path) + 1);
+  return true;
+}
+
+}  // namespace
+
 bool exec_env(char* const* envp, char** out, size_t cap, char* buf, size_t buflen, const char* exe,
               bool host_view, const char* libstamp, const char* libpath, const char* comm,
               const char* first_preload) {
@@ -374,71 +394,72 @@ bool exec_env(char* const* envp, char** out, size_t cap, char* buf, size_t bufle
                                      "FAKECHROOT_VERSION", "FAKECHROOT_BASE", "COWROOT_COW", "COWROOT_COW_DIR", "COWROOT_COW_SET",
                                      "FAKECHROOT_BASE_ORIG", "COWROOT_LIBPATH", "COWROOT_COMM"};
   // LD_PRELOAD: this library first, then whatever else the program asked
-  // for; a sanitizer's runtime goes before it (two passes).
+  // for; a sanitizer's runtime goes before it. Written in place into buf
+  // (no big buffers on the stack: a fork's child pays a page fault for
+  // every stack page it touches before exec).
   const char* preload_rest = "";
   for (char* const* e = envp; e && *e; e++)
     if (strncmp(*e, "LD_PRELOAD=", 11) == 0) preload_rest = *e + 11;
   {
-    char tmp[kPathMax * 2], head[kPathMax];
-    size_t t = 0, h = 0;
-    if (first_preload && *first_preload && strlen(first_preload) + 2 < sizeof head) {
-      h = strlen(first_preload);
-      memcpy(head, first_preload, h);
-      head[h++] = ':';
-    }
-    const char* p = preload_rest;
+    if (n + 1 >= cap) return false;
+    char* start = buf + used;
+    size_t room = buflen - used, w = 0;
+    auto put = [&](const char* str, size_t l) {
+      if (w + l + 2 > room) return false;
+      if (w > 11) start[w++] = ':';
+      memcpy(start + w, str, l);
+      w += l;
+      start[w] = 0;
+      return true;
+    };
+    if (!put("LD_PRELOAD=", 11)) return false;
+    if (first_preload && *first_preload && !put(first_preload, strlen(first_preload))) return false;
     size_t liblen = strlen(s.lib);
-    while (*p) {
-      while (*p == ':' || *p == ' ') p++;
-      const char* q = p;
-      while (*q && *q != ':' && *q != ' ') q++;
-      bool self = (size_t)(q - p) == liblen && memcmp(p, s.lib, liblen) == 0;
-      const char* ent = p;
-      size_t el = q - p;
-      Resolved r;
-      char one[kPathMax];
-      bool host_already = g_root.active && el > g_root.top_len && p[g_root.top_len] == '/' &&
-                          memcmp(p, g_root.top, g_root.top_len) == 0;
-      if (g_root.active && !self && *p == '/' && el < sizeof one && !host_already) {
-        // An inside path: the loader only knows host paths. (One under the
-        // root's host path was put there by an exec before this one.)
-        memcpy(one, p, el);
-        one[el] = 0;
-        if (resolve(AT_FDCWD, one, kFollow, &r) == 0) {
-          ent = r.path;
-          el = strlen(r.path);
+    for (int pass = 0; pass < 3; pass++) {  // sanitizer runtimes, this library, the rest
+      if (pass == 1) {
+        if (!put(s.lib, liblen)) return false;
+        continue;
+      }
+      for (const char* p = preload_rest; *p;) {
+        while (*p == ':' || *p == ' ') p++;
+        const char* q = p;
+        while (*q && *q != ':' && *q != ' ') q++;
+        size_t el = q - p;
+        const char* ent = p;
+        p = q;
+        if (!el) continue;
+        bool self = el == liblen && memcmp(ent, s.lib, liblen) == 0;
+        char host[kPathMax];
+        if (!self && preload_entry_host(ent, el, host, sizeof host)) {
+          ent = host;
+          el = strlen(host);
           self = el == liblen && memcmp(ent, s.lib, liblen) == 0;
         }
+        bool first = first_preload && strlen(first_preload) == el && memcmp(first_preload, ent, el) == 0;
+        if (self || first || is_sanitizer_runtime(ent, el) != (pass == 0)) continue;
+        if (!put(ent, el)) return false;
       }
-      bool same_as_first = first_preload && strlen(first_preload) == el && memcmp(first_preload, ent, el) == 0;
-      if (el > 0 && !self && !same_as_first && is_sanitizer_runtime(ent, el) && h + el + 2 < sizeof head) {
-        memcpy(head + h, ent, el);
-        h += el;
-        head[h++] = ':';
-      } else if (el > 0 && !self && !same_as_first && t + el + 2 < sizeof tmp) {
-        tmp[t++] = ':';
-        memcpy(tmp + t, ent, el);
-        t += el;
-      }
-      p = q;
     }
-    tmp[t] = 0;
-    head[h] = 0;
-    if (h) {
-      // head already ends in ':' — it goes in front of this library.
-      char both[kPathMax * 2];
-      if (h + liblen + 1 > sizeof both) return false;
-      memcpy(both, head, h);
-      memcpy(both + h, s.lib, liblen + 1);
-      if (!add("LD_PRELOAD", both, tmp)) return false;
-    } else if (!add("LD_PRELOAD", s.lib, tmp)) {
-      return false;
-    }
+    out[n++] = start;
+    used += w + 1;
   }
   if (!add(kEnvState, s.state_dir) || !add(kEnvLib, s.lib) || !add(kEnvFaked, s.faked)) return false;
   if (s.live_fd >= 0 && !add_num(kEnvFd, s.live_fd)) return false;
   if (s.unknown_real && !add(kEnvUnknownReal, "1")) return false;
-  if (!host_view && !root_env([&](const char* n, const char* v) { return add(n, v); })) return false;
+  if (!host_view && !root_env([&](const char* name, const char* v, bool (*write)(char*, size_t)) {
+        if (v) return add(name, v);
+        // Written in place: NAME=, then the value, in what is left of buf.
+        size_t a = strlen(name);
+        if (n + 1 >= cap || used + a + 2 > buflen) return false;
+        char* p = buf + used;
+        memcpy(p, name, a);
+        p[a] = '=';
+        if (!write(p + a + 1, buflen - used - a - 1)) return false;
+        out[n++] = p;
+        used += a + 1 + strlen(p + a + 1) + 1;
+        return true;
+      }))
+    return false;
   if (!host_view && g_root.active && exe && *exe && !add("COWROOT_EXE", exe)) return false;
   if (!host_view && comm && !add("COWROOT_COMM", comm)) return false;
   if (g_cow.sidecar[0] && !add("COWROOT_COW", g_cow.sidecar)) return false;

@@ -5,6 +5,8 @@
 #   tests/peer/fakechroot.sh PREFIX FAKECHROOT_SRC
 # Needs autoconf, automake, libtool, gcc and prove (perl) to build the
 # suite's helper programs; fakechroot's own library is never built or used.
+# FAKECHROOT_TEST_DEBOOTSTRAP=1 also runs zzdebootstrap.t (debootstrap, then
+# build-essential and a build of `hello` inside: the Debian archive, minutes).
 set -u
 prefix=$1 src=$2
 [ -f "$src/test/common.inc.sh" ] || { echo "peer-tests: $src is not a fakechroot source tree" >&2; exit 2; }
@@ -25,7 +27,8 @@ cd "$work/test" || exit 2
 pass=0 fail=0 skip=0
 for t in t/*.t; do
   run env -i HOME="$work/home" PATH=/usr/local/bin:/usr/bin:/usr/sbin:/bin:/sbin LANG=C LC_ALL=C SHELL=/bin/sh \
-    srcdir=. top_srcdir=.. timeout -k 10 900 prove --merge --exec /bin/sh "$t" > "$work/out" 2>&1
+    srcdir=. top_srcdir=.. TEST_DEBOOTSTRAP="${FAKECHROOT_TEST_DEBOOTSTRAP:-}" \
+    timeout -k 10 900 prove --merge --exec /bin/sh "$t" > "$work/out" 2>&1
   rc=$?
   if grep -q 'Result: NOTESTS' "$work/out"; then r=SKIP; skip=$((skip + 1))
   elif [ $rc = 0 ]; then r=PASS; pass=$((pass + 1))
