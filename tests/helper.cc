@@ -31,6 +31,8 @@
 //   helper exec-fd PROG SYMLINK SCRIPT  fexecve of PROG through an O_PATH
 //                           descriptor; execveat(SYMLINK, AT_SYMLINK_NOFOLLOW);
 //                           fexecve of the #! SCRIPT: each child's output or error
+//   helper sandbox-drop     apt's privilege drop and return: setgroups, setegid,
+//                           seteuid to 42, then back; "ok" or the call that failed
 //   helper temps UID GID DIR  becomes UID:GID (setgid, setuid), then makes
 //                           DIR/fXXXXXX (mkstemp, then fchmod 0644),
 //                           DIR/sXXXXXX.c (mkstemps), DIR/dXXXXXX (mkdtemp)
@@ -51,6 +53,7 @@
 //   helper un-other         abstract, autobound, unnamed and AF_INET names
 //                           pass as they are: "kept" or what changed
 #include <fcntl.h>
+#include <grp.h>
 #include <linux/openat2.h>
 #include <linux/fs.h>
 #include <sys/ioctl.h>
@@ -547,7 +550,21 @@ static int exec_fd(char** argv) {
   return 0;
 }
 
+static int sandbox_drop() {
+  gid_t g42 = 42, g0 = 0;
+  const char* failed = setgroups(1, &g42) ? "setgroups 42"
+                       : setegid(42)      ? "setegid 42"
+                       : seteuid(42)      ? "seteuid 42"
+                       : seteuid(0)       ? "seteuid 0"
+                       : setegid(0)       ? "setegid 0"
+                       : setgroups(1, &g0) ? "setgroups 0"
+                                          : nullptr;
+  printf("%s%s\n", failed ? "failed: " : "ok", failed ? failed : "");
+  return 0;
+}
+
 int main(int argc, char** argv) {
+  if (argc == 2 && !strcmp(argv[1], "sandbox-drop")) return sandbox_drop();
   if (argc == 5 && !strcmp(argv[1], "exec-fd")) return exec_fd(argv);
   if (argc == 2 && !strcmp(argv[1], "clearenv")) return after_clearenv();
   if (argc == 3 && !strcmp(argv[1], "raw")) return raw_calls(argv[2]);

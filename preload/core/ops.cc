@@ -698,11 +698,10 @@ static bool privileged(const Ids& ids) {
 // (capabilities(7), "Effect of user ID changes on capabilities"): leaving
 // uid 0 everywhere clears them unless PR_SET_KEEPCAPS, leaving euid 0 clears
 // the effective set, coming back to euid 0 restores it from the permitted.
-static void uid_changed(const Ids& old) {
+static void uid_changed(const Ids& old, Caps c) {
   const Ids& now = g_session.uid;
   bool was_root = old.r == 0 || old.e == 0 || old.s == 0;
   bool none_root = now.r != 0 && now.e != 0 && now.s != 0;
-  Caps c = current_caps();
   c.set = true;
   long keep = sys::raw(SYS_prctl, PR_GET_KEEPCAPS, 0, 0, 0, 0);
   if (was_root && none_root && keep <= 0) c.perm = c.eff = 0;
@@ -756,8 +755,9 @@ static int set_fs(Ids& ids, uint32_t x) {
 template <typename F>
 static int uid_change(F&& f) {
   Ids old = g_session.uid;
+  Caps before = current_caps();  // (derived from the euid until first set: taken before it changes)
   int r = f();
-  if (r == 0) uid_changed(old);
+  if (r == 0) uid_changed(old, before);
   return r;
 }
 
