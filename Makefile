@@ -25,12 +25,14 @@ PRELOAD  := $(BUILD)/libcowroot.so
 FAKED    := $(BUILD)/cowroot-faked
 CLI      := $(BUILD)/cowroot
 TRACE    := $(BUILD)/cowroot-trace
+FIXTURE  := $(BUILD)/libcowroot-fixture.a
 TESTS    := $(BUILD)/tests/unit_tests $(BUILD)/tests/fakeroot_tests $(BUILD)/tests/chroot_tests \
-            $(BUILD)/tests/cow_tests $(BUILD)/tests/debootstrap_tests
+            $(BUILD)/tests/cow_tests $(BUILD)/tests/fixture_tests $(BUILD)/tests/fixture_gtest \
+            $(BUILD)/tests/debootstrap_tests
 HELPER   := $(BUILD)/tests/helper
 BENCH    := $(BUILD)/bench/callpath $(BUILD)/bench/timeit
 
-all: $(BUILD)/.deps-build $(PRELOAD) $(FAKED) $(CLI) $(TRACE)
+all: $(BUILD)/.deps-build $(PRELOAD) $(FAKED) $(CLI) $(TRACE) $(FIXTURE)
 
 $(BUILD)/.deps-%: mk/deps.sh
 	@mkdir -p $(BUILD)
@@ -56,7 +58,12 @@ $(PRELOAD): $(WRAP_OBJ) $(CORE_LIB) $(BUILD)/exports.map
 
 $(BUILD)/%.o: %.cc | $(BUILD)/.deps-build
 	@mkdir -p $(@D)
-	$(CXX) $(CXXFLAGS) $(BASEFLAGS) -D_GNU_SOURCE -c $< -o $@
+	$(CXX) $(CXXFLAGS) $(BASEFLAGS) -D_GNU_SOURCE -Ifixture/include -c $< -o $@
+
+# The test fixture: a static library over the core (fixture/include/cowroot).
+$(FIXTURE): $(BUILD)/fixture/fixture.o
+	rm -f $@
+	ar rcs $@ $^
 
 # Programs run once per session or reset: without libstdc++'s shared
 # object to load and relocate they start ~1 ms sooner.
@@ -75,6 +82,13 @@ $(HELPER): $(BUILD)/tests/helper.o
 $(BUILD)/tests/%: $(BUILD)/tests/%.o $(BUILD)/tests/main.o $(CORE_LIB)
 	$(CXX) -o $@ $^ -lpthread
 
+$(BUILD)/tests/fixture_tests: $(BUILD)/tests/fixture_tests.o $(BUILD)/tests/main.o $(FIXTURE) $(CORE_LIB)
+	$(CXX) -o $@ $^ -lpthread
+
+# The GoogleTest adapter, with GoogleTest's own runner (and its own main).
+$(BUILD)/tests/fixture_gtest: $(BUILD)/tests/fixture_gtest.o $(FIXTURE) $(CORE_LIB)
+	$(CXX) -o $@ $^ -lgtest -lpthread
+
 # libelf is the reference the exec path's own ELF reader is checked against.
 $(BUILD)/tests/unit_tests: $(BUILD)/tests/unit_tests.o $(BUILD)/tests/main.o $(CORE_LIB)
 	$(CXX) -o $@ $^ -lpthread -lelf
@@ -87,7 +101,8 @@ $(BUILD)/bench/timeit: $(BUILD)/bench/timeit.o
 
 # ---- install -------------------------------------------------------------
 HEADERS := preload/core/state.h preload/core/session.h preload/core/ops.h preload/core/proto.h preload/core/sys.h \
-           preload/core/resolve.h preload/core/exec.h preload/core/cow.h preload/core/cow_format.h
+           preload/core/resolve.h preload/core/exec.h preload/core/cow.h preload/core/cow_format.h \
+           fixture/include/cowroot/fixture.h fixture/include/cowroot/doctest.h fixture/include/cowroot/gtest.h
 
 install: all
 	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/lib/pkgconfig $(DESTDIR)$(PREFIX)/libexec/cowroot \
@@ -97,8 +112,10 @@ install: all
 	install -m 755 $(TRACE) $(DESTDIR)$(PREFIX)/libexec/cowroot/cowroot-trace
 	install -m 755 $(PRELOAD) $(DESTDIR)$(PREFIX)/lib/libcowroot.so
 	install -m 644 $(CORE_LIB) $(DESTDIR)$(PREFIX)/lib/libcowroot-core.a
+	install -m 644 $(FIXTURE) $(DESTDIR)$(PREFIX)/lib/libcowroot-fixture.a
 	install -m 644 $(HEADERS) $(DESTDIR)$(PREFIX)/include/cowroot/
 	sed 's/@VERSION@/0.1/' mk/cowroot.pc.in > $(DESTDIR)$(PREFIX)/lib/pkgconfig/cowroot.pc
+	sed 's/@VERSION@/0.1/' mk/cowroot-fixture.pc.in > $(DESTDIR)$(PREFIX)/lib/pkgconfig/cowroot-fixture.pc
 
 # ---- tests and benchmarks --------------------------------------------------
 test: all $(BUILD)/.deps-test $(TESTS) $(HELPER)

@@ -48,7 +48,7 @@ void usage(FILE* f) {
           "       cowroot run [--image NAME | --base DIR] [--keep DIR] [--] CMD\n"
           "                          run CMD as root in a throwaway clone of an image (default: bookworm,\n"
           "                          built on first use) or of DIR\n"
-          "       cowroot image build|refresh|list|rm [NAME]      the image cache\n"
+          "       cowroot image build|refresh|path|list|rm [NAME] the image cache (path: its root, built if needed)\n"
           "       cowroot seal [-i STATE] DIR | verify DIR        protect a base or image (with the fake ownership saved\n"
           "                                                       in STATE) / report changes to it\n"
           "\n"
@@ -476,27 +476,12 @@ int cmd_run(int argc, char** argv) {
     if (where.empty()) {
       // A ready clone from the pool, claimed with one rename; else a new one.
       runs = cli::cache_dir() + "/" + image + ".runs";
-      mkdir(runs.c_str(), 0700);
-      slot = runs + "/run-" + std::to_string(getpid());
-      bool claimed = false;
-      if (DIR* d = opendir(runs.c_str())) {
-        while (dirent* de = readdir(d)) {
-          if (strncmp(de->d_name, "ready-", 6) != 0) continue;
-          if (rename((runs + "/" + de->d_name).c_str(), slot.c_str()) == 0) {
-            claimed = true;
-            break;
-          }
-        }
-        closedir(d);
-      }
-      where = slot + "/root";
-      if (!claimed) {
-        if (mkdir(slot.c_str(), 0700) < 0) die("cannot create " + slot + ": " + strerror(errno));
-        if (cr::cow_clone(base.c_str(), where.c_str(), err, sizeof err) < 0) {
-          rmdir(slot.c_str());
-          die(err);
-        }
-      }
+      char s[4096], r[4096];
+      if (cr::pool_take(base.c_str(), runs.c_str(), std::to_string(getpid()).c_str(), s, r, sizeof s, err,
+                        sizeof err) < 0)
+        die(err);
+      slot = s;
+      where = r;
     }
   }
   if (where.empty()) {
@@ -541,15 +526,8 @@ int cmd_run(int argc, char** argv) {
       }
     }
     // Back to the pool, reset, when that is cheap and the pool is not full.
-    int ready = 0;
-    if (DIR* d = opendir(runs.c_str())) {
-      while (dirent* de = readdir(d)) ready += strncmp(de->d_name, "ready-", 6) == 0;
-      closedir(d);
-    }
-    if (ready < 2 && cr::cow_reset_fast(where.c_str(), err, sizeof err) == 0 &&
-        rename(slot.c_str(), (runs + "/ready-" + std::to_string(getpid())).c_str()) == 0)
-      return code;
-    if (cr::remove_tree(slot.c_str(), err, sizeof err) < 0) fprintf(stderr, "cowroot: %s\n", err);
+    if (cr::pool_give_back(runs.c_str(), slot.c_str(), std::to_string(getpid()).c_str(), 2, err, sizeof err) < 0)
+      fprintf(stderr, "cowroot: %s\n", err);
     return code;
   } else if (keep.empty()) {
     if (cr::remove_tree(where.c_str(), err, sizeof err) < 0 ||
@@ -566,7 +544,7 @@ int cmd_image(int argc, char** argv) {
     cli::list_images();
     return 0;
   }
-  if ((verb == "build" || verb == "refresh") && argc >= 3) {
+  if ((verb == "build" || verb == "refresh" || verb == "path") && argc >= 3) {
     cli::ImageSpec spec;
     for (int i = 3; i < argc; i++) {
       std::string a = argv[i];
@@ -582,6 +560,16 @@ int cmd_image(int argc, char** argv) {
       if (a[0] == '-') die("image " + verb + ": unknown option " + a, 2);
       spec.name = a;
     }
+    if (verb == "path") {
+      // The image's root, built first if missing (with the options given)
+      // or refreshed when older than COWROOT_IMAGE_MAX_AGE_DAYS: what the
+      // test fixture and scripts use.
+      int r = cli::image_exists(spec.name) ? cli::ensure_image(spec.name, max_age_seconds(), &err)
+                                           : cli::build_image(spec, &err);
+      if (r < 0) die(err);
+      printf("%s\n", cli::image_root(spec.name).c_str());
+      return 0;
+    }
     spec.force = verb == "refresh" || cli::image_exists(spec.name);
     if (cli::build_image(spec, &err) < 0) die(err);
     return 0;
@@ -590,7 +578,7 @@ int cmd_image(int argc, char** argv) {
     if (cli::remove_image(argv[3], &err) < 0) die(err);
     return 0;
   }
-  die("usage: cowroot image build|refresh [NAME] [--suite S] [--variant V] [--include PKGS] [--mirror URL]\n"
+  die("usage: cowroot image build|refresh|path [NAME] [--suite S] [--variant V] [--include PKGS] [--mirror URL]\n"
       "       cowroot image list | rm NAME",
       2);
 }

@@ -61,6 +61,10 @@ for t in "$@"; do
   line=$(printf '%s\n' "$out" | grep '^\[doctest\] test cases:' | tail -n 1)
   p=$(printf '%s' "$line" | sed -n 's/.*| *\([0-9]*\) passed.*/\1/p')
   f=$(printf '%s' "$line" | sed -n 's/.*| *\([0-9]*\) failed.*/\1/p')
+  if [ -z "$line" ]; then  # GoogleTest's summary
+    p=$(printf '%s\n' "$out" | sed -n 's/^\[  PASSED  \] \([0-9]*\) tests\{0,1\}\..*/\1/p' | tail -n 1)
+    f=$(printf '%s\n' "$out" | sed -n 's/^\[  FAILED  \] \([0-9]*\) tests\{0,1\}, listed below.*/\1/p' | tail -n 1)
+  fi
   passed=$((passed + ${p:-0})); failed=$((failed + ${f:-0}))
   if [ "$rc" -ne 0 ]; then status=1; [ "${f:-0}" -eq 0 ] && failed=$((failed + 1)); fi
 done

@@ -116,6 +116,17 @@ long cow_verify(const char* base, char* err, size_t errlen, void (*report)(const
 // list does at its start.
 int cow_scan(const char* dir, const char* set_path, char* err, size_t errlen);
 
+// A pool of ready clones of one base, kept in the directory `runs`: a
+// clone is claimed with one rename (runs/ready-* -> runs/run-ID), or made
+// when none is ready; it comes back reset, while the pool holds fewer than
+// `keep` ready ones. A slot is runs/run-ID holding `root` and
+// `root.cowroot`. pool_take fills slot and root (host paths, n bytes each).
+int pool_take(const char* base, const char* runs, const char* id, char* slot, char* root, size_t n, char* err,
+              size_t errlen);
+// Puts the slot's clone back ready, reset (a reset that cannot be the fast
+// one, or a full pool, removes it instead). Returns 0, or -1 with err set.
+int pool_give_back(const char* runs, const char* slot, const char* id, int keep, char* err, size_t errlen);
+
 // Removes a tree without following symlinks or entering mounts (bind
 // mounts of the same file system included): a mount inside stops it, with
 // the mount point named in err.

@@ -1,0 +1,152 @@
+// The test fixture (fixture/include/cowroot), used as a test suite would use
+// it: roots of a small base made here (tests/mkroot.sh), and, when the
+// Debian archive is at hand (not make test-quick), the default image through
+// the doctest adapter.
+#include <cowroot/doctest.h>
+#include <cowroot/fixture.h>
+
+#include <fstream>
+#include <sstream>
+
+#include "common.h"
+
+using namespace test;
+
+namespace {
+
+bool quick() {
+  const char* on = getenv("COWROOT_TEST_DEBOOTSTRAP");
+  return on && std::string(on) == "0";
+}
+
+// Before any test: the installed cowroot, and an image cache of the run's own.
+const bool configured = [] {
+  if (const char* p = getenv("COWROOT_TEST_PREFIX")) cowroot::set_prefix(p);
+  if (const char* t = getenv("TMPDIR"); t && !getenv("XDG_CACHE_HOME"))
+    setenv("XDG_CACHE_HOME", (std::string(t) + "/fixture-cache").c_str(), 1);
+  return true;
+}();
+
+const TempDir& base_dir() {
+  static TempDir* d = [] {
+    auto* t = new TempDir;
+    const char* script = getenv("COWROOT_TEST_MKROOT");
+    REQUIRE(script);
+    auto r = sh("sh " + q(script) + " " + q(t->path + "/base") + " 2>&1");
+    REQUIRE_MESSAGE(r.status == 0, r.out);
+    return t;
+  }();
+  return *d;
+}
+
+std::string base() { return base_dir().path + "/base"; }
+
+std::string slurp(const std::string& p) {
+  std::ifstream in(p, std::ios::binary);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+}  // namespace
+
+TEST_CASE("a Root runs programs inside as fake root, and its base never changes") {
+  cowroot::Root root(cowroot::Image::at(base()));
+  auto r = root.sh("id -u; echo changed > /etc/motd; cat /etc/motd");
+  CAPTURE(r);
+  CHECK(r.ok());
+  CHECK(r.out == "0\nchanged\n");
+  CHECK(slurp(base() + "/etc/motd") == "inside the root\n");
+  CHECK(root.read("/etc/motd") == "changed\n");
+}
+
+TEST_CASE("run: working directory, environment, standard input, exit status, error output") {
+  cowroot::Root root(cowroot::Image::at(base()));
+  cowroot::RunOptions o;
+  o.cwd = "/tmp";
+  o.env = {"GREETING=hello"};
+  o.input = "from stdin\n";
+  auto r = root.run({"sh", "-c", "pwd; echo $GREETING; cat; echo oops >&2; exit 3"}, o);
+  CHECK(r.status == 3);
+  CHECK(r.out == "/tmp\nhello\nfrom stdin\n");
+  CHECK(r.err == "oops\n");
+  CHECK_FALSE(r.ok());
+}
+
+TEST_CASE("helpers from outside go through the pipeline: inside paths, fake owners, copy-on-write") {
+  cowroot::Root root(cowroot::Image::at(base()));
+  root.mkdir("/srv/app/conf");
+  root.write("/srv/app/conf/app.conf", "port=8080\n", 0600);
+  root.chown("/srv/app/conf/app.conf", 5, 6);
+  root.symlink("/srv/app/conf/app.conf", "/etc/app.conf");
+  struct stat st = root.stat("/etc/app.conf");  // through the symlink, inside
+  CHECK(st.st_uid == 5);
+  CHECK(st.st_gid == 6);
+  CHECK((st.st_mode & 07777) == 0600);
+  CHECK(root.read("/etc/app.conf") == "port=8080\n");
+  // What a program inside sees is the same.
+  auto r = root.sh("stat -L -c '%u %g %a' /etc/app.conf; readlink /etc/app.conf");
+  CHECK(r.out == "5 6 600\n/srv/app/conf/app.conf\n");
+  // The symlink is stored as written; its host path is in the root.
+  CHECK(root.host_path("/etc/app.conf") == root.path() + "/srv/app/conf/app.conf");
+  // A base file changed from outside gets its own copy first.
+  ino_t before = real_stat(base() + "/etc/motd").st_ino;
+  root.chmod("/etc/motd", 0600);
+  root.write("/etc/motd", "mine\n");
+  CHECK(slurp(base() + "/etc/motd") == "inside the root\n");
+  CHECK(real_stat(base() + "/etc/motd").st_ino == before);
+  CHECK((real_stat(base() + "/etc/motd").st_mode & 0777) == 0644);
+  CHECK(root.exists("/srv/app"));
+  root.remove("/srv");
+  CHECK_FALSE(root.exists("/srv"));
+  CHECK(root.sh("test -e /srv || echo gone").out == "gone\n");
+}
+
+TEST_CASE("a Root is gone with its scope; keep() keeps it as a clone") {
+  std::string path;
+  {
+    cowroot::Root root(cowroot::Image::at(base()));
+    path = root.path();
+    CHECK(exists(path));
+  }
+  CHECK_FALSE(exists(path));
+  TempDir d;
+  {
+    cowroot::Root root(cowroot::Image::at(base()));
+    root.write("/etc/left", "for later\n");
+    root.keep(d / "kept");
+  }
+  CHECK(slurp(d / "kept/etc/left") == "for later\n");
+  auto r = sh(test::cowroot() + " -r " + q(d / "kept") + " -- cat /etc/left 2>&1");
+  CHECK(r.out == "for later\n");
+}
+
+TEST_CASE("bad input is one Error naming the thing") {
+  CHECK_THROWS_WITH_AS(cowroot::Image::at("/nonexistent/base"), "cowroot: /nonexistent/base: No such file or directory",
+                       cowroot::Error);
+  cowroot::Root root(cowroot::Image::at(base()));
+  CHECK_THROWS_WITH_AS(root.read("/no/such/file"), "cowroot: /no/such/file: No such file or directory",
+                       cowroot::Error);
+  CHECK_THROWS_AS(root.run({}), cowroot::Error);
+}
+
+// ---- the doctest adapter, on the default image (the Debian archive) --------
+
+COWROOT_TEST_CASE("the doctest adapter: each case a fresh root of the default image" * doctest::skip(quick())) {
+  auto r = root.sh("cat /etc/debian_version; id -un; echo scribble > /etc/motd");
+  CAPTURE(r);
+  CHECK(r.ok());
+  CHECK(r.out.rfind("12.", 0) == 0);
+  CHECK(r.out.find("\nroot\n") != std::string::npos);
+  // Reset and back in the pool: a second root does not see the first's changes.
+  cowroot::Root second;
+  CHECK(second.read("/etc/motd").find("scribble") == std::string::npos);
+}
+
+COWROOT_TEST_CASE("the doctest adapter: packages install and the fake owners hold" * doctest::skip(quick())) {
+  auto r = root.sh("useradd --system svc && install -d -o svc -m 750 /var/lib/svc && stat -c '%U %a' /var/lib/svc");
+  CAPTURE(r);
+  CHECK(r.out == "svc 750\n");
+  CHECK((root.stat("/var/lib/svc").st_mode & 0777) == 0750);
+  CHECK(root.stat("/var/lib/svc").st_uid != 0);
+}
