@@ -2,11 +2,12 @@
 // own runner. Like every suite here it drops root first. Tests of the
 // default image need the Debian archive: make test-quick filters them out.
 #include <cowroot/gtest.h>
-#include <grp.h>
 #include <unistd.h>
 
 #include <cstdlib>
 #include <string>
+
+#include "drop_root.h"
 
 namespace {
 
@@ -50,14 +51,7 @@ TEST_F(RootTest, DefaultImageIsDebianAsFakeRoot) {
 }
 
 int main(int argc, char** argv) {
-  if (getuid() == 0 || geteuid() == 0) {
-    const char* u = getenv("COWROOT_TEST_UID");
-    uid_t uid = u ? (uid_t)atoi(u) : 65534;
-    if (setgroups(0, nullptr) < 0 || setresgid(uid, uid, uid) < 0 || setresuid(uid, uid, uid) < 0) {
-      perror("tests: cannot drop root privileges");
-      return 2;
-    }
-  }
+  if (!test::drop_root()) return 2;
   if (const char* p = getenv("COWROOT_TEST_PREFIX")) cowroot::set_prefix(p);
   if (const char* t = getenv("TMPDIR"); t && !getenv("XDG_CACHE_HOME"))
     setenv("XDG_CACHE_HOME", (std::string(t) + "/fixture-cache").c_str(), 1);

@@ -44,6 +44,27 @@ const SharedSlot* find_slot(uint64_t ino) {
   return nullptr;
 }
 
+// Calls f(host path) for each name the recorded inode `ino` had in the base
+// (when it had several) that still names it in the clone.
+template <typename F>
+void each_alias(uint64_t ino, F&& f) {
+  const SharedSlot* slot = find_slot(ino);
+  if (!slot || !slot->names) return;
+  const char* n = reinterpret_cast<const char*>(g_cow.set) + slot->names;
+  const char* end = reinterpret_cast<const char*>(g_cow.set) + g_cow.set_len;
+  for (; n < end && *n; n += strlen(n) + 1) {
+    char full[4200];
+    size_t rl = g_cow.clone_root_len, nl = strlen(n);
+    if (rl + 1 + nl + 1 > sizeof full) continue;
+    memcpy(full, g_cow.clone_root, rl);
+    full[rl] = '/';
+    memcpy(full + rl + 1, n, nl + 1);
+    struct statx ax;
+    if (sys::raw(SYS_statx, AT_FDCWD, (long)full, AT_SYMLINK_NOFOLLOW, STATX_INO, (long)&ax) == 0 && ax.stx_ino == ino)
+      f(full);
+  }
+}
+
 std::atomic<unsigned> g_counter{0};
 
 // ".cowroot-break-PID-N" into out.
@@ -318,33 +339,17 @@ int cow_break(const char* host, const struct statx& sx) {
   if (!r) cow_note(AT_FDCWD, host);
   if (!r && g_cow.set) {
     // The other names the inode had in the base (perl, perl5.36.0) follow.
-    const SharedSlot* slot = find_slot(sx.stx_ino);
-    if (slot && slot->names) {
-      const char* n = reinterpret_cast<const char*>(g_cow.set) + slot->names;
-      const char* end = reinterpret_cast<const char*>(g_cow.set) + g_cow.set_len;
-      for (; n < end && *n; n += strlen(n) + 1) {
-        char full[4200];
-        size_t rl = g_cow.clone_root_len, nl = strlen(n);
-        if (rl + 1 + nl + 1 > sizeof full) continue;
-        memcpy(full, g_cow.clone_root, rl);
-        full[rl] = '/';
-        memcpy(full + rl + 1, n, nl + 1);
-        if (strcmp(full, host) == 0) continue;
-        struct statx ax;
-        if (sys::raw(SYS_statx, AT_FDCWD, (long)full, AT_SYMLINK_NOFOLLOW, STATX_INO, (long)&ax) < 0 ||
-            ax.stx_ino != sx.stx_ino)
-          continue;
-        char* s2 = strrchr(full, '/');
-        *s2 = 0;
-        long afd = sys::raw(SYS_openat, AT_FDCWD, (long)full, O_PATH | O_DIRECTORY | O_CLOEXEC);
-        if (afd >= 0) {
-          link_over((int)tmp, (int)afd, s2 + 1);
-          sys::raw(SYS_close, afd);
-          *s2 = '/';
-          cow_note(AT_FDCWD, full);
-        }
-      }
-    }
+    each_alias(sx.stx_ino, [&](char* full) {
+      if (strcmp(full, host) == 0) return;
+      char* s2 = strrchr(full, '/');
+      *s2 = 0;
+      long afd = sys::raw(SYS_openat, AT_FDCWD, (long)full, O_PATH | O_DIRECTORY | O_CLOEXEC);
+      *s2 = '/';
+      if (afd < 0) return;
+      link_over((int)tmp, (int)afd, s2 + 1);
+      sys::raw(SYS_close, afd);
+      cow_note(AT_FDCWD, full);
+    });
   }
   if (tmp >= 0) sys::raw(SYS_close, tmp);
   sys::raw(SYS_close, src);
@@ -405,19 +410,7 @@ uint32_t cow_nlink(uint64_t dev, uint64_t ino, uint32_t nlink) {
   if (!slot) return nlink;
   if (!slot->names) return 1;  // a shared inode gains no name in the clone: link() breaks it first
   uint32_t count = 0;
-  const char* n = reinterpret_cast<const char*>(set) + slot->names;
-  const char* end = reinterpret_cast<const char*>(set) + g_cow.set_len;
-  for (; n < end && *n; n += strlen(n) + 1) {
-    char full[4200];
-    size_t rl = g_cow.clone_root_len, nl = strlen(n);
-    if (rl + 1 + nl + 1 > sizeof full) continue;
-    memcpy(full, g_cow.clone_root, rl);
-    full[rl] = '/';
-    memcpy(full + rl + 1, n, nl + 1);
-    struct statx ax;
-    if (sys::raw(SYS_statx, AT_FDCWD, (long)full, AT_SYMLINK_NOFOLLOW, STATX_INO, (long)&ax) == 0 && ax.stx_ino == ino)
-      count++;
-  }
+  each_alias(ino, [&](char*) { count++; });
   return count ? count : 1;
 }
 

@@ -1046,15 +1046,21 @@ struct HostAddr {
   }
 };
 
+// The path name in the first `len` bytes of a Unix address (which need not
+// end in a NUL), into out (kSunPath + 1 bytes), NUL-terminated.
+void sun_path_of(const sockaddr* a, socklen_t len, char* out) {
+  auto* un = reinterpret_cast<const sockaddr_un*>(a);
+  size_t n = strnlen(un->sun_path, std::min<size_t>(len - kSunOff, kSunPath));
+  memcpy(out, un->sun_path, n);
+  out[n] = 0;
+}
+
 // The host address for the program's path name (a, l). `binding`: the name
 // is being made, so its last component is not followed, and a long one
 // goes through a link any process can read back. Returns 0 or -errno.
 int host_addr(const sockaddr* a, socklen_t l, bool binding, HostAddr* h) {
-  auto* un = reinterpret_cast<const sockaddr_un*>(a);
   char inside[kSunPath + 1];
-  size_t il = strnlen(un->sun_path, std::min<size_t>(l - kSunOff, kSunPath));
-  memcpy(inside, un->sun_path, il);
-  inside[il] = 0;
+  sun_path_of(a, l, inside);
   char host[PATH_MAX];
   size_t hl;
   if (const char* afp = af_unix_dir()) {
@@ -1171,11 +1177,8 @@ bool inside_sock_name(const char* name, char* out, size_t n) {
 void name_back(const sockaddr* k, socklen_t kl, socklen_t have, sockaddr* user, socklen_t cap, socklen_t* ulen) {
   if (have > kl) have = kl;
   if (have > kSunOff && k->sa_family == AF_UNIX && reinterpret_cast<const sockaddr_un*>(k)->sun_path[0]) {
-    auto* un = reinterpret_cast<const sockaddr_un*>(k);
     char host[kSunPath + 1];
-    size_t hl = strnlen(un->sun_path, std::min<size_t>(have - kSunOff, kSunPath));
-    memcpy(host, un->sun_path, hl);
-    host[hl] = 0;
+    sun_path_of(k, have, host);
     char inside[PATH_MAX];
     if (inside_sock_name(host, inside, sizeof inside)) {
       sockaddr_un t;
