@@ -51,7 +51,10 @@ if [ "$(id -u)" = 0 ] && mkdir -p "$stage/mounts/holder/m" "$stage/mounts/src" &
    mount --bind "$stage/mounts/src" "$stage/mounts/holder/m" 2>/dev/null; then
   export COWROOT_TEST_MOUNT_HOLDER="$stage/mounts/holder"
 fi
-export COWROOT_TEST_PREFIX="$stage/prefix" COWROOT_TEST_MKROOT="$stage/bin/mkroot.sh" TMPDIR="$stage/work"
+# HOME too: root's would be unreadable to the uid the tests drop to (dpkg
+# warns about ~/.dpkg.cfg).
+export COWROOT_TEST_PREFIX="$stage/prefix" COWROOT_TEST_MKROOT="$stage/bin/mkroot.sh" TMPDIR="$stage/work" \
+  HOME="$stage/work"
 passed=0 failed=0 status=0
 for t in "$@"; do
   name=$(basename "$t")
