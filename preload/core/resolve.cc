@@ -192,9 +192,10 @@ bool magic_target(const char* host, char* out, size_t n) {
 // A /proc magic link in the middle of the path is followed to its target
 // in the root (so that /proc/self/cwd/abs-link stays inside); as the last
 // component it is left to the kernel unless `magic_last` (realpath).
-// `remember`: directories found real go into the cache (not when planning
-// an exec: in a fork's child every cache page written is a page fault, and
-// the cache dies with the exec).
+// `remember`: the cache of directories known real is used (not when
+// planning an exec: in a fork's child every cache page touched for the
+// first time is a page fault, dearer than the statx it would save, and the
+// cache dies with the exec).
 int walk(const char* path, bool follow_last, char* cur, size_t cap, bool* trailing, bool magic_last = false,
          bool remember = true) {
   // Two halves: a symlink's target followed by what is left of the path
@@ -215,7 +216,7 @@ int walk(const char* path, bool follow_last, char* cur, size_t cap, bool* traili
   int links = 0;
   // The cache is keyed by top-inside paths: their host paths depend on the
   // current root too (binds hold under it), so a chroot() starts an epoch.
-  uint64_t gen = g_state.namegen() ^ (g_cache_epoch << 48);
+  uint64_t gen = remember ? g_state.namegen() ^ (g_cache_epoch << 48) : 0;
   char host[kMax + 64];
   for (;;) {
     while (*p == '/') p++;
@@ -254,7 +255,7 @@ int walk(const char* path, bool follow_last, char* cur, size_t cap, bool* traili
     p = e;
     if (last && !follow_last && !slash) break;
     // Known to be a real directory: no host path to build, no statx.
-    if (!last && cache_has(cur, clen, gen)) continue;
+    if (!last && remember && cache_has(cur, clen, gen)) continue;
     size_t hl = map_host(cur, host, sizeof host);
     if (!hl) return -ENAMETOOLONG;
     struct statx sx;

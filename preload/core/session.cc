@@ -506,11 +506,17 @@ bool exec_env(char* const* envp, char** out, size_t cap, char* buf, size_t bufle
     if (!add(kEnvGroups, g)) return false;
   }
   for (char* const* e = envp; e && *e; e++) {
+    // Every one of ours starts with L, C or F: the rest pass at one glance.
+    char c0 = (*e)[0];
     bool replaced = false;
-    for (const char* name : ours) {
-      size_t l = strlen(name);
-      if (strncmp(*e, name, l) == 0 && (*e)[l] == '=') replaced = true;
-    }
+    if (c0 == 'L' || c0 == 'C' || c0 == 'F')
+      for (const char* name : ours) {
+        size_t l = strlen(name);
+        if (name[0] == c0 && strncmp(*e, name, l) == 0 && (*e)[l] == '=') {
+          replaced = true;
+          break;
+        }
+      }
     if (replaced) continue;
     if (n + 1 >= cap) return false;
     out[n++] = *e;

@@ -18,11 +18,13 @@ struct Ids {
 constexpr int kMaxGroups = 64;
 constexpr int kPathMax = 4096;
 
+// Laid out so that what every program writes at start (the small fields
+// and the three paths' first bytes) spans as few pages as it can: each page
+// a new process writes is a page fault.
 struct Session {
   bool active = false;        // a state directory is mapped
   bool unknown_real = false;  // -u: files without an entry show their real owner
   bool fakechroot = false;    // --fakechroot: announce fakechroot, honour its variables
-  char fc_vars[4096] = {};    // FAKECHROOT_* settings seen at start, NUL-separated "NAME=value"
   size_t fc_len = 0;
   int live_fd = -1;           // connection to cowroot-faked that keeps the session alive
   Ids uid, gid;
@@ -33,6 +35,7 @@ struct Session {
   char state_dir[kPathMax] = {};
   char lib[kPathMax] = {};    // this library, for LD_PRELOAD of children
   char faked[kPathMax] = {};  // the daemon, started when none answers
+  char fc_vars[4096] = {};    // FAKECHROOT_* settings seen at start, NUL-separated "NAME=value"
 };
 
 extern Session g_session;

@@ -120,7 +120,6 @@ class State {
                          bool tomb, uint64_t* off);
   const void* heap_at(uint64_t off, uint64_t len);
 
-  char dir_[4096] = {};
   int dirfd_ = -1;
   TableHeader* hdr_ = nullptr;
   Slot* slots_ = nullptr;
@@ -130,6 +129,7 @@ class State {
   size_t heaplen_ = 0;
   int heapfd_ = -1;
   std::atomic<int> remap_lock_{0};
+  char dir_[4096] = {};  // last: its first bytes share a page with the fields above
 };
 
 // The state's name-value records, as stored in the heap.
