@@ -224,6 +224,12 @@ TEST_CASE("glob and nftw walk the root, with inside paths and fake owners") {
   CHECK(r.out == "/w2 0\n/w2/a 0\n/w2link 0\n/w2link/a 0\na 0\n0\n");
 }
 
+TEST_CASE("glob's ~user is the root's user, not the host's") {
+  auto r = in_root("grep -q '^tuser:' /etc/passwd || echo 'tuser:x:4300:4300::/home/tuser:/bin/sh' >> /etc/passwd; "
+                   "mkdir -p /home/tuser/d && helper glob-tilde '~tuser/*' && helper glob-tilde '~nosuchuser/*'");
+  CHECK(r.out == "/home/tuser/d\nno match\n");
+}
+
 // glibc's fts reads with internal calls no wrapper sees; ours must walk the
 // same way, entry for entry, under every option set, with fts_children and
 // fts_set in play: compared here against glibc's own walk of the same tree.

@@ -1,6 +1,7 @@
 // A small program the tests run inside roots to reach libc functions no
 // shell tool calls directly:
 //   helper glob PATTERN     libc glob(), one match a line
+//   helper glob-tilde PATTERN  the same with GLOB_TILDE_CHECK ("no match" when none)
 //   helper nftw DIR         libc nftw(), "path uid" a line
 //   helper statx PATH       raw syscall(SYS_statx): "uid mode(octal)"
 //   helper mount TYPE DIR   mount(2) through syscall(): prints the result
@@ -609,9 +610,10 @@ int main(int argc, char** argv) {
       if (e->fts_info != FTS_DP) printf("%s %u\n", e->fts_path, (unsigned)e->fts_statp->st_uid);
     return fts_close(sp) == 0 ? 0 : 1;
   }
-  if (argc == 3 && !strcmp(argv[1], "glob")) {
+  if (argc == 3 && (!strcmp(argv[1], "glob") || !strcmp(argv[1], "glob-tilde"))) {
     glob_t g{};
-    int r = glob(argv[2], 0, nullptr, &g);
+    int r = glob(argv[2], argv[1][4] ? GLOB_TILDE_CHECK : 0, nullptr, &g);
+    if (r == GLOB_NOMATCH) printf("no match\n");
     for (size_t i = 0; r == 0 && i < g.gl_pathc; i++) printf("%s\n", g.gl_pathv[i]);
     return r == 0 ? 0 : 1;
   }

@@ -7,6 +7,7 @@
 #include <ftw.h>
 #include <link.h>
 #include <glob.h>
+#include <pwd.h>
 #include <linux/openat2.h>
 #include <sys/fanotify.h>
 #include <sys/inotify.h>
@@ -862,6 +863,30 @@ EXPORT int glob(const char* pat, int flags, int (*errfn)(const char*, int), glob
   using fn_t = int (*)(const char*, int, int (*)(const char*, int), glob_t*);
   static fn_t fn = real<fn_t>("glob");
   if (!g_root.active || (flags & GLOB_ALTDIRFUNC)) return fn(pat, flags, errfn, g);
+  // ~ and ~user: glibc looks users up with internal calls (the host's
+  // passwd); the root's are looked up here, and the pattern is given with
+  // the home directory in place.
+  char expanded[PATH_MAX];
+  if ((flags & (GLOB_TILDE | GLOB_TILDE_CHECK)) && pat && pat[0] == '~') {
+    const char* rest = strchr(pat, '/');
+    size_t nl = rest ? (size_t)(rest - pat - 1) : strlen(pat + 1);
+    const char* home = nullptr;
+    char user[256], buf[4096];
+    passwd pw, *res = nullptr;
+    if (nl == 0) {
+      home = getenv("HOME");
+      if ((!home || !*home) && getpwuid_r(ops::getuid(), &pw, buf, sizeof buf, &res) == 0 && res) home = pw.pw_dir;
+    } else if (nl < sizeof user) {
+      memcpy(user, pat + 1, nl);
+      user[nl] = 0;
+      if (getpwnam_r(user, &pw, buf, sizeof buf, &res) == 0 && res) home = pw.pw_dir;
+    }
+    if (!home && (flags & GLOB_TILDE_CHECK)) return GLOB_NOMATCH;
+    if (home && snprintf(expanded, sizeof expanded, "%s%s", home, rest ? rest : "") < (int)sizeof expanded) {
+      pat = expanded;
+      flags &= ~(GLOB_TILDE | GLOB_TILDE_CHECK);
+    }
+  }
   g->gl_opendir = reinterpret_cast<void* (*)(const char*)>(&opendir);
   g->gl_readdir = reinterpret_cast<struct dirent* (*)(void*)>(&readdir);
   g->gl_closedir = [](void* d) { closedir(static_cast<DIR*>(d)); };
