@@ -102,6 +102,9 @@ TEST_CASE("every write path gives the clone its own copy; the base never changes
       "perl -e 'sysopen(F, q{/etc/data}, 0x200000) or die; utime(5, 5, q{/proc/self/fd/} . fileno(F)) or die'",
       // chattr's ioctl on a read-only descriptor.
       "helper nodump /etc/data",
+      // The same descriptor again after its file broke: it reaches the copy.
+      "perl -e 'open(F, q{<}, q{/etc/data}) or die; chmod(0600, *F) or die qq{1 $!}; chmod(0640, *F) or die qq{2 $!}; "
+      "utime(undef, undef, *F) or die qq{3 $!}'",
   };
   for (std::string w : ways) {
     CAPTURE(w);
@@ -408,6 +411,24 @@ TEST_CASE("--cow DIR: what is shared is decided at the start, as cow-shell's ino
   CHECK(r.out == "new\nz\nM\nM\nM2\n");
   CHECK(slurp(d / "base/multi1") == "M\n");
   CHECK(real_stat(d / "base/multi1").st_ino == real_stat(d / "base/sub/multi2").st_ino);
+}
+
+TEST_CASE("--cow DIR: a write through /dev/fd/N or /dev/stdout of a shared file reaches the copy, not the base") {
+  TempDir d;
+  REQUIRE(mkdir((d / "base").c_str(), 0755) == 0);
+  write_file(d / "base/f", "base\n");
+  REQUIRE(sh("cp -al " + q(d / "base") + " " + q(d / "copy")).status == 0);
+  auto r = sh("cd " + q(d / "copy") + " && " + cowroot() +
+              " --cow . -- sh -c 'exec 3<f; echo via-dev-fd > /dev/fd/3; cat f; sh -c \"echo via-stdout > /dev/stdout\" 1<>f; cat f'");
+  CHECK(r.out == "via-dev-fd\nvia-stdout\n");
+  CHECK(slurp(d / "base/f") == "base\n");
+}
+
+TEST_CASE("exec of a fifo fails at once, as the kernel's does") {
+  TempDir d;
+  REQUIRE(mkfifo((d / "ff").c_str(), 0755) == 0);
+  auto r = in_session(d, "timeout 10 sh -c ./ff 2>/dev/null; echo $?");
+  CHECK(r.out == "126\n");  // Permission denied, not a hang (124)
 }
 
 TEST_CASE("bad input: a SRC that is no directory, a DEST that exists, another file system") {

@@ -121,6 +121,19 @@ TEST_CASE("a Root is gone with its scope; keep() keeps it as a clone") {
   CHECK(r.out == "for later\n");
 }
 
+TEST_CASE("helpers of one root never act on what another root's walk learnt") {
+  // Root a learns that /srv/data is a real directory; in root b it is a
+  // symlink to a host directory. b's write must stay inside b.
+  TempDir host;
+  cowroot::Root a(cowroot::Image::at(base())), b(cowroot::Image::at(base()));
+  a.mkdir("/srv/data");
+  a.write("/srv/data/f", "a\n");
+  b.mkdir("/srv");
+  b.symlink(host.path, "/srv/data");
+  CHECK_THROWS_AS(b.write("/srv/data/pwn", "b\n"), cowroot::Error);
+  CHECK_FALSE(exists(host / "pwn"));
+}
+
 TEST_CASE("bad input is one Error naming the thing") {
   CHECK_THROWS_WITH_AS(cowroot::Image::at("/nonexistent/base"), "cowroot: /nonexistent/base: No such file or directory",
                        cowroot::Error);

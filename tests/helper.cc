@@ -495,6 +495,10 @@ static int raw_calls(const char* dir) {
   how.mode = 0640;
   long fd = syscall(SYS_openat2, AT_FDCWD, f.c_str(), &how, sizeof how);
   printf("openat2 %s\n", fd >= 0 ? "ok" : strerror(errno));
+  how.resolve = RESOLVE_NO_SYMLINKS;
+  how.flags = O_RDONLY;
+  long nf = syscall(SYS_openat2, AT_FDCWD, f.c_str(), &how, sizeof how);
+  printf("openat2 no-symlinks %s\n", nf >= 0 ? "ok" : strerror(errno));
   struct stat st;
   printf("stat %s\n", syscall(SYS_stat, f.c_str(), &st) == 0 ? "ok" : strerror(errno));
   printf("uid %u\n", (unsigned)st.st_uid);
@@ -546,6 +550,10 @@ static int exec_fd(char** argv) {
   in_child("execveat-nofollow", [&] { syscall(SYS_execveat, AT_FDCWD, argv[3], args, environ, AT_SYMLINK_NOFOLLOW); });
   in_child("fexecve-script", [&] {
     int fd = open(argv[4], O_RDONLY);  // no O_CLOEXEC: the script reads itself through /dev/fd/N
+    fexecve(fd, args, environ);
+  });
+  in_child("fexecve-script-cloexec", [&] {
+    int fd = open(argv[4], O_RDONLY | O_CLOEXEC);  // the kernel says ENOENT: /dev/fd/N is gone after the exec
     fexecve(fd, args, environ);
   });
   return 0;

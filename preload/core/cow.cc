@@ -173,6 +173,8 @@ bool map_set(const char* path) {
 }  // namespace
 
 void cow_init() {
+  static constinit uint64_t inits = 0;
+  g_cow.note_salt = ++inits * 0x9E3779B97F4A7C15ull;
   const char* side = getenv("COWROOT_COW");
   if (side && *side == '/' && copy_str(g_cow.sidecar, sizeof g_cow.sidecar, side)) {
     char path[4200];
@@ -387,7 +389,9 @@ void cow_note(int dirfd, const char* path) {
   // A name this process has journaled already needs no second line: the
   // journal only grows while a session holds the clone (reset refuses
   // then), so what was written stays written. One slot per hash bucket.
-  uint64_t h = fnv1a(rel, full + fl - rel) | 1;  // 0 marks an empty slot
+  // Salted per configuration: the fixture binds the core to one clone after
+  // another in one process.
+  uint64_t h = fnv1a(rel, full + fl - rel, kFnvSeed ^ g_cow.note_salt) | 1;  // 0 marks an empty slot
   static constinit uint64_t noted[512] = {};
   uint64_t* slot = &noted[(h >> 7) & 511];
   if (__atomic_load_n(slot, __ATOMIC_RELAXED) == h) return;
@@ -447,9 +451,18 @@ int cow_prepare(int* dirfd, const char** path, bool follow, CowWhat what, char* 
   int e = cow_prepare_fd((int)fd, buf, n, what);
   if (*p) sys::raw(SYS_close, fd);
   if (e < 0) return e;
-  if (e == 1 && through_descriptor(p)) {
-    *dirfd = AT_FDCWD;
-    *path = buf;
+  if (e == 1) {
+    // Does the name reach the copy now? Not when it goes through a
+    // descriptor (AT_EMPTY_PATH, /proc/self/fd/N, /dev/fd/N, /dev/stdout…),
+    // which still holds the base's inode: then the write goes to the copy
+    // by its name.
+    struct statx now;
+    bool same = !*p || sys::raw(SYS_statx, *dirfd, (long)p, follow ? 0 : AT_SYMLINK_NOFOLLOW, STATX_INO, (long)&now) < 0 ||
+                now.stx_ino == sx.stx_ino;
+    if (same) {
+      *dirfd = AT_FDCWD;
+      *path = buf;
+    }
   }
   return 0;
 }
@@ -465,6 +478,19 @@ int cow_prepare_fd(int fd, char* path, size_t pn, CowWhat what) {
   if (n <= 0) return 0;
   host[n] = 0;
   if (host[0] != '/' || !cow_shared(sx, host, what)) return 0;
+  // A descriptor whose file broke already: its name, replaced by the copy,
+  // reads "NAME (deleted)". The copy is where the operation goes.
+  if (n > 10 && strcmp(host + n - 10, " (deleted)") == 0) {
+    n -= 10;
+    host[n] = 0;
+    struct statx cx;
+    if (sys::raw(SYS_statx, AT_FDCWD, (long)host, AT_SYMLINK_NOFOLLOW, STATX_BASIC_STATS, (long)&cx) < 0 ||
+        cx.stx_ino == sx.stx_ino)
+      return -ENOENT;  // gone, or the base's inode again under that name: nothing safe to write
+    if (cow_shared(cx, host, what)) return -ENOENT;
+    if (path && pn > (size_t)n) memcpy(path, host, n + 1);
+    return 1;
+  }
   int e = cow_break(host, sx);
   if (e < 0) return e;
   if (path && pn > (size_t)n) memcpy(path, host, n + 1);

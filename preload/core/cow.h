@@ -34,6 +34,7 @@ struct SharedSet;
 
 struct CowConfig {
   bool active = false;
+  uint64_t note_salt = 0;  // new with each cow_init: the journal's "written already" memory
   char sidecar[4096] = {};  // CLONE.cowroot, when the clone has a record
   const SharedSet* set = nullptr;
   size_t set_len = 0;

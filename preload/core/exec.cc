@@ -102,6 +102,9 @@ int inspect_program(const char* host, int fd_in, char* interp, size_t in, char* 
 // The sanitizer runtime among a dynamic ELF program's DT_NEEDED entries,
 // into out (its name as the program needs it). pread only: vfork-safe.
 bool sanitizer_needed(int fd, char* out, size_t n) {
+  struct statx sx;
+  if (sys::raw(SYS_statx, fd, (long)"", AT_EMPTY_PATH, STATX_TYPE, (long)&sx) < 0 || !S_ISREG(sx.stx_mode))
+    return false;
   Elf64_Ehdr eh;
   if (sys::raw(SYS_pread64, fd, (long)&eh, sizeof eh, 0) != (long)sizeof eh || memcmp(eh.e_ident, ELFMAG, SELFMAG) != 0 ||
       eh.e_ident[EI_CLASS] != ELFCLASS64 || eh.e_phentsize != sizeof(Elf64_Phdr) || eh.e_phnum > 64)
@@ -149,7 +152,7 @@ bool sanitizer_needed(int fd, char* out, size_t n) {
 bool sanitizer_needed_at(int dirfd, const char* path, int flags, char* out, size_t n) {
   long fd = (flags & AT_EMPTY_PATH) && (!path || !*path)
                 ? dirfd
-                : sys::raw(SYS_openat, dirfd, (long)path, O_RDONLY | O_CLOEXEC |
+                : sys::raw(SYS_openat, dirfd, (long)path, O_RDONLY | O_CLOEXEC | O_NONBLOCK |  // a fifo must not block
                                                             ((flags & AT_SYMLINK_NOFOLLOW) ? O_NOFOLLOW : 0));
   if (fd < 0) return false;
   bool r = sanitizer_needed((int)fd, out, n);
@@ -183,6 +186,12 @@ bool is_arch_test_probe(const char* host, int fd_in) {
   return m == n && memcmp(mine, theirs, n) == 0;
 }
 
+bool loader_option_takes_value(const char* v) {
+  return !strcmp(v, "--library-path") || !strcmp(v, "--inhibit-rpath") || !strcmp(v, "--audit") ||
+         !strcmp(v, "--preload") || !strcmp(v, "--argv0") || !strcmp(v, "--glibc-hwcaps-prepend") ||
+         !strcmp(v, "--glibc-hwcaps-mask");
+}
+
 // The loader asked to list a program's libraries (ldd's --list, or
 // LD_TRACE_LOADED_OBJECTS) prints host paths: cowroot-trace, beside the
 // daemon, runs it and makes them inside paths. False when it is missing.
@@ -190,7 +199,11 @@ bool use_tracer(Plan* p, char** argv, char* const envp[]) {
   bool trace = false;
   for (char* const* e = envp; e && *e && !trace; e++)
     trace = strncmp(*e, "LD_TRACE_LOADED_OBJECTS=", 24) == 0 && (*e)[24];
-  for (char** a = argv + 1; *a && !trace && (*a)[0] == '-'; a++) trace = strcmp(*a, "--list") == 0;
+  // The loader's options (ours first, then the program's), up to the program.
+  for (char** a = argv + 1; *a && !trace && (*a)[0] == '-'; a++) {
+    trace = strcmp(*a, "--list") == 0;
+    if (loader_option_takes_value(*a) && a[1]) a++;
+  }
   if (!trace) return false;
   const char* slash = strrchr(g_session.faked, '/');
   size_t dl = slash ? (size_t)(slash - g_session.faked) : 0;
@@ -225,6 +238,47 @@ int finish(Plan* p, const char* path, int dirfd, char** argv, char* const envp[]
   return 0;
 }
 
+// The loader's --library-path for a program: the library path the
+// program asked for (LD_LIBRARY_PATH, inside paths) first, then the root's
+// (remembered, see cached_library_path); p->libtail is the root's part.
+// Its own frame: the buffers are on the stack only while it runs.
+__attribute__((noinline)) int plan_library_path(Plan* p, char* const envp[]) {
+  if (!cached_library_path(p->libpath, sizeof p->libpath, p->libstamp, sizeof p->libstamp)) return -E2BIG;
+  size_t root_lp = strlen(p->libpath);
+  for (char* const* e = envp; e && *e; e++) {
+    if (strncmp(*e, "LD_LIBRARY_PATH=", 16) != 0) continue;
+    char extra[8192];
+    size_t used = 0;
+    for (const char* q = *e + 16; *q;) {
+      const char* c = q;
+      while (*c && *c != ':' && *c != ';') c++;
+      if (c > q && *q == '/' && (size_t)(c - q) < 4096) {
+        char one[4096];
+        memcpy(one, q, c - q);
+        one[c - q] = 0;
+        Resolved rr;
+        if (resolve(AT_FDCWD, one, kFollow | kForExec, &rr) == 0) {
+          size_t l = strlen(rr.path);
+          if (used + l + 2 < sizeof extra) {
+            memcpy(extra + used, rr.path, l);
+            used += l;
+            extra[used++] = ':';
+          }
+        }
+      }
+      q = *c ? c + 1 : c;
+    }
+    size_t ll = strlen(p->libpath);
+    if (used && used + ll + 1 < sizeof p->libpath) {
+      memmove(p->libpath + used, p->libpath, ll + 1);
+      memcpy(p->libpath, extra, used);
+      if (ll == 0) p->libpath[used - 1] = 0;
+    }
+  }
+  p->libtail = p->libpath + (strlen(p->libpath) - root_lp);
+  return 0;
+}
+
 // The root's dynamic loader itself (ldd runs it with --verify and with
 // LD_TRACE_LOADED_OBJECTS): a file without PT_INTERP, named as glibc and
 // musl name their loaders.
@@ -242,8 +296,7 @@ bool is_elf_interpreter(const char* host) {
 int plan_loader_run(Plan* p, char** a, char* const envp[], char** env_slots, size_t env_cap) {
   size_t argc = argv_count(a);
   if (argc + 6 > sizeof p->args / sizeof p->args[0] - 1) return -E2BIG;
-  if (!cached_library_path(p->libpath, sizeof p->libpath, p->libstamp, sizeof p->libstamp)) return -E2BIG;
-  p->libtail = p->libpath;
+  if (int e = plan_library_path(p, envp)) return e;
   memcpy(p->loader, p->host, strlen(p->host) + 1);
   char** out = p->args;
   size_t k = 0;
@@ -260,10 +313,7 @@ int plan_loader_run(Plan* p, char** a, char* const envp[], char** env_slots, siz
     const char* v = a[i];
     if (!program_seen && v[0] == '-' && v[1] == '-') {
       out[k++] = a[i];
-      bool takes = !strcmp(v, "--library-path") || !strcmp(v, "--inhibit-rpath") || !strcmp(v, "--audit") ||
-                   !strcmp(v, "--preload") || !strcmp(v, "--argv0") || !strcmp(v, "--glibc-hwcaps-prepend") ||
-                   !strcmp(v, "--glibc-hwcaps-mask");
-      if (takes && i + 1 < argc) out[k++] = a[++i];
+      if (loader_option_takes_value(v) && i + 1 < argc) out[k++] = a[++i];
       continue;
     }
     if (!program_seen) {
@@ -440,6 +490,9 @@ int plan_exec(Plan* p, int dirfd, const char* path, char* const argv[], char* co
       // #!interp [arg] name args... : the interpreter is an inside path. A
       // script run by descriptor is named /dev/fd/N, as the kernel names it.
       if (lead < 2) return -E2BIG;
+      // The kernel fails it so (ENOENT): the interpreter could not open
+      // /dev/fd/N once the exec closed it.
+      if (fd_direct >= 0 && (sys::raw(SYS_fcntl, fd_direct, F_GETFD) & FD_CLOEXEC)) return -ENOENT;
       if (fd_direct >= 0) {
         char link[32];
         size_t ll = sys::proc_fd_path(fd_direct, link);  // "/proc/self/fd/N"
@@ -545,40 +598,7 @@ int plan_exec(Plan* p, int dirfd, const char* path, char* const argv[], char* co
     return -ENOENT;
   }
   memcpy(p->loader, lr.path, strlen(lr.path) + 1);
-  if (!cached_library_path(p->libpath, sizeof p->libpath, p->libstamp, sizeof p->libstamp)) return -E2BIG;
-  size_t root_lp = strlen(p->libpath);
-  // The library path the program asked for (inside paths) goes first.
-  for (char* const* e = envp; e && *e; e++) {
-    if (strncmp(*e, "LD_LIBRARY_PATH=", 16) != 0) continue;
-    char extra[8192];
-    size_t used = 0;
-    for (const char* q = *e + 16; *q;) {
-      const char* c = q;
-      while (*c && *c != ':' && *c != ';') c++;
-      if (c > q && *q == '/' && (size_t)(c - q) < 4096) {
-        char one[4096];
-        memcpy(one, q, c - q);
-        one[c - q] = 0;
-        Resolved rr;
-        if (resolve(AT_FDCWD, one, kFollow, &rr) == 0) {
-          size_t l = strlen(rr.path);
-          if (used + l + 2 < sizeof extra) {
-            memcpy(extra + used, rr.path, l);
-            used += l;
-            extra[used++] = ':';
-          }
-        }
-      }
-      q = *c ? c + 1 : c;
-    }
-    size_t ll = strlen(p->libpath);
-    if (used && used + ll + 1 < sizeof p->libpath) {
-      memmove(p->libpath + used, p->libpath, ll + 1);
-      memcpy(p->libpath, extra, used);
-      if (ll == 0) p->libpath[used - 1] = 0;
-    }
-  }
-  p->libtail = p->libpath + (strlen(p->libpath) - root_lp);
+  if (int e = plan_library_path(p, envp)) return e;
   // Started as the loader's argument, the process would be named after the
   // loader (ps, killall, /proc/PID/comm): the library renames it at start.
   {

@@ -384,7 +384,12 @@ void add_exclude_binds() {
 
 }  // namespace
 
+void root_forget_cache() { g_cache_epoch++; }
+
 void root_init() {
+  // A root configured anew (a new program, or the test fixture binding the
+  // core to another root): what the cache knew was about another mapping.
+  g_cache_epoch++;
   const char* top = getenv("COWROOT_ROOT");
   if (!top || top[0] != '/' || strlen(top) >= sizeof g_root.top) return;
   size_t tl = strlen(top);

@@ -58,6 +58,9 @@ struct Resolved {
 
 // Reads COWROOT_ROOT / COWROOT_CHROOT / COWROOT_BINDS / COWROOT_EXE.
 void root_init();
+// The root's configuration was replaced behind root_init's back (the
+// fixture puts a saved one back): the directory cache starts anew.
+void root_forget_cache();
 
 // Resolves (dirfd, path) for a system call: out->dirfd/out->path are what to
 // pass to the kernel. Without a root it passes the arguments through.

@@ -344,7 +344,22 @@ EXPORT FILE* fopen64(const char* p, const char* m) { return fopen(p, m); }
 
 template <typename Fn>
 FILE* freopen_like(Fn fn, const char* p, const char* m, FILE* stream) {
-  if (!nonnull_path(p) || (!g_root.active && !g_cow.active && !ops::creation_owner_needed())) return fn(p, m, stream);
+  if (!nonnull_path(p)) {
+    // freopen(NULL, mode, f) reopens f's own file (by /proc/self/fd/N): for
+    // writing, a file shared with the base gets its copy, reopened by name.
+    bool w = m && (strchr(m, 'w') || strchr(m, 'a') || strchr(m, '+'));
+    char copy[4200];
+    if (w && stream) {
+      int e = cow_prepare_fd(fileno(stream), copy, sizeof copy, CowWhat::kContent);
+      if (e < 0) {
+        errno = -e;
+        return nullptr;
+      }
+      if (e == 1) return fn(copy, m, stream);
+    }
+    return fn(p, m, stream);
+  }
+  if (!g_root.active && !g_cow.active && !ops::creation_owner_needed()) return fn(p, m, stream);
   Resolved r;
   if (int e = resolve(AT_FDCWD, p, kFollow, &r)) {
     errno = -e;
@@ -669,6 +684,11 @@ EXPORT long syscall(long n, ...) {
       if (!how || (size_t)a[3] < sizeof(uint64_t) * 3) return sys::call(n, a[0], a[1], a[2], a[3]);
       // Confined to dirfd (a directory inside): the kernel's own rules hold.
       if (how->resolve & (RESOLVE_IN_ROOT | RESOLVE_BENEATH)) return sys::call(n, a[0], a[1], a[2], a[3]);
+      if (how->flags >> 32) return fail(EINVAL);
+      // The walk inside does not keep openat2's other promises (no symlinks,
+      // no magic links, no mount crossed, cached only): say the call is not
+      // there, as an old kernel would, and callers use openat instead.
+      if (how->resolve) return fail(ENOSYS);
       return ret(ops::open_at((int)a[0], (const char*)a[1], (int)how->flags, (mode_t)how->mode));
     }
     case SYS_open: return ret(ops::open_at(AT_FDCWD, (const char*)a[0], (int)a[1], (mode_t)a[2]));
@@ -1352,7 +1372,7 @@ EXPORT ssize_t recvfrom(int fd, void* buf, size_t n, int flags, struct sockaddr*
 }
 EXPORT ssize_t __recvfrom_chk(int fd, void* buf, size_t n, size_t buflen, int flags, struct sockaddr* a,
                               socklen_t* l) {
-  if (n > buflen) abort();
+  if (n > buflen) __chk_fail();
   return recvfrom(fd, buf, n, flags, a, l);
 }
 EXPORT ssize_t recvmsg(int fd, struct msghdr* m, int flags) {
