@@ -24,7 +24,7 @@ struct Plan {
   char fdname[40];        // "/dev/fd/N": a script run by descriptor
   char libstamp[40];      // COWROOT_LIBPATH's stamp ("" for none)
   const char* libtail;    // the root's part of libpath (after LD_LIBRARY_PATH's)
-  char preload[8192];
+  char preload[256];      // a sanitizer runtime the program needs, loaded first (its soname)
   char strings[3 * 4096 + 8192];
   char* args[256 + 16];
   char** env;
