@@ -722,7 +722,7 @@ int cow_clone(const char* src_in, const char* dest_in, char* err, size_t errlen)
       return fail(tmpside + "/state", errno ? errno : EIO);
   }
   {
-    State st;
+    ScopedState st;
     if (int e = st.open((tmpside + "/state").c_str(), true)) return fail(tmpside + "/state", -e);
     struct stat top;
     stat(tmp.c_str(), &top);
@@ -1114,7 +1114,7 @@ int reset_journal(const CloneRecord& c, char* err, size_t errlen) {
   // copy when nothing was written to it: its change counter says so).
   bool state_changed = true;
   {
-    State now, clean;
+    ScopedState now, clean;
     if (now.open((side + "/state").c_str(), false) == 0 && clean.open((side + "/clean").c_str(), false) == 0)
       state_changed = now.changes() != clean.changes();
   }
@@ -1131,7 +1131,7 @@ int reset_journal(const CloneRecord& c, char* err, size_t errlen) {
     return 1;
   }
   if (!remade.empty()) {
-    State fresh;
+    ScopedState fresh;
     if (fresh.open((side + "/state").c_str(), false) < 0) return 1;
     for (auto& rel : remade) {
       std::string name;
@@ -1228,7 +1228,7 @@ int cow_seal(const char* base_in, char* err, size_t errlen) {
   }
   mkdir(side.c_str(), 0700);
   mkdir((side + "/state").c_str(), 0700);
-  State st;
+  ScopedState st;
   if (int e = st.open((side + "/state").c_str(), true)) {
     say(err, errlen, "%s/state: %s", side.c_str(), strerror(-e));
     return -1;
