@@ -27,8 +27,8 @@ CLI      := $(BUILD)/cowroot
 TRACE    := $(BUILD)/cowroot-trace
 FIXTURE  := $(BUILD)/libcowroot-fixture.a
 TESTS    := $(BUILD)/tests/unit_tests $(BUILD)/tests/fakeroot_tests $(BUILD)/tests/chroot_tests \
-            $(BUILD)/tests/cow_tests $(BUILD)/tests/fixture_tests $(BUILD)/tests/fixture_gtest \
-            $(BUILD)/tests/debootstrap_tests
+            $(BUILD)/tests/cow_tests $(BUILD)/tests/fixture_tests $(BUILD)/tests/fixture_root_tests \
+            $(BUILD)/tests/fixture_api_tests $(BUILD)/tests/fixture_gtest $(BUILD)/tests/debootstrap_tests
 HELPER   := $(BUILD)/tests/helper
 BENCH    := $(BUILD)/bench/callpath $(BUILD)/bench/timeit
 
@@ -60,8 +60,12 @@ $(BUILD)/%.o: %.cc | $(BUILD)/.deps-build
 	@mkdir -p $(@D)
 	$(CXX) $(CXXFLAGS) $(BASEFLAGS) -D_GNU_SOURCE -Ifixture/include -c $< -o $@
 
-# The test fixture: a static library over the core (fixture/include/cowroot).
-$(FIXTURE): $(BUILD)/fixture/fixture.o
+# The test fixture: a static library over the core (fixture/include/cowroot),
+# with the command's code for sessions and pool slots it shares.
+FIXTURE_SRC := fixture/fixture.cc fixture/spawn.cc fixture/helpers.cc fixture/users.cc fixture/keep.cc \
+               fixture/prefix.cc cli/procs.cc cli/slots.cc
+FIXTURE_OBJ := $(FIXTURE_SRC:%.cc=$(BUILD)/%.o)
+$(FIXTURE): $(FIXTURE_OBJ)
 	rm -f $@
 	ar rcs $@ $^
 
@@ -82,10 +86,15 @@ $(HELPER): $(BUILD)/tests/helper.o
 $(BUILD)/tests/%: $(BUILD)/tests/%.o $(BUILD)/tests/main.o $(CORE_LIB)
 	$(CXX) -o $@ $^ -lpthread
 
-$(BUILD)/tests/fixture_tests: $(BUILD)/tests/fixture_tests.o $(BUILD)/tests/main.o $(FIXTURE) $(CORE_LIB)
+$(BUILD)/tests/fixture_%: $(BUILD)/tests/fixture_%.o $(BUILD)/tests/main.o $(FIXTURE) $(CORE_LIB)
 	$(CXX) -o $@ $^ -lpthread
 
 # The GoogleTest adapter, with GoogleTest's own runner (and its own main).
+# C++17, strictly: the adapter's header and its example must not need C++20.
+$(BUILD)/tests/fixture_gtest.o: tests/fixture_gtest.cc | $(BUILD)/.deps-build
+	@mkdir -p $(@D)
+	$(CXX) $(CXXFLAGS) $(BASEFLAGS) -std=c++17 -pedantic-errors -D_GNU_SOURCE -Ifixture/include -c $< -o $@
+
 $(BUILD)/tests/fixture_gtest: $(BUILD)/tests/fixture_gtest.o $(FIXTURE) $(CORE_LIB)
 	$(CXX) -o $@ $^ -lgtest -lpthread
 
