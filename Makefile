@@ -26,13 +26,14 @@ FAKED    := $(BUILD)/cowroot-faked
 CLI      := $(BUILD)/cowroot
 TRACE    := $(BUILD)/cowroot-trace
 FIXTURE  := $(BUILD)/libcowroot-fixture.a
+FIXTURE_SO := $(BUILD)/libcowroot-fixture.so
 TESTS    := $(BUILD)/tests/unit_tests $(BUILD)/tests/fakeroot_tests $(BUILD)/tests/chroot_tests \
             $(BUILD)/tests/cow_tests $(BUILD)/tests/fixture_tests $(BUILD)/tests/fixture_root_tests \
             $(BUILD)/tests/fixture_api_tests $(BUILD)/tests/fixture_gtest $(BUILD)/tests/debootstrap_tests
 HELPER   := $(BUILD)/tests/helper
 BENCH    := $(BUILD)/bench/callpath $(BUILD)/bench/timeit
 
-all: $(BUILD)/.deps-build $(PRELOAD) $(FAKED) $(CLI) $(TRACE) $(FIXTURE)
+all: $(BUILD)/.deps-build $(PRELOAD) $(FAKED) $(CLI) $(TRACE) $(FIXTURE) $(FIXTURE_SO)
 
 $(BUILD)/.deps-%: mk/deps.sh
 	@mkdir -p $(BUILD)
@@ -63,11 +64,20 @@ $(BUILD)/%.o: %.cc | $(BUILD)/.deps-build
 # The test fixture: a static library over the core (fixture/include/cowroot),
 # with the command's code for sessions and pool slots it shares.
 FIXTURE_SRC := fixture/fixture.cc fixture/spawn.cc fixture/helpers.cc fixture/users.cc fixture/keep.cc \
-               fixture/prefix.cc cli/procs.cc cli/slots.cc
+               fixture/capi.cc fixture/prefix.cc cli/procs.cc cli/slots.cc
 FIXTURE_OBJ := $(FIXTURE_SRC:%.cc=$(BUILD)/%.o)
 $(FIXTURE): $(FIXTURE_OBJ)
 	rm -f $@
 	ar rcs $@ $^
+
+# The same as a shared library, with the core inside (its symbols hidden):
+# what other languages load (ctypes), found by its own location.
+$(BUILD)/pic/%.o: %.cc | $(BUILD)/.deps-build
+	@mkdir -p $(@D)
+	$(CXX) $(CXXFLAGS) $(BASEFLAGS) -fPIC -D_GNU_SOURCE -Ifixture/include -c $< -o $@
+
+$(FIXTURE_SO): $(FIXTURE_SRC:%.cc=$(BUILD)/pic/%.o) $(CORE_LIB)
+	$(CXX) -shared -o $@ -Wl,-soname,libcowroot-fixture.so $^ -lpthread -Wl,-z,defs -Wl,--as-needed
 
 # Programs run once per session or reset: without libstdc++'s shared
 # object to load and relocate they start ~1 ms sooner.
@@ -111,7 +121,8 @@ $(BUILD)/bench/timeit: $(BUILD)/bench/timeit.o
 # ---- install -------------------------------------------------------------
 HEADERS := preload/core/state.h preload/core/session.h preload/core/ops.h preload/core/proto.h preload/core/sys.h \
            preload/core/resolve.h preload/core/exec.h preload/core/cow.h preload/core/cow_format.h \
-           fixture/include/cowroot/fixture.h fixture/include/cowroot/doctest.h fixture/include/cowroot/gtest.h
+           fixture/include/cowroot/fixture.h fixture/include/cowroot/doctest.h fixture/include/cowroot/gtest.h \
+           fixture/include/cowroot/fixture_c.h
 
 install: all
 	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/lib/pkgconfig $(DESTDIR)$(PREFIX)/libexec/cowroot \
@@ -121,7 +132,14 @@ install: all
 	install -m 755 $(TRACE) $(DESTDIR)$(PREFIX)/libexec/cowroot/cowroot-trace
 	install -m 755 $(PRELOAD) $(DESTDIR)$(PREFIX)/lib/libcowroot.so
 	install -m 644 $(CORE_LIB) $(DESTDIR)$(PREFIX)/lib/libcowroot-core.a
-	install -m 644 $(FIXTURE) $(DESTDIR)$(PREFIX)/lib/libcowroot-fixture.a
+	install -m 755 $(FIXTURE_SO) $(DESTDIR)$(PREFIX)/lib/libcowroot-fixture.so
+	@# The static fixture with the prefix it is installed under baked in
+	@# (fixture/prefix.cc): a test linked with it finds bin/cowroot there.
+	@mkdir -p $(BUILD)/install
+	$(CXX) $(CXXFLAGS) $(BASEFLAGS) -DCOWROOT_INSTALL_PREFIX='"$(abspath $(PREFIX))"' -c fixture/prefix.cc \
+	  -o $(BUILD)/install/prefix.o
+	cp $(FIXTURE) $(BUILD)/install/libcowroot-fixture.a && ar rs $(BUILD)/install/libcowroot-fixture.a $(BUILD)/install/prefix.o
+	install -m 644 $(BUILD)/install/libcowroot-fixture.a $(DESTDIR)$(PREFIX)/lib/libcowroot-fixture.a
 	install -m 644 $(HEADERS) $(DESTDIR)$(PREFIX)/include/cowroot/
 	sed 's/@VERSION@/0.1/' mk/cowroot.pc.in > $(DESTDIR)$(PREFIX)/lib/pkgconfig/cowroot.pc
 	sed 's/@VERSION@/0.1/' mk/cowroot-fixture.pc.in > $(DESTDIR)$(PREFIX)/lib/pkgconfig/cowroot-fixture.pc

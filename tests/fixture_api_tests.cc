@@ -1,6 +1,7 @@
 // The fixture's helpers (what the original Python fixture's users look
 // for), running programs as another user, check_call, a cleared
-// environment. Roots of tests/mkroot.sh's base (no network).
+// environment; the C interface from a C program; an install found without
+// COWROOT_PREFIX. Roots of tests/mkroot.sh's base (no network).
 #include <cowroot/doctest.h>
 #include <cowroot/fixture.h>
 
@@ -206,4 +207,51 @@ TEST_CASE("call, check_call and check_sh; a cleared environment") {
   CHECK(root.sh("echo ${COWROOT_TEST_MARKER:-unset} $GIVEN ${HOME:-nohome}", o).out == "unset yes nohome\n");
   CHECK(root.sh("id -u", o).out == "0\n");
   unsetenv("COWROOT_TEST_MARKER");
+}
+
+// ---- the C interface, and an install without COWROOT_PREFIX ---------------
+
+namespace {
+
+// PATH without any cowroot on it.
+const char* kBarePath = "/usr/bin:/bin";
+
+}  // namespace
+
+TEST_CASE("the C interface, from a C program linked with the installed shared library") {
+  REQUIRE_FALSE(exists("/usr/bin/cowroot"));
+  REQUIRE_FALSE(exists("/bin/cowroot"));
+  const char* src = getenv("COWROOT_TEST_CAPI_SRC");
+  REQUIRE_MESSAGE(src, "COWROOT_TEST_CAPI_SRC names tests/fixture_capi.c (tests/run.sh sets it)");
+  TempDir d;
+  std::string p = prefix();
+  auto r = sh("gcc -std=c11 -Wall -Werror -o " + q(d / "capi") + " " + q(src) + " -I" + q(p + "/include") + " -L" +
+              q(p + "/lib") + " -Wl,-rpath," + q(p + "/lib") + " -lcowroot-fixture 2>&1");
+  REQUIRE_MESSAGE(r.status == 0, r.out);
+  // Neither COWROOT_PREFIX nor a cowroot on PATH: the library finds its own install.
+  r = sh("env -u COWROOT_PREFIX PATH=" + std::string(kBarePath) + " " + q(d / "capi") + " " + q(base()) + " 2>&1");
+  CAPTURE(r.out);
+  CHECK(r.status == 0);
+  CHECK(r.out.find("capi: all passed") != std::string::npos);
+}
+
+TEST_CASE("a program linked with the installed static fixture (pkg-config) finds cowroot without COWROOT_PREFIX") {
+  TempDir d;
+  std::string p = prefix();
+  write_file(d / "t.cc",
+             "#include <cowroot/fixture.h>\n#include <cstdio>\n"
+             "int main(int, char** argv) {\n"
+             "  try {\n"
+             "    cowroot::Root root(cowroot::Image::at(argv[1]));\n"
+             "    auto r = root.sh(\"id -u; cat /etc/motd\");\n"
+             "    printf(\"%d %s\", r.status, r.out.c_str());\n"
+             "  } catch (const cowroot::Error& e) { printf(\"%s\\n\", e.what()); return 1; }\n"
+             "}\n");
+  auto r = sh("PKG_CONFIG_PATH=" + q(p + "/lib/pkgconfig") + " && export PKG_CONFIG_PATH && g++ -std=c++17 -o " +
+              q(d / "t") + " " + q(d / "t.cc") + " $(pkg-config --cflags --libs cowroot-fixture) 2>&1");
+  REQUIRE_MESSAGE(r.status == 0, r.out);
+  r = sh("env -u COWROOT_PREFIX PATH=" + std::string(kBarePath) + " " + q(d / "t") + " " + q(base()) + " 2>&1");
+  CHECK(r.status == 0);
+  CHECK(r.out == "0 0\ninside the root\n");
+  CHECK(sh("ldd " + q(d / "t") + " | grep -c cowroot").out == "0\n");  // static indeed
 }
