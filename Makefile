@@ -15,11 +15,15 @@ PICFLAGS  := $(BASEFLAGS) -fPIC -fvisibility=hidden -fno-exceptions -fno-rtti -f
              -fno-threadsafe-statics \
              -fno-stack-protector -D_GNU_SOURCE
 
-CORE_SRC := preload/core/state.cc preload/core/state_io.cc preload/core/ops.cc preload/core/session.cc \
-            preload/core/resolve.cc preload/core/exec.cc preload/core/cow.cc preload/core/cow_build.cc
-CORE_OBJ := $(CORE_SRC:%.cc=$(BUILD)/%.o)
-WRAP_OBJ := $(BUILD)/preload/wrap/wrappers.o $(BUILD)/preload/wrap/paths.o $(BUILD)/preload/wrap/nss.o \
-            $(BUILD)/preload/wrap/fts.o
+# preload/ops.tbl, the table of every front door, generates the exported
+# wrappers that are one call into the core (doors.cc) and the table as the
+# core's data (optable.cc).
+GEN      := $(BUILD)/gen
+CORE_SRC := preload/core/state.cc preload/core/state_io.cc preload/core/ops_files.cc preload/core/ops_xattr.cc preload/core/ops_ids.cc preload/core/ops_names.cc preload/core/session.cc \
+            preload/core/resolve.cc preload/core/ldconf.cc preload/core/exec.cc preload/core/cow.cc preload/core/cow_build.cc
+CORE_OBJ := $(CORE_SRC:%.cc=$(BUILD)/%.o) $(GEN)/optable.o
+WRAP_SRC := $(wildcard preload/wrap/*.cc)
+WRAP_OBJ := $(WRAP_SRC:%.cc=$(BUILD)/%.o) $(GEN)/doors.o
 CORE_LIB := $(BUILD)/libcowroot-core.a
 PRELOAD  := $(BUILD)/libcowroot.so
 FAKED    := $(BUILD)/cowroot-faked
@@ -28,7 +32,7 @@ TRACE    := $(BUILD)/cowroot-trace
 FIXTURE  := $(BUILD)/libcowroot-fixture.a
 TESTS    := $(BUILD)/tests/unit_tests $(BUILD)/tests/fakeroot_tests $(BUILD)/tests/chroot_tests \
             $(BUILD)/tests/cow_tests $(BUILD)/tests/fixture_tests $(BUILD)/tests/fixture_gtest \
-            $(BUILD)/tests/debootstrap_tests
+            $(BUILD)/tests/optable_tests $(BUILD)/tests/debootstrap_tests
 HELPER   := $(BUILD)/tests/helper
 BENCH    := $(BUILD)/bench/callpath $(BUILD)/bench/timeit
 
@@ -43,6 +47,16 @@ $(BUILD)/preload/%.o: preload/%.cc | $(BUILD)/.deps-build
 	@mkdir -p $(@D)
 	$(CXX) $(CXXFLAGS) $(PICFLAGS) -c $< -o $@
 
+$(GEN)/doors.cc $(GEN)/optable.cc: preload/ops.tbl mk/gen-ops.py
+	@mkdir -p $(GEN)
+	python3 mk/gen-ops.py preload/ops.tbl $(GEN)/doors.cc $(GEN)/optable.cc
+
+$(GEN)/doors.o: $(GEN)/doors.cc | $(BUILD)/.deps-build
+	$(CXX) $(CXXFLAGS) $(PICFLAGS) -Ipreload/wrap -c $< -o $@
+
+$(GEN)/optable.o: $(GEN)/optable.cc | $(BUILD)/.deps-build
+	$(CXX) $(CXXFLAGS) $(PICFLAGS) -Ipreload/core -c $< -o $@
+
 $(CORE_LIB): $(CORE_OBJ)
 	rm -f $@
 	ar rcs $@ $^
@@ -53,8 +67,10 @@ $(BUILD)/exports.map: $(WRAP_OBJ)
 	{ echo '{ global:'; nm -g --defined-only $^ | awk '$$2 == "T" { print "  " $$3 ";" }' | sort -u; echo 'local: *; };'; } > $@
 
 $(PRELOAD): $(WRAP_OBJ) $(CORE_LIB) $(BUILD)/exports.map
-	$(CXX) -shared -o $@ $(WRAP_OBJ) $(CORE_LIB) -Wl,--version-script=$(BUILD)/exports.map \
-	  -static-libstdc++ -static-libgcc -Wl,--as-needed -Wl,-z,defs -Wl,-z,now
+	$(CXX) -shared $(WRAP_OBJ) $(CORE_LIB) -Wl,--version-script=$(BUILD)/exports.map \
+	  -static-libstdc++ -static-libgcc -Wl,--as-needed -Wl,-z,defs -Wl,-z,now -o $@.tmp
+	python3 mk/gen-ops.py --check-exports preload/ops.tbl $@.tmp
+	mv $@.tmp $@
 
 $(BUILD)/%.o: %.cc | $(BUILD)/.deps-build
 	@mkdir -p $(@D)

@@ -4,7 +4,7 @@
 # root, otherwise prints the exact command to run and fails.
 #   mk/deps.sh build|test|bench
 set -eu
-build="g++ make pkg-config libelf-dev zlib1g-dev doctest-dev debootstrap debian-archive-keyring"
+build="g++ make pkg-config python3 libelf-dev zlib1g-dev doctest-dev debootstrap debian-archive-keyring"
 test="$build util-linux libcap2-bin attr debootstrap sharutils python3 libgtest-dev"
 bench="$test fakeroot fakechroot cowdancer"
 case "${1:-build}" in

@@ -35,14 +35,14 @@ struct SharedSet;
 struct CowConfig {
   bool active = false;
   uint64_t note_salt = 0;  // new with each cow_init: the journal's "written already" memory
-  char sidecar[4096] = {};  // CLONE.cowroot, when the clone has a record
+  char sidecar[kPathMax] = {};  // CLONE.cowroot, when the clone has a record
   const SharedSet* set = nullptr;
   size_t set_len = 0;
-  char clone_root[4096] = {};  // host path of the clone (names in `shared` are relative to it)
+  char clone_root[kPathMax] = {};  // host path of the clone (names in `shared` are relative to it)
   size_t clone_root_len = 0;
-  char dir[4096] = {};  // --cow DIR: cow-shell's rules under this host directory
+  char dir[kPathMax] = {};  // --cow DIR: cow-shell's rules under this host directory
   size_t dir_len = 0;
-  char cow_set_path[4096] = {};  // --cow: the record of what was shared at the start (COWROOT_COW_SET)
+  char cow_set_path[kPathMax] = {};  // --cow: the record of what was shared at the start (COWROOT_COW_SET)
 };
 
 extern CowConfig g_cow;
@@ -79,6 +79,17 @@ int cow_prepare(int* dirfd, const char** path, bool follow, CowWhat what, char* 
 // host path of the clone's copy, which the operation must use instead.
 // Returns 0 (nothing to do), 1 (broken) or -errno.
 int cow_prepare_fd(int fd, char* path = nullptr, size_t n = 0, CowWhat what = CowWhat::kContent);
+
+// The one step before every write, and the owner of its rules: breaks the
+// file at (*dirfd, *path) if it is shared with the base (by descriptor: an
+// empty path with AT_EMPTY_PATH in *flags). When the name no longer reaches
+// the clone's copy (a descriptor, a /proc/self/fd/N link), (*dirfd, *path)
+// move to the copy's host path, kept in `copy`, and *flags drop
+// AT_EMPTY_PATH and gain AT_SYMLINK_NOFOLLOW (flags may be null).
+// `follow`: the operation follows a symlink in its last component. Inside a
+// root, resolve() has followed it already; outside one, the break must.
+// Returns 0 or -errno; on failure nothing was changed.
+int prepare_write(int* dirfd, const char** path, int* flags, bool follow, CowWhat what, PathBuf& copy);
 
 // The link count a process of the clone sees for an inode whose real count
 // is `nlink`: an inode shared with the base counts only its names in the
