@@ -144,7 +144,7 @@ test-quick: all $(BUILD)/.deps-test $(TESTS) $(HELPER)
 # The peers' own test suites with cowroot in their place:
 #   make peer-tests FAKEROOT_SRC=/path/to/fakeroot-1.31 FAKECHROOT_SRC=/path/to/fakechroot-2.20.1 \
 #                   COWDANCER_SRC=/path/to/cowdancer
-peer-tests: all $(BUILD)/.deps-test
+peer-tests: all $(BUILD)/.deps-peer
 	@test -n "$(FAKEROOT_SRC)$(FAKECHROOT_SRC)$(COWDANCER_SRC)" || { echo "usage: make peer-tests FAKEROOT_SRC=DIR FAKECHROOT_SRC=DIR COWDANCER_SRC=DIR (any of them)" >&2; exit 2; }
 	rm -rf $(BUILD)/peer-stage && $(MAKE) -s install PREFIX=$(abspath $(BUILD))/peer-stage >/dev/null
 	chmod -R a+rX $(BUILD)/peer-stage
