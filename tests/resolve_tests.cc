@@ -463,6 +463,9 @@ const std::vector<Row> kPaths = {
   {"/",          "/proc/self/root",                F, "R",                         0},
   {"/",          "/proc/self/root",                N, "/proc/{pid}/root",          0},
   {"/",          "/proc/self/root/../../etc",      F, "R/etc",                     0},
+  {"/",          "/proc/self/ns/net",              F, "/proc/{pid}/ns/net",        0},
+  {"/",          "/proc/thread-self/ns/uts",       F, "/proc/{pid}/task/{pid}/ns/uts", 0},
+  {"/",          "/proc/self/ns/net/x",            F, "/proc/{pid}/ns/net/x",      ENOTDIR},
   // descriptors opened inside
   {"fd /a",      "b/up",                           F, "R/etc",                     0},
   {"fd /a",      "../../../f",                     F, "R/f",                       0},

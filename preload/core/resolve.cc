@@ -157,7 +157,9 @@ bool is_bind_name(const char* name) {
   return false;
 }
 
-// /proc/PID/{fd/N,cwd,root,exe,map_files/…} and the same under task/TID.
+// /proc/PID/{fd/N,cwd,root,exe,map_files/…,ns/…} and the same under
+// task/TID. (An ns link reads "net:[4026531833]", a name that is nowhere:
+// followed as text it would be ENOENT where the kernel opens the namespace.)
 bool magic_link(const char* host, size_t hl) {
   if (strncmp(host, "/proc/", 6) != 0) return false;
   const char* last = host + hl;
@@ -166,7 +168,9 @@ bool magic_link(const char* host, size_t hl) {
   const char* parent = parent_end;
   while (parent > host && parent[-1] != '/') parent--;
   size_t pl = parent_end - parent;
-  if ((pl == 2 && memcmp(parent, "fd", 2) == 0) || (pl == 9 && memcmp(parent, "map_files", 9) == 0)) return true;
+  if ((pl == 2 && (memcmp(parent, "fd", 2) == 0 || memcmp(parent, "ns", 2) == 0)) ||
+      (pl == 9 && memcmp(parent, "map_files", 9) == 0))
+    return true;
   return strcmp(last, "cwd") == 0 || strcmp(last, "root") == 0 || strcmp(last, "exe") == 0;
 }
 
