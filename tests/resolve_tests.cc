@@ -483,6 +483,9 @@ const std::vector<Row> kPaths = {
   {"/",          "/" + kName256,                   N, "R/" + kName256,             ENAMETOOLONG},
   {"/",          "/" + kName256 + "/../f",         F, "R/" + kName256 + "/../f",   ENAMETOOLONG},
   {"/",          padded(PATH_MAX - 1),             F, "R/f",                       0},
+  {"/",          padded(PATH_MAX),                 F, "-",                         ENAMETOOLONG},
+  {"/",          padded(PATH_MAX),                 N, "-",                         ENAMETOOLONG},
+  {"/",          std::string(PATH_MAX, 'z'),       N, "=",                         ENAMETOOLONG},
 };
 
 // The same root after chroot("/n") (COWROOT_CHROOT=/n): `at` is still a
@@ -679,7 +682,7 @@ TEST_CASE("root_chroot: the new root is the directory the path names, every syml
   Tree t;
   struct Case {
     const char* croot;   // before
-    const char* path;
+    std::string path;
     const char* after;   // top-inside, or nullptr and err
     int err;
   };
@@ -697,15 +700,17 @@ TEST_CASE("root_chroot: the new root is the directory the path names, every syml
     {"/",   "/f",               nullptr,    ENOTDIR},
     {"/",   "/missing",         nullptr,    ENOENT},
     {"/",   "/loop1",           nullptr,    ELOOP},
+    {"/",   std::string(PATH_MAX - 2, '/') + "n",  "/n",     0},            // PATH_MAX - 1 bytes
+    {"/",   std::string(PATH_MAX - 1, '/') + "n",  nullptr,  ENAMETOOLONG}, // PATH_MAX bytes
   };
   // clang-format on
   for (const Case& c : cases) {
     Bound b(t, c.croot);
-    std::string what = "croot " + std::string(c.croot) + ", chroot(" + c.path + ")";
+    std::string what = "croot " + std::string(c.croot) + ", chroot(" + c.path.substr(0, 40) + ")";
     INFO(what);
     At top("/");
     place(t, top);
-    int rc = cr::root_chroot(c.path);
+    int rc = cr::root_chroot(c.path.c_str());
     if (c.after) {
       CHECK_MESSAGE(rc == 0, errname(-rc));
       CHECK(std::string(cr::g_root.croot) == c.after);
@@ -717,7 +722,7 @@ TEST_CASE("root_chroot: the new root is the directory the path names, every syml
     Outcome theirs;
     auto in_kernel = [&] {
       Outcome o;
-      if (chroot(c.path) != 0) o.err = errno;
+      if (chroot(c.path.c_str()) != 0) o.err = errno;
       else o = stat_of(AT_FDCWD, "/", 0);
       return o;
     };

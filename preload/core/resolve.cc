@@ -470,6 +470,9 @@ int resolve(int dirfd, const char* path, int flags, Resolved* out) {
   // the same in the root as on the host: hand it to the kernel as it is.
   if (path[0] != '/' && !strchr(path, '/') && (!follow || lazy) && strcmp(path, "..") != 0 && !is_bind_name(path))
     return 0;
+  // The kernel takes no path of PATH_MAX bytes or more, whatever it names
+  // ("/./././…/f" walks to a short one; a single name is refused above by it).
+  if (strnlen(path, kPathMax) >= kPathMax) return -ENAMETOOLONG;
   PathBuf cur;
   if (!start_dir(dirfd, path, cur, sizeof cur)) return 0;  // a directory outside: the kernel's business
   bool trailing;
@@ -631,6 +634,7 @@ int root_chroot(const char* path) {
     root_cwd_changed();
     return 0;
   }
+  if (strnlen(path, kPathMax) >= kPathMax) return -ENAMETOOLONG;  // as resolve
   PathBuf cur;
   struct statx sx;
   bool trailing;
