@@ -53,6 +53,7 @@ std::string padded(size_t len) {
 //
 //   /f /a/f /etc/passwd /n/f                  files
 //   /a/b /mnt/b /n/etc /proc /dev /sys ...    directories (and mount points)
+//   "/a/x (deleted)"                          a live directory, named as /proc names a removed one
 //   /abs -> /etc            /absf -> /etc/passwd       /lroot -> /
 //   /a/b/up -> ../../../../../../etc (climbs out)      /dotdot -> ..
 //   /ldir -> a/b            /lfile -> f         /lfslash -> f/
@@ -73,7 +74,7 @@ struct Tree {
     B = T + "/bind";
     O = T + "/out";
     for (const char* d : {"/root", "/bind", "/out", "/rootx", "/bind/d"}) REQUIRE(mkdir((T + d).c_str(), 0755) == 0);
-    for (const char* d : {"/a", "/a/b", "/etc", "/mnt", "/mnt/b", "/proc", "/dev", "/sys", "/n", "/n/etc", "/n/mnt",
+    for (const char* d : {"/a", "/a/b", "/a/x (deleted)", "/etc", "/mnt", "/mnt/b", "/proc", "/dev", "/sys", "/n", "/n/etc", "/n/mnt",
                           "/n/mnt/b", "/n/proc", "/n/dev", "/n/sys"})
       REQUIRE(mkdir((R + d).c_str(), 0755) == 0);
     for (const char* f : {"/f", "/a/f", "/etc/passwd", "/n/f"}) write_file(R + f, f);
@@ -478,6 +479,20 @@ const std::vector<Row> kPaths = {
   {"fd /f",      "x/..",                           N, "R/f/x/..",                  ENOTDIR},
   {"fd !out",    "f",                              F, "=",                         ENOENT,
    None, "a directory outside the root is the kernel's: chroot(2) does not move it either"},
+  // removed directories: no name is found in one, `..` climbs from where it was
+  {"rm /a/gone", "../../../../../../../../../etc/passwd", N, "R/etc/passwd",       0},
+  {"rm /a/gone", "./../f",                         N, "R/a/f",                     0},
+  {"rm /a/gone", "..",                             N, "R/a",                       0},
+  {"rm /a/gone", "x",                              N, "=",                         ENOENT},
+  {"rm /a/gone", ".",                              F, "=",                         0},
+  {"rm /a/gone", "./",                             F, "=",                         0},
+  {"rm /a/gone", "x/../../f",                      F, "=",                         ENOENT},
+  {"rm /a/gone", "...",                            F, "=",                         ENOENT},
+  {"fdrm /a/gone", "../../../../../../../../../etc/passwd", N, "R/etc/passwd",     0},
+  {"fdrm /a/gone", ".",                            F, "=",                         0},
+  {"fdrm /a/gone", "",                             E, "=",                         0},
+  {"fd /a/x (deleted)", "../f",                    F, "R/a/f",                     0},  // a live one so named
+  {"fd /a/x (deleted)", ".",                       F, "R/a/x (deleted)",           0},
   // names and paths too long
   {"/",          "/" + kName255,                   N, "R/" + kName255,             ENOENT},
   {"/",          "/" + kName256,                   N, "R/" + kName256,             ENAMETOOLONG},

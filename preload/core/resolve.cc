@@ -345,19 +345,47 @@ bool fd_host_path(int fd, char* out, size_t n) {
   return out[0] == '/';
 }
 
+// /proc names a removed directory by its last path and " (deleted)":
+// true, and the suffix cut, when `host` is that of `fd`'s directory (or
+// the working directory's, AT_FDCWD) and it was removed. A live directory
+// whose name ends so has links: it is taken as it is.
+bool cut_removed(char* host, int fd) {
+  size_t l = strlen(host);
+  if (l <= 10 || strcmp(host + l - 10, " (deleted)") != 0) return false;
+  struct statx sx;
+  if (sys::raw(SYS_statx, fd, (long)"", AT_EMPTY_PATH, STATX_NLINK, (long)&sx) < 0 || sx.stx_nlink != 0) return false;
+  host[l - 10] = 0;
+  return true;
+}
+
+// Whether a relative path's first name (past any ".") is "..".
+bool climbs(const char* p) {
+  for (;;) {
+    while (*p == '/') p++;
+    if (p[0] != '.') return false;
+    if (p[1] == '.' && (p[2] == '/' || !p[2])) return true;
+    if (p[1] != '/' && p[1]) return false;
+    p++;
+  }
+}
+
 // Where a walk of (dirfd, path) starts: nothing for an absolute path, else
-// the top-inside path of the working directory or of dirfd. False when that
-// directory lies outside the root.
-bool start_dir(int dirfd, const char* path, char* cur, size_t n) {
+// the top-inside path of the working directory or of dirfd (a removed one's
+// last, and *removed set). False when that directory lies outside the root.
+bool start_dir(int dirfd, const char* path, char* cur, size_t n, bool* removed) {
   cur[0] = 0;
+  *removed = false;
   if (path[0] == '/') return true;
   if (dirfd == AT_FDCWD) {
     if (!g_root.cwd_known) root_cwd_changed();
     if (!g_root.cwd_known) return false;
+    *removed = g_root.cwd_removed;
     return put(cur, n, g_root.cwd, strlen(g_root.cwd));
   }
   PathBuf host;
-  return fd_host_path(dirfd, host, sizeof host) && host_to_top(host, cur, n);
+  if (!fd_host_path(dirfd, host, sizeof host)) return false;
+  *removed = cut_removed(host, dirfd);
+  return host_to_top(host, cur, n);
 }
 
 // The first bind of an inside path wins: the defaults, the list handed
@@ -457,6 +485,18 @@ void root_cwd_changed() {
   if (!g_root.active) return;
   PathBuf host;
   long r = sys::raw(SYS_getcwd, (long)host, sizeof host);
+  g_root.cwd_removed = false;
+  if (r == -ENOENT) {
+    // Removed: getcwd has no name for it, /proc its last one. Unknown, it
+    // would be "outside" and a relative "../../etc" the kernel's to climb,
+    // out of the root to the host's /etc.
+    long l = sys::raw(SYS_readlinkat, AT_FDCWD, (long)"/proc/self/cwd", (long)host, sizeof host - 1);
+    if (l > 0) {
+      host[l] = 0;
+      g_root.cwd_removed = cut_removed(host, AT_FDCWD);
+      if (g_root.cwd_removed) r = l;
+    }
+  }
   g_root.cwd_known = r > 0 && host_to_top(host, g_root.cwd, sizeof g_root.cwd);
 }
 
@@ -474,7 +514,11 @@ int resolve(int dirfd, const char* path, int flags, Resolved* out) {
   // ("/./././…/f" walks to a short one; a single name is refused above by it).
   if (strnlen(path, kPathMax) >= kPathMax) return -ENAMETOOLONG;
   PathBuf cur;
-  if (!start_dir(dirfd, path, cur, sizeof cur)) return 0;  // a directory outside: the kernel's business
+  bool removed;
+  if (!start_dir(dirfd, path, cur, sizeof cur, &removed)) return 0;  // a directory outside: the kernel's business
+  // In a removed directory the kernel finds no name and "." is the directory
+  // itself: only a path that climbs out first is walked (from where it was).
+  if (removed && !climbs(path)) return 0;
   bool trailing;
   int r = walk(path, follow && !lazy, cur, sizeof cur, &trailing, false, !(flags & kForExec));
   if (r < 0) return r;
@@ -506,7 +550,8 @@ namespace {
 // Walks (dirfd, path) to an existing file, every symlink followed: its
 // canonical top-inside path into cur, its type into sx.
 int walk_existing(int dirfd, const char* path, char* cur, size_t n, struct statx* sx, bool* trailing) {
-  if (!start_dir(dirfd, path, cur, n)) return -ENOENT;
+  bool removed;  // walked from where it was: its names are missing there too
+  if (!start_dir(dirfd, path, cur, n, &removed)) return -ENOENT;
   int r = walk(path, true, cur, n, trailing, true);
   if (r < 0) return r;
   PathBuf host;
