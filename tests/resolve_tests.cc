@@ -477,6 +477,12 @@ const std::vector<Row> kPaths = {
   {"/",          "",                               F, "=",                         ENOENT},
   {"fd /f",      "x",                              N, "=",                         ENOTDIR},
   {"fd /f",      "x/..",                           N, "R/f/x/..",                  ENOTDIR},
+  {"fd /f",      "..",                             N, "=",                         ENOTDIR},
+  {"fd /f",      "../f",                           F, "=",                         ENOTDIR},
+  {"fd /f",      ".",                              F, "=",                         ENOTDIR},
+  {"fd /f",      "/proc/self/fd/{fd}",             F, "/proc/{pid}/fd/{fd}",       0},
+  {"fd /f",      "/proc/self/fd/{fd}/..",          F, "/proc/{pid}/fd/{fd}/..",    ENOTDIR},
+  {"fd /f",      "/proc/self/fd/{fd}/../etc",      N, "/proc/{pid}/fd/{fd}/../etc", ENOTDIR},
   {"fd !out",    "f",                              F, "=",                         ENOENT,
    None, "a directory outside the root is the kernel's: chroot(2) does not move it either"},
   // removed directories: no name is found in one, `..` climbs from where it was
@@ -491,6 +497,11 @@ const std::vector<Row> kPaths = {
   {"fdrm /a/gone", "../../../../../../../../../etc/passwd", N, "R/etc/passwd",     0},
   {"fdrm /a/gone", ".",                            F, "=",                         0},
   {"fdrm /a/gone", "",                             E, "=",                         0},
+  {"rm /a/gone", "/proc/self/cwd/../../../../../../../../../etc/passwd", N, "R/etc/passwd", 0},
+  {"rm /a/gone", "/proc/self/cwd/./..",            F, "R/a",                       0},
+  {"rm /a/gone", "/proc/self/cwd/.",               F, "/proc/{pid}/cwd/.",         0},
+  {"fdrm /a/gone", "/proc/self/fd/{fd}/../../../../../../../../../etc/passwd", N, "R/etc/passwd", 0},
+  {"fdrm /a/gone", "/proc/self/fd/{fd}/x",         N, "/proc/{pid}/fd/{fd}/x",     ENOENT},
   {"fd /a/x (deleted)", "../f",                    F, "R/a/f",                     0},  // a live one so named
   {"fd /a/x (deleted)", ".",                       F, "R/a/x (deleted)",           0},
   // names and paths too long

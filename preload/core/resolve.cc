@@ -174,11 +174,31 @@ bool magic_link(const char* host, size_t hl) {
   return strcmp(last, "cwd") == 0 || strcmp(last, "root") == 0 || strcmp(last, "exe") == 0;
 }
 
+// Whether a relative path's first name (past any ".") is "..".
+bool climbs(const char* p) {
+  for (;;) {
+    while (*p == '/') p++;
+    if (p[0] != '.') return false;
+    if (p[1] == '.' && (p[2] == '/' || !p[2])) return true;
+    if (p[1] != '/' && p[1]) return false;
+    p++;
+  }
+}
+
 // The top-inside target of a /proc magic link at `host`, when it names a
 // path in the root: a working directory, an open file, a program (exe of a
 // process of the session reads as its program, not as the root's loader).
 // False for anything else (a pipe, a deleted file, a host path outside).
-bool magic_target(const char* host, char* out, size_t n) {
+// `further`: more of the path follows, which the walk takes as it reads
+// ("..": the parent), so the target must be a directory (after a file the
+// kernel says ENOTDIR: false leaves it to it); a removed one is given as
+// where it was, and *removed set.
+bool magic_target(const char* host, bool further, char* out, size_t n, bool* removed) {
+  *removed = false;
+  struct statx sx;
+  if (further &&
+      (sys::raw(SYS_statx, AT_FDCWD, (long)host, 0, STATX_TYPE | STATX_NLINK, (long)&sx) < 0 || !S_ISDIR(sx.stx_mode)))
+    return false;
   PathBuf inside;
   if (proc_exe_inside(host, inside, sizeof inside)) {
     if (inside[0] != '/') return false;
@@ -189,7 +209,13 @@ bool magic_target(const char* host, char* out, size_t n) {
   long tl = sys::raw(SYS_readlinkat, AT_FDCWD, (long)host, (long)target, sizeof target - 1);
   if (tl <= 0 || target[0] != '/') return false;
   target[tl] = 0;
-  if (tl > 10 && strcmp(target + tl - 10, " (deleted)") == 0) return false;
+  if (tl > 10 && strcmp(target + tl - 10, " (deleted)") == 0) {
+    if (!further) return false;
+    if (sx.stx_nlink == 0) {  // else a live directory so named
+      target[tl - 10] = 0;
+      *removed = true;
+    }
+  }
   return host_to_top(target, out, n);
 }
 
@@ -279,8 +305,11 @@ int walk(const char* path, bool follow_last, char* cur, size_t cap, bool* traili
         continue;
       }
       if (!last || magic_last) {
+        // A removed directory (/proc/self/cwd of one): the kernel finds no
+        // name in it, but ".." climbs from where it was, here as there.
         PathBuf top;
-        if (magic_target(host, top, sizeof top)) {
+        bool removed;
+        if (magic_target(host, !last, top, sizeof top, &removed) && (!removed || climbs(e))) {
           size_t tl = strlen(top);
           if (tl + 1 > cap) return -ENAMETOOLONG;
           memcpy(cur, top, tl + 1);
@@ -345,28 +374,11 @@ bool fd_host_path(int fd, char* out, size_t n) {
   return out[0] == '/';
 }
 
-// /proc names a removed directory by its last path and " (deleted)":
-// true, and the suffix cut, when `host` is that of `fd`'s directory (or
-// the working directory's, AT_FDCWD) and it was removed. A live directory
-// whose name ends so has links: it is taken as it is.
-bool cut_removed(char* host, int fd) {
+// /proc names a removed directory by its last path and " (deleted)".
+bool deleted_suffix(const char* host, size_t* len) {
   size_t l = strlen(host);
-  if (l <= 10 || strcmp(host + l - 10, " (deleted)") != 0) return false;
-  struct statx sx;
-  if (sys::raw(SYS_statx, fd, (long)"", AT_EMPTY_PATH, STATX_NLINK, (long)&sx) < 0 || sx.stx_nlink != 0) return false;
-  host[l - 10] = 0;
-  return true;
-}
-
-// Whether a relative path's first name (past any ".") is "..".
-bool climbs(const char* p) {
-  for (;;) {
-    while (*p == '/') p++;
-    if (p[0] != '.') return false;
-    if (p[1] == '.' && (p[2] == '/' || !p[2])) return true;
-    if (p[1] != '/' && p[1]) return false;
-    p++;
-  }
+  *len = l;
+  return l > 10 && strcmp(host + l - 10, " (deleted)") == 0;
 }
 
 // Where a walk of (dirfd, path) starts: nothing for an absolute path, else
@@ -384,7 +396,21 @@ bool start_dir(int dirfd, const char* path, char* cur, size_t n, bool* removed) 
   }
   PathBuf host;
   if (!fd_host_path(dirfd, host, sizeof host)) return false;
-  *removed = cut_removed(host, dirfd);
+  size_t hl;
+  bool deleted = deleted_suffix(host, &hl);
+  if (path[0] == '.' || deleted) {
+    // The walk takes "." and ".." as they read: from a descriptor on
+    // anything but a directory the kernel says ENOTDIR (left to it). A
+    // removed directory is where it was (a live one may be so named).
+    struct statx sx;
+    if (sys::raw(SYS_statx, dirfd, (long)"", AT_EMPTY_PATH, STATX_TYPE | STATX_NLINK, (long)&sx) < 0 ||
+        !S_ISDIR(sx.stx_mode))
+      return false;
+    if (deleted && sx.stx_nlink == 0) {
+      host[hl - 10] = 0;
+      *removed = true;
+    }
+  }
   return host_to_top(host, cur, n);
 }
 
@@ -491,10 +517,11 @@ void root_cwd_changed() {
     // would be "outside" and a relative "../../etc" the kernel's to climb,
     // out of the root to the host's /etc.
     long l = sys::raw(SYS_readlinkat, AT_FDCWD, (long)"/proc/self/cwd", (long)host, sizeof host - 1);
-    if (l > 0) {
-      host[l] = 0;
-      g_root.cwd_removed = cut_removed(host, AT_FDCWD);
-      if (g_root.cwd_removed) r = l;
+    size_t hl;
+    if (l > 0 && (host[l] = 0, deleted_suffix(host, &hl))) {
+      host[hl - 10] = 0;
+      g_root.cwd_removed = true;
+      r = l;
     }
   }
   g_root.cwd_known = r > 0 && host_to_top(host, g_root.cwd, sizeof g_root.cwd);
