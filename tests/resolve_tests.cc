@@ -57,7 +57,7 @@ std::string padded(size_t len) {
 //   /abs -> /etc            /absf -> /etc/passwd       /lroot -> /
 //   /a/b/up -> ../../../../../../etc (climbs out)      /dotdot -> ..
 //   /ldir -> a/b            /lfile -> f         /lfslash -> f/
-//   /dangling -> missing    /lbind -> /mnt/b/x
+//   /dangling -> missing    /lbind -> /mnt/b/x  /lmnt -> mnt  /lcwd -> /proc/self/cwd
 //   /chain1 -> chain2 -> /a/chain3 -> ../f
 //   /loop1 -> loop2 -> loop1      /self -> self
 //   /c0 -> c1 -> ... -> c40 -> f  (41 links from c0, 40 from c1)
@@ -87,7 +87,7 @@ struct Tree {
         {"/dangling", "missing"}, {"/lbind", "/mnt/b/x"}, {"/chain1", "chain2"},
         {"/chain2", "/a/chain3"}, {"/a/chain3", "../f"},  {"/loop1", "loop2"},
         {"/loop2", "loop1"},    {"/self", "self"},        {"/n/abs", "/f"},
-        {"/n/up", "../../../f"}};
+        {"/n/up", "../../../f"},  {"/lmnt", "mnt"},        {"/lcwd", "/proc/self/cwd"}};
     for (auto& l : links) REQUIRE(symlink(l[1], (R + l[0]).c_str()) == 0);
     REQUIRE(symlink("../../f", (B + "/out").c_str()) == 0);
     REQUIRE(symlink("/a", (B + "/absl").c_str()) == 0);
@@ -444,6 +444,8 @@ const std::vector<Row> kPaths = {
   {"/",          "/mnt/b/out",                     F, "R/f",                       0},
   {"/",          "/mnt/b/absl/f",                  F, "R/a/f",                     0},
   {"/",          "/lbind",                         F, "B/x",                       0},
+  {"/",          "/lmnt/b/x",                      N, "B/x",                       0},
+  {"/",          "/mnt/b/x/",                      N, "B/x/",                      ENOTDIR},
   {"/mnt",       "b",                              N, "B",                         0},
   {"/mnt/b",     "../../f",                        F, "R/f",                       0},
   {"/mnt/b/d",   "../x",                           N, "B/x",                       0},
@@ -461,6 +463,8 @@ const std::vector<Row> kPaths = {
   {"/a/b",       "/proc/self/cwd",                 F, "/proc/{pid}/cwd",           0},
   {"/a/b",       "/proc/self/cwd/../f",            F, "R/a/f",                     0},
   {"/a/b",       "/proc/self/cwd/../../../..",     F, "R",                         0},
+  {"/a/b",       "/lcwd/../f",                     F, "R/a/f",                     0},
+  {"fd /",       "/proc/self/fd/{fd}/../../f",     F, "R/f",                       0},
   {"/",          "/proc/self/root",                F, "R",                         0},
   {"/",          "/proc/self/root",                N, "/proc/{pid}/root",          0},
   {"/",          "/proc/self/root/../../etc",      F, "R/etc",                     0},
@@ -472,6 +476,8 @@ const std::vector<Row> kPaths = {
   {"fd /a",      "../../../f",                     F, "R/f",                       0},
   {"fd /a",      "f",                              N, "=",                         0},
   {"fd /a",      "..",                             N, "R",                         0},
+  {"fd /",       "..",                             N, "R",                         0},
+  {"fd /",       "../a/./b/up/..",                 F, "R",                         0},
   {"fd /a",      "",                               E, "=",                         0},
   {"fd /a",      "",                               N, "=",                         ENOENT},
   {"/",          "",                               F, "=",                         ENOENT},
