@@ -592,7 +592,7 @@ TEST_CASE("resolve: where a path string is the limit (the kernel, walking by dir
   std::string deep = deep_dir(t, PATH_MAX - 16);
   REQUIRE(t.R.size() > 16);
   // A symlink's target and what follows it are joined in one buffer of
-  // PATH_MAX + 256 bytes: a long target and a long rest do not fit.
+  // kHostPathMax bytes (PATH_MAX + 128): a long target and a long rest do not fit.
   REQUIRE(symlink(("a" + std::string(1000, '/')).c_str(), (t.R + "/longlink").c_str()) == 0);
   std::string rest = "/longlink";
   while (rest.size() < 3500) rest += "/.";
