@@ -30,9 +30,9 @@ FAKED    := $(BUILD)/cowroot-faked
 CLI      := $(BUILD)/cowroot
 TRACE    := $(BUILD)/cowroot-trace
 FIXTURE  := $(BUILD)/libcowroot-fixture.a
-TESTS    := $(BUILD)/tests/unit_tests $(BUILD)/tests/fakeroot_tests $(BUILD)/tests/chroot_tests \
-            $(BUILD)/tests/cow_tests $(BUILD)/tests/fixture_tests $(BUILD)/tests/fixture_gtest \
-            $(BUILD)/tests/optable_tests $(BUILD)/tests/debootstrap_tests
+TESTS    := $(BUILD)/tests/unit_tests $(BUILD)/tests/resolve_tests $(BUILD)/tests/fakeroot_tests \
+            $(BUILD)/tests/chroot_tests $(BUILD)/tests/cow_tests $(BUILD)/tests/fixture_tests \
+            $(BUILD)/tests/fixture_gtest $(BUILD)/tests/optable_tests $(BUILD)/tests/debootstrap_tests
 HELPER   := $(BUILD)/tests/helper
 BENCH    := $(BUILD)/bench/callpath $(BUILD)/bench/timeit
 
