@@ -143,6 +143,29 @@ TEST_CASE("bad input is one Error naming the thing") {
   CHECK_THROWS_AS(root.run({}), cowroot::Error);
 }
 
+TEST_CASE("a program built with pkg-config's flags for cowroot-fixture links and runs a Root") {
+  // The installed libraries as a consumer gets them: the fixture needs the
+  // clone library (pools, clones, reset) and the core after it.
+  TempDir d;
+  write_file(d / "consumer.cc",
+             "#include <cowroot/fixture.h>\n"
+             "#include <cstdio>\n"
+             "int main(int, char** argv) {\n"
+             "  cowroot::Root root(cowroot::Image::at(argv[1]));\n"
+             "  auto r = root.sh(\"echo changed > /etc/motd; cat /etc/motd\");\n"
+             "  fputs(r.out.c_str(), stdout);\n"
+             "  return r.ok() ? 0 : 1;\n"
+             "}\n");
+  auto r = sh("cd " + q(d.path) + " && g++ -std=c++20 -o consumer consumer.cc $(PKG_CONFIG_PATH=" +
+              q(prefix() + "/lib/pkgconfig") + " pkg-config --cflags --libs cowroot-fixture) 2>&1");
+  REQUIRE_MESSAGE(r.status == 0, r.out);
+  r = sh("COWROOT_PREFIX=" + q(prefix()) + " " + q(d / "consumer") + " " + q(base()) + " 2>&1");
+  CAPTURE(r.out);
+  CHECK(r.status == 0);
+  CHECK(r.out == "changed\n");
+  CHECK(slurp(base() + "/etc/motd") == "inside the root\n");
+}
+
 // ---- the doctest adapter, on the default image (the Debian archive) --------
 
 COWROOT_TEST_CASE("the doctest adapter: each case a fresh root of the default image" * doctest::skip(quick())) {
