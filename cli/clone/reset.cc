@@ -10,7 +10,6 @@
 #include <cerrno>
 #include <cstring>
 #include <fstream>
-#include <functional>
 #include <string>
 #include <unordered_map>
 #include <unordered_set>
@@ -72,211 +71,312 @@ bool restore_in_place(const std::string& clean, const std::string& live) {
   return ok;
 }
 
-// The fast reset of an open clone: 0 done, 1 a full re-clone is needed, -1
-// refused (err says why) with nothing changed.
-int reset_journal(const CloneRecord& c, char* err, size_t errlen) {
-  const std::string &clone = c.clone, &side = c.side, &base = c.base;
-  Fd rootfd(open(clone.c_str(), O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
-  if (rootfd < 0) {
-    say(err, errlen, "%s: %s", clone.c_str(), strerror(errno));
-    return -1;
-  }
-  // Never into a mount: one inside the clone or its metadata is the user's
-  // to take away first (a full re-clone could not remove it either).
-  {
-    char link[32], real[4096];
-    sys::proc_fd_path(rootfd, link);
-    ssize_t n = readlink(link, real, sizeof real - 1);
-    if (n > 0 && real[0] == '/') {
-      std::string r(real, n);
-      std::string m = mount_under({r, r + ".cowroot"});
-      if (!m.empty()) {
-        say(err, errlen, "%s is a mount point inside %s: unmount it first", m.c_str(), clone.c_str());
-        return -1;
-      }
-    }
-  }
-  // Another base at the same path (an image refreshed, a base changed and
-  // sealed again): its inodes are not the clone's recorded shared set, so
-  // nothing of it may be linked in by name. Only a full re-clone will do.
-  if (c.id.empty() || base_identity(base) != c.id) return 1;
-  Fd baseroot(open(base.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC));
-  if (baseroot < 0) return 1;
+// ---- what reset reads and checks before it changes anything ---------------
 
-  // The journal: every name the library saw change, relative to the clone.
-  // A name that is not a plain relative path was not written by us: the
-  // journal cannot be trusted.
-  std::vector<std::string> paths;
-  std::unordered_set<std::string> touched;  // the journal's names and their directories
-  std::unordered_set<std::string> seen;     // the journal's names: a directory's may follow its children's
-  {
-    std::ifstream in(side + "/journal");
-    std::string line;
-    while (std::getline(in, line)) {
-      if (!line.empty() && line[0] == '/') return 1;
-      std::string rel;
-      for (size_t at = 0; at <= line.size();) {
-        size_t sl = line.find('/', at);
-        if (sl == std::string::npos) sl = line.size();
-        std::string part = line.substr(at, sl - at);
-        if (part == "..") return 1;
-        if (!part.empty() && part != ".") rel += (rel.empty() ? "" : "/") + part;
-        at = sl + 1;
-      }
-      if (rel.empty()) {
-        touched.insert(".");
-        continue;
-      }
-      if (!seen.insert(rel).second) continue;
-      paths.push_back(rel);
-      touched.insert(rel);
-      touched.insert(parent_rel(rel));
+// A mount point inside the clone (rootfd, its top) or its sidecar, from
+// /proc/self/mountinfo; "" when there is none.
+std::string mount_inside(int rootfd) {
+  char link[32], real[4096];
+  sys::proc_fd_path(rootfd, link);
+  ssize_t n = readlink(link, real, sizeof real - 1);
+  if (n <= 0 || real[0] != '/') return "";
+  std::string r(real, n);
+  return mount_under({r, r + ".cowroot"});
+}
+
+// Whether the base is still the one the clone was made from. Another base
+// at the same path (an image refreshed, a base changed and sealed again)
+// has other inodes than the clone's recorded shared set, so nothing of it
+// may be linked in by name.
+bool same_base(const CloneRecord& c) { return !c.id.empty() && base_identity(c.base) == c.id; }
+
+// The journal: every name the library saw change, relative to the clone.
+struct Journal {
+  std::vector<std::string> paths;           // each name once, parents before children
+  std::unordered_set<std::string> touched;  // those names and their directories ("." for the top)
+};
+
+// Reads CLONE.cowroot/journal (none: nothing changed). False when it cannot
+// be trusted: a name that is not a plain relative path was not written by us.
+bool read_journal(const std::string& path, Journal* j) {
+  std::unordered_set<std::string> seen;  // a directory's name may follow its children's
+  std::ifstream in(path);
+  std::string line;
+  while (std::getline(in, line)) {
+    if (!line.empty() && line[0] == '/') return false;
+    std::string rel;
+    for (size_t at = 0; at <= line.size();) {
+      size_t sl = line.find('/', at);
+      if (sl == std::string::npos) sl = line.size();
+      std::string part = line.substr(at, sl - at);
+      if (part == "..") return false;
+      if (!part.empty() && part != ".") rel += (rel.empty() ? "" : "/") + part;
+      at = sl + 1;
     }
+    if (rel.empty()) {
+      j->touched.insert(".");
+      continue;
+    }
+    if (!seen.insert(rel).second) continue;
+    j->paths.push_back(rel);
+    j->touched.insert(rel);
+    j->touched.insert(parent_rel(rel));
   }
-  // A directory the journal does not explain must be as it was made or
-  // last reset: same inode, mtime, ctime and mode. One fstatat per
-  // directory from the clone's top: most of a reset.
-  std::string text;
-  Fd dirs(open((side + "/dirs").c_str(), O_RDWR | O_CLOEXEC));
-  {
-    if (dirs < 0) return 1;
+  // A directory comes back before what is in it, and a new directory goes
+  // with everything in it.
+  std::sort(j->paths.begin(), j->paths.end(), [](const std::string& a, const std::string& b) {
+    size_t da = std::count(a.begin(), a.end(), '/'), db = std::count(b.begin(), b.end(), '/');
+    return da != db ? da < db : a < b;
+  });
+  return true;
+}
+
+// The clone's `dirs` file (sidecar.h): each directory's stamp as made or
+// last reset, read once and rewritten in place.
+class DirStamps {
+ public:
+  // Reads the file; false when it is unreadable or of an older format.
+  bool read(const std::string& path) {
+    fd_ = Fd(open(path.c_str(), O_RDWR | O_CLOEXEC));
+    if (fd_ < 0) return false;
     char buf[65536];
     ssize_t n;
-    while ((n = read(dirs, buf, sizeof buf)) > 0) text.append(buf, n);
-    if (n < 0 || text.compare(0, kDirsHeaderLen, kDirsHeader) != 0) return 1;  // unreadable, or an older format
+    while ((n = ::read(fd_, buf, sizeof buf)) > 0) text_.append(buf, n);
+    return n == 0 && text_.compare(0, kDirsHeaderLen, kDirsHeader) == 0;
   }
-  std::unordered_map<std::string, size_t> stamp_at;  // touched directories' records in `text`
-  for (size_t at = kDirsHeaderLen; at < text.size();) {
-    size_t nl = text.find('\n', at);
-    if (nl == std::string::npos || nl < at + kStampLen + 2 || text[at + kStampLen] != ' ') return 1;
-    std::string rel = text.substr(at + kStampLen + 1, nl - at - kStampLen - 1);
-    if (touched.count(rel)) {
-      stamp_at[rel] = at;
-    } else {
-      struct stat st;
-      char now[kStampLen];
-      if (fstatat(rootfd, rel.c_str(), &st, AT_SYMLINK_NOFOLLOW) < 0 || !S_ISDIR(st.st_mode)) return 1;
-      stamp_of(st, now);
-      if (memcmp(now, text.data() + at, kStampLen) != 0) return 1;
+
+  // A directory the journal does not explain must be as it was made or
+  // last reset: same inode, mtime, ctime and mode (ctime cannot be set from
+  // user space). One fstatat per directory from the clone's top: most of a
+  // reset. False when one differs or the file is malformed.
+  bool unchanged_outside(int rootfd, const std::unordered_set<std::string>& touched) {
+    for (size_t at = kDirsHeaderLen; at < text_.size();) {
+      size_t nl = text_.find('\n', at);
+      if (nl == std::string::npos || nl < at + kStampLen + 2 || text_[at + kStampLen] != ' ') return false;
+      std::string rel = text_.substr(at + kStampLen + 1, nl - at - kStampLen - 1);
+      if (touched.count(rel)) {
+        at_[rel] = at;
+      } else {
+        struct stat st;
+        char now[kStampLen];
+        if (fstatat(rootfd, rel.c_str(), &st, AT_SYMLINK_NOFOLLOW) < 0 || !S_ISDIR(st.st_mode)) return false;
+        stamp_of(st, now);
+        if (memcmp(now, text_.data() + at, kStampLen) != 0) return false;
+      }
+      at = nl + 1;
     }
-    at = nl + 1;
+    return true;
   }
-  // The record of a directory reset may touch beyond the journal's (rare: a
-  // parent remade): found by a scan.
-  auto stamp_of_rel = [&](const std::string& rel) -> const char* {
-    auto it = stamp_at.find(rel);
-    if (it != stamp_at.end()) return text.data() + it->second;
-    for (size_t at = kDirsHeaderLen; at < text.size();) {
-      size_t nl = text.find('\n', at);
-      if (nl - at - kStampLen - 1 == rel.size() && text.compare(at + kStampLen + 1, rel.size(), rel) == 0) {
-        stamp_at[rel] = at;
-        return text.data() + at;
+
+  // The recorded mode of the directory `rel`; one the clone was not made
+  // with gets the base's (`base_mode`), searchable by its owner.
+  mode_t mode(const std::string& rel, mode_t base_mode) {
+    const char* s = stamp(rel);
+    return s ? stamp_mode(s) : (base_mode & 07777) | 0700;
+  }
+
+  // Records `rel` (a directory reset changed) as it is now, for the next
+  // reset. False when the file could not be written.
+  bool restamp(int rootfd, const std::string& rel) {
+    const char* s = stamp(rel);
+    struct stat cs;
+    if (!s || fstatat(rootfd, rel.c_str(), &cs, AT_SYMLINK_NOFOLLOW) < 0 || !S_ISDIR(cs.st_mode)) return true;
+    char rec[kStampLen];
+    stamp_of(cs, rec);
+    return memcmp(rec, s, kStampLen) == 0 ||
+           pwrite(fd_, rec, kStampLen, s - text_.data()) == (ssize_t)kStampLen;
+  }
+
+ private:
+  // The record of `rel`, nullptr when it has none. Those of the journal's
+  // directories are known; one beyond them (rare: a parent remade) is found
+  // by a scan.
+  const char* stamp(const std::string& rel) {
+    auto it = at_.find(rel);
+    if (it != at_.end()) return text_.data() + it->second;
+    for (size_t at = kDirsHeaderLen; at < text_.size();) {
+      size_t nl = text_.find('\n', at);
+      if (nl - at - kStampLen - 1 == rel.size() && text_.compare(at + kStampLen + 1, rel.size(), rel) == 0) {
+        at_[rel] = at;
+        return text_.data() + at;
       }
       at = nl + 1;
     }
     return nullptr;
-  };
-  auto dir_mode = [&](const std::string& rel, mode_t base_mode) -> mode_t {
-    const char* s = stamp_of_rel(rel);
-    return s ? stamp_mode(s) : (base_mode & 07777) | 0700;
-  };
+  }
 
-  // Every change below is made with *at() calls on directories opened
-  // beneath the clone's top: no symlink is followed and no mount entered.
-  // What is not a real directory of the clone where the base has one was
-  // changed behind the library's back: a full re-clone.
-  SharedMap shared{side + "/shared"};
-  std::unordered_set<std::string> retime;  // directories reset changed: times back, stamps taken again
-  std::vector<std::string> remade;         // directories made anew: their state entries follow
-  std::string ignore;
-  std::function<bool(const std::string&)> restore = [&](const std::string& rel) -> bool {
+  Fd fd_;
+  std::string text_;
+  std::unordered_map<std::string, size_t> at_;  // records found so far: their offsets in text_
+};
+
+// ---- undoing the journal ---------------------------------------------------
+
+// Every change is made with *at() calls on directories opened beneath the
+// clone's top: no symlink is followed and no mount entered. What is not a
+// real directory of the clone where the base has one was changed behind
+// the library's back: each step returns false, and the caller re-clones.
+class Undo {
+ public:
+  Undo(const CloneRecord& c, int rootfd, int baseroot, DirStamps* dirs)
+      : c_(c), rootfd_(rootfd), baseroot_(baseroot), dirs_(*dirs), shared_{c.side + "/shared"} {}
+
+  // Puts the name `rel` back as the base has it (its parent first when the
+  // clone has none).
+  bool restore(const std::string& rel) {
     std::string name;
-    Fd bp(parent_beneath(baseroot, rel, &name));
+    Fd bp(parent_beneath(baseroot_, rel, &name));
     struct stat bs;
-    bool have_b = false;
+    bool in_base = false;
     if (bp >= 0) {
-      have_b = fstatat(bp, name.c_str(), &bs, AT_SYMLINK_NOFOLLOW) == 0;
-      if (!have_b && errno != ENOENT) return false;
+      in_base = fstatat(bp, name.c_str(), &bs, AT_SYMLINK_NOFOLLOW) == 0;
+      if (!in_base && errno != ENOENT) return false;
     } else if (bp != -ENOENT && bp != -ENOTDIR) {
       return false;
     }
-    Fd cp(parent_beneath(rootfd, rel, &name));
-    std::string where = clone + "/" + rel;
-    if (!have_b) {
-      if (cp == -ENOENT || cp == -ENOTDIR) return true;  // nothing of it in the clone either
-      if (cp < 0) return false;
-      struct stat cs;
-      if (fstatat(cp, name.c_str(), &cs, AT_SYMLINK_NOFOLLOW) < 0) return errno == ENOENT;
-      if (remove_at(cp, name.c_str(), where, &ignore) < 0) return false;
-      retime.insert(parent_rel(rel));
-      return true;
-    }
+    Fd cp(parent_beneath(rootfd_, rel, &name));
+    if (!in_base) return remove_new(cp, name, rel);
     if (cp == -ENOENT) {  // the parent first
       if (rel.find('/') == std::string::npos || !restore(parent_rel(rel))) return false;
-      cp = Fd(parent_beneath(rootfd, rel, &name));
+      cp = Fd(parent_beneath(rootfd_, rel, &name));
     }
     if (cp < 0) return false;
     struct stat cs;
-    bool have_c = fstatat(cp, name.c_str(), &cs, AT_SYMLINK_NOFOLLOW) == 0;
-    if (!have_c && errno != ENOENT) return false;
-    if (S_ISDIR(bs.st_mode)) {
-      mode_t want = dir_mode(rel, bs.st_mode);
-      if (have_c && S_ISDIR(cs.st_mode)) {
-        if ((cs.st_mode & 07777) == want) return true;
-        if (!chmod_beneath(cp, name.c_str(), want)) return false;
-        retime.insert(rel);
-        return true;
-      }
-      if (have_c && remove_at(cp, name.c_str(), where, &ignore) < 0) return false;
-      if (mkdirat(cp, name.c_str(), 0700) < 0 || !chmod_beneath(cp, name.c_str(), want)) return false;
-      remade.push_back(rel);
-      retime.insert(rel);
-      retime.insert(parent_rel(rel));
-      return true;
-    }
-    if (have_c && cs.st_ino == bs.st_ino && cs.st_dev == bs.st_dev) return true;
-    // Only an inode the clone shares by record may come back by name: one
-    // the base has gained since would be written in place.
-    if (S_ISREG(bs.st_mode) && !shared.has(bs.st_dev, bs.st_ino)) return false;
-    if (have_c && remove_at(cp, name.c_str(), where, &ignore) < 0) return false;
-    if (linkat(bp, name.c_str(), cp, name.c_str(), 0) < 0) return false;
-    retime.insert(parent_rel(rel));
-    return true;
-  };
-  // Parents before children: a directory comes back before what is in it,
-  // and a new directory goes with everything in it.
-  std::sort(paths.begin(), paths.end(), [](const std::string& a, const std::string& b) {
-    size_t da = std::count(a.begin(), a.end(), '/'), db = std::count(b.begin(), b.end(), '/');
-    return da != db ? da < db : a < b;
-  });
-  for (auto& p : paths)
-    if (!restore(p)) return 1;
+    bool in_clone = fstatat(cp, name.c_str(), &cs, AT_SYMLINK_NOFOLLOW) == 0;
+    if (!in_clone && errno != ENOENT) return false;
+    if (S_ISDIR(bs.st_mode)) return restore_dir(cp, name, rel, bs, in_clone ? &cs : nullptr);
+    return relink(bp, cp, name, rel, bs, in_clone ? &cs : nullptr);
+  }
+
   // A directory the journal touched may also hold what nobody recorded:
   // its entries are reconciled with the base's, name by name, and its mode
   // and real xattrs go back to what the clone was made with (none).
-  for (auto& rel : touched) {
-    Fd bd(open_beneath(baseroot, rel.c_str(), O_RDONLY | O_DIRECTORY));
-    if (bd < 0) {
-      if (bd == -ENOENT || bd == -ENOTDIR || bd == -ELOOP || bd == -EXDEV) continue;  // no directory in the base
-      return 1;
-    }
-    Fd cd(open_beneath(rootfd, rel.c_str(), O_RDONLY | O_DIRECTORY));
-    if (cd < 0) return 1;  // the base has a directory here, so the clone must have one by now
+  bool reconcile(const std::string& rel) {
+    Fd bd(open_beneath(baseroot_, rel.c_str(), O_RDONLY | O_DIRECTORY));
+    if (bd < 0) return bd == -ENOENT || bd == -ENOTDIR || bd == -ELOOP || bd == -EXDEV;  // none in the base
+    Fd cd(open_beneath(rootfd_, rel.c_str(), O_RDONLY | O_DIRECTORY));
+    if (cd < 0) return false;  // the base has a directory here, so the clone must have one by now
     struct stat bs, cs;
-    if (fstat(bd, &bs) < 0 || fstat(cd, &cs) < 0) return 1;
-    mode_t want = dir_mode(rel, bs.st_mode);
+    if (fstat(bd, &bs) < 0 || fstat(cd, &cs) < 0) return false;
+    return reset_dir_attrs(cd, rel, bs, cs) && reconcile_entries(bd, cd, rel);
+  }
+
+  // Fake state entries for the directories made anew, as the base's
+  // directories have them.
+  bool add_remade_to_state() {
+    if (remade_.empty()) return true;
+    State fresh;
+    if (fresh.open((c_.side + "/state").c_str(), false) < 0) return false;
+    for (auto& rel : remade_) {
+      std::string name;
+      Fd bp(parent_beneath(baseroot_, rel, &name)), cp(parent_beneath(rootfd_, rel, &name));
+      struct stat bs, cs;
+      if (bp < 0 || cp < 0 || fstatat(bp, name.c_str(), &bs, AT_SYMLINK_NOFOLLOW) < 0 ||
+          fstatat(cp, name.c_str(), &cs, AT_SYMLINK_NOFOLLOW) < 0)
+        return false;
+      Meta m;
+      if (!fresh.lookup(Key{bs.st_dev, bs.st_ino}, &m)) continue;
+      m.birth = birth_of(cp, name.c_str());
+      if (fresh.put(Key{cs.st_dev, cs.st_ino}, m) < 0) return false;
+    }
+    return true;
+  }
+
+  // The times of the directories reset changed, as in the base, deepest
+  // first (their entries changed them).
+  void put_back_dir_times() {
+    std::vector<std::string> order(retime_.begin(), retime_.end());
+    std::sort(order.begin(), order.end(), [](const std::string& a, const std::string& b) {
+      return std::count(a.begin(), a.end(), '/') > std::count(b.begin(), b.end(), '/');
+    });
+    for (auto& rel : order) {
+      Fd bd(open_beneath(baseroot_, rel.c_str(), O_PATH | O_DIRECTORY));
+      std::string name = ".";
+      Fd cp(rel == "." ? Fd(dup(rootfd_)) : Fd(parent_beneath(rootfd_, rel, &name)));
+      struct stat bs, cs;
+      if (bd < 0 || cp < 0 || fstat(bd, &bs) < 0 || fstatat(cp, name.c_str(), &cs, AT_SYMLINK_NOFOLLOW) < 0 ||
+          !S_ISDIR(cs.st_mode))
+        continue;
+      struct timespec t[2] = {bs.st_atim, bs.st_mtim};
+      utimensat(cp, name.c_str(), t, AT_SYMLINK_NOFOLLOW);
+    }
+  }
+
+  // Each changed directory's stamp again, ctime included, for the next reset.
+  bool restamp_dirs() {
+    for (auto& rel : retime_)
+      if (!dirs_.restamp(rootfd_, rel)) return false;
+    return true;
+  }
+
+ private:
+  // The base has no `name` (in cp, the clone's parent, or -errno): what the
+  // clone has there goes.
+  bool remove_new(const Fd& cp, const std::string& name, const std::string& rel) {
+    if (cp == -ENOENT || cp == -ENOTDIR) return true;  // nothing of it in the clone either
+    if (cp < 0) return false;
+    struct stat cs;
+    if (fstatat(cp, name.c_str(), &cs, AT_SYMLINK_NOFOLLOW) < 0) return errno == ENOENT;
+    if (!remove(cp, name, rel)) return false;
+    retime_.insert(parent_rel(rel));
+    return true;
+  }
+
+  // The base has a directory at `rel`: the clone gets one with the recorded
+  // mode (an empty one made anew where it had none or something else).
+  bool restore_dir(int cp, const std::string& name, const std::string& rel, const struct stat& bs,
+                   const struct stat* cs) {
+    mode_t want = dirs_.mode(rel, bs.st_mode);
+    if (cs && S_ISDIR(cs->st_mode)) {
+      if ((cs->st_mode & 07777) == want) return true;
+      if (!chmod_beneath(cp, name.c_str(), want)) return false;
+      retime_.insert(rel);
+      return true;
+    }
+    if (cs && !remove(cp, name, rel)) return false;
+    if (mkdirat(cp, name.c_str(), 0700) < 0 || !chmod_beneath(cp, name.c_str(), want)) return false;
+    remade_.push_back(rel);
+    retime_.insert(rel);
+    retime_.insert(parent_rel(rel));
+    return true;
+  }
+
+  // The base has a non-directory at `rel` (bp/name): the clone gets the
+  // base's inode back by name, when it is one the clone shares by record.
+  bool relink(int bp, int cp, const std::string& name, const std::string& rel, const struct stat& bs,
+              const struct stat* cs) {
+    if (cs && cs->st_ino == bs.st_ino && cs->st_dev == bs.st_dev) return true;
+    // Only an inode the clone shares by record may come back by name: one
+    // the base has gained since would be written in place.
+    if (S_ISREG(bs.st_mode) && !shared_.has(bs.st_dev, bs.st_ino)) return false;
+    if (cs && !remove(cp, name, rel)) return false;
+    if (linkat(bp, name.c_str(), cp, name.c_str(), 0) < 0) return false;
+    retime_.insert(parent_rel(rel));
+    return true;
+  }
+
+  // The directory `rel` (cd) gets its recorded mode back, and loses the
+  // real user.* xattrs a clone's directories are made without.
+  bool reset_dir_attrs(int cd, const std::string& rel, const struct stat& bs, const struct stat& cs) {
+    mode_t want = dirs_.mode(rel, bs.st_mode);
     if ((cs.st_mode & 07777) != want) {
-      if (fchmod(cd, want) < 0) return 1;
-      retime.insert(rel);
+      if (fchmod(cd, want) < 0) return false;
+      retime_.insert(rel);
     }
     char xnames[4096];
     ssize_t xl = flistxattr(cd, xnames, sizeof xnames);
-    if (xl < 0 && errno != ENOTSUP && errno != EOPNOTSUPP) return 1;
+    if (xl < 0 && errno != ENOTSUP && errno != EOPNOTSUPP) return false;
     for (ssize_t i = 0; i < xl; i += strlen(xnames + i) + 1) {
       if (strncmp(xnames + i, "user.", 5) != 0) continue;
-      if (fremovexattr(cd, xnames + i) < 0) return 1;
-      retime.insert(rel);
+      if (fremovexattr(cd, xnames + i) < 0) return false;
+      retime_.insert(rel);
     }
+    return true;
+  }
+
+  // The entries of the directory `rel` (bd in the base, cd in the clone):
+  // what the base lacks goes, what differs comes back from the base.
+  bool reconcile_entries(int bd, int cd, const std::string& rel) {
     struct Entry {
       uint64_t ino;
       unsigned char type;
@@ -288,34 +388,52 @@ int reset_journal(const CloneRecord& c, char* err, size_t errlen) {
       }) == 0;
     };
     std::unordered_map<std::string, Entry> cn, bn;
-    if (!names_of(cd, &cn) || !names_of(bd, &bn)) return 1;
+    if (!names_of(cd, &cn) || !names_of(bd, &bn)) return false;
     for (auto& [n, ce] : cn) {
       if (bn.count(n)) continue;
-      if (remove_at(cd, n.c_str(), clone + "/" + rel + "/" + n, &ignore) < 0) return 1;
-      retime.insert(rel);
+      std::string ignore;
+      if (remove_at(cd, n.c_str(), c_.clone + "/" + rel + "/" + n, &ignore) < 0) return false;
+      retime_.insert(rel);
     }
     for (auto& [n, be] : bn) {
       std::string r = rel == "." ? n : rel + "/" + n;
       auto it = cn.find(n);
       if (entry_is_dir(bd, n.c_str(), be.type)) {
-        // A directory of the base: the clone has it (the check above saw it
-        // as made, or the journal's restore made it), or it was changed
+        // A directory of the base: the clone has it (the check before the
+        // undo saw it as made, or restore made it), or it was changed
         // behind the library's back.
-        if (it == cn.end() || !entry_is_dir(cd, n.c_str(), it->second.type)) return 1;
+        if (it == cn.end() || !entry_is_dir(cd, n.c_str(), it->second.type)) return false;
       } else if ((it == cn.end() || it->second.ino != be.ino) && !restore(r)) {
-        return 1;
+        return false;
       }
     }
+    return true;
   }
-  // The state as it was made, plus entries for directories made anew (no
-  // copy when nothing was written to it: its change counter says so).
+
+  // Removes cp/name (the clone's `rel`) with everything under it.
+  bool remove(int cp, const std::string& name, const std::string& rel) {
+    std::string ignore;
+    return remove_at(cp, name.c_str(), c_.clone + "/" + rel, &ignore) == 0;
+  }
+
+  const CloneRecord& c_;
+  int rootfd_, baseroot_;
+  DirStamps& dirs_;
+  SharedMap shared_;
+  std::unordered_set<std::string> retime_;  // directories reset changed: times back, stamps taken again
+  std::vector<std::string> remade_;         // directories made anew: their state entries follow
+};
+
+// The fake state as the clone was made (CLONE.cowroot/clean): no copy when
+// nothing was written to it (its change counter says so), else only the
+// pages that differ, else whole files renamed into place.
+bool put_back_state(const std::string& side) {
   bool state_changed = true;
   {
     State now, clean;
     if (now.open((side + "/state").c_str(), false) == 0 && clean.open((side + "/clean").c_str(), false) == 0)
       state_changed = now.changes() != clean.changes();
   }
-  // Most of the table is as it was: only the pages that differ go back.
   if (state_changed && restore_in_place(side + "/clean/table", side + "/state/table") &&
       restore_in_place(side + "/clean/xattr", side + "/state/xattr"))
     state_changed = false;
@@ -325,53 +443,43 @@ int reset_journal(const CloneRecord& c, char* err, size_t errlen) {
       rename((side + "/state/table.reset").c_str(), (side + "/state/table").c_str()) < 0)) {
     unlink((side + "/state/table.reset").c_str());
     unlink((side + "/state/xattr.reset").c_str());
+    return false;
+  }
+  return true;
+}
+
+// The fast reset of an open clone: 0 done, 1 a full re-clone is needed, -1
+// refused (err says why) with nothing changed.
+int reset_journal(const CloneRecord& c, char* err, size_t errlen) {
+  Fd rootfd(open(c.clone.c_str(), O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
+  if (rootfd < 0) {
+    say(err, errlen, "%s: %s", c.clone.c_str(), strerror(errno));
+    return -1;
+  }
+  // Never into a mount: one inside the clone or its metadata is the user's
+  // to take away first (a full re-clone could not remove it either).
+  if (std::string m = mount_inside(rootfd); !m.empty()) {
+    say(err, errlen, "%s is a mount point inside %s: unmount it first", m.c_str(), c.clone.c_str());
+    return -1;
+  }
+  if (!same_base(c)) return 1;
+  Fd baseroot(open(c.base.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC));
+  if (baseroot < 0) return 1;
+  Journal journal;
+  DirStamps dirs;
+  if (!read_journal(c.side + "/journal", &journal) || !dirs.read(c.side + "/dirs") ||
+      !dirs.unchanged_outside(rootfd, journal.touched))
     return 1;
-  }
-  if (!remade.empty()) {
-    State fresh;
-    if (fresh.open((side + "/state").c_str(), false) < 0) return 1;
-    for (auto& rel : remade) {
-      std::string name;
-      Fd bp(parent_beneath(baseroot, rel, &name)), cp(parent_beneath(rootfd, rel, &name));
-      struct stat bs, cs;
-      if (bp < 0 || cp < 0 || fstatat(bp, name.c_str(), &bs, AT_SYMLINK_NOFOLLOW) < 0 ||
-          fstatat(cp, name.c_str(), &cs, AT_SYMLINK_NOFOLLOW) < 0)
-        return 1;
-      Meta m;
-      if (!fresh.lookup(Key{bs.st_dev, bs.st_ino}, &m)) continue;
-      m.birth = birth_of(cp, name.c_str());
-      if (fresh.put(Key{cs.st_dev, cs.st_ino}, m) < 0) return 1;
-    }
-  }
-  // Directory times as in the base, deepest first (their entries changed
-  // them); then each one's stamp again, ctime included, for the next reset.
-  std::vector<std::string> order(retime.begin(), retime.end());
-  std::sort(order.begin(), order.end(), [](const std::string& a, const std::string& b) {
-    return std::count(a.begin(), a.end(), '/') > std::count(b.begin(), b.end(), '/');
-  });
-  for (auto& rel : order) {
-    Fd bd(open_beneath(baseroot, rel.c_str(), O_PATH | O_DIRECTORY));
-    std::string name;
-    Fd cp(rel == "." ? Fd(dup(rootfd)) : Fd(parent_beneath(rootfd, rel, &name)));
-    if (rel == ".") name = ".";
-    struct stat bs, cs;
-    if (bd < 0 || cp < 0 || fstat(bd, &bs) < 0 || fstatat(cp, name.c_str(), &cs, AT_SYMLINK_NOFOLLOW) < 0 ||
-        !S_ISDIR(cs.st_mode))
-      continue;
-    struct timespec t[2] = {bs.st_atim, bs.st_mtim};
-    utimensat(cp, name.c_str(), t, AT_SYMLINK_NOFOLLOW);
-  }
-  for (auto& rel : order) {
-    const char* s = stamp_of_rel(rel);
-    struct stat cs;
-    if (!s || fstatat(rootfd, rel.c_str(), &cs, AT_SYMLINK_NOFOLLOW) < 0 || !S_ISDIR(cs.st_mode)) continue;
-    char rec[kStampLen];
-    stamp_of(cs, rec);
-    if (memcmp(rec, s, kStampLen) != 0 &&
-        pwrite(dirs, rec, kStampLen, s - text.data()) != (ssize_t)kStampLen)
-      return 1;
-  }
-  unlink((side + "/journal").c_str());
+
+  Undo undo(c, rootfd, baseroot, &dirs);
+  for (auto& rel : journal.paths)
+    if (!undo.restore(rel)) return 1;
+  for (auto& rel : journal.touched)
+    if (!undo.reconcile(rel)) return 1;
+  if (!put_back_state(c.side) || !undo.add_remade_to_state()) return 1;
+  undo.put_back_dir_times();
+  if (!undo.restamp_dirs()) return 1;
+  unlink((c.side + "/journal").c_str());
   return 0;
 }
 
