@@ -20,11 +20,16 @@ PICFLAGS  := $(BASEFLAGS) -fPIC -fvisibility=hidden -fno-exceptions -fno-rtti -f
 # core's data (optable.cc).
 GEN      := $(BUILD)/gen
 CORE_SRC := preload/core/state.cc preload/core/state_io.cc preload/core/ops_files.cc preload/core/ops_xattr.cc preload/core/ops_ids.cc preload/core/ops_names.cc preload/core/session.cc \
-            preload/core/resolve.cc preload/core/ldconf.cc preload/core/exec.cc preload/core/cow.cc preload/core/cow_build.cc
+            preload/core/resolve.cc preload/core/ldconf.cc preload/core/exec.cc preload/core/cow.cc
 CORE_OBJ := $(CORE_SRC:%.cc=$(BUILD)/%.o) $(GEN)/optable.o
 WRAP_SRC := $(wildcard preload/wrap/*.cc)
 WRAP_OBJ := $(WRAP_SRC:%.cc=$(BUILD)/%.o) $(GEN)/doors.o
 CORE_LIB := $(BUILD)/libcowroot-core.a
+# The command line's side of copy-on-write (making, resetting, pooling and
+# sealing clones): for cowroot and the fixture, never in the preload.
+CLONE_SRC := cli/clone/clone.cc cli/clone/reset.cc cli/clone/seal.cc cli/clone/pool.cc cli/clone/sidecar.cc \
+             cli/clone/tree.cc
+CLONE_LIB := $(BUILD)/libcowroot-clone.a
 PRELOAD  := $(BUILD)/libcowroot.so
 FAKED    := $(BUILD)/cowroot-faked
 CLI      := $(BUILD)/cowroot
@@ -36,7 +41,7 @@ TESTS    := $(BUILD)/tests/unit_tests $(BUILD)/tests/resolve_tests $(BUILD)/test
 HELPER   := $(BUILD)/tests/helper
 BENCH    := $(BUILD)/bench/callpath $(BUILD)/bench/timeit
 
-all: $(BUILD)/.deps-build $(PRELOAD) $(FAKED) $(CLI) $(TRACE) $(FIXTURE)
+all: $(BUILD)/.deps-build $(PRELOAD) $(FAKED) $(CLI) $(TRACE) $(CLONE_LIB) $(FIXTURE)
 
 $(BUILD)/.deps-%: mk/deps.sh
 	@mkdir -p $(BUILD)
@@ -76,7 +81,12 @@ $(BUILD)/%.o: %.cc | $(BUILD)/.deps-build
 	@mkdir -p $(@D)
 	$(CXX) $(CXXFLAGS) $(BASEFLAGS) -D_GNU_SOURCE -Ifixture/include -c $< -o $@
 
-# The test fixture: a static library over the core (fixture/include/cowroot).
+$(CLONE_LIB): $(CLONE_SRC:%.cc=$(BUILD)/%.o)
+	rm -f $@
+	ar rcs $@ $^
+
+# The test fixture: a static library over the clone library and the core
+# (fixture/include/cowroot).
 $(FIXTURE): $(BUILD)/fixture/fixture.o
 	rm -f $@
 	ar rcs $@ $^
@@ -86,7 +96,7 @@ $(FIXTURE): $(BUILD)/fixture/fixture.o
 $(FAKED): $(BUILD)/faked/faked.o $(CORE_LIB)
 	$(CXX) -o $@ $^ -static-libstdc++ -static-libgcc
 
-$(CLI): $(BUILD)/cli/cowroot.o $(BUILD)/cli/images.o $(CORE_LIB)
+$(CLI): $(BUILD)/cli/cowroot.o $(BUILD)/cli/images.o $(CLONE_LIB) $(CORE_LIB)
 	$(CXX) -o $@ $^ -static-libstdc++ -static-libgcc
 
 $(TRACE): $(BUILD)/cli/trace.o $(CORE_LIB)
@@ -98,11 +108,11 @@ $(HELPER): $(BUILD)/tests/helper.o
 $(BUILD)/tests/%: $(BUILD)/tests/%.o $(BUILD)/tests/main.o $(CORE_LIB)
 	$(CXX) -o $@ $^ -lpthread
 
-$(BUILD)/tests/fixture_tests: $(BUILD)/tests/fixture_tests.o $(BUILD)/tests/main.o $(FIXTURE) $(CORE_LIB)
+$(BUILD)/tests/fixture_tests: $(BUILD)/tests/fixture_tests.o $(BUILD)/tests/main.o $(FIXTURE) $(CLONE_LIB) $(CORE_LIB)
 	$(CXX) -o $@ $^ -lpthread
 
 # The GoogleTest adapter, with GoogleTest's own runner (and its own main).
-$(BUILD)/tests/fixture_gtest: $(BUILD)/tests/fixture_gtest.o $(FIXTURE) $(CORE_LIB)
+$(BUILD)/tests/fixture_gtest: $(BUILD)/tests/fixture_gtest.o $(FIXTURE) $(CLONE_LIB) $(CORE_LIB)
 	$(CXX) -o $@ $^ -lgtest -lpthread
 
 # libelf is the reference the exec path's own ELF reader is checked against.
@@ -117,7 +127,7 @@ $(BUILD)/bench/timeit: $(BUILD)/bench/timeit.o
 
 # ---- install -------------------------------------------------------------
 HEADERS := preload/core/state.h preload/core/session.h preload/core/ops.h preload/core/proto.h preload/core/sys.h \
-           preload/core/resolve.h preload/core/exec.h preload/core/cow.h preload/core/cow_format.h \
+           preload/core/resolve.h preload/core/exec.h preload/core/cow.h preload/core/cow_format.h cli/clone/clone.h \
            fixture/include/cowroot/fixture.h fixture/include/cowroot/doctest.h fixture/include/cowroot/gtest.h
 
 install: all
@@ -128,6 +138,7 @@ install: all
 	install -m 755 $(TRACE) $(DESTDIR)$(PREFIX)/libexec/cowroot/cowroot-trace
 	install -m 755 $(PRELOAD) $(DESTDIR)$(PREFIX)/lib/libcowroot.so
 	install -m 644 $(CORE_LIB) $(DESTDIR)$(PREFIX)/lib/libcowroot-core.a
+	install -m 644 $(CLONE_LIB) $(DESTDIR)$(PREFIX)/lib/libcowroot-clone.a
 	install -m 644 $(FIXTURE) $(DESTDIR)$(PREFIX)/lib/libcowroot-fixture.a
 	install -m 644 $(HEADERS) $(DESTDIR)$(PREFIX)/include/cowroot/
 	sed 's/@VERSION@/0.1/' mk/cowroot.pc.in > $(DESTDIR)$(PREFIX)/lib/pkgconfig/cowroot.pc

@@ -22,6 +22,7 @@
 #include <vector>
 
 #include "../preload/core/cow.h"
+#include "clone/clone.h"
 #include "../preload/core/exec.h"
 #include "../preload/core/proto.h"
 #include "../preload/core/resolve.h"

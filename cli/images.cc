@@ -27,7 +27,7 @@
 #include <fstream>
 #include <sstream>
 
-#include "../preload/core/cow.h"
+#include "clone/clone.h"
 #include "../preload/core/state.h"
 
 namespace cli {
