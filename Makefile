@@ -15,25 +15,35 @@ PICFLAGS  := $(BASEFLAGS) -fPIC -fvisibility=hidden -fno-exceptions -fno-rtti -f
              -fno-threadsafe-statics \
              -fno-stack-protector -D_GNU_SOURCE
 
-CORE_SRC := preload/core/state.cc preload/core/state_io.cc preload/core/ops.cc preload/core/session.cc \
-            preload/core/resolve.cc preload/core/exec.cc preload/core/cow.cc preload/core/cow_build.cc
-CORE_OBJ := $(CORE_SRC:%.cc=$(BUILD)/%.o)
-WRAP_OBJ := $(BUILD)/preload/wrap/wrappers.o $(BUILD)/preload/wrap/paths.o $(BUILD)/preload/wrap/nss.o \
-            $(BUILD)/preload/wrap/fts.o
+# preload/ops.tbl, the table of every front door, generates the exported
+# wrappers that are one call into the core (doors.cc) and the table as the
+# core's data (optable.cc).
+GEN      := $(BUILD)/gen
+CORE_SRC := preload/core/state.cc preload/core/state_io.cc preload/core/ops_files.cc preload/core/ops_xattr.cc preload/core/ops_ids.cc preload/core/ops_names.cc preload/core/session.cc \
+            preload/core/resolve.cc preload/core/ldconf.cc preload/core/exec.cc preload/core/cow.cc
+CORE_OBJ := $(CORE_SRC:%.cc=$(BUILD)/%.o) $(GEN)/optable.o
+WRAP_SRC := $(wildcard preload/wrap/*.cc)
+WRAP_OBJ := $(WRAP_SRC:%.cc=$(BUILD)/%.o) $(GEN)/doors.o
 CORE_LIB := $(BUILD)/libcowroot-core.a
+# The command line's side of copy-on-write (making, resetting, pooling and
+# sealing clones): for cowroot and the fixture, never in the preload.
+CLONE_SRC := cli/clone/clone.cc cli/clone/reset.cc cli/clone/seal.cc cli/clone/pool.cc cli/clone/sidecar.cc \
+             cli/clone/tree.cc
+CLONE_LIB := $(BUILD)/libcowroot-clone.a
 PRELOAD  := $(BUILD)/libcowroot.so
 FAKED    := $(BUILD)/cowroot-faked
 CLI      := $(BUILD)/cowroot
 TRACE    := $(BUILD)/cowroot-trace
 FIXTURE  := $(BUILD)/libcowroot-fixture.a
 FIXTURE_SO := $(BUILD)/libcowroot-fixture.so
-TESTS    := $(BUILD)/tests/unit_tests $(BUILD)/tests/fakeroot_tests $(BUILD)/tests/chroot_tests \
-            $(BUILD)/tests/cow_tests $(BUILD)/tests/fixture_tests $(BUILD)/tests/fixture_root_tests \
-            $(BUILD)/tests/fixture_api_tests $(BUILD)/tests/fixture_gtest $(BUILD)/tests/debootstrap_tests
+TESTS    := $(BUILD)/tests/unit_tests $(BUILD)/tests/resolve_tests $(BUILD)/tests/fakeroot_tests \
+            $(BUILD)/tests/chroot_tests $(BUILD)/tests/cow_tests $(BUILD)/tests/fixture_tests \
+            $(BUILD)/tests/fixture_root_tests $(BUILD)/tests/fixture_api_tests $(BUILD)/tests/fixture_gtest \
+            $(BUILD)/tests/optable_tests $(BUILD)/tests/debootstrap_tests
 HELPER   := $(BUILD)/tests/helper
 BENCH    := $(BUILD)/bench/callpath $(BUILD)/bench/timeit
 
-all: $(BUILD)/.deps-build $(PRELOAD) $(FAKED) $(CLI) $(TRACE) $(FIXTURE) $(FIXTURE_SO)
+all: $(BUILD)/.deps-build $(PRELOAD) $(FAKED) $(CLI) $(TRACE) $(CLONE_LIB) $(FIXTURE) $(FIXTURE_SO)
 
 $(BUILD)/.deps-%: mk/deps.sh
 	@mkdir -p $(BUILD)
@@ -43,6 +53,16 @@ $(BUILD)/.deps-%: mk/deps.sh
 $(BUILD)/preload/%.o: preload/%.cc | $(BUILD)/.deps-build
 	@mkdir -p $(@D)
 	$(CXX) $(CXXFLAGS) $(PICFLAGS) -c $< -o $@
+
+$(GEN)/doors.cc $(GEN)/optable.cc: preload/ops.tbl mk/gen-ops.py
+	@mkdir -p $(GEN)
+	python3 mk/gen-ops.py preload/ops.tbl $(GEN)/doors.cc $(GEN)/optable.cc
+
+$(GEN)/doors.o: $(GEN)/doors.cc | $(BUILD)/.deps-build
+	$(CXX) $(CXXFLAGS) $(PICFLAGS) -Ipreload/wrap -c $< -o $@
+
+$(GEN)/optable.o: $(GEN)/optable.cc | $(BUILD)/.deps-build
+	$(CXX) $(CXXFLAGS) $(PICFLAGS) -Ipreload/core -c $< -o $@
 
 $(CORE_LIB): $(CORE_OBJ)
 	rm -f $@
@@ -54,15 +74,22 @@ $(BUILD)/exports.map: $(WRAP_OBJ)
 	{ echo '{ global:'; nm -g --defined-only $^ | awk '$$2 == "T" { print "  " $$3 ";" }' | sort -u; echo 'local: *; };'; } > $@
 
 $(PRELOAD): $(WRAP_OBJ) $(CORE_LIB) $(BUILD)/exports.map
-	$(CXX) -shared -o $@ $(WRAP_OBJ) $(CORE_LIB) -Wl,--version-script=$(BUILD)/exports.map \
-	  -static-libstdc++ -static-libgcc -Wl,--as-needed -Wl,-z,defs -Wl,-z,now
+	$(CXX) -shared $(WRAP_OBJ) $(CORE_LIB) -Wl,--version-script=$(BUILD)/exports.map \
+	  -static-libstdc++ -static-libgcc -Wl,--as-needed -Wl,-z,defs -Wl,-z,now -o $@.tmp
+	python3 mk/gen-ops.py --check-exports preload/ops.tbl $@.tmp
+	mv $@.tmp $@
 
 $(BUILD)/%.o: %.cc | $(BUILD)/.deps-build
 	@mkdir -p $(@D)
 	$(CXX) $(CXXFLAGS) $(BASEFLAGS) -D_GNU_SOURCE -Ifixture/include -c $< -o $@
 
-# The test fixture: a static library over the core (fixture/include/cowroot),
-# with the command's code for sessions and pool slots it shares.
+$(CLONE_LIB): $(CLONE_SRC:%.cc=$(BUILD)/%.o)
+	rm -f $@
+	ar rcs $@ $^
+
+# The test fixture: a static library over the clone library and the core
+# (fixture/include/cowroot), with the command's code for sessions and pool
+# slots it shares.
 FIXTURE_SRC := fixture/fixture.cc fixture/spawn.cc fixture/helpers.cc fixture/users.cc fixture/keep.cc \
                fixture/capi.cc fixture/prefix.cc cli/procs.cc cli/slots.cc
 FIXTURE_OBJ := $(FIXTURE_SRC:%.cc=$(BUILD)/%.o)
@@ -76,7 +103,7 @@ $(BUILD)/pic/%.o: %.cc | $(BUILD)/.deps-build
 	@mkdir -p $(@D)
 	$(CXX) $(CXXFLAGS) $(BASEFLAGS) -fPIC -D_GNU_SOURCE -Ifixture/include -c $< -o $@
 
-$(FIXTURE_SO): $(FIXTURE_SRC:%.cc=$(BUILD)/pic/%.o) $(CORE_LIB)
+$(FIXTURE_SO): $(FIXTURE_SRC:%.cc=$(BUILD)/pic/%.o) $(CLONE_SRC:%.cc=$(BUILD)/pic/%.o) $(CORE_LIB)
 	$(CXX) -shared -o $@ -Wl,-soname,libcowroot-fixture.so $^ -lpthread -Wl,-z,defs -Wl,--as-needed
 
 # Programs run once per session or reset: without libstdc++'s shared
@@ -84,7 +111,7 @@ $(FIXTURE_SO): $(FIXTURE_SRC:%.cc=$(BUILD)/pic/%.o) $(CORE_LIB)
 $(FAKED): $(BUILD)/faked/faked.o $(CORE_LIB)
 	$(CXX) -o $@ $^ -static-libstdc++ -static-libgcc
 
-$(CLI): $(BUILD)/cli/cowroot.o $(BUILD)/cli/images.o $(BUILD)/cli/procs.o $(BUILD)/cli/slots.o $(CORE_LIB)
+$(CLI): $(BUILD)/cli/cowroot.o $(BUILD)/cli/images.o $(BUILD)/cli/procs.o $(BUILD)/cli/slots.o $(CLONE_LIB) $(CORE_LIB)
 	$(CXX) -o $@ $^ -static-libstdc++ -static-libgcc
 
 $(TRACE): $(BUILD)/cli/trace.o $(CORE_LIB)
@@ -96,7 +123,7 @@ $(HELPER): $(BUILD)/tests/helper.o
 $(BUILD)/tests/%: $(BUILD)/tests/%.o $(BUILD)/tests/main.o $(CORE_LIB)
 	$(CXX) -o $@ $^ -lpthread
 
-$(BUILD)/tests/fixture_%: $(BUILD)/tests/fixture_%.o $(BUILD)/tests/main.o $(FIXTURE) $(CORE_LIB)
+$(BUILD)/tests/fixture_%: $(BUILD)/tests/fixture_%.o $(BUILD)/tests/main.o $(FIXTURE) $(CLONE_LIB) $(CORE_LIB)
 	$(CXX) -o $@ $^ -lpthread
 
 # The GoogleTest adapter, with GoogleTest's own runner (and its own main).
@@ -105,7 +132,7 @@ $(BUILD)/tests/fixture_gtest.o: tests/fixture_gtest.cc | $(BUILD)/.deps-build
 	@mkdir -p $(@D)
 	$(CXX) $(CXXFLAGS) $(BASEFLAGS) -std=c++17 -pedantic-errors -D_GNU_SOURCE -Ifixture/include -c $< -o $@
 
-$(BUILD)/tests/fixture_gtest: $(BUILD)/tests/fixture_gtest.o $(FIXTURE) $(CORE_LIB)
+$(BUILD)/tests/fixture_gtest: $(BUILD)/tests/fixture_gtest.o $(FIXTURE) $(CLONE_LIB) $(CORE_LIB)
 	$(CXX) -o $@ $^ -lgtest -lpthread
 
 # libelf is the reference the exec path's own ELF reader is checked against.
@@ -120,7 +147,7 @@ $(BUILD)/bench/timeit: $(BUILD)/bench/timeit.o
 
 # ---- install -------------------------------------------------------------
 HEADERS := preload/core/state.h preload/core/session.h preload/core/ops.h preload/core/proto.h preload/core/sys.h \
-           preload/core/resolve.h preload/core/exec.h preload/core/cow.h preload/core/cow_format.h \
+           preload/core/resolve.h preload/core/exec.h preload/core/cow.h preload/core/cow_format.h cli/clone/clone.h \
            fixture/include/cowroot/fixture.h fixture/include/cowroot/doctest.h fixture/include/cowroot/gtest.h \
            fixture/include/cowroot/fixture_c.h
 
@@ -132,6 +159,7 @@ install: all
 	install -m 755 $(TRACE) $(DESTDIR)$(PREFIX)/libexec/cowroot/cowroot-trace
 	install -m 755 $(PRELOAD) $(DESTDIR)$(PREFIX)/lib/libcowroot.so
 	install -m 644 $(CORE_LIB) $(DESTDIR)$(PREFIX)/lib/libcowroot-core.a
+	install -m 644 $(CLONE_LIB) $(DESTDIR)$(PREFIX)/lib/libcowroot-clone.a
 	install -m 755 $(FIXTURE_SO) $(DESTDIR)$(PREFIX)/lib/libcowroot-fixture.so
 	@# The static fixture with the prefix it is installed under baked in
 	@# (fixture/prefix.cc): a test linked with it finds bin/cowroot there.
@@ -155,7 +183,7 @@ test-quick: all $(BUILD)/.deps-test $(TESTS) $(HELPER)
 # The peers' own test suites with cowroot in their place:
 #   make peer-tests FAKEROOT_SRC=/path/to/fakeroot-1.31 FAKECHROOT_SRC=/path/to/fakechroot-2.20.1 \
 #                   COWDANCER_SRC=/path/to/cowdancer
-peer-tests: all $(BUILD)/.deps-test
+peer-tests: all $(BUILD)/.deps-peer
 	@test -n "$(FAKEROOT_SRC)$(FAKECHROOT_SRC)$(COWDANCER_SRC)" || { echo "usage: make peer-tests FAKEROOT_SRC=DIR FAKECHROOT_SRC=DIR COWDANCER_SRC=DIR (any of them)" >&2; exit 2; }
 	rm -rf $(BUILD)/peer-stage && $(MAKE) -s install PREFIX=$(abspath $(BUILD))/peer-stage >/dev/null
 	chmod -R a+rX $(BUILD)/peer-stage

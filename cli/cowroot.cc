@@ -25,6 +25,7 @@
 #include <vector>
 
 #include "../preload/core/cow.h"
+#include "clone/clone.h"
 #include "../preload/core/exec.h"
 #include "../preload/core/proto.h"
 #include "../preload/core/resolve.h"
@@ -457,25 +458,14 @@ int run_session(const Options& o) {
     signal(SIGINT, SIG_DFL);
     signal(SIGQUIT, SIG_DFL);
     // Search PATH the way the session sees the file system (inside the root).
-    int err = ENOENT;
-    if (strchr(argv[0], '/')) {
-      cr::exec_program(AT_FDCWD, argv[0], argv.data(), environ, 0);
-      err = errno;
-    } else {
-      const char* path = getenv("PATH");
-      std::string p = path && *path ? path : "/usr/local/bin:/usr/bin:/bin:/usr/local/sbin:/usr/sbin:/sbin";
-      size_t start = 0;
-      while (start <= p.size()) {
-        size_t end = p.find(':', start);
-        if (end == std::string::npos) end = p.size();
-        std::string d = p.substr(start, end - start);
-        std::string full = (d.empty() ? "." : d) + "/" + argv[0];
-        cr::exec_program(AT_FDCWD, full.c_str(), argv.data(), environ, 0);
-        if (errno == EACCES || (errno != ENOENT && errno != ENOTDIR)) err = errno;
-        if (cr::g_exec_reported) break;
-        start = end + 1;
-      }
-    }
+    int refused = 0;
+    int err = cr::search_path(argv[0], argv.data(), true, [&](const char* path, char* const* av) {
+      cr::exec_program(AT_FDCWD, path, av, environ, 0);
+      if (!cr::g_exec_reported) return errno;
+      refused = errno;  // a refusal said why already: no further entry
+      return EPERM;
+    });
+    if (refused) err = refused;
     if (!cr::g_exec_reported) fprintf(stderr, "cowroot: %s: %s\n", argv[0], strerror(err));
     _exit(err == ENOENT ? 127 : 126);
   }

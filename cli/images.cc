@@ -28,7 +28,7 @@
 #include <fstream>
 #include <sstream>
 
-#include "../preload/core/cow.h"
+#include "clone/clone.h"
 #include "../preload/core/state.h"
 #include "slots.h"
 

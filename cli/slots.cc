@@ -12,8 +12,9 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <ctime>
 
-#include "../preload/core/cow.h"
+#include "clone/clone.h"
 #include "procs.h"
 
 namespace cli {

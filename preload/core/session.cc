@@ -85,11 +85,11 @@ void find_faked(const char* lib) {
     copy_str(g_session.faked, sizeof g_session.faked, e);
     return;
   }
-  char dir[kPathMax];
+  PathBuf dir;
   dir_of(dir, sizeof dir, lib);
   static const char* const rel[] = {"/../libexec/cowroot/cowroot-faked", "/cowroot-faked", "/../bin/cowroot-faked"};
   for (const char* r : rel) {
-    char p[kPathMax + 64];
+    PathBuf p;
     copy_str(p, kPathMax, dir);
     strcat(p, r);
     if (is_file(p)) {
@@ -248,7 +248,7 @@ void session_init(const char* self_lib) {
     // Driven by LD_PRELOAD alone: a private session of our own, removed by
     // the daemon when the last process of it is gone.
     const char* base = getenv("XDG_RUNTIME_DIR");
-    char top[kPathMax];
+    PathBuf top;
     char* p = top;
     if (!base || !*base || strlen(base) > 1024) base = "/tmp";
     copy_str(top, sizeof top, base);
@@ -281,7 +281,7 @@ void session_init(const char* self_lib) {
     // Like fakeroot's save file, the state directory is made on first use
     // (with its parents), private to the user. (Every program of a session
     // comes here: one statx when it is there already.)
-    char part[kPathMax];
+    PathBuf part;
     copy_str(part, sizeof part, s.state_dir);
     struct statx sx;
     bool there = sys::raw(SYS_statx, AT_FDCWD, (long)part, 0, STATX_TYPE, (long)&sx) == 0 && S_ISDIR(sx.stx_mode);
@@ -429,7 +429,7 @@ bool exec_env(char* const* envp, char** out, size_t cap, char* buf, size_t bufle
         p = q;
         if (!el) continue;
         bool self = el == liblen && memcmp(ent, s.lib, liblen) == 0;
-        char host[kPathMax];
+        PathBuf host;
         if (!self && preload_entry_host(ent, el, host, sizeof host)) {
           ent = host;
           el = strlen(host);

@@ -18,6 +18,8 @@
 #include <cstddef>
 #include <cstdint>
 
+#include "path.h"
+
 namespace cr {
 
 struct Key {
@@ -129,7 +131,7 @@ class State {
   size_t heaplen_ = 0;
   int heapfd_ = -1;
   std::atomic<int> remap_lock_{0};
-  char dir_[4096] = {};  // last: its first bytes share a page with the fields above
+  char dir_[kPathMax] = {};  // last: its first bytes share a page with the fields above
 };
 
 // A State unmapped when it goes: for a state opened for a while and left
