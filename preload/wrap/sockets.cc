@@ -15,6 +15,7 @@
 #include <cstring>
 
 #include "../core/hash.h"
+#include "../core/perm.h"
 #include "doors.h"
 
 // ---- Unix sockets: names are inside paths ---------------------------------
@@ -294,14 +295,44 @@ long with_name_out(sockaddr* a, socklen_t* l, F&& f) {
 }
 }  // namespace
 
+// A Unix path name as the core's operations take it: resolved inside the
+// root (not under FAKECHROOT_AF_UNIX_PATH, a host directory of its own).
+// False when there is none.
+bool unix_name(const sockaddr* a, socklen_t l, bool binding, Resolved* r, int* err) {
+  *err = 0;
+  if (!unix_path(a, l) || af_unix_dir()) return false;
+  char inside[kSunPath + 1];
+  sun_path_of(a, l, inside);
+  *err = resolve(AT_FDCWD, inside, binding ? 0 : kFollow, r);
+  return *err == 0;
+}
+
 EXPORT int bind(int fd, const struct sockaddr* a, socklen_t l) {
   ensure();
-  return (int)with_name_in(a, l, true, [&](const sockaddr* x, socklen_t xl) {
+  Resolved r;
+  int err;
+  bool named = unix_name(a, l, true, &r, &err);
+  if (err) return fail(-err);
+  if (named)
+    if (int e = ops::unix_bind_check(r)) return fail(-e);
+  int rc = (int)with_name_in(a, l, true, [&](const sockaddr* x, socklen_t xl) {
     return sys::call(SYS_bind, fd, (long)x, xl);
   });
+  // The socket file belongs to its maker, as any new file does.
+  if (rc == 0 && named)
+    if (int e = ops::unix_bound(r)) return fail(-e);
+  return rc;
 }
 EXPORT int connect(int fd, const struct sockaddr* a, socklen_t l) {
   ensure();
+  if (unix_path(a, l) && !dac_free(fs_cred())) {
+    Resolved r;
+    int err;
+    bool named = unix_name(a, l, false, &r, &err);
+    if (err) return fail(-err);
+    if (named)
+      if (int e = ops::unix_connect_check(r)) return fail(-e);
+  }
   return (int)with_name_in(a, l, false, [&](const sockaddr* x, socklen_t xl) {
     return sys::call(SYS_connect, fd, (long)x, xl);
   });
