@@ -799,6 +799,8 @@ bool take_number(const char** p, long* v) {
   return true;
 }
 
+}  // namespace
+
 // The value of variable `name` in the environment process `pid` started
 // with (/proc/PID/environ), into out.
 bool initial_env(long pid, const char* name, char* out, size_t n) {
@@ -835,6 +837,8 @@ bool initial_env(long pid, const char* name, char* out, size_t n) {
   sys::raw(SYS_close, fd);
   return found;
 }
+
+namespace {
 
 }  // namespace
 

@@ -102,6 +102,10 @@ bool to_inside(const char* host, char* out, size_t n);
 // link or the process is not one of the session's.
 bool proc_exe_inside(const char* host, char* out, size_t n);
 
+// The value of variable `name` in the environment process `pid` started
+// with (/proc/PID/environ), into out. False when it has none.
+bool initial_env(long pid, const char* name, char* out, size_t n);
+
 // Canonical inside path of (dirfd, path) as realpath() sees it (every
 // symlink followed), into out. Returns 0 or -errno (-ENOENT if missing).
 int inside_realpath(int dirfd, const char* path, char* out, size_t n);

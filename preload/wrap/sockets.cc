@@ -357,6 +357,25 @@ EXPORT int accept4(int fd, struct sockaddr* a, socklen_t* l, int flags) {
 }
 EXPORT int accept(int fd, struct sockaddr* a, socklen_t* l) { return accept4(fd, a, l, 0); }
 
+// SO_PEERCRED: a peer of the session (the same real user) shows the fake
+// effective ids it was started with, as the kernel shows a peer's ids
+// (PostgreSQL's peer authentication, D-Bus): those of its last exec, not of
+// a set*id call made since.
+EXPORT int getsockopt(int fd, int level, int opt, void* v, socklen_t* l) {
+  ensure();
+  long r = sys::call(SYS_getsockopt, fd, level, opt, (long)v, (long)l);
+  if (r == 0 && level == SOL_SOCKET && opt == SO_PEERCRED && v && l && *l >= sizeof(ucred)) {
+    auto* c = static_cast<ucred*>(v);
+    char u[16], g[16];
+    if (c->uid == g_session.real_uid && c->pid > 0 && initial_env(c->pid, "FAKEROOTEUID", u, sizeof u) &&
+        initial_env(c->pid, "FAKEROOTEGID", g, sizeof g)) {
+      c->uid = (uid_t)strtoul(u, nullptr, 10);
+      c->gid = (gid_t)strtoul(g, nullptr, 10);
+    }
+  }
+  return (int)r;
+}
+
 EXPORT ssize_t sendto(int fd, const void* buf, size_t n, int flags, const struct sockaddr* a, socklen_t l) {
   using fn_t = ssize_t (*)(int, const void*, size_t, int, const struct sockaddr*, socklen_t);
   static fn_t fn = real<fn_t>("sendto");
