@@ -37,7 +37,8 @@ TRACE    := $(BUILD)/cowroot-trace
 FIXTURE  := $(BUILD)/libcowroot-fixture.a
 TESTS    := $(BUILD)/tests/unit_tests $(BUILD)/tests/resolve_tests $(BUILD)/tests/fakeroot_tests \
             $(BUILD)/tests/chroot_tests $(BUILD)/tests/cow_tests $(BUILD)/tests/fixture_tests \
-            $(BUILD)/tests/fixture_gtest $(BUILD)/tests/optable_tests $(BUILD)/tests/debootstrap_tests
+            $(BUILD)/tests/fixture_gtest $(BUILD)/tests/optable_tests $(BUILD)/tests/users_tests \
+            $(BUILD)/tests/debootstrap_tests
 HELPER   := $(BUILD)/tests/helper
 BENCH    := $(BUILD)/bench/callpath $(BUILD)/bench/timeit
 
