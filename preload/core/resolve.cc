@@ -532,6 +532,28 @@ size_t host_of(const char* inside, char* out, size_t n) { return map_host(inside
 int walk_inside(const char* path, bool follow_last, char* cur, size_t cap, bool* trailing, bool remember) {
   return walk(path, follow_last, cur, cap, trailing, false, remember);
 }
+int cwd_dir(Key* key, Meta* real) {
+  DirRec d;
+  if (!g_root.active || !g_root.cwd_known) {
+    struct statx sx;
+    long rc = sys::raw(SYS_statx, AT_FDCWD, (long)".", 0, STATX_BASIC_STATS | STATX_BTIME, (long)&sx);
+    if (rc < 0) return (int)rc;
+    d = rec_of(sx);
+  } else {
+    size_t n = strlen(g_root.cwd);
+    uint64_t gen = g_state.namegen() ^ (g_cache_epoch << 48);
+    if (!cache_get(g_root.cwd, n, gen, &d)) {
+      struct statx sx;
+      long rc = sys::raw(SYS_statx, AT_FDCWD, (long)".", 0, STATX_BASIC_STATS | STATX_BTIME, (long)&sx);
+      if (rc < 0) return (int)rc;
+      d = rec_of(sx);
+      if (S_ISDIR(sx.stx_mode)) cache_put(g_root.cwd, n, gen, d);
+    }
+  }
+  *key = key_of(d);
+  *real = real_of(d);
+  return 0;
+}
 }  // namespace walker
 
 void root_forget_cache() { g_cache_epoch++; }
@@ -614,55 +636,6 @@ void root_cwd_changed() {
   g_root.cwd_known = r > 0 && host_to_top(host, g_root.cwd, sizeof g_root.cwd);
 }
 
-namespace {
-
-// Outside a root the kernel walks the host's names as the real user, who
-// may search every directory the session made: search permission is
-// checked here against the fake view of each directory the name goes
-// through, as stat() reaches them (the directories inside a symlink's
-// target are not looked at). /dev, /proc and /sys keep the kernel's rules.
-// The directory holding the last component is reported in `out`.
-int host_search(int dirfd, const char* path, const Cred& c, Resolved* out) {
-  if (path[0] == '/')
-    for (const char* b : {"/dev", "/proc", "/sys"})
-      if (under(path, b, strlen(b))) {
-        out->passthrough = true;
-        return 0;
-      }
-  bool search = !searches_freely(c);
-  PathBuf part;
-  size_t pl = strlen(path);
-  if (pl >= sizeof part) return 0;  // the kernel's ENAMETOOLONG
-  memcpy(part, path, pl + 1);
-  size_t end = pl;
-  while (end > 1 && part[end - 1] == '/') end--;
-  size_t lastc = end;
-  while (lastc > 0 && part[lastc - 1] != '/') lastc--;
-  struct statx sx;
-  constexpr unsigned mask = STATX_BASIC_STATS | STATX_BTIME;
-  long r = path[0] == '/'        ? sys::raw(SYS_statx, AT_FDCWD, (long)"/", 0, mask, (long)&sx)
-           : dirfd == AT_FDCWD ? sys::raw(SYS_statx, AT_FDCWD, (long)".", 0, mask, (long)&sx)
-                                 : sys::raw(SYS_statx, dirfd, (long)"", AT_EMPTY_PATH, mask, (long)&sx);
-  if (r < 0 || !S_ISDIR(sx.stx_mode)) return 0;
-  DirRec d = rec_of(sx);
-  for (size_t i = 1; i < lastc; i++) {
-    if (part[i] != '/' || part[i - 1] == '/') continue;
-    if (search && may(view_of(key_of(d), real_of(d)), kMayExec, c)) return -EACCES;
-    part[i] = 0;
-    r = sys::raw(SYS_statx, dirfd, (long)part, 0, mask, (long)&sx);
-    part[i] = '/';
-    if (r < 0 || !S_ISDIR(sx.stx_mode)) return 0;  // the kernel's error, on the call itself
-    d = rec_of(sx);
-  }
-  if (search && may(view_of(key_of(d), real_of(d)), kMayExec, c)) return -EACCES;
-  out->parent_known = true;
-  out->pkey = key_of(d);
-  out->preal = real_of(d);
-  return 0;
-}
-
-}  // namespace
-
 int resolve(int dirfd, const char* path, int flags, Resolved* out) {
   out->dirfd = dirfd;
   out->path = path;
@@ -671,7 +644,7 @@ int resolve(int dirfd, const char* path, int flags, Resolved* out) {
   // Whom the kernel would check: root (CAP_DAC_OVERRIDE) is never checked.
   Cred c = (flags & kRealIds) ? real_cred() : fs_cred();
   bool checked = !dac_free(c);
-  if (!g_root.active) return checked ? host_search(dirfd, path, c, out) : 0;
+  if (!g_root.active) return checked ? walker::host_search(dirfd, path, c, out) : 0;
   bool follow = flags & kFollow;
   bool lazy = flags & kLazyFinal;
   // One relative name that is neither `..` nor a bind point's name resolves
@@ -710,52 +683,6 @@ int resolve(int dirfd, const char* path, int flags, Resolved* out) {
   }
   out->dirfd = AT_FDCWD;
   out->path = out->buf;
-  return 0;
-}
-
-int resolved_parent(const Resolved& r, Key* key, Meta* real) {
-  if (r.parent_known) {
-    *key = r.pkey;
-    *real = r.preal;
-    return 0;
-  }
-  const char* p = r.path;
-  size_t end = strlen(p);
-  while (end > 1 && p[end - 1] == '/') end--;
-  size_t lc = end;
-  while (lc > 0 && p[lc - 1] != '/') lc--;
-  constexpr unsigned mask = STATX_BASIC_STATS | STATX_BTIME;
-  struct statx sx;
-  long rc;
-  if (lc > 0) {
-    PathBuf d;
-    size_t dl = lc - 1;
-    while (dl > 1 && p[dl - 1] == '/') dl--;
-    if (dl == 0) dl = 1;  // "/name": the directory is "/"
-    memcpy(d, p, dl);
-    d[dl] = 0;
-    rc = sys::raw(SYS_statx, r.dirfd, (long)d, 0, mask, (long)&sx);
-  } else if (r.dirfd != AT_FDCWD) {
-    rc = sys::raw(SYS_statx, r.dirfd, (long)"", AT_EMPTY_PATH, mask, (long)&sx);
-  } else if (g_root.active && g_root.cwd_known) {
-    // The working directory, from the walk's cache when it knows it.
-    size_t n = strlen(g_root.cwd);
-    uint64_t gen = g_state.namegen() ^ (g_cache_epoch << 48);
-    DirRec d;
-    if (cache_get(g_root.cwd, n, gen, &d)) {
-      *key = key_of(d);
-      *real = real_of(d);
-      return 0;
-    }
-    rc = sys::raw(SYS_statx, AT_FDCWD, (long)".", 0, mask, (long)&sx);
-    if (rc == 0 && S_ISDIR(sx.stx_mode)) cache_put(g_root.cwd, n, gen, rec_of(sx));
-  } else {
-    rc = sys::raw(SYS_statx, AT_FDCWD, (long)".", 0, mask, (long)&sx);
-  }
-  if (rc < 0) return (int)rc;
-  DirRec d = rec_of(sx);
-  *key = key_of(d);
-  *real = real_of(d);
   return 0;
 }
 
