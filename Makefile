@@ -19,8 +19,8 @@ PICFLAGS  := $(BASEFLAGS) -fPIC -fvisibility=hidden -fno-exceptions -fno-rtti -f
 # wrappers that are one call into the core (doors.cc) and the table as the
 # core's data (optable.cc).
 GEN      := $(BUILD)/gen
-CORE_SRC := preload/core/state.cc preload/core/state_io.cc preload/core/ops_files.cc preload/core/ops_xattr.cc preload/core/ops_ids.cc preload/core/ops_names.cc preload/core/session.cc \
-            preload/core/resolve.cc preload/core/ldconf.cc preload/core/exec.cc preload/core/cow.cc
+CORE_SRC := preload/core/state.cc preload/core/state_io.cc preload/core/perm.cc preload/core/ops_files.cc preload/core/ops_xattr.cc preload/core/ops_ids.cc preload/core/ops_names.cc preload/core/session.cc \
+            preload/core/resolve.cc preload/core/resolve_perm.cc preload/core/ldconf.cc preload/core/exec.cc preload/core/cow.cc
 CORE_OBJ := $(CORE_SRC:%.cc=$(BUILD)/%.o) $(GEN)/optable.o
 WRAP_SRC := $(wildcard preload/wrap/*.cc)
 WRAP_OBJ := $(WRAP_SRC:%.cc=$(BUILD)/%.o) $(GEN)/doors.o
@@ -39,7 +39,7 @@ FIXTURE_SO := $(BUILD)/libcowroot-fixture.so
 TESTS    := $(BUILD)/tests/unit_tests $(BUILD)/tests/resolve_tests $(BUILD)/tests/fakeroot_tests \
             $(BUILD)/tests/chroot_tests $(BUILD)/tests/cow_tests $(BUILD)/tests/fixture_tests \
             $(BUILD)/tests/fixture_root_tests $(BUILD)/tests/fixture_api_tests $(BUILD)/tests/fixture_gtest \
-            $(BUILD)/tests/optable_tests $(BUILD)/tests/debootstrap_tests
+            $(BUILD)/tests/optable_tests $(BUILD)/tests/users_tests $(BUILD)/tests/debootstrap_tests
 HELPER   := $(BUILD)/tests/helper
 BENCH    := $(BUILD)/bench/callpath $(BUILD)/bench/timeit
 
@@ -147,7 +147,7 @@ $(BUILD)/bench/timeit: $(BUILD)/bench/timeit.o
 
 # ---- install -------------------------------------------------------------
 HEADERS := preload/core/state.h preload/core/session.h preload/core/ops.h preload/core/proto.h preload/core/sys.h \
-           preload/core/resolve.h preload/core/exec.h preload/core/cow.h preload/core/cow_format.h cli/clone/clone.h \
+           preload/core/resolve.h preload/core/exec.h preload/core/cow.h preload/core/cow_format.h cli/clone/clone.h preload/core/perm.h \
            fixture/include/cowroot/fixture.h fixture/include/cowroot/doctest.h fixture/include/cowroot/gtest.h \
            fixture/include/cowroot/fixture_c.h
 

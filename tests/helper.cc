@@ -53,7 +53,23 @@
 //                           recvfrom as _FORTIFY_SOURCE makes it (__recvfrom_chk)
 //   helper un-other         abstract, autobound, unnamed and AF_INET names
 //                           pass as they are: "kept" or what changed
+//   helper as UID GID CALL ARGS  becomes UID:GID (no supplementary groups; "-"
+//                           for UID: stays who it is)
+//                           and makes one call: "ok" or its error. CALL:
+//                           open-r|open-w|open-trunc|open-noatime PATH,
+//                           utime-set PATH (explicit times), utime-now PATH,
+//                           access|eaccess PATH R|W|X, chmod PATH MODE,
+//                           link OLD NEW, getxattr|setxattr PATH NAME,
+//                           bind PATH MODE (then "uid:gid mode" of the
+//                           socket file), connect PATH, mknod-c PATH,
+//                           peercred (SO_PEERCRED of a socketpair: "uid gid")
+//   helper caps-drop PATH   drops CAP_DAC_OVERRIDE and CAP_DAC_READ_SEARCH
+//                           from its sets (capset), then opens PATH: "ok"
+//                           or the error
 #include <fcntl.h>
+#include <linux/capability.h>
+#include <sys/sysmacros.h>
+#include <sys/xattr.h>
 #include <grp.h>
 #include <linux/openat2.h>
 #include <linux/fs.h>
@@ -572,7 +588,87 @@ static int sandbox_drop() {
   return 0;
 }
 
+static int said(int r) {
+  printf("%s\n", r < 0 ? strerror(errno) : "ok");
+  return 0;
+}
+
+static int one_call(const char* call, char** a) {
+  if (!strcmp(call, "open-r")) return said(open(a[0], O_RDONLY));
+  if (!strcmp(call, "open-w")) return said(open(a[0], O_WRONLY));
+  if (!strcmp(call, "open-trunc")) return said(open(a[0], O_RDONLY | O_TRUNC));
+  if (!strcmp(call, "open-noatime")) return said(open(a[0], O_RDONLY | O_NOATIME));
+  if (!strcmp(call, "utime-set")) {
+    struct timespec t[2] = {{1000, 0}, {1000, 0}};
+    return said(utimensat(AT_FDCWD, a[0], t, 0));
+  }
+  if (!strcmp(call, "utime-now")) return said(utimensat(AT_FDCWD, a[0], nullptr, 0));
+  if (!strcmp(call, "access") || !strcmp(call, "eaccess")) {
+    int m = a[1][0] == 'R' ? R_OK : a[1][0] == 'W' ? W_OK : X_OK;
+    return said(faccessat(AT_FDCWD, a[0], m, !strcmp(call, "eaccess") ? AT_EACCESS : 0));
+  }
+  if (!strcmp(call, "chmod")) return said(chmod(a[0], (mode_t)strtol(a[1], nullptr, 8)));
+  if (!strcmp(call, "link")) return said(link(a[0], a[1]));
+  if (!strcmp(call, "getxattr")) {
+    char v[64];
+    return said((int)getxattr(a[0], a[1], v, sizeof v));
+  }
+  if (!strcmp(call, "setxattr")) return said(setxattr(a[0], a[1], "v", 1, 0));
+  if (!strcmp(call, "mknod-c")) return said(mknod(a[0], S_IFCHR | 0600, makedev(1, 3)));
+  if (!strcmp(call, "bind") || !strcmp(call, "connect")) {
+    int s = socket(AF_UNIX, SOCK_STREAM, 0);
+    sockaddr_un sa{};
+    sa.sun_family = AF_UNIX;
+    snprintf(sa.sun_path, sizeof sa.sun_path, "%s", a[0]);
+    if (!strcmp(call, "connect")) return said(connect(s, (sockaddr*)&sa, sizeof sa));
+    if (bind(s, (sockaddr*)&sa, sizeof sa) < 0 || listen(s, 1) < 0) return said(-1);
+    if (chmod(a[0], (mode_t)strtol(a[1], nullptr, 8)) < 0) {
+      printf("chmod: %s\n", strerror(errno));
+      return 0;
+    }
+    struct stat st;
+    if (stat(a[0], &st) < 0) return said(-1);
+    printf("%u:%u %o\n", (unsigned)st.st_uid, (unsigned)st.st_gid, (unsigned)(st.st_mode & 07777));
+    return 0;
+  }
+  if (!strcmp(call, "peercred")) {
+    int sv[2];
+    ucred c{};
+    socklen_t cl = sizeof c;
+    if (socketpair(AF_UNIX, SOCK_STREAM, 0, sv) < 0 || getsockopt(sv[0], SOL_SOCKET, SO_PEERCRED, &c, &cl) < 0)
+      return said(-1);
+    printf("%u %u\n", (unsigned)c.uid, (unsigned)c.gid);
+    return 0;
+  }
+  printf("unknown call %s\n", call);
+  return 2;
+}
+
+static int as_user(int argc, char** argv) {
+  if (!strcmp(argv[2], "-")) return one_call(argv[4], argv + 5);  // as it is
+  uid_t u = (uid_t)atoi(argv[2]);
+  gid_t g = (gid_t)atoi(argv[3]);
+  if (setgroups(0, nullptr) < 0 || setgid(g) < 0 || setuid(u) < 0) {
+    printf("cannot become %u:%u: %s\n", (unsigned)u, (unsigned)g, strerror(errno));
+    return 1;
+  }
+  return one_call(argv[4], argv + 5);
+}
+
+static int caps_drop(const char* path) {
+  __user_cap_header_struct h{_LINUX_CAPABILITY_VERSION_3, 0};
+  __user_cap_data_struct d[2];
+  if (syscall(SYS_capget, &h, d) < 0) return said(-1);
+  uint32_t drop = (1u << CAP_DAC_OVERRIDE) | (1u << CAP_DAC_READ_SEARCH);
+  d[0].effective &= ~drop;
+  d[0].permitted &= ~drop;
+  if (syscall(SYS_capset, &h, d) < 0) return said(-1);
+  return said(open(path, O_RDONLY));
+}
+
 int main(int argc, char** argv) {
+  if (argc >= 5 && !strcmp(argv[1], "as")) return as_user(argc, argv);
+  if (argc == 3 && !strcmp(argv[1], "caps-drop")) return caps_drop(argv[2]);
   if (argc == 2 && !strcmp(argv[1], "sandbox-drop")) return sandbox_drop();
   if (argc == 5 && !strcmp(argv[1], "exec-fd")) return exec_fd(argv);
   if (argc == 2 && !strcmp(argv[1], "clearenv")) return after_clearenv();

@@ -4,11 +4,13 @@
 #include <fcntl.h>
 #include <linux/stat.h>
 #include <sys/stat.h>
+#include <sys/sysmacros.h>
 #include <unistd.h>
 
 #include <cstdlib>
 #include <cstring>
 
+#include "perm.h"
 #include "resolve.h"
 #include "session.h"
 #include "sys.h"
@@ -101,12 +103,22 @@ int inspect_program(const char* host, int fd_in, char* interp, size_t in, char* 
 
 // The sanitizer runtime among a dynamic ELF program's DT_NEEDED entries,
 // into out (its name as the program needs it). pread only: vfork-safe.
-bool sanitizer_needed(int fd, char* out, size_t n) {
-  struct statx sx;
-  if (sys::raw(SYS_statx, fd, (long)"", AT_EMPTY_PATH, STATX_TYPE, (long)&sx) < 0 || !S_ISREG(sx.stx_mode))
+// `file`, when given, receives the file's attributes and whether it is an
+// ELF file (*elf): what exec's credentials are computed from.
+bool sanitizer_needed(int fd, char* out, size_t n, struct statx* file = nullptr, bool* elf = nullptr) {
+  struct statx own;
+  struct statx& sx = file ? *file : own;
+  if (elf) *elf = false;
+  if (sys::raw(SYS_statx, fd, (long)"", AT_EMPTY_PATH, file ? STATX_BASIC_STATS | STATX_BTIME : STATX_TYPE,
+               (long)&sx) < 0 ||
+      !S_ISREG(sx.stx_mode)) {
+    if (file) sx.stx_mode = 0;
     return false;
+  }
   Elf64_Ehdr eh;
-  if (sys::raw(SYS_pread64, fd, (long)&eh, sizeof eh, 0) != (long)sizeof eh || memcmp(eh.e_ident, ELFMAG, SELFMAG) != 0 ||
+  long head = sys::raw(SYS_pread64, fd, (long)&eh, sizeof eh, 0);
+  if (elf) *elf = head >= SELFMAG && memcmp(eh.e_ident, ELFMAG, SELFMAG) == 0;
+  if (head != (long)sizeof eh || memcmp(eh.e_ident, ELFMAG, SELFMAG) != 0 ||
       eh.e_ident[EI_CLASS] != ELFCLASS64 || eh.e_phentsize != sizeof(Elf64_Phdr) || eh.e_phnum > 64)
     return false;
   Elf64_Phdr ph[64];
@@ -149,13 +161,15 @@ bool sanitizer_needed(int fd, char* out, size_t n) {
 }
 
 // sanitizer_needed for (dirfd, path) as execveat would take them.
-bool sanitizer_needed_at(int dirfd, const char* path, int flags, char* out, size_t n) {
+bool sanitizer_needed_at(int dirfd, const char* path, int flags, char* out, size_t n, struct statx* file = nullptr,
+                         bool* elf = nullptr) {
+  if (file) file->stx_mode = 0;
   long fd = (flags & AT_EMPTY_PATH) && (!path || !*path)
                 ? dirfd
                 : sys::raw(SYS_openat, dirfd, (long)path, O_RDONLY | O_CLOEXEC | O_NONBLOCK |  // a fifo must not block
                                                             ((flags & AT_SYMLINK_NOFOLLOW) ? O_NOFOLLOW : 0));
   if (fd < 0) return false;
-  bool r = sanitizer_needed((int)fd, out, n);
+  bool r = sanitizer_needed((int)fd, out, n, file, elf);
   if (fd != dirfd) sys::raw(SYS_close, fd);
   return r;
 }
@@ -213,6 +227,31 @@ bool use_tracer(Plan* p, char** argv, char* const envp[]) {
   return sys::raw(SYS_faccessat, AT_FDCWD, (long)p->tracer, X_OK) == 0;
 }
 
+// Execute permission on the fake mode, for the fake user (root: some x bit).
+int exec_permission(const struct statx& sx, bool passthrough) {
+  if (passthrough) return 0;
+  Meta real;
+  real.mode = sx.stx_mode;
+  real.uid = sx.stx_uid;
+  real.gid = sx.stx_gid;
+  if (sx.stx_mask & STATX_BTIME) real.birth = {sx.stx_btime.tv_sec, sx.stx_btime.tv_nsec};
+  Key k{makedev(sx.stx_dev_major, sx.stx_dev_minor), sx.stx_ino};
+  return may(view_of(k, real), kMayExec, fs_cred());
+}
+
+// The credentials the program in `sx` starts with (setuid, setgid, file
+// capabilities of its fake view).
+void program_creds(Plan* p, const struct statx& sx) {
+  Meta real;
+  real.mode = sx.stx_mode;
+  real.uid = sx.stx_uid;
+  real.gid = sx.stx_gid;
+  if (sx.stx_mask & STATX_BTIME) real.birth = {sx.stx_btime.tv_sec, sx.stx_btime.tv_nsec};
+  Key k{makedev(sx.stx_dev_major, sx.stx_dev_minor), sx.stx_ino};
+  exec_creds(view_of(k, real), &p->creds);
+  p->creds_set = true;
+}
+
 // The plan's last step: what to execve, and the session's environment.
 int finish(Plan* p, const char* path, int dirfd, char** argv, char* const envp[], char** env_slots, size_t env_cap) {
   p->path = path;
@@ -225,7 +264,7 @@ int finish(Plan* p, const char* path, int dirfd, char** argv, char* const envp[]
   }
   if (!exec_env(envp, env_slots, env_cap, p->strings, sizeof p->strings - 4 * 512, p->exe, false,
                 p->libstamp[0] && p->libtail ? p->libstamp : nullptr, p->libtail, p->comm[0] ? p->comm : nullptr,
-                p->preload))
+                p->preload, p->creds_set ? &p->creds : nullptr))
     return -E2BIG;
   p->envp = env_slots;
   if (p->path == p->tracer) {
@@ -424,10 +463,22 @@ int plan_exec(Plan* p, int dirfd, const char* path, char* const argv[], char* co
   }
 
   p->preload[0] = 0;
+  p->creds_set = false;
   if (!g_root.active) {
-    sanitizer_needed_at(dirfd, path, flags, p->preload, sizeof p->preload);
+    // The kernel runs the file itself: its fake mode decides who may, and
+    // who the program runs as (a script's own setuid bit counts for nothing).
+    Resolved r;
+    if (path && *path)
+      if (int e = resolve(dirfd, path, kFollow, &r)) return e;
+    struct statx sx;
+    bool elf;
+    sanitizer_needed_at(dirfd, path, flags, p->preload, sizeof p->preload, &sx, &elf);
+    if (S_ISREG(sx.stx_mode)) {
+      if (int e = exec_permission(sx, r.passthrough)) return e;
+      if (elf) program_creds(p, sx);
+    }
     if (!exec_env(envp, env_slots, env_cap, p->strings, sizeof p->strings, nullptr, false, nullptr, nullptr, nullptr,
-                  p->preload))
+                  p->preload, p->creds_set ? &p->creds : nullptr))
       return -E2BIG;
     p->envp = env_slots;
     return 0;
@@ -451,6 +502,7 @@ int plan_exec(Plan* p, int dirfd, const char* path, char* const argv[], char* co
   int last_slot = 0;
   for (int depth = 0;; depth++) {
     if (depth > 3) return -ELOOP;
+    bool passthrough = false;
     if ((nflags & AT_EMPTY_PATH) && (!name || !*name)) {
       // fexecve: the descriptor is the program.
       sys::proc_fd_path(nd, p->host);
@@ -458,6 +510,7 @@ int plan_exec(Plan* p, int dirfd, const char* path, char* const argv[], char* co
     } else {
       Resolved r;
       if (int e = resolve(nd, name, ((nflags & AT_SYMLINK_NOFOLLOW) ? 0 : kFollow) | kForExec, &r)) return e;
+      passthrough = r.passthrough;
       // /proc/self/exe names the root's loader to the kernel: the program
       // re-executing itself means its own file.
       if (r.path[0] == '/' && proc_exe_inside(r.path, p->exe, sizeof p->exe)) {
@@ -472,13 +525,18 @@ int plan_exec(Plan* p, int dirfd, const char* path, char* const argv[], char* co
     // The kernel's checks first: a regular, executable file (a symlink not
     // to be followed is ELOOP, as execveat says).
     struct statx sx;
-    long s = fd_direct >= 0 ? sys::raw(SYS_statx, fd_direct, (long)"", AT_EMPTY_PATH, STATX_TYPE | STATX_MODE, (long)&sx)
+    constexpr unsigned mask = STATX_BASIC_STATS | STATX_BTIME;
+    long s = fd_direct >= 0 ? sys::raw(SYS_statx, fd_direct, (long)"", AT_EMPTY_PATH, mask, (long)&sx)
                             : sys::raw(SYS_statx, nd, (long)p->host, (nflags & AT_SYMLINK_NOFOLLOW) ? AT_SYMLINK_NOFOLLOW : 0,
-                                       STATX_TYPE | STATX_MODE, (long)&sx);
+                                       mask, (long)&sx);
     if (s < 0) return (int)s;
     if (S_ISLNK(sx.stx_mode)) return -ELOOP;
     if (!S_ISREG(sx.stx_mode)) return -EACCES;
     if (fd_direct < 0 && sys::raw(SYS_faccessat, nd, (long)p->host, X_OK) < 0) return -EACCES;
+    // The fake mode: execute permission for the fake user, and (of the file
+    // the kernel would finally run, after the #! lines) who it runs as.
+    if (int e = exec_permission(sx, passthrough)) return e;
+    program_creds(p, sx);
     // An O_PATH descriptor runs but cannot be read: its file is read by name.
     read_fd = fd_direct >= 0 && (sys::raw(SYS_fcntl, fd_direct, F_GETFL) & O_PATH) ? -1 : fd_direct;
     char arg[512];

@@ -10,6 +10,7 @@
 #include <cstring>
 
 #include "path.h"
+#include "session.h"
 
 namespace cr {
 
@@ -31,6 +32,8 @@ struct Plan {
   char libstamp[40];      // COWROOT_LIBPATH's stamp ("" for none)
   const char* libtail;    // the root's part of libpath (after LD_LIBRARY_PATH's)
   char preload[256];      // a sanitizer runtime the program needs, loaded first (its soname)
+  ExecCreds creds;        // the new program's credentials (a setuid file's owner, file capabilities)
+  bool creds_set;
   char strings[3 * 4096 + 8192];
   char* args[256 + 16];
   char** env;

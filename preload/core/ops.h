@@ -19,6 +19,10 @@
 
 struct statx;
 
+namespace cr {
+struct Resolved;
+}
+
 namespace cr::ops {
 
 // stat family: real statx, then the fake owner, mode and device on top.
@@ -79,6 +83,15 @@ mode_t umask(mode_t mask);
 bool creation_owner_needed();
 int note_new_file(int fd);
 
+// A Unix socket's name, resolved (`r`): bind makes it like any new name
+// (0, -EACCES, or -EADDRINUSE for a name that is there), and the socket
+// belongs to its maker (the fsuid; the fsgid or a setgid directory's
+// group); connect needs write permission on it. The checks are those of a
+// fake user without CAP_DAC_OVERRIDE; root is never refused.
+int unix_bind_check(const cr::Resolved& r);
+int unix_bound(const cr::Resolved& r);
+int unix_connect_check(const cr::Resolved& r);
+
 // Credentials, all in the process (no system call).
 uid_t getuid();
 uid_t geteuid();
@@ -102,5 +115,8 @@ int setgroups(size_t size, const gid_t* list);
 // Capability sets of the process (capget/capset), in the kernel's structs.
 int capget(void* header, void* data);
 int capset(void* header, const void* data);
+// prctl's PR_CAPBSET_READ and PR_CAPBSET_DROP, in the kernel's convention;
+// *served is false for every other request.
+long prctl_caps(int option, unsigned long arg, bool* served);
 
 }  // namespace cr::ops

@@ -15,8 +15,8 @@
 
 namespace cr::ops {
 
-int note_created(int dirfd, const char* path, int stat_flags, bool set_perm, mode_t perm) {
-  bool owner = creation_owner_needed();
+int note_created(int dirfd, const char* path, int stat_flags, bool set_perm, mode_t perm, const NewOwner& o) {
+  bool owner = owner_entry_needed(o);
   if (!set_perm && !owner) return 0;
   struct statx sx;
   long r = real_statx(dirfd, path, stat_flags, &sx);
@@ -29,11 +29,32 @@ int note_created(int dirfd, const char* path, int stat_flags, bool set_perm, mod
   }
   if (owner) {
     mask |= kSetUid | kSetGid;
-    v.uid = g_session.uid.f;
-    v.gid = g_session.gid.f;
+    v.uid = o.uid;
+    v.gid = o.gid;
   }
   return g_state.update(key_of(sx), base, mask, v);
 }
+
+int parent_view(const Resolved& r, Meta* out) {
+  Key k;
+  Meta real;
+  if (int e = resolved_parent(r, &k, &real)) return e;
+  *out = view_of(k, real);
+  return 0;
+}
+
+namespace {
+
+// The check before making a name in the directory `parent` (null: not
+// known): 0, or what the kernel says, in its order: EEXIST for a name that
+// is there already (its lookup comes first), else EACCES.
+int check_create(const Resolved& r, int dirfd, const char* path, const Meta* parent, const Cred& c) {
+  if (dac_free(c) || r.passthrough || !parent || may_create(*parent, c) == 0) return 0;
+  struct statx sx;
+  return real_statx(dirfd, path, AT_SYMLINK_NOFOLLOW, &sx) == 0 ? -EEXIST : -EACCES;
+}
+
+}  // namespace
 
 namespace {
 
@@ -132,12 +153,12 @@ int chown_at(int dirfd, const char* path, uid_t uid, gid_t gid, int flags) {
   long r = real_statx(dirfd, path, flags, &sx);
   if (r < 0) return fail(r);
   Meta cur = view(sx);
-  if (g_session.uid.e != 0) {
-    // An unprivileged (fake) user: the kernel's rules for chown.
-    bool member = gid == g_session.gid.e;
-    for (int i = 0; i < g_session.ngroups && !member; i++) member = g_session.groups[i] == gid;
-    if ((uid != kNoId && uid != cur.uid) || ((uid != kNoId || gid != kNoId) && cur.uid != g_session.uid.e) ||
-        (gid != kNoId && gid != cur.gid && !member))
+  Cred c = fs_cred();
+  if (!(c.caps & cap_bit(CAP_CHOWN))) {
+    // Without CAP_CHOWN, the kernel's rules: the owner may give the file to
+    // a group of its own, and to nobody else.
+    if ((uid != kNoId && uid != cur.uid) || ((uid != kNoId || gid != kNoId) && cur.uid != c.uid) ||
+        (gid != kNoId && gid != cur.gid && !in_group(gid, c)))
       return fail(-EPERM);
   }
   Meta v;
@@ -162,8 +183,11 @@ int chmod_at(int dirfd, const char* path, mode_t mode, int flags) {
   if (S_ISLNK(sx.stx_mode)) return fail(-EOPNOTSUPP);  // as fchmodat(AT_SYMLINK_NOFOLLOW) does
   bool has_entry;
   Meta cur = view(sx, &has_entry);
-  if (g_session.uid.e != 0 && cur.uid != g_session.uid.e) return fail(-EPERM);
+  Cred c = fs_cred();
+  if (!owner_or_capable(cur, c)) return fail(-EPERM);
   mode_t perm = mode & 07777;
+  // setgid for a group the caller is not in is dropped, as the kernel does.
+  if ((perm & S_ISGID) && !in_group(cur.gid, c) && !(c.caps & cap_bit(CAP_FSETID))) perm &= ~S_ISGID;
   bool dir = S_ISDIR(sx.stx_mode);
   mode_t disk = disk_perm(perm, dir);
   // Faked device nodes are regular files: their disk mode stays private.
@@ -188,7 +212,9 @@ int chmod_at(int dirfd, const char* path, mode_t mode, int flags) {
   }
   if (r < 0 && r != -EPERM) return fail(r);
   if (!by_fd(path, flags) && r == 0 && disk != (sx.stx_mode & 07777)) cow_note(dirfd, path);
-  if (has_entry || disk != perm || r == -EPERM) {
+  // A directory's new mode always goes into its entry: the walk's cache
+  // remembers real modes, and the fake view must not depend on them.
+  if (has_entry || disk != perm || r == -EPERM || (dir && perm != (sx.stx_mode & 07777))) {
     Meta v;
     v.mode = perm;
     if (int e = g_state.update(key_of(sx), cur, kSetPerm, v)) return fail(e);
@@ -199,7 +225,13 @@ int chmod_at(int dirfd, const char* path, mode_t mode, int flags) {
 int mknod_at(int dirfd, const char* path, mode_t mode, dev_t dev) {
   RESOLVE(dirfd, path, 0);
   mode_t type = mode & S_IFMT;
-  mode_t perm = mode & 07777 & ~g_session.umask;
+  Meta parent;
+  bool have_parent = parent_view(rs_path, &parent) == 0;
+  Cred c = fs_cred();
+  if (int e = check_create(rs_path, dirfd, path, have_parent ? &parent : nullptr, c)) return fail(e);
+  if ((type == S_IFCHR || type == S_IFBLK) && !(c.caps & cap_bit(CAP_MKNOD))) return fail(-EPERM);
+  NewOwner o = new_owner(have_parent ? &parent : nullptr);
+  mode_t perm = new_perm(mode & 07777 & ~g_session.umask, false, o);
   if (type == S_IFCHR || type == S_IFBLK) {
     // Device nodes are the one thing faked: a private regular file on disk.
     long fd = sys::raw(SYS_openat, dirfd, (long)path, O_CREAT | O_EXCL | O_WRONLY | O_CLOEXEC | O_NOFOLLOW, 0600);
@@ -211,8 +243,8 @@ int mknod_at(int dirfd, const char* path, mode_t mode, dev_t dev) {
       Meta base = view(sx), v;
       v.mode = type | perm;
       v.rdev = dev;
-      v.uid = g_session.uid.f;
-      v.gid = g_session.gid.f;
+      v.uid = o.uid;
+      v.gid = o.gid;
       r = g_state.update(key_of(sx), base, kSetType | kSetPerm | kSetRdev | kSetUid | kSetGid, v);
     }
     if (r < 0) {
@@ -227,22 +259,28 @@ int mknod_at(int dirfd, const char* path, mode_t mode, dev_t dev) {
   long r = sys::raw(SYS_mknodat, dirfd, (long)path, type | disk, dev);
   if (r < 0) return fail(r);
   cow_note(dirfd, path);
-  if (int e = note_created(dirfd, path, AT_SYMLINK_NOFOLLOW, disk != perm, perm)) return fail(e);
+  if (int e = note_created(dirfd, path, AT_SYMLINK_NOFOLLOW, disk != perm, perm, o)) return fail(e);
   return 0;
 }
 
 int mkdir_at(int dirfd, const char* path, mode_t mode) {
   RESOLVE(dirfd, path, 0);
-  mode_t perm = mode & 07777 & ~g_session.umask;
+  // The parent: may a name be made there, and is it setgid (its group and
+  // its setgid bit go to the new directory)?
+  Meta parent;
+  bool have_parent = parent_view(rs_path, &parent) == 0;
+  if (int e = check_create(rs_path, dirfd, path, have_parent ? &parent : nullptr, fs_cred())) return fail(e);
+  NewOwner o = new_owner(have_parent ? &parent : nullptr);
+  mode_t perm = new_perm(mode & 07777 & ~g_session.umask, true, o);
   mode_t disk = disk_perm(perm, true);
   long r = sys::raw(SYS_mkdirat, dirfd, (long)path, disk);
   if (r < 0) return fail(r);
   cow_note(dirfd, path);
-  if (int e = note_created(dirfd, path, AT_SYMLINK_NOFOLLOW, disk != perm, perm)) return fail(e);
+  if (int e = note_created(dirfd, path, AT_SYMLINK_NOFOLLOW, disk != perm, perm, o)) return fail(e);
   return 0;
 }
 
-static int open_resolved(int dirfd, const char* path, int flags, mode_t mode);
+static int open_resolved(int dirfd, const char* path, int flags, mode_t mode, const Resolved& r);
 
 static bool writes(int flags) {
   return (flags & (O_WRONLY | O_RDWR | O_TRUNC | O_APPEND)) && !((flags & O_CREAT) && (flags & O_EXCL)) &&
@@ -257,39 +295,91 @@ int open_at(int dirfd, const char* path, int flags, mode_t mode) {
     PathBuf copy;
     if (int e = prepare_write(&r.dirfd, &r.path, nullptr, !(flags & O_NOFOLLOW), CowWhat::kContent, copy))
       return fail(e);
-    return open_resolved(r.dirfd, r.path, flags, mode);
+    return open_resolved(r.dirfd, r.path, flags, mode, r);
   }
+  bool excl_create = (flags & O_CREAT) && (flags & O_EXCL);
   if (g_root.active && path && *path) {
-    bool excl_create = (flags & O_CREAT) && (flags & O_EXCL);
-    if ((flags & O_NOFOLLOW) || excl_create || (flags & O_PATH)) {
+    // A checked user's open looks at the file first: it is resolved whole.
+    if ((flags & O_NOFOLLOW) || excl_create || (flags & O_PATH) || !dac_free(fs_cred())) {
       Resolved r;
       if (int e = resolve(dirfd, path, (flags & (O_NOFOLLOW)) || excl_create ? 0 : kFollow, &r)) return fail(e);
-      return open_resolved(r.dirfd, r.path, flags, mode);
+      return open_resolved(r.dirfd, r.path, flags, mode, r);
     }
     // Try with the last component unfollowed; a symlink there says ELOOP
     // (ENOTDIR with O_DIRECTORY: the kernel checks that first).
     Resolved r;
     if (int e = resolve(dirfd, path, kFollow | kLazyFinal, &r)) return fail(e);
-    int fd = open_resolved(r.dirfd, r.path, flags | O_NOFOLLOW, mode);
+    int fd = open_resolved(r.dirfd, r.path, flags | O_NOFOLLOW, mode, r);
     if (fd >= 0 || (errno != ELOOP && !(errno == ENOTDIR && (flags & O_DIRECTORY)))) return fd;
     if (int e = resolve(dirfd, path, kFollow, &r)) return fail(e);
-    return open_resolved(r.dirfd, r.path, flags, mode);
+    return open_resolved(r.dirfd, r.path, flags, mode, r);
   }
-  return open_resolved(dirfd, path, flags, mode);
+  Resolved r;  // no root: the path as it is (and, for a checked user, search permission along it)
+  if (int e = resolve(dirfd, path, 0, &r)) return fail(e);
+  return open_resolved(dirfd, path, flags, mode, r);
 }
 
-static int open_resolved(int dirfd, const char* path, int flags, mode_t mode) {
+namespace {
+
+// may_open(): what opening an existing file takes, checked against its fake
+// view for a user without CAP_DAC_OVERRIDE (and O_NOATIME's owner rule).
+int check_open(int dirfd, const char* path, int flags, const Resolved& r, const Cred& c) {
+  bool tmpfile = (flags & O_TMPFILE) == O_TMPFILE;
+  if ((flags & O_PATH) || r.passthrough) return 0;
+  struct statx sx;
+  bool nofollow = (flags & O_NOFOLLOW) || ((flags & O_CREAT) && (flags & O_EXCL));
+  long e = real_statx(dirfd, path, nofollow ? AT_SYMLINK_NOFOLLOW : 0, &sx);
+  if (e == -ENOENT && (flags & O_CREAT)) {
+    Meta parent;
+    return parent_view(r, &parent) == 0 ? check_create(r, dirfd, path, &parent, c) : 0;
+  }
+  if (e < 0 || ((flags & O_CREAT) && (flags & O_EXCL))) return 0;  // the kernel's error
+  Meta m = view(sx);
+  if (real_checks_only(real_meta(sx))) return 0;
+  if (tmpfile) return may_create(m, c);  // an unnamed file in the directory
+  int acc = 0;
+  switch (flags & O_ACCMODE) {
+    case O_RDONLY: acc = kMayRead; break;
+    case O_WRONLY: acc = kMayWrite; break;
+    case O_RDWR: acc = kMayRead | kMayWrite; break;
+  }
+  if (flags & O_TRUNC) acc |= kMayWrite;
+  if (!S_ISLNK(m.mode))
+    if (int err = may(m, acc, c)) return err;
+  if ((flags & O_NOATIME) && !owner_or_capable(m, c)) return -EPERM;
+  return 0;
+}
+
+}  // namespace
+
+static int open_resolved(int dirfd, const char* path, int flags, mode_t mode, const Resolved& r) {
   if (g_cow.sidecar[0] && ((flags & O_CREAT) || (flags & O_TMPFILE) == O_TMPFILE)) cow_note(dirfd, path);
-  bool creates = (flags & O_CREAT) || (flags & O_TMPFILE) == O_TMPFILE;
-  mode_t perm = mode & 07777 & ~g_session.umask;
+  bool tmpfile = (flags & O_TMPFILE) == O_TMPFILE;
+  bool creates = (flags & O_CREAT) || tmpfile;
+  Cred c = fs_cred();
+  if (!dac_free(c) || ((flags & O_NOATIME) && !(c.caps & cap_bit(CAP_FOWNER))))
+    if (int e = check_open(dirfd, path, flags, r, c)) return fail(e);
+  if (!creates) return (int)sys::call(SYS_openat, dirfd, (long)path, flags, mode);
+  // Who owns a new file: the fsuid, and the fsgid or a setgid directory's
+  // group. (For O_TMPFILE the name is the directory itself.)
+  Meta parent;
+  bool have_parent;
+  if (tmpfile) {
+    struct statx dx;
+    have_parent = real_statx(dirfd, path, 0, &dx) == 0;
+    if (have_parent) parent = view(dx);
+  } else {
+    have_parent = parent_view(r, &parent) == 0;
+  }
+  NewOwner o = new_owner(have_parent ? &parent : nullptr);
+  mode_t perm = new_perm(mode & 07777 & ~g_session.umask, false, o);
   mode_t disk = disk_perm(perm, false);
-  if (!creates || (disk == perm && !creation_owner_needed()))
-    return (int)sys::call(SYS_openat, dirfd, (long)path, flags, mode);
+  if (disk == perm && !owner_entry_needed(o)) return (int)sys::call(SYS_openat, dirfd, (long)path, flags, mode);
   // The file may be created with other permissions than asked: find out
   // whether this call creates it, so that only a new file gets the entry.
   long fd;
   bool created;
-  if ((flags & O_TMPFILE) == O_TMPFILE || (flags & O_EXCL)) {
+  if (tmpfile || (flags & O_EXCL)) {
     fd = sys::raw(SYS_openat, dirfd, (long)path, flags, disk);
     created = true;
   } else {
@@ -309,7 +399,7 @@ static int open_resolved(int dirfd, const char* path, int flags, mode_t mode) {
   }
   if (fd < 0) return fail(fd);
   if (created) {
-    if (int e = note_created((int)fd, "", AT_EMPTY_PATH, disk != perm, perm)) {
+    if (int e = note_created((int)fd, "", AT_EMPTY_PATH, disk != perm, perm, o)) {
       sys::raw(SYS_close, fd);
       return fail(e);
     }
@@ -319,16 +409,36 @@ static int open_resolved(int dirfd, const char* path, int flags, mode_t mode) {
 
 int symlink_at(const char* target, int dirfd, const char* path) {
   RESOLVE(dirfd, path, 0);  // the target is stored exactly as given
+  Meta parent;
+  bool have_parent = parent_view(rs_path, &parent) == 0;
+  if (int e = check_create(rs_path, dirfd, path, have_parent ? &parent : nullptr, fs_cred())) return fail(e);
   long r = sys::raw(SYS_symlinkat, (long)target, dirfd, (long)path);
   if (r < 0) return fail(r);
   cow_note(dirfd, path);
-  if (int e = note_created(dirfd, path, AT_SYMLINK_NOFOLLOW, false, 0)) return fail(e);
+  if (int e = note_created(dirfd, path, AT_SYMLINK_NOFOLLOW, false, 0, new_owner(have_parent ? &parent : nullptr)))
+    return fail(e);
   return 0;
 }
 
 int link_at(int olddirfd, const char* oldpath, int newdirfd, const char* newpath, int flags) {
   RESOLVE(olddirfd, oldpath, (flags & AT_SYMLINK_FOLLOW) ? kFollow : 0);
   RESOLVE(newdirfd, newpath, 0);
+  Cred c = fs_cred();
+  if (!dac_free(c) || !(c.caps & cap_bit(CAP_FOWNER))) {
+    // fs.protected_hardlinks: a file of someone else's only when it is a
+    // plain file its linker may read and write; then the directory's rule.
+    struct statx sx;
+    if (real_statx(olddirfd, oldpath, (flags & AT_SYMLINK_FOLLOW) ? 0 : AT_SYMLINK_NOFOLLOW, &sx) == 0 &&
+        !rs_oldpath.passthrough) {
+      Meta m = view(sx);
+      bool safe = S_ISREG(m.mode) && !(m.mode & S_ISUID) && (m.mode & (S_ISGID | S_IXGRP)) != (S_ISGID | S_IXGRP) &&
+                  may(m, kMayRead | kMayWrite, c) == 0;
+      if (!safe && !owner_or_capable(m, c)) return fail(-EPERM);
+    }
+    Meta parent;
+    if (parent_view(rs_newpath, &parent) == 0)
+      if (int e = check_create(rs_newpath, newdirfd, newpath, &parent, c)) return fail(e);
+  }
   // A new name for a file shared with the base would be one more name of
   // the base's inode: the clone's own copy gets it.
   PathBuf copy;
@@ -349,15 +459,61 @@ static void forget_if_last(const struct statx& sx) {
   if (g_state.lookup(key_of(sx), &e)) g_state.remove(key_of(sx));
 }
 
+// may_delete() for a user without CAP_DAC_OVERRIDE (or, in a sticky
+// directory, CAP_FOWNER): the victim's fake view and its directory's.
+static int check_delete(const Resolved& r, const struct statx& victim, const Cred& c) {
+  if (r.passthrough) return 0;
+  Meta parent;
+  if (parent_view(r, &parent) < 0) return 0;
+  if (dac_free(c) && (!(parent.mode & S_ISVTX) || (c.caps & cap_bit(CAP_FOWNER)))) return 0;
+  return may_delete(parent, view(victim), c);
+}
+
 int unlink_at(int dirfd, const char* path, int flags) {
   RESOLVE(dirfd, path, 0);
   struct statx sx;
   bool known = real_statx(dirfd, path, AT_SYMLINK_NOFOLLOW, &sx) == 0;
+  Cred c = fs_cred();
+  if (known && (!dac_free(c) || !(c.caps & cap_bit(CAP_FOWNER))))
+    if (int e = check_delete(rs_path, sx, c)) return fail(e);
   if (g_cow.sidecar[0]) cow_note(dirfd, path);  // before: a relative name needs its directory
   long r = sys::raw(SYS_unlinkat, dirfd, (long)path, flags);
   if (r < 0) return fail(r);
   if (flags & AT_REMOVEDIR) g_state.bump_namegen();  // resolvers forget the directory
   if (known) forget_if_last(sx);
+  return 0;
+}
+
+// The kernel's checks of a rename: the source leaves its directory (and
+// the target its own, when replaced or exchanged), a name is made in the
+// target directory, and a directory that moves to another parent is
+// written (its ".." changes).
+static int check_rename(const Resolved& ro, const struct statx& from, const Resolved& rn, const struct statx* to,
+                        unsigned flags, const Cred& c) {
+  if (ro.passthrough || rn.passthrough) return 0;
+  Key ko, kn;
+  Meta op, np;
+  if (resolved_parent(ro, &ko, &op) < 0 || resolved_parent(rn, &kn, &np) < 0) return 0;
+  op = view_of(ko, op);
+  np = view_of(kn, np);
+  bool check_dac = !dac_free(c);
+  Meta mf = view(from);
+  if (check_dac || ((op.mode & S_ISVTX) && !(c.caps & cap_bit(CAP_FOWNER))))
+    if (int e = may_delete(op, mf, c)) return e;
+  Meta mt;
+  if (to) {
+    mt = view(*to);
+    if (check_dac || ((np.mode & S_ISVTX) && !(c.caps & cap_bit(CAP_FOWNER))))
+      if (int e = may_delete(np, mt, c)) return e;
+  } else if (check_dac) {
+    if (int e = may_create(np, c)) return e;
+  }
+  if (check_dac && !(ko == kn)) {
+    if (S_ISDIR(mf.mode))
+      if (int e = may(mf, kMayWrite, c)) return e;
+    if (to && (flags & RENAME_EXCHANGE) && S_ISDIR(mt.mode))
+      if (int e = may(mt, kMayWrite, c)) return e;
+  }
   return 0;
 }
 
@@ -369,6 +525,9 @@ int rename_at(int olddirfd, const char* oldpath, int newdirfd, const char* newpa
   bool have_from = real_statx(olddirfd, oldpath, AT_SYMLINK_NOFOLLOW, &from) == 0;
   bool replaced = !(flags & (RENAME_EXCHANGE | RENAME_NOREPLACE)) && have_to && have_from &&
                   !(key_of(from) == key_of(to));
+  Cred c = fs_cred();
+  if (have_from && (!dac_free(c) || !(c.caps & cap_bit(CAP_FOWNER))))
+    if (int e = check_rename(rs_oldpath, from, rs_newpath, have_to ? &to : nullptr, flags, c)) return fail(e);
   if (g_cow.sidecar[0]) {
     cow_note(olddirfd, oldpath);
     cow_note(newdirfd, newpath);
@@ -380,15 +539,20 @@ int rename_at(int olddirfd, const char* oldpath, int newdirfd, const char* newpa
   return 0;
 }
 
+// access(2) and faccessat: the fake mode against the real ids (or, with
+// AT_EACCESS, the effective ones), with the capabilities the kernel grants
+// them: root reads and writes anything and executes what has an x bit.
 int access_at(int dirfd, const char* path, int mode, int flags) {
-  RESOLVE(dirfd, path, (flags & AT_SYMLINK_NOFOLLOW) ? 0 : kFollow);
-  uint32_t uid = (flags & AT_EACCESS) ? g_session.uid.e : g_session.uid.r;
-  if (uid != 0) return (int)sys::call(SYS_faccessat2, dirfd, (long)path, mode, flags);
-  // Root: read and write are granted, execute needs an x bit somewhere.
+  bool eff = flags & AT_EACCESS;
+  RESOLVE(dirfd, path, ((flags & AT_SYMLINK_NOFOLLOW) ? 0 : kFollow) | (eff ? 0 : kRealIds));
+  if (mode & ~(R_OK | W_OK | X_OK)) return fail(-EINVAL);
   struct statx sx;
-  long r = real_statx(dirfd, path, flags & AT_SYMLINK_NOFOLLOW, &sx);
+  long r = real_statx(dirfd, path, flags & (AT_SYMLINK_NOFOLLOW | AT_EMPTY_PATH), &sx);
   if (r < 0) return fail(r);
-  if ((mode & X_OK) && !S_ISDIR(sx.stx_mode) && !(view(sx).mode & 0111)) return fail(-EACCES);
+  if (mode == F_OK) return 0;
+  if (rs_path.passthrough || real_checks_only(real_meta(sx)))
+    return (int)sys::call(SYS_faccessat2, dirfd, (long)path, mode, flags & ~AT_EACCESS);
+  if (int e = may(view(sx), mode, eff ? fs_cred() : real_cred())) return fail(e);
   if (mode & W_OK) {
     r = sys::raw(SYS_faccessat2, dirfd, (long)path, W_OK, flags & ~AT_EACCESS);
     if (r == -EROFS || r == -ETXTBSY) return fail(r);
@@ -396,11 +560,32 @@ int access_at(int dirfd, const char* path, int mode, int flags) {
   return 0;
 }
 
-bool creation_owner_needed() {
-  return g_session.uid.f != 0 || g_session.gid.f != 0 || g_session.unknown_real;
+int unix_bind_check(const Resolved& r) {
+  Cred c = fs_cred();
+  if (dac_free(c) || r.passthrough) return 0;
+  Meta parent;
+  if (parent_view(r, &parent) < 0 || may_create(parent, c) == 0) return 0;
+  struct statx sx;
+  return real_statx(r.dirfd, r.path, AT_SYMLINK_NOFOLLOW, &sx) == 0 ? -EADDRINUSE : -EACCES;
 }
 
-int note_new_file(int fd) { return note_created(fd, "", AT_EMPTY_PATH, false, 0); }
+int unix_bound(const Resolved& r) {
+  Meta parent;
+  bool have_parent = parent_view(r, &parent) == 0;
+  return note_created(r.dirfd, r.path, AT_SYMLINK_NOFOLLOW, false, 0, new_owner(have_parent ? &parent : nullptr));
+}
+
+int unix_connect_check(const Resolved& r) {
+  Cred c = fs_cred();
+  if (dac_free(c) || r.passthrough) return 0;
+  struct statx sx;
+  if (real_statx(r.dirfd, r.path, 0, &sx) < 0 || !S_ISSOCK(sx.stx_mode)) return 0;
+  return may(view(sx), kMayWrite, c);
+}
+
+bool creation_owner_needed() { return owner_entry_needed(new_owner(nullptr)); }
+
+int note_new_file(int fd) { return note_created(fd, "", AT_EMPTY_PATH, false, 0, new_owner(nullptr)); }
 
 mode_t umask(mode_t mask) {
   mode_t old = (mode_t)sys::raw(SYS_umask, mask);
@@ -414,6 +599,12 @@ namespace cr::ops {
 
 int truncate_at(int dirfd, const char* path, off_t length) {
   RESOLVE(dirfd, path, kFollow);
+  Cred c = fs_cred();
+  if (!dac_free(c) && !rs_path.passthrough) {
+    struct statx sx;
+    if (real_statx(dirfd, path, 0, &sx) == 0 && !S_ISDIR(sx.stx_mode) && !real_checks_only(real_meta(sx)))
+      if (int e = may(view(sx), kMayWrite, c)) return fail(e);
+  }
   PathBuf copy;
   if (int e = prepare_write(&dirfd, &path, nullptr, true, CowWhat::kContent, copy)) return fail(e);
   // truncate(2) takes no directory: a name relative to one goes through it.
@@ -429,9 +620,26 @@ int truncate_at(int dirfd, const char* path, off_t length) {
   return (int)sys::call(SYS_truncate, (long)path, (long)length);
 }
 
+// Setting times: the owner (or CAP_FOWNER) sets any; "now" (no times, or
+// UTIME_NOW for both) is for anyone who may write the file too.
+static int check_times(int dirfd, const char* path, int flags, const struct timespec times[2], const Cred& c) {
+  bool touch = !times || (times[0].tv_nsec == UTIME_NOW && times[1].tv_nsec == UTIME_NOW);
+  if (times && times[0].tv_nsec == UTIME_OMIT && times[1].tv_nsec == UTIME_OMIT) return 0;
+  struct statx sx;
+  if (real_statx(dirfd, path, flags & (AT_SYMLINK_NOFOLLOW | AT_EMPTY_PATH), &sx) < 0) return 0;
+  if (real_checks_only(real_meta(sx))) return 0;
+  Meta m = view(sx);
+  if (owner_or_capable(m, c)) return 0;
+  if (!touch) return -EPERM;
+  return may(m, kMayWrite, c);
+}
+
 int utimens_at(int dirfd, const char* path, const struct timespec times[2], int flags) {
   bool follow = !(flags & AT_SYMLINK_NOFOLLOW);
   RESOLVE(dirfd, path, follow ? kFollow : 0);
+  Cred c = fs_cred();
+  if (!(c.caps & cap_bit(CAP_FOWNER)) && !rs_path.passthrough)
+    if (int e = check_times(dirfd, path, flags, times, c)) return fail(e);
   PathBuf copy;
   if (int e = prepare_write(&dirfd, &path, &flags, follow, CowWhat::kMeta, copy)) return fail(e);
   // By descriptor, the kernel's oldest form (a null path) works on every kernel.

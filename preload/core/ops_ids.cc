@@ -5,6 +5,7 @@
 
 #include "ops.h"
 #include "ops_impl.h"
+#include "perm.h"
 
 namespace cr::ops {
 
@@ -31,22 +32,12 @@ int getresgid(gid_t* r, gid_t* e, gid_t* s) {
   return 0;
 }
 
-// The process's capability sets: all of them while the fake effective uid is
-// 0 (as for real root), none otherwise; capset follows the kernel's subset
-// rules. Kept in the process only, as a process's capabilities are.
+// The process's capability sets (perm.h): all of them while the fake
+// effective uid is 0 (as for real root), none otherwise, until a uid change
+// or capset sets them; capset follows the kernel's subset rules. Kept in
+// the process, as a process's capabilities are, and carried to the
+// programs it starts (COWROOT_CAPS) when exec does not derive them anew.
 namespace {
-constexpr uint64_t kAllCaps = (uint64_t(1) << (CAP_LAST_CAP + 1)) - 1;
-struct Caps {
-  bool set = false;
-  uint64_t eff = 0, perm = 0, inh = 0;
-};
-Caps g_caps;
-Caps current_caps() {
-  if (g_caps.set) return g_caps;
-  Caps c;
-  if (g_session.uid.e == 0) c.eff = c.perm = kAllCaps;
-  return c;
-}
 int cap_words(__user_cap_header_struct* h) {
   switch (h->version) {
     case _LINUX_CAPABILITY_VERSION_1: return 1;
@@ -60,14 +51,20 @@ int cap_words(__user_cap_header_struct* h) {
 
 // The set*id family with the kernel's rules: changing ids freely takes
 // CAP_SETUID (uids) or CAP_SETGID (gids and groups) in the effective set.
-static bool privileged(const Ids& ids) {
-  return current_caps().eff & (uint64_t(1) << (&ids == &g_session.uid ? CAP_SETUID : CAP_SETGID));
+static bool privileged(const Ids& ids) { return has_cap(&ids == &g_session.uid ? CAP_SETUID : CAP_SETGID); }
+
+// The fsuid leaving 0 drops the file system capabilities from the effective
+// set; coming back to 0 raises them again from the permitted set.
+static void fsuid_changed(uint32_t old_f, uint32_t new_f, Caps& c) {
+  if (old_f == 0 && new_f != 0) c.eff &= ~kFsCaps;
+  if (old_f != 0 && new_f == 0) c.eff |= c.perm & kFsCaps;
 }
 
 // After a change of uids, the capability sets follow the kernel's rules
 // (capabilities(7), "Effect of user ID changes on capabilities"): leaving
 // uid 0 everywhere clears them unless PR_SET_KEEPCAPS, leaving euid 0 clears
-// the effective set, coming back to euid 0 restores it from the permitted.
+// the effective set, coming back to euid 0 restores it from the permitted;
+// the fsuid follows the euid, and with it the file system capabilities.
 static void uid_changed(const Ids& old, Caps c) {
   const Ids& now = g_session.uid;
   bool was_root = old.r == 0 || old.e == 0 || old.s == 0;
@@ -77,7 +74,8 @@ static void uid_changed(const Ids& old, Caps c) {
   if (was_root && none_root && keep <= 0) c.perm = c.eff = 0;
   if (old.e == 0 && now.e != 0) c.eff = 0;
   if (old.e != 0 && now.e == 0) c.eff = c.perm;
-  g_caps = c;
+  fsuid_changed(old.f, now.f, c);
+  g_session.caps = c;
 }
 
 static int set_res(Ids& ids, uint32_t r, uint32_t e, uint32_t s) {
@@ -125,7 +123,7 @@ static int set_fs(Ids& ids, uint32_t x) {
 template <typename F>
 static int uid_change(F&& f) {
   Ids old = g_session.uid;
-  Caps before = current_caps();  // (derived from the euid until first set: taken before it changes)
+  Caps before = caps_now();  // (derived from the euid until first set: taken before it changes)
   int r = f();
   if (r == 0) uid_changed(old, before);
   return r;
@@ -141,7 +139,17 @@ int setreuid(uid_t r, uid_t e) { return uid_change([&] { return set_re(g_session
 int setregid(gid_t r, gid_t e) { return set_re(g_session.gid, r, e); }
 int setresuid(uid_t r, uid_t e, uid_t s) { return uid_change([&] { return set_res(g_session.uid, r, e, s); }); }
 int setresgid(gid_t r, gid_t e, gid_t s) { return set_res(g_session.gid, r, e, s); }
-int setfsuid(uid_t u) { return set_fs(g_session.uid, u); }
+int setfsuid(uid_t u) {
+  uint32_t old = g_session.uid.f;
+  Caps c = caps_now();
+  int r = set_fs(g_session.uid, u);
+  if (g_session.uid.f != old) {
+    c.set = true;
+    fsuid_changed(old, g_session.uid.f, c);
+    g_session.caps = c;
+  }
+  return r;
+}
 int setfsgid(gid_t g) { return set_fs(g_session.gid, g); }
 
 int getgroups(int size, gid_t* list) {
@@ -152,10 +160,18 @@ int getgroups(int size, gid_t* list) {
   return g_session.ngroups;
 }
 
+// The kernel keeps the supplementary groups sorted (groups_sort): getgroups
+// and /proc/self/status give them in that order, whatever setgroups was given.
 int setgroups(size_t size, const gid_t* list) {
   if (!privileged(g_session.gid)) return fail(-EPERM);
   if (size > (size_t)kMaxGroups) return fail(-EINVAL);
-  for (size_t i = 0; i < size; i++) g_session.groups[i] = list[i];
+  uint32_t* g = g_session.groups;
+  for (size_t i = 0; i < size; i++) {
+    uint32_t v = list[i];
+    size_t j = i;
+    for (; j > 0 && g[j - 1] > v; j--) g[j] = g[j - 1];
+    g[j] = v;
+  }
   g_session.ngroups = (int)size;
   return 0;
 }
@@ -167,7 +183,7 @@ int capget(void* header, void* data) {
   if (!data) return 0;
   if (h->pid != 0 && h->pid != (int)sys::raw(SYS_getpid)) return (int)sys::call(SYS_capget, (long)header, (long)data);
   auto* d = static_cast<__user_cap_data_struct*>(data);
-  Caps c = current_caps();
+  Caps c = caps_now();
   for (int i = 0; i < words; i++) {
     d[i].effective = (uint32_t)(c.eff >> (32 * i));
     d[i].permitted = (uint32_t)(c.perm >> (32 * i));
@@ -182,16 +198,42 @@ int capset(void* header, const void* data) {
   if (!words) return fail(-EINVAL);
   if (h->pid != 0 && h->pid != (int)sys::raw(SYS_getpid)) return fail(-EPERM);
   auto* d = static_cast<const __user_cap_data_struct*>(data);
+  Caps c = caps_now();
   Caps n;
   n.set = true;
+  n.bset = c.bset;
   for (int i = 0; i < words; i++) {
     n.eff |= uint64_t(d[i].effective) << (32 * i);
     n.perm |= uint64_t(d[i].permitted) << (32 * i);
     n.inh |= uint64_t(d[i].inheritable) << (32 * i);
   }
-  Caps c = current_caps();
+  // The permitted set only shrinks; the inheritable one grows within the
+  // bounding and permitted sets (or with CAP_SETPCAP, within the bounding set).
   if ((n.perm & ~c.perm) || (n.eff & ~n.perm)) return fail(-EPERM);
-  g_caps = n;
+  uint64_t inh_limit = (c.eff & cap_bit(CAP_SETPCAP)) ? c.bset : c.bset & c.perm;
+  if (n.inh & ~c.inh & ~inh_limit) return fail(-EPERM);
+  g_session.caps = n;
+  return 0;
+}
+
+// prctl's capability requests: the bounding set is faked with the others
+// (dropping from it takes CAP_SETPCAP); everything else is the kernel's.
+long prctl_caps(int option, unsigned long arg, bool* served) {
+  *served = true;
+  Caps c = caps_now();
+  if (option == PR_CAPBSET_READ) {
+    if (arg > CAP_LAST_CAP) return -EINVAL;
+    return (c.bset >> arg) & 1;
+  }
+  if (option == PR_CAPBSET_DROP) {
+    if (arg > CAP_LAST_CAP) return -EINVAL;
+    if (!(c.eff & cap_bit(CAP_SETPCAP))) return -EPERM;
+    c.set = true;
+    c.bset &= ~cap_bit((int)arg);
+    g_session.caps = c;
+    return 0;
+  }
+  *served = false;
   return 0;
 }
 

@@ -9,6 +9,7 @@
 #include <sys/sysmacros.h>
 
 #include "cow.h"
+#include "perm.h"
 #include "resolve.h"
 #include "session.h"
 #include "state.h"
@@ -57,14 +58,7 @@ inline Meta real_meta(const struct statx& x) {
 // What the session shows for a file: its entry, or the real attributes with
 // root as owner (unless -u).
 inline Meta view(const struct statx& x, bool* has_entry = nullptr) {
-  Meta real = real_meta(x), e;
-  if (g_state.lookup(key_of(x), &e) && !entry_stale(e, real)) {
-    if (has_entry) *has_entry = true;
-    return e;
-  }
-  if (has_entry) *has_entry = false;
-  if (!g_session.unknown_real) real.uid = real.gid = 0;
-  return real;
+  return view_of(key_of(x), real_meta(x), has_entry);
 }
 
 // Disk permissions for a fake mode: never setuid, setgid, sticky or
@@ -76,7 +70,11 @@ inline mode_t disk_perm(mode_t perm, bool dir) {
   return m;
 }
 
-// Records the fake permissions and/or owner of a file just created.
-int note_created(int dirfd, const char* path, int stat_flags, bool set_perm, mode_t perm);
+// Records the fake permissions and/or owner (o) of a file just created.
+int note_created(int dirfd, const char* path, int stat_flags, bool set_perm, mode_t perm, const NewOwner& o);
+
+// The fake view of the directory that holds r's last component (free when
+// the walk met it; else one statx). 0 or -errno.
+int parent_view(const Resolved& r, Meta* out);
 
 }  // namespace cr::ops

@@ -65,12 +65,23 @@ long getcwd_inside(char* buf, size_t size) {
   return (long)l;
 }
 
+// chdir takes search permission on the directory itself.
+static int check_chdir(int dirfd, const char* path, int flags, bool passthrough) {
+  Cred c = fs_cred();
+  if (searches_freely(c) || passthrough) return 0;
+  struct statx sx;
+  if (real_statx(dirfd, path, flags & AT_EMPTY_PATH, &sx) < 0 || !S_ISDIR(sx.stx_mode)) return 0;
+  return may(view(sx), kMayExec, c);
+}
+
 int chdir_at(int dirfd, const char* path, int flags) {
   long r;
   if (by_fd(path, flags)) {
+    if (int e = check_chdir(dirfd, path, flags, false)) return fail(e);
     r = sys::raw(SYS_fchdir, dirfd);
   } else {
     RESOLVE(dirfd, path, kFollow);
+    if (int e = check_chdir(dirfd, path, 0, rs_path.passthrough)) return fail(e);
     if (dirfd == AT_FDCWD || path[0] == '/') {
       r = sys::raw(SYS_chdir, (long)path);
     } else {  // relative to a directory descriptor: open it there first
@@ -86,7 +97,7 @@ int chdir_at(int dirfd, const char* path, int flags) {
 }
 
 int chroot_at(const char* path) {
-  if (g_session.uid.e != 0) return fail(-EPERM);
+  if (!has_cap(CAP_SYS_CHROOT)) return fail(-EPERM);
   if (int e = root_chroot(path)) return fail(e);
   return 0;
 }
@@ -94,7 +105,7 @@ int chroot_at(const char* path) {
 // Mounting what a root already passes through (proc, sysfs, devpts, a bind
 // of /dev…) succeeds and changes nothing: debootstrap and package scripts go on.
 int mount(const char* source, const char* target, const char* type, unsigned long flags, const void* data) {
-  if (g_session.uid.e != 0) return fail(-EPERM);
+  if (!has_cap(CAP_SYS_ADMIN)) return fail(-EPERM);
   static const char* const passed[] = {"proc", "sysfs", "devpts", "tmpfs", "devtmpfs", "binfmt_misc", "cgroup",
                                        "cgroup2", "securityfs", "mqueue", "debugfs", "tracefs", "pstore"};
   if (type)
@@ -104,13 +115,13 @@ int mount(const char* source, const char* target, const char* type, unsigned lon
   return (int)sys::call(SYS_mount, (long)source, (long)target, (long)type, flags, (long)data);
 }
 
-int umount(const char* target, int flags) { return g_session.uid.e == 0 ? 0 : fail(-EPERM); }
+int umount(const char* target, int flags) { return has_cap(CAP_SYS_ADMIN) ? 0 : fail(-EPERM); }
 
 }  // namespace cr::ops
 
 namespace cr::ops {
 
 // Process accounting is root's: accepted, and nothing is recorded.
-int acct(const char* path) { return g_session.uid.e == 0 ? 0 : fail(-EPERM); }
+int acct(const char* path) { return has_cap(CAP_SYS_PACCT) ? 0 : fail(-EPERM); }
 
 }  // namespace cr::ops

@@ -39,6 +39,43 @@ long target_statx(const Target& t, struct statx* sx) {
   return real_statx(AT_FDCWD, t.path, t.follow ? 0 : AT_SYMLINK_NOFOLLOW, sx);
 }
 
+bool prefixed(const char* name, const char* p) { return strncmp(name, p, strlen(p)) == 0; }
+
+// The kernel's xattr_permission() and the capability module's rules, against
+// the fake view of the file: trusted.* takes CAP_SYS_ADMIN; user.* exists
+// only on regular files and directories, is read and written with read and
+// write permission, and a sticky directory's only by its owner;
+// security.capability is set or removed with CAP_SETFCAP by the owner,
+// other security.* names with CAP_SYS_ADMIN; the access ACL by the owner.
+// 0 or -errno.
+int xattr_permission(const Target& t, const char* name, bool write, bool passthrough) {
+  Cred c = fs_cred();
+  bool trusted = prefixed(name, "trusted."), user = prefixed(name, "user."), security = prefixed(name, "security."),
+       system = prefixed(name, "system.");
+  if (trusted) return (c.caps & cap_bit(CAP_SYS_ADMIN)) ? 0 : write ? -EPERM : -ENODATA;
+  if (!write && (security || system)) return 0;
+  // Root's fast path: nothing left that it could be refused.
+  if (dac_free(c) && (c.caps & cap_bit(CAP_FOWNER)) && (c.caps & cap_bit(CAP_SYS_ADMIN)) &&
+      (c.caps & cap_bit(CAP_SETFCAP)))
+    return 0;
+  if (passthrough) return 0;
+  struct statx sx;
+  if (target_statx(t, &sx) < 0) return 0;  // the real call says why
+  Meta m = view(sx);
+  if (security) {
+    if (strcmp(name, "security.capability") == 0)
+      return owner_or_capable(m, c) && (c.caps & cap_bit(CAP_SETFCAP)) ? 0 : -EPERM;
+    return (c.caps & cap_bit(CAP_SYS_ADMIN)) ? 0 : -EPERM;
+  }
+  if (system) return owner_or_capable(m, c) ? 0 : -EPERM;
+  if (user) {
+    if (!S_ISREG(m.mode) && !S_ISDIR(m.mode)) return write ? -EPERM : -ENODATA;
+    if (write && S_ISDIR(m.mode) && (m.mode & S_ISVTX) && !owner_or_capable(m, c)) return -EPERM;
+  }
+  if (real_checks_only(real_meta(sx))) return 0;
+  return may(m, write ? kMayWrite : kMayRead, c);
+}
+
 // An access ACL written for real (cp -a, setfacl) sets the permission bits
 // of the file: carry them into the entry, keep the special bits the entry
 // holds, and put a safe mode back on disk.
@@ -50,7 +87,7 @@ int acl_changed_mode(const Target& t) {
   Meta cur = view(sx, &has_entry);
   mode_t perm = (cur.mode & 07000) | (sx.stx_mode & 0777);
   mode_t disk = disk_perm(perm, S_ISDIR(sx.stx_mode));
-  if (has_entry || disk != perm) {
+  if (has_entry || disk != perm || S_ISDIR(sx.stx_mode)) {  // (a directory's mode: see chmod_at)
     Meta v;
     v.mode = perm;
     if (int e = g_state.update(key_of(sx), cur, kSetPerm, v)) return fail(e);
@@ -67,6 +104,7 @@ int acl_changed_mode(const Target& t) {
 // Resolves a path target of an xattr call.
 #define RESOLVE_TARGET(t)                                                                \
   Resolved rt_;                                                                          \
+  rt_.passthrough = false;                                                               \
   if (t.path) {                                                                          \
     if (int e_ = resolve(t.fd, t.path, t.follow ? kFollow : 0, &rt_)) return fail(e_);    \
     t.path = rt_.path;                                                                   \
@@ -89,6 +127,7 @@ static int cow_prepare_target(Target* t, PathBuf& broke) {
 ssize_t getxattr_at(int dirfd, const char* path, int flags, const char* name, void* value, size_t size) {
   Target t = target_of(dirfd, path, flags);
   RESOLVE_TARGET(t);
+  if (int e = xattr_permission(t, name, false, rt_.passthrough)) return fail(e);
   if (!faked_xattr_name(name)) {
     long r = t.path ? sys::raw(t.follow ? SYS_getxattr : SYS_lgetxattr, (long)t.path, (long)name, (long)value, size)
                     : sys::raw(SYS_fgetxattr, t.fd, (long)name, (long)value, size);
@@ -108,6 +147,7 @@ int setxattr_at(int dirfd, const char* path, int tflags, const char* name, const
                 int flags) {
   Target t = target_of(dirfd, path, tflags);
   RESOLVE_TARGET(t);
+  if (int e = xattr_permission(t, name, true, rt_.passthrough)) return fail(e);
   if (!faked_xattr_name(name)) {
     PathBuf broke;
     if (int e = cow_prepare_target(&t, broke)) return fail(e);
@@ -116,14 +156,14 @@ int setxattr_at(int dirfd, const char* path, int tflags, const char* name, const
                     : sys::raw(SYS_fsetxattr, t.fd, (long)name, (long)value, size, flags);
     if (r == 0) cow_note(t.path ? AT_FDCWD : t.fd, t.path ? t.path : "");  // for a clone's reset
     if (r == 0 && strcmp(name, "system.posix_acl_access") == 0) return acl_changed_mode(t);
-    if (r == 0 || (r != -EPERM && r != -ENOTSUP && r != -EOPNOTSUPP)) return r < 0 ? fail(r) : 0;
+    // user.* refused with EPERM is the kernel's rule (a fifo, a symlink), not a file system without them.
+    bool user_rule = r == -EPERM && strncmp(name, "user.", 5) == 0;
+    if (r == 0 || user_rule || (r != -EPERM && r != -ENOTSUP && r != -EOPNOTSUPP)) return r < 0 ? fail(r) : 0;
   }
   struct statx sx;
   long r = target_statx(t, &sx);
   if (r < 0) return fail(r);
   Meta cur = view(sx);
-  if (g_session.uid.e != 0 && (strncmp(name, "trusted.", 8) == 0 || cur.uid != g_session.uid.e))
-    return fail(-EPERM);
   int e = g_state.xattr_set(key_of(sx), cur, name, value ? value : "", size, flags);
   return e ? fail(e) : 0;
 }
@@ -131,6 +171,7 @@ int setxattr_at(int dirfd, const char* path, int tflags, const char* name, const
 int removexattr_at(int dirfd, const char* path, int flags, const char* name) {
   Target t = target_of(dirfd, path, flags);
   RESOLVE_TARGET(t);
+  if (int e = xattr_permission(t, name, true, rt_.passthrough)) return fail(e);
   if (!faked_xattr_name(name)) {
     PathBuf broke;
     if (int e = cow_prepare_target(&t, broke)) return fail(e);
@@ -168,7 +209,9 @@ ssize_t listxattr_at(int dirfd, const char* path, int flags, char* list, size_t 
   size_t total = (size_t)n;
   bool too_small = false;
   size_t real_end = (size_t)n;
+  bool see_trusted = has_cap(CAP_SYS_ADMIN);  // the kernel lists trusted.* only to CAP_SYS_ADMIN
   g_state.xattr_names(m, [&](const char* name, uint32_t len) {
+    if (!see_trusted && len >= 8 && memcmp(name, "trusted.", 8) == 0) return true;
     if (size > 0) {
       for (size_t i = 0; i < real_end;) {
         size_t l = strlen(list + i);

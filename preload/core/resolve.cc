@@ -4,12 +4,14 @@
 #include <fnmatch.h>
 #include <linux/stat.h>
 #include <sys/stat.h>
+#include <sys/sysmacros.h>
 
 #include <atomic>
 #include <cstdlib>
 #include <cstring>
 
 #include "hash.h"
+#include "perm.h"
 #include "resolve_impl.h"
 #include "session.h"
 #include "sys.h"
@@ -39,13 +41,23 @@ bool put(char* out, size_t n, const char* a, size_t al, const char* b = "", size
 
 // ---- the cache of directories known to be real directories ---------------
 // Keyed by the top-inside path; what it says is that the path's host
-// directory is a directory, not a symlink, as of the state's namegen.
+// directory is a directory, not a symlink, as of the state's namegen, and
+// what it is: its key and real attributes (the fake view is one lookup in
+// the state away, so a fake chmod never makes it stale; a real one of a
+// directory always goes into its entry).
+struct DirRec {
+  uint64_t dev, ino;
+  int64_t bsec;
+  uint32_t bnsec, mode, uid, gid;
+};
 struct CacheEntry {
   std::atomic<uint64_t> hash;
   uint64_t gen;
+  DirRec rec;
   uint32_t len;
-  char path[236];
+  char path[196];
 };
+static_assert(sizeof(CacheEntry) == 256);
 constexpr int kCacheSize = 512;
 // Zero-initialized at compile time: no constructor touches its 128 KiB at
 // start-up (each page is faulted in only when a lookup first uses it).
@@ -56,17 +68,32 @@ uint64_t hash_str(const char* s, size_t n) {
   return fnv1a(s, n) | 1;  // never 0: 0 marks an empty entry
 }
 
-bool cache_has(const char* p, size_t n, uint64_t gen) {
+DirRec rec_of(const struct statx& x) {
+  return {makedev(x.stx_dev_major, x.stx_dev_minor), x.stx_ino, x.stx_btime.tv_sec,
+          (x.stx_mask & STATX_BTIME) ? x.stx_btime.tv_nsec : 0, x.stx_mode, x.stx_uid, x.stx_gid};
+}
+Key key_of(const DirRec& d) { return {d.dev, d.ino}; }
+Meta real_of(const DirRec& d) {
+  Meta m;
+  m.mode = d.mode;
+  m.uid = d.uid;
+  m.gid = d.gid;
+  m.birth = {d.bsec, d.bnsec};
+  return m;
+}
+
+bool cache_get(const char* p, size_t n, uint64_t gen, DirRec* rec) {
   if (n >= sizeof g_cache[0].path) return false;
   uint64_t h = hash_str(p, n);
   CacheEntry& e = g_cache[h % kCacheSize];
   if (e.hash.load(std::memory_order_acquire) != h) return false;
   bool ok = e.gen == gen && e.len == n && memcmp(e.path, p, n) == 0;
+  *rec = e.rec;
   std::atomic_thread_fence(std::memory_order_acquire);
   return ok && e.hash.load(std::memory_order_relaxed) == h;
 }
 
-void cache_put(const char* p, size_t n, uint64_t gen) {
+void cache_put(const char* p, size_t n, uint64_t gen, const DirRec& rec) {
   if (n >= sizeof g_cache[0].path) return;
   uint64_t h = hash_str(p, n);
   CacheEntry& e = g_cache[h % kCacheSize];
@@ -75,6 +102,7 @@ void cache_put(const char* p, size_t n, uint64_t gen) {
   memcpy(e.path, p, n);
   e.len = (uint32_t)n;
   e.gen = gen;
+  e.rec = rec;
   e.hash.store(h, std::memory_order_release);
 }
 
@@ -217,6 +245,36 @@ bool magic_target(const char* host, bool further, char* out, size_t n, bool* rem
   return host_to_top(target, out, n);
 }
 
+// What a walk learns of the directory holding the last component, and whom
+// it checks search permission for (null: nobody, the fast path).
+struct WalkCheck {
+  const Cred* cred = nullptr;
+  bool parent_known = false;
+  DirRec parent;
+};
+
+// The record of the directory `cur` (len n): from the cache, or one statx.
+bool dir_rec(const char* cur, size_t n, uint64_t gen, bool remember, DirRec* rec) {
+  if (remember && cache_get(cur, n, gen, rec)) return true;
+  PathBuf host;
+  if (!map_host(cur, host, sizeof host)) return false;
+  struct statx sx;
+  if (sys::raw(SYS_statx, AT_FDCWD, (long)host, 0, STATX_BASIC_STATS | STATX_BTIME, (long)&sx) < 0 ||
+      !S_ISDIR(sx.stx_mode))
+    return false;
+  *rec = rec_of(sx);
+  if (remember) cache_put(cur, n, gen, *rec);
+  return true;
+}
+
+// Search permission on the directory of `rec` (at `cur`): the kernel's own
+// under a bind.
+int may_search(const char* cur, const DirRec& rec, const Cred& c) {
+  size_t skip;
+  if (bind_of(cur, &skip)) return 0;
+  return may(view_of(key_of(rec), real_of(rec)), kMayExec, c);
+}
+
 // The kernel's walk, in the top-inside namespace. `cur` starts as the
 // canonical directory relative paths start from; on return it holds the
 // canonical path (the last component unresolved unless follow_last).
@@ -226,9 +284,11 @@ bool magic_target(const char* host, bool further, char* out, size_t n, bool* rem
 // `remember`: the cache of directories known real is used (not when
 // planning an exec: in a fork's child every cache page touched for the
 // first time is a page fault, dearer than the statx it would save, and the
-// cache dies with the exec).
+// cache dies with the exec). `wc`: search permission is checked on every
+// directory looked in (the kernel's may_lookup), and the directory holding
+// the last component is reported when met.
 int walk(const char* path, bool follow_last, char* cur, size_t cap, bool* trailing, bool magic_last = false,
-         bool remember = true) {
+         bool remember = true, WalkCheck* wc = nullptr) {
   // Two halves: a symlink's target followed by what is left of the path
   // is built in the half not being read. (Kept small on purpose: a fork's
   // child faults in every stack page it touches before exec.)
@@ -249,6 +309,9 @@ int walk(const char* path, bool follow_last, char* cur, size_t cap, bool* traili
   // current root too (binds hold under it), so a chroot() starts an epoch.
   uint64_t gen = remember ? g_state.namegen() ^ (g_cache_epoch << 48) : 0;
   PathBuf host;
+  const Cred* check = wc ? wc->cred : nullptr;
+  DirRec dir;              // the record of `cur`, when dir_known
+  bool dir_known = false;
   for (;;) {
     while (*p == '/') p++;
     if (!*p) break;
@@ -259,6 +322,12 @@ int walk(const char* path, bool follow_last, char* cur, size_t cap, bool* traili
     while (*after == '/') after++;
     bool last = *after == 0;
     bool slash = last && *e == '/';
+    if (check) {
+      // Looking a name up in `cur` takes search permission on it.
+      if (!dir_known) dir_known = dir_rec(cur, clen, gen, remember, &dir);
+      if (dir_known)
+        if (int r = may_search(cur, dir, *check)) return r;
+    }
     if (n == 1 && p[0] == '.') {
       p = e;
       if (last && slash) *trailing = true;
@@ -272,10 +341,15 @@ int walk(const char* path, bool follow_last, char* cur, size_t cap, bool* traili
         while (clen > 1 && cur[clen - 1] != '/') clen--;
         if (clen > 1) clen--;
         cur[clen] = 0;
+        dir_known = false;
       }
       p = e;
       if (last && slash) *trailing = true;
       continue;
+    }
+    if (last && wc) {
+      wc->parent_known = dir_known;
+      wc->parent = dir;
     }
     size_t need = clen + 1 + n;
     if (need >= cap) return -ENAMETOOLONG;
@@ -284,13 +358,18 @@ int walk(const char* path, bool follow_last, char* cur, size_t cap, bool* traili
     clen += n;
     cur[clen] = 0;
     p = e;
+    dir_known = false;
     if (last && !follow_last && !slash) break;
     // Known to be a real directory: no host path to build, no statx.
-    if (!last && remember && cache_has(cur, clen, gen)) continue;
+    if (!last && remember && cache_get(cur, clen, gen, &dir)) {
+      dir_known = true;
+      continue;
+    }
     size_t hl = map_host(cur, host, sizeof host);
     if (!hl) return -ENAMETOOLONG;
     struct statx sx;
-    long r = sys::raw(SYS_statx, AT_FDCWD, (long)host, AT_SYMLINK_NOFOLLOW, STATX_TYPE, (long)&sx);
+    long r = sys::raw(SYS_statx, AT_FDCWD, (long)host, AT_SYMLINK_NOFOLLOW, STATX_BASIC_STATS | STATX_BTIME,
+                      (long)&sx);
     if (r == 0 && S_ISLNK(sx.stx_mode) && magic_link(host, hl)) {
       // /proc's links to open files and working directories are the
       // kernel's to follow (their targets are host paths or anonymous
@@ -345,7 +424,9 @@ int walk(const char* path, bool follow_last, char* cur, size_t cap, bool* traili
       continue;
     }
     if (r == 0 && S_ISDIR(sx.stx_mode)) {
-      if (!last && remember) cache_put(cur, clen, gen);
+      dir = rec_of(sx);
+      dir_known = true;
+      if (!last && remember) cache_put(cur, clen, gen, dir);
       if (last && slash) *trailing = true;
       continue;
     }
@@ -451,6 +532,28 @@ size_t host_of(const char* inside, char* out, size_t n) { return map_host(inside
 int walk_inside(const char* path, bool follow_last, char* cur, size_t cap, bool* trailing, bool remember) {
   return walk(path, follow_last, cur, cap, trailing, false, remember);
 }
+int cwd_dir(Key* key, Meta* real) {
+  DirRec d;
+  if (!g_root.active || !g_root.cwd_known) {
+    struct statx sx;
+    long rc = sys::raw(SYS_statx, AT_FDCWD, (long)".", 0, STATX_BASIC_STATS | STATX_BTIME, (long)&sx);
+    if (rc < 0) return (int)rc;
+    d = rec_of(sx);
+  } else {
+    size_t n = strlen(g_root.cwd);
+    uint64_t gen = g_state.namegen() ^ (g_cache_epoch << 48);
+    if (!cache_get(g_root.cwd, n, gen, &d)) {
+      struct statx sx;
+      long rc = sys::raw(SYS_statx, AT_FDCWD, (long)".", 0, STATX_BASIC_STATS | STATX_BTIME, (long)&sx);
+      if (rc < 0) return (int)rc;
+      d = rec_of(sx);
+      if (S_ISDIR(sx.stx_mode)) cache_put(g_root.cwd, n, gen, d);
+    }
+  }
+  *key = key_of(d);
+  *real = real_of(d);
+  return 0;
+}
 }  // namespace walker
 
 void root_forget_cache() { g_cache_epoch++; }
@@ -536,12 +639,18 @@ void root_cwd_changed() {
 int resolve(int dirfd, const char* path, int flags, Resolved* out) {
   out->dirfd = dirfd;
   out->path = path;
-  if (!g_root.active || !path || !*path) return 0;
+  out->parent_known = out->passthrough = false;
+  if (!path || !*path) return 0;
+  // Whom the kernel would check: root (CAP_DAC_OVERRIDE) is never checked.
+  Cred c = (flags & kRealIds) ? real_cred() : fs_cred();
+  bool checked = !dac_free(c);
+  if (!g_root.active) return checked ? walker::host_search(dirfd, path, c, out) : 0;
   bool follow = flags & kFollow;
   bool lazy = flags & kLazyFinal;
   // One relative name that is neither `..` nor a bind point's name resolves
   // the same in the root as on the host: hand it to the kernel as it is.
-  if (path[0] != '/' && !strchr(path, '/') && (!follow || lazy) && strcmp(path, "..") != 0 && !is_bind_name(path))
+  if (!checked && path[0] != '/' && !strchr(path, '/') && (!follow || lazy) && strcmp(path, "..") != 0 &&
+      !is_bind_name(path))
     return 0;
   // The kernel takes no path of PATH_MAX bytes or more, whatever it names
   // ("/./././…/f" walks to a short one; a single name is refused above by it).
@@ -553,8 +662,19 @@ int resolve(int dirfd, const char* path, int flags, Resolved* out) {
   // itself: only a path that climbs out first is walked (from where it was).
   if (removed && !climbs(path)) return 0;
   bool trailing;
-  int r = walk(path, follow && !lazy, cur, sizeof cur, &trailing, false, !(flags & kForExec));
+  WalkCheck wc;
+  if (!searches_freely(c)) wc.cred = &c;
+  int r = walk(path, follow && !lazy, cur, sizeof cur, &trailing, false, !(flags & kForExec), &wc);
   if (r < 0) return r;
+  if (wc.parent_known) {
+    out->parent_known = true;
+    out->pkey = key_of(wc.parent);
+    out->preal = real_of(wc.parent);
+  }
+  if (checked) {
+    size_t skip;
+    out->passthrough = bind_of(cur, &skip) != nullptr;
+  }
   size_t hl = map_host(cur, out->buf, sizeof out->buf - 2);
   if (!hl) return -ENAMETOOLONG;
   if (trailing && out->buf[hl - 1] != '/') {
@@ -606,6 +726,8 @@ bool take_number(const char** p, long* v) {
   return true;
 }
 
+}  // namespace
+
 // The value of variable `name` in the environment process `pid` started
 // with (/proc/PID/environ), into out.
 bool initial_env(long pid, const char* name, char* out, size_t n) {
@@ -642,6 +764,8 @@ bool initial_env(long pid, const char* name, char* out, size_t n) {
   sys::raw(SYS_close, fd);
   return found;
 }
+
+namespace {
 
 }  // namespace
 

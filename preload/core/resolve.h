@@ -18,6 +18,7 @@
 #include <cstdint>
 
 #include "path.h"
+#include "state.h"
 
 namespace cr {
 
@@ -51,13 +52,30 @@ enum ResolveFlags : int {
   kLazyFinal = 2,   // with kFollow: leave the last component as it is; the
                     // caller retries with kFollow alone if it is a symlink
   kForExec = 4,     // planning an exec: what is learnt is not remembered (see walk)
+  kRealIds = 8,     // access(2): directories are searched as the real ids, not the fs ids
 };
 
 struct Resolved {
   int dirfd;
   const char* path;
   PathBuf buf;
+  // The directory holding the last component, when the walk met it on the
+  // way (a cached directory or one it looked at): its key and real
+  // attributes. resolved_parent() finds it otherwise.
+  bool parent_known = false;
+  // The file lies where the kernel's own checks hold (/dev, /proc, /sys, a
+  // --bind): no fake permission check is made on it. Set only for a
+  // process that is checked (perm.h: without CAP_DAC_OVERRIDE).
+  bool passthrough = false;
+  Key pkey;
+  Meta preal;
 };
+
+// The directory that holds the last component of a resolved name (r as
+// resolve() filled it): its key and real attributes. Free when the walk met
+// it; otherwise one statx (of the directory descriptor, the working
+// directory or the name's directory part). Returns 0 or -errno.
+int resolved_parent(const Resolved& r, Key* key, Meta* real);
 
 // Reads COWROOT_ROOT / COWROOT_CHROOT / COWROOT_BINDS / COWROOT_EXE.
 void root_init();
@@ -67,7 +85,10 @@ void root_forget_cache();
 
 // Resolves (dirfd, path) for a system call: out->dirfd/out->path are what to
 // pass to the kernel. Without a root it passes the arguments through.
-// Returns 0 or -errno.
+// A process without CAP_DAC_READ_SEARCH or CAP_DAC_OVERRIDE in its fake
+// effective set (a fake user other than root) needs search permission on
+// every directory the name goes through, as the kernel checks it against
+// the fake owner, group and mode (-EACCES). Returns 0 or -errno.
 int resolve(int dirfd, const char* path, int flags, Resolved* out);
 
 // The program's view of a host path: strips the roots, maps bind hosts back.
@@ -80,6 +101,10 @@ bool to_inside(const char* host, char* out, size_t n);
 // another process's from its environment). False when `host` is no such
 // link or the process is not one of the session's.
 bool proc_exe_inside(const char* host, char* out, size_t n);
+
+// The value of variable `name` in the environment process `pid` started
+// with (/proc/PID/environ), into out. False when it has none.
+bool initial_env(long pid, const char* name, char* out, size_t n);
 
 // Canonical inside path of (dirfd, path) as realpath() sees it (every
 // symlink followed), into out. Returns 0 or -errno (-ENOENT if missing).

@@ -1,6 +1,7 @@
 #include "session.h"
 
 #include <fcntl.h>
+#include <linux/capability.h>
 #include <linux/stat.h>
 #include <sched.h>
 #include <signal.h>
@@ -197,6 +198,22 @@ void session_init(const char* self_lib) {
            env_id("FAKEROOTFUID", 0)};
   s.gid = {env_id("FAKEROOTGID", 0), env_id("FAKEROOTEGID", 0), env_id("FAKEROOTSGID", 0),
            env_id("FAKEROOTFGID", 0)};
+  // Capability sets other than the euid's defaults: "EFF:PERM:INH:BSET" in hex.
+  if (const char* c = getenv(kEnvCaps)) {
+    uint64_t v[4] = {};
+    int i = 0;
+    for (const char* p = c; *p && i < 4; p++) {
+      char ch = *p;
+      if (ch == ':') {
+        i++;
+        continue;
+      }
+      int d = ch >= '0' && ch <= '9' ? ch - '0' : ch >= 'a' && ch <= 'f' ? ch - 'a' + 10 : -1;
+      if (d < 0) break;
+      v[i] = v[i] << 4 | (uint64_t)d;
+    }
+    if (i == 3) s.caps = {true, v[0], v[1], v[2], v[3]};
+  }
   s.ngroups = 0;
   if (const char* g = getenv(kEnvGroups)) {
     char one[16];
@@ -329,7 +346,7 @@ void session_init(const char* self_lib) {
   s.live_fd = c;
 }
 
-size_t exec_env_extra() { return 38; }
+size_t exec_env_extra() { return 39; }
 
 bool is_sanitizer_runtime(const char* name, size_t len) {
   const char* b = name + len;
@@ -365,8 +382,10 @@ __attribute__((noinline)) bool preload_entry_host(const char* p, size_t el, char
 
 bool exec_env(char* const* envp, char** out, size_t cap, char* buf, size_t buflen, const char* exe,
               bool host_view, const char* libstamp, const char* libpath, const char* comm,
-              const char* first_preload) {
+              const char* first_preload, const ExecCreds* creds) {
   const Session& s = g_session;
+  const Ids& uid = creds ? creds->uid : s.uid;
+  const Ids& gid = creds ? creds->gid : s.gid;
   size_t n = 0, used = 0;
   auto add = [&](const char* name, const char* val1, const char* val2 = "") -> bool {
     size_t a = strlen(name), b = strlen(val1), c = strlen(val2);
@@ -387,7 +406,7 @@ bool exec_env(char* const* envp, char** out, size_t cap, char* buf, size_t bufle
     return add(name, d);
   };
   static const char* const ours[] = {"LD_PRELOAD", kEnvState, kEnvLib, kEnvFaked, kEnvFd, kEnvUnknownReal,
-                                     kEnvGroups, "FAKEROOTKEY", "FAKED_MODE", "FAKEROOTUID", "FAKEROOTEUID",
+                                     kEnvGroups, kEnvCaps, "FAKEROOTKEY", "FAKED_MODE", "FAKEROOTUID", "FAKEROOTEUID",
                                      "FAKEROOTSUID", "FAKEROOTFUID", "FAKEROOTGID", "FAKEROOTEGID",
                                      "FAKEROOTSGID", "FAKEROOTFGID", "COWROOT_ROOT", "COWROOT_CHROOT",
                                      "COWROOT_BINDS", "COWROOT_EXE", kEnvFakechroot, "FAKECHROOT",
@@ -491,10 +510,30 @@ bool exec_env(char* const* envp, char** out, size_t cap, char* buf, size_t bufle
   }
   if (!add("FAKEROOTKEY", "cowroot") || !add("FAKED_MODE", s.unknown_real ? "unknown-is-real" : "unknown-is-root"))
     return false;
-  if (!add_num("FAKEROOTUID", s.uid.r) || !add_num("FAKEROOTEUID", s.uid.e) || !add_num("FAKEROOTSUID", s.uid.s) ||
-      !add_num("FAKEROOTFUID", s.uid.f) || !add_num("FAKEROOTGID", s.gid.r) || !add_num("FAKEROOTEGID", s.gid.e) ||
-      !add_num("FAKEROOTSGID", s.gid.s) || !add_num("FAKEROOTFGID", s.gid.f))
+  if (!add_num("FAKEROOTUID", uid.r) || !add_num("FAKEROOTEUID", uid.e) || !add_num("FAKEROOTSUID", uid.s) ||
+      !add_num("FAKEROOTFUID", uid.f) || !add_num("FAKEROOTGID", gid.r) || !add_num("FAKEROOTEGID", gid.e) ||
+      !add_num("FAKEROOTSGID", gid.s) || !add_num("FAKEROOTFGID", gid.f))
     return false;
+  // Capability sets the new program would not derive from its euid alone
+  // (a root that dropped some, file capabilities): carried, in hex.
+  if (creds) {
+    const Caps& c = creds->caps;
+    bool dflt = c.inh == 0 && c.bset == ((uint64_t(1) << (CAP_LAST_CAP + 1)) - 1) &&
+                (uid.e == 0 ? c.eff == c.bset && c.perm == c.bset : c.eff == 0 && c.perm == 0);
+    if (!dflt) {
+      char v[4 * 17 + 1];
+      size_t t = 0;
+      for (uint64_t x : {c.eff, c.perm, c.inh, c.bset}) {
+        if (t) v[t++] = ':';
+        char d[16];
+        int nd = 0;
+        do d[nd++] = "0123456789abcdef"[x & 15]; while ((x >>= 4) != 0);
+        while (nd) v[t++] = d[--nd];
+      }
+      v[t] = 0;
+      if (!add(kEnvCaps, v)) return false;
+    }
+  }
   {
     char g[kMaxGroups * 11 + 1];
     size_t t = 0;

@@ -17,6 +17,20 @@ struct Ids {
 
 constexpr int kMaxGroups = 64;
 
+// The process's capability sets (capabilities(7)). Until `set`, they are
+// derived from the effective uid: all of them for 0, none otherwise (what
+// the kernel gives a program started without file capabilities).
+struct Caps {
+  bool set = false;
+  uint64_t eff = 0, perm = 0, inh = 0, bset = 0;
+};
+
+
+// The credentials a new program starts with (perm.h's exec_creds).
+struct ExecCreds {
+  Ids uid, gid;
+  Caps caps;
+};
 
 // Laid out so that what every program writes at start (the small fields
 // and the three paths' first bytes) spans as few pages as it can: each page
@@ -28,7 +42,8 @@ struct Session {
   size_t fc_len = 0;
   int live_fd = -1;           // connection to cowroot-faked that keeps the session alive
   Ids uid, gid;
-  uint32_t groups[kMaxGroups] = {};
+  Caps caps;                  // COWROOT_CAPS, when the program was started with other sets than its euid's
+  uint32_t groups[kMaxGroups] = {};  // sorted, as the kernel keeps them
   int ngroups = 0;
   uint32_t umask = 022;
   uint32_t real_uid = 0, real_gid = 0;
@@ -53,6 +68,7 @@ inline constexpr const char* kEnvFaked = "COWROOT_FAKED";
 inline constexpr const char* kEnvFd = "COWROOT_FD";
 inline constexpr const char* kEnvUnknownReal = "COWROOT_UNKNOWN_IS_REAL";
 inline constexpr const char* kEnvGroups = "COWROOT_GROUPS";
+inline constexpr const char* kEnvCaps = "COWROOT_CAPS";
 inline constexpr const char* kEnvFakechroot = "COWROOT_FAKECHROOT";
 inline constexpr const char* kFakechrootVersion = "2.20.1";
 
@@ -72,10 +88,11 @@ void session_init(const char* self_lib);
 // file system (fakechroot's FAKECHROOT_CMD_SUBST): no root goes with it.
 // `libstamp`/`libpath`, when given, become COWROOT_LIBPATH (see
 // cached_library_path); `comm`, COWROOT_COMM (the name the library gives the
-// process at start, as the kernel would have).
+// process at start, as the kernel would have). `creds`: the new program's
+// credentials when exec changes them (a setuid file); else the process's.
 bool exec_env(char* const* envp, char** out, size_t cap, char* buf, size_t buflen, const char* exe,
               bool host_view = false, const char* libstamp = nullptr, const char* libpath = nullptr,
-              const char* comm = nullptr, const char* first_preload = nullptr);
+              const char* comm = nullptr, const char* first_preload = nullptr, const ExecCreds* creds = nullptr);
 
 // A sanitizer's runtime (libasan.so.N, libtsan…): it must be the first
 // object loaded, before this library, or it refuses to start.

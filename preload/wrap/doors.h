@@ -4,6 +4,7 @@
 #pragma once
 #include <errno.h>
 #include <fcntl.h>
+#include <dirent.h>
 #include <stdarg.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
@@ -33,6 +34,14 @@ long syscall_door(long nr, const long* a, bool* served);
 
 // An operation's libc result (-1 and errno) in the kernel's convention.
 inline long kernel_result(long r) { return r == -1 ? -errno : r; }
+// The other way: the kernel's -errno as libc's -1 and errno.
+inline long kernel_to_libc(long r) {
+  if (r < 0 && r > -4096) {
+    errno = (int)-r;
+    return -1;
+  }
+  return r;
+}
 
 // open's third argument, present only when the call may create a file.
 inline mode_t open_mode_arg(int flags, va_list ap) {
@@ -65,11 +74,22 @@ struct Times {
 const char* or_empty(const char* path);
 int empty_flags(const char* path, int flags);
 
+// opendir(): glibc opens the directory with an internal call; ours opens it
+// through the pipeline (read permission for a fake user), then fdopendir.
+DIR* open_dir(const char* path);
 // remove(): unlink, or rmdir for a directory.
 int remove_name(const char* path);
 // initgroups(): glibc sets the groups with an internal call; ours go through
 // the fake setgroups.
 int init_groups(const char* user, gid_t group);
+// prctl: the capability bounding set is faked (ops::prctl_caps), the rest
+// is the kernel's; both in the kernel's convention.
+long prctl_door(int option, unsigned long a, unsigned long b, unsigned long c, unsigned long d);
+inline long prctl_va(int option, va_list ap) {
+  unsigned long a = va_arg(ap, unsigned long), b = va_arg(ap, unsigned long), c = va_arg(ap, unsigned long),
+                d = va_arg(ap, unsigned long);
+  return prctl_door(option, a, b, c, d);
+}
 // openat2 from syscall(): the kernel's convention.
 long openat2_door(int dirfd, const char* path, const void* how, size_t size);
 // execvp's search of PATH (glibc's rules), starting what it finds in the session.
@@ -101,8 +121,12 @@ using cr::wrap::chk_size;
 using cr::wrap::exec_search;
 using cr::wrap::init_groups;
 using cr::wrap::kernel_result;
+using cr::wrap::kernel_to_libc;
 using cr::wrap::openat2_door;
+using cr::wrap::prctl_door;
+using cr::wrap::prctl_va;
 using cr::wrap::or_empty;
 using cr::wrap::empty_flags;
 using cr::wrap::remove_name;
+using cr::wrap::open_dir;
 using cr::wrap::Times;

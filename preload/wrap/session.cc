@@ -138,6 +138,20 @@ namespace cr::wrap {
 __attribute__((noinline)) const char* or_empty(const char* path) { return path ? path : ""; }
 __attribute__((noinline)) int empty_flags(const char* path, int flags) { return path ? flags : flags | AT_EMPTY_PATH; }
 
+DIR* open_dir(const char* path) {
+  int fd = ops::open_at(AT_FDCWD, path, O_RDONLY | O_DIRECTORY | O_NONBLOCK | O_CLOEXEC, 0);
+  if (fd < 0) return nullptr;
+  using fn_t = DIR* (*)(int);
+  static fn_t fn = real<fn_t>("fdopendir");
+  DIR* d = fn(fd);
+  if (!d) {
+    int e = errno;
+    sys::raw(SYS_close, fd);
+    errno = e;
+  }
+  return d;
+}
+
 int remove_name(const char* path) {
   int r = ops::unlink_at(AT_FDCWD, path, 0);
   if (r < 0 && errno == EISDIR) r = ops::unlink_at(AT_FDCWD, path, AT_REMOVEDIR);
@@ -151,6 +165,12 @@ int init_groups(const char* user, gid_t group) {
   int n = kMaxGroups;
   if (getgrouplist(user, group, groups, &n) < 0) n = kMaxGroups;
   return ops::setgroups((size_t)n, groups);
+}
+
+long prctl_door(int option, unsigned long a, unsigned long b, unsigned long c, unsigned long d) {
+  bool served;
+  long r = ops::prctl_caps(option, a, &served);
+  return served ? r : sys::raw(SYS_prctl, option, (long)a, (long)b, (long)c, (long)d);
 }
 
 long openat2_door(int dirfd, const char* path, const void* howp, size_t size) {

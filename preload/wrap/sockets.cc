@@ -15,6 +15,7 @@
 #include <cstring>
 
 #include "../core/hash.h"
+#include "../core/perm.h"
 #include "doors.h"
 
 // ---- Unix sockets: names are inside paths ---------------------------------
@@ -294,14 +295,44 @@ long with_name_out(sockaddr* a, socklen_t* l, F&& f) {
 }
 }  // namespace
 
+// A Unix path name as the core's operations take it: resolved inside the
+// root (not under FAKECHROOT_AF_UNIX_PATH, a host directory of its own).
+// False when there is none.
+bool unix_name(const sockaddr* a, socklen_t l, bool binding, Resolved* r, int* err) {
+  *err = 0;
+  if (!unix_path(a, l) || af_unix_dir()) return false;
+  char inside[kSunPath + 1];
+  sun_path_of(a, l, inside);
+  *err = resolve(AT_FDCWD, inside, binding ? 0 : kFollow, r);
+  return *err == 0;
+}
+
 EXPORT int bind(int fd, const struct sockaddr* a, socklen_t l) {
   ensure();
-  return (int)with_name_in(a, l, true, [&](const sockaddr* x, socklen_t xl) {
+  Resolved r;
+  int err;
+  bool named = unix_name(a, l, true, &r, &err);
+  if (err) return fail(-err);
+  if (named)
+    if (int e = ops::unix_bind_check(r)) return fail(-e);
+  int rc = (int)with_name_in(a, l, true, [&](const sockaddr* x, socklen_t xl) {
     return sys::call(SYS_bind, fd, (long)x, xl);
   });
+  // The socket file belongs to its maker, as any new file does.
+  if (rc == 0 && named)
+    if (int e = ops::unix_bound(r)) return fail(-e);
+  return rc;
 }
 EXPORT int connect(int fd, const struct sockaddr* a, socklen_t l) {
   ensure();
+  if (unix_path(a, l) && !dac_free(fs_cred())) {
+    Resolved r;
+    int err;
+    bool named = unix_name(a, l, false, &r, &err);
+    if (err) return fail(-err);
+    if (named)
+      if (int e = ops::unix_connect_check(r)) return fail(-e);
+  }
   return (int)with_name_in(a, l, false, [&](const sockaddr* x, socklen_t xl) {
     return sys::call(SYS_connect, fd, (long)x, xl);
   });
@@ -325,6 +356,25 @@ EXPORT int accept4(int fd, struct sockaddr* a, socklen_t* l, int flags) {
   });
 }
 EXPORT int accept(int fd, struct sockaddr* a, socklen_t* l) { return accept4(fd, a, l, 0); }
+
+// SO_PEERCRED: a peer of the session (the same real user) shows the fake
+// effective ids it was started with, as the kernel shows a peer's ids
+// (PostgreSQL's peer authentication, D-Bus): those of its last exec, not of
+// a set*id call made since.
+EXPORT int getsockopt(int fd, int level, int opt, void* v, socklen_t* l) {
+  ensure();
+  long r = sys::call(SYS_getsockopt, fd, level, opt, (long)v, (long)l);
+  if (r == 0 && level == SOL_SOCKET && opt == SO_PEERCRED && v && l && *l >= sizeof(ucred)) {
+    auto* c = static_cast<ucred*>(v);
+    char u[16], g[16];
+    if (c->uid == g_session.real_uid && c->pid > 0 && initial_env(c->pid, "FAKEROOTEUID", u, sizeof u) &&
+        initial_env(c->pid, "FAKEROOTEGID", g, sizeof g)) {
+      c->uid = (uid_t)strtoul(u, nullptr, 10);
+      c->gid = (gid_t)strtoul(g, nullptr, 10);
+    }
+  }
+  return (int)r;
+}
 
 EXPORT ssize_t sendto(int fd, const void* buf, size_t n, int flags, const struct sockaddr* a, socklen_t l) {
   using fn_t = ssize_t (*)(int, const void*, size_t, int, const struct sockaddr*, socklen_t);

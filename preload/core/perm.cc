@@ -1,0 +1,123 @@
+// The kernel's permission rules against the fake identity (perm.h).
+#include "perm.h"
+
+#include <errno.h>
+#include <sys/prctl.h>
+
+#include "sys.h"
+
+namespace cr {
+
+bool in_group(uint32_t gid, const Cred& c) {
+  if (gid == c.gid) return true;
+  // Sorted (setgroups keeps them so): a short scan that stops early.
+  for (int i = 0; i < g_session.ngroups; i++) {
+    if (g_session.groups[i] == gid) return true;
+    if (g_session.groups[i] > gid) break;
+  }
+  return false;
+}
+
+int may(const Meta& m, int mask, const Cred& c) {
+  mask &= 7;
+  uint32_t bits = m.mode;
+  if (c.uid == m.uid) bits >>= 6;
+  else if (in_group(m.gid, c)) bits >>= 3;
+  if ((mask & ~bits & 7) == 0) return 0;
+  if (S_ISDIR(m.mode)) {
+    // Directories: reading and searching with CAP_DAC_READ_SEARCH,
+    // everything with CAP_DAC_OVERRIDE.
+    if (!(mask & kMayWrite) && (c.caps & cap_bit(CAP_DAC_READ_SEARCH))) return 0;
+    return (c.caps & cap_bit(CAP_DAC_OVERRIDE)) ? 0 : -EACCES;
+  }
+  if (mask == kMayRead && (c.caps & cap_bit(CAP_DAC_READ_SEARCH))) return 0;
+  // Execute is overridden only where some execute bit is set.
+  if ((!(mask & kMayExec) || (m.mode & 0111)) && (c.caps & cap_bit(CAP_DAC_OVERRIDE))) return 0;
+  return -EACCES;
+}
+
+int may_delete(const Meta& dir, const Meta& victim, const Cred& c) {
+  if (int e = may(dir, kMayWrite | kMayExec, c)) return e;
+  if ((dir.mode & S_ISVTX) && c.uid != victim.uid && c.uid != dir.uid && !(c.caps & cap_bit(CAP_FOWNER)))
+    return -EPERM;
+  return 0;
+}
+
+mode_t new_perm(mode_t perm, bool dir, const NewOwner& o) {
+  if (o.setgid_dir && dir) return perm | S_ISGID;
+  if (!dir && (perm & (S_ISGID | S_IXGRP)) == (S_ISGID | S_IXGRP) && !in_group(o.gid, fs_cred()) &&
+      !has_cap(CAP_FSETID))
+    perm &= ~S_ISGID;
+  return perm;
+}
+
+namespace {
+
+// security.capability of the file (struct vfs_cap_data, any revision):
+// false when it has none.
+bool file_caps(const Meta& m, uint64_t* perm, uint64_t* inh, bool* eff) {
+  if (!m.xattrs) return false;
+  uint32_t d[6] = {};
+  long n = g_state.xattr_get(m, "security.capability", d, sizeof d);
+  if (n < 8) return false;
+  uint32_t rev = d[0] & VFS_CAP_REVISION_MASK;
+  if (rev == VFS_CAP_REVISION_1) {
+    *perm = d[1];
+    *inh = d[2];
+  } else if ((rev == VFS_CAP_REVISION_2 || rev == VFS_CAP_REVISION_3) && n >= 20) {
+    *perm = d[1] | (uint64_t(d[3]) << 32);
+    *inh = d[2] | (uint64_t(d[4]) << 32);
+  } else {
+    return false;
+  }
+  *eff = d[0] & VFS_CAP_FLAGS_EFFECTIVE;
+  return true;
+}
+
+}  // namespace
+
+void exec_creds(const Meta& m, ExecCreds* out) {
+  const Session& s = g_session;
+  Caps old = caps_now();
+  out->uid = s.uid;
+  out->gid = s.gid;
+  uint64_t fperm = 0, finh = 0;
+  bool feff = false;
+  bool has_fcap = S_ISREG(m.mode) && file_caps(m, &fperm, &finh, &feff);
+  bool setid_mode = (m.mode & S_ISUID) || (m.mode & (S_ISGID | S_IXGRP)) == (S_ISGID | S_IXGRP);
+  // PR_SET_NO_NEW_PRIVS (the real process flag) forbids every raise.
+  bool nnp = (setid_mode || has_fcap) && sys::raw(SYS_prctl, PR_GET_NO_NEW_PRIVS, 0, 0, 0, 0) > 0;
+  if (!nnp) {
+    if (m.mode & S_ISUID) out->uid.e = m.uid;
+    if ((m.mode & (S_ISGID | S_IXGRP)) == (S_ISGID | S_IXGRP)) out->gid.e = m.gid;
+  }
+  Caps c;
+  c.set = true;
+  c.inh = old.inh;
+  c.bset = old.bset;
+  bool effective = false;
+  if (has_fcap) {
+    c.perm = (fperm & old.bset) | (finh & old.inh);
+    effective = feff;
+  }
+  // Root: the bounding set (and the inheritable one) fill the permitted
+  // set, and an effective uid 0 makes it effective; a setuid-root program
+  // with file capabilities gets only those.
+  bool suid_root = out->uid.e == 0 && s.uid.r != 0;
+  if (!(has_fcap && suid_root)) {
+    if (out->uid.e == 0 || out->uid.r == 0) c.perm = old.bset | old.inh;
+    if (out->uid.e == 0) effective = true;
+  }
+  bool setid = out->uid.e != s.uid.r || out->gid.e != s.gid.r;
+  if (nnp && ((c.perm & ~old.perm) || setid)) {
+    out->uid.e = s.uid.r;
+    out->gid.e = s.gid.r;
+    c.perm &= old.perm;
+  }
+  c.eff = effective ? c.perm : 0;
+  out->uid.s = out->uid.f = out->uid.e;
+  out->gid.s = out->gid.f = out->gid.e;
+  out->caps = c;
+}
+
+}  // namespace cr

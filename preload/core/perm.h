@@ -1,0 +1,138 @@
+// The kernel's permission checks, made against the fake identity: a file's
+// fake owner, group and mode (its entry, or its real attributes with root
+// as owner) and the process's fake credentials and capabilities. The real
+// disk keeps the safe modes of docs/design.md whatever the fake ones say,
+// so these checks are emulated, never delegated to the kernel.
+//
+// Fake uid 0 passes them as the kernel's root does: through CAP_DAC_OVERRIDE,
+// CAP_DAC_READ_SEARCH and CAP_FOWNER in its fake effective set. A process
+// whose set holds CAP_DAC_OVERRIDE and CAP_DAC_READ_SEARCH (root, unless it
+// dropped them) takes no path of this file but the checks that bind root
+// too (an execute bit for exec, the sticky bit without CAP_FOWNER): that
+// is the fast path, a load and a test per call. Internal to the core.
+#pragma once
+#include <linux/capability.h>
+#include <sys/stat.h>
+
+#include <cstdint>
+
+#include "session.h"
+#include "state.h"
+
+namespace cr {
+
+constexpr uint64_t kAllCaps = (uint64_t(1) << (CAP_LAST_CAP + 1)) - 1;
+constexpr uint64_t cap_bit(int c) { return uint64_t(1) << c; }
+constexpr uint64_t kDacCaps = cap_bit(CAP_DAC_OVERRIDE) | cap_bit(CAP_DAC_READ_SEARCH);
+// What the kernel drops from the effective set when the fsuid leaves 0
+// (and raises again from the permitted set when it comes back).
+constexpr uint64_t kFsCaps = cap_bit(CAP_CHOWN) | cap_bit(CAP_DAC_OVERRIDE) | cap_bit(CAP_DAC_READ_SEARCH) |
+                             cap_bit(CAP_FOWNER) | cap_bit(CAP_FSETID) | cap_bit(CAP_LINUX_IMMUTABLE) |
+                             cap_bit(CAP_MAC_OVERRIDE) | cap_bit(CAP_MKNOD);
+
+// The capability sets a program gets without file capabilities, for its
+// effective uid: all for 0, none otherwise.
+inline Caps default_caps(uint32_t euid) {
+  Caps c;
+  c.bset = kAllCaps;
+  if (euid == 0) c.eff = c.perm = kAllCaps;
+  return c;
+}
+
+inline Caps caps_now() { return g_session.caps.set ? g_session.caps : default_caps(g_session.uid.e); }
+
+inline bool has_cap(int c) { return caps_now().eff & cap_bit(c); }
+
+// Whom a file access is checked as.
+struct Cred {
+  uint32_t uid, gid;  // fsuid and fsgid, or the real ids for access(2)
+  uint64_t caps;      // the effective set that applies
+};
+
+inline Cred fs_cred() { return {g_session.uid.f, g_session.gid.f, caps_now().eff}; }
+
+// access(2) and faccessat without AT_EACCESS: the real ids, and the
+// capabilities the kernel grants for them (the permitted set for real uid
+// 0, none otherwise).
+inline Cred real_cred() {
+  return {g_session.uid.r, g_session.gid.r, g_session.uid.r == 0 ? caps_now().perm : 0};
+}
+
+// Searching every directory is free (the walk makes no check).
+inline bool searches_freely(const Cred& c) { return c.caps & kDacCaps; }
+// Reading and writing every file and directory is free.
+inline bool dac_free(const Cred& c) { return c.caps & cap_bit(CAP_DAC_OVERRIDE); }
+
+enum : int { kMayExec = 1, kMayWrite = 2, kMayRead = 4 };
+
+// The fsgid or one of the supplementary groups (the kernel's in_group_p).
+bool in_group(uint32_t gid, const Cred& c);
+
+// generic_permission(): the owner, group or other bits of `m`, then
+// CAP_DAC_READ_SEARCH and CAP_DAC_OVERRIDE as the kernel applies them.
+// 0 or -EACCES.
+int may(const Meta& m, int mask, const Cred& c);
+
+// inode_owner_or_capable(): the fsuid owns the file, or CAP_FOWNER.
+inline bool owner_or_capable(const Meta& m, const Cred& c) {
+  return c.uid == m.uid || (c.caps & cap_bit(CAP_FOWNER));
+}
+
+// Making a name in `dir`: write and search. 0 or -EACCES.
+inline int may_create(const Meta& dir, const Cred& c) { return may(dir, kMayWrite | kMayExec, c); }
+
+// Removing (or renaming away) `victim` from `dir`: write and search on the
+// directory, and in a sticky one the file's or the directory's owner (or
+// CAP_FOWNER). 0, -EACCES or -EPERM.
+int may_delete(const Meta& dir, const Meta& victim, const Cred& c);
+
+// The fake view of a file from its key and real attributes: its entry, or
+// the real attributes with root as owner (unless -u).
+inline Meta view_of(const Key& k, const Meta& real, bool* has_entry = nullptr) {
+  Meta e;
+  if (g_state.lookup(k, &e) && !entry_stale(e, real)) {
+    if (has_entry) *has_entry = true;
+    return e;
+  }
+  if (has_entry) *has_entry = false;
+  Meta v = real;
+  if (!g_session.unknown_real) v.uid = v.gid = 0;
+  return v;
+}
+
+// Files whose real permissions hold as they are: real device nodes (a
+// terminal, /dev/null; faked ones are regular files on disk). Their fake
+// owner is a fiction, so no fake check is made on them.
+inline bool real_checks_only(const Meta& real) { return S_ISCHR(real.mode) || S_ISBLK(real.mode); }
+
+// Who owns a new file: the fsuid, and the fsgid or, in a setgid directory,
+// the directory's group (inode_init_owner). A directory made in a setgid
+// directory is setgid too.
+struct NewOwner {
+  uint32_t uid, gid;
+  bool setgid_dir;  // the parent is setgid
+};
+inline NewOwner new_owner(const Meta* parent) {
+  NewOwner o{g_session.uid.f, g_session.gid.f, false};
+  if (parent && (parent->mode & S_ISGID)) {
+    o.gid = parent->gid;
+    o.setgid_dir = true;
+  }
+  return o;
+}
+// Whether a new file needs an entry for its owner at all (else it shows
+// root:root, as every file without one does).
+inline bool owner_entry_needed(const NewOwner& o) { return o.uid != 0 || o.gid != 0 || g_session.unknown_real; }
+// The permission bits a new file gets, from those asked (umask applied):
+// setgid for a directory in a setgid one; a group-executable setgid file
+// of a group its maker is not in loses setgid (without CAP_FSETID).
+mode_t new_perm(mode_t perm, bool dir, const NewOwner& o);
+
+// The credentials a program runs with after exec of a file whose fake view
+// is `m` (bprm_fill_uid and the capability rules of capabilities(7)): a
+// setuid or setgid mode changes the effective and saved ids, file
+// capabilities (a faked security.capability) and uid 0 fill the sets.
+// Nothing is raised under PR_SET_NO_NEW_PRIVS.
+void exec_creds(const Meta& m, ExecCreds* out);
+
+}  // namespace cr
