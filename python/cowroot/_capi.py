@@ -58,6 +58,8 @@ class Error(OSError):
     is also the matching ``OSError`` subclass (``FileNotFoundError``, ...).
     """
 
+    __module__ = "cowroot"
+
     def __init__(self, message, errno=None):
         if errno is None:
             super().__init__(message)

@@ -134,6 +134,13 @@ def name_of(func):
     return "%s.%s" % (getattr(func, "__module__", "?"), getattr(func, "__qualname__", repr(func)))
 
 
+def path_of(what, image):
+    """Where this run's base refreshed by `what` from `image` is made:
+    beside the image (its clones' hard links need the same file system)."""
+    digest = hashlib.sha1(("%s\n%s" % (what, image.path)).encode("utf-8", "surrogateescape")).hexdigest()[:12]
+    return os.path.join(os.path.dirname(image.path), AREA, "%s-%s" % (run_id(), digest))
+
+
 def refreshed(image, what, run, chroot_class=None):
     """The image `image` changed by run(chroot) once per test run; `what`
     names the hook (name_of)."""
@@ -144,12 +151,10 @@ def refreshed(image, what, run, chroot_class=None):
         raise got
     if got is not None:
         return got
-    area = os.path.join(os.path.dirname(image.path), AREA)
+    base = path_of(what, image)
+    area, name = os.path.split(base)
     os.makedirs(area, exist_ok=True)
-    digest = hashlib.sha1(("%s\n%s" % key).encode("utf-8", "surrogateescape")).hexdigest()[:12]
-    name = "%s-%s" % (run_id(), digest)
     _reap_stale(area, name)
-    base = os.path.join(area, name)
     build = _lock(base + ".build.lock", fcntl.LOCK_EX)
     try:
         use = _lock(base + ".use.lock", fcntl.LOCK_SH)
