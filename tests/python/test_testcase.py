@@ -90,6 +90,22 @@ def test_fail_helpers_fail_with_the_originals_messages():
     assert "AssertionError: Path '/etc' exists" in messages["test_there"]
 
 
+def test_the_originals_readme_example_runs():
+    class TestInAChroot(cowroot.unittest2.TestCase):
+        def test_true(self):
+            retval = self.chroot.call(["sh", "-c", "true"])
+            self.failUnlessEqual(retval, 0)
+            self.failIf(retval)
+            self.failUnlessRaises(ZeroDivisionError, lambda: 1 / 0)
+
+        def test_false(self):
+            self.failUnlessEqual(self.chroot.call(["sh", "-c", "false"]), 0)
+
+    result = run_tests(TestInAChroot)
+    assert result.testsRun == 2 and len(result.failures) == 1 and not result.errors, result.output
+    assert "AssertionError: 1 != 0" in result.failures[0][1]
+
+
 def test_the_originals_module_name_is_the_same_testcase():
     assert cowroot.unittest2.TestCase is cowroot.testing.TestCase
     assert cowroot.FakeChroot is cowroot.Chroot
