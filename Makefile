@@ -218,6 +218,7 @@ peer-tests: all $(BUILD)/.deps-peer
 bench: all $(BUILD)/.deps-bench $(BENCH)
 	sh bench/run.sh $(BUILD)
 	sh bench/roots.sh $(BUILD)
+	sh bench/python.sh $(BUILD)
 	@if [ "$${BENCH_DEBOOTSTRAP:-1}" = 0 ]; then echo "bench: debootstrap comparison skipped (BENCH_DEBOOTSTRAP=0)"; \
 	 else sh bench/debootstrap.sh $(BUILD); fi
 
