@@ -6,6 +6,7 @@ import grp
 import io
 import os
 import pwd
+import weakref
 
 from . import _capi
 from ._capi import Error
@@ -69,6 +70,7 @@ class Image:
         lib = _capi.lib()
         self.path = os.fsdecode(lib.cowroot_image_path(handle))  # host path of the base
         self.name = os.fsdecode(lib.cowroot_image_name(handle))  # the cache's name; "" for Image.at
+        weakref.finalize(self, lib.cowroot_image_free, handle)
 
     @classmethod
     def get(cls, name=None, suite=None, variant=None, include=(), mirror=None):
@@ -100,11 +102,6 @@ class Image:
         if base:
             return cls.at(base)
         return cls.get(name=name or None)
-
-    def __del__(self):
-        if getattr(self, "_h", None) and _capi._lib is not None:
-            _capi._lib.cowroot_image_free(self._h)
-            self._h = None
 
     def __repr__(self):
         return "<cowroot.Image %s>" % (self.name or self.path)
@@ -159,6 +156,9 @@ class Chroot:
         self._h = lib.cowroot_root_new(image._h)
         if not self._h:
             _capi.fail()
+        # Given back when closed, when the object goes, or at the latest
+        # when the interpreter exits (before the modules are torn down).
+        self._free = weakref.finalize(self, lib.cowroot_root_free, self._h)
         # The original's name for the root's host path.
         self.chroot_path = os.fsdecode(lib.cowroot_root_path(self._h))
 
@@ -172,12 +172,12 @@ class Chroot:
 
     def close(self):
         """Gives the root back (reset, what runs in it stopped), unless kept."""
-        h, self._h = getattr(self, "_h", None), None
-        if h and _capi._lib is not None:
-            _capi._lib.cowroot_root_free(h)
+        self._h = None
+        free = getattr(self, "_free", None)
+        if free is not None:
+            free()
 
     destroy = close  # the original's name
-    __del__ = close
 
     def __enter__(self):
         return self

@@ -3,6 +3,8 @@ checked against what a program inside the root sees."""
 
 import os
 import stat
+import subprocess
+import sys
 import time
 
 import pytest
@@ -310,3 +312,15 @@ def test_the_debian_images_own_owners_and_users(root):
     assert root.stat("/tmp/w").st_uid == 33
     root.put("/etc/shadow", root.get("/etc/shadow"))  # issue 14 #8: the mode stays
     assert inside(root, "stat -c '%a %G' /etc/shadow") == "640 shadow\n"
+
+
+def test_a_root_left_open_is_given_back_when_the_process_exits(tmp_path):
+    script = tmp_path / "s.py"
+    # In a cycle held by a module torn down late: no __del__ would run in time.
+    script.write_text("import cowroot, sys\nleft = cowroot.Chroot()\nleft.me = left\nsys.modules['os'].left = left\n"
+                      "left.put('/etc/x', 'x')\nprint(left.chroot_path)\n")
+    r = subprocess.run([sys.executable, str(script)], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    assert r.returncode == 0 and r.stderr == b"", r.stderr.decode()
+    path = r.stdout.decode().strip()
+    # Reset into the pool (its slot is gone) or, a clone of a directory, removed.
+    assert not os.path.exists(os.path.join(path, "etc/x"))
