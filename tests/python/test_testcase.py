@@ -120,6 +120,12 @@ def check_deployed(test):
     test.assertEqual(c.check_call(["sh", "-c", "stat -c '%a %u %g' /opt/app; cat /etc/refreshed"])[1],
                      "755 33 34\nran\n")
     test.assertEqual(c.call(["sh", "-c", CLAIM]), 0)  # still a fresh root per test
+    # The base's files are sealed; writing one in a root is the root's own.
+    test.assertEqual(c.call(["sh", "-c", "echo changed >> /opt/app"]), 0)
+    c.put("/etc/refreshed", "mine\n")
+    test.assertEqual(c.get("/opt/app"), "v1\nchanged\n")
+    test.assertEqual(open(os.path.join(c.image.path, "opt/app")).read(), "v1\n")
+    test.assertEqual(open(os.path.join(c.image.path, "etc/refreshed")).read(), "ran\n")
 
 
 def test_refresh_environment_runs_once_on_the_base_before_any_test():
