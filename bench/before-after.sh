@@ -40,7 +40,7 @@ trap 'rm -rf "$work" "$work.cowroot"' EXIT
 "$A" clone "$base" "$work/in" 2>/dev/null
 cp "$CP" "$work/in/usr/local/bin/callpath"
 one() {  # VARIANT ROUND
-  out=$work/$1.$2
+  out=$work/$1.$2.out
   mkdir -p "$work/s$2$1" "$work/in/tmp/$2$1"
   case $1 in
     native) "$CP" "$work/s$2$1" ;;
@@ -49,13 +49,13 @@ one() {  # VARIANT ROUND
     root_native) "$CP" "$work/in/tmp/$2$1" "$work/in/usr/bin" ;;
     root_before) "$B" -r "$work/in" -- /usr/local/bin/callpath "/tmp/$2$1" /usr/bin ;;
     root_after) "$A" -r "$work/in" -- /usr/local/bin/callpath "/tmp/$2$1" /usr/bin ;;
-  esac > "$out" 2> "$out.err" || { cat "$out.err" >&2; echo "bench: callpath failed under $1" >&2; exit 1; }
+  esac > "$out" 2> "$work/$1.$2.err" || { cat "$work/$1.$2.err" >&2; echo "bench: callpath failed under $1" >&2; exit 1; }
 }
 for i in $(seq "$rounds"); do
   for v in native before after root_native root_before root_after; do one $v $i; done
 done
 for v in native before after root_native root_before root_after; do
-  cat "$work/$v".[0-9]* | grep -v err | awk '!($1 in b) { o[++k] = $1; b[$1] = $2 } $2 + 0 < b[$1] + 0 { b[$1] = $2 }
+  cat "$work/$v".[0-9]*.out | awk '!($1 in b) { o[++k] = $1; b[$1] = $2 } $2 + 0 < b[$1] + 0 { b[$1] = $2 }
     END { for (i = 1; i <= k; i++) print o[i], b[o[i]] }' > "$work/$v.best"
 done
 echo "# $(date -u '+%Y-%m-%d %H:%M UTC')  kernel $(uname -r)  as uid $(id -u); ns per call, best of $rounds interleaved rounds"

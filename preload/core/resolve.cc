@@ -20,9 +20,7 @@ namespace cr {
 
 constinit RootConfig g_root;
 
-// The walker's internals; ldconf.cc reads the root's loader configuration
-// with them (resolve_impl.h).
-namespace walker {
+namespace {
 
 
 
@@ -443,9 +441,17 @@ void add_exclude_binds() {
   }
 }
 
-}  // namespace walker
+}  // namespace
 
-using namespace walker;
+// The walker for ldconf.cc (resolve_impl.h). Out of line here, so that the
+// resolver's own calls keep walk() static: GCC then specialises and inlines
+// it for them (a shared walk cost every in-root stat ~25 instructions).
+namespace walker {
+size_t host_of(const char* inside, char* out, size_t n) { return map_host(inside, out, n); }
+int walk_inside(const char* path, bool follow_last, char* cur, size_t cap, bool* trailing, bool remember) {
+  return walk(path, follow_last, cur, cap, trailing, false, remember);
+}
+}  // namespace walker
 
 void root_forget_cache() { g_cache_epoch++; }
 
