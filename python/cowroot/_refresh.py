@@ -136,9 +136,15 @@ def name_of(func):
 
 def path_of(what, image):
     """Where this run's base refreshed by `what` from `image` is made:
-    beside the image (its clones' hard links need the same file system)."""
+    beside the image (its clones' hard links need the same file system).
+    For a cached image (CACHE/images/NAME/root) that is CACHE/images, not
+    NAME/, which a rebuild of the image replaces; for a directory, its
+    parent, where the fixture makes that directory's clones too."""
     digest = hashlib.sha1(("%s\n%s" % (what, image.path)).encode("utf-8", "surrogateescape")).hexdigest()[:12]
-    return os.path.join(os.path.dirname(image.path), AREA, "%s-%s" % (run_id(), digest))
+    top = os.path.dirname(image.path)
+    if image.name:
+        top = os.path.dirname(top)
+    return os.path.join(top, AREA, "%s-%s" % (run_id(), digest))
 
 
 def refreshed(image, what, run, chroot_class=None):
