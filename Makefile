@@ -171,6 +171,30 @@ install: all
 	install -m 644 $(HEADERS) $(DESTDIR)$(PREFIX)/include/cowroot/
 	sed 's/@VERSION@/0.1/' mk/cowroot.pc.in > $(DESTDIR)$(PREFIX)/lib/pkgconfig/cowroot.pc
 	sed 's/@VERSION@/0.1/' mk/cowroot-fixture.pc.in > $(DESTDIR)$(PREFIX)/lib/pkgconfig/cowroot-fixture.pc
+	$(MAKE) -s install-python
+
+# The Python package where the host's python3 looks for PREFIX's packages
+# (Debian's has /usr/local/lib/python3.X/dist-packages on sys.path), with
+# its metadata: the entry point that has pytest load the plugin. It loads
+# PREFIX/lib/libcowroot-fixture.so, found relative to itself (_install.py).
+PYTHON3 ?= $(firstword $(wildcard /usr/bin/python3) python3)
+PYVER    = $(shell $(PYTHON3) -c 'import sys; print("%d.%d" % sys.version_info[:2])')
+PYDIR   ?= $(PREFIX)/lib/python$(PYVER)/dist-packages
+PY_SRC  := $(wildcard python/cowroot/*.py)
+PY_INFO := python/cowroot-dist-info
+
+install-python:
+	@test -n "$(PYVER)" || { echo "cowroot: $(PYTHON3) does not run: cannot install the Python package" >&2; exit 1; }
+	install -d $(DESTDIR)$(PYDIR)/cowroot $(DESTDIR)$(PYDIR)/cowroot-0.1.dist-info
+	install -m 644 $(PY_SRC) $(DESTDIR)$(PYDIR)/cowroot/
+	echo "LIBDIR = '$$($(PYTHON3) -c 'import os, sys; print(os.path.relpath(sys.argv[2], sys.argv[1]))' \
+	  $(abspath $(PYDIR))/cowroot $(abspath $(PREFIX))/lib)'" > $(DESTDIR)$(PYDIR)/cowroot/_install.py
+	$(PYTHON3) -m compileall -q -d $(abspath $(PYDIR))/cowroot $(DESTDIR)$(PYDIR)/cowroot >/dev/null
+	install -m 644 $(PY_INFO)/METADATA $(PY_INFO)/entry_points.txt $(PY_INFO)/top_level.txt \
+	  $(DESTDIR)$(PYDIR)/cowroot-0.1.dist-info/
+	echo make > $(DESTDIR)$(PYDIR)/cowroot-0.1.dist-info/INSTALLER
+	cd $(DESTDIR)$(PYDIR) && find cowroot cowroot-0.1.dist-info -type f | sort | sed 's/$$/,,/' \
+	  > cowroot-0.1.dist-info/RECORD && echo 'cowroot-0.1.dist-info/RECORD,,' >> cowroot-0.1.dist-info/RECORD
 
 # ---- tests and benchmarks --------------------------------------------------
 test: all $(BUILD)/.deps-test $(TESTS) $(HELPER)
@@ -194,12 +218,14 @@ peer-tests: all $(BUILD)/.deps-peer
 bench: all $(BUILD)/.deps-bench $(BENCH)
 	sh bench/run.sh $(BUILD)
 	sh bench/roots.sh $(BUILD)
+	sh bench/python.sh $(BUILD)
 	@if [ "$${BENCH_DEBOOTSTRAP:-1}" = 0 ]; then echo "bench: debootstrap comparison skipped (BENCH_DEBOOTSTRAP=0)"; \
 	 else sh bench/debootstrap.sh $(BUILD); fi
 
 clean:
 	rm -rf $(BUILD)
 
-.PHONY: all install test test-quick peer-tests bench clean
+
+.PHONY: all install install-python test test-quick peer-tests bench clean
 .SECONDARY:
 -include $(shell find $(BUILD) -name '*.d' 2>/dev/null)

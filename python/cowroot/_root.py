@@ -1,0 +1,452 @@
+"""Images and roots: the fixture's objects, over the C interface."""
+
+import collections
+import ctypes
+import grp
+import io
+import os
+import pwd
+import weakref
+
+from . import _capi
+from ._capi import Error
+
+Result = collections.namedtuple("Result", ("status", "stdout", "stderr", "timed_out"))
+Result.__doc__ = """What a program run inside did: exit status (128+N for signal N,
+124 when timed out), its output and error output, and whether the timeout
+ran out."""
+
+# The original's spwd struct (its field names), with the spwd module's
+# names as well; numbers are ints, -1 where the field is empty.
+_SPWD_FIELDS = ("sp_nam", "sp_pwd", "sp_lastchg", "sp_min", "sp_max", "sp_warn", "sp_inact", "sp_expire",
+                "sp_flag")
+
+
+class struct_spwd(collections.namedtuple("struct_spwd", _SPWD_FIELDS)):
+    __slots__ = ()
+    sp_namp = property(lambda self: self.sp_nam)
+    sp_pwdp = property(lambda self: self.sp_pwd)
+    sp_lstchg = property(lambda self: self.sp_lastchg)
+
+
+def _int_or(s, empty=-1):
+    return int(s) if s else empty
+
+
+def _passwd(line):
+    f = line.split(":")
+    return pwd.struct_passwd((f[0], f[1], int(f[2]), int(f[3]), f[4], f[5], f[6]))
+
+
+def _group(line):
+    f = line.split(":")
+    return grp.struct_group((f[0], f[1], int(f[2]), f[3].split(",") if f[3] else []))
+
+
+def _spwd(line):
+    f = line.split(":")
+    return struct_spwd(f[0], f[1], *[_int_or(x) for x in f[2:8]], _int_or(f[8]))
+
+
+def _text(b):
+    return b.decode("utf-8", "surrogateescape")
+
+
+def _stat_result(st):
+    ns = lambda s, n: s * 1000000000 + n  # noqa: E731
+    return os.stat_result(
+        (st.mode, st.ino, st.dev, st.nlink, st.uid, st.gid, st.size, st.atime_sec, st.mtime_sec, st.ctime_sec),
+        {"st_atime": st.atime_sec + st.atime_nsec / 1e9, "st_mtime": st.mtime_sec + st.mtime_nsec / 1e9,
+         "st_ctime": st.ctime_sec + st.ctime_nsec / 1e9, "st_atime_ns": ns(st.atime_sec, st.atime_nsec),
+         "st_mtime_ns": ns(st.mtime_sec, st.mtime_nsec), "st_ctime_ns": ns(st.ctime_sec, st.ctime_nsec),
+         "st_blksize": st.blksize, "st_blocks": st.blocks, "st_rdev": st.rdev})
+
+
+class Image:
+    """A base for roots: a cached image (built on first use) or any directory."""
+
+    def __init__(self, handle):
+        self._h = handle
+        lib = _capi.lib()
+        self.path = os.fsdecode(lib.cowroot_image_path(handle))  # host path of the base
+        self.name = os.fsdecode(lib.cowroot_image_name(handle))  # the cache's name; "" for Image.at
+        weakref.finalize(self, lib.cowroot_image_free, handle)
+
+    @classmethod
+    def get(cls, name=None, suite=None, variant=None, include=(), mirror=None):
+        """The cached image with these options (Debian bookworm minbase by
+        default), built once by debootstrap under cowroot and shared with
+        `cowroot run`; its identity is all its options."""
+        lib = _capi.lib()
+        inc, n = _capi.strings(include)
+        opt = lambda s: _capi.fs(s) if s else None  # noqa: E731
+        h = lib.cowroot_image_get(opt(name), opt(suite), opt(variant), inc, n, opt(mirror))
+        if not h:
+            _capi.fail()
+        return cls(h)
+
+    @classmethod
+    def at(cls, directory):
+        """Any directory as the base (its roots are full clones, not pooled)."""
+        lib = _capi.lib()
+        h = lib.cowroot_image_at(_capi.fs(directory))
+        if not h:
+            _capi.fail()
+        return cls(h)
+
+    @classmethod
+    def default(cls):
+        """``COWROOT_BASE`` (a directory) or ``COWROOT_IMAGE`` (a cached
+        image's name) when set, else the default cached image."""
+        base, name = os.environ.get("COWROOT_BASE"), os.environ.get("COWROOT_IMAGE")
+        if base:
+            return cls.at(base)
+        return cls.get(name=name or None)
+
+    def __repr__(self):
+        return "<cowroot.Image %s>" % (self.name or self.path)
+
+
+class _WriteBack(io.BytesIO):
+    """A file being written: its bytes go into the root, through the
+    pipeline, when it is closed."""
+
+    def __init__(self, root, path, initial, at_end):
+        super().__init__(initial)
+        if at_end:
+            self.seek(0, io.SEEK_END)
+        self._root, self._path, self.name = root, path, path
+
+    def close(self):
+        if not self.closed:
+            data = self.getvalue()
+            super().close()
+            self._root.put(self._path, data)
+
+
+def _hooked(cls):
+    """The subclass's own refresh_environment, when it has one."""
+    f = getattr(cls, "refresh_environment", None)
+    return None if f is None or getattr(f, "_cowroot_default", False) else f
+
+
+class Chroot:
+    """A fresh copy-on-write root of an image, with the helpers of the
+    original fixture (yaybu's fakechroot). Every path is an inside path; a
+    relative one is relative to the root's /. Everything that changes the
+    root goes through the same pipeline as a program inside (copy-on-write,
+    fake owners and modes, journaled for the reset).
+
+    ``Chroot()`` takes a root of ``Image.default()``; close() (or leaving a
+    ``with`` block, or the object going away) gives it back to the pool,
+    reset. A subclass that defines ``refresh_environment(self)`` gets roots
+    of a base made from the image once per test run by that method (see
+    cowroot._refresh).
+    """
+
+    def __init__(self, image=None, _base=False):
+        if image is None:
+            image = Image.default()
+        if not _base and _hooked(type(self)):
+            from . import _refresh
+            image = _refresh.refreshed(image, _refresh.name_of(_hooked(type(self))),
+                                       lambda c: c.refresh_environment(), chroot_class=type(self))
+        self.image = image
+        lib = _capi.lib()
+        self._h = lib.cowroot_root_new(image._h)
+        if not self._h:
+            _capi.fail()
+        # Given back when closed, when the object goes, or at the latest
+        # when the interpreter exits (before the modules are torn down).
+        self._free = weakref.finalize(self, lib.cowroot_root_free, self._h)
+        # The original's name for the root's host path.
+        self.chroot_path = os.fsdecode(lib.cowroot_root_path(self._h))
+
+    def refresh_environment(self):
+        """Override to change the base once per test run (the root this is
+        called on becomes the base of every root of this class)."""
+
+    refresh_environment._cowroot_default = True
+
+    # ---- lifetime --------------------------------------------------------
+
+    def close(self):
+        """Gives the root back (reset, what runs in it stopped), unless kept."""
+        self._h = None
+        free = getattr(self, "_free", None)
+        if free is not None:
+            free()
+
+    destroy = close  # the original's name
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+    def _root(self):
+        if not self._h:
+            raise Error("cowroot: this root was closed")
+        return self._h
+
+    def keep(self, directory):
+        """Keeps the root at the host directory `directory` instead of
+        resetting it (a clone: `cowroot -r DIR` works on it)."""
+        _capi.check(_capi.lib().cowroot_keep(self._root(), _capi.fs(directory)))
+        self.chroot_path = os.fsdecode(_capi.lib().cowroot_root_path(self._h))
+
+    def keep_failed(self, test_name):
+        """Keeps the root under $COWROOT_KEEP_FAILED (when set), named after
+        the test; returns where, or None."""
+        where = ctypes.c_void_p()
+        rc = _capi.check(_capi.lib().cowroot_keep_failed(self._root(), _capi.fs(test_name), ctypes.byref(where)))
+        if rc == 1:
+            self.chroot_path = os.fsdecode(_capi.lib().cowroot_root_path(self._h))
+            return os.fsdecode(_capi.take(where.value))
+        return None
+
+    def __repr__(self):
+        return "<cowroot.Chroot %s>" % self.chroot_path
+
+    # ---- running programs inside -------------------------------------------
+
+    def run(self, argv, user=None, cwd=None, env=None, input=None, timeout=None, clear_env=False, binds=(),
+            text=True):
+        """Runs argv inside (argv[0] found on the root's PATH) as fake root,
+        or as `user` of the root (a name or number): a Result. Returns when
+        the program exits; what it leaves running goes on until the root
+        goes. env: a dict (or NAME=VALUE strings) added to this process's
+        environment (only those with clear_env). timeout: seconds, then the
+        program and what it started are killed (status 124). text: output
+        as str (undecodable bytes kept as surrogates), else bytes."""
+        if isinstance(argv, (str, bytes)):
+            raise TypeError("argv is a list of arguments, not a string (%r)" % (argv,))
+        lib = _capi.lib()
+        av, n = _capi.strings(argv)
+        o = _capi.RunOptions()
+        keep = [av]
+        if cwd is not None:
+            o.cwd = _capi.fs(cwd)
+        if env:
+            items = ["%s=%s" % kv for kv in env.items()] if isinstance(env, dict) else list(env)
+            o.env, o.n_env = _capi.strings(items)
+            keep.append(o.env)
+        if input is not None:
+            data = input.encode() if isinstance(input, str) else bytes(input)
+            o.input, o.input_len = data, len(data)
+        if binds:
+            o.binds, o.n_binds = _capi.strings(binds)
+        if user is not None:
+            o.user = _capi.fs(str(user))
+        if timeout:
+            o.timeout_ms = max(1, int(timeout * 1000))
+        o.clear_env = 1 if clear_env else 0
+        r = _capi.Result()
+        if lib.cowroot_run(self._root(), av, n, ctypes.byref(o), ctypes.byref(r)) < 0:
+            _capi.fail()
+        status, timed_out = r.status, bool(r.timed_out)
+        try:
+            out = ctypes.string_at(r.out, r.out_len) if r.out else b""
+            err = ctypes.string_at(r.err, r.err_len) if r.err else b""
+        finally:
+            lib.cowroot_result_free(ctypes.byref(r))  # (zeroes r)
+        if text:
+            out, err = _text(out), _text(err)
+        return Result(status, out, err, timed_out)
+
+    def call(self, argv, **options):
+        """Runs argv inside: its exit status (its output is not kept)."""
+        return self.run(argv, **options).status
+
+    def check_call(self, argv, **options):
+        """Runs argv inside: (status, stdout, stderr), as the original did;
+        like it, a non-zero status is returned, not raised."""
+        r = self.run(argv, **options)
+        return r.status, r.stdout, r.stderr
+
+    def sudo(self, argv, user="root", **options):
+        """Runs argv as `user` of the root (fake uid, gid and groups from
+        the root's /etc/passwd and /etc/group; HOME, USER and LOGNAME the
+        user's): (status, stdout, stderr)."""
+        return self.check_call(argv, user=user, **options)
+
+    # ---- files, from outside -----------------------------------------------
+
+    def path(self, inside):
+        """The host path an inside path resolves to (symlinks followed inside)."""
+        p = ctypes.c_void_p()
+        _capi.check(_capi.lib().cowroot_host_path(self._root(), _capi.fs(inside), ctypes.byref(p)))
+        return os.fsdecode(_capi.take(p.value))
+
+    def _bool(self, fn, inside):
+        return _capi.check(fn(self._root(), _capi.fs(inside))) == 1
+
+    def exists(self, inside):
+        return self._bool(_capi.lib().cowroot_exists, inside)
+
+    def lexists(self, inside):
+        return self._bool(_capi.lib().cowroot_lexists, inside)
+
+    def isdir(self, inside):
+        return self._bool(_capi.lib().cowroot_isdir, inside)
+
+    def isfile(self, inside):
+        return self._bool(_capi.lib().cowroot_isfile, inside)
+
+    def islink(self, inside):
+        return self._bool(_capi.lib().cowroot_islink, inside)
+
+    def read(self, inside):
+        """The file's bytes."""
+        p, n = ctypes.c_void_p(), ctypes.c_size_t()
+        _capi.check(_capi.lib().cowroot_read(self._root(), _capi.fs(inside), ctypes.byref(p), ctypes.byref(n)))
+        return _capi.take(p.value, n.value)
+
+    def get(self, inside, encoding="utf-8"):
+        """The file's contents, as str (encoding=None: bytes)."""
+        data = self.read(inside)
+        return data.decode(encoding) if encoding else data
+
+    def put(self, inside, contents, chmod=None):
+        """Writes contents (str or bytes) to the file. A new file is root's,
+        mode `chmod` (default 0o644); an existing one keeps its owner and
+        mode unless `chmod` is given."""
+        data = contents.encode() if isinstance(contents, str) else bytes(contents)
+        mode = -1 if chmod is None else int(chmod)
+        _capi.check(_capi.lib().cowroot_write(self._root(), _capi.fs(inside), data, len(data), mode))
+
+    write = put
+
+    def open(self, inside, mode="r", encoding=None, errors=None, newline=None):
+        """A file object. Reading: the root's file itself. Writing ('w',
+        'a', 'x', '+'): in memory, written into the root through the
+        pipeline when closed (copy-on-write, owner and mode kept)."""
+        kind = set(mode) & set("rwax")
+        if len(kind) != 1 or set(mode) - set("rwaxbt+") or "b" in mode and "t" in mode:
+            raise ValueError("invalid mode: %r" % (mode,))
+        if "+" not in mode and "r" in kind:
+            return open(self.path(inside), mode, encoding=encoding, errors=errors, newline=newline)
+        if "x" in kind and self.lexists(inside):
+            raise _capi.error("cowroot: %s: File exists" % inside)
+        if "r" in kind:
+            initial = self.read(inside)  # r+: the file must be there
+        elif "a" in kind and self.exists(inside):
+            initial = self.read(inside)
+        else:
+            initial = b""
+            self.put(inside, b"")  # there now (truncated), as open() makes it
+        f = _WriteBack(self, inside, initial, "a" in kind)
+        if "b" in mode:
+            return f
+        return io.TextIOWrapper(f, encoding=encoding or "utf-8", errors=errors, newline=newline,
+                                write_through=True)
+
+    def mkdir(self, inside, mode=0o755):
+        """Makes the directory (its parent must exist; it must not)."""
+        _capi.check(_capi.lib().cowroot_mkdir(self._root(), _capi.fs(inside), mode, 0))
+
+    def makedirs(self, inside, mode=0o755):
+        """Makes the directory and its missing parents (an existing one is fine)."""
+        _capi.check(_capi.lib().cowroot_mkdir(self._root(), _capi.fs(inside), mode, 1))
+
+    def unlink(self, inside):
+        """Removes a file (never a directory)."""
+        _capi.check(_capi.lib().cowroot_unlink(self._root(), _capi.fs(inside)))
+
+    def remove(self, inside):
+        """Removes a file, or a directory with what is in it."""
+        _capi.check(_capi.lib().cowroot_remove(self._root(), _capi.fs(inside)))
+
+    def touch(self, inside):
+        """Creates an empty file (root's, 0644) when missing, else sets its times to now."""
+        _capi.check(_capi.lib().cowroot_touch(self._root(), _capi.fs(inside)))
+
+    def chmod(self, inside, mode):
+        """The mode a program inside sees (the fake one)."""
+        _capi.check(_capi.lib().cowroot_chmod(self._root(), _capi.fs(inside), mode))
+
+    def chown(self, inside, uid=-1, gid=-1):
+        """The fake owner; -1 leaves that id as it is."""
+        _capi.check(_capi.lib().cowroot_chown(self._root(), _capi.fs(inside), uid & 0xFFFFFFFF, gid & 0xFFFFFFFF))
+
+    def symlink(self, source, dest):
+        """Makes dest a symlink to source, stored as given."""
+        _capi.check(_capi.lib().cowroot_symlink(self._root(), _capi.fs(source), _capi.fs(dest)))
+
+    def readlink(self, inside):
+        """The symlink's target as stored (an inside path, never a host one)."""
+        p = ctypes.c_void_p()
+        _capi.check(_capi.lib().cowroot_readlink(self._root(), _capi.fs(inside), ctypes.byref(p)))
+        return os.fsdecode(_capi.take(p.value))
+
+    def stat(self, inside):
+        """An os.stat_result as a program inside sees it (fake owner, mode
+        and device), symlinks followed."""
+        st = _capi.StatBuf()
+        _capi.check(_capi.lib().cowroot_stat(self._root(), _capi.fs(inside), ctypes.byref(st)))
+        return _stat_result(st)
+
+    def lstat(self, inside):
+        """stat() of the name itself (a symlink is not followed)."""
+        st = _capi.StatBuf()
+        _capi.check(_capi.lib().cowroot_lstat(self._root(), _capi.fs(inside), ctypes.byref(st)))
+        return _stat_result(st)
+
+    def write_temporary_file(self, contents):
+        """A new file under the root's /tmp (mode 0600, root's) holding
+        contents: (host path, inside path)."""
+        data = contents.encode() if isinstance(contents, str) else bytes(contents)
+        host, inside = ctypes.c_void_p(), ctypes.c_void_p()
+        _capi.check(_capi.lib().cowroot_write_temporary_file(self._root(), data, len(data), ctypes.byref(host),
+                                                             ctypes.byref(inside)))
+        return os.fsdecode(_capi.take(host.value)), os.fsdecode(_capi.take(inside.value))
+
+    # ---- the root's users and groups -----------------------------------------
+
+    def _one(self, fn, key, parse):
+        p = ctypes.c_void_p()
+        arg = _capi.fs(key) if isinstance(key, (str, bytes)) else int(key)
+        if _capi.check(fn(self._root(), arg, ctypes.byref(p))) == 0:
+            raise KeyError(key)
+        return parse(_text(_capi.take(p.value)))
+
+    def _all(self, fn, parse):
+        p = ctypes.c_void_p()
+        _capi.check(fn(self._root(), ctypes.byref(p)))
+        return [parse(line) for line in _text(_capi.take(p.value)).splitlines()]
+
+    def getpwnam(self, name):
+        return self._one(_capi.lib().cowroot_getpwnam, name, _passwd)
+
+    def getpwuid(self, uid):
+        return self._one(_capi.lib().cowroot_getpwuid, uid, _passwd)
+
+    def getpwall(self):
+        return self._all(_capi.lib().cowroot_getpwall, _passwd)
+
+    def getgrnam(self, name):
+        return self._one(_capi.lib().cowroot_getgrnam, name, _group)
+
+    def getgrgid(self, gid):
+        return self._one(_capi.lib().cowroot_getgrgid, gid, _group)
+
+    def getgrall(self):
+        return self._all(_capi.lib().cowroot_getgrall, _group)
+
+    def getspnam(self, name):
+        return self._one(_capi.lib().cowroot_getspnam, name, _spwd)
+
+    def getspall(self):
+        return self._all(_capi.lib().cowroot_getspall, _spwd)
+
+    def get_user(self, name):
+        """The fields after the name in /etc/passwd, as a list (KeyError when none)."""
+        return self._one(_capi.lib().cowroot_get_user, name, lambda s: s.split(":"))
+
+    def get_group(self, name):
+        """The fields after the name in /etc/group, as a list (KeyError when none)."""
+        return self._one(_capi.lib().cowroot_get_group, name, lambda s: s.split(":"))
+
+
+FakeChroot = Chroot  # the original's name

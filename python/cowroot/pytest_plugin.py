@@ -1,0 +1,111 @@
+"""The pytest plugin, registered by the install (entry point
+``[pytest11] cowroot``): pytest loads it on its own, no conftest needed.
+
+    def test_installs(root):                     # a fresh root per test
+        root.put("/etc/app.conf", "port=8080\\n")
+        assert root.call(["app", "--check"]) == 0
+
+Options: --cowroot-image NAME, --cowroot-include PKGS, --cowroot-base DIR
+(default: $COWROOT_BASE, $COWROOT_IMAGE, else the default cached image),
+--cowroot-keep-failed DIR. A marker picks another image for a test:
+``@pytest.mark.cowroot(name=..., suite=..., include=[...], base=...)``.
+A conftest may define ``pytest_cowroot_refresh_environment(chroot)``: run
+once per test run on the root that becomes the base of every test's root.
+Under pytest-xdist every worker takes roots of its own.
+"""
+
+import os
+
+import pytest
+
+from . import _capi, _refresh
+from ._root import Chroot, Image
+
+
+class _Hooks:
+    @pytest.hookspec
+    def pytest_cowroot_refresh_environment(self, chroot):
+        """Changes the image once per test run, before any test takes a
+        root of it: `chroot` is a root of the image that becomes the base."""
+
+
+def pytest_addhooks(pluginmanager):
+    pluginmanager.add_hookspecs(_Hooks)
+
+
+def pytest_addoption(parser):
+    g = parser.getgroup("cowroot", "cowroot roots (the root fixture)")
+    g.addoption("--cowroot-image", metavar="NAME", help="the cached image of the roots (default: bookworm)")
+    g.addoption("--cowroot-include", metavar="PKGS", help="extra packages of that image, comma-separated")
+    g.addoption("--cowroot-base", metavar="DIR", help="a directory as the base instead of a cached image")
+    g.addoption("--cowroot-keep-failed", metavar="DIR", help="keep the root of every failing test under DIR")
+
+
+def pytest_configure(config):
+    config.addinivalue_line("markers", "cowroot(name=None, suite=None, variant=None, include=(), mirror=None, "
+                                       "base=None): the image of the test's root")
+    keep = config.getoption("--cowroot-keep-failed")
+    if keep:
+        _capi.check(_capi.lib().cowroot_set_keep_failed(os.fsencode(os.path.abspath(keep))))
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    outcome = yield
+    rep = outcome.get_result()
+    if rep.when == "call" and rep.failed:
+        item._cowroot_failed = True
+
+
+_images = {}
+
+
+def _image(options):
+    key = tuple(sorted((k, tuple(v) if isinstance(v, (list, tuple)) else v) for k, v in options.items()))
+    if key not in _images:
+        o = dict(options)
+        base = o.pop("base", None)
+        if base:
+            _images[key] = Image.at(base)
+        elif not o:
+            _images[key] = Image.default()
+        else:
+            _images[key] = Image.get(**o)
+    return _images[key]
+
+
+@pytest.fixture(scope="session")
+def cowroot_image(pytestconfig):
+    """The Image of the root fixture (the options say which)."""
+    c = pytestconfig
+    o = {}
+    if c.getoption("--cowroot-base"):
+        o["base"] = c.getoption("--cowroot-base")
+    else:
+        if c.getoption("--cowroot-image"):
+            o["name"] = c.getoption("--cowroot-image")
+        if c.getoption("--cowroot-include"):
+            o["include"] = [p for p in c.getoption("--cowroot-include").split(",") if p]
+    return _image(o)
+
+
+@pytest.fixture
+def root(request, cowroot_image):
+    """A fresh copy-on-write root (a cowroot.Chroot), given back reset after
+    the test, or kept under --cowroot-keep-failed when the test failed."""
+    image = cowroot_image
+    mark = request.node.get_closest_marker("cowroot")
+    if mark is not None:
+        image = _image(mark.kwargs)
+    hook = request.config.pluginmanager.hook.pytest_cowroot_refresh_environment
+    impls = hook.get_hookimpls()
+    if impls:
+        what = "+".join(_refresh.name_of(i.function) for i in impls)
+        image = _refresh.refreshed(image, what, lambda c: hook(chroot=c))
+    chroot = Chroot(image)
+    try:
+        yield chroot
+    finally:
+        if getattr(request.node, "_cowroot_failed", False):
+            chroot.keep_failed(request.node.nodeid)
+        chroot.close()

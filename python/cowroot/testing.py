@@ -1,0 +1,62 @@
+"""unittest: a TestCase whose every test gets a fresh root as self.chroot."""
+
+import unittest
+
+from ._root import Chroot, Image
+
+
+def _own_hook(obj):
+    f = getattr(type(obj), "refresh_environment", None)
+    return None if f is None or getattr(f, "_cowroot_default", False) else f
+
+
+class TestCase(unittest.TestCase):
+    """Each test runs with ``self.chroot``, a fresh root (a Chroot) of the
+    class's image, given back reset after the test.
+
+    Class attributes:
+      image      an Image, or None for Image.default() (COWROOT_BASE,
+                 COWROOT_IMAGE, else the default cached image)
+      FakeChroot the class of self.chroot (the original's attribute)
+
+    Override ``refresh_environment(self, chroot)`` to change the image once
+    per test run, before any test takes a root of it (to deploy the code
+    under test): `chroot` is a root of the image that then becomes the base
+    of every test's root (see cowroot._refresh).
+    """
+
+    image = None
+    FakeChroot = Chroot
+
+    def refresh_environment(self, chroot):
+        """Called once per test run on the root that becomes the base."""
+
+    refresh_environment._cowroot_default = True
+
+    def setUp(self):
+        super().setUp()
+        image = self.image if self.image is not None else Image.default()
+        hook = _own_hook(self)
+        if hook is not None:
+            from . import _refresh
+            image = _refresh.refreshed(image, _refresh.name_of(hook), self.refresh_environment)
+        self.chroot = self.FakeChroot(image)
+        self.addCleanup(self.chroot.close)
+
+    def failUnlessExists(self, path):
+        if not self.chroot.exists(path):
+            self.fail("Path '%s' does not exist" % path)
+
+    def failIfExists(self, path):
+        if self.chroot.exists(path):
+            self.fail("Path '%s' exists" % path)
+
+    assertExists = failUnlessExists
+    assertNotExists = failIfExists
+
+    # The original's tests use unittest's old names, gone in Python 3.12.
+    failUnlessEqual = unittest.TestCase.assertEqual
+    failIfEqual = unittest.TestCase.assertNotEqual
+    failUnless = unittest.TestCase.assertTrue
+    failIf = unittest.TestCase.assertFalse
+    failUnlessRaises = unittest.TestCase.assertRaises
