@@ -38,7 +38,8 @@ FIXTURE  := $(BUILD)/libcowroot-fixture.a
 FIXTURE_SO := $(BUILD)/libcowroot-fixture.so
 TESTS    := $(BUILD)/tests/unit_tests $(BUILD)/tests/resolve_tests $(BUILD)/tests/fakeroot_tests \
             $(BUILD)/tests/chroot_tests $(BUILD)/tests/cow_tests $(BUILD)/tests/fixture_tests \
-            $(BUILD)/tests/fixture_root_tests $(BUILD)/tests/fixture_api_tests $(BUILD)/tests/fixture_gtest \
+            $(BUILD)/tests/fixture_root_tests $(BUILD)/tests/fixture_api_tests $(BUILD)/tests/fixture_parallel_tests \
+            $(BUILD)/tests/fixture_gtest \
             $(BUILD)/tests/optable_tests $(BUILD)/tests/debootstrap_tests
 HELPER   := $(BUILD)/tests/helper
 BENCH    := $(BUILD)/bench/callpath $(BUILD)/bench/timeit
