@@ -38,8 +38,8 @@ FIXTURE  := $(BUILD)/libcowroot-fixture.a
 FIXTURE_SO := $(BUILD)/libcowroot-fixture.so
 TESTS    := $(BUILD)/tests/unit_tests $(BUILD)/tests/resolve_tests $(BUILD)/tests/fakeroot_tests \
             $(BUILD)/tests/chroot_tests $(BUILD)/tests/cow_tests $(BUILD)/tests/fixture_tests \
-            $(BUILD)/tests/fixture_root_tests $(BUILD)/tests/fixture_api_tests $(BUILD)/tests/fixture_parallel_tests $(BUILD)/tests/fixture_layer_tests \
-            $(BUILD)/tests/fixture_gtest \
+            $(BUILD)/tests/fixture_root_tests $(BUILD)/tests/fixture_api_tests $(BUILD)/tests/fixture_parallel_tests \
+            $(BUILD)/tests/fixture_layer_tests $(BUILD)/tests/fixture_archive_tests $(BUILD)/tests/fixture_gtest \
             $(BUILD)/tests/optable_tests $(BUILD)/tests/debootstrap_tests
 HELPER   := $(BUILD)/tests/helper
 BENCH    := $(BUILD)/bench/callpath $(BUILD)/bench/timeit
@@ -113,7 +113,7 @@ $(FAKED): $(BUILD)/faked/faked.o $(CORE_LIB)
 	$(CXX) -o $@ $^ -static-libstdc++ -static-libgcc
 
 CLI_OBJ := $(BUILD)/cli/cowroot.o $(BUILD)/cli/images.o $(BUILD)/cli/image_cmd.o $(BUILD)/cli/build.o \
-           $(BUILD)/cli/layers.o $(BUILD)/cli/sha256.o $(BUILD)/cli/procs.o $(BUILD)/cli/slots.o
+           $(BUILD)/cli/layers.o $(BUILD)/cli/archive.o $(BUILD)/cli/sha256.o $(BUILD)/cli/procs.o $(BUILD)/cli/slots.o
 $(CLI): $(CLI_OBJ) $(CLONE_LIB) $(CORE_LIB)
 	$(CXX) -o $@ $^ -static-libstdc++ -static-libgcc
 

@@ -54,7 +54,7 @@ void usage(FILE* f) {
           "       cowroot run [--image NAME | --base DIR] [--keep DIR] [--] CMD\n"
           "                          run CMD as root in a throwaway clone of an image (default: bookworm,\n"
           "                          built on first use) or of DIR\n"
-          "       cowroot image build|refresh|path|list|rm       the image cache (cowroot image --help)\n"
+          "       cowroot image build|refresh|path|list|rm|export|import  the image cache (cowroot image --help)\n"
           "       cowroot seal [-i STATE] DIR | verify DIR        protect a base or image (with the fake ownership saved\n"
           "                                                       in STATE) / report changes to it\n"
           "\n"

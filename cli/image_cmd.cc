@@ -4,6 +4,7 @@
 #include <cstring>
 #include <string>
 
+#include "archive.h"
 #include "images.h"
 #include "layers.h"
 
@@ -14,7 +15,7 @@ namespace {
 const char kUsage[] =
     "usage: cowroot image build|refresh|path NAME [--suite S] [--variant V] [--include PKGS] [--mirror URL]\n"
     "       cowroot image build|refresh|path NAME --from PARENT [--include PKGS] [--copy HOST:INSIDE]... [--run SCRIPT]\n"
-    "       cowroot image list | rm NAME\n"
+    "       cowroot image list | rm NAME | export NAME FILE | import FILE [NAME]\n"
     "\n"
     "  build    build NAME (a debootstrap of the suite NAME, or --suite); an existing image is rebuilt,\n"
     "           an existing layer only when its inputs or its parent changed\n"
@@ -26,7 +27,11 @@ const char kUsage[] =
     "  --include PKGS    apt-get installs the packages (comma-separated)\n"
     "  --copy HOST:INSIDE  the host file (to INSIDE, or under INSIDE/ when it ends in /) or directory\n"
     "                    (its content into INSIDE) is copied in; may be given more than once\n"
-    "  --run SCRIPT      the host script SCRIPT runs inside (with sh -e, unless it starts with #!)\n";
+    "  --run SCRIPT      the host script SCRIPT runs inside (with sh -e, unless it starts with #!)\n"
+    "  export   NAME and its fake state into FILE, one archive with a checksum of every file\n"
+    "           (compressed when FILE ends in .gz, .xz or .zst)\n"
+    "  import   an archive of export into the cache (as NAME, or the name it was exported under),\n"
+    "           verified first: a damaged or tampered archive leaves nothing\n";
 
 [[noreturn]] void die(const std::string& msg, int code = 1) {
   fprintf(stderr, "cowroot: %s\n", msg.c_str());
@@ -127,6 +132,14 @@ int cmd_image(int argc, char** argv) {
   if (verb == "build" || verb == "refresh" || verb == "path") return build_verbs(verb, argc, argv);
   if (verb == "rm" && argc == 4) {
     if (remove_image(argv[3], &err) < 0) die(err);
+    return 0;
+  }
+  if (verb == "export" && argc == 5) {
+    if (export_image(argv[3], argv[4], &err) < 0) die(err);
+    return 0;
+  }
+  if (verb == "import" && (argc == 4 || argc == 5)) {
+    if (import_image(argv[3], argc == 5 ? argv[4] : "", &err) < 0) die(err);
     return 0;
   }
   if (verb == "_layer") return run_layer_steps(argc, argv);
