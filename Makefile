@@ -174,6 +174,10 @@ install: all
 	install -m 644 $(HEADERS) $(DESTDIR)$(PREFIX)/include/cowroot/
 	sed 's/@VERSION@/0.1/' mk/cowroot.pc.in > $(DESTDIR)$(PREFIX)/lib/pkgconfig/cowroot.pc
 	sed 's/@VERSION@/0.1/' mk/cowroot-fixture.pc.in > $(DESTDIR)$(PREFIX)/lib/pkgconfig/cowroot-fixture.pc
+	@# find_package(cowroot): relative to its own place, like the .pc files.
+	install -d $(DESTDIR)$(PREFIX)/lib/cmake/cowroot
+	sed 's/@VERSION@/0.1/' mk/cowrootConfig.cmake.in > $(DESTDIR)$(PREFIX)/lib/cmake/cowroot/cowrootConfig.cmake
+	sed 's/@VERSION@/0.1/' mk/cowrootConfigVersion.cmake.in > $(DESTDIR)$(PREFIX)/lib/cmake/cowroot/cowrootConfigVersion.cmake
 
 # ---- tests and benchmarks --------------------------------------------------
 test: all $(BUILD)/.deps-test $(TESTS) $(HELPER)
