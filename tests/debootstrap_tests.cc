@@ -184,6 +184,8 @@ TEST_CASE("a layer with --include installs the packages with apt-get, as fake ro
   CHECK(r.out == "Hello, world!\ninstall ok installed root\n0\n");
   r = sh(env + cowroot() + " run --image deb -- sh -c 'command -v hello || echo none; dpkg-query -W hello 2>&1 | head -n 1'");
   CHECK(r.out == "none\ndpkg-query: no packages found matching hello\n");
-  CHECK(sh(env + cowroot() + " verify deb 2>&1").status == 0);
-  CHECK(sh(env + cowroot() + " verify deb-hello 2>&1").status == 0);
+  auto v = sh(env + cowroot() + " verify deb 2>&1");
+  CHECK_MESSAGE(v.status == 0, v.out);
+  v = sh(env + cowroot() + " verify deb-hello 2>&1");
+  CHECK_MESSAGE(v.status == 0, v.out);
 }
