@@ -42,7 +42,7 @@ TESTS    := $(BUILD)/tests/unit_tests $(BUILD)/tests/resolve_tests $(BUILD)/test
             $(BUILD)/tests/fixture_layer_tests $(BUILD)/tests/fixture_archive_tests $(BUILD)/tests/fixture_gtest \
             $(BUILD)/tests/optable_tests $(BUILD)/tests/debootstrap_tests
 HELPER   := $(BUILD)/tests/helper
-BENCH    := $(BUILD)/bench/callpath $(BUILD)/bench/timeit
+BENCH    := $(BUILD)/bench/callpath $(BUILD)/bench/timeit $(BUILD)/bench/fixture_cases
 
 all: $(BUILD)/.deps-build $(PRELOAD) $(FAKED) $(CLI) $(TRACE) $(CLONE_LIB) $(FIXTURE) $(FIXTURE_SO)
 
@@ -148,6 +148,9 @@ $(BUILD)/bench/callpath: $(BUILD)/bench/callpath.o
 $(BUILD)/bench/timeit: $(BUILD)/bench/timeit.o
 	$(CXX) -o $@ $^
 
+$(BUILD)/bench/fixture_cases: $(BUILD)/bench/fixture_cases.o $(FIXTURE) $(CLONE_LIB) $(CORE_LIB)
+	$(CXX) -o $@ $^ -lpthread
+
 # ---- install -------------------------------------------------------------
 HEADERS := preload/core/state.h preload/core/session.h preload/core/ops.h preload/core/proto.h preload/core/sys.h \
            preload/core/resolve.h preload/core/exec.h preload/core/cow.h preload/core/cow_format.h cli/clone/clone.h \
@@ -201,6 +204,7 @@ peer-tests: all $(BUILD)/.deps-peer
 bench: all $(BUILD)/.deps-bench $(BENCH)
 	sh bench/run.sh $(BUILD)
 	sh bench/roots.sh $(BUILD)
+	sh bench/fixture.sh $(BUILD)
 	@if [ "$${BENCH_DEBOOTSTRAP:-1}" = 0 ]; then echo "bench: debootstrap comparison skipped (BENCH_DEBOOTSTRAP=0)"; \
 	 else sh bench/debootstrap.sh $(BUILD); fi
 
