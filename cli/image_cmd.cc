@@ -39,7 +39,7 @@ const char kUsage[] =
 }
 
 [[noreturn]] void usage_error(const std::string& msg) {
-  fprintf(stderr, "cowroot: %s\n%s", msg.c_str(), kUsage);
+  fprintf(stderr, "cowroot: %s (cowroot image --help)\n", msg.c_str());
   exit(2);
 }
 

@@ -94,6 +94,10 @@ TEST_CASE("cowroot image build --from: a layer of its parent made by its steps, 
   CHECK(inode(image_cache() + "/lay1/root/etc/motd") != inode(image_cache() + "/lay-base/root/etc/motd"));
   CHECK(cli("verify lay-base").status == 0);
   CHECK(in_image("lay-base", "cat /etc/motd; test -e /opt/app || echo no-app") == "inside the root\nno-app\n");
+  // Removed like any image; its parent stays.
+  CHECK(cli("image rm lay1").status == 0);
+  CHECK_FALSE(exists(image_cache() + "/lay1"));
+  CHECK(cli("verify lay-base").status == 0);
 }
 
 TEST_CASE("a layer is built again when its inputs or its parent change, and only then") {
@@ -188,7 +192,10 @@ TEST_CASE("a failing step leaves no image, says which step in one line, and an e
   r = cli("image build lay4 --from no-such-image --run " + q(t / "good.sh"));
   CHECK(r.status == 1);
   CHECK(r.err.find("no image no-such-image") != std::string::npos);
-  CHECK(cli("image build lay4 --run " + q(t / "good.sh")).status == 2);  // no parent
+  r = cli("image build lay4 --run " + q(t / "good.sh"));  // no parent
+  CHECK(r.status == 2);
+  CHECK(r.err == "cowroot: image build: --run and --copy make a layer: give its parent with --from "
+                 "(cowroot image --help)\n");
   CHECK(cli("image build lay4 --from lay-p3 --include 'a;b'").err ==
         "cowroot: image lay4: --include: 'a;b' is not a package name\n");
   CHECK(cli("image build lay4 --from lay4").err == "cowroot: image lay4 cannot be a layer of itself\n");
