@@ -38,10 +38,11 @@ FIXTURE  := $(BUILD)/libcowroot-fixture.a
 FIXTURE_SO := $(BUILD)/libcowroot-fixture.so
 TESTS    := $(BUILD)/tests/unit_tests $(BUILD)/tests/resolve_tests $(BUILD)/tests/fakeroot_tests \
             $(BUILD)/tests/chroot_tests $(BUILD)/tests/cow_tests $(BUILD)/tests/fixture_tests \
-            $(BUILD)/tests/fixture_root_tests $(BUILD)/tests/fixture_api_tests $(BUILD)/tests/fixture_gtest \
+            $(BUILD)/tests/fixture_root_tests $(BUILD)/tests/fixture_api_tests $(BUILD)/tests/fixture_parallel_tests \
+            $(BUILD)/tests/fixture_layer_tests $(BUILD)/tests/fixture_archive_tests $(BUILD)/tests/fixture_gtest \
             $(BUILD)/tests/optable_tests $(BUILD)/tests/users_tests $(BUILD)/tests/debootstrap_tests
 HELPER   := $(BUILD)/tests/helper
-BENCH    := $(BUILD)/bench/callpath $(BUILD)/bench/timeit
+BENCH    := $(BUILD)/bench/callpath $(BUILD)/bench/timeit $(BUILD)/bench/fixture_cases
 
 all: $(BUILD)/.deps-build $(PRELOAD) $(FAKED) $(CLI) $(TRACE) $(CLONE_LIB) $(FIXTURE) $(FIXTURE_SO)
 
@@ -111,7 +112,9 @@ $(FIXTURE_SO): $(FIXTURE_SRC:%.cc=$(BUILD)/pic/%.o) $(CLONE_SRC:%.cc=$(BUILD)/pi
 $(FAKED): $(BUILD)/faked/faked.o $(CORE_LIB)
 	$(CXX) -o $@ $^ -static-libstdc++ -static-libgcc
 
-$(CLI): $(BUILD)/cli/cowroot.o $(BUILD)/cli/images.o $(BUILD)/cli/procs.o $(BUILD)/cli/slots.o $(CLONE_LIB) $(CORE_LIB)
+CLI_OBJ := $(BUILD)/cli/cowroot.o $(BUILD)/cli/images.o $(BUILD)/cli/image_cmd.o $(BUILD)/cli/build.o \
+           $(BUILD)/cli/layers.o $(BUILD)/cli/archive.o $(BUILD)/cli/sha256.o $(BUILD)/cli/procs.o $(BUILD)/cli/slots.o
+$(CLI): $(CLI_OBJ) $(CLONE_LIB) $(CORE_LIB)
 	$(CXX) -o $@ $^ -static-libstdc++ -static-libgcc
 
 $(TRACE): $(BUILD)/cli/trace.o $(CORE_LIB)
@@ -145,6 +148,9 @@ $(BUILD)/bench/callpath: $(BUILD)/bench/callpath.o
 $(BUILD)/bench/timeit: $(BUILD)/bench/timeit.o
 	$(CXX) -o $@ $^
 
+$(BUILD)/bench/fixture_cases: $(BUILD)/bench/fixture_cases.o $(FIXTURE) $(CLONE_LIB) $(CORE_LIB)
+	$(CXX) -o $@ $^ -lpthread
+
 # ---- install -------------------------------------------------------------
 HEADERS := preload/core/state.h preload/core/session.h preload/core/ops.h preload/core/proto.h preload/core/sys.h \
            preload/core/resolve.h preload/core/exec.h preload/core/cow.h preload/core/cow_format.h cli/clone/clone.h preload/core/perm.h \
@@ -172,6 +178,10 @@ install: all
 	sed 's/@VERSION@/0.1/' mk/cowroot.pc.in > $(DESTDIR)$(PREFIX)/lib/pkgconfig/cowroot.pc
 	sed 's/@VERSION@/0.1/' mk/cowroot-fixture.pc.in > $(DESTDIR)$(PREFIX)/lib/pkgconfig/cowroot-fixture.pc
 	$(MAKE) -s install-python
+	@# find_package(cowroot): relative to its own place, like the .pc files.
+	install -d $(DESTDIR)$(PREFIX)/lib/cmake/cowroot
+	sed 's/@VERSION@/0.1/' mk/cowrootConfig.cmake.in > $(DESTDIR)$(PREFIX)/lib/cmake/cowroot/cowrootConfig.cmake
+	sed 's/@VERSION@/0.1/' mk/cowrootConfigVersion.cmake.in > $(DESTDIR)$(PREFIX)/lib/cmake/cowroot/cowrootConfigVersion.cmake
 
 # The Python package where the host's python3 looks for PREFIX's packages
 # (Debian's has /usr/local/lib/python3.X/dist-packages on sys.path), with
@@ -219,6 +229,7 @@ bench: all $(BUILD)/.deps-bench $(BENCH)
 	sh bench/run.sh $(BUILD)
 	sh bench/roots.sh $(BUILD)
 	sh bench/python.sh $(BUILD)
+	sh bench/fixture.sh $(BUILD)
 	@if [ "$${BENCH_DEBOOTSTRAP:-1}" = 0 ]; then echo "bench: debootstrap comparison skipped (BENCH_DEBOOTSTRAP=0)"; \
 	 else sh bench/debootstrap.sh $(BUILD); fi
 

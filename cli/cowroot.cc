@@ -54,7 +54,7 @@ void usage(FILE* f) {
           "       cowroot run [--image NAME | --base DIR] [--keep DIR] [--] CMD\n"
           "                          run CMD as root in a throwaway clone of an image (default: bookworm,\n"
           "                          built on first use) or of DIR\n"
-          "       cowroot image build|refresh|path|list|rm [NAME] the image cache (path: its root, built if needed)\n"
+          "       cowroot image build|refresh|path|list|rm|export|import  the image cache (cowroot image --help)\n"
           "       cowroot seal [-i STATE] DIR | verify DIR        protect a base or image (with the fake ownership saved\n"
           "                                                       in STATE) / report changes to it\n"
           "\n"
@@ -531,12 +531,6 @@ int run_session(const Options& o) {
 
 // cowroot run [--base DIR] [--keep DIR] [-s F] [-i F] [--] CMD: a fresh clone of DIR,
 // CMD as root inside it, then the clone is gone (or kept where --keep says).
-long max_age_seconds() {
-  const char* a = getenv("COWROOT_IMAGE_MAX_AGE_DAYS");
-  long days = a && *a ? atol(a) : 30;
-  return days * 86400;
-}
-
 int cmd_run(int argc, char** argv) {
   std::string base, keep, image;
   std::vector<char*> rest = {argv[0]};
@@ -571,7 +565,7 @@ int cmd_run(int argc, char** argv) {
     // The image cache; built on first use (bookworm minbase by default).
     if (image.empty()) image = "bookworm";
     std::string e;
-    if (cli::ensure_image(image, max_age_seconds(), &e) < 0) die(e);
+    if (cli::ensure_image(image, cli::max_age_seconds(), &e) < 0) die(e);
     base = cli::image_root(image);
     if (where.empty()) {
       // A ready clone from the pool, claimed with one rename; else a new one.
@@ -638,55 +632,6 @@ int cmd_run(int argc, char** argv) {
       fprintf(stderr, "cowroot: %s\n", err);
   }
   return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-}
-
-int cmd_image(int argc, char** argv) {
-  std::string verb = argc >= 3 ? argv[2] : "";
-  std::string err;
-  if (verb == "list" && argc == 3) {
-    cli::list_images();
-    return 0;
-  }
-  if ((verb == "build" || verb == "refresh" || verb == "path") && argc >= 3) {
-    cli::ImageSpec spec;
-    for (int i = 3; i < argc; i++) {
-      std::string a = argv[i];
-      auto val = [&](const char* opt, std::string* into) {
-        std::string o = opt;
-        if (a == o && i + 1 < argc) return *into = argv[++i], true;
-        if (a.rfind(o + "=", 0) == 0) return *into = a.substr(o.size() + 1), true;
-        return false;
-      };
-      if (val("--suite", &spec.suite)) spec.given_suite = true;
-      else if (val("--variant", &spec.variant)) spec.given_variant = true;
-      else if (val("--include", &spec.include)) spec.given_include = true;
-      else if (val("--mirror", &spec.mirror)) spec.given_mirror = true;
-      else if (a[0] == '-') die("image " + verb + ": unknown option " + a, 2);
-      else spec.name = a;
-    }
-    if (verb == "path") {
-      // The image's root, built first if missing (with the options given)
-      // or refreshed when older than COWROOT_IMAGE_MAX_AGE_DAYS: what the
-      // test fixture and scripts use.
-      // An image of this name built with other options is not these options' image.
-      if (cli::check_identity(spec, &err) < 0) die(err);
-      int r = cli::image_exists(spec.name) ? cli::ensure_image(spec.name, max_age_seconds(), &err)
-                                           : cli::build_image(spec, &err);
-      if (r < 0) die(err);
-      printf("%s\n", cli::image_root(spec.name).c_str());
-      return 0;
-    }
-    spec.force = verb == "refresh" || cli::image_exists(spec.name);
-    if (cli::build_image(spec, &err) < 0) die(err);
-    return 0;
-  }
-  if (verb == "rm" && argc == 4) {
-    if (cli::remove_image(argv[3], &err) < 0) die(err);
-    return 0;
-  }
-  die("usage: cowroot image build|refresh|path [NAME] [--suite S] [--variant V] [--include PKGS] [--mirror URL]\n"
-      "       cowroot image list | rm NAME",
-      2);
 }
 
 void print_line(const char* line, void*) { printf("%s\n", line); }
@@ -770,7 +715,7 @@ int main(int argc, char** argv) {
   if (argc >= 2 && strcmp(argv[1], "seal") == 0) return cmd_seal(argc, argv);
   if (argc >= 2 && strcmp(argv[1], "verify") == 0) return cmd_verify(argc, argv);
   if (argc >= 2 && strcmp(argv[1], "run") == 0) return cmd_run(argc, argv);
-  if (argc >= 2 && strcmp(argv[1], "image") == 0) return cmd_image(argc, argv);
+  if (argc >= 2 && strcmp(argv[1], "image") == 0) return cli::cmd_image(argc, argv);
   Options o = parse(argc, argv);
   if (getenv(cr::kEnvState) && getenv("LD_PRELOAD") && strstr(getenv("LD_PRELOAD"), "libcowroot")) {
     // Already inside a session: the command joins it, as a nested fakeroot would wish to.

@@ -19,6 +19,18 @@ struct ImageSpec {
 };
 
 std::string cache_dir();
+// Makes the cache directory when missing: false with err.
+bool make_cache_dir(std::string* err);
+// Letters, digits, - _ . + (at most 64, not starting with a dot).
+bool valid_name(const std::string& name);
+// NAME/info: KEY=VALUE lines.
+std::map<std::string, std::string> read_info(const std::string& path);
+// A new image's id (the `id` line of its info): 32 random hex digits.
+std::string new_image_id();
+// What tells this build of an image from any other (a layer records its
+// parent's): its info's id, or for an image built before ids, a digest of
+// its info. "" when there is no such image.
+std::string image_identity(const std::string& name);
 std::string image_root(const std::string& name);
 bool image_exists(const std::string& name);
 int build_image(const ImageSpec& spec, std::string* err);
@@ -26,6 +38,10 @@ int build_image(const ImageSpec& spec, std::string* err);
 // err naming the difference (an image's identity is all its options).
 int check_identity(const ImageSpec& spec, std::string* err);
 int ensure_image(const std::string& name, long max_age_seconds, std::string* err);
+// COWROOT_IMAGE_MAX_AGE_DAYS (default 30) in seconds.
+long max_age_seconds();
+// `cowroot image ...` (image_cmd.cc).
+int cmd_image(int argc, char** argv);
 void list_images();
 int remove_image(const std::string& name, std::string* err);
 

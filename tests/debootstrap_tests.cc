@@ -153,3 +153,39 @@ dpkg --audit
          " -- sh -c 'dpkg-query -W zz 2>&1; grep -c zzsvc /etc/passwd; test -e /usr/bin/zz || echo gone'");
   CHECK(r.out == "dpkg-query: no packages found matching zz\n0\ngone\n");
 }
+
+// A layer that installs packages: apt-get inside the clone of the image,
+// from the image's own sources, as fake root; the parent keeps none of it.
+// Last in the file: the image built above moves into a cache of its own.
+TEST_CASE("a layer with --include installs the packages with apt-get, as fake root; its parent keeps none") {
+  if (skipped()) return;
+  const TempDir& d = built();
+  TempDir c;
+  std::string img = d / "bookworm", images = c / "cowroot/images";
+  std::string env = "XDG_CACHE_HOME=" + q(c.path) + " COWROOT_RUN_SYNC=1 ";
+  // The debootstrapped tree, sealed with its fake ownership, moved (its
+  // state is keyed by its inodes) into the cache as the image deb.
+  auto r = sh("{ test -e " + q(img + ".cowroot/manifest") + " || " + cowroot() + " seal -i " + q(d / "state") + " " +
+              q(img) + "; } 2>&1 && mkdir -p " + q(images + "/deb") + " && mv " + q(img) + " " +
+              q(images + "/deb/root") + " && mv " + q(img + ".cowroot") + " " + q(images + "/deb/root.cowroot"));
+  REQUIRE_MESSAGE(r.status == 0, r.out);
+  write_file(images + "/deb/info", "suite=bookworm\nvariant=minbase\ninclude=\nmirror=" +
+                                       std::string(getenv("COWROOT_TEST_MIRROR")) + "\nbuilt=" +
+                                       std::to_string(time(nullptr)) + "\n");
+  TempDir t;
+  write_file(t / "s.sh", "hello > /etc/hello.out\n");
+  r = sh(env + cowroot() + " image build deb-hello --from deb --include hello --run " + q(t / "s.sh") + " 2>&1");
+  CAPTURE(r.out);
+  REQUIRE(r.status == 0);
+  CHECK(r.out.find("step 1 of 2: install hello") != std::string::npos);
+  r = sh(env + cowroot() + " run --image deb-hello -- sh -c " +
+         q("cat /etc/hello.out; dpkg-query -W -f '${Status} ' hello; stat -c '%U' /usr/bin/hello; "
+           "ls /var/cache/apt/archives/ | grep -c deb$") + " 2>&1");
+  CHECK(r.out == "Hello, world!\ninstall ok installed root\n0\n");
+  r = sh(env + cowroot() + " run --image deb -- sh -c 'command -v hello || echo none; dpkg-query -W hello 2>&1 | head -n 1'");
+  CHECK(r.out == "none\ndpkg-query: no packages found matching hello\n");
+  auto v = sh(env + cowroot() + " verify deb 2>&1");
+  CHECK_MESSAGE(v.status == 0, v.out);
+  v = sh(env + cowroot() + " verify deb-hello 2>&1");
+  CHECK_MESSAGE(v.status == 0, v.out);
+}

@@ -229,7 +229,9 @@ TEST_CASE("the C interface, from a C program linked with the installed shared li
               q(p + "/lib") + " -Wl,-rpath," + q(p + "/lib") + " -lcowroot-fixture 2>&1");
   REQUIRE_MESSAGE(r.status == 0, r.out);
   // Neither COWROOT_PREFIX nor a cowroot on PATH: the library finds its own install.
-  r = sh("env -u COWROOT_PREFIX PATH=" + std::string(kBarePath) + " " + q(d / "capi") + " " + q(base()) + " 2>&1");
+  small_image("capi-parent");
+  r = sh("env -u COWROOT_PREFIX PATH=" + std::string(kBarePath) + " " + q(d / "capi") + " " + q(base()) +
+         " capi-parent 2>&1");
   CAPTURE(r.out);
   CHECK(r.status == 0);
   CHECK(r.out.find("capi: all passed") != std::string::npos);
@@ -254,4 +256,30 @@ TEST_CASE("a program linked with the installed static fixture (pkg-config) finds
   CHECK(r.status == 0);
   CHECK(r.out == "0 0\ninside the root\n");
   CHECK(sh("ldd " + q(d / "t") + " | grep -c cowroot").out == "0\n");  // static indeed
+}
+
+TEST_CASE("CMake: find_package(cowroot) and the CTest example, built against the install, run four at once") {
+  const char* src = getenv("COWROOT_TEST_CMAKE_EXAMPLE");
+  REQUIRE_MESSAGE(src, "COWROOT_TEST_CMAKE_EXAMPLE names fixture/examples/cmake (tests/run.sh sets it)");
+  TempDir d;
+  std::string p = prefix();
+  auto r = sh("cmake -S " + q(src) + " -B " + q(d / "build") + " -DCMAKE_PREFIX_PATH=" + q(p) + " 2>&1");
+  REQUIRE_MESSAGE(r.status == 0, r.out);
+  r = sh("cmake --build " + q(d / "build") + " -j2 2>&1");
+  REQUIRE_MESSAGE(r.status == 0, r.out);
+  // Its image is a layer of a small image here (bookworm by default);
+  // neither COWROOT_PREFIX nor a cowroot on PATH.
+  small_image("cmake-parent");
+  r = sh("cd " + q(d / "build") + " && env -u COWROOT_PREFIX PATH=" + std::string(kBarePath) +
+         " COWROOT_EXAMPLE_PARENT=cmake-parent ctest -j4 --output-on-failure 2>&1");
+  CAPTURE(r.out);
+  CHECK(r.status == 0);
+  CHECK(r.out.find("100% tests passed, 0 tests failed out of 9") != std::string::npos);
+  CHECK(exists(image_cache() + "/cowroot-example-on-cmake-parent/root"));
+  // The version: 0.x is found, 1.0 is not.
+  write_file(d / "CMakeLists.txt",
+             "cmake_minimum_required(VERSION 3.16)\nproject(v CXX)\nfind_package(cowroot 1.0 REQUIRED)\n");
+  r = sh("cmake -S " + q(d.path) + " -B " + q(d / "v") + " -DCMAKE_PREFIX_PATH=" + q(p) + " 2>&1");
+  CHECK(r.status != 0);
+  CHECK(r.out.find("cowroot/cowrootConfig.cmake, version: 0.1") != std::string::npos);
 }

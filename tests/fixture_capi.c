@@ -1,6 +1,7 @@
 /* The fixture's C interface (cowroot/fixture_c.h), as a binding would use
  * it: built and run by tests/fixture_api_tests.cc against the installed
- * shared library, with BASE (tests/mkroot.sh's root) as its argument.
+ * shared library, with BASE (tests/mkroot.sh's root) as its argument, and
+ * PARENT, a cached image made of it, for a layer.
  * Prints "capi: all passed", or the first check that failed, and exits 1. */
 #include <cowroot/fixture_c.h>
 #include <stdio.h>
@@ -21,8 +22,8 @@ static int failures = 0;
 static int streq(const char* a, const char* b) { return a && b && strcmp(a, b) == 0; }
 
 int main(int argc, char** argv) {
-  if (argc != 2) {
-    fprintf(stderr, "usage: capi BASE\n");
+  if (argc != 3) {
+    fprintf(stderr, "usage: capi BASE PARENT\n");
     return 2;
   }
   CHECK(cowroot_api_version() == COWROOT_C_API_VERSION);
@@ -157,6 +158,29 @@ int main(int argc, char** argv) {
 
   cowroot_root_free(root);
   cowroot_image_free(image);
+
+  /* A layer of PARENT: a copy and a script; a failing script is an error naming its step. */
+  char etc[4096];
+  snprintf(etc, sizeof etc, "%s/etc", argv[1]);
+  const char* hosts[] = {etc};
+  const char* insides[] = {"/srv/etc"};
+  cowroot_image* layer = cowroot_image_get_layer("capi-layer", argv[2], "cat /srv/etc/motd > /etc/layered\n",
+                                                 hosts, insides, 1, NULL, 0);
+  CHECK(layer != NULL);
+  if (layer) {
+    CHECK(streq(cowroot_image_name(layer), "capi-layer"));
+    cowroot_root* lr = cowroot_root_new(layer);
+    CHECK(lr != NULL);
+    CHECK(lr && cowroot_read(lr, "/etc/layered", &data, &len) == 0 && streq(data, "inside the root\n"));
+    cowroot_free(data);
+    cowroot_root_free(lr);
+    cowroot_image_free(layer);
+  }
+  CHECK(cowroot_image_get_layer("capi-bad", argv[2], "exit 3", NULL, NULL, 0, NULL, 0) == NULL);
+  CHECK(streq(cowroot_last_error(), "cowroot: cannot build image capi-bad: step 1 of 1 (run setup) failed with status 3"));
+  CHECK(cowroot_image_get_layer(NULL, argv[2], "true", NULL, NULL, 0, NULL, 0) == NULL);
+  CHECK(cowroot_image_get_layer("capi-bad", NULL, "true", NULL, NULL, 0, NULL, 0) == NULL);
+  CHECK(streq(cowroot_last_error(), "cowroot: parent is NULL"));
   if (failures) return 1;
   printf("capi: all passed\n");
   return 0;

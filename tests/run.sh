@@ -20,6 +20,8 @@ cp "$build/tests/helper" "$(dirname "$0")/mkroot.sh" "$(dirname "$0")/fixture_ca
    "$(dirname "$0")/../preload/unwrapped-path-functions.txt" "$(dirname "$0")/../preload/ops.tbl" "$stage/bin/"
 cp -r "$(dirname "$0")/python" "$stage/bin/python"
 rm -rf "$stage/bin/python/__pycache__"
+# The CMake example (fixture/examples/cmake), built against the install by fixture_api_tests.
+cp -r "$(dirname "$0")/../fixture/examples/cmake" "$stage/bin/cmake-example"
 chmod -R a+rX "$stage"
 chmod 1777 "$stage/work"
 # The real client needs a mirror (the host's apt sources) and, to compare
@@ -56,7 +58,7 @@ fi
 # HOME too: root's would be unreadable to the uid the tests drop to (dpkg
 # warns about ~/.dpkg.cfg).
 export COWROOT_TEST_PREFIX="$stage/prefix" COWROOT_TEST_MKROOT="$stage/bin/mkroot.sh" TMPDIR="$stage/work" \
-  COWROOT_TEST_CAPI_SRC="$stage/bin/fixture_capi.c" \
+  COWROOT_TEST_CAPI_SRC="$stage/bin/fixture_capi.c" COWROOT_TEST_CMAKE_EXAMPLE="$stage/bin/cmake-example" \
   HOME="$stage/work"
 passed=0 failed=0 status=0
 for t in "$@"; do

@@ -37,9 +37,12 @@ int cow_scan(const char* dir, const char* set_path, char* err, size_t errlen);
 
 // A pool of ready clones of one base, kept in the directory `runs`: a
 // clone is claimed with one rename (runs/ready-* -> runs/run-ID), or made
-// when none is ready; it comes back reset, while the pool holds fewer than
-// `keep` ready ones. A slot is runs/run-ID holding `root` and
-// `root.cowroot`. pool_take fills slot and root (host paths, n bytes each).
+// when none is ready; it comes back reset, while the pool holds fewer ready
+// ones than are in use at that moment (runs/run-*), or than `keep` (at
+// most kPoolMax): the pool grows with the number of its concurrent users.
+// A slot is runs/run-ID holding `root` and `root.cowroot`. pool_take fills
+// slot and root (host paths, n bytes each).
+constexpr int kPoolMax = 64;
 int pool_take(const char* base, const char* runs, const char* id, char* slot, char* root, size_t n, char* err,
               size_t errlen);
 // Puts the slot's clone back ready, reset (a reset that cannot be the fast
