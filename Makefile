@@ -16,7 +16,8 @@ PICFLAGS  := $(BASEFLAGS) -fPIC -fvisibility=hidden -fno-exceptions -fno-rtti -f
              -fno-stack-protector -D_GNU_SOURCE
 
 CORE_SRC := preload/core/state.cc preload/core/state_io.cc preload/core/ops.cc preload/core/session.cc \
-            preload/core/resolve.cc preload/core/exec.cc preload/core/cow.cc preload/core/cow_build.cc
+            preload/core/resolve.cc preload/core/exec.cc preload/core/cow.cc preload/core/cow_build.cc \
+            preload/core/session_end.cc
 CORE_OBJ := $(CORE_SRC:%.cc=$(BUILD)/%.o)
 WRAP_OBJ := $(BUILD)/preload/wrap/wrappers.o $(BUILD)/preload/wrap/paths.o $(BUILD)/preload/wrap/nss.o \
             $(BUILD)/preload/wrap/fts.o
@@ -28,7 +29,7 @@ TRACE    := $(BUILD)/cowroot-trace
 FIXTURE  := $(BUILD)/libcowroot-fixture.a
 TESTS    := $(BUILD)/tests/unit_tests $(BUILD)/tests/fakeroot_tests $(BUILD)/tests/chroot_tests \
             $(BUILD)/tests/cow_tests $(BUILD)/tests/fixture_tests $(BUILD)/tests/fixture_gtest \
-            $(BUILD)/tests/debootstrap_tests
+            $(BUILD)/tests/daemon_tests $(BUILD)/tests/debootstrap_tests
 HELPER   := $(BUILD)/tests/helper
 BENCH    := $(BUILD)/bench/callpath $(BUILD)/bench/timeit
 
