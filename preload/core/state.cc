@@ -139,10 +139,14 @@ static int create_table_file(const char* dir, const char* tmpname, uint64_t cap,
   return 0;
 }
 
+// A table file says how many slots it has: believed only when the file is
+// exactly that long (checked without overflow: a capacity of 2^58 slots
+// times 64 bytes wraps to 0), and the counts fit in it.
 static int validate_table(TableHeader* h, size_t len) {
   if (len < kHeaderSize || memcmp(h->magic, kTableMagic, 8) != 0 || h->version != 1 ||
       h->header_size != kHeaderSize || h->cap < kMinCap || (h->cap & (h->cap - 1)) != 0 ||
-      kHeaderSize + h->cap * sizeof(Slot) != len)
+      h->cap != (len - kHeaderSize) / sizeof(Slot) || (len - kHeaderSize) % sizeof(Slot) != 0 || h->live > h->cap ||
+      h->used > h->cap || (h->undo.valid && h->undo.idx >= h->cap))
     return -EBADMSG;
   return 0;
 }
@@ -183,11 +187,16 @@ int State::map_heap(uint64_t) {
   if (!cat_path(path, sizeof path, dir_, "xattr")) return -ENAMETOOLONG;
   int fd = (int)sys::raw(SYS_openat, AT_FDCWD, (long)path, O_RDWR | O_CLOEXEC, 0);
   if (fd < 0) return fd;
-  void* p = map_file(fd, kHeapReserve);
+  struct stat st;
+  long sr = sys::raw(SYS_fstat, fd, (long)&st);
+  void* p = sr == 0 && (uint64_t)st.st_size >= sizeof(HeapHeader) ? map_file(fd, kHeapReserve) : nullptr;
   sys::raw(SYS_close, fd);
-  if (!p) return -ENOMEM;
+  if (!p) return sr < 0 ? (int)sr : (uint64_t)st.st_size < sizeof(HeapHeader) ? -EBADMSG : -ENOMEM;
   auto* h = static_cast<HeapHeader*>(p);
-  if (memcmp(h->magic, kHeapMagic, 8) != 0) {
+  // Records are read up to `used`: past the file's end that would be SIGBUS.
+  uint64_t used = h->used.load(std::memory_order_acquire);
+  if (memcmp(h->magic, kHeapMagic, 8) != 0 || used < kHeapStart || used > h->cap || h->cap > kHeapReserve ||
+      h->cap > (uint64_t)st.st_size) {
     sys::raw(SYS_munmap, (long)p, (long)kHeapReserve);
     return -EBADMSG;
   }
