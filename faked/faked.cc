@@ -96,6 +96,10 @@ int main(int argc, char** argv) {
     setrlimit(RLIMIT_NOFILE, &rl);
   }
 
+  // Never the keeper of another user's directory, or one others may write in.
+  struct stat dst;
+  if (stat(o.dir.c_str(), &dst) == 0 && (dst.st_uid != getuid() || (dst.st_mode & 022)))
+    die(o.dir + " is not a private directory of this user: not used");
   cr::State state;
   if (int r = state.open(o.dir.c_str(), true); r < 0)
     die("cannot open the state in " + o.dir + ": " + strerror(-r));

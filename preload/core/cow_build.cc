@@ -29,6 +29,7 @@
 #include "cow_format.h"
 #include "sys.h"
 #include "errtext.h"
+#include "session_end.h"
 #include "state.h"
 
 namespace cr {
@@ -420,6 +421,11 @@ int pool_take(const char* base, const char* runs, const char* id, char* slot_out
   }
   if (mkdir(runs, 0700) < 0 && errno != EEXIST) {
     say(err, errlen, "cannot create %s: %s", runs, strerror(errno));
+    return -1;
+  }
+  // Only a pool nobody else can reach hands out roots (or takes them).
+  if (std::string why = not_private(runs); !why.empty()) {
+    say(err, errlen, "%s %s: not a pool of this user's, not used", runs, why.c_str());
     return -1;
   }
   bool claimed = false;

@@ -168,7 +168,7 @@ size_t make_random_dir(char* out, size_t n, const char* prefix) {
 // one (session_end.h): BASE/cowroot-UID/auto.N, where BASE is
 // $XDG_RUNTIME_DIR or /tmp; else, when that is not a private directory of
 // this user (planted by another), $XDG_RUNTIME_DIR's, else a fresh
-// /tmp/cowroot-UID.N of its own. False (after saying why) when none.
+// $TMPDIR/cowroot-UID.N (or /tmp's) of its own. False (after saying why) when none.
 bool make_auto_session_dir(uint32_t uid, char* out, size_t n) {
   const char* xdg = getenv("XDG_RUNTIME_DIR");
   if (xdg && (*xdg != '/' || strlen(xdg) > 1024)) xdg = nullptr;
@@ -193,15 +193,21 @@ bool make_auto_session_dir(uint32_t uid, char* out, size_t n) {
     memcpy(top + tl, "/auto.", 7);
     l = make_random_dir(out, n, top);
   } else {
-    char prefix[64] = "/tmp/cowroot-";
-    size_t pl = 13 + put_u64(prefix + 13, uid);
+    const char* t = getenv("TMPDIR");
+    if (!t || *t != '/' || strlen(t) > 1024) t = "/tmp";
+    char prefix[kPathMax];
+    copy_str(prefix, sizeof prefix, t);
+    size_t pl = strlen(prefix);
+    memcpy(prefix + pl, "/cowroot-", 10);
+    pl += 9;
+    pl += put_u64(prefix + pl, uid);
     memcpy(prefix + pl, ".", 2);
     l = make_random_dir(out, n, prefix);
   }
   if (told[0]) errline(told, " is not a private directory of this user: not used; the session's state is in ",
                        l ? out : "(nowhere)");
   if (!l) {
-    errline("cannot make a session directory in ", tl ? top : "/tmp");
+    errline("cannot make a private directory for the session's state");
     return false;
   }
   char mark[kPathMax + 16];
@@ -351,7 +357,8 @@ void session_init(const char* self_lib) {
     char part[kPathMax];
     copy_str(part, sizeof part, s.state_dir);
     struct statx sx;
-    bool there = sys::raw(SYS_statx, AT_FDCWD, (long)part, 0, STATX_TYPE, (long)&sx) == 0 && S_ISDIR(sx.stx_mode);
+    const unsigned want = STATX_TYPE | STATX_MODE | STATX_UID;
+    bool there = sys::raw(SYS_statx, AT_FDCWD, (long)part, 0, want, (long)&sx) == 0 && S_ISDIR(sx.stx_mode);
     for (char* c = part + 1; !there; c++) {
       if (*c == '/' || !*c) {
         char keep = *c;
@@ -360,6 +367,14 @@ void session_init(const char* self_lib) {
         *c = keep;
         if (!keep) break;
       }
+    }
+    // Another user's directory (or one others may write in) could hold a
+    // table of theirs, changed under this session: never used.
+    bool known = there || sys::raw(SYS_statx, AT_FDCWD, (long)part, 0, want, (long)&sx) == 0;
+    if (known && (sx.stx_uid != s.real_uid || (sx.stx_mode & 022))) {
+      errline(s.state_dir, " is not a private directory of this user (another owns it, or others may write in it): "
+                           "not used");
+      return;
     }
   }
   int r = g_state.open(s.state_dir, true);
