@@ -27,6 +27,7 @@
 
 #include "cow.h"
 #include "cow_format.h"
+#include "cow_journal.h"
 #include "sys.h"
 #include "errtext.h"
 #include "session_end.h"
@@ -810,14 +811,7 @@ struct SharedMap {
         }
       }
     }
-    if (!set || dev != set->dev) return false;
-    const SharedSlot* slots = shared_slots(set);
-    uint64_t mask = set->cap - 1;
-    for (uint64_t i = shared_hash(ino) & mask, n = 0; n <= mask; n++, i = (i + 1) & mask) {
-      if (slots[i].ino == 0) return false;
-      if (slots[i].ino == ino) return true;
-    }
-    return false;
+    return set && dev == set->dev && shared_find(set, ino);
   }
 };
 
@@ -825,6 +819,36 @@ std::string parent_rel(const std::string& rel) {
   size_t sl = rel.rfind('/');
   return sl == std::string::npos ? "." : rel.substr(0, sl);
 }
+
+}  // namespace
+
+bool read_journal(std::istream& in, std::vector<std::string>* paths, std::unordered_set<std::string>* touched) {
+  std::unordered_set<std::string> seen;  // the journal's names: a directory's may follow its children's
+  std::string line;
+  while (std::getline(in, line)) {
+    if (!line.empty() && line[0] == '/') return false;
+    std::string rel;
+    for (size_t at = 0; at <= line.size();) {
+      size_t sl = line.find('/', at);
+      if (sl == std::string::npos) sl = line.size();
+      std::string part = line.substr(at, sl - at);
+      if (part == "..") return false;
+      if (!part.empty() && part != ".") rel += (rel.empty() ? "" : "/") + part;
+      at = sl + 1;
+    }
+    if (rel.empty()) {
+      touched->insert(".");
+      continue;
+    }
+    if (!seen.insert(rel).second) continue;
+    paths->push_back(rel);
+    touched->insert(rel);
+    touched->insert(parent_rel(rel));
+  }
+  return true;
+}
+
+namespace {
 
 // chmod of pfd/name, a directory beneath pfd, through a descriptor: never
 // through a symlink or into a mount.
@@ -917,30 +941,9 @@ int reset_journal(const CloneRecord& c, char* err, size_t errlen) {
   // journal cannot be trusted.
   std::vector<std::string> paths;
   std::unordered_set<std::string> touched;  // the journal's names and their directories
-  std::unordered_set<std::string> seen;     // the journal's names: a directory's may follow its children's
   {
     std::ifstream in(side + "/journal");
-    std::string line;
-    while (std::getline(in, line)) {
-      if (!line.empty() && line[0] == '/') return 1;
-      std::string rel;
-      for (size_t at = 0; at <= line.size();) {
-        size_t sl = line.find('/', at);
-        if (sl == std::string::npos) sl = line.size();
-        std::string part = line.substr(at, sl - at);
-        if (part == "..") return 1;
-        if (!part.empty() && part != ".") rel += (rel.empty() ? "" : "/") + part;
-        at = sl + 1;
-      }
-      if (rel.empty()) {
-        touched.insert(".");
-        continue;
-      }
-      if (!seen.insert(rel).second) continue;
-      paths.push_back(rel);
-      touched.insert(rel);
-      touched.insert(parent_rel(rel));
-    }
+    if (!read_journal(in, &paths, &touched)) return 1;
   }
   // A directory the journal does not explain must be as it was made or
   // last reset: same inode, mtime, ctime and mode. One fstatat per
