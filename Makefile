@@ -29,7 +29,8 @@ TRACE    := $(BUILD)/cowroot-trace
 FIXTURE  := $(BUILD)/libcowroot-fixture.a
 TESTS    := $(BUILD)/tests/unit_tests $(BUILD)/tests/fakeroot_tests $(BUILD)/tests/chroot_tests \
             $(BUILD)/tests/cow_tests $(BUILD)/tests/fixture_tests $(BUILD)/tests/fixture_gtest \
-            $(BUILD)/tests/daemon_tests $(BUILD)/tests/users_tests $(BUILD)/tests/debootstrap_tests
+            $(BUILD)/tests/daemon_tests $(BUILD)/tests/users_tests $(BUILD)/tests/fuzz_replay \
+            $(BUILD)/tests/debootstrap_tests
 HELPER   := $(BUILD)/tests/helper
 BENCH    := $(BUILD)/bench/callpath $(BUILD)/bench/timeit
 
@@ -90,6 +91,17 @@ $(BUILD)/tests/fixture_tests: $(BUILD)/tests/fixture_tests.o $(BUILD)/tests/main
 $(BUILD)/tests/users_tests: $(BUILD)/tests/users_tests.o $(CORE_LIB)
 	$(CXX) -o $@ $^ -lpthread
 
+# The fuzz targets (tests/fuzz/): in the regular build, all in one program
+# that runs every input of their corpora once (`make fuzz` fuzzes them).
+FUZZ_TARGETS := state_load proto journal shared elf ldconf resolve
+$(BUILD)/tests/fuzz/replay/%.o: tests/fuzz/%.cc | $(BUILD)/.deps-build
+	@mkdir -p $(@D)
+	$(CXX) $(CXXFLAGS) $(BASEFLAGS) -D_GNU_SOURCE -DCOWROOT_FUZZ_REPLAY -Ifixture/include -c $< -o $@
+
+$(BUILD)/tests/fuzz_replay: $(FUZZ_TARGETS:%=$(BUILD)/tests/fuzz/replay/%.o) $(BUILD)/tests/fuzz/replay/replay.o \
+                            $(BUILD)/tests/main.o $(CORE_LIB)
+	$(CXX) -o $@ $^ -lpthread
+
 # The GoogleTest adapter, with GoogleTest's own runner (and its own main).
 $(BUILD)/tests/fixture_gtest: $(BUILD)/tests/fixture_gtest.o $(FIXTURE) $(CORE_LIB)
 	$(CXX) -o $@ $^ -lgtest -lpthread
@@ -103,6 +115,24 @@ $(BUILD)/bench/callpath: $(BUILD)/bench/callpath.o
 
 $(BUILD)/bench/timeit: $(BUILD)/bench/timeit.o
 	$(CXX) -o $@ $^
+
+# ---- fuzzing: libFuzzer through Debian's clang, with ASan and UBSan --------
+# Each target runs FUZZ_SECONDS (default 10) from tests/fuzz/corpus/TARGET/;
+# the whole build (core included) is instrumented, in its own directory.
+FUZZ_BUILD   ?= build-fuzz
+FUZZ_CXX     ?= clang++-14
+FUZZ_SECONDS ?= 10
+FUZZ_FLAGS   := -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=undefined
+
+fuzz: $(BUILD)/.deps-fuzz
+	$(MAKE) BUILD=$(FUZZ_BUILD) CXX=$(FUZZ_CXX) CXXFLAGS="$(FUZZ_FLAGS) -fsanitize=fuzzer-no-link" fuzz-targets
+	sh tests/fuzz/run.sh $(FUZZ_BUILD) $(FUZZ_SECONDS) $(FUZZ_TARGETS)
+
+fuzz-targets: $(FUZZ_TARGETS:%=$(BUILD)/fuzz/%)
+
+$(BUILD)/fuzz/%: $(BUILD)/tests/fuzz/%.o $(CORE_LIB)
+	@mkdir -p $(@D)
+	$(CXX) $(CXXFLAGS) -fsanitize=fuzzer -o $@ $^ -lpthread
 
 # ---- install -------------------------------------------------------------
 HEADERS := preload/core/state.h preload/core/session.h preload/core/ops.h preload/core/proto.h preload/core/sys.h \
@@ -148,8 +178,8 @@ bench: all $(BUILD)/.deps-bench $(BENCH)
 	 else sh bench/debootstrap.sh $(BUILD); fi
 
 clean:
-	rm -rf $(BUILD)
+	rm -rf $(BUILD) $(FUZZ_BUILD)
 
-.PHONY: all install test test-quick peer-tests bench clean
+.PHONY: all install test test-quick peer-tests bench clean fuzz fuzz-targets
 .SECONDARY:
 -include $(shell find $(BUILD) -name '*.d' 2>/dev/null)

@@ -18,6 +18,8 @@ mkdir -p "$stage/bin" "$stage/work"
 for t in "$@"; do cp "$t" "$stage/bin/"; done
 cp "$build/tests/helper" "$(dirname "$0")/mkroot.sh" "$(dirname "$0")/../mk/path-functions.py" \
    "$(dirname "$0")/../preload/unwrapped-path-functions.txt" "$stage/bin/"
+# The fuzz targets' corpora, which build/tests/fuzz_replay runs once.
+cp -r "$(dirname "$0")/fuzz/corpus" "$stage/fuzz-corpus"
 chmod -R a+rX "$stage"
 chmod 1777 "$stage/work"
 # The real client needs a mirror (the host's apt sources) and, to compare
@@ -54,7 +56,7 @@ fi
 # HOME too: root's would be unreadable to the uid the tests drop to (dpkg
 # warns about ~/.dpkg.cfg).
 export COWROOT_TEST_PREFIX="$stage/prefix" COWROOT_TEST_MKROOT="$stage/bin/mkroot.sh" TMPDIR="$stage/work" \
-  HOME="$stage/work"
+  HOME="$stage/work" COWROOT_TEST_FUZZ_CORPUS="$stage/fuzz-corpus"
 passed=0 failed=0 status=0
 for t in "$@"; do
   name=$(basename "$t")
