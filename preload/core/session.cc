@@ -89,9 +89,13 @@ void find_faked(const char* lib) {
   dir_of(dir, sizeof dir, lib);
   static const char* const rel[] = {"/../libexec/cowroot/cowroot-faked", "/cowroot-faked", "/../bin/cowroot-faked"};
   for (const char* r : rel) {
+    // No strcat: this may run inside a sanitizer's own start-up (its
+    // log_path makes it mkdir through our wrapper), where its strcat
+    // refuses to run and hangs the program.
     char p[kPathMax + 64];
     copy_str(p, kPathMax, dir);
-    strcat(p, r);
+    size_t pl = strlen(p), rl = strlen(r);
+    memcpy(p + pl, r, rl + 1);
     if (is_file(p)) {
       copy_str(g_session.faked, sizeof g_session.faked, p);
       return;
