@@ -260,3 +260,18 @@ TEST_CASE("a daemon started again answers, and holds the session as the first di
   CHECK(eventually([&] { return !exists(dir); }));
   CHECK(daemon_pid(dir) == 0);
 }
+
+TEST_CASE("a --cow session's directory goes with the session, what it recorded included") {
+  // cow-shell's record of what was shared (cow-shared) used to keep the
+  // directory from being removed: one left in /tmp for every --cow run.
+  TempDir d;
+  REQUIRE(mkdir((d / "tree").c_str(), 0755) == 0);
+  write_file(d / "tree/a", "x");
+  REQUIRE(link((d / "tree/a").c_str(), (d / "tree/b").c_str()) == 0);
+  auto r = sh("cd " + q(d.path) + " && " + cowroot() + " --cow tree -- sh -c 'printenv COWROOT_STATE > sd; ls \"$(cat sd)\"'");
+  CHECK(r.status == 0);
+  CHECK(r.out.find("cow-shared") != std::string::npos);
+  std::string dir = first_line(d / "sd");
+  REQUIRE(!dir.empty());
+  CHECK_FALSE(exists(dir));
+}

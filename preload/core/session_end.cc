@@ -201,12 +201,18 @@ void sweep_sessions(const std::string& top, const std::string& prefix) {
   for (auto& n : names) {
     std::string p = top + "/" + n;
     struct stat st;
-    if (lstat(p.c_str(), &st) < 0 || !S_ISDIR(st.st_mode) || st.st_uid != me || (st.st_mode & 077) ||
-        !is_ephemeral_dir(p))
+    if (lstat(p.c_str(), &st) < 0 || !S_ISDIR(st.st_mode) || st.st_uid != me || (st.st_mode & 077)) continue;
+    bool table = exists_nofollow(p + "/table"), old = time(nullptr) - st.st_mtime >= 3600;
+    if (!is_ephemeral_dir(p)) {
+      // Unmarked: what earlier versions left of a session (a --cow run's
+      // record kept its directory), never a live one once an hour old.
+      bool ours = n.compare(0, 2, "s.") == 0 || n.compare(0, 5, "auto.") == 0;
+      if (ours && !table && old) remove_session_dir(p);
       continue;
+    }
     // Without a table the session is still being set up (or its maker died
     // at once): only an old one is gone for sure.
-    if (!exists_nofollow(p + "/table") && time(nullptr) - st.st_mtime < 3600) continue;
+    if (!table && !old) continue;
     int lk = open((p + "/lock").c_str(), O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600);
     if (lk < 0) continue;
     if (flock(lk, LOCK_EX | LOCK_NB) == 0 && !state_mapped_elsewhere(p)) remove_session_dir(p);
