@@ -29,7 +29,7 @@ TRACE    := $(BUILD)/cowroot-trace
 FIXTURE  := $(BUILD)/libcowroot-fixture.a
 TESTS    := $(BUILD)/tests/unit_tests $(BUILD)/tests/fakeroot_tests $(BUILD)/tests/chroot_tests \
             $(BUILD)/tests/cow_tests $(BUILD)/tests/fixture_tests $(BUILD)/tests/fixture_gtest \
-            $(BUILD)/tests/daemon_tests $(BUILD)/tests/users_tests $(BUILD)/tests/fuzz_replay \
+            $(BUILD)/tests/daemon_tests $(BUILD)/tests/users_tests $(BUILD)/tests/fuzz_replay $(BUILD)/tests/tsan_tests \
             $(BUILD)/tests/debootstrap_tests
 HELPER   := $(BUILD)/tests/helper
 BENCH    := $(BUILD)/bench/callpath $(BUILD)/bench/timeit
@@ -54,9 +54,17 @@ $(CORE_LIB): $(CORE_OBJ)
 $(BUILD)/exports.map: $(WRAP_OBJ)
 	{ echo '{ global:'; nm -g --defined-only $^ | awk '$$2 == "T" { print "  " $$3 ";" }' | sort -u; echo 'local: *; };'; } > $@
 
+ifdef PRELOAD_FROM
+# A sanitizer build (make test-asan) takes the library from the regular
+# build: it goes into every program of a session, few of which could load
+# a sanitizer's runtime first.
+$(PRELOAD): $(PRELOAD_FROM)
+	cp $< $@
+else
 $(PRELOAD): $(WRAP_OBJ) $(CORE_LIB) $(BUILD)/exports.map
 	$(CXX) -shared -o $@ $(WRAP_OBJ) $(CORE_LIB) -Wl,--version-script=$(BUILD)/exports.map \
 	  -static-libstdc++ -static-libgcc -Wl,--as-needed -Wl,-z,defs -Wl,-z,now
+endif
 
 $(BUILD)/%.o: %.cc | $(BUILD)/.deps-build
 	@mkdir -p $(@D)
@@ -70,26 +78,26 @@ $(FIXTURE): $(BUILD)/fixture/fixture.o
 # Programs run once per session or reset: without libstdc++'s shared
 # object to load and relocate they start ~1 ms sooner.
 $(FAKED): $(BUILD)/faked/faked.o $(CORE_LIB)
-	$(CXX) -o $@ $^ -static-libstdc++ -static-libgcc
+	$(CXX) $(LDFLAGS) -o $@ $^ -static-libstdc++ -static-libgcc
 
 $(CLI): $(BUILD)/cli/cowroot.o $(BUILD)/cli/images.o $(CORE_LIB)
-	$(CXX) -o $@ $^ -static-libstdc++ -static-libgcc
+	$(CXX) $(LDFLAGS) -o $@ $^ -static-libstdc++ -static-libgcc
 
 $(TRACE): $(BUILD)/cli/trace.o $(CORE_LIB)
-	$(CXX) -o $@ $^ -static-libstdc++ -static-libgcc
+	$(CXX) $(LDFLAGS) -o $@ $^ -static-libstdc++ -static-libgcc
 
 $(HELPER): $(BUILD)/tests/helper.o
-	$(CXX) -o $@ $^
+	$(CXX) $(LDFLAGS) -o $@ $^
 
 $(BUILD)/tests/%: $(BUILD)/tests/%.o $(BUILD)/tests/main.o $(CORE_LIB)
-	$(CXX) -o $@ $^ -lpthread
+	$(CXX) $(LDFLAGS) -o $@ $^ -lpthread
 
 $(BUILD)/tests/fixture_tests: $(BUILD)/tests/fixture_tests.o $(BUILD)/tests/main.o $(FIXTURE) $(CORE_LIB)
-	$(CXX) -o $@ $^ -lpthread
+	$(CXX) $(LDFLAGS) -o $@ $^ -lpthread
 
 # Two users at once: its own main (it starts as root and acts as two uids).
 $(BUILD)/tests/users_tests: $(BUILD)/tests/users_tests.o $(CORE_LIB)
-	$(CXX) -o $@ $^ -lpthread
+	$(CXX) $(LDFLAGS) -o $@ $^ -lpthread
 
 # The fuzz targets (tests/fuzz/): in the regular build, all in one program
 # that runs every input of their corpora once (`make fuzz` fuzzes them).
@@ -100,21 +108,21 @@ $(BUILD)/tests/fuzz/replay/%.o: tests/fuzz/%.cc | $(BUILD)/.deps-build
 
 $(BUILD)/tests/fuzz_replay: $(FUZZ_TARGETS:%=$(BUILD)/tests/fuzz/replay/%.o) $(BUILD)/tests/fuzz/replay/replay.o \
                             $(BUILD)/tests/main.o $(CORE_LIB)
-	$(CXX) -o $@ $^ -lpthread
+	$(CXX) $(LDFLAGS) -o $@ $^ -lpthread
 
 # The GoogleTest adapter, with GoogleTest's own runner (and its own main).
 $(BUILD)/tests/fixture_gtest: $(BUILD)/tests/fixture_gtest.o $(FIXTURE) $(CORE_LIB)
-	$(CXX) -o $@ $^ -lgtest -lpthread
+	$(CXX) $(LDFLAGS) -o $@ $^ -lgtest -lpthread
 
 # libelf is the reference the exec path's own ELF reader is checked against.
 $(BUILD)/tests/unit_tests: $(BUILD)/tests/unit_tests.o $(BUILD)/tests/main.o $(CORE_LIB)
-	$(CXX) -o $@ $^ -lpthread -lelf
+	$(CXX) $(LDFLAGS) -o $@ $^ -lpthread -lelf
 
 $(BUILD)/bench/callpath: $(BUILD)/bench/callpath.o
-	$(CXX) -o $@ $^
+	$(CXX) $(LDFLAGS) -o $@ $^
 
 $(BUILD)/bench/timeit: $(BUILD)/bench/timeit.o
-	$(CXX) -o $@ $^
+	$(CXX) $(LDFLAGS) -o $@ $^
 
 # ---- fuzzing: libFuzzer through Debian's clang, with ASan and UBSan --------
 # Each target runs FUZZ_SECONDS (default 10) from tests/fuzz/corpus/TARGET/;
@@ -133,6 +141,39 @@ fuzz-targets: $(FUZZ_TARGETS:%=$(BUILD)/fuzz/%)
 $(BUILD)/fuzz/%: $(BUILD)/tests/fuzz/%.o $(CORE_LIB)
 	@mkdir -p $(@D)
 	$(CXX) $(CXXFLAGS) -fsanitize=fuzzer -o $@ $^ -lpthread
+
+# ---- sanitizers --------------------------------------------------------------
+# make test-asan: the core, the command, the daemon, cowroot-trace, the
+# fixture and every test program built with AddressSanitizer and
+# UndefinedBehaviorSanitizer in $(ASAN_BUILD), then the suites run as by
+# make test-quick (the preload library itself is the regular build's, see
+# PRELOAD_FROM). Any report fails the run: a test program's fails its
+# suite; cowroot's, cowroot-faked's and cowroot-trace's go to
+# $(SAN_LOGS).PID (cli/sanitizer_log.h), which fails the run at its end.
+ASAN_BUILD := build-asan
+TSAN_BUILD := build-tsan
+SAN_LOGS   := /tmp/cowroot-sanitizer-log
+ASAN_FLAGS := -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=all \
+              -DCOWROOT_SANITIZER_LOG=$(SAN_LOGS)
+ASAN_TESTS := $(filter-out %/debootstrap_tests,$(TESTS:$(BUILD)/%=$(ASAN_BUILD)/%))
+test-asan: all
+	rm -f $(SAN_LOGS).*
+	$(MAKE) BUILD=$(ASAN_BUILD) CXXFLAGS="$(ASAN_FLAGS)" LDFLAGS="-fsanitize=address,undefined" PRELOAD_FROM=$(PRELOAD) \
+	  all $(ASAN_TESTS) $(ASAN_BUILD)/tests/helper
+	CXXFLAGS="$(ASAN_FLAGS)" LDFLAGS="-fsanitize=address,undefined" PRELOAD_FROM=$(PRELOAD) COWROOT_TEST_DEBOOTSTRAP=0 \
+	  sh tests/run.sh $(ASAN_BUILD) $(ASAN_TESTS)
+	@if ls $(SAN_LOGS).* >/dev/null 2>&1; then echo "test-asan: sanitizer reports:"; cat $(SAN_LOGS).*; exit 1; fi
+
+# make test-tsan: ThreadSanitizer over what is concurrent inside one
+# process: threads sharing a state table (and processes, each with threads,
+# sharing its file), growing it, saving it; the clone pool taken and given
+# back by several threads (tests/tsan_tests.cc).
+test-tsan: $(BUILD)/.deps-test
+	$(MAKE) BUILD=$(TSAN_BUILD) CXXFLAGS="-O1 -g -fsanitize=thread" LDFLAGS=-fsanitize=thread $(TSAN_BUILD)/tests/tsan_tests
+	@# It needs no install: a private TMPDIR the uid it drops to can use.
+	t=$$(mktemp -d /tmp/cowroot-tsan.XXXXXX) && chmod 1777 $$t && \
+	  TMPDIR=$$t TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1 $(TSAN_BUILD)/tests/tsan_tests; \
+	  rc=$$?; rm -rf $$t; exit $$rc
 
 # ---- install -------------------------------------------------------------
 HEADERS := preload/core/state.h preload/core/session.h preload/core/ops.h preload/core/proto.h preload/core/sys.h \
@@ -178,8 +219,8 @@ bench: all $(BUILD)/.deps-bench $(BENCH)
 	 else sh bench/debootstrap.sh $(BUILD); fi
 
 clean:
-	rm -rf $(BUILD) $(FUZZ_BUILD)
+	rm -rf $(BUILD) $(FUZZ_BUILD) $(ASAN_BUILD) $(TSAN_BUILD)
 
-.PHONY: all install test test-quick peer-tests bench clean fuzz fuzz-targets
+.PHONY: all install test test-quick peer-tests bench clean fuzz fuzz-targets test-asan test-tsan
 .SECONDARY:
 -include $(shell find $(BUILD) -name '*.d' 2>/dev/null)

@@ -22,6 +22,7 @@
 #include <string>
 #include <vector>
 
+#include "sanitizer_log.h"
 #include "../preload/core/cow.h"
 #include "../preload/core/exec.h"
 #include "../preload/core/proto.h"

@@ -31,9 +31,11 @@
 #include <string>
 #include <vector>
 
+#include "../cli/sanitizer_log.h"
 #include "../preload/core/proto.h"
 #include "../preload/core/session_end.h"
 #include "../preload/core/state.h"
+
 
 namespace {
 
