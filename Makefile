@@ -30,7 +30,7 @@ FIXTURE  := $(BUILD)/libcowroot-fixture.a
 TESTS    := $(BUILD)/tests/unit_tests $(BUILD)/tests/fakeroot_tests $(BUILD)/tests/chroot_tests \
             $(BUILD)/tests/cow_tests $(BUILD)/tests/fixture_tests $(BUILD)/tests/fixture_gtest \
             $(BUILD)/tests/daemon_tests $(BUILD)/tests/users_tests $(BUILD)/tests/fuzz_replay $(BUILD)/tests/tsan_tests \
-            $(BUILD)/tests/debootstrap_tests
+            $(BUILD)/tests/load_tests $(BUILD)/tests/debootstrap_tests
 HELPER   := $(BUILD)/tests/helper
 BENCH    := $(BUILD)/bench/callpath $(BUILD)/bench/timeit
 
@@ -108,6 +108,10 @@ $(BUILD)/tests/fuzz/replay/%.o: tests/fuzz/%.cc | $(BUILD)/.deps-build
 
 $(BUILD)/tests/fuzz_replay: $(FUZZ_TARGETS:%=$(BUILD)/tests/fuzz/replay/%.o) $(BUILD)/tests/fuzz/replay/replay.o \
                             $(BUILD)/tests/main.o $(CORE_LIB)
+	$(CXX) $(LDFLAGS) -o $@ $^ -lpthread
+
+# Load and faults: its own main (it is also its own helper program).
+$(BUILD)/tests/load_tests: $(BUILD)/tests/load_tests.o $(CORE_LIB)
 	$(CXX) $(LDFLAGS) -o $@ $^ -lpthread
 
 # The GoogleTest adapter, with GoogleTest's own runner (and its own main).
