@@ -15,26 +15,37 @@ PICFLAGS  := $(BASEFLAGS) -fPIC -fvisibility=hidden -fno-exceptions -fno-rtti -f
              -fno-threadsafe-statics \
              -fno-stack-protector -D_GNU_SOURCE
 
-CORE_SRC := preload/core/state.cc preload/core/state_io.cc preload/core/ops.cc preload/core/session.cc \
-            preload/core/resolve.cc preload/core/exec.cc preload/core/cow.cc preload/core/cow_build.cc \
+# preload/ops.tbl, the table of every front door, generates the exported
+# wrappers that are one call into the core (doors.cc) and the table as the
+# core's data (optable.cc).
+GEN      := $(BUILD)/gen
+CORE_SRC := preload/core/state.cc preload/core/state_io.cc preload/core/ops_files.cc preload/core/ops_xattr.cc preload/core/ops_ids.cc preload/core/ops_names.cc preload/core/session.cc \
+            preload/core/resolve.cc preload/core/ldconf.cc preload/core/exec.cc preload/core/cow.cc \
             preload/core/session_end.cc
-CORE_OBJ := $(CORE_SRC:%.cc=$(BUILD)/%.o)
-WRAP_OBJ := $(BUILD)/preload/wrap/wrappers.o $(BUILD)/preload/wrap/paths.o $(BUILD)/preload/wrap/nss.o \
-            $(BUILD)/preload/wrap/fts.o
+CORE_OBJ := $(CORE_SRC:%.cc=$(BUILD)/%.o) $(GEN)/optable.o
+WRAP_SRC := $(wildcard preload/wrap/*.cc)
+WRAP_OBJ := $(WRAP_SRC:%.cc=$(BUILD)/%.o) $(GEN)/doors.o
 CORE_LIB := $(BUILD)/libcowroot-core.a
+# The command line's side of copy-on-write (making, resetting, pooling and
+# sealing clones): for cowroot and the fixture, never in the preload.
+CLONE_SRC := cli/clone/clone.cc cli/clone/reset.cc cli/clone/seal.cc cli/clone/pool.cc cli/clone/sidecar.cc \
+             cli/clone/tree.cc
+CLONE_LIB := $(BUILD)/libcowroot-clone.a
 PRELOAD  := $(BUILD)/libcowroot.so
 FAKED    := $(BUILD)/cowroot-faked
 CLI      := $(BUILD)/cowroot
 TRACE    := $(BUILD)/cowroot-trace
 FIXTURE  := $(BUILD)/libcowroot-fixture.a
-TESTS    := $(BUILD)/tests/unit_tests $(BUILD)/tests/fakeroot_tests $(BUILD)/tests/chroot_tests \
-            $(BUILD)/tests/cow_tests $(BUILD)/tests/fixture_tests $(BUILD)/tests/fixture_gtest \
-            $(BUILD)/tests/daemon_tests $(BUILD)/tests/users_tests $(BUILD)/tests/fuzz_replay $(BUILD)/tests/tsan_tests \
-            $(BUILD)/tests/load_tests $(BUILD)/tests/debootstrap_tests
+FIXTURE_SO := $(BUILD)/libcowroot-fixture.so
+TESTS    := $(BUILD)/tests/unit_tests $(BUILD)/tests/resolve_tests $(BUILD)/tests/fakeroot_tests \
+            $(BUILD)/tests/chroot_tests $(BUILD)/tests/cow_tests $(BUILD)/tests/fixture_tests \
+            $(BUILD)/tests/fixture_root_tests $(BUILD)/tests/fixture_api_tests $(BUILD)/tests/fixture_gtest \
+            $(BUILD)/tests/optable_tests $(BUILD)/tests/daemon_tests $(BUILD)/tests/users_tests \
+            $(BUILD)/tests/fuzz_replay $(BUILD)/tests/tsan_tests $(BUILD)/tests/load_tests $(BUILD)/tests/debootstrap_tests
 HELPER   := $(BUILD)/tests/helper
 BENCH    := $(BUILD)/bench/callpath $(BUILD)/bench/timeit
 
-all: $(BUILD)/.deps-build $(PRELOAD) $(FAKED) $(CLI) $(TRACE) $(FIXTURE)
+all: $(BUILD)/.deps-build $(PRELOAD) $(FAKED) $(CLI) $(TRACE) $(CLONE_LIB) $(FIXTURE) $(FIXTURE_SO)
 
 $(BUILD)/.deps-%: mk/deps.sh
 	@mkdir -p $(BUILD)
@@ -44,6 +55,16 @@ $(BUILD)/.deps-%: mk/deps.sh
 $(BUILD)/preload/%.o: preload/%.cc | $(BUILD)/.deps-build
 	@mkdir -p $(@D)
 	$(CXX) $(CXXFLAGS) $(PICFLAGS) -c $< -o $@
+
+$(GEN)/doors.cc $(GEN)/optable.cc: preload/ops.tbl mk/gen-ops.py
+	@mkdir -p $(GEN)
+	python3 mk/gen-ops.py preload/ops.tbl $(GEN)/doors.cc $(GEN)/optable.cc
+
+$(GEN)/doors.o: $(GEN)/doors.cc | $(BUILD)/.deps-build
+	$(CXX) $(CXXFLAGS) $(PICFLAGS) -Ipreload/wrap -c $< -o $@
+
+$(GEN)/optable.o: $(GEN)/optable.cc | $(BUILD)/.deps-build
+	$(CXX) $(CXXFLAGS) $(PICFLAGS) -Ipreload/core -c $< -o $@
 
 $(CORE_LIB): $(CORE_OBJ)
 	rm -f $@
@@ -62,25 +83,45 @@ $(PRELOAD): $(PRELOAD_FROM)
 	cp $< $@
 else
 $(PRELOAD): $(WRAP_OBJ) $(CORE_LIB) $(BUILD)/exports.map
-	$(CXX) -shared -o $@ $(WRAP_OBJ) $(CORE_LIB) -Wl,--version-script=$(BUILD)/exports.map \
-	  -static-libstdc++ -static-libgcc -Wl,--as-needed -Wl,-z,defs -Wl,-z,now
+	$(CXX) -shared $(WRAP_OBJ) $(CORE_LIB) -Wl,--version-script=$(BUILD)/exports.map \
+	  -static-libstdc++ -static-libgcc -Wl,--as-needed -Wl,-z,defs -Wl,-z,now -o $@.tmp
+	python3 mk/gen-ops.py --check-exports preload/ops.tbl $@.tmp
+	mv $@.tmp $@
 endif
 
 $(BUILD)/%.o: %.cc | $(BUILD)/.deps-build
 	@mkdir -p $(@D)
 	$(CXX) $(CXXFLAGS) $(BASEFLAGS) -D_GNU_SOURCE -Ifixture/include -c $< -o $@
 
-# The test fixture: a static library over the core (fixture/include/cowroot).
-$(FIXTURE): $(BUILD)/fixture/fixture.o
+$(CLONE_LIB): $(CLONE_SRC:%.cc=$(BUILD)/%.o)
 	rm -f $@
 	ar rcs $@ $^
+
+# The test fixture: a static library over the clone library and the core
+# (fixture/include/cowroot), with the command's code for sessions and pool
+# slots it shares.
+FIXTURE_SRC := fixture/fixture.cc fixture/spawn.cc fixture/helpers.cc fixture/users.cc fixture/keep.cc \
+               fixture/capi.cc fixture/prefix.cc cli/procs.cc cli/slots.cc
+FIXTURE_OBJ := $(FIXTURE_SRC:%.cc=$(BUILD)/%.o)
+$(FIXTURE): $(FIXTURE_OBJ)
+	rm -f $@
+	ar rcs $@ $^
+
+# The same as a shared library, with the core inside (its symbols hidden):
+# what other languages load (ctypes), found by its own location.
+$(BUILD)/pic/%.o: %.cc | $(BUILD)/.deps-build
+	@mkdir -p $(@D)
+	$(CXX) $(CXXFLAGS) $(BASEFLAGS) -fPIC -D_GNU_SOURCE -Ifixture/include -c $< -o $@
+
+$(FIXTURE_SO): $(FIXTURE_SRC:%.cc=$(BUILD)/pic/%.o) $(CLONE_SRC:%.cc=$(BUILD)/pic/%.o) $(CORE_LIB)
+	$(CXX) $(LDFLAGS) -shared -o $@ -Wl,-soname,libcowroot-fixture.so $^ -lpthread -Wl,-z,defs -Wl,--as-needed
 
 # Programs run once per session or reset: without libstdc++'s shared
 # object to load and relocate they start ~1 ms sooner.
 $(FAKED): $(BUILD)/faked/faked.o $(CORE_LIB)
 	$(CXX) $(LDFLAGS) -o $@ $^ -static-libstdc++ -static-libgcc
 
-$(CLI): $(BUILD)/cli/cowroot.o $(BUILD)/cli/images.o $(CORE_LIB)
+$(CLI): $(BUILD)/cli/cowroot.o $(BUILD)/cli/images.o $(BUILD)/cli/procs.o $(BUILD)/cli/slots.o $(CLONE_LIB) $(CORE_LIB)
 	$(CXX) $(LDFLAGS) -o $@ $^ -static-libstdc++ -static-libgcc
 
 $(TRACE): $(BUILD)/cli/trace.o $(CORE_LIB)
@@ -92,11 +133,11 @@ $(HELPER): $(BUILD)/tests/helper.o
 $(BUILD)/tests/%: $(BUILD)/tests/%.o $(BUILD)/tests/main.o $(CORE_LIB)
 	$(CXX) $(LDFLAGS) -o $@ $^ -lpthread
 
-$(BUILD)/tests/fixture_tests: $(BUILD)/tests/fixture_tests.o $(BUILD)/tests/main.o $(FIXTURE) $(CORE_LIB)
+$(BUILD)/tests/fixture_%: $(BUILD)/tests/fixture_%.o $(BUILD)/tests/main.o $(FIXTURE) $(CLONE_LIB) $(CORE_LIB)
 	$(CXX) $(LDFLAGS) -o $@ $^ -lpthread
 
 # Two users at once: its own main (it starts as root and acts as two uids).
-$(BUILD)/tests/users_tests: $(BUILD)/tests/users_tests.o $(CORE_LIB)
+$(BUILD)/tests/users_tests: $(BUILD)/tests/users_tests.o $(CLONE_LIB) $(CORE_LIB)
 	$(CXX) $(LDFLAGS) -o $@ $^ -lpthread
 
 # The fuzz targets (tests/fuzz/): in the regular build, all in one program
@@ -107,15 +148,23 @@ $(BUILD)/tests/fuzz/replay/%.o: tests/fuzz/%.cc | $(BUILD)/.deps-build
 	$(CXX) $(CXXFLAGS) $(BASEFLAGS) -D_GNU_SOURCE -DCOWROOT_FUZZ_REPLAY -Ifixture/include -c $< -o $@
 
 $(BUILD)/tests/fuzz_replay: $(FUZZ_TARGETS:%=$(BUILD)/tests/fuzz/replay/%.o) $(BUILD)/tests/fuzz/replay/replay.o \
-                            $(BUILD)/tests/main.o $(CORE_LIB)
+                            $(BUILD)/tests/main.o $(CLONE_LIB) $(CORE_LIB)
+	$(CXX) $(LDFLAGS) -o $@ $^ -lpthread
+
+$(BUILD)/tests/tsan_tests: $(BUILD)/tests/tsan_tests.o $(BUILD)/tests/main.o $(CLONE_LIB) $(CORE_LIB)
 	$(CXX) $(LDFLAGS) -o $@ $^ -lpthread
 
 # Load and faults: its own main (it is also its own helper program).
-$(BUILD)/tests/load_tests: $(BUILD)/tests/load_tests.o $(CORE_LIB)
+$(BUILD)/tests/load_tests: $(BUILD)/tests/load_tests.o $(CLONE_LIB) $(CORE_LIB)
 	$(CXX) $(LDFLAGS) -o $@ $^ -lpthread
 
 # The GoogleTest adapter, with GoogleTest's own runner (and its own main).
-$(BUILD)/tests/fixture_gtest: $(BUILD)/tests/fixture_gtest.o $(FIXTURE) $(CORE_LIB)
+# C++17, strictly: the adapter's header and its example must not need C++20.
+$(BUILD)/tests/fixture_gtest.o: tests/fixture_gtest.cc | $(BUILD)/.deps-build
+	@mkdir -p $(@D)
+	$(CXX) $(CXXFLAGS) $(BASEFLAGS) -std=c++17 -pedantic-errors -D_GNU_SOURCE -Ifixture/include -c $< -o $@
+
+$(BUILD)/tests/fixture_gtest: $(BUILD)/tests/fixture_gtest.o $(FIXTURE) $(CLONE_LIB) $(CORE_LIB)
 	$(CXX) $(LDFLAGS) -o $@ $^ -lgtest -lpthread
 
 # libelf is the reference the exec path's own ELF reader is checked against.
@@ -142,7 +191,7 @@ fuzz: $(BUILD)/.deps-fuzz
 
 fuzz-targets: $(FUZZ_TARGETS:%=$(BUILD)/fuzz/%)
 
-$(BUILD)/fuzz/%: $(BUILD)/tests/fuzz/%.o $(CORE_LIB)
+$(BUILD)/fuzz/%: $(BUILD)/tests/fuzz/%.o $(CLONE_LIB) $(CORE_LIB)
 	@mkdir -p $(@D)
 	$(CXX) $(CXXFLAGS) -fsanitize=fuzzer -o $@ $^ -lpthread
 
@@ -188,8 +237,9 @@ test-tsan: $(BUILD)/.deps-test
 
 # ---- install -------------------------------------------------------------
 HEADERS := preload/core/state.h preload/core/session.h preload/core/ops.h preload/core/proto.h preload/core/sys.h \
-           preload/core/resolve.h preload/core/exec.h preload/core/cow.h preload/core/cow_format.h \
-           fixture/include/cowroot/fixture.h fixture/include/cowroot/doctest.h fixture/include/cowroot/gtest.h
+           preload/core/resolve.h preload/core/exec.h preload/core/cow.h preload/core/cow_format.h cli/clone/clone.h \
+           fixture/include/cowroot/fixture.h fixture/include/cowroot/doctest.h fixture/include/cowroot/gtest.h \
+           fixture/include/cowroot/fixture_c.h
 
 install: all
 	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/lib/pkgconfig $(DESTDIR)$(PREFIX)/libexec/cowroot \
@@ -199,7 +249,15 @@ install: all
 	install -m 755 $(TRACE) $(DESTDIR)$(PREFIX)/libexec/cowroot/cowroot-trace
 	install -m 755 $(PRELOAD) $(DESTDIR)$(PREFIX)/lib/libcowroot.so
 	install -m 644 $(CORE_LIB) $(DESTDIR)$(PREFIX)/lib/libcowroot-core.a
-	install -m 644 $(FIXTURE) $(DESTDIR)$(PREFIX)/lib/libcowroot-fixture.a
+	install -m 644 $(CLONE_LIB) $(DESTDIR)$(PREFIX)/lib/libcowroot-clone.a
+	install -m 755 $(FIXTURE_SO) $(DESTDIR)$(PREFIX)/lib/libcowroot-fixture.so
+	@# The static fixture with the prefix it is installed under baked in
+	@# (fixture/prefix.cc): a test linked with it finds bin/cowroot there.
+	@mkdir -p $(BUILD)/install
+	$(CXX) $(CXXFLAGS) $(BASEFLAGS) -DCOWROOT_INSTALL_PREFIX='"$(abspath $(PREFIX))"' -c fixture/prefix.cc \
+	  -o $(BUILD)/install/prefix.o
+	cp $(FIXTURE) $(BUILD)/install/libcowroot-fixture.a && ar rs $(BUILD)/install/libcowroot-fixture.a $(BUILD)/install/prefix.o
+	install -m 644 $(BUILD)/install/libcowroot-fixture.a $(DESTDIR)$(PREFIX)/lib/libcowroot-fixture.a
 	install -m 644 $(HEADERS) $(DESTDIR)$(PREFIX)/include/cowroot/
 	sed 's/@VERSION@/0.1/' mk/cowroot.pc.in > $(DESTDIR)$(PREFIX)/lib/pkgconfig/cowroot.pc
 	sed 's/@VERSION@/0.1/' mk/cowroot-fixture.pc.in > $(DESTDIR)$(PREFIX)/lib/pkgconfig/cowroot-fixture.pc
@@ -215,7 +273,7 @@ test-quick: all $(BUILD)/.deps-test $(TESTS) $(HELPER)
 # The peers' own test suites with cowroot in their place:
 #   make peer-tests FAKEROOT_SRC=/path/to/fakeroot-1.31 FAKECHROOT_SRC=/path/to/fakechroot-2.20.1 \
 #                   COWDANCER_SRC=/path/to/cowdancer
-peer-tests: all $(BUILD)/.deps-test
+peer-tests: all $(BUILD)/.deps-peer
 	@test -n "$(FAKEROOT_SRC)$(FAKECHROOT_SRC)$(COWDANCER_SRC)" || { echo "usage: make peer-tests FAKEROOT_SRC=DIR FAKECHROOT_SRC=DIR COWDANCER_SRC=DIR (any of them)" >&2; exit 2; }
 	rm -rf $(BUILD)/peer-stage && $(MAKE) -s install PREFIX=$(abspath $(BUILD))/peer-stage >/dev/null
 	chmod -R a+rX $(BUILD)/peer-stage

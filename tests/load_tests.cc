@@ -26,7 +26,7 @@
 #include <thread>
 #include <vector>
 
-#include "../preload/core/cow.h"
+#include "../cli/clone/clone.h"
 #include "../preload/core/state.h"
 #include "common.h"
 #include "drop_root.h"

@@ -16,8 +16,8 @@ trap 'unmount_all; rm -rf "$stage" 2>/dev/null' EXIT INT TERM
 make -s install PREFIX="$stage/prefix" BUILD="$build" >/dev/null || { echo "tests: install failed" >&2; exit 1; }
 mkdir -p "$stage/bin" "$stage/work"
 for t in "$@"; do cp "$t" "$stage/bin/"; done
-cp "$build/tests/helper" "$(dirname "$0")/mkroot.sh" "$(dirname "$0")/../mk/path-functions.py" \
-   "$(dirname "$0")/../preload/unwrapped-path-functions.txt" "$stage/bin/"
+cp "$build/tests/helper" "$(dirname "$0")/mkroot.sh" "$(dirname "$0")/fixture_capi.c" "$(dirname "$0")/../mk/path-functions.py" \
+   "$(dirname "$0")/../preload/unwrapped-path-functions.txt" "$(dirname "$0")/../preload/ops.tbl" "$stage/bin/"
 # The fuzz targets' corpora, which build/tests/fuzz_replay runs once.
 cp -r "$(dirname "$0")/fuzz/corpus" "$stage/fuzz-corpus"
 chmod -R a+rX "$stage"
@@ -56,6 +56,7 @@ fi
 # HOME too: root's would be unreadable to the uid the tests drop to (dpkg
 # warns about ~/.dpkg.cfg).
 export COWROOT_TEST_PREFIX="$stage/prefix" COWROOT_TEST_MKROOT="$stage/bin/mkroot.sh" TMPDIR="$stage/work" \
+  COWROOT_TEST_CAPI_SRC="$stage/bin/fixture_capi.c" \
   HOME="$stage/work" COWROOT_TEST_FUZZ_CORPUS="$stage/fuzz-corpus"
 passed=0 failed=0 status=0
 for t in "$@"; do

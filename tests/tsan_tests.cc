@@ -11,7 +11,7 @@
 #include <thread>
 #include <vector>
 
-#include "../preload/core/cow.h"
+#include "../cli/clone/clone.h"
 #include "../preload/core/state.h"
 #include "common.h"
 

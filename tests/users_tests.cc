@@ -20,7 +20,7 @@
 #include <functional>
 #include <thread>
 
-#include "../preload/core/cow.h"
+#include "../cli/clone/clone.h"
 #include "../preload/core/proto.h"
 #include "common.h"
 

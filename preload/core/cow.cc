@@ -16,6 +16,7 @@
 
 #include "cow_format.h"
 #include "hash.h"
+#include "resolve.h"
 #include "session.h"
 #include "sys.h"
 
@@ -43,7 +44,7 @@ template <typename F>
 void each_alias(uint64_t ino, F&& f) {
   const SharedSlot* slot = find_slot(ino);
   shared_each_name(g_cow.set, g_cow.set_len, slot, [&](const char* n, size_t nl) {
-    char full[4200];
+    PathBuf full;
     size_t rl = g_cow.clone_root_len;
     if (rl + 1 + nl + 1 > sizeof full) return;
     memcpy(full, g_cow.clone_root, rl);
@@ -168,7 +169,7 @@ void cow_init() {
   g_cow.note_salt = ++inits * 0x9E3779B97F4A7C15ull;
   const char* side = getenv("COWROOT_COW");
   if (side && *side == '/' && copy_str(g_cow.sidecar, sizeof g_cow.sidecar, side)) {
-    char path[4200];
+    PathBuf path;
     size_t l = strlen(side);
     memcpy(path, side, l);
     memcpy(path + l, "/shared", 8);
@@ -293,7 +294,7 @@ int break_special(int pfd, const char* name, const char* host, const struct stat
 
 int cow_break(const char* host, const struct statx& sx) {
   // The parent directory and the last name.
-  char parent[4200];
+  PathBuf parent;
   const char* slash = strrchr(host, '/');
   if (!slash) return -EINVAL;
   size_t pl = slash == host ? 1 : (size_t)(slash - host);
@@ -352,7 +353,7 @@ int cow_break(const char* host, const struct statx& sx) {
 
 void cow_note(int dirfd, const char* path) {
   if (!g_cow.sidecar[0] || !g_cow.clone_root_len || !path) return;
-  char full[4200];
+  PathBuf full;
   size_t fl = 0;
   if (path[0] != '/') {
     long n;
@@ -386,7 +387,7 @@ void cow_note(int dirfd, const char* path) {
   static constinit uint64_t noted[512] = {};
   uint64_t* slot = &noted[(h >> 7) & 511];
   if (__atomic_load_n(slot, __ATOMIC_RELAXED) == h) return;
-  char jp[4200];
+  PathBuf jp;
   size_t sl = strlen(g_cow.sidecar);
   if (sl + 9 > sizeof jp) return;
   memcpy(jp, g_cow.sidecar, sl);
@@ -458,12 +459,20 @@ int cow_prepare(int* dirfd, const char** path, bool follow, CowWhat what, char* 
   return 0;
 }
 
+int prepare_write(int* dirfd, const char** path, int* flags, bool follow, CowWhat what, PathBuf& copy) {
+  if (!g_cow.active) return 0;
+  int e = cow_prepare(dirfd, path, follow && !g_root.active, what, copy, sizeof copy);
+  if (e == 0 && *path == copy && flags) *flags = (*flags & ~AT_EMPTY_PATH) | AT_SYMLINK_NOFOLLOW;
+  return e;
+}
+
 int cow_prepare_fd(int fd, char* path, size_t pn, CowWhat what) {
   if (!g_cow.active) return 0;
   struct statx sx;
   if (sys::raw(SYS_statx, fd, (long)"", AT_EMPTY_PATH, STATX_BASIC_STATS | STATX_BTIME, (long)&sx) < 0) return 0;
   if (!may_carry(sx, what)) return 0;
-  char link[32], host[4200];
+  char link[32];
+  PathBuf host;
   proc_fd_path(fd, link);
   long n = sys::raw(SYS_readlinkat, AT_FDCWD, (long)link, (long)host, sizeof host - 1);
   if (n <= 0) return 0;

@@ -252,8 +252,8 @@ __attribute__((noinline)) int plan_library_path(Plan* p, char* const envp[]) {
     for (const char* q = *e + 16; *q;) {
       const char* c = q;
       while (*c && *c != ':' && *c != ';') c++;
-      if (c > q && *q == '/' && (size_t)(c - q) < 4096) {
-        char one[4096];
+      if (c > q && *q == '/' && (size_t)(c - q) < kPathMax) {
+        PathBuf one;
         memcpy(one, q, c - q);
         one[c - q] = 0;
         Resolved rr;
@@ -519,7 +519,7 @@ int plan_exec(Plan* p, int dirfd, const char* path, char* const argv[], char* co
   char** run_argv = args + lead;
   if (fd_direct >= 0) {
     // By descriptor: its file's name, for /proc/self/exe and for messages.
-    char named[4096];
+    PathBuf named;
     long n = sys::raw(SYS_readlinkat, AT_FDCWD, (long)p->host, (long)named, sizeof named - 1);
     if (n > 0 && named[0] == '/') {
       named[n] = 0;
@@ -622,7 +622,7 @@ int plan_exec(Plan* p, int dirfd, const char* path, char* const argv[], char* co
   // descriptor, the loader opens the program after exec, when a close-on-
   // exec descriptor is gone: its file's name, or the descriptor kept open.
   if (fd_direct >= 0 && last_slot == 0) {
-    char named[4096];
+    PathBuf named;
     long n = sys::raw(SYS_readlinkat, AT_FDCWD, (long)p->host, (long)named, sizeof named - 1);
     struct statx a, b;
     if (n > 0 && named[0] == '/' && (named[n] = 0, true) &&

@@ -3,7 +3,13 @@
 // Everything lives in a caller-provided Plan (on the caller's stack): no
 // allocation and no lock, so it is safe in a vfork child.
 #pragma once
+#include <errno.h>
+#include <stdlib.h>
+
 #include <cstddef>
+#include <cstring>
+
+#include "path.h"
 
 namespace cr {
 
@@ -14,11 +20,11 @@ struct Plan {
   int dirfd;
   int flags;
   // storage
-  char host[4096 + 64];
-  char loader[4096 + 64];
-  char tracer[4096 + 64];  // cowroot-trace, when the loader only lists libraries
+  PathBuf host;
+  PathBuf loader;
+  PathBuf tracer;  // cowroot-trace, when the loader only lists libraries
   char interp[3][512];  // #! interpreters and arguments
-  char exe[4096];
+  char exe[kPathMax];
   char libpath[16384];
   char comm[16];          // the kernel's name for the new process: its file's name
   char fdname[40];        // "/dev/fd/N": a script run by descriptor
@@ -69,6 +75,63 @@ long with_plan(int dirfd, const char* path, char* const argv[], char* const envp
   p->interp[0][0] = p->interp[1][0] = p->interp[2][0] = 0;
   if (int e = plan_exec(p, dirfd, path, argv, envp, flags, env, ec, av, ac); e < 0) return e;
   return run(*p);
+}
+
+// The PATH search of glibc's execvp, the one every caller uses (execvp,
+// execvpe, posix_spawnp, the cowroot command): a name with a slash is run as
+// it is; otherwise each entry of the caller's PATH is tried in order (an
+// empty entry is the working directory; no PATH at all is glibc's default,
+// kDefaultPath). EACCES is remembered and reported if nothing else is
+// found; ENOENT, ENOTDIR, ESTALE, ENODEV and ETIMEDOUT go on to the next
+// entry; any other error ends the search. `run(path, argv)` starts one
+// candidate: 0 when it did (the search ends), or its errno. With `shell`, a
+// file that is no executable format (ENOEXEC) runs as a /bin/sh script, as
+// execvp does (posix_spawnp does not). Returns 0 or the errno it ends with.
+// No allocation: safe in a vfork child.
+constexpr const char* kDefaultPath = "/bin:/usr/bin";
+
+inline bool path_search_goes_on(int e) {
+  return e == ENOENT || e == ENOTDIR || e == ESTALE || e == ENODEV || e == ETIMEDOUT;
+}
+
+template <typename Run>
+int search_path(const char* file, char* const argv[], bool shell, Run&& run) {
+  if (!*file) return ENOENT;
+  auto one = [&](const char* path) -> int {
+    int e = run(path, argv);
+    if (e != ENOEXEC || !shell) return e;
+    // Not an executable format: a shell script without its #! line.
+    size_t argc = argv_count(argv);
+    char** sh = static_cast<char**>(__builtin_alloca((argc + 2) * sizeof(char*)));
+    sh[0] = const_cast<char*>("/bin/sh");
+    sh[1] = const_cast<char*>(path);
+    for (size_t i = 1; i <= argc; i++) sh[i + 1] = argv[i];
+    return run("/bin/sh", sh);
+  };
+  if (strchr(file, '/')) return one(file);
+  const char* path = getenv("PATH");
+  if (!path) path = kDefaultPath;
+  size_t fl = strlen(file);
+  bool eacces = false;
+  for (const char* p = path;; p++) {
+    const char* q = p;
+    while (*q && *q != ':') q++;
+    PathBuf full;
+    size_t dl = (size_t)(q - p);
+    if (dl + fl + 2 <= sizeof full) {
+      if (dl) memcpy(full, p, dl);
+      else full[dl++] = '.';
+      full[dl] = '/';
+      memcpy(full + dl + 1, file, fl + 1);
+      int e = one(full);
+      if (e == 0) return 0;
+      if (e == EACCES) eacces = true;
+      else if (!path_search_goes_on(e)) return e;
+    }
+    if (!*q) break;
+    p = q;
+  }
+  return eacces ? EACCES : ENOENT;
 }
 
 }  // namespace cr

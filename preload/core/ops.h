@@ -3,10 +3,15 @@
 //     resolve -> (copy-on-write) -> real system call -> fake identity
 // and returns in libc's convention (-1 and errno on failure). They make
 // system calls directly, so they never re-enter a wrapper, and none of them
-// allocates. Every path-taking call is expressed in its *at() form.
+// allocates. Every path-taking call is expressed in its *at() form, and
+// "by descriptor" is always the kernel's way: an empty path and
+// AT_EMPTY_PATH in flags (fchmod(fd) is chmod_at(fd, "", m, AT_EMPTY_PATH)).
+// Every front door (the libc wrappers, syscall(), the fixture) calls these;
+// preload/ops.tbl lists which door reaches which operation.
 #pragma once
 #include <sys/stat.h>
 #include <sys/types.h>
+#include <time.h>
 
 #include <cstddef>
 
@@ -34,16 +39,37 @@ int unlink_at(int dirfd, const char* path, int flags);
 int rename_at(int olddirfd, const char* oldpath, int newdirfd, const char* newpath, unsigned flags);
 int access_at(int dirfd, const char* path, int mode, int flags);
 
-// Extended attributes of a path (follow or not) or of an fd (path == nullptr).
-struct Target {
-  int fd;            // when path is null
-  const char* path;  // otherwise
-  bool follow;
-};
-ssize_t getxattr(Target t, const char* name, void* value, size_t size);
-int setxattr(Target t, const char* name, const void* value, size_t size, int flags);
-ssize_t listxattr(Target t, char* list, size_t size);
-int removexattr(Target t, const char* name);
+// Writes that need only the copy-on-write step before the real call.
+int truncate_at(int dirfd, const char* path, off_t length);  // follows the last symlink
+// times == nullptr sets both to now; flags: AT_SYMLINK_NOFOLLOW, AT_EMPTY_PATH.
+int utimens_at(int dirfd, const char* path, const struct timespec times[2], int flags);
+// The ioctl requests that set inode flags (chattr: FS_IOC_SETFLAGS,
+// FS_IOC32_SETFLAGS, FS_IOC_FSSETXATTR) reach the clone's own copy;
+// is_inode_flags_request says which requests those are.
+bool is_inode_flags_request(unsigned long request);
+int set_inode_flags(int fd, unsigned long request, void* arg);
+
+// Extended attributes of (dirfd, path): flags AT_SYMLINK_NOFOLLOW (the l*
+// calls) or AT_EMPTY_PATH (the f* calls, by descriptor).
+ssize_t getxattr_at(int dirfd, const char* path, int flags, const char* name, void* value, size_t size);
+int setxattr_at(int dirfd, const char* path, int flags, const char* name, const void* value, size_t size,
+                int xflags);
+ssize_t listxattr_at(int dirfd, const char* path, int flags, char* list, size_t size);
+int removexattr_at(int dirfd, const char* path, int flags, const char* name);
+
+// Names handed back and the working directory, as a program inside sees them.
+ssize_t readlink_at(int dirfd, const char* path, char* buf, size_t size);  // inside paths for /proc links
+// The inside working directory into buf: its length with the NUL (the
+// kernel's getcwd convention), or -1 with ERANGE when it does not fit.
+long getcwd_inside(char* buf, size_t size);
+int chdir_at(int dirfd, const char* path, int flags);  // fchdir: (fd, "", AT_EMPTY_PATH)
+// chroot() inside the session's root (fake root only).
+int chroot_at(const char* path);
+// mount and umount: what a root passes through already succeeds and
+// changes nothing (fake root only).
+int mount(const char* source, const char* target, const char* type, unsigned long flags, const void* data);
+int umount(const char* target, int flags);
+int acct(const char* path);
 
 mode_t umask(mode_t mask);
 

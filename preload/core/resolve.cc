@@ -10,6 +10,7 @@
 #include <cstring>
 
 #include "hash.h"
+#include "resolve_impl.h"
 #include "session.h"
 #include "sys.h"
 
@@ -21,7 +22,7 @@ constinit RootConfig g_root;
 
 namespace {
 
-constexpr size_t kMax = 4096;
+
 
 bool under(const char* path, const char* prefix, size_t plen) {
   if (plen == 1 && prefix[0] == '/') return path[0] == '/';
@@ -136,7 +137,7 @@ bool host_to_top(const char* host, char* out, size_t n) {
   if (!best) return false;
   const char* rest = host + best->host_len;
   if (g_root.croot_len > 1) {  // binds hold under the current root too (see bind_of)
-    char in[kMax];
+    PathBuf in;
     if (!put(in, sizeof in, best->inside, best->inside_len, rest, strlen(rest))) return false;
     return put(out, n, g_root.croot, g_root.croot_len, in, strlen(in));
   }
@@ -154,7 +155,9 @@ bool is_bind_name(const char* name) {
   return false;
 }
 
-// /proc/PID/{fd/N,cwd,root,exe,map_files/…} and the same under task/TID.
+// /proc/PID/{fd/N,cwd,root,exe,map_files/…,ns/…} and the same under
+// task/TID. (An ns link reads "net:[4026531833]", a name that is nowhere:
+// followed as text it would be ENOENT where the kernel opens the namespace.)
 bool magic_link(const char* host, size_t hl) {
   if (strncmp(host, "/proc/", 6) != 0) return false;
   const char* last = host + hl;
@@ -163,26 +166,54 @@ bool magic_link(const char* host, size_t hl) {
   const char* parent = parent_end;
   while (parent > host && parent[-1] != '/') parent--;
   size_t pl = parent_end - parent;
-  if ((pl == 2 && memcmp(parent, "fd", 2) == 0) || (pl == 9 && memcmp(parent, "map_files", 9) == 0)) return true;
+  if ((pl == 2 && (memcmp(parent, "fd", 2) == 0 || memcmp(parent, "ns", 2) == 0)) ||
+      (pl == 9 && memcmp(parent, "map_files", 9) == 0))
+    return true;
   return strcmp(last, "cwd") == 0 || strcmp(last, "root") == 0 || strcmp(last, "exe") == 0;
+}
+
+// Whether a relative path's first name (past any ".") is "..".
+bool climbs(const char* p) {
+  for (;;) {
+    while (*p == '/') p++;
+    if (p[0] != '.') return false;
+    if (p[1] == '.' && (p[2] == '/' || !p[2])) return true;
+    if (p[1] != '/' && p[1]) return false;
+    p++;
+  }
 }
 
 // The top-inside target of a /proc magic link at `host`, when it names a
 // path in the root: a working directory, an open file, a program (exe of a
 // process of the session reads as its program, not as the root's loader).
 // False for anything else (a pipe, a deleted file, a host path outside).
-bool magic_target(const char* host, char* out, size_t n) {
-  char inside[kMax];
+// `further`: more of the path follows, which the walk takes as it reads
+// ("..": the parent), so the target must be a directory (after a file the
+// kernel says ENOTDIR: false leaves it to it); a removed one is given as
+// where it was, and *removed set.
+bool magic_target(const char* host, bool further, char* out, size_t n, bool* removed) {
+  *removed = false;
+  struct statx sx;
+  if (further &&
+      (sys::raw(SYS_statx, AT_FDCWD, (long)host, 0, STATX_TYPE | STATX_NLINK, (long)&sx) < 0 || !S_ISDIR(sx.stx_mode)))
+    return false;
+  PathBuf inside;
   if (proc_exe_inside(host, inside, sizeof inside)) {
     if (inside[0] != '/') return false;
     if (g_root.croot_len == 1) return put(out, n, inside, strlen(inside));
     return put(out, n, g_root.croot, g_root.croot_len, inside, strlen(inside));
   }
-  char target[kMax];
+  PathBuf target;
   long tl = sys::raw(SYS_readlinkat, AT_FDCWD, (long)host, (long)target, sizeof target - 1);
   if (tl <= 0 || target[0] != '/') return false;
   target[tl] = 0;
-  if (tl > 10 && strcmp(target + tl - 10, " (deleted)") == 0) return false;
+  if (tl > 10 && strcmp(target + tl - 10, " (deleted)") == 0) {
+    if (!further) return false;
+    if (sx.stx_nlink == 0) {  // else a live directory so named
+      target[tl - 10] = 0;
+      *removed = true;
+    }
+  }
   return host_to_top(target, out, n);
 }
 
@@ -201,7 +232,7 @@ int walk(const char* path, bool follow_last, char* cur, size_t cap, bool* traili
   // Two halves: a symlink's target followed by what is left of the path
   // is built in the half not being read. (Kept small on purpose: a fork's
   // child faults in every stack page it touches before exec.)
-  char rest[2][kMax + 256];
+  char rest[2][kHostPathMax];
   int ri = 0;
   size_t plen = strlen(path);
   if (plen >= sizeof rest[0]) return -ENAMETOOLONG;
@@ -217,7 +248,7 @@ int walk(const char* path, bool follow_last, char* cur, size_t cap, bool* traili
   // The cache is keyed by top-inside paths: their host paths depend on the
   // current root too (binds hold under it), so a chroot() starts an epoch.
   uint64_t gen = remember ? g_state.namegen() ^ (g_cache_epoch << 48) : 0;
-  char host[kMax + 64];
+  PathBuf host;
   for (;;) {
     while (*p == '/') p++;
     if (!*p) break;
@@ -272,8 +303,11 @@ int walk(const char* path, bool follow_last, char* cur, size_t cap, bool* traili
         continue;
       }
       if (!last || magic_last) {
-        char top[kMax];
-        if (magic_target(host, top, sizeof top)) {
+        // A removed directory (/proc/self/cwd of one): the kernel finds no
+        // name in it, but ".." climbs from where it was, here as there.
+        PathBuf top;
+        bool removed;
+        if (magic_target(host, !last, top, sizeof top, &removed) && (!removed || climbs(e))) {
           size_t tl = strlen(top);
           if (tl + 1 > cap) return -ENAMETOOLONG;
           memcpy(cur, top, tl + 1);
@@ -338,19 +372,44 @@ bool fd_host_path(int fd, char* out, size_t n) {
   return out[0] == '/';
 }
 
+// /proc names a removed directory by its last path and " (deleted)".
+bool deleted_suffix(const char* host, size_t* len) {
+  size_t l = strlen(host);
+  *len = l;
+  return l > 10 && strcmp(host + l - 10, " (deleted)") == 0;
+}
+
 // Where a walk of (dirfd, path) starts: nothing for an absolute path, else
-// the top-inside path of the working directory or of dirfd. False when that
-// directory lies outside the root.
-bool start_dir(int dirfd, const char* path, char* cur, size_t n) {
+// the top-inside path of the working directory or of dirfd (a removed one's
+// last, and *removed set). False when that directory lies outside the root.
+bool start_dir(int dirfd, const char* path, char* cur, size_t n, bool* removed) {
   cur[0] = 0;
+  *removed = false;
   if (path[0] == '/') return true;
   if (dirfd == AT_FDCWD) {
     if (!g_root.cwd_known) root_cwd_changed();
     if (!g_root.cwd_known) return false;
+    *removed = g_root.cwd_removed;
     return put(cur, n, g_root.cwd, strlen(g_root.cwd));
   }
-  char host[kMax];
-  return fd_host_path(dirfd, host, sizeof host) && host_to_top(host, cur, n);
+  PathBuf host;
+  if (!fd_host_path(dirfd, host, sizeof host)) return false;
+  size_t hl;
+  bool deleted = deleted_suffix(host, &hl);
+  if (path[0] == '.' || deleted) {
+    // The walk takes "." and ".." as they read: from a descriptor on
+    // anything but a directory the kernel says ENOTDIR (left to it). A
+    // removed directory is where it was (a live one may be so named).
+    struct statx sx;
+    if (sys::raw(SYS_statx, dirfd, (long)"", AT_EMPTY_PATH, STATX_TYPE | STATX_NLINK, (long)&sx) < 0 ||
+        !S_ISDIR(sx.stx_mode))
+      return false;
+    if (deleted && sx.stx_nlink == 0) {
+      host[hl - 10] = 0;
+      *removed = true;
+    }
+  }
+  return host_to_top(host, cur, n);
 }
 
 // The first bind of an inside path wins: the defaults, the list handed
@@ -383,6 +442,16 @@ void add_exclude_binds() {
 }
 
 }  // namespace
+
+// The walker for ldconf.cc (resolve_impl.h). Out of line here, so that the
+// resolver's own calls keep walk() static: GCC then specialises and inlines
+// it for them (a shared walk cost every in-root stat ~25 instructions).
+namespace walker {
+size_t host_of(const char* inside, char* out, size_t n) { return map_host(inside, out, n); }
+int walk_inside(const char* path, bool follow_last, char* cur, size_t cap, bool* trailing, bool remember) {
+  return walk(path, follow_last, cur, cap, trailing, false, remember);
+}
+}  // namespace walker
 
 void root_forget_cache() { g_cache_epoch++; }
 
@@ -446,8 +515,21 @@ bool binds_text(char* out, size_t n) {
 
 void root_cwd_changed() {
   if (!g_root.active) return;
-  char host[kMax];
+  PathBuf host;
   long r = sys::raw(SYS_getcwd, (long)host, sizeof host);
+  g_root.cwd_removed = false;
+  if (r == -ENOENT) {
+    // Removed: getcwd has no name for it, /proc its last one. Unknown, it
+    // would be "outside" and a relative "../../etc" the kernel's to climb,
+    // out of the root to the host's /etc.
+    long l = sys::raw(SYS_readlinkat, AT_FDCWD, (long)"/proc/self/cwd", (long)host, sizeof host - 1);
+    size_t hl;
+    if (l > 0 && (host[l] = 0, deleted_suffix(host, &hl))) {
+      host[hl - 10] = 0;
+      g_root.cwd_removed = true;
+      r = l;
+    }
+  }
   g_root.cwd_known = r > 0 && host_to_top(host, g_root.cwd, sizeof g_root.cwd);
 }
 
@@ -461,8 +543,15 @@ int resolve(int dirfd, const char* path, int flags, Resolved* out) {
   // the same in the root as on the host: hand it to the kernel as it is.
   if (path[0] != '/' && !strchr(path, '/') && (!follow || lazy) && strcmp(path, "..") != 0 && !is_bind_name(path))
     return 0;
-  char cur[kMax];
-  if (!start_dir(dirfd, path, cur, sizeof cur)) return 0;  // a directory outside: the kernel's business
+  // The kernel takes no path of PATH_MAX bytes or more, whatever it names
+  // ("/./././…/f" walks to a short one; a single name is refused above by it).
+  if (strnlen(path, kPathMax) >= kPathMax) return -ENAMETOOLONG;
+  PathBuf cur;
+  bool removed;
+  if (!start_dir(dirfd, path, cur, sizeof cur, &removed)) return 0;  // a directory outside: the kernel's business
+  // In a removed directory the kernel finds no name and "." is the directory
+  // itself: only a path that climbs out first is walked (from where it was).
+  if (removed && !climbs(path)) return 0;
   bool trailing;
   int r = walk(path, follow && !lazy, cur, sizeof cur, &trailing, false, !(flags & kForExec));
   if (r < 0) return r;
@@ -478,7 +567,7 @@ int resolve(int dirfd, const char* path, int flags, Resolved* out) {
 }
 
 bool to_inside(const char* host, char* out, size_t n) {
-  char top[kMax];
+  PathBuf top;
   if (!g_root.active || !host_to_top(host, top, sizeof top)) {
     put(out, n, host, strlen(host));
     return false;
@@ -494,10 +583,11 @@ namespace {
 // Walks (dirfd, path) to an existing file, every symlink followed: its
 // canonical top-inside path into cur, its type into sx.
 int walk_existing(int dirfd, const char* path, char* cur, size_t n, struct statx* sx, bool* trailing) {
-  if (!start_dir(dirfd, path, cur, n)) return -ENOENT;
+  bool removed;  // walked from where it was: its names are missing there too
+  if (!start_dir(dirfd, path, cur, n, &removed)) return -ENOENT;
   int r = walk(path, true, cur, n, trailing, true);
   if (r < 0) return r;
-  char host[kMax + 64];
+  PathBuf host;
   if (!map_host(cur, host, sizeof host)) return -ENAMETOOLONG;
   return (int)sys::raw(SYS_statx, AT_FDCWD, (long)host, 0, STATX_TYPE, (long)sx);
 }
@@ -529,7 +619,8 @@ bool initial_env(long pid, const char* name, char* out, size_t n) {
   long fd = sys::raw(SYS_openat, AT_FDCWD, (long)path, O_RDONLY | O_CLOEXEC);
   if (fd < 0) return false;
   size_t nl = strlen(name);
-  char buf[4096], entry[kMax + 64];
+  char buf[4096];  // a block of the file
+  PathBuf entry;
   size_t el = 0;
   bool found = false, whole = true;
   for (long got; !found && (got = sys::raw(SYS_read, fd, (long)buf, sizeof buf)) > 0;) {
@@ -582,12 +673,12 @@ bool proc_exe_inside(const char* host, char* out, size_t n) {
 
 int inside_realpath(int dirfd, const char* path, char* out, size_t n) {
   if (!path || !*path) return -ENOENT;
-  char cur[kMax];
+  PathBuf cur;
   struct statx sx;
   bool trailing;
   if (int e = walk_existing(dirfd, path, cur, sizeof cur, &sx, &trailing)) return e;
   if (trailing && !S_ISDIR(sx.stx_mode)) return -ENOTDIR;
-  char top[kMax];
+  PathBuf top;
   memcpy(top, cur, strlen(cur) + 1);
   if (g_root.croot_len > 1 && under(top, g_root.croot, g_root.croot_len)) {
     const char* rest = top + g_root.croot_len;
@@ -602,7 +693,7 @@ int root_chroot(const char* path) {
     // session's root, as `fakechroot fakeroot chroot DIR` gives.
     long fd = sys::raw(SYS_openat, AT_FDCWD, (long)path, O_PATH | O_DIRECTORY | O_CLOEXEC);
     if (fd < 0) return (int)fd;
-    char host[kMax];
+    PathBuf host;
     bool ok = fd_host_path((int)fd, host, sizeof host);
     sys::raw(SYS_close, fd);
     if (!ok) return -ENOENT;
@@ -621,7 +712,8 @@ int root_chroot(const char* path) {
     root_cwd_changed();
     return 0;
   }
-  char cur[kMax];
+  if (strnlen(path, kPathMax) >= kPathMax) return -ENAMETOOLONG;  // as resolve
+  PathBuf cur;
   struct statx sx;
   bool trailing;
   if (int e = walk_existing(AT_FDCWD, path, cur, sizeof cur, &sx, &trailing)) return e;
@@ -631,236 +723,6 @@ int root_chroot(const char* path) {
   g_root.croot_len = l;
   g_cache_epoch++;
   return 0;
-}
-
-using sys::Dirent64;
-
-bool root_library_path(char* out, size_t n) {
-  size_t used = 0;
-  out[0] = 0;
-  auto add_dir = [&](const char* dir, size_t dl) {
-    while (dl > 1 && dir[dl - 1] == '/') dl--;
-    if (dl == 0 || dir[0] != '/') return true;
-    char d[kMax];
-    if (dl >= sizeof d) return true;
-    memcpy(d, dir, dl);
-    d[dl] = 0;
-    char cur[kMax];
-    cur[0] = 0;
-    bool trailing;
-    if (walk(d, true, cur, sizeof cur, &trailing) < 0) return true;
-    char host[kMax + 64];
-    size_t hl = map_host(cur, host, sizeof host);
-    if (!hl) return true;
-    // Skip duplicates and directories that do not exist.
-    for (const char* p = out; *p;) {
-      const char* e = strchr(p, ':');
-      size_t l = e ? (size_t)(e - p) : strlen(p);
-      if (l == hl && memcmp(p, host, hl) == 0) return true;
-      p = e ? e + 1 : p + l;
-    }
-    struct statx sx;
-    if (sys::raw(SYS_statx, AT_FDCWD, (long)host, 0, STATX_TYPE, (long)&sx) < 0 || !S_ISDIR(sx.stx_mode)) return true;
-    if (used + hl + 2 > n) return false;
-    if (used) out[used++] = ':';
-    memcpy(out + used, host, hl);
-    used += hl;
-    out[used] = 0;
-    return true;
-  };
-  // ld.so.conf and the files it includes (one level, sorted like glob does).
-  auto read_file = [&](const char* inside, char* buf, size_t bn) -> long {
-    char cur[kMax];
-    cur[0] = 0;
-    bool trailing;
-    if (walk(inside, true, cur, sizeof cur, &trailing) < 0) return -1;
-    char host[kMax + 64];
-    if (!map_host(cur, host, sizeof host)) return -1;
-    long fd = sys::raw(SYS_openat, AT_FDCWD, (long)host, O_RDONLY | O_CLOEXEC);
-    if (fd < 0) return -1;
-    long r = sys::raw(SYS_read, fd, (long)buf, bn - 1);
-    sys::raw(SYS_close, fd);
-    if (r < 0) return -1;
-    buf[r] = 0;
-    return r;
-  };
-  bool ok = true;
-  auto parse = [&](char* text, auto& self, int depth) -> void {
-    ld_conf_lines(
-        text, [&](const char* dir, size_t l) { return ok = ok && add_dir(dir, l); },
-        [&](char* pat) {
-          if (depth >= 2 || !ok) return;
-          char* slash = strrchr(pat, '/');
-          if (!slash || !slash[1]) return;
-          *slash = 0;
-          const char* dir = pat;
-          const char* fpat = slash + 1;
-          char cur[kMax];
-          cur[0] = 0;
-          bool trailing;
-          char host[kMax + 64];
-          if (walk(*dir ? dir : "/", true, cur, sizeof cur, &trailing) != 0 || !map_host(cur, host, sizeof host)) return;
-          long dfd = sys::raw(SYS_openat, AT_FDCWD, (long)host, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-          if (dfd < 0) return;
-          char names[32][256];
-          int nn = 0;
-          char dents[4096];
-          long got;
-          while ((got = sys::raw(SYS_getdents64, dfd, (long)dents, sizeof dents)) > 0) {
-            for (long off = 0; off < got;) {
-              auto* de = reinterpret_cast<Dirent64*>(dents + off);
-              if (de->name[0] != '.' && fnmatch(fpat, de->name, 0) == 0 && nn < 32 && strlen(de->name) < 256)
-                memcpy(names[nn++], de->name, strlen(de->name) + 1);
-              off += de->reclen;
-            }
-          }
-          sys::raw(SYS_close, dfd);
-          for (int i = 1; i < nn; i++)  // insertion sort: a handful of names
-            for (int j = i; j > 0 && strcmp(names[j - 1], names[j]) > 0; j--) {
-              char t[256];
-              memcpy(t, names[j], 256);
-              memcpy(names[j], names[j - 1], 256);
-              memcpy(names[j - 1], t, 256);
-            }
-          for (int i = 0; i < nn; i++) {
-            char inc[kMax];
-            size_t dl = strlen(dir);
-            if (dl + 1 + strlen(names[i]) + 1 > sizeof inc) continue;
-            memcpy(inc, dir, dl);
-            inc[dl] = '/';
-            memcpy(inc + dl + 1, names[i], strlen(names[i]) + 1);
-            char buf[4096];
-            if (read_file(inc, buf, sizeof buf) > 0) self(buf, self, depth + 1);
-          }
-        });
-  };
-  char conf[8192];
-  if (read_file("/etc/ld.so.conf", conf, sizeof conf) > 0) parse(conf, parse, 0);
-#if defined(__x86_64__)
-  static const char* const defaults[] = {"/lib/x86_64-linux-gnu", "/usr/lib/x86_64-linux-gnu", "/lib64", "/usr/lib64",
-                                         "/lib", "/usr/lib"};
-#elif defined(__aarch64__)
-  static const char* const defaults[] = {"/lib/aarch64-linux-gnu", "/usr/lib/aarch64-linux-gnu", "/lib64", "/usr/lib64",
-                                         "/lib", "/usr/lib"};
-#endif
-  for (const char* d : defaults)
-    if (ok) ok = add_dir(d, strlen(d));
-  return ok;
-}
-
-namespace {
-
-// What the cached path depends on: the root, and the identity and change
-// time of its loader configuration (FNV-1a over both).
-struct LibStamp {
-  uint64_t root = 0, files = 0;
-};
-
-bool lib_stamp(LibStamp* st) {
-  // The session's root, the current chroot inside it and the binds: any of
-  // them changes which files the loader configuration names.
-  uint64_t r = fnv1a(g_root.top, strlen(g_root.top) + 1);
-  r = fnv1a(g_root.croot, strlen(g_root.croot) + 1, r);
-  for (int i = 0; i < g_root.nbinds; i++) {
-    r = fnv1a(g_root.binds[i].inside, g_root.binds[i].inside_len + 1, r);
-    r = fnv1a(g_root.binds[i].host, g_root.binds[i].host_len + 1, r);
-  }
-  st->root = r;
-  uint64_t h = kFnvSeed;
-  for (const char* f : {"/etc/ld.so.cache", "/etc/ld.so.conf", "/etc/ld.so.conf.d"}) {
-    char cur[kMax], host[kMax + 64];
-    cur[0] = 0;
-    bool trailing;
-    struct statx sx {};
-    if (walk(f, true, cur, sizeof cur, &trailing, false, false) == 0 && map_host(cur, host, sizeof host))
-      if (sys::raw(SYS_statx, AT_FDCWD, (long)host, 0, STATX_INO | STATX_CTIME, (long)&sx) < 0) sx = {};
-    uint64_t v[3] = {sx.stx_ino, (uint64_t)sx.stx_ctime.tv_sec, sx.stx_ctime.tv_nsec};
-    h = fnv1a(v, sizeof v, h);
-  }
-  st->files = h;
-  return true;
-}
-
-// One per process. `seq` is odd while a writer fills it; readers copy and
-// check that it did not move.
-struct LibCache {
-  unsigned seq;
-  bool loaded_env;
-  LibStamp stamp;
-  char path[16384];
-};
-constinit LibCache g_lib{};
-
-void put_hex(char* o, uint64_t v) {
-  for (int i = 15; i >= 0; i--, v >>= 4) o[i] = "0123456789abcdef"[v & 15];
-}
-bool get_hex(const char* s, uint64_t* v) {
-  *v = 0;
-  for (int i = 0; i < 16; i++) {
-    char c = s[i];
-    int d = c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
-    if (d < 0) return false;
-    *v = *v << 4 | (unsigned)d;
-  }
-  return true;
-}
-
-bool lib_store(const LibStamp& st, const char* path) {
-  size_t l = strlen(path);
-  if (l >= sizeof g_lib.path) return false;
-  unsigned s = __atomic_load_n(&g_lib.seq, __ATOMIC_RELAXED);
-  if ((s & 1) || !__atomic_compare_exchange_n(&g_lib.seq, &s, s + 1, false, __ATOMIC_ACQUIRE, __ATOMIC_RELAXED))
-    return false;  // another thread is writing: leave it to that one
-  __atomic_thread_fence(__ATOMIC_RELEASE);  // the odd count is seen before any of the new bytes
-  g_lib.stamp = st;
-  memcpy(g_lib.path, path, l + 1);
-  __atomic_store_n(&g_lib.seq, s + 2, __ATOMIC_RELEASE);
-  return true;
-}
-
-bool lib_load(const LibStamp& st, char* out, size_t n) {
-  unsigned s = __atomic_load_n(&g_lib.seq, __ATOMIC_ACQUIRE);
-  if ((s & 1) || s == 0) return false;
-  LibStamp have = g_lib.stamp;
-  size_t l = strnlen(g_lib.path, sizeof g_lib.path);
-  if (l >= n) return false;
-  memcpy(out, g_lib.path, l);
-  out[l] = 0;
-  __atomic_thread_fence(__ATOMIC_ACQUIRE);
-  if (__atomic_load_n(&g_lib.seq, __ATOMIC_RELAXED) != s) return false;
-  return have.root == st.root && have.files == st.files;
-}
-
-}  // namespace
-
-bool cached_library_path(char* out, size_t n, char* env_value, size_t en) {
-  if (en) env_value[0] = 0;
-  LibStamp st;
-  if (!lib_stamp(&st)) return root_library_path(out, n);
-  if (!__atomic_load_n(&g_lib.loaded_env, __ATOMIC_RELAXED)) {
-    // What the program that started this one knew: "ROOTHASH FILESHASH:PATH".
-    __atomic_store_n(&g_lib.loaded_env, true, __ATOMIC_RELAXED);
-    for (char** e = environ; e && *e; e++) {
-      if (strncmp(*e, "COWROOT_LIBPATH=", 16) != 0) continue;
-      const char* v = *e + 16;
-      LibStamp got;
-      if (strnlen(v, 34) == 34 && get_hex(v, &got.root) && v[16] == ' ' && get_hex(v + 17, &got.files) && v[33] == ':')
-        lib_store(got, v + 34);
-      break;
-    }
-  }
-  if (!lib_load(st, out, n)) {
-    if (!root_library_path(out, n)) return false;
-    lib_store(st, out);
-  }
-  if (en >= 35) {
-    put_hex(env_value, st.root);
-    env_value[16] = ' ';
-    put_hex(env_value + 17, st.files);
-    env_value[33] = ':';
-    env_value[34] = 0;  // the path itself follows: the caller has it
-  }
-  return true;
 }
 
 }  // namespace cr

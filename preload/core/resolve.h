@@ -17,6 +17,8 @@
 #include <cstddef>
 #include <cstdint>
 
+#include "path.h"
+
 namespace cr {
 
 constexpr int kMaxBinds = 32;
@@ -30,15 +32,16 @@ struct Bind {
 
 struct RootConfig {
   bool active = false;
-  char top[4096] = {};    // host path of the session's root, canonical
+  char top[kPathMax] = {};    // host path of the session's root, canonical
   size_t top_len = 0;
-  char croot[4096] = {};  // current root (after chroot()), top-inside; "/" at start
+  char croot[kPathMax] = {};  // current root (after chroot()), top-inside; "/" at start
   size_t croot_len = 0;
   Bind binds[kMaxBinds] = {};
   int nbinds = 0;
-  char cwd[4096] = {};    // top-inside path of the working directory
+  char cwd[kPathMax] = {};    // top-inside path of the working directory
   bool cwd_known = false;
-  char exe[4096] = {};    // inside path of the running program (/proc/self/exe)
+  bool cwd_removed = false;  // it was removed: cwd is where it was
+  char exe[kPathMax] = {};    // inside path of the running program (/proc/self/exe)
 };
 
 extern RootConfig g_root;
@@ -53,7 +56,7 @@ enum ResolveFlags : int {
 struct Resolved {
   int dirfd;
   const char* path;
-  char buf[4096 + 64];
+  PathBuf buf;
 };
 
 // Reads COWROOT_ROOT / COWROOT_CHROOT / COWROOT_BINDS / COWROOT_EXE.

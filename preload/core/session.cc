@@ -85,14 +85,14 @@ void find_faked(const char* lib) {
     copy_str(g_session.faked, sizeof g_session.faked, e);
     return;
   }
-  char dir[kPathMax];
+  PathBuf dir;
   dir_of(dir, sizeof dir, lib);
   static const char* const rel[] = {"/../libexec/cowroot/cowroot-faked", "/cowroot-faked", "/../bin/cowroot-faked"};
   for (const char* r : rel) {
     // No strcat: this may run inside a sanitizer's own start-up (its
     // log_path makes it mkdir through our wrapper), where its strcat
     // refuses to run and hangs the program.
-    char p[kPathMax + 64];
+    PathBuf p;
     copy_str(p, kPathMax, dir);
     size_t pl = strlen(p), rl = strlen(r);
     memcpy(p + pl, r, rl + 1);
@@ -176,7 +176,7 @@ size_t make_random_dir(char* out, size_t n, const char* prefix) {
 bool make_auto_session_dir(uint32_t uid, char* out, size_t n) {
   const char* xdg = getenv("XDG_RUNTIME_DIR");
   if (xdg && (*xdg != '/' || strlen(xdg) > 1024)) xdg = nullptr;
-  char top[kPathMax], told[kPathMax];
+  PathBuf top, told;
   told[0] = 0;
   size_t tl = 0;
   for (const char* base : {xdg ? xdg : "/tmp", xdg ? "/tmp" : nullptr}) {
@@ -358,7 +358,7 @@ void session_init(const char* self_lib) {
     // Like fakeroot's save file, the state directory is made on first use
     // (with its parents), private to the user. (Every program of a session
     // comes here: one statx when it is there already.)
-    char part[kPathMax];
+    PathBuf part;
     copy_str(part, sizeof part, s.state_dir);
     struct statx sx;
     const unsigned want = STATX_TYPE | STATX_MODE | STATX_UID;
@@ -523,7 +523,7 @@ bool exec_env(char* const* envp, char** out, size_t cap, char* buf, size_t bufle
         p = q;
         if (!el) continue;
         bool self = el == liblen && memcmp(ent, s.lib, liblen) == 0;
-        char host[kPathMax];
+        PathBuf host;
         if (!self && preload_entry_host(ent, el, host, sizeof host)) {
           ent = host;
           el = strlen(host);

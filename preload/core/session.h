@@ -16,7 +16,7 @@ struct Ids {
 };
 
 constexpr int kMaxGroups = 64;
-constexpr int kPathMax = 4096;
+
 
 // Laid out so that what every program writes at start (the small fields
 // and the three paths' first bytes) spans as few pages as it can: each page

@@ -101,7 +101,7 @@ void State::close() {
 }
 
 static int create_table_file(const char* dir, const char* tmpname, uint64_t cap, int* fd_out) {
-  char path[4200];
+  PathBuf path;
   if (!cat_path(path, sizeof path, dir, tmpname)) return -ENAMETOOLONG;
   int fd = (int)sys::raw(SYS_openat, AT_FDCWD, (long)path, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
   if (fd < 0) return fd;
@@ -153,7 +153,7 @@ static int validate_table(TableHeader* h, size_t len) {
 }
 
 int State::map_table() {
-  char path[4200];
+  PathBuf path;
   if (!cat_path(path, sizeof path, dir_, "table")) return -ENAMETOOLONG;
   int fd = (int)sys::raw(SYS_openat, AT_FDCWD, (long)path, O_RDWR | O_CLOEXEC, 0);
   if (fd < 0) return fd;
@@ -184,7 +184,7 @@ int State::map_table() {
 }
 
 int State::map_heap(uint64_t) {
-  char path[4200];
+  PathBuf path;
   if (!cat_path(path, sizeof path, dir_, "xattr")) return -ENAMETOOLONG;
   int fd = (int)sys::raw(SYS_openat, AT_FDCWD, (long)path, O_RDWR | O_CLOEXEC, 0);
   if (fd < 0) return fd;
@@ -227,11 +227,11 @@ int State::open(const char* dir, bool create) {
     r = create_table_file(dir_, tmp, kMinCap, &fd);
     if (r < 0) return r;
     sys::raw(SYS_close, fd);
-    char from[4200], to[4200];
+    PathBuf from, to;
     cat_path(from, sizeof from, dir_, tmp);
     cat_path(to, sizeof to, dir_, "table");
     // The heap first: a table's presence means the state is complete.
-    char hp[4200];
+    PathBuf hp;
     cat_path(hp, sizeof hp, dir_, "xattr");
     int hfd = (int)sys::raw(SYS_openat, AT_FDCWD, (long)hp, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
     if (hfd >= 0) {
@@ -362,7 +362,7 @@ void State::repair(TableHeader* h) {
     h->used = h->undo.used;
     h->undo.valid = 0;
   }
-  char path[4200];
+  PathBuf path;
   struct stat st;
   if (cat_path(path, sizeof path, dir_, "table") &&
       sys::raw(SYS_newfstatat, AT_FDCWD, (long)path, (long)&st, 0) == 0 && st.st_ino != h->self_ino)
@@ -435,7 +435,7 @@ int State::grow_locked() {
   size_t len = kHeaderSize + ncap * sizeof(Slot);
   void* p = map_file(fd, len);
   sys::raw(SYS_close, fd);
-  char from[4200], to[4200];
+  PathBuf from, to;
   cat_path(from, sizeof from, dir_, tmp);
   cat_path(to, sizeof to, dir_, "table");
   if (!p) {
@@ -655,7 +655,7 @@ int State::heap_append_locked(uint64_t next, const char* name, const void* value
     uint64_t ncap = h->cap;
     while (at + total > ncap) ncap *= 2;
     if (ncap > heaplen_) ncap = heaplen_;
-    char path[4200];
+    PathBuf path;
     cat_path(path, sizeof path, dir_, "xattr");
     int fd = (int)sys::raw(SYS_openat, AT_FDCWD, (long)path, O_RDWR | O_CLOEXEC, 0);
     if (fd < 0) return fd;

@@ -18,6 +18,8 @@
 #include <cstddef>
 #include <cstdint>
 
+#include "path.h"
+
 namespace cr {
 
 struct Key {
@@ -140,7 +142,16 @@ class State {
   size_t heaplen_ = 0;
   int heapfd_ = -1;
   std::atomic<int> remap_lock_{0};
-  char dir_[4096] = {};  // last: its first bytes share a page with the fields above
+  char dir_[kPathMax] = {};  // last: its first bytes share a page with the fields above
+};
+
+// A State unmapped when it goes: for a state opened for a while and left
+// again (making, resetting or sealing a clone; the fixture), never the
+// process's own session state (g_state).
+class ScopedState : public State {
+ public:
+  ScopedState() = default;
+  ~ScopedState() { close(); }
 };
 
 // The state's name-value records, as stored in the heap.

@@ -7,6 +7,12 @@
 #include <cstdint>
 #include <sys/syscall.h>
 
+// System calls newer than this glibc's headers (the same number on every
+// architecture).
+#ifndef SYS_fchmodat2
+#define SYS_fchmodat2 452
+#endif
+
 namespace cr::sys {
 
 #if defined(__x86_64__)

@@ -4,6 +4,9 @@
 #include <dlfcn.h>
 
 #define EXPORT extern "C" __attribute__((visibility("default")))
+// initial-exec: a general-dynamic access would make the library need
+// ld.so's __tls_get_addr (a second run-time dependency besides libc).
+#define CR_TLS thread_local __attribute__((tls_model("initial-exec")))
 
 namespace cr::wrap {
 

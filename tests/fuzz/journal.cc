@@ -4,7 +4,7 @@
 #include <sstream>
 #include <string>
 
-#include "../../preload/core/cow_journal.h"
+#include "../../cli/clone/journal.h"
 #include "fuzz.h"
 
 COWROOT_FUZZ_TARGET(journal) {

@@ -1,4 +1,4 @@
-// A clone's change journal as `cowroot reset` reads it (cow_build.cc), on
+// A clone's change journal as `cowroot reset` reads it (reset.cc), on
 // its own so that the tests and the fuzzer can call it on any input.
 // Allocates: the command line's side only.
 #pragma once

@@ -1,0 +1,256 @@
+// The root's dynamic loader configuration, for exec: the --library-path
+// that /etc/ld.so.conf (with its includes) and the usual directories give,
+// as host paths, and its cache across fork and exec (COWROOT_LIBPATH).
+#include <fcntl.h>
+#include <fnmatch.h>
+#include <linux/stat.h>
+#include <sys/stat.h>
+
+#include <atomic>
+#include <cstdlib>
+#include <cstring>
+
+#include "hash.h"
+#include "resolve.h"
+#include "resolve_impl.h"
+#include "session.h"
+#include "sys.h"
+
+namespace cr {
+
+using walker::host_of;
+using walker::walk_inside;
+
+using sys::Dirent64;
+
+bool root_library_path(char* out, size_t n) {
+  size_t used = 0;
+  out[0] = 0;
+  auto add_dir = [&](const char* dir, size_t dl) {
+    while (dl > 1 && dir[dl - 1] == '/') dl--;
+    if (dl == 0 || dir[0] != '/') return true;
+    PathBuf d;
+    if (dl >= sizeof d) return true;
+    memcpy(d, dir, dl);
+    d[dl] = 0;
+    PathBuf cur;
+    cur[0] = 0;
+    bool trailing;
+    if (walk_inside(d, true, cur, sizeof cur, &trailing, true) < 0) return true;
+    PathBuf host;
+    size_t hl = host_of(cur, host, sizeof host);
+    if (!hl) return true;
+    // Skip duplicates and directories that do not exist.
+    for (const char* p = out; *p;) {
+      const char* e = strchr(p, ':');
+      size_t l = e ? (size_t)(e - p) : strlen(p);
+      if (l == hl && memcmp(p, host, hl) == 0) return true;
+      p = e ? e + 1 : p + l;
+    }
+    struct statx sx;
+    if (sys::raw(SYS_statx, AT_FDCWD, (long)host, 0, STATX_TYPE, (long)&sx) < 0 || !S_ISDIR(sx.stx_mode)) return true;
+    if (used + hl + 2 > n) return false;
+    if (used) out[used++] = ':';
+    memcpy(out + used, host, hl);
+    used += hl;
+    out[used] = 0;
+    return true;
+  };
+  // ld.so.conf and the files it includes (one level, sorted like glob does).
+  auto read_file = [&](const char* inside, char* buf, size_t bn) -> long {
+    PathBuf cur;
+    cur[0] = 0;
+    bool trailing;
+    if (walk_inside(inside, true, cur, sizeof cur, &trailing, true) < 0) return -1;
+    PathBuf host;
+    if (!host_of(cur, host, sizeof host)) return -1;
+    long fd = sys::raw(SYS_openat, AT_FDCWD, (long)host, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) return -1;
+    long r = sys::raw(SYS_read, fd, (long)buf, bn - 1);
+    sys::raw(SYS_close, fd);
+    if (r < 0) return -1;
+    buf[r] = 0;
+    return r;
+  };
+  bool ok = true;
+  auto parse = [&](char* text, auto& self, int depth) -> void {
+    ld_conf_lines(
+        text, [&](const char* dir, size_t l) { return ok = ok && add_dir(dir, l); },
+        [&](char* pat) {
+          if (depth >= 2 || !ok) return;
+          char* slash = strrchr(pat, '/');
+          if (!slash || !slash[1]) return;
+          *slash = 0;
+          const char* dir = pat;
+          const char* fpat = slash + 1;
+          PathBuf cur;
+          cur[0] = 0;
+          bool trailing;
+          PathBuf host;
+          if (walk_inside(*dir ? dir : "/", true, cur, sizeof cur, &trailing, true) != 0 ||
+              !host_of(cur, host, sizeof host))
+            return;
+          long dfd = sys::raw(SYS_openat, AT_FDCWD, (long)host, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+          if (dfd < 0) return;
+          char names[32][256];
+          int nn = 0;
+          PathBuf dents;
+          long got;
+          while ((got = sys::raw(SYS_getdents64, dfd, (long)dents, sizeof dents)) > 0) {
+            for (long off = 0; off < got;) {
+              auto* de = reinterpret_cast<Dirent64*>(dents + off);
+              if (de->name[0] != '.' && fnmatch(fpat, de->name, 0) == 0 && nn < 32 && strlen(de->name) < 256)
+                memcpy(names[nn++], de->name, strlen(de->name) + 1);
+              off += de->reclen;
+            }
+          }
+          sys::raw(SYS_close, dfd);
+          for (int i = 1; i < nn; i++)  // insertion sort: a handful of names
+            for (int j = i; j > 0 && strcmp(names[j - 1], names[j]) > 0; j--) {
+              char t[256];
+              memcpy(t, names[j], 256);
+              memcpy(names[j], names[j - 1], 256);
+              memcpy(names[j - 1], t, 256);
+            }
+          for (int i = 0; i < nn; i++) {
+            PathBuf inc;
+            size_t dl = strlen(dir);
+            if (dl + 1 + strlen(names[i]) + 1 > sizeof inc) continue;
+            memcpy(inc, dir, dl);
+            inc[dl] = '/';
+            memcpy(inc + dl + 1, names[i], strlen(names[i]) + 1);
+            PathBuf buf;
+            if (read_file(inc, buf, sizeof buf) > 0) self(buf, self, depth + 1);
+          }
+        });
+  };
+  char conf[8192];
+  if (read_file("/etc/ld.so.conf", conf, sizeof conf) > 0) parse(conf, parse, 0);
+#if defined(__x86_64__)
+  static const char* const defaults[] = {"/lib/x86_64-linux-gnu", "/usr/lib/x86_64-linux-gnu", "/lib64", "/usr/lib64",
+                                         "/lib", "/usr/lib"};
+#elif defined(__aarch64__)
+  static const char* const defaults[] = {"/lib/aarch64-linux-gnu", "/usr/lib/aarch64-linux-gnu", "/lib64", "/usr/lib64",
+                                         "/lib", "/usr/lib"};
+#endif
+  for (const char* d : defaults)
+    if (ok) ok = add_dir(d, strlen(d));
+  return ok;
+}
+
+namespace {
+
+// What the cached path depends on: the root, and the identity and change
+// time of its loader configuration (FNV-1a over both).
+struct LibStamp {
+  uint64_t root = 0, files = 0;
+};
+
+bool lib_stamp(LibStamp* st) {
+  // The session's root, the current chroot inside it and the binds: any of
+  // them changes which files the loader configuration names.
+  uint64_t r = fnv1a(g_root.top, strlen(g_root.top) + 1);
+  r = fnv1a(g_root.croot, strlen(g_root.croot) + 1, r);
+  for (int i = 0; i < g_root.nbinds; i++) {
+    r = fnv1a(g_root.binds[i].inside, g_root.binds[i].inside_len + 1, r);
+    r = fnv1a(g_root.binds[i].host, g_root.binds[i].host_len + 1, r);
+  }
+  st->root = r;
+  uint64_t h = kFnvSeed;
+  for (const char* f : {"/etc/ld.so.cache", "/etc/ld.so.conf", "/etc/ld.so.conf.d"}) {
+    PathBuf cur, host;
+    cur[0] = 0;
+    bool trailing;
+    struct statx sx {};
+    if (walk_inside(f, true, cur, sizeof cur, &trailing, false) == 0 && host_of(cur, host, sizeof host))
+      if (sys::raw(SYS_statx, AT_FDCWD, (long)host, 0, STATX_INO | STATX_CTIME, (long)&sx) < 0) sx = {};
+    uint64_t v[3] = {sx.stx_ino, (uint64_t)sx.stx_ctime.tv_sec, sx.stx_ctime.tv_nsec};
+    h = fnv1a(v, sizeof v, h);
+  }
+  st->files = h;
+  return true;
+}
+
+// One per process. `seq` is odd while a writer fills it; readers copy and
+// check that it did not move.
+struct LibCache {
+  unsigned seq;
+  bool loaded_env;
+  LibStamp stamp;
+  char path[16384];
+};
+constinit LibCache g_lib{};
+
+void put_hex(char* o, uint64_t v) {
+  for (int i = 15; i >= 0; i--, v >>= 4) o[i] = "0123456789abcdef"[v & 15];
+}
+bool get_hex(const char* s, uint64_t* v) {
+  *v = 0;
+  for (int i = 0; i < 16; i++) {
+    char c = s[i];
+    int d = c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
+    if (d < 0) return false;
+    *v = *v << 4 | (unsigned)d;
+  }
+  return true;
+}
+
+bool lib_store(const LibStamp& st, const char* path) {
+  size_t l = strlen(path);
+  if (l >= sizeof g_lib.path) return false;
+  unsigned s = __atomic_load_n(&g_lib.seq, __ATOMIC_RELAXED);
+  if ((s & 1) || !__atomic_compare_exchange_n(&g_lib.seq, &s, s + 1, false, __ATOMIC_ACQUIRE, __ATOMIC_RELAXED))
+    return false;  // another thread is writing: leave it to that one
+  __atomic_thread_fence(__ATOMIC_RELEASE);  // the odd count is seen before any of the new bytes
+  g_lib.stamp = st;
+  memcpy(g_lib.path, path, l + 1);
+  __atomic_store_n(&g_lib.seq, s + 2, __ATOMIC_RELEASE);
+  return true;
+}
+
+bool lib_load(const LibStamp& st, char* out, size_t n) {
+  unsigned s = __atomic_load_n(&g_lib.seq, __ATOMIC_ACQUIRE);
+  if ((s & 1) || s == 0) return false;
+  LibStamp have = g_lib.stamp;
+  size_t l = strnlen(g_lib.path, sizeof g_lib.path);
+  if (l >= n) return false;
+  memcpy(out, g_lib.path, l);
+  out[l] = 0;
+  __atomic_thread_fence(__ATOMIC_ACQUIRE);
+  if (__atomic_load_n(&g_lib.seq, __ATOMIC_RELAXED) != s) return false;
+  return have.root == st.root && have.files == st.files;
+}
+
+}  // namespace
+
+bool cached_library_path(char* out, size_t n, char* env_value, size_t en) {
+  if (en) env_value[0] = 0;
+  LibStamp st;
+  if (!lib_stamp(&st)) return root_library_path(out, n);
+  if (!__atomic_load_n(&g_lib.loaded_env, __ATOMIC_RELAXED)) {
+    // What the program that started this one knew: "ROOTHASH FILESHASH:PATH".
+    __atomic_store_n(&g_lib.loaded_env, true, __ATOMIC_RELAXED);
+    for (char** e = environ; e && *e; e++) {
+      if (strncmp(*e, "COWROOT_LIBPATH=", 16) != 0) continue;
+      const char* v = *e + 16;
+      LibStamp got;
+      if (strnlen(v, 34) == 34 && get_hex(v, &got.root) && v[16] == ' ' && get_hex(v + 17, &got.files) && v[33] == ':')
+        lib_store(got, v + 34);
+      break;
+    }
+  }
+  if (!lib_load(st, out, n)) {
+    if (!root_library_path(out, n)) return false;
+    lib_store(st, out);
+  }
+  if (en >= 35) {
+    put_hex(env_value, st.root);
+    env_value[16] = ' ';
+    put_hex(env_value + 17, st.files);
+    env_value[33] = ':';
+    env_value[34] = 0;  // the path itself follows: the caller has it
+  }
+  return true;
+}
+
+}  // namespace cr

@@ -1,0 +1,462 @@
+// The core operations on files and names: the stat family, owners and
+// modes, creating and removing names, open, access, and the writes that only
+// need the copy-on-write step first (truncate, times, inode flags).
+#include <fcntl.h>
+#include <linux/fs.h>
+#include <linux/stat.h>
+#include <sys/stat.h>
+#include <sys/sysmacros.h>
+#include <unistd.h>
+
+#include <cstring>
+
+#include "ops.h"
+#include "ops_impl.h"
+
+namespace cr::ops {
+
+int note_created(int dirfd, const char* path, int stat_flags, bool set_perm, mode_t perm) {
+  bool owner = creation_owner_needed();
+  if (!set_perm && !owner) return 0;
+  struct statx sx;
+  long r = real_statx(dirfd, path, stat_flags, &sx);
+  if (r < 0) return (int)r;
+  Meta base = view(sx), v;
+  uint32_t mask = 0;
+  if (set_perm) {
+    mask |= kSetPerm;
+    v.mode = perm;
+  }
+  if (owner) {
+    mask |= kSetUid | kSetGid;
+    v.uid = g_session.uid.f;
+    v.gid = g_session.gid.f;
+  }
+  return g_state.update(key_of(sx), base, mask, v);
+}
+
+namespace {
+
+void fill_stat(const struct statx& x, const Meta& m, struct stat* st) {
+  memset(st, 0, sizeof *st);
+  st->st_dev = makedev(x.stx_dev_major, x.stx_dev_minor);
+  st->st_ino = x.stx_ino;
+  st->st_nlink = cow_nlink(st->st_dev, x.stx_ino, x.stx_nlink);
+  st->st_mode = m.mode;
+  st->st_uid = m.uid;
+  st->st_gid = m.gid;
+  st->st_rdev = (S_ISCHR(m.mode) || S_ISBLK(m.mode)) ? m.rdev : 0;
+  st->st_size = x.stx_size;
+  st->st_blksize = x.stx_blksize;
+  st->st_blocks = x.stx_blocks;
+  st->st_atim.tv_sec = x.stx_atime.tv_sec;
+  st->st_atim.tv_nsec = x.stx_atime.tv_nsec;
+  st->st_mtim.tv_sec = x.stx_mtime.tv_sec;
+  st->st_mtim.tv_nsec = x.stx_mtime.tv_nsec;
+  st->st_ctim.tv_sec = x.stx_ctime.tv_sec;
+  st->st_ctim.tv_nsec = x.stx_ctime.tv_nsec;
+}
+
+}  // namespace
+
+void overlay_stat(struct stat* st) {
+  Meta real;
+  real.mode = st->st_mode;
+  real.uid = st->st_uid;
+  real.gid = st->st_gid;
+  real.rdev = st->st_rdev;
+  st->st_nlink = cow_nlink(st->st_dev, st->st_ino, st->st_nlink);
+  Meta e;
+  if (g_state.lookup(Key{st->st_dev, st->st_ino}, &e) && !entry_stale(e, real)) {
+    st->st_mode = e.mode;
+    st->st_uid = e.uid;
+    st->st_gid = e.gid;
+    st->st_rdev = (S_ISCHR(e.mode) || S_ISBLK(e.mode)) ? e.rdev : 0;
+  } else if (!g_session.unknown_real) {
+    st->st_uid = st->st_gid = 0;
+  }
+}
+
+// statx with the last component left unfollowed first: one system call
+// when it is not a symlink, which is nearly always.
+static long statx_in_root(int dirfd, const char* path, int flags, unsigned mask, struct statx* sx) {
+  if (!g_root.active || !path || !*path)
+    return sys::raw(SYS_statx, dirfd, (long)path, flags, mask, (long)sx);
+  bool follow = !(flags & AT_SYMLINK_NOFOLLOW);
+  Resolved r;
+  if (int e = resolve(dirfd, path, follow ? kFollow | kLazyFinal : 0, &r)) return e;
+  long rc = sys::raw(SYS_statx, r.dirfd, (long)r.path, flags | AT_SYMLINK_NOFOLLOW, mask, (long)sx);
+  if (rc < 0 || !follow || !S_ISLNK(sx->stx_mode)) return rc;
+  if (int e = resolve(dirfd, path, kFollow, &r)) return e;
+  return sys::raw(SYS_statx, r.dirfd, (long)r.path, flags, mask, (long)sx);
+}
+
+int stat_at(int dirfd, const char* path, struct stat* st, int flags) {
+  struct statx sx;
+  flags &= AT_SYMLINK_NOFOLLOW | AT_EMPTY_PATH | AT_NO_AUTOMOUNT | AT_STATX_SYNC_TYPE;
+  long r = statx_in_root(dirfd, path, flags, kStatxMask, &sx);
+  if (r < 0) return fail(r);
+  fill_stat(sx, view(sx), st);
+  return 0;
+}
+
+int statx_at(int dirfd, const char* path, int flags, unsigned mask, struct statx* stx) {
+  long r = statx_in_root(dirfd, path, flags, mask | kStatxMask, stx);
+  if (r < 0) return fail(r);
+  Meta m = view(*stx);
+  stx->stx_nlink = cow_nlink(makedev(stx->stx_dev_major, stx->stx_dev_minor), stx->stx_ino, stx->stx_nlink);
+  stx->stx_mode = (uint16_t)m.mode;
+  stx->stx_uid = m.uid;
+  stx->stx_gid = m.gid;
+  if (S_ISCHR(m.mode) || S_ISBLK(m.mode)) {
+    stx->stx_rdev_major = major(m.rdev);
+    stx->stx_rdev_minor = minor(m.rdev);
+  }
+  return 0;
+}
+
+// Under --cow (one state for every tree of hard links), fake ownership and
+// modes are kept by inode: a file shared with another tree gets its own
+// copy before they change, as cow-shell does. (A clone has a state of its
+// own, so there they stay in the clone's state without copying.)
+static int cow_before_metadata(int& dirfd, const char*& path, int& flags, PathBuf& broke) {
+  if (!g_cow.dir_len) return 0;
+  return prepare_write(&dirfd, &path, &flags, !(flags & AT_SYMLINK_NOFOLLOW), CowWhat::kMeta, broke);
+}
+
+int chown_at(int dirfd, const char* path, uid_t uid, gid_t gid, int flags) {
+  RESOLVE(dirfd, path, (flags & AT_SYMLINK_NOFOLLOW) ? 0 : kFollow);
+  PathBuf broke;
+  if (int e = cow_before_metadata(dirfd, path, flags, broke)) return fail(e);
+  struct statx sx;
+  long r = real_statx(dirfd, path, flags, &sx);
+  if (r < 0) return fail(r);
+  Meta cur = view(sx);
+  if (g_session.uid.e != 0) {
+    // An unprivileged (fake) user: the kernel's rules for chown.
+    bool member = gid == g_session.gid.e;
+    for (int i = 0; i < g_session.ngroups && !member; i++) member = g_session.groups[i] == gid;
+    if ((uid != kNoId && uid != cur.uid) || ((uid != kNoId || gid != kNoId) && cur.uid != g_session.uid.e) ||
+        (gid != kNoId && gid != cur.gid && !member))
+      return fail(-EPERM);
+  }
+  Meta v;
+  v.uid = uid;
+  v.gid = gid;
+  uint32_t mask = (uid != kNoId ? (uint32_t)kSetUid : 0u) | (gid != kNoId ? (uint32_t)kSetGid : 0u) | kChownRule;
+  if (int e = g_state.update(key_of(sx), cur, mask, v)) return fail(e);
+  // Like the kernel, a change of owner drops file capabilities.
+  if ((mask & (kSetUid | kSetGid)) && !S_ISDIR(cur.mode) && cur.xattrs &&
+      g_state.xattr_get(cur, "security.capability", nullptr, 0) >= 0)
+    g_state.xattr_set(key_of(sx), cur, "security.capability", nullptr, 0, 0);
+  return 0;
+}
+
+int chmod_at(int dirfd, const char* path, mode_t mode, int flags) {
+  RESOLVE(dirfd, path, (flags & AT_SYMLINK_NOFOLLOW) ? 0 : kFollow);
+  PathBuf broke0;
+  if (int e = cow_before_metadata(dirfd, path, flags, broke0)) return fail(e);
+  struct statx sx;
+  long r = real_statx(dirfd, path, flags, &sx);
+  if (r < 0) return fail(r);
+  if (S_ISLNK(sx.stx_mode)) return fail(-EOPNOTSUPP);  // as fchmodat(AT_SYMLINK_NOFOLLOW) does
+  bool has_entry;
+  Meta cur = view(sx, &has_entry);
+  if (g_session.uid.e != 0 && cur.uid != g_session.uid.e) return fail(-EPERM);
+  mode_t perm = mode & 07777;
+  bool dir = S_ISDIR(sx.stx_mode);
+  mode_t disk = disk_perm(perm, dir);
+  // Faked device nodes are regular files: their disk mode stays private.
+  if (S_ISCHR(cur.mode) || S_ISBLK(cur.mode)) disk = 0600;
+  PathBuf broke;
+  if (disk != (sx.stx_mode & 07777) && cow_may_share(sx, CowWhat::kMeta)) {
+    // (resolved and followed already: the break takes the name as it is)
+    int bflags = flags | AT_SYMLINK_NOFOLLOW;
+    if (int e = prepare_write(&dirfd, &path, &bflags, false, CowWhat::kMeta, broke)) return fail(e);
+    flags = bflags;
+    // The file may be a new inode now: its key is what the entry goes to.
+    long q = real_statx(dirfd, path, flags, &sx);
+    if (q < 0) return fail(q);
+    cur = view(sx, &has_entry);
+  }
+  if (disk == (sx.stx_mode & 07777)) {
+    r = 0;  // nothing to change on disk (and a shared inode stays untouched)
+  } else if (!by_fd(path, flags)) {
+    r = sys::raw(SYS_fchmodat, dirfd, (long)path, disk);
+  } else {
+    r = sys::raw(SYS_fchmod, dirfd, disk);
+  }
+  if (r < 0 && r != -EPERM) return fail(r);
+  if (!by_fd(path, flags) && r == 0 && disk != (sx.stx_mode & 07777)) cow_note(dirfd, path);
+  if (has_entry || disk != perm || r == -EPERM) {
+    Meta v;
+    v.mode = perm;
+    if (int e = g_state.update(key_of(sx), cur, kSetPerm, v)) return fail(e);
+  }
+  return 0;
+}
+
+int mknod_at(int dirfd, const char* path, mode_t mode, dev_t dev) {
+  RESOLVE(dirfd, path, 0);
+  mode_t type = mode & S_IFMT;
+  mode_t perm = mode & 07777 & ~g_session.umask;
+  if (type == S_IFCHR || type == S_IFBLK) {
+    // Device nodes are the one thing faked: a private regular file on disk.
+    long fd = sys::raw(SYS_openat, dirfd, (long)path, O_CREAT | O_EXCL | O_WRONLY | O_CLOEXEC | O_NOFOLLOW, 0600);
+    if (fd < 0) return fail(fd);
+    struct statx sx;
+    long r = real_statx((int)fd, "", AT_EMPTY_PATH, &sx);
+    sys::raw(SYS_close, fd);
+    if (r == 0) {
+      Meta base = view(sx), v;
+      v.mode = type | perm;
+      v.rdev = dev;
+      v.uid = g_session.uid.f;
+      v.gid = g_session.gid.f;
+      r = g_state.update(key_of(sx), base, kSetType | kSetPerm | kSetRdev | kSetUid | kSetGid, v);
+    }
+    if (r < 0) {
+      sys::raw(SYS_unlinkat, dirfd, (long)path, 0);
+      return fail(r);
+    }
+    cow_note(dirfd, path);
+    return 0;
+  }
+  if (type != 0 && type != S_IFREG && type != S_IFIFO && type != S_IFSOCK) return fail(-EINVAL);
+  mode_t disk = disk_perm(perm, false);
+  long r = sys::raw(SYS_mknodat, dirfd, (long)path, type | disk, dev);
+  if (r < 0) return fail(r);
+  cow_note(dirfd, path);
+  if (int e = note_created(dirfd, path, AT_SYMLINK_NOFOLLOW, disk != perm, perm)) return fail(e);
+  return 0;
+}
+
+int mkdir_at(int dirfd, const char* path, mode_t mode) {
+  RESOLVE(dirfd, path, 0);
+  mode_t perm = mode & 07777 & ~g_session.umask;
+  mode_t disk = disk_perm(perm, true);
+  long r = sys::raw(SYS_mkdirat, dirfd, (long)path, disk);
+  if (r < 0) return fail(r);
+  cow_note(dirfd, path);
+  if (int e = note_created(dirfd, path, AT_SYMLINK_NOFOLLOW, disk != perm, perm)) return fail(e);
+  return 0;
+}
+
+static int open_resolved(int dirfd, const char* path, int flags, mode_t mode);
+
+static bool writes(int flags) {
+  return (flags & (O_WRONLY | O_RDWR | O_TRUNC | O_APPEND)) && !((flags & O_CREAT) && (flags & O_EXCL)) &&
+         (flags & O_TMPFILE) != O_TMPFILE;
+}
+
+int open_at(int dirfd, const char* path, int flags, mode_t mode) {
+  if (g_cow.active && writes(flags) && path && *path) {
+    // A write to a file shared with the base: the clone's own copy first.
+    Resolved r;
+    if (int e = resolve(dirfd, path, (flags & O_NOFOLLOW) ? 0 : kFollow, &r)) return fail(e);
+    PathBuf copy;
+    if (int e = prepare_write(&r.dirfd, &r.path, nullptr, !(flags & O_NOFOLLOW), CowWhat::kContent, copy))
+      return fail(e);
+    return open_resolved(r.dirfd, r.path, flags, mode);
+  }
+  if (g_root.active && path && *path) {
+    bool excl_create = (flags & O_CREAT) && (flags & O_EXCL);
+    if ((flags & O_NOFOLLOW) || excl_create || (flags & O_PATH)) {
+      Resolved r;
+      if (int e = resolve(dirfd, path, (flags & (O_NOFOLLOW)) || excl_create ? 0 : kFollow, &r)) return fail(e);
+      return open_resolved(r.dirfd, r.path, flags, mode);
+    }
+    // Try with the last component unfollowed; a symlink there says ELOOP
+    // (ENOTDIR with O_DIRECTORY: the kernel checks that first).
+    Resolved r;
+    if (int e = resolve(dirfd, path, kFollow | kLazyFinal, &r)) return fail(e);
+    int fd = open_resolved(r.dirfd, r.path, flags | O_NOFOLLOW, mode);
+    if (fd >= 0 || (errno != ELOOP && !(errno == ENOTDIR && (flags & O_DIRECTORY)))) return fd;
+    if (int e = resolve(dirfd, path, kFollow, &r)) return fail(e);
+    return open_resolved(r.dirfd, r.path, flags, mode);
+  }
+  return open_resolved(dirfd, path, flags, mode);
+}
+
+static int open_resolved(int dirfd, const char* path, int flags, mode_t mode) {
+  if (g_cow.sidecar[0] && ((flags & O_CREAT) || (flags & O_TMPFILE) == O_TMPFILE)) cow_note(dirfd, path);
+  bool creates = (flags & O_CREAT) || (flags & O_TMPFILE) == O_TMPFILE;
+  mode_t perm = mode & 07777 & ~g_session.umask;
+  mode_t disk = disk_perm(perm, false);
+  if (!creates || (disk == perm && !creation_owner_needed()))
+    return (int)sys::call(SYS_openat, dirfd, (long)path, flags, mode);
+  // The file may be created with other permissions than asked: find out
+  // whether this call creates it, so that only a new file gets the entry.
+  long fd;
+  bool created;
+  if ((flags & O_TMPFILE) == O_TMPFILE || (flags & O_EXCL)) {
+    fd = sys::raw(SYS_openat, dirfd, (long)path, flags, disk);
+    created = true;
+  } else {
+    for (int tries = 0;; tries++) {
+      fd = sys::raw(SYS_openat, dirfd, (long)path, flags | O_EXCL, disk);
+      created = true;
+      if (fd != -EEXIST) break;
+      fd = sys::raw(SYS_openat, dirfd, (long)path, flags & ~O_CREAT, mode);
+      created = false;
+      if (fd != -ENOENT) break;
+      if (tries == 3) {  // a dangling symlink: let the kernel create its target
+        fd = sys::raw(SYS_openat, dirfd, (long)path, flags, disk);
+        created = true;
+        break;
+      }
+    }
+  }
+  if (fd < 0) return fail(fd);
+  if (created) {
+    if (int e = note_created((int)fd, "", AT_EMPTY_PATH, disk != perm, perm)) {
+      sys::raw(SYS_close, fd);
+      return fail(e);
+    }
+  }
+  return (int)fd;
+}
+
+int symlink_at(const char* target, int dirfd, const char* path) {
+  RESOLVE(dirfd, path, 0);  // the target is stored exactly as given
+  long r = sys::raw(SYS_symlinkat, (long)target, dirfd, (long)path);
+  if (r < 0) return fail(r);
+  cow_note(dirfd, path);
+  if (int e = note_created(dirfd, path, AT_SYMLINK_NOFOLLOW, false, 0)) return fail(e);
+  return 0;
+}
+
+int link_at(int olddirfd, const char* oldpath, int newdirfd, const char* newpath, int flags) {
+  RESOLVE(olddirfd, oldpath, (flags & AT_SYMLINK_FOLLOW) ? kFollow : 0);
+  RESOLVE(newdirfd, newpath, 0);
+  // A new name for a file shared with the base would be one more name of
+  // the base's inode: the clone's own copy gets it.
+  PathBuf copy;
+  if (int e = prepare_write(&olddirfd, &oldpath, nullptr, flags & AT_SYMLINK_FOLLOW, CowWhat::kMeta, copy))
+    return fail(e);
+  long r = sys::raw(SYS_linkat, olddirfd, (long)oldpath, newdirfd, (long)newpath, flags);
+  if (r < 0) return fail(r);
+  cow_note(newdirfd, newpath);
+  return 0;
+}
+
+// Forgets the entry of an inode whose last name is going away, so that a new
+// file on the same inode number starts clean (the birth time check is the
+// second line of defence, for deletions the library never sees).
+static void forget_if_last(const struct statx& sx) {
+  if (sx.stx_nlink > 1 && !S_ISDIR(sx.stx_mode)) return;
+  Meta e;
+  if (g_state.lookup(key_of(sx), &e)) g_state.remove(key_of(sx));
+}
+
+int unlink_at(int dirfd, const char* path, int flags) {
+  RESOLVE(dirfd, path, 0);
+  struct statx sx;
+  bool known = real_statx(dirfd, path, AT_SYMLINK_NOFOLLOW, &sx) == 0;
+  if (g_cow.sidecar[0]) cow_note(dirfd, path);  // before: a relative name needs its directory
+  long r = sys::raw(SYS_unlinkat, dirfd, (long)path, flags);
+  if (r < 0) return fail(r);
+  if (flags & AT_REMOVEDIR) g_state.bump_namegen();  // resolvers forget the directory
+  if (known) forget_if_last(sx);
+  return 0;
+}
+
+int rename_at(int olddirfd, const char* oldpath, int newdirfd, const char* newpath, unsigned flags) {
+  RESOLVE(olddirfd, oldpath, 0);
+  RESOLVE(newdirfd, newpath, 0);
+  struct statx from, to;
+  bool have_to = real_statx(newdirfd, newpath, AT_SYMLINK_NOFOLLOW, &to) == 0;
+  bool have_from = real_statx(olddirfd, oldpath, AT_SYMLINK_NOFOLLOW, &from) == 0;
+  bool replaced = !(flags & (RENAME_EXCHANGE | RENAME_NOREPLACE)) && have_to && have_from &&
+                  !(key_of(from) == key_of(to));
+  if (g_cow.sidecar[0]) {
+    cow_note(olddirfd, oldpath);
+    cow_note(newdirfd, newpath);
+  }
+  long r = sys::raw(SYS_renameat2, olddirfd, (long)oldpath, newdirfd, (long)newpath, flags);
+  if (r < 0) return fail(r);
+  if ((have_from && S_ISDIR(from.stx_mode)) || (have_to && S_ISDIR(to.stx_mode))) g_state.bump_namegen();
+  if (replaced) forget_if_last(to);
+  return 0;
+}
+
+int access_at(int dirfd, const char* path, int mode, int flags) {
+  RESOLVE(dirfd, path, (flags & AT_SYMLINK_NOFOLLOW) ? 0 : kFollow);
+  uint32_t uid = (flags & AT_EACCESS) ? g_session.uid.e : g_session.uid.r;
+  if (uid != 0) return (int)sys::call(SYS_faccessat2, dirfd, (long)path, mode, flags);
+  // Root: read and write are granted, execute needs an x bit somewhere.
+  struct statx sx;
+  long r = real_statx(dirfd, path, flags & AT_SYMLINK_NOFOLLOW, &sx);
+  if (r < 0) return fail(r);
+  if ((mode & X_OK) && !S_ISDIR(sx.stx_mode) && !(view(sx).mode & 0111)) return fail(-EACCES);
+  if (mode & W_OK) {
+    r = sys::raw(SYS_faccessat2, dirfd, (long)path, W_OK, flags & ~AT_EACCESS);
+    if (r == -EROFS || r == -ETXTBSY) return fail(r);
+  }
+  return 0;
+}
+
+bool creation_owner_needed() {
+  return g_session.uid.f != 0 || g_session.gid.f != 0 || g_session.unknown_real;
+}
+
+int note_new_file(int fd) { return note_created(fd, "", AT_EMPTY_PATH, false, 0); }
+
+mode_t umask(mode_t mask) {
+  mode_t old = (mode_t)sys::raw(SYS_umask, mask);
+  g_session.umask = mask & 0777;
+  return old;
+}
+
+}  // namespace cr::ops
+
+namespace cr::ops {
+
+int truncate_at(int dirfd, const char* path, off_t length) {
+  RESOLVE(dirfd, path, kFollow);
+  PathBuf copy;
+  if (int e = prepare_write(&dirfd, &path, nullptr, true, CowWhat::kContent, copy)) return fail(e);
+  // truncate(2) takes no directory: a name relative to one goes through it.
+  PathBuf through;
+  if (dirfd != AT_FDCWD && path[0] != '/') {
+    size_t l = sys::proc_fd_path(dirfd, through);
+    size_t pl = strlen(path);
+    if (l + 1 + pl + 1 > sizeof through) return fail(-ENAMETOOLONG);
+    through[l] = '/';
+    memcpy(through + l + 1, path, pl + 1);
+    path = through;
+  }
+  return (int)sys::call(SYS_truncate, (long)path, (long)length);
+}
+
+int utimens_at(int dirfd, const char* path, const struct timespec times[2], int flags) {
+  bool follow = !(flags & AT_SYMLINK_NOFOLLOW);
+  RESOLVE(dirfd, path, follow ? kFollow : 0);
+  PathBuf copy;
+  if (int e = prepare_write(&dirfd, &path, &flags, follow, CowWhat::kMeta, copy)) return fail(e);
+  // By descriptor, the kernel's oldest form (a null path) works on every kernel.
+  if (by_fd(path, flags)) return (int)sys::call(SYS_utimensat, dirfd, 0, (long)times, flags & ~AT_EMPTY_PATH);
+  cow_note(dirfd, path);
+  return (int)sys::call(SYS_utimensat, dirfd, (long)path, (long)times, flags);
+}
+
+bool is_inode_flags_request(unsigned long request) {
+  return request == FS_IOC_SETFLAGS || request == FS_IOC32_SETFLAGS || request == FS_IOC_FSSETXATTR;
+}
+
+// chattr opens the file read-only: the descriptor alone says nothing of a
+// write, so the break happens here, and the flags go to the clone's copy.
+int set_inode_flags(int fd, unsigned long request, void* arg) {
+  int dirfd = fd, flags = AT_EMPTY_PATH;
+  const char* path = "";
+  PathBuf copy;
+  if (int e = prepare_write(&dirfd, &path, &flags, true, CowWhat::kContent, copy)) return fail(e);
+  if (by_fd(path, flags)) return (int)sys::call(SYS_ioctl, fd, request, (long)arg);
+  long nfd = sys::raw(SYS_openat, dirfd, (long)path, O_RDONLY | O_NONBLOCK | O_NOFOLLOW | O_CLOEXEC);
+  if (nfd < 0) return fail(nfd);
+  long r = sys::raw(SYS_ioctl, nfd, request, (long)arg);
+  sys::raw(SYS_close, nfd);
+  return r < 0 ? fail(r) : (int)r;
+}
+
+}  // namespace cr::ops

@@ -1,0 +1,198 @@
+// Credentials and capabilities: all in the process, no system call. The
+// set*id family follows the kernel's rules with fake privileges.
+#include <linux/capability.h>
+#include <sys/prctl.h>
+
+#include "ops.h"
+#include "ops_impl.h"
+
+namespace cr::ops {
+
+namespace {
+bool in_set(uint32_t x, const Ids& ids) { return x == ids.r || x == ids.e || x == ids.s; }
+}  // namespace
+
+uid_t getuid() { return g_session.uid.r; }
+uid_t geteuid() { return g_session.uid.e; }
+gid_t getgid() { return g_session.gid.r; }
+gid_t getegid() { return g_session.gid.e; }
+
+int getresuid(uid_t* r, uid_t* e, uid_t* s) {
+  *r = g_session.uid.r;
+  *e = g_session.uid.e;
+  *s = g_session.uid.s;
+  return 0;
+}
+
+int getresgid(gid_t* r, gid_t* e, gid_t* s) {
+  *r = g_session.gid.r;
+  *e = g_session.gid.e;
+  *s = g_session.gid.s;
+  return 0;
+}
+
+// The process's capability sets: all of them while the fake effective uid is
+// 0 (as for real root), none otherwise; capset follows the kernel's subset
+// rules. Kept in the process only, as a process's capabilities are.
+namespace {
+constexpr uint64_t kAllCaps = (uint64_t(1) << (CAP_LAST_CAP + 1)) - 1;
+struct Caps {
+  bool set = false;
+  uint64_t eff = 0, perm = 0, inh = 0;
+};
+Caps g_caps;
+Caps current_caps() {
+  if (g_caps.set) return g_caps;
+  Caps c;
+  if (g_session.uid.e == 0) c.eff = c.perm = kAllCaps;
+  return c;
+}
+int cap_words(__user_cap_header_struct* h) {
+  switch (h->version) {
+    case _LINUX_CAPABILITY_VERSION_1: return 1;
+    case _LINUX_CAPABILITY_VERSION_2:
+    case _LINUX_CAPABILITY_VERSION_3: return 2;
+  }
+  h->version = _LINUX_CAPABILITY_VERSION_3;
+  return 0;
+}
+}  // namespace
+
+// The set*id family with the kernel's rules: changing ids freely takes
+// CAP_SETUID (uids) or CAP_SETGID (gids and groups) in the effective set.
+static bool privileged(const Ids& ids) {
+  return current_caps().eff & (uint64_t(1) << (&ids == &g_session.uid ? CAP_SETUID : CAP_SETGID));
+}
+
+// After a change of uids, the capability sets follow the kernel's rules
+// (capabilities(7), "Effect of user ID changes on capabilities"): leaving
+// uid 0 everywhere clears them unless PR_SET_KEEPCAPS, leaving euid 0 clears
+// the effective set, coming back to euid 0 restores it from the permitted.
+static void uid_changed(const Ids& old, Caps c) {
+  const Ids& now = g_session.uid;
+  bool was_root = old.r == 0 || old.e == 0 || old.s == 0;
+  bool none_root = now.r != 0 && now.e != 0 && now.s != 0;
+  c.set = true;
+  long keep = sys::raw(SYS_prctl, PR_GET_KEEPCAPS, 0, 0, 0, 0);
+  if (was_root && none_root && keep <= 0) c.perm = c.eff = 0;
+  if (old.e == 0 && now.e != 0) c.eff = 0;
+  if (old.e != 0 && now.e == 0) c.eff = c.perm;
+  g_caps = c;
+}
+
+static int set_res(Ids& ids, uint32_t r, uint32_t e, uint32_t s) {
+  if (!privileged(ids))
+    for (uint32_t x : {r, e, s})
+      if (x != kNoId && !in_set(x, ids)) return fail(-EPERM);
+  if (r != kNoId) ids.r = r;
+  if (e != kNoId) ids.e = e;
+  if (s != kNoId) ids.s = s;
+  ids.f = ids.e;
+  return 0;
+}
+
+static int set_re(Ids& ids, uint32_t r, uint32_t e) {
+  if (!privileged(ids)) {
+    if (r != kNoId && r != ids.r && r != ids.e) return fail(-EPERM);
+    if (e != kNoId && !in_set(e, ids)) return fail(-EPERM);
+  }
+  uint32_t old_r = ids.r;
+  if (r != kNoId) ids.r = r;
+  if (e != kNoId) ids.e = e;
+  if (r != kNoId || (e != kNoId && e != old_r)) ids.s = ids.e;
+  ids.f = ids.e;
+  return 0;
+}
+
+static int set_one(Ids& ids, uint32_t x) {
+  if (x == kNoId) return fail(-EINVAL);
+  if (privileged(ids)) {
+    ids.r = ids.e = ids.s = ids.f = x;
+    return 0;
+  }
+  if (x != ids.r && x != ids.s) return fail(-EPERM);
+  ids.e = ids.f = x;
+  return 0;
+}
+
+static int set_fs(Ids& ids, uint32_t x) {
+  uint32_t old = ids.f;
+  if (x != kNoId && (privileged(ids) || in_set(x, ids) || x == ids.f)) ids.f = x;
+  return (int)old;
+}
+
+// The uid setters, with the capability rules applied after a change.
+template <typename F>
+static int uid_change(F&& f) {
+  Ids old = g_session.uid;
+  Caps before = current_caps();  // (derived from the euid until first set: taken before it changes)
+  int r = f();
+  if (r == 0) uid_changed(old, before);
+  return r;
+}
+
+int setuid(uid_t u) { return uid_change([&] { return set_one(g_session.uid, u); }); }
+int setgid(gid_t g) { return set_one(g_session.gid, g); }
+int seteuid(uid_t u) {
+  return u == kNoId ? fail(-EINVAL) : uid_change([&] { return set_res(g_session.uid, kNoId, u, kNoId); });
+}
+int setegid(gid_t g) { return g == kNoId ? fail(-EINVAL) : set_res(g_session.gid, kNoId, g, kNoId); }
+int setreuid(uid_t r, uid_t e) { return uid_change([&] { return set_re(g_session.uid, r, e); }); }
+int setregid(gid_t r, gid_t e) { return set_re(g_session.gid, r, e); }
+int setresuid(uid_t r, uid_t e, uid_t s) { return uid_change([&] { return set_res(g_session.uid, r, e, s); }); }
+int setresgid(gid_t r, gid_t e, gid_t s) { return set_res(g_session.gid, r, e, s); }
+int setfsuid(uid_t u) { return set_fs(g_session.uid, u); }
+int setfsgid(gid_t g) { return set_fs(g_session.gid, g); }
+
+int getgroups(int size, gid_t* list) {
+  if (size < 0) return fail(-EINVAL);
+  if (size == 0) return g_session.ngroups;
+  if (size < g_session.ngroups) return fail(-EINVAL);
+  for (int i = 0; i < g_session.ngroups; i++) list[i] = g_session.groups[i];
+  return g_session.ngroups;
+}
+
+int setgroups(size_t size, const gid_t* list) {
+  if (!privileged(g_session.gid)) return fail(-EPERM);
+  if (size > (size_t)kMaxGroups) return fail(-EINVAL);
+  for (size_t i = 0; i < size; i++) g_session.groups[i] = list[i];
+  g_session.ngroups = (int)size;
+  return 0;
+}
+
+int capget(void* header, void* data) {
+  auto* h = static_cast<__user_cap_header_struct*>(header);
+  int words = cap_words(h);
+  if (!words) return data ? fail(-EINVAL) : 0;
+  if (!data) return 0;
+  if (h->pid != 0 && h->pid != (int)sys::raw(SYS_getpid)) return (int)sys::call(SYS_capget, (long)header, (long)data);
+  auto* d = static_cast<__user_cap_data_struct*>(data);
+  Caps c = current_caps();
+  for (int i = 0; i < words; i++) {
+    d[i].effective = (uint32_t)(c.eff >> (32 * i));
+    d[i].permitted = (uint32_t)(c.perm >> (32 * i));
+    d[i].inheritable = (uint32_t)(c.inh >> (32 * i));
+  }
+  return 0;
+}
+
+int capset(void* header, const void* data) {
+  auto* h = static_cast<__user_cap_header_struct*>(header);
+  int words = cap_words(h);
+  if (!words) return fail(-EINVAL);
+  if (h->pid != 0 && h->pid != (int)sys::raw(SYS_getpid)) return fail(-EPERM);
+  auto* d = static_cast<const __user_cap_data_struct*>(data);
+  Caps n;
+  n.set = true;
+  for (int i = 0; i < words; i++) {
+    n.eff |= uint64_t(d[i].effective) << (32 * i);
+    n.perm |= uint64_t(d[i].permitted) << (32 * i);
+    n.inh |= uint64_t(d[i].inheritable) << (32 * i);
+  }
+  Caps c = current_caps();
+  if ((n.perm & ~c.perm) || (n.eff & ~n.perm)) return fail(-EPERM);
+  g_caps = n;
+  return 0;
+}
+
+}  // namespace cr::ops

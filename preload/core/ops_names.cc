@@ -1,0 +1,116 @@
+// The core operations on names a program is handed back (readlink,
+// getcwd) and on where it stands (chdir, chroot, mount): inside a root,
+// every name a program sees is an inside path.
+#include <sys/mount.h>
+
+#include <cstring>
+
+#include "ops.h"
+#include "ops_impl.h"
+
+namespace cr::ops {
+
+namespace {
+
+// /proc links whose targets are host paths: readlink shows them inside.
+bool proc_link(const char* host) {
+  if (strncmp(host, "/proc/", 6) != 0) return false;
+  const char* last = strrchr(host, '/');
+  if (!last) return false;
+  if (!strcmp(last, "/exe") || !strcmp(last, "/cwd") || !strcmp(last, "/root")) return true;
+  const char* parent = last;
+  while (parent > host && parent[-1] != '/') parent--;
+  return (last - parent == 2 && !memcmp(parent, "fd", 2)) || (last - parent == 9 && !memcmp(parent, "map_files", 9));
+}
+
+ssize_t copy_out(const char* s, char* buf, size_t size) {
+  size_t l = strlen(s);
+  if (l > size) l = size;
+  memcpy(buf, s, l);
+  return (ssize_t)l;
+}
+
+}  // namespace
+
+ssize_t readlink_at(int dirfd, const char* path, char* buf, size_t size) {
+  if (!g_root.active) return sys::call(SYS_readlinkat, dirfd, (long)path, (long)buf, size);
+  RESOLVE(dirfd, path, 0);
+  PathBuf exe;
+  if (path[0] == '/' && proc_exe_inside(path, exe, sizeof exe)) return copy_out(exe, buf, size);
+  PathBuf target;
+  long n = sys::raw(SYS_readlinkat, dirfd, (long)path, (long)target, sizeof target - 1);
+  if (n < 0) return fail(n);
+  target[n] = 0;
+  if (path[0] == '/' && proc_link(path) && target[0] == '/') {
+    PathBuf inside;
+    to_inside(target, inside, sizeof inside);
+    return copy_out(inside, buf, size);
+  }
+  return copy_out(target, buf, size);
+}
+
+long getcwd_inside(char* buf, size_t size) {
+  PathBuf host;
+  long n = sys::raw(SYS_getcwd, (long)host, sizeof host);
+  if (n < 0) return fail(n);
+  const char* out = host;
+  PathBuf inside;
+  if (g_root.active) {
+    to_inside(host, inside, sizeof inside);
+    out = inside;
+  }
+  size_t l = strlen(out) + 1;
+  if (size < l) return fail(-ERANGE);
+  memcpy(buf, out, l);
+  return (long)l;
+}
+
+int chdir_at(int dirfd, const char* path, int flags) {
+  long r;
+  if (by_fd(path, flags)) {
+    r = sys::raw(SYS_fchdir, dirfd);
+  } else {
+    RESOLVE(dirfd, path, kFollow);
+    if (dirfd == AT_FDCWD || path[0] == '/') {
+      r = sys::raw(SYS_chdir, (long)path);
+    } else {  // relative to a directory descriptor: open it there first
+      long fd = sys::raw(SYS_openat, dirfd, (long)path, O_PATH | O_DIRECTORY | O_CLOEXEC);
+      if (fd < 0) return fail(fd);
+      r = sys::raw(SYS_fchdir, fd);
+      sys::raw(SYS_close, fd);
+    }
+  }
+  if (r < 0) return fail(r);
+  root_cwd_changed();
+  return 0;
+}
+
+int chroot_at(const char* path) {
+  if (g_session.uid.e != 0) return fail(-EPERM);
+  if (int e = root_chroot(path)) return fail(e);
+  return 0;
+}
+
+// Mounting what a root already passes through (proc, sysfs, devpts, a bind
+// of /dev…) succeeds and changes nothing: debootstrap and package scripts go on.
+int mount(const char* source, const char* target, const char* type, unsigned long flags, const void* data) {
+  if (g_session.uid.e != 0) return fail(-EPERM);
+  static const char* const passed[] = {"proc", "sysfs", "devpts", "tmpfs", "devtmpfs", "binfmt_misc", "cgroup",
+                                       "cgroup2", "securityfs", "mqueue", "debugfs", "tracefs", "pstore"};
+  if (type)
+    for (const char* t : passed)
+      if (!strcmp(type, t)) return 0;
+  if (flags & (MS_BIND | MS_REMOUNT | MS_PRIVATE | MS_SLAVE | MS_SHARED | MS_REC)) return 0;
+  return (int)sys::call(SYS_mount, (long)source, (long)target, (long)type, flags, (long)data);
+}
+
+int umount(const char* target, int flags) { return g_session.uid.e == 0 ? 0 : fail(-EPERM); }
+
+}  // namespace cr::ops
+
+namespace cr::ops {
+
+// Process accounting is root's: accepted, and nothing is recorded.
+int acct(const char* path) { return g_session.uid.e == 0 ? 0 : fail(-EPERM); }
+
+}  // namespace cr::ops

@@ -1,0 +1,234 @@
+// Hand-written doors that start programs: the execl family, posix_spawn,
+// system and popen (glibc runs its internal exec for these).
+#include <signal.h>
+#include <spawn.h>
+#include <sys/wait.h>
+#include <dirent.h>
+#include <dlfcn.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <cstddef>
+#include <cstring>
+
+#include "doors.h"
+
+namespace {
+int exec_with_session(int dirfd, const char* path, char* const argv[], char* const envp[], int flags) {
+  return exec_program(dirfd, path, argv, envp, flags);
+}
+
+// execvp's search of PATH, without allocation (usable in a vfork child).
+#define COLLECT_ARGS(arg0, ap, argv, extra)                                      \
+  size_t argc_ = 1;                                                             \
+  {                                                                             \
+    va_list c_;                                                                 \
+    va_copy(c_, ap);                                                            \
+    while (va_arg(c_, char*)) argc_++;                                          \
+    va_end(c_);                                                                 \
+  }                                                                             \
+  char** argv = static_cast<char**>(__builtin_alloca((argc_ + 1) * sizeof(char*))); \
+  argv[0] = const_cast<char*>(arg0);                                            \
+  for (size_t i_ = 1; i_ <= argc_; i_++) argv[i_] = va_arg(ap, char*);          \
+  extra
+
+}  // namespace
+
+int cr::wrap::exec_search(const char* file, char* const argv[], char* const envp[]) {
+  int e = search_path(file, argv, true, [&](const char* path, char* const* av) {
+    exec_with_session(AT_FDCWD, path, av, envp, 0);
+    return errno;
+  });
+  errno = e;
+  return -1;
+}
+
+// Collects the arguments of an execl-style call into a stack array.
+EXPORT int execl(const char* p, const char* arg, ...) {
+  va_list ap;
+  va_start(ap, arg);
+  COLLECT_ARGS(arg, ap, argv, va_end(ap));
+  return execve(p, argv, environ);
+}
+EXPORT int execlp(const char* f, const char* arg, ...) {
+  va_list ap;
+  va_start(ap, arg);
+  COLLECT_ARGS(arg, ap, argv, va_end(ap));
+  return execvp(f, argv);
+}
+EXPORT int execle(const char* p, const char* arg, ...) {
+  va_list ap;
+  va_start(ap, arg);
+  COLLECT_ARGS(arg, ap, argv, );
+  char* const* envp = va_arg(ap, char* const*);
+  va_end(ap);
+  return execve(p, argv, envp);
+}
+
+using spawn_fn = int (*)(pid_t*, const char*, const posix_spawn_file_actions_t*, const posix_spawnattr_t*,
+                         char* const[], char* const[]);
+// posix_spawn goes through glibc's own exec, out of reach: plan the exec
+// here (environment, and inside a root the root's loader) and hand glibc
+// the result.
+static int spawn_planned(spawn_fn fn, pid_t* pid, const char* p, const posix_spawn_file_actions_t* fa,
+                         const posix_spawnattr_t* at, char* const a[], char* const e[]) {
+  long r = with_plan(AT_FDCWD, p, a, e, 0, [&](Plan& plan) -> long {
+    return fn(pid, plan.path, fa, at, plan.argv, plan.envp);  // 0 or an error number
+  });
+  return (int)(r < 0 ? -r : r);
+}
+EXPORT int posix_spawn(pid_t* pid, const char* p, const posix_spawn_file_actions_t* fa, const posix_spawnattr_t* at,
+                       char* const a[], char* const e[]) {
+  ensure();
+  static spawn_fn fn = real<spawn_fn>("posix_spawn");
+  return spawn_planned(fn, pid, p, fa, at, a, e);
+}
+EXPORT int posix_spawnp(pid_t* pid, const char* file, const posix_spawn_file_actions_t* fa,
+                        const posix_spawnattr_t* at, char* const a[], char* const e[]) {
+  ensure();
+  static spawn_fn fn = real<spawn_fn>("posix_spawn");
+  // Search PATH inside the session's view of the file system.
+  return search_path(file, a, false, [&](const char* path, char* const* av) {
+    return spawn_planned(fn, pid, path, fa, at, av, e);
+  });
+}
+
+EXPORT int posix_spawn_file_actions_addopen(posix_spawn_file_actions_t* fa, int fd, const char* p, int oflag,
+                                            mode_t mode) {
+  ensure();
+  using fn_t = int (*)(posix_spawn_file_actions_t*, int, const char*, int, mode_t);
+  static fn_t fn = real<fn_t>("posix_spawn_file_actions_addopen");
+  Resolved r;  // glibc keeps a copy of the path
+  if (int e = resolve(AT_FDCWD, p, (oflag & O_NOFOLLOW) ? 0 : kFollow, &r)) return -e;
+  return fn(fa, fd, r.path, oflag, mode);
+}
+EXPORT int posix_spawn_file_actions_addchdir_np(posix_spawn_file_actions_t* fa, const char* p) {
+  ensure();
+  using fn_t = int (*)(posix_spawn_file_actions_t*, const char*);
+  static fn_t fn = real<fn_t>("posix_spawn_file_actions_addchdir_np");
+  Resolved r;
+  if (int e = resolve(AT_FDCWD, p, kFollow, &r)) return -e;
+  return fn(fa, r.path);
+}
+// ---- system and popen: glibc spawns /bin/sh through its internal exec ----
+EXPORT int system(const char* cmd) {
+  ensure();
+  if (!cmd) return 1;  // a shell is available
+  sigset_t block, old;
+  sigemptyset(&block);
+  sigaddset(&block, SIGCHLD);
+  sigprocmask(SIG_BLOCK, &block, &old);
+  struct sigaction ign{}, oint, oquit;
+  ign.sa_handler = SIG_IGN;
+  sigaction(SIGINT, &ign, &oint);
+  sigaction(SIGQUIT, &ign, &oquit);
+  posix_spawnattr_t at;
+  posix_spawnattr_init(&at);
+  sigset_t def;
+  sigemptyset(&def);
+  if (oint.sa_handler != SIG_IGN) sigaddset(&def, SIGINT);
+  if (oquit.sa_handler != SIG_IGN) sigaddset(&def, SIGQUIT);
+  posix_spawnattr_setsigdefault(&at, &def);
+  posix_spawnattr_setsigmask(&at, &old);
+  posix_spawnattr_setflags(&at, POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETSIGMASK);
+  const char* argv[] = {"sh", "-c", cmd, nullptr};
+  pid_t pid;
+  int r = posix_spawn(&pid, "/bin/sh", nullptr, &at, const_cast<char* const*>(argv), environ);
+  posix_spawnattr_destroy(&at);
+  int status = -1;
+  if (r == 0) {
+    while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+    }
+  } else {
+    status = 127 << 8;
+  }
+  sigaction(SIGINT, &oint, nullptr);
+  sigaction(SIGQUIT, &oquit, nullptr);
+  sigprocmask(SIG_SETMASK, &old, nullptr);
+  return status;
+}
+
+namespace {
+struct PopenEntry {
+  FILE* f;
+  pid_t pid;
+};
+PopenEntry g_popen[64];
+std::atomic<int> g_popen_lock{0};
+void popen_lock() {
+  while (g_popen_lock.exchange(1, std::memory_order_acquire)) sched_yield();
+}
+void popen_unlock() { g_popen_lock.store(0, std::memory_order_release); }
+}  // namespace
+
+EXPORT FILE* popen(const char* cmd, const char* mode) {
+  ensure();
+  bool rd = mode[0] == 'r', cloexec = strchr(mode, 'e') != nullptr;
+  if ((mode[0] != 'r' && mode[0] != 'w')) {
+    errno = EINVAL;
+    return nullptr;
+  }
+  int fds[2];
+  if (pipe2(fds, O_CLOEXEC) < 0) return nullptr;
+  int mine = rd ? fds[0] : fds[1], theirs = rd ? fds[1] : fds[0];
+  posix_spawn_file_actions_t fa;
+  posix_spawn_file_actions_init(&fa);
+  posix_spawn_file_actions_adddup2(&fa, theirs, rd ? 1 : 0);
+  popen_lock();
+  // Streams of earlier popen calls must not leak into this child (POSIX).
+  for (auto& e : g_popen)
+    if (e.f) posix_spawn_file_actions_addclose(&fa, fileno(e.f));
+  popen_unlock();
+  const char* argv[] = {"sh", "-c", cmd, nullptr};
+  pid_t pid;
+  int r = posix_spawn(&pid, "/bin/sh", &fa, nullptr, const_cast<char* const*>(argv), environ);
+  posix_spawn_file_actions_destroy(&fa);
+  close(theirs);
+  if (r != 0) {
+    close(mine);
+    errno = r;
+    return nullptr;
+  }
+  if (!cloexec) fcntl(mine, F_SETFD, 0);
+  FILE* f = fdopen(mine, rd ? "r" : "w");
+  if (!f) {
+    close(mine);
+    return nullptr;
+  }
+  popen_lock();
+  for (auto& e : g_popen)
+    if (!e.f) {
+      e = {f, pid};
+      break;
+    }
+  popen_unlock();
+  return f;
+}
+
+EXPORT int pclose(FILE* f) {
+  ensure();
+  pid_t pid = -1;
+  popen_lock();
+  for (auto& e : g_popen)
+    if (e.f == f) {
+      pid = e.pid;
+      e = {nullptr, 0};
+      break;
+    }
+  popen_unlock();
+  if (pid < 0) {
+    using fn_t = int (*)(FILE*);
+    static fn_t fn = real<fn_t>("pclose");
+    return fn(f);
+  }
+  fclose(f);
+  int status;
+  while (waitpid(pid, &status, 0) < 0)
+    if (errno != EINTR) return -1;
+  return status;
+}
