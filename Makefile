@@ -220,8 +220,9 @@ test-asan: all
 	@# install keeps them).
 	$(MAKE) $(HELPER) $(TRACE)
 	mkdir -p $(ASAN_BUILD)/tests && cp $(HELPER) $(ASAN_BUILD)/tests/helper && cp $(TRACE) $(ASAN_BUILD)/cowroot-trace
+	@# Test programs built against the (instrumented) install link the runtimes too.
 	CXXFLAGS="$(ASAN_FLAGS)" LDFLAGS="-fsanitize=address,undefined" PRELOAD_FROM=$(PRELOAD) COWROOT_TEST_DEBOOTSTRAP=0 \
-	  sh tests/run.sh $(ASAN_BUILD) $(ASAN_TESTS)
+	  COWROOT_TEST_LINK_FLAGS="-fsanitize=address,undefined" sh tests/run.sh $(ASAN_BUILD) $(ASAN_TESTS)
 	@if ls $(SAN_LOGS).* >/dev/null 2>&1; then echo "test-asan: sanitizer reports:"; cat $(SAN_LOGS).*; exit 1; fi
 
 # make test-tsan: ThreadSanitizer over what is concurrent inside one
