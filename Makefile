@@ -20,7 +20,8 @@ PICFLAGS  := $(BASEFLAGS) -fPIC -fvisibility=hidden -fno-exceptions -fno-rtti -f
 # core's data (optable.cc).
 GEN      := $(BUILD)/gen
 CORE_SRC := preload/core/state.cc preload/core/state_io.cc preload/core/perm.cc preload/core/ops_files.cc preload/core/ops_xattr.cc preload/core/ops_ids.cc preload/core/ops_names.cc preload/core/session.cc \
-            preload/core/resolve.cc preload/core/resolve_perm.cc preload/core/ldconf.cc preload/core/exec.cc preload/core/cow.cc
+            preload/core/resolve.cc preload/core/resolve_perm.cc preload/core/ldconf.cc preload/core/exec.cc preload/core/cow.cc \
+            preload/core/session_end.cc
 CORE_OBJ := $(CORE_SRC:%.cc=$(BUILD)/%.o) $(GEN)/optable.o
 WRAP_SRC := $(wildcard preload/wrap/*.cc)
 WRAP_OBJ := $(WRAP_SRC:%.cc=$(BUILD)/%.o) $(GEN)/doors.o
@@ -40,7 +41,9 @@ TESTS    := $(BUILD)/tests/unit_tests $(BUILD)/tests/resolve_tests $(BUILD)/test
             $(BUILD)/tests/chroot_tests $(BUILD)/tests/cow_tests $(BUILD)/tests/fixture_tests \
             $(BUILD)/tests/fixture_root_tests $(BUILD)/tests/fixture_api_tests $(BUILD)/tests/fixture_parallel_tests \
             $(BUILD)/tests/fixture_layer_tests $(BUILD)/tests/fixture_archive_tests $(BUILD)/tests/fixture_gtest \
-            $(BUILD)/tests/optable_tests $(BUILD)/tests/users_tests $(BUILD)/tests/debootstrap_tests
+            $(BUILD)/tests/optable_tests $(BUILD)/tests/users_tests \
+            $(BUILD)/tests/daemon_tests $(BUILD)/tests/hostile_tests $(BUILD)/tests/fuzz_replay $(BUILD)/tests/tsan_tests \
+            $(BUILD)/tests/load_tests $(BUILD)/tests/debootstrap_tests
 HELPER   := $(BUILD)/tests/helper
 BENCH    := $(BUILD)/bench/callpath $(BUILD)/bench/timeit $(BUILD)/bench/fixture_cases
 
@@ -74,11 +77,19 @@ $(CORE_LIB): $(CORE_OBJ)
 $(BUILD)/exports.map: $(WRAP_OBJ)
 	{ echo '{ global:'; nm -g --defined-only $^ | awk '$$2 == "T" { print "  " $$3 ";" }' | sort -u; echo 'local: *; };'; } > $@
 
+ifdef PRELOAD_FROM
+# A sanitizer build (make test-asan) takes the library from the regular
+# build: it goes into every program of a session, few of which could load
+# a sanitizer's runtime first.
+$(PRELOAD): $(PRELOAD_FROM)
+	cp $< $@
+else
 $(PRELOAD): $(WRAP_OBJ) $(CORE_LIB) $(BUILD)/exports.map
 	$(CXX) -shared $(WRAP_OBJ) $(CORE_LIB) -Wl,--version-script=$(BUILD)/exports.map \
 	  -static-libstdc++ -static-libgcc -Wl,--as-needed -Wl,-z,defs -Wl,-z,now -o $@.tmp
 	python3 mk/gen-ops.py --check-exports preload/ops.tbl $@.tmp
 	mv $@.tmp $@
+endif
 
 $(BUILD)/%.o: %.cc | $(BUILD)/.deps-build
 	@mkdir -p $(@D)
@@ -105,29 +116,51 @@ $(BUILD)/pic/%.o: %.cc | $(BUILD)/.deps-build
 	$(CXX) $(CXXFLAGS) $(BASEFLAGS) -fPIC -D_GNU_SOURCE -Ifixture/include -c $< -o $@
 
 $(FIXTURE_SO): $(FIXTURE_SRC:%.cc=$(BUILD)/pic/%.o) $(CLONE_SRC:%.cc=$(BUILD)/pic/%.o) $(CORE_LIB)
-	$(CXX) -shared -o $@ -Wl,-soname,libcowroot-fixture.so $^ -lpthread -Wl,-z,defs -Wl,--as-needed
+	$(CXX) $(LDFLAGS) -shared -o $@ -Wl,-soname,libcowroot-fixture.so $^ -lpthread -Wl,-z,defs -Wl,--as-needed
 
 # Programs run once per session or reset: without libstdc++'s shared
 # object to load and relocate they start ~1 ms sooner.
 $(FAKED): $(BUILD)/faked/faked.o $(CORE_LIB)
-	$(CXX) -o $@ $^ -static-libstdc++ -static-libgcc
+	$(CXX) $(LDFLAGS) -o $@ $^ -static-libstdc++ -static-libgcc
 
 CLI_OBJ := $(BUILD)/cli/cowroot.o $(BUILD)/cli/images.o $(BUILD)/cli/image_cmd.o $(BUILD)/cli/build.o \
            $(BUILD)/cli/layers.o $(BUILD)/cli/archive.o $(BUILD)/cli/sha256.o $(BUILD)/cli/procs.o $(BUILD)/cli/slots.o
 $(CLI): $(CLI_OBJ) $(CLONE_LIB) $(CORE_LIB)
-	$(CXX) -o $@ $^ -static-libstdc++ -static-libgcc
+	$(CXX) $(LDFLAGS) -o $@ $^ -static-libstdc++ -static-libgcc
 
 $(TRACE): $(BUILD)/cli/trace.o $(CORE_LIB)
-	$(CXX) -o $@ $^ -static-libstdc++ -static-libgcc
+	$(CXX) $(LDFLAGS) -o $@ $^ -static-libstdc++ -static-libgcc
 
 $(HELPER): $(BUILD)/tests/helper.o
-	$(CXX) -o $@ $^
+	$(CXX) $(LDFLAGS) -o $@ $^
 
 $(BUILD)/tests/%: $(BUILD)/tests/%.o $(BUILD)/tests/main.o $(CORE_LIB)
-	$(CXX) -o $@ $^ -lpthread
+	$(CXX) $(LDFLAGS) -o $@ $^ -lpthread
 
 $(BUILD)/tests/fixture_%: $(BUILD)/tests/fixture_%.o $(BUILD)/tests/main.o $(FIXTURE) $(CLONE_LIB) $(CORE_LIB)
-	$(CXX) -o $@ $^ -lpthread
+	$(CXX) $(LDFLAGS) -o $@ $^ -lpthread
+
+# Two users at once: its own main (it starts as root and acts as two uids).
+$(BUILD)/tests/hostile_tests: $(BUILD)/tests/hostile_tests.o $(CLONE_LIB) $(CORE_LIB)
+	$(CXX) $(LDFLAGS) -o $@ $^ -lpthread
+
+# The fuzz targets (tests/fuzz/): in the regular build, all in one program
+# that runs every input of their corpora once (`make fuzz` fuzzes them).
+FUZZ_TARGETS := state_load proto journal shared elf ldconf resolve
+$(BUILD)/tests/fuzz/replay/%.o: tests/fuzz/%.cc | $(BUILD)/.deps-build
+	@mkdir -p $(@D)
+	$(CXX) $(CXXFLAGS) $(BASEFLAGS) -D_GNU_SOURCE -DCOWROOT_FUZZ_REPLAY -Ifixture/include -c $< -o $@
+
+$(BUILD)/tests/fuzz_replay: $(FUZZ_TARGETS:%=$(BUILD)/tests/fuzz/replay/%.o) $(BUILD)/tests/fuzz/replay/replay.o \
+                            $(BUILD)/tests/main.o $(CLONE_LIB) $(CORE_LIB)
+	$(CXX) $(LDFLAGS) -o $@ $^ -lpthread
+
+$(BUILD)/tests/tsan_tests: $(BUILD)/tests/tsan_tests.o $(BUILD)/tests/main.o $(CLONE_LIB) $(CORE_LIB)
+	$(CXX) $(LDFLAGS) -o $@ $^ -lpthread
+
+# Load and faults: its own main (it is also its own helper program).
+$(BUILD)/tests/load_tests: $(BUILD)/tests/load_tests.o $(CLONE_LIB) $(CORE_LIB)
+	$(CXX) $(LDFLAGS) -o $@ $^ -lpthread
 
 # The GoogleTest adapter, with GoogleTest's own runner (and its own main).
 # C++17, strictly: the adapter's header and its example must not need C++20.
@@ -136,20 +169,79 @@ $(BUILD)/tests/fixture_gtest.o: tests/fixture_gtest.cc | $(BUILD)/.deps-build
 	$(CXX) $(CXXFLAGS) $(BASEFLAGS) -std=c++17 -pedantic-errors -D_GNU_SOURCE -Ifixture/include -c $< -o $@
 
 $(BUILD)/tests/fixture_gtest: $(BUILD)/tests/fixture_gtest.o $(FIXTURE) $(CLONE_LIB) $(CORE_LIB)
-	$(CXX) -o $@ $^ -lgtest -lpthread
+	$(CXX) $(LDFLAGS) -o $@ $^ -lgtest -lpthread
 
 # libelf is the reference the exec path's own ELF reader is checked against.
 $(BUILD)/tests/unit_tests: $(BUILD)/tests/unit_tests.o $(BUILD)/tests/main.o $(CORE_LIB)
-	$(CXX) -o $@ $^ -lpthread -lelf
+	$(CXX) $(LDFLAGS) -o $@ $^ -lpthread -lelf
 
 $(BUILD)/bench/callpath: $(BUILD)/bench/callpath.o
-	$(CXX) -o $@ $^
+	$(CXX) $(LDFLAGS) -o $@ $^
 
 $(BUILD)/bench/timeit: $(BUILD)/bench/timeit.o
-	$(CXX) -o $@ $^
+	$(CXX) $(LDFLAGS) -o $@ $^
+
+# ---- fuzzing: libFuzzer through Debian's clang, with ASan and UBSan --------
+# Each target runs FUZZ_SECONDS (default 10) from tests/fuzz/corpus/TARGET/;
+# the whole build (core included) is instrumented, in its own directory.
+FUZZ_BUILD   ?= build-fuzz
+FUZZ_CXX     ?= clang++-14
+FUZZ_SECONDS ?= 10
+FUZZ_FLAGS   := -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=undefined
+
+fuzz: $(BUILD)/.deps-fuzz
+	$(MAKE) BUILD=$(FUZZ_BUILD) CXX=$(FUZZ_CXX) CXXFLAGS="$(FUZZ_FLAGS) -fsanitize=fuzzer-no-link" fuzz-targets
+	sh tests/fuzz/run.sh $(FUZZ_BUILD) $(FUZZ_SECONDS) $(FUZZ_TARGETS)
+
+fuzz-targets: $(FUZZ_TARGETS:%=$(BUILD)/fuzz/%)
+
+$(BUILD)/fuzz/%: $(BUILD)/tests/fuzz/%.o $(CLONE_LIB) $(CORE_LIB)
+	@mkdir -p $(@D)
+	$(CXX) $(CXXFLAGS) -fsanitize=fuzzer -o $@ $^ -lpthread
+
+# ---- sanitizers --------------------------------------------------------------
+# make test-asan: the core, the command, the daemon, the fixture and every
+# test program built with AddressSanitizer and
+# UndefinedBehaviorSanitizer in $(ASAN_BUILD), then the suites run as by
+# make test-quick (the preload library itself is the regular build's, see
+# PRELOAD_FROM). Any report fails the run: a test program's fails its
+# suite; cowroot's and cowroot-faked's go to
+# $(SAN_LOGS).PID (cli/sanitizer_log.h), which fails the run at its end.
+ASAN_BUILD := build-asan
+TSAN_BUILD := build-tsan
+SAN_LOGS   := /tmp/cowroot-sanitizer-log
+ASAN_FLAGS := -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=all \
+              -DCOWROOT_SANITIZER_LOG=$(SAN_LOGS)
+ASAN_TESTS := $(filter-out %/debootstrap_tests,$(TESTS:$(BUILD)/%=$(ASAN_BUILD)/%))
+test-asan: all
+	rm -f $(SAN_LOGS).*
+	$(MAKE) BUILD=$(ASAN_BUILD) CXXFLAGS="$(ASAN_FLAGS)" LDFLAGS="-fsanitize=address,undefined" PRELOAD_FROM=$(PRELOAD) \
+	  all $(ASAN_TESTS)
+	@# The helper and cowroot-trace run inside roots, through the root's loader
+	@# run as a program, where ASan's runtime cannot come first ("ld.so PROG"
+	@# by name) and its recvmmsg check takes a truncated name's full length
+	@# for a write: the regular build's (newer than their objects, so the
+	@# install keeps them).
+	$(MAKE) $(HELPER) $(TRACE)
+	mkdir -p $(ASAN_BUILD)/tests && cp $(HELPER) $(ASAN_BUILD)/tests/helper && cp $(TRACE) $(ASAN_BUILD)/cowroot-trace
+	@# Test programs built against the (instrumented) install link the runtimes too.
+	CXXFLAGS="$(ASAN_FLAGS)" LDFLAGS="-fsanitize=address,undefined" PRELOAD_FROM=$(PRELOAD) COWROOT_TEST_DEBOOTSTRAP=0 \
+	  COWROOT_TEST_LINK_FLAGS="-fsanitize=address,undefined" sh tests/run.sh $(ASAN_BUILD) $(ASAN_TESTS)
+	@if ls $(SAN_LOGS).* >/dev/null 2>&1; then echo "test-asan: sanitizer reports:"; cat $(SAN_LOGS).*; exit 1; fi
+
+# make test-tsan: ThreadSanitizer over what is concurrent inside one
+# process: threads sharing a state table (and processes, each with threads,
+# sharing its file), growing it, saving it; the clone pool taken and given
+# back by several threads (tests/tsan_tests.cc).
+test-tsan: $(BUILD)/.deps-test
+	$(MAKE) BUILD=$(TSAN_BUILD) CXXFLAGS="-O1 -g -fsanitize=thread" LDFLAGS=-fsanitize=thread $(TSAN_BUILD)/tests/tsan_tests
+	@# It needs no install: a private TMPDIR the uid it drops to can use.
+	t=$$(mktemp -d /tmp/cowroot-tsan.XXXXXX) && chmod 1777 $$t && \
+	  TMPDIR=$$t TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1 $(TSAN_BUILD)/tests/tsan_tests; \
+	  rc=$$?; rm -rf $$t; exit $$rc
 
 $(BUILD)/bench/fixture_cases: $(BUILD)/bench/fixture_cases.o $(FIXTURE) $(CLONE_LIB) $(CORE_LIB)
-	$(CXX) -o $@ $^ -lpthread
+	$(CXX) $(LDFLAGS) -o $@ $^ -lpthread
 
 # ---- install -------------------------------------------------------------
 HEADERS := preload/core/state.h preload/core/session.h preload/core/ops.h preload/core/proto.h preload/core/sys.h \
@@ -234,9 +326,8 @@ bench: all $(BUILD)/.deps-bench $(BENCH)
 	 else sh bench/debootstrap.sh $(BUILD); fi
 
 clean:
-	rm -rf $(BUILD)
+	rm -rf $(BUILD) $(FUZZ_BUILD) $(ASAN_BUILD) $(TSAN_BUILD)
 
-
-.PHONY: all install install-python test test-quick peer-tests bench clean
+.PHONY: all install install-python test test-quick peer-tests bench clean fuzz fuzz-targets test-asan test-tsan
 .SECONDARY:
 -include $(shell find $(BUILD) -name '*.d' 2>/dev/null)

@@ -10,6 +10,7 @@
 #include <fcntl.h>
 #include <signal.h>
 #include <poll.h>
+#include <sys/file.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
 #include <sys/stat.h>
@@ -24,6 +25,7 @@
 #include <string>
 #include <vector>
 
+#include "sanitizer_log.h"
 #include "../preload/core/cow.h"
 #include "clone/clone.h"
 #include "../preload/core/exec.h"
@@ -33,6 +35,7 @@
 #include "procs.h"
 #include "slots.h"
 #include "../preload/core/session.h"
+#include "../preload/core/session_end.h"
 #include "../preload/core/state.h"
 
 extern char** environ;
@@ -112,42 +115,130 @@ std::string locate(const char* env, const std::vector<std::string>& rel, const c
   die(std::string("cannot find ") + what + " (looked at" + tried + ")");
 }
 
+// A throwaway session directory, marked as one (so that whichever daemon
+// ends the session removes it), in this user's private directory for them:
+// $XDG_RUNTIME_DIR/cowroot-UID or /tmp/cowroot-UID. One planted there by
+// another user is never followed: the session goes on in a directory of its
+// own, and says so. Sessions over whose daemon was killed with nobody left
+// to finish them are swept away first.
 std::string make_session_dir() {
   const char* base = getenv("XDG_RUNTIME_DIR");
-  std::string top = (base && *base && access(base, W_OK) == 0) ? base : "/tmp";
-  top += "/cowroot-" + std::to_string(getuid());
-  if (mkdir(top.c_str(), 0700) < 0 && errno != EEXIST) die("cannot create " + top + ": " + strerror(errno));
-  struct stat st;
-  if (lstat(top.c_str(), &st) < 0 || !S_ISDIR(st.st_mode) || st.st_uid != getuid() || (st.st_mode & 077))
-    die(top + " is not a private directory of this user");
-  std::string t = top + "/s.XXXXXX";
-  std::vector<char> buf(t.begin(), t.end());
-  buf.push_back(0);
-  if (!mkdtemp(buf.data())) die("cannot create a session directory in " + top + ": " + strerror(errno));
-  return buf.data();
+  std::string b = (base && *base == '/' && access(base, W_OK) == 0) ? base : "/tmp";
+  std::string name = "cowroot-" + std::to_string(getuid());
+  bool fresh;
+  std::string note;
+  std::string top = cr::private_dir(b, name, &fresh, &note);
+  if (!note.empty()) fprintf(stderr, "cowroot: %s\n", note.c_str());
+  if (top.empty()) die("no private directory for the session's state");
+  std::string dir;
+  if (fresh) {
+    dir = top;  // fresh and private: the session's own
+    cr::sweep_sessions(top.substr(0, top.rfind('/')), name + ".");
+  } else {
+    cr::sweep_sessions(top);
+    std::string t = top + "/s.XXXXXX";
+    std::vector<char> buf(t.begin(), t.end());
+    buf.push_back(0);
+    if (!mkdtemp(buf.data())) die("cannot create a session directory in " + top + ": " + strerror(errno));
+    dir = buf.data();
+  }
+  if (int r = cr::mark_ephemeral(dir); r < 0) {
+    rmdir(dir.c_str());
+    die("cannot create " + dir + "/" + cr::kEphemeralMark + ": " + strerror(-r));
+  }
+  return dir;
 }
 
-void remove_dir(const std::string& dir) {
-  for (const char* f : {"sock", "table", "xattr", "lock", "table.grow"}) unlink((dir + "/" + f).c_str());
-  rmdir(dir.c_str());
-}
+void remove_dir(const std::string& dir) { cr::remove_session_dir(dir); }
 
-// Sends one request to the daemon and waits for its answer.
-bool request(int fd, uint32_t op, const std::string& payload, uint64_t* value, std::string* text) {
+// Sends one request to the daemon and waits for its answer: 1 done, 0 an
+// error the daemon reports (in *text), -1 no answer (the daemon is gone).
+int request(int fd, uint32_t op, const std::string& payload, uint64_t* value, std::string* text) {
   std::vector<char> buf(sizeof(cr::proto::Msg) + payload.size());
   cr::proto::Msg m{cr::proto::kMagic, op, 0, (uint32_t)payload.size(), 0};
   memcpy(buf.data(), &m, sizeof m);
   memcpy(buf.data() + sizeof m, payload.data(), payload.size());
-  if (send(fd, buf.data(), buf.size(), MSG_NOSIGNAL) != (ssize_t)buf.size()) return false;
+  if (send(fd, buf.data(), buf.size(), MSG_NOSIGNAL) != (ssize_t)buf.size()) return -1;
   char in[sizeof(cr::proto::Msg) + cr::proto::kMaxPayload];
   ssize_t n;
-  do n = recv(fd, in, sizeof in, 0); while (n < 0 && errno == EINTR);
-  if (n < (ssize_t)sizeof m) return false;
-  memcpy(&m, in, sizeof m);
-  if (m.magic != cr::proto::kMagic || sizeof m + m.len != (size_t)n) return false;
-  *value = m.value;
-  text->assign(in + sizeof m, m.len);
-  return m.op == cr::proto::kOk;
+  do n = recv(fd, in, sizeof in, MSG_TRUNC); while (n < 0 && errno == EINTR);
+  cr::proto::Parsed r;
+  if (n <= 0 || !cr::proto::parse(in, (size_t)n, sizeof in, &r)) return -1;
+  *value = r.head.value;
+  text->assign(r.payload, r.len);
+  return r.head.op == cr::proto::kOk ? 1 : 0;
+}
+
+// Connects to the daemon of dir, waiting a little for one that is starting
+// (it holds the lock before it listens): an fd or -errno.
+int connect_soon(const std::string& dir) {
+  int c = -ECONNREFUSED;
+  for (int i = 0; i < 50; i++) {
+    c = cr::connect_daemon(dir.c_str());
+    if (c >= 0) return c;
+    int lk = open((dir + "/lock").c_str(), O_RDWR | O_NOFOLLOW | O_CLOEXEC);
+    bool starting = lk >= 0 && flock(lk, LOCK_EX | LOCK_NB) < 0;
+    if (lk >= 0) close(lk);
+    if (!starting) return c;
+    usleep(20000);
+  }
+  return c;
+}
+
+// Waits (a bounded time) until no daemon holds dir's lock: the daemon that
+// ended the session has saved and removed what it removes.
+void wait_daemon_gone(int lockfd) {
+  if (lockfd < 0) return;
+  for (int i = 0; i < 500 && flock(lockfd, LOCK_SH | LOCK_NB) < 0; i++) usleep(10000);
+  close(lockfd);
+}
+
+// The command has ended: the daemon saves and ends the session. When it is
+// gone (killed), the session's duties are not: a daemon started again by a
+// program of the session takes them, or this process does them itself
+// from the shared files. Returns "" or the one-line reason of a failure.
+std::string end_session(int live, pid_t dpid, const std::string& faked, const std::string& dir, const std::string& save,
+                        bool ephemeral) {
+  uint64_t others = 0;
+  std::string text;
+  int lockfd = open((dir + "/lock").c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+  int r = request(live, cr::proto::kEnd, save, &others, &text);
+  close(live);
+  if (r < 0) {
+    if (dpid > 0) waitpid(dpid, nullptr, WNOHANG);  // the killed daemon, if it was ours
+    dpid = -1;
+    for (int attempt = 0; r < 0 && attempt < 3; attempt++) {
+      int c = connect_soon(dir);
+      if (c >= 0) {
+        r = request(c, cr::proto::kEnd, save, &others, &text);
+        close(c);
+        continue;
+      }
+      // Programs of the session still running (with the dead daemon's
+      // connection) keep it open: a daemon started again waits for them.
+      if (cr::state_mapped_elsewhere(dir)) {
+        cr::start_daemon(faked.c_str(), dir.c_str(), ephemeral);
+        continue;
+      }
+      int f = cr::finish_session(dir, save, ephemeral, &text);
+      if (f == -2) continue;  // a daemon appeared meanwhile: it takes the session
+      if (lockfd >= 0) close(lockfd);
+      return f < 0 ? text : "";
+    }
+    if (r < 0) {
+      if (lockfd >= 0) close(lockfd);
+      return "the session's daemon did not answer, and its state in " + dir + " was left as it is";
+    }
+  }
+  if (r == 0 && text.empty()) text = "the session's daemon did not answer";
+  // Nothing is left of the session: the daemon is gone when we return.
+  if (others == 0) {
+    if (dpid > 0) waitpid(dpid, nullptr, 0);
+    else wait_daemon_gone(lockfd);
+    lockfd = -1;
+  }
+  if (lockfd >= 0) close(lockfd);
+  return r == 1 ? "" : text;
 }
 
 struct Options {
@@ -320,12 +411,15 @@ int run_session(const Options& o) {
   unsetenv("COWROOT_COW");
   unsetenv("COWROOT_COW_DIR");
   unsetenv("COWROOT_COW_SET");
+  // Mapped until the daemon holds the session: a sweep of sessions over
+  // (make_session_dir) sees this one alive meanwhile. Then unmapped: a
+  // daemon started again after a kill waits for every process that maps it.
+  cr::State st;
+  if (int r = st.open(dir.c_str(), true); r < 0) {
+    if (ephemeral) remove_dir(dir);
+    die("cannot create the state in " + dir + ": " + strerror(-r));
+  }
   {
-    cr::State st;
-    if (int r = st.open(dir.c_str(), true); r < 0) {
-      if (ephemeral) remove_dir(dir);
-      die("cannot create the state in " + dir + ": " + strerror(-r));
-    }
     char err[512];
     if (!o.load.empty() && cr::load_state(st, o.load.c_str(), err, sizeof err) < 0) {
       if (ephemeral) remove_dir(dir);
@@ -370,11 +464,12 @@ int run_session(const Options& o) {
   }
   // Two connections: `live` goes to the command (and whatever it starts:
   // the session lives as long as one of them holds it), `ctl` stays here.
-  int live = cr::connect_daemon(dir.c_str());
+  int live = connect_soon(dir);
   if (live < 0) die("cannot connect to the daemon of " + dir + ": " + strerror(-live));
   int ctl = cr::connect_daemon(dir.c_str());
   if (ctl < 0) die("cannot connect to the daemon of " + dir + ": " + strerror(-ctl));
   fcntl(ctl, F_SETFD, FD_CLOEXEC);
+  st.close();
 
   cr::Session& s = cr::g_session;
   snprintf(s.state_dir, sizeof s.state_dir, "%s", dir.c_str());
@@ -512,18 +607,13 @@ int run_session(const Options& o) {
   }
   int code = timed_out ? 124 : WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
 
-  uint64_t others = 0;
-  std::string text;
-  bool ok = request(ctl, cr::proto::kEnd, "", &others, &text);
-  close(ctl);
-  if (!ok) {
-    fprintf(stderr, "cowroot: %s\n", text.empty() ? "the session's daemon did not answer" : text.c_str());
+  // When the command has left programs running in its session, they go on
+  // without us (in a throwaway root, `cowroot run` stops them).
+  std::string failed = end_session(ctl, dpid, faked, dir, save, ephemeral);
+  if (!failed.empty()) {
+    fprintf(stderr, "cowroot: %s\n", failed.c_str());
     if (code == 0) code = 1;
   }
-  // Nothing is left of the session: the daemon is gone when we return.
-  // Otherwise the command has left programs running in its session, and
-  // they go on without us (in a throwaway root, `cowroot run` stops them).
-  if (others == 0 && dpid > 0) waitpid(dpid, nullptr, 0);
   return code;
 }
 

@@ -29,6 +29,7 @@
 #include <fstream>
 #include <sstream>
 
+#include "../preload/core/session_end.h"
 #include "clone/clone.h"
 #include "../preload/core/state.h"
 #include "build.h"
@@ -113,7 +114,20 @@ std::string cache_dir() {
   std::string base;
   if (x && *x == '/') base = x;
   else if (const char* h = getenv("HOME"); h && *h == '/' && access(h, W_OK) == 0) base = std::string(h) + "/.cache";
-  else base = "/tmp/cowroot-cache-" + std::to_string(getuid());
+  else {
+    // Without a home: a directory of this user in /tmp. One planted there
+    // by another user is never followed (cr::private_dir says where the
+    // cache is instead, once).
+    static std::string tmp_base;
+    if (tmp_base.empty()) {
+      bool fresh;
+      std::string note;
+      tmp_base = cr::private_dir("/tmp", "cowroot-cache-" + std::to_string(getuid()), &fresh, &note);
+      if (!note.empty()) fprintf(stderr, "cowroot: %s\n", note.c_str());
+      if (tmp_base.empty()) tmp_base = "/nonexistent";
+    }
+    base = tmp_base;
+  }
   return base + "/cowroot/images";
 }
 

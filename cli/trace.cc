@@ -17,6 +17,7 @@
 #include <cstring>
 #include <string>
 
+#include "sanitizer_log.h"
 #include "../preload/core/resolve.h"
 #include "../preload/core/sys.h"
 

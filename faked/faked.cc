@@ -7,6 +7,11 @@
 // process inherits and exits when the last is gone), saving the state
 // (`-s`), and removing a throwaway session directory afterwards.
 //
+// A daemon started again after one was killed (its socket file is still
+// there) cannot count the processes that held a connection to the dead
+// one: until they are gone it also waits for every process that maps the
+// state, before the last save and the removal of a throwaway directory.
+//
 //   cowroot-faked --state DIR [--save FILE] [--ephemeral] [--detach | --ready-fd N] [--grace MS]
 #include <dirent.h>
 #include <fcntl.h>
@@ -27,8 +32,11 @@
 #include <string>
 #include <vector>
 
+#include "../cli/sanitizer_log.h"
 #include "../preload/core/proto.h"
+#include "../preload/core/session_end.h"
 #include "../preload/core/state.h"
+
 
 namespace {
 
@@ -67,25 +75,6 @@ Options parse(int argc, char** argv) {
   return o;
 }
 
-// The links bind made for long Unix socket names (DIR/un, see the socket
-// section of preload/wrap/paths.cc): with the session over, no socket is
-// left whose name they could stand for.
-void remove_socket_links(const std::string& dir) {
-  std::string un = dir + "/un";
-  DIR* d = opendir(un.c_str());
-  if (!d) return;
-  while (struct dirent* e = readdir(d))
-    if (strcmp(e->d_name, ".") != 0 && strcmp(e->d_name, "..") != 0) unlinkat(dirfd(d), e->d_name, 0);
-  closedir(d);
-  rmdir(un.c_str());
-}
-
-void remove_session_dir(const std::string& dir) {
-  remove_socket_links(dir);
-  for (const char* f : {"sock", "table", "xattr", "lock", "table.grow"}) unlinkat(AT_FDCWD, (dir + "/" + f).c_str(), 0);
-  rmdir(dir.c_str());
-}
-
 struct Client {
   int fd;
 };
@@ -110,6 +99,10 @@ int main(int argc, char** argv) {
     setrlimit(RLIMIT_NOFILE, &rl);
   }
 
+  // Never the keeper of another user's directory, or one others may write in.
+  struct stat dst;
+  if (stat(o.dir.c_str(), &dst) == 0 && (dst.st_uid != getuid() || (dst.st_mode & 022)))
+    die(o.dir + " is not a private directory of this user: not used");
   cr::State state;
   if (int r = state.open(o.dir.c_str(), true); r < 0)
     die("cannot open the state in " + o.dir + ": " + strerror(-r));
@@ -123,6 +116,9 @@ int main(int argc, char** argv) {
     die("cannot lock " + o.dir + "/lock: " + strerror(errno));
   }
 
+  // A throwaway directory says so itself: a daemon started again by any
+  // program of the session removes it too.
+  o.ephemeral = o.ephemeral || cr::is_ephemeral_dir(o.dir);
   int lfd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
   if (lfd < 0) die(std::string("socket: ") + strerror(errno));
   sockaddr_un sa{};
@@ -135,6 +131,11 @@ int main(int argc, char** argv) {
     dirfd = open(o.dir.c_str(), O_PATH | O_DIRECTORY);
     snprintf(sa.sun_path, sizeof sa.sun_path, "/proc/self/fd/%d/sock", dirfd);
   }
+  // A socket left behind: the daemon before this one was killed (a clean
+  // end removes it), and processes of the session may be alive without a
+  // connection to count them.
+  struct stat sst;
+  const bool successor = lstat(sock.c_str(), &sst) == 0 && S_ISSOCK(sst.st_mode);
   unlink(sock.c_str());
   mode_t old = umask(077);
   if (bind(lfd, reinterpret_cast<sockaddr*>(&sa), sizeof sa) < 0) die("cannot bind " + sock + ": " + strerror(errno));
@@ -173,6 +174,9 @@ int main(int argc, char** argv) {
   bool saved_once = false;
   int idle_ms = 0;
   const uid_t me = getuid();
+  // What is lost when a successor ends too soon: the directory and the last save.
+  bool must_outlive_mappers = successor && (o.ephemeral || !o.save.empty());
+  bool waiting = false;
 
   auto save = [&](std::string& err) -> bool {
     if (o.save.empty()) return true;
@@ -191,7 +195,7 @@ int main(int argc, char** argv) {
     std::vector<pollfd> pfd;
     pfd.push_back({lfd, POLLIN, 0});
     for (auto& c : clients) pfd.push_back({c.fd, POLLIN, 0});
-    int timeout = clients.empty() ? (had_client ? o.grace_ms : 100) : -1;
+    int timeout = clients.empty() ? (waiting ? 1000 : had_client ? o.grace_ms : 100) : -1;
     int n = poll(pfd.data(), pfd.size(), timeout);
     if (n < 0) {
       if (errno == EINTR) continue;
@@ -199,9 +203,12 @@ int main(int argc, char** argv) {
     }
     if (n == 0) {
       idle_ms += timeout;
-      // Nobody connected within 10 s of start, or the last one left.
-      if (had_client || idle_ms >= 10000) break;
-      continue;
+      // Nobody connected within 10 s of start, or the last one left; a
+      // successor also waits for the processes it cannot count.
+      if (!had_client && idle_ms < 10000) continue;
+      waiting = must_outlive_mappers && cr::state_mapped_elsewhere(o.dir);
+      if (waiting) continue;
+      break;
     }
     idle_ms = 0;
     if (pfd[0].revents & POLLIN) {
@@ -224,19 +231,18 @@ int main(int argc, char** argv) {
       char buf[sizeof(cr::proto::Msg) + cr::proto::kMaxPayload];
       ssize_t r = recv(fd, buf, sizeof buf, MSG_DONTWAIT | MSG_TRUNC);
       if (r < 0 && (errno == EAGAIN || errno == EINTR)) continue;
-      cr::proto::Msg m;
-      if (r <= 0 || (size_t)r < sizeof m || (size_t)r > sizeof buf) {
-        gone.push_back(fd);
+      cr::proto::Parsed m;
+      if (r <= 0 || !cr::proto::parse(buf, (size_t)r, sizeof buf, &m)) {
+        gone.push_back(fd);  // gone, or garbage: this connection ends, nothing else does
         continue;
       }
-      memcpy(&m, buf, sizeof m);
-      if (m.magic != cr::proto::kMagic || sizeof m + m.len != (size_t)r) {
-        gone.push_back(fd);  // garbage: this connection ends, nothing else does
-        continue;
-      }
-      std::string payload(buf + sizeof m, m.len);
+      std::string payload(m.payload, m.len);
       std::string err;
-      switch (m.op) {
+      if ((m.head.op == cr::proto::kSave || m.head.op == cr::proto::kEnd) && !cr::proto::path_payload(m)) {
+        reply(fd, cr::proto::kError, 0, "the state file to save to must be an absolute path");
+        continue;
+      }
+      switch (m.head.op) {
         case cr::proto::kPing:
           reply(fd, cr::proto::kOk, (uint64_t)getpid());
           break;
@@ -248,6 +254,8 @@ int main(int argc, char** argv) {
           break;
         }
         case cr::proto::kEnd: {
+          if (!payload.empty()) o.save = payload;
+          must_outlive_mappers = successor && (o.ephemeral || !o.save.empty());
           bool ok = save(err);
           // The other connections that some process still holds: one whose
           // holders are all gone (the command's, when it left nothing
@@ -259,6 +267,8 @@ int main(int argc, char** argv) {
             if (poll(&one, 1, 0) == 1 && (one.revents & (POLLHUP | POLLERR))) continue;
             others++;
           }
+          // A successor counts the processes it cannot see as one more.
+          others += must_outlive_mappers && cr::state_mapped_elsewhere(o.dir);
           reply(fd, ok ? cr::proto::kOk : cr::proto::kError, others, err);
           // The launcher returns now, and this daemon stays for the
           // programs left running: the launcher's error output is not
@@ -292,11 +302,7 @@ int main(int argc, char** argv) {
   if (!o.save.empty() && (!saved_once || state.changes() != saved_at) && !save(err))
     fprintf(stderr, "cowroot-faked: %s\n", err.c_str());
   close(lfd);
-  if (o.ephemeral) {
-    remove_session_dir(o.dir);
-  } else {
-    remove_socket_links(o.dir);
-    unlink(sock.c_str());
-  }
+  if (o.ephemeral) cr::remove_session_dir(o.dir);
+  else cr::remove_session_sockets(o.dir);
   return err.empty() ? 0 : 1;
 }

@@ -226,7 +226,7 @@ TEST_CASE("the C interface, from a C program linked with the installed shared li
   TempDir d;
   std::string p = prefix();
   auto r = sh("gcc -std=c11 -Wall -Werror -o " + q(d / "capi") + " " + q(src) + " -I" + q(p + "/include") + " -L" +
-              q(p + "/lib") + " -Wl,-rpath," + q(p + "/lib") + " -lcowroot-fixture 2>&1");
+              q(p + "/lib") + " -Wl,-rpath," + q(p + "/lib") + " -lcowroot-fixture $COWROOT_TEST_LINK_FLAGS 2>&1");
   REQUIRE_MESSAGE(r.status == 0, r.out);
   // Neither COWROOT_PREFIX nor a cowroot on PATH: the library finds its own install.
   small_image("capi-parent");
@@ -250,7 +250,7 @@ TEST_CASE("a program linked with the installed static fixture (pkg-config) finds
              "  } catch (const cowroot::Error& e) { printf(\"%s\\n\", e.what()); return 1; }\n"
              "}\n");
   auto r = sh("PKG_CONFIG_PATH=" + q(p + "/lib/pkgconfig") + " && export PKG_CONFIG_PATH && g++ -std=c++17 -o " +
-              q(d / "t") + " " + q(d / "t.cc") + " $(pkg-config --cflags --libs cowroot-fixture) 2>&1");
+              q(d / "t") + " " + q(d / "t.cc") + " $(pkg-config --cflags --libs cowroot-fixture) $COWROOT_TEST_LINK_FLAGS 2>&1");
   REQUIRE_MESSAGE(r.status == 0, r.out);
   r = sh("env -u COWROOT_PREFIX PATH=" + std::string(kBarePath) + " " + q(d / "t") + " " + q(base()) + " 2>&1");
   CHECK(r.status == 0);

@@ -149,8 +149,9 @@ namespace {
 // into DIR/prog.
 test::Result build_with_pkg_config(const TempDir& d, const std::string& package, const std::string& source) {
   write_file(d / "prog.cc", source);
+  // ($COWROOT_TEST_LINK_FLAGS: what a program needs to link a sanitizer-built install, make test-asan.)
   return sh("cd " + q(d.path) + " && g++ -std=c++20 -o prog prog.cc $(PKG_CONFIG_PATH=" +
-            q(prefix() + "/lib/pkgconfig") + " pkg-config --cflags --libs " + package + ") 2>&1");
+            q(prefix() + "/lib/pkgconfig") + " pkg-config --cflags --libs " + package + ") $COWROOT_TEST_LINK_FLAGS 2>&1");
 }
 
 }  // namespace

@@ -719,6 +719,7 @@ int main(int argc, char** argv) {
     int r = glob(argv[2], argv[1][4] ? GLOB_TILDE_CHECK : 0, nullptr, &g);
     if (r == GLOB_NOMATCH) printf("no match\n");
     for (size_t i = 0; r == 0 && i < g.gl_pathc; i++) printf("%s\n", g.gl_pathv[i]);
+    if (r == 0) globfree(&g);
     return r == 0 ? 0 : 1;
   }
   if (argc == 3 && !strcmp(argv[1], "nftw")) return nftw(argv[2], print_entry, 8, FTW_PHYS) == 0 ? 0 : 1;

@@ -22,6 +22,8 @@ cp -r "$(dirname "$0")/python" "$stage/bin/python"
 rm -rf "$stage/bin/python/__pycache__"
 # The CMake example (fixture/examples/cmake), built against the install by fixture_api_tests.
 cp -r "$(dirname "$0")/../fixture/examples/cmake" "$stage/bin/cmake-example"
+# The fuzz targets' corpora, which build/tests/fuzz_replay runs once.
+cp -r "$(dirname "$0")/fuzz/corpus" "$stage/fuzz-corpus"
 chmod -R a+rX "$stage"
 chmod 1777 "$stage/work"
 # The real client needs a mirror (the host's apt sources) and, to compare
@@ -59,7 +61,7 @@ fi
 # warns about ~/.dpkg.cfg).
 export COWROOT_TEST_PREFIX="$stage/prefix" COWROOT_TEST_MKROOT="$stage/bin/mkroot.sh" TMPDIR="$stage/work" \
   COWROOT_TEST_CAPI_SRC="$stage/bin/fixture_capi.c" COWROOT_TEST_CMAKE_EXAMPLE="$stage/bin/cmake-example" \
-  HOME="$stage/work"
+  HOME="$stage/work" COWROOT_TEST_FUZZ_CORPUS="$stage/fuzz-corpus"
 passed=0 failed=0 status=0
 for t in "$@"; do
   name=$(basename "$t")

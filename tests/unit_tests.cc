@@ -8,6 +8,7 @@
 #include <sys/sysmacros.h>
 #include <sys/xattr.h>
 
+#include <chrono>
 #include <cstring>
 
 #include "../preload/core/exec.h"
@@ -228,6 +229,95 @@ TEST_CASE("a corrupt table file is refused, not used") {
   write_file(d / "table", "not a table");
   cr::State s;
   CHECK(s.open(d.path.c_str(), false) == -EBADMSG);
+}
+
+TEST_CASE("a table or attribute heap whose header claims more than the file holds is refused") {
+  TempDir d;
+  {
+    cr::State s;
+    REQUIRE(s.open(d.path.c_str(), true) == 0);
+  }
+  // 2^58 slots of 64 bytes wrap to 0: a 4096-byte file "holds" them.
+  int fd = open((d / "table").c_str(), O_RDWR);
+  REQUIRE(fd >= 0);
+  uint64_t cap = 1ull << 58;
+  REQUIRE(pwrite(fd, &cap, 8, 16) == 8);
+  REQUIRE(ftruncate(fd, 4096) == 0);
+  close(fd);
+  cr::State s;
+  CHECK(s.open(d.path.c_str(), false) == -EBADMSG);
+  // An attribute heap "used" past its end (reads there would be SIGBUS).
+  TempDir e;
+  {
+    cr::State t;
+    REQUIRE(t.open(e.path.c_str(), true) == 0);
+  }
+  fd = open((e / "xattr").c_str(), O_RDWR);
+  REQUIRE(fd >= 0);
+  uint64_t used = 1ull << 40;
+  REQUIRE(pwrite(fd, &used, 8, 8) == 8);
+  close(fd);
+  cr::State t;
+  CHECK(t.open(e.path.c_str(), false) == -EBADMSG);
+}
+
+TEST_CASE("a state file claiming absurd sizes is refused in one line before anything is allocated for it") {
+  TempDir d;
+  cr::State t;
+  REQUIRE(t.open(d.path.c_str(), true) == 0);
+  char err[512];
+  Meta got;
+  // Far larger than any state: refused by its size, without reading it.
+  int fd = open((d / "huge").c_str(), O_CREAT | O_WRONLY, 0644);
+  REQUIRE(fd >= 0);
+  REQUIRE(ftruncate(fd, 3ll << 30) == 0);
+  close(fd);
+  CHECK(cr::load_state(t, (d / "huge").c_str(), err, sizeof err) == -1);
+  CHECK(std::string(err).find("huge: 3221225472 bytes, more than any state file holds") != std::string::npos);
+  CHECK(strchr(err, '\n') == nullptr);
+  // A line longer than any state line (here 4 MiB without a newline).
+  std::string line = "dev=1,ino=1,mode=100644,uid=0,gid=0,nlink=1,rdev=0";
+  line += std::string(4 << 20, '0');
+  write_file(d / "long", line);
+  CHECK(cr::load_state(t, (d / "long").c_str(), err, sizeof err) == -1);
+  CHECK(std::string(err).find("long:1: corrupt state file (a line longer than") != std::string::npos);
+  // Attribute values and names longer than the kernel allows.
+  std::string head = "dev=9,ino=2,mode=100644,uid=1,gid=1,nlink=1,rdev=0\n# cowroot state 1\n";
+  write_file(d / "value", head + "xattr dev=9,ino=2,name=" + std::string(10, '6') + ",value=" +
+                              std::string(2 * 65537, 'a') + "\n");
+  CHECK(cr::load_state(t, (d / "value").c_str(), err, sizeof err) == -1);
+  CHECK(std::string(err).find("value:3: corrupt state file (an attribute value longer than 65536 bytes)") !=
+        std::string::npos);
+  write_file(d / "name", head + "xattr dev=9,ino=2,name=" + std::string(2 * 256, '6') + ",value=00\n");
+  CHECK(cr::load_state(t, (d / "name").c_str(), err, sizeof err) == -1);
+  CHECK(std::string(err).find("an attribute name longer than 255 bytes") != std::string::npos);
+  CHECK_FALSE(t.lookup(Key{9, 2}, &got));  // nothing of a refused file is loaded
+  // The same file with a value the kernel allows loads.
+  write_file(d / "ok", head + "xattr dev=9,ino=2,name=" + std::string(10, '6') + ",value=" +
+                           std::string(2 * 65536, 'a') + "\n");
+  CHECK(cr::load_state(t, (d / "ok").c_str(), err, sizeof err) == 0);
+  REQUIRE(t.lookup(Key{9, 2}, &got));
+  CHECK(t.xattr_get(got, "fffff", nullptr, 0) == 65536);
+}
+
+TEST_CASE("a state of many entries loads in time linear in its size") {
+  // Each line used to be looked up among all before it: 100000 entries
+  // took minutes. Now a hash index.
+  TempDir d;
+  std::string text;
+  for (int i = 0; i < 100000; i++)
+    text += "dev=5,ino=" + std::to_string(i + 1) + ",mode=100644,uid=" + std::to_string(i % 7) + ",gid=0,nlink=1,rdev=0\n";
+  write_file(d / "big", text);
+  cr::State t;
+  REQUIRE(t.open((d / "st").c_str(), true) == -ENOENT);
+  REQUIRE(mkdir((d / "st").c_str(), 0700) == 0);
+  REQUIRE(t.open((d / "st").c_str(), true) == 0);
+  char err[256];
+  auto t0 = std::chrono::steady_clock::now();
+  REQUIRE(cr::load_state(t, (d / "big").c_str(), err, sizeof err) == 0);
+  auto secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  CHECK(t.count() == 100000);
+  CHECK_MESSAGE(secs < 20, secs);
 }
 
 // The exec path reads PT_INTERP with pread (libelf allocates, and execve

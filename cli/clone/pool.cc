@@ -12,6 +12,7 @@
 #include <string>
 
 #include "../../preload/core/errtext.h"
+#include "../../preload/core/session_end.h"
 #include "../../preload/core/state.h"
 #include "clone.h"
 #include "sidecar.h"
@@ -74,6 +75,11 @@ int pool_take(const char* base, const char* runs, const char* id, char* slot_out
   }
   if (mkdir(runs, 0700) < 0 && errno != EEXIST) {
     say(err, errlen, "cannot create %s: %s", runs, strerror(errno));
+    return -1;
+  }
+  // Only a pool nobody else can reach hands out roots (or takes them).
+  if (std::string why = not_private(runs); !why.empty()) {
+    say(err, errlen, "%s %s: not a pool of this user's, not used", runs, why.c_str());
     return -1;
   }
   bool claimed = false;

@@ -19,12 +19,39 @@
 #include "../../preload/core/errtext.h"
 #include "../../preload/core/state.h"
 #include "clone.h"
+#include "journal.h"
 #include "sidecar.h"
 #include "tree.h"
 
 namespace cr {
 
 using namespace cloning;
+
+bool read_journal(std::istream& in, std::vector<std::string>* paths, std::unordered_set<std::string>* touched) {
+  std::unordered_set<std::string> seen;  // a directory's name may follow its children's
+  std::string line;
+  while (std::getline(in, line)) {
+    if (!line.empty() && line[0] == '/') return false;
+    std::string rel;
+    for (size_t at = 0; at <= line.size();) {
+      size_t sl = line.find('/', at);
+      if (sl == std::string::npos) sl = line.size();
+      std::string part = line.substr(at, sl - at);
+      if (part == "..") return false;
+      if (!part.empty() && part != ".") rel += (rel.empty() ? "" : "/") + part;
+      at = sl + 1;
+    }
+    if (rel.empty()) {
+      touched->insert(".");
+      continue;
+    }
+    if (!seen.insert(rel).second) continue;
+    paths->push_back(rel);
+    touched->insert(rel);
+    touched->insert(parent_rel(rel));
+  }
+  return true;
+}
 
 namespace {
 
@@ -99,29 +126,8 @@ struct Journal {
 // Reads CLONE.cowroot/journal (none: nothing changed). False when it cannot
 // be trusted: a name that is not a plain relative path was not written by us.
 bool read_journal(const std::string& path, Journal* j) {
-  std::unordered_set<std::string> seen;  // a directory's name may follow its children's
   std::ifstream in(path);
-  std::string line;
-  while (std::getline(in, line)) {
-    if (!line.empty() && line[0] == '/') return false;
-    std::string rel;
-    for (size_t at = 0; at <= line.size();) {
-      size_t sl = line.find('/', at);
-      if (sl == std::string::npos) sl = line.size();
-      std::string part = line.substr(at, sl - at);
-      if (part == "..") return false;
-      if (!part.empty() && part != ".") rel += (rel.empty() ? "" : "/") + part;
-      at = sl + 1;
-    }
-    if (rel.empty()) {
-      j->touched.insert(".");
-      continue;
-    }
-    if (!seen.insert(rel).second) continue;
-    j->paths.push_back(rel);
-    j->touched.insert(rel);
-    j->touched.insert(parent_rel(rel));
-  }
+  if (!cr::read_journal(in, &j->paths, &j->touched)) return false;
   // A directory comes back before what is in it, and a new directory goes
   // with everything in it.
   std::sort(j->paths.begin(), j->paths.end(), [](const std::string& a, const std::string& b) {

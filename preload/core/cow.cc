@@ -34,7 +34,8 @@ bool copy_str(char* out, size_t n, const char* s) {
 }
 
 const SharedSlot* find_slot(uint64_t ino) {
-  return g_cow.set ? shared_find(g_cow.set, ino) : nullptr;
+  const SharedSet* s = g_cow.set;
+  return s ? shared_find(s, ino) : nullptr;
 }
 
 // Calls f(host path) for each name the recorded inode `ino` had in the base
@@ -42,20 +43,18 @@ const SharedSlot* find_slot(uint64_t ino) {
 template <typename F>
 void each_alias(uint64_t ino, F&& f) {
   const SharedSlot* slot = find_slot(ino);
-  if (!slot || !slot->names) return;
-  const char* n = reinterpret_cast<const char*>(g_cow.set) + slot->names;
-  const char* end = reinterpret_cast<const char*>(g_cow.set) + g_cow.set_len;
-  for (; n < end && *n; n += strlen(n) + 1) {
+  shared_each_name(g_cow.set, g_cow.set_len, slot, [&](const char* n, size_t nl) {
     PathBuf full;
-    size_t rl = g_cow.clone_root_len, nl = strlen(n);
-    if (rl + 1 + nl + 1 > sizeof full) continue;
+    size_t rl = g_cow.clone_root_len;
+    if (rl + 1 + nl + 1 > sizeof full) return;
     memcpy(full, g_cow.clone_root, rl);
     full[rl] = '/';
-    memcpy(full + rl + 1, n, nl + 1);
+    memcpy(full + rl + 1, n, nl);
+    full[rl + 1 + nl] = 0;
     struct statx ax;
     if (sys::raw(SYS_statx, AT_FDCWD, (long)full, AT_SYMLINK_NOFOLLOW, STATX_INO, (long)&ax) == 0 && ax.stx_ino == ino)
       f(full);
-  }
+  });
 }
 
 std::atomic<unsigned> g_counter{0};

@@ -32,7 +32,17 @@ inline uint64_t shared_hash(uint64_t ino) {
   return h ^ (h >> 31);
 }
 
-// The slot of `ino` in the set, or nullptr when the set does not hold it.
+// A `shared` file whose header fits it: checked without overflow (a
+// capacity of 2^60 slots of 16 bytes wraps to 0; names_off + names_len
+// can wrap too).
+inline bool shared_valid(const SharedSet* s, size_t len) {
+  if (len < sizeof(SharedSet) || memcmp(s->magic, "CRSHARE1", 8) != 0 || !s->cap || (s->cap & (s->cap - 1)) != 0)
+    return false;
+  size_t room = len - sizeof(SharedSet);
+  return s->cap <= room / sizeof(SharedSlot) && s->names_off <= len && s->names_len <= len - s->names_off;
+}
+
+// The slot of `ino` in a valid set (shared_valid), or null.
 inline const SharedSlot* shared_find(const SharedSet* s, uint64_t ino) {
   const SharedSlot* slots = shared_slots(s);
   uint64_t mask = s->cap - 1;
@@ -43,10 +53,21 @@ inline const SharedSlot* shared_find(const SharedSet* s, uint64_t ino) {
   return nullptr;
 }
 
-inline bool shared_valid(const SharedSet* s, size_t len) {
-  return len >= sizeof(SharedSet) && memcmp(s->magic, "CRSHARE1", 8) == 0 && s->cap &&
-         (s->cap & (s->cap - 1)) == 0 && sizeof(SharedSet) + s->cap * sizeof(SharedSlot) <= len &&
-         s->names_off + s->names_len <= len;
+// Calls f(name, length) for each name of a slot's list in a valid set of
+// `len` bytes (NUL-terminated names, an empty one ends the list). Nothing
+// is read past the file: a list or a name that runs off its end stops.
+template <typename F>
+inline void shared_each_name(const SharedSet* s, size_t len, const SharedSlot* slot, F&& f) {
+  if (!slot || !slot->names || slot->names >= len) return;
+  const char* base = reinterpret_cast<const char*>(s);
+  for (uint64_t at = slot->names; at < len && base[at];) {
+    const char* n = base + at;
+    const void* nul = memchr(n, 0, len - at);
+    if (!nul) return;
+    size_t l = static_cast<const char*>(nul) - n;
+    f(n, l);
+    at += l + 1;
+  }
 }
 
 }  // namespace cr

@@ -74,68 +74,55 @@ bool root_library_path(char* out, size_t n) {
   };
   bool ok = true;
   auto parse = [&](char* text, auto& self, int depth) -> void {
-    for (char* line = text; line && *line && ok;) {
-      char* nl = strchr(line, '\n');
-      if (nl) *nl = 0;
-      char* hash = strchr(line, '#');
-      if (hash) *hash = 0;
-      char* s = line;
-      while (*s == ' ' || *s == '\t') s++;
-      size_t l = strlen(s);
-      while (l && (s[l - 1] == ' ' || s[l - 1] == '\t' || s[l - 1] == '\r')) s[--l] = 0;
-      if (strncmp(s, "include", 7) == 0 && (s[7] == ' ' || s[7] == '\t') && depth < 2) {
-        char* pat = s + 8;
-        while (*pat == ' ' || *pat == '\t') pat++;
-        char* slash = strrchr(pat, '/');
-        if (slash && slash[1]) {
+    ld_conf_lines(
+        text, [&](const char* dir, size_t l) { return ok = ok && add_dir(dir, l); },
+        [&](char* pat) {
+          if (depth >= 2 || !ok) return;
+          char* slash = strrchr(pat, '/');
+          if (!slash || !slash[1]) return;
           *slash = 0;
           const char* dir = pat;
           const char* fpat = slash + 1;
           PathBuf cur;
-    cur[0] = 0;
+          cur[0] = 0;
           bool trailing;
           PathBuf host;
-          if (walk_inside(*dir ? dir : "/", true, cur, sizeof cur, &trailing, true) == 0 && host_of(cur, host, sizeof host)) {
-            long dfd = sys::raw(SYS_openat, AT_FDCWD, (long)host, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-            if (dfd >= 0) {
-              char names[32][256];
-              int nn = 0;
-              PathBuf dents;
-              long got;
-              while ((got = sys::raw(SYS_getdents64, dfd, (long)dents, sizeof dents)) > 0) {
-                for (long off = 0; off < got;) {
-                  auto* de = reinterpret_cast<Dirent64*>(dents + off);
-                  if (de->name[0] != '.' && fnmatch(fpat, de->name, 0) == 0 && nn < 32 && strlen(de->name) < 256)
-                    memcpy(names[nn++], de->name, strlen(de->name) + 1);
-                  off += de->reclen;
-                }
-              }
-              sys::raw(SYS_close, dfd);
-              for (int i = 1; i < nn; i++)  // insertion sort: a handful of names
-                for (int j = i; j > 0 && strcmp(names[j - 1], names[j]) > 0; j--) {
-                  char t[256];
-                  memcpy(t, names[j], 256);
-                  memcpy(names[j], names[j - 1], 256);
-                  memcpy(names[j - 1], t, 256);
-                }
-              for (int i = 0; i < nn; i++) {
-                PathBuf inc;
-                size_t dl = strlen(dir);
-                if (dl + 1 + strlen(names[i]) + 1 > sizeof inc) continue;
-                memcpy(inc, dir, dl);
-                inc[dl] = '/';
-                memcpy(inc + dl + 1, names[i], strlen(names[i]) + 1);
-                PathBuf buf;
-                if (read_file(inc, buf, sizeof buf) > 0) self(buf, self, depth + 1);
-              }
+          if (walk_inside(*dir ? dir : "/", true, cur, sizeof cur, &trailing, true) != 0 ||
+              !host_of(cur, host, sizeof host))
+            return;
+          long dfd = sys::raw(SYS_openat, AT_FDCWD, (long)host, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+          if (dfd < 0) return;
+          char names[32][256];
+          int nn = 0;
+          PathBuf dents;
+          long got;
+          while ((got = sys::raw(SYS_getdents64, dfd, (long)dents, sizeof dents)) > 0) {
+            for (long off = 0; off < got;) {
+              auto* de = reinterpret_cast<Dirent64*>(dents + off);
+              if (de->name[0] != '.' && fnmatch(fpat, de->name, 0) == 0 && nn < 32 && strlen(de->name) < 256)
+                memcpy(names[nn++], de->name, strlen(de->name) + 1);
+              off += de->reclen;
             }
           }
-        }
-      } else if (*s == '/') {
-        ok = add_dir(s, l);
-      }
-      line = nl ? nl + 1 : nullptr;
-    }
+          sys::raw(SYS_close, dfd);
+          for (int i = 1; i < nn; i++)  // insertion sort: a handful of names
+            for (int j = i; j > 0 && strcmp(names[j - 1], names[j]) > 0; j--) {
+              char t[256];
+              memcpy(t, names[j], 256);
+              memcpy(names[j], names[j - 1], 256);
+              memcpy(names[j - 1], t, 256);
+            }
+          for (int i = 0; i < nn; i++) {
+            PathBuf inc;
+            size_t dl = strlen(dir);
+            if (dl + 1 + strlen(names[i]) + 1 > sizeof inc) continue;
+            memcpy(inc, dir, dl);
+            inc[dl] = '/';
+            memcpy(inc + dl + 1, names[i], strlen(names[i]) + 1);
+            PathBuf buf;
+            if (read_file(inc, buf, sizeof buf) > 0) self(buf, self, depth + 1);
+          }
+        });
   };
   char conf[8192];
   if (read_file("/etc/ld.so.conf", conf, sizeof conf) > 0) parse(conf, parse, 0);

@@ -1,7 +1,9 @@
 // The cowroot-faked wire protocol: SOCK_SEQPACKET messages on DIR/sock.
 // Every message starts with Msg; anything else closes the connection.
 #pragma once
+#include <cstddef>
 #include <cstdint>
+#include <cstring>
 
 namespace cr::proto {
 
@@ -11,7 +13,9 @@ constexpr uint32_t kMaxPayload = 8192;
 enum Op : uint32_t {
   kPing = 1,    // -> kOk, value = daemon pid
   kSave = 2,    // payload: path (may be empty: the session's -s file) -> kOk / kError(text)
-  kEnd = 3,     // the launcher's command has exited -> kOk, value = other live connections
+  kEnd = 3,     // the launcher's command has exited; payload: the -s file, if any (a daemon
+                // started again after the first was killed learns it here) -> kOk, value =
+                // the session's other live processes
   kOk = 100,
   kError = 101,
 };
@@ -23,5 +27,31 @@ struct Msg {
   uint32_t len;  // payload bytes that follow
   uint32_t pad;
 };
+
+// One message as received (n bytes of buf; n may exceed what the buffer
+// held when the sender's message was truncated, as recv(MSG_TRUNC) says).
+struct Parsed {
+  Msg head;
+  const char* payload;
+  uint32_t len;
+};
+
+// Whether buf[0..n) is one well-formed message: our magic, a payload of the
+// length the header says and no more than kMaxPayload. The daemon closes
+// the connection of anything else; the launcher treats it as no answer.
+inline bool parse(const void* buf, size_t n, size_t cap, Parsed* out) {
+  if (n < sizeof(Msg) || n > cap || n > sizeof(Msg) + kMaxPayload) return false;
+  memcpy(&out->head, buf, sizeof(Msg));
+  if (out->head.magic != kMagic || out->head.len > kMaxPayload || sizeof(Msg) + out->head.len != n) return false;
+  out->payload = static_cast<const char*>(buf) + sizeof(Msg);
+  out->len = out->head.len;
+  return true;
+}
+
+// A payload that names a file (kSave, kEnd): empty, or an absolute path
+// without NUL bytes (the daemon runs in /; a NUL would cut the name short).
+inline bool path_payload(const Parsed& m) {
+  return m.len == 0 || (m.payload[0] == '/' && memchr(m.payload, 0, m.len) == nullptr);
+}
 
 }  // namespace cr::proto

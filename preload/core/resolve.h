@@ -128,6 +128,34 @@ bool root_env(F&& add);
 // as host paths. No allocation. Returns false if it does not fit.
 bool root_library_path(char* out, size_t n);
 
+// The lines of an ld.so.conf file, as the loader's configuration is read
+// (`text` is cut in place: comments and line ends): dir(s, len) for a line
+// naming a directory (it starts with '/'; false stops the walk),
+// include(pattern) for an `include PATTERN` line (the pattern may be cut
+// further by the callee). Blanks around are trimmed; other lines are
+// skipped, as ldconfig skips them. No allocation.
+template <typename D, typename I>
+void ld_conf_lines(char* text, D&& dir, I&& include) {
+  for (char* line = text; line && *line;) {
+    char* nl = __builtin_strchr(line, '\n');
+    if (nl) *nl = 0;
+    char* hash = __builtin_strchr(line, '#');
+    if (hash) *hash = 0;
+    char* s = line;
+    while (*s == ' ' || *s == '\t') s++;
+    size_t l = __builtin_strlen(s);
+    while (l && (s[l - 1] == ' ' || s[l - 1] == '\t' || s[l - 1] == '\r')) s[--l] = 0;
+    if (__builtin_strncmp(s, "include", 7) == 0 && (s[7] == ' ' || s[7] == '\t')) {
+      char* pat = s + 8;
+      while (*pat == ' ' || *pat == '\t') pat++;
+      include(pat);
+    } else if (*s == '/') {
+      if (!dir(s, l)) return;
+    }
+    line = nl ? nl + 1 : nullptr;
+  }
+}
+
 // root_library_path, remembered: for as long as the root's
 // /etc/ld.so.cache, /etc/ld.so.conf and /etc/ld.so.conf.d are the same files
 // (the real loader, too, sees a changed configuration only after ldconfig

@@ -90,9 +90,13 @@ void find_faked(const char* lib) {
   dir_of(dir, sizeof dir, lib);
   static const char* const rel[] = {"/../libexec/cowroot/cowroot-faked", "/cowroot-faked", "/../bin/cowroot-faked"};
   for (const char* r : rel) {
+    // No strcat: this may run inside a sanitizer's own start-up (its
+    // log_path makes it mkdir through our wrapper), where its strcat
+    // refuses to run and hangs the program.
     PathBuf p;
     copy_str(p, kPathMax, dir);
-    strcat(p, r);
+    size_t pl = strlen(p), rl = strlen(r);
+    memcpy(p + pl, r, rl + 1);
     if (is_file(p)) {
       copy_str(g_session.faked, sizeof g_session.faked, p);
       return;
@@ -123,19 +127,100 @@ int sock_addr(const char* dir, sockaddr_un* sa, int* dirfd) {
   return 0;
 }
 
-bool live_fd_valid(int fd, const char* dir) {
-  struct stat st;
-  if (sys::raw(SYS_fstat, fd, (long)&st) < 0 || !S_ISSOCK(st.st_mode)) return false;
+// The inherited connection (COWROOT_FD): 1 a connection to this state
+// directory's daemon, 0 one whose daemon is gone (killed: the connection
+// is at its end), -1 none of ours (a program reused the number). Two
+// system calls: getpeername says whose (and fails on anything but a
+// socket), a peek says whether its daemon is alive.
+int live_fd_state(int fd, const char* dir) {
   sockaddr_un peer, want;
   socklen_t len = sizeof peer;
-  if (sys::raw(SYS_getpeername, fd, (long)&peer, (long)&len) < 0) return false;
+  if (sys::raw(SYS_getpeername, fd, (long)&peer, (long)&len) < 0) return -1;
   int dfd;
-  if (sock_addr(dir, &want, &dfd) < 0) return false;
-  if (dfd >= 0) {
-    sys::raw(SYS_close, dfd);
-    return true;  // a long directory: the daemon bound it through its own fd; accept any peer
+  if (sock_addr(dir, &want, &dfd) < 0) return -1;
+  if (dfd >= 0) sys::raw(SYS_close, dfd);  // a long directory: the daemon bound it through its own fd; any peer
+  else if (strncmp(peer.sun_path, want.sun_path, sizeof want.sun_path) != 0) return -1;
+  char c;
+  long r = sys::raw(SYS_recvfrom, fd, (long)&c, 1, MSG_PEEK | MSG_DONTWAIT, 0, 0);
+  return r == -EAGAIN || r == -EINTR || r > 0 ? 1 : 0;
+}
+
+// A directory of this user that nobody else can enter: a real directory
+// (not a symlink), owned by uid, mode 0700 or tighter.
+bool private_dir_ok(const char* p, uint32_t uid) {
+  struct stat st;
+  return sys::raw(SYS_newfstatat, AT_FDCWD, (long)p, (long)&st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISDIR(st.st_mode) &&
+         st.st_uid == uid && !(st.st_mode & 077);
+}
+
+// Makes `prefix` + a random number as a new directory (0700): its length,
+// or 0 when 100 tries failed.
+size_t make_random_dir(char* out, size_t n, const char* prefix) {
+  size_t pl = strlen(prefix);
+  if (pl + 24 > n) return 0;
+  for (int i = 0; i < 100; i++) {
+    uint64_t rnd = 0;
+    sys::raw(SYS_getrandom, (long)&rnd, sizeof rnd, 0);
+    memcpy(out, prefix, pl);
+    size_t l = pl + put_u64(out + pl, rnd % 1000000000000ull);
+    out[l] = 0;
+    if (sys::raw(SYS_mkdirat, AT_FDCWD, (long)out, 0700) == 0) return l;
   }
-  return strncmp(peer.sun_path, want.sun_path, sizeof want.sun_path) == 0;
+  return 0;
+}
+
+// The throwaway state directory of a bare LD_PRELOAD session, marked as
+// one (session_end.h): BASE/cowroot-UID/auto.N, where BASE is
+// $XDG_RUNTIME_DIR or /tmp; else, when that is not a private directory of
+// this user (planted by another), $XDG_RUNTIME_DIR's, else a fresh
+// $TMPDIR/cowroot-UID.N (or /tmp's) of its own. False (after saying why) when none.
+bool make_auto_session_dir(uint32_t uid, char* out, size_t n) {
+  const char* xdg = getenv("XDG_RUNTIME_DIR");
+  if (xdg && (*xdg != '/' || strlen(xdg) > 1024)) xdg = nullptr;
+  PathBuf top, told;
+  told[0] = 0;
+  size_t tl = 0;
+  for (const char* base : {xdg ? xdg : "/tmp", xdg ? "/tmp" : nullptr}) {
+    if (!base) break;
+    copy_str(top, sizeof top, base);
+    tl = strlen(top);
+    memcpy(top + tl, "/cowroot-", 9);
+    tl += 9;
+    tl += put_u64(top + tl, uid);
+    top[tl] = 0;
+    sys::raw(SYS_mkdirat, AT_FDCWD, (long)top, 0700);
+    if (private_dir_ok(top, uid)) break;
+    if (!told[0]) copy_str(told, sizeof told, top);
+    tl = 0;
+  }
+  size_t l;
+  if (tl) {
+    memcpy(top + tl, "/auto.", 7);
+    l = make_random_dir(out, n, top);
+  } else {
+    const char* t = getenv("TMPDIR");
+    if (!t || *t != '/' || strlen(t) > 1024) t = "/tmp";
+    char prefix[kPathMax];
+    copy_str(prefix, sizeof prefix, t);
+    size_t pl = strlen(prefix);
+    memcpy(prefix + pl, "/cowroot-", 10);
+    pl += 9;
+    pl += put_u64(prefix + pl, uid);
+    memcpy(prefix + pl, ".", 2);
+    l = make_random_dir(out, n, prefix);
+  }
+  if (told[0]) errline(told, " is not a private directory of this user: not used; the session's state is in ",
+                       l ? out : "(nowhere)");
+  if (!l) {
+    errline("cannot make a private directory for the session's state");
+    return false;
+  }
+  char mark[kPathMax + 16];
+  copy_str(mark, kPathMax, out);
+  memcpy(mark + l, "/ephemeral", 11);
+  long fd = sys::raw(SYS_openat, AT_FDCWD, (long)mark, O_WRONLY | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600);
+  if (fd >= 0) sys::raw(SYS_close, fd);
+  return true;
 }
 
 char g_clone_stack[16384] __attribute__((aligned(16)));
@@ -188,6 +273,22 @@ int start_daemon(const char* faked, const char* dir, bool ephemeral) {
   if (r < 0) return (int)r;
   if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) return -ECONNREFUSED;
   return 0;
+}
+
+// Connects to the daemon of dir, starting one when none answers. A daemon
+// that another process is starting at the same moment holds the lock
+// before it listens (ours then steps aside): its socket is waited for.
+static int connect_or_start(const char* faked, const char* dir, bool ephemeral) {
+  int c = connect_daemon(dir);
+  if (c >= 0) return c;
+  if (int e = start_daemon(faked, dir, ephemeral); e < 0) return e;
+  for (int i = 0; i < 100; i++) {
+    c = connect_daemon(dir);
+    if (c >= 0 || (c != -ECONNREFUSED && c != -ENOENT)) return c;
+    struct timespec ts = {0, 10 * 1000 * 1000};
+    sys::raw(SYS_nanosleep, (long)&ts, 0);
+  }
+  return c;
 }
 
 void session_init(const char* self_lib) {
@@ -263,35 +364,11 @@ void session_init(const char* self_lib) {
   bool ephemeral = false;
   if (!dir || !*dir) {
     // Driven by LD_PRELOAD alone: a private session of our own, removed by
-    // the daemon when the last process of it is gone.
-    const char* base = getenv("XDG_RUNTIME_DIR");
-    PathBuf top;
-    char* p = top;
-    if (!base || !*base || strlen(base) > 1024) base = "/tmp";
-    copy_str(top, sizeof top, base);
-    p = top + strlen(top);
-    memcpy(p, "/cowroot-", 9);
-    p += 9;
-    p += put_u64(p, s.real_uid);
-    *p = 0;
-    sys::raw(SYS_mkdirat, AT_FDCWD, (long)top, 0700);
-    struct stat st;
-    if (sys::raw(SYS_newfstatat, AT_FDCWD, (long)top, (long)&st, AT_SYMLINK_NOFOLLOW) < 0 || !S_ISDIR(st.st_mode) ||
-        st.st_uid != s.real_uid || (st.st_mode & 077)) {
-      errline("unsafe or missing session directory ", top);
-      return;
-    }
-    for (int i = 0; i < 100; i++) {
-      uint64_t rnd = 0;
-      sys::raw(SYS_getrandom, (long)&rnd, sizeof rnd, 0);
-      char* q = p;
-      memcpy(q, "/auto.", 6);
-      q += 6;
-      q += put_u64(q, rnd % 1000000000000ull);
-      *q = 0;
-      if (sys::raw(SYS_mkdirat, AT_FDCWD, (long)top, 0700) == 0) break;
-    }
-    copy_str(s.state_dir, sizeof s.state_dir, top);
+    // the daemon when the last process of it is gone, in this user's
+    // private directory ($XDG_RUNTIME_DIR or /tmp, then cowroot-UID). One
+    // planted by another user is never followed: the session is then made
+    // in a fresh directory of its own (and says so).
+    if (!make_auto_session_dir(s.real_uid, s.state_dir, sizeof s.state_dir)) return;
     ephemeral = true;
   } else {
     copy_str(s.state_dir, sizeof s.state_dir, dir);
@@ -301,7 +378,8 @@ void session_init(const char* self_lib) {
     PathBuf part;
     copy_str(part, sizeof part, s.state_dir);
     struct statx sx;
-    bool there = sys::raw(SYS_statx, AT_FDCWD, (long)part, 0, STATX_TYPE, (long)&sx) == 0 && S_ISDIR(sx.stx_mode);
+    const unsigned want = STATX_TYPE | STATX_MODE | STATX_UID;
+    bool there = sys::raw(SYS_statx, AT_FDCWD, (long)part, 0, want, (long)&sx) == 0 && S_ISDIR(sx.stx_mode);
     for (char* c = part + 1; !there; c++) {
       if (*c == '/' || !*c) {
         char keep = *c;
@@ -310,6 +388,14 @@ void session_init(const char* self_lib) {
         *c = keep;
         if (!keep) break;
       }
+    }
+    // Another user's directory (or one others may write in) could hold a
+    // table of theirs, changed under this session: never used.
+    bool known = there || sys::raw(SYS_statx, AT_FDCWD, (long)part, 0, want, (long)&sx) == 0;
+    if (known && (sx.stx_uid != s.real_uid || (sx.stx_mode & 022))) {
+      errline(s.state_dir, " is not a private directory of this user (another owns it, or others may write in it): "
+                           "not used");
+      return;
     }
   }
   int r = g_state.open(s.state_dir, true);
@@ -320,16 +406,24 @@ void session_init(const char* self_lib) {
   s.active = true;
 
   uint32_t fd;
-  if (parse_u32(getenv(kEnvFd), &fd) && live_fd_valid((int)fd, s.state_dir)) {
+  int inherited = parse_u32(getenv(kEnvFd), &fd) && fd <= 0x7fffffff ? live_fd_state((int)fd, s.state_dir) : -1;
+  if (inherited == 1) {
     s.live_fd = (int)fd;
     return;
   }
-  int c = connect_daemon(s.state_dir);
+  // No daemon, or its daemon was killed: the next program that needs one
+  // starts it (or joins the one another program started first).
+  int c = connect_or_start(s.faked, s.state_dir, ephemeral);
   if (c < 0) {
-    int e = start_daemon(s.faked, s.state_dir, ephemeral);
-    if (e == 0) c = connect_daemon(s.state_dir);
-    if (c < 0) {
-      errline("cannot start the daemon ", *s.faked ? s.faked : "cowroot-faked", " for ", s.state_dir);
+    errline("cannot start the daemon ", *s.faked ? s.faked : "cowroot-faked", " for ", s.state_dir);
+    return;
+  }
+  if (inherited == 0) {
+    // The dead connection's number stays the session's: the new one takes
+    // its place (and the program's descriptors are not disturbed).
+    if (sys::raw(SYS_dup3, c, (long)fd, 0) == (long)fd) {
+      sys::raw(SYS_close, c);
+      s.live_fd = (int)fd;
       return;
     }
   }

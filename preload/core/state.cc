@@ -50,6 +50,7 @@ void* map_file(int fd, size_t len) {
   if (p < 0 && p > -4096) return nullptr;
   return reinterpret_cast<void*>(p);
 }
+void unmap(const void* p, size_t len) { sys::raw(SYS_munmap, (long)p, (long)len); }
 
 }  // namespace
 
@@ -91,8 +92,8 @@ static Slot* slots_of(TableHeader* h) {
 void State::close() {
   // Mappings are process-lifetime by design (another thread may still read
   // an old one); explicit close is for tests and tools.
-  if (hdr_) sys::raw(SYS_munmap, (long)hdr_, (long)maplen_);
-  if (heap_) sys::raw(SYS_munmap, (long)heap_, (long)kHeapReserve);
+  if (hdr_) unmap(hdr_, maplen_);
+  if (heap_) unmap(heap_, kHeapReserve);
   hdr_ = nullptr;
   heap_ = nullptr;
   slots_ = nullptr;
@@ -134,15 +135,19 @@ static int create_table_file(const char* dir, const char* tmpname, uint64_t cap,
   pthread_mutexattr_setrobust(&a, PTHREAD_MUTEX_ROBUST);
   pthread_mutex_init(&h->lock, &a);
   pthread_mutexattr_destroy(&a);
-  sys::raw(SYS_munmap, (long)p, (long)len);
+  unmap(p, len);
   *fd_out = fd;
   return 0;
 }
 
+// A table file says how many slots it has: believed only when the file is
+// exactly that long (checked without overflow: a capacity of 2^58 slots
+// times 64 bytes wraps to 0), and the counts fit in it.
 static int validate_table(TableHeader* h, size_t len) {
   if (len < kHeaderSize || memcmp(h->magic, kTableMagic, 8) != 0 || h->version != 1 ||
       h->header_size != kHeaderSize || h->cap < kMinCap || (h->cap & (h->cap - 1)) != 0 ||
-      kHeaderSize + h->cap * sizeof(Slot) != len)
+      h->cap != (len - kHeaderSize) / sizeof(Slot) || (len - kHeaderSize) % sizeof(Slot) != 0 || h->live > h->cap ||
+      h->used > h->cap || (h->undo.valid && h->undo.idx >= h->cap))
     return -EBADMSG;
   return 0;
 }
@@ -163,7 +168,7 @@ int State::map_table() {
   if (!p) return (size_t)st.st_size >= kHeaderSize ? -ENOMEM : -EBADMSG;
   auto* h = static_cast<TableHeader*>(p);
   if (int e = validate_table(h, st.st_size)) {
-    sys::raw(SYS_munmap, (long)p, (long)st.st_size);
+    unmap(p, st.st_size);
     return e;
   }
   // A table copied from another (a clone's, a reset's) still names the
@@ -183,12 +188,17 @@ int State::map_heap(uint64_t) {
   if (!cat_path(path, sizeof path, dir_, "xattr")) return -ENAMETOOLONG;
   int fd = (int)sys::raw(SYS_openat, AT_FDCWD, (long)path, O_RDWR | O_CLOEXEC, 0);
   if (fd < 0) return fd;
-  void* p = map_file(fd, kHeapReserve);
+  struct stat st;
+  long sr = sys::raw(SYS_fstat, fd, (long)&st);
+  void* p = sr == 0 && (uint64_t)st.st_size >= sizeof(HeapHeader) ? map_file(fd, kHeapReserve) : nullptr;
   sys::raw(SYS_close, fd);
-  if (!p) return -ENOMEM;
+  if (!p) return sr < 0 ? (int)sr : (uint64_t)st.st_size < sizeof(HeapHeader) ? -EBADMSG : -ENOMEM;
   auto* h = static_cast<HeapHeader*>(p);
-  if (memcmp(h->magic, kHeapMagic, 8) != 0) {
-    sys::raw(SYS_munmap, (long)p, (long)kHeapReserve);
+  // Records are read up to `used`: past the file's end that would be SIGBUS.
+  uint64_t used = h->used.load(std::memory_order_acquire);
+  if (memcmp(h->magic, kHeapMagic, 8) != 0 || used < kHeapStart || used > h->cap || h->cap > kHeapReserve ||
+      h->cap > (uint64_t)st.st_size) {
+    unmap(p, kHeapReserve);
     return -EBADMSG;
   }
   heap_ = h;
@@ -269,6 +279,12 @@ bool State::remap_if_needed() {
   return true;
 }
 
+Slot* State::current_slots(uint64_t* cap) {
+  TableHeader* h = __atomic_load_n(&hdr_, __ATOMIC_ACQUIRE);
+  *cap = h ? h->cap : 0;
+  return h ? slots_of(h) : nullptr;
+}
+
 bool State::lookup(const Key& k, Meta* out) {
   if (!remap_if_needed()) return false;
   TableHeader* h = __atomic_load_n(&hdr_, __ATOMIC_ACQUIRE);
@@ -284,7 +300,8 @@ bool State::lookup(const Key& k, Meta* out) {
       uint32_t q = s.seq.load(std::memory_order_acquire);
       if (q & 1) {
         if (++spins > (1u << 20)) {  // the writer may have died mid-write
-          if (lock() == 0) unlock();
+          TableHeader* held;
+          if (lock(&held) == 0) unlock(held);
           spins = 0;
         }
         cpu_relax();
@@ -311,29 +328,31 @@ bool State::lookup(const Key& k, Meta* out) {
   return false;
 }
 
-int State::lock() {
+int State::lock(TableHeader** locked) {
   for (;;) {
     TableHeader* h = __atomic_load_n(&hdr_, __ATOMIC_ACQUIRE);
     if (!h) return -EBADF;
     int r = pthread_mutex_lock(&h->lock);
     if (r == EOWNERDEAD) {
-      repair();
+      repair(h);
       pthread_mutex_consistent(&h->lock);
     } else if (r != 0) {
       return -r;
     }
-    if (!h->superseded.load(std::memory_order_acquire)) return 0;
+    if (!h->superseded.load(std::memory_order_acquire)) {
+      *locked = h;
+      return 0;
+    }
     pthread_mutex_unlock(&h->lock);
     remap_if_needed();
   }
 }
 
-void State::unlock() { pthread_mutex_unlock(&hdr_->lock); }
+void State::unlock(TableHeader* locked) { pthread_mutex_unlock(&locked->lock); }
 
 // Called with the lock of a writer that died: undo its half-done slot write
 // and notice a growth that replaced the file but had not yet said so.
-void State::repair() {
-  TableHeader* h = hdr_;
+void State::repair(TableHeader* h) {
   if (h->undo.valid) {
     Slot& s = slots_of(h)[h->undo.idx];
     uint32_t q = s.seq.load(std::memory_order_relaxed);
@@ -438,7 +457,7 @@ int State::grow_locked() {
   }
   nh->changes.store(h->changes.load() + 1);
   nh->namegen.store(h->namegen.load() + 1);
-  sys::raw(SYS_munmap, (long)p, (long)len);
+  unmap(p, len);
   r = (int)sys::raw(SYS_renameat, AT_FDCWD, (long)from, AT_FDCWD, (long)to);
   if (r < 0) {
     sys::raw(SYS_unlinkat, AT_FDCWD, (long)from, 0);
@@ -465,18 +484,19 @@ static void read_slot(const Slot& s, Meta* m) {
 template <typename F>
 int State::with_slot(const Key& k, F&& f) {
   for (;;) {
-    if (int r = lock()) return r;
+    TableHeader* held;
+    if (int r = lock(&held)) return r;
     bool found;
     uint64_t idx = find_locked(k, &found);
     if (!found && hdr_->used + 1 > cap_ * 3 / 4) {
       int r = grow_locked();
-      unlock();
+      unlock(held);
       if (r) return r;
       remap_if_needed();
       continue;
     }
     int r = f(idx, found);
-    unlock();
+    unlock(held);
     return r;
   }
 }
@@ -513,12 +533,65 @@ int State::put(const Key& k, const Meta& m) {
 }
 
 int State::remove(const Key& k) {
-  if (int r = lock()) return r;
+  TableHeader* held;
+  if (int r = lock(&held)) return r;
   bool found;
   uint64_t idx = find_locked(k, &found);
   if (found) write_slot_locked(idx, k, Meta{}, false);
-  unlock();
+  unlock(held);
   return found ? 0 : -ENOENT;
+}
+
+int State::verify(char* err, size_t errlen) {
+  int problems = 0;
+  auto bad = [&](const char* what, uint64_t idx) {
+    if (problems++ == 0 && errlen) {
+      // "slot N: what" without stdio (this file is in the preload library).
+      char num[24];
+      int nd = 0;
+      do num[nd++] = char('0' + idx % 10); while ((idx /= 10) > 0);
+      size_t at = 0;
+      for (const char* p = "slot "; *p && at + 1 < errlen; p++) err[at++] = *p;
+      while (nd && at + 1 < errlen) err[at++] = num[--nd];
+      for (const char* p = ": "; *p && at + 1 < errlen; p++) err[at++] = *p;
+      for (const char* p = what; *p && at + 1 < errlen; p++) err[at++] = *p;
+      err[at] = 0;
+    }
+  };
+  TableHeader* held;
+  if (lock(&held) != 0) {
+    bad("cannot take the lock", 0);
+    return 1;
+  }
+  TableHeader* h = held;
+  if (h->undo.valid) bad("an undo record left valid", h->undo.idx);
+  uint64_t live = 0, used = 0;
+  for (uint64_t i = 0; i < cap_; i++) {
+    const Slot& sl = slots_[i];
+    if (sl.seq.load(std::memory_order_relaxed) & 1) bad("sequence counter odd (a write never finished)", i);
+    if (sl.state > 2) bad("unknown state", i);
+    if (sl.state != 0) used++;
+    if (sl.state != 1) continue;
+    live++;
+    bool found;
+    uint64_t at = find_locked(Key{sl.dev, sl.ino}, &found);
+    if (!found || at != i) bad("a live entry a lookup does not reach (or its key twice)", i);
+    int hops = 0;
+    for (uint64_t off = sl.xattrs; off != 0 && hops < 100000; hops++) {
+      auto* r = static_cast<const XattrRec*>(heap_at(off, sizeof(XattrRec)));
+      if (!r || r->total < sizeof(XattrRec) || !heap_at(off, r->total) ||
+          sizeof(XattrRec) + (uint64_t)r->name_len + r->value_len > r->total || r->next >= off) {
+        bad("an attribute record outside the heap", i);
+        break;
+      }
+      off = r->next;
+    }
+  }
+  if (live != h->live) bad("the live count differs from the slots", live);
+  if (used != h->used) bad("the used count differs from the slots", used);
+  if (h->superseded.load(std::memory_order_acquire)) bad("the table is superseded", 0);
+  unlock(held);
+  return problems;
 }
 
 uint64_t State::changes() {

@@ -100,6 +100,13 @@ class State {
   // Calls f(key, meta) for every live entry (readers' view, no lock).
   template <typename F>
   void for_each(F&& f);
+  // Walks the whole table under the lock (repairing first what a writer
+  // killed mid-write left, as the next writer would): every slot's counter
+  // even, its state known, the live and used counts what the slots say,
+  // each live entry found where a lookup probes for it (so no key twice),
+  // its attribute chain inside the heap. Returns the number of problems,
+  // the first described in err. For tests and tools.
+  int verify(char* err, size_t errlen);
   uint64_t changes();  // bumped by every write; lets a saver skip a no-op save
   uint64_t count();
   // Generation of the directory tree's shape (see resolve.h).
@@ -108,11 +115,15 @@ class State {
 
  private:
   bool remap_if_needed();
+  Slot* current_slots(uint64_t* cap);
   int map_table();
   int map_heap(uint64_t min_len);
-  int lock();
-  void unlock();
-  void repair();
+  // The lock of the current table; *locked receives the header locked,
+  // which unlock() must be given (another thread may map a newer table
+  // meanwhile: hdr_ then names one this thread does not hold).
+  int lock(TableHeader** locked);
+  void unlock(TableHeader* locked);
+  void repair(TableHeader* h);
   int grow_locked();
   uint64_t find_locked(const Key& k, bool* found);
   template <typename F>
@@ -198,8 +209,12 @@ static_assert(sizeof(Slot) == 64);
 template <typename F>
 void State::for_each(F&& f) {
   remap_if_needed();
-  for (uint64_t i = 0; i < cap_; i++) {
-    Slot& s = slots_[i];
+  // Slots and capacity from one published header: another thread may map a
+  // newer table (and change slots_ and cap_) meanwhile.
+  uint64_t cap;
+  Slot* slots = current_slots(&cap);
+  for (uint64_t i = 0; i < cap; i++) {
+    Slot& s = slots[i];
     for (;;) {
       uint32_t q = s.seq.load(std::memory_order_acquire);
       if (q & 1) continue;

@@ -13,8 +13,11 @@
 #include <string>
 #include <vector>
 
+#include <unordered_map>
+
 #include "errtext.h"
 #include "state.h"
+#include "state_io.h"
 
 namespace cr {
 
@@ -48,12 +51,6 @@ bool unhex(const char* s, size_t n, std::string* out) {
   }
   return true;
 }
-
-struct Loaded {
-  Key key;
-  Meta meta;
-  std::vector<std::pair<std::string, std::string>> xattrs;
-};
 
 }  // namespace
 
@@ -100,46 +97,71 @@ int save_state(State& st, const char* path, char* err, size_t errlen) {
   return 0;
 }
 
-int load_state(State& st, const char* path, char* err, size_t errlen) {
-  FILE* f = fopen(path, "re");
-  if (!f) {
-    say(err, errlen, "cannot load state file %s: %s", path, strerror(errno));
+namespace {
+
+struct KeyHash {
+  size_t operator()(const Key& k) const { return std::hash<uint64_t>()(k.ino * 0x9E3779B97F4A7C15ull ^ k.dev); }
+};
+
+// Bytes an attribute takes in the state's heap (see State::xattr_set).
+uint64_t heap_bytes(size_t name_len, size_t value_len) { return (sizeof(XattrRec) + name_len + value_len + 7) & ~7ull; }
+
+}  // namespace
+
+int parse_state(FILE* f, const char* path, std::vector<LoadedEntry>* items, char* err, size_t errlen) {
+  items->clear();
+  struct stat fst;
+  if (fstat(fileno(f), &fst) == 0 && S_ISREG(fst.st_mode) && (uint64_t)fst.st_size > kStateFileMax) {
+    say(err, errlen, "%s: %lld bytes, more than any state file holds (at most %llu)", path, (long long)fst.st_size,
+        (unsigned long long)kStateFileMax);
     return -1;
   }
-  std::vector<Loaded> items;
-  auto find = [&](const Key& k) -> Loaded* {
-    for (auto it = items.rbegin(); it != items.rend(); ++it)
-      if (it->key == k) return &*it;
-    return nullptr;
-  };
-  char* line = nullptr;
-  size_t cap = 0;
-  ssize_t n;
+  std::unordered_map<Key, size_t, KeyHash> index;
+  // One buffer of the longest line there may be: a longer one is refused
+  // before anything is allocated for it.
+  std::vector<char> buf(kStateLineMax + 2);
   long lineno = 0;
   bool ext = false;
-  int rc = 0;
-  while ((n = getline(&line, &cap, f)) > 0) {
+  uint64_t heap = 0;
+  for (;;) {
+    size_t n = 0;
+    int c = 0;
+    while (n < buf.size() - 1 && (c = getc_unlocked(f)) != EOF && c != '\n') buf[n++] = (char)c;
+    if (n == 0 && c == EOF) break;
     lineno++;
-    if (line[n - 1] == '\n') line[--n] = 0;
+    if (n == buf.size() - 1 && c != '\n' && c != EOF) {
+      say(err, errlen, "%s:%ld: corrupt state file (a line longer than %zu bytes)", path, lineno, kStateLineMax);
+      return -1;
+    }
+    buf[n] = 0;
+    char* line = buf.data();
     if (n == 0) continue;
-    if (strlen(line) != (size_t)n) {
-      rc = -1;
+    if (strlen(line) != n) {
       say(err, errlen, "%s:%ld: corrupt state file (NUL byte)", path, lineno);
-      break;
+      return -1;
     }
     unsigned long long dev, ino, mode, uid, gid, nlink, rdev;
     int used = 0;
     if (!ext && sscanf(line, "dev=%llx,ino=%llu,mode=%llo,uid=%llu,gid=%llu,nlink=%llu,rdev=%llu%n", &dev, &ino,
                        &mode, &uid, &gid, &nlink, &rdev, &used) == 7 &&
-        used == n && mode <= 0177777 && uid <= UINT32_MAX && gid <= UINT32_MAX && (mode & S_IFMT) != 0) {
-      Loaded l;
+        (size_t)used == n && mode <= 0177777 && uid <= UINT32_MAX && gid <= UINT32_MAX && (mode & S_IFMT) != 0) {
+      LoadedEntry l;
       l.key = {dev, ino};
       l.meta.mode = (uint32_t)mode;
       l.meta.uid = (uint32_t)uid;
       l.meta.gid = (uint32_t)gid;
       l.meta.rdev = rdev;
-      if (Loaded* old = find(l.key)) *old = l;
-      else items.push_back(l);
+      auto it = index.find(l.key);
+      if (it != index.end()) {
+        (*items)[it->second] = l;
+        continue;
+      }
+      if (items->size() >= kStateEntriesMax) {
+        say(err, errlen, "%s:%ld: more than %zu entries, more than any state holds", path, lineno, kStateEntriesMax);
+        return -1;
+      }
+      index.emplace(l.key, items->size());
+      items->push_back(l);
       continue;
     }
     if (strcmp(line, "# cowroot state 1") == 0 && !ext) {
@@ -149,40 +171,61 @@ int load_state(State& st, const char* path, char* err, size_t errlen) {
     long long sec;
     unsigned nsec;
     if (ext && sscanf(line, "birth dev=%llx,ino=%llu,sec=%lld,nsec=%u%n", &dev, &ino, &sec, &nsec, &used) == 4 &&
-        used == n && nsec < 1000000000u) {
-      Loaded* l = find(Key{dev, ino});
-      if (!l) {
-        rc = -1;
+        (size_t)used == n && nsec < 1000000000u) {
+      auto it = index.find(Key{dev, ino});
+      if (it == index.end()) {
         say(err, errlen, "%s:%ld: corrupt state file (birth time of an unknown inode)", path, lineno);
-        break;
+        return -1;
       }
-      l->meta.birth = {sec, nsec};
+      (*items)[it->second].meta.birth = {sec, nsec};
       continue;
     }
     const char* nm = ext ? strstr(line, ",name=") : nullptr;
     const char* vl = nm ? strstr(nm, ",value=") : nullptr;
-    std::string name, value;
-    if (ext && vl && sscanf(line, "xattr dev=%llx,ino=%llu,%n", &dev, &ino, &used) == 2 &&
-        line + used == nm + 1 && unhex(nm + 6, vl - nm - 6, &name) && !name.empty() &&
-        name.find('\0') == std::string::npos && unhex(vl + 7, strlen(vl + 7), &value)) {
-      Loaded* l = find(Key{dev, ino});
-      if (!l) {
-        rc = -1;
-        say(err, errlen, "%s:%ld: corrupt state file (attribute of an unknown inode)", path, lineno);
-        break;
+    if (ext && vl && sscanf(line, "xattr dev=%llx,ino=%llu,%n", &dev, &ino, &used) == 2 && line + used == nm + 1) {
+      // The sizes are checked before the hex is decoded.
+      size_t name_hex = vl - nm - 6, value_hex = strlen(vl + 7);
+      if (name_hex > 2 * kXattrNameMax || value_hex > 2 * kXattrValueMax) {
+        say(err, errlen, "%s:%ld: corrupt state file (an attribute %s longer than %zu bytes)", path, lineno,
+            name_hex > 2 * kXattrNameMax ? "name" : "value", name_hex > 2 * kXattrNameMax ? kXattrNameMax : kXattrValueMax);
+        return -1;
       }
-      l->xattrs.emplace_back(name, value);
-      continue;
+      std::string name, value;
+      if (unhex(nm + 6, name_hex, &name) && !name.empty() && name.find('\0') == std::string::npos &&
+          unhex(vl + 7, value_hex, &value)) {
+        auto it = index.find(Key{dev, ino});
+        if (it == index.end()) {
+          say(err, errlen, "%s:%ld: corrupt state file (attribute of an unknown inode)", path, lineno);
+          return -1;
+        }
+        heap += heap_bytes(name.size(), value.size());
+        if (heap > kXattrHeapMax) {
+          say(err, errlen, "%s:%ld: the attributes add up to more than a state holds (%zu bytes)", path, lineno,
+              kXattrHeapMax);
+          return -1;
+        }
+        (*items)[it->second].xattrs.emplace_back(std::move(name), std::move(value));
+        continue;
+      }
     }
-    rc = -1;
     say(err, errlen, "%s:%ld: corrupt state file (not a fakeroot or cowroot state line)", path, lineno);
-    break;
+    return -1;
   }
-  if (rc == 0 && ferror(f)) {
-    rc = -1;
+  if (ferror(f)) {
     say(err, errlen, "cannot load state file %s: %s", path, strerror(errno));
+    return -1;
   }
-  free(line);
+  return 0;
+}
+
+int load_state(State& st, const char* path, char* err, size_t errlen) {
+  FILE* f = fopen(path, "re");
+  if (!f) {
+    say(err, errlen, "cannot load state file %s: %s", path, strerror(errno));
+    return -1;
+  }
+  std::vector<LoadedEntry> items;
+  int rc = parse_state(f, path, &items, err, errlen);
   fclose(f);
   if (rc) return rc;
   for (auto& l : items) {

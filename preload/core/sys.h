@@ -16,7 +16,7 @@
 namespace cr::sys {
 
 #if defined(__x86_64__)
-inline long raw(long n, long a = 0, long b = 0, long c = 0, long d = 0, long e = 0, long f = 0) {
+inline long raw_asm(long n, long a = 0, long b = 0, long c = 0, long d = 0, long e = 0, long f = 0) {
   long ret;
   register long r10 asm("r10") = d;
   register long r8 asm("r8") = e;
@@ -28,7 +28,7 @@ inline long raw(long n, long a = 0, long b = 0, long c = 0, long d = 0, long e =
   return ret;
 }
 #elif defined(__aarch64__)
-inline long raw(long n, long a = 0, long b = 0, long c = 0, long d = 0, long e = 0, long f = 0) {
+inline long raw_asm(long n, long a = 0, long b = 0, long c = 0, long d = 0, long e = 0, long f = 0) {
   register long x8 asm("x8") = n;
   register long x0 asm("x0") = a;
   register long x1 asm("x1") = b;
@@ -41,6 +41,37 @@ inline long raw(long n, long a = 0, long b = 0, long c = 0, long d = 0, long e =
 }
 #else
 #error "cowroot: raw system calls are implemented for x86_64 and aarch64 only"
+#endif
+
+#if defined(__SANITIZE_THREAD__)
+}  // namespace cr::sys
+#include <fcntl.h>
+#include <sys/mman.h>
+#include <unistd.h>
+namespace cr::sys {
+// make test-tsan only: ThreadSanitizer follows descriptors and mappings
+// through libc's calls, which it intercepts; descriptors opened and closed
+// behind its back (the same number reused by another thread) look like
+// races. Those calls go through libc in that build; the others stay raw.
+inline long raw(long n, long a = 0, long b = 0, long c = 0, long d = 0, long e = 0, long f = 0) {
+  long r;
+  switch (n) {
+    case SYS_openat: r = ::openat((int)a, (const char*)b, (int)c, (mode_t)d); break;
+    case SYS_close: r = ::close((int)a); break;
+    case SYS_mmap: {
+      void* p = ::mmap((void*)a, (size_t)b, (int)c, (int)d, (int)e, (off_t)f);
+      return p == MAP_FAILED ? -errno : (long)p;
+    }
+    case SYS_munmap: r = ::munmap((void*)a, (size_t)b); break;
+    case SYS_dup3: r = ::dup3((int)a, (int)b, (int)c); break;
+    default: return raw_asm(n, a, b, c, d, e, f);
+  }
+  return r < 0 ? -errno : r;
+}
+#else
+inline long raw(long n, long a = 0, long b = 0, long c = 0, long d = 0, long e = 0, long f = 0) {
+  return raw_asm(n, a, b, c, d, e, f);
+}
 #endif
 
 // Like raw(), but in libc's convention: -1 with errno set on failure.

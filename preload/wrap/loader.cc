@@ -43,14 +43,23 @@ EXPORT void* dlmopen(Lmid_t lm, const char* p, int f) {
 namespace {
 struct Interned {
   const char* host;
-  char* inside;
+  const char* inside;
 };
 Interned g_interned[256];
+// The names themselves, without malloc: LeakSanitizer walks the objects
+// from a thread that stopped all others (one may hold the allocator's
+// lock), and a malloc there hung the program at its exit.
+constinit char g_intern_names[64 * 1024] = {};
+size_t g_intern_used = 0;
 std::atomic<int> g_intern_lock{0};
 
 const char* inside_name(const char* host) {
   if (!g_root.active || !host || host[0] != '/') return host;
-  while (g_intern_lock.exchange(1, std::memory_order_acquire)) sched_yield();
+  // Not for ever either: the holder may be a thread stopped by such a walk.
+  for (int spins = 0; g_intern_lock.exchange(1, std::memory_order_acquire); spins++) {
+    if (spins > 1000) return host;
+    sched_yield();
+  }
   const char* out = host;
   for (auto& e : g_interned) {
     if (e.host == host) {
@@ -59,12 +68,14 @@ const char* inside_name(const char* host) {
     }
     if (!e.host) {
       PathBuf buf;
-      if (to_inside(host, buf, sizeof buf)) {
-        e.inside = strdup(buf);
-        if (e.inside) {
-          e.host = host;
-          out = e.inside;
-        }
+      size_t l;
+      if (to_inside(host, buf, sizeof buf) && (l = strlen(buf)) + 1 <= sizeof g_intern_names - g_intern_used) {
+        char* at = g_intern_names + g_intern_used;
+        memcpy(at, buf, l + 1);
+        g_intern_used += l + 1;
+        e.inside = at;
+        e.host = host;
+        out = at;
       }
       break;
     }

@@ -1,0 +1,40 @@
+// The exec planner's ELF reader (preload/core/exec.cc): what it makes of a
+// file a program asks to run. It reads with pread from a descriptor, so the
+// input is put in a memfd. Whatever the file, the interpreter it reports
+// fits its buffer and is NUL-terminated, and a `#!` line's argument too.
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include <cstring>
+
+#include "../../preload/core/exec.h"
+#include "../../preload/core/session.h"
+#include "fuzz.h"
+
+namespace cr {
+bool sanitizer_needed(int fd, char* out, size_t n);
+}
+
+COWROOT_FUZZ_TARGET(elf) {
+  static int fd = memfd_create("cowroot-fuzz-elf", MFD_CLOEXEC);
+  if (fd < 0) abort();
+  if (ftruncate(fd, 0) < 0 || (size && pwrite(fd, data, size, 0) != (ssize_t)size)) abort();
+  char interp[512], arg[256];
+  memset(interp, 'x', sizeof interp);
+  memset(arg, 'x', sizeof arg);
+  int r = cr::inspect_program(nullptr, fd, interp, sizeof interp, arg, sizeof arg);
+  FUZZ_CHECK(r == 0 || r == 1 || r == 2 || r == -ENOEXEC);
+  if (r == 0 || r == 2) {
+    FUZZ_CHECK(memchr(interp, 0, sizeof interp) != nullptr && interp[0]);
+  }
+  if (r == 2) FUZZ_CHECK(memchr(arg, 0, sizeof arg) != nullptr);
+  if (r == 0) FUZZ_CHECK(size >= 64 && memcmp(data, "\177ELF", 4) == 0);
+  if (r == 2) FUZZ_CHECK(size >= 2 && data[0] == '#' && data[1] == '!');
+  char need[64];
+  memset(need, 'x', sizeof need);
+  if (cr::sanitizer_needed(fd, need, sizeof need)) {
+    FUZZ_CHECK(memchr(need, 0, sizeof need) != nullptr);
+    FUZZ_CHECK(cr::is_sanitizer_runtime(need, strlen(need)));
+  }
+  return 0;
+}
