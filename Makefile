@@ -19,7 +19,7 @@ PICFLAGS  := $(BASEFLAGS) -fPIC -fvisibility=hidden -fno-exceptions -fno-rtti -f
 # wrappers that are one call into the core (doors.cc) and the table as the
 # core's data (optable.cc).
 GEN      := $(BUILD)/gen
-CORE_SRC := preload/core/state.cc preload/core/state_io.cc preload/core/ops_files.cc preload/core/ops_xattr.cc preload/core/ops_ids.cc preload/core/ops_names.cc preload/core/session.cc \
+CORE_SRC := preload/core/state.cc preload/core/proclock.cc preload/core/state_io.cc preload/core/ops_files.cc preload/core/ops_xattr.cc preload/core/ops_ids.cc preload/core/ops_names.cc preload/core/session.cc \
             preload/core/resolve.cc preload/core/ldconf.cc preload/core/exec.cc preload/core/cow.cc preload/core/cow_build.cc
 CORE_OBJ := $(CORE_SRC:%.cc=$(BUILD)/%.o) $(GEN)/optable.o
 WRAP_SRC := $(wildcard preload/wrap/*.cc)
@@ -70,6 +70,7 @@ $(PRELOAD): $(WRAP_OBJ) $(CORE_LIB) $(BUILD)/exports.map
 	$(CXX) -shared $(WRAP_OBJ) $(CORE_LIB) -Wl,--version-script=$(BUILD)/exports.map \
 	  -static-libstdc++ -static-libgcc -Wl,--as-needed -Wl,-z,defs -Wl,-z,now -o $@.tmp
 	python3 mk/gen-ops.py --check-exports preload/ops.tbl $@.tmp
+	sh mk/check-glibc.sh $@.tmp 2.28
 	mv $@.tmp $@
 
 $(BUILD)/%.o: %.cc | $(BUILD)/.deps-build

@@ -17,9 +17,7 @@ void init_once() {
   static std::atomic<int> state{0};  // 0 new, 1 running, 2 done
   int expected = 0;
   if (state.compare_exchange_strong(expected, 1)) {
-    Dl_info info{};
-    dladdr(reinterpret_cast<void*>(&init_once), &info);
-    session_init(info.dli_fname);
+    session_init(own_file_name());
     // Started through the root's loader: take the name the kernel would
     // have given (see plan_exec).
     // Then it goes from the environment: a child started behind the
