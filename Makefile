@@ -20,7 +20,7 @@ PICFLAGS  := $(BASEFLAGS) -fPIC -fvisibility=hidden -fno-exceptions -fno-rtti -f
 # core's data (optable.cc).
 GEN      := $(BUILD)/gen
 CORE_SRC := preload/core/state.cc preload/core/proclock.cc preload/core/state_io.cc preload/core/ops_files.cc preload/core/ops_xattr.cc preload/core/ops_ids.cc preload/core/ops_names.cc preload/core/session.cc \
-            preload/core/resolve.cc preload/core/ldconf.cc preload/core/exec.cc preload/core/cow.cc preload/core/cow_build.cc
+            preload/core/resolve.cc preload/core/ldconf.cc preload/core/loader.cc preload/core/exec.cc preload/core/cow.cc preload/core/cow_build.cc
 CORE_OBJ := $(CORE_SRC:%.cc=$(BUILD)/%.o) $(GEN)/optable.o
 WRAP_SRC := $(wildcard preload/wrap/*.cc)
 WRAP_OBJ := $(WRAP_SRC:%.cc=$(BUILD)/%.o) $(GEN)/doors.o
@@ -87,7 +87,7 @@ $(FIXTURE): $(BUILD)/fixture/fixture.o
 $(FAKED): $(BUILD)/faked/faked.o $(CORE_LIB)
 	$(CXX) -o $@ $^ -static-libstdc++ -static-libgcc
 
-$(CLI): $(BUILD)/cli/cowroot.o $(BUILD)/cli/images.o $(CORE_LIB)
+$(CLI): $(BUILD)/cli/cowroot.o $(BUILD)/cli/images.o $(BUILD)/cli/roots.o $(CORE_LIB)
 	$(CXX) -o $@ $^ -static-libstdc++ -static-libgcc
 
 $(TRACE): $(BUILD)/cli/trace.o $(CORE_LIB)
