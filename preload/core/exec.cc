@@ -281,11 +281,11 @@ __attribute__((noinline)) int plan_library_path(Plan* p, char* const envp[]) {
 
 // The root's dynamic loader itself (ldd runs it with --verify and with
 // LD_TRACE_LOADED_OBJECTS): a file without PT_INTERP, named as glibc and
-// musl name their loaders.
+// musl name their loaders (glibc before 2.34: ld-2.31.so).
 bool is_elf_interpreter(const char* host) {
   const char* b = base_name(host);
   return (strncmp(b, "ld-linux", 8) == 0 || strncmp(b, "ld64.so", 7) == 0 || strncmp(b, "ld-musl", 7) == 0 ||
-          strncmp(b, "ld.so", 5) == 0) &&
+          strncmp(b, "ld.so", 5) == 0 || (strncmp(b, "ld-", 3) == 0 && b[3] >= '0' && b[3] <= '9')) &&
          strstr(b, ".so") != nullptr;
 }
 
@@ -332,9 +332,12 @@ void note_argv(Plan* p, char** la, bool given, const char* argv0) {
     while (k) *o++ = d[--k];
     *o++ = ' ';
   }
-  o[-1] = given ? 0 : '=';
+  // An argv[0] too long for the plan's environment space stays the path the
+  // loader was given (as without this note).
+  bool carry = !given && strlen(argv0) < 2048;
+  o[-1] = carry ? '=' : 0;
   *o = 0;
-  p->argv0 = given ? "" : argv0;
+  p->argv0 = carry ? argv0 : "";
 }
 
 // `LOADER [OPTION...] PROGRAM ARGS`, as a program inside runs it: the
