@@ -543,6 +543,7 @@ int cmd_image(int argc, char** argv) {
   }
   if ((verb == "build" || verb == "refresh" || verb == "path") && argc >= 3) {
     cli::ImageSpec spec;
+    spec.variant.clear();  // unless given: what the image was built with, else minbase
     for (int i = 3; i < argc; i++) {
       std::string a = argv[i];
       auto val = [&](const char* opt, std::string* into) {
@@ -552,11 +553,15 @@ int cmd_image(int argc, char** argv) {
         return false;
       };
       if (val("--suite", &spec.suite) || val("--variant", &spec.variant) || val("--include", &spec.include) ||
-          val("--mirror", &spec.mirror))
+          val("--mirror", &spec.mirror) || val("--keyring", &spec.keyring))
         continue;
       if (a[0] == '-') die("image " + verb + ": unknown option " + a, 2);
       spec.name = a;
     }
+    // Rebuilding an image (refresh, or build of one that exists) keeps the
+    // options it was built with, unless given again.
+    if (cli::image_exists(spec.name)) spec = cli::recorded_spec(spec.name, spec);
+    if (spec.variant.empty()) spec.variant = "minbase";
     if (verb == "path") {
       // The image's root, built first if missing (with the options given)
       // or refreshed when older than COWROOT_IMAGE_MAX_AGE_DAYS: what the
@@ -575,7 +580,8 @@ int cmd_image(int argc, char** argv) {
     if (cli::remove_image(argv[3], &err) < 0) die(err);
     return 0;
   }
-  die("usage: cowroot image build|refresh|path [NAME] [--suite S] [--variant V] [--include PKGS] [--mirror URL]\n"
+  die("usage: cowroot image build|refresh|path [NAME] [--suite S] [--variant V] [--include PKGS] [--mirror URL] "
+      "[--keyring FILE]\n"
       "       cowroot image list | rm NAME",
       2);
 }

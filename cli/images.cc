@@ -332,6 +332,21 @@ int build_image(const ImageSpec& spec_in, std::string* err) {
       return -1;
     }
   }
+  if (!spec.keyring.empty()) {
+    // debootstrap checks the archive's Release file against it: a path
+    // that is no readable file would fail deep in its run.
+    char real[4096];
+    struct stat st;
+    if (!realpath(spec.keyring.c_str(), real) || stat(real, &st) < 0 || access(real, R_OK) < 0) {
+      *err = "keyring " + spec.keyring + ": " + strerror(errno);
+      return -1;
+    }
+    if (!S_ISREG(st.st_mode)) {
+      *err = "keyring " + spec.keyring + ": not a file";
+      return -1;
+    }
+    spec.keyring = real;
+  }
   if (spec.mirror.empty()) spec.mirror = host_mirror();
   if (spec.mirror.empty()) {
     *err = "no Debian mirror in the host's apt sources (/etc/apt/sources.list*): give one with --mirror URL";
@@ -433,6 +448,7 @@ int build_image(const ImageSpec& spec_in, std::string* err) {
   GuardArgs ga;
   ga.argv = {self_exe(), "-s", statefile, "--", "debootstrap", "--variant=" + spec.variant};
   if (!spec.include.empty()) ga.argv.push_back("--include=" + spec.include);
+  if (!spec.keyring.empty()) ga.argv.push_back("--keyring=" + spec.keyring);
   ga.argv.push_back(spec.suite);
   ga.argv.push_back(root);
   ga.argv.push_back(spec.mirror);
@@ -506,7 +522,7 @@ int build_image(const ImageSpec& spec_in, std::string* err) {
   {
     std::ofstream info(work + "/info");
     info << "suite=" << spec.suite << "\nvariant=" << spec.variant << "\ninclude=" << spec.include
-         << "\nmirror=" << spec.mirror << "\nbuilt=" << time(nullptr) << "\n";
+         << "\nmirror=" << spec.mirror << "\nkeyring=" << spec.keyring << "\nbuilt=" << time(nullptr) << "\n";
     if (!info) return give_up("cannot write " + work + "/info");
   }
   unlink(statefile.c_str());
@@ -543,18 +559,30 @@ int ensure_image(const std::string& name, long max_age, std::string* err) {
     long built = atol(info["built"].c_str());
     if (max_age <= 0 || time(nullptr) - built < max_age) return 0;
     fprintf(stderr, "cowroot: image %s is older than %ld days: refreshing it\n", name.c_str(), max_age / 86400);
-    ImageSpec s;
-    s.name = name;
-    s.suite = info["suite"];
-    s.variant = info["variant"].empty() ? "minbase" : info["variant"];
-    s.include = info["include"];
-    s.mirror = info["mirror"];
+    ImageSpec given;
+    given.name = name;
+    given.variant.clear();
+    ImageSpec s = recorded_spec(name, given);
     s.force = true;
     return build_image(s, err);
   }
   ImageSpec s;
   s.name = name;
   return build_image(s, err);
+}
+
+ImageSpec recorded_spec(const std::string& name, const ImageSpec& given) {
+  ImageSpec s = given;
+  auto info = read_info(cache_dir() + "/" + name + "/info");
+  auto take = [&](std::string* field, const char* key, const char* fallback) {
+    if (field->empty()) *field = info.count(key) && !info[key].empty() ? info[key] : fallback;
+  };
+  take(&s.suite, "suite", "");
+  take(&s.variant, "variant", "minbase");
+  take(&s.include, "include", "");
+  take(&s.mirror, "mirror", "");
+  take(&s.keyring, "keyring", "");
+  return s;
 }
 
 void list_images() {

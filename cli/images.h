@@ -12,8 +12,13 @@ struct ImageSpec {
   std::string variant = "minbase";
   std::string include;  // extra packages, comma-separated
   std::string mirror;   // default: the host's apt sources
+  std::string keyring;  // debootstrap --keyring (another distribution's archive key); default: debootstrap's
   bool force = false;   // rebuild even if present (refresh)
 };
+
+// The options an image was built with (its info file), with `given`'s
+// non-empty fields over them: a refresh rebuilds what was built.
+ImageSpec recorded_spec(const std::string& name, const ImageSpec& given);
 
 std::string cache_dir();
 std::string image_root(const std::string& name);
