@@ -32,7 +32,7 @@ TRACE    := $(BUILD)/cowroot-trace
 FIXTURE  := $(BUILD)/libcowroot-fixture.a
 TESTS    := $(BUILD)/tests/unit_tests $(BUILD)/tests/fakeroot_tests $(BUILD)/tests/chroot_tests \
             $(BUILD)/tests/cow_tests $(BUILD)/tests/fixture_tests $(BUILD)/tests/fixture_gtest \
-            $(BUILD)/tests/optable_tests $(BUILD)/tests/debootstrap_tests
+            $(BUILD)/tests/optable_tests $(BUILD)/tests/debootstrap_tests $(BUILD)/tests/releases_tests
 HELPER   := $(BUILD)/tests/helper
 BENCH    := $(BUILD)/bench/callpath $(BUILD)/bench/timeit
 
@@ -100,6 +100,9 @@ $(BUILD)/tests/%: $(BUILD)/tests/%.o $(BUILD)/tests/main.o $(CORE_LIB)
 	$(CXX) -o $@ $^ -lpthread
 
 $(BUILD)/tests/fixture_tests: $(BUILD)/tests/fixture_tests.o $(BUILD)/tests/main.o $(FIXTURE) $(CORE_LIB)
+	$(CXX) -o $@ $^ -lpthread
+
+$(BUILD)/tests/releases_tests: $(BUILD)/tests/releases_tests.o $(BUILD)/tests/main.o $(FIXTURE) $(CORE_LIB)
 	$(CXX) -o $@ $^ -lpthread
 
 # The GoogleTest adapter, with GoogleTest's own runner (and its own main).
