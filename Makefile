@@ -34,7 +34,7 @@ TESTS    := $(BUILD)/tests/unit_tests $(BUILD)/tests/fakeroot_tests $(BUILD)/tes
             $(BUILD)/tests/cow_tests $(BUILD)/tests/fixture_tests $(BUILD)/tests/fixture_gtest \
             $(BUILD)/tests/optable_tests $(BUILD)/tests/debootstrap_tests $(BUILD)/tests/releases_tests
 HELPER   := $(BUILD)/tests/helper
-BENCH    := $(BUILD)/bench/callpath $(BUILD)/bench/timeit
+BENCH    := $(BUILD)/bench/callpath $(BUILD)/bench/timeit $(BUILD)/bench/relcall
 
 all: $(BUILD)/.deps-build $(PRELOAD) $(FAKED) $(CLI) $(TRACE) $(FIXTURE)
 
@@ -119,6 +119,14 @@ $(BUILD)/bench/callpath: $(BUILD)/bench/callpath.o
 $(BUILD)/bench/timeit: $(BUILD)/bench/timeit.o
 	$(CXX) -o $@ $^
 
+# Runs in a root of any release: no start files, symbols pinned to the
+# oldest glibc's (checked as the library is).
+$(BUILD)/bench/relcall: bench/relcall.c mk/check-glibc.sh
+	@mkdir -p $(@D)
+	$(CC) -O2 -Wall -nostartfiles -fno-stack-protector -U_FORTIFY_SOURCE -o $@.tmp bench/relcall.c
+	sh mk/check-glibc.sh $@.tmp 2.17
+	mv $@.tmp $@
+
 # ---- install -------------------------------------------------------------
 HEADERS := preload/core/state.h preload/core/session.h preload/core/ops.h preload/core/proto.h preload/core/sys.h \
            preload/core/resolve.h preload/core/exec.h preload/core/cow.h preload/core/cow_format.h \
@@ -161,6 +169,8 @@ bench: all $(BUILD)/.deps-bench $(BENCH)
 	sh bench/roots.sh $(BUILD)
 	@if [ "$${BENCH_DEBOOTSTRAP:-1}" = 0 ]; then echo "bench: debootstrap comparison skipped (BENCH_DEBOOTSTRAP=0)"; \
 	 else sh bench/debootstrap.sh $(BUILD); fi
+	@if [ "$${BENCH_RELEASES:-1}" = 0 ]; then echo "bench: other releases skipped (BENCH_RELEASES=0)"; \
+	 else sh bench/releases.sh $(BUILD); fi
 
 clean:
 	rm -rf $(BUILD)
