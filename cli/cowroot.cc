@@ -9,11 +9,14 @@
 #include <dirent.h>
 #include <fcntl.h>
 #include <signal.h>
+#include <poll.h>
 #include <sys/socket.h>
+#include <sys/syscall.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstdio>
 #include <cstdlib>
@@ -22,11 +25,14 @@
 #include <vector>
 
 #include "../preload/core/cow.h"
+#include "clone/clone.h"
 #include "../preload/core/exec.h"
 #include "../preload/core/proto.h"
 #include "../preload/core/resolve.h"
 #include "images.h"
+#include "procs.h"
 #include "roots.h"
+#include "slots.h"
 #include "../preload/core/session.h"
 #include "../preload/core/state.h"
 
@@ -63,6 +69,7 @@ void usage(FILE* f) {
           "      --cow DIR          hard-linked files under DIR are copy-on-write\n"
           "      --fakechroot       behave as `fakechroot fakeroot`: announce FAKECHROOT=true and honour\n"
           "                         FAKECHROOT_EXCLUDE_PATH, _CMD_SUBST, _ELFLOADER and _AF_UNIX_PATH\n"
+          "      --timeout SECONDS  kill the command and what it started after SECONDS (exit status 124)\n"
           "  -l, --lib LIB, -f, --faked BIN, -b FD\n"
           "                         accepted for fakeroot compatibility (cowroot uses its own)\n"
           "  -h, --help             this text\n"
@@ -149,8 +156,64 @@ struct Options {
   std::vector<std::string> binds;  // HOST[:INSIDE]
   bool unknown_real = false;
   bool fakechroot = false;
+  long timeout_ms = 0;  // --timeout: the command is killed after this long
   std::vector<std::string> command;
 };
+
+// --timeout SECONDS (a decimal number, more than 0).
+long parse_timeout(const std::string& v) {
+  char* end = nullptr;
+  errno = 0;
+  double d = strtod(v.c_str(), &end);
+  if (v.empty() || *end || errno || !(d > 0) || d > 1e8)
+    die("--timeout " + v + ": not a number of seconds greater than 0", 2);
+  long ms = (long)(d * 1000 + 0.5);
+  return ms > 0 ? ms : 1;
+}
+
+// The command's fake credentials: root, unless the environment gives
+// others the way a session hands them to a new program (FAKEROOTUID,
+// FAKEROOTEUID, …, FAKEROOTGID, …, COWROOT_GROUPS): the test fixture's
+// RunOptions::user runs a program as another user of the root so.
+void initial_ids(cr::Session& s) {
+  auto id = [](const char* name, uint32_t def) -> uint32_t {
+    const char* v = getenv(name);
+    if (!v || !*v) return def;
+    char* end = nullptr;
+    errno = 0;
+    unsigned long n = strtoul(v, &end, 10);
+    if (*end || errno || n > 0xfffffffful || v[0] == '-')
+      die(std::string(name) + "=" + v + ": not a user or group id", 2);
+    return (uint32_t)n;
+  };
+  s.uid.r = id("FAKEROOTUID", 0);
+  s.uid.e = id("FAKEROOTEUID", s.uid.r);
+  s.uid.s = id("FAKEROOTSUID", s.uid.e);
+  s.uid.f = id("FAKEROOTFUID", s.uid.e);
+  s.gid.r = id("FAKEROOTGID", 0);
+  s.gid.e = id("FAKEROOTEGID", s.gid.r);
+  s.gid.s = id("FAKEROOTSGID", s.gid.e);
+  s.gid.f = id("FAKEROOTFGID", s.gid.e);
+  s.ngroups = 0;
+  const char* g = getenv(cr::kEnvGroups);
+  if (!g) {
+    s.groups[s.ngroups++] = s.gid.r;
+    return;
+  }
+  std::string list = g;
+  for (size_t start = 0; start < list.size();) {
+    size_t end = list.find(',', start);
+    if (end == std::string::npos) end = list.size();
+    std::string one = list.substr(start, end - start);
+    if (!one.empty()) {
+      if (s.ngroups == cr::kMaxGroups) die(std::string(cr::kEnvGroups) + ": more than 64 groups", 2);
+      setenv("COWROOT_ONE_GROUP_", one.c_str(), 1);
+      s.groups[s.ngroups++] = id("COWROOT_ONE_GROUP_", 0);
+      unsetenv("COWROOT_ONE_GROUP_");
+    }
+    start = end + 1;
+  }
+}
 
 Options parse(int argc, char** argv) {
   Options o;
@@ -180,6 +243,7 @@ Options parse(int argc, char** argv) {
     else if (is("--cow", "--cow")) o.cow = value();
     else if (is("--bind", "--bind")) o.binds.push_back(value());
     else if (is("--fakechroot")) o.fakechroot = true;
+    else if (is("--timeout", "--timeout")) o.timeout_ms = parse_timeout(value());
     else if (is("-l", "--lib") || is("-f", "--faked") || is("-b", "--fd-base")) value();
     else if (is("-h", "--help")) {
       usage(stdout);
@@ -308,8 +372,13 @@ int run_session(const Options& o) {
     }
     dpid = -1;
   }
+  // Two connections: `live` goes to the command (and whatever it starts:
+  // the session lives as long as one of them holds it), `ctl` stays here.
   int live = cr::connect_daemon(dir.c_str());
   if (live < 0) die("cannot connect to the daemon of " + dir + ": " + strerror(-live));
+  int ctl = cr::connect_daemon(dir.c_str());
+  if (ctl < 0) die("cannot connect to the daemon of " + dir + ": " + strerror(-ctl));
+  fcntl(ctl, F_SETFD, FD_CLOEXEC);
 
   cr::Session& s = cr::g_session;
   snprintf(s.state_dir, sizeof s.state_dir, "%s", dir.c_str());
@@ -331,8 +400,7 @@ int run_session(const Options& o) {
         s.fc_len += kv.size() + 1;
       }
   }
-  s.ngroups = 1;
-  s.groups[0] = 0;
+  initial_ids(s);
   if (!root.empty() && root != "/") {
     // --bind first, then COWROOT_BINDS: for the same inside path the first
     // wins (and /dev, /proc and /sys before either). FAKECHROOT_EXCLUDE_PATH
@@ -405,20 +473,61 @@ int run_session(const Options& o) {
     if (!cr::g_exec_reported) fprintf(stderr, "cowroot: %s: %s\n", argv[0], strerror(err));
     _exit(err == ENOENT ? 127 : 126);
   }
+  // The command's connection is the command's: what it leaves running
+  // (a daemon it started) keeps it, not this process.
+  uint64_t command_conn = cli::socket_inode(live);
+  close(live);
   int status = 0;
-  while (waitpid(child, &status, 0) < 0 && errno == EINTR) {
+  bool timed_out = false;
+  if (o.timeout_ms > 0) {
+    int pfd = (int)syscall(SYS_pidfd_open, child, 0);
+    struct timespec t0;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    for (;;) {
+      if (waitpid(child, &status, WNOHANG) == child) break;
+      struct timespec t;
+      clock_gettime(CLOCK_MONOTONIC, &t);
+      long left = o.timeout_ms - ((t.tv_sec - t0.tv_sec) * 1000 + (t.tv_nsec - t0.tv_nsec) / 1000000);
+      if (left <= 0) {
+        timed_out = true;
+        break;
+      }
+      if (pfd >= 0) {
+        pollfd p{pfd, POLLIN, 0};
+        poll(&p, 1, (int)std::min(left, 1000L));
+      } else {
+        usleep((useconds_t)std::min(left, 10L) * 1000);
+      }
+    }
+    if (pfd >= 0) close(pfd);
+    if (timed_out) {
+      // The command, and everything it started that still holds its
+      // connection (children in other process groups and sessions too).
+      kill(child, SIGKILL);
+      cli::kill_holders({command_conn});
+      while (waitpid(child, &status, 0) < 0 && errno == EINTR) {
+      }
+      fprintf(stderr, "cowroot: %s timed out after %g s: killed it and what it started\n", cmd[0].c_str(),
+              o.timeout_ms / 1000.0);
+    }
+  } else {
+    while (waitpid(child, &status, 0) < 0 && errno == EINTR) {
+    }
   }
-  int code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+  int code = timed_out ? 124 : WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
 
   uint64_t others = 0;
   std::string text;
-  bool ok = request(live, cr::proto::kEnd, "", &others, &text);
-  close(live);
+  bool ok = request(ctl, cr::proto::kEnd, "", &others, &text);
+  close(ctl);
   if (!ok) {
     fprintf(stderr, "cowroot: %s\n", text.empty() ? "the session's daemon did not answer" : text.c_str());
     if (code == 0) code = 1;
   }
-  if (others == 0 && dpid > 0) waitpid(dpid, nullptr, 0);  // nothing is left of the session: the daemon is gone when we return
+  // Nothing is left of the session: the daemon is gone when we return.
+  // Otherwise the command has left programs running in its session, and
+  // they go on without us (in a throwaway root, `cowroot run` stops them).
+  if (others == 0 && dpid > 0) waitpid(dpid, nullptr, 0);
   return code;
 }
 
@@ -457,8 +566,10 @@ int cmd_run(int argc, char** argv) {
   Options o = parse((int)rest.size(), rest.data());
   if (!o.root.empty()) die("run makes its own root: -r cannot be given", 2);
   std::string where = keep;
-  std::string slot;  // a pool slot of the image: runs/run-PID holding root and root.cowroot
+  std::string slot;  // a pool slot of the image: runs/run-ID holding root and root.cowroot
   std::string runs;
+  cli::Slot held;
+  std::string id = cli::slot_id();
   char err[1024];
   if (base.empty()) {
     // The image cache; built on first use (bookworm minbase by default).
@@ -468,13 +579,13 @@ int cmd_run(int argc, char** argv) {
     base = cli::image_root(image);
     if (where.empty()) {
       // A ready clone from the pool, claimed with one rename; else a new one.
+      // The slot stays locked until it is back (by this process or the
+      // child that gives it back); a crashed run's slot is reclaimed.
       runs = cli::cache_dir() + "/" + image + ".runs";
-      char s[4096], r[4096];
-      if (cr::pool_take(base.c_str(), runs.c_str(), std::to_string(getpid()).c_str(), s, r, sizeof s, err,
-                        sizeof err) < 0)
-        die(err);
-      slot = s;
-      where = r;
+      std::string e2;
+      if (cli::take_slot(base, runs, id, &held, &e2) < 0) die(e2.rfind("cowroot: ", 0) == 0 ? e2.substr(9) : e2);
+      slot = held.slot;
+      where = held.root;
     }
   }
   if (where.empty()) {
@@ -522,11 +633,14 @@ int cmd_run(int argc, char** argv) {
         }
       }
     }
-    // Back to the pool, reset, when that is cheap and the pool is not full.
-    if (cr::pool_give_back(runs.c_str(), slot.c_str(), std::to_string(getpid()).c_str(), 2, err, sizeof err) < 0)
-      fprintf(stderr, "cowroot: %s\n", err);
+    // What the command left running in this throwaway root goes with it;
+    // then back to the pool, reset, when that is cheap and the pool is not full.
+    std::string e2;
+    if (cli::give_back(runs, &held, id, &e2) < 0) fprintf(stderr, "cowroot: %s\n", e2.c_str());
     return code;
   } else if (keep.empty()) {
+    std::string stop_err;
+    if (cli::stop_session(where + ".cowroot/state", &stop_err) < 0) fprintf(stderr, "cowroot: %s\n", stop_err.c_str());
     if (cr::remove_tree(where.c_str(), err, sizeof err) < 0 ||
         cr::remove_tree((where + ".cowroot").c_str(), err, sizeof err) < 0)
       fprintf(stderr, "cowroot: %s\n", err);
@@ -543,7 +657,6 @@ int cmd_image(int argc, char** argv) {
   }
   if ((verb == "build" || verb == "refresh" || verb == "path") && argc >= 3) {
     cli::ImageSpec spec;
-    spec.variant.clear();  // unless given: what the image was built with, else minbase
     for (int i = 3; i < argc; i++) {
       std::string a = argv[i];
       auto val = [&](const char* opt, std::string* into) {
@@ -552,26 +665,29 @@ int cmd_image(int argc, char** argv) {
         if (a.rfind(o + "=", 0) == 0) return *into = a.substr(o.size() + 1), true;
         return false;
       };
-      if (val("--suite", &spec.suite) || val("--variant", &spec.variant) || val("--include", &spec.include) ||
-          val("--mirror", &spec.mirror) || val("--keyring", &spec.keyring))
-        continue;
-      if (a[0] == '-') die("image " + verb + ": unknown option " + a, 2);
-      spec.name = a;
+      if (val("--suite", &spec.suite)) spec.given_suite = true;
+      else if (val("--variant", &spec.variant)) spec.given_variant = true;
+      else if (val("--include", &spec.include)) spec.given_include = true;
+      else if (val("--mirror", &spec.mirror)) spec.given_mirror = true;
+      else if (val("--keyring", &spec.keyring)) continue;  // checks the archive's signature; not part of what an image is
+      else if (a[0] == '-') die("image " + verb + ": unknown option " + a, 2);
+      else spec.name = a;
     }
-    // Rebuilding an image (refresh, or build of one that exists) keeps the
-    // options it was built with, unless given again.
-    if (cli::image_exists(spec.name)) spec = cli::recorded_spec(spec.name, spec);
-    if (spec.variant.empty()) spec.variant = "minbase";
     if (verb == "path") {
       // The image's root, built first if missing (with the options given)
       // or refreshed when older than COWROOT_IMAGE_MAX_AGE_DAYS: what the
       // test fixture and scripts use.
+      // An image of this name built with other options is not these options' image.
+      if (cli::check_identity(spec, &err) < 0) die(err);
       int r = cli::image_exists(spec.name) ? cli::ensure_image(spec.name, max_age_seconds(), &err)
                                            : cli::build_image(spec, &err);
       if (r < 0) die(err);
       printf("%s\n", cli::image_root(spec.name).c_str());
       return 0;
     }
+    // Rebuilding an image (refresh, or build of one that exists) keeps the
+    // options it was built with, unless given again.
+    if (cli::image_exists(spec.name)) spec = cli::recorded_spec(spec.name, spec);
     spec.force = verb == "refresh" || cli::image_exists(spec.name);
     if (cli::build_image(spec, &err) < 0) die(err);
     return 0;

@@ -20,6 +20,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
@@ -27,8 +28,9 @@
 #include <fstream>
 #include <sstream>
 
-#include "../preload/core/cow.h"
+#include "clone/clone.h"
 #include "../preload/core/state.h"
+#include "slots.h"
 
 namespace cli {
 
@@ -187,6 +189,8 @@ struct GuardArgs {
   std::vector<std::string> argv;  // the build's command
   std::string work, name;
   int lock, ctl, report;  // the lock; the builder's pipe (read end); where to report the build's status
+  int out;                // the build's output and error output go here (the builder reads it)
+  std::string lock_path;  // removed by the guard when the builder died (the builder removes it otherwise)
   sigset_t mask;          // the builder's signal mask before the build
 };
 
@@ -227,10 +231,12 @@ struct GuardArgs {
     // never mixed into the output of the command the image is built for.
     int null = open("/dev/null", O_RDONLY);
     if (null >= 0) dup2(null, 0);
+    dup2(g.out, 2);
     dup2(2, 1);
     execv(av[0], av.data());
     _exit(127);
   }
+  close(g.out);
   int status = W_EXITCODE(127, 0);
   bool builder_gone = false, quiet = false, done = build < 0;
   if (build > 0) setpgid(build, build);
@@ -277,9 +283,80 @@ struct GuardArgs {
               g.work.c_str());
   }
   // The lock goes last: whoever takes it next finds nothing of this build.
+  if (builder_gone) unlink(g.lock_path.c_str());
   if (g.lock > 0) close_range(0, g.lock - 1, 0);
   close_range(g.lock + 1, ~0U, 0);
   _exit(0);
+}
+
+// debootstrap's output on its way to stderr: its "E: " lines (why it
+// failed) are held back for the builder's last word, which says them once.
+struct BuildOutput {
+  int fd = -1;
+  std::string partial;
+  std::vector<std::string> errors;
+  void line(const std::string& l) {
+    if (l.rfind("E: ", 0) == 0) errors.push_back(l.substr(0, l.find_last_not_of("\r\n") + 1));
+    else fputs(l.c_str(), stderr);
+  }
+  // What the pipe holds now.
+  void read_some() {
+    char buf[8192];
+    ssize_t n;
+    while (fd >= 0 && (n = read(fd, buf, sizeof buf)) != 0) {
+      if (n < 0) {
+        if (errno == EINTR) continue;
+        if (errno == EAGAIN) return;
+        break;
+      }
+      partial.append(buf, n);
+      for (size_t nl; (nl = partial.find('\n')) != std::string::npos;) {
+        line(partial.substr(0, nl + 1));
+        partial.erase(0, nl + 1);
+      }
+    }
+    finish();  // the end of the pipe
+  }
+  void finish() {
+    if (!partial.empty()) line(partial + "\n");
+    partial.clear();
+    if (fd >= 0) close(fd);
+    fd = -1;
+  }
+  std::string why() const {
+    std::string w;
+    for (auto& e : errors) w += (w.empty() ? "" : "; ") + e;
+    return w;
+  }
+};
+
+// Takes the image's lock NAME.lock, waiting for it (saying so) or not:
+// the descriptor, -2 when it is held and `wait` is false, or -1 with err.
+// A holder removes the file before letting go: the lock of a file that is
+// gone when this one gets it is no lock, and is taken again.
+int take_lock(const std::string& path, const std::string& name, bool wait, std::string* err) {
+  for (bool said = false;;) {
+    int fd = open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+    if (fd < 0) {
+      *err = "cannot create " + path + ": " + strerror(errno);
+      return -1;
+    }
+    if (flock(fd, LOCK_EX | LOCK_NB) < 0) {
+      if (!wait) {
+        close(fd);
+        return -2;
+      }
+      if (!said) fprintf(stderr, "cowroot: waiting for another build of image %s\n", name.c_str());
+      said = true;
+      while (flock(fd, LOCK_EX) < 0 && errno == EINTR) {
+      }
+    }
+    struct stat held, now;
+    if (fstat(fd, &held) == 0 && stat(path.c_str(), &now) == 0 && held.st_ino == now.st_ino &&
+        held.st_dev == now.st_dev)
+      return fd;
+    close(fd);
+  }
 }
 
 // Reads a termination signal that came during the build, or 0.
@@ -359,15 +436,14 @@ int build_image(const ImageSpec& spec_in, std::string* err) {
   }
   // One builder at a time; the others wait and then find the image made.
   std::string lockp = dir + "/" + spec.name + ".lock";
-  int lock = open(lockp.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600);
-  if (lock < 0) {
-    *err = "cannot create " + lockp + ": " + strerror(errno);
-    return -1;
-  }
-  if (flock(lock, LOCK_EX | LOCK_NB) < 0) {
-    fprintf(stderr, "cowroot: waiting for another build of image %s\n", spec.name.c_str());
-    flock(lock, LOCK_EX);
-  }
+  int lock = take_lock(lockp, spec.name, true, err);
+  if (lock < 0) return -1;
+  // Whoever lets go of the lock removes its file first (a waiter then
+  // finds it gone and takes a new one): a build leaves no NAME.lock.
+  auto unlock = [&] {
+    unlink(lockp.c_str());
+    close(lock);
+  };
   // Every build holds this lock, and so do its guard and all its processes:
   // with the lock taken, none of them runs, and what builds left is stale.
   // A refresh stopped between its two renames left the old image aside.
@@ -384,7 +460,7 @@ int build_image(const ImageSpec& spec_in, std::string* err) {
     closedir(d);
   }
   if (image_exists(spec.name) && !spec.force) {
-    close(lock);
+    unlock();
     return 0;
   }
   std::string work = dir + "/" + spec.name + ".build-" + std::to_string(getpid());
@@ -417,7 +493,7 @@ int build_image(const ImageSpec& spec_in, std::string* err) {
     end_guard();
     char ignore[512];
     cr::remove_tree(work.c_str(), ignore, sizeof ignore);
-    close(lock);
+    unlock();
     restore();
     *err = why;
     return -1;
@@ -428,7 +504,7 @@ int build_image(const ImageSpec& spec_in, std::string* err) {
     end_guard();
     char ignore[512];
     cr::remove_tree(work.c_str(), ignore, sizeof ignore);
-    close(lock);
+    unlock();
     fprintf(stderr, "cowroot: image %s: build stopped by SIG%s, nothing of it left\n", spec.name.c_str(),
             sigabbrev_np(sig) ? sigabbrev_np(sig) : "?");
     if (sfd >= 0) close(sfd);
@@ -455,39 +531,53 @@ int build_image(const ImageSpec& spec_in, std::string* err) {
   ga.work = work;
   ga.name = spec.name;
   ga.lock = lock;
+  ga.lock_path = lockp;
   ga.mask = old_mask;
-  int ctl_pipe[2], report_pipe[2];
+  int ctl_pipe[2], report_pipe[2], out_pipe[2];
   if (pipe2(ctl_pipe, O_CLOEXEC) < 0) return give_up(std::string("pipe: ") + strerror(errno));
   if (pipe2(report_pipe, O_CLOEXEC) < 0) {
     close(ctl_pipe[0]);
     close(ctl_pipe[1]);
     return give_up(std::string("pipe: ") + strerror(errno));
   }
+  if (pipe2(out_pipe, O_CLOEXEC) < 0) {
+    for (int fd : {ctl_pipe[0], ctl_pipe[1], report_pipe[0], report_pipe[1]}) close(fd);
+    return give_up(std::string("pipe: ") + strerror(errno));
+  }
+  BuildOutput output;
+  output.fd = out_pipe[0];
+  fcntl(output.fd, F_SETFL, O_NONBLOCK);
   fflush(nullptr);
   guard = fork();
   if (guard == 0) {
     close(ctl_pipe[1]);
     close(report_pipe[0]);
+    close(out_pipe[0]);
     close(sfd);
     ga.ctl = ctl_pipe[0];
     ga.report = report_pipe[1];
+    ga.out = out_pipe[1];
     run_guard(ga);
   }
   close(ctl_pipe[0]);
   close(report_pipe[1]);
+  close(out_pipe[1]);
   ctl = ctl_pipe[1];
   if (guard < 0) {
     close(ctl);
     close(report_pipe[0]);
+    output.finish();
     return give_up(std::string("fork: ") + strerror(errno));
   }
-  // The build's end, or a signal.
+  // The build's end, or a signal; its output meanwhile.
   int status = -1;
   for (;;) {
-    pollfd pf[2] = {{report_pipe[0], POLLIN, 0}, {sfd, POLLIN, 0}};
-    if (poll(pf, 2, -1) < 0) continue;
+    pollfd pf[3] = {{report_pipe[0], POLLIN, 0}, {sfd, POLLIN, 0}, {output.fd, POLLIN, 0}};
+    if (poll(pf, 3, -1) < 0) continue;
+    if (pf[2].revents) output.read_some();
     if (int sig = pending_signal(sfd)) {
       close(report_pipe[0]);
+      output.finish();
       stopped(sig);
     }
     if (pf[0].revents) {
@@ -496,21 +586,28 @@ int build_image(const ImageSpec& spec_in, std::string* err) {
     }
   }
   close(report_pipe[0]);
+  // The build is over: what it wrote is in the pipe (a daemon of its
+  // session may hold the pipe a little longer).
+  output.read_some();
+  output.finish();
   if (status == -1) return give_up("cannot build image " + spec.name + ": the guard of the build died");
   if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
     std::string tail;
     std::ifstream in(root + "/debootstrap/debootstrap.log");
     std::string line;
     while (std::getline(in, line)) tail = line;
+    // debootstrap's own reason first; else the last line of its log.
+    std::string why = output.why();
+    if (why.empty() && !tail.empty()) why = tail;
     return give_up("cannot build image " + spec.name + ": debootstrap failed" +
-                   (tail.empty() ? " (is the mirror " + spec.mirror + " reachable?)" : ": " + tail));
+                   (why.empty() ? " (is the mirror " + spec.mirror + " reachable?)" : ": " + why));
   }
   if (int sig = pending_signal(sfd)) stopped(sig);
   // The fake state goes beside the image, then the image is sealed.
   std::string side = root + ".cowroot";
   if (!mkdirs(side + "/state")) return give_up("cannot create " + side + ": " + strerror(errno));
   {
-    cr::State st;
+    cr::ScopedState st;
     char e[512];
     if (int r = st.open((side + "/state").c_str(), true); r < 0)
       return give_up("cannot create the state of " + root + ": " + strerror(-r));
@@ -546,10 +643,54 @@ int build_image(const ImageSpec& spec_in, std::string* err) {
     closedir(d);
   }
   end_guard();
-  close(lock);
+  unlock();
   restore();
   fprintf(stderr, "cowroot: image %s is ready\n", spec.name.c_str());
   return 0;
+}
+
+namespace {
+
+// A comma-separated package list in one order, each once.
+std::string package_set(const std::string& list) {
+  std::vector<std::string> v;
+  std::stringstream ss(list);
+  std::string p;
+  while (std::getline(ss, p, ','))
+    if (!trim(p).empty()) v.push_back(trim(p));
+  std::sort(v.begin(), v.end());
+  v.erase(std::unique(v.begin(), v.end()), v.end());
+  std::string out;
+  for (auto& x : v) out += (out.empty() ? "" : ",") + x;
+  return out;
+}
+
+std::string without_slash(std::string s) {
+  while (s.size() > 1 && s.back() == '/') s.pop_back();
+  return s;
+}
+
+}  // namespace
+
+int check_identity(const ImageSpec& spec, std::string* err) {
+  if (!image_exists(spec.name)) return 0;
+  auto info = read_info(cache_dir() + "/" + spec.name + "/info");
+  std::string variant = info["variant"].empty() ? "minbase" : info["variant"];
+  std::string diff;
+  auto differs = [&](const char* opt, const std::string& has, const std::string& asked) {
+    diff += std::string(diff.empty() ? "" : ", ") + opt + " '" + has + "', not '" + asked + "'";
+  };
+  std::string suite = spec.suite.empty() ? spec.name : spec.suite;
+  if (spec.given_suite && info["suite"] != suite) differs("--suite", info["suite"], suite);
+  if (spec.given_variant && variant != spec.variant) differs("--variant", variant, spec.variant);
+  if (spec.given_include && package_set(info["include"]) != package_set(spec.include))
+    differs("--include", package_set(info["include"]), package_set(spec.include));
+  if (spec.given_mirror && without_slash(info["mirror"]) != without_slash(spec.mirror))
+    differs("--mirror", info["mirror"], spec.mirror);
+  if (diff.empty()) return 0;
+  *err = "image " + spec.name + " was built with other options (" + diff +
+         "): give these options another name, or remove it first (cowroot image rm " + spec.name + ")";
+  return -1;
 }
 
 // Builds the image when it is missing or older than max_age seconds.
@@ -561,7 +702,6 @@ int ensure_image(const std::string& name, long max_age, std::string* err) {
     fprintf(stderr, "cowroot: image %s is older than %ld days: refreshing it\n", name.c_str(), max_age / 86400);
     ImageSpec given;
     given.name = name;
-    given.variant.clear();
     ImageSpec s = recorded_spec(name, given);
     s.force = true;
     return build_image(s, err);
@@ -574,14 +714,11 @@ int ensure_image(const std::string& name, long max_age, std::string* err) {
 ImageSpec recorded_spec(const std::string& name, const ImageSpec& given) {
   ImageSpec s = given;
   auto info = read_info(cache_dir() + "/" + name + "/info");
-  auto take = [&](std::string* field, const char* key, const char* fallback) {
-    if (field->empty()) *field = info.count(key) && !info[key].empty() ? info[key] : fallback;
-  };
-  take(&s.suite, "suite", "");
-  take(&s.variant, "variant", "minbase");
-  take(&s.include, "include", "");
-  take(&s.mirror, "mirror", "");
-  take(&s.keyring, "keyring", "");
+  if (!given.given_suite) s.suite = info["suite"];
+  if (!given.given_variant) s.variant = info["variant"].empty() ? "minbase" : info["variant"];
+  if (!given.given_include) s.include = info["include"];
+  if (!given.given_mirror) s.mirror = info["mirror"];
+  if (s.keyring.empty()) s.keyring = info["keyring"];
   return s;
 }
 
@@ -603,17 +740,55 @@ void list_images() {
 }
 
 int remove_image(const std::string& name, std::string* err) {
-  if (!valid_name(name) || !is_dir(cache_dir() + "/" + name)) {
+  std::string dir = cache_dir(), image = dir + "/" + name, runs = image + ".runs", lockp = image + ".lock";
+  // What a build or a test run left is the image's too: a failed build's
+  // lock, a crashed run's slots, a stopped build's directory.
+  std::vector<std::string> leftovers;
+  if (valid_name(name))
+    if (DIR* d = opendir(dir.c_str())) {
+      while (dirent* e = readdir(d)) {
+        std::string n = e->d_name;
+        if (n.rfind(name + ".build-", 0) == 0 || n.rfind(name + ".old-", 0) == 0) leftovers.push_back(dir + "/" + n);
+      }
+      closedir(d);
+    }
+  struct stat st;
+  bool any = !leftovers.empty() || lstat(image.c_str(), &st) == 0 || lstat(runs.c_str(), &st) == 0 ||
+             lstat(lockp.c_str(), &st) == 0;
+  if (!valid_name(name) || !any) {
     *err = "no image named " + name + " (cowroot image list shows them)";
     return -1;
   }
+  int lock = take_lock(lockp, name, false, err);
+  if (lock == -2) {
+    *err = "image " + name + " is being built: remove it when the build is done";
+    return -1;
+  }
+  if (lock < 0) return -1;
+  auto unlock = [&] {
+    unlink(lockp.c_str());
+    close(lock);
+  };
+  // Slots whose owner is gone are reclaimed (what runs in them stopped);
+  // one in use keeps the image.
+  std::vector<std::string> live;
+  if (is_dir(runs)) cli::reclaim_stale(runs, &live);
+  if (!live.empty()) {
+    unlock();
+    *err = "image " + name + " is in use by " + std::to_string(live.size()) + " root" + (live.size() == 1 ? "" : "s") +
+           " of running processes (" + live[0] + (live.size() > 1 ? ", ..." : "") + ")";
+    return -1;
+  }
   char e[1024];
-  for (std::string p : {cache_dir() + "/" + name, cache_dir() + "/" + name + ".runs"})
-    if (is_dir(p) && cr::remove_tree(p.c_str(), e, sizeof e) < 0) {
+  leftovers.push_back(image);
+  leftovers.push_back(runs);
+  for (auto& p : leftovers)
+    if (lstat(p.c_str(), &st) == 0 && cr::remove_tree(p.c_str(), e, sizeof e) < 0) {
+      unlock();
       *err = e;
       return -1;
     }
-  unlink((cache_dir() + "/" + name + ".lock").c_str());
+  unlock();
   return 0;
 }
 

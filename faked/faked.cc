@@ -19,6 +19,7 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstdio>
 #include <cstdlib>
@@ -248,7 +249,28 @@ int main(int argc, char** argv) {
         }
         case cr::proto::kEnd: {
           bool ok = save(err);
-          reply(fd, ok ? cr::proto::kOk : cr::proto::kError, clients.size() - 1, err);
+          // The other connections that some process still holds: one whose
+          // holders are all gone (the command's, when it left nothing
+          // running) hangs up, though this round has not read that yet.
+          uint64_t others = 0;
+          for (auto& c : clients) {
+            if (c.fd == fd || std::find(gone.begin(), gone.end(), c.fd) != gone.end()) continue;
+            pollfd one{c.fd, POLLIN, 0};
+            if (poll(&one, 1, 0) == 1 && (one.revents & (POLLHUP | POLLERR))) continue;
+            others++;
+          }
+          reply(fd, ok ? cr::proto::kOk : cr::proto::kError, others, err);
+          // The launcher returns now, and this daemon stays for the
+          // programs left running: the launcher's error output is not
+          // ours to hold (a caller reading it to its end would wait for
+          // them too).
+          if (others > 0) {
+            int null = open("/dev/null", O_WRONLY | O_CLOEXEC);
+            if (null >= 0) {
+              dup2(null, 2);
+              close(null);
+            }
+          }
           o.grace_ms = 0;
           break;
         }

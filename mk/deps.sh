@@ -2,16 +2,18 @@
 # Installs the Debian packages a make target needs (the build's include
 # debootstrap: `cowroot run` builds its first image with it): with apt-get when run as
 # root, otherwise prints the exact command to run and fails.
-#   mk/deps.sh build|test|bench
+#   mk/deps.sh build|test|bench|peer
 set -eu
 build="g++ make pkg-config python3 libelf-dev zlib1g-dev doctest-dev debootstrap debian-archive-keyring"
 test="$build util-linux libcap2-bin attr debootstrap sharutils python3 libgtest-dev procps sysvinit-utils"
 bench="$test fakeroot fakechroot cowdancer"
+peer="$test autoconf automake libtool perl cowdancer libjemalloc2"
 case "${1:-build}" in
   build) want=$build ;;
   test) want=$test ;;
   bench) want=$bench ;;
-  *) echo "usage: $0 build|test|bench" >&2; exit 2 ;;
+  peer) want=$peer ;;
+  *) echo "usage: $0 build|test|bench|peer" >&2; exit 2 ;;
 esac
 missing=
 for p in $want; do

@@ -3,12 +3,14 @@
 
 A function counts when libc.so.6 exports it and its prototype in glibc's
 headers has a `const char *` parameter named like a path (__file, __path,
-__name, __dir, __template, ...). Every one must be exported by
-libcowroot.so, or be listed in preload/unwrapped-path-functions.txt with
-the reason it needs no wrapper.
+__name, __dir, __template, ...). Every one must have a row in the table of
+front doors (preload/ops.tbl) -- or, given a library, be exported by it --
+or be listed in preload/unwrapped-path-functions.txt with the reason it
+needs no wrapper.
 
-  path-functions.py                    list them
-  path-functions.py --check LIB LIST   exit 1 naming any neither wrapped nor listed
+  path-functions.py                       list them
+  path-functions.py --check TABLE LIST    exit 1 naming any neither in the table nor listed
+  path-functions.py --check LIB.so LIST   the same against what a built library exports
 """
 import re
 import subprocess
@@ -33,6 +35,16 @@ def exported(lib):
     return {p[2].split("@")[0] for p in (l.split() for l in out.splitlines()) if len(p) >= 3 and p[1] in "TtWiI"}
 
 
+def table_names(table):
+    """The libc names of preload/ops.tbl's rows ('libc RET NAME(...)')."""
+    names = set()
+    for line in open(table):
+        m = re.match(r"\s+libc\s+.*?\b(\w+)\s*\(", line)
+        if m:
+            names.add(m.group(1))
+    return names
+
+
 def candidates():
     src = "".join(f"#include <{h}>\n" for h in HEADERS)
     pre = subprocess.run(["gcc", "-E", "-O2", "-D_FORTIFY_SOURCE=2", "-D_GNU_SOURCE", "-D_LARGEFILE64_SOURCE", "-x", "c", "-"], input=src,
@@ -49,7 +61,7 @@ def candidates():
 def main():
     names = candidates()
     if len(sys.argv) == 4 and sys.argv[1] == "--check":
-        ours = exported(sys.argv[2])
+        ours = table_names(sys.argv[2]) if sys.argv[2].endswith(".tbl") else exported(sys.argv[2])
         listed = {}
         for line in open(sys.argv[3]):
             line = line.split("#", 1)[0].strip()

@@ -143,6 +143,64 @@ TEST_CASE("bad input is one Error naming the thing") {
   CHECK_THROWS_AS(root.run({}), cowroot::Error);
 }
 
+namespace {
+
+// Builds `source` against the install with pkg-config's flags for `package`
+// into DIR/prog.
+test::Result build_with_pkg_config(const TempDir& d, const std::string& package, const std::string& source) {
+  write_file(d / "prog.cc", source);
+  return sh("cd " + q(d.path) + " && g++ -std=c++20 -o prog prog.cc $(PKG_CONFIG_PATH=" +
+            q(prefix() + "/lib/pkgconfig") + " pkg-config --cflags --libs " + package + ") 2>&1");
+}
+
+}  // namespace
+
+TEST_CASE("a program built with pkg-config's flags for cowroot-fixture links and runs a Root") {
+  // The installed libraries as a consumer gets them: the fixture needs the
+  // clone library (pools, clones, reset) and the core after it.
+  TempDir d;
+  auto r = build_with_pkg_config(d, "cowroot-fixture", R"(#include <cowroot/fixture.h>
+#include <cstdio>
+int main(int, char** argv) {
+  cowroot::Root root(cowroot::Image::at(argv[1]));
+  auto r = root.sh("echo changed > /etc/motd; cat /etc/motd");
+  fputs(r.out.c_str(), stdout);
+  return r.ok() ? 0 : 1;
+}
+)");
+  REQUIRE_MESSAGE(r.status == 0, r.out);
+  r = sh("COWROOT_PREFIX=" + q(prefix()) + " " + q(d / "prog") + " " + q(base()) + " 2>&1");
+  CAPTURE(r.out);
+  CHECK(r.status == 0);
+  CHECK(r.out == "changed\n");
+  CHECK(slurp(base() + "/etc/motd") == "inside the root\n");
+}
+
+TEST_CASE("a program built with pkg-config's flags for cowroot makes and removes a clone with <cowroot/clone.h>") {
+  TempDir d;
+  auto r = build_with_pkg_config(d, "cowroot", R"(#include <cowroot/clone.h>
+#include <cstdio>
+#include <fstream>
+#include <string>
+int main(int, char** argv) {
+  char err[512];
+  std::string c = argv[2], line;
+  if (cr::cow_clone(argv[1], c.c_str(), err, sizeof err) < 0) return fprintf(stderr, "%s\n", err), 1;
+  std::getline(std::ifstream(c + "/etc/motd"), line);
+  puts(line.c_str());
+  if (cr::remove_tree(c.c_str(), err, sizeof err) < 0 || cr::remove_tree((c + ".cowroot").c_str(), err, sizeof err) < 0)
+    return fprintf(stderr, "%s\n", err), 1;
+  return 0;
+}
+)");
+  REQUIRE_MESSAGE(r.status == 0, r.out);
+  r = sh(q(d / "prog") + " " + q(base()) + " " + q(d / "clone") + " 2>&1");
+  CHECK_MESSAGE(r.status == 0, r.out);
+  CHECK(r.out == "inside the root\n");
+  CHECK_FALSE(exists(d / "clone"));
+  CHECK_FALSE(exists(d / "clone.cowroot"));
+}
+
 // ---- the doctest adapter, on the default image (the Debian archive) --------
 
 COWROOT_TEST_CASE("the doctest adapter: each case a fresh root of the default image" * doctest::skip(quick())) {

@@ -16,8 +16,9 @@ trap 'unmount_all; rm -rf "$stage" 2>/dev/null' EXIT INT TERM
 make -s install PREFIX="$stage/prefix" BUILD="$build" >/dev/null || { echo "tests: install failed" >&2; exit 1; }
 mkdir -p "$stage/bin" "$stage/work"
 for t in "$@"; do cp "$t" "$stage/bin/"; done
-cp "$build/tests/helper" "$(dirname "$0")/mkroot.sh" "$(dirname "$0")/../mk/path-functions.py" "$(dirname "$0")/../mk/check-glibc.sh" \
-   "$(dirname "$0")/../preload/unwrapped-path-functions.txt" "$stage/bin/"
+cp "$build/tests/helper" "$(dirname "$0")/mkroot.sh" "$(dirname "$0")/fixture_capi.c" "$(dirname "$0")/../mk/path-functions.py" \
+   "$(dirname "$0")/../mk/check-glibc.sh" "$(dirname "$0")/../preload/unwrapped-path-functions.txt" "$(dirname "$0")/../preload/ops.tbl" \
+   "$stage/bin/"
 chmod -R a+rX "$stage"
 chmod 1777 "$stage/work"
 # The real client needs a mirror (the host's apt sources) and, to compare
@@ -70,6 +71,7 @@ fi
 # HOME too: root's would be unreadable to the uid the tests drop to (dpkg
 # warns about ~/.dpkg.cfg).
 export COWROOT_TEST_PREFIX="$stage/prefix" COWROOT_TEST_MKROOT="$stage/bin/mkroot.sh" TMPDIR="$stage/work" \
+  COWROOT_TEST_CAPI_SRC="$stage/bin/fixture_capi.c" \
   HOME="$stage/work"
 passed=0 failed=0 status=0
 for t in "$@"; do

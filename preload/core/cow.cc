@@ -34,15 +34,7 @@ bool copy_str(char* out, size_t n, const char* s) {
 }
 
 const SharedSlot* find_slot(uint64_t ino) {
-  const SharedSet* s = g_cow.set;
-  if (!s) return nullptr;
-  const SharedSlot* slots = shared_slots(s);
-  uint64_t mask = s->cap - 1;
-  for (uint64_t i = shared_hash(ino) & mask, n = 0; n <= mask; n++, i = (i + 1) & mask) {
-    if (slots[i].ino == 0) return nullptr;
-    if (slots[i].ino == ino) return &slots[i];
-  }
-  return nullptr;
+  return g_cow.set ? shared_find(g_cow.set, ino) : nullptr;
 }
 
 // Calls f(host path) for each name the recorded inode `ino` had in the base

@@ -20,6 +20,9 @@
 // `cowroot --cow DIR` (cow-shell) records at its start, as cow-shell does,
 // which files under DIR have more than one link (cow_scan); without that
 // record (COWROOT_COW_DIR alone) any such file is shared.
+//
+// This is the library's side. Making, resetting and sealing clones is the
+// command line's (cli/clone/clone.h, libcowroot-clone.a).
 #pragma once
 #include <linux/stat.h>
 
@@ -99,49 +102,5 @@ uint32_t cow_nlink(uint64_t dev, uint64_t ino, uint32_t nlink);
 // Records in the clone's change journal (CLONE.cowroot/journal) that the
 // name (dirfd, path) changed, for `cowroot reset`. Nothing outside a clone.
 void cow_note(int dirfd, const char* path);
-
-// ---- the command line's side: building and maintaining clones ----------------
-
-// Makes DEST, a copy-on-write clone of SRC (with DEST.cowroot beside it).
-// Writes a one-line reason into err on failure and leaves nothing behind.
-int cow_clone(const char* src, const char* dest, char* err, size_t errlen);
-
-// Puts a clone back to its base by undoing what its journal lists, with
-// every change confined to the clone (no symlink followed, no mount
-// entered). Returns 0 when done, 1 when a full re-clone is needed (the
-// clone changed behind the library's back, the base is another one than
-// the clone was made from, or the journal cannot be trusted), -1 on error
-// with nothing changed (err says why: the clone is in use, or a mount is
-// inside it).
-int cow_reset_fast(const char* clone, char* err, size_t errlen);
-// cow_reset_fast, then the full re-clone when that says so: 0 or -1.
-int cow_reset(const char* clone, char* err, size_t errlen);
-
-// Seals a base: no write bit on disk for its files (the apparent modes move
-// into its fake state), and a manifest that verify() compares against.
-int cow_seal(const char* base, char* err, size_t errlen);
-// Lists changes to a sealed base since it was sealed; returns the count or -1.
-long cow_verify(const char* base, char* err, size_t errlen, void (*report)(const char* line, void* ctx), void* ctx);
-
-// `cowroot --cow DIR` (cow-shell): records in set_path (a `shared` file) the
-// inodes under DIR that have more than one link now, as cow-shell's inode
-// list does at its start.
-int cow_scan(const char* dir, const char* set_path, char* err, size_t errlen);
-
-// A pool of ready clones of one base, kept in the directory `runs`: a
-// clone is claimed with one rename (runs/ready-* -> runs/run-ID), or made
-// when none is ready; it comes back reset, while the pool holds fewer than
-// `keep` ready ones. A slot is runs/run-ID holding `root` and
-// `root.cowroot`. pool_take fills slot and root (host paths, n bytes each).
-int pool_take(const char* base, const char* runs, const char* id, char* slot, char* root, size_t n, char* err,
-              size_t errlen);
-// Puts the slot's clone back ready, reset (a reset that cannot be the fast
-// one, or a full pool, removes it instead). Returns 0, or -1 with err set.
-int pool_give_back(const char* runs, const char* slot, const char* id, int keep, char* err, size_t errlen);
-
-// Removes a tree without following symlinks or entering mounts (bind
-// mounts of the same file system included): a mount inside stops it, with
-// the mount point named in err.
-int remove_tree(const char* path, char* err, size_t errlen);
 
 }  // namespace cr

@@ -32,6 +32,17 @@ inline uint64_t shared_hash(uint64_t ino) {
   return h ^ (h >> 31);
 }
 
+// The slot of `ino` in the set, or nullptr when the set does not hold it.
+inline const SharedSlot* shared_find(const SharedSet* s, uint64_t ino) {
+  const SharedSlot* slots = shared_slots(s);
+  uint64_t mask = s->cap - 1;
+  for (uint64_t i = shared_hash(ino) & mask, n = 0; n <= mask; n++, i = (i + 1) & mask) {
+    if (slots[i].ino == 0) return nullptr;
+    if (slots[i].ino == ino) return &slots[i];
+  }
+  return nullptr;
+}
+
 inline bool shared_valid(const SharedSet* s, size_t len) {
   return len >= sizeof(SharedSet) && memcmp(s->magic, "CRSHARE1", 8) == 0 && s->cap &&
          (s->cap & (s->cap - 1)) == 0 && sizeof(SharedSet) + s->cap * sizeof(SharedSlot) <= len &&

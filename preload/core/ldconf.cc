@@ -18,8 +18,8 @@
 
 namespace cr {
 
-using walker::map_host;
-using walker::walk;
+using walker::host_of;
+using walker::walk_inside;
 
 using sys::Dirent64;
 
@@ -36,9 +36,9 @@ bool root_library_path(char* out, size_t n) {
     PathBuf cur;
     cur[0] = 0;
     bool trailing;
-    if (walk(d, true, cur, sizeof cur, &trailing, false, true) < 0) return true;
+    if (walk_inside(d, true, cur, sizeof cur, &trailing, true) < 0) return true;
     PathBuf host;
-    size_t hl = map_host(cur, host, sizeof host);
+    size_t hl = host_of(cur, host, sizeof host);
     if (!hl) return true;
     // Skip duplicates and directories that do not exist.
     for (const char* p = out; *p;) {
@@ -61,9 +61,9 @@ bool root_library_path(char* out, size_t n) {
     PathBuf cur;
     cur[0] = 0;
     bool trailing;
-    if (walk(inside, true, cur, sizeof cur, &trailing, false, true) < 0) return -1;
+    if (walk_inside(inside, true, cur, sizeof cur, &trailing, true) < 0) return -1;
     PathBuf host;
-    if (!map_host(cur, host, sizeof host)) return -1;
+    if (!host_of(cur, host, sizeof host)) return -1;
     long fd = sys::raw(SYS_openat, AT_FDCWD, (long)host, O_RDONLY | O_CLOEXEC);
     if (fd < 0) return -1;
     long r = sys::raw(SYS_read, fd, (long)buf, bn - 1);
@@ -95,7 +95,7 @@ bool root_library_path(char* out, size_t n) {
     cur[0] = 0;
           bool trailing;
           PathBuf host;
-          if (walk(*dir ? dir : "/", true, cur, sizeof cur, &trailing, false, true) == 0 && map_host(cur, host, sizeof host)) {
+          if (walk_inside(*dir ? dir : "/", true, cur, sizeof cur, &trailing, true) == 0 && host_of(cur, host, sizeof host)) {
             long dfd = sys::raw(SYS_openat, AT_FDCWD, (long)host, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
             if (dfd >= 0) {
               char names[32][256];
@@ -175,7 +175,7 @@ bool lib_stamp(LibStamp* st) {
     cur[0] = 0;
     bool trailing;
     struct statx sx {};
-    if (walk(f, true, cur, sizeof cur, &trailing, false, false) == 0 && map_host(cur, host, sizeof host))
+    if (walk_inside(f, true, cur, sizeof cur, &trailing, false) == 0 && host_of(cur, host, sizeof host))
       if (sys::raw(SYS_statx, AT_FDCWD, (long)host, 0, STATX_INO | STATX_CTIME, (long)&sx) < 0) sx = {};
     uint64_t v[3] = {sx.stx_ino, (uint64_t)sx.stx_ctime.tv_sec, sx.stx_ctime.tv_nsec};
     h = fnv1a(v, sizeof v, h);

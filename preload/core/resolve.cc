@@ -20,9 +20,7 @@ namespace cr {
 
 constinit RootConfig g_root;
 
-// The walker's internals; ldconf.cc reads the root's loader configuration
-// with them (resolve_impl.h).
-namespace walker {
+namespace {
 
 
 
@@ -157,7 +155,9 @@ bool is_bind_name(const char* name) {
   return false;
 }
 
-// /proc/PID/{fd/N,cwd,root,exe,map_files/…} and the same under task/TID.
+// /proc/PID/{fd/N,cwd,root,exe,map_files/…,ns/…} and the same under
+// task/TID. (An ns link reads "net:[4026531833]", a name that is nowhere:
+// followed as text it would be ENOENT where the kernel opens the namespace.)
 bool magic_link(const char* host, size_t hl) {
   if (strncmp(host, "/proc/", 6) != 0) return false;
   const char* last = host + hl;
@@ -166,15 +166,37 @@ bool magic_link(const char* host, size_t hl) {
   const char* parent = parent_end;
   while (parent > host && parent[-1] != '/') parent--;
   size_t pl = parent_end - parent;
-  if ((pl == 2 && memcmp(parent, "fd", 2) == 0) || (pl == 9 && memcmp(parent, "map_files", 9) == 0)) return true;
+  if ((pl == 2 && (memcmp(parent, "fd", 2) == 0 || memcmp(parent, "ns", 2) == 0)) ||
+      (pl == 9 && memcmp(parent, "map_files", 9) == 0))
+    return true;
   return strcmp(last, "cwd") == 0 || strcmp(last, "root") == 0 || strcmp(last, "exe") == 0;
+}
+
+// Whether a relative path's first name (past any ".") is "..".
+bool climbs(const char* p) {
+  for (;;) {
+    while (*p == '/') p++;
+    if (p[0] != '.') return false;
+    if (p[1] == '.' && (p[2] == '/' || !p[2])) return true;
+    if (p[1] != '/' && p[1]) return false;
+    p++;
+  }
 }
 
 // The top-inside target of a /proc magic link at `host`, when it names a
 // path in the root: a working directory, an open file, a program (exe of a
 // process of the session reads as its program, not as the root's loader).
 // False for anything else (a pipe, a deleted file, a host path outside).
-bool magic_target(const char* host, char* out, size_t n) {
+// `further`: more of the path follows, which the walk takes as it reads
+// ("..": the parent), so the target must be a directory (after a file the
+// kernel says ENOTDIR: false leaves it to it); a removed one is given as
+// where it was, and *removed set.
+bool magic_target(const char* host, bool further, char* out, size_t n, bool* removed) {
+  *removed = false;
+  struct statx sx;
+  if (further &&
+      (sys::raw(SYS_statx, AT_FDCWD, (long)host, 0, STATX_TYPE | STATX_NLINK, (long)&sx) < 0 || !S_ISDIR(sx.stx_mode)))
+    return false;
   PathBuf inside;
   if (proc_exe_inside(host, inside, sizeof inside)) {
     if (inside[0] != '/') return false;
@@ -185,7 +207,13 @@ bool magic_target(const char* host, char* out, size_t n) {
   long tl = sys::raw(SYS_readlinkat, AT_FDCWD, (long)host, (long)target, sizeof target - 1);
   if (tl <= 0 || target[0] != '/') return false;
   target[tl] = 0;
-  if (tl > 10 && strcmp(target + tl - 10, " (deleted)") == 0) return false;
+  if (tl > 10 && strcmp(target + tl - 10, " (deleted)") == 0) {
+    if (!further) return false;
+    if (sx.stx_nlink == 0) {  // else a live directory so named
+      target[tl - 10] = 0;
+      *removed = true;
+    }
+  }
   return host_to_top(target, out, n);
 }
 
@@ -275,8 +303,11 @@ int walk(const char* path, bool follow_last, char* cur, size_t cap, bool* traili
         continue;
       }
       if (!last || magic_last) {
+        // A removed directory (/proc/self/cwd of one): the kernel finds no
+        // name in it, but ".." climbs from where it was, here as there.
         PathBuf top;
-        if (magic_target(host, top, sizeof top)) {
+        bool removed;
+        if (magic_target(host, !last, top, sizeof top, &removed) && (!removed || climbs(e))) {
           size_t tl = strlen(top);
           if (tl + 1 > cap) return -ENAMETOOLONG;
           memcpy(cur, top, tl + 1);
@@ -341,19 +372,44 @@ bool fd_host_path(int fd, char* out, size_t n) {
   return out[0] == '/';
 }
 
+// /proc names a removed directory by its last path and " (deleted)".
+bool deleted_suffix(const char* host, size_t* len) {
+  size_t l = strlen(host);
+  *len = l;
+  return l > 10 && strcmp(host + l - 10, " (deleted)") == 0;
+}
+
 // Where a walk of (dirfd, path) starts: nothing for an absolute path, else
-// the top-inside path of the working directory or of dirfd. False when that
-// directory lies outside the root.
-bool start_dir(int dirfd, const char* path, char* cur, size_t n) {
+// the top-inside path of the working directory or of dirfd (a removed one's
+// last, and *removed set). False when that directory lies outside the root.
+bool start_dir(int dirfd, const char* path, char* cur, size_t n, bool* removed) {
   cur[0] = 0;
+  *removed = false;
   if (path[0] == '/') return true;
   if (dirfd == AT_FDCWD) {
     if (!g_root.cwd_known) root_cwd_changed();
     if (!g_root.cwd_known) return false;
+    *removed = g_root.cwd_removed;
     return put(cur, n, g_root.cwd, strlen(g_root.cwd));
   }
   PathBuf host;
-  return fd_host_path(dirfd, host, sizeof host) && host_to_top(host, cur, n);
+  if (!fd_host_path(dirfd, host, sizeof host)) return false;
+  size_t hl;
+  bool deleted = deleted_suffix(host, &hl);
+  if (path[0] == '.' || deleted) {
+    // The walk takes "." and ".." as they read: from a descriptor on
+    // anything but a directory the kernel says ENOTDIR (left to it). A
+    // removed directory is where it was (a live one may be so named).
+    struct statx sx;
+    if (sys::raw(SYS_statx, dirfd, (long)"", AT_EMPTY_PATH, STATX_TYPE | STATX_NLINK, (long)&sx) < 0 ||
+        !S_ISDIR(sx.stx_mode))
+      return false;
+    if (deleted && sx.stx_nlink == 0) {
+      host[hl - 10] = 0;
+      *removed = true;
+    }
+  }
+  return host_to_top(host, cur, n);
 }
 
 // The first bind of an inside path wins: the defaults, the list handed
@@ -385,9 +441,17 @@ void add_exclude_binds() {
   }
 }
 
-}  // namespace walker
+}  // namespace
 
-using namespace walker;
+// The walker for ldconf.cc (resolve_impl.h). Out of line here, so that the
+// resolver's own calls keep walk() static: GCC then specialises and inlines
+// it for them (a shared walk cost every in-root stat ~25 instructions).
+namespace walker {
+size_t host_of(const char* inside, char* out, size_t n) { return map_host(inside, out, n); }
+int walk_inside(const char* path, bool follow_last, char* cur, size_t cap, bool* trailing, bool remember) {
+  return walk(path, follow_last, cur, cap, trailing, false, remember);
+}
+}  // namespace walker
 
 void root_forget_cache() { g_cache_epoch++; }
 
@@ -453,6 +517,19 @@ void root_cwd_changed() {
   if (!g_root.active) return;
   PathBuf host;
   long r = sys::raw(SYS_getcwd, (long)host, sizeof host);
+  g_root.cwd_removed = false;
+  if (r == -ENOENT) {
+    // Removed: getcwd has no name for it, /proc its last one. Unknown, it
+    // would be "outside" and a relative "../../etc" the kernel's to climb,
+    // out of the root to the host's /etc.
+    long l = sys::raw(SYS_readlinkat, AT_FDCWD, (long)"/proc/self/cwd", (long)host, sizeof host - 1);
+    size_t hl;
+    if (l > 0 && (host[l] = 0, deleted_suffix(host, &hl))) {
+      host[hl - 10] = 0;
+      g_root.cwd_removed = true;
+      r = l;
+    }
+  }
   g_root.cwd_known = r > 0 && host_to_top(host, g_root.cwd, sizeof g_root.cwd);
 }
 
@@ -466,8 +543,15 @@ int resolve(int dirfd, const char* path, int flags, Resolved* out) {
   // the same in the root as on the host: hand it to the kernel as it is.
   if (path[0] != '/' && !strchr(path, '/') && (!follow || lazy) && strcmp(path, "..") != 0 && !is_bind_name(path))
     return 0;
+  // The kernel takes no path of PATH_MAX bytes or more, whatever it names
+  // ("/./././…/f" walks to a short one; a single name is refused above by it).
+  if (strnlen(path, kPathMax) >= kPathMax) return -ENAMETOOLONG;
   PathBuf cur;
-  if (!start_dir(dirfd, path, cur, sizeof cur)) return 0;  // a directory outside: the kernel's business
+  bool removed;
+  if (!start_dir(dirfd, path, cur, sizeof cur, &removed)) return 0;  // a directory outside: the kernel's business
+  // In a removed directory the kernel finds no name and "." is the directory
+  // itself: only a path that climbs out first is walked (from where it was).
+  if (removed && !climbs(path)) return 0;
   bool trailing;
   int r = walk(path, follow && !lazy, cur, sizeof cur, &trailing, false, !(flags & kForExec));
   if (r < 0) return r;
@@ -499,7 +583,8 @@ namespace {
 // Walks (dirfd, path) to an existing file, every symlink followed: its
 // canonical top-inside path into cur, its type into sx.
 int walk_existing(int dirfd, const char* path, char* cur, size_t n, struct statx* sx, bool* trailing) {
-  if (!start_dir(dirfd, path, cur, n)) return -ENOENT;
+  bool removed;  // walked from where it was: its names are missing there too
+  if (!start_dir(dirfd, path, cur, n, &removed)) return -ENOENT;
   int r = walk(path, true, cur, n, trailing, true);
   if (r < 0) return r;
   PathBuf host;
@@ -627,6 +712,7 @@ int root_chroot(const char* path) {
     root_cwd_changed();
     return 0;
   }
+  if (strnlen(path, kPathMax) >= kPathMax) return -ENAMETOOLONG;  // as resolve
   PathBuf cur;
   struct statx sx;
   bool trailing;

@@ -40,6 +40,7 @@ struct RootConfig {
   int nbinds = 0;
   char cwd[kPathMax] = {};    // top-inside path of the working directory
   bool cwd_known = false;
+  bool cwd_removed = false;  // it was removed: cwd is where it was
   char exe[kPathMax] = {};    // inside path of the running program (/proc/self/exe)
 };
 

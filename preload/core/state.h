@@ -133,6 +133,15 @@ class State {
   char dir_[kPathMax] = {};  // last: its first bytes share a page with the fields above
 };
 
+// A State unmapped when it goes: for a state opened for a while and left
+// again (making, resetting or sealing a clone; the fixture), never the
+// process's own session state (g_state).
+class ScopedState : public State {
+ public:
+  ScopedState() = default;
+  ~ScopedState() { close(); }
+};
+
 // The state's name-value records, as stored in the heap.
 struct XattrRec {
   uint32_t total;   // bytes of this record, 8-aligned

@@ -5,6 +5,7 @@
 #include <grp.h>
 #include <linux/openat2.h>
 #include <sys/ioctl.h>
+#include <sys/resource.h>
 #include <dirent.h>
 #include <dlfcn.h>
 #include <fcntl.h>
@@ -80,9 +81,12 @@ EXPORT int close_range(unsigned first, unsigned last, int flags) {
 EXPORT void closefrom(int low) {
   if (low < 0) low = 0;
   if (close_range((unsigned)low, ~0u, 0) == 0) return;
-  // No close_range in this kernel: close what /proc says is open.
-  for (int fd = low; fd < 65536; fd++)
-    if (!is_live_fd(fd)) sys::raw(SYS_close, fd);
+  // No close_range in this kernel (before 5.9): close every descriptor up
+  // to the process's limit, as glibc's own fallback does.
+  struct rlimit lim;
+  long top = sys::raw(SYS_getrlimit, RLIMIT_NOFILE, (long)&lim) == 0 && lim.rlim_cur < 1048576 ? (long)lim.rlim_cur : 65536;
+  for (long fd = low; fd < top; fd++)
+    if (!is_live_fd((int)fd)) sys::raw(SYS_close, fd);
 }
 EXPORT int dup2(int a, int b) {
   if (a != b) vacate(b);

@@ -75,12 +75,13 @@ FILE* freopen_like(Fn fn, const char* p, const char* m, FILE* stream) {
     bool w = m && (strchr(m, 'w') || strchr(m, 'a') || strchr(m, '+'));
     PathBuf copy;
     if (w && stream) {
-      int e = cow_prepare_fd(fileno(stream), copy, sizeof copy, CowWhat::kContent);
-      if (e < 0) {
+      int dirfd = fileno(stream), flags = AT_EMPTY_PATH;
+      const char* path = "";
+      if (int e = prepare_write(&dirfd, &path, &flags, true, CowWhat::kContent, copy)) {
         errno = -e;
         return nullptr;
       }
-      if (e == 1) return fn(copy, m, stream);
+      if (path == copy) return fn(copy, m, stream);
     }
     return fn(p, m, stream);
   }
@@ -94,7 +95,7 @@ FILE* freopen_like(Fn fn, const char* p, const char* m, FILE* stream) {
   bool excl = m && strchr(m, 'x');
   PathBuf copy;
   if (w && !excl) {
-    if (int e = cow_prepare(&r.dirfd, &r.path, !g_root.active, CowWhat::kContent, copy, sizeof copy)) {
+    if (int e = prepare_write(&r.dirfd, &r.path, nullptr, true, CowWhat::kContent, copy)) {
       errno = -e;
       return nullptr;
     }

@@ -1,0 +1,275 @@
+// The processes of a session, found from outside (procs.h).
+//
+// Every process of a session holds a connection to the session's daemon:
+// the library keeps it open across fork and exec, and keeps programs from
+// closing it. So the session's processes are the holders of the sockets the
+// daemon accepted, whatever they did since: setsid, a double fork, a new
+// process title (nginx writes over its environment). The daemon's pid comes
+// from its own answer to a ping; its sockets from /proc/PID/fd; the other
+// end of each from the kernel's socket diagnostics (NETLINK_SOCK_DIAG,
+// readable by any user); their holders from /proc/*/fd. A process started
+// in the session that dropped its connection behind the library's back (a
+// static program's raw close) still carries COWROOT_STATE in its
+// environment: it is stopped too.
+#include "procs.h"
+
+#include <dirent.h>
+#include <fcntl.h>
+#include <linux/netlink.h>
+#include <linux/rtnetlink.h>
+#include <linux/sock_diag.h>
+#include <linux/unix_diag.h>
+#include <signal.h>
+#include <sys/file.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdlib>
+#include <cstring>
+#include <ctime>
+#include <map>
+#include <set>
+
+#include "../preload/core/proto.h"
+#include "../preload/core/session.h"
+
+namespace cli {
+
+namespace {
+
+void pause_ms(int ms) {
+  timespec ts{ms / 1000, (ms % 1000) * 1000000L};
+  nanosleep(&ts, nullptr);
+}
+
+long now_ms() {
+  timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return ts.tv_sec * 1000L + ts.tv_nsec / 1000000L;
+}
+
+// Every process of /proc (their ids), but this one.
+std::vector<pid_t> all_pids() {
+  std::vector<pid_t> out;
+  pid_t me = getpid();
+  if (DIR* d = opendir("/proc")) {
+    while (dirent* e = readdir(d)) {
+      if (e->d_name[0] < '1' || e->d_name[0] > '9') continue;
+      pid_t p = (pid_t)atol(e->d_name);
+      if (p != me) out.push_back(p);
+    }
+    closedir(d);
+  }
+  return out;
+}
+
+// The socket inodes a process holds (empty when it is another user's).
+std::vector<uint64_t> sockets_of(pid_t pid) {
+  std::vector<uint64_t> out;
+  std::string dir = "/proc/" + std::to_string(pid) + "/fd";
+  DIR* d = opendir(dir.c_str());
+  if (!d) return out;
+  while (dirent* e = readdir(d)) {
+    if (e->d_name[0] == '.') continue;
+    char link[64];
+    ssize_t n = readlinkat(dirfd(d), e->d_name, link, sizeof link - 1);
+    if (n <= 8 || memcmp(link, "socket:[", 8) != 0) continue;
+    link[n] = 0;
+    out.push_back(strtoull(link + 8, nullptr, 10));
+  }
+  closedir(d);
+  return out;
+}
+
+// Whether a process's environment holds the exact entry `want`.
+bool environ_has(pid_t pid, const std::string& want) {
+  std::string p = "/proc/" + std::to_string(pid) + "/environ";
+  int fd = open(p.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return false;
+  std::string env;
+  char buf[16384];
+  for (ssize_t n; (n = read(fd, buf, sizeof buf)) > 0;) env.append(buf, n);
+  close(fd);
+  for (size_t i = 0; i < env.size();) {
+    size_t end = env.find('\0', i);
+    if (end == std::string::npos) end = env.size();
+    if (env.compare(i, end - i, want) == 0) return true;
+    i = end + 1;
+  }
+  return false;
+}
+
+// Unix socket inode -> the inode of its peer, for every connected socket.
+bool unix_peers(std::map<uint64_t, uint64_t>* peers) {
+  int nl = socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_SOCK_DIAG);
+  if (nl < 0) return false;
+  struct {
+    nlmsghdr nlh;
+    unix_diag_req req;
+  } q{};
+  q.nlh.nlmsg_len = sizeof q;
+  q.nlh.nlmsg_type = SOCK_DIAG_BY_FAMILY;
+  q.nlh.nlmsg_flags = NLM_F_REQUEST | NLM_F_DUMP;
+  q.req.sdiag_family = AF_UNIX;
+  q.req.udiag_states = ~0u;
+  q.req.udiag_show = UDIAG_SHOW_PEER;
+  sockaddr_nl to{};
+  to.nl_family = AF_NETLINK;
+  if (sendto(nl, &q, sizeof q, 0, reinterpret_cast<sockaddr*>(&to), sizeof to) < 0) {
+    close(nl);
+    return false;
+  }
+  alignas(nlmsghdr) char buf[32768];
+  bool done = false, ok = true;
+  while (!done) {
+    ssize_t n = recv(nl, buf, sizeof buf, 0);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) {
+      ok = false;
+      break;
+    }
+    for (auto* h = reinterpret_cast<nlmsghdr*>(buf); NLMSG_OK(h, (size_t)n); h = NLMSG_NEXT(h, n)) {
+      if (h->nlmsg_type == NLMSG_DONE) {
+        done = true;
+        break;
+      }
+      if (h->nlmsg_type == NLMSG_ERROR) {
+        ok = false;
+        done = true;
+        break;
+      }
+      auto* m = static_cast<unix_diag_msg*>(NLMSG_DATA(h));
+      int len = (int)(h->nlmsg_len - NLMSG_LENGTH(sizeof *m));
+      for (auto* a = reinterpret_cast<rtattr*>(m + 1); RTA_OK(a, len); a = RTA_NEXT(a, len))
+        if (a->rta_type == UNIX_DIAG_PEER && RTA_PAYLOAD(a) >= sizeof(uint32_t))
+          (*peers)[m->udiag_ino] = *static_cast<uint32_t*>(RTA_DATA(a));
+    }
+  }
+  close(nl);
+  return ok;
+}
+
+// Asks the daemon of `fd`'s session for its pid.
+pid_t daemon_pid(int fd) {
+  cr::proto::Msg m{cr::proto::kMagic, cr::proto::kPing, 0, 0, 0};
+  if (send(fd, &m, sizeof m, MSG_NOSIGNAL) != (ssize_t)sizeof m) return -1;
+  char in[sizeof(cr::proto::Msg) + cr::proto::kMaxPayload];
+  ssize_t n;
+  do n = recv(fd, in, sizeof in, 0); while (n < 0 && errno == EINTR);
+  if (n < (ssize_t)sizeof m) return -1;
+  memcpy(&m, in, sizeof m);
+  return m.magic == cr::proto::kMagic && m.op == cr::proto::kOk ? (pid_t)m.value : -1;
+}
+
+// Whether the daemon of the state directory still holds its lock.
+bool daemon_running(const std::string& state_dir) {
+  int fd = open((state_dir + "/lock").c_str(), O_RDWR | O_CLOEXEC);
+  if (fd < 0) return false;
+  bool held = flock(fd, LOCK_EX | LOCK_NB) < 0 && errno == EWOULDBLOCK;
+  close(fd);
+  return held;
+}
+
+}  // namespace
+
+uint64_t socket_inode(int fd) {
+  struct stat st;
+  return fstat(fd, &st) == 0 && S_ISSOCK(st.st_mode) ? st.st_ino : 0;
+}
+
+int kill_holders(const std::vector<uint64_t>& inodes) {
+  std::set<uint64_t> want(inodes.begin(), inodes.end());
+  want.erase(0);
+  if (want.empty()) return 0;
+  std::set<pid_t> killed;
+  long start = now_ms();
+  for (;;) {
+    bool found = false;
+    for (pid_t p : all_pids())
+      for (uint64_t s : sockets_of(p))
+        if (want.count(s)) {
+          kill(p, SIGKILL);
+          killed.insert(p);
+          found = true;
+          break;
+        }
+    // Until a whole pass finds none; a process killed a moment ago may
+    // still show its descriptors until it is gone.
+    if (!found || now_ms() - start > 10000) break;
+    pause_ms(2);
+  }
+  return (int)killed.size();
+}
+
+bool session_alive(const std::string& state_dir) {
+  int fd = cr::connect_daemon(state_dir.c_str());
+  if (fd < 0) return false;
+  close(fd);
+  return true;
+}
+
+int stop_session(const std::string& state_dir, std::string* err) {
+  int fd = cr::connect_daemon(state_dir.c_str());
+  if (fd < 0) return 0;  // no daemon: nothing of the session runs
+  fcntl(fd, F_SETFD, FD_CLOEXEC);
+  pid_t daemon = daemon_pid(fd);
+  uint64_t mine = socket_inode(fd);
+  std::map<uint64_t, uint64_t> peers;
+  std::vector<uint64_t> clients;
+  if (daemon > 0 && unix_peers(&peers)) {
+    // The daemon's end of this connection is its peer; every other socket
+    // the daemon holds (but its listening one, which has no peer) leads to
+    // a process of the session.
+    uint64_t ours = peers.count(mine) ? peers[mine] : 0;
+    for (uint64_t s : sockets_of(daemon))
+      if (s != ours && peers.count(s)) clients.push_back(peers[s]);
+  }
+  std::set<pid_t> killed;
+  std::string entry = std::string(cr::kEnvState) + "=" + state_dir;
+  for (int round = 0; round < 50; round++) {
+    int n = 0;
+    if (!clients.empty()) {
+      // Not this process's own connection, nor the daemon's.
+      std::set<pid_t> spare = {getpid(), daemon};
+      std::set<uint64_t> want(clients.begin(), clients.end());
+      for (pid_t p : all_pids()) {
+        if (spare.count(p)) continue;
+        for (uint64_t s : sockets_of(p))
+          if (want.count(s)) {
+            kill(p, SIGKILL);
+            killed.insert(p);
+            n++;
+            break;
+          }
+      }
+    }
+    for (pid_t p : all_pids())
+      if (p != daemon && environ_has(p, entry)) {
+        kill(p, SIGKILL);
+        killed.insert(p);
+        n++;
+      }
+    if (n == 0) break;
+    pause_ms(2);
+  }
+  close(fd);
+  // The daemon ends when its last connection is gone.
+  long start = now_ms();
+  while (daemon_running(state_dir)) {
+    if (now_ms() - start > 5000) {
+      if (daemon > 0) kill(daemon, SIGKILL);
+      pause_ms(20);
+      if (daemon_running(state_dir)) {
+        *err = "the daemon of " + state_dir + " does not end";
+        return -1;
+      }
+      break;
+    }
+    pause_ms(1);
+  }
+  return (int)killed.size();
+}
+
+}  // namespace cli

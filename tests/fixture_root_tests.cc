@@ -1,0 +1,374 @@
+// The fixture's roots as a test suite lives with them: paths, moves, many
+// roots in one process, programs left running, timeouts, images and their
+// cache, keeping roots. Roots of tests/mkroot.sh's base and of cached
+// images made from it (no network).
+#include <cowroot/doctest.h>
+#include <cowroot/fixture.h>
+#include <sys/statfs.h>
+#include <sys/wait.h>
+
+#include "fixture_util.h"
+
+using namespace fx;
+using cowroot::Image;
+using cowroot::Root;
+
+TEST_CASE("relative paths are inside the root, never the test's working directory") {
+  TempDir host;
+  REQUIRE(mkdir((host / "etc").c_str(), 0755) == 0);
+  write_file(host / "etc/motd", "the host's\n");
+  Root root(Image::at(base()));
+  InDir in(host.path);
+  CHECK(root.read("etc/motd") == "inside the root\n");
+  root.write("relwrite", "x");
+  root.mkdir("reldir/sub");
+  root.symlink("etc/motd", "rellink");
+  root.touch("reltouched");
+  CHECK_FALSE(exists(host / "relwrite"));
+  CHECK_FALSE(exists(host / "reldir"));
+  CHECK_FALSE(exists(host / "rellink"));
+  CHECK_FALSE(exists(host / "reltouched"));
+  CHECK(root.read("/relwrite") == "x");
+  CHECK(root.isdir("/reldir/sub"));
+  CHECK(root.readlink("rellink") == "etc/motd");
+  CHECK(root.exists("reltouched"));
+  CHECK(root.host_path("etc/motd") == root.path() + "/etc/motd");
+  CHECK_THROWS_WITH_AS(root.read(""), "cowroot: an empty path", cowroot::Error);
+}
+
+TEST_CASE("a moved-from Root is an Error to use; assigning over a Root gives its root back") {
+  Root a(Image::at(base()));
+  std::string pa = a.path();
+  Root b = std::move(a);
+  CHECK_THROWS_WITH_AS(a.exists("/etc"), "cowroot: this Root was moved from: it has no root any more", cowroot::Error);
+  CHECK_THROWS_AS(a.path(), cowroot::Error);
+  CHECK_THROWS_AS(a.sh("true"), cowroot::Error);
+  CHECK(b.exists("/etc"));
+  CHECK(b.path() == pa);
+  Root c(Image::at(base()));
+  std::string pc = c.path();
+  c = std::move(b);
+  CHECK_FALSE(exists(pc));          // the root c held is gone
+  CHECK_FALSE(exists(pc + ".cowroot"));
+  CHECK(c.path() == pa);
+  CHECK(c.read("/etc/motd") == "inside the root\n");
+}
+
+namespace {
+
+size_t mappings() {
+  std::string m = slurp("/proc/self/maps");
+  return (size_t)std::count(m.begin(), m.end(), '\n');
+}
+
+}  // namespace
+
+TEST_CASE("roots leave no mappings behind: a test process can take roots indefinitely") {
+  Image img = Image::get(small_image());
+  { Root warm(img); }
+  size_t before = mappings();
+  for (int i = 0; i < 300; i++) {
+    Root r(img);
+    r.write("/etc/changed", "x");  // a reset with something to undo
+    r.chmod("/etc/motd", 0600);
+  }
+  size_t after = mappings();
+  CAPTURE(before);
+  CAPTURE(after);
+  CHECK(after < before + 20);
+}
+
+TEST_CASE("run returns when the program exits; what it left running goes with the root") {
+  pid_t bg = 0, detached = 0;
+  {
+    Root root(Image::get(small_image()));
+    auto t0 = std::chrono::steady_clock::now();
+    auto r = root.sh("sleep 30 & echo $! > /tmp/bg; echo started");
+    CHECK(seconds_since(t0) < 5);
+    CHECK(r.out == "started\n");
+    r = root.sh("setsid -f sh -c 'echo $$ > /tmp/detached; exec sleep 30' >/dev/null 2>&1; echo ok");
+    CHECK(r.out == "ok\n");
+    CHECK(seconds_since(t0) < 10);
+    bg = std::stoi(root.read("/tmp/bg"));
+    for (int i = 0; i < 500 && !(root.exists("/tmp/detached") && !root.read("/tmp/detached").empty() &&
+                                 root.read("/tmp/detached").back() == '\n');
+         i++)
+      usleep(10000);
+    detached = std::stoi(root.read("/tmp/detached"));
+    CHECK(alive(bg));
+    CHECK(alive(detached));
+  }
+  CHECK(ends_within(bg, 2000));
+  CHECK(ends_within(detached, 2000));
+  // A root of any directory too.
+  {
+    Root root(Image::at(base()));
+    root.sh("sleep 30 >/dev/null 2>&1 & echo $! > /tmp/bg");
+    bg = std::stoi(root.read("/tmp/bg"));
+    CHECK(alive(bg));
+  }
+  CHECK(ends_within(bg, 2000));
+}
+
+TEST_CASE("the command line returns when its program exits: a kept root's daemon runs on, a throwaway root's goes") {
+  TempDir d;
+  {
+    Root root(Image::at(base()));
+    root.keep(d / "kept");
+  }
+  auto t0 = std::chrono::steady_clock::now();
+  auto r = sh(cowroot_cmd() + " -r " + q(d / "kept") + " -- sh -c 'setsid sleep 30 </dev/null >/dev/null 2>&1 & echo $!'");
+  CHECK(seconds_since(t0) < 5);
+  pid_t kept = std::stoi(r.out);
+  CHECK(alive(kept));  // in its session, in the kept root
+  kill(kept, SIGKILL);
+  // A throwaway root: cowroot run stops what its command left.
+  t0 = std::chrono::steady_clock::now();
+  r = sh(cowroot_cmd() + " run --base " + q(base()) + " -- sh -c 'setsid sleep 30 </dev/null >/dev/null 2>&1 & echo $!'");
+  CHECK(seconds_since(t0) < 5);
+  CHECK(ends_within(std::stoi(r.out), 3000));
+  small_image();
+  r = sh("COWROOT_RUN_SYNC=1 " + cowroot_cmd() + " run --image small -- sh -c 'sleep 30 >/dev/null 2>&1 & echo $!'");
+  CHECK(r.status == 0);
+  CHECK(ends_within(std::stoi(r.out), 100));
+}
+
+TEST_CASE("a timeout kills the program and what it started, and says so") {
+  Root root(Image::at(base()));
+  cowroot::RunOptions o;
+  o.timeout = std::chrono::milliseconds(300);
+  auto t0 = std::chrono::steady_clock::now();
+  auto r = root.sh("setsid sleep 30 >/dev/null 2>&1 & echo $! > /tmp/bg; echo before; sleep 30; echo after", o);
+  CHECK(seconds_since(t0) < 5);
+  CHECK(r.timed_out);
+  CHECK(r.status == 124);
+  CHECK(r.out == "before\n");
+  CHECK(r.err.find("cowroot: /bin/sh timed out after 0.3 s") != std::string::npos);
+  CHECK(ends_within(std::stoi(root.read("/tmp/bg")), 2000));
+  CHECK_THROWS_WITH_AS(root.check_sh("sleep 30", o),
+                       "cowroot: sh -c sleep 30 timed out: cowroot: /bin/sh timed out after 0.3 s: killed it and what it started",
+                       cowroot::ProgramError);
+  // Quick programs are not touched.
+  CHECK(root.sh("echo quick", o).out == "quick\n");
+  // The command line.
+  TempDir d;
+  root.keep(d / "kept");
+  auto c = sh(cowroot_cmd() + " -r " + q(d / "kept") + " --timeout 0.2 -- sleep 30");
+  CHECK(c.status == 124);
+  CHECK(c.out == "cowroot: sleep timed out after 0.2 s: killed it and what it started\n");
+  CHECK(sh(cowroot_cmd() + " -r " + q(d / "kept") + " --timeout nope -- true").status == 2);
+}
+
+TEST_CASE("an image build that fails says debootstrap's own reason, once") {
+  cowroot::ImageOptions o;
+  o.name = "badvariant";
+  o.suite = "bookworm";
+  o.variant = "nope";
+  o.mirror = "http://127.0.0.1:9/debian";
+  CHECK_THROWS_WITH_AS(Image::get(o), "cowroot: cannot build image badvariant: debootstrap failed: E: unsupported variant",
+                       cowroot::Error);
+  auto r = sh(cowroot_cmd() + " image build badvariant2 --suite bookworm --variant nope --mirror http://127.0.0.1:9/debian");
+  CHECK(r.status == 1);
+  CAPTURE(r.out);
+  size_t first = r.out.find("E: unsupported variant");
+  CHECK(first != std::string::npos);
+  CHECK(r.out.find("E: unsupported variant", first + 1) == std::string::npos);
+  CHECK(r.out.find("cowroot: cowroot") == std::string::npos);
+  // A failed build leaves nothing of itself, its lock neither.
+  CHECK_FALSE(exists(image_cache() + "/badvariant.lock"));
+  CHECK_FALSE(exists(image_cache() + "/badvariant2.lock"));
+  CHECK_FALSE(exists(image_cache() + "/badvariant"));
+}
+
+TEST_CASE("an image's identity is all its options: a name held with other options is an Error") {
+  Image::get(small_image("small-id"));
+  cowroot::ImageOptions o = small_image("small-id");
+  o.include = {"curl"};
+  CHECK_THROWS_WITH_AS(Image::get(o),
+                       "cowroot: image small-id was built with other options (--include '', not 'curl'): give these "
+                       "options another name, or remove it first (cowroot image rm small-id)",
+                       cowroot::Error);
+  auto r = sh(cowroot_cmd() + " image path small-id --variant buildd");
+  CHECK(r.status == 1);
+  CHECK(r.out.find("--variant 'minbase', not 'buildd'") != std::string::npos);
+  // The same options, in another order: the same image.
+  CHECK(sh(cowroot_cmd() + " image path small-id --include '' --variant minbase").status == 0);
+  // Without a name, options of their own are another cache entry (which
+  // this test cannot build: its suite is made up).
+  cowroot::ImageOptions unnamed;
+  unnamed.suite = "small-id";
+  unnamed.include = {"curl"};
+  TempDir dd;
+  REQUIRE(mkdir((dd / "scripts").c_str(), 0755) == 0);
+  write_file(dd / "scripts/small-id", "");
+  setenv("DEBOOTSTRAP_DIR", dd.path.c_str(), 1);
+  try {
+    Image::get(unnamed);
+    FAIL("an image of another name was expected to be built");
+  } catch (const cowroot::Error& e) {
+    std::string m = e.what();
+    CAPTURE(m);
+    CHECK(m.rfind("cowroot: cannot build image small-id-", 0) == 0);
+  }
+  unsetenv("DEBOOTSTRAP_DIR");
+}
+
+TEST_CASE("keep() takes a relative path as the working directory's, and moves across file systems") {
+  TempDir d;
+  {
+    Root root(Image::at(base()));
+    {
+      InDir in(d.path);
+      root.keep("kept-rel");
+    }
+    CHECK(root.path() == d / "kept-rel");
+    CHECK(root.read("/etc/motd") == "inside the root\n");
+    CHECK(root.sh("cat /etc/motd").out == "inside the root\n");
+  }
+  CHECK(exists(d / "kept-rel/etc/motd"));
+  // Another file system: a copy that keeps the fake owners, modes, links and attributes.
+  std::string other = "/dev/shm";
+  struct stat a, b;
+  if (stat(other.c_str(), &a) < 0 || stat(d.path.c_str(), &b) < 0 || a.st_dev == b.st_dev ||
+      access(other.c_str(), W_OK) < 0) {
+    MESSAGE("skipped: no writable /dev/shm on another file system");
+    return;
+  }
+  std::string dest = other + "/cowroot-keep-" + std::to_string(getpid());
+  Root root(Image::at(base()));
+  std::string was = root.path();
+  root.makedirs("/srv");
+  root.write("/srv/data", "payload\n", 0640);
+  root.chown("/srv/data", 5, 6);
+  REQUIRE(root.sh("ln /srv/data /srv/data2 && setfattr -n security.test -v hi /srv/data && mknod /srv/fake c 1 3")
+              .ok());
+  root.keep(dest);
+  CHECK(root.path() == dest);
+  CHECK_FALSE(exists(was));
+  struct stat st = root.stat("/srv/data");
+  CHECK(st.st_uid == 5);
+  CHECK(st.st_gid == 6);
+  CHECK((st.st_mode & 07777) == 0640);
+  auto r = sh(cowroot_cmd() + " -r " + q(dest) +
+              " -- sh -c 'stat -c \"%u %g %a %h\" /srv/data; getfattr --absolute-names --only-values -n security.test /srv/data; "
+              "stat -c %t,%T /srv/fake; cat /srv/data2'");
+  CHECK(r.out == "5 6 640 2\nhi1,3\npayload\n");
+  sh("rm -rf " + q(dest) + " " + q(dest + ".cowroot"));
+}
+
+TEST_CASE("write() over an existing file keeps its owner and mode unless asked") {
+  Root root(Image::at(base()));
+  root.write("/etc/shadowish", "secret\n", 0640);
+  root.chown("/etc/shadowish", 0, 42);
+  root.write("/etc/shadowish", "changed\n");
+  struct stat st = root.stat("/etc/shadowish");
+  CHECK((st.st_mode & 07777) == 0640);
+  CHECK(st.st_gid == 42);
+  CHECK(root.read("/etc/shadowish") == "changed\n");
+  root.write("/etc/shadowish", "again\n", 0600);
+  CHECK((root.stat("/etc/shadowish").st_mode & 07777) == 0600);
+  // A file of the base, shared until written: its mode stays too.
+  root.chmod("/etc/motd", 0604);
+  root.write("/etc/motd", "mine\n");
+  CHECK((root.stat("/etc/motd").st_mode & 07777) == 0604);
+  root.write("/etc/brand-new", "x");
+  CHECK((root.stat("/etc/brand-new").st_mode & 07777) == 0644);
+}
+
+namespace {
+
+// A test process that dies without giving its root back, leaving a
+// program running in it: the slot's path and that program's pid.
+std::pair<std::string, pid_t> crash_with_root(const std::string& image) {
+  int p[2];
+  REQUIRE(pipe2(p, O_CLOEXEC) == 0);  // (what the child leaves running must not hold it)
+  pid_t child = fork();
+  REQUIRE(child >= 0);
+  if (child == 0) {
+    close(p[0]);
+    try {
+      Root r(Image::get(small_image(image)));
+      r.sh("sleep 30 >/dev/null 2>&1 & echo $! > /tmp/bg");
+      std::string msg = r.path() + "\n" + r.read("/tmp/bg");
+      if (write(p[1], msg.data(), msg.size()) < 0) _exit(3);
+      _exit(0);  // no destructors: as a crash
+    } catch (...) {
+      _exit(2);
+    }
+  }
+  close(p[1]);
+  std::string got;
+  char buf[4096];
+  for (ssize_t n; (n = read(p[0], buf, sizeof buf)) > 0;) got.append(buf, n);
+  close(p[0]);
+  int st;
+  waitpid(child, &st, 0);
+  REQUIRE(WIFEXITED(st));
+  REQUIRE(WEXITSTATUS(st) == 0);
+  size_t nl = got.find('\n');
+  REQUIRE(nl != std::string::npos);
+  std::string root = got.substr(0, nl);
+  return {root.substr(0, root.rfind('/')), (pid_t)std::stoi(got.substr(nl + 1))};
+}
+
+}  // namespace
+
+TEST_CASE("a crashed test's slot, and what runs in it, are reclaimed by the next user of the image") {
+  auto [slot, bg] = crash_with_root("small");
+  CHECK(exists(slot));
+  CHECK(alive(bg));
+  { Root next(Image::get(small_image())); }
+  CHECK_FALSE(exists(slot));
+  CHECK(ends_within(bg, 2000));
+}
+
+TEST_CASE("cowroot image rm removes what crashed runs and failed builds left, and refuses an image in use") {
+  auto [slot, bg] = crash_with_root("small-rm");
+  CHECK(exists(slot));
+  {
+    Root busy(Image::get(small_image("small-rm")));
+    auto r = sh(cowroot_cmd() + " image rm small-rm");
+    CHECK(r.status == 1);
+    CHECK(r.out.find("cowroot: image small-rm is in use by 1 root") == 0);
+  }
+  auto r = sh(cowroot_cmd() + " image rm small-rm");
+  CHECK(r.status == 0);
+  CHECK(r.out == "");
+  CHECK_FALSE(exists(image_cache() + "/small-rm"));
+  CHECK_FALSE(exists(image_cache() + "/small-rm.runs"));
+  CHECK(ends_within(bg, 2000));
+  // A lock a build left behind (an older cowroot's, or a killed one's).
+  write_file(image_cache() + "/ghost.lock", "");
+  r = sh(cowroot_cmd() + " image rm ghost");
+  CHECK(r.status == 0);
+  CHECK_FALSE(exists(image_cache() + "/ghost.lock"));
+  CHECK(sh(cowroot_cmd() + " image rm ghost").status == 1);
+}
+
+// ---- the doctest adapter keeps the root of a failing case -------------------
+
+namespace {
+
+std::string kept_dir() { return std::string(getenv("TMPDIR")) + "/kept-failed-" + std::to_string(getpid()); }
+
+}  // namespace
+
+COWROOT_TEST_CASE_IMAGE("a failing case" * doctest::should_fail(), small_image()) {
+  cowroot::set_keep_failed(kept_dir());
+  root.write("/marker", "from the failing case\n");
+  CHECK(root.read("/marker") == "something else");
+}
+
+COWROOT_TEST_CASE_IMAGE("a passing case", small_image()) {
+  root.write("/marker", "from the passing case\n");
+  CHECK(root.read("/marker") == "from the passing case\n");
+}
+
+TEST_CASE("the doctest adapter kept the failing case's root, and only it") {
+  cowroot::set_keep_failed("");
+  CHECK(slurp(kept_dir() + "/a_failing_case/marker") == "from the failing case\n");
+  CHECK_FALSE(exists(kept_dir() + "/a_passing_case"));
+  auto r = sh(cowroot_cmd() + " -r " + q(kept_dir() + "/a_failing_case") + " -- cat /marker");
+  CHECK(r.out == "from the failing case\n");
+  sh("rm -rf " + q(kept_dir()));
+}
