@@ -11,8 +11,11 @@
 #include "../../preload/core/session.h"
 #include "fuzz.h"
 
+struct statx;
 namespace cr {
-bool sanitizer_needed(int fd, char* out, size_t n);
+// exec.cc's reader of a program's DT_NEEDED (not in a header: the exec
+// planner's own step).
+bool sanitizer_needed(int fd, char* out, size_t n, struct statx* file, bool* elf);
 }
 
 COWROOT_FUZZ_TARGET(elf) {
@@ -32,7 +35,7 @@ COWROOT_FUZZ_TARGET(elf) {
   if (r == 2) FUZZ_CHECK(size >= 2 && data[0] == '#' && data[1] == '!');
   char need[64];
   memset(need, 'x', sizeof need);
-  if (cr::sanitizer_needed(fd, need, sizeof need)) {
+  if (cr::sanitizer_needed(fd, need, sizeof need, nullptr, nullptr)) {
     FUZZ_CHECK(memchr(need, 0, sizeof need) != nullptr);
     FUZZ_CHECK(cr::is_sanitizer_runtime(need, strlen(need)));
   }
