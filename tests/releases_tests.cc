@@ -193,10 +193,10 @@ TEST_CASE("image list shows images of several suites side by side; refresh rebui
   c.add("rolling", "suite=nosuchsuite\nvariant=buildd\ninclude=\nmirror=http://127.0.0.1:9/debian\nkeyring=\nbuilt=" +
                        std::to_string(now) + "\n");
   auto r = c.run("image list");
-  CHECK(list_line(r.out, "old-stable") == std::vector<std::string>{"old-stable", "bullseye", "minbase", "0h", "old",
+  CHECK(list_line(r.out, "old-stable") == std::vector<std::string>{"old-stable", "bullseye", "minbase", "-", "0h", "old",
                                                                     c.images + "/old-stable/root"});
   CHECK(list_line(r.out, "rolling") ==
-        std::vector<std::string>{"rolling", "nosuchsuite", "buildd", "0h", "old", c.images + "/rolling/root"});
+        std::vector<std::string>{"rolling", "nosuchsuite", "buildd", "-", "0h", "old", c.images + "/rolling/root"});
   // A refresh takes the suite the image was built from, not its name: this
   // one's is no suite debootstrap knows, so nothing is touched.
   r = c.run("image refresh rolling");

@@ -108,10 +108,18 @@ int proc_lock(std::atomic<uint32_t>* w) {
       if (!w->compare_exchange_strong(c, c | kLockWaiters, std::memory_order_relaxed)) continue;
       c |= kLockWaiters;
     }
-    struct timespec slice = {0, 20 * 1000 * 1000};
+    // A holder that died holding it wakes nobody: asked at once on the
+    // first wait (a writer killed mid-write is the case this lock exists
+    // for), then after waits that grow from 1 ms to 20 ms.
+    uint32_t holder = c & ~kLockWaiters;
+    if (waits++ == 0 && holder != me && !pid_runs(holder)) {
+      if (w->compare_exchange_strong(c, me | kLockWaiters, std::memory_order_acquire, std::memory_order_relaxed)) return 1;
+      continue;
+    }
+    long ms = waits < 5 ? (1L << (waits - 1)) : 20;
+    struct timespec slice = {0, ms * 1000 * 1000};
     long r = sys::raw(SYS_futex, (long)w, FUTEX_WAIT, c, (long)&slice);
     if (r != -ETIMEDOUT) continue;
-    uint32_t holder = c & ~kLockWaiters;
     if (w->load(std::memory_order_relaxed) != c || holder == me || pid_runs(holder)) continue;
     // The holder died holding it: take it over (one taker wins).
     if (w->compare_exchange_strong(c, me | kLockWaiters, std::memory_order_acquire, std::memory_order_relaxed)) return 1;
