@@ -96,6 +96,7 @@ int proc_lock(std::atomic<uint32_t>* w) {
   }
   // Then sleep, in slices: after each one in which the holder has not let
   // go, look whether it still runs.
+  int waits = 0;
   for (;;) {
     c = w->load(std::memory_order_relaxed);
     if (c == 0) {
