@@ -19,8 +19,8 @@ PICFLAGS  := $(BASEFLAGS) -fPIC -fvisibility=hidden -fno-exceptions -fno-rtti -f
 # wrappers that are one call into the core (doors.cc) and the table as the
 # core's data (optable.cc).
 GEN      := $(BUILD)/gen
-CORE_SRC := preload/core/state.cc preload/core/state_io.cc preload/core/perm.cc preload/core/ops_files.cc preload/core/ops_xattr.cc preload/core/ops_ids.cc preload/core/ops_names.cc preload/core/session.cc \
-            preload/core/resolve.cc preload/core/resolve_perm.cc preload/core/ldconf.cc preload/core/exec.cc preload/core/cow.cc \
+CORE_SRC := preload/core/state.cc preload/core/proclock.cc preload/core/state_io.cc preload/core/perm.cc preload/core/ops_files.cc preload/core/ops_xattr.cc preload/core/ops_ids.cc preload/core/ops_names.cc preload/core/session.cc \
+            preload/core/resolve.cc preload/core/resolve_perm.cc preload/core/ldconf.cc preload/core/loader.cc preload/core/exec.cc preload/core/cow.cc \
             preload/core/session_end.cc
 CORE_OBJ := $(CORE_SRC:%.cc=$(BUILD)/%.o) $(GEN)/optable.o
 WRAP_SRC := $(wildcard preload/wrap/*.cc)
@@ -43,9 +43,9 @@ TESTS    := $(BUILD)/tests/unit_tests $(BUILD)/tests/resolve_tests $(BUILD)/test
             $(BUILD)/tests/fixture_layer_tests $(BUILD)/tests/fixture_archive_tests $(BUILD)/tests/fixture_gtest \
             $(BUILD)/tests/optable_tests $(BUILD)/tests/users_tests \
             $(BUILD)/tests/daemon_tests $(BUILD)/tests/hostile_tests $(BUILD)/tests/fuzz_replay $(BUILD)/tests/tsan_tests \
-            $(BUILD)/tests/load_tests $(BUILD)/tests/debootstrap_tests
+            $(BUILD)/tests/load_tests $(BUILD)/tests/debootstrap_tests $(BUILD)/tests/releases_tests
 HELPER   := $(BUILD)/tests/helper
-BENCH    := $(BUILD)/bench/callpath $(BUILD)/bench/timeit $(BUILD)/bench/fixture_cases
+BENCH    := $(BUILD)/bench/callpath $(BUILD)/bench/timeit $(BUILD)/bench/fixture_cases $(BUILD)/bench/relcall
 
 all: $(BUILD)/.deps-build $(PRELOAD) $(FAKED) $(CLI) $(TRACE) $(CLONE_LIB) $(FIXTURE) $(FIXTURE_SO)
 
@@ -88,6 +88,7 @@ $(PRELOAD): $(WRAP_OBJ) $(CORE_LIB) $(BUILD)/exports.map
 	$(CXX) -shared $(WRAP_OBJ) $(CORE_LIB) -Wl,--version-script=$(BUILD)/exports.map \
 	  -static-libstdc++ -static-libgcc -Wl,--as-needed -Wl,-z,defs -Wl,-z,now -o $@.tmp
 	python3 mk/gen-ops.py --check-exports preload/ops.tbl $@.tmp
+	sh mk/check-glibc.sh $@.tmp 2.28
 	mv $@.tmp $@
 endif
 
@@ -124,7 +125,7 @@ $(FAKED): $(BUILD)/faked/faked.o $(CORE_LIB)
 	$(CXX) $(LDFLAGS) -o $@ $^ -static-libstdc++ -static-libgcc
 
 CLI_OBJ := $(BUILD)/cli/cowroot.o $(BUILD)/cli/images.o $(BUILD)/cli/image_cmd.o $(BUILD)/cli/build.o \
-           $(BUILD)/cli/layers.o $(BUILD)/cli/archive.o $(BUILD)/cli/sha256.o $(BUILD)/cli/procs.o $(BUILD)/cli/slots.o
+           $(BUILD)/cli/layers.o $(BUILD)/cli/archive.o $(BUILD)/cli/sha256.o $(BUILD)/cli/procs.o $(BUILD)/cli/slots.o $(BUILD)/cli/roots.o
 $(CLI): $(CLI_OBJ) $(CLONE_LIB) $(CORE_LIB)
 	$(CXX) $(LDFLAGS) -o $@ $^ -static-libstdc++ -static-libgcc
 
@@ -161,6 +162,9 @@ $(BUILD)/tests/tsan_tests: $(BUILD)/tests/tsan_tests.o $(BUILD)/tests/main.o $(C
 # Load and faults: its own main (it is also its own helper program).
 $(BUILD)/tests/load_tests: $(BUILD)/tests/load_tests.o $(CLONE_LIB) $(CORE_LIB)
 	$(CXX) $(LDFLAGS) -o $@ $^ -lpthread
+
+$(BUILD)/tests/releases_tests: $(BUILD)/tests/releases_tests.o $(BUILD)/tests/main.o $(FIXTURE) $(CLONE_LIB) $(CORE_LIB)
+	$(CXX) -o $@ $^ -lpthread
 
 # The GoogleTest adapter, with GoogleTest's own runner (and its own main).
 # C++17, strictly: the adapter's header and its example must not need C++20.
@@ -243,6 +247,14 @@ test-tsan: $(BUILD)/.deps-test
 $(BUILD)/bench/fixture_cases: $(BUILD)/bench/fixture_cases.o $(FIXTURE) $(CLONE_LIB) $(CORE_LIB)
 	$(CXX) $(LDFLAGS) -o $@ $^ -lpthread
 
+# Runs in a root of any release: no start files, symbols pinned to the
+# oldest glibc's (checked as the library is).
+$(BUILD)/bench/relcall: bench/relcall.c mk/check-glibc.sh
+	@mkdir -p $(@D)
+	$(CC) -O2 -Wall -nostartfiles -fno-stack-protector -U_FORTIFY_SOURCE -o $@.tmp bench/relcall.c
+	sh mk/check-glibc.sh $@.tmp 2.17
+	mv $@.tmp $@
+
 # ---- install -------------------------------------------------------------
 HEADERS := preload/core/state.h preload/core/session.h preload/core/ops.h preload/core/proto.h preload/core/sys.h \
            preload/core/resolve.h preload/core/exec.h preload/core/cow.h preload/core/cow_format.h cli/clone/clone.h preload/core/perm.h \
@@ -324,6 +336,8 @@ bench: all $(BUILD)/.deps-bench $(BENCH)
 	sh bench/fixture.sh $(BUILD)
 	@if [ "$${BENCH_DEBOOTSTRAP:-1}" = 0 ]; then echo "bench: debootstrap comparison skipped (BENCH_DEBOOTSTRAP=0)"; \
 	 else sh bench/debootstrap.sh $(BUILD); fi
+	@if [ "$${BENCH_RELEASES:-1}" = 0 ]; then echo "bench: other releases skipped (BENCH_RELEASES=0)"; \
+	 else sh bench/releases.sh $(BUILD); fi
 
 clean:
 	rm -rf $(BUILD) $(FUZZ_BUILD) $(ASAN_BUILD) $(TSAN_BUILD)

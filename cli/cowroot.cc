@@ -33,6 +33,7 @@
 #include "../preload/core/resolve.h"
 #include "images.h"
 #include "procs.h"
+#include "roots.h"
 #include "slots.h"
 #include "../preload/core/session.h"
 #include "../preload/core/session_end.h"
@@ -360,6 +361,9 @@ int run_session(const Options& o) {
     char buf[4096];
     if (!realpath(o.root.c_str(), buf)) die(o.root + ": " + strerror(errno));
     root = buf;
+    // A root whose programs the library cannot be loaded into (musl's,
+    // another architecture's) is refused before anything runs.
+    if (std::string why = cli::root_refusal(root); !why.empty()) die(why);
   }
   // Binds pass host directories into a root: without one they would mean nothing.
   if (!o.binds.empty() && (root.empty() || root == "/"))
@@ -674,6 +678,10 @@ int cmd_run(int argc, char** argv) {
     std::string parent = b.substr(0, b.rfind('/') == std::string::npos ? 0 : b.rfind('/'));
     if (parent.empty()) parent = b[0] == '/' ? "/" : ".";
     where = parent + "/.cowroot-run-" + std::to_string(getpid());
+  }
+  if (slot.empty()) {
+    char real[4096];
+    if (std::string why = cli::root_refusal(realpath(base.c_str(), real) ? real : base); !why.empty()) die(why);
   }
   if (slot.empty() && cr::cow_clone(base.c_str(), where.c_str(), err, sizeof err) < 0) die(err);
   o.root = where;

@@ -66,6 +66,7 @@ int build_verbs(const std::string& verb, int argc, char** argv) {
     else if (val("--variant", &spec.variant)) spec.given_variant = true;
     else if (val("--include", &spec.include)) spec.given_include = true;
     else if (val("--mirror", &spec.mirror)) spec.given_mirror = true;
+    else if (val("--keyring", &spec.keyring)) continue;  // checks the archive's signature; not part of what an image is
     else if (val("--from", &layer.parent)) from = true;
     else if (val("--run", &layer.script)) steps = true;
     else if (val("--copy", &v)) {
@@ -111,6 +112,9 @@ int build_verbs(const std::string& verb, int argc, char** argv) {
   if (recorded_layer(spec.name, &recorded))
     die("image " + spec.name + " is a layer of " + recorded.parent + ": build it with --from " + recorded.parent +
         " and its steps, or refresh it");
+  // Rebuilding an image (refresh, or build of one that exists) keeps the
+  // options it was built with, unless given again.
+  if (image_exists(spec.name)) spec = recorded_spec(spec.name, spec);
   spec.force = verb == "refresh" || image_exists(spec.name);
   if (build_image(spec, &err) < 0) die(err);
   return 0;

@@ -198,6 +198,21 @@ int build_image(const ImageSpec& spec_in, std::string* err) {
       return -1;
     }
   }
+  if (!spec.keyring.empty()) {
+    // debootstrap checks the archive's Release file against it: a path
+    // that is no readable file would fail deep in its run.
+    char real[4096];
+    struct stat st;
+    if (!realpath(spec.keyring.c_str(), real) || stat(real, &st) < 0 || access(real, R_OK) < 0) {
+      *err = "keyring " + spec.keyring + ": " + strerror(errno);
+      return -1;
+    }
+    if (!S_ISREG(st.st_mode)) {
+      *err = "keyring " + spec.keyring + ": not a file";
+      return -1;
+    }
+    spec.keyring = real;
+  }
   if (spec.mirror.empty()) spec.mirror = host_mirror();
   if (spec.mirror.empty()) {
     *err = "no Debian mirror in the host's apt sources (/etc/apt/sources.list*): give one with --mirror URL";
@@ -213,6 +228,7 @@ int build_image(const ImageSpec& spec_in, std::string* err) {
     std::vector<std::string> argv = {self_exe(), "-s", work + "/state.fakeroot", "--", "debootstrap",
                                      "--variant=" + spec.variant};
     if (!spec.include.empty()) argv.push_back("--include=" + spec.include);
+    if (!spec.keyring.empty()) argv.push_back("--keyring=" + spec.keyring);
     argv.insert(argv.end(), {spec.suite, work + "/root", spec.mirror});
     return argv;
   };
@@ -243,7 +259,7 @@ int build_image(const ImageSpec& spec_in, std::string* err) {
     if (cr::cow_seal(root.c_str(), e, sizeof e) < 0) return e;
     std::ofstream info(work + "/info");
     info << "suite=" << spec.suite << "\nvariant=" << spec.variant << "\ninclude=" << spec.include
-         << "\nmirror=" << spec.mirror << "\nid=" << new_image_id() << "\nbuilt=" << time(nullptr) << "\n";
+         << "\nmirror=" << spec.mirror << "\nkeyring=" << spec.keyring << "\nid=" << new_image_id() << "\nbuilt=" << time(nullptr) << "\n";
     if (!info.flush()) return "cannot write " + work + "/info";
     unlink(statefile.c_str());
     return "";
@@ -311,18 +327,26 @@ int ensure_image(const std::string& name, long max_age, std::string* err) {
     long built = atol(info["built"].c_str());
     if (max_age <= 0 || time(nullptr) - built < max_age || !info["parent"].empty()) return 0;
     fprintf(stderr, "cowroot: image %s is older than %ld days: refreshing it\n", name.c_str(), max_age / 86400);
-    ImageSpec s;
-    s.name = name;
-    s.suite = info["suite"];
-    s.variant = info["variant"].empty() ? "minbase" : info["variant"];
-    s.include = info["include"];
-    s.mirror = info["mirror"];
+    ImageSpec given;
+    given.name = name;
+    ImageSpec s = recorded_spec(name, given);
     s.force = true;
     return build_image(s, err);
   }
   ImageSpec s;
   s.name = name;
   return build_image(s, err);
+}
+
+ImageSpec recorded_spec(const std::string& name, const ImageSpec& given) {
+  ImageSpec s = given;
+  auto info = read_info(cache_dir() + "/" + name + "/info");
+  if (!given.given_suite) s.suite = info["suite"];
+  if (!given.given_variant) s.variant = info["variant"].empty() ? "minbase" : info["variant"];
+  if (!given.given_include) s.include = info["include"];
+  if (!given.given_mirror) s.mirror = info["mirror"];
+  if (s.keyring.empty()) s.keyring = info["keyring"];
+  return s;
 }
 
 void list_images() {

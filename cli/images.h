@@ -12,11 +12,16 @@ struct ImageSpec {
   std::string variant = "minbase";
   std::string include;  // extra packages, comma-separated
   std::string mirror;   // default: the host's apt sources
+  std::string keyring;  // debootstrap --keyring (another distribution's archive key); default: debootstrap's
   bool force = false;   // rebuild even if present (refresh)
   // Which of the above were given (the others are defaults): an existing
   // image must match what was given.
   bool given_suite = false, given_variant = false, given_include = false, given_mirror = false;
 };
+
+// The options an image was built with (its info file), with the ones
+// `given` says were given over them: a refresh rebuilds what was built.
+ImageSpec recorded_spec(const std::string& name, const ImageSpec& given);
 
 std::string cache_dir();
 // Makes the cache directory when missing: false with err.

@@ -1,7 +1,10 @@
 // Chroot emulation, end to end: `cowroot -r ROOT` on a small root made of
 // the host's own programs (tests/mkroot.sh), as an unprivileged user.
+#include <signal.h>
+
 #include <algorithm>
 #include <fstream>
+#include <iterator>
 #include <tuple>
 
 #include "common.h"
@@ -486,4 +489,101 @@ TEST_CASE("dl_iterate_phdr inside a root allocates nothing while it walks (a lea
   CHECK(r.out.find("mallocs 0\n") != std::string::npos);
   CHECK(r.out.find(root()) == std::string::npos);  // and the names are the root's, not host paths
   CHECK(r.out.find("/libc.so.6\n") != std::string::npos);
+}
+
+// /proc/PID/cmdline of a program started through the root's loader: the
+// program's own command line, not the loader's (ps -f, pgrep -f, pidof), and
+// a title the program gives itself shows as it does natively.
+TEST_CASE("a program's command line is its own: /proc/PID/cmdline, pgrep -f, pidof; a rewritten title shows") {
+  TempDir d;
+  std::string pidfile = d / "pids";
+  // Two programs left running in the root, the session in the background:
+  // a plain one, and perl giving itself a title as daemons do ($0, as sshd's
+  // and postgres's titles).
+  sh(cowroot() + " -r " + q(root()) + " --bind " + q(d.path) + " -- /bin/sh -c " +
+     q("sleep 30 >/dev/null 2>&1 & echo $! > " + pidfile +
+       ".tmp; perl -e '$0 = q{cowroot-test-daemon: idle}; sleep 30' >/dev/null 2>&1 & echo $! >> " + pidfile +
+       ".tmp; sleep 0.3; cat /proc/$(head -n 1 " + pidfile + ".tmp)/cmdline > " + d / "inside" + "; mv " + pidfile +
+       ".tmp " + pidfile) +
+     " >/dev/null 2>&1 &");
+  for (int i = 0; i < 200 && !exists(pidfile); i++) usleep(50000);
+  std::vector<std::string> pids;
+  {
+    std::ifstream in(pidfile);
+    for (std::string l; std::getline(in, l);) pids.push_back(l);
+  }
+  REQUIRE(pids.size() == 2);
+  auto strip = [](std::string s) {
+    while (!s.empty() && s.back() == 0) s.pop_back();  // the loader's longer line, padded out
+    return s;
+  };
+  auto cmdline = [&](const std::string& pid) {
+    std::ifstream in("/proc/" + pid + "/cmdline");
+    return strip(std::string((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>()));
+  };
+  std::ifstream inside(d / "inside");
+  CHECK(strip(std::string((std::istreambuf_iterator<char>(inside)), std::istreambuf_iterator<char>())) == std::string("sleep\0" "30", 8));  // seen inside
+  CHECK(cmdline(pids[0]) == std::string("sleep\0" "30", 8));
+  CHECK(cmdline(pids[1]).rfind("cowroot-test-daemon: idle", 0) == 0);
+  // From the host, as an init script or an admin looks for them.
+  CHECK(sh("pgrep -f '^sleep 30$'").out.find(pids[0] + "\n") != std::string::npos);
+  CHECK(sh("pgrep -f '^cowroot-test-daemon: idle'").out == pids[1] + "\n");
+  CHECK((" " + sh("pidof sleep").out).find(" " + pids[0]) != std::string::npos);
+  CHECK(sh("ps -o args= -p " + pids[0]).out == "sleep 30\n");
+  for (auto& p : pids) kill(std::stoi(p), SIGTERM);
+}
+
+namespace {
+
+// A root of its own whose loader is patched: `perl` substitutions run on
+// the loader's bytes (the same length each).
+std::string patched_root(const TempDir& d, const std::string& perl_subst) {
+  const char* script = getenv("COWROOT_TEST_MKROOT");
+  REQUIRE(script);
+  std::string rt = d / "root";
+  REQUIRE(sh("sh " + q(script) + " " + q(rt) + " 2>&1").status == 0);
+  std::string ld = sh("readlink -f " + q(rt) + "$(readlink -f /lib64/ld-linux-x86-64.so.2 2>/dev/null || "
+                      "readlink -f /lib/ld-linux-aarch64.so.1)").out;
+  while (!ld.empty() && ld.back() == '\n') ld.pop_back();
+  REQUIRE(sh("test -f " + q(ld) + " && chmod u+w " + q(ld) + " && perl -0777 -pi -e " + q(perl_subst) + " " + q(ld)).status ==
+          0);
+  return rt;
+}
+
+}  // namespace
+
+TEST_CASE("a loader without --argv0 and --preload (glibc < 2.33, < 2.30): programs keep their own argv[0]") {
+  TempDir d;
+  // The options' names are what tells a loader's abilities: a host loader
+  // that lost them is one of an older release (bullseye's 2.31 has no --argv0).
+  std::string rt = patched_root(d, "s/\\0--argv0\\0/\\0--argvX\\0/g; s/\\0--preload\\0/\\0--preloaX\\0/g");
+  auto r = sh(cowroot() + " -r " + q(rt) + " -- /bin/sh -c " +
+              q("id -u; ln -s /bin/dash /tmp/multi-call; /tmp/multi-call -c 'echo $0'; "
+                "perl -e 'exec {q{/bin/sh}} q{custom-argv0}, q{-c}, q{echo $0}'; "
+                "cat /proc/self/cmdline | perl -pe 's/\\0+$/\\n/; s/\\0/ /g'") +
+              " 2>&1");
+  CHECK(r.out == "0\n/tmp/multi-call\ncustom-argv0\ncat /proc/self/cmdline\n");
+}
+
+TEST_CASE("a root whose loader cannot be served (musl's, another architecture's) is refused in one line, before anything runs") {
+  TempDir d;
+  // Another architecture: the loader's ELF machine says so.
+  std::string rt = patched_root(d, "substr($_, 18, 2) = \"\\xb7\\x00\"");  // EM_AARCH64 (EM_X86_64 on arm64 would do too)
+  auto r = sh(cowroot() + " -r " + q(rt) + " -- /bin/sh -c 'touch /ran' 2>&1");
+  CHECK(r.status != 0);
+  CHECK(r.out.rfind("cowroot: " + rt + ": cannot be served: its programs' ELF interpreter ", 0) == 0);
+  CHECK(r.out.find("another architecture") != std::string::npos);
+  CHECK(std::count(r.out.begin(), r.out.end(), '\n') == 1);
+  CHECK_FALSE(exists(rt + "/ran"));
+  // A program whose interpreter is musl's, in a root that is otherwise
+  // glibc's: that program is refused when run, with the root named.
+  REQUIRE(sh("mkdir -p " + q(d / "g") + " && sh " + q(getenv("COWROOT_TEST_MKROOT")) + " " + q(d / "g/root") +
+             " && cp /bin/true " + q(d / "g/root/lib/ld-musl-x86_64.so.1") + " && cp /bin/true " + q(d / "g/root/bin/mtrue") +
+             " && perl -0777 -pi -e 's{/lib64/ld-linux-x86-64.so.2\\0}{/lib/ld-musl-x86_64.so.1\\0\\0\\0\\0}' " +
+             q(d / "g/root/bin/mtrue"))
+              .status == 0);
+  r = sh(cowroot() + " -r " + q(d / "g/root") + " -- /bin/sh -c '/bin/mtrue 2>&1 | head -n 1; /bin/mtrue 2>/dev/null; echo $?' 2>&1");
+  CHECK(r.out == "cowroot: /usr/bin/mtrue: cannot run it in the root " + d / "g/root" +
+                     ": its ELF interpreter /lib/ld-musl-x86_64.so.1 is not glibc's dynamic loader (a musl root?): "
+                     "the library can only be served by glibc's\n126\n");
 }

@@ -2,28 +2,12 @@
 // cowroot, compared entry by entry with the image real root builds
 // (tests/run.sh builds that reference while it is still root).
 // Needs the Debian archive; COWROOT_TEST_DEBOOTSTRAP=0 skips it (make test-quick).
-#include <fstream>
-#include <map>
-#include <sstream>
-
 #include "common.h"
+#include "listing.h"
 
 using namespace test;
 
 namespace {
-
-// path -> "type mode uid gid target", from find -printf 'TYPE MODE UID GID TARGET<TAB>PATH'
-// (a path may hold spaces; the tab keeps it whole).
-std::map<std::string, std::string> listing(const std::string& out) {
-  std::map<std::string, std::string> m;
-  std::istringstream in(out);
-  std::string line;
-  while (std::getline(in, line)) {
-    size_t tab = line.rfind('\t');
-    if (tab != std::string::npos) m[line.substr(tab + 1)] = line.substr(0, tab);
-  }
-  return m;
-}
 
 bool skipped() {
   const char* on = getenv("COWROOT_TEST_DEBOOTSTRAP");
@@ -49,9 +33,6 @@ const TempDir& built() {
   }();
   return *d;
 }
-
-const char* kFind =
-    "find / \\( -path /proc -o -path /sys -o -path /dev \\) -prune -o -printf '%y %m %U %G %l\\t%p\\n'";
 
 }  // namespace
 
@@ -81,32 +62,13 @@ TEST_CASE("debootstrap minbase as an ordinary user equals real root's image, ent
     return;
   }
   // The listing of real root's image, made by tests/run.sh while it was root.
-  std::ifstream in(ref);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  struct { std::string out; } theirs_out{ss.str()};
-  auto theirs = listing(theirs_out.out);
+  auto theirs = listing_file(ref);
   REQUIRE(theirs.size() > 5000);
-  size_t same = 0, special_diff = 0;
-  for (auto& [path, want] : theirs) {
-    auto it = ours.find(path);
-    if (it != ours.end() && it->second == want) {
-      same++;
-      continue;
-    }
-    // setuid, setgid and anything not owned by root must match exactly.
-    std::istringstream w(want);
-    std::string type, mode, uid, gid;
-    w >> type >> mode >> uid >> gid;
-    unsigned m = (unsigned)strtoul(mode.c_str(), nullptr, 8);
-    if ((m & 06000) || uid != "0" || gid != "0") {
-      special_diff++;
-      MESSAGE("differs: " << path << " real root: " << want << " cowroot: " << (it == ours.end() ? "(missing)" : it->second));
-    }
-  }
-  CHECK(special_diff == 0);
-  CHECK(same * 100 >= theirs.size() * 99);
-  MESSAGE(same << " of " << theirs.size() << " entries equal to real root's image");
+  Comparison c = compare(ours, theirs);
+  if (!c.report.empty()) MESSAGE(c.report);
+  CHECK(c.special_diff == 0);
+  CHECK(c.same * 100 >= c.total * 99);
+  MESSAGE(c.same << " of " << c.total << " entries equal to real root's image");
 }
 
 // What package tools do inside, on a clone of that image: dpkg -i with a

@@ -316,6 +316,30 @@ TEST_CASE("the library needs nothing but libc at run time") {
   CHECK(exported.out == "0\n");  // nothing of the core's namespace leaks out
 }
 
+TEST_CASE("the library loads into every glibc from 2.28 on: no symbol version newer, none of libpthread's or libdl's") {
+  // mk/check-glibc.sh, which the build runs after linking, on the installed
+  // library; and on objects that would not load into an older root.
+  std::string check = std::string(getenv("COWROOT_TEST_MKROOT")).substr(0, std::string(getenv("COWROOT_TEST_MKROOT")).rfind('/')) +
+                      "/check-glibc.sh";
+  auto r = sh("sh " + q(check) + " " + q(prefix() + "/lib/libcowroot.so") + " 2.28 2>&1");
+  CHECK(r.out == "");
+  CHECK(r.status == 0);
+  TempDir d;
+  write_file(d / "new.c", "#include <sys/random.h>\nint f(void* b) { return getrandom(b, 4, 0); }\n");  // GLIBC_2.25
+  write_file(d / "stub.c", "#include <pthread.h>\npthread_mutex_t m;\nint f(void) { return pthread_mutex_lock(&m); }\n");
+  if (sh("cc -shared -fPIC -o " + q(d / "new.so") + " " + q(d / "new.c") + " && cc -shared -fPIC -o " + q(d / "stub.so") +
+         " " + q(d / "stub.c")).status != 0) {
+    MESSAGE("skipped the failing cases: no C compiler here");
+    return;
+  }
+  r = sh("sh " + q(check) + " " + q(d / "new.so") + " 2.24 2>&1");
+  CHECK(r.status != 0);
+  CHECK(r.out.find("needs GLIBC_2.25 (getrandom)") != std::string::npos);
+  r = sh("sh " + q(check) + " " + q(d / "stub.so") + " 2.28 2>&1");
+  CHECK(r.status != 0);
+  CHECK(r.out.find("uses pthread_mutex_lock") != std::string::npos);
+}
+
 TEST_CASE("a sanitizer runtime loads beside the library: linked in, or preloaded by the user") {
   TempDir d;
   write_file(d / "a.c",

@@ -17,7 +17,7 @@ make -s install PREFIX="$stage/prefix" BUILD="$build" >/dev/null || { echo "test
 mkdir -p "$stage/bin" "$stage/work"
 for t in "$@"; do cp "$t" "$stage/bin/"; done
 cp "$build/tests/helper" "$(dirname "$0")/mkroot.sh" "$(dirname "$0")/fixture_capi.c" "$(dirname "$0")/../mk/path-functions.py" \
-   "$(dirname "$0")/../preload/unwrapped-path-functions.txt" "$(dirname "$0")/../preload/ops.tbl" "$stage/bin/"
+   "$(dirname "$0")/../mk/check-glibc.sh" "$(dirname "$0")/../preload/unwrapped-path-functions.txt" "$(dirname "$0")/../preload/ops.tbl" "$stage/bin/"
 cp -r "$(dirname "$0")/python" "$stage/bin/python"
 rm -rf "$stage/bin/python/__pycache__"
 # The CMake example (fixture/examples/cmake), built against the install by fixture_api_tests.
@@ -27,20 +27,36 @@ cp -r "$(dirname "$0")/fuzz/corpus" "$stage/fuzz-corpus"
 chmod -R a+rX "$stage"
 chmod 1777 "$stage/work"
 # The real client needs a mirror (the host's apt sources) and, to compare
-# with, the image real root builds: made here while we may still be root.
+# with, the images real root builds: made here while we may still be root,
+# at once (bookworm for debootstrap_tests; bullseye and trixie too when
+# releases_tests runs), and listed (the listing is all the tests read).
 mirror=$(sh "$(dirname "$0")/../mk/mirror.sh")
 export COWROOT_TEST_MIRROR="$mirror"
 if [ "${COWROOT_TEST_DEBOOTSTRAP:-1}" != 0 ] && [ "$(id -u)" = 0 ] && [ -n "$mirror" ]; then
-  echo "== building the reference image as real root (debootstrap --variant=minbase bookworm $mirror)"
-  if debootstrap --variant=minbase bookworm "$stage/reference" "$mirror" > "$stage/reference.log" 2>&1; then
+  suites=bookworm
+  case " $* " in *releases_tests*) suites="bookworm bullseye trixie" ;; esac
+  echo "== building the reference images as real root (debootstrap --variant=minbase, $suites, from $mirror)"
+  t0=$(date +%s)
+  for s in $suites; do
+    (debootstrap --variant=minbase "$s" "$stage/reference-$s" "$mirror" > "$stage/reference-$s.log" 2>&1
+     echo $? > "$stage/reference-$s.rc") &
+  done
+  wait
+  for s in $suites; do
+    if [ "$(cat "$stage/reference-$s.rc")" != 0 ]; then
+      echo "tests: the reference debootstrap of $s failed:" >&2; tail -n 5 "$stage/reference-$s.log" >&2; exit 1
+    fi
     # Listed here, as root: the unprivileged tests could not read /root in it.
-    (cd "$stage/reference" && find . \( -path ./proc -o -path ./sys -o -path ./dev \) -prune -o \
-       -printf '%y %m %U %G %l\t%p\n' 2>/dev/null | sed 's|\t\./|\t/|; s|\t\.$|\t/|') > "$stage/reference.list"
-    chmod 644 "$stage/reference.list"
-    export COWROOT_TEST_REFERENCE="$stage/reference.list"
-  else
-    echo "tests: the reference debootstrap failed:" >&2; tail -n 5 "$stage/reference.log" >&2; exit 1
-  fi
+    (cd "$stage/reference-$s" && find . \( -path ./proc -o -path ./sys -o -path ./dev \) -prune -o \
+       -printf '%y %m %U %G %l\t%p\n' 2>/dev/null | sed 's|\t\./|\t/|; s|\t\.$|\t/|') > "$stage/reference-$s.list"
+    chmod 644 "$stage/reference-$s.list"
+    rm -rf "$stage/reference-$s"
+  done
+  echo "== reference images: $(($(date +%s) - t0)) s"
+  export COWROOT_TEST_REFERENCE="$stage/reference-bookworm.list"
+  case $suites in *bullseye*)
+    export COWROOT_TEST_REFERENCE_BULLSEYE="$stage/reference-bullseye.list" COWROOT_TEST_REFERENCE_TRIXIE="$stage/reference-trixie.list" ;;
+  esac
 fi
 # A small file system the unprivileged tests can fill, for a real ENOSPC
 # (root only; where mount is not allowed, that test says it was skipped).
@@ -66,8 +82,10 @@ passed=0 failed=0 status=0
 for t in "$@"; do
   name=$(basename "$t")
   echo "== $name"
+  t0=$(date +%s)
   out=$("$stage/bin/$name" 2>&1); rc=$?
   printf '%s\n' "$out"
+  echo "== $name: $(($(date +%s) - t0)) s"
   line=$(printf '%s\n' "$out" | grep '^\[doctest\] test cases:' | tail -n 1)
   p=$(printf '%s' "$line" | sed -n 's/.*| *\([0-9]*\) passed.*/\1/p')
   f=$(printf '%s' "$line" | sed -n 's/.*| *\([0-9]*\) failed.*/\1/p')

@@ -264,7 +264,8 @@ int finish(Plan* p, const char* path, int dirfd, char** argv, char* const envp[]
   }
   if (!exec_env(envp, env_slots, env_cap, p->strings, sizeof p->strings - 4 * 512, p->exe, false,
                 p->libstamp[0] && p->libtail ? p->libstamp : nullptr, p->libtail, p->comm[0] ? p->comm : nullptr,
-                p->preload, p->creds_set ? &p->creds : nullptr))
+                p->preload, p->creds_set ? &p->creds : nullptr,
+                p->argvnote[0] && p->path != p->tracer ? p->argvnote : nullptr, p->argv0))
     return -E2BIG;
   p->envp = env_slots;
   if (p->path == p->tracer) {
@@ -320,12 +321,63 @@ __attribute__((noinline)) int plan_library_path(Plan* p, char* const envp[]) {
 
 // The root's dynamic loader itself (ldd runs it with --verify and with
 // LD_TRACE_LOADED_OBJECTS): a file without PT_INTERP, named as glibc and
-// musl name their loaders.
+// musl name their loaders (glibc before 2.34: ld-2.31.so).
 bool is_elf_interpreter(const char* host) {
   const char* b = base_name(host);
   return (strncmp(b, "ld-linux", 8) == 0 || strncmp(b, "ld64.so", 7) == 0 || strncmp(b, "ld-musl", 7) == 0 ||
-          strncmp(b, "ld.so", 5) == 0) &&
+          strncmp(b, "ld.so", 5) == 0 || (strncmp(b, "ld-", 3) == 0 && b[3] >= '0' && b[3] <= '9')) &&
          strstr(b, ".so") != nullptr;
+}
+
+// One line for a program whose loader cannot be served, naming the root.
+void refuse_loader(const char* exe, const char* interp, const char* why) {
+  char msg[1024];
+  size_t l = 0;
+  for (const char* part : {": cannot run it in the root ", (const char*)g_root.top, ": its ELF interpreter ", interp,
+                           " "}) {
+    size_t pl = strnlen(part, sizeof msg - 1 - l);
+    memcpy(msg + l, part, pl);
+    l += pl;
+  }
+  msg[l] = 0;
+  say(exe, msg, why);
+}
+
+// COWROOT_ARGV for the program the loader starts: where its arguments are
+// in the argument block the kernel gave the loader (the byte offset of the
+// string argv[0] will point to, the block's length, its count of strings),
+// and argv[0] itself when the loader could not be given it (no --argv0).
+// The library moves the program's strings to the block's start when it
+// starts (init.cc): /proc/PID/cmdline shows the program's own command line
+// (ps -f, pgrep -f, pidof), not the loader's.
+void note_argv(Plan* p, char** la, bool given, const char* argv0) {
+  size_t off0 = 0, total = 0, n = 0, before = 0;
+  bool found = false;
+  for (char** a = la; *a; a++, n++) {
+    size_t l = strlen(*a) + 1;
+    if (!found && (given ? a == la + 2 : *a == p->host)) {
+      off0 = before;
+      found = true;
+    }
+    before += l;
+    total += l;
+  }
+  p->argvnote[0] = 0;
+  if (!found) return;
+  char* o = p->argvnote;
+  for (size_t v : {off0, total, n}) {
+    char d[24];
+    int k = 0;
+    do d[k++] = (char)('0' + v % 10); while (v /= 10);
+    while (k) *o++ = d[--k];
+    *o++ = ' ';
+  }
+  // An argv[0] too long for the plan's environment space stays the path the
+  // loader was given (as without this note).
+  bool carry = !given && strlen(argv0) < 2048;
+  o[-1] = carry ? '=' : 0;
+  *o = 0;
+  p->argv0 = carry ? argv0 : "";
 }
 
 // `LOADER [OPTION...] PROGRAM ARGS`, as a program inside runs it: the
@@ -335,6 +387,15 @@ bool is_elf_interpreter(const char* host) {
 int plan_loader_run(Plan* p, char** a, char* const envp[], char** env_slots, size_t env_cap) {
   size_t argc = argv_count(a);
   if (argc + 6 > sizeof p->args / sizeof p->args[0] - 1) return -E2BIG;
+  struct statx lx;
+  const char* why = nullptr;
+  int caps = sys::raw(SYS_statx, AT_FDCWD, (long)p->host, 0, STATX_TYPE | STATX_INO | STATX_CTIME, (long)&lx) == 0
+                 ? loader_caps(p->host, lx, &why)
+                 : -1;
+  if (caps < 0) {
+    refuse_loader(p->exe, a[0], why ? why : "cannot be read");
+    return -EACCES;
+  }
   if (int e = plan_library_path(p, envp)) return e;
   memcpy(p->loader, p->host, strlen(p->host) + 1);
   char** out = p->args;
@@ -343,8 +404,10 @@ int plan_loader_run(Plan* p, char** a, char* const envp[], char** env_slots, siz
   out[k++] = const_cast<char*>("--inhibit-cache");
   out[k++] = const_cast<char*>("--library-path");
   out[k++] = p->libpath;
-  out[k++] = const_cast<char*>("--preload");
-  out[k++] = g_session.lib;
+  if (caps & kLoaderPreload) {
+    out[k++] = const_cast<char*>("--preload");
+    out[k++] = g_session.lib;
+  }
   // `a` may be this plan's own array, further on: each entry is read before
   // the output, six slots behind, reaches it.
   bool program_seen = false;
@@ -394,6 +457,8 @@ int plan_exec(Plan* p, int dirfd, const char* path, char* const argv[], char* co
   p->exe[0] = 0;
   p->libstamp[0] = 0;
   p->comm[0] = 0;
+  p->argvnote[0] = 0;
+  p->argv0 = "";
   p->libtail = nullptr;
   // fakechroot's FAKECHROOT_CMD_SUBST=name=host-program:...: that command
   // runs as the host program named instead, seeing the host's file system,
@@ -651,9 +716,17 @@ int plan_exec(Plan* p, int dirfd, const char* path, char* const argv[], char* co
     return e;
   }
   struct statx lx;
-  if (sys::raw(SYS_statx, AT_FDCWD, (long)lr.path, 0, STATX_TYPE, (long)&lx) < 0 || !S_ISREG(lx.stx_mode)) {
+  if (sys::raw(SYS_statx, AT_FDCWD, (long)lr.path, 0, STATX_TYPE | STATX_INO | STATX_CTIME, (long)&lx) < 0 ||
+      !S_ISREG(lx.stx_mode)) {
     say(p->exe, ": its ELF interpreter ", interp, " is missing in the root");
     return -ENOENT;
+  }
+  // What this loader takes (once per loader file, not per exec).
+  const char* why = nullptr;
+  int caps = loader_caps(lr.path, lx, &why);
+  if (caps < 0) {
+    refuse_loader(p->exe, interp, why);
+    return -EACCES;
   }
   memcpy(p->loader, lr.path, strlen(lr.path) + 1);
   if (int e = plan_library_path(p, envp)) return e;
@@ -665,18 +738,27 @@ int plan_exec(Plan* p, int dirfd, const char* path, char* const argv[], char* co
     memcpy(p->comm, name, cl);
     p->comm[cl] = 0;
   }
-  // loader --argv0 A --inhibit-cache --library-path LP --preload LIB PROGRAM ARGS...
-  if (lead < 8) return -E2BIG;  // three #! levels plus the loader's options: more than argv had room for
-  char** la = args + lead - 8;
-  la[0] = p->loader;
-  la[1] = const_cast<char*>("--argv0");
-  la[2] = run_argv[0];
-  la[3] = const_cast<char*>("--inhibit-cache");
-  la[4] = const_cast<char*>("--library-path");
-  la[5] = p->libpath;
-  la[6] = const_cast<char*>("--preload");
-  la[7] = g_session.lib;
-  // la[8] = run_argv[0] is replaced by the program's host path. By
+  // loader [--argv0 A] --inhibit-cache --library-path LP [--preload LIB] PROGRAM ARGS...
+  // A loader older than glibc 2.33 has no --argv0, older than 2.30 no
+  // --preload (LD_PRELOAD, always set, brings the library then).
+  const char* given_argv0 = run_argv[0];
+  size_t nopt = 4 + ((caps & kLoaderArgv0) ? 2 : 0) + ((caps & kLoaderPreload) ? 2 : 0);
+  if (lead < nopt) return -E2BIG;  // three #! levels plus the loader's options: more than argv had room for
+  char** la = args + lead - nopt;
+  size_t k = 0;
+  la[k++] = p->loader;
+  if (caps & kLoaderArgv0) {
+    la[k++] = const_cast<char*>("--argv0");
+    la[k++] = run_argv[0];
+  }
+  la[k++] = const_cast<char*>("--inhibit-cache");
+  la[k++] = const_cast<char*>("--library-path");
+  la[k++] = p->libpath;
+  if (caps & kLoaderPreload) {
+    la[k++] = const_cast<char*>("--preload");
+    la[k++] = g_session.lib;
+  }
+  // la[k] = run_argv[0] is replaced by the program's host path. By
   // descriptor, the loader opens the program after exec, when a close-on-
   // exec descriptor is gone: its file's name, or the descriptor kept open.
   if (fd_direct >= 0 && last_slot == 0) {
@@ -693,6 +775,7 @@ int plan_exec(Plan* p, int dirfd, const char* path, char* const argv[], char* co
     }
   }
   run_argv[0] = p->host;
+  note_argv(p, la, caps & kLoaderArgv0, given_argv0);
   return finish(p, p->loader, AT_FDCWD, la, envp, env_slots, env_cap);
 }
 

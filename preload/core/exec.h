@@ -12,6 +12,8 @@
 #include "path.h"
 #include "session.h"
 
+struct statx;
+
 namespace cr {
 
 struct Plan {
@@ -34,6 +36,8 @@ struct Plan {
   char preload[256];      // a sanitizer runtime the program needs, loaded first (its soname)
   ExecCreds creds;        // the new program's credentials (a setuid file's owner, file capabilities)
   bool creds_set;
+  char argvnote[72];      // COWROOT_ARGV: where the program's arguments are (see note_argv)
+  const char* argv0;      // ... and its argv[0], when the loader could not be given it
   char strings[3 * 4096 + 8192];
   char* args[256 + 16];
   char** env;
@@ -59,6 +63,20 @@ size_t exec_env_extra_slots();
 // none of these). Reads with pread only: vfork-safe. (tests/unit_tests.cc
 // checks it against libelf on every ELF file of the host's /usr.)
 int inspect_program(const char* host, int fd_in, char* interp, size_t in, char* arg, size_t an);
+
+// What the root's ELF interpreter at `host` (statx'd into sx, with
+// STATX_INO and STATX_CTIME) takes of the options exec gives it: kLoader*
+// bits, or -1 when the library cannot be served through it (*why then says
+// why: another architecture, not glibc's). Learnt from the file's bytes once
+// per file and process, and handed down in COWROOT_LOADERS. vfork-safe.
+enum LoaderCaps : unsigned {
+  kLoaderGlibc = 1,    // glibc's ld.so for this architecture
+  kLoaderArgv0 = 2,    // --argv0 (glibc 2.33)
+  kLoaderPreload = 4,  // --preload (glibc 2.30); without it LD_PRELOAD alone carries the library
+};
+int loader_caps(const char* host, const struct statx& sx, const char** why);
+// The remembered answers as COWROOT_LOADERS's value (may be empty).
+bool loaders_text(char* out, size_t n);
 
 // Set when plan_exec printed its own one-line reason for a refusal.
 extern bool g_exec_reported;

@@ -1,5 +1,7 @@
 #include "session.h"
 
+#include "exec.h"
+
 #include <fcntl.h>
 #include <linux/capability.h>
 #include <linux/stat.h>
@@ -440,7 +442,7 @@ void session_init(const char* self_lib) {
   s.live_fd = c;
 }
 
-size_t exec_env_extra() { return 39; }
+size_t exec_env_extra() { return 42; }
 
 bool is_sanitizer_runtime(const char* name, size_t len) {
   const char* b = name + len;
@@ -476,7 +478,7 @@ __attribute__((noinline)) bool preload_entry_host(const char* p, size_t el, char
 
 bool exec_env(char* const* envp, char** out, size_t cap, char* buf, size_t buflen, const char* exe,
               bool host_view, const char* libstamp, const char* libpath, const char* comm,
-              const char* first_preload, const ExecCreds* creds) {
+              const char* first_preload, const ExecCreds* creds, const char* argvnote, const char* argv0) {
   const Session& s = g_session;
   const Ids& uid = creds ? creds->uid : s.uid;
   const Ids& gid = creds ? creds->gid : s.gid;
@@ -505,7 +507,8 @@ bool exec_env(char* const* envp, char** out, size_t cap, char* buf, size_t bufle
                                      "FAKEROOTSGID", "FAKEROOTFGID", "COWROOT_ROOT", "COWROOT_CHROOT",
                                      "COWROOT_BINDS", "COWROOT_EXE", kEnvFakechroot, "FAKECHROOT",
                                      "FAKECHROOT_VERSION", "FAKECHROOT_BASE", "COWROOT_COW", "COWROOT_COW_DIR", "COWROOT_COW_SET",
-                                     "FAKECHROOT_BASE_ORIG", "COWROOT_LIBPATH", "COWROOT_COMM"};
+                                     "FAKECHROOT_BASE_ORIG", "COWROOT_LIBPATH", "COWROOT_COMM",
+                                     "COWROOT_ARGV", "COWROOT_LOADERS"};
   // LD_PRELOAD: this library first, then whatever else the program asked
   // for; a sanitizer's runtime goes before it. Written in place into buf
   // (no big buffers on the stack: a fork's child pays a page fault for
@@ -575,6 +578,12 @@ bool exec_env(char* const* envp, char** out, size_t cap, char* buf, size_t bufle
     return false;
   if (!host_view && g_root.active && exe && *exe && !add("COWROOT_EXE", exe)) return false;
   if (!host_view && comm && !add("COWROOT_COMM", comm)) return false;
+  if (!host_view && argvnote && !add("COWROOT_ARGV", argvnote, argv0)) return false;
+  if (!host_view && g_root.active) {
+    // What is known of the root's loaders, for the new program to reuse.
+    char known[4 * 90];
+    if (loaders_text(known, sizeof known) && known[0] && !add("COWROOT_LOADERS", known)) return false;
+  }
   if (g_cow.sidecar[0] && !add("COWROOT_COW", g_cow.sidecar)) return false;
   if (g_cow.dir_len && !add("COWROOT_COW_DIR", g_cow.dir)) return false;
   if (g_cow.dir_len && g_cow.set && g_cow.cow_set_path[0] && !add("COWROOT_COW_SET", g_cow.cow_set_path)) return false;

@@ -90,9 +90,13 @@ void session_init(const char* self_lib);
 // cached_library_path); `comm`, COWROOT_COMM (the name the library gives the
 // process at start, as the kernel would have). `creds`: the new program's
 // credentials when exec changes them (a setuid file); else the process's.
+// `argvnote` + `argv0`, COWROOT_ARGV (where the program's arguments are, see
+// exec.cc note_argv). Inside a root, COWROOT_LOADERS carries what is known
+// of its loaders.
 bool exec_env(char* const* envp, char** out, size_t cap, char* buf, size_t buflen, const char* exe,
               bool host_view = false, const char* libstamp = nullptr, const char* libpath = nullptr,
-              const char* comm = nullptr, const char* first_preload = nullptr, const ExecCreds* creds = nullptr);
+              const char* comm = nullptr, const char* first_preload = nullptr, const ExecCreds* creds = nullptr,
+              const char* argvnote = nullptr, const char* argv0 = "");
 
 // A sanitizer's runtime (libasan.so.N, libtsan…): it must be the first
 // object loaded, before this library, or it refuses to start.

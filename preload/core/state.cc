@@ -1,6 +1,7 @@
 #include "state.h"
 
 #include <fcntl.h>
+#include <pthread.h>  // the size of the mutex an older build kept where the lock is
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <sys/xattr.h>
@@ -9,6 +10,7 @@
 #include <cstddef>
 #include <cstring>
 
+#include "proclock.h"
 #include "sys.h"
 
 namespace cr {
@@ -64,7 +66,13 @@ struct TableHeader {
   uint32_t pad0;
   uint64_t live, used;             // live entries; live + tombstones
   std::atomic<uint64_t> changes;
-  pthread_mutex_t lock;            // process-shared, robust
+  // The writers' lock (proclock.h), where a glibc robust mutex used to be:
+  // a state written by an older build opens as it is (its mutex, unlocked,
+  // has a zero first word; one its holder died with is taken over).
+  union {
+    std::atomic<uint32_t> lock;
+    char lock_area[sizeof(pthread_mutex_t)];
+  };
   struct {
     uint32_t valid;
     uint32_t pad;
@@ -129,12 +137,7 @@ static int create_table_file(const char* dir, const char* tmpname, uint64_t cap,
   struct stat st;
   sys::raw(SYS_fstat, fd, (long)&st);
   h->self_ino = st.st_ino;
-  pthread_mutexattr_t a;
-  pthread_mutexattr_init(&a);
-  pthread_mutexattr_setpshared(&a, PTHREAD_PROCESS_SHARED);
-  pthread_mutexattr_setrobust(&a, PTHREAD_MUTEX_ROBUST);
-  pthread_mutex_init(&h->lock, &a);
-  pthread_mutexattr_destroy(&a);
+  h->lock.store(0, std::memory_order_relaxed);  // free (the file is new: all zero already)
   unmap(p, len);
   *fd_out = fd;
   return 0;
@@ -332,23 +335,17 @@ int State::lock(TableHeader** locked) {
   for (;;) {
     TableHeader* h = __atomic_load_n(&hdr_, __ATOMIC_ACQUIRE);
     if (!h) return -EBADF;
-    int r = pthread_mutex_lock(&h->lock);
-    if (r == EOWNERDEAD) {
-      repair(h);
-      pthread_mutex_consistent(&h->lock);
-    } else if (r != 0) {
-      return -r;
-    }
+    if (proc_lock(&h->lock) == 1) repair(h);  // its holder died: undo what it left half done
     if (!h->superseded.load(std::memory_order_acquire)) {
       *locked = h;
       return 0;
     }
-    pthread_mutex_unlock(&h->lock);
+    proc_unlock(&h->lock);
     remap_if_needed();
   }
 }
 
-void State::unlock(TableHeader* locked) { pthread_mutex_unlock(&locked->lock); }
+void State::unlock(TableHeader* locked) { proc_unlock(&locked->lock); }
 
 // Called with the lock of a writer that died: undo its half-done slot write
 // and notice a growth that replaced the file but had not yet said so.

@@ -6,14 +6,13 @@
 //   table  - open-addressing hash table of fixed 64-byte slots
 //   xattr  - append-only heap of extended-attribute records
 // Readers never lock and never make a system call: each slot carries a
-// sequence counter (seqlock). Writers take a process-shared *robust* mutex in
-// the table header and write an undo record before touching a slot, so a
-// writer killed at any instruction leaves the table repairable and nothing
-// that was acknowledged (a wrapper that returned) can be lost, whoever dies.
+// sequence counter (seqlock). Writers take a process-shared lock in the table
+// header that a dead holder cannot wedge (proclock.h) and write an undo
+// record before touching a slot, so a writer killed at any instruction
+// leaves the table repairable and nothing that was acknowledged (a wrapper
+// that returned) can be lost, whoever dies.
 // See docs/design.md for why writers do not round-trip through the daemon.
 #pragma once
-#include <pthread.h>
-
 #include <atomic>
 #include <cstddef>
 #include <cstdint>

@@ -20,6 +20,7 @@ EXPORT void* dlopen(const char* p, int f) {
   ensure();
   using fn_t = void* (*)(const char*, int);
   static fn_t fn = real<fn_t>("dlopen");
+  if (!fn) return nullptr;  // before glibc 2.34, in libdl, which whoever calls it has loaded
   // A bare name is found by the loader in the root's library path; a path
   // is an inside path.
   if (!g_root.active || !p || !strchr(p, '/')) return fn(p, f);
@@ -31,6 +32,7 @@ EXPORT void* dlmopen(Lmid_t lm, const char* p, int f) {
   ensure();
   using fn_t = void* (*)(Lmid_t, const char*, int);
   static fn_t fn = real<fn_t>("dlmopen");
+  if (!fn) return nullptr;
   if (!g_root.active || !p || !strchr(p, '/')) return fn(lm, p, f);
   Resolved r;
   if (resolve(AT_FDCWD, p, kFollow, &r)) return fn(lm, p, f);
@@ -96,6 +98,7 @@ EXPORT int dladdr(const void* addr, Dl_info* info) {
   ensure();
   using fn_t = int (*)(const void*, Dl_info*);
   static fn_t fn = real<fn_t>("dladdr");
+  if (!fn) return 0;
   int r = fn(addr, info);
   if (r) info->dli_fname = inside_name(info->dli_fname);
   return r;
@@ -104,6 +107,7 @@ EXPORT int dladdr1(const void* addr, Dl_info* info, void** extra, int flags) {
   ensure();
   using fn_t = int (*)(const void*, Dl_info*, void**, int);
   static fn_t fn = real<fn_t>("dladdr1");
+  if (!fn) return 0;
   int r = fn(addr, info, extra, flags);
   if (r) info->dli_fname = inside_name(info->dli_fname);
   return r;

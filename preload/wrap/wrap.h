@@ -17,10 +17,16 @@ inline void ensure() {
   if (__builtin_expect(!g_ready, 0)) init_once();
 }
 
+// The next definition of `name` after this library (dlsym(RTLD_NEXT)'s
+// answer, found without dlsym: see next.cc), or nullptr.
+void* next_symbol(const char* name);
+// This library's file name, as the loader opened it.
+const char* own_file_name();
+
 // libc's own definition of `name` (found once per call site).
 template <typename T>
 T real(const char* name) {
-  return reinterpret_cast<T>(dlsym(RTLD_NEXT, name));
+  return reinterpret_cast<T>(next_symbol(name));
 }
 
 }  // namespace cr::wrap
