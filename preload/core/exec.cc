@@ -9,6 +9,7 @@
 #include <cstdlib>
 #include <cstring>
 
+#include "confine.h"
 #include "resolve.h"
 #include "session.h"
 #include "sys.h"
@@ -213,6 +214,49 @@ bool use_tracer(Plan* p, char** argv, char* const envp[]) {
   return sys::raw(SYS_faccessat, AT_FDCWD, (long)p->tracer, X_OK) == 0;
 }
 
+// In a confined process: the exec runs cowroot-stub, told what to start.
+int to_stub(Plan* p, char** env, size_t cap) {
+  char mode = p->path == p->loader ? 'L' : p->path == p->tracer ? 'H' : p->mode;
+  char* v = p->stubvar;
+  memcpy(v, confine::kStubEnv, confine::kStubEnvLen);
+  size_t k = confine::kStubEnvLen;
+  v[k++] = mode;
+  if (p->dirfd == AT_FDCWD && !(p->flags & AT_EMPTY_PATH)) {
+    size_t l = strlen(p->path);
+    if (k + l + 2 > sizeof p->stubvar) return -ENAMETOOLONG;
+    v[k++] = ':';
+    memcpy(v + k, p->path, l + 1);
+  } else {
+    // By descriptor: the stub maps it from one that survives the exec.
+    long fd;
+    if ((p->flags & AT_EMPTY_PATH) && !*p->path) {
+      char self[32];
+      sys::proc_fd_path(p->dirfd, self);
+      fd = sys::raw(SYS_openat, AT_FDCWD, (long)self, O_RDONLY);
+    } else {
+      fd = sys::raw(SYS_openat, p->dirfd, (long)p->path, O_RDONLY | ((p->flags & AT_SYMLINK_NOFOLLOW) ? O_NOFOLLOW : 0));
+    }
+    if (fd < 0) return (int)fd;
+    p->stub_fd = (int)fd;
+    v[k++] = '#';
+    char d[16];
+    int nd = 0;
+    do d[nd++] = char('0' + fd % 10); while ((fd /= 10) > 0);
+    while (nd) v[k++] = d[--nd];
+    v[k] = 0;
+  }
+  size_t n = 0;
+  for (size_t i = 0; env[i]; i++)
+    if (strncmp(env[i], confine::kStubEnv, confine::kStubEnvLen) != 0) env[n++] = env[i];
+  if (n + 2 > cap) return -E2BIG;
+  env[n++] = v;
+  env[n] = nullptr;
+  p->path = g_confine.stub;
+  p->dirfd = AT_FDCWD;
+  p->flags = 0;
+  return 0;
+}
+
 // The plan's last step: what to execve, and the session's environment.
 int finish(Plan* p, const char* path, int dirfd, char** argv, char* const envp[], char** env_slots, size_t env_cap) {
   p->path = path;
@@ -235,7 +279,7 @@ int finish(Plan* p, const char* path, int dirfd, char** argv, char* const envp[]
     for (char** e = env_slots; *e; e++)
       if (strncmp(*e, "LD_TRACE_LOADED_OBJECTS=", 24) == 0) *e += 3;  // "TRACE_LOADED_OBJECTS=…"
   }
-  return 0;
+  return g_confine.active ? to_stub(p, env_slots, env_cap) : 0;
 }
 
 // The loader's --library-path for a program: the library path the
@@ -356,6 +400,8 @@ int plan_exec(Plan* p, int dirfd, const char* path, char* const argv[], char* co
   p->libstamp[0] = 0;
   p->comm[0] = 0;
   p->libtail = nullptr;
+  p->mode = 'P';
+  p->stub_fd = -1;
   // fakechroot's FAKECHROOT_CMD_SUBST=name=host-program:...: that command
   // runs as the host program named instead, seeing the host's file system,
   // with FAKECHROOT_CMD_ORIG saying what was asked for (and not again
@@ -386,6 +432,11 @@ int plan_exec(Plan* p, int dirfd, const char* path, char* const argv[], char* co
         env_slots[k] = orig;
         env_slots[k + 1] = nullptr;
         p->envp = env_slots;
+        if (g_confine.active) {
+          char interp[8], arg[8];
+          if (inspect_program(p->host, -1, interp, sizeof interp, arg, sizeof arg) == 1) p->mode = 'H';
+          return to_stub(p, env_slots, env_cap);
+        }
         return 0;
       }
       q = *e ? e + 1 : e;
@@ -424,7 +475,7 @@ int plan_exec(Plan* p, int dirfd, const char* path, char* const argv[], char* co
   }
 
   p->preload[0] = 0;
-  if (!g_root.active) {
+  if (!g_root.active && !g_confine.active) {
     sanitizer_needed_at(dirfd, path, flags, p->preload, sizeof p->preload);
     if (!exec_env(envp, env_slots, env_cap, p->strings, sizeof p->strings, nullptr, false, nullptr, nullptr, nullptr,
                   p->preload))
@@ -531,6 +582,24 @@ int plan_exec(Plan* p, int dirfd, const char* path, char* const argv[], char* co
     to_inside(p->host, p->exe, sizeof p->exe);
   }
 
+  if (!g_root.active) {
+    // Confined, outside a root: what the kernel would have started (the
+    // #! lines followed above), through the stub. A static program runs as
+    // it is, as it did before confinement.
+    const char* name = path && *path ? base_name(path) : base_name(p->host);
+    size_t cl = strnlen(name, sizeof p->comm - 1);
+    memcpy(p->comm, name, cl);
+    p->comm[cl] = 0;
+    if (kind == 0)
+      sanitizer_needed_at(read_fd >= 0 ? read_fd : nd, read_fd >= 0 ? "" : p->host, read_fd >= 0 ? AT_EMPTY_PATH : 0,
+                          p->preload, sizeof p->preload);
+    else
+      p->mode = 'H';
+    // By descriptor, p->host is its /proc/self/fd name: the stub gets a
+    // descriptor of its own that survives the exec.
+    return finish(p, p->host, fd_direct >= 0 ? fd_direct : nd, run_argv, envp, env_slots, env_cap);
+  }
+
   if (kind == 1) {
     // A static binary cannot be interposed: it would act on the host.
     const char* b = base_name(p->host);
@@ -568,6 +637,7 @@ int plan_exec(Plan* p, int dirfd, const char* path, char* const argv[], char* co
         args[lead + 1] = const_cast<char*>("-r");
         args[lead + 2] = p->loader;
       }
+      p->mode = 'H';
       return finish(p, p->host, nd, args + lead, envp, env_slots, env_cap);
     }
     if (is_elf_interpreter(p->host)) return plan_loader_run(p, args + lead, envp, env_slots, env_cap);
@@ -577,6 +647,7 @@ int plan_exec(Plan* p, int dirfd, const char* path, char* const argv[], char* co
                   "COWROOT_ALLOW_STATIC=1 runs it anyway)");
       return -EACCES;
     }
+    p->mode = 'H';
     return finish(p, p->host, nd, run_argv, envp, env_slots, env_cap);
   }
 
@@ -640,9 +711,16 @@ int plan_exec(Plan* p, int dirfd, const char* path, char* const argv[], char* co
 
 size_t exec_env_extra_slots() { return exec_env_extra() + 8; }
 
+void plan_done(Plan* p) {
+  if (p->stub_fd >= 0) sys::raw(SYS_close, p->stub_fd);
+  p->stub_fd = -1;
+}
+
 int exec_program(int dirfd, const char* path, char* const argv[], char* const envp[], int flags) {
   long r = with_plan(dirfd, path, argv, envp, flags, [](Plan& p) {
-    return sys::raw(SYS_execveat, p.dirfd, (long)p.path, (long)p.argv, (long)p.envp, p.flags);
+    long e = sys::raw(SYS_execveat, p.dirfd, (long)p.path, (long)p.argv, (long)p.envp, p.flags);
+    plan_done(&p);
+    return e;
   });
   errno = (int)-r;  // execveat returns only on failure
   return -1;

@@ -20,6 +20,8 @@ void init_once() {
     Dl_info info{};
     dladdr(reinterpret_cast<void*>(&init_once), &info);
     session_init(info.dli_fname);
+    // Programs that bypass libc: their calls are trapped from here on.
+    confine_start();
     // Started through the root's loader: take the name the kernel would
     // have given (see plan_exec).
     // Then it goes from the environment: a child started behind the

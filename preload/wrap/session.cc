@@ -38,7 +38,7 @@ void vacate(int fd) {
 EXPORT int clearenv() {
   ensure();
   using fn_t = int (*)();
-  static fn_t fn = real<fn_t>("clearenv");
+  static auto fn = real<fn_t>("clearenv");
   if (!g_session.fakechroot) return fn();
   char keep[8192];
   size_t used = 0;

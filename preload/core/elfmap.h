@@ -1,0 +1,152 @@
+// Mapping an ELF program into this process, as the kernel's exec does:
+// what cowroot-stub uses to start the program a confined exec runs. Header
+// only and freestanding (no libc, no allocation): `Sys` is the caller's way
+// of making a system call, sys(nr, a, b, c, d, e, f) -> the kernel's result.
+#pragma once
+#include <elf.h>
+#include <fcntl.h>
+#include <sys/mman.h>
+#include <sys/syscall.h>
+
+#include <cerrno>
+#include <cstddef>
+#include <cstdint>
+
+namespace cr::elf {
+
+#if defined(__x86_64__)
+constexpr unsigned kMachine = EM_X86_64;
+#elif defined(__aarch64__)
+constexpr unsigned kMachine = EM_AARCH64;
+#endif
+
+constexpr uint64_t kPage = 4096;
+constexpr unsigned kMaxPhdr = 64;
+
+struct Headers {
+  Elf64_Ehdr eh;
+  Elf64_Phdr ph[kMaxPhdr];
+  char interp[512];  // PT_INTERP, "" for none
+  uint64_t lo, hi;   // the PT_LOAD span (page-rounded vaddrs)
+};
+
+struct Image {
+  uint64_t bias;   // load bias: the address of vaddr 0
+  uint64_t entry;  // absolute
+  uint64_t phdr;   // the program headers, in memory
+  unsigned phnum;
+  uint64_t lo, hi;  // what it occupies
+};
+
+inline uint64_t page_down(uint64_t v) { return v & ~(kPage - 1); }
+inline uint64_t page_up(uint64_t v) { return (v + kPage - 1) & ~(kPage - 1); }
+
+// Reads and checks the headers of the file open at fd: an ELF program this
+// process can run (class, machine, type, segments). 0 or -errno (-ENOEXEC
+// for anything that is not one).
+template <typename Sys>
+int read_headers(Sys sys, int fd, Headers* h) {
+  long n = sys(SYS_pread64, fd, (long)&h->eh, sizeof h->eh, 0, 0, 0);
+  if (n < 0) return (int)n;
+  const Elf64_Ehdr& e = h->eh;
+  if (n != (long)sizeof e || e.e_ident[0] != ELFMAG0 || e.e_ident[1] != ELFMAG1 || e.e_ident[2] != ELFMAG2 ||
+      e.e_ident[3] != ELFMAG3 || e.e_ident[EI_CLASS] != ELFCLASS64 || e.e_machine != kMachine ||
+      (e.e_type != ET_EXEC && e.e_type != ET_DYN) || e.e_phentsize != sizeof(Elf64_Phdr) || e.e_phnum == 0 ||
+      e.e_phnum > kMaxPhdr)
+    return -ENOEXEC;
+  long want = (long)(e.e_phnum * sizeof(Elf64_Phdr));
+  if (sys(SYS_pread64, fd, (long)h->ph, want, (long)e.e_phoff, 0, 0) != want) return -ENOEXEC;
+  h->interp[0] = 0;
+  h->lo = ~0ull;
+  h->hi = 0;
+  for (unsigned i = 0; i < e.e_phnum; i++) {
+    const Elf64_Phdr& p = h->ph[i];
+    if (p.p_type == PT_INTERP) {
+      if (p.p_filesz < 2 || p.p_filesz >= sizeof h->interp) return -ENOEXEC;
+      if (sys(SYS_pread64, fd, (long)h->interp, (long)p.p_filesz, (long)p.p_offset, 0, 0) != (long)p.p_filesz)
+        return -ENOEXEC;
+      h->interp[p.p_filesz - 1] = 0;
+    } else if (p.p_type == PT_LOAD) {
+      if (p.p_filesz > p.p_memsz || (p.p_vaddr - p.p_offset) % kPage) return -ENOEXEC;
+      if (page_down(p.p_vaddr) < h->lo) h->lo = page_down(p.p_vaddr);
+      if (page_up(p.p_vaddr + p.p_memsz) > h->hi) h->hi = page_up(p.p_vaddr + p.p_memsz);
+    }
+  }
+  if (h->hi <= h->lo) return -ENOEXEC;
+  return 0;
+}
+
+inline int prot_of(uint32_t flags) {
+  return ((flags & PF_R) ? PROT_READ : 0) | ((flags & PF_W) ? PROT_WRITE : 0) | ((flags & PF_X) ? PROT_EXEC : 0);
+}
+
+// Maps the program whose headers are `h` from fd. A position-independent
+// one goes at `at` (0: wherever the kernel puts a new mapping; `at` is a
+// hint unless `fixed`); a fixed-address one where it was linked. 0 or
+// -errno; on failure nothing stays mapped.
+template <typename Sys>
+int map(Sys sys, int fd, const Headers& h, uint64_t at, bool fixed, Image* im) {
+  uint64_t span = h.hi - h.lo;
+  bool pic = h.eh.e_type == ET_DYN;
+  uint64_t want = pic ? at : h.lo;
+  int how = MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE;
+  if (!pic) how |= MAP_FIXED_NOREPLACE;
+  else if (fixed) how |= MAP_FIXED;
+  long r = sys(SYS_mmap, (long)want, (long)span, PROT_NONE, how, -1, 0);
+  if (r < 0 && r > -4096) return (int)r;
+  if (!pic && (uint64_t)r != h.lo) {  // an old kernel takes NOREPLACE as a hint
+    sys(SYS_munmap, r, (long)span, 0, 0, 0, 0);
+    return -ENOMEM;
+  }
+  uint64_t bias = (uint64_t)r - h.lo;
+  for (unsigned i = 0; i < h.eh.e_phnum; i++) {
+    const Elf64_Phdr& p = h.ph[i];
+    if (p.p_type != PT_LOAD || p.p_memsz == 0) continue;
+    int prot = prot_of(p.p_flags);
+    uint64_t start = bias + p.p_vaddr;
+    uint64_t page = page_down(start);
+    uint64_t file_end = start + p.p_filesz;
+    uint64_t mem_end = page_up(start + p.p_memsz);
+    uint64_t mapped_end = page;
+    if (p.p_filesz) {
+      mapped_end = page_up(file_end);
+      // Writable while its last page's tail is cleared (the bss in it).
+      bool tail = p.p_memsz > p.p_filesz && (file_end & (kPage - 1));
+      int first = tail ? (prot | PROT_WRITE) : prot;
+      long m = sys(SYS_mmap, (long)page, (long)(mapped_end - page), first, MAP_PRIVATE | MAP_FIXED, fd,
+                   (long)page_down(p.p_offset));
+      if (m < 0 && m > -4096) {
+        sys(SYS_munmap, r, (long)span, 0, 0, 0, 0);
+        return (int)m;
+      }
+      if (tail) {
+        for (uint64_t a = file_end; a < mapped_end; a++) *reinterpret_cast<volatile char*>(a) = 0;
+        if (first != prot) sys(SYS_mprotect, (long)page_down(file_end), (long)kPage, prot, 0, 0, 0);
+      }
+    }
+    if (mem_end > mapped_end) {
+      long m = sys(SYS_mmap, (long)mapped_end, (long)(mem_end - mapped_end), prot,
+                   MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, -1, 0);
+      if (m < 0 && m > -4096) {
+        sys(SYS_munmap, r, (long)span, 0, 0, 0, 0);
+        return (int)m;
+      }
+    }
+  }
+  im->bias = bias;
+  im->entry = bias + h.eh.e_entry;
+  im->phnum = h.eh.e_phnum;
+  im->lo = (uint64_t)r;
+  im->hi = (uint64_t)r + span;
+  im->phdr = 0;
+  for (unsigned i = 0; i < h.eh.e_phnum; i++)
+    if (h.ph[i].p_type == PT_PHDR) im->phdr = bias + h.ph[i].p_vaddr;
+  for (unsigned i = 0; i < h.eh.e_phnum && !im->phdr; i++) {
+    const Elf64_Phdr& p = h.ph[i];
+    if (p.p_type == PT_LOAD && h.eh.e_phoff >= p.p_offset && h.eh.e_phoff < p.p_offset + p.p_filesz)
+      im->phdr = bias + p.p_vaddr + (h.eh.e_phoff - p.p_offset);
+  }
+  return 0;
+}
+
+}  // namespace cr::elf

@@ -1,0 +1,321 @@
+// The confinement of system calls that bypass libc (core/confine.h): the
+// library's start installs the filter (or finds it inherited) and the
+// SIGSYS handler that serves the trapped calls through the table's doors
+// (syscall_door), exactly as the libc wrappers and syscall() do.
+#include <link.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <sys/mman.h>
+#include <sys/syscall.h>
+#include <sys/ucontext.h>
+#include <ucontext.h>
+
+#include <atomic>
+#include <cstring>
+
+#include "../core/confine.h"
+#include "doors.h"
+
+namespace cr::wrap {
+
+CR_TLS int t_pass;
+
+namespace {
+
+constexpr unsigned long kSaRestorer = 0x04000000;
+constexpr uint64_t kSigsysBit = 1ull << (SIGSYS - 1);
+constexpr uint64_t kUnblockable = (1ull << (SIGKILL - 1)) | (1ull << (SIGSTOP - 1));
+
+// The kernel's struct sigaction (x86_64).
+struct KSigaction {
+  void* handler;
+  unsigned long flags;
+  void* restorer;
+  uint64_t mask;
+};
+
+// The program's own SIGSYS disposition, as it believes it set it: it gets
+// the SIGSYS signals that are not our traps.
+KSigaction g_program_sigsys{};
+std::atomic<int> g_sigsys_lock{0};
+
+struct Range {
+  uintptr_t lo = 0, hi = 0;
+  bool has(uintptr_t a) const { return a >= lo && a < hi; }
+};
+// The code of libc and of the dynamic loader: calls made from there while
+// a wrapper runs libc's own function on the program's behalf pass.
+Range g_libc, g_ldso;
+
+extern "C" void cr_sigreturn();
+asm(".text\n.p2align 4\n.hidden cr_sigreturn\n.type cr_sigreturn,@function\ncr_sigreturn:\n mov $15, %eax\n syscall\n hlt\n");
+
+// The handler's own stacks. A trapped call may run the exec path or break
+// a large file's link (100 KiB of stack and more), far beyond the 32 KiB of
+// signal stack Go gives a thread: every trap runs on one of these, claimed
+// for the call. Reserved on the first trap, touched as needed.
+constexpr size_t kStackSize = 256 * 1024;
+constexpr int kStacks = 64;
+std::atomic<char*> g_stacks{nullptr};
+std::atomic<uint64_t> g_busy{0};
+std::atomic<long> g_owner[kStacks];  // the thread that claimed each
+
+// A vfork child that execs in the handler never gives its stack back: a
+// slot whose owner no longer shares this address space (kcmp) is free.
+void reclaim() {
+  long me = sys::raw(SYS_getpid);
+  for (int i = 0; i < kStacks; i++) {
+    long t = g_owner[i].load(std::memory_order_relaxed);
+    if (t > 0 && sys::raw(SYS_kcmp, me, t, 2 /* KCMP_VM */, 0, 0) != 0) {
+      g_owner[i].store(0, std::memory_order_relaxed);
+      g_busy.fetch_and(~(1ull << i), std::memory_order_release);
+    }
+  }
+}
+
+char* claim_stack(int* slot) {
+  char* base = g_stacks.load(std::memory_order_acquire);
+  if (!base) {
+    long m = sys::raw(SYS_mmap, 0, (long)(kStackSize * kStacks), PROT_READ | PROT_WRITE,
+                      MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+    if (m < 0 && m > -4096) return nullptr;
+    char* expected = nullptr;
+    if (g_stacks.compare_exchange_strong(expected, reinterpret_cast<char*>(m))) {
+      base = reinterpret_cast<char*>(m);
+    } else {
+      sys::raw(SYS_munmap, m, (long)(kStackSize * kStacks));
+      base = expected;
+    }
+  }
+  for (int round = 0; round < 2; round++) {
+    uint64_t busy = g_busy.load(std::memory_order_relaxed);
+    while (busy != ~0ull) {
+      int i = __builtin_ctzll(~busy);
+      if (g_busy.compare_exchange_weak(busy, busy | (1ull << i), std::memory_order_acquire)) {
+        g_owner[i].store(sys::raw(SYS_gettid), std::memory_order_relaxed);
+        *slot = i;
+        return base + (size_t)(i + 1) * kStackSize;
+      }
+    }
+    reclaim();
+  }
+  return nullptr;
+}
+
+void release_stack(int slot) {
+  g_owner[slot].store(0, std::memory_order_relaxed);
+  g_busy.fetch_and(~(1ull << slot), std::memory_order_release);
+}
+
+// Calls fn(sig, si, uc) with its stack at `top`.
+extern "C" void cr_on_stack(char* top, void (*fn)(int, siginfo_t*, void*), int sig, siginfo_t* si, void* uc);
+asm(".text\n.p2align 4\n.hidden cr_on_stack\n.type cr_on_stack,@function\ncr_on_stack:\n"
+    " push %rbp\n mov %rsp, %rbp\n mov %rdi, %rsp\n mov %rsi, %rax\n mov %edx, %edi\n mov %rcx, %rsi\n"
+    " mov %r8, %rdx\n call *%rax\n mov %rbp, %rsp\n pop %rbp\n ret\n");
+
+long call(long nr, const long* a) { return sys::raw(nr, a[0], a[1], a[2], a[3], a[4], a[5]); }
+
+// A copy of a signal set without SIGSYS, for the calls that take one.
+long with_mask_stripped(long nr, long* a, int arg) {
+  if (!a[arg]) return call(nr, a);
+  uint64_t copy;
+  if (nr == SYS_pselect6) {
+    // pselect6's last argument: {const sigset_t*, size_t}
+    auto* in = reinterpret_cast<const long*>(a[arg]);
+    if (!in[0]) return call(nr, a);
+    copy = *reinterpret_cast<const uint64_t*>(in[0]) & ~kSigsysBit;
+    long pair[2] = {(long)&copy, in[1]};
+    long b[6] = {a[0], a[1], a[2], a[3], a[4], (long)pair};
+    return call(nr, b);
+  }
+  copy = *reinterpret_cast<const uint64_t*>(a[arg]) & ~kSigsysBit;
+  long b[6] = {a[0], a[1], a[2], a[3], a[4], a[5]};
+  b[arg] = (long)&copy;
+  return call(nr, b);
+}
+
+long sigaction_call(long* a, bool passing) {
+  int sig = (int)a[0];
+  auto* act = reinterpret_cast<const KSigaction*>(a[1]);
+  auto* old = reinterpret_cast<KSigaction*>(a[2]);
+  if (sig == SIGSYS) {
+    // Ours stays; the program's is kept aside. (A vfork child of libc's
+    // own, resetting handlers before its exec, changes nothing.)
+    while (g_sigsys_lock.exchange(1, std::memory_order_acquire)) {
+    }
+    KSigaction prev = g_program_sigsys;
+    if (act && !passing) g_program_sigsys = *act;
+    g_sigsys_lock.store(0, std::memory_order_release);
+    if (old) *old = prev;
+    return 0;
+  }
+  if (!act) return call(SYS_rt_sigaction, a);
+  KSigaction copy = *act;
+  copy.mask &= ~kSigsysBit;  // a handler that runs with SIGSYS blocked could not make a trapped call
+  long b[6] = {a[0], (long)&copy, a[2], a[3], 0, 0};
+  return call(SYS_rt_sigaction, b);
+}
+
+// rt_sigprocmask, emulated: the mask the program returns to is the one in
+// the signal frame, and SIGSYS stays out of it.
+long sigprocmask_call(const long* a, ucontext_t* uc) {
+  auto* mask = reinterpret_cast<uint64_t*>(&uc->uc_sigmask);
+  uint64_t cur = *mask;
+  if (a[1]) {
+    uint64_t set = *reinterpret_cast<const uint64_t*>(a[1]);
+    if (a[0] == SIG_BLOCK) cur |= set;
+    else if (a[0] == SIG_UNBLOCK) cur &= ~set;
+    else if (a[0] == SIG_SETMASK) cur = set;
+    else return -EINVAL;
+  }
+  if (a[2]) *reinterpret_cast<uint64_t*>(a[2]) = *mask;
+  *mask = cur & ~(kSigsysBit | kUnblockable);
+  return 0;
+}
+
+// A SIGSYS that is not our trap (another filter's, or a kill): the
+// program's handler, or the default action.
+void foreign(int sig, siginfo_t* si, void* uc) {
+  KSigaction h = g_program_sigsys;
+  if (h.handler == reinterpret_cast<void*>(SIG_IGN)) return;
+  if (h.handler == reinterpret_cast<void*>(SIG_DFL)) {
+    KSigaction dfl{};
+    sys::raw(SYS_rt_sigaction, SIGSYS, (long)&dfl, 0, 8);
+    sys::raw(SYS_tgkill, sys::raw(SYS_getpid), sys::raw(SYS_gettid), SIGSYS);
+    return;
+  }
+  if (h.flags & SA_RESETHAND) g_program_sigsys.handler = reinterpret_cast<void*>(SIG_DFL);
+  if (h.flags & SA_SIGINFO) reinterpret_cast<void (*)(int, siginfo_t*, void*)>(h.handler)(sig, si, uc);
+  else reinterpret_cast<void (*)(int)>(h.handler)(sig);
+}
+
+long serve(long nr, long* a, ucontext_t* uc, uintptr_t ip) {
+  bool from_libc = g_libc.has(ip) || g_ldso.has(ip);
+  bool passing = from_libc && t_pass > 0;
+  switch (nr) {
+    case SYS_rt_sigaction: return sigaction_call(a, passing);
+    case SYS_rt_sigprocmask: return sigprocmask_call(a, uc);
+    case SYS_rt_sigsuspend: return with_mask_stripped(nr, a, 0);
+    case SYS_ppoll: return with_mask_stripped(nr, a, 3);
+    case SYS_pselect6: return with_mask_stripped(nr, a, 5);
+    case SYS_epoll_pwait:
+#ifdef SYS_epoll_pwait2
+    case SYS_epoll_pwait2:
+#endif
+      return with_mask_stripped(nr, a, 4);
+    default: break;
+  }
+  // libc's own function, run by a wrapper with paths resolved already.
+  if (passing) return call(nr, a);
+  bool served;
+  long r = syscall_door(nr, a, &served);
+  return served ? r : call(nr, a);
+}
+
+void trapped(int, siginfo_t*, void* ucv) {
+  auto* uc = static_cast<ucontext_t*>(ucv);
+  greg_t* g = uc->uc_mcontext.gregs;
+  int saved = errno;
+  long a[6] = {g[REG_RDI], g[REG_RSI], g[REG_RDX], g[REG_R10], g[REG_R8], g[REG_R9]};
+  g[REG_RAX] = serve(g[REG_RAX], a, uc, (uintptr_t)g[REG_RIP]);
+  errno = saved;
+}
+
+void on_sigsys(int sig, siginfo_t* si, void* uc) {
+  if (si->si_code != 1 /* SYS_SECCOMP */ || si->si_errno != confine::kTrapData) return foreign(sig, si, uc);
+  int slot;
+  if (char* top = claim_stack(&slot)) {
+    cr_on_stack(top, &trapped, sig, si, uc);
+    release_stack(slot);
+  } else {
+    trapped(sig, si, uc);  // 64 at once: on the thread's own stack
+  }
+}
+
+// The executable segment of the loaded object that holds `addr`.
+Range code_of(const void* addr) {
+  struct Find {
+    uintptr_t addr;
+    Range r;
+  } f{(uintptr_t)addr, {}};
+  using iter_fn = int (*)(int (*)(struct dl_phdr_info*, size_t, void*), void*);
+  static iter_fn iter = next<iter_fn>("dl_iterate_phdr");
+  if (!iter || !addr) return {};
+  iter(
+      [](struct dl_phdr_info* info, size_t, void* data) -> int {
+        auto* f = static_cast<Find*>(data);
+        for (int i = 0; i < info->dlpi_phnum; i++) {
+          const ElfW(Phdr)& p = info->dlpi_phdr[i];
+          uintptr_t lo = info->dlpi_addr + p.p_vaddr, hi = lo + p.p_memsz;
+          if (p.p_type == PT_LOAD && (p.p_flags & PF_X) && f->addr >= lo && f->addr < hi) {
+            f->r = {lo, hi};
+            return 1;
+          }
+        }
+        return 0;
+      },
+      &f);
+  return f.r;
+}
+
+}  // namespace
+
+void confine_start() {
+#if defined(__x86_64__)
+  if (!g_session.active) return;
+  const char* opt = getenv("COWROOT_CONFINE");
+  bool inherited = confine::probe();
+  if (!inherited && opt && strcmp(opt, "0") == 0) return;
+  // cowroot-stub, beside the daemon: every exec of a confined process runs it.
+  const char* slash = strrchr(g_session.faked, '/');
+  size_t dl = slash ? (size_t)(slash - g_session.faked) : 0;
+  if (dl + 14 > sizeof g_confine.stub) return;
+  memcpy(g_confine.stub, g_session.faked, dl);
+  memcpy(g_confine.stub + dl, "/cowroot-stub", 14);
+  if (!inherited && (!dl || sys::raw(SYS_faccessat, AT_FDCWD, (long)g_confine.stub, X_OK) != 0)) return;
+  if (inherited) {
+    // Started through the stub: its gate is in place.
+    if (!confine::gate_mapped()) {
+      errline("confinement inherited without its gate: cannot run here");
+      sys::raw(SYS_exit_group, 126);
+    }
+    auto* info = reinterpret_cast<const confine::StubInfo*>(confine::kStubInfo);
+    if (info->magic == confine::kStubMagic && info->mode == 'H') {
+      // One of cowroot's own programs: its calls pass, as the stub lets
+      // them; the programs it starts are planned as ever.
+      g_confine.active = true;
+      return;
+    }
+  } else if (confine::map_gate() != 0) {
+    return;
+  }
+  sys::g_gate = reinterpret_cast<void*>(confine::kGate);
+  g_libc = code_of(dlsym(RTLD_NEXT, "read"));
+  g_ldso = code_of(dlsym(RTLD_DEFAULT, "_dl_debug_state"));
+  KSigaction sa{};
+  sa.handler = reinterpret_cast<void*>(&on_sigsys);
+  sa.flags = SA_SIGINFO | SA_NODEFER | SA_ONSTACK | kSaRestorer;
+  sa.restorer = reinterpret_cast<void*>(&cr_sigreturn);
+  if (sys::raw(SYS_rt_sigaction, SIGSYS, (long)&sa, 0, 8) != 0) {
+    if (inherited) sys::raw(SYS_exit_group, 126);
+    return;
+  }
+  if (!inherited) {
+    if (int e = confine::install_filter(); e < 0) {
+      // No seccomp here: programs that bypass libc cannot be confined
+      // (static ones are refused, as without confinement).
+      KSigaction dfl{};
+      sys::raw(SYS_rt_sigaction, SIGSYS, (long)&dfl, 0, 8);
+      return;
+    }
+  }
+  // Outside a root, /proc/self/exe names the stub: the program's own name
+  // came in COWROOT_EXE (the stub puts it there).
+  if (!g_root.active)
+    if (const char* exe = getenv("COWROOT_EXE"); exe && strlen(exe) < sizeof g_root.exe)
+      memcpy(g_root.exe, exe, strlen(exe) + 1);
+  g_confine.active = true;
+#endif
+}
+
+}  // namespace cr::wrap
