@@ -34,8 +34,8 @@ STUB     := $(BUILD)/cowroot-stub
 FIXTURE  := $(BUILD)/libcowroot-fixture.a
 TESTS    := $(BUILD)/tests/unit_tests $(BUILD)/tests/fakeroot_tests $(BUILD)/tests/chroot_tests \
             $(BUILD)/tests/cow_tests $(BUILD)/tests/fixture_tests $(BUILD)/tests/fixture_gtest \
-            $(BUILD)/tests/optable_tests $(BUILD)/tests/debootstrap_tests
-HELPER   := $(BUILD)/tests/helper
+            $(BUILD)/tests/optable_tests $(BUILD)/tests/confine_tests $(BUILD)/tests/debootstrap_tests
+HELPER   := $(BUILD)/tests/helper $(BUILD)/tests/rawprog
 BENCH    := $(BUILD)/bench/callpath $(BUILD)/bench/timeit
 
 all: $(BUILD)/.deps-build $(PRELOAD) $(FAKED) $(CLI) $(TRACE) $(STUB) $(FIXTURE)
@@ -110,8 +110,12 @@ $(STUB): $(BUILD)/stub/stub.o
 	@test "$$(nm $@ | awk '$$3 == "cr_gate" || $$3 == "cr_stub_info" { print $$1 }' | sort | tr '\n' ' ')" = \
 	  "00007e903ff00000 00007e903ff01000 " || { echo "cowroot-stub: the gate is not at its fixed address" >&2; rm -f $@; exit 1; }
 
-$(HELPER): $(BUILD)/tests/helper.o
+$(BUILD)/tests/helper: $(BUILD)/tests/helper.o
 	$(CXX) -o $@ $^
+
+# A program that bypasses libc (inline system calls), for confine_tests.
+$(BUILD)/tests/rawprog: $(BUILD)/tests/rawprog.o
+	$(CXX) -o $@ $^ -lpthread
 
 $(BUILD)/tests/%: $(BUILD)/tests/%.o $(BUILD)/tests/main.o $(CORE_LIB)
 	$(CXX) -o $@ $^ -lpthread
