@@ -36,7 +36,7 @@ TESTS    := $(BUILD)/tests/unit_tests $(BUILD)/tests/fakeroot_tests $(BUILD)/tes
             $(BUILD)/tests/cow_tests $(BUILD)/tests/fixture_tests $(BUILD)/tests/fixture_gtest \
             $(BUILD)/tests/optable_tests $(BUILD)/tests/confine_tests $(BUILD)/tests/debootstrap_tests
 HELPER   := $(BUILD)/tests/helper $(BUILD)/tests/rawprog
-BENCH    := $(BUILD)/bench/callpath $(BUILD)/bench/timeit
+BENCH    := $(BUILD)/bench/callpath $(BUILD)/bench/timeit $(BUILD)/bench/rawstat
 
 all: $(BUILD)/.deps-build $(PRELOAD) $(FAKED) $(CLI) $(TRACE) $(STUB) $(FIXTURE)
 
@@ -135,6 +135,9 @@ $(BUILD)/bench/callpath: $(BUILD)/bench/callpath.o
 	$(CXX) -o $@ $^
 
 $(BUILD)/bench/timeit: $(BUILD)/bench/timeit.o
+	$(CXX) -o $@ $^
+
+$(BUILD)/bench/rawstat: $(BUILD)/bench/rawstat.o
 	$(CXX) -o $@ $^
 
 # ---- install -------------------------------------------------------------

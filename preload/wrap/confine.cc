@@ -48,6 +48,7 @@ struct Range {
 Range g_libc, g_ldso;
 
 extern "C" void cr_sigreturn();
+extern "C" void cr_gate_local();
 asm(".text\n.p2align 4\n.hidden cr_sigreturn\n.type cr_sigreturn,@function\ncr_sigreturn:\n mov $15, %eax\n syscall\n hlt\n");
 
 // The handler's own stacks. A trapped call may run the exec path or break
@@ -58,10 +59,11 @@ constexpr size_t kStackSize = 256 * 1024;
 constexpr int kStacks = 64;
 std::atomic<char*> g_stacks{nullptr};
 std::atomic<uint64_t> g_busy{0};
-std::atomic<long> g_owner[kStacks];  // the thread that claimed each
+std::atomic<long> g_owner[kStacks];  // the thread that execs on it, if one does
 
-// A vfork child that execs in the handler never gives its stack back: a
-// slot whose owner no longer shares this address space (kcmp) is free.
+// A vfork child that execs in the handler never gives its stack back (the
+// one trapped call that does not return): a slot whose exec'ing thread no
+// longer shares this address space (kcmp) is free.
 void reclaim() {
   long me = sys::raw(SYS_getpid);
   for (int i = 0; i < kStacks; i++) {
@@ -92,7 +94,6 @@ char* claim_stack(int* slot) {
     while (busy != ~0ull) {
       int i = __builtin_ctzll(~busy);
       if (g_busy.compare_exchange_weak(busy, busy | (1ull << i), std::memory_order_acquire)) {
-        g_owner[i].store(sys::raw(SYS_gettid), std::memory_order_relaxed);
         *slot = i;
         return base + (size_t)(i + 1) * kStackSize;
       }
@@ -225,6 +226,8 @@ void on_sigsys(int sig, siginfo_t* si, void* uc) {
   if (si->si_code != 1 /* SYS_SECCOMP */ || si->si_errno != confine::kTrapData) return foreign(sig, si, uc);
   int slot;
   if (char* top = claim_stack(&slot)) {
+    long nr = static_cast<ucontext_t*>(uc)->uc_mcontext.gregs[REG_RAX];
+    if (nr == SYS_execve || nr == SYS_execveat) g_owner[slot].store(sys::raw(SYS_gettid), std::memory_order_relaxed);
     cr_on_stack(top, &trapped, sig, si, uc);
     release_stack(slot);
   } else {
@@ -232,30 +235,34 @@ void on_sigsys(int sig, siginfo_t* si, void* uc) {
   }
 }
 
-// The executable segment of the loaded object that holds `addr`.
-Range code_of(const void* addr) {
-  struct Find {
-    uintptr_t addr;
-    Range r;
-  } f{(uintptr_t)addr, {}};
+// One walk over the loaded objects: the executable segments of libc and
+// of the dynamic loader, and whether a sanitizer's runtime is among them.
+struct Loaded {
+  uintptr_t libc_addr, ldso_addr;
+  Range libc, ldso;
+  bool sanitizer;
+};
+
+Loaded loaded_objects() {
+  Loaded l{(uintptr_t)dlsym(RTLD_NEXT, "read"), (uintptr_t)dlsym(RTLD_DEFAULT, "_dl_debug_state"), {}, {}, false};
   using iter_fn = int (*)(int (*)(struct dl_phdr_info*, size_t, void*), void*);
   static iter_fn iter = next<iter_fn>("dl_iterate_phdr");
-  if (!iter || !addr) return {};
+  if (!iter) return l;
   iter(
       [](struct dl_phdr_info* info, size_t, void* data) -> int {
-        auto* f = static_cast<Find*>(data);
+        auto* l = static_cast<Loaded*>(data);
+        if (info->dlpi_name && is_sanitizer_runtime(info->dlpi_name, strlen(info->dlpi_name))) l->sanitizer = true;
         for (int i = 0; i < info->dlpi_phnum; i++) {
           const ElfW(Phdr)& p = info->dlpi_phdr[i];
-          uintptr_t lo = info->dlpi_addr + p.p_vaddr, hi = lo + p.p_memsz;
-          if (p.p_type == PT_LOAD && (p.p_flags & PF_X) && f->addr >= lo && f->addr < hi) {
-            f->r = {lo, hi};
-            return 1;
-          }
+          if (p.p_type != PT_LOAD || !(p.p_flags & PF_X)) continue;
+          Range r{info->dlpi_addr + p.p_vaddr, info->dlpi_addr + p.p_vaddr + p.p_memsz};
+          if (r.has(l->libc_addr)) l->libc = r;
+          if (r.has(l->ldso_addr)) l->ldso = r;
         }
         return 0;
       },
-      &f);
-  return f.r;
+      &l);
+  return l;
 }
 
 }  // namespace
@@ -279,19 +286,29 @@ void confine_start() {
       errline("confinement inherited without its gate: cannot run here");
       sys::raw(SYS_exit_group, 126);
     }
+    sys::g_gate = reinterpret_cast<void*>(confine::kGate);
+    g_confine.active = true;
     auto* info = reinterpret_cast<const confine::StubInfo*>(confine::kStubInfo);
     if (info->magic == confine::kStubMagic && info->mode == 'H') {
       // One of cowroot's own programs: its calls pass, as the stub lets
       // them; the programs it starts are planned as ever.
-      g_confine.active = true;
       return;
     }
-  } else if (confine::map_gate() != 0) {
+  }
+  Loaded objects = loaded_objects();
+  if (objects.sanitizer) {
+    // A sanitizer's runtime makes raw calls of its own, from its start-up
+    // on (reading /proc/self/maps), and intercepts the string functions the
+    // handler would call while it is not ready: such a process is not
+    // confined (inherited, the stub's handler lets its calls through).
     return;
   }
-  sys::g_gate = reinterpret_cast<void*>(confine::kGate);
-  g_libc = code_of(dlsym(RTLD_NEXT, "read"));
-  g_ldso = code_of(dlsym(RTLD_DEFAULT, "_dl_debug_state"));
+  if (!inherited) {
+    if (confine::map_gate() != 0) return;
+    sys::g_gate = reinterpret_cast<void*>(confine::kGate);
+  }
+  g_libc = objects.libc;
+  g_ldso = objects.ldso;
   KSigaction sa{};
   sa.handler = reinterpret_cast<void*>(&on_sigsys);
   sa.flags = SA_SIGINFO | SA_NODEFER | SA_ONSTACK | kSaRestorer;
@@ -306,6 +323,7 @@ void confine_start() {
       // (static ones are refused, as without confinement).
       KSigaction dfl{};
       sys::raw(SYS_rt_sigaction, SIGSYS, (long)&dfl, 0, 8);
+      sys::g_gate = reinterpret_cast<void*>(&cr_gate_local);
       return;
     }
   }

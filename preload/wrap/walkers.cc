@@ -164,6 +164,24 @@ EXPORT int glob64(const char* pat, int flags, int (*errfn)(const char*, int), gl
   return glob(pat, flags, errfn, reinterpret_cast<glob_t*>(g));
 }
 
+// opendir: the directory opened through the core, then handed to
+// glibc's fdopendir. (glibc's own opendir opens and stats with internal
+// calls: in a confined process each would be a trap.)
+EXPORT DIR* opendir(const char* p) {
+  ensure();
+  using fn_t = DIR* (*)(int);
+  static auto fn = real<fn_t>("fdopendir");
+  int fd = ops::open_at(AT_FDCWD, p, O_RDONLY | O_NONBLOCK | O_DIRECTORY | O_LARGEFILE | O_CLOEXEC, 0);
+  if (fd < 0) return nullptr;
+  DIR* d = fn(fd);
+  if (!d) {
+    int e = errno;
+    sys::raw(SYS_close, fd);
+    errno = e;
+  }
+  return d;
+}
+
 // scandir opens its directory with glibc's internal opendir.
 EXPORT int scandir(const char* p, struct dirent*** l, int (*s)(const struct dirent*),
                    int (*c)(const struct dirent**, const struct dirent**)) {
