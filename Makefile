@@ -35,7 +35,7 @@ FIXTURE  := $(BUILD)/libcowroot-fixture.a
 TESTS    := $(BUILD)/tests/unit_tests $(BUILD)/tests/fakeroot_tests $(BUILD)/tests/chroot_tests \
             $(BUILD)/tests/cow_tests $(BUILD)/tests/fixture_tests $(BUILD)/tests/fixture_gtest \
             $(BUILD)/tests/optable_tests $(BUILD)/tests/confine_tests $(BUILD)/tests/debootstrap_tests
-HELPER   := $(BUILD)/tests/helper $(BUILD)/tests/rawprog
+HELPER   := $(BUILD)/tests/helper $(BUILD)/tests/rawprog $(BUILD)/tests/rawprog-static
 BENCH    := $(BUILD)/bench/callpath $(BUILD)/bench/timeit $(BUILD)/bench/rawstat
 
 all: $(BUILD)/.deps-build $(PRELOAD) $(FAKED) $(CLI) $(TRACE) $(STUB) $(FIXTURE)
@@ -69,7 +69,7 @@ $(BUILD)/exports.map: $(WRAP_OBJ)
 	{ echo '{ global:'; nm -g --defined-only $^ | awk '$$2 == "T" { print "  " $$3 ";" }' | sort -u; echo 'local: *; };'; } > $@
 
 $(PRELOAD): $(WRAP_OBJ) $(CORE_LIB) $(BUILD)/exports.map
-	$(CXX) -shared $(WRAP_OBJ) $(CORE_LIB) -Wl,--version-script=$(BUILD)/exports.map \
+	$(CXX) -shared $(WRAP_OBJ) $(CORE_LIB) -Wl,--version-script=$(BUILD)/exports.map -Wl,-e,cr_static_entry \
 	  -static-libstdc++ -static-libgcc -Wl,--as-needed -Wl,-z,defs -Wl,-z,now -o $@.tmp
 	python3 mk/gen-ops.py --check-exports preload/ops.tbl $@.tmp
 	mv $@.tmp $@
@@ -116,6 +116,10 @@ $(BUILD)/tests/helper: $(BUILD)/tests/helper.o
 # A program that bypasses libc (inline system calls), for confine_tests.
 $(BUILD)/tests/rawprog: $(BUILD)/tests/rawprog.o
 	$(CXX) -o $@ $^ -lpthread
+
+# The same, static (glibc's static libc: no library can be preloaded into it).
+$(BUILD)/tests/rawprog-static: $(BUILD)/tests/rawprog.o
+	$(CXX) -static -o $@ $^ -lpthread
 
 $(BUILD)/tests/%: $(BUILD)/tests/%.o $(BUILD)/tests/main.o $(CORE_LIB)
 	$(CXX) -o $@ $^ -lpthread

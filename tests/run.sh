@@ -16,7 +16,8 @@ trap 'unmount_all; rm -rf "$stage" 2>/dev/null' EXIT INT TERM
 make -s install PREFIX="$stage/prefix" BUILD="$build" >/dev/null || { echo "tests: install failed" >&2; exit 1; }
 mkdir -p "$stage/bin" "$stage/work"
 for t in "$@"; do cp "$t" "$stage/bin/"; done
-cp -r "$build/tests/helper" "$build/tests/rawprog" "$(dirname "$0")/goprog" "$(dirname "$0")/mkroot.sh" "$(dirname "$0")/../mk/path-functions.py" \
+cp -r "$build/tests/helper" "$build/tests/rawprog" "$build/tests/rawprog-static" "$(dirname "$0")/goprog" \
+   "$(dirname "$0")/muslprog.c" "$(dirname "$0")/mkroot.sh" "$(dirname "$0")/../mk/path-functions.py" \
    "$(dirname "$0")/../preload/unwrapped-path-functions.txt" "$stage/bin/"
 chmod -R a+rX "$stage"
 chmod 1777 "$stage/work"

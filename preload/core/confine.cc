@@ -32,6 +32,9 @@ Confine g_confine;
 
 namespace confine {
 
+bool (*g_before_exec)();
+void (*g_exec_failed)(bool);
+
 namespace {
 
 #ifndef SECCOMP_FILTER_FLAG_SPEC_ALLOW

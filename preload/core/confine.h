@@ -67,6 +67,7 @@ namespace cr {
 // This process's confinement.
 struct Confine {
   bool active = false;       // the filter is in place and the gate answers at kGate
+  bool plan_static = false;  // not confined itself, but starts static programs confined (the launcher)
   char stub[4096] = {};      // cowroot-stub, which every exec runs first
 };
 extern Confine g_confine;
@@ -83,6 +84,11 @@ int map_gate();
 // Builds the filter from the table (cr::kSysDoors) and installs it on
 // every thread, after PR_SET_NO_NEW_PRIVS. 0 or -errno.
 int install_filter();
+// Called around exec's system call by exec_program (a static program's
+// handler holds a lock it must not keep across a successful exec).
+extern bool (*g_before_exec)();          // true: the lock was let go
+extern void (*g_exec_failed)(bool released);
+
 // How many instructions the filter has (for tests and the docs).
 unsigned filter_length();
 

@@ -149,4 +149,63 @@ int map(Sys sys, int fd, const Headers& h, uint64_t at, bool fixed, Image* im) {
   return 0;
 }
 
+// Writes the initial stack of a new program below `below` and returns it
+// (16-byte aligned): argc, argv, the environment entries `keep` accepts
+// then `extra` (if given), and the auxiliary vector `auxv` describing `main`
+// instead (its headers, its entry, `interp_base` as AT_BASE, `execfn`).
+template <typename Keep>
+long* build_stack(uint64_t below, long argc, char* const* argv, char* const* envp, Keep keep, const char* extra,
+                  const Elf64_auxv_t* auxv, const Image& main, uint64_t interp_base, const char* execfn) {
+  long envc = 0, auxc = 0;
+  while (envp[envc]) envc++;
+  while (auxv[auxc].a_type != AT_NULL) auxc++;
+  uint64_t words = 1 + (uint64_t)(argc + 1) + (uint64_t)(envc + 2) + 2 * (uint64_t)(auxc + 1);
+  auto* out = reinterpret_cast<long*>((below - words * 8) & ~15ull);
+  long* w = out;
+  *w++ = argc;
+  for (long i = 0; i < argc; i++) *w++ = (long)argv[i];
+  *w++ = 0;
+  for (long i = 0; i < envc; i++)
+    if (keep(envp[i])) *w++ = (long)envp[i];
+  if (extra) *w++ = (long)extra;
+  *w++ = 0;
+  for (long i = 0; i < auxc; i++) {
+    uint64_t t = auxv[i].a_type, v = auxv[i].a_un.a_val;
+    switch (t) {
+      case AT_PHDR: v = main.phdr; break;
+      case AT_PHNUM: v = main.phnum; break;
+      case AT_PHENT: v = sizeof(Elf64_Phdr); break;
+      case AT_ENTRY: v = main.entry; break;
+      case AT_BASE: v = interp_base; break;
+      case AT_EXECFN: v = (uint64_t)execfn; break;
+      default: break;
+    }
+    *w++ = (long)t;
+    *w++ = (long)v;
+  }
+  *w++ = AT_NULL;
+  *w++ = 0;
+  return out;
+}
+
+#if defined(__x86_64__)
+// Starts a program at `entry` with its initial stack at `sp`, every other
+// register cleared (rdx too: a static program's _start takes it as a
+// function for atexit).
+[[noreturn]] inline void jump(uint64_t entry, long* sp) {
+  register uint64_t to asm("r11") = entry;
+  asm volatile(
+      "mov %0, %%rsp\n"
+      "xor %%eax, %%eax\n xor %%ebx, %%ebx\n xor %%ecx, %%ecx\n xor %%edx, %%edx\n"
+      "xor %%esi, %%esi\n xor %%edi, %%edi\n xor %%ebp, %%ebp\n xor %%r8d, %%r8d\n"
+      "xor %%r9d, %%r9d\n xor %%r10d, %%r10d\n xor %%r12d, %%r12d\n xor %%r13d, %%r13d\n"
+      "xor %%r14d, %%r14d\n xor %%r15d, %%r15d\n"
+      "jmp *%%r11\n"
+      :
+      : "r"(sp), "r"(to)
+      : "memory");
+  __builtin_unreachable();
+}
+#endif
+
 }  // namespace cr::elf

@@ -476,7 +476,7 @@ bool exec_env(char* const* envp, char** out, size_t cap, char* buf, size_t bufle
         return true;
       }))
     return false;
-  if (!host_view && g_root.active && exe && *exe && !add("COWROOT_EXE", exe)) return false;
+  if (!host_view && (g_root.active || g_confine.active) && exe && *exe && !add("COWROOT_EXE", exe)) return false;
   if (!host_view && comm && !add("COWROOT_COMM", comm)) return false;
   if (g_cow.sidecar[0] && !add("COWROOT_COW", g_cow.sidecar)) return false;
   if (g_cow.dir_len && !add("COWROOT_COW_DIR", g_cow.dir)) return false;

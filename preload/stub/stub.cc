@@ -263,21 +263,6 @@ void load(const char* path, long fd_in, bool in_window, elf::Headers* h, elf::Im
   sc(SYS_close, fd);
 }
 
-[[noreturn]] void jump(uint64_t entry, uint64_t sp) {
-  register uint64_t to asm("r11") = entry;
-  asm volatile(
-      "mov %0, %%rsp\n"
-      "xor %%eax, %%eax\n xor %%ebx, %%ebx\n xor %%ecx, %%ecx\n xor %%edx, %%edx\n"
-      "xor %%esi, %%esi\n xor %%edi, %%edi\n xor %%ebp, %%ebp\n xor %%r8d, %%r8d\n"
-      "xor %%r9d, %%r9d\n xor %%r10d, %%r10d\n xor %%r12d, %%r12d\n xor %%r13d, %%r13d\n"
-      "xor %%r14d, %%r14d\n xor %%r15d, %%r15d\n"
-      "jmp *%%r11\n"
-      :
-      : "r"(sp), "r"(to)
-      : "memory");
-  __builtin_unreachable();
-}
-
 }  // namespace
 
 extern "C" [[noreturn]] void cr_stub_main(long* sp) {
@@ -286,11 +271,8 @@ extern "C" [[noreturn]] void cr_stub_main(long* sp) {
   char** envp = argv + argc + 1;
   char** e = envp;
   const char* want = nullptr;
-  long envc = 0;
-  for (; *e; e++) {
+  for (; *e; e++)
     if (starts(*e, confine::kStubEnv)) want = *e + confine::kStubEnvLen;
-    else envc++;
-  }
   auto* auxv = reinterpret_cast<Elf64_auxv_t*>(e + 1);
   if (!want || !want[0] || (want[1] != ':' && want[1] != '#') || (want[0] != 'L' && want[0] != 'P' && want[0] != 'H'))
     die("cowroot-stub: started outside cowroot (it runs the programs of a confined session)");
@@ -343,37 +325,15 @@ extern "C" [[noreturn]] void cr_stub_main(long* sp) {
   if (g_mode != 'P') g_exe[0] = 0;
 
   // The new stack, below this frame: argc, argv, the environment without
-  // our variable, the auxiliary vector of the new program.
-  long auxc = 0;
-  while (auxv[auxc].a_type != AT_NULL) auxc++;
-  size_t words = 1 + (argc + 1) + (envc + 2) + 2 * (auxc + 8);
+  // our variable (and with the program's name, COWROOT_EXE, when the stub
+  // found it), the auxiliary vector of the new program.
   uint64_t cur;
   asm volatile("mov %%rsp, %0" : "=r"(cur));
-  auto* out = reinterpret_cast<long*>(((cur - 16384 - words * 8) & ~15ull));
-  long* w = out;
-  *w++ = argc;
-  for (long i = 0; i <= argc; i++) *w++ = (long)argv[i];
-  for (char** q = envp; *q; q++)
-    if (!starts(*q, confine::kStubEnv) && !(g_exe[0] && starts(*q, "COWROOT_EXE="))) *w++ = (long)*q;
-  if (g_exe[0]) *w++ = (long)g_exe;
-  *w++ = 0;
-  for (long i = 0; i < auxc; i++) {
-    uint64_t t = auxv[i].a_type, v = auxv[i].a_un.a_val;
-    switch (t) {
-      case AT_PHDR: v = main_im.phdr; break;
-      case AT_PHNUM: v = main_im.phnum; break;
-      case AT_PHENT: v = sizeof(Elf64_Phdr); break;
-      case AT_ENTRY: v = main_im.entry; break;
-      case AT_BASE: v = base; break;
-      case AT_EXECFN: v = (uint64_t)path; break;
-      default: break;
-    }
-    *w++ = (long)t;
-    *w++ = (long)v;
-  }
-  *w++ = AT_NULL;
-  *w++ = 0;
-  jump(entry, (uint64_t)out);
+  long* out = elf::build_stack(
+      cur - 16384, argc, argv, envp,
+      [](const char* v) { return !starts(v, confine::kStubEnv) && !(g_exe[0] && starts(v, "COWROOT_EXE=")); },
+      g_exe[0] ? g_exe : nullptr, auxv, main_im, base, path);
+  elf::jump(entry, out);
 }
 
 // The gate: the one system call instruction the library's core uses in a

@@ -5,6 +5,8 @@
 #include <link.h>
 #include <signal.h>
 #include <stdlib.h>
+#include <linux/futex.h>
+#include <sys/auxv.h>
 #include <sys/mman.h>
 #include <sys/syscall.h>
 #include <sys/ucontext.h>
@@ -222,8 +224,51 @@ void trapped(int, siginfo_t*, void* ucv) {
   errno = saved;
 }
 
+// A static program (static.cc) owns the thread pointer: the handler runs
+// libc's code, which finds its thread-local data through it (errno, the
+// robust mutex list). So each trap borrows the one glibc thread of the
+// process, the main one the loader made: its thread pointer is put in
+// place and the trap is served under a lock (one at a time), with every
+// other signal blocked (a program's handler must not run with ours).
+bool g_static;
+bool g_fsgsbase;
+uint64_t g_main_fs;
+std::atomic<int> g_static_lock{0};  // 0 free, 1 taken, 2 taken and waited for
+
+uint64_t read_fs() {
+  uint64_t v = 0;
+  if (g_fsgsbase) asm volatile("rdfsbase %0" : "=r"(v));
+  else sys::raw(SYS_arch_prctl, 0x1003 /* ARCH_GET_FS */, (long)&v);
+  return v;
+}
+void write_fs(uint64_t v) {
+  if (g_fsgsbase) asm volatile("wrfsbase %0" : : "r"(v) : "memory");
+  else sys::raw(SYS_arch_prctl, 0x1002 /* ARCH_SET_FS */, (long)v);
+}
+void static_lock() {
+  int c = 0;
+  if (g_static_lock.compare_exchange_strong(c, 1, std::memory_order_acquire)) return;
+  if (c != 2) c = g_static_lock.exchange(2, std::memory_order_acquire);
+  while (c != 0) {
+    sys::raw(SYS_futex, (long)&g_static_lock, FUTEX_WAIT_PRIVATE, 2, 0);
+    c = g_static_lock.exchange(2, std::memory_order_acquire);
+  }
+}
+void static_unlock() {
+  if (g_static_lock.exchange(0, std::memory_order_release) == 2)
+    sys::raw(SYS_futex, (long)&g_static_lock, FUTEX_WAKE_PRIVATE, 1);
+}
+
 void on_sigsys(int sig, siginfo_t* si, void* uc) {
   if (si->si_code != 1 /* SYS_SECCOMP */ || si->si_errno != confine::kTrapData) return foreign(sig, si, uc);
+  // In a static program, a trap made while the handler already runs
+  // libc's code (a door's own call) has the borrowed thread pointer.
+  uint64_t fs = 0;
+  bool borrow = g_static && (fs = read_fs()) != g_main_fs;
+  if (borrow) {
+    static_lock();
+    write_fs(g_main_fs);
+  }
   int slot;
   if (char* top = claim_stack(&slot)) {
     long nr = static_cast<ucontext_t*>(uc)->uc_mcontext.gregs[REG_RAX];
@@ -233,6 +278,21 @@ void on_sigsys(int sig, siginfo_t* si, void* uc) {
   } else {
     trapped(sig, si, uc);  // 64 at once: on the thread's own stack
   }
+  if (borrow) {
+    write_fs(fs);
+    static_unlock();
+  }
+}
+
+// exec_program's hooks in a static program: the lock is not held across a
+// successful exec (a vfork child's exec would leave it taken for good).
+bool static_before_exec() {
+  if (read_fs() != g_main_fs) return false;
+  static_unlock();
+  return true;
+}
+void static_exec_failed(bool released) {
+  if (released) static_lock();
 }
 
 // One walk over the loaded objects: the executable segments of libc and
@@ -266,6 +326,26 @@ Loaded loaded_objects() {
 }
 
 }  // namespace
+
+bool confine_static() {
+#if defined(__x86_64__)
+  if (!g_confine.active || !g_libc.hi) return false;  // not our handler
+  g_fsgsbase = getauxval(AT_HWCAP2) & 2;  // HWCAP2_FSGSBASE: the kernel lets user space use it
+  g_main_fs = read_fs();
+  KSigaction sa{};
+  sa.handler = reinterpret_cast<void*>(&on_sigsys);
+  sa.flags = SA_SIGINFO | SA_NODEFER | SA_ONSTACK | kSaRestorer;
+  sa.restorer = reinterpret_cast<void*>(&cr_sigreturn);
+  sa.mask = ~kSigsysBit;
+  if (sys::raw(SYS_rt_sigaction, SIGSYS, (long)&sa, 0, 8) != 0) return false;
+  g_static = true;
+  confine::g_before_exec = &static_before_exec;
+  confine::g_exec_failed = &static_exec_failed;
+  return true;
+#else
+  return false;
+#endif
+}
 
 void confine_start() {
 #if defined(__x86_64__)

@@ -14,6 +14,8 @@ extern bool g_ready;
 void init_once();
 // Confines the system calls this process makes past the wrappers (confine.cc).
 void confine_start();
+// Serves a static program's calls (static.cc): false where it cannot.
+bool confine_static();
 
 inline void ensure() {
   if (__builtin_expect(!g_ready, 0)) init_once();
