@@ -36,7 +36,7 @@ TESTS    := $(BUILD)/tests/unit_tests $(BUILD)/tests/fakeroot_tests $(BUILD)/tes
             $(BUILD)/tests/cow_tests $(BUILD)/tests/fixture_tests $(BUILD)/tests/fixture_gtest \
             $(BUILD)/tests/optable_tests $(BUILD)/tests/confine_tests $(BUILD)/tests/debootstrap_tests
 HELPER   := $(BUILD)/tests/helper $(BUILD)/tests/rawprog $(BUILD)/tests/rawprog-static
-BENCH    := $(BUILD)/bench/callpath $(BUILD)/bench/timeit $(BUILD)/bench/rawstat
+BENCH    := $(BUILD)/bench/callpath $(BUILD)/bench/timeit $(BUILD)/bench/rawstat $(BUILD)/bench/rawstat-static
 
 all: $(BUILD)/.deps-build $(PRELOAD) $(FAKED) $(CLI) $(TRACE) $(STUB) $(FIXTURE)
 
@@ -143,6 +143,9 @@ $(BUILD)/bench/timeit: $(BUILD)/bench/timeit.o
 
 $(BUILD)/bench/rawstat: $(BUILD)/bench/rawstat.o
 	$(CXX) -o $@ $^
+
+$(BUILD)/bench/rawstat-static: $(BUILD)/bench/rawstat.o
+	$(CXX) -static -o $@ $^
 
 # ---- install -------------------------------------------------------------
 HEADERS := preload/core/state.h preload/core/session.h preload/core/ops.h preload/core/proto.h preload/core/sys.h \

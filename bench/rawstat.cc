@@ -3,6 +3,8 @@
 //   libc_stat    stat() through libc (the library's wrapper in a session)
 //   raw_stat     newfstatat as an inline system call (in a confined
 //                session: trapped, and served by the SIGSYS handler)
+//   raw_getuid   an inline getuid: in a confined session trapped and
+//                answered from memory (the trap's own cost)
 //   raw_getppid  an inline getppid: a system call the filter lets through
 //   rawstat PATH [N]
 #include <fcntl.h>
@@ -58,6 +60,7 @@ int main(int argc, char** argv) {
   }
   measure("libc_stat", n, [&] { stat(path, &st); });
   measure("raw_stat", n, [&] { rs(SYS_newfstatat, AT_FDCWD, (long)path, (long)&st, 0); });
+  measure("raw_getuid", n, [&] { rs(SYS_getuid); });
   measure("raw_getppid", n * 5, [&] { rs(SYS_getppid); });
   return 0;
 }

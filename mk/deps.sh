@@ -6,7 +6,7 @@
 set -eu
 build="g++ make pkg-config python3 libelf-dev zlib1g-dev doctest-dev debootstrap debian-archive-keyring"
 test="$build util-linux libcap2-bin attr debootstrap sharutils python3 libgtest-dev golang-go musl-tools busybox-static tzdata"
-bench="$test fakeroot fakechroot cowdancer"
+bench="$test fakeroot fakechroot cowdancer proot"
 case "${1:-build}" in
   build) want=$build ;;
   test) want=$test ;;
