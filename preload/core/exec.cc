@@ -711,6 +711,12 @@ int plan_exec(Plan* p, int dirfd, const char* path, char* const argv[], char* co
 
   // Dynamic: the root's own loader, the root's libraries, never the host's cache.
   const char* interp = p->interp[last_slot];
+  // musl's loader cannot load the library (built for glibc): confined, the
+  // program would run with its calls passed untranslated. Said, not done.
+  if (g_confine.active && strncmp(base_name(interp), "ld-musl", 7) == 0) {
+    say(p->exe, ": its loader ", interp, " cannot load cowroot's library (built for glibc): cannot confine it");
+    return -EACCES;
+  }
   sanitizer_needed_at(read_fd >= 0 ? read_fd : nd, read_fd >= 0 ? "" : p->host, read_fd >= 0 ? AT_EMPTY_PATH : 0,
                       p->preload, sizeof p->preload);
   Resolved lr;
