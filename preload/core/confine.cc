@@ -125,42 +125,58 @@ bool jump(uint16_t code, uint32_t k, uint8_t jt, uint8_t jf) { return emit(sock_
 bool ret(uint32_t k) { return stmt(BPF_RET | BPF_K, k); }
 bool load(uint32_t off) { return stmt(BPF_LD | BPF_W | BPF_ABS, off); }
 
-// One entry: the accumulator holds the call's number.
+// One entry: the accumulator holds the call's number. A call made from
+// the window passes (5 instructions after the number's test); the rest
+// depends on the entry's kind. Every jump below is relative to the next
+// instruction: the comments give the indices they land on.
+bool window_passes() {  // 1..5 of a leaf: to 6 when outside the window
+  return load(kIpHi) && jump(BPF_JMP | BPF_JEQ | BPF_K, (uint32_t)(kWinBase >> 32), 0, 3) &&  // 2 -> 3 | 6
+         load(kIpLo) && jump(BPF_JMP | BPF_JGE | BPF_K, (uint32_t)kWinBase + (uint32_t)kWinSize, 1, 0) &&  // 4 -> 6 | 5
+         ret(kRetAllow);                                                                                     // 5
+}
+
 bool leaf(const Entry& e) {
   bool ok = true;
   switch (e.kind) {
-    case kTrap:
-    case kDeny:
+    case kDeny:  // from anywhere: cowroot's own code makes none of these
       ok &= jump(BPF_JMP | BPF_JEQ | BPF_K, e.nr, 0, 1);
-      ok &= ret(e.kind == kTrap ? kRetTrap : kRetNosys);
+      ok &= ret(kRetNosys);
       break;
-    case kArgSet:  // 0 jeq nr | 1 ld lo | 2 jeq 0 | 3 ld hi | 4 jeq 0 | 5 trap | 6 allow
-      ok &= jump(BPF_JMP | BPF_JEQ | BPF_K, e.nr, 0, 5);
-      ok &= load(arg_lo(e.arg));
-      ok &= jump(BPF_JMP | BPF_JEQ | BPF_K, 0, 0, 2);
-      ok &= load(arg_hi(e.arg));
-      ok &= jump(BPF_JMP | BPF_JEQ | BPF_K, 0, 1, 0);
-      ok &= ret(kRetTrap);
+    case kTrap:
+      ok &= jump(BPF_JMP | BPF_JEQ | BPF_K, e.nr, 0, 6);  // 0 -> 1 | 7
+      ok &= window_passes();                               // 1..5
+      ok &= ret(kRetTrap);                                 // 6
+      break;
+    case kArgSet:
+      ok &= jump(BPF_JMP | BPF_JEQ | BPF_K, e.nr, 0, 10);  // 0 -> 1 | 11
+      ok &= window_passes();                                // 1..5
+      ok &= load(arg_lo(e.arg));                            // 6
+      ok &= jump(BPF_JMP | BPF_JEQ | BPF_K, 0, 0, 2);       // 7 -> 8 | 10
+      ok &= load(arg_hi(e.arg));                            // 8
+      ok &= jump(BPF_JMP | BPF_JEQ | BPF_K, 0, 1, 0);       // 9 -> 11 | 10
+      ok &= ret(kRetTrap);                                  // 10
       break;
     case kSigaction:  // trap if the signal is SIGSYS or a new action is given
-      ok &= jump(BPF_JMP | BPF_JEQ | BPF_K, e.nr, 0, 7);  // 0 -> 8
-      ok &= load(arg_lo(0));                                // 1
-      ok &= jump(BPF_JMP | BPF_JEQ | BPF_K, SIGSYS, 4, 0);  // 2 -> 7
-      ok &= load(arg_lo(1));                                // 3
-      ok &= jump(BPF_JMP | BPF_JEQ | BPF_K, 0, 0, 2);       // 4 -> 5 | 7
-      ok &= load(arg_hi(1));                                // 5
-      ok &= jump(BPF_JMP | BPF_JEQ | BPF_K, 0, 1, 0);       // 6 -> 8 | 7
-      ok &= ret(kRetTrap);                                  // 7
+      ok &= jump(BPF_JMP | BPF_JEQ | BPF_K, e.nr, 0, 12);   // 0 -> 1 | 13
+      ok &= window_passes();                                 // 1..5
+      ok &= load(arg_lo(0));                                 // 6
+      ok &= jump(BPF_JMP | BPF_JEQ | BPF_K, SIGSYS, 4, 0);   // 7 -> 12 | 8
+      ok &= load(arg_lo(1));                                 // 8
+      ok &= jump(BPF_JMP | BPF_JEQ | BPF_K, 0, 0, 2);        // 9 -> 10 | 12
+      ok &= load(arg_hi(1));                                 // 10
+      ok &= jump(BPF_JMP | BPF_JEQ | BPF_K, 0, 1, 0);        // 11 -> 13 | 12
+      ok &= ret(kRetTrap);                                   // 12
       break;
     case kSigprocmask:  // trap if a set is given and it is not SIG_UNBLOCK
-      ok &= jump(BPF_JMP | BPF_JEQ | BPF_K, e.nr, 0, 7);    // 0 -> 8
-      ok &= load(arg_lo(1));                                  // 1
-      ok &= jump(BPF_JMP | BPF_JEQ | BPF_K, 0, 0, 2);         // 2 -> 3 | 5
-      ok &= load(arg_hi(1));                                  // 3
-      ok &= jump(BPF_JMP | BPF_JEQ | BPF_K, 0, 3, 0);         // 4 -> 8 | 5
-      ok &= load(arg_lo(0));                                  // 5
-      ok &= jump(BPF_JMP | BPF_JEQ | BPF_K, SIG_UNBLOCK, 1, 0);  // 6 -> 8 | 7
-      ok &= ret(kRetTrap);                                    // 7
+      ok &= jump(BPF_JMP | BPF_JEQ | BPF_K, e.nr, 0, 12);        // 0 -> 1 | 13
+      ok &= window_passes();                                      // 1..5
+      ok &= load(arg_lo(1));                                      // 6
+      ok &= jump(BPF_JMP | BPF_JEQ | BPF_K, 0, 0, 2);             // 7 -> 8 | 10
+      ok &= load(arg_hi(1));                                      // 8
+      ok &= jump(BPF_JMP | BPF_JEQ | BPF_K, 0, 3, 0);             // 9 -> 13 | 10
+      ok &= load(arg_lo(0));                                      // 10
+      ok &= jump(BPF_JMP | BPF_JEQ | BPF_K, SIG_UNBLOCK, 1, 0);   // 11 -> 13 | 12
+      ok &= ret(kRetTrap);                                        // 12
       break;
   }
   return ok && ret(kRetAllow);
@@ -200,13 +216,12 @@ bool build() {
       g_entries[j] = g_entries[j - 1];
       g_entries[j - 1] = t;
     }
+  // The number first: a call the table does not serve is let through
+  // having looked at nothing else, which lets the kernel's cache of
+  // always-allowed calls skip the filter for it altogether.
   bool ok = load(kArch) && jump(BPF_JMP | BPF_JEQ | BPF_K, kAuditArch, 1, 0) && ret(kRetNosys) &&  // int 0x80
             load(kNr) && jump(BPF_JMP | BPF_JEQ | BPF_K, (uint32_t)kProbeNr, 0, 1) &&
             ret(SECCOMP_RET_ERRNO | kProbeErrno) &&
-            // From the window: through.
-            load(kIpHi) && jump(BPF_JMP | BPF_JEQ | BPF_K, (uint32_t)(kWinBase >> 32), 0, 3) && load(kIpLo) &&
-            jump(BPF_JMP | BPF_JGE | BPF_K, (uint32_t)kWinBase + (uint32_t)kWinSize, 1, 0) && ret(kRetAllow) &&
-            load(kNr) &&
             // x32's numbers, and numbers newer than the table knows.
             jump(BPF_JMP | BPF_JGE | BPF_K, 0x40000000u, 1, 0) &&
             jump(BPF_JMP | BPF_JGE | BPF_K, kFirstUnknown, 0, 1) && ret(kRetNosys) && tree(0, n);

@@ -347,6 +347,14 @@ bool confine_static() {
 #endif
 }
 
+void confine_early() {
+#if defined(__x86_64__)
+  // Started through the stub: the session's own start already makes its
+  // calls from the gate (each would be a trap).
+  if (confine::probe() && confine::gate_mapped()) sys::g_gate = reinterpret_cast<void*>(confine::kGate);
+#endif
+}
+
 void confine_start() {
 #if defined(__x86_64__)
   if (!g_session.active) return;

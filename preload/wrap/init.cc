@@ -19,6 +19,7 @@ void init_once() {
   if (state.compare_exchange_strong(expected, 1)) {
     Dl_info info{};
     dladdr(reinterpret_cast<void*>(&init_once), &info);
+    confine_early();
     session_init(info.dli_fname);
     // Programs that bypass libc: their calls are trapped from here on.
     confine_start();

@@ -14,6 +14,8 @@ extern bool g_ready;
 void init_once();
 // Confines the system calls this process makes past the wrappers (confine.cc).
 void confine_start();
+// Before the session's start: the gate, if an inherited filter calls for it.
+void confine_early();
 // Serves a static program's calls (static.cc): false where it cannot.
 bool confine_static();
 
