@@ -41,6 +41,7 @@ sh "$mkroot" "$r" >/dev/null 2>&1
 mkdir -p "$r/usr/local/bin" "$r/usr/share"
 cp "$RS" "$r/usr/local/bin/rawstat"
 cp "$(command -v busybox)" "$r/usr/bin/busybox"
+cp /bin/true "$r/usr/bin/true"
 cp -r /usr/share/doc "$r/usr/share/" 2>/dev/null || true
 entries=$(busybox find "$r" -xdev | busybox wc -l)
 find_cmd='busybox find / -xdev | busybox wc -l'

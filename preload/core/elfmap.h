@@ -21,7 +21,7 @@ constexpr unsigned kMachine = EM_AARCH64;
 #endif
 
 constexpr uint64_t kPage = 4096;
-constexpr unsigned kMaxPhdr = 64;
+constexpr unsigned kMaxPhdr = 32;
 
 struct Headers {
   Elf64_Ehdr eh;
@@ -186,6 +186,38 @@ long* build_stack(uint64_t below, long argc, char* const* argv, char* const* env
   *w++ = AT_NULL;
   *w++ = 0;
   return out;
+}
+
+// The same, in place: the stack a new program was started with (by the
+// kernel, for the stub) becomes the program's, with no page of it new.
+// The entries `keep` drops make room; `extra` takes the first of them.
+template <typename Keep>
+void rewrite_stack(long* sp, Keep keep, const char* extra, const Image& main, uint64_t interp_base,
+                   const char* execfn) {
+  long argc = sp[0];
+  long* r = sp + 1 + argc + 1;
+  long* w = r;
+  for (; *r; r++) {
+    if (keep(reinterpret_cast<const char*>(*r))) *w++ = *r;
+    else if (extra) *w++ = (long)extra, extra = nullptr;
+  }
+  *w++ = 0;
+  for (r++;; r += 2) {
+    uint64_t t = (uint64_t)r[0], v = (uint64_t)r[1];
+    switch (t) {
+      case AT_PHDR: v = main.phdr; break;
+      case AT_PHNUM: v = main.phnum; break;
+      case AT_PHENT: v = sizeof(Elf64_Phdr); break;
+      case AT_ENTRY: v = main.entry; break;
+      case AT_BASE: v = interp_base; break;
+      case AT_EXECFN: v = (uint64_t)execfn; break;
+      default: break;
+    }
+    w[0] = (long)t;
+    w[1] = (long)v;
+    w += 2;
+    if (t == AT_NULL) break;
+  }
 }
 
 #if defined(__x86_64__)

@@ -109,7 +109,7 @@ KSigaction g_virtual_sigsys{};
 // The main program's mapped range when it has an interpreter: a trapped
 // call from there means the library never started in it.
 uint64_t g_main_lo, g_main_hi;
-char g_exe[4096 + 16];  // COWROOT_EXE=… of a program started by name
+char g_exe[1024];  // COWROOT_EXE=… of a program started by name (unset if longer)
 const char* g_main_name = "";
 char g_mode;
 
@@ -257,7 +257,7 @@ void load(const char* path, long fd_in, bool in_window, elf::Headers* h, elf::Im
     self[k] = 0;
     memcpy(g_exe, "COWROOT_EXE=", 12);
     long n = sc(SYS_readlinkat, AT_FDCWD, (long)self, (long)(g_exe + 12), sizeof g_exe - 13);
-    if (n > 0) g_exe[12 + n] = 0;
+    if (n > 0 && n < (long)sizeof g_exe - 13) g_exe[12 + n] = 0;
     else g_exe[0] = 0;
   }
   sc(SYS_close, fd);
@@ -273,7 +273,6 @@ extern "C" [[noreturn]] void cr_stub_main(long* sp) {
   const char* want = nullptr;
   for (; *e; e++)
     if (starts(*e, confine::kStubEnv)) want = *e + confine::kStubEnvLen;
-  auto* auxv = reinterpret_cast<Elf64_auxv_t*>(e + 1);
   if (!want || !want[0] || (want[1] != ':' && want[1] != '#') || (want[0] != 'L' && want[0] != 'P' && want[0] != 'H'))
     die("cowroot-stub: started outside cowroot (it runs the programs of a confined session)");
   g_mode = want[0];
@@ -310,12 +309,15 @@ extern "C" [[noreturn]] void cr_stub_main(long* sp) {
   sc(SYS_mmap, (long)confine::kWinBase, (long)(confine::kInterpTop - confine::kWinBase), PROT_NONE,
      MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_FIXED_NOREPLACE, -1, 0);
 
-  elf::Headers main_h, interp_h;
+  // One set of headers at a time: the stub's stack stays within a page.
+  elf::Headers h;
   elf::Image main_im{}, interp_im{};
-  load(path, fd_in, g_mode == 'L', &main_h, &main_im);
+  load(path, fd_in, g_mode == 'L', &h, &main_im);
   uint64_t entry = main_im.entry, base = 0;
-  if (main_h.interp[0]) {
-    load(main_h.interp, -1, true, &interp_h, &interp_im);
+  if (h.interp[0]) {
+    char interp[sizeof h.interp];
+    memcpy(interp, h.interp, sizeof interp);
+    load(interp, -1, true, &h, &interp_im);
     entry = interp_im.entry;
     base = interp_im.lo;
     if (g_mode == 'P') g_main_lo = main_im.lo, g_main_hi = main_im.hi, g_main_name = path;
@@ -324,16 +326,13 @@ extern "C" [[noreturn]] void cr_stub_main(long* sp) {
   }
   if (g_mode != 'P') g_exe[0] = 0;
 
-  // The new stack, below this frame: argc, argv, the environment without
-  // our variable (and with the program's name, COWROOT_EXE, when the stub
-  // found it), the auxiliary vector of the new program.
-  uint64_t cur;
-  asm volatile("mov %%rsp, %0" : "=r"(cur));
-  long* out = elf::build_stack(
-      cur - 16384, argc, argv, envp,
-      [](const char* v) { return !starts(v, confine::kStubEnv) && !(g_exe[0] && starts(v, "COWROOT_EXE=")); },
-      g_exe[0] ? g_exe : nullptr, auxv, main_im, base, path);
-  elf::jump(entry, out);
+  // The kernel's stack becomes the program's, in place: the environment
+  // without our variable (its slot takes the program's name, COWROOT_EXE,
+  // when the stub found it), the auxiliary vector of the new program.
+  elf::rewrite_stack(
+      sp, [](const char* v) { return !starts(v, confine::kStubEnv) && !(g_exe[0] && starts(v, "COWROOT_EXE=")); },
+      g_exe[0] ? g_exe : nullptr, main_im, base, path);
+  elf::jump(entry, sp);
 }
 
 // The gate: the one system call instruction the library's core uses in a
