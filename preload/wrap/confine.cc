@@ -51,7 +51,10 @@ Range g_libc, g_ldso;
 
 extern "C" void cr_sigreturn();
 extern "C" void cr_gate_local();
-asm(".text\n.p2align 4\n.hidden cr_sigreturn\n.type cr_sigreturn,@function\ncr_sigreturn:\n mov $15, %eax\n syscall\n hlt\n");
+// The bytes of glibc's __restore_rt (mov $15, %rax; syscall): unwinders
+// recognise a signal frame by them.
+asm(".text\n.p2align 4\n.hidden cr_sigreturn\n.type cr_sigreturn,@function\ncr_sigreturn:\n"
+    " .byte 0x48, 0xc7, 0xc0, 0x0f, 0x00, 0x00, 0x00\n syscall\n hlt\n");
 
 // The handler's own stacks. A trapped call may run the exec path or break
 // a large file's link (100 KiB of stack and more), far beyond the 32 KiB of
@@ -425,3 +428,65 @@ void confine_start() {
 }
 
 }  // namespace cr::wrap
+
+// ---- sigaction, sigprocmask, pthread_sigmask -----------------------------
+// glibc's own functions make these system calls from its code: in a confined
+// process each would be a trap. Served here as the handler serves the
+// trapped ones (SIGSYS kept aside, never blocked), with glibc's checks.
+namespace {
+using namespace cr::wrap;
+constexpr int kSigcancel = 32, kSigsetxid = 33;  // glibc's own signals
+
+bool handled_here() { return g_confine.active && g_libc.hi; }
+
+uint64_t user_mask(const sigset_t* s) {
+  uint64_t m;
+  memcpy(&m, s, sizeof m);
+  return m & ~((1ull << (kSigcancel - 1)) | (1ull << (kSigsetxid - 1)));
+}
+}  // namespace
+
+EXPORT int sigaction(int sig, const struct sigaction* act, struct sigaction* old) {
+  using fn_t = int (*)(int, const struct sigaction*, struct sigaction*);
+  static fn_t fn = cr::wrap::next<fn_t>("sigaction");
+  if (!handled_here()) return fn(sig, act, old);
+  if (sig <= 0 || sig >= 65 || sig == kSigcancel || sig == kSigsetxid) return fail(EINVAL);
+  KSigaction k{}, ko{};
+  if (act) {
+    k.handler = reinterpret_cast<void*>(act->sa_handler);
+    k.flags = (unsigned long)act->sa_flags | kSaRestorer;
+    k.restorer = reinterpret_cast<void*>(&cr_sigreturn);
+    memcpy(&k.mask, &act->sa_mask, sizeof k.mask);
+  }
+  long a[6] = {sig, act ? (long)&k : 0, old ? (long)&ko : 0, 8, 0, 0};
+  long r = sigaction_call(a, false);
+  if (r < 0) return fail((int)-r);
+  if (old) {
+    memset(old, 0, sizeof *old);
+    old->sa_handler = reinterpret_cast<void (*)(int)>(ko.handler);
+    old->sa_flags = (int)ko.flags;
+    old->sa_restorer = reinterpret_cast<void (*)()>(ko.restorer);
+    memcpy(&old->sa_mask, &ko.mask, sizeof ko.mask);
+  }
+  return 0;
+}
+
+EXPORT int pthread_sigmask(int how, const sigset_t* set, sigset_t* old) {
+  using fn_t = int (*)(int, const sigset_t*, sigset_t*);
+  static fn_t fn = cr::wrap::next<fn_t>("pthread_sigmask");
+  if (!handled_here()) return fn(how, set, old);
+  uint64_t m = 0, o = 0;
+  if (set) m = user_mask(set) & ~kSigsysBit;
+  long r = sys::raw(SYS_rt_sigprocmask, how, set ? (long)&m : 0, old ? (long)&o : 0, 8);
+  if (r < 0) return (int)-r;
+  if (old) {
+    memset(old, 0, sizeof *old);
+    memcpy(old, &o, sizeof o);
+  }
+  return 0;
+}
+
+EXPORT int sigprocmask(int how, const sigset_t* set, sigset_t* old) {
+  int e = pthread_sigmask(how, set, old);
+  return e ? fail(e) : 0;
+}
