@@ -197,6 +197,9 @@ TEST_CASE("a static program stays in: chroot climbs, symlinks, /proc/self/root, 
         "io_uring -38 clone3 -38\n");
   r = in_root("rawprog-static processes");
   CHECK(r.out == "fork-child in the root\nin the root\nvfork-exec status 0\nthreads 4\nSeccomp_filters:\t1\nin the root\n0\n");
+  // fork while another thread is inside a trapped call.
+  r = in_root("rawprog-static fork-busy; rawprog fork-busy");
+  CHECK(r.out == "fork-busy 40 of 40\nfork-busy 40 of 40\n");
   r = in_root("rawprog-static signals");
   CHECK(r.out ==
         "blocked-libc in the root\nblocked-raw in the root\nhandler in the root\n"

@@ -142,6 +142,35 @@ int processes() {
   return 1;
 }
 
+// fork while another thread is in the middle of trapped calls: the child
+// must not inherit a handler's lock that nobody in it will let go.
+volatile bool g_busy_stop;
+void* busy(void*) {
+  struct stat st;
+  while (!g_busy_stop) rs(SYS_newfstatat, AT_FDCWD, (long)"/etc/marker", (long)&st, 0);
+  return nullptr;
+}
+int fork_busy() {
+  pthread_t t;
+  pthread_create(&t, nullptr, busy, nullptr);
+  int ok = 0;
+  for (int i = 0; i < 40; i++) {
+    long pid = rs(SYS_fork);
+    if (pid == 0) {
+      alarm(10);  // a child stuck on a lock dies of SIGALRM
+      struct stat st;
+      rs(SYS_exit_group, rs(SYS_newfstatat, AT_FDCWD, (long)"/etc/marker", (long)&st, 0) == 0 ? 0 : 1);
+    }
+    int status;
+    rs(SYS_wait4, pid, (long)&status, 0, 0);
+    if (WIFEXITED(status) && WEXITSTATUS(status) == 0) ok++;
+  }
+  g_busy_stop = true;
+  pthread_join(t, nullptr);
+  printf("fork-busy %d of 40\n", ok);
+  return 0;
+}
+
 void on_usr1(int) {
   const char* got = slurp(AT_FDCWD, "/etc/marker");
   rs(SYS_write, 1, (long)"handler ", 8);
@@ -192,6 +221,7 @@ int main(int argc, char** argv) {
   if (!strcmp(mode, "escapes")) return escapes(argc > 2 ? argv[2] : nullptr);
   if (!strcmp(mode, "processes")) return processes();
   if (!strcmp(mode, "signals")) return signals();
-  fprintf(stderr, "usage: rawprog basic|escapes|processes|signals\n");
+  if (!strcmp(mode, "fork-busy")) return fork_busy();
+  fprintf(stderr, "usage: rawprog basic|escapes|processes|signals|fork-busy\n");
   return 2;
 }

@@ -114,7 +114,8 @@ const char* g_main_name = "";
 char g_mode;
 
 extern "C" __attribute__((visibility("hidden"))) void cr_stub_restorer();
-asm(".text\n.type cr_stub_restorer,@function\ncr_stub_restorer:\n mov $15, %eax\n syscall\n hlt\n");
+asm(".text\n.type cr_stub_restorer,@function\ncr_stub_restorer:\n .byte 0x48, 0xc7, 0xc0, 0x0f, 0x00, 0x00, 0x00\n"
+    " syscall\n hlt\n");  // glibc's __restore_rt, byte for byte: unwinders know it
 
 // Runs `path` again through this stub, the way the library's exec path
 // does (with no translation: the caller gave a host path).

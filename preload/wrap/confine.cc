@@ -10,6 +10,7 @@
 #include <sys/mman.h>
 #include <sys/syscall.h>
 #include <sys/ucontext.h>
+#include <time.h>
 #include <ucontext.h>
 
 #include <atomic>
@@ -73,7 +74,7 @@ void reclaim() {
   long me = sys::raw(SYS_getpid);
   for (int i = 0; i < kStacks; i++) {
     long t = g_owner[i].load(std::memory_order_relaxed);
-    if (t > 0 && sys::raw(SYS_kcmp, me, t, 2 /* KCMP_VM */, 0, 0) != 0) {
+    if (t > 0 && sys::raw(SYS_kcmp, me, t, 1 /* KCMP_VM */, 0, 0) != 0) {
       g_owner[i].store(0, std::memory_order_relaxed);
       g_busy.fetch_and(~(1ull << i), std::memory_order_release);
     }
@@ -236,7 +237,7 @@ void trapped(int, siginfo_t*, void* ucv) {
 bool g_static;
 bool g_fsgsbase;
 uint64_t g_main_fs;
-std::atomic<int> g_static_lock{0};  // 0 free, 1 taken, 2 taken and waited for
+std::atomic<uint32_t> g_static_lock{0};  // 0 free, else its taker (static_lock)
 
 uint64_t read_fs() {
   uint64_t v = 0;
@@ -248,17 +249,34 @@ void write_fs(uint64_t v) {
   if (g_fsgsbase) asm volatile("wrfsbase %0" : : "r"(v) : "memory");
   else sys::raw(SYS_arch_prctl, 0x1002 /* ARCH_SET_FS */, (long)v);
 }
+// The lock word holds its taker's thread id (and kWaiters when someone
+// waits): a fork's child inherits the lock as it was, and if another thread
+// held it then, nobody in the child would ever let it go. A waiter takes it
+// over from a taker that does not share its memory (kcmp: the parent of a
+// fork, a thread gone); a vfork child does share it.
+constexpr uint32_t kWaiters = 1u << 31;
+
+bool owner_gone(uint32_t word) {
+  long t = (long)(word & ~kWaiters);
+  return t > 0 && sys::raw(SYS_kcmp, sys::raw(SYS_getpid), t, 1 /* KCMP_VM */, 0, 0) != 0;
+}
+
 void static_lock() {
-  int c = 0;
-  if (g_static_lock.compare_exchange_strong(c, 1, std::memory_order_acquire)) return;
-  if (c != 2) c = g_static_lock.exchange(2, std::memory_order_acquire);
-  while (c != 0) {
-    sys::raw(SYS_futex, (long)&g_static_lock, FUTEX_WAIT_PRIVATE, 2, 0);
-    c = g_static_lock.exchange(2, std::memory_order_acquire);
+  uint32_t me = (uint32_t)sys::raw(SYS_gettid);
+  uint32_t c = 0;
+  while (!g_static_lock.compare_exchange_strong(c, me, std::memory_order_acquire)) {
+    if (!(c & kWaiters) && !g_static_lock.compare_exchange_strong(c, c | kWaiters, std::memory_order_relaxed))
+      continue;  // changed meanwhile: look again
+    c |= kWaiters;
+    timespec wait{0, 50 * 1000 * 1000};
+    if (sys::raw(SYS_futex, (long)&g_static_lock, FUTEX_WAIT_PRIVATE, (long)c, (long)&wait) == -ETIMEDOUT &&
+        owner_gone(c) && g_static_lock.compare_exchange_strong(c, me | kWaiters, std::memory_order_acquire))
+      return;  // taken over
+    c = 0;
   }
 }
 void static_unlock() {
-  if (g_static_lock.exchange(0, std::memory_order_release) == 2)
+  if (g_static_lock.exchange(0, std::memory_order_release) & kWaiters)
     sys::raw(SYS_futex, (long)&g_static_lock, FUTEX_WAKE_PRIVATE, 1);
 }
 
