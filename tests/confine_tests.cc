@@ -147,6 +147,8 @@ TEST_CASE("a Go program built with cgo reads, writes and chowns inside the root,
   CHECK(r.out == "marker in the root\nowner 123:456 uid 0\nexec in the root\n <nil>\nseen 123:456\n");
   CHECK(!exists(out));
   CHECK(exists(root() + out));
+  r = in_root("gocgo execmany && gostatic execmany");
+  CHECK(r.out == "execmany in the root\n <nil>\nexecmany in the root\n <nil>\n");
 }
 
 TEST_CASE("outside a root the stub is invisible: names, /proc/self/exe, exec errors and #! scripts") {

@@ -2,7 +2,7 @@
 // by tests/confine_tests.cc: with cgo (dynamically linked, as Debian
 // builds many Go programs) and without (static).
 //
-//	goprog basic OUT | goprog exec
+//	goprog basic OUT | goprog exec | goprog execmany
 package main
 
 import (
@@ -39,5 +39,16 @@ func main() {
 	case "exec":
 		b, err := exec.Command("/bin/cat", "/etc/marker").CombinedOutput()
 		fmt.Printf("exec %s %v\n", b, err)
+	case "execmany":
+		// Go's exec is a vfork-like clone whose child execs inside the
+		// handler: more of them than the handler has stacks.
+		for i := 0; i < 100; i++ {
+			if err := exec.Command("/bin/cat", "/dev/null").Run(); err != nil {
+				fmt.Println("exec", i, err)
+				os.Exit(1)
+			}
+		}
+		b, err := exec.Command("/bin/cat", "/etc/marker").CombinedOutput()
+		fmt.Printf("execmany %s %v\n", b, err)
 	}
 }
