@@ -1,7 +1,9 @@
 // rawstat: what one stat costs when a program bypasses libc. Each metric
 // is the median ns per call of 5 timed runs after a warm-up, in CPU time
 // (the thread's own, kernel and signal handling included: other work on a
-// busy machine does not count):
+// busy machine does not count), or with RAWSTAT_CLOCK=wall in elapsed time
+// (what to compare with a tool whose work runs in another process, such as
+// proot's tracer):
 //   libc_stat    stat() through libc (the library's wrapper in a session)
 //   raw_stat     newfstatat as an inline system call (in a confined
 //                session: trapped, and served by the SIGSYS handler)
@@ -22,6 +24,7 @@
 #include <algorithm>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
 
 namespace {
 
@@ -32,9 +35,11 @@ long rs(long n, long a = 0, long b = 0, long c = 0, long d = 0) {
   return r;
 }
 
+clockid_t g_clock = CLOCK_THREAD_CPUTIME_ID;
+
 double now() {
   timespec t;
-  clock_gettime(CLOCK_THREAD_CPUTIME_ID, &t);
+  clock_gettime(g_clock, &t);
   return t.tv_sec * 1e9 + t.tv_nsec;
 }
 
@@ -68,6 +73,7 @@ int main(int argc, char** argv) {
     return 2;
   }
   const char* path = argv[1];
+  if (const char* c = getenv("RAWSTAT_CLOCK"); c && strcmp(c, "wall") == 0) g_clock = CLOCK_MONOTONIC;
   long n = argc > 2 ? atol(argv[2]) : 20000;
   struct stat st;
   if (stat(path, &st) != 0 || rs(SYS_newfstatat, AT_FDCWD, (long)path, (long)&st, 0) != 0) {
