@@ -30,12 +30,18 @@ PRELOAD  := $(BUILD)/libcowroot.so
 FAKED    := $(BUILD)/cowroot-faked
 CLI      := $(BUILD)/cowroot
 TRACE    := $(BUILD)/cowroot-trace
+# Programs that bypass libc are confined on x86_64 (preload/core/confine.h).
+ARCH     := $(shell uname -m)
+ifeq ($(ARCH),x86_64)
 STUB     := $(BUILD)/cowroot-stub
+LIBENTRY := -Wl,-e,cr_static_entry
+RAWPROGS := $(BUILD)/tests/rawprog $(BUILD)/tests/rawprog-static
+endif
 FIXTURE  := $(BUILD)/libcowroot-fixture.a
 TESTS    := $(BUILD)/tests/unit_tests $(BUILD)/tests/fakeroot_tests $(BUILD)/tests/chroot_tests \
             $(BUILD)/tests/cow_tests $(BUILD)/tests/fixture_tests $(BUILD)/tests/fixture_gtest \
             $(BUILD)/tests/optable_tests $(BUILD)/tests/confine_tests $(BUILD)/tests/debootstrap_tests
-HELPER   := $(BUILD)/tests/helper $(BUILD)/tests/rawprog $(BUILD)/tests/rawprog-static
+HELPER   := $(BUILD)/tests/helper $(RAWPROGS)
 BENCH    := $(BUILD)/bench/callpath $(BUILD)/bench/timeit $(BUILD)/bench/rawstat $(BUILD)/bench/rawstat-static
 
 all: $(BUILD)/.deps-build $(PRELOAD) $(FAKED) $(CLI) $(TRACE) $(STUB) $(FIXTURE)
@@ -69,7 +75,7 @@ $(BUILD)/exports.map: $(WRAP_OBJ)
 	{ echo '{ global:'; nm -g --defined-only $^ | awk '$$2 == "T" { print "  " $$3 ";" }' | sort -u; echo 'local: *; };'; } > $@
 
 $(PRELOAD): $(WRAP_OBJ) $(CORE_LIB) $(BUILD)/exports.map
-	$(CXX) -shared $(WRAP_OBJ) $(CORE_LIB) -Wl,--version-script=$(BUILD)/exports.map -Wl,-e,cr_static_entry \
+	$(CXX) -shared $(WRAP_OBJ) $(CORE_LIB) -Wl,--version-script=$(BUILD)/exports.map $(LIBENTRY) \
 	  -static-libstdc++ -static-libgcc -Wl,--as-needed -Wl,-z,defs -Wl,-z,now -o $@.tmp
 	python3 mk/gen-ops.py --check-exports preload/ops.tbl $@.tmp
 	mv $@.tmp $@
@@ -94,6 +100,7 @@ $(CLI): $(BUILD)/cli/cowroot.o $(BUILD)/cli/images.o $(CORE_LIB)
 $(TRACE): $(BUILD)/cli/trace.o $(CORE_LIB)
 	$(CXX) -o $@ $^ -static-libstdc++ -static-libgcc
 
+ifneq ($(STUB),)
 # cowroot-stub: the first code of every program a confined process starts
 # (preload/core/confine.h). No libc, linked at the filter's fixed window:
 # its first page is the gate, its code follows.
@@ -109,6 +116,7 @@ $(STUB): $(BUILD)/stub/stub.o
 	  -Wl,--section-start=.crinfo=0x7e903ff01000 -Wl,-z,noexecstack -Wl,-z,norelro -Wl,--build-id=none -o $@ $^
 	@test "$$(nm $@ | awk '$$3 == "cr_gate" || $$3 == "cr_stub_info" { print $$1 }' | sort | tr '\n' ' ')" = \
 	  "00007e903ff00000 00007e903ff01000 " || { echo "cowroot-stub: the gate is not at its fixed address" >&2; rm -f $@; exit 1; }
+endif
 
 $(BUILD)/tests/helper: $(BUILD)/tests/helper.o
 	$(CXX) -o $@ $^
@@ -158,7 +166,7 @@ install: all
 	install -m 755 $(CLI) $(DESTDIR)$(PREFIX)/bin/cowroot
 	install -m 755 $(FAKED) $(DESTDIR)$(PREFIX)/libexec/cowroot/cowroot-faked
 	install -m 755 $(TRACE) $(DESTDIR)$(PREFIX)/libexec/cowroot/cowroot-trace
-	install -m 755 $(STUB) $(DESTDIR)$(PREFIX)/libexec/cowroot/cowroot-stub
+	$(if $(STUB),install -m 755 $(STUB) $(DESTDIR)$(PREFIX)/libexec/cowroot/cowroot-stub)
 	install -m 755 $(PRELOAD) $(DESTDIR)$(PREFIX)/lib/libcowroot.so
 	install -m 644 $(CORE_LIB) $(DESTDIR)$(PREFIX)/lib/libcowroot-core.a
 	install -m 644 $(FIXTURE) $(DESTDIR)$(PREFIX)/lib/libcowroot-fixture.a

@@ -16,9 +16,9 @@ trap 'unmount_all; rm -rf "$stage" 2>/dev/null' EXIT INT TERM
 make -s install PREFIX="$stage/prefix" BUILD="$build" >/dev/null || { echo "tests: install failed" >&2; exit 1; }
 mkdir -p "$stage/bin" "$stage/work"
 for t in "$@"; do cp "$t" "$stage/bin/"; done
-cp -r "$build/tests/helper" "$build/tests/rawprog" "$build/tests/rawprog-static" "$(dirname "$0")/goprog" \
-   "$(dirname "$0")/muslprog.c" "$(dirname "$0")/mkroot.sh" "$(dirname "$0")/../mk/path-functions.py" \
+cp -r "$build/tests/helper" "$(dirname "$0")/goprog" "$(dirname "$0")/muslprog.c" "$(dirname "$0")/mkroot.sh" "$(dirname "$0")/../mk/path-functions.py" \
    "$(dirname "$0")/../preload/unwrapped-path-functions.txt" "$stage/bin/"
+for f in rawprog rawprog-static; do [ -f "$build/tests/$f" ] && cp "$build/tests/$f" "$stage/bin/"; done
 chmod -R a+rX "$stage"
 chmod 1777 "$stage/work"
 # The real client needs a mirror (the host's apt sources) and, to compare

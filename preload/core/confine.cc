@@ -16,17 +16,21 @@
 #include "optable.h"
 #include "sys.h"
 
+#if defined(__x86_64__)
 // The core's own `syscall; ret`, used until the process is confined (and
 // always in the launcher, the daemon and the test fixture).
 asm(".text\n.p2align 4\n.globl cr_gate_local\n.hidden cr_gate_local\n.type cr_gate_local,@function\n"
     "cr_gate_local:\n syscall\n ret\n.size cr_gate_local, .-cr_gate_local\n");
 extern "C" void cr_gate_local();
+#endif
 
 namespace cr {
 
+#if defined(__x86_64__)
 namespace sys {
 void* g_gate = reinterpret_cast<void*>(&cr_gate_local);
 }
+#endif
 
 Confine g_confine;
 

@@ -23,6 +23,7 @@ namespace cr::wrap {
 
 CR_TLS int t_pass;
 
+#if defined(__x86_64__)
 namespace {
 
 constexpr unsigned long kSaRestorer = 0x04000000;
@@ -347,6 +348,7 @@ Loaded loaded_objects() {
 }
 
 }  // namespace
+#endif
 
 bool confine_static() {
 #if defined(__x86_64__)
@@ -455,7 +457,11 @@ namespace {
 using namespace cr::wrap;
 constexpr int kSigcancel = 32, kSigsetxid = 33;  // glibc's own signals
 
+#if defined(__x86_64__)
 bool handled_here() { return g_confine.active && g_libc.hi; }
+#else
+bool handled_here() { return false; }
+#endif
 
 uint64_t user_mask(const sigset_t* s) {
   uint64_t m;
@@ -468,6 +474,7 @@ EXPORT int sigaction(int sig, const struct sigaction* act, struct sigaction* old
   using fn_t = int (*)(int, const struct sigaction*, struct sigaction*);
   static fn_t fn = cr::wrap::next<fn_t>("sigaction");
   if (!handled_here()) return fn(sig, act, old);
+#if defined(__x86_64__)
   if (sig <= 0 || sig >= 65 || sig == kSigcancel || sig == kSigsetxid) return fail(EINVAL);
   KSigaction k{}, ko{};
   if (act) {
@@ -486,6 +493,7 @@ EXPORT int sigaction(int sig, const struct sigaction* act, struct sigaction* old
     old->sa_restorer = reinterpret_cast<void (*)()>(ko.restorer);
     memcpy(&old->sa_mask, &ko.mask, sizeof ko.mask);
   }
+#endif
   return 0;
 }
 
@@ -493,6 +501,7 @@ EXPORT int pthread_sigmask(int how, const sigset_t* set, sigset_t* old) {
   using fn_t = int (*)(int, const sigset_t*, sigset_t*);
   static fn_t fn = cr::wrap::next<fn_t>("pthread_sigmask");
   if (!handled_here()) return fn(how, set, old);
+#if defined(__x86_64__)
   uint64_t m = 0, o = 0;
   if (set) m = user_mask(set) & ~kSigsysBit;
   long r = sys::raw(SYS_rt_sigprocmask, how, set ? (long)&m : 0, old ? (long)&o : 0, 8);
@@ -501,6 +510,7 @@ EXPORT int pthread_sigmask(int how, const sigset_t* set, sigset_t* old) {
     memset(old, 0, sizeof *old);
     memcpy(old, &o, sizeof o);
   }
+#endif
   return 0;
 }
 

@@ -19,6 +19,7 @@
 
 extern char** environ;
 
+#if defined(__x86_64__)  // (the whole file: confinement is x86_64's)
 asm(".text\n.globl cr_static_entry\n.hidden cr_static_entry\n.type cr_static_entry,@function\n"
     "cr_static_entry:\n xor %ebp, %ebp\n mov %rsp, %rdi\n and $-16, %rsp\n call cr_static_main\n hlt\n");
 
@@ -76,3 +77,4 @@ extern "C" __attribute__((visibility("hidden"))) [[noreturn]] void cr_static_mai
       cur - 65536, argc - 2, argv + 2, environ, [](const char*) { return true; }, nullptr, auxv, im, 0, path);
   elf::jump(im.entry, stack);
 }
+#endif
