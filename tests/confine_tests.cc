@@ -245,6 +245,16 @@ TEST_CASE("without confinement a static program is refused with one line; COWROO
                  "COWROOT_ALLOW_STATIC=1 runs it anyway)\n126\n");
   r = in_root("rawprog-static basic /tmp/s5 | head -n 1", "COWROOT_ALLOW_STATIC=1");
   CHECK(r.out == "marker ERR2\n");  // on the host, as asked
+  // Where no filter can be installed (a container's seccomp profile), the
+  // same refusal, and ordinary programs run as before.
+  r = sh("cd / && " + q(bin_dir() + "/rawprog") + " deny-seccomp " + cowroot() + " -r " + q(root()) +
+         " -- /usr/bin/busybox true 2>&1; echo $?");
+  CHECK(r.out ==
+        "cowroot: /usr/bin/busybox: static program, cannot be confined here (no seccomp filter in this session)\n126\n");
+  r = sh("cd / && " + q(bin_dir() + "/rawprog") + " deny-seccomp " + cowroot() + " -r " + q(root()) +
+         " -- /bin/sh -c 'cat /etc/marker; grep -c . /proc/self/status >/dev/null; /usr/bin/busybox true; echo $?' 2>&1");
+  CHECK(r.out == "in the root\ncowroot: /usr/bin/busybox: static binary, cannot run inside the root (it would act on "
+                 "the host; COWROOT_ALLOW_STATIC=1 runs it anyway)\n/bin/sh: 1: /usr/bin/busybox: Permission denied\n126\n");
   // A program whose loader cannot load the library (musl's) would run
   // unconfined: refused, with one line.
   REQUIRE(sh("musl-gcc -O2 -o " + q(root() + "/usr/bin/musl-dynamic") + " " + q(bin_dir() + "/muslprog.c")).status == 0);

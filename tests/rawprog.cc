@@ -5,7 +5,11 @@
 // runs it inside roots.
 //   rawprog MODE [ARG...]
 #include <fcntl.h>
+#include <linux/filter.h>
+#include <linux/seccomp.h>
 #include <pthread.h>
+#include <stddef.h>
+#include <sys/prctl.h>
 #include <signal.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
@@ -212,6 +216,22 @@ int signals() {
   return 0;
 }
 
+// Runs CMD where seccomp filters cannot be installed (as in a container
+// whose profile forbids them): seccomp() fails with EPERM.
+int deny_seccomp(char** cmd) {
+  struct sock_filter f[] = {
+      BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, nr)),
+      BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, SYS_seccomp, 0, 1),
+      BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | EPERM),
+      BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
+  };
+  struct sock_fprog prog = {sizeof f / sizeof f[0], f};
+  if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) || syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, 0, &prog))
+    return perror("rawprog: seccomp"), 1;
+  execvp(cmd[0], cmd);
+  return perror(cmd[0]), 127;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -222,6 +242,7 @@ int main(int argc, char** argv) {
   if (!strcmp(mode, "processes")) return processes();
   if (!strcmp(mode, "signals")) return signals();
   if (!strcmp(mode, "fork-busy")) return fork_busy();
-  fprintf(stderr, "usage: rawprog basic|escapes|processes|signals|fork-busy\n");
+  if (!strcmp(mode, "deny-seccomp") && argc > 2) return deny_seccomp(argv + 2);
+  fprintf(stderr, "usage: rawprog basic|escapes|processes|signals|fork-busy | rawprog deny-seccomp CMD...\n");
   return 2;
 }
