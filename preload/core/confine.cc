@@ -13,6 +13,9 @@
 #include <cerrno>
 #include <cstring>
 
+#include <fcntl.h>
+
+#include "exec.h"
 #include "optable.h"
 #include "sys.h"
 
@@ -273,6 +276,50 @@ int install_filter() {
 }
 
 unsigned filter_length() { return build() ? g_len : 0; }
+
+// In a confined process: the exec runs cowroot-stub, told what to start.
+int to_stub(Plan* p, char** env, size_t cap) {
+  char mode = p->path == p->loader ? 'L' : p->path == p->tracer ? 'H' : p->mode;
+  char* v = p->stubvar;
+  memcpy(v, confine::kStubEnv, confine::kStubEnvLen);
+  size_t k = confine::kStubEnvLen;
+  v[k++] = mode;
+  if (p->dirfd == AT_FDCWD && !(p->flags & AT_EMPTY_PATH)) {
+    size_t l = strlen(p->path);
+    if (k + l + 2 > sizeof p->stubvar) return -ENAMETOOLONG;
+    v[k++] = ':';
+    memcpy(v + k, p->path, l + 1);
+  } else {
+    // By descriptor: the stub maps it from one that survives the exec.
+    long fd;
+    if ((p->flags & AT_EMPTY_PATH) && !*p->path) {
+      char self[32];
+      sys::proc_fd_path(p->dirfd, self);
+      fd = sys::raw(SYS_openat, AT_FDCWD, (long)self, O_RDONLY);
+    } else {
+      fd = sys::raw(SYS_openat, p->dirfd, (long)p->path, O_RDONLY | ((p->flags & AT_SYMLINK_NOFOLLOW) ? O_NOFOLLOW : 0));
+    }
+    if (fd < 0) return (int)fd;
+    p->stub_fd = (int)fd;
+    v[k++] = '#';
+    char d[16];
+    int nd = 0;
+    do d[nd++] = char('0' + fd % 10); while ((fd /= 10) > 0);
+    while (nd) v[k++] = d[--nd];
+    v[k] = 0;
+  }
+  size_t n = 0;
+  for (size_t i = 0; env[i]; i++)
+    if (strncmp(env[i], confine::kStubEnv, confine::kStubEnvLen) != 0) env[n++] = env[i];
+  if (n + 2 > cap) return -E2BIG;
+  env[n++] = v;
+  env[n] = nullptr;
+  p->path = g_confine.stub;
+  p->dirfd = AT_FDCWD;
+  p->flags = 0;
+  return 0;
+}
+
 
 uint32_t verdict(long nr, uint64_t ip, const long args[6], uint32_t arch) {
   if (!build()) return 0;

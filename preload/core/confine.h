@@ -19,6 +19,7 @@
 //    loader's own calls cost nothing until the library takes over.
 // docs/design.md, "Programs that bypass libc", says why and what it costs.
 #pragma once
+#include <cstddef>
 #include <cstdint>
 
 namespace cr::confine {
@@ -64,6 +65,8 @@ constexpr int kStubEnvLen = 13;
 
 namespace cr {
 
+struct Plan;
+
 // This process's confinement.
 struct Confine {
   bool active = false;       // the filter is in place and the gate answers at kGate
@@ -88,6 +91,10 @@ int install_filter();
 // handler holds a lock it must not keep across a successful exec).
 extern bool (*g_before_exec)();          // true: the lock was let go
 extern void (*g_exec_failed)(bool released);
+
+// Makes the plan an exec of cowroot-stub, told (COWROOT_STUB, in `env` of
+// `cap` entries) what to start and how (Plan::mode). 0 or -errno.
+int to_stub(struct Plan* p, char** env, size_t cap);
 
 // How many instructions the filter has (for tests and the docs).
 unsigned filter_length();

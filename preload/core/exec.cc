@@ -214,49 +214,6 @@ bool use_tracer(Plan* p, char** argv, char* const envp[]) {
   return sys::raw(SYS_faccessat, AT_FDCWD, (long)p->tracer, X_OK) == 0;
 }
 
-// In a confined process: the exec runs cowroot-stub, told what to start.
-int to_stub(Plan* p, char** env, size_t cap) {
-  char mode = p->path == p->loader ? 'L' : p->path == p->tracer ? 'H' : p->mode;
-  char* v = p->stubvar;
-  memcpy(v, confine::kStubEnv, confine::kStubEnvLen);
-  size_t k = confine::kStubEnvLen;
-  v[k++] = mode;
-  if (p->dirfd == AT_FDCWD && !(p->flags & AT_EMPTY_PATH)) {
-    size_t l = strlen(p->path);
-    if (k + l + 2 > sizeof p->stubvar) return -ENAMETOOLONG;
-    v[k++] = ':';
-    memcpy(v + k, p->path, l + 1);
-  } else {
-    // By descriptor: the stub maps it from one that survives the exec.
-    long fd;
-    if ((p->flags & AT_EMPTY_PATH) && !*p->path) {
-      char self[32];
-      sys::proc_fd_path(p->dirfd, self);
-      fd = sys::raw(SYS_openat, AT_FDCWD, (long)self, O_RDONLY);
-    } else {
-      fd = sys::raw(SYS_openat, p->dirfd, (long)p->path, O_RDONLY | ((p->flags & AT_SYMLINK_NOFOLLOW) ? O_NOFOLLOW : 0));
-    }
-    if (fd < 0) return (int)fd;
-    p->stub_fd = (int)fd;
-    v[k++] = '#';
-    char d[16];
-    int nd = 0;
-    do d[nd++] = char('0' + fd % 10); while ((fd /= 10) > 0);
-    while (nd) v[k++] = d[--nd];
-    v[k] = 0;
-  }
-  size_t n = 0;
-  for (size_t i = 0; env[i]; i++)
-    if (strncmp(env[i], confine::kStubEnv, confine::kStubEnvLen) != 0) env[n++] = env[i];
-  if (n + 2 > cap) return -E2BIG;
-  env[n++] = v;
-  env[n] = nullptr;
-  p->path = g_confine.stub;
-  p->dirfd = AT_FDCWD;
-  p->flags = 0;
-  return 0;
-}
-
 // The plan's last step: what to execve, and the session's environment.
 int finish(Plan* p, const char* path, int dirfd, char** argv, char* const envp[], char** env_slots, size_t env_cap) {
   p->path = path;
@@ -279,7 +236,7 @@ int finish(Plan* p, const char* path, int dirfd, char** argv, char* const envp[]
     for (char** e = env_slots; *e; e++)
       if (strncmp(*e, "LD_TRACE_LOADED_OBJECTS=", 24) == 0) *e += 3;  // "TRACE_LOADED_OBJECTS=…"
   }
-  return g_confine.active ? to_stub(p, env_slots, env_cap) : 0;
+  return g_confine.active ? confine::to_stub(p, env_slots, env_cap) : 0;
 }
 
 // The loader's --library-path for a program: the library path the
@@ -467,7 +424,7 @@ int plan_exec(Plan* p, int dirfd, const char* path, char* const argv[], char* co
         if (g_confine.active) {
           char interp[8], arg[8];
           if (inspect_program(p->host, -1, interp, sizeof interp, arg, sizeof arg) == 1) p->mode = 'H';
-          return to_stub(p, env_slots, env_cap);
+          return confine::to_stub(p, env_slots, env_cap);
         }
         return 0;
       }
