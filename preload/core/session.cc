@@ -17,6 +17,7 @@
 #include <cstdlib>
 #include <cstring>
 
+#include "confine.h"
 #include "cow.h"
 #include "resolve.h"
 #include "sys.h"
@@ -228,13 +229,14 @@ bool make_auto_session_dir(uint32_t uid, char* out, size_t n) {
 char g_clone_stack[16384] __attribute__((aligned(16)));
 
 struct SpawnArgs {
+  const char* path;
   const char* const* argv;
+  const char* const* envp;
 };
 
 int spawn_child(void* p) {
   auto* a = static_cast<SpawnArgs*>(p);
-  static const char* const empty_env[] = {nullptr};
-  sys::raw(SYS_execve, (long)a->argv[0], (long)a->argv, (long)empty_env);
+  sys::raw(SYS_execve, (long)a->path, (long)a->argv, (long)a->envp);
   sys::raw(SYS_exit, 127);
   return 127;
 }
@@ -261,7 +263,21 @@ int connect_daemon(const char* dir) {
 int start_daemon(const char* faked, const char* dir, bool ephemeral) {
   if (!faked || !*faked) return -ENOENT;
   const char* argv[] = {faked, "--state", dir, "--detach", ephemeral ? "--ephemeral" : nullptr, nullptr};
-  SpawnArgs a{argv};
+  // In a confined process, through the stub: the daemon is cowroot's own,
+  // its calls pass untranslated.
+  char stubvar[kPathMax + 32];
+  const char* env[] = {nullptr, nullptr};
+  const char* path = faked;
+  if (g_confine.active) {
+    size_t fl = strlen(faked);
+    if (fl + confine::kStubEnvLen + 3 > sizeof stubvar) return -ENAMETOOLONG;
+    memcpy(stubvar, confine::kStubEnv, confine::kStubEnvLen);
+    memcpy(stubvar + confine::kStubEnvLen, "H:", 2);
+    memcpy(stubvar + confine::kStubEnvLen + 2, faked, fl + 1);
+    env[0] = stubvar;
+    path = g_confine.stub;
+  }
+  SpawnArgs a{path, argv, env};
   // clone(CLONE_VM|CLONE_VFORK) on a private stack: no atfork handlers, no
   // allocation, and the child only execs.
   static std::atomic<int> busy{0};
@@ -576,7 +592,7 @@ bool exec_env(char* const* envp, char** out, size_t cap, char* buf, size_t bufle
         return true;
       }))
     return false;
-  if (!host_view && g_root.active && exe && *exe && !add("COWROOT_EXE", exe)) return false;
+  if (!host_view && (g_root.active || g_confine.active) && exe && *exe && !add("COWROOT_EXE", exe)) return false;
   if (!host_view && comm && !add("COWROOT_COMM", comm)) return false;
   if (!host_view && argvnote && !add("COWROOT_ARGV", argvnote, argv0)) return false;
   if (!host_view && g_root.active) {
