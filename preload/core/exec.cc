@@ -793,7 +793,8 @@ int plan_exec(Plan* p, int dirfd, const char* path, char* const argv[], char* co
   const char* interp = p->interp[last_slot];
   // musl's loader cannot load the library (built for glibc): confined, the
   // program would run with its calls passed untranslated. Said, not done.
-  if (g_confine.active && strncmp(base_name(interp), "ld-musl", 7) == 0) {
+  // (Inside a root, loader_caps below refuses it with the root named.)
+  if (g_confine.active && !g_root.active && strncmp(base_name(interp), "ld-musl", 7) == 0) {
     say(p->exe, ": its loader ", interp, " cannot load cowroot's library (built for glibc): cannot confine it");
     return -EACCES;
   }

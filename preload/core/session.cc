@@ -268,14 +268,23 @@ int start_daemon(const char* faked, const char* dir, bool ephemeral) {
   char stubvar[kPathMax + 32];
   const char* env[] = {nullptr, nullptr};
   const char* path = faked;
-  if (g_confine.active) {
+  // (At a program's start the filter may be inherited before this process
+  // set up its own handling: a daemon started again after a kill -9.)
+  char stub[kPathMax];
+  if (g_confine.active || confine::probe()) {
     size_t fl = strlen(faked);
     if (fl + confine::kStubEnvLen + 3 > sizeof stubvar) return -ENAMETOOLONG;
     memcpy(stubvar, confine::kStubEnv, confine::kStubEnvLen);
     memcpy(stubvar + confine::kStubEnvLen, "H:", 2);
     memcpy(stubvar + confine::kStubEnvLen + 2, faked, fl + 1);
     env[0] = stubvar;
-    path = g_confine.stub;
+    // cowroot-stub, beside the daemon.
+    const char* slash = strrchr(faked, '/');
+    size_t dl = slash ? (size_t)(slash - faked) : 0;
+    if (!dl || dl + 14 > sizeof stub) return -ENAMETOOLONG;
+    memcpy(stub, faked, dl);
+    memcpy(stub + dl, "/cowroot-stub", 14);
+    path = stub;
   }
   SpawnArgs a{path, argv, env};
   // clone(CLONE_VM|CLONE_VFORK) on a private stack: no atfork handlers, no
