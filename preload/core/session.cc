@@ -326,6 +326,7 @@ void session_init(const char* self_lib) {
            env_id("FAKEROOTFUID", 0)};
   s.gid = {env_id("FAKEROOTGID", 0), env_id("FAKEROOTEGID", 0), env_id("FAKEROOTSGID", 0),
            env_id("FAKEROOTFGID", 0)};
+  if (const char* n = getenv("COWROOT_NNP")) s.nnp = n[0] == '1';
   // Capability sets other than the euid's defaults: "EFF:PERM:INH:BSET" in hex.
   if (const char* c = getenv(kEnvCaps)) {
     uint64_t v[4] = {};
@@ -467,7 +468,7 @@ void session_init(const char* self_lib) {
   s.live_fd = c;
 }
 
-size_t exec_env_extra() { return 42; }
+size_t exec_env_extra() { return 43; }
 
 bool is_sanitizer_runtime(const char* name, size_t len) {
   const char* b = name + len;
@@ -527,7 +528,7 @@ bool exec_env(char* const* envp, char** out, size_t cap, char* buf, size_t bufle
     return add(name, d);
   };
   static const char* const ours[] = {"LD_PRELOAD", kEnvState, kEnvLib, kEnvFaked, kEnvFd, kEnvUnknownReal,
-                                     kEnvGroups, kEnvCaps, "FAKEROOTKEY", "FAKED_MODE", "FAKEROOTUID", "FAKEROOTEUID",
+                                     kEnvGroups, kEnvCaps, "COWROOT_NNP", "FAKEROOTKEY", "FAKED_MODE", "FAKEROOTUID", "FAKEROOTEUID",
                                      "FAKEROOTSUID", "FAKEROOTFUID", "FAKEROOTGID", "FAKEROOTEGID",
                                      "FAKEROOTSGID", "FAKEROOTFGID", "COWROOT_ROOT", "COWROOT_CHROOT",
                                      "COWROOT_BINDS", "COWROOT_EXE", kEnvFakechroot, "FAKECHROOT",
@@ -672,6 +673,7 @@ bool exec_env(char* const* envp, char** out, size_t cap, char* buf, size_t bufle
     g[t] = 0;
     if (!add(kEnvGroups, g)) return false;
   }
+  if (s.nnp && !add("COWROOT_NNP", "1")) return false;
   for (char* const* e = envp; e && *e; e++) {
     // Every one of ours starts with L, C or F: the rest pass at one glance.
     char c0 = (*e)[0];
