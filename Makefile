@@ -21,7 +21,7 @@ PICFLAGS  := $(BASEFLAGS) -fPIC -fvisibility=hidden -fno-exceptions -fno-rtti -f
 GEN      := $(BUILD)/gen
 CORE_SRC := preload/core/state.cc preload/core/proclock.cc preload/core/state_io.cc preload/core/perm.cc preload/core/ops_files.cc preload/core/ops_xattr.cc preload/core/ops_ids.cc preload/core/ops_names.cc preload/core/session.cc \
             preload/core/resolve.cc preload/core/resolve_perm.cc preload/core/ldconf.cc preload/core/loader.cc preload/core/exec.cc preload/core/cow.cc \
-            preload/core/session_end.cc
+            preload/core/session_end.cc preload/core/confine.cc
 CORE_OBJ := $(CORE_SRC:%.cc=$(BUILD)/%.o) $(GEN)/optable.o
 WRAP_SRC := $(wildcard preload/wrap/*.cc)
 WRAP_OBJ := $(WRAP_SRC:%.cc=$(BUILD)/%.o) $(GEN)/doors.o
@@ -35,19 +35,26 @@ PRELOAD  := $(BUILD)/libcowroot.so
 FAKED    := $(BUILD)/cowroot-faked
 CLI      := $(BUILD)/cowroot
 TRACE    := $(BUILD)/cowroot-trace
+# Programs that bypass libc are confined on x86_64 (preload/core/confine.h).
+ARCH     := $(shell uname -m)
+ifeq ($(ARCH),x86_64)
+STUB     := $(BUILD)/cowroot-stub
+LIBENTRY := -Wl,-e,cr_static_entry
+RAWPROGS := $(BUILD)/tests/rawprog $(BUILD)/tests/rawprog-static
+endif
 FIXTURE  := $(BUILD)/libcowroot-fixture.a
 FIXTURE_SO := $(BUILD)/libcowroot-fixture.so
 TESTS    := $(BUILD)/tests/unit_tests $(BUILD)/tests/resolve_tests $(BUILD)/tests/fakeroot_tests \
             $(BUILD)/tests/chroot_tests $(BUILD)/tests/cow_tests $(BUILD)/tests/fixture_tests \
             $(BUILD)/tests/fixture_root_tests $(BUILD)/tests/fixture_api_tests $(BUILD)/tests/fixture_parallel_tests \
             $(BUILD)/tests/fixture_layer_tests $(BUILD)/tests/fixture_archive_tests $(BUILD)/tests/fixture_gtest \
-            $(BUILD)/tests/optable_tests $(BUILD)/tests/users_tests \
+            $(BUILD)/tests/optable_tests $(BUILD)/tests/confine_tests $(BUILD)/tests/users_tests \
             $(BUILD)/tests/daemon_tests $(BUILD)/tests/hostile_tests $(BUILD)/tests/fuzz_replay $(BUILD)/tests/tsan_tests \
             $(BUILD)/tests/load_tests $(BUILD)/tests/debootstrap_tests $(BUILD)/tests/releases_tests
-HELPER   := $(BUILD)/tests/helper
-BENCH    := $(BUILD)/bench/callpath $(BUILD)/bench/timeit $(BUILD)/bench/fixture_cases $(BUILD)/bench/relcall
+HELPER   := $(BUILD)/tests/helper $(RAWPROGS)
+BENCH    := $(BUILD)/bench/callpath $(BUILD)/bench/timeit $(BUILD)/bench/fixture_cases $(BUILD)/bench/relcall $(BUILD)/bench/rawstat $(BUILD)/bench/rawstat-static
 
-all: $(BUILD)/.deps-build $(PRELOAD) $(FAKED) $(CLI) $(TRACE) $(CLONE_LIB) $(FIXTURE) $(FIXTURE_SO)
+all: $(BUILD)/.deps-build $(PRELOAD) $(FAKED) $(CLI) $(TRACE) $(STUB) $(CLONE_LIB) $(FIXTURE) $(FIXTURE_SO)
 
 $(BUILD)/.deps-%: mk/deps.sh
 	@mkdir -p $(BUILD)
@@ -85,7 +92,7 @@ $(PRELOAD): $(PRELOAD_FROM)
 	cp $< $@
 else
 $(PRELOAD): $(WRAP_OBJ) $(CORE_LIB) $(BUILD)/exports.map
-	$(CXX) -shared $(WRAP_OBJ) $(CORE_LIB) -Wl,--version-script=$(BUILD)/exports.map \
+	$(CXX) -shared $(WRAP_OBJ) $(CORE_LIB) -Wl,--version-script=$(BUILD)/exports.map $(LIBENTRY) \
 	  -static-libstdc++ -static-libgcc -Wl,--as-needed -Wl,-z,defs -Wl,-z,now -o $@.tmp
 	python3 mk/gen-ops.py --check-exports preload/ops.tbl $@.tmp
 	sh mk/check-glibc.sh $@.tmp 2.28
@@ -132,8 +139,34 @@ $(CLI): $(CLI_OBJ) $(CLONE_LIB) $(CORE_LIB)
 $(TRACE): $(BUILD)/cli/trace.o $(CORE_LIB)
 	$(CXX) $(LDFLAGS) -o $@ $^ -static-libstdc++ -static-libgcc
 
-$(HELPER): $(BUILD)/tests/helper.o
+ifneq ($(STUB),)
+# cowroot-stub: the first code of every program a confined process starts
+# (preload/core/confine.h). No libc, linked at the filter's fixed window:
+# its first page is the gate, its code follows.
+STUBFLAGS := -std=c++20 $(WARN) -MMD -MP -D_GNU_SOURCE -ffreestanding -fno-exceptions -fno-rtti \
+             -fno-asynchronous-unwind-tables -fno-stack-protector -fno-tree-loop-distribute-patterns -fPIE \
+             -fvisibility=hidden
+$(BUILD)/stub/stub.o: preload/stub/stub.cc | $(BUILD)/.deps-build
+	@mkdir -p $(@D)
+	$(CXX) $(CXXFLAGS) $(STUBFLAGS) -c $< -o $@
+
+$(STUB): $(BUILD)/stub/stub.o
+	$(CXX) -static -nostdlib -no-pie -Wl,-Ttext-segment=0x7e903ff10000 -Wl,--section-start=.crgate=0x7e903ff00000 \
+	  -Wl,--section-start=.crinfo=0x7e903ff01000 -Wl,-z,noexecstack -Wl,-z,norelro -Wl,--build-id=none -o $@ $^
+	@test "$$(nm $@ | awk '$$3 == "cr_gate" || $$3 == "cr_stub_info" { print $$1 }' | sort | tr '\n' ' ')" = \
+	  "00007e903ff00000 00007e903ff01000 " || { echo "cowroot-stub: the gate is not at its fixed address" >&2; rm -f $@; exit 1; }
+endif
+
+$(BUILD)/tests/helper: $(BUILD)/tests/helper.o
 	$(CXX) $(LDFLAGS) -o $@ $^
+
+# A program that bypasses libc (inline system calls), for confine_tests.
+$(BUILD)/tests/rawprog: $(BUILD)/tests/rawprog.o
+	$(CXX) -o $@ $^ -lpthread
+
+# The same, static (glibc's static libc: no library can be preloaded into it).
+$(BUILD)/tests/rawprog-static: $(BUILD)/tests/rawprog.o
+	$(CXX) -static -o $@ $^ -lpthread
 
 $(BUILD)/tests/%: $(BUILD)/tests/%.o $(BUILD)/tests/main.o $(CORE_LIB)
 	$(CXX) $(LDFLAGS) -o $@ $^ -lpthread
@@ -255,6 +288,12 @@ $(BUILD)/bench/relcall: bench/relcall.c mk/check-glibc.sh
 	sh mk/check-glibc.sh $@.tmp 2.17
 	mv $@.tmp $@
 
+$(BUILD)/bench/rawstat: $(BUILD)/bench/rawstat.o
+	$(CXX) -o $@ $^
+
+$(BUILD)/bench/rawstat-static: $(BUILD)/bench/rawstat.o
+	$(CXX) -static -o $@ $^
+
 # ---- install -------------------------------------------------------------
 HEADERS := preload/core/state.h preload/core/session.h preload/core/ops.h preload/core/proto.h preload/core/sys.h \
            preload/core/resolve.h preload/core/exec.h preload/core/cow.h preload/core/cow_format.h cli/clone/clone.h preload/core/perm.h \
@@ -267,6 +306,7 @@ install: all
 	install -m 755 $(CLI) $(DESTDIR)$(PREFIX)/bin/cowroot
 	install -m 755 $(FAKED) $(DESTDIR)$(PREFIX)/libexec/cowroot/cowroot-faked
 	install -m 755 $(TRACE) $(DESTDIR)$(PREFIX)/libexec/cowroot/cowroot-trace
+	$(if $(STUB),install -m 755 $(STUB) $(DESTDIR)$(PREFIX)/libexec/cowroot/cowroot-stub)
 	install -m 755 $(PRELOAD) $(DESTDIR)$(PREFIX)/lib/libcowroot.so
 	install -m 644 $(CORE_LIB) $(DESTDIR)$(PREFIX)/lib/libcowroot-core.a
 	install -m 644 $(CLONE_LIB) $(DESTDIR)$(PREFIX)/lib/libcowroot-clone.a

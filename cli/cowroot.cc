@@ -28,6 +28,7 @@
 #include "sanitizer_log.h"
 #include "../preload/core/cow.h"
 #include "clone/clone.h"
+#include "../preload/core/confine.h"
 #include "../preload/core/exec.h"
 #include "../preload/core/proto.h"
 #include "../preload/core/resolve.h"
@@ -479,6 +480,10 @@ int run_session(const Options& o) {
   snprintf(s.state_dir, sizeof s.state_dir, "%s", dir.c_str());
   snprintf(s.lib, sizeof s.lib, "%s", lib.c_str());
   snprintf(s.faked, sizeof s.faked, "%s", faked.c_str());
+  // A static command starts through the library, which confines it (or
+  // refuses it where seccomp is not to be had).
+  const char* confine = getenv("COWROOT_CONFINE");
+  cr::g_confine.plan_static = !(confine && strcmp(confine, "0") == 0);
   s.unknown_real = o.unknown_real;
   s.live_fd = live;
   if (o.fakechroot) {

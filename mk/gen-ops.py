@@ -159,7 +159,7 @@ def emit_libc(d):
     args = ", ".join(param_name(p) for p in params)
     p = d["pass_param"]
     return (f"{sig} {{\n  ensure();\n  using fn_t = {ret} (*)({types});\n"
-            f"  static fn_t fn = real<fn_t>(\"{name}\");\n"
+            f"  static auto fn = real<fn_t>(\"{name}\");\n"
             f"  Resolved r_;\n"
             f"  if (int e_ = resolve(AT_FDCWD, {p}, {d['pass_follow']}, &r_)) {{\n"
             f"    errno = -e_;\n    return {error_value(ret)};\n  }}\n"

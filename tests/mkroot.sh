@@ -12,7 +12,7 @@ for d in bin sbin lib lib64; do
   [ -e "$dir/$d" ] || ln -s "usr/$d" "$dir/$d"
 done
 progs="sh dash ls cat stat readlink realpath ln mkdir rm touch id env pwd chmod chown mknod test true false echo chroot printf sort truncate touch dd setfattr getfattr grep
-       sleep mv cp find tar perl python3 getent ldd head bash cut setsid chgrp mkfifo setpriv capsh"
+       sleep mv cp find tar perl python3 getent ldd head bash cut setsid chgrp mkfifo setpriv capsh date"
 copy() {  # copy a file under its parent's canonical directory, keeping symlinks as they are
   src=$1
   [ -e "$src" ] || return 0
@@ -28,6 +28,9 @@ for p in $progs; do
   for lib in $(ldd "$f" 2>/dev/null | awk '/=> \//{print $3} /^\t\/lib/{print $1}'); do copy "$lib"; done
 done
 copy /etc/ld.so.conf
+# glibc reads its locale from the root (as in a real chroot): the C.UTF-8
+# of a Debian root.
+[ -d /usr/lib/locale/C.utf8 ] && mkdir -p "$dir/usr/lib/locale" && cp -a /usr/lib/locale/C.utf8 "$dir/usr/lib/locale/"
 mkdir -p "$dir/etc/ld.so.conf.d" "$dir/tmp" "$dir/root" "$dir/dev" "$dir/proc" "$dir/sys"
 cp /etc/ld.so.conf.d/*.conf "$dir/etc/ld.so.conf.d/" 2>/dev/null || true
 chmod 1777 "$dir/tmp"

@@ -16,7 +16,7 @@ trap 'unmount_all; rm -rf "$stage" 2>/dev/null' EXIT INT TERM
 make -s install PREFIX="$stage/prefix" BUILD="$build" >/dev/null || { echo "tests: install failed" >&2; exit 1; }
 mkdir -p "$stage/bin" "$stage/work"
 for t in "$@"; do cp "$t" "$stage/bin/"; done
-cp "$build/tests/helper" "$(dirname "$0")/mkroot.sh" "$(dirname "$0")/fixture_capi.c" "$(dirname "$0")/../mk/path-functions.py" \
+cp -r "$build/tests/helper" "$(dirname "$0")/goprog" "$(dirname "$0")/muslprog.c" "$(dirname "$0")/mkroot.sh" "$(dirname "$0")/fixture_capi.c" "$(dirname "$0")/../mk/path-functions.py" \
    "$(dirname "$0")/../mk/check-glibc.sh" "$(dirname "$0")/../preload/unwrapped-path-functions.txt" "$(dirname "$0")/../preload/ops.tbl" "$stage/bin/"
 cp -r "$(dirname "$0")/python" "$stage/bin/python"
 rm -rf "$stage/bin/python/__pycache__"
@@ -24,6 +24,7 @@ rm -rf "$stage/bin/python/__pycache__"
 cp -r "$(dirname "$0")/../fixture/examples/cmake" "$stage/bin/cmake-example"
 # The fuzz targets' corpora, which build/tests/fuzz_replay runs once.
 cp -r "$(dirname "$0")/fuzz/corpus" "$stage/fuzz-corpus"
+for f in rawprog rawprog-static; do [ -f "$build/tests/$f" ] && cp "$build/tests/$f" "$stage/bin/"; done
 chmod -R a+rX "$stage"
 chmod 1777 "$stage/work"
 # The real client needs a mirror (the host's apt sources) and, to compare

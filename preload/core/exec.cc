@@ -11,6 +11,7 @@
 #include <cstring>
 
 #include "perm.h"
+#include "confine.h"
 #include "resolve.h"
 #include "session.h"
 #include "sys.h"
@@ -275,7 +276,7 @@ int finish(Plan* p, const char* path, int dirfd, char** argv, char* const envp[]
     for (char** e = env_slots; *e; e++)
       if (strncmp(*e, "LD_TRACE_LOADED_OBJECTS=", 24) == 0) *e += 3;  // "TRACE_LOADED_OBJECTS=…"
   }
-  return 0;
+  return g_confine.active ? confine::to_stub(p, env_slots, env_cap) : 0;
 }
 
 // The loader's --library-path for a program: the library path the
@@ -434,6 +435,38 @@ int plan_loader_run(Plan* p, char** a, char* const envp[], char** env_slots, siz
   return finish(p, p->loader, AT_FDCWD, out, envp, env_slots, env_cap);
 }
 
+// A static program, confined (wrap/static.cc): the dynamic loader runs
+// the library as its program, which maps the static program into its
+// process and serves its system calls. The host's loader and libc: the
+// library is built for them.
+//   LOADER --library-path "" LIBRARY PROGRAM ARGV...
+// run_argv has room for five entries in front of it.
+int plan_static(Plan* p, char** run_argv, int fd_direct, char* const envp[], char** env_slots, size_t env_cap) {
+#if defined(__x86_64__)
+  static const char kHostLoader[] = "/lib64/ld-linux-x86-64.so.2";
+#elif defined(__aarch64__)
+  static const char kHostLoader[] = "/lib/ld-linux-aarch64.so.1";
+#endif
+  memcpy(p->loader, kHostLoader, sizeof kHostLoader);
+  // By descriptor: the library opens /proc/self/fd/N after the exec.
+  if (fd_direct >= 0) sys::raw(SYS_fcntl, fd_direct, F_SETFD, 0);
+  char** la = run_argv - 5;
+  la[0] = p->loader;
+  la[1] = const_cast<char*>("--library-path");
+  la[2] = const_cast<char*>("");
+  la[3] = g_session.lib;
+  la[4] = p->host;
+  if (int e = finish(p, p->loader, AT_FDCWD, la, envp, env_slots, env_cap)) return e;
+  // The library is the loader's program: not preloaded a second time
+  // (the static program has no use for LD_PRELOAD; what it starts gets it
+  // back).
+  size_t k = 0;
+  for (size_t i = 0; env_slots[i]; i++)
+    if (strncmp(env_slots[i], "LD_PRELOAD=", 11) != 0) env_slots[k++] = env_slots[i];
+  env_slots[k] = nullptr;
+  return 0;
+}
+
 }  // namespace
 
 size_t env_count(char* const envp[]) {
@@ -460,6 +493,8 @@ int plan_exec(Plan* p, int dirfd, const char* path, char* const argv[], char* co
   p->argvnote[0] = 0;
   p->argv0 = "";
   p->libtail = nullptr;
+  p->mode = 'P';
+  p->stub_fd = -1;
   // fakechroot's FAKECHROOT_CMD_SUBST=name=host-program:...: that command
   // runs as the host program named instead, seeing the host's file system,
   // with FAKECHROOT_CMD_ORIG saying what was asked for (and not again
@@ -490,6 +525,11 @@ int plan_exec(Plan* p, int dirfd, const char* path, char* const argv[], char* co
         env_slots[k] = orig;
         env_slots[k + 1] = nullptr;
         p->envp = env_slots;
+        if (g_confine.active) {
+          char interp[8], arg[8];
+          if (inspect_program(p->host, -1, interp, sizeof interp, arg, sizeof arg) == 1) p->mode = 'H';
+          return confine::to_stub(p, env_slots, env_cap);
+        }
         return 0;
       }
       q = *e ? e + 1 : e;
@@ -529,7 +569,7 @@ int plan_exec(Plan* p, int dirfd, const char* path, char* const argv[], char* co
 
   p->preload[0] = 0;
   p->creds_set = false;
-  if (!g_root.active) {
+  if (!g_root.active && !g_confine.active && !g_confine.plan_static) {
     // The kernel runs the file itself: its fake mode decides who may, and
     // who the program runs as (a script's own setuid bit counts for nothing).
     Resolved r;
@@ -654,6 +694,40 @@ int plan_exec(Plan* p, int dirfd, const char* path, char* const argv[], char* co
     to_inside(p->host, p->exe, sizeof p->exe);
   }
 
+  if (!g_root.active) {
+    // Confined, outside a root: what the kernel would have started (the
+    // #! lines followed above), through the stub. A static program runs as
+    // it is, as it did before confinement.
+    const char* name = path && *path ? base_name(path) : base_name(p->host);
+    size_t cl = strnlen(name, sizeof p->comm - 1);
+    memcpy(p->comm, name, cl);
+    p->comm[cl] = 0;
+    if (kind == 0) {
+      sanitizer_needed_at(read_fd >= 0 ? read_fd : nd, read_fd >= 0 ? "" : p->host, read_fd >= 0 ? AT_EMPTY_PATH : 0,
+                          p->preload, sizeof p->preload);
+    } else {
+      const char* allow = getenv("COWROOT_ALLOW_STATIC");
+      if (allow && strcmp(allow, "1") == 0) {
+        p->mode = 'H';  // unconfined, at the user's word
+      } else {
+        // The program's own file, what /proc/self/exe would name.
+        long fd = sys::raw(SYS_openat, nd, (long)p->host, O_PATH | O_CLOEXEC);
+        if (fd >= 0) {
+          char self[32];
+          sys::proc_fd_path((int)fd, self);
+          long n = sys::raw(SYS_readlinkat, AT_FDCWD, (long)self, (long)p->exe, sizeof p->exe - 1);
+          p->exe[n > 0 ? n : 0] = 0;
+          sys::raw(SYS_close, fd);
+        }
+        if (lead < 5) return -E2BIG;
+        return plan_static(p, run_argv, fd_direct, envp, env_slots, env_cap);
+      }
+    }
+    // By descriptor, p->host is its /proc/self/fd name: the stub gets a
+    // descriptor of its own that survives the exec.
+    return finish(p, p->host, fd_direct >= 0 ? fd_direct : nd, run_argv, envp, env_slots, env_cap);
+  }
+
   if (kind == 1) {
     // A static binary cannot be interposed: it would act on the host.
     const char* b = base_name(p->host);
@@ -691,20 +765,39 @@ int plan_exec(Plan* p, int dirfd, const char* path, char* const argv[], char* co
         args[lead + 1] = const_cast<char*>("-r");
         args[lead + 2] = p->loader;
       }
+      p->mode = 'H';
       return finish(p, p->host, nd, args + lead, envp, env_slots, env_cap);
     }
     if (is_elf_interpreter(p->host)) return plan_loader_run(p, args + lead, envp, env_slots, env_cap);
     const char* allow = getenv("COWROOT_ALLOW_STATIC");
-    if ((!allow || strcmp(allow, "1") != 0) && !is_arch_test_probe(p->host, read_fd)) {
+    bool allowed = allow && strcmp(allow, "1") == 0;
+    // Confined, it runs inside as any program does.
+    if (!allowed && (g_confine.active || g_confine.plan_static)) {
+      if (lead < 5) return -E2BIG;
+      const char* name = path && *path ? base_name(path) : base_name(p->exe);
+      size_t cl = strnlen(name, sizeof p->comm - 1);
+      memcpy(p->comm, name, cl);
+      p->comm[cl] = 0;
+      return plan_static(p, run_argv, fd_direct, envp, env_slots, env_cap);
+    }
+    if (!allowed && !is_arch_test_probe(p->host, read_fd)) {
       say(p->exe, ": static binary, cannot run inside the root (it would act on the host; "
                   "COWROOT_ALLOW_STATIC=1 runs it anyway)");
       return -EACCES;
     }
+    p->mode = 'H';
     return finish(p, p->host, nd, run_argv, envp, env_slots, env_cap);
   }
 
   // Dynamic: the root's own loader, the root's libraries, never the host's cache.
   const char* interp = p->interp[last_slot];
+  // musl's loader cannot load the library (built for glibc): confined, the
+  // program would run with its calls passed untranslated. Said, not done.
+  // (Inside a root, loader_caps below refuses it with the root named.)
+  if (g_confine.active && !g_root.active && strncmp(base_name(interp), "ld-musl", 7) == 0) {
+    say(p->exe, ": its loader ", interp, " cannot load cowroot's library (built for glibc): cannot confine it");
+    return -EACCES;
+  }
   sanitizer_needed_at(read_fd >= 0 ? read_fd : nd, read_fd >= 0 ? "" : p->host, read_fd >= 0 ? AT_EMPTY_PATH : 0,
                       p->preload, sizeof p->preload);
   Resolved lr;
@@ -781,9 +874,18 @@ int plan_exec(Plan* p, int dirfd, const char* path, char* const argv[], char* co
 
 size_t exec_env_extra_slots() { return exec_env_extra() + 8; }
 
+void plan_done(Plan* p) {
+  if (p->stub_fd >= 0) sys::raw(SYS_close, p->stub_fd);
+  p->stub_fd = -1;
+}
+
 int exec_program(int dirfd, const char* path, char* const argv[], char* const envp[], int flags) {
   long r = with_plan(dirfd, path, argv, envp, flags, [](Plan& p) {
-    return sys::raw(SYS_execveat, p.dirfd, (long)p.path, (long)p.argv, (long)p.envp, p.flags);
+    bool released = confine::g_before_exec && confine::g_before_exec();
+    long e = sys::raw(SYS_execveat, p.dirfd, (long)p.path, (long)p.argv, (long)p.envp, p.flags);
+    if (confine::g_exec_failed) confine::g_exec_failed(released);
+    plan_done(&p);
+    return e;
   });
   errno = (int)-r;  // execveat returns only on failure
   return -1;

@@ -39,6 +39,13 @@ struct Plan {
   char argvnote[72];      // COWROOT_ARGV: where the program's arguments are (see note_argv)
   const char* argv0;      // ... and its argv[0], when the loader could not be given it
   char strings[3 * 4096 + 8192];
+  // In a confined process (confine.h) the exec runs cowroot-stub, which
+  // starts `path` as MODE says ('P' a program, 'L' an ELF interpreter run
+  // as the program, 'H' one of cowroot's own or an allowed static program:
+  // its calls pass untranslated), by name or from stub_fd.
+  char mode;
+  int stub_fd;  // -1, or a descriptor the caller closes if the exec fails (plan_done)
+  char stubvar[kHostPathMax + 32];
   char* args[256 + 16];
   char** env;
 };
@@ -50,6 +57,9 @@ struct Plan {
 // one-line reason for a refusal, such as a static binary).
 int plan_exec(Plan* p, int dirfd, const char* path, char* const argv[], char* const envp[], int flags,
               char** env_slots, size_t env_cap, char** argv_slots, size_t argv_cap);
+
+// What a plan holds open after a failed exec (or once a spawn started).
+void plan_done(Plan* p);
 
 // plan_exec + execve; returns only on failure (-1, errno set).
 int exec_program(int dirfd, const char* path, char* const argv[], char* const envp[], int flags);

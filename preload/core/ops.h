@@ -118,5 +118,7 @@ int capset(void* header, const void* data);
 // prctl's PR_CAPBSET_READ and PR_CAPBSET_DROP, in the kernel's convention;
 // *served is false for every other request.
 long prctl_caps(int option, unsigned long arg, bool* served);
+// The program's PR_SET_NO_NEW_PRIVS, as it set it (not the confinement's).
+bool no_new_privs();
 
 }  // namespace cr::ops

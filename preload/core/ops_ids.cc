@@ -5,6 +5,7 @@
 
 #include "ops.h"
 #include "ops_impl.h"
+#include "confine.h"
 #include "perm.h"
 
 namespace cr::ops {
@@ -218,6 +219,11 @@ int capset(void* header, const void* data) {
 
 // prctl's capability requests: the bounding set is faked with the others
 // (dropping from it takes CAP_SETPCAP); everything else is the kernel's.
+bool no_new_privs() {
+  if (g_session.nnp) return true;
+  return !g_confine.active && !confine::probe() && sys::raw(SYS_prctl, PR_GET_NO_NEW_PRIVS, 0, 0, 0, 0) > 0;
+}
+
 long prctl_caps(int option, unsigned long arg, bool* served) {
   *served = true;
   Caps c = caps_now();
@@ -225,6 +231,12 @@ long prctl_caps(int option, unsigned long arg, bool* served) {
     if (arg > CAP_LAST_CAP) return -EINVAL;
     return (c.bset >> arg) & 1;
   }
+  if (option == PR_SET_NO_NEW_PRIVS && arg == 1) {
+    long r = sys::raw(SYS_prctl, PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0);
+    if (r == 0) g_session.nnp = true;
+    return r;
+  }
+  if (option == PR_GET_NO_NEW_PRIVS) return no_new_privs() ? 1 : 0;
   if (option == PR_CAPBSET_DROP) {
     if (arg > CAP_LAST_CAP) return -EINVAL;
     if (!(c.eff & cap_bit(CAP_SETPCAP))) return -EPERM;

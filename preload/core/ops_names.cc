@@ -5,6 +5,7 @@
 
 #include <cstring>
 
+#include "confine.h"
 #include "ops.h"
 #include "ops_impl.h"
 
@@ -33,7 +34,13 @@ ssize_t copy_out(const char* s, char* buf, size_t size) {
 }  // namespace
 
 ssize_t readlink_at(int dirfd, const char* path, char* buf, size_t size) {
-  if (!g_root.active) return sys::call(SYS_readlinkat, dirfd, (long)path, (long)buf, size);
+  if (!g_root.active) {
+    // Confined, /proc/self/exe names cowroot-stub: the program's own file instead.
+    PathBuf exe;
+    if (g_confine.active && path && path[0] == '/' && proc_exe_inside(path, exe, sizeof exe))
+      return copy_out(exe, buf, size);
+    return sys::call(SYS_readlinkat, dirfd, (long)path, (long)buf, size);
+  }
   RESOLVE(dirfd, path, 0);
   PathBuf exe;
   if (path[0] == '/' && proc_exe_inside(path, exe, sizeof exe)) return copy_out(exe, buf, size);

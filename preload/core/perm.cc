@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <sys/prctl.h>
 
+#include "ops.h"
 #include "sys.h"
 
 namespace cr {
@@ -85,8 +86,9 @@ void exec_creds(const Meta& m, ExecCreds* out) {
   bool feff = false;
   bool has_fcap = S_ISREG(m.mode) && file_caps(m, &fperm, &finh, &feff);
   bool setid_mode = (m.mode & S_ISUID) || (m.mode & (S_ISGID | S_IXGRP)) == (S_ISGID | S_IXGRP);
-  // PR_SET_NO_NEW_PRIVS (the real process flag) forbids every raise.
-  bool nnp = (setid_mode || has_fcap) && sys::raw(SYS_prctl, PR_GET_NO_NEW_PRIVS, 0, 0, 0, 0) > 0;
+  // PR_SET_NO_NEW_PRIVS forbids every raise: the program's own (the real
+  // flag of a confined process is the confinement's, set for all of them).
+  bool nnp = (setid_mode || has_fcap) && ops::no_new_privs();
   if (!nnp) {
     if (m.mode & S_ISUID) out->uid.e = m.uid;
     if ((m.mode & (S_ISGID | S_IXGRP)) == (S_ISGID | S_IXGRP)) out->gid.e = m.gid;

@@ -10,6 +10,7 @@
 #include <cstdlib>
 #include <cstring>
 
+#include "confine.h"
 #include "hash.h"
 #include "perm.h"
 #include "resolve_impl.h"
@@ -770,7 +771,8 @@ namespace {
 }  // namespace
 
 bool proc_exe_inside(const char* host, char* out, size_t n) {
-  if (!g_root.active || strncmp(host, "/proc/", 6) != 0) return false;
+  // Confined, outside a root too: the kernel's link names cowroot-stub.
+  if ((!g_root.active && !g_confine.active) || strncmp(host, "/proc/", 6) != 0) return false;
   const char* p = host + 6;
   long me = sys::raw(SYS_getpid), pid;
   if (strncmp(p, "self/", 5) == 0) {

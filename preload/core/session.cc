@@ -17,6 +17,7 @@
 #include <cstdlib>
 #include <cstring>
 
+#include "confine.h"
 #include "cow.h"
 #include "resolve.h"
 #include "sys.h"
@@ -228,13 +229,14 @@ bool make_auto_session_dir(uint32_t uid, char* out, size_t n) {
 char g_clone_stack[16384] __attribute__((aligned(16)));
 
 struct SpawnArgs {
+  const char* path;
   const char* const* argv;
+  const char* const* envp;
 };
 
 int spawn_child(void* p) {
   auto* a = static_cast<SpawnArgs*>(p);
-  static const char* const empty_env[] = {nullptr};
-  sys::raw(SYS_execve, (long)a->argv[0], (long)a->argv, (long)empty_env);
+  sys::raw(SYS_execve, (long)a->path, (long)a->argv, (long)a->envp);
   sys::raw(SYS_exit, 127);
   return 127;
 }
@@ -261,7 +263,30 @@ int connect_daemon(const char* dir) {
 int start_daemon(const char* faked, const char* dir, bool ephemeral) {
   if (!faked || !*faked) return -ENOENT;
   const char* argv[] = {faked, "--state", dir, "--detach", ephemeral ? "--ephemeral" : nullptr, nullptr};
-  SpawnArgs a{argv};
+  // In a confined process, through the stub: the daemon is cowroot's own,
+  // its calls pass untranslated.
+  char stubvar[kPathMax + 32];
+  const char* env[] = {nullptr, nullptr};
+  const char* path = faked;
+  // (At a program's start the filter may be inherited before this process
+  // set up its own handling: a daemon started again after a kill -9.)
+  char stub[kPathMax];
+  if (g_confine.active || confine::probe()) {
+    size_t fl = strlen(faked);
+    if (fl + confine::kStubEnvLen + 3 > sizeof stubvar) return -ENAMETOOLONG;
+    memcpy(stubvar, confine::kStubEnv, confine::kStubEnvLen);
+    memcpy(stubvar + confine::kStubEnvLen, "H:", 2);
+    memcpy(stubvar + confine::kStubEnvLen + 2, faked, fl + 1);
+    env[0] = stubvar;
+    // cowroot-stub, beside the daemon.
+    const char* slash = strrchr(faked, '/');
+    size_t dl = slash ? (size_t)(slash - faked) : 0;
+    if (!dl || dl + 14 > sizeof stub) return -ENAMETOOLONG;
+    memcpy(stub, faked, dl);
+    memcpy(stub + dl, "/cowroot-stub", 14);
+    path = stub;
+  }
+  SpawnArgs a{path, argv, env};
   // clone(CLONE_VM|CLONE_VFORK) on a private stack: no atfork handlers, no
   // allocation, and the child only execs.
   static std::atomic<int> busy{0};
@@ -301,6 +326,7 @@ void session_init(const char* self_lib) {
            env_id("FAKEROOTFUID", 0)};
   s.gid = {env_id("FAKEROOTGID", 0), env_id("FAKEROOTEGID", 0), env_id("FAKEROOTSGID", 0),
            env_id("FAKEROOTFGID", 0)};
+  if (const char* n = getenv("COWROOT_NNP")) s.nnp = n[0] == '1';
   // Capability sets other than the euid's defaults: "EFF:PERM:INH:BSET" in hex.
   if (const char* c = getenv(kEnvCaps)) {
     uint64_t v[4] = {};
@@ -442,7 +468,7 @@ void session_init(const char* self_lib) {
   s.live_fd = c;
 }
 
-size_t exec_env_extra() { return 42; }
+size_t exec_env_extra() { return 43; }
 
 bool is_sanitizer_runtime(const char* name, size_t len) {
   const char* b = name + len;
@@ -502,7 +528,7 @@ bool exec_env(char* const* envp, char** out, size_t cap, char* buf, size_t bufle
     return add(name, d);
   };
   static const char* const ours[] = {"LD_PRELOAD", kEnvState, kEnvLib, kEnvFaked, kEnvFd, kEnvUnknownReal,
-                                     kEnvGroups, kEnvCaps, "FAKEROOTKEY", "FAKED_MODE", "FAKEROOTUID", "FAKEROOTEUID",
+                                     kEnvGroups, kEnvCaps, "COWROOT_NNP", "FAKEROOTKEY", "FAKED_MODE", "FAKEROOTUID", "FAKEROOTEUID",
                                      "FAKEROOTSUID", "FAKEROOTFUID", "FAKEROOTGID", "FAKEROOTEGID",
                                      "FAKEROOTSGID", "FAKEROOTFGID", "COWROOT_ROOT", "COWROOT_CHROOT",
                                      "COWROOT_BINDS", "COWROOT_EXE", kEnvFakechroot, "FAKECHROOT",
@@ -576,7 +602,7 @@ bool exec_env(char* const* envp, char** out, size_t cap, char* buf, size_t bufle
         return true;
       }))
     return false;
-  if (!host_view && g_root.active && exe && *exe && !add("COWROOT_EXE", exe)) return false;
+  if (!host_view && (g_root.active || g_confine.active) && exe && *exe && !add("COWROOT_EXE", exe)) return false;
   if (!host_view && comm && !add("COWROOT_COMM", comm)) return false;
   if (!host_view && argvnote && !add("COWROOT_ARGV", argvnote, argv0)) return false;
   if (!host_view && g_root.active) {
@@ -647,6 +673,7 @@ bool exec_env(char* const* envp, char** out, size_t cap, char* buf, size_t bufle
     g[t] = 0;
     if (!add(kEnvGroups, g)) return false;
   }
+  if (s.nnp && !add("COWROOT_NNP", "1")) return false;
   for (char* const* e = envp; e && *e; e++) {
     // Every one of ours starts with L, C or F: the rest pass at one glance.
     char c0 = (*e)[0];

@@ -41,6 +41,9 @@ struct Session {
   bool fakechroot = false;    // --fakechroot: announce fakechroot, honour its variables
   size_t fc_len = 0;
   int live_fd = -1;           // connection to cowroot-faked that keeps the session alive
+  // The program's own PR_SET_NO_NEW_PRIVS (COWROOT_NNP across exec): the
+  // real flag may be the confinement's, set for every process of a session.
+  bool nnp = false;
   Ids uid, gid;
   Caps caps;                  // COWROOT_CAPS, when the program was started with other sets than its euid's
   uint32_t groups[kMaxGroups] = {};  // sorted, as the kernel keeps them

@@ -19,7 +19,10 @@ void init_once() {
   static std::atomic<int> state{0};  // 0 new, 1 running, 2 done
   int expected = 0;
   if (state.compare_exchange_strong(expected, 1)) {
+    confine_early();
     session_init(own_file_name());
+    // Programs that bypass libc: their calls are trapped from here on.
+    confine_start();
     // Started through the root's loader: take the name the kernel would
     // have given (see plan_exec).
     // Then it goes from the environment: a child started behind the

@@ -19,8 +19,8 @@
 EXPORT void* dlopen(const char* p, int f) {
   ensure();
   using fn_t = void* (*)(const char*, int);
-  static fn_t fn = real<fn_t>("dlopen");
-  if (!fn) return nullptr;  // before glibc 2.34, in libdl, which whoever calls it has loaded
+  static auto fn = real<fn_t>("dlopen");
+  if (!fn.fn) return nullptr;  // before glibc 2.34, in libdl, which whoever calls it has loaded
   // A bare name is found by the loader in the root's library path; a path
   // is an inside path.
   if (!g_root.active || !p || !strchr(p, '/')) return fn(p, f);
@@ -31,8 +31,8 @@ EXPORT void* dlopen(const char* p, int f) {
 EXPORT void* dlmopen(Lmid_t lm, const char* p, int f) {
   ensure();
   using fn_t = void* (*)(Lmid_t, const char*, int);
-  static fn_t fn = real<fn_t>("dlmopen");
-  if (!fn) return nullptr;
+  static auto fn = real<fn_t>("dlmopen");
+  if (!fn.fn) return nullptr;
   if (!g_root.active || !p || !strchr(p, '/')) return fn(lm, p, f);
   Resolved r;
   if (resolve(AT_FDCWD, p, kFollow, &r)) return fn(lm, p, f);
@@ -97,7 +97,7 @@ int phdr_thunk(struct dl_phdr_info* info, size_t size, void* data) {
 EXPORT int dladdr(const void* addr, Dl_info* info) {
   ensure();
   using fn_t = int (*)(const void*, Dl_info*);
-  static fn_t fn = real<fn_t>("dladdr");
+  static fn_t fn = cr::wrap::next<fn_t>("dladdr");
   if (!fn) return 0;
   int r = fn(addr, info);
   if (r) info->dli_fname = inside_name(info->dli_fname);
@@ -106,7 +106,7 @@ EXPORT int dladdr(const void* addr, Dl_info* info) {
 EXPORT int dladdr1(const void* addr, Dl_info* info, void** extra, int flags) {
   ensure();
   using fn_t = int (*)(const void*, Dl_info*, void**, int);
-  static fn_t fn = real<fn_t>("dladdr1");
+  static fn_t fn = cr::wrap::next<fn_t>("dladdr1");
   if (!fn) return 0;
   int r = fn(addr, info, extra, flags);
   if (r) info->dli_fname = inside_name(info->dli_fname);
@@ -114,7 +114,7 @@ EXPORT int dladdr1(const void* addr, Dl_info* info, void** extra, int flags) {
 }
 EXPORT int dl_iterate_phdr(int (*cb)(struct dl_phdr_info*, size_t, void*), void* data) {
   using fn_t = int (*)(int (*)(struct dl_phdr_info*, size_t, void*), void*);
-  static fn_t fn = real<fn_t>("dl_iterate_phdr");
+  static fn_t fn = cr::wrap::next<fn_t>("dl_iterate_phdr");
   // Another runtime's start-up (a sanitizer's, before ours ran) walks the
   // loaded objects: it gets them as they are, and our start-up waits.
   if (!cr::wrap::g_ready || !g_root.active) return fn(cb, data);

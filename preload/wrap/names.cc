@@ -77,7 +77,7 @@ using realpath_fn = char* (*)(const char*, char*);
 EXPORT char* realpath(const char* p, char* out) {
   ensure();
   if (!g_root.active) {
-    static realpath_fn fn = real<realpath_fn>("realpath");
+    static auto fn = real<realpath_fn>("realpath");
     return fn(p, out);
   }
   return realpath_in_root(p, out);

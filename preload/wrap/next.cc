@@ -18,6 +18,10 @@
 #include <sys/auxv.h>
 
 #include <cstdint>
+#include <cstring>
+
+#include <fcntl.h>
+#include "../core/sys.h"
 
 #include "wrap.h"
 
@@ -152,6 +156,54 @@ bool object_at_phdr(const ElfW(Phdr)* ph, size_t n, Object* o) {
   return false;
 }
 
+// The loader's _r_debug when nothing points to the loader: it runs as a
+// program (`ld.so libcowroot.so STATIC-PROGRAM`, how a static program is
+// confined, rewrote the auxiliary vector to show the library as the
+// program), possibly mapped by cowroot-stub rather than the kernel. The
+// loader is the file mapped at offset 0 whose symbols have _r_debug; the
+// mappings come from /proc/self/maps, read with raw calls (nothing is set
+// up yet).
+const struct r_debug* r_debug_by_maps() {
+  long fd = sys::raw(SYS_openat, AT_FDCWD, (long)"/proc/self/maps", O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return nullptr;
+  char buf[4096];
+  size_t have = 0;
+  const struct r_debug* found = nullptr;
+  for (;;) {
+    long r = sys::raw(SYS_read, fd, (long)(buf + have), sizeof buf - 1 - have);
+    if (r <= 0) break;
+    have += (size_t)r;
+    buf[have] = 0;
+    char* line = buf;
+    for (char* nl; !found && (nl = strchr(line, '\n'));) {
+      *nl = 0;
+      // "START-END PERMS OFFSET DEV INODE PATH": a file's first page.
+      ElfW(Addr) start = 0;
+      const char* c = line;
+      for (; *c && *c != '-'; c++) start = start * 16 + (ElfW(Addr))(*c <= '9' ? *c - '0' : (*c | 32) - 'a' + 10);
+      const char* sp1 = strchr(line, ' ');
+      const char* off = sp1 ? strchr(sp1 + 1, ' ') : nullptr;
+      bool first_page = off && strncmp(off + 1, "00000000 ", 9) == 0;
+      bool readable = sp1 && sp1[1] == 'r';
+      if (first_page && readable && strchr(line, '/')) {
+        auto* eh = reinterpret_cast<const ElfW(Ehdr)*>(start);
+        Object o;
+        if (elf_magic(eh->e_ident) && eh->e_type == ET_DYN &&
+            object_at_phdr(reinterpret_cast<const ElfW(Phdr)*>(start + eh->e_phoff), eh->e_phnum, &o))
+          if (const ElfW(Sym)* s = find_in(o, "_r_debug"))
+            found = reinterpret_cast<const struct r_debug*>(o.base + s->st_value);
+      }
+      line = nl + 1;
+    }
+    if (found) break;
+    have = strlen(line);
+    memmove(buf, line, have);
+    if (have == sizeof buf - 1) have = 0;  // a line longer than the buffer: not ours
+  }
+  sys::raw(SYS_close, fd);
+  return found;
+}
+
 // The loader's list of loaded objects.
 const struct link_map* loaded_objects() {
   static const struct link_map* first;  // set once; a race only repeats the work
@@ -184,6 +236,7 @@ const struct link_map* loaded_objects() {
       s = find_in(ld, "_r_debug");
     }
     if (s) r = reinterpret_cast<const struct r_debug*>(ld.base + s->st_value);
+    else r = r_debug_by_maps();
   }
   if (!r || !r->r_map) return nullptr;
   first = r->r_map;

@@ -30,7 +30,7 @@ FILE* open_in_root(const char* inside) {
     return nullptr;
   }
   using fopen_fn = FILE* (*)(const char*, const char*);
-  static fopen_fn fn = real<fopen_fn>("fopen");
+  static auto fn = real<fopen_fn>("fopen");
   return fn(r.path, "re");
 }
 
@@ -88,42 +88,42 @@ int g_lock_fd = -1;
 EXPORT int getpwnam_r(const char* name, passwd* pw, char* buf, size_t len, passwd** res) {
   ensure();
   using fn_t = int (*)(const char*, passwd*, char*, size_t, passwd**);
-  static fn_t fn = real<fn_t>("getpwnam_r");
+  static auto fn = real<fn_t>("getpwnam_r");
   if (!g_root.active) return fn(name, pw, buf, len, res);
   return lookup<passwd>("/etc/passwd", NEXT_PW, [&](passwd* p) { return !strcmp(p->pw_name, name); }, pw, buf, len, res);
 }
 EXPORT int getpwuid_r(uid_t uid, passwd* pw, char* buf, size_t len, passwd** res) {
   ensure();
   using fn_t = int (*)(uid_t, passwd*, char*, size_t, passwd**);
-  static fn_t fn = real<fn_t>("getpwuid_r");
+  static auto fn = real<fn_t>("getpwuid_r");
   if (!g_root.active) return fn(uid, pw, buf, len, res);
   return lookup<passwd>("/etc/passwd", NEXT_PW, [&](passwd* p) { return p->pw_uid == uid; }, pw, buf, len, res);
 }
 EXPORT passwd* getpwnam(const char* name) {
   ensure();
   using fn_t = passwd* (*)(const char*);
-  static fn_t fn = real<fn_t>("getpwnam");
+  static auto fn = real<fn_t>("getpwnam");
   if (!g_root.active) return fn(name);
   return static_result(g_pw, [&](passwd* p, char* b, size_t l, passwd** r) { return getpwnam_r(name, p, b, l, r); });
 }
 EXPORT passwd* getpwuid(uid_t uid) {
   ensure();
   using fn_t = passwd* (*)(uid_t);
-  static fn_t fn = real<fn_t>("getpwuid");
+  static auto fn = real<fn_t>("getpwuid");
   if (!g_root.active) return fn(uid);
   return static_result(g_pw, [&](passwd* p, char* b, size_t l, passwd** r) { return getpwuid_r(uid, p, b, l, r); });
 }
 EXPORT void setpwent() {
   ensure();
   using fn_t = void (*)();
-  static fn_t fn = real<fn_t>("setpwent");
+  static auto fn = real<fn_t>("setpwent");
   if (!g_root.active) return fn();
   if (g_pwent) rewind(g_pwent);
 }
 EXPORT void endpwent() {
   ensure();
   using fn_t = void (*)();
-  static fn_t fn = real<fn_t>("endpwent");
+  static auto fn = real<fn_t>("endpwent");
   if (!g_root.active) return fn();
   if (g_pwent) fclose(g_pwent);
   g_pwent = nullptr;
@@ -131,7 +131,7 @@ EXPORT void endpwent() {
 EXPORT int getpwent_r(passwd* pw, char* buf, size_t len, passwd** res) {
   ensure();
   using fn_t = int (*)(passwd*, char*, size_t, passwd**);
-  static fn_t fn = real<fn_t>("getpwent_r");
+  static auto fn = real<fn_t>("getpwent_r");
   if (!g_root.active) return fn(pw, buf, len, res);
   if (!g_pwent && !(g_pwent = open_in_root("/etc/passwd"))) return *res = nullptr, ENOENT;
   return fgetpwent_r(g_pwent, pw, buf, len, res);
@@ -139,7 +139,7 @@ EXPORT int getpwent_r(passwd* pw, char* buf, size_t len, passwd** res) {
 EXPORT passwd* getpwent() {
   ensure();
   using fn_t = passwd* (*)();
-  static fn_t fn = real<fn_t>("getpwent");
+  static auto fn = real<fn_t>("getpwent");
   if (!g_root.active) return fn();
   return static_result(g_pw, [&](passwd* p, char* b, size_t l, passwd** r) { return getpwent_r(p, b, l, r); });
 }
@@ -148,42 +148,42 @@ EXPORT passwd* getpwent() {
 EXPORT int getgrnam_r(const char* name, group* gr, char* buf, size_t len, group** res) {
   ensure();
   using fn_t = int (*)(const char*, group*, char*, size_t, group**);
-  static fn_t fn = real<fn_t>("getgrnam_r");
+  static auto fn = real<fn_t>("getgrnam_r");
   if (!g_root.active) return fn(name, gr, buf, len, res);
   return lookup<group>("/etc/group", NEXT_GR, [&](group* g) { return !strcmp(g->gr_name, name); }, gr, buf, len, res);
 }
 EXPORT int getgrgid_r(gid_t gid, group* gr, char* buf, size_t len, group** res) {
   ensure();
   using fn_t = int (*)(gid_t, group*, char*, size_t, group**);
-  static fn_t fn = real<fn_t>("getgrgid_r");
+  static auto fn = real<fn_t>("getgrgid_r");
   if (!g_root.active) return fn(gid, gr, buf, len, res);
   return lookup<group>("/etc/group", NEXT_GR, [&](group* g) { return g->gr_gid == gid; }, gr, buf, len, res);
 }
 EXPORT group* getgrnam(const char* name) {
   ensure();
   using fn_t = group* (*)(const char*);
-  static fn_t fn = real<fn_t>("getgrnam");
+  static auto fn = real<fn_t>("getgrnam");
   if (!g_root.active) return fn(name);
   return static_result(g_gr, [&](group* g, char* b, size_t l, group** r) { return getgrnam_r(name, g, b, l, r); });
 }
 EXPORT group* getgrgid(gid_t gid) {
   ensure();
   using fn_t = group* (*)(gid_t);
-  static fn_t fn = real<fn_t>("getgrgid");
+  static auto fn = real<fn_t>("getgrgid");
   if (!g_root.active) return fn(gid);
   return static_result(g_gr, [&](group* g, char* b, size_t l, group** r) { return getgrgid_r(gid, g, b, l, r); });
 }
 EXPORT void setgrent() {
   ensure();
   using fn_t = void (*)();
-  static fn_t fn = real<fn_t>("setgrent");
+  static auto fn = real<fn_t>("setgrent");
   if (!g_root.active) return fn();
   if (g_grent) rewind(g_grent);
 }
 EXPORT void endgrent() {
   ensure();
   using fn_t = void (*)();
-  static fn_t fn = real<fn_t>("endgrent");
+  static auto fn = real<fn_t>("endgrent");
   if (!g_root.active) return fn();
   if (g_grent) fclose(g_grent);
   g_grent = nullptr;
@@ -191,7 +191,7 @@ EXPORT void endgrent() {
 EXPORT int getgrent_r(group* gr, char* buf, size_t len, group** res) {
   ensure();
   using fn_t = int (*)(group*, char*, size_t, group**);
-  static fn_t fn = real<fn_t>("getgrent_r");
+  static auto fn = real<fn_t>("getgrent_r");
   if (!g_root.active) return fn(gr, buf, len, res);
   if (!g_grent && !(g_grent = open_in_root("/etc/group"))) return *res = nullptr, ENOENT;
   return fgetgrent_r(g_grent, gr, buf, len, res);
@@ -199,14 +199,14 @@ EXPORT int getgrent_r(group* gr, char* buf, size_t len, group** res) {
 EXPORT group* getgrent() {
   ensure();
   using fn_t = group* (*)();
-  static fn_t fn = real<fn_t>("getgrent");
+  static auto fn = real<fn_t>("getgrent");
   if (!g_root.active) return fn();
   return static_result(g_gr, [&](group* g, char* b, size_t l, group** r) { return getgrent_r(g, b, l, r); });
 }
 EXPORT int getgrouplist(const char* user, gid_t group_id, gid_t* groups, int* ngroups) {
   ensure();
   using fn_t = int (*)(const char*, gid_t, gid_t*, int*);
-  static fn_t fn = real<fn_t>("getgrouplist");
+  static auto fn = real<fn_t>("getgrouplist");
   if (!g_root.active) return fn(user, group_id, groups, ngroups);
   int n = 0, cap = *ngroups;
   auto add = [&](gid_t g) {
@@ -233,28 +233,28 @@ EXPORT int getgrouplist(const char* user, gid_t group_id, gid_t* groups, int* ng
 EXPORT int getspnam_r(const char* name, spwd* sp, char* buf, size_t len, spwd** res) {
   ensure();
   using fn_t = int (*)(const char*, spwd*, char*, size_t, spwd**);
-  static fn_t fn = real<fn_t>("getspnam_r");
+  static auto fn = real<fn_t>("getspnam_r");
   if (!g_root.active) return fn(name, sp, buf, len, res);
   return lookup<spwd>("/etc/shadow", NEXT_SP, [&](spwd* s) { return !strcmp(s->sp_namp, name); }, sp, buf, len, res);
 }
 EXPORT spwd* getspnam(const char* name) {
   ensure();
   using fn_t = spwd* (*)(const char*);
-  static fn_t fn = real<fn_t>("getspnam");
+  static auto fn = real<fn_t>("getspnam");
   if (!g_root.active) return fn(name);
   return static_result(g_sp, [&](spwd* s, char* b, size_t l, spwd** r) { return getspnam_r(name, s, b, l, r); });
 }
 EXPORT void setspent() {
   ensure();
   using fn_t = void (*)();
-  static fn_t fn = real<fn_t>("setspent");
+  static auto fn = real<fn_t>("setspent");
   if (!g_root.active) return fn();
   if (g_spent) rewind(g_spent);
 }
 EXPORT void endspent() {
   ensure();
   using fn_t = void (*)();
-  static fn_t fn = real<fn_t>("endspent");
+  static auto fn = real<fn_t>("endspent");
   if (!g_root.active) return fn();
   if (g_spent) fclose(g_spent);
   g_spent = nullptr;
@@ -262,7 +262,7 @@ EXPORT void endspent() {
 EXPORT spwd* getspent() {
   ensure();
   using fn_t = spwd* (*)();
-  static fn_t fn = real<fn_t>("getspent");
+  static auto fn = real<fn_t>("getspent");
   if (!g_root.active) return fn();
   if (!g_spent && !(g_spent = open_in_root("/etc/shadow"))) return nullptr;
   return static_result(g_sp, [&](spwd* s, char* b, size_t l, spwd** r) { return fgetspent_r(g_spent, s, b, l, r); });
@@ -272,7 +272,7 @@ EXPORT spwd* getspent() {
 EXPORT int lckpwdf() {
   ensure();
   using fn_t = int (*)();
-  static fn_t fn = real<fn_t>("lckpwdf");
+  static auto fn = real<fn_t>("lckpwdf");
   if (!g_root.active) return fn();
   if (g_lock_fd >= 0) return 0;
   // Through the open wrapper: resolved inside, and a lock file shared with
@@ -296,7 +296,7 @@ EXPORT int lckpwdf() {
 EXPORT int ulckpwdf() {
   ensure();
   using fn_t = int (*)();
-  static fn_t fn = real<fn_t>("ulckpwdf");
+  static auto fn = real<fn_t>("ulckpwdf");
   if (!g_root.active) return fn();
   if (g_lock_fd < 0) return -1;
   sys::raw(SYS_close, g_lock_fd);

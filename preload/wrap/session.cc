@@ -39,7 +39,7 @@ void vacate(int fd) {
 EXPORT int clearenv() {
   ensure();
   using fn_t = int (*)();
-  static fn_t fn = real<fn_t>("clearenv");
+  static auto fn = real<fn_t>("clearenv");
   if (!g_session.fakechroot) return fn();
   char keep[8192];
   size_t used = 0;
@@ -142,7 +142,7 @@ DIR* open_dir(const char* path) {
   int fd = ops::open_at(AT_FDCWD, path, O_RDONLY | O_DIRECTORY | O_NONBLOCK | O_CLOEXEC, 0);
   if (fd < 0) return nullptr;
   using fn_t = DIR* (*)(int);
-  static fn_t fn = real<fn_t>("fdopendir");
+  static auto fn = real<fn_t>("fdopendir");
   DIR* d = fn(fd);
   if (!d) {
     int e = errno;

@@ -378,12 +378,12 @@ EXPORT int getsockopt(int fd, int level, int opt, void* v, socklen_t* l) {
 
 EXPORT ssize_t sendto(int fd, const void* buf, size_t n, int flags, const struct sockaddr* a, socklen_t l) {
   using fn_t = ssize_t (*)(int, const void*, size_t, int, const struct sockaddr*, socklen_t);
-  static fn_t fn = real<fn_t>("sendto");
+  static auto fn = real<fn_t>("sendto");
   return with_name_in(a, l, false, [&](const sockaddr* x, socklen_t xl) { return fn(fd, buf, n, flags, x, xl); });
 }
 EXPORT ssize_t sendmsg(int fd, const struct msghdr* m, int flags) {
   using fn_t = ssize_t (*)(int, const struct msghdr*, int);
-  static fn_t fn = real<fn_t>("sendmsg");
+  static auto fn = real<fn_t>("sendmsg");
   if (!m || !unix_path(m->msg_name, m->msg_namelen)) return fn(fd, m, flags);
   return with_name_in(static_cast<const sockaddr*>(m->msg_name), m->msg_namelen, false,
                       [&](const sockaddr* x, socklen_t xl) {
@@ -396,7 +396,7 @@ EXPORT ssize_t sendmsg(int fd, const struct msghdr* m, int flags) {
 }
 EXPORT int sendmmsg(int fd, struct mmsghdr* v, unsigned int n, int flags) {
   using fn_t = int (*)(int, struct mmsghdr*, unsigned int, int);
-  static fn_t fn = real<fn_t>("sendmmsg");
+  static auto fn = real<fn_t>("sendmmsg");
   unsigned first = 0;
   while (v && first < n && !unix_path(v[first].msg_hdr.msg_name, v[first].msg_hdr.msg_namelen)) first++;
   if (!v || first == n) return fn(fd, v, n, flags);
@@ -448,7 +448,7 @@ EXPORT int sendmmsg(int fd, struct mmsghdr* v, unsigned int n, int flags) {
 
 EXPORT ssize_t recvfrom(int fd, void* buf, size_t n, int flags, struct sockaddr* a, socklen_t* l) {
   using fn_t = ssize_t (*)(int, void*, size_t, int, struct sockaddr*, socklen_t*);
-  static fn_t fn = real<fn_t>("recvfrom");
+  static auto fn = real<fn_t>("recvfrom");
   ensure();
   return with_name_out(a, l, [&](sockaddr* x, socklen_t* xl) { return fn(fd, buf, n, flags, x, xl); });
 }
@@ -459,7 +459,7 @@ EXPORT ssize_t __recvfrom_chk(int fd, void* buf, size_t n, size_t buflen, int fl
 }
 EXPORT ssize_t recvmsg(int fd, struct msghdr* m, int flags) {
   using fn_t = ssize_t (*)(int, struct msghdr*, int);
-  static fn_t fn = real<fn_t>("recvmsg");
+  static auto fn = real<fn_t>("recvmsg");
   ensure();
   if (!m || !m->msg_name) return fn(fd, m, flags);
   return with_name_out(static_cast<sockaddr*>(m->msg_name), &m->msg_namelen, [&](sockaddr* x, socklen_t* xl) {
@@ -479,7 +479,7 @@ EXPORT ssize_t recvmsg(int fd, struct msghdr* m, int flags) {
 }
 EXPORT int recvmmsg(int fd, struct mmsghdr* v, unsigned int n, int flags, struct timespec* t) {
   using fn_t = int (*)(int, struct mmsghdr*, unsigned int, int, struct timespec*);
-  static fn_t fn = real<fn_t>("recvmmsg");
+  static auto fn = real<fn_t>("recvmmsg");
   ensure();
   if (!v || !names_translated()) return fn(fd, v, n, flags, t);
   // Name buffers too small for a Unix name get ours for the call, in the

@@ -75,23 +75,25 @@ using spawn_fn = int (*)(pid_t*, const char*, const posix_spawn_file_actions_t*,
 // posix_spawn goes through glibc's own exec, out of reach: plan the exec
 // here (environment, and inside a root the root's loader) and hand glibc
 // the result.
-static int spawn_planned(spawn_fn fn, pid_t* pid, const char* p, const posix_spawn_file_actions_t* fa,
+static int spawn_planned(const cr::wrap::Real<spawn_fn>& fn, pid_t* pid, const char* p, const posix_spawn_file_actions_t* fa,
                          const posix_spawnattr_t* at, char* const a[], char* const e[]) {
   long r = with_plan(AT_FDCWD, p, a, e, 0, [&](Plan& plan) -> long {
-    return fn(pid, plan.path, fa, at, plan.argv, plan.envp);  // 0 or an error number
+    long r = fn(pid, plan.path, fa, at, plan.argv, plan.envp);  // 0 or an error number
+    plan_done(&plan);
+    return r;
   });
   return (int)(r < 0 ? -r : r);
 }
 EXPORT int posix_spawn(pid_t* pid, const char* p, const posix_spawn_file_actions_t* fa, const posix_spawnattr_t* at,
                        char* const a[], char* const e[]) {
   ensure();
-  static spawn_fn fn = real<spawn_fn>("posix_spawn");
+  static auto fn = real<spawn_fn>("posix_spawn");
   return spawn_planned(fn, pid, p, fa, at, a, e);
 }
 EXPORT int posix_spawnp(pid_t* pid, const char* file, const posix_spawn_file_actions_t* fa,
                         const posix_spawnattr_t* at, char* const a[], char* const e[]) {
   ensure();
-  static spawn_fn fn = real<spawn_fn>("posix_spawn");
+  static auto fn = real<spawn_fn>("posix_spawn");
   // Search PATH inside the session's view of the file system.
   return search_path(file, a, false, [&](const char* path, char* const* av) {
     return spawn_planned(fn, pid, path, fa, at, av, e);
@@ -102,7 +104,7 @@ EXPORT int posix_spawn_file_actions_addopen(posix_spawn_file_actions_t* fa, int 
                                             mode_t mode) {
   ensure();
   using fn_t = int (*)(posix_spawn_file_actions_t*, int, const char*, int, mode_t);
-  static fn_t fn = real<fn_t>("posix_spawn_file_actions_addopen");
+  static auto fn = real<fn_t>("posix_spawn_file_actions_addopen");
   Resolved r;  // glibc keeps a copy of the path
   if (int e = resolve(AT_FDCWD, p, (oflag & O_NOFOLLOW) ? 0 : kFollow, &r)) return -e;
   return fn(fa, fd, r.path, oflag, mode);
@@ -110,7 +112,7 @@ EXPORT int posix_spawn_file_actions_addopen(posix_spawn_file_actions_t* fa, int 
 EXPORT int posix_spawn_file_actions_addchdir_np(posix_spawn_file_actions_t* fa, const char* p) {
   ensure();
   using fn_t = int (*)(posix_spawn_file_actions_t*, const char*);
-  static fn_t fn = real<fn_t>("posix_spawn_file_actions_addchdir_np");
+  static auto fn = real<fn_t>("posix_spawn_file_actions_addchdir_np");
   Resolved r;
   if (int e = resolve(AT_FDCWD, p, kFollow, &r)) return -e;
   return fn(fa, r.path);
@@ -223,7 +225,7 @@ EXPORT int pclose(FILE* f) {
   popen_unlock();
   if (pid < 0) {
     using fn_t = int (*)(FILE*);
-    static fn_t fn = real<fn_t>("pclose");
+    static auto fn = real<fn_t>("pclose");
     return fn(f);
   }
   fclose(f);

@@ -52,7 +52,7 @@ bool fopen_flags(const char* m, int* flags) {
 EXPORT FILE* fopen(const char* p, const char* m) {
   ensure();
   using fn_t = FILE* (*)(const char*, const char*);
-  static fn_t fn = real<fn_t>("fopen");
+  static auto fn = real<fn_t>("fopen");
   int flags;
   if (!nonnull_path(p) || !fopen_flags(m, &flags)) return fn(p, m);
   int fd = ops::open_at(AT_FDCWD, p, flags, 0666);
@@ -110,13 +110,13 @@ FILE* freopen_like(Fn fn, const char* p, const char* m, FILE* stream) {
 EXPORT FILE* freopen(const char* p, const char* m, FILE* f) {
   ensure();
   using fn_t = FILE* (*)(const char*, const char*, FILE*);
-  static fn_t fn = real<fn_t>("freopen");
+  static auto fn = real<fn_t>("freopen");
   return freopen_like(fn, p, m, f);
 }
 EXPORT FILE* freopen64(const char* p, const char* m, FILE* f) {
   ensure();
   using fn_t = FILE* (*)(const char*, const char*, FILE*);
-  static fn_t fn = real<fn_t>("freopen64");
+  static auto fn = real<fn_t>("freopen64");
   return freopen_like(fn, p, m, f);
 }
 // ---- temporary files -----------------------------------------------------

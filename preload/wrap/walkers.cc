@@ -54,6 +54,7 @@ const char* walk_path(const char* host, char* out, size_t n) {
 }
 
 int nftw_thunk(const char* p, const struct stat* sb, int flag, struct FTW* f) {
+  cr::wrap::NotPassing program;
   PathBuf buf;
   const char* in = walk_path(p, buf, sizeof buf);
   struct stat st = *sb;
@@ -63,6 +64,7 @@ int nftw_thunk(const char* p, const struct stat* sb, int flag, struct FTW* f) {
   return reinterpret_cast<nftw_cb>(t_walk_cb)(in, &st, flag, &f2);
 }
 int ftw_thunk(const char* p, const struct stat* sb, int flag) {
+  cr::wrap::NotPassing program;
   PathBuf buf;
   const char* in = walk_path(p, buf, sizeof buf);
   struct stat st = *sb;
@@ -104,7 +106,7 @@ int walk_in_root(const char* dir, void* cb, F&& run) {
 EXPORT int nftw(const char* dir, nftw_cb fn, int nopen, int flags) {
   ensure();
   using real_t = int (*)(const char*, nftw_cb, int, int);
-  static real_t rf = real<real_t>("nftw");
+  static auto rf = real<real_t>("nftw");
   return walk_in_root(dir, (void*)fn, [&](const char* host) { return rf(host, nftw_thunk, nopen, flags); });
 }
 EXPORT int nftw64(const char* dir, nftw64_cb fn, int nopen, int flags) {
@@ -113,7 +115,7 @@ EXPORT int nftw64(const char* dir, nftw64_cb fn, int nopen, int flags) {
 EXPORT int ftw(const char* dir, ftw_cb fn, int nopen) {
   ensure();
   using real_t = int (*)(const char*, ftw_cb, int);
-  static real_t rf = real<real_t>("ftw");
+  static auto rf = real<real_t>("ftw");
   return walk_in_root(dir, (void*)fn, [&](const char* host) { return rf(host, ftw_thunk, nopen); });
 }
 EXPORT int ftw64(const char* dir, int (*fn)(const char*, const struct stat64*, int), int nopen) {
@@ -125,7 +127,7 @@ EXPORT int ftw64(const char* dir, int (*fn)(const char*, const struct stat64*, i
 EXPORT int glob(const char* pat, int flags, int (*errfn)(const char*, int), glob_t* g) {
   ensure();
   using fn_t = int (*)(const char*, int, int (*)(const char*, int), glob_t*);
-  static fn_t fn = real<fn_t>("glob");
+  static auto fn = real<fn_t>("glob");
   if (!g_root.active || (flags & GLOB_ALTDIRFUNC)) return fn(pat, flags, errfn, g);
   // ~ and ~user: glibc looks users up with internal calls (the host's
   // passwd); the root's are looked up here, and the pattern is given with
@@ -168,7 +170,7 @@ EXPORT int scandir(const char* p, struct dirent*** l, int (*s)(const struct dire
   ensure();
   using fn_t = int (*)(const char*, struct dirent***, int (*)(const struct dirent*),
                        int (*)(const struct dirent**, const struct dirent**));
-  static fn_t fn = real<fn_t>("scandir");
+  static auto fn = real<fn_t>("scandir");
   RESOLVE_OR(-1, AT_FDCWD, p, kFollow, r);
   return fn(r.path, l, s, c);
 }
@@ -182,7 +184,7 @@ EXPORT int scandirat(int d, const char* p, struct dirent*** l, int (*s)(const st
   ensure();
   using fn_t = int (*)(int, const char*, struct dirent***, int (*)(const struct dirent*),
                        int (*)(const struct dirent**, const struct dirent**));
-  static fn_t fn = real<fn_t>("scandirat");
+  static auto fn = real<fn_t>("scandirat");
   RESOLVE_OR(-1, d, p, kFollow, r);
   return fn(r.dirfd, r.path, l, s, c);
 }

@@ -12,6 +12,12 @@ namespace cr::wrap {
 
 extern bool g_ready;
 void init_once();
+// Confines the system calls this process makes past the wrappers (confine.cc).
+void confine_start();
+// Before the session's start: the gate, if an inherited filter calls for it.
+void confine_early();
+// Serves a static program's calls (static.cc): false where it cannot.
+bool confine_static();
 
 inline void ensure() {
   if (__builtin_expect(!g_ready, 0)) init_once();
@@ -23,9 +29,44 @@ void* next_symbol(const char* name);
 // This library's file name, as the loader opened it.
 const char* own_file_name();
 
+// Set while this thread runs libc's own function on the program's behalf
+// (a wrapper's real call, with paths resolved already): the system calls
+// libc makes from its code meanwhile pass the confinement's handler
+// untranslated (confine.cc). Its vfork children share it.
+extern CR_TLS int t_pass;
+
+struct Passing {
+  Passing() { t_pass++; }
+  ~Passing() { t_pass--; }
+};
+// Around a program's callback called from such a function: its own calls
+// are the program's again.
+struct NotPassing {
+  int saved = t_pass;
+  NotPassing() { t_pass = 0; }
+  ~NotPassing() { t_pass = saved; }
+};
+
+// libc's function, called as one whose calls are already translated.
+template <typename T>
+struct Real;
+template <typename R, typename... A>
+struct Real<R (*)(A...)> {
+  R (*fn)(A...);
+  R operator()(A... a) const {
+    Passing p;
+    return fn(a...);
+  }
+};
+
 // libc's own definition of `name` (found once per call site).
 template <typename T>
-T real(const char* name) {
+Real<T> real(const char* name) {
+  return Real<T>{reinterpret_cast<T>(next_symbol(name))};
+}
+// The same, for functions that make no system call of the table's.
+template <typename T>
+T next(const char* name) {
   return reinterpret_cast<T>(next_symbol(name));
 }
 

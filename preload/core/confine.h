@@ -1,0 +1,107 @@
+// Confinement of system calls that bypass libc: the fixed addresses and
+// names shared by the library, the core's exec path and cowroot-stub.
+//
+// Every process of a confined session carries a seccomp filter (inherited
+// by every child and across exec, never removed) that lets a system call
+// through when it is made from the window below, and otherwise sends the
+// calls the table serves (cr::kSysDoors) to an in-process SIGSYS handler.
+// The window is at the same address in every process, so one filter fits
+// all of them:
+//  - the gate: the one `syscall` instruction the library's core uses
+//    (cr::sys::raw calls it), mapped by the library, or by the stub as its
+//    first page;
+//  - cowroot-stub, a static program linked at a fixed address: every exec
+//    of a confined process runs it first (a new program has no handler
+//    yet, and a trapped call without one ends the process); it installs a
+//    handler that lets calls through, maps the program and its ELF
+//    interpreter, and jumps to it;
+//  - the ELF interpreter (ld.so), mapped inside by the stub, so the
+//    loader's own calls cost nothing until the library takes over.
+// docs/design.md, "Programs that bypass libc", says why and what it costs.
+#pragma once
+#include <cstddef>
+#include <cstdint>
+
+namespace cr::confine {
+
+// [kWinBase, kWinBase + kWinSize): far below where mmap places anything
+// (the mmap base is above 0x7eff00000000 here) and inside the application
+// ranges of AddressSanitizer and ThreadSanitizer.
+constexpr uint64_t kWinBase = 0x7e9000000000ull;
+constexpr uint64_t kWinSize = 0x40000000ull;  // 1 GiB
+// The gate page (the stub's first page; the library maps its own there
+// when it starts a confined session).
+constexpr uint64_t kGate = kWinBase + kWinSize - 0x100000ull;
+// The stub's segments follow it (see the Makefile's link line); the page
+// after the gate tells the library how the stub started the program.
+constexpr uint64_t kStubInfo = kGate + 0x1000ull;
+constexpr uint64_t kStubText = kGate + 0x10000ull;
+struct StubInfo {
+  uint32_t magic;  // kStubMagic
+  char mode;       // the mode of COWROOT_STUB (below)
+};
+constexpr uint32_t kStubMagic = 0x43525354;
+// Where the stub puts the interpreter: [kWinBase, kInterpTop).
+constexpr uint64_t kInterpTop = kGate - 0x1000000ull;
+
+// A call the filter answers itself: says whether this process is confined.
+constexpr long kProbeNr = 0x3ffffff0;
+constexpr int kProbeErrno = 4000;
+// The filter's data in a trap (si_errno), to tell our traps from others.
+constexpr int kTrapData = 0x4352;
+
+// The stub's instruction, in the environment of the program it starts:
+//   COWROOT_STUB=MODE:PATH
+// MODE: 'L' PATH is an ELF interpreter run as the program (inside a root,
+// `ld.so --library-path … PROGRAM`): it goes into the window; 'P' PATH is a
+// program (its interpreter, if any, goes into the window); 'H' a program of
+// cowroot's own (the daemon, cowroot-trace) that runs without the library:
+// its calls pass untranslated (the library, if the program loads it, leaves
+// the stub's handler in place). The stub removes the variable.
+constexpr const char* kStubEnv = "COWROOT_STUB=";
+constexpr int kStubEnvLen = 13;
+
+}  // namespace cr::confine
+
+namespace cr {
+
+struct Plan;
+
+// This process's confinement.
+struct Confine {
+  bool active = false;       // the filter is in place and the gate answers at kGate
+  bool plan_static = false;  // not confined itself, but starts static programs confined (the launcher)
+  char stub[4096] = {};      // cowroot-stub, which every exec runs first
+};
+extern Confine g_confine;
+
+namespace confine {
+
+// True when this process carries the filter (inherited or its own).
+bool probe();
+// True when something is mapped at the gate's address.
+bool gate_mapped();
+// Maps the gate (and reserves the window around it) in a process that has
+// none yet. 0 or -errno.
+int map_gate();
+// Builds the filter from the table (cr::kSysDoors) and installs it on
+// every thread, after PR_SET_NO_NEW_PRIVS. 0 or -errno.
+int install_filter();
+// Called around exec's system call by exec_program (a static program's
+// handler holds a lock it must not keep across a successful exec).
+extern bool (*g_before_exec)();          // true: the lock was let go
+extern void (*g_exec_failed)(bool released);
+
+// Makes the plan an exec of cowroot-stub, told (COWROOT_STUB, in `env` of
+// `cap` entries) what to start and how (Plan::mode). 0 or -errno.
+int to_stub(struct Plan* p, char** env, size_t cap);
+
+// How many instructions the filter has (for tests and the docs).
+unsigned filter_length();
+
+// The filter's verdict on a call, computed by running the filter program
+// on (nr, ip, args) in user space: the tests check the program this way.
+uint32_t verdict(long nr, uint64_t ip, const long args[6], uint32_t arch);
+
+}  // namespace confine
+}  // namespace cr

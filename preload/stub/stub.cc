@@ -1,0 +1,344 @@
+// cowroot-stub: the first code of every program a confined process starts.
+//
+// A confined process's seccomp filter stays across exec, and sends the
+// calls the table serves to a SIGSYS handler; a new program has none until
+// the library starts in it, and the dynamic loader opens files long before
+// that. So an exec runs this static program instead (linked at a fixed
+// address inside the filter's window, see core/confine.h), which
+//   1. installs a SIGSYS handler that makes the trapped calls as they are
+//      (the loader's and the early constructors' calls need no translation:
+//      the library planned the exec with host paths; the library replaces
+//      this handler when it starts),
+//   2. maps the program named by COWROOT_STUB (and its ELF interpreter,
+//      inside the window) as the kernel would have,
+//   3. builds the program's initial stack (argv and the environment as
+//      given, the auxiliary vector describing the new program) and jumps.
+// No libc: every system call is made from this file's code, inside the
+// window. Nothing is allocated.
+#include <signal.h>
+#include <sys/syscall.h>
+#include <sys/ucontext.h>
+
+#include "../core/confine.h"
+#include "../core/elfmap.h"
+
+using namespace cr;
+
+extern "C" {
+// What the compiler may call for struct copies.
+void* memcpy(void* d, const void* s, size_t n) {
+  auto* a = static_cast<char*>(d);
+  auto* b = static_cast<const char*>(s);
+  while (n--) *a++ = *b++;
+  return d;
+}
+void* memset(void* d, int c, size_t n) {
+  auto* a = static_cast<char*>(d);
+  while (n--) *a++ = (char)c;
+  return d;
+}
+}
+
+namespace {
+
+#if !defined(__x86_64__)
+#error "cowroot-stub: x86_64 only so far"
+#endif
+
+long sc(long n, long a = 0, long b = 0, long c = 0, long d = 0, long e = 0, long f = 0) {
+  long ret;
+  register long r10 asm("r10") = d;
+  register long r8 asm("r8") = e;
+  register long r9 asm("r9") = f;
+  asm volatile("syscall" : "=a"(ret) : "a"(n), "D"(a), "S"(b), "d"(c), "r"(r10), "r"(r8), "r"(r9) : "rcx", "r11", "memory");
+  return ret;
+}
+
+struct Sys {
+  long operator()(long n, long a, long b, long c, long d, long e, long f) const { return sc(n, a, b, c, d, e, f); }
+};
+
+size_t len(const char* s) {
+  size_t n = 0;
+  while (s[n]) n++;
+  return n;
+}
+
+bool starts(const char* s, const char* p) {
+  while (*p)
+    if (*s++ != *p++) return false;
+  return true;
+}
+
+void say(const char* a, const char* b = "", const char* c = "") {
+  char buf[1024];
+  size_t n = 0;
+  const char* parts[] = {"cowroot: ", a, b, c, "\n"};
+  for (const char* s : parts)
+    for (; *s && n < sizeof buf; s++) buf[n++] = *s;
+  sc(SYS_write, 2, (long)buf, (long)n);
+}
+
+[[noreturn]] void die(const char* a, const char* b = "", const char* c = "") {
+  say(a, b, c);
+  sc(SYS_exit_group, 126);
+  __builtin_unreachable();
+}
+
+constexpr unsigned long kSaRestorer = 0x04000000;  // the kernel's SA_RESTORER
+constexpr uint64_t kSigsysBit = 1ull << (SIGSYS - 1);
+constexpr uint64_t kUnblockable = (1ull << (SIGKILL - 1)) | (1ull << (SIGSTOP - 1));
+
+// The kernel's struct sigaction on x86_64.
+struct KSigaction {
+  void* handler;
+  unsigned long flags;
+  void* restorer;
+  uint64_t mask;
+};
+
+}  // namespace
+
+// At its fixed address (confine.h): read by the library when it starts.
+__attribute__((section(".crinfo"), used)) confine::StubInfo cr_stub_info = {confine::kStubMagic, 0};
+
+namespace {
+
+// The program's own SIGSYS disposition, as it believes it set it.
+KSigaction g_virtual_sigsys{};
+// The main program's mapped range when it has an interpreter: a trapped
+// call from there means the library never started in it.
+uint64_t g_main_lo, g_main_hi;
+char g_exe[1024];  // COWROOT_EXE=… of a program started by name (unset if longer)
+const char* g_main_name = "";
+char g_mode;
+
+extern "C" __attribute__((visibility("hidden"))) void cr_stub_restorer();
+asm(".text\n.type cr_stub_restorer,@function\ncr_stub_restorer:\n .byte 0x48, 0xc7, 0xc0, 0x0f, 0x00, 0x00, 0x00\n"
+    " syscall\n hlt\n");  // glibc's __restore_rt, byte for byte: unwinders know it
+
+// Runs `path` again through this stub, the way the library's exec path
+// does (with no translation: the caller gave a host path).
+long stub_exec(int dirfd, const char* path, char* const* argv, char* const* envp, int flags) {
+  if (dirfd != AT_FDCWD || flags) return -ENOSYS;  // not from the stub's window
+  long fd = sc(SYS_openat, AT_FDCWD, (long)path, O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return fd;
+  elf::Headers h;
+  int e = elf::read_headers(Sys{}, (int)fd, &h);
+  sc(SYS_close, fd);
+  if (e < 0) return e;
+  char mode = h.interp[0] ? 'P' : 0;
+  if (!mode) {
+    const char* b = path;
+    for (const char* s = path; *s; s++)
+      if (*s == '/') b = s + 1;
+    if (starts(b, "ld-linux") || starts(b, "ld64.so") || starts(b, "ld.so")) mode = 'L';
+  }
+  if (!mode) {
+    say(path, ": static program started before the library: cannot confine it");
+    return -EACCES;
+  }
+  size_t n = 0;
+  while (envp && envp[n]) n++;
+  if (n > 8192) return -E2BIG;
+  char** env = static_cast<char**>(__builtin_alloca((n + 2) * sizeof(char*)));
+  size_t pl = len(path);
+  char* var = static_cast<char*>(__builtin_alloca(confine::kStubEnvLen + pl + 3));
+  memcpy(var, confine::kStubEnv, confine::kStubEnvLen);
+  var[confine::kStubEnvLen] = mode;
+  var[confine::kStubEnvLen + 1] = ':';
+  memcpy(var + confine::kStubEnvLen + 2, path, pl + 1);
+  size_t k = 0;
+  env[k++] = var;
+  for (size_t i = 0; i < n; i++)
+    if (!starts(envp[i], confine::kStubEnv)) env[k++] = envp[i];
+  env[k] = nullptr;
+  return sc(SYS_execve, (long)"/proc/self/exe", (long)argv, (long)env);
+}
+
+void on_sigsys(int, siginfo_t* si, void* ucv) {
+  auto* uc = static_cast<ucontext_t*>(ucv);
+  greg_t* g = uc->uc_mcontext.gregs;
+  if (si->si_code != 1 /* SYS_SECCOMP */ || si->si_errno != confine::kTrapData) {
+    g[REG_RAX] = -ENOSYS;
+    return;
+  }
+  uint64_t ip = (uint64_t)g[REG_RIP];
+  if (ip >= g_main_lo && ip < g_main_hi) die(g_main_name, ": runs without the library (its loader did not load it): cannot confine it");
+  long nr = g[REG_RAX];
+  long a0 = g[REG_RDI], a1 = g[REG_RSI], a2 = g[REG_RDX], a3 = g[REG_R10], a4 = g[REG_R8], a5 = g[REG_R9];
+  long r;
+  auto* mask = reinterpret_cast<uint64_t*>(&uc->uc_sigmask);
+  switch (nr) {
+    case SYS_rt_sigaction: {
+      auto* act = reinterpret_cast<const KSigaction*>(a1);
+      auto* old = reinterpret_cast<KSigaction*>(a2);
+      if (a0 == SIGSYS) {
+        KSigaction prev = g_virtual_sigsys;
+        if (act) g_virtual_sigsys = *act;
+        if (old) *old = prev;
+        r = 0;
+      } else if (act) {
+        KSigaction copy = *act;
+        copy.mask &= ~kSigsysBit;
+        r = sc(SYS_rt_sigaction, a0, (long)&copy, a2, a3);
+      } else {
+        r = sc(SYS_rt_sigaction, a0, a1, a2, a3);
+      }
+      break;
+    }
+    case SYS_rt_sigprocmask: {
+      // The mask the program returns to is the one in the signal frame.
+      uint64_t cur = *mask, set = a1 ? *reinterpret_cast<const uint64_t*>(a1) : 0;
+      r = 0;
+      if (a1) {
+        if (a0 == SIG_BLOCK) cur |= set;
+        else if (a0 == SIG_UNBLOCK) cur &= ~set;
+        else if (a0 == SIG_SETMASK) cur = set;
+        else r = -EINVAL;
+      }
+      if (r == 0) {
+        if (a2) *reinterpret_cast<uint64_t*>(a2) = *mask;
+        *mask = cur & ~(kSigsysBit | kUnblockable);
+      }
+      break;
+    }
+    case SYS_execve:
+      r = stub_exec(AT_FDCWD, reinterpret_cast<const char*>(a0), reinterpret_cast<char* const*>(a1),
+                    reinterpret_cast<char* const*>(a2), 0);
+      break;
+    case SYS_execveat:
+      r = stub_exec((int)a0, reinterpret_cast<const char*>(a1), reinterpret_cast<char* const*>(a2),
+                    reinterpret_cast<char* const*>(a3), (int)a4);
+      break;
+    default:
+      r = sc(nr, a0, a1, a2, a3, a4, a5);
+  }
+  g[REG_RAX] = r;
+}
+
+uint64_t random_word() {
+  uint64_t v = 0;
+  if (sc(SYS_getrandom, (long)&v, sizeof v, 1 /* GRND_NONBLOCK */) != sizeof v) {
+    unsigned lo, hi;
+    asm volatile("rdtsc" : "=a"(lo), "=d"(hi));
+    v = ((uint64_t)hi << 32 | lo) * 0x9e3779b97f4a7c15ull;
+  }
+  return v;
+}
+
+// Maps the file at `path` (or open at fd_in >= 0, closed after) and
+// returns its headers in h: a program where the kernel likes, or inside
+// the window.
+void load(const char* path, long fd_in, bool in_window, elf::Headers* h, elf::Image* im) {
+  long fd = fd_in >= 0 ? fd_in : sc(SYS_openat, AT_FDCWD, (long)path, O_RDONLY | O_CLOEXEC);
+  if (fd < 0) die(path, ": cannot open it to start it");
+  if (elf::read_headers(Sys{}, (int)fd, h) < 0) die(path, ": not an ELF program this machine runs");
+  uint64_t at = 0;
+  bool fixed = false;
+  if (in_window) {
+    uint64_t span = h->hi - h->lo;
+    uint64_t room = confine::kInterpTop - confine::kWinBase;
+    if (span + (2u << 20) > room) die(path, ": too large for the loader's window");
+    uint64_t slots = (room - span) >> 21;
+    at = confine::kWinBase + ((random_word() % slots) << 21);
+    fixed = true;
+  }
+  if (int e = elf::map(Sys{}, (int)fd, *h, at, fixed, im); e < 0) die(path, ": cannot map it");
+  if (g_mode == 'P' && !in_window) {
+    // What /proc/self/exe would have named (it names the stub): the
+    // library answers with it.
+    char self[32] = "/proc/self/fd/";
+    int k = 14;
+    char d[16];
+    int nd = 0;
+    long v = fd;
+    do d[nd++] = char('0' + v % 10); while ((v /= 10) > 0);
+    while (nd) self[k++] = d[--nd];
+    self[k] = 0;
+    memcpy(g_exe, "COWROOT_EXE=", 12);
+    long n = sc(SYS_readlinkat, AT_FDCWD, (long)self, (long)(g_exe + 12), sizeof g_exe - 13);
+    if (n > 0 && n < (long)sizeof g_exe - 13) g_exe[12 + n] = 0;
+    else g_exe[0] = 0;
+  }
+  sc(SYS_close, fd);
+}
+
+}  // namespace
+
+extern "C" [[noreturn]] void cr_stub_main(long* sp) {
+  long argc = sp[0];
+  char** argv = reinterpret_cast<char**>(sp + 1);
+  char** envp = argv + argc + 1;
+  char** e = envp;
+  const char* want = nullptr;
+  for (; *e; e++)
+    if (starts(*e, confine::kStubEnv)) want = *e + confine::kStubEnvLen;
+  if (!want || !want[0] || (want[1] != ':' && want[1] != '#') || (want[0] != 'L' && want[0] != 'P' && want[0] != 'H'))
+    die("cowroot-stub: started outside cowroot (it runs the programs of a confined session)");
+  g_mode = want[0];
+  cr_stub_info.mode = g_mode;
+  const char* path = want + 2;
+  long fd_in = -1;
+  if (want[1] == '#') {
+    fd_in = 0;
+    for (const char* q = path; *q >= '0' && *q <= '9'; q++) fd_in = fd_in * 10 + (*q - '0');
+    path = argv[0];
+  }
+  // The process's name, as the kernel would have given it (the library
+  // gives it again from COWROOT_COMM when it starts).
+  {
+    const char* name = nullptr;
+    for (char** q = envp; *q && !name; q++)
+      if (starts(*q, "COWROOT_COMM=")) name = *q + 13;
+    if (!name) {
+      name = path;
+      for (const char* q = path; *q; q++)
+        if (*q == '/') name = q + 1;
+    }
+    char comm[16] = {};
+    for (int i = 0; i < 15 && name[i]; i++) comm[i] = name[i];
+    sc(SYS_prctl, 15 /* PR_SET_NAME */, (long)comm);
+  }
+
+  KSigaction sa{};
+  sa.handler = reinterpret_cast<void*>(&on_sigsys);
+  sa.flags = SA_SIGINFO | SA_NODEFER | SA_ONSTACK | kSaRestorer;
+  sa.restorer = reinterpret_cast<void*>(&cr_stub_restorer);
+  sc(SYS_rt_sigaction, SIGSYS, (long)&sa, 0, 8);
+  // The window, reserved: nothing else lands in it.
+  sc(SYS_mmap, (long)confine::kWinBase, (long)(confine::kInterpTop - confine::kWinBase), PROT_NONE,
+     MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_FIXED_NOREPLACE, -1, 0);
+
+  // One set of headers at a time: the stub's stack stays within a page.
+  elf::Headers h;
+  elf::Image main_im{}, interp_im{};
+  load(path, fd_in, g_mode == 'L', &h, &main_im);
+  uint64_t entry = main_im.entry, base = 0;
+  if (h.interp[0]) {
+    char interp[sizeof h.interp];
+    memcpy(interp, h.interp, sizeof interp);
+    load(interp, -1, true, &h, &interp_im);
+    entry = interp_im.entry;
+    base = interp_im.lo;
+    if (g_mode == 'P') g_main_lo = main_im.lo, g_main_hi = main_im.hi, g_main_name = path;
+  } else if (g_mode == 'P') {
+    die(path, ": static program: cannot confine it");
+  }
+  if (g_mode != 'P') g_exe[0] = 0;
+
+  // The kernel's stack becomes the program's, in place: the environment
+  // without our variable (its slot takes the program's name, COWROOT_EXE,
+  // when the stub found it), the auxiliary vector of the new program.
+  elf::rewrite_stack(
+      sp, [](const char* v) { return !starts(v, confine::kStubEnv) && !(g_exe[0] && starts(v, "COWROOT_EXE=")); },
+      g_exe[0] ? g_exe : nullptr, main_im, base, path);
+  elf::jump(entry, sp);
+}
+
+// The gate: the one system call instruction the library's core uses in a
+// confined process, at the window's fixed address (first in the stub).
+asm(".section .crgate,\"ax\",@progbits\n.globl cr_gate\ncr_gate:\n syscall\n ret\n.previous\n");
+
+asm(".text\n.globl _start\n.type _start,@function\n_start:\n xor %ebp, %ebp\n mov %rsp, %rdi\n and $-16, %rsp\n"
+    " call cr_stub_main\n hlt\n");

@@ -1,0 +1,522 @@
+// The confinement of system calls that bypass libc (core/confine.h): the
+// library's start installs the filter (or finds it inherited) and the
+// SIGSYS handler that serves the trapped calls through the table's doors
+// (syscall_door), exactly as the libc wrappers and syscall() do.
+#include <link.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <linux/futex.h>
+#include <sys/auxv.h>
+#include <sys/mman.h>
+#include <sys/syscall.h>
+#include <sys/ucontext.h>
+#include <time.h>
+#include <ucontext.h>
+
+#include <atomic>
+#include <cstring>
+
+#include "../core/confine.h"
+#include "doors.h"
+
+namespace cr::wrap {
+
+CR_TLS int t_pass;
+
+#if defined(__x86_64__)
+namespace {
+
+constexpr unsigned long kSaRestorer = 0x04000000;
+constexpr uint64_t kSigsysBit = 1ull << (SIGSYS - 1);
+constexpr uint64_t kUnblockable = (1ull << (SIGKILL - 1)) | (1ull << (SIGSTOP - 1));
+
+// The kernel's struct sigaction (x86_64).
+struct KSigaction {
+  void* handler;
+  unsigned long flags;
+  void* restorer;
+  uint64_t mask;
+};
+
+// The program's own SIGSYS disposition, as it believes it set it: it gets
+// the SIGSYS signals that are not our traps.
+KSigaction g_program_sigsys{};
+std::atomic<int> g_sigsys_lock{0};
+
+struct Range {
+  uintptr_t lo = 0, hi = 0;
+  bool has(uintptr_t a) const { return a >= lo && a < hi; }
+};
+// The code of libc and of the dynamic loader: calls made from there while
+// a wrapper runs libc's own function on the program's behalf pass.
+Range g_libc, g_ldso;
+
+extern "C" void cr_sigreturn();
+extern "C" void cr_gate_local();
+// The bytes of glibc's __restore_rt (mov $15, %rax; syscall): unwinders
+// recognise a signal frame by them.
+asm(".text\n.p2align 4\n.hidden cr_sigreturn\n.type cr_sigreturn,@function\ncr_sigreturn:\n"
+    " .byte 0x48, 0xc7, 0xc0, 0x0f, 0x00, 0x00, 0x00\n syscall\n hlt\n");
+
+// The handler's own stacks. A trapped call may run the exec path or break
+// a large file's link (100 KiB of stack and more), far beyond the 32 KiB of
+// signal stack Go gives a thread: every trap runs on one of these, claimed
+// for the call. Reserved on the first trap, touched as needed.
+constexpr size_t kStackSize = 256 * 1024;
+constexpr int kStacks = 64;
+std::atomic<char*> g_stacks{nullptr};
+std::atomic<uint64_t> g_busy{0};
+std::atomic<long> g_owner[kStacks];  // the thread that execs on it, if one does
+
+// A vfork child that execs in the handler never gives its stack back (the
+// one trapped call that does not return): a slot whose exec'ing thread no
+// longer shares this address space (kcmp) is free.
+void reclaim() {
+  long me = sys::raw(SYS_getpid);
+  for (int i = 0; i < kStacks; i++) {
+    long t = g_owner[i].load(std::memory_order_relaxed);
+    if (t > 0 && sys::raw(SYS_kcmp, me, t, 1 /* KCMP_VM */, 0, 0) != 0) {
+      g_owner[i].store(0, std::memory_order_relaxed);
+      g_busy.fetch_and(~(1ull << i), std::memory_order_release);
+    }
+  }
+}
+
+char* claim_stack(int* slot) {
+  char* base = g_stacks.load(std::memory_order_acquire);
+  if (!base) {
+    long m = sys::raw(SYS_mmap, 0, (long)(kStackSize * kStacks), PROT_READ | PROT_WRITE,
+                      MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+    if (m < 0 && m > -4096) return nullptr;
+    char* expected = nullptr;
+    if (g_stacks.compare_exchange_strong(expected, reinterpret_cast<char*>(m))) {
+      base = reinterpret_cast<char*>(m);
+    } else {
+      sys::raw(SYS_munmap, m, (long)(kStackSize * kStacks));
+      base = expected;
+    }
+  }
+  for (int round = 0; round < 2; round++) {
+    uint64_t busy = g_busy.load(std::memory_order_relaxed);
+    while (busy != ~0ull) {
+      int i = __builtin_ctzll(~busy);
+      if (g_busy.compare_exchange_weak(busy, busy | (1ull << i), std::memory_order_acquire)) {
+        *slot = i;
+        return base + (size_t)(i + 1) * kStackSize;
+      }
+    }
+    reclaim();
+  }
+  return nullptr;
+}
+
+void release_stack(int slot) {
+  g_owner[slot].store(0, std::memory_order_relaxed);
+  g_busy.fetch_and(~(1ull << slot), std::memory_order_release);
+}
+
+// Calls fn(sig, si, uc) with its stack at `top`.
+extern "C" void cr_on_stack(char* top, void (*fn)(int, siginfo_t*, void*), int sig, siginfo_t* si, void* uc);
+asm(".text\n.p2align 4\n.hidden cr_on_stack\n.type cr_on_stack,@function\ncr_on_stack:\n"
+    " push %rbp\n mov %rsp, %rbp\n mov %rdi, %rsp\n mov %rsi, %rax\n mov %edx, %edi\n mov %rcx, %rsi\n"
+    " mov %r8, %rdx\n call *%rax\n mov %rbp, %rsp\n pop %rbp\n ret\n");
+
+long call(long nr, const long* a) { return sys::raw(nr, a[0], a[1], a[2], a[3], a[4], a[5]); }
+
+// A copy of a signal set without SIGSYS, for the calls that take one.
+long with_mask_stripped(long nr, long* a, int arg) {
+  if (!a[arg]) return call(nr, a);
+  uint64_t copy;
+  if (nr == SYS_pselect6) {
+    // pselect6's last argument: {const sigset_t*, size_t}
+    auto* in = reinterpret_cast<const long*>(a[arg]);
+    if (!in[0]) return call(nr, a);
+    copy = *reinterpret_cast<const uint64_t*>(in[0]) & ~kSigsysBit;
+    long pair[2] = {(long)&copy, in[1]};
+    long b[6] = {a[0], a[1], a[2], a[3], a[4], (long)pair};
+    return call(nr, b);
+  }
+  copy = *reinterpret_cast<const uint64_t*>(a[arg]) & ~kSigsysBit;
+  long b[6] = {a[0], a[1], a[2], a[3], a[4], a[5]};
+  b[arg] = (long)&copy;
+  return call(nr, b);
+}
+
+long sigaction_call(long* a, bool passing) {
+  int sig = (int)a[0];
+  auto* act = reinterpret_cast<const KSigaction*>(a[1]);
+  auto* old = reinterpret_cast<KSigaction*>(a[2]);
+  if (sig == SIGSYS) {
+    // Ours stays; the program's is kept aside. (A vfork child of libc's
+    // own, resetting handlers before its exec, changes nothing.)
+    while (g_sigsys_lock.exchange(1, std::memory_order_acquire)) {
+    }
+    KSigaction prev = g_program_sigsys;
+    if (act && !passing) g_program_sigsys = *act;
+    g_sigsys_lock.store(0, std::memory_order_release);
+    if (old) *old = prev;
+    return 0;
+  }
+  if (!act) return call(SYS_rt_sigaction, a);
+  KSigaction copy = *act;
+  copy.mask &= ~kSigsysBit;  // a handler that runs with SIGSYS blocked could not make a trapped call
+  long b[6] = {a[0], (long)&copy, a[2], a[3], 0, 0};
+  return call(SYS_rt_sigaction, b);
+}
+
+// rt_sigprocmask, emulated: the mask the program returns to is the one in
+// the signal frame, and SIGSYS stays out of it.
+long sigprocmask_call(const long* a, ucontext_t* uc) {
+  auto* mask = reinterpret_cast<uint64_t*>(&uc->uc_sigmask);
+  uint64_t cur = *mask;
+  if (a[1]) {
+    uint64_t set = *reinterpret_cast<const uint64_t*>(a[1]);
+    if (a[0] == SIG_BLOCK) cur |= set;
+    else if (a[0] == SIG_UNBLOCK) cur &= ~set;
+    else if (a[0] == SIG_SETMASK) cur = set;
+    else return -EINVAL;
+  }
+  if (a[2]) *reinterpret_cast<uint64_t*>(a[2]) = *mask;
+  *mask = cur & ~(kSigsysBit | kUnblockable);
+  return 0;
+}
+
+// A SIGSYS that is not our trap (another filter's, or a kill): the
+// program's handler, or the default action.
+void foreign(int sig, siginfo_t* si, void* uc) {
+  KSigaction h = g_program_sigsys;
+  if (h.handler == reinterpret_cast<void*>(SIG_IGN)) return;
+  if (h.handler == reinterpret_cast<void*>(SIG_DFL)) {
+    KSigaction dfl{};
+    sys::raw(SYS_rt_sigaction, SIGSYS, (long)&dfl, 0, 8);
+    sys::raw(SYS_tgkill, sys::raw(SYS_getpid), sys::raw(SYS_gettid), SIGSYS);
+    return;
+  }
+  if (h.flags & SA_RESETHAND) g_program_sigsys.handler = reinterpret_cast<void*>(SIG_DFL);
+  if (h.flags & SA_SIGINFO) reinterpret_cast<void (*)(int, siginfo_t*, void*)>(h.handler)(sig, si, uc);
+  else reinterpret_cast<void (*)(int)>(h.handler)(sig);
+}
+
+long serve(long nr, long* a, ucontext_t* uc, uintptr_t ip) {
+  bool from_libc = g_libc.has(ip) || g_ldso.has(ip);
+  bool passing = from_libc && t_pass > 0;
+  switch (nr) {
+    case SYS_rt_sigaction: return sigaction_call(a, passing);
+    case SYS_rt_sigprocmask: return sigprocmask_call(a, uc);
+    case SYS_rt_sigsuspend: return with_mask_stripped(nr, a, 0);
+    case SYS_ppoll: return with_mask_stripped(nr, a, 3);
+    case SYS_pselect6: return with_mask_stripped(nr, a, 5);
+    case SYS_epoll_pwait:
+#ifdef SYS_epoll_pwait2
+    case SYS_epoll_pwait2:
+#endif
+      return with_mask_stripped(nr, a, 4);
+    default: break;
+  }
+  // libc's own function, run by a wrapper with paths resolved already.
+  if (passing) return call(nr, a);
+  bool served;
+  long r = syscall_door(nr, a, &served);
+  return served ? r : call(nr, a);
+}
+
+void trapped(int, siginfo_t*, void* ucv) {
+  auto* uc = static_cast<ucontext_t*>(ucv);
+  greg_t* g = uc->uc_mcontext.gregs;
+  int saved = errno;
+  long a[6] = {g[REG_RDI], g[REG_RSI], g[REG_RDX], g[REG_R10], g[REG_R8], g[REG_R9]};
+  g[REG_RAX] = serve(g[REG_RAX], a, uc, (uintptr_t)g[REG_RIP]);
+  errno = saved;
+}
+
+// A static program (static.cc) owns the thread pointer: the handler runs
+// libc's code, which finds its thread-local data through it (errno, the
+// robust mutex list). So each trap borrows the one glibc thread of the
+// process, the main one the loader made: its thread pointer is put in
+// place and the trap is served under a lock (one at a time), with every
+// other signal blocked (a program's handler must not run with ours).
+bool g_static;
+bool g_fsgsbase;
+uint64_t g_main_fs;
+std::atomic<uint32_t> g_static_lock{0};  // 0 free, else its taker (static_lock)
+
+uint64_t read_fs() {
+  uint64_t v = 0;
+  if (g_fsgsbase) asm volatile("rdfsbase %0" : "=r"(v));
+  else sys::raw(SYS_arch_prctl, 0x1003 /* ARCH_GET_FS */, (long)&v);
+  return v;
+}
+void write_fs(uint64_t v) {
+  if (g_fsgsbase) asm volatile("wrfsbase %0" : : "r"(v) : "memory");
+  else sys::raw(SYS_arch_prctl, 0x1002 /* ARCH_SET_FS */, (long)v);
+}
+// The lock word holds its taker's thread id (and kWaiters when someone
+// waits): a fork's child inherits the lock as it was, and if another thread
+// held it then, nobody in the child would ever let it go. A waiter takes it
+// over from a taker that does not share its memory (kcmp: the parent of a
+// fork, a thread gone); a vfork child does share it.
+constexpr uint32_t kWaiters = 1u << 31;
+
+bool owner_gone(uint32_t word) {
+  long t = (long)(word & ~kWaiters);
+  return t > 0 && sys::raw(SYS_kcmp, sys::raw(SYS_getpid), t, 1 /* KCMP_VM */, 0, 0) != 0;
+}
+
+void static_lock() {
+  uint32_t me = (uint32_t)sys::raw(SYS_gettid);
+  uint32_t c = 0;
+  while (!g_static_lock.compare_exchange_strong(c, me, std::memory_order_acquire)) {
+    if (!(c & kWaiters) && !g_static_lock.compare_exchange_strong(c, c | kWaiters, std::memory_order_relaxed))
+      continue;  // changed meanwhile: look again
+    c |= kWaiters;
+    timespec wait{0, 50 * 1000 * 1000};
+    if (sys::raw(SYS_futex, (long)&g_static_lock, FUTEX_WAIT_PRIVATE, (long)c, (long)&wait) == -ETIMEDOUT &&
+        owner_gone(c) && g_static_lock.compare_exchange_strong(c, me | kWaiters, std::memory_order_acquire))
+      return;  // taken over
+    c = 0;
+  }
+}
+void static_unlock() {
+  if (g_static_lock.exchange(0, std::memory_order_release) & kWaiters)
+    sys::raw(SYS_futex, (long)&g_static_lock, FUTEX_WAKE_PRIVATE, 1);
+}
+
+void on_sigsys(int sig, siginfo_t* si, void* uc) {
+  if (si->si_code != 1 /* SYS_SECCOMP */ || si->si_errno != confine::kTrapData) return foreign(sig, si, uc);
+  // In a static program, a trap made while the handler already runs
+  // libc's code (a door's own call) has the borrowed thread pointer.
+  uint64_t fs = 0;
+  bool borrow = g_static && (fs = read_fs()) != g_main_fs;
+  if (borrow) {
+    static_lock();
+    write_fs(g_main_fs);
+  }
+  int slot;
+  if (char* top = claim_stack(&slot)) {
+    long nr = static_cast<ucontext_t*>(uc)->uc_mcontext.gregs[REG_RAX];
+    if (nr == SYS_execve || nr == SYS_execveat) g_owner[slot].store(sys::raw(SYS_gettid), std::memory_order_relaxed);
+    cr_on_stack(top, &trapped, sig, si, uc);
+    release_stack(slot);
+  } else {
+    trapped(sig, si, uc);  // 64 at once: on the thread's own stack
+  }
+  if (borrow) {
+    write_fs(fs);
+    static_unlock();
+  }
+}
+
+// exec_program's hooks in a static program: the lock is not held across a
+// successful exec (a vfork child's exec would leave it taken for good).
+bool static_before_exec() {
+  if (read_fs() != g_main_fs) return false;
+  static_unlock();
+  return true;
+}
+void static_exec_failed(bool released) {
+  if (released) static_lock();
+}
+
+// One walk over the loaded objects: the executable segments of libc and
+// of the dynamic loader, and whether a sanitizer's runtime is among them.
+struct Loaded {
+  uintptr_t libc_addr, ldso_addr;
+  Range libc, ldso;
+  bool sanitizer;
+};
+
+Loaded loaded_objects() {
+  // (next_symbol, not dlsym: dlsym is libdl's before glibc 2.34; the loader
+  // comes after this library in the list of loaded objects.)
+  Loaded l{(uintptr_t)next_symbol("read"), (uintptr_t)next_symbol("_dl_debug_state"), {}, {}, false};
+  using iter_fn = int (*)(int (*)(struct dl_phdr_info*, size_t, void*), void*);
+  static iter_fn iter = next<iter_fn>("dl_iterate_phdr");
+  if (!iter) return l;
+  iter(
+      [](struct dl_phdr_info* info, size_t, void* data) -> int {
+        auto* l = static_cast<Loaded*>(data);
+        if (info->dlpi_name && is_sanitizer_runtime(info->dlpi_name, strlen(info->dlpi_name))) l->sanitizer = true;
+        for (int i = 0; i < info->dlpi_phnum; i++) {
+          const ElfW(Phdr)& p = info->dlpi_phdr[i];
+          if (p.p_type != PT_LOAD || !(p.p_flags & PF_X)) continue;
+          Range r{info->dlpi_addr + p.p_vaddr, info->dlpi_addr + p.p_vaddr + p.p_memsz};
+          if (r.has(l->libc_addr)) l->libc = r;
+          if (r.has(l->ldso_addr)) l->ldso = r;
+        }
+        return 0;
+      },
+      &l);
+  return l;
+}
+
+}  // namespace
+#endif
+
+bool confine_static() {
+#if defined(__x86_64__)
+  if (!g_confine.active || !g_libc.hi) return false;  // not our handler
+  g_fsgsbase = getauxval(AT_HWCAP2) & 2;  // HWCAP2_FSGSBASE: the kernel lets user space use it
+  g_main_fs = read_fs();
+  KSigaction sa{};
+  sa.handler = reinterpret_cast<void*>(&on_sigsys);
+  sa.flags = SA_SIGINFO | SA_NODEFER | SA_ONSTACK | kSaRestorer;
+  sa.restorer = reinterpret_cast<void*>(&cr_sigreturn);
+  sa.mask = ~kSigsysBit;
+  if (sys::raw(SYS_rt_sigaction, SIGSYS, (long)&sa, 0, 8) != 0) return false;
+  g_static = true;
+  confine::g_before_exec = &static_before_exec;
+  confine::g_exec_failed = &static_exec_failed;
+  return true;
+#else
+  return false;
+#endif
+}
+
+void confine_early() {
+#if defined(__x86_64__)
+  // Started through the stub: the session's own start already makes its
+  // calls from the gate (each would be a trap).
+  if (confine::probe() && confine::gate_mapped()) sys::g_gate = reinterpret_cast<void*>(confine::kGate);
+#endif
+}
+
+void confine_start() {
+#if defined(__x86_64__)
+  if (!g_session.active) return;
+  const char* opt = getenv("COWROOT_CONFINE");
+  bool inherited = confine::probe();
+  if (!inherited && opt && strcmp(opt, "0") == 0) return;
+  // cowroot-stub, beside the daemon: every exec of a confined process runs it.
+  const char* slash = strrchr(g_session.faked, '/');
+  size_t dl = slash ? (size_t)(slash - g_session.faked) : 0;
+  if (dl + 14 > sizeof g_confine.stub) return;
+  memcpy(g_confine.stub, g_session.faked, dl);
+  memcpy(g_confine.stub + dl, "/cowroot-stub", 14);
+  if (!inherited && (!dl || sys::raw(SYS_faccessat, AT_FDCWD, (long)g_confine.stub, X_OK) != 0)) return;
+  if (inherited) {
+    // Started through the stub: its gate is in place.
+    if (!confine::gate_mapped()) {
+      errline("confinement inherited without its gate: cannot run here");
+      sys::raw(SYS_exit_group, 126);
+    }
+    sys::g_gate = reinterpret_cast<void*>(confine::kGate);
+    g_confine.active = true;
+    auto* info = reinterpret_cast<const confine::StubInfo*>(confine::kStubInfo);
+    if (info->magic == confine::kStubMagic && info->mode == 'H') {
+      // One of cowroot's own programs: its calls pass, as the stub lets
+      // them; the programs it starts are planned as ever.
+      return;
+    }
+  }
+  Loaded objects = loaded_objects();
+  if (objects.sanitizer) {
+    // A sanitizer's runtime makes raw calls of its own, from its start-up
+    // on (reading /proc/self/maps), and intercepts the string functions the
+    // handler would call while it is not ready: such a process is not
+    // confined (inherited, the stub's handler lets its calls through).
+    return;
+  }
+  if (!inherited) {
+    if (confine::map_gate() != 0) return;
+    sys::g_gate = reinterpret_cast<void*>(confine::kGate);
+  }
+  g_libc = objects.libc;
+  g_ldso = objects.ldso;
+  KSigaction sa{};
+  sa.handler = reinterpret_cast<void*>(&on_sigsys);
+  sa.flags = SA_SIGINFO | SA_NODEFER | SA_ONSTACK | kSaRestorer;
+  sa.restorer = reinterpret_cast<void*>(&cr_sigreturn);
+  if (sys::raw(SYS_rt_sigaction, SIGSYS, (long)&sa, 0, 8) != 0) {
+    if (inherited) sys::raw(SYS_exit_group, 126);
+    return;
+  }
+  if (!inherited) {
+    if (int e = confine::install_filter(); e < 0) {
+      // No seccomp here: programs that bypass libc cannot be confined
+      // (static ones are refused, as without confinement).
+      KSigaction dfl{};
+      sys::raw(SYS_rt_sigaction, SIGSYS, (long)&dfl, 0, 8);
+      sys::g_gate = reinterpret_cast<void*>(&cr_gate_local);
+      return;
+    }
+  }
+  // Outside a root, /proc/self/exe names the stub: the program's own name
+  // came in COWROOT_EXE (the stub puts it there).
+  if (!g_root.active)
+    if (const char* exe = getenv("COWROOT_EXE"); exe && strlen(exe) < sizeof g_root.exe)
+      memcpy(g_root.exe, exe, strlen(exe) + 1);
+  g_confine.active = true;
+#endif
+}
+
+}  // namespace cr::wrap
+
+// ---- sigaction, sigprocmask, pthread_sigmask -----------------------------
+// glibc's own functions make these system calls from its code: in a confined
+// process each would be a trap. Served here as the handler serves the
+// trapped ones (SIGSYS kept aside, never blocked), with glibc's checks.
+namespace {
+using namespace cr::wrap;
+constexpr int kSigcancel = 32, kSigsetxid = 33;  // glibc's own signals
+
+#if defined(__x86_64__)
+bool handled_here() { return g_confine.active && g_libc.hi; }
+#else
+bool handled_here() { return false; }
+#endif
+
+uint64_t user_mask(const sigset_t* s) {
+  uint64_t m;
+  memcpy(&m, s, sizeof m);
+  return m & ~((1ull << (kSigcancel - 1)) | (1ull << (kSigsetxid - 1)));
+}
+}  // namespace
+
+EXPORT int sigaction(int sig, const struct sigaction* act, struct sigaction* old) {
+  using fn_t = int (*)(int, const struct sigaction*, struct sigaction*);
+  static fn_t fn = cr::wrap::next<fn_t>("sigaction");
+  if (!handled_here()) return fn(sig, act, old);
+#if defined(__x86_64__)
+  if (sig <= 0 || sig >= 65 || sig == kSigcancel || sig == kSigsetxid) return fail(EINVAL);
+  KSigaction k{}, ko{};
+  if (act) {
+    k.handler = reinterpret_cast<void*>(act->sa_handler);
+    k.flags = (unsigned long)act->sa_flags | kSaRestorer;
+    k.restorer = reinterpret_cast<void*>(&cr_sigreturn);
+    memcpy(&k.mask, &act->sa_mask, sizeof k.mask);
+  }
+  long a[6] = {sig, act ? (long)&k : 0, old ? (long)&ko : 0, 8, 0, 0};
+  long r = sigaction_call(a, false);
+  if (r < 0) return fail((int)-r);
+  if (old) {
+    memset(old, 0, sizeof *old);
+    old->sa_handler = reinterpret_cast<void (*)(int)>(ko.handler);
+    old->sa_flags = (int)ko.flags;
+    old->sa_restorer = reinterpret_cast<void (*)()>(ko.restorer);
+    memcpy(&old->sa_mask, &ko.mask, sizeof ko.mask);
+  }
+#endif
+  return 0;
+}
+
+EXPORT int pthread_sigmask(int how, const sigset_t* set, sigset_t* old) {
+  using fn_t = int (*)(int, const sigset_t*, sigset_t*);
+  static fn_t fn = cr::wrap::next<fn_t>("pthread_sigmask");
+  if (!handled_here()) return fn(how, set, old);
+#if defined(__x86_64__)
+  uint64_t m = 0, o = 0;
+  if (set) m = user_mask(set) & ~kSigsysBit;
+  long r = sys::raw(SYS_rt_sigprocmask, how, set ? (long)&m : 0, old ? (long)&o : 0, 8);
+  if (r < 0) return (int)-r;
+  if (old) {
+    memset(old, 0, sizeof *old);
+    memcpy(old, &o, sizeof o);
+  }
+#endif
+  return 0;
+}
+
+EXPORT int sigprocmask(int how, const sigset_t* set, sigset_t* old) {
+  int e = pthread_sigmask(how, set, old);
+  return e ? fail(e) : 0;
+}

@@ -1,0 +1,80 @@
+// Static programs in a confined session. They have no libc of ours to
+// interpose and would make every system call on the host; so their exec
+// (core/exec.cc) runs the dynamic loader with this library as its program:
+//   cowroot-stub -> ld.so --library-path "" libcowroot.so PROGRAM ARGV...
+// The library starts as in any program (the session, the handler taking
+// over from the stub's), then maps the static program into this process as
+// the kernel would have, and jumps to it. Its system calls are trapped and
+// served by the handler here (confine.cc, which lends the handler libc's
+// thread pointer), at the cost of a signal, not of a round trip to another
+// process.
+#include <elf.h>
+#include <fcntl.h>
+#include <sys/auxv.h>
+#include <sys/syscall.h>
+
+#include "../core/confine.h"
+#include "../core/elfmap.h"
+#include "doors.h"
+
+extern char** environ;
+
+#if defined(__x86_64__)  // (the whole file: confinement is x86_64's)
+asm(".text\n.globl cr_static_entry\n.hidden cr_static_entry\n.type cr_static_entry,@function\n"
+    "cr_static_entry:\n xor %ebp, %ebp\n mov %rsp, %rdi\n and $-16, %rsp\n call cr_static_main\n hlt\n");
+
+namespace {
+
+struct Sys {
+  long operator()(long n, long a, long b, long c, long d, long e, long f) const { return sys::raw(n, a, b, c, d, e, f); }
+};
+
+[[noreturn]] void refuse(const char* name, const char* why) {
+  errline(name, why);
+  sys::raw(SYS_exit_group, 126);
+  __builtin_unreachable();
+}
+
+}  // namespace
+
+// The loader's arguments are gone: argv is this library, the program's
+// host path, then the program's own argv.
+extern "C" __attribute__((visibility("hidden"))) [[noreturn]] void cr_static_main(long* sp) {
+  long argc = sp[0];
+  char** argv = reinterpret_cast<char**>(sp + 1);
+  if (argc < 3) refuse("libcowroot.so", ": started by cowroot to run a static program, not by hand");
+  const char* path = argv[1];
+  const char* name = argv[2];
+  cr::wrap::ensure();
+  if (!cr::wrap::confine_static())
+    refuse(name, ": static program, cannot be confined here (no seccomp filter in this session)");
+  long fd = sys::raw(SYS_openat, AT_FDCWD, (long)path, O_RDONLY | O_CLOEXEC);
+  if (fd < 0) refuse(name, ": cannot open the program");
+  elf::Headers h;
+  elf::Image im;
+  if (elf::read_headers(Sys{}, (int)fd, &h) < 0) refuse(name, ": not an ELF program this machine runs");
+  if (h.interp[0]) refuse(name, ": has an ELF interpreter: not a static program");
+  if (elf::map(Sys{}, (int)fd, h, 0, false, &im) < 0) refuse(name, ": cannot map it");
+  sys::raw(SYS_close, fd);
+  // The auxiliary vector the kernel gave, as the loader keeps it (the
+  // library's start may have moved the environment on the stack already).
+  static const unsigned long kTypes[] = {AT_SYSINFO_EHDR, AT_HWCAP, AT_PAGESZ, AT_CLKTCK, AT_PHDR, AT_PHENT, AT_PHNUM,
+                                         AT_BASE, AT_FLAGS, AT_ENTRY, AT_UID, AT_EUID, AT_GID, AT_EGID, AT_SECURE,
+                                         AT_RANDOM, AT_HWCAP2, AT_EXECFN, AT_PLATFORM, AT_MINSIGSTKSZ};
+  Elf64_auxv_t auxv[sizeof kTypes / sizeof kTypes[0] + 1];
+  size_t n = 0;
+  for (unsigned long t : kTypes) {
+    unsigned long v = getauxval(t);
+    if (v || t == AT_SECURE || t == AT_BASE || t == AT_FLAGS || t == AT_UID || t == AT_GID || t == AT_EUID ||
+        t == AT_EGID || t == AT_PHDR || t == AT_ENTRY || t == AT_EXECFN || t == AT_PHNUM || t == AT_PHENT)
+      auxv[n].a_type = t, auxv[n++].a_un.a_val = v;
+  }
+  auxv[n].a_type = AT_NULL;
+  auxv[n].a_un.a_val = 0;
+  uint64_t cur;
+  asm volatile("mov %%rsp, %0" : "=r"(cur));
+  long* stack = elf::build_stack(
+      cur - 65536, argc - 2, argv + 2, environ, [](const char*) { return true; }, nullptr, auxv, im, 0, path);
+  elf::jump(im.entry, stack);
+}
+#endif

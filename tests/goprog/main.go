@@ -1,0 +1,54 @@
+// goprog: Go's runtime makes its own system calls, past libc. Built twice
+// by tests/confine_tests.cc: with cgo (dynamically linked, as Debian
+// builds many Go programs) and without (static).
+//
+//	goprog basic OUT | goprog exec | goprog execmany
+package main
+
+import (
+	"fmt"
+	"os"
+	"os/exec"
+	"syscall"
+)
+
+func main() {
+	switch os.Args[1] {
+	case "basic":
+		b, err := os.ReadFile("/etc/marker")
+		if err != nil {
+			fmt.Println("read:", err)
+			os.Exit(1)
+		}
+		fmt.Printf("marker %s", b)
+		out := os.Args[2]
+		if err := os.WriteFile(out, []byte("written by go\n"), 0644); err != nil {
+			fmt.Println("write:", err)
+			os.Exit(1)
+		}
+		if err := os.Chown(out, 123, 456); err != nil {
+			fmt.Println("chown:", err)
+			os.Exit(1)
+		}
+		var st syscall.Stat_t
+		if err := syscall.Stat(out, &st); err != nil {
+			fmt.Println("stat:", err)
+			os.Exit(1)
+		}
+		fmt.Printf("owner %d:%d uid %d\n", st.Uid, st.Gid, os.Getuid())
+	case "exec":
+		b, err := exec.Command("/bin/cat", "/etc/marker").CombinedOutput()
+		fmt.Printf("exec %s %v\n", b, err)
+	case "execmany":
+		// Go's exec is a vfork-like clone whose child execs inside the
+		// handler: more of them than the handler has stacks.
+		for i := 0; i < 100; i++ {
+			if err := exec.Command("/bin/cat", "/dev/null").Run(); err != nil {
+				fmt.Println("exec", i, err)
+				os.Exit(1)
+			}
+		}
+		b, err := exec.Command("/bin/cat", "/etc/marker").CombinedOutput()
+		fmt.Printf("execmany %s %v\n", b, err)
+	}
+}

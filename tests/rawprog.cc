@@ -1,0 +1,248 @@
+// rawprog: a program that bypasses libc. Every file system and identity
+// call below is an inline `syscall` instruction (or `int 0x80`), the way
+// Go's runtime, static programs and glibc's internal calls reach the
+// kernel: no wrapper of libcowroot.so sees them. tests/confine_tests.cc
+// runs it inside roots.
+//   rawprog MODE [ARG...]
+#include <fcntl.h>
+#include <linux/filter.h>
+#include <linux/seccomp.h>
+#include <pthread.h>
+#include <stddef.h>
+#include <sys/prctl.h>
+#include <signal.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+
+namespace {
+
+long rs(long n, long a = 0, long b = 0, long c = 0, long d = 0, long e = 0, long f = 0) {
+  long r;
+  register long r10 asm("r10") = d;
+  register long r8 asm("r8") = e;
+  register long r9 asm("r9") = f;
+  asm volatile("syscall" : "=a"(r) : "a"(n), "D"(a), "S"(b), "d"(c), "r"(r10), "r"(r8), "r"(r9) : "rcx", "r11", "memory");
+  return r;
+}
+
+// The file's content (up to a line), or "ERR<errno>".
+const char* slurp(long dirfd, const char* path) {
+  static char buf[4][256];
+  static int k;
+  char* b = buf[k++ % 4];
+  long fd = rs(SYS_openat, dirfd, (long)path, O_RDONLY);
+  if (fd < 0) {
+    snprintf(b, 256, "ERR%ld", -fd);
+    return b;
+  }
+  long n = rs(SYS_read, fd, (long)b, 255);
+  rs(SYS_close, fd);
+  if (n < 0) n = 0;
+  b[n] = 0;
+  if (char* nl = strchr(b, '\n')) *nl = 0;
+  return b;
+}
+
+int basic(const char* out) {
+  printf("marker %s\n", slurp(AT_FDCWD, "/etc/marker"));
+  long fd = rs(SYS_openat, AT_FDCWD, (long)out, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+  if (fd < 0) return printf("create %s: %ld\n", out, fd), 1;
+  rs(SYS_write, fd, (long)"written raw\n", 12);
+  rs(SYS_close, fd);
+  long c = rs(SYS_fchownat, AT_FDCWD, (long)out, 123, 456, 0);
+  long m = rs(SYS_fchmodat, AT_FDCWD, (long)out, 04711);
+  struct stat st;
+  long s = rs(SYS_newfstatat, AT_FDCWD, (long)out, (long)&st, 0);
+  printf("chown %ld chmod %ld stat %ld owner %u:%u mode %o\n", c, m, s, st.st_uid, st.st_gid, st.st_mode & 07777);
+  printf("uid %ld euid %ld gid %ld\n", rs(SYS_getuid), rs(SYS_geteuid), rs(SYS_getgid));
+  char cwd[256];
+  rs(SYS_chdir, (long)"/usr");
+  long n = rs(SYS_getcwd, (long)cwd, sizeof cwd);
+  printf("cwd %s\n", n > 0 ? cwd : "?");
+  return 0;
+}
+
+// The classic ways out of a chroot, each made with raw calls.
+int escapes(const char* fd_arg) {
+  // chroot into a directory, then climb.
+  rs(SYS_mkdirat, AT_FDCWD, (long)"/tmp/jail", 0755);
+  long r = rs(SYS_chroot, (long)"/tmp/jail");
+  for (int i = 0; i < 30; i++) rs(SYS_chdir, (long)"..");
+  printf("chroot %ld climbed %s\n", r, slurp(AT_FDCWD, "etc/marker"));
+  rs(SYS_chroot, (long)".");
+  printf("after-climb %s\n", slurp(AT_FDCWD, "/etc/marker"));
+  // An absolute symlink to a host directory.
+  rs(SYS_symlinkat, (long)"/etc", AT_FDCWD, (long)"/tmp/etclink");
+  printf("symlink %s\n", slurp(AT_FDCWD, "/tmp/etclink/marker"));
+  // /proc/self/root.
+  char link[256];
+  long n = rs(SYS_readlinkat, AT_FDCWD, (long)"/proc/self/root", (long)link, sizeof link - 1);
+  link[n > 0 ? n : 0] = 0;
+  printf("proc-root %s %s\n", link, slurp(AT_FDCWD, "/proc/self/root/etc/marker"));
+  // A descriptor from outside: the kernel's rules, as through libc.
+  if (fd_arg) {
+    int fd = atoi(fd_arg);
+    char viaLibc[256] = "";
+    int lfd = openat(fd, "marker", O_RDONLY);
+    if (lfd >= 0) {
+      ssize_t k = read(lfd, viaLibc, sizeof viaLibc - 1);
+      viaLibc[k > 0 ? k : 0] = 0;
+      if (char* nl = strchr(viaLibc, '\n')) *nl = 0;
+      close(lfd);
+    }
+    printf("outside-fd raw=%s libc=%s\n", slurp(fd, "marker"), viaLibc);
+  }
+  // i386 numbers through int 0x80 from a 64-bit process: 5 is open.
+  long i386;
+  asm volatile("int $0x80" : "=a"(i386) : "a"(5), "b"("/etc/marker"), "c"(O_RDONLY), "d"(0) : "memory");
+  printf("int80 %ld\n", i386);
+  printf("io_uring %ld clone3 %ld\n", rs(SYS_io_uring_setup, 8, 0), rs(SYS_clone3, 0, 0));
+  return 0;
+}
+
+void* thread_read(void* arg) {
+  const char* got = slurp(AT_FDCWD, "/etc/marker");
+  *static_cast<int*>(arg) = strcmp(got, "in the root") == 0;
+  return nullptr;
+}
+
+// fork, vfork, threads and exec, all raw.
+int processes() {
+  long pid = rs(SYS_fork);
+  if (pid == 0) {
+    printf("fork-child %s\n", slurp(AT_FDCWD, "/etc/marker"));
+    fflush(stdout);
+    rs(SYS_exit_group, 0);
+  }
+  int st;
+  rs(SYS_wait4, pid, (long)&st, 0, 0);
+  fflush(stdout);
+  const char* argv[] = {"cat", "/etc/marker", nullptr};
+  const char* envp[] = {"PATH=/bin", nullptr};
+  pid = rs(SYS_vfork);
+  if (pid == 0) {
+    rs(SYS_execve, (long)"/bin/cat", (long)argv, (long)envp);
+    rs(SYS_exit_group, 127);
+  }
+  rs(SYS_wait4, pid, (long)&st, 0, 0);
+  printf("vfork-exec status %d\n", WEXITSTATUS(st));
+  pthread_t t[4];
+  int ok[4] = {};
+  for (int i = 0; i < 4; i++) pthread_create(&t[i], nullptr, thread_read, &ok[i]);
+  for (int i = 0; i < 4; i++) pthread_join(t[i], nullptr);
+  printf("threads %d\n", ok[0] + ok[1] + ok[2] + ok[3]);
+  fflush(stdout);
+  // Exec of a dynamic program: it runs in the session (one filter, not two).
+  const char* sh[] = {"sh", "-c", "grep Seccomp_filters /proc/self/status; cat /etc/marker; id -u", nullptr};
+  rs(SYS_execve, (long)"/bin/sh", (long)sh, (long)envp);
+  printf("exec failed\n");
+  return 1;
+}
+
+// fork while another thread is in the middle of trapped calls: the child
+// must not inherit a handler's lock that nobody in it will let go.
+volatile bool g_busy_stop;
+void* busy(void*) {
+  struct stat st;
+  while (!g_busy_stop) rs(SYS_newfstatat, AT_FDCWD, (long)"/etc/marker", (long)&st, 0);
+  return nullptr;
+}
+int fork_busy() {
+  pthread_t t;
+  pthread_create(&t, nullptr, busy, nullptr);
+  int ok = 0;
+  for (int i = 0; i < 40; i++) {
+    long pid = rs(SYS_fork);
+    if (pid == 0) {
+      alarm(10);  // a child stuck on a lock dies of SIGALRM
+      struct stat st;
+      rs(SYS_exit_group, rs(SYS_newfstatat, AT_FDCWD, (long)"/etc/marker", (long)&st, 0) == 0 ? 0 : 1);
+    }
+    int status;
+    rs(SYS_wait4, pid, (long)&status, 0, 0);
+    if (WIFEXITED(status) && WEXITSTATUS(status) == 0) ok++;
+  }
+  g_busy_stop = true;
+  pthread_join(t, nullptr);
+  printf("fork-busy %d of 40\n", ok);
+  return 0;
+}
+
+void on_usr1(int) {
+  const char* got = slurp(AT_FDCWD, "/etc/marker");
+  rs(SYS_write, 1, (long)"handler ", 8);
+  rs(SYS_write, 1, (long)got, (long)strlen(got));
+  rs(SYS_write, 1, (long)"\n", 1);
+}
+
+int seen_sigsys;
+void on_sigsys(int) { seen_sigsys++; }
+
+// Signal masks and handlers: a blocked SIGSYS would end the process at
+// the next trapped call.
+int signals() {
+  sigset_t all;
+  sigfillset(&all);
+  sigprocmask(SIG_BLOCK, &all, nullptr);
+  printf("blocked-libc %s\n", slurp(AT_FDCWD, "/etc/marker"));
+  unsigned long raw_all = ~0ul;
+  rs(SYS_rt_sigprocmask, SIG_SETMASK, (long)&raw_all, 0, 8);
+  printf("blocked-raw %s\n", slurp(AT_FDCWD, "/etc/marker"));
+  sigset_t none;
+  sigemptyset(&none);
+  sigprocmask(SIG_SETMASK, &none, nullptr);
+  struct sigaction sa {};
+  sa.sa_handler = on_usr1;
+  sigfillset(&sa.sa_mask);
+  sigaction(SIGUSR1, &sa, nullptr);
+  fflush(stdout);
+  raise(SIGUSR1);
+  // The program's own SIGSYS handler: it gets the SIGSYS that are not
+  // the confinement's, and reads back as set.
+  struct sigaction mine {}, back{};
+  mine.sa_handler = on_sigsys;
+  sigaction(SIGSYS, &mine, nullptr);
+  sigaction(SIGSYS, nullptr, &back);
+  kill(getpid(), SIGSYS);
+  printf("own-sigsys %s seen %d still %s\n", back.sa_handler == on_sigsys ? "kept" : "lost", seen_sigsys,
+         slurp(AT_FDCWD, "/etc/marker"));
+  return 0;
+}
+
+// Runs CMD where seccomp filters cannot be installed (as in a container
+// whose profile forbids them): seccomp() fails with EPERM.
+int deny_seccomp(char** cmd) {
+  struct sock_filter f[] = {
+      BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, nr)),
+      BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, SYS_seccomp, 0, 1),
+      BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | EPERM),
+      BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
+  };
+  struct sock_fprog prog = {sizeof f / sizeof f[0], f};
+  if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) || syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, 0, &prog))
+    return perror("rawprog: seccomp"), 1;
+  execvp(cmd[0], cmd);
+  return perror(cmd[0]), 127;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  setvbuf(stdout, nullptr, _IOLBF, 0);
+  const char* mode = argc > 1 ? argv[1] : "";
+  if (!strcmp(mode, "basic")) return basic(argc > 2 ? argv[2] : "/tmp/out");
+  if (!strcmp(mode, "escapes")) return escapes(argc > 2 ? argv[2] : nullptr);
+  if (!strcmp(mode, "processes")) return processes();
+  if (!strcmp(mode, "signals")) return signals();
+  if (!strcmp(mode, "fork-busy")) return fork_busy();
+  if (!strcmp(mode, "deny-seccomp") && argc > 2) return deny_seccomp(argv + 2);
+  fprintf(stderr, "usage: rawprog basic|escapes|processes|signals|fork-busy | rawprog deny-seccomp CMD...\n");
+  return 2;
+}
