@@ -102,4 +102,21 @@ inline void write_file(const std::string& p, const std::string& s) {
   close(fd);
 }
 
+// One small root for a whole test program, from tests/mkroot.sh (the host's
+// programs and libraries) with the test helper in /usr/bin: building it
+// copies ~10 MB, so it is made once.
+inline const TempDir& small_root() {
+  static TempDir* d = [] {
+    auto* t = new TempDir;
+    const char* script = getenv("COWROOT_TEST_MKROOT");
+    REQUIRE_MESSAGE(script, "COWROOT_TEST_MKROOT must name tests/mkroot.sh (run through `make test`)");
+    auto r = sh("sh " + q(script) + " " + q(t->path + "/root") + " 2>&1");
+    REQUIRE_MESSAGE(r.status == 0, r.out);
+    std::string helper = std::string(script).substr(0, std::string(script).rfind('/')) + "/helper";
+    REQUIRE(sh("cp " + q(helper) + " " + q(t->path + "/root/usr/bin/helper")).status == 0);
+    return t;
+  }();
+  return *d;
+}
+
 }  // namespace test

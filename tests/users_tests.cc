@@ -13,19 +13,7 @@ using namespace test;
 
 namespace {
 
-const TempDir& shared_root() {
-  static TempDir* d = [] {
-    auto* t = new TempDir;
-    const char* script = getenv("COWROOT_TEST_MKROOT");
-    REQUIRE_MESSAGE(script, "COWROOT_TEST_MKROOT must name tests/mkroot.sh (run through `make test`)");
-    auto r = sh("sh " + q(script) + " " + q(t->path + "/root") + " 2>&1");
-    REQUIRE_MESSAGE(r.status == 0, r.out);
-    std::string helper = std::string(script).substr(0, std::string(script).rfind('/')) + "/helper";
-    REQUIRE(sh("cp " + q(helper) + " " + q(t->path + "/root/usr/bin/helper")).status == 0);
-    return t;
-  }();
-  return *d;
-}
+const TempDir& shared_root() { return small_root(); }
 
 std::string root() { return shared_root().path + "/root"; }
 
