@@ -240,4 +240,26 @@ void rewrite_stack(long* sp, Keep keep, const char* extra, const Image& main, ui
 }
 #endif
 
+// Whether the file named `path` is a dynamic loader by its name, as glibc
+// and musl name theirs (glibc before 2.34: ld-2.31.so; ld-linux-x86-64.so.2,
+// ld64.so.*, ld.so, ld-musl-*.so.1): the one rule the exec path and
+// cowroot-stub both use for a program without PT_INTERP that is run as
+// the loader (ldd runs it with --verify and LD_TRACE_LOADED_OBJECTS).
+inline bool is_loader_name(const char* path) {
+  const char* b = path;
+  for (const char* s = path; *s; s++)
+    if (*s == '/') b = s + 1;
+  auto starts = [](const char* s, const char* p) {
+    while (*p)
+      if (*s++ != *p++) return false;
+    return true;
+  };
+  bool named = starts(b, "ld-linux") || starts(b, "ld64.so") || starts(b, "ld-musl") || starts(b, "ld.so") ||
+               (starts(b, "ld-") && b[3] >= '0' && b[3] <= '9');
+  if (!named) return false;
+  for (const char* s = b; *s; s++)
+    if (starts(s, ".so")) return true;
+  return false;
+}
+
 }  // namespace cr::elf

@@ -12,6 +12,7 @@
 
 #include "perm.h"
 #include "confine.h"
+#include "elfmap.h"
 #include "resolve.h"
 #include "session.h"
 #include "sys.h"
@@ -320,15 +321,8 @@ __attribute__((noinline)) int plan_library_path(Plan* p, char* const envp[]) {
   return 0;
 }
 
-// The root's dynamic loader itself (ldd runs it with --verify and with
-// LD_TRACE_LOADED_OBJECTS): a file without PT_INTERP, named as glibc and
-// musl name their loaders (glibc before 2.34: ld-2.31.so).
-bool is_elf_interpreter(const char* host) {
-  const char* b = base_name(host);
-  return (strncmp(b, "ld-linux", 8) == 0 || strncmp(b, "ld64.so", 7) == 0 || strncmp(b, "ld-musl", 7) == 0 ||
-          strncmp(b, "ld.so", 5) == 0 || (strncmp(b, "ld-", 3) == 0 && b[3] >= '0' && b[3] <= '9')) &&
-         strstr(b, ".so") != nullptr;
-}
+// The root's dynamic loader itself, run as a program (elfmap.h's naming rule).
+bool is_elf_interpreter(const char* host) { return cr::elf::is_loader_name(host); }
 
 // One line for a program whose loader cannot be served, naming the root.
 void refuse_loader(const char* exe, const char* interp, const char* why) {

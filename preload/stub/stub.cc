@@ -128,12 +128,7 @@ long stub_exec(int dirfd, const char* path, char* const* argv, char* const* envp
   sc(SYS_close, fd);
   if (e < 0) return e;
   char mode = h.interp[0] ? 'P' : 0;
-  if (!mode) {
-    const char* b = path;
-    for (const char* s = path; *s; s++)
-      if (*s == '/') b = s + 1;
-    if (starts(b, "ld-linux") || starts(b, "ld64.so") || starts(b, "ld.so")) mode = 'L';
-  }
+  if (!mode && elf::is_loader_name(path)) mode = 'L';
   if (!mode) {
     say(path, ": static program started before the library: cannot confine it");
     return -EACCES;
