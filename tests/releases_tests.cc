@@ -96,6 +96,14 @@ void check_release(const std::string& suite, const std::string& version) {
   CHECK(r.out.rfind("tester:tester\n", 0) == 0);
   CHECK(root.stat("/home/tester/f").st_uid == (uid_t)std::stoul(r.out.substr(r.out.find('\n') + 1)));
 
+  // A threaded program's user lookups (perl: getpwnam_r through libc's
+  // NSS, whose opens are libc's own calls; before glibc 2.34 a threaded
+  // program's `open` and `read` are libpthread's), and the system user
+  // apt's postinst adds with adduser, a perl program.
+  r = root.sh("perl -e 'print join(q(:), (getpwnam(q(root)))[0, 2], (getgrgid(65534))[0]), qq(\\n)' && id -u _apt");
+  CHECK_MESSAGE(r.ok(), r);
+  CHECK_MESSAGE(r.out.rfind("root:0:nogroup\n", 0) == 0, r);
+
   // ldd lists the root's own files, by their inside names.
   r = root.sh("ldd /bin/ls && ldd /bin/ls | awk '/=> \\//{print $3}' | while read -r f; do test -e \"$f\" || echo missing $f; done");
   CHECK_MESSAGE(r.ok(), r);

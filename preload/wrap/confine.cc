@@ -48,8 +48,11 @@ struct Range {
   bool has(uintptr_t a) const { return a >= lo && a < hi; }
 };
 // The code of libc and of the dynamic loader: calls made from there while
-// a wrapper runs libc's own function on the program's behalf pass.
-Range g_libc, g_ldso;
+// a wrapper runs libc's own function on the program's behalf pass. Before
+// glibc 2.34, libpthread is a library of its own that defines read, open,
+// write, close … over libc's (a threaded program's real `open` is its), so
+// its code passes too.
+Range g_libc, g_ldso, g_libpthread;
 
 extern "C" void cr_sigreturn();
 extern "C" void cr_gate_local();
@@ -198,7 +201,7 @@ void foreign(int sig, siginfo_t* si, void* uc) {
 }
 
 long serve(long nr, long* a, ucontext_t* uc, uintptr_t ip) {
-  bool from_libc = g_libc.has(ip) || g_ldso.has(ip);
+  bool from_libc = g_libc.has(ip) || g_ldso.has(ip) || g_libpthread.has(ip);
   bool passing = from_libc && t_pass > 0;
   switch (nr) {
     case SYS_rt_sigaction: return sigaction_call(a, passing);
@@ -317,18 +320,22 @@ void static_exec_failed(bool released) {
   if (released) static_lock();
 }
 
-// One walk over the loaded objects: the executable segments of libc and
-// of the dynamic loader, and whether a sanitizer's runtime is among them.
+// One walk over the loaded objects: the executable segments of libc, of
+// the dynamic loader and of libpthread (if it is one of its own), and
+// whether a sanitizer's runtime is among them.
 struct Loaded {
-  uintptr_t libc_addr, ldso_addr;
-  Range libc, ldso;
+  uintptr_t libc_addr, ldso_addr, libpthread_addr;
+  Range libc, ldso, libpthread;
   bool sanitizer;
 };
 
 Loaded loaded_objects() {
   // (next_symbol, not dlsym: dlsym is libdl's before glibc 2.34; the loader
   // comes after this library in the list of loaded objects.)
-  Loaded l{(uintptr_t)next_symbol("read"), (uintptr_t)next_symbol("_dl_debug_state"), {}, {}, false};
+  // libc by a function libpthread never defines (`read` is libpthread's
+  // first in a threaded program before glibc 2.34).
+  Loaded l{(uintptr_t)next_symbol("__libc_start_main"), (uintptr_t)next_symbol("_dl_debug_state"),
+           (uintptr_t)next_symbol("pthread_create"), {}, {}, {}, false};
   using iter_fn = int (*)(int (*)(struct dl_phdr_info*, size_t, void*), void*);
   static iter_fn iter = next<iter_fn>("dl_iterate_phdr");
   if (!iter) return l;
@@ -342,6 +349,7 @@ Loaded loaded_objects() {
           Range r{info->dlpi_addr + p.p_vaddr, info->dlpi_addr + p.p_vaddr + p.p_memsz};
           if (r.has(l->libc_addr)) l->libc = r;
           if (r.has(l->ldso_addr)) l->ldso = r;
+          if (r.has(l->libpthread_addr)) l->libpthread = r;
         }
         return 0;
       },
@@ -422,6 +430,7 @@ void confine_start() {
   }
   g_libc = objects.libc;
   g_ldso = objects.ldso;
+  g_libpthread = objects.libpthread;
   KSigaction sa{};
   sa.handler = reinterpret_cast<void*>(&on_sigsys);
   sa.flags = SA_SIGINFO | SA_NODEFER | SA_ONSTACK | kSaRestorer;
