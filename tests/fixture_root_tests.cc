@@ -275,6 +275,42 @@ TEST_CASE("write() over an existing file keeps its owner and mode unless asked")
   CHECK((root.stat("/etc/brand-new").st_mode & 07777) == 0644);
 }
 
+TEST_CASE("a sealed directory gives its roots from a pool beside it; any other is cloned and removed") {
+  TempDir d;
+  std::string sealed = d / "sealed";
+  REQUIRE(sh("cp -a " + q(base()) + " " + q(sealed) + " && " + cowroot_cmd() + " seal " + q(sealed)).status == 0);
+  std::string first;
+  {
+    Root a(Image::at(sealed));
+    first = a.path();
+    CHECK(first.rfind(sealed + ".runs/run-", 0) == 0);
+    a.write("/etc/motd", "changed in a\n");
+    a.write("/etc/only-in-a", "a\n");
+    a.chown("/etc/only-in-a", 7, 7);
+  }
+  CHECK_FALSE(exists(first));  // given back: ready in the pool, reset
+  {
+    Root b(Image::at(sealed));
+    CHECK(b.path().rfind(sealed + ".runs/run-", 0) == 0);
+    CHECK(b.read("/etc/motd") == "inside the root\n");
+    CHECK_FALSE(b.exists("/etc/only-in-a"));
+  }
+  CHECK(slurp(sealed + "/etc/motd") == "inside the root\n");
+  auto v = sh(cowroot_cmd() + " verify " + q(sealed) + " 2>&1");
+  CHECK_MESSAGE(v.status == 0, v.out);
+  // An unsealed directory: a clone beside it, removed with the Root.
+  std::string plain = d / "plain";
+  REQUIRE(sh("cp -a " + q(base()) + " " + q(plain)).status == 0);
+  std::string clone;
+  {
+    Root c(Image::at(plain));
+    clone = c.path();
+    CHECK(clone.rfind(d.path + "/.cowroot-fixture-", 0) == 0);
+  }
+  CHECK_FALSE(exists(clone));
+  CHECK_FALSE(exists(plain + ".runs"));
+}
+
 namespace {
 
 // A test process that dies without giving its root back, leaving a

@@ -147,14 +147,15 @@ def test_refresh_environment_runs_once_on_the_base_before_any_test():
     class More(Deployed):  # the same hook: the same refreshed base
         def test_three(self):
             check_deployed(self)
-            seen.append(self.chroot.image.path)
+            seen.append((self.chroot.image.path, self.chroot.chroot_path))
 
     seen = []
     result = run_tests(Deployed, More)
     assert result.wasSuccessful(), result.output
     assert len(calls) == 1
-    base = seen[0]
+    base, root = seen[0]
     assert os.path.dirname(base).endswith("/" + cowroot._refresh.AREA)
+    assert root.startswith(base + ".runs/run-")  # pooled beside the sealed base, not cloned afresh
     # The image itself is untouched; the refreshed base is sealed.
     assert not os.path.exists(os.path.join(cowroot.Image.default().path, "etc/refreshed"))
     r = subprocess.run([cowroot._refresh.cowroot_bin(), "verify", base], stdout=subprocess.PIPE,
@@ -240,7 +241,10 @@ def test_the_refreshed_base_goes_with_the_run_and_a_killed_runs_is_reaped(tmp_pa
     rid, area = run("exit")
     assert mine(area, rid) == []  # removed at exit
     rid, area = run("crash")
-    assert len(mine(area, rid)) == 5  # base, base.cowroot, .ready and the two locks
+    # base, base.cowroot, base.runs (its pool, holding the root given back), .ready and the two locks
+    assert sorted(n[len(rid) + 1:].split(".", 1)[-1] for n in mine(area, rid) if "." in n) == \
+        ["build.lock", "cowroot", "ready", "runs", "use.lock"]
+    assert len(mine(area, rid)) == 6
     run("exit")  # the next run reaps what the killed one left
     assert mine(area, rid) == []
 
