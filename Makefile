@@ -131,7 +131,7 @@ $(FIXTURE_SO): $(FIXTURE_SRC:%.cc=$(BUILD)/pic/%.o) $(CLONE_SRC:%.cc=$(BUILD)/pi
 $(FAKED): $(BUILD)/faked/faked.o $(CORE_LIB)
 	$(CXX) $(LDFLAGS) -o $@ $^ -static-libstdc++ -static-libgcc
 
-CLI_OBJ := $(BUILD)/cli/cowroot.o $(BUILD)/cli/images.o $(BUILD)/cli/image_cmd.o $(BUILD)/cli/build.o \
+CLI_OBJ := $(BUILD)/cli/cowroot.o $(BUILD)/cli/base_cmds.o $(BUILD)/cli/images.o $(BUILD)/cli/image_cmd.o $(BUILD)/cli/build.o \
            $(BUILD)/cli/layers.o $(BUILD)/cli/archive.o $(BUILD)/cli/sha256.o $(BUILD)/cli/procs.o $(BUILD)/cli/slots.o $(BUILD)/cli/roots.o
 $(CLI): $(CLI_OBJ) $(CLONE_LIB) $(CORE_LIB)
 	$(CXX) $(LDFLAGS) -o $@ $^ -static-libstdc++ -static-libgcc

@@ -1,0 +1,37 @@
+// The launcher's pieces that its subcommands share (cli/cowroot.cc is the
+// launcher, cli/base_cmds.cc the commands over bases and clones).
+#pragma once
+#include <string>
+#include <vector>
+
+namespace cli::launch {
+
+struct Options {
+  std::string save, load, root, cow;
+  std::vector<std::string> binds;  // HOST[:INSIDE]
+  bool unknown_real = false;
+  bool fakechroot = false;
+  long timeout_ms = 0;  // --timeout: the command is killed after this long
+  std::vector<std::string> command;
+};
+
+[[noreturn]] void die(const std::string& msg, int code = 1);
+bool is_file(const std::string& p);
+bool is_dir(const std::string& p);
+// A throwaway session directory of this user's, and its removal.
+std::string make_session_dir();
+void remove_dir(const std::string& dir);
+// The launcher's options (fakeroot's too) and the command after them.
+Options parse(int argc, char** argv);
+// Starts a session (the daemon, the command in it) and returns the
+// command's exit status once the session has ended.
+int run_session(const Options& o);
+
+// cowroot run | clone | reset | seal | verify (base_cmds.cc).
+int cmd_run(int argc, char** argv);
+int cmd_clone(int argc, char** argv);
+int cmd_reset(int argc, char** argv);
+int cmd_seal(int argc, char** argv);
+int cmd_verify(int argc, char** argv);
+
+}  // namespace cli::launch
