@@ -378,6 +378,8 @@ bench: all $(BUILD)/.deps-bench $(BENCH)
 	 else sh bench/debootstrap.sh $(BUILD); fi
 	@if [ "$${BENCH_RELEASES:-1}" = 0 ]; then echo "bench: other releases skipped (BENCH_RELEASES=0)"; \
 	 else sh bench/releases.sh $(BUILD); fi
+	@if [ "$${BENCH_EXEC:-1}" = 0 ]; then echo "bench: exec workloads against real root's chroot skipped (BENCH_EXEC=0)"; \
+	 else sh bench/exec.sh $(BUILD); fi
 
 clean:
 	rm -rf $(BUILD) $(FUZZ_BUILD) $(ASAN_BUILD) $(TSAN_BUILD)
