@@ -18,6 +18,7 @@
 #include <sys/random.h>
 #include <sys/signalfd.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -241,8 +242,18 @@ int build_image(const ImageSpec& spec_in, std::string* err) {
     // debootstrap's own reason first; else the last line of its log.
     std::string why = held;
     if (why.empty() && !tail.empty()) why = tail;
+    // A full disk shows in debootstrap's words as a download or an
+    // extraction that failed ("Couldn't download …"): the cause is named.
+    bool full = false;
+    {
+      std::ifstream log(work + "/root/debootstrap/debootstrap.log");
+      for (std::string l; !full && std::getline(log, l);) full = l.find("No space left on device") != std::string::npos;
+      struct statvfs v;
+      if (!full && statvfs(cache_dir().c_str(), &v) == 0) full = (unsigned long long)v.f_bavail * v.f_frsize < (16ull << 20);
+    }
+    std::string space = full ? " (no space left on device: the image cache " + cache_dir() + " is full)" : "";
     return "cannot build image " + spec.name + ": debootstrap failed" +
-           (why.empty() ? " (is the mirror " + spec.mirror + " reachable?)" : ": " + why);
+           (why.empty() ? (full ? "" : " (is the mirror " + spec.mirror + " reachable?)") : ": " + why) + space;
   };
   b.finish = [&](const std::string& work) -> std::string {
     // The fake state goes beside the image, then the image is sealed.

@@ -2,6 +2,10 @@
 // cowroot, compared entry by entry with the image real root builds
 // (tests/run.sh builds that reference while it is still root).
 // Needs the Debian archive; COWROOT_TEST_DEBOOTSTRAP=0 skips it (make test-quick).
+#include <sys/statvfs.h>
+
+#include <algorithm>
+
 #include "common.h"
 #include "listing.h"
 
@@ -150,4 +154,43 @@ TEST_CASE("a layer with --include installs the packages with apt-get, as fake ro
   CHECK_MESSAGE(v.status == 0, v.out);
   v = sh(env + cowroot() + " verify deb-hello 2>&1");
   CHECK_MESSAGE(v.status == 0, v.out);
+}
+
+TEST_CASE("an image build on a full disk fails with one line naming it, and leaves nothing behind") {
+  if (skipped()) return;
+  const char* fs = getenv("COWROOT_TEST_SMALLFS");
+  if (!fs || !*fs) {
+    MESSAGE("skipped: no small file system to fill (tests/run.sh mounts one when started as root)");
+    return;
+  }
+  std::string cache = std::string(fs) + "/cache." + std::to_string(getpid());
+  std::string filler = std::string(fs) + "/filler." + std::to_string(getpid());
+  REQUIRE(mkdir(cache.c_str(), 0700) == 0);
+  // 8 MiB left: the archive's package lists fit, a minbase (~300 MB) never does.
+  struct statvfs v;
+  REQUIRE(statvfs(fs, &v) == 0);
+  long long avail = (long long)v.f_bavail * v.f_frsize;
+  REQUIRE(avail > (8ll << 20));
+  REQUIRE(sh("fallocate -l " + std::to_string(avail - (8ll << 20)) + " " + q(filler)).status == 0);
+  std::string env = "XDG_CACHE_HOME=" + q(cache) + " ";
+  auto r = sh(env + cowroot() + " image build full --suite bookworm --mirror " + q(getenv("COWROOT_TEST_MIRROR")) +
+              " 2>&1 >/dev/null | grep '^cowroot:'");
+  CAPTURE(r.out);
+  // The banner, then one line of failure.
+  size_t at = r.out.find("cowroot: cannot build image full: debootstrap failed");
+  CHECK(at != std::string::npos);
+  CHECK(r.out.find("cowroot: cannot", at + 1) == std::string::npos);
+  CHECK(r.out.rfind("cowroot: building image full", 0) == 0);
+  CHECK(std::count(r.out.begin(), r.out.end(), '\n') == 2);
+  CHECK(r.out.find("no space left on device: the image cache " + cache + "/cowroot/images is full") != std::string::npos);
+  auto status = sh(env + cowroot() + " image build full --suite bookworm --mirror " + q(getenv("COWROOT_TEST_MIRROR")) +
+                   " >/dev/null 2>&1");
+  CHECK(status.status == 1);
+  // No half-made image, no lock, no work directory.
+  CHECK(sh("ls -A " + q(cache + "/cowroot/images")).out == "");
+  unlink(filler.c_str());
+  auto l = sh(env + cowroot() + " image list 2>&1");
+  CHECK(l.status == 0);
+  CHECK(l.out.find("full") == std::string::npos);
+  sh("rm -rf " + q(cache));
 }
