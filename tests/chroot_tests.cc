@@ -575,3 +575,35 @@ TEST_CASE("a root whose loader cannot be served (musl's, another architecture's)
                      ": its ELF interpreter /lib/ld-musl-x86_64.so.1 is not glibc's dynamic loader (a musl root?): "
                      "the library can only be served by glibc's\n126\n");
 }
+
+// A program's DT_RUNPATH or DT_RPATH names inside directories (sudo's
+// /usr/libexec/sudo for libsudo_util): the root's loader, run with the
+// program's host path, would open them on the host.
+TEST_CASE("a program's RUNPATH and RPATH are the root's directories, and $ORIGIN is the program's") {
+  TempDir d;
+  write_file(d / "lib.c", "const char* where(void) { return WHERE; }\n");
+  write_file(d / "prog.c", "#include <stdio.h>\nconst char* where(void);\nint main(void) { puts(where()); return 0; }\n");
+  std::string r = root();
+  REQUIRE(sh("mkdir -p " + q(r + "/opt/rp/lib") + " " + q(r + "/opt/rp/bin") + " " + q(r + "/opt/rpath/lib") + " " +
+             q(r + "/opt/origin/lib") + " " + q(r + "/opt/origin/bin"))
+              .status == 0);
+  auto lib = [&](const std::string& dir, const std::string& name, const std::string& where) {
+    return sh("cc -shared -fPIC -Wl,-soname," + name + " -DWHERE='\"" + where + "\"' -o " + q(r + dir + "/" + name) +
+              " " + q(d / "lib.c") + " 2>&1");
+  };
+  auto prog = [&](const std::string& out, const std::string& lib_dir, const std::string& name, const std::string& flags) {
+    return sh("cc -o " + q(r + out) + " " + q(d / "prog.c") + " -L" + q(r + lib_dir) + " -l:" + name + " " + flags +
+              " 2>&1");
+  };
+  REQUIRE(lib("/opt/rp/lib", "libcrrun.so", "runpath").status == 0);
+  REQUIRE(lib("/opt/rpath/lib", "libcrold.so", "rpath").status == 0);
+  REQUIRE(lib("/opt/origin/lib", "libcrorig.so", "origin").status == 0);
+  REQUIRE(prog("/opt/rp/bin/runpath", "/opt/rp/lib", "libcrrun.so", "-Wl,--enable-new-dtags,-rpath,/opt/rp/lib").status == 0);
+  REQUIRE(prog("/opt/rp/bin/rpath", "/opt/rpath/lib", "libcrold.so", "-Wl,--disable-new-dtags,-rpath,/opt/rpath/lib").status == 0);
+  REQUIRE(prog("/opt/origin/bin/origin", "/opt/origin/lib", "libcrorig.so", "'-Wl,-rpath,$ORIGIN/../lib'").status == 0);
+  auto out = in_root("/opt/rp/bin/runpath; /opt/rp/bin/rpath; /opt/origin/bin/origin");
+  CHECK_MESSAGE(out.out == "runpath\nrpath\norigin\n", out.out);
+  // ldd names them by their inside paths.
+  auto l = in_root("ldd /opt/rp/bin/runpath");
+  CHECK_MESSAGE(l.out.find("libcrrun.so => /opt/rp/lib/libcrrun.so") != std::string::npos, l.out);
+}

@@ -255,3 +255,18 @@ TEST_CASE("crontab - as a user writes its crontab owned by the user, group cront
                     "ls /var/spool/cron/crontabs 2>&1 | sed s/.*crontabs.*/refused/'");
   CHECK(r.out == "alice:crontab 600\n5 4 * * * echo hi\nrefused\n");
 }
+
+// sudo(8) with a NOPASSWD rule in /etc/sudoers.d (sudoers(5)): the user
+// runs commands as root, and as another user with -u; without a rule it
+// is refused. sudo is setuid root, and loads libsudo_util from its
+// RUNPATH, /usr/libexec/sudo.
+TEST_CASE("sudo with a NOPASSWD rule runs as root and as another user; without one it is refused (needs the Debian archive)") {
+  if (archive_skipped()) return;
+  auto r = in_image(std::string(kInstall) +
+                    "sudo; } > /tmp/apt.log 2>&1 || { tail -n 20 /tmp/apt.log; exit 1; }; "
+                    "echo \"127.0.1.1 $(hostname)\" >> /etc/hosts; useradd -m bob; useradd -m carol; "
+                    "echo 'bob ALL=(ALL) NOPASSWD: ALL' > /etc/sudoers.d/bob && chmod 440 /etc/sudoers.d/bob; "
+                    "su bob -s /bin/sh -c 'sudo -n id -u; sudo -n -u carol id -un; sudo -n cat /etc/shadow | grep -c ^root:' "
+                    "2>/dev/null; su carol -s /bin/sh -c 'sudo -n true' >/dev/null 2>&1 || echo carol-refused");
+  CHECK(r.out == "0\ncarol\n1\ncarol-refused\n");
+}

@@ -107,7 +107,11 @@ int inspect_program(const char* host, int fd_in, char* interp, size_t in, char* 
 // into out (its name as the program needs it). pread only: vfork-safe.
 // `file`, when given, receives the file's attributes and whether it is an
 // ELF file (*elf): what exec's credentials are computed from.
-bool sanitizer_needed(int fd, char* out, size_t n, struct statx* file = nullptr, bool* elf = nullptr) {
+// `search`, when given, receives the program's DT_RUNPATH (or, without
+// one, its DT_RPATH) and *runpath which of the two it was ("" for none).
+bool sanitizer_needed(int fd, char* out, size_t n, struct statx* file = nullptr, bool* elf = nullptr,
+                      char* search = nullptr, size_t sn = 0, bool* runpath = nullptr) {
+  if (search && sn) search[0] = 0;
   struct statx own;
   struct statx& sx = file ? *file : own;
   if (elf) *elf = false;
@@ -147,6 +151,22 @@ bool sanitizer_needed(int fd, char* out, size_t n, struct statx* file = nullptr,
       mapped = true;
     }
   if (!mapped) return false;
+  if (search && sn > 1) {
+    // RUNPATH wins over RPATH, as the loader takes them.
+    int64_t tag = 0;
+    uint64_t at = 0;
+    for (size_t i = 0; i < count && d[i].d_tag != DT_NULL; i++)
+      if (d[i].d_tag == DT_RUNPATH || (d[i].d_tag == DT_RPATH && tag != DT_RUNPATH)) {
+        tag = d[i].d_tag;
+        at = d[i].d_un.d_val;
+      }
+    if (tag) {
+      long r = sys::raw(SYS_pread64, fd, (long)search, (long)sn - 1, (long)(stroff + at));
+      search[r > 0 ? strnlen(search, (size_t)r) : 0] = 0;
+      if (r > 0 && (size_t)r == sn - 1 && strnlen(search, sn - 1) == sn - 1) search[0] = 0;  // longer than sn: none
+      if (runpath) *runpath = tag == DT_RUNPATH;
+    }
+  }
   for (size_t i = 0; i < count && d[i].d_tag != DT_NULL; i++) {
     if (d[i].d_tag != DT_NEEDED) continue;
     char name[64];
@@ -164,14 +184,15 @@ bool sanitizer_needed(int fd, char* out, size_t n, struct statx* file = nullptr,
 
 // sanitizer_needed for (dirfd, path) as execveat would take them.
 bool sanitizer_needed_at(int dirfd, const char* path, int flags, char* out, size_t n, struct statx* file = nullptr,
-                         bool* elf = nullptr) {
+                         bool* elf = nullptr, char* search = nullptr, size_t sn = 0, bool* runpath = nullptr) {
+  if (search && sn) search[0] = 0;
   if (file) file->stx_mode = 0;
   long fd = (flags & AT_EMPTY_PATH) && (!path || !*path)
                 ? dirfd
                 : sys::raw(SYS_openat, dirfd, (long)path, O_RDONLY | O_CLOEXEC | O_NONBLOCK |  // a fifo must not block
                                                             ((flags & AT_SYMLINK_NOFOLLOW) ? O_NOFOLLOW : 0));
   if (fd < 0) return false;
-  bool r = sanitizer_needed((int)fd, out, n, file, elf);
+  bool r = sanitizer_needed((int)fd, out, n, file, elf, search, sn, runpath);
   if (fd != dirfd) sys::raw(SYS_close, fd);
   return r;
 }
@@ -280,43 +301,60 @@ int finish(Plan* p, const char* path, int dirfd, char** argv, char* const envp[]
   return g_confine.active ? confine::to_stub(p, env_slots, env_cap) : 0;
 }
 
+namespace {
+
+// Puts the host paths of the directories in `list` (inside paths, ':' or
+// ';' between them) before p->libpath. Entries that are not absolute, and
+// those with a $ORIGIN, $LIB or $PLATFORM that the loader expands itself
+// (from the program's host path: inside the root already), are left out.
+void prepend_dirs(Plan* p, const char* list) {
+  char extra[8192];
+  size_t used = 0;
+  for (const char* q = list; *q;) {
+    const char* c = q;
+    bool dollar = false;
+    while (*c && *c != ':' && *c != ';') dollar |= *c++ == '$';
+    if (c > q && *q == '/' && !dollar && (size_t)(c - q) < kPathMax) {
+      PathBuf one;
+      memcpy(one, q, c - q);
+      one[c - q] = 0;
+      Resolved rr;
+      if (resolve(AT_FDCWD, one, kFollow | kForExec, &rr) == 0) {
+        size_t l = strlen(rr.path);
+        if (used + l + 2 < sizeof extra) {
+          memcpy(extra + used, rr.path, l);
+          used += l;
+          extra[used++] = ':';
+        }
+      }
+    }
+    q = *c ? c + 1 : c;
+  }
+  size_t ll = strlen(p->libpath);
+  if (used && used + ll + 1 < sizeof p->libpath) {
+    memmove(p->libpath + used, p->libpath, ll + 1);
+    memcpy(p->libpath, extra, used);
+    if (ll == 0) p->libpath[used - 1] = 0;
+  }
+}
+
+}  // namespace
+
 // The loader's --library-path for a program: the library path the
 // program asked for (LD_LIBRARY_PATH, inside paths) first, then the root's
 // (remembered, see cached_library_path); p->libtail is the root's part.
+// The program's own DT_RUNPATH or DT_RPATH (`search`, absolute inside
+// paths such as sudo's /usr/libexec/sudo) would be opened by the loader as
+// host paths: their host paths go where the loader searches them, RPATH
+// before LD_LIBRARY_PATH, RUNPATH after it.
 // Its own frame: the buffers are on the stack only while it runs.
-__attribute__((noinline)) int plan_library_path(Plan* p, char* const envp[]) {
+__attribute__((noinline)) int plan_library_path(Plan* p, char* const envp[], const char* search, bool runpath) {
   if (!cached_library_path(p->libpath, sizeof p->libpath, p->libstamp, sizeof p->libstamp)) return -E2BIG;
   size_t root_lp = strlen(p->libpath);
-  for (char* const* e = envp; e && *e; e++) {
-    if (strncmp(*e, "LD_LIBRARY_PATH=", 16) != 0) continue;
-    char extra[8192];
-    size_t used = 0;
-    for (const char* q = *e + 16; *q;) {
-      const char* c = q;
-      while (*c && *c != ':' && *c != ';') c++;
-      if (c > q && *q == '/' && (size_t)(c - q) < kPathMax) {
-        PathBuf one;
-        memcpy(one, q, c - q);
-        one[c - q] = 0;
-        Resolved rr;
-        if (resolve(AT_FDCWD, one, kFollow | kForExec, &rr) == 0) {
-          size_t l = strlen(rr.path);
-          if (used + l + 2 < sizeof extra) {
-            memcpy(extra + used, rr.path, l);
-            used += l;
-            extra[used++] = ':';
-          }
-        }
-      }
-      q = *c ? c + 1 : c;
-    }
-    size_t ll = strlen(p->libpath);
-    if (used && used + ll + 1 < sizeof p->libpath) {
-      memmove(p->libpath + used, p->libpath, ll + 1);
-      memcpy(p->libpath, extra, used);
-      if (ll == 0) p->libpath[used - 1] = 0;
-    }
-  }
+  if (search && *search && runpath) prepend_dirs(p, search);
+  for (char* const* e = envp; e && *e; e++)
+    if (strncmp(*e, "LD_LIBRARY_PATH=", 16) == 0) prepend_dirs(p, *e + 16);
+  if (search && *search && !runpath) prepend_dirs(p, search);
   p->libtail = p->libpath + (strlen(p->libpath) - root_lp);
   return 0;
 }
@@ -391,7 +429,22 @@ int plan_loader_run(Plan* p, char** a, char* const envp[], char** env_slots, siz
     refuse_loader(p->exe, a[0], why ? why : "cannot be read");
     return -EACCES;
   }
-  if (int e = plan_library_path(p, envp)) return e;
+  // The program the loader is to run: its RUNPATH or RPATH, as for a
+  // program run by name (ldd lists what it would load).
+  char search[1024] = "";
+  bool runpath = false;
+  for (size_t i = 1; i < argc; i++) {
+    if (a[i][0] == '-' && a[i][1] == '-') {
+      if (loader_option_takes_value(a[i])) i++;
+      continue;
+    }
+    Resolved r;
+    char unused[8];
+    if (resolve(AT_FDCWD, a[i], kFollow, &r) == 0)
+      sanitizer_needed_at(r.dirfd, r.path, 0, unused, sizeof unused, nullptr, nullptr, search, sizeof search, &runpath);
+    break;
+  }
+  if (int e = plan_library_path(p, envp, search, runpath)) return e;
   memcpy(p->loader, p->host, strlen(p->host) + 1);
   char** out = p->args;
   size_t k = 0;
@@ -792,8 +845,10 @@ int plan_exec(Plan* p, int dirfd, const char* path, char* const argv[], char* co
     say(p->exe, ": its loader ", interp, " cannot load cowroot's library (built for glibc): cannot confine it");
     return -EACCES;
   }
+  char search[1024];
+  bool runpath = false;
   sanitizer_needed_at(read_fd >= 0 ? read_fd : nd, read_fd >= 0 ? "" : p->host, read_fd >= 0 ? AT_EMPTY_PATH : 0,
-                      p->preload, sizeof p->preload);
+                      p->preload, sizeof p->preload, nullptr, nullptr, search, sizeof search, &runpath);
   Resolved lr;
   const char* elfloader = g_session.fakechroot ? getenv("FAKECHROOT_ELFLOADER") : nullptr;
   if (elfloader && *elfloader == '/') {
@@ -816,7 +871,7 @@ int plan_exec(Plan* p, int dirfd, const char* path, char* const argv[], char* co
     return -EACCES;
   }
   memcpy(p->loader, lr.path, strlen(lr.path) + 1);
-  if (int e = plan_library_path(p, envp)) return e;
+  if (int e = plan_library_path(p, envp, search, runpath)) return e;
   // Started as the loader's argument, the process would be named after the
   // loader (ps, killall, /proc/PID/comm): the library renames it at start.
   {

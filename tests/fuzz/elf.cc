@@ -13,9 +13,10 @@
 
 struct statx;
 namespace cr {
-// exec.cc's reader of a program's DT_NEEDED (not in a header: the exec
-// planner's own step).
-bool sanitizer_needed(int fd, char* out, size_t n, struct statx* file, bool* elf);
+// exec.cc's reader of a program's DT_NEEDED, DT_RUNPATH and DT_RPATH (not
+// in a header: the exec planner's own step).
+bool sanitizer_needed(int fd, char* out, size_t n, struct statx* file, bool* elf, char* search, size_t sn,
+                      bool* runpath);
 }
 
 COWROOT_FUZZ_TARGET(elf) {
@@ -33,11 +34,17 @@ COWROOT_FUZZ_TARGET(elf) {
   if (r == 2) FUZZ_CHECK(memchr(arg, 0, sizeof arg) != nullptr);
   if (r == 0) FUZZ_CHECK(size >= 64 && memcmp(data, "\177ELF", 4) == 0);
   if (r == 2) FUZZ_CHECK(size >= 2 && data[0] == '#' && data[1] == '!');
-  char need[64];
+  char need[64], search[128];
   memset(need, 'x', sizeof need);
-  if (cr::sanitizer_needed(fd, need, sizeof need, nullptr, nullptr)) {
+  memset(search, 'x', sizeof search);
+  bool runpath = false;
+  bool found = cr::sanitizer_needed(fd, need, sizeof need, nullptr, nullptr, search, sizeof search, &runpath);
+  if (found) {
     FUZZ_CHECK(memchr(need, 0, sizeof need) != nullptr);
     FUZZ_CHECK(cr::is_sanitizer_runtime(need, strlen(need)));
   }
+  // The search path, whatever the file says, fits and ends: "" for none.
+  FUZZ_CHECK(memchr(search, 0, sizeof search) != nullptr);
+  if (r != 0) FUZZ_CHECK(search[0] == 0 || size >= 64);
   return 0;
 }
