@@ -607,3 +607,13 @@ TEST_CASE("a program's RUNPATH and RPATH are the root's directories, and $ORIGIN
   auto l = in_root("ldd /opt/rp/bin/runpath");
   CHECK_MESSAGE(l.out.find("libcrrun.so => /opt/rp/lib/libcrrun.so") != std::string::npos, l.out);
 }
+
+// A fake root cannot write to the kernel's audit log (CAP_AUDIT_WRITE):
+// the audit netlink socket is refused as a kernel without audit refuses
+// it, which sudo, su and useradd take quietly. Other netlink sockets are
+// the kernel's.
+TEST_CASE("the audit netlink socket is refused as by a kernel without audit; other netlink sockets are not") {
+  auto r = in_root("perl -e 'socket(my $a, 16, 3, 9) ? print qq(audit opened\\n) : print qq(audit: $!\\n); "
+                   "socket(my $r, 16, 3, 0) ? print qq(route opened\\n) : print qq(route: $!\\n)'");
+  CHECK(r.out == "audit: Protocol not supported\nroute opened\n");
+}

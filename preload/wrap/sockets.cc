@@ -1,6 +1,7 @@
 // Hand-written doors of Unix sockets.
 #include <sys/socket.h>
 #include <sys/un.h>
+#include <linux/netlink.h>
 #include <dirent.h>
 #include <dlfcn.h>
 #include <fcntl.h>
@@ -305,6 +306,18 @@ bool unix_name(const sockaddr* a, socklen_t l, bool binding, Resolved* r, int* e
   sun_path_of(a, l, inside);
   *err = resolve(AT_FDCWD, inside, binding ? 0 : kFollow, r);
   return *err == 0;
+}
+
+// The kernel's audit subsystem takes messages only with CAP_AUDIT_WRITE,
+// which a fake root lacks: its netlink socket is refused in a session as
+// by a kernel built without audit (EPROTONOSUPPORT), which libaudit's
+// users (sudo, su, login, useradd) take quietly. With the real socket,
+// the first message failed with EPERM and sudo said "unable to send audit
+// message" on every run.
+EXPORT int socket(int domain, int type, int protocol) {
+  ensure();
+  if (domain == AF_NETLINK && protocol == NETLINK_AUDIT && g_session.active) return fail(EPROTONOSUPPORT);
+  return (int)sys::call(SYS_socket, domain, type, protocol);
 }
 
 EXPORT int bind(int fd, const struct sockaddr* a, socklen_t l) {
