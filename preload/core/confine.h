@@ -19,6 +19,8 @@
 //    loader's own calls cost nothing until the library takes over.
 // docs/design.md, "Programs that bypass libc", says why and what it costs.
 #pragma once
+#include <signal.h>
+
 #include <cstddef>
 #include <cstdint>
 
@@ -49,6 +51,19 @@ constexpr long kProbeNr = 0x3ffffff0;
 constexpr int kProbeErrno = 4000;
 // The filter's data in a trap (si_errno), to tell our traps from others.
 constexpr int kTrapData = 0x4352;
+
+// The kernel's struct sigaction (x86_64), and what the handlers of the
+// stub and of the library keep to: SIGSYS is never blocked while the
+// filter is in place; SIGKILL and SIGSTOP cannot be.
+struct KSigaction {
+  void* handler;
+  unsigned long flags;
+  void* restorer;
+  uint64_t mask;
+};
+constexpr unsigned long kSaRestorer = 0x04000000;  // the kernel's SA_RESTORER
+constexpr uint64_t kSigsysBit = 1ull << (SIGSYS - 1);
+constexpr uint64_t kUnblockable = (1ull << (SIGKILL - 1)) | (1ull << (SIGSTOP - 1));
 
 // The stub's instruction, in the environment of the program it starts:
 //   COWROOT_STUB=MODE:PATH

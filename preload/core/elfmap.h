@@ -149,6 +149,20 @@ int map(Sys sys, int fd, const Headers& h, uint64_t at, bool fixed, Image* im) {
   return 0;
 }
 
+// An auxiliary vector entry as the new program must see it: what
+// describes the program and its interpreter is theirs, the rest as given.
+inline uint64_t aux_value(uint64_t t, uint64_t v, const Image& main, uint64_t interp_base, const char* execfn) {
+  switch (t) {
+    case AT_PHDR: return main.phdr;
+    case AT_PHNUM: return main.phnum;
+    case AT_PHENT: return sizeof(Elf64_Phdr);
+    case AT_ENTRY: return main.entry;
+    case AT_BASE: return interp_base;
+    case AT_EXECFN: return (uint64_t)execfn;
+    default: return v;
+  }
+}
+
 // Writes the initial stack of a new program below `below` and returns it
 // (16-byte aligned): argc, argv, the environment entries `keep` accepts
 // then `extra` (if given), and the auxiliary vector `auxv` describing `main`
@@ -170,18 +184,9 @@ long* build_stack(uint64_t below, long argc, char* const* argv, char* const* env
   if (extra) *w++ = (long)extra;
   *w++ = 0;
   for (long i = 0; i < auxc; i++) {
-    uint64_t t = auxv[i].a_type, v = auxv[i].a_un.a_val;
-    switch (t) {
-      case AT_PHDR: v = main.phdr; break;
-      case AT_PHNUM: v = main.phnum; break;
-      case AT_PHENT: v = sizeof(Elf64_Phdr); break;
-      case AT_ENTRY: v = main.entry; break;
-      case AT_BASE: v = interp_base; break;
-      case AT_EXECFN: v = (uint64_t)execfn; break;
-      default: break;
-    }
+    uint64_t t = auxv[i].a_type;
     *w++ = (long)t;
-    *w++ = (long)v;
+    *w++ = (long)aux_value(t, auxv[i].a_un.a_val, main, interp_base, execfn);
   }
   *w++ = AT_NULL;
   *w++ = 0;
@@ -203,18 +208,9 @@ void rewrite_stack(long* sp, Keep keep, const char* extra, const Image& main, ui
   }
   *w++ = 0;
   for (r++;; r += 2) {
-    uint64_t t = (uint64_t)r[0], v = (uint64_t)r[1];
-    switch (t) {
-      case AT_PHDR: v = main.phdr; break;
-      case AT_PHNUM: v = main.phnum; break;
-      case AT_PHENT: v = sizeof(Elf64_Phdr); break;
-      case AT_ENTRY: v = main.entry; break;
-      case AT_BASE: v = interp_base; break;
-      case AT_EXECFN: v = (uint64_t)execfn; break;
-      default: break;
-    }
+    uint64_t t = (uint64_t)r[0];
     w[0] = (long)t;
-    w[1] = (long)v;
+    w[1] = (long)aux_value(t, (uint64_t)r[1], main, interp_base, execfn);
     w += 2;
     if (t == AT_NULL) break;
   }

@@ -250,28 +250,26 @@ bool use_tracer(Plan* p, char** argv, char* const envp[]) {
   return sys::raw(SYS_faccessat, AT_FDCWD, (long)p->tracer, X_OK) == 0;
 }
 
-// Execute permission on the fake mode, for the fake user (root: some x bit).
-int exec_permission(const struct statx& sx, bool passthrough) {
-  if (passthrough) return 0;
+// The fake view (owner, group, mode) of the file `sx` describes.
+Meta fake_view(const struct statx& sx) {
   Meta real;
   real.mode = sx.stx_mode;
   real.uid = sx.stx_uid;
   real.gid = sx.stx_gid;
   if (sx.stx_mask & STATX_BTIME) real.birth = {sx.stx_btime.tv_sec, sx.stx_btime.tv_nsec};
   Key k{makedev(sx.stx_dev_major, sx.stx_dev_minor), sx.stx_ino};
-  return may(view_of(k, real), kMayExec, fs_cred());
+  return view_of(k, real);
+}
+
+// Execute permission on the fake mode, for the fake user (root: some x bit).
+int exec_permission(const struct statx& sx, bool passthrough) {
+  return passthrough ? 0 : may(fake_view(sx), kMayExec, fs_cred());
 }
 
 // The credentials the program in `sx` starts with (setuid, setgid, file
 // capabilities of its fake view).
 void program_creds(Plan* p, const struct statx& sx) {
-  Meta real;
-  real.mode = sx.stx_mode;
-  real.uid = sx.stx_uid;
-  real.gid = sx.stx_gid;
-  if (sx.stx_mask & STATX_BTIME) real.birth = {sx.stx_btime.tv_sec, sx.stx_btime.tv_nsec};
-  Key k{makedev(sx.stx_dev_major, sx.stx_dev_minor), sx.stx_ino};
-  exec_creds(view_of(k, real), &p->creds);
+  exec_creds(fake_view(sx), &p->creds);
   p->creds_set = true;
 }
 

@@ -85,17 +85,10 @@ void say(const char* a, const char* b = "", const char* c = "") {
   __builtin_unreachable();
 }
 
-constexpr unsigned long kSaRestorer = 0x04000000;  // the kernel's SA_RESTORER
-constexpr uint64_t kSigsysBit = 1ull << (SIGSYS - 1);
-constexpr uint64_t kUnblockable = (1ull << (SIGKILL - 1)) | (1ull << (SIGSTOP - 1));
-
-// The kernel's struct sigaction on x86_64.
-struct KSigaction {
-  void* handler;
-  unsigned long flags;
-  void* restorer;
-  uint64_t mask;
-};
+using confine::KSigaction;
+using confine::kSaRestorer;
+using confine::kSigsysBit;
+using confine::kUnblockable;
 
 }  // namespace
 

@@ -26,17 +26,10 @@ CR_TLS int t_pass;
 #if defined(__x86_64__)
 namespace {
 
-constexpr unsigned long kSaRestorer = 0x04000000;
-constexpr uint64_t kSigsysBit = 1ull << (SIGSYS - 1);
-constexpr uint64_t kUnblockable = (1ull << (SIGKILL - 1)) | (1ull << (SIGSTOP - 1));
-
-// The kernel's struct sigaction (x86_64).
-struct KSigaction {
-  void* handler;
-  unsigned long flags;
-  void* restorer;
-  uint64_t mask;
-};
+using confine::KSigaction;
+using confine::kSaRestorer;
+using confine::kSigsysBit;
+using confine::kUnblockable;
 
 // The program's own SIGSYS disposition, as it believes it set it: it gets
 // the SIGSYS signals that are not our traps.
