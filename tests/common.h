@@ -4,11 +4,14 @@
 #include <doctest/doctest.h>
 #include <fcntl.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <chrono>
 #include <cstdlib>
 #include <string>
+#include <thread>
 #include <vector>
 
 namespace test {
@@ -117,6 +120,43 @@ inline const TempDir& small_root() {
     return t;
   }();
   return *d;
+}
+
+// A suite that needs the Debian archive is skipped, saying so, under
+// COWROOT_TEST_DEBOOTSTRAP=0 (make test-quick, make test-asan).
+inline bool archive_skipped() {
+  const char* on = getenv("COWROOT_TEST_DEBOOTSTRAP");
+  if (on && std::string(on) == "0") {
+    MESSAGE("skipped: COWROOT_TEST_DEBOOTSTRAP=0 (needs the Debian archive)");
+    return true;
+  }
+  return false;
+}
+
+// A small file system to fill (tests/run.sh mounts a 40 MiB tmpfs when it
+// starts as root), or "" (the test says it was skipped).
+inline std::string small_fs() {
+  const char* fs = getenv("COWROOT_TEST_SMALLFS");
+  if (!fs || !*fs) {
+    MESSAGE("skipped: no small file system to fill (tests/run.sh mounts one when started as root)");
+    return "";
+  }
+  return fs;
+}
+
+// Fills `fs` until at most `leave` bytes are free; the filler is `path`
+// (grown again once: space a process still held may come free meanwhile).
+inline void fill_fs(const std::string& fs, const std::string& path, long leave) {
+  for (int round = 0; round < 2; round++) {
+    if (round) std::this_thread::sleep_for(std::chrono::milliseconds(300));
+    struct statvfs v;
+    REQUIRE(statvfs(fs.c_str(), &v) == 0);
+    long avail = (long)(v.f_bavail * v.f_frsize);
+    struct stat st;
+    long have = stat(path.c_str(), &st) == 0 ? (long)st.st_size : 0;
+    if (avail > leave)
+      REQUIRE(sh("fallocate -l " + std::to_string(have + avail - leave) + " " + q(path)).status == 0);
+  }
 }
 
 }  // namespace test

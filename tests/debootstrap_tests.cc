@@ -2,8 +2,6 @@
 // cowroot, compared entry by entry with the image real root builds
 // (tests/run.sh builds that reference while it is still root).
 // Needs the Debian archive; COWROOT_TEST_DEBOOTSTRAP=0 skips it (make test-quick).
-#include <sys/statvfs.h>
-
 #include <algorithm>
 
 #include "common.h"
@@ -12,15 +10,6 @@
 using namespace test;
 
 namespace {
-
-bool skipped() {
-  const char* on = getenv("COWROOT_TEST_DEBOOTSTRAP");
-  if (on && std::string(on) == "0") {
-    MESSAGE("skipped: COWROOT_TEST_DEBOOTSTRAP=0");
-    return true;
-  }
-  return false;
-}
 
 // One unprivileged debootstrap for the whole run: DIR/bookworm, its fake
 // ownership saved in DIR/state.
@@ -41,7 +30,7 @@ const TempDir& built() {
 }  // namespace
 
 TEST_CASE("debootstrap minbase as an ordinary user equals real root's image, entry by entry") {
-  if (skipped()) return;
+  if (archive_skipped()) return;
   const TempDir& d = built();
   std::string img = d / "bookworm";
 
@@ -80,7 +69,7 @@ TEST_CASE("debootstrap minbase as an ordinary user equals real root's image, ent
 // alternative; dpkg -r; apt-get install of a local .deb. The base stays as
 // it was sealed, and a reset takes it all away.
 TEST_CASE("dpkg -i, maintainer scripts, update-alternatives and apt-get install ./pkg.deb work in a clone") {
-  if (skipped()) return;
+  if (archive_skipped()) return;
   const TempDir& d = built();
   TempDir w;
   std::string img = d / "bookworm", clone = w / "c";
@@ -124,7 +113,7 @@ dpkg --audit
 // from the image's own sources, as fake root; the parent keeps none of it.
 // Last in the file: the image built above moves into a cache of its own.
 TEST_CASE("a layer with --include installs the packages with apt-get, as fake root; its parent keeps none") {
-  if (skipped()) return;
+  if (archive_skipped()) return;
   const TempDir& d = built();
   TempDir c;
   std::string img = d / "bookworm", images = c / "cowroot/images";
@@ -157,21 +146,14 @@ TEST_CASE("a layer with --include installs the packages with apt-get, as fake ro
 }
 
 TEST_CASE("an image build on a full disk fails with one line naming it, and leaves nothing behind") {
-  if (skipped()) return;
-  const char* fs = getenv("COWROOT_TEST_SMALLFS");
-  if (!fs || !*fs) {
-    MESSAGE("skipped: no small file system to fill (tests/run.sh mounts one when started as root)");
-    return;
-  }
-  std::string cache = std::string(fs) + "/cache." + std::to_string(getpid());
-  std::string filler = std::string(fs) + "/filler." + std::to_string(getpid());
+  if (archive_skipped()) return;
+  std::string fs = small_fs();
+  if (fs.empty()) return;
+  std::string cache = fs + "/cache." + std::to_string(getpid());
+  std::string filler = fs + "/filler." + std::to_string(getpid());
   REQUIRE(mkdir(cache.c_str(), 0700) == 0);
   // 8 MiB left: the archive's package lists fit, a minbase (~300 MB) never does.
-  struct statvfs v;
-  REQUIRE(statvfs(fs, &v) == 0);
-  long long avail = (long long)v.f_bavail * v.f_frsize;
-  REQUIRE(avail > (8ll << 20));
-  REQUIRE(sh("fallocate -l " + std::to_string(avail - (8ll << 20)) + " " + q(filler)).status == 0);
+  fill_fs(fs, filler, 8l << 20);
   std::string env = "XDG_CACHE_HOME=" + q(cache) + " ";
   auto r = sh(env + cowroot() + " image build full --suite bookworm --mirror " + q(getenv("COWROOT_TEST_MIRROR")) +
               " 2>&1 >/dev/null | grep '^cowroot:'");

@@ -271,35 +271,6 @@ TEST_CASE("a clone's session processes killed at random, 150 times: its table st
   MESSAGE(kills << " kills in " << took << " s");
 }
 
-namespace {
-
-// A small file system to fill (tests/run.sh mounts a 40 MiB tmpfs when it
-// starts as root), or "" (the test says it was skipped).
-std::string small_fs() {
-  const char* fs = getenv("COWROOT_TEST_SMALLFS");
-  if (!fs || !*fs) {
-    MESSAGE("skipped: no small file system to fill (tests/run.sh mounts one when started as root)");
-    return "";
-  }
-  return fs;
-}
-
-// Fills `fs` until at most `leave` bytes are free; the filler is `path`
-// (grown again once: space a process still held may come free meanwhile).
-void fill_fs(const std::string& fs, const std::string& path, long leave) {
-  for (int round = 0; round < 2; round++) {
-    if (round) std::this_thread::sleep_for(std::chrono::milliseconds(300));
-    struct statvfs v;
-    REQUIRE(statvfs(fs.c_str(), &v) == 0);
-    long avail = (long)(v.f_bavail * v.f_frsize);
-    struct stat st;
-    long have = stat(path.c_str(), &st) == 0 ? (long)st.st_size : 0;
-    if (avail > leave)
-      REQUIRE(sh("fallocate -l " + std::to_string(have + avail - leave) + " " + q(path)).status == 0);
-  }
-}
-
-}  // namespace
 
 TEST_CASE("a full file system during the table's growth: ENOSPC, every entry before it kept, the table whole") {
   std::string fs = small_fs();

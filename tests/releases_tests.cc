@@ -27,15 +27,6 @@ using namespace test;
 
 namespace {
 
-bool skipped() {
-  const char* on = getenv("COWROOT_TEST_DEBOOTSTRAP");
-  if (on && std::string(on) == "0") {
-    MESSAGE("skipped: COWROOT_TEST_DEBOOTSTRAP=0 (needs the Debian archive)");
-    return true;
-  }
-  return false;
-}
-
 // The installed cowroot, and the run's image cache (shared with fixture_tests).
 const bool configured = [] {
   if (const char* p = getenv("COWROOT_TEST_PREFIX")) cowroot::set_prefix(p);
@@ -147,12 +138,12 @@ void check_release(const std::string& suite, const std::string& version) {
 }  // namespace
 
 TEST_CASE("bullseye (glibc 2.31, a loader without --argv0): its image passes what a bookworm image does") {
-  if (skipped()) return;
+  if (archive_skipped()) return;
   check_release("bullseye", "11.");
 }
 
 TEST_CASE("trixie (glibc 2.41): its image passes too, and was built while a root of bullseye was in use") {
-  if (skipped()) return;
+  if (archive_skipped()) return;
   // A program runs in a root of bullseye while trixie's image is built.
   cowroot::Root busy(image("bullseye"));
   busy.write("/etc/in-use", "before\n");

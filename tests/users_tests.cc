@@ -201,15 +201,6 @@ TEST_CASE("outside a root too: a fake user meets the fake modes of the session's
 
 namespace {
 
-bool archive_skipped() {
-  const char* on = getenv("COWROOT_TEST_DEBOOTSTRAP");
-  if (on && std::string(on) == "0") {
-    MESSAGE("skipped: COWROOT_TEST_DEBOOTSTRAP=0 (needs the Debian archive)");
-    return true;
-  }
-  return false;
-}
-
 // `cowroot run` on the default image, with the image cache the fixture
 // tests use (so one build serves both), the script's output and stderr.
 Result in_image(const std::string& script) {
