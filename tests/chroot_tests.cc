@@ -441,6 +441,27 @@ TEST_CASE("--fakechroot: settings changed inside reach the next program; clearen
   CHECK(r.out == "substituted\n");
 }
 
+TEST_CASE("--fakechroot: a substitute that is a #! script runs through its interpreter; FAKECHROOT_ELFLOADER takes any program") {
+  // Sessions are confined by default, so every exec goes through the stub,
+  // which maps ELF programs only: the script's interpreter is started for it.
+  TempDir d;
+  std::string script = d / "subst.sh";
+  write_file(script, "#!/bin/sh -e\necho subst $0 \"$@\" $FAKECHROOT_CMD_ORIG\n");
+  chmod(script.c_str(), 0755);
+  auto r = sh(cowroot() + " --fakechroot -- sh -c 'FAKECHROOT_CMD_SUBST=/no/file=x:/usr/bin/zz-nothing=" + script +
+              " chroot " + q(root()) + " /usr/bin/zz-nothing a \"b c\"' 2>&1");
+  CHECK(r.out == "subst " + script + " a b c /usr/bin/zz-nothing\n");
+  // fakechroot runs ELFLOADER --library-path PATH PROGRAM ARGS, whatever
+  // program it names (its own suite names /bin/echo).
+  r = sh(cowroot() + " --fakechroot -- sh -c 'FAKECHROOT_ELFLOADER=/bin/echo chroot " + q(root()) +
+         " /bin/sh -c \"cat /etc/motd\"' 2>&1");
+  CAPTURE(r.out);
+  CHECK(r.out.find("--library-path ") != std::string::npos);
+  std::string tail = " -c cat /etc/motd\n";
+  CHECK(r.out.size() > tail.size());
+  CHECK(r.out.compare(r.out.size() - tail.size(), tail.size(), tail) == 0);
+}
+
 TEST_CASE("exec by descriptor and execveat's flags as the kernel has them") {
   // fexecve of an O_PATH descriptor runs the program; execveat with
   // AT_SYMLINK_NOFOLLOW of a symlink is ELOOP; a #! script run by

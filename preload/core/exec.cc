@@ -571,8 +571,28 @@ int plan_exec(Plan* p, int dirfd, const char* path, char* const argv[], char* co
         env_slots[k + 1] = nullptr;
         p->envp = env_slots;
         if (g_confine.active) {
-          char interp[8], arg[8];
-          if (inspect_program(p->host, -1, interp, sizeof interp, arg, sizeof arg) == 1) p->mode = 'H';
+          // The stub maps ELF programs only: a substitute that is a script
+          // starts its interpreter (a host path too), as the kernel would.
+          char* interp = p->interp[0];
+          char* arg = p->interp[1];
+          int kind = inspect_program(p->host, -1, interp, sizeof p->interp[0], arg, sizeof p->interp[1]);
+          if (kind == 2) {
+            size_t rest = argv && argv[0] ? argv_count(argv + 1) : 0;
+            size_t cap = sizeof p->args / sizeof p->args[0];
+            char** na = rest + 4 <= cap ? p->args : argv_slots;
+            if (na == argv_slots && rest + 4 > argv_cap) return -E2BIG;
+            size_t k = 0;
+            na[k++] = interp;
+            if (*arg) na[k++] = arg;
+            na[k++] = p->host;
+            for (size_t i = 0; i < rest; i++) na[k++] = argv[i + 1];
+            na[k] = nullptr;
+            p->argv = na;
+            p->path = interp;
+            char ii[8], ia[8];  // only whether it is static is wanted
+            kind = inspect_program(interp, -1, ii, sizeof ii, ia, sizeof ia);
+          }
+          if (kind == 1) p->mode = 'H';
           return confine::to_stub(p, env_slots, env_cap);
         }
         return 0;
@@ -864,6 +884,9 @@ int plan_exec(Plan* p, int dirfd, const char* path, char* const argv[], char* co
   // What this loader takes (once per loader file, not per exec).
   const char* why = nullptr;
   int caps = loader_caps(lr.path, lx, &why);
+  // A loader the user names (FAKECHROOT_ELFLOADER) is taken as fakechroot
+  // takes it, whatever it is: given the options every loader knows.
+  if (caps < 0 && elfloader && *elfloader == '/') caps = 0;
   if (caps < 0) {
     refuse_loader(p->exe, interp, why);
     return -EACCES;
