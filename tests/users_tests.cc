@@ -124,6 +124,38 @@ TEST_CASE("links of other users' files are refused unless readable and writable 
   CHECK(r.out == "Operation not permitted\nok\nOperation not permitted\n");
 }
 
+TEST_CASE("a write by a user without CAP_FSETID drops setuid, and setgid with group execute; root's keeps them") {
+  // The kernel's should_remove_suid: here at the open for writing (or truncate).
+  auto r = in_root(
+      "mkdir -p /tmp/su && for f in w t k g; do cp /usr/bin/id /tmp/su/$f; done && chown 1000 /tmp/su/* && "
+      "chmod 6777 /tmp/su/w /tmp/su/t /tmp/su/k && chmod 2766 /tmp/su/g && "
+      "echo >> /tmp/su/k && stat -c %a /tmp/su/k; " +
+      as(1001, "sh -c 'echo >> /tmp/su/w; truncate -s 0 /tmp/su/t; echo >> /tmp/su/g; cat /tmp/su/k >/dev/null'") +
+      "; stat -c '%n %a' /tmp/su/w /tmp/su/t /tmp/su/g /tmp/su/k");
+  CHECK(r.out == "6777\n/tmp/su/w 777\n/tmp/su/t 777\n/tmp/su/g 2766\n/tmp/su/k 6777\n");
+}
+
+TEST_CASE("protected_regular and protected_fifos: O_CREAT of someone else's file in a sticky directory is refused") {
+  // The levels are the kernel's (this machine's may be 0) or the variables,
+  // read from a program's environment at its start (export in dash does not
+  // reach its own environ: the checks run in programs it starts).
+  auto r = in_root(
+      "export COWROOT_PROTECTED_REGULAR=1 COWROOT_PROTECTED_FIFOS=1; mkdir -p /tmp/pr /tmp/pr2 && chmod 1777 /tmp/pr && "
+      "chmod 1775 /tmp/pr2 && chgrp 1001 /tmp/pr2 && "
+      "echo a > /tmp/pr/f && mkfifo /tmp/pr/p && chown 1000 /tmp/pr/f /tmp/pr/p /tmp/pr2 && chmod 666 /tmp/pr/f /tmp/pr/p && "
+      "echo b > /tmp/pr2/g && chown 1002 /tmp/pr2/g && chmod 666 /tmp/pr2/g; " +
+      as(1001, "sh -c 'echo >> /tmp/pr/f || echo refused; cat /tmp/pr/f >/dev/null && echo reads; "
+               "echo > /tmp/pr/new && echo creates; echo >> /tmp/pr/new && echo own; "
+               "echo >> /tmp/pr2/g && echo level1-group-dir; sh -c \"exec 3<>/tmp/pr/p\" 2>/dev/null || echo fifo-refused'") +
+      "; sh -c 'echo >> /tmp/pr/f' 2>/dev/null || echo root-refused; " +
+      as(1000, "sh -c 'echo >> /tmp/pr/f && echo owner'") +
+      "; " + as(1001, "sh -c 'COWROOT_PROTECTED_REGULAR=2 sh -c \"echo >> /tmp/pr2/g\" 2>/dev/null || echo level2'") +
+      "; COWROOT_PROTECTED_REGULAR=0 sh -c 'echo >> /tmp/pr/f && echo off'");
+  CHECK(r.out ==
+        "sh: 1: cannot create /tmp/pr/f: Permission denied\nrefused\nreads\ncreates\nown\nlevel1-group-dir\n"
+        "fifo-refused\nroot-refused\nowner\nlevel2\noff\n");
+}
+
 TEST_CASE("exec honours setuid and setgid of the fake mode and owner") {
   auto r = in_root("mkdir -p /opt/b && for f in id-sg id-su id-gnx; do cp /usr/bin/id /opt/b/$f; done && "
                    "chgrp 5 /opt/b/id-sg /opt/b/id-gnx && chmod 2755 /opt/b/id-sg && chmod 2745 /opt/b/id-gnx && "

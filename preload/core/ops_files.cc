@@ -321,9 +321,19 @@ int open_at(int dirfd, const char* path, int flags, mode_t mode) {
 
 namespace {
 
+// A write's loss of setuid and setgid (setid_after_write), recorded when the
+// open for writing succeeds: the bits go at the open, not at the first write.
+struct SetidDrop {
+  bool on = false;
+  Key key;
+  Meta cur;
+  mode_t mode;
+};
+
 // may_open(): what opening an existing file takes, checked against its fake
-// view for a user without CAP_DAC_OVERRIDE (and O_NOATIME's owner rule).
-int check_open(int dirfd, const char* path, int flags, const Resolved& r, const Cred& c) {
+// view for a user without CAP_DAC_OVERRIDE (and O_NOATIME's owner rule), and
+// the sticky directory rules (may_open_in_sticky).
+int check_open(int dirfd, const char* path, int flags, const Resolved& r, const Cred& c, SetidDrop* drop) {
   bool tmpfile = (flags & O_TMPFILE) == O_TMPFILE;
   if ((flags & O_PATH) || r.passthrough) return 0;
   struct statx sx;
@@ -347,7 +357,36 @@ int check_open(int dirfd, const char* path, int flags, const Resolved& r, const 
   if (!S_ISLNK(m.mode))
     if (int err = may(m, acc, c)) return err;
   if ((flags & O_NOATIME) && !owner_or_capable(m, c)) return -EPERM;
+  if ((flags & O_CREAT) && sticky_create_rules()) {
+    Meta parent;
+    if (parent_view(r, &parent) == 0)
+      if (int err = may_open_in_sticky(parent, m, c)) return err;
+  }
+  if ((acc & kMayWrite) && setid_after_write(m.mode, c) != m.mode) {
+    drop->on = true;
+    drop->key = key_of(sx);
+    drop->cur = m;
+    drop->mode = setid_after_write(m.mode, c);
+  }
   return 0;
+}
+
+// Root's side of the sticky rules: checked only when the file is found to
+// exist (an O_CREAT|O_EXCL open failed), so a new file costs nothing more.
+int check_sticky_existing(int dirfd, const char* path, int flags, const Resolved& r, const Cred& c) {
+  struct statx sx;
+  if (r.passthrough || real_statx(dirfd, path, (flags & O_NOFOLLOW) ? AT_SYMLINK_NOFOLLOW : 0, &sx) < 0) return 0;
+  Meta m = view(sx);
+  if (!S_ISREG(m.mode) && !S_ISFIFO(m.mode)) return 0;
+  Meta parent;
+  return parent_view(r, &parent) == 0 ? may_open_in_sticky(parent, m, c) : 0;
+}
+
+void drop_setid(const SetidDrop& d) {
+  if (!d.on) return;
+  Meta v;
+  v.mode = d.mode;
+  g_state.update(d.key, d.cur, kSetPerm, v);
 }
 
 }  // namespace
@@ -357,9 +396,17 @@ static int open_resolved(int dirfd, const char* path, int flags, mode_t mode, co
   bool tmpfile = (flags & O_TMPFILE) == O_TMPFILE;
   bool creates = (flags & O_CREAT) || tmpfile;
   Cred c = fs_cred();
-  if (!dac_free(c) || ((flags & O_NOATIME) && !(c.caps & cap_bit(CAP_FOWNER))))
-    if (int e = check_open(dirfd, path, flags, r, c)) return fail(e);
-  if (!creates) return (int)sys::call(SYS_openat, dirfd, (long)path, flags, mode);
+  SetidDrop drop;
+  bool checked = !dac_free(c) || ((flags & O_NOATIME) && !(c.caps & cap_bit(CAP_FOWNER)));
+  if (checked)
+    if (int e = check_open(dirfd, path, flags, r, c, &drop)) return fail(e);
+  if (!creates) {
+    long fd = sys::call(SYS_openat, dirfd, (long)path, flags, mode);
+    if (fd >= 0) drop_setid(drop);
+    return (int)fd;
+  }
+  // Root meets the sticky rules only where a file exists already.
+  bool sticky = !checked && !tmpfile && !(flags & O_EXCL) && sticky_create_rules();
   // Who owns a new file: the fsuid, and the fsgid or a setgid directory's
   // group. (For O_TMPFILE the name is the directory itself.)
   Meta parent;
@@ -374,7 +421,8 @@ static int open_resolved(int dirfd, const char* path, int flags, mode_t mode, co
   NewOwner o = new_owner(have_parent ? &parent : nullptr);
   mode_t perm = new_perm(mode & 07777 & ~g_session.umask, false, o);
   mode_t disk = disk_perm(perm, false);
-  if (disk == perm && !owner_entry_needed(o)) return (int)sys::call(SYS_openat, dirfd, (long)path, flags, mode);
+  if (disk == perm && !owner_entry_needed(o) && !sticky && !drop.on)
+    return (int)sys::call(SYS_openat, dirfd, (long)path, flags, mode);
   // The file may be created with other permissions than asked: find out
   // whether this call creates it, so that only a new file gets the entry.
   long fd;
@@ -387,6 +435,8 @@ static int open_resolved(int dirfd, const char* path, int flags, mode_t mode, co
       fd = sys::raw(SYS_openat, dirfd, (long)path, flags | O_EXCL, disk);
       created = true;
       if (fd != -EEXIST) break;
+      if (sticky)
+        if (int e = check_sticky_existing(dirfd, path, flags, r, c)) return fail(e);
       fd = sys::raw(SYS_openat, dirfd, (long)path, flags & ~O_CREAT, mode);
       created = false;
       if (fd != -ENOENT) break;
@@ -398,6 +448,7 @@ static int open_resolved(int dirfd, const char* path, int flags, mode_t mode, co
     }
   }
   if (fd < 0) return fail(fd);
+  if (!created) drop_setid(drop);
   if (created) {
     if (int e = note_created((int)fd, "", AT_EMPTY_PATH, disk != perm, perm, o)) {
       sys::raw(SYS_close, fd);
@@ -600,10 +651,17 @@ namespace cr::ops {
 int truncate_at(int dirfd, const char* path, off_t length) {
   RESOLVE(dirfd, path, kFollow);
   Cred c = fs_cred();
+  SetidDrop drop;
   if (!dac_free(c) && !rs_path.passthrough) {
     struct statx sx;
-    if (real_statx(dirfd, path, 0, &sx) == 0 && !S_ISDIR(sx.stx_mode) && !real_checks_only(real_meta(sx)))
-      if (int e = may(view(sx), kMayWrite, c)) return fail(e);
+    if (real_statx(dirfd, path, 0, &sx) == 0 && !S_ISDIR(sx.stx_mode) && !real_checks_only(real_meta(sx))) {
+      Meta m = view(sx);
+      if (int e = may(m, kMayWrite, c)) return fail(e);
+      drop.on = setid_after_write(m.mode, c) != m.mode;
+      drop.key = key_of(sx);
+      drop.cur = m;
+      drop.mode = setid_after_write(m.mode, c);
+    }
   }
   PathBuf copy;
   if (int e = prepare_write(&dirfd, &path, nullptr, true, CowWhat::kContent, copy)) return fail(e);
@@ -617,7 +675,9 @@ int truncate_at(int dirfd, const char* path, off_t length) {
     memcpy(through + l + 1, path, pl + 1);
     path = through;
   }
-  return (int)sys::call(SYS_truncate, (long)path, (long)length);
+  long r = sys::call(SYS_truncate, (long)path, (long)length);
+  if (r == 0) drop_setid(drop);
+  return (int)r;
 }
 
 // Setting times: the owner (or CAP_FOWNER) sets any; "now" (no times, or

@@ -2,6 +2,8 @@
 #include "perm.h"
 
 #include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
 #include <sys/prctl.h>
 
 #include "ops.h"
@@ -41,6 +43,43 @@ int may_delete(const Meta& dir, const Meta& victim, const Cred& c) {
   if (int e = may(dir, kMayWrite | kMayExec, c)) return e;
   if ((dir.mode & S_ISVTX) && c.uid != victim.uid && c.uid != dir.uid && !(c.caps & cap_bit(CAP_FOWNER)))
     return -EPERM;
+  return 0;
+}
+
+namespace {
+
+// -1 until read: a level from the environment, else from the kernel.
+int g_protected[2] = {-1, -1};
+
+int protected_level(int which) {
+  int& v = g_protected[which];
+  if (v >= 0) return v;
+  static const char* const env[] = {"COWROOT_PROTECTED_REGULAR", "COWROOT_PROTECTED_FIFOS"};
+  static const char* const file[] = {"/proc/sys/fs/protected_regular", "/proc/sys/fs/protected_fifos"};
+  int level = 0;
+  if (const char* e = getenv(env[which]); e && *e >= '0' && *e <= '9') {
+    level = *e - '0';
+  } else {
+    long fd = sys::raw(SYS_openat, AT_FDCWD, (long)file[which], O_RDONLY | O_CLOEXEC);
+    if (fd >= 0) {
+      char b[4] = {};
+      if (sys::raw(SYS_read, fd, (long)b, sizeof b - 1) > 0 && b[0] >= '0' && b[0] <= '9') level = b[0] - '0';
+      sys::raw(SYS_close, fd);
+    }
+  }
+  v = level;
+  return v;
+}
+
+}  // namespace
+
+bool sticky_create_rules() { return protected_level(0) > 0 || protected_level(1) > 0; }
+
+int may_open_in_sticky(const Meta& dir, const Meta& file, const Cred& c) {
+  if (!(dir.mode & S_ISVTX)) return 0;
+  int level = S_ISREG(file.mode) ? protected_level(0) : S_ISFIFO(file.mode) ? protected_level(1) : 0;
+  if (level == 0 || file.uid == dir.uid || file.uid == c.uid) return 0;
+  if ((dir.mode & 0002) || (level >= 2 && (dir.mode & 0020))) return -EACCES;
   return 0;
 }
 

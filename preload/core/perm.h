@@ -86,6 +86,27 @@ inline int may_create(const Meta& dir, const Cred& c) { return may(dir, kMayWrit
 // CAP_FOWNER). 0, -EACCES or -EPERM.
 int may_delete(const Meta& dir, const Meta& victim, const Cred& c);
 
+// fs.protected_regular and fs.protected_fifos (the kernel's
+// may_create_in_sticky): an O_CREAT open of an existing regular file or
+// fifo in a sticky directory that is world-writable (level 1) or
+// group-writable (level 2), when neither the opener (fsuid) nor the
+// directory's owner owns the file, is refused with EACCES, root included.
+// The levels are the host kernel's (/proc/sys/fs), or COWROOT_PROTECTED_REGULAR
+// and COWROOT_PROTECTED_FIFOS. 0 or -EACCES.
+bool sticky_create_rules();  // either level above 0
+int may_open_in_sticky(const Meta& dir, const Meta& file, const Cred& c);
+
+// Whether a write by `c` to a file of mode `mode` drops its setuid and
+// setgid bits (should_remove_suid: without CAP_FSETID, setuid, and setgid
+// with group execute); the bits that stay.
+inline mode_t setid_after_write(mode_t mode, const Cred& c) {
+  if (c.caps & cap_bit(CAP_FSETID)) return mode;
+  if (!S_ISREG(mode)) return mode;
+  mode &= ~S_ISUID;
+  if ((mode & (S_ISGID | S_IXGRP)) == (S_ISGID | S_IXGRP)) mode &= ~S_ISGID;
+  return mode;
+}
+
 // The fake view of a file from its key and real attributes: its entry, or
 // the real attributes with root as owner (unless -u).
 inline Meta view_of(const Key& k, const Meta& real, bool* has_entry = nullptr) {
