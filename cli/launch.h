@@ -1,5 +1,6 @@
 // The launcher's pieces that its subcommands share (cli/cowroot.cc is the
-// launcher, cli/base_cmds.cc the commands over bases and clones).
+// launcher's options, cli/session.cc its session, cli/base_cmds.cc the
+// commands over bases and clones).
 #pragma once
 #include <string>
 #include <vector>
@@ -13,9 +14,15 @@ struct Options {
   bool fakechroot = false;
   long timeout_ms = 0;  // --timeout: the command is killed after this long
   std::vector<std::string> command;
+  // Where the library and the daemon are looked for (as from bin/: ../lib,
+  // ../libexec/cowroot): the command's own directory when empty.
+  std::string exe_dir;
 };
 
 [[noreturn]] void die(const std::string& msg, int code = 1);
+// From now on die() ends the process with _exit: in a child of a test
+// process, whose exit handlers and stdio buffers are the test's.
+void quick_exit_on_die();
 bool is_file(const std::string& p);
 bool is_dir(const std::string& p);
 // A throwaway session directory of this user's, and its removal.

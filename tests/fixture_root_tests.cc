@@ -5,7 +5,11 @@
 #include <cowroot/doctest.h>
 #include <cowroot/fixture.h>
 #include <sys/statfs.h>
+#include <signal.h>
 #include <sys/wait.h>
+
+#include <atomic>
+#include <thread>
 
 #include "fixture_util.h"
 
@@ -108,6 +112,61 @@ TEST_CASE("run returns when the program exits; what it left running goes with th
     CHECK(alive(bg));
   }
   CHECK(ends_within(bg, 2000));
+}
+
+namespace {
+std::string g_exit_mark;
+void mark_exit() {
+  if (!g_exit_mark.empty()) write_file(g_exit_mark, std::to_string(getpid()) + "\n");
+}
+void on_usr1(int) {}
+}  // namespace
+
+TEST_CASE("run starts the session in a child of the test process, as a program would have been started") {
+  // Threads running programs in their own roots at once: the child of a
+  // threaded process, forked while helpers of other threads use the core.
+  {
+    std::vector<std::thread> ts;
+    std::atomic<int> good{0};
+    for (int t = 0; t < 4; t++)
+      ts.emplace_back([&good, t] {
+        Root root(Image::at(base()));
+        for (int i = 0; i < 5; i++) {
+          root.write("/tmp/w", std::to_string(t));
+          auto r = root.sh("cat /tmp/w; id -u");
+          if (r.ok() && r.out == std::to_string(t) + "0\n") good++;
+        }
+      });
+    for (auto& t : ts) t.join();
+    CHECK(good == 20);
+  }
+  Root root(Image::at(base()));
+  // The test process's own end of the input pipe is not held open in the
+  // child: the program sees the end of its input.
+  cowroot::RunOptions in;
+  in.input = "line one\nline two\n";
+  CHECK(root.run({"/bin/sh", "-c", "cat; echo end"}, in).out == "line one\nline two\nend\n");
+  // A handler of the test process is not the program's: default again.
+  struct sigaction sa{}, old{};
+  sa.sa_handler = on_usr1;
+  sigaction(SIGUSR1, &sa, &old);
+  auto r = root.sh("kill -USR1 $$; echo survived");
+  sigaction(SIGUSR1, &old, nullptr);
+  CHECK(r.status == 128 + SIGUSR1);
+  CHECK(r.out.empty());
+  // A session that cannot start says why with the command's words and
+  // status, and the child never runs the test process's exit handlers.
+  TempDir marks;
+  g_exit_mark = marks / "exited";
+  static bool registered = atexit(mark_exit) == 0;
+  CHECK(registered);
+  cowroot::RunOptions bad;
+  bad.binds = {"/no/such/dir:/mnt"};
+  r = root.run({"/bin/true"}, bad);
+  CHECK(r.status == 1);
+  CHECK(r.err.find("cowroot: --bind /no/such/dir:/mnt: /no/such/dir: No such file or directory") != std::string::npos);
+  CHECK_FALSE(exists(g_exit_mark));
+  g_exit_mark.clear();
 }
 
 TEST_CASE("the command line returns when its program exits: a kept root's daemon runs on, a throwaway root's goes") {

@@ -1,0 +1,535 @@
+// The launcher's session: its daemon, its command and their end. The
+// cowroot command runs it after parsing its options; the test fixture
+// runs it in a child of the test process (no program start for the
+// command itself).
+#include <dirent.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <poll.h>
+#include <sys/file.h>
+#include <sys/socket.h>
+#include <sys/syscall.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+#include <algorithm>
+#include <cerrno>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <string>
+#include <vector>
+#include "sanitizer_log.h"
+#include "../preload/core/cow.h"
+#include "clone/clone.h"
+#include "../preload/core/confine.h"
+#include "../preload/core/exec.h"
+#include "../preload/core/proto.h"
+#include "../preload/core/resolve.h"
+#include "images.h"
+#include "launch.h"
+#include "procs.h"
+#include "roots.h"
+#include "slots.h"
+#include "../preload/core/session.h"
+#include "../preload/core/session_end.h"
+#include "../preload/core/state.h"
+extern char** environ;
+
+namespace cli::launch {
+
+namespace {
+// exit for the command; _exit in a fixture's child, whose test process
+// has its own exit handlers and buffers.
+void (*g_exit)(int) = exit;
+}  // namespace
+
+void quick_exit_on_die() { g_exit = _exit; }
+
+[[noreturn]] void die(const std::string& msg, int code) {
+  fprintf(stderr, "cowroot: %s\n", msg.c_str());
+  fflush(stderr);
+  g_exit(code);
+  abort();
+}
+
+std::string self_dir(const Options* o = nullptr) {
+  if (o && !o->exe_dir.empty()) return o->exe_dir;
+  char buf[4096];
+  ssize_t n = readlink("/proc/self/exe", buf, sizeof buf - 1);
+  if (n <= 0) die("cannot find its own location (/proc/self/exe)");
+  buf[n] = 0;
+  std::string s(buf);
+  return s.substr(0, s.rfind('/'));
+}
+
+bool is_file(const std::string& p) {
+  struct stat st;
+  return stat(p.c_str(), &st) == 0 && S_ISREG(st.st_mode);
+}
+
+bool is_dir(const std::string& p) {
+  struct stat st;
+  return stat(p.c_str(), &st) == 0 && S_ISDIR(st.st_mode);
+}
+
+// The library and the daemon, relative to this program (installs are
+// relocatable), unless the environment names them.
+std::string locate(const Options& o, const char* env, const std::vector<std::string>& rel, const char* what) {
+  if (const char* e = getenv(env); e && *e) {
+    if (!is_file(e)) die(std::string(what) + " " + e + " (from " + env + ") does not exist");
+    return e;
+  }
+  std::string d = self_dir(&o);
+  std::string tried;
+  for (auto& r : rel) {
+    std::string p = d + "/" + r;
+    char real[4096];
+    if (is_file(p) && realpath(p.c_str(), real)) return real;
+    tried += " " + p;
+  }
+  die(std::string("cannot find ") + what + " (looked at" + tried + ")");
+}
+
+// A throwaway session directory, marked as one (so that whichever daemon
+// ends the session removes it), in this user's private directory for them:
+// $XDG_RUNTIME_DIR/cowroot-UID or /tmp/cowroot-UID. One planted there by
+// another user is never followed: the session goes on in a directory of its
+// own, and says so. Sessions over whose daemon was killed with nobody left
+// to finish them are swept away first.
+std::string make_session_dir() {
+  const char* base = getenv("XDG_RUNTIME_DIR");
+  std::string b = (base && *base == '/' && access(base, W_OK) == 0) ? base : "/tmp";
+  std::string name = "cowroot-" + std::to_string(getuid());
+  bool fresh;
+  std::string note;
+  std::string top = cr::private_dir(b, name, &fresh, &note);
+  if (!note.empty()) fprintf(stderr, "cowroot: %s\n", note.c_str());
+  if (top.empty()) die("no private directory for the session's state");
+  std::string dir;
+  if (fresh) {
+    dir = top;  // fresh and private: the session's own
+    cr::sweep_sessions(top.substr(0, top.rfind('/')), name + ".");
+  } else {
+    cr::sweep_sessions(top);
+    std::string t = top + "/s.XXXXXX";
+    std::vector<char> buf(t.begin(), t.end());
+    buf.push_back(0);
+    if (!mkdtemp(buf.data())) die("cannot create a session directory in " + top + ": " + strerror(errno));
+    dir = buf.data();
+  }
+  if (int r = cr::mark_ephemeral(dir); r < 0) {
+    rmdir(dir.c_str());
+    die("cannot create " + dir + "/" + cr::kEphemeralMark + ": " + strerror(-r));
+  }
+  return dir;
+}
+
+void remove_dir(const std::string& dir) { cr::remove_session_dir(dir); }
+
+// Sends one request to the daemon and waits for its answer: 1 done, 0 an
+// error the daemon reports (in *text), -1 no answer (the daemon is gone).
+int request(int fd, uint32_t op, const std::string& payload, uint64_t* value, std::string* text) {
+  std::vector<char> buf(sizeof(cr::proto::Msg) + payload.size());
+  cr::proto::Msg m{cr::proto::kMagic, op, 0, (uint32_t)payload.size(), 0};
+  memcpy(buf.data(), &m, sizeof m);
+  memcpy(buf.data() + sizeof m, payload.data(), payload.size());
+  if (send(fd, buf.data(), buf.size(), MSG_NOSIGNAL) != (ssize_t)buf.size()) return -1;
+  char in[sizeof(cr::proto::Msg) + cr::proto::kMaxPayload];
+  ssize_t n;
+  do n = recv(fd, in, sizeof in, MSG_TRUNC); while (n < 0 && errno == EINTR);
+  cr::proto::Parsed r;
+  if (n <= 0 || !cr::proto::parse(in, (size_t)n, sizeof in, &r)) return -1;
+  *value = r.head.value;
+  text->assign(r.payload, r.len);
+  return r.head.op == cr::proto::kOk ? 1 : 0;
+}
+
+// Connects to the daemon of dir, waiting a little for one that is starting
+// (it holds the lock before it listens): an fd or -errno.
+int connect_soon(const std::string& dir) {
+  int c = -ECONNREFUSED;
+  for (int i = 0; i < 50; i++) {
+    c = cr::connect_daemon(dir.c_str());
+    if (c >= 0) return c;
+    int lk = open((dir + "/lock").c_str(), O_RDWR | O_NOFOLLOW | O_CLOEXEC);
+    bool starting = lk >= 0 && flock(lk, LOCK_EX | LOCK_NB) < 0;
+    if (lk >= 0) close(lk);
+    if (!starting) return c;
+    usleep(20000);
+  }
+  return c;
+}
+
+// Waits (a bounded time) until no daemon holds dir's lock: the daemon that
+// ended the session has saved and removed what it removes.
+void wait_daemon_gone(int lockfd) {
+  if (lockfd < 0) return;
+  for (int i = 0; i < 500 && flock(lockfd, LOCK_SH | LOCK_NB) < 0; i++) usleep(10000);
+  close(lockfd);
+}
+
+// The command has ended: the daemon saves and ends the session. When it is
+// gone (killed), the session's duties are not: a daemon started again by a
+// program of the session takes them, or this process does them itself
+// from the shared files. Returns "" or the one-line reason of a failure.
+std::string end_session(int live, pid_t dpid, const std::string& faked, const std::string& dir, const std::string& save,
+                        bool ephemeral) {
+  uint64_t others = 0;
+  std::string text;
+  int lockfd = open((dir + "/lock").c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+  int r = request(live, cr::proto::kEnd, save, &others, &text);
+  close(live);
+  if (r < 0) {
+    if (dpid > 0) waitpid(dpid, nullptr, WNOHANG);  // the killed daemon, if it was ours
+    dpid = -1;
+    for (int attempt = 0; r < 0 && attempt < 3; attempt++) {
+      int c = connect_soon(dir);
+      if (c >= 0) {
+        r = request(c, cr::proto::kEnd, save, &others, &text);
+        close(c);
+        continue;
+      }
+      // Programs of the session still running (with the dead daemon's
+      // connection) keep it open: a daemon started again waits for them.
+      if (cr::state_mapped_elsewhere(dir)) {
+        cr::start_daemon(faked.c_str(), dir.c_str(), ephemeral);
+        continue;
+      }
+      int f = cr::finish_session(dir, save, ephemeral, &text);
+      if (f == -2) continue;  // a daemon appeared meanwhile: it takes the session
+      if (lockfd >= 0) close(lockfd);
+      return f < 0 ? text : "";
+    }
+    if (r < 0) {
+      if (lockfd >= 0) close(lockfd);
+      return "the session's daemon did not answer, and its state in " + dir + " was left as it is";
+    }
+  }
+  if (r == 0 && text.empty()) text = "the session's daemon did not answer";
+  // Nothing is left of the session: the daemon is gone when we return.
+  if (others == 0) {
+    if (dpid > 0) waitpid(dpid, nullptr, 0);
+    else wait_daemon_gone(lockfd);
+    lockfd = -1;
+  }
+  if (lockfd >= 0) close(lockfd);
+  return r == 1 ? "" : text;
+}
+
+
+// --timeout SECONDS (a decimal number, more than 0).
+void initial_ids(cr::Session& s) {
+  auto id = [](const char* name, uint32_t def) -> uint32_t {
+    const char* v = getenv(name);
+    if (!v || !*v) return def;
+    char* end = nullptr;
+    errno = 0;
+    unsigned long n = strtoul(v, &end, 10);
+    if (*end || errno || n > 0xfffffffful || v[0] == '-')
+      die(std::string(name) + "=" + v + ": not a user or group id", 2);
+    return (uint32_t)n;
+  };
+  s.uid.r = id("FAKEROOTUID", 0);
+  s.uid.e = id("FAKEROOTEUID", s.uid.r);
+  s.uid.s = id("FAKEROOTSUID", s.uid.e);
+  s.uid.f = id("FAKEROOTFUID", s.uid.e);
+  s.gid.r = id("FAKEROOTGID", 0);
+  s.gid.e = id("FAKEROOTEGID", s.gid.r);
+  s.gid.s = id("FAKEROOTSGID", s.gid.e);
+  s.gid.f = id("FAKEROOTFGID", s.gid.e);
+  s.ngroups = 0;
+  const char* g = getenv(cr::kEnvGroups);
+  if (!g) {
+    s.groups[s.ngroups++] = s.gid.r;
+    return;
+  }
+  std::string list = g;
+  for (size_t start = 0; start < list.size();) {
+    size_t end = list.find(',', start);
+    if (end == std::string::npos) end = list.size();
+    std::string one = list.substr(start, end - start);
+    if (!one.empty()) {
+      if (s.ngroups == cr::kMaxGroups) die(std::string(cr::kEnvGroups) + ": more than 64 groups", 2);
+      setenv("COWROOT_ONE_GROUP_", one.c_str(), 1);
+      s.groups[s.ngroups++] = id("COWROOT_ONE_GROUP_", 0);
+      unsetenv("COWROOT_ONE_GROUP_");
+    }
+    start = end + 1;
+  }
+}
+
+int run_session(const Options& o) {
+  std::string root;
+  if (!o.root.empty()) {
+    struct stat st;
+    if (stat(o.root.c_str(), &st) < 0) die(o.root + ": " + strerror(errno));
+    if (!S_ISDIR(st.st_mode)) die(o.root + ": not a directory");
+    char buf[4096];
+    if (!realpath(o.root.c_str(), buf)) die(o.root + ": " + strerror(errno));
+    root = buf;
+    // A root whose programs the library cannot be loaded into (musl's,
+    // another architecture's) is refused before anything runs.
+    if (std::string why = cli::root_refusal(root); !why.empty()) die(why);
+  }
+  // Binds pass host directories into a root: without one they would mean nothing.
+  if (!o.binds.empty() && (root.empty() || root == "/"))
+    die("--bind " + o.binds[0] + ": only with -r DIR (there is no root to pass it into)", 2);
+  std::string lib = locate(o, cr::kEnvLib, {"libcowroot.so", "../lib/libcowroot.so"}, "libcowroot.so");
+  std::string faked = locate(o, cr::kEnvFaked,
+                             {"cowroot-faked", "../libexec/cowroot/cowroot-faked", "../lib/cowroot/cowroot-faked"},
+                             "cowroot-faked");
+  std::string save;
+  if (!o.save.empty()) {
+    // Absolute, since the daemon runs elsewhere; checked now, not at the end.
+    char buf[4096];
+    std::string dir = o.save.substr(0, o.save.rfind('/') == std::string::npos ? 0 : o.save.rfind('/'));
+    if (dir.empty()) dir = o.save[0] == '/' ? "/" : ".";
+    if (!realpath(dir.c_str(), buf)) die("cannot save state to " + o.save + ": " + strerror(errno));
+    save = std::string(buf) + "/" + o.save.substr(o.save.rfind('/') == std::string::npos ? 0 : o.save.rfind('/') + 1);
+    if (access(buf, W_OK) < 0) die("cannot save state to " + o.save + ": " + strerror(errno));
+  }
+
+  // A root with a sidecar (a clone, or a base made by cowroot) keeps its
+  // fake state there; otherwise the session gets a throwaway one.
+  std::string dir;
+  bool ephemeral = true;
+  if (!root.empty() && is_dir(root + ".cowroot/state")) {
+    dir = root + ".cowroot/state";
+    ephemeral = false;
+    if (is_file(root + ".cowroot/shared")) setenv("COWROOT_COW", (root + ".cowroot").c_str(), 1);
+  } else {
+    dir = make_session_dir();
+  }
+  if (!o.cow.empty()) {
+    char buf[4096];
+    if (!realpath(o.cow.c_str(), buf) || !is_dir(buf)) {
+      if (ephemeral) remove_dir(dir);
+      die("--cow " + o.cow + ": not a directory");
+    }
+    setenv("COWROOT_COW_DIR", buf, 1);
+    // As cow-shell does at its start: what has more than one link now is
+    // shared; links made later are the session's own.
+    std::string set = dir + "/cow-shared";
+    char err[1024];
+    if (cr::cow_scan(buf, set.c_str(), err, sizeof err) < 0) {
+      if (ephemeral) remove_dir(dir);
+      die(std::string("--cow: ") + err);
+    }
+    setenv("COWROOT_COW_SET", set.c_str(), 1);
+  }
+  cr::cow_init();
+  unsetenv("COWROOT_COW");
+  unsetenv("COWROOT_COW_DIR");
+  unsetenv("COWROOT_COW_SET");
+  // Mapped until the daemon holds the session: a sweep of sessions over
+  // (make_session_dir) sees this one alive meanwhile. Then unmapped: a
+  // daemon started again after a kill waits for every process that maps it.
+  cr::State st;
+  if (int r = st.open(dir.c_str(), true); r < 0) {
+    if (ephemeral) remove_dir(dir);
+    die("cannot create the state in " + dir + ": " + strerror(-r));
+  }
+  {
+    char err[512];
+    if (!o.load.empty() && cr::load_state(st, o.load.c_str(), err, sizeof err) < 0) {
+      if (ephemeral) remove_dir(dir);
+      die(err);
+    }
+  }
+
+  int ready[2];
+  if (pipe2(ready, O_CLOEXEC) < 0) die(std::string("pipe: ") + strerror(errno));
+  pid_t dpid = fork();
+  if (dpid < 0) die(std::string("fork: ") + strerror(errno));
+  if (dpid == 0) {
+    setsid();
+    int wfd = dup(ready[1]);  // without O_CLOEXEC, for the daemon
+    std::string fdarg = std::to_string(wfd);
+    std::vector<const char*> args = {faked.c_str(), "--state", dir.c_str(), "--ready-fd", fdarg.c_str()};
+    if (ephemeral) args.push_back("--ephemeral");
+    if (!save.empty()) {
+      args.push_back("--save");
+      args.push_back(save.c_str());
+    }
+    args.push_back(nullptr);
+    static const char* const env[] = {nullptr};
+    execve(faked.c_str(), const_cast<char* const*>(args.data()), const_cast<char* const*>(env));
+    fprintf(stderr, "cowroot: cannot run %s: %s\n", faked.c_str(), strerror(errno));
+    _exit(127);
+  }
+  close(ready[1]);
+  char c;
+  ssize_t got;
+  do got = read(ready[0], &c, 1); while (got < 0 && errno == EINTR);
+  close(ready[0]);
+  if (got != 1) {
+    int st = 0;
+    waitpid(dpid, &st, 0);
+    // Exit 0 without a word: another session of this root has the daemon.
+    if (ephemeral || !WIFEXITED(st) || WEXITSTATUS(st) != 0) {
+      if (ephemeral) remove_dir(dir);
+      die("the daemon " + faked + " did not start");
+    }
+    dpid = -1;
+  }
+  // Two connections: `live` goes to the command (and whatever it starts:
+  // the session lives as long as one of them holds it), `ctl` stays here.
+  int live = connect_soon(dir);
+  if (live < 0) die("cannot connect to the daemon of " + dir + ": " + strerror(-live));
+  int ctl = cr::connect_daemon(dir.c_str());
+  if (ctl < 0) die("cannot connect to the daemon of " + dir + ": " + strerror(-ctl));
+  fcntl(ctl, F_SETFD, FD_CLOEXEC);
+  st.close();
+
+  cr::Session& s = cr::g_session;
+  snprintf(s.state_dir, sizeof s.state_dir, "%s", dir.c_str());
+  snprintf(s.lib, sizeof s.lib, "%s", lib.c_str());
+  snprintf(s.faked, sizeof s.faked, "%s", faked.c_str());
+  // A static command starts through the library, which confines it (or
+  // refuses it where seccomp is not to be had).
+  const char* confine = getenv("COWROOT_CONFINE");
+  cr::g_confine.plan_static = !(confine && strcmp(confine, "0") == 0);
+  s.unknown_real = o.unknown_real;
+  s.live_fd = live;
+  if (o.fakechroot) {
+    setenv(cr::kEnvFakechroot, "1", 1);
+    // session_init's reading of the FAKECHROOT_* settings, for this process.
+    s.fakechroot = true;
+    s.fc_len = 0;
+    for (const char* name : {"FAKECHROOT_EXCLUDE_PATH", "FAKECHROOT_CMD_SUBST", "FAKECHROOT_ELFLOADER",
+                             "FAKECHROOT_AF_UNIX_PATH", "FAKECHROOT_DEBUG", "FAKECHROOT_LDLIBPATH"})
+      if (const char* v = getenv(name)) {
+        std::string kv = std::string(name) + "=" + v;
+        if (s.fc_len + kv.size() + 1 > sizeof s.fc_vars) break;
+        memcpy(s.fc_vars + s.fc_len, kv.c_str(), kv.size() + 1);
+        s.fc_len += kv.size() + 1;
+      }
+  }
+  initial_ids(s);
+  if (!root.empty() && root != "/") {
+    // --bind first, then COWROOT_BINDS: for the same inside path the first
+    // wins (and /dev, /proc and /sys before either). FAKECHROOT_EXCLUDE_PATH
+    // is added by the library itself (root_init), as after chroot().
+    std::string binds = "/dev:/proc:/sys";
+    auto add_bind = [&](const std::string& what, const std::string& host, const std::string& inside) {
+      char buf[4096];
+      if (host.empty() || !realpath(host.c_str(), buf)) die(what + ": " + host + ": " + strerror(errno));
+      if (inside.empty() || inside[0] != '/') die(what + ": the inside path must be absolute");
+      // The list travels as INSIDE=HOST entries separated by ':'.
+      if (inside.find_first_of(":=") != std::string::npos || strpbrk(buf, ":="))
+        die(what + ": a path with ':' or '=' cannot be passed through");
+      binds += ":" + inside + "=" + buf;
+    };
+    for (auto& b : o.binds) {
+      size_t colon = b.find(':');
+      add_bind("--bind " + b, b.substr(0, colon), colon == std::string::npos ? b.substr(0, colon) : b.substr(colon + 1));
+    }
+    if (const char* env = getenv("COWROOT_BINDS")) {
+      std::string list = env;
+      for (size_t start = 0; start < list.size();) {
+        size_t end = list.find(':', start);
+        if (end == std::string::npos) end = list.size();
+        std::string e = list.substr(start, end - start);
+        size_t eq = e.find('=');
+        if (!e.empty())
+          add_bind("COWROOT_BINDS", eq == std::string::npos ? e : e.substr(eq + 1), e.substr(0, eq));
+        start = end + 1;
+      }
+    }
+    setenv("COWROOT_ROOT", root.c_str(), 1);
+    setenv("COWROOT_CHROOT", "/", 1);
+    setenv("COWROOT_BINDS", binds.c_str(), 1);
+    unsetenv("COWROOT_EXE");
+    cr::root_init();
+    if (!cr::g_root.cwd_known && chdir(root.c_str()) == 0) cr::root_cwd_changed();
+    // exec_env gives the command the root's variables from g_root.
+    unsetenv("COWROOT_ROOT");
+    unsetenv("COWROOT_CHROOT");
+    unsetenv("COWROOT_BINDS");
+  }
+
+  std::vector<std::string> cmd = o.command;
+  if (cmd.empty()) {
+    const char* sh = getenv("SHELL");
+    cmd.push_back(sh && *sh ? sh : "/bin/sh");
+  }
+  std::vector<char*> argv;
+  for (auto& a : cmd) argv.push_back(const_cast<char*>(a.c_str()));
+  argv.push_back(nullptr);
+
+  // Like a shell waiting for a foreground job: the command gets the
+  // terminal's signals, the launcher outlives them to close the session.
+  signal(SIGINT, SIG_IGN);
+  signal(SIGQUIT, SIG_IGN);
+  pid_t child = fork();
+  if (child < 0) die(std::string("fork: ") + strerror(errno));
+  if (child == 0) {
+    signal(SIGINT, SIG_DFL);
+    signal(SIGQUIT, SIG_DFL);
+    // Search PATH the way the session sees the file system (inside the root).
+    int refused = 0;
+    int err = cr::search_path(argv[0], argv.data(), true, [&](const char* path, char* const* av) {
+      cr::exec_program(AT_FDCWD, path, av, environ, 0);
+      if (!cr::g_exec_reported) return errno;
+      refused = errno;  // a refusal said why already: no further entry
+      return EPERM;
+    });
+    if (refused) err = refused;
+    if (!cr::g_exec_reported) fprintf(stderr, "cowroot: %s: %s\n", argv[0], strerror(err));
+    _exit(err == ENOENT ? 127 : 126);
+  }
+  // The command's connection is the command's: what it leaves running
+  // (a daemon it started) keeps it, not this process.
+  uint64_t command_conn = cli::socket_inode(live);
+  close(live);
+  int status = 0;
+  bool timed_out = false;
+  if (o.timeout_ms > 0) {
+    int pfd = (int)syscall(SYS_pidfd_open, child, 0);
+    struct timespec t0;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    for (;;) {
+      if (waitpid(child, &status, WNOHANG) == child) break;
+      struct timespec t;
+      clock_gettime(CLOCK_MONOTONIC, &t);
+      long left = o.timeout_ms - ((t.tv_sec - t0.tv_sec) * 1000 + (t.tv_nsec - t0.tv_nsec) / 1000000);
+      if (left <= 0) {
+        timed_out = true;
+        break;
+      }
+      if (pfd >= 0) {
+        pollfd p{pfd, POLLIN, 0};
+        poll(&p, 1, (int)std::min(left, 1000L));
+      } else {
+        usleep((useconds_t)std::min(left, 10L) * 1000);
+      }
+    }
+    if (pfd >= 0) close(pfd);
+    if (timed_out) {
+      // The command, and everything it started that still holds its
+      // connection (children in other process groups and sessions too).
+      kill(child, SIGKILL);
+      cli::kill_holders({command_conn});
+      while (waitpid(child, &status, 0) < 0 && errno == EINTR) {
+      }
+      fprintf(stderr, "cowroot: %s timed out after %g s: killed it and what it started\n", cmd[0].c_str(),
+              o.timeout_ms / 1000.0);
+    }
+  } else {
+    while (waitpid(child, &status, 0) < 0 && errno == EINTR) {
+    }
+  }
+  int code = timed_out ? 124 : WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+
+  // When the command has left programs running in its session, they go on
+  // without us (in a throwaway root, `cowroot run` stops them).
+  std::string failed = end_session(ctl, dpid, faked, dir, save, ephemeral);
+  if (!failed.empty()) {
+    fprintf(stderr, "cowroot: %s\n", failed.c_str());
+    if (code == 0) code = 1;
+  }
+  return code;
+}
+
+}  // namespace cli::launch
