@@ -111,7 +111,7 @@ $(CLONE_LIB): $(CLONE_SRC:%.cc=$(BUILD)/%.o)
 # (fixture/include/cowroot), with the command's code for sessions and pool
 # slots it shares.
 FIXTURE_SRC := fixture/fixture.cc fixture/spawn.cc fixture/helpers.cc fixture/users.cc fixture/keep.cc \
-               fixture/capi.cc fixture/prefix.cc cli/procs.cc cli/slots.cc cli/session.cc cli/roots.cc
+               fixture/capi.cc fixture/prefix.cc cli/procs.cc cli/slots.cc cli/session.cc cli/roots.cc faked/daemon.cc
 FIXTURE_OBJ := $(FIXTURE_SRC:%.cc=$(BUILD)/%.o)
 $(FIXTURE): $(FIXTURE_OBJ)
 	rm -f $@
@@ -128,10 +128,10 @@ $(FIXTURE_SO): $(FIXTURE_SRC:%.cc=$(BUILD)/pic/%.o) $(CLONE_SRC:%.cc=$(BUILD)/pi
 
 # Programs run once per session or reset: without libstdc++'s shared
 # object to load and relocate they start ~1 ms sooner.
-$(FAKED): $(BUILD)/faked/faked.o $(CORE_LIB)
+$(FAKED): $(BUILD)/faked/faked.o $(BUILD)/faked/daemon.o $(CORE_LIB)
 	$(CXX) $(LDFLAGS) -o $@ $^ -static-libstdc++ -static-libgcc
 
-CLI_OBJ := $(BUILD)/cli/cowroot.o $(BUILD)/cli/session.o $(BUILD)/cli/base_cmds.o $(BUILD)/cli/images.o $(BUILD)/cli/image_cmd.o $(BUILD)/cli/build.o \
+CLI_OBJ := $(BUILD)/cli/cowroot.o $(BUILD)/cli/session.o $(BUILD)/faked/daemon.o $(BUILD)/cli/base_cmds.o $(BUILD)/cli/images.o $(BUILD)/cli/image_cmd.o $(BUILD)/cli/build.o \
            $(BUILD)/cli/layers.o $(BUILD)/cli/archive.o $(BUILD)/cli/sha256.o $(BUILD)/cli/procs.o $(BUILD)/cli/slots.o $(BUILD)/cli/roots.o
 $(CLI): $(CLI_OBJ) $(CLONE_LIB) $(CORE_LIB)
 	$(CXX) $(LDFLAGS) -o $@ $^ -static-libstdc++ -static-libgcc

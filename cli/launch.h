@@ -17,12 +17,19 @@ struct Options {
   // Where the library and the daemon are looked for (as from bin/: ../lib,
   // ../libexec/cowroot): the command's own directory when empty.
   std::string exe_dir;
+  // The session's daemon runs in a forked child of this process instead of
+  // as the program cowroot-faked (the fixture: one program start fewer).
+  bool daemon_in_child = false;
 };
 
 [[noreturn]] void die(const std::string& msg, int code = 1);
 // From now on die() ends the process with _exit: in a child of a test
 // process, whose exit handlers and stdio buffers are the test's.
 void quick_exit_on_die();
+// What an exec does first, for a child that goes on with a function instead
+// of a program: close-on-exec descriptors closed, handled signals back to
+// their defaults (ignored ones stay ignored), no signal blocked.
+void as_if_exec();
 bool is_file(const std::string& p);
 bool is_dir(const std::string& p);
 // A throwaway session directory of this user's, and its removal.

@@ -4,6 +4,7 @@
 // command itself).
 #include <dirent.h>
 #include <fcntl.h>
+#include <sys/prctl.h>
 #include <signal.h>
 #include <poll.h>
 #include <sys/file.h>
@@ -19,7 +20,6 @@
 #include <cstring>
 #include <string>
 #include <vector>
-#include "sanitizer_log.h"
 #include "../preload/core/cow.h"
 #include "clone/clone.h"
 #include "../preload/core/confine.h"
@@ -28,6 +28,7 @@
 #include "../preload/core/resolve.h"
 #include "images.h"
 #include "launch.h"
+#include "../faked/daemon.h"
 #include "procs.h"
 #include "roots.h"
 #include "slots.h"
@@ -45,6 +46,30 @@ void (*g_exit)(int) = exit;
 }  // namespace
 
 void quick_exit_on_die() { g_exit = _exit; }
+
+void as_if_exec() {
+  if (DIR* d = opendir("/proc/self/fd")) {
+    int self = dirfd(d);
+    std::vector<int> shut;
+    while (dirent* e = readdir(d)) {
+      int fd = atoi(e->d_name);
+      if (fd > 2 && fd != self && (fcntl(fd, F_GETFD) & FD_CLOEXEC)) shut.push_back(fd);
+    }
+    closedir(d);
+    for (int fd : shut) close(fd);
+  }
+  for (int sig = 1; sig < NSIG; sig++) {
+    struct sigaction sa{};
+    if (sigaction(sig, nullptr, &sa) == 0 && sa.sa_handler != SIG_IGN && sa.sa_handler != SIG_DFL) {
+      sa = {};
+      sa.sa_handler = SIG_DFL;
+      sigaction(sig, &sa, nullptr);
+    }
+  }
+  sigset_t none;
+  sigemptyset(&none);
+  sigprocmask(SIG_SETMASK, &none, nullptr);
+}
 
 [[noreturn]] void die(const std::string& msg, int code) {
   fprintf(stderr, "cowroot: %s\n", msg.c_str());
@@ -354,6 +379,16 @@ int run_session(const Options& o) {
     }
     args.push_back(nullptr);
     static const char* const env[] = {nullptr};
+    if (o.daemon_in_child) {
+      // The daemon's program, without starting it: what its exec would do
+      // first (close-on-exec descriptors, handlers, mask, environment),
+      // then its work. Named as the program is, for ps and pgrep.
+      as_if_exec();
+      environ = const_cast<char**>(env);
+      prctl(PR_SET_NAME, "cowroot-faked", 0, 0, 0);
+      cr::faked_quick_exit();
+      _exit(cr::faked_main((int)args.size() - 1, const_cast<char**>(args.data())));
+    }
     execve(faked.c_str(), const_cast<char* const*>(args.data()), const_cast<char* const*>(env));
     fprintf(stderr, "cowroot: cannot run %s: %s\n", faked.c_str(), strerror(errno));
     _exit(127);

@@ -5,10 +5,13 @@
 #include <cowroot/doctest.h>
 #include <cowroot/fixture.h>
 #include <sys/statfs.h>
+#include <fcntl.h>
 #include <signal.h>
 #include <sys/wait.h>
 
 #include <atomic>
+#include <filesystem>
+#include <fstream>
 #include <thread>
 
 #include "fixture_util.h"
@@ -167,6 +170,49 @@ TEST_CASE("run starts the session in a child of the test process, as a program w
   CHECK(r.err.find("cowroot: --bind /no/such/dir:/mnt: /no/such/dir: No such file or directory") != std::string::npos);
   CHECK_FALSE(exists(g_exit_mark));
   g_exit_mark.clear();
+}
+
+TEST_CASE("a run's daemon, forked from the test process, is named cowroot-faked and holds nothing of the test's") {
+  TempDir d;
+  int secret = open((d / "secret").c_str(), O_CREAT | O_WRONLY | O_CLOEXEC, 0600);
+  REQUIRE(secret >= 0);
+  Root root(Image::at(base()));
+  std::thread t([&root] { root.sh("sleep 1"); });
+  // The session's child is this process's child; its daemon is that child's.
+  std::string found, env, fds;
+  for (int i = 0; i < 200 && found.empty(); i++) {
+    usleep(5000);
+    std::error_code pec;
+    for (const auto& e : std::filesystem::directory_iterator("/proc", pec)) {
+      std::string pid = e.path().filename();
+      if (pid.find_first_not_of("0123456789") != std::string::npos) continue;
+      std::ifstream st(e.path() / "stat");
+      std::string line;
+      std::getline(st, line);
+      size_t close = line.rfind(')');
+      if (close == std::string::npos || line.substr(line.find('(') + 1, close - line.find('(') - 1) != "cowroot-faked")
+        continue;
+      int ppid = std::atoi(line.c_str() + close + 4);
+      std::ifstream pst("/proc/" + std::to_string(ppid) + "/stat");
+      std::string pline;
+      std::getline(pst, pline);
+      size_t pclose = pline.rfind(')');
+      if (pclose == std::string::npos || std::atoi(pline.c_str() + pclose + 4) != getpid()) continue;
+      found = pid;
+      std::ifstream en(e.path() / "environ");
+      env.assign(std::istreambuf_iterator<char>(en), {});
+      std::error_code ec;
+      for (const auto& f : std::filesystem::directory_iterator(e.path() / "fd", ec)) {
+        fds += std::filesystem::read_symlink(f.path(), ec).string() + "\n";
+      }
+    }
+  }
+  t.join();
+  ::close(secret);
+  CHECK_FALSE(found.empty());
+  CHECK(env.empty());
+  CAPTURE(fds);
+  CHECK(fds.find(d / "secret") == std::string::npos);
 }
 
 TEST_CASE("the command line returns when its program exits: a kept root's daemon runs on, a throwaway root's goes") {
