@@ -156,6 +156,39 @@ TEST_CASE("protected_regular and protected_fifos: O_CREAT of someone else's file
         "fifo-refused\nroot-refused\nowner\nlevel2\noff\n");
 }
 
+TEST_CASE("access ACLs: named users and groups are checked, through the mask; a default ACL is inherited, umask aside") {
+  // Written with setfattr as setfacl writes them: version 2, then (tag, perm, id) entries.
+  std::string access =
+      "0x02000000" "01000600ffffffff" "02000400e9030000" "04000000ffffffff" "08000600ea030000"
+      "10000600ffffffff" "20000000ffffffff";  // u::rw u:1001:r g::- g:1002:rw m::rw o::-
+  std::string dflt =
+      "0x02000000" "01000700ffffffff" "02000700e9030000" "04000500ffffffff" "10000700ffffffff"
+      "20000500ffffffff";  // u::rwx u:1001:rwx g::r-x m::rwx o::r-x
+  auto r = in_root(
+      "mkdir -p /tmp/acl/d && echo data > /tmp/acl/f && chown 1000:1000 /tmp/acl/f && chmod 600 /tmp/acl/f && "
+      "setfattr -n system.posix_acl_access -v " + access + " /tmp/acl/f && stat -c %a /tmp/acl/f && "
+      "setfattr -n system.posix_acl_default -v " + dflt + " /tmp/acl/d; " +
+      as(1001, "sh -c 'cat /tmp/acl/f; echo w >> /tmp/acl/f || echo 1001-no-write'") + "; " +
+      "setpriv --reuid 1003 --regid 1003 --groups 1002 sh -c 'echo group-writes >> /tmp/acl/f && echo 1003-wrote'; " +
+      as(1004, "sh -c 'cat /tmp/acl/f >/dev/null || echo 1004-no-read'") + "; " +
+      as(1000, "sh -c 'echo owner >> /tmp/acl/f && echo 1000-wrote'") + "; " +
+      "chmod 640 /tmp/acl/f; setpriv --reuid 1003 --regid 1003 --groups 1002 sh -c 'echo x >> /tmp/acl/f || echo masked'; " +
+      "(umask 077; echo new > /tmp/acl/d/new; mkdir /tmp/acl/d/sub) && stat -c '%n %a' /tmp/acl/d/new /tmp/acl/d/sub && " +
+      as(1001, "sh -c 'echo inherited >> /tmp/acl/d/new && echo 1001-writes-new; touch /tmp/acl/d/sub/x && echo 1001-in-sub'") +
+      "; " + as(1004, "sh -c 'echo x >> /tmp/acl/d/new || echo 1004-no-write-new'") + "; cat /tmp/acl/d/new");
+  CHECK(r.out ==
+        "660\n"
+        "data\nsh: 1: cannot create /tmp/acl/f: Permission denied\n1001-no-write\n"
+        "1003-wrote\n"
+        "cat: /tmp/acl/f: Permission denied\n1004-no-read\n"
+        "1000-wrote\n"
+        "sh: 1: cannot create /tmp/acl/f: Permission denied\nmasked\n"
+        "/tmp/acl/d/new 664\n/tmp/acl/d/sub 775\n"
+        "1001-writes-new\n1001-in-sub\n"
+        "sh: 1: cannot create /tmp/acl/d/new: Permission denied\n1004-no-write-new\n"
+        "new\ninherited\n");
+}
+
 TEST_CASE("exec honours setuid and setgid of the fake mode and owner") {
   auto r = in_root("mkdir -p /opt/b && for f in id-sg id-su id-gnx; do cp /usr/bin/id /opt/b/$f; done && "
                    "chgrp 5 /opt/b/id-sg /opt/b/id-gnx && chmod 2755 /opt/b/id-sg && chmod 2745 /opt/b/id-gnx && "

@@ -32,7 +32,11 @@ int note_created(int dirfd, const char* path, int stat_flags, bool set_perm, mod
     v.uid = o.uid;
     v.gid = o.gid;
   }
-  return g_state.update(key_of(sx), base, mask, v);
+  if (int e = g_state.update(key_of(sx), base, mask, v)) return e;
+  if (!o.acl) return 0;
+  Meta now = base;
+  now.mode = (base.mode & S_IFMT) | ((mask & kSetPerm) ? perm : base.mode & 07777);
+  return inherit_acl(key_of(sx), now, now.mode & 07777, S_ISDIR(sx.stx_mode), o);
 }
 
 int parent_view(const Resolved& r, Meta* out) {
@@ -231,7 +235,7 @@ int mknod_at(int dirfd, const char* path, mode_t mode, dev_t dev) {
   if (int e = check_create(rs_path, dirfd, path, have_parent ? &parent : nullptr, c)) return fail(e);
   if ((type == S_IFCHR || type == S_IFBLK) && !(c.caps & cap_bit(CAP_MKNOD))) return fail(-EPERM);
   NewOwner o = new_owner(have_parent ? &parent : nullptr);
-  mode_t perm = new_perm(mode & 07777 & ~g_session.umask, false, o);
+  mode_t perm = new_perm(create_mode(mode & 07777, o), false, o);
   if (type == S_IFCHR || type == S_IFBLK) {
     // Device nodes are the one thing faked: a private regular file on disk.
     long fd = sys::raw(SYS_openat, dirfd, (long)path, O_CREAT | O_EXCL | O_WRONLY | O_CLOEXEC | O_NOFOLLOW, 0600);
@@ -271,7 +275,7 @@ int mkdir_at(int dirfd, const char* path, mode_t mode) {
   bool have_parent = parent_view(rs_path, &parent) == 0;
   if (int e = check_create(rs_path, dirfd, path, have_parent ? &parent : nullptr, fs_cred())) return fail(e);
   NewOwner o = new_owner(have_parent ? &parent : nullptr);
-  mode_t perm = new_perm(mode & 07777 & ~g_session.umask, true, o);
+  mode_t perm = new_perm(create_mode(mode & 07777, o), true, o);
   mode_t disk = disk_perm(perm, true);
   long r = sys::raw(SYS_mkdirat, dirfd, (long)path, disk);
   if (r < 0) return fail(r);
@@ -419,7 +423,7 @@ static int open_resolved(int dirfd, const char* path, int flags, mode_t mode, co
     have_parent = parent_view(r, &parent) == 0;
   }
   NewOwner o = new_owner(have_parent ? &parent : nullptr);
-  mode_t perm = new_perm(mode & 07777 & ~g_session.umask, false, o);
+  mode_t perm = new_perm(create_mode(mode & 07777, o), false, o);
   mode_t disk = disk_perm(perm, false);
   if (disk == perm && !owner_entry_needed(o) && !sticky && !drop.on)
     return (int)sys::call(SYS_openat, dirfd, (long)path, flags, mode);

@@ -99,6 +99,19 @@ int acl_changed_mode(const Target& t) {
   return 0;
 }
 
+// The state keeps a copy of a file's ACLs written for real (or removes it),
+// for the permission checks (perm.cc: named users and groups) and for the
+// files made in a directory with a default ACL. Only what succeeded.
+void acl_noted(const Target& t, const char* name, const void* value, size_t size) {
+  if (strcmp(name, kAclAccess) != 0 && strcmp(name, kAclDefault) != 0) return;
+  struct statx sx;
+  if (target_statx(t, &sx) < 0) return;
+  bool has_entry;
+  Meta cur = view(sx, &has_entry);
+  if (!value && (!has_entry || !cur.xattrs)) return;
+  g_state.xattr_set(key_of(sx), cur, name, value, size, 0);
+}
+
 }  // namespace
 
 // Resolves a path target of an xattr call.
@@ -155,7 +168,8 @@ int setxattr_at(int dirfd, const char* path, int tflags, const char* name, const
                                size, flags)
                     : sys::raw(SYS_fsetxattr, t.fd, (long)name, (long)value, size, flags);
     if (r == 0) cow_note(t.path ? AT_FDCWD : t.fd, t.path ? t.path : "");  // for a clone's reset
-    if (r == 0 && strcmp(name, "system.posix_acl_access") == 0) return acl_changed_mode(t);
+    if (r == 0) acl_noted(t, name, value ? value : "", size);
+    if (r == 0 && strcmp(name, kAclAccess) == 0) return acl_changed_mode(t);
     // user.* refused with EPERM is the kernel's rule (a fifo, a symlink), not a file system without them.
     bool user_rule = r == -EPERM && strncmp(name, "user.", 5) == 0;
     if (r == 0 || user_rule || (r != -EPERM && r != -ENOTSUP && r != -EOPNOTSUPP)) return r < 0 ? fail(r) : 0;
@@ -178,6 +192,7 @@ int removexattr_at(int dirfd, const char* path, int flags, const char* name) {
     long r = t.path ? sys::raw(t.follow ? SYS_removexattr : SYS_lremovexattr, (long)t.path, (long)name)
                     : sys::raw(SYS_fremovexattr, t.fd, (long)name);
     if (r == 0) cow_note(t.path ? AT_FDCWD : t.fd, t.path ? t.path : "");
+    if (r == 0) acl_noted(t, name, nullptr, 0);
     if (r == 0 || (r != -ENODATA && r != -ENOTSUP && r != -EOPNOTSUPP && r != -EPERM)) return r < 0 ? fail(r) : 0;
   }
   struct statx sx;

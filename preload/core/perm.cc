@@ -21,10 +21,51 @@ bool in_group(uint32_t gid, const Cred& c) {
   return false;
 }
 
+namespace {
+
+// posix_acl_permission() for someone who does not own the file, from the
+// copy of its access ACL the state keeps (acl_noted): 1 granted, 0 not
+// granted, -1 no ACL with named entries (the mode decides). The owner's,
+// the mask's and the others' bits are the fake mode's: the kernel keeps
+// the mode's group bits equal to the mask (chmod writes both).
+int acl_check(const Meta& m, int want, const Cred& c) {
+  uint32_t buf[1 + 2 * 128];
+  long n = g_state.xattr_get(m, kAclAccess, buf, sizeof buf);
+  if (n < 4 || (n - 4) % 8 || buf[0] != kAclVersion) return -1;
+  size_t count = (n - 4) / 8;
+  bool named = false;
+  for (size_t i = 0; i < count; i++) {
+    uint16_t tag = (uint16_t)(buf[1 + 2 * i] & 0xffff);
+    named = named || tag == kAclUser || tag == kAclGroup;
+  }
+  if (!named) return -1;
+  uint32_t mask_bits = (m.mode >> 3) & 7;
+  // Named users first (the kernel's entries are sorted by tag), then the
+  // owning group and named groups, any of which must grant; else others.
+  for (size_t i = 0; i < count; i++) {
+    uint16_t tag = (uint16_t)(buf[1 + 2 * i] & 0xffff), perm = (uint16_t)(buf[1 + 2 * i] >> 16);
+    if (tag == kAclUser && buf[2 + 2 * i] == c.uid) return (perm & mask_bits & want) == (uint32_t)want;
+  }
+  bool found = false;
+  for (size_t i = 0; i < count; i++) {
+    uint16_t tag = (uint16_t)(buf[1 + 2 * i] & 0xffff), perm = (uint16_t)(buf[1 + 2 * i] >> 16);
+    bool member = (tag == kAclGroupObj && in_group(m.gid, c)) || (tag == kAclGroup && in_group(buf[2 + 2 * i], c));
+    if (!member) continue;
+    found = true;
+    if ((perm & want) == want) return (perm & mask_bits & want) == (uint32_t)want;
+  }
+  if (found) return 0;
+  return (m.mode & 7 & want) == (uint32_t)want;
+}
+
+}  // namespace
+
 int may(const Meta& m, int mask, const Cred& c) {
   mask &= 7;
   uint32_t bits = m.mode;
+  int acl = -1;
   if (c.uid == m.uid) bits >>= 6;
+  else if (m.xattrs && (acl = acl_check(m, mask, c)) >= 0) bits = acl ? 7 : 0;
   else if (in_group(m.gid, c)) bits >>= 3;
   if ((mask & ~bits & 7) == 0) return 0;
   if (S_ISDIR(m.mode)) {
@@ -81,6 +122,61 @@ int may_open_in_sticky(const Meta& dir, const Meta& file, const Cred& c) {
   if (level == 0 || file.uid == dir.uid || file.uid == c.uid) return 0;
   if ((dir.mode & 0002) || (level >= 2 && (dir.mode & 0020))) return -EACCES;
   return 0;
+}
+
+namespace {
+
+// The parent's default ACL, entries as in acl_check; its byte length or -1.
+long default_acl(const NewOwner& o, uint32_t* buf, size_t size) {
+  if (!o.parent.xattrs) return -1;
+  long n = g_state.xattr_get(o.parent, kAclDefault, buf, size);
+  if (n < 4 || (n - 4) % 8 || buf[0] != kAclVersion) return -1;
+  return n;
+}
+
+// posix_acl_create_masq: the owner's, the group class's (the mask, or the
+// owning group without one) and the others' entries masked by `mode`; the
+// resulting permission bits.
+mode_t acl_masq(uint32_t* buf, long n, mode_t mode) {
+  size_t count = (n - 4) / 8;
+  bool has_mask = false;
+  for (size_t i = 0; i < count; i++) has_mask = has_mask || (buf[1 + 2 * i] & 0xffff) == kAclMask;
+  mode_t out = mode & ~0777;
+  for (size_t i = 0; i < count; i++) {
+    uint16_t tag = (uint16_t)(buf[1 + 2 * i] & 0xffff);
+    uint32_t perm = buf[1 + 2 * i] >> 16;
+    int shift = tag == kAclUserObj ? 6 : tag == kAclOther ? 0
+              : (tag == kAclMask || (tag == kAclGroupObj && !has_mask)) ? 3 : -1;
+    if (shift < 0) continue;
+    perm &= (mode >> shift) & 7;
+    buf[1 + 2 * i] = (buf[1 + 2 * i] & 0xffff) | (perm << 16);
+    out |= perm << shift;
+  }
+  return out;
+}
+
+}  // namespace
+
+mode_t create_mode(mode_t mode, NewOwner& o) {
+  uint32_t buf[1 + 2 * 128];
+  long n = default_acl(o, buf, sizeof buf);
+  if (n < 0) return mode & ~g_session.umask;
+  o.acl = true;
+  return acl_masq(buf, n, mode);
+}
+
+int inherit_acl(const Key& k, const Meta& base, mode_t perm, bool dir, const NewOwner& o) {
+  uint32_t buf[1 + 2 * 128];
+  long n = default_acl(o, buf, sizeof buf);
+  if (n < 0) return 0;
+  if (dir)
+    if (int e = g_state.xattr_set(k, base, kAclDefault, buf, (size_t)n, 0)) return e;
+  acl_masq(buf, n, perm);
+  // A minimal ACL (owner, group, others) is the mode itself: none is kept.
+  if (n == 4 + 3 * 8) return 0;
+  Meta now;
+  if (!g_state.lookup(k, &now)) now = base;
+  return g_state.xattr_set(k, now, kAclAccess, buf, (size_t)n, 0);
 }
 
 mode_t new_perm(mode_t perm, bool dir, const NewOwner& o) {

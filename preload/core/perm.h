@@ -65,6 +65,13 @@ inline bool dac_free(const Cred& c) { return c.caps & cap_bit(CAP_DAC_OVERRIDE);
 
 enum : int { kMayExec = 1, kMayWrite = 2, kMayRead = 4 };
 
+// POSIX ACLs as the kernel stores them in system.posix_acl_access and
+// system.posix_acl_default: a version, then (tag, perm, id) entries.
+constexpr const char* kAclAccess = "system.posix_acl_access";
+constexpr const char* kAclDefault = "system.posix_acl_default";
+constexpr uint32_t kAclVersion = 2;
+enum : uint16_t { kAclUserObj = 1, kAclUser = 2, kAclGroupObj = 4, kAclGroup = 8, kAclMask = 0x10, kAclOther = 0x20 };
+
 // The fsgid or one of the supplementary groups (the kernel's in_group_p).
 bool in_group(uint32_t gid, const Cred& c);
 
@@ -132,18 +139,32 @@ inline bool real_checks_only(const Meta& real) { return S_ISCHR(real.mode) || S_
 struct NewOwner {
   uint32_t uid, gid;
   bool setgid_dir;  // the parent is setgid
+  Meta parent;      // when the parent has attributes of its own (a default ACL?)
+  bool acl = false; // create_mode found the parent's default ACL: the file inherits it
 };
 inline NewOwner new_owner(const Meta* parent) {
-  NewOwner o{g_session.uid.f, g_session.gid.f, false};
+  NewOwner o{g_session.uid.f, g_session.gid.f, false, Meta{}};
   if (parent && (parent->mode & S_ISGID)) {
     o.gid = parent->gid;
     o.setgid_dir = true;
   }
+  if (parent && parent->xattrs) o.parent = *parent;
   return o;
 }
 // Whether a new file needs an entry for its owner at all (else it shows
 // root:root, as every file without one does).
-inline bool owner_entry_needed(const NewOwner& o) { return o.uid != 0 || o.gid != 0 || g_session.unknown_real; }
+inline bool owner_entry_needed(const NewOwner& o) {
+  return o.uid != 0 || o.gid != 0 || g_session.unknown_real || o.acl;
+}
+// The permission bits a new file starts from (posix_acl_create): the mode
+// asked less the umask; or, in a directory with a default ACL, the mode
+// asked masked by that ACL, the umask not applied (o.acl is then set, and
+// note_created gives the file the ACL it inherits).
+mode_t create_mode(mode_t mode, NewOwner& o);
+// The access ACL (and, for a directory, the default ACL) a new file of
+// permission bits `perm` inherits from o.parent's default ACL, into the
+// state's copy of its attributes. 0 or -errno.
+int inherit_acl(const Key& k, const Meta& base, mode_t perm, bool dir, const NewOwner& o);
 // The permission bits a new file gets, from those asked (umask applied):
 // setgid for a directory in a setgid one; a group-executable setgid file
 // of a group its maker is not in loses setgid (without CAP_FSETID).
