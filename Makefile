@@ -19,7 +19,7 @@ PICFLAGS  := $(BASEFLAGS) -fPIC -fvisibility=hidden -fno-exceptions -fno-rtti -f
 # wrappers that are one call into the core (doors.cc) and the table as the
 # core's data (optable.cc).
 GEN      := $(BUILD)/gen
-CORE_SRC := preload/core/state.cc preload/core/proclock.cc preload/core/state_io.cc preload/core/perm.cc preload/core/ops_files.cc preload/core/ops_xattr.cc preload/core/ops_ids.cc preload/core/ops_names.cc preload/core/session.cc \
+CORE_SRC := preload/core/state.cc preload/core/proclock.cc preload/core/state_io.cc preload/core/perm.cc preload/core/procfs.cc preload/core/ops_files.cc preload/core/ops_xattr.cc preload/core/ops_ids.cc preload/core/ops_names.cc preload/core/session.cc \
             preload/core/resolve.cc preload/core/resolve_perm.cc preload/core/ldconf.cc preload/core/loader.cc preload/core/exec.cc preload/core/cow.cc \
             preload/core/session_end.cc preload/core/confine.cc
 CORE_OBJ := $(CORE_SRC:%.cc=$(BUILD)/%.o) $(GEN)/optable.o

@@ -189,6 +189,18 @@ TEST_CASE("access ACLs: named users and groups are checked, through the mask; a 
         "new\ninherited\n");
 }
 
+TEST_CASE("/proc shows a session's processes as their fake users': the owner of /proc/PID, status's Uid, Gid and Groups") {
+  auto r = in_root("setpriv --reuid 1005 --regid 1006 --groups 4,24 sleep 5 & p=$!; sleep 0.3; "
+                   "stat -c '%u %g' /proc/$p /proc/$p/status /proc/$p/task/$p; "
+                   "grep -E '^(Uid|Gid|Groups):' /proc/$p/status; stat -c 'self %u' /proc/self/; "
+                   "grep '^Uid' /proc/self/status; " +
+                   as(1007, "sh -c 'grep ^Uid /proc/self/status; stat -c %u /proc/$$'") + "; kill $p");
+  CHECK(r.out ==
+        "1005 1006\n1005 1006\n1005 1006\n"
+        "Uid:\t1005\t1005\t1005\t1005\nGid:\t1006\t1006\t1006\t1006\nGroups:\t4 24 \n"
+        "self 0\nUid:\t0\t0\t0\t0\nUid:\t1007\t1007\t1007\t1007\n1007\n");
+}
+
 TEST_CASE("exec honours setuid and setgid of the fake mode and owner") {
   auto r = in_root("mkdir -p /opt/b && for f in id-sg id-su id-gnx; do cp /usr/bin/id /opt/b/$f; done && "
                    "chgrp 5 /opt/b/id-sg /opt/b/id-gnx && chmod 2755 /opt/b/id-sg && chmod 2745 /opt/b/id-gnx && "
@@ -281,6 +293,21 @@ const char* kInstall =
     "{ apt-get update && apt-get install -y --no-install-recommends ";
 
 }  // namespace
+
+// procps and dpkg read a process's user from /proc (its directory's owner,
+// its status file): ps, pgrep -u and an init script's start-stop-daemon
+// --user see the fake user a daemon runs as.
+TEST_CASE("ps, pgrep -u and start-stop-daemon --user see a daemon's fake user (needs the Debian archive)") {
+  if (archive_skipped()) return;
+  auto r = in_image(std::string(kInstall) +
+                    "procps; } > /tmp/apt.log 2>&1 || { tail -n 20 /tmp/apt.log; exit 1; }; useradd -M svc; "
+                    "setpriv --reuid svc --regid svc --clear-groups sleep 30 & p=$!; sleep 0.3; "
+                    "ps -o user=,group=,args= -p $p; test \"$(pgrep -u svc sleep)\" = $p && echo pgrep-found; "
+                    "pgrep -u root sleep || echo not-root; "
+                    "start-stop-daemon --stop --user svc --exec /usr/bin/sleep && echo stopped; "
+                    "{ wait $p; } 2>/dev/null; ps -o user= -p $$");
+  CHECK(r.out == "svc      svc      sleep 30\npgrep-found\nnot-root\nstopped\nroot\n");
+}
 
 // MariaDB's Debian packaging (README.Debian of mariadb-server): the server
 // runs as mysql, its socket /run/mysqld/mysqld.sock belongs to mysql:mysql

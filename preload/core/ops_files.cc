@@ -12,6 +12,7 @@
 
 #include "ops.h"
 #include "ops_impl.h"
+#include "procfs.h"
 
 namespace cr::ops {
 
@@ -116,19 +117,29 @@ static long statx_in_root(int dirfd, const char* path, int flags, unsigned mask,
   return sys::raw(SYS_statx, r.dirfd, (long)r.path, flags, mask, (long)sx);
 }
 
+// A process's directory in /proc belongs to its (fake) effective ids
+// (procfs.h); /proc/self and /proc/thread-self themselves are root's links.
+static Meta view_at(const char* path, const struct statx& sx) {
+  Meta m = view(sx);
+  if (path && path[0] == '/' && path[1] == 'p' && strncmp(path, "/proc/", 6) == 0 &&
+      !(S_ISLNK(sx.stx_mode) && (!strcmp(path, "/proc/self") || !strcmp(path, "/proc/thread-self"))))
+    proc_owner(path, sx.stx_uid, &m.uid, &m.gid);
+  return m;
+}
+
 int stat_at(int dirfd, const char* path, struct stat* st, int flags) {
   struct statx sx;
   flags &= AT_SYMLINK_NOFOLLOW | AT_EMPTY_PATH | AT_NO_AUTOMOUNT | AT_STATX_SYNC_TYPE;
   long r = statx_in_root(dirfd, path, flags, kStatxMask, &sx);
   if (r < 0) return fail(r);
-  fill_stat(sx, view(sx), st);
+  fill_stat(sx, view_at(path, sx), st);
   return 0;
 }
 
 int statx_at(int dirfd, const char* path, int flags, unsigned mask, struct statx* stx) {
   long r = statx_in_root(dirfd, path, flags, mask | kStatxMask, stx);
   if (r < 0) return fail(r);
-  Meta m = view(*stx);
+  Meta m = view_at(path, *stx);
   stx->stx_nlink = cow_nlink(makedev(stx->stx_dev_major, stx->stx_dev_minor), stx->stx_ino, stx->stx_nlink);
   stx->stx_mode = (uint16_t)m.mode;
   stx->stx_uid = m.uid;
@@ -396,6 +407,10 @@ void drop_setid(const SetidDrop& d) {
 }  // namespace
 
 static int open_resolved(int dirfd, const char* path, int flags, mode_t mode, const Resolved& r) {
+  if (dirfd == AT_FDCWD && path[0] == '/' && path[1] == 'p' && strncmp(path, "/proc/", 6) == 0) {
+    int fd = proc_open_status(path, flags);
+    if (fd != kNotProc) return fd < 0 ? fail(fd) : fd;
+  }
   if (g_cow.sidecar[0] && ((flags & O_CREAT) || (flags & O_TMPFILE) == O_TMPFILE)) cow_note(dirfd, path);
   bool tmpfile = (flags & O_TMPFILE) == O_TMPFILE;
   bool creates = (flags & O_CREAT) || tmpfile;

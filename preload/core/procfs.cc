@@ -1,0 +1,180 @@
+// What /proc says of a session's processes, as of processes of the fake
+// users they are: the owner of /proc/PID (the kernel's task_dump_owner:
+// the process's effective ids) and the Uid:, Gid: and Groups: lines of
+// /proc/PID/status. `ps -o user`, `pgrep -u`, `killall -u` and
+// `start-stop-daemon --user` read them. A process of the session is one of
+// this real user's; its fake ids are this process's own, or those another
+// started with (its environment, as SO_PEERCRED's: not a set*id call it
+// made since). Anything else keeps what the kernel says.
+#include "procfs.h"
+
+#include <fcntl.h>
+#include <sys/mman.h>
+
+#include <cstdlib>
+#include <cstring>
+
+#include "resolve.h"
+#include "session.h"
+#include "sys.h"
+
+namespace cr {
+
+namespace {
+
+// "/proc/PID[/task/TID][/REST]", "/proc/self..." or "/proc/thread-self...":
+// the process, and what follows its directory (REST without its '/', or "").
+bool task_of(const char* path, long* pid, const char** rest) {
+  if (!path || strncmp(path, "/proc/", 6) != 0) return false;
+  const char* p = path + 6;
+  long me = sys::raw(SYS_getpid);
+  if (strncmp(p, "self", 4) == 0 && (p[4] == '/' || !p[4])) {
+    *pid = me;
+    p += 4;
+  } else if (strncmp(p, "thread-self", 11) == 0 && (p[11] == '/' || !p[11])) {
+    *pid = me;
+    p += 11;
+  } else {
+    if (*p < '0' || *p > '9') return false;
+    long x = 0;
+    while (*p >= '0' && *p <= '9') x = x * 10 + (*p++ - '0');
+    if (*p && *p != '/') return false;
+    *pid = x;
+  }
+  if (strncmp(p, "/task/", 6) == 0) {
+    p += 6;
+    if (*p < '0' || *p > '9') return false;
+    while (*p >= '0' && *p <= '9') p++;
+    if (*p && *p != '/') return false;
+  }
+  while (*p == '/') p++;
+  *rest = p;
+  return true;
+}
+
+struct TaskIds {
+  Ids uid, gid;
+  uint32_t groups[kMaxGroups];
+  int ngroups;
+};
+
+uint32_t env_num(long pid, const char* name, uint32_t dflt) {
+  char v[16];
+  if (!initial_env(pid, name, v, sizeof v)) return dflt;
+  return (uint32_t)strtoul(v, nullptr, 10);
+}
+
+// The fake ids of process `pid`, which is this real user's: false when it
+// is not one of the session's (no fake ids in its environment).
+bool task_ids(long pid, TaskIds* t) {
+  if (pid == sys::raw(SYS_getpid)) {
+    t->uid = g_session.uid;
+    t->gid = g_session.gid;
+    t->ngroups = g_session.ngroups;
+    memcpy(t->groups, g_session.groups, sizeof t->groups);
+    return true;
+  }
+  char v[16];
+  if (!initial_env(pid, "FAKEROOTEUID", v, sizeof v)) return false;
+  t->uid.e = (uint32_t)strtoul(v, nullptr, 10);
+  t->uid.r = env_num(pid, "FAKEROOTUID", t->uid.e);
+  t->uid.s = env_num(pid, "FAKEROOTSUID", t->uid.e);
+  t->uid.f = env_num(pid, "FAKEROOTFUID", t->uid.e);
+  t->gid.e = env_num(pid, "FAKEROOTEGID", 0);
+  t->gid.r = env_num(pid, "FAKEROOTGID", t->gid.e);
+  t->gid.s = env_num(pid, "FAKEROOTSGID", t->gid.e);
+  t->gid.f = env_num(pid, "FAKEROOTFGID", t->gid.e);
+  t->ngroups = 0;
+  char g[kMaxGroups * 11 + 1];
+  if (initial_env(pid, kEnvGroups, g, sizeof g))
+    for (const char* p = g; *p && t->ngroups < kMaxGroups;) {
+      char* end;
+      unsigned long x = strtoul(p, &end, 10);
+      if (end == p) break;
+      t->groups[t->ngroups++] = (uint32_t)x;
+      p = *end == ',' ? end + 1 : end;
+    }
+  return true;
+}
+
+size_t put_num(char* out, uint64_t v) {
+  char d[24];
+  int n = 0;
+  do d[n++] = char('0' + v % 10); while ((v /= 10) > 0);
+  for (int i = 0; i < n; i++) out[i] = d[n - 1 - i];
+  return (size_t)n;
+}
+
+}  // namespace
+
+bool proc_owner(const char* path, uint32_t real_uid, uint32_t* uid, uint32_t* gid) {
+  long pid;
+  const char* rest;
+  if (real_uid != g_session.real_uid || !task_of(path, &pid, &rest)) return false;
+  TaskIds t;
+  if (!task_ids(pid, &t)) return false;
+  *uid = t.uid.e;
+  *gid = t.gid.e;
+  return true;
+}
+
+int proc_open_status(const char* path, int flags) {
+  long pid;
+  const char* rest;
+  if ((flags & O_ACCMODE) != O_RDONLY || (flags & (O_PATH | O_DIRECTORY)) || !task_of(path, &pid, &rest) ||
+      strcmp(rest, "status") != 0)
+    return kNotProc;
+  long fd = sys::raw(SYS_openat, AT_FDCWD, (long)path, flags);
+  if (fd < 0) return (int)fd;
+  char in[8192];
+  long n = 0;
+  for (long got; n < (long)sizeof in - 1 && (got = sys::raw(SYS_read, fd, (long)(in + n), sizeof in - 1 - n)) > 0;)
+    n += got;
+  // Whose is it: the Uid: line's real uid says whether it is the session's.
+  const char* u = n > 0 ? strstr((in[n] = 0, in), "\nUid:\t") : nullptr;
+  TaskIds t;
+  if (!u || (uint32_t)strtoul(u + 6, nullptr, 10) != g_session.real_uid || !task_ids(pid, &t)) {
+    sys::raw(SYS_lseek, fd, 0, SEEK_SET);
+    return (int)fd;
+  }
+  sys::raw(SYS_close, fd);
+  char out[8192 + 64 * 11 + 64];
+  size_t o = 0;
+  for (const char* line = in; line < in + n;) {
+    const char* end = static_cast<const char*>(memchr(line, '\n', in + n - line));
+    const char* next = end ? end + 1 : in + n;
+    const Ids* ids = !strncmp(line, "Uid:\t", 5) ? &t.uid : !strncmp(line, "Gid:\t", 5) ? &t.gid : nullptr;
+    if (ids) {
+      memcpy(out + o, line, 5);
+      o += 5;
+      uint32_t v[4] = {ids->r, ids->e, ids->s, ids->f};
+      for (int i = 0; i < 4; i++) {
+        o += put_num(out + o, v[i]);
+        out[o++] = i < 3 ? '\t' : '\n';
+      }
+    } else if (!strncmp(line, "Groups:\t", 8)) {
+      memcpy(out + o, "Groups:\t", 8);
+      o += 8;
+      for (int i = 0; i < t.ngroups; i++) {
+        o += put_num(out + o, t.groups[i]);
+        out[o++] = ' ';
+      }
+      out[o++] = '\n';
+    } else {
+      if (o + (next - line) > sizeof out) break;
+      memcpy(out + o, line, next - line);
+      o += next - line;
+    }
+    line = next;
+  }
+  long mfd = sys::raw(SYS_memfd_create, (long)"status", (flags & O_CLOEXEC) ? MFD_CLOEXEC : 0);
+  if (mfd < 0) return (int)mfd;
+  if (sys::raw(SYS_write, mfd, (long)out, (long)o) != (long)o) {
+    sys::raw(SYS_close, mfd);
+    return -EIO;
+  }
+  sys::raw(SYS_lseek, mfd, 0, SEEK_SET);
+  return (int)mfd;
+}
+
+}  // namespace cr
