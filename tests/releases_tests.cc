@@ -6,7 +6,8 @@
 // dpkg --audit, no host path in a symlink, apt-get inside, useradd and
 // chown, ldd, /proc/self/exe, argv[0] and the command line, and entry by
 // entry against real root's debootstrap of the same suite (tests/run.sh
-// makes those references while it is still root).
+// makes those references while it is still root). Ubuntu jammy too, from
+// Ubuntu's archive with its key, when that archive answers (tests/run.sh).
 //
 // Needs the Debian archive, as debootstrap_tests does: COWROOT_TEST_DEBOOTSTRAP=0
 // (make test-quick) skips those cases. The image command's own cases (list,
@@ -35,13 +36,15 @@ const bool configured = [] {
   return true;
 }();
 
-cowroot::Image image(const std::string& suite) {
+cowroot::ImageOptions debian(const std::string& suite) {
   cowroot::ImageOptions o;
   o.name = suite;
   o.suite = suite;
   if (const char* m = getenv("COWROOT_TEST_MIRROR")) o.mirror = m;
-  return cowroot::Image::get(o);
+  return o;
 }
+
+cowroot::Image image(const std::string& suite) { return cowroot::Image::get(debian(suite)); }
 
 // The fields of `cowroot image list`'s line for image `name`: name, suite, variant, age...
 std::vector<std::string> list_line(const std::string& out, const std::string& name) {
@@ -62,11 +65,14 @@ std::string reference(const std::string& suite) {
   return r ? r : "";
 }
 
-// Everything a bookworm image passes, in a root of `suite`'s image.
-void check_release(const std::string& suite, const std::string& version) {
-  cowroot::Image img = image(suite);
+// Everything a bookworm image passes, in a root of the image `o` names;
+// `version` begins what `version_cmd` prints inside.
+void check_release(const cowroot::ImageOptions& o, const std::string& version,
+                   const std::string& version_cmd = "cat /etc/debian_version") {
+  const std::string& suite = o.suite;
+  cowroot::Image img = cowroot::Image::get(o);
   cowroot::Root root(img);
-  auto r = root.sh("cat /etc/debian_version");
+  auto r = root.sh(version_cmd);
   CHECK_MESSAGE(r.out.rfind(version, 0) == 0, r);
 
   r = root.sh("dpkg --audit 2>&1");
@@ -139,7 +145,7 @@ void check_release(const std::string& suite, const std::string& version) {
 
 TEST_CASE("bullseye (glibc 2.31, a loader without --argv0): its image passes what a bookworm image does") {
   if (archive_skipped()) return;
-  check_release("bullseye", "11.");
+  check_release(debian("bullseye"), "11.");
 }
 
 TEST_CASE("trixie (glibc 2.41): its image passes too, and was built while a root of bullseye was in use") {
@@ -152,7 +158,7 @@ TEST_CASE("trixie (glibc 2.41): its image passes too, and was built while a root
   for (int i = 0; i < 200 && !busy.exists("/tmp/pid"); i++) usleep(50000);
   std::string pid = busy.read("/tmp/pid");
   REQUIRE(!pid.empty());
-  check_release("trixie", "13");
+  check_release(debian("trixie"), "13");
   CHECK(kill(std::stoi(pid), 0) == 0);  // still running
   CHECK(busy.read("/etc/in-use") == "before\n");
   auto v = sh(test::cowroot() + " verify bullseye 2>&1");
@@ -165,6 +171,28 @@ TEST_CASE("trixie (glibc 2.41): its image passes too, and was built while a root
   CHECK(list_line(l.out, "bullseye")[1] == "bullseye");
   CHECK(list_line(l.out, "trixie").size() >= 3);
   CHECK(list_line(l.out, "trixie")[1] == "trixie");
+}
+
+// Ubuntu 22.04 from its own archive and key (tests/run.sh fetches the key
+// when the archive answers): a derivative, with Ubuntu's glibc 2.35.
+TEST_CASE("Ubuntu jammy (--mirror, --keyring): its image passes what a bookworm image does") {
+  if (archive_skipped()) return;
+  const char* mirror = getenv("COWROOT_TEST_UBUNTU_MIRROR");
+  const char* keyring = getenv("COWROOT_TEST_UBUNTU_KEYRING");
+  if (!mirror || !*mirror || !keyring || !*keyring) {
+    MESSAGE("skipped: no Ubuntu archive and key (tests/run.sh sets COWROOT_TEST_UBUNTU_MIRROR and _KEYRING when one answers)");
+    return;
+  }
+  cowroot::ImageOptions o;
+  o.name = "ubuntu-jammy";
+  o.suite = "jammy";
+  o.mirror = mirror;
+  o.keyring = keyring;
+  check_release(o, "VERSION_ID=\"22.04\"", "grep ^VERSION_ID= /etc/os-release");
+  auto l = sh(test::cowroot() + " image list");
+  std::vector<std::string> line = list_line(l.out, "ubuntu-jammy");
+  REQUIRE(line.size() >= 2);
+  CHECK(line[1] == "jammy");
 }
 
 // ---- the image command's own rules (no archive needed) ----------------------

@@ -33,16 +33,46 @@ chmod 1777 "$stage/work"
 # releases_tests runs), and listed (the listing is all the tests read).
 mirror=$(sh "$(dirname "$0")/../mk/mirror.sh")
 export COWROOT_TEST_MIRROR="$mirror"
+# An Ubuntu release too (jammy), when releases_tests runs and Ubuntu's
+# archive answers (COWROOT_TEST_UBUNTU_MIRROR, empty for none): its key
+# comes from Ubuntu's keyring package, checked against a pinned SHA-256.
+ubuntu=
+case " $* " in *releases_tests*)
+  if [ "${COWROOT_TEST_DEBOOTSTRAP:-1}" != 0 ] && [ -n "${COWROOT_TEST_UBUNTU_MIRROR-http://archive.ubuntu.com/ubuntu}" ]; then
+    umirror=${COWROOT_TEST_UBUNTU_MIRROR-http://archive.ubuntu.com/ubuntu}
+    if sh "$(dirname "$0")/ubuntu-keyring.sh" "$umirror" "$stage/ubuntu-archive-keyring.gpg"; then
+      ubuntu=jammy
+      export COWROOT_TEST_UBUNTU_MIRROR="$umirror" COWROOT_TEST_UBUNTU_KEYRING="$stage/ubuntu-archive-keyring.gpg"
+    else
+      echo "tests: no Ubuntu archive at $umirror: releases_tests' Ubuntu case is skipped"
+    fi
+  fi ;;
+esac
 if [ "${COWROOT_TEST_DEBOOTSTRAP:-1}" != 0 ] && [ "$(id -u)" = 0 ] && [ -n "$mirror" ]; then
   suites=bookworm
   case " $* " in *releases_tests*) suites="bookworm bullseye trixie" ;; esac
-  echo "== building the reference images as real root (debootstrap --variant=minbase, $suites, from $mirror)"
+  echo "== building the reference images as real root (debootstrap --variant=minbase, $suites from $mirror${ubuntu:+; Ubuntu $ubuntu from $COWROOT_TEST_UBUNTU_MIRROR})"
   t0=$(date +%s)
   for s in $suites; do
     (debootstrap --variant=minbase "$s" "$stage/reference-$s" "$mirror" > "$stage/reference-$s.log" 2>&1
      echo $? > "$stage/reference-$s.rc") &
   done
+  for s in $ubuntu; do
+    (debootstrap --variant=minbase --keyring="$COWROOT_TEST_UBUNTU_KEYRING" "$s" "$stage/reference-$s" \
+       "$COWROOT_TEST_UBUNTU_MIRROR" > "$stage/reference-$s.log" 2>&1
+     echo $? > "$stage/reference-$s.rc") &
+  done
   wait
+  # Ubuntu's archive is another network's: when real root's build of it
+  # fails, its comparison is skipped (said here), not the run.
+  for s in $ubuntu; do
+    if [ "$(cat "$stage/reference-$s.rc")" = 0 ]; then
+      suites="$suites $s"
+    else
+      echo "tests: the reference debootstrap of Ubuntu $s failed (its comparison is skipped):"; tail -n 3 "$stage/reference-$s.log"
+      rm -rf "$stage/reference-$s"
+    fi
+  done
   for s in $suites; do
     if [ "$(cat "$stage/reference-$s.rc")" != 0 ]; then
       echo "tests: the reference debootstrap of $s failed:" >&2; tail -n 5 "$stage/reference-$s.log" >&2; exit 1
@@ -58,6 +88,7 @@ if [ "${COWROOT_TEST_DEBOOTSTRAP:-1}" != 0 ] && [ "$(id -u)" = 0 ] && [ -n "$mir
   case $suites in *bullseye*)
     export COWROOT_TEST_REFERENCE_BULLSEYE="$stage/reference-bullseye.list" COWROOT_TEST_REFERENCE_TRIXIE="$stage/reference-trixie.list" ;;
   esac
+  case " $suites " in *" jammy "*) export COWROOT_TEST_REFERENCE_JAMMY="$stage/reference-jammy.list" ;; esac
 fi
 # A small file system the unprivileged tests can fill, for a real ENOSPC
 # (root only; where mount is not allowed, that test says it was skipped).
