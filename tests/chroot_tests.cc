@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <fstream>
 #include <iterator>
+#include <sstream>
 #include <tuple>
 
 #include "common.h"
@@ -522,17 +523,15 @@ TEST_CASE("a program's command line is its own: /proc/PID/cmdline, pgrep -f, pid
     for (std::string l; std::getline(in, l);) pids.push_back(l);
   }
   REQUIRE(pids.size() == 2);
-  auto strip = [](std::string s) {
-    while (!s.empty() && s.back() == 0) s.pop_back();  // the loader's longer line, padded out
-    return s;
-  };
+  // Byte for byte: no NULs left where the loader's longer line was (a
+  // reader that splits on NUL, as psutil does, gets the program's argv).
   auto cmdline = [&](const std::string& pid) {
     std::ifstream in("/proc/" + pid + "/cmdline");
-    return strip(std::string((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>()));
+    return std::string((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
   };
   std::ifstream inside(d / "inside");
-  CHECK(strip(std::string((std::istreambuf_iterator<char>(inside)), std::istreambuf_iterator<char>())) == std::string("sleep\0" "30", 8));  // seen inside
-  CHECK(cmdline(pids[0]) == std::string("sleep\0" "30", 8));
+  CHECK(std::string((std::istreambuf_iterator<char>(inside)), std::istreambuf_iterator<char>()) == std::string("sleep\0" "30\0", 9));  // seen inside
+  CHECK(cmdline(pids[0]) == std::string("sleep\0" "30\0", 9));
   CHECK(cmdline(pids[1]).rfind("cowroot-test-daemon: idle", 0) == 0);
   // From the host, as an init script or an admin looks for them.
   CHECK(sh("pgrep -f '^sleep 30$'").out.find(pids[0] + "\n") != std::string::npos);
@@ -540,6 +539,77 @@ TEST_CASE("a program's command line is its own: /proc/PID/cmdline, pgrep -f, pid
   CHECK((" " + sh("pidof sleep").out).find(" " + pids[0]) != std::string::npos);
   CHECK(sh("ps -o args= -p " + pids[0]).out == "sleep 30\n");
   for (auto& p : pids) kill(std::stoi(p), SIGTERM);
+}
+
+namespace {
+
+std::string slurp(const std::string& path) {
+  std::ifstream in(path);
+  return std::string((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+}
+
+// Fields of /proc/PID/stat (1-based, as proc(5) numbers them), after the name.
+std::vector<unsigned long long> stat_fields(const std::string& pid) {
+  std::ifstream in("/proc/" + pid + "/stat");
+  std::string s((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  std::vector<unsigned long long> f(3, 0);
+  size_t at = s.rfind(") ");
+  if (at == std::string::npos) return {};
+  std::istringstream w(s.substr(at + 2));
+  for (std::string x; w >> x;) f.push_back(x[0] >= '0' && x[0] <= '9' ? std::stoull(x) : 0);
+  return f;
+}
+
+}  // namespace
+
+// The exact command line is the kernel's argument block made to start at
+// the program's own strings (PR_SET_MM_MAP), which must be given every
+// other address of the process's memory as the kernel has it. Started
+// through the stub (a confined session), those come from the stub's own
+// program headers rather than from /proc: here they are checked against
+// the kernel's for a stub it started itself (held in the open of a fifo).
+TEST_CASE("a confined program's exact command line leaves the kernel's memory fields as they were") {
+  TempDir d;
+  REQUIRE(sh("mkfifo " + q(d / "fifo")).status == 0);
+  std::string stub = prefix() + "/libexec/cowroot/cowroot-stub";
+  sh("COWROOT_STUB=P:" + q(d / "fifo") + " " + q(stub) + " >/dev/null 2>&1 & echo $! > " + q(d / "stubpid"));
+  std::string stubpid = slurp(d / "stubpid");
+  while (!stubpid.empty() && stubpid.back() == '\n') stubpid.pop_back();
+  for (int i = 0; i < 100 && sh("readlink /proc/" + stubpid + "/exe").out.find("cowroot-stub") == std::string::npos; i++)
+    usleep(20000);
+  auto kernel = stat_fields(stubpid);
+  kill(std::stoi(stubpid), SIGKILL);
+  REQUIRE(kernel.size() > 51);
+
+  std::string pidfile = d / "pid";
+  sh(cowroot() + " -r " + q(root()) + " --bind " + q(d.path) + " -- /bin/sh -c " +
+     q("sleep 30 >/dev/null 2>&1 & echo $! > " + pidfile + ".tmp; mv " + pidfile + ".tmp " + pidfile) + " >/dev/null 2>&1 &");
+  for (int i = 0; i < 200 && !exists(pidfile); i++) usleep(50000);
+  std::string pid = slurp(pidfile);
+  while (!pid.empty() && pid.back() == '\n') pid.pop_back();
+  REQUIRE(!pid.empty());
+  std::ifstream in("/proc/" + pid + "/cmdline");
+  CHECK(std::string((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>()) == std::string("sleep\0" "30\0", 9));
+  auto ours = stat_fields(pid);
+  REQUIRE(ours.size() > 51);
+  // The stub's code and data, as the kernel counted them (fields 26, 27, 45, 46).
+  for (int f : {26, 27, 45, 46}) CHECK_MESSAGE(ours[f] == kernel[f], "field " << f);
+  // The break starts where the kernel's [heap] does (sleep's malloc made one).
+  std::string heap;
+  {
+    std::ifstream maps("/proc/" + pid + "/maps");
+    for (std::string l; std::getline(maps, l);)
+      if (l.find("[heap]") != std::string::npos) heap = l.substr(0, l.find('-'));
+  }
+  CHECK(!heap.empty());
+  if (!heap.empty()) CHECK(std::stoull(heap, nullptr, 16) == ours[47]);
+  CHECK(ours[48] < ours[49]);   // arg_start < arg_end
+  CHECK(ours[49] == ours[50]);  // the environment follows the arguments
+  CHECK(ours[49] - ours[48] == 9);
+  kill(std::stoi(pid), SIGTERM);
+  // Unconfined, no stub: the fields come from /proc/self/stat.
+  auto r = sh("COWROOT_CONFINE=0 " + cowroot() + " -r " + q(root()) + " -- /bin/sh -c 'cat /proc/self/cmdline; echo'");
+  CHECK(r.out == std::string("cat\0/proc/self/cmdline\0\n", 24));
 }
 
 namespace {
@@ -569,7 +639,7 @@ TEST_CASE("a loader without --argv0 and --preload (glibc < 2.33, < 2.30): progra
   auto r = sh(cowroot() + " -r " + q(rt) + " -- /bin/sh -c " +
               q("id -u; ln -s /bin/dash /tmp/multi-call; /tmp/multi-call -c 'echo $0'; "
                 "perl -e 'exec {q{/bin/sh}} q{custom-argv0}, q{-c}, q{echo $0}'; "
-                "cat /proc/self/cmdline | perl -pe 's/\\0+$/\\n/; s/\\0/ /g'") +
+                "cat /proc/self/cmdline | perl -pe 's/\\0$/\\n/; s/\\0/ /g'") +
               " 2>&1");
   CHECK(r.out == "0\n/tmp/multi-call\ncustom-argv0\ncat /proc/self/cmdline\n");
 }

@@ -112,7 +112,7 @@ void check_release(const cowroot::ImageOptions& o, const std::string& version,
   // /proc/self/exe is the program; argv[0] is the one it was given (a
   // symlinked program, exec -a); the command line is the program's.
   r = root.sh("readlink /proc/self/exe; ln -s /bin/dash /tmp/named-link && /tmp/named-link -c 'echo $0'; "
-              "bash -c 'exec -a fancy-name sh -c \"echo \\$0\"'; cat /proc/self/cmdline | tr '\\0' ' ' | sed 's/ *$//'; echo");
+              "bash -c 'exec -a fancy-name sh -c \"echo \\$0\"'; cat /proc/self/cmdline | tr '\\0' ' ' | sed 's/ $//'; echo");
   CHECK_MESSAGE(r.out == "/usr/bin/readlink\n/tmp/named-link\nfancy-name\ncat /proc/self/cmdline\n", r);
 
   // apt-get update and install inside a run: a small package, and

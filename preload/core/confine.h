@@ -41,6 +41,12 @@ constexpr uint64_t kStubText = kGate + 0x10000ull;
 struct StubInfo {
   uint32_t magic;  // kStubMagic
   char mode;       // the mode of COWROOT_STUB (below)
+  // The kernel's account of the process's memory as the stub started (what
+  // /proc/self/stat's fields 26-28 and 45-47 say then, found without
+  // reading it): PR_SET_MM_MAP must be given them all again when the
+  // library moves the argument block's start (init.cc). Zero when unknown.
+  uint64_t start_code, end_code, start_data, end_data, start_brk, start_stack;
+  uint64_t arg_start, env_start, env_end;  // the kernel's argument block (arg_end is env_start)
 };
 constexpr uint32_t kStubMagic = 0x43525354;
 // Where the stub puts the interpreter: [kWinBase, kInterpTop).

@@ -254,6 +254,48 @@ void load(const char* path, long fd_in, bool in_window, elf::Headers* h, elf::Im
 
 }  // namespace
 
+namespace {
+
+// What the kernel set for this process's memory (binfmt_elf: code from the
+// executable segments, data up to the last segment's file end, the break
+// where it starts, the stack at argc), computed from the stub's own program
+// headers, as it loaded them, before anything moves the break.
+void note_memory(long* sp, char** env_end) {
+  auto* av = reinterpret_cast<uint64_t*>(env_end + 1);
+  const Elf64_Phdr* ph = nullptr;
+  uint64_t phnum = 0;
+  for (; av[0] != AT_NULL; av += 2) {
+    if (av[0] == AT_PHDR) ph = reinterpret_cast<const Elf64_Phdr*>(av[1]);
+    if (av[0] == AT_PHNUM) phnum = av[1];
+  }
+  if (!ph) return;
+  uint64_t start_code = ~0ull, end_code = 0, start_data = 0, end_data = 0;
+  for (uint64_t i = 0; i < phnum; i++) {
+    if (ph[i].p_type != PT_LOAD) continue;
+    uint64_t k = ph[i].p_vaddr;
+    if ((ph[i].p_flags & PF_X) && k < start_code) start_code = k;
+    if (start_data < k) start_data = k;
+    k += ph[i].p_filesz;
+    if ((ph[i].p_flags & PF_X) && end_code < k) end_code = k;
+    if (end_data < k) end_data = k;
+  }
+  long brk = sc(SYS_brk, 0);
+  char** argv = reinterpret_cast<char**>(sp + 1);
+  char** envp = argv + sp[0] + 1;
+  if (start_code == ~0ull || brk <= 0 || sp[0] < 1 || !envp[0] || env_end == envp) return;
+  cr_stub_info.arg_start = (uint64_t)argv[0];
+  cr_stub_info.env_start = (uint64_t)envp[0];
+  cr_stub_info.env_end = (uint64_t)(env_end[-1] + len(env_end[-1]) + 1);
+  cr_stub_info.start_code = start_code;
+  cr_stub_info.end_code = end_code;
+  cr_stub_info.start_data = start_data;
+  cr_stub_info.end_data = end_data;
+  cr_stub_info.start_brk = (uint64_t)brk;
+  cr_stub_info.start_stack = (uint64_t)sp;
+}
+
+}  // namespace
+
 extern "C" [[noreturn]] void cr_stub_main(long* sp) {
   long argc = sp[0];
   char** argv = reinterpret_cast<char**>(sp + 1);
@@ -262,6 +304,7 @@ extern "C" [[noreturn]] void cr_stub_main(long* sp) {
   const char* want = nullptr;
   for (; *e; e++)
     if (starts(*e, confine::kStubEnv)) want = *e + confine::kStubEnvLen;
+  note_memory(sp, e);
   if (!want || !want[0] || (want[1] != ':' && want[1] != '#') || (want[0] != 'L' && want[0] != 'P' && want[0] != 'H'))
     die("cowroot-stub: started outside cowroot (it runs the programs of a confined session)");
   g_mode = want[0];

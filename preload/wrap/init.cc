@@ -3,10 +3,14 @@
 #include <errno.h>
 #include <link.h>
 #include <stdlib.h>
+#include <fcntl.h>
+#include <linux/prctl.h>
 #include <sys/prctl.h>
+#include <sys/syscall.h>
 
 #include <atomic>
 
+#include "../core/confine.h"
 #include "doors.h"
 
 using namespace cr;
@@ -44,17 +48,102 @@ size_t parse_size(const char*& p) {
   return v;
 }
 
+// The kernel's account of this process's memory: from the stub, which
+// found it at no cost when it started the program (a confined session),
+// else from /proc/self/stat (fields 26-28 and 45-51; about 10 us here).
+bool memory_map(prctl_mm_map* m) {
+#if defined(__x86_64__)
+  unsigned char v;
+  if (sys::g_gate == reinterpret_cast<void*>(confine::kGate) &&
+      sys::raw(SYS_mincore, (long)confine::kStubInfo, 4096, (long)&v) == 0) {
+    auto* info = reinterpret_cast<const confine::StubInfo*>(confine::kStubInfo);
+    if (info->magic == confine::kStubMagic && info->start_code && info->arg_start) {
+      m->start_code = info->start_code;
+      m->end_code = info->end_code;
+      m->start_stack = info->start_stack;
+      m->start_data = info->start_data;
+      m->end_data = info->end_data;
+      m->start_brk = info->start_brk;
+      m->arg_start = info->arg_start;
+      m->arg_end = m->env_start = info->env_start;
+      m->env_end = info->env_end;
+      return true;
+    }
+  }
+#endif
+  char buf[1024];
+  long fd = sys::raw(SYS_openat, AT_FDCWD, (long)"/proc/self/stat", O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return false;
+  long n = sys::raw(SYS_read, fd, (long)buf, sizeof buf - 1);
+  sys::raw(SYS_close, fd);
+  if (n <= 0) return false;
+  buf[n] = 0;
+  const char* p = nullptr;
+  for (const char* q = buf; *q; q++)
+    if (*q == ')') p = q;  // the name may hold ')': the last one ends it
+  if (!p || p[1] != ' ') return false;
+  p += 2;
+  uint64_t f[53] = {};
+  for (int i = 3; i <= 52 && *p; i++) {
+    if (*p == '-') p++;  // signed fields, none of those used
+    if (*p >= 'A' && *p <= 'Z') {  // the state letter
+      p++;
+    } else {
+      uint64_t v = 0;
+      while (*p >= '0' && *p <= '9') v = v * 10 + (uint64_t)(*p++ - '0');
+      f[i] = v;
+    }
+    if (*p == ' ') p++;
+    else if (*p != '\n' && *p) return false;
+  }
+  m->start_code = f[26];
+  m->end_code = f[27];
+  m->start_stack = f[28];
+  m->start_data = f[45];
+  m->end_data = f[46];
+  m->start_brk = f[47];
+  m->arg_start = f[48];
+  m->arg_end = f[49];
+  m->env_start = f[50];
+  m->env_end = f[51];
+  return true;
+}
+
+// Tells the kernel that the process's argument block starts at `start`
+// (the program's own strings, which end where the environment's begin), so
+// that /proc/PID/cmdline is exactly the program's command line, with no
+// NULs where the loader's arguments were. PR_SET_MM_MAP needs no privilege
+// (only a new exe link would), but replaces every address it carries: they
+// are given again as they were (memory_map, and the current break), and
+// the block the kernel has must be the one we found. False when the kernel
+// has no PR_SET_MM_MAP (CONFIG_CHECKPOINT_RESTORE) or anything does not
+// add up.
+bool kernel_args_from(char* block, char* start, char* end) {
+  prctl_mm_map m{};
+  if (!memory_map(&m)) return false;
+  if (m.arg_start != (uint64_t)block || m.arg_end != (uint64_t)end || m.env_start != (uint64_t)end) return false;
+  m.brk = (uint64_t)sys::raw(SYS_brk, 0);
+  m.arg_start = (uint64_t)start;
+  m.exe_fd = (uint32_t)-1;
+  return sys::raw(SYS_prctl, PR_SET_MM, PR_SET_MM_MAP, (long)&m, sizeof m, 0) == 0;
+}
+
 }  // namespace
 
 // Started through the root's loader, the process's argument block (what
 // /proc/PID/cmdline shows, so ps -f, pgrep -f and pidof) holds the loader's
 // command line: LOADER [--argv0 A] --inhibit-cache --library-path LP ...
 // PROGRAM ARGS. COWROOT_ARGV (exec.cc note_argv) says where the program's
-// strings are; they move to the block's start, argv[0] becoming the one the
-// program was given (the loader had no --argv0 to say it: glibc < 2.33),
-// and the rest of the block, which the kernel still counts, is zeroed
-// (procps drops trailing NULs). In place, before main: no system call, no
-// allocation. Anything that does not add up leaves the block as it is.
+// strings are. The program's arguments end the block already: argv[0], the
+// one the program was given (the loader had no --argv0 to say it: glibc <
+// 2.33), goes just before them, the loader's part is zeroed, and the kernel
+// is told the block starts there (kernel_args_from), so the command line is
+// exactly the program's and a program that rewrites its title (postgres,
+// sshd) still has its arguments and environment as one run. Where the
+// kernel will not, the strings move to the block's start instead and the
+// rest is zeroed (procps drops trailing NULs; a plain reader sees them).
+// In place, before main, no allocation. Anything that does not add up
+// leaves the block as it is.
 void take_program_args(int argc, char** argv, char** envp) {
   const char* note = getenv("COWROOT_ARGV");
   if (!note) return;
@@ -93,6 +182,16 @@ void take_program_args(int argc, char** argv, char** envp) {
   size_t l0 = strlen(a0) + 1;
   char* after0 = argc > 1 ? argv[1] : end;  // the program's strings move down, never up
   if (l0 > (size_t)(after0 - block)) return;
+  char* start = after0 - l0;
+  if (start > block && kernel_args_from(block, start, end)) {
+    memmove(start, a0, l0);
+    argv[0] = start;
+    memset(block, 0, (size_t)(start - block));
+    program_invocation_name = argv[0];
+    const char* slash = strrchr(argv[0], '/');
+    program_invocation_short_name = slash ? const_cast<char*>(slash + 1) : argv[0];
+    return;
+  }
   char* d = block;
   memmove(d, a0, l0);
   argv[0] = d;
