@@ -288,9 +288,13 @@ Result in_image(const std::string& script) {
   return sh("XDG_CACHE_HOME=" + q(cache) + " " + cowroot() + " run -- /bin/sh -c " + q(script) + " 2>&1");
 }
 
-const char* kInstall =
-    "export DEBIAN_FRONTEND=noninteractive; unset TMPDIR; "
-    "{ apt-get update && apt-get install -y --no-install-recommends ";
+// `script` in a root of the image after apt-get installs `packages` there
+// (apt's output only when it fails).
+Result with_packages(const std::string& packages, const std::string& script) {
+  return in_image("export DEBIAN_FRONTEND=noninteractive; unset TMPDIR; "
+                  "{ apt-get update && apt-get install -y --no-install-recommends " +
+                  packages + "; } > /tmp/apt.log 2>&1 || { tail -n 20 /tmp/apt.log; exit 1; }; " + script);
+}
 
 }  // namespace
 
@@ -299,13 +303,13 @@ const char* kInstall =
 // --user see the fake user a daemon runs as.
 TEST_CASE("ps, pgrep -u and start-stop-daemon --user see a daemon's fake user (needs the Debian archive)") {
   if (archive_skipped()) return;
-  auto r = in_image(std::string(kInstall) +
-                    "procps; } > /tmp/apt.log 2>&1 || { tail -n 20 /tmp/apt.log; exit 1; }; useradd -M svc; "
-                    "setpriv --reuid svc --regid svc --clear-groups sleep 30 & p=$!; sleep 0.3; "
-                    "ps -o user=,group=,args= -p $p; test \"$(pgrep -u svc sleep)\" = $p && echo pgrep-found; "
-                    "pgrep -u root sleep || echo not-root; "
-                    "start-stop-daemon --stop --user svc --exec /usr/bin/sleep && echo stopped; "
-                    "{ wait $p; } 2>/dev/null; ps -o user= -p $$");
+  auto r = with_packages("procps",
+                         "useradd -M svc; "
+                         "setpriv --reuid svc --regid svc --clear-groups sleep 30 & p=$!; sleep 0.3; "
+                         "ps -o user=,group=,args= -p $p; test \"$(pgrep -u svc sleep)\" = $p && echo pgrep-found; "
+                         "pgrep -u root sleep || echo not-root; "
+                         "start-stop-daemon --stop --user svc --exec /usr/bin/sleep && echo stopped; "
+                         "{ wait $p; } 2>/dev/null; ps -o user= -p $$");
   CHECK(r.out == "svc      svc      sleep 30\npgrep-found\nnot-root\nstopped\nroot\n");
 }
 
@@ -316,15 +320,14 @@ TEST_CASE("ps, pgrep -u and start-stop-daemon --user see a daemon's fake user (n
 // uid, SO_PEERCRED), with no password; a user with no account is refused. About 20 s: apt-get downloads and installs the server.
 TEST_CASE("MariaDB starts as mysql, and root logs in over its socket by unix_socket authentication (needs the Debian archive)") {
   if (archive_skipped()) return;
-  auto r = in_image(std::string(kInstall) +
-                    "mariadb-server mariadb-client; } > /tmp/apt.log 2>&1 || { tail -n 20 /tmp/apt.log; exit 1; }; "
-                    "service mariadb start >/dev/null 2>&1 || exit 1; "
-                    "stat -c '%U:%G %a %F' /run/mysqld/mysqld.sock; "
-                    "mysql -N -e 'select user(); create database t; create table t.a (x int); insert into t.a values (42); "
-                    "select x from t.a'; "
-                    "su mysql -s /bin/sh -c 'mysql -N -e \"select user()\"'; "
-                    "su nobody -s /bin/sh -c 'mysql -N -e \"select 1\" 2>&1 | grep -o \"Access denied for user .nobody.\"'; "
-                    "service mariadb stop >/dev/null 2>&1 && echo stopped");
+  auto r = with_packages("mariadb-server mariadb-client",
+                         "service mariadb start >/dev/null 2>&1 || exit 1; "
+                         "stat -c '%U:%G %a %F' /run/mysqld/mysqld.sock; "
+                         "mysql -N -e 'select user(); create database t; create table t.a (x int); insert into t.a values (42); "
+                         "select x from t.a'; "
+                         "su mysql -s /bin/sh -c 'mysql -N -e \"select user()\"'; "
+                         "su nobody -s /bin/sh -c 'mysql -N -e \"select 1\" 2>&1 | grep -o \"Access denied for user .nobody.\"'; "
+                         "service mariadb stop >/dev/null 2>&1 && echo stopped");
   CHECK(r.out == "mysql:mysql 777 socket\nroot@localhost\n42\nmysql@localhost\nAccess denied for user 'nobody'\nstopped\n");
 }
 
@@ -335,14 +338,13 @@ TEST_CASE("MariaDB starts as mysql, and root logs in over its socket by unix_soc
 // root. A minute or two: apt-get downloads and installs the server.
 TEST_CASE("PostgreSQL starts as postgres and psql reaches it over its Unix socket (needs the Debian archive)") {
   if (archive_skipped()) return;
-  auto r = in_image(std::string(kInstall) +
-                    "postgresql; } > /tmp/apt.log 2>&1 || { tail -n 20 /tmp/apt.log; exit 1; }; "
-                    "v=$(ls /usr/lib/postgresql); pg_ctlcluster $v main start || exit 1; "
-                    "su postgres -s /bin/sh -c \"psql -tAc 'select 40 + 2'\"; "
-                    "stat -c '%U:%G %a %F' /var/run/postgresql/.s.PGSQL.5432; "
-                    "su postgres -s /bin/sh -c 'id -un; test -r /etc/shadow || echo shadow-unreadable'; "
-                    "/usr/lib/postgresql/$v/bin/postgres -D /tmp 2>&1 | grep -c 'root'; "
-                    "pg_ctlcluster $v main stop && echo stopped");
+  auto r = with_packages("postgresql",
+                         "v=$(ls /usr/lib/postgresql); pg_ctlcluster $v main start || exit 1; "
+                         "su postgres -s /bin/sh -c \"psql -tAc 'select 40 + 2'\"; "
+                         "stat -c '%U:%G %a %F' /var/run/postgresql/.s.PGSQL.5432; "
+                         "su postgres -s /bin/sh -c 'id -un; test -r /etc/shadow || echo shadow-unreadable'; "
+                         "/usr/lib/postgresql/$v/bin/postgres -D /tmp 2>&1 | grep -c 'root'; "
+                         "pg_ctlcluster $v main stop && echo stopped");
   CHECK(r.out == "42\npostgres:postgres 777 socket\npostgres\nshadow-unreadable\n1\nstopped\n");
 }
 
@@ -352,11 +354,10 @@ TEST_CASE("PostgreSQL starts as postgres and psql reaches it over its Unix socke
 // user reaches only the spool through crontab.
 TEST_CASE("crontab - as a user writes its crontab owned by the user, group crontab, mode 600 (needs the Debian archive)") {
   if (archive_skipped()) return;
-  auto r = in_image(std::string(kInstall) +
-                    "cron; } > /tmp/apt.log 2>&1 || { tail -n 20 /tmp/apt.log; exit 1; }; "
-                    "useradd -m alice && echo '5 4 * * * echo hi' | su alice -s /bin/sh -c 'crontab -' && "
-                    "stat -c '%U:%G %a' /var/spool/cron/crontabs/alice && su alice -s /bin/sh -c 'crontab -l | tail -n 1; "
-                    "ls /var/spool/cron/crontabs 2>&1 | sed s/.*crontabs.*/refused/'");
+  auto r = with_packages("cron",
+                         "useradd -m alice && echo '5 4 * * * echo hi' | su alice -s /bin/sh -c 'crontab -' && "
+                         "stat -c '%U:%G %a' /var/spool/cron/crontabs/alice && su alice -s /bin/sh -c 'crontab -l | tail -n 1; "
+                         "ls /var/spool/cron/crontabs 2>&1 | sed s/.*crontabs.*/refused/'");
   CHECK(r.out == "alice:crontab 600\n5 4 * * * echo hi\nrefused\n");
 }
 
@@ -366,12 +367,11 @@ TEST_CASE("crontab - as a user writes its crontab owned by the user, group cront
 // RUNPATH, /usr/libexec/sudo.
 TEST_CASE("sudo with a NOPASSWD rule runs as root and as another user; without one it is refused (needs the Debian archive)") {
   if (archive_skipped()) return;
-  auto r = in_image(std::string(kInstall) +
-                    "sudo; } > /tmp/apt.log 2>&1 || { tail -n 20 /tmp/apt.log; exit 1; }; "
-                    "echo \"127.0.1.1 $(hostname)\" >> /etc/hosts; useradd -m bob; useradd -m carol; "
-                    "echo 'bob ALL=(ALL) NOPASSWD: ALL' > /etc/sudoers.d/bob && chmod 440 /etc/sudoers.d/bob; "
-                    "su bob -s /bin/sh -c 'sudo -n id -u; sudo -n -u carol id -un; sudo -n cat /etc/shadow | grep -c ^root:'; "
-                    "su carol -s /bin/sh -c 'sudo -n true' >/dev/null 2>&1 || echo carol-refused");
+  auto r = with_packages("sudo",
+                         "echo \"127.0.1.1 $(hostname)\" >> /etc/hosts; useradd -m bob; useradd -m carol; "
+                         "echo 'bob ALL=(ALL) NOPASSWD: ALL' > /etc/sudoers.d/bob && chmod 440 /etc/sudoers.d/bob; "
+                         "su bob -s /bin/sh -c 'sudo -n id -u; sudo -n -u carol id -un; sudo -n cat /etc/shadow | grep -c ^root:'; "
+                         "su carol -s /bin/sh -c 'sudo -n true' >/dev/null 2>&1 || echo carol-refused");
   // No warning either (sudo's audit message: no audit for a fake root).
   CHECK(r.out == "0\ncarol\n1\ncarol-refused\n");
 }
