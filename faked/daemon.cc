@@ -106,9 +106,14 @@ int faked_main(int argc, char** argv) {
   // the session at once) steps aside.
   int lockfd = open((o.dir + "/lock").c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600);
   if (lockfd < 0) die("cannot create " + o.dir + "/lock: " + strerror(errno));
-  if (flock(lockfd, LOCK_EX | LOCK_NB) < 0) {
-    if (errno == EWOULDBLOCK) return 0;
-    die("cannot lock " + o.dir + "/lock: " + strerror(errno));
+  // A throwaway directory has one daemon only but for a restart after a
+  // kill, so its lock taken is more likely another session's sweep of
+  // sessions over (sweep_sessions, looking a moment under it): wait a while.
+  int tries = cr::is_ephemeral_dir(o.dir) ? 100 : 1;
+  while (flock(lockfd, LOCK_EX | LOCK_NB) < 0) {
+    if (errno != EWOULDBLOCK) die("cannot lock " + o.dir + "/lock: " + strerror(errno));
+    if (--tries <= 0) return 0;
+    usleep(10000);
   }
 
   // A throwaway directory says so itself: a daemon started again by any

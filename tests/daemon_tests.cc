@@ -3,6 +3,8 @@
 // from the shared table, the command's status, a new daemon for the next
 // program that needs one, no directory left behind. Runs as a non-root
 // uid (tests/main.cc drops root).
+#include <signal.h>
+#include <sys/file.h>
 #include <sys/socket.h>
 #include <sys/un.h>
 
@@ -244,6 +246,27 @@ TEST_CASE("a session's live directory is never swept, with or without its daemon
   t.join();
   CHECK(first_line(d / "out") == "5");
   CHECK(eventually([&] { return !exists(dir); }));
+}
+
+// Every launcher sweeps the sessions that are over, looking a moment under
+// each one's lock (sweep_sessions). A daemon starting in a throwaway
+// directory meanwhile waits for the lock instead of stepping aside, which
+// left its session with no daemon ("cowroot: the daemon ... did not start",
+// seen with sessions of one user started in parallel).
+TEST_CASE("a daemon starting while another session's sweep holds its directory's lock waits for it") {
+  TempDir d;
+  std::string dir = d / "state";
+  REQUIRE(mkdir(dir.c_str(), 0700) == 0);
+  write_file(dir + "/ephemeral", "");  // a throwaway session's mark (session_end.h)
+  int lk = open((dir + "/lock").c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+  REQUIRE(lk >= 0);
+  REQUIRE(flock(lk, LOCK_EX | LOCK_NB) == 0);
+  sh(q(prefix() + "/libexec/cowroot/cowroot-faked") + " --state " + q(dir) + " >/dev/null 2>&1 &");
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  close(lk);  // the sweep moves on
+  CHECK(eventually([&] { return daemon_pid(dir) != 0; }, 3000));
+  if (uint64_t pid = daemon_pid(dir)) kill((pid_t)pid, SIGTERM);
+  CHECK(eventually([&] { return daemon_pid(dir) == 0; }));
 }
 
 TEST_CASE("a daemon started again answers, and holds the session as the first did") {

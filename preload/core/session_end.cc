@@ -213,6 +213,9 @@ void sweep_sessions(const std::string& top, const std::string& prefix) {
     // Without a table the session is still being set up (or its maker died
     // at once): only an old one is gone for sure.
     if (!table && !old) continue;
+    // A live one is passed over without its lock: a daemon starting in it
+    // meanwhile must not find the lock taken (it would step aside).
+    if (state_mapped_elsewhere(p)) continue;
     int lk = open((p + "/lock").c_str(), O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600);
     if (lk < 0) continue;
     if (flock(lk, LOCK_EX | LOCK_NB) == 0 && !state_mapped_elsewhere(p)) remove_session_dir(p);
