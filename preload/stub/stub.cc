@@ -252,15 +252,11 @@ void load(const char* path, long fd_in, bool in_window, elf::Headers* h, elf::Im
   sc(SYS_close, fd);
 }
 
-}  // namespace
-
-namespace {
-
 // What the kernel set for this process's memory (binfmt_elf: code from the
 // executable segments, data up to the last segment's file end, the break
 // where it starts, the stack at argc), computed from the stub's own program
 // headers, as it loaded them, before anything moves the break.
-void note_memory(long* sp, char** env_end) {
+void note_memory(long* sp, char** argv, char** envp, char** env_end) {
   auto* av = reinterpret_cast<uint64_t*>(env_end + 1);
   const Elf64_Phdr* ph = nullptr;
   uint64_t phnum = 0;
@@ -280,8 +276,6 @@ void note_memory(long* sp, char** env_end) {
     if (end_data < k) end_data = k;
   }
   long brk = sc(SYS_brk, 0);
-  char** argv = reinterpret_cast<char**>(sp + 1);
-  char** envp = argv + sp[0] + 1;
   if (start_code == ~0ull || brk <= 0 || sp[0] < 1 || !envp[0] || env_end == envp) return;
   cr_stub_info.arg_start = (uint64_t)argv[0];
   cr_stub_info.env_start = (uint64_t)envp[0];
@@ -304,7 +298,7 @@ extern "C" [[noreturn]] void cr_stub_main(long* sp) {
   const char* want = nullptr;
   for (; *e; e++)
     if (starts(*e, confine::kStubEnv)) want = *e + confine::kStubEnvLen;
-  note_memory(sp, e);
+  note_memory(sp, argv, envp, e);
   if (!want || !want[0] || (want[1] != ':' && want[1] != '#') || (want[0] != 'L' && want[0] != 'P' && want[0] != 'H'))
     die("cowroot-stub: started outside cowroot (it runs the programs of a confined session)");
   g_mode = want[0];

@@ -78,9 +78,7 @@ bool memory_map(prctl_mm_map* m) {
   sys::raw(SYS_close, fd);
   if (n <= 0) return false;
   buf[n] = 0;
-  const char* p = nullptr;
-  for (const char* q = buf; *q; q++)
-    if (*q == ')') p = q;  // the name may hold ')': the last one ends it
+  const char* p = strrchr(buf, ')');  // the name may hold ')': the last one ends it
   if (!p || p[1] != ' ') return false;
   p += 2;
   uint64_t f[53] = {};
@@ -187,22 +185,19 @@ void take_program_args(int argc, char** argv, char** envp) {
     memmove(start, a0, l0);
     argv[0] = start;
     memset(block, 0, (size_t)(start - block));
-    program_invocation_name = argv[0];
-    const char* slash = strrchr(argv[0], '/');
-    program_invocation_short_name = slash ? const_cast<char*>(slash + 1) : argv[0];
-    return;
+  } else {
+    char* d = block;
+    memmove(d, a0, l0);
+    argv[0] = d;
+    d += l0;
+    for (int i = 1; i < argc; i++) {
+      size_t l = strlen(argv[i]) + 1;
+      memmove(d, argv[i], l);
+      argv[i] = d;
+      d += l;
+    }
+    memset(d, 0, (size_t)(end - d));
   }
-  char* d = block;
-  memmove(d, a0, l0);
-  argv[0] = d;
-  d += l0;
-  for (int i = 1; i < argc; i++) {
-    size_t l = strlen(argv[i]) + 1;
-    memmove(d, argv[i], l);
-    argv[i] = d;
-    d += l;
-  }
-  memset(d, 0, (size_t)(end - d));
   // libc took its program name from the old argv[0] before this ran.
   program_invocation_name = argv[0];
   const char* slash = strrchr(argv[0], '/');
