@@ -93,7 +93,7 @@ $(PRELOAD): $(PRELOAD_FROM)
 else
 $(PRELOAD): $(WRAP_OBJ) $(CORE_LIB) $(BUILD)/exports.map
 	$(CXX) -shared $(WRAP_OBJ) $(CORE_LIB) -Wl,--version-script=$(BUILD)/exports.map $(LIBENTRY) \
-	  -static-libstdc++ -static-libgcc -Wl,--as-needed -Wl,-z,defs -Wl,-z,now -o $@.tmp
+	  -static-libstdc++ -static-libgcc -Wl,--as-needed -Wl,-z,defs -Wl,-z,now -Wl,-z,noseparate-code -o $@.tmp
 	python3 mk/gen-ops.py --check-exports preload/ops.tbl $@.tmp
 	sh mk/check-glibc.sh $@.tmp 2.28
 	mv $@.tmp $@
@@ -154,7 +154,7 @@ $(BUILD)/stub/stub.o: preload/stub/stub.cc | $(BUILD)/.deps-build
 
 $(STUB): $(BUILD)/stub/stub.o
 	$(CXX) -static -nostdlib -no-pie -Wl,-Ttext-segment=0x7e903ff10000 -Wl,--section-start=.crgate=0x7e903ff00000 \
-	  -Wl,--section-start=.crinfo=0x7e903ff01000 -Wl,-z,noexecstack -Wl,-z,norelro -Wl,--build-id=none -o $@ $^
+	  -Wl,--section-start=.crinfo=0x7e903ff01000 -Wl,-z,noexecstack -Wl,-z,norelro -Wl,-z,noseparate-code -Wl,--build-id=none -o $@ $^
 	@test "$$(nm $@ | awk '$$3 == "cr_gate" || $$3 == "cr_stub_info" { print $$1 }' | sort | tr '\n' ' ')" = \
 	  "00007e903ff00000 00007e903ff01000 " || { echo "cowroot-stub: the gate is not at its fixed address" >&2; rm -f $@; exit 1; }
 endif
