@@ -3,6 +3,7 @@
 #include <signal.h>
 
 #include <algorithm>
+#include <filesystem>
 #include <fstream>
 #include <iterator>
 #include <sstream>
@@ -263,10 +264,32 @@ TEST_CASE("fts walks the root as glibc's fts walks a host tree, with inside path
 // a change to the loader configuration must still reach the next program.
 TEST_CASE("the remembered library path follows changes to the root's loader configuration") {
   auto r = in_root(
-      "mkdir -p /opt/zzlib && sh -c 'echo \"$COWROOT_LIBPATH\"' | grep -c /opt/zzlib;"
+      "mkdir -p /opt/zzlib && touch /opt/zzlib/libzz.so.1 && sh -c 'echo \"$COWROOT_LIBPATH\"' | grep -c /opt/zzlib;"
       " echo /opt/zzlib > /etc/ld.so.conf.d/zz.conf && sh -c 'echo \"$COWROOT_LIBPATH\"' | grep -c /opt/zzlib;"
       " rm /etc/ld.so.conf.d/zz.conf && sh -c 'echo \"$COWROOT_LIBPATH\"' | grep -c /opt/zzlib; rm -r /opt/zzlib");
   CHECK(r.out == "0\n1\n0\n");
+}
+
+// A directory of ld.so.conf that holds nothing is not searched (the real
+// loader finds what is there through ld.so.cache only, as it was when
+// ldconfig last ran); once a library is in it and the cache is rewritten,
+// programs find the library there. The small root has no ldconfig: a new
+// /etc/ld.so.cache stands for its run.
+TEST_CASE("an empty directory of ld.so.conf is searched once a library is in it and the cache is new") {
+  const std::string lib = "/usr/lib/x86_64-linux-gnu/libpcre2-8.so.0";  // ls needs it (through libselinux)
+  if (!std::filesystem::exists(root() + lib) ||
+      sh("ldd /usr/bin/ls").out.find("libpcre2-8.so.0") == std::string::npos) {
+    MESSAGE("skipped: the host's ls does not use " << lib);
+    return;
+  }
+  auto r = in_root(
+      "lp() { sh -c 'echo \"$COWROOT_LIBPATH\"' | grep -c /opt/zzempty; };"
+      " mkdir -p /opt/zzempty/sub && echo /opt/zzempty > /etc/ld.so.conf.d/zzempty.conf && lp;"
+      " cp " + lib + " /opt/zzempty/ && lp;"
+      " : > /etc/ld.so.cache.new && mv /etc/ld.so.cache.new /etc/ld.so.cache && lp;"
+      " mv " + lib + " /tmp/hidden.so && ls /opt/zzempty; mv /tmp/hidden.so " + lib + ";"
+      " rm -r /opt/zzempty /etc/ld.so.conf.d/zzempty.conf /etc/ld.so.cache");
+  CHECK(r.out == "0\n0\n1\nlibpcre2-8.so.0\nsub\n");
 }
 
 // Programs start as the root loader's argument; the kernel would have named

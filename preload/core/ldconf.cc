@@ -1,6 +1,7 @@
 // The root's dynamic loader configuration, for exec: the --library-path
 // that /etc/ld.so.conf (with its includes) and the usual directories give,
 // as host paths, and its cache across fork and exec (COWROOT_LIBPATH).
+#include <dirent.h>
 #include <fcntl.h>
 #include <fnmatch.h>
 #include <linux/stat.h>
@@ -23,10 +24,51 @@ using walker::walk_inside;
 
 using sys::Dirent64;
 
+namespace {
+
+// Whether the loader could find anything in directory `host`: a file or a
+// link in it, or a subdirectory it searches (glibc-hwcaps/, and before
+// glibc 2.37 tls/ and the platform's names). Unreadable: it could.
+bool may_hold_libraries(const char* host) {
+  long dfd = sys::raw(SYS_openat, AT_FDCWD, (long)host, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (dfd < 0) return true;
+  static const char* const kSearched[] = {"glibc-hwcaps", "tls",  "x86_64", "haswell", "xeon_phi",
+                                          "avx512_1",     "i686", "i586",   "aarch64"};
+  bool may = false;
+  alignas(8) char dents[1024];
+  long got;
+  while (!may && (got = sys::raw(SYS_getdents64, dfd, (long)dents, sizeof dents)) > 0) {
+    for (long off = 0; off < got && !may;) {
+      auto* de = reinterpret_cast<Dirent64*>(dents + off);
+      off += de->reclen;
+      if (strcmp(de->name, ".") == 0 || strcmp(de->name, "..") == 0) continue;
+      if (de->type != DT_DIR) {
+        may = true;
+        break;
+      }
+      for (const char* s : kSearched)
+        if (strcmp(de->name, s) == 0) may = true;
+    }
+  }
+  if (got < 0) may = true;
+  sys::raw(SYS_close, dfd);
+  return may;
+}
+
+}  // namespace
+
 bool root_library_path(char* out, size_t n) {
   size_t used = 0;
   out[0] = 0;
-  auto add_dir = [&](const char* dir, size_t dl) {
+  // `from_conf`: a directory named by ld.so.conf, which the real loader
+  // searches only through ld.so.cache, that is for what was in it when
+  // ldconfig last ran. One that holds nothing it could find is left out
+  // (minbase's empty /usr/local/lib cost every program start some twenty
+  // failed system calls): a library put there later reaches the loader when
+  // ldconfig runs, as in a real root, since a new ld.so.cache changes the
+  // stamp the path is kept under. The default directories, which the
+  // loader searches as they are, are always kept.
+  auto add_dir = [&](const char* dir, size_t dl, bool from_conf) {
     while (dl > 1 && dir[dl - 1] == '/') dl--;
     if (dl == 0 || dir[0] != '/') return true;
     PathBuf d;
@@ -49,6 +91,7 @@ bool root_library_path(char* out, size_t n) {
     }
     struct statx sx;
     if (sys::raw(SYS_statx, AT_FDCWD, (long)host, 0, STATX_TYPE, (long)&sx) < 0 || !S_ISDIR(sx.stx_mode)) return true;
+    if (from_conf && !may_hold_libraries(host)) return true;
     if (used + hl + 2 > n) return false;
     if (used) out[used++] = ':';
     memcpy(out + used, host, hl);
@@ -75,7 +118,7 @@ bool root_library_path(char* out, size_t n) {
   bool ok = true;
   auto parse = [&](char* text, auto& self, int depth) -> void {
     ld_conf_lines(
-        text, [&](const char* dir, size_t l) { return ok = ok && add_dir(dir, l); },
+        text, [&](const char* dir, size_t l) { return ok = ok && add_dir(dir, l, true); },
         [&](char* pat) {
           if (depth >= 2 || !ok) return;
           char* slash = strrchr(pat, '/');
@@ -134,7 +177,7 @@ bool root_library_path(char* out, size_t n) {
                                          "/lib", "/usr/lib"};
 #endif
   for (const char* d : defaults)
-    if (ok) ok = add_dir(d, strlen(d));
+    if (ok) ok = add_dir(d, strlen(d), false);
   return ok;
 }
 
