@@ -292,6 +292,14 @@ TEST_CASE("an empty directory of ld.so.conf is searched once a library is in it 
   CHECK(r.out == "0\n0\n1\nlibpcre2-8.so.0\nsub\n");
 }
 
+// Every program of a session maps the fake state at start, but the heap of
+// extended attributes only when it first needs it (most never do).
+TEST_CASE("the attribute heap is mapped by the programs that use it, not at every start") {
+  auto r = in_root("grep -c '/xattr$' /proc/self/maps; touch /tmp/xa && setfattr -n trusted.t -v hello /tmp/xa &&"
+                   " cd /tmp && getfattr --only-values -n trusted.t xa && echo && rm /tmp/xa");
+  CHECK(r.out == "0\nhello\n");
+}
+
 // Programs start as the root loader's argument; the kernel would have named
 // the process after the file run (ps, killall, pgrep read that name).
 TEST_CASE("a program inside is named after its file, as the kernel names it, scripts included") {

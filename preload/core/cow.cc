@@ -165,8 +165,7 @@ bool map_set(const char* path) {
 }  // namespace
 
 void cow_init() {
-  static constinit uint64_t inits = 0;
-  g_cow.note_salt = ++inits * 0x9E3779B97F4A7C15ull;
+  g_cow.note_salt = ++g_session.cow_inits * 0x9E3779B97F4A7C15ull;
   const char* side = getenv("COWROOT_COW");
   if (side && *side == '/' && copy_str(g_cow.sidecar, sizeof g_cow.sidecar, side)) {
     PathBuf path;

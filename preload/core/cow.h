@@ -35,16 +35,18 @@ namespace cr {
 
 struct SharedSet;
 
+// Small fields first, with the two paths a clone's programs write at start
+// right after them (a page each; see RootConfig).
 struct CowConfig {
   bool active = false;
   uint64_t note_salt = 0;  // new with each cow_init: the journal's "written already" memory
-  char sidecar[kPathMax] = {};  // CLONE.cowroot, when the clone has a record
   const SharedSet* set = nullptr;
   size_t set_len = 0;
-  char clone_root[kPathMax] = {};  // host path of the clone (names in `shared` are relative to it)
   size_t clone_root_len = 0;
-  char dir[kPathMax] = {};  // --cow DIR: cow-shell's rules under this host directory
   size_t dir_len = 0;
+  char sidecar[kPathMax] = {};  // CLONE.cowroot, when the clone has a record
+  char clone_root[kPathMax] = {};  // host path of the clone (names in `shared` are relative to it)
+  char dir[kPathMax] = {};  // --cow DIR: cow-shell's rules under this host directory
   char cow_set_path[kPathMax] = {};  // --cow: the record of what was shared at the start (COWROOT_COW_SET)
 };
 

@@ -63,7 +63,6 @@ constexpr int kCacheSize = 512;
 // Zero-initialized at compile time: no constructor touches its 128 KiB at
 // start-up (each page is faulted in only when a lookup first uses it).
 constinit CacheEntry g_cache[kCacheSize]{};
-uint64_t g_cache_epoch = 0;  // bumped by chroot(): the cached facts are about another mapping
 
 uint64_t hash_str(const char* s, size_t n) {
   return fnv1a(s, n) | 1;  // never 0: 0 marks an empty entry
@@ -308,7 +307,7 @@ int walk(const char* path, bool follow_last, char* cur, size_t cap, bool* traili
   int links = 0;
   // The cache is keyed by top-inside paths: their host paths depend on the
   // current root too (binds hold under it), so a chroot() starts an epoch.
-  uint64_t gen = remember ? g_state.namegen() ^ (g_cache_epoch << 48) : 0;
+  uint64_t gen = remember ? g_state.namegen() ^ (g_session.cache_epoch << 48) : 0;
   PathBuf host;
   const Cred* check = wc ? wc->cred : nullptr;
   DirRec dir;              // the record of `cur`, when dir_known
@@ -542,7 +541,7 @@ int cwd_dir(Key* key, Meta* real) {
     d = rec_of(sx);
   } else {
     size_t n = strlen(g_root.cwd);
-    uint64_t gen = g_state.namegen() ^ (g_cache_epoch << 48);
+    uint64_t gen = g_state.namegen() ^ (g_session.cache_epoch << 48);
     if (!cache_get(g_root.cwd, n, gen, &d)) {
       struct statx sx;
       long rc = sys::raw(SYS_statx, AT_FDCWD, (long)".", 0, STATX_BASIC_STATS | STATX_BTIME, (long)&sx);
@@ -557,12 +556,12 @@ int cwd_dir(Key* key, Meta* real) {
 }
 }  // namespace walker
 
-void root_forget_cache() { g_cache_epoch++; }
+void root_forget_cache() { g_session.cache_epoch++; }
 
 void root_init() {
   // A root configured anew (a new program, or the test fixture binding the
   // core to another root): what the cache knew was about another mapping.
-  g_cache_epoch++;
+  g_session.cache_epoch++;
   const char* top = getenv("COWROOT_ROOT");
   if (!top || top[0] != '/' || strlen(top) >= sizeof g_root.top) return;
   size_t tl = strlen(top);
@@ -834,7 +833,7 @@ int root_chroot(const char* path) {
       add_exclude_binds();
     }
     g_root.active = true;
-    g_cache_epoch++;
+    g_session.cache_epoch++;
     root_cwd_changed();
     return 0;
   }
@@ -847,7 +846,7 @@ int root_chroot(const char* path) {
   size_t l = strlen(cur);
   memcpy(g_root.croot, cur, l + 1);
   g_root.croot_len = l;
-  g_cache_epoch++;
+  g_session.cache_epoch++;
   return 0;
 }
 

@@ -31,18 +31,21 @@ struct Bind {
   size_t inside_len, host_len;
 };
 
+// The fields every program in a root writes at start come first and
+// together; each path's first bytes are then on a page of its own, the
+// binds on one more (every page a new program writes is a page fault).
 struct RootConfig {
   bool active = false;
-  char top[kPathMax] = {};    // host path of the session's root, canonical
-  size_t top_len = 0;
-  char croot[kPathMax] = {};  // current root (after chroot()), top-inside; "/" at start
-  size_t croot_len = 0;
-  Bind binds[kMaxBinds] = {};
-  int nbinds = 0;
-  char cwd[kPathMax] = {};    // top-inside path of the working directory
   bool cwd_known = false;
   bool cwd_removed = false;  // it was removed: cwd is where it was
+  int nbinds = 0;
+  size_t top_len = 0;
+  size_t croot_len = 0;
+  char top[kPathMax] = {};    // host path of the session's root, canonical
+  char croot[kPathMax] = {};  // current root (after chroot()), top-inside; "/" at start
+  char cwd[kPathMax] = {};    // top-inside path of the working directory
   char exe[kPathMax] = {};    // inside path of the running program (/proc/self/exe)
+  Bind binds[kMaxBinds] = {};
 };
 
 extern RootConfig g_root;

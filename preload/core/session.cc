@@ -318,6 +318,34 @@ static int connect_or_start(const char* faked, const char* dir, bool ephemeral) 
   return c;
 }
 
+// Like fakeroot's save file, the state directory is made on first use
+// (with its parents), private to the user. (Every program of a session
+// comes here: one statx when it is there already.) False when it is
+// another user's, or others may write in it: it could hold a table of
+// theirs, changed under this session.
+namespace {
+[[gnu::noinline]] bool private_state_dir(const char* dir, uint32_t uid) {
+  struct statx sx;
+  const unsigned want = STATX_TYPE | STATX_MODE | STATX_UID;
+  bool there = sys::raw(SYS_statx, AT_FDCWD, (long)dir, 0, want, (long)&sx) == 0 && S_ISDIR(sx.stx_mode);
+  if (!there) {
+    PathBuf part;
+    copy_str(part, sizeof part, dir);
+    for (char* c = part + 1;; c++) {
+      if (*c == '/' || !*c) {
+        char keep = *c;
+        *c = 0;
+        sys::raw(SYS_mkdirat, AT_FDCWD, (long)part, 0700);
+        *c = keep;
+        if (!keep) break;
+      }
+    }
+  }
+  bool known = there || sys::raw(SYS_statx, AT_FDCWD, (long)dir, 0, want, (long)&sx) == 0;
+  return !(known && (sx.stx_uid != uid || (sx.stx_mode & 022)));
+}
+}  // namespace
+
 void session_init(const char* self_lib) {
   Session& s = g_session;
   s.real_uid = (uint32_t)sys::raw(SYS_getuid);
@@ -400,33 +428,13 @@ void session_init(const char* self_lib) {
     ephemeral = true;
   } else {
     copy_str(s.state_dir, sizeof s.state_dir, dir);
-    // Like fakeroot's save file, the state directory is made on first use
-    // (with its parents), private to the user. (Every program of a session
-    // comes here: one statx when it is there already.)
-    PathBuf part;
-    copy_str(part, sizeof part, s.state_dir);
-    struct statx sx;
-    const unsigned want = STATX_TYPE | STATX_MODE | STATX_UID;
-    bool there = sys::raw(SYS_statx, AT_FDCWD, (long)part, 0, want, (long)&sx) == 0 && S_ISDIR(sx.stx_mode);
-    for (char* c = part + 1; !there; c++) {
-      if (*c == '/' || !*c) {
-        char keep = *c;
-        *c = 0;
-        sys::raw(SYS_mkdirat, AT_FDCWD, (long)part, 0700);
-        *c = keep;
-        if (!keep) break;
-      }
-    }
-    // Another user's directory (or one others may write in) could hold a
-    // table of theirs, changed under this session: never used.
-    bool known = there || sys::raw(SYS_statx, AT_FDCWD, (long)part, 0, want, (long)&sx) == 0;
-    if (known && (sx.stx_uid != s.real_uid || (sx.stx_mode & 022))) {
+    if (!private_state_dir(s.state_dir, s.real_uid)) {
       errline(s.state_dir, " is not a private directory of this user (another owns it, or others may write in it): "
                            "not used");
       return;
     }
   }
-  int r = g_state.open(s.state_dir, true);
+  int r = g_state.open(s.state_dir, true, /*lazy_heap=*/true);
   if (r < 0) {
     errline("cannot open the state in ", s.state_dir, ": ", strerror(-r));
     return;

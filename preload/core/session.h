@@ -50,6 +50,11 @@ struct Session {
   int ngroups = 0;
   uint32_t umask = 022;
   uint32_t real_uid = 0, real_gid = 0;
+  // Counters kept for the process's life by the core's other parts, here
+  // for the page they share (RootConfig and CowConfig are reset when the
+  // fixture binds the core to another root; these must not be).
+  uint64_t cache_epoch = 0;  // resolve.cc: bumped when the root is configured anew
+  uint64_t cow_inits = 0;    // cow.cc: cow_init calls, the journal's salt
   char state_dir[kPathMax] = {};
   char lib[kPathMax] = {};    // this library, for LD_PRELOAD of children
   char faked[kPathMax] = {};  // the daemon, started when none answers

@@ -104,6 +104,7 @@ void State::close() {
   if (heap_) unmap(heap_, kHeapReserve);
   hdr_ = nullptr;
   heap_ = nullptr;
+  heap_lazy_ = false;
   slots_ = nullptr;
   cap_ = 0;
 }
@@ -186,7 +187,7 @@ int State::map_table() {
   return 0;
 }
 
-int State::map_heap(uint64_t) {
+int State::map_heap(HeapHeader** out) {
   PathBuf path;
   if (!cat_path(path, sizeof path, dir_, "xattr")) return -ENAMETOOLONG;
   int fd = (int)sys::raw(SYS_openat, AT_FDCWD, (long)path, O_RDWR | O_CLOEXEC, 0);
@@ -204,67 +205,92 @@ int State::map_heap(uint64_t) {
     unmap(p, kHeapReserve);
     return -EBADMSG;
   }
-  heap_ = h;
-  heaplen_ = kHeapReserve;
+  *out = h;
   return 0;
 }
 
-int State::open(const char* dir, bool create) {
+// The heap, mapped now if it was left for later (open's lazy_heap); null
+// when it cannot be. Two threads mapping at once: one mapping is kept.
+HeapHeader* State::heap() {
+  HeapHeader* h = __atomic_load_n(&heap_, __ATOMIC_ACQUIRE);
+  if (h || !heap_lazy_ || !hdr_) return h;
+  HeapHeader* mine = nullptr;
+  if (map_heap(&mine) < 0) return nullptr;
+  HeapHeader* none = nullptr;
+  if (!__atomic_compare_exchange_n(&heap_, &none, mine, false, __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE)) {
+    unmap(mine, kHeapReserve);
+    return none;
+  }
+  return mine;
+}
+
+// A new state's files (open's `create`), apart: its path buffers would
+// otherwise be in open's frame, and push the map_table every program start
+// makes onto a stack page of its own.
+[[gnu::noinline]] int State::create_files() {
+  int r;
+  // Build the table under a private name and link it into place: two
+  // processes creating at once end up sharing whichever linked first.
+  char tmp[64] = "table.new.";
+  long pid = sys::raw(SYS_getpid);
+  char digits[24];
+  int nd = 0;
+  do digits[nd++] = char('0' + pid % 10); while ((pid /= 10) > 0);
+  size_t tl = strlen(tmp);
+  while (nd) tmp[tl++] = digits[--nd];
+  tmp[tl] = 0;
+  int fd;
+  r = create_table_file(dir_, tmp, kMinCap, &fd);
+  if (r < 0) return r;
+  sys::raw(SYS_close, fd);
+  PathBuf from, to;
+  cat_path(from, sizeof from, dir_, tmp);
+  cat_path(to, sizeof to, dir_, "table");
+  // The heap first: a table's presence means the state is complete.
+  PathBuf hp;
+  cat_path(hp, sizeof hp, dir_, "xattr");
+  int hfd = (int)sys::raw(SYS_openat, AT_FDCWD, (long)hp, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+  if (hfd >= 0) {
+    HeapHeader h0{};
+    memcpy(h0.magic, kHeapMagic, 8);
+    h0.used.store(kHeapStart);
+    h0.cap = 1 << 16;
+    long a = sys::raw(SYS_fallocate, hfd, 0, 0L, (long)h0.cap);
+    if (a == -EOPNOTSUPP) a = sys::raw(SYS_ftruncate, hfd, (long)h0.cap);
+    if (a < 0 ||
+        sys::raw(SYS_pwrite64, hfd, (long)&h0, sizeof h0, 0) != (long)sizeof h0) {
+      r = -ENOSPC;
+      sys::raw(SYS_close, hfd);
+      sys::raw(SYS_unlinkat, AT_FDCWD, (long)hp, 0);
+      sys::raw(SYS_unlinkat, AT_FDCWD, (long)from, 0);
+      return r;
+    }
+    sys::raw(SYS_close, hfd);
+  }
+  r = (int)sys::raw(SYS_linkat, AT_FDCWD, (long)from, AT_FDCWD, (long)to, 0);
+  sys::raw(SYS_unlinkat, AT_FDCWD, (long)from, 0);
+  if (r < 0 && r != -EEXIST) return r;
+  return map_table();
+}
+
+int State::open(const char* dir, bool create, bool lazy_heap) {
   close();
   size_t n = strlen(dir);
   if (n + 16 >= sizeof dir_) return -ENAMETOOLONG;
   memcpy(dir_, dir, n + 1);
   int r = map_table();
-  if (r == -ENOENT && create) {
-    // Build the table under a private name and link it into place: two
-    // processes creating at once end up sharing whichever linked first.
-    char tmp[64] = "table.new.";
-    long pid = sys::raw(SYS_getpid);
-    char digits[24];
-    int nd = 0;
-    do digits[nd++] = char('0' + pid % 10); while ((pid /= 10) > 0);
-    size_t tl = strlen(tmp);
-    while (nd) tmp[tl++] = digits[--nd];
-    tmp[tl] = 0;
-    int fd;
-    r = create_table_file(dir_, tmp, kMinCap, &fd);
-    if (r < 0) return r;
-    sys::raw(SYS_close, fd);
-    PathBuf from, to;
-    cat_path(from, sizeof from, dir_, tmp);
-    cat_path(to, sizeof to, dir_, "table");
-    // The heap first: a table's presence means the state is complete.
-    PathBuf hp;
-    cat_path(hp, sizeof hp, dir_, "xattr");
-    int hfd = (int)sys::raw(SYS_openat, AT_FDCWD, (long)hp, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
-    if (hfd >= 0) {
-      HeapHeader h0{};
-      memcpy(h0.magic, kHeapMagic, 8);
-      h0.used.store(kHeapStart);
-      h0.cap = 1 << 16;
-      long a = sys::raw(SYS_fallocate, hfd, 0, 0L, (long)h0.cap);
-      if (a == -EOPNOTSUPP) a = sys::raw(SYS_ftruncate, hfd, (long)h0.cap);
-      if (a < 0 ||
-          sys::raw(SYS_pwrite64, hfd, (long)&h0, sizeof h0, 0) != (long)sizeof h0) {
-        r = -ENOSPC;
-        sys::raw(SYS_close, hfd);
-        sys::raw(SYS_unlinkat, AT_FDCWD, (long)hp, 0);
-        sys::raw(SYS_unlinkat, AT_FDCWD, (long)from, 0);
-        return r;
-      }
-      sys::raw(SYS_close, hfd);
-    }
-    r = (int)sys::raw(SYS_linkat, AT_FDCWD, (long)from, AT_FDCWD, (long)to, 0);
-    sys::raw(SYS_unlinkat, AT_FDCWD, (long)from, 0);
-    if (r < 0 && r != -EEXIST) return r;
-    r = map_table();
-  }
+  if (r == -ENOENT && create) r = create_files();
   if (r < 0) return r;
-  r = map_heap(0);
+  heaplen_ = kHeapReserve;
+  heap_lazy_ = lazy_heap;
+  if (lazy_heap) return 0;
+  HeapHeader* h = nullptr;
+  r = map_heap(&h);
   if (r < 0) {
     close();
     return r;
   }
+  __atomic_store_n(&heap_, h, __ATOMIC_RELEASE);
   return 0;
 }
 
@@ -615,7 +641,7 @@ void State::bump_namegen() {
 }
 
 const void* State::heap_at(uint64_t off, uint64_t len) {
-  HeapHeader* h = heap_;
+  HeapHeader* h = heap();
   if (!h || off < kHeapStart || off + len < off || off + len > h->used.load(std::memory_order_acquire) ||
       off + len > heaplen_)
     return nullptr;
@@ -642,7 +668,7 @@ long State::xattr_get(const Meta& m, const char* name, void* value, size_t size)
 
 int State::heap_append_locked(uint64_t next, const char* name, const void* value, size_t size,
                               bool tomb, uint64_t* off) {
-  HeapHeader* h = heap_;
+  HeapHeader* h = heap();
   if (!h) return -EIO;
   size_t nl = strlen(name);
   uint64_t total = (sizeof(XattrRec) + nl + size + 7) & ~7ull;

@@ -68,8 +68,13 @@ class State {
   // own state is never unmapped (exit does it without the TLB flushes).
 
   // Opens the state in directory `dir` (created with its files when
-  // `create`). Returns 0 or -errno. Never allocates.
-  int open(const char* dir, bool create);
+  // `create`). Returns 0 or -errno. Never allocates. `lazy_heap`: the
+  // attribute heap is mapped (and checked) when first needed, not here:
+  // most programs never read an extended attribute, and every program of a
+  // session opens the state (an open, a mapping and a page fault saved per
+  // start). Its corruption then shows as EIO on the call that needs it;
+  // whoever starts a session opens the state without it first.
+  int open(const char* dir, bool create, bool lazy_heap = false);
   void close();
   bool is_open() const { return hdr_ != nullptr; }
   const char* dir() const { return dir_; }
@@ -116,7 +121,9 @@ class State {
   bool remap_if_needed();
   Slot* current_slots(uint64_t* cap);
   int map_table();
-  int map_heap(uint64_t min_len);
+  int map_heap(HeapHeader** out);
+  int create_files();
+  HeapHeader* heap();
   // The lock of the current table; *locked receives the header locked,
   // which unlock() must be given (another thread may map a newer table
   // meanwhile: hdr_ then names one this thread does not hold).
@@ -137,8 +144,9 @@ class State {
   Slot* slots_ = nullptr;
   uint64_t cap_ = 0;
   size_t maplen_ = 0;
-  HeapHeader* heap_ = nullptr;
+  HeapHeader* heap_ = nullptr;  // published with a compare-and-swap (heap())
   size_t heaplen_ = 0;
+  bool heap_lazy_ = false;
   int heapfd_ = -1;
   std::atomic<int> remap_lock_{0};
   char dir_[kPathMax] = {};  // last: its first bytes share a page with the fields above
