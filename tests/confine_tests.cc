@@ -131,6 +131,7 @@ TEST_CASE("SIGSYS is never blocked, and a program's own SIGSYS handler is kept f
   CHECK(r.out ==
         "blocked-libc in the root\n"
         "blocked-raw in the root\n"
+        "blocked-bsd in the root old 0 usr1 1 usr2 0 then 1\n"
         "handler in the root\n"
         "own-sigsys kept seen 1 still in the root\n");
   CHECK(r.status == 0);
@@ -205,7 +206,8 @@ TEST_CASE("a static program stays in: chroot climbs, symlinks, /proc/self/root, 
   CHECK(r.out == "fork-busy 40 of 40\nfork-busy 40 of 40\n");
   r = in_root("rawprog-static signals");
   CHECK(r.out ==
-        "blocked-libc in the root\nblocked-raw in the root\nhandler in the root\n"
+        "blocked-libc in the root\nblocked-raw in the root\n"
+        "blocked-bsd in the root old 0 usr1 1 usr2 0 then 1\nhandler in the root\n"
         "own-sigsys kept seen 1 still in the root\n");
 }
 

@@ -198,6 +198,18 @@ int signals() {
   sigset_t none;
   sigemptyset(&none);
   sigprocmask(SIG_SETMASK, &none, nullptr);
+  // BSD's calls (dash uses them around every program it starts).
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wdeprecated-declarations"
+  const int usr1 = 1 << (SIGUSR1 - 1), usr2 = 1 << (SIGUSR2 - 1);
+  int bsd_old = sigsetmask(~0 & ~usr2);
+  int bsd_now = sigblock(0);
+  int bsd_before = sigblock(usr2);
+  int bsd_after = sigblock(0);
+  printf("blocked-bsd %s old %x usr1 %d usr2 %d then %d\n", slurp(AT_FDCWD, "/etc/marker"), (unsigned)bsd_old,
+         (bsd_now & usr1) != 0, (bsd_before & usr2) != 0, (bsd_after & usr2) != 0);
+  sigsetmask(0);
+#pragma GCC diagnostic pop
   struct sigaction sa {};
   sa.sa_handler = on_usr1;
   sigfillset(&sa.sa_mask);

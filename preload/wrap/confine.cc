@@ -522,3 +522,20 @@ EXPORT int sigprocmask(int how, const sigset_t* set, sigset_t* old) {
   int e = pthread_sigmask(how, set, old);
   return e ? fail(e) : 0;
 }
+
+// BSD's masks: the first 32 signals as bits of an int, as glibc has them
+// (its sigset-cvt-mask.h). Through pthread_sigmask above, as sigprocmask.
+namespace {
+int bsd_mask(int how, int mask) {
+  sigset_t s, o;
+  sigemptyset(&s);
+  s.__val[0] = (unsigned int)mask;
+  int e = pthread_sigmask(how, &s, &o);
+  if (e) return fail(e);
+  return (int)(unsigned int)o.__val[0];
+}
+}  // namespace
+
+EXPORT int sigblock(int mask) { return bsd_mask(SIG_BLOCK, mask); }
+EXPORT int sigsetmask(int mask) { return bsd_mask(SIG_SETMASK, mask); }
+
