@@ -9,6 +9,9 @@
 #          minbase (downloaded once, before the rounds): their maintainer
 #          scripts run adduser, update-rc.d, deb-systemd-helper, ...
 #   sh bench/exec.sh BUILD_DIR
+# BENCH_EXEC_BEFORE=OTHER_BUILD_DIR adds that build's times (an older tree's,
+# e.g. git worktree add /tmp/old REV && make -C /tmp/old), in the same
+# interleaved rounds: a change to the exec path compared within one run.
 # Needs root (for the chroot) and the Debian archive (the image and the
 # packages); as another user it says so and stops. BENCH_ROUNDS (default
 # 3); BENCH_IMAGE_CACHE names an image cache to use and keep.
@@ -38,6 +41,14 @@ chown 65534:65534 "$stage/home" "$stage/debs"
 cache=${BENCH_IMAGE_CACHE:-$stage/home/cache}
 mkdir -p "$cache" && chown 65534:65534 "$cache"
 C="$stage/prefix/bin/cowroot"
+CB=
+if [ -n "${BENCH_EXEC_BEFORE:-}" ]; then
+  before=$(cd "$BENCH_EXEC_BEFORE" && pwd)
+  make -s -C "$(dirname "$before")" install PREFIX="$stage/before" BUILD="$before" >/dev/null ||
+    { echo "bench: cannot install $before" >&2; exit 1; }
+  chmod -R a+rX "$stage/before"
+  CB="$stage/before/bin/cowroot"
+fi
 U="setpriv --reuid=65534 --regid=65534 --clear-groups env HOME=$stage/home XDG_CACHE_HOME=$cache PATH=/usr/bin:/bin:/usr/sbin:/sbin"
 T="$stage/timeit"
 $U "$C" image build bookworm >"$stage/build.log" 2>&1 ||
@@ -78,12 +89,27 @@ ms() { "$T" 1 "" -- "$@" | cut -d' ' -f1; }
 best() { sort -n | head -n 1; }
 echo "# $(date -u '+%Y-%m-%d %H:%M UTC')  kernel $(uname -r)  bookworm; ms, best of $rounds (a fresh clone / copy each)"
 echo "# cowroot: uid 65534, cowroot -r CLONE -- sh /tmp/w.sh W; chroot: real root, chroot COPY sh /tmp/w.sh W"
-printf '%-40s %10s %10s %7s\n' workload cowroot chroot ratio
+[ -n "$CB" ] && echo "# before: $BENCH_EXEC_BEFORE, in the same rounds"
+if [ -n "$CB" ]; then
+  printf '%-40s %10s %10s %10s %7s %7s\n' workload before cowroot chroot ratio before
+else
+  printf '%-40s %10s %10s %7s\n' workload cowroot chroot ratio
+fi
 for w in loop dpkg; do
-  tc= tr=
+  tc= tr= tb=
   for i in $(seq "$rounds"); do
+    # The two builds take turns going first: a run right after another's
+    # dpkg pays for that one's writeback.
+    if [ -n "$CB" ] && [ $((i % 2)) = 1 ]; then
+      fresh_clone
+      tb="$tb $(ms $U "$CB" -r "$stage/home/clone" -- sh /tmp/w.sh $w)"
+    fi
     fresh_clone
     tc="$tc $(ms $U "$C" -r "$stage/home/clone" -- sh /tmp/w.sh $w)"
+    if [ -n "$CB" ] && [ $((i % 2)) = 0 ]; then
+      fresh_clone
+      tb="$tb $(ms $U "$CB" -r "$stage/home/clone" -- sh /tmp/w.sh $w)"
+    fi
     fresh_copy
     tr="$tr $(ms chroot "$stage/copy" sh /tmp/w.sh $w)"
   done
@@ -93,5 +119,11 @@ for w in loop dpkg; do
     loop) label="1000 /bin/true from sh" ;;
     dpkg) label="dpkg -i cron logrotate (+$((ndebs - 2)) deps)" ;;
   esac
-  printf '%-40s %10.0f %10.0f %7.2f\n' "$label" "$c" "$r" "$(echo "$c $r" | awk '{ print $1 / $2 }')"
+  if [ -n "$CB" ]; then
+    b=$(for x in $tb; do echo "$x"; done | best)
+    printf '%-40s %10.0f %10.0f %10.0f %7.2f %7.2f\n' "$label" "$b" "$c" "$r" "$(echo "$c $r" | awk '{ print $1 / $2 }')" \
+      "$(echo "$b $r" | awk '{ print $1 / $2 }')"
+  else
+    printf '%-40s %10.0f %10.0f %7.2f\n' "$label" "$c" "$r" "$(echo "$c $r" | awk '{ print $1 / $2 }')"
+  fi
 done
