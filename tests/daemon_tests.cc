@@ -201,6 +201,24 @@ TEST_CASE("LD_PRELOAD with COWROOT_STATE: the next program after a kill starts a
   CHECK(exists(st + "/table"));
 }
 
+// Programs of a live session map the attribute heap on first use; the one
+// that starts a session driven by LD_PRELOAD alone checks it first.
+TEST_CASE("LD_PRELOAD with COWROOT_STATE: a corrupt attribute heap is refused in one line at the session's start") {
+  TempDir d;
+  std::string lib = prefix() + "/lib/libcowroot.so", st = d / "st";
+  REQUIRE(mkdir(st.c_str(), 0700) == 0);
+  std::string env = "LD_PRELOAD=" + q(lib) + " COWROOT_STATE=" + q(st) + " ";
+  REQUIRE(sh(env + "/bin/true").status == 0);
+  REQUIRE(eventually([&] { return !exists(st + "/sock"); }));
+  int fd = open((st + "/xattr").c_str(), O_RDWR);
+  REQUIRE(fd >= 0);
+  uint64_t used = 1ull << 40;  // "used" past the file's end
+  REQUIRE(pwrite(fd, &used, 8, 8) == 8);
+  close(fd);
+  auto r = sh(env + "id -u 2>&1 >/dev/null");
+  CHECK(r.out == "cowroot: cannot open the state in " + st + ": " + strerror(EBADMSG) + "\n");
+}
+
 TEST_CASE("LD_PRELOAD alone: a session whose daemon is killed leaves no directory in /tmp") {
   TempDir d;
   std::string env = "LD_PRELOAD=" + q(prefix() + "/lib/libcowroot.so") + " ";

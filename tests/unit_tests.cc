@@ -344,6 +344,11 @@ TEST_CASE("a table or attribute heap whose header claims more than the file hold
   close(fd);
   cr::State t;
   CHECK(t.open(e.path.c_str(), false) == -EBADMSG);
+  // Opened with the heap left for later (a program of a live session): the
+  // table opens, the heap is refused when it is first needed.
+  cr::State lazy;
+  CHECK(lazy.open(e.path.c_str(), false, true) == 0);
+  CHECK(lazy.ensure_heap() == -EBADMSG);
 }
 
 TEST_CASE("a state file claiming absurd sizes is refused in one line before anything is allocated for it") {

@@ -435,14 +435,21 @@ void session_init(const char* self_lib) {
     }
   }
   int r = g_state.open(s.state_dir, true, /*lazy_heap=*/true);
+  uint32_t fd;
+  int inherited = parse_u32(getenv(kEnvFd), &fd) && fd <= 0x7fffffff ? live_fd_state((int)fd, s.state_dir) : -1;
+  // The attribute heap is mapped on first use in the programs of a live
+  // session, whose start checked it (the launcher, or this check in its
+  // first program). A process that starts one, as the first of a session
+  // driven by LD_PRELOAD alone, checks it now: a corrupt heap is refused in
+  // one line, not met later as EIO.
+  if (r == 0 && inherited != 1) r = g_state.ensure_heap();
   if (r < 0) {
     errline("cannot open the state in ", s.state_dir, ": ", strerror(-r));
+    g_state.close();
     return;
   }
   s.active = true;
 
-  uint32_t fd;
-  int inherited = parse_u32(getenv(kEnvFd), &fd) && fd <= 0x7fffffff ? live_fd_state((int)fd, s.state_dir) : -1;
   if (inherited == 1) {
     s.live_fd = (int)fd;
     return;

@@ -195,13 +195,20 @@ int State::map_heap(HeapHeader** out) {
   struct stat st;
   long sr = sys::raw(SYS_fstat, fd, (long)&st);
   void* p = sr == 0 && (uint64_t)st.st_size >= sizeof(HeapHeader) ? map_file(fd, kHeapReserve) : nullptr;
-  sys::raw(SYS_close, fd);
-  if (!p) return sr < 0 ? (int)sr : (uint64_t)st.st_size < sizeof(HeapHeader) ? -EBADMSG : -ENOMEM;
+  if (!p) {
+    sys::raw(SYS_close, fd);
+    return sr < 0 ? (int)sr : (uint64_t)st.st_size < sizeof(HeapHeader) ? -EBADMSG : -ENOMEM;
+  }
   auto* h = static_cast<HeapHeader*>(p);
   // Records are read up to `used`: past the file's end that would be SIGBUS.
   uint64_t used = h->used.load(std::memory_order_acquire);
-  if (memcmp(h->magic, kHeapMagic, 8) != 0 || used < kHeapStart || used > h->cap || h->cap > kHeapReserve ||
-      h->cap > (uint64_t)st.st_size) {
+  uint64_t cap = h->cap;
+  // A writer grows the file before it raises cap: a cap past the size seen
+  // above may be a growth since, which a second look shows.
+  if (cap > (uint64_t)st.st_size && cap <= kHeapReserve && sys::raw(SYS_fstat, fd, (long)&st) < 0) st.st_size = 0;
+  sys::raw(SYS_close, fd);
+  if (memcmp(h->magic, kHeapMagic, 8) != 0 || used < kHeapStart || used > cap || cap > kHeapReserve ||
+      cap > (uint64_t)st.st_size) {
     unmap(p, kHeapReserve);
     return -EBADMSG;
   }
@@ -209,19 +216,23 @@ int State::map_heap(HeapHeader** out) {
   return 0;
 }
 
+int State::ensure_heap() {
+  if (__atomic_load_n(&heap_, __ATOMIC_ACQUIRE)) return 0;
+  if (!heap_lazy_ || !hdr_) return -EBADF;
+  HeapHeader* mine = nullptr;
+  if (int e = map_heap(&mine)) return e;
+  HeapHeader* none = nullptr;
+  if (!__atomic_compare_exchange_n(&heap_, &none, mine, false, __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE))
+    unmap(mine, kHeapReserve);
+  return 0;
+}
+
 // The heap, mapped now if it was left for later (open's lazy_heap); null
 // when it cannot be. Two threads mapping at once: one mapping is kept.
 HeapHeader* State::heap() {
   HeapHeader* h = __atomic_load_n(&heap_, __ATOMIC_ACQUIRE);
-  if (h || !heap_lazy_ || !hdr_) return h;
-  HeapHeader* mine = nullptr;
-  if (map_heap(&mine) < 0) return nullptr;
-  HeapHeader* none = nullptr;
-  if (!__atomic_compare_exchange_n(&heap_, &none, mine, false, __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE)) {
-    unmap(mine, kHeapReserve);
-    return none;
-  }
-  return mine;
+  if (h || ensure_heap() < 0) return h;
+  return __atomic_load_n(&heap_, __ATOMIC_ACQUIRE);
 }
 
 // A new state's files (open's `create`), apart: its path buffers would
@@ -250,6 +261,10 @@ HeapHeader* State::heap() {
   PathBuf hp;
   cat_path(hp, sizeof hp, dir_, "xattr");
   int hfd = (int)sys::raw(SYS_openat, AT_FDCWD, (long)hp, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+  if (hfd < 0 && hfd != -EEXIST) {  // (EEXIST: another process made it first)
+    sys::raw(SYS_unlinkat, AT_FDCWD, (long)from, 0);
+    return hfd;
+  }
   if (hfd >= 0) {
     HeapHeader h0{};
     memcpy(h0.magic, kHeapMagic, 8);

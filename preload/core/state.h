@@ -75,6 +75,9 @@ class State {
   // start). Its corruption then shows as EIO on the call that needs it;
   // whoever starts a session opens the state without it first.
   int open(const char* dir, bool create, bool lazy_heap = false);
+  // Maps the attribute heap now, if open left it for later. 0 or -errno
+  // (EBADMSG: it is corrupt).
+  int ensure_heap();
   void close();
   bool is_open() const { return hdr_ != nullptr; }
   const char* dir() const { return dir_; }
