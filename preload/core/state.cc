@@ -104,7 +104,6 @@ void State::close() {
   if (heap_) unmap(heap_, kHeapReserve);
   hdr_ = nullptr;
   heap_ = nullptr;
-  heap_lazy_ = false;
   slots_ = nullptr;
   cap_ = 0;
 }
@@ -218,7 +217,7 @@ int State::map_heap(HeapHeader** out) {
 
 int State::ensure_heap() {
   if (__atomic_load_n(&heap_, __ATOMIC_ACQUIRE)) return 0;
-  if (!heap_lazy_ || !hdr_) return -EBADF;
+  if (!hdr_) return -EBADF;
   HeapHeader* mine = nullptr;
   if (int e = map_heap(&mine)) return e;
   HeapHeader* none = nullptr;
@@ -297,16 +296,10 @@ int State::open(const char* dir, bool create, bool lazy_heap) {
   if (r == -ENOENT && create) r = create_files();
   if (r < 0) return r;
   heaplen_ = kHeapReserve;
-  heap_lazy_ = lazy_heap;
   if (lazy_heap) return 0;
-  HeapHeader* h = nullptr;
-  r = map_heap(&h);
-  if (r < 0) {
-    close();
-    return r;
-  }
-  __atomic_store_n(&heap_, h, __ATOMIC_RELEASE);
-  return 0;
+  r = ensure_heap();
+  if (r < 0) close();
+  return r;
 }
 
 bool State::remap_if_needed() {

@@ -73,10 +73,10 @@ class State {
   // most programs never read an extended attribute, and every program of a
   // session opens the state (an open, a mapping and a page fault saved per
   // start). Its corruption then shows as EIO on the call that needs it;
-  // whoever starts a session opens the state without it first.
+  // whoever starts a session checks it first (ensure_heap).
   int open(const char* dir, bool create, bool lazy_heap = false);
-  // Maps the attribute heap now, if open left it for later. 0 or -errno
-  // (EBADMSG: it is corrupt).
+  // Maps the attribute heap of the open state now, if it is not yet. 0 or
+  // -errno (EBADMSG: it is corrupt).
   int ensure_heap();
   void close();
   bool is_open() const { return hdr_ != nullptr; }
@@ -149,7 +149,6 @@ class State {
   size_t maplen_ = 0;
   HeapHeader* heap_ = nullptr;  // published with a compare-and-swap (heap())
   size_t heaplen_ = 0;
-  bool heap_lazy_ = false;
   int heapfd_ = -1;
   std::atomic<int> remap_lock_{0};
   char dir_[kPathMax] = {};  // last: its first bytes share a page with the fields above
