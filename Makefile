@@ -245,7 +245,8 @@ $(BUILD)/fuzz/%: $(BUILD)/tests/fuzz/%.o $(CLONE_LIB) $(CORE_LIB)
 # make test-quick (the preload library itself is the regular build's, see
 # PRELOAD_FROM). Any report fails the run: a test program's fails its
 # suite; cowroot's and cowroot-faked's go to
-# $(SAN_LOGS).PID (cli/sanitizer_log.h), which fails the run at its end.
+# $(SAN_LOGS).PID (cli/sanitizer_log.h), which fails the run at its end
+# (mk/san-logs.sh).
 ASAN_BUILD := build-asan
 TSAN_BUILD := build-tsan
 SAN_LOGS   := /tmp/cowroot-sanitizer-log
@@ -267,7 +268,7 @@ test-asan: all
 	@# Test programs built against the (instrumented) install link the runtimes too.
 	CXXFLAGS="$(ASAN_FLAGS)" LDFLAGS="-fsanitize=address,undefined" PRELOAD_FROM=$(PRELOAD) COWROOT_TEST_DEBOOTSTRAP=0 \
 	  COWROOT_TEST_PYTHON=0 COWROOT_TEST_LINK_FLAGS="-fsanitize=address,undefined" sh tests/run.sh $(ASAN_BUILD) $(ASAN_TESTS)
-	@if ls $(SAN_LOGS).* >/dev/null 2>&1; then echo "test-asan: sanitizer reports:"; cat $(SAN_LOGS).*; exit 1; fi
+	@sh mk/san-logs.sh $(SAN_LOGS)
 
 # make test-tsan: ThreadSanitizer over what is concurrent inside one
 # process: threads sharing a state table (and processes, each with threads,
