@@ -292,6 +292,41 @@ TEST_CASE("an empty directory of ld.so.conf is searched once a library is in it 
   CHECK(r.out == "0\n0\n1\nlibpcre2-8.so.0\nsub\n");
 }
 
+// update-alternatives makes a root's libblas.so.3 an absolute link
+// (/etc/alternatives/...): the loader's open of it must follow the link in
+// the root, not from the host's /, where the same path may hold the host's
+// library (loaded in the root's program) or nothing. Here the host has the
+// library at the link's own path: a program that loads it from there gets
+// the host's file, one loaded through the link the root's.
+TEST_CASE("a library behind an absolute link is the root's file, before and after the link changes") {
+  const std::string lib = "/usr/lib/x86_64-linux-gnu/libpcre2-8.so.0";  // grep needs it
+  if (!std::filesystem::exists(root() + lib) ||
+      sh("ldd /usr/bin/grep").out.find("libpcre2-8.so.0") == std::string::npos) {
+    MESSAGE("skipped: the host's grep does not use " << lib);
+    return;
+  }
+  // Which file of libpcre2 a program maps: the root's copy under /opt/altN,
+  // or any other (the host's).
+  const std::string which =
+      "{ grep -o '[^ ]*pcre2[^ ]*$' /proc/self/maps | sort -u | grep -o 'opt/alt[0-9]' || echo host; };";
+  auto set = in_root("real=$(readlink -f " + lib + ") && mkdir -p /opt/alt1 /opt/alt2 && cp $real /opt/alt1/libpcre2-8.so.0"
+                     " && cp $real /opt/alt2/libpcre2-8.so.0 && mv " + lib + " /opt/saved-link && mv $real /opt/saved-real"
+                     " && echo $real > /opt/real-name && ln -s /opt/alt1/libpcre2-8.so.0 " + lib + " && echo made");
+  REQUIRE(set.out == "made\n");
+  // A new session sees the link made by the last one.
+  auto r = in_root(which + " ldd /usr/bin/grep | grep -o '/[^ ]*pcre2[^ ]*';"
+                   // The alternative switched, and ldconfig's new cache: the
+                   // same session's next program follows.
+                   " ln -sf /opt/alt2/libpcre2-8.so.0 " + lib + " && : > /etc/ld.so.cache && " + which);
+  CHECK(r.out == "opt/alt1\n/opt/alt1/libpcre2-8.so.0\nopt/alt2\n");
+  // The state keeps one set of links per search path and stamp; none on
+  // the host, nothing in the root but what the script made.
+  CHECK(!std::filesystem::exists("/opt/alt1"));
+  auto undo = in_root("rm " + lib + " /etc/ld.so.cache && mv /opt/saved-real $(cat /opt/real-name) && mv /opt/saved-link " +
+                      lib + " && rm -r /opt/alt1 /opt/alt2 /opt/real-name && " + which);
+  CHECK(undo.out == "host\n");
+}
+
 // Every program of a session maps the fake state at start, but the heap of
 // extended attributes only when it first needs it (most never do).
 TEST_CASE("the attribute heap is mapped by the programs that use it, not at every start") {

@@ -55,9 +55,11 @@ bool may_hold_libraries(const char* host) {
   return may;
 }
 
-}  // namespace
+bool loader_links(char* out, size_t n);
 
-bool root_library_path(char* out, size_t n) {
+// The directories, without the links of loader_links (its frames are
+// gone when that runs: a vfork child's exec plans on its parent's stack).
+__attribute__((noinline)) bool root_dirs(char* out, size_t n) {
   size_t used = 0;
   out[0] = 0;
   // `from_conf`: a directory named by ld.so.conf, which the real loader
@@ -181,6 +183,10 @@ bool root_library_path(char* out, size_t n) {
   return ok;
 }
 
+}  // namespace
+
+bool root_library_path(char* out, size_t n) { return root_dirs(out, n) && loader_links(out, n); }
+
 namespace {
 
 // What the cached path depends on: the root, and the identity and change
@@ -262,6 +268,194 @@ bool lib_load(const LibStamp& st, char* out, size_t n) {
   __atomic_thread_fence(__ATOMIC_ACQUIRE);
   if (__atomic_load_n(&g_lib.seq, __ATOMIC_RELAXED) != s) return false;
   return have.root == st.root && have.files == st.files;
+}
+
+// ---- libraries behind absolute links ---------------------------------------
+// The loader opens DIR/NAME in the host's name space, where the kernel
+// follows an absolute symlink from the host's /: a root's libblas.so.3 ->
+// /etc/alternatives/libblas.so.3-x86_64-linux-gnu (update-alternatives'
+// links are absolute) would load the host's file, or none. For each name
+// whose first entry along the search path is such a link, a directory of
+// the session's state holds a link to the file it names inside the root
+// (its host path), and that directory goes first in the path: the loader
+// opens the root's file, as a real root's loader would through the same
+// link. It is made once per search path and loader configuration (the
+// stamp) and kept: STATE/loader-links.HASH is that directory, or an empty
+// file when the path has no such link. (What a link names is read when the
+// stamp changes, as ldconfig does: after update-alternatives, ldconfig's
+// trigger rewrites ld.so.cache, and with it the stamp.)
+
+constexpr size_t kMaxSearchDirs = 32;
+
+// A link to the file `target` (an inside path) names, as `name` in the
+// directory tfd; false when it names nothing in the root.
+bool link_to_root_file(int tfd, const char* name, const char* target) {
+  PathBuf cur, host;
+  cur[0] = 0;
+  bool trailing;
+  if (walk_inside(target, true, cur, sizeof cur, &trailing, false) < 0 || !host_of(cur, host, sizeof host)) return false;
+  struct statx sx;
+  if (sys::raw(SYS_statx, AT_FDCWD, (long)host, 0, STATX_TYPE, (long)&sx) < 0 || !S_ISREG(sx.stx_mode)) return false;
+  return sys::raw(SYS_symlinkat, (long)host, tfd, (long)name) == 0;
+}
+
+// Fills the directory tfd for the search path `path` (host directories,
+// ':'-separated); returns how many links it made.
+int scan_for_links(const char* path, int tfd) {
+  long fds[kMaxSearchDirs];
+  size_t nd = 0;
+  int made = 0;
+  for (const char* p = path; *p && nd < kMaxSearchDirs;) {
+    const char* e = strchr(p, ':');
+    size_t l = e ? (size_t)(e - p) : strlen(p);
+    PathBuf d;
+    if (l < sizeof d) {
+      memcpy(d, p, l);
+      d[l] = 0;
+      long dfd = sys::raw(SYS_openat, AT_FDCWD, (long)d, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+      if (dfd >= 0) {
+        fds[nd++] = dfd;
+        alignas(8) char dents[4096];
+        long got;
+        while ((got = sys::raw(SYS_getdents64, dfd, (long)dents, sizeof dents)) > 0) {
+          for (long off = 0; off < got;) {
+            auto* de = reinterpret_cast<Dirent64*>(dents + off);
+            off += de->reclen;
+            if (de->type != DT_LNK && de->type != DT_UNKNOWN) continue;
+            PathBuf target;
+            long tl = sys::raw(SYS_readlinkat, dfd, (long)de->name, (long)target, sizeof target - 1);
+            if (tl <= 0 || target[0] != '/') continue;
+            target[tl] = 0;
+            // An earlier directory's entry of that name comes first (a link
+            // made for it already, or a file the loader opens there).
+            struct statx sx;
+            bool earlier = sys::raw(SYS_statx, tfd, (long)de->name, AT_SYMLINK_NOFOLLOW, STATX_TYPE, (long)&sx) == 0;
+            for (size_t j = 0; j + 1 < nd && !earlier; j++)
+              earlier = sys::raw(SYS_statx, fds[j], (long)de->name, 0, STATX_TYPE, (long)&sx) == 0;
+            if (!earlier && link_to_root_file(tfd, de->name, target)) made++;
+          }
+        }
+      }
+    }
+    p = e ? e + 1 : p + l;
+  }
+  for (size_t j = 0; j < nd; j++) sys::raw(SYS_close, fds[j]);
+  return made;
+}
+
+void remove_dir(const char* dir) {
+  long dfd = sys::raw(SYS_openat, AT_FDCWD, (long)dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (dfd >= 0) {
+    alignas(8) char dents[4096];
+    long got;
+    while ((got = sys::raw(SYS_getdents64, dfd, (long)dents, sizeof dents)) > 0)
+      for (long off = 0; off < got;) {
+        auto* de = reinterpret_cast<Dirent64*>(dents + off);
+        off += de->reclen;
+        if (strcmp(de->name, ".") != 0 && strcmp(de->name, "..") != 0) sys::raw(SYS_unlinkat, dfd, (long)de->name, 0);
+      }
+    sys::raw(SYS_close, dfd);
+  }
+  sys::raw(SYS_unlinkat, AT_FDCWD, (long)dir, AT_REMOVEDIR);
+}
+
+// The other stamps' links in the state directory, made over ten minutes
+// ago (a session that still uses one checks its stamp at its next exec).
+void remove_stale_links(const char* state, const char* keep) {
+  long dfd = sys::raw(SYS_openat, AT_FDCWD, (long)state, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (dfd < 0) return;
+  struct timespec now {};
+  sys::raw(SYS_clock_gettime, CLOCK_REALTIME, (long)&now);
+  alignas(8) char dents[4096];
+  long got;
+  while ((got = sys::raw(SYS_getdents64, dfd, (long)dents, sizeof dents)) > 0)
+    for (long off = 0; off < got;) {
+      auto* de = reinterpret_cast<Dirent64*>(dents + off);
+      off += de->reclen;
+      if (strncmp(de->name, kLinksName + 1, sizeof kLinksName - 2) != 0 || strcmp(de->name, keep) == 0) continue;
+      struct statx sx;
+      if (sys::raw(SYS_statx, dfd, (long)de->name, AT_SYMLINK_NOFOLLOW, STATX_TYPE | STATX_MTIME, (long)&sx) != 0 ||
+          sx.stx_mtime.tv_sec > now.tv_sec - 600)
+        continue;
+      if (S_ISDIR(sx.stx_mode)) {
+        PathBuf full;
+        size_t sl = strlen(state), el = strlen(de->name);
+        if (sl + 1 + el + 1 > sizeof full) continue;
+        memcpy(full, state, sl);
+        full[sl] = '/';
+        memcpy(full + sl + 1, de->name, el + 1);
+        remove_dir(full);
+      } else {
+        sys::raw(SYS_unlinkat, dfd, (long)de->name, 0);
+      }
+    }
+  sys::raw(SYS_close, dfd);
+}
+
+bool loader_links(char* out, size_t n) {
+  const char* state = g_session.state_dir;
+  LibStamp st;
+  if (!state[0] || !lib_stamp(&st)) return true;
+  PathBuf name;
+  size_t sl = strlen(state);
+  if (sl + sizeof kLinksName + 16 + 32 > sizeof name) return true;
+  memcpy(name, state, sl);
+  memcpy(name + sl, kLinksName, sizeof kLinksName);
+  size_t nl = sl + sizeof kLinksName - 1;
+  // The path, the loader configuration, and the directories' contents as
+  // of now (their change times): a link made or changed without ldconfig
+  // reaches the next session.
+  uint64_t h = fnv1a(out, strlen(out), st.files);
+  for (const char* p = out; *p;) {
+    const char* e = strchr(p, ':');
+    size_t l = e ? (size_t)(e - p) : strlen(p);
+    PathBuf d;
+    struct statx dx {};
+    if (l < sizeof d) {
+      memcpy(d, p, l);
+      d[l] = 0;
+      if (sys::raw(SYS_statx, AT_FDCWD, (long)d, 0, STATX_INO | STATX_MTIME, (long)&dx) < 0) dx = {};
+    }
+    uint64_t v[3] = {dx.stx_ino, (uint64_t)dx.stx_mtime.tv_sec, dx.stx_mtime.tv_nsec};
+    h = fnv1a(v, sizeof v, h);
+    p = e ? e + 1 : p + l;
+  }
+  for (int i = 15; i >= 0; i--, h >>= 4) name[nl + i] = "0123456789abcdef"[h & 15];
+  nl += 16;
+  name[nl] = 0;
+  struct statx sx;
+  if (sys::raw(SYS_statx, AT_FDCWD, (long)name, AT_SYMLINK_NOFOLLOW, STATX_TYPE, (long)&sx) != 0) {
+    // Made beside it and renamed into place: a process that finds it finds
+    // it whole.
+    PathBuf tmp;
+    memcpy(tmp, name, nl);
+    memcpy(tmp + nl, ".tmp", 4);
+    size_t tl = nl + 4;
+    long pid = sys::raw(SYS_getpid);
+    do tmp[tl++] = char('0' + pid % 10); while ((pid /= 10) > 0);
+    tmp[tl] = 0;
+    remove_dir(tmp);  // a process of that number that died half-way
+    if (sys::raw(SYS_mkdirat, AT_FDCWD, (long)tmp, 0755) != 0) return true;
+    long tfd = sys::raw(SYS_openat, AT_FDCWD, (long)tmp, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    int made = tfd >= 0 ? scan_for_links(out, (int)tfd) : 0;
+    if (tfd >= 0) sys::raw(SYS_close, tfd);
+    if (made > 0) {
+      if (sys::raw(SYS_renameat, AT_FDCWD, (long)tmp, AT_FDCWD, (long)name) != 0) remove_dir(tmp);
+    } else {
+      remove_dir(tmp);
+      long fd = sys::raw(SYS_openat, AT_FDCWD, (long)name, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+      if (fd >= 0) sys::raw(SYS_close, fd);
+    }
+    if (sys::raw(SYS_statx, AT_FDCWD, (long)name, AT_SYMLINK_NOFOLLOW, STATX_TYPE, (long)&sx) != 0) return true;
+    remove_stale_links(state, name + sl + 1);
+  }
+  if (!S_ISDIR(sx.stx_mode)) return true;
+  size_t ol = strlen(out);
+  if (nl + 1 + ol + 1 > n) return false;
+  memmove(out + nl + 1, out, ol + 1);
+  memcpy(out, name, nl);
+  out[nl] = ':';
+  return true;
 }
 
 }  // namespace

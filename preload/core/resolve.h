@@ -128,7 +128,9 @@ bool root_env(F&& add);
 
 // The dynamic loader's view of the root: a --library-path value built from
 // the root's /etc/ld.so.conf (with includes) and the usual directories, all
-// as host paths. No allocation. Returns false if it does not fit.
+// as host paths, preceded by the state's directory of links to libraries
+// that the root's absolute links name (ldconf.cc: the loader would follow
+// those from the host's /). No allocation. Returns false if it does not fit.
 bool root_library_path(char* out, size_t n);
 
 // The lines of an ld.so.conf file, as the loader's configuration is read
@@ -167,6 +169,11 @@ void ld_conf_lines(char* text, D&& dir, I&& include) {
 // environment carries it across exec: `stamp` (35 bytes) receives STAMP. No allocation, no lock
 // (safe in a vfork child). Returns false if it does not fit.
 bool cached_library_path(char* out, size_t n, char* stamp, size_t sn);
+
+// STATE/loader-links.HASH: the links root_library_path makes for libraries
+// behind absolute links (ldconf.cc); to_inside names the root's file for
+// a path in it.
+inline constexpr char kLinksName[] = "/loader-links.";
 
 // Size of the bind list as COWROOT_BINDS text.
 bool binds_text(char* out, size_t n);
