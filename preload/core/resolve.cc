@@ -61,8 +61,15 @@ struct CacheEntry {
 static_assert(sizeof(CacheEntry) == 256);
 constexpr int kCacheSize = 512;
 // Zero-initialized at compile time: no constructor touches its 128 KiB at
-// start-up (each page is faulted in only when a lookup first uses it).
+// start-up. Entries are taken in turn (g_next), and a hash's slot names its
+// entry (index + 1; 0 for none): a program's first sixteen directories
+// share one page of entries, where a slot per hash gave each a page (every
+// page a new program writes is a page fault). An entry taken again for
+// another name, when the turn comes round, no longer matches the slots
+// that still name it.
 constinit CacheEntry g_cache[kCacheSize]{};
+constinit std::atomic<uint16_t> g_slot[kCacheSize]{};
+constinit std::atomic<uint32_t> g_next{0};
 
 uint64_t hash_str(const char* s, size_t n) {
   return fnv1a(s, n) | 1;  // never 0: 0 marks an empty entry
@@ -85,7 +92,9 @@ Meta real_of(const DirRec& d) {
 bool cache_get(const char* p, size_t n, uint64_t gen, DirRec* rec) {
   if (n >= sizeof g_cache[0].path) return false;
   uint64_t h = hash_str(p, n);
-  CacheEntry& e = g_cache[h % kCacheSize];
+  unsigned i = g_slot[h % kCacheSize].load(std::memory_order_acquire);
+  if (!i) return false;
+  CacheEntry& e = g_cache[i - 1];
   if (e.hash.load(std::memory_order_acquire) != h) return false;
   bool ok = e.gen == gen && e.len == n && memcmp(e.path, p, n) == 0;
   *rec = e.rec;
@@ -96,7 +105,13 @@ bool cache_get(const char* p, size_t n, uint64_t gen, DirRec* rec) {
 void cache_put(const char* p, size_t n, uint64_t gen, const DirRec& rec) {
   if (n >= sizeof g_cache[0].path) return;
   uint64_t h = hash_str(p, n);
-  CacheEntry& e = g_cache[h % kCacheSize];
+  std::atomic<uint16_t>& slot = g_slot[h % kCacheSize];
+  unsigned i = slot.load(std::memory_order_relaxed);
+  // The slot's entry again when it holds this name (a new generation of
+  // it); otherwise the next in turn.
+  if (!i || g_cache[i - 1].hash.load(std::memory_order_relaxed) != h)
+    i = g_next.fetch_add(1, std::memory_order_relaxed) % kCacheSize + 1;
+  CacheEntry& e = g_cache[i - 1];
   e.hash.store(0, std::memory_order_relaxed);
   std::atomic_thread_fence(std::memory_order_release);
   memcpy(e.path, p, n);
@@ -104,6 +119,7 @@ void cache_put(const char* p, size_t n, uint64_t gen, const DirRec& rec) {
   e.gen = gen;
   e.rec = rec;
   e.hash.store(h, std::memory_order_release);
+  slot.store((uint16_t)i, std::memory_order_release);
 }
 
 // ---- top-inside <-> host ----------------------------------------------------
