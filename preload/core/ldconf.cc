@@ -287,6 +287,19 @@ bool lib_load(const LibStamp& st, char* out, size_t n) {
 
 constexpr size_t kMaxSearchDirs = 32;
 
+// f(entry) for each entry of the directory dfd, "." and ".." left out.
+template <typename F>
+void each_entry(long dfd, F&& f) {
+  alignas(8) char dents[4096];
+  long got;
+  while ((got = sys::raw(SYS_getdents64, dfd, (long)dents, sizeof dents)) > 0)
+    for (long off = 0; off < got;) {
+      auto* de = reinterpret_cast<Dirent64*>(dents + off);
+      off += de->reclen;
+      if (strcmp(de->name, ".") != 0 && strcmp(de->name, "..") != 0) f(de);
+    }
+}
+
 // A link to the file `target` (an inside path) names, as `name` in the
 // directory tfd; false when it names nothing in the root.
 bool link_to_root_file(int tfd, const char* name, const char* target) {
@@ -315,26 +328,20 @@ int scan_for_links(const char* path, int tfd) {
       long dfd = sys::raw(SYS_openat, AT_FDCWD, (long)d, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
       if (dfd >= 0) {
         fds[nd++] = dfd;
-        alignas(8) char dents[4096];
-        long got;
-        while ((got = sys::raw(SYS_getdents64, dfd, (long)dents, sizeof dents)) > 0) {
-          for (long off = 0; off < got;) {
-            auto* de = reinterpret_cast<Dirent64*>(dents + off);
-            off += de->reclen;
-            if (de->type != DT_LNK && de->type != DT_UNKNOWN) continue;
-            PathBuf target;
-            long tl = sys::raw(SYS_readlinkat, dfd, (long)de->name, (long)target, sizeof target - 1);
-            if (tl <= 0 || target[0] != '/') continue;
-            target[tl] = 0;
-            // An earlier directory's entry of that name comes first (a link
-            // made for it already, or a file the loader opens there).
-            struct statx sx;
-            bool earlier = sys::raw(SYS_statx, tfd, (long)de->name, AT_SYMLINK_NOFOLLOW, STATX_TYPE, (long)&sx) == 0;
-            for (size_t j = 0; j + 1 < nd && !earlier; j++)
-              earlier = sys::raw(SYS_statx, fds[j], (long)de->name, 0, STATX_TYPE, (long)&sx) == 0;
-            if (!earlier && link_to_root_file(tfd, de->name, target)) made++;
-          }
-        }
+        each_entry(dfd, [&](Dirent64* de) {
+          if (de->type != DT_LNK && de->type != DT_UNKNOWN) return;
+          PathBuf target;
+          long tl = sys::raw(SYS_readlinkat, dfd, (long)de->name, (long)target, sizeof target - 1);
+          if (tl <= 0 || target[0] != '/') return;
+          target[tl] = 0;
+          // An earlier directory's entry of that name comes first (a link
+          // made for it already, or a file the loader opens there).
+          struct statx sx;
+          bool earlier = sys::raw(SYS_statx, tfd, (long)de->name, AT_SYMLINK_NOFOLLOW, STATX_TYPE, (long)&sx) == 0;
+          for (size_t j = 0; j + 1 < nd && !earlier; j++)
+            earlier = sys::raw(SYS_statx, fds[j], (long)de->name, 0, STATX_TYPE, (long)&sx) == 0;
+          if (!earlier && link_to_root_file(tfd, de->name, target)) made++;
+        });
       }
     }
     p = e ? e + 1 : p + l;
@@ -346,14 +353,7 @@ int scan_for_links(const char* path, int tfd) {
 void remove_dir(const char* dir) {
   long dfd = sys::raw(SYS_openat, AT_FDCWD, (long)dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
   if (dfd >= 0) {
-    alignas(8) char dents[4096];
-    long got;
-    while ((got = sys::raw(SYS_getdents64, dfd, (long)dents, sizeof dents)) > 0)
-      for (long off = 0; off < got;) {
-        auto* de = reinterpret_cast<Dirent64*>(dents + off);
-        off += de->reclen;
-        if (strcmp(de->name, ".") != 0 && strcmp(de->name, "..") != 0) sys::raw(SYS_unlinkat, dfd, (long)de->name, 0);
-      }
+    each_entry(dfd, [&](Dirent64* de) { sys::raw(SYS_unlinkat, dfd, (long)de->name, 0); });
     sys::raw(SYS_close, dfd);
   }
   sys::raw(SYS_unlinkat, AT_FDCWD, (long)dir, AT_REMOVEDIR);
@@ -366,29 +366,24 @@ void remove_stale_links(const char* state, const char* keep) {
   if (dfd < 0) return;
   struct timespec now {};
   sys::raw(SYS_clock_gettime, CLOCK_REALTIME, (long)&now);
-  alignas(8) char dents[4096];
-  long got;
-  while ((got = sys::raw(SYS_getdents64, dfd, (long)dents, sizeof dents)) > 0)
-    for (long off = 0; off < got;) {
-      auto* de = reinterpret_cast<Dirent64*>(dents + off);
-      off += de->reclen;
-      if (strncmp(de->name, kLinksName + 1, sizeof kLinksName - 2) != 0 || strcmp(de->name, keep) == 0) continue;
-      struct statx sx;
-      if (sys::raw(SYS_statx, dfd, (long)de->name, AT_SYMLINK_NOFOLLOW, STATX_TYPE | STATX_MTIME, (long)&sx) != 0 ||
-          sx.stx_mtime.tv_sec > now.tv_sec - 600)
-        continue;
-      if (S_ISDIR(sx.stx_mode)) {
-        PathBuf full;
-        size_t sl = strlen(state), el = strlen(de->name);
-        if (sl + 1 + el + 1 > sizeof full) continue;
-        memcpy(full, state, sl);
-        full[sl] = '/';
-        memcpy(full + sl + 1, de->name, el + 1);
-        remove_dir(full);
-      } else {
-        sys::raw(SYS_unlinkat, dfd, (long)de->name, 0);
-      }
+  each_entry(dfd, [&](Dirent64* de) {
+    if (strncmp(de->name, kLinksName + 1, sizeof kLinksName - 2) != 0 || strcmp(de->name, keep) == 0) return;
+    struct statx sx;
+    if (sys::raw(SYS_statx, dfd, (long)de->name, AT_SYMLINK_NOFOLLOW, STATX_TYPE | STATX_MTIME, (long)&sx) != 0 ||
+        sx.stx_mtime.tv_sec > now.tv_sec - 600)
+      return;
+    if (!S_ISDIR(sx.stx_mode)) {
+      sys::raw(SYS_unlinkat, dfd, (long)de->name, 0);
+      return;
     }
+    PathBuf full;
+    size_t sl = strlen(state), el = strlen(de->name);
+    if (sl + 1 + el + 1 > sizeof full) return;
+    memcpy(full, state, sl);
+    full[sl] = '/';
+    memcpy(full + sl + 1, de->name, el + 1);
+    remove_dir(full);
+  });
   sys::raw(SYS_close, dfd);
 }
 
