@@ -298,7 +298,7 @@ TEST_CASE("an empty directory of ld.so.conf is searched once a library is in it 
 // library (loaded in the root's program) or nothing. Here the host has the
 // library at the link's own path: a program that loads it from there gets
 // the host's file, one loaded through the link the root's.
-TEST_CASE("a library behind an absolute link is the root's file, before and after the link changes") {
+TEST_CASE("a library behind an absolute link is the root's file, before and after the alternative changes") {
   const std::string lib = "/usr/lib/x86_64-linux-gnu/libpcre2-8.so.0";  // grep needs it
   if (!std::filesystem::exists(root() + lib) ||
       sh("ldd /usr/bin/grep").out.find("libpcre2-8.so.0") == std::string::npos) {
@@ -309,21 +309,33 @@ TEST_CASE("a library behind an absolute link is the root's file, before and afte
   // or any other (the host's).
   const std::string which =
       "{ grep -o '[^ ]*pcre2[^ ]*$' /proc/self/maps | sort -u | grep -o 'opt/alt[0-9]' || echo host; };";
-  auto set = in_root("real=$(readlink -f " + lib + ") && mkdir -p /opt/alt1 /opt/alt2 && cp $real /opt/alt1/libpcre2-8.so.0"
-                     " && cp $real /opt/alt2/libpcre2-8.so.0 && mv " + lib + " /opt/saved-link && mv $real /opt/saved-real"
-                     " && echo $real > /opt/real-name && ln -s /opt/alt1/libpcre2-8.so.0 " + lib + " && echo made");
+  auto set = in_root("real=$(readlink -f " + lib + ") && mkdir -p /opt/alt1 /opt/alt2 /etc/alternatives &&"
+                     " cp $real /opt/alt1/libpcre2-8.so.0 && cp $real /opt/alt2/libpcre2-8.so.0 &&"
+                     " mv " + lib + " /opt/saved-link && mv $real /opt/saved-real && echo $real > /opt/real-name &&"
+                     " ln -s /opt/alt1/libpcre2-8.so.0 /etc/alternatives/zzpcre && ln -s /etc/alternatives/zzpcre " +
+                     lib + " && echo made");
   REQUIRE(set.out == "made\n");
-  // A new session sees the link made by the last one.
-  auto r = in_root(which + " ldd /usr/bin/grep | grep -o '/[^ ]*pcre2[^ ]*';"
-                   // The alternative switched, and ldconfig's new cache: the
-                   // same session's next program follows.
-                   " ln -sf /opt/alt2/libpcre2-8.so.0 " + lib + " && : > /etc/ld.so.cache && " + which);
-  CHECK(r.out == "opt/alt1\n/opt/alt1/libpcre2-8.so.0\nopt/alt2\n");
-  // The state keeps one set of links per search path and stamp; none on
-  // the host, nothing in the root but what the script made.
+  // Through two absolute links, the second named otherwise; ldd names the
+  // root's file.
+  auto r = in_root(which + " ldd /usr/bin/grep | grep -o '/[^ ]*pcre2[^ ]*'; echo $COWROOT_STATE");
+  std::istringstream lines(r.out);
+  std::string got, listed, state;
+  std::getline(lines, got);
+  std::getline(lines, listed);
+  std::getline(lines, state);
+  CHECK(got == "opt/alt1");
+  CHECK(listed == "/opt/alt1/libpcre2-8.so.0");
+  // The alternative switched: the next session follows it; so does the
+  // same session once ldconfig has written a new cache.
+  r = in_root("ln -sf /opt/alt2/libpcre2-8.so.0 /etc/alternatives/zzpcre");
+  CHECK(in_root(which).out == "opt/alt2\n");
+  r = in_root("ln -sf /opt/alt1/libpcre2-8.so.0 /etc/alternatives/zzpcre && : > /etc/ld.so.cache && " + which);
+  CHECK(r.out == "opt/alt1\n");
+  // Nothing on the host, nothing left of the session's own state.
   CHECK(!std::filesystem::exists("/opt/alt1"));
-  auto undo = in_root("rm " + lib + " /etc/ld.so.cache && mv /opt/saved-real $(cat /opt/real-name) && mv /opt/saved-link " +
-                      lib + " && rm -r /opt/alt1 /opt/alt2 /opt/real-name && " + which);
+  if (!state.empty() && state.find(".cowroot/") == std::string::npos) CHECK(!std::filesystem::exists(state));
+  auto undo = in_root("rm " + lib + " /etc/ld.so.cache /etc/alternatives/zzpcre && mv /opt/saved-real $(cat /opt/real-name)"
+                      " && mv /opt/saved-link " + lib + " && rm -r /opt/alt1 /opt/alt2 /opt/real-name && " + which);
   CHECK(undo.out == "host\n");
 }
 

@@ -274,17 +274,18 @@ bool lib_load(const LibStamp& st, char* out, size_t n) {
 // The loader opens DIR/NAME in the host's name space, where the kernel
 // follows an absolute symlink from the host's /: a root's libblas.so.3 ->
 // /etc/alternatives/libblas.so.3-x86_64-linux-gnu (update-alternatives'
-// links are absolute) would load the host's file, or none. For each name
-// whose first entry along the search path is such a link, a directory of
-// the session's state holds a link to the file it names inside the root
-// (its host path), and that directory goes first in the path: the loader
-// opens the root's file, as a real root's loader would through the same
-// link. It is made once per search path and loader configuration (the
-// stamp) and kept: STATE/loader-links.HASH is that directory, or an empty
-// file when the path has no such link. (What a link names is read when the
-// stamp changes, as ldconfig does: after update-alternatives, ldconfig's
-// trigger rewrites ld.so.cache, and with it the stamp.)
-
+// links are absolute) would load the host's file, or none. Each time the
+// path is computed (a session's first exec, and when the stamp changes),
+// its directories are read for absolute links. For each name whose first
+// entry along the path is one, a directory of the session's state holds a
+// link to the file it leads to inside the root (its host path), and that
+// directory goes into the path just before the first directory that holds
+// such a name: the loader opens the root's file, as a real root's loader
+// would through the same link. The directory is named after what it holds
+// (STATE/loader-links.HASH, made beside it and renamed into place whole),
+// so every process that found the same links shares it and none changes
+// under another; it goes with the state (a session's own state directory
+// at the session's end).
 constexpr size_t kMaxSearchDirs = 32;
 
 // f(entry) for each entry of the directory dfd, "." and ".." left out.
@@ -300,54 +301,28 @@ void each_entry(long dfd, F&& f) {
     }
 }
 
-// A link to the file `target` (an inside path) names, as `name` in the
-// directory tfd; false when it names nothing in the root.
-bool link_to_root_file(int tfd, const char* name, const char* target) {
-  PathBuf cur, host;
+// The host path of the file `target` (an inside path) leads to; false when
+// it leads to nothing in the root.
+bool root_file(const char* target, char* host, size_t n) {
+  PathBuf cur;
   cur[0] = 0;
   bool trailing;
-  if (walk_inside(target, true, cur, sizeof cur, &trailing, false) < 0 || !host_of(cur, host, sizeof host)) return false;
+  if (walk_inside(target, true, cur, sizeof cur, &trailing, false) < 0 || !host_of(cur, host, n)) return false;
   struct statx sx;
-  if (sys::raw(SYS_statx, AT_FDCWD, (long)host, 0, STATX_TYPE, (long)&sx) < 0 || !S_ISREG(sx.stx_mode)) return false;
-  return sys::raw(SYS_symlinkat, (long)host, tfd, (long)name) == 0;
+  return sys::raw(SYS_statx, AT_FDCWD, (long)host, 0, STATX_TYPE, (long)&sx) == 0 && S_ISREG(sx.stx_mode);
 }
 
-// Fills the directory tfd for the search path `path` (host directories,
-// ':'-separated); returns how many links it made.
-int scan_for_links(const char* path, int tfd) {
-  long fds[kMaxSearchDirs];
-  size_t nd = 0;
-  int made = 0;
-  for (const char* p = path; *p && nd < kMaxSearchDirs;) {
-    const char* e = strchr(p, ':');
-    size_t l = e ? (size_t)(e - p) : strlen(p);
-    PathBuf d;
-    if (l < sizeof d) {
-      memcpy(d, p, l);
-      d[l] = 0;
-      long dfd = sys::raw(SYS_openat, AT_FDCWD, (long)d, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-      if (dfd >= 0) {
-        fds[nd++] = dfd;
-        each_entry(dfd, [&](Dirent64* de) {
-          if (de->type != DT_LNK && de->type != DT_UNKNOWN) return;
-          PathBuf target;
-          long tl = sys::raw(SYS_readlinkat, dfd, (long)de->name, (long)target, sizeof target - 1);
-          if (tl <= 0 || target[0] != '/') return;
-          target[tl] = 0;
-          // An earlier directory's entry of that name comes first (a link
-          // made for it already, or a file the loader opens there).
-          struct statx sx;
-          bool earlier = sys::raw(SYS_statx, tfd, (long)de->name, AT_SYMLINK_NOFOLLOW, STATX_TYPE, (long)&sx) == 0;
-          for (size_t j = 0; j + 1 < nd && !earlier; j++)
-            earlier = sys::raw(SYS_statx, fds[j], (long)de->name, 0, STATX_TYPE, (long)&sx) == 0;
-          if (!earlier && link_to_root_file(tfd, de->name, target)) made++;
-        });
-      }
-    }
-    p = e ? e + 1 : p + l;
-  }
-  for (size_t j = 0; j < nd; j++) sys::raw(SYS_close, fds[j]);
-  return made;
+// Whether the loader, looking NAME up in the directory dfd (an earlier one
+// along the path), stops there: a file, or a relative link to one. An
+// absolute link was seen in its own turn (its link made, or it leads to
+// nothing in the root and the loader goes on, as in a real root).
+bool found_earlier(long dfd, const char* name) {
+  struct statx sx;
+  if (sys::raw(SYS_statx, dfd, (long)name, AT_SYMLINK_NOFOLLOW, STATX_TYPE, (long)&sx) != 0) return false;
+  if (!S_ISLNK(sx.stx_mode)) return true;
+  char t[2];
+  if (sys::raw(SYS_readlinkat, dfd, (long)name, (long)t, sizeof t) > 0 && t[0] == '/') return false;
+  return sys::raw(SYS_statx, dfd, (long)name, 0, STATX_TYPE, (long)&sx) == 0;
 }
 
 void remove_dir(const char* dir) {
@@ -359,97 +334,133 @@ void remove_dir(const char* dir) {
   sys::raw(SYS_unlinkat, AT_FDCWD, (long)dir, AT_REMOVEDIR);
 }
 
-// The other stamps' links in the state directory, made over ten minutes
-// ago (a session that still uses one checks its stamp at its next exec).
-void remove_stale_links(const char* state, const char* keep) {
+size_t put_number(char* o, unsigned long v) {
+  char d[24];
+  size_t nd = 0;
+  do d[nd++] = char('0' + v % 10); while ((v /= 10) > 0);
+  for (size_t i = 0; i < nd; i++) o[i] = d[nd - 1 - i];
+  return nd;
+}
+
+// STATE/loader-links.SUFFIX into `out` (of kPathMax); false when too long.
+bool links_path(char* out, const char* suffix) {
+  const char* state = g_session.state_dir;
+  size_t sl = strlen(state), fl = strlen(suffix);
+  if (sl + sizeof kLinksName + fl > kPathMax) return false;
+  memcpy(out, state, sl);
+  memcpy(out + sl, kLinksName, sizeof kLinksName - 1);
+  memcpy(out + sl + sizeof kLinksName - 1, suffix, fl + 1);
+  return true;
+}
+
+// Directories left half-made by a process killed while it filled one
+// (each is filled in milliseconds): those over ten minutes old.
+void remove_stale_temporaries() {
+  const char* state = g_session.state_dir;
   long dfd = sys::raw(SYS_openat, AT_FDCWD, (long)state, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
   if (dfd < 0) return;
   struct timespec now {};
   sys::raw(SYS_clock_gettime, CLOCK_REALTIME, (long)&now);
+  const size_t pl = sizeof kLinksName - 2;  // "loader-links."
   each_entry(dfd, [&](Dirent64* de) {
-    if (strncmp(de->name, kLinksName + 1, sizeof kLinksName - 2) != 0 || strcmp(de->name, keep) == 0) return;
     struct statx sx;
-    if (sys::raw(SYS_statx, dfd, (long)de->name, AT_SYMLINK_NOFOLLOW, STATX_TYPE | STATX_MTIME, (long)&sx) != 0 ||
-        sx.stx_mtime.tv_sec > now.tv_sec - 600)
-      return;
-    if (!S_ISDIR(sx.stx_mode)) {
-      sys::raw(SYS_unlinkat, dfd, (long)de->name, 0);
-      return;
-    }
     PathBuf full;
-    size_t sl = strlen(state), el = strlen(de->name);
-    if (sl + 1 + el + 1 > sizeof full) return;
-    memcpy(full, state, sl);
-    full[sl] = '/';
-    memcpy(full + sl + 1, de->name, el + 1);
+    if (strncmp(de->name, kLinksName + 1, pl) != 0 || strncmp(de->name + pl, "tmp.", 4) != 0 ||
+        sys::raw(SYS_statx, dfd, (long)de->name, AT_SYMLINK_NOFOLLOW, STATX_TYPE | STATX_MTIME, (long)&sx) != 0 ||
+        sx.stx_mtime.tv_sec > now.tv_sec - 600 || !links_path(full, de->name + pl))
+      return;
     remove_dir(full);
   });
   sys::raw(SYS_close, dfd);
 }
 
 bool loader_links(char* out, size_t n) {
-  const char* state = g_session.state_dir;
-  LibStamp st;
-  if (!state[0] || !lib_stamp(&st)) return true;
-  PathBuf name;
-  size_t sl = strlen(state);
-  if (sl + sizeof kLinksName + 16 + 32 > sizeof name) return true;
-  memcpy(name, state, sl);
-  memcpy(name + sl, kLinksName, sizeof kLinksName);
-  size_t nl = sl + sizeof kLinksName - 1;
-  // The path, the loader configuration, and the directories' contents as
-  // of now (their change times): a link made or changed without ldconfig
-  // reaches the next session.
-  uint64_t h = fnv1a(out, strlen(out), st.files);
-  for (const char* p = out; *p;) {
+  if (!g_session.state_dir[0]) return true;
+  long fds[kMaxSearchDirs];
+  size_t nd = 0, first = 0;  // directories opened; the index of the first with a link made
+  uint64_t h = kFnvSeed;     // over the links made: names and targets
+  int made = 0;
+  PathBuf tmp;
+  long tfd = -1;
+  for (const char* p = out; *p && nd < kMaxSearchDirs;) {
     const char* e = strchr(p, ':');
     size_t l = e ? (size_t)(e - p) : strlen(p);
     PathBuf d;
-    struct statx dx {};
+    long dfd = -1;
     if (l < sizeof d) {
       memcpy(d, p, l);
       d[l] = 0;
-      if (sys::raw(SYS_statx, AT_FDCWD, (long)d, 0, STATX_INO | STATX_MTIME, (long)&dx) < 0) dx = {};
+      dfd = sys::raw(SYS_openat, AT_FDCWD, (long)d, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     }
-    uint64_t v[3] = {dx.stx_ino, (uint64_t)dx.stx_mtime.tv_sec, dx.stx_mtime.tv_nsec};
-    h = fnv1a(v, sizeof v, h);
+    if (dfd < 0) dfd = -1;
+    fds[nd++] = dfd;
+    if (dfd >= 0)
+      each_entry(dfd, [&](Dirent64* de) {
+        if (de->type != DT_LNK && de->type != DT_UNKNOWN) return;
+        PathBuf target, host;
+        long tl = sys::raw(SYS_readlinkat, dfd, (long)de->name, (long)target, sizeof target - 1);
+        if (tl <= 0 || target[0] != '/') return;
+        target[tl] = 0;
+        struct statx sx;
+        if (tfd >= 0 && sys::raw(SYS_statx, tfd, (long)de->name, AT_SYMLINK_NOFOLLOW, STATX_TYPE, (long)&sx) == 0)
+          return;  // its link is made: an earlier directory's
+        for (size_t j = 0; j + 1 < nd; j++)
+          if (fds[j] >= 0 && found_earlier(fds[j], de->name)) return;
+        if (!root_file(target, host, sizeof host)) return;
+        if (tfd < 0) {
+          // Named after this process and thread, and made anew.
+          char suffix[64] = "tmp.";
+          size_t k = 4;
+          k += put_number(suffix + k, (unsigned long)sys::raw(SYS_getpid));
+          suffix[k++] = '.';
+          k += put_number(suffix + k, (unsigned long)sys::raw(SYS_gettid));
+          suffix[k] = 0;
+          if (!links_path(tmp, suffix)) return;
+          remove_dir(tmp);
+          if (sys::raw(SYS_mkdirat, AT_FDCWD, (long)tmp, 0755) != 0) return;
+          tfd = sys::raw(SYS_openat, AT_FDCWD, (long)tmp, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+          if (tfd < 0) return;
+          first = nd - 1;
+        }
+        if (sys::raw(SYS_symlinkat, (long)host, tfd, (long)de->name) != 0) return;
+        h = fnv1a(de->name, strlen(de->name) + 1, h);
+        h = fnv1a(host, strlen(host) + 1, h);
+        made++;
+      });
     p = e ? e + 1 : p + l;
   }
-  for (int i = 15; i >= 0; i--, h >>= 4) name[nl + i] = "0123456789abcdef"[h & 15];
-  nl += 16;
-  name[nl] = 0;
-  struct statx sx;
-  if (sys::raw(SYS_statx, AT_FDCWD, (long)name, AT_SYMLINK_NOFOLLOW, STATX_TYPE, (long)&sx) != 0) {
-    // Made beside it and renamed into place: a process that finds it finds
-    // it whole.
-    PathBuf tmp;
-    memcpy(tmp, name, nl);
-    memcpy(tmp + nl, ".tmp", 4);
-    size_t tl = nl + 4;
-    long pid = sys::raw(SYS_getpid);
-    do tmp[tl++] = char('0' + pid % 10); while ((pid /= 10) > 0);
-    tmp[tl] = 0;
-    remove_dir(tmp);  // a process of that number that died half-way
-    if (sys::raw(SYS_mkdirat, AT_FDCWD, (long)tmp, 0755) != 0) return true;
-    long tfd = sys::raw(SYS_openat, AT_FDCWD, (long)tmp, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    int made = tfd >= 0 ? scan_for_links(out, (int)tfd) : 0;
-    if (tfd >= 0) sys::raw(SYS_close, tfd);
-    if (made > 0) {
-      if (sys::raw(SYS_renameat, AT_FDCWD, (long)tmp, AT_FDCWD, (long)name) != 0) remove_dir(tmp);
-    } else {
-      remove_dir(tmp);
-      long fd = sys::raw(SYS_openat, AT_FDCWD, (long)name, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
-      if (fd >= 0) sys::raw(SYS_close, fd);
-    }
-    if (sys::raw(SYS_statx, AT_FDCWD, (long)name, AT_SYMLINK_NOFOLLOW, STATX_TYPE, (long)&sx) != 0) return true;
-    remove_stale_links(state, name + sl + 1);
+  for (size_t j = 0; j < nd; j++)
+    if (fds[j] >= 0) sys::raw(SYS_close, fds[j]);
+  if (tfd < 0) return true;
+  sys::raw(SYS_close, tfd);
+  remove_stale_temporaries();
+  char hex[17];
+  for (int i = 15; i >= 0; i--, h >>= 4) hex[i] = "0123456789abcdef"[h & 15];
+  hex[16] = 0;
+  PathBuf name;
+  if (!made || !links_path(name, hex)) {
+    remove_dir(tmp);
+    return true;
   }
-  if (!S_ISDIR(sx.stx_mode)) return true;
-  size_t ol = strlen(out);
-  if (nl + 1 + ol + 1 > n) return false;
-  memmove(out + nl + 1, out, ol + 1);
-  memcpy(out, name, nl);
-  out[nl] = ':';
+  // Another process may have made the same one: it holds the same links.
+  if (sys::raw(SYS_renameat, AT_FDCWD, (long)tmp, AT_FDCWD, (long)name) != 0) remove_dir(tmp);
+  struct statx sx;
+  if (sys::raw(SYS_statx, AT_FDCWD, (long)name, AT_SYMLINK_NOFOLLOW, STATX_TYPE, (long)&sx) != 0 || !S_ISDIR(sx.stx_mode))
+    return true;
+  // Into the path before the first directory with a name linked (the
+  // ones before have none of them; the loader looks in each directory for
+  // every library it loads).
+  char* at = out;
+  for (size_t j = 0; j < first && at; j++) {
+    at = strchr(at, ':');
+    if (at) at++;
+  }
+  if (!at) return true;
+  size_t nl = strlen(name), ol = strlen(out);
+  if (ol + nl + 2 > n) return true;  // left out: the path as it was
+  memmove(at + nl + 1, at, strlen(at) + 1);
+  memcpy(at, name, nl);
+  at[nl] = ':';
   return true;
 }
 

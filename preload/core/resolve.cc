@@ -704,17 +704,18 @@ int resolve(int dirfd, const char* path, int flags, Resolved* out) {
 
 bool to_inside(const char* host, char* out, size_t n) {
   PathBuf top;
-  if (g_root.active && !host_to_top(host, top, sizeof top) && strstr(host, kLinksName)) {
+  bool inside = g_root.active && host_to_top(host, top, sizeof top);
+  if (!inside && g_root.active && strstr(host, kLinksName)) {
     // A library the loader opened through a link of root_library_path's:
-    // the root's file it names.
+    // the root's file it leads to.
     PathBuf target;
     long tl = sys::raw(SYS_readlinkat, AT_FDCWD, (long)host, (long)target, sizeof target - 1);
     if (tl > 0) {
       target[tl] = 0;
-      if (host_to_top(target, top, sizeof top)) host = target;
+      inside = host_to_top(target, top, sizeof top);
     }
   }
-  if (!g_root.active || !host_to_top(host, top, sizeof top)) {
+  if (!inside) {
     put(out, n, host, strlen(host));
     return false;
   }

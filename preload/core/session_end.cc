@@ -25,7 +25,8 @@ bool exists_nofollow(const std::string& p) {
 }
 
 // Removes every entry of the directory fd (one level below for `un`, the
-// socket links), never following a symlink.
+// socket links, and the loader's links, ldconf.cc), never following a
+// symlink.
 void empty_dir(int fd) {
   DIR* d = fdopendir(fd);
   if (!d) {
@@ -38,7 +39,7 @@ void empty_dir(int fd) {
   for (auto& n : names) {
     if (unlinkat(dirfd(d), n.c_str(), 0) == 0 || errno != EISDIR) continue;
     int sub = openat(dirfd(d), n.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-    if (sub >= 0 && n == "un") empty_dir(sub);
+    if (sub >= 0 && (n == "un" || n.compare(0, 13, "loader-links.") == 0)) empty_dir(sub);
     else if (sub >= 0) close(sub);
     unlinkat(dirfd(d), n.c_str(), AT_REMOVEDIR);
   }
