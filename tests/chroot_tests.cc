@@ -297,7 +297,7 @@ TEST_CASE("an empty directory of ld.so.conf is searched once a library is in it 
 // the root, not from the host's /, where the same path may hold the host's
 // library (loaded in the root's program) or nothing. Here the host has the
 // library at the link's own path: a program that loads it from there gets
-// the host's file, one loaded through the link the root's.
+// the host's file, one loaded through the link the root's copy.
 TEST_CASE("a library behind an absolute link is the root's file, before and after the alternative changes") {
   const std::string lib = "/usr/lib/x86_64-linux-gnu/libpcre2-8.so.0";  // grep needs it
   if (!std::filesystem::exists(root() + lib) ||
@@ -305,38 +305,49 @@ TEST_CASE("a library behind an absolute link is the root's file, before and afte
     MESSAGE("skipped: the host's grep does not use " << lib);
     return;
   }
-  // Which file of libpcre2 a program maps: the root's copy under /opt/altN,
-  // or any other (the host's).
-  const std::string which =
-      "{ grep -o '[^ ]*pcre2[^ ]*$' /proc/self/maps | sort -u | grep -o 'opt/alt[0-9]' || echo host; };";
-  auto set = in_root("real=$(readlink -f " + lib + ") && mkdir -p /opt/alt1 /opt/alt2 /etc/alternatives &&"
+  // Which file of libpcre2 grep maps: the root's copy under /opt/altN, or
+  // another ("other": the host's, while the root's own is moved away).
+  auto which = [](const std::string& env = "") {
+    return "{ " + env + " grep -o '[^ ]*pcre2[^ ]*$' /proc/self/maps | sort -u | grep -o 'opt/alt[0-9]' || echo other; };";
+  };
+  // The library's own file moved away; an earlier directory of the search
+  // path (ld.so.conf) holding an absolute link to where it was, which leads
+  // nowhere in the root (the loader goes on) but to the host's file.
+  auto set = in_root("real=$(readlink -f " + lib + ") && mkdir -p /opt/alt1 /opt/alt2 /etc/alternatives /opt/zzlib &&"
                      " cp $real /opt/alt1/libpcre2-8.so.0 && cp $real /opt/alt2/libpcre2-8.so.0 &&"
                      " mv " + lib + " /opt/saved-link && mv $real /opt/saved-real && echo $real > /opt/real-name &&"
                      " ln -s /opt/alt1/libpcre2-8.so.0 /etc/alternatives/zzpcre && ln -s /etc/alternatives/zzpcre " +
-                     lib + " && echo made");
+                     lib + " && ln -s $real /opt/zzlib/libpcre2-8.so.0 && echo /opt/zzlib > /etc/ld.so.conf.d/zz.conf &&"
+                     " echo made");
   REQUIRE(set.out == "made\n");
+  REQUIRE(std::filesystem::exists(host_readlink(root() + "/opt/zzlib/libpcre2-8.so.0")));
   // Through two absolute links, the second named otherwise; ldd names the
-  // root's file.
-  auto r = in_root(which + " ldd /usr/bin/grep | grep -o '/[^ ]*pcre2[^ ]*'; echo $COWROOT_STATE");
+  // root's file; the program's own LD_LIBRARY_PATH naming the directory.
+  auto r = in_root(which() + " ldd /usr/bin/grep | grep -o '/[^ ]*pcre2[^ ]*';" +
+                   which("LD_LIBRARY_PATH=/usr/lib/x86_64-linux-gnu") + " echo $COWROOT_STATE");
   std::istringstream lines(r.out);
-  std::string got, listed, state;
+  std::string got, listed, own, state;
   std::getline(lines, got);
   std::getline(lines, listed);
+  std::getline(lines, own);
   std::getline(lines, state);
   CHECK(got == "opt/alt1");
   CHECK(listed == "/opt/alt1/libpcre2-8.so.0");
+  CHECK(own == "opt/alt1");
   // The alternative switched: the next session follows it; so does the
   // same session once ldconfig has written a new cache.
   r = in_root("ln -sf /opt/alt2/libpcre2-8.so.0 /etc/alternatives/zzpcre");
-  CHECK(in_root(which).out == "opt/alt2\n");
-  r = in_root("ln -sf /opt/alt1/libpcre2-8.so.0 /etc/alternatives/zzpcre && : > /etc/ld.so.cache && " + which);
+  CHECK(in_root(which()).out == "opt/alt2\n");
+  r = in_root("ln -sf /opt/alt1/libpcre2-8.so.0 /etc/alternatives/zzpcre && : > /etc/ld.so.cache && " + which());
   CHECK(r.out == "opt/alt1\n");
   // Nothing on the host, nothing left of the session's own state.
   CHECK(!std::filesystem::exists("/opt/alt1"));
-  if (!state.empty() && state.find(".cowroot/") == std::string::npos) CHECK(!std::filesystem::exists(state));
-  auto undo = in_root("rm " + lib + " /etc/ld.so.cache /etc/alternatives/zzpcre && mv /opt/saved-real $(cat /opt/real-name)"
-                      " && mv /opt/saved-link " + lib + " && rm -r /opt/alt1 /opt/alt2 /opt/real-name && " + which);
-  CHECK(undo.out == "host\n");
+  REQUIRE(!state.empty());
+  if (state.find(".cowroot/") == std::string::npos) CHECK(!std::filesystem::exists(state));
+  auto undo = in_root("rm -r " + lib + " /etc/ld.so.cache /etc/alternatives /etc/ld.so.conf.d/zz.conf /opt/zzlib &&"
+                      " mv /opt/saved-real $(cat /opt/real-name) && mv /opt/saved-link " + lib +
+                      " && rm -r /opt/alt1 /opt/alt2 /opt/real-name && " + which());
+  CHECK(undo.out == "other\n");
 }
 
 // Every program of a session maps the fake state at start, but the heap of

@@ -346,6 +346,41 @@ void prepend_dirs(Plan* p, const char* list) {
 // host paths: their host paths go where the loader searches them, RPATH
 // before LD_LIBRARY_PATH, RUNPATH after it.
 // Its own frame: the buffers are on the stack only while it runs.
+// A directory the program's own path names (LD_LIBRARY_PATH, its RUNPATH)
+// that is one of the root's: the loader's links (ldconf.cc), in the root's
+// part of the path, go in before it too (its absolute links would be
+// followed on the host).
+void links_before_own_dirs(Plan* p, size_t root_lp) {
+  size_t total = strlen(p->libpath);
+  char* root = p->libpath + (total - root_lp);
+  const char* lk = strstr(root, kLinksName);
+  if (root == p->libpath || !lk) return;
+  const char* ls = lk;
+  while (ls > root && ls[-1] != ':') ls--;
+  const char* le = strchr(lk, ':');
+  size_t ll = le ? (size_t)(le - ls) : strlen(ls);
+  PathBuf links;
+  if (ll >= sizeof links || total + ll + 2 > sizeof p->libpath) return;
+  memcpy(links, ls, ll);
+  for (char* q = p->libpath; q < root;) {
+    char* c = strchr(q, ':');
+    if (!c) return;
+    size_t ql = (size_t)(c - q);
+    for (const char* r = root; *r;) {
+      const char* rc = strchr(r, ':');
+      size_t rl = rc ? (size_t)(rc - r) : strlen(r);
+      if (rl == ql && memcmp(r, q, ql) == 0) {
+        memmove(q + ll + 1, q, strlen(q) + 1);
+        memcpy(q, links, ll);
+        q[ll] = ':';
+        return;
+      }
+      r = rc ? rc + 1 : r + rl;
+    }
+    q = c + 1;
+  }
+}
+
 __attribute__((noinline)) int plan_library_path(Plan* p, char* const envp[], const char* search, bool runpath) {
   if (!cached_library_path(p->libpath, sizeof p->libpath, p->libstamp, sizeof p->libstamp)) return -E2BIG;
   size_t root_lp = strlen(p->libpath);
@@ -353,6 +388,7 @@ __attribute__((noinline)) int plan_library_path(Plan* p, char* const envp[], con
   for (char* const* e = envp; e && *e; e++)
     if (strncmp(*e, "LD_LIBRARY_PATH=", 16) == 0) prepend_dirs(p, *e + 16);
   if (search && *search && !runpath) prepend_dirs(p, search);
+  links_before_own_dirs(p, root_lp);
   p->libtail = p->libpath + (strlen(p->libpath) - root_lp);
   return 0;
 }

@@ -55,7 +55,7 @@ bool may_hold_libraries(const char* host) {
   return may;
 }
 
-bool loader_links(char* out, size_t n);
+bool loader_links(char* out, size_t n, bool* complete);
 
 // The directories, without the links of loader_links (its frames are
 // gone when that runs: a vfork child's exec plans on its parent's stack).
@@ -185,7 +185,17 @@ __attribute__((noinline)) bool root_dirs(char* out, size_t n) {
 
 }  // namespace
 
-bool root_library_path(char* out, size_t n) { return root_dirs(out, n) && loader_links(out, n); }
+namespace {
+bool root_library_path(char* out, size_t n, bool* complete) {
+  *complete = false;
+  return root_dirs(out, n) && loader_links(out, n, complete);
+}
+}  // namespace
+
+bool root_library_path(char* out, size_t n) {
+  bool complete;
+  return root_library_path(out, n, &complete);
+}
 
 namespace {
 
@@ -301,15 +311,43 @@ void each_entry(long dfd, F&& f) {
     }
 }
 
-// The host path of the file `target` (an inside path) leads to; false when
-// it leads to nothing in the root.
+// Where the absolute link to `target` (an inside path) leads, as a host
+// path whose own name the kernel may follow: the absolute hops are taken
+// in the root, the last relative ones left to the kernel (blas/libblas.so.3
+// -> libblas.so.3.11.0 stays right when an upgrade renames the file). False
+// when it leads to no file in the root.
 bool root_file(const char* target, char* host, size_t n) {
-  PathBuf cur;
-  cur[0] = 0;
-  bool trailing;
-  if (walk_inside(target, true, cur, sizeof cur, &trailing, false) < 0 || !host_of(cur, host, n)) return false;
-  struct statx sx;
-  return sys::raw(SYS_statx, AT_FDCWD, (long)host, 0, STATX_TYPE, (long)&sx) == 0 && S_ISREG(sx.stx_mode);
+  PathBuf t;
+  size_t tl = strlen(target);
+  if (tl >= sizeof t) return false;
+  memcpy(t, target, tl + 1);
+  for (int hop = 0; hop < 16; hop++) {
+    char* slash = strrchr(t, '/');
+    const char* base = slash + 1;
+    if (!*base) return false;
+    PathBuf dir, cur;
+    size_t dl = slash == t ? 1 : (size_t)(slash - t);
+    memcpy(dir, t, dl);
+    dir[dl] = 0;
+    cur[0] = 0;
+    bool trailing;
+    size_t hl;
+    if (walk_inside(dir, true, cur, sizeof cur, &trailing, false) < 0 || !(hl = host_of(cur, host, n)) ||
+        hl + 1 + strlen(base) + 1 > n)
+      return false;
+    host[hl] = '/';
+    memcpy(host + hl + 1, base, strlen(base) + 1);
+    PathBuf next;
+    long nl = sys::raw(SYS_readlinkat, AT_FDCWD, (long)host, (long)next, sizeof next - 1);
+    if (nl > 0 && next[0] == '/') {
+      next[nl] = 0;
+      memcpy(t, next, nl + 1);
+      continue;
+    }
+    struct statx sx;
+    return sys::raw(SYS_statx, AT_FDCWD, (long)host, 0, STATX_TYPE, (long)&sx) == 0 && S_ISREG(sx.stx_mode);
+  }
+  return false;
 }
 
 // Whether the loader, looking NAME up in the directory dfd (an earlier one
@@ -326,7 +364,7 @@ bool found_earlier(long dfd, const char* name) {
 }
 
 void remove_dir(const char* dir) {
-  long dfd = sys::raw(SYS_openat, AT_FDCWD, (long)dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  long dfd = sys::raw(SYS_openat, AT_FDCWD, (long)dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
   if (dfd >= 0) {
     each_entry(dfd, [&](Dirent64* de) { sys::raw(SYS_unlinkat, dfd, (long)de->name, 0); });
     sys::raw(SYS_close, dfd);
@@ -354,8 +392,10 @@ bool links_path(char* out, const char* suffix) {
 }
 
 // Directories left half-made by a process killed while it filled one
-// (each is filled in milliseconds): those over ten minutes old.
-void remove_stale_temporaries() {
+// (each is filled in milliseconds): those over ten minutes old, each taken
+// away under a name of this thread's first (a maker that was only stopped
+// then fails to rename it into place, and goes without).
+void remove_stale_temporaries(const char* mine) {
   const char* state = g_session.state_dir;
   long dfd = sys::raw(SYS_openat, AT_FDCWD, (long)state, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
   if (dfd < 0) return;
@@ -367,14 +407,24 @@ void remove_stale_temporaries() {
     PathBuf full;
     if (strncmp(de->name, kLinksName + 1, pl) != 0 || strncmp(de->name + pl, "tmp.", 4) != 0 ||
         sys::raw(SYS_statx, dfd, (long)de->name, AT_SYMLINK_NOFOLLOW, STATX_TYPE | STATX_MTIME, (long)&sx) != 0 ||
-        sx.stx_mtime.tv_sec > now.tv_sec - 600 || !links_path(full, de->name + pl))
+        !S_ISDIR(sx.stx_mode) || sx.stx_mtime.tv_sec > now.tv_sec - 600 || !links_path(full, de->name + pl) ||
+        strcmp(full, mine) == 0)
       return;
-    remove_dir(full);
+    PathBuf gone;
+    size_t ml = strlen(mine);
+    if (ml + 6 > sizeof gone) return;
+    memcpy(gone, mine, ml);
+    memcpy(gone + ml, ".gone", 6);
+    if (sys::raw(SYS_renameat, AT_FDCWD, (long)full, AT_FDCWD, (long)gone) == 0) remove_dir(gone);
   });
   sys::raw(SYS_close, dfd);
 }
 
-bool loader_links(char* out, size_t n) {
+// *complete is left false when a failure (a directory that could not be
+// read, no room to make the links) may have left links out: the path is
+// then not handed down or kept, and the next exec computes it again.
+bool loader_links(char* out, size_t n, bool* complete) {
+  *complete = true;
   if (!g_session.state_dir[0]) return true;
   long fds[kMaxSearchDirs];
   size_t nd = 0, first = 0;  // directories opened; the index of the first with a link made
@@ -382,6 +432,8 @@ bool loader_links(char* out, size_t n) {
   int made = 0;
   PathBuf tmp;
   long tfd = -1;
+  bool failed = false;   // a directory not read, a link not made
+  bool no_room = false;  // the directory for the links could not be made
   for (const char* p = out; *p && nd < kMaxSearchDirs;) {
     const char* e = strchr(p, ':');
     size_t l = e ? (size_t)(e - p) : strlen(p);
@@ -392,7 +444,10 @@ bool loader_links(char* out, size_t n) {
       d[l] = 0;
       dfd = sys::raw(SYS_openat, AT_FDCWD, (long)d, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     }
-    if (dfd < 0) dfd = -1;
+    if (dfd < 0) {
+      dfd = -1;
+      if (l) failed = true;  // (the loader may read what the scan could not)
+    }
     fds[nd++] = dfd;
     if (dfd >= 0)
       each_entry(dfd, [&](Dirent64* de) {
@@ -407,6 +462,16 @@ bool loader_links(char* out, size_t n) {
         for (size_t j = 0; j + 1 < nd; j++)
           if (fds[j] >= 0 && found_earlier(fds[j], de->name)) return;
         if (!root_file(target, host, sizeof host)) return;
+        // The links go in before any earlier directory with an entry of
+        // that name (an absolute link that leads nowhere in the root, which
+        // the loader would follow on the host).
+        size_t at = nd - 1;
+        for (size_t j = 0; j + 1 < nd; j++)
+          if (fds[j] >= 0 && sys::raw(SYS_statx, fds[j], (long)de->name, AT_SYMLINK_NOFOLLOW, STATX_TYPE, (long)&sx) == 0) {
+            at = j;
+            break;
+          }
+        if (no_room) return;
         if (tfd < 0) {
           // Named after this process and thread, and made anew.
           char suffix[64] = "tmp.";
@@ -415,14 +480,23 @@ bool loader_links(char* out, size_t n) {
           suffix[k++] = '.';
           k += put_number(suffix + k, (unsigned long)sys::raw(SYS_gettid));
           suffix[k] = 0;
-          if (!links_path(tmp, suffix)) return;
-          remove_dir(tmp);
-          if (sys::raw(SYS_mkdirat, AT_FDCWD, (long)tmp, 0755) != 0) return;
-          tfd = sys::raw(SYS_openat, AT_FDCWD, (long)tmp, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-          if (tfd < 0) return;
-          first = nd - 1;
+          if (links_path(tmp, suffix)) {
+            remove_dir(tmp);
+            if (sys::raw(SYS_mkdirat, AT_FDCWD, (long)tmp, 0755) == 0)
+              tfd = sys::raw(SYS_openat, AT_FDCWD, (long)tmp, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+          }
+          if (tfd < 0) {
+            tfd = -1;
+            failed = no_room = true;
+            return;
+          }
+          first = at;
         }
-        if (sys::raw(SYS_symlinkat, (long)host, tfd, (long)de->name) != 0) return;
+        if (at < first) first = at;
+        if (sys::raw(SYS_symlinkat, (long)host, tfd, (long)de->name) != 0) {
+          failed = true;
+          return;
+        }
         h = fnv1a(de->name, strlen(de->name) + 1, h);
         h = fnv1a(host, strlen(host) + 1, h);
         made++;
@@ -431,13 +505,17 @@ bool loader_links(char* out, size_t n) {
   }
   for (size_t j = 0; j < nd; j++)
     if (fds[j] >= 0) sys::raw(SYS_close, fds[j]);
-  if (tfd < 0) return true;
+  if (tfd < 0) {
+    *complete = !failed;
+    return true;
+  }
   sys::raw(SYS_close, tfd);
-  remove_stale_temporaries();
+  remove_stale_temporaries(tmp);
   char hex[17];
   for (int i = 15; i >= 0; i--, h >>= 4) hex[i] = "0123456789abcdef"[h & 15];
   hex[16] = 0;
   PathBuf name;
+  *complete = false;  // until the directory is in the path
   if (!made || !links_path(name, hex)) {
     remove_dir(tmp);
     return true;
@@ -461,6 +539,7 @@ bool loader_links(char* out, size_t n) {
   memmove(at + nl + 1, at, strlen(at) + 1);
   memcpy(at, name, nl);
   at[nl] = ':';
+  *complete = !failed;
   return true;
 }
 
@@ -483,7 +562,11 @@ bool cached_library_path(char* out, size_t n, char* env_value, size_t en) {
     }
   }
   if (!lib_load(st, out, n)) {
-    if (!root_library_path(out, n)) return false;
+    bool complete;
+    if (!root_library_path(out, n, &complete)) return false;
+    // A path a failure may have left links out of is used once, not kept
+    // nor handed down: the next exec computes it again.
+    if (!complete) return true;
     lib_store(st, out);
   }
   if (en >= 35) {
