@@ -153,6 +153,15 @@ TEST_CASE("a Go program built with cgo reads, writes and chowns inside the root,
   CHECK(r.out == "execmany in the root\n <nil>\nexecmany in the root\n <nil>\n");
 }
 
+// A trap is served on a stack of the handler's own, off the thread's
+// signal stack: a signal that arrives meanwhile (Go preempts and collects
+// with signals) went to the top of the signal stack, over the trap's frame,
+// and the program jumped to address 0 (seen under load in CI).
+TEST_CASE("Go programs keep running when signals arrive while their calls are trapped") {
+  auto r = in_root("gocgo signals && gostatic signals");
+  CHECK(r.out == "signals served\nsignals served\n");
+}
+
 TEST_CASE("outside a root the stub is invisible: names, /proc/self/exe, exec errors and #! scripts") {
   TempDir d;
   write_file(d / "script", "#!/bin/sh\necho script \"$0\" \"$1\"\n");

@@ -225,6 +225,30 @@ void trapped(int, siginfo_t*, void* ucv) {
   errno = saved;
 }
 
+// trapped, on a stack of the pool, when the thread has an alternate signal
+// stack (Go's threads do). The kernel puts a signal that arrives meanwhile
+// (Go preempts and collects with signals; a nested trap) at the top of
+// that stack when the interrupted code is not on it: over this handler's
+// frame and the trapped call's context, which are there (the program
+// jumped to address 0). So while the trap is served the pool's stack is
+// the thread's signal stack: such a signal goes on it, below (Go's runtime
+// takes a signal stack that C code set, as with cgo, and throws when there
+// is none). The program's is put back by on_sigsys, off this one: the
+// kernel refuses to change the stack a thread is on.
+struct KStack {
+  void* sp;
+  int flags;
+  size_t size;
+};
+void trapped_on_pool_stack(int sig, siginfo_t* si, void* uc) {
+  char here;
+  char* base = g_stacks.load(std::memory_order_relaxed);
+  size_t slot = (size_t)(&here - base) / kStackSize;
+  KStack pool{base + slot * kStackSize, 0, kStackSize};
+  sys::raw(SYS_sigaltstack, (long)&pool, 0);
+  trapped(sig, si, uc);
+}
+
 // A static program (static.cc) owns the thread pointer: the handler runs
 // libc's code, which finds its thread-local data through it (errno, the
 // robust mutex list). So each trap borrows the one glibc thread of the
@@ -289,9 +313,18 @@ void on_sigsys(int sig, siginfo_t* si, void* uc) {
   }
   int slot;
   if (char* top = claim_stack(&slot)) {
-    long nr = static_cast<ucontext_t*>(uc)->uc_mcontext.gregs[REG_RAX];
+    auto* u = static_cast<ucontext_t*>(uc);
+    long nr = u->uc_mcontext.gregs[REG_RAX];
     if (nr == SYS_execve || nr == SYS_execveat) g_owner[slot].store(sys::raw(SYS_gettid), std::memory_order_relaxed);
-    cr_on_stack(top, &trapped, sig, si, uc);
+    // (The kernel saves the thread's stack there, but not always the
+    // SS_DISABLE of none: a size of 0 is none.)
+    if (u->uc_stack.ss_size == 0 || (u->uc_stack.ss_flags & SS_DISABLE)) {
+      cr_on_stack(top, &trapped, sig, si, uc);  // a signal goes on the current stack: this one
+    } else {
+      cr_on_stack(top, &trapped_on_pool_stack, sig, si, uc);
+      KStack back{u->uc_stack.ss_sp, 0, u->uc_stack.ss_size};
+      sys::raw(SYS_sigaltstack, (long)&back, 0);
+    }
     release_stack(slot);
   } else {
     trapped(sig, si, uc);  // 64 at once: on the thread's own stack

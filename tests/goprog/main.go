@@ -2,13 +2,16 @@
 // by tests/confine_tests.cc: with cgo (dynamically linked, as Debian
 // builds many Go programs) and without (static).
 //
-//	goprog basic OUT | goprog exec | goprog execmany
+//	goprog basic OUT | goprog exec | goprog execmany | goprog signals
 package main
 
 import (
 	"fmt"
 	"os"
 	"os/exec"
+	"os/signal"
+	"runtime"
+	"sync"
 	"syscall"
 )
 
@@ -50,5 +53,47 @@ func main() {
 		}
 		b, err := exec.Command("/bin/cat", "/etc/marker").CombinedOutput()
 		fmt.Printf("execmany %s %v\n", b, err)
+	case "signals":
+		// Trapped calls on four threads while signals keep arriving (the
+		// process's own, and the runtime's preemption and collections):
+		// a signal delivered while a trap is served must not land on the
+		// handler's own frame.
+		ch := make(chan os.Signal, 64)
+		signal.Notify(ch, syscall.SIGUSR1)
+		stop := make(chan struct{})
+		var wg sync.WaitGroup
+		failed := make(chan error, 4)
+		for w := 0; w < 4; w++ {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for i := 0; i < 10000; i++ {
+					if _, err := os.Stat("/etc/marker"); err != nil {
+						failed <- err
+						return
+					}
+					_ = make([]byte, 4096)
+				}
+			}()
+		}
+		go func() {
+			for {
+				select {
+				case <-stop:
+					return
+				default:
+					syscall.Kill(os.Getpid(), syscall.SIGUSR1)
+					runtime.GC()
+				}
+			}
+		}()
+		wg.Wait()
+		close(stop)
+		select {
+		case err := <-failed:
+			fmt.Println("signals", err)
+		default:
+			fmt.Println("signals served")
+		}
 	}
 }
