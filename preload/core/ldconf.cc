@@ -350,17 +350,25 @@ bool root_file(const char* target, char* host, size_t n) {
   return false;
 }
 
-// Whether the loader, looking NAME up in the directory dfd (an earlier one
-// along the path), stops there: a file, or a relative link to one. An
-// absolute link was seen in its own turn (its link made, or it leads to
-// nothing in the root and the loader goes on, as in a real root).
-bool found_earlier(long dfd, const char* name) {
-  struct statx sx;
-  if (sys::raw(SYS_statx, dfd, (long)name, AT_SYMLINK_NOFOLLOW, STATX_TYPE, (long)&sx) != 0) return false;
-  if (!S_ISLNK(sx.stx_mode)) return true;
-  char t[2];
-  if (sys::raw(SYS_readlinkat, dfd, (long)name, (long)t, sizeof t) > 0 && t[0] == '/') return false;
-  return sys::raw(SYS_statx, dfd, (long)name, 0, STATX_TYPE, (long)&sx) == 0;
+// Over the directories before this one (fds[0..n), -1 for one not read):
+// whether the loader, looking NAME up, stops in one of them (a file, or a
+// relative link to one; an absolute link was seen in its own turn: its
+// link made, or it leads to nothing in the root and the loader goes on, as
+// in a real root), and into *first the first holding an entry of that
+// name at all (n for none).
+bool found_earlier(const long* fds, size_t n, const char* name, size_t* first) {
+  *first = n;
+  for (size_t j = 0; j < n; j++) {
+    struct statx sx;
+    if (fds[j] < 0 || sys::raw(SYS_statx, fds[j], (long)name, AT_SYMLINK_NOFOLLOW, STATX_TYPE, (long)&sx) != 0)
+      continue;
+    if (*first == n) *first = j;
+    if (!S_ISLNK(sx.stx_mode)) return true;
+    char t[2];
+    if (sys::raw(SYS_readlinkat, fds[j], (long)name, (long)t, sizeof t) > 0 && t[0] == '/') continue;
+    if (sys::raw(SYS_statx, fds[j], (long)name, 0, STATX_TYPE, (long)&sx) == 0) return true;
+  }
+  return false;
 }
 
 void remove_dir(const char* dir) {
@@ -459,18 +467,11 @@ bool loader_links(char* out, size_t n, bool* complete) {
         struct statx sx;
         if (tfd >= 0 && sys::raw(SYS_statx, tfd, (long)de->name, AT_SYMLINK_NOFOLLOW, STATX_TYPE, (long)&sx) == 0)
           return;  // its link is made: an earlier directory's
-        for (size_t j = 0; j + 1 < nd; j++)
-          if (fds[j] >= 0 && found_earlier(fds[j], de->name)) return;
-        if (!root_file(target, host, sizeof host)) return;
         // The links go in before any earlier directory with an entry of
         // that name (an absolute link that leads nowhere in the root, which
         // the loader would follow on the host).
-        size_t at = nd - 1;
-        for (size_t j = 0; j + 1 < nd; j++)
-          if (fds[j] >= 0 && sys::raw(SYS_statx, fds[j], (long)de->name, AT_SYMLINK_NOFOLLOW, STATX_TYPE, (long)&sx) == 0) {
-            at = j;
-            break;
-          }
+        size_t at;
+        if (found_earlier(fds, nd - 1, de->name, &at) || !root_file(target, host, sizeof host)) return;
         if (no_room) return;
         if (tfd < 0) {
           // Named after this process and thread, and made anew.
