@@ -27,6 +27,13 @@ for p in $progs; do
   copy "$f"
   for lib in $(ldd "$f" 2>/dev/null | awk '/=> \//{print $3} /^\t\/lib/{print $1}'); do copy "$lib"; done
 done
+# The tests' own programs put in roots (helper is C++) need their
+# libraries there too: the root's loader does not fall back on the host's.
+here=$(cd "$(dirname "$0")" && pwd)
+for f in "$here/helper" "$here/rawprog"; do
+  [ -x "$f" ] || continue
+  for lib in $(ldd "$f" 2>/dev/null | awk '/=> \//{print $3} /^\t\/lib/{print $1}'); do copy "$lib"; done
+done
 copy /etc/ld.so.conf
 # glibc reads its locale from the root (as in a real chroot): the C.UTF-8
 # of a Debian root.

@@ -14,6 +14,7 @@
 #include <cstring>
 
 #include "../preload/core/exec.h"
+#include "../preload/core/ldpatch.h"
 #include "../preload/core/proclock.h"
 #include "../preload/core/state.h"
 #include "common.h"
@@ -475,4 +476,47 @@ TEST_CASE("the exec path's ELF reader agrees with libelf on every ELF file under
   CHECK(std::string(arg) == "-e");
   write_file(d / "t", "plain text, not a program\n");
   CHECK(cr::inspect_program((d / "t").c_str(), -1, interp, sizeof interp, arg, sizeof arg) == -ENOEXEC);
+}
+
+// The root's loader's built-in directories and preload file (ldpatch.h):
+// found in the host's loader (a Debian glibc, like the roots'), each made
+// a name of the same length that leads nowhere.
+TEST_CASE("the loader's own host paths are found in its bytes and made to lead nowhere, lengths kept") {
+  const char* ld = "/lib64/ld-linux-x86-64.so.2";
+  int fd = open(ld, O_RDONLY | O_CLOEXEC);
+  REQUIRE(fd >= 0);
+  struct stat st;
+  REQUIRE(fstat(fd, &st) == 0);
+  void* m = mmap(nullptr, (size_t)st.st_size, PROT_READ | PROT_WRITE, MAP_PRIVATE, fd, 0);
+  REQUIRE(m != MAP_FAILED);
+  close(fd);
+  char* d = static_cast<char*>(m);
+  uint32_t runs[cr::ldpatch::kMaxRuns] = {};
+  int n = cr::ldpatch::find_runs(d, (size_t)st.st_size, runs, [](const void* p, int c, size_t k) { return memchr(p, c, k); });
+  int dirs = 0, files = 0;
+  for (int i = 0; i < n; i++) {
+    char* s = d + (runs[i] >> 4);
+    unsigned count = runs[i] & 15;
+    std::string before(s, cr::ldpatch::run_length(s, count));
+    cr::ldpatch::neutralise(s, count);
+    std::string after(s, cr::ldpatch::run_length(s, count));
+    CHECK(after.size() == before.size());
+    if (count == cr::ldpatch::kSystemDirsCount) {
+      dirs++;
+      CHECK(before == std::string(cr::ldpatch::kSystemDirs, sizeof cr::ldpatch::kSystemDirs));
+      CHECK(after == std::string("/proc/////////////////\0/proc/////////////////////\0/dev/\0/proc////", after.size()));
+    } else {
+      files++;
+      CHECK(before == std::string("/etc/ld.so.preload", 19));
+      CHECK(after == std::string("/proc/------------", 19));
+      struct stat none;
+      CHECK(stat(after.c_str(), &none) == -1);
+    }
+  }
+  CHECK(dirs >= 1);
+  CHECK(files == 1);
+  // Nothing found in bytes without them; a preload name not at a string's start is not one.
+  char other[] = "x/etc/ld.so.preload\0/lib/\0/usr/lib/";
+  CHECK(cr::ldpatch::find_runs(other, sizeof other, runs, [](const void* p, int c, size_t k) { return memchr(p, c, k); }) == 0);
+  munmap(m, (size_t)st.st_size);
 }

@@ -284,6 +284,19 @@ int to_stub(Plan* p, char** env, size_t cap) {
   memcpy(v, confine::kStubEnv, confine::kStubEnvLen);
   size_t k = confine::kStubEnvLen;
   v[k++] = mode;
+  // The root's loader (run as the program, or by cowroot-trace): where its
+  // own host paths are, for the stub to make them lead nowhere (ldpatch.h).
+  if ((mode == 'L' || (mode == 'H' && p->path == p->tracer)) && p->ldruns_known && p->ldruns[0]) {
+    v[k++] = '@';
+    for (int i = 0; i < 4 && p->ldruns[i]; i++) {
+      if (i) v[k++] = ',';
+      char d[8];
+      int nd = 0;
+      uint32_t r = p->ldruns[i];
+      do d[nd++] = "0123456789abcdef"[r & 15]; while (r >>= 4);
+      while (nd) v[k++] = d[--nd];
+    }
+  }
   if (p->dirfd == AT_FDCWD && !(p->flags & AT_EMPTY_PATH)) {
     size_t l = strlen(p->path);
     if (k + l + 2 > sizeof p->stubvar) return -ENAMETOOLONG;

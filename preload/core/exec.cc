@@ -457,12 +457,13 @@ int plan_loader_run(Plan* p, char** a, char* const envp[], char** env_slots, siz
   struct statx lx;
   const char* why = nullptr;
   int caps = sys::raw(SYS_statx, AT_FDCWD, (long)p->host, 0, STATX_TYPE | STATX_INO | STATX_CTIME, (long)&lx) == 0
-                 ? loader_caps(p->host, lx, &why)
+                 ? loader_caps(p->host, lx, &why, p->ldruns)
                  : -1;
   if (caps < 0) {
     refuse_loader(p->exe, a[0], why ? why : "cannot be read");
     return -EACCES;
   }
+  p->ldruns_known = true;
   // The program the loader is to run: its RUNPATH or RPATH, as for a
   // program run by name (ldd lists what it would load).
   char search[1024] = "";
@@ -575,6 +576,7 @@ int plan_exec(Plan* p, int dirfd, const char* path, char* const argv[], char* co
   p->argv0 = "";
   p->libtail = nullptr;
   p->mode = 'P';
+  p->ldruns_known = false;
   p->stub_fd = -1;
   // fakechroot's FAKECHROOT_CMD_SUBST=name=host-program:...: that command
   // runs as the host program named instead, seeing the host's file system,
@@ -919,7 +921,8 @@ int plan_exec(Plan* p, int dirfd, const char* path, char* const argv[], char* co
   }
   // What this loader takes (once per loader file, not per exec).
   const char* why = nullptr;
-  int caps = loader_caps(lr.path, lx, &why);
+  int caps = loader_caps(lr.path, lx, &why, p->ldruns);
+  p->ldruns_known = caps >= 0;
   // A loader the user names (FAKECHROOT_ELFLOADER) is taken as fakechroot
   // takes it, whatever it is: given the options every loader knows.
   if (caps < 0 && elfloader && *elfloader == '/') caps = 0;

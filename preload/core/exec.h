@@ -44,8 +44,10 @@ struct Plan {
   // as the program, 'H' one of cowroot's own or an allowed static program:
   // its calls pass untranslated), by name or from stub_fd.
   char mode;
+  uint32_t ldruns[4];  // 'L': the loader's own host paths, for the stub to neutralise (ldpatch.h)
+  bool ldruns_known;   // ... looked for (none found, when all are 0)
   int stub_fd;  // -1, or a descriptor the caller closes if the exec fails (plan_done)
-  char stubvar[kHostPathMax + 32];
+  char stubvar[kHostPathMax + 80];
   char* args[256 + 16];
   char** env;
 };
@@ -84,7 +86,9 @@ enum LoaderCaps : unsigned {
   kLoaderArgv0 = 2,    // --argv0 (glibc 2.33)
   kLoaderPreload = 4,  // --preload (glibc 2.30); without it LD_PRELOAD alone carries the library
 };
-int loader_caps(const char* host, const struct statx& sx, const char** why);
+// `runs`, when given, gets where the loader's own host paths are (ldpatch.h:
+// ldpatch::kMaxRuns entries, 0 after the last).
+int loader_caps(const char* host, const struct statx& sx, const char** why, uint32_t* runs = nullptr);
 // The remembered answers as COWROOT_LOADERS's value (may be empty).
 bool loaders_text(char* out, size_t n);
 

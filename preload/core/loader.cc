@@ -12,12 +12,15 @@
 #include <elf.h>
 #include <fcntl.h>
 #include <linux/stat.h>
+#include <sys/mman.h>
+#include <unistd.h>
 
 #include <atomic>
 #include <cstdlib>
 #include <cstring>
 
 #include "exec.h"
+#include "ldpatch.h"
 #include "sys.h"
 
 namespace cr {
@@ -48,6 +51,7 @@ struct Entry {
   int64_t csec;
   uint32_t cnsec;
   unsigned caps;  // 0: empty
+  uint32_t runs[ldpatch::kMaxRuns];  // where the loader's own host paths are (ldpatch.h), 0 after the last
 };
 struct LoaderCache {
   std::atomic<unsigned> seq;
@@ -76,15 +80,20 @@ void remember(const Entry& ne) {
   g_ld.seq.store(s + 2, std::memory_order_release);
 }
 
-bool recall(const struct statx& sx, unsigned* caps) {
+bool recall(const struct statx& sx, unsigned* caps, uint32_t* runs) {
   unsigned s = g_ld.seq.load(std::memory_order_acquire);
   if (s & 1) return false;
   unsigned found = 0;
+  uint32_t r[ldpatch::kMaxRuns] = {};
   for (const Entry& e : g_ld.e)
-    if (same_file(e, sx)) found = e.caps;
+    if (same_file(e, sx)) {
+      found = e.caps;
+      memcpy(r, e.runs, sizeof r);
+    }
   std::atomic_thread_fence(std::memory_order_acquire);
   if (g_ld.seq.load(std::memory_order_relaxed) != s || !found) return false;
   *caps = found;
+  memcpy(runs, r, sizeof r);
   return true;
 }
 
@@ -99,61 +108,61 @@ bool get_hex(const char*& p, uint64_t* v) {
   return p > s && p - s <= 16;
 }
 
-// COWROOT_LOADERS=DEV,INO,CSEC,CNSEC,CAPS;... (hex), from the program that started this one.
+// COWROOT_LOADERS=DEV,INO,CSEC,CNSEC,CAPS,RUN,RUN,RUN,RUN;... (hex), from
+// the program that started this one.
+constexpr int kFields = 5 + ldpatch::kMaxRuns;
+
 void load_env() {
   if (g_ld.loaded_env) return;
   g_ld.loaded_env = true;
   const char* v = getenv("COWROOT_LOADERS");
   while (v && *v) {
-    uint64_t f[5];
+    uint64_t f[kFields];
     bool ok = true;
-    for (int i = 0; i < 5 && ok; i++) {
-      ok = get_hex(v, &f[i]) && (i == 4 || *v == ',');
-      if (ok && i < 4) v++;
+    for (int i = 0; i < kFields && ok; i++) {
+      ok = get_hex(v, &f[i]) && (i == kFields - 1 || *v == ',');
+      if (ok && i < kFields - 1) v++;
     }
     if (!ok || f[4] == 0 || f[4] > 0xffff) return;
-    remember(Entry{f[0], f[1], (int64_t)f[2], (uint32_t)f[3], (unsigned)f[4]});
+    Entry ne{f[0], f[1], (int64_t)f[2], (uint32_t)f[3], (unsigned)f[4], {}};
+    for (int i = 0; i < ldpatch::kMaxRuns; i++) {
+      if (f[5 + i] > 0xffffffffu) return;
+      ne.runs[i] = (uint32_t)f[5 + i];
+    }
+    remember(ne);
     if (*v != ';') return;
     v++;
   }
 }
 
-// Whether `needle` (with its NUL) follows a NUL somewhere in the file.
-// Reads it through in 16 KiB steps (this may run in a vfork child, on
-// its parent's stack), once per loader file.
-unsigned scan(long fd, unsigned* caps) {
-  static const char* const kOptions[] = {"--library-path", "--inhibit-cache", "--argv0", "--preload"};
-  bool seen[4] = {};
-  char buf[16384 + 32];
-  size_t keep = 0;
-  long off = 0;
-  for (;;) {
-    long n = sys::raw(SYS_pread64, fd, (long)(buf + keep), 16384, off);
-    if (n < 0) return kUnreadable;
-    if (n == 0) break;
-    off += n;
-    size_t len = keep + (size_t)n;
-    for (int k = 0; k < 4; k++) {
-      if (seen[k]) continue;
-      size_t kl = strlen(kOptions[k]);
-      for (const char* p = buf; (p = static_cast<const char*>(memchr(p, '-', len - (size_t)(p - buf)))) != nullptr; p++) {
-        if ((size_t)(p - buf) + kl + 1 > len) break;
-        if (p > buf && p[-1] == 0 && memcmp(p, kOptions[k], kl) == 0 && p[kl] == 0) {
-          seen[k] = true;
-          break;
-        }
-      }
-    }
-    // The last bytes go again with the next block: an option may straddle.
-    keep = len < 32 ? len : 32;
-    memmove(buf, buf + len - keep, keep);
-  }
+// The loader's options, each an option string (between NULs) somewhere in
+// the file, and where its own host paths are (ldpatch.h). The file is
+// mapped for the search and unmapped after (this may run in a vfork child:
+// nothing is left in its parent's memory), once per loader file.
+unsigned scan(long fd, unsigned* caps, uint32_t* runs) {
+  static const struct {
+    const char* s;
+    size_t n;
+  } kOptions[] = {{"\0--library-path", sizeof "\0--library-path"},
+                  {"\0--inhibit-cache", sizeof "\0--inhibit-cache"},
+                  {"\0--argv0", sizeof "\0--argv0"},
+                  {"\0--preload", sizeof "\0--preload"}};
+  long size = sys::raw(SYS_lseek, fd, 0, SEEK_END);
+  if (size <= 0 || size > (64l << 20)) return size == 0 ? kNotGlibc : kUnreadable;
+  long m = sys::raw(SYS_mmap, 0, size, PROT_READ, MAP_PRIVATE, fd, 0);
+  if (m < 0 && m > -4096) return kUnreadable;
+  const char* d = reinterpret_cast<const char*>(m);
+  bool seen[4];
+  for (int k = 0; k < 4; k++) seen[k] = memmem(d, (size_t)size, kOptions[k].s, kOptions[k].n) != nullptr;
+  int nr = ldpatch::find_runs(d, (size_t)size, runs, [](const void* p, int c, size_t n) { return memchr(p, c, n); });
+  for (int i = nr; i < ldpatch::kMaxRuns; i++) runs[i] = 0;
+  sys::raw(SYS_munmap, m, size);
   if (!seen[0] || !seen[1]) return kNotGlibc;
   *caps = kLoaderGlibc | (seen[2] ? (unsigned)kLoaderArgv0 : 0u) | (seen[3] ? (unsigned)kLoaderPreload : 0u);
   return 0;
 }
 
-unsigned inspect(const char* host, unsigned* caps) {
+unsigned inspect(const char* host, unsigned* caps, uint32_t* runs) {
   long fd = sys::raw(SYS_openat, AT_FDCWD, (long)host, O_RDONLY | O_CLOEXEC);
   if (fd < 0) return kUnreadable;
   unsigned char id[EI_NIDENT + 4];
@@ -165,7 +174,7 @@ unsigned inspect(const char* host, unsigned* caps) {
     unsigned machine = id[EI_DATA] == ELFDATA2MSB ? (unsigned)id[EI_NIDENT + 2] << 8 | id[EI_NIDENT + 3]
                                                    : (unsigned)id[EI_NIDENT + 3] << 8 | id[EI_NIDENT + 2];
     if (id[EI_CLASS] != ELFCLASS64 || id[EI_DATA] != ELFDATA2LSB || machine != kOurMachine) why = kForeign;
-    else why = scan(fd, caps);
+    else why = scan(fd, caps, runs);
   }
   sys::raw(SYS_close, fd);
   return why;
@@ -173,14 +182,18 @@ unsigned inspect(const char* host, unsigned* caps) {
 
 }  // namespace
 
-int loader_caps(const char* host, const struct statx& sx, const char** why) {
+int loader_caps(const char* host, const struct statx& sx, const char** why, uint32_t* runs_out) {
   load_env();
   unsigned caps = 0;
-  if (!recall(sx, &caps)) {
-    unsigned r = inspect(host, &caps);
+  uint32_t runs[ldpatch::kMaxRuns] = {};
+  if (!recall(sx, &caps, runs)) {
+    unsigned r = inspect(host, &caps, runs);
     if (r) caps = kLoaderRefused | r << 8;
-    remember(Entry{dev_of(sx), sx.stx_ino, sx.stx_ctime.tv_sec, sx.stx_ctime.tv_nsec, caps});
+    Entry ne{dev_of(sx), sx.stx_ino, sx.stx_ctime.tv_sec, sx.stx_ctime.tv_nsec, caps, {}};
+    memcpy(ne.runs, runs, sizeof runs);
+    remember(ne);
   }
+  if (runs_out) memcpy(runs_out, runs, sizeof runs);
   if (caps & kLoaderRefused) {
     if (why) *why = reason_text(caps >> 8);
     return -1;
@@ -195,16 +208,17 @@ bool loaders_text(char* out, size_t n) {
   if (s & 1) return true;  // being written: the new program learns for itself
   for (const Entry& e : g_ld.e) {
     if (!e.caps) continue;
-    uint64_t f[5] = {e.dev, e.ino, (uint64_t)e.csec, e.cnsec, e.caps};
-    char one[5 * 17 + 2];
+    uint64_t f[kFields] = {e.dev, e.ino, (uint64_t)e.csec, e.cnsec, e.caps};
+    for (int i = 0; i < ldpatch::kMaxRuns; i++) f[5 + i] = e.runs[i];
+    char one[kFields * 17 + 2];
     size_t l = 0;
-    for (int i = 0; i < 5; i++) {
+    for (int i = 0; i < kFields; i++) {
       char d[16];
       int k = 0;
       uint64_t v = f[i];
       do d[k++] = "0123456789abcdef"[v & 15]; while (v >>= 4);
       while (k) one[l++] = d[--k];
-      one[l++] = i < 4 ? ',' : ';';
+      one[l++] = i < kFields - 1 ? ',' : ';';
     }
     if (used + l + 1 > n) break;
     memcpy(out + used, one, l);

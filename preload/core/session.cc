@@ -622,7 +622,7 @@ bool exec_env(char* const* envp, char** out, size_t cap, char* buf, size_t bufle
   if (!host_view && argvnote && !add("COWROOT_ARGV", argvnote, argv0)) return false;
   if (!host_view && g_root.active) {
     // What is known of the root's loaders, for the new program to reuse.
-    char known[4 * 90];
+    char known[4 * 160];
     if (loaders_text(known, sizeof known) && known[0] && !add("COWROOT_LOADERS", known)) return false;
   }
   if (g_cow.sidecar[0] && !add("COWROOT_COW", g_cow.sidecar)) return false;

@@ -21,6 +21,7 @@
 
 #include "../core/confine.h"
 #include "../core/elfmap.h"
+#include "../core/ldpatch.h"
 
 using namespace cr;
 
@@ -105,6 +106,9 @@ uint64_t g_main_lo, g_main_hi;
 char g_exe[1024];  // COWROOT_EXE=… of a program started by name (unset if longer)
 const char* g_main_name = "";
 char g_mode;
+// Where the root's loader's own host paths are (ldpatch.h): for the loader
+// this stub starts ('L'), or the one cowroot-trace starts ('H').
+uint32_t g_ldruns[ldpatch::kMaxRuns];
 
 extern "C" __attribute__((visibility("hidden"))) void cr_stub_restorer();
 asm(".text\n.type cr_stub_restorer,@function\ncr_stub_restorer:\n .byte 0x48, 0xc7, 0xc0, 0x0f, 0x00, 0x00, 0x00\n"
@@ -131,11 +135,23 @@ long stub_exec(int dirfd, const char* path, char* const* argv, char* const* envp
   if (n > 8192) return -E2BIG;
   char** env = static_cast<char**>(__builtin_alloca((n + 2) * sizeof(char*)));
   size_t pl = len(path);
-  char* var = static_cast<char*>(__builtin_alloca(confine::kStubEnvLen + pl + 3));
+  char* var = static_cast<char*>(__builtin_alloca(confine::kStubEnvLen + pl + 3 + 9 * ldpatch::kMaxRuns + 1));
   memcpy(var, confine::kStubEnv, confine::kStubEnvLen);
-  var[confine::kStubEnvLen] = mode;
-  var[confine::kStubEnvLen + 1] = ':';
-  memcpy(var + confine::kStubEnvLen + 2, path, pl + 1);
+  size_t vk = confine::kStubEnvLen;
+  var[vk++] = mode;
+  if (mode == 'L' && g_ldruns[0]) {
+    var[vk++] = '@';
+    for (int i = 0; i < ldpatch::kMaxRuns && g_ldruns[i]; i++) {
+      if (i) var[vk++] = ',';
+      char d[8];
+      int nd = 0;
+      uint32_t r = g_ldruns[i];
+      do d[nd++] = "0123456789abcdef"[r & 15]; while (r >>= 4);
+      while (nd) var[vk++] = d[--nd];
+    }
+  }
+  var[vk++] = ':';
+  memcpy(var + vk, path, pl + 1);
   size_t k = 0;
   env[k++] = var;
   for (size_t i = 0; i < n; i++)
@@ -252,6 +268,36 @@ void load(const char* path, long fd_in, bool in_window, elf::Headers* h, elf::Im
   sc(SYS_close, fd);
 }
 
+// Makes the root's loader's own host paths (mapped from the file `h`
+// describes, at `im`) lead nowhere, before it runs (ldpatch.h).
+void neutralise_loader(const elf::Headers& h, const elf::Image& im) {
+  for (uint32_t run : g_ldruns) {
+    if (!run) break;
+    uint64_t off = run >> 4;
+    unsigned count = run & 15;
+    for (unsigned i = 0; i < h.eh.e_phnum; i++) {
+      const Elf64_Phdr& p = h.ph[i];
+      if (p.p_type != PT_LOAD || off < p.p_offset || off >= p.p_offset + p.p_filesz) continue;
+      char* at = reinterpret_cast<char*>(im.bias + p.p_vaddr + (off - p.p_offset));
+      uint64_t limit = im.bias + p.p_vaddr + p.p_filesz;
+      // The strings must lie whole in the segment (a file that changed
+      // since it was read is left alone).
+      uint64_t end = (uint64_t)at;
+      unsigned seen = 0;
+      while (end < limit && seen < count)
+        if (*reinterpret_cast<const char*>(end++) == 0) seen++;
+      if (seen < count || *at != '/') break;
+      uint64_t lo = elf::page_down((uint64_t)at), hi = elf::page_up(end);
+      int prot = elf::prot_of(p.p_flags);
+      if (sc(SYS_mprotect, (long)lo, (long)(hi - lo), prot | PROT_WRITE) == 0) {
+        ldpatch::neutralise(at, count);
+        sc(SYS_mprotect, (long)lo, (long)(hi - lo), prot);
+      }
+      break;
+    }
+  }
+}
+
 // What the kernel set for this process's memory (binfmt_elf: code from the
 // executable segments, data up to the last segment's file end, the break
 // where it starts, the stack at argc), computed from the stub's own program
@@ -299,13 +345,27 @@ extern "C" [[noreturn]] void cr_stub_main(long* sp) {
   for (; *e; e++)
     if (starts(*e, confine::kStubEnv)) want = *e + confine::kStubEnvLen;
   note_memory(sp, argv, envp, e);
-  if (!want || !want[0] || (want[1] != ':' && want[1] != '#') || (want[0] != 'L' && want[0] != 'P' && want[0] != 'H'))
+  // MODE[@RUN,RUN…](:PATH|#FD): RUN (hex) where the loader's own host
+  // paths are (ldpatch.h).
+  const char* sep = want && want[0] ? want + 1 : nullptr;
+  if (sep && *sep == '@' && (want[0] == 'L' || want[0] == 'H')) {
+    sep++;
+    for (int i = 0; i < ldpatch::kMaxRuns; i++) {
+      uint32_t v = 0;
+      for (; (*sep >= '0' && *sep <= '9') || (*sep >= 'a' && *sep <= 'f'); sep++)
+        v = v << 4 | (uint32_t)(*sep <= '9' ? *sep - '0' : *sep - 'a' + 10);
+      g_ldruns[i] = v;
+      if (*sep != ',') break;
+      sep++;
+    }
+  }
+  if (!sep || (*sep != ':' && *sep != '#') || (want[0] != 'L' && want[0] != 'P' && want[0] != 'H'))
     die("cowroot-stub: started outside cowroot (it runs the programs of a confined session)");
   g_mode = want[0];
   cr_stub_info.mode = g_mode;
-  const char* path = want + 2;
+  const char* path = sep + 1;
   long fd_in = -1;
-  if (want[1] == '#') {
+  if (*sep == '#') {
     fd_in = 0;
     for (const char* q = path; *q >= '0' && *q <= '9'; q++) fd_in = fd_in * 10 + (*q - '0');
     path = argv[0];
@@ -339,6 +399,7 @@ extern "C" [[noreturn]] void cr_stub_main(long* sp) {
   elf::Headers h;
   elf::Image main_im{}, interp_im{};
   load(path, fd_in, g_mode == 'L', &h, &main_im);
+  if (g_mode == 'L') neutralise_loader(h, main_im);
   uint64_t entry = main_im.entry, base = 0;
   if (h.interp[0]) {
     char interp[sizeof h.interp];

@@ -1,0 +1,96 @@
+// The root's loader's own host paths, made to lead nowhere.
+//
+// glibc's ld.so searches, after everything it is given (--library-path,
+// RUNPATH), its built-in system directories ("/lib/x86_64-linux-gnu/",
+// "/usr/lib/x86_64-linux-gnu/", "/lib/", "/usr/lib/"), and reads
+// /etc/ld.so.preload first. Run by exec with host paths, it would take the
+// host's: a library missing from the root loaded from the host's /usr/lib
+// instead of failing, the host's preload list in the root's programs. No
+// option turns either off. The strings sit in the loader's read-only data
+// (dl-load.c's system_dirs, two copies in some builds; rtld.c's
+// preload_file), so the loader cowroot-stub maps gets them overwritten in
+// its private copy before it runs: each directory becomes one of the same
+// length that holds no library ("/dev/", "/proc" and slashes: the loader
+// asserts an absolute name, and keeps the length it was built with), the
+// preload file a name /proc never has.
+//
+// Where they are is found once per loader file (core/loader.cc, from the
+// file's bytes) and handed to the stub in COWROOT_STUB, as file offsets:
+// a run, `offset << 4 | strings`. No libc here: the stub uses it too.
+#pragma once
+
+#include <stddef.h>
+#include <stdint.h>
+
+namespace cr::ldpatch {
+
+constexpr int kMaxRuns = 4;
+
+#if defined(__x86_64__)
+#define CR_LDPATCH_TRIPLET "x86_64-linux-gnu"
+#elif defined(__aarch64__)
+#define CR_LDPATCH_TRIPLET "aarch64-linux-gnu"
+#endif
+
+// Debian's (and Ubuntu's) multiarch glibc, every release from 2.28 on.
+constexpr char kSystemDirs[] = "/lib/" CR_LDPATCH_TRIPLET "/\0/usr/lib/" CR_LDPATCH_TRIPLET "/\0/lib/\0/usr/lib/";
+constexpr unsigned kSystemDirsCount = 4;
+constexpr char kPreloadFile[] = "/etc/ld.so.preload";
+
+inline bool same(const char* a, const char* b, size_t n) {
+  for (size_t i = 0; i < n; i++)
+    if (a[i] != b[i]) return false;
+  return true;
+}
+
+// The runs in d[0, n): up to kMaxRuns, written to out; their number.
+// `find_byte` is memchr or the stub's own.
+template <typename FindByte>
+int find_runs(const char* d, size_t n, uint32_t* out, FindByte find_byte) {
+  int k = 0;
+  const size_t dl = sizeof kSystemDirs;   // with the last NUL
+  const size_t pl = sizeof kPreloadFile;  // likewise
+  for (const char* p = d; k < kMaxRuns && (p = static_cast<const char*>(find_byte(p, '/', (size_t)(d + n - p))));
+       p++) {
+    size_t left = (size_t)(d + n - p);
+    size_t off = (size_t)(p - d);
+    if (off >= (1u << 28)) break;
+    if (left >= dl && same(p, kSystemDirs, dl)) {
+      out[k++] = (uint32_t)(off << 4 | kSystemDirsCount);
+      p += dl - 1;
+    } else if (left >= pl && off > 0 && p[-1] == 0 && same(p, kPreloadFile, pl)) {
+      out[k++] = (uint32_t)(off << 4 | 1);
+      p += pl - 1;
+    }
+  }
+  return k;
+}
+
+// Overwrites the `count` strings at s, each with one of its length.
+inline void neutralise(char* s, unsigned count) {
+  for (unsigned i = 0; i < count; i++) {
+    size_t l = 0;
+    while (s[l]) l++;
+    if (l >= 5 && s[l - 1] == '/') {
+      // A directory: nothing named lib* is in /dev or /proc.
+      const char* head = l == 5 ? "/dev/" : "/proc";
+      for (size_t j = 0; j < l; j++) s[j] = j < 5 ? head[j] : '/';
+    } else if (l >= 7) {
+      // A file: "/proc/---…", which no process has.
+      for (size_t j = 0; j < l; j++) s[j] = j < 6 ? "/proc/"[j] : '-';
+    }
+    s += l + 1;
+  }
+}
+
+// The length of a run's bytes (its strings and their NULs).
+inline size_t run_length(const char* s, unsigned count) {
+  size_t t = 0;
+  for (unsigned i = 0; i < count; i++) {
+    while (s[t]) t++;
+    t++;
+  }
+  return t;
+}
+
+}  // namespace cr::ldpatch
