@@ -271,30 +271,38 @@ void load(const char* path, long fd_in, bool in_window, elf::Headers* h, elf::Im
 // Makes the root's loader's own host paths (mapped from the file `h`
 // describes, at `im`) lead nowhere, before it runs (ldpatch.h).
 void neutralise_loader(const elf::Headers& h, const elf::Image& im) {
-  for (uint32_t run : g_ldruns) {
-    if (!run) break;
-    uint64_t off = run >> 4;
-    unsigned count = run & 15;
-    for (unsigned i = 0; i < h.eh.e_phnum; i++) {
-      const Elf64_Phdr& p = h.ph[i];
-      if (p.p_type != PT_LOAD || off < p.p_offset || off >= p.p_offset + p.p_filesz) continue;
-      char* at = reinterpret_cast<char*>(im.bias + p.p_vaddr + (off - p.p_offset));
-      uint64_t limit = im.bias + p.p_vaddr + p.p_filesz;
+  // Per segment, one mprotect to make the pages writable and one back
+  // (the runs share a segment, read-only data, and mostly a page).
+  for (unsigned i = 0; i < h.eh.e_phnum; i++) {
+    const Elf64_Phdr& p = h.ph[i];
+    if (p.p_type != PT_LOAD) continue;
+    char* at[ldpatch::kMaxRuns];
+    unsigned count[ldpatch::kMaxRuns];
+    int n = 0;
+    uint64_t lo = ~0ull, hi = 0;
+    uint64_t limit = im.bias + p.p_vaddr + p.p_filesz;
+    for (uint32_t run : g_ldruns) {
+      if (!run) break;
+      uint64_t off = run >> 4;
+      if (off < p.p_offset || off >= p.p_offset + p.p_filesz) continue;
+      char* s = reinterpret_cast<char*>(im.bias + p.p_vaddr + (off - p.p_offset));
       // The strings must lie whole in the segment (a file that changed
       // since it was read is left alone).
-      uint64_t end = (uint64_t)at;
+      uint64_t end = (uint64_t)s;
       unsigned seen = 0;
-      while (end < limit && seen < count)
+      while (end < limit && seen < (run & 15))
         if (*reinterpret_cast<const char*>(end++) == 0) seen++;
-      if (seen < count || *at != '/') break;
-      uint64_t lo = elf::page_down((uint64_t)at), hi = elf::page_up(end);
-      int prot = elf::prot_of(p.p_flags);
-      if (sc(SYS_mprotect, (long)lo, (long)(hi - lo), prot | PROT_WRITE) == 0) {
-        ldpatch::neutralise(at, count);
-        sc(SYS_mprotect, (long)lo, (long)(hi - lo), prot);
-      }
-      break;
+      if (seen < (run & 15) || *s != '/') continue;
+      at[n] = s;
+      count[n++] = run & 15;
+      if (elf::page_down((uint64_t)s) < lo) lo = elf::page_down((uint64_t)s);
+      if (elf::page_up(end) > hi) hi = elf::page_up(end);
     }
+    if (!n) continue;
+    int prot = elf::prot_of(p.p_flags);
+    if (sc(SYS_mprotect, (long)lo, (long)(hi - lo), prot | PROT_WRITE) != 0) continue;
+    for (int k = 0; k < n; k++) ldpatch::neutralise(at[k], count[k]);
+    sc(SYS_mprotect, (long)lo, (long)(hi - lo), prot);
   }
 }
 
