@@ -109,6 +109,16 @@ void check_release(const cowroot::ImageOptions& o, const std::string& version,
   CHECK(r.out.find(root.path()) == std::string::npos);
   CHECK(r.out.find("libcowroot") == std::string::npos);
 
+  // A library the root lacks fails to load, as in a real root: the root's
+  // loader does not look in the host's directories, which have it (the
+  // loader's own directories, overwritten: docs/design.md).
+  if (test::exists("/lib/x86_64-linux-gnu/libselinux.so.1")) {
+    r = root.sh("l=$(ls /usr/lib/x86_64-linux-gnu/libselinux.so.1 /lib/x86_64-linux-gnu/libselinux.so.1 2>/dev/null |"
+                " head -n 1); perl -e 'rename($ARGV[0], q{/tmp/away.so}) or die' $l && { ls / >/dev/null 2>&1;"
+                " echo status $?; }; perl -e 'rename(q{/tmp/away.so}, $ARGV[0]) or die' $l && ls / >/dev/null && echo back");
+    CHECK_MESSAGE(r.out == "status 127\nback\n", r);
+  }
+
   // /proc/self/exe is the program; argv[0] is the one it was given (a
   // symlinked program, exec -a); the command line is the program's.
   r = root.sh("readlink /proc/self/exe; ln -s /bin/dash /tmp/named-link && /tmp/named-link -c 'echo $0'; "

@@ -72,13 +72,16 @@ constexpr uint64_t kSigsysBit = 1ull << (SIGSYS - 1);
 constexpr uint64_t kUnblockable = (1ull << (SIGKILL - 1)) | (1ull << (SIGSTOP - 1));
 
 // The stub's instruction, in the environment of the program it starts:
-//   COWROOT_STUB=MODE:PATH
+//   COWROOT_STUB=MODE[@RUN,RUN...]:PATH   (or #FD for PATH: by descriptor)
 // MODE: 'L' PATH is an ELF interpreter run as the program (inside a root,
 // `ld.so --library-path … PROGRAM`): it goes into the window; 'P' PATH is a
 // program (its interpreter, if any, goes into the window); 'H' a program of
 // cowroot's own (the daemon, cowroot-trace) that runs without the library:
 // its calls pass untranslated (the library, if the program loads it, leaves
-// the stub's handler in place). The stub removes the variable.
+// the stub's handler in place). RUN (hex, ldpatch.h): where the root's
+// loader has its own host paths, overwritten before it runs ('L'), or
+// handed on to the loader cowroot-trace starts ('H'). The stub removes the
+// variable.
 constexpr const char* kStubEnv = "COWROOT_STUB=";
 constexpr int kStubEnvLen = 13;
 

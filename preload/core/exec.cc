@@ -296,7 +296,14 @@ int finish(Plan* p, const char* path, int dirfd, char** argv, char* const envp[]
     for (char** e = env_slots; *e; e++)
       if (strncmp(*e, "LD_TRACE_LOADED_OBJECTS=", 24) == 0) *e += 3;  // "TRACE_LOADED_OBJECTS=…"
   }
-  return g_confine.active ? confine::to_stub(p, env_slots, env_cap) : 0;
+  if (g_confine.active) return confine::to_stub(p, env_slots, env_cap);
+  // The session's first program (the launcher is not confined itself): the
+  // root's loader goes through the stub all the same, which makes the
+  // loader's own host paths lead nowhere (ldpatch.h); the library confines
+  // the process when it starts.
+  if (g_confine.plan_static && g_confine.stub[0] && p->path == p->loader && p->ldruns_known && p->ldruns[0])
+    return confine::to_stub(p, env_slots, env_cap);
+  return 0;
 }
 
 namespace {

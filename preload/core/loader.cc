@@ -136,9 +136,11 @@ void load_env() {
 }
 
 // The loader's options, each an option string (between NULs) somewhere in
-// the file, and where its own host paths are (ldpatch.h). The file is
-// mapped for the search and unmapped after (this may run in a vfork child:
-// nothing is left in its parent's memory), once per loader file.
+// the file, and where its own host paths are (ldpatch.h). The file is read
+// whole into memory of its own (a file changed meanwhile reads short, where
+// a mapping of it would fault), searched, and the memory given back (this
+// may run in a vfork child: nothing is left in its parent's memory), once
+// per loader file.
 unsigned scan(long fd, unsigned* caps, uint32_t* runs) {
   static const struct {
     const char* s;
@@ -149,14 +151,21 @@ unsigned scan(long fd, unsigned* caps, uint32_t* runs) {
                   {"\0--preload", sizeof "\0--preload"}};
   long size = sys::raw(SYS_lseek, fd, 0, SEEK_END);
   if (size <= 0 || size > (64l << 20)) return size == 0 ? kNotGlibc : kUnreadable;
-  long m = sys::raw(SYS_mmap, 0, size, PROT_READ, MAP_PRIVATE, fd, 0);
+  long m = sys::raw(SYS_mmap, 0, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
   if (m < 0 && m > -4096) return kUnreadable;
-  const char* d = reinterpret_cast<const char*>(m);
+  char* d = reinterpret_cast<char*>(m);
+  long have = 0;
+  while (have < size) {
+    long n = sys::raw(SYS_pread64, fd, (long)(d + have), size - have, have);
+    if (n <= 0) break;
+    have += n;
+  }
   bool seen[4];
-  for (int k = 0; k < 4; k++) seen[k] = memmem(d, (size_t)size, kOptions[k].s, kOptions[k].n) != nullptr;
-  int nr = ldpatch::find_runs(d, (size_t)size, runs, [](const void* p, int c, size_t n) { return memchr(p, c, n); });
+  for (int k = 0; k < 4; k++) seen[k] = memmem(d, (size_t)have, kOptions[k].s, kOptions[k].n) != nullptr;
+  int nr = ldpatch::find_runs(d, (size_t)have, runs, [](const void* p, int c, size_t n) { return memchr(p, c, n); });
   for (int i = nr; i < ldpatch::kMaxRuns; i++) runs[i] = 0;
   sys::raw(SYS_munmap, m, size);
+  if (have < size) return kUnreadable;
   if (!seen[0] || !seen[1]) return kNotGlibc;
   *caps = kLoaderGlibc | (seen[2] ? (unsigned)kLoaderArgv0 : 0u) | (seen[3] ? (unsigned)kLoaderPreload : 0u);
   return 0;
@@ -189,9 +198,12 @@ int loader_caps(const char* host, const struct statx& sx, const char** why, uint
   if (!recall(sx, &caps, runs)) {
     unsigned r = inspect(host, &caps, runs);
     if (r) caps = kLoaderRefused | r << 8;
-    Entry ne{dev_of(sx), sx.stx_ino, sx.stx_ctime.tv_sec, sx.stx_ctime.tv_nsec, caps, {}};
-    memcpy(ne.runs, runs, sizeof runs);
-    remember(ne);
+    // What could not be read (now: memory, a file changing) is not kept.
+    if (r != kUnreadable) {
+      Entry ne{dev_of(sx), sx.stx_ino, sx.stx_ctime.tv_sec, sx.stx_ctime.tv_nsec, caps, {}};
+      memcpy(ne.runs, runs, sizeof runs);
+      remember(ne);
+    }
   }
   if (runs_out) memcpy(runs_out, runs, sizeof runs);
   if (caps & kLoaderRefused) {

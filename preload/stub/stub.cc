@@ -275,7 +275,8 @@ void neutralise_loader(const elf::Headers& h, const elf::Image& im) {
   // (the runs share a segment, read-only data, and mostly a page).
   for (unsigned i = 0; i < h.eh.e_phnum; i++) {
     const Elf64_Phdr& p = h.ph[i];
-    if (p.p_type != PT_LOAD) continue;
+    // Data only: never code, whatever the offsets say.
+    if (p.p_type != PT_LOAD || (p.p_flags & PF_X)) continue;
     char* at[ldpatch::kMaxRuns];
     unsigned count[ldpatch::kMaxRuns];
     int n = 0;
@@ -286,13 +287,13 @@ void neutralise_loader(const elf::Headers& h, const elf::Image& im) {
       uint64_t off = run >> 4;
       if (off < p.p_offset || off >= p.p_offset + p.p_filesz) continue;
       char* s = reinterpret_cast<char*>(im.bias + p.p_vaddr + (off - p.p_offset));
-      // The strings must lie whole in the segment (a file that changed
-      // since it was read is left alone).
-      uint64_t end = (uint64_t)s;
-      unsigned seen = 0;
-      while (end < limit && seen < (run & 15))
-        if (*reinterpret_cast<const char*>(end++) == 0) seen++;
-      if (seen < (run & 15) || *s != '/') continue;
+      // The very strings, whole in the segment: a loader replaced since it
+      // was read (or another file named like one) is left alone.
+      unsigned c = run & 15;
+      const char* want = c == ldpatch::kSystemDirsCount ? ldpatch::kSystemDirs : c == 1 ? ldpatch::kPreloadFile : nullptr;
+      size_t wl = c == ldpatch::kSystemDirsCount ? sizeof ldpatch::kSystemDirs : sizeof ldpatch::kPreloadFile;
+      if (!want || (uint64_t)s + wl > limit || !ldpatch::same(s, want, wl)) continue;
+      uint64_t end = (uint64_t)s + wl;
       at[n] = s;
       count[n++] = run & 15;
       if (elf::page_down((uint64_t)s) < lo) lo = elf::page_down((uint64_t)s);

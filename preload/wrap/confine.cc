@@ -451,7 +451,15 @@ void confine_start() {
     return;
   }
   if (!inherited) {
-    if (confine::map_gate() != 0) return;
+    // A session's first program started through the stub (unconfined, by
+    // the launcher) has the stub's gate in place already; any other
+    // process maps its own.
+    auto* info = reinterpret_cast<const confine::StubInfo*>(confine::kStubInfo);
+    unsigned char v;
+    bool stub_gate = confine::gate_mapped() &&
+                     sys::raw(SYS_mincore, (long)confine::kStubInfo, 4096, (long)&v) == 0 &&
+                     info->magic == confine::kStubMagic;
+    if (!stub_gate && confine::map_gate() != 0) return;
     sys::g_gate = reinterpret_cast<void*>(confine::kGate);
   }
   g_libc = objects.libc;
