@@ -426,9 +426,8 @@ int run_session(const Options& o) {
   const char* confine = getenv("COWROOT_CONFINE");
   cr::g_confine.plan_static = !(confine && strcmp(confine, "0") == 0);
   // ... and the command, when it is a root's program, starts through
-  // cowroot-stub (beside the daemon) as every later one does (confined or
-  // not: the stub overwrites the root's loader's own host paths).
-  {
+  // cowroot-stub (beside the daemon) as every later one does.
+  if (cr::g_confine.plan_static) {
     std::string stub = faked.substr(0, faked.rfind('/') + 1) + "cowroot-stub";
     if (faked.find('/') != std::string::npos && stub.size() < sizeof cr::g_confine.stub &&
         access(stub.c_str(), X_OK) == 0)

@@ -297,12 +297,11 @@ int finish(Plan* p, const char* path, int dirfd, char** argv, char* const envp[]
       if (strncmp(*e, "LD_TRACE_LOADED_OBJECTS=", 24) == 0) *e += 3;  // "TRACE_LOADED_OBJECTS=…"
   }
   if (g_confine.active) return confine::to_stub(p, env_slots, env_cap);
-  // Not confined (the launcher starting the session's first program; a
-  // session without seccomp or with COWROOT_CONFINE=0): the root's loader
-  // goes through the stub all the same, which makes the loader's own host
-  // paths lead nowhere (ldpatch.h). Where there is a filter to be had, the
-  // library confines the process when it starts.
-  if (g_confine.stub[0] && p->path == p->loader && p->ldruns_known && p->ldruns[0])
+  // The session's first program (the launcher is not confined itself): the
+  // root's loader goes through the stub all the same, which makes the
+  // loader's own host paths lead nowhere (ldpatch.h); the library confines
+  // the process when it starts.
+  if (g_confine.plan_static && g_confine.stub[0] && p->path == p->loader && p->ldruns_known && p->ldruns[0])
     return confine::to_stub(p, env_slots, env_cap);
   return 0;
 }

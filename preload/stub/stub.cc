@@ -1,6 +1,4 @@
-// cowroot-stub: the first code of every program a confined process starts,
-// and of a root's loader whoever starts it (confined or not: the stub
-// overwrites the loader's own host paths, ldpatch.h).
+// cowroot-stub: the first code of every program a confined process starts.
 //
 // A confined process's seccomp filter stays across exec, and sends the
 // calls the table serves to a SIGSYS handler; a new program has none until

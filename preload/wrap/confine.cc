@@ -419,18 +419,14 @@ void confine_start() {
   if (!g_session.active) return;
   const char* opt = getenv("COWROOT_CONFINE");
   bool inherited = confine::probe();
-  // cowroot-stub, beside the daemon: every exec of a confined process runs
-  // it, and an unconfined one's exec of a root's loader (ldpatch.h).
+  if (!inherited && opt && strcmp(opt, "0") == 0) return;
+  // cowroot-stub, beside the daemon: every exec of a confined process runs it.
   const char* slash = strrchr(g_session.faked, '/');
   size_t dl = slash ? (size_t)(slash - g_session.faked) : 0;
   if (dl + 14 > sizeof g_confine.stub) return;
   memcpy(g_confine.stub, g_session.faked, dl);
   memcpy(g_confine.stub + dl, "/cowroot-stub", 14);
-  if (!inherited && (!dl || sys::raw(SYS_faccessat, AT_FDCWD, (long)g_confine.stub, X_OK) != 0)) {
-    g_confine.stub[0] = 0;
-    return;
-  }
-  if (!inherited && opt && strcmp(opt, "0") == 0) return;
+  if (!inherited && (!dl || sys::raw(SYS_faccessat, AT_FDCWD, (long)g_confine.stub, X_OK) != 0)) return;
   if (inherited) {
     // Started through the stub: its gate is in place.
     if (!confine::gate_mapped()) {
