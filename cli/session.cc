@@ -427,12 +427,10 @@ int run_session(const Options& o) {
   cr::g_confine.plan_static = !(confine && strcmp(confine, "0") == 0);
   // ... and the command, when it is a root's program, starts through
   // cowroot-stub (beside the daemon) as every later one does.
-  if (cr::g_confine.plan_static) {
-    std::string stub = faked.substr(0, faked.rfind('/') + 1) + "cowroot-stub";
-    if (faked.find('/') != std::string::npos && stub.size() < sizeof cr::g_confine.stub &&
-        access(stub.c_str(), X_OK) == 0)
-      memcpy(cr::g_confine.stub, stub.c_str(), stub.size() + 1);
-  }
+  if (cr::g_confine.plan_static &&
+      (!cr::beside_daemon("cowroot-stub", cr::g_confine.stub, sizeof cr::g_confine.stub) ||
+       access(cr::g_confine.stub, X_OK) != 0))
+    cr::g_confine.stub[0] = 0;
   s.unknown_real = o.unknown_real;
   s.live_fd = live;
   if (o.fakechroot) {

@@ -16,6 +16,7 @@
 #include <fcntl.h>
 
 #include "exec.h"
+#include "ldpatch.h"
 #include "optable.h"
 #include "sys.h"
 
@@ -245,6 +246,13 @@ bool gate_mapped() {
   return sys::raw(SYS_mincore, (long)kGate, 4096, (long)&v) == 0;
 }
 
+const StubInfo* stub_info() {
+  unsigned char v;
+  if (sys::raw(SYS_mincore, (long)kStubInfo, 4096, (long)&v) != 0) return nullptr;
+  auto* info = reinterpret_cast<const StubInfo*>(kStubInfo);
+  return info->magic == kStubMagic ? info : nullptr;
+}
+
 int map_gate() {
   // The window first, reserved (nothing else should land in it), then the
   // gate's page in it.
@@ -288,14 +296,7 @@ int to_stub(Plan* p, char** env, size_t cap) {
   // own host paths are, for the stub to make them lead nowhere (ldpatch.h).
   if ((mode == 'L' || (mode == 'H' && p->path == p->tracer)) && p->ldruns_known && p->ldruns[0]) {
     v[k++] = '@';
-    for (int i = 0; i < 4 && p->ldruns[i]; i++) {
-      if (i) v[k++] = ',';
-      char d[8];
-      int nd = 0;
-      uint32_t r = p->ldruns[i];
-      do d[nd++] = "0123456789abcdef"[r & 15]; while (r >>= 4);
-      while (nd) v[k++] = d[--nd];
-    }
+    k += ldpatch::put_runs(v + k, p->ldruns);
   }
   if (p->dirfd == AT_FDCWD && !(p->flags & AT_EMPTY_PATH)) {
     size_t l = strlen(p->path);

@@ -105,6 +105,9 @@ namespace confine {
 bool probe();
 // True when something is mapped at the gate's address.
 bool gate_mapped();
+// What the stub that started this program says of it (kStubInfo), or
+// nullptr when no stub did.
+const StubInfo* stub_info();
 // Maps the gate (and reserves the window around it) in a process that has
 // none yet. 0 or -errno.
 int map_gate();

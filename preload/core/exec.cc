@@ -242,12 +242,8 @@ bool use_tracer(Plan* p, char** argv, char* const envp[]) {
     if (loader_option_takes_value(*a) && a[1]) a++;
   }
   if (!trace) return false;
-  const char* slash = strrchr(g_session.faked, '/');
-  size_t dl = slash ? (size_t)(slash - g_session.faked) : 0;
-  if (!dl || dl + 16 > sizeof p->tracer) return false;
-  memcpy(p->tracer, g_session.faked, dl);
-  memcpy(p->tracer + dl, "/cowroot-trace", 15);
-  return sys::raw(SYS_faccessat, AT_FDCWD, (long)p->tracer, X_OK) == 0;
+  return beside_daemon("cowroot-trace", p->tracer, sizeof p->tracer) &&
+         sys::raw(SYS_faccessat, AT_FDCWD, (long)p->tracer, X_OK) == 0;
 }
 
 // The fake view (owner, group, mode) of the file `sx` describes.

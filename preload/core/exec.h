@@ -9,6 +9,7 @@
 #include <cstddef>
 #include <cstring>
 
+#include "ldpatch.h"
 #include "path.h"
 #include "session.h"
 
@@ -44,7 +45,7 @@ struct Plan {
   // as the program, 'H' one of cowroot's own or an allowed static program:
   // its calls pass untranslated), by name or from stub_fd.
   char mode;
-  uint32_t ldruns[4];  // 'L': the loader's own host paths, for the stub to neutralise (ldpatch.h)
+  uint32_t ldruns[ldpatch::kMaxRuns];  // 'L': the loader's own host paths, for the stub to neutralise (ldpatch.h)
   bool ldruns_known;   // ... looked for (none found, when all are 0)
   int stub_fd;  // -1, or a descriptor the caller closes if the exec fails (plan_done)
   char stubvar[kHostPathMax + 80];

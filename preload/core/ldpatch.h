@@ -43,22 +43,61 @@ inline bool same(const char* a, const char* b, size_t n) {
   return true;
 }
 
+// The bytes a run of `count` strings stands for, with their last NUL (in
+// *len); nullptr for a count no run has.
+inline const char* expected(unsigned count, size_t* len) {
+  if (count == kSystemDirsCount) return *len = sizeof kSystemDirs, kSystemDirs;
+  if (count == 1) return *len = sizeof kPreloadFile, kPreloadFile;
+  return nullptr;
+}
+
+// The runs as COWROOT_STUB carries them, "RUN,RUN" in hex (up to the first
+// 0 of kMaxRuns): the characters written to out (9 * kMaxRuns at most).
+inline size_t put_runs(char* out, const uint32_t* runs) {
+  size_t k = 0;
+  for (int i = 0; i < kMaxRuns && runs[i]; i++) {
+    if (i) out[k++] = ',';
+    char d[8];
+    int nd = 0;
+    uint32_t r = runs[i];
+    do d[nd++] = "0123456789abcdef"[r & 15]; while (r >>= 4);
+    while (nd) out[k++] = d[--nd];
+  }
+  return k;
+}
+
+// Reads what put_runs wrote into runs (kMaxRuns entries, 0 after the
+// last); returns where the text stops.
+inline const char* get_runs(const char* s, uint32_t* runs) {
+  for (int i = 0; i < kMaxRuns; i++) runs[i] = 0;
+  for (int i = 0; i < kMaxRuns; i++) {
+    uint32_t v = 0;
+    for (; (*s >= '0' && *s <= '9') || (*s >= 'a' && *s <= 'f'); s++)
+      v = v << 4 | (uint32_t)(*s <= '9' ? *s - '0' : *s - 'a' + 10);
+    runs[i] = v;
+    if (*s != ',') break;
+    s++;
+  }
+  return s;
+}
+
 // The runs in d[0, n): up to kMaxRuns, written to out; their number.
 // `find_byte` is memchr or the stub's own.
 template <typename FindByte>
 int find_runs(const char* d, size_t n, uint32_t* out, FindByte find_byte) {
   int k = 0;
-  const size_t dl = sizeof kSystemDirs;   // with the last NUL
-  const size_t pl = sizeof kPreloadFile;  // likewise
+  size_t dl, pl;  // with the last NUL
+  const char* dirs = expected(kSystemDirsCount, &dl);
+  const char* preload = expected(1, &pl);
   for (const char* p = d; k < kMaxRuns && (p = static_cast<const char*>(find_byte(p, '/', (size_t)(d + n - p))));
        p++) {
     size_t left = (size_t)(d + n - p);
     size_t off = (size_t)(p - d);
     if (off >= (1u << 28)) break;
-    if (left >= dl && same(p, kSystemDirs, dl)) {
+    if (left >= dl && same(p, dirs, dl)) {
       out[k++] = (uint32_t)(off << 4 | kSystemDirsCount);
       p += dl - 1;
-    } else if (left >= pl && off > 0 && p[-1] == 0 && same(p, kPreloadFile, pl)) {
+    } else if (left >= pl && off > 0 && p[-1] == 0 && same(p, preload, pl)) {
       out[k++] = (uint32_t)(off << 4 | 1);
       p += pl - 1;
     }

@@ -485,6 +485,17 @@ void session_init(const char* self_lib) {
 
 size_t exec_env_extra() { return 43; }
 
+bool beside_daemon(const char* name, char* out, size_t n) {
+  const char* slash = strrchr(g_session.faked, '/');
+  size_t dl = slash ? (size_t)(slash - g_session.faked) : 0;
+  size_t nl = strlen(name);
+  if (!dl || dl + 1 + nl + 1 > n) return false;
+  memcpy(out, g_session.faked, dl);
+  out[dl] = '/';
+  memcpy(out + dl + 1, name, nl + 1);
+  return true;
+}
+
 bool is_sanitizer_runtime(const char* name, size_t len) {
   const char* b = name + len;
   while (b > name && b[-1] != '/') b--;

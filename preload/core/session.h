@@ -63,6 +63,11 @@ struct Session {
 
 extern Session g_session;
 
+// `name` in the directory of the session's daemon (cowroot-stub,
+// cowroot-trace are installed beside it), into out; false when the daemon's
+// path has no directory or the result would not fit n.
+bool beside_daemon(const char* name, char* out, size_t n);
+
 // fakechroot's settings (FAKECHROOT_EXCLUDE_PATH, …) that --fakechroot honours.
 inline constexpr const char* kFakechrootSettings[] = {"FAKECHROOT_EXCLUDE_PATH", "FAKECHROOT_CMD_SUBST",
                                                       "FAKECHROOT_ELFLOADER",    "FAKECHROOT_AF_UNIX_PATH",

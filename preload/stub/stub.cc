@@ -141,14 +141,7 @@ long stub_exec(int dirfd, const char* path, char* const* argv, char* const* envp
   var[vk++] = mode;
   if (mode == 'L' && g_ldruns[0]) {
     var[vk++] = '@';
-    for (int i = 0; i < ldpatch::kMaxRuns && g_ldruns[i]; i++) {
-      if (i) var[vk++] = ',';
-      char d[8];
-      int nd = 0;
-      uint32_t r = g_ldruns[i];
-      do d[nd++] = "0123456789abcdef"[r & 15]; while (r >>= 4);
-      while (nd) var[vk++] = d[--nd];
-    }
+    vk += ldpatch::put_runs(var + vk, g_ldruns);
   }
   var[vk++] = ':';
   memcpy(var + vk, path, pl + 1);
@@ -289,9 +282,8 @@ void neutralise_loader(const elf::Headers& h, const elf::Image& im) {
       char* s = reinterpret_cast<char*>(im.bias + p.p_vaddr + (off - p.p_offset));
       // The very strings, whole in the segment: a loader replaced since it
       // was read (or another file named like one) is left alone.
-      unsigned c = run & 15;
-      const char* want = c == ldpatch::kSystemDirsCount ? ldpatch::kSystemDirs : c == 1 ? ldpatch::kPreloadFile : nullptr;
-      size_t wl = c == ldpatch::kSystemDirsCount ? sizeof ldpatch::kSystemDirs : sizeof ldpatch::kPreloadFile;
+      size_t wl = 0;
+      const char* want = ldpatch::expected(run & 15, &wl);
       if (!want || (uint64_t)s + wl > limit || !ldpatch::same(s, want, wl)) continue;
       uint64_t end = (uint64_t)s + wl;
       at[n] = s;
@@ -357,17 +349,7 @@ extern "C" [[noreturn]] void cr_stub_main(long* sp) {
   // MODE[@RUN,RUN…](:PATH|#FD): RUN (hex) where the loader's own host
   // paths are (ldpatch.h).
   const char* sep = want && want[0] ? want + 1 : nullptr;
-  if (sep && *sep == '@' && (want[0] == 'L' || want[0] == 'H')) {
-    sep++;
-    for (int i = 0; i < ldpatch::kMaxRuns; i++) {
-      uint32_t v = 0;
-      for (; (*sep >= '0' && *sep <= '9') || (*sep >= 'a' && *sep <= 'f'); sep++)
-        v = v << 4 | (uint32_t)(*sep <= '9' ? *sep - '0' : *sep - 'a' + 10);
-      g_ldruns[i] = v;
-      if (*sep != ',') break;
-      sep++;
-    }
-  }
+  if (sep && *sep == '@' && (want[0] == 'L' || want[0] == 'H')) sep = ldpatch::get_runs(sep + 1, g_ldruns);
   if (!sep || (*sep != ':' && *sep != '#') || (want[0] != 'L' && want[0] != 'P' && want[0] != 'H'))
     die("cowroot-stub: started outside cowroot (it runs the programs of a confined session)");
   g_mode = want[0];

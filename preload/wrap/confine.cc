@@ -421,12 +421,8 @@ void confine_start() {
   bool inherited = confine::probe();
   if (!inherited && opt && strcmp(opt, "0") == 0) return;
   // cowroot-stub, beside the daemon: every exec of a confined process runs it.
-  const char* slash = strrchr(g_session.faked, '/');
-  size_t dl = slash ? (size_t)(slash - g_session.faked) : 0;
-  if (dl + 14 > sizeof g_confine.stub) return;
-  memcpy(g_confine.stub, g_session.faked, dl);
-  memcpy(g_confine.stub + dl, "/cowroot-stub", 14);
-  if (!inherited && (!dl || sys::raw(SYS_faccessat, AT_FDCWD, (long)g_confine.stub, X_OK) != 0)) return;
+  bool have = beside_daemon("cowroot-stub", g_confine.stub, sizeof g_confine.stub);
+  if (!inherited && (!have || sys::raw(SYS_faccessat, AT_FDCWD, (long)g_confine.stub, X_OK) != 0)) return;
   if (inherited) {
     // Started through the stub: its gate is in place.
     if (!confine::gate_mapped()) {
@@ -454,11 +450,7 @@ void confine_start() {
     // A session's first program started through the stub (unconfined, by
     // the launcher) has the stub's gate in place already; any other
     // process maps its own.
-    auto* info = reinterpret_cast<const confine::StubInfo*>(confine::kStubInfo);
-    unsigned char v;
-    bool stub_gate = confine::gate_mapped() &&
-                     sys::raw(SYS_mincore, (long)confine::kStubInfo, 4096, (long)&v) == 0 &&
-                     info->magic == confine::kStubMagic;
+    bool stub_gate = confine::gate_mapped() && confine::stub_info();
     if (!stub_gate && confine::map_gate() != 0) return;
     sys::g_gate = reinterpret_cast<void*>(confine::kGate);
   }

@@ -53,11 +53,9 @@ size_t parse_size(const char*& p) {
 // else from /proc/self/stat (fields 26-28 and 45-51; about 10 us here).
 bool memory_map(prctl_mm_map* m) {
 #if defined(__x86_64__)
-  unsigned char v;
-  if (sys::g_gate == reinterpret_cast<void*>(confine::kGate) &&
-      sys::raw(SYS_mincore, (long)confine::kStubInfo, 4096, (long)&v) == 0) {
-    auto* info = reinterpret_cast<const confine::StubInfo*>(confine::kStubInfo);
-    if (info->magic == confine::kStubMagic && info->start_code && info->arg_start) {
+  if (sys::g_gate == reinterpret_cast<void*>(confine::kGate)) {
+    const confine::StubInfo* info = confine::stub_info();
+    if (info && info->start_code && info->arg_start) {
       m->start_code = info->start_code;
       m->end_code = info->end_code;
       m->start_stack = info->start_stack;
