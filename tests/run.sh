@@ -110,7 +110,15 @@ fi
 export COWROOT_TEST_PREFIX="$stage/prefix" COWROOT_TEST_MKROOT="$stage/bin/mkroot.sh" TMPDIR="$stage/work" \
   COWROOT_TEST_CAPI_SRC="$stage/bin/fixture_capi.c" COWROOT_TEST_CMAKE_EXAMPLE="$stage/bin/cmake-example" \
   HOME="$stage/work" COWROOT_TEST_FUZZ_CORPUS="$stage/fuzz-corpus"
-passed=0 failed=0 status=0
+passed=0 failed=0 status=0 failures= excerpts=
+# A failing suite is named again at the very end, with the lines that say
+# why (CI keeps only the tail of the output).
+note_failure() {  # NAME RC OUTPUT
+  failures="$failures $1(exit $2)"
+  excerpts="$excerpts
+-- $1, exit $2:
+$(printf '%s\n' "$3" | grep -E -A2 '^TEST CASE:|ERROR|FATAL|FAILED|Error|error:|Assertion|Sanitizer|^E  ' | grep -v '^--$' | tail -n 12)"
+}
 for t in "$@"; do
   name=$(basename "$t")
   echo "== $name"
@@ -126,7 +134,11 @@ for t in "$@"; do
     f=$(printf '%s\n' "$out" | sed -n 's/^\[  FAILED  \] \([0-9]*\) tests\{0,1\}, listed below.*/\1/p' | tail -n 1)
   fi
   passed=$((passed + ${p:-0})); failed=$((failed + ${f:-0}))
-  if [ "$rc" -ne 0 ]; then status=1; [ "${f:-0}" -eq 0 ] && failed=$((failed + 1)); fi
+  if [ "$rc" -ne 0 ]; then
+    status=1; [ "${f:-0}" -eq 0 ] && failed=$((failed + 1))
+    [ -z "$line" ] && [ -z "$p" ] && echo "== $name ended without a summary (exit $rc)"
+    note_failure "$name" "$rc" "$out"
+  fi
 done
 # The Python suite (tests/python) unless COWROOT_TEST_PYTHON=0 (make
 # test-asan: an instrumented libcowroot-fixture.so cannot load into a
@@ -152,9 +164,10 @@ if [ "${COWROOT_TEST_PYTHON:-1}" != 0 ]; then
   e=$(printf '%s' "$line" | grep -o '[0-9]* errors\{0,1\}' | cut -d' ' -f1)
   f=$((${f:-0} + ${e:-0}))
   passed=$((passed + ${p:-0})); failed=$((failed + f))
-  if [ "$rc" -ne 0 ]; then status=1; [ "$f" -eq 0 ] && failed=$((failed + 1)); fi
+  if [ "$rc" -ne 0 ]; then status=1; [ "$f" -eq 0 ] && failed=$((failed + 1)); note_failure python "$rc" "$out"; fi
 else
   echo "== python: skipped (COWROOT_TEST_PYTHON=0)"
 fi
-echo "tests: $passed passed, $failed failed"
+[ -n "$excerpts" ] && printf '%s\n' "$excerpts"
+echo "tests: $passed passed, $failed failed${failures:+; failed suites:$failures}"
 exit $status
