@@ -508,7 +508,7 @@ TEST_CASE("the loader's own host paths are found in its bytes and made to lead n
     } else {
       files++;
       CHECK(before == std::string("/etc/ld.so.preload", 19));
-      CHECK(after == std::string("/proc/------------", 19));
+      CHECK(after == std::string("/dev/null/--------", 19));
       struct stat none;
       CHECK(stat(after.c_str(), &none) == -1);
     }

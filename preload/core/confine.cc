@@ -247,10 +247,19 @@ bool gate_mapped() {
 }
 
 const StubInfo* stub_info() {
+  // Once per program: the stub's page is there from the exec on, or never.
+  static const StubInfo* known;
+  static bool asked;
+  if (__atomic_load_n(&asked, __ATOMIC_ACQUIRE)) return known;
   unsigned char v;
-  if (sys::raw(SYS_mincore, (long)kStubInfo, 4096, (long)&v) != 0) return nullptr;
-  auto* info = reinterpret_cast<const StubInfo*>(kStubInfo);
-  return info->magic == kStubMagic ? info : nullptr;
+  const StubInfo* info = nullptr;
+  if (sys::raw(SYS_mincore, (long)kStubInfo, 4096, (long)&v) == 0) {
+    info = reinterpret_cast<const StubInfo*>(kStubInfo);
+    if (info->magic != kStubMagic) info = nullptr;
+  }
+  known = info;
+  __atomic_store_n(&asked, true, __ATOMIC_RELEASE);
+  return info;
 }
 
 int map_gate() {

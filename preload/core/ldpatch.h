@@ -12,7 +12,7 @@
 // its private copy before it runs: each directory becomes one of the same
 // length that holds no library ("/dev/", "/proc" and slashes: the loader
 // asserts an absolute name, and keeps the length it was built with), the
-// preload file a name /proc never has.
+// preload file a name under /dev/null, which no directory is.
 //
 // Where they are is found once per loader file (core/loader.cc, from the
 // file's bytes) and handed to the stub in COWROOT_STUB, as file offsets:
@@ -114,9 +114,10 @@ inline void neutralise(char* s, unsigned count) {
       // A directory: nothing named lib* is in /dev or /proc.
       const char* head = l == 5 ? "/dev/" : "/proc";
       for (size_t j = 0; j < l; j++) s[j] = j < 5 ? head[j] : '/';
-    } else if (l >= 7) {
-      // A file: "/proc/---…", which no process has.
-      for (size_t j = 0; j < l; j++) s[j] = j < 6 ? "/proc/"[j] : '-';
+    } else if (l >= 11) {
+      // A file: "/dev/null/---…", under a file that is no directory (a
+      // name in /proc is looked up afresh each time: twice the cost).
+      for (size_t j = 0; j < l; j++) s[j] = j < 10 ? "/dev/null/"[j] : '-';
     }
     s += l + 1;
   }

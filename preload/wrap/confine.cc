@@ -406,11 +406,20 @@ bool confine_static() {
 #endif
 }
 
+#if defined(__x86_64__)
+// What confine_early found (nothing between it and confine_start installs
+// a filter or maps the gate): asked once, not twice.
+static bool g_early_asked, g_early_inherited, g_early_gate;
+#endif
+
 void confine_early() {
 #if defined(__x86_64__)
   // Started through the stub: the session's own start already makes its
   // calls from the gate (each would be a trap).
-  if (confine::probe() && confine::gate_mapped()) sys::g_gate = reinterpret_cast<void*>(confine::kGate);
+  g_early_inherited = confine::probe();
+  g_early_gate = g_early_inherited && confine::gate_mapped();
+  g_early_asked = true;
+  if (g_early_gate) sys::g_gate = reinterpret_cast<void*>(confine::kGate);
 #endif
 }
 
@@ -418,14 +427,14 @@ void confine_start() {
 #if defined(__x86_64__)
   if (!g_session.active) return;
   const char* opt = getenv("COWROOT_CONFINE");
-  bool inherited = confine::probe();
+  bool inherited = g_early_asked ? g_early_inherited : confine::probe();
   if (!inherited && opt && strcmp(opt, "0") == 0) return;
   // cowroot-stub, beside the daemon: every exec of a confined process runs it.
   bool have = beside_daemon("cowroot-stub", g_confine.stub, sizeof g_confine.stub);
   if (!inherited && (!have || sys::raw(SYS_faccessat, AT_FDCWD, (long)g_confine.stub, X_OK) != 0)) return;
   if (inherited) {
     // Started through the stub: its gate is in place.
-    if (!confine::gate_mapped()) {
+    if (!(g_early_asked ? g_early_gate : confine::gate_mapped())) {
       errline("confinement inherited without its gate: cannot run here");
       sys::raw(SYS_exit_group, 126);
     }

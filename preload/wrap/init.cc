@@ -31,8 +31,9 @@ void init_once() {
     // have given (see plan_exec).
     // Then it goes from the environment: a child started behind the
     // wrappers' back (a raw execve) must not take this name too.
+    // (The stub, when it started this program, gave the name already.)
     if (const char* comm = getenv("COWROOT_COMM")) {
-      prctl(PR_SET_NAME, comm, 0, 0, 0);
+      if (!confine::stub_info()) prctl(PR_SET_NAME, comm, 0, 0, 0);
       unsetenv("COWROOT_COMM");
     }
     state.store(2);
