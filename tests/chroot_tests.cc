@@ -388,6 +388,19 @@ TEST_CASE("a library missing from the root fails to load: the host's copy in its
   CHECK(in_root("grep -c root /etc/motd; echo status $?").out == "1\nstatus 0\n");
 }
 
+// Where a program's interpreter leads is remembered by the process that
+// starts programs (core/exec.cc), not taken for granted: the link made to
+// lead to another loader file is followed at the next exec, and back.
+TEST_CASE("a program's interpreter link made to lead elsewhere is followed at the next exec") {
+  auto r = in_root("copy() { grep -q ld-copy /proc/self/maps && echo copy || echo own; };"
+                   " ld=$(readlink -f /lib64/ld-linux-x86-64.so.2) && link=$(readlink /lib64/ld-linux-x86-64.so.2) &&"
+                   " copy; cp $ld ${ld%/*}/ld-copy.so.2 &&"
+                   " ln -sfn ${ld%/*}/ld-copy.so.2 /usr/lib64/ld-linux-x86-64.so.2 && copy;"
+                   " ln -sfn $link /usr/lib64/ld-linux-x86-64.so.2 && copy;"
+                   " rm ${ld%/*}/ld-copy.so.2; readlink /lib64/ld-linux-x86-64.so.2 | grep -c ld-linux");
+  CHECK(r.out == "own\ncopy\nown\n1\n");
+}
+
 // Every program of a session maps the fake state at start, but the heap of
 // extended attributes only when it first needs it (most never do).
 TEST_CASE("the attribute heap is mapped by the programs that use it, not at every start") {

@@ -7,6 +7,7 @@
 #include <sys/sysmacros.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <cstdlib>
 #include <cstring>
 
@@ -35,7 +36,8 @@ const char* base_name(const char* p) {
 
 }  // namespace
 
-int inspect_program(const char* host, int fd_in, char* interp, size_t in, char* arg, size_t an) {
+int inspect_program(const char* host, int fd_in, char* interp, size_t in, char* arg, size_t an, long* keep) {
+  if (keep) *keep = -1;
   long fd = fd_in >= 0 ? fd_in : sys::raw(SYS_openat, AT_FDCWD, (long)host, O_RDONLY | O_CLOEXEC);
   if (fd < 0) return (int)fd;
   unsigned char hdr[512];
@@ -99,7 +101,10 @@ int inspect_program(const char* host, int fd_in, char* interp, size_t in, char* 
       }
     }
   }
-  if (fd_in < 0) sys::raw(SYS_close, fd);
+  // The caller reads the dynamic program again (sanitizer_needed): the
+  // descriptor this opened, kept for it, saves a second open.
+  if (fd_in < 0 && keep && result == 0) *keep = fd;
+  else if (fd_in < 0) sys::raw(SYS_close, fd);
   return result;
 }
 
@@ -167,12 +172,27 @@ bool sanitizer_needed(int fd, char* out, size_t n, struct statx* file = nullptr,
       if (runpath) *runpath = tag == DT_RUNPATH;
     }
   }
+  // The names, one read for all that lie together at the string table's
+  // start (where the linker puts them), one each for the others.
+  uint64_t first = UINT64_MAX;
+  for (size_t i = 0; i < count && d[i].d_tag != DT_NULL; i++)
+    if (d[i].d_tag == DT_NEEDED && d[i].d_un.d_val < first) first = d[i].d_un.d_val;
+  char names[2048];
+  long have = first == UINT64_MAX ? 0 : sys::raw(SYS_pread64, fd, (long)names, sizeof names, (long)(stroff + first));
   for (size_t i = 0; i < count && d[i].d_tag != DT_NULL; i++) {
     if (d[i].d_tag != DT_NEEDED) continue;
     char name[64];
-    long r = sys::raw(SYS_pread64, fd, (long)name, sizeof name - 1, (long)(stroff + d[i].d_un.d_val));
-    if (r <= 0) continue;
-    name[r] = 0;
+    uint64_t at = d[i].d_un.d_val - first;
+    const void* end = at < (uint64_t)(have > 0 ? have : 0)
+                          ? memchr(names + at, 0, (size_t)have - at)
+                          : nullptr;
+    if (end && (size_t)((const char*)end - (names + at)) < sizeof name) {
+      memcpy(name, names + at, (size_t)((const char*)end - (names + at)) + 1);
+    } else {
+      long r = sys::raw(SYS_pread64, fd, (long)name, sizeof name - 1, (long)(stroff + d[i].d_un.d_val));
+      if (r <= 0) continue;
+      name[r] = 0;
+    }
     size_t nl = strlen(name);
     if (is_sanitizer_runtime(name, nl) && nl < n) {
       memcpy(out, name, nl + 1);
@@ -394,6 +414,86 @@ __attribute__((noinline)) int plan_library_path(Plan* p, char* const envp[], con
   links_before_own_dirs(p, root_lp);
   p->libtail = p->libpath + (strlen(p->libpath) - root_lp);
   return 0;
+}
+
+// Where a program's ELF interpreter (/lib64/ld-linux-x86-64.so.2, two
+// symlinks in a merged-/usr root) leads in the root: walked once, then
+// taken again while the file it found is the same (device, inode and
+// change time, from the statx exec makes of the loader anyway) and the root
+// is. Replacing or moving the loader changes its change time. One entry per
+// process; `seq` is odd while a writer fills it (threads, a vfork child
+// writing its parent's copy).
+// The interpreter's own entry (the first link, /lib64/ld-linux-x86-64.so.2
+// itself) is looked at too, without following it: the link made to lead
+// elsewhere is a new link. (A link further on changed while the file it led
+// to stays is not seen: none in a Debian root is.)
+struct InterpCache {
+  std::atomic<unsigned> seq;
+  uint64_t root, dev, ino, lino;
+  int64_t csec, lcsec;
+  uint32_t cnsec, lcnsec;
+  char interp[256];
+  PathBuf host;
+};
+constinit InterpCache g_interp{};
+
+uint64_t dev_number(const struct statx& sx) { return (uint64_t)sx.stx_dev_major << 32 | sx.stx_dev_minor; }
+
+// The interpreter's own entry, as the root's host path and its name put
+// together (not walked), without following it.
+bool interp_entry(const char* interp, struct statx* sx) {
+  PathBuf at;
+  size_t tl = g_root.top_len, cl = g_root.croot_len == 1 ? 0 : g_root.croot_len, il = strlen(interp);
+  if (tl + cl + il + 1 > sizeof at) return false;
+  memcpy(at, g_root.top, tl);
+  memcpy(at + tl, g_root.croot, cl);
+  memcpy(at + tl + cl, interp, il + 1);
+  return sys::raw(SYS_statx, AT_FDCWD, (long)at, AT_SYMLINK_NOFOLLOW, STATX_TYPE | STATX_INO | STATX_CTIME, (long)sx) == 0;
+}
+
+// The remembered host path of `interp` in `out`, with the statx of it, when
+// it still leads to the same file.
+bool interp_cached(const char* interp, uint64_t root, char* out, size_t n, struct statx* lx) {
+  if (interp[0] != '/') return false;  // the working directory's
+  unsigned s = g_interp.seq.load(std::memory_order_acquire);
+  if ((s & 1) || s == 0) return false;
+  size_t il = strnlen(interp, sizeof g_interp.interp);
+  if (il >= sizeof g_interp.interp || memcmp(g_interp.interp, interp, il + 1) != 0) return false;
+  size_t hl = strnlen(g_interp.host, sizeof g_interp.host);
+  if (hl >= n || hl >= sizeof g_interp.host) return false;
+  memcpy(out, g_interp.host, hl + 1);
+  uint64_t r = g_interp.root, dev = g_interp.dev, ino = g_interp.ino, lino = g_interp.lino;
+  int64_t cs = g_interp.csec, lcs = g_interp.lcsec;
+  uint32_t cn = g_interp.cnsec, lcn = g_interp.lcnsec;
+  std::atomic_thread_fence(std::memory_order_acquire);
+  if (g_interp.seq.load(std::memory_order_relaxed) != s || r != root) return false;
+  struct statx e;
+  if (!interp_entry(interp, &e) || e.stx_ino != lino || e.stx_ctime.tv_sec != lcs || e.stx_ctime.tv_nsec != lcn)
+    return false;
+  if (sys::raw(SYS_statx, AT_FDCWD, (long)out, 0, STATX_TYPE | STATX_INO | STATX_CTIME, (long)lx) < 0) return false;
+  return S_ISREG(lx->stx_mode) && dev_number(*lx) == dev && lx->stx_ino == ino && lx->stx_ctime.tv_sec == cs &&
+         lx->stx_ctime.tv_nsec == cn;
+}
+
+void interp_remember(const char* interp, uint64_t root, const char* host, const struct statx& lx) {
+  size_t il = strlen(interp), hl = strlen(host);
+  if (interp[0] != '/' || il >= sizeof g_interp.interp || hl >= sizeof g_interp.host) return;
+  struct statx e;
+  if (!interp_entry(interp, &e)) return;
+  unsigned s = g_interp.seq.load(std::memory_order_relaxed);
+  if ((s & 1) || !g_interp.seq.compare_exchange_strong(s, s + 1, std::memory_order_acquire)) return;
+  std::atomic_thread_fence(std::memory_order_release);
+  memcpy(g_interp.interp, interp, il + 1);
+  memcpy(g_interp.host, host, hl + 1);
+  g_interp.root = root;
+  g_interp.dev = dev_number(lx);
+  g_interp.ino = lx.stx_ino;
+  g_interp.csec = lx.stx_ctime.tv_sec;
+  g_interp.cnsec = lx.stx_ctime.tv_nsec;
+  g_interp.lino = e.stx_ino;
+  g_interp.lcsec = e.stx_ctime.tv_sec;
+  g_interp.lcnsec = e.stx_ctime.tv_nsec;
+  g_interp.seq.store(s + 2, std::memory_order_release);
 }
 
 // The root's dynamic loader itself, run as a program (elfmap.h's naming rule).
@@ -711,6 +811,14 @@ int plan_exec(Plan* p, int dirfd, const char* path, char* const argv[], char* co
   const char* argv0 = argc ? argv[0] : path;
   int kind = -ENOEXEC;
   int last_slot = 0;
+  // The dynamic program's descriptor, which inspect_program opened: read
+  // again below for its DT_NEEDED and RUNPATH, closed on every way out.
+  struct Kept {
+    long fd = -1;
+    ~Kept() {
+      if (fd >= 0) sys::raw(SYS_close, fd);
+    }
+  } kept;
   for (int depth = 0;; depth++) {
     if (depth > 3) return -ELOOP;
     bool passthrough = false;
@@ -753,7 +861,7 @@ int plan_exec(Plan* p, int dirfd, const char* path, char* const argv[], char* co
     char arg[512];
     int slot = depth < 3 ? depth : 2;
     last_slot = slot;
-    kind = inspect_program(p->host, read_fd, p->interp[slot], sizeof p->interp[slot], arg, sizeof arg);
+    kind = inspect_program(p->host, read_fd, p->interp[slot], sizeof p->interp[slot], arg, sizeof arg, &kept.fd);
     if (kind < 0 && kind != -ENOEXEC) return kind;
     if (kind == 2) {
       // #!interp [arg] name args... : the interpreter is an inside path. A
@@ -809,8 +917,10 @@ int plan_exec(Plan* p, int dirfd, const char* path, char* const argv[], char* co
     memcpy(p->comm, name, cl);
     p->comm[cl] = 0;
     if (kind == 0) {
-      sanitizer_needed_at(read_fd >= 0 ? read_fd : nd, read_fd >= 0 ? "" : p->host, read_fd >= 0 ? AT_EMPTY_PATH : 0,
-                          p->preload, sizeof p->preload);
+      if (kept.fd >= 0) sanitizer_needed((int)kept.fd, p->preload, sizeof p->preload);
+      else
+        sanitizer_needed_at(read_fd >= 0 ? read_fd : nd, read_fd >= 0 ? "" : p->host, read_fd >= 0 ? AT_EMPTY_PATH : 0,
+                            p->preload, sizeof p->preload);
     } else {
       const char* allow = getenv("COWROOT_ALLOW_STATIC");
       if (allow && strcmp(allow, "1") == 0) {
@@ -906,21 +1016,33 @@ int plan_exec(Plan* p, int dirfd, const char* path, char* const argv[], char* co
   }
   char search[1024];
   bool runpath = false;
-  sanitizer_needed_at(read_fd >= 0 ? read_fd : nd, read_fd >= 0 ? "" : p->host, read_fd >= 0 ? AT_EMPTY_PATH : 0,
-                      p->preload, sizeof p->preload, nullptr, nullptr, search, sizeof search, &runpath);
+  if (kept.fd >= 0)
+    sanitizer_needed((int)kept.fd, p->preload, sizeof p->preload, nullptr, nullptr, search, sizeof search, &runpath);
+  else
+    sanitizer_needed_at(read_fd >= 0 ? read_fd : nd, read_fd >= 0 ? "" : p->host, read_fd >= 0 ? AT_EMPTY_PATH : 0,
+                        p->preload, sizeof p->preload, nullptr, nullptr, search, sizeof search, &runpath);
   Resolved lr;
+  struct statx lx;
   const char* elfloader = g_session.fakechroot ? getenv("FAKECHROOT_ELFLOADER") : nullptr;
+  uint64_t root_id = 0;
+  bool cached = false;
   if (elfloader && *elfloader == '/') {
     lr.dirfd = AT_FDCWD;
     lr.path = elfloader;  // a host path, as fakechroot takes it
+  } else if (interp_cached(interp, root_id = root_identity(), lr.buf, sizeof lr.buf, &lx)) {
+    lr.dirfd = AT_FDCWD;
+    lr.path = lr.buf;
+    cached = true;
   } else if (int e = resolve(AT_FDCWD, interp, kFollow | kForExec, &lr)) {
     return e;
   }
-  struct statx lx;
-  if (sys::raw(SYS_statx, AT_FDCWD, (long)lr.path, 0, STATX_TYPE | STATX_INO | STATX_CTIME, (long)&lx) < 0 ||
-      !S_ISREG(lx.stx_mode)) {
-    say(p->exe, ": its ELF interpreter ", interp, " is missing in the root");
-    return -ENOENT;
+  if (!cached) {
+    if (sys::raw(SYS_statx, AT_FDCWD, (long)lr.path, 0, STATX_TYPE | STATX_INO | STATX_CTIME, (long)&lx) < 0 ||
+        !S_ISREG(lx.stx_mode)) {
+      say(p->exe, ": its ELF interpreter ", interp, " is missing in the root");
+      return -ENOENT;
+    }
+    if (!(elfloader && *elfloader == '/') && lr.path[0] == '/') interp_remember(interp, root_id, lr.path, lx);
   }
   // What this loader takes (once per loader file, not per exec).
   const char* why = nullptr;

@@ -75,7 +75,7 @@ size_t exec_env_extra_slots();
 // one (static), 2 a #! script (interp and arg filled), or -errno (-ENOEXEC:
 // none of these). Reads with pread only: vfork-safe. (tests/unit_tests.cc
 // checks it against libelf on every ELF file of the host's /usr.)
-int inspect_program(const char* host, int fd_in, char* interp, size_t in, char* arg, size_t an);
+int inspect_program(const char* host, int fd_in, char* interp, size_t in, char* arg, size_t an, long* keep = nullptr);
 
 // What the root's ELF interpreter at `host` (statx'd into sx, with
 // STATX_INO and STATX_CTIME) takes of the options exec gives it: kLoader*

@@ -192,6 +192,16 @@ bool root_library_path(char* out, size_t n, bool* complete) {
 }
 }  // namespace
 
+uint64_t root_identity() {
+  uint64_t r = fnv1a(g_root.top, strlen(g_root.top) + 1);
+  r = fnv1a(g_root.croot, strlen(g_root.croot) + 1, r);
+  for (int i = 0; i < g_root.nbinds; i++) {
+    r = fnv1a(g_root.binds[i].inside, g_root.binds[i].inside_len + 1, r);
+    r = fnv1a(g_root.binds[i].host, g_root.binds[i].host_len + 1, r);
+  }
+  return r;
+}
+
 bool root_library_path(char* out, size_t n) {
   bool complete;
   return root_library_path(out, n, &complete);
@@ -205,24 +215,75 @@ struct LibStamp {
   uint64_t root = 0, files = 0;
 };
 
+// Where each of the three files was found in the root last time (host
+// path, file): one statx of that path, without following a link, says it
+// is the same file (device, inode, change time), and then the walk to it
+// through the root is not made again. Changing the file, replacing it or
+// putting a link in its place changes what that statx sees. (A link on
+// the way to it that is changed while the file stays is not seen; none of
+// these three has one in a Debian root.) Per process; `seq` odd while a
+// writer fills an entry.
+struct StampFile {
+  std::atomic<unsigned> seq;
+  uint64_t root, dev, ino;
+  int64_t csec;
+  uint32_t cnsec;
+  char host[512];
+};
+constinit StampFile g_stamp_files[3]{};
+
+uint64_t dev_of(const struct statx& sx) { return (uint64_t)sx.stx_dev_major << 32 | sx.stx_dev_minor; }
+
+bool stamp_again(int i, uint64_t root, struct statx* sx) {
+  StampFile& f = g_stamp_files[i];
+  unsigned s = f.seq.load(std::memory_order_acquire);
+  if ((s & 1) || s == 0) return false;
+  char host[sizeof f.host];
+  size_t l = strnlen(f.host, sizeof f.host);
+  if (l >= sizeof host) return false;
+  memcpy(host, f.host, l + 1);
+  uint64_t r = f.root, dev = f.dev, ino = f.ino;
+  int64_t cs = f.csec;
+  uint32_t cn = f.cnsec;
+  std::atomic_thread_fence(std::memory_order_acquire);
+  if (f.seq.load(std::memory_order_relaxed) != s || r != root) return false;
+  if (sys::raw(SYS_statx, AT_FDCWD, (long)host, AT_SYMLINK_NOFOLLOW, STATX_TYPE | STATX_INO | STATX_CTIME, (long)sx) < 0)
+    return false;
+  return !S_ISLNK(sx->stx_mode) && dev_of(*sx) == dev && sx->stx_ino == ino && sx->stx_ctime.tv_sec == cs &&
+         sx->stx_ctime.tv_nsec == cn;
+}
+
+void stamp_remember(int i, uint64_t root, const char* host, const struct statx& sx) {
+  StampFile& f = g_stamp_files[i];
+  size_t l = strlen(host);
+  if (l >= sizeof f.host) return;
+  unsigned s = f.seq.load(std::memory_order_relaxed);
+  if ((s & 1) || !f.seq.compare_exchange_strong(s, s + 1, std::memory_order_acquire)) return;
+  std::atomic_thread_fence(std::memory_order_release);
+  memcpy(f.host, host, l + 1);
+  f.root = root;
+  f.dev = dev_of(sx);
+  f.ino = sx.stx_ino;
+  f.csec = sx.stx_ctime.tv_sec;
+  f.cnsec = sx.stx_ctime.tv_nsec;
+  f.seq.store(s + 2, std::memory_order_release);
+}
+
 bool lib_stamp(LibStamp* st) {
-  // The session's root, the current chroot inside it and the binds: any of
-  // them changes which files the loader configuration names.
-  uint64_t r = fnv1a(g_root.top, strlen(g_root.top) + 1);
-  r = fnv1a(g_root.croot, strlen(g_root.croot) + 1, r);
-  for (int i = 0; i < g_root.nbinds; i++) {
-    r = fnv1a(g_root.binds[i].inside, g_root.binds[i].inside_len + 1, r);
-    r = fnv1a(g_root.binds[i].host, g_root.binds[i].host_len + 1, r);
-  }
-  st->root = r;
+  st->root = root_identity();
   uint64_t h = kFnvSeed;
-  for (const char* f : {"/etc/ld.so.cache", "/etc/ld.so.conf", "/etc/ld.so.conf.d"}) {
-    PathBuf cur, host;
-    cur[0] = 0;
-    bool trailing;
+  static constexpr const char* kFiles[] = {"/etc/ld.so.cache", "/etc/ld.so.conf", "/etc/ld.so.conf.d"};
+  for (int i = 0; i < 3; i++) {
     struct statx sx {};
-    if (walk_inside(f, true, cur, sizeof cur, &trailing, false) == 0 && host_of(cur, host, sizeof host))
-      if (sys::raw(SYS_statx, AT_FDCWD, (long)host, 0, STATX_INO | STATX_CTIME, (long)&sx) < 0) sx = {};
+    if (!stamp_again(i, st->root, &sx)) {
+      PathBuf cur, host;
+      cur[0] = 0;
+      bool trailing;
+      if (walk_inside(kFiles[i], true, cur, sizeof cur, &trailing, false) == 0 && host_of(cur, host, sizeof host)) {
+        if (sys::raw(SYS_statx, AT_FDCWD, (long)host, 0, STATX_TYPE | STATX_INO | STATX_CTIME, (long)&sx) < 0) sx = {};
+        else stamp_remember(i, st->root, host, sx);
+      }
+    }
     uint64_t v[3] = {sx.stx_ino, (uint64_t)sx.stx_ctime.tv_sec, sx.stx_ctime.tv_nsec};
     h = fnv1a(v, sizeof v, h);
   }

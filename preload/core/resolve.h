@@ -132,6 +132,9 @@ bool root_env(F&& add);
 // that the root's absolute links name (ldconf.cc: the loader would follow
 // those from the host's /). No allocation. Returns false if it does not fit.
 bool root_library_path(char* out, size_t n);
+// The session's root, the current chroot inside it and the binds, hashed:
+// any of them changes which host file an inside path names.
+uint64_t root_identity();
 
 // The lines of an ld.so.conf file, as the loader's configuration is read
 // (`text` is cut in place: comments and line ends): dir(s, len) for a line
