@@ -10,8 +10,10 @@
 #include <cinttypes>
 #include <cstdio>
 #include <cstring>
+#include <string>
 
 #include "../../preload/core/errtext.h"
+#include "../../preload/core/session.h"
 
 namespace cr::cloning {
 
@@ -153,8 +155,24 @@ int open_clone(const char* clone_in, CloneRecord* c, char* err, size_t errlen) {
   }
   c->lock = Fd(open((c->side + "/state/lock").c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600));
   if (c->lock >= 0 && flock(c->lock, LOCK_EX | LOCK_NB) < 0) {
-    say(err, errlen, "%s is in use by a running session", c->clone.c_str());
-    return -1;
+    // A daemon that no longer answers is ending (its last program gone, it
+    // took its socket away and is on its way out): its lock goes with it in
+    // a moment. One that answers, or a lock held longer, is a session.
+    std::string state = c->side + "/state";
+    bool taken = false;
+    for (int i = 0; i < 500 && !taken; i++) {
+      int fd = cr::connect_daemon(state.c_str());
+      if (fd >= 0) {
+        close(fd);
+        break;
+      }
+      usleep(10000);
+      taken = flock(c->lock, LOCK_EX | LOCK_NB) == 0;
+    }
+    if (!taken) {
+      say(err, errlen, "%s is in use by a running session", c->clone.c_str());
+      return -1;
+    }
   }
   return 0;
 }
