@@ -613,6 +613,9 @@ TEST_CASE("exec by descriptor and execveat's flags as the kernel has them") {
   CAPTURE(r.out);
   CHECK(r.out.find("fexecve-opath") == std::string::npos);  // no error line: id ran
   CHECK(r.out.find("uid=0(root)") != std::string::npos);
+  // execveat(dirfd, "id", AT_SYMLINK_NOFOLLOW) from / runs /usr/bin/id.
+  CHECK(r.out.find("execveat-dirfd") == std::string::npos);
+  CHECK(r.out.find("uid=0(root)", r.out.find("uid=0(root)") + 1) != std::string::npos);
   CHECK(r.out.find("execveat-nofollow Too many levels of symbolic links") != std::string::npos);
   CHECK(r.out.find("script /dev/fd/") != std::string::npos);
   CHECK(r.out.find("fexecve-script-cloexec No such file or directory") != std::string::npos);

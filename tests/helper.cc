@@ -84,6 +84,7 @@
 #include <sys/syscall.h>
 #include <sys/un.h>
 #include <sys/wait.h>
+#include <spawn.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -564,6 +565,11 @@ static int exec_fd(char** argv) {
     fexecve(fd, args, environ);
   });
   in_child("execveat-nofollow", [&] { syscall(SYS_execveat, AT_FDCWD, argv[3], args, environ, AT_SYMLINK_NOFOLLOW); });
+  in_child("execveat-dirfd", [&] {
+    // A name relative to a directory descriptor, from another directory.
+    int d = open("/usr/bin", O_PATH | O_DIRECTORY | O_CLOEXEC);
+    if (d >= 0 && chdir("/") == 0) syscall(SYS_execveat, d, "id", args, environ, AT_SYMLINK_NOFOLLOW);
+  });
   in_child("fexecve-script", [&] {
     int fd = open(argv[4], O_RDONLY);  // no O_CLOEXEC: the script reads itself through /dev/fd/N
     fexecve(fd, args, environ);
@@ -672,6 +678,23 @@ int main(int argc, char** argv) {
   if (argc == 2 && !strcmp(argv[1], "sandbox-drop")) return sandbox_drop();
   if (argc == 5 && !strcmp(argv[1], "exec-fd")) return exec_fd(argv);
   if (argc == 2 && !strcmp(argv[1], "clearenv")) return after_clearenv();
+  if (argc == 4 && !strcmp(argv[1], "spawn-setuid")) {
+    // posix_spawn PROG (a vfork child: what planning its exec learns is in
+    // this process's memory), then setgid/setuid(ID) and exec PROG here.
+    char* av[] = {argv[3], nullptr};
+    pid_t pid;
+    if (int e = posix_spawn(&pid, argv[3], nullptr, nullptr, av, environ)) {
+      printf("spawn: %s\n", strerror(e));
+      return 2;
+    }
+    int st;
+    waitpid(pid, &st, 0);
+    int id = atoi(argv[2]);
+    if (setgid(id) != 0 || setuid(id) != 0) return 3;
+    execv(argv[3], av);
+    printf("exec: %s\n", strerror(errno));
+    return 126;
+  }
   if (argc == 3 && !strcmp(argv[1], "raw")) return raw_calls(argv[2]);
   if (argc == 3 && !strcmp(argv[1], "un-stream")) return un_stream(argv[2]);
   if (argc == 3 && !strcmp(argv[1], "un-connect")) return un_connect(argv[2]);

@@ -73,6 +73,14 @@ TEST_CASE("directory search: a private directory's files are out of reach, chdir
         "hi\n");
 }
 
+// A process that planned an exec as root (a vfork child's plan is in its
+// memory) and then became another user: its next exec walks to the
+// program's loader as that user, as the kernel would.
+TEST_CASE("an exec after setuid is checked as the new user, though the process ran programs as root before") {
+  auto r = in_root("chmod 700 /usr/lib64; helper spawn-setuid 1000 /usr/bin/id; echo $?; chmod 755 /usr/lib64");
+  CHECK(r.out == "uid=0(root) gid=0(root) groups=0(root)\nexec: Permission denied\n126\n");
+}
+
 TEST_CASE("access and faccessat check the real ids, AT_EACCESS the effective ones") {
   // setpriv leaves the real uid at 1000 and the effective at 0: access()
   // answers for 1000, faccessat(AT_EACCESS) for root.

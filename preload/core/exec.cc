@@ -36,9 +36,10 @@ const char* base_name(const char* p) {
 
 }  // namespace
 
-int inspect_program(const char* host, int fd_in, char* interp, size_t in, char* arg, size_t an, long* keep) {
+int inspect_program(const char* host, int fd_in, char* interp, size_t in, char* arg, size_t an, long* keep,
+                    int dirfd) {
   if (keep) *keep = -1;
-  long fd = fd_in >= 0 ? fd_in : sys::raw(SYS_openat, AT_FDCWD, (long)host, O_RDONLY | O_CLOEXEC);
+  long fd = fd_in >= 0 ? fd_in : sys::raw(SYS_openat, dirfd, (long)host, O_RDONLY | O_CLOEXEC);
   if (fd < 0) return (int)fd;
   unsigned char hdr[512];
   long n = sys::raw(SYS_pread64, fd, (long)hdr, sizeof hdr - 1, 0);
@@ -480,6 +481,15 @@ void interp_remember(const char* interp, uint64_t root, const char* host, const 
   if (interp[0] != '/' || il >= sizeof g_interp.interp || hl >= sizeof g_interp.host) return;
   struct statx e;
   if (!interp_entry(interp, &e)) return;
+  // The host's own walk of that name must come to the entry the walk
+  // through the root does (not so under a bind, or past an absolute link,
+  // which the kernel would follow on the host): else it says nothing.
+  Resolved er;
+  struct statx w;
+  if (resolve(AT_FDCWD, interp, kForExec, &er) != 0 ||
+      sys::raw(SYS_statx, er.dirfd, (long)er.path, AT_SYMLINK_NOFOLLOW, STATX_INO, (long)&w) < 0 ||
+      w.stx_ino != e.stx_ino || w.stx_dev_major != e.stx_dev_major || w.stx_dev_minor != e.stx_dev_minor)
+    return;
   unsigned s = g_interp.seq.load(std::memory_order_relaxed);
   if ((s & 1) || !g_interp.seq.compare_exchange_strong(s, s + 1, std::memory_order_acquire)) return;
   std::atomic_thread_fence(std::memory_order_release);
@@ -840,6 +850,29 @@ int plan_exec(Plan* p, int dirfd, const char* path, char* const argv[], char* co
       memcpy(p->host, r.path, hl + 1);
       nd = r.dirfd;
       fd_direct = -1;
+      if (nd != AT_FDCWD && p->host[0] != '/') {
+        // A name relative to a directory descriptor (execveat): the
+        // loader, and whatever runs it, takes it by the directory's name.
+        char link[32];
+        sys::proc_fd_path(nd, link);
+        PathBuf dir;
+        long n = sys::raw(SYS_readlinkat, AT_FDCWD, (long)link, (long)dir, sizeof dir - 1);
+        struct statx by_fd, by_name;
+        if (n > 0 && dir[0] == '/' && (size_t)n + 1 + hl + 1 <= sizeof p->host &&
+            sys::raw(SYS_statx, nd, (long)p->host, AT_SYMLINK_NOFOLLOW, STATX_INO, (long)&by_fd) == 0) {
+          memmove(p->host + n + 1, p->host, hl + 1);
+          memcpy(p->host, dir, (size_t)n);
+          p->host[n] = '/';
+          // The same file by that name (not so for a directory removed or
+          // moved since: then by descriptor, as before).
+          if (sys::raw(SYS_statx, AT_FDCWD, (long)p->host, AT_SYMLINK_NOFOLLOW, STATX_INO, (long)&by_name) == 0 &&
+              by_name.stx_ino == by_fd.stx_ino && by_name.stx_dev_major == by_fd.stx_dev_major &&
+              by_name.stx_dev_minor == by_fd.stx_dev_minor)
+            nd = AT_FDCWD;
+          else
+            memmove(p->host, p->host + n + 1, hl + 1);
+        }
+      }
     }
     // The kernel's checks first: a regular, executable file (a symlink not
     // to be followed is ELOOP, as execveat says).
@@ -861,7 +894,7 @@ int plan_exec(Plan* p, int dirfd, const char* path, char* const argv[], char* co
     char arg[512];
     int slot = depth < 3 ? depth : 2;
     last_slot = slot;
-    kind = inspect_program(p->host, read_fd, p->interp[slot], sizeof p->interp[slot], arg, sizeof arg, &kept.fd);
+    kind = inspect_program(p->host, read_fd, p->interp[slot], sizeof p->interp[slot], arg, sizeof arg, &kept.fd, nd);
     if (kind < 0 && kind != -ENOEXEC) return kind;
     if (kind == 2) {
       // #!interp [arg] name args... : the interpreter is an inside path. A
@@ -1029,7 +1062,10 @@ int plan_exec(Plan* p, int dirfd, const char* path, char* const argv[], char* co
   if (elfloader && *elfloader == '/') {
     lr.dirfd = AT_FDCWD;
     lr.path = elfloader;  // a host path, as fakechroot takes it
-  } else if (interp_cached(interp, root_id = root_identity(), lr.buf, sizeof lr.buf, &lx)) {
+  } else if ((root_id = root_identity(), searches_freely(fs_cred())) &&
+             interp_cached(interp, root_id, lr.buf, sizeof lr.buf, &lx)) {
+    // (Only for a process that searches every directory: another's walk
+    // checks search permission on each directory to the loader.)
     lr.dirfd = AT_FDCWD;
     lr.path = lr.buf;
     cached = true;
@@ -1042,7 +1078,8 @@ int plan_exec(Plan* p, int dirfd, const char* path, char* const argv[], char* co
       say(p->exe, ": its ELF interpreter ", interp, " is missing in the root");
       return -ENOENT;
     }
-    if (!(elfloader && *elfloader == '/') && lr.path[0] == '/') interp_remember(interp, root_id, lr.path, lx);
+    if (!(elfloader && *elfloader == '/') && lr.path[0] == '/' && searches_freely(fs_cred()))
+      interp_remember(interp, root_id, lr.path, lx);
   }
   // What this loader takes (once per loader file, not per exec).
   const char* why = nullptr;

@@ -3,6 +3,7 @@
 // Everything lives in a caller-provided Plan (on the caller's stack): no
 // allocation and no lock, so it is safe in a vfork child.
 #pragma once
+#include <fcntl.h>
 #include <errno.h>
 #include <stdlib.h>
 
@@ -75,7 +76,9 @@ size_t exec_env_extra_slots();
 // one (static), 2 a #! script (interp and arg filled), or -errno (-ENOEXEC:
 // none of these). Reads with pread only: vfork-safe. (tests/unit_tests.cc
 // checks it against libelf on every ELF file of the host's /usr.)
-int inspect_program(const char* host, int fd_in, char* interp, size_t in, char* arg, size_t an, long* keep = nullptr);
+// `host` is taken relative to `dirfd` (the walk's directory).
+int inspect_program(const char* host, int fd_in, char* interp, size_t in, char* arg, size_t an, long* keep = nullptr,
+                    int dirfd = AT_FDCWD);
 
 // What the root's ELF interpreter at `host` (statx'd into sx, with
 // STATX_INO and STATX_CTIME) takes of the options exec gives it: kLoader*
