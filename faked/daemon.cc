@@ -298,10 +298,13 @@ int faked_main(int argc, char** argv) {
     }
   }
 
+  // No more connections from here on: a program connecting during the
+  // last save would only be dropped, and `cowroot reset` takes a socket
+  // that does not answer for a daemon on its way out.
+  close(lfd);
   std::string err;
   if (!o.save.empty() && (!saved_once || state.changes() != saved_at) && !save(err))
     fprintf(stderr, "cowroot-faked: %s\n", err.c_str());
-  close(lfd);
   if (o.ephemeral) cr::remove_session_dir(o.dir);
   else cr::remove_session_sockets(o.dir);
   return err.empty() ? 0 : 1;
