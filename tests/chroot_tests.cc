@@ -401,6 +401,52 @@ TEST_CASE("a program's interpreter link made to lead elsewhere is followed at th
   CHECK(r.out == "own\ncopy\nown\n1\n");
 }
 
+// The root's own /etc/ld.so.preload is the loader's, as in a real chroot
+// (the host's never is, see above): its libraries come after LD_PRELOAD's,
+// absolute names in the root, bare ones along the root's library path; a
+// name the root lacks is said and skipped; a change is seen by the next
+// program.
+TEST_CASE("the root's own /etc/ld.so.preload is the loader's, read again when it changes") {
+  TempDir d;
+  write_file(d / "pre.c", R"(#include <string.h>
+#include <unistd.h>
+__attribute__((constructor)) static void hello(void) {
+  const char* m = "preloaded " WHO "\n";
+  write(2, m, strlen(m));
+}
+)");
+  REQUIRE(sh("mkdir -p " + q(root() + "/opt/zzpre") + " && cc -shared -fPIC -DWHO='\"abs\"' -o " +
+             q(root() + "/opt/zzpre/libzzabs.so") + " " + q(d / "pre.c") + " && cc -shared -fPIC -DWHO='\"bare\"' -o " +
+             q(root() + "/usr/lib/libzzbare.so") + " " + q(d / "pre.c") + " 2>&1")
+              .status == 0);
+  auto r = in_root(R"(echo before | cat
+printf '# a comment\n /opt/zzpre/libzzabs.so:libzzbare.so # another\n' > /etc/ld.so.preload
+echo one | cat
+{ ldd /bin/cat | grep -c zz; } 2>/dev/null
+echo /opt/zzpre/missing.so >> /etc/ld.so.preload
+echo two | cat
+rm /etc/ld.so.preload 2>/dev/null
+echo three | cat)");
+  std::filesystem::remove_all(root() + "/opt/zzpre");
+  std::filesystem::remove(root() + "/usr/lib/libzzbare.so");
+  CAPTURE(r.out);
+  auto between = [&](const std::string& a, const std::string& b) {
+    size_t i = r.out.find(a), j = r.out.find(b);
+    return i == std::string::npos || j == std::string::npos || j < i ? std::string("?") : r.out.substr(i + a.size(), j - i - a.size());
+  };
+  CHECK(r.out.compare(0, 7, "before\n") == 0);  // nothing preloaded before the file is there
+  std::string first = between("before\n", "one\n");
+  CHECK(first.find("preloaded abs\n") != std::string::npos);  // an absolute name, in the root
+  CHECK(first.find("preloaded bare\n") != std::string::npos);  // a bare name, along the root's library path
+  CHECK(between("one\n", "two\n").compare(0, 2, "2\n") == 0);  // ldd lists both
+  std::string second = between("one\n2\n", "two\n");
+  CHECK(second.find("missing.so' from --preload cannot be preloaded") != std::string::npos);  // said, and skipped
+  CHECK(second.find("preloaded abs\n") != std::string::npos);
+  CHECK(second.find("preloaded bare\n") != std::string::npos);
+  CHECK(r.out.size() > 10);
+  CHECK(r.out.substr(r.out.size() - 10) == "two\nthree\n");  // gone with the file
+}
+
 // Every program of a session maps the fake state at start, but the heap of
 // extended attributes only when it first needs it (most never do).
 TEST_CASE("the attribute heap is mapped by the programs that use it, not at every start") {

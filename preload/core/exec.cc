@@ -11,6 +11,7 @@
 #include <cstdlib>
 #include <cstring>
 
+#include "fileid.h"
 #include "perm.h"
 #include "confine.h"
 #include "elfmap.h"
@@ -405,8 +406,22 @@ void links_before_own_dirs(Plan* p, size_t root_lp) {
   }
 }
 
+// --preload's value: the library, then the root's own preload list (which
+// the loader would have read after LD_PRELOAD and --preload).
+const char* preload_value(Plan* p) {
+  if (!p->rootpreload[0]) return g_session.lib;
+  size_t ll = strlen(g_session.lib), pl = strlen(p->rootpreload);
+  if (ll + 1 + pl + 1 > sizeof p->preloadarg) return g_session.lib;
+  memcpy(p->preloadarg, g_session.lib, ll);
+  p->preloadarg[ll] = ':';
+  memcpy(p->preloadarg + ll + 1, p->rootpreload, pl + 1);
+  return p->preloadarg;
+}
+
 __attribute__((noinline)) int plan_library_path(Plan* p, char* const envp[], const char* search, bool runpath) {
-  if (!cached_library_path(p->libpath, sizeof p->libpath, p->libstamp, sizeof p->libstamp)) return -E2BIG;
+  if (!cached_library_path(p->libpath, sizeof p->libpath, p->libstamp, sizeof p->libstamp, p->rootpreload,
+                           sizeof p->rootpreload))
+    return -E2BIG;
   size_t root_lp = strlen(p->libpath);
   if (search && *search && runpath) prepend_dirs(p, search);
   for (char* const* e = envp; e && *e; e++)
@@ -430,15 +445,12 @@ __attribute__((noinline)) int plan_library_path(Plan* p, char* const envp[], con
 // to stays is not seen: none in a Debian root is.)
 struct InterpCache {
   std::atomic<unsigned> seq;
-  uint64_t root, dev, ino, lino;
-  int64_t csec, lcsec;
-  uint32_t cnsec, lcnsec;
+  uint64_t root;
+  FileId loader, entry;
   char interp[256];
   PathBuf host;
 };
 constinit InterpCache g_interp{};
-
-uint64_t dev_number(const struct statx& sx) { return (uint64_t)sx.stx_dev_major << 32 | sx.stx_dev_minor; }
 
 // The interpreter's own entry, as the root's host path and its name put
 // together (not walked), without following it.
@@ -463,17 +475,14 @@ bool interp_cached(const char* interp, uint64_t root, char* out, size_t n, struc
   size_t hl = strnlen(g_interp.host, sizeof g_interp.host);
   if (hl >= n || hl >= sizeof g_interp.host) return false;
   memcpy(out, g_interp.host, hl + 1);
-  uint64_t r = g_interp.root, dev = g_interp.dev, ino = g_interp.ino, lino = g_interp.lino;
-  int64_t cs = g_interp.csec, lcs = g_interp.lcsec;
-  uint32_t cn = g_interp.cnsec, lcn = g_interp.lcnsec;
+  uint64_t r = g_interp.root;
+  FileId loader = g_interp.loader, entry = g_interp.entry;
   std::atomic_thread_fence(std::memory_order_acquire);
   if (g_interp.seq.load(std::memory_order_relaxed) != s || r != root) return false;
   struct statx e;
-  if (!interp_entry(interp, &e) || e.stx_ino != lino || e.stx_ctime.tv_sec != lcs || e.stx_ctime.tv_nsec != lcn)
-    return false;
+  if (!interp_entry(interp, &e) || !(FileId::of(e) == entry)) return false;
   if (sys::raw(SYS_statx, AT_FDCWD, (long)out, 0, STATX_TYPE | STATX_INO | STATX_CTIME, (long)lx) < 0) return false;
-  return S_ISREG(lx->stx_mode) && dev_number(*lx) == dev && lx->stx_ino == ino && lx->stx_ctime.tv_sec == cs &&
-         lx->stx_ctime.tv_nsec == cn;
+  return S_ISREG(lx->stx_mode) && FileId::of(*lx) == loader;
 }
 
 void interp_remember(const char* interp, uint64_t root, const char* host, const struct statx& lx) {
@@ -496,13 +505,8 @@ void interp_remember(const char* interp, uint64_t root, const char* host, const 
   memcpy(g_interp.interp, interp, il + 1);
   memcpy(g_interp.host, host, hl + 1);
   g_interp.root = root;
-  g_interp.dev = dev_number(lx);
-  g_interp.ino = lx.stx_ino;
-  g_interp.csec = lx.stx_ctime.tv_sec;
-  g_interp.cnsec = lx.stx_ctime.tv_nsec;
-  g_interp.lino = e.stx_ino;
-  g_interp.lcsec = e.stx_ctime.tv_sec;
-  g_interp.lcnsec = e.stx_ctime.tv_nsec;
+  g_interp.loader = FileId::of(lx);
+  g_interp.entry = FileId::of(e);
   g_interp.seq.store(s + 2, std::memory_order_release);
 }
 
@@ -602,7 +606,7 @@ int plan_loader_run(Plan* p, char** a, char* const envp[], char** env_slots, siz
   out[k++] = p->libpath;
   if (caps & kLoaderPreload) {
     out[k++] = const_cast<char*>("--preload");
-    out[k++] = g_session.lib;
+    out[k++] = const_cast<char*>(preload_value(p));
   }
   // `a` may be this plan's own array, further on: each entry is read before
   // the output, six slots behind, reaches it.
@@ -684,6 +688,7 @@ int plan_exec(Plan* p, int dirfd, const char* path, char* const argv[], char* co
   p->argv = const_cast<char**>(argv);
   p->exe[0] = 0;
   p->libstamp[0] = 0;
+  p->rootpreload[0] = 0;
   p->comm[0] = 0;
   p->argvnote[0] = 0;
   p->argv0 = "";
@@ -1120,7 +1125,7 @@ int plan_exec(Plan* p, int dirfd, const char* path, char* const argv[], char* co
   la[k++] = p->libpath;
   if (caps & kLoaderPreload) {
     la[k++] = const_cast<char*>("--preload");
-    la[k++] = g_session.lib;
+    la[k++] = const_cast<char*>(preload_value(p));
   }
   // la[k] = run_argv[0] is replaced by the program's host path. By
   // descriptor, the loader opens the program after exec, when a close-on-

@@ -11,6 +11,7 @@
 #include <cstdlib>
 #include <cstring>
 
+#include "fileid.h"
 #include "hash.h"
 #include "resolve.h"
 #include "resolve_impl.h"
@@ -225,14 +226,14 @@ struct LibStamp {
 // writer fills an entry.
 struct StampFile {
   std::atomic<unsigned> seq;
-  uint64_t root, dev, ino;
-  int64_t csec;
-  uint32_t cnsec;
+  uint64_t root;
+  bool absent;  // the file was not there: `host` and `id` are its directory's
+  FileId id;
   char host[512];
 };
-constinit StampFile g_stamp_files[3]{};
-
-uint64_t dev_of(const struct statx& sx) { return (uint64_t)sx.stx_dev_major << 32 | sx.stx_dev_minor; }
+constexpr const char* kStampFiles[] = {"/etc/ld.so.cache", "/etc/ld.so.conf", "/etc/ld.so.conf.d", "/etc/ld.so.preload"};
+constexpr int kStamps = sizeof kStampFiles / sizeof kStampFiles[0];
+constinit StampFile g_stamp_files[kStamps]{};
 
 bool stamp_again(int i, uint64_t root, struct statx* sx) {
   StampFile& f = g_stamp_files[i];
@@ -242,18 +243,21 @@ bool stamp_again(int i, uint64_t root, struct statx* sx) {
   size_t l = strnlen(f.host, sizeof f.host);
   if (l >= sizeof host) return false;
   memcpy(host, f.host, l + 1);
-  uint64_t r = f.root, dev = f.dev, ino = f.ino;
-  int64_t cs = f.csec;
-  uint32_t cn = f.cnsec;
+  uint64_t r = f.root;
+  bool absent = f.absent;
+  FileId id = f.id;
   std::atomic_thread_fence(std::memory_order_acquire);
   if (f.seq.load(std::memory_order_relaxed) != s || r != root) return false;
   if (sys::raw(SYS_statx, AT_FDCWD, (long)host, AT_SYMLINK_NOFOLLOW, STATX_TYPE | STATX_INO | STATX_CTIME, (long)sx) < 0)
     return false;
-  return !S_ISLNK(sx->stx_mode) && dev_of(*sx) == dev && sx->stx_ino == ino && sx->stx_ctime.tv_sec == cs &&
-         sx->stx_ctime.tv_nsec == cn;
+  bool same = !S_ISLNK(sx->stx_mode) && FileId::of(*sx) == id;
+  // A file that was not there is still not there while its directory is
+  // the same (a name made or removed in it changes its change time).
+  if (same && absent) *sx = {};
+  return same;
 }
 
-void stamp_remember(int i, uint64_t root, const char* host, const struct statx& sx) {
+void stamp_remember(int i, uint64_t root, const char* host, const struct statx& sx, bool absent = false) {
   StampFile& f = g_stamp_files[i];
   size_t l = strlen(host);
   if (l >= sizeof f.host) return;
@@ -262,26 +266,34 @@ void stamp_remember(int i, uint64_t root, const char* host, const struct statx& 
   std::atomic_thread_fence(std::memory_order_release);
   memcpy(f.host, host, l + 1);
   f.root = root;
-  f.dev = dev_of(sx);
-  f.ino = sx.stx_ino;
-  f.csec = sx.stx_ctime.tv_sec;
-  f.cnsec = sx.stx_ctime.tv_nsec;
+  f.absent = absent;
+  f.id = FileId::of(sx);
   f.seq.store(s + 2, std::memory_order_release);
 }
 
 bool lib_stamp(LibStamp* st) {
   st->root = root_identity();
   uint64_t h = kFnvSeed;
-  static constexpr const char* kFiles[] = {"/etc/ld.so.cache", "/etc/ld.so.conf", "/etc/ld.so.conf.d"};
-  for (int i = 0; i < 3; i++) {
+  for (int i = 0; i < kStamps; i++) {
     struct statx sx {};
     if (!stamp_again(i, st->root, &sx)) {
       PathBuf cur, host;
       cur[0] = 0;
       bool trailing;
-      if (walk_inside(kFiles[i], true, cur, sizeof cur, &trailing, false) == 0 && host_of(cur, host, sizeof host)) {
-        if (sys::raw(SYS_statx, AT_FDCWD, (long)host, 0, STATX_TYPE | STATX_INO | STATX_CTIME, (long)&sx) < 0) sx = {};
-        else stamp_remember(i, st->root, host, sx);
+      if (walk_inside(kStampFiles[i], true, cur, sizeof cur, &trailing, false) == 0 && host_of(cur, host, sizeof host) &&
+          sys::raw(SYS_statx, AT_FDCWD, (long)host, 0, STATX_TYPE | STATX_INO | STATX_CTIME, (long)&sx) == 0) {
+        stamp_remember(i, st->root, host, sx);
+      } else {
+        sx = {};
+        // Not there (ld.so.preload, as a rule): its directory is looked at
+        // next time, not the way to the file.
+        struct statx dx;
+        cur[0] = 0;
+        if (walk_inside("/etc", true, cur, sizeof cur, &trailing, false) == 0 && host_of(cur, host, sizeof host) &&
+            sys::raw(SYS_statx, AT_FDCWD, (long)host, AT_SYMLINK_NOFOLLOW, STATX_TYPE | STATX_INO | STATX_CTIME,
+                     (long)&dx) == 0 &&
+            S_ISDIR(dx.stx_mode))
+          stamp_remember(i, st->root, host, dx, true);
       }
     }
     uint64_t v[3] = {sx.stx_ino, (uint64_t)sx.stx_ctime.tv_sec, sx.stx_ctime.tv_nsec};
@@ -315,15 +327,21 @@ bool get_hex(const char* s, uint64_t* v) {
   return true;
 }
 
-bool lib_store(const LibStamp& st, const char* path) {
+bool lib_store(const LibStamp& st, const char* preload, size_t pl, const char* path) {
   size_t l = strlen(path);
-  if (l >= sizeof g_lib.path) return false;
+  if (pl + 1 + l >= sizeof g_lib.path) return false;
   unsigned s = __atomic_load_n(&g_lib.seq, __ATOMIC_RELAXED);
   if ((s & 1) || !__atomic_compare_exchange_n(&g_lib.seq, &s, s + 1, false, __ATOMIC_ACQUIRE, __ATOMIC_RELAXED))
     return false;  // another thread is writing: leave it to that one
   __atomic_thread_fence(__ATOMIC_RELEASE);  // the odd count is seen before any of the new bytes
   g_lib.stamp = st;
-  memcpy(g_lib.path, path, l + 1);
+  size_t at = 0;
+  if (pl) {
+    memcpy(g_lib.path, preload, pl);
+    g_lib.path[pl] = '\n';
+    at = pl + 1;
+  }
+  memcpy(g_lib.path + at, path, l + 1);
   __atomic_store_n(&g_lib.seq, s + 2, __ATOMIC_RELEASE);
   return true;
 }
@@ -607,36 +625,126 @@ bool loader_links(char* out, size_t n, bool* complete) {
 
 }  // namespace
 
-bool cached_library_path(char* out, size_t n, char* env_value, size_t en) {
+namespace {
+
+// The root's own /etc/ld.so.preload, for the loader's --preload (its own
+// reading of /etc/ld.so.preload is made to lead nowhere, ldpatch.h): the
+// names it lists, as the loader takes them (white space or ':' between
+// them, '#' to the end of the line a comment), each absolute one as its
+// host path (one that is not in the root as the host path it would have,
+// which the loader then says it cannot preload), bare names as they are
+// (the loader looks for them along --library-path, the root's). "" for
+// none. Its own frame: the buffers are on the stack only when it runs.
+__attribute__((noinline)) void root_preload(char* out, size_t n) {
+  out[0] = 0;
+  PathBuf cur, host;
+  cur[0] = 0;
+  bool trailing;
+  if (walk_inside("/etc/ld.so.preload", true, cur, sizeof cur, &trailing, false) != 0 || !host_of(cur, host, sizeof host))
+    return;
+  long fd = sys::raw(SYS_openat, AT_FDCWD, (long)host, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
+  if (fd < 0) return;
+  char text[4096];
+  long got = sys::raw(SYS_read, fd, (long)text, sizeof text - 1);
+  sys::raw(SYS_close, fd);
+  if (got <= 0) return;
+  text[got] = 0;
+  size_t w = 0;
+  auto sep = [](char c) { return c == ' ' || c == '\t' || c == '\n' || c == ':'; };
+  for (char* p = text; *p;) {
+    if (*p == '#') {
+      while (*p && *p != '\n') p++;
+      continue;
+    }
+    if (sep(*p)) {
+      p++;
+      continue;
+    }
+    char* q = p;
+    while (*q && !sep(*q) && *q != '#') q++;
+    char saved = *q;
+    *q = 0;
+    const char* ent = p;
+    Resolved r;
+    if (*p == '/') {
+      if (resolve(AT_FDCWD, p, kFollow, &r) == 0 && r.path[0] == '/') {
+        ent = r.path;
+      } else {
+        size_t tl = g_root.top_len, cl = g_root.croot_len == 1 ? 0 : g_root.croot_len, el = strlen(p);
+        ent = nullptr;
+        if (tl + cl + el < sizeof r.buf) {
+          memcpy(r.buf, g_root.top, tl);
+          memcpy(r.buf + tl, g_root.croot, cl);
+          memcpy(r.buf + tl + cl, p, el + 1);
+          ent = r.buf;
+        }
+      }
+    } else if (strchr(p, '/')) {
+      ent = nullptr;  // relative to whatever directory the program starts in: left out
+    }
+    size_t el = ent ? strlen(ent) : 0;
+    if (ent && w + (w ? 1 : 0) + el < n) {
+      if (w) out[w++] = ':';
+      memcpy(out + w, ent, el + 1);
+      w += el;
+    }
+    *q = saved;
+    p = q;
+  }
+}
+
+}  // namespace
+
+bool cached_library_path(char* out, size_t n, char* env_value, size_t en, char* preload, size_t pn) {
   if (en) env_value[0] = 0;
+  if (pn) preload[0] = 0;
   LibStamp st;
   if (!lib_stamp(&st)) return root_library_path(out, n);
   if (!__atomic_load_n(&g_lib.loaded_env, __ATOMIC_RELAXED)) {
-    // What the program that started this one knew: "ROOTHASH FILESHASH:PATH".
+    // What the program that started this one knew:
+    // "ROOTHASH FILESHASH:[PRELOAD\n]PATH".
     __atomic_store_n(&g_lib.loaded_env, true, __ATOMIC_RELAXED);
     for (char** e = environ; e && *e; e++) {
       if (strncmp(*e, "COWROOT_LIBPATH=", 16) != 0) continue;
       const char* v = *e + 16;
       LibStamp got;
-      if (strnlen(v, 34) == 34 && get_hex(v, &got.root) && v[16] == ' ' && get_hex(v + 17, &got.files) && v[33] == ':')
-        lib_store(got, v + 34);
+      if (strnlen(v, 34) == 34 && get_hex(v, &got.root) && v[16] == ' ' && get_hex(v + 17, &got.files) && v[33] == ':') {
+        const char* nl = strchr(v + 34, '\n');
+        lib_store(got, v + 34, nl ? (size_t)(nl - (v + 34)) : 0, nl ? nl + 1 : v + 34);
+      }
       break;
     }
   }
-  if (!lib_load(st, out, n)) {
+  if (lib_load(st, out, n)) {
+    // "PRELOAD\nPATH": the list goes to `preload`, the path to the start.
+    if (char* nl = strchr(out, '\n')) {
+      size_t pl = (size_t)(nl - out);
+      if (pn && pl >= pn) return false;
+      if (pn) {
+        memcpy(preload, out, pl);
+        preload[pl] = 0;
+      }
+      memmove(out, nl + 1, strlen(nl + 1) + 1);
+    }
+  } else {
     bool complete;
     if (!root_library_path(out, n, &complete)) return false;
+    if (pn) root_preload(preload, pn);
     // A path a failure may have left links out of is used once, not kept
     // nor handed down: the next exec computes it again.
     if (!complete) return true;
-    lib_store(st, out);
+    lib_store(st, preload, pn ? strlen(preload) : 0, out);
   }
-  if (en >= 35) {
+  size_t pl = pn ? strlen(preload) : 0;
+  if (en >= 35 + pl + 1) {
     put_hex(env_value, st.root);
     env_value[16] = ' ';
     put_hex(env_value + 17, st.files);
     env_value[33] = ':';
-    env_value[34] = 0;  // the path itself follows: the caller has it
+    // The list, when there is one, then the path itself (the caller has it).
+    memcpy(env_value + 34, preload, pl);
+    if (pl) env_value[34 + pl++] = '\n';
+    env_value[34 + pl] = 0;
   }
   return true;
 }

@@ -20,6 +20,7 @@
 #include <cstring>
 
 #include "exec.h"
+#include "fileid.h"
 #include "ldpatch.h"
 #include "sys.h"
 
@@ -47,9 +48,7 @@ const char* reason_text(unsigned r) {
 }
 
 struct Entry {
-  uint64_t dev, ino;
-  int64_t csec;
-  uint32_t cnsec;
+  FileId id;
   unsigned caps;  // 0: empty
   uint32_t runs[ldpatch::kMaxRuns];  // where the loader's own host paths are (ldpatch.h), 0 after the last
 };
@@ -61,12 +60,7 @@ struct LoaderCache {
 };
 constinit LoaderCache g_ld{};
 
-uint64_t dev_of(const struct statx& sx) { return (uint64_t)sx.stx_dev_major << 32 | sx.stx_dev_minor; }
-
-bool same_file(const Entry& e, const struct statx& sx) {
-  return e.caps && e.dev == dev_of(sx) && e.ino == sx.stx_ino && e.csec == sx.stx_ctime.tv_sec &&
-         e.cnsec == sx.stx_ctime.tv_nsec;
-}
+bool same_file(const Entry& e, const struct statx& sx) { return e.caps && e.id == FileId::of(sx); }
 
 void remember(const Entry& ne) {
   unsigned s = g_ld.seq.load(std::memory_order_relaxed);
@@ -74,7 +68,7 @@ void remember(const Entry& ne) {
   std::atomic_thread_fence(std::memory_order_release);
   unsigned slot = 4;
   for (unsigned i = 0; i < 4 && slot == 4; i++)
-    if (g_ld.e[i].dev == ne.dev && g_ld.e[i].ino == ne.ino) slot = i;  // the same file, changed
+    if (g_ld.e[i].id.dev == ne.id.dev && g_ld.e[i].id.ino == ne.id.ino) slot = i;  // the same file, changed
   if (slot == 4) slot = g_ld.next++ % 4;
   g_ld.e[slot] = ne;
   g_ld.seq.store(s + 2, std::memory_order_release);
@@ -124,7 +118,7 @@ void load_env() {
       if (ok && i < kFields - 1) v++;
     }
     if (!ok || f[4] == 0 || f[4] > 0xffff) return;
-    Entry ne{f[0], f[1], (int64_t)f[2], (uint32_t)f[3], (unsigned)f[4], {}};
+    Entry ne{{f[0], f[1], (int64_t)f[2], (uint32_t)f[3]}, (unsigned)f[4], {}};
     for (int i = 0; i < ldpatch::kMaxRuns; i++) {
       if (f[5 + i] > 0xffffffffu) return;
       ne.runs[i] = (uint32_t)f[5 + i];
@@ -200,7 +194,7 @@ int loader_caps(const char* host, const struct statx& sx, const char** why, uint
     if (r) caps = kLoaderRefused | r << 8;
     // What could not be read (now: memory, a file changing) is not kept.
     if (r != kUnreadable) {
-      Entry ne{dev_of(sx), sx.stx_ino, sx.stx_ctime.tv_sec, sx.stx_ctime.tv_nsec, caps, {}};
+      Entry ne{FileId::of(sx), caps, {}};
       memcpy(ne.runs, runs, sizeof runs);
       remember(ne);
     }
@@ -220,7 +214,7 @@ bool loaders_text(char* out, size_t n) {
   if (s & 1) return true;  // being written: the new program learns for itself
   for (const Entry& e : g_ld.e) {
     if (!e.caps) continue;
-    uint64_t f[kFields] = {e.dev, e.ino, (uint64_t)e.csec, e.cnsec, e.caps};
+    uint64_t f[kFields] = {e.id.dev, e.id.ino, (uint64_t)e.id.csec, e.id.cnsec, e.caps};
     for (int i = 0; i < ldpatch::kMaxRuns; i++) f[5 + i] = e.runs[i];
     char one[kFields * 17 + 2];
     size_t l = 0;

@@ -165,13 +165,16 @@ void ld_conf_lines(char* text, D&& dir, I&& include) {
 }
 
 // root_library_path, remembered: for as long as the root's
-// /etc/ld.so.cache, /etc/ld.so.conf and /etc/ld.so.conf.d are the same files
+// /etc/ld.so.cache, /etc/ld.so.conf, /etc/ld.so.conf.d and /etc/ld.so.preload are the same files
 // (the real loader, too, sees a changed configuration only after ldconfig
 // rewrites the cache), the path is reused instead of parsed again. The
 // memory survives fork, and COWROOT_LIBPATH=STAMP+PATH in the new program's
 // environment carries it across exec: `stamp` (35 bytes) receives STAMP. No allocation, no lock
 // (safe in a vfork child). Returns false if it does not fit.
-bool cached_library_path(char* out, size_t n, char* stamp, size_t sn);
+// The root's own /etc/ld.so.preload comes with it (`preload`, pn bytes:
+// its names, host paths for absolute ones, ':' between them; "" for none),
+// and in STAMP ("ROOTHASH FILESHASH:PRELOAD\n" when there is one).
+bool cached_library_path(char* out, size_t n, char* stamp, size_t sn, char* preload = nullptr, size_t pn = 0);
 
 // STATE/loader-links.HASH: the links root_library_path makes for libraries
 // behind absolute links (ldconf.cc); to_inside names the root's file for
