@@ -415,15 +415,22 @@ __attribute__((constructor)) static void hello(void) {
   write(2, m, strlen(m));
 }
 )");
-  REQUIRE(sh("mkdir -p " + q(root() + "/opt/zzpre") + " && cc -shared -fPIC -DWHO='\"abs\"' -o " +
-             q(root() + "/opt/zzpre/libzzabs.so") + " " + q(d / "pre.c") + " && cc -shared -fPIC -DWHO='\"bare\"' -o " +
-             q(root() + "/usr/lib/libzzbare.so") + " " + q(d / "pre.c") + " 2>&1")
-              .status == 0);
+  auto lib = [&](const std::string& who, const std::string& to) {
+    return sh("cc -shared -fPIC -DWHO='\"" + who + "\"' -o " + q(root() + to) + " " + q(d / "pre.c") + " 2>&1").status == 0;
+  };
+  REQUIRE(sh("mkdir -p " + q(root() + "/opt/zzpre")).status == 0);
+  REQUIRE(lib("abs", "/opt/zzpre/libzzabs.so"));
+  REQUIRE(lib("other", "/opt/zzpre/libzzother.so"));
+  REQUIRE(lib("bare", "/usr/lib/libzzbare.so"));
   auto r = in_root(R"(echo before | cat
-printf '# a comment\n /opt/zzpre/libzzabs.so:libzzbare.so # another\n' > /etc/ld.so.preload
+ln -s /opt/zzpre/list /etc/ld.so.preload && ln -s libzzabs.so /opt/zzpre/libzzcur.so
+echo dangling | cat
+printf '# a comment\n /opt/zzpre/libzzcur.so:libzzbare.so # another\n' > /opt/zzpre/list
 echo one | cat
 { ldd /bin/cat | grep -c zz; } 2>/dev/null
-echo /opt/zzpre/missing.so >> /etc/ld.so.preload
+ln -sfn libzzother.so /opt/zzpre/libzzcur.so
+echo retargeted | cat
+echo /opt/zzpre/missing.so >> /opt/zzpre/list
 echo two | cat
 rm /etc/ld.so.preload 2>/dev/null
 echo three | cat)");
@@ -434,14 +441,23 @@ echo three | cat)");
     size_t i = r.out.find(a), j = r.out.find(b);
     return i == std::string::npos || j == std::string::npos || j < i ? std::string("?") : r.out.substr(i + a.size(), j - i - a.size());
   };
-  CHECK(r.out.compare(0, 7, "before\n") == 0);  // nothing preloaded before the file is there
-  std::string first = between("before\n", "one\n");
-  CHECK(first.find("preloaded abs\n") != std::string::npos);  // an absolute name, in the root
+  // Nothing preloaded before the file, nor while it is a link to nothing
+  // (its target, made outside /etc, is found by the next program).
+  CHECK(r.out.compare(0, 16, "before\ndangling\n") == 0);
+  std::string first = between("dangling\n", "one\n");
+  CHECK(first.find("preloaded abs\n") != std::string::npos);  // an absolute name (a link), in the root
   CHECK(first.find("preloaded bare\n") != std::string::npos);  // a bare name, along the root's library path
-  CHECK(between("one\n", "two\n").compare(0, 2, "2\n") == 0);  // ldd lists both
-  std::string second = between("one\n2\n", "two\n");
+  CHECK(between("one\n", "retargeted\n").compare(0, 2, "2\n") == 0);  // ldd lists both
+  // The link made to lead elsewhere: the next program (cat, the two
+  // lines before its output; ln's come before them) follows it.
+  std::string retargeted = between("one\n2\n", "retargeted\n");
+  size_t two_lines = retargeted.rfind('\n', retargeted.rfind('\n', retargeted.size() - 2) - 1);
+  std::string cat_lines = two_lines == std::string::npos ? retargeted : retargeted.substr(two_lines + 1);
+  CHECK(cat_lines.find("preloaded other\n") != std::string::npos);
+  CHECK(cat_lines.find("preloaded bare\n") != std::string::npos);
+  std::string second = between("retargeted\n", "two\n");
   CHECK(second.find("missing.so' from --preload cannot be preloaded") != std::string::npos);  // said, and skipped
-  CHECK(second.find("preloaded abs\n") != std::string::npos);
+  CHECK(second.find("preloaded other\n") != std::string::npos);
   CHECK(second.find("preloaded bare\n") != std::string::npos);
   CHECK(r.out.size() > 10);
   CHECK(r.out.substr(r.out.size() - 10) == "two\nthree\n");  // gone with the file

@@ -407,14 +407,52 @@ void links_before_own_dirs(Plan* p, size_t root_lp) {
 }
 
 // --preload's value: the library, then the root's own preload list (which
-// the loader would have read after LD_PRELOAD and --preload).
+// the loader would have read after LD_PRELOAD and --preload), each
+// absolute name made the host path it leads to now (one the root lacks,
+// the host path it would have: the loader says it cannot preload it, and
+// goes on); other names as they are (a bare one the loader looks for
+// along the root's library path, a relative one from the program's
+// working directory, $ORIGIN from its file: all inside the root). The
+// loader splits the list at ' ' and ':': a host path with either is left
+// out, and said.
 const char* preload_value(Plan* p) {
   if (!p->rootpreload[0]) return g_session.lib;
-  size_t ll = strlen(g_session.lib), pl = strlen(p->rootpreload);
-  if (ll + 1 + pl + 1 > sizeof p->preloadarg) return g_session.lib;
-  memcpy(p->preloadarg, g_session.lib, ll);
-  p->preloadarg[ll] = ':';
-  memcpy(p->preloadarg + ll + 1, p->rootpreload, pl + 1);
+  size_t w = strlen(g_session.lib);
+  if (w + 1 > sizeof p->preloadarg) return g_session.lib;
+  memcpy(p->preloadarg, g_session.lib, w + 1);
+  for (const char* n = p->rootpreload; *n;) {
+    const char* e = strchr(n, ':');
+    size_t nl = e ? (size_t)(e - n) : strlen(n);
+    PathBuf name;
+    if (nl >= sizeof name) break;
+    memcpy(name, n, nl);
+    name[nl] = 0;
+    n += nl + (e ? 1 : 0);
+    const char* ent = name;
+    Resolved r;
+    if (name[0] == '/') {
+      if (resolve(AT_FDCWD, name, kFollow | kForExec, &r) == 0 && r.path[0] == '/') {
+        ent = r.path;
+      } else {
+        size_t tl = g_root.top_len, cl = g_root.croot_len == 1 ? 0 : g_root.croot_len;
+        if (tl + cl + nl >= sizeof r.buf) continue;
+        memmove(r.buf + tl + cl, name, nl + 1);
+        memcpy(r.buf, g_root.top, tl);
+        memcpy(r.buf + tl, g_root.croot, cl);
+        ent = r.buf;
+      }
+      if (strpbrk(ent, " :")) {
+        say(name, " (/etc/ld.so.preload): its host path ", ent,
+            " has a space or ':', which the loader's --preload cannot take: not preloaded");
+        continue;
+      }
+    }
+    size_t el = strlen(ent);
+    if (w + 1 + el + 1 > sizeof p->preloadarg) break;
+    p->preloadarg[w++] = ':';
+    memcpy(p->preloadarg + w, ent, el + 1);
+    w += el;
+  }
   return p->preloadarg;
 }
 

@@ -277,23 +277,39 @@ bool lib_stamp(LibStamp* st) {
   for (int i = 0; i < kStamps; i++) {
     struct statx sx {};
     if (!stamp_again(i, st->root, &sx)) {
-      PathBuf cur, host;
-      cur[0] = 0;
+      PathBuf cur, host, dir;
       bool trailing;
+      // The directory first: a file made after this look is seen next time.
+      struct statx dx;
+      cur[0] = 0;
+      bool dir_ok = walk_inside("/etc", true, cur, sizeof cur, &trailing, false) == 0 && host_of(cur, dir, sizeof dir) &&
+                    sys::raw(SYS_statx, AT_FDCWD, (long)dir, AT_SYMLINK_NOFOLLOW, STATX_TYPE | STATX_INO | STATX_CTIME,
+                             (long)&dx) == 0 &&
+                    S_ISDIR(dx.stx_mode);
+      cur[0] = 0;
       if (walk_inside(kStampFiles[i], true, cur, sizeof cur, &trailing, false) == 0 && host_of(cur, host, sizeof host) &&
           sys::raw(SYS_statx, AT_FDCWD, (long)host, 0, STATX_TYPE | STATX_INO | STATX_CTIME, (long)&sx) == 0) {
-        stamp_remember(i, st->root, host, sx);
+        // Remembered only where no link led to it (the root's host path and
+        // the name, as they are): a link removed or made to lead elsewhere
+        // while its old target stays is then seen (it is walked each time).
+        size_t tl = g_root.top_len, cl = g_root.croot_len == 1 ? 0 : g_root.croot_len, nl = strlen(kStampFiles[i]);
+        if (strlen(host) == tl + cl + nl && memcmp(host, g_root.top, tl) == 0 && memcmp(host + tl, g_root.croot, cl) == 0 &&
+            memcmp(host + tl + cl, kStampFiles[i], nl) == 0)
+          stamp_remember(i, st->root, host, sx);
       } else {
         sx = {};
-        // Not there (ld.so.preload, as a rule): its directory is looked at
-        // next time, not the way to the file.
-        struct statx dx;
-        cur[0] = 0;
-        if (walk_inside("/etc", true, cur, sizeof cur, &trailing, false) == 0 && host_of(cur, host, sizeof host) &&
-            sys::raw(SYS_statx, AT_FDCWD, (long)host, AT_SYMLINK_NOFOLLOW, STATX_TYPE | STATX_INO | STATX_CTIME,
-                     (long)&dx) == 0 &&
-            S_ISDIR(dx.stx_mode))
-          stamp_remember(i, st->root, host, dx, true);
+        // Not there (ld.so.preload, as a rule): next time its directory is
+        // looked at, not the way to the file. Only when no entry of that
+        // name is there at all (a link to nothing yet is looked at again).
+        struct statx ex;
+        size_t dl = strlen(dir), bl = strlen(kStampFiles[i] + 4);  // the name after "/etc"
+        if (dir_ok && dl + bl < sizeof dir) {
+          memcpy(dir + dl, kStampFiles[i] + 4, bl + 1);
+          if (sys::raw(SYS_statx, AT_FDCWD, (long)dir, AT_SYMLINK_NOFOLLOW, STATX_TYPE, (long)&ex) == -ENOENT) {
+            dir[dl] = 0;
+            stamp_remember(i, st->root, dir, dx, true);
+          }
+        }
       }
     }
     uint64_t v[3] = {sx.stx_ino, (uint64_t)sx.stx_ctime.tv_sec, sx.stx_ctime.tv_nsec};
@@ -630,11 +646,11 @@ namespace {
 // The root's own /etc/ld.so.preload, for the loader's --preload (its own
 // reading of /etc/ld.so.preload is made to lead nowhere, ldpatch.h): the
 // names it lists, as the loader takes them (white space or ':' between
-// them, '#' to the end of the line a comment), each absolute one as its
-// host path (one that is not in the root as the host path it would have,
-// which the loader then says it cannot preload), bare names as they are
-// (the loader looks for them along --library-path, the root's). "" for
-// none. Its own frame: the buffers are on the stack only when it runs.
+// them, '#' to the end of the line a comment), ':' between them, as they
+// are written: they are made host paths at each exec (exec.cc), where what
+// they lead to is looked at afresh. A name cut by the end of what is read
+// is left out. "" for none. Its own frame: the buffers are on the stack
+// only when it runs.
 __attribute__((noinline)) void root_preload(char* out, size_t n) {
   out[0] = 0;
   PathBuf cur, host;
@@ -644,8 +660,13 @@ __attribute__((noinline)) void root_preload(char* out, size_t n) {
     return;
   long fd = sys::raw(SYS_openat, AT_FDCWD, (long)host, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
   if (fd < 0) return;
-  char text[4096];
-  long got = sys::raw(SYS_read, fd, (long)text, sizeof text - 1);
+  char text[8192];
+  long got = 0;
+  for (long r; got < (long)sizeof text - 1; got += r) {
+    r = sys::raw(SYS_read, fd, (long)(text + got), (long)sizeof text - 1 - got);
+    if (r <= 0) break;
+  }
+  bool cut = got == (long)sizeof text - 1;
   sys::raw(SYS_close, fd);
   if (got <= 0) return;
   text[got] = 0;
@@ -662,33 +683,13 @@ __attribute__((noinline)) void root_preload(char* out, size_t n) {
     }
     char* q = p;
     while (*q && !sep(*q) && *q != '#') q++;
-    char saved = *q;
-    *q = 0;
-    const char* ent = p;
-    Resolved r;
-    if (*p == '/') {
-      if (resolve(AT_FDCWD, p, kFollow, &r) == 0 && r.path[0] == '/') {
-        ent = r.path;
-      } else {
-        size_t tl = g_root.top_len, cl = g_root.croot_len == 1 ? 0 : g_root.croot_len, el = strlen(p);
-        ent = nullptr;
-        if (tl + cl + el < sizeof r.buf) {
-          memcpy(r.buf, g_root.top, tl);
-          memcpy(r.buf + tl, g_root.croot, cl);
-          memcpy(r.buf + tl + cl, p, el + 1);
-          ent = r.buf;
-        }
-      }
-    } else if (strchr(p, '/')) {
-      ent = nullptr;  // relative to whatever directory the program starts in: left out
-    }
-    size_t el = ent ? strlen(ent) : 0;
-    if (ent && w + (w ? 1 : 0) + el < n) {
+    size_t el = (size_t)(q - p);
+    if (!(cut && !*q) && w + (w ? 1 : 0) + el < n) {
       if (w) out[w++] = ':';
-      memcpy(out + w, ent, el + 1);
+      memcpy(out + w, p, el);
       w += el;
+      out[w] = 0;
     }
-    *q = saved;
     p = q;
   }
 }
@@ -697,7 +698,10 @@ __attribute__((noinline)) void root_preload(char* out, size_t n) {
 
 bool cached_library_path(char* out, size_t n, char* env_value, size_t en, char* preload, size_t pn) {
   if (en) env_value[0] = 0;
-  if (pn) preload[0] = 0;
+  // (The cached path and the stamp handed down go with the root's preload
+  // list: a caller without room for it is given the path alone, afresh.)
+  if (!pn) return root_library_path(out, n);
+  preload[0] = 0;
   LibStamp st;
   if (!lib_stamp(&st)) return root_library_path(out, n);
   if (!__atomic_load_n(&g_lib.loaded_env, __ATOMIC_RELAXED)) {
@@ -715,27 +719,30 @@ bool cached_library_path(char* out, size_t n, char* env_value, size_t en, char* 
       break;
     }
   }
-  if (lib_load(st, out, n)) {
+  bool loaded = lib_load(st, out, n);
+  if (loaded) {
     // "PRELOAD\nPATH": the list goes to `preload`, the path to the start.
     if (char* nl = strchr(out, '\n')) {
       size_t pl = (size_t)(nl - out);
-      if (pn && pl >= pn) return false;
-      if (pn) {
+      if (pl < pn) {
         memcpy(preload, out, pl);
         preload[pl] = 0;
+        memmove(out, nl + 1, strlen(nl + 1) + 1);
+      } else {
+        loaded = false;  // a list longer than this build keeps: read again
       }
-      memmove(out, nl + 1, strlen(nl + 1) + 1);
     }
-  } else {
+  }
+  if (!loaded) {
     bool complete;
     if (!root_library_path(out, n, &complete)) return false;
-    if (pn) root_preload(preload, pn);
+    root_preload(preload, pn);
     // A path a failure may have left links out of is used once, not kept
     // nor handed down: the next exec computes it again.
     if (!complete) return true;
-    lib_store(st, preload, pn ? strlen(preload) : 0, out);
+    lib_store(st, preload, strlen(preload), out);
   }
-  size_t pl = pn ? strlen(preload) : 0;
+  size_t pl = strlen(preload);
   if (en >= 35 + pl + 1) {
     put_hex(env_value, st.root);
     env_value[16] = ' ';
