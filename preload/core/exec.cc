@@ -431,16 +431,9 @@ const char* preload_value(Plan* p) {
     const char* ent = name;
     Resolved r;
     if (name[0] == '/') {
-      if (resolve(AT_FDCWD, name, kFollow | kForExec, &r) == 0 && r.path[0] == '/') {
-        ent = r.path;
-      } else {
-        size_t tl = g_root.top_len, cl = g_root.croot_len == 1 ? 0 : g_root.croot_len;
-        if (tl + cl + nl >= sizeof r.buf) continue;
-        memmove(r.buf + tl + cl, name, nl + 1);
-        memcpy(r.buf, g_root.top, tl);
-        memcpy(r.buf + tl, g_root.croot, cl);
-        ent = r.buf;
-      }
+      if (resolve(AT_FDCWD, name, kFollow | kForExec, &r) == 0 && r.path[0] == '/') ent = r.path;
+      else if (host_unwalked(name, r.buf, sizeof r.buf)) ent = r.buf;
+      else continue;
       if (strpbrk(ent, " :")) {
         say(name, " (/etc/ld.so.preload): its host path ", ent,
             " has a space or ':', which the loader's --preload cannot take: not preloaded");
@@ -490,16 +483,12 @@ struct InterpCache {
 };
 constinit InterpCache g_interp{};
 
-// The interpreter's own entry, as the root's host path and its name put
-// together (not walked), without following it.
+// The interpreter's own entry, its name's host path not walked, without
+// following it.
 bool interp_entry(const char* interp, struct statx* sx) {
   PathBuf at;
-  size_t tl = g_root.top_len, cl = g_root.croot_len == 1 ? 0 : g_root.croot_len, il = strlen(interp);
-  if (tl + cl + il + 1 > sizeof at) return false;
-  memcpy(at, g_root.top, tl);
-  memcpy(at + tl, g_root.croot, cl);
-  memcpy(at + tl + cl, interp, il + 1);
-  return sys::raw(SYS_statx, AT_FDCWD, (long)at, AT_SYMLINK_NOFOLLOW, STATX_TYPE | STATX_INO | STATX_CTIME, (long)sx) == 0;
+  return host_unwalked(interp, at, sizeof at) &&
+         sys::raw(SYS_statx, AT_FDCWD, (long)at, AT_SYMLINK_NOFOLLOW, STATX_TYPE | STATX_INO | STATX_CTIME, (long)sx) == 0;
 }
 
 // The remembered host path of `interp` in `out`, with the statx of it, when
@@ -969,6 +958,15 @@ int plan_exec(Plan* p, int dirfd, const char* path, char* const argv[], char* co
     break;
   }
   if (kind == -ENOEXEC) return -ENOEXEC;
+  // The dynamic program's sanitizer runtime (p->preload) and RUNPATH: by
+  // the descriptor inspect_program kept, else as exec takes the program.
+  auto read_dynamic = [&](char* search, size_t sn, bool* runpath) {
+    if (kept.fd >= 0)
+      sanitizer_needed((int)kept.fd, p->preload, sizeof p->preload, nullptr, nullptr, search, sn, runpath);
+    else
+      sanitizer_needed_at(read_fd >= 0 ? read_fd : nd, read_fd >= 0 ? "" : p->host, read_fd >= 0 ? AT_EMPTY_PATH : 0,
+                          p->preload, sizeof p->preload, nullptr, nullptr, search, sn, runpath);
+  };
   char** run_argv = args + lead;
   if (fd_direct >= 0) {
     // By descriptor: its file's name, for /proc/self/exe and for messages.
@@ -993,10 +991,7 @@ int plan_exec(Plan* p, int dirfd, const char* path, char* const argv[], char* co
     memcpy(p->comm, name, cl);
     p->comm[cl] = 0;
     if (kind == 0) {
-      if (kept.fd >= 0) sanitizer_needed((int)kept.fd, p->preload, sizeof p->preload);
-      else
-        sanitizer_needed_at(read_fd >= 0 ? read_fd : nd, read_fd >= 0 ? "" : p->host, read_fd >= 0 ? AT_EMPTY_PATH : 0,
-                            p->preload, sizeof p->preload);
+      read_dynamic(nullptr, 0, nullptr);
     } else {
       const char* allow = getenv("COWROOT_ALLOW_STATIC");
       if (allow && strcmp(allow, "1") == 0) {
@@ -1092,23 +1087,19 @@ int plan_exec(Plan* p, int dirfd, const char* path, char* const argv[], char* co
   }
   char search[1024];
   bool runpath = false;
-  if (kept.fd >= 0)
-    sanitizer_needed((int)kept.fd, p->preload, sizeof p->preload, nullptr, nullptr, search, sizeof search, &runpath);
-  else
-    sanitizer_needed_at(read_fd >= 0 ? read_fd : nd, read_fd >= 0 ? "" : p->host, read_fd >= 0 ? AT_EMPTY_PATH : 0,
-                        p->preload, sizeof p->preload, nullptr, nullptr, search, sizeof search, &runpath);
+  read_dynamic(search, sizeof search, &runpath);
   Resolved lr;
   struct statx lx;
   const char* elfloader = g_session.fakechroot ? getenv("FAKECHROOT_ELFLOADER") : nullptr;
   uint64_t root_id = 0;
   bool cached = false;
+  // (The remembered way only for a process that searches every directory:
+  // another's walk checks search permission on each directory to the loader.)
+  const bool remembers = searches_freely(fs_cred());
   if (elfloader && *elfloader == '/') {
     lr.dirfd = AT_FDCWD;
     lr.path = elfloader;  // a host path, as fakechroot takes it
-  } else if ((root_id = root_identity(), searches_freely(fs_cred())) &&
-             interp_cached(interp, root_id, lr.buf, sizeof lr.buf, &lx)) {
-    // (Only for a process that searches every directory: another's walk
-    // checks search permission on each directory to the loader.)
+  } else if ((root_id = root_identity(), remembers) && interp_cached(interp, root_id, lr.buf, sizeof lr.buf, &lx)) {
     lr.dirfd = AT_FDCWD;
     lr.path = lr.buf;
     cached = true;
@@ -1121,7 +1112,7 @@ int plan_exec(Plan* p, int dirfd, const char* path, char* const argv[], char* co
       say(p->exe, ": its ELF interpreter ", interp, " is missing in the root");
       return -ENOENT;
     }
-    if (!(elfloader && *elfloader == '/') && lr.path[0] == '/' && searches_freely(fs_cred()))
+    if (!(elfloader && *elfloader == '/') && lr.path[0] == '/' && remembers)
       interp_remember(interp, root_id, lr.path, lx);
   }
   // What this loader takes (once per loader file, not per exec).

@@ -216,13 +216,13 @@ struct LibStamp {
   uint64_t root = 0, files = 0;
 };
 
-// Where each of the three files was found in the root last time (host
-// path, file): one statx of that path, without following a link, says it
-// is the same file (device, inode, change time), and then the walk to it
-// through the root is not made again. Changing the file, replacing it or
-// putting a link in its place changes what that statx sees. (A link on
-// the way to it that is changed while the file stays is not seen; none of
-// these three has one in a Debian root.) Per process; `seq` odd while a
+// Where each of the loader configuration's files was found in the root
+// last time (host path, file): one statx of that path, without following a
+// link, says it is the same file (device, inode, change time), and then
+// the walk to it through the root is not made again. Changing the file,
+// replacing it or putting a link in its place changes what that statx
+// sees; one a link led to is not remembered. A file that is not there is
+// remembered by its directory (/etc). Per process; `seq` odd while a
 // writer fills an entry.
 struct StampFile {
   std::atomic<unsigned> seq;
@@ -274,27 +274,32 @@ void stamp_remember(int i, uint64_t root, const char* host, const struct statx& 
 bool lib_stamp(LibStamp* st) {
   st->root = root_identity();
   uint64_t h = kFnvSeed;
+  // /etc, looked at once, before the first file walked to: a file made
+  // after this look is seen next time.
+  PathBuf dir;
+  struct statx dx;
+  bool dir_looked = false, dir_ok = false;
   for (int i = 0; i < kStamps; i++) {
     struct statx sx {};
     if (!stamp_again(i, st->root, &sx)) {
-      PathBuf cur, host, dir;
+      PathBuf cur, host;
       bool trailing;
-      // The directory first: a file made after this look is seen next time.
-      struct statx dx;
-      cur[0] = 0;
-      bool dir_ok = walk_inside("/etc", true, cur, sizeof cur, &trailing, false) == 0 && host_of(cur, dir, sizeof dir) &&
-                    sys::raw(SYS_statx, AT_FDCWD, (long)dir, AT_SYMLINK_NOFOLLOW, STATX_TYPE | STATX_INO | STATX_CTIME,
-                             (long)&dx) == 0 &&
-                    S_ISDIR(dx.stx_mode);
+      if (!dir_looked) {
+        dir_looked = true;
+        cur[0] = 0;
+        dir_ok = walk_inside("/etc", true, cur, sizeof cur, &trailing, false) == 0 && host_of(cur, dir, sizeof dir) &&
+                 sys::raw(SYS_statx, AT_FDCWD, (long)dir, AT_SYMLINK_NOFOLLOW, STATX_TYPE | STATX_INO | STATX_CTIME,
+                          (long)&dx) == 0 &&
+                 S_ISDIR(dx.stx_mode);
+      }
       cur[0] = 0;
       if (walk_inside(kStampFiles[i], true, cur, sizeof cur, &trailing, false) == 0 && host_of(cur, host, sizeof host) &&
           sys::raw(SYS_statx, AT_FDCWD, (long)host, 0, STATX_TYPE | STATX_INO | STATX_CTIME, (long)&sx) == 0) {
         // Remembered only where no link led to it (the root's host path and
         // the name, as they are): a link removed or made to lead elsewhere
         // while its old target stays is then seen (it is walked each time).
-        size_t tl = g_root.top_len, cl = g_root.croot_len == 1 ? 0 : g_root.croot_len, nl = strlen(kStampFiles[i]);
-        if (strlen(host) == tl + cl + nl && memcmp(host, g_root.top, tl) == 0 && memcmp(host + tl, g_root.croot, cl) == 0 &&
-            memcmp(host + tl + cl, kStampFiles[i], nl) == 0)
+        PathBuf as_named;
+        if (host_unwalked(kStampFiles[i], as_named, sizeof as_named) && strcmp(as_named, host) == 0)
           stamp_remember(i, st->root, host, sx);
       } else {
         sx = {};
@@ -302,13 +307,12 @@ bool lib_stamp(LibStamp* st) {
         // looked at, not the way to the file. Only when no entry of that
         // name is there at all (a link to nothing yet is looked at again).
         struct statx ex;
-        size_t dl = strlen(dir), bl = strlen(kStampFiles[i] + 4);  // the name after "/etc"
+        size_t dl = dir_ok ? strlen(dir) : 0, bl = strlen(kStampFiles[i] + 4);  // the name after "/etc"
         if (dir_ok && dl + bl < sizeof dir) {
           memcpy(dir + dl, kStampFiles[i] + 4, bl + 1);
-          if (sys::raw(SYS_statx, AT_FDCWD, (long)dir, AT_SYMLINK_NOFOLLOW, STATX_TYPE, (long)&ex) == -ENOENT) {
-            dir[dl] = 0;
-            stamp_remember(i, st->root, dir, dx, true);
-          }
+          bool none = sys::raw(SYS_statx, AT_FDCWD, (long)dir, AT_SYMLINK_NOFOLLOW, STATX_TYPE, (long)&ex) == -ENOENT;
+          dir[dl] = 0;
+          if (none) stamp_remember(i, st->root, dir, dx, true);
         }
       }
     }

@@ -572,6 +572,14 @@ int cwd_dir(Key* key, Meta* real) {
 }
 }  // namespace walker
 
+size_t host_unwalked(const char* name, char* out, size_t n) {
+  if (name[0] != '/') return 0;
+  PathBuf in;
+  size_t cl = g_root.croot_len > 1 ? g_root.croot_len : 0;
+  if (!put(in, sizeof in, g_root.croot, cl, name, strlen(name))) return 0;
+  return map_host(in, out, n);
+}
+
 void root_forget_cache() { g_session.cache_epoch++; }
 
 void root_init() {

@@ -132,6 +132,11 @@ bool root_env(F&& add);
 // that the root's absolute links name (ldconf.cc: the loader would follow
 // those from the host's /). No allocation. Returns false if it does not fit.
 bool root_library_path(char* out, size_t n);
+// The host path an absolute inside name has as it is, not walked (no link
+// on the way followed): the current root's, or a bind's. 0 when it is not
+// absolute or does not fit. What a walk found is compared with it to know
+// that no link led there.
+size_t host_unwalked(const char* name, char* out, size_t n);
 // The session's root, the current chroot inside it and the binds, hashed:
 // any of them changes which host file an inside path names.
 uint64_t root_identity();

@@ -440,8 +440,8 @@ void confine_start() {
     }
     sys::g_gate = reinterpret_cast<void*>(confine::kGate);
     g_confine.active = true;
-    auto* info = reinterpret_cast<const confine::StubInfo*>(confine::kStubInfo);
-    if (info->magic == confine::kStubMagic && info->mode == 'H') {
+    const confine::StubInfo* info = confine::stub_info();
+    if (info && info->mode == 'H') {
       // One of cowroot's own programs: its calls pass, as the stub lets
       // them; the programs it starts are planned as ever.
       return;
