@@ -39,6 +39,7 @@ TRACE    := $(BUILD)/cowroot-trace
 ARCH     := $(shell uname -m)
 ifeq ($(ARCH),x86_64)
 STUB     := $(BUILD)/cowroot-stub
+AUDIT    := $(BUILD)/cowroot-audit.so
 LIBENTRY := -Wl,-e,cr_static_entry
 RAWPROGS := $(BUILD)/tests/rawprog $(BUILD)/tests/rawprog-static
 endif
@@ -54,7 +55,7 @@ TESTS    := $(BUILD)/tests/unit_tests $(BUILD)/tests/resolve_tests $(BUILD)/test
 HELPER   := $(BUILD)/tests/helper $(RAWPROGS)
 BENCH    := $(BUILD)/bench/callpath $(BUILD)/bench/timeit $(BUILD)/bench/fixture_cases $(BUILD)/bench/relcall $(BUILD)/bench/rawstat $(BUILD)/bench/rawstat-static
 
-all: $(BUILD)/.deps-build $(PRELOAD) $(FAKED) $(CLI) $(TRACE) $(STUB) $(CLONE_LIB) $(FIXTURE) $(FIXTURE_SO)
+all: $(BUILD)/.deps-build $(PRELOAD) $(AUDIT) $(FAKED) $(CLI) $(TRACE) $(STUB) $(CLONE_LIB) $(FIXTURE) $(FIXTURE_SO)
 
 $(BUILD)/.deps-%: mk/deps.sh
 	@mkdir -p $(BUILD)
@@ -157,6 +158,22 @@ $(STUB): $(BUILD)/stub/stub.o
 	  -Wl,--section-start=.crinfo=0x7e903ff01000 -Wl,-z,noexecstack -Wl,-z,norelro -Wl,-z,noseparate-code -Wl,--build-id=none -o $@ $^
 	@test "$$(nm $@ | awk '$$3 == "cr_gate" || $$3 == "cr_stub_info" { print $$1 }' | sort | tr '\n' ' ')" = \
 	  "00007e903ff00000 00007e903ff01000 " || { echo "cowroot-stub: the gate is not at its fixed address" >&2; rm -f $@; exit 1; }
+
+# cowroot-audit.so: the root's loader's audit module (preload/audit/audit.cc),
+# beside the daemon. No libc (x86_64 system calls, as the stub's) and no
+# instrumentation: it runs in the audit namespace, before any program's code.
+$(BUILD)/audit/audit.o: preload/audit/audit.cc | $(BUILD)/.deps-build
+	@mkdir -p $(@D)
+	$(CXX) $(filter-out -fsanitize=% -O%,$(CXXFLAGS)) -Os -std=c++20 $(WARN) -MMD -MP -ffreestanding -fno-exceptions -fno-rtti \
+	  -fno-asynchronous-unwind-tables -fno-stack-protector -fno-tree-loop-distribute-patterns -fPIC -fvisibility=hidden \
+	  -c $< -o $@
+
+$(AUDIT): $(BUILD)/audit/audit.o
+	$(CXX) -shared -nostdlib -Wl,-z,noexecstack -Wl,-z,noseparate-code -Wl,-z,norelro -Wl,--hash-style=gnu \
+	  -Wl,--build-id=none -Wl,-s -o $@ $^
+	@# Two mappings, nothing to relocate: the loader writes no page of it but .dynamic.
+	@test -z "$$(readelf -d $@ | grep -E 'NEEDED|RELA?SZ|TEXTREL')" || \
+	  { echo "cowroot-audit.so: must need no library and have no relocation" >&2; rm -f $@; exit 1; }
 endif
 
 $(BUILD)/tests/helper: $(BUILD)/tests/helper.o
@@ -312,6 +329,7 @@ install: all
 	install -m 755 $(TRACE) $(DESTDIR)$(PREFIX)/libexec/cowroot/cowroot-trace
 	$(if $(STUB),install -m 755 $(STUB) $(DESTDIR)$(PREFIX)/libexec/cowroot/cowroot-stub)
 	install -m 755 $(PRELOAD) $(DESTDIR)$(PREFIX)/lib/libcowroot.so
+	$(if $(AUDIT),install -m 644 $(AUDIT) $(DESTDIR)$(PREFIX)/libexec/cowroot/cowroot-audit.so)
 	install -m 644 $(CORE_LIB) $(DESTDIR)$(PREFIX)/lib/libcowroot-core.a
 	install -m 644 $(CLONE_LIB) $(DESTDIR)$(PREFIX)/lib/libcowroot-clone.a
 	install -m 755 $(FIXTURE_SO) $(DESTDIR)$(PREFIX)/lib/libcowroot-fixture.so

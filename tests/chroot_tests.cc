@@ -904,6 +904,73 @@ TEST_CASE("a program's RUNPATH and RPATH are the root's directories, and $ORIGIN
   CHECK_MESSAGE(l.out.find("libcrrun.so => /opt/rp/lib/libcrrun.so") != std::string::npos, l.out);
 }
 
+// A *library's* RUNPATH or RPATH is read by the loader once the library is
+// mapped (cowroot-audit.so makes its absolute directories the root's). The
+// directory named here exists on the host too, with a library of the same
+// name that says "host": a real chroot never sees it.
+TEST_CASE("a library's own RUNPATH and RPATH are the root's directories, at start and for dlopen") {
+  TempDir d;
+  std::string r = root();
+  std::string vend = d / "vendor/lib";  // an absolute name, inside and on the host
+  REQUIRE(sh("mkdir -p " + q(vend) + " " + q(r + vend) + " " + q(r + "/opt/mid/bin")).status == 0);
+  write_file(d / "where.c", "const char* where(void) { return WHERE; }\n");
+  write_file(d / "mid.c", "const char* where(void);\nconst char* mid(void) { return where(); }\n");
+  write_file(d / "prog.c", "#include <stdio.h>\nconst char* mid(void);\nint main(void) { puts(mid()); return 0; }\n");
+  write_file(d / "dl.c",
+             "#include <dlfcn.h>\n#include <stdio.h>\n"
+             "int main(int c, char** v) {\n"
+             "  void* h = dlopen(v[1], RTLD_NOW);\n"
+             "  if (!h) { printf(\"%s\\n\", dlerror()); return 1; }\n"
+             "  puts(((const char* (*)(void))dlsym(h, \"mid\"))());\n  return 0;\n}\n");
+  auto cc = [&](const std::string& args) { return sh("cc " + args + " 2>&1"); };
+  auto where = [&](const std::string& dir, const std::string& name, const std::string& what) {
+    return cc("-shared -fPIC -Wl,-soname," + name + " -DWHERE='\"" + what + "\"' -o " + q(dir + "/" + name) + " " +
+              q(d / "where.c"));
+  };
+  REQUIRE(where(r + vend, "libcrwhere.so", "root").status == 0);
+  REQUIRE(where(vend, "libcrwhere.so", "host").status == 0);
+  REQUIRE(where(vend, "libcrgone.so", "host").status == 0);  // the root has none
+  auto mid = [&](const std::string& name, const std::string& needs, const std::string& tags) {
+    return cc("-shared -fPIC -Wl,-soname," + name + " -o " + q(r + "/opt/mid/" + name) + " " + q(d / "mid.c") + " -L" +
+              q(vend) + " -l:" + needs + " -Wl," + tags + ",-rpath," + q(vend));
+  };
+  REQUIRE(mid("libcrrunpath.so", "libcrwhere.so", "--enable-new-dtags").status == 0);
+  REQUIRE(mid("libcrrpath.so", "libcrwhere.so", "--disable-new-dtags").status == 0);
+  REQUIRE(mid("libcrgone-user.so", "libcrgone.so", "--enable-new-dtags").status == 0);
+  // Linked at a base of its own: mapped there, its l_addr is 0.
+  REQUIRE(mid("libcrbased.so", "libcrwhere.so", "--enable-new-dtags,-Ttext-segment=0x5a000000").status == 0);
+  for (std::string lib : {"libcrrunpath.so", "libcrrpath.so", "libcrgone-user.so", "libcrbased.so"})
+    REQUIRE(cc("-o " + q(r + "/opt/mid/bin/" + lib.substr(3, lib.size() - 6)) + " " + q(d / "prog.c") + " -L" +
+               q(r + "/opt/mid") + " -l:" + lib + " -Wl,-rpath-link," + q(vend) + " -Wl,-rpath,/opt/mid")
+                .status == 0);
+  REQUIRE(cc("-o " + q(r + "/opt/mid/bin/dl") + " " + q(d / "dl.c") + " -ldl").status == 0);
+  // Without the module the loader finds the host's copy ("host").
+  auto out = in_root("/opt/mid/bin/crrunpath; /opt/mid/bin/crrpath; /opt/mid/bin/crbased; "
+                     "/opt/mid/bin/dl /opt/mid/libcrrunpath.so; /opt/mid/bin/dl /opt/mid/libcrrpath.so");
+  CHECK_MESSAGE(out.out == "root\nroot\nroot\nroot\nroot\n", out.out);
+  // A library only the host has is not found, as in a real root.
+  auto gone = in_root("/opt/mid/bin/crgone-user 2>&1; echo $?; /opt/mid/bin/dl /opt/mid/libcrgone-user.so");
+  CHECK_MESSAGE(gone.out.find("libcrgone.so: cannot open shared object file") != std::string::npos, gone.out);
+  CHECK_MESSAGE(gone.out.find("host") == std::string::npos, gone.out);
+  CHECK_MESSAGE(gone.out.find("\n127\n") != std::string::npos, gone.out);
+  // After a chroot inside, the directories are the new root's.
+  std::string in = r + "/srv/in";
+  REQUIRE(sh("mkdir -p " + q(in + vend) + " && cp -al " + q(r + "/usr") + " " + q(in + "/usr") + " && cp -a " +
+             q(r + "/etc") + " " + q(r + "/opt") + " " + q(in + "/") + " && for l in bin lib lib64 sbin; do cp -a " + q(r) +
+             "/$l " + q(in + "/") + "; done")
+              .status == 0);
+  REQUIRE(where(in + vend, "libcrwhere.so", "inner").status == 0);
+  auto inner = in_root("chroot /srv/in /opt/mid/bin/crrunpath");
+  CHECK_MESSAGE(inner.out == "inner\n", inner.out);
+  // At the loader's most namespaces an audit module would stop every
+  // program: there it is left out.
+  auto nns = in_root("GLIBC_TUNABLES=glibc.rtld.nns=16 ls / >/dev/null && echo started");
+  CHECK_MESSAGE(nns.out == "started\n", nns.out);
+  // ldd names the root's file.
+  auto l = in_root("ldd /opt/mid/bin/crrunpath");
+  CHECK_MESSAGE(l.out.find("libcrwhere.so => " + vend + "/libcrwhere.so") != std::string::npos, l.out);
+}
+
 // A fake root cannot write to the kernel's audit log (CAP_AUDIT_WRITE):
 // the audit netlink socket is refused as a kernel without audit refuses
 // it, which sudo, su and useradd take quietly. Other netlink sockets are

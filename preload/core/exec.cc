@@ -406,6 +406,40 @@ void links_before_own_dirs(Plan* p, size_t root_lp) {
   }
 }
 
+// The loader's audit module (preload/audit/audit.cc: a library's own
+// absolute RUNPATH or RPATH made the root's), beside the daemon; nullptr
+// where it is not there (a tree without it: the loader would say so at
+// every exec) or its path has a ':' (--audit splits there). Looked for
+// once per process, and by its children. Not for a program whose
+// GLIBC_TUNABLES sets glibc.rtld.nns: an audit module takes a namespace
+// of its own, and at the tunable's maximum the loader refuses to start.
+const char* audit_module(char* const envp[]) {
+  for (char* const* e = envp; e && *e; e++)
+    if ((*e)[0] == 'G' && strncmp(*e, "GLIBC_TUNABLES=", 15) == 0 && strstr(*e + 15, "glibc.rtld.nns")) return nullptr;
+  static std::atomic<int> state{0};  // 0 unknown, 1 there, -1 not
+  static char path[kPathMax];
+  int s = state.load(std::memory_order_acquire);
+  if (s == 0) {
+    const char* slash = strrchr(g_session.faked, '/');
+    size_t dl = slash ? (size_t)(slash - g_session.faked) : 0;
+    static const char kName[] = "/cowroot-audit.so";
+    struct statx sx;
+    s = -1;
+    if (dl && dl + sizeof kName <= sizeof path) {
+      char p[kPathMax];
+      memcpy(p, g_session.faked, dl);
+      memcpy(p + dl, kName, sizeof kName);
+      if (!memchr(p, ':', dl) && sys::raw(SYS_statx, AT_FDCWD, (long)p, 0, STATX_TYPE, (long)&sx) == 0 &&
+          S_ISREG(sx.stx_mode)) {
+        memcpy(path, p, dl + sizeof kName);
+        s = 1;
+      }
+    }
+    state.store(s, std::memory_order_release);
+  }
+  return s == 1 ? path : nullptr;
+}
+
 // --preload's value: the library, then the root's own preload list (which
 // the loader would have read after LD_PRELOAD and --preload), each
 // absolute name made the host path it leads to now (one the root lacks,
@@ -597,7 +631,7 @@ void note_argv(Plan* p, char** la, bool given, const char* argv0) {
 // becomes its host path.
 int plan_loader_run(Plan* p, char** a, char* const envp[], char** env_slots, size_t env_cap) {
   size_t argc = argv_count(a);
-  if (argc + 6 > sizeof p->args / sizeof p->args[0] - 1) return -E2BIG;
+  if (argc + 8 > sizeof p->args / sizeof p->args[0] - 1) return -E2BIG;
   struct statx lx;
   const char* why = nullptr;
   int caps = sys::raw(SYS_statx, AT_FDCWD, (long)p->host, 0, STATX_TYPE | STATX_INO | STATX_CTIME, (long)&lx) == 0
@@ -635,8 +669,12 @@ int plan_loader_run(Plan* p, char** a, char* const envp[], char** env_slots, siz
     out[k++] = const_cast<char*>("--preload");
     out[k++] = const_cast<char*>(preload_value(p));
   }
+  if (const char* am = (caps & kLoaderAudit) ? audit_module(envp) : nullptr) {
+    out[k++] = const_cast<char*>("--audit");
+    out[k++] = const_cast<char*>(am);
+  }
   // `a` may be this plan's own array, further on: each entry is read before
-  // the output, six slots behind, reaches it.
+  // the output, at most eight slots behind, reaches it.
   bool program_seen = false;
   for (size_t i = 1; i < argc; i++) {
     const char* v = a[i];
@@ -839,11 +877,11 @@ int plan_exec(Plan* p, int dirfd, const char* path, char* const argv[], char* co
 
   // Inside a root: find the file the kernel would run, following #! lines.
   size_t argc = argv_count(argv);
-  char** args = argc + 16 <= sizeof p->args / sizeof p->args[0] ? p->args : argv_slots;
+  char** args = argc + kArgvRoom <= sizeof p->args / sizeof p->args[0] ? p->args : argv_slots;
   size_t args_cap = args == p->args ? sizeof p->args / sizeof p->args[0] : argv_cap;
-  if (argc + 16 > args_cap) return -E2BIG;
+  if (argc + kArgvRoom > args_cap) return -E2BIG;
   // args[lead..] is the argument vector after the #! interpreters.
-  size_t lead = 14;  // room in front: 2 per #! level (3 levels) and 8 for the loader
+  size_t lead = kArgvRoom - 2;  // room in front: 2 per #! level (3 levels) and 10 for the loader
   for (size_t i = 0; i < argc; i++) args[lead + i] = argv[i];
   args[lead + argc] = nullptr;
   const char* name = path;  // the name being executed, as the program gave it
@@ -1136,11 +1174,12 @@ int plan_exec(Plan* p, int dirfd, const char* path, char* const argv[], char* co
     memcpy(p->comm, name, cl);
     p->comm[cl] = 0;
   }
-  // loader [--argv0 A] --inhibit-cache --library-path LP [--preload LIB] PROGRAM ARGS...
+  // loader [--argv0 A] --inhibit-cache --library-path LP [--preload LIB] [--audit MODULE] PROGRAM ARGS...
   // A loader older than glibc 2.33 has no --argv0, older than 2.30 no
   // --preload (LD_PRELOAD, always set, brings the library then).
   const char* given_argv0 = run_argv[0];
-  size_t nopt = 4 + ((caps & kLoaderArgv0) ? 2 : 0) + ((caps & kLoaderPreload) ? 2 : 0);
+  const char* am = (caps & kLoaderAudit) ? audit_module(envp) : nullptr;
+  size_t nopt = 4 + ((caps & kLoaderArgv0) ? 2 : 0) + ((caps & kLoaderPreload) ? 2 : 0) + (am ? 2 : 0);
   if (lead < nopt) return -E2BIG;  // three #! levels plus the loader's options: more than argv had room for
   char** la = args + lead - nopt;
   size_t k = 0;
@@ -1155,6 +1194,10 @@ int plan_exec(Plan* p, int dirfd, const char* path, char* const argv[], char* co
   if (caps & kLoaderPreload) {
     la[k++] = const_cast<char*>("--preload");
     la[k++] = const_cast<char*>(preload_value(p));
+  }
+  if (am) {
+    la[k++] = const_cast<char*>("--audit");
+    la[k++] = const_cast<char*>(am);
   }
   // la[k] = run_argv[0] is replaced by the program's host path. By
   // descriptor, the loader opens the program after exec, when a close-on-

@@ -18,6 +18,10 @@ struct statx;
 
 namespace cr {
 
+// Argument slots an exec may put before a program's own: two per #! level
+// (three levels) and the loader with its options (exec.cc).
+inline constexpr size_t kArgvRoom = 18;
+
 struct Plan {
   const char* path;  // what to execve
   char** argv;
@@ -52,14 +56,14 @@ struct Plan {
   bool ldruns_known;   // ... looked for (none found, when all are 0)
   int stub_fd;  // -1, or a descriptor the caller closes if the exec fails (plan_done)
   char stubvar[kHostPathMax + 80];
-  char* args[256 + 16];
+  char* args[256 + kArgvRoom];
   char** env;
 };
 
 // Prepares the exec of (dirfd, path, argv, envp, flags). `env_slots` is an
 // array of at least env_count(envp) + exec_env_extra() + 8 pointers for the
 // new environment; argv longer than the Plan's own array goes through
-// `argv_slots` (argc + 16 pointers). Returns 0 or -errno (after printing a
+// `argv_slots` (argc + kArgvRoom pointers). Returns 0 or -errno (after printing a
 // one-line reason for a refusal, such as a static binary).
 int plan_exec(Plan* p, int dirfd, const char* path, char* const argv[], char* const envp[], int flags,
               char** env_slots, size_t env_cap, char** argv_slots, size_t argv_cap);
@@ -91,6 +95,7 @@ enum LoaderCaps : unsigned {
   kLoaderGlibc = 1,    // glibc's ld.so for this architecture
   kLoaderArgv0 = 2,    // --argv0 (glibc 2.33)
   kLoaderPreload = 4,  // --preload (glibc 2.30); without it LD_PRELOAD alone carries the library
+  kLoaderAudit = 8,    // --audit with an audit interface that costs no lazy binding (glibc 2.35)
 };
 // `runs`, when given, gets where the loader's own host paths are (ldpatch.h:
 // ldpatch::kMaxRuns entries, 0 after the last).
@@ -110,7 +115,7 @@ template <typename F>
 long with_plan(int dirfd, const char* path, char* const argv[], char* const envp[], int flags, F&& run) {
   size_t ec = env_count(envp) + exec_env_extra_slots();
   char** env = static_cast<char**>(__builtin_alloca(ec * sizeof(char*)));
-  size_t ac = argv_count(argv) + 16;
+  size_t ac = argv_count(argv) + kArgvRoom;
   char** av = static_cast<char**>(__builtin_alloca(ac * sizeof(char*)));
   Plan* p = static_cast<Plan*>(__builtin_alloca(sizeof(Plan)));
   p->interp[0][0] = p->interp[1][0] = p->interp[2][0] = 0;

@@ -142,7 +142,12 @@ unsigned scan(long fd, unsigned* caps, uint32_t* runs) {
   } kOptions[] = {{"\0--library-path", sizeof "\0--library-path"},
                   {"\0--inhibit-cache", sizeof "\0--inhibit-cache"},
                   {"\0--argv0", sizeof "\0--argv0"},
-                  {"\0--preload", sizeof "\0--preload"}};
+                  {"\0--preload", sizeof "\0--preload"},
+                  {"\0--audit", sizeof "\0--audit"},
+                  // Since glibc 2.35, whose loader sends lazily bound calls
+                  // through its profiling trampoline only for a module that
+                  // asks for them (before, for any audit module at all).
+                  {"glibc.rtld.dynamic_sort", sizeof "glibc.rtld.dynamic_sort" - 1}};
   long size = sys::raw(SYS_lseek, fd, 0, SEEK_END);
   if (size <= 0 || size > (64l << 20)) return size == 0 ? kNotGlibc : kUnreadable;
   long m = sys::raw(SYS_mmap, 0, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
@@ -154,14 +159,16 @@ unsigned scan(long fd, unsigned* caps, uint32_t* runs) {
     if (n <= 0) break;
     have += n;
   }
-  bool seen[4];
-  for (int k = 0; k < 4; k++) seen[k] = memmem(d, (size_t)have, kOptions[k].s, kOptions[k].n) != nullptr;
+  constexpr int kN = sizeof kOptions / sizeof kOptions[0];
+  bool seen[kN];
+  for (int k = 0; k < kN; k++) seen[k] = memmem(d, (size_t)have, kOptions[k].s, kOptions[k].n) != nullptr;
   int nr = ldpatch::find_runs(d, (size_t)have, runs, [](const void* p, int c, size_t n) { return memchr(p, c, n); });
   for (int i = nr; i < ldpatch::kMaxRuns; i++) runs[i] = 0;
   sys::raw(SYS_munmap, m, size);
   if (have < size) return kUnreadable;
   if (!seen[0] || !seen[1]) return kNotGlibc;
-  *caps = kLoaderGlibc | (seen[2] ? (unsigned)kLoaderArgv0 : 0u) | (seen[3] ? (unsigned)kLoaderPreload : 0u);
+  *caps = kLoaderGlibc | (seen[2] ? (unsigned)kLoaderArgv0 : 0u) | (seen[3] ? (unsigned)kLoaderPreload : 0u) |
+          (seen[4] && seen[5] ? (unsigned)kLoaderAudit : 0u);
   return 0;
 }
 
