@@ -943,7 +943,17 @@ TEST_CASE("a library's own RUNPATH and RPATH are the root's directories, at star
     REQUIRE(cc("-o " + q(r + "/opt/mid/bin/" + lib.substr(3, lib.size() - 6)) + " " + q(d / "prog.c") + " -L" +
                q(r + "/opt/mid") + " -l:" + lib + " -Wl,-rpath-link," + q(vend) + " -Wl,-rpath,/opt/mid")
                 .status == 0);
-  REQUIRE(cc("-o " + q(r + "/opt/mid/bin/dl") + " " + q(d / "dl.c") + " -ldl").status == 0);
+  // (dlopen's from a program with a RUNPATH of its own, as sudo's plugins.)
+  REQUIRE(cc("-o " + q(r + "/opt/mid/bin/dl") + " " + q(d / "dl.c") + " -ldl -Wl,-rpath,/opt/mid").status == 0);
+  // A library with more initial-exec TLS than the loader keeps spare once
+  // an audit module is loaded (jemalloc's 2.6 KiB): a program with no
+  // absolute RUNPATH of its own runs without the module, so it loads.
+  write_file(d / "tls.c", "__thread char big[4096] __attribute__((tls_model(\"initial-exec\")));\n"
+                          "const char* mid(void) { big[0] = 'r'; return \"tls\"; }\n");
+  REQUIRE(cc("-shared -fPIC -Wl,-soname,libcrtls.so -o " + q(r + "/opt/mid/libcrtls.so") + " " + q(d / "tls.c")).status == 0);
+  REQUIRE(cc("-o " + q(r + "/opt/mid/bin/tls") + " " + q(d / "prog.c") + " -L" + q(r + "/opt/mid") + " -l:libcrtls.so").status == 0);
+  auto tls = in_root("LD_LIBRARY_PATH=/opt/mid /opt/mid/bin/tls");
+  CHECK_MESSAGE(tls.out == "tls\n", tls.out);
   // Without the module the loader finds the host's copy ("host").
   auto out = in_root("/opt/mid/bin/crrunpath; /opt/mid/bin/crrpath; /opt/mid/bin/crbased; "
                      "/opt/mid/bin/dl /opt/mid/libcrrunpath.so; /opt/mid/bin/dl /opt/mid/libcrrpath.so");

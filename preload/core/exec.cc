@@ -407,13 +407,27 @@ void links_before_own_dirs(Plan* p, size_t root_lp) {
 }
 
 // The loader's audit module (preload/audit/audit.cc: a library's own
-// absolute RUNPATH or RPATH made the root's), beside the daemon; nullptr
-// where it is not there (a tree without it: the loader would say so at
-// every exec) or its path has a ':' (--audit splits there). Looked for
-// once per process, and by its children. Not for a program whose
-// GLIBC_TUNABLES sets glibc.rtld.nns: an audit module takes a namespace
-// of its own, and at the tunable's maximum the loader refuses to start.
-const char* audit_module(char* const envp[]) {
+// absolute RUNPATH or RPATH made the root's), for a program whose own
+// RUNPATH or RPATH (`search`) names an absolute directory: a vendor tree
+// (/opt/..., sudo's /usr/libexec/sudo), whose libraries and plugins name
+// theirs. Only there: with an audit module the loader sets up static TLS
+// before it loads the program's libraries, which then share a small
+// surplus (about 1.8 KiB in glibc 2.36): jemalloc's 2.6 KiB, as redis
+// links it, or a ThreadSanitizer runtime's would not load.
+// nullptr where the module is not beside the daemon (a tree without it:
+// the loader would say so at every exec) or its path has a ':' (--audit
+// splits there). Looked for once per process, and by its children. Not
+// for a program whose GLIBC_TUNABLES sets glibc.rtld.nns: an audit module
+// takes a namespace of its own, and at the tunable's maximum the loader
+// refuses to start.
+const char* audit_module(char* const envp[], const char* search) {
+  bool absolute = false;
+  for (const char* q = search; q && *q && !absolute;) {
+    absolute = *q == '/';
+    while (*q && *q != ':') q++;
+    if (*q) q++;
+  }
+  if (!absolute) return nullptr;
   for (char* const* e = envp; e && *e; e++)
     if ((*e)[0] == 'G' && strncmp(*e, "GLIBC_TUNABLES=", 15) == 0 && strstr(*e + 15, "glibc.rtld.nns")) return nullptr;
   static std::atomic<int> state{0};  // 0 unknown, 1 there, -1 not
@@ -669,7 +683,7 @@ int plan_loader_run(Plan* p, char** a, char* const envp[], char** env_slots, siz
     out[k++] = const_cast<char*>("--preload");
     out[k++] = const_cast<char*>(preload_value(p));
   }
-  if (const char* am = (caps & kLoaderAudit) ? audit_module(envp) : nullptr) {
+  if (const char* am = (caps & kLoaderAudit) ? audit_module(envp, search) : nullptr) {
     out[k++] = const_cast<char*>("--audit");
     out[k++] = const_cast<char*>(am);
   }
@@ -1178,7 +1192,7 @@ int plan_exec(Plan* p, int dirfd, const char* path, char* const argv[], char* co
   // A loader older than glibc 2.33 has no --argv0, older than 2.30 no
   // --preload (LD_PRELOAD, always set, brings the library then).
   const char* given_argv0 = run_argv[0];
-  const char* am = (caps & kLoaderAudit) ? audit_module(envp) : nullptr;
+  const char* am = (caps & kLoaderAudit) ? audit_module(envp, search) : nullptr;
   size_t nopt = 4 + ((caps & kLoaderArgv0) ? 2 : 0) + ((caps & kLoaderPreload) ? 2 : 0) + (am ? 2 : 0);
   if (lead < nopt) return -E2BIG;  // three #! levels plus the loader's options: more than argv had room for
   char** la = args + lead - nopt;
