@@ -958,7 +958,15 @@ TEST_CASE("a library's own RUNPATH and RPATH are the root's directories, at star
   auto out = in_root("/opt/mid/bin/crrunpath; /opt/mid/bin/crrpath; /opt/mid/bin/crbased; "
                      "/opt/mid/bin/dl /opt/mid/libcrrunpath.so; /opt/mid/bin/dl /opt/mid/libcrrpath.so");
   CHECK_MESSAGE(out.out == "root\nroot\nroot\nroot\nroot\n", out.out);
-  // A library only the host has is not found, as in a real root.
+  // A library only the host has is not found, as in a real root: through a
+  // library's RUNPATH, and through the program's own (which the loader
+  // would search on the host after the root's).
+  REQUIRE(cc("-o " + q(r + "/opt/mid/bin/gone-direct") + " " + q(d / "prog.c") + " " + q(d / "mid.c") + " -L" + q(vend) +
+             " -l:libcrgone.so -Wl,--enable-new-dtags,-rpath," + q(vend))
+              .status == 0);
+  auto direct = in_root("/opt/mid/bin/gone-direct 2>&1; echo $?");
+  CHECK_MESSAGE(direct.out.find("libcrgone.so: cannot open shared object file") != std::string::npos, direct.out);
+  CHECK_MESSAGE(direct.out.find("\n127\n") != std::string::npos, direct.out);
   auto gone = in_root("/opt/mid/bin/crgone-user 2>&1; echo $?; /opt/mid/bin/dl /opt/mid/libcrgone-user.so");
   CHECK_MESSAGE(gone.out.find("libcrgone.so: cannot open shared object file") != std::string::npos, gone.out);
   CHECK_MESSAGE(gone.out.find("host") == std::string::npos, gone.out);

@@ -322,6 +322,24 @@ __attribute__((visibility("default"))) unsigned int la_version(unsigned int vers
   return version >= 2 ? 2 : 0;
 }
 
+// Each name the loader is about to try. The program's own RUNPATH and
+// RPATH were taken by the loader before this module was loaded: the
+// planner put their host paths in --library-path, searched first, but the
+// loader goes on to the names as they are, on the host. A RUNPATH or RPATH
+// candidate that is not a host path of the root (one of the root's top or
+// its binds: the rewritten paths, $ORIGIN's) is such a name: skipped, as
+// the root's own directory was searched already.
+__attribute__((visibility("default"))) char* la_objsearch(const char* name, uintptr_t*, unsigned int flag) {
+  if (!(flag & LA_SER_RUNPATH) || name[0] != '/') return const_cast<char*>(name);  // RPATH too
+  if (g_state == 0) read_root();
+  if (g_state != 1) return const_cast<char*>(name);
+  size_t nl = len(name);
+  if (under(name, nl, g_root->top, g_root->tl)) return const_cast<char*>(name);
+  for (int i = 0; i < g_root->nbinds; i++)
+    if (under(name, nl, g_root->binds[i].host, g_root->binds[i].hl)) return const_cast<char*>(name);
+  return nullptr;
+}
+
 __attribute__((visibility("default"))) unsigned int la_objopen(struct link_map* map, Lmid_t, uintptr_t*) {
   // The program's own paths were taken by the loader before any module was
   // loaded (the planner handed them over as host paths): rewriting them
