@@ -19,10 +19,11 @@
 // calls are a read of /proc/self/environ (the root, its chroot and binds:
 // COWROOT_ROOT, COWROOT_CHROOT, COWROOT_BINDS) into memory mapped then,
 // and the write of the entry through /proc/self/mem, all only for an
-// object that has such an entry. The environment is read then, not at
-// start: a program that has overwritten its own (a process title, as
-// postgres and nginx set theirs) before it loads such a library, or has
-// called chroot() itself, is served by what it was started with, or not. Glibc before 2.35 (LAV_CURRENT 1) sends every lazily bound call
+// object that has such an entry. The planner gives the module only to a
+// program whose own RUNPATH or RPATH has one, so the environment is read
+// at the program's own la_objopen, before its code could overwrite the
+// area (a process title, as postgres and nginx set theirs); a program
+// that calls chroot() itself is served for the root it was started in. Glibc before 2.35 (LAV_CURRENT 1) sends every lazily bound call
 // through its profiling trampoline as soon as any audit module is loaded:
 // there the module declines (la_version returns 0) and is unloaded.
 #include <elf.h>
