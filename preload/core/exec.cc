@@ -434,21 +434,13 @@ const char* audit_module(char* const envp[], const char* search) {
   static char path[kPathMax];
   int s = state.load(std::memory_order_acquire);
   if (s == 0) {
-    const char* slash = strrchr(g_session.faked, '/');
-    size_t dl = slash ? (size_t)(slash - g_session.faked) : 0;
-    static const char kName[] = "/cowroot-audit.so";
+    char p[kPathMax];
     struct statx sx;
-    s = -1;
-    if (dl && dl + sizeof kName <= sizeof path) {
-      char p[kPathMax];
-      memcpy(p, g_session.faked, dl);
-      memcpy(p + dl, kName, sizeof kName);
-      if (!memchr(p, ':', dl) && sys::raw(SYS_statx, AT_FDCWD, (long)p, 0, STATX_TYPE, (long)&sx) == 0 &&
-          S_ISREG(sx.stx_mode)) {
-        memcpy(path, p, dl + sizeof kName);
-        s = 1;
-      }
-    }
+    s = beside_daemon("cowroot-audit.so", p, sizeof p) && !strchr(p, ':') &&
+                sys::raw(SYS_statx, AT_FDCWD, (long)p, 0, STATX_TYPE, (long)&sx) == 0 && S_ISREG(sx.stx_mode)
+            ? 1
+            : -1;
+    if (s == 1) memcpy(path, p, strlen(p) + 1);
     state.store(s, std::memory_order_release);
   }
   return s == 1 ? path : nullptr;
