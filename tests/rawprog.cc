@@ -21,29 +21,25 @@
 #include <cstdlib>
 #include <cstring>
 
+#include "../preload/core/direct.h"
+
 namespace {
 
-long rs(long n, long a = 0, long b = 0, long c = 0, long d = 0, long e = 0, long f = 0) {
-  long r;
-  register long r10 asm("r10") = d;
-  register long r8 asm("r8") = e;
-  register long r9 asm("r9") = f;
-  asm volatile("syscall" : "=a"(r) : "a"(n), "D"(a), "S"(b), "d"(c), "r"(r10), "r"(r8), "r"(r9) : "rcx", "r11", "memory");
-  return r;
-}
+// Its own `syscall` instructions, as a program that bypasses libc has.
+using cr::direct::sc;
 
 // The file's content (up to a line), or "ERR<errno>".
 const char* slurp(long dirfd, const char* path) {
   static char buf[4][256];
   static int k;
   char* b = buf[k++ % 4];
-  long fd = rs(SYS_openat, dirfd, (long)path, O_RDONLY);
+  long fd = sc(SYS_openat, dirfd, (long)path, O_RDONLY);
   if (fd < 0) {
     snprintf(b, 256, "ERR%ld", -fd);
     return b;
   }
-  long n = rs(SYS_read, fd, (long)b, 255);
-  rs(SYS_close, fd);
+  long n = sc(SYS_read, fd, (long)b, 255);
+  sc(SYS_close, fd);
   if (n < 0) n = 0;
   b[n] = 0;
   if (char* nl = strchr(b, '\n')) *nl = 0;
@@ -52,19 +48,19 @@ const char* slurp(long dirfd, const char* path) {
 
 int basic(const char* out) {
   printf("marker %s\n", slurp(AT_FDCWD, "/etc/marker"));
-  long fd = rs(SYS_openat, AT_FDCWD, (long)out, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+  long fd = sc(SYS_openat, AT_FDCWD, (long)out, O_WRONLY | O_CREAT | O_TRUNC, 0644);
   if (fd < 0) return printf("create %s: %ld\n", out, fd), 1;
-  rs(SYS_write, fd, (long)"written raw\n", 12);
-  rs(SYS_close, fd);
-  long c = rs(SYS_fchownat, AT_FDCWD, (long)out, 123, 456, 0);
-  long m = rs(SYS_fchmodat, AT_FDCWD, (long)out, 04711);
+  sc(SYS_write, fd, (long)"written raw\n", 12);
+  sc(SYS_close, fd);
+  long c = sc(SYS_fchownat, AT_FDCWD, (long)out, 123, 456, 0);
+  long m = sc(SYS_fchmodat, AT_FDCWD, (long)out, 04711);
   struct stat st;
-  long s = rs(SYS_newfstatat, AT_FDCWD, (long)out, (long)&st, 0);
+  long s = sc(SYS_newfstatat, AT_FDCWD, (long)out, (long)&st, 0);
   printf("chown %ld chmod %ld stat %ld owner %u:%u mode %o\n", c, m, s, st.st_uid, st.st_gid, st.st_mode & 07777);
-  printf("uid %ld euid %ld gid %ld\n", rs(SYS_getuid), rs(SYS_geteuid), rs(SYS_getgid));
+  printf("uid %ld euid %ld gid %ld\n", sc(SYS_getuid), sc(SYS_geteuid), sc(SYS_getgid));
   char cwd[256];
-  rs(SYS_chdir, (long)"/usr");
-  long n = rs(SYS_getcwd, (long)cwd, sizeof cwd);
+  sc(SYS_chdir, (long)"/usr");
+  long n = sc(SYS_getcwd, (long)cwd, sizeof cwd);
   printf("cwd %s\n", n > 0 ? cwd : "?");
   return 0;
 }
@@ -72,18 +68,18 @@ int basic(const char* out) {
 // The classic ways out of a chroot, each made with raw calls.
 int escapes(const char* fd_arg) {
   // chroot into a directory, then climb.
-  rs(SYS_mkdirat, AT_FDCWD, (long)"/tmp/jail", 0755);
-  long r = rs(SYS_chroot, (long)"/tmp/jail");
-  for (int i = 0; i < 30; i++) rs(SYS_chdir, (long)"..");
+  sc(SYS_mkdirat, AT_FDCWD, (long)"/tmp/jail", 0755);
+  long r = sc(SYS_chroot, (long)"/tmp/jail");
+  for (int i = 0; i < 30; i++) sc(SYS_chdir, (long)"..");
   printf("chroot %ld climbed %s\n", r, slurp(AT_FDCWD, "etc/marker"));
-  rs(SYS_chroot, (long)".");
+  sc(SYS_chroot, (long)".");
   printf("after-climb %s\n", slurp(AT_FDCWD, "/etc/marker"));
   // An absolute symlink to a host directory.
-  rs(SYS_symlinkat, (long)"/etc", AT_FDCWD, (long)"/tmp/etclink");
+  sc(SYS_symlinkat, (long)"/etc", AT_FDCWD, (long)"/tmp/etclink");
   printf("symlink %s\n", slurp(AT_FDCWD, "/tmp/etclink/marker"));
   // /proc/self/root.
   char link[256];
-  long n = rs(SYS_readlinkat, AT_FDCWD, (long)"/proc/self/root", (long)link, sizeof link - 1);
+  long n = sc(SYS_readlinkat, AT_FDCWD, (long)"/proc/self/root", (long)link, sizeof link - 1);
   link[n > 0 ? n : 0] = 0;
   printf("proc-root %s %s\n", link, slurp(AT_FDCWD, "/proc/self/root/etc/marker"));
   // A descriptor from outside: the kernel's rules, as through libc.
@@ -103,7 +99,7 @@ int escapes(const char* fd_arg) {
   long i386;
   asm volatile("int $0x80" : "=a"(i386) : "a"(5), "b"("/etc/marker"), "c"(O_RDONLY), "d"(0) : "memory");
   printf("int80 %ld\n", i386);
-  printf("io_uring %ld clone3 %ld\n", rs(SYS_io_uring_setup, 8, 0), rs(SYS_clone3, 0, 0));
+  printf("io_uring %ld clone3 %ld\n", sc(SYS_io_uring_setup, 8, 0), sc(SYS_clone3, 0, 0));
   return 0;
 }
 
@@ -115,23 +111,23 @@ void* thread_read(void* arg) {
 
 // fork, vfork, threads and exec, all raw.
 int processes() {
-  long pid = rs(SYS_fork);
+  long pid = sc(SYS_fork);
   if (pid == 0) {
     printf("fork-child %s\n", slurp(AT_FDCWD, "/etc/marker"));
     fflush(stdout);
-    rs(SYS_exit_group, 0);
+    sc(SYS_exit_group, 0);
   }
   int st;
-  rs(SYS_wait4, pid, (long)&st, 0, 0);
+  sc(SYS_wait4, pid, (long)&st, 0, 0);
   fflush(stdout);
   const char* argv[] = {"cat", "/etc/marker", nullptr};
   const char* envp[] = {"PATH=/bin", nullptr};
-  pid = rs(SYS_vfork);
+  pid = sc(SYS_vfork);
   if (pid == 0) {
-    rs(SYS_execve, (long)"/bin/cat", (long)argv, (long)envp);
-    rs(SYS_exit_group, 127);
+    sc(SYS_execve, (long)"/bin/cat", (long)argv, (long)envp);
+    sc(SYS_exit_group, 127);
   }
-  rs(SYS_wait4, pid, (long)&st, 0, 0);
+  sc(SYS_wait4, pid, (long)&st, 0, 0);
   printf("vfork-exec status %d\n", WEXITSTATUS(st));
   pthread_t t[4];
   int ok[4] = {};
@@ -141,7 +137,7 @@ int processes() {
   fflush(stdout);
   // Exec of a dynamic program: it runs in the session (one filter, not two).
   const char* sh[] = {"sh", "-c", "grep Seccomp_filters /proc/self/status; cat /etc/marker; id -u", nullptr};
-  rs(SYS_execve, (long)"/bin/sh", (long)sh, (long)envp);
+  sc(SYS_execve, (long)"/bin/sh", (long)sh, (long)envp);
   printf("exec failed\n");
   return 1;
 }
@@ -151,7 +147,7 @@ int processes() {
 volatile bool g_busy_stop;
 void* busy(void*) {
   struct stat st;
-  while (!g_busy_stop) rs(SYS_newfstatat, AT_FDCWD, (long)"/etc/marker", (long)&st, 0);
+  while (!g_busy_stop) sc(SYS_newfstatat, AT_FDCWD, (long)"/etc/marker", (long)&st, 0);
   return nullptr;
 }
 int fork_busy() {
@@ -159,14 +155,14 @@ int fork_busy() {
   pthread_create(&t, nullptr, busy, nullptr);
   int ok = 0;
   for (int i = 0; i < 40; i++) {
-    long pid = rs(SYS_fork);
+    long pid = sc(SYS_fork);
     if (pid == 0) {
       alarm(10);  // a child stuck on a lock dies of SIGALRM
       struct stat st;
-      rs(SYS_exit_group, rs(SYS_newfstatat, AT_FDCWD, (long)"/etc/marker", (long)&st, 0) == 0 ? 0 : 1);
+      sc(SYS_exit_group, sc(SYS_newfstatat, AT_FDCWD, (long)"/etc/marker", (long)&st, 0) == 0 ? 0 : 1);
     }
     int status;
-    rs(SYS_wait4, pid, (long)&status, 0, 0);
+    sc(SYS_wait4, pid, (long)&status, 0, 0);
     if (WIFEXITED(status) && WEXITSTATUS(status) == 0) ok++;
   }
   g_busy_stop = true;
@@ -177,9 +173,9 @@ int fork_busy() {
 
 void on_usr1(int) {
   const char* got = slurp(AT_FDCWD, "/etc/marker");
-  rs(SYS_write, 1, (long)"handler ", 8);
-  rs(SYS_write, 1, (long)got, (long)strlen(got));
-  rs(SYS_write, 1, (long)"\n", 1);
+  sc(SYS_write, 1, (long)"handler ", 8);
+  sc(SYS_write, 1, (long)got, (long)strlen(got));
+  sc(SYS_write, 1, (long)"\n", 1);
 }
 
 int seen_sigsys;
@@ -193,7 +189,7 @@ int signals() {
   sigprocmask(SIG_BLOCK, &all, nullptr);
   printf("blocked-libc %s\n", slurp(AT_FDCWD, "/etc/marker"));
   unsigned long raw_all = ~0ul;
-  rs(SYS_rt_sigprocmask, SIG_SETMASK, (long)&raw_all, 0, 8);
+  sc(SYS_rt_sigprocmask, SIG_SETMASK, (long)&raw_all, 0, 8);
   printf("blocked-raw %s\n", slurp(AT_FDCWD, "/etc/marker"));
   sigset_t none;
   sigemptyset(&none);

@@ -32,6 +32,8 @@
 #include <stdint.h>
 #include <sys/syscall.h>
 
+#include "../core/direct.h"
+
 extern "C" {
 __attribute__((visibility("hidden"))) void* memcpy(void* d, const void* s, size_t n) {
   auto* a = static_cast<char*>(d);
@@ -48,14 +50,7 @@ __attribute__((visibility("hidden"))) void* memset(void* d, int c, size_t n) {
 
 namespace {
 
-long sc(long n, long a = 0, long b = 0, long c = 0, long d = 0, long e = 0, long f = 0) {
-  long ret;
-  register long r10 asm("r10") = d;
-  register long r8 asm("r8") = e;
-  register long r9 asm("r9") = f;
-  asm volatile("syscall" : "=a"(ret) : "a"(n), "D"(a), "S"(b), "d"(c), "r"(r10), "r"(r8), "r"(r9) : "rcx", "r11", "memory");
-  return ret;
-}
+using cr::direct::sc;
 
 size_t len(const char* s) {
   size_t n = 0;

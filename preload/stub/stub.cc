@@ -20,6 +20,7 @@
 #include <sys/ucontext.h>
 
 #include "../core/confine.h"
+#include "../core/direct.h"
 #include "../core/elfmap.h"
 #include "../core/ldpatch.h"
 
@@ -46,14 +47,7 @@ namespace {
 #error "cowroot-stub: x86_64 only so far"
 #endif
 
-long sc(long n, long a = 0, long b = 0, long c = 0, long d = 0, long e = 0, long f = 0) {
-  long ret;
-  register long r10 asm("r10") = d;
-  register long r8 asm("r8") = e;
-  register long r9 asm("r9") = f;
-  asm volatile("syscall" : "=a"(ret) : "a"(n), "D"(a), "S"(b), "d"(c), "r"(r10), "r"(r8), "r"(r9) : "rcx", "r11", "memory");
-  return ret;
-}
+using direct::sc;
 
 struct Sys {
   long operator()(long n, long a, long b, long c, long d, long e, long f) const { return sc(n, a, b, c, d, e, f); }
