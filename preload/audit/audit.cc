@@ -93,6 +93,7 @@ struct Mem {
   size_t binds_len;
   char chunk[16384];
   char entry[3 * kPath + 64];
+  char candidate[kPath];  // la_objsearch's answer, read by the loader before the next call
   // The strings made here: kept for the life of the process (the loader
   // reads them whenever it searches from the object, dlopen included).
   char arena[64 * 1024];
@@ -322,9 +323,12 @@ __attribute__((visibility("default"))) unsigned int la_version(unsigned int vers
 // RPATH were taken by the loader before this module was loaded: the
 // planner put their host paths in --library-path, searched first, but the
 // loader goes on to the names as they are, on the host. A RUNPATH or RPATH
-// candidate that is not a host path of the root (one of the root's top or
-// its binds: the rewritten paths, $ORIGIN's) is such a name: skipped, as
-// the root's own directory was searched already.
+// candidate that is not a host path of the root (under the root's top or
+// a bind's host side: the rewritten paths, $ORIGIN's) is such a name: the
+// loader is given its host path in the root instead (an entry with $LIB or
+// $PLATFORM, which the planner leaves out, is found there; the others fail
+// again with ENOENT, which lets the loader go on with the path's next
+// entries).
 __attribute__((visibility("default"))) char* la_objsearch(const char* name, uintptr_t*, unsigned int flag) {
   if (!(flag & LA_SER_RUNPATH) || name[0] != '/') return const_cast<char*>(name);  // RPATH too
   if (g_state == 0) read_root();
@@ -333,7 +337,10 @@ __attribute__((visibility("default"))) char* la_objsearch(const char* name, uint
   if (under(name, nl, g_root->top, g_root->tl)) return const_cast<char*>(name);
   for (int i = 0; i < g_root->nbinds; i++)
     if (under(name, nl, g_root->binds[i].host, g_root->binds[i].hl)) return const_cast<char*>(name);
-  return nullptr;
+  size_t o = 0;
+  if (!host_dir(name, nl, g_m->candidate, sizeof g_m->candidate - 1, &o)) return nullptr;
+  g_m->candidate[o] = 0;
+  return g_m->candidate;
 }
 
 __attribute__((visibility("default"))) unsigned int la_objopen(struct link_map* map, Lmid_t, uintptr_t*) {

@@ -116,8 +116,12 @@ int inspect_program(const char* host, int fd_in, char* interp, size_t in, char* 
 // ELF file (*elf): what exec's credentials are computed from.
 // `search`, when given, receives the program's DT_RUNPATH (or, without
 // one, its DT_RPATH) and *runpath which of the two it was ("" for none).
+// *big_tls, when given, is set for a program that needs a library with
+// more initial-exec TLS than the loader keeps spare under an audit module
+// (audit_module): jemalloc, tcmalloc, a ThreadSanitizer or MemorySanitizer
+// runtime.
 bool sanitizer_needed(int fd, char* out, size_t n, struct statx* file = nullptr, bool* elf = nullptr,
-                      char* search = nullptr, size_t sn = 0, bool* runpath = nullptr) {
+                      char* search = nullptr, size_t sn = 0, bool* runpath = nullptr, bool* big_tls = nullptr) {
   if (search && sn) search[0] = 0;
   struct statx own;
   struct statx& sx = file ? *file : own;
@@ -196,6 +200,9 @@ bool sanitizer_needed(int fd, char* out, size_t n, struct statx* file = nullptr,
       name[r] = 0;
     }
     size_t nl = strlen(name);
+    if (big_tls && (!strncmp(name, "libjemalloc.", 12) || !strncmp(name, "libtcmalloc", 11) || strstr(name, "tsan") ||
+                    strstr(name, "msan")))
+      *big_tls = true;
     if (is_sanitizer_runtime(name, nl) && nl < n) {
       memcpy(out, name, nl + 1);
       return true;
@@ -206,7 +213,8 @@ bool sanitizer_needed(int fd, char* out, size_t n, struct statx* file = nullptr,
 
 // sanitizer_needed for (dirfd, path) as execveat would take them.
 bool sanitizer_needed_at(int dirfd, const char* path, int flags, char* out, size_t n, struct statx* file = nullptr,
-                         bool* elf = nullptr, char* search = nullptr, size_t sn = 0, bool* runpath = nullptr) {
+                         bool* elf = nullptr, char* search = nullptr, size_t sn = 0, bool* runpath = nullptr,
+                         bool* big_tls = nullptr) {
   if (search && sn) search[0] = 0;
   if (file) file->stx_mode = 0;
   long fd = (flags & AT_EMPTY_PATH) && (!path || !*path)
@@ -214,7 +222,7 @@ bool sanitizer_needed_at(int dirfd, const char* path, int flags, char* out, size
                 : sys::raw(SYS_openat, dirfd, (long)path, O_RDONLY | O_CLOEXEC | O_NONBLOCK |  // a fifo must not block
                                                             ((flags & AT_SYMLINK_NOFOLLOW) ? O_NOFOLLOW : 0));
   if (fd < 0) return false;
-  bool r = sanitizer_needed((int)fd, out, n, file, elf, search, sn, runpath);
+  bool r = sanitizer_needed((int)fd, out, n, file, elf, search, sn, runpath, big_tls);
   if (fd != dirfd) sys::raw(SYS_close, fd);
   return r;
 }
@@ -419,17 +427,20 @@ void links_before_own_dirs(Plan* p, size_t root_lp) {
 // splits there). Looked for once per process, and by its children. Not
 // for a program whose GLIBC_TUNABLES sets glibc.rtld.nns: an audit module
 // takes a namespace of its own, and at the tunable's maximum the loader
-// refuses to start.
-const char* audit_module(char* const envp[], const char* search) {
+// refuses to start. Not for one that needs a library known to want more
+// static TLS (big_tls, from its DT_NEEDED), nor where COWROOT_AUDIT=0.
+const char* audit_module(char* const envp[], const char* search, bool big_tls) {
   bool absolute = false;
   for (const char* q = search; q && *q && !absolute;) {
     absolute = *q == '/';
     while (*q && *q != ':') q++;
     if (*q) q++;
   }
-  if (!absolute) return nullptr;
-  for (char* const* e = envp; e && *e; e++)
+  if (!absolute || big_tls) return nullptr;
+  for (char* const* e = envp; e && *e; e++) {
     if ((*e)[0] == 'G' && strncmp(*e, "GLIBC_TUNABLES=", 15) == 0 && strstr(*e + 15, "glibc.rtld.nns")) return nullptr;
+    if ((*e)[0] == 'C' && strcmp(*e, "COWROOT_AUDIT=0") == 0) return nullptr;
+  }
   static std::atomic<int> state{0};  // 0 unknown, 1 there, -1 not
   static char path[kPathMax];
   int s = state.load(std::memory_order_acquire);
@@ -651,7 +662,7 @@ int plan_loader_run(Plan* p, char** a, char* const envp[], char** env_slots, siz
   // The program the loader is to run: its RUNPATH or RPATH, as for a
   // program run by name (ldd lists what it would load).
   char search[1024] = "";
-  bool runpath = false;
+  bool runpath = false, big_tls = false;
   for (size_t i = 1; i < argc; i++) {
     if (a[i][0] == '-' && a[i][1] == '-') {
       if (loader_option_takes_value(a[i])) i++;
@@ -660,7 +671,8 @@ int plan_loader_run(Plan* p, char** a, char* const envp[], char** env_slots, siz
     Resolved r;
     char unused[8];
     if (resolve(AT_FDCWD, a[i], kFollow, &r) == 0)
-      sanitizer_needed_at(r.dirfd, r.path, 0, unused, sizeof unused, nullptr, nullptr, search, sizeof search, &runpath);
+      sanitizer_needed_at(r.dirfd, r.path, 0, unused, sizeof unused, nullptr, nullptr, search, sizeof search, &runpath,
+                          &big_tls);
     break;
   }
   if (int e = plan_library_path(p, envp, search, runpath)) return e;
@@ -675,7 +687,7 @@ int plan_loader_run(Plan* p, char** a, char* const envp[], char** env_slots, siz
     out[k++] = const_cast<char*>("--preload");
     out[k++] = const_cast<char*>(preload_value(p));
   }
-  if (const char* am = (caps & kLoaderAudit) ? audit_module(envp, search) : nullptr) {
+  if (const char* am = (caps & kLoaderAudit) ? audit_module(envp, search, big_tls) : nullptr) {
     out[k++] = const_cast<char*>("--audit");
     out[k++] = const_cast<char*>(am);
   }
@@ -1004,12 +1016,12 @@ int plan_exec(Plan* p, int dirfd, const char* path, char* const argv[], char* co
   if (kind == -ENOEXEC) return -ENOEXEC;
   // The dynamic program's sanitizer runtime (p->preload) and RUNPATH: by
   // the descriptor inspect_program kept, else as exec takes the program.
-  auto read_dynamic = [&](char* search, size_t sn, bool* runpath) {
+  auto read_dynamic = [&](char* search, size_t sn, bool* runpath, bool* big_tls = nullptr) {
     if (kept.fd >= 0)
-      sanitizer_needed((int)kept.fd, p->preload, sizeof p->preload, nullptr, nullptr, search, sn, runpath);
+      sanitizer_needed((int)kept.fd, p->preload, sizeof p->preload, nullptr, nullptr, search, sn, runpath, big_tls);
     else
       sanitizer_needed_at(read_fd >= 0 ? read_fd : nd, read_fd >= 0 ? "" : p->host, read_fd >= 0 ? AT_EMPTY_PATH : 0,
-                          p->preload, sizeof p->preload, nullptr, nullptr, search, sn, runpath);
+                          p->preload, sizeof p->preload, nullptr, nullptr, search, sn, runpath, big_tls);
   };
   char** run_argv = args + lead;
   if (fd_direct >= 0) {
@@ -1130,8 +1142,8 @@ int plan_exec(Plan* p, int dirfd, const char* path, char* const argv[], char* co
     return -EACCES;
   }
   char search[1024];
-  bool runpath = false;
-  read_dynamic(search, sizeof search, &runpath);
+  bool runpath = false, big_tls = false;
+  read_dynamic(search, sizeof search, &runpath, &big_tls);
   Resolved lr;
   struct statx lx;
   const char* elfloader = g_session.fakechroot ? getenv("FAKECHROOT_ELFLOADER") : nullptr;
@@ -1184,7 +1196,7 @@ int plan_exec(Plan* p, int dirfd, const char* path, char* const argv[], char* co
   // A loader older than glibc 2.33 has no --argv0, older than 2.30 no
   // --preload (LD_PRELOAD, always set, brings the library then).
   const char* given_argv0 = run_argv[0];
-  const char* am = (caps & kLoaderAudit) ? audit_module(envp, search) : nullptr;
+  const char* am = (caps & kLoaderAudit) ? audit_module(envp, search, big_tls) : nullptr;
   size_t nopt = 4 + ((caps & kLoaderArgv0) ? 2 : 0) + ((caps & kLoaderPreload) ? 2 : 0) + (am ? 2 : 0);
   if (lead < nopt) return -E2BIG;  // three #! levels plus the loader's options: more than argv had room for
   char** la = args + lead - nopt;

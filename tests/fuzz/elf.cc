@@ -16,7 +16,7 @@ namespace cr {
 // exec.cc's reader of a program's DT_NEEDED, DT_RUNPATH and DT_RPATH (not
 // in a header: the exec planner's own step).
 bool sanitizer_needed(int fd, char* out, size_t n, struct statx* file, bool* elf, char* search, size_t sn,
-                      bool* runpath);
+                      bool* runpath, bool* big_tls);
 }
 
 COWROOT_FUZZ_TARGET(elf) {
@@ -37,8 +37,8 @@ COWROOT_FUZZ_TARGET(elf) {
   char need[64], search[128];
   memset(need, 'x', sizeof need);
   memset(search, 'x', sizeof search);
-  bool runpath = false;
-  bool found = cr::sanitizer_needed(fd, need, sizeof need, nullptr, nullptr, search, sizeof search, &runpath);
+  bool runpath = false, big_tls = false;
+  bool found = cr::sanitizer_needed(fd, need, sizeof need, nullptr, nullptr, search, sizeof search, &runpath, &big_tls);
   if (found) {
     FUZZ_CHECK(memchr(need, 0, sizeof need) != nullptr);
     FUZZ_CHECK(cr::is_sanitizer_runtime(need, strlen(need)));
