@@ -68,9 +68,9 @@ constexpr size_t kPath = 4096;
 constexpr int kMaxBinds = 32;
 
 struct Bind {
-  char inside[256];
+  char inside[512];  // as the library's kBindLen (core/resolve.h)
   size_t il;
-  char host[kPath];
+  char host[512];
   size_t hl;
 };
 
@@ -89,10 +89,11 @@ struct Root {
 // only writable page is its dynamic section, and this pointer).
 struct Mem {
   Root root;
-  char binds_env[8 * kPath];
+  char binds_env[kMaxBinds * 1026 + 64];  // every bind at its longest, INSIDE=HOST:
   size_t binds_len;
+  bool binds_seen;
   char chunk[16384];
-  char entry[3 * kPath + 64];
+  char entry[kMaxBinds * 1026 + 64 + 16];  // the longest one of ours: COWROOT_BINDS=...
   char candidate[kPath];  // la_objsearch's answer, read by the loader before the next call
   // The strings made here: kept for the life of the process (the loader
   // reads them whenever it searches from the object, dlopen included).
@@ -106,7 +107,9 @@ Root* g_root;
 void add_bind(const char* in, size_t il, const char* host, size_t hl) {
   while (il > 1 && in[il - 1] == '/') il--;
   while (hl > 1 && host[hl - 1] == '/') hl--;
-  if (g_root->nbinds >= kMaxBinds || il == 0 || hl == 0 || il >= sizeof g_root->binds[0].inside || hl >= kPath) return;
+  if (g_root->nbinds >= kMaxBinds || il == 0 || hl == 0 || il >= sizeof g_root->binds[0].inside ||
+      hl >= sizeof g_root->binds[0].host)
+    return;
   for (int i = 0; i < g_root->nbinds; i++)
     if (g_root->binds[i].il == il && same(g_root->binds[i].inside, in, il)) return;  // the first one wins
   Bind& b = g_root->binds[g_root->nbinds++];
@@ -131,15 +134,18 @@ void take(const char* e, size_t n) {
     size_t l = len(name);
     return n > l && same(e, name, l) && e[l] == '=' ? l + 1 : 0;
   };
+  // The first of each name, as getenv takes it; a root of "/" is none, as
+  // for the library.
   if (size_t k = is("COWROOT_ROOT")) {
-    if (set_path(g_root->top, &g_root->tl, e + k, n - k)) g_state = 1;
+    if (g_state != 1 && set_path(g_root->top, &g_root->tl, e + k, n - k) && g_root->tl > 1) g_state = 1;
   } else if (size_t k2 = is("COWROOT_CHROOT")) {
-    set_path(g_root->croot, &g_root->cl, e + k2, n - k2);
+    if (g_root->cl == 0) set_path(g_root->croot, &g_root->cl, e + k2, n - k2);
   } else if (size_t k3 = is("COWROOT_BINDS")) {
-    if (n - k3 < sizeof g_m->binds_env) {
+    if (!g_m->binds_seen && n - k3 < sizeof g_m->binds_env) {
       memcpy(g_m->binds_env, e + k3, n - k3);
       g_m->binds_len = n - k3;
     }
+    g_m->binds_seen = true;
   }
 }
 
