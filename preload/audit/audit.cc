@@ -33,6 +33,7 @@
 #include <sys/syscall.h>
 
 #include "../core/direct.h"
+#include "../core/path.h"
 
 extern "C" {
 __attribute__((visibility("hidden"))) void* memcpy(void* d, const void* s, size_t n) {
@@ -262,15 +263,6 @@ bool host_dir(const char* d, size_t dl, char* out, size_t cap, size_t* o) {
   return true;
 }
 
-bool has_absolute(const char* s) {
-  for (const char* p = s; *p;) {
-    if (*p == '/') return true;
-    while (*p && *p != ':') p++;
-    if (*p) p++;
-  }
-  return false;
-}
-
 // `s` with each absolute entry made its host path; nullptr where there is
 // no root or no room.
 const char* translated(const char* s) {
@@ -350,9 +342,13 @@ __attribute__((visibility("default"))) char* la_objsearch(const char* name, uint
 }
 
 __attribute__((visibility("default"))) unsigned int la_objopen(struct link_map* map, Lmid_t, uintptr_t*) {
-  // The program's own paths were taken by the loader before any module was
-  // loaded (the planner handed them over as host paths): rewriting them
-  // changes nothing.
+  // The first object is the program, whose paths the loader took before
+  // any module was loaded (the planner handed them over as host paths):
+  // they are not rewritten, but the settings are read now, before the
+  // program's code could overwrite its environment area.
+  static bool program_seen;
+  bool program = !program_seen;
+  program_seen = true;
   ElfW(Dyn)* d = map->l_ld;
   if (!d) return 0;
   ElfW(Dyn)* paths[2] = {nullptr, nullptr};
@@ -368,7 +364,12 @@ __attribute__((visibility("default"))) unsigned int la_objopen(struct link_map* 
   // is still an offset from the object's base.
   if (strtab < map->l_addr) strtab += map->l_addr;
   for (int i = 0; i < 2; i++)
-    if (paths[i] && !has_absolute(reinterpret_cast<const char*>(strtab + paths[i]->d_un.d_val))) paths[i] = nullptr;
+    if (paths[i] && !cr::has_absolute_entry(reinterpret_cast<const char*>(strtab + paths[i]->d_un.d_val)))
+      paths[i] = nullptr;
+  if (program) {
+    if ((paths[0] || paths[1]) && g_state == 0) read_root();
+    return 0;
+  }
   for (int i = 0; i < 2; i++) {
     ElfW(Dyn)* e = paths[i];
     if (!e) continue;

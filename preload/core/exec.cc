@@ -430,13 +430,7 @@ void links_before_own_dirs(Plan* p, size_t root_lp) {
 // refuses to start. Not for one that needs a library known to want more
 // static TLS (big_tls, from its DT_NEEDED), nor where COWROOT_AUDIT=0.
 const char* audit_module(char* const envp[], const char* search, bool big_tls) {
-  bool absolute = false;
-  for (const char* q = search; q && *q && !absolute;) {
-    absolute = *q == '/';
-    while (*q && *q != ':') q++;
-    if (*q) q++;
-  }
-  if (!absolute || big_tls) return nullptr;
+  if (!has_absolute_entry(search) || big_tls) return nullptr;
   for (char* const* e = envp; e && *e; e++) {
     if ((*e)[0] == 'G' && strncmp(*e, "GLIBC_TUNABLES=", 15) == 0 && strstr(*e + 15, "glibc.rtld.nns")) return nullptr;
     if ((*e)[0] == 'C' && strcmp(*e, "COWROOT_AUDIT=0") == 0) return nullptr;

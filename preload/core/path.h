@@ -11,4 +11,15 @@ constexpr size_t kPathMax = 4096;                     // an inside path, as PATH
 constexpr size_t kHostPathMax = kPathMax + 128;       // a host path: prefix + inside path
 using PathBuf = char[kHostPathMax];
 
+// Whether a ':'-separated search path (a RUNPATH, LD_LIBRARY_PATH) has an
+// absolute entry. Header-only: cowroot-audit.so, which has no libc, uses it.
+inline bool has_absolute_entry(const char* list) {
+  for (const char* p = list; p && *p;) {
+    if (*p == '/') return true;
+    while (*p && *p != ':') p++;
+    if (*p) p++;
+  }
+  return false;
+}
+
 }  // namespace cr
