@@ -8,6 +8,7 @@
 #include <sys/random.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <cerrno>
 #include <cstdio>
 #include <cstdlib>
@@ -37,14 +38,16 @@ bool process_alive(pid_t p) { return p > 0 && (kill(p, 0) == 0 || errno == EPERM
 }  // namespace
 
 std::string slot_id() {
-  static unsigned n = 0;
+  // Threads of one test process make roots at once (each Root its own
+  // clone): the count is atomic, or two of them take the same name.
+  static std::atomic<unsigned> n{0};
   static unsigned salt = [] {
     unsigned r = 0;
     if (getrandom(&r, sizeof r, GRND_NONBLOCK) != (ssize_t)sizeof r) r = (unsigned)getpid() * 2654435761u ^ (unsigned)time(nullptr);
     return r;
   }();
   char buf[64];
-  snprintf(buf, sizeof buf, "%d-%u-%08x", (int)getpid(), ++n, salt);
+  snprintf(buf, sizeof buf, "%d-%u-%08x", (int)getpid(), n.fetch_add(1) + 1, salt);
   return buf;
 }
 
