@@ -248,17 +248,15 @@ bool gate_mapped() {
 
 const StubInfo* stub_info() {
   // Once per program: the stub's page is there from the exec on, or never.
-  static const StubInfo* known;
-  static bool asked;
-  if (__atomic_load_n(&asked, __ATOMIC_ACQUIRE)) return known;
+  if (__atomic_load_n(&g_confine.stub_asked, __ATOMIC_ACQUIRE)) return g_confine.stub_known;
   unsigned char v;
   const StubInfo* info = nullptr;
   if (sys::raw(SYS_mincore, (long)kStubInfo, 4096, (long)&v) == 0) {
     info = reinterpret_cast<const StubInfo*>(kStubInfo);
     if (info->magic != kStubMagic) info = nullptr;
   }
-  known = info;
-  __atomic_store_n(&asked, true, __ATOMIC_RELEASE);
+  g_confine.stub_known = info;
+  __atomic_store_n(&g_confine.stub_asked, true, __ATOMIC_RELEASE);
   return info;
 }
 

@@ -346,6 +346,22 @@ namespace {
 }
 }  // namespace
 
+void prefault_start() {
+  // What is written, in order: the small fields and lib, state_dir, faked
+  // (a page each); the stub's path after the confinement's fields; top,
+  // croot, cwd, exe (a page each) and the binds (three always, and those
+  // of COWROOT_BINDS); the clone's sidecar and root.
+  sys::prefault(&g_session, g_session.faked + 1);
+  sys::prefault(&g_confine, g_confine.stub + 1);
+  if (getenv("COWROOT_ROOT")) {
+    int nb = 3;
+    if (const char* b = getenv("COWROOT_BINDS"); b && *b)
+      for (nb++; *b; b++) nb += *b == ':';
+    sys::prefault(&g_root, &g_root.binds[nb < kMaxBinds ? nb : kMaxBinds]);
+  }
+  if (getenv("COWROOT_COW")) sys::prefault(&g_cow, g_cow.clone_root + 1);
+}
+
 void session_init(const char* self_lib) {
   Session& s = g_session;
   s.real_uid = (uint32_t)sys::raw(SYS_getuid);

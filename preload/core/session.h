@@ -55,6 +55,7 @@ struct Session {
   // fixture binds the core to another root; these must not be).
   uint64_t cache_epoch = 0;  // resolve.cc: bumped when the root is configured anew
   uint64_t cow_inits = 0;    // cow.cc: cow_init calls, the journal's salt
+  const void* loaded = nullptr;  // wrap/next.cc: the loader's first link_map, once found
   char state_dir[kPathMax] = {};
   char lib[kPathMax] = {};    // this library, for LD_PRELOAD of children
   char faked[kPathMax] = {};  // the daemon, started when none answers
@@ -84,6 +85,14 @@ inline constexpr const char* kEnvGroups = "COWROOT_GROUPS";
 inline constexpr const char* kEnvCaps = "COWROOT_CAPS";
 inline constexpr const char* kEnvFakechroot = "COWROOT_FAKECHROOT";
 inline constexpr const char* kFakechrootVersion = "2.20.1";
+
+// Makes present, one system call a range, the pages of the core's state
+// that a new program's start writes (see sys::prefault): the session's
+// small fields and paths, the confinement's, and in a root the root's
+// paths and binds and the clone's paths. Called once, first thing in a
+// new program, after the gate is known (a confined process's call is then
+// not a trap).
+void prefault_start();
 
 // Reads the environment, maps the state, connects to (or starts) the daemon.
 // `self_lib` is the path of the calling library, or null outside the preload.

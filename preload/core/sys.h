@@ -91,6 +91,20 @@ inline long call(long n, A... args) {
   return r;
 }
 
+// Makes the pages of [from, to) present and written in one system call
+// (MADV_POPULATE_WRITE, Linux 5.14). A new program's first write to each
+// page of the library's start-up state is otherwise a page fault of its
+// own, and a fault costs more than a system call (in a virtual machine,
+// several times more): an exec writes that state over about 15 pages. A
+// kernel without it (EINVAL) leaves them to fault, as before.
+inline void prefault(const void* from, const void* to) {
+  constexpr uintptr_t kPage = 4096;
+  constexpr long kPopulateWrite = 23;  // MADV_POPULATE_WRITE
+  uintptr_t a = (uintptr_t)from & ~(kPage - 1);
+  uintptr_t b = ((uintptr_t)to + kPage - 1) & ~(kPage - 1);
+  if (b > a) raw(SYS_madvise, (long)a, (long)(b - a), kPopulateWrite);
+}
+
 // "/proc/self/fd/N" into out (at least 32 bytes); returns its length.
 inline size_t proc_fd_path(int fd, char* out) {
   static const char prefix[] = "/proc/self/fd/";

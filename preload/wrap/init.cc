@@ -24,6 +24,7 @@ void init_once() {
   int expected = 0;
   if (state.compare_exchange_strong(expected, 1)) {
     confine_early();
+    prefault_start();
     session_init(own_file_name());
     // Programs that bypass libc: their calls are trapped from here on.
     confine_start();

@@ -21,6 +21,7 @@
 #include <cstring>
 
 #include <fcntl.h>
+#include "../core/session.h"
 #include "../core/sys.h"
 
 #include "wrap.h"
@@ -206,8 +207,10 @@ const struct r_debug* r_debug_by_maps() {
 
 // The loader's list of loaded objects.
 const struct link_map* loaded_objects() {
-  static const struct link_map* first;  // set once; a race only repeats the work
-  if (first) return first;
+  // Set once; a race only repeats the work. Kept on the session's first
+  // page, which the start writes anyway (a static of its own was a page
+  // read, then written: two faults in every program).
+  if (g_session.loaded) return static_cast<const struct link_map*>(g_session.loaded);
   const struct r_debug* r = nullptr;
   Object prog;
   bool have_prog = object_at_phdr(reinterpret_cast<const ElfW(Phdr)*>(getauxval(AT_PHDR)), getauxval(AT_PHNUM), &prog);
@@ -239,8 +242,8 @@ const struct link_map* loaded_objects() {
     else r = r_debug_by_maps();
   }
   if (!r || !r->r_map) return nullptr;
-  first = r->r_map;
-  return first;
+  g_session.loaded = r->r_map;
+  return r->r_map;
 }
 
 const struct link_map* own_object() {
