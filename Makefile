@@ -156,7 +156,7 @@ $(BUILD)/stub/stub.o: preload/stub/stub.cc | $(BUILD)/.deps-build
 $(STUB): $(BUILD)/stub/stub.o
 	$(CXX) -static -nostdlib -no-pie -Wl,-Ttext-segment=0x7e903ff10000 -Wl,--section-start=.crgate=0x7e903ff00000 \
 	  -Wl,--section-start=.crinfo=0x7e903ff01000 -Wl,-z,noexecstack -Wl,-z,norelro -Wl,-z,noseparate-code -Wl,--build-id=none -o $@ $^
-	@test "$$(nm $@ | awk '$$3 == "cr_gate" || $$3 == "cr_stub_info" { print $$1 }' | sort | tr '\n' ' ')" = \
+	@test "$$(nm $@ | awk '$$3 == "cr_gate" || $$3 == "cr_stub_page" { print $$1 }' | sort | tr '\n' ' ')" = \
 	  "00007e903ff00000 00007e903ff01000 " || { echo "cowroot-stub: the gate is not at its fixed address" >&2; rm -f $@; exit 1; }
 
 # cowroot-audit.so: the root's loader's audit module (preload/audit/audit.cc),

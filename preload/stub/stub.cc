@@ -87,22 +87,37 @@ using confine::kUnblockable;
 
 }  // namespace
 
+namespace {
+// The stub's own variables, kept on the page of what it tells the library:
+// the stub then has no data segment, so an exec maps one segment fewer and
+// the stub's writes fault one page, not two (the kernel zeroed the data
+// segment's tail, a write of its own).
+struct StubData {
+  // The program's own SIGSYS disposition, as it believes it set it.
+  KSigaction virtual_sigsys;
+  // The main program's mapped range when it has an interpreter: a trapped
+  // call from there means the library never started in it.
+  uint64_t main_lo, main_hi;
+  const char* main_name;
+  char mode;
+  // Where the root's loader's own host paths are (ldpatch.h): for the loader
+  // this stub starts ('L'), or the one cowroot-trace starts ('H').
+  uint32_t ldruns[ldpatch::kMaxRuns];
+  char exe[1024];  // COWROOT_EXE=… of a program started by name (unset if longer)
+};
+struct StubPage {
+  confine::StubInfo info;  // first: at kStubInfo
+  StubData data;
+};
+}  // namespace
+
 // At its fixed address (confine.h): read by the library when it starts.
-__attribute__((section(".crinfo"), used)) confine::StubInfo cr_stub_info = {confine::kStubMagic, 0};
+__attribute__((section(".crinfo"), used)) StubPage cr_stub_page = {{confine::kStubMagic, 0}, {{}, 0, 0, "", 0, {}, {}}};
 
 namespace {
 
-// The program's own SIGSYS disposition, as it believes it set it.
-KSigaction g_virtual_sigsys{};
-// The main program's mapped range when it has an interpreter: a trapped
-// call from there means the library never started in it.
-uint64_t g_main_lo, g_main_hi;
-char g_exe[1024];  // COWROOT_EXE=… of a program started by name (unset if longer)
-const char* g_main_name = "";
-char g_mode;
-// Where the root's loader's own host paths are (ldpatch.h): for the loader
-// this stub starts ('L'), or the one cowroot-trace starts ('H').
-uint32_t g_ldruns[ldpatch::kMaxRuns];
+constexpr confine::StubInfo& g_info = cr_stub_page.info;
+constexpr StubData& g_stub = cr_stub_page.data;
 
 extern "C" __attribute__((visibility("hidden"))) void cr_stub_restorer();
 asm(".text\n.type cr_stub_restorer,@function\ncr_stub_restorer:\n .byte 0x48, 0xc7, 0xc0, 0x0f, 0x00, 0x00, 0x00\n"
@@ -133,9 +148,9 @@ long stub_exec(int dirfd, const char* path, char* const* argv, char* const* envp
   memcpy(var, confine::kStubEnv, confine::kStubEnvLen);
   size_t vk = confine::kStubEnvLen;
   var[vk++] = mode;
-  if (mode == 'L' && g_ldruns[0]) {
+  if (mode == 'L' && g_stub.ldruns[0]) {
     var[vk++] = '@';
-    vk += ldpatch::put_runs(var + vk, g_ldruns);
+    vk += ldpatch::put_runs(var + vk, g_stub.ldruns);
   }
   var[vk++] = ':';
   memcpy(var + vk, path, pl + 1);
@@ -155,7 +170,7 @@ void on_sigsys(int, siginfo_t* si, void* ucv) {
     return;
   }
   uint64_t ip = (uint64_t)g[REG_RIP];
-  if (ip >= g_main_lo && ip < g_main_hi) die(g_main_name, ": runs without the library (its loader did not load it): cannot confine it");
+  if (ip >= g_stub.main_lo && ip < g_stub.main_hi) die(g_stub.main_name, ": runs without the library (its loader did not load it): cannot confine it");
   long nr = g[REG_RAX];
   long a0 = g[REG_RDI], a1 = g[REG_RSI], a2 = g[REG_RDX], a3 = g[REG_R10], a4 = g[REG_R8], a5 = g[REG_R9];
   long r;
@@ -165,8 +180,8 @@ void on_sigsys(int, siginfo_t* si, void* ucv) {
       auto* act = reinterpret_cast<const KSigaction*>(a1);
       auto* old = reinterpret_cast<KSigaction*>(a2);
       if (a0 == SIGSYS) {
-        KSigaction prev = g_virtual_sigsys;
-        if (act) g_virtual_sigsys = *act;
+        KSigaction prev = g_stub.virtual_sigsys;
+        if (act) g_stub.virtual_sigsys = *act;
         if (old) *old = prev;
         r = 0;
       } else if (act) {
@@ -236,7 +251,7 @@ void load(const char* path, long fd_in, bool in_window, elf::Headers* h, elf::Im
     fixed = true;
   }
   if (int e = elf::map(Sys{}, (int)fd, *h, at, fixed, im); e < 0) die(path, ": cannot map it");
-  if (g_mode == 'P' && !in_window) {
+  if (g_stub.mode == 'P' && !in_window) {
     // What /proc/self/exe would have named (it names the stub): the
     // library answers with it.
     char self[32] = "/proc/self/fd/";
@@ -247,10 +262,10 @@ void load(const char* path, long fd_in, bool in_window, elf::Headers* h, elf::Im
     do d[nd++] = char('0' + v % 10); while ((v /= 10) > 0);
     while (nd) self[k++] = d[--nd];
     self[k] = 0;
-    memcpy(g_exe, "COWROOT_EXE=", 12);
-    long n = sc(SYS_readlinkat, AT_FDCWD, (long)self, (long)(g_exe + 12), sizeof g_exe - 13);
-    if (n > 0 && n < (long)sizeof g_exe - 13) g_exe[12 + n] = 0;
-    else g_exe[0] = 0;
+    memcpy(g_stub.exe, "COWROOT_EXE=", 12);
+    long n = sc(SYS_readlinkat, AT_FDCWD, (long)self, (long)(g_stub.exe + 12), sizeof g_stub.exe - 13);
+    if (n > 0 && n < (long)sizeof g_stub.exe - 13) g_stub.exe[12 + n] = 0;
+    else g_stub.exe[0] = 0;
   }
   sc(SYS_close, fd);
 }
@@ -269,7 +284,7 @@ void neutralise_loader(const elf::Headers& h, const elf::Image& im) {
     int n = 0;
     uint64_t lo = ~0ull, hi = 0;
     uint64_t limit = im.bias + p.p_vaddr + p.p_filesz;
-    for (uint32_t run : g_ldruns) {
+    for (uint32_t run : g_stub.ldruns) {
       if (!run) break;
       uint64_t off = run >> 4;
       if (off < p.p_offset || off >= p.p_offset + p.p_filesz) continue;
@@ -318,15 +333,15 @@ void note_memory(long* sp, char** argv, char** envp, char** env_end) {
   }
   long brk = sc(SYS_brk, 0);
   if (start_code == ~0ull || brk <= 0 || sp[0] < 1 || !envp[0] || env_end == envp) return;
-  cr_stub_info.arg_start = (uint64_t)argv[0];
-  cr_stub_info.env_start = (uint64_t)envp[0];
-  cr_stub_info.env_end = (uint64_t)(env_end[-1] + len(env_end[-1]) + 1);
-  cr_stub_info.start_code = start_code;
-  cr_stub_info.end_code = end_code;
-  cr_stub_info.start_data = start_data;
-  cr_stub_info.end_data = end_data;
-  cr_stub_info.start_brk = (uint64_t)brk;
-  cr_stub_info.start_stack = (uint64_t)sp;
+  g_info.arg_start = (uint64_t)argv[0];
+  g_info.env_start = (uint64_t)envp[0];
+  g_info.env_end = (uint64_t)(env_end[-1] + len(env_end[-1]) + 1);
+  g_info.start_code = start_code;
+  g_info.end_code = end_code;
+  g_info.start_data = start_data;
+  g_info.end_data = end_data;
+  g_info.start_brk = (uint64_t)brk;
+  g_info.start_stack = (uint64_t)sp;
 }
 
 }  // namespace
@@ -343,11 +358,11 @@ extern "C" [[noreturn]] void cr_stub_main(long* sp) {
   // MODE[@RUN,RUN…](:PATH|#FD): RUN (hex) where the loader's own host
   // paths are (ldpatch.h).
   const char* sep = want && want[0] ? want + 1 : nullptr;
-  if (sep && *sep == '@' && (want[0] == 'L' || want[0] == 'H')) sep = ldpatch::get_runs(sep + 1, g_ldruns);
+  if (sep && *sep == '@' && (want[0] == 'L' || want[0] == 'H')) sep = ldpatch::get_runs(sep + 1, g_stub.ldruns);
   if (!sep || (*sep != ':' && *sep != '#') || (want[0] != 'L' && want[0] != 'P' && want[0] != 'H'))
     die("cowroot-stub: started outside cowroot (it runs the programs of a confined session)");
-  g_mode = want[0];
-  cr_stub_info.mode = g_mode;
+  g_stub.mode = want[0];
+  g_info.mode = g_stub.mode;
   const char* path = sep + 1;
   long fd_in = -1;
   if (*sep == '#') {
@@ -383,8 +398,8 @@ extern "C" [[noreturn]] void cr_stub_main(long* sp) {
   // One set of headers at a time: the stub's stack stays within a page.
   elf::Headers h;
   elf::Image main_im{}, interp_im{};
-  load(path, fd_in, g_mode == 'L', &h, &main_im);
-  if (g_mode == 'L') neutralise_loader(h, main_im);
+  load(path, fd_in, g_stub.mode == 'L', &h, &main_im);
+  if (g_stub.mode == 'L') neutralise_loader(h, main_im);
   uint64_t entry = main_im.entry, base = 0;
   if (h.interp[0]) {
     char interp[sizeof h.interp];
@@ -392,18 +407,18 @@ extern "C" [[noreturn]] void cr_stub_main(long* sp) {
     load(interp, -1, true, &h, &interp_im);
     entry = interp_im.entry;
     base = interp_im.lo;
-    if (g_mode == 'P') g_main_lo = main_im.lo, g_main_hi = main_im.hi, g_main_name = path;
-  } else if (g_mode == 'P') {
+    if (g_stub.mode == 'P') g_stub.main_lo = main_im.lo, g_stub.main_hi = main_im.hi, g_stub.main_name = path;
+  } else if (g_stub.mode == 'P') {
     die(path, ": static program: cannot confine it");
   }
-  if (g_mode != 'P') g_exe[0] = 0;
+  if (g_stub.mode != 'P') g_stub.exe[0] = 0;
 
   // The kernel's stack becomes the program's, in place: the environment
   // without our variable (its slot takes the program's name, COWROOT_EXE,
   // when the stub found it), the auxiliary vector of the new program.
   elf::rewrite_stack(
-      sp, [](const char* v) { return !starts(v, confine::kStubEnv) && !(g_exe[0] && starts(v, "COWROOT_EXE=")); },
-      g_exe[0] ? g_exe : nullptr, main_im, base, path);
+      sp, [](const char* v) { return !starts(v, confine::kStubEnv) && !(g_stub.exe[0] && starts(v, "COWROOT_EXE=")); },
+      g_stub.exe[0] ? g_stub.exe : nullptr, main_im, base, path);
   elf::jump(entry, sp);
 }
 
