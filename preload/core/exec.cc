@@ -236,33 +236,25 @@ bool sanitizer_needed(int fd, char* out, size_t n, struct statx* file = nullptr,
   return false;
 }
 
-bool library_deps(int fd, char* search, size_t sn, bool* runpath, char* names, size_t nn, char* soname, size_t on) {
+bool library_deps(int fd, char* names, size_t nn, char* search, size_t sn, bool* runpath) {
   search[0] = 0;
-  if (nn) names[0] = 0;
-  soname[0] = 0;
+  names[0] = 0;
   Elf64_Ehdr eh;
   long head = 0;
   Dynamic dy;
-  if (!read_elf_header(fd, &eh, &head) || eh.e_machine != elf::kMachine || !read_dynamic(fd, eh, &dy)) return false;
-  if (sn > 1) read_search(fd, dy, search, sn, runpath);
-  bool names_too = nn > 1 && has_absolute_entry(search);
+  if (!read_elf_header(fd, &eh, &head) || !read_dynamic(fd, eh, &dy)) return false;
+  read_search(fd, dy, search, sn, runpath);
   size_t used = 0;
   for (size_t i = 0; i < dy.count && dy.d[i].d_tag != DT_NULL; i++) {
-    int64_t tag = dy.d[i].d_tag;
-    if (tag != DT_SONAME && (tag != DT_NEEDED || !names_too)) continue;
-    char* to = tag == DT_SONAME ? soname : names + used;
-    size_t room = tag == DT_SONAME ? on : nn - used;
-    if (room < 2) return false;
-    long r = sys::raw(SYS_pread64, fd, (long)to, (long)(room - 1), (long)(dy.stroff + dy.d[i].d_un.d_val));
+    if (dy.d[i].d_tag != DT_NEEDED) continue;
+    if (used + 2 > nn) return false;
+    long r = sys::raw(SYS_pread64, fd, (long)(names + used), (long)(nn - used - 1), (long)(dy.stroff + dy.d[i].d_un.d_val));
     if (r <= 0) return false;
-    size_t l = strnlen(to, (size_t)r);
+    size_t l = strnlen(names + used, (size_t)r);
     if (l == (size_t)r) return false;  // no end within the buffer
-    if (tag == DT_NEEDED) used += l + 1;
+    used += l + 1;
   }
-  if (names_too) {
-    if (used >= nn) return false;
-    names[used] = 0;
-  }
+  names[used] = 0;
   return true;
 }
 

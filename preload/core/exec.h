@@ -86,13 +86,11 @@ size_t exec_env_extra_slots();
 int inspect_program(const char* host, int fd_in, char* interp, size_t in, char* arg, size_t an, long* keep = nullptr,
                     int dirfd = AT_FDCWD);
 
-// A dynamic ELF library of this machine's: its DT_SONAME ("" for none); its
-// DT_RUNPATH (or, without one, its DT_RPATH) into `search` ("" for none;
-// not read for sn 0), with *runpath which of the two; and, only when that
-// names an absolute directory, its DT_NEEDED names, NUL-separated in
-// `names` (an empty name ends them). pread only. False when `fd` is no
-// such file (or one of another machine) or a name does not fit.
-bool library_deps(int fd, char* search, size_t sn, bool* runpath, char* names, size_t nn, char* soname, size_t on);
+// A dynamic ELF library's DT_NEEDED names, NUL-separated in `names` (an
+// empty name ends them), and its DT_RUNPATH (or, without one, its DT_RPATH)
+// into `search` ("" for none), with *runpath which of the two. pread only.
+// False when `fd` is no such file or the names do not fit `nn`.
+bool library_deps(int fd, char* names, size_t nn, char* search, size_t sn, bool* runpath);
 
 // What the root's ELF interpreter at `host` (statx'd into sx, with
 // STATX_INO and STATX_CTIME) takes of the options exec gives it: kLoader*

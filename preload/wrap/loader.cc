@@ -14,142 +14,74 @@
 #include <cstddef>
 #include <cstring>
 
-#include "../core/hash.h"
 #include "doors.h"
 
 namespace {
 using dlopen_fn = void* (*)(const char*, int);
 
-// What preopen found and did for one dlopen.
+// Libraries opened ahead of a dlopen (preopen); closed once it has them.
 struct Ahead {
-  dlopen_fn open;
-  int flags;    // for what is opened ahead: lazily, locally (and the dlopen's RTLD_DEEPBIND)
-  void* h[64];  // opened ahead; closed once the library holds them
+  void* h[64];
   int n = 0;
-  uint64_t seen[64];  // libraries looked at (a hash of the host path): a cycle stops
-  int nseen = 0;
-  char fail[256];  // a dependency the root lacks where the host has one
 };
 
-enum class Pre { kDone, kPlain, kFail };
-Pre preopen(const char* host, int depth, Ahead* a);
-
-// The host path a RUNPATH entry `e` (length el) gives `name` for the
-// library at `host`: $ORIGIN (the library's directory, a host path) taken as
-// the loader takes it; an absolute directory translated into the root
-// (*plain is then the name the loader would have opened on the host). False
-// for what the loader would expand otherwise ($LIB, $PLATFORM, a relative
-// entry).
-__attribute__((noinline)) bool candidate(const char* e, size_t el, const char* host, const char* name, char* out,
-                                         size_t on, char* plain) {
-  size_t nl = strlen(name);
-  plain[0] = 0;
-  size_t skip = el >= 7 && !memcmp(e, "$ORIGIN", 7) ? 7 : el >= 9 && !memcmp(e, "${ORIGIN}", 9) ? 9 : 0;
-  if (skip) {
-    if (memchr(e + skip, '$', el - skip) || (el > skip && e[skip] != '/')) return false;
-    const char* slash = strrchr(host, '/');
-    size_t dl = slash ? (size_t)(slash - host) : 0;
-    if (!dl || dl + (el - skip) + 1 + nl >= on) return false;
-    memcpy(out, host, dl);
-    memcpy(out + dl, e + skip, el - skip);
-    out[dl + el - skip] = '/';
-    memcpy(out + dl + el - skip + 1, name, nl + 1);
-    return true;
-  }
-  if (e[0] != '/' || memchr(e, '$', el) || el + 1 + nl >= kPathMax) return false;
-  memcpy(plain, e, el);
-  plain[el] = '/';
-  memcpy(plain + el + 1, name, nl + 1);
-  Resolved r;
-  if (resolve(AT_FDCWD, plain, kFollow, &r) != 0 || r.dirfd != AT_FDCWD || r.path[0] != '/' || strlen(r.path) >= on)
-    return false;
-  memcpy(out, r.path, strlen(r.path) + 1);
-  return true;
-}
-
-// One dependency `name` of the library at `host`, found along its RUNPATH
-// `search` as the loader would, opened ahead (see preopen).
-__attribute__((noinline)) Pre find_one(const char* host, const char* search, const char* name, int depth, Ahead* a) {
-  if (a->n >= (int)(sizeof a->h / sizeof a->h[0])) return Pre::kPlain;
-  // Loaded already (by its soname), or in the root's library path
-  // (LD_LIBRARY_PATH comes before a RUNPATH): the loader takes that one.
-  void* h = a->open(name, a->flags);
-  bool on_host = false;
-  for (const char* e = search; !h && *e;) {
-    const char* end = strchr(e, ':');
-    size_t el = end ? (size_t)(end - e) : strlen(e);
-    if (el) {
-      PathBuf at, plain;
-      if (!candidate(e, el, host, name, at, sizeof at, plain)) return Pre::kDone;  // the loader's to expand
-      char soname[256];
-      long fd = sys::raw(SYS_openat, AT_FDCWD, (long)at, O_RDONLY | O_CLOEXEC);
-      bool elf = false;
-      if (fd >= 0) {
-        char none[1];
-        bool rp;
-        elf = library_deps((int)fd, none, 0, &rp, none, 0, soname, sizeof soname);
-        sys::raw(SYS_close, fd);
-      }
-      // The loader passes over a file of another machine or class.
-      if (elf) {
-        // Found without its name as its soname, the loader would not see
-        // it loaded: what it opens then (a host file) is not ours to choose.
-        if (strcmp(soname, name) != 0) return plain[0] ? Pre::kPlain : Pre::kDone;
-        Pre sub = preopen(at, depth + 1, a);
-        if (sub != Pre::kDone) return sub;
-        if (!(h = a->open(at, a->flags))) return Pre::kPlain;
-        break;
-      }
-      // What the loader would open here instead is the host's file.
-      if (plain[0] && sys::raw(SYS_faccessat, AT_FDCWD, (long)plain, F_OK) == 0) on_host = true;
-    }
-    e += el + (end ? 1 : 0);
-  }
-  if (h) {
-    a->h[a->n++] = h;
-    return Pre::kDone;
-  }
-  if (!on_host) return Pre::kDone;  // not found by the loader either: its own error
-  size_t nl = strlen(name);
-  if (nl >= sizeof a->fail) return Pre::kPlain;
-  memcpy(a->fail, name, nl + 1);
-  return Pre::kFail;
-}
-
-// A library's own absolute RUNPATH directories are, to the loader, host
-// directories (the audit module, which makes them the root's, is given only
-// to programs with such a path of their own). So before a library is
-// dlopen'ed by its path, each dependency it would look for there is looked
-// for as the loader would: loaded already (by soname), the root's library
-// path, then the RUNPATH's entries in order ($ORIGIN as it is, an absolute
-// directory in the root). One found in the root is opened first, its own
-// such dependencies before it, lazily and locally: the loader then finds it
-// loaded, by its soname (and adds the library's scope to it). One the root
-// lacks while the host has it in such a directory fails the dlopen (kFail:
-// not found, as in a real root). kPlain: what this cannot follow (an
-// RPATH, which a library's dependencies inherit; a candidate that does not
-// open, or has another soname): the dlopen goes on as before, with nothing
-// opened ahead. kDone: the dlopen goes on with what was opened ahead.
-Pre preopen(const char* host, int depth, Ahead* a) {
-  uint64_t id = fnv1a(host, strlen(host));
-  for (int i = 0; i < a->nseen; i++)
-    if (a->seen[i] == id) return Pre::kDone;
-  if (depth > 4 || a->nseen >= (int)(sizeof a->seen / sizeof a->seen[0])) return Pre::kPlain;
-  a->seen[a->nseen++] = id;
+// A library's own absolute RUNPATH or RPATH directories are, to the
+// loader, host directories (the audit module, which makes them the root's,
+// is given only to programs with such a path of their own). So before a
+// library is dlopen'ed by its path, each dependency it would find there is
+// looked for as the loader would (for a RUNPATH, the root's library path
+// first), in the root, and opened first, its own such dependencies before
+// it: the loader then finds it loaded, by its soname. One the root lacks
+// there where the host has one fails the dlopen ("cannot open shared
+// object file", as in a real root) instead of loading the host's. False:
+// the dlopen fails (dlerror says why).
+bool preopen(dlopen_fn fn, const char* host, int mode, int depth, Ahead* ahead) {
+  if (depth > 8) return true;
   long fd = sys::raw(SYS_openat, AT_FDCWD, (long)host, O_RDONLY | O_CLOEXEC);
-  if (fd < 0) return Pre::kDone;
-  char search[1024], names[2048], soname[256];
+  if (fd < 0) return true;
+  char names[4096], search[1024];
   bool runpath = false;
-  bool ok = library_deps((int)fd, search, sizeof search, &runpath, names, sizeof names, soname, sizeof soname);
+  bool ok = library_deps((int)fd, names, sizeof names, search, sizeof search, &runpath);
   sys::raw(SYS_close, fd);
-  if (!ok || !has_absolute_entry(search)) return Pre::kDone;
-  if (!runpath) return Pre::kPlain;
+  if (!ok || !has_absolute_entry(search)) return true;
+  int flags = (mode & (RTLD_LAZY | RTLD_NOW)) | RTLD_LOCAL;
   for (const char* n = names; *n; n += strlen(n) + 1) {
-    if (strchr(n, '/')) continue;
-    Pre r = find_one(host, search, n, depth, a);
-    if (r != Pre::kDone) return r;
+    size_t nl = strlen(n);
+    if (memchr(n, '/', nl) || ahead->n >= (int)(sizeof ahead->h / sizeof ahead->h[0])) continue;
+    // Loaded already, or in the root's library path, which the loader
+    // searches before a RUNPATH (after an RPATH): that one it takes.
+    void* h = runpath ? fn(n, flags) : nullptr;
+    bool on_host = false;
+    for (const char* e = search; !h && *e;) {
+      const char* end = strchr(e, ':');
+      size_t el = end ? (size_t)(end - e) : strlen(e);
+      PathBuf inside;
+      if (e[0] == '/' && !memchr(e, '$', el) && el + 1 + nl < sizeof inside) {
+        memcpy(inside, e, el);
+        inside[el] = '/';
+        memcpy(inside + el + 1, n, nl + 1);
+        Resolved r;
+        PathBuf at;
+        if (resolve(AT_FDCWD, inside, kFollow, &r) == 0 && r.dirfd == AT_FDCWD && r.path[0] == '/' &&
+            strlen(r.path) < sizeof at && sys::raw(SYS_faccessat, AT_FDCWD, (long)r.path, F_OK) == 0) {
+          memcpy(at, r.path, strlen(r.path) + 1);
+          if (!preopen(fn, at, mode, depth + 1, ahead)) return false;
+          if (!(h = fn(at, flags))) return false;
+          break;
+        }
+        if (sys::raw(SYS_faccessat, AT_FDCWD, (long)inside, F_OK) == 0) on_host = true;
+      }
+      e += el + (end ? 1 : 0);
+    }
+    if (!h && !runpath) h = fn(n, flags);
+    if (h) {
+      ahead->h[ahead->n++] = h;
+    } else if (on_host) {
+      fn(n, flags);  // fails as the root would: the name, "cannot open shared object file"
+      return false;
+    }
   }
-  return Pre::kDone;
+  return true;
 }
 }  // namespace
 
@@ -163,33 +95,20 @@ EXPORT void* dlopen(const char* p, int f) {
   if (!g_root.active || !p || !strchr(p, '/')) return fn(p, f);
   Resolved r;
   if (resolve(AT_FDCWD, p, kFollow, &r)) return fn(p, f);
-  // libc's dlclose, found as dlopen is (no symbol of glibc 2.34's libdl move).
-  static auto close = real<int (*)(void*)>("dlclose");
-  if ((f & RTLD_NOLOAD) || !close.fn || r.dirfd != AT_FDCWD || r.path[0] != '/') return fn(r.path, f);
+  if ((f & RTLD_NOLOAD) || r.dirfd != AT_FDCWD || r.path[0] != '/') return fn(r.path, f);
   PathBuf host;
   size_t hl = strlen(r.path);
   if (hl >= sizeof host) return fn(r.path, f);
   memcpy(host, r.path, hl + 1);
-  Ahead a;
-  a.open = fn.fn;
-  a.flags = RTLD_LAZY | RTLD_LOCAL | (f & RTLD_DEEPBIND);
-  Pre pre = preopen(host, 0, &a);
-  auto release = [&] {
-    for (int i = a.n - 1; i >= 0; i--) close(a.h[i]);
-    a.n = 0;
-  };
-  if (pre == Pre::kFail) {
-    release();
-    // The loader's own words for a name the root's library path lacks:
-    // "NAME: cannot open shared object file".
-    if (void* again = fn(a.fail, a.flags)) close(again);
-    return nullptr;
-  }
-  if (pre == Pre::kPlain) release();
-  void* h = fn(host, f);
+  Ahead ahead;
+  void* h = preopen(fn.fn, host, f, 0, &ahead) ? fn(host, f) : nullptr;
   // Once loaded, the library holds what it needs. After a failure they stay
   // (a dlclose would clear the error dlerror is to report).
-  if (h) release();
+  // (libc's dlclose, found as dlopen is: the library needs no symbol of
+  // glibc 2.34's libdl move.)
+  static auto close = real<int (*)(void*)>("dlclose");
+  if (h && close.fn)
+    for (int i = 0; i < ahead.n; i++) close(ahead.h[i]);
   return h;
 }
 EXPORT void* dlmopen(Lmid_t lm, const char* p, int f) {
