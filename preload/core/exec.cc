@@ -110,67 +110,6 @@ int inspect_program(const char* host, int fd_in, char* interp, size_t in, char* 
   return result;
 }
 
-namespace {
-// An ELF file's dynamic section (its first 256 entries) and where its
-// string table lies in the file. pread only: vfork-safe.
-struct Dynamic {
-  Elf64_Dyn d[256];
-  size_t count = 0;
-  uint64_t stroff = 0;
-};
-
-// `eh`: the file's header, read and checked by the caller.
-bool read_dynamic(int fd, const Elf64_Ehdr& eh, Dynamic* dy) {
-  Elf64_Phdr ph[64];
-  long want = (long)(eh.e_phnum * sizeof(Elf64_Phdr));
-  if (sys::raw(SYS_pread64, fd, (long)ph, want, (long)eh.e_phoff) != want) return false;
-  const Elf64_Phdr* dyn = nullptr;
-  for (unsigned i = 0; i < eh.e_phnum; i++)
-    if (ph[i].p_type == PT_DYNAMIC) dyn = &ph[i];
-  if (!dyn) return false;
-  long dl = (long)(dyn->p_filesz < sizeof dy->d ? dyn->p_filesz : sizeof dy->d);
-  long got = sys::raw(SYS_pread64, fd, (long)dy->d, dl, (long)dyn->p_offset);
-  if (got <= 0) return false;
-  uint64_t strtab = 0;
-  dy->count = (size_t)got / sizeof(Elf64_Dyn);
-  for (size_t i = 0; i < dy->count && dy->d[i].d_tag != DT_NULL; i++)
-    if (dy->d[i].d_tag == DT_STRTAB) strtab = dy->d[i].d_un.d_ptr;
-  // The string table's file offset, from the segment that maps it.
-  for (unsigned i = 0; i < eh.e_phnum; i++)
-    if (ph[i].p_type == PT_LOAD && strtab >= ph[i].p_vaddr && strtab < ph[i].p_vaddr + ph[i].p_filesz) {
-      dy->stroff = strtab - ph[i].p_vaddr + ph[i].p_offset;
-      return true;
-    }
-  return false;
-}
-
-// The file's DT_RUNPATH (or, without one, its DT_RPATH) into search ("" for
-// none, or one longer than sn), and *runpath which of the two it was.
-void read_search(int fd, const Dynamic& dy, char* search, size_t sn, bool* runpath) {
-  search[0] = 0;
-  // RUNPATH wins over RPATH, as the loader takes them.
-  int64_t tag = 0;
-  uint64_t at = 0;
-  for (size_t i = 0; i < dy.count && dy.d[i].d_tag != DT_NULL; i++)
-    if (dy.d[i].d_tag == DT_RUNPATH || (dy.d[i].d_tag == DT_RPATH && tag != DT_RUNPATH)) {
-      tag = dy.d[i].d_tag;
-      at = dy.d[i].d_un.d_val;
-    }
-  if (!tag) return;
-  long r = sys::raw(SYS_pread64, fd, (long)search, (long)sn - 1, (long)(dy.stroff + at));
-  search[r > 0 ? strnlen(search, (size_t)r) : 0] = 0;
-  if (r > 0 && (size_t)r == sn - 1 && strnlen(search, sn - 1) == sn - 1) search[0] = 0;  // longer than sn: none
-  if (runpath) *runpath = tag == DT_RUNPATH;
-}
-
-// The header of an ELF file of this machine's class, as the loader would take it.
-bool read_elf_header(int fd, Elf64_Ehdr* eh, long* head) {
-  *head = sys::raw(SYS_pread64, fd, (long)eh, sizeof *eh, 0);
-  return *head == (long)sizeof *eh && memcmp(eh->e_ident, ELFMAG, SELFMAG) == 0 &&
-         eh->e_ident[EI_CLASS] == ELFCLASS64 && eh->e_phentsize == sizeof(Elf64_Phdr) && eh->e_phnum <= 64;
-}
-}  // namespace
-
 // The sanitizer runtime among a dynamic ELF program's DT_NEEDED entries,
 // into out (its name as the program needs it). pread only: vfork-safe.
 // `file`, when given, receives the file's attributes and whether it is an
@@ -194,15 +133,51 @@ bool sanitizer_needed(int fd, char* out, size_t n, struct statx* file = nullptr,
     return false;
   }
   Elf64_Ehdr eh;
-  long head = 0;
-  bool ok = read_elf_header(fd, &eh, &head);
+  long head = sys::raw(SYS_pread64, fd, (long)&eh, sizeof eh, 0);
   if (elf) *elf = head >= SELFMAG && memcmp(eh.e_ident, ELFMAG, SELFMAG) == 0;
-  Dynamic dy;
-  if (!ok || !read_dynamic(fd, eh, &dy)) return false;
-  const Elf64_Dyn* d = dy.d;
-  size_t count = dy.count;
-  uint64_t stroff = dy.stroff;
-  if (search && sn > 1) read_search(fd, dy, search, sn, runpath);
+  if (head != (long)sizeof eh || memcmp(eh.e_ident, ELFMAG, SELFMAG) != 0 ||
+      eh.e_ident[EI_CLASS] != ELFCLASS64 || eh.e_phentsize != sizeof(Elf64_Phdr) || eh.e_phnum > 64)
+    return false;
+  Elf64_Phdr ph[64];
+  long want = (long)(eh.e_phnum * sizeof(Elf64_Phdr));
+  if (sys::raw(SYS_pread64, fd, (long)ph, want, (long)eh.e_phoff) != want) return false;
+  const Elf64_Phdr* dyn = nullptr;
+  for (unsigned i = 0; i < eh.e_phnum; i++)
+    if (ph[i].p_type == PT_DYNAMIC) dyn = &ph[i];
+  if (!dyn) return false;
+  Elf64_Dyn d[256];
+  long dl = (long)(dyn->p_filesz < sizeof d ? dyn->p_filesz : sizeof d);
+  long got = sys::raw(SYS_pread64, fd, (long)d, dl, (long)dyn->p_offset);
+  if (got <= 0) return false;
+  uint64_t strtab = 0;
+  size_t count = (size_t)got / sizeof(Elf64_Dyn);
+  for (size_t i = 0; i < count && d[i].d_tag != DT_NULL; i++)
+    if (d[i].d_tag == DT_STRTAB) strtab = d[i].d_un.d_ptr;
+  // The string table's file offset, from the segment that maps it.
+  uint64_t stroff = 0;
+  bool mapped = false;
+  for (unsigned i = 0; i < eh.e_phnum && !mapped; i++)
+    if (ph[i].p_type == PT_LOAD && strtab >= ph[i].p_vaddr && strtab < ph[i].p_vaddr + ph[i].p_filesz) {
+      stroff = strtab - ph[i].p_vaddr + ph[i].p_offset;
+      mapped = true;
+    }
+  if (!mapped) return false;
+  if (search && sn > 1) {
+    // RUNPATH wins over RPATH, as the loader takes them.
+    int64_t tag = 0;
+    uint64_t at = 0;
+    for (size_t i = 0; i < count && d[i].d_tag != DT_NULL; i++)
+      if (d[i].d_tag == DT_RUNPATH || (d[i].d_tag == DT_RPATH && tag != DT_RUNPATH)) {
+        tag = d[i].d_tag;
+        at = d[i].d_un.d_val;
+      }
+    if (tag) {
+      long r = sys::raw(SYS_pread64, fd, (long)search, (long)sn - 1, (long)(stroff + at));
+      search[r > 0 ? strnlen(search, (size_t)r) : 0] = 0;
+      if (r > 0 && (size_t)r == sn - 1 && strnlen(search, sn - 1) == sn - 1) search[0] = 0;  // longer than sn: none
+      if (runpath) *runpath = tag == DT_RUNPATH;
+    }
+  }
   // The names, one read for all that lie together at the string table's
   // start (where the linker puts them), one each for the others.
   uint64_t first = UINT64_MAX;
@@ -234,28 +209,6 @@ bool sanitizer_needed(int fd, char* out, size_t n, struct statx* file = nullptr,
     }
   }
   return false;
-}
-
-bool library_deps(int fd, char* names, size_t nn, char* search, size_t sn, bool* runpath) {
-  search[0] = 0;
-  names[0] = 0;
-  Elf64_Ehdr eh;
-  long head = 0;
-  Dynamic dy;
-  if (!read_elf_header(fd, &eh, &head) || !read_dynamic(fd, eh, &dy)) return false;
-  read_search(fd, dy, search, sn, runpath);
-  size_t used = 0;
-  for (size_t i = 0; i < dy.count && dy.d[i].d_tag != DT_NULL; i++) {
-    if (dy.d[i].d_tag != DT_NEEDED) continue;
-    if (used + 2 > nn) return false;
-    long r = sys::raw(SYS_pread64, fd, (long)(names + used), (long)(nn - used - 1), (long)(dy.stroff + dy.d[i].d_un.d_val));
-    if (r <= 0) return false;
-    size_t l = strnlen(names + used, (size_t)r);
-    if (l == (size_t)r) return false;  // no end within the buffer
-    used += l + 1;
-  }
-  names[used] = 0;
-  return true;
 }
 
 // sanitizer_needed for (dirfd, path) as execveat would take them.

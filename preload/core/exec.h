@@ -86,12 +86,6 @@ size_t exec_env_extra_slots();
 int inspect_program(const char* host, int fd_in, char* interp, size_t in, char* arg, size_t an, long* keep = nullptr,
                     int dirfd = AT_FDCWD);
 
-// A dynamic ELF library's DT_NEEDED names, NUL-separated in `names` (an
-// empty name ends them), and its DT_RUNPATH (or, without one, its DT_RPATH)
-// into `search` ("" for none), with *runpath which of the two. pread only.
-// False when `fd` is no such file or the names do not fit `nn`.
-bool library_deps(int fd, char* names, size_t nn, char* search, size_t sn, bool* runpath);
-
 // What the root's ELF interpreter at `host` (statx'd into sx, with
 // STATX_INO and STATX_CTIME) takes of the options exec gives it: kLoader*
 // bits, or -1 when the library cannot be served through it (*why then says

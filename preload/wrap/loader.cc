@@ -16,75 +16,6 @@
 
 #include "doors.h"
 
-namespace {
-using dlopen_fn = void* (*)(const char*, int);
-
-// Libraries opened ahead of a dlopen (preopen); closed once it has them.
-struct Ahead {
-  void* h[64];
-  int n = 0;
-};
-
-// A library's own absolute RUNPATH or RPATH directories are, to the
-// loader, host directories (the audit module, which makes them the root's,
-// is given only to programs with such a path of their own). So before a
-// library is dlopen'ed by its path, each dependency it would find there is
-// looked for as the loader would (for a RUNPATH, the root's library path
-// first), in the root, and opened first, its own such dependencies before
-// it: the loader then finds it loaded, by its soname. One the root lacks
-// there where the host has one fails the dlopen ("cannot open shared
-// object file", as in a real root) instead of loading the host's. False:
-// the dlopen fails (dlerror says why).
-bool preopen(dlopen_fn fn, const char* host, int mode, int depth, Ahead* ahead) {
-  if (depth > 8) return true;
-  long fd = sys::raw(SYS_openat, AT_FDCWD, (long)host, O_RDONLY | O_CLOEXEC);
-  if (fd < 0) return true;
-  char names[4096], search[1024];
-  bool runpath = false;
-  bool ok = library_deps((int)fd, names, sizeof names, search, sizeof search, &runpath);
-  sys::raw(SYS_close, fd);
-  if (!ok || !has_absolute_entry(search)) return true;
-  int flags = (mode & (RTLD_LAZY | RTLD_NOW)) | RTLD_LOCAL;
-  for (const char* n = names; *n; n += strlen(n) + 1) {
-    size_t nl = strlen(n);
-    if (memchr(n, '/', nl) || ahead->n >= (int)(sizeof ahead->h / sizeof ahead->h[0])) continue;
-    // Loaded already, or in the root's library path, which the loader
-    // searches before a RUNPATH (after an RPATH): that one it takes.
-    void* h = runpath ? fn(n, flags) : nullptr;
-    bool on_host = false;
-    for (const char* e = search; !h && *e;) {
-      const char* end = strchr(e, ':');
-      size_t el = end ? (size_t)(end - e) : strlen(e);
-      PathBuf inside;
-      if (e[0] == '/' && !memchr(e, '$', el) && el + 1 + nl < sizeof inside) {
-        memcpy(inside, e, el);
-        inside[el] = '/';
-        memcpy(inside + el + 1, n, nl + 1);
-        Resolved r;
-        PathBuf at;
-        if (resolve(AT_FDCWD, inside, kFollow, &r) == 0 && r.dirfd == AT_FDCWD && r.path[0] == '/' &&
-            strlen(r.path) < sizeof at && sys::raw(SYS_faccessat, AT_FDCWD, (long)r.path, F_OK) == 0) {
-          memcpy(at, r.path, strlen(r.path) + 1);
-          if (!preopen(fn, at, mode, depth + 1, ahead)) return false;
-          if (!(h = fn(at, flags))) return false;
-          break;
-        }
-        if (sys::raw(SYS_faccessat, AT_FDCWD, (long)inside, F_OK) == 0) on_host = true;
-      }
-      e += el + (end ? 1 : 0);
-    }
-    if (!h && !runpath) h = fn(n, flags);
-    if (h) {
-      ahead->h[ahead->n++] = h;
-    } else if (on_host) {
-      fn(n, flags);  // fails as the root would: the name, "cannot open shared object file"
-      return false;
-    }
-  }
-  return true;
-}
-}  // namespace
-
 EXPORT void* dlopen(const char* p, int f) {
   ensure();
   using fn_t = void* (*)(const char*, int);
@@ -95,21 +26,7 @@ EXPORT void* dlopen(const char* p, int f) {
   if (!g_root.active || !p || !strchr(p, '/')) return fn(p, f);
   Resolved r;
   if (resolve(AT_FDCWD, p, kFollow, &r)) return fn(p, f);
-  if ((f & RTLD_NOLOAD) || r.dirfd != AT_FDCWD || r.path[0] != '/') return fn(r.path, f);
-  PathBuf host;
-  size_t hl = strlen(r.path);
-  if (hl >= sizeof host) return fn(r.path, f);
-  memcpy(host, r.path, hl + 1);
-  Ahead ahead;
-  void* h = preopen(fn.fn, host, f, 0, &ahead) ? fn(host, f) : nullptr;
-  // Once loaded, the library holds what it needs. After a failure they stay
-  // (a dlclose would clear the error dlerror is to report).
-  // (libc's dlclose, found as dlopen is: the library needs no symbol of
-  // glibc 2.34's libdl move.)
-  static auto close = real<int (*)(void*)>("dlclose");
-  if (h && close.fn)
-    for (int i = 0; i < ahead.n; i++) close(ahead.h[i]);
-  return h;
+  return fn(r.path, f);
 }
 EXPORT void* dlmopen(Lmid_t lm, const char* p, int f) {
   ensure();
