@@ -1011,6 +1011,76 @@ TEST_CASE("a library's own RUNPATH and RPATH are the root's directories, at star
   CHECK_MESSAGE(je.out == "jemalloc\n", je.out);
 }
 
+// A library dlopen'ed by a program with no absolute RUNPATH of its own
+// (a Python extension module under /opt naming /opt/vendor/lib), or where
+// the loader has no audit module (before glibc 2.35, COWROOT_AUDIT=0): its
+// absolute RUNPATH or RPATH is the root's too. The directories exist on
+// the host as well, with libraries that say "host".
+TEST_CASE("a library dlopen'ed by a program without a RUNPATH of its own has its RUNPATH searched in the root") {
+  TempDir d;
+  std::string r = root();
+  std::string vend = d / "vendor/lib", deep = d / "deep/lib", real = d / "real/lib", link = d / "link";
+  REQUIRE(sh("mkdir -p " + q(vend) + " " + q(r + vend) + " " + q(deep) + " " + q(r + deep) + " " + q(r + real) + " " +
+             q(r + "/opt/dl/bin") + " " + q(r + "/opt/dl/first") + " " + q(r + "/opt/dl/ldp") + " && ln -s " + q(vend) +
+             " " + q(link) + " && ln -s " + q(real) + " " + q(r + link))
+              .status == 0);
+  write_file(d / "where.c", "const char* where(void) { return WHERE; }\n");
+  write_file(d / "inner.c", "const char* deepest(void);\nconst char* where(void) { return deepest(); }\n");
+  write_file(d / "deep.c", "const char* deepest(void) { return WHERE; }\n");
+  write_file(d / "mid.c", "const char* where(void);\nconst char* mid(void) { return where(); }\n");
+  write_file(d / "dl.c",
+             "#include <dlfcn.h>\n#include <stdio.h>\n#include <stdlib.h>\n"
+             "int main(int c, char** v) {\n"
+             "  for (int i = 1; i < c; i++) {\n"
+             "    void* h = dlopen(v[i], RTLD_NOW);\n"
+             "    if (!h) { printf(\"%s\\n\", dlerror()); continue; }\n"
+             "    void* f = dlsym(h, \"mid\");\n"
+             "    puts(((const char* (*)(void))(f ? f : dlsym(h, \"where\")))());\n"
+             "    if (!getenv(\"KEEP\")) dlclose(h);\n  }\n  return 0;\n}\n");
+  auto cc = [&](const std::string& args) { return sh("cc " + args + " 2>&1"); };
+  auto lib = [&](const std::string& src, const std::string& dir, const std::string& name, const std::string& what,
+                 const std::string& more = "") {
+    return cc("-shared -fPIC -Wl,-soname," + name + " -DWHERE='\"" + what + "\"' -o " + q(dir + "/" + name) + " " +
+              q(d / src) + " " + more);
+  };
+  REQUIRE(lib("where.c", r + vend, "libcrw.so", "root").status == 0);
+  REQUIRE(lib("where.c", vend, "libcrw.so", "host").status == 0);
+  REQUIRE(lib("where.c", vend, "libcrhostonly.so", "host").status == 0);
+  REQUIRE(lib("where.c", r + real, "libcrlinked.so", "through a link").status == 0);
+  REQUIRE(lib("where.c", r + "/opt/dl/first", "libcrw.so", "origin first").status == 0);
+  REQUIRE(lib("where.c", r + "/opt/dl/ldp", "libcrw.so", "LD_LIBRARY_PATH").status == 0);
+  REQUIRE(lib("deep.c", r + deep, "libcrdeep.so", "deep in the root").status == 0);
+  REQUIRE(lib("deep.c", deep, "libcrdeep.so", "host").status == 0);
+  REQUIRE(lib("inner.c", r + vend, "libcrinner.so", "", "-L" + q(r + deep) + " -l:libcrdeep.so -Wl,--enable-new-dtags,-rpath," + q(deep)).status == 0);
+  auto mid = [&](const std::string& name, const std::string& needs, const std::string& search, const std::string& tags) {
+    return cc("-shared -fPIC -Wl,-soname," + name + " -o " + q(r + "/opt/dl/" + name) + " " + q(d / "mid.c") + " -L" +
+              q(needs.find("linked") != std::string::npos ? r + real : needs.find("hostonly") != std::string::npos ? vend : r + vend) +
+              " -l:" + needs + " -Wl,-rpath-link," + q(r + deep) + " '-Wl," + tags + ",-rpath," + search + "'");
+  };
+  REQUIRE(mid("libcrrunpath.so", "libcrw.so", vend, "--enable-new-dtags").status == 0);
+  REQUIRE(mid("libcrrpath.so", "libcrw.so", vend, "--disable-new-dtags").status == 0);
+  REQUIRE(mid("libcrgone.so", "libcrhostonly.so", vend, "--enable-new-dtags").status == 0);
+  REQUIRE(mid("libcrchain.so", "libcrinner.so", vend, "--enable-new-dtags").status == 0);
+  REQUIRE(mid("libcrlink.so", "libcrlinked.so", link, "--enable-new-dtags").status == 0);
+  REQUIRE(mid("libcrorder.so", "libcrw.so", "$ORIGIN/first:" + vend, "--enable-new-dtags").status == 0);
+  REQUIRE(cc("-o " + q(r + "/opt/dl/bin/plain") + " " + q(d / "dl.c") + " -ldl").status == 0);
+  REQUIRE(cc("-o " + q(r + "/opt/dl/bin/own") + " " + q(d / "dl.c") + " -ldl -Wl,--enable-new-dtags,-rpath,/opt/dl").status == 0);
+  std::string all = "/opt/dl/libcrrunpath.so /opt/dl/libcrrpath.so /opt/dl/libcrchain.so /opt/dl/libcrlink.so "
+                    "/opt/dl/libcrorder.so /opt/dl/libcrgone.so";
+  std::string want = "root\nroot\ndeep in the root\nthrough a link\norigin first\n"
+                     "libcrhostonly.so: cannot open shared object file: No such file or directory\n";
+  auto plain = in_root("/opt/dl/bin/plain " + all);
+  CHECK_MESSAGE(plain.out == want, plain.out);
+  // Without the audit module (as under a loader older than 2.35).
+  auto own = in_root("COWROOT_AUDIT=0 /opt/dl/bin/own " + all + "; /opt/dl/bin/own " + all);
+  CHECK_MESSAGE(own.out == want + want, own.out);
+  // LD_LIBRARY_PATH comes before a RUNPATH, after an RPATH; a library of
+  // the name loaded already is the one taken.
+  auto ldp = in_root("LD_LIBRARY_PATH=/opt/dl/ldp /opt/dl/bin/plain /opt/dl/libcrrunpath.so /opt/dl/libcrrpath.so; "
+                     "KEEP=1 /opt/dl/bin/plain /opt/dl/ldp/libcrw.so /opt/dl/libcrrunpath.so");
+  CHECK_MESSAGE(ldp.out == "LD_LIBRARY_PATH\nroot\nLD_LIBRARY_PATH\nLD_LIBRARY_PATH\n", ldp.out);
+}
+
 // A fake root cannot write to the kernel's audit log (CAP_AUDIT_WRITE):
 // the audit netlink socket is refused as a kernel without audit refuses
 // it, which sudo, su and useradd take quietly. Other netlink sockets are
