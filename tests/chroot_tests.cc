@@ -981,9 +981,12 @@ TEST_CASE("a library's own RUNPATH and RPATH are the root's directories, at star
   auto inner = in_root("chroot /srv/in /opt/mid/bin/crrunpath");
   CHECK_MESSAGE(inner.out == "inner\n", inner.out);
   // At the loader's most namespaces an audit module would stop every
-  // program: there it is left out.
-  auto nns = in_root("GLIBC_TUNABLES=glibc.rtld.nns=16 /opt/mid/bin/crrunpath >/dev/null && echo started");
-  CHECK_MESSAGE(nns.out == "started\n", nns.out);
+  // program: there it is left out, the program starts, and, the loader
+  // having taken the host's library, is refused before its main.
+  auto nns = in_root("GLIBC_TUNABLES=glibc.rtld.nns=16 /opt/mid/bin/crrunpath 2>&1; echo $?");
+  CHECK_MESSAGE(nns.out == "cowroot: /opt/mid/bin/crrunpath: the loader took the library " + vend +
+                               "/libcrwhere.so from the host, not the root (a library's RUNPATH names its directory): not run\n127\n",
+                nns.out);
   // The program's own RUNPATH entry with $LIB, which the planner cannot
   // name for the loader: the loader's candidate is made the root's.
   for (const char* lib : {"lib/x86_64-linux-gnu", "lib64", "lib"}) {
@@ -1053,9 +1056,11 @@ TEST_CASE("a library dlopen'ed by a program without a RUNPATH of its own has its
   REQUIRE(lib("deep.c", deep, "libcrdeep.so", "host").status == 0);
   REQUIRE(lib("inner.c", r + vend, "libcrinner.so", "", "-L" + q(r + deep) + " -l:libcrdeep.so -Wl,--enable-new-dtags,-rpath," + q(deep)).status == 0);
   auto mid = [&](const std::string& name, const std::string& needs, const std::string& search, const std::string& tags) {
+    std::string sys = exists(r + "/usr/lib/x86_64-linux-gnu") ? r + "/usr/lib/x86_64-linux-gnu" : r + "/usr/lib";
     return cc("-shared -fPIC -Wl,-soname," + name + " -o " + q(r + "/opt/dl/" + name) + " " + q(d / "mid.c") + " -L" +
-              q(needs.find("linked") != std::string::npos ? r + real : needs.find("hostonly") != std::string::npos ? vend : r + vend) +
-              " -l:" + needs + " -Wl,-rpath-link," + q(r + deep) + " '-Wl," + tags + ",-rpath," + search + "'");
+              q(r + vend) + " -L" + q(r + real) + " -L" + q(sys) + " -L" + q(r + "/opt/dl/ldp") + " -L" + q(vend) +
+              " -l:" + needs + " -Wl,-rpath-link," + q(r + deep) + " -Wl,-rpath-link," + q(r + vend) + " '-Wl," + tags +
+              ",-rpath," + search + "'");
   };
   REQUIRE(mid("libcrrunpath.so", "libcrw.so", vend, "--enable-new-dtags").status == 0);
   REQUIRE(mid("libcrrpath.so", "libcrw.so", vend, "--disable-new-dtags").status == 0);
@@ -1074,11 +1079,79 @@ TEST_CASE("a library dlopen'ed by a program without a RUNPATH of its own has its
   // Without the audit module (as under a loader older than 2.35).
   auto own = in_root("COWROOT_AUDIT=0 /opt/dl/bin/own " + all + "; /opt/dl/bin/own " + all);
   CHECK_MESSAGE(own.out == want + want, own.out);
+  // Where the root lacks it along the RUNPATH, the root's library path
+  // (searched first by the loader) has it; an RPATH is inherited by its
+  // library's dependencies; a failed dlopen keeps the loader's message, and
+  // RTLD_NOW finds an undefined function in a dependency as well.
+  std::string sysdir = r + "/usr/lib/x86_64-linux-gnu";
+  if (!exists(sysdir)) sysdir = r + "/usr/lib";
+  write_file(d / "hop.c", "const char* far(void);\nconst char* where(void) { return far(); }\n");
+  write_file(d / "far.c", "const char* far(void) { return WHERE; }\n");
+  write_file(d / "undef.c", "void nosuchfn(void);\nconst char* where(void);\n"
+                           "const char* mid(void) { nosuchfn(); return where(); }\n");
+  write_file(d / "bad.c", "void nosuchfn(void);\nconst char* where(void) { nosuchfn(); return \"bad\"; }\n");
+  REQUIRE(lib("where.c", sysdir, "libcrsys.so", "root library path").status == 0);
+  REQUIRE(lib("where.c", vend, "libcrsys.so", "host").status == 0);
+  REQUIRE(lib("where.c", r + "/opt/dl/ldp", "libcrldponly.so", "LD_LIBRARY_PATH only").status == 0);
+  REQUIRE(lib("where.c", vend, "libcrldponly.so", "host").status == 0);
+  REQUIRE(lib("far.c", r + vend, "libcrfar.so", "inherited RPATH").status == 0);
+  REQUIRE(lib("far.c", vend, "libcrfar.so", "host").status == 0);
+  REQUIRE(lib("hop.c", r + vend, "libcrhop.so", "", "-L" + q(r + vend) + " -l:libcrfar.so").status == 0);
+  REQUIRE(lib("bad.c", r + vend, "libcrbad.so", "").status == 0);
+  REQUIRE(mid("libcrsysuser.so", "libcrsys.so", vend, "--enable-new-dtags").status == 0);
+  REQUIRE(mid("libcrrpldp.so", "libcrldponly.so", vend, "--disable-new-dtags").status == 0);
+  REQUIRE(mid("libcrinherit.so", "libcrhop.so", vend, "--disable-new-dtags").status == 0);
+  REQUIRE(mid("libcrdepundef.so", "libcrbad.so", vend, "--enable-new-dtags").status == 0);
+  REQUIRE(cc("-shared -fPIC -Wl,-soname,libcrundef.so -o " + q(r + "/opt/dl/libcrundef.so") + " " + q(d / "undef.c") +
+             " -L" + q(r + vend) + " -l:libcrw.so '-Wl,--enable-new-dtags,-rpath," + vend + "'")
+              .status == 0);
+  auto more = in_root("LD_LIBRARY_PATH=/opt/dl/ldp /opt/dl/bin/plain /opt/dl/libcrsysuser.so /opt/dl/libcrrpldp.so "
+                      "/opt/dl/libcrinherit.so /opt/dl/libcrundef.so /opt/dl/libcrdepundef.so");
+  CAPTURE(more.out);
+  CHECK(more.out.rfind("root library path\nLD_LIBRARY_PATH only\ninherited RPATH\n", 0) == 0);
+  CHECK(more.out.find("libcrundef.so: undefined symbol: nosuchfn\n") != std::string::npos);
+  CHECK(more.out.find("libcrbad.so: undefined symbol: nosuchfn\n") != std::string::npos);
+  CHECK(more.out.find("(null)") == std::string::npos);
+  CHECK(more.out.find("host") == std::string::npos);
   // LD_LIBRARY_PATH comes before a RUNPATH, after an RPATH; a library of
   // the name loaded already is the one taken.
   auto ldp = in_root("LD_LIBRARY_PATH=/opt/dl/ldp /opt/dl/bin/plain /opt/dl/libcrrunpath.so /opt/dl/libcrrpath.so; "
                      "KEEP=1 /opt/dl/bin/plain /opt/dl/ldp/libcrw.so /opt/dl/libcrrunpath.so");
   CHECK_MESSAGE(ldp.out == "LD_LIBRARY_PATH\nroot\nLD_LIBRARY_PATH\nLD_LIBRARY_PATH\n", ldp.out);
+}
+
+// A library the loader loads at the program's start whose own absolute
+// RUNPATH names a directory the host has too: the loader, without the
+// audit module (the program has no absolute RUNPATH of its own), took the
+// host's file. The program is started again with the module; where it
+// cannot have one, it is refused in one line, never run with the host's.
+TEST_CASE("a library loaded at the start from the host through a library's RUNPATH: the module is given, or the program refused") {
+  TempDir d;
+  std::string r = root();
+  std::string vend = d / "vendor/lib";
+  REQUIRE(sh("mkdir -p " + q(vend) + " " + q(r + vend) + " " + q(r + "/opt/st/lib") + " " + q(r + "/opt/st/bin")).status == 0);
+  write_file(d / "where.c", "const char* where(void) { return WHERE; }\n");
+  write_file(d / "mid.c", "const char* where(void);\nconst char* mid(void) { return where(); }\n");
+  write_file(d / "prog.c", "#include <stdio.h>\n#include <stdlib.h>\nconst char* mid(void);\n"
+                           "int main(int c, char** v) { const char* a = getenv(\"COWROOT_AUDIT\");\n"
+                           "  printf(\"%s %s %d %s\\n\", mid(), v[0], c, a ? a : \"-\"); return 0; }\n");
+  auto cc = [&](const std::string& args) { return sh("cc " + args + " 2>&1"); };
+  for (auto [dir, what] : {std::pair{r + vend, "root"}, std::pair{vend, "host"}})
+    REQUIRE(cc("-shared -fPIC -Wl,-soname,libcrstw.so -DWHERE='\"" + std::string(what) + "\"' -o " + q(dir + "/libcrstw.so") +
+               " " + q(d / "where.c"))
+                .status == 0);
+  REQUIRE(cc("-shared -fPIC -Wl,-soname,libcrstmid.so -o " + q(r + "/opt/st/lib/libcrstmid.so") + " " + q(d / "mid.c") +
+             " -L" + q(vend) + " -l:libcrstw.so -Wl,--enable-new-dtags,-rpath," + q(vend))
+              .status == 0);
+  REQUIRE(cc("-o " + q(r + "/opt/st/bin/st") + " " + q(d / "prog.c") + " -L" + q(r + "/opt/st/lib") +
+             " -l:libcrstmid.so -Wl,-rpath-link," + q(vend))
+              .status == 0);
+  auto run = in_root("LD_LIBRARY_PATH=/opt/st/lib /opt/st/bin/st one two; echo $?");
+  CHECK_MESSAGE(run.out == "root /opt/st/bin/st 3 -\n0\n", run.out);
+  auto refused = in_root("LD_LIBRARY_PATH=/opt/st/lib COWROOT_AUDIT=0 /opt/st/bin/st 2>&1; echo $?");
+  CHECK_MESSAGE(refused.out == "cowroot: /opt/st/bin/st: the loader took the library " + vend +
+                                   "/libcrstw.so from the host, not the root (a library's RUNPATH names its directory): not run\n127\n",
+                refused.out);
 }
 
 // A fake root cannot write to the kernel's audit log (CAP_AUDIT_WRITE):

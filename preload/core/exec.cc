@@ -430,11 +430,14 @@ void links_before_own_dirs(Plan* p, size_t root_lp) {
 // refuses to start. Not for one that needs a library known to want more
 // static TLS (big_tls, from its DT_NEEDED), nor where COWROOT_AUDIT=0.
 const char* audit_module(char* const envp[], const char* search, bool big_tls) {
-  if (!has_absolute_entry(search) || big_tls) return nullptr;
+  if (big_tls) return nullptr;
+  bool asked = false;  // COWROOT_AUDIT=1: a library of its start took a host file without it (init.cc)
   for (char* const* e = envp; e && *e; e++) {
     if ((*e)[0] == 'G' && strncmp(*e, "GLIBC_TUNABLES=", 15) == 0 && strstr(*e + 15, "glibc.rtld.nns")) return nullptr;
     if ((*e)[0] == 'C' && strcmp(*e, "COWROOT_AUDIT=0") == 0) return nullptr;
+    if ((*e)[0] == 'C' && strcmp(*e, "COWROOT_AUDIT=1") == 0) asked = true;
   }
+  if (!asked && !has_absolute_entry(search)) return nullptr;
   static std::atomic<int> state{0};  // 0 unknown, 1 there, -1 not
   static char path[kPathMax];
   int s = state.load(std::memory_order_acquire);

@@ -56,6 +56,7 @@ struct Session {
   uint64_t cache_epoch = 0;  // resolve.cc: bumped when the root is configured anew
   uint64_t cow_inits = 0;    // cow.cc: cow_init calls, the journal's salt
   const void* loaded = nullptr;  // wrap/next.cc: the loader's first link_map, once found
+  int loader_args = 0;           // wrap/init.cc: the loader's options as seen at the start (LoaderArgs)
   char state_dir[kPathMax] = {};
   char lib[kPathMax] = {};    // this library, for LD_PRELOAD of children
   char faked[kPathMax] = {};  // the daemon, started when none answers

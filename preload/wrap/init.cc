@@ -9,6 +9,8 @@
 #include <sys/syscall.h>
 
 #include <atomic>
+#include <cstring>
+#include <unistd.h>
 
 #include "../core/confine.h"
 #include "doors.h"
@@ -142,6 +144,12 @@ bool kernel_args_from(char* block, char* start, char* end) {
 // rest is zeroed (procps drops trailing NULs; a plain reader sees them).
 // In place, before main, no allocation. Anything that does not add up
 // leaves the block as it is.
+// What the loader was given, as take_program_args found it: whether the
+// planner gave it the audit module (which names a library found through
+// a translated RUNPATH as the RUNPATH has it, not by its host path).
+// (Kept on the session's first page, which the start writes anyway.)
+enum LoaderArgs { kUnknown, kPlain, kAudited };
+
 void take_program_args(int argc, char** argv, char** envp) {
   const char* note = getenv("COWROOT_ARGV");
   if (!note) return;
@@ -167,15 +175,18 @@ void take_program_args(int argc, char** argv, char** envp) {
   if (block < reinterpret_cast<char*>(av + 1) || argv[0] < block) return;
   // Its n strings, the last argc - 1 of them the program's own arguments.
   char* s = block;
+  bool audited = false;
   for (size_t i = 0; i < n; i++) {
     size_t room = (size_t)(end - s);
     size_t l = strnlen(s, room);
     if (l == room) return;
     size_t first = n - (size_t)argc;
     if (i > first && s != argv[i - first]) return;
+    if (i < first && strcmp(s, "--audit") == 0) audited = true;
     s += l + 1;
   }
   if (s != end) return;
+  g_session.loader_args = audited ? kAudited : kPlain;
   const char* a0 = given0 ? given0 : argv[0];
   size_t l0 = strlen(a0) + 1;
   char* after0 = argc > 1 ? argv[1] : end;  // the program's strings move down, never up
@@ -206,10 +217,77 @@ void take_program_args(int argc, char** argv, char** envp) {
 
 }  // namespace cr::wrap
 
+namespace cr::wrap {
+namespace {
+
+bool under(const char* name, const char* dir, size_t dl) {
+  return dl && strncmp(name, dir, dl) == 0 && (name[dl] == '/' || dir[dl - 1] == '/');
+}
+
+// A library the loader took from the host, not the root, at the program's
+// start: a library's own absolute RUNPATH, which the loader searches as a
+// host path (the planner gives the audit module, which makes it the
+// root's, only to a program with an absolute RUNPATH of its own). Its
+// host path, or nullptr. Every object the loader names by an absolute path
+// is the root's (under its top, or a bind's host side), this library, or
+// one of the loader's links (which lead into the root).
+const char* host_object() {
+  for (const link_map* m = first_loaded_object(); m; m = m->l_next) {
+    const char* n = m->l_name;
+    if (!n || n[0] != '/') continue;  // the program, the vDSO, a relative RUNPATH's
+    if (under(n, g_root.top, g_root.top_len) || strcmp(n, g_session.lib) == 0) continue;
+    if (under(n, g_session.state_dir, strlen(g_session.state_dir)) && strstr(n, kLinksName)) continue;
+    bool bound = false;
+    for (int i = 0; i < g_root.nbinds && !bound; i++) bound = under(n, g_root.binds[i].host, g_root.binds[i].host_len);
+    if (!bound) return n;
+  }
+  return nullptr;
+}
+
+// Such a program is started again with the module (COWROOT_AUDIT=1, which
+// the planner takes as a RUNPATH of its own would be; the library takes
+// it out of the environment at once, so its children do not inherit it).
+// Where that cannot help (no module for this loader: glibc before 2.35,
+// COWROOT_AUDIT=0) it is refused with one line: it never runs with a
+// host library. The root's loader only (the stub's 'L' start).
+void refuse_host_objects(char** argv) {
+  const char* audit = getenv("COWROOT_AUDIT");
+  bool again = audit && strcmp(audit, "1") == 0;
+  if (again) unsetenv("COWROOT_AUDIT");
+  if (!g_root.active) return;
+#if defined(__x86_64__)
+  const confine::StubInfo* info = confine::stub_info();
+  if (!info || info->mode != 'L') return;
+#else
+  return;
+#endif
+  // Under the module a library's name is its RUNPATH's, not its host
+  // path: it is the root's. Where the loader's command line was not seen,
+  // nothing is said.
+  if (g_session.loader_args != kPlain) return;
+  // fakechroot's FAKECHROOT_ELFLOADER runs a program of the user's choice
+  // in the loader's place (it may be the host's).
+  if (g_session.fakechroot && getenv("FAKECHROOT_ELFLOADER")) return;
+  const char* host = host_object();
+  if (!host) return;
+  if (!again && !(audit && strcmp(audit, "0") == 0) && g_root.exe[0] && argv && argv[0]) {
+    setenv("COWROOT_AUDIT", "1", 1);
+    execv(g_root.exe, argv);
+    unsetenv("COWROOT_AUDIT");
+  }
+  errline(g_root.exe[0] ? g_root.exe : "a program", ": the loader took the library ", host,
+          " from the host, not the root (a library's RUNPATH names its directory): not run");
+  _exit(127);
+}
+
+}  // namespace
+}  // namespace cr::wrap
+
 namespace {
 // glibc calls a library's constructors with main's arguments.
 __attribute__((constructor)) void cowroot_constructor(int argc, char** argv, char** envp) {
   cr::wrap::ensure();
   cr::wrap::take_program_args(argc, argv, envp);
+  cr::wrap::refuse_host_objects(argv);
 }
 }  // namespace

@@ -26,21 +26,30 @@
 // than 2.35 (no module), a library dlopen'ed by path would have its
 // dependencies searched for on the host ("cannot open shared object file",
 // or the host's file of that name loaded). So before such a library is
-// opened, those of its DT_NEEDED entries that its RUNPATH or RPATH finds in
-// the root are opened first, by their host paths, as the loader would have
-// found them: the loader then takes them by name (their DT_SONAME), without
-// a search. A library with only relative and $ORIGIN entries is left to the
-// loader, which finds those from its host path as in a real root.
+// opened, those of its DT_NEEDED entries that its RUNPATH or RPATH (or, for
+// an RPATH, its users') finds in the root are opened first, by their host
+// paths, where the loader would have found them: the loader then takes
+// them by name (their DT_SONAME), without a search. A library with only
+// relative and $ORIGIN entries is left to the loader, which finds those
+// from its host path as in a real root.
 namespace {
 
-constexpr int kMaxDeps = 32;
+constexpr int kMaxDeps = 64;
 constexpr int kMaxDepth = 6;
+constexpr size_t kListMax = 4096;
 
-struct ElfDeps {
-  char search[1024];  // DT_RUNPATH, or without one DT_RPATH ("" for none)
+// One library's part of the walk, on the heap (a thread's stack may be
+// small, and the walk goes down the dependencies).
+struct Level {
+  char search[kListMax];  // DT_RUNPATH, or without one DT_RPATH ("" for none)
   bool runpath;
-  char names[2048];  // the DT_NEEDED names, one after another
+  char names[4096];  // the DT_NEEDED names, one after another
   int count;
+  PathBuf origin;               // the library's directory, an inside path
+  PathBuf found;                // a dependency's host path
+  PathBuf prog_dir;             // the program's directory, an inside path
+  char chain_inside[kListMax];  // the RPATHs its dependencies inherit, $ORIGIN taken
+  char chain_raw[kListMax];     // the same as the loader has them (what it would search on the host)
 };
 
 // pread at most n bytes from the host file fd at off: the count, or -1.
@@ -48,9 +57,11 @@ long read_at(int fd, void* buf, size_t n, uint64_t off) {
   return sys::raw(SYS_pread64, fd, (long)buf, (long)n, (long)off);
 }
 
-// The DT_NEEDED names and search path of a 64-bit ELF library of this
-// machine (host path). False for anything else.
-bool read_elf_deps(const char* host, ElfDeps* out) {
+// The search path of a 64-bit ELF library of this machine (host path), and
+// its DT_NEEDED names when `names` is set or its search path has an
+// absolute entry. False for anything else, and for a search path too long
+// to read whole (left to the loader).
+[[gnu::noinline]] bool read_elf_deps(const char* host, Level* out, bool names) {
   out->search[0] = 0;
   out->runpath = false;
   out->count = 0;
@@ -89,21 +100,42 @@ bool read_elf_deps(const char* host, ElfDeps* out) {
       if (ph[i].p_type == PT_LOAD && strtab >= ph[i].p_vaddr && strtab < ph[i].p_vaddr + ph[i].p_filesz)
         stroff = strtab - ph[i].p_vaddr + ph[i].p_offset, mapped = true;
     if (!mapped) break;
+    if (tag) {
+      long r = read_at((int)fd, out->search, sizeof out->search, stroff + at);
+      if (r <= 0 || strnlen(out->search, (size_t)r) == (size_t)r) break;  // unreadable, or longer than kListMax
+      out->runpath = tag == DT_RUNPATH;
+    }
     ok = true;
-    if (!tag) break;  // no search path: nothing to do
-    long r = read_at((int)fd, out->search, sizeof out->search - 1, stroff + at);
-    out->search[r > 0 ? strnlen(out->search, (size_t)r) : 0] = 0;
-    out->runpath = tag == DT_RUNPATH;
-    if (!cr::has_absolute_entry(out->search)) break;
+    if (!names && !cr::has_absolute_entry(out->search)) break;
+    // The names, one read for those that lie together from the first (the
+    // linker puts them at the string table's start), one each for others.
+    uint64_t first = UINT64_MAX;
+    for (size_t i = 0; i < n && d[i].d_tag != DT_NULL; i++)
+      if (d[i].d_tag == DT_NEEDED && d[i].d_un.d_val < first) first = d[i].d_un.d_val;
+    if (first == UINT64_MAX) break;
+    char chunk[2048];
+    long have = read_at((int)fd, chunk, sizeof chunk, stroff + first);
     size_t used = 0;
     for (size_t i = 0; i < n && d[i].d_tag != DT_NULL && out->count < kMaxDeps; i++) {
       if (d[i].d_tag != DT_NEEDED || (strsz && d[i].d_un.d_val >= strsz)) continue;
+      char* to = out->names + used;
       size_t room = sizeof out->names - used;
-      if (room < 2) break;
-      long l = read_at((int)fd, out->names + used, room > 256 ? 256 : room, stroff + d[i].d_un.d_val);
-      if (l <= 0) continue;
-      size_t nl = strnlen(out->names + used, (size_t)l);
-      if (nl == (size_t)l || nl == 0) continue;  // longer than read, or empty
+      uint64_t rel = d[i].d_un.d_val - first;
+      const char* end = have > 0 && rel < (uint64_t)have
+                            ? static_cast<const char*>(memchr(chunk + rel, 0, (size_t)have - rel))
+                            : nullptr;
+      size_t nl;
+      if (end) {
+        nl = (size_t)(end - (chunk + rel));
+        if (nl + 1 > room) break;
+        memcpy(to, chunk + rel, nl + 1);
+      } else {
+        long l = read_at((int)fd, to, room > 256 ? 256 : room, stroff + d[i].d_un.d_val);
+        if (l <= 0) continue;
+        nl = strnlen(to, (size_t)l);
+        if (nl == (size_t)l) continue;  // longer than read
+      }
+      if (nl == 0) continue;
       used += nl + 1;
       out->count++;
     }
@@ -112,41 +144,44 @@ bool read_elf_deps(const char* host, ElfDeps* out) {
   return ok;
 }
 
-// The host path of `name` in the directory `entry` of a search path, as the
-// loader would take it there (a 64-bit ELF file of this machine: the loader
-// passes over others); `origin` is the library's directory (an inside
-// path). False where it is not there, and *stop for an entry the loader
-// expands in ways not followed here ($LIB, $PLATFORM).
-bool find_in_entry(const char* entry, size_t el, const char* origin, const char* name, char* out, size_t on,
-                   bool* stop) {
-  PathBuf inside;
+// An entry of a search path as the loader expands $ORIGIN (`origin`, an
+// inside path): into out. False for one with another of the loader's
+// variables ($LIB, $PLATFORM), which is not followed here.
+bool expand_entry(const char* entry, size_t el, const char* origin, char* out, size_t on) {
   size_t k = 0;
   auto put = [&](const char* s, size_t l) {
-    if (k + l + 1 > sizeof inside) return false;
-    memcpy(inside + k, s, l);
+    if (k + l + 1 > on) return false;
+    memcpy(out + k, s, l);
     k += l;
-    inside[k] = 0;
+    out[k] = 0;
     return true;
   };
-  if (el >= 7 && memcmp(entry, "$ORIGIN", 7) == 0 && (el == 7 || entry[7] == '/')) {
-    if (!put(origin, strlen(origin)) || !put(entry + 7, el - 7)) return false;
-  } else if (el >= 9 && memcmp(entry, "${ORIGIN}", 9) == 0 && (el == 9 || entry[9] == '/')) {
-    if (!put(origin, strlen(origin)) || !put(entry + 9, el - 9)) return false;
-  } else if (memchr(entry, '$', el)) {
-    *stop = true;
-    return false;
-  } else if (!put(el ? entry : ".", el ? el : 1)) {
-    return false;
-  }
-  if (!put("/", 1) || !put(name, strlen(name))) return false;
+  out[0] = 0;
+  size_t skip = el >= 7 && memcmp(entry, "$ORIGIN", 7) == 0 && (el == 7 || entry[7] == '/')       ? 7
+                : el >= 9 && memcmp(entry, "${ORIGIN}", 9) == 0 && (el == 9 || entry[9] == '/') ? 9
+                                                                                                 : 0;
+  if (memchr(entry + skip, '$', el - skip)) return false;
+  if (skip) return put(origin, strlen(origin)) && put(entry + skip, el - skip);
+  return put(el ? entry : ".", el ? el : 1);  // an empty entry is the working directory
+}
+
+// The host path of `name` in a directory (inside path) as the loader would
+// take it there: a 64-bit ELF file of this machine (it passes over others).
+bool find_in_dir(const char* dir, const char* name, char* out, size_t on) {
+  PathBuf inside;
+  size_t dl = strlen(dir), nl = strlen(name);
+  if (dl + 1 + nl + 1 > sizeof inside) return false;
+  memcpy(inside, dir, dl);
+  inside[dl] = '/';
+  memcpy(inside + dl + 1, name, nl + 1);
   Resolved r;
   if (resolve(AT_FDCWD, inside, kFollow, &r) || r.dirfd != AT_FDCWD || r.path[0] != '/') return false;
-  struct statx sx;
-  if (sys::raw(SYS_statx, AT_FDCWD, (long)r.path, 0, STATX_TYPE, (long)&sx) || !S_ISREG(sx.stx_mode)) return false;
   long fd = sys::raw(SYS_openat, AT_FDCWD, (long)r.path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
   if (fd < 0) return false;
+  struct statx sx;
   Elf64_Ehdr eh;
-  bool fits = read_at((int)fd, &eh, sizeof eh, 0) == (long)sizeof eh && memcmp(eh.e_ident, ELFMAG, SELFMAG) == 0 &&
+  bool fits = sys::raw(SYS_statx, fd, (long)"", AT_EMPTY_PATH, STATX_TYPE, (long)&sx) == 0 && S_ISREG(sx.stx_mode) &&
+              read_at((int)fd, &eh, sizeof eh, 0) == (long)sizeof eh && memcmp(eh.e_ident, ELFMAG, SELFMAG) == 0 &&
               eh.e_ident[EI_CLASS] == ELFCLASS64 && eh.e_machine == cr::elf::kMachine;
   sys::raw(SYS_close, fd);
   size_t pl = strlen(r.path);
@@ -155,35 +190,26 @@ bool find_in_entry(const char* entry, size_t el, const char* origin, const char*
   return true;
 }
 
-// Along a ':'-separated search path (LD_LIBRARY_PATH, a RUNPATH).
+// Along a ':'-separated search path, entry by entry. *stop is set at an
+// entry not followed here (the loader's to take from there on).
 bool find_along(const char* list, const char* origin, const char* name, char* out, size_t on, bool* stop) {
-  for (const char* e = list; e && !*stop;) {
+  for (const char* e = list; e && *e && !*stop;) {
     const char* c = strchr(e, ':');
     size_t el = c ? (size_t)(c - e) : strlen(e);
-    if (find_in_entry(e, el, origin, name, out, on, stop)) return true;
+    PathBuf dir;
+    if (!expand_entry(e, el, origin, dir, sizeof dir)) {
+      *stop = true;
+      return false;
+    }
+    if (find_in_dir(dir, name, out, on)) return true;
     if (!c) break;
     e = c + 1;
   }
   return false;
 }
 
-using dlopen_fn = void* (*)(const char*, int);
-using dlmopen_fn = void* (*)(Lmid_t, const char*, int);
-
-// dlclose, found as dlopen is (before glibc 2.34 it is libdl's).
-void close_handle(void* h) {
-  static auto fn = real<int (*)(void*)>("dlclose");
-  if (fn.fn) fn(h);
-}
-
-struct Preloaded {
-  void* h[kMaxDeps];
-  int n = 0;
-  bool refused = false;  // a dependency is the host's only: not opened
-};
-
 // Whether the loader would find `name` on the host along a search path's
-// absolute entries, taken as they are.
+// absolute entries, taken as they are (a regular file of that name).
 bool on_host_along(const char* list, const char* name) {
   for (const char* e = list; e && *e;) {
     const char* c = strchr(e, ':');
@@ -195,7 +221,7 @@ bool on_host_along(const char* list, const char* name) {
       memcpy(p, e, el);
       p[el] = '/';
       memcpy(p + el + 1, name, nl + 1);
-      if (sys::raw(SYS_statx, AT_FDCWD, (long)p, 0, STATX_TYPE, (long)&sx) == 0 && !S_ISDIR(sx.stx_mode)) return true;
+      if (sys::raw(SYS_statx, AT_FDCWD, (long)p, 0, STATX_TYPE, (long)&sx) == 0 && S_ISREG(sx.stx_mode)) return true;
     }
     if (!c) break;
     e = c + 1;
@@ -203,10 +229,44 @@ bool on_host_along(const char* list, const char* name) {
   return false;
 }
 
-// Whether `name` is in the loader's library path (--library-path: the
-// program's LD_LIBRARY_PATH and RUNPATH, then the root's directories),
-// which it searches before a library's RUNPATH: as the loader reports it.
-bool in_library_path(const char* name) {
+// Appends list (':'-separated) to out, each entry through `keep`.
+template <typename F>
+void append_entries(char* out, size_t on, const char* list, F keep) {
+  for (const char* e = list; e && *e;) {
+    const char* c = strchr(e, ':');
+    size_t el = c ? (size_t)(c - e) : strlen(e);
+    PathBuf one;
+    if (keep(e, el, one, sizeof one)) {
+      size_t k = strlen(out), l = strlen(one);
+      if (k + (k ? 1 : 0) + l + 1 <= on) {
+        if (k) out[k++] = ':';
+        memcpy(out + k, one, l + 1);
+      }
+    }
+    if (!c) break;
+    e = c + 1;
+  }
+}
+
+using dlopen_fn = void* (*)(const char*, int);
+using dlmopen_fn = void* (*)(Lmid_t, const char*, int);
+
+// dlclose, found as dlopen is (before glibc 2.34 it is libdl's).
+void close_handle(void* h) {
+  static auto fn = real<int (*)(void*)>("dlclose");
+  if (fn.fn) fn(h);
+}
+
+bool under(const char* name, const char* dir, size_t dl) {
+  return dl && strncmp(name, dir, dl) == 0 && (name[dl] == '/' || dir[dl - 1] == '/');
+}
+
+// The host path of `name` in the loader's library path (--library-path:
+// the program's LD_LIBRARY_PATH and RUNPATH, then the root's directories,
+// all host paths of the root), as the loader lists its search path for
+// the program (its DT_RPATH and the built-in directories, which are not
+// the root's, left out).
+bool in_library_path(const char* name, char* out, size_t on) {
   static auto open_fn = real<dlopen_fn>("dlopen");
   static auto info = real<int (*)(void*, int, void*)>("dlinfo");
   if (!open_fn.fn || !info.fn) return false;
@@ -220,16 +280,20 @@ bool in_library_path(const char* name) {
       *si = size;
       if (info(self, RTLD_DI_SERINFOSIZE, si) == 0 && info(self, RTLD_DI_SERINFO, si) == 0)
         for (unsigned i = 0; i < si->dls_cnt && !there; i++) {
-          if (!(si->dls_serpath[i].dls_flags & LA_SER_LIBPATH)) continue;
-          PathBuf p;
           const char* dir = si->dls_serpath[i].dls_name;
+          bool root = under(dir, g_root.top, g_root.top_len) ||
+                      (under(dir, g_session.state_dir, strlen(g_session.state_dir)) && strstr(dir, kLinksName));
+          for (int b = 0; b < g_root.nbinds && !root; b++) root = under(dir, g_root.binds[b].host, g_root.binds[b].host_len);
+          if (!root) continue;
+          PathBuf p;
           size_t dl = strlen(dir), nl = strlen(name);
           struct statx sx;
-          if (dl + 1 + nl + 1 > sizeof p) continue;
+          if (dl + 1 + nl + 1 > sizeof p || dl + 1 + nl + 1 > on) continue;
           memcpy(p, dir, dl);
           p[dl] = '/';
           memcpy(p + dl + 1, name, nl + 1);
           there = sys::raw(SYS_statx, AT_FDCWD, (long)p, 0, STATX_TYPE, (long)&sx) == 0 && S_ISREG(sx.stx_mode);
+          if (there) memcpy(out, p, strlen(p) + 1);
         }
       free(si);
     }
@@ -238,24 +302,36 @@ bool in_library_path(const char* name) {
   return there;
 }
 
-// The message dlerror() gives for a library refused here, as the loader's
-// own for a dependency it cannot find (per thread, until dlerror is
-// called or another dlopen made).
+// The message dlerror() gives for a dlopen that failed here, as the
+// loader's own (per thread, until dlerror is called or another dlopen or
+// dlmopen made).
 CR_TLS char* t_refused;
 CR_TLS char* t_refused_shown;
 
-void refuse(const char* name) {
+void set_message(const char* a, const char* b = "") {
   free(t_refused);
   t_refused = nullptr;
-  static const char kTail[] = ": cannot open shared object file: No such file or directory";
-  size_t nl = strlen(name);
-  if (char* m = static_cast<char*>(malloc(nl + sizeof kTail))) {
-    memcpy(m, name, nl);
-    memcpy(m + nl, kTail, sizeof kTail);
+  size_t al = strlen(a), bl = strlen(b);
+  if (char* m = static_cast<char*>(malloc(al + bl + 1))) {
+    memcpy(m, a, al);
+    memcpy(m + al, b, bl + 1);
     t_refused = m;
   }
 }
 
+// The loader's message for the open that just failed, kept before other
+// calls (the handles' dlclose) clear it.
+void keep_loader_message() {
+  static auto fn = real<char* (*)(void)>("dlerror");
+  const char* e = fn.fn ? fn() : nullptr;
+  set_message(e ? e : "dlopen failed");
+}
+
+struct Preloaded {
+  void* h[kMaxDeps];
+  int n = 0;
+  bool failed = false;  // not to be opened: the message is set
+};
 
 void* open_in(Lmid_t lm, const char* p, int f) {
   static auto one = real<dlopen_fn>("dlopen");
@@ -264,47 +340,96 @@ void* open_in(Lmid_t lm, const char* p, int f) {
   return ns.fn ? ns(lm, p, f) : nullptr;
 }
 
-// Opens (in lm) the dependencies of the library at `host` that its own
-// absolute RUNPATH or RPATH finds in the root, theirs first.
-void open_runpath_deps(Lmid_t lm, const char* host, int depth, Preloaded* done) {
-  if (depth > kMaxDepth || done->n >= kMaxDeps) return;
-  ElfDeps deps;
-  if (!read_elf_deps(host, &deps) || !deps.count) return;
-  PathBuf origin;
-  if (!to_inside(host, origin, sizeof origin)) return;
-  if (char* slash = strrchr(origin, '/')) *(slash == origin ? slash + 1 : slash) = 0;
-  const char* name = deps.names;
-  for (int i = 0; i < deps.count && done->n < kMaxDeps; i++, name += strlen(name) + 1) {
-    if (strchr(name, '/')) continue;
-    // Loaded already, under that name or DT_SONAME: the loader takes it.
-    if (void* h = open_in(lm, name, RTLD_LAZY | RTLD_NOLOAD)) {
-      close_handle(h);
-      continue;
-    }
-    // A RUNPATH comes after LD_LIBRARY_PATH (which the loader searches
-    // first, as the planner gave it); an RPATH before.
-    PathBuf found;
-    bool stop = false;
-    if (deps.runpath && find_along(getenv("LD_LIBRARY_PATH"), origin, name, found, sizeof found, &stop)) continue;
-    stop = false;
-    if (!find_along(deps.search, origin, name, found, sizeof found, &stop)) {
-      // Nowhere in the root along its RUNPATH: where the loader would go
-      // on to a host file of that name (not in its library path, which it
-      // searches first), the library is not opened, as in a real root.
-      if (!stop && on_host_along(deps.search, name) && !in_library_path(name)) {
-        refuse(name);
-        done->refused = true;
-        return;
-      }
-      continue;
-    }
-    open_runpath_deps(lm, found, depth + 1, done);
-    if (done->n >= kMaxDeps || done->refused) return;
-    // Bound lazily: a library that leans on its user's other dependencies
-    // for a symbol is bound once its user is loaded (the loader adds the
-    // user's scope to it), as when the loader had found it itself.
-    if (void* h = open_in(lm, found, RTLD_LAZY | RTLD_LOCAL)) done->h[done->n++] = h;
+// Opens (in lm, with the binding of `mode`) the dependencies of the library
+// at `host` that the loader would find in the root where it searches on
+// the host: along its absolute RUNPATH, or its RPATH and those it inherits
+// from its users (`chain_inside`, `chain_raw`: see Level), theirs first.
+void open_runpath_deps(Lmid_t lm, const char* host, const char* chain_inside, const char* chain_raw, int mode,
+                       int depth, Preloaded* done) {
+  if (depth > kMaxDepth || done->failed) return;
+  auto* L = static_cast<Level*>(malloc(sizeof(Level)));
+  if (!L) return;
+  bool inherits = cr::has_absolute_entry(chain_raw);
+  if (!read_elf_deps(host, L, inherits) || !L->count || !to_inside(host, L->origin, sizeof L->origin)) {
+    free(L);
+    return;
   }
+  if (char* slash = strrchr(L->origin, '/')) *(slash == L->origin ? slash + 1 : slash) = 0;
+  // An object with a RUNPATH searches it alone (after LD_LIBRARY_PATH), and
+  // gives its dependencies no RPATH of its own: those of its users go on.
+  // An RPATH comes first, then its users'.
+  L->chain_inside[0] = L->chain_raw[0] = 0;
+  if (!L->runpath) {
+    const char* origin = L->origin;
+    append_entries(L->chain_inside, sizeof L->chain_inside, L->search,
+                   [&](const char* e, size_t el, char* o, size_t on) { return expand_entry(e, el, origin, o, on); });
+    append_entries(L->chain_raw, sizeof L->chain_raw, L->search, [](const char* e, size_t el, char* o, size_t on) {
+      if (el + 1 > on) return false;
+      memcpy(o, e, el);
+      o[el] = 0;
+      return true;
+    });
+  }
+  auto copy = [](const char* e, size_t el, char* o, size_t on) {
+    if (el + 1 > on) return false;
+    memcpy(o, e, el);
+    o[el] = 0;
+    return true;
+  };
+  append_entries(L->chain_inside, sizeof L->chain_inside, chain_inside, copy);
+  append_entries(L->chain_raw, sizeof L->chain_raw, chain_raw, copy);
+  const char* list = L->runpath ? L->search : L->chain_inside;
+  const char* raw = L->runpath ? L->search : L->chain_raw;
+  // $ORIGIN in LD_LIBRARY_PATH is the program's directory.
+  char* prog_dir = L->prog_dir;
+  size_t el = strnlen(g_root.exe, sizeof g_root.exe - 1);
+  memcpy(prog_dir, el ? g_root.exe : "/", el ? el : 1);
+  prog_dir[el ? el : 1] = 0;
+  if (char* slash = strrchr(prog_dir, '/')) *(slash == prog_dir ? slash + 1 : slash) = 0;
+  const char* name = L->names;
+  for (int i = 0; i < L->count && done->n < kMaxDeps && !done->failed; i++, name += strlen(name) + 1) {
+    if (strchr(name, '/')) continue;
+    // Loaded already, under that name or its DT_SONAME: the loader takes
+    // it. (Held until the library is open: another thread's dlclose must
+    // not take it away meanwhile.)
+    if (void* h = open_in(lm, name, RTLD_LAZY | RTLD_NOLOAD)) {
+      done->h[done->n++] = h;
+      continue;
+    }
+    bool stop = false;
+    // A RUNPATH comes after the program's LD_LIBRARY_PATH (which the
+    // loader has first in its library path): found there, it is the
+    // loader's to find.
+    const char* ldp = L->runpath ? getenv("LD_LIBRARY_PATH") : nullptr;
+    if (ldp && *ldp && find_along(ldp, prog_dir, name, L->found, sizeof L->found, &stop)) continue;
+    stop = false;
+    if (!find_along(list, L->origin, name, L->found, sizeof L->found, &stop)) {
+      // Nowhere in the root along it: where the loader would take a host
+      // file of that name instead, the root's library path has it (where
+      // the loader looks first for a RUNPATH's, after an RPATH's), or the
+      // library is not opened, as in a real root.
+      if (stop || !on_host_along(raw, name)) continue;
+      if (!in_library_path(name, L->found, sizeof L->found)) {
+        set_message(name, ": cannot open shared object file: No such file or directory");
+        done->failed = true;
+        break;
+      }
+      if (L->runpath) continue;
+    }
+    open_runpath_deps(lm, L->found, L->runpath ? chain_inside : L->chain_inside, L->runpath ? chain_raw : L->chain_raw,
+                      mode, depth + 1, done);
+    if (done->failed || done->n >= kMaxDeps) break;
+    // With the caller's binding: RTLD_NOW finds an undefined symbol now,
+    // as when the loader loads it as a dependency.
+    void* h = open_in(lm, L->found, mode | RTLD_LOCAL);
+    if (!h) {
+      keep_loader_message();
+      done->failed = true;
+      break;
+    }
+    done->h[done->n++] = h;
+  }
+  free(L);
 }
 
 // The loader now holds them as dependencies of what was opened (or they
@@ -317,14 +442,16 @@ void close_all(Preloaded* done) {
 // first.
 void* open_with_deps(Lmid_t lm, const char* host, int f) {
   Preloaded done;
-  open_runpath_deps(lm, host, 0, &done);
-  void* h = done.refused ? nullptr : open_in(lm, host, f);
+  int mode = ((f & RTLD_NOW) ? RTLD_NOW : RTLD_LAZY) | (f & RTLD_DEEPBIND);
+  open_runpath_deps(lm, host, "", "", mode, 0, &done);
+  void* h = done.failed ? nullptr : open_in(lm, host, f);
+  if (!h && !done.failed && done.n) keep_loader_message();
   close_all(&done);
   return h;
 }
 
-// A dlopen starts anew: the message of one refused before is not its.
-void forget_refused() {
+// A dlopen starts anew: the message of one that failed here before is not its.
+void forget_message() {
   if (!t_refused) return;
   free(t_refused);
   t_refused = nullptr;
@@ -351,7 +478,7 @@ EXPORT void* dlopen(const char* p, int f) {
   ensure();
   static auto fn = real<dlopen_fn>("dlopen");
   if (!fn.fn) return nullptr;  // before glibc 2.34, in libdl, which whoever calls it has loaded
-  forget_refused();
+  forget_message();
   // A bare name is found by the loader in the root's library path; a path
   // is an inside path.
   if (!g_root.active || !p || !strchr(p, '/')) return fn(p, f);
@@ -364,7 +491,7 @@ EXPORT void* dlmopen(Lmid_t lm, const char* p, int f) {
   ensure();
   static auto fn = real<dlmopen_fn>("dlmopen");
   if (!fn.fn) return nullptr;
-  forget_refused();
+  forget_message();
   if (!g_root.active || !p || !strchr(p, '/')) return fn(lm, p, f);
   Resolved r;
   if (resolve(AT_FDCWD, p, kFollow, &r)) return fn(lm, p, f);

@@ -266,6 +266,8 @@ void* next_symbol(const char* name) {
   return nullptr;
 }
 
+const struct link_map* first_loaded_object() { return loaded_objects(); }
+
 const char* own_file_name() {
   const struct link_map* self = own_object();
   return self ? self->l_name : nullptr;

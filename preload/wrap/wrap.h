@@ -47,6 +47,9 @@ struct NotPassing {
   ~NotPassing() { t_pass = saved; }
 };
 
+// The loader's list of loaded objects (next.cc), its names host paths.
+const struct link_map* first_loaded_object();
+
 // libc's function, called as one whose calls are already translated.
 template <typename T>
 struct Real;
