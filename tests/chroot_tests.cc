@@ -985,7 +985,7 @@ TEST_CASE("a library's own RUNPATH and RPATH are the root's directories, at star
   // having taken the host's library, is refused before its main.
   auto nns = in_root("GLIBC_TUNABLES=glibc.rtld.nns=16 /opt/mid/bin/crrunpath 2>&1; echo $?");
   CHECK_MESSAGE(nns.out == "cowroot: /opt/mid/bin/crrunpath: the loader took the library " + vend +
-                               "/libcrwhere.so from the host, not the root (a library's RUNPATH names its directory): not run\n127\n",
+                               "/libcrwhere.so from the host, not the root: not run\n127\n",
                 nns.out);
   // The program's own RUNPATH entry with $LIB, which the planner cannot
   // name for the loader: the loader's candidate is made the root's.
@@ -1134,7 +1134,9 @@ TEST_CASE("a library loaded at the start from the host through a library's RUNPA
   write_file(d / "mid.c", "const char* where(void);\nconst char* mid(void) { return where(); }\n");
   write_file(d / "prog.c", "#include <stdio.h>\n#include <stdlib.h>\nconst char* mid(void);\n"
                            "int main(int c, char** v) { const char* a = getenv(\"COWROOT_AUDIT\");\n"
-                           "  printf(\"%s %s %d %s\\n\", mid(), v[0], c, a ? a : \"-\"); return 0; }\n");
+                           "  char n[32] = \"\"; FILE* f = fopen(\"/proc/self/comm\", \"r\");\n"
+                           "  if (f) { fscanf(f, \"%31s\", n); fclose(f); }\n"
+                           "  printf(\"%s %s %d %s %s\\n\", mid(), v[0], c, a ? a : \"-\", n); return 0; }\n");
   auto cc = [&](const std::string& args) { return sh("cc " + args + " 2>&1"); };
   for (auto [dir, what] : {std::pair{r + vend, "root"}, std::pair{vend, "host"}})
     REQUIRE(cc("-shared -fPIC -Wl,-soname,libcrstw.so -DWHERE='\"" + std::string(what) + "\"' -o " + q(dir + "/libcrstw.so") +
@@ -1146,11 +1148,15 @@ TEST_CASE("a library loaded at the start from the host through a library's RUNPA
   REQUIRE(cc("-o " + q(r + "/opt/st/bin/st") + " " + q(d / "prog.c") + " -L" + q(r + "/opt/st/lib") +
              " -l:libcrstmid.so -Wl,-rpath-link," + q(vend))
               .status == 0);
-  auto run = in_root("LD_LIBRARY_PATH=/opt/st/lib /opt/st/bin/st one two; echo $?");
-  CHECK_MESSAGE(run.out == "root /opt/st/bin/st 3 -\n0\n", run.out);
+  // Started again, it keeps its arguments and name; its children do not
+  // inherit the request.
+  REQUIRE(sh("ln -s st " + q(r + "/opt/st/bin/stlink")).status == 0);
+  auto run = in_root("LD_LIBRARY_PATH=/opt/st/lib /opt/st/bin/st one two; echo $?; "
+                     "LD_LIBRARY_PATH=/opt/st/lib /opt/st/bin/stlink 'a b'");
+  CHECK_MESSAGE(run.out == "root /opt/st/bin/st 3 - st\n0\nroot /opt/st/bin/stlink 2 - stlink\n", run.out);
   auto refused = in_root("LD_LIBRARY_PATH=/opt/st/lib COWROOT_AUDIT=0 /opt/st/bin/st 2>&1; echo $?");
   CHECK_MESSAGE(refused.out == "cowroot: /opt/st/bin/st: the loader took the library " + vend +
-                                   "/libcrstw.so from the host, not the root (a library's RUNPATH names its directory): not run\n127\n",
+                                   "/libcrstw.so from the host, not the root: not run\n127\n",
                 refused.out);
 }
 

@@ -435,7 +435,7 @@ const char* audit_module(char* const envp[], const char* search, bool big_tls) {
   for (char* const* e = envp; e && *e; e++) {
     if ((*e)[0] == 'G' && strncmp(*e, "GLIBC_TUNABLES=", 15) == 0 && strstr(*e + 15, "glibc.rtld.nns")) return nullptr;
     if ((*e)[0] == 'C' && strcmp(*e, "COWROOT_AUDIT=0") == 0) return nullptr;
-    if ((*e)[0] == 'C' && strcmp(*e, "COWROOT_AUDIT=1") == 0) asked = true;
+    if ((*e)[0] == 'C' && strncmp(*e, "COWROOT_AUDIT=1", 15) == 0 && ((*e)[15] == 0 || (*e)[15] == ':')) asked = true;
   }
   if (!asked && !has_absolute_entry(search)) return nullptr;
   static std::atomic<int> state{0};  // 0 unknown, 1 there, -1 not
@@ -1185,6 +1185,10 @@ int plan_exec(Plan* p, int dirfd, const char* path, char* const argv[], char* co
   // loader (ps, killall, /proc/PID/comm): the library renames it at start.
   {
     const char* name = path && *path ? base_name(path) : base_name(p->exe);
+    // Started again by the library with the audit module (init.cc): the
+    // name it had.
+    for (char* const* e = envp; e && *e; e++)
+      if ((*e)[0] == 'C' && strncmp(*e, "COWROOT_AUDIT=1:", 16) == 0 && (*e)[16]) name = *e + 16;
     size_t cl = strnlen(name, sizeof p->comm - 1);
     memcpy(p->comm, name, cl);
     p->comm[cl] = 0;

@@ -231,10 +231,19 @@ bool under(const char* name, const char* dir, size_t dl) {
 // host path, or nullptr. Every object the loader names by an absolute path
 // is the root's (under its top, or a bind's host side), this library, or
 // one of the loader's links (which lead into the root).
-const char* host_object() {
+const char* host_object(char** argv) {
+  // The loader names itself by its argv[0] (a string of the argument block,
+  // which take_program_args may have moved the program's argv[0] into).
+  const char* block_lo = argv && argv[0] ? argv[0] : nullptr;
+  const char* block_hi = block_lo;
+  for (char** a = argv; a && *a; a++) {
+    if (*a < block_lo) block_lo = *a;
+    if (*a + strlen(*a) + 1 > block_hi) block_hi = *a + strlen(*a) + 1;
+  }
   for (const link_map* m = first_loaded_object(); m; m = m->l_next) {
     const char* n = m->l_name;
     if (!n || n[0] != '/') continue;  // the program, the vDSO, a relative RUNPATH's
+    if (block_lo && n >= block_lo && n < block_hi) continue;
     if (under(n, g_root.top, g_root.top_len) || strcmp(n, g_session.lib) == 0) continue;
     if (under(n, g_session.state_dir, strlen(g_session.state_dir)) && strstr(n, kLinksName)) continue;
     bool bound = false;
@@ -244,15 +253,18 @@ const char* host_object() {
   return nullptr;
 }
 
-// Such a program is started again with the module (COWROOT_AUDIT=1, which
-// the planner takes as a RUNPATH of its own would be; the library takes
-// it out of the environment at once, so its children do not inherit it).
-// Where that cannot help (no module for this loader: glibc before 2.35,
-// COWROOT_AUDIT=0) it is refused with one line: it never runs with a
-// host library. The root's loader only (the stub's 'L' start).
+// Such a program is started again with the module (COWROOT_AUDIT=1:NAME,
+// which the planner takes as a RUNPATH of the program's own would be, NAME
+// the process's name as it is; the library takes it out of the
+// environment at once, so its children do not inherit it). Where that
+// cannot help (no module for this loader: glibc before 2.35,
+// COWROOT_AUDIT=0, glibc.rtld.nns, a program that needs jemalloc), or did
+// not (a host file loaded some other way), it is refused with one line: it
+// never runs with a host library. The root's loader only (the stub's 'L'
+// start).
 void refuse_host_objects(char** argv) {
   const char* audit = getenv("COWROOT_AUDIT");
-  bool again = audit && strcmp(audit, "1") == 0;
+  bool again = audit && audit[0] == '1' && (audit[1] == 0 || audit[1] == ':');
   if (again) unsetenv("COWROOT_AUDIT");
   if (!g_root.active) return;
 #if defined(__x86_64__)
@@ -268,15 +280,19 @@ void refuse_host_objects(char** argv) {
   // fakechroot's FAKECHROOT_ELFLOADER runs a program of the user's choice
   // in the loader's place (it may be the host's).
   if (g_session.fakechroot && getenv("FAKECHROOT_ELFLOADER")) return;
-  const char* host = host_object();
+  const char* host = host_object(argv);
   if (!host) return;
-  if (!again && !(audit && strcmp(audit, "0") == 0) && g_root.exe[0] && argv && argv[0]) {
-    setenv("COWROOT_AUDIT", "1", 1);
+  if (!again && !(audit && strcmp(audit, "0") == 0) && g_root.exe[0] == '/' && argv && argv[0]) {
+    char value[2 + 16 + 1] = "1:";
+    char comm[17] = {};
+    prctl(PR_GET_NAME, comm, 0, 0, 0);
+    memcpy(value + 2, comm, strnlen(comm, 16) + 1);
+    setenv("COWROOT_AUDIT", value, 1);
     execv(g_root.exe, argv);
     unsetenv("COWROOT_AUDIT");
   }
   errline(g_root.exe[0] ? g_root.exe : "a program", ": the loader took the library ", host,
-          " from the host, not the root (a library's RUNPATH names its directory): not run");
+          " from the host, not the root: not run");
   _exit(127);
 }
 
