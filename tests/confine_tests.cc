@@ -164,6 +164,47 @@ TEST_CASE("glibc's internal reads take the root's files: hosts, services, the ti
   CHECK(r.out == "10.42.0.7       inroothost\ncowroottest           4242/tcp\nJST\nlocale-ok\n");
 }
 
+// glibc loads a gconv module with its internal dlopen, by the directory its
+// cache names: the loader would open that on the host. The root's own
+// modules (a copy here, other files than the host's) are the ones mapped.
+TEST_CASE("glibc's gconv modules are the root's: iconv maps the root's module, not the host's") {
+  std::string cache = sh("ls /usr/lib/*/gconv/gconv-modules.cache 2>/dev/null | head -n 1").out;
+  while (!cache.empty() && cache.back() == '\n') cache.pop_back();
+  REQUIRE_MESSAGE(!cache.empty(), "the host has no gconv-modules.cache (libc6)");
+  std::string dir = cache.substr(0, cache.rfind('/'));
+  REQUIRE(sh("mkdir -p " + q(root() + dir.substr(0, dir.rfind('/'))) + " && rm -rf " + q(root() + dir) + " && cp -a " +
+             q(dir) + " " + q(root() + dir))
+              .status == 0);
+  TempDir d;
+  write_file(d / "ic.c",
+             "#include <iconv.h>\n#include <stdio.h>\n#include <string.h>\n"
+             "int main(void) {\n"
+             "  iconv_t cd = iconv_open(\"UTF-16LE\", \"UTF-8\");\n"
+             "  if (cd == (iconv_t)-1) { perror(\"iconv_open\"); return 1; }\n"
+             "  char in[] = \"h\\xc3\\xa9\", out[16], *ip = in, *op = out; size_t il = 3, ol = sizeof out;\n"
+             "  if (iconv(cd, &ip, &il, &op, &ol) == (size_t)-1) { perror(\"iconv\"); return 1; }\n"
+             "  printf(\"%d bytes %02x %02x %02x %02x\\n\", (int)(op - out), out[0] & 255, out[1] & 255, out[2] & 255, out[3] & 255);\n"
+             "  FILE* m = fopen(\"/proc/self/maps\", \"r\"); char l[4096];\n"
+             "  while (m && fgets(l, sizeof l, m)) if (strstr(l, \"/UTF-16.so\")) { unsigned long a, b, off, ino; char p[8], dev[16];\n"
+             "    if (sscanf(l, \"%lx-%lx %7s %lx %15s %lu\", &a, &b, p, &off, dev, &ino) == 6) { printf(\"module %lu\\n\", ino); break; } }\n"
+             "  return 0;\n}\n");
+  REQUIRE(sh("cc -o " + q(root() + "/usr/bin/gconvprog") + " " + q(d / "ic.c") + " 2>&1").status == 0);
+  auto r = in_root("gconvprog; stat -c 'root %i' " + dir + "/UTF-16.so");
+  std::string host_ino = sh("stat -c %i " + q(dir + "/UTF-16.so")).out;
+  while (!host_ino.empty() && host_ino.back() == '\n') host_ino.pop_back();
+  CAPTURE(r.out);
+  std::istringstream in(r.out);
+  std::string conv, module, rootline;
+  std::getline(in, conv);
+  std::getline(in, module);
+  std::getline(in, rootline);
+  CHECK(conv == "4 bytes 68 00 e9 00");
+  CHECK(module.rfind("module ", 0) == 0);
+  CHECK(rootline.rfind("root ", 0) == 0);
+  CHECK(module.substr(7) == rootline.substr(5));
+  CHECK(module.substr(7) != host_ino);
+}
+
 TEST_CASE("a Go program built with cgo reads, writes and chowns inside the root, and starts programs there") {
   std::string out = "/tmp/go-" + std::to_string(getpid());
   auto r = in_root("gocgo basic " + out + " && gocgo exec && stat -c 'seen %u:%g' " + out);

@@ -211,6 +211,12 @@ long serve(long nr, long* a, ucontext_t* uc, uintptr_t ip) {
   }
   // libc's own function, run by a wrapper with paths resolved already.
   if (passing) return call(nr, a);
+  // libc's own open of its gconv cache (gconv.cc).
+  if (from_libc && (nr == SYS_openat || nr == SYS_open)) {
+    bool at = nr == SYS_openat;
+    if ((!at || (int)a[0] == AT_FDCWD))
+      if (long fd = gconv_cache_open(reinterpret_cast<const char*>(a[at ? 1 : 0]), (int)a[at ? 2 : 1]); fd >= 0) return fd;
+  }
   bool served;
   long r = syscall_door(nr, a, &served);
   return served ? r : call(nr, a);
