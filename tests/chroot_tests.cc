@@ -1105,10 +1105,17 @@ TEST_CASE("a library dlopen'ed by a program without a RUNPATH of its own has its
   REQUIRE(cc("-shared -fPIC -Wl,-soname,libcrundef.so -o " + q(r + "/opt/dl/libcrundef.so") + " " + q(d / "undef.c") +
              " -L" + q(r + vend) + " -l:libcrw.so '-Wl,--enable-new-dtags,-rpath," + vend + "'")
               .status == 0);
+  // By a bare name, found in the root's library path.
+  REQUIRE(cc("-shared -fPIC -Wl,-soname,libcrbare.so -o " + q(sysdir + "/libcrbare.so") + " " + q(d / "mid.c") + " -L" +
+             q(r + vend) + " -l:libcrw.so '-Wl,--enable-new-dtags,-rpath," + vend + "'")
+              .status == 0);
   auto more = in_root("LD_LIBRARY_PATH=/opt/dl/ldp /opt/dl/bin/plain /opt/dl/libcrsysuser.so /opt/dl/libcrrpldp.so "
-                      "/opt/dl/libcrinherit.so /opt/dl/libcrundef.so /opt/dl/libcrdepundef.so");
+                      "/opt/dl/libcrinherit.so libcrbare.so /opt/dl/libcrundef.so /opt/dl/libcrdepundef.so; "
+                      "/opt/dl/bin/plain libcrbare.so");
   CAPTURE(more.out);
-  CHECK(more.out.rfind("root library path\nLD_LIBRARY_PATH only\ninherited RPATH\n", 0) == 0);
+  CHECK(more.out.rfind("root library path\nLD_LIBRARY_PATH only\ninherited RPATH\nLD_LIBRARY_PATH\n", 0) == 0);
+  CHECK(more.out.size() > 5);
+  CHECK(more.out.compare(more.out.size() - 5, 5, "root\n") == 0);
   CHECK(more.out.find("libcrundef.so: undefined symbol: nosuchfn\n") != std::string::npos);
   CHECK(more.out.find("libcrbad.so: undefined symbol: nosuchfn\n") != std::string::npos);
   CHECK(more.out.find("(null)") == std::string::npos);

@@ -438,13 +438,14 @@ void close_all(Preloaded* done) {
   for (int i = done->n - 1; i >= 0; i--) close_handle(done->h[i]);
 }
 
-// dlopen or dlmopen of the library at `host`, its RUNPATH's dependencies
-// first.
-void* open_with_deps(Lmid_t lm, const char* host, int f) {
+// dlopen or dlmopen of the library at `host` (by the name `as`: its host
+// path, or the bare name the loader finds it by), its RUNPATH's
+// dependencies first.
+void* open_with_deps(Lmid_t lm, const char* host, const char* as, int f) {
   Preloaded done;
   int mode = ((f & RTLD_NOW) ? RTLD_NOW : RTLD_LAZY) | (f & RTLD_DEEPBIND);
   open_runpath_deps(lm, host, "", "", mode, 0, &done);
-  void* h = done.failed ? nullptr : open_in(lm, host, f);
+  void* h = done.failed ? nullptr : open_in(lm, as, f);
   if (!h && !done.failed && done.n) keep_loader_message();
   close_all(&done);
   return h;
@@ -479,13 +480,19 @@ EXPORT void* dlopen(const char* p, int f) {
   static auto fn = real<dlopen_fn>("dlopen");
   if (!fn.fn) return nullptr;  // before glibc 2.34, in libdl, which whoever calls it has loaded
   forget_message();
-  // A bare name is found by the loader in the root's library path; a path
-  // is an inside path.
-  if (!g_root.active || !p || !strchr(p, '/')) return fn(p, f);
+  // A bare name is found by the loader in the root's library path (where
+  // it is looked for first here: its RUNPATH's dependencies); a path is an
+  // inside path.
+  if (!g_root.active || !p) return fn(p, f);
+  if (!strchr(p, '/')) {
+    PathBuf found;
+    if ((f & RTLD_NOLOAD) || !in_library_path(p, found, sizeof found)) return fn(p, f);
+    return open_with_deps(LM_ID_BASE, found, p, f);
+  }
   Resolved r;
   if (resolve(AT_FDCWD, p, kFollow, &r)) return fn(p, f);
   if (r.dirfd != AT_FDCWD || r.path[0] != '/' || (f & RTLD_NOLOAD)) return fn(r.path, f);
-  return open_with_deps(LM_ID_BASE, r.path, f);
+  return open_with_deps(LM_ID_BASE, r.path, r.path, f);
 }
 EXPORT void* dlmopen(Lmid_t lm, const char* p, int f) {
   ensure();
@@ -498,7 +505,7 @@ EXPORT void* dlmopen(Lmid_t lm, const char* p, int f) {
   // A new namespace has no number until it is made: its library's
   // dependencies are the loader's to find.
   if (lm == LM_ID_NEWLM || r.dirfd != AT_FDCWD || r.path[0] != '/' || (f & RTLD_NOLOAD)) return fn(lm, r.path, f);
-  return open_with_deps(lm, r.path, f);
+  return open_with_deps(lm, r.path, r.path, f);
 }
 // ---- the loader's names of loaded objects are host paths ------------------
 // dladdr and dl_iterate_phdr report where objects were loaded from: inside
