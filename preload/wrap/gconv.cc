@@ -48,8 +48,10 @@ struct Dirs {
 // The translated offset of a directory string at `off` (appending its
 // root's host path to buf at *end the first time). False when it cannot be.
 bool map_dir(char* buf, size_t* end, size_t cap, size_t strtab, gidx_t off, Dirs* dirs, gidx_t* out) {
-  for (int i = 0; i < dirs->n; i++)
+  for (int i = 0; i < dirs->n; i++) {
     if (dirs->old_off[i] == off) return *out = dirs->new_off[i], true;
+    if (dirs->new_off[i] == off) return *out = off, true;  // a table two entries share, done already
+  }
   if (dirs->n == kMaxDirs || strtab + off >= *end) return false;
   const char* dir = buf + strtab + off;
   size_t dl = strnlen(dir, *end - (strtab + off));
