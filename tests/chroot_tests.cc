@@ -1105,15 +1105,6 @@ TEST_CASE("a library dlopen'ed by a program without a RUNPATH of its own has its
   REQUIRE(cc("-shared -fPIC -Wl,-soname,libcrundef.so -o " + q(r + "/opt/dl/libcrundef.so") + " " + q(d / "undef.c") +
              " -L" + q(r + vend) + " -l:libcrw.so '-Wl,--enable-new-dtags,-rpath," + vend + "'")
               .status == 0);
-  // A dependency without a DT_SONAME, which the loader cannot match to
-  // the one opened before it, and searches for on the host: the dlopen
-  // fails rather than run the host's file.
-  REQUIRE(cc("-shared -fPIC -DWHERE='\"root\"' -o " + q(r + vend + "/libcrnoso.so") + " " + q(d / "where.c")).status == 0);
-  REQUIRE(cc("-shared -fPIC -DWHERE='\"host\"' -o " + q(vend + "/libcrnoso.so") + " " + q(d / "where.c")).status == 0);
-  REQUIRE(mid("libcrnosouser.so", "libcrnoso.so", vend, "--enable-new-dtags").status == 0);
-  auto noso = in_root("/opt/dl/bin/plain /opt/dl/libcrnosouser.so");
-  CHECK_MESSAGE(noso.out == vend + "/libcrnoso.so: the loader took this library from the host, not the root (cowroot): not opened\n",
-                noso.out);
   // By a bare name, found in the root's library path.
   REQUIRE(cc("-shared -fPIC -Wl,-soname,libcrbare.so -o " + q(sysdir + "/libcrbare.so") + " " + q(d / "mid.c") + " -L" +
              q(r + vend) + " -l:libcrw.so '-Wl,--enable-new-dtags,-rpath," + vend + "'")

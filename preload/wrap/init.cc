@@ -224,21 +224,14 @@ bool under(const char* name, const char* dir, size_t dl) {
   return dl && strncmp(name, dir, dl) == 0 && (name[dl] == '/' || dir[dl - 1] == '/');
 }
 
-}  // namespace
-
-// The loader's own entry, when its name is a string of the argument block
-// (after take_program_args moved the program's argv[0] there).
-const link_map* g_loader_entry;
-
-// A library the loader took from the host, not the root: at the program's
-// start, a library's own absolute RUNPATH, which the loader searches as a
+// A library the loader took from the host, not the root, at the program's
+// start: a library's own absolute RUNPATH, which the loader searches as a
 // host path (the planner gives the audit module, which makes it the
-// root's, only to a program with an absolute RUNPATH of its own); later,
-// one dlopen could not steer (loader.cc). Its host path, or nullptr. Every
-// object the loader names by an absolute path is the root's (under its
-// top, or a bind's host side), this library, or one of the loader's links
-// (which lead into the root).
-const char* host_loaded_object(char** argv) {
+// root's, only to a program with an absolute RUNPATH of its own). Its
+// host path, or nullptr. Every object the loader names by an absolute path
+// is the root's (under its top, or a bind's host side), this library, or
+// one of the loader's links (which lead into the root).
+const char* host_object(char** argv) {
   // The loader names itself by its argv[0] (a string of the argument block,
   // which take_program_args may have moved the program's argv[0] into).
   const char* block_lo = argv && argv[0] ? argv[0] : nullptr;
@@ -249,11 +242,8 @@ const char* host_loaded_object(char** argv) {
   }
   for (const link_map* m = first_loaded_object(); m; m = m->l_next) {
     const char* n = m->l_name;
-    if (!n || n[0] != '/' || m == g_loader_entry) continue;  // the program, the vDSO, a relative RUNPATH's
-    if (block_lo && n >= block_lo && n < block_hi) {
-      g_loader_entry = m;
-      continue;
-    }
+    if (!n || n[0] != '/') continue;  // the program, the vDSO, a relative RUNPATH's
+    if (block_lo && n >= block_lo && n < block_hi) continue;
     if (under(n, g_root.top, g_root.top_len) || strcmp(n, g_session.lib) == 0) continue;
     if (under(n, g_session.state_dir, strlen(g_session.state_dir)) && strstr(n, kLinksName)) continue;
     bool bound = false;
@@ -262,10 +252,6 @@ const char* host_loaded_object(char** argv) {
   }
   return nullptr;
 }
-
-bool host_objects_checked() { return g_root.active && g_session.loader_args == kPlain; }
-
-namespace {
 
 // Such a program is started again with the module (COWROOT_AUDIT=1:NAME,
 // which the planner takes as a RUNPATH of the program's own would be, NAME
@@ -294,7 +280,7 @@ void refuse_host_objects(char** argv) {
   // fakechroot's FAKECHROOT_ELFLOADER runs a program of the user's choice
   // in the loader's place (it may be the host's).
   if (g_session.fakechroot && getenv("FAKECHROOT_ELFLOADER")) return;
-  const char* host = host_loaded_object(argv);
+  const char* host = host_object(argv);
   if (!host) return;
   if (!again && !(audit && strcmp(audit, "0") == 0) && g_root.exe[0] == '/' && argv && argv[0]) {
     char value[2 + 16 + 1] = "1:";

@@ -447,14 +447,6 @@ void* open_with_deps(Lmid_t lm, const char* host, const char* as, int f) {
   open_runpath_deps(lm, host, "", "", mode, 0, &done);
   void* h = done.failed ? nullptr : open_in(lm, as, f);
   if (!h && !done.failed && done.n) keep_loader_message();
-  // Whatever the walk could not steer (a dependency with no DT_SONAME, an
-  // entry with $LIB): a host file the loader took makes the open fail.
-  if (h && lm == LM_ID_BASE && cr::wrap::host_objects_checked())
-    if (const char* host = cr::wrap::host_loaded_object(nullptr)) {
-      set_message(host, ": the loader took this library from the host, not the root (cowroot): not opened");
-      close_handle(h);
-      h = nullptr;
-    }
   close_all(&done);
   return h;
 }

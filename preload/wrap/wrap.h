@@ -49,14 +49,6 @@ struct NotPassing {
 
 // The loader's list of loaded objects (next.cc), its names host paths.
 const struct link_map* first_loaded_object();
-// In a root, a loaded object the loader took from the host (init.cc): not
-// under the root's top, a bind's host side or the loader's links, nor the
-// library itself. argv: the program's, at the start (nullptr later).
-const char* host_loaded_object(char** argv);
-// Whether the names are host paths to look at so: in a root, started by
-// the root's loader without the audit module (under it a library found
-// through a translated RUNPATH is named by the entry).
-bool host_objects_checked();
 
 // libc's function, called as one whose calls are already translated.
 template <typename T>
