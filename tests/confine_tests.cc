@@ -184,25 +184,33 @@ TEST_CASE("glibc's gconv modules are the root's: iconv maps the root's module, n
              "  char in[] = \"h\\xc3\\xa9\", out[16], *ip = in, *op = out; size_t il = 3, ol = sizeof out;\n"
              "  if (iconv(cd, &ip, &il, &op, &ol) == (size_t)-1) { perror(\"iconv\"); return 1; }\n"
              "  printf(\"%d bytes %02x %02x %02x %02x\\n\", (int)(op - out), out[0] & 255, out[1] & 255, out[2] & 255, out[3] & 255);\n"
+             "  if (iconv_open(\"GBK\", \"EUC-CN\") == (iconv_t)-1) { perror(\"iconv_open GBK\"); return 1; }\n"
+             "  for (const char* want = \"/UTF-16.so\"; want; want = strcmp(want, \"/UTF-16.so\") ? 0 : \"/GBGBK.so\") {\n"
              "  FILE* m = fopen(\"/proc/self/maps\", \"r\"); char l[4096];\n"
-             "  while (m && fgets(l, sizeof l, m)) if (strstr(l, \"/UTF-16.so\")) { unsigned long a, b, off, ino; char p[8], dev[16];\n"
+             "  while (m && fgets(l, sizeof l, m)) if (strstr(l, want)) { unsigned long a, b, off, ino; char p[8], dev[16];\n"
              "    if (sscanf(l, \"%lx-%lx %7s %lx %15s %lu\", &a, &b, p, &off, dev, &ino) == 6) { printf(\"module %lu\\n\", ino); break; } }\n"
+             "  if (m) fclose(m); }\n"
              "  return 0;\n}\n");
   REQUIRE(sh("cc -o " + q(root() + "/usr/bin/gconvprog") + " " + q(d / "ic.c") + " 2>&1").status == 0);
-  auto r = in_root("gconvprog; stat -c 'root %i' " + dir + "/UTF-16.so");
-  std::string host_ino = sh("stat -c %i " + q(dir + "/UTF-16.so")).out;
-  while (!host_ino.empty() && host_ino.back() == '\n') host_ino.pop_back();
+  // UTF-16 from the cache's modules; EUC-CN to GBK from a module's second
+  // list of other conversions.
+  auto r = in_root("gconvprog; stat -c 'root %i' " + dir + "/UTF-16.so " + dir + "/GBGBK.so");
+  std::string host_ino = sh("stat -c %i " + q(dir + "/UTF-16.so") + " " + q(dir + "/GBGBK.so")).out;
   CAPTURE(r.out);
-  std::istringstream in(r.out);
-  std::string conv, module, rootline;
+  CAPTURE(host_ino);
+  std::istringstream in(r.out), hin(host_ino);
+  std::string conv, module[2], rootline[2], host[2];
   std::getline(in, conv);
-  std::getline(in, module);
-  std::getline(in, rootline);
+  for (auto& m : module) std::getline(in, m);
+  for (auto& l : rootline) std::getline(in, l);
+  for (auto& h : host) std::getline(hin, h);
   CHECK(conv == "4 bytes 68 00 e9 00");
-  CHECK(module.rfind("module ", 0) == 0);
-  CHECK(rootline.rfind("root ", 0) == 0);
-  CHECK(module.substr(7) == rootline.substr(5));
-  CHECK(module.substr(7) != host_ino);
+  for (int i = 0; i < 2; i++) {
+    CHECK(module[i].rfind("module ", 0) == 0);
+    CHECK(rootline[i].rfind("root ", 0) == 0);
+    CHECK(module[i].substr(std::min<size_t>(7, module[i].size())) == rootline[i].substr(std::min<size_t>(5, rootline[i].size())));
+    CHECK(module[i].substr(std::min<size_t>(7, module[i].size())) != host[i]);
+  }
 }
 
 TEST_CASE("a Go program built with cgo reads, writes and chowns inside the root, and starts programs there") {

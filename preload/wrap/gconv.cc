@@ -97,12 +97,14 @@ bool translate(char* buf, size_t* size, size_t cap) {
       if (strtab + *off >= *size || buf[strtab + *off] == 0) continue;  // "": no module that way
       if (!map_dir(buf, &end, cap, strtab, *off, &dirs, off)) return false;
     }
-    if (m.extra_offset) {
-      // Its other conversions: a count, then (outname, dir, name) each.
-      size_t x = h.otherconv_offset + m.extra_offset - 1;
+    // Its other conversions: a list of records, one per destination, each
+    // a count then (outname, dir, name) that many times, ended by a count
+    // of 0 (gconv_cache.c walks it so).
+    for (size_t x = m.extra_offset ? h.otherconv_offset + m.extra_offset - 1 : 0; m.extra_offset;) {
       if (x + sizeof(gidx_t) > *size) return false;
       gidx_t cnt;
       memcpy(&cnt, buf + x, sizeof cnt);
+      if (cnt == 0) break;
       for (size_t k = 0; k < cnt; k++) {
         size_t pos = x + sizeof(gidx_t) + k * 3 * sizeof(gidx_t) + sizeof(gidx_t);
         if (pos + sizeof(gidx_t) > *size) return false;
@@ -112,6 +114,7 @@ bool translate(char* buf, size_t* size, size_t cap) {
         if (!map_dir(buf, &end, cap, strtab, dir, &dirs, &dir)) return false;
         memcpy(buf + pos, &dir, sizeof dir);
       }
+      x += sizeof(gidx_t) + (size_t)cnt * 3 * sizeof(gidx_t);
     }
     memcpy(at, &m, sizeof m);
   }

@@ -293,6 +293,16 @@ bool in_library_path(const char* name, char* out, size_t on) {
           p[dl] = '/';
           memcpy(p + dl + 1, name, nl + 1);
           there = sys::raw(SYS_statx, AT_FDCWD, (long)p, 0, STATX_TYPE, (long)&sx) == 0 && S_ISREG(sx.stx_mode);
+          if (there) {
+            // A file the loader takes: a 64-bit ELF file of this machine
+            // (it passes over others).
+            long fd = sys::raw(SYS_openat, AT_FDCWD, (long)p, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
+            Elf64_Ehdr eh;
+            there = fd >= 0 && read_at((int)fd, &eh, sizeof eh, 0) == (long)sizeof eh &&
+                    memcmp(eh.e_ident, ELFMAG, SELFMAG) == 0 && eh.e_ident[EI_CLASS] == ELFCLASS64 &&
+                    eh.e_machine == cr::elf::kMachine;
+            if (fd >= 0) sys::raw(SYS_close, fd);
+          }
           if (there) memcpy(out, p, strlen(p) + 1);
         }
       free(si);
@@ -486,7 +496,14 @@ EXPORT void* dlopen(const char* p, int f) {
   if (!g_root.active || !p) return fn(p, f);
   if (!strchr(p, '/')) {
     PathBuf found;
-    if ((f & RTLD_NOLOAD) || !in_library_path(p, found, sizeof found)) return fn(p, f);
+    if (f & RTLD_NOLOAD) return fn(p, f);
+    // Loaded already (by that name or its DT_SONAME): the loader's.
+    if (void* h = fn(p, RTLD_LAZY | RTLD_NOLOAD)) {
+      void* again = fn(p, f);
+      close_handle(h);
+      return again;
+    }
+    if (!in_library_path(p, found, sizeof found)) return fn(p, f);
     return open_with_deps(LM_ID_BASE, found, p, f);
   }
   Resolved r;
