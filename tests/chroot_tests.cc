@@ -1167,6 +1167,26 @@ TEST_CASE("a library loaded at the start from the host through a library's RUNPA
                 refused.out);
 }
 
+// fopen with a character set (",ccs=UTF-8") is glibc's own opening, which
+// fdopen cannot do: the file is still the root's, made inside as fake root.
+TEST_CASE("fopen with ,ccs= reads and writes the root's files") {
+  TempDir d;
+  std::string r = root();
+  write_file(d / "ccs.c",
+             "#include <stdio.h>\n#include <wchar.h>\n#include <locale.h>\n"
+             "int main(int c, char** v) { setlocale(LC_ALL, \"C.UTF-8\"); FILE* f = fopen(v[1], v[2]);\n"
+             "  if (!f) { perror(\"fopen\"); return 1; }\n"
+             "  if (v[2][0] == 'r') { wint_t ch; while ((ch = fgetwc(f)) != WEOF) putchar((int)ch); }\n"
+             "  else fputws(L\"written\\n\", f);\n  fclose(f); return 0; }\n");
+  REQUIRE(sh("cc -o " + q(r + "/usr/bin/ccsprog") + " " + q(d / "ccs.c") + " 2>&1").status == 0);
+  std::string name = "/tmp/ccs-" + std::to_string(getpid());
+  auto out = in_root("ccsprog /etc/motd 'r,ccs=UTF-8'; ccsprog " + name + " 'wx,ccs=UTF-8' && cat " + name +
+                     " && stat -c %U " + name + "; ccsprog " + name + " 'wx,ccs=UTF-8' 2>&1 >/dev/null | cut -d: -f2");
+  CHECK_MESSAGE(out.out == "inside the root\nwritten\nroot\n File exists\n", out.out);
+  CHECK_FALSE(exists(name));
+  CHECK(exists(r + name));
+}
+
 // A fake root cannot write to the kernel's audit log (CAP_AUDIT_WRITE):
 // the audit netlink socket is refused as a kernel without audit refuses
 // it, which sudo, su and useradd take quietly. Other netlink sockets are

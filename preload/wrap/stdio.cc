@@ -27,7 +27,7 @@ __attribute__((noinline)) bool nonnull_path(const char* p) { return p != nullptr
 // copy-on-write step happen here.
 // The open(2) flags of an fopen mode, as glibc reads it; false for modes it
 // would refuse or whose extras (",ccs=") only glibc's fopen handles.
-bool fopen_flags(const char* m, int* flags) {
+bool fopen_flags(const char* m, int* flags, bool ccs_too = false) {
   int acc, extra;
   switch (m ? m[0] : 0) {
     case 'r': acc = O_RDONLY; extra = 0; break;
@@ -40,7 +40,7 @@ bool fopen_flags(const char* m, int* flags) {
     else if (*c == 'x') extra |= O_EXCL;
     else if (*c == 'e') extra |= O_CLOEXEC;
   }
-  if (strchr(m, ',')) return false;
+  if (strchr(m, ',') && !ccs_too) return false;
   *flags = acc | extra;
   return true;
 }
@@ -54,6 +54,31 @@ EXPORT FILE* fopen(const char* p, const char* m) {
   using fn_t = FILE* (*)(const char*, const char*);
   static auto fn = real<fn_t>("fopen");
   int flags;
+  if (nonnull_path(p) && m && strstr(m, ",ccs=") && fopen_flags(m, &flags, true)) {
+    // A stream with a character set (",ccs=UTF-8"), which fdopen does not
+    // set up: the file is opened through the pipeline, and glibc's fopen
+    // opens it again by descriptor (its call passes: /proc/self/fd/N is
+    // this process's own).
+    int fd = ops::open_at(AT_FDCWD, p, flags, 0666);
+    if (fd < 0) return nullptr;
+    char proc[32] = "/proc/self/fd/";
+    size_t k = strlen(proc);
+    char digits[12];
+    int nd = 0;
+    for (int v = fd; nd == 0 || v; v /= 10) digits[nd++] = char('0' + v % 10);
+    while (nd) proc[k++] = digits[--nd];
+    proc[k] = 0;
+    char mode[64];
+    size_t ml = 0;
+    for (const char* c = m; *c && ml < sizeof mode - 1; c++)
+      if (c >= strchr(m, ',') || *c != 'x') mode[ml++] = *c;  // the file is there now: no O_EXCL again
+    mode[ml] = 0;
+    FILE* f = fn(proc, mode);
+    int e = errno;
+    sys::raw(SYS_close, fd);
+    errno = e;
+    return f;
+  }
   if (!nonnull_path(p) || !fopen_flags(m, &flags)) return fn(p, m);
   int fd = ops::open_at(AT_FDCWD, p, flags, 0666);
   if (fd < 0) return nullptr;
