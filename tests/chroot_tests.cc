@@ -1105,6 +1105,23 @@ TEST_CASE("a library dlopen'ed by a program without a RUNPATH of its own has its
   REQUIRE(cc("-shared -fPIC -Wl,-soname,libcrundef.so -o " + q(r + "/opt/dl/libcrundef.so") + " " + q(d / "undef.c") +
              " -L" + q(r + vend) + " -l:libcrw.so '-Wl,--enable-new-dtags,-rpath," + vend + "'")
               .status == 0);
+  // A library that dlopens a sibling by bare name through its own RUNPATH
+  // ($ORIGIN/sub, as cuDNN's): the loader searches the caller's, in a root
+  // and in a session without one.
+  write_file(d / "caller.c", "#include <dlfcn.h>\nconst char* mid(void) {\n"
+                             "  void* h = dlopen(\"libcrsib.so\", RTLD_NOW);\n  if (!h) return dlerror();\n"
+                             "  return ((const char* (*)(void))dlsym(h, \"where\"))();\n}\n");
+  for (std::string at : {r + "/opt/dl", d / "host"}) {
+    REQUIRE(sh("mkdir -p " + q(at + "/sub")).status == 0);
+    REQUIRE(lib("where.c", at + "/sub", "libcrsib.so", "sibling").status == 0);
+    REQUIRE(cc("-shared -fPIC -o " + q(at + "/libcrcaller.so") + " " + q(d / "caller.c") +
+               " -ldl '-Wl,--enable-new-dtags,-rpath,$ORIGIN/sub'")
+                .status == 0);
+  }
+  auto sib = in_root("/opt/dl/bin/plain /opt/dl/libcrcaller.so");
+  CHECK_MESSAGE(sib.out == "sibling\n", sib.out);
+  auto sib_host = sh(cowroot() + " -- " + q(r + "/opt/dl/bin/plain") + " " + q(d / "host/libcrcaller.so") + " 2>&1");
+  CHECK_MESSAGE(sib_host.out == "sibling\n", sib_host.out);
   // By a bare name, found in the root's library path.
   REQUIRE(cc("-shared -fPIC -Wl,-soname,libcrbare.so -o " + q(sysdir + "/libcrbare.so") + " " + q(d / "mid.c") + " -L" +
              q(r + vend) + " -l:libcrw.so '-Wl,--enable-new-dtags,-rpath," + vend + "'")

@@ -266,11 +266,15 @@ bool under(const char* name, const char* dir, size_t dl) {
 // all host paths of the root), as the loader lists its search path for
 // the program (its DT_RPATH and the built-in directories, which are not
 // the root's, left out).
-bool in_library_path(const char* name, char* out, size_t on) {
+// With `caller` (a link map), its search path for a dlopen by bare name
+// instead: its RPATH, the library path, its RUNPATH, every directory of it
+// (one that is not a host path of the root is an inside path there: the
+// caller's RUNPATH as it has it).
+bool in_library_path(const char* name, char* out, size_t on, void* caller = nullptr) {
   static auto open_fn = real<dlopen_fn>("dlopen");
   static auto info = real<int (*)(void*, int, void*)>("dlinfo");
   if (!open_fn.fn || !info.fn) return false;
-  void* self = open_fn(nullptr, RTLD_LAZY);
+  void* self = caller ? caller : open_fn(nullptr, RTLD_LAZY);
   if (!self) return false;
   bool there = false;
   Dl_serinfo size;
@@ -284,7 +288,15 @@ bool in_library_path(const char* name, char* out, size_t on) {
           bool root = under(dir, g_root.top, g_root.top_len) ||
                       (under(dir, g_session.state_dir, strlen(g_session.state_dir)) && strstr(dir, kLinksName));
           for (int b = 0; b < g_root.nbinds && !root; b++) root = under(dir, g_root.binds[b].host, g_root.binds[b].host_len);
-          if (!root) continue;
+          PathBuf in_root;
+          if (!root) {
+            Resolved r;
+            if (!caller || dir[0] != '/' || resolve(AT_FDCWD, dir, kFollow, &r) || r.dirfd != AT_FDCWD ||
+                r.path[0] != '/' || strlen(r.path) + 1 > sizeof in_root)
+              continue;
+            memcpy(in_root, r.path, strlen(r.path) + 1);
+            dir = in_root;
+          }
           PathBuf p;
           size_t dl = strlen(dir), nl = strlen(name);
           struct statx sx;
@@ -308,8 +320,17 @@ bool in_library_path(const char* name, char* out, size_t on) {
       free(si);
     }
   }
-  close_handle(self);
+  if (!caller) close_handle(self);
   return there;
+}
+
+// The link map of the object whose code is at `addr` (dlopen's caller).
+void* caller_map(const void* addr) {
+  static auto fn = cr::wrap::next<int (*)(const void*, Dl_info*, void**, int)>("dladdr1");
+  Dl_info di;
+  void* lm = nullptr;
+  if (!fn || !fn(addr, &di, &lm, RTLD_DL_LINKMAP)) return nullptr;
+  return lm;
 }
 
 // The message dlerror() gives for a dlopen that failed here, as the
@@ -490,10 +511,14 @@ EXPORT void* dlopen(const char* p, int f) {
   static auto fn = real<dlopen_fn>("dlopen");
   if (!fn.fn) return nullptr;  // before glibc 2.34, in libdl, which whoever calls it has loaded
   forget_message();
-  // A bare name is found by the loader in the root's library path (where
-  // it is looked for first here: its RUNPATH's dependencies); a path is an
-  // inside path.
-  if (!g_root.active || !p) return fn(p, f);
+  // Outside a root the loader finds a bare name as it would: a tail call,
+  // so that it sees the program's code as the caller (whose RUNPATH and
+  // $ORIGIN it searches).
+  if (!g_root.active || !p) return fn.fn(p, f);
+  // A bare name: looked for along the caller's search path (its RPATH,
+  // the library path, its RUNPATH: the directories the loader would
+  // search, in the root), and opened by the host path found, its RUNPATH's
+  // dependencies first. A path is an inside path.
   if (!strchr(p, '/')) {
     PathBuf found;
     if (f & RTLD_NOLOAD) return fn(p, f);
@@ -503,8 +528,9 @@ EXPORT void* dlopen(const char* p, int f) {
       close_handle(h);
       return again;
     }
-    if (!in_library_path(p, found, sizeof found)) return fn(p, f);
-    return open_with_deps(LM_ID_BASE, found, p, f);
+    void* caller = caller_map(__builtin_return_address(0));
+    if (!in_library_path(p, found, sizeof found, caller)) return fn(p, f);
+    return open_with_deps(LM_ID_BASE, found, found, f);
   }
   Resolved r;
   if (resolve(AT_FDCWD, p, kFollow, &r)) return fn(p, f);
