@@ -1122,6 +1122,15 @@ TEST_CASE("a library dlopen'ed by a program without a RUNPATH of its own has its
   CHECK_MESSAGE(sib.out == "sibling\n", sib.out);
   auto sib_host = sh(cowroot() + " -- " + q(r + "/opt/dl/bin/plain") + " " + q(d / "host/libcrcaller.so") + " 2>&1");
   CHECK_MESSAGE(sib_host.out == "sibling\n", sib_host.out);
+  // A path that does not resolve in the root (a loop of links there) is
+  // not handed to the loader, which would take it as a host path (the
+  // host has a library there).
+  std::string lp = d / "lp";
+  REQUIRE(sh("mkdir -p " + q(lp) + " && cp " + q(vend + "/libcrw.so") + " " + q(lp + "/") + " && mkdir -p " +
+             q(r + d.path) + " && ln -s lp " + q(r + lp))
+              .status == 0);
+  auto loop = in_root("/opt/dl/bin/plain " + lp + "/libcrw.so");
+  CHECK_MESSAGE(loop.out == lp + "/libcrw.so: cannot open shared object file: Too many levels of symbolic links\n", loop.out);
   // By a bare name, found in the root's library path.
   REQUIRE(cc("-shared -fPIC -Wl,-soname,libcrbare.so -o " + q(sysdir + "/libcrbare.so") + " " + q(d / "mid.c") + " -L" +
              q(r + vend) + " -l:libcrw.so '-Wl,--enable-new-dtags,-rpath," + vend + "'")

@@ -482,6 +482,17 @@ void* open_with_deps(Lmid_t lm, const char* host, const char* as, int f) {
   return h;
 }
 
+// A dlopen of `p` that failed with -e before the loader was asked: null,
+// with the loader's words for it.
+void* not_opened(const char* p, int e) {
+  set_message(p, e == -ENOENT    ? ": cannot open shared object file: No such file or directory"
+                 : e == -EACCES  ? ": cannot open shared object file: Permission denied"
+                 : e == -ELOOP   ? ": cannot open shared object file: Too many levels of symbolic links"
+                 : e == -ENOTDIR ? ": cannot open shared object file: Not a directory"
+                                 : ": cannot open shared object file");
+  return nullptr;
+}
+
 // A dlopen starts anew: the message of one that failed here before is not its.
 void forget_message() {
   if (!t_refused) return;
@@ -533,7 +544,9 @@ EXPORT void* dlopen(const char* p, int f) {
     return open_with_deps(LM_ID_BASE, found, found, f);
   }
   Resolved r;
-  if (resolve(AT_FDCWD, p, kFollow, &r)) return fn(p, f);
+  // A path that does not resolve in the root (a loop, no permission) is
+  // not opened: the loader would take it as a host path.
+  if (int e = resolve(AT_FDCWD, p, kFollow, &r)) return not_opened(p, e);
   if (r.dirfd != AT_FDCWD || r.path[0] != '/' || (f & RTLD_NOLOAD)) return fn(r.path, f);
   return open_with_deps(LM_ID_BASE, r.path, r.path, f);
 }
@@ -544,7 +557,7 @@ EXPORT void* dlmopen(Lmid_t lm, const char* p, int f) {
   forget_message();
   if (!g_root.active || !p || !strchr(p, '/')) return fn(lm, p, f);
   Resolved r;
-  if (resolve(AT_FDCWD, p, kFollow, &r)) return fn(lm, p, f);
+  if (int e = resolve(AT_FDCWD, p, kFollow, &r)) return not_opened(p, e);
   // A new namespace has no number until it is made: its library's
   // dependencies are the loader's to find.
   if (lm == LM_ID_NEWLM || r.dirfd != AT_FDCWD || r.path[0] != '/' || (f & RTLD_NOLOAD)) return fn(lm, r.path, f);
