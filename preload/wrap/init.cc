@@ -130,6 +130,12 @@ bool kernel_args_from(char* block, char* start, char* end) {
 
 }  // namespace
 
+// What the loader was given, as take_program_args found it: whether the
+// planner gave it the audit module (which names a library found through
+// a translated RUNPATH as the RUNPATH has it, not by its host path).
+// (Kept on the session's first page, which the start writes anyway.)
+enum LoaderArgs { kUnknown, kPlain, kAudited };
+
 // Started through the root's loader, the process's argument block (what
 // /proc/PID/cmdline shows, so ps -f, pgrep -f and pidof) holds the loader's
 // command line: LOADER [--argv0 A] --inhibit-cache --library-path LP ...
@@ -144,12 +150,6 @@ bool kernel_args_from(char* block, char* start, char* end) {
 // rest is zeroed (procps drops trailing NULs; a plain reader sees them).
 // In place, before main, no allocation. Anything that does not add up
 // leaves the block as it is.
-// What the loader was given, as take_program_args found it: whether the
-// planner gave it the audit module (which names a library found through
-// a translated RUNPATH as the RUNPATH has it, not by its host path).
-// (Kept on the session's first page, which the start writes anyway.)
-enum LoaderArgs { kUnknown, kPlain, kAudited };
-
 void take_program_args(int argc, char** argv, char** envp) {
   const char* note = getenv("COWROOT_ARGV");
   if (!note) return;
@@ -224,6 +224,18 @@ bool under(const char* name, const char* dir, size_t dl) {
   return dl && strncmp(name, dir, dl) == 0 && (name[dl] == '/' || dir[dl - 1] == '/');
 }
 
+}  // namespace
+
+bool root_host_path(const char* n) {
+  if (under(n, g_root.top, g_root.top_len)) return true;
+  if (under(n, g_session.state_dir, strlen(g_session.state_dir)) && strstr(n, kLinksName)) return true;
+  for (int i = 0; i < g_root.nbinds; i++)
+    if (under(n, g_root.binds[i].host, g_root.binds[i].host_len)) return true;
+  return false;
+}
+
+namespace {
+
 // A library the loader took from the host, not the root, at the program's
 // start: a library's own absolute RUNPATH, which the loader searches as a
 // host path (the planner gives the audit module, which makes it the
@@ -244,11 +256,7 @@ const char* host_object(char** argv) {
     const char* n = m->l_name;
     if (!n || n[0] != '/') continue;  // the program, the vDSO, a relative RUNPATH's
     if (block_lo && n >= block_lo && n < block_hi) continue;
-    if (under(n, g_root.top, g_root.top_len) || strcmp(n, g_session.lib) == 0) continue;
-    if (under(n, g_session.state_dir, strlen(g_session.state_dir)) && strstr(n, kLinksName)) continue;
-    bool bound = false;
-    for (int i = 0; i < g_root.nbinds && !bound; i++) bound = under(n, g_root.binds[i].host, g_root.binds[i].host_len);
-    if (!bound) return n;
+    if (!root_host_path(n) && strcmp(n, g_session.lib) != 0) return n;
   }
   return nullptr;
 }

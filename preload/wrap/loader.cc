@@ -165,18 +165,20 @@ bool expand_entry(const char* entry, size_t el, const char* origin, char* out, s
   return put(el ? entry : ".", el ? el : 1);  // an empty entry is the working directory
 }
 
-// The host path of `name` in a directory (inside path) as the loader would
-// take it there: a 64-bit ELF file of this machine (it passes over others).
-bool find_in_dir(const char* dir, const char* name, char* out, size_t on) {
-  PathBuf inside;
-  size_t dl = strlen(dir), nl = strlen(name);
-  if (dl + 1 + nl + 1 > sizeof inside) return false;
-  memcpy(inside, dir, dl);
-  inside[dl] = '/';
-  memcpy(inside + dl + 1, name, nl + 1);
-  Resolved r;
-  if (resolve(AT_FDCWD, inside, kFollow, &r) || r.dirfd != AT_FDCWD || r.path[0] != '/') return false;
-  long fd = sys::raw(SYS_openat, AT_FDCWD, (long)r.path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
+// dir + "/" + name into out (n bytes); false when it does not fit.
+bool join(const char* dir, size_t dl, const char* name, char* out, size_t n) {
+  size_t nl = strlen(name);
+  if (dl + 1 + nl + 1 > n) return false;
+  memcpy(out, dir, dl);
+  out[dl] = '/';
+  memcpy(out + dl + 1, name, nl + 1);
+  return true;
+}
+
+// Whether the loader would take the host file at `host`: a regular file,
+// 64-bit ELF of this machine (it passes over others).
+bool loadable(const char* host) {
+  long fd = sys::raw(SYS_openat, AT_FDCWD, (long)host, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
   if (fd < 0) return false;
   struct statx sx;
   Elf64_Ehdr eh;
@@ -184,8 +186,18 @@ bool find_in_dir(const char* dir, const char* name, char* out, size_t on) {
               read_at((int)fd, &eh, sizeof eh, 0) == (long)sizeof eh && memcmp(eh.e_ident, ELFMAG, SELFMAG) == 0 &&
               eh.e_ident[EI_CLASS] == ELFCLASS64 && eh.e_machine == cr::elf::kMachine;
   sys::raw(SYS_close, fd);
+  return fits;
+}
+
+// The host path of `name` in a directory (inside path) as the loader would
+// take it there.
+bool find_in_dir(const char* dir, const char* name, char* out, size_t on) {
+  PathBuf inside;
+  if (!join(dir, strlen(dir), name, inside, sizeof inside)) return false;
+  Resolved r;
+  if (resolve(AT_FDCWD, inside, kFollow, &r) || r.dirfd != AT_FDCWD || r.path[0] != '/') return false;
   size_t pl = strlen(r.path);
-  if (!fits || pl + 1 > on) return false;
+  if (pl + 1 > on || !loadable(r.path)) return false;
   memcpy(out, r.path, pl + 1);
   return true;
 }
@@ -215,14 +227,10 @@ bool on_host_along(const char* list, const char* name) {
     const char* c = strchr(e, ':');
     size_t el = c ? (size_t)(c - e) : strlen(e);
     PathBuf p;
-    size_t nl = strlen(name);
     struct statx sx;
-    if (el && e[0] == '/' && !memchr(e, '$', el) && el + 1 + nl + 1 <= sizeof p) {
-      memcpy(p, e, el);
-      p[el] = '/';
-      memcpy(p + el + 1, name, nl + 1);
-      if (sys::raw(SYS_statx, AT_FDCWD, (long)p, 0, STATX_TYPE, (long)&sx) == 0 && S_ISREG(sx.stx_mode)) return true;
-    }
+    if (el && e[0] == '/' && !memchr(e, '$', el) && join(e, el, name, p, sizeof p) &&
+        sys::raw(SYS_statx, AT_FDCWD, (long)p, 0, STATX_TYPE, (long)&sx) == 0 && S_ISREG(sx.stx_mode))
+      return true;
     if (!c) break;
     e = c + 1;
   }
@@ -257,10 +265,6 @@ void close_handle(void* h) {
   if (fn.fn) fn(h);
 }
 
-bool under(const char* name, const char* dir, size_t dl) {
-  return dl && strncmp(name, dir, dl) == 0 && (name[dl] == '/' || dir[dl - 1] == '/');
-}
-
 // The host path of `name` in the loader's library path (--library-path:
 // the program's LD_LIBRARY_PATH and RUNPATH, then the root's directories,
 // all host paths of the root), as the loader lists its search path for
@@ -285,11 +289,8 @@ bool in_library_path(const char* name, char* out, size_t on, void* caller = null
       if (info(self, RTLD_DI_SERINFOSIZE, si) == 0 && info(self, RTLD_DI_SERINFO, si) == 0)
         for (unsigned i = 0; i < si->dls_cnt && !there; i++) {
           const char* dir = si->dls_serpath[i].dls_name;
-          bool root = under(dir, g_root.top, g_root.top_len) ||
-                      (under(dir, g_session.state_dir, strlen(g_session.state_dir)) && strstr(dir, kLinksName));
-          for (int b = 0; b < g_root.nbinds && !root; b++) root = under(dir, g_root.binds[b].host, g_root.binds[b].host_len);
           PathBuf in_root;
-          if (!root) {
+          if (!cr::wrap::root_host_path(dir)) {
             Resolved r;
             if (!caller || dir[0] != '/' || resolve(AT_FDCWD, dir, kFollow, &r) || r.dirfd != AT_FDCWD ||
                 r.path[0] != '/' || strlen(r.path) + 1 > sizeof in_root)
@@ -298,23 +299,8 @@ bool in_library_path(const char* name, char* out, size_t on, void* caller = null
             dir = in_root;
           }
           PathBuf p;
-          size_t dl = strlen(dir), nl = strlen(name);
-          struct statx sx;
-          if (dl + 1 + nl + 1 > sizeof p || dl + 1 + nl + 1 > on) continue;
-          memcpy(p, dir, dl);
-          p[dl] = '/';
-          memcpy(p + dl + 1, name, nl + 1);
-          there = sys::raw(SYS_statx, AT_FDCWD, (long)p, 0, STATX_TYPE, (long)&sx) == 0 && S_ISREG(sx.stx_mode);
-          if (there) {
-            // A file the loader takes: a 64-bit ELF file of this machine
-            // (it passes over others).
-            long fd = sys::raw(SYS_openat, AT_FDCWD, (long)p, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
-            Elf64_Ehdr eh;
-            there = fd >= 0 && read_at((int)fd, &eh, sizeof eh, 0) == (long)sizeof eh &&
-                    memcmp(eh.e_ident, ELFMAG, SELFMAG) == 0 && eh.e_ident[EI_CLASS] == ELFCLASS64 &&
-                    eh.e_machine == cr::elf::kMachine;
-            if (fd >= 0) sys::raw(SYS_close, fd);
-          }
+          if (!join(dir, strlen(dir), name, p, sizeof p) || strlen(p) + 1 > on) continue;
+          there = loadable(p);
           if (there) memcpy(out, p, strlen(p) + 1);
         }
       free(si);
