@@ -904,6 +904,15 @@ TEST_CASE("a program's RUNPATH and RPATH are the root's directories, and $ORIGIN
   CHECK_MESSAGE(l.out.find("libcrrun.so => /opt/rp/lib/libcrrun.so") != std::string::npos, l.out);
 }
 
+namespace {
+// The sources the RUNPATH tests build their libraries from: where() says
+// WHERE (a -D), mid() calls where() from a library it needs.
+void write_where_mid(const TempDir& d) {
+  write_file(d / "where.c", "const char* where(void) { return WHERE; }\n");
+  write_file(d / "mid.c", "const char* where(void);\nconst char* mid(void) { return where(); }\n");
+}
+}  // namespace
+
 // A *library's* RUNPATH or RPATH is read by the loader once the library is
 // mapped (cowroot-audit.so makes its absolute directories the root's). The
 // directory named here exists on the host too, with a library of the same
@@ -913,8 +922,7 @@ TEST_CASE("a library's own RUNPATH and RPATH are the root's directories, at star
   std::string r = root();
   std::string vend = d / "vendor/lib";  // an absolute name, inside and on the host
   REQUIRE(sh("mkdir -p " + q(vend) + " " + q(r + vend) + " " + q(r + "/opt/mid/bin")).status == 0);
-  write_file(d / "where.c", "const char* where(void) { return WHERE; }\n");
-  write_file(d / "mid.c", "const char* where(void);\nconst char* mid(void) { return where(); }\n");
+  write_where_mid(d);
   write_file(d / "prog.c", "#include <stdio.h>\nconst char* mid(void);\nint main(void) { puts(mid()); return 0; }\n");
   write_file(d / "dl.c",
              "#include <dlfcn.h>\n#include <stdio.h>\n"
@@ -1027,10 +1035,9 @@ TEST_CASE("a library dlopen'ed by a program without a RUNPATH of its own has its
              q(r + "/opt/dl/bin") + " " + q(r + "/opt/dl/first") + " " + q(r + "/opt/dl/ldp") + " && ln -s " + q(vend) +
              " " + q(link) + " && ln -s " + q(real) + " " + q(r + link))
               .status == 0);
-  write_file(d / "where.c", "const char* where(void) { return WHERE; }\n");
+  write_where_mid(d);
   write_file(d / "inner.c", "const char* deepest(void);\nconst char* where(void) { return deepest(); }\n");
   write_file(d / "deep.c", "const char* deepest(void) { return WHERE; }\n");
-  write_file(d / "mid.c", "const char* where(void);\nconst char* mid(void) { return where(); }\n");
   write_file(d / "dl.c",
              "#include <dlfcn.h>\n#include <stdio.h>\n#include <stdlib.h>\n"
              "int main(int c, char** v) {\n"
@@ -1163,8 +1170,7 @@ TEST_CASE("a library loaded at the start from the host through a library's RUNPA
   std::string r = root();
   std::string vend = d / "vendor/lib";
   REQUIRE(sh("mkdir -p " + q(vend) + " " + q(r + vend) + " " + q(r + "/opt/st/lib") + " " + q(r + "/opt/st/bin")).status == 0);
-  write_file(d / "where.c", "const char* where(void) { return WHERE; }\n");
-  write_file(d / "mid.c", "const char* where(void);\nconst char* mid(void) { return where(); }\n");
+  write_where_mid(d);
   write_file(d / "prog.c", "#include <stdio.h>\n#include <stdlib.h>\nconst char* mid(void);\n"
                            "int main(int c, char** v) { const char* a = getenv(\"COWROOT_AUDIT\");\n"
                            "  char n[32] = \"\"; FILE* f = fopen(\"/proc/self/comm\", \"r\");\n"
