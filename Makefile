@@ -53,7 +53,7 @@ TESTS    := $(BUILD)/tests/unit_tests $(BUILD)/tests/resolve_tests $(BUILD)/test
             $(BUILD)/tests/daemon_tests $(BUILD)/tests/hostile_tests $(BUILD)/tests/fuzz_replay $(BUILD)/tests/tsan_tests \
             $(BUILD)/tests/load_tests $(BUILD)/tests/debootstrap_tests $(BUILD)/tests/releases_tests
 HELPER   := $(BUILD)/tests/helper $(RAWPROGS)
-BENCH    := $(BUILD)/bench/callpath $(BUILD)/bench/timeit $(BUILD)/bench/fixture_cases $(BUILD)/bench/relcall $(BUILD)/bench/rawstat $(BUILD)/bench/rawstat-static
+BENCH    := $(BUILD)/bench/callpath $(BUILD)/bench/timeit $(BUILD)/bench/fixture_cases $(BUILD)/bench/relcall $(BUILD)/bench/rawstat $(BUILD)/bench/rawstat-static $(BUILD)/bench/pagecost
 
 all: $(BUILD)/.deps-build $(PRELOAD) $(AUDIT) $(FAKED) $(CLI) $(TRACE) $(STUB) $(CLONE_LIB) $(FIXTURE) $(FIXTURE_SO)
 
@@ -235,6 +235,9 @@ $(BUILD)/bench/callpath: $(BUILD)/bench/callpath.o
 	$(CXX) $(LDFLAGS) -o $@ $^
 
 $(BUILD)/bench/timeit: $(BUILD)/bench/timeit.o
+	$(CXX) $(LDFLAGS) -o $@ $^
+
+$(BUILD)/bench/pagecost: $(BUILD)/bench/pagecost.o
 	$(CXX) $(LDFLAGS) -o $@ $^
 
 # ---- fuzzing: libFuzzer through Debian's clang, with ASan and UBSan --------

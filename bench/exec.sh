@@ -22,7 +22,7 @@ if [ "$(id -u)" != 0 ]; then
   echo "bench: exec workloads against real root's chroot need root: skipped"
   exit 0
 fi
-for f in cowroot cowroot-faked libcowroot.so cowroot-stub bench/timeit; do
+for f in cowroot cowroot-faked libcowroot.so cowroot-stub bench/timeit bench/pagecost; do
   [ -f "$build/$f" ] || { echo "bench: $build/$f is missing (make bench builds it)" >&2; exit 1; }
 done
 stage=$(mktemp -d /tmp/cowroot-bench-exec.XXXXXX)
@@ -127,3 +127,7 @@ for w in loop dpkg; do
     printf '%-40s %10.0f %10.0f %7.2f\n' "$label" "$c" "$r" "$(echo "$c $r" | awk '{ print $1 / $2 }')"
   fi
 done
+# What this kernel charges for a system call and a page (bench/pagecost.cc):
+# an exec inside a root makes more of each than a chroot's (docs/benchmarks.md).
+echo "# this kernel's prices (bench/pagecost, on the root's libc, median of 15)"
+"$build/bench/pagecost" "$img/usr/lib/x86_64-linux-gnu/libc.so.6" 64 | sed 's/^/#   /'
