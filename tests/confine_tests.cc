@@ -130,7 +130,9 @@ TEST_CASE("the ways out of a chroot stay inside when made with raw calls") {
         + int80_line() +
         // io_uring would do file system work no door sees; clone3 glibc
         // replaces by clone.
-        "io_uring -38 clone3 -38\n");
+        "io_uring -38 clone3 -38\n"
+        // The mount API and pivot_root would take host paths: absent too.
+        "open_tree -38 - fspick -38 pivot_root -38\n");
 }
 
 TEST_CASE("fork, vfork, threads and exec made with raw calls stay confined") {
@@ -277,7 +279,8 @@ TEST_CASE("a static program stays in: chroot climbs, symlinks, /proc/self/root, 
         "proc-root / in the root\n"
         "outside-fd raw=on the host libc=on the host\n"
         + int80_line() +
-        "io_uring -38 clone3 -38\n");
+        "io_uring -38 clone3 -38\n"
+        "open_tree -38 - fspick -38 pivot_root -38\n");
   r = in_root("rawprog-static processes");
   CHECK(r.out == "fork-child in the root\nin the root\nvfork-exec status 0\nthreads 4\nSeccomp_filters:\t1\nin the root\n0\n");
   // fork while another thread is inside a trapped call.

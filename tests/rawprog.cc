@@ -110,6 +110,11 @@ int escapes(const char* fd_arg) {
   int st = 0;
   if (child > 0 && waitpid(child, &st, 0) == child && WIFSIGNALED(st)) printf("int80 signal %d\n", WTERMSIG(st));
   printf("io_uring %ld clone3 %ld\n", sc(SYS_io_uring_setup, 8, 0), sc(SYS_clone3, 0, 0));
+  // The mount API opens a host path as openat would (no privilege needed
+  // for open_tree without OPEN_TREE_CLONE): said absent, like pivot_root.
+  long tree = sc(SYS_open_tree, AT_FDCWD, (long)"/etc", 0);
+  printf("open_tree %ld %s fspick %ld pivot_root %ld\n", tree, tree >= 0 ? slurp((int)tree, "marker") : "-",
+         sc(SYS_fspick, AT_FDCWD, (long)"/", 0), sc(SYS_pivot_root, (long)"/tmp", (long)"/tmp/jail"));
   return 0;
 }
 

@@ -95,6 +95,20 @@ constexpr Extra kExtra[] = {
     {SYS_io_uring_setup, kDeny, 0},
     {SYS_io_uring_enter, kDeny, 0},
     {SYS_io_uring_register, kDeny, 0},
+    // The mount API's calls that take a path of their own (open_tree and
+    // fspick open one, as openat would; move_mount, fsconfig and
+    // mount_setattr name more) and pivot_root: in a user namespace of its
+    // own a program may make them, and the kernel would take the paths as
+    // the host's. util-linux falls back to mount(2), a door, on ENOSYS.
+    {SYS_open_tree, kDeny, 0},
+    {SYS_move_mount, kDeny, 0},
+    {SYS_fsopen, kDeny, 0},
+    {SYS_fsconfig, kDeny, 0},
+    {SYS_fsmount, kDeny, 0},
+    {SYS_fspick, kDeny, 0},
+    {SYS_mount_setattr, kDeny, 0},
+    {SYS_pivot_root, kDeny, 0},
+    {SYS_uselib, kDeny, 0},
 };
 // Calls from here on (setxattrat, file_getattr, … and anything newer) may
 // take paths the table does not know: absent.
