@@ -312,13 +312,47 @@ void static_unlock() {
     sys::raw(SYS_futex, (long)&g_static_lock, FUTEX_WAKE_PRIVATE, 1);
 }
 
+// A dynamic program's code may set a thread pointer of its own too: Go
+// built as a PIE without cgo is loaded by the loader (so this library is
+// in it) but its runtime makes its threads and their thread-local storage
+// itself, and never calls libc. Its traps borrow the main thread's glibc
+// thread pointer the same way (g_main_fs, taken when the library started).
+// A glibc thread pointer points at the thread's control block, which
+// starts with a pointer to itself (tcbhead_t.tcb), again at offset 16
+// (self): anything else is a program's own.
+std::atomic<bool> g_dynamic_borrowed{false};  // a dynamic program's trap borrowed once: the exec hook looks
+
+bool own_thread_pointer(uint64_t* fs) {
+  uint64_t head, self;
+  if (g_fsgsbase) {
+    asm volatile("rdfsbase %0" : "=r"(*fs));
+    if (!*fs) return true;
+    asm volatile("movq %%fs:0, %0" : "=r"(head));
+    return head != *fs;
+  }
+  asm volatile("movq %%fs:0, %0" : "=r"(head));
+  asm volatile("movq %%fs:16, %0" : "=r"(self));
+  if (head && head == self) return false;
+  *fs = read_fs();
+  return true;
+}
+
 void on_sigsys(int sig, siginfo_t* si, void* uc) {
   if (si->si_code != 1 /* SYS_SECCOMP */ || si->si_errno != confine::kTrapData) return foreign(sig, si, uc);
   // In a static program, a trap made while the handler already runs
   // libc's code (a door's own call) has the borrowed thread pointer.
   uint64_t fs = 0;
-  bool borrow = g_static && (fs = read_fs()) != g_main_fs;
+  bool borrow = g_static ? (fs = read_fs()) != g_main_fs : g_main_fs && own_thread_pointer(&fs);
   if (borrow) {
+    if (!g_static) {
+      // As a static program's handler has them blocked by its sigaction:
+      // a program's handler (Go's, which finds its own data through the
+      // thread pointer) must not run on the borrowed one. The frame's mask
+      // comes back with sigreturn.
+      uint64_t all = ~kSigsysBit;
+      sys::raw(SYS_rt_sigprocmask, SIG_SETMASK, (long)&all, 0, 8);
+      g_dynamic_borrowed.store(true, std::memory_order_relaxed);
+    }
     static_lock();
     write_fs(g_main_fs);
   }
@@ -355,6 +389,16 @@ bool static_before_exec() {
 }
 void static_exec_failed(bool released) {
   if (released) static_lock();
+}
+// The same for a dynamic program, whose threads of libc's own have their
+// own thread pointers: the lock is held by this thread's trap if its taker
+// is this thread.
+bool dynamic_before_exec() {
+  if (!g_dynamic_borrowed.load(std::memory_order_relaxed)) return false;
+  uint32_t me = (uint32_t)sys::raw(SYS_gettid);
+  if ((g_static_lock.load(std::memory_order_acquire) & ~kWaiters) != me) return false;
+  static_unlock();
+  return true;
 }
 
 // One walk over the loaded objects: the executable segments of libc, of
@@ -485,6 +529,11 @@ void confine_start() {
     if (inherited) sys::raw(SYS_exit_group, 126);
     return;
   }
+  // For a trap made on a thread pointer of the program's own.
+  g_fsgsbase = getauxval(AT_HWCAP2) & 2;
+  g_main_fs = read_fs();
+  confine::g_before_exec = &dynamic_before_exec;
+  confine::g_exec_failed = &static_exec_failed;
   if (!inherited) {
     if (int e = confine::install_filter(); e < 0) {
       // No seccomp here: programs that bypass libc cannot be confined
