@@ -15,6 +15,7 @@
 #include <unistd.h>
 #include <algorithm>
 #include <cerrno>
+#include <climits>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -70,6 +71,36 @@ void as_if_exec() {
   sigemptyset(&none);
   sigprocmask(SIG_SETMASK, &none, nullptr);
 }
+
+namespace {
+// A directory descriptor the command would inherit from outside its root
+// (`cowroot -r ROOT -- PROG 3</elsewhere`) leads out of the root: openat,
+// fchdir and /proc/self/fd/3/.. are resolved by the kernel from where it
+// is, on the host, as they are after chroot(2). The command does not get
+// it: one that is open on the root, a bind (/dev, /proc, --bind) or
+// anything but a directory stays; one that closes on exec goes anyway.
+void drop_outside_dirs() {
+  DIR* d = opendir("/proc/self/fd");
+  if (!d) return;
+  int self = dirfd(d);
+  std::vector<int> shut;
+  while (dirent* e = readdir(d)) {
+    char* end;
+    long fd = strtol(e->d_name, &end, 10);
+    if (end == e->d_name || *end || fd == self) continue;
+    int fl = fcntl((int)fd, F_GETFD);
+    struct stat st;
+    if (fl < 0 || (fl & FD_CLOEXEC) || fstat((int)fd, &st) != 0 || !S_ISDIR(st.st_mode)) continue;
+    char link[40], host[PATH_MAX], inside[PATH_MAX + 256];
+    snprintf(link, sizeof link, "/proc/self/fd/%ld", fd);
+    ssize_t n = readlink(link, host, sizeof host - 1);
+    if (n > 0) host[n] = 0;
+    if (n <= 0 || host[0] != '/' || !cr::to_inside(host, inside, sizeof inside)) shut.push_back((int)fd);
+  }
+  closedir(d);
+  for (int fd : shut) close(fd);
+}
+}  // namespace
 
 [[noreturn]] void die(const std::string& msg, int code) {
   fprintf(stderr, "cowroot: %s\n", msg.c_str());
@@ -508,6 +539,7 @@ int run_session(const Options& o) {
   if (child == 0) {
     signal(SIGINT, SIG_DFL);
     signal(SIGQUIT, SIG_DFL);
+    if (cr::g_root.active) drop_outside_dirs();
     // Search PATH the way the session sees the file system (inside the root).
     int refused = 0;
     int err = cr::search_path(argv[0], argv.data(), true, [&](const char* path, char* const* av) {

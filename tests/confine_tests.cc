@@ -126,9 +126,9 @@ TEST_CASE("the ways out of a chroot stay inside when made with raw calls") {
         "after-climb in the root\n"
         "symlink in the root\n"
         "proc-root / in the root\n"
-        // A descriptor opened outside before the session is the kernel's
-        // business, as in a real chroot: the same through libc and raw.
-        "outside-fd raw=on the host libc=on the host\n"
+        // A directory descriptor from outside the root is not passed in
+        // (after chroot(2) it would lead out): the same through libc and raw.
+        "outside-fd raw=ERR9 libc=\n"
         // i386 numbers from a 64-bit process are refused, never let through.
         + int80_line() +
         // io_uring would do file system work no door sees; clone3 glibc
@@ -136,6 +136,14 @@ TEST_CASE("the ways out of a chroot stay inside when made with raw calls") {
         "io_uring -38 clone3 -38\n"
         // The mount API and pivot_root would take host paths: absent too.
         "open_tree -38 - fspick -38 pivot_root -38\n");
+}
+
+TEST_CASE("directory descriptors from outside the root are not passed in; the root's and the binds' are") {
+  auto r = sh("cd / && exec 7<" + q(root() + "/etc") + " 8</dev 9<" + q(shared_root().path + "/outside") + " && " +
+              cowroot() + " -r " + q(root()) +
+              " -- sh -c 'cat /proc/self/fd/7/marker; ls /proc/self/fd/8/null; ls /proc/self/fd/9/ >/dev/null 2>&1 || echo closed; "
+              "cd /proc/self/fd/9 2>/dev/null || echo no way out' 2>&1");
+  CHECK(r.out == "in the root\n/proc/self/fd/8/null\nclosed\nno way out\n");
 }
 
 TEST_CASE("fork, vfork, threads and exec made with raw calls stay confined") {
@@ -297,7 +305,7 @@ TEST_CASE("a static program stays in: chroot climbs, symlinks, /proc/self/root, 
         "after-climb in the root\n"
         "symlink in the root\n"
         "proc-root / in the root\n"
-        "outside-fd raw=on the host libc=on the host\n"
+        "outside-fd raw=ERR9 libc=\n"
         + int80_line() +
         "io_uring -38 clone3 -38\n"
         "open_tree -38 - fspick -38 pivot_root -38\n");
