@@ -3,6 +3,7 @@
 //   helper glob PATTERN     libc glob(), one match a line
 //   helper glob-tilde PATTERN  the same with GLOB_TILDE_CHECK ("no match" when none)
 //   helper nftw DIR         libc nftw(), "path uid" a line
+//   helper cat-at DIR NAME  openat() of NAME relative to a descriptor of DIR: its content
 //   helper statx PATH       raw syscall(SYS_statx): "uid mode(octal)"
 //   helper mount TYPE DIR   mount(2) through syscall(): prints the result
 //   helper fts PATH...      libc fts_* under every option set, sorted and in
@@ -723,6 +724,14 @@ int main(int argc, char** argv) {
       if (e->fts_info == FTS_D && !strcmp(e->fts_name, "follow")) fts_children(sp, 0);
     }
     return fts_close(sp) == 0 ? 0 : 1;
+  }
+  if (argc == 4 && !strcmp(argv[1], "cat-at")) {  // openat(open(DIR), NAME): its content
+    int d = open(argv[2], O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    int fd = d >= 0 ? openat(d, argv[3], O_RDONLY | O_CLOEXEC) : -1;
+    if (fd < 0) return printf("%s\n", strerror(errno)), 1;
+    char b[4096];
+    for (ssize_t n; (n = read(fd, b, sizeof b)) > 0;) fwrite(b, 1, (size_t)n, stdout);
+    return 0;
   }
   if (argc == 3 && !strcmp(argv[1], "open-dir")) {
     int fd = open(argv[2], O_RDONLY | O_DIRECTORY | O_CLOEXEC);

@@ -202,11 +202,15 @@ TEST_CASE("/proc shows a session's processes as their fake users': the owner of 
                    "stat -c '%u %g' /proc/$p /proc/$p/status /proc/$p/task/$p; "
                    "grep -E '^(Uid|Gid|Groups):' /proc/$p/status; stat -c 'self %u' /proc/self/; "
                    "grep '^Uid' /proc/self/status; " +
-                   as(1007, "sh -c 'grep ^Uid /proc/self/status; stat -c %u /proc/$$'") + "; kill $p");
+                   as(1007, "sh -c 'grep ^Uid /proc/self/status; stat -c %u /proc/$$'") +
+                   // By a name relative to /proc/PID, as procps-ng 4.0.7 reads it.
+                   "; helper cat-at /proc/$p status | grep ^Uid; (cd /proc/$p && grep ^Uid status); "
+                   "(cd /proc && grep ^Uid $p/status); kill $p");
   CHECK(r.out ==
         "1005 1006\n1005 1006\n1005 1006\n"
         "Uid:\t1005\t1005\t1005\t1005\nGid:\t1006\t1006\t1006\t1006\nGroups:\t4 24 \n"
-        "self 0\nUid:\t0\t0\t0\t0\nUid:\t1007\t1007\t1007\t1007\n1007\n");
+        "self 0\nUid:\t0\t0\t0\t0\nUid:\t1007\t1007\t1007\t1007\n1007\n"
+        "Uid:\t1005\t1005\t1005\t1005\nUid:\t1005\t1005\t1005\t1005\nUid:\t1005\t1005\t1005\t1005\n");
 }
 
 TEST_CASE("exec honours setuid and setgid of the fake mode and owner") {

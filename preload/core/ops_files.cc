@@ -406,10 +406,40 @@ void drop_setid(const SetidDrop& d) {
 
 }  // namespace
 
+// A status file named relative to its /proc/PID directory (procps-ng
+// 4.0.7 opens "status" from a descriptor of /proc/PID; a shell in /proc/PID
+// reads ./status): its full name into out, for proc_open_status. Only a
+// name that ends in "status" costs the look at where it is relative to.
+static bool proc_status_full(int dirfd, const char* path, char* out, size_t n) {
+  size_t l = strlen(path);
+  if (path[0] == '/' || l < 6 || strcmp(path + l - 6, "status") != 0 || (l > 6 && path[l - 7] != '/')) return false;
+  PathBuf dir;
+  long dl;
+  if (dirfd == AT_FDCWD) {
+    dl = sys::raw(SYS_getcwd, (long)dir, sizeof dir);
+    dl = dl > 0 ? dl - 1 : -1;  // with its NUL
+  } else {
+    char link[32];
+    sys::proc_fd_path(dirfd, link);
+    dl = sys::raw(SYS_readlinkat, AT_FDCWD, (long)link, (long)dir, sizeof dir - 1);
+  }
+  if (dl < 6 || strncmp(dir, "/proc/", 6) != 0 || (size_t)dl + 1 + l + 1 > n) return false;
+  memcpy(out, dir, (size_t)dl);
+  out[dl] = '/';
+  memcpy(out + dl + 1, path, l + 1);
+  return true;
+}
+
 static int open_resolved(int dirfd, const char* path, int flags, mode_t mode, const Resolved& r) {
   if (dirfd == AT_FDCWD && path[0] == '/' && path[1] == 'p' && strncmp(path, "/proc/", 6) == 0) {
     int fd = proc_open_status(path, flags);
     if (fd != kNotProc) return fd < 0 ? fail(fd) : fd;
+  } else if (path[0] != '/') {
+    PathBuf full;
+    if (proc_status_full(dirfd, path, full, sizeof full)) {
+      int fd = proc_open_status(full, flags);
+      if (fd != kNotProc) return fd < 0 ? fail(fd) : fd;
+    }
   }
   if (g_cow.sidecar[0] && ((flags & O_CREAT) || (flags & O_TMPFILE) == O_TMPFILE)) cow_note(dirfd, path);
   bool tmpfile = (flags & O_TMPFILE) == O_TMPFILE;
