@@ -46,6 +46,23 @@ std::string translate(const std::string& line, const char* lib) {
   return out;
 }
 
+// The loader's own line. Run by the kernel, the loader's name is the
+// program's PT_INTERP, the name it was asked for, and ldd prints
+// "\t/lib64/ld-linux-x86-64.so.2 (0x…)"; run as a program, as here, its
+// name is the file it was run as, and the line reads "NAME => FILE (0x…)".
+// Scripts that copy what ldd lists (copy_exec) take the path after "=>":
+// the line is given back as the kernel's exec would have it.
+std::string loader_line(const std::string& line, const std::string& loader) {
+  size_t arrow = line.find(" => ");
+  if (loader.empty() || arrow == std::string::npos) return line;
+  size_t name = line.find_first_not_of(" \t");
+  size_t file = arrow + 4, paren = line.find(" (0x", file);
+  if (name == std::string::npos || line[name] != '/' || paren == std::string::npos ||
+      line.compare(file, paren - file, loader) != 0)
+    return line;
+  return line.substr(0, arrow) + line.substr(paren);
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -61,6 +78,8 @@ int main(int argc, char** argv) {
     unsetenv("TRACE_LOADED_OBJECTS");
   }
   const char* lib = getenv("COWROOT_LIB");
+  char loader[4096];
+  if (!cr::to_inside(argv[0], loader, sizeof loader)) loader[0] = 0;
   int p[2];
   if (pipe(p) < 0) {
     perror("cowroot-trace: pipe");
@@ -87,7 +106,7 @@ int main(int argc, char** argv) {
   size_t cap = 0;
   ssize_t n;
   while (in && (n = getline(&buf, &cap, in)) > 0) {
-    std::string t = translate(std::string(buf, n), lib);
+    std::string t = loader_line(translate(std::string(buf, n), lib), loader);
     fwrite(t.data(), 1, t.size(), stdout);
   }
   fflush(stdout);

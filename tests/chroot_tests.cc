@@ -292,6 +292,17 @@ TEST_CASE("an empty directory of ld.so.conf is searched once a library is in it 
   CHECK(r.out == "0\n0\n1\nlibpcre2-8.so.0\nsub\n");
 }
 
+// Run by the kernel, the loader's name is the program's PT_INTERP, and ldd
+// prints it alone; run as a program (as cowroot runs it) it was "NAME =>
+// FILE", and copy_exec-style scripts copied FILE, not the loader's path.
+TEST_CASE("ldd lists the loader by the name the program asks for, as a real chroot's does") {
+  auto r = in_root("ldd /usr/bin/grep | grep ld-linux; LD_TRACE_LOADED_OBJECTS=1 /usr/bin/grep | grep ld-linux");
+  const std::string want = "\t/lib64/ld-linux-x86-64.so.2 (0x";
+  CHECK(r.out.find(want) == 0);
+  CHECK(r.out.find("\n" + want) != std::string::npos);
+  CHECK(r.out.find("=>") == std::string::npos);
+}
+
 // update-alternatives makes a root's libblas.so.3 an absolute link
 // (/etc/alternatives/...): the loader's open of it must follow the link in
 // the root, not from the host's /, where the same path may hold the host's
