@@ -515,6 +515,15 @@ TEST_CASE("/proc/self/exe is the program: it re-executes itself, and other proce
       "perl -e 'if (!$ENV{AGAIN}) { $ENV{AGAIN} = 1; exec(q{/proc/self/exe}, q{-e}, q{print qq{again $0\\n}}) or die qq{$!} }'; "
       "readlink /proc/thread-self/exe; sleep 3 & sleep 0.3; readlink /proc/$!/exe; kill $!");
   CHECK(r.out == "again -e\n/usr/bin/readlink\n/usr/bin/sleep\n");
+  // Followed too (open, stat): the program's file, not the stub the kernel
+  // ran (killall compares the inodes; md5sum reads it).
+  r = in_root("sleep 3 & sleep 0.3; stat -L -c %i /proc/$!/exe; stat -c %i /usr/bin/sleep; kill $!; "
+              "md5sum /proc/self/exe | cut -d' ' -f1; md5sum /usr/bin/md5sum | cut -d' ' -f1");
+  auto lines = std::vector<std::string>{};
+  for (size_t a = 0, b; (b = r.out.find('\n', a)) != std::string::npos; a = b + 1) lines.push_back(r.out.substr(a, b - a));
+  REQUIRE(lines.size() == 4);
+  CHECK(lines[0] == lines[1]);
+  CHECK(lines[2] == lines[3]);
 }
 
 TEST_CASE("the root's loader run by name: ldd and ld.so --version work inside, and ldd lists inside paths") {

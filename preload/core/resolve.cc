@@ -397,7 +397,11 @@ int walk(const char* path, bool follow_last, char* cur, size_t cap, bool* traili
         clen = g_root.croot_len;
         continue;
       }
-      if (!last || magic_last) {
+      // A process's exe, followed (open, stat): the kernel's link names the
+      // file exec ran, cowroot-stub or the root's loader, not the program
+      // (killall compares its inode with the program's, md5sum reads it).
+      bool exe = last && follow_last && bl == 3 && memcmp(host + hl - 3, "exe", 3) == 0;
+      if (!last || magic_last || exe) {
         // A removed directory (/proc/self/cwd of one): the kernel finds no
         // name in it, but ".." climbs from where it was, here as there.
         PathBuf top;
