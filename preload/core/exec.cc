@@ -1162,7 +1162,16 @@ int plan_exec(Plan* p, int dirfd, const char* path, char* const argv[], char* co
   if (!cached) {
     if (sys::raw(SYS_statx, AT_FDCWD, (long)lr.path, 0, STATX_TYPE | STATX_INO | STATX_CTIME, (long)&lx) < 0 ||
         !S_ISREG(lx.stx_mode)) {
-      say(p->exe, ": its ELF interpreter ", interp, " is missing in the root");
+      // A program of another architecture (a foreign root without its
+      // loader) says so: the loader's name alone would not tell.
+      uint16_t machine = 0;
+      bool foreign = kept.fd >= 0 && sys::raw(SYS_pread64, kept.fd, (long)&machine, sizeof machine,
+                                              (long)offsetof(Elf64_Ehdr, e_machine)) == (long)sizeof machine &&
+                     machine != elf::kMachine;
+      refuse_loader(p->exe, interp,
+                    foreign ? "is missing in the root, and the program is for another architecture than this "
+                              "cowroot's"
+                            : "is missing in the root");
       return -ENOENT;
     }
     if (!(elfloader && *elfloader == '/') && lr.path[0] == '/' && remembers)
