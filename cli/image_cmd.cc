@@ -15,7 +15,7 @@ namespace {
 const char kUsage[] =
     "usage: cowroot image build|refresh|path NAME [--suite S] [--variant V] [--include PKGS] [--mirror URL]\n"
     "       cowroot image build|refresh|path NAME --from PARENT [--include PKGS] [--copy HOST:INSIDE]... [--run SCRIPT]\n"
-    "       cowroot image list | rm NAME | export NAME FILE | import FILE [NAME]\n"
+    "       cowroot image list | rm NAME (or remove) | export NAME FILE | import FILE [NAME]\n"
     "\n"
     "  build    build NAME (a debootstrap of the suite NAME, or --suite); an existing image is rebuilt,\n"
     "           an existing layer only when its inputs or its parent changed\n"
@@ -134,7 +134,7 @@ int cmd_image(int argc, char** argv) {
     return 0;
   }
   if (verb == "build" || verb == "refresh" || verb == "path") return build_verbs(verb, argc, argv);
-  if (verb == "rm" && argc == 4) {
+  if ((verb == "rm" || verb == "remove") && argc == 4) {  // "remove" as the issue and users say it
     if (remove_image(argv[3], &err) < 0) die(err);
     return 0;
   }

@@ -507,6 +507,10 @@ TEST_CASE("cowroot image rm removes what crashed runs and failed builds left, an
   CHECK(r.status == 0);
   CHECK_FALSE(exists(image_cache() + "/ghost.lock"));
   CHECK(sh(cowroot_cmd() + " image rm ghost").status == 1);
+  // "remove" is the same verb.
+  write_file(image_cache() + "/ghost.lock", "");
+  CHECK(sh(cowroot_cmd() + " image remove ghost").status == 0);
+  CHECK_FALSE(exists(image_cache() + "/ghost.lock"));
 }
 
 // ---- the doctest adapter keeps the root of a failing case -------------------
