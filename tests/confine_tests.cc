@@ -245,6 +245,14 @@ TEST_CASE("Go programs keep running when signals arrive while their calls are tr
   CHECK(r.out == "signals served\nsignals served\nsignals served\n");
 }
 
+// A static or PIE Go program's exec is made from a trap with every signal
+// blocked: the program it starts had them all blocked too, and ignored
+// SIGTERM, Ctrl-C, SIGPIPE.
+TEST_CASE("what a Go program starts gets its signal mask, not the trap's") {
+  auto r = in_root("gocgo sigterm; gostatic sigterm; gopie sigterm");
+  CHECK(r.out == "sigterm \"\" signal: terminated\nsigterm \"\" signal: terminated\nsigterm \"\" signal: terminated\n");
+}
+
 // Its traps borrow the main thread's glibc thread pointer, as a static
 // program's do (before: the handler ran libc's code on Go's, SIGSEGV).
 TEST_CASE("a Go PIE without cgo (dynamically linked, no libc calls) runs inside the root as fake root") {

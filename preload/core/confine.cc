@@ -40,8 +40,8 @@ Confine g_confine;
 
 namespace confine {
 
-bool (*g_before_exec)();
-void (*g_exec_failed)(bool);
+bool (*g_before_exec)(ExecSaved*);
+void (*g_exec_failed)(bool, const ExecSaved*);
 
 namespace {
 

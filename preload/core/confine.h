@@ -116,10 +116,16 @@ int map_gate();
 // Builds the filter from the table (cr::kSysDoors) and installs it on
 // every thread, after PR_SET_NO_NEW_PRIVS. 0 or -errno.
 int install_filter();
-// Called around exec's system call by exec_program (a static program's
-// handler holds a lock it must not keep across a successful exec).
-extern bool (*g_before_exec)();          // true: the lock was let go
-extern void (*g_exec_failed)(bool released);
+// Called around exec's system call by exec_program: a trap that borrowed
+// glibc's thread pointer (a static program's, a Go program's) holds a lock
+// it must not keep across a successful exec, and has every signal blocked,
+// which the new program would keep. What it gave back is kept in `saved`
+// for g_exec_failed to take again.
+struct ExecSaved {
+  uint64_t fs, mask;
+};
+extern bool (*g_before_exec)(ExecSaved* saved);  // true: given back
+extern void (*g_exec_failed)(bool released, const ExecSaved* saved);
 
 // Makes the plan an exec of cowroot-stub, told (COWROOT_STUB, in `env` of
 // `cap` entries) what to start and how (Plan::mode). 0 or -errno.

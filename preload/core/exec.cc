@@ -1257,9 +1257,10 @@ void plan_done(Plan* p) {
 
 int exec_program(int dirfd, const char* path, char* const argv[], char* const envp[], int flags) {
   long r = with_plan(dirfd, path, argv, envp, flags, [](Plan& p) {
-    bool released = confine::g_before_exec && confine::g_before_exec();
+    confine::ExecSaved saved{};
+    bool released = confine::g_before_exec && confine::g_before_exec(&saved);
     long e = sys::raw(SYS_execveat, p.dirfd, (long)p.path, (long)p.argv, (long)p.envp, p.flags);
-    if (confine::g_exec_failed) confine::g_exec_failed(released);
+    if (confine::g_exec_failed) confine::g_exec_failed(released, &saved);
     plan_done(&p);
     return e;
   });

@@ -322,6 +322,10 @@ void static_unlock() {
 // (self): anything else is a program's own.
 std::atomic<bool> g_dynamic_borrowed{false};  // a dynamic program's trap borrowed once: the exec hook looks
 
+// What the borrowing trap that holds the lock took away: the program's
+// thread pointer and the mask of its frame (given back before an exec).
+uint64_t g_borrow_fs, g_borrow_mask;
+
 bool own_thread_pointer(uint64_t* fs) {
   uint64_t head, self;
   if (g_fsgsbase) {
@@ -354,6 +358,8 @@ void on_sigsys(int sig, siginfo_t* si, void* uc) {
       g_dynamic_borrowed.store(true, std::memory_order_relaxed);
     }
     static_lock();
+    g_borrow_fs = fs;
+    g_borrow_mask = *reinterpret_cast<uint64_t*>(&static_cast<ucontext_t*>(uc)->uc_sigmask) & ~kSigsysBit;
     write_fs(g_main_fs);
   }
   int slot;
@@ -380,25 +386,39 @@ void on_sigsys(int sig, siginfo_t* si, void* uc) {
   }
 }
 
-// exec_program's hooks in a static program: the lock is not held across a
-// successful exec (a vfork child's exec would leave it taken for good).
-bool static_before_exec() {
-  if (read_fs() != g_main_fs) return false;
+// exec_program's hooks for an exec made from a borrowing trap. The lock is
+// not held across a successful exec (a vfork child's exec would leave it
+// taken for good), and the program's thread pointer and signal mask go
+// back first: the kernel keeps the mask across exec, and with every signal
+// blocked the program started (and all it starts) would ignore Ctrl-C and
+// SIGTERM. From here on only the exec's own system call runs (a signal that
+// comes meanwhile finds the program's thread pointer, as it expects).
+bool give_back(confine::ExecSaved* saved) {
+  saved->fs = g_borrow_fs;
+  saved->mask = g_borrow_mask;
   static_unlock();
+  write_fs(saved->fs);
+  sys::raw(SYS_rt_sigprocmask, SIG_SETMASK, (long)&saved->mask, 0, 8);
   return true;
 }
-void static_exec_failed(bool released) {
-  if (released) static_lock();
+void static_exec_failed(bool released, const confine::ExecSaved* saved) {
+  if (!released) return;
+  uint64_t all = ~kSigsysBit;
+  sys::raw(SYS_rt_sigprocmask, SIG_SETMASK, (long)&all, 0, 8);
+  static_lock();
+  g_borrow_fs = saved->fs;
+  g_borrow_mask = saved->mask;
+  write_fs(g_main_fs);
 }
-// The same for a dynamic program, whose threads of libc's own have their
-// own thread pointers: the lock is held by this thread's trap if its taker
-// is this thread.
-bool dynamic_before_exec() {
+// In a static program, a trap runs on the borrowed thread pointer.
+bool static_before_exec(confine::ExecSaved* saved) { return read_fs() == g_main_fs && give_back(saved); }
+// In a dynamic program, whose threads of libc's own have their own thread
+// pointers: a trap of this thread's borrowed if the lock's taker is it.
+bool dynamic_before_exec(confine::ExecSaved* saved) {
   if (!g_dynamic_borrowed.load(std::memory_order_relaxed)) return false;
   uint32_t me = (uint32_t)sys::raw(SYS_gettid);
   if ((g_static_lock.load(std::memory_order_acquire) & ~kWaiters) != me) return false;
-  static_unlock();
-  return true;
+  return give_back(saved);
 }
 
 // One walk over the loaded objects: the executable segments of libc, of

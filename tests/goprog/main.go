@@ -2,7 +2,7 @@
 // by tests/confine_tests.cc: with cgo (dynamically linked, as Debian
 // builds many Go programs) and without (static).
 //
-//	goprog basic OUT | goprog exec | goprog execmany | goprog signals
+//	goprog basic OUT | goprog exec | goprog execmany | goprog signals | goprog sigterm
 package main
 
 import (
@@ -42,6 +42,12 @@ func main() {
 	case "exec":
 		b, err := exec.Command("/bin/cat", "/etc/marker").CombinedOutput()
 		fmt.Printf("exec %s %v\n", b, err)
+	case "sigterm":
+		// What it starts gets the signal mask the program has: a shell
+		// that sends itself SIGTERM ends (the trap that made the exec had
+		// every signal blocked, which the kernel keeps across exec).
+		out, err := exec.Command("/bin/sh", "-c", "kill -TERM $$; echo survived").CombinedOutput()
+		fmt.Printf("sigterm %q %v\n", out, err)
 	case "execmany":
 		// Go's exec is a vfork-like clone whose child execs inside the
 		// handler: more of them than the handler has stacks.
