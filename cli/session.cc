@@ -534,12 +534,15 @@ int run_session(const Options& o) {
   // terminal's signals, the launcher outlives them to close the session.
   signal(SIGINT, SIG_IGN);
   signal(SIGQUIT, SIG_IGN);
+  // Here, not in the child: this process is the command's parent, whose
+  // descriptors /proc/PPID/fd/N reaches (run_session always runs in a
+  // process of its own: the launcher, or a fixture's child).
+  if (cr::g_root.active) drop_outside_dirs();
   pid_t child = fork();
   if (child < 0) die(std::string("fork: ") + strerror(errno));
   if (child == 0) {
     signal(SIGINT, SIG_DFL);
     signal(SIGQUIT, SIG_DFL);
-    if (cr::g_root.active) drop_outside_dirs();
     // Search PATH the way the session sees the file system (inside the root).
     int refused = 0;
     int err = cr::search_path(argv[0], argv.data(), true, [&](const char* path, char* const* av) {

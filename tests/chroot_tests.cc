@@ -524,6 +524,10 @@ TEST_CASE("/proc/self/exe is the program: it re-executes itself, and other proce
   REQUIRE(lines.size() == 4);
   CHECK(lines[0] == lines[1]);
   CHECK(lines[2] == lines[3]);
+  // A program removed since it started: its exe still opens (the kernel's).
+  r = in_root("cp /usr/bin/sleep /tmp/sleep2 && { /tmp/sleep2 3 & sleep 0.3; rm /tmp/sleep2; "
+              "stat -L -c found /proc/$!/exe; kill $!; }");
+  CHECK(r.out == "found\n");
 }
 
 TEST_CASE("the root's loader run by name: ldd and ld.so --version work inside, and ldd lists inside paths") {

@@ -141,9 +141,9 @@ TEST_CASE("the ways out of a chroot stay inside when made with raw calls") {
 TEST_CASE("directory descriptors from outside the root are not passed in; the root's and the binds' are") {
   auto r = sh("cd / && exec 7<" + q(root() + "/etc") + " 8</dev 9<" + q(shared_root().path + "/outside") + " && " +
               cowroot() + " -r " + q(root()) +
-              " -- sh -c 'cat /proc/self/fd/7/marker; ls /proc/self/fd/8/null; ls /proc/self/fd/9/ >/dev/null 2>&1 || echo closed; "
+              " -- sh -c 'cat /proc/self/fd/7/marker; ls /proc/self/fd/8/null; ls /proc/self/fd/9/ >/dev/null 2>&1 || echo closed; ls /proc/$PPID/fd/9/ >/dev/null 2>&1 || echo closed in the launcher; "
               "cd /proc/self/fd/9 2>/dev/null || echo no way out' 2>&1");
-  CHECK(r.out == "in the root\n/proc/self/fd/8/null\nclosed\nno way out\n");
+  CHECK(r.out == "in the root\n/proc/self/fd/8/null\nclosed\nclosed in the launcher\nno way out\n");
 }
 
 TEST_CASE("fork, vfork, threads and exec made with raw calls stay confined") {

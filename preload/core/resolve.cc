@@ -294,6 +294,14 @@ int may_search(const char* cur, const DirRec& rec, const Cred& c) {
 // The kernel's walk, in the top-inside namespace. `cur` starts as the
 // canonical directory relative paths start from; on return it holds the
 // canonical path (the last component unresolved unless follow_last).
+// Whether the top-inside path of a process's program names a file there.
+bool program_in_root(const char* top) {
+  PathBuf h;
+  struct statx sx;
+  return map_host(top, h, sizeof h) && sys::raw(SYS_statx, AT_FDCWD, (long)h, 0, STATX_TYPE, (long)&sx) == 0 &&
+         S_ISREG(sx.stx_mode);
+}
+
 // A /proc magic link in the middle of the path is followed to its target
 // in the root (so that /proc/self/cwd/abs-link stays inside); as the last
 // component it is left to the kernel unless `magic_last` (realpath).
@@ -406,7 +414,10 @@ int walk(const char* path, bool follow_last, char* cur, size_t cap, bool* traili
         // name in it, but ".." climbs from where it was, here as there.
         PathBuf top;
         bool removed;
-        if (magic_target(host, !last, top, sizeof top, &removed) && (!removed || climbs(e))) {
+        // (A program removed or replaced since it started: the kernel's
+        // link still opens its file, the path would not; left to it.)
+        if (magic_target(host, !last, top, sizeof top, &removed) && (!removed || climbs(e)) &&
+            (!exe || program_in_root(top))) {
           size_t tl = strlen(top);
           if (tl + 1 > cap) return -ENAMETOOLONG;
           memcpy(cur, top, tl + 1);
