@@ -886,20 +886,21 @@ TEST_CASE("a root whose loader cannot be served (musl's, another architecture's)
   // A program whose interpreter is musl's, in a root that is otherwise
   // glibc's: that program is refused when run, with the root named.
   REQUIRE(sh("mkdir -p " + q(d / "g") + " && sh " + q(getenv("COWROOT_TEST_MKROOT")) + " " + q(d / "g/root") +
-             " && cp /bin/true " + q(d / "g/root/lib/ld-musl-x86_64.so.1") + " && cp /bin/true " + q(d / "g/root/bin/mtrue") +
-             " && perl -0777 -pi -e 's{/lib64/ld-linux-x86-64.so.2\\0}{/lib/ld-musl-x86_64.so.1\\0\\0\\0\\0}' " +
-             q(d / "g/root/bin/mtrue"))
+             " && cp /bin/true " + q(d / "g/root/lib/ld-musl-x86_64.so.1"))
               .status == 0);
+  // The host's true, its bytes changed by a perl program (same length).
+  auto patched_true = [&](const std::string& name, const std::string& perl) {
+    REQUIRE(sh("cp /bin/true " + q(d / ("g/root/bin/" + name)) + " && perl -0777 -pi -e " + q(perl) + " " +
+               q(d / ("g/root/bin/" + name))).status == 0);
+  };
+  patched_true("mtrue", "s{/lib64/ld-linux-x86-64.so.2\\0}{/lib/ld-musl-x86_64.so.1\\0\\0\\0\\0}");
   r = sh(cowroot() + " -r " + q(d / "g/root") + " -- /bin/sh -c '/bin/mtrue 2>&1 | head -n 1; /bin/mtrue 2>/dev/null; echo $?' 2>&1");
   CHECK(r.out == "cowroot: /usr/bin/mtrue: cannot run it in the root " + d / "g/root" +
                      ": its ELF interpreter /lib/ld-musl-x86_64.so.1 is not glibc's dynamic loader (a musl root?): "
                      "the library can only be served by glibc's\n126\n");
   // A program of another architecture whose loader the root lacks: the
   // root and the reason named, not only the missing file.
-  REQUIRE(sh("cp /bin/true " + q(d / "g/root/bin/atrue") + " && perl -0777 -pi -e " +
-             q("s{/lib64/ld-linux-x86-64.so.2\\0}{/lib/ld-linux-aarch64.so.1\\0\\0}; substr($_, 18, 2) = \"\\xb7\\x00\"") + " " +
-             q(d / "g/root/bin/atrue"))
-              .status == 0);
+  patched_true("atrue", "s{/lib64/ld-linux-x86-64.so.2\\0}{/lib/ld-linux-aarch64.so.1\\0\\0}; substr($_, 18, 2) = \"\\xb7\\x00\"");
   r = sh(cowroot() + " -r " + q(d / "g/root") + " -- /bin/atrue 2>&1; echo $?");
   CHECK(r.out == "cowroot: /usr/bin/atrue: cannot run it in the root " + d / "g/root" +
                      ": its ELF interpreter /lib/ld-linux-aarch64.so.1 is missing in the root, and the program is for "
