@@ -98,7 +98,12 @@ void drop_outside_dirs() {
     if (n <= 0 || host[0] != '/' || !cr::to_inside(host, inside, sizeof inside)) shut.push_back((int)fd);
   }
   closedir(d);
-  for (int fd : shut) close(fd);
+  for (int fd : shut) {
+    // A standard one is not left free for the next open to take.
+    int null = fd <= 2 ? open("/dev/null", O_RDONLY | O_CLOEXEC) : -1;
+    if (null < 0 || dup2(null, fd) < 0) close(fd);
+    if (null >= 0) close(null);
+  }
 }
 }  // namespace
 

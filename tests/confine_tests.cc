@@ -144,6 +144,10 @@ TEST_CASE("directory descriptors from outside the root are not passed in; the ro
               " -- sh -c 'cat /proc/self/fd/7/marker; ls /proc/self/fd/8/null; ls /proc/self/fd/9/ >/dev/null 2>&1 || echo closed; ls /proc/$PPID/fd/9/ >/dev/null 2>&1 || echo closed in the launcher; "
               "cd /proc/self/fd/9 2>/dev/null || echo no way out' 2>&1");
   CHECK(r.out == "in the root\n/proc/self/fd/8/null\nclosed\nclosed in the launcher\nno way out\n");
+  // A standard descriptor so given becomes /dev/null, not a free number.
+  r = sh("cd / && " + cowroot() + " -r " + q(root()) + " -- sh -c 'readlink /proc/self/fd/0' 0<" +
+         q(shared_root().path + "/outside") + " 2>&1");
+  CHECK(r.out == "/dev/null\n");
 }
 
 TEST_CASE("fork, vfork, threads and exec made with raw calls stay confined") {
