@@ -312,6 +312,25 @@ void static_unlock() {
     sys::raw(SYS_futex, (long)&g_static_lock, FUTEX_WAKE_PRIVATE, 1);
 }
 
+// What the borrowing trap that holds the lock took away: the program's
+// thread pointer and the mask of its frame (given back before an exec).
+uint64_t g_borrow_fs, g_borrow_mask;
+std::atomic<bool> g_dynamic_borrowed{false};  // a dynamic program's trap borrowed once: the exec hook looks
+
+void block_all_but_sigsys() {
+  uint64_t all = ~kSigsysBit;
+  sys::raw(SYS_rt_sigprocmask, SIG_SETMASK, (long)&all, 0, 8);
+}
+
+// Takes the lock and the main thread's thread pointer, keeping what the
+// program had (give_back is the other way).
+void lend(uint64_t fs, uint64_t mask) {
+  static_lock();
+  g_borrow_fs = fs;
+  g_borrow_mask = mask;
+  write_fs(g_main_fs);
+}
+
 // A dynamic program's code may set a thread pointer of its own too: Go
 // built as a PIE without cgo is loaded by the loader (so this library is
 // in it) but its runtime makes its threads and their thread-local storage
@@ -320,12 +339,6 @@ void static_unlock() {
 // A glibc thread pointer points at the thread's control block, which
 // starts with a pointer to itself (tcbhead_t.tcb), again at offset 16
 // (self): anything else is a program's own.
-std::atomic<bool> g_dynamic_borrowed{false};  // a dynamic program's trap borrowed once: the exec hook looks
-
-// What the borrowing trap that holds the lock took away: the program's
-// thread pointer and the mask of its frame (given back before an exec).
-uint64_t g_borrow_fs, g_borrow_mask;
-
 bool own_thread_pointer(uint64_t* fs) {
   uint64_t head, self;
   if (g_fsgsbase) {
@@ -353,14 +366,10 @@ void on_sigsys(int sig, siginfo_t* si, void* uc) {
       // a program's handler (Go's, which finds its own data through the
       // thread pointer) must not run on the borrowed one. The frame's mask
       // comes back with sigreturn.
-      uint64_t all = ~kSigsysBit;
-      sys::raw(SYS_rt_sigprocmask, SIG_SETMASK, (long)&all, 0, 8);
+      block_all_but_sigsys();
       g_dynamic_borrowed.store(true, std::memory_order_relaxed);
     }
-    static_lock();
-    g_borrow_fs = fs;
-    g_borrow_mask = *reinterpret_cast<uint64_t*>(&static_cast<ucontext_t*>(uc)->uc_sigmask) & ~kSigsysBit;
-    write_fs(g_main_fs);
+    lend(fs, *reinterpret_cast<uint64_t*>(&static_cast<ucontext_t*>(uc)->uc_sigmask) & ~kSigsysBit);
   }
   int slot;
   if (char* top = claim_stack(&slot)) {
@@ -403,12 +412,8 @@ bool give_back(confine::ExecSaved* saved) {
 }
 void static_exec_failed(bool released, const confine::ExecSaved* saved) {
   if (!released) return;
-  uint64_t all = ~kSigsysBit;
-  sys::raw(SYS_rt_sigprocmask, SIG_SETMASK, (long)&all, 0, 8);
-  static_lock();
-  g_borrow_fs = saved->fs;
-  g_borrow_mask = saved->mask;
-  write_fs(g_main_fs);
+  block_all_but_sigsys();
+  lend(saved->fs, saved->mask);
 }
 // In a static program, a trap runs on the borrowed thread pointer.
 bool static_before_exec(confine::ExecSaved* saved) { return read_fs() == g_main_fs && give_back(saved); }
