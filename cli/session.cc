@@ -15,7 +15,6 @@
 #include <unistd.h>
 #include <algorithm>
 #include <cerrno>
-#include <climits>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -48,17 +47,26 @@ void (*g_exit)(int) = exit;
 
 void quick_exit_on_die() { g_exit = _exit; }
 
-void as_if_exec() {
-  if (DIR* d = opendir("/proc/self/fd")) {
-    int self = dirfd(d);
-    std::vector<int> shut;
-    while (dirent* e = readdir(d)) {
-      int fd = atoi(e->d_name);
-      if (fd > 2 && fd != self && (fcntl(fd, F_GETFD) & FD_CLOEXEC)) shut.push_back(fd);
-    }
-    closedir(d);
-    for (int fd : shut) close(fd);
+namespace {
+// This process's open descriptors (/proc/self/fd, without its own).
+std::vector<int> open_fds() {
+  std::vector<int> fds;
+  DIR* d = opendir("/proc/self/fd");
+  if (!d) return fds;
+  int self = dirfd(d);
+  while (dirent* e = readdir(d)) {
+    char* end;
+    long fd = strtol(e->d_name, &end, 10);
+    if (end != e->d_name && !*end && fd != self) fds.push_back((int)fd);
   }
+  closedir(d);
+  return fds;
+}
+}  // namespace
+
+void as_if_exec() {
+  for (int fd : open_fds())
+    if (fd > 2 && (fcntl(fd, F_GETFD) & FD_CLOEXEC)) close(fd);
   for (int sig = 1; sig < NSIG; sig++) {
     struct sigaction sa{};
     if (sigaction(sig, nullptr, &sa) == 0 && sa.sa_handler != SIG_IGN && sa.sa_handler != SIG_DFL) {
@@ -80,25 +88,12 @@ namespace {
 // it: one that is open on the root, a bind (/dev, /proc, --bind) or
 // anything but a directory stays; one that closes on exec goes anyway.
 void drop_outside_dirs() {
-  DIR* d = opendir("/proc/self/fd");
-  if (!d) return;
-  int self = dirfd(d);
-  std::vector<int> shut;
-  while (dirent* e = readdir(d)) {
-    char* end;
-    long fd = strtol(e->d_name, &end, 10);
-    if (end == e->d_name || *end || fd == self) continue;
-    int fl = fcntl((int)fd, F_GETFD);
+  for (int fd : open_fds()) {
+    int fl = fcntl(fd, F_GETFD);
     struct stat st;
-    if (fl < 0 || (fl & FD_CLOEXEC) || fstat((int)fd, &st) != 0 || !S_ISDIR(st.st_mode)) continue;
-    char link[40], host[PATH_MAX], inside[PATH_MAX + 256];
-    snprintf(link, sizeof link, "/proc/self/fd/%ld", fd);
-    ssize_t n = readlink(link, host, sizeof host - 1);
-    if (n > 0) host[n] = 0;
-    if (n <= 0 || host[0] != '/' || !cr::to_inside(host, inside, sizeof inside)) shut.push_back((int)fd);
-  }
-  closedir(d);
-  for (int fd : shut) {
+    if (fl < 0 || (fl & FD_CLOEXEC) || fstat(fd, &st) != 0 || !S_ISDIR(st.st_mode)) continue;
+    cr::PathBuf host, inside;
+    if (cr::fd_host_path(fd, host, sizeof host) && cr::to_inside(host, inside, sizeof inside)) continue;
     // A standard one is not left free for the next open to take.
     int null = fd <= 2 ? open("/dev/null", O_RDONLY | O_CLOEXEC) : -1;
     if (null < 0 || dup2(null, fd) < 0) close(fd);

@@ -414,17 +414,11 @@ static bool proc_status_full(int dirfd, const char* path, char* out, size_t n) {
   size_t l = strlen(path);
   if (path[0] == '/' || l < 6 || strcmp(path + l - 6, "status") != 0 || (l > 6 && path[l - 7] != '/')) return false;
   PathBuf dir;
-  long dl;
-  if (dirfd == AT_FDCWD) {
-    dl = sys::raw(SYS_getcwd, (long)dir, sizeof dir);
-    dl = dl > 0 ? dl - 1 : -1;  // with its NUL
-  } else {
-    char link[32];
-    sys::proc_fd_path(dirfd, link);
-    dl = sys::raw(SYS_readlinkat, AT_FDCWD, (long)link, (long)dir, sizeof dir - 1);
-  }
-  if (dl < 6 || strncmp(dir, "/proc/", 6) != 0 || (size_t)dl + 1 + l + 1 > n) return false;
-  memcpy(out, dir, (size_t)dl);
+  if (dirfd == AT_FDCWD ? sys::raw(SYS_getcwd, (long)dir, sizeof dir) <= 0 : !fd_host_path(dirfd, dir, sizeof dir))
+    return false;
+  size_t dl = strlen(dir);
+  if (strncmp(dir, "/proc/", 6) != 0 || dl + 1 + l + 1 > n) return false;
+  memcpy(out, dir, dl);
   out[dl] = '/';
   memcpy(out + dl + 1, path, l + 1);
   return true;

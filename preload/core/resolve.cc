@@ -291,9 +291,6 @@ int may_search(const char* cur, const DirRec& rec, const Cred& c) {
   return may(view_of(key_of(rec), real_of(rec)), kMayExec, c);
 }
 
-// The kernel's walk, in the top-inside namespace. `cur` starts as the
-// canonical directory relative paths start from; on return it holds the
-// canonical path (the last component unresolved unless follow_last).
 // Whether the top-inside path of a process's program names a file there.
 bool program_in_root(const char* top) {
   PathBuf h;
@@ -302,6 +299,9 @@ bool program_in_root(const char* top) {
          S_ISREG(sx.stx_mode);
 }
 
+// The kernel's walk, in the top-inside namespace. `cur` starts as the
+// canonical directory relative paths start from; on return it holds the
+// canonical path (the last component unresolved unless follow_last).
 // A /proc magic link in the middle of the path is followed to its target
 // in the root (so that /proc/self/cwd/abs-link stays inside); as the last
 // component it is left to the kernel unless `magic_last` (realpath).
@@ -475,14 +475,6 @@ int walk(const char* path, bool follow_last, char* cur, size_t cap, bool* traili
   return 0;
 }
 
-bool fd_host_path(int fd, char* out, size_t n) {
-  char link[32];
-  sys::proc_fd_path(fd, link);
-  long r = sys::raw(SYS_readlinkat, AT_FDCWD, (long)link, (long)out, n - 1);
-  if (r <= 0) return false;
-  out[r] = 0;
-  return out[0] == '/';
-}
 
 // /proc names a removed directory by its last path and " (deleted)".
 bool deleted_suffix(const char* host, size_t* len) {
@@ -723,6 +715,16 @@ int resolve(int dirfd, const char* path, int flags, Resolved* out) {
   out->dirfd = AT_FDCWD;
   out->path = out->buf;
   return 0;
+}
+
+// (resolve.h)
+bool fd_host_path(int fd, char* out, size_t n) {
+  char link[32];
+  sys::proc_fd_path(fd, link);
+  long r = sys::raw(SYS_readlinkat, AT_FDCWD, (long)link, (long)out, n - 1);
+  if (r <= 0) return false;
+  out[r] = 0;
+  return out[0] == '/';
 }
 
 bool to_inside(const char* host, char* out, size_t n) {
