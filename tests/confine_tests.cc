@@ -257,6 +257,19 @@ TEST_CASE("what a Go program starts gets its signal mask, not the trap's") {
   CHECK(r.out == "sigterm \"\" signal: terminated\nsigterm \"\" signal: terminated\nsigterm \"\" signal: terminated\n");
 }
 
+// A static or PIE Go program's traps are served one at a time: a trapped
+// open that waits (a fifo's end) let no other thread's trap run, and two
+// threads opening the two ends waited for each other for good (and a
+// thread waiting for a datagram held every other thread's traps).
+TEST_CASE("two threads of a static program open the two ends of a fifo") {
+  auto r = sh("cd / && timeout -s KILL 60 " + cowroot() + " -r " + q(root()) +
+              " -- /bin/sh -c 'rawprog-static fifo /tmp/f1; rawprog fifo /tmp/f2; gostatic fifo /tmp/f3; "
+              "gopie fifo /tmp/f4; gocgo fifo /tmp/f5' 2>&1");
+  CHECK(r.out ==
+        "fifo through the fifo\ndatagram in the root\nfifo through the fifo\ndatagram in the root\n"
+        "fifo through the fifo <nil> <nil>\nfifo through the fifo <nil> <nil>\nfifo through the fifo <nil> <nil>\n");
+}
+
 // Its traps borrow the main thread's glibc thread pointer, as a static
 // program's do (before: the handler ran libc's code on Go's, SIGSEGV).
 TEST_CASE("a Go PIE without cgo (dynamically linked, no libc calls) runs inside the root as fake root") {

@@ -10,6 +10,8 @@
 #include <pthread.h>
 #include <stddef.h>
 #include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/un.h>
 #include <signal.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
@@ -186,6 +188,48 @@ int fork_busy() {
   return 0;
 }
 
+// Both ends of a fifo opened by two threads (each open waits for the
+// other end): a trapped open that blocks must not hold the other thread's.
+const char* g_fifo;
+void* fifo_writer(void*) {
+  long fd = sc(SYS_openat, AT_FDCWD, (long)g_fifo, O_WRONLY);
+  if (fd >= 0) {
+    sc(SYS_write, fd, (long)"through the fifo", 16);
+    sc(SYS_close, fd);
+  }
+  return nullptr;
+}
+// A datagram's receiver (with an address buffer: a trapped call) that
+// waits for another thread's message, sent after a trapped call of its own.
+int g_pair[2];
+void* receiver(void*) {
+  static char buf[64];
+  struct sockaddr_un from {};
+  socklen_t fl = sizeof from;
+  long n = sc(SYS_recvfrom, g_pair[0], (long)buf, sizeof buf - 1, 0, (long)&from, (long)&fl);
+  if (n >= 0) buf[n] = 0;
+  return n >= 0 ? buf : nullptr;
+}
+int fifo(const char* path) {
+  alarm(20);  // stuck: dies of SIGALRM (its handler waits too, not SIGKILL)
+  g_fifo = path;
+  unlink(path);
+  if (sc(SYS_mknodat, AT_FDCWD, (long)path, S_IFIFO | 0600, 0) < 0) return perror("mknod"), 1;
+  pthread_t t;
+  pthread_create(&t, nullptr, fifo_writer, nullptr);
+  printf("fifo %s\n", slurp(AT_FDCWD, path));
+  pthread_join(t, nullptr);
+  if (socketpair(AF_UNIX, SOCK_DGRAM, 0, g_pair) != 0) return perror("socketpair"), 1;
+  pthread_create(&t, nullptr, receiver, nullptr);
+  usleep(100 * 1000);  // the receiver waits in its call by now
+  const char* seen = slurp(AT_FDCWD, "/etc/marker");
+  sc(SYS_sendto, g_pair[1], (long)seen, (long)strlen(seen), 0, 0, 0);
+  void* got;
+  pthread_join(t, &got);
+  printf("datagram %s\n", got ? static_cast<char*>(got) : "failed");
+  return 0;
+}
+
 void on_usr1(int) {
   const char* got = slurp(AT_FDCWD, "/etc/marker");
   sc(SYS_write, 1, (long)"handler ", 8);
@@ -265,6 +309,7 @@ int main(int argc, char** argv) {
   if (!strcmp(mode, "processes")) return processes();
   if (!strcmp(mode, "signals")) return signals();
   if (!strcmp(mode, "fork-busy")) return fork_busy();
+  if (!strcmp(mode, "fifo")) return fifo(argc > 2 ? argv[2] : "/tmp/fifo");
   if (!strcmp(mode, "deny-seccomp") && argc > 2) return deny_seccomp(argv + 2);
   fprintf(stderr, "usage: rawprog basic|escapes|processes|signals|fork-busy | rawprog deny-seccomp CMD...\n");
   return 2;

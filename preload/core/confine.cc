@@ -42,6 +42,8 @@ namespace confine {
 
 bool (*g_before_exec)(ExecSaved*);
 void (*g_exec_failed)(bool, const ExecSaved*);
+bool (*g_before_wait)();
+void (*g_after_wait)();
 
 namespace {
 

@@ -127,6 +127,23 @@ struct ExecSaved {
 extern bool (*g_before_exec)(ExecSaved* saved);  // true: given back
 extern void (*g_exec_failed)(bool released, const ExecSaved* saved);
 
+// A call that may wait for another thread of the program (an open of a
+// fifo, which waits for its other end; a terminal's open; a connect) made
+// from a trap that borrowed glibc's thread pointer lets the lock go while
+// it waits: else the other end's open, a trap of its own, would wait for
+// the lock for good. The thread pointer stays borrowed and signals stay
+// blocked meanwhile: only the kernel runs on this thread until the call
+// returns and the lock is taken again.
+extern bool (*g_before_wait)();  // true: the lock was let go
+extern void (*g_after_wait)();
+template <class F>
+long waiting(F call) {
+  bool released = g_before_wait && g_before_wait();
+  long r = call();
+  if (released) g_after_wait();
+  return r;
+}
+
 // Makes the plan an exec of cowroot-stub, told (COWROOT_STUB, in `env` of
 // `cap` entries) what to start and how (Plan::mode). 0 or -errno.
 int to_stub(struct Plan* p, char** env, size_t cap);

@@ -10,6 +10,7 @@
 
 #include <cstring>
 
+#include "confine.h"
 #include "ops.h"
 #include "ops_impl.h"
 #include "procfs.h"
@@ -424,6 +425,16 @@ static bool proc_status_full(int dirfd, const char* path, char* out, size_t n) {
   return true;
 }
 
+// The kernel's open, which may wait (a fifo's other end, a terminal): a
+// borrowing trap lets its lock go meanwhile (confine.h). -errno on failure.
+static long kernel_open(int dirfd, const char* path, int flags, mode_t mode) {
+  return confine::waiting([&] { return sys::raw(SYS_openat, dirfd, (long)path, flags, mode); });
+}
+static int open_result(long fd) {
+  if (fd < 0) return fail(fd);
+  return (int)fd;
+}
+
 static int open_resolved(int dirfd, const char* path, int flags, mode_t mode, const Resolved& r) {
   if (dirfd == AT_FDCWD && path[0] == '/' && path[1] == 'p' && strncmp(path, "/proc/", 6) == 0) {
     int fd = proc_open_status(path, flags);
@@ -444,9 +455,9 @@ static int open_resolved(int dirfd, const char* path, int flags, mode_t mode, co
   if (checked)
     if (int e = check_open(dirfd, path, flags, r, c, &drop)) return fail(e);
   if (!creates) {
-    long fd = sys::call(SYS_openat, dirfd, (long)path, flags, mode);
+    long fd = kernel_open(dirfd, path, flags, mode);
     if (fd >= 0) drop_setid(drop);
-    return (int)fd;
+    return open_result(fd);
   }
   // Root meets the sticky rules only where a file exists already.
   bool sticky = !checked && !tmpfile && !(flags & O_EXCL) && sticky_create_rules();
@@ -464,8 +475,7 @@ static int open_resolved(int dirfd, const char* path, int flags, mode_t mode, co
   NewOwner o = new_owner(have_parent ? &parent : nullptr);
   mode_t perm = new_perm(create_mode(mode & 07777, o), false, o);
   mode_t disk = disk_perm(perm, false);
-  if (disk == perm && !owner_entry_needed(o) && !sticky && !drop.on)
-    return (int)sys::call(SYS_openat, dirfd, (long)path, flags, mode);
+  if (disk == perm && !owner_entry_needed(o) && !sticky && !drop.on) return open_result(kernel_open(dirfd, path, flags, mode));
   // The file may be created with other permissions than asked: find out
   // whether this call creates it, so that only a new file gets the entry.
   long fd;
@@ -480,11 +490,11 @@ static int open_resolved(int dirfd, const char* path, int flags, mode_t mode, co
       if (fd != -EEXIST) break;
       if (sticky)
         if (int e = check_sticky_existing(dirfd, path, flags, r, c)) return fail(e);
-      fd = sys::raw(SYS_openat, dirfd, (long)path, flags & ~O_CREAT, mode);
+      fd = kernel_open(dirfd, path, flags & ~O_CREAT, mode);
       created = false;
       if (fd != -ENOENT) break;
       if (tries == 3) {  // a dangling symlink: let the kernel create its target
-        fd = sys::raw(SYS_openat, dirfd, (long)path, flags, disk);
+        fd = kernel_open(dirfd, path, flags, disk);
         created = true;
         break;
       }

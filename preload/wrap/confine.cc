@@ -193,6 +193,20 @@ void foreign(int sig, siginfo_t* si, void* uc) {
   else reinterpret_cast<void (*)(int)>(h.handler)(sig);
 }
 
+// Served calls that may wait for another thread of the program: a fifo's
+// open waits for its other end, a blocking socket for its peer.
+bool may_wait(long nr) {
+  switch (nr) {
+    case SYS_open: case SYS_openat: case SYS_creat: case SYS_openat2:
+    case SYS_connect: case SYS_accept: case SYS_accept4:
+    case SYS_sendto: case SYS_sendmsg: case SYS_sendmmsg:
+    case SYS_recvfrom: case SYS_recvmsg: case SYS_recvmmsg:
+      return true;
+    default:
+      return false;
+  }
+}
+
 long serve(long nr, long* a, ucontext_t* uc, uintptr_t ip) {
   bool from_libc = g_libc.has(ip) || g_ldso.has(ip) || g_libpthread.has(ip);
   bool passing = from_libc && t_pass > 0;
@@ -220,8 +234,9 @@ long serve(long nr, long* a, ucontext_t* uc, uintptr_t ip) {
         !(passing && g_root.top_len && strncmp(p, g_root.top, g_root.top_len) == 0))
       if (long fd = gconv_cache_open(p, (int)a[at ? 2 : 1]); fd >= 0) return fd;
   }
-  // libc's own function, run by a wrapper with paths resolved already.
-  if (passing) return call(nr, a);
+  // libc's own function, run by a wrapper with paths resolved already
+  // (one that may wait: its socket calls, an open).
+  if (passing) return may_wait(nr) ? confine::waiting([&] { return call(nr, a); }) : call(nr, a);
   bool served;
   long r = syscall_door(nr, a, &served);
   return served ? r : call(nr, a);
@@ -316,6 +331,9 @@ void static_unlock() {
 // thread pointer and the mask of its frame (given back before an exec).
 uint64_t g_borrow_fs, g_borrow_mask;
 std::atomic<bool> g_dynamic_borrowed{false};  // a dynamic program's trap borrowed once: the exec hook looks
+// Set in the borrowed thread's data while a trap holds it (never in a glibc
+// thread's own: those do not borrow).
+CR_TLS bool t_borrowed;
 
 void block_all_but_sigsys() {
   uint64_t all = ~kSigsysBit;
@@ -329,6 +347,7 @@ void lend(uint64_t fs, uint64_t mask) {
   g_borrow_fs = fs;
   g_borrow_mask = mask;
   write_fs(g_main_fs);
+  t_borrowed = true;
 }
 
 // A dynamic program's code may set a thread pointer of its own too: Go
@@ -390,9 +409,23 @@ void on_sigsys(int sig, siginfo_t* si, void* uc) {
     trapped(sig, si, uc);  // 64 at once: on the thread's own stack
   }
   if (borrow) {
+    t_borrowed = false;
     write_fs(fs);
     static_unlock();
   }
+}
+
+// confine::waiting's hooks: a call that may wait lets the lock go (the
+// thread pointer stays borrowed: no other thread runs libc's code on it
+// until the lock is taken again, and signals stay blocked).
+bool before_wait() {
+  if (!t_borrowed) return false;
+  static_unlock();
+  return true;
+}
+void after_wait() {
+  static_lock();
+  t_borrowed = true;
 }
 
 // exec_program's hooks for an exec made from a borrowing trap. The lock is
@@ -405,6 +438,7 @@ void on_sigsys(int sig, siginfo_t* si, void* uc) {
 bool give_back(confine::ExecSaved* saved) {
   saved->fs = g_borrow_fs;
   saved->mask = g_borrow_mask;
+  t_borrowed = false;
   static_unlock();
   write_fs(saved->fs);
   sys::raw(SYS_rt_sigprocmask, SIG_SETMASK, (long)&saved->mask, 0, 8);
@@ -480,6 +514,8 @@ bool confine_static() {
   g_static = true;
   confine::g_before_exec = &static_before_exec;
   confine::g_exec_failed = &static_exec_failed;
+  confine::g_before_wait = &before_wait;
+  confine::g_after_wait = &after_wait;
   return true;
 #else
   return false;
@@ -559,6 +595,8 @@ void confine_start() {
   g_main_fs = read_fs();
   confine::g_before_exec = &dynamic_before_exec;
   confine::g_exec_failed = &static_exec_failed;
+  confine::g_before_wait = &before_wait;
+  confine::g_after_wait = &after_wait;
   if (!inherited) {
     if (int e = confine::install_filter(); e < 0) {
       // No seccomp here: programs that bypass libc cannot be confined

@@ -15,6 +15,7 @@
 #include <cstddef>
 #include <cstring>
 
+#include "../core/confine.h"
 #include "../core/hash.h"
 #include "../core/perm.h"
 #include "doors.h"
@@ -320,6 +321,17 @@ EXPORT int socket(int domain, int type, int protocol) {
   return (int)sys::call(SYS_socket, domain, type, protocol);
 }
 
+// The kernel's call, which may wait for the peer: a borrowing trap lets
+// its lock go meanwhile (confine.h). libc's convention.
+static long waiting_call(long nr, long a, long b, long c, long d = 0) {
+  long r = confine::waiting([&] { return sys::raw(nr, a, b, c, d); });
+  if (r < 0) {
+    errno = (int)-r;
+    return -1;
+  }
+  return r;
+}
+
 EXPORT int bind(int fd, const struct sockaddr* a, socklen_t l) {
   ensure();
   Resolved r;
@@ -347,7 +359,7 @@ EXPORT int connect(int fd, const struct sockaddr* a, socklen_t l) {
       if (int e = ops::unix_connect_check(r)) return fail(-e);
   }
   return (int)with_name_in(a, l, false, [&](const sockaddr* x, socklen_t xl) {
-    return sys::call(SYS_connect, fd, (long)x, xl);
+    return waiting_call(SYS_connect, fd, (long)x, xl);
   });
 }
 EXPORT int getsockname(int fd, struct sockaddr* a, socklen_t* l) {
@@ -365,7 +377,7 @@ EXPORT int getpeername(int fd, struct sockaddr* a, socklen_t* l) {
 EXPORT int accept4(int fd, struct sockaddr* a, socklen_t* l, int flags) {
   ensure();
   return (int)with_name_out(a, l, [&](sockaddr* x, socklen_t* xl) {
-    return sys::call(SYS_accept4, fd, (long)x, (long)xl, flags);
+    return waiting_call(SYS_accept4, fd, (long)x, (long)xl, flags);
   });
 }
 EXPORT int accept(int fd, struct sockaddr* a, socklen_t* l) { return accept4(fd, a, l, 0); }

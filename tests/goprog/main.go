@@ -2,7 +2,7 @@
 // by tests/confine_tests.cc: with cgo (dynamically linked, as Debian
 // builds many Go programs) and without (static).
 //
-//	goprog basic OUT | goprog exec | goprog execmany | goprog signals | goprog sigterm
+//	goprog basic OUT | goprog exec | goprog execmany | goprog signals | goprog sigterm | goprog fifo PATH
 package main
 
 import (
@@ -59,6 +59,26 @@ func main() {
 		}
 		b, err := exec.Command("/bin/cat", "/etc/marker").CombinedOutput()
 		fmt.Printf("execmany %s %v\n", b, err)
+	case "fifo":
+		// Both ends of a fifo opened by two goroutines on two threads:
+		// each open waits for the other end.
+		path := os.Args[2]
+		os.Remove(path)
+		if err := syscall.Mkfifo(path, 0600); err != nil {
+			fmt.Println("mkfifo:", err)
+			os.Exit(1)
+		}
+		done := make(chan error)
+		go func() {
+			f, err := os.OpenFile(path, os.O_WRONLY, 0)
+			if err == nil {
+				_, err = f.WriteString("through the fifo")
+				f.Close()
+			}
+			done <- err
+		}()
+		b, err := os.ReadFile(path)
+		fmt.Printf("fifo %s %v %v\n", b, err, <-done)
 	case "signals":
 		// Trapped calls on four threads while signals keep arriving (the
 		// process's own, and the runtime's preemption and collections):
