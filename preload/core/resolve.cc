@@ -291,6 +291,19 @@ int may_search(const char* cur, const DirRec& rec, const Cred& c) {
   return may(view_of(key_of(rec), real_of(rec)), kMayExec, c);
 }
 
+bool foreign_process(const char* host);
+
+// Whether the /proc magic link at `host` leads into the root: its target
+// is a path there (a file removed since too).
+bool link_in_root(const char* host) {
+  PathBuf target, top;
+  long tl = sys::raw(SYS_readlinkat, AT_FDCWD, (long)host, (long)target, sizeof target - 1);
+  if (tl <= 0 || target[0] != '/') return false;
+  target[tl] = 0;
+  if (tl > 10 && strcmp(target + tl - 10, " (deleted)") == 0) target[tl - 10] = 0;
+  return host_to_top(target, top, sizeof top);
+}
+
 // Whether the top-inside path of a process's program names a file there.
 bool program_in_root(const char* top) {
   PathBuf h;
@@ -426,6 +439,13 @@ int walk(const char* path, bool follow_last, char* cur, size_t cap, bool* traili
           continue;
         }
       }
+      // A process outside the session: its working directory, open files
+      // and mapped files are where it is, outside the root, and followed
+      // they lead there (as after a real chroot(2)). Refused as the kernel
+      // refuses them for a process one may not trace, unless they are in
+      // the root. (Its namespaces, ns/NAME, name no file.)
+      bool ns = hl >= bl + 4 && memcmp(host + hl - bl - 4, "/ns/", 4) == 0;
+      if (g_root.active && !ns && foreign_process(host) && !link_in_root(host)) return -EACCES;
       size_t al = strlen(e);
       if (clen + al + 1 > cap) return -ENAMETOOLONG;
       memcpy(cur + clen, e, al + 1);
@@ -776,6 +796,18 @@ bool take_number(const char** p, long* v) {
   *p = q;
   *v = x;
   return true;
+}
+
+// Whether /proc/PID/... (`host`) is a process of another session or of
+// none: its environment (as it started) does not carry this session's
+// state directory, or cannot be read (another user's). Not self,
+// thread-self, this process or one of its threads.
+bool foreign_process(const char* host) {
+  const char* p = host + 6;
+  long pid;
+  if (!take_number(&p, &pid) || *p != '/' || pid == sys::raw(SYS_getpid)) return false;
+  PathBuf state;
+  return !initial_env(pid, kEnvState, state, sizeof state) || strcmp(state, g_session.state_dir) != 0;
 }
 
 }  // namespace
