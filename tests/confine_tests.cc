@@ -171,6 +171,19 @@ TEST_CASE("the working directory and open files of a process outside the session
         "sh: 1: cd: can't cd to /proc/PID/cwd\ncd refused\n1\n1\nhost secret\n");
 }
 
+// The kernel lets a process trace, read and write any other of the same
+// user's (where Yama does not restrict it, as here): from a root, one
+// outside is the host. Refused as for one we may not trace; the session's
+// own (its child) stay open to debuggers.
+TEST_CASE("a program in a root attaches to, reads and takes from the session's processes only") {
+  auto r = sh("sleep 60 & p=$!; cd / && " + cowroot() + " -r " + q(root()) +
+              " -- sh -c 'rawprog-static others '$p'; rawprog others '$p'; perl -e \"open(F, \\\"<\\\", \\\"/proc/'$p'/mem\\\") or print \\\"perl: \\$!\\n\\\"\"' 2>&1; kill $p");
+  CHECK(r.out ==
+        "child: attach 0 vm 0 getfd 0 mem 0\noutside: attach -1 vm -1 getfd -1 mem -13\n"
+        "child: attach 0 vm 0 getfd 0 mem 0\noutside: attach -1 vm -1 getfd -1 mem -13\n"
+        "perl: Permission denied\n");
+}
+
 TEST_CASE("fork, vfork, threads and exec made with raw calls stay confined") {
   auto r = in_root("rawprog processes");
   CHECK(r.out ==
@@ -466,6 +479,15 @@ TEST_CASE("the filter: every door is trapped from outside the window, nothing fr
   CHECK(v(SYS_rt_sigprocmask, outside, block) == trap);
   CHECK(v(SYS_rt_sigprocmask, outside, unblock) == allow);
   CHECK(v(SYS_rt_sigprocmask, outside, query) == allow);
+  // A tracer's attach is looked at (whom it traces); its other requests
+  // (a debugger's many reads of its tracee) are not.
+  long attach[6] = {16, 1234}, seize[6] = {0x4206, 1234}, peek[6] = {2, 1234, 4096};
+  CHECK(v(SYS_ptrace, outside, attach) == trap);
+  CHECK(v(SYS_ptrace, outside, seize) == trap);
+  CHECK(v(SYS_ptrace, outside, peek) == allow);
+  CHECK(v(SYS_ptrace, inside, attach) == allow);
+  CHECK(v(SYS_process_vm_writev, outside) == trap);
+  CHECK(v(SYS_pidfd_getfd, outside) == trap);
   CHECK(filter_length() < 4096);
   (void)x86_64;
 }

@@ -10,6 +10,7 @@
 #include <pthread.h>
 #include <stddef.h>
 #include <sys/prctl.h>
+#include <sys/uio.h>
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <signal.h>
@@ -22,6 +23,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <initializer_list>
 
 #include "../preload/core/direct.h"
 
@@ -230,6 +232,41 @@ int fifo(const char* path) {
   return 0;
 }
 
+// Calls that act on another process: attach a tracer, read its memory,
+// take its descriptor, open its /proc/PID/mem. Each one's result (0 or
+// -errno) for `pid`.
+long g_word = 42;
+void on_process(const char* who, long pid) {
+  long attach = sc(SYS_ptrace, 16 /* PTRACE_ATTACH */, pid, 0, 0);
+  if (attach == 0) {
+    int st;
+    sc(SYS_wait4, pid, (long)&st, __WALL, 0);
+    sc(SYS_ptrace, 17 /* PTRACE_DETACH */, pid, 0, 0);
+  }
+  long word = 0;
+  struct iovec local {&word, sizeof word}, remote{&g_word, sizeof g_word};
+  long vm = sc(SYS_process_vm_readv, pid, (long)&local, 1, (long)&remote, 1, 0);
+  long pidfd = sc(SYS_pidfd_open, pid, 0);
+  long getfd = pidfd < 0 ? pidfd : sc(SYS_pidfd_getfd, pidfd, 0, 0);
+  char mem[64];
+  snprintf(mem, sizeof mem, "/proc/%ld/mem", pid);
+  long m = sc(SYS_openat, AT_FDCWD, (long)mem, O_RDONLY);
+  for (long fd : {pidfd, getfd, m})
+    if (fd >= 0) sc(SYS_close, fd);
+  printf("%s: attach %ld vm %ld getfd %ld mem %ld\n", who, attach, vm < 0 ? vm : 0, getfd < 0 ? getfd : 0, m < 0 ? m : 0);
+}
+int others(long outside) {
+  long child = sc(SYS_fork);
+  if (child == 0) {
+    for (;;) pause();
+  }
+  on_process("child", child);
+  kill((pid_t)child, SIGKILL);
+  sc(SYS_wait4, child, 0, 0, 0);
+  on_process("outside", outside);
+  return 0;
+}
+
 void on_usr1(int) {
   const char* got = slurp(AT_FDCWD, "/etc/marker");
   sc(SYS_write, 1, (long)"handler ", 8);
@@ -310,7 +347,8 @@ int main(int argc, char** argv) {
   if (!strcmp(mode, "signals")) return signals();
   if (!strcmp(mode, "fork-busy")) return fork_busy();
   if (!strcmp(mode, "fifo")) return fifo(argc > 2 ? argv[2] : "/tmp/fifo");
+  if (!strcmp(mode, "others") && argc > 2) return others(atol(argv[2]));
   if (!strcmp(mode, "deny-seccomp") && argc > 2) return deny_seccomp(argv + 2);
-  fprintf(stderr, "usage: rawprog basic|escapes|processes|signals|fork-busy | rawprog deny-seccomp CMD...\n");
+  fprintf(stderr, "usage: rawprog basic|escapes|processes|signals|fork-busy | rawprog fifo PATH | rawprog others PID | rawprog deny-seccomp CMD...\n");
   return 2;
 }

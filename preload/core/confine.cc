@@ -58,6 +58,7 @@ enum Kind : uint8_t {
   kArgSet,       // to the handler when argument `arg` is not null
   kSigaction,    // rt_sigaction: of SIGSYS, or setting any handler
   kSigprocmask,  // rt_sigprocmask: blocking or setting a mask
+  kAttach,       // ptrace: PTRACE_ATTACH and PTRACE_SEIZE (whom to trace)
 };
 
 struct Entry {
@@ -92,6 +93,13 @@ constexpr Extra kExtra[] = {
     {SYS_recvfrom, kArgSet, 4},
     {SYS_accept, kArgSet, 1},
     {SYS_accept4, kArgSet, 1},
+    // Calls that act on another process, held to the session's own
+    // (a process outside it is where the host is): attaching a tracer,
+    // its memory, its descriptors.
+    {SYS_ptrace, kAttach, 0},
+    {SYS_process_vm_readv, kTrap, 0},
+    {SYS_process_vm_writev, kTrap, 0},
+    {SYS_pidfd_getfd, kTrap, 0},
     // Calls that would act past the doors: said absent, as an old kernel would.
     {SYS_clone3, kDeny, 0},
     {SYS_io_uring_setup, kDeny, 0},
@@ -201,6 +209,14 @@ bool leaf(const Entry& e) {
       ok &= load(arg_lo(0));                                      // 10
       ok &= jump(BPF_JMP | BPF_JEQ | BPF_K, SIG_UNBLOCK, 1, 0);   // 11 -> 13 | 12
       ok &= ret(kRetTrap);                                        // 12
+      break;
+    case kAttach:
+      ok &= jump(BPF_JMP | BPF_JEQ | BPF_K, e.nr, 0, 9);                 // 0 -> 1 | 10
+      ok &= window_passes();                                              // 1..5
+      ok &= load(arg_lo(0));                                              // 6
+      ok &= jump(BPF_JMP | BPF_JEQ | BPF_K, 16 /* ATTACH */, 1, 0);       // 7 -> 9 | 8
+      ok &= jump(BPF_JMP | BPF_JEQ | BPF_K, 0x4206 /* SEIZE */, 0, 1);    // 8 -> 9 | 10
+      ok &= ret(kRetTrap);                                                // 9
       break;
   }
   return ok && ret(kRetAllow);

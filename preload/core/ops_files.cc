@@ -407,13 +407,14 @@ void drop_setid(const SetidDrop& d) {
 
 }  // namespace
 
-// A status file named relative to its /proc/PID directory (procps-ng
+// A file `name` named relative to its /proc/PID directory (procps-ng
 // 4.0.7 opens "status" from a descriptor of /proc/PID; a shell in /proc/PID
 // reads ./status): its full name into out, for proc_open_status. Only a
-// name that ends in "status" costs the look at where it is relative to.
-static bool proc_status_full(int dirfd, const char* path, char* out, size_t n) {
-  size_t l = strlen(path);
-  if (path[0] == '/' || l < 6 || strcmp(path + l - 6, "status") != 0 || (l > 6 && path[l - 7] != '/')) return false;
+// path whose last name is `name` costs the look at where it is relative to.
+static bool proc_full(int dirfd, const char* path, const char* name, char* out, size_t n) {
+  size_t l = strlen(path), nl = strlen(name);
+  if (path[0] == '/' || l < nl || strcmp(path + l - nl, name) != 0 || (l > nl && path[l - nl - 1] != '/'))
+    return false;
   PathBuf dir;
   if (dirfd == AT_FDCWD ? sys::raw(SYS_getcwd, (long)dir, sizeof dir) <= 0 : !fd_host_path(dirfd, dir, sizeof dir))
     return false;
@@ -435,15 +436,26 @@ static int open_result(long fd) {
   return (int)fd;
 }
 
+// /proc/PID/mem (or task/TID/mem) of a process outside the session, in a
+// root: its memory is the host's to change (a debugger's way in). Refused
+// as for a process one may not trace.
+static bool foreign_memory(const char* full) {
+  size_t l = strlen(full);
+  return g_root.active && l > 4 && strcmp(full + l - 4, "/mem") == 0 && foreign_process(full);
+}
+
 static int open_resolved(int dirfd, const char* path, int flags, mode_t mode, const Resolved& r) {
   if (dirfd == AT_FDCWD && path[0] == '/' && path[1] == 'p' && strncmp(path, "/proc/", 6) == 0) {
+    if (foreign_memory(path)) return fail(-EACCES);
     int fd = proc_open_status(path, flags);
     if (fd != kNotProc) return fd < 0 ? fail(fd) : fd;
   } else if (path[0] != '/') {
     PathBuf full;
-    if (proc_status_full(dirfd, path, full, sizeof full)) {
+    if (proc_full(dirfd, path, "status", full, sizeof full)) {
       int fd = proc_open_status(full, flags);
       if (fd != kNotProc) return fd < 0 ? fail(fd) : fd;
+    } else if (proc_full(dirfd, path, "mem", full, sizeof full) && foreign_memory(full)) {
+      return fail(-EACCES);
     }
   }
   if (g_cow.sidecar[0] && ((flags & O_CREAT) || (flags & O_TMPFILE) == O_TMPFILE)) cow_note(dirfd, path);

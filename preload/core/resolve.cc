@@ -291,8 +291,6 @@ int may_search(const char* cur, const DirRec& rec, const Cred& c) {
   return may(view_of(key_of(rec), real_of(rec)), kMayExec, c);
 }
 
-bool foreign_process(const char* host);
-
 // Whether the /proc magic link at `host` leads into the root: its target
 // is a path there (a file removed since too).
 bool link_in_root(const char* host) {
@@ -798,19 +796,20 @@ bool take_number(const char** p, long* v) {
   return true;
 }
 
-// Whether /proc/PID/... (`host`) is a process of another session or of
-// none: its environment (as it started) does not carry this session's
-// state directory, or cannot be read (another user's). Not self,
-// thread-self, this process or one of its threads.
-bool foreign_process(const char* host) {
-  const char* p = host + 6;
-  long pid;
-  if (!take_number(&p, &pid) || *p != '/' || pid == sys::raw(SYS_getpid)) return false;
+}  // namespace
+
+bool foreign_pid(long pid) {
+  if (pid <= 0 || pid == sys::raw(SYS_getpid)) return false;
   PathBuf state;
   return !initial_env(pid, kEnvState, state, sizeof state) || strcmp(state, g_session.state_dir) != 0;
 }
 
-}  // namespace
+bool foreign_process(const char* host) {
+  if (strncmp(host, "/proc/", 6) != 0) return false;
+  const char* p = host + 6;
+  long pid;
+  return take_number(&p, &pid) && *p == '/' && foreign_pid(pid);
+}
 
 // The value of variable `name` in the environment process `pid` started
 // with (/proc/PID/environ), into out.

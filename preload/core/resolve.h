@@ -111,6 +111,14 @@ bool proc_exe_inside(const char* host, char* out, size_t n);
 // with (/proc/PID/environ), into out. False when it has none.
 bool initial_env(long pid, const char* name, char* out, size_t n);
 
+// Whether process (or thread) `pid` is another session's or none's: its
+// environment as it started does not carry this session's state directory,
+// or cannot be read (another user's). Not this process or its threads.
+bool foreign_pid(long pid);
+// The same for the process a /proc/PID/... path names (false for self,
+// thread-self or anything else).
+bool foreign_process(const char* host);
+
 // Canonical inside path of (dirfd, path) as realpath() sees it (every
 // symlink followed), into out. Returns 0 or -errno (-ENOENT if missing).
 int inside_realpath(int dirfd, const char* path, char* out, size_t n);

@@ -193,6 +193,40 @@ void foreign(int sig, siginfo_t* si, void* uc) {
   else reinterpret_cast<void (*)(int)>(h.handler)(sig);
 }
 
+// The process a pidfd refers to (/proc/self/fdinfo/N's "Pid:"), or 0.
+long pidfd_pid(long fd) {
+  char path[48] = "/proc/self/fdinfo/";
+  size_t l = 18;
+  char d[24];
+  int nd = 0;
+  do d[nd++] = char('0' + fd % 10); while ((fd /= 10) > 0 && nd < 20);
+  while (nd) path[l++] = d[--nd];
+  path[l] = 0;
+  long f = sys::raw(SYS_openat, AT_FDCWD, (long)path, O_RDONLY | O_CLOEXEC);
+  if (f < 0) return 0;
+  char buf[512];
+  long n = sys::raw(SYS_read, f, (long)buf, sizeof buf - 1);
+  sys::raw(SYS_close, f);
+  if (n <= 0) return 0;
+  buf[n] = 0;
+  const char* p = strstr(buf, "\nPid:\t");
+  return p ? strtol(p + 6, nullptr, 10) : 0;
+}
+
+// A call that acts on another process (a tracer's attach, its memory, its
+// descriptors), in a root: refused for a process outside the session, as
+// the kernel refuses one we may not trace (EPERM). What is outside acts
+// on the host.
+long on_process(long nr, const long* a) {
+  if (g_root.active) {
+    long pid = nr == SYS_ptrace ? ((a[0] == 16 || a[0] == 0x4206) ? a[1] : 0)  // ATTACH, SEIZE
+               : nr == SYS_pidfd_getfd ? pidfd_pid(a[0])
+                                       : a[0];
+    if (pid && foreign_pid(pid)) return -EPERM;
+  }
+  return call(nr, a);
+}
+
 // Served calls that may wait for another thread of the program: a fifo's
 // open waits for its other end, a blocking socket for its peer.
 bool may_wait(long nr) {
@@ -213,6 +247,10 @@ long serve(long nr, long* a, ucontext_t* uc, uintptr_t ip) {
   switch (nr) {
     case SYS_rt_sigaction: return sigaction_call(a, passing);
     case SYS_rt_sigprocmask: return sigprocmask_call(a, uc);
+    case SYS_ptrace:
+    case SYS_process_vm_readv:
+    case SYS_process_vm_writev:
+    case SYS_pidfd_getfd: return on_process(nr, a);
     case SYS_rt_sigsuspend: return with_mask_stripped(nr, a, 0);
     case SYS_ppoll: return with_mask_stripped(nr, a, 3);
     case SYS_pselect6: return with_mask_stripped(nr, a, 5);
