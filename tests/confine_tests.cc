@@ -294,14 +294,20 @@ TEST_CASE("what a Go program starts gets its signal mask, not the trap's") {
 // A static or PIE Go program's traps are served one at a time: a trapped
 // open that waits (a fifo's end) let no other thread's trap run, and two
 // threads opening the two ends waited for each other for good (and a
-// thread waiting for a datagram held every other thread's traps).
-TEST_CASE("two threads of a static program open the two ends of a fifo") {
+// thread waiting for a datagram held every other thread's traps). Such a
+// wait kept every signal blocked: SIGTERM did not end a single-threaded
+// static program waiting for a fifo's writer or a datagram.
+TEST_CASE("two threads of a static program open the two ends of a fifo; a signal ends a static program's wait") {
   auto r = sh("cd / && timeout -s KILL 60 " + cowroot() + " -r " + q(root()) +
               " -- /bin/sh -c 'rawprog-static fifo /tmp/f1; rawprog fifo /tmp/f2; gostatic fifo /tmp/f3; "
               "gopie fifo /tmp/f4; gocgo fifo /tmp/f5' 2>&1");
   CHECK(r.out ==
         "fifo through the fifo\ndatagram in the root\nfifo through the fifo\ndatagram in the root\n"
         "fifo through the fifo <nil> <nil>\nfifo through the fifo <nil> <nil>\nfifo through the fifo <nil> <nil>\n");
+  r = sh("cd / && timeout -s KILL 60 " + cowroot() + " -r " + q(root()) +
+         " -- /bin/sh -c 'mkfifo /tmp/f6; timeout 1 busybox cat /tmp/f6; echo $?; timeout -s INT 1 rawprog-static wait-recv; "
+         "echo $?; timeout 1 rawprog wait-recv; echo $?' 2>&1");
+  CHECK(r.out == "124\n124\n124\n");
 }
 
 // Its traps borrow the main thread's glibc thread pointer, as a static

@@ -12,7 +12,7 @@ for d in bin sbin lib lib64; do
   [ -e "$dir/$d" ] || ln -s "usr/$d" "$dir/$d"
 done
 progs="sh dash ls cat stat readlink realpath ln mkdir rm touch id env pwd chmod chown mknod test true false echo chroot printf sort truncate touch dd setfattr getfattr grep
-       sleep mv cp find tar perl python3 getent ldd head bash cut setsid chgrp mkfifo setpriv capsh date"
+       sleep mv cp find tar perl python3 getent ldd head bash cut setsid chgrp mkfifo setpriv capsh date timeout"
 copy() {  # copy a file under its parent's canonical directory, keeping symlinks as they are
   src=$1
   [ -e "$src" ] || return 0

@@ -212,6 +212,13 @@ void* receiver(void*) {
   if (n >= 0) buf[n] = 0;
   return n >= 0 ? buf : nullptr;
 }
+// Waits in a trapped recvfrom for a datagram that never comes: a signal
+// must end it.
+int wait_recv() {
+  if (socketpair(AF_UNIX, SOCK_DGRAM, 0, g_pair) != 0) return perror("socketpair"), 1;
+  receiver(nullptr);
+  return 0;
+}
 int fifo(const char* path) {
   alarm(20);  // stuck: dies of SIGALRM (its handler waits too, not SIGKILL)
   g_fifo = path;
@@ -348,7 +355,8 @@ int main(int argc, char** argv) {
   if (!strcmp(mode, "fork-busy")) return fork_busy();
   if (!strcmp(mode, "fifo")) return fifo(argc > 2 ? argv[2] : "/tmp/fifo");
   if (!strcmp(mode, "others") && argc > 2) return others(atol(argv[2]));
+  if (!strcmp(mode, "wait-recv")) return wait_recv();
   if (!strcmp(mode, "deny-seccomp") && argc > 2) return deny_seccomp(argv + 2);
-  fprintf(stderr, "usage: rawprog basic|escapes|processes|signals|fork-busy | rawprog fifo PATH | rawprog others PID | rawprog deny-seccomp CMD...\n");
+  fprintf(stderr, "usage: rawprog basic|escapes|processes|signals|fork-busy | rawprog fifo PATH | rawprog others PID | rawprog wait-recv | rawprog deny-seccomp CMD...\n");
   return 2;
 }

@@ -9,6 +9,8 @@
 #include <stddef.h>
 #include <sys/mman.h>
 #include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
 
 #include <cerrno>
 #include <cstring>
@@ -42,8 +44,23 @@ namespace confine {
 
 bool (*g_before_exec)(ExecSaved*);
 void (*g_exec_failed)(bool, const ExecSaved*);
-bool (*g_before_wait)();
-void (*g_after_wait)();
+bool (*g_borrowed)();
+int (*g_let_go)(bool, ExecSaved*);
+void (*g_take_again)(int, const ExecSaved*);
+
+bool open_may_wait(int dirfd, const char* path, int flags) {
+  if (flags & (O_NONBLOCK | O_PATH | O_DIRECTORY) || (flags & O_TMPFILE) == O_TMPFILE) return false;
+  struct statx sx;
+  if (sys::raw(SYS_statx, dirfd, (long)path, (flags & O_NOFOLLOW) ? AT_SYMLINK_NOFOLLOW : 0, STATX_TYPE, (long)&sx) != 0)
+    return false;
+  return S_ISFIFO(sx.stx_mode) || S_ISCHR(sx.stx_mode);
+}
+
+bool socket_may_wait(int fd, int flags) {
+  if (flags & MSG_DONTWAIT) return false;
+  long fl = sys::raw(SYS_fcntl, fd, F_GETFL);
+  return fl >= 0 && !(fl & O_NONBLOCK);
+}
 
 namespace {
 

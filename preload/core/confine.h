@@ -127,22 +127,33 @@ struct ExecSaved {
 extern bool (*g_before_exec)(ExecSaved* saved);  // true: given back
 extern void (*g_exec_failed)(bool released, const ExecSaved* saved);
 
-// A call that may wait for another thread of the program (an open of a
-// fifo, which waits for its other end; a terminal's open; a connect) made
+// A call that may wait (an open of a fifo, which waits for its other end;
+// a terminal's open; a blocking socket's connect, accept or receive) made
 // from a trap that borrowed glibc's thread pointer lets the lock go while
-// it waits: else the other end's open, a trap of its own, would wait for
-// the lock for good. The thread pointer stays borrowed and signals stay
-// blocked meanwhile: only the kernel runs on this thread until the call
-// returns and the lock is taken again.
-extern bool (*g_before_wait)();  // true: the lock was let go
-extern void (*g_after_wait)();
-template <class F>
-long waiting(F call) {
-  bool released = g_before_wait && g_before_wait();
+// it waits: else the other end's open, a trap of another thread, would
+// wait for the lock for good. Where it may wait long (`signals()`: the
+// file is a fifo or a terminal, the socket blocks), the program's thread
+// pointer and signal mask go back for its length too, as for an exec:
+// SIGTERM or Ctrl-C end a program waiting there, and its own handlers run
+// (a trap they make borrows afresh). Otherwise signals stay blocked and
+// the borrowed thread pointer stays: nothing runs on the thread until the
+// call returns and the lock is taken again.
+extern bool (*g_borrowed)();
+extern int (*g_let_go)(bool signals, ExecSaved* saved);  // 0: nothing let go
+extern void (*g_take_again)(int how, const ExecSaved* saved);
+template <class S, class F>
+long waiting(S signals, F call) {
+  ExecSaved saved{};
+  int how = g_borrowed && g_borrowed() ? g_let_go(signals(), &saved) : 0;
   long r = call();
-  if (released) g_after_wait();
+  if (how) g_take_again(how, &saved);
   return r;
 }
+// Whether an open of (dirfd, path) with `flags` may wait long: a fifo or a
+// character device opened without O_NONBLOCK (one statx).
+bool open_may_wait(int dirfd, const char* path, int flags);
+// Whether a socket call on `fd` (with MSG_* `flags`) blocks.
+bool socket_may_wait(int fd, int flags);
 
 // Makes the plan an exec of cowroot-stub, told (COWROOT_STUB, in `env` of
 // `cap` entries) what to start and how (Plan::mode). 0 or -errno.

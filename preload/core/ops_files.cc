@@ -429,7 +429,8 @@ static bool proc_full(int dirfd, const char* path, const char* name, char* out, 
 // The kernel's open, which may wait (a fifo's other end, a terminal): a
 // borrowing trap lets its lock go meanwhile (confine.h). -errno on failure.
 static long kernel_open(int dirfd, const char* path, int flags, mode_t mode) {
-  return confine::waiting([&] { return sys::raw(SYS_openat, dirfd, (long)path, flags, mode); });
+  return confine::waiting([&] { return confine::open_may_wait(dirfd, path, flags); },
+                          [&] { return sys::raw(SYS_openat, dirfd, (long)path, flags, mode); });
 }
 static int open_result(long fd) {
   if (fd < 0) return fail(fd);

@@ -231,13 +231,25 @@ long on_process(long nr, const long* a) {
 // open waits for its other end, a blocking socket for its peer.
 bool may_wait(long nr) {
   switch (nr) {
-    case SYS_open: case SYS_openat: case SYS_creat: case SYS_openat2:
+    case SYS_open: case SYS_openat: case SYS_creat:
     case SYS_connect: case SYS_accept: case SYS_accept4:
     case SYS_sendto: case SYS_sendmsg: case SYS_sendmmsg:
     case SYS_recvfrom: case SYS_recvmsg: case SYS_recvmmsg:
       return true;
     default:
       return false;
+  }
+}
+// Whether such a call may wait long (confine::waiting: signals come in).
+bool waits_long(long nr, const long* a) {
+  switch (nr) {
+    case SYS_open: return confine::open_may_wait(AT_FDCWD, (const char*)a[0], (int)a[1]);
+    case SYS_openat: return confine::open_may_wait((int)a[0], (const char*)a[1], (int)a[2]);
+    case SYS_creat: return confine::open_may_wait(AT_FDCWD, (const char*)a[0], O_CREAT | O_WRONLY | O_TRUNC);
+    case SYS_sendto: case SYS_recvfrom: case SYS_sendmmsg: case SYS_recvmmsg:
+      return confine::socket_may_wait((int)a[0], (int)a[3]);
+    case SYS_sendmsg: case SYS_recvmsg: return confine::socket_may_wait((int)a[0], (int)a[2]);
+    default: return confine::socket_may_wait((int)a[0], 0);
   }
 }
 
@@ -274,7 +286,10 @@ long serve(long nr, long* a, ucontext_t* uc, uintptr_t ip) {
   }
   // libc's own function, run by a wrapper with paths resolved already
   // (one that may wait: its socket calls, an open).
-  if (passing) return may_wait(nr) ? confine::waiting([&] { return call(nr, a); }) : call(nr, a);
+  if (passing) {
+    if (!may_wait(nr)) return call(nr, a);
+    return confine::waiting([&] { return waits_long(nr, a); }, [&] { return call(nr, a); });
+  }
   bool served;
   long r = syscall_door(nr, a, &served);
   return served ? r : call(nr, a);
@@ -453,18 +468,10 @@ void on_sigsys(int sig, siginfo_t* si, void* uc) {
   }
 }
 
-// confine::waiting's hooks: a call that may wait lets the lock go (the
-// thread pointer stays borrowed: no other thread runs libc's code on it
-// until the lock is taken again, and signals stay blocked).
-bool before_wait() {
-  if (!t_borrowed) return false;
-  static_unlock();
-  return true;
-}
-void after_wait() {
-  static_lock();
-  t_borrowed = true;
-}
+// confine::waiting's hooks (confine.h). Declared here, after give_back.
+bool borrowed() { return t_borrowed; }
+int let_go(bool signals, confine::ExecSaved* saved);
+void take_again(int how, const confine::ExecSaved* saved);
 
 // exec_program's hooks for an exec made from a borrowing trap. The lock is
 // not held across a successful exec (a vfork child's exec would leave it
@@ -487,6 +494,19 @@ void static_exec_failed(bool released, const confine::ExecSaved* saved) {
   block_all_but_sigsys();
   lend(saved->fs, saved->mask);
 }
+// A call that may wait: the lock alone (1), or with the program's thread
+// pointer and mask (2).
+int let_go(bool signals, confine::ExecSaved* saved) {
+  if (signals) return give_back(saved) ? 2 : 0;
+  static_unlock();
+  return 1;
+}
+void take_again(int how, const confine::ExecSaved* saved) {
+  if (how == 2) return static_exec_failed(true, saved);
+  static_lock();
+  t_borrowed = true;
+}
+
 // In a static program, a trap runs on the borrowed thread pointer.
 bool static_before_exec(confine::ExecSaved* saved) { return read_fs() == g_main_fs && give_back(saved); }
 // In a dynamic program, whose threads of libc's own have their own thread
@@ -552,8 +572,9 @@ bool confine_static() {
   g_static = true;
   confine::g_before_exec = &static_before_exec;
   confine::g_exec_failed = &static_exec_failed;
-  confine::g_before_wait = &before_wait;
-  confine::g_after_wait = &after_wait;
+  confine::g_borrowed = &borrowed;
+  confine::g_let_go = &let_go;
+  confine::g_take_again = &take_again;
   return true;
 #else
   return false;
@@ -633,8 +654,9 @@ void confine_start() {
   g_main_fs = read_fs();
   confine::g_before_exec = &dynamic_before_exec;
   confine::g_exec_failed = &static_exec_failed;
-  confine::g_before_wait = &before_wait;
-  confine::g_after_wait = &after_wait;
+  confine::g_borrowed = &borrowed;
+  confine::g_let_go = &let_go;
+  confine::g_take_again = &take_again;
   if (!inherited) {
     if (int e = confine::install_filter(); e < 0) {
       // No seccomp here: programs that bypass libc cannot be confined

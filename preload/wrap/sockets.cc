@@ -324,7 +324,8 @@ EXPORT int socket(int domain, int type, int protocol) {
 // The kernel's call, which may wait for the peer: a borrowing trap lets
 // its lock go meanwhile (confine.h). libc's convention.
 static long waiting_call(long nr, long a, long b, long c, long d = 0) {
-  long r = confine::waiting([&] { return sys::raw(nr, a, b, c, d); });
+  long r = confine::waiting([&] { return confine::socket_may_wait((int)a, 0); },
+                            [&] { return sys::raw(nr, a, b, c, d); });
   if (r < 0) {
     errno = (int)-r;
     return -1;

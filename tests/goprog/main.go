@@ -2,7 +2,7 @@
 // by tests/confine_tests.cc: with cgo (dynamically linked, as Debian
 // builds many Go programs) and without (static).
 //
-//	goprog basic OUT | goprog exec | goprog execmany | goprog signals | goprog sigterm | goprog fifo PATH
+//	goprog basic OUT | goprog exec | goprog execmany | goprog signals | goprog sigterm | goprog fifo PATH | goprog cat PATH
 package main
 
 import (
@@ -59,6 +59,10 @@ func main() {
 		}
 		b, err := exec.Command("/bin/cat", "/etc/marker").CombinedOutput()
 		fmt.Printf("execmany %s %v\n", b, err)
+	case "cat":
+		// Its open of a fifo with no writer waits: a signal must end it.
+		b, err := os.ReadFile(os.Args[2])
+		fmt.Printf("cat %s %v\n", b, err)
 	case "fifo":
 		// Both ends of a fifo opened by two goroutines on two threads:
 		// each open waits for the other end.
