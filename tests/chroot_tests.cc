@@ -549,6 +549,10 @@ TEST_CASE("/proc magic links lead inside: realpath of them, and absolute symlink
                    "realpath /proc/self/cwd && exec 7</tmp/m/d/f && realpath /proc/self/fd/7 && "
                    "cat /proc/self/cwd/abs/f && cat /proc/self/root/tmp/m/abs/f");
   CHECK(r.out == "/tmp/m\n/tmp/m/d/f\nf\nf\n");
+  // From a descriptor on the link itself (O_PATH | O_NOFOLLOW) the kernel
+  // says ENOTDIR; the name was taken as a directory and the host's was read.
+  r = in_root("helper cat-at-link /proc/self/root etc/passwd; helper cat-at-link /tmp/m/abs f");
+  CHECK(r.out == "Not a directory\nNot a directory\n");
 }
 
 // Unix sockets (issue 4): names go in resolved inside the root and come

@@ -180,8 +180,25 @@ TEST_CASE("a program in a root attaches to, reads and takes from the session's p
               " -- sh -c 'rawprog-static others '$p'; rawprog others '$p'; perl -e \"open(F, \\\"<\\\", \\\"/proc/'$p'/mem\\\") or print \\\"perl: \\$!\\n\\\"\"' 2>&1; kill $p");
   CHECK(r.out ==
         "child: attach 0 vm 0 getfd 0 mem 0\noutside: attach -1 vm -1 getfd -1 mem -13\n"
+        // The kernel takes the pid (the pidfd) as 32 bits: so does the check.
+        "outside-high: attach -1 vm -1 getfd -1 mem -13\n"
         "child: attach 0 vm 0 getfd 0 mem 0\noutside: attach -1 vm -1 getfd -1 mem -13\n"
+        "outside-high: attach -1 vm -1 getfd -1 mem -13\n"
         "perl: Permission denied\n");
+  // A process of the session that wrote over its environment (a daemon's
+  // title) is one of the session's all the same: it holds its connection.
+  r = in_root("rawprog-static clobber & sleep 0.3; rawprog-static others $! | grep outside; kill $!");
+  CHECK(r.out == "clobbered\noutside: attach 0 vm 0 getfd 0 mem 0\noutside-high: attach 0 vm 0 getfd 0 mem 0\n");
+}
+
+// openat from a descriptor on a symlink (O_PATH | O_NOFOLLOW) is ENOTDIR
+// to the kernel; the library took the descriptor's name as a directory and
+// walked on through it: /proc/self/root led to the host's /, as did an
+// absolute symlink of the root's and /proc/PID/cwd.
+TEST_CASE("a descriptor on a symlink is no directory to start a path from") {
+  auto r = in_root("ln -s /etc /tmp/etclink2; rawprog-static opath /proc/self/root etc/hostname; "
+                   "rawprog opath /tmp/etclink2 hostname; rawprog-static opath /proc/$$/cwd etc/hostname");
+  CHECK(r.out == "opath ERR20\nopath ERR20\nopath ERR20\n");
 }
 
 TEST_CASE("fork, vfork, threads and exec made with raw calls stay confined") {
@@ -379,6 +396,11 @@ TEST_CASE("a static program stays in: chroot climbs, symlinks, /proc/self/root, 
   // fork while another thread is inside a trapped call.
   r = in_root("rawprog-static fork-busy; rawprog fork-busy");
   CHECK(r.out == "fork-busy 40 of 40\nfork-busy 40 of 40\n");
+  // A thread waiting in rt_sigsuspend: the other thread's traps run, and
+  // the handler finds its thread-local data (before: every trap waited
+  // for the lock, and the handler ran on the library's thread pointer).
+  r = sh("cd / && timeout -s KILL 60 " + cowroot() + " -r " + q(root()) + " -- rawprog-static suspend 2>&1");
+  CHECK(r.out == "poker in the root\nsuspend -4 handler saw 12345\n");
   r = in_root("rawprog-static signals");
   CHECK(r.out ==
         "blocked-libc in the root\nblocked-raw in the root\n"

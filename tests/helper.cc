@@ -4,6 +4,7 @@
 //   helper glob-tilde PATTERN  the same with GLOB_TILDE_CHECK ("no match" when none)
 //   helper nftw DIR         libc nftw(), "path uid" a line
 //   helper cat-at DIR NAME  openat() of NAME relative to a descriptor of DIR: its content
+//   helper cat-at-link LINK NAME  the same from an O_PATH | O_NOFOLLOW descriptor of LINK
 //   helper statx PATH       raw syscall(SYS_statx): "uid mode(octal)"
 //   helper mount TYPE DIR   mount(2) through syscall(): prints the result
 //   helper fts PATH...      libc fts_* under every option set, sorted and in
@@ -727,6 +728,14 @@ int main(int argc, char** argv) {
   }
   if (argc == 4 && !strcmp(argv[1], "cat-at")) {  // openat(open(DIR), NAME): its content
     int d = open(argv[2], O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    int fd = d >= 0 ? openat(d, argv[3], O_RDONLY | O_CLOEXEC) : -1;
+    if (fd < 0) return printf("%s\n", strerror(errno)), 1;
+    char b[4096];
+    for (ssize_t n; (n = read(fd, b, sizeof b)) > 0;) fwrite(b, 1, (size_t)n, stdout);
+    return 0;
+  }
+  if (argc == 4 && !strcmp(argv[1], "cat-at-link")) {
+    int d = open(argv[2], O_PATH | O_NOFOLLOW | O_CLOEXEC);
     int fd = d >= 0 ? openat(d, argv[3], O_RDONLY | O_CLOEXEC) : -1;
     if (fd < 0) return printf("%s\n", strerror(errno)), 1;
     char b[4096];

@@ -242,9 +242,11 @@ int fifo(const char* path) {
 // Calls that act on another process: attach a tracer, read its memory,
 // take its descriptor, open its /proc/PID/mem. Each one's result (0 or
 // -errno) for `pid`.
+// `high`: the upper 32 bits of the pid and the pidfd set, which the
+// kernel does not look at.
 long g_word = 42;
-void on_process(const char* who, long pid) {
-  long attach = sc(SYS_ptrace, 16 /* PTRACE_ATTACH */, pid, 0, 0);
+void on_process(const char* who, long pid, long high = 0) {
+  long attach = sc(SYS_ptrace, 16 /* PTRACE_ATTACH */, pid | high, 0, 0);
   if (attach == 0) {
     int st;
     sc(SYS_wait4, pid, (long)&st, __WALL, 0);
@@ -252,9 +254,9 @@ void on_process(const char* who, long pid) {
   }
   long word = 0;
   struct iovec local {&word, sizeof word}, remote{&g_word, sizeof g_word};
-  long vm = sc(SYS_process_vm_readv, pid, (long)&local, 1, (long)&remote, 1, 0);
+  long vm = sc(SYS_process_vm_readv, pid | high, (long)&local, 1, (long)&remote, 1, 0);
   long pidfd = sc(SYS_pidfd_open, pid, 0);
-  long getfd = pidfd < 0 ? pidfd : sc(SYS_pidfd_getfd, pidfd, 0, 0);
+  long getfd = pidfd < 0 ? pidfd : sc(SYS_pidfd_getfd, pidfd | high, 0, 0);
   char mem[64];
   snprintf(mem, sizeof mem, "/proc/%ld/mem", pid);
   long m = sc(SYS_openat, AT_FDCWD, (long)mem, O_RDONLY);
@@ -271,6 +273,58 @@ int others(long outside) {
   kill((pid_t)child, SIGKILL);
   sc(SYS_wait4, child, 0, 0, 0);
   on_process("outside", outside);
+  on_process("outside-high", outside, 0xffffffff00000000l);
+  return 0;
+}
+
+// Writes over its environment (as a daemon setting its title does) and
+// waits to be killed: a process of the session all the same.
+int clobber(char** envp) {
+  for (char** e = envp; *e; e++) memset(*e, 'x', strlen(*e));
+  printf("clobbered\n");
+  fflush(stdout);
+  for (;;) pause();
+}
+
+// A descriptor on a symlink (O_PATH | O_NOFOLLOW) as the directory of
+// openat: the kernel says ENOTDIR, whatever the link leads to.
+int opath(const char* link, const char* name) {
+  long d = sc(SYS_openat, AT_FDCWD, (long)link, O_PATH | O_NOFOLLOW);
+  if (d < 0) return printf("opath ERR%ld\n", -d), 0;
+  printf("opath %s\n", slurp(d, name));
+  return 0;
+}
+
+// A thread waiting in rt_sigsuspend (trapped: SIGSYS is taken out of its
+// mask) lets the other threads' traps run, and the handler the signal
+// runs finds its own thread-local data.
+__thread long t_mine = 12345;
+long g_seen = -1;
+long g_main_tid;
+void on_usr2(int) { g_seen = t_mine; }
+void* poker(void*) {
+  usleep(100 * 1000);
+  printf("poker %s\n", slurp(AT_FDCWD, "/etc/marker"));
+  fflush(stdout);
+  sc(SYS_tgkill, getpid(), g_main_tid, SIGUSR2);
+  return nullptr;
+}
+int suspend() {
+  alarm(30);
+  g_main_tid = sc(SYS_gettid);
+  struct sigaction sa {};
+  sa.sa_handler = on_usr2;
+  sigaction(SIGUSR2, &sa, nullptr);
+  sigset_t block;
+  sigemptyset(&block);
+  sigaddset(&block, SIGUSR2);
+  sigprocmask(SIG_BLOCK, &block, nullptr);
+  pthread_t t;
+  pthread_create(&t, nullptr, poker, nullptr);
+  unsigned long none = 0;
+  long r = sc(SYS_rt_sigsuspend, (long)&none, 8);
+  pthread_join(t, nullptr);
+  printf("suspend %ld handler saw %ld\n", r, g_seen);
   return 0;
 }
 
@@ -356,7 +410,10 @@ int main(int argc, char** argv) {
   if (!strcmp(mode, "fifo")) return fifo(argc > 2 ? argv[2] : "/tmp/fifo");
   if (!strcmp(mode, "others") && argc > 2) return others(atol(argv[2]));
   if (!strcmp(mode, "wait-recv")) return wait_recv();
+  if (!strcmp(mode, "clobber")) return clobber(environ);
+  if (!strcmp(mode, "opath") && argc > 3) return opath(argv[2], argv[3]);
+  if (!strcmp(mode, "suspend")) return suspend();
   if (!strcmp(mode, "deny-seccomp") && argc > 2) return deny_seccomp(argv + 2);
-  fprintf(stderr, "usage: rawprog basic|escapes|processes|signals|fork-busy | rawprog fifo PATH | rawprog others PID | rawprog wait-recv | rawprog deny-seccomp CMD...\n");
+  fprintf(stderr, "usage: rawprog basic|escapes|processes|signals|fork-busy | rawprog fifo PATH | rawprog others PID | rawprog wait-recv | rawprog clobber | rawprog opath LINK NAME | rawprog suspend | rawprog deny-seccomp CMD...\n");
   return 2;
 }

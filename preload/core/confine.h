@@ -123,6 +123,7 @@ int install_filter();
 // for g_exec_failed to take again.
 struct ExecSaved {
   uint64_t fs, mask;
+  int pass;  // the borrowed thread's t_pass (wrap.h)
 };
 extern bool (*g_before_exec)(ExecSaved* saved);  // true: given back
 extern void (*g_exec_failed)(bool released, const ExecSaved* saved);

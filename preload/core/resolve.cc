@@ -518,18 +518,19 @@ bool start_dir(int dirfd, const char* path, char* cur, size_t n, bool* removed) 
   if (!fd_host_path(dirfd, host, sizeof host)) return false;
   size_t hl;
   bool deleted = deleted_suffix(host, &hl);
-  if (path[0] == '.' || deleted) {
-    // The walk takes "." and ".." as they read: from a descriptor on
-    // anything but a directory the kernel says ENOTDIR (left to it). A
-    // removed directory is where it was (a live one may be so named).
-    struct statx sx;
-    if (sys::raw(SYS_statx, dirfd, (long)"", AT_EMPTY_PATH, STATX_TYPE | STATX_NLINK, (long)&sx) < 0 ||
-        !S_ISDIR(sx.stx_mode))
-      return false;
-    if (deleted && sx.stx_nlink == 0) {
-      host[hl - 10] = 0;
-      *removed = true;
-    }
+  // From a descriptor on anything but a directory the kernel says ENOTDIR
+  // (left to it): the walk would take the descriptor's name as a directory
+  // and go on through it, and one on a symlink (O_PATH | O_NOFOLLOW: an
+  // absolute link, /proc/self/root, /proc/PID/cwd) would lead where the
+  // link does on the host. A removed directory is where it was (a live one
+  // may be so named).
+  struct statx sx;
+  if (sys::raw(SYS_statx, dirfd, (long)"", AT_EMPTY_PATH, STATX_TYPE | STATX_NLINK, (long)&sx) < 0 ||
+      !S_ISDIR(sx.stx_mode))
+    return false;
+  if (deleted && sx.stx_nlink == 0) {
+    host[hl - 10] = 0;
+    *removed = true;
   }
   return host_to_top(host, cur, n);
 }
@@ -801,7 +802,19 @@ bool take_number(const char** p, long* v) {
 bool foreign_pid(long pid) {
   if (pid <= 0 || pid == sys::raw(SYS_getpid)) return false;
   PathBuf state;
-  return !initial_env(pid, kEnvState, state, sizeof state) || strcmp(state, g_session.state_dir) != 0;
+  if (initial_env(pid, kEnvState, state, sizeof state)) return strcmp(state, g_session.state_dir) != 0;
+  // A process that wrote over its environment (a daemon's title: nginx,
+  // postgres, sshd) still holds the session's connection to the daemon,
+  // at the number it inherited, ours: a copy of it is one to our daemon.
+  if (g_session.live_fd < 0) return true;
+  long pidfd = sys::raw(SYS_pidfd_open, pid, 0);
+  if (pidfd < 0) return true;
+  long fd = sys::raw(SYS_pidfd_getfd, pidfd, g_session.live_fd, 0);
+  sys::raw(SYS_close, pidfd);
+  if (fd < 0) return true;
+  bool ours = live_fd_state((int)fd, g_session.state_dir) >= 0;
+  sys::raw(SYS_close, fd);
+  return !ours;
 }
 
 bool foreign_process(const char* host) {

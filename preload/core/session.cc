@@ -130,11 +130,14 @@ int sock_addr(const char* dir, sockaddr_un* sa, int* dirfd) {
   return 0;
 }
 
-// The inherited connection (COWROOT_FD): 1 a connection to this state
-// directory's daemon, 0 one whose daemon is gone (killed: the connection
-// is at its end), -1 none of ours (a program reused the number). Two
-// system calls: getpeername says whose (and fails on anything but a
-// socket), a peek says whether its daemon is alive.
+}  // namespace
+
+// (session.h) The inherited connection (COWROOT_FD), or another process's
+// copy of it: 1 a connection to this state directory's daemon, 0 one whose
+// daemon is gone (killed: the connection is at its end), -1 none of ours (a
+// program reused the number). Two system calls: getpeername says whose
+// (and fails on anything but a socket), a peek says whether its daemon is
+// alive.
 int live_fd_state(int fd, const char* dir) {
   sockaddr_un peer, want;
   socklen_t len = sizeof peer;
@@ -147,6 +150,8 @@ int live_fd_state(int fd, const char* dir) {
   long r = sys::raw(SYS_recvfrom, fd, (long)&c, 1, MSG_PEEK | MSG_DONTWAIT, 0, 0);
   return r == -EAGAIN || r == -EINTR || r > 0 ? 1 : 0;
 }
+
+namespace {
 
 // A directory of this user that nobody else can enter: a real directory
 // (not a symlink), owned by uid, mode 0700 or tighter.

@@ -81,6 +81,9 @@ inline constexpr const char* kEnvState = "COWROOT_STATE";
 inline constexpr const char* kEnvLib = "COWROOT_LIB";
 inline constexpr const char* kEnvFaked = "COWROOT_FAKED";
 inline constexpr const char* kEnvFd = "COWROOT_FD";
+// Whether `fd` is a connection to the daemon of state directory `dir`: 1
+// yes, 0 one whose daemon is gone, -1 not one of its.
+int live_fd_state(int fd, const char* dir);
 inline constexpr const char* kEnvUnknownReal = "COWROOT_UNKNOWN_IS_REAL";
 inline constexpr const char* kEnvGroups = "COWROOT_GROUPS";
 inline constexpr const char* kEnvCaps = "COWROOT_CAPS";

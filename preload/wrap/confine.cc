@@ -120,22 +120,25 @@ asm(".text\n.p2align 4\n.hidden cr_on_stack\n.type cr_on_stack,@function\ncr_on_
 long call(long nr, const long* a) { return sys::raw(nr, a[0], a[1], a[2], a[3], a[4], a[5]); }
 
 // A copy of a signal set without SIGSYS, for the calls that take one.
+// (A wait with the program's mask, which lets its handlers run: in a
+// borrowing trap, with its own thread pointer and the lock let go.)
 long with_mask_stripped(long nr, long* a, int arg) {
-  if (!a[arg]) return call(nr, a);
+  auto call = [nr](const long* b) { return confine::waiting([] { return true; }, [&] { return ::cr::wrap::call(nr, b); }); };
+  if (!a[arg]) return call(a);
   uint64_t copy;
   if (nr == SYS_pselect6) {
     // pselect6's last argument: {const sigset_t*, size_t}
     auto* in = reinterpret_cast<const long*>(a[arg]);
-    if (!in[0]) return call(nr, a);
+    if (!in[0]) return call(a);
     copy = *reinterpret_cast<const uint64_t*>(in[0]) & ~kSigsysBit;
     long pair[2] = {(long)&copy, in[1]};
     long b[6] = {a[0], a[1], a[2], a[3], a[4], (long)pair};
-    return call(nr, b);
+    return call(b);
   }
   copy = *reinterpret_cast<const uint64_t*>(a[arg]) & ~kSigsysBit;
   long b[6] = {a[0], a[1], a[2], a[3], a[4], a[5]};
   b[arg] = (long)&copy;
-  return call(nr, b);
+  return call(b);
 }
 
 long sigaction_call(long* a, bool passing) {
@@ -194,7 +197,7 @@ void foreign(int sig, siginfo_t* si, void* uc) {
 }
 
 // The process a pidfd refers to (/proc/self/fdinfo/N's "Pid:"), or 0.
-long pidfd_pid(long fd) {
+long pidfd_pid(int fd) {
   char path[48] = "/proc/self/fdinfo/";
   size_t l = 18;
   char d[24];
@@ -217,11 +220,13 @@ long pidfd_pid(long fd) {
 // descriptors), in a root: refused for a process outside the session, as
 // the kernel refuses one we may not trace (EPERM). What is outside acts
 // on the host.
+// (The kernel takes a pid or a descriptor as 32 bits: so does the check.)
 long on_process(long nr, const long* a) {
   if (g_root.active) {
-    long pid = nr == SYS_ptrace ? ((a[0] == 16 || a[0] == 0x4206) ? a[1] : 0)  // ATTACH, SEIZE
-               : nr == SYS_pidfd_getfd ? pidfd_pid(a[0])
-                                       : a[0];
+    long pid = nr == SYS_ptrace ? ((a[0] == 16 || a[0] == 0x4206) ? (int)a[1] : 0)  // ATTACH, SEIZE
+               : nr == SYS_pidfd_getfd ? pidfd_pid((int)a[0])
+                                       : (int)a[0];
+    if (nr == SYS_pidfd_getfd && !pid) return -EBADF;  // not a pidfd (or none we can read)
     if (pid && foreign_pid(pid)) return -EPERM;
   }
   return call(nr, a);
@@ -442,6 +447,9 @@ void on_sigsys(int sig, siginfo_t* si, void* uc) {
       g_dynamic_borrowed.store(true, std::memory_order_relaxed);
     }
     lend(fs, *reinterpret_cast<uint64_t*>(&static_cast<ucontext_t*>(uc)->uc_sigmask) & ~kSigsysBit);
+    // Nobody else's trap is under way on it (one that waits keeps its own
+    // aside), whatever a handler that jumped out of a wait left.
+    t_pass = 0;
   }
   int slot;
   if (char* top = claim_stack(&slot)) {
@@ -483,6 +491,7 @@ void take_again(int how, const confine::ExecSaved* saved);
 bool give_back(confine::ExecSaved* saved) {
   saved->fs = g_borrow_fs;
   saved->mask = g_borrow_mask;
+  saved->pass = t_pass;
   t_borrowed = false;
   static_unlock();
   write_fs(saved->fs);
@@ -493,17 +502,26 @@ void static_exec_failed(bool released, const confine::ExecSaved* saved) {
   if (!released) return;
   block_all_but_sigsys();
   lend(saved->fs, saved->mask);
+  t_pass = saved->pass;
 }
 // A call that may wait: the lock alone (1), or with the program's thread
-// pointer and mask (2).
+// pointer and mask (2). What the trap holds in the borrowed thread's data
+// and beside the lock (t_pass, the program's thread pointer and mask) is
+// kept here meanwhile: another thread's trap borrows and sets them.
 int let_go(bool signals, confine::ExecSaved* saved) {
   if (signals) return give_back(saved) ? 2 : 0;
+  saved->fs = g_borrow_fs;
+  saved->mask = g_borrow_mask;
+  saved->pass = t_pass;
   static_unlock();
   return 1;
 }
 void take_again(int how, const confine::ExecSaved* saved) {
   if (how == 2) return static_exec_failed(true, saved);
   static_lock();
+  g_borrow_fs = saved->fs;
+  g_borrow_mask = saved->mask;
+  t_pass = saved->pass;
   t_borrowed = true;
 }
 
