@@ -726,16 +726,11 @@ int main(int argc, char** argv) {
     }
     return fts_close(sp) == 0 ? 0 : 1;
   }
-  if (argc == 4 && !strcmp(argv[1], "cat-at")) {  // openat(open(DIR), NAME): its content
-    int d = open(argv[2], O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    int fd = d >= 0 ? openat(d, argv[3], O_RDONLY | O_CLOEXEC) : -1;
-    if (fd < 0) return printf("%s\n", strerror(errno)), 1;
-    char b[4096];
-    for (ssize_t n; (n = read(fd, b, sizeof b)) > 0;) fwrite(b, 1, (size_t)n, stdout);
-    return 0;
-  }
-  if (argc == 4 && !strcmp(argv[1], "cat-at-link")) {
-    int d = open(argv[2], O_PATH | O_NOFOLLOW | O_CLOEXEC);
+  // openat(open(DIR), NAME), or from an O_PATH | O_NOFOLLOW descriptor of
+  // a link: its content.
+  bool at_link = argc == 4 && !strcmp(argv[1], "cat-at-link");
+  if (at_link || (argc == 4 && !strcmp(argv[1], "cat-at"))) {
+    int d = open(argv[2], at_link ? O_PATH | O_NOFOLLOW | O_CLOEXEC : O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     int fd = d >= 0 ? openat(d, argv[3], O_RDONLY | O_CLOEXEC) : -1;
     if (fd < 0) return printf("%s\n", strerror(errno)), 1;
     char b[4096];
