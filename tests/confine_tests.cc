@@ -182,13 +182,23 @@ TEST_CASE("a program in a root attaches to, reads and takes from the session's p
         "child: attach 0 vm 0 getfd 0 mem 0\noutside: attach -1 vm -1 getfd -1 mem -13\n"
         // The kernel takes the pid (the pidfd) as 32 bits: so does the check.
         "outside-high: attach -1 vm -1 getfd -1 mem -13\n"
+        "outside-syscall(): attach -1 vm -1 getfd -1 mem -13\n"
         "child: attach 0 vm 0 getfd 0 mem 0\noutside: attach -1 vm -1 getfd -1 mem -13\n"
         "outside-high: attach -1 vm -1 getfd -1 mem -13\n"
+        // libc's syscall(), which the library serves: through the gate the
+        // calls it does not translate passed the filter unlooked at.
+        "outside-syscall(): attach -1 vm -1 getfd -1 mem -13\n"
         "perl: Permission denied\n");
   // A process of the session that wrote over its environment (a daemon's
   // title) is one of the session's all the same: it holds its connection.
   r = in_root("rawprog-static clobber & sleep 0.3; rawprog-static others $! | grep outside; kill $!");
-  CHECK(r.out == "clobbered\noutside: attach 0 vm 0 getfd 0 mem 0\noutside-high: attach 0 vm 0 getfd 0 mem 0\n");
+  CHECK(r.out ==
+        "clobbered\noutside: attach 0 vm 0 getfd 0 mem 0\noutside-high: attach 0 vm 0 getfd 0 mem 0\n"
+        "outside-syscall(): attach 0 vm 0 getfd 0 mem 0\n");
+  // A static program's command line is its own, not the loader's (ps -f,
+  // pgrep -f, pidof).
+  r = in_root("rawprog-static clobber >/dev/null & sleep 0.3; cat -v /proc/$!/cmdline; echo; kill $!");
+  CHECK(r.out == "rawprog-static^@clobber^@\n");
 }
 
 // openat from a descriptor on a symlink (O_PATH | O_NOFOLLOW) is ENOTDIR

@@ -244,9 +244,17 @@ int fifo(const char* path) {
 // -errno) for `pid`.
 // `high`: the upper 32 bits of the pid and the pidfd set, which the
 // kernel does not look at.
+// `via_libc`: through libc's syscall() (the library's, in a session),
+// not an instruction of the program's.
 long g_word = 42;
+bool g_via_libc;
+long call6(long n, long a = 0, long b = 0, long c = 0, long d = 0, long e = 0, long f = 0) {
+  if (!g_via_libc) return sc(n, a, b, c, d, e, f);
+  long r = syscall(n, a, b, c, d, e, f);
+  return r == -1 ? -errno : r;
+}
 void on_process(const char* who, long pid, long high = 0) {
-  long attach = sc(SYS_ptrace, 16 /* PTRACE_ATTACH */, pid | high, 0, 0);
+  long attach = call6(SYS_ptrace, 16 /* PTRACE_ATTACH */, pid | high, 0, 0);
   if (attach == 0) {
     int st;
     sc(SYS_wait4, pid, (long)&st, __WALL, 0);
@@ -254,9 +262,9 @@ void on_process(const char* who, long pid, long high = 0) {
   }
   long word = 0;
   struct iovec local {&word, sizeof word}, remote{&g_word, sizeof g_word};
-  long vm = sc(SYS_process_vm_readv, pid | high, (long)&local, 1, (long)&remote, 1, 0);
+  long vm = call6(SYS_process_vm_readv, pid | high, (long)&local, 1, (long)&remote, 1, 0);
   long pidfd = sc(SYS_pidfd_open, pid, 0);
-  long getfd = pidfd < 0 ? pidfd : sc(SYS_pidfd_getfd, pidfd | high, 0, 0);
+  long getfd = pidfd < 0 ? pidfd : call6(SYS_pidfd_getfd, pidfd | high, 0, 0);
   char mem[64];
   snprintf(mem, sizeof mem, "/proc/%ld/mem", pid);
   long m = sc(SYS_openat, AT_FDCWD, (long)mem, O_RDONLY);
@@ -274,6 +282,8 @@ int others(long outside) {
   sc(SYS_wait4, child, 0, 0, 0);
   on_process("outside", outside);
   on_process("outside-high", outside, 0xffffffff00000000l);
+  g_via_libc = true;
+  on_process("outside-syscall()", outside);
   return 0;
 }
 

@@ -130,6 +130,19 @@ bool kernel_args_from(char* block, char* start, char* end) {
 
 }  // namespace
 
+// A static program's command line (static.cc): the kernel is told the
+// argument block starts at the program's argv[0] (`start`, a string of the
+// block it has, after the loader's arguments and this library's), so that
+// /proc/PID/cmdline is the program's, as for a dynamic program (ps -f,
+// pgrep -f, pidof). The strings before it stay (static.cc reads them).
+bool static_program_args(char* start) {
+  prctl_mm_map m{};
+  if (!memory_map(&m)) return false;
+  char* block = reinterpret_cast<char*>(m.arg_start);
+  char* end = reinterpret_cast<char*>(m.arg_end);
+  return start > block && start < end && kernel_args_from(block, start, end);
+}
+
 // What the loader was given, as take_program_args found it: whether the
 // planner gave it the audit module (which names a library found through
 // a translated RUNPATH as the RUNPATH has it, not by its host path).

@@ -18,6 +18,7 @@ void confine_start();
 void confine_early();
 // Serves a static program's calls (static.cc): false where it cannot.
 bool confine_static();
+bool static_program_args(char* start);
 
 inline void ensure() {
   if (__builtin_expect(!g_ready, 0)) init_once();
