@@ -89,8 +89,7 @@ int cmd_run(int argc, char** argv) {
   pid_t pid = fork();
   if (pid < 0) die(std::string("fork: ") + strerror(errno));
   if (pid == 0) _exit(run_session(o));
-  signal(SIGINT, SIG_IGN);
-  signal(SIGQUIT, SIG_IGN);
+  relay_signals(pid);
   int status = 0;
   while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {
   }

@@ -30,6 +30,12 @@ void quick_exit_on_die();
 // of a program: close-on-exec descriptors closed, handled signals back to
 // their defaults (ignored ones stay ignored), no signal blocked.
 void as_if_exec();
+// Passes the signals a supervisor is sent (TERM, HUP, INT, QUIT, USR1,
+// USR2) on to `to`, as sudo does: `kill` of the launcher, `timeout
+// --foreground`, a CI runner's cancel reach the command, which then ends
+// the session as it would. Ctrl-C and Ctrl-\ from the terminal are not
+// passed (the command, in the foreground process group, has them).
+void relay_signals(pid_t to);
 bool is_file(const std::string& p);
 bool is_dir(const std::string& p);
 // A throwaway session directory of this user's, and its removal.

@@ -64,6 +64,23 @@ std::vector<int> open_fds() {
 }
 }  // namespace
 
+namespace {
+volatile pid_t g_relay_to;
+void relay(int sig, siginfo_t* si, void*) {
+  if (si->si_code == SI_KERNEL) return;  // the terminal's: the command has it
+  if (g_relay_to > 0) kill(g_relay_to, sig);
+}
+}  // namespace
+
+void relay_signals(pid_t to) {
+  g_relay_to = to;
+  struct sigaction sa {};
+  sa.sa_sigaction = relay;
+  sa.sa_flags = SA_SIGINFO | SA_RESTART;
+  sigemptyset(&sa.sa_mask);
+  for (int sig : {SIGHUP, SIGINT, SIGQUIT, SIGTERM, SIGUSR1, SIGUSR2}) sigaction(sig, &sa, nullptr);
+}
+
 void as_if_exec() {
   for (int fd : open_fds())
     if (fd > 2 && (fcntl(fd, F_GETFD) & FD_CLOEXEC)) close(fd);
@@ -555,6 +572,7 @@ int run_session(const Options& o) {
     if (!cr::g_exec_reported) fprintf(stderr, "cowroot: %s: %s\n", argv[0], strerror(err));
     _exit(err == ENOENT ? 127 : 126);
   }
+  relay_signals(child);
   // The command's connection is the command's: what it leaves running
   // (a daemon it started) keeps it, not this process.
   uint64_t command_conn = cli::socket_inode(live);

@@ -36,6 +36,19 @@ TEST_CASE("absolute paths, .. at /, and the working directory are inside") {
   CHECK(r.out == "/\ninside the root\ninside the root\n/usr/bin\n/\nbin\ndev\netc\n");
 }
 
+// A real chroot execs: a signal sent to it reaches the program. The
+// launcher stays to end the session, and died of SIGTERM, leaving the
+// command running with nobody to tell it (kill, timeout --foreground, a CI
+// runner's cancel); it passes it on now, as sudo does.
+TEST_CASE("a signal sent to the launcher reaches the command") {
+  std::string ready = root() + "/tmp/ready-" + std::to_string(getpid());
+  auto r = sh(cowroot() + " -r " + q(root()) + " -- /bin/sh -c 'trap \"echo got TERM; kill \\$!; exit 3\" TERM; " +
+              "echo > /tmp/ready-" + std::to_string(getpid()) + "; sleep 30 & wait' & p=$!; " +
+              "while [ ! -e " + q(ready) + " ]; do sleep 0.05; done; kill $p; wait $p; echo \"status $?\"");
+  CHECK(r.out == "got TERM\nstatus 3\n");
+  unlink(ready.c_str());
+}
+
 TEST_CASE("absolute symlinks, final and intermediate, resolve inside; relative ones stop at /") {
   auto r = in_root(
       "mkdir -p /tmp/s && ln -sf /etc /tmp/s/etcabs && ln -sf /etc/motd /tmp/s/motdabs && "
