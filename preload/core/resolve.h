@@ -94,10 +94,10 @@ void root_forget_cache();
 // the fake owner, group and mode (-EACCES). Returns 0 or -errno.
 int resolve(int dirfd, const char* path, int flags, Resolved* out);
 
-// The program's view of a host path: strips the roots, maps bind hosts back.
-// Returns false (and copies the path unchanged) when it lies outside.
 // The host path a descriptor is open on (/proc/self/fd/N), when it has one.
 bool fd_host_path(int fd, char* out, size_t n);
+// The program's view of a host path: strips the roots, maps bind hosts back.
+// Returns false (and copies the path unchanged) when it lies outside.
 bool to_inside(const char* host, char* out, size_t n);
 
 // /proc/PID/exe (or /proc/PID/task/TID/exe, or self, thread-self) of a

@@ -105,11 +105,14 @@ inline void prefault(const void* from, const void* to) {
   if (b > a) raw(SYS_madvise, (long)a, (long)(b - a), kPopulateWrite);
 }
 
-// "/proc/self/fd/N" into out (at least 32 bytes); returns its length.
-inline size_t proc_fd_path(int fd, char* out) {
-  static const char prefix[] = "/proc/self/fd/";
+// "/proc/self/fd/N" (or /proc/self/DIR/N) into out (at least 32 bytes);
+// returns its length.
+inline size_t proc_fd_path(int fd, char* out, const char* dir = "fd") {
+  static const char prefix[] = "/proc/self/";
   size_t l = sizeof prefix - 1;
   for (size_t i = 0; i < l; i++) out[i] = prefix[i];
+  while (*dir) out[l++] = *dir++;
+  out[l++] = '/';
   char d[16];
   int nd = 0;
   unsigned v = (unsigned)fd;

@@ -198,13 +198,8 @@ void foreign(int sig, siginfo_t* si, void* uc) {
 
 // The process a pidfd refers to (/proc/self/fdinfo/N's "Pid:"), or 0.
 long pidfd_pid(int fd) {
-  char path[48] = "/proc/self/fdinfo/";
-  size_t l = 18;
-  char d[24];
-  int nd = 0;
-  do d[nd++] = char('0' + fd % 10); while ((fd /= 10) > 0 && nd < 20);
-  while (nd) path[l++] = d[--nd];
-  path[l] = 0;
+  char path[48];
+  sys::proc_fd_path(fd, path, "fdinfo");
   long f = sys::raw(SYS_openat, AT_FDCWD, (long)path, O_RDONLY | O_CLOEXEC);
   if (f < 0) return 0;
   char buf[512];
