@@ -4,8 +4,8 @@
 // the library keeps it open across fork and exec, and keeps programs from
 // closing it. So the session's processes are the holders of the sockets the
 // daemon accepted, whatever they did since: setsid, a double fork, a new
-// process title (nginx writes over its environment). The daemon's pid comes
-// from its own answer to a ping; its sockets from /proc/PID/fd; the other
+// process title (nginx writes over its environment). The daemon's pid and
+// its sockets come from its own answer (kClients); the other
 // end of each from the kernel's socket diagnostics (NETLINK_SOCK_DIAG,
 // readable by any user); their holders from /proc/*/fd. A process started
 // in the session that dropped its connection behind the library's back (a
@@ -151,16 +151,24 @@ bool unix_peers(std::map<uint64_t, uint64_t>* peers) {
   return ok;
 }
 
-// Asks the daemon of `fd`'s session for its pid.
-pid_t daemon_pid(int fd) {
-  cr::proto::Msg m{cr::proto::kMagic, cr::proto::kPing, 0, 0, 0};
+// Asks the daemon of `fd`'s session for its pid and the socket inodes of
+// its other connections (its own answer: its /proc/PID/fd may be closed to
+// us, as a daemon forked from a test process that dropped root is not
+// dumpable). The pid, or -1 when it did not answer.
+pid_t ask_clients(int fd, std::vector<uint64_t>* inodes) {
+  cr::proto::Msg m{cr::proto::kMagic, cr::proto::kClients, 0, 0, 0};
   if (send(fd, &m, sizeof m, MSG_NOSIGNAL) != (ssize_t)sizeof m) return -1;
   char in[sizeof(cr::proto::Msg) + cr::proto::kMaxPayload];
   ssize_t n;
   do n = recv(fd, in, sizeof in, 0); while (n < 0 && errno == EINTR);
-  if (n < (ssize_t)sizeof m) return -1;
-  memcpy(&m, in, sizeof m);
-  return m.magic == cr::proto::kMagic && m.op == cr::proto::kOk ? (pid_t)m.value : -1;
+  cr::proto::Parsed got;
+  if (n < 0 || !cr::proto::parse(in, (size_t)n, sizeof in, &got) || got.head.op != cr::proto::kOk) return -1;
+  for (uint32_t at = 0; at + sizeof(uint64_t) <= got.len; at += sizeof(uint64_t)) {
+    uint64_t ino;
+    memcpy(&ino, got.payload + at, sizeof ino);
+    inodes->push_back(ino);
+  }
+  return (pid_t)got.head.value;
 }
 
 // Whether the daemon of the state directory still holds its lock.
@@ -214,21 +222,20 @@ int stop_session(const std::string& state_dir, std::string* err) {
   int fd = cr::connect_daemon(state_dir.c_str());
   if (fd < 0) return 0;  // no daemon: nothing of the session runs
   fcntl(fd, F_SETFD, FD_CLOEXEC);
-  pid_t daemon = daemon_pid(fd);
-  uint64_t mine = socket_inode(fd);
+  std::vector<uint64_t> theirs;
+  pid_t daemon = ask_clients(fd, &theirs);
   std::map<uint64_t, uint64_t> peers;
   std::vector<uint64_t> clients;
-  if (daemon > 0 && unix_peers(&peers)) {
-    // The daemon's end of this connection is its peer; every other socket
-    // the daemon holds (but its listening one, which has no peer) leads to
-    // a process of the session.
-    uint64_t ours = peers.count(mine) ? peers[mine] : 0;
-    for (uint64_t s : sockets_of(daemon))
-      if (s != ours && peers.count(s)) clients.push_back(peers[s]);
-  }
+  // The other end of each of the daemon's connections is held by a
+  // process of the session.
+  if (daemon > 0 && unix_peers(&peers))
+    for (uint64_t s : theirs)
+      if (peers.count(s)) clients.push_back(peers[s]);
   std::set<pid_t> killed;
   std::string entry = std::string(cr::kEnvState) + "=" + state_dir;
-  for (int round = 0; round < 50; round++) {
+  // One pass over /proc: kills the holders of those connections and the
+  // processes started in the session. How many it found.
+  auto sweep = [&]() {
     int n = 0;
     if (!clients.empty()) {
       // Not this process's own connection, nor the daemon's.
@@ -251,14 +258,18 @@ int stop_session(const std::string& state_dir, std::string* err) {
         killed.insert(p);
         n++;
       }
-    if (n == 0) break;
-    pause_ms(2);
-  }
+    return n;
+  };
+  for (int round = 0; round < 50 && sweep() > 0; round++) pause_ms(2);
   close(fd);
-  // The daemon ends when its last connection is gone.
-  long start = now_ms();
+  // The daemon ends when its last connection is gone. While it stays, a
+  // process of the session still holds one that a pass did not see (in the
+  // middle of an exec its /proc/PID/environ reads empty; a process may
+  // write over its environment for a while): passes go on meanwhile.
+  long start = now_ms(), swept = start;
   while (daemon_running(state_dir)) {
-    if (now_ms() - start > 5000) {
+    long now = now_ms();
+    if (now - start > 5000) {
       if (daemon > 0) kill(daemon, SIGKILL);
       pause_ms(20);
       if (daemon_running(state_dir)) {
@@ -266,6 +277,10 @@ int stop_session(const std::string& state_dir, std::string* err) {
         return -1;
       }
       break;
+    }
+    if (now - swept >= 20) {
+      sweep();
+      swept = now_ms();
     }
     pause_ms(1);
   }

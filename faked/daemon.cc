@@ -246,6 +246,18 @@ int faked_main(int argc, char** argv) {
         case cr::proto::kPing:
           reply(fd, cr::proto::kOk, (uint64_t)getpid());
           break;
+        case cr::proto::kClients: {
+          std::string ids;
+          for (auto& c : clients) {
+            struct stat st;
+            if (c.fd == fd || fstat(c.fd, &st) < 0) continue;
+            uint64_t ino = st.st_ino;
+            if (ids.size() + sizeof ino > cr::proto::kMaxPayload) break;
+            ids.append(reinterpret_cast<const char*>(&ino), sizeof ino);
+          }
+          reply(fd, cr::proto::kOk, (uint64_t)getpid(), ids);
+          break;
+        }
         case cr::proto::kSave: {
           if (!payload.empty()) o.save = payload;
           if (o.save.empty()) reply(fd, cr::proto::kError, 0, "no state file to save to");

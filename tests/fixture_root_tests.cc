@@ -442,8 +442,11 @@ TEST_CASE("a sealed directory gives its roots from a pool beside it; any other i
 namespace {
 
 // A test process that dies without giving its root back, leaving a
-// program running in it: the slot's path and that program's pid.
-std::pair<std::string, pid_t> crash_with_root(const std::string& image) {
+// program running in it (`cmd` starts it and writes its pid to /tmp/bg;
+// the tests' helper program is at /usr/bin/helper): the slot's path and
+// that program's pid.
+std::pair<std::string, pid_t> crash_with_root(const std::string& image,
+                                              const std::string& cmd = "sleep 30 >/dev/null 2>&1 & echo $! > /tmp/bg") {
   int p[2];
   REQUIRE(pipe2(p, O_CLOEXEC) == 0);  // (what the child leaves running must not hold it)
   pid_t child = fork();
@@ -452,7 +455,10 @@ std::pair<std::string, pid_t> crash_with_root(const std::string& image) {
     close(p[0]);
     try {
       Root r(Image::get(small_image(image)));
-      r.sh("sleep 30 >/dev/null 2>&1 & echo $! > /tmp/bg");
+      std::string script = getenv("COWROOT_TEST_MKROOT");
+      std::string helper = script.substr(0, script.rfind('/')) + "/helper";
+      if (sh("cp " + q(helper) + " " + q(r.path() + "/usr/bin/helper")).status != 0) _exit(4);
+      r.sh(cmd);
       std::string msg = r.path() + "\n" + r.read("/tmp/bg");
       if (write(p[1], msg.data(), msg.size()) < 0) _exit(3);
       _exit(0);  // no destructors: as a crash
@@ -484,6 +490,21 @@ TEST_CASE("a crashed test's slot, and what runs in it, are reclaimed by the next
   { Root next(Image::get(small_image())); }
   CHECK_FALSE(exists(slot));
   CHECK(ends_within(bg, 2000));
+}
+
+TEST_CASE("a crashed test's program that made itself not dumpable and wrote over its environment is stopped too") {
+  // Neither its environment nor, were it not dumpable, its descriptors
+  // would show it: in a session PR_SET_DUMPABLE is remembered, not
+  // applied, and the daemon names the connection it still holds (the
+  // daemon, forked from this test process, may itself not be dumpable).
+  auto [slot, bg] = crash_with_root("small", "helper hide > /tmp/hidden 2>&1 & echo $! > /tmp/bg; "
+                                             "until [ -s /tmp/hidden ]; do sleep 0.01; done");
+  CHECK(alive(bg));
+  CHECK(slurp(slot + "/root/tmp/hidden") == "hidden 0\n");
+  { Root next(Image::get(small_image())); }
+  CHECK_FALSE(exists(slot));
+  CHECK(ends_within(bg, 2000));
+  if (alive(bg)) kill(bg, SIGKILL);
 }
 
 TEST_CASE("cowroot image rm removes what crashed runs and failed builds left, and refuses an image in use") {

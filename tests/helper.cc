@@ -82,6 +82,7 @@
 #include <linux/stat.h>
 #include <netinet/in.h>
 #include <poll.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
 #include <sys/un.h>
@@ -93,6 +94,7 @@
 #include <cstddef>
 #include <cstdio>
 #include <cstring>
+#include <ctime>
 #include <cstdlib>
 #include <string>
 #include <sys/stat.h>
@@ -446,6 +448,22 @@ static int un_dgram_client(const char* srv, const char* cli, int done, int wait)
   return 0;
 }
 
+// Out of sight of the user's other processes, as far as a program can
+// put itself: not dumpable (its /proc/PID/fd and environ closed to them,
+// as ssh-agent makes itself) and COWROOT_STATE written over (as a program
+// that sets its title writes over its environment). Says "hidden" and
+// what PR_GET_DUMPABLE answers, then waits 30 s.
+static int hide() {
+  for (char** e = environ; *e; e++)
+    if (!strncmp(*e, "COWROOT_STATE=", 14)) memset(*e, 'x', strlen(*e));
+  if (prctl(PR_SET_DUMPABLE, 0) != 0) return 2;
+  printf("hidden %d\n", prctl(PR_GET_DUMPABLE));
+  fflush(stdout);
+  struct timespec t{30, 0};
+  nanosleep(&t, nullptr);
+  return 0;
+}
+
 static int un_other() {
   // An abstract name, and one the kernel picks (autobind): as they are.
   int s = socket(AF_UNIX, SOCK_DGRAM, 0);
@@ -697,6 +715,7 @@ int main(int argc, char** argv) {
     printf("exec: %s\n", strerror(errno));
     return 126;
   }
+  if (argc == 2 && !strcmp(argv[1], "hide")) return hide();
   if (argc == 3 && !strcmp(argv[1], "raw")) return raw_calls(argv[2]);
   if (argc == 3 && !strcmp(argv[1], "un-stream")) return un_stream(argv[2]);
   if (argc == 3 && !strcmp(argv[1], "un-connect")) return un_connect(argv[2]);

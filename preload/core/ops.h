@@ -115,8 +115,9 @@ int setgroups(size_t size, const gid_t* list);
 // Capability sets of the process (capget/capset), in the kernel's structs.
 int capget(void* header, void* data);
 int capset(void* header, const void* data);
-// prctl's PR_CAPBSET_READ and PR_CAPBSET_DROP, in the kernel's convention;
-// *served is false for every other request.
+// prctl's PR_CAPBSET_READ and PR_CAPBSET_DROP, PR_SET/GET_NO_NEW_PRIVS and
+// PR_SET/GET_DUMPABLE (remembered, not applied), in the kernel's
+// convention; *served is false for every other request.
 long prctl_caps(int option, unsigned long arg, bool* served);
 // The program's PR_SET_NO_NEW_PRIVS, as it set it (not the confinement's).
 bool no_new_privs();

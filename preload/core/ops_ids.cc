@@ -224,8 +224,23 @@ bool no_new_privs() {
   return !g_confine.active && !confine::probe() && sys::raw(SYS_prctl, PR_GET_NO_NEW_PRIVS, 0, 0, 0, 0) > 0;
 }
 
+namespace {
+// The program's PR_SET_DUMPABLE, remembered and not applied (-1: never
+// set, the kernel's): a process the user's other processes cannot see in
+// /proc (fd/, environ) could not be found and stopped with its session
+// (stop_session, cli/procs.cc); ssh-agent makes itself so. Per process
+// image, as the kernel's: a fork keeps it, an exec starts again.
+int g_dumpable = -1;
+}  // namespace
+
 long prctl_caps(int option, unsigned long arg, bool* served) {
   *served = true;
+  if (option == PR_SET_DUMPABLE) {
+    if (arg > 1) return -EINVAL;
+    g_dumpable = (int)arg;
+    return 0;
+  }
+  if (option == PR_GET_DUMPABLE && g_dumpable >= 0) return g_dumpable;
   Caps c = caps_now();
   if (option == PR_CAPBSET_READ) {
     if (arg > CAP_LAST_CAP) return -EINVAL;

@@ -16,6 +16,9 @@ enum Op : uint32_t {
   kEnd = 3,     // the launcher's command has exited; payload: the -s file, if any (a daemon
                 // started again after the first was killed learns it here) -> kOk, value =
                 // the session's other live processes
+  kClients = 4, // -> kOk, value = daemon pid, payload = the socket inodes (uint64_t each) of the
+                // daemon's other connections, as many as fit (what stop_session looks for in
+                // /proc/*/fd when the daemon's own /proc/PID/fd is closed to it)
   kOk = 100,
   kError = 101,
 };
