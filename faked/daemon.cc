@@ -78,6 +78,18 @@ bool reply(int fd, uint32_t op, uint64_t value, const std::string& text = "") {
   return send(fd, buf.data(), buf.size(), MSG_NOSIGNAL) == (ssize_t)buf.size();
 }
 
+// Whether a process still maps the session's state: a process in the
+// middle of an exec maps nothing for a moment (its new image maps it again
+// as it starts), so nobody is taken as nobody only when absent three
+// times, 50 ms apart.
+bool mapped_still(const std::string& dir) {
+  for (int i = 0; i < 3; i++) {
+    if (i) usleep(50000);
+    if (cr::state_mapped_elsewhere(dir)) return true;
+  }
+  return false;
+}
+
 }  // namespace
 
 namespace cr {
@@ -206,7 +218,7 @@ int faked_main(int argc, char** argv) {
       // Nobody connected within 10 s of start, or the last one left; a
       // successor also waits for the processes it cannot count.
       if (!had_client && idle_ms < 10000) continue;
-      waiting = must_outlive_mappers && cr::state_mapped_elsewhere(o.dir);
+      waiting = must_outlive_mappers && mapped_still(o.dir);
       if (waiting) continue;
       break;
     }

@@ -525,12 +525,13 @@ TEST_CASE("mkstemp, mkstemps, mkdtemp and tmpfile make files inside, owned by th
 
 TEST_CASE("/proc/self/exe is the program: it re-executes itself, and other processes' exe links read as theirs") {
   auto r = in_root(
-      "perl -e 'if (!$ENV{AGAIN}) { $ENV{AGAIN} = 1; exec(q{/proc/self/exe}, q{-e}, q{print qq{again $0\\n}}) or die qq{$!} }'; "
-      "readlink /proc/thread-self/exe; sleep 3 & sleep 0.3; readlink /proc/$!/exe; kill $!");
+      std::string(kWaitFor) + "perl -e 'if (!$ENV{AGAIN}) { $ENV{AGAIN} = 1; exec(q{/proc/self/exe}, q{-e}, q{print qq{again $0\\n}}) or die qq{$!} }'; "
+      "readlink /proc/thread-self/exe; sleep 3 & wait_for '[ \"$(readlink /proc/$!/exe)\" = /usr/bin/sleep ]'; "
+      "readlink /proc/$!/exe; kill $!");
   CHECK(r.out == "again -e\n/usr/bin/readlink\n/usr/bin/sleep\n");
   // Followed too (open, stat): the program's file, not the stub the kernel
   // ran (killall compares the inodes; md5sum reads it).
-  r = in_root("sleep 3 & sleep 0.3; stat -L -c %i /proc/$!/exe; stat -c %i /usr/bin/sleep; kill $!; "
+  r = in_root(std::string(kWaitFor) + "sleep 3 & wait_for '[ \"$(readlink /proc/$!/exe)\" = /usr/bin/sleep ]'; stat -L -c %i /proc/$!/exe; stat -c %i /usr/bin/sleep; kill $!; "
               "md5sum /proc/self/exe | cut -d' ' -f1; md5sum /usr/bin/md5sum | cut -d' ' -f1");
   auto lines = std::vector<std::string>{};
   for (size_t a = 0, b; (b = r.out.find('\n', a)) != std::string::npos; a = b + 1) lines.push_back(r.out.substr(a, b - a));
@@ -538,7 +539,7 @@ TEST_CASE("/proc/self/exe is the program: it re-executes itself, and other proce
   CHECK(lines[0] == lines[1]);
   CHECK(lines[2] == lines[3]);
   // A program removed since it started: its exe still opens (the kernel's).
-  r = in_root("cp /usr/bin/sleep /tmp/sleep2 && { /tmp/sleep2 3 & sleep 0.3; rm /tmp/sleep2; "
+  r = in_root(std::string(kWaitFor) + "cp /usr/bin/sleep /tmp/sleep2 && { /tmp/sleep2 3 & wait_for '[ \"$(readlink /proc/$!/exe)\" = /tmp/sleep2 ]'; rm /tmp/sleep2; "
               "stat -L -c found /proc/$!/exe; kill $!; }");
   CHECK(r.out == "found\n");
 }
@@ -755,12 +756,12 @@ TEST_CASE("a program's command line is its own: /proc/PID/cmdline, pgrep -f, pid
   std::string pidfile = d / "pids";
   // Two programs left running in the root, the session in the background:
   // a plain one, and perl giving itself a title as daemons do ($0, as sshd's
-  // and postgres's titles).
+  // and postgres's titles); looked at once both have started.
   sh(cowroot() + " -r " + q(root()) + " --bind " + q(d.path) + " -- /bin/sh -c " +
-     q("sleep 30 >/dev/null 2>&1 & echo $! > " + pidfile +
-       ".tmp; perl -e '$0 = q{cowroot-test-daemon: idle}; sleep 30' >/dev/null 2>&1 & echo $! >> " + pidfile +
-       ".tmp; sleep 0.3; cat /proc/$(head -n 1 " + pidfile + ".tmp)/cmdline > " + d / "inside" + "; mv " + pidfile +
-       ".tmp " + pidfile) +
+     q("rm -f /tmp/titled; sleep 30 >/dev/null 2>&1 & echo $! > " + pidfile +
+       ".tmp; perl -e '$0 = q{cowroot-test-daemon: idle}; open(F, q{>/tmp/titled}); close F; sleep 30' >/dev/null 2>&1 & echo $! >> " +
+       pidfile + ".tmp; p=$(head -n 1 " + pidfile + ".tmp); i=0; until [ -e /tmp/titled ] && [ \"$(cat -v /proc/$p/cmdline)\" = 'sleep^@30^@' ] || [ $i = 1000 ]; do sleep 0.01; i=$((i+1)); done; " +
+       "cat /proc/$p/cmdline > " + d / "inside" + "; mv " + pidfile + ".tmp " + pidfile) +
      " >/dev/null 2>&1 &");
   for (int i = 0; i < 200 && !exists(pidfile); i++) usleep(50000);
   std::vector<std::string> pids;
@@ -834,19 +835,24 @@ TEST_CASE("a confined program's exact command line leaves the kernel's memory fi
   std::string pid = slurp(pidfile);
   while (!pid.empty() && pid.back() == '\n') pid.pop_back();
   REQUIRE(!pid.empty());
-  std::ifstream in("/proc/" + pid + "/cmdline");
-  CHECK(std::string((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>()) == std::string("sleep\0" "30\0", 9));
+  // Once sleep runs (its line rewritten, its malloc's [heap] made): the
+  // pid is written before the program has started.
+  std::string heap;
+  auto started = [&] {
+    std::ifstream in("/proc/" + pid + "/cmdline");
+    if (std::string((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>()) != std::string("sleep\0" "30\0", 9))
+      return false;
+    std::ifstream maps("/proc/" + pid + "/maps");
+    for (std::string l; std::getline(maps, l);)
+      if (l.find("[heap]") != std::string::npos) heap = l.substr(0, l.find('-'));
+    return !heap.empty();
+  };
+  CHECK(eventually(started, 10000));
   auto ours = stat_fields(pid);
   REQUIRE(ours.size() > 51);
   // The stub's code and data, as the kernel counted them (fields 26, 27, 45, 46).
   for (int f : {26, 27, 45, 46}) CHECK_MESSAGE(ours[f] == kernel[f], "field " << f);
   // The break starts where the kernel's [heap] does (sleep's malloc made one).
-  std::string heap;
-  {
-    std::ifstream maps("/proc/" + pid + "/maps");
-    for (std::string l; std::getline(maps, l);)
-      if (l.find("[heap]") != std::string::npos) heap = l.substr(0, l.find('-'));
-  }
   CHECK(!heap.empty());
   if (!heap.empty()) CHECK(std::stoull(heap, nullptr, 16) == ours[47]);
   CHECK(ours[48] < ours[49]);   // arg_start < arg_end

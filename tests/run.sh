@@ -53,9 +53,16 @@ if [ "${COWROOT_TEST_DEBOOTSTRAP:-1}" != 0 ] && [ "$(id -u)" = 0 ] && [ -n "$mir
   case " $* " in *releases_tests*) suites="bookworm bullseye trixie" ;; esac
   echo "== building the reference images as real root (debootstrap --variant=minbase, $suites from $mirror${ubuntu:+; Ubuntu $ubuntu from $COWROOT_TEST_UBUNTU_MIRROR})"
   t0=$(date +%s)
+  # (Three tries each: a mirror's passing error is not the project's.)
   for s in $suites; do
-    (debootstrap --variant=minbase "$s" "$stage/reference-$s" "$mirror" > "$stage/reference-$s.log" 2>&1
-     echo $? > "$stage/reference-$s.rc") &
+    (for try in 1 2 3; do
+       rm -rf "$stage/reference-$s"
+       debootstrap --variant=minbase "$s" "$stage/reference-$s" "$mirror" > "$stage/reference-$s.log" 2>&1
+       rc=$?
+       [ "$rc" = 0 ] && break
+       sleep 10
+     done
+     echo "$rc" > "$stage/reference-$s.rc") &
   done
   for s in $ubuntu; do
     (debootstrap --variant=minbase --keyring="$COWROOT_TEST_UBUNTU_KEYRING" "$s" "$stage/reference-$s" \

@@ -198,7 +198,8 @@ TEST_CASE("access ACLs: named users and groups are checked, through the mask; a 
 }
 
 TEST_CASE("/proc shows a session's processes as their fake users': the owner of /proc/PID, status's Uid, Gid and Groups") {
-  auto r = in_root("setpriv --reuid 1005 --regid 1006 --groups 4,24 sleep 5 & p=$!; sleep 0.3; "
+  auto r = in_root(std::string(kWaitFor) + "setpriv --reuid 1005 --regid 1006 --groups 4,24 sleep 5 & p=$!; "
+                   "wait_for '[ \"$(cat /proc/$p/comm)\" = sleep ]'; "
                    "stat -c '%u %g' /proc/$p /proc/$p/status /proc/$p/task/$p; "
                    "grep -E '^(Uid|Gid|Groups):' /proc/$p/status; stat -c 'self %u' /proc/self/; "
                    "grep '^Uid' /proc/self/status; " +
@@ -318,8 +319,9 @@ Result with_packages(const std::string& packages, const std::string& script) {
 TEST_CASE("ps, pgrep -u and start-stop-daemon --user see a daemon's fake user (needs the Debian archive)") {
   if (archive_skipped()) return;
   auto r = with_packages("procps",
-                         "useradd -M svc; "
-                         "setpriv --reuid svc --regid svc --clear-groups sleep 30 & p=$!; sleep 0.3; "
+                         std::string(kWaitFor) + "useradd -M svc; "
+                         "setpriv --reuid svc --regid svc --clear-groups sleep 30 & p=$!; "
+                         "wait_for '[ \"$(cat /proc/$p/comm)\" = sleep ]'; "
                          "ps -o user=,group=,args= -p $p; test \"$(pgrep -u svc sleep)\" = $p && echo pgrep-found; "
                          "pgrep -u root sleep | grep -qx $p || echo not-root; "
                          "start-stop-daemon --stop --user svc --exec /usr/bin/sleep && echo stopped; "
