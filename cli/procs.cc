@@ -151,24 +151,38 @@ bool unix_peers(std::map<uint64_t, uint64_t>* peers) {
   return ok;
 }
 
-// Asks the daemon of `fd`'s session for its pid and the socket inodes of
-// its other connections (its own answer: its /proc/PID/fd may be closed to
-// us, as a daemon forked from a test process that dropped root is not
-// dumpable). The pid, or -1 when it did not answer.
-pid_t ask_clients(int fd, std::vector<uint64_t>* inodes) {
-  cr::proto::Msg m{cr::proto::kMagic, cr::proto::kClients, 0, 0, 0};
-  if (send(fd, &m, sizeof m, MSG_NOSIGNAL) != (ssize_t)sizeof m) return -1;
-  char in[sizeof(cr::proto::Msg) + cr::proto::kMaxPayload];
+// One request to the daemon of `fd`'s session (5 s at most: a stopped
+// daemon does not answer), and its kOk answer in `got` (kept in `in`).
+bool ask(int fd, uint32_t op, char (&in)[sizeof(cr::proto::Msg) + cr::proto::kMaxPayload], cr::proto::Parsed* got) {
+  timeval limit{5, 0};
+  setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &limit, sizeof limit);
+  cr::proto::Msg m{cr::proto::kMagic, op, 0, 0, 0};
+  if (send(fd, &m, sizeof m, MSG_NOSIGNAL) != (ssize_t)sizeof m) return false;
   ssize_t n;
   do n = recv(fd, in, sizeof in, 0); while (n < 0 && errno == EINTR);
+  return n >= 0 && cr::proto::parse(in, (size_t)n, sizeof in, got) && got->head.op == cr::proto::kOk;
+}
+
+// The daemon's pid and the socket inodes of its other connections, from
+// its own answer (kClients: its /proc/PID/fd may be closed to us, as a
+// daemon's that is not dumpable is). The pid, or -1 when it did not answer.
+pid_t ask_clients(int fd, std::vector<uint64_t>* inodes) {
+  char in[sizeof(cr::proto::Msg) + cr::proto::kMaxPayload];
   cr::proto::Parsed got;
-  if (n < 0 || !cr::proto::parse(in, (size_t)n, sizeof in, &got) || got.head.op != cr::proto::kOk) return -1;
+  if (!ask(fd, cr::proto::kClients, in, &got)) return -1;
   for (uint32_t at = 0; at + sizeof(uint64_t) <= got.len; at += sizeof(uint64_t)) {
     uint64_t ino;
     memcpy(&ino, got.payload + at, sizeof ino);
     inodes->push_back(ino);
   }
   return (pid_t)got.head.value;
+}
+
+// The daemon's pid (kPing), or -1.
+pid_t ping_daemon(int fd) {
+  char in[sizeof(cr::proto::Msg) + cr::proto::kMaxPayload];
+  cr::proto::Parsed got;
+  return ask(fd, cr::proto::kPing, in, &got) ? (pid_t)got.head.value : -1;
 }
 
 // Whether the daemon of the state directory still holds its lock.
@@ -224,6 +238,22 @@ int stop_session(const std::string& state_dir, std::string* err) {
   fcntl(fd, F_SETFD, FD_CLOEXEC);
   std::vector<uint64_t> theirs;
   pid_t daemon = ask_clients(fd, &theirs);
+  if (daemon < 0) {
+    // A daemon of an earlier build (one still running since before an
+    // upgrade) hangs up on kClients: its pid from a ping, its sockets from
+    // its /proc/PID/fd (but the listening one, which has no peer).
+    close(fd);
+    fd = cr::connect_daemon(state_dir.c_str());
+    if (fd < 0) return 0;
+    fcntl(fd, F_SETFD, FD_CLOEXEC);
+    daemon = ping_daemon(fd);
+    uint64_t mine = socket_inode(fd);
+    std::map<uint64_t, uint64_t> all;
+    uint64_t ours = unix_peers(&all) && all.count(mine) ? all[mine] : 0;
+    if (daemon > 0)
+      for (uint64_t s : sockets_of(daemon))
+        if (s != ours) theirs.push_back(s);
+  }
   std::map<uint64_t, uint64_t> peers;
   std::vector<uint64_t> clients;
   // The other end of each of the daemon's connections is held by a

@@ -4,10 +4,10 @@
 // command itself).
 #include <dirent.h>
 #include <fcntl.h>
-#include <sys/prctl.h>
 #include <signal.h>
 #include <poll.h>
 #include <sys/file.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
 #include <sys/stat.h>
@@ -81,6 +81,27 @@ void relay_signals(pid_t to) {
   for (int sig : {SIGHUP, SIGINT, SIGQUIT, SIGTERM, SIGUSR1, SIGUSR2}) sigaction(sig, &sa, nullptr);
 }
 
+// Zeroes the environment block a fork inherited (the test process's, which
+// /proc/PID/environ shows): an exec'd daemon's shows none. The block's
+// bounds are /proc/self/stat's fields 50 and 51.
+static void forget_environment_block() {
+  char st[2048];
+  int fd = open("/proc/self/stat", O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return;
+  ssize_t n = read(fd, st, sizeof st - 1);
+  close(fd);
+  if (n <= 0) return;
+  st[n] = 0;
+  const char* p = strrchr(st, ')');  // (the name may hold one: the last ends it)
+  if (p) p = strchr(p, ' ');          // before field 3
+  unsigned long long start = 0, end = 0;
+  for (int field = 3; p && field <= 51; field++, p = strchr(p + 1, ' ')) {
+    if (field == 50) start = strtoull(p + 1, nullptr, 10);
+    if (field == 51) end = strtoull(p + 1, nullptr, 10);
+  }
+  if (start && end > start) memset(reinterpret_cast<void*>(start), 0, end - start);
+}
+
 void as_if_exec() {
   for (int fd : open_fds())
     if (fd > 2 && (fcntl(fd, F_GETFD) & FD_CLOEXEC)) close(fd);
@@ -95,6 +116,10 @@ void as_if_exec() {
   sigset_t none;
   sigemptyset(&none);
   sigprocmask(SIG_SETMASK, &none, nullptr);
+  // Dumpable, as an exec with no change of identity leaves a process (a
+  // test process that dropped root with setresuid is not): its /proc
+  // entries are the user's to read, as the exec'd daemon's are.
+  prctl(PR_SET_DUMPABLE, 1, 0, 0, 0);
 }
 
 namespace {
@@ -433,6 +458,7 @@ int run_session(const Options& o) {
       // then its work. Named as the program is, for ps and pgrep.
       as_if_exec();
       environ = const_cast<char**>(env);
+      forget_environment_block();
       prctl(PR_SET_NAME, "cowroot-faked", 0, 0, 0);
       cr::faked_quick_exit();
       _exit(cr::faked_main((int)args.size() - 1, const_cast<char**>(args.data())));

@@ -526,12 +526,12 @@ TEST_CASE("mkstemp, mkstemps, mkdtemp and tmpfile make files inside, owned by th
 TEST_CASE("/proc/self/exe is the program: it re-executes itself, and other processes' exe links read as theirs") {
   auto r = in_root(
       std::string(kWaitFor) + "perl -e 'if (!$ENV{AGAIN}) { $ENV{AGAIN} = 1; exec(q{/proc/self/exe}, q{-e}, q{print qq{again $0\\n}}) or die qq{$!} }'; "
-      "readlink /proc/thread-self/exe; sleep 3 & wait_for '[ \"$(readlink /proc/$!/exe)\" = /usr/bin/sleep ]'; "
+      "readlink /proc/thread-self/exe; sleep 3 & wait_for '[ \"$(readlink /proc/$!/exe 2>/dev/null)\" = /usr/bin/sleep ]'; "
       "readlink /proc/$!/exe; kill $!");
   CHECK(r.out == "again -e\n/usr/bin/readlink\n/usr/bin/sleep\n");
   // Followed too (open, stat): the program's file, not the stub the kernel
   // ran (killall compares the inodes; md5sum reads it).
-  r = in_root(std::string(kWaitFor) + "sleep 3 & wait_for '[ \"$(readlink /proc/$!/exe)\" = /usr/bin/sleep ]'; stat -L -c %i /proc/$!/exe; stat -c %i /usr/bin/sleep; kill $!; "
+  r = in_root(std::string(kWaitFor) + "sleep 3 & wait_for '[ \"$(readlink /proc/$!/exe 2>/dev/null)\" = /usr/bin/sleep ]'; stat -L -c %i /proc/$!/exe; stat -c %i /usr/bin/sleep; kill $!; "
               "md5sum /proc/self/exe | cut -d' ' -f1; md5sum /usr/bin/md5sum | cut -d' ' -f1");
   auto lines = std::vector<std::string>{};
   for (size_t a = 0, b; (b = r.out.find('\n', a)) != std::string::npos; a = b + 1) lines.push_back(r.out.substr(a, b - a));
@@ -539,7 +539,7 @@ TEST_CASE("/proc/self/exe is the program: it re-executes itself, and other proce
   CHECK(lines[0] == lines[1]);
   CHECK(lines[2] == lines[3]);
   // A program removed since it started: its exe still opens (the kernel's).
-  r = in_root(std::string(kWaitFor) + "cp /usr/bin/sleep /tmp/sleep2 && { /tmp/sleep2 3 & wait_for '[ \"$(readlink /proc/$!/exe)\" = /tmp/sleep2 ]'; rm /tmp/sleep2; "
+  r = in_root(std::string(kWaitFor) + "cp /usr/bin/sleep /tmp/sleep2 && { /tmp/sleep2 3 & wait_for '[ \"$(readlink /proc/$!/exe 2>/dev/null)\" = /tmp/sleep2 ]'; rm /tmp/sleep2; "
               "stat -L -c found /proc/$!/exe; kill $!; }");
   CHECK(r.out == "found\n");
 }
@@ -760,7 +760,7 @@ TEST_CASE("a program's command line is its own: /proc/PID/cmdline, pgrep -f, pid
   sh(cowroot() + " -r " + q(root()) + " --bind " + q(d.path) + " -- /bin/sh -c " +
      q("rm -f /tmp/titled; sleep 30 >/dev/null 2>&1 & echo $! > " + pidfile +
        ".tmp; perl -e '$0 = q{cowroot-test-daemon: idle}; open(F, q{>/tmp/titled}); close F; sleep 30' >/dev/null 2>&1 & echo $! >> " +
-       pidfile + ".tmp; p=$(head -n 1 " + pidfile + ".tmp); i=0; until [ -e /tmp/titled ] && [ \"$(cat -v /proc/$p/cmdline)\" = 'sleep^@30^@' ] || [ $i = 1000 ]; do sleep 0.01; i=$((i+1)); done; " +
+       pidfile + ".tmp; p=$(head -n 1 " + pidfile + ".tmp); i=0; until [ -e /tmp/titled ] && [ \"$(cat -v /proc/$p/cmdline 2>/dev/null)\" = 'sleep^@30^@' ] || [ $i = 1000 ]; do sleep 0.01; i=$((i+1)); done; " +
        "cat /proc/$p/cmdline > " + d / "inside" + "; mv " + pidfile + ".tmp " + pidfile) +
      " >/dev/null 2>&1 &");
   for (int i = 0; i < 200 && !exists(pidfile); i++) usleep(50000);

@@ -238,8 +238,9 @@ TEST_CASE("a run's daemon, forked from the test process, is named cowroot-faked 
   t.join();
   ::close(secret);
   CHECK_FALSE(found.empty());
-  CHECK(env.empty());
+  CHECK(env.find_first_not_of('\0') == std::string::npos);  // (zeroed: the block stays, empty)
   CAPTURE(fds);
+  CHECK_FALSE(fds.empty());  // (readable: as an exec'd daemon, it is dumpable)
   CHECK(fds.find(d / "secret") == std::string::npos);
 }
 
@@ -502,8 +503,8 @@ TEST_CASE("a crashed test's program that made itself not dumpable and wrote over
   // would show it: in a session PR_SET_DUMPABLE is remembered, not
   // applied, and the daemon names the connection it still holds (the
   // daemon, forked from this test process, may itself not be dumpable).
-  auto [slot, bg] = crash_with_root("small", "helper hide > /tmp/hidden 2>&1 & echo $! > /tmp/bg; "
-                                             "until [ -s /tmp/hidden ]; do sleep 0.01; done");
+  auto [slot, bg] = crash_with_root("small", std::string(kWaitFor) + "helper hide > /tmp/hidden 2>&1 & echo $! > /tmp/bg; "
+                                                                    "wait_for '[ -s /tmp/hidden ]'");
   CHECK(alive(bg));
   CHECK(slurp(slot + "/root/tmp/hidden") == "hidden 0\n");
   { Root next(Image::get(small_image())); }

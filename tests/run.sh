@@ -56,11 +56,12 @@ if [ "${COWROOT_TEST_DEBOOTSTRAP:-1}" != 0 ] && [ "$(id -u)" = 0 ] && [ -n "$mir
   # (Three tries each: a mirror's passing error is not the project's.)
   for s in $suites; do
     (for try in 1 2 3; do
-       rm -rf "$stage/reference-$s"
+       # (Never into what a failed try left mounted in it: /proc, /sys.)
+       rm -rf --one-file-system "$stage/reference-$s"
        debootstrap --variant=minbase "$s" "$stage/reference-$s" "$mirror" > "$stage/reference-$s.log" 2>&1
        rc=$?
        [ "$rc" = 0 ] && break
-       sleep 10
+       [ "$try" = 3 ] || sleep 10
      done
      echo "$rc" > "$stage/reference-$s.rc") &
   done

@@ -199,7 +199,7 @@ TEST_CASE("access ACLs: named users and groups are checked, through the mask; a 
 
 TEST_CASE("/proc shows a session's processes as their fake users': the owner of /proc/PID, status's Uid, Gid and Groups") {
   auto r = in_root(std::string(kWaitFor) + "setpriv --reuid 1005 --regid 1006 --groups 4,24 sleep 5 & p=$!; "
-                   "wait_for '[ \"$(cat /proc/$p/comm)\" = sleep ]'; "
+                   "wait_for '[ \"$(cat /proc/$p/comm 2>/dev/null)\" = sleep ]'; "
                    "stat -c '%u %g' /proc/$p /proc/$p/status /proc/$p/task/$p; "
                    "grep -E '^(Uid|Gid|Groups):' /proc/$p/status; stat -c 'self %u' /proc/self/; "
                    "grep '^Uid' /proc/self/status; " +
@@ -321,7 +321,7 @@ TEST_CASE("ps, pgrep -u and start-stop-daemon --user see a daemon's fake user (n
   auto r = with_packages("procps",
                          std::string(kWaitFor) + "useradd -M svc; "
                          "setpriv --reuid svc --regid svc --clear-groups sleep 30 & p=$!; "
-                         "wait_for '[ \"$(cat /proc/$p/comm)\" = sleep ]'; "
+                         "wait_for '[ \"$(cat /proc/$p/comm 2>/dev/null)\" = sleep ]'; "
                          "ps -o user=,group=,args= -p $p; test \"$(pgrep -u svc sleep)\" = $p && echo pgrep-found; "
                          "pgrep -u root sleep | grep -qx $p || echo not-root; "
                          "start-stop-daemon --stop --user svc --exec /usr/bin/sleep && echo stopped; "

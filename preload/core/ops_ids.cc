@@ -217,26 +217,33 @@ int capset(void* header, const void* data) {
   return 0;
 }
 
-// prctl's capability requests: the bounding set is faked with the others
-// (dropping from it takes CAP_SETPCAP); everything else is the kernel's.
 bool no_new_privs() {
   if (g_session.nnp) return true;
   return !g_confine.active && !confine::probe() && sys::raw(SYS_prctl, PR_GET_NO_NEW_PRIVS, 0, 0, 0, 0) > 0;
 }
 
 namespace {
-// The program's PR_SET_DUMPABLE, remembered and not applied (-1: never
-// set, the kernel's): a process the user's other processes cannot see in
-// /proc (fd/, environ) could not be found and stopped with its session
-// (stop_session, cli/procs.cc); ssh-agent makes itself so. Per process
-// image, as the kernel's: a fork keeps it, an exec starts again.
+// The program's PR_SET_DUMPABLE 0, remembered and not applied (-1: the
+// kernel's): a process the user's other processes cannot see in /proc
+// (fd/, environ) could not be found and stopped with its session
+// (stop_session, cli/procs.cc); ssh-agent makes itself so. A 1 goes on to
+// the kernel too (after unshare(CLONE_NEWUSER) a process writes its
+// uid_map so). Per process image, as the kernel's: a fork keeps it, an
+// exec starts again.
 int g_dumpable = -1;
 }  // namespace
 
+// prctl's capability requests (the bounding set is faked with the others:
+// dropping from it takes CAP_SETPCAP), the program's own no_new_privs and
+// dumpable flag; everything else is the kernel's.
 long prctl_caps(int option, unsigned long arg, bool* served) {
   *served = true;
   if (option == PR_SET_DUMPABLE) {
     if (arg > 1) return -EINVAL;
+    if (arg == 1) {
+      long r = sys::raw(SYS_prctl, PR_SET_DUMPABLE, 1, 0, 0, 0);
+      if (r < 0) return r;
+    }
     g_dumpable = (int)arg;
     return 0;
   }

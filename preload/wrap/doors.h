@@ -86,8 +86,9 @@ int remove_name(const char* path);
 // initgroups(): glibc sets the groups with an internal call; ours go through
 // the fake setgroups.
 int init_groups(const char* user, gid_t group);
-// prctl: the capability bounding set is faked (ops::prctl_caps), the rest
-// is the kernel's; both in the kernel's convention.
+// prctl: the capability bounding set, no_new_privs and the dumpable flag
+// are faked (ops::prctl_caps), the rest is the kernel's; both in the
+// kernel's convention.
 long prctl_door(int option, unsigned long a, unsigned long b, unsigned long c, unsigned long d);
 inline long prctl_va(int option, va_list ap) {
   unsigned long a = va_arg(ap, unsigned long), b = va_arg(ap, unsigned long), c = va_arg(ap, unsigned long),
