@@ -26,6 +26,7 @@
 #include "../preload/core/exec.h"
 #include "../preload/core/proto.h"
 #include "../preload/core/resolve.h"
+#include "../preload/core/sys.h"
 #include "images.h"
 #include "launch.h"
 #include "../faked/daemon.h"
@@ -82,24 +83,11 @@ void relay_signals(pid_t to) {
 }
 
 // Zeroes the environment block a fork inherited (the test process's, which
-// /proc/PID/environ shows): an exec'd daemon's shows none. The block's
-// bounds are /proc/self/stat's fields 50 and 51.
+// /proc/PID/environ shows): an exec'd daemon's shows none. Its bounds are
+// /proc/self/stat's fields 50 and 51.
 static void forget_environment_block() {
-  char st[2048];
-  int fd = open("/proc/self/stat", O_RDONLY | O_CLOEXEC);
-  if (fd < 0) return;
-  ssize_t n = read(fd, st, sizeof st - 1);
-  close(fd);
-  if (n <= 0) return;
-  st[n] = 0;
-  const char* p = strrchr(st, ')');  // (the name may hold one: the last ends it)
-  if (p) p = strchr(p, ' ');          // before field 3
-  unsigned long long start = 0, end = 0;
-  for (int field = 3; p && field <= 51; field++, p = strchr(p + 1, ' ')) {
-    if (field == 50) start = strtoull(p + 1, nullptr, 10);
-    if (field == 51) end = strtoull(p + 1, nullptr, 10);
-  }
-  if (start && end > start) memset(reinterpret_cast<void*>(start), 0, end - start);
+  uint64_t f[53];
+  if (cr::sys::self_stat_fields(f) && f[50] && f[51] > f[50]) memset(reinterpret_cast<void*>(f[50]), 0, f[51] - f[50]);
 }
 
 void as_if_exec() {

@@ -5,6 +5,7 @@
 #include <cerrno>
 #include <cstddef>
 #include <cstdint>
+#include <fcntl.h>
 #include <sys/syscall.h>
 
 // System calls newer than this glibc's headers (the same number on every
@@ -120,6 +121,38 @@ inline size_t proc_fd_path(int fd, char* out, const char* dir = "fd") {
   while (nd) out[l++] = d[--nd];
   out[l] = 0;
   return l;
+}
+
+// /proc/self/stat's numbers: f[N] is proc(5)'s field N, for N from 3 to 52
+// (the state letter reads as 0, a sign is dropped). False when it cannot
+// be read, or does not parse.
+inline bool self_stat_fields(uint64_t (&f)[53]) {
+  char buf[1024];
+  long fd = raw(SYS_openat, AT_FDCWD, (long)"/proc/self/stat", O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return false;
+  long n = raw(SYS_read, fd, (long)buf, sizeof buf - 1);
+  raw(SYS_close, fd);
+  if (n <= 0) return false;
+  buf[n] = 0;
+  const char* p = nullptr;  // the name may hold ')': the last one ends it
+  for (const char* q = buf; *q; q++)
+    if (*q == ')') p = q;
+  if (!p || p[1] != ' ') return false;
+  p += 2;
+  for (int i = 0; i < 53; i++) f[i] = 0;
+  for (int i = 3; i <= 52 && *p; i++) {
+    if (*p == '-') p++;
+    if (*p >= 'A' && *p <= 'Z') {  // the state letter
+      p++;
+    } else {
+      uint64_t v = 0;
+      while (*p >= '0' && *p <= '9') v = v * 10 + (uint64_t)(*p++ - '0');
+      f[i] = v;
+    }
+    if (*p == ' ') p++;
+    else if (*p != '\n' && *p) return false;
+  }
+  return true;
 }
 
 // A record of getdents64.

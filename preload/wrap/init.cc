@@ -73,29 +73,8 @@ bool memory_map(prctl_mm_map* m) {
     }
   }
 #endif
-  char buf[1024];
-  long fd = sys::raw(SYS_openat, AT_FDCWD, (long)"/proc/self/stat", O_RDONLY | O_CLOEXEC);
-  if (fd < 0) return false;
-  long n = sys::raw(SYS_read, fd, (long)buf, sizeof buf - 1);
-  sys::raw(SYS_close, fd);
-  if (n <= 0) return false;
-  buf[n] = 0;
-  const char* p = strrchr(buf, ')');  // the name may hold ')': the last one ends it
-  if (!p || p[1] != ' ') return false;
-  p += 2;
-  uint64_t f[53] = {};
-  for (int i = 3; i <= 52 && *p; i++) {
-    if (*p == '-') p++;  // signed fields, none of those used
-    if (*p >= 'A' && *p <= 'Z') {  // the state letter
-      p++;
-    } else {
-      uint64_t v = 0;
-      while (*p >= '0' && *p <= '9') v = v * 10 + (uint64_t)(*p++ - '0');
-      f[i] = v;
-    }
-    if (*p == ' ') p++;
-    else if (*p != '\n' && *p) return false;
-  }
+  uint64_t f[53];
+  if (!sys::self_stat_fields(f)) return false;
   m->start_code = f[26];
   m->end_code = f[27];
   m->start_stack = f[28];
