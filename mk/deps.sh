@@ -5,7 +5,7 @@
 #   mk/deps.sh build|test|bench|peer|fuzz
 set -eu
 build="g++ make pkg-config python3 libelf-dev zlib1g-dev doctest-dev debootstrap debian-archive-keyring"
-test="$build util-linux libcap2-bin attr debootstrap sharutils python3 libgtest-dev python3-pytest python3-fixtures python3-pytest-xdist cmake zstd procps sysvinit-utils golang-go musl-tools busybox-static tzdata"
+test="$build util-linux libcap2-bin attr debootstrap sharutils python3 libgtest-dev python3-pytest python3-fixtures python3-pytest-xdist cmake zstd procps sysvinit-utils golang-go musl-tools busybox-static tzdata gdb strace"
 bench="$test fakeroot fakechroot cowdancer proot"
 peer="$test autoconf automake libtool perl cowdancer libjemalloc2"
 # make fuzz: clang and its libFuzzer and sanitizer runtimes (Debian's clang-14)

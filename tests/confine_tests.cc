@@ -480,6 +480,90 @@ TEST_CASE("without confinement a static program is refused with one line; COWROO
   CHECK(r.out == "cowroot: libcowroot.so: started by cowroot to run a static program, not by hand\n126\n");
 }
 
+// A root with the host's gdb in it (its Python's standard library too, which
+// gdb starts), and a program with debugging information, dynamic and static.
+const TempDir& gdb_root() {
+  static TempDir* d = [] {
+    auto* t = new TempDir;
+    std::string root = t->path + "/root";
+    auto r = sh("sh " + q(bin_dir() + "/mkroot.sh") + " " + q(root) + " gdb 2>&1 && py=$(ldd /usr/bin/gdb | "
+                "grep -o 'libpython3[.][0-9]*' | head -n 1 | cut -c 4-) && mkdir -p " + q(root + "/usr/share") +
+                " && cp -r /usr/lib/$py " + q(root + "/usr/lib/") + " && cp -r /usr/share/gdb " +
+                q(root + "/usr/share/") + " 2>&1");
+    std::string why = "gdb in a root (gdb is a test dependency, see mk/deps.sh): " + r.out;
+    REQUIRE_MESSAGE(r.status == 0, why);
+    write_file(t->path + "/prog.c",
+               "#include <fcntl.h>\n#include <stdio.h>\n#include <sys/wait.h>\n#include <unistd.h>\n"
+               "__attribute__((noinline)) int twice(int x) { return 2 * x; }\n"
+               "int main(int c, char** v) {\n"
+               "  if (c > 1 && v[1][0] == 'f') {\n"
+               "    pid_t p = fork();\n"
+               "    if (p == 0) { execl(v[0], v[0], \"child\", (char*)0); _exit(127); }\n"
+               "    int st; waitpid(p, &st, 0); return 0;\n"
+               "  }\n"
+               "  char b[64] = {0}; int fd = open(\"/etc/marker\", O_RDONLY);\n"
+               "  if (fd >= 0 && read(fd, b, sizeof b - 1) < 0) return 1;\n"
+               "  printf(\"%s%d\\n\", b, twice(c)); return 0;\n"
+               "}\n");
+    r = sh("cc -g -O0 -o " + q(root + "/usr/bin/gdbprog") + " " + q(t->path + "/prog.c") + " && cc -g -O0 -static -o " +
+           q(root + "/usr/bin/gdbprog-static") + " " + q(t->path + "/prog.c") + " && cp " + q(root + "/usr/bin/gdbprog") +
+           " " + q(t->path + "/gdbprog") + " 2>&1");
+    REQUIRE_MESSAGE(r.status == 0, r.out);
+    write_file(root + "/etc/marker", "in the root\n");
+    return t;
+  }();
+  return *d;
+}
+
+// A debugger in a session (wrap/trace.cc): the program it starts is shown
+// to it once mapped, as after the kernel's exec, and the confinement's
+// SIGSYS traps go on unseen. Without that gdb found neither the program's
+// code nor its libraries: no breakpoint was ever hit.
+TEST_CASE("gdb debugs the programs it starts, in a root and without one: breakpoints, backtraces, libraries") {
+  const TempDir& t = gdb_root();
+  std::string root = t.path + "/root";
+  std::string gdb = "gdb -q -nx -batch -ex 'break twice' ";
+  auto in_gdb_root = [&](const std::string& cmd) {
+    return sh("cd / && " + cowroot() + " -r " + q(root) + " -- " + cmd + " 2>&1");
+  };
+  auto r = in_gdb_root(gdb + "-ex run -ex bt -ex 'info sharedlibrary' -ex continue /usr/bin/gdbprog");
+  CHECK_MESSAGE(r.out.find("Breakpoint 1, twice (x=1) at ") != std::string::npos, r.out);
+  CHECK_MESSAGE(r.out.find(" in main (c=1, v=") != std::string::npos, r.out);
+  CHECK_MESSAGE(r.out.find("in the root\n2\n") != std::string::npos, r.out);
+  // The root's libc, with its symbols (read by the host path the loader's
+  // list names it by).
+  bool libc_read = false;
+  for (size_t at = 0, nl; at < r.out.size(); at = nl + 1) {
+    nl = r.out.find('\n', at);
+    if (nl == std::string::npos) nl = r.out.size();
+    std::string line = r.out.substr(at, nl - at);
+    if (line.find(root + "/usr/lib/") != std::string::npos && line.find("libc.so.6") != std::string::npos &&
+        line.find(" Yes ") != std::string::npos)
+      libc_read = true;
+  }
+  CHECK_MESSAGE(libc_read, r.out);
+  // A static program: its traps are the debugger's to pass over, not to stop at.
+  r = in_gdb_root(gdb + "-ex run -ex bt /usr/bin/gdbprog-static");
+  CHECK_MESSAGE(r.out.find("Breakpoint 1, twice (x=1) at ") != std::string::npos, r.out);
+  CHECK_MESSAGE(r.out.find(" in main (c=1, v=") != std::string::npos, r.out);
+  CHECK_MESSAGE(r.out.find("SIGSYS") == std::string::npos, r.out);
+  // Following a fork and the child's exec of a program.
+  r = in_gdb_root(gdb + "-ex 'set follow-fork-mode child' -ex 'run f' -ex bt /usr/bin/gdbprog");
+  CHECK_MESSAGE(r.out.find("is executing new program: /usr/bin/gdbprog") != std::string::npos, r.out);
+  CHECK_MESSAGE(r.out.find("Breakpoint 1, twice (x=2) at ") != std::string::npos, r.out);
+  CHECK_MESSAGE(r.out.find("SIGTRAP") == std::string::npos, r.out);
+  // Without a root: the host's gdb and program, in a session.
+  r = in_session(t, gdb + "-ex run -ex 'info sharedlibrary' ./gdbprog 2>&1");
+  CHECK_MESSAGE(r.out.find("Breakpoint 1, twice (x=1) at ") != std::string::npos, r.out);
+  CHECK_MESSAGE(r.out.find("/libc.so.6") != std::string::npos, r.out);
+  // A tracer of system calls sees them as the kernel does, as before: the
+  // stub's exec, and its end.
+  r = in_session(t, "strace -f -e trace=execve,execveat ./gdbprog 2>&1");
+  CHECK_MESSAGE(r.out.find("execveat(AT_FDCWD, \"" + prefix() + "/libexec/cowroot/cowroot-stub\"") != std::string::npos, r.out);
+  CHECK_MESSAGE(r.out.find(") = 0\n") != std::string::npos, r.out);
+  CHECK_MESSAGE(r.out.find("ENOSYS") == std::string::npos, r.out);
+}
+
 TEST_CASE("the filter: every door is trapped from outside the window, nothing from inside, i386 and x32 refused") {
   using namespace cr::confine;
   const long none[6] = {};

@@ -2,9 +2,10 @@
 # Builds a small root from the host's own programs and their libraries:
 # enough to test chroot emulation without a network (a debootstrapped
 # image is used where the tests have one).
-#   tests/mkroot.sh DIR
+#   tests/mkroot.sh DIR [PROGRAM...]   (more programs of the host's, with their libraries)
 set -eu
 dir=$1
+shift
 mkdir -p "$dir"
 # merged-/usr layout as Debian has it, with relative links as in an image
 for d in bin sbin lib lib64; do
@@ -12,7 +13,7 @@ for d in bin sbin lib lib64; do
   [ -e "$dir/$d" ] || ln -s "usr/$d" "$dir/$d"
 done
 progs="sh dash ls cat stat readlink realpath ln mkdir rm touch id env pwd chmod chown mknod test true false echo chroot printf sort truncate touch dd setfattr getfattr grep
-       sleep mv cp find tar perl python3 getent ldd head bash cut setsid chgrp mkfifo setpriv capsh date timeout"
+       sleep mv cp find tar perl python3 getent ldd head bash cut setsid chgrp mkfifo setpriv capsh date timeout $*"
 copy() {  # copy a file under its parent's canonical directory, keeping symlinks as they are
   src=$1
   [ -e "$src" ] || return 0

@@ -47,7 +47,14 @@ struct StubInfo {
   // library moves the argument block's start (init.cc). Zero when unknown.
   uint64_t start_code, end_code, start_data, end_data, start_brk, start_stack;
   uint64_t arg_start, env_start, env_end;  // the kernel's argument block (arg_end is env_start)
+  // A debugger's: the library of a tracer that saw this process's exec
+  // stop at the stub writes kTraced here (PTRACE_POKEDATA) and holds the
+  // stop back; once the program is mapped and the kernel's auxiliary
+  // vector describes it, the process writes kReleased and stops itself
+  // (int3), and the tracer hands its debugger the exec stop then.
+  uint64_t tracer;
 };
+constexpr uint64_t kTraced = 0x6465636172547243ull, kReleased = 0x6573616c65527243ull;
 constexpr uint32_t kStubMagic = 0x43525354;
 // Where the stub puts the interpreter: [kWinBase, kInterpTop).
 constexpr uint64_t kInterpTop = kGate - 0x1000000ull;

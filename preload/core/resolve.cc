@@ -23,9 +23,9 @@ namespace cr {
 
 constinit RootConfig g_root;
 
+bool g_debugger = false;
+
 namespace {
-
-
 
 bool under(const char* path, const char* prefix, size_t plen) {
   if (plen == 1 && prefix[0] == '/') return path[0] == '/';
@@ -705,6 +705,15 @@ int resolve(int dirfd, const char* path, int flags, Resolved* out) {
   // The kernel takes no path of PATH_MAX bytes or more, whatever it names
   // ("/./././…/f" walks to a short one; a single name is refused above by it).
   if (strnlen(path, kPathMax) >= kPathMax) return -ENAMETOOLONG;
+  PathBuf named;
+  if (__builtin_expect(g_debugger, 0) && path[0] == '/') {
+    // A debugger reads its program's libraries by the names the loader's
+    // list gives them, their host paths: a file of the root's under the
+    // root's top is that file; this library is itself.
+    if (g_session.lib[0] && strcmp(path, g_session.lib) == 0) return 0;
+    if (g_root.top_len > 1 && under(path, g_root.top, g_root.top_len) && to_inside(path, named, sizeof named))
+      path = named;
+  }
   PathBuf cur;
   bool removed;
   if (!start_dir(dirfd, path, cur, sizeof cur, &removed)) return 0;  // a directory outside: the kernel's business

@@ -93,6 +93,10 @@ void root_forget_cache();
 // every directory the name goes through, as the kernel checks it against
 // the fake owner, group and mode (-EACCES). Returns 0 or -errno.
 int resolve(int dirfd, const char* path, int flags, Resolved* out);
+// Set in a debugger of a session's program (wrap/trace.cc): it names the
+// root's files by their host paths too (resolve), as its program's list of
+// loaded objects does.
+extern bool g_debugger;
 
 // The host path a descriptor is open on (/proc/self/fd/N), when it has one.
 bool fd_host_path(int fd, char* out, size_t n);

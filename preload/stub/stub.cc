@@ -15,6 +15,7 @@
 //      given, the auxiliary vector describing the new program) and jumps.
 // No libc: every system call is made from this file's code, inside the
 // window. Nothing is allocated.
+#include <linux/prctl.h>
 #include <signal.h>
 #include <sys/syscall.h>
 #include <sys/ucontext.h>
@@ -344,6 +345,41 @@ void note_memory(long* sp, char** argv, char** envp, char** env_end) {
   g_info.start_stack = (uint64_t)sp;
 }
 
+// A debugger started the program (confine.h, StubInfo::tracer): the
+// kernel's copy of the auxiliary vector (/proc/PID/auxv, where gdb finds
+// the program's entry and headers and the interpreter's base) becomes the
+// new program's, and the process stops itself for the tracer's library,
+// which hands its debugger the exec stop here: the program and its
+// interpreter mapped, not yet run, as after the kernel's exec. A program
+// the root's loader loads itself ('L') is shown by the library, once the
+// loader has mapped it; cowroot's own ('H') as it is.
+void show_to_tracer(long* sp) {
+  if (g_stub.mode == 'P' && g_info.start_code && g_info.arg_start) {
+    char** p = reinterpret_cast<char**>(sp + 1 + sp[0] + 1);
+    while (*p) p++;
+    auto* av = reinterpret_cast<uint64_t*>(p + 1);
+    size_t n = 0;
+    while (av[n] != AT_NULL) n += 2;
+    prctl_mm_map m{};
+    m.start_code = g_info.start_code;
+    m.end_code = g_info.end_code;
+    m.start_data = g_info.start_data;
+    m.end_data = g_info.end_data;
+    m.start_brk = g_info.start_brk;
+    m.brk = (uint64_t)sc(SYS_brk, 0);
+    m.start_stack = g_info.start_stack;
+    m.arg_start = g_info.arg_start;
+    m.arg_end = m.env_start = g_info.env_start;
+    m.env_end = g_info.env_end;
+    m.auxv = reinterpret_cast<__u64*>(av);
+    m.auxv_size = (uint32_t)((n + 2) * sizeof(uint64_t));
+    m.exe_fd = (uint32_t)-1;
+    sc(SYS_prctl, PR_SET_MM, PR_SET_MM_MAP, (long)&m, sizeof m);
+  }
+  g_info.tracer = confine::kReleased;
+  asm volatile("int3" ::: "memory");
+}
+
 }  // namespace
 
 extern "C" [[noreturn]] void cr_stub_main(long* sp) {
@@ -419,6 +455,7 @@ extern "C" [[noreturn]] void cr_stub_main(long* sp) {
   elf::rewrite_stack(
       sp, [](const char* v) { return !starts(v, confine::kStubEnv) && !(g_stub.exe[0] && starts(v, "COWROOT_EXE=")); },
       g_stub.exe[0] ? g_stub.exe : nullptr, main_im, base, path);
+  if (g_info.tracer == confine::kTraced && g_stub.mode != 'L') show_to_tracer(sp);
   elf::jump(entry, sp);
 }
 

@@ -6,6 +6,7 @@
 #include <fcntl.h>
 #include <linux/prctl.h>
 #include <sys/prctl.h>
+#include <sys/auxv.h>
 #include <sys/syscall.h>
 
 #include <atomic>
@@ -55,9 +56,9 @@ size_t parse_size(const char*& p) {
 // The kernel's account of this process's memory: from the stub, which
 // found it at no cost when it started the program (a confined session),
 // else from /proc/self/stat (fields 26-28 and 45-51; about 10 us here).
-bool memory_map(prctl_mm_map* m) {
+bool memory_map(prctl_mm_map* m, bool fresh = false) {
 #if defined(__x86_64__)
-  if (sys::g_gate == reinterpret_cast<void*>(confine::kGate)) {
+  if (!fresh && sys::g_gate == reinterpret_cast<void*>(confine::kGate)) {
     const confine::StubInfo* info = confine::stub_info();
     if (info && info->start_code && info->arg_start) {
       m->start_code = info->start_code;
@@ -108,6 +109,53 @@ bool kernel_args_from(char* block, char* start, char* end) {
 }
 
 }  // namespace
+
+// The auxiliary vector as the loader keeps it (getauxval's: a program the
+// loader ran as its own has its entry, headers and name there), the
+// entries a program is given.
+size_t program_auxv(Elf64_auxv_t* out, size_t cap) {
+  static const unsigned long kTypes[] = {AT_SYSINFO_EHDR, AT_HWCAP, AT_PAGESZ, AT_CLKTCK, AT_PHDR, AT_PHENT, AT_PHNUM,
+                                         AT_BASE, AT_FLAGS, AT_ENTRY, AT_UID, AT_EUID, AT_GID, AT_EGID, AT_SECURE,
+                                         AT_RANDOM, AT_HWCAP2, AT_EXECFN, AT_PLATFORM, AT_MINSIGSTKSZ};
+  size_t n = 0;
+  for (unsigned long t : kTypes) {
+    if (n + 1 >= cap) break;
+    unsigned long v = getauxval(t);
+    if (v || t == AT_SECURE || t == AT_BASE || t == AT_FLAGS || t == AT_UID || t == AT_GID || t == AT_EUID ||
+        t == AT_EGID || t == AT_PHDR || t == AT_ENTRY || t == AT_EXECFN || t == AT_PHNUM || t == AT_PHENT)
+      out[n].a_type = t, out[n++].a_un.a_val = v;
+  }
+  out[n].a_type = AT_NULL;
+  out[n].a_un.a_val = 0;
+  return n;
+}
+
+// A debugger started this program (confine.h, StubInfo::tracer): the
+// kernel's copy of the auxiliary vector (/proc/PID/auxv: where gdb finds
+// the program's entry and program headers, so its load address, and the
+// interpreter's base) becomes `auxv`, and the process stops itself (int3)
+// for the tracer's library, which hands its debugger the exec stop now
+// that the program is mapped. Nothing when no tracer asked.
+void show_to_tracer(const Elf64_auxv_t* auxv) {
+#if defined(__x86_64__)
+  auto* info = const_cast<confine::StubInfo*>(confine::stub_info());
+  if (!info || info->tracer != confine::kTraced) return;
+  size_t n = 0;
+  while (auxv[n].a_type != AT_NULL) n++;
+  prctl_mm_map m{};
+  if (memory_map(&m, true)) {
+    m.brk = (uint64_t)sys::raw(SYS_brk, 0);
+    m.auxv = reinterpret_cast<__u64*>(const_cast<Elf64_auxv_t*>(auxv));
+    m.auxv_size = (uint32_t)((n + 1) * sizeof *auxv);
+    m.exe_fd = (uint32_t)-1;
+    sys::raw(SYS_prctl, PR_SET_MM, PR_SET_MM_MAP, (long)&m, sizeof m, 0);
+  }
+  info->tracer = confine::kReleased;
+  asm volatile("int3" ::: "memory");
+#else
+  (void)auxv;
+#endif
+}
 
 // A static program's command line (static.cc): the kernel is told the
 // argument block starts at the program's argv[0] (`start`, a string of the
@@ -296,6 +344,30 @@ void refuse_host_objects(char** argv) {
   _exit(127);
 }
 
+// The root's loader ran as the program ('L'): under a debugger, the
+// program is shown once the loader has mapped it (the stub shows the
+// others before their interpreter runs). The loader wrote the program's
+// entry, headers and name into the auxiliary vector; its own base, which
+// the kernel would have given, is where the stub put it (in the window).
+// Not for a static program, whose loader ran this library as its program:
+// static.cc shows it.
+void show_loaded_program() {
+#if defined(__x86_64__)
+  const confine::StubInfo* info = confine::stub_info();
+  if (!info || info->tracer != confine::kTraced || info->mode != 'L') return;
+  const link_map* main = first_loaded_object();
+  if (!main || main->l_ld == _DYNAMIC) return;
+  Elf64_auxv_t av[24];
+  program_auxv(av, sizeof av / sizeof av[0]);
+  for (Elf64_auxv_t* a = av; a->a_type != AT_NULL; a++) {
+    if (a->a_type != AT_BASE || a->a_un.a_val) continue;
+    for (const link_map* m = main; m; m = m->l_next)
+      if (m->l_addr >= confine::kWinBase && m->l_addr < confine::kInterpTop) a->a_un.a_val = m->l_addr;
+  }
+  show_to_tracer(av);
+#endif
+}
+
 }  // namespace
 }  // namespace cr::wrap
 
@@ -305,5 +377,6 @@ __attribute__((constructor)) void cowroot_constructor(int argc, char** argv, cha
   cr::wrap::ensure();
   cr::wrap::take_program_args(argc, argv, envp);
   cr::wrap::refuse_host_objects(argv);
+  cr::wrap::show_loaded_program();
 }
 }  // namespace

@@ -59,23 +59,17 @@ extern "C" __attribute__((visibility("hidden"))) [[noreturn]] void cr_static_mai
   sys::raw(SYS_close, fd);
   // The auxiliary vector the kernel gave, as the loader keeps it (the
   // library's start may have moved the environment on the stack already).
-  static const unsigned long kTypes[] = {AT_SYSINFO_EHDR, AT_HWCAP, AT_PAGESZ, AT_CLKTCK, AT_PHDR, AT_PHENT, AT_PHNUM,
-                                         AT_BASE, AT_FLAGS, AT_ENTRY, AT_UID, AT_EUID, AT_GID, AT_EGID, AT_SECURE,
-                                         AT_RANDOM, AT_HWCAP2, AT_EXECFN, AT_PLATFORM, AT_MINSIGSTKSZ};
-  Elf64_auxv_t auxv[sizeof kTypes / sizeof kTypes[0] + 1];
-  size_t n = 0;
-  for (unsigned long t : kTypes) {
-    unsigned long v = getauxval(t);
-    if (v || t == AT_SECURE || t == AT_BASE || t == AT_FLAGS || t == AT_UID || t == AT_GID || t == AT_EUID ||
-        t == AT_EGID || t == AT_PHDR || t == AT_ENTRY || t == AT_EXECFN || t == AT_PHNUM || t == AT_PHENT)
-      auxv[n].a_type = t, auxv[n++].a_un.a_val = v;
-  }
-  auxv[n].a_type = AT_NULL;
-  auxv[n].a_un.a_val = 0;
+  Elf64_auxv_t auxv[24];
+  cr::wrap::program_auxv(auxv, sizeof auxv / sizeof auxv[0]);
   uint64_t cur;
   asm volatile("mov %%rsp, %0" : "=r"(cur));
   long* stack = elf::build_stack(
       cur - 65536, argc - 2, argv + 2, environ, [](const char*) { return true; }, nullptr, auxv, im, 0, path);
+  {  // under a debugger that started it: shown to it now, mapped, not yet run
+    long* q = stack + 1 + stack[0] + 1;
+    while (*q) q++;
+    cr::wrap::show_to_tracer(reinterpret_cast<const Elf64_auxv_t*>(q + 1));
+  }
   elf::jump(im.entry, stack);
 }
 #endif

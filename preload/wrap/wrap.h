@@ -2,6 +2,8 @@
 // definition of a libc function, and the export marker.
 #pragma once
 #include <dlfcn.h>
+#include <elf.h>
+#include <stddef.h>
 
 #define EXPORT extern "C" __attribute__((visibility("default")))
 // initial-exec: a general-dynamic access would make the library need
@@ -19,6 +21,12 @@ void confine_early();
 // Serves a static program's calls (static.cc): false where it cannot.
 bool confine_static();
 bool static_program_args(char* start);
+// The auxiliary vector as the loader keeps it (init.cc): its entries (at
+// most cap - 1), then AT_NULL.
+size_t program_auxv(Elf64_auxv_t* out, size_t cap);
+// Under a debugger that started the program: the kernel's auxiliary vector
+// becomes `auxv` and the tracer is given its exec stop (init.cc).
+void show_to_tracer(const Elf64_auxv_t* auxv);
 
 inline void ensure() {
   if (__builtin_expect(!g_ready, 0)) init_once();
