@@ -368,6 +368,20 @@ TEST_CASE("outside a root the stub is invisible: names, /proc/self/exe, exec err
   CHECK(r.out.find("cat\n/usr/bin/readlink\nscript ./script arg\nplain sh\n") == 0);
   CHECK(r.out.find("Permission denied\n126\n") != std::string::npos);
   CHECK(r.out.find("not found\n127\n1\n") != std::string::npos);
+  // A program re-executing itself through /proc/self/exe or /proc/PID/exe,
+  // and reading its own file there: as the session's first program (which
+  // the launcher started itself) and as one started in the session.
+  write_file(d / "reexec",
+             "#!/bin/bash\n"
+             "if [ -z \"$X\" ]; then X=1 exec /proc/self/exe \"$0\"; fi\n"
+             "echo again $X\n"
+             "if [ \"$X\" = 1 ]; then X=2 exec /proc/$$/exe \"$0\"; fi\n"
+             "cmp /proc/self/exe \"$(command -v cmp)\" && echo same\n");
+  chmod((d / "reexec").c_str(), 0755);
+  r = sh("cd " + q(d.path) + " && " + cowroot() + " -- ./reexec 2>&1");
+  CHECK_MESSAGE(r.out == "again 1\nagain 2\nsame\n", r.out);
+  r = in_session(d, "./reexec 2>&1");
+  CHECK_MESSAGE(r.out == "again 1\nagain 2\nsame\n", r.out);
 }
 
 TEST_CASE("static programs run inside the root as fake root: glibc's static libc, musl, busybox-static, Go") {

@@ -334,6 +334,29 @@ int finish(Plan* p, const char* path, int dirfd, char** argv, char* const envp[]
 
 namespace {
 
+// /proc/self/exe, /proc/thread-self/exe or /proc/PID/exe of this process
+// (any task of it).
+bool own_exe_link(const char* path) {
+  if (strncmp(path, "/proc/", 6) != 0) return false;
+  const char* q = path + 6;
+  if (strncmp(q, "self/", 5) == 0) {
+    q += 4;
+  } else if (strncmp(q, "thread-self/", 12) == 0) {
+    q += 11;
+  } else {
+    long pid = 0;
+    if (*q < '0' || *q > '9') return false;
+    while (*q >= '0' && *q <= '9') pid = pid * 10 + (*q++ - '0');
+    if (pid != sys::raw(SYS_getpid)) return false;
+  }
+  if (strncmp(q, "/task/", 6) == 0) {
+    q += 6;
+    if (*q < '0' || *q > '9') return false;
+    while (*q >= '0' && *q <= '9') q++;
+  }
+  return strcmp(q, "/exe") == 0;
+}
+
 // Puts the host paths of the directories in `list` (inside paths, ':' or
 // ';' between them) before p->libpath. Entries that are not absolute, and
 // those with a $ORIGIN, $LIB or $PLATFORM that the loader expands itself
@@ -929,6 +952,15 @@ int plan_exec(Plan* p, int dirfd, const char* path, char* const argv[], char* co
       // re-executing itself means its own file.
       if (r.path[0] == '/' && proc_exe_inside(r.path, p->exe, sizeof p->exe)) {
         if (int e = resolve(AT_FDCWD, p->exe, kFollow, &r)) return e;
+      } else if (!g_root.active && own_exe_link(r.path)) {
+        // A program the launcher started itself (not through the stub, so
+        // with no name of its own to give): the kernel's link, taken here,
+        // as in the stub it would name the stub.
+        long n = sys::raw(SYS_readlinkat, AT_FDCWD, (long)r.path, (long)p->exe, sizeof p->exe - 1);
+        if (n <= 0 || p->exe[0] != '/') return -ENOENT;
+        p->exe[n] = 0;
+        r.path = p->exe;
+        r.dirfd = AT_FDCWD;
       }
       size_t hl = strlen(r.path);  // a name passed through as given may be any length
       if (hl + 1 > sizeof p->host) return -ENAMETOOLONG;
