@@ -330,11 +330,13 @@ int open_at(int dirfd, const char* path, int flags, mode_t mode) {
     if (int e = resolve(dirfd, path, kFollow, &r)) return fail(e);
     return open_resolved(r.dirfd, r.path, flags, mode, r);
   }
-  // Confined, the kernel's /proc/self/exe names cowroot-stub: opened, it is
-  // the program's own file, as readlink says (in a root, resolve does it).
+  // Confined, the kernel's /proc/self/exe names cowroot-stub: opened to be
+  // read, it is the program's own file, as readlink says (in a root,
+  // resolve does it). (Written, the kernel's: a running program's file is
+  // busy.)
   PathBuf exe;
   if (g_confine.active && path && path[0] == '/' && path[1] == 'p' && !(flags & O_NOFOLLOW) &&
-      proc_exe_inside(path, exe, sizeof exe) && exe[0] == '/')
+      (flags & O_ACCMODE) == O_RDONLY && proc_exe_inside(path, exe, sizeof exe) && exe[0] == '/')
     path = exe;
   Resolved r;  // no root: the path as it is (and, for a checked user, search permission along it)
   if (int e = resolve(dirfd, path, 0, &r)) return fail(e);

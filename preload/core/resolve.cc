@@ -706,13 +706,19 @@ int resolve(int dirfd, const char* path, int flags, Resolved* out) {
   // ("/./././…/f" walks to a short one; a single name is refused above by it).
   if (strnlen(path, kPathMax) >= kPathMax) return -ENAMETOOLONG;
   PathBuf named;
-  if (__builtin_expect(g_debugger, 0) && path[0] == '/') {
+  if (__builtin_expect(g_debugger, 0) && path[0] == '/' && !(flags & kAsNamed)) {
     // A debugger reads its program's libraries by the names the loader's
-    // list gives them, their host paths: a file of the root's under the
-    // root's top is that file; this library is itself.
+    // list gives them, their host paths: one the root does not have itself
+    // is the root's file of that host path (under the root's top, a bind's
+    // host side, the loader's links); this library is itself.
     if (g_session.lib[0] && strcmp(path, g_session.lib) == 0) return 0;
-    if (g_root.top_len > 1 && under(path, g_root.top, g_root.top_len) && to_inside(path, named, sizeof named))
-      path = named;
+    if (to_inside(path, named, sizeof named) && strcmp(named, path) != 0) {
+      Resolved as_is;
+      struct statx sx;
+      if (resolve(dirfd, path, flags | kAsNamed, &as_is) != 0 ||
+          sys::raw(SYS_statx, as_is.dirfd, (long)as_is.path, AT_SYMLINK_NOFOLLOW, 0, (long)&sx) != 0)
+        path = named;
+    }
   }
   PathBuf cur;
   bool removed;

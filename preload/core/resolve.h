@@ -56,6 +56,7 @@ enum ResolveFlags : int {
                     // caller retries with kFollow alone if it is a symlink
   kForExec = 4,     // planning an exec: what is learnt is not remembered (see walk)
   kRealIds = 8,     // access(2): directories are searched as the real ids, not the fs ids
+  kAsNamed = 16,    // in a debugger (g_debugger): the path as the root has it, never a host path's
 };
 
 struct Resolved {

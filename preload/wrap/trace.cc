@@ -46,8 +46,12 @@ bool mark_stub(pid_t pid) {
   if ((uint64_t)rip < confine::kStubText || (uint64_t)rip >= confine::kWinBase + confine::kWinSize) return false;
   if (peek(PTRACE_PEEKDATA, pid, confine::kStubInfo, &magic) != 0 || (uint32_t)magic != confine::kStubMagic)
     return false;
-  return sys::raw(SYS_ptrace, PTRACE_POKEDATA, pid, (long)(confine::kStubInfo + offsetof(confine::StubInfo, tracer)),
-                  (long)confine::kTraced) == 0;
+  // Only a stub just started (its page as the exec left it): one already
+  // shown, or being shown, is the debugger's from there.
+  long mark = -1;
+  const uint64_t at = confine::kStubInfo + offsetof(confine::StubInfo, tracer);
+  if (peek(PTRACE_PEEKDATA, pid, at, &mark) != 0 || mark != 0) return false;
+  return sys::raw(SYS_ptrace, PTRACE_POKEDATA, pid, (long)at, (long)confine::kTraced) == 0;
 }
 
 bool released(pid_t pid) {
@@ -57,44 +61,86 @@ bool released(pid_t pid) {
 }
 
 // How the debugger last resumed each of its processes (ptrace below): a
-// trap's SIGSYS, which it never sees, resumes it the same way (a single
-// step stays one). A slot a pid; another pid in the slot: PTRACE_CONT.
+// trap's SIGSYS, which it never sees, resumes it the same way. A slot a
+// pid (its own, or the stop is left to the debugger), freed when it ends.
 struct Resumed {
   std::atomic<int> pid{0};
   std::atomic<int> request{0};
 };
-Resumed g_resumed[64];
+constexpr unsigned kSlots = 1024;
+Resumed g_resumed[kSlots];
+// A tracer of system calls (strace, gdb after `catch syscall`) sees the
+// processes as the kernel runs them from then on: it needs an exec's own
+// exit stop after the exec stop, and shows the traps' SIGSYS.
+std::atomic<bool> g_traces_calls{false};
 
 void note_resume(int request, pid_t pid) {
-  if (request != PTRACE_CONT && request != PTRACE_SYSCALL && request != PTRACE_SINGLESTEP &&
-      request != PTRACE_SYSEMU && request != PTRACE_SYSEMU_SINGLESTEP)
-    return;
-  Resumed& r = g_resumed[(unsigned)pid % 64];
+  if (request == PTRACE_SYSCALL || request == PTRACE_SYSEMU || request == PTRACE_SYSEMU_SINGLESTEP)
+    g_traces_calls.store(true, std::memory_order_relaxed);
+  if (request != PTRACE_CONT && request != PTRACE_SINGLESTEP) return;
+  Resumed& r = g_resumed[(unsigned)pid % kSlots];
   r.pid.store(pid, std::memory_order_relaxed);
   r.request.store(request, std::memory_order_relaxed);
 }
 
+// The request `pid` was last resumed with, 0 when not known.
 int last_resume(pid_t pid) {
-  Resumed& r = g_resumed[(unsigned)pid % 64];
-  int request = r.pid.load(std::memory_order_relaxed) == pid ? r.request.load(std::memory_order_relaxed) : 0;
-  return request ? request : PTRACE_CONT;
+  Resumed& r = g_resumed[(unsigned)pid % kSlots];
+  return r.pid.load(std::memory_order_relaxed) == pid ? r.request.load(std::memory_order_relaxed) : 0;
 }
-// A tracer of system calls (strace, gdb's `catch syscall`) sees the process
-// as the kernel runs it: its exec's own exit stop comes after the exec
-// stop, and it shows the traps' SIGSYS.
-bool traces_calls(pid_t pid) {
-  int request = last_resume(pid);
-  return request == PTRACE_SYSCALL || request == PTRACE_SYSEMU || request == PTRACE_SYSEMU_SINGLESTEP;
+
+void forget(pid_t pid) {
+  Resumed& r = g_resumed[(unsigned)pid % kSlots];
+  int p = pid;
+  r.pid.compare_exchange_strong(p, 0, std::memory_order_relaxed);
+}
+
+long regs_of(pid_t pid, struct user_regs_struct* regs) {
+  return sys::raw(SYS_ptrace, PTRACE_GETREGS, pid, 0, (long)regs);
+}
+
+// A single step that met a trap: the handler runs, stepped, until the
+// process is back after its system call instruction (its stack pointer
+// too), where the step ends for the debugger as over any system call.
+// Another stop meanwhile (a signal, the end) is the debugger's.
+void step_over_trap(pid_t pid, const struct user_regs_struct& at, int* status) {
+  int sig = SIGSYS;
+  for (int steps = 0; steps < 2000000; steps++) {
+    if (sys::raw(SYS_ptrace, PTRACE_SINGLESTEP, pid, 0, sig) != 0) return;
+    sig = 0;
+    int s = 0;
+    long r;
+    do r = sys::raw(SYS_wait4, pid, (long)&s, __WALL, 0);
+    while (r == -EINTR);
+    if (r != pid) return;
+    *status = s;
+    if (!WIFSTOPPED(s) || WSTOPSIG(s) != SIGTRAP || (s >> 16) != 0) return;
+    struct user_regs_struct now;
+    if (regs_of(pid, &now) != 0) return;
+    if (now.rip == at.rip && now.rsp == at.rsp) return;
+  }
 }
 
 // A stop for a trap of the confinement's (the filter's SIGSYS, which the
-// process's own handler serves): the process goes on with it, unseen.
-bool pass_trap(pid_t pid, int st) {
-  if (!WIFSTOPPED(st) || WSTOPSIG(st) != SIGSYS || (st >> 16) != 0 || traces_calls(pid)) return false;
+// process's own handler serves): the process goes on with it, unseen,
+// resumed as the debugger last resumed it. False (the debugger's stop) for
+// a tracer of system calls, or a process whose last request is not known.
+bool pass_trap(pid_t pid, int* status) {
+  int st = *status;
+  if (!WIFSTOPPED(st) || WSTOPSIG(st) != SIGSYS || (st >> 16) != 0) return false;
+  if (g_traces_calls.load(std::memory_order_relaxed)) return false;
+  int request = last_resume(pid);
+  if (!request) return false;
   siginfo_t si;
   if (sys::raw(SYS_ptrace, PTRACE_GETSIGINFO, pid, 0, (long)&si) != 0) return false;
   if (si.si_code != 1 /* SYS_SECCOMP */ || si.si_errno != confine::kTrapData) return false;
-  return sys::raw(SYS_ptrace, last_resume(pid), pid, 0, SIGSYS) == 0;
+  if (request == PTRACE_SINGLESTEP) {
+    struct user_regs_struct at;
+    if (regs_of(pid, &at) != 0) return false;
+    step_over_trap(pid, at, status);
+    return false;  // the step's end (or what came instead) is the debugger's
+  }
+  return sys::raw(SYS_ptrace, request, pid, 0, SIGSYS) == 0;
 }
 
 // `*status` is what the tracer's wait got for `pid`. An exec stop at the
@@ -104,7 +150,8 @@ void settle(pid_t pid, int* status) {
   int st = *status;
   if (!WIFSTOPPED(st) || WSTOPSIG(st) != SIGTRAP) return;
   int event = st >> 16;
-  if ((event != 0 && event != PTRACE_EVENT_EXEC) || traces_calls(pid) || !mark_stub(pid)) return;
+  if ((event != 0 && event != PTRACE_EVENT_EXEC) || g_traces_calls.load(std::memory_order_relaxed) || !mark_stub(pid))
+    return;
   g_debugger = true;
   // The stop it is handed at last is the process's own trap (int3), a
   // signal's stop: it gets the exec stop's account (a debugger reads it to
@@ -156,8 +203,9 @@ EXPORT pid_t waitpid(pid_t pid, int* status, int options) {
   pid_t r;
   do r = fn(pid, &st, options);
 #if defined(__x86_64__)
-  while (r > 0 && cr::wrap::pass_trap(r, st));
+  while (r > 0 && cr::wrap::pass_trap(r, &st));
   if (r > 0) cr::wrap::settle(r, &st);
+  if (r > 0 && !WIFSTOPPED(st) && !WIFCONTINUED(st)) cr::wrap::forget(r);
 #else
   while (false);
 #endif
@@ -172,8 +220,9 @@ EXPORT pid_t wait4(pid_t pid, int* status, int options, struct rusage* usage) {
   pid_t r;
   do r = fn(pid, &st, options, usage);
 #if defined(__x86_64__)
-  while (r > 0 && cr::wrap::pass_trap(r, st));
+  while (r > 0 && cr::wrap::pass_trap(r, &st));
   if (r > 0) cr::wrap::settle(r, &st);
+  if (r > 0 && !WIFSTOPPED(st) && !WIFCONTINUED(st)) cr::wrap::forget(r);
 #else
   while (false);
 #endif
