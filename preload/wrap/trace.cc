@@ -196,12 +196,14 @@ void settle(pid_t pid, int* status) {
 }  // namespace
 }  // namespace cr::wrap
 
-EXPORT pid_t waitpid(pid_t pid, int* status, int options) {
-  using fn_t = pid_t (*)(pid_t, int*, int);
-  static fn_t fn = cr::wrap::next<fn_t>("waitpid");
+namespace {
+// A wait of libc's (`wait` makes the call, its status into *st): what it
+// gets for a traced process first goes through pass_trap and settle.
+template <typename Wait>
+pid_t traced_wait(int* status, Wait wait) {
   int st = 0;
   pid_t r;
-  do r = fn(pid, &st, options);
+  do r = wait(&st);
 #if defined(__x86_64__)
   while (r > 0 && cr::wrap::pass_trap(r, &st));
   if (r > 0) cr::wrap::settle(r, &st);
@@ -212,22 +214,18 @@ EXPORT pid_t waitpid(pid_t pid, int* status, int options) {
   if (r > 0 && status) *status = st;
   return r;
 }
+}  // namespace
+
+EXPORT pid_t waitpid(pid_t pid, int* status, int options) {
+  using fn_t = pid_t (*)(pid_t, int*, int);
+  static fn_t fn = cr::wrap::next<fn_t>("waitpid");
+  return traced_wait(status, [&](int* st) { return fn(pid, st, options); });
+}
 
 EXPORT pid_t wait4(pid_t pid, int* status, int options, struct rusage* usage) {
   using fn_t = pid_t (*)(pid_t, int*, int, struct rusage*);
   static fn_t fn = cr::wrap::next<fn_t>("wait4");
-  int st = 0;
-  pid_t r;
-  do r = fn(pid, &st, options, usage);
-#if defined(__x86_64__)
-  while (r > 0 && cr::wrap::pass_trap(r, &st));
-  if (r > 0) cr::wrap::settle(r, &st);
-  if (r > 0 && !WIFSTOPPED(st) && !WIFCONTINUED(st)) cr::wrap::forget(r);
-#else
-  while (false);
-#endif
-  if (r > 0 && status) *status = st;
-  return r;
+  return traced_wait(status, [&](int* st) { return fn(pid, st, options, usage); });
 }
 
 // Every request goes to libc's ptrace as it is; how a process is resumed
