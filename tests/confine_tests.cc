@@ -515,6 +515,7 @@ const TempDir& gdb_root() {
                "    if (p == 0) { execl(v[0], v[0], \"child\", (char*)0); _exit(127); }\n"
                "    int st; waitpid(p, &st, 0); return 0;\n"
                "  }\n"
+               "  if (c > 1 && v[1][0] == 's') { puts(\"sleeping\"); fflush(stdout); sleep(30); return 0; }\n"
                "  if (c > 1 && v[1][0] == 'r') { long u; __asm__ volatile(\".globl trapsite\\ntrapsite: syscall\" : \"=a\"(u) : \"a\"(102L) : \"rcx\", \"r11\", \"memory\"); return (int)u; }\n"
                "  char b[64] = {0}; int fd = open(\"/etc/marker\", O_RDONLY);\n"
                "  if (fd >= 0 && read(fd, b, sizeof b - 1) < 0) return 1;\n"
@@ -584,6 +585,15 @@ TEST_CASE("gdb debugs the programs it starts, in a root and without one: breakpo
   r = in_gdb_root("gdb -q -nx -batch -ex 'break *trapsite' -ex 'run r' -ex stepi -ex 'p $pc == (char*)trapsite + 2' "
                   "-ex 'p $rax' /usr/bin/gdbprog-static");
   CHECK_MESSAGE(r.out.find("\n$1 = 1\n$2 = 0\n") != std::string::npos, r.out);
+  // Attached to a running program (its exec long past): the kernel's
+  // auxiliary vector is the program's, so its frames and libraries are.
+  write_file(root + "/attach.sh", std::string(kWaitFor) +
+                                      "gdbprog s > /tmp/attach.out & p=$!\n"
+                                      "wait_for 'grep -q sleeping /tmp/attach.out'\n"
+                                      "gdb -q -nx -batch -p $p -ex bt -ex 'info sharedlibrary' -ex kill\n");
+  r = in_gdb_root("sh /attach.sh");
+  CHECK_MESSAGE(r.out.find(" in main (c=2, v=") != std::string::npos, r.out);
+  CHECK_MESSAGE(r.out.find("/libc.so.6") != std::string::npos, r.out);
   // Without a root: the host's gdb and program, in a session.
   r = in_session(t, gdb + "-ex run -ex 'info sharedlibrary' ./gdbprog 2>&1");
   CHECK_MESSAGE(r.out.find("Breakpoint 1, twice (x=1) at ") != std::string::npos, r.out);

@@ -345,15 +345,16 @@ void note_memory(long* sp, char** argv, char** envp, char** env_end) {
   g_info.start_stack = (uint64_t)sp;
 }
 
-// A debugger started the program (confine.h, StubInfo::tracer): the
-// kernel's copy of the auxiliary vector (/proc/PID/auxv, where gdb finds
-// the program's entry and headers and the interpreter's base) becomes the
-// new program's, and the process stops itself for the tracer's library,
-// which hands its debugger the exec stop here: the program and its
-// interpreter mapped, not yet run, as after the kernel's exec. A program
-// the root's loader loads itself ('L') is shown by the library, once the
-// loader has mapped it; cowroot's own ('H') as it is.
-void show_to_tracer(long* sp) {
+// The kernel's copy of the auxiliary vector (/proc/PID/auxv, where a
+// debugger, attached or starting the program, finds its entry and headers
+// and the interpreter's base) becomes the new program's. When a debugger
+// started it (confine.h, StubInfo::tracer), the process then stops itself
+// for the tracer's library, which hands its debugger the exec stop here:
+// the program and its interpreter mapped, not yet run, as after the
+// kernel's exec. A program the root's loader loads itself ('L') is shown
+// by the library, once the loader has mapped it; cowroot's own ('H') as
+// it is, to a debugger only.
+void show_program(long* sp) {
   if (g_stub.mode == 'P' && g_info.start_code && g_info.arg_start) {
     char** p = reinterpret_cast<char**>(sp + 1 + sp[0] + 1);
     while (*p) p++;
@@ -376,6 +377,7 @@ void show_to_tracer(long* sp) {
     m.exe_fd = (uint32_t)-1;
     sc(SYS_prctl, PR_SET_MM, PR_SET_MM_MAP, (long)&m, sizeof m);
   }
+  if (g_info.tracer != confine::kTraced) return;
   g_info.tracer = confine::kReleased;
   asm volatile("int3" ::: "memory");
 }
@@ -455,7 +457,7 @@ extern "C" [[noreturn]] void cr_stub_main(long* sp) {
   elf::rewrite_stack(
       sp, [](const char* v) { return !starts(v, confine::kStubEnv) && !(g_stub.exe[0] && starts(v, "COWROOT_EXE=")); },
       g_stub.exe[0] ? g_stub.exe : nullptr, main_im, base, path);
-  if (g_info.tracer == confine::kTraced && g_stub.mode != 'L') show_to_tracer(sp);
+  if (g_stub.mode != 'L') show_program(sp);
   elf::jump(entry, sp);
 }
 

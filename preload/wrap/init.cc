@@ -98,6 +98,10 @@ bool memory_map(prctl_mm_map* m, bool fresh = false) {
 // the block the kernel has must be the one we found. False when the kernel
 // has no PR_SET_MM_MAP (CONFIG_CHECKPOINT_RESTORE) or anything does not
 // add up.
+// What the kernel was last told of the process's memory (kernel_args_from).
+prctl_mm_map g_kernel_map;
+bool g_kernel_map_known = false;
+
 bool kernel_args_from(char* block, char* start, char* end) {
   prctl_mm_map m{};
   if (!memory_map(&m)) return false;
@@ -105,7 +109,10 @@ bool kernel_args_from(char* block, char* start, char* end) {
   m.brk = (uint64_t)sys::raw(SYS_brk, 0);
   m.arg_start = (uint64_t)start;
   m.exe_fd = (uint32_t)-1;
-  return sys::raw(SYS_prctl, PR_SET_MM, PR_SET_MM_MAP, (long)&m, sizeof m, 0) == 0;
+  if (sys::raw(SYS_prctl, PR_SET_MM, PR_SET_MM_MAP, (long)&m, sizeof m, 0) != 0) return false;
+  g_kernel_map = m;
+  g_kernel_map_known = true;
+  return true;
 }
 
 }  // namespace
@@ -130,26 +137,30 @@ size_t program_auxv(Elf64_auxv_t* out, size_t cap) {
   return n;
 }
 
-// A debugger started this program (confine.h, StubInfo::tracer): the
-// kernel's copy of the auxiliary vector (/proc/PID/auxv: where gdb finds
-// the program's entry and program headers, so its load address, and the
-// interpreter's base) becomes `auxv`, and the process stops itself (int3)
-// for the tracer's library, which hands its debugger the exec stop now
-// that the program is mapped. Nothing when no tracer asked.
-void show_to_tracer(const Elf64_auxv_t* auxv) {
+// The kernel's copy of the auxiliary vector (/proc/PID/auxv: where a
+// debugger finds the program's entry and program headers, so its load
+// address, and the interpreter's base, attached or starting it) becomes
+// `auxv`, the program's, where the stub ran the loader or this library as
+// the program. Then, when a debugger started it (confine.h,
+// StubInfo::tracer), the process stops itself (int3) for the tracer's
+// library, which hands its debugger the exec stop now that the program is
+// mapped.
+void show_program(const Elf64_auxv_t* auxv) {
 #if defined(__x86_64__)
   auto* info = const_cast<confine::StubInfo*>(confine::stub_info());
-  if (!info || info->tracer != confine::kTraced) return;
+  if (!info) return;
   size_t n = 0;
   while (auxv[n].a_type != AT_NULL) n++;
   prctl_mm_map m{};
-  if (memory_map(&m, true)) {
+  if (g_kernel_map_known || memory_map(&m)) {
+    if (g_kernel_map_known) m = g_kernel_map;
     m.brk = (uint64_t)sys::raw(SYS_brk, 0);
     m.auxv = reinterpret_cast<__u64*>(const_cast<Elf64_auxv_t*>(auxv));
     m.auxv_size = (uint32_t)((n + 1) * sizeof *auxv);
     m.exe_fd = (uint32_t)-1;
     sys::raw(SYS_prctl, PR_SET_MM, PR_SET_MM_MAP, (long)&m, sizeof m, 0);
   }
+  if (info->tracer != confine::kTraced) return;
   info->tracer = confine::kReleased;
   asm volatile("int3" ::: "memory");
 #else
@@ -344,9 +355,10 @@ void refuse_host_objects(char** argv) {
   _exit(127);
 }
 
-// The root's loader ran as the program ('L'): under a debugger, the
-// program is shown once the loader has mapped it (the stub shows the
-// others before their interpreter runs). The loader wrote the program's
+// The root's loader ran as the program ('L'): the program is shown (to
+// the kernel's auxiliary vector, and to a debugger that started it) once
+// the loader has mapped it (the stub shows the others before their
+// interpreter runs). The loader wrote the program's
 // entry, headers and name into the auxiliary vector; its own base, which
 // the kernel would have given, is where the stub put it (in the window).
 // Not for a static program, whose loader ran this library as its program:
@@ -354,7 +366,7 @@ void refuse_host_objects(char** argv) {
 void show_loaded_program() {
 #if defined(__x86_64__)
   const confine::StubInfo* info = confine::stub_info();
-  if (!info || info->tracer != confine::kTraced || info->mode != 'L') return;
+  if (!info || info->mode != 'L') return;
   const link_map* main = first_loaded_object();
   if (!main || main->l_ld == _DYNAMIC) return;
   Elf64_auxv_t av[24];
@@ -364,7 +376,7 @@ void show_loaded_program() {
     for (const link_map* m = main; m; m = m->l_next)
       if (m->l_addr >= confine::kWinBase && m->l_addr < confine::kInterpTop) a->a_un.a_val = m->l_addr;
   }
-  show_to_tracer(av);
+  show_program(av);
 #endif
 }
 

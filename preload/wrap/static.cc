@@ -65,10 +65,10 @@ extern "C" __attribute__((visibility("hidden"))) [[noreturn]] void cr_static_mai
   asm volatile("mov %%rsp, %0" : "=r"(cur));
   long* stack = elf::build_stack(
       cur - 65536, argc - 2, argv + 2, environ, [](const char*) { return true; }, nullptr, auxv, im, 0, path);
-  {  // under a debugger that started it: shown to it now, mapped, not yet run
+  {  // the kernel's auxiliary vector its, and a debugger that started it shown it: mapped, not yet run
     long* q = stack + 1 + stack[0] + 1;
     while (*q) q++;
-    cr::wrap::show_to_tracer(reinterpret_cast<const Elf64_auxv_t*>(q + 1));
+    cr::wrap::show_program(reinterpret_cast<const Elf64_auxv_t*>(q + 1));
   }
   elf::jump(im.entry, stack);
 }

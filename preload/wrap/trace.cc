@@ -242,5 +242,9 @@ EXPORT long ptrace(enum __ptrace_request request, ...) {
 #if defined(__x86_64__)
   cr::wrap::note_resume((int)request, pid);
 #endif
-  return fn(request, pid, addr, data);
+  long r = fn(request, pid, addr, data);
+  // Attached to a process (of the session's: the filter refuses others), a
+  // debugger reads its libraries by the loader's names for them too.
+  if (r == 0 && (request == PTRACE_ATTACH || request == PTRACE_SEIZE)) cr::g_debugger = true;
+  return r;
 }

@@ -24,9 +24,10 @@ bool static_program_args(char* start);
 // The auxiliary vector as the loader keeps it (init.cc): its entries (at
 // most cap - 1), then AT_NULL.
 size_t program_auxv(Elf64_auxv_t* out, size_t cap);
-// Under a debugger that started the program: the kernel's auxiliary vector
-// becomes `auxv` and the tracer is given its exec stop (init.cc).
-void show_to_tracer(const Elf64_auxv_t* auxv);
+// The kernel's auxiliary vector becomes the program's, `auxv`; under a
+// debugger that started the program, the tracer is given its exec stop
+// (init.cc).
+void show_program(const Elf64_auxv_t* auxv);
 
 inline void ensure() {
   if (__builtin_expect(!g_ready, 0)) init_once();
