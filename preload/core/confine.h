@@ -19,6 +19,7 @@
 //    loader's own calls cost nothing until the library takes over.
 // docs/design.md, "Programs that bypass libc", says why and what it costs.
 #pragma once
+#include <linux/prctl.h>
 #include <signal.h>
 
 #include <cstddef>
@@ -55,6 +56,22 @@ struct StubInfo {
   uint64_t tracer;
 };
 constexpr uint64_t kTraced = 0x6465636172547243ull, kReleased = 0x6573616c65527243ull;
+// The kernel's account of the memory as the stub found it, in the form
+// PR_SET_MM_MAP takes (its break, auxiliary vector and exe left to the
+// caller). False when the stub did not know it.
+inline bool memory_of(const StubInfo& info, prctl_mm_map* m) {
+  if (!info.start_code || !info.arg_start) return false;
+  m->start_code = info.start_code;
+  m->end_code = info.end_code;
+  m->start_stack = info.start_stack;
+  m->start_data = info.start_data;
+  m->end_data = info.end_data;
+  m->start_brk = info.start_brk;
+  m->arg_start = info.arg_start;
+  m->arg_end = m->env_start = info.env_start;
+  m->env_end = info.env_end;
+  return true;
+}
 constexpr uint32_t kStubMagic = 0x43525354;
 // Where the stub puts the interpreter: [kWinBase, kInterpTop).
 constexpr uint64_t kInterpTop = kGate - 0x1000000ull;

@@ -15,7 +15,6 @@
 //      given, the auxiliary vector describing the new program) and jumps.
 // No libc: every system call is made from this file's code, inside the
 // window. Nothing is allocated.
-#include <linux/prctl.h>
 #include <signal.h>
 #include <sys/syscall.h>
 #include <sys/ucontext.h>
@@ -355,23 +354,14 @@ void note_memory(long* sp, char** argv, char** envp, char** env_end) {
 // by the library, once the loader has mapped it; cowroot's own ('H') as
 // it is, to a debugger only.
 void show_program(long* sp) {
-  if (g_stub.mode == 'P' && g_info.start_code && g_info.arg_start) {
+  prctl_mm_map m{};
+  if (g_stub.mode == 'P' && confine::memory_of(g_info, &m)) {
     char** p = reinterpret_cast<char**>(sp + 1 + sp[0] + 1);
     while (*p) p++;
     auto* av = reinterpret_cast<uint64_t*>(p + 1);
     size_t n = 0;
     while (av[n] != AT_NULL) n += 2;
-    prctl_mm_map m{};
-    m.start_code = g_info.start_code;
-    m.end_code = g_info.end_code;
-    m.start_data = g_info.start_data;
-    m.end_data = g_info.end_data;
-    m.start_brk = g_info.start_brk;
     m.brk = (uint64_t)sc(SYS_brk, 0);
-    m.start_stack = g_info.start_stack;
-    m.arg_start = g_info.arg_start;
-    m.arg_end = m.env_start = g_info.env_start;
-    m.env_end = g_info.env_end;
     m.auxv = reinterpret_cast<__u64*>(av);
     m.auxv_size = (uint32_t)((n + 2) * sizeof(uint64_t));
     m.exe_fd = (uint32_t)-1;

@@ -56,22 +56,11 @@ size_t parse_size(const char*& p) {
 // The kernel's account of this process's memory: from the stub, which
 // found it at no cost when it started the program (a confined session),
 // else from /proc/self/stat (fields 26-28 and 45-51; about 10 us here).
-bool memory_map(prctl_mm_map* m, bool fresh = false) {
+bool memory_map(prctl_mm_map* m) {
 #if defined(__x86_64__)
-  if (!fresh && sys::g_gate == reinterpret_cast<void*>(confine::kGate)) {
+  if (sys::g_gate == reinterpret_cast<void*>(confine::kGate)) {
     const confine::StubInfo* info = confine::stub_info();
-    if (info && info->start_code && info->arg_start) {
-      m->start_code = info->start_code;
-      m->end_code = info->end_code;
-      m->start_stack = info->start_stack;
-      m->start_data = info->start_data;
-      m->end_data = info->end_data;
-      m->start_brk = info->start_brk;
-      m->arg_start = info->arg_start;
-      m->arg_end = m->env_start = info->env_start;
-      m->env_end = info->env_end;
-      return true;
-    }
+    if (info && confine::memory_of(*info, m)) return true;
   }
 #endif
   uint64_t f[53];
@@ -89,6 +78,10 @@ bool memory_map(prctl_mm_map* m, bool fresh = false) {
   return true;
 }
 
+// What the kernel was last told of the process's memory (kernel_args_from).
+prctl_mm_map g_kernel_map;
+bool g_kernel_map_known = false;
+
 // Tells the kernel that the process's argument block starts at `start`
 // (the program's own strings, which end where the environment's begin), so
 // that /proc/PID/cmdline is exactly the program's command line, with no
@@ -98,10 +91,6 @@ bool memory_map(prctl_mm_map* m, bool fresh = false) {
 // the block the kernel has must be the one we found. False when the kernel
 // has no PR_SET_MM_MAP (CONFIG_CHECKPOINT_RESTORE) or anything does not
 // add up.
-// What the kernel was last told of the process's memory (kernel_args_from).
-prctl_mm_map g_kernel_map;
-bool g_kernel_map_known = false;
-
 bool kernel_args_from(char* block, char* start, char* end) {
   prctl_mm_map m{};
   if (!memory_map(&m)) return false;
@@ -151,9 +140,8 @@ void show_program(const Elf64_auxv_t* auxv) {
   if (!info) return;
   size_t n = 0;
   while (auxv[n].a_type != AT_NULL) n++;
-  prctl_mm_map m{};
+  prctl_mm_map m = g_kernel_map;
   if (g_kernel_map_known || memory_map(&m)) {
-    if (g_kernel_map_known) m = g_kernel_map;
     m.brk = (uint64_t)sys::raw(SYS_brk, 0);
     m.auxv = reinterpret_cast<__u64*>(const_cast<Elf64_auxv_t*>(auxv));
     m.auxv_size = (uint32_t)((n + 1) * sizeof *auxv);
