@@ -293,6 +293,66 @@ TEST_CASE("glibc's gconv modules are the root's: iconv maps the root's module, n
   }
 }
 
+// With GCONV_PATH set (or no cache) glibc reads its configuration files
+// and names each module by the directory it read it in, or absolutely:
+// inside paths, which the loader would open on the host. Here a directory
+// the host lacks, a relative and an absolute module name (one without
+// ".so"), a configuration in gconv-modules.d, and the default directory
+// named on the path (a copy of the host's: other files).
+TEST_CASE("with GCONV_PATH, glibc's gconv configuration names the root's modules") {
+  std::string cache = sh("ls /usr/lib/*/gconv/gconv-modules.cache 2>/dev/null | head -n 1").out;
+  while (!cache.empty() && cache.back() == '\n') cache.pop_back();
+  REQUIRE_MESSAGE(!cache.empty(), "the host has no gconv-modules.cache (libc6)");
+  std::string dir = cache.substr(0, cache.rfind('/'));
+  REQUIRE(sh("mkdir -p " + q(root() + dir.substr(0, dir.rfind('/'))) + " && rm -rf " + q(root() + dir) + " && cp -a " +
+             q(dir) + " " + q(root() + dir))
+              .status == 0);
+  std::string gc = "/opt/gc-" + std::to_string(getpid());
+  REQUIRE(!exists(gc));
+  REQUIRE(sh("mkdir -p " + q(root() + gc + "/lib") + " " + q(root() + gc + "/gconv-modules.d") + " && cp " +
+             q(dir + "/UTF-16.so") + " " + q(root() + gc + "/MYU16.so") + " && cp " + q(dir + "/ISO8859-2.so") + " " +
+             q(root() + gc + "/lib/MYL2.so"))
+              .status == 0);
+  write_file(root() + gc + "/gconv-modules", "# the root's own\nmodule\tINTERNAL\tUTF-16LE//\tMYU16\t1\n");
+  write_file(root() + gc + "/gconv-modules.d/b.conf", "module ISO-8859-2// INTERNAL " + gc + "/lib/MYL2 # absolute\n");
+  TempDir d;
+  write_file(d / "gp.c",
+             "#include <iconv.h>\n#include <stdio.h>\n#include <string.h>\n"
+             "static int conv(const char* to, const char* from, char* in, size_t il) {\n"
+             "  iconv_t cd = iconv_open(to, from);\n"
+             "  if (cd == (iconv_t)-1) { perror(to); return 1; }\n"
+             "  char out[16], *ip = in, *op = out; size_t ol = sizeof out;\n"
+             "  if (iconv(cd, &ip, &il, &op, &ol) == (size_t)-1) { perror(to); return 1; }\n"
+             "  printf(\"%s:\", to); for (char* c = out; c < op; c++) printf(\" %02x\", *c & 255); printf(\"\\n\");\n"
+             "  return 0;\n}\n"
+             "int main(int argc, char** argv) {\n"
+             "  char he[] = \"h\\xc3\\xa9\", l2[] = \"\\xb1\";\n"
+             "  if (conv(\"UTF-16LE\", \"UTF-8\", he, 3) || conv(\"UTF-8\", \"ISO-8859-2\", l2, 1) || conv(\"GBK\", \"UTF-8\", he, 3)) return 1;\n"
+             "  for (int i = 1; i < argc; i++) {\n"
+             "    FILE* m = fopen(\"/proc/self/maps\", \"r\"); char l[4096]; unsigned long ino = 0;\n"
+             "    while (m && fgets(l, sizeof l, m)) if (strstr(l, argv[i])) { unsigned long a, b, off; char p[8], dev[16];\n"
+             "      if (sscanf(l, \"%lx-%lx %7s %lx %15s %lu\", &a, &b, p, &off, dev, &ino) == 6) break; }\n"
+             "    if (m) fclose(m);\n"
+             "    printf(\"%lu\\n\", ino); }\n"
+             "  return 0;\n}\n");
+  REQUIRE(sh("cc -o " + q(root() + "/usr/bin/gconvpath") + " " + q(d / "gp.c") + " 2>&1").status == 0);
+  auto r = in_root("GCONV_PATH=" + gc + ":" + dir + " gconvpath /MYU16.so /MYL2.so /GBK.so && stat -c %i " + gc +
+                   "/MYU16.so " + gc + "/lib/MYL2.so " + dir + "/GBK.so");
+  CAPTURE(r.out);
+  std::istringstream in(r.out);
+  std::string line[9];
+  for (auto& l : line) std::getline(in, l);
+  CHECK(line[0] == "UTF-16LE: 68 00 e9 00");
+  CHECK(line[1] == "UTF-8: c4 85");
+  CHECK(line[2] == "GBK: 68 a8 a6");
+  for (int i = 0; i < 3; i++) {
+    CHECK(line[3 + i] != "0");
+    CHECK(line[3 + i] == line[6 + i]);  // the mapped module is the root's file
+  }
+  std::string host_gbk = sh("stat -c %i " + q(dir + "/GBK.so")).out;
+  CHECK(line[5] + "\n" != host_gbk);
+}
+
 TEST_CASE("a Go program built with cgo reads, writes and chowns inside the root, and starts programs there") {
   std::string out = "/tmp/go-" + std::to_string(getpid());
   auto r = in_root("gocgo basic " + out + " && gocgo exec && stat -c 'seen %u:%g' " + out);

@@ -273,16 +273,16 @@ long serve(long nr, long* a, ucontext_t* uc, uintptr_t ip) {
       return with_mask_stripped(nr, a, 4);
     default: break;
   }
-  // libc's own open of its gconv cache (gconv.cc): by the inside name it
-  // was built with, also while a wrapper runs libc's function (an fopen
-  // with ",ccs=", a library's constructor in dlopen), whose own paths are
-  // host paths of the root already.
+  // libc's own open of its gconv cache or configuration (gconv.cc): by the
+  // inside name it was built with, also while a wrapper runs libc's
+  // function (an fopen with ",ccs=", a library's constructor in dlopen),
+  // whose own paths are host paths of the root already.
   if (from_libc && (nr == SYS_openat || nr == SYS_open)) {
     bool at = nr == SYS_openat;
     const char* p = reinterpret_cast<const char*>(a[at ? 1 : 0]);
     if ((!at || (int)a[0] == AT_FDCWD) && p &&
         !(passing && g_root.top_len && strncmp(p, g_root.top, g_root.top_len) == 0))
-      if (long fd = gconv_cache_open(p, (int)a[at ? 2 : 1]); fd >= 0) return fd;
+      if (long fd = gconv_open(p, (int)a[at ? 2 : 1]); fd >= 0) return fd;
   }
   // libc's own function, run by a wrapper with paths resolved already
   // (one that may wait: its socket calls, an open).

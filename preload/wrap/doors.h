@@ -32,9 +32,10 @@ namespace cr::wrap {
 // *served is false (and nothing was done) for a call the table lacks.
 long syscall_door(long nr, const long* a, bool* served);
 
-// libc's own open of its gconv cache in a root (gconv.cc): a descriptor of
-// a copy that names the modules' directories by their host paths, or -1.
-long gconv_cache_open(const char* path, int flags);
+// libc's own open of its gconv cache or configuration in a root
+// (gconv.cc): a descriptor of a copy that names the modules by their host
+// paths, or -1.
+long gconv_open(const char* path, int flags);
 
 // An operation's libc result (-1 and errno) in the kernel's convention.
 inline long kernel_result(long r) { return r == -1 ? -errno : r; }
