@@ -442,6 +442,13 @@ TEST_CASE("outside a root the stub is invisible: names, /proc/self/exe, exec err
   CHECK_MESSAGE(r.out == "again 1\nagain 2\nsame\n", r.out);
   r = in_session(d, "./reexec 2>&1");
   CHECK_MESSAGE(r.out == "again 1\nagain 2\nsame\n", r.out);
+  // /proc/PID/exe, read by another process, names the file as the kernel
+  // does (links followed: /bin/sh is dash's link), not the name it was
+  // started by; for the first program and for one started in the session.
+  std::string sh_file = sh("realpath /bin/sh").out;
+  r = sh("cd " + q(d.path) + " && " + cowroot() + " -- /bin/sh -c 'readlink /proc/$$/exe; " +
+         "/bin/sh -c \"readlink /proc/\\$\\$/exe\"' 2>&1");
+  CHECK(r.out == sh_file + sh_file);
 }
 
 TEST_CASE("static programs run inside the root as fake root: glibc's static libc, musl, busybox-static, Go") {
@@ -501,6 +508,15 @@ TEST_CASE("a static program as the session's first program, in a root and withou
   r = sh("cd " + q(d.path) + " && " + cowroot() + " -- " + q(root() + "/usr/bin/rawprog-static") + " basic " +
          q(d / "out") + " 2>&1 | tail -n 3");
   CHECK(r.out == "chown 0 chmod 0 stat 0 owner 123:456 mode 4711\nuid 0 euid 0 gid 0\ncwd /usr\n");
+  // Started by the launcher itself (not through the stub), without a root:
+  // /proc/self/exe is still the program, which busybox re-executes to run
+  // an applet (cat here), and its first program reads it too.
+  std::string bb = sh("realpath " + q(root() + "/usr/bin/busybox")).out;
+  write_file(d / "f", "a file\n");
+  r = sh("cd " + q(d.path) + " && " + cowroot() + " -- " + q(root() + "/usr/bin/busybox") +
+         " sh -c 'cat f; echo status $?; readlink /proc/self/exe' 2>&1; " + cowroot() + " -- " +
+         q(root() + "/usr/bin/busybox") + " readlink /proc/self/exe 2>&1");
+  CHECK(r.out == "a file\nstatus 0\n" + bb + bb);
 }
 
 TEST_CASE("a static program in a clone of a sealed base breaks the shared link; the base stays as sealed") {

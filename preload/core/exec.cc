@@ -1076,6 +1076,19 @@ int plan_exec(Plan* p, int dirfd, const char* path, char* const argv[], char* co
     memcpy(p->comm, name, cl);
     p->comm[cl] = 0;
     if (kind == 0) {
+      // What /proc/PID/exe names to other processes (COWROOT_EXE, from the
+      // environment it starts with): the file, links followed, as the
+      // kernel names it; not the name it was started by.
+      if (kept.fd >= 0 && fd_direct < 0 && (g_confine.active || g_confine.plan_static)) {
+        char self[32];
+        sys::proc_fd_path((int)kept.fd, self);
+        PathBuf named;
+        long n = sys::raw(SYS_readlinkat, AT_FDCWD, (long)self, (long)named, sizeof named - 1);
+        if (n > 0 && named[0] == '/' && (size_t)n < sizeof p->exe) {
+          memcpy(p->exe, named, (size_t)n);
+          p->exe[n] = 0;
+        }
+      }
       read_dynamic(nullptr, 0, nullptr);
     } else {
       const char* allow = getenv("COWROOT_ALLOW_STATIC");

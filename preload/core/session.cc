@@ -649,7 +649,9 @@ bool exec_env(char* const* envp, char** out, size_t cap, char* buf, size_t bufle
         return true;
       }))
     return false;
-  if (!host_view && (g_root.active || g_confine.active) && exe && *exe && !add("COWROOT_EXE", exe)) return false;
+  if (!host_view && (g_root.active || g_confine.active || g_confine.plan_static) && exe && *exe &&
+      !add("COWROOT_EXE", exe))
+    return false;
   if (!host_view && comm && !add("COWROOT_COMM", comm)) return false;
   if (!host_view && argvnote && !add("COWROOT_ARGV", argvnote, argv0)) return false;
   if (!host_view && g_root.active) {
