@@ -118,6 +118,31 @@ TEST_CASE("every write path gives the clone its own copy; the base never changes
   }
 }
 
+// A descriptor opened before its file broke still holds the base's inode;
+// an owner or a mode the clone keeps in its state goes to the copy, which
+// the name shows, whatever broke the file (this descriptor's chmod, a
+// write through another one).
+TEST_CASE("after a break, a descriptor's chown and chmod reach the copy the name shows") {
+  Base b;
+  std::string c = b.clone("c");
+  Snapshot before = snap(b.base + "/etc/data");
+  const char* ways[][2] = {
+      {"perl -e 'open(F, q{<}, q{/etc/data}) or die; chmod(0600, *F) or die qq{1 $!}; chown(5, 6, *F) or die qq{2 $!}; "
+       "chmod(04600, *F) or die qq{3 $!}'",
+       "5:6 4600"},
+      {"perl -e 'open(F, q{<}, q{/etc/data}) or die; open(W, q{>>}, q{/etc/data}) or die; print W qq{x\n}; close(W); "
+       "chown(7, 8, *F) or die qq{1 $!}; chown(9, -1, q{/proc/self/fd/} . fileno(F)) or die qq{2 $!}'",
+       "9:8 644"},
+  };
+  for (auto& w : ways) {
+    CAPTURE(w[0]);
+    REQUIRE(sh(cowroot() + " reset " + q(c) + " 2>&1").status == 0);
+    auto r = b.in(c, std::string(w[0]) + " && stat -c '%u:%g %a' /etc/data");
+    CHECK(r.out == std::string(w[1]) + "\n");
+    CHECK(same(before, snap(b.base + "/etc/data")));
+  }
+}
+
 TEST_CASE("symlinks and fifos shared with the base get their own copy before their metadata changes") {
   Base b;
   std::string c = b.clone("c");

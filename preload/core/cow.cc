@@ -427,7 +427,9 @@ bool through_descriptor(const char* path) {
 
 }  // namespace
 
-int cow_prepare(int* dirfd, const char** path, bool follow, CowWhat what, char* buf, size_t n) {
+namespace {
+
+int prepare(int* dirfd, const char** path, bool follow, CowWhat what, char* buf, size_t n, bool may_break) {
   const char* p = *path;
   if (!g_cow.active || !p) return 0;
   // A /proc magic link is not the file: the write goes where it points.
@@ -439,7 +441,7 @@ int cow_prepare(int* dirfd, const char** path, bool follow, CowWhat what, char* 
   if (r < 0 || !cow_may_share(sx, what)) return 0;  // nothing to protect: let the call say what is wrong
   long fd = *p ? sys::raw(SYS_openat, *dirfd, (long)p, O_PATH | O_CLOEXEC | (follow ? 0 : O_NOFOLLOW)) : *dirfd;
   if (fd < 0) return 0;
-  int e = cow_prepare_fd((int)fd, buf, n, what);
+  int e = cow_prepare_fd((int)fd, buf, n, what, may_break);
   if (*p) sys::raw(SYS_close, fd);
   if (e < 0) return e;
   if (e == 1) {
@@ -458,6 +460,12 @@ int cow_prepare(int* dirfd, const char** path, bool follow, CowWhat what, char* 
   return 0;
 }
 
+}  // namespace
+
+int cow_prepare(int* dirfd, const char** path, bool follow, CowWhat what, char* buf, size_t n) {
+  return prepare(dirfd, path, follow, what, buf, n, true);
+}
+
 int prepare_write(int* dirfd, const char** path, int* flags, bool follow, CowWhat what, PathBuf& copy) {
   if (!g_cow.active) return 0;
   int e = cow_prepare(dirfd, path, follow && !g_root.active, what, copy, sizeof copy);
@@ -465,7 +473,14 @@ int prepare_write(int* dirfd, const char** path, int* flags, bool follow, CowWha
   return e;
 }
 
-int cow_prepare_fd(int fd, char* path, size_t pn, CowWhat what) {
+int follow_copy(int* dirfd, const char** path, int* flags, PathBuf& copy) {
+  if (!g_cow.active || !*path || !through_descriptor(*path)) return 0;
+  int e = prepare(dirfd, path, true, CowWhat::kMeta, copy, sizeof copy, false);
+  if (e == 0 && *path == copy && flags) *flags = (*flags & ~AT_EMPTY_PATH) | AT_SYMLINK_NOFOLLOW;
+  return e;
+}
+
+int cow_prepare_fd(int fd, char* path, size_t pn, CowWhat what, bool may_break) {
   if (!g_cow.active) return 0;
   struct statx sx;
   if (sys::raw(SYS_statx, fd, (long)"", AT_EMPTY_PATH, STATX_BASIC_STATS | STATX_BTIME, (long)&sx) < 0) return 0;
@@ -490,6 +505,7 @@ int cow_prepare_fd(int fd, char* path, size_t pn, CowWhat what) {
     if (path && pn > (size_t)n) memcpy(path, host, n + 1);
     return 1;
   }
+  if (!may_break) return 0;
   int e = cow_break(host, sx);
   if (e < 0) return e;
   if (path && pn > (size_t)n) memcpy(path, host, n + 1);

@@ -83,7 +83,9 @@ int cow_prepare(int* dirfd, const char** path, bool follow, CowWhat what, char* 
 // base's inode afterwards, so when it broke (returns 1) `path` receives the
 // host path of the clone's copy, which the operation must use instead.
 // Returns 0 (nothing to do), 1 (broken) or -errno.
-int cow_prepare_fd(int fd, char* path = nullptr, size_t n = 0, CowWhat what = CowWhat::kContent);
+// `may_break` false: only a file broken already leads to its copy (1).
+int cow_prepare_fd(int fd, char* path = nullptr, size_t n = 0, CowWhat what = CowWhat::kContent,
+                   bool may_break = true);
 
 // The one step before every write, and the owner of its rules: breaks the
 // file at (*dirfd, *path) if it is shared with the base (by descriptor: an
@@ -95,6 +97,13 @@ int cow_prepare_fd(int fd, char* path = nullptr, size_t n = 0, CowWhat what = Co
 // root, resolve() has followed it already; outside one, the break must.
 // Returns 0 or -errno; on failure nothing was changed.
 int prepare_write(int* dirfd, const char** path, int* flags, bool follow, CowWhat what, PathBuf& copy);
+
+// Before a change a clone keeps in its state, by inode (an owner, a mode):
+// a descriptor (AT_EMPTY_PATH, a /proc/PID/fd/N link) whose file the clone
+// has copied already still holds the base's inode, so the change goes to
+// the copy instead, as prepare_write moves it. Nothing is broken here.
+// Returns 0 or -errno.
+int follow_copy(int* dirfd, const char** path, int* flags, PathBuf& copy);
 
 // The link count a process of the clone sees for an inode whose real count
 // is `nlink`: an inode shared with the base counts only its names in the

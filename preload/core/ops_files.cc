@@ -155,9 +155,10 @@ int statx_at(int dirfd, const char* path, int flags, unsigned mask, struct statx
 // Under --cow (one state for every tree of hard links), fake ownership and
 // modes are kept by inode: a file shared with another tree gets its own
 // copy before they change, as cow-shell does. (A clone has a state of its
-// own, so there they stay in the clone's state without copying.)
+// own, so there they stay in the clone's state without copying; but a
+// descriptor of a file copied already leads to the copy.)
 static int cow_before_metadata(int& dirfd, const char*& path, int& flags, PathBuf& broke) {
-  if (!g_cow.dir_len) return 0;
+  if (!g_cow.dir_len) return follow_copy(&dirfd, &path, &flags, broke);
   return prepare_write(&dirfd, &path, &flags, !(flags & AT_SYMLINK_NOFOLLOW), CowWhat::kMeta, broke);
 }
 
