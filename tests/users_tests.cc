@@ -197,6 +197,22 @@ TEST_CASE("access ACLs: named users and groups are checked, through the mask; a 
         "new\ninherited\n");
 }
 
+// The kernel keeps no access ACL that says no more than the mode: it sets
+// the mode and drops the attribute (cp -p writes one so), so ls shows no
+// "+" and the ACL is gone from the list and from the permission checks.
+TEST_CASE("an access ACL equal to a mode sets the mode and is not kept, as the kernel does") {
+  std::string ext = "0x02000000" "01000600ffffffff" "02000400e9030000" "04000000ffffffff" "10000400ffffffff"
+                    "20000000ffffffff";  // u::rw u:1001:r g::- m::r o::-
+  std::string plain = "0x02000000" "01000600ffffffff" "04000400ffffffff" "20000000ffffffff";  // u::rw g::r o::-
+  auto r = in_root("echo d > /tmp/acl2 && chmod 600 /tmp/acl2 && setfattr -n system.posix_acl_access -v " + ext +
+                   " /tmp/acl2 && ls -l /tmp/acl2 | cut -d' ' -f1 && " + as(1001, "cat /tmp/acl2") +
+                   " && setfattr -n system.posix_acl_access -v " + plain +
+                   " /tmp/acl2 && ls -l /tmp/acl2 | cut -d' ' -f1 && getfattr -m - -d /tmp/acl2 && " +
+                   as(1001, "sh -c 'cat /tmp/acl2 2>/dev/null || echo 1001-no-read'") +
+                   " && cp -p /etc/passwd /tmp/acl3 && ls -l /tmp/acl3 | cut -d' ' -f1");
+  CHECK(r.out == "-rw-r-----+\nd\n-rw-r-----\n1001-no-read\n-rw-r--r--\n");
+}
+
 TEST_CASE("/proc shows a session's processes as their fake users': the owner of /proc/PID, status's Uid, Gid and Groups") {
   auto r = in_root(std::string(kWaitFor) + "setpriv --reuid 1005 --regid 1006 --groups 4,24 sleep 5 & p=$!; "
                    "wait_for '[ \"$(cat /proc/$p/comm 2>/dev/null)\" = sleep ]'; "

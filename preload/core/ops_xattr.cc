@@ -99,11 +99,27 @@ int acl_changed_mode(const Target& t) {
   return 0;
 }
 
+// An access ACL that says no more than the mode (its owner's, group's and
+// others' entries only): the kernel sets the mode from it and keeps no
+// attribute (posix_acl_equiv_mode). The value is the kernel's xattr form: a
+// 4-byte version, then 8-byte entries (tag, perm, id).
+bool acl_is_mode(const void* value, size_t size) {
+  if (size < 4 || (size - 4) % 8) return false;
+  const auto* b = static_cast<const unsigned char*>(value);
+  for (size_t at = 4; at < size; at += 8) {
+    unsigned tag = b[at] | (unsigned)b[at + 1] << 8;
+    if (tag != 0x01 && tag != 0x04 && tag != 0x20) return false;  // ACL_USER_OBJ, ACL_GROUP_OBJ, ACL_OTHER
+  }
+  return true;
+}
+
 // The state keeps a copy of a file's ACLs written for real (or removes it),
 // for the permission checks (perm.cc: named users and groups) and for the
-// files made in a directory with a default ACL. Only what succeeded.
+// files made in a directory with a default ACL. Only what succeeded, and
+// only what the kernel keeps: an access ACL equal to the mode removes it.
 void acl_noted(const Target& t, const char* name, const void* value, size_t size) {
   if (strcmp(name, kAclAccess) != 0 && strcmp(name, kAclDefault) != 0) return;
+  if (value && strcmp(name, kAclAccess) == 0 && acl_is_mode(value, size)) value = nullptr, size = 0;
   struct statx sx;
   if (target_statx(t, &sx) < 0) return;
   bool has_entry;
