@@ -540,6 +540,22 @@ TEST_CASE("a static program in a clone of a sealed base breaks the shared link; 
   CHECK(r.out == "0:0\n");
 }
 
+// The filter refuses i386 system calls, and the handler serves 64-bit
+// ones only: a 32-bit static program cannot be confined, and is told so.
+TEST_CASE("a 32-bit static program is refused with one line saying why, in a root and without one") {
+  TempDir d;
+  write_file(d / "m32.s",
+             ".globl _start\n_start:\n mov $4,%eax; mov $1,%ebx; mov $msg,%ecx; mov $4,%edx; int $0x80\n"
+             " mov $1,%eax; xor %ebx,%ebx; int $0x80\n.data\nmsg: .ascii \"ran\\n\"\n");
+  REQUIRE(sh("as --32 -o " + q(d / "m32.o") + " " + q(d / "m32.s") + " && ld -m elf_i386 -o " +
+             q(root() + "/usr/bin/m32") + " " + q(d / "m32.o") + " 2>&1")
+              .status == 0);
+  auto r = sh("cd / && " + cowroot() + " -r " + q(root()) + " -- /usr/bin/m32 2>&1; echo $?; " + cowroot() + " -- " +
+              q(root() + "/usr/bin/m32") + " 2>&1; echo $?");
+  CHECK(r.out == "cowroot: /usr/bin/m32: a 32-bit program: only 64-bit ones can be confined\n126\ncowroot: " + root() +
+                     "/usr/bin/m32: a 32-bit program: only 64-bit ones can be confined\n126\n");
+}
+
 TEST_CASE("without confinement a static program is refused with one line; COWROOT_ALLOW_STATIC=1 runs it unconfined") {
   auto r = sh("cd / && COWROOT_CONFINE=0 " + cowroot() + " -r " + q(root()) + " -- /usr/bin/busybox true 2>&1; echo $?");
   CHECK(r.out == "cowroot: /usr/bin/busybox: static binary, cannot run inside the root (it would act on the host; "

@@ -1116,7 +1116,8 @@ int plan_exec(Plan* p, int dirfd, const char* path, char* const argv[], char* co
   if (kind == 1) {
     // A static binary cannot be interposed: it would act on the host.
     const char* b = base_name(p->host);
-    if (strcmp(b, "ldconfig") == 0 || strcmp(b, "ldconfig.real") == 0) {
+    if ((strcmp(b, "ldconfig") == 0 || strcmp(b, "ldconfig.real") == 0) && !g_confine.active && !g_confine.plan_static) {
+      // Unconfined (confined, it runs inside as any static program does):
       // glibc's ldconfig does the same job unprivileged with -r ROOT. A -r
       // the program gave (dpkg's postinst says -r "$DPKG_ROOT/") names an
       // inside directory: it becomes that directory's host path.

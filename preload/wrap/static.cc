@@ -53,7 +53,11 @@ extern "C" __attribute__((visibility("hidden"))) [[noreturn]] void cr_static_mai
   if (fd < 0) refuse(name, ": cannot open the program");
   elf::Headers h;
   elf::Image im;
-  if (elf::read_headers(Sys{}, (int)fd, &h) < 0) refuse(name, ": not an ELF program this machine runs");
+  memset(&h.eh, 0, sizeof h.eh);
+  if (elf::read_headers(Sys{}, (int)fd, &h) < 0)
+    refuse(name, memcmp(h.eh.e_ident, ELFMAG, SELFMAG) == 0 && h.eh.e_ident[EI_CLASS] == ELFCLASS32
+                     ? ": a 32-bit program: only 64-bit ones can be confined"
+                     : ": not an ELF program this machine runs");
   if (h.interp[0]) refuse(name, ": has an ELF interpreter: not a static program");
   if (elf::map(Sys{}, (int)fd, h, 0, false, &im) < 0) refuse(name, ": cannot map it");
   sys::raw(SYS_close, fd);
