@@ -80,10 +80,10 @@ int cmd_run(int argc, char** argv) {
     if (parent.empty()) parent = b[0] == '/' ? "/" : ".";
     where = parent + "/.cowroot-run-" + std::to_string(getpid());
   }
-  if (slot.empty()) {
-    char real[4096];
-    if (std::string why = cli::root_refusal(realpath(base.c_str(), real) ? real : base); !why.empty()) die(why);
-  }
+  char real[4096];
+  o.root_label = realpath(base.c_str(), real) ? real : base;
+  if (slot.empty())
+    if (std::string why = cli::root_refusal(o.root_label); !why.empty()) die(why);
   if (slot.empty() && cr::cow_clone(base.c_str(), where.c_str(), err, sizeof err) < 0) die(err);
   o.root = where;
   pid_t pid = fork();

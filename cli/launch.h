@@ -9,6 +9,8 @@ namespace cli::launch {
 
 struct Options {
   std::string save, load, root, cow;
+  // How messages name the root (cowroot run: what it cloned); root when empty.
+  std::string root_label;
   std::vector<std::string> binds;  // HOST[:INSIDE]
   bool unknown_real = false;
   bool fakechroot = false;

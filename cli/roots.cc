@@ -70,7 +70,7 @@ std::string root_refusal(const std::string& root) {
   struct statx sx;
   if (!host_path(root, interp, &ld) ||
       statx(AT_FDCWD, ld.c_str(), 0, STATX_TYPE | STATX_INO | STATX_CTIME, &sx) < 0 || !S_ISREG(sx.stx_mode))
-    return "";  // exec says what is missing
+    return root + ": cannot be served: its programs' ELF interpreter " + interp + " is missing (/bin/sh needs it)";
   const char* why = nullptr;
   if (cr::loader_caps(ld.c_str(), sx, &why) >= 0) return "";
   return root + ": cannot be served: its programs' ELF interpreter " + interp + " " + (why ? why : "");

@@ -356,7 +356,8 @@ int run_session(const Options& o) {
     root = buf;
     // A root whose programs the library cannot be loaded into (musl's,
     // another architecture's) is refused before anything runs.
-    if (std::string why = cli::root_refusal(root); !why.empty()) die(why);
+    if (std::string why = cli::root_refusal(root); !why.empty())
+      die(o.root_label.empty() ? why : o.root_label + why.substr(root.size()));
   }
   // Binds pass host directories into a root: without one they would mean nothing.
   if (!o.binds.empty() && (root.empty() || root == "/"))
@@ -569,9 +570,11 @@ int run_session(const Options& o) {
   // descriptors /proc/PPID/fd/N reaches (run_session always runs in a
   // process of its own: the launcher, or a fixture's child).
   if (cr::g_root.active) drop_outside_dirs();
+  const std::string label = o.root_label.empty() ? root : o.root_label;
   pid_t child = fork();
   if (child < 0) die(std::string("fork: ") + strerror(errno));
   if (child == 0) {
+    cr::g_root_label = label.c_str();
     signal(SIGINT, SIG_DFL);
     signal(SIGQUIT, SIG_DFL);
     // Search PATH the way the session sees the file system (inside the root).
@@ -583,7 +586,10 @@ int run_session(const Options& o) {
       return EPERM;
     });
     if (refused) err = refused;
-    if (!cr::g_exec_reported) fprintf(stderr, "cowroot: %s: %s\n", argv[0], strerror(err));
+    if (!cr::g_exec_reported && cr::g_root.active)
+      fprintf(stderr, "cowroot: %s: %s in the root %s\n", argv[0], strerror(err), label.c_str());
+    else if (!cr::g_exec_reported)
+      fprintf(stderr, "cowroot: %s: %s\n", argv[0], strerror(err));
     _exit(err == ENOENT ? 127 : 126);
   }
   relay_signals(child);

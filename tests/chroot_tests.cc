@@ -214,6 +214,21 @@ TEST_CASE("bad roots: missing, not a directory, without a loader - one line, non
   CHECK(r.status == 127);
   CHECK(r.out.find("ELF interpreter") != std::string::npos);
   CHECK(std::count(r.out.begin(), r.out.end(), '\n') == 1);
+  // An empty root: the command is not found, and the line names the root;
+  // a root whose /bin/sh has no loader is refused before anything runs.
+  // cowroot run names the directory it cloned, not its throwaway clone.
+  mkdir((d / "empty").c_str(), 0755);
+  REQUIRE(sh("mkdir -p " + q(d / "nold/bin") + " && cp /bin/dash " + q(d / "nold/bin/sh")).status == 0);
+  r = sh(cowroot() + " -r " + q(d / "empty") + " -- /bin/true 2>&1; echo $?; " + cowroot() + " run --base " +
+         q(d / "empty") + " -- true 2>&1; echo $?");
+  CHECK(r.out == "cowroot: /bin/true: No such file or directory in the root " + d / "empty" + "\n127\n" +
+                     "cowroot: true: No such file or directory in the root " + d / "empty" + "\n127\n");
+  r = sh(cowroot() + " -r " + q(d / "nold") + " -- /bin/sh -c true 2>&1; echo $?; " + cowroot() + " run --base " +
+         q(d / "nold") + " -- /bin/sh -c true 2>&1; echo $?");
+  std::string nold = d / "nold" + ": cannot be served: its programs' ELF interpreter /lib64/ld-linux-x86-64.so.2 "
+                                  "is missing (/bin/sh needs it)\n1\n";
+  CHECK(r.out == "cowroot: " + nold + "cowroot: " + nold);
+  CHECK(sh("ls -A " + q(d.path) + " | grep -c cowroot-run").out == "0\n");  // no clone left behind
 }
 
 TEST_CASE("every path-taking function glibc exports is wrapped, or listed with the reason it needs no wrapper") {

@@ -22,6 +22,7 @@
 namespace cr {
 
 bool g_exec_reported = false;
+const char* g_root_label = nullptr;
 
 namespace {
 
@@ -615,7 +616,8 @@ bool is_elf_interpreter(const char* host) { return cr::elf::is_loader_name(host)
 void refuse_loader(const char* exe, const char* interp, const char* why) {
   char msg[1024];
   size_t l = 0;
-  for (const char* part : {": cannot run it in the root ", (const char*)g_root.top, ": its ELF interpreter ", interp,
+  for (const char* part : {": cannot run it in the root ", g_root_label ? g_root_label : (const char*)g_root.top,
+                           ": its ELF interpreter ", interp,
                            " "}) {
     size_t pl = strnlen(part, sizeof msg - 1 - l);
     memcpy(msg + l, part, pl);

@@ -105,6 +105,9 @@ bool loaders_text(char* out, size_t n);
 
 // Set when plan_exec printed its own one-line reason for a refusal.
 extern bool g_exec_reported;
+// How the launcher names the root in its messages (cowroot run: the base
+// or the image it cloned, not the throwaway clone); g_root.top when null.
+extern const char* g_root_label;
 
 size_t env_count(char* const envp[]);
 size_t argv_count(char* const argv[]);
