@@ -138,9 +138,10 @@ struct GuardArgs {
     std::vector<char*> av;
     for (auto& a : g.argv) av.push_back(const_cast<char*>(a.c_str()));
     av.push_back(nullptr);
-    // debootstrap lives in /usr/sbin, which an ordinary user's PATH may lack.
+    // debootstrap lives in /usr/sbin, which an ordinary user's PATH may
+    // lack: added after it (a debootstrap of the user's own comes first).
     std::string path = getenv("PATH") ? getenv("PATH") : "/usr/bin:/bin";
-    setenv("PATH", ("/usr/sbin:/sbin:" + path).c_str(), 1);
+    setenv("PATH", (path + ":/usr/sbin:/sbin").c_str(), 1);
     // It asks nothing (a process group of its own must not read the
     // terminal), and its progress is for the person waiting: on stderr,
     // never mixed into the output of the command the image is built for.

@@ -13,11 +13,14 @@ namespace cli {
 namespace {
 
 const char kUsage[] =
-    "usage: cowroot image build|refresh|path NAME [--suite S] [--variant V] [--include PKGS] [--mirror URL]\n"
+    "usage: cowroot image build|refresh|path [NAME] [--suite S] [--variant V] [--include PKGS] [--mirror URL]\n"
+    "                                              [--keyring FILE]\n"
     "       cowroot image build|refresh|path NAME --from PARENT [--include PKGS] [--copy HOST:INSIDE]... [--run SCRIPT]\n"
     "       cowroot image list | rm NAME (or remove) | export NAME FILE | import FILE [NAME]\n"
     "\n"
-    "  build    build NAME (a debootstrap of the suite NAME, or --suite); an existing image is rebuilt,\n"
+    "  build    build NAME (default bookworm: a debootstrap of the suite NAME, or --suite, from the host's\n"
+    "           apt mirror or --mirror, checked with debootstrap's keyring or --keyring, as for Ubuntu's\n"
+    "           archive); an existing image is rebuilt,\n"
     "           an existing layer only when its inputs or its parent changed\n"
     "  refresh  build NAME again, with the options it was built with unless others are given\n"
     "  path     print the path of NAME's root, building it first when it is missing (or a layer whose\n"

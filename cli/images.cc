@@ -235,13 +235,27 @@ int build_image(const ImageSpec& spec_in, std::string* err) {
   };
   b.held = "E: ";
   b.failed = [&](int, const std::string& held, const std::string& work) {
-    std::string tail;
+    std::string tail, dpkg;
     std::ifstream in(work + "/root/debootstrap/debootstrap.log");
     std::string line;
-    while (std::getline(in, line)) tail = line;
-    // debootstrap's own reason first; else the last line of its log.
+    bool reason_next = false;
+    while (std::getline(in, line)) {
+      if (!trim(line).empty()) tail = line;
+      // dpkg's first failure and the line that says why: a package whose
+      // maintainer script failed ("… subprocess returned error exit status 1").
+      if (reason_next && !trim(line).empty()) {
+        dpkg += ": " + trim(line);
+        reason_next = false;
+      }
+      if (dpkg.empty() && line.rfind("dpkg: error processing ", 0) == 0) {
+        dpkg = line;
+        while (!dpkg.empty() && dpkg.back() == ':') dpkg.pop_back();
+        reason_next = true;
+      }
+    }
+    // debootstrap's own reason first; else dpkg's; else the last line of its log.
     std::string why = held;
-    if (why.empty() && !tail.empty()) why = tail;
+    if (why.empty()) why = !dpkg.empty() ? dpkg : tail;
     // A full disk shows in debootstrap's words as a download or an
     // extraction that failed ("Couldn't download …"): the cause is named.
     bool full = false;
@@ -251,9 +265,26 @@ int build_image(const ImageSpec& spec_in, std::string* err) {
       struct statvfs v;
       if (!full && statvfs(cache_dir().c_str(), &v) == 0) full = (unsigned long long)v.f_bavail * v.f_frsize < (16ull << 20);
     }
+    // The log goes once the build's directory does: a copy stays beside the
+    // images (the last failed build's of that name), named in the message.
+    // Not for debootstrap's own reason (an "E: " line says it all), nor on
+    // a full disk (nothing may be left in the cache there).
+    std::string kept = cache_dir() + "/" + spec.name + ".failed.log";
+    if (!held.empty() || full) {
+      kept.clear();
+    } else {
+      std::ifstream from(work + "/root/debootstrap/debootstrap.log", std::ios::binary);
+      std::ofstream to(kept + ".tmp", std::ios::binary | std::ios::trunc);
+      bool copied = from && to && (to << from.rdbuf()) && to.flush();
+      if (!copied || rename((kept + ".tmp").c_str(), kept.c_str()) != 0) {
+        unlink((kept + ".tmp").c_str());
+        kept.clear();
+      }
+    }
     std::string space = full ? " (no space left on device: the image cache " + cache_dir() + " is full)" : "";
     return "cannot build image " + spec.name + ": debootstrap failed" +
-           (why.empty() ? (full ? "" : " (is the mirror " + spec.mirror + " reachable?)") : ": " + why) + space;
+           (why.empty() ? (full ? "" : " (is the mirror " + spec.mirror + " reachable?)") : ": " + why) + space +
+           (kept.empty() ? "" : " (its log: " + kept + ")");
   };
   b.finish = [&](const std::string& work) -> std::string {
     // The fake state goes beside the image, then the image is sealed.
@@ -273,6 +304,7 @@ int build_image(const ImageSpec& spec_in, std::string* err) {
          << "\nmirror=" << spec.mirror << "\nkeyring=" << spec.keyring << "\nid=" << new_image_id() << "\nbuilt=" << time(nullptr) << "\n";
     if (!info.flush()) return "cannot write " + work + "/info";
     unlink(statefile.c_str());
+    unlink((cache_dir() + "/" + spec.name + ".failed.log").c_str());  // an earlier failure's, answered
     return "";
   };
   b.done = "image " + spec.name + " is ready";
@@ -364,11 +396,17 @@ void list_images() {
   std::string dir = cache_dir();
   DIR* d = opendir(dir.c_str());
   if (!d) return;
+  std::vector<std::string> names;  // listed by name, as ls does
   while (dirent* e = readdir(d)) {
     std::string n = e->d_name;
     if (n[0] == '.' || n.find(".build-") != std::string::npos || n.find(".lock") != std::string::npos ||
         n.find(".old-") != std::string::npos || n.find(".runs") != std::string::npos || !image_exists(n))
       continue;
+    names.push_back(n);
+  }
+  closedir(d);
+  std::sort(names.begin(), names.end());
+  for (const std::string& n : names) {
     auto info = read_info(dir + "/" + n + "/info");
     long age = (time(nullptr) - atol(info["built"].c_str())) / 3600;
     // A layer names its parent; a debootstrapped image, "-".
@@ -376,7 +414,6 @@ void list_images() {
     printf("%-20s %-10s %-8s %-20s %4ldh old  %s\n", n.c_str(), info["suite"].c_str(), info["variant"].c_str(),
            from.c_str(), age, (dir + "/" + n + "/root").c_str());
   }
-  closedir(d);
 }
 
 int remove_image(const std::string& name, std::string* err) {

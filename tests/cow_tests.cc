@@ -489,6 +489,34 @@ TEST_CASE("exec of a fifo fails at once, as the kernel's does") {
   CHECK(r.out == "126\n");  // Permission denied, not a hang (124)
 }
 
+// When debootstrap fails in dpkg (a package's maintainer script, with no
+// "E:" line of debootstrap's own), the line says which package and why,
+// and names a copy of debootstrap's log, which goes with the build's
+// directory; the next good build of that name removes the copy. A stand-in
+// debootstrap first in PATH plays the failing run (no archive needed).
+TEST_CASE("a failed image build names dpkg's failure and keeps debootstrap's log") {
+  TempDir d;
+  REQUIRE(mkdir((d / "bin").c_str(), 0755) == 0);
+  write_file(d / "bin/debootstrap",
+             "#!/bin/sh\nfor a; do t=$p; p=$a; done\nmkdir -p \"$t/debootstrap\"\n"
+             "printf 'Setting up libfoo (1.0) ...\\ndpkg: error processing package libfoo:amd64 (--configure):\\n"
+             " installed libfoo:amd64 package post-installation script subprocess returned error exit status 10\\n"
+             "Errors were encountered while processing:\\n libfoo:amd64\\n' > \"$t/debootstrap/debootstrap.log\"\n"
+             "echo 'W: Failure while configuring required packages.' >&2\nexit 1\n");
+  REQUIRE(chmod((d / "bin/debootstrap").c_str(), 0755) == 0);
+  std::string env = "XDG_CACHE_HOME=" + q(d / "cache") + " PATH=" + q(d / "bin") + ":$PATH ";
+  auto r = sh(env + cowroot() + " image build failing --suite bookworm --mirror http://127.0.0.1:9/debian 2>&1 >/dev/null | "
+                    "grep '^cowroot: cannot'");
+  std::string log = d / "cache/cowroot/images/failing.failed.log";
+  CHECK(r.out == "cowroot: cannot build image failing: debootstrap failed: dpkg: error processing package libfoo:amd64 "
+                 "(--configure): installed libfoo:amd64 package post-installation script subprocess returned error "
+                 "exit status 10 (its log: " + log + ")\n");
+  CHECK(slurp(log).find(" libfoo:amd64\n") != std::string::npos);
+  // Nothing else is left of the build, and the list is empty.
+  CHECK(sh("ls -A " + q(d / "cache/cowroot/images")).out == "failing.failed.log\n");
+  CHECK(sh(env + cowroot() + " image list 2>&1").out == "");
+}
+
 TEST_CASE("bad input: a SRC that is no directory, a DEST that exists, another file system") {
   Base b;
   write_file(b.dir / "file", "");
