@@ -86,6 +86,11 @@ int cmd_run(int argc, char** argv) {
     if (std::string why = cli::root_refusal(o.root_label); !why.empty()) die(why);
   if (slot.empty() && cr::cow_clone(base.c_str(), where.c_str(), err, sizeof err) < 0) die(err);
   o.root = where;
+  // The command runs as root in the root, as a login there would: with
+  // root's PATH (useradd, ldconfig and the like are in the sbin
+  // directories) and HOME, not the user's host paths. Other variables pass.
+  setenv("PATH", "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", 1);
+  setenv("HOME", "/root", 1);
   pid_t pid = fork();
   if (pid < 0) die(std::string("fork: ") + strerror(errno));
   if (pid == 0) _exit(run_session(o));

@@ -290,8 +290,10 @@ TEST_CASE("removing a clone never follows a symlink out of it") {
 
 TEST_CASE("run: a throwaway root with fake root inside; --keep keeps it") {
   Base b;
-  auto r = sh(cowroot() + " run --base " + q(b.base) + " -- /bin/sh -c 'id -u; echo x > /etc/data; cat /etc/data' 2>&1");
-  CHECK(r.out == "0\nx\n");
+  auto r = sh("PATH=/tmp/nowhere:$PATH HOME=/tmp/nohome LANG=C.UTF-8 " + cowroot() + " run --base " + q(b.base) +
+              " -- /bin/sh -c 'id -u; echo x > /etc/data; cat /etc/data; echo $PATH $HOME $LANG' 2>&1");
+  // root's PATH and HOME, as a login inside; other variables as they were
+  CHECK(r.out == "0\nx\n/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin /root C.UTF-8\n");
   CHECK(slurp(b.base + "/etc/data") == "base data\n");
   auto left = sh("ls -a " + q(b.dir.path) + " | grep -c cowroot-run");
   CHECK(left.out == "0\n");
