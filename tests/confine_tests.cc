@@ -138,6 +138,34 @@ TEST_CASE("the ways out of a chroot stay inside when made with raw calls") {
         "open_tree -38 - fspick -38 pivot_root -38\n");
 }
 
+// In a user namespace of its own a program may mount (overlay, tmpfs, a
+// bind), and mount(2) takes its source, target and options as the host's:
+// in a root such a mount is refused as an unprivileged kernel refuses it.
+TEST_CASE("a program in a root that makes a user namespace cannot mount host paths") {
+  TempDir d;
+  for (const char* sub : {"up", "work", "target"}) REQUIRE(mkdir((d / sub).c_str(), 0777) == 0);
+  write_file(d / "ovl.c",
+             "#define _GNU_SOURCE\n#include <errno.h>\n#include <fcntl.h>\n#include <sched.h>\n#include <stdio.h>\n"
+             "#include <string.h>\n#include <sys/mount.h>\n#include <unistd.h>\n"
+             "static void wr(const char* p, const char* s) { int f = open(p, O_WRONLY); if (f >= 0) { write(f, s, strlen(s)); close(f); } }\n"
+             "int main(int argc, char** argv) {\n"
+             "  char map[64]; snprintf(map, sizeof map, \"0 %s 1\", argv[1]);\n"
+             "  if (unshare(CLONE_NEWUSER | CLONE_NEWNS) == 0) {\n"
+             "    wr(\"/proc/self/setgroups\", \"deny\"); wr(\"/proc/self/uid_map\", map); wr(\"/proc/self/gid_map\", map); }\n"
+             "  int r = mount(\"overlay\", argv[2], \"overlay\", 0, argv[3]);\n"
+             "  printf(\"overlay %s\\n\", r ? strerror(errno) : \"mounted\");\n"
+             "  r = mount(\"none\", argv[2], \"ramfs\", 0, 0);\n"
+             "  printf(\"ramfs %s\\n\", r ? strerror(errno) : \"mounted\");\n"
+             "  return 0;\n}\n");
+  REQUIRE(sh("cc -o " + q(root() + "/usr/bin/ovl") + " " + q(d / "ovl.c") + " 2>&1").status == 0);
+  auto r = in_root("ovl " + std::to_string(getuid()) + " " + q(d / "target") + " " +
+                   q("lowerdir=/usr,upperdir=" + d / "up" + ",workdir=" + d / "work"));
+  CHECK(r.out == "overlay Operation not permitted\nramfs Operation not permitted\n");
+  // nothing made on the host (a mounted overlay makes work/work, and writes go to up/)
+  CHECK(sh("ls -A " + q(d / "up") + " " + q(d / "work") + " " + q(d / "target")).out ==
+        d / "target" + ":\n\n" + d / "up" + ":\n\n" + d / "work" + ":\n");
+}
+
 TEST_CASE("directory descriptors from outside the root are not passed in; the root's and the binds' are") {
   auto r = sh("cd / && exec 7<" + q(root() + "/etc") + " 8</dev 9<" + q(shared_root().path + "/outside") + " && " +
               cowroot() + " -r " + q(root()) +

@@ -119,6 +119,11 @@ int mount(const char* source, const char* target, const char* type, unsigned lon
     for (const char* t : passed)
       if (!strcmp(type, t)) return 0;
   if (flags & (MS_BIND | MS_REMOUNT | MS_PRIVATE | MS_SLAVE | MS_SHARED | MS_REC)) return 0;
+  // Any other mount in a root is refused as the kernel refuses it without
+  // privilege: its source, its target and its options (an overlay's
+  // lowerdir=, upperdir=) are paths the kernel would take as the host's,
+  // and in a user namespace of the program's own it would allow them.
+  if (g_root.active) return fail(-EPERM);
   return (int)sys::call(SYS_mount, (long)source, (long)target, (long)type, flags, (long)data);
 }
 
