@@ -272,7 +272,8 @@ std::string end_session(int live, pid_t dpid, const std::string& faked, const st
     for (int attempt = 0; r < 0 && attempt < 3; attempt++) {
       int c = connect_soon(dir);
       if (c >= 0) {
-        r = request(c, cr::proto::kEnd, save, &others, &text);
+        uint64_t ignored;
+        if (request(c, cr::proto::kControl, "", &ignored, &text) == 1) r = request(c, cr::proto::kEnd, save, &others, &text);
         close(c);
         continue;
       }
@@ -473,11 +474,17 @@ int run_session(const Options& o) {
   }
   // Two connections: `live` goes to the command (and whatever it starts:
   // the session lives as long as one of them holds it), `ctl` stays here.
+  // `ctl` declares itself the launcher's (the one that may name the state
+  // file); `live` has spoken first, so no program of the session can.
   int live = connect_soon(dir);
   if (live < 0) die("cannot connect to the daemon of " + dir + ": " + strerror(-live));
+  uint64_t ignored;
+  std::string answer;
+  if (request(live, cr::proto::kPing, "", &ignored, &answer) != 1) die("the daemon of " + dir + " did not answer");
   int ctl = cr::connect_daemon(dir.c_str());
   if (ctl < 0) die("cannot connect to the daemon of " + dir + ": " + strerror(-ctl));
   fcntl(ctl, F_SETFD, FD_CLOEXEC);
+  if (request(ctl, cr::proto::kControl, "", &ignored, &answer) != 1) die("the daemon of " + dir + " did not answer");
   st.close();
 
   cr::Session& s = cr::g_session;

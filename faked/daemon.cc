@@ -68,6 +68,8 @@ Options parse(int argc, char** argv) {
 
 struct Client {
   int fd;
+  bool spoke = false;    // a message came on it
+  bool control = false;  // the launcher's: its first message was kControl
 };
 
 bool reply(int fd, uint32_t op, uint64_t value, const std::string& text = "") {
@@ -250,11 +252,24 @@ int faked_main(int argc, char** argv) {
       }
       std::string payload(m.payload, m.len);
       std::string err;
+      Client* from = nullptr;
+      for (auto& c : clients)
+        if (c.fd == fd) from = &c;
+      bool first = from && !from->spoke;
+      if (from) from->spoke = true;
       if ((m.head.op == cr::proto::kSave || m.head.op == cr::proto::kEnd) && !cr::proto::path_payload(m)) {
         reply(fd, cr::proto::kError, 0, "the state file to save to must be an absolute path");
         continue;
       }
+      if ((m.head.op == cr::proto::kSave || m.head.op == cr::proto::kEnd) && m.len && !(from && from->control)) {
+        reply(fd, cr::proto::kError, 0, "only the launcher names the state file to save to");
+        continue;
+      }
       switch (m.head.op) {
+        case cr::proto::kControl:
+          if (first) from->control = true;
+          reply(fd, first ? cr::proto::kOk : cr::proto::kError, 0, first ? "" : "not a connection's first message");
+          break;
         case cr::proto::kPing:
           reply(fd, cr::proto::kOk, (uint64_t)getpid());
           break;

@@ -166,6 +166,34 @@ TEST_CASE("a program in a root that makes a user namespace cannot mount host pat
         d / "target" + ":\n\n" + d / "up" + ":\n\n" + d / "work" + ":\n");
 }
 
+// The session's daemon is a host process: a program of the session, on the
+// connection it inherits, cannot have it write the state to a host path,
+// nor make that connection the launcher's.
+TEST_CASE("a program in a root cannot have the session's daemon save to a host path") {
+  TempDir d;
+  write_file(d / "victim", "untouched\n");
+  write_file(d / "ds.c",
+             "#include <stdint.h>\n#include <stdio.h>\n#include <stdlib.h>\n#include <string.h>\n#include <sys/socket.h>\n"
+             "struct Msg { uint32_t magic, op; uint64_t value; uint32_t len, pad; };\n"
+             "static unsigned ask(int fd, unsigned op, const char* path) {\n"
+             "  char buf[sizeof(struct Msg) + 4096]; struct Msg m = {0x31575243, op, 0, (uint32_t)strlen(path), 0};\n"
+             "  memcpy(buf, &m, sizeof m); memcpy(buf + sizeof m, path, m.len);\n"
+             "  if (send(fd, buf, sizeof m + m.len, 0) < 0) return 0;\n"
+             "  char r[9000]; long n = recv(fd, r, sizeof r, 0);\n"
+             "  return n >= (long)sizeof m ? ((struct Msg*)r)->op : 0; }\n"
+             "int main(int argc, char** argv) {\n"
+             "  int fd = getenv(\"COWROOT_FD\") ? atoi(getenv(\"COWROOT_FD\")) : 3;\n"
+             "  unsigned s = ask(fd, 2, argv[1]), e = ask(fd, 3, argv[1]), c = ask(fd, 5, \"\");\n"
+             "  printf(\"save %u end %u control %u\\n\", s, e, c);\n  return 0;\n}\n");
+  REQUIRE(sh("cc -o " + q(root() + "/usr/bin/dsave") + " " + q(d / "ds.c") + " 2>&1").status == 0);
+  auto r = in_root("dsave " + q(d / "victim") + "; touch /tmp/after && echo session-goes-on");
+  CHECK(r.out == "save 101 end 101 control 101\nsession-goes-on\n");
+  std::ifstream in(d / "victim");
+  std::string line;
+  std::getline(in, line);
+  CHECK(line == "untouched");
+}
+
 TEST_CASE("directory descriptors from outside the root are not passed in; the root's and the binds' are") {
   auto r = sh("cd / && exec 7<" + q(root() + "/etc") + " 8</dev 9<" + q(shared_root().path + "/outside") + " && " +
               cowroot() + " -r " + q(root()) +

@@ -19,6 +19,10 @@ enum Op : uint32_t {
   kClients = 4, // -> kOk, value = daemon pid, payload = the socket inodes (uint64_t each) of the
                 // daemon's other connections, as many as fit (what stop_session looks for in
                 // /proc/*/fd when the daemon's own /proc/PID/fd is closed to it)
+  kControl = 5, // the launcher's own connection: only as a connection's first message -> kOk.
+                // Only such a connection names the state file (kSave, kEnd with a path): the
+                // session's programs share another (the launcher spoke on it first), and the
+                // daemon, a host process, must not write where a confined program says.
   kOk = 100,
   kError = 101,
 };
