@@ -194,6 +194,43 @@ TEST_CASE("a program in a root cannot have the session's daemon save to a host p
   CHECK(line == "untouched");
 }
 
+// While a wrapper runs libc's own function (dlopen, a blocking sendto),
+// libc's calls pass untranslated: the wrapper gave them host paths. Code of
+// the program's that runs meanwhile on that thread (a library's
+// constructor, a signal handler) reaches libc's code too, with inside
+// paths (glibc's own reads: tzset, getaddrinfo): those are the program's
+// and are served inside. Here libc's open itself is called, with the host
+// path of a file outside the root, which inside the root does not exist.
+TEST_CASE("a library's constructor and a signal handler run while a wrapper waits in libc: their calls stay inside") {
+  TempDir d;
+  std::string host_file = shared_root().path + "/outside/marker";
+  write_file(d / "ctor.c",
+             "#define _GNU_SOURCE\n#include <dlfcn.h>\n#include <fcntl.h>\n#include <stdio.h>\n"
+             "__attribute__((constructor)) static void ctor(void) {\n"
+             "  int (*o)(const char*, int, ...) = dlsym(dlopen(\"libc.so.6\", RTLD_NOLOAD | RTLD_NOW), \"open\");\n"
+             "  printf(\"ctor %d\\n\", o(\"" + host_file + "\", O_RDONLY)); fflush(stdout); }\n");
+  write_file(d / "sig.c",
+             "#define _GNU_SOURCE\n#include <dlfcn.h>\n#include <fcntl.h>\n#include <signal.h>\n#include <stdio.h>\n"
+             "#include <string.h>\n#include <sys/socket.h>\n#include <sys/un.h>\n#include <unistd.h>\n"
+             "static int (*o)(const char*, int, ...);\n"
+             "static void h(int s) { char m[32]; int n = snprintf(m, sizeof m, \"handler %d\\n\", o(\"" + host_file +
+                 "\", O_RDONLY)); write(1, m, n); }\n"
+             "int main(int argc, char** argv) {\n"
+             "  o = dlsym(dlopen(\"libc.so.6\", RTLD_NOLOAD | RTLD_NOW), \"open\");\n"
+             "  if (!dlopen(argv[1], RTLD_NOW)) { printf(\"%s\\n\", dlerror()); return 1; }\n"
+             "  struct sockaddr_un a = {AF_UNIX, \"/tmp/sig.sock\"}; unlink(a.sun_path);\n"
+             "  int r = socket(AF_UNIX, SOCK_DGRAM, 0), s = socket(AF_UNIX, SOCK_DGRAM, 0);\n"
+             "  bind(r, (void*)&a, sizeof a);\n  char big[4096] = {0};\n"
+             "  while (sendto(s, big, sizeof big, MSG_DONTWAIT, (void*)&a, sizeof a) > 0) {}\n"
+             "  struct sigaction sa = {0}; sa.sa_handler = h; sigaction(SIGALRM, &sa, 0);\n"
+             "  alarm(1);\n  sendto(s, big, sizeof big, 0, (void*)&a, sizeof a);\n  return 0;\n}\n");
+  REQUIRE(sh("cc -shared -fPIC -o " + q(root() + "/usr/lib/libctorprobe.so") + " " + q(d / "ctor.c") + " && cc -o " +
+             q(root() + "/usr/bin/sigprobe") + " " + q(d / "sig.c") + " -ldl 2>&1")
+              .status == 0);
+  auto r = in_root("sigprobe /usr/lib/libctorprobe.so");
+  CHECK(r.out == "ctor -1\nhandler -1\n");
+}
+
 TEST_CASE("directory descriptors from outside the root are not passed in; the root's and the binds' are") {
   auto r = sh("cd / && exec 7<" + q(root() + "/etc") + " 8</dev 9<" + q(shared_root().path + "/outside") + " && " +
               cowroot() + " -r " + q(root()) +

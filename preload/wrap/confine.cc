@@ -253,9 +253,56 @@ bool waits_long(long nr, const long* a) {
   }
 }
 
+// Whether a path libc passes while a wrapper runs its function is one the
+// wrapper translated: in a root, a host path of the root's (or empty, or
+// relative without a "..", which the kernel takes from a directory of the
+// root). Code of the program's that runs meanwhile, on the same thread (a
+// signal handler, a library's constructor in dlopen), makes its calls
+// through libc too, with inside paths: those are served as the program's.
+bool translated_path(const long* a, int at) {
+  const char* p = reinterpret_cast<const char*>(a[at]);
+  if (!p || !*p) return true;
+  if (p[0] == '/' && !root_host_path(p)) return false;
+  for (const char* q = p; (q = strstr(q, "..")); q += 2)
+    if ((q == p || q[-1] == '/') && (q[2] == 0 || q[2] == '/')) return false;
+  return true;
+}
+
+bool passes_translated(long nr, const long* a) {
+  if (!g_root.active) return true;
+  switch (nr) {
+    case SYS_open: case SYS_creat: case SYS_stat: case SYS_lstat: case SYS_access: case SYS_unlink:
+    case SYS_mkdir: case SYS_rmdir: case SYS_chmod: case SYS_chown: case SYS_lchown: case SYS_truncate:
+    case SYS_readlink: case SYS_chdir: case SYS_mknod: case SYS_statfs: case SYS_chroot: case SYS_utime:
+    case SYS_utimes: case SYS_setxattr: case SYS_lsetxattr: case SYS_getxattr: case SYS_lgetxattr:
+    case SYS_listxattr: case SYS_llistxattr: case SYS_removexattr: case SYS_lremovexattr:
+      return translated_path(a, 0);
+    case SYS_openat: case SYS_newfstatat: case SYS_statx: case SYS_faccessat: case SYS_unlinkat:
+    case SYS_mkdirat: case SYS_fchmodat: case SYS_fchownat: case SYS_readlinkat: case SYS_mknodat:
+    case SYS_utimensat: case SYS_futimesat:
+#ifdef SYS_faccessat2
+    case SYS_faccessat2:
+#endif
+#ifdef SYS_openat2
+    case SYS_openat2:
+#endif
+#ifdef SYS_fchmodat2
+    case SYS_fchmodat2:
+#endif
+      return translated_path(a, 1);
+    case SYS_rename: case SYS_link: return translated_path(a, 0) && translated_path(a, 1);
+    case SYS_symlink: return translated_path(a, 1);  // the target is the link's content
+    case SYS_renameat: case SYS_renameat2: case SYS_linkat: return translated_path(a, 1) && translated_path(a, 3);
+    case SYS_symlinkat: return translated_path(a, 2);
+    case SYS_inotify_add_watch: return translated_path(a, 1);
+    case SYS_fanotify_mark: return translated_path(a, 4);
+    default: return true;
+  }
+}
+
 long serve(long nr, long* a, ucontext_t* uc, uintptr_t ip) {
   bool from_libc = g_libc.has(ip) || g_ldso.has(ip) || g_libpthread.has(ip);
-  bool passing = from_libc && t_pass > 0;
+  bool passing = from_libc && t_pass > 0 && passes_translated(nr, a);
   switch (nr) {
     case SYS_rt_sigaction: return sigaction_call(a, passing);
     case SYS_rt_sigprocmask: return sigprocmask_call(a, uc);
