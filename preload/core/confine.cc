@@ -4,6 +4,7 @@
 
 #include <linux/audit.h>
 #include <linux/filter.h>
+#include <linux/fs.h>
 #include <linux/seccomp.h>
 #include <signal.h>
 #include <stddef.h>
@@ -76,6 +77,7 @@ enum Kind : uint8_t {
   kSigaction,    // rt_sigaction: of SIGSYS, or setting any handler
   kSigprocmask,  // rt_sigprocmask: blocking or setting a mask
   kAttach,       // ptrace: PTRACE_ATTACH and PTRACE_SEIZE (whom to trace)
+  kIoctl,        // ioctl: the requests that set inode flags (chattr's), which reach the inode
 };
 
 struct Entry {
@@ -117,6 +119,9 @@ constexpr Extra kExtra[] = {
     {SYS_process_vm_readv, kTrap, 0},
     {SYS_process_vm_writev, kTrap, 0},
     {SYS_pidfd_getfd, kTrap, 0},
+    // chattr's requests through a descriptor of a file the clone shares
+    // with its base (opened read-only) would set the base's inode flags.
+    {SYS_ioctl, kIoctl, 0},
     // Calls that would act past the doors: said absent, as an old kernel would.
     {SYS_clone3, kDeny, 0},
     {SYS_io_uring_setup, kDeny, 0},
@@ -234,6 +239,17 @@ bool leaf(const Entry& e) {
       ok &= jump(BPF_JMP | BPF_JEQ | BPF_K, 16 /* ATTACH */, 1, 0);       // 7 -> 9 | 8
       ok &= jump(BPF_JMP | BPF_JEQ | BPF_K, 0x4206 /* SEIZE */, 0, 1);    // 8 -> 9 | 10
       ok &= ret(kRetTrap);                                                // 9
+      break;
+    case kIoctl:  // the request is an unsigned int: its low half
+      ok &= jump(BPF_JMP | BPF_JEQ | BPF_K, e.nr, 0, 12);                         // 0 -> 1 | 13
+      ok &= window_passes();                                                       // 1..5
+      ok &= load(arg_lo(1));                                                       // 6
+      ok &= jump(BPF_JMP | BPF_JEQ | BPF_K, (uint32_t)FS_IOC_SETFLAGS, 4, 0);      // 7 -> 12 | 8
+      ok &= jump(BPF_JMP | BPF_JEQ | BPF_K, (uint32_t)FS_IOC32_SETFLAGS, 3, 0);    // 8 -> 12 | 9
+      ok &= jump(BPF_JMP | BPF_JEQ | BPF_K, (uint32_t)FS_IOC_FSSETXATTR, 2, 0);    // 9 -> 12 | 10
+      ok &= jump(BPF_JMP | BPF_JEQ | BPF_K, (uint32_t)FS_IOC_SETVERSION, 1, 0);    // 10 -> 12 | 11
+      ok &= jump(BPF_JMP | BPF_JEQ | BPF_K, (uint32_t)FS_IOC32_SETVERSION, 0, 1);  // 11 -> 12 | 13
+      ok &= ret(kRetTrap);                                                         // 12
       break;
   }
   return ok && ret(kRetAllow);

@@ -784,12 +784,18 @@ int utimens_at(int dirfd, const char* path, const struct timespec times[2], int 
 }
 
 bool is_inode_flags_request(unsigned long request) {
-  return request == FS_IOC_SETFLAGS || request == FS_IOC32_SETFLAGS || request == FS_IOC_FSSETXATTR;
+  return request == FS_IOC_SETFLAGS || request == FS_IOC32_SETFLAGS || request == FS_IOC_FSSETXATTR ||
+         request == FS_IOC_SETVERSION || request == FS_IOC32_SETVERSION;
 }
 
 // chattr opens the file read-only: the descriptor alone says nothing of a
 // write, so the break happens here, and the flags go to the clone's copy.
+// The kernel lets only the file's owner (or CAP_FOWNER) set them: the fake
+// owner, here (the real one owns every file of the clone).
 int set_inode_flags(int fd, unsigned long request, void* arg) {
+  struct statx sx;
+  if (long r = real_statx(fd, "", AT_EMPTY_PATH, &sx); r < 0) return fail(r);
+  if (!owner_or_capable(view(sx), fs_cred())) return fail(-EPERM);
   int dirfd = fd, flags = AT_EMPTY_PATH;
   const char* path = "";
   PathBuf copy;

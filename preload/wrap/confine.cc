@@ -311,6 +311,10 @@ long serve(long nr, long* a, ucontext_t* uc, uintptr_t ip) {
     case SYS_process_vm_writev:
     case SYS_pidfd_getfd: return on_process(nr, a);
     case SYS_rt_sigsuspend: return with_mask_stripped(nr, a, 0);
+    case SYS_ioctl:  // trapped only for the inode-flags requests (core/confine.cc)
+      if (ops::is_inode_flags_request((unsigned)a[1]))
+        return kernel_result(ops::set_inode_flags((int)a[0], (unsigned)a[1], reinterpret_cast<void*>(a[2])));
+      return call(nr, a);
     case SYS_ppoll: return with_mask_stripped(nr, a, 3);
     case SYS_pselect6: return with_mask_stripped(nr, a, 5);
     case SYS_epoll_pwait:
