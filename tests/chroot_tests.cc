@@ -60,6 +60,18 @@ TEST_CASE("absolute symlinks, final and intermediate, resolve inside; relative o
   CHECK(host_readlink(root() + "/tmp/s/etcabs") == "/etc");
 }
 
+// Another process renames the working directory (or one above it): the
+// kernel's working directory moves with it, and so do relative names and
+// getcwd, for fake root and for another fake user.
+TEST_CASE("a working directory renamed by another process: relative names and getcwd follow it") {
+  auto r = in_root("mkdir -p /ren/sub && chmod 777 /ren/sub && cd /ren/sub && sh -c 'mv /ren /tmp/ren3' && "
+                   "echo hi > here && readlink /proc/self/cwd && cat /tmp/ren3/sub/here && cd / && "
+                   "mkdir -p /w5/ren4 && chmod 777 /w5 /w5/ren4 && setpriv --reuid 1000 --regid 1000 --clear-groups sh -c "
+                   "'cd /w5/ren4 && sh -c \"mv /w5/ren4 /w5/ren5\" && echo x > mine && ls /w5/ren5'; "
+                   "rm -rf /tmp/ren3 /w5");
+  CHECK(r.out == "/tmp/ren3/sub\nhi\nmine\n");
+}
+
 TEST_CASE("paths handed back are inside paths: getcwd, realpath, /proc/self links") {
   auto r = in_root("cd /usr/bin; realpath ../../bin/sh; readlink /proc/self/cwd; readlink /proc/self/exe; "
                    "perl -e 'print readlink(q{/proc/self/exe}), qq{\\n}'; exec 3</etc/motd; readlink /proc/self/fd/3");

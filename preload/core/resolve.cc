@@ -504,12 +504,18 @@ bool deleted_suffix(const char* host, size_t* len) {
 // Where a walk of (dirfd, path) starts: nothing for an absolute path, else
 // the top-inside path of the working directory or of dirfd (a removed one's
 // last, and *removed set). False when that directory lies outside the root.
+// The state's namegen when the working directory was last named (start_dir).
+uint64_t g_cwd_gen;
+
 bool start_dir(int dirfd, const char* path, char* cur, size_t n, bool* removed) {
   cur[0] = 0;
   *removed = false;
   if (path[0] == '/') return true;
   if (dirfd == AT_FDCWD) {
-    if (!g_root.cwd_known) root_cwd_changed();
+    // A directory renamed or removed anywhere in the session since the
+    // working directory was named (the state's namegen) may have been it,
+    // or one above it: the kernel's name for it then, once.
+    if (!g_root.cwd_known || g_cwd_gen != g_state.namegen()) root_cwd_changed();
     if (!g_root.cwd_known) return false;
     *removed = g_root.cwd_removed;
     return put(cur, n, g_root.cwd, strlen(g_root.cwd));
@@ -668,6 +674,7 @@ bool binds_text(char* out, size_t n) {
 
 void root_cwd_changed() {
   if (!g_root.active) return;
+  g_cwd_gen = g_state.namegen();
   PathBuf host;
   long r = sys::raw(SYS_getcwd, (long)host, sizeof host);
   g_root.cwd_removed = false;
