@@ -582,6 +582,10 @@ int run_session(const Options& o) {
   if (child < 0) die(std::string("fork: ") + strerror(errno));
   if (child == 0) {
     cr::g_root_label = label.c_str();
+    // The plan needs the fake modes (a setuid program, a file capability,
+    // execute permission for a fake user): this child maps the state until
+    // its exec (the launcher itself does not, see above).
+    cr::g_state.open(dir.c_str(), false, /*lazy_heap=*/true);
     signal(SIGINT, SIG_DFL);
     signal(SIGQUIT, SIG_DFL);
     // Search PATH the way the session sees the file system (inside the root).

@@ -200,6 +200,26 @@ TEST_CASE("access ACLs: named users and groups are checked, through the mask; a 
 // The kernel keeps no access ACL that says no more than the mode: it sets
 // the mode and drops the attribute (cp -p writes one so), so ls shows no
 // "+" and the ACL is gone from the list and from the permission checks.
+// The session's first program, started by the launcher as a fake user
+// (FAKEROOT*, as the fixture's run(user=...) does): the launcher's plan
+// sees the fake modes, as every later exec's does: a setuid-root program
+// raises the effective uid, one the user may not execute is refused.
+TEST_CASE("the first program of a session run as a fake user: setuid and execute permission from the fake modes") {
+  // (a directory, not a clone: the fake modes are carried in a state file)
+  TempDir d;
+  std::string state = d / "state";
+  auto made = sh(cowroot() + " -s " + q(state) + " -r " + q(root()) +
+                 " -- /bin/sh -c 'cp $(command -v id) /usr/bin/sidprobe0 && cp $(command -v id) /usr/bin/sidprobe && "
+                 "chmod 4755 /usr/bin/sidprobe && chmod 700 /usr/bin/sidprobe0' 2>&1");
+  REQUIRE_MESSAGE(made.status == 0, made.out);
+  std::string env = "FAKEROOTUID=1000 FAKEROOTEUID=1000 FAKEROOTSUID=1000 FAKEROOTFUID=1000 FAKEROOTGID=1000 "
+                    "FAKEROOTEGID=1000 FAKEROOTSGID=1000 FAKEROOTFGID=1000 COWROOT_GROUPS=1000 " +
+                    cowroot() + " -i " + q(state) + " -r " + q(root());
+  auto r = sh(env + " -- /usr/bin/sidprobe -u 2>&1; " + env + " -- /usr/bin/sidprobe -ru 2>&1; " + env +
+              " -- /usr/bin/sidprobe0 2>&1; echo $?");
+  CHECK(r.out == "0\n1000\ncowroot: /usr/bin/sidprobe0: Permission denied in the root " + root() + "\n126\n");
+}
+
 TEST_CASE("an access ACL equal to a mode sets the mode and is not kept, as the kernel does") {
   std::string ext = "0x02000000" "01000600ffffffff" "02000400e9030000" "04000000ffffffff" "10000400ffffffff"
                     "20000000ffffffff";  // u::rw u:1001:r g::- m::r o::-
