@@ -203,6 +203,13 @@ TEST_CASE("call, check_call and check_sh; a cleared environment") {
   cowroot::RunOptions o;
   o.env = {"GIVEN=yes"};
   CHECK(root.sh("echo ${COWROOT_TEST_MARKER:-unset} $GIVEN", o).out == "from the test yes\n");
+  // What a login inside sets, whatever the test process's PATH and HOME
+  // (host paths) are; env wins.
+  CHECK(root.sh("echo $PATH $HOME $USER $LOGNAME $PWD").out ==
+        "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin /root root root /\n");
+  o.env = {"GIVEN=yes", "PATH=/bin"};
+  CHECK(root.sh("echo $PATH", o).out == "/bin\n");
+  o.env = {"GIVEN=yes"};
   o.clear_env = true;
   CHECK(root.sh("echo ${COWROOT_TEST_MARKER:-unset} $GIVEN ${HOME:-nohome}", o).out == "unset yes nohome\n");
   CHECK(root.sh("id -u", o).out == "0\n");

@@ -2,6 +2,7 @@
 
 import collections
 import ctypes
+import sys
 import grp
 import io
 import os
@@ -216,8 +217,10 @@ class Chroot:
         """Runs argv inside (argv[0] found on the root's PATH) as fake root,
         or as `user` of the root (a name or number): a Result. Returns when
         the program exits; what it leaves running goes on until the root
-        goes. env: a dict (or NAME=VALUE strings) added to this process's
-        environment (only those with clear_env). timeout: seconds, then the
+        goes. The program gets this process's environment with what a
+        login inside sets: root's PATH (/usr/local/sbin:...:/bin), HOME,
+        USER and LOGNAME (root's, or the user's), PWD. env: a dict (or
+        NAME=VALUE strings) added to that, last (only those with clear_env). timeout: seconds, then the
         program and what it started are killed (status 124). text: output
         as str (undecodable bytes kept as surrogates), else bytes."""
         if isinstance(argv, (str, bytes)):
@@ -256,8 +259,18 @@ class Chroot:
         return Result(status, out, err, timed_out)
 
     def call(self, argv, **options):
-        """Runs argv inside: its exit status (its output is not kept)."""
-        return self.run(argv, **options).status
+        """Runs argv inside: its exit status. Its output goes to this
+        process's sys.stdout and sys.stderr, as subprocess.call's would (a
+        test runner shows it with a failure)."""
+        r = self.run(argv, **options)
+        for data, stream in ((r.stdout, sys.stdout), (r.stderr, sys.stderr)):
+            if data:
+                if isinstance(data, bytes):
+                    getattr(stream, "buffer", stream).write(data)
+                else:
+                    stream.write(data)
+                stream.flush()
+        return r.status
 
     def check_call(self, argv, **options):
         """Runs argv inside: (status, stdout, stderr), as the original did;
@@ -367,7 +380,12 @@ class Chroot:
         _capi.check(_capi.lib().cowroot_chmod(self._root(), _capi.fs(inside), mode))
 
     def chown(self, inside, uid=-1, gid=-1):
-        """The fake owner; -1 leaves that id as it is."""
+        """The fake owner; -1 leaves that id as it is. A name is looked up
+        in the root's /etc/passwd (uid) or /etc/group (gid), as chown does."""
+        if isinstance(uid, str):
+            uid = self.getpwnam(uid).pw_uid
+        if isinstance(gid, str):
+            gid = self.getgrnam(gid).gr_gid
         _capi.check(_capi.lib().cowroot_chown(self._root(), _capi.fs(inside), uid & 0xFFFFFFFF, gid & 0xFFFFFFFF))
 
     def symlink(self, source, dest):

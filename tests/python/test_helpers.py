@@ -41,6 +41,22 @@ def test_run_options(root):
     assert r.stdout == "unset\n"
 
 
+def test_programs_get_the_environment_a_login_inside_would(root, monkeypatch):
+    # The test process's PATH (no sbin here) and HOME are host paths: inside,
+    # root's PATH and HOME, as the original fixture and a login would give.
+    monkeypatch.setenv("PATH", "/nowhere:" + os.environ.get("PATH", "/usr/bin:/bin"))
+    monkeypatch.setenv("HOME", "/nohome")
+    r = root.run(["sh", "-c", "echo $PATH $HOME $USER $LOGNAME $PWD"])
+    assert r.stdout == "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin /root root root /\n"
+    assert root.run(["sh", "-c", "echo $PATH"], env={"PATH": "/bin"}).stdout == "/bin\n"
+
+
+def test_call_passes_the_output_on_as_subprocess_call_does(root, capfd):
+    assert root.call(["sh", "-c", "echo out; echo boom >&2; exit 3"]) == 3
+    captured = capfd.readouterr()
+    assert (captured.out, captured.err) == ("out\n", "boom\n")
+
+
 def test_timeout_kills_the_program(root):
     start = time.monotonic()
     r = root.run(["sleep", "30"], timeout=0.3)
@@ -92,6 +108,15 @@ def test_put_over_a_file_keeps_its_owner_and_mode(root):
     assert inside(root, "stat -c '%a %u %g' /etc/secret; cat /etc/secret") == "640 0 42\nb\n"
     root.put("/etc/secret", "c\n", chmod=0o600)
     assert inside(root, "stat -c %a /etc/secret") == "600\n"
+
+
+def test_chown_takes_the_root_s_user_and_group_names(root):
+    root.put("/etc/named", "x\n")
+    inside(root, "echo svc:x:501:502::/:/bin/sh >> /etc/passwd; echo svcg:x:503: >> /etc/group")
+    root.chown("/etc/named", "svc", "svcg")
+    assert inside(root, "stat -c '%u %g' /etc/named") == "501 503\n"
+    with pytest.raises(KeyError):
+        root.chown("/etc/named", "no-such-user")
 
 
 def test_writes_are_copy_on_write(root):
