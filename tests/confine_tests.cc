@@ -90,6 +90,19 @@ std::string int80_line() {
   return line;
 }
 
+// The host's gconv directory, copied into the root (other files, other
+// inodes, the same modules): its path, the same inside and out.
+std::string copy_gconv_into_root() {
+  std::string cache = sh("ls /usr/lib/*/gconv/gconv-modules.cache 2>/dev/null | head -n 1").out;
+  while (!cache.empty() && cache.back() == '\n') cache.pop_back();
+  REQUIRE_MESSAGE(!cache.empty(), "the host has no gconv-modules.cache (libc6)");
+  std::string dir = cache.substr(0, cache.rfind('/'));
+  REQUIRE(sh("mkdir -p " + q(root() + dir.substr(0, dir.rfind('/'))) + " && rm -rf " + q(root() + dir) + " && cp -a " +
+             q(dir) + " " + q(root() + dir))
+              .status == 0);
+  return dir;
+}
+
 Result in_root(const std::string& script, const std::string& env = "") {
   return sh("cd / && " + env + " " + cowroot() + " -r " + q(root()) + " -- /bin/sh -c " + q(script) + " 2>&1");
 }
@@ -341,13 +354,7 @@ TEST_CASE("glibc's internal reads take the root's files: hosts, services, the ti
 // cache names: the loader would open that on the host. The root's own
 // modules (a copy here, other files than the host's) are the ones mapped.
 TEST_CASE("glibc's gconv modules are the root's: iconv maps the root's module, not the host's") {
-  std::string cache = sh("ls /usr/lib/*/gconv/gconv-modules.cache 2>/dev/null | head -n 1").out;
-  while (!cache.empty() && cache.back() == '\n') cache.pop_back();
-  REQUIRE_MESSAGE(!cache.empty(), "the host has no gconv-modules.cache (libc6)");
-  std::string dir = cache.substr(0, cache.rfind('/'));
-  REQUIRE(sh("mkdir -p " + q(root() + dir.substr(0, dir.rfind('/'))) + " && rm -rf " + q(root() + dir) + " && cp -a " +
-             q(dir) + " " + q(root() + dir))
-              .status == 0);
+  std::string dir = copy_gconv_into_root();
   TempDir d;
   write_file(d / "ic.c",
              "#include <iconv.h>\n#include <stdio.h>\n#include <string.h>\n"
@@ -393,13 +400,7 @@ TEST_CASE("glibc's gconv modules are the root's: iconv maps the root's module, n
 // ".so"), a configuration in gconv-modules.d, and the default directory
 // named on the path (a copy of the host's: other files).
 TEST_CASE("with GCONV_PATH, glibc's gconv configuration names the root's modules") {
-  std::string cache = sh("ls /usr/lib/*/gconv/gconv-modules.cache 2>/dev/null | head -n 1").out;
-  while (!cache.empty() && cache.back() == '\n') cache.pop_back();
-  REQUIRE_MESSAGE(!cache.empty(), "the host has no gconv-modules.cache (libc6)");
-  std::string dir = cache.substr(0, cache.rfind('/'));
-  REQUIRE(sh("mkdir -p " + q(root() + dir.substr(0, dir.rfind('/'))) + " && rm -rf " + q(root() + dir) + " && cp -a " +
-             q(dir) + " " + q(root() + dir))
-              .status == 0);
+  std::string dir = copy_gconv_into_root();
   std::string gc = "/opt/gc-" + std::to_string(getpid());
   REQUIRE(!exists(gc));
   REQUIRE(sh("mkdir -p " + q(root() + gc + "/lib") + " " + q(root() + gc + "/gconv-modules.d") + " && cp " +
