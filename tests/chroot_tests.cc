@@ -255,6 +255,16 @@ TEST_CASE("every path-taking function glibc exports is wrapped, or listed with t
   }
 }
 
+// statfs and statvfs run libc's own function on the translated path; the
+// root's top itself ("/", what df and MariaDB's init script look at) and a
+// bind's own directory (/proc) are paths of the root too.
+TEST_CASE("statfs of the root itself, of a directory in it and of a bind point (df /)") {
+  std::string fs = sh("stat -f -c %T " + q(root())).out;
+  auto r = in_root("stat -f -c %T / && stat -f -c %T /. && stat -f -c %T /etc && stat -f -c %T /proc && "
+                   "{ ! command -v df >/dev/null || df / >/dev/null; } && echo df-ok");
+  CHECK(r.out == fs + fs + fs + "proc\ndf-ok\n");
+}
+
 TEST_CASE("glob and nftw walk the root, with inside paths and fake owners") {
   auto r = in_root("mkdir -p /w/a && touch /w/a/x /w/b && chown 3:3 /w/a/x && helper glob '/w/*' && helper nftw /w | sort");
   CHECK(r.out == "/w/a\n/w/b\n/w 0\n/w/a 0\n/w/a/x 3\n/w/b 0\n");
