@@ -239,8 +239,12 @@ int build_image(const ImageSpec& spec_in, std::string* err) {
     std::ifstream in(work + "/root/debootstrap/debootstrap.log");
     std::string line;
     bool reason_next = false;
+    // A full disk shows in debootstrap's words as a download or an
+    // extraction that failed ("Couldn't download …"): the cause is named.
+    bool full = false;
     while (std::getline(in, line)) {
       if (!trim(line).empty()) tail = line;
+      full = full || line.find("No space left on device") != std::string::npos;
       // dpkg's first failure and the line that says why: a package whose
       // maintainer script failed ("… subprocess returned error exit status 1").
       if (reason_next && !trim(line).empty()) {
@@ -256,15 +260,8 @@ int build_image(const ImageSpec& spec_in, std::string* err) {
     // debootstrap's own reason first; else dpkg's; else the last line of its log.
     std::string why = held;
     if (why.empty()) why = !dpkg.empty() ? dpkg : tail;
-    // A full disk shows in debootstrap's words as a download or an
-    // extraction that failed ("Couldn't download …"): the cause is named.
-    bool full = false;
-    {
-      std::ifstream log(work + "/root/debootstrap/debootstrap.log");
-      for (std::string l; !full && std::getline(log, l);) full = l.find("No space left on device") != std::string::npos;
-      struct statvfs v;
-      if (!full && statvfs(cache_dir().c_str(), &v) == 0) full = (unsigned long long)v.f_bavail * v.f_frsize < (16ull << 20);
-    }
+    if (struct statvfs v; !full && statvfs(cache_dir().c_str(), &v) == 0)
+      full = (unsigned long long)v.f_bavail * v.f_frsize < (16ull << 20);
     // The log goes once the build's directory does: a copy stays beside the
     // images (the last failed build's of that name), named in the message.
     // Not for debootstrap's own reason (an "E: " line says it all), nor on

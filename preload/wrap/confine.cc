@@ -253,17 +253,6 @@ bool waits_long(long nr, const long* a) {
   }
 }
 
-// The root's top itself, or a bind's host directory itself (statfs of "/"
-// in the root): root_host_path takes what lies under them.
-bool root_host_dir(const char* p) {
-  if (g_root.top_len && strcmp(p, g_root.top) == 0) return true;
-  for (int i = 0; i < g_root.nbinds; i++) {
-    const Bind& b = g_root.binds[i];
-    if (strncmp(p, b.host, b.host_len) == 0 && p[b.host_len] == 0) return true;
-  }
-  return false;
-}
-
 // Whether a path libc passes while a wrapper runs its function is one the
 // wrapper translated: in a root, a host path of the root's (or empty, or
 // relative without a "..", which the kernel takes from a directory of the
@@ -273,7 +262,7 @@ bool root_host_dir(const char* p) {
 bool translated_path(const long* a, int at) {
   const char* p = reinterpret_cast<const char*>(a[at]);
   if (!p || !*p) return true;
-  if (p[0] == '/' && !root_host_path(p) && !root_host_dir(p)) return false;
+  if (p[0] == '/' && !root_host_path(p)) return false;
   for (const char* q = p; (q = strstr(q, "..")); q += 2)
     if ((q == p || q[-1] == '/') && (q[2] == 0 || q[2] == '/')) return false;
   return true;

@@ -260,7 +260,7 @@ namespace cr::wrap {
 namespace {
 
 bool under(const char* name, const char* dir, size_t dl) {
-  return dl && strncmp(name, dir, dl) == 0 && (name[dl] == '/' || dir[dl - 1] == '/');
+  return dl && strncmp(name, dir, dl) == 0 && (name[dl] == '/' || name[dl] == 0 || dir[dl - 1] == '/');
 }
 
 }  // namespace

@@ -59,9 +59,9 @@ struct NotPassing {
 
 // The loader's list of loaded objects (next.cc), its names host paths.
 const struct link_map* first_loaded_object();
-// Whether a host path is the root's (init.cc): under its top, a bind's
-// host side, or the loader's links in the state directory (which lead
-// into the root).
+// Whether a host path is the root's (init.cc): its top or under it, a
+// bind's host side or under it, or the loader's links in the state
+// directory (which lead into the root).
 bool root_host_path(const char* host);
 
 // libc's function, called as one whose calls are already translated.
