@@ -598,6 +598,14 @@ TEST_CASE("the root's loader run by name: ldd and ld.so --version work inside, a
                          "$ld --list /bin/cat");
   CHECK(listing.out.find(root()) == std::string::npos);
   CHECK(listing.out.find("libcowroot") == std::string::npos);
+  // By the names a real root's loader gives: the configuration's
+  // directories as named (/lib/x86_64-linux-gnu through merged /usr's
+  // relative link), as the host's own ldd does (this root has its
+  // configuration and layout).
+  const char* libc_line = "ldd /bin/cat | grep -o 'libc.so.6 => [^ ]*'";
+  auto host = sh(libc_line);
+  REQUIRE(host.out.find("libc.so.6 => /") == 0);
+  CHECK(in_root(libc_line).out == host.out);
 }
 
 TEST_CASE("/proc magic links lead inside: realpath of them, and absolute symlinks after them") {

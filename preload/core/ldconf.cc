@@ -63,6 +63,9 @@ bool loader_links(char* out, size_t n, bool* complete);
 __attribute__((noinline)) bool root_dirs(char* out, size_t n) {
   size_t used = 0;
   out[0] = 0;
+  constexpr int kSeen = 32;
+  FileId seen[kSeen];
+  int nseen = 0;
   // `from_conf`: a directory named by ld.so.conf, which the real loader
   // searches only through ld.so.cache, that is for what was in it when
   // ldconfig last ran. One that holds nothing it could find is left out
@@ -85,16 +88,30 @@ __attribute__((noinline)) bool root_dirs(char* out, size_t n) {
     PathBuf host;
     size_t hl = host_of(cur, host, sizeof host);
     if (!hl) return true;
-    // Skip duplicates and directories that do not exist.
-    for (const char* p = out; *p;) {
-      const char* e = strchr(p, ':');
-      size_t l = e ? (size_t)(e - p) : strlen(p);
-      if (l == hl && memcmp(p, host, hl) == 0) return true;
-      p = e ? e + 1 : p + l;
-    }
     struct statx sx;
-    if (sys::raw(SYS_statx, AT_FDCWD, (long)host, 0, STATX_TYPE, (long)&sx) < 0 || !S_ISDIR(sx.stx_mode)) return true;
+    if (sys::raw(SYS_statx, AT_FDCWD, (long)host, 0, STATX_TYPE | STATX_INO | STATX_CTIME, (long)&sx) < 0 ||
+        !S_ISDIR(sx.stx_mode))
+      return true;
+    // Skip directories already in (by identity: /lib/x86_64-linux-gnu and
+    // /usr/lib/x86_64-linux-gnu are one in a merged-/usr root).
+    FileId id = FileId::of(sx);
+    for (int i = 0; i < nseen; i++)
+      if (seen[i] == id) return true;
     if (from_conf && !may_hold_libraries(host)) return true;
+    // Named as the configuration names it where the host's walk of that
+    // name reaches the same directory (the root's relative links, as
+    // merged /usr's /lib): the loader then reports the names a real root's
+    // does (ldd: /lib/x86_64-linux-gnu/libc.so.6). Otherwise the walked path.
+    PathBuf named;
+    struct statx nx;
+    size_t nl = host_unwalked(d, named, sizeof named);
+    if (nl && strcmp(named, host) != 0 &&
+        sys::raw(SYS_statx, AT_FDCWD, (long)named, 0, STATX_TYPE | STATX_INO | STATX_CTIME, (long)&nx) == 0 &&
+        FileId::of(nx) == id) {
+      memcpy(host, named, nl + 1);
+      hl = nl;
+    }
+    if (nseen < kSeen) seen[nseen++] = id;
     if (used + hl + 2 > n) return false;
     if (used) out[used++] = ':';
     memcpy(out + used, host, hl);
