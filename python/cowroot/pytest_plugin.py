@@ -60,17 +60,27 @@ def pytest_runtest_makereport(item, call):
 _images = {}
 
 
-def _image(options):
+def _uncaptured(config):
+    """A context in which the image's build (minutes, the first time) is
+    seen on the terminal as it goes, not held in the test's captured
+    output."""
+    capman = config.pluginmanager.getplugin("capturemanager")
+    if capman is None:
+        import contextlib
+        return contextlib.nullcontext()
+    return capman.global_and_fixture_disabled()
+
+
+def _image(options, config):
     key = tuple(sorted((k, tuple(v) if isinstance(v, (list, tuple)) else v) for k, v in options.items()))
     if key not in _images:
         o = dict(options)
         base = o.pop("base", None)
         if base:
             _images[key] = Image.at(base)
-        elif not o:
-            _images[key] = Image.default()
         else:
-            _images[key] = Image.get(**o)
+            with _uncaptured(config):
+                _images[key] = Image.get(**o) if o else Image.default()
     return _images[key]
 
 
@@ -86,17 +96,20 @@ def cowroot_image(pytestconfig):
             o["name"] = c.getoption("--cowroot-image")
         if c.getoption("--cowroot-include"):
             o["include"] = [p for p in c.getoption("--cowroot-include").split(",") if p]
-    return _image(o)
+    return _image(o, pytestconfig)
 
 
 @pytest.fixture
-def root(request, cowroot_image):
+def root(request):
     """A fresh copy-on-write root (a cowroot.Chroot), given back reset after
     the test, or kept under --cowroot-keep-failed when the test failed."""
-    image = cowroot_image
+    # The marker's image, or the run's (cowroot_image, which a conftest
+    # may override): only the one the test uses is built.
     mark = request.node.get_closest_marker("cowroot")
     if mark is not None:
-        image = _image(mark.kwargs)
+        image = _image(mark.kwargs, request.config)
+    else:
+        image = request.getfixturevalue("cowroot_image")
     hook = request.config.pluginmanager.hook.pytest_cowroot_refresh_environment
     impls = hook.get_hookimpls()
     if impls:

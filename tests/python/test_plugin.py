@@ -139,3 +139,26 @@ def test_xdist_workers_each_get_fresh_roots_of_one_refreshed_base(tmp_path):
     assert len(lines) == 8
     assert {w for w, _ in lines} == {"gw0", "gw1"}  # both workers took roots
     assert len(hooklog.read_text().splitlines()) == 1  # once for the run, not once per worker
+
+
+def test_an_image_build_shows_its_progress_through_pytest_capture(tmp_path):
+    # The first test's image build takes minutes: its lines (the banner,
+    # debootstrap's) reach the terminal as they come, not the test's
+    # captured output (shown, if at all, after it failed). A mirror that
+    # refuses makes the build fail at once, after its banner.
+    write(tmp_path, "test_build.py", """
+        import pytest
+
+        @pytest.mark.cowroot(name="unbuildable", suite="bookworm", mirror="http://127.0.0.1:9/debian")
+        def test_it(root):
+            pass
+    """)
+    env = {"XDG_CACHE_HOME": str(tmp_path / "cache"), "COWROOT_BASE": "", "COWROOT_IMAGE": ""}
+    status, out = run_pytest(tmp_path, "test_build.py", env=env)
+    assert status != 0 and counts(out) == {"error": 1}, out
+    assert "cowroot: building image unbuildable (debootstrap" in out, out
+    assert "Captured stderr setup" not in out, out
+    # What failed is the error's one line.
+    assert "cannot build image unbuildable" in out, out
+    # The marker's image only: the run's default one was not built for it.
+    assert not os.path.exists(tmp_path / "cache" / "cowroot" / "images" / "bookworm"), out
