@@ -70,6 +70,8 @@ void usage(FILE* f) {
           "      --fakechroot       behave as `fakechroot fakeroot`: announce FAKECHROOT=true and honour\n"
           "                         FAKECHROOT_EXCLUDE_PATH, _CMD_SUBST, _ELFLOADER and _AF_UNIX_PATH\n"
           "      --timeout SECONDS  kill the command and what it started after SECONDS (exit status 124)\n"
+          "      --kill-on-term     a SIGTERM to cowroot kills the command and what it started (exit\n"
+          "                         status 143), instead of being passed on to the command\n"
           "  -l, --lib LIB, -f, --faked BIN, -b FD\n"
           "                         accepted for fakeroot compatibility (cowroot uses its own)\n"
           "  -h, --help             this text\n"
@@ -119,6 +121,7 @@ Options parse(int argc, char** argv) {
     else if (is("--bind", "--bind")) o.binds.push_back(value());
     else if (is("--fakechroot")) o.fakechroot = true;
     else if (is("--timeout", "--timeout")) o.timeout_ms = parse_timeout(value());
+    else if (is("--kill-on-term")) o.kill_on_term = true;
     else if (is("-l", "--lib") || is("-f", "--faked") || is("-b", "--fd-base")) value();
     else if (is("-h", "--help")) {
       usage(stdout);

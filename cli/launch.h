@@ -15,6 +15,10 @@ struct Options {
   bool unknown_real = false;
   bool fakechroot = false;
   long timeout_ms = 0;  // --timeout: the command is killed after this long
+  // --kill-on-term: a SIGTERM to the launcher kills the command and what it
+  // started, as a timeout does (exit status 143), instead of passing it on
+  // (the fixture: a test interrupted, its process gone).
+  bool kill_on_term = false;
   std::vector<std::string> command;
   // Where the library and the daemon are looked for (as from bin/: ../lib,
   // ../libexec/cowroot): the command's own directory when empty.
@@ -37,7 +41,8 @@ void as_if_exec();
 // --foreground`, a CI runner's cancel reach the command, which then ends
 // the session as it would. Ctrl-C and Ctrl-\ from the terminal are not
 // passed (the command, in the foreground process group, has them).
-void relay_signals(pid_t to);
+// With `but_term`, SIGTERM is left as it is (--kill-on-term's).
+void relay_signals(pid_t to, bool but_term = false);
 bool is_file(const std::string& p);
 bool is_dir(const std::string& p);
 // A throwaway session directory of this user's, and its removal.

@@ -67,19 +67,21 @@ std::vector<int> open_fds() {
 
 namespace {
 volatile pid_t g_relay_to;
+volatile sig_atomic_t g_term_seen;  // --kill-on-term: a SIGTERM came
 void relay(int sig, siginfo_t* si, void*) {
   if (si->si_code == SI_KERNEL) return;  // the terminal's: the command has it
   if (g_relay_to > 0) kill(g_relay_to, sig);
 }
 }  // namespace
 
-void relay_signals(pid_t to) {
+void relay_signals(pid_t to, bool but_term) {
   g_relay_to = to;
   struct sigaction sa {};
   sa.sa_sigaction = relay;
   sa.sa_flags = SA_SIGINFO | SA_RESTART;
   sigemptyset(&sa.sa_mask);
-  for (int sig : {SIGHUP, SIGINT, SIGQUIT, SIGTERM, SIGUSR1, SIGUSR2}) sigaction(sig, &sa, nullptr);
+  for (int sig : {SIGHUP, SIGINT, SIGQUIT, SIGTERM, SIGUSR1, SIGUSR2})
+    if (sig != SIGTERM || !but_term) sigaction(sig, &sa, nullptr);
 }
 
 // Zeroes the environment block a fork inherited (the test process's, which
@@ -347,6 +349,14 @@ void initial_ids(cr::Session& s) {
 }
 
 int run_session(const Options& o) {
+  // --kill-on-term: a SIGTERM from now on is remembered, and once the
+  // command runs, kills it and what it started (see the wait below).
+  if (o.kill_on_term) {
+    struct sigaction sa {};
+    sa.sa_handler = [](int) { g_term_seen = 1; };
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGTERM, &sa, nullptr);
+  }
   std::string root;
   if (!o.root.empty()) {
     struct stat st;
@@ -603,49 +613,65 @@ int run_session(const Options& o) {
       fprintf(stderr, "cowroot: %s: %s\n", argv[0], strerror(err));
     _exit(err == ENOENT ? 127 : 126);
   }
-  relay_signals(child);
+  relay_signals(child, o.kill_on_term);
   // The command's connection is the command's: what it leaves running
   // (a daemon it started) keeps it, not this process.
   uint64_t command_conn = cli::socket_inode(live);
   close(live);
   int status = 0;
-  bool timed_out = false;
-  if (o.timeout_ms > 0) {
+  bool timed_out = false, stopped = false;
+  if (o.timeout_ms > 0 || o.kill_on_term) {
+    // SIGTERM held back but while waiting (ppoll), so that one sent
+    // between the look at the flag and the wait ends the wait.
+    sigset_t held, old;
+    sigemptyset(&held);
+    if (o.kill_on_term) sigaddset(&held, SIGTERM);
+    sigprocmask(SIG_BLOCK, &held, &old);
     int pfd = (int)syscall(SYS_pidfd_open, child, 0);
     struct timespec t0;
     clock_gettime(CLOCK_MONOTONIC, &t0);
     for (;;) {
       if (waitpid(child, &status, WNOHANG) == child) break;
-      struct timespec t;
-      clock_gettime(CLOCK_MONOTONIC, &t);
-      long left = o.timeout_ms - ((t.tv_sec - t0.tv_sec) * 1000 + (t.tv_nsec - t0.tv_nsec) / 1000000);
-      if (left <= 0) {
-        timed_out = true;
+      if (g_term_seen) {
+        stopped = true;
         break;
       }
-      if (pfd >= 0) {
-        pollfd p{pfd, POLLIN, 0};
-        poll(&p, 1, (int)std::min(left, 1000L));
-      } else {
-        usleep((useconds_t)std::min(left, 10L) * 1000);
+      long left = -1;
+      if (o.timeout_ms > 0) {
+        struct timespec t;
+        clock_gettime(CLOCK_MONOTONIC, &t);
+        left = o.timeout_ms - ((t.tv_sec - t0.tv_sec) * 1000 + (t.tv_nsec - t0.tv_nsec) / 1000000);
+        if (left <= 0) {
+          timed_out = true;
+          break;
+        }
       }
+      // Without a pidfd (before Linux 5.3), a look every 10 ms.
+      long wait_ms = pfd >= 0 ? (left < 0 ? 1000 : std::min(left, 1000L)) : (left < 0 ? 10 : std::min(left, 10L));
+      struct timespec ts = {wait_ms / 1000, (wait_ms % 1000) * 1000000};
+      pollfd p{pfd, POLLIN, 0};
+      ppoll(pfd >= 0 ? &p : nullptr, pfd >= 0 ? 1 : 0, &ts, &old);
     }
     if (pfd >= 0) close(pfd);
-    if (timed_out) {
+    if (timed_out || stopped) {
       // The command, and everything it started that still holds its
       // connection (children in other process groups and sessions too).
       kill(child, SIGKILL);
       cli::kill_holders({command_conn});
       while (waitpid(child, &status, 0) < 0 && errno == EINTR) {
       }
-      fprintf(stderr, "cowroot: %s timed out after %g s: killed it and what it started\n", cmd[0].c_str(),
-              o.timeout_ms / 1000.0);
+      if (timed_out)
+        fprintf(stderr, "cowroot: %s timed out after %g s: killed it and what it started\n", cmd[0].c_str(),
+                o.timeout_ms / 1000.0);
+      else
+        fprintf(stderr, "cowroot: %s stopped by SIGTERM: killed it and what it started\n", cmd[0].c_str());
     }
+    sigprocmask(SIG_SETMASK, &old, nullptr);
   } else {
     while (waitpid(child, &status, 0) < 0 && errno == EINTR) {
     }
   }
-  int code = timed_out ? 124 : WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+  int code = timed_out ? 124 : stopped ? 128 + SIGTERM : WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
 
   // When the command has left programs running in its session, they go on
   // without us (in a throwaway root, `cowroot run` stops them).

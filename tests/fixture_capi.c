@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 static int failures = 0;
 
@@ -66,6 +67,17 @@ int main(int argc, char** argv) {
   CHECK(cowroot_run(root, slow, 2, &o, &r) == 0);
   CHECK(r.timed_out == 1 && r.status == 124);
   cowroot_result_free(&r);
+  /* Cancelled: a descriptor readable from the start stops a program that
+   * ignores SIGTERM. */
+  o.timeout_ms = 0;
+  int cancel[2];
+  CHECK(pipe(cancel) == 0 && write(cancel[1], "x", 1) == 1);
+  const char* stubborn[] = {"sh", "-c", "trap '' TERM; sleep 30"};
+  CHECK(cowroot_run_cancellable(root, stubborn, 3, &o, cancel[0], &r) == 0);
+  CHECK(r.status == 143 && r.timed_out == 0);
+  cowroot_result_free(&r);
+  close(cancel[0]);
+  close(cancel[1]);
   CHECK(cowroot_run(root, NULL, 0, NULL, &r) == -1);
   CHECK(streq(cowroot_last_error(), "cowroot: run: no program"));
 

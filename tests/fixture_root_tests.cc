@@ -293,6 +293,59 @@ TEST_CASE("a timeout kills the program and what it started, and says so") {
   CHECK(sh(cowroot_cmd() + " -r " + q(d / "kept") + " --timeout nope -- true").status == 2);
 }
 
+TEST_CASE("a run is cancelled from another thread; the test process's end and a SIGTERM to cowroot --kill-on-term stop it too") {
+  Root root(Image::at(base()));
+  // A program that ignores SIGINT and SIGTERM, with a child in a session of its own.
+  const std::string stubborn =
+      "trap '' INT TERM; setsid sleep 60 >/dev/null 2>&1 & echo $! > /tmp/bg; echo started; sleep 60; echo after";
+  int p[2];
+  REQUIRE(pipe2(p, O_CLOEXEC) == 0);
+  cowroot::RunOptions o;
+  o.cancel_fd = p[0];
+  std::thread canceller([&] {
+    // Once the program has started (its child's pid written).
+    for (int i = 0; i < 600 && !root.exists("/tmp/bg"); i++) std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    std::this_thread::sleep_for(std::chrono::milliseconds(200));
+    CHECK(write(p[1], "x", 1) == 1);
+  });
+  auto t0 = std::chrono::steady_clock::now();
+  auto r = root.sh(stubborn, o);
+  canceller.join();
+  close(p[0]);
+  close(p[1]);
+  CHECK(seconds_since(t0) < 20);
+  CHECK(r.cancelled);
+  CHECK_FALSE(r.timed_out);
+  CHECK(r.status == 143);
+  CHECK(r.out == "started\n");
+  CHECK(r.err.find("stopped by SIGTERM: killed it and what it started") != std::string::npos);
+  CHECK(ends_within(std::stoi(root.read("/tmp/bg")), 2000));
+  CHECK(root.sh("echo next").out == "next\n");  // the root goes on
+  // The process that started a run killed: the program and its child go too.
+  root.remove("/tmp/bg");
+  pid_t tester = fork();
+  if (tester == 0) {
+    root.sh(stubborn);
+    _exit(0);
+  }
+  for (int i = 0; i < 600 && !root.exists("/tmp/bg"); i++) std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  REQUIRE(root.exists("/tmp/bg"));
+  kill(tester, SIGKILL);
+  waitpid(tester, nullptr, 0);
+  CHECK(ends_within(std::stoi(root.read("/tmp/bg")), 5000));
+  // The command line: SIGTERM to cowroot --kill-on-term (without it, passed on).
+  TempDir d;
+  root.keep(d / "kept");
+  auto c = sh(cowroot_cmd() + " -r " + q(d / "kept") + " --kill-on-term -- sh -c " + q(stubborn) +
+              " & sleep 0.5; while [ ! -e " + q(d / "kept/tmp/bg") + " ]; do sleep 0.05; done; kill -TERM $!; wait $!; echo status $?");
+  CHECK(c.out.find("started\nstatus 143\n") != std::string::npos);
+  CHECK(c.out.find("cowroot: sh stopped by SIGTERM: killed it and what it started") != std::string::npos);
+  std::ifstream bg(d / "kept/tmp/bg");
+  pid_t bgpid = 0;
+  CHECK((bg >> bgpid));
+  CHECK(ends_within(bgpid, 2000));
+}
+
 TEST_CASE("an image build that fails says debootstrap's own reason, once") {
   cowroot::ImageOptions o;
   o.name = "badvariant";

@@ -138,6 +138,7 @@ def _load():
         "cowroot_keep": (i, [_ptr, _c_str]),
         "cowroot_keep_failed": (i, [_ptr, _c_str, out]),
         "cowroot_run": (i, [_ptr, p(_c_str), _size, O, R]),
+        "cowroot_run_cancellable": (i, [_ptr, p(_c_str), _size, O, i, R]),
         "cowroot_result_free": (None, [R]),
         "cowroot_read": (i, [_ptr, _c_str, out, p(_size)]),
         "cowroot_write": (i, [_ptr, _c_str, _c_str, _size, i]),

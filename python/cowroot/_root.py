@@ -3,6 +3,7 @@
 import collections
 import ctypes
 import sys
+import threading
 import grp
 import io
 import os
@@ -28,6 +29,39 @@ class struct_spwd(collections.namedtuple("struct_spwd", _SPWD_FIELDS)):
     sp_namp = property(lambda self: self.sp_nam)
     sp_pwdp = property(lambda self: self.sp_pwd)
     sp_lstchg = property(lambda self: self.sp_lastchg)
+
+
+def _run_interruptibly(lib, root, av, n, o, r):
+    """cowroot_run in a thread of its own while this one waits, so that a
+    KeyboardInterrupt (or pytest-timeout's SIGALRM, any handler's
+    exception) is raised here at once, as subprocess.run's is: the program
+    and what it started are killed first (the cancel pipe), then the
+    exception goes on."""
+    rfd, wfd = os.pipe2(os.O_CLOEXEC)
+    failed = []
+
+    def work():
+        if lib.cowroot_run_cancellable(root, av, n, ctypes.byref(o), rfd, ctypes.byref(r)) < 0:
+            failed.append(_capi.error(lib.cowroot_last_error().decode("utf-8", "surrogateescape")))
+
+    t = threading.Thread(target=work, name="cowroot run", daemon=True)
+    done = False
+    try:
+        t.start()
+        try:
+            t.join()
+        except BaseException:
+            os.write(wfd, b"x")
+            t.join()  # the launcher kills it all and ends: a moment
+            raise
+        done = True
+    finally:
+        # (Interrupted again while the run ends: its descriptors stay open.)
+        if done or not t.is_alive():
+            os.close(rfd)
+            os.close(wfd)
+    if failed:
+        raise failed[0]
 
 
 def _int_or(s, empty=-1):
@@ -246,8 +280,7 @@ class Chroot:
             o.timeout_ms = max(1, int(timeout * 1000))
         o.clear_env = 1 if clear_env else 0
         r = _capi.Result()
-        if lib.cowroot_run(self._root(), av, n, ctypes.byref(o), ctypes.byref(r)) < 0:
-            _capi.fail()
+        _run_interruptibly(lib, self._root(), av, n, o, r)
         status, timed_out = r.status, bool(r.timed_out)
         try:
             out = ctypes.string_at(r.out, r.out_len) if r.out else b""

@@ -64,6 +64,98 @@ def test_timeout_kills_the_program(root):
     assert time.monotonic() - start < 10
 
 
+# A program that ignores SIGINT and SIGTERM, with a child: their pids in /tmp/pids.
+_STUBBORN = "trap '' INT TERM; sleep 60 & echo $$ $! > /tmp/pids.new; mv /tmp/pids.new /tmp/pids; wait; wait"
+
+
+def _gone(pid):
+    """No such process, or only its exit status left (a zombie of no reaper's)."""
+    try:
+        with open("/proc/%d/stat" % pid) as f:
+            return f.read().rsplit(")", 1)[1].split()[0] == "Z"
+    except FileNotFoundError:
+        return True
+
+
+def _pids_gone(pids, within=10):
+    end = time.monotonic() + within
+    while not all(_gone(p) for p in pids) and time.monotonic() < end:
+        time.sleep(0.05)
+    return all(_gone(p) for p in pids)
+
+
+def test_an_exception_from_a_signal_handler_stops_the_run_at_once(root):
+    # pytest-timeout's way (SIGALRM, its handler raises), or any handler's:
+    # raised while the program runs, as subprocess.run's wait would, and
+    # the program and what it started are killed first.
+    import signal
+
+    class Expired(Exception):
+        pass
+
+    def expire(signum, frame):
+        raise Expired()
+
+    old = signal.signal(signal.SIGALRM, expire)
+    signal.setitimer(signal.ITIMER_REAL, 1.0)
+    start = time.monotonic()
+    try:
+        with pytest.raises(Expired):
+            root.run(["sh", "-c", _STUBBORN])
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, old)
+    assert time.monotonic() - start < 10
+    pids = [int(p) for p in root.read("/tmp/pids").split()]
+    assert len(pids) == 2 and _pids_gone(pids)
+    # The root is usable afterwards.
+    assert root.call(["sh", "-c", "true"]) == 0
+
+
+_CHILD = """
+import sys, cowroot
+c = cowroot.Chroot(cowroot.Image.default())
+print(c.path("/tmp"), flush=True)
+try:
+    c.run(["sh", "-c", sys.argv[1]])
+    print("returned", flush=True)
+except KeyboardInterrupt:
+    print("KeyboardInterrupt", flush=True)
+finally:
+    c.close()
+"""
+
+
+@pytest.mark.parametrize("sig", ["SIGINT", "SIGKILL"])
+def test_the_test_process_interrupted_or_killed_stops_the_program(sig, tmp_path):
+    # Ctrl-C aimed at the test process alone (kill -INT PID), a program
+    # that ignores it: KeyboardInterrupt at once, the program killed. The
+    # test process killed outright: its programs go with it.
+    import signal
+    script = tmp_path / "child.py"
+    script.write_text(_CHILD)
+    p = subprocess.Popen([sys.executable, str(script), _STUBBORN], stdout=subprocess.PIPE, text=True,
+                         restore_signals=True)
+    try:
+        tmp = p.stdout.readline().strip()
+        assert tmp.startswith("/")
+        end = time.monotonic() + 30
+        while not os.path.exists(os.path.join(tmp, "pids")) and time.monotonic() < end:
+            time.sleep(0.05)
+        with open(os.path.join(tmp, "pids")) as f:
+            pids = [int(x) for x in f.read().split()]
+        start = time.monotonic()
+        p.send_signal(getattr(signal, sig))
+        rest, _ = p.communicate(timeout=30)
+        assert time.monotonic() - start < 10
+        if sig == "SIGINT":
+            assert rest == "KeyboardInterrupt\n"
+        assert len(pids) == 2 and _pids_gone(pids)
+    finally:
+        p.kill()
+        p.wait()
+
+
 def test_a_missing_program_is_status_127(root):
     status, _, err = root.check_call(["no-such-program"])
     assert status == 127 and "no-such-program" in err
