@@ -1,6 +1,7 @@
 """Images and roots: the fixture's objects, over the C interface."""
 
 import collections
+import contextlib
 import ctypes
 import sys
 import threading
@@ -97,6 +98,12 @@ def _stat_result(st):
          "st_blksize": st.blksize, "st_blocks": st.blocks, "st_rdev": st.rdev})
 
 
+# What an image's build (minutes, the first time) runs in: the pytest plugin
+# makes it a context where pytest's capture is suspended, so that its
+# progress reaches the terminal as it goes.
+_build_output = contextlib.nullcontext
+
+
 class Image:
     """A base for roots: a cached image (built on first use) or any directory."""
 
@@ -115,7 +122,8 @@ class Image:
         lib = _capi.lib()
         inc, n = _capi.strings(include)
         opt = lambda s: _capi.fs(s) if s else None  # noqa: E731
-        h = lib.cowroot_image_get(opt(name), opt(suite), opt(variant), inc, n, opt(mirror))
+        with _build_output():
+            h = lib.cowroot_image_get(opt(name), opt(suite), opt(variant), inc, n, opt(mirror))
         if not h:
             _capi.fail()
         return cls(h)

@@ -14,11 +14,12 @@ once per test run on the root that becomes the base of every test's root.
 Under pytest-xdist every worker takes roots of its own.
 """
 
+import contextlib
 import os
 
 import pytest
 
-from . import _capi, _refresh
+from . import _capi, _refresh, _root
 from ._root import Chroot, Image
 
 
@@ -44,9 +45,19 @@ def pytest_addoption(parser):
 def pytest_configure(config):
     config.addinivalue_line("markers", "cowroot(name=None, suite=None, variant=None, include=(), mirror=None, "
                                        "base=None): the image of the test's root")
+    # An image's build (the root fixture's, a TestCase's, a test's own
+    # Image.get) is seen on the terminal as it goes, not held in the test's
+    # captured output.
+    capman = config.pluginmanager.getplugin("capturemanager")
+    if capman is not None:
+        _root._build_output = capman.global_and_fixture_disabled
     keep = config.getoption("--cowroot-keep-failed")
     if keep:
         _capi.check(_capi.lib().cowroot_set_keep_failed(os.fsencode(os.path.abspath(keep))))
+
+
+def pytest_unconfigure(config):
+    _root._build_output = contextlib.nullcontext
 
 
 @pytest.hookimpl(hookwrapper=True)
@@ -60,27 +71,17 @@ def pytest_runtest_makereport(item, call):
 _images = {}
 
 
-def _uncaptured(config):
-    """A context in which the image's build (minutes, the first time) is
-    seen on the terminal as it goes, not held in the test's captured
-    output."""
-    capman = config.pluginmanager.getplugin("capturemanager")
-    if capman is None:
-        import contextlib
-        return contextlib.nullcontext()
-    return capman.global_and_fixture_disabled()
-
-
-def _image(options, config):
+def _image(options):
     key = tuple(sorted((k, tuple(v) if isinstance(v, (list, tuple)) else v) for k, v in options.items()))
     if key not in _images:
         o = dict(options)
         base = o.pop("base", None)
         if base:
             _images[key] = Image.at(base)
+        elif not o:
+            _images[key] = Image.default()
         else:
-            with _uncaptured(config):
-                _images[key] = Image.get(**o) if o else Image.default()
+            _images[key] = Image.get(**o)
     return _images[key]
 
 
@@ -96,7 +97,7 @@ def cowroot_image(pytestconfig):
             o["name"] = c.getoption("--cowroot-image")
         if c.getoption("--cowroot-include"):
             o["include"] = [p for p in c.getoption("--cowroot-include").split(",") if p]
-    return _image(o, pytestconfig)
+    return _image(o)
 
 
 @pytest.fixture
@@ -107,7 +108,7 @@ def root(request):
     # may override): only the one the test uses is built.
     mark = request.node.get_closest_marker("cowroot")
     if mark is not None:
-        image = _image(mark.kwargs, request.config)
+        image = _image(mark.kwargs)
     else:
         image = request.getfixturevalue("cowroot_image")
     hook = request.config.pluginmanager.hook.pytest_cowroot_refresh_environment

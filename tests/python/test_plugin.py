@@ -148,16 +148,21 @@ def test_an_image_build_shows_its_progress_through_pytest_capture(tmp_path):
     # refuses makes the build fail at once, after its banner.
     write(tmp_path, "test_build.py", """
         import pytest
+        import cowroot
 
         @pytest.mark.cowroot(name="unbuildable", suite="bookworm", mirror="http://127.0.0.1:9/debian")
         def test_it(root):
             pass
+
+        def test_own():  # (a test's own Image.get too: a TestCase's image)
+            cowroot.Image.get(name="unbuildable2", suite="bookworm", mirror="http://127.0.0.1:9/debian")
     """)
     env = {"XDG_CACHE_HOME": str(tmp_path / "cache"), "COWROOT_BASE": "", "COWROOT_IMAGE": ""}
     status, out = run_pytest(tmp_path, "test_build.py", env=env)
-    assert status != 0 and counts(out) == {"error": 1}, out
+    assert status != 0 and counts(out) == {"error": 1, "failed": 1}, out
     assert "cowroot: building image unbuildable (debootstrap" in out, out
-    assert "Captured stderr setup" not in out, out
+    assert "cowroot: building image unbuildable2 (debootstrap" in out, out
+    assert "Captured stderr" not in out, out
     # What failed is the error's one line.
     assert "cannot build image unbuildable" in out, out
     # The marker's image only: the run's default one was not built for it.
