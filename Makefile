@@ -94,7 +94,7 @@ $(PRELOAD): $(PRELOAD_FROM)
 else
 $(PRELOAD): $(WRAP_OBJ) $(CORE_LIB) $(BUILD)/exports.map
 	$(CXX) -shared $(WRAP_OBJ) $(CORE_LIB) -Wl,--version-script=$(BUILD)/exports.map $(LIBENTRY) \
-	  -static-libstdc++ -static-libgcc -Wl,--as-needed -Wl,-z,defs -Wl,-z,now -Wl,-z,noseparate-code -o $@.tmp
+	  -static-libstdc++ -static-libgcc -Wl,--as-needed -Wl,-z,defs -Wl,-z,now -Wl,-z,noseparate-code -Wl,-z,initfirst -o $@.tmp
 	python3 mk/gen-ops.py --check-exports preload/ops.tbl $@.tmp
 	sh mk/check-glibc.sh $@.tmp 2.28
 	mv $@.tmp $@

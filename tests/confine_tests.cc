@@ -213,21 +213,26 @@ TEST_CASE("a program in a root cannot have the session's daemon save to a host p
 // constructor, a signal handler) reaches libc's code too, with inside
 // paths (glibc's own reads: tzset, getaddrinfo): those are the program's
 // and are served inside. Here libc's open itself is called, with the host
-// path of a file outside the root, which inside the root does not exist.
+// path of a file outside the root, which inside the root does not exist,
+// and through a link in the root to the host directory it is in (/esc):
+// by a relative name and by the root's host path, which the kernel would
+// have walked on the host.
 TEST_CASE("a library's constructor and a signal handler run while a wrapper waits in libc: their calls stay inside") {
   TempDir d;
   std::string host_file = shared_root().path + "/outside/marker";
+  std::string opens = "o(\"" + host_file + "\", O_RDONLY), o(\"esc/marker\", O_RDONLY), o(\"" + root() +
+                      "/esc/marker\", O_RDONLY)";
   write_file(d / "ctor.c",
              "#define _GNU_SOURCE\n#include <dlfcn.h>\n#include <fcntl.h>\n#include <stdio.h>\n"
              "__attribute__((constructor)) static void ctor(void) {\n"
              "  int (*o)(const char*, int, ...) = dlsym(dlopen(\"libc.so.6\", RTLD_NOLOAD | RTLD_NOW), \"open\");\n"
-             "  printf(\"ctor %d\\n\", o(\"" + host_file + "\", O_RDONLY)); fflush(stdout); }\n");
+             "  printf(\"ctor %d %d %d\\n\", " + opens + "); fflush(stdout); }\n");
   write_file(d / "sig.c",
              "#define _GNU_SOURCE\n#include <dlfcn.h>\n#include <fcntl.h>\n#include <signal.h>\n#include <stdio.h>\n"
              "#include <string.h>\n#include <sys/socket.h>\n#include <sys/un.h>\n#include <unistd.h>\n"
              "static int (*o)(const char*, int, ...);\n"
-             "static void h(int s) { char m[32]; int n = snprintf(m, sizeof m, \"handler %d\\n\", o(\"" + host_file +
-                 "\", O_RDONLY)); write(1, m, n); }\n"
+             "static void h(int s) { char m[64]; int n = snprintf(m, sizeof m, \"handler %d %d %d\\n\", " + opens +
+                 "); write(1, m, n); }\n"
              "int main(int argc, char** argv) {\n"
              "  o = dlsym(dlopen(\"libc.so.6\", RTLD_NOLOAD | RTLD_NOW), \"open\");\n"
              "  if (!dlopen(argv[1], RTLD_NOW)) { printf(\"%s\\n\", dlerror()); return 1; }\n"
@@ -240,8 +245,36 @@ TEST_CASE("a library's constructor and a signal handler run while a wrapper wait
   REQUIRE(sh("cc -shared -fPIC -o " + q(root() + "/usr/lib/libctorprobe.so") + " " + q(d / "ctor.c") + " && cc -o " +
              q(root() + "/usr/bin/sigprobe") + " " + q(d / "sig.c") + " -ldl 2>&1")
               .status == 0);
-  auto r = in_root("sigprobe /usr/lib/libctorprobe.so");
-  CHECK(r.out == "ctor -1\nhandler -1\n");
+  auto r = in_root("ln -sfn " + q(shared_root().path + "/outside") + " /esc && cd / && sigprobe /usr/lib/libctorprobe.so");
+  CHECK(r.out == "ctor -1 -1 -1\nhandler -1 -1 -1\n");
+  in_root("rm /esc");
+}
+
+// A dynamic program's code that runs before its main (.preinit_array, the
+// constructor of a library it needs) runs after the library started: the
+// library is initialised first (DF_1_INITFIRST), so their raw calls are
+// served inside like main's.
+TEST_CASE("code that runs before main (.preinit_array, a needed library's constructor): its raw calls stay inside") {
+  TempDir d;
+  std::string host_file = shared_root().path + "/outside/marker";
+  std::string rs =
+      "#include <fcntl.h>\n#include <stdio.h>\n#include <unistd.h>\n#include <sys/syscall.h>\n"
+      "static long rs(const char* p) { long r; asm volatile(\"syscall\" : \"=a\"(r) : \"a\"((long)SYS_open), \"D\"(p), "
+      "\"S\"(0L), \"d\"(0L) : \"rcx\", \"r11\", \"memory\"); return r; }\n"
+      "static void probe(const char* who) { char m[96]; int n = snprintf(m, sizeof m, \"%s %d %d\\n\", who, rs(\"" +
+      host_file + "\") >= 0, rs(\"esc/marker\") >= 0); write(1, m, n); }\n";
+  write_file(d / "early.c", rs + "__attribute__((constructor)) static void c(void) { probe(\"ctor\"); }\n"
+                                 "void early(void) {}\n");
+  write_file(d / "pre.c", rs + "void early(void);\nstatic void pre(void) { probe(\"preinit\"); }\n"
+                               "__attribute__((section(\".preinit_array\"), used)) static void (*pre_p)(void) = pre;\n"
+                               "int main(void) { early(); probe(\"main\"); return 0; }\n");
+  REQUIRE(sh("cc -shared -fPIC -o " + q(root() + "/usr/lib/libearlyprobe.so") + " " + q(d / "early.c") + " && cc -o " +
+             q(root() + "/usr/bin/preprobe") + " " + q(d / "pre.c") + " -L" + q(root() + "/usr/lib") +
+             " -learlyprobe 2>&1")
+              .status == 0);
+  auto r = in_root("ln -sfn " + q(shared_root().path + "/outside") + " /esc && cd / && preprobe");
+  CHECK(r.out == "preinit 0 0\nctor 0 0\nmain 0 0\n");
+  in_root("rm /esc");
 }
 
 TEST_CASE("directory descriptors from outside the root are not passed in; the root's and the binds' are") {

@@ -22,6 +22,8 @@
 namespace cr::wrap {
 
 CR_TLS int t_pass;
+CR_TLS const char* t_passed[kPassedMax];
+CR_TLS int t_npassed;
 
 #if defined(__x86_64__)
 namespace {
@@ -253,33 +255,19 @@ bool waits_long(long nr, const long* a) {
   }
 }
 
-// Whether a path libc passes while a wrapper runs its function is one the
-// wrapper translated: in a root, a host path of the root's (or empty, or
-// relative without a "..", which the kernel takes from a directory of the
-// root). Code of the program's that runs meanwhile, on the same thread (a
-// signal handler, a library's constructor in dlopen), makes its calls
-// through libc too, with inside paths: those are served as the program's.
-bool translated_path(const long* a, int at) {
-  const char* p = reinterpret_cast<const char*>(a[at]);
-  if (!p || !*p) return true;
-  if (p[0] == '/' && !root_host_path(p)) return false;
-  for (const char* q = p; (q = strstr(q, "..")); q += 2)
-    if ((q == p || q[-1] == '/') && (q[2] == 0 || q[2] == '/')) return false;
-  return true;
-}
-
-bool passes_translated(long nr, const long* a) {
-  if (!g_root.active) return true;
+// The arguments of a call that are paths (at most two): their indices.
+int path_args(long nr, int idx[2]) {
   switch (nr) {
     case SYS_open: case SYS_creat: case SYS_stat: case SYS_lstat: case SYS_access: case SYS_unlink:
     case SYS_mkdir: case SYS_rmdir: case SYS_chmod: case SYS_chown: case SYS_lchown: case SYS_truncate:
     case SYS_readlink: case SYS_chdir: case SYS_mknod: case SYS_statfs: case SYS_chroot: case SYS_utime:
     case SYS_utimes: case SYS_setxattr: case SYS_lsetxattr: case SYS_getxattr: case SYS_lgetxattr:
     case SYS_listxattr: case SYS_llistxattr: case SYS_removexattr: case SYS_lremovexattr:
-      return translated_path(a, 0);
+      idx[0] = 0;
+      return 1;
     case SYS_openat: case SYS_newfstatat: case SYS_statx: case SYS_faccessat: case SYS_unlinkat:
     case SYS_mkdirat: case SYS_fchmodat: case SYS_fchownat: case SYS_readlinkat: case SYS_mknodat:
-    case SYS_utimensat: case SYS_futimesat:
+    case SYS_utimensat: case SYS_futimesat: case SYS_inotify_add_watch:
 #ifdef SYS_faccessat2
     case SYS_faccessat2:
 #endif
@@ -289,20 +277,51 @@ bool passes_translated(long nr, const long* a) {
 #ifdef SYS_fchmodat2
     case SYS_fchmodat2:
 #endif
-      return translated_path(a, 1);
-    case SYS_rename: case SYS_link: return translated_path(a, 0) && translated_path(a, 1);
-    case SYS_symlink: return translated_path(a, 1);  // the target is the link's content
-    case SYS_renameat: case SYS_renameat2: case SYS_linkat: return translated_path(a, 1) && translated_path(a, 3);
-    case SYS_symlinkat: return translated_path(a, 2);
-    case SYS_inotify_add_watch: return translated_path(a, 1);
-    case SYS_fanotify_mark: return translated_path(a, 4);
-    default: return true;
+      idx[0] = 1;
+      return 1;
+    case SYS_rename: case SYS_link: idx[0] = 0; idx[1] = 1; return 2;
+    case SYS_symlink: idx[0] = 1; return 1;  // the target is the link's content
+    case SYS_renameat: case SYS_renameat2: case SYS_linkat: idx[0] = 1; idx[1] = 3; return 2;
+    case SYS_symlinkat: idx[0] = 2; return 1;
+    case SYS_fanotify_mark: idx[0] = 4; return 1;
+    default: return 0;
   }
+}
+
+// While a wrapper runs libc's function, libc's calls carry the paths the
+// wrapper translated (t_passed, by address): those pass as they are. Code
+// of the program's can run meanwhile on the same thread (a library's
+// constructor in dlopen, a signal handler while a wrapped call blocks, a
+// scandir callback) and call libc with paths of its own, which the kernel
+// must not walk: a link in the root to a host directory would be followed
+// on the host. So, besides the wrapper's own strings, only empty paths
+// and the loader's links pass as they are; any other host path of the
+// root (one libc made from the wrapper's: nftw's, glob's) is served as the
+// inside path it names (its links then followed in the root), and any
+// other path as the program's. True when the call may pass as it is.
+bool passes_as_is(long nr, long* a, PathBuf* inside) {
+  if (!g_root.active) return true;
+  int idx[2];
+  int n = path_args(nr, idx);
+  bool as_is = true;
+  for (int i = 0; i < n; i++) {
+    const char* p = reinterpret_cast<const char*>(a[idx[i]]);
+    if (!p || !*p) continue;
+    bool given = false;
+    for (int k = 0; k < t_npassed && k < kPassedMax && !given; k++) given = t_passed[k] == p;
+    if (given) continue;
+    size_t sl = strlen(g_session.state_dir);
+    if (p[0] == '/' && sl && strncmp(p, g_session.state_dir, sl) == 0 && p[sl] == '/' && strstr(p + sl, kLinksName))
+      continue;
+    as_is = false;
+    if (p[0] == '/' && root_host_path(p) && to_inside(p, inside[i], sizeof inside[i])) a[idx[i]] = (long)inside[i];
+  }
+  return as_is;
 }
 
 long serve(long nr, long* a, ucontext_t* uc, uintptr_t ip) {
   bool from_libc = g_libc.has(ip) || g_ldso.has(ip) || g_libpthread.has(ip);
-  bool passing = from_libc && t_pass > 0 && passes_translated(nr, a);
+  bool passing = from_libc && t_pass > 0;
   switch (nr) {
     case SYS_rt_sigaction: return sigaction_call(a, passing);
     case SYS_rt_sigprocmask: return sigprocmask_call(a, uc);
@@ -337,6 +356,8 @@ long serve(long nr, long* a, ucontext_t* uc, uintptr_t ip) {
   }
   // libc's own function, run by a wrapper with paths resolved already
   // (one that may wait: its socket calls, an open).
+  PathBuf inside[2];
+  if (passing && !passes_as_is(nr, a, inside)) passing = false;
   if (passing) {
     if (!may_wait(nr)) return call(nr, a);
     return confine::waiting([&] { return waits_long(nr, a); }, [&] { return call(nr, a); });

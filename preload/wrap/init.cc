@@ -372,8 +372,15 @@ void show_loaded_program() {
 }  // namespace cr::wrap
 
 namespace {
-// glibc calls a library's constructors with main's arguments.
+// glibc calls a library's constructors with main's arguments. This one
+// runs first (the library is linked -z initfirst: DF_1_INITFIRST), before
+// the program's .preinit_array and every other library's constructor, so
+// that no code of the program's runs before its calls are the library's
+// to serve (before it, only the loader's pass the stub's handler). Before
+// libc's own constructor too, which sets `environ` from the same vector:
+// set here for getenv.
 __attribute__((constructor)) void cowroot_constructor(int argc, char** argv, char** envp) {
+  if (!environ) environ = envp;
   cr::wrap::ensure();
   cr::wrap::take_program_args(argc, argv, envp);
   cr::wrap::refuse_host_objects(argv);

@@ -44,10 +44,27 @@ const char* own_file_name();
 // libc makes from its code meanwhile pass the confinement's handler
 // untranslated (confine.cc). Its vfork children share it.
 extern CR_TLS int t_pass;
+// The strings the wrappers on this thread hand libc's functions (their
+// translated paths): only a call that carries one of them, by address,
+// passes as it is. Code of the program's that runs meanwhile on the
+// thread (a library's constructor in dlopen, a signal handler) has paths
+// of its own, which are served as the program's.
+constexpr int kPassedMax = 16;
+extern CR_TLS const char* t_passed[kPassedMax];
+extern CR_TLS int t_npassed;
 
 struct Passing {
+  int mark = t_npassed;
   Passing() { t_pass++; }
-  ~Passing() { t_pass--; }
+  ~Passing() {
+    t_pass--;
+    t_npassed = mark;
+  }
+  void note(const char* s) {
+    if (s && t_npassed < kPassedMax) t_passed[t_npassed++] = s;
+  }
+  template <typename T>
+  void note(const T&) {}
 };
 // Around a program's callback called from such a function: its own calls
 // are the program's again.
@@ -72,6 +89,7 @@ struct Real<R (*)(A...)> {
   R (*fn)(A...);
   R operator()(A... a) const {
     Passing p;
+    (p.note(a), ...);
     return fn(a...);
   }
 };
