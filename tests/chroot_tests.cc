@@ -580,6 +580,13 @@ TEST_CASE("/proc/self/exe is the program: it re-executes itself, and other proce
   REQUIRE(lines.size() == 4);
   CHECK(lines[0] == lines[1]);
   CHECK(lines[2] == lines[3]);
+  // A daemon that wrote its title over its environment block (sshd, perl's
+  // $0, nginx): its exe is still the program's (pidof, start-stop-daemon
+  // --exec, killall find it).
+  r = in_root(std::string(kWaitFor) +
+              "perl -e '$0 = q{x} x 8000; sleep 3' & wait_for '! tr \"\\0\" \"\\n\" < /proc/'$!'/environ 2>/dev/null | grep -q COWROOT_EXE'; "
+              "readlink /proc/$!/exe; kill $!");
+  CHECK(r.out == "/usr/bin/perl\n");
   // A program removed since it started: its exe still opens (the kernel's).
   r = in_root(std::string(kWaitFor) + "cp /usr/bin/sleep /tmp/sleep2 && { /tmp/sleep2 3 & wait_for '[ \"$(readlink /proc/$!/exe 2>/dev/null)\" = /tmp/sleep2 ]'; rm /tmp/sleep2; "
               "stat -L -c found /proc/$!/exe; kill $!; }");

@@ -887,6 +887,80 @@ namespace {
 
 }  // namespace
 
+namespace {
+
+// /proc/PID/FILE's path, for pid.
+void proc_file(long pid, const char* file, char* path) {
+  memcpy(path, "/proc/", 6);
+  size_t l = 6;
+  char d[24];
+  int nd = 0;
+  do d[nd++] = char('0' + pid % 10); while ((pid /= 10) > 0);
+  while (nd) path[l++] = d[--nd];
+  path[l++] = '/';
+  memcpy(path + l, file, strlen(file) + 1);
+}
+
+uint64_t hex_at(const char** p) {
+  uint64_t v = 0;
+  for (;; (*p)++) {
+    char c = **p;
+    if (c >= '0' && c <= '9') v = v * 16 + (uint64_t)(c - '0');
+    else if (c >= 'a' && c <= 'f') v = v * 16 + (uint64_t)(c - 'a' + 10);
+    else return v;
+  }
+}
+
+// The inside path of process pid's program, found as the kernel's
+// auxiliary vector shows it (the program's headers, AT_PHDR, which the
+// library put there when the root's loader ran it) and the file mapped
+// there (/proc/PID/maps): for a process whose environment block no longer
+// holds COWROOT_EXE (a daemon that wrote its title over it: sshd, perl's
+// $0, nginx). False when it is not a file of the root.
+bool exe_by_auxv(long pid, char* out, size_t n) {
+  char path[48];
+  proc_file(pid, "auxv", path);
+  long fd = sys::raw(SYS_openat, AT_FDCWD, (long)path, O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return false;
+  uint64_t av[2 * 48];
+  long got = sys::raw(SYS_read, fd, (long)av, sizeof av);
+  sys::raw(SYS_close, fd);
+  uint64_t phdr = 0;
+  for (long i = 0; i + 1 < got / 8; i += 2)
+    if (av[i] == 3 /* AT_PHDR */) phdr = av[i + 1];
+  if (!phdr) return false;
+  proc_file(pid, "maps", path);
+  fd = sys::raw(SYS_openat, AT_FDCWD, (long)path, O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return false;
+  bool found = false;
+  char buf[8192];
+  PathBuf line;
+  size_t ll = 0;
+  for (long r; !found && (r = sys::raw(SYS_read, fd, (long)buf, sizeof buf)) > 0;) {
+    for (long i = 0; i < r && !found; i++) {
+      if (buf[i] != '\n') {
+        if (ll < sizeof line - 1) line[ll++] = buf[i];
+        continue;
+      }
+      line[ll] = 0;
+      ll = 0;
+      const char* q = line;
+      uint64_t lo = hex_at(&q);
+      if (*q++ != '-') continue;
+      uint64_t hi = hex_at(&q);
+      if (phdr < lo || phdr >= hi) continue;
+      const char* file = strchr(q, '/');
+      // (Outside a root, a confined session's: the host path as it is.)
+      found = file && (to_inside(file, out, n) || !g_root.active);
+      break;
+    }
+  }
+  sys::raw(SYS_close, fd);
+  return found;
+}
+
+}  // namespace
+
 bool proc_exe_inside(const char* host, char* out, size_t n) {
   // Confined, outside a root too: the kernel's link names cowroot-stub.
   if ((!g_root.active && !g_confine.active) || strncmp(host, "/proc/", 6) != 0) return false;
@@ -911,7 +985,7 @@ bool proc_exe_inside(const char* host, char* out, size_t n) {
     if (!g_root.exe[0]) return false;
     return put(out, n, g_root.exe, strlen(g_root.exe));
   }
-  return initial_env(pid, "COWROOT_EXE", out, n);
+  return initial_env(pid, "COWROOT_EXE", out, n) || exe_by_auxv(pid, out, n);
 }
 
 int inside_realpath(int dirfd, const char* path, char* out, size_t n) {
