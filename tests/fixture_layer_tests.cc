@@ -279,6 +279,20 @@ TEST_CASE("ImageOptions::parent: a layer from the fixture, built once, again whe
     CHECK(root.read("/etc/fx") == "two\n");
   }
   CHECK(info_of("lay-fx", "id") != id);
+  // By its name alone (COWROOT_IMAGE, the pytest plugin's --cowroot-image):
+  // the cached layer as it is, as `cowroot run --image` takes it; with an
+  // option it was not built with, an Error.
+  {
+    cowroot::ImageOptions by_name;
+    by_name.name = "lay-fx";
+    cowroot::Root root(cowroot::Image::get(by_name));
+    CHECK(root.read("/etc/fx") == "two\n");
+    by_name.include = {"hello"};
+    CHECK_THROWS_WITH_AS(cowroot::Image::get(by_name),
+                         "cowroot: image lay-fx was built with other options (--include '', not 'hello'): give these "
+                         "options another name, or remove it first (cowroot image rm lay-fx)",
+                         cowroot::Error);
+  }
   cowroot::ImageOptions bad = o;
   bad.name = "lay-fx-bad";
   bad.setup = "echo before\nfalse\necho after > /etc/after\n";

@@ -346,6 +346,27 @@ TEST_CASE("a run is cancelled from another thread; the test process's end and a 
   CHECK(ends_within(bgpid, 2000));
 }
 
+TEST_CASE("a working directory or a bind that is not there is an Error naming it, not a status the program could give") {
+  Root root(Image::at(base()));
+  cowroot::RunOptions o;
+  o.cwd = "/nonexistent";
+  CHECK_THROWS_WITH_AS(root.run({"pwd"}, o), "cowroot: /nonexistent: No such file or directory", cowroot::Error);
+  o.cwd = "/etc/passwd";
+  CHECK_THROWS_WITH_AS(root.run({"pwd"}, o), "cowroot: /etc/passwd: Not a directory", cowroot::Error);
+  o.cwd = "";
+  o.binds = {"/nonexistent-host-dir:/x"};
+  CHECK_THROWS_WITH_AS(root.run({"true"}, o),
+                       "cowroot: bind /nonexistent-host-dir:/x: /nonexistent-host-dir: No such file or directory",
+                       cowroot::Error);
+  o.binds = {};
+  o.user = "nosuchuser";
+  CHECK_THROWS_WITH_AS(root.run({"true"}, o), "cowroot: run: no user nosuchuser in the root's /etc/passwd",
+                       cowroot::Error);
+  o.user = "";
+  o.cwd = "/tmp";
+  CHECK(root.run({"sh", "-c", "pwd"}, o).out == "/tmp\n");
+}
+
 TEST_CASE("an image build that fails says debootstrap's own reason, once") {
   cowroot::ImageOptions o;
   o.name = "badvariant";
