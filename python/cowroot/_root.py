@@ -32,6 +32,26 @@ class struct_spwd(collections.namedtuple("struct_spwd", _SPWD_FIELDS)):
     sp_lstchg = property(lambda self: self.sp_lastchg)
 
 
+def _interruptibly(call):
+    """call() (a C call that returns a handle, NULL on failure) in a thread
+    of its own while this one waits, so that a KeyboardInterrupt (or any
+    signal handler's exception) is raised here at once: a first image build
+    takes minutes. The build goes on in its own process (it is shared and
+    locked: the next user takes it finished, or waits for it)."""
+    got = []
+
+    def work():
+        h = call()
+        got.append(h if h else _capi.error(_capi.lib().cowroot_last_error().decode("utf-8", "surrogateescape")))
+
+    t = threading.Thread(target=work, name="cowroot image", daemon=True)
+    t.start()
+    t.join()
+    if isinstance(got[0], BaseException):
+        raise got[0]
+    return got[0]
+
+
 def _run_interruptibly(lib, root, av, n, o, r):
     """cowroot_run in a thread of its own while this one waits, so that a
     KeyboardInterrupt (or pytest-timeout's SIGALRM, any handler's
@@ -123,9 +143,8 @@ class Image:
         inc, n = _capi.strings(include)
         opt = lambda s: _capi.fs(s) if s else None  # noqa: E731
         with _build_output():
-            h = lib.cowroot_image_get(opt(name), opt(suite), opt(variant), inc, n, opt(mirror))
-        if not h:
-            _capi.fail()
+            h = _interruptibly(lambda: lib.cowroot_image_get(opt(name), opt(suite), opt(variant), inc, n,
+                                                             opt(mirror)))
         return cls(h)
 
     @classmethod
@@ -190,6 +209,12 @@ class Chroot:
     def __init__(self, image=None, _base=False):
         if image is None:
             image = Image.default()
+        elif isinstance(image, (str, bytes, os.PathLike)):
+            # The original's FakeChroot(src_path): a directory as the base,
+            # else the cached image of that name.
+            image = Image.at(image) if os.path.isdir(image) else Image.get(name=os.fsdecode(image))
+        elif not isinstance(image, Image):
+            raise TypeError("cowroot: a root is made of an Image, a directory or an image's name, not %r" % (image,))
         if not _base and _hooked(type(self)):
             from . import _refresh
             image = _refresh.refreshed(image, _refresh.name_of(_hooked(type(self))),
@@ -380,7 +405,11 @@ class Chroot:
         if len(kind) != 1 or set(mode) - set("rwaxbt+") or "b" in mode and "t" in mode:
             raise ValueError("invalid mode: %r" % (mode,))
         if "+" not in mode and "r" in kind:
-            return open(self.path(inside), mode, encoding=encoding, errors=errors, newline=newline)
+            host = self.path(inside)
+            try:
+                return open(host, mode, encoding=encoding, errors=errors, newline=newline)
+            except OSError as e:
+                raise _capi.error("cowroot: %s: %s" % (os.fsdecode(inside), e.strerror)) from None
         if "x" in kind and self.lexists(inside):
             raise _capi.error("cowroot: %s: File exists" % inside)
         if "r" in kind:

@@ -9,9 +9,25 @@
             self.assertEqual(0, self.chroot.call(["true"]))
 """
 
+import sys
+import unittest
+import weakref
+
 import fixtures
 
 from ._root import Chroot, Image
+
+
+def _test_in_use():
+    """The unittest test case whose useFixture set this fixture up (a
+    weak reference), found up the stack; None when there is none."""
+    f = sys._getframe(1)
+    while f is not None:
+        s = f.f_locals.get("self")
+        if isinstance(s, unittest.TestCase):
+            return weakref.ref(s)
+        f = f.f_back
+    return None
 
 
 class ChrootFixture(fixtures.Fixture):
@@ -38,9 +54,16 @@ class ChrootFixture(fixtures.Fixture):
             from . import _refresh
             image = _refresh.refreshed(image, _refresh.name_of(hook), self.refresh_environment)
         self.chroot = self._chroot_class(image)
+        self._test = _test_in_use()
         self.addCleanup(self._release)
 
     def _release(self):
+        # The root of a failing test is kept under COWROOT_KEEP_FAILED (or
+        # pytest's --cowroot-keep-failed), as the root fixture's is.
+        from .testing import failed
+        test = self._test() if self._test is not None else None
+        if test is not None and failed(test):
+            self.chroot.keep_failed(test.id())
         self.chroot.close()
         self.chroot = None
 

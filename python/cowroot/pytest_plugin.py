@@ -108,6 +108,9 @@ def root(request):
     # may override): only the one the test uses is built.
     mark = request.node.get_closest_marker("cowroot")
     if mark is not None:
+        if mark.args:
+            raise pytest.UsageError("@pytest.mark.cowroot takes keywords only (name=, suite=, variant=, include=, "
+                                    "mirror=, base=), not %r" % (mark.args,))
         image = _image(mark.kwargs)
     else:
         image = request.getfixturevalue("cowroot_image")

@@ -10,6 +10,29 @@ def _own_hook(obj):
     return None if f is None or getattr(f, "_cowroot_default", False) else f
 
 
+def failed(test):
+    """Whether the unittest test case `test` has failed so far (its setUp,
+    test method or tearDown raised): from its cleanups, which run after,
+    by what its result was told (unittest's lists of failures and errors,
+    or pytest's record of them when pytest runs the case)."""
+    result = getattr(getattr(test, "_outcome", None), "result", None)
+    if result is None:
+        return False
+    for kind in ("failures", "errors", "unexpectedSuccesses"):
+        for entry in getattr(result, kind, None) or ():
+            if (entry[0] if isinstance(entry, tuple) else entry) is test:
+                return True
+    return bool(getattr(result, "_excinfo", None))  # pytest's TestCaseFunction
+
+
+def _give_back(test, chroot):
+    # A failing test's root is kept under COWROOT_KEEP_FAILED (or pytest's
+    # --cowroot-keep-failed), as the root fixture's is.
+    if failed(test):
+        chroot.keep_failed(test.id())
+    chroot.close()
+
+
 class TestCase(unittest.TestCase):
     """Each test runs with ``self.chroot``, a fresh root (a Chroot) of the
     class's image, given back reset after the test.
@@ -41,7 +64,7 @@ class TestCase(unittest.TestCase):
             from . import _refresh
             image = _refresh.refreshed(image, _refresh.name_of(hook), self.refresh_environment)
         self.chroot = self.FakeChroot(image)
-        self.addCleanup(self.chroot.close)
+        self.addCleanup(_give_back, self, self.chroot)
 
     def failUnlessExists(self, path):
         if not self.chroot.exists(path):

@@ -441,3 +441,53 @@ def test_a_root_left_open_is_given_back_when_the_process_exits(tmp_path):
     path = r.stdout.decode().strip()
     # Reset into the pool (its slot is gone) or, a clone of a directory, removed.
     assert not os.path.exists(os.path.join(path, "etc/x"))
+
+
+def test_a_root_of_a_directory_or_an_images_name_as_the_originals_fakechroot_took(tmp_path):
+    base = os.environ.get("COWROOT_BASE")
+    image = cowroot.Image.default()
+    with cowroot.Chroot(image.path) as c:  # a directory: the base
+        assert c.exists("/bin/sh")
+    if image.name:
+        with cowroot.Chroot(image.name) as c:  # a cached image's name
+            assert c.exists("/bin/sh")
+    with pytest.raises(TypeError, match="a root is made of an Image"):
+        cowroot.Chroot(42)
+
+
+def test_open_of_a_missing_file_names_the_inside_path(root):
+    with pytest.raises(cowroot.Error) as e:
+        root.open("/nope/file")
+    assert isinstance(e.value, FileNotFoundError)
+    assert str(e.value) == "cowroot: /nope/file: No such file or directory"
+
+
+def test_an_image_build_is_interrupted_at_once(tmp_path, monkeypatch):
+    # A first build takes minutes: a signal handler's exception (Ctrl-C at
+    # the test process alone, pytest-timeout's alarm) comes at once, as for
+    # a run. A mirror that answers nothing keeps the build waiting.
+    import signal
+    import socket
+    srv = socket.socket()
+    srv.bind(("127.0.0.1", 0))
+    srv.listen(8)
+    port = srv.getsockname()[1]
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+
+    class Expired(Exception):
+        pass
+
+    def expire(signum, frame):
+        raise Expired()
+
+    old = signal.signal(signal.SIGALRM, expire)
+    signal.setitimer(signal.ITIMER_REAL, 2.0)
+    start = time.monotonic()
+    try:
+        with pytest.raises(Expired):
+            cowroot.Image.get(name="waits", suite="bookworm", mirror="http://127.0.0.1:%d/debian" % port)
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, old)
+        srv.close()  # the build then fails on its own, in the background
+    assert time.monotonic() - start < 10

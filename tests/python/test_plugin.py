@@ -78,19 +78,31 @@ def test_options_and_marker_choose_the_image(tmp_path):
 
 def test_keep_failed_keeps_the_root_of_a_failing_test(tmp_path):
     write(tmp_path, "test_fails.py", """
+        import cowroot.testing
+
         def test_passes(root):
             root.put("/etc/state", "fine")
 
         def test_fails(root):
             root.put("/etc/state", "broken")
             assert root.get("/etc/state") == "fine"
+
+        class UT(cowroot.testing.TestCase):  # a TestCase's root too
+            def test_ut_fails(self):
+                self.chroot.put("/etc/state", "ut")
+                self.fail("x")
+
+            def test_ut_passes(self):
+                self.chroot.put("/etc/state", "fine")
     """)
     kept = tmp_path / "kept"
     status, out = run_pytest(tmp_path, "--cowroot-keep-failed", str(kept), "test_fails.py")
-    assert status == 1 and counts(out) == {"failed": 1, "passed": 1}, out
-    names = sorted(os.listdir(kept))  # the root, and its sidecar: still a clone (cowroot -r works on it)
-    assert names == ["test_fails.py__test_fails", "test_fails.py__test_fails.cowroot"], names
-    assert (kept / names[0] / "etc" / "state").read_text() == "broken"
+    assert status == 1 and counts(out) == {"failed": 2, "passed": 2}, out
+    names = sorted(os.listdir(kept))  # the roots, and their sidecars: still clones (cowroot -r works on them)
+    assert names == ["test_fails.UT.test_ut_fails", "test_fails.UT.test_ut_fails.cowroot", "test_fails.py__test_fails",
+                     "test_fails.py__test_fails.cowroot"], names
+    assert (kept / names[0] / "etc" / "state").read_text() == "ut"
+    assert (kept / names[2] / "etc" / "state").read_text() == "broken"
 
 
 def test_a_conftest_hook_refreshes_the_image_once(tmp_path):
@@ -167,3 +179,15 @@ def test_an_image_build_shows_its_progress_through_pytest_capture(tmp_path):
     assert "cannot build image unbuildable" in out, out
     # The marker's image only: the run's default one was not built for it.
     assert not os.path.exists(tmp_path / "cache" / "cowroot" / "images" / "bookworm"), out
+
+
+def test_a_marker_with_positional_arguments_is_an_error(tmp_path):
+    write(tmp_path, "test_mark.py", """
+        import pytest
+
+        @pytest.mark.cowroot("trixie")
+        def test_it(root):
+            pass
+    """)
+    status, out = run_pytest(tmp_path, "test_mark.py")
+    assert status != 0 and "takes keywords only" in out, out

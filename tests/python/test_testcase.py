@@ -290,3 +290,43 @@ def test_fixtures_fixture_as_a_context_manager_and_its_hook():
     with Deploying() as fx:
         assert fx.call(["sh", "-c", CLAIM]) == 0
     assert calls == [1]
+
+
+def test_a_failing_tests_root_is_kept_under_COWROOT_KEEP_FAILED(tmp_path, monkeypatch):
+    # As the root fixture's: TestCase's and the fixtures fixture's roots of
+    # failing tests, and only those, are kept (named after the test's id).
+    kept = tmp_path / "kept"
+    # (COWROOT_KEEP_FAILED is read once per process: set as pytest's
+    # --cowroot-keep-failed sets it.)
+    lib = cowroot._capi.lib()
+    lib.cowroot_set_keep_failed(os.fsencode(kept))
+    request_reset = os.fsencode(os.environ.get("COWROOT_KEEP_FAILED", ""))
+
+    class UT(cowroot.testing.TestCase):
+        def test_fails(self):
+            self.chroot.put("/etc/state", "ut")
+            self.fail("x")
+
+        def test_passes(self):
+            self.chroot.put("/etc/state", "fine")
+
+    class FX(fixtures.TestWithFixtures):
+        def setUp(self):
+            super().setUp()
+            self.chroot = self.useFixture(cowroot.fixture.ChrootFixture())
+
+        def test_fails(self):
+            self.chroot.put("/etc/state", "fx")
+            self.fail("x")
+
+        def test_passes(self):
+            self.chroot.put("/etc/state", "fine")
+
+    try:
+        result = run_tests(UT, FX)
+    finally:
+        lib.cowroot_set_keep_failed(request_reset)
+    assert len(result.failures) == 2 and not result.errors, result.output
+    roots = sorted(n for n in os.listdir(kept) if not n.endswith(".cowroot"))
+    assert len(roots) == 2 and all(n.endswith("test_fails") for n in roots), roots
+    assert sorted((kept / n / "etc" / "state").read_text() for n in roots) == ["fx", "ut"]
