@@ -20,6 +20,7 @@
 #include "procs.h"
 #include "roots.h"
 #include "slots.h"
+#include "../preload/core/session.h"
 #include "../preload/core/state.h"
 
 namespace cli::launch {
@@ -27,6 +28,10 @@ namespace cli::launch {
 // cowroot run [--base DIR] [--keep DIR] [-s F] [-i F] [--] CMD: a fresh clone of DIR,
 // CMD as root inside it, then the clone is gone (or kept where --keep says).
 int cmd_run(int argc, char** argv) {
+  // In a session already (a program of a root), the image cache and its
+  // loader are the host's, which the session cannot run: said, not tried.
+  if (getenv(cr::kEnvState) && getenv("LD_PRELOAD") && strstr(getenv("LD_PRELOAD"), "libcowroot"))
+    die("run cannot be used inside a cowroot session: run it outside, or chroot into a clone (cowroot -r DIR)", 2);
   std::string base, keep, image;
   std::vector<char*> rest = {argv[0]};
   int i = 2;

@@ -154,6 +154,17 @@ int main(int argc, char** argv) {
   if (getenv(cr::kEnvState) && getenv("LD_PRELOAD") && strstr(getenv("LD_PRELOAD"), "libcowroot")) {
     // Already inside a session: the command joins it, as a nested fakeroot would wish to.
     if (!o.save.empty() || !o.load.empty()) die("-s and -i cannot be used inside a cowroot session", 2);
+    if (!o.binds.empty() || !o.cow.empty() || o.timeout_ms || o.fakechroot)
+      die("--bind, --cow, --timeout and --fakechroot cannot be used inside a cowroot session", 2);
+    // -r DIR: as chroot DIR would (the session's chroot, into DIR as this
+    // process sees it: inside the session's root, when it has one).
+    if (!o.root.empty()) {
+      struct stat st;
+      if (stat(o.root.c_str(), &st) < 0) die(o.root + ": " + strerror(errno));
+      if (!S_ISDIR(st.st_mode)) die(o.root + ": not a directory");
+      if (chroot(o.root.c_str()) < 0) die("cannot enter " + o.root + ": " + strerror(errno));
+      if (chdir("/") < 0) die("cannot enter " + o.root + ": " + strerror(errno));
+    }
     std::vector<char*> argv2;
     for (auto& a : o.command) argv2.push_back(const_cast<char*>(a.c_str()));
     if (argv2.empty()) argv2.push_back(const_cast<char*>(getenv("SHELL") ? getenv("SHELL") : "/bin/sh"));

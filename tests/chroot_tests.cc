@@ -178,6 +178,25 @@ TEST_CASE("chroot() inside nests, and the classic escape stays in the session's 
   CHECK(r.out == "jailed\ninside the root\n");
 }
 
+// cowroot inside a session joins it: -r DIR is a chroot into DIR as the
+// program sees it (it was ignored: the command ran in the outer root);
+// what cannot be nested is refused in one line.
+TEST_CASE("cowroot -r inside a session enters DIR as chroot does; run and --bind there are refused in one line") {
+  std::string c = cowroot();
+  auto r = sh(c + " -r " + q(root()) + " --bind " + q(prefix()) + " -- sh -c '" +
+              "rm -rf /srv/nest; mkdir -p /srv/nest/etc && echo inner > /srv/nest/etc/hostname && "
+              "" + c + " -r /srv/nest -- /bin/cat /etc/hostname; echo status $?; cp -a /usr /srv/nest/ && "
+              "for d in bin lib lib64; do ln -s usr/$d /srv/nest/$d; done; "
+              "" + c + " -r /srv/nest -- /bin/cat /etc/hostname; " +
+              c + " run -- true; echo status $?; " + c + " -r /srv/nest --bind /tmp -- /bin/cat /etc/hostname; echo status $?; "
+              "rm -rf /srv/nest' 2>&1");
+  CHECK(r.out ==
+        "cowroot: /bin/cat: No such file or directory\nstatus 127\ninner\n"
+        "cowroot: run cannot be used inside a cowroot session: run it outside, or chroot into a clone (cowroot -r DIR)\n"
+        "status 2\n"
+        "cowroot: --bind, --cow, --timeout and --fakechroot cannot be used inside a cowroot session\nstatus 2\n");
+}
+
 TEST_CASE("in a nested chroot /dev, /proc and /sys still pass through, and lead back into it") {
   // debootstrap and package scripts chroot into a target whose /proc they
   // "mount": it must be there, and .. from it must stay in the target.
