@@ -275,6 +275,23 @@ TEST_CASE("code that runs before main (.preinit_array, a needed library's constr
   auto r = in_root("ln -sfn " + q(shared_root().path + "/outside") + " /esc && cd / && preprobe");
   CHECK(r.out == "preinit 0 0\nctor 0 0\nmain 0 0\n");
   in_root("rm /esc");
+  // Earlier still: an IFUNC resolver, while the loader relocates, and an
+  // audit module (LD_AUDIT) run before the library can serve anything:
+  // a call of theirs the stub cannot pass as it is ends the program, in
+  // one line (the stub's handler made it on the host).
+  write_file(d / "ifunc.c", rs + "static int impl(void) { return 42; }\n"
+                                 "static void* resolve_f(void) { probe(\"ifunc\"); return (void*)impl; }\n"
+                                 "int f(void) __attribute__((ifunc(\"resolve_f\")));\n"
+                                 "int main(void) { return f() == 42 ? 0 : 1; }\n");
+  write_file(d / "audit.c", rs + "unsigned la_version(unsigned v) { probe(\"audit\"); return v; }\n");
+  REQUIRE(sh("cc -o " + q(root() + "/usr/bin/ifuncprobe") + " " + q(d / "ifunc.c") + " && cc -shared -fPIC -o " +
+             q(root() + "/usr/lib/libauditprobe.so") + " " + q(d / "audit.c") + " 2>&1")
+              .status == 0);
+  r = in_root("ifuncprobe; echo status $?; LD_AUDIT=/usr/lib/libauditprobe.so cat /dev/null; echo status $?");
+  CHECK(r.out == "cowroot: ifuncprobe: made system call 2 before the library started, outside the loader: cannot "
+                 "confine it\nstatus 126\n"
+                 "cowroot: cat: made system call 2 before the library started, outside the loader: cannot "
+                 "confine it\nstatus 126\n");
 }
 
 TEST_CASE("directory descriptors from outside the root are not passed in; the root's and the binds' are") {

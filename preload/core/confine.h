@@ -54,6 +54,10 @@ struct StubInfo {
   // vector describes it, the process writes kReleased and stops itself
   // (int3), and the tracer hands its debugger the exec stop then.
   uint64_t tracer;
+  // Set by the library when it leaves the stub's handler in place (a
+  // sanitizer's process, one of cowroot's own programs): the handler then
+  // lets every call through, as before the library started.
+  uint32_t pass;
 };
 constexpr uint64_t kTraced = 0x6465636172547243ull, kReleased = 0x6573616c65527243ull;
 // The kernel's account of the memory as the stub found it, in the form

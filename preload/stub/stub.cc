@@ -100,6 +100,7 @@ struct StubData {
   uint64_t main_lo, main_hi;
   const char* main_name;
   char mode;
+  char name[16];  // the process's name (its comm), for a refusal
   // Where the root's loader's own host paths are (ldpatch.h): for the loader
   // this stub starts ('L'), or the one cowroot-trace starts ('H').
   uint32_t ldruns[ldpatch::kMaxRuns];
@@ -112,7 +113,7 @@ struct StubPage {
 }  // namespace
 
 // At its fixed address (confine.h): read by the library when it starts.
-__attribute__((section(".crinfo"), used)) StubPage cr_stub_page = {{confine::kStubMagic, 0}, {{}, 0, 0, "", 0, {}, {}}};
+__attribute__((section(".crinfo"), used)) StubPage cr_stub_page = {{confine::kStubMagic, 0}, {{}, 0, 0, "", 0, {}, {}, {}}};
 
 namespace {
 
@@ -162,6 +163,51 @@ long stub_exec(int dirfd, const char* path, char* const* argv, char* const* envp
   return sc(SYS_execve, (long)"/proc/self/exe", (long)argv, (long)env);
 }
 
+// What may pass before the library takes the handler over in a root
+// ('L'): the signal calls (answered here), the real ids, and the calls on
+// /proc, /dev and /sys by absolute name (the same inside a root as on the
+// host: a sanitizer's runtime reads /proc/self/maps there before the
+// library can say it leaves this handler in place).
+bool early_call_passes(long nr, long a0, long a1) {
+  const char* p = nullptr;
+  switch (nr) {
+    case SYS_rt_sigaction: case SYS_rt_sigprocmask:
+    case SYS_getuid: case SYS_geteuid: case SYS_getgid: case SYS_getegid: case SYS_getresuid:
+    case SYS_getresgid: case SYS_getgroups:
+      return true;
+    case SYS_open: case SYS_stat: case SYS_lstat: case SYS_access: case SYS_readlink: case SYS_statfs:
+      p = reinterpret_cast<const char*>(a0);
+      break;
+    case SYS_openat: case SYS_newfstatat: case SYS_statx: case SYS_faccessat: case SYS_readlinkat:
+#ifdef SYS_faccessat2
+    case SYS_faccessat2:
+#endif
+      p = reinterpret_cast<const char*>(a1);
+      break;
+    default:
+      return false;
+  }
+  if (!p) return false;
+  auto has = [&](const char* w) {
+    for (const char* q = p; *q; q++) {
+      int i = 0;
+      while (w[i] && q[i] == w[i]) i++;
+      if (!w[i] && (q[i] == '/' || q[i] == 0)) return true;
+    }
+    return false;
+  };
+  // Never a way back to the host's tree: "..", a process's root, working
+  // directory or descriptors.
+  if (has("/..") || has("/root") || has("/cwd") || has("/fd") || has("/map_files")) return false;
+  static const char* const kSame[] = {"/proc/", "/dev/", "/sys/"};
+  for (const char* d : kSame) {
+    int i = 0;
+    while (d[i] && p[i] == d[i]) i++;
+    if (!d[i]) return true;
+  }
+  return false;
+}
+
 void on_sigsys(int, siginfo_t* si, void* ucv) {
   auto* uc = static_cast<ucontext_t*>(ucv);
   greg_t* g = uc->uc_mcontext.gregs;
@@ -172,7 +218,27 @@ void on_sigsys(int, siginfo_t* si, void* ucv) {
   uint64_t ip = (uint64_t)g[REG_RIP];
   if (ip >= g_stub.main_lo && ip < g_stub.main_hi) die(g_stub.main_name, ": runs without the library (its loader did not load it): cannot confine it");
   long nr = g[REG_RAX];
+  // The root's loader runs inside the window, where its calls pass the
+  // filter: a call trapped before the library takes this handler over is
+  // another's, made before the program could be confined (a library's
+  // IFUNC resolver while the loader relocates it, an audit module of the
+  // program's: LD_AUDIT). Their paths are inside paths, which this handler
+  // cannot translate: refused, the program with it, but for what
+  // early_call_passes lets through, until the library says it leaves this
+  // handler in place (pass).
   long a0 = g[REG_RDI], a1 = g[REG_RSI], a2 = g[REG_RDX], a3 = g[REG_R10], a4 = g[REG_R8], a5 = g[REG_R9];
+  if (g_stub.mode == 'L' && !g_info.pass && !early_call_passes(nr, a0, a1)) {
+    char tail[96];
+    int k = 0;
+    long v = nr < 0 ? 0 : nr;
+    char d[24];
+    int nd = 0;
+    do d[nd++] = char('0' + v % 10); while ((v /= 10) > 0);
+    while (nd) tail[k++] = d[--nd];
+    for (const char* t = " before the library started, outside the loader: cannot confine it"; *t; t++) tail[k++] = *t;
+    tail[k] = 0;
+    die(g_stub.name, ": made system call ", tail);
+  }
   long r;
   auto* mask = reinterpret_cast<uint64_t*>(&uc->uc_sigmask);
   switch (nr) {
@@ -412,6 +478,7 @@ extern "C" [[noreturn]] void cr_stub_main(long* sp) {
     char comm[16] = {};
     for (int i = 0; i < 15 && name[i]; i++) comm[i] = name[i];
     sc(SYS_prctl, 15 /* PR_SET_NAME */, (long)comm);
+    memcpy(g_stub.name, comm, sizeof comm);
   }
 
   KSigaction sa{};

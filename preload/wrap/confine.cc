@@ -704,6 +704,7 @@ void confine_start() {
     if (info && info->mode == 'H') {
       // One of cowroot's own programs: its calls pass, as the stub lets
       // them; the programs it starts are planned as ever.
+      const_cast<confine::StubInfo*>(info)->pass = 1;
       return;
     }
   }
@@ -713,6 +714,8 @@ void confine_start() {
     // on (reading /proc/self/maps), and intercepts the string functions the
     // handler would call while it is not ready: such a process is not
     // confined (inherited, the stub's handler lets its calls through).
+    if (const confine::StubInfo* info = inherited ? confine::stub_info() : nullptr)
+      const_cast<confine::StubInfo*>(info)->pass = 1;
     return;
   }
   if (!inherited) {
