@@ -612,6 +612,19 @@ TEST_CASE("/proc/self/exe is the program: it re-executes itself, and other proce
   CHECK(r.out == "found\n");
 }
 
+// The loader's own options name inside paths, as LD_AUDIT does: given to
+// the loader as the root's host paths (it opened the host's files: a
+// --preload of any host file told whether it was there and an ELF file).
+TEST_CASE("the root's loader run by name: --preload, --audit and --library-path name the root's files") {
+  TempDir d;
+  write_file(d / "host-only", "not an ELF file\n");
+  auto r = in_root("ld=$(ls /lib64/ld-linux-*.so.2); $ld --preload " + q(d / "host-only") + " /bin/cat /dev/null 2>&1 | "
+                   "grep -o 'cannot open shared object file'; $ld --audit " + q(d / "host-only") +
+                   " /bin/cat /dev/null 2>&1 | grep -o 'cannot open shared object file'; "
+                   "$ld --library-path /nowhere /bin/cat /dev/null && echo found libc");
+  CHECK(r.out == "cannot open shared object file\ncannot open shared object file\nfound libc\n");
+}
+
 TEST_CASE("the root's loader run by name: ldd and ld.so --version work inside, and ldd lists inside paths") {
   auto r = in_root("ldd /bin/sh | grep -c 'libc.so.6 => /'; ld=$(ls /lib64/ld-linux-*.so.2 2>/dev/null || ls /lib/ld-linux-*.so.*); "
                    "$ld --version | head -n 1 | grep -o ^ld.so; "

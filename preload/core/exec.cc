@@ -668,6 +668,52 @@ void note_argv(Plan* p, char** la, bool given, const char* argv0) {
 // loader gets the session's own options first (the root's libraries, never
 // the host's cache, the library preloaded), and PROGRAM, an inside path,
 // becomes its host path.
+// A list of paths (entries split at any of `seps`) with each absolute one
+// made the root's host path (resolved in the root; one that is not there,
+// its name under the root's top), appended to buf at *used: the copy, or
+// nullptr when buf is full.
+const char* host_list(const char* list, const char* seps, char* buf, size_t n, size_t* used) {
+  char* start = buf + *used;
+  size_t w = *used;
+  auto put = [&](const char* s, size_t l) {
+    if (w + l + 1 >= n) return false;
+    memcpy(buf + w, s, l);
+    w += l;
+    buf[w] = 0;
+    return true;
+  };
+  for (const char* p = list;;) {
+    const char* q = p;
+    while (*q && !strchr(seps, *q)) q++;
+    size_t el = q - p;
+    PathBuf ent, host;
+    const char* out = p;
+    size_t ol = el;
+    if (el && p[0] == '/' && el < sizeof ent) {
+      memcpy(ent, p, el);
+      ent[el] = 0;
+      Resolved r;
+      if (resolve(AT_FDCWD, ent, kFollow, &r) == 0 && r.dirfd == AT_FDCWD && r.path[0] == '/') {
+        out = r.path;
+        ol = strlen(r.path);
+      } else if (host_unwalked(ent, host, sizeof host)) {
+        out = host;
+        ol = strlen(host);
+      }
+      if (!put(out, ol)) return nullptr;
+    } else if (!put(out, ol)) {
+      return nullptr;
+    }
+    if (!*q) break;
+    if (!put(q, 1)) return nullptr;
+    p = q + 1;
+  }
+  if (w + 1 >= n) return nullptr;
+  buf[w] = 0;
+  *used = w + 1;
+  return start;
+}
+
 int plan_loader_run(Plan* p, char** a, char* const envp[], char** env_slots, size_t env_cap) {
   size_t argc = argv_count(a);
   if (argc + 8 > sizeof p->args / sizeof p->args[0] - 1) return -E2BIG;
@@ -716,11 +762,35 @@ int plan_loader_run(Plan* p, char** a, char* const envp[], char** env_slots, siz
   // `a` may be this plan's own array, further on: each entry is read before
   // the output, at most eight slots behind, reaches it.
   bool program_seen = false;
+  size_t ov = 0;
   for (size_t i = 1; i < argc; i++) {
     const char* v = a[i];
     if (!program_seen && v[0] == '-' && v[1] == '-') {
       out[k++] = a[i];
-      if (loader_option_takes_value(v) && i + 1 < argc) out[k++] = a[++i];
+      if (loader_option_takes_value(v) && i + 1 < argc) {
+        const char* val = a[++i];
+        // The program's own search directories, preloads and audit modules
+        // name inside paths: the loader gets their host paths in the root
+        // (it would have opened the host's files).
+        const char* seps = !strcmp(v, "--library-path") ? ":;" : !strcmp(v, "--preload") ? ": " :
+                           !strcmp(v, "--audit") ? ":" : nullptr;
+        if (seps) {
+          const char* t = host_list(val, seps, p->optvals, sizeof p->optvals, &ov);
+          if (!t) return -E2BIG;
+          val = t;
+          // The last --library-path is the loader's: the root's directories
+          // after the program's, as the loader searches its cache and
+          // default directories after it in a real root.
+          if (!strcmp(v, "--library-path")) {
+            size_t tl = strlen(t), ll = strlen(p->libpath);
+            if (ov + ll + 1 >= sizeof p->optvals) return -E2BIG;
+            if (tl) p->optvals[ov - 1] = ':';  // (none empty: "" would be the working directory)
+            memcpy(p->optvals + ov - (tl ? 0 : 1), p->libpath, ll + 1);
+            ov += ll + (tl ? 1 : 0);
+          }
+        }
+        out[k++] = const_cast<char*>(val);
+      }
       continue;
     }
     if (!program_seen) {

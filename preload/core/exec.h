@@ -42,6 +42,7 @@ struct Plan {
   char preloadarg[kHostPathMax + 2048];  // --preload's value when the root has such a list
   const char* libtail;    // the root's part of libpath (after LD_LIBRARY_PATH's)
   char preload[256];      // a sanitizer runtime the program needs, loaded first (its soname)
+  char optvals[4096];     // the program's own --library-path, --preload, --audit to the loader, as host paths
   ExecCreds creds;        // the new program's credentials (a setuid file's owner, file capabilities)
   bool creds_set;
   char argvnote[72];      // COWROOT_ARGV: where the program's arguments are (see note_argv)

@@ -581,7 +581,7 @@ bool exec_env(char* const* envp, char** out, size_t cap, char* buf, size_t bufle
                                      "COWROOT_BINDS", "COWROOT_EXE", kEnvFakechroot, "FAKECHROOT",
                                      "FAKECHROOT_VERSION", "FAKECHROOT_BASE", "COWROOT_COW", "COWROOT_COW_DIR", "COWROOT_COW_SET",
                                      "FAKECHROOT_BASE_ORIG", "COWROOT_LIBPATH", "COWROOT_COMM",
-                                     "COWROOT_ARGV", "COWROOT_LOADERS"};
+                                     "COWROOT_ARGV", "COWROOT_LOADERS", "LD_AUDIT"};
   // LD_PRELOAD: this library first, then whatever else the program asked
   // for; a sanitizer's runtime goes before it. Written in place into buf
   // (no big buffers on the stack: a fork's child pays a page fault for
@@ -631,6 +631,44 @@ bool exec_env(char* const* envp, char** out, size_t cap, char* buf, size_t bufle
     }
     out[n++] = start;
     used += w + 1;
+  }
+  // LD_AUDIT: in a root its entries name inside paths, which the loader
+  // (host paths only) is given as the root's host paths, as LD_PRELOAD's.
+  for (char* const* e = envp; e && *e; e++) {
+    if (strncmp(*e, "LD_AUDIT=", 9) != 0) continue;
+    if (host_view || !g_root.active) {
+      if (n + 1 >= cap) return false;
+      out[n++] = *e;
+      break;
+    }
+    if (n + 1 >= cap) return false;
+    char* start = buf + used;
+    size_t room = buflen - used, w = 0;
+    auto put = [&](const char* str, size_t l) {
+      if (w + l + 2 > room) return false;
+      memcpy(start + w, str, l);
+      w += l;
+      start[w] = 0;
+      return true;
+    };
+    if (!put("LD_AUDIT=", 9)) return false;
+    for (const char* p = *e + 9; *p;) {
+      const char* q = p;
+      while (*q && *q != ':') q++;
+      size_t el = q - p;
+      const char* ent = p;
+      PathBuf host;
+      if (el && preload_entry_host(ent, el, host, sizeof host)) {
+        ent = host;
+        el = strlen(host);
+      }
+      if (w > 9 && !put(":", 1)) return false;
+      if (!put(ent, el)) return false;
+      p = *q ? q + 1 : q;
+    }
+    out[n++] = start;
+    used += w + 1;
+    break;
   }
   if (!add(kEnvState, s.state_dir) || !add(kEnvLib, s.lib) || !add(kEnvFaked, s.faked)) return false;
   if (s.live_fd >= 0 && !add_num(kEnvFd, s.live_fd)) return false;
