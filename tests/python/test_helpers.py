@@ -1,6 +1,7 @@
 """Every helper of the Chroot, through the plugin's root fixture: each
 checked against what a program inside the root sees."""
 
+import contextlib
 import os
 import stat
 import subprocess
@@ -64,6 +65,28 @@ def test_timeout_kills_the_program(root):
     assert time.monotonic() - start < 10
 
 
+@contextlib.contextmanager
+def _alarm_raises(seconds):
+    """SIGALRM after `seconds`, whose handler raises (pytest-timeout's
+    way): the body must be interrupted by it."""
+    import signal
+
+    class Expired(Exception):
+        pass
+
+    def expire(signum, frame):
+        raise Expired()
+
+    old = signal.signal(signal.SIGALRM, expire)
+    signal.setitimer(signal.ITIMER_REAL, seconds)
+    try:
+        with pytest.raises(Expired):
+            yield
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, old)
+
+
 # A program that ignores SIGINT and SIGTERM, with a child: their pids in /tmp/pids.
 _STUBBORN = "trap '' INT TERM; sleep 60 & echo $$ $! > /tmp/pids.new; mv /tmp/pids.new /tmp/pids; wait; wait"
 
@@ -88,23 +111,9 @@ def test_an_exception_from_a_signal_handler_stops_the_run_at_once(root):
     # pytest-timeout's way (SIGALRM, its handler raises), or any handler's:
     # raised while the program runs, as subprocess.run's wait would, and
     # the program and what it started are killed first.
-    import signal
-
-    class Expired(Exception):
-        pass
-
-    def expire(signum, frame):
-        raise Expired()
-
-    old = signal.signal(signal.SIGALRM, expire)
-    signal.setitimer(signal.ITIMER_REAL, 1.0)
     start = time.monotonic()
-    try:
-        with pytest.raises(Expired):
-            root.run(["sh", "-c", _STUBBORN])
-    finally:
-        signal.setitimer(signal.ITIMER_REAL, 0)
-        signal.signal(signal.SIGALRM, old)
+    with _alarm_raises(1.0):
+        root.run(["sh", "-c", _STUBBORN])
     assert time.monotonic() - start < 10
     pids = [int(p) for p in root.read("/tmp/pids").split()]
     assert len(pids) == 2 and _pids_gone(pids)
@@ -466,28 +475,16 @@ def test_an_image_build_is_interrupted_at_once(tmp_path, monkeypatch):
     # A first build takes minutes: a signal handler's exception (Ctrl-C at
     # the test process alone, pytest-timeout's alarm) comes at once, as for
     # a run. A mirror that answers nothing keeps the build waiting.
-    import signal
     import socket
     srv = socket.socket()
     srv.bind(("127.0.0.1", 0))
     srv.listen(8)
     port = srv.getsockname()[1]
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
-
-    class Expired(Exception):
-        pass
-
-    def expire(signum, frame):
-        raise Expired()
-
-    old = signal.signal(signal.SIGALRM, expire)
-    signal.setitimer(signal.ITIMER_REAL, 2.0)
     start = time.monotonic()
     try:
-        with pytest.raises(Expired):
+        with _alarm_raises(2.0):
             cowroot.Image.get(name="waits", suite="bookworm", mirror="http://127.0.0.1:%d/debian" % port)
     finally:
-        signal.setitimer(signal.ITIMER_REAL, 0)
-        signal.signal(signal.SIGALRM, old)
         srv.close()  # the build then fails on its own, in the background
     assert time.monotonic() - start < 10
