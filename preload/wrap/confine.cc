@@ -310,9 +310,7 @@ bool passes_as_is(long nr, long* a, PathBuf* inside) {
     bool given = false;
     for (int k = 0; k < t_npassed && k < kPassedMax && !given; k++) given = t_passed[k] == p;
     if (given) continue;
-    size_t sl = strlen(g_session.state_dir);
-    if (p[0] == '/' && sl && strncmp(p, g_session.state_dir, sl) == 0 && p[sl] == '/' && strstr(p + sl, kLinksName))
-      continue;
+    if (p[0] == '/' && loader_links_path(p)) continue;
     as_is = false;
     if (p[0] == '/' && root_host_path(p) && to_inside(p, inside[i], sizeof inside[i])) a[idx[i]] = (long)inside[i];
   }

@@ -265,9 +265,13 @@ bool under(const char* name, const char* dir, size_t dl) {
 
 }  // namespace
 
+bool loader_links_path(const char* n) {
+  return under(n, g_session.state_dir, strlen(g_session.state_dir)) && strstr(n, kLinksName);
+}
+
 bool root_host_path(const char* n) {
   if (under(n, g_root.top, g_root.top_len)) return true;
-  if (under(n, g_session.state_dir, strlen(g_session.state_dir)) && strstr(n, kLinksName)) return true;
+  if (loader_links_path(n)) return true;
   for (int i = 0; i < g_root.nbinds; i++)
     if (under(n, g_root.binds[i].host, g_root.binds[i].host_len)) return true;
   return false;

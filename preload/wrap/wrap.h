@@ -80,6 +80,8 @@ const struct link_map* first_loaded_object();
 // bind's host side or under it, or the loader's links in the state
 // directory (which lead into the root).
 bool root_host_path(const char* host);
+// Whether a host path is in the loader's links of the state directory.
+bool loader_links_path(const char* host);
 
 // libc's function, called as one whose calls are already translated.
 template <typename T>
