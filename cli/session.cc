@@ -7,11 +7,13 @@
 #include <signal.h>
 #include <poll.h>
 #include <sys/file.h>
+#include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
+#include <ucontext.h>
 #include <unistd.h>
 #include <algorithm>
 #include <cerrno>
@@ -66,6 +68,67 @@ std::vector<int> open_fds() {
 }  // namespace
 
 namespace {
+#if defined(__x86_64__)
+// The launcher's child between the filter and its exec: its own trapped
+// calls (libc's, the planner's) are made as they are, through the gate. A
+// mask set here would be undone by the signal's return: it is set in the
+// frame, SIGSYS never in it.
+void pass_trapped(int, siginfo_t* si, void* ucv) {
+  auto* uc = static_cast<ucontext_t*>(ucv);
+  greg_t* g = uc->uc_mcontext.gregs;
+  if (si->si_code != 1 /* SYS_SECCOMP */) return;
+  long nr = g[REG_RAX], a0 = g[REG_RDI], a1 = g[REG_RSI], a2 = g[REG_RDX];
+  if (nr == SYS_rt_sigprocmask) {
+    uint64_t cur, set = a1 ? *reinterpret_cast<const uint64_t*>(a1) : 0;
+    memcpy(&cur, &uc->uc_sigmask, sizeof cur);
+    long r = 0;
+    if (a2) memcpy(reinterpret_cast<void*>(a2), &cur, sizeof cur);
+    if (a1) {
+      if (a0 == SIG_BLOCK) cur |= set;
+      else if (a0 == SIG_UNBLOCK) cur &= ~set;
+      else if (a0 == SIG_SETMASK) cur = set;
+      else r = -EINVAL;
+    }
+    cur &= ~(1ull << (SIGSYS - 1));
+    memcpy(&uc->uc_sigmask, &cur, sizeof cur);
+    g[REG_RAX] = r;
+    return;
+  }
+  g[REG_RAX] = cr::sys::raw(nr, a0, a1, a2, g[REG_R10], g[REG_R8], g[REG_R9]);
+}
+#endif
+
+// The session's first program is confined from its first instruction, as
+// every program it starts is: this child of the launcher (not confined
+// itself) puts the filter on before it plans the exec, which then goes
+// through cowroot-stub as a confined process's does. Without it the
+// library put the filter on in its constructor, after the loader had run
+// the libraries' IFUNC resolvers and an audit module's code unconfined.
+// Where it cannot be had (no seccomp, the window taken), the exec is
+// planned as before and the library tries again.
+void confine_first_program() {
+#if defined(__x86_64__)
+  namespace cf = cr::confine;
+  if (!cr::g_confine.plan_static || !cr::g_confine.stub[0] || cf::probe() || cf::gate_mapped()) return;
+  if (cf::map_gate() != 0) return;
+  struct sigaction sa{}, old{};
+  sa.sa_sigaction = pass_trapped;
+  sa.sa_flags = SA_SIGINFO | SA_NODEFER;
+  sigemptyset(&sa.sa_mask);
+  void* own_gate = cr::sys::g_gate;
+  if (sigaction(SIGSYS, &sa, &old) == 0) {
+    cr::sys::g_gate = reinterpret_cast<void*>(cf::kGate);
+    if (cf::install_filter() == 0) {
+      cr::g_confine.launch = true;
+      return;
+    }
+    cr::sys::g_gate = own_gate;
+    sigaction(SIGSYS, &old, nullptr);
+  }
+  munmap(reinterpret_cast<void*>(cf::kWinBase), cf::kGate + 4096 - cf::kWinBase);
+#endif
+}
+
 volatile pid_t g_relay_to;
 volatile sig_atomic_t g_term_seen;  // --kill-on-term: a SIGTERM came
 void relay(int sig, siginfo_t* si, void*) {
@@ -598,6 +661,7 @@ int run_session(const Options& o) {
     cr::g_state.open(dir.c_str(), false, /*lazy_heap=*/true);
     signal(SIGINT, SIG_DFL);
     signal(SIGQUIT, SIG_DFL);
+    confine_first_program();
     // Search PATH the way the session sees the file system (inside the root).
     int refused = 0;
     int err = cr::search_path(argv[0], argv.data(), true, [&](const char* path, char* const* av) {

@@ -292,6 +292,11 @@ TEST_CASE("code that runs before main (.preinit_array, a needed library's constr
                  "confine it\nstatus 126\n"
                  "cowroot: cat: made system call 2 before the library started, outside the loader: cannot "
                  "confine it\nstatus 126\n");
+  // The session's first program too, which the launcher starts: its child
+  // puts the filter on before the exec.
+  r = sh("cd / && " + cowroot() + " -r " + q(root()) + " -- ifuncprobe 2>&1; echo status $?");
+  CHECK(r.out == "cowroot: ifuncprobe: made system call 2 before the library started, outside the loader: cannot "
+                 "confine it\nstatus 126\n");
 }
 
 TEST_CASE("directory descriptors from outside the root are not passed in; the root's and the binds' are") {

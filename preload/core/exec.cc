@@ -323,11 +323,11 @@ int finish(Plan* p, const char* path, int dirfd, char** argv, char* const envp[]
     for (char** e = env_slots; *e; e++)
       if (strncmp(*e, "LD_TRACE_LOADED_OBJECTS=", 24) == 0) *e += 3;  // "TRACE_LOADED_OBJECTS=…"
   }
-  if (g_confine.active) return confine::to_stub(p, env_slots, env_cap);
-  // The session's first program (the launcher is not confined itself): the
-  // root's loader goes through the stub all the same, which makes the
-  // loader's own host paths lead nowhere (ldpatch.h); the library confines
-  // the process when it starts.
+  if (via_stub()) return confine::to_stub(p, env_slots, env_cap);
+  // The session's first program where the launcher's child could not put
+  // the filter on (confine_first_program): the root's loader goes through
+  // the stub all the same, which makes the loader's own host paths lead
+  // nowhere (ldpatch.h); the library confines the process when it starts.
   if (g_confine.plan_static && g_confine.stub[0] && p->path == p->loader && p->ldruns_known && p->ldruns[0])
     return confine::to_stub(p, env_slots, env_cap);
   return 0;
@@ -901,7 +901,7 @@ int plan_exec(Plan* p, int dirfd, const char* path, char* const argv[], char* co
         env_slots[k] = orig;
         env_slots[k + 1] = nullptr;
         p->envp = env_slots;
-        if (g_confine.active) {
+        if (via_stub()) {
           // The stub maps ELF programs only: a substitute that is a script
           // starts its interpreter (a host path too), as the kernel would.
           char* interp = p->interp[0];
@@ -1252,7 +1252,7 @@ int plan_exec(Plan* p, int dirfd, const char* path, char* const argv[], char* co
   // musl's loader cannot load the library (built for glibc): confined, the
   // program would run with its calls passed untranslated. Said, not done.
   // (Inside a root, loader_caps below refuses it with the root named.)
-  if (g_confine.active && !g_root.active && strncmp(base_name(interp), "ld-musl", 7) == 0) {
+  if (via_stub() && !g_root.active && strncmp(base_name(interp), "ld-musl", 7) == 0) {
     say(p->exe, ": its loader ", interp, " cannot load cowroot's library (built for glibc): cannot confine it");
     return -EACCES;
   }
