@@ -94,10 +94,18 @@ int main(int argc, char** argv) {
     close(p[0]);
     dup2(p[1], 1);
     close(p[1]);
+    // The loader run by name (ldd's way) names itself by its argv[0] (a
+    // shared library's listing has no PT_INTERP to name it by): the
+    // caller's, as the kernel would have given it.
+    const char* path = argv[0];
+    if (const char* name = getenv("COWROOT_TRACE_ARGV0")) {
+      argv[0] = strdup(name);
+      unsetenv("COWROOT_TRACE_ARGV0");
+    }
     // Straight to the kernel (not even through syscall()): the library
     // this process has preloaded would plan the exec a second time.
-    long r = cr::sys::raw(SYS_execve, (long)argv[0], (long)argv, (long)environ);
-    fprintf(stderr, "cowroot-trace: %s: %s\n", argv[0], strerror((int)-r));
+    long r = cr::sys::raw(SYS_execve, (long)path, (long)argv, (long)environ);
+    fprintf(stderr, "cowroot-trace: %s: %s\n", path, strerror((int)-r));
     _exit(127);
   }
   close(p[1]);

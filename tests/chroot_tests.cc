@@ -380,6 +380,13 @@ TEST_CASE("ldd lists the loader by the name the program asks for, as a real chro
   CHECK(r.out.find(want) == 0);
   CHECK(r.out.find("\n" + want) != std::string::npos);
   CHECK(r.out.find("=>") == std::string::npos);
+  // A shared library has no PT_INTERP: the loader names itself by the
+  // argv[0] it was run with (ldd's /lib64/ld-linux-x86-64.so.2), not by
+  // the file it is.
+  r = in_root("ldd /lib/x86_64-linux-gnu/libm.so.6 | grep ld-linux; cd /lib64 && ./ld-linux-x86-64.so.2 --list "
+              "/lib/x86_64-linux-gnu/libm.so.6 | grep ld-linux");
+  CHECK(r.out.find(want) == 0);
+  CHECK(r.out.find("\n\t./ld-linux-x86-64.so.2 (0x") != std::string::npos);
 }
 
 // update-alternatives makes a root's libblas.so.3 an absolute link

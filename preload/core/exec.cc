@@ -320,8 +320,15 @@ int finish(Plan* p, const char* path, int dirfd, char** argv, char* const envp[]
     // The host's loader starting cowroot-trace would take the request to
     // trace as its own: it travels under another name, put back for the
     // root's loader.
-    for (char** e = env_slots; *e; e++)
+    size_t n = 0;
+    for (char** e = env_slots; *e; e++, n++)
       if (strncmp(*e, "LD_TRACE_LOADED_OBJECTS=", 24) == 0) *e += 3;  // "TRACE_LOADED_OBJECTS=…"
+    // The loader run by name (ldd's way) names itself by its argv[0]: the
+    // tracer gives it the caller's, not the host path it runs.
+    if (p->tracename[0] && n + 1 < env_cap) {
+      env_slots[n] = p->tracename;
+      env_slots[n + 1] = nullptr;
+    }
   }
   if (via_stub()) return confine::to_stub(p, env_slots, env_cap);
   // The session's first program where the launcher's child could not put
@@ -806,6 +813,11 @@ int plan_loader_run(Plan* p, char** a, char* const envp[], char** env_slots, siz
   }
   out[k] = nullptr;
   to_inside(p->loader, p->exe, sizeof p->exe);  // what /proc/self/exe names, as natively
+  static const char kTraceName[] = "COWROOT_TRACE_ARGV0=";
+  if (a[0] && strlen(a[0]) + sizeof kTraceName <= sizeof p->tracename) {
+    memcpy(p->tracename, kTraceName, sizeof kTraceName - 1);
+    memcpy(p->tracename + sizeof kTraceName - 1, a[0], strlen(a[0]) + 1);
+  }
   return finish(p, p->loader, AT_FDCWD, out, envp, env_slots, env_cap);
 }
 
@@ -866,6 +878,7 @@ int plan_exec(Plan* p, int dirfd, const char* path, char* const argv[], char* co
   p->rootpreload[0] = 0;
   p->comm[0] = 0;
   p->argvnote[0] = 0;
+  p->tracename[0] = 0;
   p->argv0 = "";
   p->libtail = nullptr;
   p->mode = 'P';

@@ -46,6 +46,7 @@ struct Plan {
   ExecCreds creds;        // the new program's credentials (a setuid file's owner, file capabilities)
   bool creds_set;
   char argvnote[72];      // COWROOT_ARGV: where the program's arguments are (see note_argv)
+  char tracename[560];    // COWROOT_TRACE_ARGV0=the loader's argv[0] as its caller gave it, for cowroot-trace
   const char* argv0;      // ... and its argv[0], when the loader could not be given it
   char strings[3 * 4096 + 8192];
   // In a confined process (confine.h) the exec runs cowroot-stub, which
