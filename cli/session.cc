@@ -458,7 +458,15 @@ int run_session(const Options& o) {
   if (!root.empty() && is_dir(root + ".cowroot/state")) {
     dir = root + ".cowroot/state";
     ephemeral = false;
-    if (is_file(root + ".cowroot/shared")) setenv("COWROOT_COW", (root + ".cowroot").c_str(), 1);
+    // A clone (its sidecar names its base) whose record of what it shares
+    // with the base is gone or damaged: its writes could reach the base
+    // and every sibling. Refused; reset makes the record again.
+    std::string shared = root + ".cowroot/shared";
+    bool clone = is_file(root + ".cowroot/base");
+    if ((clone || is_file(shared)) && !cr::cow_record_readable(root.c_str()))
+      die((o.root_label.empty() ? root : o.root_label) + ": a clone whose record of the files it shares with its base (" + shared +
+          ") is missing or damaged: nothing is run in it (`cowroot reset` makes it again)");
+    if (clone || is_file(shared)) setenv("COWROOT_COW", (root + ".cowroot").c_str(), 1);
   } else {
     dir = make_session_dir();
   }

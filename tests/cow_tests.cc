@@ -310,6 +310,42 @@ TEST_CASE("a sealed base: a writer cowroot cannot see gets EACCES; verify report
   CHECK(v.out.find("new: /etc/new-file") != std::string::npos);
 }
 
+// A clone's `shared` record is what tells the base's inodes from the
+// clone's own. Gone or damaged, the launcher refuses the clone (reset makes
+// it again); damaged under a running session, its new programs take every
+// inode of more than one name as the base's: a write never reaches it.
+TEST_CASE("a clone whose record of shared files is gone or damaged: refused, or every linked inode is copied") {
+  Base b;
+  REQUIRE(sh(cowroot() + " seal " + q(b.base) + " 2>&1").status == 0);
+  std::string c = b.clone("c"), sib = b.clone("sib");
+  Snapshot before = snap(b.base + "/etc/data");
+  for (const char* damage : {"truncate -s 0", "truncate -s 100", "rm -f"}) {
+    CAPTURE(std::string(damage));
+    REQUIRE(sh(std::string(damage) + " " + q(c + ".cowroot/shared")).status == 0);
+    auto r = b.in(c, "chmod 600 /etc/data; echo w >> /etc/data");
+    CHECK(r.status == 1);
+    CHECK(r.out == "cowroot: " + c + ": a clone whose record of the files it shares with its base (" + c +
+                       ".cowroot/shared) is missing or damaged: nothing is run in it (`cowroot reset` makes it "
+                       "again)\n");
+    CHECK(same(snap(b.base + "/etc/data"), before));
+    auto reset = sh(cowroot() + " reset " + q(c) + " 2>&1");
+    CHECK(reset.status == 0);
+    CHECK(b.in(c, "stat -c %a /etc/data").out == "644\n");
+  }
+  // Damaged while a session runs: the programs it starts from then on (one
+  // that had it mapped gets SIGBUS at its next look, a truncated file's).
+  REQUIRE(sh("mkfifo " + q(c + "/tmp/ready") + " " + q(c + "/tmp/go")).status == 0);
+  auto r = sh(cowroot() + " -r " + q(c) +
+              " -- /bin/sh -c 'echo >/tmp/ready; read x </tmp/go; exec /bin/sh -c \"chmod 600 /etc/data; echo w >> "
+              "/etc/data; cat /etc/data; stat -c %a /etc/data /etc/a\"' >" + q(b.dir / "out") + " 2>&1 & read r <" +
+              q(c + "/tmp/ready") + "; truncate -s 0 " + q(c + ".cowroot/shared") + "; echo go >" + q(c + "/tmp/go") +
+              "; wait; cat " + q(b.dir / "out"));
+  CHECK(r.out == "base data\nw\n600\n644\n");
+  CHECK(same(snap(b.base + "/etc/data"), before));
+  CHECK(slurp(sib + "/etc/data") == "base data\n");
+  CHECK(sh(cowroot() + " verify " + q(b.base)).status == 0);
+}
+
 TEST_CASE("cloning an unsealed base says once that it is unprotected") {
   Base b;
   auto r = sh(cowroot() + " clone " + q(b.base) + " " + q(b.dir / "c") + " 2>&1");

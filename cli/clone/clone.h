@@ -24,6 +24,10 @@ int cow_reset_fast(const char* clone, char* err, size_t errlen);
 // cow_reset_fast, then the full re-clone when that says so: 0 or -1.
 int cow_reset(const char* clone, char* err, size_t errlen);
 
+// True when CLONE.cowroot/shared, the record of what the clone shares with
+// its base, is there and well formed.
+bool cow_record_readable(const char* clone);
+
 // Seals a base: no write bit on disk for its files (the apparent modes move
 // into its fake state), and a manifest that verify() compares against.
 int cow_seal(const char* base, char* err, size_t errlen);

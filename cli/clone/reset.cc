@@ -469,6 +469,9 @@ int reset_journal(const CloneRecord& c, char* err, size_t errlen) {
     return -1;
   }
   if (!same_base(c)) return 1;
+  // The record of what the clone shares, gone or damaged: only a full
+  // re-clone makes it again (the undo reads it).
+  if (SharedMap m{c.side + "/shared"}; !m.load()) return 1;
   Fd baseroot(open(c.base.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC));
   if (baseroot < 0) return 1;
   Journal journal;

@@ -1,5 +1,6 @@
 // The files of a clone's sidecar (sidecar.h).
 #include "sidecar.h"
+#include "clone.h"
 
 #include <fcntl.h>
 #include <sys/file.h>
@@ -57,7 +58,7 @@ SharedMap::~SharedMap() {
   if (set) munmap(const_cast<SharedSet*>(set), len);
 }
 
-bool SharedMap::has(dev_t dev, ino_t ino) {
+bool SharedMap::load() {
   if (!tried) {
     tried = true;
     Fd fd(open(path.c_str(), O_RDONLY | O_CLOEXEC));
@@ -74,8 +75,11 @@ bool SharedMap::has(dev_t dev, ino_t ino) {
       }
     }
   }
-  return set && dev == set->dev && shared_find(set, ino);
+  return set != nullptr;
 }
+
+bool SharedMap::has(dev_t dev, ino_t ino) { return load() && dev == set->dev && shared_find(set, ino); }
+
 
 namespace {
 
@@ -178,3 +182,11 @@ int open_clone(const char* clone_in, CloneRecord* c, char* err, size_t errlen) {
 }
 
 }  // namespace cr::cloning
+
+namespace cr {
+bool cow_record_readable(const char* clone) {
+  cloning::SharedMap m;
+  m.path = std::string(clone) + ".cowroot/shared";
+  return m.load();
+}
+}  // namespace cr

@@ -30,6 +30,7 @@ struct SharedMap {
   size_t len = 0;
   bool tried = false;
   ~SharedMap();
+  bool load();  // false: missing or damaged
   bool has(dev_t dev, ino_t ino);
 };
 

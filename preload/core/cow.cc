@@ -179,7 +179,13 @@ void cow_init() {
       g_cow.clone_root[l - 8] = 0;
       g_cow.clone_root_len = l - 8;
     }
-    g_cow.active = g_cow.set != nullptr;
+    // A clone's record damaged or removed behind the launcher's back (it
+    // refuses such a clone): an inode of more than one name may be the
+    // base's, and is taken as shared. Writing through to the base is what
+    // must never happen; a link the program made itself loses its link
+    // semantics on a write instead.
+    g_cow.damaged = !g_cow.set && g_cow.clone_root_len;
+    g_cow.active = g_cow.set != nullptr || g_cow.damaged;
   }
   const char* dir = getenv("COWROOT_COW_DIR");
   if (dir && *dir == '/' && copy_str(g_cow.dir, sizeof g_cow.dir, dir)) {
@@ -213,6 +219,9 @@ bool cow_shared(const struct statx& sx, const char* host, CowWhat what) {
     if (makedev(sx.stx_dev_major, sx.stx_dev_minor) != g_cow.set->dev) return false;
     if (find_slot(sx.stx_ino)) return true;
   }
+  if (g_cow.damaged)
+    return sx.stx_nlink > 1 && host && strncmp(host, g_cow.clone_root, g_cow.clone_root_len) == 0 &&
+           host[g_cow.clone_root_len] == '/';
   if (g_cow.dir_len && !g_cow.set && S_ISREG(sx.stx_mode) && sx.stx_nlink > 1 && host && host[0] == '/') {
     size_t l = g_cow.dir_len;
     return strncmp(host, g_cow.dir, l) == 0 && (host[l] == '/' || l == 1);
@@ -414,7 +423,7 @@ bool cow_may_share(const struct statx& sx, CowWhat what) {
   // The shared test by inode needs no name; the link-count rule and the
   // break need the file's host path.
   if (g_cow.set) return makedev(sx.stx_dev_major, sx.stx_dev_minor) == g_cow.set->dev && find_slot(sx.stx_ino);
-  return S_ISREG(sx.stx_mode) && sx.stx_nlink > 1;
+  return (g_cow.damaged || S_ISREG(sx.stx_mode)) && sx.stx_nlink > 1;
 }
 
 namespace {

@@ -39,6 +39,7 @@ struct SharedSet;
 // right after them (a page each; see RootConfig).
 struct CowConfig {
   bool active = false;
+  bool damaged = false;    // a sidecar whose `shared` could not be read: every inode of more than one name is shared
   uint64_t note_salt = 0;  // new with each cow_init: the journal's "written already" memory
   const SharedSet* set = nullptr;
   size_t set_len = 0;
