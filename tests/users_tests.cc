@@ -427,3 +427,17 @@ TEST_CASE("sudo with a NOPASSWD rule runs as root and as another user; without o
   // No warning either (sudo's audit message: no audit for a fake root).
   CHECK(r.out == "0\ncarol\n1\ncarol-refused\n");
 }
+
+// dpkg-buildpackage run by a build user calls `fakeroot debian/rules
+// binary` (-rfakeroot, Rules-Requires-Root): inside a session fakeroot is
+// the session's own, and what it runs is root, whoever started it, as
+// fakeroot's daemon makes it; with no command, the caller's shell.
+TEST_CASE("a fake user's fakeroot CMD runs CMD as root: chown and mknod work, and the owners stay") {
+  auto r = in_root(
+      "printf '#!/bin/sh\\necho the real fakeroot ran\\n' > /usr/bin/fakeroot && chmod 755 /usr/bin/fakeroot && "
+      "mkdir -p /home/fr.1 && chown 1000:1000 /home/fr.1 && cd /home/fr.1 && " +
+      as(1000, "sh -c 'id -u; fakeroot id -u; fakeroot -u -- sh -c \"touch f; chown 0:0 f && mknod d c 1 3 && "
+               "id -g\"; echo id -u | fakeroot; SHELL=$(command -v id) fakeroot -u; "
+               "stat -c \"%u:%g %F\" f d; rm f d && echo removed'"));
+  CHECK(r.out == "1000\n0\n0\n0\nuid=0(root) gid=0(root) groups=0(root)\n0:0 regular empty file\n0:0 character special file\nremoved\n");
+}

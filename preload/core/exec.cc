@@ -296,7 +296,8 @@ int exec_permission(const struct statx& sx, bool passthrough) {
 // The credentials the program in `sx` starts with (setuid, setgid, file
 // capabilities of its fake view).
 void program_creds(Plan* p, const struct statx& sx) {
-  exec_creds(fake_view(sx), &p->creds);
+  if (p->as_root) root_exec_creds(&p->creds);
+  else exec_creds(fake_view(sx), &p->creds);
   p->creds_set = true;
 }
 
@@ -947,7 +948,11 @@ int plan_exec(Plan* p, int dirfd, const char* path, char* const argv[], char* co
 
   // `fakeroot CMD` inside a session (cowroot is fakeroot already): CMD runs
   // in this session, as a nested fakeroot would wish to, after fakeroot's
-  // own options. Through env, which searches PATH as fakeroot's exec would.
+  // own options, as root whoever started it (a build user's
+  // `dpkg-buildpackage -rfakeroot`); with no CMD, the caller's $SHELL or
+  // /bin/sh. Through env, which searches PATH as fakeroot's exec would.
+  // Its -s and -i are not needed: the session keeps one fake state, in
+  // which a later fakeroot finds what an earlier one did.
   {
     const char* b = strrchr(path ? path : "", '/');
     b = b ? b + 1 : path;
@@ -964,15 +969,18 @@ int plan_exec(Plan* p, int dirfd, const char* path, char* const argv[], char* co
                      !strcmp(a, "-i") || !strcmp(a, "-b") || !strcmp(a, "--fd-base");
         if (takes && argv[i + 1]) i++;
       }
-      if (argv[i]) {
-        static const char* const env_path = "/usr/bin/env";
-        size_t rest = argv_count(argv + i);
-        if (rest + 2 > argv_cap) return -E2BIG;
-        argv_slots[0] = const_cast<char*>("env");
-        for (size_t k = 0; k <= rest; k++) argv_slots[k + 1] = argv[i + k];
-        return plan_exec(p, dirfd, env_path, argv_slots, envp, 0, env_slots, env_cap, argv_slots + rest + 2,
-                         argv_cap - rest - 2);
-      }
+      static const char* const env_path = "/usr/bin/env";
+      char* shell[2] = {const_cast<char*>("/bin/sh"), nullptr};
+      for (char* const* e = envp; !argv[i] && e && *e; e++)
+        if (strncmp(*e, "SHELL=", 6) == 0 && (*e)[6]) shell[0] = *e + 6;
+      char* const* cmd = argv[i] ? argv + i : shell;
+      size_t rest = argv_count(cmd);
+      if (rest + 2 > argv_cap) return -E2BIG;
+      argv_slots[0] = const_cast<char*>("env");
+      for (size_t k = 0; k <= rest; k++) argv_slots[k + 1] = cmd[k];
+      p->as_root = true;
+      return plan_exec(p, dirfd, env_path, argv_slots, envp, 0, env_slots, env_cap, argv_slots + rest + 2,
+                       argv_cap - rest - 2);
     }
   }
 

@@ -46,6 +46,7 @@ struct Plan {
   ExecCreds creds;        // the new program's credentials (a setuid file's owner, file capabilities)
   bool creds_set;
   char argvnote[72];      // COWROOT_ARGV: where the program's arguments are (see note_argv)
+  bool as_root;           // `fakeroot CMD`: CMD gets every id 0 (root_exec_creds), whoever runs it
   char tracename[560];    // COWROOT_TRACE_ARGV0=the loader's argv[0] as its caller gave it, for cowroot-trace
   const char* argv0;      // ... and its argv[0], when the loader could not be given it
   char strings[3 * 4096 + 8192];
@@ -124,6 +125,7 @@ long with_plan(int dirfd, const char* path, char* const argv[], char* const envp
   char** av = static_cast<char**>(__builtin_alloca(ac * sizeof(char*)));
   Plan* p = static_cast<Plan*>(__builtin_alloca(sizeof(Plan)));
   p->interp[0][0] = p->interp[1][0] = p->interp[2][0] = 0;
+  p->as_root = false;
   if (int e = plan_exec(p, dirfd, path, argv, envp, flags, env, ec, av, ac); e < 0) return e;
   return run(*p);
 }

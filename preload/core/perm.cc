@@ -257,4 +257,16 @@ void exec_creds(const Meta& m, ExecCreds* out) {
   out->caps = c;
 }
 
+void root_exec_creds(ExecCreds* out) {
+  Caps old = caps_now();
+  out->uid = Ids{};
+  out->gid = Ids{};
+  Caps c;
+  c.set = true;
+  c.inh = old.inh;
+  c.bset = old.bset;
+  c.perm = c.eff = old.bset | old.inh;
+  out->caps = c;
+}
+
 }  // namespace cr

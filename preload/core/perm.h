@@ -176,5 +176,9 @@ mode_t new_perm(mode_t perm, bool dir, const NewOwner& o);
 // capabilities (a faked security.capability) and uid 0 fill the sets.
 // Nothing is raised under PR_SET_NO_NEW_PRIVS.
 void exec_creds(const Meta& m, ExecCreds* out);
+// What `fakeroot CMD` gives CMD inside a session, whoever runs it: every
+// id 0 and root's capabilities (the bounding set), as fakeroot's daemon
+// starts it.
+void root_exec_creds(ExecCreds* out);
 
 }  // namespace cr
