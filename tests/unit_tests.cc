@@ -245,6 +245,87 @@ TEST_CASE("a lock held by a live process is waited for, then taken") {
   munmap(p, 4096);
 }
 
+// After a reboot, or a crash whose process id was reused, the lock word can
+// name a process that runs but is none of the session's: it maps nothing of
+// the lock's file (or is another user's). Its lock is taken over after about
+// a second; a holder that maps the file is waited for as long as it holds.
+TEST_CASE("a lock word naming a running stranger is taken over; a holder mapping the file is waited for") {
+  TempDir d;
+  int fd = open((d / "w").c_str(), O_RDWR | O_CREAT, 0600);
+  REQUIRE(ftruncate(fd, 4096) == 0);
+  void* p = mmap(nullptr, 4096, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+  close(fd);
+  auto* word = static_cast<std::atomic<uint32_t>*>(p);
+  pid_t stranger = fork();
+  if (stranger == 0) {
+    execlp("sleep", "sleep", "30", (char*)nullptr);
+    _exit(127);
+  }
+  usleep(100 * 1000);  // exec'd: it maps nothing of ours now
+  word->store((uint32_t)stranger);
+  auto t0 = std::chrono::steady_clock::now();
+  CHECK(cr::proc_lock(word) == 1);
+  CHECK(std::chrono::steady_clock::now() - t0 < std::chrono::seconds(10));
+  cr::proc_unlock(word);
+  kill(stranger, SIGKILL);
+  waitpid(stranger, nullptr, 0);
+  // A holder of the session's (it maps the file) that holds it for 2 s.
+  int ready[2];
+  REQUIRE(pipe(ready) == 0);
+  pid_t holder = fork();
+  if (holder == 0) {
+    cr::proc_lock(word);
+    if (write(ready[1], "x", 1) != 1) _exit(1);
+    sleep(2);
+    cr::proc_unlock(word);
+    _exit(0);
+  }
+  char c;
+  REQUIRE(read(ready[0], &c, 1) == 1);
+  t0 = std::chrono::steady_clock::now();
+  CHECK(cr::proc_lock(word) == 0);
+  CHECK(std::chrono::steady_clock::now() - t0 > std::chrono::milliseconds(1500));
+  cr::proc_unlock(word);
+  waitpid(holder, nullptr, 0);
+  close(ready[0]);
+  close(ready[1]);
+  munmap(p, 4096);
+}
+
+// A damaged table whose slots' counters are odd (a write that never
+// finished, with no undo record for it): readers do not wait for ever.
+TEST_CASE("slots whose counters a damaged file left odd are read, and written, without a hang") {
+  TempDir d;
+  cr::State s;
+  REQUIRE(s.open(d.path.c_str(), true) == 0);
+  for (uint64_t i = 1; i <= 20; i++) REQUIRE(s.put(Key{7, i}, file_meta((uint32_t)i)) == 0);
+  int fd = open((d / "table").c_str(), O_RDWR);
+  REQUIRE(fd >= 0);
+  struct stat st;
+  REQUIRE(fstat(fd, &st) == 0);
+  void* p = mmap(nullptr, st.st_size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+  close(fd);
+  REQUIRE(p != MAP_FAILED);
+  int odd = 0;
+  for (off_t o = 4096; o + 64 <= st.st_size; o += 64) {
+    auto* seq = reinterpret_cast<uint32_t*>(static_cast<char*>(p) + o);
+    if (std::memcmp(seq, std::string(64, '\0').data(), 64) == 0) continue;
+    *seq |= 1;
+    odd++;
+  }
+  REQUIRE(odd >= 20);
+  Meta got;
+  REQUIRE(s.lookup(Key{7, 5}, &got));
+  CHECK(got.uid == 5);
+  REQUIRE(s.put(Key{7, 21}, file_meta(21)) == 0);
+  REQUIRE(s.put(Key{7, 6}, file_meta(66)) == 0);
+  REQUIRE(s.lookup(Key{7, 6}, &got));
+  CHECK(got.uid == 66);
+  REQUIRE(s.lookup(Key{7, 21}, &got));
+  CHECK(got.uid == 21);
+  munmap(p, st.st_size);
+}
+
 TEST_CASE("extended attributes: set, replace, list, remove, flags") {
   TempDir d;
   cr::State s;

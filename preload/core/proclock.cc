@@ -83,6 +83,106 @@ bool pid_runs(uint32_t pid) {
   return state != 'Z' && state != 'X' && state != 'x';
 }
 
+namespace {
+
+// Reads /proc/PID/maps (PID 0: this process) line by line into `line`
+// (longer lines cut), calling f(line) until it returns true. -1 when the
+// file cannot be read (EACCES: a process one may not trace), else whether
+// f said so.
+template <typename F>
+int each_map_line(uint32_t pid, F&& f) {
+  char path[40] = "/proc/self/maps";
+  if (pid) {
+    char digits[12];
+    int n = 0;
+    for (uint32_t v = pid; v; v /= 10) digits[n++] = (char)('0' + v % 10);
+    size_t l = 6;
+    while (n) path[l++] = digits[--n];
+    memcpy(path + l, "/maps", 6);
+  }
+  long fd = sys::raw(SYS_openat, AT_FDCWD, (long)path, O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return -1;
+  char buf[4096], line[256];
+  size_t ll = 0;
+  int found = 0;
+  for (long got; !found && (got = sys::raw(SYS_read, fd, (long)buf, sizeof buf)) > 0;)
+    for (long i = 0; i < got && !found; i++) {
+      if (buf[i] != '\n') {
+        if (ll < sizeof line - 1) line[ll++] = buf[i];
+        continue;
+      }
+      line[ll] = 0;
+      ll = 0;
+      found = f(line) ? 1 : 0;
+    }
+  sys::raw(SYS_close, fd);
+  return found;
+}
+
+uint64_t hex_at(const char*& p) {
+  uint64_t v = 0;
+  for (;; p++) {
+    char c = *p;
+    int d = c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
+    if (d < 0) return v;
+    v = v * 16 + (uint64_t)d;
+  }
+}
+
+// "LO-HI PERMS OFFSET MAJ:MIN INODE PATH": the file of a mapping (its
+// device field as written, up to the inode's end), for comparison.
+bool map_file(const char* line, uint64_t* lo, uint64_t* hi, const char** file, size_t* fl) {
+  const char* p = line;
+  *lo = hex_at(p);
+  if (*p++ != '-') return false;
+  *hi = hex_at(p);
+  for (int field = 0; field < 2; field++) {  // perms, offset
+    while (*p == ' ') p++;
+    while (*p && *p != ' ') p++;
+  }
+  while (*p == ' ') p++;
+  *file = p;
+  for (int field = 0; field < 2; field++) {  // device, inode
+    while (*p && *p != ' ') p++;
+    if (field == 0) while (*p == ' ') p++;
+  }
+  *fl = (size_t)(p - *file);
+  return *fl > 0;
+}
+
+// A holder that runs but is no process of the session: after a reboot, or
+// a crash whose process id was reused, the lock word names a process that
+// has nothing of the lock's file mapped (or is another user's: a session's
+// processes are one user's). -1 when that cannot be told (a process that
+// made itself undumpable: its maps are closed to its own user too).
+int holder_is_stranger(uint32_t holder, const void* word) {
+  if (sys::raw(SYS_kill, holder, 0) == -EPERM) return 1;
+  char mine[64];
+  size_t ml = 0;
+  uint64_t at = (uint64_t)(uintptr_t)word;
+  if (each_map_line(0, [&](const char* line) {
+        uint64_t lo, hi;
+        const char* f;
+        size_t fl;
+        if (!map_file(line, &lo, &hi, &f, &fl) || at < lo || at >= hi || fl >= sizeof mine) return false;
+        memcpy(mine, f, fl);
+        ml = fl;
+        return true;
+      }) != 1)
+    return -1;
+  // An anonymous mapping (no file, inode 0) tells nothing.
+  if (ml < 2 || (mine[ml - 1] == '0' && mine[ml - 2] == ' ')) return -1;
+  int r = each_map_line(holder, [&](const char* line) {
+    uint64_t lo, hi;
+    const char* f;
+    size_t fl;
+    return map_file(line, &lo, &hi, &f, &fl) && fl == ml && memcmp(f, mine, ml) == 0;
+  });
+  return r < 0 ? -1 : r == 0;
+}
+
+}  // namespace
+
 int proc_lock(std::atomic<uint32_t>* w) {
   uint32_t me = self_pid();
   uint32_t c = 0;
@@ -121,7 +221,10 @@ int proc_lock(std::atomic<uint32_t>* w) {
     struct timespec slice = {0, ms * 1000 * 1000};
     long r = sys::raw(SYS_futex, (long)w, FUTEX_WAIT, c, (long)&slice);
     if (r != -ETIMEDOUT) continue;
-    if (w->load(std::memory_order_relaxed) != c || holder == me || pid_runs(holder)) continue;
+    if (w->load(std::memory_order_relaxed) != c || holder == me) continue;
+    // A holder that runs is asked, about every second, whether it is one
+    // of the session's at all.
+    if (pid_runs(holder) && (waits % 50 != 49 || holder_is_stranger(holder, w) != 1)) continue;
     // The holder died holding it: take it over (one taker wins).
     if (w->compare_exchange_strong(c, me | kLockWaiters, std::memory_order_acquire, std::memory_order_relaxed)) return 1;
   }

@@ -23,10 +23,17 @@
 // fork's child never takes the lock under its parent's id, and no system
 // call is made per lock.
 //
+// A holder that runs but has not let go for about a second is looked at
+// more closely: a process of another user, or one that has nothing of the
+// lock's file mapped (/proc/PID/maps, against this process's mapping of
+// the word), is no process of the session (the lock word of a writer
+// killed before a reboot, its id since taken by another program): its lock
+// is taken over as a dead holder's.
+//
 // Limits: the holder is known by its process id in the locker's pid
-// namespace (a session does not span pid namespaces); a holder that dies
-// and whose id is reused before anyone waits for the lock makes the next
-// locker wait for the new process instead.
+// namespace (a session does not span pid namespaces); a holder whose id
+// was reused by an undumpable process of the same user (its maps cannot
+// be read) is waited for.
 #pragma once
 #include <atomic>
 #include <cstdint>

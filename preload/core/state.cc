@@ -338,7 +338,14 @@ bool State::lookup(const Key& k, Meta* out) {
       if (q & 1) {
         if (++spins > (1u << 20)) {  // the writer may have died mid-write
           TableHeader* held;
-          if (lock(&held) == 0) unlock(held);
+          if (lock(&held) == 0) {
+            // Under the lock no write is under way: a counter still odd
+            // is a damaged file's, made even so that no reader waits for
+            // ever (what the slot holds is then what it reads).
+            uint32_t now = s.seq.load(std::memory_order_relaxed);
+            if (held == h && (now & 1)) s.seq.store(now + 1, std::memory_order_release);
+            unlock(held);
+          }
           spins = 0;
         }
         cpu_relax();
@@ -432,8 +439,9 @@ void State::write_slot_locked(uint64_t idx, const Key& k, const Meta& m, bool li
   std::atomic_thread_fence(std::memory_order_release);
   __atomic_store_n(&h->undo.valid, 1, __ATOMIC_RELEASE);
 
-  uint32_t q = s.seq.load(std::memory_order_relaxed);
-  s.seq.store(q + 1, std::memory_order_relaxed);
+  // Odd while it changes, even after, whatever a damaged file left in it.
+  uint32_t q = s.seq.load(std::memory_order_relaxed) | 1;
+  s.seq.store(q, std::memory_order_relaxed);
   std::atomic_thread_fence(std::memory_order_release);
   __atomic_store_n(&s.state, live ? 1u : 2u, __ATOMIC_RELAXED);
   __atomic_store_n(&s.dev, k.dev, __ATOMIC_RELAXED);
@@ -445,7 +453,7 @@ void State::write_slot_locked(uint64_t idx, const Key& k, const Meta& m, bool li
   __atomic_store_n(&s.gid, m.gid, __ATOMIC_RELAXED);
   __atomic_store_n(&s.rdev, m.rdev, __ATOMIC_RELAXED);
   __atomic_store_n(&s.xattrs, m.xattrs, __ATOMIC_RELAXED);
-  s.seq.store(q + 2, std::memory_order_release);
+  s.seq.store(q + 1, std::memory_order_release);
 
   if (old_state != 1 && live) h->live++;
   if (old_state == 1 && !live) h->live--;
