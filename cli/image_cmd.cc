@@ -1,4 +1,5 @@
 // `cowroot image ...`: the image cache from the command line.
+#include <cerrno>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -30,7 +31,8 @@ const char kUsage[] =
     "  --include PKGS    apt-get installs the packages (comma-separated)\n"
     "  --copy HOST:INSIDE  the host file (to INSIDE, or under INSIDE/ when it ends in /) or directory\n"
     "                    (its content into INSIDE) is copied in; may be given more than once\n"
-    "  --run SCRIPT      the host script SCRIPT runs inside (with sh -e, unless it starts with #!)\n"
+    "  --run SCRIPT      the host script SCRIPT runs inside (with sh -e, unless it starts with #!);\n"
+    "                    --run - reads it from standard input, and the steps name it setup\n"
     "  export   NAME and its fake state into FILE, one archive with a checksum of every file\n"
     "           (compressed when FILE ends in .gz, .xz or .zst)\n"
     "  import   an archive of export into the cache (as NAME, or the name it was exported under),\n"
@@ -97,6 +99,17 @@ int build_verbs(const std::string& verb, int argc, char** argv) {
     layer.name = spec.name;
     layer.include = spec.include;
     if (spec.given_suite) layer.suite = spec.suite;
+    if (layer.script == "-") {
+      // No file to leave behind (the test fixture's scripts): its text,
+      // named as a script file called setup would be, so the image is the
+      // same as one made from such a file.
+      std::string text;
+      char buf[65536];
+      for (size_t n; (n = fread(buf, 1, sizeof buf, stdin)) > 0;) text.append(buf, n);
+      if (ferror(stdin)) die("image " + verb + " " + spec.name + ": --run -: standard input: " + strerror(errno));
+      layer.text = text;
+      layer.script_name = "setup";
+    }
     if (ensure_layer(layer, verb == "refresh" ? LayerBuild::kAlways : LayerBuild::kIfChanged, &err) < 0) die(err);
     if (verb == "path") printf("%s\n", image_root(spec.name).c_str());
     return 0;

@@ -203,7 +203,8 @@ int ensure_layer(const LayerSpec& in, LayerBuild how, std::string* err) {
   spec.include = joined(packages, ",");
   std::string text;
   if (spec.script_name.empty()) spec.script_name = spec.script;
-  if (!spec.script.empty() && !read_whole(spec.script, &text)) {
+  if (spec.text) text = *spec.text;
+  else if (!spec.script.empty() && !read_whole(spec.script, &text)) {
     *err = "image " + spec.name + ": --run " + spec.script_name + ": " + strerror(errno ? errno : EIO);
     return -1;
   }

@@ -3,6 +3,7 @@
 // inside as fake root), built once, sealed and cached, and rebuilt only when
 // its inputs change.
 #pragma once
+#include <optional>
 #include <string>
 #include <utility>
 #include <vector>
@@ -17,6 +18,9 @@ struct LayerSpec {
   std::vector<std::pair<std::string, std::string>> copies;
   std::string script;       // host path of the setup script, run last ("" for none)
   std::string script_name;  // how steps and `image list` name it (default: the path given)
+  // The script's text when it was read already (`--run -`: standard
+  // input, which cannot be read twice); `script` is then only its mark.
+  std::optional<std::string> text;
   std::string suite;        // given: must be the parent's
 };
 

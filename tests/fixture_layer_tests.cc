@@ -4,7 +4,10 @@
 // image build --from) and from the fixture (ImageOptions::parent). The
 // parents here are the small base tests/mkroot.sh makes; a layer that
 // installs packages with apt-get is in debootstrap_tests.cc.
+#include <dirent.h>
 #include <sys/wait.h>
+
+#include <cstring>
 
 #include "fixture_util.h"
 
@@ -50,6 +53,30 @@ void rebuilt_behind(const std::string& image) {
 }
 
 ino_t inode(const std::string& p) { return real_stat(p).st_ino; }
+
+// The names in a directory that start with `prefix`.
+std::vector<std::string> entries(const std::string& dir, const std::string& prefix) {
+  std::vector<std::string> v;
+  if (DIR* d = opendir(dir.c_str())) {
+    while (dirent* e = readdir(d))
+      if (strncmp(e->d_name, prefix.c_str(), prefix.size()) == 0) v.push_back(e->d_name);
+    closedir(d);
+  }
+  std::sort(v.begin(), v.end());
+  return v;
+}
+
+// The processes whose command line holds `word` as an argument.
+std::vector<pid_t> running(const std::string& word) {
+  std::vector<pid_t> v;
+  for (auto& p : entries("/proc", "")) {
+    if (p.find_first_not_of("0123456789") != std::string::npos) continue;
+    std::string cmd = slurp("/proc/" + p + "/cmdline");
+    if (cmd.find(std::string(1, '\0') + word + std::string(1, '\0')) != std::string::npos && alive(std::stoi(p)))
+      v.push_back(std::stoi(p));
+  }
+  return v;
+}
 
 }  // namespace
 
@@ -303,4 +330,61 @@ TEST_CASE("ImageOptions::parent: a layer from the fixture, built once, again whe
   bad.name = "";
   CHECK_THROWS_WITH_AS(cowroot::Image::get(bad), "cowroot: an image with a parent (a layer of lay-fxp) needs a name",
                        cowroot::Error);
+}
+
+TEST_CASE("cowroot image build --run -: the script from standard input, named setup, the image one from a file "
+          "named setup would be") {
+  small_image("lay-inp");
+  TempDir t;
+  write_file(t / "script", "echo from stdin > /etc/in\n");
+  auto r = cli("image build lay-in --from lay-inp --run - < " + q(t / "script"));
+  CAPTURE(r.err);
+  REQUIRE(r.status == 0);
+  CHECK(r.err.find("(--run setup)") != std::string::npos);
+  CHECK(r.err.find("step 1 of 1: run setup\n") != std::string::npos);
+  CHECK(in_image("lay-in", "cat /etc/in") == "from stdin\n");
+  CHECK(slurp(image_cache() + "/lay-in/setup/setup") == "echo from stdin > /etc/in\n");
+  CHECK(info_of("lay-in", "script") == "setup");
+  // The same text from a file: the same image, not built again.
+  std::string id = info_of("lay-in", "id");
+  REQUIRE(mkdir((t / "d").c_str(), 0755) == 0);
+  write_file(t / "d/setup", slurp(t / "script"));
+  r = cli("image path lay-in --from lay-inp --run " + q(t / "d/setup"));
+  CHECK(r.status == 0);
+  CHECK(r.err == "");
+  CHECK(info_of("lay-in", "id") == id);
+  // Refreshed, from the text it keeps.
+  CHECK(cli("image refresh lay-in").status == 0);
+  CHECK(info_of("lay-in", "id") != id);
+  CHECK(in_image("lay-in", "cat /etc/in") == "from stdin\n");
+}
+
+TEST_CASE("ImageOptions::parent: a test process killed during the build stops the build, which leaves nothing") {
+  small_image("lay-killp");
+  std::string tmp = getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp";
+  auto setups = entries(tmp, "cowroot-setup-");
+  cowroot::ImageOptions o;
+  o.name = "lay-killed";
+  o.parent = "lay-killp";
+  o.setup = "sleep 97.25\n";
+  pid_t p = fork();
+  REQUIRE(p >= 0);
+  if (p == 0) {
+    signal(SIGTERM, SIG_DFL);  // a test binary as it is killed (not doctest's handler)
+    try {
+      cowroot::Image::get(o);
+    } catch (...) {
+    }
+    _exit(0);
+  }
+  bool started = eventually([] { return !running("97.25").empty(); }, 20000);
+  kill(p, SIGTERM);  // the test process alone
+  int st = 0;
+  REQUIRE(waitpid(p, &st, 0) == p);
+  REQUIRE(started);
+  CHECK(WIFSIGNALED(st));
+  CHECK(eventually([] { return running("97.25").empty(); }, 10000));
+  CHECK(eventually([] { return entries(image_cache(), "lay-killed").empty(); }, 10000));
+  CHECK(entries(tmp, "cowroot-setup-") == setups);
+  for (pid_t left : running("97.25")) kill(left, SIGKILL);
 }

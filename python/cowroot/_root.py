@@ -36,8 +36,9 @@ def _interruptibly(call):
     """call() (a C call that returns a handle, NULL on failure) in a thread
     of its own while this one waits, so that a KeyboardInterrupt (or any
     signal handler's exception) is raised here at once: a first image build
-    takes minutes. The build goes on in its own process (it is shared and
-    locked: the next user takes it finished, or waits for it)."""
+    takes minutes. The build goes on in its own process while this one
+    lives (it is shared and locked: the next user takes it finished, or
+    waits for it); it stops, leaving nothing, when this process ends."""
     got = []
 
     def work():
