@@ -633,10 +633,30 @@ COWROOT_TEST_CASE_IMAGE("a passing case", small_image()) {
   CHECK(root.read("/marker") == "from the passing case\n");
 }
 
+// doctest's verdict, not a count of failed assertions: a failed WARN fails
+// nothing, a FAIL_CHECK (a message) and an exception do.
+COWROOT_TEST_CASE_IMAGE("a case with a failing WARN", small_image()) {
+  root.write("/marker", "from the case with a failing WARN\n");
+  WARN(root.read("/marker") == "something else");
+}
+
+COWROOT_TEST_CASE_IMAGE("a case failed by FAIL_CHECK" * doctest::should_fail(), small_image()) {
+  root.write("/marker", "from the case failed by FAIL_CHECK\n");
+  FAIL_CHECK("on purpose");
+}
+
+COWROOT_TEST_CASE_IMAGE("a case that throws" * doctest::should_fail(), small_image()) {
+  root.write("/marker", "from the case that throws\n");
+  throw std::runtime_error("on purpose");
+}
+
 TEST_CASE("the doctest adapter kept the failing case's root, and only it") {
   cowroot::set_keep_failed("");
   CHECK(slurp(kept_dir() + "/a_failing_case/marker") == "from the failing case\n");
   CHECK_FALSE(exists(kept_dir() + "/a_passing_case"));
+  CHECK_FALSE(exists(kept_dir() + "/a_case_with_a_failing_WARN"));
+  CHECK(slurp(kept_dir() + "/a_case_failed_by_FAIL_CHECK/marker") == "from the case failed by FAIL_CHECK\n");
+  CHECK(slurp(kept_dir() + "/a_case_that_throws/marker") == "from the case that throws\n");
   auto r = sh(cowroot_cmd() + " -r " + q(kept_dir() + "/a_failing_case") + " -- cat /marker");
   CHECK(r.out == "from the failing case\n");
   sh("rm -rf " + q(kept_dir()));
