@@ -198,6 +198,16 @@ TEST_CASE("call, check_call and check_sh; a cleared environment") {
     CHECK(e.result.out == "out\n");
   }
   CHECK_THROWS_WITH_AS(root.check_sh("exit 1"), "cowroot: sh -c exit 1 exited with status 1", cowroot::ProgramError);
+  // One line whatever the command: its newlines escaped, a long one cut.
+  CHECK_THROWS_WITH_AS(root.check_sh("set -e\necho step1\nfalse\n"),
+                       "cowroot: sh -c set -e\\necho step1\\nfalse\\n exited with status 1", cowroot::ProgramError);
+  try {
+    root.check_sh("echo \"\xc3\xa9t\xc3\xa9\"\n" + std::string(56, '#') + "\xc3\xa9\n" + std::string(200, '#') + "\nexit 2");
+    FAIL("check_sh did not throw");
+  } catch (const cowroot::ProgramError& e) {
+    CHECK(std::string(e.what()) == "cowroot: sh -c echo \"\xc3\xa9t\xc3\xa9\"\\n" + std::string(56, '#') +
+                                       "... exited with status 2");
+  }
   setenv("COWROOT_TEST_MARKER", "from the test", 1);
   cowroot::RunOptions o;
   o.env = {"GIVEN=yes"};
