@@ -102,6 +102,35 @@ TEST_CASE("helpers from outside go through the pipeline: inside paths, fake owne
   CHECK(root.sh("test -e /srv || echo gone").out == "gone\n");
 }
 
+TEST_CASE("remove never crosses into a bind (the host's /dev, /proc, /sys), and the root itself is not removed") {
+  cowroot::Root root(cowroot::Image::at(base()));
+  CHECK_THROWS_WITH_AS(root.remove("/"), "cowroot: remove /: the root itself, not removed", cowroot::Error);
+  CHECK_THROWS_WITH_AS(root.remove("/etc/.."), "cowroot: remove /etc/..: the root itself, not removed", cowroot::Error);
+  // Refused before anything went: the root is whole.
+  CHECK(root.read("/etc/motd") == "inside the root\n");
+  CHECK(root.sh("test -x /bin/sh && echo whole").out == "whole\n");
+  CHECK_THROWS_WITH_AS(root.remove("/dev"), "cowroot: remove /dev: the host's /dev (a bind into the root), not removed",
+                       cowroot::Error);
+  CHECK_THROWS_WITH_AS(root.remove("/proc/sys/"),
+                       "cowroot: remove /proc/sys/: the host's /proc/sys (a bind into the root), not removed",
+                       cowroot::Error);
+  // Through a symlink the walk follows: the same host directory.
+  root.symlink("/sys", "/sys-link");
+  CHECK_THROWS_WITH_AS(root.remove("/sys-link/kernel"),
+                       "cowroot: remove /sys-link/kernel: the host's /sys/kernel (a bind into the root), not removed",
+                       cowroot::Error);
+  // The symlink itself is the root's.
+  root.remove("/sys-link");
+  CHECK_FALSE(root.lexists("/sys-link"));
+  CHECK(exists("/sys/kernel"));
+  // The root's own directories go as before.
+  root.mkdir("/srv/d");
+  root.write("/srv/d/f", "f\n");
+  root.remove("/srv/d");
+  CHECK_FALSE(root.exists("/srv/d"));
+  CHECK(root.exists("/dev/null"));
+}
+
 TEST_CASE("a Root is gone with its scope; keep() keeps it as a clone") {
   std::string path;
   {

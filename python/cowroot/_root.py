@@ -439,7 +439,9 @@ class Chroot:
         _capi.check(_capi.lib().cowroot_unlink(self._root(), _capi.fs(inside)))
 
     def remove(self, inside):
-        """Removes a file, or a directory with what is in it."""
+        """Removes a file, or a directory with what is in it: only the
+        root's own (never into the host's /dev, /proc, /sys, never / itself:
+        an Error, with nothing removed)."""
         _capi.check(_capi.lib().cowroot_remove(self._root(), _capi.fs(inside)))
 
     def touch(self, inside):

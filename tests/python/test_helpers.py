@@ -310,6 +310,12 @@ def test_mkdir_makedirs_unlink_remove(root):
     assert not root.lexists("/x/y/z/f")
     root.remove("/x")
     assert inside(root, "test -e /x || echo gone") == "gone\n"
+    # Never the root itself, nor the host's files behind a bind.
+    with pytest.raises(cowroot.Error, match="^cowroot: remove /: the root itself, not removed$"):
+        root.remove("/")
+    with pytest.raises(cowroot.Error, match="the host's /dev"):
+        root.remove("/dev")
+    assert inside(root, "test -x /bin/sh && echo whole") == "whole\n"
 
 
 def test_touch_creates_or_updates(root):
