@@ -170,6 +170,12 @@ TEST_CASE("bad input is one Error naming the thing") {
   CHECK_THROWS_WITH_AS(root.read("/no/such/file"), "cowroot: /no/such/file: No such file or directory",
                        cowroot::Error);
   CHECK_THROWS_AS(root.run({}), cowroot::Error);
+  CHECK_THROWS_WITH_AS(root.run({""}), "cowroot: run: an empty program name", cowroot::Error);
+  cowroot::RunOptions o;
+  o.env = {"A=1", "GIVEN"};
+  CHECK_THROWS_WITH_AS(root.run({"true"}, o), "cowroot: run: env entry 'GIVEN' is not NAME=VALUE", cowroot::Error);
+  o.env = {"=x"};
+  CHECK_THROWS_WITH_AS(root.run({"true"}, o), "cowroot: run: env entry '=x' is not NAME=VALUE", cowroot::Error);
 }
 
 namespace {
