@@ -198,6 +198,18 @@ TEST_CASE("call, check_call and check_sh; a cleared environment") {
     CHECK(e.result.out == "out\n");
   }
   CHECK_THROWS_WITH_AS(root.check_sh("exit 1"), "cowroot: sh -c exit 1 exited with status 1", cowroot::ProgramError);
+  // A program that never started: the launcher's line alone, not an exit.
+  try {
+    root.check_call({"no-such-program"});
+    FAIL("check_call did not throw");
+  } catch (const cowroot::ProgramError& e) {
+    CHECK(std::string(e.what()).rfind("cowroot: no-such-program: No such file or directory in the root ", 0) == 0);
+    CHECK(std::string(e.what()).find("exited") == std::string::npos);
+    CHECK(e.result.status == 127);
+  }
+  // Killed by a signal: its name.
+  CHECK_THROWS_WITH_AS(root.check_sh("kill -9 $$"), "cowroot: sh -c kill -9 $$ exited with status 137 (128+SIGKILL)",
+                       cowroot::ProgramError);
   // One line whatever the command: its newlines escaped, a long one cut.
   CHECK_THROWS_WITH_AS(root.check_sh("set -e\necho step1\nfalse\n"),
                        "cowroot: sh -c set -e\\necho step1\\nfalse\\n exited with status 1", cowroot::ProgramError);
