@@ -650,6 +650,27 @@ COWROOT_TEST_CASE_IMAGE("a case that throws" * doctest::should_fail(), small_ima
   throw std::runtime_error("on purpose");
 }
 
+// Kept under names of their own: a case's suite is part of its name, and
+// ".." is no name for a directory.
+TEST_SUITE("suite one") {
+  COWROOT_TEST_CASE_IMAGE("same name" * doctest::should_fail(), small_image()) {
+    root.write("/marker", "one\n");
+    FAIL_CHECK("on purpose");
+  }
+}
+
+TEST_SUITE("suite two") {
+  COWROOT_TEST_CASE_IMAGE("same name" * doctest::should_fail(), small_image()) {
+    root.write("/marker", "two\n");
+    FAIL_CHECK("on purpose");
+  }
+}
+
+COWROOT_TEST_CASE_IMAGE(".." * doctest::should_fail(), small_image()) {
+  root.write("/marker", "dots\n");
+  FAIL_CHECK("on purpose");
+}
+
 TEST_CASE("the doctest adapter kept the failing case's root, and only it") {
   cowroot::set_keep_failed("");
   CHECK(slurp(kept_dir() + "/a_failing_case/marker") == "from the failing case\n");
@@ -657,6 +678,9 @@ TEST_CASE("the doctest adapter kept the failing case's root, and only it") {
   CHECK_FALSE(exists(kept_dir() + "/a_case_with_a_failing_WARN"));
   CHECK(slurp(kept_dir() + "/a_case_failed_by_FAIL_CHECK/marker") == "from the case failed by FAIL_CHECK\n");
   CHECK(slurp(kept_dir() + "/a_case_that_throws/marker") == "from the case that throws\n");
+  CHECK(slurp(kept_dir() + "/suite_one.same_name/marker") == "one\n");
+  CHECK(slurp(kept_dir() + "/suite_two.same_name/marker") == "two\n");
+  CHECK(slurp(kept_dir() + "/__/marker") == "dots\n");
   auto r = sh(cowroot_cmd() + " -r " + q(kept_dir() + "/a_failing_case") + " -- cat /marker");
   CHECK(r.out == "from the failing case\n");
   sh("rm -rf " + q(kept_dir()));
