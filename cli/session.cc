@@ -428,6 +428,12 @@ int run_session(const Options& o) {
     char buf[4096];
     if (!realpath(o.root.c_str(), buf)) die(o.root + ": " + strerror(errno));
     root = buf;
+    // The root's loader takes its library directories as a list split at
+    // ':' and ';', its preloads at ':' and white space: a root whose path
+    // has one of those could not be given to it.
+    if (root.find_first_of(":;\n") != std::string::npos)
+      die((o.root_label.empty() ? root : o.root_label) +
+          ": a root whose path has ':', ';' or a newline cannot be given to its loader: move it elsewhere");
     // A root whose programs the library cannot be loaded into (musl's,
     // another architecture's) is refused before anything runs.
     if (std::string why = cli::root_refusal(root); !why.empty())

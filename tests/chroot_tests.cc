@@ -265,6 +265,18 @@ TEST_CASE("bad roots: missing, not a directory, without a loader - one line, non
                                   "is missing (/bin/sh needs it)\n1\n";
   CHECK(r.out == "cowroot: " + nold + "cowroot: " + nold);
   CHECK(sh("ls -A " + q(d.path) + " | grep -c cowroot-run").out == "0\n");  // no clone left behind
+  // A path the loader's lists would split (':' and ';' in --library-path),
+  // however it is reached.
+  for (const char* name : {"co:lon", "se;mi"}) {
+    REQUIRE(sh("cp -a " + q(d / "nold") + " " + q(d / name) + " && ln -sfn " + q(d / name) + " " +
+               q(d / "link")).status == 0);
+    for (const std::string& given : {d / name, d / "link"}) {
+      r = sh(cowroot() + " -r " + q(given) + " -- /bin/sh -c true 2>&1");
+      CHECK(r.status == 1);
+      CHECK(r.out == "cowroot: " + d / name + ": a root whose path has ':', ';' or a newline cannot be given to "
+                                                "its loader: move it elsewhere\n");
+    }
+  }
 }
 
 TEST_CASE("every path-taking function glibc exports is wrapped, or listed with the reason it needs no wrapper") {
