@@ -96,6 +96,7 @@ int cmd_run(int argc, char** argv) {
   // directories) and HOME, not the user's host paths. Other variables pass.
   setenv("PATH", "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", 1);
   setenv("HOME", "/root", 1);
+  o.tied_to = getpid();
   pid_t pid = fork();
   if (pid < 0) die(std::string("fork: ") + strerror(errno));
   if (pid == 0) _exit(run_session(o));

@@ -2,6 +2,8 @@
 // launcher's options, cli/session.cc its session, cli/base_cmds.cc the
 // commands over bases and clones).
 #pragma once
+#include <sys/types.h>
+
 #include <string>
 #include <vector>
 
@@ -19,6 +21,11 @@ struct Options {
   // started, as a timeout does (exit status 143), instead of passing it on
   // (the fixture: a test interrupted, its process gone).
   bool kill_on_term = false;
+  // The process that forked this one (`cowroot run`, which gives the
+  // throwaway root back afterwards): when it is killed outright, the
+  // command and what it started are killed too, not left running in a
+  // root nobody will give back.
+  pid_t tied_to = 0;
   std::vector<std::string> command;
   // Where the library and the daemon are looked for (as from bin/: ../lib,
   // ../libexec/cowroot): the command's own directory when empty.

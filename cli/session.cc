@@ -131,6 +131,8 @@ void confine_first_program() {
 
 volatile pid_t g_relay_to;
 volatile sig_atomic_t g_term_seen;  // --kill-on-term: a SIGTERM came
+volatile sig_atomic_t g_parent_gone;  // Options::tied_to: the process that forked this one died
+#define kParentGone (SIGRTMIN + 4)
 void relay(int sig, siginfo_t* si, void*) {
   if (si->si_code == SI_KERNEL) return;  // the terminal's: the command has it
   if (g_relay_to > 0) kill(g_relay_to, sig);
@@ -420,6 +422,16 @@ int run_session(const Options& o) {
     sigemptyset(&sa.sa_mask);
     sigaction(SIGTERM, &sa, nullptr);
   }
+  // Tied to the process that forked this one: its death is a signal of its
+  // own (never one relayed from the user), which stops the command as
+  // --kill-on-term's SIGTERM does. Already gone: at once.
+  if (o.tied_to > 0) {
+    struct sigaction sa {};
+    sa.sa_handler = [](int) { g_parent_gone = 1; };
+    sigemptyset(&sa.sa_mask);
+    sigaction(kParentGone, &sa, nullptr);
+    if (prctl(PR_SET_PDEATHSIG, kParentGone) < 0 || getppid() != o.tied_to) g_parent_gone = 1;
+  }
   std::string root;
   if (!o.root.empty()) {
     struct stat st;
@@ -698,12 +710,14 @@ int run_session(const Options& o) {
   close(live);
   int status = 0;
   bool timed_out = false, stopped = false;
-  if (o.timeout_ms > 0 || o.kill_on_term) {
+  bool parent_gone = false;
+  if (o.timeout_ms > 0 || o.kill_on_term || o.tied_to > 0) {
     // SIGTERM held back but while waiting (ppoll), so that one sent
     // between the look at the flag and the wait ends the wait.
     sigset_t held, old;
     sigemptyset(&held);
     if (o.kill_on_term) sigaddset(&held, SIGTERM);
+    if (o.tied_to > 0) sigaddset(&held, kParentGone);
     sigprocmask(SIG_BLOCK, &held, &old);
     int pfd = (int)syscall(SYS_pidfd_open, child, 0);
     struct timespec t0;
@@ -712,6 +726,10 @@ int run_session(const Options& o) {
       if (waitpid(child, &status, WNOHANG) == child) break;
       if (g_term_seen) {
         stopped = true;
+        break;
+      }
+      if (g_parent_gone) {
+        stopped = parent_gone = true;
         break;
       }
       long left = -1;
@@ -741,6 +759,9 @@ int run_session(const Options& o) {
       if (timed_out)
         fprintf(stderr, "cowroot: %s timed out after %g s: killed it and what it started\n", cmd[0].c_str(),
                 o.timeout_ms / 1000.0);
+      else if (parent_gone)
+        fprintf(stderr, "cowroot: %s: the cowroot that started it was killed: killed it and what it started\n",
+                cmd[0].c_str());
       else
         fprintf(stderr, "cowroot: %s stopped by SIGTERM: killed it and what it started\n", cmd[0].c_str());
     }

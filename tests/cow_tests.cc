@@ -368,6 +368,17 @@ TEST_CASE("removing a clone never follows a symlink out of it") {
   CHECK(slurp(home / "precious") == "keep me\n");
 }
 
+// `cowroot run` killed outright (kill -9, an OOM kill): its command, and
+// what that started, go with it, not on for nobody in a throwaway root.
+TEST_CASE("run: the command and what it started end when cowroot run is killed outright") {
+  Base b;
+  auto r = sh(cowroot() + " run --base " + q(b.base) +
+              " -- /bin/sh -c 'n=37; (sleep $n.25 &); sleep $n.5; echo never' 2>&1 & P=$!; "
+              "while ! pgrep -f 'sleep 37[.]5' >/dev/null; do sleep 0.1; done; kill -9 $P; sleep 2; "
+              "pgrep -f 'sleep 37[.][25]' || echo none left");
+  CHECK(r.out == "cowroot: /bin/sh: the cowroot that started it was killed: killed it and what it started\nnone left\n");
+}
+
 TEST_CASE("run: a throwaway root with fake root inside; --keep keeps it") {
   Base b;
   auto r = sh("PATH=/tmp/nowhere:$PATH HOME=/tmp/nohome LANG=C.UTF-8 " + cowroot() + " run --base " + q(b.base) +
