@@ -144,6 +144,10 @@ Options parse(int argc, char** argv) {
 using namespace cli::launch;
 
 int main(int argc, char** argv) {
+  // Under `ulimit -f` a write of ours past the limit fails with EFBIG, said
+  // in one line, instead of killing cowroot halfway with SIGXFSZ; the
+  // command gets the signal's disposition back (run_session).
+  cli::launch::ignore_xfsz();
   if (argc >= 2 && strcmp(argv[1], "clone") == 0) return cmd_clone(argc, argv);
   if (argc >= 2 && strcmp(argv[1], "reset") == 0) return cmd_reset(argc, argv);
   if (argc >= 2 && strcmp(argv[1], "seal") == 0) return cmd_seal(argc, argv);

@@ -61,6 +61,10 @@ Options parse(int argc, char** argv);
 // command's exit status once the session has ended.
 int run_session(const Options& o);
 
+// SIGXFSZ ignored in this process (the cowroot command), and given back as
+// it was to the command run_session starts.
+void ignore_xfsz();
+
 // cowroot run | clone | reset | seal | verify (base_cmds.cc).
 int cmd_run(int argc, char** argv);
 int cmd_clone(int argc, char** argv);

@@ -129,6 +129,8 @@ void confine_first_program() {
 #endif
 }
 
+bool g_xfsz_ignored;  // by ignore_xfsz: SIGXFSZ goes back to its default for the command
+
 volatile pid_t g_relay_to;
 volatile sig_atomic_t g_term_seen;  // --kill-on-term: a SIGTERM came
 volatile sig_atomic_t g_parent_gone;  // Options::tied_to: the process that forked this one died
@@ -138,6 +140,13 @@ void relay(int sig, siginfo_t* si, void*) {
   if (g_relay_to > 0) kill(g_relay_to, sig);
 }
 }  // namespace
+
+void ignore_xfsz() {
+  struct sigaction ign{}, old{};
+  ign.sa_handler = SIG_IGN;
+  sigemptyset(&ign.sa_mask);
+  if (sigaction(SIGXFSZ, &ign, &old) == 0) g_xfsz_ignored = old.sa_handler == SIG_DFL;
+}
 
 void relay_signals(pid_t to, bool but_term) {
   g_relay_to = to;
@@ -687,6 +696,7 @@ int run_session(const Options& o) {
     cr::g_state.open(dir.c_str(), false, /*lazy_heap=*/true);
     signal(SIGINT, SIG_DFL);
     signal(SIGQUIT, SIG_DFL);
+    if (g_xfsz_ignored) signal(SIGXFSZ, SIG_DFL);
     confine_first_program();
     // Search PATH the way the session sees the file system (inside the root).
     int refused = 0;

@@ -101,6 +101,9 @@ void faked_quick_exit() { g_exit = _exit; }
 int faked_main(int argc, char** argv) {
   Options o = parse(argc, argv);
   signal(SIGPIPE, SIG_IGN);
+  // Under `ulimit -f` a write past the limit (the table's growth, a save
+  // file) fails with EFBIG instead of killing the daemon.
+  signal(SIGXFSZ, SIG_IGN);
   // Every independent process of a session may hold a connection.
   struct rlimit rl;
   if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {

@@ -490,6 +490,29 @@ TEST_CASE("a break that cannot complete leaves the original whole and linked, an
 
 // The same on a file system that is really full (tests/run.sh mounts a
 // 40 MiB tmpfs when it runs as root): the break's copy cannot be written.
+// `ulimit -f`: a write past the limit is SIGXFSZ, which kills the writer.
+// cowroot's own writes (a session's state, a clone's records, a break's
+// copy made for a program) fail with EFBIG instead, said in one line, and
+// leave nothing half made; the program whose chmod needed the copy goes on.
+TEST_CASE("under ulimit -f: cowroot's own writes fail in one line, never kill, and leave nothing half made") {
+  Base b;
+  std::string c = b.clone("c");
+  auto r = sh("ulimit -f 4 && " + cowroot() + " -- true 2>&1; echo status $?");
+  CHECK(r.out.rfind("cowroot: cannot create the state in ", 0) == 0);
+  CHECK(r.out.find(": File too large\nstatus 1\n") != std::string::npos);
+  std::string made = r.out.substr(36, r.out.find(": File too large") - 36);
+  CHECK(access(made.c_str(), F_OK) != 0);
+  r = sh("ulimit -f 8 && " + cowroot() + " clone " + q(b.base) + " " + q(b.dir / "d") + " 2>&1; echo status $?; ls " +
+         q(b.dir.path) + " | grep -c '^d'");
+  CHECK(r.out.find("File too large\nstatus 1\n0\n") != std::string::npos);
+  CHECK(std::count(r.out.begin(), r.out.end(), '\n') == 3);
+  Snapshot before = snap(b.base + "/etc/sparse");
+  r = sh("ulimit -f 1000 && " + cowroot() + " -r " + q(c) +
+         " -- /bin/sh -c 'chmod 600 /etc/sparse; echo status $?; stat -c %a /etc/sparse' 2>&1");
+  CHECK(r.out == "chmod: changing permissions of '/etc/sparse': File too large\nstatus 1\n644\n");
+  CHECK(same(snap(b.base + "/etc/sparse"), before));
+}
+
 TEST_CASE("on a full file system a break fails with ENOSPC; the original stays whole and linked, no temporary left") {
   const char* fs = getenv("COWROOT_TEST_SMALLFS");
   if (!fs || !*fs) {

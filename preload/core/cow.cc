@@ -78,6 +78,7 @@ using sys::proc_fd_path;
 // Content with holes kept: FICLONE where the file system shares extents,
 // else copy_file_range over the data regions (read/write as a last resort).
 long copy_content(int src, int dst, uint64_t size) {
+  if (!sys::fits_file_limit(size)) return -EFBIG;  // ulimit -f: failed, not killed
   if (sys::raw(SYS_ioctl, dst, FICLONE, src) == 0) return 0;
   int64_t off = 0;
   while ((uint64_t)off < size) {
@@ -402,6 +403,14 @@ void cow_note(int dirfd, const char* path) {
   memcpy(jp + sl, "/journal", 9);
   long fd = sys::raw(SYS_openat, AT_FDCWD, (long)jp, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0600);
   if (fd < 0) return;
+  // Past `ulimit -f` the line is left out rather than the program killed:
+  // reset then sees the change by its directory and re-clones.
+  struct stat jst;
+  if (!sys::fits_file_limit(UINT64_MAX - 1) && sys::raw(SYS_fstat, fd, (long)&jst) == 0 &&
+      !sys::fits_file_limit((uint64_t)jst.st_size + (uint64_t)(full + fl - rel))) {
+    sys::raw(SYS_close, fd);
+    return;
+  }
   if (sys::raw(SYS_write, fd, (long)rel, (long)(full + fl - rel)) == (long)(full + fl - rel))
     __atomic_store_n(slot, h, __ATOMIC_RELAXED);
   sys::raw(SYS_close, fd);
