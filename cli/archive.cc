@@ -618,7 +618,7 @@ int import_image(const std::string& file_in, const std::string& name_in, std::st
     name = format.substr(at, format.find('\n', at) - at);
   }
   if (!valid_name(name)) {
-    *err = "invalid image name '" + name + "' (letters, digits, - _ . + only)";
+    *err = invalid_name(name);
     return -1;
   }
   std::string exists_msg = "image " + name + " exists: remove it first (cowroot image rm " + name +

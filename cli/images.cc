@@ -6,6 +6,9 @@
 //   $XDG_CACHE_HOME/cowroot/images/NAME/info           how it was built, when
 //   $XDG_CACHE_HOME/cowroot/images/NAME.lock           builders take turns on it
 //   $XDG_CACHE_HOME/cowroot/images/NAME.build-PID/     a build in progress
+//   $XDG_CACHE_HOME/cowroot/images/NAME.old-PID/       an image a refresh puts aside
+//   $XDG_CACHE_HOME/cowroot/images/NAME.runs/          its pool of roots (slots.h)
+//   $XDG_CACHE_HOME/cowroot/images/NAME.failed.log     the log of its last failed build
 #include "images.h"
 
 #include <dirent.h>
@@ -140,7 +143,10 @@ bool make_cache_dir(std::string* err) {
 
 std::string image_root(const std::string& name) { return cache_dir() + "/" + name + "/root"; }
 
-bool image_exists(const std::string& name) { return is_dir(image_root(name)) && is_dir(image_root(name) + ".cowroot"); }
+bool image_exists(const std::string& name) {
+  // (A build in progress, NAME.build-PID, has a root too: it is no image.)
+  return valid_name(name) && is_dir(image_root(name)) && is_dir(image_root(name) + ".cowroot");
+}
 
 std::map<std::string, std::string> read_info(const std::string& path) {
   std::map<std::string, std::string> m;
@@ -171,17 +177,37 @@ std::string image_identity(const std::string& name) {
   return "info-" + sha256_file(path, &e);
 }
 
+const char* const kCacheSuffixes[5] = {".lock", ".build-", ".old-", ".runs", ".failed.log"};
+
+namespace {
+
+// The first of the cache's suffixes in n, or nullptr.
+const char* cache_suffix_in(const std::string& n) {
+  for (const char* s : kCacheSuffixes)
+    if (n.find(s) != std::string::npos) return s;
+  return nullptr;
+}
+
+}  // namespace
+
 bool valid_name(const std::string& n) {
-  if (n.empty() || n.size() > 64 || n[0] == '.') return false;
+  if (n.empty() || n.size() > 64 || n[0] == '.' || cache_suffix_in(n)) return false;
   for (char c : n)
     if (!isalnum((unsigned char)c) && c != '-' && c != '_' && c != '.' && c != '+') return false;
   return true;
 }
 
+std::string invalid_name(const std::string& n) {
+  if (const char* s = cache_suffix_in(n))
+    return "invalid image name '" + n + "' (" + s + " is the cache's own: NAME.lock, NAME.build-PID, NAME.old-PID, " +
+           "NAME.runs and NAME.failed.log belong to the image NAME)";
+  return "invalid image name '" + n + "' (letters, digits, - _ . + only)";
+}
+
 int build_image(const ImageSpec& spec_in, std::string* err) {
   ImageSpec spec = spec_in;
   if (!valid_name(spec.name)) {
-    *err = "invalid image name '" + spec.name + "' (letters, digits, - _ . + only)";
+    *err = invalid_name(spec.name);
     return -1;
   }
   if (spec.suite.empty()) spec.suite = spec.name;
@@ -396,9 +422,7 @@ void list_images() {
   std::vector<std::string> names;  // listed by name, as ls does
   while (dirent* e = readdir(d)) {
     std::string n = e->d_name;
-    if (n[0] == '.' || n.find(".build-") != std::string::npos || n.find(".lock") != std::string::npos ||
-        n.find(".old-") != std::string::npos || n.find(".runs") != std::string::npos || !image_exists(n))
-      continue;
+    if (!image_exists(n)) continue;  // (the cache's own entries have no valid name)
     names.push_back(n);
   }
   closedir(d);

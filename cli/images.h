@@ -26,8 +26,15 @@ ImageSpec recorded_spec(const std::string& name, const ImageSpec& given);
 std::string cache_dir();
 // Makes the cache directory when missing: false with err.
 bool make_cache_dir(std::string* err);
-// Letters, digits, - _ . + (at most 64, not starting with a dot).
+// Letters, digits, - _ . + (at most 64, not starting with a dot), and
+// none of the cache's own suffixes in it (kCacheSuffixes).
 bool valid_name(const std::string& name);
+// "invalid image name 'NAME' (why)", for a name valid_name refuses.
+std::string invalid_name(const std::string& name);
+// What the cache keeps beside an image NAME: NAME.lock, NAME.build-PID,
+// NAME.old-PID, NAME.runs, NAME.failed.log. An image named so would be
+// another image's (`image rm twin.runs` would remove twin's pool).
+extern const char* const kCacheSuffixes[5];
 // NAME/info: KEY=VALUE lines.
 std::map<std::string, std::string> read_info(const std::string& path);
 // A new image's id (the `id` line of its info): 32 random hex digits.
@@ -37,6 +44,7 @@ std::string new_image_id();
 // its info. "" when there is no such image.
 std::string image_identity(const std::string& name);
 std::string image_root(const std::string& name);
+// A cached image of that (valid) name.
 bool image_exists(const std::string& name);
 int build_image(const ImageSpec& spec, std::string* err);
 // An existing image built with other options than `spec` gives: -1 with

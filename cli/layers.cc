@@ -184,7 +184,7 @@ std::string make_base(const std::string& root) {
 int ensure_layer(const LayerSpec& in, LayerBuild how, std::string* err) {
   LayerSpec spec = in;
   if (!valid_name(spec.name)) {
-    *err = "invalid image name '" + spec.name + "' (letters, digits, - _ . + only)";
+    *err = invalid_name(spec.name);
     return -1;
   }
   if (!valid_name(spec.parent)) {

@@ -822,6 +822,51 @@ TEST_CASE("a build clears what killed builds left, and puts back an image a kill
   CHECK(exists(images + "/bookworm/root/etc/data"));
 }
 
+// The cache keeps NAME.runs (the pool of the image's roots), NAME.build-PID,
+// NAME.old-PID, NAME.lock and NAME.failed.log beside an image NAME: a name
+// with one of those in it is no image's, or `image rm twin.runs` would
+// remove twin's pool, roots in use and all.
+TEST_CASE("image names with the cache's own suffixes are refused, and nothing of the cache is touched") {
+  Base b;
+  std::string cache = b.dir / "cache", images = cache + "/cowroot/images";
+  std::string env = "XDG_CACHE_HOME=" + q(cache) + " ";
+  // An image twin with a root in its pool, and a build of bookworm under way.
+  REQUIRE(sh("mkdir -p " + q(images + "/twin") + " " + q(images + "/twin.runs/run-1-2-3") + " " +
+             q(images + "/bookworm.build-1") + " && " + cowroot() + " clone " + q(b.base) + " " +
+             q(images + "/twin/root") + " 2>/dev/null && " + cowroot() + " clone " + q(b.base) + " " +
+             q(images + "/bookworm.build-1/root") + " 2>/dev/null && touch " + q(images + "/twin.runs/run-1-2-3/root"))
+              .status == 0);
+  std::string before = listing(images);
+  auto r = sh(env + cowroot() + " image rm twin.runs 2>&1");
+  CHECK(r.status == 1);
+  CHECK(r.out == "cowroot: no image named twin.runs (cowroot image list shows them)\n");
+  CHECK(exists(images + "/twin.runs/run-1-2-3/root"));
+  for (std::string name : {"twin.runs", "bookworm.build-1", "twin.lock", "twin.old-7", "twin.failed.log", "a.runs.b"}) {
+    CAPTURE(name);
+    std::string suffix = name.find(".build-") != std::string::npos ? ".build-"
+                         : name.find(".old-") != std::string::npos ? ".old-"
+                         : name.find(".lock") != std::string::npos ? ".lock"
+                         : name.find(".failed.log") != std::string::npos ? ".failed.log"
+                                                                        : ".runs";
+    std::string refusal = "cowroot: invalid image name '" + name + "' (" + suffix +
+                          " is the cache's own: NAME.lock, NAME.build-PID, NAME.old-PID, NAME.runs and "
+                          "NAME.failed.log belong to the image NAME)\n";
+    for (std::string cmd : {" image build " + name + " --suite bookworm --mirror http://127.0.0.1:9/debian",
+                            " image path " + name, " run --image " + name + " -- true",
+                            " image build " + name + " --from twin --run /dev/null"}) {
+      CAPTURE(cmd);
+      r = sh(env + cowroot() + cmd + " 2>&1");
+      CHECK(r.status != 0);
+      CHECK(r.out == refusal);
+    }
+    r = sh(env + cowroot() + " image rm " + name + " 2>&1");
+    CHECK(r.status == 1);
+    CHECK(r.out == "cowroot: no image named " + name + " (cowroot image list shows them)\n");
+  }
+  CHECK(listing(images) == before);
+  CHECK(sh(env + cowroot() + " image list 2>&1 | cut -d' ' -f1").out == "twin\n");
+}
+
 TEST_CASE("reset after the base was replaced at its path re-clones from the new base: the clone never writes into it") {
   Base b;
   std::string c = b.clone("c");
