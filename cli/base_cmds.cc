@@ -153,11 +153,56 @@ std::string base_arg(const std::string& a) {
   return a;
 }
 
+namespace {
+
+volatile sig_atomic_t clone_stopped_by = 0;  // the signal that stopped the clone
+
+void stop_clone(int sig) {
+  clone_stopped_by = sig;
+  cr::clone_stop = 1;
+}
+
+}  // namespace
+
 int cmd_clone(int argc, char** argv) {
   if (argc != 4) die("usage: cowroot clone SRC|IMAGE DEST", 2);
   std::string src = base_arg(argv[2]);
   char err[1024];
-  if (cr::cow_clone(src.c_str(), argv[3], err, sizeof err) < 0) die(err);
+  // SIGINT, SIGTERM and SIGHUP (unless ignored, as under nohup) stop the
+  // clone and nothing of it is left, as for an image build; then they take
+  // their normal course. (What a kill -9 leaves, the next clone to DEST
+  // removes.)
+  sigset_t term;
+  sigemptyset(&term);
+  for (int sig : {SIGINT, SIGTERM, SIGHUP}) {
+    struct sigaction cur, sa {};
+    if (sigaction(sig, nullptr, &cur) < 0 || cur.sa_handler == SIG_IGN) continue;
+    sa.sa_handler = stop_clone;
+    sa.sa_flags = SA_RESTART;
+    sigemptyset(&sa.sa_mask);
+    sigaction(sig, &sa, nullptr);
+    sigaddset(&term, sig);
+  }
+  int made = cr::cow_clone(src.c_str(), argv[3], err, sizeof err);
+  sigprocmask(SIG_BLOCK, &term, nullptr);  // from here a signal finds the clone done
+  if (int sig = clone_stopped_by) {
+    // One that came as the clone was put in place: it goes again.
+    std::string dest = argv[3];
+    while (dest.size() > 1 && dest.back() == '/') dest.pop_back();
+    if (made == 0 && (cr::remove_tree(dest.c_str(), err, sizeof err) < 0 ||
+                      cr::remove_tree((dest + ".cowroot").c_str(), err, sizeof err) < 0))
+      die(err);
+    fprintf(stderr, "cowroot: clone %s stopped by SIG%s, nothing of it left\n", dest.c_str(),
+            sigabbrev_np(sig) ? sigabbrev_np(sig) : "?");
+    signal(sig, SIG_DFL);
+    sigset_t one;
+    sigemptyset(&one);
+    sigaddset(&one, sig);
+    raise(sig);
+    sigprocmask(SIG_UNBLOCK, &one, nullptr);
+    _exit(128 + sig);
+  }
+  if (made < 0) die(err);
   std::string base = src;
   while (base.size() > 1 && base.back() == '/') base.pop_back();
   if (!is_file(base + ".cowroot/manifest"))

@@ -867,6 +867,90 @@ TEST_CASE("image names with the cache's own suffixes are refused, and nothing of
   CHECK(sh(env + cowroot() + " image list 2>&1 | cut -d' ' -f1").out == "twin\n");
 }
 
+// A clone stopped by SIGINT, SIGTERM or SIGHUP removes what it made, as
+// an image build does; what a kill -9 leaves (DEST.cowroot-new-PID and
+// its .side) goes with the next clone to DEST, and a reset removes what a
+// killed reset's re-clone left. Nothing else goes: not what a live
+// process is making, not a symlink of such a name, not a reset's old clone.
+TEST_CASE("an interrupted clone leaves nothing; what a killed clone or reset left goes with the next one") {
+  Base b;
+  // Enough files that the clone takes a while (a few hundred ms).
+  REQUIRE(sh("mkdir " + q(b.base + "/many") + " && cd " + q(b.base + "/many") + " && seq 20000 | xargs touch").status == 0);
+  std::string dest = b.dir / "c", bin = cowroot();
+  auto interrupted = [&](int sig, pid_t* pid, std::string* said) {
+    int out[2];
+    REQUIRE(pipe2(out, O_CLOEXEC) == 0);
+    *pid = fork();
+    REQUIRE(*pid >= 0);
+    if (*pid == 0) {
+      dup2(out[1], 2);
+      for (int s : {SIGINT, SIGTERM, SIGHUP}) signal(s, SIG_DFL);
+      sigset_t none;
+      sigemptyset(&none);
+      sigprocmask(SIG_SETMASK, &none, nullptr);
+      execl(bin.c_str(), bin.c_str(), "clone", b.base.c_str(), dest.c_str(), (char*)nullptr);
+      _exit(127);
+    }
+    close(out[1]);
+    // Signalled once its work has begun.
+    std::string side = dest + ".cowroot-new-" + std::to_string(*pid) + ".side";
+    for (int i = 0; i < 20000 && !exists(side); i++) usleep(500);
+    CHECK(exists(side));
+    kill(*pid, sig);
+    int st = 0;
+    waitpid(*pid, &st, 0);
+    char buf[4096];
+    ssize_t n;
+    while ((n = read(out[0], buf, sizeof buf)) > 0) said->append(buf, n);
+    close(out[0]);
+    return st;
+  };
+  for (int sig : {SIGTERM, SIGINT, SIGHUP}) {
+    CAPTURE(sig);
+    pid_t pid;
+    std::string said;
+    int st = interrupted(sig, &pid, &said);
+    CHECK(WIFSIGNALED(st));
+    CHECK(WTERMSIG(st) == sig);
+    CHECK(said == "cowroot: clone " + dest + " stopped by SIG" + sigabbrev_np(sig) + ", nothing of it left\n");
+    CHECK(listing(b.dir.path) == "base");
+  }
+  pid_t killed;
+  std::string said;
+  int st = interrupted(SIGKILL, &killed, &said);
+  CHECK(WIFSIGNALED(st));
+  std::string left = "c.cowroot-new-" + std::to_string(killed);
+  REQUIRE(listing(b.dir.path) == "base " + left + " " + left + ".side");
+  // A pid no process has (a child's, reaped), and a live one (this process's).
+  pid_t gone = fork();
+  if (gone == 0) _exit(0);
+  REQUIRE(waitpid(gone, nullptr, 0) == gone);
+  std::string dead = std::to_string(gone), live = std::to_string(getpid());
+  REQUIRE(mkdir((b.dir / "target").c_str(), 0755) == 0);
+  write_file(b.dir / "target/f", "");
+  REQUIRE(symlink("target", (b.dir / "c.cowroot-new-" + dead).c_str()) == 0);
+  REQUIRE(mkdir((b.dir / "c.cowroot-new-" + live).c_str(), 0700) == 0);
+  auto names = [](std::vector<std::string> v) {
+    std::sort(v.begin(), v.end());
+    std::string s;
+    for (auto& n : v) s += (s.empty() ? "" : " ") + n;
+    return s;
+  };
+  auto r = sh(cowroot() + " clone " + q(b.base) + " " + q(dest) + " 2>/dev/null");
+  CHECK(r.status == 0);
+  CHECK(listing(b.dir.path) == names({"base", "c", "c.cowroot", "c.cowroot-new-" + dead, "c.cowroot-new-" + live, "target"}));
+  CHECK(exists(b.dir / "target/f"));
+  // A reset killed in its re-clone: the fresh clone and what its making left.
+  for (std::string n : {"c.cowroot-reset-" + dead, "c.cowroot-reset-" + dead + ".cowroot",
+                        "c.cowroot-reset-" + dead + ".cowroot-new-" + dead + ".side", "c.cowroot-reset-" + live,
+                        "c.cowroot-old-" + dead})
+    REQUIRE(sh("mkdir -p " + q(b.dir / n + "/etc") + " && touch " + q(b.dir / n + "/etc/x")).status == 0);
+  r = reset(dest);
+  CHECK_MESSAGE(r.status == 0, r.out);
+  CHECK(listing(b.dir.path) == names({"base", "c", "c.cowroot", "c.cowroot-new-" + dead, "c.cowroot-new-" + live,
+                                      "c.cowroot-old-" + dead, "c.cowroot-reset-" + live, "target"}));
+}
+
 TEST_CASE("reset after the base was replaced at its path re-clones from the new base: the clone never writes into it") {
   Base b;
   std::string c = b.clone("c");

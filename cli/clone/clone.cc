@@ -23,6 +23,16 @@ namespace cr {
 
 using namespace cloning;
 
+volatile sig_atomic_t clone_stop = 0;
+
+namespace {
+
+// What cow_clone makes before its commit: DEST.cowroot-new-PID and
+// DEST.cowroot-new-PID.side.
+bool clone_leftover(const std::string& tail) { return tail.empty() || tail == ".side"; }
+
+}  // namespace
+
 int cow_clone(const char* src_in, const char* dest_in, char* err, size_t errlen) {
   char srcbuf[4096];
   struct stat sst;
@@ -81,6 +91,7 @@ int cow_clone(const char* src_in, const char* dest_in, char* err, size_t errlen)
         dest.c_str(), src.c_str(), src.c_str(), dest.c_str());
     return -1;
   }
+  remove_stale(dest, ".cowroot-new-", clone_leftover);
   std::string tmp = dest + ".cowroot-new-" + std::to_string(getpid());
   std::string tmpside = tmp + ".side";
   auto fail = [&](const std::string& what, int e) {
@@ -113,6 +124,7 @@ int cow_clone(const char* src_in, const char* dest_in, char* err, size_t errlen)
   std::function<int(int, int, const std::string&)> walk = [&](int sfd, int dfd, const std::string& rel) -> int {
     return each_entry(sfd, [&](const char* name, unsigned char type, uint64_t ino) -> int {
       std::string r = rel.empty() ? name : rel + "/" + name;
+      if (clone_stop) return err_where = r, -EINTR;
       if (type == DT_DIR || type == DT_UNKNOWN) {
         struct stat st;
         if (fstatat(sfd, name, &st, AT_SYMLINK_NOFOLLOW) < 0) return err_where = r, -errno;
@@ -225,6 +237,7 @@ int cow_clone(const char* src_in, const char* dest_in, char* err, size_t errlen)
       return fail(tmpside + "/clean", errno ? errno : EIO);
   }
   // Commit: the sidecar, then the clone itself.
+  if (clone_stop) return fail(dest, EINTR);
   if (rename(tmpside.c_str(), (dest + ".cowroot").c_str()) < 0) return fail(dest + ".cowroot", errno);
   if (rename(tmp.c_str(), dest.c_str()) < 0) {
     int e = errno;

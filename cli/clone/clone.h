@@ -5,13 +5,20 @@
 // breaking a link). Each call allocates freely and says why it failed in
 // one line in `err` (errlen bytes).
 #pragma once
+#include <csignal>
 #include <cstddef>
 
 namespace cr {
 
 // Makes DEST, a copy-on-write clone of SRC (with DEST.cowroot beside it).
 // Writes a one-line reason into err on failure and leaves nothing behind.
+// What a clone to DEST killed before its end left (DEST.cowroot-new-PID
+// and its .side, PID gone) is removed first.
 int cow_clone(const char* src, const char* dest, char* err, size_t errlen);
+
+// Set from a signal handler to stop the cow_clone under way: it fails
+// (EINTR) and removes what it made. It stays set: later clones fail too.
+extern volatile sig_atomic_t clone_stop;
 
 // Puts a clone back to its base by undoing what its journal lists, with
 // every change confined to the clone (no symlink followed, no mount

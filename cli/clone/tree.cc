@@ -7,6 +7,8 @@
 #include <sys/sysmacros.h>
 #include <unistd.h>
 
+#include <csignal>
+#include <cstdlib>
 #include <cstring>
 #include <string_view>
 
@@ -190,6 +192,32 @@ bool entry_is_dir(int dfd, const char* name, unsigned char type) {
   if (type != DT_UNKNOWN) return type == DT_DIR;
   struct stat st;
   return fstatat(dfd, name, &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISDIR(st.st_mode);
+}
+
+void remove_stale(const std::string& path, const std::string& infix, bool (*ours)(const std::string& tail)) {
+  size_t sl = path.rfind('/');
+  std::string parent = parent_of(path), prefix = (sl == std::string::npos ? path : path.substr(sl + 1)) + infix;
+  Fd dir(open(parent.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+  if (dir < 0) return;
+  std::vector<std::string> stale;
+  each_entry(dir, [&](const char* n, unsigned char, uint64_t) {
+    std::string e = n;
+    size_t end = prefix.size();
+    if (e.compare(0, end, prefix) != 0) return 0;
+    while (end < e.size() && end - prefix.size() < 10 && e[end] >= '0' && e[end] <= '9') end++;
+    long pid = atol(e.c_str() + prefix.size());
+    // (kill: EPERM is another user's process, alive.)
+    if (end > prefix.size() && pid > 0 && pid <= INT32_MAX && ours(e.substr(end)) && kill((pid_t)pid, 0) < 0 &&
+        errno == ESRCH)
+      stale.push_back(e);
+    return 0;
+  });
+  for (auto& e : stale) {
+    struct stat st;
+    std::string ignore;
+    if (fstatat(dir, e.c_str(), &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISDIR(st.st_mode) && st.st_uid == geteuid())
+      remove_at(dir, e.c_str(), parent + "/" + e, &ignore);
+  }
 }
 
 bool copy_file(const std::string& from, const std::string& to) {

@@ -91,6 +91,13 @@ std::string parent_of(const std::string& p);
 // The same for a path relative to a clone's top ("." for one at the top).
 std::string parent_rel(const std::string& rel);
 
+// Removes what a clone or a reset killed before its end left beside
+// `path`: the directories named NAME + `infix` + PID + a tail `ours`
+// accepts ("" included), where NAME is path's last name and no process
+// has that PID any more. Never a symlink, nothing not a directory of this
+// user's, and never into a mount.
+void remove_stale(const std::string& path, const std::string& infix, bool (*ours)(const std::string& tail));
+
 // Copies a file's content to `to`, a new file (mode 0600).
 bool copy_file(const std::string& from, const std::string& to);
 
