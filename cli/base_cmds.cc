@@ -146,11 +146,13 @@ int cmd_run(int argc, char** argv) {
 void print_line(const char* line, void*) { printf("%s\n", line); }
 
 // A base on the command line may name a cached image (`cowroot image
-// list`) when no such path exists.
+// list`) when no such path exists; a name that is neither is said to be
+// neither, not "No such file or directory".
 std::string base_arg(const std::string& a) {
   struct stat st;
-  if (a.find('/') == std::string::npos && lstat(a.c_str(), &st) < 0 && cli::image_exists(a)) return cli::image_root(a);
-  return a;
+  if (a.find('/') != std::string::npos || lstat(a.c_str(), &st) == 0 || errno != ENOENT) return a;
+  if (cli::image_exists(a)) return cli::image_root(a);
+  die("no directory or image named " + a + " (cowroot image list shows the images)");
 }
 
 namespace {

@@ -1187,6 +1187,18 @@ TEST_CASE("verify and seal take a cached image's name, as clone does") {
   r = sh(env + cowroot() + " verify mini 2>&1");
   CHECK(r.status == 0);
   CHECK(r.out == "mini: no change since it was sealed\n");
+  // A name that is neither a directory here nor an image: one line that
+  // says both, and nothing made.
+  for (std::string cmd : {" clone nosuchimage d", " seal nosuchimage", " verify nosuchimage"}) {
+    CAPTURE(cmd);
+    r = sh(env + cowroot() + cmd + " 2>&1");
+    CHECK(r.status == 1);
+    CHECK(r.out == "cowroot: no directory or image named nosuchimage (cowroot image list shows the images)\n");
+  }
+  CHECK(listing(b.dir.path) == "base cache");
+  // A path is a path: its own error.
+  r = sh(env + cowroot() + " clone ./nosuchdir d 2>&1");
+  CHECK(r.out == "cowroot: ./nosuchdir: No such file or directory\n");
 }
 
 TEST_CASE("a directory the session replaced with a symlink comes back from the journal, without a re-clone") {
