@@ -213,12 +213,53 @@ int cmd_clone(int argc, char** argv) {
   return 0;
 }
 
+// The program a process runs, as ps shows it (its comm), or "?".
+std::string program_of(pid_t pid) {
+  std::string name;
+  if (FILE* f = fopen(("/proc/" + std::to_string(pid) + "/comm").c_str(), "re")) {
+    char buf[64];
+    if (fgets(buf, sizeof buf, f)) name = buf;
+    fclose(f);
+  }
+  while (!name.empty() && name.back() == '\n') name.pop_back();
+  return name.empty() ? "?" : name;
+}
+
+// reset [--kill] CLONE: with --kill, what a session left running in the
+// clone (a gpg-agent, a dirmngr) is ended first, as pbuilder ends what a
+// build left; without it, such processes keep the clone and are named.
 int cmd_reset(int argc, char** argv) {
-  if (argc != 3) die("usage: cowroot reset CLONE", 2);
-  char err[1024];
+  bool kill_first = argc == 4 && strcmp(argv[2], "--kill") == 0;
+  if (kill_first) argv++, argc--;
+  if (argc != 3) die("usage: cowroot reset [--kill] CLONE", 2);
+  std::string clone = argv[2];
+  while (clone.size() > 1 && clone.back() == '/') clone.pop_back();
+  char real[4096], err[1024];
+  // As the launcher names it (COWROOT_STATE in the session's environment).
+  std::string state = std::string(realpath(clone.c_str(), real) ? real : clone.c_str()) + ".cowroot/state";
+  if (is_dir(state) && cli::session_alive(state)) {
+    if (kill_first) {
+      std::string e;
+      if (cli::stop_session(state, &e) < 0) die(e);
+    } else {
+      pid_t daemon;
+      std::vector<pid_t> procs = cli::session_processes(state, &daemon);
+      std::string named, pids;
+      for (size_t i = 0; i < procs.size(); i++) {
+        if (i < 8) named += (i ? ", " : "") + std::to_string(procs[i]) + " (" + program_of(procs[i]) + ")";
+        pids += " " + std::to_string(procs[i]);
+      }
+      if (procs.size() > 8) named += ", ...";
+      if (!procs.empty())
+        die(clone + " is in use by a running session: process" + (procs.size() == 1 ? " " : "es ") + named +
+            (procs.size() == 1 ? " runs" : " run") + " in it (`kill" + pids + "` ends " +
+            (procs.size() == 1 ? "it" : "them") + ", or `cowroot reset --kill " + clone +
+            "` ends the session's processes and resets)");
+    }
+  }
   // Undo what the clone's journal says changed; a full re-clone when
   // something changed behind the library's back or the base is another.
-  if (cr::cow_reset(argv[2], err, sizeof err) < 0) die(err);
+  if (cr::cow_reset(clone.c_str(), err, sizeof err) < 0) die(err);
   return 0;
 }
 

@@ -51,7 +51,8 @@ void usage(FILE* f) {
   fprintf(f,
           "usage: cowroot [OPTION...] [--] [COMMAND [ARG...]]   run COMMAND (default $SHELL) as fake root\n"
           "       cowroot clone SRC|IMAGE DEST                    copy-on-write clone of a tree or a cached image\n"
-          "       cowroot reset CLONE                             put a clone back to its base\n"
+          "       cowroot reset [--kill] CLONE                    put a clone back to its base (--kill: first end\n"
+          "                                                       what a session left running in it)\n"
           "       cowroot run [--image NAME | --base DIR] [--keep DIR] [--] CMD\n"
           "                          run CMD as root in a throwaway clone of an image (default: bookworm,\n"
           "                          built on first use) or of DIR\n"

@@ -25,6 +25,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstdlib>
 #include <cstring>
@@ -232,22 +233,25 @@ bool session_alive(const std::string& state_dir) {
   return true;
 }
 
-int stop_session(const std::string& state_dir, std::string* err) {
-  int fd = cr::connect_daemon(state_dir.c_str());
-  if (fd < 0) return 0;  // no daemon: nothing of the session runs
-  fcntl(fd, F_SETFD, FD_CLOEXEC);
+namespace {
+
+// The daemon of the state directory's session (its pid, -1 when it does
+// not answer) and the sockets the session's processes hold: the other ends
+// of the daemon's connections. `fd` is a connection to it, replaced when
+// an older daemon needs another (-1: it went away meanwhile).
+pid_t session_clients(const std::string& state_dir, int* fd, std::vector<uint64_t>* clients) {
   std::vector<uint64_t> theirs;
-  pid_t daemon = ask_clients(fd, &theirs);
+  pid_t daemon = ask_clients(*fd, &theirs);
   if (daemon < 0) {
     // A daemon of an earlier build (one still running since before an
     // upgrade) hangs up on kClients: its pid from a ping, its sockets from
     // its /proc/PID/fd (but the listening one, which has no peer).
-    close(fd);
-    fd = cr::connect_daemon(state_dir.c_str());
-    if (fd < 0) return 0;
-    fcntl(fd, F_SETFD, FD_CLOEXEC);
-    daemon = ping_daemon(fd);
-    uint64_t mine = socket_inode(fd);
+    close(*fd);
+    *fd = cr::connect_daemon(state_dir.c_str());
+    if (*fd < 0) return -1;
+    fcntl(*fd, F_SETFD, FD_CLOEXEC);
+    daemon = ping_daemon(*fd);
+    uint64_t mine = socket_inode(*fd);
     std::map<uint64_t, uint64_t> all;
     uint64_t ours = unix_peers(&all) && all.count(mine) ? all[mine] : 0;
     if (daemon > 0)
@@ -255,12 +259,45 @@ int stop_session(const std::string& state_dir, std::string* err) {
         if (s != ours) theirs.push_back(s);
   }
   std::map<uint64_t, uint64_t> peers;
-  std::vector<uint64_t> clients;
   // The other end of each of the daemon's connections is held by a
   // process of the session.
   if (daemon > 0 && unix_peers(&peers))
     for (uint64_t s : theirs)
-      if (peers.count(s)) clients.push_back(peers[s]);
+      if (peers.count(s)) clients->push_back(peers[s]);
+  return daemon;
+}
+
+}  // namespace
+
+std::vector<pid_t> session_processes(const std::string& state_dir, pid_t* daemon) {
+  std::vector<pid_t> out;
+  *daemon = -1;
+  int fd = cr::connect_daemon(state_dir.c_str());
+  if (fd < 0) return out;
+  fcntl(fd, F_SETFD, FD_CLOEXEC);
+  std::vector<uint64_t> clients;
+  *daemon = session_clients(state_dir, &fd, &clients);
+  if (fd < 0) return out;
+  std::set<uint64_t> want(clients.begin(), clients.end());
+  std::string entry = std::string(cr::kEnvState) + "=" + state_dir;
+  for (pid_t p : all_pids()) {
+    if (p == *daemon) continue;
+    bool held = false;
+    for (uint64_t s : sockets_of(p)) held = held || want.count(s);
+    if (held || environ_has(p, entry)) out.push_back(p);
+  }
+  close(fd);
+  std::sort(out.begin(), out.end());
+  return out;
+}
+
+int stop_session(const std::string& state_dir, std::string* err) {
+  int fd = cr::connect_daemon(state_dir.c_str());
+  if (fd < 0) return 0;  // no daemon: nothing of the session runs
+  fcntl(fd, F_SETFD, FD_CLOEXEC);
+  std::vector<uint64_t> clients;
+  pid_t daemon = session_clients(state_dir, &fd, &clients);
+  if (fd < 0) return 0;
   std::set<pid_t> killed;
   std::string entry = std::string(cr::kEnvState) + "=" + state_dir;
   // One pass over /proc: kills the holders of those connections and the

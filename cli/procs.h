@@ -3,6 +3,8 @@
 // and for reclaiming a slot whose owner died. Used by the command and by
 // the test fixture (not by the preload library).
 #pragma once
+#include <sys/types.h>
+
 #include <cstdint>
 #include <string>
 #include <vector>
@@ -23,6 +25,11 @@ uint64_t socket_inode(int fd);
 // its environment), then waits for the daemon to end. Nothing running is
 // not an error. Returns how many processes were killed, or -1 with err set.
 int stop_session(const std::string& state_dir, std::string* err);
+
+// The processes of that session, as stop_session finds them (this one
+// and the daemon, into `daemon`, -1 when none answers, aside), by pid
+// order; none when no daemon answers.
+std::vector<pid_t> session_processes(const std::string& state_dir, pid_t* daemon);
 
 // True when a daemon answers for the state directory.
 bool session_alive(const std::string& state_dir);

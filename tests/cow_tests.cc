@@ -470,6 +470,48 @@ TEST_CASE("reset refuses a clone a session is using") {
   CHECK_FALSE(exists(c + "/tmp/left"));
 }
 
+// A daemon a session left running (a gpg-agent) keeps the clone in use:
+// reset names it and says how to end it; `reset --kill` ends the
+// session's processes, then resets.
+TEST_CASE("reset names the processes a session left running, and --kill ends them first") {
+  Base b;
+  std::string c = b.clone("c");
+  auto leave = [&](const std::string& file) {
+    auto r = b.in(c, "setsid sleep 1000 </dev/null >/dev/null 2>&1 & echo $! > /tmp/pid; echo x > " + file);
+    REQUIRE(r.status == 0);
+    return slurp(c + "/tmp/pid").substr(0, slurp(c + "/tmp/pid").find('\n'));
+  };
+  auto gone = [](const std::string& pid) {
+    // (Killed, it may stay a zombie a moment until its new parent reaps it.)
+    for (int i = 0; i < 500; i++) {
+      std::string stat = slurp("/proc/" + pid + "/stat");
+      if (stat.empty() || stat.find(") Z ") != std::string::npos) return true;
+      usleep(10000);
+    }
+    return false;
+  };
+  std::string pid = leave("/etc/one");
+  auto r = sh(cowroot() + " reset " + q(c) + " 2>&1");
+  CHECK(r.status == 1);
+  CHECK(r.out == "cowroot: " + c + " is in use by a running session: process " + pid + " (sleep) runs in it (`kill " +
+                     pid + "` ends it, or `cowroot reset --kill " + c + "` ends the session's processes and resets)\n");
+  CHECK(exists(c + "/etc/one"));
+  // As it says: then the reset goes through.
+  REQUIRE(kill(atoi(pid.c_str()), SIGTERM) == 0);
+  r = sh(cowroot() + " reset " + q(c) + " 2>&1");
+  CHECK_MESSAGE(r.status == 0, r.out);
+  CHECK_FALSE(exists(c + "/etc/one"));
+  pid = leave("/etc/two");
+  r = sh(cowroot() + " reset --kill " + q(c) + " 2>&1");
+  CHECK_MESSAGE(r.status == 0, r.out);
+  CHECK(r.out == "");
+  CHECK(gone(pid));
+  CHECK_FALSE(exists(c + "/etc/two"));
+  // Nothing running: --kill is a plain reset.
+  r = sh(cowroot() + " reset --kill " + q(c) + " 2>&1");
+  CHECK_MESSAGE(r.status == 0, r.out);
+}
+
 TEST_CASE("a break that cannot complete leaves the original whole and linked, and no temporary file") {
   Base b;
   // 2 MiB of data: a file size limit of 1 MiB makes the copy fail halfway,
