@@ -39,7 +39,9 @@ int cmd_run(int argc, char** argv) {
     std::string a = argv[i];
     auto take = [&](const char* opt, std::string* into) {
       std::string o = opt;
-      if (a == o && i + 1 < argc) {
+      if (a == o) {
+        // (As the launcher's options say it: not "unknown option".)
+        if (i + 1 >= argc) die("option " + o + " needs a value (see cowroot --help)", 2);
         *into = argv[++i];
         return true;
       }

@@ -675,6 +675,19 @@ TEST_CASE("a failed image build names dpkg's failure and keeps debootstrap's log
   CHECK(sh(env + cowroot() + " image list 2>&1").out == "");
 }
 
+// Every option that takes a value, given last without one, says so in
+// one line, as --timeout always did (not "unknown option" and the usage).
+TEST_CASE("an option given without its value says it needs one, in one line") {
+  for (std::string args : {"run --image", "run --base", "run --keep", "run --keep /nonexistent/k --image",
+                           "run --timeout", "run --bind", "--timeout", "-r", "--root", "--bind", "--cow", "-s", "-i",
+                           "--save-file", "--load", "-l", "-f", "-b"}) {
+    CAPTURE(args);
+    auto r = sh(cowroot() + " " + args + " 2>&1");
+    CHECK(r.status == 2);
+    CHECK(r.out == "cowroot: option " + args.substr(args.rfind(' ') + 1) + " needs a value (see cowroot --help)\n");
+  }
+}
+
 TEST_CASE("bad input: a SRC that is no directory, a DEST that exists, another file system") {
   Base b;
   write_file(b.dir / "file", "");
