@@ -274,7 +274,8 @@ std::string self_exe() {
 // the descriptor, -2 when it is held and `wait` is false, or -1 with err.
 // A holder removes the file before letting go: the lock of a file that is
 // gone when this one gets it is no lock, and is taken again.
-int take_lock(const std::string& path, const std::string& name, bool wait, std::string* err) {
+int take_lock(const std::string& path, const std::string& name, bool wait, std::string* err, bool* waited) {
+  if (waited) *waited = false;
   for (bool said = false;;) {
     int fd = open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600);
     if (fd < 0) {
@@ -288,6 +289,7 @@ int take_lock(const std::string& path, const std::string& name, bool wait, std::
       }
       if (!said) fprintf(stderr, "cowroot: waiting for another build of image %s\n", name.c_str());
       said = true;
+      if (waited) *waited = true;
       while (flock(fd, LOCK_EX) < 0 && errno == EINTR) {
       }
     }
@@ -325,8 +327,9 @@ int run_build(const Build& b, std::string* err) {
     return -1;
   }
   // One builder at a time; the others wait and then find the image made.
-  std::string lockp = dir + "/" + b.name + ".lock";
-  int lock = take_lock(lockp, b.name, true, err);
+  std::string lockp = dir + "/" + b.name + ".lock", final_dir = dir + "/" + b.name;
+  bool had = is_dir(final_dir), waited;
+  int lock = take_lock(lockp, b.name, true, err, &waited);
   if (lock < 0) return -1;
   // Whoever lets go of the lock removes its file first (a waiter then
   // finds it gone and takes a new one): a build leaves no NAME.lock.
@@ -335,10 +338,16 @@ int run_build(const Build& b, std::string* err) {
     close(lock);
   };
   clear_stale_builds(b.name);
-  std::string final_dir = dir + "/" + b.name;
   if (b.current && b.current()) {
     unlock();
+    if (waited && b.share_result && !b.done.empty()) fprintf(stderr, "cowroot: %s\n", b.done.c_str());
     return 0;
+  }
+  if (waited && b.share_result && !had && !is_dir(final_dir)) {
+    unlock();
+    *err = "cannot build image " + b.name + ": the build of it this one waited for failed or was stopped " +
+           "(its own output says why; build it again to try again)";
+    return -1;
   }
   std::string work = dir + "/" + b.name + ".build-" + std::to_string(getpid());
   // SIGINT, SIGTERM and SIGHUP (unless ignored, as under nohup) are taken

@@ -14,8 +14,9 @@ namespace cli {
 // Takes the image's lock NAME.lock, waiting for it (saying so) or not:
 // the descriptor, -2 when it is held and `wait` is false, or -1 with err.
 // A holder removes the file before letting go: the lock of a file that is
-// gone when this one gets it is no lock, and is taken again.
-int take_lock(const std::string& path, const std::string& name, bool wait, std::string* err);
+// gone when this one gets it is no lock, and is taken again. `waited`, when
+// given, says whether it had to wait.
+int take_lock(const std::string& path, const std::string& name, bool wait, std::string* err, bool* waited = nullptr);
 
 struct Build {
   std::string name;  // the image (a valid name)
@@ -37,6 +38,12 @@ struct Build {
   // fake state, WORK/info). "" or the one-line error.
   std::function<std::string(const std::string& work)> finish;
   std::string done;  // said on stderr at the end (without "cowroot: "); empty: nothing
+  // A builder that waited for another build of the image takes that
+  // build's end as its own: `done` is said when it made the image current,
+  // and when there was no image and it made none (it failed or was
+  // stopped, and said why), this one fails in one line instead of trying
+  // again. Not for an import, which brings its own image.
+  bool share_result = false;
 };
 
 // Runs the build: 0 (built, or nothing to build), or -1 with err set and

@@ -331,6 +331,7 @@ int build_image(const ImageSpec& spec_in, std::string* err) {
     return "";
   };
   b.done = "image " + spec.name + " is ready";
+  b.share_result = true;
   return run_build(b, err);
 }
 

@@ -304,6 +304,7 @@ int ensure_layer(const LayerSpec& in, LayerBuild how, std::string* err) {
     return "";
   };
   b.done = "image " + spec.name + " is ready";
+  b.share_result = true;
   return run_build(b, err);
 }
 

@@ -652,6 +652,57 @@ TEST_CASE("exec of a fifo fails at once, as the kernel's does") {
 // and names a copy of debootstrap's log, which goes with the build's
 // directory; the next good build of that name removes the copy. A stand-in
 // debootstrap first in PATH plays the failing run (no archive needed).
+// Two builds of one new image at once: the second waits for the first and
+// takes its end as its own, saying that the image is ready, or failing in
+// one line when the first made none (debootstrap runs once either way). A
+// stand-in debootstrap first in PATH waits for the test's word.
+TEST_CASE("the second of two concurrent builds of an image says the image is ready, or that the build it waited for failed") {
+  TempDir d;
+  REQUIRE(mkdir((d / "bin").c_str(), 0755) == 0);
+  REQUIRE(sh("mkdir -p " + q(d / "dd/scripts") + " && touch " + q(d / "dd/scripts/bookworm")).status == 0);
+  write_file(d / "bin/debootstrap",
+             "#!/bin/sh\nfor a; do t=$p; p=$a; done\necho run >> " + q(d / "runs") + "\n"
+             "while [ ! -e " + q(d / "go") + " ]; do sleep 0.05; done\n"
+             "[ -e " + q(d / "fail") + " ] && { echo 'E: no luck' >&2; exit 1; }\n"
+             "mkdir -p \"$t/etc\" && echo twin > \"$t/etc/hostname\"\n");
+  REQUIRE(chmod((d / "bin/debootstrap").c_str(), 0755) == 0);
+  std::string env = "XDG_CACHE_HOME=" + q(d / "cache") + " DEBOOTSTRAP_DIR=" + q(d / "dd") + " PATH=" + q(d / "bin") +
+                    ":$PATH ";
+  std::string build = env + cowroot() + " image build twin --suite bookworm --mirror http://127.0.0.1:9/debian";
+  // The first build is under way (debootstrap ran), the second waits for it;
+  // then the first goes on. Each one's output and status.
+  auto both = [&]() {
+    unlink((d / "go").c_str());
+    unlink((d / "runs").c_str());
+    for (int n : {1, 2}) {
+      std::string k = std::to_string(n);
+      REQUIRE(system(("(" + build + " > " + q(d / ("out" + k)) + " 2>&1; echo $? > " + q(d / ("rc" + k)) + ") &").c_str()) == 0);
+      std::string until = n == 1 ? d / "runs" : d / "out2";
+      for (int i = 0; i < 2000 && slurp(until).find(n == 1 ? "run" : "waiting") == std::string::npos; i++) usleep(5000);
+    }
+    write_file(d / "go", "");
+    for (int i = 0; i < 4000 && (slurp(d / "rc1").empty() || slurp(d / "rc2").empty()); i++) usleep(5000);
+    std::vector<std::string> r = {slurp(d / "out1"), slurp(d / "rc1"), slurp(d / "out2"), slurp(d / "rc2")};
+    for (std::string f : {"rc1", "rc2"}) unlink((d / f).c_str());
+    return r;
+  };
+  auto r = both();
+  CHECK(r[1] == "0\n");
+  CHECK(r[2] == "cowroot: waiting for another build of image twin\ncowroot: image twin is ready\n");
+  CHECK(r[3] == "0\n");
+  CHECK(slurp(d / "runs") == "run\n");
+  REQUIRE(sh(env + cowroot() + " image rm twin").status == 0);
+  write_file(d / "fail", "");
+  r = both();
+  CHECK(r[0].find("cowroot: cannot build image twin: debootstrap failed: E: no luck") != std::string::npos);
+  CHECK(r[1] == "1\n");
+  CHECK(r[2] == "cowroot: waiting for another build of image twin\ncowroot: cannot build image twin: the build of it this "
+                "one waited for failed or was stopped (its own output says why; build it again to try again)\n");
+  CHECK(r[3] == "1\n");
+  CHECK(slurp(d / "runs") == "run\n");
+  CHECK(sh("ls -A " + q(d / "cache/cowroot/images")).out == "");
+}
+
 TEST_CASE("a failed image build names dpkg's failure and keeps debootstrap's log") {
   TempDir d;
   REQUIRE(mkdir((d / "bin").c_str(), 0755) == 0);
