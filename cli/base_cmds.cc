@@ -86,6 +86,12 @@ int cmd_run(int argc, char** argv) {
     std::string parent = b.substr(0, b.rfind('/') == std::string::npos ? 0 : b.rfind('/'));
     if (parent.empty()) parent = b[0] == '/' ? "/" : ".";
     where = parent + "/.cowroot-run-" + std::to_string(getpid());
+    // The throwaway clone goes beside its base (hard links stay on one
+    // file system): a directory it cannot go in is named, not its
+    // temporary name.
+    if (access(parent.c_str(), W_OK) < 0)
+      die("cannot write in " + parent + " to make a throwaway clone of " + base + " beside it: " + strerror(errno) +
+          " (--keep DIR makes it elsewhere on its file system)");
   }
   char real[4096];
   o.root_label = realpath(base.c_str(), real) ? real : base;

@@ -726,6 +726,29 @@ TEST_CASE("a failed image build names dpkg's failure and keeps debootstrap's log
   CHECK(sh(env + cowroot() + " image list 2>&1").out == "");
 }
 
+// A clone that cannot be made where it goes names that directory and why,
+// not the temporary name it is made under (DEST.cowroot-new-PID, or the
+// throwaway .cowroot-run-PID of `run --base`).
+TEST_CASE("a clone in a directory that cannot be written names the directory") {
+  Base b;
+  std::string rop = b.dir / "rop", base = rop + "/base";
+  REQUIRE(mkdir(rop.c_str(), 0755) == 0);
+  REQUIRE(rename(b.base.c_str(), base.c_str()) == 0);
+  REQUIRE(chmod(rop.c_str(), 0555) == 0);
+  auto r = sh(cowroot() + " run --base " + q(base) + " -- true 2>&1");
+  CHECK(r.status == 1);
+  CHECK(r.out == "cowroot: cannot write in " + rop + " to make a throwaway clone of " + base +
+                     " beside it: Permission denied (--keep DIR makes it elsewhere on its file system)\n");
+  r = sh(cowroot() + " clone " + q(base) + " " + q(rop + "/c") + " 2>&1");
+  CHECK(r.status == 1);
+  CHECK(r.out == "cowroot: cannot write in " + rop + " to make " + rop + "/c: Permission denied\n");
+  r = sh(cowroot() + " run --base " + q(base) + " --keep " + q(rop + "/k") + " -- true 2>&1");
+  CHECK(r.status == 1);
+  CHECK(r.out == "cowroot: cannot write in " + rop + " to make " + rop + "/k: Permission denied\n");
+  REQUIRE(chmod(rop.c_str(), 0755) == 0);
+  CHECK(sh("ls -A " + q(rop)).out == "base\n");
+}
+
 // Every option that takes a value, given last without one, says so in
 // one line, as --timeout always did (not "unknown option" and the usage).
 TEST_CASE("an option given without its value says it needs one, in one line") {

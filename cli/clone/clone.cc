@@ -101,7 +101,11 @@ int cow_clone(const char* src_in, const char* dest_in, char* err, size_t errlen)
     remove_tree(tmpside.c_str(), ignore, sizeof ignore);
     return -1;
   };
-  if (mkdir(tmp.c_str(), 0700) < 0) return fail(tmp, errno);
+  if (mkdir(tmp.c_str(), 0700) < 0) {
+    // Said of the directory DEST goes in, not of the temporary name.
+    say(err, errlen, "cannot write in %s to make %s: %s", parent.c_str(), dest.c_str(), strerror(errno));
+    return -1;
+  }
   if (mkdir(tmpside.c_str(), 0700) < 0 || mkdir((tmpside + "/state").c_str(), 0700) < 0) return fail(tmpside, errno);
 
   // The walk: one linkat per file, new directories.
