@@ -9,6 +9,7 @@
 #include <sys/file.h>
 #include <sys/mman.h>
 #include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
 #include <sys/stat.h>
@@ -106,6 +107,40 @@ void pass_trapped(int, siginfo_t* si, void* ucv) {
 // the libraries' IFUNC resolvers and an audit module's code unconfined.
 // Where it cannot be had (no seccomp, the window taken), the exec is
 // planned as before and the library tries again.
+// A bind's inside directory the root lacks is made, as pbuilder makes its
+// mount points (a mount needs one): without it the bind answers by name,
+// but no listing of its parent shows it (find, ls, rsync miss it). Only
+// through real directories of the root (no symlink followed, nothing under
+// the passed-through /dev, /proc, /sys), as the user, and only in a clone,
+// where it is journaled and reset takes it away: a base, or a directory of
+// the user's given as the root, is not written to (there the bind stays a
+// name only).
+void make_bind_point(const std::string& root, const std::string& inside) {
+  for (const char* pass : {"/dev", "/proc", "/sys"})
+    if (inside.compare(0, strlen(pass), pass) == 0 && (inside.size() == strlen(pass) || inside[strlen(pass)] == '/'))
+      return;
+  int dfd = open(root.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC);
+  std::string host = root;
+  for (size_t at = 1; dfd >= 0 && at < inside.size();) {
+    size_t end = std::min(inside.find('/', at), inside.size());
+    std::string name = inside.substr(at, end - at);
+    at = end + 1;
+    if (name.empty() || name == ".") continue;
+    int next = -1;
+    if (name != "..") {
+      host += "/" + name;
+      next = openat(dfd, name.c_str(), O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+      if (next < 0 && errno == ENOENT && mkdirat(dfd, name.c_str(), 0755) == 0) {
+        cr::cow_note(AT_FDCWD, host.c_str());
+        next = openat(dfd, name.c_str(), O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+      }
+    }
+    close(dfd);
+    dfd = next;
+  }
+  if (dfd >= 0) close(dfd);
+}
+
 void confine_first_program() {
 #if defined(__x86_64__)
   namespace cf = cr::confine;
@@ -441,6 +476,13 @@ int run_session(const Options& o) {
     sigaction(kParentGone, &sa, nullptr);
     if (prctl(PR_SET_PDEATHSIG, kParentGone) < 0 || getppid() != o.tied_to) g_parent_gone = 1;
   }
+  // The launcher, the daemon and each program hold a few descriptors of the
+  // session's: under a lower limit the session cannot start (the daemon's
+  // own accepts would fail), said in one line.
+  constexpr rlim_t kMinFiles = 8;
+  if (struct rlimit nf; getrlimit(RLIMIT_NOFILE, &nf) == 0 && nf.rlim_cur < kMinFiles)
+    die("the limit on open files (ulimit -n " + std::to_string(nf.rlim_cur) + ") is too low for a session: it needs " +
+        std::to_string(kMinFiles));
   std::string root;
   if (!o.root.empty()) {
     struct stat st;
@@ -631,6 +673,7 @@ int run_session(const Options& o) {
     // wins (and /dev, /proc and /sys before either). FAKECHROOT_EXCLUDE_PATH
     // is added by the library itself (root_init), as after chroot().
     std::string binds = "/dev:/proc:/sys";
+    std::vector<std::string> points;
     auto add_bind = [&](const std::string& what, const std::string& host, const std::string& inside) {
       char buf[4096];
       if (host.empty() || !realpath(host.c_str(), buf)) die(what + ": " + host + ": " + strerror(errno));
@@ -639,6 +682,7 @@ int run_session(const Options& o) {
       if (inside.find_first_of(":=") != std::string::npos || strpbrk(buf, ":="))
         die(what + ": a path with ':' or '=' cannot be passed through");
       binds += ":" + inside + "=" + buf;
+      points.push_back(inside);
     };
     for (auto& b : o.binds) {
       size_t colon = b.find(':');
@@ -660,6 +704,8 @@ int run_session(const Options& o) {
     setenv("COWROOT_CHROOT", "/", 1);
     setenv("COWROOT_BINDS", binds.c_str(), 1);
     unsetenv("COWROOT_EXE");
+    if (cr::g_cow.sidecar[0] && cr::g_cow.clone_root_len)
+      for (auto& inside : points) make_bind_point(root, inside);
     cr::root_init();
     if (!cr::g_root.cwd_known && chdir(root.c_str()) == 0) cr::root_cwd_changed();
     // exec_env gives the command the root's variables from g_root.

@@ -191,6 +191,11 @@ int faked_main(int argc, char** argv) {
   bool saved_once = false;
   int idle_ms = 0;
   const uid_t me = getuid();
+  // A descriptor kept in reserve: with none left (a low `ulimit -n`, many
+  // processes), a connection is taken and closed at once, so its process
+  // hears no (and says so) instead of this loop spinning on EMFILE and the
+  // process waiting for ever.
+  int spare = open("/dev/null", O_RDONLY | O_CLOEXEC);
   // What is lost when a successor ends too soon: the directory and the last save.
   bool must_outlive_mappers = successor && (o.ephemeral || !o.save.empty());
   bool waiting = false;
@@ -230,6 +235,13 @@ int faked_main(int argc, char** argv) {
     idle_ms = 0;
     if (pfd[0].revents & POLLIN) {
       int c = accept4(lfd, nullptr, nullptr, SOCK_CLOEXEC);
+      if (c < 0 && (errno == EMFILE || errno == ENFILE) && spare >= 0) {
+        close(spare);
+        c = accept4(lfd, nullptr, nullptr, SOCK_CLOEXEC);
+        if (c >= 0) close(c);
+        c = -1;
+        spare = open("/dev/null", O_RDONLY | O_CLOEXEC);
+      }
       if (c >= 0) {
         ucred cred{};
         socklen_t len = sizeof cred;

@@ -379,6 +379,34 @@ TEST_CASE("run: the command and what it started end when cowroot run is killed o
   CHECK(r.out == "cowroot: /bin/sh: the cowroot that started it was killed: killed it and what it started\nnone left\n");
 }
 
+// pbuilder makes its mount points; a bind whose inside directory the root
+// lacks answered by name but was missing from its parent's listing (find,
+// ls, rsync). In a clone the launcher makes it, journaled (reset takes it
+// away); a base given as the root is not written to: the name only.
+TEST_CASE("a bind's inside directory the root lacks is made, listed in its parent, and gone after reset") {
+  Base b;
+  REQUIRE(sh(cowroot() + " seal " + q(b.base) + " 2>&1").status == 0);
+  std::string c = b.clone("c");
+  REQUIRE(mkdir((b.dir / "results").c_str(), 0755) == 0);
+  write_file(b.dir / "results/built.deb", "deb\n");
+  auto r = sh(cowroot() + " -r " + q(c) + " --bind " + q(b.dir / "results") + ":/srv/results -- /bin/sh -c " +
+              q("ls / | grep -c '^srv$'; find /srv -maxdepth 1 -name results; cat /srv/results/built.deb; "
+                "echo made > /srv/results/log") +
+              " 2>&1");
+  CHECK(r.out == "1\n/srv/results\ndeb\n");
+  CHECK(slurp(b.dir / "results/log") == "made\n");
+  CHECK(access((b.base + "/srv").c_str(), F_OK) != 0);
+  REQUIRE(sh(cowroot() + " reset " + q(c) + " 2>&1").status == 0);
+  CHECK(access((c + "/srv").c_str(), F_OK) != 0);
+  CHECK(slurp(b.dir / "results/built.deb") == "deb\n");
+  // The sealed base itself as the root: nothing made in it, the bind works.
+  r = sh(cowroot() + " -r " + q(b.base) + " --bind " + q(b.dir / "results") + ":/srv/results -- /bin/sh -c " +
+         q("cat /srv/results/built.deb") + " 2>&1");
+  CHECK(r.out == "deb\n");
+  CHECK(access((b.base + "/srv").c_str(), F_OK) != 0);
+  CHECK(sh(cowroot() + " verify " + q(b.base)).status == 0);
+}
+
 TEST_CASE("run: a throwaway root with fake root inside; --keep keeps it") {
   Base b;
   auto r = sh("PATH=/tmp/nowhere:$PATH HOME=/tmp/nohome LANG=C.UTF-8 " + cowroot() + " run --base " + q(b.base) +
