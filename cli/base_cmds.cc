@@ -204,13 +204,7 @@ int cmd_clone(int argc, char** argv) {
       die(err);
     fprintf(stderr, "cowroot: clone %s stopped by SIG%s, nothing of it left\n", dest.c_str(),
             sigabbrev_np(sig) ? sigabbrev_np(sig) : "?");
-    signal(sig, SIG_DFL);
-    sigset_t one;
-    sigemptyset(&one);
-    sigaddset(&one, sig);
-    raise(sig);
-    sigprocmask(SIG_UNBLOCK, &one, nullptr);
-    _exit(128 + sig);
+    cli::die_of_signal(sig);
   }
   if (made < 0) die(err);
   std::string base = src;

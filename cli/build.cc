@@ -1,5 +1,6 @@
 // Builds that leave nothing half-made (build.h).
 #include "build.h"
+#include "procs.h"
 
 #include <dirent.h>
 #include <fcntl.h>
@@ -393,13 +394,7 @@ int run_build(const Build& b, std::string* err) {
     fprintf(stderr, "cowroot: image %s: build stopped by SIG%s, nothing of it left\n", b.name.c_str(),
             sigabbrev_np(sig) ? sigabbrev_np(sig) : "?");
     if (sfd >= 0) close(sfd);
-    signal(sig, SIG_DFL);
-    sigset_t one;
-    sigemptyset(&one);
-    sigaddset(&one, sig);
-    raise(sig);
-    sigprocmask(SIG_UNBLOCK, &one, nullptr);
-    _exit(128 + sig);
+    cli::die_of_signal(sig);
   };
   if (sfd < 0) return give_up(std::string("signalfd: ") + strerror(errno));
   if (mkdir(work.c_str(), 0755) < 0) return give_up("cannot create " + work + ": " + strerror(errno));

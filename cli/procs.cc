@@ -354,4 +354,14 @@ int stop_session(const std::string& state_dir, std::string* err) {
   return (int)killed.size();
 }
 
+void die_of_signal(int sig) {
+  signal(sig, SIG_DFL);
+  sigset_t one;
+  sigemptyset(&one);
+  sigaddset(&one, sig);
+  raise(sig);
+  sigprocmask(SIG_UNBLOCK, &one, nullptr);
+  _exit(128 + sig);
+}
+
 }  // namespace cli

@@ -34,4 +34,8 @@ std::vector<pid_t> session_processes(const std::string& state_dir, pid_t* daemon
 // True when a daemon answers for the state directory.
 bool session_alive(const std::string& state_dir);
 
+// Ends this process by the signal `sig` it caught (after cleaning up), as
+// if it had not caught it: the caller sees it die of the signal.
+[[noreturn]] void die_of_signal(int sig);
+
 }  // namespace cli

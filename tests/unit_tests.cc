@@ -127,6 +127,18 @@ TEST_CASE("concurrent writers from several processes lose nothing") {
   CHECK(bad == 0);
 }
 
+// A page of a file in d, mapped shared, as a session's processes map their
+// state (the lock's word in it).
+static void* shared_page(const TempDir& d) {
+  int fd = open((d / "w").c_str(), O_RDWR | O_CREAT, 0600);
+  REQUIRE(fd >= 0);
+  REQUIRE(ftruncate(fd, 4096) == 0);
+  void* p = mmap(nullptr, 4096, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+  close(fd);
+  REQUIRE(p != MAP_FAILED);
+  return p;
+}
+
 TEST_CASE("a writer killed while holding the lock does not wedge the session") {
   TempDir d;
   cr::State s;
@@ -214,10 +226,7 @@ TEST_CASE("the lock is held under the holder's own process id, in a fork's child
 
 TEST_CASE("a lock held by a live process is waited for, then taken") {
   TempDir d;
-  int fd = open((d / "w").c_str(), O_RDWR | O_CREAT, 0600);
-  REQUIRE(ftruncate(fd, 4096) == 0);
-  void* p = mmap(nullptr, 4096, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
-  close(fd);
+  void* p = shared_page(d);
   auto* word = static_cast<std::atomic<uint32_t>*>(p);
   auto* count = static_cast<std::atomic<uint64_t>*>(p) + 1;
   auto* plain = reinterpret_cast<uint64_t*>(static_cast<char*>(p) + 64);
@@ -251,10 +260,7 @@ TEST_CASE("a lock held by a live process is waited for, then taken") {
 // a second; a holder that maps the file is waited for as long as it holds.
 TEST_CASE("a lock word naming a running stranger is taken over; a holder mapping the file is waited for") {
   TempDir d;
-  int fd = open((d / "w").c_str(), O_RDWR | O_CREAT, 0600);
-  REQUIRE(ftruncate(fd, 4096) == 0);
-  void* p = mmap(nullptr, 4096, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
-  close(fd);
+  void* p = shared_page(d);
   auto* word = static_cast<std::atomic<uint32_t>*>(p);
   pid_t stranger = fork();
   if (stranger == 0) {
