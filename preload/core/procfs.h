@@ -1,9 +1,74 @@
 // /proc's view of a session's processes as processes of their fake users
 // (procfs.cc). Internal to the core.
 #pragma once
+#include <fcntl.h>
+
+#include <cstddef>
 #include <cstdint>
+#include <cstring>
+
+#include "sys.h"
 
 namespace cr {
+
+// /proc/PID/FILE's path, for pid, into path (48 bytes are enough for any
+// FILE of /proc/PID's own).
+inline void proc_file(long pid, const char* file, char* path) {
+  memcpy(path, "/proc/", 6);
+  size_t l = 6;
+  char d[24];
+  int nd = 0;
+  do d[nd++] = char('0' + pid % 10); while ((pid /= 10) > 0);
+  while (nd) path[l++] = d[--nd];
+  path[l++] = '/';
+  memcpy(path + l, file, strlen(file) + 1);
+}
+
+// The hexadecimal number at *p (lower case, as /proc writes them), *p
+// moved past it.
+inline uint64_t hex_at(const char** p) {
+  uint64_t v = 0;
+  for (;; (*p)++) {
+    char c = **p;
+    if (c >= '0' && c <= '9') v = v * 16 + (uint64_t)(c - '0');
+    else if (c >= 'a' && c <= 'f') v = v * 16 + (uint64_t)(c - 'a' + 10);
+    else return v;
+  }
+}
+
+// Reads the file at `path` line by line into line[cap] (longer lines cut),
+// with raw system calls and no allocation, calling f(line) until it
+// returns true. -1 when the file cannot be opened (EACCES: another's
+// process), else whether f stopped the reading.
+template <typename F>
+int each_line(const char* path, char* line, size_t cap, F&& f) {
+  long fd = sys::raw(SYS_openat, AT_FDCWD, (long)path, O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return -1;
+  char buf[4096];
+  size_t ll = 0;
+  int stopped = 0;
+  for (long got; !stopped && (got = sys::raw(SYS_read, fd, (long)buf, sizeof buf)) > 0;)
+    for (long i = 0; i < got && !stopped; i++) {
+      if (buf[i] != '\n') {
+        if (ll < cap - 1) line[ll++] = buf[i];
+        continue;
+      }
+      line[ll] = 0;
+      ll = 0;
+      stopped = f(static_cast<const char*>(line)) ? 1 : 0;
+    }
+  sys::raw(SYS_close, fd);
+  return stopped;
+}
+
+// A line of /proc/PID/maps, "LO-HI PERMS OFFSET MAJ:MIN INODE PATH": its
+// range, and *q past it. False when the line is none.
+inline bool map_range(const char** q, uint64_t* lo, uint64_t* hi) {
+  *lo = hex_at(q);
+  if (*(*q)++ != '-') return false;
+  *hi = hex_at(q);
+  return true;
+}
 
 // The owner /proc shows for `path` (a host path under /proc/PID, /proc/self
 // or /proc/thread-self, owned for real by `real_uid`): the process's fake

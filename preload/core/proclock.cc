@@ -7,6 +7,7 @@
 
 #include <cstring>
 
+#include "procfs.h"
 #include "sys.h"
 
 #ifndef MADV_WIPEONFORK
@@ -63,13 +64,8 @@ bool pid_runs(uint32_t pid) {
   if (sys::raw(SYS_kill, pid, 0) == -ESRCH) return false;
   // It exists (EPERM: another user's). A zombie keeps its id until it is
   // reaped, which may take long (its parent may be the one waiting here).
-  char path[32] = "/proc/";
-  char digits[12];
-  int n = 0;
-  for (uint32_t v = pid; v; v /= 10) digits[n++] = (char)('0' + v % 10);
-  size_t l = 6;
-  while (n) path[l++] = digits[--n];
-  memcpy(path + l, "/stat", 6);
+  char path[48];
+  proc_file(pid, "stat", path);
   long fd = sys::raw(SYS_openat, AT_FDCWD, (long)path, O_RDONLY | O_CLOEXEC);
   if (fd < 0) return fd != -ENOENT;  // no /proc: what kill said
   char buf[512];
@@ -85,57 +81,11 @@ bool pid_runs(uint32_t pid) {
 
 namespace {
 
-// Reads /proc/PID/maps (PID 0: this process) line by line into `line`
-// (longer lines cut), calling f(line) until it returns true. -1 when the
-// file cannot be read (EACCES: a process one may not trace), else whether
-// f said so.
-template <typename F>
-int each_map_line(uint32_t pid, F&& f) {
-  char path[40] = "/proc/self/maps";
-  if (pid) {
-    char digits[12];
-    int n = 0;
-    for (uint32_t v = pid; v; v /= 10) digits[n++] = (char)('0' + v % 10);
-    size_t l = 6;
-    while (n) path[l++] = digits[--n];
-    memcpy(path + l, "/maps", 6);
-  }
-  long fd = sys::raw(SYS_openat, AT_FDCWD, (long)path, O_RDONLY | O_CLOEXEC);
-  if (fd < 0) return -1;
-  char buf[4096], line[256];
-  size_t ll = 0;
-  int found = 0;
-  for (long got; !found && (got = sys::raw(SYS_read, fd, (long)buf, sizeof buf)) > 0;)
-    for (long i = 0; i < got && !found; i++) {
-      if (buf[i] != '\n') {
-        if (ll < sizeof line - 1) line[ll++] = buf[i];
-        continue;
-      }
-      line[ll] = 0;
-      ll = 0;
-      found = f(line) ? 1 : 0;
-    }
-  sys::raw(SYS_close, fd);
-  return found;
-}
-
-uint64_t hex_at(const char*& p) {
-  uint64_t v = 0;
-  for (;; p++) {
-    char c = *p;
-    int d = c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
-    if (d < 0) return v;
-    v = v * 16 + (uint64_t)d;
-  }
-}
-
 // "LO-HI PERMS OFFSET MAJ:MIN INODE PATH": the file of a mapping (its
 // device field as written, up to the inode's end), for comparison.
 bool map_file(const char* line, uint64_t* lo, uint64_t* hi, const char** file, size_t* fl) {
   const char* p = line;
-  *lo = hex_at(p);
-  if (*p++ != '-') return false;
-  *hi = hex_at(p);
+  if (!map_range(&p, lo, hi)) return false;
   for (int field = 0; field < 2; field++) {  // perms, offset
     while (*p == ' ') p++;
     while (*p && *p != ' ') p++;
@@ -160,11 +110,13 @@ int holder_is_stranger(uint32_t holder, const void* word) {
   char mine[64];
   size_t ml = 0;
   uint64_t at = (uint64_t)(uintptr_t)word;
-  if (each_map_line(0, [&](const char* line) {
+  char path[48], line[256];
+  proc_file(self_pid(), "maps", path);
+  if (each_line(path, line, sizeof line, [&](const char* l) {
         uint64_t lo, hi;
         const char* f;
         size_t fl;
-        if (!map_file(line, &lo, &hi, &f, &fl) || at < lo || at >= hi || fl >= sizeof mine) return false;
+        if (!map_file(l, &lo, &hi, &f, &fl) || at < lo || at >= hi || fl >= sizeof mine) return false;
         memcpy(mine, f, fl);
         ml = fl;
         return true;
@@ -172,11 +124,12 @@ int holder_is_stranger(uint32_t holder, const void* word) {
     return -1;
   // An anonymous mapping (no file, inode 0) tells nothing.
   if (ml < 2 || (mine[ml - 1] == '0' && mine[ml - 2] == ' ')) return -1;
-  int r = each_map_line(holder, [&](const char* line) {
+  proc_file(holder, "maps", path);
+  int r = each_line(path, line, sizeof line, [&](const char* l) {
     uint64_t lo, hi;
     const char* f;
     size_t fl;
-    return map_file(line, &lo, &hi, &f, &fl) && fl == ml && memcmp(f, mine, ml) == 0;
+    return map_file(l, &lo, &hi, &f, &fl) && fl == ml && memcmp(f, mine, ml) == 0;
   });
   return r < 0 ? -1 : r == 0;
 }

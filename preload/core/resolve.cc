@@ -13,6 +13,7 @@
 #include "confine.h"
 #include "hash.h"
 #include "perm.h"
+#include "procfs.h"
 #include "resolve_impl.h"
 #include "session.h"
 #include "sys.h"
@@ -889,28 +890,6 @@ namespace {
 
 namespace {
 
-// /proc/PID/FILE's path, for pid.
-void proc_file(long pid, const char* file, char* path) {
-  memcpy(path, "/proc/", 6);
-  size_t l = 6;
-  char d[24];
-  int nd = 0;
-  do d[nd++] = char('0' + pid % 10); while ((pid /= 10) > 0);
-  while (nd) path[l++] = d[--nd];
-  path[l++] = '/';
-  memcpy(path + l, file, strlen(file) + 1);
-}
-
-uint64_t hex_at(const char** p) {
-  uint64_t v = 0;
-  for (;; (*p)++) {
-    char c = **p;
-    if (c >= '0' && c <= '9') v = v * 16 + (uint64_t)(c - '0');
-    else if (c >= 'a' && c <= 'f') v = v * 16 + (uint64_t)(c - 'a' + 10);
-    else return v;
-  }
-}
-
 // The inside path of process pid's program, found as the kernel's
 // auxiliary vector shows it (the program's headers, AT_PHDR, which the
 // library put there when the root's loader ran it) and the file mapped
@@ -930,32 +909,17 @@ bool exe_by_auxv(long pid, char* out, size_t n) {
     if (av[i] == 3 /* AT_PHDR */) phdr = av[i + 1];
   if (!phdr) return false;
   proc_file(pid, "maps", path);
-  fd = sys::raw(SYS_openat, AT_FDCWD, (long)path, O_RDONLY | O_CLOEXEC);
-  if (fd < 0) return false;
   bool found = false;
-  char buf[8192];
   PathBuf line;
-  size_t ll = 0;
-  for (long r; !found && (r = sys::raw(SYS_read, fd, (long)buf, sizeof buf)) > 0;) {
-    for (long i = 0; i < r && !found; i++) {
-      if (buf[i] != '\n') {
-        if (ll < sizeof line - 1) line[ll++] = buf[i];
-        continue;
-      }
-      line[ll] = 0;
-      ll = 0;
-      const char* q = line;
-      uint64_t lo = hex_at(&q);
-      if (*q++ != '-') continue;
-      uint64_t hi = hex_at(&q);
-      if (phdr < lo || phdr >= hi) continue;
-      const char* file = strchr(q, '/');
-      // (Outside a root, a confined session's: the host path as it is.)
-      found = file && (to_inside(file, out, n) || !g_root.active);
-      break;
-    }
-  }
-  sys::raw(SYS_close, fd);
+  each_line(path, line, sizeof line, [&](const char* l) {
+    const char* q = l;
+    uint64_t lo, hi;
+    if (!map_range(&q, &lo, &hi) || phdr < lo || phdr >= hi) return false;
+    const char* file = strchr(q, '/');
+    // (Outside a root, a confined session's: the host path as it is.)
+    found = file && (to_inside(file, out, n) || !g_root.active);
+    return true;
+  });
   return found;
 }
 
