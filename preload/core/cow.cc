@@ -406,8 +406,8 @@ void cow_note(int dirfd, const char* path) {
   // Past `ulimit -f` the line is left out rather than the program killed:
   // reset then sees the change by its directory and re-clones.
   struct stat jst;
-  if (!sys::fits_file_limit(UINT64_MAX - 1) && sys::raw(SYS_fstat, fd, (long)&jst) == 0 &&
-      !sys::fits_file_limit((uint64_t)jst.st_size + (uint64_t)(full + fl - rel))) {
+  if (uint64_t limit = sys::file_limit(); limit != UINT64_MAX && sys::raw(SYS_fstat, fd, (long)&jst) == 0 &&
+                                          (uint64_t)jst.st_size + (uint64_t)(full + fl - rel) > limit) {
     sys::raw(SYS_close, fd);
     return;
   }

@@ -108,17 +108,22 @@ void State::close() {
   cap_ = 0;
 }
 
+// Gives fd's file real blocks for [from, to): writes through a mapping
+// into a sparse file on a full disk would be SIGBUS in whatever program
+// made them. Past `ulimit -f`, EFBIG rather than SIGXFSZ. 0 or -errno.
+static long allocate(int fd, uint64_t from, uint64_t to) {
+  if (!sys::fits_file_limit(to)) return -EFBIG;
+  long r = sys::raw(SYS_fallocate, fd, 0, (long)from, (long)(to - from));
+  return r == -EOPNOTSUPP ? sys::raw(SYS_ftruncate, fd, (long)to) : r;
+}
+
 static int create_table_file(const char* dir, const char* tmpname, uint64_t cap, int* fd_out) {
   PathBuf path;
   if (!cat_path(path, sizeof path, dir, tmpname)) return -ENAMETOOLONG;
   int fd = (int)sys::raw(SYS_openat, AT_FDCWD, (long)path, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
   if (fd < 0) return fd;
   size_t len = kHeaderSize + cap * sizeof(Slot);
-  // Allocated for real: writes through the mapping into a sparse file on a
-  // full disk would be SIGBUS in whatever program made them. Past `ulimit
-  // -f`, EFBIG rather than SIGXFSZ.
-  long r = sys::fits_file_limit(len) ? sys::raw(SYS_fallocate, fd, 0, 0L, (long)len) : -EFBIG;
-  if (r == -EOPNOTSUPP) r = sys::raw(SYS_ftruncate, fd, (long)len);
+  long r = allocate(fd, 0, len);
   if (r < 0) {
     sys::raw(SYS_close, fd);
     sys::raw(SYS_unlinkat, AT_FDCWD, (long)path, 0);
@@ -270,8 +275,7 @@ HeapHeader* State::heap() {
     memcpy(h0.magic, kHeapMagic, 8);
     h0.used.store(kHeapStart);
     h0.cap = 1 << 16;
-    long a = sys::fits_file_limit(h0.cap) ? sys::raw(SYS_fallocate, hfd, 0, 0L, (long)h0.cap) : -EFBIG;
-    if (a == -EOPNOTSUPP) a = sys::raw(SYS_ftruncate, hfd, (long)h0.cap);
+    long a = allocate(hfd, 0, h0.cap);
     if (a < 0 ||
         sys::raw(SYS_pwrite64, hfd, (long)&h0, sizeof h0, 0) != (long)sizeof h0) {
       r = -ENOSPC;
@@ -699,9 +703,7 @@ int State::heap_append_locked(uint64_t next, const char* name, const void* value
     cat_path(path, sizeof path, dir_, "xattr");
     int fd = (int)sys::raw(SYS_openat, AT_FDCWD, (long)path, O_RDWR | O_CLOEXEC, 0);
     if (fd < 0) return fd;
-    // Allocate for real: a sparse extension would turn a full disk into SIGBUS.
-    long r = sys::fits_file_limit(ncap) ? sys::raw(SYS_fallocate, fd, 0, (long)h->cap, (long)(ncap - h->cap)) : -EFBIG;
-    if (r == -EOPNOTSUPP) r = sys::raw(SYS_ftruncate, fd, (long)ncap);
+    long r = allocate(fd, h->cap, ncap);
     sys::raw(SYS_close, fd);
     if (r < 0) return (int)r;
     h->cap = ncap;

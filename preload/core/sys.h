@@ -81,17 +81,18 @@ inline long raw(long n, long a = 0, long b = 0, long c = 0, long d = 0, long e =
 }
 #endif
 
-// Whether a file this process writes may reach `end` bytes: RLIMIT_FSIZE
-// (`ulimit -f`) sends SIGXFSZ for a write past it, which would kill the
-// program for a write the library makes on its behalf (a clone's copy, the
-// state's growth, the journal). Asked where such writes are made, which are
-// rare: one system call.
-inline bool fits_file_limit(uint64_t end) {
+// How far a file this process writes may reach (UINT64_MAX: no limit):
+// RLIMIT_FSIZE (`ulimit -f`) sends SIGXFSZ for a write past it, which would
+// kill the program for a write the library makes on its behalf (a clone's
+// copy, the state's growth, the journal). Asked where such writes are
+// made, which are rare: one system call.
+inline uint64_t file_limit() {
   struct {
     uint64_t cur, max;
   } l;
-  return raw(SYS_prlimit64, 0, 1 /* RLIMIT_FSIZE */, 0, (long)&l) != 0 || end <= l.cur;
+  return raw(SYS_prlimit64, 0, 1 /* RLIMIT_FSIZE */, 0, (long)&l) != 0 ? UINT64_MAX : l.cur;
 }
+inline bool fits_file_limit(uint64_t end) { return end <= file_limit(); }
 
 // Like raw(), but in libc's convention: -1 with errno set on failure.
 template <typename... A>
