@@ -99,14 +99,6 @@ void pass_trapped(int, siginfo_t* si, void* ucv) {
 }
 #endif
 
-// The session's first program is confined from its first instruction, as
-// every program it starts is: this child of the launcher (not confined
-// itself) puts the filter on before it plans the exec, which then goes
-// through cowroot-stub as a confined process's does. Without it the
-// library put the filter on in its constructor, after the loader had run
-// the libraries' IFUNC resolvers and an audit module's code unconfined.
-// Where it cannot be had (no seccomp, the window taken), the exec is
-// planned as before and the library tries again.
 // A bind's inside directory the root lacks is made, as pbuilder makes its
 // mount points (a mount needs one): without it the bind answers by name,
 // but no listing of its parent shows it (find, ls, rsync miss it). Only
@@ -141,6 +133,14 @@ void make_bind_point(const std::string& root, const std::string& inside) {
   if (dfd >= 0) close(dfd);
 }
 
+// The session's first program is confined from its first instruction, as
+// every program it starts is: this child of the launcher (not confined
+// itself) puts the filter on before it plans the exec, which then goes
+// through cowroot-stub as a confined process's does. Without it the
+// library put the filter on in its constructor, after the loader had run
+// the libraries' IFUNC resolvers and an audit module's code unconfined.
+// Where it cannot be had (no seccomp, the window taken), the exec is
+// planned as before and the library tries again.
 void confine_first_program() {
 #if defined(__x86_64__)
   namespace cf = cr::confine;
@@ -483,7 +483,7 @@ int run_session(const Options& o) {
   if (struct rlimit nf; getrlimit(RLIMIT_NOFILE, &nf) == 0 && nf.rlim_cur < kMinFiles)
     die("the limit on open files (ulimit -n " + std::to_string(nf.rlim_cur) + ") is too low for a session: it needs " +
         std::to_string(kMinFiles));
-  std::string root;
+  std::string root, label = o.root_label;  // label: the root as messages name it
   if (!o.root.empty()) {
     struct stat st;
     if (stat(o.root.c_str(), &st) < 0) die(o.root + ": " + strerror(errno));
@@ -491,12 +491,12 @@ int run_session(const Options& o) {
     char buf[4096];
     if (!realpath(o.root.c_str(), buf)) die(o.root + ": " + strerror(errno));
     root = buf;
+    label = o.root_label.empty() ? root : o.root_label;
     // The root's loader takes its library directories as a list split at
     // ':' and ';', its preloads at ':' and white space: a root whose path
     // has one of those could not be given to it.
     if (root.find_first_of(":;\n") != std::string::npos)
-      die((o.root_label.empty() ? root : o.root_label) +
-          ": a root whose path has ':', ';' or a newline cannot be given to its loader: move it elsewhere");
+      die(label + ": a root whose path has ':', ';' or a newline cannot be given to its loader: move it elsewhere");
     // A root whose programs the library cannot be loaded into (musl's,
     // another architecture's) is refused before anything runs.
     if (std::string why = cli::root_refusal(root); !why.empty())
@@ -531,11 +531,11 @@ int run_session(const Options& o) {
     // with the base is gone or damaged: its writes could reach the base
     // and every sibling. Refused; reset makes the record again.
     std::string shared = root + ".cowroot/shared";
-    bool clone = is_file(root + ".cowroot/base");
-    if ((clone || is_file(shared)) && !cr::cow_record_readable(root.c_str()))
-      die((o.root_label.empty() ? root : o.root_label) + ": a clone whose record of the files it shares with its base (" + shared +
+    bool cow = is_file(root + ".cowroot/base") || is_file(shared);
+    if (cow && !cr::cow_record_readable(root.c_str()))
+      die(label + ": a clone whose record of the files it shares with its base (" + shared +
           ") is missing or damaged: nothing is run in it (`cowroot reset` makes it again)");
-    if (clone || is_file(shared)) setenv("COWROOT_COW", (root + ".cowroot").c_str(), 1);
+    if (cow) setenv("COWROOT_COW", (root + ".cowroot").c_str(), 1);
   } else {
     dir = make_session_dir();
   }
@@ -731,7 +731,6 @@ int run_session(const Options& o) {
   // descriptors /proc/PPID/fd/N reaches (run_session always runs in a
   // process of its own: the launcher, or a fixture's child).
   if (cr::g_root.active) drop_outside_dirs();
-  const std::string label = o.root_label.empty() ? root : o.root_label;
   pid_t child = fork();
   if (child < 0) die(std::string("fork: ") + strerror(errno));
   if (child == 0) {
