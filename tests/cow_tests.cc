@@ -422,6 +422,27 @@ TEST_CASE("run: a throwaway root with fake root inside; --keep keeps it") {
   CHECK(slurp(k + "/etc/data") == "y\n");
 }
 
+// What a `run --base` killed outright left beside the base (its throwaway
+// clone and sidecar, a clone it was still making) goes with the next run
+// there; a live process's, and a symlink of such a name, stay.
+TEST_CASE("run: what a killed run left beside its base goes with the next run") {
+  Base b;
+  pid_t gone = fork();
+  if (gone == 0) _exit(0);
+  REQUIRE(waitpid(gone, nullptr, 0) == gone);
+  std::string dead = ".cowroot-run-" + std::to_string(gone), live = ".cowroot-run-" + std::to_string(getpid());
+  REQUIRE(mkdir((b.dir / "target").c_str(), 0755) == 0);
+  for (std::string n : {dead, dead + ".cowroot", dead + ".cowroot-new-" + std::to_string(gone) + ".side", live,
+                        live + ".cowroot"})
+    REQUIRE(sh("mkdir -p " + q(b.dir / n + "/etc") + " && touch " + q(b.dir / n + "/etc/x")).status == 0);
+  REQUIRE(symlink("target", (b.dir / dead + "0").c_str()) == 0);  // not a directory: stays
+  auto r = sh(cowroot() + " run --base " + q(b.base) + " -- /bin/sh -c true 2>&1");
+  CHECK_MESSAGE(r.status == 0, r.out);
+  CHECK(sh("ls -a " + q(b.dir.path) + " | grep cowroot-run | LC_ALL=C sort | tr '\\n' ' '").out ==
+        (dead + "0" < live ? dead + "0 " + live + " " + live + ".cowroot " : live + " " + live + ".cowroot " + dead + "0 "));
+  CHECK(exists(b.dir / "target"));
+}
+
 TEST_CASE("reset puts a clone back to its base") {
   Base b;
   std::string c = b.clone("c");
