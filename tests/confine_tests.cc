@@ -314,22 +314,23 @@ TEST_CASE("directory descriptors from outside the root are not passed in; the ro
 // After a real chroot(2) /proc/PID/cwd and /proc/PID/fd/N of a process
 // outside lead where it is. A process of another session (here one the
 // user started outside) is refused as one the kernel would not let us
-// trace, through libc and raw calls; the links of the session's own
-// processes (a file the user gave the command) still lead to their files.
+// trace, through libc and raw calls, followed or read (readlink); the
+// links of the session's own processes (a file the user gave the command)
+// still lead to their files.
 TEST_CASE("the working directory and open files of a process outside the session do not lead out") {
   TempDir d;
   write_file(d.path + "/secret", "host secret\n");
   auto r = sh("cd " + q(d.path) + " && { sleep 60 3<secret & p=$!; } && cd / && " + cowroot() + " -r " +
               q(root()) + " -- sh -c 'cat /proc/'$p'/cwd/secret || echo cwd refused; cat /proc/'$p'/fd/3 || echo fd refused; "
               "busybox cat /proc/'$p'/cwd/secret || echo raw refused; stat -L -c %s /proc/'$p'/exe || echo exe refused; "
-              "cd /proc/'$p'/cwd || echo cd refused; readlink /proc/'$p'/cwd | grep -c /; ls /proc/'$p'/fd | grep -c 3; "
+              "cd /proc/'$p'/cwd || echo cd refused; readlink /proc/'$p'/cwd || echo readlink refused; ls /proc/'$p'/fd | grep -c 3; "
               "sleep 60 <&5 & cat /proc/$!/fd/0; kill $!' 5<" + q(d.path + "/secret") + " 2>&1 | sed \"s#/proc/$p/#/proc/PID/#\"; kill $p");
   CHECK(r.out ==
         "cat: /proc/PID/cwd/secret: Permission denied\ncwd refused\n"
         "cat: /proc/PID/fd/3: Permission denied\nfd refused\n"
         "cat: can't open '/proc/PID/cwd/secret': Permission denied\nraw refused\n"
         "stat: cannot statx '/proc/PID/exe': Permission denied\nexe refused\n"
-        "sh: 1: cd: can't cd to /proc/PID/cwd\ncd refused\n1\n1\nhost secret\n");
+        "sh: 1: cd: can't cd to /proc/PID/cwd\ncd refused\nreadlink refused\n1\nhost secret\n");
 }
 
 // The kernel lets a process trace, read and write any other of the same

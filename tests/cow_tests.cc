@@ -443,6 +443,53 @@ TEST_CASE("run: what a killed run left beside its base goes with the next run") 
   CHECK(exists(b.dir / "target"));
 }
 
+// Clones share their base's files: a program of a sibling clone, or one
+// the host runs from the base itself, is the very inode of the root's
+// program of that name. start-stop-daemon --exec and killall compare
+// /proc/PID/exe with it (readlink, stat): a process of another root, or of
+// none, must not read as the root's program, or a package's `invoke-rc.d
+// stop` in one test's root stops another test's daemon, or the host's.
+// Its links are refused as for a process one may not trace; one of another
+// session in the same root still reads as its program.
+TEST_CASE("a sibling clone's process or the host's, running the same file, is not taken for the root's program") {
+  Base b;
+  std::string c1 = b.clone("c1"), c2 = b.clone("c2");
+  auto started = b.in(c1, "sleep 30 >/dev/null 2>&1 & echo $!");
+  REQUIRE(started.status == 0);
+  std::string sib = started.out.substr(0, started.out.find('\n'));
+  REQUIRE(!sib.empty());
+  pid_t host = fork();
+  REQUIRE(host >= 0);
+  if (host == 0) {
+    execl((b.base + "/usr/bin/sleep").c_str(), "sleep", "30", (char*)nullptr);
+    _exit(127);
+  }
+  auto exe_of = [](pid_t pid) {
+    char buf[4096];
+    ssize_t n = readlink(("/proc/" + std::to_string(pid) + "/exe").c_str(), buf, sizeof buf);
+    return n < 0 ? std::string() : std::string(buf, n);
+  };
+  for (int i = 0; i < 2000 && exe_of(host) != b.base + "/usr/bin/sleep"; i++) usleep(1000);
+  CHECK(real_stat(b.base + "/usr/bin/sleep").st_ino == real_stat(c2 + "/usr/bin/sleep").st_ino);
+  auto look = [&](const std::string& root, const std::string& pid) {
+    return b.in(root, "readlink /proc/" + pid + "/exe || echo refused; stat -L -c %i /proc/" + pid +
+                          "/exe 2>/dev/null || echo refused; ls /proc/" + pid + "/cwd/ >/dev/null 2>&1 || echo refused")
+        .out;
+  };
+  std::string hp = std::to_string(host);
+  CHECK(look(c2, sib) == "refused\nrefused\nrefused\n");
+  CHECK(look(c2, hp) == "refused\nrefused\nrefused\n");
+  CHECK(look(c1, hp) == "refused\nrefused\nrefused\n");
+  // Another session in c1 itself: its program, and the same inode.
+  auto same_root = b.in(c1, "readlink /proc/" + sib + "/exe; stat -L -c %i /proc/" + sib + "/exe; stat -c %i /usr/bin/sleep");
+  CHECK(same_root.out.substr(0, 15) == "/usr/bin/sleep\n");
+  auto n = same_root.out.substr(15);
+  CHECK(n.substr(0, n.find('\n')) == n.substr(n.find('\n') + 1, n.size() - n.find('\n') - 2));
+  kill(host, SIGKILL);
+  waitpid(host, nullptr, 0);
+  kill(atoi(sib.c_str()), SIGKILL);
+}
+
 TEST_CASE("reset puts a clone back to its base") {
   Base b;
   std::string c = b.clone("c");

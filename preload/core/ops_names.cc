@@ -50,7 +50,14 @@ ssize_t readlink_at(int dirfd, const char* path, char* buf, size_t size) {
   target[n] = 0;
   if (path[0] == '/' && proc_link(path) && target[0] == '/') {
     PathBuf inside;
-    to_inside(target, inside, sizeof inside);
+    // A process outside the session: where its program, files and working
+    // directory are outside the root is not for a program inside to see
+    // (nor to follow, resolve.cc): refused as for a process one may not
+    // trace. (start-stop-daemon and killall would take a host program of
+    // the same path for the root's.) Its root reads as the root's.
+    size_t pl = strlen(path);
+    bool root_link = pl >= 5 && strcmp(path + pl - 5, "/root") == 0;
+    if (!to_inside(target, inside, sizeof inside) && !root_link && foreign_process(path)) return fail(-EACCES);
     return copy_out(inside, buf, size);
   }
   return copy_out(target, buf, size);

@@ -842,6 +842,7 @@ bool foreign_pid(long pid) {
 
 bool foreign_process(const char* host) {
   if (strncmp(host, "/proc/", 6) != 0) return false;
+  if (g_root.outside) return true;
   const char* p = host + 6;
   long pid;
   return take_number(&p, &pid) && *p == '/' && foreign_pid(pid);
@@ -948,6 +949,18 @@ bool proc_exe_inside(const char* host, char* out, size_t n) {
   if (pid == me) {
     if (!g_root.exe[0]) return false;
     return put(out, n, g_root.exe, strlen(g_root.exe));
+  }
+  // A process of another root (a sibling clone's, sharing this one's
+  // files) names a program of its own root, not of this one: its
+  // COWROOT_EXE counts only where its COWROOT_ROOT is this root's (another
+  // session's in the same root's too); the file mapped as its program must
+  // be one under this root's top.
+  if (g_root.active) {
+    PathBuf top;
+    if (!initial_env(pid, "COWROOT_ROOT", top, sizeof top)) return exe_by_auxv(pid, out, n);
+    size_t tl = strlen(top);
+    while (tl > 1 && top[tl - 1] == '/') tl--;
+    if (tl != g_root.top_len || memcmp(top, g_root.top, tl) != 0) return false;
   }
   return initial_env(pid, "COWROOT_EXE", out, n) || exe_by_auxv(pid, out, n);
 }

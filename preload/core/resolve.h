@@ -38,6 +38,9 @@ struct RootConfig {
   bool active = false;
   bool cwd_known = false;
   bool cwd_removed = false;  // it was removed: cwd is where it was
+  // Bound by a process that is not in the root (the fixture's helpers):
+  // its own /proc/self leads to the host, as another process's would.
+  bool outside = false;
   int nbinds = 0;
   size_t top_len = 0;
   size_t croot_len = 0;
@@ -121,7 +124,8 @@ bool initial_env(long pid, const char* name, char* out, size_t n);
 // or cannot be read (another user's). Not this process or its threads.
 bool foreign_pid(long pid);
 // The same for the process a /proc/PID/... path names (false for self,
-// thread-self or anything else).
+// thread-self or anything else; true for all of them when the root is
+// bound from outside it, g_root.outside).
 bool foreign_process(const char* host);
 
 // Canonical inside path of (dirfd, path) as realpath() sees it (every
