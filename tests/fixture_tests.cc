@@ -131,6 +131,51 @@ TEST_CASE("remove never crosses into a bind (the host's /dev, /proc, /sys), and 
   CHECK(root.exists("/dev/null"));
 }
 
+// The helpers run in the test process, which is not in the root: its own
+// /proc/self (its working directory, its descriptors) is the host's, and
+// is refused as another process's would be inside; and the helpers that
+// change a root change only its own files, never the host's /dev/shm.
+TEST_CASE("the helpers never reach the host: /proc/self of the test process, and the binds, are refused") {
+  cowroot::Root root(cowroot::Image::at(base()));
+  TempDir d;
+  write_file(d / "file", "host\n");
+  chmod((d / "file").c_str(), 0644);
+  std::string pid = std::to_string(getpid());
+  char cwd[4096];
+  REQUIRE(getcwd(cwd, sizeof cwd));
+  REQUIRE(chdir(d.path.c_str()) == 0);
+  for (std::string via : {std::string("/proc/self/cwd/file"), "/proc/" + pid + "/cwd/file",
+                          std::string("/proc/thread-self/cwd/file")}) {
+    CAPTURE(via);
+    CHECK_THROWS_AS(root.write(via, "pwned\n"), cowroot::Error);
+    CHECK_THROWS_AS(root.chmod(via, 0600), cowroot::Error);
+    CHECK_THROWS_AS(root.unlink(via), cowroot::Error);
+    CHECK_THROWS_AS(root.read(via), cowroot::Error);
+    CHECK_THROWS_AS(root.mkdir(via + ".d"), cowroot::Error);
+    CHECK_THROWS_AS(root.symlink("/x", via + ".l"), cowroot::Error);
+    CHECK_FALSE(root.exists(via));
+  }
+  REQUIRE(chdir(cwd) == 0);
+  CHECK(slurp(d / "file") == "host\n");
+  CHECK((real_stat(d / "file").st_mode & 0777) == 0644);
+  CHECK(sh("ls -A " + q(d.path)).out == "file\n");
+  std::string shm = "/dev/shm/cowroot-test-" + pid;
+  CHECK_THROWS_WITH_AS(root.write(shm, "x"),
+                       ("cowroot: write " + shm + ": the host's " + shm + " (a bind into the root), not changed").c_str(),
+                       cowroot::Error);
+  CHECK_FALSE(exists(shm));
+  write_file(shm, "host\n");
+  CHECK_THROWS_AS(root.unlink(shm), cowroot::Error);
+  CHECK_THROWS_AS(root.chmod(shm, 0600), cowroot::Error);
+  CHECK_THROWS_AS(root.touch(shm), cowroot::Error);
+  CHECK(root.read(shm) == "host\n");  // reading what the root sees there is fine
+  CHECK(slurp(shm) == "host\n");
+  unlink(shm.c_str());
+  // What is the root's own still changes.
+  root.write("/etc/new", "mine\n");
+  CHECK(root.read("/etc/new") == "mine\n");
+}
+
 TEST_CASE("a Root is gone with its scope; keep() keeps it as a clone") {
   std::string path;
   {
