@@ -652,6 +652,8 @@ int run_session(const Options& o) {
        access(cr::g_confine.stub, X_OK) != 0))
     cr::g_confine.stub[0] = 0;
   s.unknown_real = o.unknown_real;
+  // The user's word for the whole session (exec_env carries it on).
+  if (const char* a = getenv("COWROOT_ALLOW_STATIC")) s.allow_static = strcmp(a, "1") == 0;
   s.live_fd = live;
   if (o.fakechroot) {
     setenv(cr::kEnvFakechroot, "1", 1);

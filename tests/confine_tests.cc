@@ -712,6 +712,13 @@ TEST_CASE("without confinement a static program is refused with one line; COWROO
                  "COWROOT_ALLOW_STATIC=1 runs it anyway)\n126\n");
   r = in_root("rawprog-static basic /tmp/s5 | head -n 1", "COWROOT_ALLOW_STATIC=1");
   CHECK(r.out == "marker ERR2\n");  // on the host, as asked
+  // The user's word, for the session: a program inside that puts the
+  // variable in its own environment (env, export, setenv) gets nothing:
+  // the next static program is confined as ever.
+  r = in_root("env COWROOT_ALLOW_STATIC=1 rawprog-static basic /tmp/s6 | head -n 1; "
+              "export COWROOT_ALLOW_STATIC=1; rawprog-static basic /tmp/s7 | head -n 1; "
+              "env COWROOT_ALLOW_STATIC=1 sh -c 'rawprog-static basic /tmp/s8 | head -n 1'");
+  CHECK(r.out == "marker in the root\nmarker in the root\nmarker in the root\n");
   // Where no filter can be installed (a container's seccomp profile), the
   // same refusal, and ordinary programs run as before.
   r = sh("cd / && " + q(bin_dir() + "/rawprog") + " deny-seccomp " + cowroot() + " -r " + q(root()) +

@@ -1184,8 +1184,7 @@ int plan_exec(Plan* p, int dirfd, const char* path, char* const argv[], char* co
       }
       read_dynamic(nullptr, 0, nullptr);
     } else {
-      const char* allow = getenv("COWROOT_ALLOW_STATIC");
-      if (allow && strcmp(allow, "1") == 0) {
+      if (g_session.allow_static) {
         p->mode = 'H';  // unconfined, at the user's word
       } else {
         // The program's own file, what /proc/self/exe would name.
@@ -1248,8 +1247,7 @@ int plan_exec(Plan* p, int dirfd, const char* path, char* const argv[], char* co
       return finish(p, p->host, nd, args + lead, envp, env_slots, env_cap);
     }
     if (is_elf_interpreter(p->host)) return plan_loader_run(p, args + lead, envp, env_slots, env_cap);
-    const char* allow = getenv("COWROOT_ALLOW_STATIC");
-    bool allowed = allow && strcmp(allow, "1") == 0;
+    bool allowed = g_session.allow_static;  // the session's, not this program's environment
     // Confined, it runs inside as any program does.
     if (!allowed && (g_confine.active || g_confine.plan_static)) {
       if (lead < 5) return -E2BIG;

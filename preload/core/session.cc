@@ -376,6 +376,7 @@ void session_init(const char* self_lib) {
   s.gid = {env_id("FAKEROOTGID", 0), env_id("FAKEROOTEGID", 0), env_id("FAKEROOTSGID", 0),
            env_id("FAKEROOTFGID", 0)};
   if (const char* n = getenv("COWROOT_NNP")) s.nnp = n[0] == '1';
+  if (const char* a = getenv("COWROOT_ALLOW_STATIC")) s.allow_static = strcmp(a, "1") == 0;
   // Capability sets other than the euid's defaults: "EFF:PERM:INH:BSET" in hex.
   if (const char* c = getenv(kEnvCaps)) {
     uint64_t v[4] = {};
@@ -575,7 +576,7 @@ bool exec_env(char* const* envp, char** out, size_t cap, char* buf, size_t bufle
     return add(name, d);
   };
   static const char* const ours[] = {"LD_PRELOAD", kEnvState, kEnvLib, kEnvFaked, kEnvFd, kEnvUnknownReal,
-                                     kEnvGroups, kEnvCaps, "COWROOT_NNP", "FAKEROOTKEY", "FAKED_MODE", "FAKEROOTUID", "FAKEROOTEUID",
+                                     kEnvGroups, kEnvCaps, "COWROOT_NNP", "COWROOT_ALLOW_STATIC", "FAKEROOTKEY", "FAKED_MODE", "FAKEROOTUID", "FAKEROOTEUID",
                                      "FAKEROOTSUID", "FAKEROOTFUID", "FAKEROOTGID", "FAKEROOTEGID",
                                      "FAKEROOTSGID", "FAKEROOTFGID", "COWROOT_ROOT", "COWROOT_CHROOT",
                                      "COWROOT_BINDS", "COWROOT_EXE", kEnvFakechroot, "FAKECHROOT",
@@ -761,6 +762,7 @@ bool exec_env(char* const* envp, char** out, size_t cap, char* buf, size_t bufle
     if (!add(kEnvGroups, g)) return false;
   }
   if (s.nnp && !add("COWROOT_NNP", "1")) return false;
+  if (s.allow_static && !add("COWROOT_ALLOW_STATIC", "1")) return false;
   for (char* const* e = envp; e && *e; e++) {
     // Every one of ours starts with L, C or F: the rest pass at one glance.
     char c0 = (*e)[0];

@@ -44,6 +44,10 @@ struct Session {
   // The program's own PR_SET_NO_NEW_PRIVS (COWROOT_NNP across exec): the
   // real flag may be the confinement's, set for every process of a session.
   bool nnp = false;
+  // COWROOT_ALLOW_STATIC=1 as the session was started: static programs
+  // run unconfined, at the user's word. A session's, never a program's:
+  // exec_env carries this value, whatever a program put in its environment.
+  bool allow_static = false;
   Ids uid, gid;
   Caps caps;                  // COWROOT_CAPS, when the program was started with other sets than its euid's
   uint32_t groups[kMaxGroups] = {};  // sorted, as the kernel keeps them
