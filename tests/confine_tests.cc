@@ -927,3 +927,58 @@ TEST_CASE("confinement of programs that bypass libc is built for x86_64 only") {
   MESSAGE("skipped: no confinement on this architecture (docs/design.md)");
 }
 #endif
+
+// A CLONE_VM child (vfork; posix_spawn, CPython's subprocess and Go's
+// os/exec make them too) runs in its parent's memory until it execs: its
+// chdir (subprocess(cwd=), exec.Cmd.Dir), chroot and setuid (a privilege
+// drop for the child) must stay its own. They became the parent's: its
+// relative paths went to the child's directory, it was left as uid 1000.
+// A dynamic program, a static glibc one and a static musl one.
+TEST_CASE("a vfork child's chdir, chroot, setuid and umask stay its own, not its parent's") {
+  TempDir d;
+  write_file(d / "vf.c", R"(#define _GNU_SOURCE
+#include <fcntl.h>
+#include <grp.h>
+#include <stdio.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+int main(void) {
+  chdir("/tmp");
+  int groups = getgroups(0, 0);
+  pid_t c = vfork();
+  if (c == 0) {
+    chdir("/etc");
+    int fd = open("vf-child", O_CREAT | O_WRONLY, 0644);  /* the child's own directory */
+    umask(077);
+    gid_t g = 1000;
+    setgroups(1, &g); setgid(1000); setuid(1000);
+    _exit(fd >= 0 ? 0 : 1);
+  }
+  int st;
+  waitpid(c, &st, 0);
+  c = vfork();
+  if (c == 0) { chroot("/tmp"); _exit(0); }
+  waitpid(c, 0, 0);
+  char b[256];
+  getcwd(b, sizeof b);
+  int fd = open("vf-parent", O_CREAT | O_WRONLY, 0644);
+  mode_t m = umask(022);
+  printf("child %d cwd %s open %d in /tmp %d in /etc %d child's in /etc %d uid %d euid %d gid %d groups %s umask %03o passwd %d\n",
+         WEXITSTATUS(st), b, fd >= 0, access("/tmp/vf-parent", 0) == 0, access("/etc/vf-parent", 0) == 0,
+         access("/etc/vf-child", 0) == 0, (int)getuid(), (int)geteuid(), (int)getgid(), getgroups(0, 0) == groups ? "same" : "changed", (unsigned)m,
+         access("/etc/passwd", 0) == 0);
+  return 0;
+}
+)");
+  REQUIRE(sh("gcc -O1 -o " + q(root() + "/usr/bin/vf-dyn") + " " + q(d / "vf.c") + " && gcc -static -O1 -o " +
+             q(root() + "/usr/bin/vf-static") + " " + q(d / "vf.c") + " && musl-gcc -static -O1 -o " +
+             q(root() + "/usr/bin/vf-musl") + " " + q(d / "vf.c"))
+              .status == 0);
+  for (std::string prog : {"vf-dyn", "vf-static", "vf-musl"}) {
+    CAPTURE(prog);
+    auto r = in_root("rm -f /tmp/vf-parent /etc/vf-parent /etc/vf-child; " + prog);
+    CHECK(r.out ==
+          "child 0 cwd /tmp open 1 in /tmp 1 in /etc 0 child's in /etc 1 uid 0 euid 0 gid 0 groups same umask 022 passwd 1\n");
+  }
+}

@@ -714,6 +714,7 @@ bool creation_owner_needed() { return owner_entry_needed(new_owner(nullptr)); }
 int note_new_file(int fd) { return note_created(fd, "", AT_EMPTY_PATH, false, 0, new_owner(nullptr)); }
 
 mode_t umask(mode_t mask) {
+  if ((mask & 0777) != g_session.umask) vm_child_changing();
   mode_t old = (mode_t)sys::raw(SYS_umask, mask);
   g_session.umask = mask & 0777;
   return old;

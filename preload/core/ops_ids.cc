@@ -80,6 +80,7 @@ static void uid_changed(const Ids& old, Caps c) {
 }
 
 static int set_res(Ids& ids, uint32_t r, uint32_t e, uint32_t s) {
+  vm_child_changing();
   if (!privileged(ids))
     for (uint32_t x : {r, e, s})
       if (x != kNoId && !in_set(x, ids)) return fail(-EPERM);
@@ -91,6 +92,7 @@ static int set_res(Ids& ids, uint32_t r, uint32_t e, uint32_t s) {
 }
 
 static int set_re(Ids& ids, uint32_t r, uint32_t e) {
+  vm_child_changing();
   if (!privileged(ids)) {
     if (r != kNoId && r != ids.r && r != ids.e) return fail(-EPERM);
     if (e != kNoId && !in_set(e, ids)) return fail(-EPERM);
@@ -104,6 +106,7 @@ static int set_re(Ids& ids, uint32_t r, uint32_t e) {
 }
 
 static int set_one(Ids& ids, uint32_t x) {
+  vm_child_changing();
   if (x == kNoId) return fail(-EINVAL);
   if (privileged(ids)) {
     ids.r = ids.e = ids.s = ids.f = x;
@@ -115,6 +118,7 @@ static int set_one(Ids& ids, uint32_t x) {
 }
 
 static int set_fs(Ids& ids, uint32_t x) {
+  if (x != kNoId && x != ids.f) vm_child_changing();  // (setfsuid(-1) asks, changing nothing)
   uint32_t old = ids.f;
   if (x != kNoId && (privileged(ids) || in_set(x, ids) || x == ids.f)) ids.f = x;
   return (int)old;
@@ -164,6 +168,7 @@ int getgroups(int size, gid_t* list) {
 // The kernel keeps the supplementary groups sorted (groups_sort): getgroups
 // and /proc/self/status give them in that order, whatever setgroups was given.
 int setgroups(size_t size, const gid_t* list) {
+  vm_child_changing();
   if (!privileged(g_session.gid)) return fail(-EPERM);
   if (size > (size_t)kMaxGroups) return fail(-EINVAL);
   uint32_t* g = g_session.groups;
@@ -194,6 +199,7 @@ int capget(void* header, void* data) {
 }
 
 int capset(void* header, const void* data) {
+  vm_child_changing();
   auto* h = static_cast<__user_cap_header_struct*>(header);
   int words = cap_words(h);
   if (!words) return fail(-EINVAL);

@@ -89,6 +89,7 @@ static int check_chdir(int dirfd, const char* path, int flags, bool passthrough)
 }
 
 int chdir_at(int dirfd, const char* path, int flags) {
+  vm_child_changing();
   long r;
   if (by_fd(path, flags)) {
     if (int e = check_chdir(dirfd, path, flags, false)) return fail(e);
@@ -112,6 +113,7 @@ int chdir_at(int dirfd, const char* path, int flags) {
 
 int chroot_at(const char* path) {
   if (!has_cap(CAP_SYS_CHROOT)) return fail(-EPERM);
+  vm_child_changing();
   if (int e = root_chroot(path)) return fail(e);
   return 0;
 }

@@ -673,6 +673,60 @@ bool binds_text(char* out, size_t n) {
   return true;
 }
 
+// The parent's state a CLONE_VM child keeps aside (vm_child_changing).
+namespace {
+struct VmSaved {
+  pid_t child = 0;
+  uint64_t cwd_gen = 0, cache_epoch = 0;
+  bool nnp = false;
+  Ids uid, gid;
+  Caps caps;
+  uint32_t groups[kMaxGroups] = {};
+  int ngroups = 0;
+  uint32_t umask = 0;
+  RootConfig root;
+};
+VmSaved g_vm_saved;
+}  // namespace
+
+bool g_vm_pending = false;
+
+void vm_child_changing() {
+  if (g_vm_pending) return;  // the parent's state is aside already
+  long me = sys::raw(SYS_getpid), parent = sys::raw(SYS_getppid);
+  // (No kcmp, or not allowed: taken as no such child, as before.)
+  if (sys::raw(SYS_kcmp, me, parent, 0 /* KCMP_VM */, 0, 0) != 0) return;
+  VmSaved& v = g_vm_saved;
+  v.child = (pid_t)me;
+  v.cwd_gen = g_cwd_gen;
+  v.cache_epoch = g_session.cache_epoch;
+  v.nnp = g_session.nnp;
+  v.uid = g_session.uid;
+  v.gid = g_session.gid;
+  v.caps = g_session.caps;
+  memcpy(v.groups, g_session.groups, sizeof v.groups);
+  v.ngroups = g_session.ngroups;
+  v.umask = g_session.umask;
+  v.root = g_root;
+  __atomic_store_n(&g_vm_pending, true, __ATOMIC_RELEASE);
+}
+
+void vm_parent_resume() {
+  VmSaved& v = g_vm_saved;
+  if (sys::raw(SYS_getpid) == v.child) return;  // the child itself: its own state
+  g_cwd_gen = v.cwd_gen;
+  g_session.cache_epoch = v.cache_epoch;
+  g_session.nnp = v.nnp;
+  g_session.uid = v.uid;
+  g_session.gid = v.gid;
+  g_session.caps = v.caps;
+  memcpy(g_session.groups, v.groups, sizeof v.groups);
+  g_session.ngroups = v.ngroups;
+  g_session.umask = v.umask;
+  g_root = v.root;
+  __atomic_store_n(&g_vm_pending, false, __ATOMIC_RELEASE);
+}
+
 void root_cwd_changed() {
   if (!g_root.active) return;
   g_cwd_gen = g_state.namegen();

@@ -84,6 +84,25 @@ struct Resolved {
 // directory or the name's directory part). Returns 0 or -errno.
 int resolved_parent(const Resolved& r, Key* key, Meta* real);
 
+// A CLONE_VM child (vfork, posix_spawn, Go's os/exec, CPython's
+// subprocess) runs in its parent's memory until it execs or exits: the
+// process state kept there (the root's configuration, the working
+// directory, the fake ids, groups, capabilities and umask) it would change
+// for its parent too (a child's chdir for subprocess(cwd=) became the
+// parent's, its setuid the parent's). vm_child_changing(), before any
+// such change, keeps the parent's state aside when the caller is such a
+// child (kcmp says it shares its parent's memory); the parent takes it back
+// at its next call (vm_check, at every door and trap). What the child
+// changes is its own meanwhile. (Another thread of the parent that makes a
+// call while the child runs takes it back early: the child's later calls
+// then see the parent's state, a window no program has been seen to use.)
+extern bool g_vm_pending;
+void vm_child_changing();
+void vm_parent_resume();
+inline void vm_check() {
+  if (__builtin_expect(g_vm_pending, 0)) vm_parent_resume();
+}
+
 // Reads COWROOT_ROOT / COWROOT_CHROOT / COWROOT_BINDS / COWROOT_EXE.
 void root_init();
 // The root's configuration was replaced behind root_init's back (the

@@ -370,6 +370,7 @@ void trapped(int, siginfo_t*, void* ucv) {
   greg_t* g = uc->uc_mcontext.gregs;
   int saved = errno;
   long a[6] = {g[REG_RDI], g[REG_RSI], g[REG_RDX], g[REG_R10], g[REG_R8], g[REG_R9]};
+  vm_check();
   g[REG_RAX] = serve(g[REG_RAX], a, uc, (uintptr_t)g[REG_RIP]);
   errno = saved;
 }

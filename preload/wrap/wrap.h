@@ -5,6 +5,8 @@
 #include <elf.h>
 #include <stddef.h>
 
+#include "../core/resolve.h"
+
 #define EXPORT extern "C" __attribute__((visibility("default")))
 // initial-exec: a general-dynamic access would make the library need
 // ld.so's __tls_get_addr (a second run-time dependency besides libc).
@@ -31,6 +33,7 @@ void show_program(const Elf64_auxv_t* auxv);
 
 inline void ensure() {
   if (__builtin_expect(!g_ready, 0)) init_once();
+  vm_check();  // back from a CLONE_VM child that changed the process's state (core/resolve.h)
 }
 
 // The next definition of `name` after this library (dlsym(RTLD_NEXT)'s
