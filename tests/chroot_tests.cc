@@ -636,6 +636,18 @@ TEST_CASE("/proc/self/exe is the program: it re-executes itself, and other proce
   CHECK(r.out == "found\n");
 }
 
+// The same links read relative to a descriptor of /proc/self or
+// /proc/self/fd (GNU find's readlinkat), from a working directory in
+// /proc, and through the link's own O_PATH descriptor: inside paths, as
+// by their full names (they were the host's, and the stub for exe).
+TEST_CASE("/proc links read relative to a /proc descriptor or working directory are inside paths") {
+  auto r = in_root("cd /etc; find /proc/self/ -maxdepth 1 \\( -name cwd -o -name exe \\) -printf '%f %l\\n' | sort; "
+                   "exec 3</etc/motd; cd /proc/$$/fd && readlink 3; find /proc/self/fd/ -name 3 -printf '%l\\n'");
+  CHECK(r.out == "cwd /etc\nexe /usr/bin/find\n/etc/motd\n/etc/motd\n");
+  r = in_root("cd /usr && helper readlinkat-self");
+  CHECK(r.out == "/usr\n/usr\n");
+}
+
 // The loader's own options name inside paths, as LD_AUDIT does: given to
 // the loader as the root's host paths (it opened the host's files: a
 // --preload of any host file told whether it was there and an ELF file).

@@ -715,6 +715,18 @@ int main(int argc, char** argv) {
     printf("exec: %s\n", strerror(errno));
     return 126;
   }
+  if (argc == 2 && !strcmp(argv[1], "readlinkat-self")) {
+    // readlinkat(fd of /proc/self, "cwd"), and of the cwd link's own
+    // O_PATH descriptor with an empty name.
+    char b[4096];
+    int self = open("/proc/self", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    ssize_t n = readlinkat(self, "cwd", b, sizeof b - 1);
+    printf("%.*s\n", n < 0 ? 0 : (int)n, b);
+    int l = open("/proc/self/cwd", O_PATH | O_NOFOLLOW | O_CLOEXEC);
+    n = readlinkat(l, "", b, sizeof b - 1);
+    printf("%.*s\n", n < 0 ? 0 : (int)n, b);
+    return 0;
+  }
   if (argc == 2 && !strcmp(argv[1], "hide")) return hide();
   if (argc == 3 && !strcmp(argv[1], "raw")) return raw_calls(argv[2]);
   if (argc == 3 && !strcmp(argv[1], "un-stream")) return un_stream(argv[2]);

@@ -42,13 +42,38 @@ ssize_t readlink_at(int dirfd, const char* path, char* buf, size_t size) {
     return sys::call(SYS_readlinkat, dirfd, (long)path, (long)buf, size);
   }
   RESOLVE(dirfd, path, 0);
+  // /proc's links are known by their full name: one relative to a
+  // descriptor of /proc/self or /proc/self/fd (find's readlinkat), or the
+  // link's own O_PATH descriptor with an empty name, is named in full.
+  const char* name = path;
+  PathBuf full;
+  if (path[0] != '/' && dirfd != AT_FDCWD && fd_host_path(dirfd, full, sizeof full) &&
+      strncmp(full, "/proc/", 6) == 0) {
+    size_t fl = strlen(full), pl = strlen(path);
+    if (!pl) {
+      name = full;
+    } else if (fl + 1 + pl < sizeof full) {
+      full[fl] = '/';
+      memcpy(full + fl + 1, path, pl + 1);
+      name = full;
+    }
+  } else if (path[0] != '/' && dirfd == AT_FDCWD && g_root.cwd_known && strncmp(g_root.cwd, "/proc/", 6) == 0) {
+    size_t cl = strlen(g_root.cwd), pl = strlen(path);
+    if (cl + 1 + pl < sizeof full) {
+      memcpy(full, g_root.cwd, cl);
+      full[cl] = '/';
+      memcpy(full + cl + 1, path, pl + 1);
+      name = full;
+    }
+  }
   PathBuf exe;
-  if (path[0] == '/' && proc_exe_inside(path, exe, sizeof exe)) return copy_out(exe, buf, size);
+  if (name[0] == '/' && proc_exe_inside(name, exe, sizeof exe)) return copy_out(exe, buf, size);
   PathBuf target;
   long n = sys::raw(SYS_readlinkat, dirfd, (long)path, (long)target, sizeof target - 1);
   if (n < 0) return fail(n);
   target[n] = 0;
-  if (path[0] == '/' && proc_link(path) && target[0] == '/') {
+  if (name[0] == '/' && proc_link(name) && target[0] == '/') {
+    path = name;
     PathBuf inside;
     // A process outside the session: where its program, files and working
     // directory are outside the root is not for a program inside to see
