@@ -648,6 +648,15 @@ TEST_CASE("/proc links read relative to a /proc descriptor or working directory 
   CHECK(r.out == "/usr\n/usr\n");
 }
 
+// /proc's own entries show their process's fake owner; a file of the
+// root reached through a /proc link is the root's file, with its own.
+TEST_CASE("a file reached through /proc/self/fd, cwd or root shows its recorded owner") {
+  auto r = in_root("touch /tmp/own && chown 7:8 /tmp/own && chmod 4711 /tmp/own && cd /tmp && "
+                   "stat -L -c '%u:%g %a' /proc/self/fd/0 /proc/self/root/tmp/own /proc/self/cwd/own </tmp/own; "
+                   "setpriv --reuid 4242 --regid 4242 --clear-groups stat -c '%u %n' /proc/self/status");
+  CHECK(r.out == "7:8 4711\n7:8 4711\n7:8 4711\n4242 /proc/self/status\n");
+}
+
 // The loader's own options name inside paths, as LD_AUDIT does: given to
 // the loader as the root's host paths (it opened the host's files: a
 // --preload of any host file told whether it was there and an ELF file).

@@ -120,10 +120,25 @@ static long statx_in_root(int dirfd, const char* path, int flags, unsigned mask,
 
 // A process's directory in /proc belongs to its (fake) effective ids
 // (procfs.h); /proc/self and /proc/thread-self themselves are root's links.
+// Whether sx is of /proc's own file system (a process's entries), not a
+// file a /proc link leads to (/proc/self/fd/N, /proc/self/cwd/NAME: the
+// root's own, with their fake owners).
+static bool on_procfs(const struct statx& sx) {
+  static uint32_t major_ = ~0u, minor_ = ~0u;
+  if (major_ == ~0u) {
+    struct statx p;
+    if (sys::raw(SYS_statx, AT_FDCWD, (long)"/proc", 0, STATX_TYPE, (long)&p) < 0) return true;
+    minor_ = p.stx_dev_minor;
+    __atomic_store_n(&major_, p.stx_dev_major, __ATOMIC_RELEASE);
+  }
+  return sx.stx_dev_major == __atomic_load_n(&major_, __ATOMIC_ACQUIRE) && sx.stx_dev_minor == minor_;
+}
+
 static Meta view_at(const char* path, const struct statx& sx) {
   Meta m = view(sx);
   if (path && path[0] == '/' && path[1] == 'p' && strncmp(path, "/proc/", 6) == 0 &&
-      !(S_ISLNK(sx.stx_mode) && (!strcmp(path, "/proc/self") || !strcmp(path, "/proc/thread-self"))))
+      !(S_ISLNK(sx.stx_mode) && (!strcmp(path, "/proc/self") || !strcmp(path, "/proc/thread-self"))) &&
+      on_procfs(sx))
     proc_owner(path, sx.stx_uid, &m.uid, &m.gid);
   return m;
 }
