@@ -982,3 +982,49 @@ int main(void) {
           "child 0 cwd /tmp open 1 in /tmp 1 in /etc 0 child's in /etc 1 uid 0 euid 0 gid 0 groups same umask 022 passwd 1\n");
   }
 }
+
+// posix_spawn's file actions run in the child, after its chdir actions:
+// an open relative to the directory addchdir_np or addfchdir_np gave, and
+// a relative program found there (Rust's Command::current_dir). They were
+// translated against the parent's working directory.
+TEST_CASE("posix_spawn: actions and the program after addchdir_np and addfchdir_np are relative to the child's directory") {
+  TempDir d;
+  write_file(d / "sp.c", R"SRC(#define _GNU_SOURCE
+#include <fcntl.h>
+#include <spawn.h>
+#include <stdio.h>
+#include <sys/wait.h>
+#include <unistd.h>
+extern char** environ;
+static void run(posix_spawn_file_actions_t* fa, const char* prog, const char* what) {
+  char* a[] = {(char*)"sh", (char*)"-c", (char*)"pwd", 0};
+  pid_t p;
+  int st = -1, r = posix_spawn(&p, prog, fa, 0, a, environ);
+  if (!r) waitpid(p, &st, 0);
+  printf("%s r=%d st=%d\n", what, r, st);
+}
+int main(void) {
+  chdir("/tmp");
+  posix_spawn_file_actions_t fa;
+  posix_spawn_file_actions_init(&fa);
+  posix_spawn_file_actions_addchdir_np(&fa, "/var");
+  posix_spawn_file_actions_addchdir_np(&fa, "sp");
+  posix_spawn_file_actions_addopen(&fa, 1, "out1", O_CREAT | O_WRONLY | O_TRUNC, 0644);
+  run(&fa, "../../bin/sh", "chdir");
+  posix_spawn_file_actions_destroy(&fa);
+  posix_spawn_file_actions_init(&fa);
+  int dir = open("/etc", O_RDONLY | O_DIRECTORY);
+  posix_spawn_file_actions_addfchdir_np(&fa, dir);
+  posix_spawn_file_actions_addopen(&fa, 1, "sp-out2", O_CREAT | O_WRONLY | O_TRUNC, 0644);
+  run(&fa, "/bin/sh", "fchdir");
+  posix_spawn_file_actions_destroy(&fa);
+  printf("%d %d %d %d\n", access("/var/sp/out1", 0) == 0, access("/tmp/out1", 0) == 0,
+         access("/etc/sp-out2", 0) == 0, access("/tmp/sp-out2", 0) == 0);
+  return 0;
+}
+)SRC");
+  REQUIRE(sh("gcc -O1 -o " + q(root() + "/usr/bin/spawn-dirs") + " " + q(d / "sp.c")).status == 0);
+  auto r = in_root("mkdir -p /var/sp && rm -f /var/sp/out1 /tmp/out1 /etc/sp-out2 /tmp/sp-out2 && spawn-dirs && "
+                   "cat /var/sp/out1 /etc/sp-out2");
+  CHECK(r.out == "chdir r=0 st=0\nfchdir r=0 st=0\n1 0 1 0\n/var/sp\n/etc\n");
+}

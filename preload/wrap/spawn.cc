@@ -70,6 +70,61 @@ EXPORT int execle(const char* p, const char* arg, ...) {
   return execve(p, argv, envp);
 }
 
+// Inside a root, the directory a file-actions object's chdir actions
+// leave the child in (an inside path): glibc performs its later actions,
+// and finds a relative program, in the child after the chdir, but they
+// are translated here, in the parent, where the working directory is the
+// parent's (Rust's Command::current_dir is addchdir_np).
+namespace {
+struct SpawnDir {
+  const void* fa;
+  char dir[PATH_MAX];
+};
+constexpr int kSpawnDirs = 8;
+SpawnDir g_spawn_dirs[kSpawnDirs];
+int g_spawn_next;
+std::atomic_flag g_spawn_lock = ATOMIC_FLAG_INIT;
+struct SpawnLock {
+  SpawnLock() {
+    while (g_spawn_lock.test_and_set(std::memory_order_acquire)) {
+    }
+  }
+  ~SpawnLock() { g_spawn_lock.clear(std::memory_order_release); }
+};
+
+// dir null: fa has none (any more).
+void set_spawn_dir(const void* fa, const char* dir) {
+  SpawnLock l;
+  SpawnDir* slot = nullptr;
+  for (auto& d : g_spawn_dirs)
+    if (d.fa == fa) slot = &d;
+  if (!dir) {
+    if (slot) slot->fa = nullptr;
+    return;
+  }
+  if (strlen(dir) >= PATH_MAX) return;
+  if (!slot) slot = &g_spawn_dirs[g_spawn_next++ % kSpawnDirs];
+  slot->fa = fa;
+  strcpy(slot->dir, dir);
+}
+
+// p, or p relative to fa's directory (joined into buf).
+const char* in_spawn_dir(const void* fa, const char* p, char* buf, size_t n) {
+  if (!fa || !p || !*p || p[0] == '/' || !cr::g_root.active) return p;
+  SpawnLock l;
+  for (auto& d : g_spawn_dirs)
+    if (d.fa == fa) {
+      size_t dl = strlen(d.dir), pl = strlen(p);
+      if (dl + 1 + pl >= n) return p;
+      memcpy(buf, d.dir, dl);
+      buf[dl] = '/';
+      memcpy(buf + dl + 1, p, pl + 1);
+      return buf;
+    }
+  return p;
+}
+}  // namespace
+
 using spawn_fn = int (*)(pid_t*, const char*, const posix_spawn_file_actions_t*, const posix_spawnattr_t*,
                          char* const[], char* const[]);
 // posix_spawn goes through glibc's own exec, out of reach: plan the exec
@@ -88,7 +143,8 @@ EXPORT int posix_spawn(pid_t* pid, const char* p, const posix_spawn_file_actions
                        char* const a[], char* const e[]) {
   ensure();
   static auto fn = real<spawn_fn>("posix_spawn");
-  return spawn_planned(fn, pid, p, fa, at, a, e);
+  char joined[PATH_MAX];
+  return spawn_planned(fn, pid, in_spawn_dir(fa, p, joined, sizeof joined), fa, at, a, e);
 }
 EXPORT int posix_spawnp(pid_t* pid, const char* file, const posix_spawn_file_actions_t* fa,
                         const posix_spawnattr_t* at, char* const a[], char* const e[]) {
@@ -106,16 +162,56 @@ EXPORT int posix_spawn_file_actions_addopen(posix_spawn_file_actions_t* fa, int 
   using fn_t = int (*)(posix_spawn_file_actions_t*, int, const char*, int, mode_t);
   static auto fn = real<fn_t>("posix_spawn_file_actions_addopen");
   Resolved r;  // glibc keeps a copy of the path
-  if (int e = resolve(AT_FDCWD, p, (oflag & O_NOFOLLOW) ? 0 : kFollow, &r)) return -e;
+  char joined[PATH_MAX];
+  if (int e = resolve(AT_FDCWD, in_spawn_dir(fa, p, joined, sizeof joined), (oflag & O_NOFOLLOW) ? 0 : kFollow, &r))
+    return -e;
   return fn(fa, fd, r.path, oflag, mode);
 }
 EXPORT int posix_spawn_file_actions_addchdir_np(posix_spawn_file_actions_t* fa, const char* p) {
   ensure();
   using fn_t = int (*)(posix_spawn_file_actions_t*, const char*);
   static auto fn = real<fn_t>("posix_spawn_file_actions_addchdir_np");
+  char joined[PATH_MAX];
+  const char* in = in_spawn_dir(fa, p, joined, sizeof joined);
   Resolved r;
-  if (int e = resolve(AT_FDCWD, p, kFollow, &r)) return -e;
-  return fn(fa, r.path);
+  if (int e = resolve(AT_FDCWD, in, kFollow, &r)) return -e;
+  int rc = fn(fa, r.path);
+  if (rc == 0 && g_root.active) {
+    // The child's directory from here on, for the actions after this one.
+    char dir[PATH_MAX];
+    if (in[0] == '/') {
+      set_spawn_dir(fa, in);
+    } else if (g_root.cwd_known && strlen(g_root.cwd) + 1 + strlen(in) < sizeof dir) {
+      snprintf(dir, sizeof dir, "%s/%s", g_root.cwd, in);
+      set_spawn_dir(fa, dir);
+    }
+  }
+  return rc;
+}
+EXPORT int posix_spawn_file_actions_addfchdir_np(posix_spawn_file_actions_t* fa, int dirfd) {
+  ensure();
+  using fn_t = int (*)(posix_spawn_file_actions_t*, int);
+  static auto fn = real<fn_t>("posix_spawn_file_actions_addfchdir_np");
+  if (!fn.fn) return ENOSYS;
+  int rc = fn(fa, dirfd);
+  char host[PATH_MAX], inside[PATH_MAX];
+  if (rc == 0 && g_root.active && fd_host_path(dirfd, host, sizeof host) && to_inside(host, inside, sizeof inside))
+    set_spawn_dir(fa, inside);
+  return rc;
+}
+EXPORT int posix_spawn_file_actions_init(posix_spawn_file_actions_t* fa) {
+  ensure();
+  using fn_t = int (*)(posix_spawn_file_actions_t*);
+  static auto fn = real<fn_t>("posix_spawn_file_actions_init");
+  set_spawn_dir(fa, nullptr);
+  return fn(fa);
+}
+EXPORT int posix_spawn_file_actions_destroy(posix_spawn_file_actions_t* fa) {
+  ensure();
+  using fn_t = int (*)(posix_spawn_file_actions_t*);
+  static auto fn = real<fn_t>("posix_spawn_file_actions_destroy");
+  set_spawn_dir(fa, nullptr);
+  return fn(fa);
 }
 // ---- system and popen: glibc spawns /bin/sh through its internal exec ----
 EXPORT int system(const char* cmd) {
