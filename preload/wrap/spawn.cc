@@ -181,8 +181,10 @@ EXPORT int posix_spawn_file_actions_addchdir_np(posix_spawn_file_actions_t* fa, 
     char dir[PATH_MAX];
     if (in[0] == '/') {
       set_spawn_dir(fa, in);
-    } else if (g_root.cwd_known && strlen(g_root.cwd) + 1 + strlen(in) < sizeof dir) {
-      snprintf(dir, sizeof dir, "%s/%s", g_root.cwd, in);
+    } else if (size_t cl = strlen(g_root.cwd), il = strlen(in); g_root.cwd_known && cl + 1 + il < sizeof dir) {
+      memcpy(dir, g_root.cwd, cl);
+      dir[cl] = '/';
+      memcpy(dir + cl + 1, in, il + 1);
       set_spawn_dir(fa, dir);
     }
   }
