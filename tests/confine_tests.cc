@@ -1028,3 +1028,13 @@ int main(void) {
                    "cat /var/sp/out1 /etc/sp-out2");
   CHECK(r.out == "chdir r=0 st=0\nfchdir r=0 st=0\n1 0 1 0\n/var/sp\n/etc\n");
 }
+
+// The confinement reserves about 1 GiB of address space in every program
+// (PROT_NONE, counted by ulimit -v): under a limit that leaves no room for
+// it, one line says so, where the program crashed.
+TEST_CASE("a session started under a ulimit -v too low to confine says so in one line") {
+  auto r = sh("cd / && ulimit -v 1000000 && " + cowroot() + " -r " + q(root()) + " -- /bin/sh -c true 2>&1; echo $?");
+  CHECK(r.out ==
+        "cowroot: cannot confine a program under this ulimit -v: the confinement reserves about 1 GiB of address space "
+        "(raise the limit, or COWROOT_CONFINE=0 runs the session unconfined)\n126\n");
+}

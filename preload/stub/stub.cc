@@ -487,8 +487,12 @@ extern "C" [[noreturn]] void cr_stub_main(long* sp) {
   sa.restorer = reinterpret_cast<void*>(&cr_stub_restorer);
   sc(SYS_rt_sigaction, SIGSYS, (long)&sa, 0, 8);
   // The window, reserved: nothing else lands in it.
-  sc(SYS_mmap, (long)confine::kWinBase, (long)(confine::kInterpTop - confine::kWinBase), PROT_NONE,
-     MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_FIXED_NOREPLACE, -1, 0);
+  // (Reserved address space counts against ulimit -v: under a limit that
+  // leaves no room for it, nothing of the program could run; said so.)
+  if (sc(SYS_mmap, (long)confine::kWinBase, (long)(confine::kInterpTop - confine::kWinBase), PROT_NONE,
+         MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_FIXED_NOREPLACE, -1, 0) == -ENOMEM)
+    die("cannot confine a program under this ulimit -v: the confinement reserves about 1 GiB of address space ",
+        "(raise the limit, or COWROOT_CONFINE=0 runs the session unconfined)");
 
   // One set of headers at a time: the stub's stack stays within a page.
   elf::Headers h;
