@@ -206,8 +206,13 @@ def take(ptr, length=None):
 
 
 def fs(s):
-    """A str, bytes or path-like argument as bytes."""
-    return os.fsencode(s)
+    """A str, bytes or path-like argument as bytes. A NUL byte in it is a
+    ValueError, as os.* and subprocess raise: a C string would end there
+    (remove("/usr/share/\\0doc") would remove /usr/share)."""
+    b = os.fsencode(s)
+    if b"\0" in b:
+        raise ValueError("embedded null byte")
+    return b
 
 
 def strings(seq):
