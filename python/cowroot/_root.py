@@ -193,6 +193,13 @@ def _hooked(cls):
     return None if f is None or getattr(f, "_cowroot_default", False) else f
 
 
+def _give_back(lib, handle, owner):
+    """The root given back (reset, or removed), in the process that made it;
+    in another (a forked child) nothing is done."""
+    if os.getpid() == owner:
+        lib.cowroot_root_free(handle)
+
+
 class Chroot:
     """A fresh copy-on-write root of an image, with the helpers of the
     original fixture (yaybu's fakechroot). Every path is an inside path; a
@@ -226,8 +233,11 @@ class Chroot:
         if not self._h:
             _capi.fail()
         # Given back when closed, when the object goes, or at the latest
-        # when the interpreter exits (before the modules are torn down).
-        self._free = weakref.finalize(self, lib.cowroot_root_free, self._h)
+        # when the interpreter exits (before the modules are torn down):
+        # by this process only, which owns it. A child forked from it (that
+        # ends normally, closes it or drops it) lets go of its copy of the
+        # handle and leaves the root to its parent.
+        self._free = weakref.finalize(self, _give_back, lib, self._h, os.getpid())
         # The original's name for the root's host path.
         self.chroot_path = os.fsdecode(lib.cowroot_root_path(self._h))
 
@@ -240,7 +250,9 @@ class Chroot:
     # ---- lifetime --------------------------------------------------------
 
     def close(self):
-        """Gives the root back (reset, what runs in it stopped), unless kept."""
+        """Gives the root back (reset, what runs in it stopped), unless kept.
+        In a child forked from the process that made the root, only this
+        copy of the object is closed: the root stays its parent's."""
         self._h = None
         free = getattr(self, "_free", None)
         if free is not None:

@@ -49,3 +49,38 @@ def test_a_nul_byte_in_a_program_s_arguments_or_environment_is_a_value_error(roo
     assert not root.exists(marker)
     with pytest.raises(ValueError, match="embedded null byte"):
         cowroot.Image.at(str(tmp_path) + "\0x")
+
+
+# ---- a forked child never gives back its parent's root -------------------------
+
+FORKING = textwrap.dedent("""
+    import os, sys
+    import cowroot
+
+    c = cowroot.Chroot()
+    c.put("/etc/marker", "1")
+    for how in ("exit", "close", "with", "free"):
+        pid = os.fork()
+        if pid == 0:  # the child ends normally: sys.exit, atexit, finalizers
+            if how == "close":
+                c.close()
+            elif how == "with":
+                with c:
+                    pass
+            elif how == "free":
+                del c
+            sys.exit(0)
+        os.waitpid(pid, 0)
+        r = c.run(["cat", "/etc/marker"])
+        print(how, r.status, r.stdout, r.stderr.strip())
+    c.close()
+""")
+
+
+def test_a_forked_child_that_exits_leaves_the_parent_s_root_alone(tmp_path):
+    script = tmp_path / "forking.py"
+    script.write_text(FORKING)
+    r = subprocess.run([sys.executable, str(script)], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, timeout=120)
+    out = r.stdout.decode()
+    assert r.returncode == 0, out
+    assert out.splitlines() == ["exit 0 1 ", "close 0 1 ", "with 0 1 ", "free 0 1 "], out
