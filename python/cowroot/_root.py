@@ -140,6 +140,9 @@ class Image:
         """The cached image with these options (Debian bookworm minbase by
         default), built once by debootstrap under cowroot and shared with
         `cowroot run`; its identity is all its options."""
+        if isinstance(include, (str, bytes, os.PathLike)):
+            raise TypeError("cowroot: Image.get: include is a list of package names, not a string (%r): "
+                            "include=[%r]" % (include, include))
         lib = _capi.lib()
         inc, n = _capi.strings(include)
         opt = lambda s: _capi.fs(s) if s else None  # noqa: E731

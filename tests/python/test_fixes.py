@@ -84,3 +84,23 @@ def test_a_forked_child_that_exits_leaves_the_parent_s_root_alone(tmp_path):
     out = r.stdout.decode()
     assert r.returncode == 0, out
     assert out.splitlines() == ["exit 0 1 ", "close 0 1 ", "with 0 1 ", "free 0 1 "], out
+
+
+# ---- include= is a list: a string is a TypeError at once -----------------------
+
+def test_include_as_a_string_is_a_type_error_naming_it(tmp_path, monkeypatch):
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))  # (nothing may be built)
+    for bad in ("less", b"less"):
+        with pytest.raises(TypeError, match="include"):
+            cowroot.Image.get(include=bad)
+    write(tmp_path, "test_inc.py", """
+        import pytest
+
+        @pytest.mark.cowroot(include="less")
+        def test_it(root):
+            pass
+    """)
+    status, out = run_pytest(tmp_path, "test_inc.py", env={"XDG_CACHE_HOME": str(tmp_path / "cache")})
+    assert status != 0 and "TypeError" in out and "include" in out and "find these debs" not in out, out
+    assert not (tmp_path / "cache" / "cowroot" / "images").exists() or \
+        not os.listdir(tmp_path / "cache" / "cowroot" / "images"), out
