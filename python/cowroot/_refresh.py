@@ -131,8 +131,11 @@ def cowroot_bin():
 
 
 def name_of(func):
-    """A hook's name: its module and qualified name."""
-    return "%s.%s" % (getattr(func, "__module__", "?"), getattr(func, "__qualname__", repr(func)))
+    """A hook's name: its module and qualified name, and its file (two
+    conftests are both modules named conftest: two hooks, two bases)."""
+    code = getattr(getattr(func, "__func__", func), "__code__", None)
+    where = " in %s" % os.path.abspath(code.co_filename) if code is not None else ""
+    return "%s.%s%s" % (getattr(func, "__module__", "?"), getattr(func, "__qualname__", repr(func)), where)
 
 
 def path_of(what, image):

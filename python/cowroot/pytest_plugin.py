@@ -10,7 +10,8 @@ Options: --cowroot-image NAME, --cowroot-include PKGS, --cowroot-base DIR
 --cowroot-keep-failed DIR. A marker picks another image for a test:
 ``@pytest.mark.cowroot(name=..., suite=..., include=[...], base=...)``.
 A conftest may define ``pytest_cowroot_refresh_environment(chroot)``: run
-once per test run on the root that becomes the base of every test's root.
+once per test run on the root that becomes the base of the roots of the
+tests under the conftest's directory (as pytest scopes conftest hooks).
 Under pytest-xdist every worker takes roots of its own.
 """
 
@@ -114,7 +115,10 @@ def root(request):
         image = _image(mark.kwargs)
     else:
         image = request.getfixturevalue("cowroot_image")
-    hook = request.config.pluginmanager.hook.pytest_cowroot_refresh_environment
+    # The hooks of the conftests of the test's own directory and those
+    # above it, as pytest scopes every conftest hook (the node's ihook):
+    # not those of other directories in the run.
+    hook = request.node.ihook.pytest_cowroot_refresh_environment
     impls = hook.get_hookimpls()
     if impls:
         what = "+".join(_refresh.name_of(i.function) for i in impls)

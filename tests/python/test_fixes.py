@@ -104,3 +104,31 @@ def test_include_as_a_string_is_a_type_error_naming_it(tmp_path, monkeypatch):
     assert status != 0 and "TypeError" in out and "include" in out and "find these debs" not in out, out
     assert not (tmp_path / "cache" / "cowroot" / "images").exists() or \
         not os.listdir(tmp_path / "cache" / "cowroot" / "images"), out
+
+
+# ---- a conftest's refresh hook is its directory's, as pytest's hooks are --------
+
+def test_a_conftest_refresh_hook_applies_to_its_own_directory_only(tmp_path):
+    for d in ("a", "b"):
+        (tmp_path / d).mkdir()
+        write(tmp_path / d, "conftest.py", """
+            def pytest_cowroot_refresh_environment(chroot):
+                chroot.put("/etc/from-%s", "%s")
+        """ % (d, d))
+        other = "b" if d == "a" else "a"
+        write(tmp_path / d, "test_%s.py" % d, """
+            def test_%s(root):
+                assert root.exists("/etc/from-%s")
+                assert not root.exists("/etc/from-%s")
+        """ % (d, d, other))
+    (tmp_path / "c").mkdir()
+    write(tmp_path / "c", "test_c.py", """
+        def test_c(root):
+            assert not root.exists("/etc/from-a") and not root.exists("/etc/from-b")
+    """)
+    status, out = run_pytest(tmp_path, "--import-mode=importlib")
+    assert status == 0 and counts(out) == {"passed": 3}, out
+    status, out = run_pytest(tmp_path)  # (both conftests are modules named conftest)
+    assert status == 0 and counts(out) == {"passed": 3}, out
+    status, out = run_pytest(tmp_path, "-p", "xdist", "-n", "2")
+    assert status == 0 and counts(out) == {"passed": 3}, out

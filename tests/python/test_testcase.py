@@ -181,7 +181,7 @@ def test_a_failing_refresh_environment_fails_every_test_and_runs_once():
     result = run_tests(Broken)
     assert len(result.errors) == 2 and len(calls) == 1
     what = "test_testcase.test_a_failing_refresh_environment_fails_every_test_and_runs_once.<locals>.Broken" \
-           ".refresh_environment"
+           ".refresh_environment in %s" % os.path.abspath(__file__)
     assert "refresh_environment (%s) failed: RuntimeError: boom" % what in result.errors[1][1]
     base = cowroot._refresh.path_of(what, cowroot.Image.default())
     for p in (base, base + ".cowroot", base + ".ready"):  # nothing half-made is left to be used
