@@ -65,8 +65,46 @@ def pytest_unconfigure(config):
 def pytest_runtest_makereport(item, call):
     outcome = yield
     rep = outcome.get_result()
-    if rep.when == "call" and rep.failed:
+    # A failing setup (a fixture that uses the root) counts as the test's
+    # failure, as a failing call does.
+    if rep.when in ("setup", "call") and rep.failed:
         item._cowroot_failed = True
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_teardown(item, nextitem):
+    # The roots of a test that passed so far are given back after all of
+    # its teardown ran, so that a fixture's failing teardown (which runs
+    # before the root's own) keeps its root too.
+    outcome = yield
+    pending = item.__dict__.pop("_cowroot_pending", [])
+    failed = outcome.excinfo is not None and not isinstance(outcome.excinfo[1], pytest.skip.Exception)
+    for chroot in reversed(pending):
+        try:
+            if failed:
+                _keep(item, chroot)
+        finally:
+            chroot.close()
+
+
+_kept = []  # (test id, where) of this run, said again at its end
+
+
+def _keep(item, chroot):
+    where = chroot.keep_failed(item.nodeid)
+    if where:
+        _kept.append((item.nodeid, where))
+
+
+def pytest_terminal_summary(terminalreporter):
+    # (The library's own line goes to the test's captured stderr, which
+    # pytest shows only with a failing phase's report: not for a root
+    # kept after a failing setup, whose teardown passed.)
+    if _kept:
+        terminalreporter.section("cowroot: roots of failing tests kept")
+        for test, where in _kept:
+            terminalreporter.write_line("%s: %s" % (test, where))
+        del _kept[:]
 
 
 _images = {}
@@ -104,7 +142,8 @@ def cowroot_image(pytestconfig):
 @pytest.fixture
 def root(request):
     """A fresh copy-on-write root (a cowroot.Chroot), given back reset after
-    the test, or kept under --cowroot-keep-failed when the test failed."""
+    the test, or kept under --cowroot-keep-failed when the test failed (in
+    its call, or in a fixture's setup or teardown)."""
     # The marker's image, or the run's (cowroot_image, which a conftest
     # may override): only the one the test uses is built.
     mark = request.node.get_closest_marker("cowroot")
@@ -126,7 +165,15 @@ def root(request):
     chroot = Chroot(image)
     try:
         yield chroot
-    finally:
-        if getattr(request.node, "_cowroot_failed", False):
-            chroot.keep_failed(request.node.nodeid)
+    except BaseException:
         chroot.close()
+        raise
+    if getattr(request.node, "_cowroot_failed", False):
+        try:
+            _keep(request.node, chroot)
+        finally:
+            chroot.close()
+    else:
+        # Given back at the end of the test's teardown, kept when that
+        # failed (pytest_runtest_teardown above).
+        request.node.__dict__.setdefault("_cowroot_pending", []).append(chroot)

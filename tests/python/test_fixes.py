@@ -132,3 +132,48 @@ def test_a_conftest_refresh_hook_applies_to_its_own_directory_only(tmp_path):
     assert status == 0 and counts(out) == {"passed": 3}, out
     status, out = run_pytest(tmp_path, "-p", "xdist", "-n", "2")
     assert status == 0 and counts(out) == {"passed": 3}, out
+
+
+# ---- --cowroot-keep-failed keeps the roots of tests failing in setup or teardown --
+
+def test_keep_failed_keeps_a_root_whose_test_failed_in_a_fixture_s_setup_or_teardown(tmp_path):
+    write(tmp_path, "test_fixtures.py", """
+        import pytest
+
+        @pytest.fixture
+        def installed(root):
+            root.put("/etc/state", "setup")
+            assert root.call(["sh", "-c", "exit 1"]) == 0, "the install failed"
+            return root
+
+        @pytest.fixture
+        def checked(root):
+            yield root
+            root.put("/etc/state", "teardown")
+            assert False, "the check after the test failed"
+
+        @pytest.fixture
+        def fine(root):
+            yield root
+            root.put("/etc/state", "fine")
+
+        def test_setup_fails(installed):
+            pass
+
+        def test_teardown_fails(checked):
+            checked.put("/etc/state", "call")
+
+        def test_passes(fine):
+            pass
+    """)
+    kept = tmp_path / "kept"
+    status, out = run_pytest(tmp_path, "--cowroot-keep-failed", str(kept), "test_fixtures.py")
+    assert status == 1 and counts(out) == {"passed": 2, "error": 2}, out
+    names = sorted(os.listdir(kept))
+    assert names == ["test_fixtures.py__test_setup_fails", "test_fixtures.py__test_setup_fails.cowroot",
+                     "test_fixtures.py__test_teardown_fails", "test_fixtures.py__test_teardown_fails.cowroot"], names
+    assert (kept / names[0] / "etc" / "state").read_text() == "setup"
+    assert (kept / names[2] / "etc" / "state").read_text() == "teardown"
+    assert "roots of failing tests kept" in out, out
+    for name in names[0], names[2]:
+        assert "::%s: %s\n" % (name.split("__")[1], kept / name) in out, out
