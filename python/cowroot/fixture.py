@@ -55,6 +55,22 @@ class ChrootFixture(fixtures.Fixture):
             image = _refresh.refreshed(image, _refresh.name_of(hook), self.refresh_environment)
         self.chroot = self._chroot_class(image)
         self._test = _test_in_use()
+        self._saw_failure = False
+        test = self._test() if self._test is not None else None
+        if test is not None and hasattr(test, "addOnException"):
+            # testtools.TestCase: no unittest _outcome to read; what fails
+            # (setUp, the test, tearDown, a cleanup before this fixture's)
+            # goes through its onException handlers first.
+            me = weakref.ref(self)
+            skips = tuple(c for c in (getattr(test, "skipException", None), unittest.SkipTest) if c)
+
+            def note(exc_info):
+                f = me()
+                if f is not None and not issubclass(exc_info[0], skips) and \
+                        exc_info[0].__name__ != "_ExpectedFailure":
+                    f._saw_failure = True
+
+            test.addOnException(note)
         self.addCleanup(self._release)
 
     def _release(self):
@@ -62,7 +78,7 @@ class ChrootFixture(fixtures.Fixture):
         # pytest's --cowroot-keep-failed), as the root fixture's is.
         from .testing import failed
         test = self._test() if self._test is not None else None
-        if test is not None and failed(test):
+        if test is not None and (self._saw_failure or failed(test)):
             self.chroot.keep_failed(test.id())
         self.chroot.close()
         self.chroot = None

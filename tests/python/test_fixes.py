@@ -177,3 +177,46 @@ def test_keep_failed_keeps_a_root_whose_test_failed_in_a_fixture_s_setup_or_tear
     assert "roots of failing tests kept" in out, out
     for name in names[0], names[2]:
         assert "::%s: %s\n" % (name.split("__")[1], kept / name) in out, out
+
+
+# ---- a ChrootFixture under testtools keeps a failing test's root ----------------
+
+TESTTOOLS = textwrap.dedent("""
+    import testtools
+    from cowroot.fixture import ChrootFixture
+
+    class T(testtools.TestCase):
+        def test_fails(self):
+            c = self.useFixture(ChrootFixture())
+            c.put("/etc/evidence", "fails\\n")
+            self.assertEqual(1, 2)
+
+        def test_errors_in_cleanup(self):
+            c = self.useFixture(ChrootFixture())
+            c.put("/etc/evidence", "cleanup\\n")
+            self.addCleanup(lambda: 1 / 0)  # (runs before the fixture's)
+
+        def test_passes(self):
+            self.useFixture(ChrootFixture()).put("/etc/evidence", "passes\\n")
+
+        def test_skips(self):
+            self.useFixture(ChrootFixture())
+            self.skipTest("not here")
+""")
+
+
+@pytest.mark.parametrize("runner", [["-m", "unittest"], ["-m", "testtools.run"], ["-m", "pytest", "-q", "-p",
+                                                                                  "no:cacheprovider"]])
+def test_a_chroot_fixture_under_testtools_keeps_a_failing_test_s_root(tmp_path, runner):
+    pytest.importorskip("testtools")
+    (tmp_path / "test_tt.py").write_text(TESTTOOLS)
+    kept = tmp_path / "kept"
+    env = dict(os.environ, COWROOT_KEEP_FAILED=str(kept))
+    r = subprocess.run([sys.executable, *runner, "test_tt"] if "pytest" not in runner else
+                       [sys.executable, *runner, "test_tt.py"], cwd=str(tmp_path), env=env,
+                       stdout=subprocess.PIPE, stderr=subprocess.STDOUT, timeout=300)
+    out = r.stdout.decode()
+    assert r.returncode != 0, out
+    names = sorted(n for n in os.listdir(kept) if not n.endswith(".cowroot"))
+    assert names == ["test_tt.T.test_errors_in_cleanup", "test_tt.T.test_fails"], out
+    assert (kept / names[1] / "etc" / "evidence").read_text() == "fails\n"
