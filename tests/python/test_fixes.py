@@ -220,3 +220,33 @@ def test_a_chroot_fixture_under_testtools_keeps_a_failing_test_s_root(tmp_path, 
     names = sorted(n for n in os.listdir(kept) if not n.endswith(".cowroot"))
     assert names == ["test_tt.T.test_errors_in_cleanup", "test_tt.T.test_fails"], out
     assert (kept / names[1] / "etc" / "evidence").read_text() == "fails\n"
+
+
+# ---- what a killed run left beside a directory base goes with the next use -------
+
+def test_a_killed_run_s_clones_beside_a_directory_base_go_with_its_next_use(tmp_path):
+    base = tmp_path / "base"
+    (base / "etc").mkdir(parents=True)
+    p = subprocess.Popen(["true"])
+    p.wait()
+    dead = p.pid
+    stale = [".cowroot-fixture-%d-1-0123abcd" % dead, ".cowroot-fixture-%d-1-0123abcd.cowroot" % dead,
+             ".cowroot-fixture-%d-3-89abcdef.cowroot-new-%d-1" % (dead, dead)]
+    live = [".cowroot-fixture-%d-7-0123abcd" % os.getpid(),  # this process's: alive
+            ".cowroot-fixture-1-1-0123abcd",                 # another user's process's: alive
+            ".cowroot-fixture-%d" % dead, ".cowroot-fixture-%d-x-zz" % dead,  # not the pattern
+            ".cowroot-fixture-%d-1-0123abcd.other" % dead, "cowroot-fixture-%d-1-0123abcd" % dead]
+    for n in stale + live:
+        (tmp_path / n / "usr").mkdir(parents=True)
+        (tmp_path / n / "usr" / "file").write_text("x")
+    target = tmp_path / "target"
+    (target / "sub").mkdir(parents=True)
+    (target / "sub" / "file").write_text("keep")
+    link = ".cowroot-fixture-%d-2-0123abcd" % dead  # a symlink: never followed nor removed
+    os.symlink(str(target), str(tmp_path / link))
+    with cowroot.Chroot(str(base)) as c:
+        assert c.isdir("/etc")
+    left = set(os.listdir(tmp_path))
+    assert not left & set(stale), left
+    assert set(live) | {link, "base", "target"} <= left, left
+    assert (target / "sub" / "file").read_text() == "keep"
