@@ -79,7 +79,8 @@ def _rmtree(path):
 
 
 def _remove(area, name):
-    """Removes the refreshed base `name` when nobody uses or builds it."""
+    """Removes the refreshed base `name`, and its lock files, when nobody
+    uses or builds it."""
     base = os.path.join(area, name)
     build = _lock(base + ".build.lock", fcntl.LOCK_EX | fcntl.LOCK_NB)
     if build is None:
@@ -104,12 +105,13 @@ def _reap_stale(area, keep):
         names = os.listdir(area)
     except FileNotFoundError:
         return
-    for n in names:
-        if n.endswith(".use.lock") and n[:-9] != keep:
-            try:
-                _remove(area, n[:-9])
-            except OSError:
-                pass
+    stale = {n[:-9] for n in names if n.endswith(".use.lock")} | \
+        {n[:-11] for n in names if n.endswith(".build.lock")}
+    for n in sorted(stale - {keep}):
+        try:
+            _remove(area, n)
+        except OSError:
+            pass
 
 
 def _at_exit():
@@ -166,6 +168,7 @@ def refreshed(image, what, run, chroot_class=None):
     os.makedirs(area, exist_ok=True)
     _reap_stale(area, name)
     build = _lock(base + ".build.lock", fcntl.LOCK_EX)
+    failed = False
     try:
         use = _lock(base + ".use.lock", fcntl.LOCK_SH)
         try:
@@ -174,9 +177,17 @@ def refreshed(image, what, run, chroot_class=None):
         except BaseException as e:
             os.close(use)
             _made[key] = e
+            failed = True
             raise
     finally:
         os.close(build)
+        if failed:
+            # A hook that raised or was interrupted: what it made and the
+            # lock files go (unless another process of the run holds them).
+            try:
+                _remove(area, name)
+            except OSError:
+                pass
     if not _held:
         atexit.register(_at_exit)
     _held.append((area, name, use))

@@ -250,3 +250,23 @@ def test_a_killed_run_s_clones_beside_a_directory_base_go_with_its_next_use(tmp_
     assert not left & set(stale), left
     assert set(live) | {link, "base", "target"} <= left, left
     assert (target / "sub" / "file").read_text() == "keep"
+
+
+# ---- a refresh hook that fails or is interrupted leaves no lock files -----------
+
+@pytest.mark.parametrize("exc", [RuntimeError("deploy failed"), KeyboardInterrupt()])
+def test_a_failing_or_interrupted_refresh_hook_leaves_nothing_in_the_cache(exc):
+    import cowroot._refresh as refresh
+    image = cowroot.Image.default()
+    what = "test_fixes.failing-hook-%s-%d" % (type(exc).__name__, os.getpid())
+
+    def hook(chroot):
+        chroot.put("/etc/half", "x")
+        raise exc
+
+    with pytest.raises(cowroot.Error if isinstance(exc, Exception) else KeyboardInterrupt):
+        refresh.refreshed(image, what, hook)
+    base = refresh.path_of(what, image)
+    area, name = os.path.split(base)
+    assert [n for n in os.listdir(area) if n.startswith(name)] == []
+    refresh._made.pop((what, image.path), None)
