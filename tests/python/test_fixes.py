@@ -270,3 +270,25 @@ def test_a_failing_or_interrupted_refresh_hook_leaves_nothing_in_the_cache(exc):
     area, name = os.path.split(base)
     assert [n for n in os.listdir(area) if n.startswith(name)] == []
     refresh._made.pop((what, image.path), None)
+
+
+# ---- the test process's host paths do not reach programs inside ----------------
+
+HOST_PATHS = ("TMPDIR", "TMP", "TEMP", "TEMPDIR", "OLDPWD", "XDG_RUNTIME_DIR", "XDG_CACHE_HOME", "XDG_CONFIG_HOME",
+              "XDG_DATA_HOME", "XDG_STATE_HOME", "XDG_CONFIG_DIRS", "XDG_DATA_DIRS", "VIRTUAL_ENV", "PYTHONPATH",
+              "PYTHONHOME", "PYTHONUSERBASE", "PYTHONSTARTUP", "PYTHONPYCACHEPREFIX", "DBUS_SESSION_BUS_ADDRESS",
+              "SSH_AUTH_SOCK", "MAIL")
+
+
+def test_host_path_variables_do_not_reach_programs_inside(root, tmp_path, monkeypatch):
+    # tox sets TMPDIR to a host directory: mktemp inside would fail on it.
+    for name in HOST_PATHS:
+        monkeypatch.setenv(name, str(tmp_path))
+    monkeypatch.setenv("COWROOT_TEST_PLAIN", "passes")
+    script = "; ".join('echo %s=${%s-unset}' % (n, n) for n in HOST_PATHS + ("COWROOT_TEST_PLAIN",))
+    want = "".join("%s=unset\n" % n for n in HOST_PATHS) + "COWROOT_TEST_PLAIN=passes\n"
+    assert root.run(["sh", "-c", script]).stdout == want
+    assert root.run(["sh", "-c", script], user="0").stdout == want
+    # env= still sets them.
+    assert root.run(["sh", "-c", "echo $TMPDIR"], env={"TMPDIR": "/var/tmp"}).stdout == "/var/tmp\n"
+    assert root.run(["sh", "-c", "echo $TMPDIR"], env={"TMPDIR": "/var/tmp"}, clear_env=True).stdout == "/var/tmp\n"
