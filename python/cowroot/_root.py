@@ -8,6 +8,7 @@ import threading
 import grp
 import io
 import os
+import posixpath
 import pwd
 import weakref
 
@@ -26,6 +27,11 @@ _SPWD_FIELDS = ("sp_nam", "sp_pwd", "sp_lastchg", "sp_min", "sp_max", "sp_warn",
 
 
 class struct_spwd(collections.namedtuple("struct_spwd", _SPWD_FIELDS)):
+    """An entry of the root's /etc/shadow, with the original fixture's
+    field names (sp_nam, sp_pwd, sp_lastchg, sp_min, sp_max, sp_warn,
+    sp_inact, sp_expire, sp_flag) and the spwd module's (sp_namp, sp_pwdp,
+    sp_lstchg). Numbers are ints, -1 where the field is empty."""
+
     __slots__ = ()
     sp_namp = property(lambda self: self.sp_nam)
     sp_pwdp = property(lambda self: self.sp_pwd)
@@ -303,7 +309,7 @@ class Chroot:
         goes. The program gets this process's environment with what a
         login inside sets: root's PATH (/usr/local/sbin:...:/bin), HOME,
         USER and LOGNAME (root's, or the user's), PWD. env: a dict (or
-        NAME=VALUE strings) added to that, last (only those with clear_env). timeout: seconds, then the
+        NAME=VALUE strings) added to that, last (only those with clear_env). timeout: seconds (more than 0; None: no limit), then the
         program and what it started are killed (status 124). text: output
         as str (undecodable bytes kept as surrogates), else bytes."""
         if isinstance(argv, (str, bytes)):
@@ -325,11 +331,22 @@ class Chroot:
             o.binds, o.n_binds = _capi.strings(binds)
         if user is not None:
             o.user = _capi.fs(str(user))
-        if timeout:
+        if timeout is not None:
+            if not timeout > 0:
+                raise ValueError("timeout must be more than 0 seconds (None: no timeout), not %r" % (timeout,))
             o.timeout_ms = max(1, int(timeout * 1000))
         o.clear_env = 1 if clear_env else 0
         r = _capi.Result()
-        _run_interruptibly(lib, self._root(), av, n, o, r)
+        try:
+            _run_interruptibly(lib, self._root(), av, n, o, r)
+        except Error as e:
+            # The library names a working directory that is not one by its
+            # path alone: said here as what it is.
+            where = "cowroot: %s: " % ("/" + os.fsdecode(cwd).lstrip("/") if cwd is not None else "")
+            if cwd is not None and e.message.startswith(where):
+                raise _capi.error("cowroot: run: working directory %s%s" % (where[9:], e.message[len(where):])) \
+                    from None
+            raise
         status, timed_out = r.status, bool(r.timed_out)
         try:
             out = ctypes.string_at(r.out, r.out_len) if r.out else b""
@@ -378,18 +395,23 @@ class Chroot:
         return _capi.check(fn(self._root(), _capi.fs(inside))) == 1
 
     def exists(self, inside):
+        """Whether the path exists inside, symlinks followed (os.path.exists)."""
         return self._bool(_capi.lib().cowroot_exists, inside)
 
     def lexists(self, inside):
+        """Whether the name exists inside, a broken symlink included (os.path.lexists)."""
         return self._bool(_capi.lib().cowroot_lexists, inside)
 
     def isdir(self, inside):
+        """Whether the path is a directory inside, symlinks followed (os.path.isdir)."""
         return self._bool(_capi.lib().cowroot_isdir, inside)
 
     def isfile(self, inside):
+        """Whether the path is a regular file inside, symlinks followed (os.path.isfile)."""
         return self._bool(_capi.lib().cowroot_isfile, inside)
 
     def islink(self, inside):
+        """Whether the name is a symlink inside (os.path.islink)."""
         return self._bool(_capi.lib().cowroot_islink, inside)
 
     def read(self, inside):
@@ -446,8 +468,21 @@ class Chroot:
         _capi.check(_capi.lib().cowroot_mkdir(self._root(), _capi.fs(inside), mode, 0))
 
     def makedirs(self, inside, mode=0o755):
-        """Makes the directory and its missing parents (an existing one is fine)."""
-        _capi.check(_capi.lib().cowroot_mkdir(self._root(), _capi.fs(inside), mode, 1))
+        """Makes the directory and its missing parents (an existing
+        directory is fine, and left as it is). As os.makedirs, `mode` is
+        the new leaf's: missing parents get the default, 0o755."""
+        p = "/" + os.fsdecode(_capi.fs(inside)).strip("/")
+        parent = posixpath.dirname(p)
+        lib, root = _capi.lib(), self._root()
+        if parent != "/":
+            _capi.check(lib.cowroot_mkdir(root, _capi.fs(parent), 0o755, 1))
+        if p == "/":
+            return
+        try:
+            _capi.check(lib.cowroot_mkdir(root, _capi.fs(p), mode, 0))
+        except FileExistsError:
+            if not self.isdir(p):
+                raise
 
     def unlink(self, inside):
         """Removes a file (never a directory)."""
@@ -464,7 +499,9 @@ class Chroot:
         _capi.check(_capi.lib().cowroot_touch(self._root(), _capi.fs(inside)))
 
     def chmod(self, inside, mode):
-        """The mode a program inside sees (the fake one)."""
+        """The mode a program inside sees (the fake one, what stat()
+        shows). The file on disk gets a mode the test's own user can work
+        with (see docs/python.md), never what stat() inside shows."""
         _capi.check(_capi.lib().cowroot_chmod(self._root(), _capi.fs(inside), mode))
 
     def chown(self, inside, uid=-1, gid=-1):
@@ -510,9 +547,18 @@ class Chroot:
 
     # ---- the root's users and groups -----------------------------------------
 
-    def _one(self, fn, key, parse):
+    def _one(self, fn, key, parse, by_number=False):
         p = ctypes.c_void_p()
-        arg = _capi.fs(key) if isinstance(key, (str, bytes)) else int(key)
+        if by_number:
+            if not isinstance(key, int):
+                raise TypeError("an id is an int, not %s (%r)" % (type(key).__name__, key))
+            if key < 0 or key > 0xFFFFFFFF:
+                raise KeyError(key)
+            arg = key
+        else:
+            if not isinstance(key, (str, bytes)):
+                raise TypeError("a name is a str, not %s (%r)" % (type(key).__name__, key))
+            arg = _capi.fs(key)
         if _capi.check(fn(self._root(), arg, ctypes.byref(p))) == 0:
             raise KeyError(key)
         return parse(_text(_capi.take(p.value)))
@@ -523,27 +569,41 @@ class Chroot:
         return [parse(line) for line in _text(_capi.take(p.value)).splitlines()]
 
     def getpwnam(self, name):
+        """The root's /etc/passwd entry of user `name` (a str), as
+        pwd.getpwnam gives: a pwd.struct_passwd; KeyError when absent."""
         return self._one(_capi.lib().cowroot_getpwnam, name, _passwd)
 
     def getpwuid(self, uid):
-        return self._one(_capi.lib().cowroot_getpwuid, uid, _passwd)
+        """The root's /etc/passwd entry of uid `uid` (an int), as
+        pwd.getpwuid gives; KeyError when absent, TypeError for a str."""
+        return self._one(_capi.lib().cowroot_getpwuid, uid, _passwd, by_number=True)
 
     def getpwall(self):
+        """Every entry of the root's /etc/passwd (pwd.struct_passwd), in order."""
         return self._all(_capi.lib().cowroot_getpwall, _passwd)
 
     def getgrnam(self, name):
+        """The root's /etc/group entry of group `name` (a str), as
+        grp.getgrnam gives: a grp.struct_group (gr_mem a list); KeyError
+        when absent."""
         return self._one(_capi.lib().cowroot_getgrnam, name, _group)
 
     def getgrgid(self, gid):
-        return self._one(_capi.lib().cowroot_getgrgid, gid, _group)
+        """The root's /etc/group entry of gid `gid` (an int); KeyError when
+        absent, TypeError for a str."""
+        return self._one(_capi.lib().cowroot_getgrgid, gid, _group, by_number=True)
 
     def getgrall(self):
+        """Every entry of the root's /etc/group (grp.struct_group), in order."""
         return self._all(_capi.lib().cowroot_getgrall, _group)
 
     def getspnam(self, name):
+        """The root's /etc/shadow entry of user `name` (a str): a
+        cowroot.struct_spwd; KeyError when absent."""
         return self._one(_capi.lib().cowroot_getspnam, name, _spwd)
 
     def getspall(self):
+        """Every entry of the root's /etc/shadow (cowroot.struct_spwd), in order."""
         return self._all(_capi.lib().cowroot_getspall, _spwd)
 
     def get_user(self, name):

@@ -84,10 +84,17 @@ class ChrootFixture(fixtures.Fixture):
         self.chroot = None
 
     def __getattr__(self, name):
+        # The Chroot's helpers, on the fixture.
         chroot = self.__dict__.get("chroot")
-        if chroot is None or name.startswith("_"):
-            raise AttributeError(name)
+        if name.startswith("_") or not hasattr(Chroot, name) and not hasattr(chroot, name):
+            raise AttributeError("%r object has no attribute %r" % (type(self).__name__, name))
+        if chroot is None:
+            raise AttributeError("%s.%s: the fixture has no root: it is not set up (setUp(), useFixture, with) "
+                                 "or was cleaned up" % (type(self).__name__, name))
         return getattr(chroot, name)
+
+    def __dir__(self):
+        return sorted(set(super().__dir__()) | {n for n in dir(Chroot) if not n.startswith("_")})
 
 
 FakeChrootFixture = ChrootFixture  # the original's name

@@ -67,10 +67,14 @@ class TestCase(unittest.TestCase):
         self.addCleanup(_give_back, self, self.chroot)
 
     def failUnlessExists(self, path):
+        """Fails the test unless `path` exists in self.chroot (symlinks
+        followed), with the original's message. Also assertExists."""
         if not self.chroot.exists(path):
             self.fail("Path '%s' does not exist" % path)
 
     def failIfExists(self, path):
+        """Fails the test when `path` exists in self.chroot (symlinks
+        followed), with the original's message. Also assertNotExists."""
         if self.chroot.exists(path):
             self.fail("Path '%s' exists" % path)
 

@@ -292,3 +292,64 @@ def test_host_path_variables_do_not_reach_programs_inside(root, tmp_path, monkey
     # env= still sets them.
     assert root.run(["sh", "-c", "echo $TMPDIR"], env={"TMPDIR": "/var/tmp"}).stdout == "/var/tmp\n"
     assert root.run(["sh", "-c", "echo $TMPDIR"], env={"TMPDIR": "/var/tmp"}, clear_env=True).stdout == "/var/tmp\n"
+
+
+# ---- small things: messages, docstrings, timeout, makedirs ---------------------
+
+def test_a_chroot_fixture_not_set_up_says_so():
+    from cowroot.fixture import ChrootFixture
+    f = ChrootFixture()
+    with pytest.raises(AttributeError, match="not set up"):
+        f.call(["true"])
+    assert "call" in dir(f) and "put" in dir(f)
+    with pytest.raises(AttributeError, match="no_such_helper"):
+        f.no_such_helper
+    with f:
+        assert f.call(["sh", "-c", "true"]) == 0
+    with pytest.raises(AttributeError, match="cleaned up"):
+        f.call(["true"])
+
+
+def test_a_missing_working_directory_is_named_as_the_working_directory(root):
+    with pytest.raises(FileNotFoundError, match="^cowroot: run: working directory /srv/app: No such file or directory$"):
+        root.run(["true"], cwd="/srv/app")
+    with pytest.raises(NotADirectoryError, match="^cowroot: run: working directory /etc/passwd: Not a directory$"):
+        root.run(["true"], cwd="/etc/passwd")
+
+
+def test_users_and_groups_by_the_wrong_type_are_a_type_error(root):
+    for call in (lambda: root.getpwuid("0"), lambda: root.getgrgid("0"), lambda: root.getpwnam(0),
+                 lambda: root.getgrnam(0), lambda: root.getspnam(0), lambda: root.getpwuid(0.5)):
+        with pytest.raises(TypeError):
+            call()
+    assert root.getpwuid(0).pw_name == "root"
+
+
+def test_every_helper_has_a_docstring():
+    names = ("exists", "lexists", "isdir", "isfile", "islink", "getpwnam", "getpwuid", "getpwall", "getgrnam",
+             "getgrgid", "getgrall", "getspnam", "getspall")
+    for n in names:
+        assert getattr(cowroot.Chroot, n).__doc__, n
+    from cowroot.testing import TestCase
+    for n in ("failUnlessExists", "failIfExists", "assertExists", "assertNotExists"):
+        assert getattr(TestCase, n).__doc__, n
+    assert "sp_nam" in cowroot.struct_spwd.__doc__
+
+
+def test_a_timeout_of_zero_or_less_is_a_value_error(root):
+    for t in (0, -1, 0.0):
+        with pytest.raises(ValueError, match="timeout"):
+            root.run(["true"], timeout=t)
+    assert root.run(["sh", "-c", "true"], timeout=None).status == 0
+
+
+def test_makedirs_gives_the_mode_to_the_leaf_only(root):
+    root.makedirs("/srv/a/b/c", mode=0o750)
+    assert [root.stat(p).st_mode & 0o7777 for p in ("/srv/a", "/srv/a/b", "/srv/a/b/c")] == [0o755, 0o755, 0o750]
+    root.makedirs("/srv/a/b/c", mode=0o700)  # there already: fine, left as it is
+    assert root.stat("/srv/a/b/c").st_mode & 0o7777 == 0o750
+    root.makedirs("srv/rel/x/")
+    assert root.isdir("/srv/rel/x")
+    root.put("/srv/file", "x")
+    with pytest.raises(FileExistsError):
+        root.makedirs("/srv/file")
