@@ -202,6 +202,29 @@ def _hooked(cls):
     return None if f is None or getattr(f, "_cowroot_default", False) else f
 
 
+def refuse_build_environment(cls):
+    """A class that overrides the original's build_environment (which built
+    the base image with debootstrap when it was missing): an Error, rather
+    than a hook that is silently never called."""
+    f = getattr(cls, "build_environment", None)
+    if f is not None and not getattr(f, "_cowroot_default", False):
+        raise Error("cowroot: %s.build_environment is never called: cowroot builds no base image in the "
+                    "project directory (the original's debootstrap); use a cached image (Image.get(suite=, "
+                    "include=[...]), a layer) or refresh_environment instead, and remove it" % cls.__name__)
+
+
+def original_base(src_path, base_path=None):
+    """The original fixture's base image: base_path, else SRC/base-image."""
+    path = os.fsdecode(_capi.fs(base_path)) if base_path is not None else \
+        os.path.join(os.path.realpath(os.fsdecode(_capi.fs(src_path))), "base-image")
+    if not os.path.isdir(path):
+        raise Error("cowroot: %s: no base image there (the original fixture's FakeChroot(src_path) took "
+                    "SRC/base-image, or base_path=, and built it with debootstrap when missing; cowroot does not: "
+                    "make it once with `cowroot clone bookworm %s`, or give no path for the cached image)"
+                    % (path, path))
+    return Image.at(path)
+
+
 def _give_back(lib, handle, owner):
     """The root given back (reset, or removed), in the process that made it;
     in another (a forked child) nothing is done."""
@@ -224,6 +247,7 @@ class Chroot:
     """
 
     def __init__(self, image=None, _base=False):
+        refuse_build_environment(type(self))
         if image is None:
             image = Image.default()
         elif isinstance(image, (str, bytes, os.PathLike)):
@@ -256,7 +280,46 @@ class Chroot:
 
     refresh_environment._cowroot_default = True
 
+    def build_environment(self):
+        """The original's hook that built its base image (debootstrap) when
+        missing: never called here; a subclass that overrides it is an
+        Error (a cached image or a layer takes its place)."""
+
+    build_environment._cowroot_default = True
+
     # ---- lifetime --------------------------------------------------------
+
+    def setUp(self):
+        """The original's second step (its constructor only named paths,
+        setUp cloned the base): here the root is made by the constructor,
+        so this does nothing; kept for code that calls it, or a subclass
+        that overrides it (TestCase calls it, as the original's did)."""
+
+    def addCleanup(self, function, *args, **kwargs):
+        """As the original's: function(*args, **kwargs) is called by
+        cleanUp(), the last added first, before the root is given back."""
+        self.__dict__.setdefault("_cleanups", []).append((function, args, kwargs))
+
+    def _run_cleanups(self):
+        # Every cleanup runs; the first exception is raised after them all
+        # (the original dropped them).
+        cleanups, first = self.__dict__.get("_cleanups") or [], None
+        while cleanups:
+            function, args, kwargs = cleanups.pop()
+            try:
+                function(*args, **kwargs)
+            except Exception as e:
+                first = first or e
+        if first is not None:
+            raise first
+
+    def cleanUp(self):
+        """The original's end of a root: the addCleanup functions run, then
+        the root is given back (close())."""
+        try:
+            self._run_cleanups()
+        finally:
+            self.close()
 
     def close(self):
         """Gives the root back (reset, what runs in it stopped), unless kept.
@@ -357,10 +420,12 @@ class Chroot:
             out, err = _text(out), _text(err)
         return Result(status, out, err, timed_out)
 
-    def call(self, argv, **options):
+    def call(self, argv, new_save_file=None, **options):
         """Runs argv inside: its exit status. Its output goes to this
-        process's sys.stdout and sys.stderr, as subprocess.call's would (a
-        test runner shows it with a failure)."""
+        process's sys.stdout and its error output to sys.stderr, as
+        subprocess.call's would (a test runner shows them with a failure);
+        the original merged both into stdout. new_save_file: the original
+        FakeChrootFixture's parameter, which it ignored, as this does."""
         r = self.run(argv, **options)
         for data, stream in ((r.stdout, sys.stdout), (r.stderr, sys.stderr)):
             if data:
@@ -615,4 +680,20 @@ class Chroot:
         return self._one(_capi.lib().cowroot_get_group, name, lambda s: s.split(":"))
 
 
-FakeChroot = Chroot  # the original's name
+class FakeChroot(Chroot):
+    """The original fixture's FakeChroot(src_path, base_path): a Chroot
+    whose base is base_path, else SRC/base-image (the original's project
+    directory layout); with neither, Image.default(). Given an Image (as
+    TestCase gives its FakeChroot class), a root of it. The base image
+    must exist: the original built it with debootstrap, cowroot does not
+    (`cowroot clone bookworm SRC/base-image` makes one)."""
+
+    def __init__(self, src_path=None, base_path=None, _base=False):
+        if isinstance(src_path, Image) and base_path is None:
+            image = src_path
+        elif src_path is None and base_path is None:
+            image = None
+        else:
+            refuse_build_environment(type(self))
+            image = original_base(src_path, base_path)
+        super().__init__(image, _base=_base)

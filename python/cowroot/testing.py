@@ -2,7 +2,7 @@
 
 import unittest
 
-from ._root import Chroot, Image
+from ._root import FakeChroot, Image, original_base, refuse_build_environment
 
 
 def _own_hook(obj):
@@ -26,11 +26,22 @@ def failed(test):
 
 
 def _give_back(test, chroot):
-    # A failing test's root is kept under COWROOT_KEEP_FAILED (or pytest's
-    # --cowroot-keep-failed), as the root fixture's is.
-    if failed(test):
-        chroot.keep_failed(test.id())
-    chroot.close()
+    # The chroot's own cleanups (the original's addCleanup) first, with the
+    # root still there; then a failing test's root is kept under
+    # COWROOT_KEEP_FAILED (or pytest's --cowroot-keep-failed), as the root
+    # fixture's is.
+    error = None
+    try:
+        chroot._run_cleanups()
+    except Exception as e:
+        error = e
+    try:
+        if error is not None or failed(test):
+            chroot.keep_failed(test.id())
+    finally:
+        chroot.close()
+    if error is not None:
+        raise error
 
 
 class TestCase(unittest.TestCase):
@@ -40,7 +51,11 @@ class TestCase(unittest.TestCase):
     Class attributes:
       image      an Image, or None for Image.default() (COWROOT_BASE,
                  COWROOT_IMAGE, else the default cached image)
-      FakeChroot the class of self.chroot (the original's attribute)
+      location   the original's: a directory whose base-image/ is the
+                 base (when image is None); None: not used
+      FakeChroot the class of self.chroot (the original's attribute),
+                 called with the Image; its setUp() is called, and its
+                 addCleanup functions run after the test
 
     Override ``refresh_environment(self, chroot)`` to change the image once
     per test run, before any test takes a root of it (to deploy the code
@@ -49,7 +64,8 @@ class TestCase(unittest.TestCase):
     """
 
     image = None
-    FakeChroot = Chroot
+    location = None
+    FakeChroot = FakeChroot
 
     def refresh_environment(self, chroot):
         """Called once per test run on the root that becomes the base."""
@@ -58,13 +74,20 @@ class TestCase(unittest.TestCase):
 
     def setUp(self):
         super().setUp()
-        image = self.image if self.image is not None else Image.default()
+        refuse_build_environment(type(self))
+        if self.image is not None:
+            image = self.image
+        elif self.location is not None:
+            image = original_base(self.location)
+        else:
+            image = Image.default()
         hook = _own_hook(self)
         if hook is not None:
             from . import _refresh
             image = _refresh.refreshed(image, _refresh.name_of(hook), self.refresh_environment)
         self.chroot = self.FakeChroot(image)
         self.addCleanup(_give_back, self, self.chroot)
+        self.chroot.setUp()
 
     def failUnlessExists(self, path):
         """Fails the test unless `path` exists in self.chroot (symlinks

@@ -353,3 +353,88 @@ def test_makedirs_gives_the_mode_to_the_leaf_only(root):
     root.put("/srv/file", "x")
     with pytest.raises(FileExistsError):
         root.makedirs("/srv/file")
+
+
+# ---- the original's API: what a test written for it uses ------------------------
+
+def _base_image(top, marker):
+    (top / "base-image" / "etc").mkdir(parents=True)
+    (top / "base-image" / "etc" / "marker").write_text(marker)
+    return top
+
+
+def test_the_originals_fakechroot_takes_src_path_base_image_or_base_path(tmp_path):
+    src = _base_image(tmp_path / "project", "src")
+    other = _base_image(tmp_path / "elsewhere", "other") / "base-image"
+    with cowroot.FakeChroot(str(src)) as c:  # SRC/base-image, as the original took it
+        assert c.get("/etc/marker") == "src"
+    with cowroot.FakeChroot(base_path=str(other)) as c:
+        assert c.get("/etc/marker") == "other"
+    with cowroot.FakeChroot(str(src), str(other)) as c:
+        assert c.get("/etc/marker") == "other"
+    with pytest.raises(cowroot.Error, match="base-image"):
+        cowroot.FakeChroot(str(tmp_path))  # no base-image there: said, not the directory itself taken
+    with cowroot.FakeChroot() as c:  # no path: the default image
+        assert c.image.path == cowroot.Image.default().path
+    assert issubclass(cowroot.FakeChroot, cowroot.Chroot)
+
+
+def test_the_originals_setup_cleanup_and_call_options():
+    c = cowroot.FakeChroot()
+    done = []
+    c.setUp()  # (the root is there already)
+    c.addCleanup(done.append, 1)
+    c.addCleanup(lambda: done.append(c.exists("/")))  # the root is still there for them
+    assert c.call(["sh", "-c", "true"], new_save_file=True) == 0  # (the original ignored it too)
+    c.cleanUp()
+    assert done == [True, 1]
+    with pytest.raises(cowroot.Error, match="closed"):
+        c.exists("/")
+
+
+def test_the_originals_names_import_from_the_package():
+    from cowroot import FakeChrootError, FakeChrootFixture, TestCase
+    import cowroot.fixture
+    import cowroot.testing
+    assert TestCase is cowroot.testing.TestCase
+    assert FakeChrootFixture is cowroot.fixture.ChrootFixture
+    assert FakeChrootError is cowroot.Error
+
+
+def test_a_testcase_s_location_is_the_originals_src_path(tmp_path):
+    from cowroot.testing import TestCase
+    src = _base_image(tmp_path, "located")
+    seen = []
+
+    class T(TestCase):
+        location = str(src)
+
+        def test_it(self):
+            seen.append(self.chroot.get("/etc/marker"))
+
+    from test_testcase import run_tests
+    result = run_tests(T)
+    assert result.wasSuccessful(), result.output
+    assert seen == ["located"]
+
+
+def test_build_environment_is_refused_not_ignored():
+    from cowroot.testing import TestCase
+    from test_testcase import run_tests
+
+    class T(TestCase):
+        def build_environment(self):
+            pass
+
+        def test_it(self):
+            pass
+
+    result = run_tests(T)
+    assert len(result.errors) == 1 and "build_environment" in result.errors[0][1], result.output
+
+    class C(cowroot.FakeChroot):
+        def build_environment(self):
+            pass
+
+    with pytest.raises(cowroot.Error, match="build_environment"):
+        C()
