@@ -457,7 +457,11 @@ class Chroot:
         return os.fsdecode(_capi.take(p.value))
 
     def _bool(self, fn, inside):
-        return _capi.check(fn(self._root(), _capi.fs(inside))) == 1
+        try:
+            path = _capi.fs(inside)
+        except ValueError:
+            return False  # a NUL byte: no such path, as os.path.exists says (Python 3.8+)
+        return _capi.check(fn(self._root(), path)) == 1
 
     def exists(self, inside):
         """Whether the path exists inside, symlinks followed (os.path.exists)."""
