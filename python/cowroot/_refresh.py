@@ -29,7 +29,7 @@ from ._capi import Error
 
 AREA = ".cowroot-refreshed"
 _made = {}  # key -> Image, or the exception the hook raised
-_held = []  # (area, name, use-lock descriptor) of this process
+_held = []  # (area, name, use-lock descriptor, pid of the process that made it)
 
 
 def run_id():
@@ -115,13 +115,22 @@ def _reap_stale(area, keep):
 
 
 def _at_exit():
-    for area, name, fd in _held:
+    # Registered when this module is imported (with the package), before
+    # any root's finalizer: atexit runs it after them, once the roots of
+    # the bases are given back. Only the bases this process made: a forked
+    # child's exit leaves its parent's alone.
+    for area, name, fd, pid in _held:
+        if pid != os.getpid():
+            continue
         os.close(fd)
         try:
             _remove(area, name)
         except OSError:
             pass
     del _held[:]
+
+
+atexit.register(_at_exit)
 
 
 def cowroot_bin():
@@ -188,9 +197,7 @@ def refreshed(image, what, run, chroot_class=None):
                 _remove(area, name)
             except OSError:
                 pass
-    if not _held:
-        atexit.register(_at_exit)
-    _held.append((area, name, use))
+    _held.append((area, name, use, os.getpid()))
     got = _made[key] = Image.at(base)
     return got
 

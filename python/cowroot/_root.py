@@ -13,6 +13,7 @@ import pwd
 import weakref
 
 from . import _capi
+from . import _refresh  # (now: its exit handler must run after the roots' finalizers)
 from ._capi import Error
 
 Result = collections.namedtuple("Result", ("status", "stdout", "stderr", "timed_out"))

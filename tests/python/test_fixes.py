@@ -58,8 +58,13 @@ FORKING = textwrap.dedent("""
     import os, sys
     import cowroot
 
+    class Refreshed(cowroot.Chroot):
+        def refresh_environment(self):
+            self.put("/etc/refreshed", "yes")
+
     c = cowroot.Chroot()
     c.put("/etc/marker", "1")
+    r = Refreshed()
     for how in ("exit", "close", "with", "free"):
         pid = os.fork()
         if pid == 0:  # the child ends normally: sys.exit, atexit, finalizers
@@ -72,8 +77,15 @@ FORKING = textwrap.dedent("""
                 del c
             sys.exit(0)
         os.waitpid(pid, 0)
-        r = c.run(["cat", "/etc/marker"])
-        print(how, r.status, r.stdout, r.stderr.strip())
+        res = c.run(["cat", "/etc/marker"])
+        print(how, res.status, res.stdout, res.stderr.strip())
+    pid = os.fork()
+    if pid == 0:
+        r.close()
+        sys.exit(0)  # (its atexit: the refreshed base is the parent's)
+    os.waitpid(pid, 0)
+    with Refreshed() as r2:
+        print("refreshed", r2.get("/etc/refreshed"), r.get("/etc/refreshed"))
     c.close()
 """)
 
@@ -84,7 +96,8 @@ def test_a_forked_child_that_exits_leaves_the_parent_s_root_alone(tmp_path):
     r = subprocess.run([sys.executable, str(script)], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, timeout=120)
     out = r.stdout.decode()
     assert r.returncode == 0, out
-    assert out.splitlines() == ["exit 0 1 ", "close 0 1 ", "with 0 1 ", "free 0 1 "], out
+    assert out.splitlines() == ["exit 0 1 ", "close 0 1 ", "with 0 1 ", "free 0 1 ",
+                                 "refreshed yes yes"], out
 
 
 # ---- include= is a list: a string is a TypeError at once -----------------------
