@@ -657,6 +657,14 @@ TEST_CASE("a file reached through /proc/self/fd, cwd or root shows its recorded 
   CHECK(r.out == "7:8 4711\n7:8 4711\n7:8 4711\n4242 /proc/self/status\n");
 }
 
+// execve with an empty argument vector: the kernel gives the program one
+// empty argument. The loader took its own options for the program's
+// (bookworm: "unrecognized option '--argv0'"; bullseye: a crash).
+TEST_CASE("a program exec'd with no arguments at all runs, with one empty argument") {
+  auto r = in_root("perl -e 'exec {q{/usr/bin/id}} () or print qq{exec failed: $!\\n}' | cut -d' ' -f1; echo $?");
+  CHECK(r.out == "uid=0(root)\n0\n");
+}
+
 // The loader's own options name inside paths, as LD_AUDIT does: given to
 // the loader as the root's host paths (it opened the host's files: a
 // --preload of any host file told whether it was there and an ELF file).

@@ -870,6 +870,12 @@ size_t argv_count(char* const argv[]) {
 
 int plan_exec(Plan* p, int dirfd, const char* path, char* const argv[], char* const envp[], int flags,
               char** env_slots, size_t env_cap, char** argv_slots, size_t argv_cap) {
+  // An empty argument vector: the kernel gives the program one empty
+  // argument (Linux 5.18 on), and so does the plan (the loader's options
+  // would otherwise take the program's place).
+  static char empty_arg[1] = "";
+  static char* const no_args[] = {empty_arg, nullptr};
+  if (!argv || !argv[0]) argv = no_args;
   p->dirfd = dirfd;
   p->path = path;
   p->flags = flags;
