@@ -665,6 +665,14 @@ TEST_CASE("a program exec'd with no arguments at all runs, with one empty argume
   CHECK(r.out == "uid=0(root)\n0\n");
 }
 
+// fchmodat2 by an O_PATH descriptor (AT_EMPTY_PATH): systemd-tmpfiles in
+// trixie fixes modes so; fchmod of such a descriptor is EBADF.
+TEST_CASE("fchmodat2 of an O_PATH descriptor with AT_EMPTY_PATH changes the mode") {
+  auto r = in_root("mkdir -p /tmp/m2 && chmod 755 /tmp/m2 && helper fchmodat2-opath /tmp/m2 700 && stat -c %a /tmp/m2 && "
+                   "touch /tmp/m2f && helper fchmodat2-opath /tmp/m2f 4711 && stat -c %a /tmp/m2f");
+  CHECK(r.out == "ok\n700\nok\n4711\n");
+}
+
 // The loader's own options name inside paths, as LD_AUDIT does: given to
 // the loader as the root's host paths (it opened the host's files: a
 // --preload of any host file told whether it was there and an ELF file).

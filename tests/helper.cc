@@ -715,6 +715,14 @@ int main(int argc, char** argv) {
     printf("exec: %s\n", strerror(errno));
     return 126;
   }
+  if (argc == 4 && !strcmp(argv[1], "fchmodat2-opath")) {
+    // fchmodat2(O_PATH descriptor, "", MODE, AT_EMPTY_PATH), as
+    // systemd-tmpfiles fixes a directory's mode.
+    int fd = open(argv[2], O_PATH | O_CLOEXEC);
+    long r = syscall(452 /* fchmodat2 */, fd, "", strtol(argv[3], nullptr, 8), AT_EMPTY_PATH);
+    printf("%s\n", r == 0 ? "ok" : strerror(errno));
+    return 0;
+  }
   if (argc == 2 && !strcmp(argv[1], "readlinkat-self")) {
     // readlinkat(fd of /proc/self, "cwd"), and of the cwd link's own
     // O_PATH descriptor with an empty name.

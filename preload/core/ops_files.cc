@@ -241,6 +241,13 @@ int chmod_at(int dirfd, const char* path, mode_t mode, int flags) {
     r = sys::raw(SYS_fchmodat, dirfd, (long)path, disk);
   } else {
     r = sys::raw(SYS_fchmod, dirfd, disk);
+    if (r == -EBADF) {
+      // An O_PATH descriptor (fchmodat2's AT_EMPTY_PATH takes one, as
+      // systemd-tmpfiles gives it): through its /proc/self/fd link.
+      char link[32];
+      sys::proc_fd_path(dirfd, link);
+      r = sys::raw(SYS_fchmodat, AT_FDCWD, (long)link, disk);
+    }
   }
   if (r < 0 && r != -EPERM) return fail(r);
   if (!by_fd(path, flags) && r == 0 && disk != (sx.stx_mode & 07777)) cow_note(dirfd, path);
