@@ -1072,12 +1072,13 @@ TEST_CASE("a root whose loader cannot be served (musl's, another architecture's)
                      ": its ELF interpreter /lib/ld-musl-x86_64.so.1 is not glibc's dynamic loader (a musl root?): "
                      "the library can only be served by glibc's\n126\n");
   // A program of another architecture whose loader the root lacks: the
-  // root and the reason named, not only the missing file.
+  // root and the reason named, not only the missing file; and ENOEXEC, as
+  // the kernel says of it (126, not "not found").
   patched_true("atrue", "s{/lib64/ld-linux-x86-64.so.2\\0}{/lib/ld-linux-aarch64.so.1\\0\\0}; substr($_, 18, 2) = \"\\xb7\\x00\"");
   r = sh(cowroot() + " -r " + q(d / "g/root") + " -- /bin/atrue 2>&1; echo $?");
   CHECK(r.out == "cowroot: /usr/bin/atrue: cannot run it in the root " + d / "g/root" +
                      ": its ELF interpreter /lib/ld-linux-aarch64.so.1 is missing in the root, and the program is for "
-                     "another architecture than this cowroot's\n127\n");
+                     "another architecture than this cowroot's\n126\n");
 }
 
 // A program's DT_RUNPATH or DT_RPATH names inside directories (sudo's

@@ -1287,6 +1287,14 @@ int plan_exec(Plan* p, int dirfd, const char* path, char* const argv[], char* co
   Resolved lr;
   struct statx lx;
   const char* elfloader = g_session.fakechroot ? getenv("FAKECHROOT_ELFLOADER") : nullptr;
+  // A program of another architecture than this cowroot's (its ELF header).
+  auto program_foreign = [&] {
+    uint16_t machine = 0;
+    return kept.fd >= 0 &&
+           sys::raw(SYS_pread64, kept.fd, (long)&machine, sizeof machine, (long)offsetof(Elf64_Ehdr, e_machine)) ==
+               (long)sizeof machine &&
+           machine != elf::kMachine;
+  };
   uint64_t root_id = 0;
   bool cached = false;
   // (The remembered way only for a process that searches every directory:
@@ -1307,15 +1315,14 @@ int plan_exec(Plan* p, int dirfd, const char* path, char* const argv[], char* co
         !S_ISREG(lx.stx_mode)) {
       // A program of another architecture (a foreign root without its
       // loader) says so: the loader's name alone would not tell.
-      uint16_t machine = 0;
-      bool foreign = kept.fd >= 0 && sys::raw(SYS_pread64, kept.fd, (long)&machine, sizeof machine,
-                                              (long)offsetof(Elf64_Ehdr, e_machine)) == (long)sizeof machine &&
-                     machine != elf::kMachine;
+      bool foreign = program_foreign();
       refuse_loader(p->exe, interp,
                     foreign ? "is missing in the root, and the program is for another architecture than this "
                               "cowroot's"
                             : "is missing in the root");
-      return -ENOENT;
+      // (The kernel says ENOEXEC of another architecture's program, loader or
+      // not: the shell's "cannot execute binary file", 126.)
+      return foreign ? -ENOEXEC : -ENOENT;
     }
     if (!(elfloader && *elfloader == '/') && lr.path[0] == '/' && remembers)
       interp_remember(interp, root_id, lr.path, lx);
@@ -1329,7 +1336,7 @@ int plan_exec(Plan* p, int dirfd, const char* path, char* const argv[], char* co
   if (caps < 0 && elfloader && *elfloader == '/') caps = 0;
   if (caps < 0) {
     refuse_loader(p->exe, interp, why);
-    return -EACCES;
+    return program_foreign() ? -ENOEXEC : -EACCES;
   }
   memcpy(p->loader, lr.path, strlen(lr.path) + 1);
   if (int e = plan_library_path(p, envp, search, runpath)) return e;
