@@ -695,7 +695,7 @@ void vm_child_changing() {
   if (g_vm_pending) return;  // the parent's state is aside already
   long me = sys::raw(SYS_getpid), parent = sys::raw(SYS_getppid);
   // (No kcmp, or not allowed: taken as no such child, as before.)
-  if (sys::raw(SYS_kcmp, me, parent, 0 /* KCMP_VM */, 0, 0) != 0) return;
+  if (sys::raw(SYS_kcmp, me, parent, 1 /* KCMP_VM */, 0, 0) != 0) return;
   VmSaved& v = g_vm_saved;
   v.child = (pid_t)me;
   v.cwd_gen = g_cwd_gen;
