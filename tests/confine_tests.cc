@@ -1038,3 +1038,24 @@ TEST_CASE("a session started under a ulimit -v too low to confine says so in one
         "cowroot: cannot confine a program under this ulimit -v: the confinement reserves about 1 GiB of address space "
         "(raise the limit, or COWROOT_CONFINE=0 runs the session unconfined)\n126\n");
 }
+
+// A sanitizer's runtime makes raw calls of its own from its start on: such
+// a process cannot be confined, and in a root says so in one line rather
+// than act on the host silently; its libc calls are still the root's.
+TEST_CASE("a program with a sanitizer's runtime in a root says in one line that its raw calls are not confined") {
+  TempDir d;
+  write_file(d / "a.c", "#include <stdio.h>\n#include <unistd.h>\n"
+                        "int main(void) { printf(\"uid %d %d\\n\", (int)getuid(), access(\"/etc/marker\", 0)); return 0; }\n");
+  std::string prog = root() + "/usr/bin/asanprog";
+  if (sh("cc -fsanitize=address -o " + q(prog) + " " + q(d / "a.c") + " 2>&1").status != 0) {
+    MESSAGE("skipped: no compiler with AddressSanitizer here");
+    return;
+  }
+  // Its runtime and what that needs, where the root's loader looks.
+  REQUIRE(sh("for l in $(ldd " + q(prog) + " | awk '/=> \\//{print $3}'); do d=$(dirname $(readlink -f $l)); mkdir -p " +
+             q(root()) + "$d && cp -L $l " + q(root()) + "$d/ 2>/dev/null || cp -L $l " + q(root()) + "$d/; done")
+              .status == 0);
+  auto r = in_root("asanprog");
+  CHECK(r.out == "cowroot: /usr/bin/asanprog: a sanitizer's runtime is loaded: its system calls outside libc are not "
+                 "confined (they act on the host)\nuid 0 0\n");
+}

@@ -715,6 +715,10 @@ void confine_start() {
     // confined (inherited, the stub's handler lets its calls through).
     if (const confine::StubInfo* info = inherited ? confine::stub_info() : nullptr)
       const_cast<confine::StubInfo*>(info)->pass = 1;
+    // Not silently, in a root: what it makes outside libc acts on the host.
+    if (g_root.active)
+      errline(g_root.exe[0] ? g_root.exe : "a program",
+              ": a sanitizer's runtime is loaded: its system calls outside libc are not confined (they act on the host)");
     return;
   }
   if (!inherited) {
