@@ -10,6 +10,7 @@
 //   $XDG_CACHE_HOME/cowroot/images/NAME.runs/          its pool of roots (slots.h)
 //   $XDG_CACHE_HOME/cowroot/images/NAME.failed.log     the log of its last failed build
 #include "images.h"
+#include "layers.h"
 
 #include <dirent.h>
 #include <fcntl.h>
@@ -386,11 +387,18 @@ long max_age_seconds() {
 }
 
 // Builds the image when it is missing or older than max_age seconds. A
-// layer is not refreshed by age: it is rebuilt when its parent is
-// (ensure_layer).
+// layer is not refreshed by age: it is rebuilt when its parent was, or
+// what it was made from changed (ensure_layer), unless a host file it
+// copied is gone (then it stays as it is).
 int ensure_image(const std::string& name, long max_age, std::string* err) {
   if (image_exists(name)) {
     auto info = read_info(cache_dir() + "/" + name + "/info");
+    LayerSpec layer;
+    if (!info["parent"].empty() && recorded_layer(name, &layer)) {
+      bool readable = true;
+      for (auto& c : layer.copies) readable = readable && access(c.first.c_str(), R_OK) == 0;
+      return readable ? ensure_layer(layer, LayerBuild::kIfChanged, err) : 0;
+    }
     long built = atol(info["built"].c_str());
     if (max_age <= 0 || time(nullptr) - built < max_age || !info["parent"].empty()) return 0;
     fprintf(stderr, "cowroot: image %s is older than %ld days: refreshing it\n", name.c_str(), max_age / 86400);

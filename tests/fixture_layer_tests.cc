@@ -171,6 +171,18 @@ TEST_CASE("a layer is built again when its inputs or its parent change, and only
   CHECK(in_image("lay2", "cat /etc/seen") == "two\nagain\n");
   rebuilt_behind("lay-p2");
   rebuilt("the parent built again");
+  // By its name alone (image path NAME, run --image NAME), as its steps
+  // were recorded: the same.
+  rebuilt_behind("lay-p2");
+  auto by_name = cli("image path lay2");
+  CHECK(by_name.status == 0);
+  CHECK(by_name.err.find("building image lay2, a layer of lay-p2") != std::string::npos);
+  CHECK(info_of("lay2", "id") != id);
+  id = info_of("lay2", "id");
+  rebuilt_behind("lay-p2");
+  CHECK(in_image("lay2", "cat /etc/seen").find("two\nagain\n") != std::string::npos);
+  CHECK(info_of("lay2", "id") != id);
+  id = info_of("lay2", "id");
   same("the same inputs again");
   // refresh builds it again from what it was made of: the script's text
   // as it ran (kept by the image), whatever became of the host's file.
