@@ -149,7 +149,12 @@ struct Out {
   char* buf;
   size_t cap, n = 0;
   bool ok = true;
+  uint64_t written = 0;
   void flush() {
+    // A memfd's writes count against the program's ulimit -f: past it, no
+    // copy (and no SIGXFSZ), and the root's file is read as it is.
+    if (ok && n && !sys::fits_file_limit(written + n)) ok = false;
+    written += n;
     for (size_t put = 0; ok && put < n;) {
       long w = sys::raw(SYS_write, fd, (long)(buf + put), (long)(n - put));
       if (w <= 0) ok = false;
