@@ -634,6 +634,11 @@ TEST_CASE("/proc/self/exe is the program: it re-executes itself, and other proce
   r = in_root(std::string(kWaitFor) + "cp /usr/bin/sleep /tmp/sleep2 && { /tmp/sleep2 3 & wait_for '[ \"$(readlink /proc/$!/exe 2>/dev/null)\" = /tmp/sleep2 ]'; rm /tmp/sleep2; "
               "stat -L -c found /proc/$!/exe; kill $!; }");
   CHECK(r.out == "found\n");
+  // Replaced since it started (a package upgrade's rename over it): the
+  // kernel's link says " (deleted)", which needrestart looks for.
+  r = in_root(std::string(kWaitFor) + "cp /usr/bin/sleep /tmp/sleep3 && { /tmp/sleep3 3 & wait_for '[ \"$(readlink /proc/$!/exe 2>/dev/null)\" = /tmp/sleep3 ]'; "
+              "cp /usr/bin/sleep /tmp/sleep3.new && mv /tmp/sleep3.new /tmp/sleep3 && readlink /proc/$!/exe; kill $!; }");
+  CHECK(r.out == "/tmp/sleep3 (deleted)\n");
 }
 
 // The same links read relative to a descriptor of /proc/self or

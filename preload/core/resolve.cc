@@ -1015,6 +1015,10 @@ bool proc_exe_inside(const char* host, char* out, size_t n) {
     size_t tl = strlen(top);
     while (tl > 1 && top[tl - 1] == '/') tl--;
     if (tl != g_root.top_len || memcmp(top, g_root.top, tl) != 0) return false;
+    // The file mapped as its program first: a program replaced since it
+    // started (a package upgrade) reads "PATH (deleted)", as the kernel
+    // says of it (needrestart, checkrestart look for that).
+    return exe_by_auxv(pid, out, n) || initial_env(pid, "COWROOT_EXE", out, n);
   }
   return initial_env(pid, "COWROOT_EXE", out, n) || exe_by_auxv(pid, out, n);
 }
