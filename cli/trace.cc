@@ -113,8 +113,21 @@ int main(int argc, char** argv) {
   char* buf = nullptr;
   size_t cap = 0;
   ssize_t n;
+  // ldd -v's version information: the session's own library's block (its
+  // "\tLIB:" line and the needs indented under it) is left out too.
+  bool in_lib_block = false;
+  std::string lib_header = lib ? std::string("\t") + lib + ":" : std::string();
   while (in && (n = getline(&buf, &cap, in)) > 0) {
-    std::string t = loader_line(translate(std::string(buf, n), lib), loader);
+    std::string raw(buf, n);
+    std::string bare = raw;
+    while (!bare.empty() && (bare.back() == '\n' || bare.back() == ' ')) bare.pop_back();
+    if (lib && bare == lib_header) {
+      in_lib_block = true;
+      continue;
+    }
+    if (in_lib_block && raw.rfind("\t\t", 0) == 0) continue;
+    in_lib_block = false;
+    std::string t = loader_line(translate(raw, lib), loader);
     fwrite(t.data(), 1, t.size(), stdout);
   }
   fflush(stdout);

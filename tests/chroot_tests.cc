@@ -399,6 +399,11 @@ TEST_CASE("ldd lists the loader by the name the program asks for, as a real chro
               "/lib/x86_64-linux-gnu/libm.so.6 | grep ld-linux");
   CHECK(r.out.find(want) == 0);
   CHECK(r.out.find("\n\t./ld-linux-x86-64.so.2 (0x") != std::string::npos);
+  // ldd -v's version information has no block for the session's library.
+  r = in_root("ldd -v /usr/bin/grep");
+  CHECK(r.out.find("Version information:") != std::string::npos);
+  CHECK(r.out.find("\t/usr/bin/grep:\n") != std::string::npos);
+  CHECK(r.out.find("libcowroot") == std::string::npos);
 }
 
 // update-alternatives makes a root's libblas.so.3 an absolute link
