@@ -683,6 +683,18 @@ TEST_CASE("fchmodat2 of an O_PATH descriptor with AT_EMPTY_PATH changes the mode
   CHECK(r.out == "ok\n700\nok\n4711\n");
 }
 
+// chroot into a --bind directory: the process's own paths are the new
+// root's (they read as the bind's outer path, /srv/bs/etc for /etc).
+TEST_CASE("after chroot into a bound directory, the working directory and the program are the new root's paths") {
+  TempDir d;  // another tree than the root's (a copy of it), bound in
+  REQUIRE(sh("cp -a " + q(root()) + " " + q(d / "bs")).status == 0);
+  auto r = sh(cowroot() + " -r " + q(root()) + " --bind " + q(d / "bs") + ":/srv/bs -- /bin/sh -c " +
+              q("chroot /srv/bs sh -c 'cd /etc && readlink /proc/self/cwd && pwd'; chroot /srv/bs readlink /proc/self/exe; "
+                "cd /srv/bs/etc && chroot /srv/bs readlink /proc/self/cwd") +
+              " 2>&1");
+  CHECK(r.out == "/etc\n/etc\n/usr/bin/readlink\n/\n");
+}
+
 // The loader's own options name inside paths, as LD_AUDIT does: given to
 // the loader as the root's host paths (it opened the host's files: a
 // --preload of any host file told whether it was there and an ELF file).

@@ -184,6 +184,9 @@ bool host_to_top(const char* host, char* out, size_t n) {
   if (g_root.croot_len > 1) {  // binds hold under the current root too (see bind_of)
     PathBuf in;
     if (!put(in, sizeof in, best->inside, best->inside_len, rest, strlen(rest))) return false;
+    // ... unless the current root is in the bind (a chroot into a --bind
+    // directory): there the path is where the bind is.
+    if (under(in, g_root.croot, g_root.croot_len)) return put(out, n, in, strlen(in));
     return put(out, n, g_root.croot, g_root.croot_len, in, strlen(in));
   }
   return put(out, n, best->inside, best->inside_len, rest, strlen(rest));
