@@ -7,6 +7,7 @@
 #include <sys/sysmacros.h>
 
 #include <atomic>
+#include <type_traits>
 #include <cstdlib>
 #include <cstring>
 
@@ -690,6 +691,30 @@ struct VmSaved {
   RootConfig root;
 };
 VmSaved g_vm_saved;
+
+// The process's state into v (save) or back from it: one list of fields.
+void vm_exchange(VmSaved& v, bool save) {
+  auto x = [save](auto& kept, auto& live) {
+    if constexpr (std::is_array_v<std::remove_reference_t<decltype(live)>>) {
+      if (save) memcpy(kept, live, sizeof live);
+      else memcpy(live, kept, sizeof live);
+    } else if (save) {
+      kept = live;
+    } else {
+      live = kept;
+    }
+  };
+  x(v.cwd_gen, g_cwd_gen);
+  x(v.cache_epoch, g_session.cache_epoch);
+  x(v.nnp, g_session.nnp);
+  x(v.uid, g_session.uid);
+  x(v.gid, g_session.gid);
+  x(v.caps, g_session.caps);
+  x(v.groups, g_session.groups);
+  x(v.ngroups, g_session.ngroups);
+  x(v.umask, g_session.umask);
+  x(v.root, g_root);
+}
 }  // namespace
 
 bool g_vm_pending = false;
@@ -699,34 +724,14 @@ void vm_child_changing() {
   long me = sys::raw(SYS_getpid), parent = sys::raw(SYS_getppid);
   // (No kcmp, or not allowed: taken as no such child, as before.)
   if (sys::raw(SYS_kcmp, me, parent, 1 /* KCMP_VM */, 0, 0) != 0) return;
-  VmSaved& v = g_vm_saved;
-  v.child = (pid_t)me;
-  v.cwd_gen = g_cwd_gen;
-  v.cache_epoch = g_session.cache_epoch;
-  v.nnp = g_session.nnp;
-  v.uid = g_session.uid;
-  v.gid = g_session.gid;
-  v.caps = g_session.caps;
-  memcpy(v.groups, g_session.groups, sizeof v.groups);
-  v.ngroups = g_session.ngroups;
-  v.umask = g_session.umask;
-  v.root = g_root;
+  g_vm_saved.child = (pid_t)me;
+  vm_exchange(g_vm_saved, true);
   __atomic_store_n(&g_vm_pending, true, __ATOMIC_RELEASE);
 }
 
 void vm_parent_resume() {
-  VmSaved& v = g_vm_saved;
-  if (sys::raw(SYS_getpid) == v.child) return;  // the child itself: its own state
-  g_cwd_gen = v.cwd_gen;
-  g_session.cache_epoch = v.cache_epoch;
-  g_session.nnp = v.nnp;
-  g_session.uid = v.uid;
-  g_session.gid = v.gid;
-  g_session.caps = v.caps;
-  memcpy(g_session.groups, v.groups, sizeof v.groups);
-  g_session.ngroups = v.ngroups;
-  g_session.umask = v.umask;
-  g_root = v.root;
+  if (sys::raw(SYS_getpid) == g_vm_saved.child) return;  // the child itself: its own state
+  vm_exchange(g_vm_saved, false);
   __atomic_store_n(&g_vm_pending, false, __ATOMIC_RELEASE);
 }
 
