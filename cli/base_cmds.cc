@@ -26,16 +26,6 @@
 
 namespace cli::launch {
 
-namespace {
-
-// The names a throwaway clone of `run --base` has: .cowroot-run-PID, its
-// sidecar, and what cow_clone makes while it runs.
-bool run_leftover(const std::string& tail) {
-  return tail.empty() || tail == ".cowroot" || tail.rfind(".cowroot-new-", 0) == 0;
-}
-
-}  // namespace
-
 // cowroot run [--base DIR] [--keep DIR] [-s F] [-i F] [--] CMD: a fresh clone of DIR,
 // CMD as root inside it, then the clone is gone (or kept where --keep says).
 int cmd_run(int argc, char** argv) {
@@ -98,7 +88,7 @@ int cmd_run(int argc, char** argv) {
     if (parent.empty()) parent = b[0] == '/' ? "/" : ".";
     // What a killed run left beside the base (its throwaway clone, its
     // sidecar, a clone it was making) goes first: no process has its PID.
-    cr::cloning::remove_stale(parent + "/.cowroot-run", "-", run_leftover);
+    cr::cloning::remove_stale(parent + "/.cowroot-run", "-", cr::cloning::clone_with_sidecar);
     where = parent + "/.cowroot-run-" + std::to_string(getpid());
     // The throwaway clone goes beside its base (hard links stay on one
     // file system): a directory it cannot go in is named, not its

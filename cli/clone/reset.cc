@@ -492,13 +492,6 @@ int reset_journal(const CloneRecord& c, char* err, size_t errlen) {
   return 0;
 }
 
-// What a reset killed before its end left (its fresh clone
-// CLONE.cowroot-reset-PID, its sidecar, and what that clone's own making
-// left).
-bool reset_leftover(const std::string& tail) {
-  return tail.empty() || tail == ".cowroot" || tail.rfind(".cowroot-new-", 0) == 0;
-}
-
 }  // namespace
 
 int cow_reset_fast(const char* clone, char* err, size_t errlen) {
@@ -512,9 +505,10 @@ int cow_reset(const char* clone, char* err, size_t errlen) {
   if (open_clone(clone, &c, err, errlen) < 0) return -1;
   // Under the clone's lock no other reset of it runs. With the clone and
   // its sidecar in place, a killed reset's swap did not begin or ended:
-  // its fresh clone is nobody's.
+  // its fresh clone (CLONE.cowroot-reset-PID, with its sidecar and its
+  // making's debris) is nobody's.
   if (struct stat st; lstat(c.clone.c_str(), &st) == 0 && S_ISDIR(st.st_mode))
-    remove_stale(c.clone, ".cowroot-reset-", reset_leftover);
+    remove_stale(c.clone, ".cowroot-reset-", clone_with_sidecar);
   int fast = reset_journal(c, err, errlen);
   if (fast <= 0) return fast;
   // A full re-clone from the base as it is now (with its own shared set),

@@ -194,6 +194,10 @@ bool entry_is_dir(int dfd, const char* name, unsigned char type) {
   return fstatat(dfd, name, &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISDIR(st.st_mode);
 }
 
+bool clone_with_sidecar(const std::string& tail) {
+  return tail.empty() || tail == ".cowroot" || tail.rfind(".cowroot-new-", 0) == 0;
+}
+
 void remove_stale(const std::string& path, const std::string& infix, bool (*ours)(const std::string& tail)) {
   size_t sl = path.rfind('/');
   std::string parent = parent_of(path), prefix = (sl == std::string::npos ? path : path.substr(sl + 1)) + infix;

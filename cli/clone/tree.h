@@ -97,6 +97,10 @@ std::string parent_rel(const std::string& rel);
 // has that PID any more. Never a symlink, nothing not a directory of this
 // user's, and never into a mount.
 void remove_stale(const std::string& path, const std::string& infix, bool (*ours)(const std::string& tail));
+// An `ours` for remove_stale where each leftover is a whole clone: the
+// clone itself (tail ""), its sidecar (".cowroot"), and what cow_clone
+// left while making it (".cowroot-new-PID", ".side" too).
+bool clone_with_sidecar(const std::string& tail);
 
 // Copies a file's content to `to`, a new file (mode 0600).
 bool copy_file(const std::string& from, const std::string& to);
