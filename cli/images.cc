@@ -394,11 +394,8 @@ int ensure_image(const std::string& name, long max_age, std::string* err) {
   if (image_exists(name)) {
     auto info = read_info(cache_dir() + "/" + name + "/info");
     LayerSpec layer;
-    if (!info["parent"].empty() && recorded_layer(name, &layer)) {
-      bool readable = true;
-      for (auto& c : layer.copies) readable = readable && access(c.first.c_str(), R_OK) == 0;
-      return readable ? ensure_layer(layer, LayerBuild::kIfChanged, err) : 0;
-    }
+    if (!info["parent"].empty() && recorded_layer(name, &layer))
+      return copies_readable(layer) ? ensure_layer(layer, LayerBuild::kIfChanged, err) : 0;
     long built = atol(info["built"].c_str());
     if (max_age <= 0 || time(nullptr) - built < max_age || !info["parent"].empty()) return 0;
     fprintf(stderr, "cowroot: image %s is older than %ld days: refreshing it\n", name.c_str(), max_age / 86400);

@@ -247,9 +247,7 @@ int ensure_layer(const LayerSpec& in, LayerBuild how, std::string* err) {
   // is gone: then it stays as it is).
   LayerSpec up;
   if (recorded_layer(spec.parent, &up)) {
-    bool readable = true;
-    for (auto& c : up.copies) readable = readable && access(c.first.c_str(), R_OK) == 0;
-    if (readable && ensure_layer(up, LayerBuild::kIfChanged, err) < 0) return -1;
+    if (copies_readable(up) && ensure_layer(up, LayerBuild::kIfChanged, err) < 0) return -1;
   } else if (ensure_image(spec.parent, max_age_seconds(), err) < 0) {
     return -1;
   }
@@ -306,6 +304,12 @@ int ensure_layer(const LayerSpec& in, LayerBuild how, std::string* err) {
   b.done = "image " + spec.name + " is ready";
   b.share_result = true;
   return run_build(b, err);
+}
+
+bool copies_readable(const LayerSpec& spec) {
+  for (auto& c : spec.copies)
+    if (access(c.first.c_str(), R_OK) != 0) return false;
+  return true;
 }
 
 bool recorded_layer(const std::string& name, LayerSpec* out) {

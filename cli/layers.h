@@ -36,6 +36,10 @@ enum class LayerBuild {
 // 0, or -1 with err (one line; a failed step is named).
 int ensure_layer(const LayerSpec& spec, LayerBuild how, std::string* err);
 
+// Whether every host file or directory the layer copies can still be
+// read: a layer whose copied file is gone stays as it is (not rebuilt).
+bool copies_readable(const LayerSpec& spec);
+
 // The spec a layer was built from (its info), for `image refresh NAME`:
 // false when NAME is no layer.
 bool recorded_layer(const std::string& name, LayerSpec* out);
