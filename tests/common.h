@@ -87,6 +87,13 @@ inline Result in_session(const TempDir& dir, const std::string& script, const st
   return sh("cd " + q(dir.path) + " && " + cowroot() + " " + opts + " -- sh -c " + q(script));
 }
 
+// Whether this run's install is built with a sanitizer (make test-asan):
+// its programs need the runtime and its shadow memory.
+inline bool sanitizer_build() {
+  const char* link = getenv("COWROOT_TEST_LINK_FLAGS");
+  return link && std::string(link).find("sanitize") != std::string::npos;
+}
+
 inline struct stat real_stat(const std::string& p) {
   struct stat st{};
   REQUIRE_MESSAGE(lstat(p.c_str(), &st) == 0, p);

@@ -1033,8 +1033,7 @@ int main(void) {
 // (PROT_NONE, counted by ulimit -v): under a limit that leaves no room for
 // it, one line says so, where the program crashed.
 TEST_CASE("a session started under a ulimit -v too low to confine says so in one line") {
-  const char* link = getenv("COWROOT_TEST_LINK_FLAGS");
-  if (link && std::string(link).find("sanitize") != std::string::npos) {
+  if (sanitizer_build()) {
     MESSAGE("skipped: this install's cowroot is built with a sanitizer, whose shadow memory no ulimit -v leaves room for");
     return;
   }

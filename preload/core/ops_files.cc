@@ -118,8 +118,6 @@ static long statx_in_root(int dirfd, const char* path, int flags, unsigned mask,
   return sys::raw(SYS_statx, r.dirfd, (long)r.path, flags, mask, (long)sx);
 }
 
-// A process's directory in /proc belongs to its (fake) effective ids
-// (procfs.h); /proc/self and /proc/thread-self themselves are root's links.
 // Whether sx is of /proc's own file system (a process's entries), not a
 // file a /proc link leads to (/proc/self/fd/N, /proc/self/cwd/NAME: the
 // root's own, with their fake owners).
@@ -134,6 +132,8 @@ static bool on_procfs(const struct statx& sx) {
   return sx.stx_dev_major == __atomic_load_n(&major_, __ATOMIC_ACQUIRE) && sx.stx_dev_minor == minor_;
 }
 
+// A process's directory in /proc belongs to its (fake) effective ids
+// (procfs.h); /proc/self and /proc/thread-self themselves are root's links.
 static Meta view_at(const char* path, const struct statx& sx) {
   Meta m = view(sx);
   if (path && path[0] == '/' && path[1] == 'p' && strncmp(path, "/proc/", 6) == 0 &&
