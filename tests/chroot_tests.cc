@@ -1132,6 +1132,25 @@ TEST_CASE("a program's RUNPATH and RPATH are the root's directories, and $ORIGIN
   // ldd names them by their inside paths.
   auto l = in_root("ldd /opt/rp/bin/runpath");
   CHECK_MESSAGE(l.out.find("libcrrun.so => /opt/rp/lib/libcrrun.so") != std::string::npos, l.out);
+  // A RUNPATH serves the program's own libraries, not their dependencies:
+  // a library in it that needs another from there, with no RUNPATH of its
+  // own, cannot load, as in a real root (an installer's packaging bug a
+  // test must see). With the dependency named by the program too, it can.
+  write_file(d / "needs.c", "const char* where(void);\nconst char* via(void) { return where(); }\n");
+  write_file(d / "via.c", "#include <stdio.h>\nconst char* via(void);\nint main(void) { puts(via()); return 0; }\n");
+  REQUIRE(sh("cc -shared -fPIC -Wl,-soname,libcrneeds.so -o " + q(r + "/opt/rp/lib/libcrneeds.so") + " " +
+             q(d / "needs.c") + " -L" + q(r + "/opt/rp/lib") + " -l:libcrrun.so 2>&1")
+              .status == 0);
+  auto via = [&](const std::string& out, const std::string& libs) {
+    return sh("cc -o " + q(r + out) + " " + q(d / "via.c") + " -L" + q(r + "/opt/rp/lib") +
+              " -Wl,--no-as-needed " + libs + " -Wl,--allow-shlib-undefined,--enable-new-dtags,-rpath,/opt/rp/lib 2>&1");
+  };
+  REQUIRE(via("/opt/rp/bin/indirect", "-l:libcrneeds.so").status == 0);
+  REQUIRE(via("/opt/rp/bin/both", "-l:libcrneeds.so -l:libcrrun.so").status == 0);
+  auto ind = in_root("/opt/rp/bin/indirect 2>&1; echo $?; ldd /opt/rp/bin/indirect | grep libcrrun; /opt/rp/bin/both");
+  CHECK_MESSAGE(ind.out == "/opt/rp/bin/indirect: error while loading shared libraries: libcrrun.so: cannot open "
+                           "shared object file: No such file or directory\n127\n\tlibcrrun.so => not found\nrunpath\n",
+                ind.out);
 }
 
 namespace {

@@ -529,12 +529,18 @@ const char* preload_value(Plan* p) {
   return p->preloadarg;
 }
 
-__attribute__((noinline)) int plan_library_path(Plan* p, char* const envp[], const char* search, bool runpath) {
+__attribute__((noinline)) int plan_library_path(Plan* p, char* const envp[], const char* search, bool runpath,
+                                                 bool audited) {
   if (!cached_library_path(p->libpath, sizeof p->libpath, p->libstamp, sizeof p->libstamp, p->rootpreload,
                            sizeof p->rootpreload))
     return -E2BIG;
   size_t root_lp = strlen(p->libpath);
-  if (search && *search && runpath) prepend_dirs(p, search);
+  // A RUNPATH serves the program's own DT_NEEDED only, not its libraries'
+  // (a vendor library that needs another from the program's directory
+  // fails to load in a real root): where the audit module runs, it hands
+  // the loader the RUNPATH's candidates in the root, so the RUNPATH stays
+  // out of the path every object's dependencies are searched along.
+  if (search && *search && runpath && !audited) prepend_dirs(p, search);
   for (char* const* e = envp; e && *e; e++)
     if (strncmp(*e, "LD_LIBRARY_PATH=", 16) == 0) prepend_dirs(p, *e + 16);
   if (search && *search && !runpath) prepend_dirs(p, search);
@@ -751,7 +757,8 @@ int plan_loader_run(Plan* p, char** a, char* const envp[], char** env_slots, siz
                           &big_tls);
     break;
   }
-  if (int e = plan_library_path(p, envp, search, runpath)) return e;
+  const char* am = (caps & kLoaderAudit) ? audit_module(envp, search, big_tls) : nullptr;
+  if (int e = plan_library_path(p, envp, search, runpath, am != nullptr)) return e;
   memcpy(p->loader, p->host, strlen(p->host) + 1);
   char** out = p->args;
   size_t k = 0;
@@ -763,7 +770,7 @@ int plan_loader_run(Plan* p, char** a, char* const envp[], char** env_slots, siz
     out[k++] = const_cast<char*>("--preload");
     out[k++] = const_cast<char*>(preload_value(p));
   }
-  if (const char* am = (caps & kLoaderAudit) ? audit_module(envp, search, big_tls) : nullptr) {
+  if (am) {
     out[k++] = const_cast<char*>("--audit");
     out[k++] = const_cast<char*>(am);
   }
@@ -1339,7 +1346,8 @@ int plan_exec(Plan* p, int dirfd, const char* path, char* const argv[], char* co
     return program_foreign() ? -ENOEXEC : -EACCES;
   }
   memcpy(p->loader, lr.path, strlen(lr.path) + 1);
-  if (int e = plan_library_path(p, envp, search, runpath)) return e;
+  const char* am = (caps & kLoaderAudit) ? audit_module(envp, search, big_tls) : nullptr;
+  if (int e = plan_library_path(p, envp, search, runpath, am != nullptr)) return e;
   // Started as the loader's argument, the process would be named after the
   // loader (ps, killall, /proc/PID/comm): the library renames it at start.
   {
@@ -1356,7 +1364,6 @@ int plan_exec(Plan* p, int dirfd, const char* path, char* const argv[], char* co
   // A loader older than glibc 2.33 has no --argv0, older than 2.30 no
   // --preload (LD_PRELOAD, always set, brings the library then).
   const char* given_argv0 = run_argv[0];
-  const char* am = (caps & kLoaderAudit) ? audit_module(envp, search, big_tls) : nullptr;
   size_t nopt = 4 + ((caps & kLoaderArgv0) ? 2 : 0) + ((caps & kLoaderPreload) ? 2 : 0) + (am ? 2 : 0);
   if (lead < nopt) return -E2BIG;  // three #! levels plus the loader's options: more than argv had room for
   char** la = args + lead - nopt;
