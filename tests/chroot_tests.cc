@@ -1153,6 +1153,29 @@ TEST_CASE("a program's RUNPATH and RPATH are the root's directories, and $ORIGIN
                 ind.out);
 }
 
+// dlerror() names the files as the program knows them: the loader opened
+// them by their host paths.
+TEST_CASE("dlerror's message names the root's files by their inside paths") {
+  TempDir d;
+  std::string r = root();
+  REQUIRE(sh("mkdir -p " + q(r + "/opt/de/bin")).status == 0);
+  write_file(d / "undef.c", "int nothere(void);\nint f(void) { return nothere(); }\n");
+  write_file(d / "dl.c",
+             "#include <dlfcn.h>\n#include <stdio.h>\n"
+             "int main(int c, char** v) {\n"
+             "  for (int i = 1; i < c; i++) if (!dlopen(v[i], RTLD_NOW)) printf(\"%s\\n\", dlerror());\n"
+             "  return 0;\n}\n");
+  REQUIRE(sh("cc -shared -fPIC -o " + q(r + "/opt/de/libundef.so") + " " + q(d / "undef.c") + " 2>&1").status == 0);
+  REQUIRE(sh("cc -o " + q(r + "/opt/de/bin/dl") + " " + q(d / "dl.c") + " -ldl 2>&1").status == 0);
+  write_file(r + "/opt/de/text", std::string(2000, 'x'));
+  auto out = in_root("cd /opt/de && bin/dl /opt/de/text /opt/de/libundef.so ./libundef.so /opt/de/none.so");
+  CHECK_MESSAGE(out.out == "/opt/de/text: invalid ELF header\n"
+                           "/opt/de/libundef.so: undefined symbol: nothere\n"
+                           "/opt/de/libundef.so: undefined symbol: nothere\n"
+                           "/opt/de/none.so: cannot open shared object file: No such file or directory\n",
+                out.out);
+}
+
 namespace {
 // The sources the RUNPATH tests build their libraries from: where() says
 // WHERE (a -D), mid() calls where() from a library it needs.

@@ -488,6 +488,52 @@ void forget_message() {
 
 }  // namespace
 
+namespace {
+// The loader's message names the files it opened, which inside a root are
+// host paths ("ROOT/etc/passwd: invalid ELF header", "ROOT/usr/lib/x.so:
+// undefined symbol: f", "(required by ROOT/usr/bin/p)"): each such name,
+// where a name starts (the message's start, after a space, a parenthesis
+// or a quote) and up to a ':', ')', quote or space, is given as the
+// program knows it. A copy (malloc'ed), or nullptr where nothing changed.
+char* inside_message(const char* m) {
+  if (!m || !g_root.active || !strchr(m, '/')) return nullptr;
+  size_t ml = strlen(m), cap = ml + 1 + kPathMax, o = 0;
+  char* out = static_cast<char*>(malloc(cap));
+  if (!out) return nullptr;
+  bool changed = false;
+  for (size_t i = 0; i < ml;) {
+    bool starts = m[i] == '/' && (i == 0 || strchr(" (`'\"", m[i - 1]));
+    size_t e = i + 1;
+    if (starts) e = i + strcspn(m + i, ":)`'\" \t\n");
+    PathBuf host, in;
+    size_t tl = e - i;
+    const char* piece = m + i;
+    if (starts && tl < sizeof host) {
+      memcpy(host, m + i, tl);
+      host[tl] = 0;
+      if (to_inside(host, in, sizeof in) && strcmp(in, host) != 0) {
+        piece = in;
+        tl = strlen(in);
+        changed = true;
+      }
+    }
+    if (o + tl + (ml - e) + 1 > cap) {
+      free(out);
+      return nullptr;
+    }
+    memcpy(out + o, piece, tl);
+    o += tl;
+    i = e;
+  }
+  out[o] = 0;
+  if (!changed) {
+    free(out);
+    return nullptr;
+  }
+  return out;
+}
+}  // namespace
+
 EXPORT char* dlerror(void) {
   using fn_t = char* (*)(void);
   static auto fn = real<fn_t>("dlerror");
@@ -500,7 +546,9 @@ EXPORT char* dlerror(void) {
     t_refused = nullptr;
     return t_refused_shown;
   }
-  return fn.fn ? fn() : nullptr;
+  char* m = fn.fn ? fn() : nullptr;
+  if (char* in = inside_message(m)) return t_refused_shown = in;
+  return m;
 }
 
 EXPORT void* dlopen(const char* p, int f) {
