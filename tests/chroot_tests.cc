@@ -152,6 +152,20 @@ TEST_CASE("exec: the root's loader and libraries, #! scripts, argv[0], and env -
   CHECK(r.out == "script /tmp/s.sh arg\ninside the root\ninside the root\ncustom-argv0\n");
 }
 
+// The kernel follows five #! levels (fs/exec.c); a sixth is ELOOP. Each
+// level's argument and name go before the script's own, inside paths.
+TEST_CASE("#! chains are followed five levels deep, as the kernel does; a sixth is ELOOP") {
+  auto r = in_root(
+      "mkdir -p /tmp/chain && cd /tmp/chain && for i in 1 2 3 4 5 6; do printf '#!/tmp/chain/s%d x%d\\n' $((i+1)) $i "
+      "> s$i; done && printf '#!/bin/sh\\necho \"$*\"\\n' > s7 && chmod 755 s* && ./s3 a; echo $?; "
+      "perl -e 'exec q{/tmp/chain/s2}, q{b} or print qq{$!\\n}'");
+  CHECK_MESSAGE(r.out == "x6 /tmp/chain/s6 x5 /tmp/chain/s5 x4 /tmp/chain/s4 x3 ./s3 a\n0\nToo many levels of symbolic links\n",
+                r.out);
+  // The session's first program, through the stub.
+  auto first = sh(cowroot() + " -r " + q(root()) + " -- /tmp/chain/s3 c 2>&1");
+  CHECK_MESSAGE(first.out == "x6 /tmp/chain/s6 x5 /tmp/chain/s5 x4 /tmp/chain/s4 x3 /tmp/chain/s3 c\n", first.out);
+}
+
 TEST_CASE("unconfined, static binaries are refused with one line naming them; ldconfig runs as ldconfig -r ROOT") {
   // (Confined, as sessions are by default, they run inside: confine_tests.cc.)
   REQUIRE(sh("cp /sbin/ldconfig " + q(root() + "/usr/bin/static-tool")).status == 0);

@@ -311,7 +311,7 @@ int finish(Plan* p, const char* path, int dirfd, char** argv, char* const envp[]
     p->path = p->tracer;  // argv stays the loader's: the tracer runs argv[0]
     p->dirfd = AT_FDCWD;
   }
-  if (!exec_env(envp, env_slots, env_cap, p->strings, sizeof p->strings - 4 * 512, p->exe, false,
+  if (!exec_env(envp, env_slots, env_cap, p->strings, sizeof p->strings - (kScriptLevels + 1) * 512, p->exe, false,
                 p->libstamp[0] && p->libtail ? p->libstamp : nullptr, p->libtail, p->comm[0] ? p->comm : nullptr,
                 p->preload, p->creds_set ? &p->creds : nullptr,
                 p->argvnote[0] && p->path != p->tracer ? p->argvnote : nullptr, p->argv0))
@@ -1025,7 +1025,7 @@ int plan_exec(Plan* p, int dirfd, const char* path, char* const argv[], char* co
   size_t args_cap = args == p->args ? sizeof p->args / sizeof p->args[0] : argv_cap;
   if (argc + kArgvRoom > args_cap) return -E2BIG;
   // args[lead..] is the argument vector after the #! interpreters.
-  size_t lead = kArgvRoom - 2;  // room in front: 2 per #! level (3 levels) and 10 for the loader
+  size_t lead = kArgvRoom - 2;  // room in front: 2 per #! level and 10 for the loader
   for (size_t i = 0; i < argc; i++) args[lead + i] = argv[i];
   args[lead + argc] = nullptr;
   const char* name = path;  // the name being executed, as the program gave it
@@ -1044,7 +1044,7 @@ int plan_exec(Plan* p, int dirfd, const char* path, char* const argv[], char* co
     }
   } kept;
   for (int depth = 0;; depth++) {
-    if (depth > 3) return -ELOOP;
+    if (depth > kScriptLevels) return -ELOOP;
     bool passthrough = false;
     if ((nflags & AT_EMPTY_PATH) && (!name || !*name)) {
       // fexecve: the descriptor is the program.
@@ -1115,7 +1115,7 @@ int plan_exec(Plan* p, int dirfd, const char* path, char* const argv[], char* co
     // An O_PATH descriptor runs but cannot be read: its file is read by name.
     read_fd = fd_direct >= 0 && (sys::raw(SYS_fcntl, fd_direct, F_GETFL) & O_PATH) ? -1 : fd_direct;
     char arg[512];
-    int slot = depth < 3 ? depth : 2;
+    int slot = depth;  // a slot per level: the arguments keep pointing at the earlier ones
     last_slot = slot;
     kind = inspect_program(p->host, read_fd, p->interp[slot], sizeof p->interp[slot], arg, sizeof arg, &kept.fd, nd);
     if (kind < 0 && kind != -ENOEXEC) return kind;
@@ -1365,7 +1365,7 @@ int plan_exec(Plan* p, int dirfd, const char* path, char* const argv[], char* co
   // --preload (LD_PRELOAD, always set, brings the library then).
   const char* given_argv0 = run_argv[0];
   size_t nopt = 4 + ((caps & kLoaderArgv0) ? 2 : 0) + ((caps & kLoaderPreload) ? 2 : 0) + (am ? 2 : 0);
-  if (lead < nopt) return -E2BIG;  // three #! levels plus the loader's options: more than argv had room for
+  if (lead < nopt) return -E2BIG;  // the #! levels plus the loader's options: more than argv had room for
   char** la = args + lead - nopt;
   size_t k = 0;
   la[k++] = p->loader;

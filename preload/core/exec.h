@@ -18,9 +18,12 @@ struct statx;
 
 namespace cr {
 
+// The #! levels an exec follows before ELOOP: the kernel's (fs/exec.c
+// allows five rewrites of the program before the one that runs).
+inline constexpr int kScriptLevels = 5;
 // Argument slots an exec may put before a program's own: two per #! level
-// (three levels) and the loader with its options (exec.cc).
-inline constexpr size_t kArgvRoom = 18;
+// and the loader with its options (exec.cc).
+inline constexpr size_t kArgvRoom = 2 * kScriptLevels + 12;
 
 struct Plan {
   const char* path;  // what to execve
@@ -32,7 +35,7 @@ struct Plan {
   PathBuf host;
   PathBuf loader;
   PathBuf tracer;  // cowroot-trace, when the loader only lists libraries
-  char interp[3][512];  // #! interpreters and arguments
+  char interp[kScriptLevels + 1][512];  // each #! level's interpreter, then the ELF interpreter
   char exe[kPathMax];
   char libpath[16384];
   char comm[16];          // the kernel's name for the new process: its file's name
@@ -124,7 +127,7 @@ long with_plan(int dirfd, const char* path, char* const argv[], char* const envp
   size_t ac = argv_count(argv) + kArgvRoom;
   char** av = static_cast<char**>(__builtin_alloca(ac * sizeof(char*)));
   Plan* p = static_cast<Plan*>(__builtin_alloca(sizeof(Plan)));
-  p->interp[0][0] = p->interp[1][0] = p->interp[2][0] = 0;
+  for (auto& i : p->interp) i[0] = 0;
   p->as_root = false;
   if (int e = plan_exec(p, dirfd, path, argv, envp, flags, env, ec, av, ac); e < 0) return e;
   return run(*p);
