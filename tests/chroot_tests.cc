@@ -590,6 +590,24 @@ echo three | cat)");
   CHECK(r.out.substr(r.out.size() - 10) == "two\nthree\n");  // gone with the file
 }
 
+// getauxval: the root's loader ran the program as its own, which leaves
+// AT_BASE 0 and AT_EXECFN the loader's argument; a program that finds
+// itself or its loader through them sees what the kernel's exec gives.
+TEST_CASE("getauxval(AT_EXECFN) names the program and AT_BASE is its loader's base") {
+  TempDir d;
+  std::string r = root();
+  write_file(d / "aux.c",
+             "#include <stdio.h>\n#include <sys/auxv.h>\n"
+             "int main(void) { const char* e = (const char*)getauxval(AT_EXECFN);\n"
+             "  printf(\"%s %d\\n\", e ? e : \"(none)\", getauxval(AT_BASE) != 0); return 0; }\n");
+  REQUIRE(sh("mkdir -p " + q(r + "/opt/ax") + " && cc -o " + q(r + "/opt/ax/aux") + " " + q(d / "aux.c") + " 2>&1")
+              .status == 0);
+  auto out = in_root("/opt/ax/aux; cd /opt && env -i ax/aux");
+  CHECK_MESSAGE(out.out == "/opt/ax/aux 1\n/opt/ax/aux 1\n", out.out);
+  auto first = sh(cowroot() + " -r " + q(r) + " -- /opt/ax/aux 2>&1");
+  CHECK_MESSAGE(first.out == "/opt/ax/aux 1\n", first.out);
+}
+
 // Every program of a session maps the fake state at start, but the heap of
 // extended attributes only when it first needs it (most never do).
 TEST_CASE("the attribute heap is mapped by the programs that use it, not at every start") {

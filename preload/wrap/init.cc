@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "../core/confine.h"
+#include "../core/elfmap.h"
 #include "doors.h"
 
 using namespace cr;
@@ -254,6 +255,46 @@ void take_program_args(int argc, char** argv, char** envp) {
   program_invocation_short_name = slash ? const_cast<char*>(slash + 1) : argv[0];
 }
 
+// The auxiliary vector getauxval reads, of a program the root's loader
+// ran as its own: the loader gave AT_EXECFN its own name or the program's
+// host path (a string of the argument block, which take_program_args
+// moves), and AT_BASE is 0, the loader being the program the kernel
+// started. As the kernel's exec of the program would give them: the
+// program's name, and the loader's base.
+// The vector follows the environment's pointers, but unsetenv (ours, of
+// COWROOT_ARGV and the like) moved their NULL up: it is found as the first
+// run of entries after it that ends in AT_NULL and holds the AT_EXECFN
+// getauxval gives, below the argument block's strings (argv[0]).
+void fix_program_auxv(char** argv, char** envp) {
+  unsigned long execfn = getauxval(AT_EXECFN);
+  if (!envp || !argv || !argv[0] || getauxval(AT_BASE) != 0 || !execfn) return;
+  // The loader's map: after the program's, named as the program's
+  // PT_INTERP or nothing (run as a program, it has no name of its own).
+  uintptr_t ldbase = 0;
+  const link_map* first = first_loaded_object();
+  for (const link_map* m = first ? first->l_next : nullptr; m; m = m->l_next)
+    if (m->l_name && m->l_addr && (!m->l_name[0] || elf::is_loader_name(m->l_name))) ldbase = m->l_addr;
+  if (!ldbase) return;
+  char** w = envp;
+  while (*w) w++;
+  for (int skip = 0; skip < 256; skip++) {
+    auto* aux = reinterpret_cast<ElfW(auxv_t)*>(w + 1 + skip);
+    ElfW(auxv_t)* base = nullptr;
+    ElfW(auxv_t)* fn = nullptr;
+    auto* limit = reinterpret_cast<ElfW(auxv_t)*>(argv[0]);
+    int i = 0;
+    for (; aux + i + 1 <= limit && i < 64 && aux[i].a_type != AT_NULL && aux[i].a_type < 64; i++) {
+      if (aux[i].a_type == AT_BASE) base = &aux[i];
+      if (aux[i].a_type == AT_EXECFN && aux[i].a_un.a_val == execfn) fn = &aux[i];
+    }
+    if (aux + i + 1 > limit) return;
+    if (i == 64 || aux[i].a_type != AT_NULL || !fn) continue;
+    if (base) base->a_un.a_val = ldbase;
+    if (g_root.active && g_root.exe[0]) fn->a_un.a_val = (uintptr_t)g_root.exe;
+    return;
+  }
+}
+
 }  // namespace cr::wrap
 
 namespace cr::wrap {
@@ -387,6 +428,7 @@ __attribute__((constructor)) void cowroot_constructor(int argc, char** argv, cha
   if (!environ) environ = envp;
   cr::wrap::ensure();
   cr::wrap::take_program_args(argc, argv, envp);
+  cr::wrap::fix_program_auxv(argv, envp);
   cr::wrap::refuse_host_objects(argv);
   cr::wrap::show_loaded_program();
 }
