@@ -250,6 +250,21 @@ TEST_CASE("/proc shows a session's processes as their fake users': the owner of 
         "Uid:\t1005\t1005\t1005\t1005\nUid:\t1005\t1005\t1005\t1005\nUid:\t1005\t1005\t1005\t1005\n");
 }
 
+// A daemon that drops to its user itself, without an exec (dbus-daemon,
+// nginx's workers): others see the ids it has now, not those it was
+// started with (ps -o user, pgrep -u, an init script's start-stop-daemon
+// --user read them there).
+TEST_CASE("/proc shows the ids a process set itself, without an exec") {
+  auto r = in_root(std::string(kWaitFor) +
+                   "perl -e '$) = \"1009 1009 4\"; $( = 1009; $< = $> = 1008; $0 = q{dropped}; sleep 10' & p=$!; "
+                   "wait_for 'grep -q \"^Uid:.1008\" /proc/$p/status'; "
+                   "stat -c '%u %g' /proc/$p; grep -E '^(Uid|Gid|Groups):' /proc/$p/status; "
+                   "perl -pe 's/\\0/ /g' /proc/$p/cmdline; echo; kill $p");
+  CHECK_MESSAGE(r.out == "1008 1009\nUid:\t1008\t1008\t1008\t1008\nGid:\t1009\t1009\t1009\t1009\nGroups:\t4 1009 \n"
+                         "dropped \n",
+                r.out);
+}
+
 TEST_CASE("exec honours setuid and setgid of the fake mode and owner") {
   auto r = in_root("mkdir -p /opt/b && for f in id-sg id-su id-gnx; do cp /usr/bin/id /opt/b/$f; done && "
                    "chgrp 5 /opt/b/id-sg /opt/b/id-gnx && chmod 2755 /opt/b/id-sg && chmod 2745 /opt/b/id-gnx && "
@@ -361,8 +376,12 @@ TEST_CASE("ps, pgrep -u and start-stop-daemon --user see a daemon's fake user (n
                          "ps -o user=,group=,args= -p $p; test \"$(pgrep -u svc sleep)\" = $p && echo pgrep-found; "
                          "pgrep -u root sleep | grep -qx $p || echo not-root; "
                          "start-stop-daemon --stop --user svc --exec /usr/bin/sleep && echo stopped; "
-                         "{ wait $p; } 2>/dev/null; ps -o user= -p $$");
-  CHECK(r.out == "svc      svc      sleep 30\npgrep-found\nnot-root\nstopped\nroot\n");
+                         "{ wait $p; } 2>/dev/null; ps -o user= -p $$; "
+                         // One that drops to svc itself, as dbus-daemon does.
+                         "perl -e '$( = $) = getgrnam(q{svc}); $< = $> = getpwnam(q{svc}); sleep 30' & q=$!; "
+                         "wait_for '[ \"$(ps -o user= -p $q)\" = svc ]'; "
+                         "start-stop-daemon --stop --user svc --name perl --retry 5 && echo dropped-stopped");
+  CHECK(r.out == "svc      svc      sleep 30\npgrep-found\nnot-root\nstopped\nroot\ndropped-stopped\n");
 }
 
 // MariaDB's Debian packaging (README.Debian of mariadb-server): the server

@@ -7,6 +7,7 @@
 #include "ops_impl.h"
 #include "confine.h"
 #include "perm.h"
+#include "procfs.h"
 
 namespace cr::ops {
 
@@ -134,16 +135,22 @@ static int uid_change(F&& f) {
   return r;
 }
 
-int setuid(uid_t u) { return uid_change([&] { return set_one(g_session.uid, u); }); }
-int setgid(gid_t g) { return set_one(g_session.gid, g); }
-int seteuid(uid_t u) {
-  return u == kNoId ? fail(-EINVAL) : uid_change([&] { return set_res(g_session.uid, kNoId, u, kNoId); });
+// A change others must see (procfs.cc publish_ids).
+static int shown(int r) {
+  if (r == 0) publish_ids();
+  return r;
 }
-int setegid(gid_t g) { return g == kNoId ? fail(-EINVAL) : set_res(g_session.gid, kNoId, g, kNoId); }
-int setreuid(uid_t r, uid_t e) { return uid_change([&] { return set_re(g_session.uid, r, e); }); }
-int setregid(gid_t r, gid_t e) { return set_re(g_session.gid, r, e); }
-int setresuid(uid_t r, uid_t e, uid_t s) { return uid_change([&] { return set_res(g_session.uid, r, e, s); }); }
-int setresgid(gid_t r, gid_t e, gid_t s) { return set_res(g_session.gid, r, e, s); }
+
+int setuid(uid_t u) { return shown(uid_change([&] { return set_one(g_session.uid, u); })); }
+int setgid(gid_t g) { return shown(set_one(g_session.gid, g)); }
+int seteuid(uid_t u) {
+  return u == kNoId ? fail(-EINVAL) : shown(uid_change([&] { return set_res(g_session.uid, kNoId, u, kNoId); }));
+}
+int setegid(gid_t g) { return g == kNoId ? fail(-EINVAL) : shown(set_res(g_session.gid, kNoId, g, kNoId)); }
+int setreuid(uid_t r, uid_t e) { return shown(uid_change([&] { return set_re(g_session.uid, r, e); })); }
+int setregid(gid_t r, gid_t e) { return shown(set_re(g_session.gid, r, e)); }
+int setresuid(uid_t r, uid_t e, uid_t s) { return shown(uid_change([&] { return set_res(g_session.uid, r, e, s); })); }
+int setresgid(gid_t r, gid_t e, gid_t s) { return shown(set_res(g_session.gid, r, e, s)); }
 int setfsuid(uid_t u) {
   uint32_t old = g_session.uid.f;
   Caps c = caps_now();
@@ -152,10 +159,16 @@ int setfsuid(uid_t u) {
     c.set = true;
     fsuid_changed(old, g_session.uid.f, c);
     g_session.caps = c;
+    publish_ids();
   }
   return r;
 }
-int setfsgid(gid_t g) { return set_fs(g_session.gid, g); }
+int setfsgid(gid_t g) {
+  uint32_t old = g_session.gid.f;
+  int r = set_fs(g_session.gid, g);
+  if (g_session.gid.f != old) publish_ids();
+  return r;
+}
 
 int getgroups(int size, gid_t* list) {
   if (size < 0) return fail(-EINVAL);
@@ -179,6 +192,7 @@ int setgroups(size_t size, const gid_t* list) {
     g[j] = v;
   }
   g_session.ngroups = (int)size;
+  publish_ids();
   return 0;
 }
 

@@ -9,7 +9,10 @@
 #include "procfs.h"
 
 #include <fcntl.h>
+#include <linux/prctl.h>
 #include <sys/mman.h>
+
+#include <atomic>
 
 #include <cstdlib>
 #include <cstring>
@@ -175,6 +178,99 @@ int proc_open_status(const char* path, int flags) {
   }
   sys::raw(SYS_lseek, mfd, 0, SEEK_SET);
   return (int)mfd;
+}
+
+namespace {
+// The environment block shown to others since this process's last change
+// of its ids (publish_ids), and its length; none yet.
+char* g_shown_env;
+size_t g_shown_len;
+std::atomic<bool> g_publishing{false};
+
+bool ours_to_publish(const char* e) {
+  static const char* const kNames[] = {"FAKEROOTUID=",  "FAKEROOTEUID=", "FAKEROOTSUID=", "FAKEROOTFUID=", "FAKEROOTGID=",
+                                       "FAKEROOTEGID=", "FAKEROOTSGID=", "FAKEROOTFGID=", "COWROOT_GROUPS="};
+  if (e[0] != 'F' && e[0] != 'C') return false;
+  for (const char* n : kNames)
+    if (strncmp(e, n, strlen(n)) == 0) return true;
+  return false;
+}
+
+size_t put_var(char* out, const char* name, uint32_t v) {
+  size_t l = strlen(name);
+  memcpy(out, name, l);
+  l += put_num(out + l, v);
+  out[l++] = 0;
+  return l;
+}
+}  // namespace
+
+void publish_ids() {
+  // A CLONE_VM child's memory map is its parent's: its exec says it.
+  if (g_vm_pending) return;
+  if (g_publishing.exchange(true, std::memory_order_acquire)) return;
+  uint64_t f[53];
+  if (!sys::self_stat_fields(f) || f[50] == 0 || f[51] < f[50]) {
+    g_publishing.store(false, std::memory_order_release);
+    return;
+  }
+  const char* old = reinterpret_cast<const char*>(f[50]);
+  size_t ol = (size_t)(f[51] - f[50]);
+  size_t cap = (ol + 9 * 40 + (size_t)kMaxGroups * 11 + 4096) & ~(size_t)4095;
+  long m = sys::raw(SYS_mmap, 0, (long)cap, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  if (m < 0 && m > -4096) {
+    g_publishing.store(false, std::memory_order_release);
+    return;
+  }
+  char* out = reinterpret_cast<char*>(m);
+  size_t o = 0;
+  for (size_t i = 0; i < ol;) {
+    size_t l = strnlen(old + i, ol - i);
+    if (!ours_to_publish(old + i) && o + l + 1 <= cap) {
+      memcpy(out + o, old + i, l);
+      out[o + l] = 0;
+      o += l + 1;
+    }
+    i += l + 1;
+  }
+  const Ids& u = g_session.uid;
+  const Ids& g = g_session.gid;
+  o += put_var(out + o, "FAKEROOTUID=", u.r);
+  o += put_var(out + o, "FAKEROOTEUID=", u.e);
+  o += put_var(out + o, "FAKEROOTSUID=", u.s);
+  o += put_var(out + o, "FAKEROOTFUID=", u.f);
+  o += put_var(out + o, "FAKEROOTGID=", g.r);
+  o += put_var(out + o, "FAKEROOTEGID=", g.e);
+  o += put_var(out + o, "FAKEROOTSGID=", g.s);
+  o += put_var(out + o, "FAKEROOTFGID=", g.f);
+  memcpy(out + o, "COWROOT_GROUPS=", 15);
+  o += 15;
+  for (int i = 0; i < g_session.ngroups; i++) {
+    if (i) out[o++] = ',';
+    o += put_num(out + o, g_session.groups[i]);
+  }
+  out[o++] = 0;
+  prctl_mm_map mm{};
+  mm.start_code = f[26];
+  mm.end_code = f[27];
+  mm.start_stack = f[28];
+  mm.start_data = f[45];
+  mm.end_data = f[46];
+  mm.start_brk = f[47];
+  mm.brk = (uint64_t)sys::raw(SYS_brk, 0);
+  mm.arg_start = f[48];
+  mm.arg_end = f[49];
+  mm.env_start = (uint64_t)m;
+  mm.env_end = (uint64_t)m + o;
+  mm.exe_fd = (uint32_t)-1;
+  if (sys::raw(SYS_prctl, PR_SET_MM, PR_SET_MM_MAP, (long)&mm, sizeof mm, 0) != 0) {
+    sys::raw(SYS_munmap, m, (long)cap);
+  } else {
+    if (g_shown_env) sys::raw(SYS_munmap, (long)g_shown_env, (long)g_shown_len);
+    g_shown_env = out;
+    g_shown_len = cap;
+  }
+  g_publishing.store(false, std::memory_order_release);
 }
 
 }  // namespace cr

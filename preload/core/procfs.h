@@ -82,4 +82,12 @@ bool proc_owner(const char* path, uint32_t real_uid, uint32_t* uid, uint32_t* gi
 constexpr int kNotProc = -100000;
 int proc_open_status(const char* path, int flags);
 
+// Others know a process's fake ids from its environment (/proc/PID/environ:
+// what it was started with). After a change it made itself (a daemon
+// dropping to its user: dbus-daemon, nginx's workers), the kernel is shown
+// a copy of the environment block with the new ids (PR_SET_MM_MAP's
+// env_start and env_end, which need no privilege), so that ps -o user,
+// pgrep -u and start-stop-daemon --user see whom it runs as.
+void publish_ids();
+
 }  // namespace cr
