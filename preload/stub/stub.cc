@@ -302,7 +302,11 @@ uint64_t random_word() {
 // Maps the file at `path` (or open at fd_in >= 0, closed after) and
 // returns its headers in h: a program where the kernel likes, or inside
 // the window.
-void load(const char* path, long fd_in, bool in_window, elf::Headers* h, elf::Image* im) {
+// `avoid`: an image already in the window (a program named as the loader,
+// FAKECHROOT_ELFLOADER's, that has an interpreter of its own), which the
+// new one must not be mapped over.
+void load(const char* path, long fd_in, bool in_window, elf::Headers* h, elf::Image* im,
+          const elf::Image* avoid = nullptr) {
   long fd = fd_in >= 0 ? fd_in : sc(SYS_openat, AT_FDCWD, (long)path, O_RDONLY | O_CLOEXEC);
   if (fd < 0) die(path, ": cannot open it to start it");
   if (elf::read_headers(Sys{}, (int)fd, h) < 0) die(path, ": not an ELF program this machine runs");
@@ -313,7 +317,12 @@ void load(const char* path, long fd_in, bool in_window, elf::Headers* h, elf::Im
     uint64_t room = confine::kInterpTop - confine::kWinBase;
     if (span + (2u << 20) > room) die(path, ": too large for the loader's window");
     uint64_t slots = (room - span) >> 21;
-    at = confine::kWinBase + ((random_word() % slots) << 21);
+    uint64_t slot = random_word() % slots;
+    for (uint64_t tries = 0; avoid && avoid->hi > avoid->lo && tries < slots; tries++, slot = (slot + 1) % slots) {
+      uint64_t lo = confine::kWinBase + (slot << 21);
+      if (lo + span + (2u << 20) <= avoid->lo || lo >= avoid->hi + (2u << 20)) break;
+    }
+    at = confine::kWinBase + (slot << 21);
     fixed = true;
   }
   if (int e = elf::map(Sys{}, (int)fd, *h, at, fixed, im); e < 0) die(path, ": cannot map it");
@@ -503,7 +512,7 @@ extern "C" [[noreturn]] void cr_stub_main(long* sp) {
   if (h.interp[0]) {
     char interp[sizeof h.interp];
     memcpy(interp, h.interp, sizeof interp);
-    load(interp, -1, true, &h, &interp_im);
+    load(interp, -1, true, &h, &interp_im, g_stub.mode == 'L' ? &main_im : nullptr);
     entry = interp_im.entry;
     base = interp_im.lo;
     if (g_stub.mode == 'P') g_stub.main_lo = main_im.lo, g_stub.main_hi = main_im.hi, g_stub.main_name = path;
