@@ -666,10 +666,16 @@ TEST_CASE("/proc/self/exe is the program: it re-executes itself, and other proce
               "perl -e '$0 = q{x} x 8000; sleep 3' & wait_for '! tr \"\\0\" \"\\n\" < /proc/'$!'/environ 2>/dev/null | grep -q COWROOT_EXE'; "
               "readlink /proc/$!/exe; kill $!");
   CHECK(r.out == "/usr/bin/perl\n");
-  // A program removed since it started: its exe still opens (the kernel's).
+  // A program removed since it started: the kernel's link would open what
+  // the kernel ran (cowroot-stub, or the root's loader), a host file that
+  // is not the program; the link says " (deleted)" and opens nothing, here
+  // and in the program itself.
   r = in_root(std::string(kWaitFor) + "cp /usr/bin/sleep /tmp/sleep2 && { /tmp/sleep2 3 & wait_for '[ \"$(readlink /proc/$!/exe 2>/dev/null)\" = /tmp/sleep2 ]'; rm /tmp/sleep2; "
-              "stat -L -c found /proc/$!/exe; kill $!; }");
-  CHECK(r.out == "found\n");
+              "readlink /proc/$!/exe; stat -L -c found /proc/$!/exe 2>/dev/null || echo gone; "
+              "cat /proc/$!/exe > /dev/null 2>&1 || echo unreadable; kill $!; }; "
+              "cp /usr/bin/perl /tmp/perl2 && /tmp/perl2 -e 'unlink q{/tmp/perl2}; print readlink(q{/proc/self/exe}), qq{\\n}; "
+              "open(F, q{<}, q{/proc/self/exe}) or print qq{gone\\n}'");
+  CHECK_MESSAGE(r.out == "/tmp/sleep2 (deleted)\ngone\nunreadable\n/tmp/perl2 (deleted)\ngone\n", r.out);
   // Replaced since it started (a package upgrade's rename over it): the
   // kernel's link says " (deleted)", which needrestart looks for.
   r = in_root(std::string(kWaitFor) + "cp /usr/bin/sleep /tmp/sleep3 && { /tmp/sleep3 3 & wait_for '[ \"$(readlink /proc/$!/exe 2>/dev/null)\" = /tmp/sleep3 ]'; "

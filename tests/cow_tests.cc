@@ -490,6 +490,21 @@ TEST_CASE("a sibling clone's process or the host's, running the same file, is no
   kill(atoi(sib.c_str()), SIGKILL);
 }
 
+// A running program's file written to in the clone (touch) gets a copy of
+// its own: /proc names the old mapping deleted, but in a real root it is
+// the same file, so its exe still reads, stats and opens as the program.
+TEST_CASE("a running program whose shared file got its own copy is still its exe") {
+  Base b;
+  std::string c = b.clone("c");
+  auto r = b.in(c, "sleep 30 & p=$!; i=0; while [ \"$(readlink /proc/$p/exe)\" != /usr/bin/sleep ] && [ $i -lt 2000 ]; "
+                   "do i=$((i+1)); done; touch /usr/bin/sleep; readlink /proc/$p/exe; "
+                   "[ \"$(stat -L -c %i /proc/$p/exe)\" = \"$(stat -c %i /usr/bin/sleep)\" ] && echo same; "
+                   "perl -e 'local $/; open(A, q{<}, $ARGV[0]) or die; open(B, q{<}, $ARGV[1]) or die; "
+                   "print qq{same-bytes\\n} if <A> eq <B>' /proc/$p/exe /usr/bin/sleep; kill $p");
+  CHECK_MESSAGE(r.out == "/usr/bin/sleep\nsame\nsame-bytes\n", r.out);
+  CHECK(real_stat(b.base + "/usr/bin/sleep").st_ino != real_stat(c + "/usr/bin/sleep").st_ino);  // it was broken
+}
+
 TEST_CASE("reset puts a clone back to its base") {
   Base b;
   std::string c = b.clone("c");

@@ -1,4 +1,5 @@
 #include "resolve.h"
+#include "cow.h"
 
 #include <fcntl.h>
 #include <fnmatch.h>
@@ -432,8 +433,11 @@ int walk(const char* path, bool follow_last, char* cur, size_t cap, bool* traili
         bool removed;
         // (A program removed or replaced since it started: the kernel's
         // link still opens its file, the path would not; left to it.)
-        if (magic_target(host, !last, top, sizeof top, &removed) && (!removed || climbs(e)) &&
-            (!exe || program_in_root(top))) {
+        if (magic_target(host, !last, top, sizeof top, &removed) && (!removed || climbs(e))) {
+          // A program of the root removed or replaced since it started: the
+          // kernel's link would open what the kernel ran, cowroot-stub or
+          // the root's loader, not the program. No such file here.
+          if (exe && !program_in_root(top)) return -ENOENT;
           size_t tl = strlen(top);
           if (tl + 1 > cap) return -ENAMETOOLONG;
           memcpy(cur, top, tl + 1);
@@ -978,9 +982,37 @@ bool exe_by_auxv(long pid, char* out, size_t n) {
     const char* q = l;
     uint64_t lo, hi;
     if (!map_range(&q, &lo, &hi) || phdr < lo || phdr >= hi) return false;
+    // PERMS OFFSET MAJ:MIN INODE PATH
+    while (*q == ' ') q++;
+    while (*q && *q != ' ') q++;  // the permissions
+    while (*q == ' ') q++;
+    hex_at(&q);  // the offset
+    while (*q == ' ') q++;
+    uint64_t major = hex_at(&q), minor = 0, ino = 0;
+    if (*q == ':') q++, minor = hex_at(&q);
+    while (*q == ' ') q++;
+    while (*q >= '0' && *q <= '9') ino = ino * 10 + (uint64_t)(*q++ - '0');
     const char* file = strchr(q, '/');
+    if (!file) return true;
+    // A file of the base the clone shared, given a copy of its own since
+    // the program started (a write to it, touch): /proc names the mapping
+    // deleted, but its name still leads to the same file as far as the
+    // program can tell, as it would in a real root.
+    PathBuf cut;
+    size_t fl;
+    struct statx now, was{};
+    was.stx_mode = S_IFREG;
+    was.stx_nlink = 2;
+    was.stx_ino = ino;
+    was.stx_dev_major = (uint32_t)major;
+    was.stx_dev_minor = (uint32_t)minor;
+    if (deleted_suffix(file, &fl) && fl - 10 < sizeof cut && cow_may_share(was)) {
+      memcpy(cut, file, fl - 10);
+      cut[fl - 10] = 0;
+      if (sys::raw(SYS_statx, AT_FDCWD, (long)cut, 0, STATX_TYPE, (long)&now) == 0 && S_ISREG(now.stx_mode)) file = cut;
+    }
     // (Outside a root, a confined session's: the host path as it is.)
-    found = file && (to_inside(file, out, n) || !g_root.active);
+    found = to_inside(file, out, n) || !g_root.active;
     return true;
   });
   return found;
@@ -1010,6 +1042,13 @@ bool proc_exe_inside(const char* host, char* out, size_t n) {
   if (strcmp(p, "/exe") != 0) return false;
   if (pid == me) {
     if (!g_root.exe[0]) return false;
+    // Removed or replaced since it started: as the kernel names it then
+    // ("PATH (deleted)"), from the file mapped as the program.
+    PathBuf h;
+    struct statx sx;
+    if (g_root.active && map_host(g_root.exe, h, sizeof h) &&
+        sys::raw(SYS_statx, AT_FDCWD, (long)h, 0, STATX_TYPE, (long)&sx) != 0 && exe_by_auxv(me, out, n))
+      return true;
     return put(out, n, g_root.exe, strlen(g_root.exe));
   }
   // A process of another root (a sibling clone's, sharing this one's
