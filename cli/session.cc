@@ -501,6 +501,18 @@ int run_session(const Options& o) {
     // another architecture's) is refused before anything runs.
     if (std::string why = cli::root_refusal(root); !why.empty())
       die(o.root_label.empty() ? why : o.root_label + why.substr(root.size()));
+    // A sealed base (a cached image's root, `cowroot seal DIR`): its clones
+    // share its files, so what a session wrote there would show in every
+    // clone made after (and verify would find it). Sessions run in clones.
+    if (is_file(root + ".cowroot/manifest")) {
+      // A cached image's root is NAME/root beside NAME/info.
+      std::string parent = root.substr(0, root.rfind('/'));
+      bool image = root.size() > 5 && root.compare(root.size() - 5, 5, "/root") == 0 && is_file(parent + "/info");
+      std::string how = image ? "`cowroot run --image " + parent.substr(parent.rfind('/') + 1) + " -- CMD`"
+                              : "`cowroot run --base " + root + " -- CMD`";
+      die(label + ": a sealed base, whose clones share its files: nothing is run in it (run in a clone of it: " + how +
+          ", or `cowroot clone " + (image ? parent.substr(parent.rfind('/') + 1) : root) + " DEST` and `cowroot -r DEST`)");
+    }
   }
   // Binds pass host directories into a root: without one they would mean nothing.
   if (!o.binds.empty() && (root.empty() || root == "/"))

@@ -300,6 +300,15 @@ TEST_CASE("a sealed base: a writer cowroot cannot see gets EACCES; verify report
   CHECK(b.in(c, "stat -c %a /etc/data && echo w >> /etc/data && cat /etc/data").out == "644\nbase data\nw\n");
   CHECK(slurp(b.base + "/etc/data") == "base data\n");
   CHECK(sh(cowroot() + " verify " + q(b.base)).status == 0);
+  // A session in the sealed base itself is refused: what it wrote would
+  // show in every clone made after. Nothing is run, nothing made.
+  auto in_base = b.in(b.base, "touch /x; echo ran");
+  CHECK(in_base.status == 1);
+  CHECK(in_base.out == "cowroot: " + b.base + ": a sealed base, whose clones share its files: nothing is run in it "
+                       "(run in a clone of it: `cowroot run --base " + b.base + " -- CMD`, or `cowroot clone " + b.base +
+                       " DEST` and `cowroot -r DEST`)\n");
+  CHECK(!exists(b.base + "/x"));
+  CHECK(sh(cowroot() + " verify " + q(b.base)).status == 0);
   // A change behind everyone's back is reported.
   REQUIRE(chmod((b.base + "/etc/motd").c_str(), 0644) == 0);
   write_file(b.base + "/etc/motd", "tampered\n");
@@ -399,10 +408,16 @@ TEST_CASE("a bind's inside directory the root lacks is made, listed in its paren
   REQUIRE(sh(cowroot() + " reset " + q(c) + " 2>&1").status == 0);
   CHECK(access((c + "/srv").c_str(), F_OK) != 0);
   CHECK(slurp(b.dir / "results/built.deb") == "deb\n");
-  // The sealed base itself as the root: nothing made in it, the bind works.
-  r = sh(cowroot() + " -r " + q(b.base) + " --bind " + q(b.dir / "results") + ":/srv/results -- /bin/sh -c " +
+  // A root that is no clone (a directory of the user's) gets no bind point
+  // made in it; the bind works. (The sealed base itself is refused as a root.)
+  std::string plain = b.dir / "plain";
+  REQUIRE(sh("cp -a " + q(c) + " " + q(plain)).status == 0);
+  r = sh(cowroot() + " -r " + q(plain) + " --bind " + q(b.dir / "results") + ":/srv/results -- /bin/sh -c " +
          q("cat /srv/results/built.deb") + " 2>&1");
   CHECK(r.out == "deb\n");
+  CHECK(access((plain + "/srv").c_str(), F_OK) != 0);
+  r = sh(cowroot() + " -r " + q(b.base) + " --bind " + q(b.dir / "results") + ":/srv/results -- /bin/true 2>&1");
+  CHECK(r.status == 1);
   CHECK(access((b.base + "/srv").c_str(), F_OK) != 0);
   CHECK(sh(cowroot() + " verify " + q(b.base)).status == 0);
 }
