@@ -669,6 +669,17 @@ TEST_CASE("a static program as the session's first program, in a root and withou
   CHECK(r.out == "a file\nstatus 0\n" + bb + bb);
 }
 
+// A program's own umask applies to the bits the fake state keeps (setuid,
+// setgid, sticky) as to the rest; mkdir never takes setgid from its mode.
+TEST_CASE("a static program's own umask masks modes with setuid, setgid and sticky bits; mkdir drops setgid") {
+  std::string expect = "d-sticky 1700\nf-setuid 4700\np-sticky 1600\nd-setgid 700\n";
+  for (const char* prog : {"rawprog-static", "rawprog"}) {
+    CAPTURE(prog);
+    auto r = in_root(std::string("rm -rf /tmp/um && mkdir /tmp/um && ") + prog + " umask /tmp/um");
+    CHECK(r.out == expect);
+  }
+}
+
 TEST_CASE("a static program in a clone of a sealed base breaks the shared link; the base stays as sealed") {
   TempDir d;
   std::string base = d / "base", clone = d / "clone";

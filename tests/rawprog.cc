@@ -409,6 +409,27 @@ int deny_seccomp(char** cmd) {
 
 }  // namespace
 
+// The program's own umask with modes that carry setuid, setgid and sticky
+// bits (Go's os.Mkdir(p, ModeSticky|0755) under syscall.Umask(077)), and
+// mkdir's mode, which never takes setgid: the modes made in DIR.
+int umask_modes(const char* dir) {
+  sc(SYS_umask, 077);
+  char p[4][512];
+  const char* names[] = {"d-sticky", "f-setuid", "p-sticky", "d-setgid"};
+  for (int i = 0; i < 4; i++) snprintf(p[i], sizeof p[i], "%s/%s", dir, names[i]);
+  sc(SYS_mkdirat, AT_FDCWD, (long)p[0], 01755);
+  long fd = sc(SYS_openat, AT_FDCWD, (long)p[1], O_WRONLY | O_CREAT, 04755);
+  if (fd >= 0) sc(SYS_close, fd);
+  sc(SYS_mknodat, AT_FDCWD, (long)p[2], S_IFIFO | 01666, 0);
+  sc(SYS_mkdirat, AT_FDCWD, (long)p[3], 02775);
+  for (int i = 0; i < 4; i++) {
+    struct stat st;
+    long r = sc(SYS_newfstatat, AT_FDCWD, (long)p[i], (long)&st, AT_SYMLINK_NOFOLLOW);
+    printf("%s %lo\n", names[i], r < 0 ? 0ul : (unsigned long)(st.st_mode & 07777));
+  }
+  return 0;
+}
+
 int main(int argc, char** argv) {
   setvbuf(stdout, nullptr, _IOLBF, 0);
   const char* mode = argc > 1 ? argv[1] : "";
@@ -424,6 +445,7 @@ int main(int argc, char** argv) {
   if (!strcmp(mode, "opath") && argc > 3) return opath(argv[2], argv[3]);
   if (!strcmp(mode, "suspend")) return suspend();
   if (!strcmp(mode, "deny-seccomp") && argc > 2) return deny_seccomp(argv + 2);
-  fprintf(stderr, "usage: rawprog basic|escapes|processes|signals|fork-busy | rawprog fifo PATH | rawprog others PID | rawprog wait-recv | rawprog clobber | rawprog opath LINK NAME | rawprog suspend | rawprog deny-seccomp CMD...\n");
+  if (!strcmp(mode, "umask") && argc > 2) return umask_modes(argv[2]);
+  fprintf(stderr, "usage: rawprog basic|escapes|processes|signals|fork-busy | rawprog fifo PATH | rawprog others PID | rawprog wait-recv | rawprog clobber | rawprog opath LINK NAME | rawprog suspend | rawprog deny-seccomp CMD... | rawprog umask DIR\n");
   return 2;
 }

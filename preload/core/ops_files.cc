@@ -310,7 +310,9 @@ int mkdir_at(int dirfd, const char* path, mode_t mode) {
   bool have_parent = parent_view(rs_path, &parent) == 0;
   if (int e = check_create(rs_path, dirfd, path, have_parent ? &parent : nullptr, fs_cred())) return fail(e);
   NewOwner o = new_owner(have_parent ? &parent : nullptr);
-  mode_t perm = new_perm(create_mode(mode & 07777, o), true, o);
+  // mkdir takes the permission bits and the sticky bit of its mode, never
+  // setuid or setgid (vfs_mkdir): setgid comes from a setgid parent only.
+  mode_t perm = new_perm(create_mode(mode & 01777, o), true, o);
   mode_t disk = disk_perm(perm, true);
   long r = sys::raw(SYS_mkdirat, dirfd, (long)path, disk);
   if (r < 0) return fail(r);
