@@ -283,7 +283,11 @@ void report_first(const char* line, void* ctx) {
 }  // namespace
 
 int export_image(const std::string& name, const std::string& file_in, std::string* err) {
-  if (!valid_name(name) || !image_exists(name)) {
+  if (!valid_name(name)) {
+    *err = invalid_name(name);
+    return -1;
+  }
+  if (!image_exists(name)) {
     *err = "no image named " + name + " (cowroot image list shows them)";
     return -1;
   }

@@ -202,6 +202,8 @@ std::string invalid_name(const std::string& n) {
   if (const char* s = cache_suffix_in(n))
     return "invalid image name '" + n + "' (" + s + " is the cache's own: NAME.lock, NAME.build-PID, NAME.old-PID, " +
            "NAME.runs and NAME.failed.log belong to the image NAME)";
+  if (n.empty() || n.size() > 64) return "invalid image name '" + n + "' (1 to 64 characters)";
+  if (n[0] == '.') return "invalid image name '" + n + "' (it may not start with a dot)";
   return "invalid image name '" + n + "' (letters, digits, - _ . + only)";
 }
 
@@ -456,10 +458,15 @@ int remove_image(const std::string& name, std::string* err) {
       }
       closedir(d);
     }
+  // A name no image command takes is said to be one, as they say it.
+  if (!valid_name(name)) {
+    *err = invalid_name(name);
+    return -1;
+  }
   struct stat st;
   bool any = !leftovers.empty() || lstat(image.c_str(), &st) == 0 || lstat(runs.c_str(), &st) == 0 ||
              lstat(lockp.c_str(), &st) == 0;
-  if (!valid_name(name) || !any) {
+  if (!any) {
     *err = "no image named " + name + " (cowroot image list shows them)";
     return -1;
   }
