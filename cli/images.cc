@@ -207,6 +207,41 @@ std::string invalid_name(const std::string& n) {
   return "invalid image name '" + n + "' (letters, digits, - _ . + only)";
 }
 
+bool debootstrap_knows(const std::string& suite) {
+  // (debootstrap reads its suites from here.)
+  const char* dd = getenv("DEBOOTSTRAP_DIR");
+  std::string script = std::string(dd && *dd ? dd : "/usr/share/debootstrap") + "/scripts/" + suite;
+  struct stat st;
+  return !suite.empty() && suite.find('/') == std::string::npos && stat(script.c_str(), &st) == 0;
+}
+
+std::string mirror_problem(const std::string& m) {
+  // What debootstrap's just_get takes: http://, https:// and ftp:// (a
+  // host after them), file: (a path), ssh: (scp's source). Anything else
+  // ends deep in its run with "unknown location"; a space splits it.
+  std::string what = "--mirror '" + m + "': ";
+  for (char c : m)
+    if ((unsigned char)c <= ' ' || c == 0x7f) return what + "a URL has no spaces or control characters";
+  auto after = [&](const char* scheme) -> const char* {
+    size_t n = strlen(scheme);
+    return m.compare(0, n, scheme) == 0 ? m.c_str() + n : nullptr;
+  };
+  for (const char* s : {"http://", "https://", "ftp://"})
+    if (const char* rest = after(s)) {
+      if (*rest == '\0' || *rest == '/') return what + "no host after " + s;
+      return "";
+    }
+  if (const char* rest = after("file:")) {
+    if (*rest != '/') return what + "a file: URL names an absolute path (file:///PATH)";
+    return "";
+  }
+  if (const char* rest = after("ssh:")) {
+    if (*rest == '\0') return what + "nothing after ssh:";
+    return "";
+  }
+  return what + "not a URL debootstrap takes (http://, https://, ftp://, file:///PATH or ssh://)";
+}
+
 int build_image(const ImageSpec& spec_in, std::string* err) {
   ImageSpec spec = spec_in;
   if (!valid_name(spec.name)) {
@@ -214,19 +249,22 @@ int build_image(const ImageSpec& spec_in, std::string* err) {
     return -1;
   }
   if (spec.suite.empty()) spec.suite = spec.name;
-  {
-    // A name that is neither an image nor a suite debootstrap knows: say so
-    // before anything is made (debootstrap reads its suites from here).
-    const char* dd = getenv("DEBOOTSTRAP_DIR");
-    std::string script = std::string(dd && *dd ? dd : "/usr/share/debootstrap") + "/scripts/" + spec.suite;
-    struct stat st;
-    if (stat(script.c_str(), &st) < 0) {
-      *err = spec.suite == spec.name
-                 ? "no image " + spec.name + ", and debootstrap knows no suite " + spec.suite +
-                       " to build it from (cowroot image list shows the images)"
-                 : "debootstrap knows no suite " + spec.suite + " (no " + script + ")";
+  // A mirror debootstrap would not take: said before anything is made.
+  if (!spec.mirror.empty())
+    if (std::string why = mirror_problem(spec.mirror); !why.empty()) {
+      *err = why;
       return -1;
     }
+  if (!debootstrap_knows(spec.suite)) {
+    // A name that is neither an image nor a suite debootstrap knows: say so
+    // before anything is made.
+    const char* dd = getenv("DEBOOTSTRAP_DIR");
+    std::string script = std::string(dd && *dd ? dd : "/usr/share/debootstrap") + "/scripts/" + spec.suite;
+    *err = spec.suite == spec.name
+               ? "no image " + spec.name + ", and debootstrap knows no suite " + spec.suite +
+                     " to build it from (cowroot image list shows the images)"
+               : "debootstrap knows no suite " + spec.suite + " (no " + script + ")";
+    return -1;
   }
   if (!spec.keyring.empty()) {
     // debootstrap checks the archive's Release file against it: a path

@@ -47,6 +47,11 @@ std::string image_root(const std::string& name);
 // A cached image of that (valid) name.
 bool image_exists(const std::string& name);
 int build_image(const ImageSpec& spec, std::string* err);
+// Whether debootstrap has a script for the suite (it can build it).
+bool debootstrap_knows(const std::string& suite);
+// Why debootstrap could not take `mirror` (http://, https://, ftp://,
+// file:PATH or ssh:, nothing else, no spaces: it splits on them), or "".
+std::string mirror_problem(const std::string& mirror);
 // An existing image built with other options than `spec` gives: -1 with
 // err naming the difference (an image's identity is all its options).
 int check_identity(const ImageSpec& spec, std::string* err);

@@ -1139,6 +1139,50 @@ TEST_CASE("image names with the cache's own suffixes are refused, and nothing of
   CHECK(sh(env + cowroot() + " image list 2>&1 | cut -d' ' -f1").out == "twin\n");
 }
 
+// debootstrap takes http://, https://, ftp://, file: and ssh: mirrors,
+// and splits its mirror argument on spaces: anything else failed deep in
+// its run ("E: unknown location not/dists/bookworm/InRelease"). Refused
+// first, in one line naming the option and the value.
+TEST_CASE("a --mirror debootstrap would not take is refused in one line before anything is made") {
+  TempDir d;
+  REQUIRE(mkdir((d / "bin").c_str(), 0755) == 0);
+  REQUIRE(sh("mkdir -p " + q(d / "dd/scripts") + " && touch " + q(d / "dd/scripts/bookworm")).status == 0);
+  // A debootstrap that says what mirror it got, and fails.
+  write_file(d / "bin/debootstrap", "#!/bin/sh\nfor a; do m=$a; done\necho \"$m\" >> " + q(d / "runs") +
+                                        "\necho 'E: fake' >&2; exit 1\n");
+  REQUIRE(chmod((d / "bin/debootstrap").c_str(), 0755) == 0);
+  std::string env = "XDG_CACHE_HOME=" + q(d / "cache") + " DEBOOTSTRAP_DIR=" + q(d / "dd") + " PATH=" + q(d / "bin") +
+                    ":$PATH ";
+  for (auto [mirror, why] : std::vector<std::pair<std::string, std::string>>{
+           {"not a url", "a URL has no spaces or control characters"},
+           {"deb.debian.org/debian", "not a URL debootstrap takes (http://, https://, ftp://, file:///PATH or ssh://)"},
+           {"htp://deb.debian.org/debian", "not a URL debootstrap takes (http://, https://, ftp://, file:///PATH or ssh://)"},
+           {"/srv/mirror", "not a URL debootstrap takes (http://, https://, ftp://, file:///PATH or ssh://)"},
+           {"http://", "no host after http://"},
+           {"https:///debian", "no host after https://"},
+           {"file:srv/mirror", "a file: URL names an absolute path (file:///PATH)"},
+           {"http://h/debian\tx", "a URL has no spaces or control characters"}}) {
+    CAPTURE(mirror);
+    for (std::string verb : {"build", "path", "refresh"}) {
+      auto r = sh(env + cowroot() + " image " + verb + " bad --suite bookworm --mirror " + q(mirror) + " 2>&1");
+      CHECK(r.status == 1);
+      CHECK(r.out == "cowroot: --mirror '" + mirror + "': " + why + "\n");
+    }
+  }
+  CHECK_FALSE(exists(d / "runs"));  // debootstrap never ran
+  CHECK(sh("ls -A " + q(d / "cache/cowroot/images") + " 2>/dev/null").out == "");
+  // What debootstrap takes goes to it as given.
+  for (std::string mirror : {"http://127.0.0.1:9/debian", "https://deb.debian.org/debian/", "ftp://h/debian",
+                             "file:///srv/mirror", "file:/srv/mirror", "ssh://u@h/srv/debian"}) {
+    CAPTURE(mirror);
+    unlink((d / "runs").c_str());
+    auto r = sh(env + cowroot() + " image build good --suite bookworm --mirror " + q(mirror) + " 2>&1");
+    CHECK(r.status == 1);
+    CHECK(r.out.find("cowroot: cannot build image good: debootstrap failed: E: fake") != std::string::npos);
+    CHECK(slurp(d / "runs") == mirror + "\n");
+  }
+}
+
 // A clone stopped by SIGINT, SIGTERM or SIGHUP removes what it made, as
 // an image build does; what a kill -9 leaves (DEST.cowroot-new-PID and
 // its .side) goes with the next clone to DEST, and a reset removes what a
