@@ -287,6 +287,7 @@ int export_image(const std::string& name, const std::string& file_in, std::strin
     *err = invalid_name(name);
     return -1;
   }
+  if (!wait_for_build(name, err)) return -1;  // (an image whose first build is under way: once it is built)
   if (!image_exists(name)) {
     *err = "no image named " + name + " (cowroot image list shows them)";
     return -1;

@@ -163,6 +163,9 @@ void print_line(const char* line, void*) { printf("%s\n", line); }
 std::string base_arg(const std::string& a) {
   struct stat st;
   if (a.find('/') != std::string::npos || lstat(a.c_str(), &st) == 0 || errno != ENOENT) return a;
+  // An image whose first build is under way: once it is built.
+  std::string e;
+  if (!cli::wait_for_build(a, &e)) die(e);
   if (cli::image_exists(a)) return cli::image_root(a);
   die("no directory or image named " + a + " (cowroot image list shows the images)");
 }

@@ -399,6 +399,8 @@ int run_build(const Build& b, std::string* err) {
   if (sfd < 0) return give_up(std::string("signalfd: ") + strerror(errno));
   if (mkdir(work.c_str(), 0755) < 0) return give_up("cannot create " + work + ": " + strerror(errno));
   if (!b.banner.empty()) fprintf(stderr, "cowroot: %s\n", b.banner.c_str());
+  if (b.prepare)
+    if (std::string why = b.prepare(work); !why.empty()) return give_up(why);
   GuardArgs ga;
   ga.argv = b.command(work);
   ga.work = work;

@@ -23,6 +23,9 @@ struct Build {
   // Under the lock, before anything is made: true when there is nothing to
   // build (another builder made it meanwhile, or it is current).
   std::function<bool()> current;
+  // Before the command, WORK made (optional): "" or the one-line error
+  // that ends the build.
+  std::function<std::string(const std::string& work)> prepare;
   // The command that makes WORK/root (WORK is NAME.build-PID in the cache,
   // made empty): run under the guard with stdin /dev/null and its output
   // on this process's stderr, /usr/sbin on its PATH.

@@ -119,6 +119,8 @@ int build_verbs(const std::string& verb, int argc, char** argv) {
     // or refreshed when older than COWROOT_IMAGE_MAX_AGE_DAYS: what the
     // test fixture and scripts use. An image of this name built with
     // other options is not these options' image.
+    // (An image whose first build is under way: once it is built.)
+    if (!wait_for_build(spec.name, &err)) die(err);
     if (check_identity(spec, &err) < 0) die(err);
     int r = image_exists(spec.name) ? ensure_image(spec.name, max_age_seconds(), &err) : build_image(spec, &err);
     if (r < 0) die(err);

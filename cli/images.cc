@@ -242,6 +242,76 @@ std::string mirror_problem(const std::string& m) {
   return what + "not a URL debootstrap takes (http://, https://, ftp://, file:///PATH or ssh://)";
 }
 
+namespace {
+
+// Whether NAME's lock is held now: a build of it (or an import, or a
+// removal) is under way.
+bool lock_held(const std::string& name) {
+  int fd = open((cache_dir() + "/" + name + ".lock").c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return false;
+  bool held = flock(fd, LOCK_SH | LOCK_NB) < 0 && errno == EWOULDBLOCK;
+  close(fd);
+  return held;
+}
+
+}  // namespace
+
+bool wait_for_build(const std::string& name, std::string* err) {
+  if (!valid_name(name) || image_exists(name)) return true;
+  std::string lockp = cache_dir() + "/" + name + ".lock";
+  bool waited = false;
+  // The lock a build holds: waited for with a shared lock, which takes
+  // nothing from the builders (they take it whole). A holder removes the
+  // file before letting go: a new file may be another build's, waited
+  // for in turn.
+  for (int round = 0; round < 100 && !image_exists(name); round++) {
+    int fd = open(lockp.c_str(), O_RDONLY | O_CLOEXEC);
+    if (fd < 0) break;  // no build under way
+    if (flock(fd, LOCK_SH | LOCK_NB) == 0) {  // a file nobody holds: no build either
+      close(fd);
+      break;
+    }
+    if (!waited) fprintf(stderr, "cowroot: waiting for another build of image %s\n", name.c_str());
+    waited = true;
+    while (flock(fd, LOCK_SH) < 0 && errno == EINTR) {
+    }
+    close(fd);
+  }
+  if (waited && !image_exists(name)) {
+    *err = "no image " + name + ": the build of it this one waited for failed or was stopped (its own output says why)";
+    return false;
+  }
+  return true;
+}
+
+std::vector<std::string> layers_of(const std::string& name, std::vector<std::string>* building) {
+  std::vector<std::string> made, being;
+  std::string dir = cache_dir();
+  if (DIR* d = opendir(dir.c_str())) {
+    while (dirent* e = readdir(d)) {
+      std::string n = e->d_name;
+      size_t at = n.find(".build-");
+      if (at != std::string::npos) {
+        // A layer's build names its parent in WORK/parent while it runs
+        // (layers.cc), under the layer's lock.
+        std::ifstream in(dir + "/" + n + "/parent");
+        std::string parent;
+        if (std::getline(in, parent) && parent == name && valid_name(n.substr(0, at)) && lock_held(n.substr(0, at)))
+          being.push_back(n.substr(0, at));
+      } else if (image_exists(n) && read_info(dir + "/" + n + "/info")["parent"] == name) {
+        made.push_back(n);
+      }
+    }
+    closedir(d);
+  }
+  for (auto* v : {&made, &being}) {
+    std::sort(v->begin(), v->end());
+    v->erase(std::unique(v->begin(), v->end()), v->end());
+  }
+  if (building) *building = being;
+  return made;
+}
+
 int build_image(const ImageSpec& spec_in, std::string* err) {
   ImageSpec spec = spec_in;
   if (!valid_name(spec.name)) {
@@ -431,6 +501,9 @@ long max_age_seconds() {
 // what it was made from changed (ensure_layer), unless a host file it
 // copied is gone (then it stays as it is).
 int ensure_image(const std::string& name, long max_age, std::string* err) {
+  // An image whose first build is under way (another process's): that
+  // build's result, once it is done.
+  if (!wait_for_build(name, err)) return -1;
   if (image_exists(name)) {
     auto info = read_info(cache_dir() + "/" + name + "/info");
     LayerSpec layer;
@@ -466,20 +539,34 @@ void list_images() {
   DIR* d = opendir(dir.c_str());
   if (!d) return;
   std::vector<std::string> names;  // listed by name, as ls does
+  std::vector<std::string> building;  // builds under way (NAME.build-PID, NAME's lock held)
   while (dirent* e = readdir(d)) {
     std::string n = e->d_name;
+    if (size_t at = n.find(".build-"); at != std::string::npos && valid_name(n.substr(0, at)) &&
+                                       lock_held(n.substr(0, at)))
+      building.push_back(n.substr(0, at));
     if (!image_exists(n)) continue;  // (the cache's own entries have no valid name)
     names.push_back(n);
   }
   closedir(d);
+  // An image whose first build is under way is listed too, as building.
+  for (auto& b : building)
+    if (!image_exists(b)) names.push_back(b);
   std::sort(names.begin(), names.end());
+  names.erase(std::unique(names.begin(), names.end()), names.end());
   for (const std::string& n : names) {
+    if (!image_exists(n)) {
+      printf("%-20s building\n", n.c_str());
+      continue;
+    }
     auto info = read_info(dir + "/" + n + "/info");
     long age = (time(nullptr) - atol(info["built"].c_str())) / 3600;
     // A layer names its parent; a debootstrapped image, "-".
     std::string from = info["parent"].empty() ? "-" : "from " + info["parent"];
-    printf("%-20s %-10s %-8s %-20s %4ldh old  %s\n", n.c_str(), info["suite"].c_str(), info["variant"].c_str(),
-           from.c_str(), age, (dir + "/" + n + "/root").c_str());
+    // (One being built again says so after its path.)
+    bool again = std::find(building.begin(), building.end(), n) != building.end();
+    printf("%-20s %-10s %-8s %-20s %4ldh old  %s%s\n", n.c_str(), info["suite"].c_str(), info["variant"].c_str(),
+           from.c_str(), age, (dir + "/" + n + "/root").c_str(), again ? "  (building again)" : "");
   }
 }
 
@@ -518,6 +605,25 @@ int remove_image(const std::string& name, std::string* err) {
     unlink(lockp.c_str());
     close(lock);
   };
+  // The parent of layers stays while they are there, or being built
+  // from it (a layer's build writes its parent's name under the parent's
+  // lock, which is held here: either it sees the parent gone, or it is
+  // seen).
+  std::vector<std::string> building, layers = layers_of(name, &building);
+  if (!building.empty()) {
+    unlock();
+    *err = "image " + name + " is the parent of layer " + building[0] + ", which is being built from it: remove it " +
+           "when that build is done";
+    return -1;
+  }
+  if (!layers.empty()) {
+    std::string list;
+    for (auto& l : layers) list += (list.empty() ? "" : ", ") + l;
+    unlock();
+    *err = "image " + name + " is the parent of layer" + (layers.size() == 1 ? " " : "s ") + list + ": remove " +
+           (layers.size() == 1 ? "it first (cowroot image rm " + layers[0] + ")" : "them first (cowroot image rm, each)");
+    return -1;
+  }
   // Slots whose owner is gone are reclaimed (what runs in them stopped);
   // one in use keeps the image.
   std::vector<std::string> live;

@@ -52,6 +52,15 @@ bool debootstrap_knows(const std::string& suite);
 // Why debootstrap could not take `mirror` (http://, https://, ftp://,
 // file:PATH or ssh:, nothing else, no spaces: it splits on them), or "".
 std::string mirror_problem(const std::string& mirror);
+// When there is no image NAME but a build of it is under way (its lock is
+// held: the first build of a suite or a layer, or an import), waits for
+// that build to end (saying so on stderr). False with err when it waited
+// and the build left no image; true otherwise (nothing to wait for, or
+// the image is there now).
+bool wait_for_build(const std::string& name, std::string* err);
+// The layers in the cache made from `name`, and those being built from
+// it now (by name, each once).
+std::vector<std::string> layers_of(const std::string& name, std::vector<std::string>* building);
 // An existing image built with other options than `spec` gives: -1 with
 // err naming the difference (an image's identity is all its options).
 int check_identity(const ImageSpec& spec, std::string* err);

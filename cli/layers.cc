@@ -14,6 +14,8 @@
 //                   (a digest of everything else it was made from), the
 //                   steps as given, id, built
 //   NAME/setup/F    the setup script's text, as it ran
+//   NAME.build-PID/parent  the parent's name, while the layer is built
+//                   (image rm of the parent looks for it)
 #include "layers.h"
 
 #include <fcntl.h>
@@ -246,8 +248,18 @@ int ensure_layer(const LayerSpec& in, LayerBuild how, std::string* err) {
   // parent or what it was made from changed (unless a host file it copied
   // is gone: then it stays as it is).
   LayerSpec up;
+  // A parent whose first build is under way: that build's result.
+  if (!wait_for_build(spec.parent, err)) return -1;
   if (recorded_layer(spec.parent, &up)) {
     if (copies_readable(up) && ensure_layer(up, LayerBuild::kIfChanged, err) < 0) return -1;
+  } else if (!image_exists(spec.parent) && !debootstrap_knows(spec.parent)) {
+    // Neither in the cache nor a suite to build it from: the parent is
+    // named (a layer's own, removed since, or a name never built).
+    *err = image_exists(spec.name) && read_info(info_path)["parent"] == spec.parent
+               ? "image " + spec.name + " is a layer of " + spec.parent + ", which is no longer in the cache: build " +
+                     spec.parent + " again first (or import it)"
+               : "no image " + spec.parent + " to build layer " + spec.name + " from (cowroot image list shows the images)";
+    return -1;
   } else if (ensure_image(spec.parent, max_age_seconds(), err) < 0) {
     return -1;
   }
@@ -263,8 +275,22 @@ int ensure_layer(const LayerSpec& in, LayerBuild how, std::string* err) {
   b.name = spec.name;
   b.current = [&] { return how == LayerBuild::kIfChanged && current(false); };
   b.banner = "building image " + spec.name + ", a layer of " + spec.parent + " (" + quoted_steps(spec) + ")";
-  b.command = [&](const std::string& work) {
+  b.prepare = [&](const std::string& work) -> std::string {
+    // The parent's name goes into WORK/parent under the parent's lock,
+    // which `image rm` holds while it looks for layers built from it:
+    // either the parent is seen gone here, or this build is seen there.
+    std::string lerr, plock = dir + "/" + spec.parent + ".lock";
+    int pl = take_lock(plock, spec.parent, true, &lerr);
+    if (pl < 0) return lerr;
+    std::ofstream(work + "/parent") << spec.parent << "\n";
     parent_id = image_identity(spec.parent);
+    unlink(plock.c_str());
+    close(pl);
+    if (parent_id.empty())
+      return "cannot build image " + spec.name + ": its parent " + spec.parent + " was removed meanwhile";
+    return "";
+  };
+  b.command = [&](const std::string& work) {
     std::vector<std::string> argv = {self_exe(), "image", "_layer", work, image_root(spec.parent)};
     if (!spec.include.empty()) argv.insert(argv.end(), {"--include", spec.include});
     for (auto& [host, inside] : spec.copies) argv.insert(argv.end(), {"--copy", host, inside});
@@ -290,6 +316,7 @@ int ensure_layer(const LayerSpec& in, LayerBuild how, std::string* err) {
   };
   b.finish = [&](const std::string& work) -> std::string {
     if (std::string why = make_base(work + "/root"); !why.empty()) return why;
+    unlink((work + "/parent").c_str());  // (its info names it from here on)
     std::ofstream info(work + "/info");
     info << "suite=" << pinfo["suite"] << "\nvariant=" << pinfo["variant"] << "\ninclude=" << spec.include
          << "\nmirror=" << pinfo["mirror"] << "\nparent=" << spec.parent << "\nparent_id=" << parent_id

@@ -400,3 +400,122 @@ TEST_CASE("ImageOptions::parent: a test process killed during the build stops th
   CHECK(entries(tmp, "cowroot-setup-") == setups);
   for (pid_t left : running("97.25")) kill(left, SIGKILL);
 }
+
+namespace {
+
+// `cowroot ARGS` in the background: its output, error output and status
+// (once it ended) in DIR/out.K, DIR/err.K, DIR/rc.K.
+void in_background(const std::string& dir, const std::string& k, const std::string& args) {
+  std::string cmd = "(COWROOT_RUN_SYNC=1 " + cowroot_cmd() + " " + args + " > " + q(dir + "/out." + k) + " 2> " +
+                    q(dir + "/err." + k) + "; echo $? > " + q(dir + "/rc." + k) + ".tmp; mv " + q(dir + "/rc." + k) +
+                    ".tmp " + q(dir + "/rc." + k) + ") &";
+  REQUIRE(system(cmd.c_str()) == 0);
+}
+
+// Ends the `sleep WORD || true` a layer's setup script waits in.
+void wake(const std::string& word) {
+  for (pid_t p : running(word)) kill(p, SIGTERM);
+}
+
+}  // namespace
+
+// docs/parallel.md: "the first process to need it takes the image's lock
+// and builds it, the others wait for it". They said there was no such
+// image and that debootstrap knew no suite of its name.
+TEST_CASE("an image's first build under way: run, path, clone, verify and export wait for it; list shows it building") {
+  small_image("lay-wp");
+  TempDir t;
+  write_file(t / "slow.sh", "sleep 96.5 || true\necho slow > /etc/slow\n");
+  in_background(t.path, "build", "image build lay-wait --from lay-wp --run " + q(t / "slow.sh"));
+  REQUIRE(eventually([] { return !running("96.5").empty(); }, 20000));
+  CHECK(cli("image list").out.find("lay-wait" + std::string(13, ' ') + "building\n") != std::string::npos);
+  std::vector<std::string> cmds = {"run --image lay-wait -- cat /etc/slow", "image path lay-wait",
+                                   "clone lay-wait " + q(t / "c"), "verify lay-wait",
+                                   "image export lay-wait " + q(t / "e.tar")};
+  for (size_t i = 0; i < cmds.size(); i++) in_background(t.path, std::to_string(i), cmds[i]);
+  // Each one says it waits, and waits.
+  for (size_t i = 0; i < cmds.size(); i++) {
+    CAPTURE(cmds[i]);
+    std::string err = t / ("err." + std::to_string(i));
+    CHECK(eventually([&] { return slurp(err).find("waiting for another build of image lay-wait") != std::string::npos; },
+                     20000));
+  }
+  CHECK(entries(t.path, "rc.").empty());
+  wake("96.5");
+  CHECK(eventually(
+      [&] {
+        for (size_t i = 0; i < cmds.size(); i++)
+          if (!exists(t / ("rc." + std::to_string(i)))) return false;
+        return exists(t / "rc.build");
+      },
+      60000));
+  CHECK(slurp(t / "rc.build") == "0\n");
+  for (size_t i = 0; i < cmds.size(); i++) {
+    std::string k = std::to_string(i);
+    CAPTURE(cmds[i]);
+    CAPTURE(slurp(t / ("err." + k)));
+    CHECK(slurp(t / ("rc." + k)) == "0\n");
+  }
+  CHECK(slurp(t / "out.0") == "slow\n");
+  CHECK(slurp(t / "out.1") == image_cache() + "/lay-wait/root\n");
+  CHECK(exists(t / "c/etc/slow"));
+  CHECK(exists(t / "e.tar"));
+  CHECK(cli("image list").out.find("building") == std::string::npos);
+  // A first build that fails: the waiters say so, in one line.
+  write_file(t / "fail.sh", "sleep 96.25 || true\nexit 3\n");
+  in_background(t.path, "build2", "image build lay-wait2 --from lay-wp --run " + q(t / "fail.sh"));
+  REQUIRE(eventually([] { return !running("96.25").empty(); }, 20000));
+  in_background(t.path, "w", "run --image lay-wait2 -- true");
+  CHECK(eventually([&] { return slurp(t / "err.w").find("waiting for another build") != std::string::npos; }, 20000));
+  wake("96.25");
+  CHECK(eventually([&] { return exists(t / "rc.w") && exists(t / "rc.build2"); }, 60000));
+  CHECK(slurp(t / "rc.w") == "1\n");
+  CHECK(slurp(t / "err.w") == "cowroot: waiting for another build of image lay-wait2\ncowroot: no image lay-wait2: the "
+                              "build of it this one waited for failed or was stopped (its own output says why)\n");
+}
+
+// A parent removed under its layers made `image refresh LAYER` say "no
+// image PARENT, and debootstrap knows no suite PARENT to build it from".
+TEST_CASE("image rm refuses the parent of layers, and of a layer being built; a layer whose parent is gone names it") {
+  small_image("lay-rp");
+  TempDir t;
+  write_file(t / "s.sh", "echo one > /etc/one\n");
+  REQUIRE(cli("image build lay-rc --from lay-rp --run " + q(t / "s.sh")).status == 0);
+  auto r = cli("image rm lay-rp");
+  CHECK(r.status == 1);
+  CHECK(r.err == "cowroot: image lay-rp is the parent of layer lay-rc: remove it first (cowroot image rm lay-rc)\n");
+  CHECK(exists(image_cache() + "/lay-rp/root"));
+  REQUIRE(cli("image build lay-rc2 --from lay-rp --run " + q(t / "s.sh")).status == 0);
+  r = cli("image rm lay-rp");
+  CHECK(r.status == 1);
+  CHECK(r.err == "cowroot: image lay-rp is the parent of layers lay-rc, lay-rc2: remove them first (cowroot image rm, "
+                 "each)\n");
+  REQUIRE(cli("image rm lay-rc2").status == 0);
+  REQUIRE(cli("image rm lay-rc").status == 0);
+  // During a layer's build from it.
+  write_file(t / "slow.sh", "sleep 95.75 || true\n");
+  in_background(t.path, "build", "image build lay-rc3 --from lay-rp --run " + q(t / "slow.sh"));
+  REQUIRE(eventually([] { return !running("95.75").empty(); }, 20000));
+  r = cli("image rm lay-rp");
+  CHECK(r.status == 1);
+  CHECK(r.err == "cowroot: image lay-rp is the parent of layer lay-rc3, which is being built from it: remove it when "
+                 "that build is done\n");
+  wake("95.75");
+  CHECK(eventually([&] { return exists(t / "rc.build"); }, 60000));
+  CHECK(slurp(t / "rc.build") == "0\n");
+  CHECK(cli("verify lay-rp").status == 0);
+  // A parent gone all the same (moved away by hand): the layer's runs go
+  // on, and its refresh names the parent.
+  REQUIRE(rename((image_cache() + "/lay-rp").c_str(), (image_cache() + "/.gone-lay-rp").c_str()) == 0);
+  CHECK(in_image("lay-rc3", "echo ok") == "ok\n");
+  r = cli("image refresh lay-rc3");
+  CHECK(r.status == 1);
+  CHECK(r.err == "cowroot: image lay-rc3 is a layer of lay-rp, which is no longer in the cache: build lay-rp again "
+                 "first (or import it)\n");
+  r = cli("image build lay-rc4 --from lay-rp --run " + q(t / "s.sh"));
+  CHECK(r.status == 1);
+  CHECK(r.err == "cowroot: no image lay-rp to build layer lay-rc4 from (cowroot image list shows the images)\n");
+  REQUIRE(rename((image_cache() + "/.gone-lay-rp").c_str(), (image_cache() + "/lay-rp").c_str()) == 0);
+  REQUIRE(cli("image rm lay-rc3").status == 0);
+  CHECK(cli("image rm lay-rp").status == 0);
+}
