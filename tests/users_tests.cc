@@ -265,6 +265,37 @@ TEST_CASE("/proc shows the ids a process set itself, without an exec") {
                 r.out);
 }
 
+// SCM_CREDENTIALS: a sender names its own ids, which the kernel checks
+// against its real ones; a receiver with SO_PASSCRED sees the sender's.
+// As fake root, and as a fake user; from a dynamic and a static program
+// (Go's syscall.UnixCredentials makes the calls directly).
+TEST_CASE("SCM_CREDENTIALS carries the fake ids: a sender may send its own, a receiver sees them") {
+  TempDir d;
+  write_file(d / "scm.c",
+             "#define _GNU_SOURCE\n#include <stdio.h>\n#include <string.h>\n#include <sys/socket.h>\n#include <unistd.h>\n"
+             "int main(void) {\n"
+             "  int sv[2], on = 1; socketpair(AF_UNIX, SOCK_DGRAM, 0, sv);\n"
+             "  setsockopt(sv[1], SOL_SOCKET, SO_PASSCRED, &on, sizeof on);\n"
+             "  struct ucred uc = {getpid(), getuid(), getgid()};\n"
+             "  char ctl[CMSG_SPACE(sizeof uc)]; memset(ctl, 0, sizeof ctl);\n"
+             "  struct iovec io = {\"x\", 1}; struct msghdr m = {0}; m.msg_iov = &io; m.msg_iovlen = 1;\n"
+             "  m.msg_control = ctl; m.msg_controllen = sizeof ctl;\n"
+             "  struct cmsghdr* c = CMSG_FIRSTHDR(&m); c->cmsg_level = SOL_SOCKET; c->cmsg_type = SCM_CREDENTIALS;\n"
+             "  c->cmsg_len = CMSG_LEN(sizeof uc); memcpy(CMSG_DATA(c), &uc, sizeof uc);\n"
+             "  if (sendmsg(sv[0], &m, 0) < 0) { perror(\"sendmsg\"); return 1; }\n"
+             "  char b[1], rc[CMSG_SPACE(sizeof uc)]; struct iovec ri = {b, 1}; struct msghdr r = {0};\n"
+             "  r.msg_iov = &ri; r.msg_iovlen = 1; r.msg_control = rc; r.msg_controllen = sizeof rc;\n"
+             "  if (recvmsg(sv[1], &r, 0) < 0) { perror(\"recvmsg\"); return 1; }\n"
+             "  struct ucred got; memcpy(&got, CMSG_DATA(CMSG_FIRSTHDR(&r)), sizeof got);\n"
+             "  printf(\"%u %u %d\\n\", got.uid, got.gid, got.pid == getpid()); return 0;\n}\n");
+  std::string r0 = root();
+  REQUIRE(sh("mkdir -p " + q(r0 + "/opt/scm") + " && cc -o " + q(r0 + "/opt/scm/dyn") + " " + q(d / "scm.c") +
+             " && cc -static -o " + q(r0 + "/opt/scm/static") + " " + q(d / "scm.c") + " 2>&1")
+              .status == 0);
+  auto r = in_root("/opt/scm/dyn; /opt/scm/static; " + as(1005, "/opt/scm/dyn") + "; " + as(1005, "/opt/scm/static"));
+  CHECK_MESSAGE(r.out == "0 0 1\n0 0 1\n1005 1005 1\n1005 1005 1\n", r.out);
+}
+
 TEST_CASE("exec honours setuid and setgid of the fake mode and owner") {
   auto r = in_root("mkdir -p /opt/b && for f in id-sg id-su id-gnx; do cp /usr/bin/id /opt/b/$f; done && "
                    "chgrp 5 /opt/b/id-sg /opt/b/id-gnx && chmod 2755 /opt/b/id-sg && chmod 2745 /opt/b/id-gnx && "

@@ -407,9 +407,74 @@ EXPORT ssize_t sendto(int fd, const void* buf, size_t n, int flags, const struct
   static auto fn = real<fn_t>("sendto");
   return with_name_in(a, l, false, [&](const sockaddr* x, socklen_t xl) { return fn(fd, buf, n, flags, x, xl); });
 }
-EXPORT ssize_t sendmsg(int fd, const struct msghdr* m, int flags) {
+namespace {
+
+bool has_creds(const msghdr* m) {
+  if (!m || !m->msg_control || m->msg_controllen < sizeof(cmsghdr)) return false;
+  for (cmsghdr* c = CMSG_FIRSTHDR(const_cast<msghdr*>(m)); c; c = CMSG_NXTHDR(const_cast<msghdr*>(m), c))
+    if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_CREDENTIALS && c->cmsg_len >= CMSG_LEN(sizeof(ucred)))
+      return true;
+  return false;
+}
+
+// SCM_CREDENTIALS (a Unix socket's ancillary credentials: sd_notify's,
+// Go's syscall.UnixCredentials): a sender names ids of its own, which the
+// kernel checks against its real ones. Its fake ids go out as the real ones
+// they stand for (in a copy of the header and control data, `copy` and
+// `ctl`, when any changes); a receiver sees a session peer's fake ids, as
+// for SO_PEERCRED.
+const msghdr* creds_out(const msghdr* m, msghdr* copy, char* ctl, size_t cap) {
+  if (!has_creds(m) || m->msg_controllen > cap) return m;
+  ensure();
+  *copy = *m;
+  memcpy(ctl, m->msg_control, m->msg_controllen);
+  copy->msg_control = ctl;
+  const Ids& u = g_session.uid;
+  const Ids& g = g_session.gid;
+  for (cmsghdr* c = CMSG_FIRSTHDR(copy); c; c = CMSG_NXTHDR(copy, c)) {
+    if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_CREDENTIALS || c->cmsg_len < CMSG_LEN(sizeof(ucred)))
+      continue;
+    ucred uc;
+    memcpy(&uc, CMSG_DATA(c), sizeof uc);
+    if (uc.uid == u.r || uc.uid == u.e || uc.uid == u.s) uc.uid = g_session.real_uid;
+    if (uc.gid == g.r || uc.gid == g.e || uc.gid == g.s) uc.gid = g_session.real_gid;
+    memcpy(CMSG_DATA(c), &uc, sizeof uc);
+  }
+  return copy;
+}
+
+void creds_in(msghdr* m) {
+  if (!has_creds(m)) return;
+  ensure();
+  long me = sys::raw(SYS_getpid);
+  for (cmsghdr* c = CMSG_FIRSTHDR(m); c; c = CMSG_NXTHDR(m, c)) {
+    if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_CREDENTIALS || c->cmsg_len < CMSG_LEN(sizeof(ucred)))
+      continue;
+    ucred uc;
+    memcpy(&uc, CMSG_DATA(c), sizeof uc);
+    if (uc.uid != g_session.real_uid || uc.pid <= 0) continue;
+    char v[16], w[16];
+    if (uc.pid == me) {
+      uc.uid = g_session.uid.r;
+      uc.gid = g_session.gid.r;
+    } else if (initial_env(uc.pid, "FAKEROOTUID", v, sizeof v) && initial_env(uc.pid, "FAKEROOTGID", w, sizeof w)) {
+      uc.uid = (uid_t)strtoul(v, nullptr, 10);
+      uc.gid = (gid_t)strtoul(w, nullptr, 10);
+    } else {
+      continue;
+    }
+    memcpy(CMSG_DATA(c), &uc, sizeof uc);
+  }
+}
+
+}  // namespace
+
+EXPORT ssize_t sendmsg(int fd, const struct msghdr* m_in, int flags) {
   using fn_t = ssize_t (*)(int, const struct msghdr*, int);
   static auto fn = real<fn_t>("sendmsg");
+  msghdr mc;
+  alignas(cmsghdr) char ctl[1024];
+  const msghdr* m = creds_out(m_in, &mc, ctl, sizeof ctl);
   if (!m || !unix_path(m->msg_name, m->msg_namelen)) return fn(fd, m, flags);
   return with_name_in(static_cast<const sockaddr*>(m->msg_name), m->msg_namelen, false,
                       [&](const sockaddr* x, socklen_t xl) {
@@ -487,8 +552,12 @@ EXPORT ssize_t recvmsg(int fd, struct msghdr* m, int flags) {
   using fn_t = ssize_t (*)(int, struct msghdr*, int);
   static auto fn = real<fn_t>("recvmsg");
   ensure();
-  if (!m || !m->msg_name) return fn(fd, m, flags);
-  return with_name_out(static_cast<sockaddr*>(m->msg_name), &m->msg_namelen, [&](sockaddr* x, socklen_t* xl) {
+  if (!m || !m->msg_name) {
+    ssize_t r = fn(fd, m, flags);
+    if (r >= 0) creds_in(m);
+    return r;
+  }
+  ssize_t got = with_name_out(static_cast<sockaddr*>(m->msg_name), &m->msg_namelen, [&](sockaddr* x, socklen_t* xl) {
     if (x == m->msg_name) return fn(fd, m, flags);
     // Our name buffer: the rest of what the kernel writes goes back too.
     msghdr c = *m;
@@ -502,6 +571,8 @@ EXPORT ssize_t recvmsg(int fd, struct msghdr* m, int flags) {
     }
     return r;
   });
+  if (got >= 0) creds_in(m);
+  return got;
 }
 EXPORT int recvmmsg(int fd, struct mmsghdr* v, unsigned int n, int flags, struct timespec* t) {
   using fn_t = int (*)(int, struct mmsghdr*, unsigned int, int, struct timespec*);
