@@ -296,6 +296,14 @@ TEST_CASE("SCM_CREDENTIALS carries the fake ids: a sender may send its own, a re
   CHECK_MESSAGE(r.out == "0 0 1\n0 0 1\n1005 1005 1\n1005 1005 1\n", r.out);
 }
 
+// A zombie has no environment to read its ids from: it shows those of the
+// parent that has not reaped it (ps -o user of a <defunct>).
+TEST_CASE("/proc shows a zombie with its parent's fake ids") {
+  auto r = in_root(as(1005, "perl -e 'my $p = fork; exit 0 unless $p; select(undef, undef, undef, 0.5); "
+                            "system(qq{grep -E \"^(State|Uid)\" /proc/$p/status})'"));
+  CHECK_MESSAGE(r.out == "State:\tZ (zombie)\nUid:\t1005\t1005\t1005\t1005\n", r.out);
+}
+
 TEST_CASE("exec honours setuid and setgid of the fake mode and owner") {
   auto r = in_root("mkdir -p /opt/b && for f in id-sg id-su id-gnx; do cp /usr/bin/id /opt/b/$f; done && "
                    "chgrp 5 /opt/b/id-sg /opt/b/id-gnx && chmod 2755 /opt/b/id-sg && chmod 2745 /opt/b/id-gnx && "

@@ -136,7 +136,15 @@ int proc_open_status(const char* path, int flags) {
   // Whose is it: the Uid: line's real uid says whether it is the session's.
   const char* u = n > 0 ? strstr((in[n] = 0, in), "\nUid:\t") : nullptr;
   TaskIds t;
-  if (!u || (uint32_t)strtoul(u + 6, nullptr, 10) != g_session.real_uid || !task_ids(pid, &t)) {
+  bool ours = u && (uint32_t)strtoul(u + 6, nullptr, 10) == g_session.real_uid;
+  bool known = ours && task_ids(pid, &t);
+  if (ours && !known && strstr(in, "\nState:\tZ")) {
+    // A zombie has no environment left to read: it ended with the ids of
+    // the process it was forked from, as far as anyone can tell (its
+    // parent, which has not reaped it yet).
+    if (const char* pp = strstr(in, "\nPPid:\t")) known = task_ids(strtol(pp + 7, nullptr, 10), &t);
+  }
+  if (!known) {
     sys::raw(SYS_lseek, fd, 0, SEEK_SET);
     return (int)fd;
   }
