@@ -224,7 +224,7 @@ void publish_ids() {
   }
   const char* old = reinterpret_cast<const char*>(f[50]);
   size_t ol = (size_t)(f[51] - f[50]);
-  size_t cap = (ol + 9 * 40 + (size_t)kMaxGroups * 11 + 4096) & ~(size_t)4095;
+  size_t cap = (ol + 9 * 40 + (size_t)kMaxGroups * 11 + 64 + 4095) & ~(size_t)4095;
   long m = sys::raw(SYS_mmap, 0, (long)cap, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
   if (m < 0 && m > -4096) {
     g_publishing.store(false, std::memory_order_release);

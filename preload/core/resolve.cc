@@ -431,8 +431,6 @@ int walk(const char* path, bool follow_last, char* cur, size_t cap, bool* traili
         // name in it, but ".." climbs from where it was, here as there.
         PathBuf top;
         bool removed;
-        // (A program removed or replaced since it started: the kernel's
-        // link still opens its file, the path would not; left to it.)
         if (magic_target(host, !last, top, sizeof top, &removed) && (!removed || climbs(e))) {
           // A program of the root removed or replaced since it started: the
           // kernel's link would open what the kernel ran, cowroot-stub or
