@@ -272,7 +272,7 @@ TEST_CASE("/proc shows the ids a process set itself, without an exec") {
 TEST_CASE("SCM_CREDENTIALS carries the fake ids: a sender may send its own, a receiver sees them") {
   TempDir d;
   write_file(d / "scm.c",
-             "#define _GNU_SOURCE\n#include <stdio.h>\n#include <string.h>\n#include <sys/socket.h>\n#include <unistd.h>\n"
+             "#define _GNU_SOURCE\n#include <stdio.h>\n#include <string.h>\n#include <sys/socket.h>\n#include <sys/wait.h>\n#include <unistd.h>\n"
              "int main(void) {\n"
              "  int sv[2], on = 1; socketpair(AF_UNIX, SOCK_DGRAM, 0, sv);\n"
              "  setsockopt(sv[1], SOL_SOCKET, SO_PASSCRED, &on, sizeof on);\n"
@@ -287,13 +287,19 @@ TEST_CASE("SCM_CREDENTIALS carries the fake ids: a sender may send its own, a re
              "  r.msg_iov = &ri; r.msg_iovlen = 1; r.msg_control = rc; r.msg_controllen = sizeof rc;\n"
              "  if (recvmsg(sv[1], &r, 0) < 0) { perror(\"recvmsg\"); return 1; }\n"
              "  struct ucred got; memcpy(&got, CMSG_DATA(CMSG_FIRSTHDR(&r)), sizeof got);\n"
-             "  printf(\"%u %u %d\\n\", got.uid, got.gid, got.pid == getpid()); return 0;\n}\n");
+             "  printf(\"%u %u %d\\n\", got.uid, got.gid, got.pid == getpid());\n"
+             "  /* A child's plain send, the kernel's credentials, read once the child has ended. */\n"
+             "  pid_t k = fork(); if (k == 0) { send(sv[0], \"y\", 1, 0); _exit(0); }\n"
+             "  int st; waitpid(k, &st, 0); r.msg_controllen = sizeof rc;\n"
+             "  if (recvmsg(sv[1], &r, 0) < 0) { perror(\"recvmsg\"); return 1; }\n"
+             "  memcpy(&got, CMSG_DATA(CMSG_FIRSTHDR(&r)), sizeof got);\n"
+             "  printf(\"%u %u\\n\", got.uid, got.gid); return 0;\n}\n");
   std::string r0 = root();
   REQUIRE(sh("mkdir -p " + q(r0 + "/opt/scm") + " && cc -o " + q(r0 + "/opt/scm/dyn") + " " + q(d / "scm.c") +
              " && cc -static -o " + q(r0 + "/opt/scm/static") + " " + q(d / "scm.c") + " 2>&1")
               .status == 0);
   auto r = in_root("/opt/scm/dyn; /opt/scm/static; " + as(1005, "/opt/scm/dyn") + "; " + as(1005, "/opt/scm/static"));
-  CHECK_MESSAGE(r.out == "0 0 1\n0 0 1\n1005 1005 1\n1005 1005 1\n", r.out);
+  CHECK_MESSAGE(r.out == "0 0 1\n0 0\n0 0 1\n0 0\n1005 1005 1\n1005 1005\n1005 1005 1\n1005 1005\n", r.out);
 }
 
 // A zombie has no environment to read its ids from: it shows those of the

@@ -461,7 +461,11 @@ void creds_in(msghdr* m) {
       uc.uid = (uid_t)strtoul(v, nullptr, 10);
       uc.gid = (gid_t)strtoul(w, nullptr, 10);
     } else {
-      continue;
+      // A sender that has ended since (a zombie's environment cannot be
+      // read either): one of the session's, whose ids are not to be had;
+      // taken as this process's, never the real user the root hides.
+      uc.uid = g_session.uid.r;
+      uc.gid = g_session.gid.r;
     }
     memcpy(CMSG_DATA(c), &uc, sizeof uc);
   }
