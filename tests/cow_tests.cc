@@ -308,6 +308,17 @@ TEST_CASE("a sealed base: a writer cowroot cannot see gets EACCES; verify report
                        "(run in a clone of it: `cowroot run --base " + b.base + " -- CMD`, or `cowroot clone " + b.base +
                        " DEST` and `cowroot -r DEST`)\n");
   CHECK(!exists(b.base + "/x"));
+  // Nor a directory in it, nor a chroot into it from a session.
+  auto sub = b.in(b.base + "/etc", "touch /x; echo ran");
+  CHECK(sub.status == 1);
+  CHECK(sub.out.find(": in the sealed base " + b.base + ", whose clones share its files: nothing is run in it") !=
+        std::string::npos);
+  auto ch = sh(cowroot() + " -- /bin/sh -c " + q("chroot " + b.base + " /bin/sh -c 'touch /x'; echo $?") + " 2>&1");
+  CHECK(ch.out.find("cowroot: chroot " + b.base + ": in a sealed base, whose clones share its files: refused") !=
+        std::string::npos);
+  CHECK(ch.out.substr(ch.out.size() - 4) == "125\n");
+  CHECK(!exists(b.base + "/x"));
+  CHECK(!exists(b.base + "/etc/x"));
   CHECK(sh(cowroot() + " verify " + q(b.base)).status == 0);
   // A change behind everyone's back is reported.
   REQUIRE(chmod((b.base + "/etc/motd").c_str(), 0644) == 0);

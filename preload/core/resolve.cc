@@ -1084,6 +1084,32 @@ int inside_realpath(int dirfd, const char* path, char* out, size_t n) {
   return put(out, n, top, strlen(top)) ? 0 : -ENAMETOOLONG;
 }
 
+namespace {
+// Whether the host directory `host` is or lies in a sealed base (X with
+// X.cowroot/manifest: a cached image's root, `cowroot seal X`), which goes
+// into base.
+bool in_sealed_base(const char* host, char* base, size_t n) {
+  size_t hl = strlen(host);
+  PathBuf probe;
+  for (size_t end = hl; end > 1; ) {
+    if (end + sizeof ".cowroot/manifest" > sizeof probe) return false;
+    memcpy(probe, host, end);
+    memcpy(probe + end, ".cowroot/manifest", sizeof ".cowroot/manifest");
+    struct statx sx;
+    if (sys::raw(SYS_statx, AT_FDCWD, (long)probe, AT_SYMLINK_NOFOLLOW, STATX_TYPE, (long)&sx) == 0 &&
+        S_ISREG(sx.stx_mode)) {
+      if (end >= n) return false;
+      memcpy(base, host, end);
+      base[end] = 0;
+      return true;
+    }
+    while (end > 1 && host[end - 1] != '/') end--;
+    if (end > 1) end--;  // the '/' before the last component
+  }
+  return false;
+}
+}  // namespace
+
 int root_chroot(const char* path) {
   if (!g_root.active) {
     // chroot() in a session without a root: the directory becomes the
@@ -1096,6 +1122,16 @@ int root_chroot(const char* path) {
     if (!ok) return -ENOENT;
     size_t hl = strlen(host);
     if (hl == 1) return 0;  // chroot("/") changes nothing
+    // A sealed base is no session's root (cli/session.cc refuses it for
+    // -r): what ran there would write into the base, and into every clone
+    // made after.
+    PathBuf base;
+    if (in_sealed_base(host, base, sizeof base)) {
+      errline("chroot ", host,
+              ": in a sealed base, whose clones share its files: refused (run in a clone of it: "
+              "cowroot run --base, cowroot clone)");
+      return -EPERM;
+    }
     memcpy(g_root.top, host, hl + 1);
     g_root.top_len = hl;
     memcpy(g_root.croot, "/", 2);
