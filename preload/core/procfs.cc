@@ -224,6 +224,56 @@ void publish_ids() {
   }
   const char* old = reinterpret_cast<const char*>(f[50]);
   size_t ol = (size_t)(f[51] - f[50]);
+  // What the block says now. Nothing is done where it no longer holds the
+  // ids (a daemon wrote its title over it), or where they are the same (a
+  // set*id call that changed nothing others see).
+  char want[9 * 40 + kMaxGroups * 11 + 64];
+  size_t wl = 0;
+  {
+    const Ids& u = g_session.uid;
+    const Ids& g = g_session.gid;
+    wl += put_var(want + wl, "FAKEROOTUID=", u.r);
+    wl += put_var(want + wl, "FAKEROOTEUID=", u.e);
+    wl += put_var(want + wl, "FAKEROOTSUID=", u.s);
+    wl += put_var(want + wl, "FAKEROOTFUID=", u.f);
+    wl += put_var(want + wl, "FAKEROOTGID=", g.r);
+    wl += put_var(want + wl, "FAKEROOTEGID=", g.e);
+    wl += put_var(want + wl, "FAKEROOTSGID=", g.s);
+    wl += put_var(want + wl, "FAKEROOTFGID=", g.f);
+    memcpy(want + wl, "COWROOT_GROUPS=", 15);
+    wl += 15;
+    for (int i = 0; i < g_session.ngroups; i++) {
+      if (i) want[wl++] = ',';
+      wl += put_num(want + wl, g_session.groups[i]);
+    }
+    want[wl++] = 0;
+  }
+  bool holds = false, same = true;
+  for (size_t i = 0; i < ol;) {
+    size_t l = strnlen(old + i, ol - i);
+    // (Groups alone are not worth a new block: sshd's listener sets them,
+    // and a title it writes later would be cut.)
+    if (ours_to_publish(old + i) && strncmp(old + i, "COWROOT_GROUPS=", 15) != 0) {
+      if (!strncmp(old + i, "FAKEROOTEUID=", 13)) holds = true;
+      // The same string among the wanted ones?
+      bool found = false;
+      for (size_t k = 0; k < wl && !found;) {
+        size_t kl = strlen(want + k);
+        found = kl == l && !memcmp(want + k, old + i, l);
+        k += kl + 1;
+      }
+      if (!found) same = false;
+    }
+    i += l + 1;
+  }
+  // A title already running past the arguments into this area (the last
+  // byte of the argument block is no longer its NUL: nginx's workers, set
+  // by their master) would be cut by a new block: left as it is.
+  bool title_over = f[49] > f[48] && reinterpret_cast<const char*>(f[49])[-1] != 0 && f[49] == f[50];
+  if (!holds || same || title_over) {
+    g_publishing.store(false, std::memory_order_release);
+    return;
+  }
   size_t cap = (ol + 9 * 40 + (size_t)kMaxGroups * 11 + 64 + 4095) & ~(size_t)4095;
   long m = sys::raw(SYS_mmap, 0, (long)cap, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
   if (m < 0 && m > -4096) {
@@ -241,23 +291,8 @@ void publish_ids() {
     }
     i += l + 1;
   }
-  const Ids& u = g_session.uid;
-  const Ids& g = g_session.gid;
-  o += put_var(out + o, "FAKEROOTUID=", u.r);
-  o += put_var(out + o, "FAKEROOTEUID=", u.e);
-  o += put_var(out + o, "FAKEROOTSUID=", u.s);
-  o += put_var(out + o, "FAKEROOTFUID=", u.f);
-  o += put_var(out + o, "FAKEROOTGID=", g.r);
-  o += put_var(out + o, "FAKEROOTEGID=", g.e);
-  o += put_var(out + o, "FAKEROOTSGID=", g.s);
-  o += put_var(out + o, "FAKEROOTFGID=", g.f);
-  memcpy(out + o, "COWROOT_GROUPS=", 15);
-  o += 15;
-  for (int i = 0; i < g_session.ngroups; i++) {
-    if (i) out[o++] = ',';
-    o += put_num(out + o, g_session.groups[i]);
-  }
-  out[o++] = 0;
+  memcpy(out + o, want, wl);
+  o += wl;
   prctl_mm_map mm{};
   mm.start_code = f[26];
   mm.end_code = f[27];
