@@ -600,10 +600,12 @@ TEST_CASE("getauxval(AT_EXECFN) names the program and AT_BASE is its loader's ba
              "#include <stdio.h>\n#include <sys/auxv.h>\n"
              "int main(void) { const char* e = (const char*)getauxval(AT_EXECFN);\n"
              "  printf(\"%s %d\\n\", e ? e : \"(none)\", getauxval(AT_BASE) != 0); return 0; }\n");
-  REQUIRE(sh("mkdir -p " + q(r + "/opt/ax") + " && cc -o " + q(r + "/opt/ax/aux") + " " + q(d / "aux.c") + " 2>&1")
+  REQUIRE(sh("mkdir -p " + q(r + "/opt/ax") + " && cc -o " + q(r + "/opt/ax/aux") + " " + q(d / "aux.c") +
+             " && cc -static -o " + q(r + "/opt/ax/aux-static") + " " + q(d / "aux.c") + " 2>&1")
               .status == 0);
-  auto out = in_root("/opt/ax/aux; cd /opt && env -i ax/aux");
-  CHECK_MESSAGE(out.out == "/opt/ax/aux 1\n/opt/ax/aux 1\n", out.out);
+  auto out = in_root("/opt/ax/aux; cd /opt && env -i ax/aux; /opt/ax/aux-static");
+  // (A static program has no loader: AT_BASE 0, as the kernel gives it.)
+  CHECK_MESSAGE(out.out == "/opt/ax/aux 1\n/opt/ax/aux 1\n/opt/ax/aux-static 0\n", out.out);
   auto first = sh(cowroot() + " -r " + q(r) + " -- /opt/ax/aux 2>&1");
   CHECK_MESSAGE(first.out == "/opt/ax/aux 1\n", first.out);
 }

@@ -67,8 +67,10 @@ extern "C" __attribute__((visibility("hidden"))) [[noreturn]] void cr_static_mai
   cr::wrap::program_auxv(auxv, sizeof auxv / sizeof auxv[0]);
   uint64_t cur;
   asm volatile("mov %%rsp, %0" : "=r"(cur));
+  // AT_EXECFN: the program as the root knows it, not its host path.
+  const char* execfn = g_root.active && g_root.exe[0] ? g_root.exe : path;
   long* stack = elf::build_stack(
-      cur - 65536, argc - 2, argv + 2, environ, [](const char*) { return true; }, nullptr, auxv, im, 0, path);
+      cur - 65536, argc - 2, argv + 2, environ, [](const char*) { return true; }, nullptr, auxv, im, 0, execfn);
   {  // the kernel's auxiliary vector its, and a debugger that started it shown it: mapped, not yet run
     long* q = stack + 1 + stack[0] + 1;
     while (*q) q++;
