@@ -70,7 +70,11 @@ int build_verbs(const std::string& verb, int argc, char** argv) {
     if (val("--suite", &spec.suite)) spec.given_suite = true;
     else if (val("--variant", &spec.variant)) spec.given_variant = true;
     else if (val("--include", &spec.include)) spec.given_include = true;
-    else if (val("--mirror", &spec.mirror)) spec.given_mirror = true;
+    else if (val("--mirror", &spec.mirror)) {
+      // (An empty one would mean the host's: said, not taken silently.)
+      if (spec.mirror.empty()) usage_error("image " + verb + ": --mirror '': an empty URL (leave the option out for the host's mirror)");
+      spec.given_mirror = true;
+    }
     else if (val("--keyring", &spec.keyring)) continue;  // checks the archive's signature; not part of what an image is
     else if (val("--from", &layer.parent)) from = true;
     else if (val("--run", &layer.script)) steps = true;

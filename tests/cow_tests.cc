@@ -1180,6 +1180,11 @@ TEST_CASE("a --mirror debootstrap would not take is refused in one line before a
       CHECK(r.out == "cowroot: --mirror '" + mirror + "': " + why + "\n");
     }
   }
+  // An empty one, which would mean the host's mirror, is said too.
+  auto empty = sh(env + cowroot() + " image build bad --suite bookworm --mirror '' 2>&1");
+  CHECK(empty.status == 2);
+  CHECK(empty.out == "cowroot: image build: --mirror '': an empty URL (leave the option out for the host's mirror) "
+                     "(cowroot image --help)\n");
   CHECK_FALSE(exists(d / "runs"));  // debootstrap never ran
   CHECK(sh("ls -A " + q(d / "cache/cowroot/images") + " 2>/dev/null").out == "");
   // What debootstrap takes goes to it as given.

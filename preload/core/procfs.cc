@@ -143,6 +143,9 @@ int proc_open_status(const char* path, int flags) {
     // the process it was forked from, as far as anyone can tell (its
     // parent, which has not reaped it yet).
     if (const char* pp = strstr(in, "\nPPid:\t")) known = task_ids(strtol(pp + 7, nullptr, 10), &t);
+    // One whose parent is no process of the session (a daemon's, left to
+    // init): a process of the session all the same, never the real user.
+    if (!known) known = task_ids(sys::raw(SYS_getpid), &t);
   }
   if (!known) {
     sys::raw(SYS_lseek, fd, 0, SEEK_SET);
