@@ -70,6 +70,34 @@ inline bool map_range(const char** q, uint64_t* lo, uint64_t* hi) {
   return true;
 }
 
+// The rest of such a line: its device and inode (`id`, `idl` bytes, the
+// text as written: "MAJ:MIN INODE"), as numbers, and its path (nullptr for
+// an anonymous mapping). q is past the range (map_range).
+struct MapRest {
+  const char* id;
+  size_t idl;
+  uint64_t major, minor, ino;
+  const char* path;
+};
+inline void map_rest(const char* q, MapRest* m) {
+  for (int field = 0; field < 2; field++) {  // perms, offset
+    while (*q == ' ') q++;
+    while (*q && *q != ' ') q++;
+  }
+  while (*q == ' ') q++;
+  m->id = q;
+  m->major = hex_at(&q);
+  m->minor = 0;
+  if (*q == ':') q++, m->minor = hex_at(&q);
+  while (*q && *q != ' ') q++;
+  while (*q == ' ') q++;
+  m->ino = 0;
+  while (*q >= '0' && *q <= '9') m->ino = m->ino * 10 + (uint64_t)(*q++ - '0');
+  while (*q && *q != ' ') q++;
+  m->idl = (size_t)(q - m->id);
+  m->path = strchr(q, '/');
+}
+
 // The owner /proc shows for `path` (a host path under /proc/PID, /proc/self
 // or /proc/thread-self, owned for real by `real_uid`): the process's fake
 // effective ids when it is one of the session's. False: keep the kernel's.
@@ -84,10 +112,12 @@ int proc_open_status(const char* path, int flags);
 
 // Others know a process's fake ids from its environment (/proc/PID/environ:
 // what it was started with). After a change it made itself (a daemon
-// dropping to its user: dbus-daemon, nginx's workers), the kernel is shown
-// a copy of the environment block with the new ids (PR_SET_MM_MAP's
+// dropping to its user: dbus-daemon, sshd's [net] child), the kernel is
+// shown a copy of the environment block with the new ids (PR_SET_MM_MAP's
 // env_start and env_end, which need no privilege), so that ps -o user,
-// pgrep -u and start-stop-daemon --user see whom it runs as.
+// pgrep -u and start-stop-daemon --user see whom it runs as; not where a
+// process title already runs into the block (nginx's workers), nor for
+// groups alone (procfs.cc says why).
 void publish_ids();
 
 }  // namespace cr

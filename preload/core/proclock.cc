@@ -86,17 +86,10 @@ namespace {
 bool map_file(const char* line, uint64_t* lo, uint64_t* hi, const char** file, size_t* fl) {
   const char* p = line;
   if (!map_range(&p, lo, hi)) return false;
-  for (int field = 0; field < 2; field++) {  // perms, offset
-    while (*p == ' ') p++;
-    while (*p && *p != ' ') p++;
-  }
-  while (*p == ' ') p++;
-  *file = p;
-  for (int field = 0; field < 2; field++) {  // device, inode
-    while (*p && *p != ' ') p++;
-    if (field == 0) while (*p == ' ') p++;
-  }
-  *fl = (size_t)(p - *file);
+  MapRest m;
+  map_rest(p, &m);
+  *file = m.id;
+  *fl = m.idl;
   return *fl > 0;
 }
 

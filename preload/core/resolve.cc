@@ -980,17 +980,9 @@ bool exe_by_auxv(long pid, char* out, size_t n) {
     const char* q = l;
     uint64_t lo, hi;
     if (!map_range(&q, &lo, &hi) || phdr < lo || phdr >= hi) return false;
-    // PERMS OFFSET MAJ:MIN INODE PATH
-    while (*q == ' ') q++;
-    while (*q && *q != ' ') q++;  // the permissions
-    while (*q == ' ') q++;
-    hex_at(&q);  // the offset
-    while (*q == ' ') q++;
-    uint64_t major = hex_at(&q), minor = 0, ino = 0;
-    if (*q == ':') q++, minor = hex_at(&q);
-    while (*q == ' ') q++;
-    while (*q >= '0' && *q <= '9') ino = ino * 10 + (uint64_t)(*q++ - '0');
-    const char* file = strchr(q, '/');
+    MapRest mr;
+    map_rest(q, &mr);
+    const char* file = mr.path;
     if (!file) return true;
     // A file of the base the clone shared, given a copy of its own since
     // the program started (a write to it, touch): /proc names the mapping
@@ -1001,9 +993,9 @@ bool exe_by_auxv(long pid, char* out, size_t n) {
     struct statx now, was{};
     was.stx_mode = S_IFREG;
     was.stx_nlink = 2;
-    was.stx_ino = ino;
-    was.stx_dev_major = (uint32_t)major;
-    was.stx_dev_minor = (uint32_t)minor;
+    was.stx_ino = mr.ino;
+    was.stx_dev_major = (uint32_t)mr.major;
+    was.stx_dev_minor = (uint32_t)mr.minor;
     if (deleted_suffix(file, &fl) && fl - 10 < sizeof cut && cow_may_share(was)) {
       memcpy(cut, file, fl - 10);
       cut[fl - 10] = 0;
