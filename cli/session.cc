@@ -505,12 +505,12 @@ int run_session(const Options& o) {
     // share its files, so what a session wrote there would show in every
     // clone made after (and verify would find it). Sessions run in clones.
     // (Or a directory in one: its directories are as writable as the base's.)
-    std::string sealed = root;
-    while (sealed.size() > 1 && !is_file(sealed + ".cowroot/manifest")) sealed = sealed.substr(0, sealed.rfind('/'));
-    if (sealed.size() > 1 && sealed != root)
+    char sealed_buf[4096];
+    std::string sealed = cr::in_sealed_base(root.c_str(), sealed_buf, sizeof sealed_buf) ? sealed_buf : "";
+    if (!sealed.empty() && sealed != root)
       die(label + ": in the sealed base " + sealed + ", whose clones share its files: nothing is run in it (run in a " +
           "clone of it: `cowroot run --base " + sealed + " -- CMD`, or `cowroot clone " + sealed + " DEST`)");
-    if (is_file(root + ".cowroot/manifest")) {
+    if (sealed == root) {
       // A cached image's root is NAME/root beside NAME/info.
       std::string parent = root.substr(0, root.rfind('/'));
       bool image = root.size() > 5 && root.compare(root.size() - 5, 5, "/root") == 0 && is_file(parent + "/info");

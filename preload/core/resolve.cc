@@ -1076,10 +1076,6 @@ int inside_realpath(int dirfd, const char* path, char* out, size_t n) {
   return put(out, n, top, strlen(top)) ? 0 : -ENAMETOOLONG;
 }
 
-namespace {
-// Whether the host directory `host` is or lies in a sealed base (X with
-// X.cowroot/manifest: a cached image's root, `cowroot seal X`), which goes
-// into base.
 bool in_sealed_base(const char* host, char* base, size_t n) {
   size_t hl = strlen(host);
   PathBuf probe;
@@ -1100,8 +1096,6 @@ bool in_sealed_base(const char* host, char* base, size_t n) {
   }
   return false;
 }
-}  // namespace
-
 int root_chroot(const char* path) {
   if (!g_root.active) {
     // chroot() in a session without a root: the directory becomes the

@@ -103,6 +103,12 @@ inline void vm_check() {
   if (__builtin_expect(g_vm_pending, 0)) vm_parent_resume();
 }
 
+// Whether the host directory `host` is or lies in a sealed base (X with
+// X.cowroot/manifest: a cached image's root, `cowroot seal X`), whose path
+// goes into base (n bytes). No session's root may be one: its clones share
+// its files (the launcher's -r, the library's chroot).
+bool in_sealed_base(const char* host, char* base, size_t n);
+
 // Reads COWROOT_ROOT / COWROOT_CHROOT / COWROOT_BINDS / COWROOT_EXE.
 void root_init();
 // The root's configuration was replaced behind root_init's back (the
