@@ -409,12 +409,29 @@ EXPORT ssize_t sendto(int fd, const void* buf, size_t n, int flags, const struct
 }
 namespace {
 
+bool is_creds(const cmsghdr* c) {
+  return c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_CREDENTIALS && c->cmsg_len >= CMSG_LEN(sizeof(ucred));
+}
+
 bool has_creds(const msghdr* m) {
   if (!m || !m->msg_control || m->msg_controllen < sizeof(cmsghdr)) return false;
   for (cmsghdr* c = CMSG_FIRSTHDR(const_cast<msghdr*>(m)); c; c = CMSG_NXTHDR(const_cast<msghdr*>(m), c))
-    if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_CREDENTIALS && c->cmsg_len >= CMSG_LEN(sizeof(ucred)))
-      return true;
+    if (is_creds(c)) return true;
   return false;
+}
+
+// Calls f(ucred&) for each SCM_CREDENTIALS message of m's control data
+// (which must be writable), and writes back what f leaves.
+template <typename F>
+void each_creds(msghdr* m, F&& f) {
+  if (!has_creds(m)) return;
+  for (cmsghdr* c = CMSG_FIRSTHDR(m); c; c = CMSG_NXTHDR(m, c)) {
+    if (!is_creds(c)) continue;
+    ucred uc;
+    memcpy(&uc, CMSG_DATA(c), sizeof uc);
+    f(uc);
+    memcpy(CMSG_DATA(c), &uc, sizeof uc);
+  }
 }
 
 // SCM_CREDENTIALS (a Unix socket's ancillary credentials: sd_notify's,
@@ -431,28 +448,18 @@ const msghdr* creds_out(const msghdr* m, msghdr* copy, char* ctl, size_t cap) {
   copy->msg_control = ctl;
   const Ids& u = g_session.uid;
   const Ids& g = g_session.gid;
-  for (cmsghdr* c = CMSG_FIRSTHDR(copy); c; c = CMSG_NXTHDR(copy, c)) {
-    if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_CREDENTIALS || c->cmsg_len < CMSG_LEN(sizeof(ucred)))
-      continue;
-    ucred uc;
-    memcpy(&uc, CMSG_DATA(c), sizeof uc);
+  each_creds(copy, [&](ucred& uc) {
     if (uc.uid == u.r || uc.uid == u.e || uc.uid == u.s) uc.uid = g_session.real_uid;
     if (uc.gid == g.r || uc.gid == g.e || uc.gid == g.s) uc.gid = g_session.real_gid;
-    memcpy(CMSG_DATA(c), &uc, sizeof uc);
-  }
+  });
   return copy;
 }
 
 void creds_in(msghdr* m) {
   if (!has_creds(m)) return;
-  ensure();
-  long me = sys::raw(SYS_getpid);
-  for (cmsghdr* c = CMSG_FIRSTHDR(m); c; c = CMSG_NXTHDR(m, c)) {
-    if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_CREDENTIALS || c->cmsg_len < CMSG_LEN(sizeof(ucred)))
-      continue;
-    ucred uc;
-    memcpy(&uc, CMSG_DATA(c), sizeof uc);
-    if (uc.uid != g_session.real_uid || uc.pid <= 0) continue;
+  long me = sys::raw(SYS_getpid);  // (recvmsg made the session ready)
+  each_creds(m, [&](ucred& uc) {
+    if (uc.uid != g_session.real_uid || uc.pid <= 0) return;
     char v[16], w[16];
     if (uc.pid == me) {
       uc.uid = g_session.uid.r;
@@ -467,8 +474,7 @@ void creds_in(msghdr* m) {
       uc.uid = g_session.uid.r;
       uc.gid = g_session.gid.r;
     }
-    memcpy(CMSG_DATA(c), &uc, sizeof uc);
-  }
+  });
 }
 
 }  // namespace
