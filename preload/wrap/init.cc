@@ -265,15 +265,21 @@ void take_program_args(int argc, char** argv, char** envp) {
 // COWROOT_ARGV and the like) moved their NULL up: it is found as the first
 // run of entries after it that ends in AT_NULL and holds the AT_EXECFN
 // getauxval gives, below the argument block's strings (argv[0]).
+// The base of the loader that ran the program as its own: its map comes
+// after the program's, named as the program's PT_INTERP or nothing (run
+// as a program, it has no name of its own). 0 for none.
+uintptr_t loader_base() {
+  uintptr_t base = 0;
+  const link_map* first = first_loaded_object();
+  for (const link_map* m = first ? first->l_next : nullptr; m; m = m->l_next)
+    if (m->l_name && m->l_addr && (!m->l_name[0] || elf::is_loader_name(m->l_name))) base = m->l_addr;
+  return base;
+}
+
 void fix_program_auxv(char** argv, char** envp) {
   unsigned long execfn = getauxval(AT_EXECFN);
   if (!envp || !argv || !argv[0] || getauxval(AT_BASE) != 0 || !execfn) return;
-  // The loader's map: after the program's, named as the program's
-  // PT_INTERP or nothing (run as a program, it has no name of its own).
-  uintptr_t ldbase = 0;
-  const link_map* first = first_loaded_object();
-  for (const link_map* m = first ? first->l_next : nullptr; m; m = m->l_next)
-    if (m->l_name && m->l_addr && (!m->l_name[0] || elf::is_loader_name(m->l_name))) ldbase = m->l_addr;
+  uintptr_t ldbase = loader_base();
   if (!ldbase) return;
   char** w = envp;
   while (*w) w++;
@@ -404,11 +410,8 @@ void show_loaded_program() {
   if (!main || main->l_ld == _DYNAMIC) return;
   Elf64_auxv_t av[24];
   program_auxv(av, sizeof av / sizeof av[0]);
-  for (Elf64_auxv_t* a = av; a->a_type != AT_NULL; a++) {
-    if (a->a_type != AT_BASE || a->a_un.a_val) continue;
-    for (const link_map* m = main; m; m = m->l_next)
-      if (m->l_addr >= confine::kWinBase && m->l_addr < confine::kInterpTop) a->a_un.a_val = m->l_addr;
-  }
+  for (Elf64_auxv_t* a = av; a->a_type != AT_NULL; a++)
+    if (a->a_type == AT_BASE && !a->a_un.a_val) a->a_un.a_val = loader_base();
   show_program(av);
 #endif
 }
