@@ -88,7 +88,8 @@ int cmd_run(int argc, char** argv) {
     if (parent.empty()) parent = b[0] == '/' ? "/" : ".";
     // What a killed run left beside the base (its throwaway clone, its
     // sidecar, a clone it was making) goes first: no process has its PID.
-    cr::cloning::remove_stale(parent + "/.cowroot-run", "-", cr::cloning::clone_with_sidecar);
+    // What it left running there is stopped before.
+    cr::cloning::remove_stale(parent + "/.cowroot-run", "-", cr::cloning::clone_with_sidecar, stop_leftover_session);
     where = parent + "/.cowroot-run-" + std::to_string(getpid());
     // The throwaway clone goes beside its base (hard links stay on one
     // file system): a directory it cannot go in is named, not its

@@ -291,6 +291,11 @@ std::vector<pid_t> session_processes(const std::string& state_dir, pid_t* daemon
   return out;
 }
 
+void stop_leftover_session(const std::string& clone) {
+  std::string err;
+  if (stop_session(clone + ".cowroot/state", &err) < 0) fprintf(stderr, "cowroot: stopping what ran in %s: %s\n", clone.c_str(), err.c_str());
+}
+
 int stop_session(const std::string& state_dir, std::string* err) {
   int fd = cr::connect_daemon(state_dir.c_str());
   if (fd < 0) return 0;  // no daemon: nothing of the session runs

@@ -26,6 +26,10 @@ uint64_t socket_inode(int fd);
 // not an error. Returns how many processes were killed, or -1 with err set.
 int stop_session(const std::string& state_dir, std::string* err);
 
+// For cr::cloning::remove_stale's `before`: stops the session of a
+// leftover clone (what a killed run or test left running in it).
+void stop_leftover_session(const std::string& clone);
+
 // The processes of that session, as stop_session finds them (this one
 // and the daemon, into `daemon`, -1 when none answers, aside), by pid
 // order; none when no daemon answers.

@@ -12,6 +12,7 @@
 #include <atomic>
 #include <filesystem>
 #include <fstream>
+#include <functional>
 #include <thread>
 
 #include "fixture_util.h"
@@ -525,8 +526,7 @@ namespace {
 // program running in it (`cmd` starts it and writes its pid to /tmp/bg;
 // the tests' helper program is at /usr/bin/helper): the slot's path and
 // that program's pid.
-std::pair<std::string, pid_t> crash_with_root(const std::string& image,
-                                              const std::string& cmd = "sleep 30 >/dev/null 2>&1 & echo $! > /tmp/bg") {
+std::pair<std::string, pid_t> crash_with_root(const std::function<Image()>& image, const std::string& cmd) {
   int p[2];
   REQUIRE(pipe2(p, O_CLOEXEC) == 0);  // (what the child leaves running must not hold it)
   pid_t child = fork();
@@ -534,7 +534,7 @@ std::pair<std::string, pid_t> crash_with_root(const std::string& image,
   if (child == 0) {
     close(p[0]);
     try {
-      Root r(Image::get(small_image(image)));
+      Root r(image());
       std::string script = getenv("COWROOT_TEST_MKROOT");
       std::string helper = script.substr(0, script.rfind('/')) + "/helper";
       if (sh("cp " + q(helper) + " " + q(r.path() + "/usr/bin/helper")).status != 0) _exit(4);
@@ -558,7 +558,15 @@ std::pair<std::string, pid_t> crash_with_root(const std::string& image,
   size_t nl = got.find('\n');
   REQUIRE(nl != std::string::npos);
   std::string root = got.substr(0, nl);
-  return {root.substr(0, root.rfind('/')), (pid_t)std::stoi(got.substr(nl + 1))};
+  return {root, (pid_t)std::stoi(got.substr(nl + 1))};
+}
+
+// The same with a root of a cached image: the slot's path (the root's
+// directory).
+std::pair<std::string, pid_t> crash_with_root(const std::string& image,
+                                              const std::string& cmd = "sleep 30 >/dev/null 2>&1 & echo $! > /tmp/bg") {
+  auto [root, bg] = crash_with_root([&] { return Image::get(small_image(image)); }, cmd);
+  return {root.substr(0, root.rfind('/')), bg};
 }
 
 }  // namespace
@@ -570,6 +578,43 @@ TEST_CASE("a crashed test's slot, and what runs in it, are reclaimed by the next
   { Root next(Image::get(small_image())); }
   CHECK_FALSE(exists(slot));
   CHECK(ends_within(bg, 2000));
+}
+
+TEST_CASE("a crashed test's root of a directory base is removed by the next root of that base, once what runs in it is stopped") {
+  // What runs there may hold a port, a lock or a file the next test needs.
+  TempDir d;
+  REQUIRE(sh("cp -a " + q(base()) + " " + q(d / "base")).status == 0);
+  auto [root, bg] = crash_with_root([&] { return Image::at(d / "base"); },
+                                    "setsid sleep 30 >/dev/null 2>&1 & echo $! > /tmp/bg");
+  CHECK(root.rfind(d.path + "/.cowroot-fixture-", 0) == 0);
+  CHECK(exists(root));
+  CHECK(alive(bg));
+  { Root next(Image::at(d / "base")); }
+  CHECK_FALSE(exists(root));
+  CHECK_FALSE(exists(root + ".cowroot"));
+  CHECK(ends_within(bg, 2000));
+  if (alive(bg)) kill(bg, SIGKILL);
+}
+
+TEST_CASE("what a killed cowroot run left running in its throwaway clone is stopped by the next run of that base") {
+  TempDir d;
+  REQUIRE(sh("cp -a " + q(base()) + " " + q(d / "base")).status == 0);
+  // A run killed outright with its process group (a CI job's timeout):
+  // the launcher and its session's process get SIGKILL at once, while a
+  // daemon the command started (a session of its own) runs on.
+  auto r = sh("setsid -w " + cowroot_cmd() + " run --base " + q(d / "base") +
+              " -- sh -c 'setsid sh -c \"echo \\$\\$ > /tmp/bg; exec sleep 30\" </dev/null >/dev/null 2>&1 & "
+              "while [ ! -s /tmp/bg ]; do sleep 0.01; done; kill -KILL 0; sleep 30' >/dev/null 2>&1; echo $?");
+  CHECK(r.out == "137\n");
+  r = sh("cat " + q(d.path) + "/.cowroot-run-*/tmp/bg");
+  REQUIRE(r.status == 0);
+  pid_t bg = std::stoi(r.out);
+  CHECK(alive(bg));
+  r = sh(cowroot_cmd() + " run --base " + q(d / "base") + " -- sh -c :");
+  CHECK(r.status == 0);
+  CHECK(ends_within(bg, 2000));
+  if (alive(bg)) kill(bg, SIGKILL);
+  CHECK(sh("ls -a " + q(d.path)).out == ".\n..\nbase\n");
 }
 
 TEST_CASE("a crashed test's program that made itself not dumpable and wrote over its environment is stopped too") {

@@ -198,7 +198,8 @@ bool clone_with_sidecar(const std::string& tail) {
   return tail.empty() || tail == ".cowroot" || tail.rfind(".cowroot-new-", 0) == 0;
 }
 
-void remove_stale(const std::string& path, const std::string& infix, bool (*ours)(const std::string& tail)) {
+void remove_stale(const std::string& path, const std::string& infix, bool (*ours)(const std::string& tail),
+                  void (*before)(const std::string& leftover)) {
   size_t sl = path.rfind('/');
   std::string parent = parent_of(path), prefix = (sl == std::string::npos ? path : path.substr(sl + 1)) + infix;
   Fd dir(open(parent.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
@@ -216,6 +217,8 @@ void remove_stale(const std::string& path, const std::string& infix, bool (*ours
       stale.push_back(e);
     return 0;
   });
+  if (before)
+    for (auto& e : stale) before(parent + "/" + e);
   for (auto& e : stale) {
     struct stat st;
     std::string ignore;

@@ -95,8 +95,11 @@ std::string parent_rel(const std::string& rel);
 // `path`: the directories named NAME + `infix` + PID + a tail `ours`
 // accepts ("" included), where NAME is path's last name and no process
 // has that PID any more. Never a symlink, nothing not a directory of this
-// user's, and never into a mount.
-void remove_stale(const std::string& path, const std::string& infix, bool (*ours)(const std::string& tail));
+// user's, and never into a mount. `before`, when given, is called with
+// each leftover's path before anything is removed (a clone's session,
+// whose programs may outlive the process that ran them, is stopped so).
+void remove_stale(const std::string& path, const std::string& infix, bool (*ours)(const std::string& tail),
+                  void (*before)(const std::string& leftover) = nullptr);
 // An `ours` for remove_stale where each leftover is a whole clone: the
 // clone itself (tail ""), its sidecar (".cowroot"), and what cow_clone
 // left while making it (".cowroot-new-PID", ".side" too).
