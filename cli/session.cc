@@ -594,65 +594,98 @@ int run_session(const Options& o) {
     }
   }
 
-  int ready[2];
-  if (pipe2(ready, O_CLOEXEC) < 0) die(std::string("pipe: ") + strerror(errno));
-  pid_t dpid = fork();
-  if (dpid < 0) die(std::string("fork: ") + strerror(errno));
-  if (dpid == 0) {
-    setsid();
-    int wfd = dup(ready[1]);  // without O_CLOEXEC, for the daemon
-    std::string fdarg = std::to_string(wfd);
-    std::vector<const char*> args = {faked.c_str(), "--state", dir.c_str(), "--ready-fd", fdarg.c_str()};
-    if (ephemeral) args.push_back("--ephemeral");
-    if (!save.empty()) {
-      args.push_back("--save");
-      args.push_back(save.c_str());
+  constexpr int kAttempts = 5;
+  pid_t dpid = -1;
+  int live = -1, ctl = -1;
+  for (int attempt = 1;; attempt++) {
+    int ready[2];
+    if (pipe2(ready, O_CLOEXEC) < 0) die(std::string("pipe: ") + strerror(errno));
+    dpid = fork();
+    if (dpid < 0) die(std::string("fork: ") + strerror(errno));
+    if (dpid == 0) {
+      setsid();
+      int wfd = dup(ready[1]);  // without O_CLOEXEC, for the daemon
+      std::string fdarg = std::to_string(wfd);
+      std::vector<const char*> args = {faked.c_str(), "--state", dir.c_str(), "--ready-fd", fdarg.c_str()};
+      if (ephemeral) args.push_back("--ephemeral");
+      if (!save.empty()) {
+        args.push_back("--save");
+        args.push_back(save.c_str());
+      }
+      args.push_back(nullptr);
+      static const char* const env[] = {nullptr};
+      if (o.daemon_in_child) {
+        // The daemon's program, without starting it: what its exec would do
+        // first (close-on-exec descriptors, handlers, mask, environment),
+        // then its work. Named as the program is, for ps and pgrep.
+        as_if_exec();
+        environ = const_cast<char**>(env);
+        forget_environment_block();
+        prctl(PR_SET_NAME, "cowroot-faked", 0, 0, 0);
+        cr::faked_quick_exit();
+        _exit(cr::faked_main((int)args.size() - 1, const_cast<char**>(args.data())));
+      }
+      execve(faked.c_str(), const_cast<char* const*>(args.data()), const_cast<char* const*>(env));
+      fprintf(stderr, "cowroot: cannot run %s: %s\n", faked.c_str(), strerror(errno));
+      _exit(127);
     }
-    args.push_back(nullptr);
-    static const char* const env[] = {nullptr};
-    if (o.daemon_in_child) {
-      // The daemon's program, without starting it: what its exec would do
-      // first (close-on-exec descriptors, handlers, mask, environment),
-      // then its work. Named as the program is, for ps and pgrep.
-      as_if_exec();
-      environ = const_cast<char**>(env);
-      forget_environment_block();
-      prctl(PR_SET_NAME, "cowroot-faked", 0, 0, 0);
-      cr::faked_quick_exit();
-      _exit(cr::faked_main((int)args.size() - 1, const_cast<char**>(args.data())));
+    close(ready[1]);
+    char c;
+    ssize_t got;
+    do got = read(ready[0], &c, 1); while (got < 0 && errno == EINTR);
+    close(ready[0]);
+    if (got != 1) {
+      int st = 0;
+      waitpid(dpid, &st, 0);
+      // Exit 0 without a word: another session of this root has the daemon.
+      if (ephemeral || !WIFEXITED(st) || WEXITSTATUS(st) != 0) {
+        if (ephemeral) remove_dir(dir);
+        die("the daemon " + faked + " did not start");
+      }
+      dpid = -1;
     }
-    execve(faked.c_str(), const_cast<char* const*>(args.data()), const_cast<char* const*>(env));
-    fprintf(stderr, "cowroot: cannot run %s: %s\n", faked.c_str(), strerror(errno));
-    _exit(127);
+    // Two connections: `live` goes to the command (and whatever it starts:
+    // the session lives as long as one of them holds it), `ctl` stays here.
+    // `ctl` declares itself the launcher's (the one that may name the state
+    // file); `live` has spoken first, so no program of the session can.
+    // The daemon may end before this launcher gets to it: another
+    // session's, joined just as its last program went, or this one's own,
+    // which another session started at once joined and ended (its end
+    // leaves no grace). Then a daemon is started again, or another
+    // session's joined, a few times before that is said.
+    bool last = attempt == kAttempts;
+    auto again = [&](const std::string& why) {
+      if (last) die(why);
+      if (dpid > 0) waitpid(dpid, nullptr, WNOHANG);
+      dpid = -1;
+    };
+    live = connect_soon(dir);
+    if (live < 0) {
+      again("cannot connect to the daemon of " + dir + ": " + strerror(-live));
+      continue;
+    }
+    uint64_t ignored;
+    std::string answer;
+    if (request(live, cr::proto::kPing, "", &ignored, &answer) != 1) {
+      close(live);
+      again("the daemon of " + dir + " did not answer");
+      continue;
+    }
+    ctl = cr::connect_daemon(dir.c_str());
+    if (ctl < 0) {
+      close(live);
+      again("cannot connect to the daemon of " + dir + ": " + strerror(-ctl));
+      continue;
+    }
+    fcntl(ctl, F_SETFD, FD_CLOEXEC);
+    if (request(ctl, cr::proto::kControl, "", &ignored, &answer) != 1) {
+      close(live);
+      close(ctl);
+      again("the daemon of " + dir + " did not answer");
+      continue;
+    }
+    break;
   }
-  close(ready[1]);
-  char c;
-  ssize_t got;
-  do got = read(ready[0], &c, 1); while (got < 0 && errno == EINTR);
-  close(ready[0]);
-  if (got != 1) {
-    int st = 0;
-    waitpid(dpid, &st, 0);
-    // Exit 0 without a word: another session of this root has the daemon.
-    if (ephemeral || !WIFEXITED(st) || WEXITSTATUS(st) != 0) {
-      if (ephemeral) remove_dir(dir);
-      die("the daemon " + faked + " did not start");
-    }
-    dpid = -1;
-  }
-  // Two connections: `live` goes to the command (and whatever it starts:
-  // the session lives as long as one of them holds it), `ctl` stays here.
-  // `ctl` declares itself the launcher's (the one that may name the state
-  // file); `live` has spoken first, so no program of the session can.
-  int live = connect_soon(dir);
-  if (live < 0) die("cannot connect to the daemon of " + dir + ": " + strerror(-live));
-  uint64_t ignored;
-  std::string answer;
-  if (request(live, cr::proto::kPing, "", &ignored, &answer) != 1) die("the daemon of " + dir + " did not answer");
-  int ctl = cr::connect_daemon(dir.c_str());
-  if (ctl < 0) die("cannot connect to the daemon of " + dir + ": " + strerror(-ctl));
-  fcntl(ctl, F_SETFD, FD_CLOEXEC);
-  if (request(ctl, cr::proto::kControl, "", &ignored, &answer) != 1) die("the daemon of " + dir + " did not answer");
   st.close();
 
   cr::Session& s = cr::g_session;

@@ -172,6 +172,23 @@ TEST_CASE("kill -9 of a clone's daemon: its state is saved and kept, and the clo
   CHECK(slurp(d / "base/file") == "base\n");
 }
 
+TEST_CASE("sessions started and ended at once on one clone all run: one that joins a daemon as it ends starts another") {
+  // Parallel CI jobs on one clone: a session that finds another's daemon
+  // (its own exits without a word) could connect just as that one ended
+  // with its last program ("cannot connect to the daemon").
+  TempDir d;
+  const char* mkroot = getenv("COWROOT_TEST_MKROOT");
+  REQUIRE(mkroot);
+  auto made = sh("sh " + q(mkroot) + " " + q(d / "base") + " 2>&1");
+  REQUIRE_MESSAGE(made.status == 0, made.out);
+  REQUIRE(sh(cowroot() + " clone " + q(d / "base") + " " + q(d / "c") + " 2>/dev/null").status == 0);
+  std::string loop = "for i in $(seq 50); do " + cowroot() + " -r " + q(d / "c") + " -- sh -c : || echo failed; done";
+  auto r = sh("for j in 1 2 3; do (" + loop + ") & done 2>&1; wait");
+  CHECK(r.status == 0);
+  CHECK_MESSAGE(r.out == "", r.out);
+  CHECK(eventually([&] { return !daemon_of(d / "c.cowroot/state"); }));
+}
+
 TEST_CASE("LD_PRELOAD with COWROOT_STATE: the next program after a kill starts a daemon again, nothing is lost") {
   TempDir d;
   std::string lib = prefix() + "/lib/libcowroot.so", st = d / "st";
