@@ -510,6 +510,15 @@ int run_session(const Options& o) {
     if (!sealed.empty() && sealed != root)
       die(label + ": in the sealed base " + sealed + ", whose clones share its files: nothing is run in it (run in a " +
           "clone of it: `cowroot run --base " + sealed + " -- CMD`, or `cowroot clone " + sealed + " DEST`)");
+    // A directory in a clone: the clone's copy-on-write is its own
+    // session's (CLONE.cowroot), which a session of the directory would not
+    // have, and its files are its base's until that copies them.
+    char clone_buf[4096];
+    std::string clone = cr::in_clone(root.c_str(), clone_buf, sizeof clone_buf) ? clone_buf : "";
+    if (!clone.empty() && clone != root)
+      die(label + ": in the clone " + clone + ", whose files are its base's until its own session copies them: " +
+          "nothing is run in it (run in the clone: `cowroot -r " + clone + " -- chroot " + root.substr(clone.size()) +
+          " CMD`)");
     if (sealed == root) {
       // A cached image's root is NAME/root beside NAME/info.
       std::string parent = root.substr(0, root.rfind('/'));

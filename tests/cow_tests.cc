@@ -366,6 +366,28 @@ TEST_CASE("a clone whose record of shared files is gone or damaged: refused, or 
   CHECK(sh(cowroot() + " verify " + q(b.base)).status == 0);
 }
 
+TEST_CASE("a directory in a clone is no session's root, nor a clone a chroot of another session: the base stays as it was") {
+  // Its copy-on-write is the clone's own session's: a session of the
+  // directory, or one without a root chrooting into the clone, would
+  // write into the files the clone shares with its base.
+  Base b;
+  std::string c = b.clone("c");
+  mode_t mode = real_stat(b.base + "/etc/data").st_mode;
+  auto sub = b.in(c + "/etc", "chmod 666 /data; echo w >> /data; echo ran");
+  CHECK(sub.status == 1);
+  CHECK(sub.out == "cowroot: " + c + "/etc: in the clone " + c + ", whose files are its base's until its own session " +
+                       "copies them: nothing is run in it (run in the clone: `cowroot -r " + c + " -- chroot /etc CMD`)\n");
+  auto ch = sh(cowroot() + " -- /bin/sh -c " + q("chroot " + c + " /bin/sh -c 'chmod 666 /etc/data; echo w >> /etc/data'; echo $?") +
+               " 2>&1");
+  CHECK(ch.out.find("cowroot: chroot " + c + ": in the clone " + c + ", whose files are its base's until its own session "
+                    "copies them: refused") != std::string::npos);
+  CHECK(ch.out.substr(ch.out.size() - 4) == "125\n");
+  auto ch2 = sh(cowroot() + " -- /bin/sh -c " + q("chroot " + c + "/etc /bin/true; echo $?") + " 2>&1");
+  CHECK(ch2.out.substr(ch2.out.size() - 4) == "125\n");
+  CHECK(slurp(b.base + "/etc/data") == "base data\n");
+  CHECK(real_stat(b.base + "/etc/data").st_mode == mode);
+}
+
 TEST_CASE("cloning an unsealed base says once that it is unprotected") {
   Base b;
   auto r = sh(cowroot() + " clone " + q(b.base) + " " + q(b.dir / "c") + " 2>&1");

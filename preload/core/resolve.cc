@@ -1076,19 +1076,24 @@ int inside_realpath(int dirfd, const char* path, char* out, size_t n) {
   return put(out, n, top, strlen(top)) ? 0 : -ENAMETOOLONG;
 }
 
-bool in_sealed_base(const char* host, char* base, size_t n) {
-  size_t hl = strlen(host);
+namespace {
+
+// The nearest of `host` and the directories above it that has the sidecar
+// file X.cowroot/`mark`: its path into out (n bytes). False when none.
+bool in_tree_marked(const char* host, const char* mark, char* out, size_t n) {
+  size_t hl = strlen(host), ml = strlen(mark);
   PathBuf probe;
   for (size_t end = hl; end > 1; ) {
-    if (end + sizeof ".cowroot/manifest" > sizeof probe) return false;
+    if (end + sizeof ".cowroot/" + ml > sizeof probe) return false;
     memcpy(probe, host, end);
-    memcpy(probe + end, ".cowroot/manifest", sizeof ".cowroot/manifest");
+    memcpy(probe + end, ".cowroot/", 9);
+    memcpy(probe + end + 9, mark, ml + 1);
     struct statx sx;
     if (sys::raw(SYS_statx, AT_FDCWD, (long)probe, AT_SYMLINK_NOFOLLOW, STATX_TYPE, (long)&sx) == 0 &&
         S_ISREG(sx.stx_mode)) {
       if (end >= n) return false;
-      memcpy(base, host, end);
-      base[end] = 0;
+      memcpy(out, host, end);
+      out[end] = 0;
       return true;
     }
     while (end > 1 && host[end - 1] != '/') end--;
@@ -1096,6 +1101,13 @@ bool in_sealed_base(const char* host, char* base, size_t n) {
   }
   return false;
 }
+
+}  // namespace
+
+bool in_sealed_base(const char* host, char* base, size_t n) { return in_tree_marked(host, "manifest", base, n); }
+
+bool in_clone(const char* host, char* clone, size_t n) { return in_tree_marked(host, "base", clone, n); }
+
 int root_chroot(const char* path) {
   if (!g_root.active) {
     // chroot() in a session without a root: the directory becomes the
@@ -1116,6 +1128,16 @@ int root_chroot(const char* path) {
       errline("chroot ", host,
               ": in a sealed base, whose clones share its files: refused (run in a clone of it: "
               "cowroot run --base, cowroot clone)");
+      return -EPERM;
+    }
+    // Nor a clone, or a directory in one, from a session that is not the
+    // clone's own: its files are its base's until the clone's session
+    // copies them, and this one would write into them.
+    if (in_clone(host, base, sizeof base)) {
+      constexpr char kWhy[] = ", whose files are its base's until its own session copies them: refused (run in the clone: cowroot -r)";
+      size_t bl = strlen(base);
+      if (bl + sizeof kWhy <= sizeof base) memcpy(base + bl, kWhy, sizeof kWhy);
+      errline("chroot ", host, ": in the clone ", base);
       return -EPERM;
     }
     memcpy(g_root.top, host, hl + 1);

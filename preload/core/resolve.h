@@ -108,6 +108,8 @@ inline void vm_check() {
 // goes into base (n bytes). No session's root may be one: its clones share
 // its files (the launcher's -r, the library's chroot).
 bool in_sealed_base(const char* host, char* base, size_t n);
+// The same for a clone (X with X.cowroot/base): its path into clone.
+bool in_clone(const char* host, char* clone, size_t n);
 
 // Reads COWROOT_ROOT / COWROOT_CHROOT / COWROOT_BINDS / COWROOT_EXE.
 void root_init();
