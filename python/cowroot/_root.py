@@ -131,6 +131,12 @@ def _stat_result(st):
 # progress reaches the terminal as it goes.
 _build_output = contextlib.nullcontext
 
+# Told of every root kept for a failing test (Chroot.keep_failed, whoever
+# calls it: the root fixture, a TestCase, a ChrootFixture, a test's own
+# code), as on_keep_failed(test_name, where): the pytest plugin lists them
+# at the end of the run.
+_on_keep_failed = None
+
 
 class Image:
     """A base for roots: a cached image (built on first use) or any directory."""
@@ -357,7 +363,10 @@ class Chroot:
         rc = _capi.check(_capi.lib().cowroot_keep_failed(self._root(), _capi.fs(test_name), ctypes.byref(where)))
         if rc == 1:
             self.chroot_path = os.fsdecode(_capi.lib().cowroot_root_path(self._h))
-            return os.fsdecode(_capi.take(where.value))
+            where = os.fsdecode(_capi.take(where.value))
+            if _on_keep_failed is not None:
+                _on_keep_failed(os.fsdecode(test_name), where)
+            return where
         return None
 
     def __repr__(self):

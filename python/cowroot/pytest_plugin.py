@@ -55,10 +55,16 @@ def pytest_configure(config):
     keep = config.getoption("--cowroot-keep-failed")
     if keep:
         _capi.check(_capi.lib().cowroot_set_keep_failed(os.fsencode(os.path.abspath(keep))))
+    # Every root kept for a failing test is listed at the end of the run:
+    # the root fixture's, a TestCase's, a ChrootFixture's (whoever called
+    # Chroot.keep_failed).
+    _root._on_keep_failed = _note_kept
 
 
 def pytest_unconfigure(config):
     _root._build_output = contextlib.nullcontext
+    if _root._on_keep_failed is _note_kept:
+        _root._on_keep_failed = None
 
 
 @pytest.hookimpl(hookwrapper=True)
@@ -88,12 +94,26 @@ def pytest_runtest_teardown(item, nextitem):
 
 
 _kept = []  # (test id, where) of this run, said again at its end
+_running = []  # the node id of the test being run (its setup, call and teardown)
+
+
+def _note_kept(test_name, where):
+    # Named as pytest names the test that was running (a TestCase's or a
+    # ChrootFixture's keep gives unittest's id), else as the keeper did.
+    _kept.append((_running[-1] if _running else test_name, where))
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_protocol(item, nextitem):
+    _running.append(item.nodeid)
+    try:
+        yield
+    finally:
+        _running.pop()
 
 
 def _keep(item, chroot):
-    where = chroot.keep_failed(item.nodeid)
-    if where:
-        _kept.append((item.nodeid, where))
+    chroot.keep_failed(item.nodeid)  # (listed by _note_kept)
 
 
 def pytest_terminal_summary(terminalreporter):

@@ -452,3 +452,57 @@ def test_build_environment_is_refused_not_ignored():
 
     with pytest.raises(cowroot.Error, match="build_environment"):
         C()
+
+
+# ---- every root kept for a failing test is listed at the end of the run ----------
+
+KEEPERS = """
+    import fixtures
+    import cowroot.testing
+    from cowroot.fixture import ChrootFixture
+
+    def test_fixture_fails(root):
+        root.put("/etc/state", "root")
+        assert False
+
+    class TestUT(cowroot.testing.TestCase):
+        def test_ut_fails(self):
+            self.chroot.put("/etc/state", "ut")
+            self.fail("x")
+
+    class TestFX(fixtures.TestWithFixtures):
+        def test_fx_fails(self):
+            self.useFixture(ChrootFixture()).put("/etc/state", "fx")
+            self.fail("x")
+
+    def test_passes(root):
+        pass
+"""
+
+
+def kept_list(out):
+    """The lines of the end-of-run list of kept roots: {test: where}."""
+    if "roots of failing tests kept" not in out:
+        return {}
+    section = out.split("roots of failing tests kept", 1)[1].splitlines()[1:]
+    lines = {}
+    for line in section:
+        if line.startswith("=") or ": " not in line:
+            break
+        test, where = line.rsplit(": ", 1)
+        lines[test] = where
+    return lines
+
+
+def test_the_roots_kept_for_a_testcase_and_a_chroot_fixture_are_listed_too(tmp_path):
+    write(tmp_path, "test_keepers.py", KEEPERS)
+    kept = tmp_path / "kept"
+    status, out = run_pytest(tmp_path, "--cowroot-keep-failed", str(kept), "test_keepers.py")
+    assert status == 1 and counts(out) == {"failed": 3, "passed": 1}, out
+    roots = sorted(n for n in os.listdir(kept) if not n.endswith(".cowroot"))
+    assert len(roots) == 3, roots
+    listed = kept_list(out)
+    assert listed == {"test_keepers.py::test_fixture_fails": str(kept / "test_keepers.py__test_fixture_fails"),
+                      "test_keepers.py::TestUT::test_ut_fails": str(kept / "test_keepers.TestUT.test_ut_fails"),
+                      "test_keepers.py::TestFX::test_fx_fails": str(kept / "test_keepers.TestFX.test_fx_fails")}, out
+    assert sorted((kept / n / "etc" / "state").read_text() for n in roots) == ["fx", "root", "ut"]

@@ -326,6 +326,13 @@ def test_a_failing_tests_root_is_kept_under_COWROOT_KEEP_FAILED(tmp_path, monkey
         result = run_tests(UT, FX)
     finally:
         lib.cowroot_set_keep_failed(request_reset)
+        # (This pytest run's plugin was told of them, as of any kept root:
+        # taken off its end-of-run list, they are this test's own, removed
+        # with tmp_path.)
+        import cowroot.pytest_plugin as plugin
+        told = [e for e in plugin._kept if e[1].startswith(str(kept) + os.sep)]
+        plugin._kept[:] = [e for e in plugin._kept if e not in told]
+    assert len(told) == 2, told
     assert len(result.failures) == 2 and not result.errors, result.output
     roots = sorted(n for n in os.listdir(kept) if not n.endswith(".cowroot"))
     assert len(roots) == 2 and all(n.endswith("test_fails") for n in roots), roots
