@@ -116,6 +116,23 @@ def _keep(item, chroot):
     chroot.keep_failed(item.nodeid)  # (listed by _note_kept)
 
 
+# pytest-xdist: a worker's kept roots go to the controller with what the
+# worker sends at its end (config.workeroutput), and the controller lists
+# them with its own. (Hooks of xdist's only: optional, so that the plugin
+# loads without it.)
+def pytest_sessionfinish(session):
+    output = getattr(session.config, "workeroutput", None)
+    if output is not None:
+        output["cowroot_kept"] = [[test, where] for test, where in _kept]
+        del _kept[:]
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_testnodedown(node, error):
+    for test, where in (getattr(node, "workeroutput", None) or {}).get("cowroot_kept", ()):
+        _kept.append((test, where))
+
+
 def pytest_terminal_summary(terminalreporter):
     # (The library's own line goes to the test's captured stderr, which
     # pytest shows only with a failing phase's report: not for a root

@@ -506,3 +506,15 @@ def test_the_roots_kept_for_a_testcase_and_a_chroot_fixture_are_listed_too(tmp_p
                       "test_keepers.py::TestUT::test_ut_fails": str(kept / "test_keepers.TestUT.test_ut_fails"),
                       "test_keepers.py::TestFX::test_fx_fails": str(kept / "test_keepers.TestFX.test_fx_fails")}, out
     assert sorted((kept / n / "etc" / "state").read_text() for n in roots) == ["fx", "root", "ut"]
+
+
+def test_the_roots_kept_by_xdist_workers_are_listed_by_the_controller(tmp_path):
+    write(tmp_path, "test_keepers.py", KEEPERS)
+    kept = tmp_path / "kept"
+    status, out = run_pytest(tmp_path, "-p", "xdist", "-n", "2", "--cowroot-keep-failed", str(kept), "test_keepers.py")
+    assert status == 1 and counts(out) == {"failed": 3, "passed": 1}, out
+    assert sorted(kept_list(out)) == ["test_keepers.py::TestFX::test_fx_fails",
+                                      "test_keepers.py::TestUT::test_ut_fails",
+                                      "test_keepers.py::test_fixture_fails"], out
+    assert sorted(kept_list(out).values()) == sorted(str(kept / n) for n in os.listdir(kept)
+                                                     if not n.endswith(".cowroot")), out
