@@ -144,6 +144,35 @@ def pytest_terminal_summary(terminalreporter):
         del _kept[:]
 
 
+def _in_cowroot(path):
+    """Whether pytest's collection must not go into `path`: a cowroot root
+    or what belongs to one (a kept root of --cowroot-keep-failed, a root
+    or a base under the project): a whole Debian tree whose packages ship
+    test_*.py files and whose /dev/fd is a symlink into /proc. A clone is a
+    directory D beside its sidecar D.cowroot; a directory base's clones
+    are .cowroot-fixture-*, a sealed base's or an image's pool of roots
+    BASE.runs. One stat for most paths (D.cowroot), one more for a name
+    that ends in .cowroot or .runs."""
+    name = os.path.basename(path)
+    if name.startswith(".cowroot-fixture-") or name == ".cowroot-refreshed":
+        return True
+    for suffix in (".cowroot", ".runs"):
+        if name.endswith(suffix) and len(name) > len(suffix) and os.path.lexists(path[:-len(suffix)]):
+            return True
+    return os.path.isdir(path + ".cowroot")
+
+
+# Not collected there, with or without --cowroot-keep-failed in this run
+# (the last run's kept roots are still there). pytest 7 named the hook's
+# path collection_path (a pathlib.Path); pytest 6 had only path.
+if int(pytest.__version__.split(".")[0]) >= 7:
+    def pytest_ignore_collect(collection_path):
+        return True if _in_cowroot(str(collection_path)) else None
+else:
+    def pytest_ignore_collect(path):
+        return True if _in_cowroot(str(path)) else None
+
+
 _images = {}
 
 

@@ -518,3 +518,40 @@ def test_the_roots_kept_by_xdist_workers_are_listed_by_the_controller(tmp_path):
                                       "test_keepers.py::test_fixture_fails"], out
     assert sorted(kept_list(out).values()) == sorted(str(kept / n) for n in os.listdir(kept)
                                                      if not n.endswith(".cowroot")), out
+
+
+# ---- pytest never collects inside a cowroot root under the project ---------------
+
+def test_pytest_does_not_collect_inside_kept_roots_or_other_cowroot_trees(tmp_path):
+    # A root kept inside the project (--cowroot-keep-failed=kept) holds what
+    # Debian packages ship (test_*.py files) and a /dev/fd into /proc: the
+    # next run, with the option or without it, collects none of it.
+    write(tmp_path, "test_plant.py", """
+        import os
+
+        def test_plants(root):
+            root.makedirs("/usr/lib/python3/dist-packages/shipped")
+            root.put("/usr/lib/python3/dist-packages/shipped/test_shipped.py", "def test_shipped():\\n    assert 0\\n")
+            root.makedirs("/srv")
+            root.symlink("/proc/self/fd", "/srv/fd")
+            assert not os.environ.get("PLANT_FAILS")
+    """)
+    status, out = run_pytest(tmp_path, "--cowroot-keep-failed=kept", env={"PLANT_FAILS": "1"})
+    assert status == 1 and counts(out) == {"failed": 1}, out
+    assert (tmp_path / "kept" / "test_plant.py__test_plants" / "usr" / "lib" / "python3" / "dist-packages" /
+            "shipped" / "test_shipped.py").exists()
+    # Other cowroot trees: a pool of roots (BASE.runs beside BASE), a
+    # directory base's clone (collected when norecursedirs lets pytest go
+    # into dot directories); a directory that only ends in .runs is not one.
+    for d in ("pool.runs/1", "pool", ".cowroot-fixture-1-1-abcdefgh", "notes.runs"):
+        (tmp_path / d).mkdir(parents=True)
+    for d in ("pool.runs/1", ".cowroot-fixture-1-1-abcdefgh"):
+        write(tmp_path / d, "test_inside.py", "def test_inside():\n    assert 0\n")
+    write(tmp_path / "notes.runs", "test_notes.py", "def test_notes():\n    pass\n")
+    write(tmp_path, "pytest.ini", "[pytest]\nnorecursedirs = nothing-to-skip\n")
+    for args in ((), ("--cowroot-keep-failed=kept",)):
+        status, out = run_pytest(tmp_path, *args)
+        assert status == 0 and counts(out) == {"passed": 2}, out
+    # (Without the plugin, pytest would go into them all.)
+    status, out = run_pytest(tmp_path, "-p", "no:cowroot", "--co")
+    assert status != 0 and "kept/test_plant.py__test_plants" in out, out
