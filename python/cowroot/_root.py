@@ -152,16 +152,30 @@ class Image:
     def get(cls, name=None, suite=None, variant=None, include=(), mirror=None):
         """The cached image with these options (Debian bookworm minbase by
         default), built once by debootstrap under cowroot and shared with
-        `cowroot run`; its identity is all its options."""
+        `cowroot run`; its identity is all its options. The suite defaults
+        to the name, else bookworm (as the C++ ImageOptions::suite): a new
+        image with a name of its own, name="app", include=[...], needs
+        suite= too."""
         if isinstance(include, (str, bytes, os.PathLike)):
             raise TypeError("cowroot: Image.get: include is a list of package names, not a string (%r): "
                             "include=[%r]" % (include, include))
         lib = _capi.lib()
         inc, n = _capi.strings(include)
         opt = lambda s: _capi.fs(s) if s else None  # noqa: E731
-        with _build_output():
-            h = _interruptibly(lambda: lib.cowroot_image_get(opt(name), opt(suite), opt(variant), inc, n,
-                                                             opt(mirror)))
+        try:
+            with _build_output():
+                h = _interruptibly(lambda: lib.cowroot_image_get(opt(name), opt(suite), opt(variant), inc, n,
+                                                                 opt(mirror)))
+        except Error as e:
+            # The name was taken for the suite (its default): say what to
+            # give, in this API's words (the line is the command's).
+            missing = name and not suite and \
+                e.message.startswith("cowroot: no image %s, and debootstrap knows no suite " % os.fsdecode(name))
+            if missing:
+                raise _capi.error("%s; the suite defaults to the name: to build image %s, give suite= (the Debian "
+                                  "or Ubuntu release to build it from, e.g. suite=\"bookworm\")"
+                                  % (e.message, os.fsdecode(name))) from None
+            raise
         return cls(h)
 
     @classmethod

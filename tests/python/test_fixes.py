@@ -555,3 +555,25 @@ def test_pytest_does_not_collect_inside_kept_roots_or_other_cowroot_trees(tmp_pa
     # (Without the plugin, pytest would go into them all.)
     status, out = run_pytest(tmp_path, "-p", "no:cowroot", "--co")
     assert status != 0 and "kept/test_plant.py__test_plants" in out, out
+
+
+# ---- a new image with a name of its own needs a suite: the error says so ---------
+
+def test_a_named_image_without_a_suite_says_to_give_suite(tmp_path, monkeypatch):
+    # The suite defaults to the name (as in C++): "accpy" is no suite
+    # debootstrap knows, and the error says what to pass; nothing is built.
+    cache = tmp_path / "cache"
+    monkeypatch.setenv("XDG_CACHE_HOME", str(cache))
+    with pytest.raises(cowroot.Error, match=r"^cowroot: no image accpy, and debootstrap knows no suite accpy .*"
+                                            r"the suite defaults to the name: .*give suite= "):
+        cowroot.Image.get(name="accpy", include=["less"])
+    write(tmp_path, "test_named.py", """
+        import pytest
+
+        @pytest.mark.cowroot(name="accpy", include=["less"])
+        def test_it(root):
+            pass
+    """)
+    status, out = run_pytest(tmp_path, "test_named.py", env={"XDG_CACHE_HOME": str(cache)})
+    assert status != 0 and "no image accpy" in out and "give suite=" in out, out
+    assert not (cache / "cowroot" / "images").exists() or not os.listdir(cache / "cowroot" / "images"), out
