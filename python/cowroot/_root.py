@@ -116,6 +116,20 @@ def _text(b):
     return b.decode("utf-8", "surrogateescape")
 
 
+def _data(helper, name, value):
+    """A str (as UTF-8) or a bytes-like object (bytes, bytearray,
+    memoryview) as bytes; anything else is a TypeError, as a file's
+    write() raises (bytes() of it would take 5 for five NUL bytes and a
+    list of ints for their bytes)."""
+    if isinstance(value, str):
+        return value.encode()
+    try:
+        return bytes(memoryview(value))
+    except TypeError:
+        raise TypeError("%s: %s must be str or bytes (or bytearray, memoryview), not %s"
+                        % (helper, name, type(value).__name__)) from None
+
+
 def _stat_result(st):
     ns = lambda s, n: s * 1000000000 + n  # noqa: E731
     return os.stat_result(
@@ -412,7 +426,7 @@ class Chroot:
             o.env, o.n_env = _capi.strings(items)
             keep.append(o.env)
         if input is not None:
-            data = input.encode() if isinstance(input, str) else bytes(input)
+            data = _data("run", "input", input)
             o.input, o.input_len = data, len(data)
         if binds:
             o.binds, o.n_binds = _capi.strings(binds)
@@ -519,10 +533,11 @@ class Chroot:
         return data.decode(encoding) if encoding else data
 
     def put(self, inside, contents, chmod=None):
-        """Writes contents (str or bytes) to the file. A new file is root's,
-        mode `chmod` (default 0o644); an existing one keeps its owner and
-        mode unless `chmod` is given."""
-        data = contents.encode() if isinstance(contents, str) else bytes(contents)
+        """Writes contents (str, as UTF-8, or bytes; also a bytearray or
+        memoryview) to the file; anything else is a TypeError, as with a
+        file's write(). A new file is root's, mode `chmod` (default 0o644);
+        an existing one keeps its owner and mode unless `chmod` is given."""
+        data = _data("put", "contents", contents)
         mode = -1 if chmod is None else int(chmod)
         _capi.check(_capi.lib().cowroot_write(self._root(), _capi.fs(inside), data, len(data), mode))
 
@@ -631,8 +646,8 @@ class Chroot:
 
     def write_temporary_file(self, contents):
         """A new file under the root's /tmp (mode 0600, root's) holding
-        contents: (host path, inside path)."""
-        data = contents.encode() if isinstance(contents, str) else bytes(contents)
+        contents (as put takes them): (host path, inside path)."""
+        data = _data("write_temporary_file", "contents", contents)
         host, inside = ctypes.c_void_p(), ctypes.c_void_p()
         _capi.check(_capi.lib().cowroot_write_temporary_file(self._root(), data, len(data), ctypes.byref(host),
                                                              ctypes.byref(inside)))

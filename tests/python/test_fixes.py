@@ -577,3 +577,28 @@ def test_a_named_image_without_a_suite_says_to_give_suite(tmp_path, monkeypatch)
     status, out = run_pytest(tmp_path, "test_named.py", env={"XDG_CACHE_HOME": str(cache)})
     assert status != 0 and "no image accpy" in out and "give suite=" in out, out
     assert not (cache / "cowroot" / "images").exists() or not os.listdir(cache / "cowroot" / "images"), out
+
+
+# ---- contents are str or bytes: anything else is a TypeError ---------------------
+
+def test_contents_that_are_not_str_or_bytes_are_a_type_error_and_nothing_is_written(root):
+    # bytes(5) is five NUL bytes and bytes([104, 105]) is b"hi": a file's
+    # write() refuses both, and so do put (write), write_temporary_file and
+    # run's input.
+    for bad in (5, [104, 105], None, 1.5, {"a": 1}):
+        with pytest.raises(TypeError, match=r"^put: contents must be str or bytes.*not %s$" % type(bad).__name__):
+            root.put("/etc/x", bad)
+        with pytest.raises(TypeError, match="put: contents"):
+            root.write("/etc/x", bad)
+        with pytest.raises(TypeError, match="write_temporary_file: contents"):
+            root.write_temporary_file(bad)
+        if bad is not None:
+            with pytest.raises(TypeError, match="run: input"):
+                root.run(["cat"], input=bad)
+    assert not root.lexists("/etc/x")
+    # str, bytes and the other bytes-like objects are taken.
+    for good, want in (("hi\n", b"hi\n"), (b"h\0i", b"h\0i"), (bytearray(b"ba"), b"ba"),
+                       (memoryview(b"mv"), b"mv")):
+        root.put("/etc/x", good)
+        assert root.read("/etc/x") == want
+        assert root.run(["cat"], input=good, text=False).stdout == want
