@@ -7,6 +7,7 @@ import sys
 import threading
 import grp
 import io
+import operator
 import os
 import posixpath
 import pwd
@@ -128,6 +129,23 @@ def _data(helper, name, value):
     except TypeError:
         raise TypeError("%s: %s must be str or bytes (or bytearray, memoryview), not %s"
                         % (helper, name, type(value).__name__)) from None
+
+
+def _number(helper, name, value, low=0, high=0xFFFFFFFF, kind="an integer"):
+    """An integer argument (an int, or what has __index__, as os.chmod
+    takes): anything else (a str, a float) is a TypeError naming the helper
+    and the argument, as os.chmod's, rather than ctypes' ArgumentError or
+    int()'s reading of "755" as decimal; out of the C type's range an
+    OverflowError, rather than a number silently cut to its low bits."""
+    try:
+        n = operator.index(value)
+    except TypeError:
+        hint = " (an octal mode is 0o%s, or int(%r, 8))" % (value, value) \
+            if isinstance(value, str) and name in ("mode", "chmod") and value.isdigit() else ""
+        raise TypeError("%s: %s must be %s, not %s%s" % (helper, name, kind, type(value).__name__, hint)) from None
+    if not low <= n <= high:
+        raise OverflowError("%s: %s %d is out of range (%d to %d)" % (helper, name, n, low, high))
+    return n
 
 
 def _stat_result(st):
@@ -538,7 +556,7 @@ class Chroot:
         file's write(). A new file is root's, mode `chmod` (default 0o644);
         an existing one keeps its owner and mode unless `chmod` is given."""
         data = _data("put", "contents", contents)
-        mode = -1 if chmod is None else int(chmod)
+        mode = -1 if chmod is None else _number("put", "chmod", chmod, 0, 0x7FFFFFFF)
         _capi.check(_capi.lib().cowroot_write(self._root(), _capi.fs(inside), data, len(data), mode))
 
     write = put
@@ -573,12 +591,14 @@ class Chroot:
 
     def mkdir(self, inside, mode=0o755):
         """Makes the directory (its parent must exist; it must not)."""
+        mode = _number("mkdir", "mode", mode)
         _capi.check(_capi.lib().cowroot_mkdir(self._root(), _capi.fs(inside), mode, 0))
 
     def makedirs(self, inside, mode=0o755):
         """Makes the directory and its missing parents (an existing
         directory is fine, and left as it is). As os.makedirs, `mode` is
         the new leaf's: missing parents get the default, 0o755."""
+        mode = _number("makedirs", "mode", mode)
         p = "/" + os.fsdecode(_capi.fs(inside)).strip("/")
         parent = posixpath.dirname(p)
         lib, root = _capi.lib(), self._root()
@@ -609,7 +629,9 @@ class Chroot:
     def chmod(self, inside, mode):
         """The mode a program inside sees (the fake one, what stat()
         shows). The file on disk gets a mode the test's own user can work
-        with (see docs/python.md), never what stat() inside shows."""
+        with (see docs/python.md), never what stat() inside shows. `mode`
+        is an integer (0o755), as os.chmod's: a str is a TypeError."""
+        mode = _number("chmod", "mode", mode)
         _capi.check(_capi.lib().cowroot_chmod(self._root(), _capi.fs(inside), mode))
 
     def chown(self, inside, uid=-1, gid=-1):
@@ -617,8 +639,12 @@ class Chroot:
         in the root's /etc/passwd (uid) or /etc/group (gid), as chown does."""
         if isinstance(uid, str):
             uid = self.getpwnam(uid).pw_uid
+        else:
+            uid = _number("chown", "uid", uid, -1, kind="an integer or a user's name")
         if isinstance(gid, str):
             gid = self.getgrnam(gid).gr_gid
+        else:
+            gid = _number("chown", "gid", gid, -1, kind="an integer or a group's name")
         _capi.check(_capi.lib().cowroot_chown(self._root(), _capi.fs(inside), uid & 0xFFFFFFFF, gid & 0xFFFFFFFF))
 
     def symlink(self, source, dest):

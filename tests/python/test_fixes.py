@@ -602,3 +602,41 @@ def test_contents_that_are_not_str_or_bytes_are_a_type_error_and_nothing_is_writ
         root.put("/etc/x", good)
         assert root.read("/etc/x") == want
         assert root.run(["cat"], input=good, text=False).stdout == want
+
+
+# ---- the helpers' integer arguments: anything else is a TypeError naming them ----
+
+def test_modes_and_ids_that_are_not_integers_are_a_type_error_naming_the_helper(root):
+    root.put("/etc/x", "x", chmod=0o600)
+    calls = {"chmod: mode": lambda v: root.chmod("/etc/x", v),
+             "put: chmod": lambda v: root.put("/etc/x", "changed", chmod=v),
+             "mkdir: mode": lambda v: root.mkdir("/tmp/d", v),
+             "makedirs: mode": lambda v: root.makedirs("/tmp/e/f", mode=v),
+             "chown: uid": lambda v: root.chown("/etc/x", v, 0),
+             "chown: gid": lambda v: root.chown("/etc/x", 0, v)}
+    for what, call in calls.items():
+        for bad in ("755", 1.5, b"0") if not what.startswith("chown") else (1.5, b"0", [0]):
+            with pytest.raises(TypeError, match=r"^%s must be an integer.*, not %s" % (what, type(bad).__name__)):
+                call(bad)
+        if what != "put: chmod":  # (None: the file's mode kept)
+            with pytest.raises(TypeError, match=r"^%s must be an integer.*, not NoneType" % what):
+                call(None)
+        # Out of the C type's range: an OverflowError, not the low bits.
+        for bad in (-2, 2 ** 32 + 0o755):
+            with pytest.raises(OverflowError, match="^%s " % what):
+                call(bad)
+    with pytest.raises(TypeError, match=r"int\('755', 8\)"):
+        root.chmod("/etc/x", "755")
+    # Nothing was changed, made or written.
+    st = root.stat("/etc/x")
+    assert (st.st_mode & 0o7777, st.st_uid, root.get("/etc/x")) == (0o600, 0, "x")
+    assert not root.lexists("/tmp/d") and not root.lexists("/tmp/e")
+    # Integers, and what has __index__ (as os.chmod takes), still work.
+    class Mode:
+        def __index__(self):
+            return 0o640
+
+    root.chmod("/etc/x", Mode())
+    root.chown("/etc/x", 1, -1)
+    st = root.stat("/etc/x")
+    assert (st.st_mode & 0o7777, st.st_uid, st.st_gid) == (0o640, 1, 0)
