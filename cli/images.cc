@@ -332,7 +332,8 @@ int build_image(const ImageSpec& spec_in, std::string* err) {
     std::string script = std::string(dd && *dd ? dd : "/usr/share/debootstrap") + "/scripts/" + spec.suite;
     *err = spec.suite == spec.name
                ? "no image " + spec.name + ", and debootstrap knows no suite " + spec.suite +
-                     " to build it from (cowroot image list shows the images)"
+                     " to build it from (cowroot image list shows the images; a new image of that name needs the suite to " +
+                     "build it from: --suite SUITE)"
                : "debootstrap knows no suite " + spec.suite + " (no " + script + ")";
     return -1;
   }

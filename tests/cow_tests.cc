@@ -952,7 +952,8 @@ TEST_CASE("bad input: a SRC that is no directory, a DEST that exists, another fi
   r = sh("XDG_CACHE_HOME=" + q(b.dir / "cache") + " " + cowroot() + " run --image no-such-image -- true 2>&1");
   CHECK(r.status != 0);
   CHECK(r.out == "cowroot: no image no-such-image, and debootstrap knows no suite no-such-image to build it from "
-                 "(cowroot image list shows the images)\n");
+                 "(cowroot image list shows the images; a new image of that name needs the suite to build it from: "
+                 "--suite SUITE)\n");
   CHECK(sh("ls -A " + q(b.dir / "cache") + "/cowroot/images 2>/dev/null | wc -l").out == "0\n");
 }
 
