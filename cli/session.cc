@@ -748,7 +748,16 @@ int run_session(const Options& o) {
     };
     for (auto& b : o.binds) {
       size_t colon = b.find(':');
-      add_bind("--bind " + b, b.substr(0, colon), colon == std::string::npos ? b.substr(0, colon) : b.substr(colon + 1));
+      std::string host = b.substr(0, colon), inside = colon == std::string::npos ? host : b.substr(colon + 1);
+      add_bind("--bind " + b, host, inside);
+      // As mount --bind: a directory goes over a directory, a file over a
+      // file (an inside path not there yet is made as the host's kind).
+      struct stat hs, is;
+      if (stat(host.c_str(), &hs) == 0 && stat((root + inside).c_str(), &is) == 0 &&
+          S_ISDIR(hs.st_mode) != S_ISDIR(is.st_mode))
+        die("--bind " + b + ": " + inside + (S_ISDIR(is.st_mode) ? " is a directory in the root, " + host + " is not"
+                                                                  : " is not a directory in the root, " + host + " is"),
+            2);
     }
     if (const char* env = getenv("COWROOT_BINDS")) {
       std::string list = env;

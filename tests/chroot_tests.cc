@@ -144,6 +144,20 @@ TEST_CASE("--bind without a root is one line, non-zero, and the command does not
   CHECK(r.out == "cowroot: --bind " + a.path + ": only with -r DIR (there is no root to pass it into)\n");
 }
 
+TEST_CASE("--bind of a directory over a file, or of a file over a directory, is refused in one line, as mount --bind does") {
+  TempDir a;
+  write_file(a / "file", "host file\n");
+  auto r = in_root("echo ran", "--bind " + q(a.path + ":/etc/motd"));
+  CHECK(r.status == 2);
+  CHECK(r.out == "cowroot: --bind " + a.path + ":/etc/motd: /etc/motd is not a directory in the root, " + a.path + " is\n");
+  r = in_root("echo ran", "--bind " + q(a / "file") + ":/etc");
+  CHECK(r.status == 2);
+  CHECK(r.out == "cowroot: --bind " + a / "file" + ":/etc: /etc is a directory in the root, " + a / "file" + " is not\n");
+  // Like over like, or onto what the root does not have, runs.
+  CHECK(in_root("cat /etc/motd", "--bind " + q(a / "file") + ":/etc/motd").out == "host file\n");
+  CHECK(in_root("cat /d/file", "--bind " + q(a.path) + ":/d").out == "host file\n");
+}
+
 TEST_CASE("exec: the root's loader and libraries, #! scripts, argv[0], and env -i stays inside") {
   auto r = in_root(
       "printf '#!/bin/sh\\necho \"script $0 $1\"\\n' > /tmp/s.sh && chmod +x /tmp/s.sh && /tmp/s.sh arg && "
