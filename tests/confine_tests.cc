@@ -324,7 +324,8 @@ TEST_CASE("the working directory and open files of a process outside the session
               q(root()) + " -- sh -c 'cat /proc/'$p'/cwd/secret || echo cwd refused; cat /proc/'$p'/fd/3 || echo fd refused; "
               "busybox cat /proc/'$p'/cwd/secret || echo raw refused; stat -L -c %s /proc/'$p'/exe || echo exe refused; "
               "cd /proc/'$p'/cwd || echo cd refused; readlink /proc/'$p'/cwd || echo readlink refused; ls /proc/'$p'/fd | grep -c 3; "
-              "sleep 60 <&5 & cat /proc/$!/fd/0; kill $!' 5<" + q(d.path + "/secret") + " 2>&1 | sed \"s#/proc/$p/#/proc/PID/#\"; kill $p");
+              "(exec <&5; touch /tmp/fd0.$$; exec sleep 60) & q=$!; while [ ! -e /tmp/fd0.$$ ]; do sleep 0.01; done; "
+              "rm /tmp/fd0.$$; cat /proc/$q/fd/0; kill $q' 5<" + q(d.path + "/secret") + " 2>&1 | sed \"s#/proc/$p/#/proc/PID/#\"; kill $p");
   CHECK(r.out ==
         "cat: /proc/PID/cwd/secret: Permission denied\ncwd refused\n"
         "cat: /proc/PID/fd/3: Permission denied\nfd refused\n"
