@@ -10,6 +10,8 @@
 
 #include "../preload/core/confine.h"
 #include "../preload/core/optable.h"
+#include <sstream>
+
 #include "common.h"
 
 using namespace test;
@@ -332,6 +334,19 @@ TEST_CASE("the working directory and open files of a process outside the session
         "cat: can't open '/proc/PID/cwd/secret': Permission denied\nraw refused\n"
         "stat: cannot statx '/proc/PID/exe': Permission denied\nexe refused\n"
         "sh: 1: cd: can't cd to /proc/PID/cwd\ncd refused\nreadlink refused\n1\nhost secret\n");
+}
+
+TEST_CASE("a static program's kill is held to the kernel's rule on the fake ids, as libc's is") {
+  auto r = in_root(
+      "setpriv --reuid 1000 --regid 1000 --clear-groups sleep 30 & a=$!; "
+      "{ setpriv --reuid 1001 --regid 1001 --clear-groups busybox kill $a 2>&1; echo bob $?; } | busybox sed 's/pid [0-9]*/pid PID/'; "
+      "kill -0 $a && echo alive; "
+      "setpriv --reuid 1000 --regid 1000 --clear-groups busybox kill $a; echo alice $?; wait $a; echo $?");
+  std::string out;  // (without the shell's notice of its job's end, which comes when it comes)
+  std::istringstream lines(r.out);
+  for (std::string l; std::getline(lines, l);)
+    if (l != "Terminated") out += l + "\n";
+  CHECK(out == "kill: can't kill pid PID: Operation not permitted\nbob 1\nalive\nalice 0\n143\n");
 }
 
 // The kernel lets a process trace, read and write any other of the same

@@ -7,6 +7,8 @@
 // up what it needs as fake root first and uses names of its own.
 // The real clients (PostgreSQL, cron) need the Debian archive: their names
 // say so, and COWROOT_TEST_DEBOOTSTRAP=0 skips them.
+#include <sstream>
+
 #include "common.h"
 
 using namespace test;
@@ -304,6 +306,30 @@ TEST_CASE("SCM_CREDENTIALS carries the fake ids: a sender may send its own, a re
 
 // A zombie has no environment to read its ids from: it shows those of the
 // parent that has not reaped it (ps -o user of a <defunct>).
+TEST_CASE("signals: a fake user signals its own processes only; SIGCONT within the session; kill -1 reaches its own") {
+  // The kernel's kill permission, on the fake ids: the sender's real or
+  // effective uid must be the target's real or saved one (or CAP_KILL).
+  auto r = in_root(
+      as(1000, "sleep 30") + " & a=$!; sleep 30 & r=$!; " +
+      as(1001, "sh -c 'kill $1 || echo bob-kill-alice; kill -0 $2 || echo bob-probe-root; kill -CONT $1 && echo bob-cont; "
+               "sleep 30 & kill -9 -1; echo bob-kill-all $?; wait $!; echo bob-own $?' sh $a $r") +
+      "; kill -0 $a && echo alice-alive; kill -0 $r && echo root-alive; " +
+      as(1000, "sh -c 'kill $1 && echo alice-kills-own' sh $a") + "; wait $a; echo alice-own $?; " +
+      as(1001, "perl -e 'print kill(0, $ARGV[0]) ? \"perl-sent\\n\" : \"perl: $!\\n\"' $r") +
+      "; kill $r && echo root-kills; wait $r; echo root-own $?");
+  // (Without the shell's notices of its jobs' ends, which come when they come.)
+  std::string out;
+  std::istringstream lines(r.out);
+  for (std::string l; std::getline(lines, l);)
+    if (l != "Killed" && l != "Terminated") out += l + "\n";
+  CHECK(out ==
+        "sh: 1: kill: Operation not permitted\n\nbob-kill-alice\n"
+        "sh: 1: kill: Operation not permitted\n\nbob-probe-root\n"
+        "bob-cont\nbob-kill-all 0\nbob-own 137\n"
+        "alice-alive\nroot-alive\nalice-kills-own\nalice-own 143\n"
+        "perl: Operation not permitted\nroot-kills\nroot-own 143\n");
+}
+
 TEST_CASE("/proc shows a zombie with its parent's fake ids") {
   auto r = in_root(as(1005, "perl -e 'my $p = fork; exit 0 unless $p; select(undef, undef, undef, 0.5); "
                             "system(qq{grep -E \"^(State|Uid)\" /proc/$p/status})'"));

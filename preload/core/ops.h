@@ -112,6 +112,14 @@ int setfsgid(gid_t g);
 int getgroups(int size, gid_t* list);
 int setgroups(size_t size, const gid_t* list);
 
+// Signals to other processes (kill, tkill, tgkill, rt_sigqueueinfo,
+// rt_tgsigqueueinfo): the kernel's kill permission, on the fake ids.
+int kill(pid_t pid, int sig);
+int tkill(pid_t tid, int sig);
+int tgkill(pid_t tgid, pid_t tid, int sig);
+int sigqueueinfo(pid_t pid, int sig, void* info);
+int tgsigqueueinfo(pid_t tgid, pid_t tid, int sig, void* info);
+
 // Capability sets of the process (capget/capset), in the kernel's structs.
 int capget(void* header, void* data);
 int capset(void* header, const void* data);

@@ -291,4 +291,51 @@ long prctl_caps(int option, unsigned long arg, bool* served) {
   return 0;
 }
 
+// ---- signals to other processes ----------------------------------------
+// A fake user other than root may signal only its own processes (the
+// kernel's rule on the ids it sees); one with CAP_KILL (fake root) any, as
+// before. The thread calls check the thread group's owner.
+int kill(pid_t pid, int sig) {
+  if (sig < 0 || sig > 64) return fail(-EINVAL);
+  long r;
+  if (pid > 0 || (caps_now().eff & cap_bit(CAP_KILL))) {
+    if (pid > 0)
+      if (int e = may_signal(pid, sig)) return fail(e);
+    r = sys::raw(SYS_kill, pid, sig);
+  } else {
+    if (pid == INT32_MIN) return fail(-ESRCH);
+    r = signal_each(pid, sig);
+  }
+  return r < 0 ? fail(r) : 0;
+}
+
+int tkill(pid_t tid, int sig) {
+  if (tid <= 0 || sig < 0 || sig > 64) return fail(-EINVAL);
+  // A thread's owner is its thread group's, which /proc/TID names too.
+  if (int e = may_signal(tid, sig)) return fail(e);
+  long r = sys::raw(SYS_tkill, tid, sig);
+  return r < 0 ? fail(r) : 0;
+}
+
+int tgkill(pid_t tgid, pid_t tid, int sig) {
+  if (tgid <= 0 || tid <= 0 || sig < 0 || sig > 64) return fail(-EINVAL);
+  if (int e = may_signal(tgid, sig)) return fail(e);
+  long r = sys::raw(SYS_tgkill, tgid, tid, sig);
+  return r < 0 ? fail(r) : 0;
+}
+
+int sigqueueinfo(pid_t pid, int sig, void* info) {
+  if (pid > 0)
+    if (int e = may_signal(pid, sig)) return fail(e);
+  long r = sys::raw(SYS_rt_sigqueueinfo, pid, sig, (long)info);
+  return r < 0 ? fail(r) : 0;
+}
+
+int tgsigqueueinfo(pid_t tgid, pid_t tid, int sig, void* info) {
+  if (tgid > 0)
+    if (int e = may_signal(tgid, sig)) return fail(e);
+  long r = sys::raw(SYS_rt_tgsigqueueinfo, tgid, tid, sig, (long)info);
+  return r < 0 ? fail(r) : 0;
+}
+
 }  // namespace cr::ops

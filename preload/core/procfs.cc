@@ -9,6 +9,7 @@
 #include "procfs.h"
 
 #include <fcntl.h>
+#include <signal.h>
 #include <linux/prctl.h>
 #include <sys/mman.h>
 
@@ -17,6 +18,7 @@
 #include <cstdlib>
 #include <cstring>
 
+#include "perm.h"
 #include "resolve.h"
 #include "session.h"
 #include "sys.h"
@@ -109,6 +111,67 @@ size_t put_num(char* out, uint64_t v) {
 }
 
 }  // namespace
+
+int may_signal(long pid, int sig) {
+  if (caps_now().eff & cap_bit(CAP_KILL)) return 0;
+  if (pid == sys::raw(SYS_getpid)) return 0;
+  TaskIds t;
+  if (!task_ids(pid, &t)) {
+    // Gone (the kernel says ESRCH); in the middle of an exec (its
+    // environment reads empty a moment) or a zombie: the ids of the process
+    // it was forked from, as /proc shows them; or no process of the
+    // session's: its real user's (this user's, when the kernel lets it).
+    if (sys::raw(SYS_kill, pid, 0) == -ESRCH) return -ESRCH;
+    char path[64], stat[512];
+    proc_file(pid, "stat", path);
+    long fd = sys::raw(SYS_openat, AT_FDCWD, (long)path, O_RDONLY | O_CLOEXEC);
+    long n = fd < 0 ? -1 : sys::raw(SYS_read, fd, (long)stat, sizeof stat - 1);
+    if (fd >= 0) sys::raw(SYS_close, fd);
+    const char* close = n > 0 ? (stat[n] = 0, strrchr(stat, ')')) : nullptr;
+    long ppid = close && close[1] == ' ' && close[2] && close[3] == ' ' ? strtol(close + 4, nullptr, 10) : 0;
+    if (ppid <= 1 || !task_ids(ppid, &t)) t.uid.r = t.uid.s = g_session.real_uid;
+  }
+  const Ids& me = g_session.uid;
+  if (me.e == t.uid.s || me.e == t.uid.r || me.r == t.uid.s || me.r == t.uid.r) return 0;
+  // SIGCONT within one session, whoever sends it (kernel/signal.c).
+  if (sig == SIGCONT) {
+    long theirs = sys::raw(SYS_getsid, pid);
+    if (theirs >= 0 && theirs == sys::raw(SYS_getsid, 0)) return 0;
+  }
+  return -EPERM;
+}
+
+long signal_each(long pid, int sig) {
+  long self = sys::raw(SYS_getpid);
+  long group = pid == 0 ? sys::raw(SYS_getpgid, 0) : -pid;  // (pid -1: every process)
+  long dfd = sys::raw(SYS_openat, AT_FDCWD, (long)"/proc", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (dfd < 0) return dfd;
+  int found = 0, sent = 0;
+  long last = -ESRCH;
+  alignas(8) char dents[4096];
+  for (long got; (got = sys::raw(SYS_getdents64, dfd, (long)dents, sizeof dents)) > 0;)
+    for (long off = 0; off < got;) {
+      auto* d = reinterpret_cast<sys::Dirent64*>(dents + off);
+      off += d->reclen;
+      char* end;
+      long p = strtol(d->name, &end, 10);
+      if (*end || p <= 0) continue;
+      if (pid == -1) {
+        // Every process but init and the caller (Linux's kill(-1)).
+        if (p == 1 || p == self) continue;
+      } else if (sys::raw(SYS_getpgid, p) != group) {
+        continue;
+      }
+      found++;
+      if (may_signal(p, sig) != 0) continue;
+      long r = sys::raw(SYS_kill, p, sig);
+      if (r == 0) sent++;
+      else last = r;
+    }
+  sys::raw(SYS_close, dfd);
+  if (sent) return 0;
+  return found ? (last == -ESRCH ? -EPERM : last) : -ESRCH;
+}
 
 bool proc_owner(const char* path, uint32_t real_uid, uint32_t* uid, uint32_t* gid) {
   long pid;

@@ -103,6 +103,16 @@ inline void map_rest(const char* q, MapRest* m) {
 // effective ids when it is one of the session's. False: keep the kernel's.
 bool proc_owner(const char* path, uint32_t real_uid, uint32_t* uid, uint32_t* gid);
 
+// Whether this process may send `sig` to the process `pid`, as the
+// kernel's kill permission judges it on the fake ids (a real or effective
+// uid the target's real or saved one, CAP_KILL, SIGCONT within a session):
+// 0, -EPERM, or -ESRCH when it is gone.
+int may_signal(long pid, int sig);
+// kill(pid, sig) for a pid that names a group (0, -PGID) or every process
+// (-1), by a process without CAP_KILL: sent to each member it may signal,
+// as the kernel does. 0 when one got it, else -EPERM or -ESRCH.
+long signal_each(long pid, int sig);
+
 // open of /proc/PID/status (and its /task/TID/ and self forms) for reading:
 // for a process of the session, a descriptor of a copy whose Uid:, Gid: and
 // Groups: lines are its fake ids; the real file's descriptor otherwise, or
