@@ -210,7 +210,7 @@ TEST_CASE("LD_PRELOAD with COWROOT_STATE: the next program after a kill starts a
 
 // Programs of a live session map the attribute heap on first use; the one
 // that starts a session driven by LD_PRELOAD alone checks it first.
-TEST_CASE("LD_PRELOAD with COWROOT_STATE: a corrupt attribute heap is refused in one line at the session's start") {
+TEST_CASE("LD_PRELOAD with COWROOT_STATE: a corrupt attribute heap or table is refused in one line at the session's start") {
   TempDir d;
   std::string lib = prefix() + "/lib/libcowroot.so", st = d / "st";
   REQUIRE(mkdir(st.c_str(), 0700) == 0);
@@ -223,7 +223,20 @@ TEST_CASE("LD_PRELOAD with COWROOT_STATE: a corrupt attribute heap is refused in
   REQUIRE(pwrite(fd, &used, 8, 8) == 8);
   close(fd);
   auto r = sh(env + "id -u 2>&1 >/dev/null");
-  CHECK(r.out == "cowroot: cannot open the state in " + st + ": " + strerror(EBADMSG) + "\n");
+  CHECK(r.out == "cowroot: " + st + "/xattr: damaged (its header claims more than the file holds)\n");
+  // A table of garbage too (State::check at the session's start): refused
+  // at once, not met as lookups spinning on its odd counters.
+  REQUIRE(pwrite(fd = open((st + "/xattr").c_str(), O_RDWR), "\x40\0\0\0\0\0\0\0", 8, 8) == 8);
+  close(fd);
+  REQUIRE(sh(env + "/bin/true").status == 0);
+  REQUIRE(eventually([&] { return !exists(st + "/sock"); }));
+  fd = open((st + "/table").c_str(), O_RDWR);
+  REQUIRE(fd >= 0);
+  std::string junk(8192, '\x5a');
+  REQUIRE(pwrite(fd, junk.data(), junk.size(), 4096) == (ssize_t)junk.size());
+  close(fd);
+  r = sh("timeout 20 env " + env + "id -u 2>&1 >/dev/null");
+  CHECK(r.out == "cowroot: " + st + "/table: damaged (slot 0: a slot of no known kind)\n");
 }
 
 TEST_CASE("LD_PRELOAD alone: a session whose daemon is killed leaves no directory in /tmp") {

@@ -39,6 +39,17 @@ void errline(const char* a, const char* b, const char* c, const char* d) {
 
 namespace {
 
+// "DIR/FILE: damaged (WHAT)" for a state open or check refused: apart, its
+// buffer off the frame every program start makes.
+[[gnu::noinline]] void say_damaged(const char* dir) {
+  char what[kPathMax + 16];
+  size_t n = 0;
+  for (const char* p : {dir, "/", g_state.damaged_file()})
+    for (; *p && n + 1 < sizeof what; p++) what[n++] = *p;
+  what[n] = 0;
+  errline(what, ": damaged (", g_state.damage(), ")");
+}
+
 bool parse_u32(const char* s, uint32_t* out) {
   if (!s || !*s) return false;
   uint64_t v = 0;
@@ -457,14 +468,22 @@ void session_init(const char* self_lib) {
     }
   }
   int r = g_state.open(s.state_dir, true, /*lazy_heap=*/true);
-  uint32_t fd;
+  uint32_t fd = 0;
   int inherited = parse_u32(getenv(kEnvFd), &fd) && fd <= 0x7fffffff ? live_fd_state((int)fd, s.state_dir) : -1;
   // The attribute heap is mapped on first use in the programs of a live
   // session, whose start checked it (the launcher, or this check in its
   // first program). A process that starts one, as the first of a session
   // driven by LD_PRELOAD alone, checks it now: a corrupt heap is refused in
   // one line, not met later as EIO.
+  // Its table too (State::check, one pass): a damaged one is refused here,
+  // not met as a lookup that waits on garbage or an entry lost.
   if (r == 0 && inherited != 1) r = g_state.ensure_heap();
+  if (r == 0 && inherited != 1) r = g_state.check();
+  if (r == -EBADMSG) {
+    say_damaged(s.state_dir);
+    g_state.close();
+    return;
+  }
   if (r < 0) {
     errline("cannot open the state in ", s.state_dir, ": ", strerror(-r));
     g_state.close();

@@ -151,14 +151,18 @@ static int create_table_file(const char* dir, const char* tmpname, uint64_t cap,
 
 // A table file says how many slots it has: believed only when the file is
 // exactly that long (checked without overflow: a capacity of 2^58 slots
-// times 64 bytes wraps to 0), and the counts fit in it.
-static int validate_table(TableHeader* h, size_t len) {
-  if (len < kHeaderSize || memcmp(h->magic, kTableMagic, 8) != 0 || h->version != 1 ||
-      h->header_size != kHeaderSize || h->cap < kMinCap || (h->cap & (h->cap - 1)) != 0 ||
-      h->cap != (len - kHeaderSize) / sizeof(Slot) || (len - kHeaderSize) % sizeof(Slot) != 0 || h->live > h->cap ||
-      h->used > h->cap || (h->undo.valid && h->undo.idx >= h->cap))
-    return -EBADMSG;
-  return 0;
+// times 64 bytes wraps to 0), and the counts fit in it. Null, or what is
+// wrong with it.
+static const char* validate_table(TableHeader* h, size_t len) {
+  if (len < kHeaderSize) return "shorter than its header";
+  if (memcmp(h->magic, kTableMagic, 8) != 0 || h->version != 1 || h->header_size != kHeaderSize)
+    return "no table's header";
+  if (h->cap < kMinCap || (h->cap & (h->cap - 1)) != 0 || h->cap != (len - kHeaderSize) / sizeof(Slot) ||
+      (len - kHeaderSize) % sizeof(Slot) != 0)
+    return "its size is not what its header says";
+  if (h->live > h->cap || h->used > h->cap || (h->undo.valid && h->undo.idx >= h->cap))
+    return "its header's counts are past its end";
+  return nullptr;
 }
 
 int State::map_table() {
@@ -174,11 +178,11 @@ int State::map_table() {
   }
   void* p = (size_t)st.st_size >= kHeaderSize ? map_file(fd, st.st_size) : nullptr;
   sys::raw(SYS_close, fd);
-  if (!p) return (size_t)st.st_size >= kHeaderSize ? -ENOMEM : -EBADMSG;
+  if (!p) return (size_t)st.st_size >= kHeaderSize ? -ENOMEM : bad("table", "shorter than its header");
   auto* h = static_cast<TableHeader*>(p);
-  if (int e = validate_table(h, st.st_size)) {
+  if (const char* why = validate_table(h, st.st_size)) {
     unmap(p, st.st_size);
-    return e;
+    return bad("table", why);
   }
   // A table copied from another (a clone's, a reset's) still names the
   // inode it was copied from; the file found by name is the current table,
@@ -202,7 +206,7 @@ int State::map_heap(HeapHeader** out) {
   void* p = sr == 0 && (uint64_t)st.st_size >= sizeof(HeapHeader) ? map_file(fd, kHeapReserve) : nullptr;
   if (!p) {
     sys::raw(SYS_close, fd);
-    return sr < 0 ? (int)sr : (uint64_t)st.st_size < sizeof(HeapHeader) ? -EBADMSG : -ENOMEM;
+    return sr < 0 ? (int)sr : (uint64_t)st.st_size < sizeof(HeapHeader) ? bad("xattr", "shorter than its header") : -ENOMEM;
   }
   auto* h = static_cast<HeapHeader*>(p);
   // Records are read up to `used`: past the file's end that would be SIGBUS.
@@ -214,8 +218,9 @@ int State::map_heap(HeapHeader** out) {
   sys::raw(SYS_close, fd);
   if (memcmp(h->magic, kHeapMagic, 8) != 0 || used < kHeapStart || used > cap || cap > kHeapReserve ||
       cap > (uint64_t)st.st_size) {
+    bool magic = memcmp(h->magic, kHeapMagic, 8) == 0;
     unmap(p, kHeapReserve);
-    return -EBADMSG;
+    return bad("xattr", magic ? "its header claims more than the file holds" : "no attribute heap's header");
   }
   *out = h;
   return 0;
@@ -303,7 +308,54 @@ int State::open(const char* dir, bool create, bool lazy_heap) {
   heaplen_ = kHeapReserve;
   if (lazy_heap) return 0;
   r = ensure_heap();
+  if (r == 0) r = check();
   if (r < 0) close();
+  return r;
+}
+
+int State::bad(const char* file, const char* what, uint64_t slot) {
+  damaged_file_ = file;
+  if (slot == UINT64_MAX) {
+    damage_ = what;
+    return -EBADMSG;
+  }
+  // "slot N: what", without stdio (this file is in the preload library).
+  char num[24];
+  int nd = 0;
+  do num[nd++] = char('0' + slot % 10); while ((slot /= 10) > 0);
+  size_t at = 0, n = sizeof damage_buf_;
+  for (const char* p = "slot "; *p && at + 1 < n; p++) damage_buf_[at++] = *p;
+  while (nd && at + 1 < n) damage_buf_[at++] = num[--nd];
+  for (const char* p = ": "; *p && at + 1 < n; p++) damage_buf_[at++] = *p;
+  for (const char* p = what; *p && at + 1 < n; p++) damage_buf_[at++] = *p;
+  damage_buf_[at] = 0;
+  damage_ = damage_buf_;
+  return -EBADMSG;
+}
+
+int State::check() {
+  TableHeader* h;
+  if (int r = lock(&h)) return r;
+  // Taken: a writer killed mid-write was repaired (its undo record put
+  // back), and no other write is under way. What is odd now is damage.
+  Slot* slots = slots_of(h);
+  uint64_t cap = h->cap, live = 0, used = 0;
+  HeapHeader* heap = __atomic_load_n(&heap_, __ATOMIC_ACQUIRE);
+  uint64_t heap_used = heap ? heap->used.load(std::memory_order_acquire) : 0;
+  int r = 0;
+  for (uint64_t i = 0; i < cap && r == 0; i++) {
+    const Slot& sl = slots[i];
+    uint32_t st = sl.state;
+    if (sl.seq.load(std::memory_order_relaxed) & 1) r = bad("table", "a counter odd with no write under way", i);
+    else if (st > 2) r = bad("table", "a slot of no known kind", i);
+    else if (st == 1 && heap && sl.xattrs != 0 && (sl.xattrs < kHeapStart || sl.xattrs >= heap_used || (sl.xattrs & 7)))
+      r = bad("table", "attributes outside the heap", i);
+    live += st == 1;
+    used += st != 0;
+  }
+  if (r == 0 && h->undo.valid) r = bad("table", "an undo record left after its repair");
+  if (r == 0 && (live != h->live || used != h->used)) r = bad("table", "its counts are not what its slots hold");
+  unlock(h);
   return r;
 }
 
@@ -328,6 +380,15 @@ Slot* State::current_slots(uint64_t* cap) {
 }
 
 bool State::lookup(const Key& k, Meta* out) {
+  // A writer keeps a slot's counter odd for nanoseconds: one odd for longer
+  // is a preempted writer's, a dead one's or a damaged file's. The lock
+  // tells them apart (settle): it waits for a live writer, repairs a dead
+  // one's slot, and makes a damaged one's even. Spins are counted per call,
+  // and after one settle the next odd slot is settled at once: no damage
+  // keeps a call for more than a moment.
+  unsigned spin_limit = 1u << 14;
+  int restarts = 0;
+again:
   if (!remap_if_needed()) return false;
   TableHeader* h = __atomic_load_n(&hdr_, __ATOMIC_ACQUIRE);
   Slot* slots = slots_of(h);
@@ -341,17 +402,18 @@ bool State::lookup(const Key& k, Meta* out) {
     for (;;) {
       uint32_t q = s.seq.load(std::memory_order_acquire);
       if (q & 1) {
-        if (++spins > (1u << 20)) {  // the writer may have died mid-write
-          TableHeader* held;
-          if (lock(&held) == 0) {
-            // Under the lock no write is under way: a counter still odd
-            // is a damaged file's, made even so that no reader waits for
-            // ever (what the slot holds is then what it reads).
-            uint32_t now = s.seq.load(std::memory_order_relaxed);
-            if (held == h && (now & 1)) s.seq.store(now + 1, std::memory_order_release);
-            unlock(held);
-          }
+        if (++spins > spin_limit) {
+          spin_limit = 64;
           spins = 0;
+          // Replaced by a larger table meanwhile: the lookup goes there (a
+          // few times at most; then this one is read as it is).
+          if (!settle(&s, h) && restarts++ < 4) goto again;
+          if (s.seq.load(std::memory_order_acquire) & 1) {
+            q &= ~1u;  // still odd (a replaced table's): read as it is
+            st = __atomic_load_n(&s.state, __ATOMIC_RELAXED);
+            match = false;
+            break;
+          }
         }
         cpu_relax();
         continue;
@@ -375,6 +437,20 @@ bool State::lookup(const Key& k, Meta* out) {
     if (match) return true;
   }
   return false;
+}
+
+bool State::settle(Slot* s, TableHeader* h) {
+  TableHeader* held;
+  if (lock(&held) != 0) return true;
+  // Under the lock no write is under way (a dead writer's slot was just
+  // put back from its undo record): a counter still odd is a damaged
+  // file's, made even so that no reader waits for ever (what the slot
+  // holds is then what it reads). A slot of a table replaced since is
+  // written by nobody any more: the same holds there.
+  uint32_t now = s->seq.load(std::memory_order_relaxed);
+  if (now & 1) s->seq.store(now + 1, std::memory_order_release);
+  unlock(held);
+  return h == nullptr || held == h;
 }
 
 int State::lock(TableHeader** locked) {
