@@ -551,6 +551,9 @@ int run_session(const Options& o) {
   // fake state there; otherwise the session gets a throwaway one.
   std::string dir;
   bool ephemeral = true;
+  // A clone's sidecar names its base (or records what it shares with it).
+  bool clone = !root.empty() && (is_file(root + ".cowroot/base") || is_file(root + ".cowroot/shared"));
+  std::string state_fix = clone ? ": `cowroot reset " + root + "` makes the clone afresh" : "";
   if (!root.empty() && is_dir(root + ".cowroot/state")) {
     dir = root + ".cowroot/state";
     ephemeral = false;
@@ -558,7 +561,7 @@ int run_session(const Options& o) {
     // with the base is gone or damaged: its writes could reach the base
     // and every sibling. Refused; reset makes the record again.
     std::string shared = root + ".cowroot/shared";
-    bool cow = is_file(root + ".cowroot/base") || is_file(shared);
+    bool cow = clone;
     if (cow && !cr::cow_record_readable(root.c_str()))
       die(label + ": a clone whose record of the files it shares with its base (" + shared +
           ") is missing or damaged: nothing is run in it (`cowroot reset` makes it again)");
@@ -590,10 +593,16 @@ int run_session(const Options& o) {
   // Mapped until the daemon holds the session: a sweep of sessions over
   // (make_session_dir) sees this one alive meanwhile. Then unmapped: a
   // daemon started again after a kill waits for every process that maps it.
+  // Opening checks it (State::check): a root's own state (a sidecar's),
+  // damaged, is refused in one line naming the file (and, a clone's, the
+  // way back).
   cr::State st;
   if (int r = st.open(dir.c_str(), true); r < 0) {
     if (ephemeral) remove_dir(dir);
-    die("cannot create the state in " + dir + ": " + strerror(-r));
+    if (ephemeral || r != -EBADMSG) die("cannot create the state in " + dir + ": " + strerror(-r));
+    char why[8192];
+    cr::say_state_error(dir.c_str(), r, st, why, sizeof why);
+    die(why + state_fix);
   }
   {
     char err[512];

@@ -388,6 +388,84 @@ TEST_CASE("a directory in a clone is no session's root, nor a clone a chroot of 
   CHECK(real_stat(b.base + "/etc/data").st_mode == mode);
 }
 
+// A clone's fake state (C.cowroot/state) holds every owner and mode the
+// clone's files seem to have: a session never runs on a state that is
+// missing (one made anew would be empty) or damaged (a lookup waited on
+// garbage, entries were lost). One line names the file and the way back;
+// reset gives the clone back its clean state.
+namespace {
+void scribble(const std::string& path, bool zeros) {
+  int fd = open(path.c_str(), O_RDWR);
+  REQUIRE(fd >= 0);
+  struct stat st;
+  REQUIRE(fstat(fd, &st) == 0);
+  std::string junk(st.st_size - 4096, '\0');
+  uint64_t x = 0x9E3779B97F4A7C15ull;
+  if (!zeros)
+    for (char& c : junk) c = char((x = x * 6364136223846793005ull + 1442695040888963407ull) >> 56);
+  REQUIRE(pwrite(fd, junk.data(), junk.size(), 4096) == (ssize_t)junk.size());
+  close(fd);
+}
+}  // namespace
+
+TEST_CASE("a clone whose fake state is missing or damaged is refused in one line naming it; reset makes it again") {
+  Base b;
+  REQUIRE(sh(cowroot() + " seal " + q(b.base) + " 2>&1").status == 0);
+  std::string c = b.clone("c"), st = c + ".cowroot/state";
+  std::string fix = ": `cowroot reset " + c + "` makes the clone afresh\n";
+  struct Case {
+    const char* damage;
+    std::string says;
+  } cases[] = {
+      {"truncate table", "cowroot: " + st + "/table: damaged (shorter than its header)" + fix},
+      {"garble table", "cowroot: " + st + "/table: damaged (slot 0: a slot of no known kind)" + fix},
+      {"zero table", "cowroot: " + st + "/table: damaged (its counts are not what its slots hold)" + fix},
+  };
+  for (auto& k : cases) {
+    CAPTURE(std::string(k.damage));
+    auto made = b.in(c, "chown 7:8 /etc/data && chmod 4755 /etc/data && stat -c '%a %u %g' /etc/data");
+    REQUIRE(made.out == "4755 7 8\n");
+    std::string d = k.damage;
+    if (d == "rm table xattr") REQUIRE(sh("rm " + q(st + "/table") + " " + q(st + "/xattr")).status == 0);
+    if (d == "rm -r state") REQUIRE(sh("rm -r " + q(st)).status == 0);
+    if (d == "rm xattr") REQUIRE(sh("rm " + q(st + "/xattr")).status == 0);
+    if (d == "truncate table") REQUIRE(truncate((st + "/table").c_str(), 100) == 0);
+    if (d == "garble table") scribble(st + "/table", false);
+    if (d == "zero table") scribble(st + "/table", true);
+    // (Bounded: a table of garbage kept a session's first lookups spinning
+    // for over a minute.)
+    auto r = sh("timeout 20 " + cowroot() + " -r " + q(c) + " -- stat -c '%a %u %g' /etc/data 2>&1");
+    CHECK(r.status == 1);
+    CHECK(r.out == k.says);
+    auto reset = sh(cowroot() + " reset " + q(c) + " 2>&1");
+    CHECK_MESSAGE(reset.status == 0, reset.out);
+    CHECK(b.in(c, "stat -c '%a %u %g' /etc/data").out == "644 0 0\n");
+  }
+}
+
+// A clone's `base` file names the base reset goes back to: garbled, it is
+// said to be damaged (it used to say the base "(garbage) is gone").
+TEST_CASE("reset of a clone whose base file is garbled says the file is damaged") {
+  Base b;
+  std::string c = b.clone("c");
+  write_file(c + ".cowroot/base", std::string("garbage\0\xff", 9));
+  auto r = sh(cowroot() + " reset " + q(c) + " 2>&1");
+  CHECK(r.status == 1);
+  CHECK(r.out == "cowroot: " + c + ".cowroot/base: damaged (no absolute path of a base on its first line): the base of " +
+                     c + " is not known; remove " + c + " and " + c + ".cowroot and clone it again\n");
+  write_file(c + ".cowroot/base", b.base + std::string("\x01\0\n", 3));
+  r = sh(cowroot() + " reset " + q(c) + " 2>&1");
+  CHECK(r.status == 1);
+  CHECK(r.out == "cowroot: " + c + ".cowroot/base: damaged (bytes that are no text on its first line): the base of " +
+                     c + " is not known; remove " + c + " and " + c + ".cowroot and clone it again\n");
+  // Its identity garbled, the base path whole: another base, as far as
+  // reset can tell: a full re-clone from it.
+  write_file(c + ".cowroot/base", b.base + "\n\xff\x01\n");
+  r = sh(cowroot() + " reset " + q(c) + " 2>&1");
+  CHECK_MESSAGE(r.status == 0, r.out);
+  CHECK(b.in(c, "cat /etc/data").out == "base data\n");
+}
+
 TEST_CASE("cloning an unsealed base says once that it is unprotected") {
   Base b;
   auto r = sh(cowroot() + " clone " + q(b.base) + " " + q(b.dir / "c") + " 2>&1");

@@ -192,14 +192,24 @@ int cow_clone(const char* src_in, const char* dest_in, char* err, size_t errlen)
 
   // The clone's own fake state: the base's, plus entries for its new directories.
   std::string base_state = src + ".cowroot/state";
-  if (file_exists(base_state + "/table")) {
+  bool copied = file_exists(base_state + "/table");
+  if (copied) {
     if (!copy_file(base_state + "/table", tmpside + "/state/table") ||
         !copy_file(base_state + "/xattr", tmpside + "/state/xattr"))
       return fail(tmpside + "/state", errno ? errno : EIO);
   }
   {
     ScopedState st;
-    if (int e = st.open((tmpside + "/state").c_str(), true)) return fail(tmpside + "/state", -e);
+    // Opening checks it: the base's, damaged, is said to be (its clones
+    // would lose every owner and mode it holds).
+    if (int e = st.open((tmpside + "/state").c_str(), true)) {
+      if (!copied || e != -EBADMSG) return fail(tmpside + "/state", -e);
+      char why[4096];
+      say_state_error(base_state.c_str(), e, st, why, sizeof why);
+      fail(dest, 0);
+      say(err, errlen, "cannot clone %s: %s", src.c_str(), why);
+      return -1;
+    }
     struct stat top;
     stat(tmp.c_str(), &top);
     std::vector<std::pair<uint64_t, std::pair<Key, Birth>>> all;

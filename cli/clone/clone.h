@@ -35,6 +35,12 @@ int cow_reset(const char* clone, char* err, size_t errlen);
 // its base, is there and well formed.
 bool cow_record_readable(const char* clone);
 
+// Why the fake state in `dir` could not be opened (`e`, what State::open
+// returned, `st` the State it was opened with), in a few words naming the
+// file: "DIR/table: damaged (WHAT)", "DIR/xattr: missing", "DIR: ERROR".
+class State;
+void say_state_error(const char* dir, int e, const State& st, char* err, size_t errlen);
+
 // Seals a base: no write bit on disk for its files (the apparent modes move
 // into its fake state), and a manifest that verify() compares against.
 int cow_seal(const char* base, char* err, size_t errlen);

@@ -15,6 +15,7 @@
 
 #include "../../preload/core/errtext.h"
 #include "../../preload/core/session.h"
+#include "../../preload/core/state.h"
 
 namespace cr::cloning {
 
@@ -145,12 +146,27 @@ int open_clone(const char* clone_in, CloneRecord* c, char* err, size_t errlen) {
       say(err, errlen, "%s is not a clone (no %s/base)", c->clone.c_str(), c->side.c_str());
       return -1;
     }
-    char buf[4096];
-    if (fgets(buf, sizeof buf, f)) c->base = buf;
-    if (fgets(buf, sizeof buf, f)) c->id = buf;
+    char buf[8192];
+    size_t n = fread(buf, 1, sizeof buf, f);
     fclose(f);
-    while (!c->base.empty() && c->base.back() == '\n') c->base.pop_back();
-    while (!c->id.empty() && c->id.back() == '\n') c->id.pop_back();
+    // As clone writes it: the base's absolute path, a line of text, then
+    // its identity (base_identity). A first line that is no such path is a
+    // damaged file, not a base that is gone: said so. (An identity that
+    // differs, garbled or not, means another base: a full re-clone.)
+    std::string text(buf, n);
+    size_t nl = text.find('\n');
+    c->base = text.substr(0, nl);
+    if (nl != std::string::npos) c->id = text.substr(nl + 1, text.find('\n', nl + 1) - nl - 1);
+    const char* why = nullptr;
+    if (nl == std::string::npos && n == sizeof buf) why = "no line of a path in it";
+    else if (c->base.empty() || c->base[0] != '/') why = "no absolute path of a base on its first line";
+    for (unsigned char ch : c->base)
+      if (!why && ch < 0x20) why = "bytes that are no text on its first line";
+    if (why) {
+      say(err, errlen, "%s/base: damaged (%s): the base of %s is not known; remove %s and %s and clone it again",
+          c->side.c_str(), why, c->clone.c_str(), c->clone.c_str(), c->side.c_str());
+      return -1;
+    }
   }
   struct stat bst;
   if (c->base.empty() || stat(c->base.c_str(), &bst) < 0 || !S_ISDIR(bst.st_mode)) {
@@ -184,6 +200,19 @@ int open_clone(const char* clone_in, CloneRecord* c, char* err, size_t errlen) {
 }  // namespace cr::cloning
 
 namespace cr {
+void say_state_error(const char* dir, int e, const State& st, char* err, size_t errlen) {
+  if (e == -EBADMSG) {
+    say(err, errlen, "%s/%s: damaged (%s)", dir, st.damaged_file(), st.damage());
+  } else if (e == -ENOENT) {
+    std::string d = dir;
+    struct stat s;
+    const char* gone = stat(d.c_str(), &s) < 0 ? "" : stat((d + "/table").c_str(), &s) < 0 ? "/table" : "/xattr";
+    say(err, errlen, "%s%s: missing", dir, gone);
+  } else {
+    say(err, errlen, "%s: %s", dir, strerror(-e));
+  }
+}
+
 bool cow_record_readable(const char* clone) {
   cloning::SharedMap m;
   m.path = std::string(clone) + ".cowroot/shared";
