@@ -553,7 +553,10 @@ int run_session(const Options& o) {
   bool ephemeral = true;
   // A clone's sidecar names its base (or records what it shares with it).
   bool clone = !root.empty() && (is_file(root + ".cowroot/base") || is_file(root + ".cowroot/shared"));
+  // A clone's state was made with it: never made anew here (that would be
+  // an empty one, every owner and mode it held lost without a word).
   std::string state_fix = clone ? ": `cowroot reset " + root + "` makes the clone afresh" : "";
+  if (clone && !is_dir(root + ".cowroot/state")) die(root + ".cowroot/state: missing" + state_fix);
   if (!root.empty() && is_dir(root + ".cowroot/state")) {
     dir = root + ".cowroot/state";
     ephemeral = false;
@@ -593,13 +596,14 @@ int run_session(const Options& o) {
   // Mapped until the daemon holds the session: a sweep of sessions over
   // (make_session_dir) sees this one alive meanwhile. Then unmapped: a
   // daemon started again after a kill waits for every process that maps it.
-  // Opening checks it (State::check): a root's own state (a sidecar's),
-  // damaged, is refused in one line naming the file (and, a clone's, the
-  // way back).
+  // A root's own state (a sidecar's) is opened as it is, never made anew
+  // (a missing table or heap is refused, naming it); opening checks it
+  // (State::check): a damaged one is refused in one line naming the file
+  // (and, a clone's, the way back).
   cr::State st;
-  if (int r = st.open(dir.c_str(), true); r < 0) {
+  if (int r = st.open(dir.c_str(), ephemeral); r < 0) {
     if (ephemeral) remove_dir(dir);
-    if (ephemeral || r != -EBADMSG) die("cannot create the state in " + dir + ": " + strerror(-r));
+    if (ephemeral) die("cannot create the state in " + dir + ": " + strerror(-r));
     char why[8192];
     cr::say_state_error(dir.c_str(), r, st, why, sizeof why);
     die(why + state_fix);

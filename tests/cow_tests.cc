@@ -417,6 +417,9 @@ TEST_CASE("a clone whose fake state is missing or damaged is refused in one line
     const char* damage;
     std::string says;
   } cases[] = {
+      {"rm table xattr", "cowroot: " + st + "/table: missing" + fix},
+      {"rm -r state", "cowroot: " + st + ": missing" + fix},
+      {"rm xattr", "cowroot: " + st + "/xattr: missing" + fix},
       {"truncate table", "cowroot: " + st + "/table: damaged (shorter than its header)" + fix},
       {"garble table", "cowroot: " + st + "/table: damaged (slot 0: a slot of no known kind)" + fix},
       {"zero table", "cowroot: " + st + "/table: damaged (its counts are not what its slots hold)" + fix},
