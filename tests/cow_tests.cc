@@ -446,6 +446,30 @@ TEST_CASE("a clone whose fake state is missing or damaged is refused in one line
   }
 }
 
+// The clean copy (C.cowroot/clean) is what reset puts back as the state: a
+// damaged one was copied over the state, reset said nothing, and no session
+// could open the clone again, however often it was reset. Reset makes a
+// damaged clean copy again by a full re-clone, as a damaged shared set.
+TEST_CASE("reset of a clone whose clean state is damaged re-clones it: never success with an unusable clone") {
+  Base b;
+  REQUIRE(sh(cowroot() + " seal " + q(b.base) + " 2>&1").status == 0);
+  std::string c = b.clone("c"), clean = c + ".cowroot/clean";
+  for (std::string damage : {"truncate", "garble", "zero", "rm"}) {
+    CAPTURE(damage);
+    REQUIRE(b.in(c, "chown 7:8 /etc/data && touch /etc/new").status == 0);
+    if (damage == "truncate") REQUIRE(truncate((clean + "/table").c_str(), 100) == 0);
+    if (damage == "garble") scribble(clean + "/table", false);
+    if (damage == "zero") scribble(clean + "/table", true);
+    if (damage == "rm") REQUIRE(unlink((clean + "/xattr").c_str()) == 0);
+    auto reset = sh(cowroot() + " reset " + q(c) + " 2>&1");
+    CHECK_MESSAGE(reset.status == 0, reset.out);
+    auto r = b.in(c, "stat -c '%a %u %g' /etc/data; ls /etc/new");
+    CHECK(r.status == 2);  // ls: no /etc/new
+    CHECK(r.out.find("644 0 0\n") == 0);
+    CHECK(sh(cowroot() + " reset " + q(c) + " 2>&1").status == 0);
+  }
+}
+
 // A clone's `base` file names the base reset goes back to: garbled, it is
 // said to be damaged (it used to say the base "(garbage) is gone").
 TEST_CASE("reset of a clone whose base file is garbled says the file is damaged") {

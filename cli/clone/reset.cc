@@ -433,12 +433,16 @@ class Undo {
 // The fake state as the clone was made (CLONE.cowroot/clean): no copy when
 // nothing was written to it (its change counter says so), else only the
 // pages that differ, else whole files renamed into place.
+// False when it cannot: the clean copy missing or damaged (opening checks
+// it), which only a full re-clone makes again; copied over the state, it
+// would leave a clone no session can open. A state that is itself missing
+// or damaged is put back whole, whatever its change counter says.
 bool put_back_state(const std::string& side) {
   bool state_changed = true;
   {
     ScopedState now, clean;
-    if (now.open((side + "/state").c_str(), false) == 0 && clean.open((side + "/clean").c_str(), false) == 0)
-      state_changed = now.changes() != clean.changes();
+    if (clean.open((side + "/clean").c_str(), false) != 0) return false;
+    if (now.open((side + "/state").c_str(), false) == 0) state_changed = now.changes() != clean.changes();
   }
   if (state_changed && restore_in_place(side + "/clean/table", side + "/state/table") &&
       restore_in_place(side + "/clean/xattr", side + "/state/xattr"))
