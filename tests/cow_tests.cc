@@ -493,6 +493,36 @@ TEST_CASE("reset of a clone whose base file is garbled says the file is damaged"
   CHECK(b.in(c, "cat /etc/data").out == "base data\n");
 }
 
+// A sealed base's fake state holds the owners and modes of every clone
+// made from it: verify checks it too (it opens and passes a session's
+// check), and a clone of a damaged one is refused naming it.
+TEST_CASE("verify reports a sealed base's damaged fake state; cloning it is refused in one line") {
+  Base b;
+  REQUIRE(sh(cowroot() + " seal " + q(b.base) + " 2>&1").status == 0);
+  std::string st = b.base + ".cowroot/state", keep = b.dir / "table.keep";
+  REQUIRE(sh("cp " + q(st + "/table") + " " + q(keep)).status == 0);
+  for (std::string damage : {"truncate", "zero", "garble", "rm"}) {
+    CAPTURE(damage);
+    if (damage == "truncate") REQUIRE(truncate((st + "/table").c_str(), 100) == 0);
+    if (damage == "zero") scribble(st + "/table", true);
+    if (damage == "garble") scribble(st + "/table", false);
+    if (damage == "rm") REQUIRE(unlink((st + "/table").c_str()) == 0);
+    auto v = sh(cowroot() + " verify " + q(b.base) + " 2>&1");
+    CHECK(v.status == 1);
+    CHECK(v.out.find("changed: fake state (" + st + "/table: " + (damage == "rm" ? "missing" : "damaged (")) !=
+          std::string::npos);
+    if (damage != "rm") {
+      auto c = sh(cowroot() + " clone " + q(b.base) + " " + q(b.dir / "c") + " 2>&1");
+      CHECK(c.status == 1);
+      CHECK(c.out.find("cowroot: cannot clone " + b.base + ": " + st + "/table: damaged (") == 0);
+      CHECK(std::count(c.out.begin(), c.out.end(), '\n') == 1);
+      CHECK_FALSE(exists(b.dir / "c"));
+    }
+    REQUIRE(sh("cp " + q(keep) + " " + q(st + "/table")).status == 0);
+    CHECK(sh(cowroot() + " verify " + q(b.base)).status == 0);
+  }
+}
+
 TEST_CASE("cloning an unsealed base says once that it is unprotected") {
   Base b;
   auto r = sh(cowroot() + " clone " + q(b.base) + " " + q(b.dir / "c") + " 2>&1");

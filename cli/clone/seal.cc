@@ -173,6 +173,33 @@ long cow_verify(const char* base_in, char* err, size_t errlen, void (*report)(co
     report(("missing: " + path).c_str(), ctx);
     changes++;
   }
+  // The base's fake state (seal made it): its owners and modes are every
+  // clone's. It must open, and pass the check a session's start makes. A
+  // copy is checked (as a clone's copy is opened): opening takes the
+  // table's lock, and verify writes nothing of the base.
+  std::string state = base + ".cowroot/state";
+  const char* tmpdir = getenv("TMPDIR");
+  std::string tmp = std::string(tmpdir && *tmpdir ? tmpdir : "/tmp") + "/cowroot-verify.XXXXXX";
+  if (!mkdtemp(tmp.data())) {
+    say(err, errlen, "cannot check the fake state of %s: %s: %s", base.c_str(), tmp.c_str(), strerror(errno));
+    return -1;
+  }
+  int e = -ENOENT;
+  ScopedState st;
+  if (file_exists(state + "/table") && file_exists(state + "/xattr")) {
+    if (!copy_file(state + "/table", tmp + "/table") || !copy_file(state + "/xattr", tmp + "/xattr")) e = -(errno ? errno : EIO);
+    else e = st.open(tmp.c_str(), false);
+  }
+  char ignore[256];
+  remove_tree(tmp.c_str(), ignore, sizeof ignore);
+  if (e < 0) {
+    char why[4096];
+    if (e == -ENOENT) say_state_error(state.c_str(), e, st, why, sizeof why);
+    else if (e == -EBADMSG) say(why, sizeof why, "%s/%s: damaged (%s)", state.c_str(), st.damaged_file(), st.damage());
+    else say(why, sizeof why, "%s: %s", state.c_str(), strerror(-e));
+    report((std::string("changed: fake state (") + why + ")").c_str(), ctx);
+    changes++;
+  }
   return changes;
 }
 
