@@ -330,6 +330,27 @@ TEST_CASE("signals: a fake user signals its own processes only; SIGCONT within t
         "perl: Operation not permitted\nroot-kills\nroot-own 143\n");
 }
 
+TEST_CASE("signals: kill 0 from a fake user reaches its whole group, itself last; kill -1 with nothing of its own is 0") {
+  auto r = in_root(as(1000, "sh -c 'sleep 30 & echo $! > /tmp/k0.child; sh -c \"kill 0\"; echo not-reached'") +
+                   "; echo $?; " + as(1001, "sh -c 'kill -TERM -1; echo bob $?'") +
+                   "; case \"$(grep State: /proc/$(cat /tmp/k0.child)/status 2>/dev/null)\" in *Z*|'') echo none-left;; "
+                   "*) echo left;; esac");
+  std::string out;
+  std::istringstream lines(r.out);
+  for (std::string l; std::getline(lines, l);)
+    if (l != "Terminated") out += l + "\n";
+  CHECK(out == "143\nbob 0\nnone-left\n");
+}
+
+TEST_CASE("signals: pidfd_send_signal is held to the same rule") {
+  // Through syscall(): pidfd_open is 434, pidfd_send_signal 424 (x86_64).
+  std::string send = "perl -e '$fd = syscall(434, $ARGV[0] + 0, 0); print syscall(424, $fd + 0, 15, 0, 0) == 0 ? \"sent\\n\" : "
+                     "\"refused: $!\\n\"' $a";
+  auto r = in_root(as(1000, "sleep 30") + " & a=$!; " + as(1001, send) + "; kill -0 $a && echo alive; " + as(1000, send) +
+                   "; wait $a; echo $?");
+  CHECK(r.out == "refused: Operation not permitted\nalive\nsent\n143\n");
+}
+
 TEST_CASE("/proc shows a zombie with its parent's fake ids") {
   auto r = in_root(as(1005, "perl -e 'my $p = fork; exit 0 unless $p; select(undef, undef, undef, 0.5); "
                             "system(qq{grep -E \"^(State|Uid)\" /proc/$p/status})'"));

@@ -119,6 +119,7 @@ int tkill(pid_t tid, int sig);
 int tgkill(pid_t tgid, pid_t tid, int sig);
 int sigqueueinfo(pid_t pid, int sig, void* info);
 int tgsigqueueinfo(pid_t tgid, pid_t tid, int sig, void* info);
+int pidfd_send_signal(int pidfd, int sig, void* info, unsigned flags);
 
 // Capability sets of the process (capget/capset), in the kernel's structs.
 int capget(void* header, void* data);

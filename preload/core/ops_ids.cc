@@ -324,6 +324,16 @@ int tgkill(pid_t tgid, pid_t tid, int sig) {
   return r < 0 ? fail(r) : 0;
 }
 
+int pidfd_send_signal(int pidfd, int sig, void* info, unsigned flags) {
+  if (!(caps_now().eff & cap_bit(CAP_KILL))) {
+    long pid = pidfd_pid(pidfd);
+    if (pid > 0)
+      if (int e = may_signal(pid, sig)) return fail(e);
+  }
+  long r = sys::raw(SYS_pidfd_send_signal, pidfd, sig, (long)info, flags);
+  return r < 0 ? fail(r) : 0;
+}
+
 int sigqueueinfo(pid_t pid, int sig, void* info) {
   if (pid > 0)
     if (int e = may_signal(pid, sig)) return fail(e);

@@ -141,13 +141,42 @@ int may_signal(long pid, int sig) {
   return -EPERM;
 }
 
+long pidfd_pid(int fd) {
+  char path[64] = "/proc/self/fdinfo/", in[1024];
+  size_t l = strlen(path);
+  char d[16];
+  int nd = 0;
+  unsigned v = (unsigned)fd;
+  do d[nd++] = char('0' + v % 10); while ((v /= 10) > 0);
+  while (nd) path[l++] = d[--nd];
+  path[l] = 0;
+  long f = sys::raw(SYS_openat, AT_FDCWD, (long)path, O_RDONLY | O_CLOEXEC);
+  if (f < 0) return -EBADF;
+  long n = sys::raw(SYS_read, f, (long)in, sizeof in - 1);
+  sys::raw(SYS_close, f);
+  if (n <= 0) return -EBADF;
+  in[n] = 0;
+  const char* p = strstr(in, "\nPid:\t");
+  if (!p) return -EBADF;  // not a pidfd: the kernel says so
+  return strtol(p + 6, nullptr, 10);  // (-1: the process has ended)
+}
+
 long signal_each(long pid, int sig) {
   long self = sys::raw(SYS_getpid);
   long group = pid == 0 ? sys::raw(SYS_getpgid, 0) : -pid;  // (pid -1: every process)
   long dfd = sys::raw(SYS_openat, AT_FDCWD, (long)"/proc", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
   if (dfd < 0) return dfd;
   int found = 0, sent = 0;
+  bool me = false;  // this process is in the group: signalled last, or it would end first
   long last = -ESRCH;
+  auto send = [&](long p) {
+    found++;
+    long r = may_signal(p, sig);
+    if (r == 0) r = sys::raw(SYS_kill, p, sig);
+    if (r == 0) sent++;
+    // kill(-1) passes over what it may not signal (kernel/signal.c).
+    else if (pid != -1 || r != -EPERM) last = r;
+  };
   alignas(8) char dents[4096];
   for (long got; (got = sys::raw(SYS_getdents64, dfd, (long)dents, sizeof dents)) > 0;)
     for (long off = 0; off < got;) {
@@ -162,15 +191,14 @@ long signal_each(long pid, int sig) {
       } else if (sys::raw(SYS_getpgid, p) != group) {
         continue;
       }
-      found++;
-      if (may_signal(p, sig) != 0) continue;
-      long r = sys::raw(SYS_kill, p, sig);
-      if (r == 0) sent++;
-      else last = r;
+      if (p == self) me = true;
+      else send(p);
     }
   sys::raw(SYS_close, dfd);
-  if (sent) return 0;
-  return found ? (last == -ESRCH ? -EPERM : last) : -ESRCH;
+  if (me) send(self);
+  if (!found) return -ESRCH;
+  if (pid == -1) return last == -ESRCH ? 0 : sent ? 0 : last;
+  return sent ? 0 : last;
 }
 
 bool proc_owner(const char* path, uint32_t real_uid, uint32_t* uid, uint32_t* gid) {

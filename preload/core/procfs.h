@@ -108,6 +108,9 @@ bool proc_owner(const char* path, uint32_t real_uid, uint32_t* uid, uint32_t* gi
 // uid the target's real or saved one, CAP_KILL, SIGCONT within a session):
 // 0, -EPERM, or -ESRCH when it is gone.
 int may_signal(long pid, int sig);
+// The pid a pidfd stands for (its fdinfo's Pid:): -1 when that process
+// has ended, -EBADF when `fd` is no pidfd.
+long pidfd_pid(int fd);
 // kill(pid, sig) for a pid that names a group (0, -PGID) or every process
 // (-1), by a process without CAP_KILL: sent to each member it may signal,
 // as the kernel does. 0 when one got it, else -EPERM or -ESRCH.
