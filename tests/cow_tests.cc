@@ -511,16 +511,30 @@ TEST_CASE("verify reports a sealed base's damaged fake state; cloning it is refu
     CHECK(v.status == 1);
     CHECK(v.out.find("changed: fake state (" + st + "/table: " + (damage == "rm" ? "missing" : "damaged (")) !=
           std::string::npos);
-    if (damage != "rm") {
-      auto c = sh(cowroot() + " clone " + q(b.base) + " " + q(b.dir / "c") + " 2>&1");
-      CHECK(c.status == 1);
-      CHECK(c.out.find("cowroot: cannot clone " + b.base + ": " + st + "/table: damaged (") == 0);
-      CHECK(std::count(c.out.begin(), c.out.end(), '\n') == 1);
-      CHECK_FALSE(exists(b.dir / "c"));
-    }
+    auto c = sh(cowroot() + " clone " + q(b.base) + " " + q(b.dir / "c") + " 2>&1");
+    CHECK(c.status == 1);
+    CHECK(c.out.find("cowroot: cannot clone " + b.base + ": " + st + "/table: " + (damage == "rm" ? "missing" : "damaged (")) ==
+          0);
+    CHECK(std::count(c.out.begin(), c.out.end(), '\n') == 1);
+    CHECK_FALSE(exists(b.dir / "c"));
     REQUIRE(sh("cp " + q(keep) + " " + q(st + "/table")).status == 0);
     CHECK(sh(cowroot() + " verify " + q(b.base)).status == 0);
   }
+  // Its attribute heap, or the whole state, missing: the same, named (a
+  // clone made regardless would have none of the base's owners and modes).
+  REQUIRE(sh("mv " + q(st + "/xattr") + " " + q(b.dir / "xattr.keep")).status == 0);
+  auto c = sh(cowroot() + " run --base " + q(b.base) + " -- true 2>&1");
+  CHECK(c.status != 0);
+  CHECK(c.out == "cowroot: cannot clone " + b.base + ": " + st + "/xattr: missing (`cowroot verify " + b.base +
+                     "` says what else changed)\n");
+  REQUIRE(sh("mv " + q(b.dir / "xattr.keep") + " " + q(st + "/xattr") + " && mv " + q(st) + " " + q(b.dir / "state.keep"))
+              .status == 0);
+  c = sh(cowroot() + " clone " + q(b.base) + " " + q(b.dir / "c") + " 2>&1");
+  CHECK(c.status == 1);
+  CHECK(c.out.find("cowroot: cannot clone " + b.base + ": " + st + "/table: missing") == 0);
+  CHECK_FALSE(exists(b.dir / "c"));
+  REQUIRE(sh("mv " + q(b.dir / "state.keep") + " " + q(st)).status == 0);
+  CHECK(sh(cowroot() + " verify " + q(b.base)).status == 0);
 }
 
 TEST_CASE("cloning an unsealed base says once that it is unprotected") {

@@ -193,10 +193,24 @@ int cow_clone(const char* src_in, const char* dest_in, char* err, size_t errlen)
   // The clone's own fake state: the base's, plus entries for its new directories.
   std::string base_state = src + ".cowroot/state";
   bool copied = file_exists(base_state + "/table");
-  if (copied) {
-    if (!copy_file(base_state + "/table", tmpside + "/state/table") ||
-        !copy_file(base_state + "/xattr", tmpside + "/state/xattr"))
-      return fail(tmpside + "/state", errno ? errno : EIO);
+  // A sealed base or a clone has its fake state (seal and clone make it):
+  // one missing would give the clone none of its owners and modes.
+  bool stated = file_exists(src + ".cowroot/manifest") || file_exists(src + ".cowroot/base");
+  for (const char* f : {"/table", "/xattr"}) {
+    if (!stated && !copied) break;
+    std::string from = base_state + f;
+    if (!file_exists(from)) {
+      fail(dest, 0);
+      say(err, errlen, "cannot clone %s: %s: missing (`cowroot verify %s` says what else changed)", src.c_str(),
+          from.c_str(), src.c_str());
+      return -1;
+    }
+    if (!copy_file(from, tmpside + "/state" + f)) {
+      int e = errno ? errno : EIO;
+      fail(dest, 0);
+      say(err, errlen, "cannot clone %s: %s: %s", src.c_str(), from.c_str(), strerror(e));
+      return -1;
+    }
   }
   {
     ScopedState st;
