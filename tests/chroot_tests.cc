@@ -153,6 +153,17 @@ TEST_CASE("--bind of a directory over a file, or of a file over a directory, is 
   r = in_root("echo ran", "--bind " + q(a / "file") + ":/etc");
   CHECK(r.status == 2);
   CHECK(r.out == "cowroot: --bind " + a / "file" + ":/etc: /etc is a directory in the root, " + a / "file" + " is not\n");
+  // Through an absolute symlink, as the root has it (not as the host would
+  // follow it: no /etc/only-in-root there).
+  write_file(root() + "/etc/only-in-root", "");
+  std::string link = root() + "/etc/abs-link";
+  unlink(link.c_str());
+  REQUIRE(symlink("/etc/only-in-root", link.c_str()) == 0);
+  r = in_root("echo ran", "--bind " + q(a.path + ":/etc/abs-link"));
+  CHECK(r.status == 2);
+  CHECK(r.out == "cowroot: --bind " + a.path + ":/etc/abs-link: /etc/abs-link is not a directory in the root, " + a.path +
+                     " is\n");
+  unlink(link.c_str());
   // Like over like, or onto what the root does not have, runs.
   CHECK(in_root("cat /etc/motd", "--bind " + q(a / "file") + ":/etc/motd").out == "host file\n");
   CHECK(in_root("cat /d/file", "--bind " + q(a.path) + ":/d").out == "host file\n");
