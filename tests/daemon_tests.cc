@@ -74,6 +74,14 @@ std::string saved_owner(const std::string& text, const std::string& path) {
   return text.substr(u, e - u);
 }
 
+// A small root of the host's programs (tests/mkroot.sh) at `dir`.
+void small_base(const std::string& dir) {
+  const char* mkroot = getenv("COWROOT_TEST_MKROOT");
+  REQUIRE(mkroot);
+  auto made = sh("sh " + q(mkroot) + " " + q(dir) + " 2>&1");
+  REQUIRE_MESSAGE(made.status == 0, made.out);
+}
+
 }  // namespace
 
 TEST_CASE("kill -9 of the daemon: the -s file holds every acknowledged change, the status is the command's") {
@@ -139,10 +147,7 @@ TEST_CASE("kill -9 of the daemon: a background process that outlives the command
 
 TEST_CASE("kill -9 of a clone's daemon: its state is saved and kept, and the clone resets") {
   TempDir d;
-  const char* mkroot = getenv("COWROOT_TEST_MKROOT");
-  REQUIRE(mkroot);
-  auto made = sh("sh " + q(mkroot) + " " + q(d / "base") + " 2>&1");
-  REQUIRE_MESSAGE(made.status == 0, made.out);
+  small_base(d / "base");
   write_file(d / "base/file", "base\n");
   REQUIRE(sh(cowroot() + " clone " + q(d / "base") + " " + q(d / "c") + " 2>/dev/null").status == 0);
   // The root has no pkill: the daemon is killed from outside, mid-session.
@@ -177,10 +182,7 @@ TEST_CASE("sessions started and ended at once on one clone all run: one that joi
   // (its own exits without a word) could connect just as that one ended
   // with its last program ("cannot connect to the daemon").
   TempDir d;
-  const char* mkroot = getenv("COWROOT_TEST_MKROOT");
-  REQUIRE(mkroot);
-  auto made = sh("sh " + q(mkroot) + " " + q(d / "base") + " 2>&1");
-  REQUIRE_MESSAGE(made.status == 0, made.out);
+  small_base(d / "base");
   REQUIRE(sh(cowroot() + " clone " + q(d / "base") + " " + q(d / "c") + " 2>/dev/null").status == 0);
   std::string loop = "for i in $(seq 50); do " + cowroot() + " -r " + q(d / "c") + " -- sh -c : || echo failed; done";
   auto r = sh("for j in 1 2 3; do (" + loop + ") & done 2>&1; wait");

@@ -33,6 +33,12 @@ static Meta file_meta(uint32_t uid) {
   return m;
 }
 
+// A new state at `dir`, open, with entries (7, 1..20) of modes file_meta gives.
+static void open_with_twenty(cr::State& s, const std::string& dir) {
+  REQUIRE(s.open(dir.c_str(), true) == 0);
+  for (uint64_t i = 1; i <= 20; i++) REQUIRE(s.put(Key{7, i}, file_meta((uint32_t)i)) == 0);
+}
+
 TEST_CASE("update and lookup, across two mappings of one state") {
   TempDir d;
   cr::State a, b;
@@ -304,8 +310,7 @@ TEST_CASE("a lock word naming a running stranger is taken over; a holder mapping
 TEST_CASE("slots whose counters a damaged file left odd are read, and written, without a hang") {
   TempDir d;
   cr::State s;
-  REQUIRE(s.open(d.path.c_str(), true) == 0);
-  for (uint64_t i = 1; i <= 20; i++) REQUIRE(s.put(Key{7, i}, file_meta((uint32_t)i)) == 0);
+  open_with_twenty(s, d.path);
   int fd = open((d / "table").c_str(), O_RDWR);
   REQUIRE(fd >= 0);
   struct stat st;
@@ -421,8 +426,7 @@ TEST_CASE("opening checks the table: a killed writer's half-written slot is repa
   TempDir d;
   {
     cr::State s;
-    REQUIRE(s.open(d.path.c_str(), true) == 0);
-    for (uint64_t i = 1; i <= 20; i++) REQUIRE(s.put(Key{7, i}, file_meta((uint32_t)i)) == 0);
+    open_with_twenty(s, d.path);
   }
   {
     RawTable t(d / "table");

@@ -142,14 +142,8 @@ int may_signal(long pid, int sig) {
 }
 
 long pidfd_pid(int fd) {
-  char path[64] = "/proc/self/fdinfo/", in[1024];
-  size_t l = strlen(path);
-  char d[16];
-  int nd = 0;
-  unsigned v = (unsigned)fd;
-  do d[nd++] = char('0' + v % 10); while ((v /= 10) > 0);
-  while (nd) path[l++] = d[--nd];
-  path[l] = 0;
+  char path[64], in[1024];
+  sys::proc_fd_path(fd, path, "fdinfo");
   long f = sys::raw(SYS_openat, AT_FDCWD, (long)path, O_RDONLY | O_CLOEXEC);
   if (f < 0) return -EBADF;
   long n = sys::raw(SYS_read, f, (long)in, sizeof in - 1);
