@@ -10,6 +10,7 @@
 
 #include <chrono>
 #include <cstdlib>
+#include <initializer_list>
 #include <string>
 #include <thread>
 #include <vector>
@@ -22,6 +23,21 @@ struct Result {
 };
 
 // Runs `sh -c script` and collects its output.
+// `out` without the lines that are one of `notices` (a shell's notices of
+// its jobs' ends, "Terminated", "Killed", which come when they come).
+inline std::string without_lines(const std::string& out, std::initializer_list<const char*> notices) {
+  std::string kept;
+  for (size_t i = 0; i < out.size();) {
+    size_t end = out.find('\n', i);
+    std::string line = out.substr(i, end == std::string::npos ? std::string::npos : end - i);
+    i = end == std::string::npos ? out.size() : end + 1;
+    bool drop = false;
+    for (const char* n : notices) drop = drop || line == n;
+    if (!drop) kept += line + "\n";
+  }
+  return kept;
+}
+
 inline Result sh(const std::string& script) {
   int p[2];
   REQUIRE(pipe(p) == 0);

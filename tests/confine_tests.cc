@@ -342,10 +342,7 @@ TEST_CASE("a static program's kill is held to the kernel's rule on the fake ids,
       "{ setpriv --reuid 1001 --regid 1001 --clear-groups busybox kill $a 2>&1; echo bob $?; } | busybox sed 's/pid [0-9]*/pid PID/'; "
       "kill -0 $a && echo alive; "
       "setpriv --reuid 1000 --regid 1000 --clear-groups busybox kill $a; echo alice $?; wait $a; echo $?");
-  std::string out;  // (without the shell's notice of its job's end, which comes when it comes)
-  std::istringstream lines(r.out);
-  for (std::string l; std::getline(lines, l);)
-    if (l != "Terminated") out += l + "\n";
+  std::string out = without_lines(r.out, {"Terminated"});  // (the shell's notice of its job's end)
   CHECK(out == "kill: can't kill pid PID: Operation not permitted\nbob 1\nalive\nalice 0\n143\n");
 }
 

@@ -7,8 +7,6 @@
 // up what it needs as fake root first and uses names of its own.
 // The real clients (PostgreSQL, cron) need the Debian archive: their names
 // say so, and COWROOT_TEST_DEBOOTSTRAP=0 skips them.
-#include <sstream>
-
 #include "common.h"
 
 using namespace test;
@@ -318,10 +316,7 @@ TEST_CASE("signals: a fake user signals its own processes only; SIGCONT within t
       as(1001, "perl -e 'print kill(0, $ARGV[0]) ? \"perl-sent\\n\" : \"perl: $!\\n\"' $r") +
       "; kill $r && echo root-kills; wait $r; echo root-own $?");
   // (Without the shell's notices of its jobs' ends, which come when they come.)
-  std::string out;
-  std::istringstream lines(r.out);
-  for (std::string l; std::getline(lines, l);)
-    if (l != "Killed" && l != "Terminated") out += l + "\n";
+  std::string out = without_lines(r.out, {"Killed", "Terminated"});
   CHECK(out ==
         "sh: 1: kill: Operation not permitted\n\nbob-kill-alice\n"
         "sh: 1: kill: Operation not permitted\n\nbob-probe-root\n"
@@ -335,10 +330,7 @@ TEST_CASE("signals: kill 0 from a fake user reaches its whole group, itself last
                    "; echo $?; " + as(1001, "sh -c 'kill -TERM -1; echo bob $?'") +
                    "; case \"$(grep State: /proc/$(cat /tmp/k0.child)/status 2>/dev/null)\" in *Z*|'') echo none-left;; "
                    "*) echo left;; esac");
-  std::string out;
-  std::istringstream lines(r.out);
-  for (std::string l; std::getline(lines, l);)
-    if (l != "Terminated") out += l + "\n";
+  std::string out = without_lines(r.out, {"Terminated"});  // (the shell's notice of its job's end)
   CHECK(out == "143\nbob 0\nnone-left\n");
 }
 
@@ -348,10 +340,7 @@ TEST_CASE("signals: pidfd_send_signal is held to the same rule") {
                      "\"refused: $!\\n\"' $a";
   auto r = in_root(as(1000, "sleep 30") + " & a=$!; " + as(1001, send) + "; kill -0 $a && echo alive; " + as(1000, send) +
                    "; wait $a; echo $?");
-  std::string out;  // (without the shell's notice of its job's end, which comes when it comes)
-  std::istringstream lines(r.out);
-  for (std::string l; std::getline(lines, l);)
-    if (l != "Terminated") out += l + "\n";
+  std::string out = without_lines(r.out, {"Terminated"});  // (the shell's notice of its job's end)
   CHECK(out == "refused: Operation not permitted\nalive\nsent\n143\n");
 }
 
