@@ -12,10 +12,6 @@
 
 namespace cli {
 
-namespace {
-
-// `inside` resolved in `root` on the host, every symlink followed with the
-// root as /: no session exists yet to do it.
 bool host_path(const std::string& root, const std::string& inside, std::string* out) {
   std::vector<std::string> done, todo;
   auto push_parts = [&](const std::string& p) {
@@ -58,8 +54,6 @@ bool host_path(const std::string& root, const std::string& inside, std::string* 
   for (auto& d : done) *out += "/" + d;
   return true;
 }
-
-}  // namespace
 
 std::string root_refusal(const std::string& root) {
   if (root.empty() || root == "/") return "";

@@ -10,4 +10,9 @@ namespace cli {
 // judge by).
 std::string root_refusal(const std::string& root);
 
+// `inside` resolved in `root` on the host, every symlink followed with the
+// root as / (`..` never above it): no session exists yet to do it. False
+// when a name on the way is not there (or links loop).
+bool host_path(const std::string& root, const std::string& inside, std::string* out);
+
 }  // namespace cli

@@ -457,49 +457,6 @@ void initial_ids(cr::Session& s) {
   }
 }
 
-// stat of `inside` in the root at host directory `root`, its symlinks
-// followed as in the root (an absolute target from the root's top, `..`
-// never above it). False when it is not there (or loops).
-bool stat_inside(const std::string& root, const std::string& inside, struct stat* st) {
-  std::vector<std::string> todo;  // what is left to walk, last name first
-  auto push = [&](const std::string& path) {
-    std::vector<std::string> names;
-    for (size_t i = 0; i < path.size();) {
-      size_t j = path.find('/', i);
-      if (j == std::string::npos) j = path.size();
-      if (j > i) names.push_back(path.substr(i, j - i));
-      i = j + 1;
-    }
-    todo.insert(todo.end(), names.rbegin(), names.rend());
-  };
-  std::string at;  // walked so far, inside, "" for the top
-  push(inside);
-  for (int links = 0; !todo.empty();) {
-    std::string name = todo.back();
-    todo.pop_back();
-    if (name == ".") continue;
-    if (name == "..") {
-      at = at.substr(0, at.rfind('/') == std::string::npos ? 0 : at.rfind('/'));
-      continue;
-    }
-    std::string next = at + "/" + name;
-    struct stat ls;
-    if (lstat((root + next).c_str(), &ls) < 0) return false;
-    if (!S_ISLNK(ls.st_mode)) {
-      at = next;
-      continue;
-    }
-    if (++links > 40) return false;
-    char target[4096];
-    ssize_t n = readlink((root + next).c_str(), target, sizeof target - 1);
-    if (n <= 0) return false;
-    target[n] = 0;
-    if (target[0] == '/') at.clear();
-    push(target);
-  }
-  return stat((root + at).c_str(), st) == 0;
-}
-
 int run_session(const Options& o) {
   // --kill-on-term: a SIGTERM from now on is remembered, and once the
   // command runs, kills it and what it started (see the wait below).
@@ -809,7 +766,8 @@ int run_session(const Options& o) {
       // As mount --bind: a directory goes over a directory, a file over a
       // file (an inside path not there yet is made as the host's kind).
       struct stat hs, is;
-      if (stat(host.c_str(), &hs) == 0 && stat_inside(root, inside, &is) &&
+      std::string there;
+      if (stat(host.c_str(), &hs) == 0 && cli::host_path(root, inside, &there) && stat(there.c_str(), &is) == 0 &&
           S_ISDIR(hs.st_mode) != S_ISDIR(is.st_mode))
         die("--bind " + b + ": " + inside + (S_ISDIR(is.st_mode) ? " is a directory in the root, " + host + " is not"
                                                                   : " is not a directory in the root, " + host + " is"),
