@@ -324,22 +324,64 @@ std::string make_session_dir() {
 
 void remove_dir(const std::string& dir) { cr::remove_session_dir(dir); }
 
+// Whether the process is stopped (by a signal or a tracer): its state in
+// /proc/PID/stat, after the name in parentheses, is T or t.
+bool stopped(pid_t pid) {
+  if (pid <= 0) return false;
+  char path[32], buf[512];
+  snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
+  int fd = open(path, O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return false;
+  ssize_t n = read(fd, buf, sizeof buf - 1);
+  close(fd);
+  if (n <= 0) return false;
+  buf[n] = 0;
+  const char* end = strrchr(buf, ')');
+  return end && end[1] == ' ' && (end[2] == 'T' || end[2] == 't');
+}
+
+// How long the launcher waits for the daemon's answer, at most: it answers
+// at once unless it is stopped (said at once) or hung.
+constexpr int kAnswerSeconds = 60;
+
 // Sends one request to the daemon and waits for its answer: 1 done, 0 an
-// error the daemon reports (in *text), -1 no answer (the daemon is gone).
+// error the daemon reports (in *text), -1 no answer (the daemon is gone, or
+// silent for kAnswerSeconds), -2 the daemon is stopped (*text its pid: a
+// `kill -STOP` of it, or a debugger's stop, would keep the launcher waiting
+// for ever).
 int request(int fd, uint32_t op, const std::string& payload, uint64_t* value, std::string* text) {
   std::vector<char> buf(sizeof(cr::proto::Msg) + payload.size());
   cr::proto::Msg m{cr::proto::kMagic, op, 0, (uint32_t)payload.size(), 0};
   memcpy(buf.data(), &m, sizeof m);
   memcpy(buf.data() + sizeof m, payload.data(), payload.size());
   if (send(fd, buf.data(), buf.size(), MSG_NOSIGNAL) != (ssize_t)buf.size()) return -1;
+  for (int waited = 0;; waited++) {
+    pollfd p{fd, POLLIN, 0};
+    int r = poll(&p, 1, 1000);
+    if (r < 0 && errno == EINTR) continue;
+    if (r != 0) break;
+    ucred peer{};
+    socklen_t len = sizeof peer;
+    if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &peer, &len) == 0 && stopped(peer.pid)) {
+      *text = std::to_string(peer.pid);
+      return -2;
+    }
+    if (waited + 1 >= kAnswerSeconds) return -1;
+  }
   char in[sizeof(cr::proto::Msg) + cr::proto::kMaxPayload];
   ssize_t n;
-  do n = recv(fd, in, sizeof in, MSG_TRUNC); while (n < 0 && errno == EINTR);
+  do n = recv(fd, in, sizeof in, MSG_TRUNC | MSG_DONTWAIT); while (n < 0 && errno == EINTR);
   cr::proto::Parsed r;
   if (n <= 0 || !cr::proto::parse(in, (size_t)n, sizeof in, &r)) return -1;
   *value = r.head.value;
   text->assign(r.payload, r.len);
   return r.head.op == cr::proto::kOk ? 1 : 0;
+}
+
+// A session cannot start while its daemon is stopped: said in one line.
+[[noreturn]] void stopped_daemon(const std::string& dir, const std::string& pid) {
+  die("the daemon of " + dir + " (pid " + pid + ") is stopped: nothing was run (continue it with kill -CONT " + pid +
+      ", or end it)");
 }
 
 // Connects to the daemon of dir, waiting a little for one that is starting
@@ -377,6 +419,13 @@ std::string end_session(int live, pid_t dpid, const std::string& faked, const st
   int lockfd = open((dir + "/lock").c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
   int r = request(live, cr::proto::kEnd, save, &others, &text);
   close(live);
+  if (r == -2) {
+    // The request waits in its socket: the daemon ends the session when it
+    // is continued.
+    if (lockfd >= 0) close(lockfd);
+    return "the daemon of " + dir + " (pid " + text + ") is stopped: the session ends when it is continued (kill -CONT " +
+           text + ")";
+  }
   if (r < 0) {
     if (dpid > 0) waitpid(dpid, nullptr, WNOHANG);  // the killed daemon, if it was ours
     dpid = -1;
@@ -688,7 +737,9 @@ int run_session(const Options& o) {
     }
     uint64_t ignored;
     std::string answer;
-    if (request(live, cr::proto::kPing, "", &ignored, &answer) != 1) {
+    int asked = request(live, cr::proto::kPing, "", &ignored, &answer);
+    if (asked == -2) stopped_daemon(dir, answer);
+    if (asked != 1) {
       close(live);
       again("the daemon of " + dir + " did not answer");
       continue;
@@ -700,7 +751,9 @@ int run_session(const Options& o) {
       continue;
     }
     fcntl(ctl, F_SETFD, FD_CLOEXEC);
-    if (request(ctl, cr::proto::kControl, "", &ignored, &answer) != 1) {
+    asked = request(ctl, cr::proto::kControl, "", &ignored, &answer);
+    if (asked == -2) stopped_daemon(dir, answer);
+    if (asked != 1) {
       close(live);
       close(ctl);
       again("the daemon of " + dir + " did not answer");

@@ -191,6 +191,42 @@ TEST_CASE("sessions started and ended at once on one clone all run: one that joi
   CHECK(eventually([&] { return !daemon_of(d / "c.cowroot/state"); }));
 }
 
+TEST_CASE("a stopped daemon: a session started on its clone says so in one line and runs nothing; one ending says so too") {
+  // kill -STOP of the daemon (or a debugger's stop) kept every new session
+  // of the clone waiting for its answer, for ever.
+  TempDir d;
+  small_base(d / "base");
+  REQUIRE(sh(cowroot() + " clone " + q(d / "base") + " " + q(d / "c") + " 2>/dev/null").status == 0);
+  std::string dir = d / "c.cowroot/state";
+  // Its output to a file: the daemon holds the launcher's error output
+  // until the end it cannot answer (a pipe read to its end would wait).
+  Result first;
+  std::thread t([&] {
+    first = sh("timeout -k 5 30 " + cowroot() + " -r " + q(d / "c") + " -- sh -c " +
+               q("touch /ready; while [ ! -e /go ]; do sleep 0.05; done; echo first") + " >" + q(d / "first") + " 2>&1");
+  });
+  CHECK(eventually([&] { return exists(d / "c/ready"); }));
+  uint64_t pid = daemon_pid(dir);
+  REQUIRE(pid > 0);
+  REQUIRE(kill((pid_t)pid, SIGSTOP) == 0);
+  auto r = sh("timeout 30 " + cowroot() + " -r " + q(d / "c") + " -- touch /made 2>&1");
+  CHECK(r.status == 1);
+  CHECK(r.out == "cowroot: the daemon of " + dir + " (pid " + std::to_string(pid) +
+                     ") is stopped: nothing was run (continue it with kill -CONT " + std::to_string(pid) + ", or end it)\n");
+  CHECK_FALSE(exists(d / "c/made"));
+  // The first session's command ends while the daemon is stopped: its
+  // launcher says so and leaves; the daemon ends the session once continued.
+  write_file(d / "c/go", "");
+  t.join();
+  CHECK(first.status == 1);
+  CHECK(slurp(d / "first") == "first\ncowroot: the daemon of " + dir + " (pid " + std::to_string(pid) +
+                         ") is stopped: the session ends when it is continued (kill -CONT " + std::to_string(pid) + ")\n");
+  REQUIRE(kill((pid_t)pid, SIGCONT) == 0);
+  CHECK(eventually([&] { return !daemon_of(dir); }));
+  auto again = sh(cowroot() + " -r " + q(d / "c") + " -- sh -c 'touch /made && echo ok' 2>&1");
+  CHECK(again.out == "ok\n");
+}
+
 TEST_CASE("LD_PRELOAD with COWROOT_STATE: the next program after a kill starts a daemon again, nothing is lost") {
   TempDir d;
   std::string lib = prefix() + "/lib/libcowroot.so", st = d / "st";
