@@ -58,7 +58,13 @@ struct StubInfo {
   // sanitizer's process, one of cowroot's own programs): the handler then
   // lets every call through, as before the library started.
   uint32_t pass;
+  // And then the program's name, as the library answers readlink of
+  // /proc/self/exe (the kernel's names the stub): the handler answers a
+  // sanitizer's runtime so (its reports name the program by it). Empty:
+  // the kernel's answer.
+  char exe[2048];
 };
+static_assert(sizeof(StubInfo) <= 4096, "the stub's page");
 constexpr uint64_t kTraced = 0x6465636172547243ull, kReleased = 0x6573616c65527243ull;
 // The kernel's account of the memory as the stub found it, in the form
 // PR_SET_MM_MAP takes (its break, auxiliary vector and exe left to the

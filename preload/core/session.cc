@@ -541,10 +541,13 @@ bool is_sanitizer_runtime(const char* name, size_t len) {
   const char* b = name + len;
   while (b > name && b[-1] != '/') b--;
   size_t bl = (size_t)(name + len - b);
+  // By hand: called before a runtime's interceptors of strlen and memcmp
+  // may be (confine_early).
   for (const char* r : {"libasan.so", "libtsan.so", "libhwasan.so", "liblsan.so", "libmsan.so",
                         "libclang_rt.asan", "libclang_rt.tsan", "libclang_rt.hwasan"}) {
-    size_t rl = strlen(r);
-    if (bl >= rl && memcmp(b, r, rl) == 0) return true;
+    size_t i = 0;
+    while (r[i] && i < bl && b[i] == r[i]) i++;
+    if (!r[i]) return true;
   }
   return false;
 }

@@ -671,6 +671,37 @@ bool confine_static() {
 static bool g_early_asked, g_early_inherited, g_early_gate;
 #endif
 
+#if defined(__x86_64__)
+namespace {
+// The value of the environment's variable NAME= (NAME with its '='), or
+// null. By hand: a sanitizer's runtime intercepts the string functions,
+// and ThreadSanitizer starts itself from the first of them called.
+const char* env_value(const char* name) {
+  if (!environ) return nullptr;
+  for (char** e = environ; *e; e++) {
+    size_t i = 0;
+    while (name[i] && (*e)[i] == name[i]) i++;
+    if (!name[i]) return *e + i;
+  }
+  return nullptr;
+}
+
+// Whether LD_PRELOAD names a sanitizer's runtime (the exec planner puts a
+// program's first; a user may preload one).
+bool sanitizer_preloaded() {
+  const char* v = env_value("LD_PRELOAD=");
+  while (v && *v) {
+    while (*v == ':' || *v == ' ') v++;
+    size_t n = 0;
+    while (v[n] && v[n] != ':' && v[n] != ' ') n++;
+    if (n && is_sanitizer_runtime(v, n)) return true;
+    v += n;
+  }
+  return false;
+}
+}  // namespace
+#endif
+
 void confine_early() {
 #if defined(__x86_64__)
   // Started through the stub: the session's own start already makes its
@@ -679,6 +710,26 @@ void confine_early() {
   g_early_gate = g_early_inherited && confine::gate_mapped();
   g_early_asked = true;
   if (g_early_gate) sys::g_gate = reinterpret_cast<void*>(confine::kGate);
+  // A sanitizer's runtime loaded before this library may start during this
+  // library's own start (ThreadSanitizer does, from the first call of ours
+  // it intercepts) and make system calls of its own (its
+  // /tmp/tsan.rodata.PID) before confine_start: the stub's handler lets
+  // them pass from now on, as confine_start leaves it for such a process,
+  // and answers its readlink of /proc/self/exe (the name its reports give
+  // the program, read once at its start) with the program's, as the
+  // exec gave it (COWROOT_EXE: the inside path in a root).
+  if (g_early_gate && sanitizer_preloaded())
+    if (const confine::StubInfo* info = confine::stub_info()) {
+      auto* w = const_cast<confine::StubInfo*>(info);
+      w->pass = 1;
+      const char* exe = env_value("COWROOT_EXE=");
+      size_t n = 0;
+      while (exe && exe[n] && n + 1 < sizeof w->exe) n++;
+      if (exe && !exe[n]) {
+        for (size_t i = 0; i < n; i++) w->exe[i] = exe[i];
+        w->exe[n] = 0;
+      }
+    }
 #endif
 }
 
