@@ -130,6 +130,7 @@ struct Confine {
   bool active = false;       // the filter is in place and the gate answers at kGate
   bool plan_static = false;  // not confined itself, but starts static programs confined (the launcher)
   bool launch = false;       // the launcher's child: the filter went on for the exec it makes (via_stub)
+  bool static_prog = false;  // this library runs a static program here (wrap/static.cc)
   bool stub_asked = false;   // confine::stub_info(): asked once per program (on this struct's first page,
   const confine::StubInfo* stub_known = nullptr;  // which the start writes anyway: see prefault_start)
   char stub[4096] = {};      // cowroot-stub, which every exec runs first

@@ -482,6 +482,7 @@ static int open_resolved(int dirfd, const char* path, int flags, mode_t mode, co
   if (dirfd == AT_FDCWD && path[0] == '/' && path[1] == 'p' && strncmp(path, "/proc/", 6) == 0) {
     if (foreign_memory(path)) return fail(-EACCES);
     int fd = proc_open_status(path, flags);
+    if (fd == kNotProc) fd = proc_open_maps(path, flags);
     if (fd != kNotProc) return fd < 0 ? fail(fd) : fd;
   } else if (path[0] != '/') {
     PathBuf full;

@@ -18,6 +18,7 @@
 #include <cstdlib>
 #include <cstring>
 
+#include "confine.h"
 #include "perm.h"
 #include "resolve.h"
 #include "session.h"
@@ -271,6 +272,101 @@ int proc_open_status(const char* path, int flags) {
   if (sys::raw(SYS_write, mfd, (long)out, (long)o) != (long)o) {
     sys::raw(SYS_close, mfd);
     return -EIO;
+  }
+  sys::raw(SYS_lseek, mfd, 0, SEEK_SET);
+  return (int)mfd;
+}
+
+int proc_open_maps(const char* path, int flags) {
+  long pid;
+  const char* rest;
+  if (!g_root.active || !g_confine.static_prog || (flags & O_ACCMODE) != O_RDONLY || (flags & (O_PATH | O_DIRECTORY)) ||
+      !task_of(path, &pid, &rest) || strcmp(rest, "maps") != 0 ||
+      (pid != sys::raw(SYS_getpid) && pid != sys::raw(SYS_gettid)))
+    return kNotProc;
+  long fd = sys::raw(SYS_openat, AT_FDCWD, (long)path, flags);
+  if (fd < 0) return (int)fd;
+  // The whole file first (a few hundred lines for a static program),
+  // read on until its end.
+  size_t cap = 1 << 20, n = 0;
+  long m = sys::raw(SYS_mmap, 0, (long)cap, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  if (m < 0 && m > -4096) {
+    sys::raw(SYS_lseek, fd, 0, SEEK_SET);
+    return (int)fd;
+  }
+  char* in = reinterpret_cast<char*>(m);
+  for (long got; n < cap - 1 && (got = sys::raw(SYS_read, fd, (long)(in + n), (long)(cap - 1 - n))) > 0;) n += got;
+  sys::raw(SYS_close, fd);
+  long mfd = sys::raw(SYS_memfd_create, (long)"maps", (flags & O_CLOEXEC) ? MFD_CLOEXEC : 0);
+  if (mfd < 0) {
+    sys::raw(SYS_munmap, m, (long)cap);
+    return (int)mfd;
+  }
+  long result = mfd;
+  char line[kPathMax + 256];
+  for (const char* at = in; at < in + n && result >= 0;) {
+    const char* end = static_cast<const char*>(memchr(at, '\n', (size_t)(in + n - at)));
+    const char* next = end ? end + 1 : in + n;
+    size_t ll = (size_t)((end ? end : in + n) - at);
+    // The name starts at the first '/' after the five fields before it.
+    const char* name = nullptr;
+    int fields = 0;
+    for (const char* c = at; c < at + ll; c++) {
+      if (*c == ' ' && c + 1 < at + ll && c[1] != ' ') fields++;
+      if (fields >= 5 && *c == '/') {
+        name = c;
+        break;
+      }
+    }
+    size_t o = 0;
+    if (name && (size_t)(name - at) < sizeof line) {
+      memcpy(line, at, (size_t)(name - at));
+      o = (size_t)(name - at);
+      PathBuf host, inside;
+      size_t nl = (size_t)(at + ll - name);
+      if (nl < sizeof host) {
+        memcpy(host, name, nl);
+        host[nl] = 0;
+        // " (deleted)" stays after the name.
+        char* del = strstr(host, " (deleted)");
+        if (del) *del = 0;
+        if (to_inside(host, inside, sizeof inside)) {
+          size_t il = strlen(inside);
+          if (o + il + 11 < sizeof line) {
+            memcpy(line + o, inside, il);
+            o += il;
+            if (del) {
+              memcpy(line + o, " (deleted)", 10);
+              o += 10;
+            }
+          }
+        } else if (strncmp(host, "/proc/", 6) == 0 || strncmp(host, "/dev/", 5) == 0 ||
+                   strncmp(host, "/sys/", 5) == 0 || strncmp(host, "/memfd:", 7) == 0) {
+          memcpy(line + o, name, nl);
+          o += nl;
+        } else {
+          // A host file: the static program's host (or the session's
+          // state): no name, as an anonymous mapping's, trailing blanks
+          // left out.
+          while (o > 0 && line[o - 1] == ' ') o--;
+        }
+      } else {
+        memcpy(line + o, name, nl);
+        o += nl;
+      }
+    } else {
+      size_t cl = ll < sizeof line ? ll : sizeof line - 1;
+      memcpy(line, at, cl);
+      o = cl;
+    }
+    line[o++] = '\n';
+    if (sys::raw(SYS_write, mfd, (long)line, (long)o) != (long)o) result = -EIO;
+    at = next;
+  }
+  sys::raw(SYS_munmap, m, (long)cap);
+  if (result < 0) {
+    sys::raw(SYS_close, mfd);
+    return (int)result;
   }
   sys::raw(SYS_lseek, mfd, 0, SEEK_SET);
   return (int)mfd;

@@ -122,6 +122,13 @@ long signal_each(long pid, int sig);
 // -errno. kNotProc when `path` is none of those.
 constexpr int kNotProc = -100000;
 int proc_open_status(const char* path, int flags);
+// open of /proc/PID/maps (its own: self, thread-self, its pid or a thread's)
+// for reading by a static program in a root (valgrind's core learns the
+// mappings from it): a copy naming the root's files by their inside paths,
+// and the host's objects that run the static program (its host's loader,
+// libc and this library, which no real chroot would have) with no name.
+// kNotProc otherwise.
+int proc_open_maps(const char* path, int flags);
 
 // Others know a process's fake ids from its environment (/proc/PID/environ:
 // what it was started with). After a change it made itself (a daemon

@@ -48,6 +48,7 @@ extern "C" __attribute__((visibility("hidden"))) [[noreturn]] void cr_static_mai
   cr::wrap::ensure();
   if (!cr::wrap::confine_static())
     refuse(name, ": static program, cannot be confined here (no seccomp filter in this session)");
+  cr::g_confine.static_prog = true;
   cr::wrap::static_program_args(argv[2]);
   long fd = sys::raw(SYS_openat, AT_FDCWD, (long)path, O_RDONLY | O_CLOEXEC);
   if (fd < 0) refuse(name, ": cannot open the program");
