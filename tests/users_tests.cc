@@ -334,6 +334,15 @@ TEST_CASE("signals: kill 0 from a fake user reaches its whole group, itself last
   CHECK(out == "143\nbob 0\nnone-left\n");
 }
 
+// A process outside the session (init, owned by the real root here as
+// under CI): fake root's probe answers as real root's (it is there), a
+// fake user's as the kernel's (not permitted); a signal is never sent.
+TEST_CASE("signals: fake root's kill -0 of a process outside the session says it is there; a fake user's is refused") {
+  auto r = in_root("kill -0 1; echo root $?; " + as(1000, "sh -c 'kill -0 1 2>/dev/null; echo alice $?'") +
+                   "; kill -CONT 1 2>/dev/null; echo cont $?");
+  CHECK(r.out == "root 0\nalice 1\ncont 1\n");
+}
+
 TEST_CASE("signals: pidfd_send_signal is held to the same rule") {
   // Through syscall(): pidfd_open is 434, pidfd_send_signal 424 (x86_64).
   std::string send = "perl -e '$fd = syscall(434, $ARGV[0] + 0, 0); print syscall(424, $fd + 0, 15, 0, 0) == 0 ? \"sent\\n\" : "
