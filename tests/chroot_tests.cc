@@ -87,6 +87,22 @@ TEST_CASE("the host stays out of reach, /dev, /proc and /sys pass through, --bin
   CHECK(r.out == "dev\nproc\nsys\nfrom the host\nno-host\n");
 }
 
+// The kernel shows a process the mounts its root reaches: in a real chroot
+// with /proc and /dev mounted in, those, not the host's / and its other
+// file systems (df, findmnt, a configuration tool's mount facts).
+TEST_CASE("the mount table in a root lists what the root reaches: /proc, /dev, /sys, not the host's others") {
+  // Each mount point (the second field of mounts, the fifth of mountinfo):
+  // "ok" where a real chroot with /proc, /dev and /sys mounted in has it.
+  std::string fns = "is() { case $1 in /proc|/proc/*|/dev|/dev/*|/sys|/sys/*) echo ok;; *) echo other $1;; esac; }; "
+                    "mp() { while read a b rest; do is $b; done; }; "
+                    "mi() { while read a b c d e rest; do is $e; done; }; ";
+  // (busybox-static: a static program reads it through a trapped open)
+  REQUIRE(sh("cp /bin/busybox " + q(root() + "/usr/bin/")).status == 0);
+  auto r = in_root(fns + "mp < /proc/self/mounts | sort -u; mp < /proc/mounts | sort -u; mi < /proc/$$/mountinfo | sort -u; "
+                         "busybox cat /proc/self/mounts | mp | sort -u; grep -c ' /proc proc ' /proc/self/mounts");
+  CHECK(r.out == "ok\nok\nok\nok\n1\n");
+}
+
 TEST_CASE("COWROOT_BINDS passes host directories through with the launcher, beside --bind") {
   TempDir a, b, c;
   REQUIRE(mkdir((a / "sub").c_str(), 0755) == 0);

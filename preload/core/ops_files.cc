@@ -483,6 +483,7 @@ static int open_resolved(int dirfd, const char* path, int flags, mode_t mode, co
     if (foreign_memory(path)) return fail(-EACCES);
     int fd = proc_open_status(path, flags);
     if (fd == kNotProc) fd = proc_open_maps(path, flags);
+    if (fd == kNotProc) fd = proc_open_mounts(path, flags);
     if (fd != kNotProc) return fd < 0 ? fail(fd) : fd;
   } else if (path[0] != '/') {
     PathBuf full;

@@ -277,6 +277,87 @@ int proc_open_status(const char* path, int flags) {
   return (int)mfd;
 }
 
+namespace {
+
+// The whole of a /proc file (up to 4 MiB: a static program's maps, the
+// mount table), in memory of its own.
+struct ProcText {
+  char* data = nullptr;
+  size_t n = 0, cap = 4 << 20;
+  ~ProcText() {
+    if (data) sys::raw(SYS_munmap, (long)data, (long)cap);
+  }
+  // 0, or -errno (of the open).
+  long read(const char* path, int flags) {
+    long fd = sys::raw(SYS_openat, AT_FDCWD, (long)path, flags);
+    if (fd < 0) return fd;
+    long m = sys::raw(SYS_mmap, 0, (long)cap, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+    if (m < 0 && m > -4096) {
+      sys::raw(SYS_close, fd);
+      return m;
+    }
+    data = reinterpret_cast<char*>(m);
+    for (long got; n < cap - 1 && (got = sys::raw(SYS_read, fd, (long)(data + n), (long)(cap - 1 - n))) > 0;) n += got;
+    sys::raw(SYS_close, fd);
+    return 0;
+  }
+};
+
+// A copy written line by line into a memfd, handed out as the file.
+struct ProcCopy {
+  long fd;
+  bool ok = true;
+  ProcCopy(const char* name, int flags) : fd(sys::raw(SYS_memfd_create, (long)name, (flags & O_CLOEXEC) ? MFD_CLOEXEC : 0)) {}
+  void put(const char* p, size_t l) {
+    if (ok && fd >= 0 && sys::raw(SYS_write, fd, (long)p, (long)l) != (long)l) ok = false;
+  }
+  // The descriptor, at its start, or -errno.
+  int done() {
+    if (fd < 0) return (int)fd;
+    if (!ok) {
+      sys::raw(SYS_close, fd);
+      return -EIO;
+    }
+    sys::raw(SYS_lseek, fd, 0, SEEK_SET);
+    return (int)fd;
+  }
+};
+
+bool passed_through(const char* host) {
+  return strncmp(host, "/proc/", 6) == 0 || strcmp(host, "/proc") == 0 || strncmp(host, "/dev/", 5) == 0 ||
+         strcmp(host, "/dev") == 0 || strncmp(host, "/sys/", 5) == 0 || strcmp(host, "/sys") == 0;
+}
+
+// A mount table's path field (spaces, tabs, newlines and backslashes
+// written as \ooo) at [p, p + l): decoded into out.
+bool unescape(const char* p, size_t l, char* out, size_t n) {
+  size_t o = 0;
+  for (size_t i = 0; i < l; i++) {
+    if (o + 1 >= n) return false;
+    if (p[i] == '\\' && i + 3 < l && p[i + 1] >= '0' && p[i + 1] <= '3') {
+      out[o++] = (char)(((p[i + 1] - '0') << 6) | ((p[i + 2] - '0') << 3) | (p[i + 3] - '0'));
+      i += 3;
+    } else {
+      out[o++] = p[i];
+    }
+  }
+  out[o] = 0;
+  return true;
+}
+
+void put_escaped(ProcCopy& c, const char* p) {
+  for (; *p; p++) {
+    if (*p == ' ' || *p == '\t' || *p == '\n' || *p == '\\') {
+      char e[4] = {'\\', (char)('0' + ((*p >> 6) & 7)), (char)('0' + ((*p >> 3) & 7)), (char)('0' + (*p & 7))};
+      c.put(e, 4);
+    } else {
+      c.put(p, 1);
+    }
+  }
+}
+
+}  // namespace
+
 int proc_open_maps(const char* path, int flags) {
   long pid;
   const char* rest;
@@ -284,30 +365,13 @@ int proc_open_maps(const char* path, int flags) {
       !task_of(path, &pid, &rest) || strcmp(rest, "maps") != 0 ||
       (pid != sys::raw(SYS_getpid) && pid != sys::raw(SYS_gettid)))
     return kNotProc;
-  long fd = sys::raw(SYS_openat, AT_FDCWD, (long)path, flags);
-  if (fd < 0) return (int)fd;
-  // The whole file first (a few hundred lines for a static program),
-  // read on until its end.
-  size_t cap = 1 << 20, n = 0;
-  long m = sys::raw(SYS_mmap, 0, (long)cap, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-  if (m < 0 && m > -4096) {
-    sys::raw(SYS_lseek, fd, 0, SEEK_SET);
-    return (int)fd;
-  }
-  char* in = reinterpret_cast<char*>(m);
-  for (long got; n < cap - 1 && (got = sys::raw(SYS_read, fd, (long)(in + n), (long)(cap - 1 - n))) > 0;) n += got;
-  sys::raw(SYS_close, fd);
-  long mfd = sys::raw(SYS_memfd_create, (long)"maps", (flags & O_CLOEXEC) ? MFD_CLOEXEC : 0);
-  if (mfd < 0) {
-    sys::raw(SYS_munmap, m, (long)cap);
-    return (int)mfd;
-  }
-  long result = mfd;
-  char line[kPathMax + 256];
-  for (const char* at = in; at < in + n && result >= 0;) {
-    const char* end = static_cast<const char*>(memchr(at, '\n', (size_t)(in + n - at)));
-    const char* next = end ? end + 1 : in + n;
-    size_t ll = (size_t)((end ? end : in + n) - at);
+  ProcText in;
+  if (long e = in.read(path, flags)) return (int)e;
+  ProcCopy out("maps", flags);
+  for (const char* at = in.data; at < in.data + in.n;) {
+    const char* end = static_cast<const char*>(memchr(at, '\n', (size_t)(in.data + in.n - at)));
+    const char* next = end ? end + 1 : in.data + in.n;
+    size_t ll = (size_t)((end ? end : in.data + in.n) - at);
     // The name starts at the first '/' after the five fields before it.
     const char* name = nullptr;
     int fields = 0;
@@ -318,58 +382,83 @@ int proc_open_maps(const char* path, int flags) {
         break;
       }
     }
-    size_t o = 0;
-    if (name && (size_t)(name - at) < sizeof line) {
-      memcpy(line, at, (size_t)(name - at));
-      o = (size_t)(name - at);
-      PathBuf host, inside;
-      size_t nl = (size_t)(at + ll - name);
-      if (nl < sizeof host) {
-        memcpy(host, name, nl);
-        host[nl] = 0;
-        // " (deleted)" stays after the name.
-        char* del = strstr(host, " (deleted)");
-        if (del) *del = 0;
-        if (to_inside(host, inside, sizeof inside)) {
-          size_t il = strlen(inside);
-          if (o + il + 11 < sizeof line) {
-            memcpy(line + o, inside, il);
-            o += il;
-            if (del) {
-              memcpy(line + o, " (deleted)", 10);
-              o += 10;
-            }
-          }
-        } else if (strncmp(host, "/proc/", 6) == 0 || strncmp(host, "/dev/", 5) == 0 ||
-                   strncmp(host, "/sys/", 5) == 0 || strncmp(host, "/memfd:", 7) == 0) {
-          memcpy(line + o, name, nl);
-          o += nl;
-        } else {
-          // A host file: the static program's host (or the session's
-          // state): no name, as an anonymous mapping's, trailing blanks
-          // left out.
-          while (o > 0 && line[o - 1] == ' ') o--;
-        }
-      } else {
-        memcpy(line + o, name, nl);
-        o += nl;
-      }
+    PathBuf host, inside;
+    size_t nl = name ? (size_t)(at + ll - name) : 0;
+    if (!name || nl >= sizeof host) {
+      out.put(at, ll);
     } else {
-      size_t cl = ll < sizeof line ? ll : sizeof line - 1;
-      memcpy(line, at, cl);
-      o = cl;
+      memcpy(host, name, nl);
+      host[nl] = 0;
+      // " (deleted)" stays after the name.
+      char* del = strstr(host, " (deleted)");
+      if (del) *del = 0;
+      if (to_inside(host, inside, sizeof inside)) {
+        out.put(at, (size_t)(name - at));
+        out.put(inside, strlen(inside));
+        if (del) out.put(" (deleted)", 10);
+      } else if (passed_through(host) || strncmp(host, "/memfd:", 7) == 0) {
+        out.put(at, ll);
+      } else {
+        // A host file: the static program's host (or the session's
+        // state): no name, as an anonymous mapping's, trailing blanks
+        // left out.
+        size_t o = (size_t)(name - at);
+        while (o > 0 && at[o - 1] == ' ') o--;
+        out.put(at, o);
+      }
     }
-    line[o++] = '\n';
-    if (sys::raw(SYS_write, mfd, (long)line, (long)o) != (long)o) result = -EIO;
+    out.put("\n", 1);
     at = next;
   }
-  sys::raw(SYS_munmap, m, (long)cap);
-  if (result < 0) {
-    sys::raw(SYS_close, mfd);
-    return (int)result;
+  return out.done();
+}
+
+int proc_open_mounts(const char* path, int flags) {
+  long pid;
+  const char* rest = nullptr;
+  if (!g_root.active || (flags & O_ACCMODE) != O_RDONLY || (flags & (O_PATH | O_DIRECTORY)))
+    return kNotProc;
+  bool info;
+  if (strcmp(path, "/proc/mounts") == 0)
+    info = false;
+  else if (task_of(path, &pid, &rest) && (strcmp(rest, "mounts") == 0 || strcmp(rest, "mountinfo") == 0))
+    info = rest[5] == 'i';
+  else
+    return kNotProc;
+  ProcText in;
+  if (long e = in.read(path, flags)) return (int)e;
+  ProcCopy out(info ? "mountinfo" : "mounts", flags);
+  for (const char* at = in.data; at < in.data + in.n;) {
+    const char* end = static_cast<const char*>(memchr(at, '\n', (size_t)(in.data + in.n - at)));
+    const char* next = end ? end + 1 : in.data + in.n;
+    size_t ll = (size_t)((end ? end : in.data + in.n) - at);
+    // The mount point: the second field (mounts), the fifth (mountinfo).
+    const char* f = at;
+    for (int k = info ? 4 : 1; k > 0 && f < at + ll; k--) {
+      const char* sp = static_cast<const char*>(memchr(f, ' ', (size_t)(at + ll - f)));
+      f = sp ? sp + 1 : at + ll;
+    }
+    const char* fe = static_cast<const char*>(memchr(f, ' ', (size_t)(at + ll - f)));
+    if (!fe) fe = at + ll;
+    PathBuf host, inside;
+    // What the process's root reaches: a mount inside the root by its
+    // inside path, /proc, /dev and /sys (the same in every root) as they
+    // are; others are not shown, as the kernel leaves out what a real
+    // chroot cannot reach (the host's /, its other file systems).
+    if (unescape(f, (size_t)(fe - f), host, sizeof host)) {
+      if (to_inside(host, inside, sizeof inside)) {
+        out.put(at, (size_t)(f - at));
+        put_escaped(out, inside);
+        out.put(fe, (size_t)(at + ll - fe));
+        out.put("\n", 1);
+      } else if (passed_through(host)) {
+        out.put(at, ll);
+        out.put("\n", 1);
+      }
+    }
+    at = next;
   }
-  sys::raw(SYS_lseek, mfd, 0, SEEK_SET);
-  return (int)mfd;
+  return out.done();
 }
 
 namespace {

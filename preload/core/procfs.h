@@ -129,6 +129,12 @@ int proc_open_status(const char* path, int flags);
 // libc and this library, which no real chroot would have) with no name.
 // kNotProc otherwise.
 int proc_open_maps(const char* path, int flags);
+// open of the mount table (/proc/mounts, /proc/PID/mounts, mountinfo) for
+// reading in a root: a copy with what a real chroot's process sees, the
+// mounts inside the root by their inside paths and /proc, /dev and /sys
+// (passed through to every root) as they are; not the host's others.
+// kNotProc otherwise.
+int proc_open_mounts(const char* path, int flags);
 
 // Others know a process's fake ids from its environment (/proc/PID/environ:
 // what it was started with). After a change it made itself (a daemon
