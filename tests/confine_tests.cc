@@ -1073,6 +1073,17 @@ TEST_CASE("a session started under a ulimit -v too low to confine says so in one
 // A sanitizer's runtime makes raw calls of its own from its start on: such
 // a process cannot be confined, and in a root says so in one line rather
 // than act on the host silently; its libc calls are still the root's.
+// Go's os.StartProcess with SysProcAttr.Ptrace (delve's way to start a
+// program) waited for ever: its child's exec is a trap, whose SIGSYS stop
+// its tracer took for something else. A raw PTRACE_TRACEME is refused: the
+// start fails at once with EPERM (the child's reason goes to its standard
+// error, which Go has pointed at /dev/null by then).
+TEST_CASE("a Go program's traced child (SysProcAttr.Ptrace) fails to start at once rather than wait for ever") {
+  auto r = in_root("timeout 20 gostatic ptrace; echo $?; timeout 20 gocgo ptrace; echo $?");
+  CHECK(r.out == "ptrace start fork/exec /bin/true: operation not permitted\n0\n"
+                 "ptrace start fork/exec /bin/true: operation not permitted\n0\n");
+}
+
 // valgrind's core, a static program, learns what is mapped from its
 // /proc/self/maps: the host's libc that runs it there (the library's
 // own) bore the name the root's libc has inside, and valgrind took the

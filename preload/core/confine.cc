@@ -76,7 +76,7 @@ enum Kind : uint8_t {
   kArgSet,       // to the handler when argument `arg` is not null
   kSigaction,    // rt_sigaction: of SIGSYS, or setting any handler
   kSigprocmask,  // rt_sigprocmask: blocking or setting a mask
-  kAttach,       // ptrace: PTRACE_ATTACH and PTRACE_SEIZE (whom to trace)
+  kAttach,       // ptrace: PTRACE_ATTACH and PTRACE_SEIZE (whom to trace), PTRACE_TRACEME
   kIoctl,        // ioctl: the requests that set inode flags (chattr's), which reach the inode
 };
 
@@ -233,12 +233,13 @@ bool leaf(const Entry& e) {
       ok &= ret(kRetTrap);                                        // 12
       break;
     case kAttach:
-      ok &= jump(BPF_JMP | BPF_JEQ | BPF_K, e.nr, 0, 9);                 // 0 -> 1 | 10
+      ok &= jump(BPF_JMP | BPF_JEQ | BPF_K, e.nr, 0, 10);                // 0 -> 1 | 11
       ok &= window_passes();                                              // 1..5
       ok &= load(arg_lo(0));                                              // 6
-      ok &= jump(BPF_JMP | BPF_JEQ | BPF_K, 16 /* ATTACH */, 1, 0);       // 7 -> 9 | 8
-      ok &= jump(BPF_JMP | BPF_JEQ | BPF_K, 0x4206 /* SEIZE */, 0, 1);    // 8 -> 9 | 10
-      ok &= ret(kRetTrap);                                                // 9
+      ok &= jump(BPF_JMP | BPF_JEQ | BPF_K, 16 /* ATTACH */, 2, 0);       // 7 -> 10 | 8
+      ok &= jump(BPF_JMP | BPF_JEQ | BPF_K, 0x4206 /* SEIZE */, 1, 0);    // 8 -> 10 | 9
+      ok &= jump(BPF_JMP | BPF_JEQ | BPF_K, 0 /* TRACEME */, 0, 1);       // 9 -> 10 | 11
+      ok &= ret(kRetTrap);                                                // 10
       break;
     case kIoctl:  // the request is an unsigned int: its low half
       ok &= jump(BPF_JMP | BPF_JEQ | BPF_K, e.nr, 0, 12);                         // 0 -> 1 | 13

@@ -8,6 +8,7 @@
 #include <linux/futex.h>
 #include <sys/auxv.h>
 #include <sys/mman.h>
+#include <sys/ptrace.h>
 #include <sys/syscall.h>
 #include <sys/ucontext.h>
 #include <time.h>
@@ -324,6 +325,19 @@ long serve(long nr, long* a, ucontext_t* uc, uintptr_t ip) {
     case SYS_rt_sigaction: return sigaction_call(a, passing);
     case SYS_rt_sigprocmask: return sigprocmask_call(a, uc);
     case SYS_ptrace:
+      // PTRACE_TRACEME made by the program's own code (a static program,
+      // Go: os.StartProcess with SysProcAttr.Ptrace, delve): its tracer
+      // makes raw calls too, whose wait this library cannot hold back, and
+      // would take the confinement's first trap in the child (its exec)
+      // for a stop and wait for ever. Refused in one line (libc's ptrace,
+      // a debugger's child's, is served as ever).
+      if (a[0] == PTRACE_TRACEME && !from_libc) {
+        errline(g_root.exe[0] ? g_root.exe : "a program",
+                ": PTRACE_TRACEME by a program that makes its own system calls: its tracer would wait for ever on "
+                "the confinement's traps: refused");
+        return -EPERM;
+      }
+      return on_process(nr, a);
     case SYS_process_vm_readv:
     case SYS_process_vm_writev:
     case SYS_pidfd_getfd: return on_process(nr, a);

@@ -3,6 +3,7 @@
 // builds many Go programs) and without (static).
 //
 //	goprog basic OUT | goprog exec | goprog execmany | goprog signals | goprog sigterm | goprog fifo PATH | goprog cat PATH
+//	| goprog ptrace
 package main
 
 import (
@@ -59,6 +60,19 @@ func main() {
 		}
 		b, err := exec.Command("/bin/cat", "/etc/marker").CombinedOutput()
 		fmt.Printf("execmany %s %v\n", b, err)
+	case "ptrace":
+		// A child started traced (delve's way): Go's forkExec waits for its
+		// exec's SIGTRAP, which a confined child never gave first.
+		c := exec.Command("/bin/true")
+		c.SysProcAttr = &syscall.SysProcAttr{Ptrace: true}
+		err := c.Start()
+		fmt.Printf("ptrace start %v\n", err)
+		if err == nil {
+			var ws syscall.WaitStatus
+			syscall.Wait4(c.Process.Pid, &ws, 0, nil)
+			syscall.PtraceDetach(c.Process.Pid)
+			c.Wait()
+		}
 	case "cat":
 		// Its open of a fifo with no writer waits: a signal must end it.
 		b, err := os.ReadFile(os.Args[2])
