@@ -343,6 +343,18 @@ TEST_CASE("signals: fake root's kill -0 of a process outside the session says it
   CHECK(r.out == "root 0\nalice 1\ncont 1\n");
 }
 
+// The kernel lets a process read another's environment only where it may
+// trace it: same real, effective and saved ids, or CAP_SYS_PTRACE.
+TEST_CASE("/proc/PID/environ of another fake user's process is refused, as the kernel's ptrace check does") {
+  auto r = in_root(as(1000, "sleep 30") + " & a=$!; sleep 0.2; " +
+                   as(1001, "sh -c 'cat /proc/$1/environ >/dev/null 2>&1; echo bob $?; cd /proc/$1 && cat environ "
+                            ">/dev/null 2>&1; echo bob-relative $?' sh $a") +
+                   "; " + as(1000, "grep -a -c FAKEROOTUID= /proc/$a/environ") +
+                   "; grep -a -c FAKEROOTUID= /proc/$a/environ; kill $a; wait $a; echo $?");
+  std::string out = without_lines(r.out, {"Terminated"});  // (the shell's notice of its job's end)
+  CHECK(out == "bob 1\nbob-relative 1\n1\n1\n143\n");
+}
+
 TEST_CASE("signals: pidfd_send_signal is held to the same rule") {
   // Through syscall(): pidfd_open is 434, pidfd_send_signal 424 (x86_64).
   std::string send = "perl -e '$fd = syscall(434, $ARGV[0] + 0, 0); print syscall(424, $fd + 0, 15, 0, 0) == 0 ? \"sent\\n\" : "

@@ -481,6 +481,7 @@ static bool foreign_memory(const char* full) {
 static int open_resolved(int dirfd, const char* path, int flags, mode_t mode, const Resolved& r) {
   if (dirfd == AT_FDCWD && path[0] == '/' && path[1] == 'p' && strncmp(path, "/proc/", 6) == 0) {
     if (foreign_memory(path)) return fail(-EACCES);
+    if (int e = proc_environ_denied(path)) return fail(e);
     int fd = proc_open_status(path, flags);
     if (fd == kNotProc) fd = proc_open_maps(path, flags);
     if (fd == kNotProc) fd = proc_open_mounts(path, flags);
@@ -492,6 +493,8 @@ static int open_resolved(int dirfd, const char* path, int flags, mode_t mode, co
       if (fd != kNotProc) return fd < 0 ? fail(fd) : fd;
     } else if (proc_full(dirfd, path, "mem", full, sizeof full) && foreign_memory(full)) {
       return fail(-EACCES);
+    } else if (proc_full(dirfd, path, "environ", full, sizeof full)) {
+      if (int e = proc_environ_denied(full)) return fail(e);
     }
   }
   if (g_cow.sidecar[0] && ((flags & O_CREAT) || (flags & O_TMPFILE) == O_TMPFILE)) cow_note(dirfd, path);

@@ -207,6 +207,20 @@ bool proc_owner(const char* path, uint32_t real_uid, uint32_t* uid, uint32_t* gi
   return true;
 }
 
+int proc_environ_denied(const char* path) {
+  long pid;
+  const char* rest;
+  if (!task_of(path, &pid, &rest) || strcmp(rest, "environ") != 0 || pid == sys::raw(SYS_getpid)) return 0;
+  Cred c = fs_cred();
+  if (c.caps & cap_bit(CAP_SYS_PTRACE)) return 0;
+  TaskIds t;
+  // A process outside the session: the kernel's to say.
+  if (!task_ids(pid, &t)) return 0;
+  bool same = c.uid == t.uid.r && c.uid == t.uid.e && c.uid == t.uid.s && c.gid == t.gid.r && c.gid == t.gid.e &&
+              c.gid == t.gid.s;
+  return same ? 0 : -EACCES;
+}
+
 int proc_open_status(const char* path, int flags) {
   long pid;
   const char* rest;

@@ -122,6 +122,11 @@ long signal_each(long pid, int sig);
 // -errno. kNotProc when `path` is none of those.
 constexpr int kNotProc = -100000;
 int proc_open_status(const char* path, int flags);
+// /proc/PID/environ of another process of the session: -EACCES where the
+// kernel's ptrace access check on the fake ids refuses it (the reader's
+// fsuid and fsgid must be the target's real, effective and saved ids, or
+// it has CAP_SYS_PTRACE: fake root), else 0.
+int proc_environ_denied(const char* path);
 // open of /proc/PID/maps (its own: self, thread-self, its pid or a thread's)
 // for reading by a static program in a root (valgrind's core learns the
 // mappings from it): a copy naming the root's files by their inside paths,
