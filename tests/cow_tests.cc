@@ -423,6 +423,9 @@ TEST_CASE("a clone whose fake state is missing or damaged is refused in one line
       {"truncate table", "cowroot: " + st + "/table: damaged (shorter than its header)" + fix},
       {"garble table", "cowroot: " + st + "/table: damaged (slot 0: a slot of no known kind)" + fix},
       {"zero table", "cowroot: " + st + "/table: damaged (its counts are not what its slots hold)" + fix},
+      // (The state's directory was named for these.)
+      {"chmod table", "cowroot: " + st + "/table: Permission denied" + fix},
+      {"dir table", "cowroot: " + st + "/table: Is a directory" + fix},
   };
   for (auto& k : cases) {
     CAPTURE(std::string(k.damage));
@@ -435,6 +438,8 @@ TEST_CASE("a clone whose fake state is missing or damaged is refused in one line
     if (d == "truncate table") REQUIRE(truncate((st + "/table").c_str(), 100) == 0);
     if (d == "garble table") scribble(st + "/table", false);
     if (d == "zero table") scribble(st + "/table", true);
+    if (d == "chmod table") REQUIRE(chmod((st + "/table").c_str(), 0) == 0);
+    if (d == "dir table") REQUIRE(sh("rm " + q(st + "/table") + " && mkdir " + q(st + "/table")).status == 0);
     // (Bounded: a table of garbage kept a session's first lookups spinning
     // for over a minute.)
     auto r = sh("timeout 20 " + cowroot() + " -r " + q(c) + " -- stat -c '%a %u %g' /etc/data 2>&1");

@@ -209,7 +209,19 @@ void say_state_error(const char* dir, int e, const State& st, char* err, size_t 
     const char* gone = stat(d.c_str(), &s) < 0 ? "" : stat((d + "/table").c_str(), &s) < 0 ? "/table" : "/xattr";
     say(err, errlen, "%s%s: missing", dir, gone);
   } else {
-    say(err, errlen, "%s: %s", dir, strerror(-e));
+    // Which of its files: one that cannot be opened for writing (its
+    // mode, a directory in its place), else the directory itself.
+    std::string d = dir;
+    struct stat s;
+    const char* which = "";
+    for (const char* f : {"/table", "/xattr"}) {
+      std::string p = d + f;
+      if (stat(p.c_str(), &s) == 0 && (!S_ISREG(s.st_mode) || access(p.c_str(), R_OK | W_OK) != 0)) {
+        which = f;
+        break;
+      }
+    }
+    say(err, errlen, "%s%s: %s", dir, which, strerror(-e));
   }
 }
 
