@@ -285,6 +285,13 @@ TEST_CASE("mount of proc, sysfs and devpts succeeds as a no-op, also through sys
   CHECK(r.out == "0\n0\nstill-proc\n");
 }
 
+// They change nothing, but the mount point must be there, as the kernel
+// asks ("mount point does not exist" where they said 0).
+TEST_CASE("mount onto a mount point that is not there, or not a directory, is refused as the kernel refuses it") {
+  auto r = in_root("helper mount tmpfs /no/such/dir; helper mount tmpfs /etc/passwd; helper mount tmpfs /tmp");
+  CHECK(r.out == "-1 No such file or directory\n-1 Not a directory\n0\n");
+}
+
 TEST_CASE("raw syscall(SYS_statx) gets the root's path and the fake owner") {
   auto r = in_root("touch /tmp/sx && chown 9 /tmp/sx && chmod 4700 /tmp/sx && helper statx /tmp/sx && helper statx /etc/motd");
   CHECK(r.out == "9 4700\n0 644\n");

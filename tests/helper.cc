@@ -806,7 +806,9 @@ int main(int argc, char** argv) {
     return 0;
   }
   if (argc == 4 && !strcmp(argv[1], "mount")) {
-    printf("%ld\n", syscall(SYS_mount, argv[2], argv[3], argv[2], 0L, nullptr));
+    long r = syscall(SYS_mount, argv[2], argv[3], argv[2], 0L, nullptr);
+    if (r < 0) printf("%ld %s\n", r, strerror(errno));
+    else printf("%ld\n", r);
     return 0;
   }
   fprintf(stderr, "usage: helper glob PATTERN | nftw DIR | statx PATH | mount TYPE DIR | fts PATH... | fts-uid PATH | "

@@ -147,6 +147,15 @@ int chroot_at(const char* path) {
 // of /dev…) succeeds and changes nothing: debootstrap and package scripts go on.
 int mount(const char* source, const char* target, const char* type, unsigned long flags, const void* data) {
   if (!has_cap(CAP_SYS_ADMIN)) return fail(-EPERM);
+  // The mount point must be there, as the kernel asks: a directory, but
+  // for a bind (of a file, onto a file) or a change of an existing mount.
+  if (g_root.active && target) {
+    struct statx sx;
+    if (statx_at(AT_FDCWD, target, 0, STATX_TYPE, &sx) < 0) return -1;  // (errno: the lookup's)
+    if (!(flags & (MS_BIND | MS_REMOUNT | MS_MOVE | MS_PRIVATE | MS_SLAVE | MS_SHARED | MS_UNBINDABLE)) &&
+        !S_ISDIR(sx.stx_mode))
+      return fail(-ENOTDIR);
+  }
   static const char* const passed[] = {"proc", "sysfs", "devpts", "tmpfs", "devtmpfs", "binfmt_misc", "cgroup",
                                        "cgroup2", "securityfs", "mqueue", "debugfs", "tracefs", "pstore"};
   if (type)
@@ -161,7 +170,13 @@ int mount(const char* source, const char* target, const char* type, unsigned lon
   return (int)sys::call(SYS_mount, (long)source, (long)target, (long)type, flags, (long)data);
 }
 
-int umount(const char* target, int flags) { return has_cap(CAP_SYS_ADMIN) ? 0 : fail(-EPERM); }
+int umount(const char* target, int flags) {
+  if (!has_cap(CAP_SYS_ADMIN)) return fail(-EPERM);
+  // What is not there is no mount point (ENOENT, as the kernel says).
+  struct statx sx;
+  if (g_root.active && target && statx_at(AT_FDCWD, target, 0, STATX_TYPE, &sx) < 0) return -1;
+  return 0;
+}
 
 }  // namespace cr::ops
 
