@@ -8,6 +8,7 @@
 // argument vector unchanged (argv[0] is the loader) and the session's
 // environment, which names the root (COWROOT_ROOT, COWROOT_CHROOT,
 // COWROOT_BINDS) and the library (COWROOT_LIB), whose own line is left out.
+#include <poll.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -80,8 +81,10 @@ int main(int argc, char** argv) {
   const char* lib = getenv("COWROOT_LIB");
   char loader[4096];
   if (!cr::to_inside(argv[0], loader, sizeof loader)) loader[0] = 0;
-  int p[2];
-  if (pipe(p) < 0) {
+  // Its output, and its error output (a library's missing version names
+  // the library and the program by the files the loader opened).
+  int p[2], e[2];
+  if (pipe(p) < 0 || pipe(e) < 0) {
     perror("cowroot-trace: pipe");
     return 127;
   }
@@ -92,8 +95,11 @@ int main(int argc, char** argv) {
   }
   if (pid == 0) {
     close(p[0]);
+    close(e[0]);
     dup2(p[1], 1);
+    dup2(e[1], 2);
     close(p[1]);
+    close(e[1]);
     // The loader run by name (ldd's way) names itself by its argv[0] (a
     // shared library's listing has no PT_INTERP to name it by): the
     // caller's, as the kernel would have given it.
@@ -109,26 +115,59 @@ int main(int argc, char** argv) {
     _exit(127);
   }
   close(p[1]);
-  FILE* in = fdopen(p[0], "r");
-  char* buf = nullptr;
-  size_t cap = 0;
-  ssize_t n;
+  close(e[1]);
   // ldd -v's version information: the session's own library's block (its
   // "\tLIB:" line and the needs indented under it) is left out too.
   bool in_lib_block = false;
   std::string lib_header = lib ? std::string("\t") + lib + ":" : std::string();
-  while (in && (n = getline(&buf, &cap, in)) > 0) {
-    std::string raw(buf, n);
+  auto out_line = [&](const std::string& raw) {
     std::string bare = raw;
     while (!bare.empty() && (bare.back() == '\n' || bare.back() == ' ')) bare.pop_back();
     if (lib && bare == lib_header) {
       in_lib_block = true;
-      continue;
+      return;
     }
-    if (in_lib_block && raw.rfind("\t\t", 0) == 0) continue;
+    if (in_lib_block && raw.rfind("\t\t", 0) == 0) return;
     in_lib_block = false;
     std::string t = loader_line(translate(raw, lib), loader);
     fwrite(t.data(), 1, t.size(), stdout);
+    fflush(stdout);
+  };
+  auto err_line = [&](const std::string& raw) {
+    std::string t = translate(raw, lib);
+    fwrite(t.data(), 1, t.size(), stderr);
+  };
+  // Both, line by line, as they come.
+  std::string pend[2];
+  int fds[2] = {p[0], e[0]};
+  for (int open = 2; open > 0;) {
+    pollfd w[2] = {{fds[0], POLLIN, 0}, {fds[1], POLLIN, 0}};
+    if (poll(w, 2, -1) < 0) {
+      if (errno == EINTR) continue;
+      break;
+    }
+    for (int k = 0; k < 2; k++) {
+      if (fds[k] < 0 || !(w[k].revents & (POLLIN | POLLHUP | POLLERR))) continue;
+      char chunk[4096];
+      ssize_t got = read(fds[k], chunk, sizeof chunk);
+      if (got < 0 && errno == EINTR) continue;
+      if (got > 0) pend[k].append(chunk, (size_t)got);
+      size_t nl;
+      while ((nl = pend[k].find('\n')) != std::string::npos) {
+        std::string line = pend[k].substr(0, nl + 1);
+        pend[k].erase(0, nl + 1);
+        if (k == 0) out_line(line);
+        else err_line(line);
+      }
+      if (got <= 0) {
+        if (!pend[k].empty() && k == 0) out_line(pend[k]);
+        if (!pend[k].empty() && k == 1) err_line(pend[k]);
+        pend[k].clear();
+        close(fds[k]);
+        fds[k] = -1;
+        open--;
+      }
+    }
   }
   fflush(stdout);
   int status = 0;

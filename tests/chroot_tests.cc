@@ -103,6 +103,28 @@ TEST_CASE("the mount table in a root lists what the root reaches: /proc, /dev, /
   CHECK(r.out == "ok\nok\nok\nok\n1\n");
 }
 
+// ldd's listing went through cowroot-trace, its error lines did not: a
+// library's missing version named the library and the program by their
+// host paths (a program built for a newer release, in an older root).
+TEST_CASE("ldd of a program whose library lacks a version it needs names both by their paths in the root") {
+  TempDir d;
+  write_file(d / "v.c", "int f(void) { return 1; }\nint g(void) { return 2; }\n");
+  write_file(d / "v1.map", "V1 { global: f; local: *; };\n");
+  write_file(d / "v2.map", "V1 { global: f; local: *; };\nV2 { global: g; } V1;\n");
+  write_file(d / "p.c", "int g(void);\nint main(void) { return g(); }\n");
+  std::string lib = root() + "/usr/lib/libvtest.so.1";
+  REQUIRE(sh("cd " + q(d.path) + " && cc -shared -fPIC -Wl,-soname,libvtest.so.1 -Wl,--version-script=v2.map -o libvtest.so.1 v.c"
+             " && ln -s libvtest.so.1 libvtest.so && cc -o " + q(root() + "/usr/bin/vprog") + " p.c -L. -lvtest"
+             " && cc -shared -fPIC -Wl,-soname,libvtest.so.1 -Wl,--version-script=v1.map -o " + q(lib) + " v.c 2>&1")
+              .status == 0);
+  auto r = in_root("LD_LIBRARY_PATH=/usr/lib ldd /usr/bin/vprog");
+  sh("rm -f " + q(lib) + " " + q(root() + "/usr/bin/vprog"));
+  CHECK_MESSAGE(r.out.find("/usr/bin/vprog: /usr/lib/libvtest.so.1: version `V2' not found (required by /usr/bin/vprog)\n") !=
+                    std::string::npos,
+                r.out);
+  CHECK_MESSAGE(r.out.find(root()) == std::string::npos, r.out);
+}
+
 TEST_CASE("COWROOT_BINDS passes host directories through with the launcher, beside --bind") {
   TempDir a, b, c;
   REQUIRE(mkdir((a / "sub").c_str(), 0755) == 0);
