@@ -805,6 +805,31 @@ int main(int argc, char** argv) {
     printf("%u %o\n", sx.stx_uid, sx.stx_mode & 07777);
     return 0;
   }
+  if (argc == 3 && !strcmp(argv[1], "title-setuid")) {
+    // nginx's way: a title written over the argument block and on into the
+    // environment's, then a worker forked that drops to a user (and titles
+    // itself again). Prints the worker's pid; it waits to be killed.
+    int uid = atoi(argv[2]);
+    char* start = argv[0];
+    char* end = argv[argc - 1] + strlen(argv[argc - 1]) + 1;
+    for (char** e = environ; *e; e++)
+      if (*e + strlen(*e) + 1 > end) end = *e + strlen(*e) + 1;
+    const char master[] = "helper: master process with a title longer than its arguments";
+    memset(start, 0, end - start);
+    memcpy(start, master, sizeof master < (size_t)(end - start) ? sizeof master : (size_t)(end - start) - 1);
+    pid_t w = fork();
+    if (w == 0) {
+      // (Not holding the caller's output: $(helper ...) reads to its end.)
+      int null = open("/dev/null", O_WRONLY);
+      dup2(null, 1);
+      if (setgid(uid) != 0 || setuid(uid) != 0) _exit(1);
+      memset(start, 0, end - start);
+      strcpy(start, "helper: worker process");
+      for (;;) pause();
+    }
+    printf("%d\n", (int)w);
+    return 0;
+  }
   if (argc == 4 && !strcmp(argv[1], "mount")) {
     long r = syscall(SYS_mount, argv[2], argv[3], argv[2], 0L, nullptr);
     if (r < 0) printf("%ld %s\n", r, strerror(errno));

@@ -355,6 +355,15 @@ TEST_CASE("/proc/PID/environ of another fake user's process is refused, as the k
   CHECK(out == "bob 1\nbob-relative 1\n1\n1\n143\n");
 }
 
+// nginx's workers: their master wrote its title over the environment
+// block (which shows a process's ids to others) before forking them, and
+// they drop to www-data after: ps showed them as root.
+TEST_CASE("a worker that drops its ids under a title written over its environment shows its own ids to others") {
+  auto r = in_root("p=$(helper title-setuid 33); sleep 0.3; grep ^Uid: /proc/$p/status; grep ^Gid: /proc/$p/status; "
+                   "stat -c %u /proc/$p; kill $p");
+  CHECK(r.out == "Uid:\t33\t33\t33\t33\nGid:\t33\t33\t33\t33\n33\n");
+}
+
 TEST_CASE("signals: pidfd_send_signal is held to the same rule") {
   // Through syscall(): pidfd_open is 434, pidfd_send_signal 424 (x86_64).
   std::string send = "perl -e '$fd = syscall(434, $ARGV[0] + 0, 0); print syscall(424, $fd + 0, 15, 0, 0) == 0 ? \"sent\\n\" : "

@@ -28,6 +28,14 @@ namespace cr {
 
 namespace {
 
+size_t put_num(char* out, uint64_t v) {
+  char d[24];
+  int n = 0;
+  do d[n++] = char('0' + v % 10); while ((v /= 10) > 0);
+  for (int i = 0; i < n; i++) out[i] = d[n - 1 - i];
+  return (size_t)n;
+}
+
 // "/proc/PID[/task/TID][/REST]", "/proc/self..." or "/proc/thread-self...":
 // the process, and what follows its directory (REST without its '/', or "").
 bool task_of(const char* path, long* pid, const char** rest) {
@@ -70,6 +78,73 @@ uint32_t env_num(long pid, const char* name, uint32_t dflt) {
   return (uint32_t)strtoul(v, nullptr, 10);
 }
 
+// A process's start time (proc(5)'s field 22), 0 when it cannot be read.
+uint64_t start_time(long pid) {
+  char path[48] = "/proc/", buf[1024];
+  size_t l = 6 + put_num(path + 6, (uint64_t)pid);
+  memcpy(path + l, "/stat", 6);
+  long fd = sys::raw(SYS_openat, AT_FDCWD, (long)path, O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return 0;
+  long n = sys::raw(SYS_read, fd, (long)buf, sizeof buf - 1);
+  sys::raw(SYS_close, fd);
+  if (n <= 0) return 0;
+  buf[n] = 0;
+  const char* p = strrchr(buf, ')');
+  if (!p) return 0;
+  p++;
+  for (int field = 2; field < 22 && *p; p++)
+    if (*p == ' ') field++;
+  return strtoull(p, nullptr, 10);
+}
+
+// Where a process whose environment block cannot show its ids any more (a
+// title written over it: nginx's workers) leaves them instead: the
+// session's directory, ids/PID.
+size_t ids_file(char* out, size_t n, long pid) {
+  size_t dl = strnlen(g_session.state_dir, sizeof g_session.state_dir);
+  if (!dl || dl + 32 > n) return 0;
+  memcpy(out, g_session.state_dir, dl);
+  memcpy(out + dl, "/ids/", 5);
+  size_t l = dl + 5;
+  l += put_num(out + l, (uint64_t)pid);
+  out[l] = 0;
+  return l;
+}
+
+// The ids a process left in its file (ids_file), if the file is that
+// process's (its start time: not an earlier process's of the same pid).
+bool filed_ids(long pid, TaskIds* t) {
+  char path[kPathMax + 32];
+  if (!ids_file(path, sizeof path, pid)) return false;
+  long fd = sys::raw(SYS_openat, AT_FDCWD, (long)path, O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return false;
+  char buf[kMaxGroups * 11 + 256];
+  long n = sys::raw(SYS_read, fd, (long)buf, sizeof buf - 1);
+  sys::raw(SYS_close, fd);
+  if (n <= 0) return false;
+  buf[n] = 0;
+  char* p = buf;
+  uint64_t v[11];
+  for (uint64_t& x : v) {
+    char* end;
+    x = strtoull(p, &end, 10);
+    if (end == p) return false;
+    p = end;
+  }
+  if (v[0] != start_time(pid)) return false;
+  t->uid = Ids{(uint32_t)v[1], (uint32_t)v[2], (uint32_t)v[3], (uint32_t)v[4]};
+  t->gid = Ids{(uint32_t)v[5], (uint32_t)v[6], (uint32_t)v[7], (uint32_t)v[8]};
+  t->ngroups = 0;
+  for (uint64_t i = 0; i < v[9] && i < (uint64_t)kMaxGroups; i++) {
+    char* end;
+    unsigned long x = strtoul(p, &end, 10);
+    if (end == p) break;
+    t->groups[t->ngroups++] = (uint32_t)x;
+    p = end;
+  }
+  return true;
+}
+
 // The fake ids of process `pid`, which is this real user's: false when it
 // is not one of the session's (no fake ids in its environment).
 bool task_ids(long pid, TaskIds* t) {
@@ -80,6 +155,7 @@ bool task_ids(long pid, TaskIds* t) {
     memcpy(t->groups, g_session.groups, sizeof t->groups);
     return true;
   }
+  if (filed_ids(pid, t)) return true;
   char v[16];
   if (!initial_env(pid, "FAKEROOTEUID", v, sizeof v)) return false;
   t->uid.e = (uint32_t)strtoul(v, nullptr, 10);
@@ -101,14 +177,6 @@ bool task_ids(long pid, TaskIds* t) {
       p = *end == ',' ? end + 1 : end;
     }
   return true;
-}
-
-size_t put_num(char* out, uint64_t v) {
-  char d[24];
-  int n = 0;
-  do d[n++] = char('0' + v % 10); while ((v /= 10) > 0);
-  for (int i = 0; i < n; i++) out[i] = d[n - 1 - i];
-  return (size_t)n;
 }
 
 }  // namespace
@@ -500,6 +568,45 @@ size_t put_var(char* out, const char* name, uint32_t v) {
 }
 }  // namespace
 
+namespace {
+// The process's ids into its file (ids_file), with its start time: for a
+// process whose environment block holds a title now (publish_ids).
+void file_ids(uint64_t started) {
+  char path[kPathMax + 32];
+  size_t l = ids_file(path, sizeof path, sys::raw(SYS_getpid));
+  if (!l) return;
+  char text[kMaxGroups * 11 + 256];
+  size_t o = put_num(text, started);
+  const Ids* both[2] = {&g_session.uid, &g_session.gid};
+  for (const Ids* ids : both)
+    for (uint32_t x : {ids->r, ids->e, ids->s, ids->f}) {
+      text[o++] = ' ';
+      o += put_num(text + o, x);
+    }
+  text[o++] = ' ';
+  o += put_num(text + o, (uint64_t)g_session.ngroups);
+  for (int i = 0; i < g_session.ngroups; i++) {
+    text[o++] = ' ';
+    o += put_num(text + o, g_session.groups[i]);
+  }
+  text[o++] = '\n';
+  // Written whole under another name, then renamed: a reader never sees
+  // half of it.
+  char dir[kPathMax + 32];
+  memcpy(dir, path, l + 1);
+  *strrchr(dir, '/') = 0;
+  sys::raw(SYS_mkdirat, AT_FDCWD, (long)dir, 0700);
+  char tmp[kPathMax + 48];
+  memcpy(tmp, path, l);
+  memcpy(tmp + l, ".new", 5);
+  long fd = sys::raw(SYS_openat, AT_FDCWD, (long)tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600);
+  if (fd < 0) return;
+  bool ok = sys::raw(SYS_write, fd, (long)text, (long)o) == (long)o;
+  sys::raw(SYS_close, fd);
+  if (!ok || sys::raw(SYS_rename, (long)tmp, (long)path) != 0) sys::raw(SYS_unlink, (long)tmp);
+}
+}  // namespace
+
 void publish_ids() {
   // A CLONE_VM child's memory map is its parent's: its exec says it.
   if (g_vm_pending) return;
@@ -557,6 +664,8 @@ void publish_ids() {
   // byte of the argument block is no longer its NUL: nginx's workers, set
   // by their master) would be cut by a new block: left as it is.
   bool title_over = f[49] > f[48] && reinterpret_cast<const char*>(f[49])[-1] != 0 && f[49] == f[50];
+  // There the ids go to a file of the session's (task_ids reads it first).
+  if (title_over && (!holds || !same)) file_ids(f[22]);
   if (!holds || same || title_over) {
     g_publishing.store(false, std::memory_order_release);
     return;

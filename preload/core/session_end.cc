@@ -39,7 +39,7 @@ void empty_dir(int fd) {
   for (auto& n : names) {
     if (unlinkat(dirfd(d), n.c_str(), 0) == 0 || errno != EISDIR) continue;
     int sub = openat(dirfd(d), n.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-    if (sub >= 0 && (n == "un" || n.compare(0, 13, "loader-links.") == 0)) empty_dir(sub);
+    if (sub >= 0 && (n == "un" || n == "ids" || n.compare(0, 13, "loader-links.") == 0)) empty_dir(sub);
     else if (sub >= 0) close(sub);
     unlinkat(dirfd(d), n.c_str(), AT_REMOVEDIR);
   }
