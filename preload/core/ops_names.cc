@@ -147,21 +147,21 @@ int chroot_at(const char* path) {
 // of /dev…) succeeds and changes nothing: debootstrap and package scripts go on.
 int mount(const char* source, const char* target, const char* type, unsigned long flags, const void* data) {
   if (!has_cap(CAP_SYS_ADMIN)) return fail(-EPERM);
-  // The mount point must be there, as the kernel asks: a directory, but
-  // for a bind (of a file, onto a file) or a change of an existing mount.
-  if (g_root.active && target) {
-    struct statx sx;
-    if (statx_at(AT_FDCWD, target, 0, STATX_TYPE, &sx) < 0) return -1;  // (errno: the lookup's)
-    if (!(flags & (MS_BIND | MS_REMOUNT | MS_MOVE | MS_PRIVATE | MS_SLAVE | MS_SHARED | MS_UNBINDABLE)) &&
-        !S_ISDIR(sx.stx_mode))
-      return fail(-ENOTDIR);
-  }
   static const char* const passed[] = {"proc", "sysfs", "devpts", "tmpfs", "devtmpfs", "binfmt_misc", "cgroup",
                                        "cgroup2", "securityfs", "mqueue", "debugfs", "tracefs", "pstore"};
-  if (type)
-    for (const char* t : passed)
-      if (!strcmp(type, t)) return 0;
-  if (flags & (MS_BIND | MS_REMOUNT | MS_PRIVATE | MS_SLAVE | MS_SHARED | MS_REC)) return 0;
+  constexpr unsigned long kChanges = MS_BIND | MS_REMOUNT | MS_PRIVATE | MS_SLAVE | MS_SHARED | MS_REC;
+  bool noop = (flags & kChanges) != 0;
+  for (const char* t : passed) noop = noop || (type && !strcmp(type, t));
+  if (noop) {
+    // The mount point must be there, as the kernel asks: a directory, but
+    // for a bind (of a file, onto a file) or a change of an existing mount.
+    if (g_root.active && target) {
+      struct statx sx;
+      if (statx_at(AT_FDCWD, target, 0, STATX_TYPE, &sx) < 0) return -1;  // (errno: the lookup's)
+      if (!(flags & kChanges) && !S_ISDIR(sx.stx_mode)) return fail(-ENOTDIR);
+    }
+    return 0;
+  }
   // Any other mount in a root is refused as the kernel refuses it without
   // privilege: its source, its target and its options (an overlay's
   // lowerdir=, upperdir=) are paths the kernel would take as the host's,
