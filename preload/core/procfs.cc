@@ -80,21 +80,11 @@ uint32_t env_num(long pid, const char* name, uint32_t dflt) {
 
 // A process's start time (proc(5)'s field 22), 0 when it cannot be read.
 uint64_t start_time(long pid) {
-  char path[48] = "/proc/", buf[1024];
+  char path[48] = "/proc/";
   size_t l = 6 + put_num(path + 6, (uint64_t)pid);
   memcpy(path + l, "/stat", 6);
-  long fd = sys::raw(SYS_openat, AT_FDCWD, (long)path, O_RDONLY | O_CLOEXEC);
-  if (fd < 0) return 0;
-  long n = sys::raw(SYS_read, fd, (long)buf, sizeof buf - 1);
-  sys::raw(SYS_close, fd);
-  if (n <= 0) return 0;
-  buf[n] = 0;
-  const char* p = strrchr(buf, ')');
-  if (!p) return 0;
-  p++;
-  for (int field = 2; field < 22 && *p; p++)
-    if (*p == ' ') field++;
-  return strtoull(p, nullptr, 10);
+  uint64_t f[53];
+  return sys::stat_fields(path, f) ? f[22] : 0;
 }
 
 // Where a process whose environment block cannot show its ids any more (a
@@ -405,11 +395,6 @@ struct ProcCopy {
   }
 };
 
-bool passed_through(const char* host) {
-  return strncmp(host, "/proc/", 6) == 0 || strcmp(host, "/proc") == 0 || strncmp(host, "/dev/", 5) == 0 ||
-         strcmp(host, "/dev") == 0 || strncmp(host, "/sys/", 5) == 0 || strcmp(host, "/sys") == 0;
-}
-
 // A mount table's path field (spaces, tabs, newlines and backslashes
 // written as \ooo) at [p, p + l): decoded into out.
 bool unescape(const char* p, size_t l, char* out, size_t n) {
@@ -478,7 +463,7 @@ int proc_open_maps(const char* path, int flags) {
         out.put(at, (size_t)(name - at));
         out.put(inside, strlen(inside));
         if (del) out.put(" (deleted)", 10);
-      } else if (passed_through(host) || strncmp(host, "/memfd:", 7) == 0) {
+      } else if (strncmp(host, "/memfd:", 7) == 0) {
         out.put(at, ll);
       } else {
         // A host file: the static program's host (or the session's
@@ -523,20 +508,15 @@ int proc_open_mounts(const char* path, int flags) {
     const char* fe = static_cast<const char*>(memchr(f, ' ', (size_t)(at + ll - f)));
     if (!fe) fe = at + ll;
     PathBuf host, inside;
-    // What the process's root reaches: a mount inside the root by its
-    // inside path, /proc, /dev and /sys (the same in every root) as they
-    // are; others are not shown, as the kernel leaves out what a real
-    // chroot cannot reach (the host's /, its other file systems).
-    if (unescape(f, (size_t)(fe - f), host, sizeof host)) {
-      if (to_inside(host, inside, sizeof inside)) {
-        out.put(at, (size_t)(f - at));
-        put_escaped(out, inside);
-        out.put(fe, (size_t)(at + ll - fe));
-        out.put("\n", 1);
-      } else if (passed_through(host)) {
-        out.put(at, ll);
-        out.put("\n", 1);
-      }
+    // What the process's root reaches: a mount inside the root or under
+    // one of its binds (/proc, /dev and /sys are every root's) by its
+    // inside path; others are not shown, as the kernel leaves out what a
+    // real chroot cannot reach (the host's /, its other file systems).
+    if (unescape(f, (size_t)(fe - f), host, sizeof host) && to_inside(host, inside, sizeof inside)) {
+      out.put(at, (size_t)(f - at));
+      put_escaped(out, inside);
+      out.put(fe, (size_t)(at + ll - fe));
+      out.put("\n", 1);
     }
     at = next;
   }

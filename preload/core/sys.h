@@ -136,12 +136,12 @@ inline size_t proc_fd_path(int fd, char* out, const char* dir = "fd") {
   return l;
 }
 
-// /proc/self/stat's numbers: f[N] is proc(5)'s field N, for N from 3 to 52
-// (the state letter reads as 0, a sign is dropped). False when it cannot
-// be read, or does not parse.
-inline bool self_stat_fields(uint64_t (&f)[53]) {
+// A /proc/PID/stat's numbers: f[N] is proc(5)'s field N, for N from 3 to
+// 52 (the state letter reads as 0, a sign is dropped). False when it
+// cannot be read, or does not parse.
+inline bool stat_fields(const char* path, uint64_t (&f)[53]) {
   char buf[1024];
-  long fd = raw(SYS_openat, AT_FDCWD, (long)"/proc/self/stat", O_RDONLY | O_CLOEXEC);
+  long fd = raw(SYS_openat, AT_FDCWD, (long)path, O_RDONLY | O_CLOEXEC);
   if (fd < 0) return false;
   long n = raw(SYS_read, fd, (long)buf, sizeof buf - 1);
   raw(SYS_close, fd);
@@ -167,6 +167,7 @@ inline bool self_stat_fields(uint64_t (&f)[53]) {
   }
   return true;
 }
+inline bool self_stat_fields(uint64_t (&f)[53]) { return stat_fields("/proc/self/stat", f); }
 
 // A record of getdents64.
 struct Dirent64 {
