@@ -19,6 +19,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <cerrno>
 #include <cstdio>
 #include <cstdlib>
@@ -407,6 +408,47 @@ int deny_seccomp(char** cmd) {
   return perror(cmd[0]), 127;
 }
 
+// A thread with an alternate signal stack (as each of Go's has) whose raw
+// calls are trapped while another thread sends it signals without pause
+// (as Go's preemption and SIGCHLD do): a signal that came as the trap's
+// handler moved off that stack was put at its top, over the trap's frame,
+// and the call returned to garbage (Go: "PC=0x0", "split stack overflow").
+volatile sig_atomic_t g_storm_seen;
+std::atomic<bool> g_storm_stop{false};
+void on_storm(int) { g_storm_seen = g_storm_seen + 1; }
+
+int altstack(long rounds) {
+  static char stack[64 * 1024];
+  stack_t ss{};
+  ss.ss_sp = stack;
+  ss.ss_size = sizeof stack;
+  if (sigaltstack(&ss, nullptr)) return perror("rawprog: sigaltstack"), 1;
+  struct sigaction sa {};
+  sa.sa_handler = on_storm;
+  sa.sa_flags = SA_ONSTACK | SA_RESTART;
+  sigaction(SIGUSR2, &sa, nullptr);
+  static long target;
+  target = sc(SYS_gettid);
+  pthread_t t;
+  pthread_create(
+      &t, nullptr,
+      [](void*) -> void* {
+        long pid = sc(SYS_getpid);
+        while (!g_storm_stop.load(std::memory_order_relaxed)) sc(SYS_tgkill, pid, target, SIGUSR2);
+        return nullptr;
+      },
+      nullptr);
+  char first[256];
+  snprintf(first, sizeof first, "%s", slurp(AT_FDCWD, "/etc/marker"));
+  long bad = 0;
+  for (long i = 0; i < rounds; i++)
+    if (strcmp(slurp(AT_FDCWD, "/etc/marker"), first)) bad++;
+  g_storm_stop = true;
+  pthread_join(t, nullptr);
+  printf("altstack %s bad %ld signalled %s\n", first, bad, g_storm_seen > 0 ? "yes" : "no");
+  return 0;
+}
+
 }  // namespace
 
 // The program's own umask with modes that carry setuid, setgid and sticky
@@ -445,6 +487,7 @@ int main(int argc, char** argv) {
   if (!strcmp(mode, "opath") && argc > 3) return opath(argv[2], argv[3]);
   if (!strcmp(mode, "suspend")) return suspend();
   if (!strcmp(mode, "deny-seccomp") && argc > 2) return deny_seccomp(argv + 2);
+  if (!strcmp(mode, "altstack")) return altstack(argc > 2 ? atol(argv[2]) : 20000);
   if (!strcmp(mode, "umask") && argc > 2) return umask_modes(argv[2]);
   fprintf(stderr, "usage: rawprog basic|escapes|processes|signals|fork-busy | rawprog fifo PATH | rawprog others PID | rawprog wait-recv | rawprog clobber | rawprog opath LINK NAME | rawprog suspend | rawprog deny-seccomp CMD... | rawprog umask DIR\n");
   return 2;
