@@ -232,7 +232,9 @@ TEST_CASE("call, check_call and check_sh; a cleared environment") {
   CHECK(root.sh("echo $PATH", o).out == "/bin\n");
   o.env = {"GIVEN=yes"};
   o.clear_env = true;
-  CHECK(root.sh("echo ${COWROOT_TEST_MARKER:-unset} $GIVEN ${HOME:-nohome}", o).out == "unset yes nohome\n");
+  // (With the user's HOME, USER and LOGNAME: root's, the default user.)
+  CHECK(root.sh("echo ${COWROOT_TEST_MARKER:-unset} $GIVEN ${HOME:-nohome} ${USER:-nouser} ${LOGNAME:-none}", o).out ==
+        "unset yes /root root root\n");
   CHECK(root.sh("id -u", o).out == "0\n");
   unsetenv("COWROOT_TEST_MARKER");
 }

@@ -351,9 +351,11 @@ TEST_CASE("a working directory or a bind that is not there is an Error naming it
   Root root(Image::at(base()));
   cowroot::RunOptions o;
   o.cwd = "/nonexistent";
-  CHECK_THROWS_WITH_AS(root.run({"pwd"}, o), "cowroot: /nonexistent: No such file or directory", cowroot::Error);
+  CHECK_THROWS_WITH_AS(root.run({"pwd"}, o), "cowroot: run: working directory /nonexistent: No such file or directory",
+                       cowroot::Error);
   o.cwd = "/etc/passwd";
-  CHECK_THROWS_WITH_AS(root.run({"pwd"}, o), "cowroot: /etc/passwd: Not a directory", cowroot::Error);
+  CHECK_THROWS_WITH_AS(root.run({"pwd"}, o), "cowroot: run: working directory /etc/passwd: Not a directory",
+                       cowroot::Error);
   o.cwd = "";
   o.binds = {"/nonexistent-host-dir:/x"};
   CHECK_THROWS_WITH_AS(root.run({"true"}, o),
@@ -387,6 +389,20 @@ TEST_CASE("an image build that fails says debootstrap's own reason, once") {
   CHECK_FALSE(exists(image_cache() + "/badvariant.lock"));
   CHECK_FALSE(exists(image_cache() + "/badvariant2.lock"));
   CHECK_FALSE(exists(image_cache() + "/badvariant"));
+}
+
+// A new image's name is its suite unless ImageOptions::suite says one: the
+// error says so in this API's words, not the command's option.
+TEST_CASE("a named image that is no suite debootstrap knows says to set ImageOptions::suite") {
+  cowroot::ImageOptions o;
+  o.name = "nosuchimg";
+  CHECK_THROWS_WITH_AS(Image::get(o),
+                       "cowroot: no image nosuchimg, and debootstrap knows no suite nosuchimg to build it from "
+                       "(cowroot image list shows the images; a new image of that name needs the suite to build it "
+                       "from: --suite SUITE); the suite defaults to the name: to build image nosuchimg, set "
+                       "ImageOptions::suite (the Debian or Ubuntu release to build it from, e.g. \"bookworm\")",
+                       cowroot::Error);
+  CHECK_FALSE(exists(image_cache() + "/nosuchimg"));
 }
 
 TEST_CASE("an image's identity is all its options: a name held with other options is an Error") {

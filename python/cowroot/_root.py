@@ -204,9 +204,12 @@ class Image:
             missing = name and not suite and \
                 e.message.startswith("cowroot: no image %s, and debootstrap knows no suite " % os.fsdecode(name))
             if missing:
+                # (The C++ layer's words for it, ImageOptions::suite, are
+                # replaced by this API's.)
+                line = e.message.split("; the suite defaults to the name", 1)[0]
                 raise _capi.error("%s; the suite defaults to the name: to build image %s, give suite= (the Debian "
                                   "or Ubuntu release to build it from, e.g. suite=\"bookworm\")"
-                                  % (e.message, os.fsdecode(name))) from None
+                                  % (line, os.fsdecode(name))) from None
             raise
         return cls(h)
 
@@ -440,7 +443,16 @@ class Chroot:
         if cwd is not None:
             o.cwd = _capi.fs(cwd)
         if env:
-            items = ["%s=%s" % kv for kv in env.items()] if isinstance(env, dict) else list(env)
+            if isinstance(env, dict):
+                # As subprocess takes them: names and values are str (or
+                # bytes), never turned into strings ("None", "1").
+                for k, v in env.items():
+                    for what, x in (("name", k), ("value", v)):
+                        if not isinstance(x, (str, bytes)):
+                            raise TypeError("run: env %s %r is a %s, not a str" % (what, x, type(x).__name__))
+                items = [(os.fsdecode(k) + "=" + os.fsdecode(v)) for k, v in env.items()]
+            else:
+                items = list(env)
             o.env, o.n_env = _capi.strings(items)
             keep.append(o.env)
         if input is not None:
@@ -456,16 +468,7 @@ class Chroot:
             o.timeout_ms = max(1, int(timeout * 1000))
         o.clear_env = 1 if clear_env else 0
         r = _capi.Result()
-        try:
-            _run_interruptibly(lib, self._root(), av, n, o, r)
-        except Error as e:
-            # The library names a working directory that is not one by its
-            # path alone: said here as what it is.
-            where = "cowroot: %s: " % ("/" + os.fsdecode(cwd).lstrip("/") if cwd is not None else "")
-            if cwd is not None and e.message.startswith(where):
-                raise _capi.error("cowroot: run: working directory %s%s" % (where[9:], e.message[len(where):])) \
-                    from None
-            raise
+        _run_interruptibly(lib, self._root(), av, n, o, r)
         status, timed_out = r.status, bool(r.timed_out)
         try:
             out = ctypes.string_at(r.out, r.out_len) if r.out else b""
@@ -594,10 +597,11 @@ class Chroot:
         mode = _number("mkdir", "mode", mode)
         _capi.check(_capi.lib().cowroot_mkdir(self._root(), _capi.fs(inside), mode, 0))
 
-    def makedirs(self, inside, mode=0o755):
+    def makedirs(self, inside, mode=0o755, exist_ok=True):
         """Makes the directory and its missing parents (an existing
-        directory is fine, and left as it is). As os.makedirs, `mode` is
-        the new leaf's: missing parents get the default, 0o755."""
+        directory is fine, and left as it is; with exist_ok=False it is a
+        FileExistsError, as os.makedirs's default). As os.makedirs, `mode`
+        is the new leaf's: missing parents get the default, 0o755."""
         mode = _number("makedirs", "mode", mode)
         p = "/" + os.fsdecode(_capi.fs(inside)).strip("/")
         parent = posixpath.dirname(p)
@@ -609,7 +613,7 @@ class Chroot:
         try:
             _capi.check(lib.cowroot_mkdir(root, _capi.fs(p), mode, 0))
         except FileExistsError:
-            if not self.isdir(p):
+            if not exist_ok or not self.isdir(p):
                 raise
 
     def unlink(self, inside):

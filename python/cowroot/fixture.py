@@ -97,4 +97,30 @@ class ChrootFixture(fixtures.Fixture):
         return sorted(set(super().__dir__()) | {n for n in dir(Chroot) if not n.startswith("_")})
 
 
-FakeChrootFixture = ChrootFixture  # the original's name
+class FakeChrootFixture(ChrootFixture):
+    """The original's FakeChrootFixture(src_path, base_path): roots of
+    base_path, else of SRC/base-image (the original's project layout);
+    with neither, of the default cached image (the original's default
+    src_path was the working directory). The base must exist (the original
+    built it with debootstrap; `cowroot clone bookworm SRC/base-image`
+    makes one). Its write_temporary_file gives the inside path, as the
+    original fixture's did."""
+
+    def __init__(self, src_path=None, base_path=None):
+        from ._root import FakeChroot, original_base, refuse_build_environment
+        refuse_build_environment(type(self))
+        if isinstance(src_path, Image) and base_path is None:
+            image = src_path
+        elif src_path is None and base_path is None:
+            image = None
+        else:
+            image = original_base(src_path, base_path)
+        super().__init__(image, chroot_class=FakeChroot)
+
+    def write_temporary_file(self, contents):
+        """A new file under the root's /tmp (0600, root's) holding contents:
+        its inside path ("/tmp/NAME")."""
+        if self.chroot is None:
+            raise AttributeError("%s.write_temporary_file: the fixture has no root: it is not set up (setUp(), "
+                                 "useFixture, with) or was cleaned up" % type(self).__name__)
+        return self.chroot.write_temporary_file(contents)[1]

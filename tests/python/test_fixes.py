@@ -393,6 +393,29 @@ def test_the_originals_fakechroot_takes_src_path_base_image_or_base_path(tmp_pat
     assert issubclass(cowroot.FakeChroot, cowroot.Chroot)
 
 
+def test_the_originals_fakechrootfixture_takes_its_arguments_and_gives_inside_temporary_paths(tmp_path):
+    # FakeChrootFixture(src_path=cwd, base_path=None), as the original's:
+    # the project's SRC/base-image, or base_path; write_temporary_file gave
+    # the inside path ("/tmp/NAME"), where its FakeChroot gave both.
+    from cowroot import FakeChrootFixture
+    src = _base_image(tmp_path / "project", "src")
+    (src / "base-image" / "tmp").mkdir()
+    other = _base_image(tmp_path / "elsewhere", "other") / "base-image"
+    with FakeChrootFixture(str(src)) as f:
+        assert f.get("/etc/marker") == "src"
+        assert f.chroot_path != str(src) and not f.exists("/base-image")
+        p = f.write_temporary_file("hello")
+        assert isinstance(p, str) and p.startswith("/tmp/") and f.get(p) == "hello"
+    with FakeChrootFixture(str(src), str(other)) as f:
+        assert f.get("/etc/marker") == "other"
+    with FakeChrootFixture(base_path=str(other)) as f:
+        assert f.get("/etc/marker") == "other"
+    with pytest.raises(cowroot.Error, match="base-image"):
+        FakeChrootFixture(str(tmp_path))
+    with pytest.raises(AttributeError, match="not set up"):
+        FakeChrootFixture(str(src)).write_temporary_file("x")
+
+
 def test_the_originals_setup_cleanup_and_call_options():
     c = cowroot.FakeChroot()
     done = []
@@ -411,7 +434,7 @@ def test_the_originals_names_import_from_the_package():
     import cowroot.fixture
     import cowroot.testing
     assert TestCase is cowroot.testing.TestCase
-    assert FakeChrootFixture is cowroot.fixture.ChrootFixture
+    assert issubclass(FakeChrootFixture, cowroot.fixture.ChrootFixture)
     assert FakeChrootError is cowroot.Error
 
 
@@ -567,6 +590,9 @@ def test_a_named_image_without_a_suite_says_to_give_suite(tmp_path, monkeypatch)
     with pytest.raises(cowroot.Error, match=r"^cowroot: no image accpy, and debootstrap knows no suite accpy .*"
                                             r"the suite defaults to the name: .*give suite= "):
         cowroot.Image.get(name="accpy", include=["less"])
+    with pytest.raises(cowroot.Error) as e:  # (in this API's words only, not C++'s)
+        cowroot.Image.get(name="accpy")
+    assert "ImageOptions" not in str(e.value) and "give suite=" in str(e.value)
     write(tmp_path, "test_named.py", """
         import pytest
 

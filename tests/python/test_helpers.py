@@ -38,8 +38,15 @@ def test_run_options(root):
     r = root.run(["sh", "-c", "cat; echo $GREETING; pwd"], cwd="/tmp", env={"GREETING": "hi"}, input="in\n")
     assert r == cowroot.Result(0, "in\nhi\n/tmp\n", "", False)
     assert root.run(["sh", "-c", "printf '\\377'"], text=False).stdout == b"\xff"
-    r = root.run(["sh", "-c", "echo ${HOME:-unset}"], clear_env=True)
-    assert r.stdout == "unset\n"
+    # clear_env: only env, with the user's HOME, USER and LOGNAME (root's
+    # when no user is given, as with user="root").
+    # env's names and values are strings, as subprocess takes them.
+    for bad in ({"A": None}, {"A": 1}, {1: "x"}):
+        with pytest.raises(TypeError, match="^run: env "):
+            root.run(["true"], env=bad)
+    assert root.run(["sh", "-c", "echo $A"], env={"A": b"bytes"}).stdout == "bytes\n"
+    r = root.run(["sh", "-c", "echo ${HOME:-unset} ${USER:-unset} ${LOGNAME:-unset} ${GREETING:-unset}"], clear_env=True)
+    assert r.stdout == "/root root root unset\n"
 
 
 def test_programs_get_the_environment_a_login_inside_would(root, monkeypatch):
@@ -302,6 +309,9 @@ def test_mkdir_makedirs_unlink_remove(root):
         root.mkdir("/x/y")
     root.makedirs("/x/y/z")
     root.makedirs("/x/y/z")  # there already: fine
+    root.makedirs("/x/y/z", exist_ok=True)
+    with pytest.raises(FileExistsError):
+        root.makedirs("/x/y/z", exist_ok=False)  # (os.makedirs's keyword, and its default's error)
     assert inside(root, "test -d /x/y/z && echo yes") == "yes\n"
     root.put("/x/y/z/f", "f")
     with pytest.raises(cowroot.Error):

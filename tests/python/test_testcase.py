@@ -109,7 +109,7 @@ def test_the_originals_readme_example_runs():
 def test_the_originals_module_name_is_the_same_testcase():
     assert cowroot.unittest2.TestCase is cowroot.testing.TestCase
     assert issubclass(cowroot.FakeChroot, cowroot.Chroot)
-    assert cowroot.fixture.FakeChrootFixture is cowroot.fixture.ChrootFixture
+    assert issubclass(cowroot.fixture.FakeChrootFixture, cowroot.fixture.ChrootFixture)
 
 
 # ---- refresh_environment ---------------------------------------------------------
