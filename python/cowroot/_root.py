@@ -309,6 +309,9 @@ class Chroot:
         elif isinstance(image, (str, bytes, os.PathLike)):
             # The original's FakeChroot(src_path): a directory as the base,
             # else the cached image of that name.
+            if not os.fspath(image):
+                raise Error("cowroot: a root of an empty name: give an image's name or a directory (or nothing, "
+                            "for the default image)")
             image = Image.at(image) if os.path.isdir(image) else Image.get(name=os.fsdecode(image))
         elif not isinstance(image, Image):
             raise TypeError("cowroot: a root is made of an Image, a directory or an image's name, not %r" % (image,))

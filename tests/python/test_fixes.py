@@ -666,3 +666,9 @@ def test_modes_and_ids_that_are_not_integers_are_a_type_error_naming_the_helper(
     root.chown("/etc/x", 1, -1)
     st = root.stat("/etc/x")
     assert (st.st_mode & 0o7777, st.st_uid, st.st_gid) == (0o640, 1, 0)
+
+
+def test_a_root_of_an_empty_name_is_an_error_not_the_default_image():
+    for empty in ("", b""):
+        with pytest.raises(cowroot.Error, match="empty name"):
+            cowroot.Chroot(empty)
