@@ -164,6 +164,24 @@ TEST_CASE("protected_regular and protected_fifos: O_CREAT of someone else's file
         "fifo-refused\nroot-refused\nowner\nlevel2\noff\n");
 }
 
+// On disk every file is the user's, so the kernel's own check never trips.
+TEST_CASE("protected_symlinks: a symlink in a sticky world-writable directory is followed by its owner only") {
+  auto r = in_root(
+      "export COWROOT_PROTECTED_SYMLINKS=1; mkdir -p /tmp/ps /tmp/ps-plain && chmod 1777 /tmp/ps && chmod 777 /tmp/ps-plain && "
+      "echo target > /tmp/ps-target && chmod 644 /tmp/ps-target; " +
+      as(1000, "sh -c 'ln -s /tmp/ps-target /tmp/ps/alice && ln -s /tmp/ps-target /tmp/ps-plain/alice && "
+               "ln -s ../ps-target /tmp/ps/rel && cat /tmp/ps/alice'") +
+      "; " + as(1001, "sh -c 'cat /tmp/ps/alice || echo bob-refused; cat /tmp/ps-plain/alice; "
+                      "cd /tmp/ps && cat rel 2>/dev/null || echo bob-relative-refused; readlink /tmp/ps/alice; "
+                      "stat -L -c %n /tmp/ps/alice 2>/dev/null || echo bob-stat-refused'") +
+      "; cat /tmp/ps/alice 2>/dev/null || echo root-refused; ln -s /tmp/ps-target /tmp/ps/roots; "
+      "chown -h 1001 /tmp/ps/roots; chown 1001 /tmp/ps; cat /tmp/ps/roots 2>/dev/null && echo dir-owner-owns-it; "
+      "COWROOT_PROTECTED_SYMLINKS=0 sh -c 'cat /tmp/ps/alice && echo off'");
+  CHECK(r.out ==
+        "target\ncat: /tmp/ps/alice: Permission denied\nbob-refused\ntarget\nbob-relative-refused\n/tmp/ps-target\n"
+        "bob-stat-refused\nroot-refused\ntarget\ndir-owner-owns-it\ntarget\noff\n");
+}
+
 TEST_CASE("access ACLs: named users and groups are checked, through the mask; a default ACL is inherited, umask aside") {
   // Written with setfattr as setfacl writes them: version 2, then (tag, perm, id) entries.
   std::string access =

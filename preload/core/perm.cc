@@ -90,13 +90,15 @@ int may_delete(const Meta& dir, const Meta& victim, const Cred& c) {
 namespace {
 
 // -1 until read: a level from the environment, else from the kernel.
-int g_protected[2] = {-1, -1};
+int g_protected[3] = {-1, -1, -1};
 
 int protected_level(int which) {
   int& v = g_protected[which];
   if (v >= 0) return v;
-  static const char* const env[] = {"COWROOT_PROTECTED_REGULAR", "COWROOT_PROTECTED_FIFOS"};
-  static const char* const file[] = {"/proc/sys/fs/protected_regular", "/proc/sys/fs/protected_fifos"};
+  static const char* const env[] = {"COWROOT_PROTECTED_REGULAR", "COWROOT_PROTECTED_FIFOS",
+                                    "COWROOT_PROTECTED_SYMLINKS"};
+  static const char* const file[] = {"/proc/sys/fs/protected_regular", "/proc/sys/fs/protected_fifos",
+                                     "/proc/sys/fs/protected_symlinks"};
   int level = 0;
   if (const char* e = getenv(env[which]); e && *e >= '0' && *e <= '9') {
     level = *e - '0';
@@ -115,6 +117,15 @@ int protected_level(int which) {
 }  // namespace
 
 bool sticky_create_rules() { return protected_level(0) > 0 || protected_level(1) > 0; }
+
+bool symlinks_protected() { return protected_level(2) > 0; }
+
+int may_follow_link(const Meta& dir, const Meta& link, const Cred& c) {
+  if (c.uid == link.uid) return 0;
+  if ((dir.mode & (S_ISVTX | S_IWOTH)) != (S_ISVTX | S_IWOTH)) return 0;
+  if (dir.uid == link.uid) return 0;
+  return -EACCES;
+}
 
 int may_open_in_sticky(const Meta& dir, const Meta& file, const Cred& c) {
   if (!(dir.mode & S_ISVTX)) return 0;

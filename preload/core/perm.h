@@ -103,6 +103,14 @@ int may_delete(const Meta& dir, const Meta& victim, const Cred& c);
 bool sticky_create_rules();  // either level above 0
 int may_open_in_sticky(const Meta& dir, const Meta& file, const Cred& c);
 
+// fs.protected_symlinks (the kernel's may_follow_link): a symlink in a
+// sticky world-writable directory is followed only by its owner (fsuid),
+// or when the directory's owner owns it too; root included, or EACCES.
+// On when the host kernel's level is (/proc/sys/fs/protected_symlinks), or
+// COWROOT_PROTECTED_SYMLINKS says so.
+bool symlinks_protected();
+int may_follow_link(const Meta& dir, const Meta& link, const Cred& c);
+
 // Whether a write by `c` to a file of mode `mode` drops its setuid and
 // setgid bits (should_remove_suid: without CAP_FSETID, setuid, and setgid
 // with group execute); the bits that stay.

@@ -297,6 +297,24 @@ int may_search(const char* cur, const DirRec& rec, const Cred& c) {
   return may(view_of(key_of(rec), real_of(rec)), kMayExec, c);
 }
 
+// fs.protected_symlinks, for the link `sx` met at `cur` (perm.h), whose
+// directory is `cur` up to parent_len: on the fake owners and modes, as the
+// kernel checks the real ones (on disk every file is the user's).
+int may_follow(char* cur, size_t parent_len, uint64_t gen, bool remember, const struct statx& sx) {
+  char saved = cur[parent_len];
+  cur[parent_len] = 0;
+  DirRec d;
+  bool known = dir_rec(cur, parent_len, gen, remember, &d);
+  cur[parent_len] = saved;
+  if (!known) return 0;
+  Meta dir = view_of(key_of(d), real_of(d));
+  // (The level last: read once per process, where a link in such a
+  // directory is met, not at every program's first link.)
+  if ((dir.mode & (S_ISVTX | S_IWOTH)) != (S_ISVTX | S_IWOTH) || !symlinks_protected()) return 0;
+  DirRec l = rec_of(sx);
+  return may_follow_link(dir, view_of(key_of(l), real_of(l)), fs_cred());
+}
+
 // Whether the /proc magic link at `host` leads into the root: its target
 // is a path there (a file removed since too).
 bool link_in_root(const char* host) {
@@ -394,6 +412,7 @@ int walk(const char* path, bool follow_last, char* cur, size_t cap, bool* traili
     }
     size_t need = clen + 1 + n;
     if (need >= cap) return -ENAMETOOLONG;
+    size_t parent_len = clen;  // `cur` up to here names the directory looked in
     if (clen != 1) cur[clen++] = '/';
     memcpy(cur + clen, p, n);
     clen += n;
@@ -459,6 +478,7 @@ int walk(const char* path, bool follow_last, char* cur, size_t cap, bool* traili
     }
     if (r == 0 && S_ISLNK(sx.stx_mode)) {
       if (++links > 40) return -ELOOP;
+      if (int err = may_follow(cur, parent_len, gen, remember, sx)) return err;
       char* nr = rest[ri ^ 1];
       long tl = sys::raw(SYS_readlinkat, AT_FDCWD, (long)host, (long)nr, sizeof rest[0] - 1);
       if (tl < 0) return (int)tl;
