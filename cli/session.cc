@@ -497,7 +497,7 @@ void initial_ids(cr::Session& s) {
     if (end == std::string::npos) end = list.size();
     std::string one = list.substr(start, end - start);
     if (!one.empty()) {
-      if (s.ngroups == cr::kMaxGroups) die(std::string(cr::kEnvGroups) + ": more than 64 groups", 2);
+      if (s.ngroups == cr::kMaxGroups) die(std::string(cr::kEnvGroups) + ": more than " + std::to_string(cr::kMaxGroups) + " groups", 2);
       setenv("COWROOT_ONE_GROUP_", one.c_str(), 1);
       s.groups[s.ngroups++] = id("COWROOT_ONE_GROUP_", 0);
       unsetenv("COWROOT_ONE_GROUP_");

@@ -164,6 +164,19 @@ TEST_CASE("protected_regular and protected_fifos: O_CREAT of someone else's file
         "fifo-refused\nroot-refused\nowner\nlevel2\noff\n");
 }
 
+// The kernel takes up to NGROUPS_MAX (65536) supplementary groups; a list
+// of 64 was all there was room for, and initgroups dropped the rest.
+TEST_CASE("a user in more than 64 groups has them all: initgroups, setgroups, access through the 70th") {
+  auto r = in_root(
+      "echo 'carol:x:1500:1500::/:/bin/sh' >> /etc/passwd && echo 'carol:x:1500:' >> /etc/group && i=1 && "
+      "while [ $i -le 70 ]; do echo \"gg$i:x:$((3000 + i)):carol\" >> /etc/group; i=$((i + 1)); done && "
+      "mkdir -p /srv && echo y > /srv/g70 && chown root:gg70 /srv/g70 && chmod 640 /srv/g70; "
+      "setpriv --reuid carol --regid carol --init-groups sh -c 'set -- $(id -G); echo $#; cat /srv/g70'; "
+      "l=2000; i=2001; while [ $i -lt 2100 ]; do l=$l,$i; i=$((i + 1)); done; "
+      "set -- $(setpriv --groups $l id -G); echo $#");
+  CHECK_MESSAGE(r.out == "71\ny\n101\n", r.out);
+}
+
 // On disk every file is the user's, so the kernel's own check never trips.
 TEST_CASE("protected_symlinks: a symlink in a sticky world-writable directory is followed by its owner only") {
   auto r = in_root(

@@ -774,7 +774,9 @@ bool exec_env(char* const* envp, char** out, size_t cap, char* buf, size_t bufle
     }
   }
   {
-    char g[kMaxGroups * 11 + 1];
+    // (As long as the list: a fork's child faults in each stack page it
+    // touches before its exec, and frames below go deeper.)
+    char g[s.ngroups * 11 + 1];
     size_t t = 0;
     for (int i = 0; i < s.ngroups; i++) {
       if (i) g[t++] = ',';

@@ -15,7 +15,9 @@ struct Ids {
   uint32_t r = 0, e = 0, s = 0, f = 0;  // real, effective, saved, filesystem
 };
 
-constexpr int kMaxGroups = 64;
+// Supplementary groups a process may have (the kernel's NGROUPS_MAX is
+// 65536; the list travels in the environment and in fixed buffers here).
+constexpr int kMaxGroups = 1024;
 
 // The process's capability sets (capabilities(7)). Until `set`, they are
 // derived from the effective uid: all of them for 0, none otherwise (what
