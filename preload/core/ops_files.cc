@@ -411,11 +411,11 @@ int check_open(int dirfd, const char* path, int flags, const Resolved& r, const 
     if (parent_view(r, &parent) == 0)
       if (int err = may_open_in_sticky(parent, m, c)) return err;
   }
-  if ((acc & kMayWrite) && setid_after_write(m.mode, c) != m.mode) {
+  if ((acc & kMayWrite) && setid_after_write(m, c) != m.mode) {
     drop->on = true;
     drop->key = key_of(sx);
     drop->cur = m;
-    drop->mode = setid_after_write(m.mode, c);
+    drop->mode = setid_after_write(m, c);
   }
   return 0;
 }
@@ -762,10 +762,10 @@ int truncate_at(int dirfd, const char* path, off_t length) {
     if (real_statx(dirfd, path, 0, &sx) == 0 && !S_ISDIR(sx.stx_mode) && !real_checks_only(real_meta(sx))) {
       Meta m = view(sx);
       if (int e = may(m, kMayWrite, c)) return fail(e);
-      drop.on = setid_after_write(m.mode, c) != m.mode;
+      drop.on = setid_after_write(m, c) != m.mode;
       drop.key = key_of(sx);
       drop.cur = m;
-      drop.mode = setid_after_write(m.mode, c);
+      drop.mode = setid_after_write(m, c);
     }
   }
   PathBuf copy;

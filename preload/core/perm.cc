@@ -21,6 +21,24 @@ bool in_group(uint32_t gid, const Cred& c) {
   return false;
 }
 
+bool kernel_drops_nonmember_sgid() {
+  static int v = -1;  // (a race computes it twice, the same)
+  if (v < 0) {
+    struct {
+      char sysname[65], nodename[65], release[65], version[65], machine[65], domain[65];
+    } u;
+    int major = 0, minor = 0;
+    if (sys::raw(SYS_uname, (long)&u) == 0) {
+      const char* p = u.release;
+      while (*p >= '0' && *p <= '9') major = major * 10 + (*p++ - '0');
+      if (*p == '.') p++;
+      while (*p >= '0' && *p <= '9') minor = minor * 10 + (*p++ - '0');
+    }
+    v = major > 6 || (major == 6 && minor >= 2);
+  }
+  return v;
+}
+
 namespace {
 
 // posix_acl_permission() for someone who does not own the file, from the

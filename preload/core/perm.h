@@ -75,6 +75,11 @@ enum : uint16_t { kAclUserObj = 1, kAclUser = 2, kAclGroupObj = 4, kAclGroup = 8
 // The fsgid or one of the supplementary groups (the kernel's in_group_p).
 bool in_group(uint32_t gid, const Cred& c);
 
+// Whether the host kernel is Linux 6.2 or later, whose writes drop setgid
+// without group execute for a writer outside the file's group (earlier
+// ones kept it, the mark of mandatory locking). Asked once.
+bool kernel_drops_nonmember_sgid();
+
 // generic_permission(): the owner, group or other bits of `m`, then
 // CAP_DAC_READ_SEARCH and CAP_DAC_OVERRIDE as the kernel applies them.
 // 0 or -EACCES.
@@ -111,14 +116,17 @@ int may_open_in_sticky(const Meta& dir, const Meta& file, const Cred& c);
 bool symlinks_protected();
 int may_follow_link(const Meta& dir, const Meta& link, const Cred& c);
 
-// Whether a write by `c` to a file of mode `mode` drops its setuid and
-// setgid bits (should_remove_suid: without CAP_FSETID, setuid, and setgid
-// with group execute); the bits that stay.
-inline mode_t setid_after_write(mode_t mode, const Cred& c) {
+// Whether a write by `c` to a file `m` drops its setuid and setgid bits
+// (setattr_should_drop_suidgid: without CAP_FSETID, setuid; setgid with
+// group execute, or, from Linux 6.2 on, without it when the writer is not
+// in the file's group); the mode that stays.
+inline mode_t setid_after_write(const Meta& m, const Cred& c) {
+  mode_t mode = m.mode;
   if (c.caps & cap_bit(CAP_FSETID)) return mode;
   if (!S_ISREG(mode)) return mode;
   mode &= ~S_ISUID;
-  if ((mode & (S_ISGID | S_IXGRP)) == (S_ISGID | S_IXGRP)) mode &= ~S_ISGID;
+  if ((mode & S_ISGID) && ((mode & S_IXGRP) || (!in_group(m.gid, c) && kernel_drops_nonmember_sgid())))
+    mode &= ~S_ISGID;
   return mode;
 }
 
