@@ -136,6 +136,12 @@ int parse_state(FILE* f, const char* path, std::vector<LoadedEntry>* items, char
     buf[n] = 0;
     char* line = buf.data();
     if (n == 0) continue;
+    // Every line saved ends with a newline (fakeroot's and ours): a last
+    // line without one was cut off, and a number at its end may parse.
+    if (c == EOF && !ferror(f)) {
+      say(err, errlen, "%s:%ld: corrupt state file (its last line is cut off: no newline at its end)", path, lineno);
+      return -1;
+    }
     if (strlen(line) != n) {
       say(err, errlen, "%s:%ld: corrupt state file (NUL byte)", path, lineno);
       return -1;
