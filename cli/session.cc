@@ -594,6 +594,9 @@ int run_session(const Options& o) {
     if (!realpath(dir.c_str(), buf)) die("cannot save state to " + o.save + ": " + strerror(errno));
     save = std::string(buf) + "/" + o.save.substr(o.save.rfind('/') == std::string::npos ? 0 : o.save.rfind('/') + 1);
     if (access(buf, W_OK) < 0) die("cannot save state to " + o.save + ": " + strerror(errno));
+    // (The save replaces the file: a directory there would fail only at the end.)
+    struct stat st;
+    if (stat(save.c_str(), &st) == 0 && S_ISDIR(st.st_mode)) die("cannot save state to " + o.save + ": " + strerror(EISDIR));
   }
 
   // A root with a sidecar (a clone, or a base made by cowroot) keeps its

@@ -200,6 +200,7 @@ int faked_main(int argc, char** argv) {
   bool must_outlive_mappers = successor && (o.ephemeral || !o.save.empty());
   bool waiting = false;
 
+  std::string end_failure;  // a failed save the launcher was told of at the end
   auto save = [&](std::string& err) -> bool {
     if (o.save.empty()) return true;
     char buf[512];
@@ -311,6 +312,7 @@ int faked_main(int argc, char** argv) {
           if (!payload.empty()) o.save = payload;
           must_outlive_mappers = successor && (o.ephemeral || !o.save.empty());
           bool ok = save(err);
+          if (!ok) end_failure = err;  // the launcher says it
           // The other connections that some process still holds: one whose
           // holders are all gone (the command's, when it left nothing
           // running) hangs up, though this round has not read that yet.
@@ -357,7 +359,7 @@ int faked_main(int argc, char** argv) {
   // that does not answer for a daemon on its way out.
   close(lfd);
   std::string err;
-  if (!o.save.empty() && (!saved_once || state.changes() != saved_at) && !save(err))
+  if (!o.save.empty() && (!saved_once || state.changes() != saved_at) && !save(err) && err != end_failure)
     fprintf(stderr, "cowroot-faked: %s\n", err.c_str());
   if (o.ephemeral) cr::remove_session_dir(o.dir);
   else cr::remove_session_sockets(o.dir);

@@ -105,6 +105,22 @@ TEST_CASE("kill -9 of the daemon: the -s file holds every acknowledged change, t
   CHECK(back.out == "89 88\n");
 }
 
+// A save that cannot be made is said once, by the launcher (the daemon,
+// told to end, had said it too); a directory where the file would go is
+// refused before the command runs, as a missing directory is.
+TEST_CASE("-s: a directory in the file's place is refused before the command runs; a failed save is one line") {
+  TempDir d;
+  mkdir((d / "adir").c_str(), 0755);
+  auto r = in_session(d, "touch ran", "-s " + q(d / "adir"));
+  CHECK(r.status != 0);
+  CHECK(r.out == "cowroot: cannot save state to " + (d / "adir") + ": Is a directory\n");
+  CHECK_FALSE(exists(d / "ran"));
+  mkdir((d / "sub").c_str(), 0755);
+  r = in_session(d, "touch f && chown 7 f && rmdir sub && touch sub", "-s " + q(d / "sub/S"));
+  CHECK(r.status != 0);
+  CHECK_MESSAGE(r.out == "cowroot: cannot write state file " + (d / "sub/S.tmp.cowroot") + ": Not a directory\n", r.out);
+}
+
 TEST_CASE("kill -9 of the daemon with nothing run after it: the launcher saves and cleans up itself") {
   TempDir d;
   // Only shell builtins after the kill: no program starts a daemon again.
