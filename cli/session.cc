@@ -714,6 +714,12 @@ int run_session(const Options& o) {
       // Exit 0 without a word: another session of this root has the daemon.
       if (ephemeral || !WIFEXITED(st) || WEXITSTATUS(st) != 0) {
         if (ephemeral) remove_dir(dir);
+        // Status 1: it said why in one line (its state, its lock); 127:
+        // this child said it could not run it. Not said twice.
+        if (WIFEXITED(st) && (WEXITSTATUS(st) == 1 || WEXITSTATUS(st) == 127)) {
+          fflush(stderr);
+          g_exit(1);
+        }
         die("the daemon " + faked + " did not start");
       }
       dpid = -1;

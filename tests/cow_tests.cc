@@ -449,6 +449,14 @@ TEST_CASE("a clone whose fake state is missing or damaged is refused in one line
     CHECK_MESSAGE(reset.status == 0, reset.out);
     CHECK(b.in(c, "stat -c '%a %u %g' /etc/data").out == "644 0 0\n");
   }
+  // A state directory the daemon cannot write in: its one line, not a
+  // second one saying it did not start.
+  unlink((st + "/lock").c_str());
+  REQUIRE(chmod(st.c_str(), 0500) == 0);
+  auto r = sh(cowroot() + " -r " + q(c) + " -- true 2>&1");
+  chmod(st.c_str(), 0700);
+  CHECK(r.status == 1);
+  CHECK(r.out == "cowroot-faked: cannot create " + st + "/lock: Permission denied\n");
 }
 
 // The clean copy (C.cowroot/clean) is what reset puts back as the state: a
