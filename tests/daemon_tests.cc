@@ -291,6 +291,22 @@ TEST_CASE("LD_PRELOAD with COWROOT_STATE: a corrupt attribute heap or table is r
   close(fd);
   r = sh("timeout 20 env " + env + "id -u 2>&1 >/dev/null");
   CHECK(r.out == "cowroot: " + st + "/table: damaged (slot 0: a slot of no known kind)\n");
+  CHECK(r.status == 1);  // nothing run half fake root
+}
+
+// A state directory that cannot be made: why (not "No such file"), once,
+// and nothing run: a shell's chown ran on, failing with EBADF, and the
+// shell said 0.
+TEST_CASE("LD_PRELOAD with COWROOT_STATE that cannot be made: one line with the reason, status 1, nothing run") {
+  TempDir d;
+  std::string lib = prefix() + "/lib/libcowroot.so";
+  REQUIRE(mkdir((d / "ro").c_str(), 0500) == 0);
+  write_file(d / "f", "");
+  auto r = sh("cd " + q(d.path) + " && LD_PRELOAD=" + q(lib) + " COWROOT_STATE=" + q(d / "ro/st") +
+              " sh -c 'chown 5 f; echo ran' 2>&1");
+  chmod((d / "ro").c_str(), 0700);
+  CHECK(r.status == 1);
+  CHECK(r.out == "cowroot: cannot make the state directory " + (d / "ro/st") + ": Permission denied\n");
 }
 
 TEST_CASE("LD_PRELOAD alone: a session whose daemon is killed leaves no directory in /tmp") {

@@ -340,10 +340,13 @@ static int connect_or_start(const char* faked, const char* dir, bool ephemeral) 
 // another user's, or others may write in it: it could hold a table of
 // theirs, changed under this session.
 namespace {
-[[gnu::noinline]] bool private_state_dir(const char* dir, uint32_t uid) {
+// *made_err: why the directory could not be made (the last mkdir's error
+// other than EEXIST), else 0.
+[[gnu::noinline]] bool private_state_dir(const char* dir, uint32_t uid, int* made_err) {
   struct statx sx;
   const unsigned want = STATX_TYPE | STATX_MODE | STATX_UID;
   bool there = sys::raw(SYS_statx, AT_FDCWD, (long)dir, 0, want, (long)&sx) == 0 && S_ISDIR(sx.stx_mode);
+  *made_err = 0;
   if (!there) {
     PathBuf part;
     copy_str(part, sizeof part, dir);
@@ -351,7 +354,9 @@ namespace {
       if (*c == '/' || !*c) {
         char keep = *c;
         *c = 0;
-        sys::raw(SYS_mkdirat, AT_FDCWD, (long)part, 0700);
+        long e = sys::raw(SYS_mkdirat, AT_FDCWD, (long)part, 0700);
+        if (e < 0 && e != -EEXIST) *made_err = (int)-e;
+        else if (e == 0) *made_err = 0;
         *c = keep;
         if (!keep) break;
       }
@@ -451,6 +456,7 @@ void session_init(const char* self_lib) {
 
   const char* dir = getenv(kEnvState);
   bool ephemeral = false;
+  int made_err = 0;
   if (!dir || !*dir) {
     // Driven by LD_PRELOAD alone: a private session of our own, removed by
     // the daemon when the last process of it is gone, in this user's
@@ -461,10 +467,10 @@ void session_init(const char* self_lib) {
     ephemeral = true;
   } else {
     copy_str(s.state_dir, sizeof s.state_dir, dir);
-    if (!private_state_dir(s.state_dir, s.real_uid)) {
+    if (!private_state_dir(s.state_dir, s.real_uid, &made_err)) {
       errline(s.state_dir, " is not a private directory of this user (another owns it, or others may write in it): "
                            "not used");
-      return;
+      sys::raw(SYS_exit_group, 1);
     }
   }
   int r = g_state.open(s.state_dir, true, /*lazy_heap=*/true);
@@ -479,15 +485,18 @@ void session_init(const char* self_lib) {
   // not met as a lookup that waits on garbage or an entry lost.
   if (r == 0 && inherited != 1) r = g_state.ensure_heap();
   if (r == 0 && inherited != 1) r = g_state.check();
+  // A session whose state cannot be had runs nothing (a program run on
+  // without it would be half fake root: its chown failing, EBADF): one
+  // line, status 1, in the first program, which ends the rest.
   if (r == -EBADMSG) {
     say_damaged(s.state_dir);
-    g_state.close();
-    return;
+    sys::raw(SYS_exit_group, 1);
   }
   if (r < 0) {
-    errline("cannot open the state in ", s.state_dir, ": ", strerror(-r));
-    g_state.close();
-    return;
+    // (A directory that could not be made: why not, not that it is missing.)
+    if (r == -ENOENT && made_err) errline("cannot make the state directory ", s.state_dir, ": ", strerror(made_err));
+    else errline("cannot open the state in ", s.state_dir, ": ", strerror(-r));
+    sys::raw(SYS_exit_group, 1);
   }
   s.active = true;
 
