@@ -59,6 +59,13 @@ int cmd_run(int argc, char** argv) {
   Options o = parse((int)rest.size(), rest.data());
   if (!o.root.empty()) die("run makes its own root: -r cannot be given", 2);
   std::string where = keep;
+  if (!keep.empty()) refuse_loader_unsafe_root(keep);
+  // A base that is not there is said so (not that its parent is not writable).
+  if (!base.empty()) {
+    struct stat bst;
+    if (stat(base.c_str(), &bst) < 0) die(one_line(base) + ": " + strerror(errno));
+    if (!S_ISDIR(bst.st_mode)) die(one_line(base) + ": not a directory");
+  }
   std::string slot;  // a pool slot of the image: runs/run-ID holding root and root.cowroot
   std::string runs;
   cli::Slot held;
@@ -184,6 +191,8 @@ void stop_clone(int sig) {
 
 int cmd_clone(int argc, char** argv) {
   if (argc != 4) die("usage: cowroot clone SRC|IMAGE DEST", 2);
+  if (!*argv[3]) die("clone: an empty DEST", 2);
+  refuse_loader_unsafe_root(argv[3]);
   std::string src = base_arg(argv[2]);
   char err[1024];
   // SIGINT, SIGTERM and SIGHUP (unless ignored, as under nohup) stop the

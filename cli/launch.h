@@ -36,6 +36,14 @@ struct Options {
 };
 
 [[noreturn]] void die(const std::string& msg, int code = 1);
+
+// A path as a one-line message shows it: a newline in it as "\n".
+std::string one_line(const std::string& path);
+
+// Refuses (die) a path for a root that the root's loader could not be
+// given (':' and ';' split its library list, a newline its preloads): said
+// where such a root would be made (clone, run --keep), not only at a run.
+void refuse_loader_unsafe_root(const std::string& path);
 // From now on die() ends the process with _exit: in a child of a test
 // process, whose exit handlers and stdio buffers are the test's.
 void quick_exit_on_die();

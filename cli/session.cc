@@ -250,6 +250,22 @@ void drop_outside_dirs() {
   abort();
 }
 
+std::string one_line(const std::string& path) {
+  std::string s;
+  for (char c : path) s += c == '\n' ? std::string("\\n") : std::string(1, c);
+  return s;
+}
+
+void refuse_loader_unsafe_root(const std::string& path) {
+  std::string abs = path;
+  if (!abs.empty() && abs[0] != '/') {
+    char cwd[4096];
+    if (getcwd(cwd, sizeof cwd)) abs = std::string(cwd) + "/" + abs;
+  }
+  if (abs.find_first_of(":;\n") != std::string::npos)
+    die(one_line(path) + ": a root whose path has ':', ';' or a newline cannot be given to its loader: choose another");
+}
+
 std::string self_dir(const Options* o = nullptr) {
   if (o && !o->exe_dir.empty()) return o->exe_dir;
   char buf[4096];
@@ -545,7 +561,7 @@ int run_session(const Options& o) {
     // ':' and ';', its preloads at ':' and white space: a root whose path
     // has one of those could not be given to it.
     if (root.find_first_of(":;\n") != std::string::npos)
-      die(label + ": a root whose path has ':', ';' or a newline cannot be given to its loader: move it elsewhere");
+      die(one_line(label) + ": a root whose path has ':', ';' or a newline cannot be given to its loader: move it elsewhere");
     // A root whose programs the library cannot be loaded into (musl's,
     // another architecture's) is refused before anything runs.
     if (std::string why = cli::root_refusal(root); !why.empty())

@@ -360,6 +360,21 @@ TEST_CASE("bad roots: missing, not a directory, without a loader - one line, non
                                                 "its loader: move it elsewhere\n");
     }
   }
+  // Refused where such a root would be made, nothing of it left: a clone's
+  // DEST, run --keep; a newline shown as \n, the message one line. A base
+  // that is not there is said so.
+  std::string tail = ": a root whose path has ':', ';' or a newline cannot be given to its loader: choose another\n";
+  r = sh(cowroot() + " clone " + q(d / "nold") + " " + q(d / "new:one") + " 2>&1");
+  CHECK(r.status == 1);
+  CHECK(r.out == "cowroot: " + d / "new:one" + tail);
+  r = sh(cowroot() + " clone " + q(d / "nold") + " " + q(d / "nl\nnew") + " 2>&1");
+  CHECK(r.out == "cowroot: " + d / "nl\\nnew" + tail);
+  r = sh(cowroot() + " run --base " + q(d / "nold") + " --keep " + q(d / "kept;x") + " -- true 2>&1");
+  CHECK(r.status == 1);
+  CHECK(r.out == "cowroot: " + d / "kept;x" + tail);
+  CHECK(sh("ls -A " + q(d.path) + " | grep -c -e new -e kept").out == "0\n");
+  r = sh(cowroot() + " run --base " + q(d / "nothere") + " -- true 2>&1");
+  CHECK(r.out == "cowroot: " + d / "nothere" + ": No such file or directory\n");
 }
 
 TEST_CASE("every path-taking function glibc exports is wrapped, or listed with the reason it needs no wrapper") {
