@@ -7,6 +7,7 @@
 // up what it needs as fake root first and uses names of its own.
 // The real clients (PostgreSQL, cron) need the Debian archive: their names
 // say so, and COWROOT_TEST_DEBOOTSTRAP=0 skips them.
+#include <linux/capability.h>
 #include <sys/utsname.h>
 
 #include <cstdio>
@@ -188,6 +189,23 @@ TEST_CASE("a user in more than 64 groups has them all: initgroups, setgroups, ac
       "l=2000; i=2001; while [ $i -lt 2100 ]; do l=$l,$i; i=$((i + 1)); done; "
       "set -- $(setpriv --groups $l id -G); echo $#");
   CHECK_MESSAGE(r.out == "71\ny\n101\n", r.out);
+}
+
+// libcap-ng (setpriv -d), capsh --print and pscap read the sets from
+// /proc/PID/status: there they were the real ones (none), whatever the
+// fake root had or had dropped.
+TEST_CASE("/proc/PID/status shows the fake capability sets: root's, a user's none, a dropped bounding set") {
+  const char* show = "sh -c 'while read k v; do case $k in CapInh:|CapPrm:|CapEff:|CapBnd:) printf \"%s%s \" $k $v;; "
+                     "esac; done < /proc/$$/status; echo'";
+  auto r = in_root(std::string(show) + "; " + as(1000, show) + "; setpriv --bounding-set -all " + show +
+                   "; setpriv --inh-caps +chown --bounding-set -all,+chown " + show);
+  char all[17];
+  snprintf(all, sizeof all, "%016llx", (unsigned long long)((1ull << (CAP_LAST_CAP + 1)) - 1));
+  std::string a = all, z = "0000000000000000";
+  CHECK(r.out == "CapInh:" + z + " CapPrm:" + a + " CapEff:" + a + " CapBnd:" + a + " \n" +
+                     "CapInh:" + z + " CapPrm:" + z + " CapEff:" + z + " CapBnd:" + a + " \n" +
+                     "CapInh:" + z + " CapPrm:" + z + " CapEff:" + z + " CapBnd:" + z + " \n" +
+                     "CapInh:0000000000000001 CapPrm:0000000000000001 CapEff:0000000000000001 CapBnd:0000000000000001 \n");
 }
 
 // On disk every file is the user's, so the kernel's own check never trips.

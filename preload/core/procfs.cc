@@ -70,7 +70,12 @@ struct TaskIds {
   Ids uid, gid;
   uint32_t groups[kMaxGroups];
   int ngroups;
+  Caps caps;  // set, or the euid's defaults (caps_of)
 };
+
+// The capability sets of a process of the session (its COWROOT_CAPS, or
+// what its euid gives).
+Caps caps_of(const TaskIds& t) { return t.caps.set ? t.caps : default_caps(t.uid.e); }
 
 uint32_t env_num(long pid, const char* name, uint32_t dflt) {
   char v[16];
@@ -138,11 +143,13 @@ bool filed_ids(long pid, TaskIds* t) {
 // The fake ids of process `pid`, which is this real user's: false when it
 // is not one of the session's (no fake ids in its environment).
 bool task_ids(long pid, TaskIds* t) {
+  t->caps = Caps{};
   if (pid == sys::raw(SYS_getpid)) {
     t->uid = g_session.uid;
     t->gid = g_session.gid;
     t->ngroups = g_session.ngroups;
     memcpy(t->groups, g_session.groups, sizeof t->groups);
+    t->caps = caps_now();
     return true;
   }
   if (filed_ids(pid, t)) return true;
@@ -156,6 +163,8 @@ bool task_ids(long pid, TaskIds* t) {
   t->gid.r = env_num(pid, "FAKEROOTGID", t->gid.e);
   t->gid.s = env_num(pid, "FAKEROOTSGID", t->gid.e);
   t->gid.f = env_num(pid, "FAKEROOTFGID", t->gid.e);
+  char cv[4 * 17 + 1];
+  if (initial_env(pid, kEnvCaps, cv, sizeof cv)) parse_caps(cv, &t->caps);
   t->ngroups = 0;
   char g[kMaxGroups * 11 + 1];
   if (initial_env(pid, kEnvGroups, g, sizeof g))
@@ -310,7 +319,8 @@ int proc_open_status(const char* path, int flags) {
     return (int)fd;
   }
   sys::raw(SYS_close, fd);
-  char out[8192 + 64 * 11 + 64];
+  char out[8192 + kMaxGroups * 11 + 5 * 30];
+  Caps caps = caps_of(t);
   size_t o = 0;
   for (const char* line = in; line < in + n;) {
     const char* end = static_cast<const char*>(memchr(line, '\n', in + n - line));
@@ -324,6 +334,15 @@ int proc_open_status(const char* path, int flags) {
         o += put_num(out + o, v[i]);
         out[o++] = i < 3 ? '\t' : '\n';
       }
+    } else if (!strncmp(line, "CapInh:\t", 8) || !strncmp(line, "CapPrm:\t", 8) || !strncmp(line, "CapEff:\t", 8) ||
+               !strncmp(line, "CapBnd:\t", 8)) {
+      // The fake sets (capsh --print, libcap-ng's setpriv -d and pscap read
+      // them here): 16 hex digits, as the kernel writes them.
+      uint64_t v = line[3] == 'I' ? caps.inh : line[3] == 'P' ? caps.perm : line[3] == 'E' ? caps.eff : caps.bset;
+      memcpy(out + o, line, 8);
+      o += 8;
+      for (int i = 15; i >= 0; i--) out[o++] = "0123456789abcdef"[(v >> (4 * i)) & 15];
+      out[o++] = '\n';
     } else if (!strncmp(line, "Groups:\t", 8)) {
       memcpy(out + o, "Groups:\t", 8);
       o += 8;

@@ -37,6 +37,25 @@ void errline(const char* a, const char* b, const char* c, const char* d) {
   sys::raw(SYS_write, 2, (long)buf, (long)n);
 }
 
+// (session.h)
+bool parse_caps(const char* c, Caps* out) {
+  uint64_t v[4] = {};
+  int i = 0;
+  for (const char* p = c; *p && i < 4; p++) {
+    char ch = *p;
+    if (ch == ':') {
+      i++;
+      continue;
+    }
+    int d = ch >= '0' && ch <= '9' ? ch - '0' : ch >= 'a' && ch <= 'f' ? ch - 'a' + 10 : -1;
+    if (d < 0) break;
+    v[i] = v[i] << 4 | (uint64_t)d;
+  }
+  if (i != 3) return false;
+  *out = {true, v[0], v[1], v[2], v[3]};
+  return true;
+}
+
 namespace {
 
 // "DIR/FILE: damaged (WHAT)" for a state open or check refused: apart, its
@@ -394,21 +413,7 @@ void session_init(const char* self_lib) {
   if (const char* n = getenv("COWROOT_NNP")) s.nnp = n[0] == '1';
   if (const char* a = getenv("COWROOT_ALLOW_STATIC")) s.allow_static = strcmp(a, "1") == 0;
   // Capability sets other than the euid's defaults: "EFF:PERM:INH:BSET" in hex.
-  if (const char* c = getenv(kEnvCaps)) {
-    uint64_t v[4] = {};
-    int i = 0;
-    for (const char* p = c; *p && i < 4; p++) {
-      char ch = *p;
-      if (ch == ':') {
-        i++;
-        continue;
-      }
-      int d = ch >= '0' && ch <= '9' ? ch - '0' : ch >= 'a' && ch <= 'f' ? ch - 'a' + 10 : -1;
-      if (d < 0) break;
-      v[i] = v[i] << 4 | (uint64_t)d;
-    }
-    if (i == 3) s.caps = {true, v[0], v[1], v[2], v[3]};
-  }
+  if (const char* c = getenv(kEnvCaps)) parse_caps(c, &s.caps);
   s.ngroups = 0;
   if (const char* g = getenv(kEnvGroups)) {
     char one[16];

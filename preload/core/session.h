@@ -93,6 +93,9 @@ int live_fd_state(int fd, const char* dir);
 inline constexpr const char* kEnvUnknownReal = "COWROOT_UNKNOWN_IS_REAL";
 inline constexpr const char* kEnvGroups = "COWROOT_GROUPS";
 inline constexpr const char* kEnvCaps = "COWROOT_CAPS";
+// COWROOT_CAPS's value ("EFF:PERM:INH:BSET" in hex) into *out (set); false
+// when it is not one.
+bool parse_caps(const char* value, Caps* out);
 inline constexpr const char* kEnvFakechroot = "COWROOT_FAKECHROOT";
 inline constexpr const char* kFakechrootVersion = "2.20.1";
 
