@@ -829,7 +829,8 @@ int run_session(const Options& o) {
     std::vector<std::string> points;
     auto add_bind = [&](const std::string& what, const std::string& host, const std::string& inside) {
       char buf[4096];
-      if (host.empty() || !realpath(host.c_str(), buf)) die(what + ": " + host + ": " + strerror(errno));
+      if (host.empty()) die(what + ": no host directory given (HOST[:INSIDE])", 2);
+      if (!realpath(host.c_str(), buf)) die(what + ": " + host + ": " + strerror(errno));
       if (inside.empty() || inside[0] != '/') die(what + ": the inside path must be absolute");
       // The list travels as INSIDE=HOST entries separated by ':'.
       if (inside.find_first_of(":=") != std::string::npos || strpbrk(buf, ":="))

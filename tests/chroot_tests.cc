@@ -158,6 +158,9 @@ TEST_CASE("a COWROOT_BINDS entry that is not there is one line naming it, and no
               " -- /bin/sh -c 'echo ran' 2>&1");
   CHECK(r.status != 0);
   CHECK(r.out == "cowroot: COWROOT_BINDS: " + a.path + "/missing: No such file or directory\n");
+  r = sh(cowroot() + " -r " + q(root()) + " --bind '' -- /bin/sh -c 'echo ran' 2>&1");
+  CHECK(r.status == 2);
+  CHECK(r.out == "cowroot: --bind : no host directory given (HOST[:INSIDE])\n");
 }
 
 TEST_CASE("--fakechroot -r honours FAKECHROOT_EXCLUDE_PATH as a chroot() inside does") {
