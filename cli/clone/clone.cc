@@ -205,10 +205,16 @@ int cow_clone(const char* src_in, const char* dest_in, char* err, size_t errlen)
           from.c_str(), src.c_str());
       return -1;
     }
+    errno = 0;
     if (!copy_file(from, tmpside + "/state" + f)) {
       int e = errno ? errno : EIO;
       fail(dest, 0);
-      say(err, errlen, "cannot clone %s: %s: %s", src.c_str(), from.c_str(), strerror(e));
+      // Where the copy is written is named when that is what failed (a
+      // full disk is the destination's, not the base's).
+      if (e == ENOSPC || e == EDQUOT || e == EROFS || e == EFBIG)
+        say(err, errlen, "cannot clone %s to %s: %s", src.c_str(), dest.c_str(), strerror(e));
+      else
+        say(err, errlen, "cannot clone %s: %s: %s", src.c_str(), from.c_str(), strerror(e));
       return -1;
     }
   }
