@@ -459,6 +459,20 @@ TEST_CASE("a clone whose fake state is missing or damaged is refused in one line
   CHECK(r.out == "cowroot-faked: cannot create " + st + "/lock: Permission denied\n");
 }
 
+// What a full disk does to a clone's copy of the fake state (here a file
+// size limit, EFBIG): the destination is named, not the base's table, and
+// nothing of the clone is left.
+TEST_CASE("a clone that cannot write its copy of the fake state names the destination and leaves nothing") {
+  Base b;
+  REQUIRE(sh(cowroot() + " seal " + q(b.base) + " 2>&1").status == 0);
+  std::string c = b.dir.path + "/c";
+  auto r = sh("trap '' XFSZ; ulimit -f 8; " + cowroot() + " clone " + q(b.base) + " " + q(c) + " 2>&1");
+  CHECK(r.status == 1);
+  CHECK(r.out == "cowroot: cannot clone " + b.base + " to " + c + ": File too large\n");
+  CHECK_FALSE(exists(c));
+  CHECK_FALSE(exists(c + ".cowroot"));
+}
+
 // The clean copy (C.cowroot/clean) is what reset puts back as the state: a
 // damaged one was copied over the state, reset said nothing, and no session
 // could open the clone again, however often it was reset. Reset makes a
