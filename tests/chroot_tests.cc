@@ -103,6 +103,22 @@ TEST_CASE("the mount table in a root lists what the root reaches: /proc, /dev, /
   CHECK(r.out == "ok\nok\nok\nok\n1\n");
 }
 
+// ischroot compares init's mount table with its own, then /proc/1/root's
+// inode with /'s; systemd's running_in_chroot the latter: both said "not
+// in a chroot" in a root (init's table was the root's copy, its root was
+// the root's /), so package scripts and systemctl took the host's init for
+// theirs. In a real chroot init's root is the host's /, a way out: here it
+// is not the root and leads nowhere.
+TEST_CASE("a root is a chroot to ischroot and systemd: init's root is not /, init's mount table is its own") {
+  REQUIRE(sh("cp /usr/bin/ischroot " + q(root() + "/usr/bin/")).status == 0);
+  auto r = in_root("ischroot; echo ischroot $?; a=$(stat -L -c %d:%i /); b=$(stat -L -c %d:%i /proc/1/root); "
+                   "[ \"$a\" != \"$b\" ] && echo init-root-differs; [ \"$(stat -L -c %d:%i /proc/self/root)\" = \"$a\" ] && "
+                   "echo own-root-is-root; cat /proc/1/root/etc/passwd >/dev/null 2>&1 || echo leads-nowhere; "
+                   "ls /proc/1/root/ 2>/dev/null | grep -c -x -e etc -e usr -e home; "
+                   "[ \"$(cat /proc/1/mountinfo)\" != \"$(cat /proc/self/mountinfo)\" ] && echo tables-differ");
+  CHECK(r.out == "ischroot 0\ninit-root-differs\nown-root-is-root\nleads-nowhere\n0\ntables-differ\n");
+}
+
 // ldd's listing went through cowroot-trace, its error lines did not: a
 // library's missing version named the library and the program by their
 // host paths (a program built for a newer release, in an older root).

@@ -511,6 +511,10 @@ int proc_open_mounts(const char* path, int flags) {
     info = rest[5] == 'i';
   else
     return kNotProc;
+  // A process outside the session (init): its own table, relative to its
+  // own root, as a real chroot's process reads it. (ischroot compares it
+  // with its own to tell it is in a chroot.)
+  if (rest && foreign_pid(pid)) return kNotProc;
   ProcText in;
   if (long e = in.read(path, flags)) return (int)e;
   ProcCopy out(info ? "mountinfo" : "mounts", flags);

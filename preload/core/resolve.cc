@@ -437,6 +437,17 @@ int walk(const char* path, bool follow_last, char* cur, size_t cap, bool* traili
       size_t bl = 0;
       while (bl < n && host[hl - 1 - bl] != '/') bl++;
       if (bl == 4 && memcmp(host + hl - 4, "root", 4) == 0) {
+        if (g_root.active && foreign_process(host)) {
+          // The root of a process outside the session (init's): in a real
+          // chroot the host's /, which ischroot and systemd's
+          // running_in_chroot tell from the chroot's own / by its inode.
+          // Here its fdinfo directory stands for it: not this root, and
+          // nothing of the host under it (the kernel refuses to search
+          // another user's; a name in it is no file).
+          memcpy(cur + clen - 4, "fdinfo", 7);
+          clen += 2;
+          continue;
+        }
         memcpy(cur, g_root.croot, g_root.croot_len + 1);
         clen = g_root.croot_len;
         continue;
