@@ -777,3 +777,24 @@ TEST_CASE("the loader's own host paths are found in its bytes and made to lead n
   CHECK(cr::ldpatch::find_runs(other, sizeof other, runs, [](const void* p, int c, size_t k) { return memchr(p, c, k); }) == 0);
   munmap(m, (size_t)st.st_size);
 }
+
+// readdir asks the table whether any entry was ever a device before it
+// looks up each regular file's entry; the word survives the table's growth.
+TEST_CASE("the table says whether any entry was ever a device, across its growth") {
+  TempDir d;
+  cr::State t;
+  REQUIRE(t.open(d.path.c_str(), true) == 0);
+  CHECK_FALSE(t.may_hold_devices());
+  Meta reg;
+  reg.mode = S_IFREG | 0644;
+  REQUIRE(t.put(Key{1, 1}, reg) == 0);
+  CHECK_FALSE(t.may_hold_devices());
+  Meta dev;
+  dev.mode = S_IFCHR | 0644;
+  REQUIRE(t.put(Key{1, 2}, dev) == 0);
+  CHECK(t.may_hold_devices());
+  for (uint64_t i = 3; i < 5000; i++) REQUIRE(t.put(Key{1, i}, reg) == 0);  // grows several times
+  cr::State again;
+  REQUIRE(again.open(d.path.c_str(), false) == 0);
+  CHECK(again.may_hold_devices());
+}

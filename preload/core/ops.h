@@ -51,6 +51,13 @@ int utimens_at(int dirfd, const char* path, const struct timespec times[2], int 
 // FS_IOC32_SETFLAGS, FS_IOC_FSSETXATTR) reach the clone's own copy;
 // is_inode_flags_request says which requests those are.
 bool is_inode_flags_request(unsigned long request);
+
+// The type of a directory entry that the file system calls a regular file
+// (DT_REG), in the session: a device mknod made is a regular file on disk,
+// so its entry says DT_CHR or DT_BLK here (find -type and ls take the
+// entry's type without a stat); else 0, the entry's own. `dev` is the
+// directory's device, `dfd` its descriptor.
+unsigned char faked_entry_type(int dfd, uint64_t dev, uint64_t ino, const char* name);
 int set_inode_flags(int fd, unsigned long request, void* arg);
 
 // Extended attributes of (dirfd, path): flags AT_SYMLINK_NOFOLLOW (the l*

@@ -56,6 +56,8 @@ void unmap(const void* p, size_t len) { sys::raw(SYS_munmap, (long)p, (long)len)
 
 }  // namespace
 
+constexpr uint32_t kTracksDevices = 1, kHasDevices = 2;  // TableHeader::flags
+
 struct TableHeader {
   char magic[8];
   uint32_t version;
@@ -63,7 +65,9 @@ struct TableHeader {
   uint64_t cap;
   uint64_t self_ino;               // inode of this file: detects a replaced table
   std::atomic<uint32_t> superseded;  // set once a larger table has replaced this one
-  uint32_t pad0;
+  // kTracksDevices: this table says (kHasDevices) whether any entry was
+  // ever a device (a table of an older build says nothing: 0).
+  uint32_t flags;
   uint64_t live, used;             // live entries; live + tombstones
   std::atomic<uint64_t> changes;
   // The writers' lock (proclock.h), where a glibc robust mutex used to be:
@@ -140,6 +144,7 @@ static int create_table_file(const char* dir, const char* tmpname, uint64_t cap,
   h->version = 1;
   h->header_size = kHeaderSize;
   h->cap = cap;
+  h->flags = kTracksDevices;
   struct stat st;
   sys::raw(SYS_fstat, fd, (long)&st);
   h->self_ino = st.st_ino;
@@ -535,6 +540,8 @@ void State::write_slot_locked(uint64_t idx, const Key& k, const Meta& m, bool li
   __atomic_store_n(&s.rdev, m.rdev, __ATOMIC_RELAXED);
   __atomic_store_n(&s.xattrs, m.xattrs, __ATOMIC_RELAXED);
   s.seq.store(q + 1, std::memory_order_release);
+  if (live && (S_ISCHR(m.mode) || S_ISBLK(m.mode)) && !(h->flags & kHasDevices))
+    __atomic_fetch_or(&h->flags, kHasDevices, __ATOMIC_RELEASE);
 
   if (old_state != 1 && live) h->live++;
   if (old_state == 1 && !live) h->live--;
@@ -577,6 +584,8 @@ int State::grow_locked() {
   }
   nh->changes.store(h->changes.load() + 1);
   nh->namegen.store(h->namegen.load() + 1);
+  // (An older build's table said nothing: the new one has every entry.)
+  nh->flags = (h->flags & kTracksDevices) ? h->flags : kTracksDevices | kHasDevices;
   unmap(p, len);
   r = (int)sys::raw(SYS_renameat, AT_FDCWD, (long)from, AT_FDCWD, (long)to);
   if (r < 0) {
@@ -643,6 +652,14 @@ int State::update(const Key& k, const Meta& base, uint32_t mask, const Meta& v) 
     write_slot_locked(idx, k, cur, true);
     return 0;
   });
+}
+
+bool State::may_hold_devices() const {
+  if (!hdr_) return false;
+  // (A table replaced by a larger one since: this mapping's word is old.)
+  if (hdr_->superseded.load(std::memory_order_acquire)) return true;
+  uint32_t f = __atomic_load_n(&hdr_->flags, __ATOMIC_ACQUIRE);
+  return !(f & kTracksDevices) || (f & kHasDevices);
 }
 
 int State::put(const Key& k, const Meta& m) {

@@ -97,6 +97,10 @@ class State {
 
   // Lock-free read. True when an entry for `k` exists.
   bool lookup(const Key& k, Meta* out);
+  // Whether any entry may be a character or block device (one ever was, or
+  // the table is an older build's, which does not say): readdir's check of
+  // each regular file's entry is skipped otherwise.
+  bool may_hold_devices() const;
 
   // Sets the fields in `mask` from `v`. When no entry exists, or the existing
   // one belongs to another file (birth differs), `base` (the caller's current

@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <sys/stat.h>
+#include <sys/sysmacros.h>
 #include <unistd.h>
 
 #include <atomic>
@@ -120,6 +121,48 @@ EXPORT int ftw(const char* dir, ftw_cb fn, int nopen) {
 }
 EXPORT int ftw64(const char* dir, int (*fn)(const char*, const struct stat64*, int), int nopen) {
   return ftw(dir, reinterpret_cast<ftw_cb>(fn), nopen);
+}
+
+// ---- readdir: a device mknod made is one to find -type and ls -----------
+// On disk it is a regular file (its type is the fake state's): stat says
+// so, but a directory entry's type is the file system's, which find, ls
+// and Python's scandir take without a stat. An entry called regular whose
+// inode the state records as a device gets that type. The directory's
+// device is asked once per directory a thread reads (its DIR and
+// descriptor; a stale one only misses).
+namespace {
+CR_TLS const void* t_dir;
+CR_TLS int t_dir_fd = -1;
+CR_TLS uint64_t t_dir_dev;
+
+template <class Ent>
+void fix_entry_type(DIR* d, Ent* e) {
+  if (!e || e->d_type != DT_REG || !g_session.active || !g_state.may_hold_devices()) return;
+  int fd = dirfd(d);
+  if (t_dir != d || t_dir_fd != fd) {
+    struct statx sx;
+    if (sys::raw(SYS_statx, fd, (long)"", AT_EMPTY_PATH, STATX_INO, (long)&sx) != 0) return;
+    t_dir = d;
+    t_dir_fd = fd;
+    t_dir_dev = makedev(sx.stx_dev_major, sx.stx_dev_minor);
+  }
+  if (unsigned char t = ops::faked_entry_type(fd, t_dir_dev, e->d_ino, e->d_name)) e->d_type = t;
+}
+}  // namespace
+
+EXPORT struct dirent* readdir(DIR* d) {
+  using fn_t = struct dirent* (*)(DIR*);
+  static auto fn = real<fn_t>("readdir");
+  struct dirent* e = fn(d);
+  fix_entry_type(d, e);
+  return e;
+}
+EXPORT struct dirent64* readdir64(DIR* d) {
+  using fn_t = struct dirent64* (*)(DIR*);
+  static auto fn = real<fn_t>("readdir64");
+  struct dirent64* e = fn(d);
+  fix_entry_type(d, e);
+  return e;
 }
 
 // glob: glibc's own directory reading would see the host; with
