@@ -17,6 +17,7 @@
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <atomic>
@@ -449,6 +450,27 @@ int altstack(long rounds) {
   return 0;
 }
 
+// What a trap costs a thread with a signal stack (a Go thread's case):
+// N raw stats of /etc/marker, the mean in ns (bench/confine.sh's dynamic
+// row; with `plain`, no signal stack).
+int trapcost(long rounds, bool with_stack) {
+  static char stack[64 * 1024];
+  if (with_stack) {
+    stack_t ss{};
+    ss.ss_sp = stack;
+    ss.ss_size = sizeof stack;
+    sigaltstack(&ss, nullptr);
+  }
+  struct stat st;
+  timespec a, b;
+  clock_gettime(CLOCK_MONOTONIC, &a);
+  for (long i = 0; i < rounds; i++) sc(SYS_newfstatat, AT_FDCWD, (long)"/etc/marker", (long)&st, 0);
+  clock_gettime(CLOCK_MONOTONIC, &b);
+  printf("trapcost %s %.0f ns\n", with_stack ? "altstack" : "plain",
+         ((b.tv_sec - a.tv_sec) * 1e9 + (b.tv_nsec - a.tv_nsec)) / rounds);
+  return 0;
+}
+
 }  // namespace
 
 // The program's own umask with modes that carry setuid, setgid and sticky
@@ -488,6 +510,7 @@ int main(int argc, char** argv) {
   if (!strcmp(mode, "suspend")) return suspend();
   if (!strcmp(mode, "deny-seccomp") && argc > 2) return deny_seccomp(argv + 2);
   if (!strcmp(mode, "altstack")) return altstack(argc > 2 ? atol(argv[2]) : 20000);
+  if (!strcmp(mode, "trapcost")) return trapcost(argc > 2 ? atol(argv[2]) : 100000, !(argc > 3 && !strcmp(argv[3], "plain")));
   if (!strcmp(mode, "umask") && argc > 2) return umask_modes(argv[2]);
   fprintf(stderr, "usage: rawprog basic|escapes|processes|signals|fork-busy | rawprog fifo PATH | rawprog others PID | rawprog wait-recv | rawprog clobber | rawprog opath LINK NAME | rawprog suspend | rawprog deny-seccomp CMD... | rawprog umask DIR\n");
   return 2;
