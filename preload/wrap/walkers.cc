@@ -148,22 +148,20 @@ void fix_entry_type(DIR* d, Ent* e) {
   }
   if (unsigned char t = ops::faked_entry_type(fd, t_dir_dev, e->d_ino, e->d_name)) e->d_type = t;
 }
+
+// libc's `sym` (readdir or readdir64), its entry's type fixed.
+template <class Ent>
+Ent* next_entry(DIR* d, const char* sym) {
+  using fn_t = Ent* (*)(DIR*);
+  static auto fn = real<fn_t>(sym);
+  Ent* e = fn(d);
+  fix_entry_type(d, e);
+  return e;
+}
 }  // namespace
 
-EXPORT struct dirent* readdir(DIR* d) {
-  using fn_t = struct dirent* (*)(DIR*);
-  static auto fn = real<fn_t>("readdir");
-  struct dirent* e = fn(d);
-  fix_entry_type(d, e);
-  return e;
-}
-EXPORT struct dirent64* readdir64(DIR* d) {
-  using fn_t = struct dirent64* (*)(DIR*);
-  static auto fn = real<fn_t>("readdir64");
-  struct dirent64* e = fn(d);
-  fix_entry_type(d, e);
-  return e;
-}
+EXPORT struct dirent* readdir(DIR* d) { return next_entry<struct dirent>(d, "readdir"); }
+EXPORT struct dirent64* readdir64(DIR* d) { return next_entry<struct dirent64>(d, "readdir64"); }
 
 // glob: glibc's own directory reading would see the host; with
 // GLOB_ALTDIRFUNC it calls our opendir/readdir/lstat/stat instead.
