@@ -70,12 +70,20 @@ struct TaskIds {
   Ids uid, gid;
   uint32_t groups[kMaxGroups];
   int ngroups;
-  Caps caps;  // set, or the euid's defaults (caps_of)
+  Caps caps;       // this process's own (set); else caps_of reads them
+  long env_pid = 0;  // whose environment gave the ids, when one did
 };
 
-// The capability sets of a process of the session (its COWROOT_CAPS, or
-// what its euid gives).
-Caps caps_of(const TaskIds& t) { return t.caps.set ? t.caps : default_caps(t.uid.e); }
+// The capability sets of a process of the session: its COWROOT_CAPS, or
+// what its euid gives. Read here, for the one reader of them
+// (/proc/PID/status), not by every task_ids (kill's check).
+Caps caps_of(const TaskIds& t) {
+  if (t.caps.set) return t.caps;
+  char cv[4 * 17 + 1];
+  Caps c;
+  if (t.env_pid && initial_env(t.env_pid, kEnvCaps, cv, sizeof cv) && parse_caps(cv, &c)) return c;
+  return default_caps(t.uid.e);
+}
 
 uint32_t env_num(long pid, const char* name, uint32_t dflt) {
   char v[16];
@@ -144,6 +152,7 @@ bool filed_ids(long pid, TaskIds* t) {
 // is not one of the session's (no fake ids in its environment).
 bool task_ids(long pid, TaskIds* t) {
   t->caps = Caps{};
+  t->env_pid = 0;
   if (pid == sys::raw(SYS_getpid)) {
     t->uid = g_session.uid;
     t->gid = g_session.gid;
@@ -163,8 +172,7 @@ bool task_ids(long pid, TaskIds* t) {
   t->gid.r = env_num(pid, "FAKEROOTGID", t->gid.e);
   t->gid.s = env_num(pid, "FAKEROOTSGID", t->gid.e);
   t->gid.f = env_num(pid, "FAKEROOTFGID", t->gid.e);
-  char cv[4 * 17 + 1];
-  if (initial_env(pid, kEnvCaps, cv, sizeof cv)) parse_caps(cv, &t->caps);
+  t->env_pid = pid;
   t->ngroups = 0;
   char g[kMaxGroups * 11 + 1];
   if (initial_env(pid, kEnvGroups, g, sizeof g))
