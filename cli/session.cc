@@ -256,13 +256,20 @@ std::string one_line(const std::string& path) {
   return s;
 }
 
+namespace {
+// The root's loader takes its library directories as a list split at ':'
+// and ';', its preloads at ':' and white space: a root whose path has one
+// of those could not be given to it.
+bool loader_unsafe(const std::string& path) { return path.find_first_of(":;\n") != std::string::npos; }
+}  // namespace
+
 void refuse_loader_unsafe_root(const std::string& path) {
   std::string abs = path;
   if (!abs.empty() && abs[0] != '/') {
     char cwd[4096];
     if (getcwd(cwd, sizeof cwd)) abs = std::string(cwd) + "/" + abs;
   }
-  if (abs.find_first_of(":;\n") != std::string::npos)
+  if (loader_unsafe(abs))
     die(one_line(path) + ": a root whose path has ':', ';' or a newline cannot be given to its loader: choose another");
 }
 
@@ -557,10 +564,7 @@ int run_session(const Options& o) {
     if (!realpath(o.root.c_str(), buf)) die(o.root + ": " + strerror(errno));
     root = buf;
     label = o.root_label.empty() ? root : o.root_label;
-    // The root's loader takes its library directories as a list split at
-    // ':' and ';', its preloads at ':' and white space: a root whose path
-    // has one of those could not be given to it.
-    if (root.find_first_of(":;\n") != std::string::npos)
+    if (loader_unsafe(root))
       die(one_line(label) + ": a root whose path has ':', ';' or a newline cannot be given to its loader: move it elsewhere");
     // A root whose programs the library cannot be loaded into (musl's,
     // another architecture's) is refused before anything runs.
