@@ -809,6 +809,9 @@ int run_session(const Options& o) {
   s.unknown_real = o.unknown_real;
   // The user's word for the whole session (exec_env carries it on).
   if (const char* a = getenv("COWROOT_ALLOW_STATIC")) s.allow_static = strcmp(a, "1") == 0;
+  // The command's connection at a high number, as the library puts the
+  // ones it makes: the command's first `open` gets 3, as natively.
+  live = cr::move_live_fd_high(live);
   s.live_fd = live;
   if (o.fakechroot) {
     setenv(cr::kEnvFakechroot, "1", 1);

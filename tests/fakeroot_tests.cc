@@ -276,6 +276,21 @@ TEST_CASE("the session survives programs that close every descriptor") {
   CHECK(r.out == "21\n");
 }
 
+TEST_CASE("the session's connection stays out of the program's descriptors: its first open gets 3") {
+  // The launcher's connection was descriptor 3 of every program; natively,
+  // under fakeroot and in a chroot, a program's first open gets the lowest
+  // free number (3 where the caller holds nothing more).
+  TempDir d;
+  const std::string first = "python3 -c 'import os; print(os.open(\"f\", os.O_RDONLY))'";
+  auto native = sh("cd " + q(d.path) + " && touch f && " + first);
+  auto r = in_session(d, first + "; for f in /proc/self/fd/*; do readlink $f; done | grep -c socket");
+  CHECK(r.status == 0);
+  CHECK(native.out.size() > 1);
+  CHECK(r.out == native.out + "1\n");  // (one socket in all: the session's, far up)
+  auto low = in_session(d, "ls -l /proc/self/fd | awk '$9 < 100' | grep -c socket");
+  CHECK(low.out == "0\n");
+}
+
 TEST_CASE("tar and cp -a carry fake owners and modes") {
   TempDir d;
   auto r = in_session(d,

@@ -527,15 +527,18 @@ void session_init(const char* self_lib) {
   }
   // Keep the connection out of the way of the program's own descriptors;
   // it stays open across exec so that the daemon sees the session alive.
+  s.live_fd = move_live_fd_high(c);
+}
+
+int move_live_fd_high(int c) {
   struct rlimit rl;
   long hi = 900;
   if (sys::raw(SYS_prlimit64, 0, RLIMIT_NOFILE, 0, (long)&rl) == 0 && rl.rlim_cur < 1024) hi = (long)rl.rlim_cur / 2;
+  if (c >= hi) return c;
   long moved = hi > 3 ? sys::raw(SYS_fcntl, c, F_DUPFD, hi) : -1;
-  if (moved >= 0) {
-    sys::raw(SYS_close, c);
-    c = (int)moved;
-  }
-  s.live_fd = c;
+  if (moved < 0) return c;
+  sys::raw(SYS_close, c);
+  return (int)moved;
 }
 
 size_t exec_env_extra() { return 43; }

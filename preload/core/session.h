@@ -90,6 +90,11 @@ inline constexpr const char* kEnvFd = "COWROOT_FD";
 // Whether `fd` is a connection to the daemon of state directory `dir`: 1
 // yes, 0 one whose daemon is gone, -1 not one of its.
 int live_fd_state(int fd, const char* dir);
+// Moves the session's connection `fd` to a high number (900, or half the
+// descriptor limit below 1024), out of the way of the program's own (a
+// program's first `open` gets 3, as it would natively); the number it has
+// then (`fd` itself where it could not be moved).
+int move_live_fd_high(int fd);
 inline constexpr const char* kEnvUnknownReal = "COWROOT_UNKNOWN_IS_REAL";
 inline constexpr const char* kEnvGroups = "COWROOT_GROUPS";
 inline constexpr const char* kEnvCaps = "COWROOT_CAPS";
