@@ -274,6 +274,15 @@ TEST_CASE("chroot() inside nests, and the classic escape stays in the session's 
   CHECK(r.out == "jailed\ninside the root\n");
 }
 
+// A chroot() that leaves the working directory outside the new root: the
+// kernel's getcwd says "(unreachable)PATH" and glibc's fails with ENOENT
+// (it gave "/usr", a name the new root does not have).
+TEST_CASE("after chroot() with the working directory left outside, getcwd has no name for it, as the kernel's") {
+  auto r = in_root("mkdir -p /jail && helper chroot-cwd /usr /jail && cd /jail && helper chroot-cwd /jail /jail");
+  CHECK(r.status == 0);
+  CHECK(r.out == "No such file or directory\n(unreachable)/usr\n/\n/\n");
+}
+
 // cowroot inside a session joins it: -r DIR is a chroot into DIR as the
 // program sees it (it was ignored: the command ran in the outer root);
 // what cannot be nested is refused in one line.

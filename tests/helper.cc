@@ -735,6 +735,15 @@ int main(int argc, char** argv) {
     printf("%.*s\n", n < 0 ? 0 : (int)n, b);
     return 0;
   }
+  if (argc == 4 && !strcmp(argv[1], "chroot-cwd")) {
+    // chdir(DIR), chroot(ROOT): getcwd's answer (libc's, then the kernel's).
+    if (chdir(argv[2]) != 0 || chroot(argv[3]) != 0) return perror("chroot-cwd"), 1;
+    char b[4096];
+    printf("%s\n", getcwd(b, sizeof b) ? b : strerror(errno));
+    long n = syscall(SYS_getcwd, b, sizeof b);
+    printf("%s\n", n > 0 ? b : strerror(errno));
+    return 0;
+  }
   if (argc == 2 && !strcmp(argv[1], "hide")) return hide();
   if (argc == 3 && !strcmp(argv[1], "raw")) return raw_calls(argv[2]);
   if (argc == 3 && !strcmp(argv[1], "un-stream")) return un_stream(argv[2]);

@@ -95,7 +95,17 @@ long getcwd_inside(char* buf, size_t size) {
   const char* out = host;
   PathBuf inside;
   if (g_root.active) {
-    to_inside(host, inside, sizeof inside);
+    // Where the current root does not reach (a chroot() left the working
+    // directory outside it), the kernel's answer: "(unreachable)/usr".
+    PathBuf away;
+    if (unreachable_inside(host, away, sizeof away)) {
+      size_t al = strlen(away);
+      if (al + 14 > sizeof inside) return fail(-ENAMETOOLONG);
+      memcpy(inside, "(unreachable)", 13);
+      memcpy(inside + 13, away, al + 1);
+    } else {
+      to_inside(host, inside, sizeof inside);
+    }
     out = inside;
   }
   size_t l = strlen(out) + 1;

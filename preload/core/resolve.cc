@@ -888,6 +888,17 @@ bool to_inside(const char* host, char* out, size_t n) {
   return put(out, n, top, strlen(top));
 }
 
+bool unreachable_inside(const char* host, char* out, size_t n) {
+  // (Outside the session's root, with no chroot() since, the host path is
+  // the answer, as fakechroot's: a bare LD_PRELOAD session started where it
+  // stood.)
+  if (g_root.croot_len <= 1) return false;
+  PathBuf top;
+  if (!host_to_top(host, top, sizeof top)) return put(out, n, host, strlen(host)), true;
+  if (!under(top, g_root.croot, g_root.croot_len)) return put(out, n, top, strlen(top)), true;
+  return false;
+}
+
 namespace {
 // Walks (dirfd, path) to an existing file, every symlink followed: its
 // canonical top-inside path into cur, its type into sx.

@@ -134,6 +134,11 @@ bool fd_host_path(int fd, char* out, size_t n);
 // The program's view of a host path: strips the roots, maps bind hosts back.
 // Returns false (and copies the path unchanged) when it lies outside.
 bool to_inside(const char* host, char* out, size_t n);
+// A host path the current root (a chroot() made in the session) does not
+// reach, where the kernel's getcwd names it "(unreachable)PATH": true, and
+// its path from the root's top (from the host's /, outside the top) into
+// out.
+bool unreachable_inside(const char* host, char* out, size_t n);
 
 // /proc/PID/exe (or /proc/PID/task/TID/exe, or self, thread-self) of a
 // process of the session: the kernel's link names the root's loader; this

@@ -26,6 +26,11 @@ __attribute__((noinline)) bool nonnull_path(const char* p) { return p != nullptr
 char* getcwd_in_root(char* buf, size_t size) {
   PathBuf inside;
   if (ops::getcwd_inside(inside, sizeof inside) < 0) return nullptr;
+  // glibc's own: a directory the root does not reach has no name (ENOENT).
+  if (inside[0] != '/') {
+    errno = ENOENT;
+    return nullptr;
+  }
   size_t l = strlen(inside) + 1;
   if (!buf) {
     size_t cap = size > l ? size : l;
