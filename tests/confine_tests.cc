@@ -419,6 +419,29 @@ TEST_CASE("glibc's internal reads take the root's files: hosts, services, the ti
   CHECK(r.out == "10.42.0.7       inroothost\ncowroottest           4242/tcp\nJST\nlocale-ok\n");
 }
 
+// The root's nsswitch.conf names an NSS module of its own after files
+// (libnss-extrausers, ldap, sss): glibc's own lookups serve those users and
+// groups, the module loaded from the root (the library's reading of the
+// root's /etc/passwd alone said "no such user").
+TEST_CASE("users and groups of an NSS module the root's nsswitch.conf names are found: getent, id, chown") {
+  std::string lib = root() + "/usr/lib/x86_64-linux-gnu/libnss_cowtest.so.2";
+  auto b = sh("cc -shared -fPIC -O2 -o " + q(lib) + " " + q(bin_dir() + "/nssmod.c") + " 2>&1");
+  REQUIRE_MESSAGE(b.status == 0, b.out);
+  std::string conf = root() + "/etc/nsswitch.conf";
+  write_file(conf, "passwd: files cowtest\ngroup: files cowtest\nshadow: files\nhosts: files\nservices: files\n"
+                   "protocols: files\n");
+  auto r = in_root("getent passwd nssuser; id nssuser; getent group nssgrp; touch /tmp/nssf && "
+                   "chown nssuser:nssgrp /tmp/nssf && stat -c '%u %g %U %G' /tmp/nssf; getent passwd root | cut -d: -f1");
+  write_file(conf, "hosts: files\nservices: files\nprotocols: files\n");  // (shared_root's)
+  unlink(lib.c_str());
+  CHECK(r.out ==
+        "nssuser:x:7777:7778:NSS user:/home/nssuser:/bin/sh\n"
+        "uid=7777(nssuser) gid=7778(nssgrp) groups=7778(nssgrp)\n"
+        "nssgrp:x:7778:nssuser\n"
+        "7777 7778 nssuser nssgrp\n"
+        "root\n");
+}
+
 // glibc loads a gconv module with its internal dlopen, by the directory its
 // cache names: the loader would open that on the host. The root's own
 // modules (a copy here, other files than the host's) are the ones mapped.

@@ -16,7 +16,7 @@ trap 'unmount_all; rm -rf "$stage" 2>/dev/null' EXIT INT TERM
 make -s install PREFIX="$stage/prefix" BUILD="$build" >/dev/null || { echo "tests: install failed" >&2; exit 1; }
 mkdir -p "$stage/bin" "$stage/work"
 for t in "$@"; do cp "$t" "$stage/bin/"; done
-cp -r "$build/tests/helper" "$(dirname "$0")/goprog" "$(dirname "$0")/muslprog.c" "$(dirname "$0")/mkroot.sh" "$(dirname "$0")/fixture_capi.c" "$(dirname "$0")/../mk/path-functions.py" \
+cp -r "$build/tests/helper" "$(dirname "$0")/goprog" "$(dirname "$0")/muslprog.c" "$(dirname "$0")/nssmod.c" "$(dirname "$0")/mkroot.sh" "$(dirname "$0")/fixture_capi.c" "$(dirname "$0")/../mk/path-functions.py" \
    "$(dirname "$0")/../mk/check-glibc.sh" "$(dirname "$0")/../preload/unwrapped-path-functions.txt" "$(dirname "$0")/../preload/ops.tbl" "$stage/bin/"
 cp -r "$(dirname "$0")/python" "$stage/bin/python"
 rm -rf "$stage/bin/python/__pycache__"
