@@ -283,6 +283,16 @@ TEST_CASE("after chroot() with the working directory left outside, getcwd has no
   CHECK(r.out == "No such file or directory\n(unreachable)/usr\n/\n/\n");
 }
 
+// Planning an exec in a root takes 150-250 KiB of stack: a thread of 128
+// KiB (and `ulimit -s 128`) died of SIGSEGV starting a program, the whole
+// program with it for system, posix_spawn and popen. The plan has a stack
+// of its own now.
+TEST_CASE("a thread with a small stack starts programs: fork, vfork, system, posix_spawn, popen, ulimit -s 128") {
+  auto r = in_root("for how in fork vfork system spawn popen; do helper small-stack $how; done; "
+                   "(ulimit -s 128; /bin/sleep 0; echo ulimit $?)");
+  CHECK(r.out == "fork 0\nvfork 0\nsystem 0\nspawn 0\nfrom-popen\npopen 0\nulimit 0\n");
+}
+
 // cowroot inside a session joins it: -r DIR is a chroot into DIR as the
 // program sees it (it was ignored: the command ran in the outer root);
 // what cannot be nested is refused in one line.

@@ -700,6 +700,13 @@ TEST_CASE("a static program stays in: chroot climbs, symlinks, /proc/self/root, 
         "own-sigsys kept seen 1 still in the root\n");
 }
 
+// A static program's exec is planned in its trap's handler, on a stack of
+// 256 KiB: 3700 arguments or more overflowed it in a root (SIGSEGV).
+TEST_CASE("a static program execs a program with many arguments") {
+  auto r = in_root("busybox sh -c '/bin/sh -c \"echo \\$#; exit 3\" $(busybox seq 30000); echo status $?'");
+  CHECK(r.out == "29999\nstatus 3\n");
+}
+
 TEST_CASE("a static program as the session's first program, in a root and without one") {
   auto r = sh("cd / && " + cowroot() + " -r " + q(root()) + " -- /usr/bin/busybox sh -c 'cat /etc/marker; id -u' 2>&1");
   CHECK(r.out == "in the root\n0\n");

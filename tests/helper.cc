@@ -82,6 +82,7 @@
 #include <linux/stat.h>
 #include <netinet/in.h>
 #include <poll.h>
+#include <pthread.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
@@ -733,6 +734,43 @@ int main(int argc, char** argv) {
     int l = open("/proc/self/cwd", O_PATH | O_NOFOLLOW | O_CLOEXEC);
     n = readlinkat(l, "", b, sizeof b - 1);
     printf("%.*s\n", n < 0 ? 0 : (int)n, b);
+    return 0;
+  }
+  if (argc == 3 && !strcmp(argv[1], "small-stack")) {
+    // A thread of 128 KiB (as natively and in a real chroot, room enough)
+    // starts a program with fork, vfork, system, posix_spawn or popen.
+    static const char* how;
+    how = argv[2];
+    pthread_attr_t at;
+    pthread_attr_init(&at);
+    pthread_attr_setstacksize(&at, 128 * 1024);
+    pthread_t t;
+    void* (*body)(void*) = [](void*) -> void* {
+      int st = -1;
+      char* av[] = {const_cast<char*>("sleep"), const_cast<char*>("0"), nullptr};
+      if (!strcmp(how, "fork") || !strcmp(how, "vfork")) {
+        pid_t p = !strcmp(how, "fork") ? fork() : vfork();
+        if (p == 0) {
+          execv("/bin/sleep", av);
+          _exit(127);
+        }
+        waitpid(p, &st, 0);
+      } else if (!strcmp(how, "system")) {
+        st = system("/bin/sleep 0");
+      } else if (!strcmp(how, "spawn")) {
+        pid_t p;
+        if (posix_spawn(&p, "/bin/sleep", nullptr, nullptr, av, environ) == 0) waitpid(p, &st, 0);
+      } else if (!strcmp(how, "popen")) {
+        FILE* f = popen("echo from-popen", "r");
+        char b[32] = {};
+        if (f && fgets(b, sizeof b, f)) printf("%s", b);
+        st = f ? pclose(f) : -1;
+      }
+      printf("%s %d\n", how, st);
+      return nullptr;
+    };
+    if (pthread_create(&t, &at, body, nullptr) != 0) return 1;
+    pthread_join(t, nullptr);
     return 0;
   }
   if (argc == 4 && !strcmp(argv[1], "chroot-cwd")) {

@@ -1412,6 +1412,62 @@ void plan_done(Plan* p) {
   p->stub_fd = -1;
 }
 
+#if defined(__x86_64__)
+// Calls fn(arg) with its stack at `top` (16-byte aligned).
+extern "C" long cr_call_on_stack(char* top, long (*fn)(void*), void* arg);
+asm(".text\n.p2align 4\n.hidden cr_call_on_stack\n.type cr_call_on_stack,@function\ncr_call_on_stack:\n"
+    " push %rbp\n mov %rsp, %rbp\n mov %rdi, %rsp\n mov %rsi, %rax\n mov %rdx, %rdi\n call *%rax\n"
+    " mov %rbp, %rsp\n pop %rbp\n ret\n");
+
+namespace {
+constexpr size_t kExecStack = (size_t)1 << 20, kGuard = 4096;
+std::atomic<uint32_t> g_exec_stack_owner{0};  // the thread using g_exec_stack, 0 none
+char* g_exec_stack;                            // kGuard + kExecStack, mapped on first use
+
+char* map_exec_stack() {
+  long m = sys::raw(SYS_mmap, 0, kGuard + kExecStack, PROT_READ | PROT_WRITE,
+                    MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_STACK, -1, 0);
+  if (m < 0 && m > -4096) return nullptr;
+  sys::raw(SYS_mprotect, m, kGuard, PROT_NONE);
+  return reinterpret_cast<char*>(m);
+}
+
+// Whether this process shares its parent's memory (a vfork child); also
+// when that cannot be told.
+bool shares_parent_memory() {
+  long me = sys::raw(SYS_getpid), parent = sys::raw(SYS_getppid);
+  long r = sys::raw(SYS_kcmp, me, parent, 1 /* KCMP_VM */, 0, 0);
+  return r != 1 && r != 2;  // (0 the same; an error: not known)
+}
+
+// Whether thread `t` no longer shares this process's memory: a vfork
+// child that took the stack and exec'd (the word stays its), the thread of
+// the parent a fork's child inherited the word from, or one gone.
+bool owner_elsewhere(uint32_t t) { return sys::raw(SYS_kcmp, sys::raw(SYS_getpid), (long)t, 1 /* KCMP_VM */, 0, 0) != 0; }
+}  // namespace
+
+long on_exec_stack(long (*fn)(void*), void* arg) {
+  bool child = shares_parent_memory();
+  uint32_t me = (uint32_t)sys::raw(SYS_gettid), owner = 0;
+  bool cached = g_exec_stack_owner.compare_exchange_strong(owner, me, std::memory_order_acquire) ||
+                (owner_elsewhere(owner) && g_exec_stack_owner.compare_exchange_strong(owner, me, std::memory_order_acquire));
+  char* mem = nullptr;
+  if (cached) {
+    // (Mapped by a vfork child, it is the parent's too: kept, as meant.)
+    if (!g_exec_stack) g_exec_stack = map_exec_stack();
+    mem = g_exec_stack;
+  } else if (!child) {
+    mem = map_exec_stack();
+  }
+  long r = mem ? cr_call_on_stack(mem + kGuard + kExecStack, fn, arg) : fn(arg);
+  if (cached) g_exec_stack_owner.store(0, std::memory_order_release);
+  else if (mem) sys::raw(SYS_munmap, (long)mem, kGuard + kExecStack);
+  return r;
+}
+#else
+long on_exec_stack(long (*fn)(void*), void* arg) { return fn(arg); }
+#endif
+
 int exec_program(int dirfd, const char* path, char* const argv[], char* const envp[], int flags) {
   long r = with_plan(dirfd, path, argv, envp, flags, [](Plan& p) {
     confine::ExecSaved saved{};

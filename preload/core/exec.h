@@ -118,19 +118,42 @@ extern const char* g_root_label;
 size_t env_count(char* const envp[]);
 size_t argv_count(char* const argv[]);
 
-// Plans the exec in this frame's stack (no allocation: vfork-safe) and hands
-// the plan to run(plan). Returns plan_exec's -errno, or what run returns.
+// Calls fn(arg) on a stack of the exec's own (1 MiB, a guard page below):
+// planning an exec in a root takes 150-250 KiB of stack (more with many
+// arguments), more than a thread of 128 KiB, `ulimit -s 128` or the trap's
+// stack of 256 KiB has. One mapping a process, kept for the next call (a
+// thread that finds it taken maps one for the call). In a child that
+// shares its parent's memory (vfork, posix_spawn's child: a mapping made
+// there would stay the parent's after the exec) and where no mapping can
+// be had, on the caller's stack, as before.
+long on_exec_stack(long (*fn)(void*), void* arg);
+
+// Plans the exec (on_exec_stack: no allocation, vfork-safe) and hands the
+// plan to run(plan). Returns plan_exec's -errno, or what run returns.
 template <typename F>
 long with_plan(int dirfd, const char* path, char* const argv[], char* const envp[], int flags, F&& run) {
-  size_t ec = env_count(envp) + exec_env_extra_slots();
-  char** env = static_cast<char**>(__builtin_alloca(ec * sizeof(char*)));
-  size_t ac = argv_count(argv) + kArgvRoom;
-  char** av = static_cast<char**>(__builtin_alloca(ac * sizeof(char*)));
-  Plan* p = static_cast<Plan*>(__builtin_alloca(sizeof(Plan)));
-  for (auto& i : p->interp) i[0] = 0;
-  p->as_root = false;
-  if (int e = plan_exec(p, dirfd, path, argv, envp, flags, env, ec, av, ac); e < 0) return e;
-  return run(*p);
+  struct Call {
+    int dirfd;
+    const char* path;
+    char* const* argv;
+    char* const* envp;
+    int flags;
+    F* run;
+  } call{dirfd, path, argv, envp, flags, &run};
+  return on_exec_stack(
+      [](void* a) -> long {
+        auto* c = static_cast<Call*>(a);
+        size_t ec = env_count(c->envp) + exec_env_extra_slots();
+        char** env = static_cast<char**>(__builtin_alloca(ec * sizeof(char*)));
+        size_t ac = argv_count(c->argv) + kArgvRoom;
+        char** av = static_cast<char**>(__builtin_alloca(ac * sizeof(char*)));
+        Plan* p = static_cast<Plan*>(__builtin_alloca(sizeof(Plan)));
+        for (auto& i : p->interp) i[0] = 0;
+        p->as_root = false;
+        if (int e = plan_exec(p, c->dirfd, c->path, c->argv, c->envp, c->flags, env, ec, av, ac); e < 0) return e;
+        return (*c->run)(*p);
+      },
+      &call);
 }
 
 // The PATH search of glibc's execvp, the one every caller uses (execvp,
