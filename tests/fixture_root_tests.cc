@@ -746,3 +746,25 @@ TEST_CASE("the doctest adapter kept the failing case's root, and only it") {
   CHECK(r.out == "from the failing case\n");
   sh("rm -rf " + q(kept_dir()));
 }
+
+// A base the library cannot be served in (its loader another
+// architecture's here; a musl root likewise) was taken, cloned, and
+// refused at the first run under the clone's name.
+TEST_CASE("Image::at of a base the library cannot be served in is refused there, by the name it was given") {
+  TempDir d;
+  std::string rt = d / "arm";
+  REQUIRE(sh("cp -a " + q(base()) + " " + q(rt)).status == 0);
+  std::string ld = sh("readlink -f " + q(rt) + "$(readlink -f /lib64/ld-linux-x86-64.so.2)").out;
+  while (!ld.empty() && ld.back() == '\n') ld.pop_back();
+  REQUIRE(sh("chmod u+w " + q(ld) + " && perl -0777 -pi -e " + q("substr($_, 18, 2) = \"\\xb7\\x00\"") + " " + q(ld))
+              .status == 0);
+  std::string what;
+  try {
+    Image::at(rt);
+  } catch (const cowroot::Error& e) {
+    what = e.what();
+  }
+  CHECK(what.rfind("cowroot: " + rt + ": cannot be served: its programs' ELF interpreter ", 0) == 0);
+  CHECK(what.find("another architecture") != std::string::npos);
+  CHECK(sh("ls -A " + q(d.path)).out == "arm\n");  // nothing cloned beside it
+}
