@@ -1228,6 +1228,25 @@ TEST_CASE("a loader without --argv0 and --preload (glibc < 2.33, < 2.30): progra
                 "cat /proc/self/cmdline | perl -pe 's/\\0$/\\n/; s/\\0/ /g'") +
               " 2>&1");
   CHECK(r.out == "0\n/tmp/multi-call\ncustom-argv0\ncat /proc/self/cmdline\n");
+  // An argv[0] longer than the loader's part of the argument block (exec -a
+  // of 600 bytes stayed the program's host path), and the loader run by
+  // name: the program is named as it was given.
+  write_file(rt + "/tmp/cmdline.pl", "local $/; $_ = <STDIN>; s/\\0/_/g; print length($_) > 300 ? length($_) : $_, qq{\\n};\n");
+  r = sh(cowroot() + " -r " + q(rt) + " -- /bin/sh -c " +
+         q("perl -e 'exec {q{/bin/sh}} q{a} x 600, q{-c}, q{echo ${#0}; perl /tmp/cmdline.pl < /proc/$$/cmdline}'; "
+           "/lib64/ld-linux-x86-64.so.2 /bin/sh -c 'echo $0; perl /tmp/cmdline.pl < /proc/$$/cmdline'") +
+         " 2>&1");
+  CHECK(r.out == "600\n656\n/bin/sh\n/bin/sh_-c_echo $0; perl /tmp/cmdline.pl < /proc/$$/cmdline_\n");
+}
+
+// The root's loader run by name (LOADER PROGRAM ARGS): the program was
+// given its host path as argv[0] ($0 of a script), and ps showed the
+// loader's own command line, host paths and cowroot's options.
+TEST_CASE("the root's loader run by name: the program has the name it was given, ps shows its command line") {
+  auto r = in_root("/lib64/ld-linux-x86-64.so.2 /bin/sh -c 'echo $0; perl -pe \"s/\\\\0/_/g\" /proc/$$/cmdline; echo; "
+                   "cat /proc/$$/comm'; /lib64/ld-linux-x86-64.so.2 --argv0 mine /bin/sh -c 'echo $0'");
+  CHECK(r.out == "/bin/sh\n/bin/sh_-c_echo $0; perl -pe \"s/\\\\0/_/g\" /proc/$$/cmdline; echo; cat /proc/$$/comm_\n"
+                 "ld-linux-x86-64\nmine\n");
 }
 
 TEST_CASE("a root whose loader cannot be served (musl's, another architecture's) is refused in one line, before anything runs") {

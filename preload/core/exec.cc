@@ -730,7 +730,7 @@ const char* host_list(const char* list, const char* seps, char* buf, size_t n, s
 
 int plan_loader_run(Plan* p, char** a, char* const envp[], char** env_slots, size_t env_cap) {
   size_t argc = argv_count(a);
-  if (argc + 8 > sizeof p->args / sizeof p->args[0] - 1) return -E2BIG;
+  if (argc + 10 > sizeof p->args / sizeof p->args[0] - 1) return -E2BIG;
   struct statx lx;
   const char* why = nullptr;
   int caps = sys::raw(SYS_statx, AT_FDCWD, (long)p->host, 0, STATX_TYPE | STATX_INO | STATX_CTIME, (long)&lx) == 0
@@ -760,9 +760,27 @@ int plan_loader_run(Plan* p, char** a, char* const envp[], char** env_slots, siz
   const char* am = (caps & kLoaderAudit) ? audit_module(envp, search, big_tls) : nullptr;
   if (int e = plan_library_path(p, envp, search, runpath, am != nullptr)) return e;
   memcpy(p->loader, p->host, strlen(p->host) + 1);
+  // The program as it was named, and whether the caller gave --argv0: the
+  // loader would give the program its name as given (its host path now).
+  const char* named = nullptr;
+  bool own_argv0 = false;
+  for (size_t i = 1; i < argc; i++) {
+    if (a[i][0] == '-' && a[i][1] == '-') {
+      if (!strcmp(a[i], "--argv0")) own_argv0 = true;
+      if (loader_option_takes_value(a[i])) i++;
+      continue;
+    }
+    named = a[i];
+    break;
+  }
+  bool add_argv0 = named && !own_argv0 && (caps & kLoaderArgv0);
   char** out = p->args;
   size_t k = 0;
   out[k++] = p->loader;
+  if (add_argv0) {
+    out[k++] = const_cast<char*>("--argv0");
+    out[k++] = const_cast<char*>(named);
+  }
   out[k++] = const_cast<char*>("--inhibit-cache");
   out[k++] = const_cast<char*>("--library-path");
   out[k++] = p->libpath;
@@ -820,6 +838,16 @@ int plan_loader_run(Plan* p, char** a, char* const envp[], char** env_slots, siz
     out[k++] = a[i];
   }
   out[k] = nullptr;
+  // What ps and pgrep show: the program's command line, as for a program
+  // the loader starts unasked (the loader's, of host paths, before), and
+  // the loader's name as the caller gave it (the kernel's would be).
+  if (named && !own_argv0) note_argv(p, out, add_argv0, named);
+  {
+    const char* name = base_name(a[0] && *a[0] ? a[0] : p->loader);
+    size_t cl = strnlen(name, sizeof p->comm - 1);
+    memcpy(p->comm, name, cl);
+    p->comm[cl] = 0;
+  }
   to_inside(p->loader, p->exe, sizeof p->exe);  // what /proc/self/exe names, as natively
   static const char kTraceName[] = "COWROOT_TRACE_ARGV0=";
   if (a[0] && strlen(a[0]) + sizeof kTraceName <= sizeof p->tracename) {
@@ -1398,6 +1426,21 @@ int plan_exec(Plan* p, int dirfd, const char* path, char* const argv[], char* co
       memcpy(p->host, named, (size_t)n + 1);
     } else {
       sys::raw(SYS_fcntl, fd_direct, F_SETFD, 0);
+    }
+  }
+  // Without --argv0 the library puts argv[0] back in the room the loader's
+  // part of the argument block leaves before the program's arguments: the
+  // program's host path is made as long as argv[0] needs, with slashes
+  // ("/tmp//////root/usr/bin/bash": the same file), or a long argv[0]
+  // (exec -a) would stay the host path.
+  if (!(caps & kLoaderArgv0) && p->host[0] == '/') {
+    size_t room = 0, l0 = strlen(given_argv0) + 1, hl = strlen(p->host);
+    for (size_t i = 0; i < k; i++) room += strlen(la[i]) + 1;
+    room += hl + 1;
+    if (room < l0 && l0 < 2048 && hl + (l0 - room) < sizeof p->host) {
+      size_t pad = l0 - room;
+      memmove(p->host + 1 + pad, p->host + 1, hl);
+      memset(p->host + 1, '/', pad);
     }
   }
   run_argv[0] = p->host;
