@@ -293,6 +293,25 @@ TEST_CASE("a thread with a small stack starts programs: fork, vfork, system, pos
   CHECK(r.out == "fork 0\nvfork 0\nsystem 0\nspawn 0\nfrom-popen\npopen 0\nulimit 0\n");
 }
 
+// The exec's own stack (above) has room for 1 MiB and 16 bytes an
+// argument: 112,000 arguments overflowed its first cut, where a real
+// chroot takes as many as the kernel does; vfork children of threads that find the
+// kept stacks taken stayed on their 64 KiB; a handler on the signal stack
+// that execs, with signals coming, had them put over its frames.
+TEST_CASE("the exec's own stack: 150,000 arguments, vfork from threads of 64 KiB, an exec from a handler on the signal stack") {
+  auto r = in_root("perl -e 'exec(q{/bin/sh}, q{-c}, q{echo $#}, (q{a}) x 150000) or die qq{exec: $!}'; "
+                   "helper threads-start vfork 8 10; "
+                   "helper altstack-exec 2000");
+  CHECK(r.out == "149999\nvfork bad 0, SIGINT default\nfailed 2000 of 2000, signals seen\n");
+}
+
+// Several threads in system() at once: each saved what it found (another's
+// SIG_IGN) and put it back, and SIGINT and SIGQUIT stayed ignored for good.
+TEST_CASE("system() from several threads at once leaves SIGINT and SIGQUIT as they were") {
+  auto r = in_root("helper threads-start system 8 5");
+  CHECK(r.out == "system bad 0, SIGINT default\n");
+}
+
 // cowroot inside a session joins it: -r DIR is a chroot into DIR as the
 // program sees it (it was ignored: the command ran in the outer root);
 // what cannot be nested is refused in one line.

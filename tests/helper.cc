@@ -91,6 +91,7 @@
 #include <spawn.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <cerrno>
 #include <cstddef>
 #include <cstdio>
@@ -98,6 +99,7 @@
 #include <ctime>
 #include <cstdlib>
 #include <string>
+#include <vector>
 #include <sys/stat.h>
 
 static int print_entry(const char* p, const struct stat* st, int, struct FTW*) {
@@ -693,6 +695,19 @@ static int caps_drop(const char* path) {
   return said(open(path, O_RDONLY));
 }
 
+// vfork + exec of /bin/sleep 0: its wait status.
+__attribute__((noinline)) static int vfork_sleep() {
+  char* av[] = {const_cast<char*>("sleep"), const_cast<char*>("0"), nullptr};
+  int st = -1;
+  pid_t p = vfork();
+  if (p == 0) {
+    execv("/bin/sleep", av);
+    _exit(127);
+  }
+  if (p > 0) waitpid(p, &st, 0);
+  return st;
+}
+
 int main(int argc, char** argv) {
   if (argc >= 5 && !strcmp(argv[1], "as")) return as_user(argc, argv);
   if (argc == 3 && !strcmp(argv[1], "caps-drop")) return caps_drop(argv[2]);
@@ -734,6 +749,65 @@ int main(int argc, char** argv) {
     int l = open("/proc/self/cwd", O_PATH | O_NOFOLLOW | O_CLOEXEC);
     n = readlinkat(l, "", b, sizeof b - 1);
     printf("%.*s\n", n < 0 ? 0 : (int)n, b);
+    return 0;
+  }
+  if (argc == 3 && !strcmp(argv[1], "altstack-exec")) {
+    // A handler on the signal stack execs (and fails) N times while another
+    // thread storms the process with signals whose handler goes on the
+    // signal stack too: each must go below the frames there.
+    static std::atomic<bool> stop{false};
+    static std::atomic<long> seen{0};
+    static int fails;
+    static stack_t ss;
+    ss.ss_size = 1 << 20;
+    ss.ss_sp = malloc(ss.ss_size);
+    sigaltstack(&ss, nullptr);
+    struct sigaction sa{};
+    sa.sa_flags = SA_ONSTACK;
+    sa.sa_handler = [](int) { seen++; };
+    sigaction(SIGUSR1, &sa, nullptr);
+    sa.sa_handler = [](int) {
+      char* av[] = {const_cast<char*>("x"), nullptr};
+      if (execv("/nonexistent/program", av) < 0 && errno == ENOENT) fails++;
+    };
+    sigaction(SIGUSR2, &sa, nullptr);
+    static pid_t main_tid;
+    main_tid = (pid_t)syscall(SYS_gettid);
+    pthread_t storm;
+    pthread_create(&storm, nullptr, [](void*) -> void* {
+      while (!stop) syscall(SYS_tgkill, getpid(), main_tid, SIGUSR1);
+      return nullptr;
+    }, nullptr);
+    int n = atoi(argv[2]);
+    for (int i = 0; i < n; i++) raise(SIGUSR2);
+    stop = true;
+    pthread_join(storm, nullptr);
+    printf("failed %d of %d, signals %s\n", fails, n, seen > 0 ? "seen" : "none");
+    return 0;
+  }
+  if (argc == 5 && !strcmp(argv[1], "threads-start")) {
+    // T threads of 64 KiB each start N programs with vfork+exec, or with
+    // system(): how many went wrong, and SIGINT's disposition afterwards.
+    static const char* how;
+    static int each;
+    static std::atomic<int> bad{0};
+    how = argv[2];
+    int t = atoi(argv[3]);
+    each = atoi(argv[4]);
+    std::vector<pthread_t> ts(t);
+    pthread_attr_t at;
+    pthread_attr_init(&at);
+    pthread_attr_setstacksize(&at, 64 * 1024);
+    for (auto& th : ts)
+      pthread_create(&th, &at, [](void*) -> void* {
+        for (int i = 0; i < each; i++)
+          if ((!strcmp(how, "vfork") ? vfork_sleep() : system("exit 0")) != 0) bad++;
+        return nullptr;
+      }, nullptr);
+    for (auto& th : ts) pthread_join(th, nullptr);
+    struct sigaction cur{};
+    sigaction(SIGINT, nullptr, &cur);
+    printf("%s bad %d, SIGINT %s\n", how, bad.load(), cur.sa_handler == SIG_DFL ? "default" : "changed");
     return 0;
   }
   if (argc == 3 && !strcmp(argv[1], "small-stack")) {

@@ -1463,13 +1463,20 @@ asm(".text\n.p2align 4\n.hidden cr_call_on_stack\n.type cr_call_on_stack,@functi
     " mov %rbp, %rsp\n pop %rbp\n ret\n");
 
 namespace {
-constexpr size_t kExecStack = (size_t)1 << 20, kGuard = 4096;
-std::atomic<uint32_t> g_exec_stack_owner{0};  // the thread using g_exec_stack, 0 none
-char* g_exec_stack;                            // kGuard + kExecStack, mapped on first use
+// Stacks kept for planning execs: one claimed a thread (or vfork child)
+// at a time, its owner's thread id in `owner` (0 free).
+constexpr size_t kGuard = 4096, kExecStackBase = (size_t)1 << 20, kExecStackStep = (size_t)1 << 16;
+constexpr int kExecStacks = 8;
+struct ExecStack {
+  std::atomic<uint32_t> owner{0};
+  char* mem = nullptr;  // kGuard below, then the stack
+  size_t size = 0;      // all of it, the guard page included
+};
+ExecStack g_exec_stacks[kExecStacks];
 
-char* map_exec_stack() {
-  long m = sys::raw(SYS_mmap, 0, kGuard + kExecStack, PROT_READ | PROT_WRITE,
-                    MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_STACK, -1, 0);
+char* map_exec_stack(size_t size) {
+  long m = sys::raw(SYS_mmap, 0, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_STACK,
+                    -1, 0);
   if (m < 0 && m > -4096) return nullptr;
   sys::raw(SYS_mprotect, m, kGuard, PROT_NONE);
   return reinterpret_cast<char*>(m);
@@ -1484,31 +1491,94 @@ bool shares_parent_memory() {
 }
 
 // Whether thread `t` no longer shares this process's memory: a vfork
-// child that took the stack and exec'd (the word stays its), the thread of
+// child that took a stack and exec'd (the word stays its), the thread of
 // the parent a fork's child inherited the word from, or one gone.
 bool owner_elsewhere(uint32_t t) { return sys::raw(SYS_kcmp, sys::raw(SYS_getpid), (long)t, 1 /* KCMP_VM */, 0, 0) != 0; }
+
+// A kept stack of `size` bytes or more, claimed for thread `me`; nullptr
+// when all are taken. (Mapped, or mapped larger, by a vfork child, it is
+// the parent's as well: kept for the next exec, as meant.)
+ExecStack* claim_exec_stack(uint32_t me, size_t size) {
+  for (auto& s : g_exec_stacks) {
+    uint32_t o = 0;
+    if (!s.owner.compare_exchange_strong(o, me, std::memory_order_acquire) &&
+        !(owner_elsewhere(o) && s.owner.compare_exchange_strong(o, me, std::memory_order_acquire)))
+      continue;
+    if (s.mem && s.size < size) {
+      sys::raw(SYS_munmap, (long)s.mem, s.size);
+      s.mem = nullptr;
+    }
+    if (!s.mem) {
+      s.mem = map_exec_stack(size);
+      s.size = s.mem ? size : 0;
+    }
+    if (s.mem) return &s;
+    s.owner.store(0, std::memory_order_release);
+    return nullptr;
+  }
+  return nullptr;
+}
+
+constexpr uint64_t kAllButSigsys = ~(1ull << (SIGSYS - 1));
+
+// On the exec's stack: made the thread's signal stack first when the call
+// came from a handler on the signal stack (`alt`), so that a signal that
+// comes meanwhile goes below, not over the frames there.
+struct Hop {
+  long (*fn)(void*);
+  void* arg;
+  char* mem;
+  size_t size;
+  bool alt;
+  uint64_t mask;  // the caller's signal mask, while all are blocked
+};
+long hop(void* a) {
+  auto* h = static_cast<Hop*>(a);
+  if (h->alt) {
+    stack_t mine{h->mem + kGuard, 0, h->size - kGuard};
+    sys::raw(SYS_sigaltstack, (long)&mine, 0);
+    sys::raw(SYS_rt_sigprocmask, SIG_SETMASK, (long)&h->mask, 0, 8);
+  }
+  long r = h->fn(h->arg);
+  if (h->alt) sys::raw(SYS_rt_sigprocmask, SIG_SETMASK, (long)&kAllButSigsys, 0, 8);
+  return r;
+}
 }  // namespace
 
-long on_exec_stack(long (*fn)(void*), void* arg) {
+long on_exec_stack(long (*fn)(void*), void* arg, size_t extra) {
   bool child = shares_parent_memory();
-  uint32_t me = (uint32_t)sys::raw(SYS_gettid), owner = 0;
-  bool cached = g_exec_stack_owner.compare_exchange_strong(owner, me, std::memory_order_acquire) ||
-                (owner_elsewhere(owner) && g_exec_stack_owner.compare_exchange_strong(owner, me, std::memory_order_acquire));
-  char* mem = nullptr;
-  if (cached) {
-    // (Mapped by a vfork child, it is the parent's too: kept, as meant.)
-    if (!g_exec_stack) g_exec_stack = map_exec_stack();
-    mem = g_exec_stack;
-  } else if (!child) {
-    mem = map_exec_stack();
+  size_t size = (kGuard + kExecStackBase + extra + kExecStackStep - 1) & ~(kExecStackStep - 1);
+  uint32_t me = (uint32_t)sys::raw(SYS_gettid);
+  ExecStack* kept = claim_exec_stack(me, size);
+  char* mem = kept ? kept->mem : nullptr;
+  size_t have = kept ? kept->size : size;
+  // (A vfork child that finds them all taken stays on its own stack: a
+  // mapping of its own would stay the parent's after the exec.)
+  if (!kept && !child) mem = map_exec_stack(size);
+  long r;
+  if (!mem) {
+    r = fn(arg);
+  } else {
+    stack_t cur{};
+    Hop h{fn, arg, mem, have, false, 0};
+    h.alt = sys::raw(SYS_sigaltstack, 0, (long)&cur) == 0 && (cur.ss_flags & SS_ONSTACK);
+    // The signal stack can be changed only from off it: signals are held
+    // from here until the exec's stack is the signal stack, and from its
+    // end until the caller's is again.
+    if (h.alt) sys::raw(SYS_rt_sigprocmask, SIG_SETMASK, (long)&kAllButSigsys, (long)&h.mask, 8);
+    r = cr_call_on_stack(mem + have, hop, &h);
+    if (h.alt) {
+      stack_t back{cur.ss_sp, cur.ss_flags & ~SS_ONSTACK, cur.ss_size};
+      sys::raw(SYS_sigaltstack, (long)&back, 0);
+      sys::raw(SYS_rt_sigprocmask, SIG_SETMASK, (long)&h.mask, 0, 8);
+    }
   }
-  long r = mem ? cr_call_on_stack(mem + kGuard + kExecStack, fn, arg) : fn(arg);
-  if (cached) g_exec_stack_owner.store(0, std::memory_order_release);
-  else if (mem) sys::raw(SYS_munmap, (long)mem, kGuard + kExecStack);
+  if (kept) kept->owner.store(0, std::memory_order_release);
+  else if (mem) sys::raw(SYS_munmap, (long)mem, size);
   return r;
 }
 #else
-long on_exec_stack(long (*fn)(void*), void* arg) { return fn(arg); }
+long on_exec_stack(long (*fn)(void*), void* arg, size_t) { return fn(arg); }
 #endif
 
 int exec_program(int dirfd, const char* path, char* const argv[], char* const envp[], int flags) {

@@ -118,15 +118,17 @@ extern const char* g_root_label;
 size_t env_count(char* const envp[]);
 size_t argv_count(char* const argv[]);
 
-// Calls fn(arg) on a stack of the exec's own (1 MiB, a guard page below):
-// planning an exec in a root takes 150-250 KiB of stack (more with many
-// arguments), more than a thread of 128 KiB, `ulimit -s 128` or the trap's
-// stack of 256 KiB has. One mapping a process, kept for the next call (a
-// thread that finds it taken maps one for the call). In a child that
-// shares its parent's memory (vfork, posix_spawn's child: a mapping made
-// there would stay the parent's after the exec) and where no mapping can
-// be had, on the caller's stack, as before.
-long on_exec_stack(long (*fn)(void*), void* arg);
+// Calls fn(arg) on a stack of the exec's own (1 MiB and `extra` bytes, a
+// guard page below): planning an exec in a root takes 150-250 KiB of stack
+// (and 16 bytes an argument and variable), more than a thread of 128 KiB,
+// `ulimit -s 128` or the trap's stack of 256 KiB has. Eight are kept a
+// process, each for one thread at a time (one that finds them all taken
+// maps one for the call). A child that shares its parent's memory (vfork:
+// a mapping of its own would stay the parent's after the exec) takes a
+// kept one or stays on its own stack, as where nothing can be mapped.
+// From a handler on the thread's signal stack, the exec's stack is made
+// the signal stack meanwhile (a signal would go over the handler's frames).
+long on_exec_stack(long (*fn)(void*), void* arg, size_t extra);
 
 // Plans the exec (on_exec_stack: no allocation, vfork-safe) and hands the
 // plan to run(plan). Returns plan_exec's -errno, or what run returns.
@@ -153,7 +155,7 @@ long with_plan(int dirfd, const char* path, char* const argv[], char* const envp
         if (int e = plan_exec(p, c->dirfd, c->path, c->argv, c->envp, c->flags, env, ec, av, ac); e < 0) return e;
         return (*c->run)(*p);
       },
-      &call);
+      &call, (env_count(envp) + argv_count(argv)) * 2 * sizeof(char*));
 }
 
 // The PATH search of glibc's execvp, the one every caller uses (execvp,

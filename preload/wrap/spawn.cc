@@ -216,6 +216,21 @@ EXPORT int posix_spawn_file_actions_destroy(posix_spawn_file_actions_t* fa) {
   return fn(fa);
 }
 // ---- system and popen: glibc spawns /bin/sh through its internal exec ----
+// system() ignores SIGINT and SIGQUIT while its command runs. Several
+// threads may be in it at once: the first one in saves the dispositions
+// and the last one out puts them back, as glibc's own does (each saving
+// and restoring its own left them ignored for good, the one that saved
+// another's SIG_IGN restoring last).
+namespace {
+std::atomic<int> g_system_lock{0};
+int g_system_users;
+struct sigaction g_system_int, g_system_quit;
+void system_lock() {
+  while (g_system_lock.exchange(1, std::memory_order_acquire)) sched_yield();
+}
+void system_unlock() { g_system_lock.store(0, std::memory_order_release); }
+}  // namespace
+
 EXPORT int system(const char* cmd) {
   ensure();
   if (!cmd) return 1;  // a shell is available
@@ -225,8 +240,14 @@ EXPORT int system(const char* cmd) {
   sigprocmask(SIG_BLOCK, &block, &old);
   struct sigaction ign{}, oint, oquit;
   ign.sa_handler = SIG_IGN;
-  sigaction(SIGINT, &ign, &oint);
-  sigaction(SIGQUIT, &ign, &oquit);
+  system_lock();
+  if (g_system_users++ == 0) {
+    sigaction(SIGINT, &ign, &g_system_int);
+    sigaction(SIGQUIT, &ign, &g_system_quit);
+  }
+  oint = g_system_int;
+  oquit = g_system_quit;
+  system_unlock();
   posix_spawnattr_t at;
   posix_spawnattr_init(&at);
   sigset_t def;
@@ -247,8 +268,12 @@ EXPORT int system(const char* cmd) {
   } else {
     status = 127 << 8;
   }
-  sigaction(SIGINT, &oint, nullptr);
-  sigaction(SIGQUIT, &oquit, nullptr);
+  system_lock();
+  if (--g_system_users == 0) {
+    sigaction(SIGINT, &g_system_int, nullptr);
+    sigaction(SIGQUIT, &g_system_quit, nullptr);
+  }
+  system_unlock();
   sigprocmask(SIG_SETMASK, &old, nullptr);
   return status;
 }
