@@ -1492,8 +1492,13 @@ bool shares_parent_memory() {
 
 // Whether thread `t` no longer shares this process's memory: a vfork
 // child that took a stack and exec'd (the word stays its), the thread of
-// the parent a fork's child inherited the word from, or one gone.
-bool owner_elsewhere(uint32_t t) { return sys::raw(SYS_kcmp, sys::raw(SYS_getpid), (long)t, 1 /* KCMP_VM */, 0, 0) != 0; }
+// the parent a fork's child inherited the word from, or one gone. Not
+// when that cannot be told (kcmp refused, as Docker's default seccomp
+// profile refuses it): the stack stays taken rather than shared.
+bool owner_elsewhere(uint32_t t) {
+  long r = sys::raw(SYS_kcmp, sys::raw(SYS_getpid), (long)t, 1 /* KCMP_VM */, 0, 0);
+  return r == 1 || r == 2 || r == -ESRCH;
+}
 
 // A kept stack of `size` bytes or more, claimed for thread `me`; nullptr
 // when all are taken. (Mapped, or mapped larger, by a vfork child, it is

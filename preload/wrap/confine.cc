@@ -453,7 +453,10 @@ constexpr uint32_t kWaiters = 1u << 31;
 
 bool owner_gone(uint32_t word) {
   long t = (long)(word & ~kWaiters);
-  return t > 0 && sys::raw(SYS_kcmp, sys::raw(SYS_getpid), t, 1 /* KCMP_VM */, 0, 0) != 0;
+  if (t <= 0) return false;
+  // (Not when kcmp is refused: a live taker's lock is never taken over.)
+  long r = sys::raw(SYS_kcmp, sys::raw(SYS_getpid), t, 1 /* KCMP_VM */, 0, 0);
+  return r == 1 || r == 2 || r == -ESRCH;
 }
 
 void static_lock() {
