@@ -295,9 +295,10 @@ TEST_CASE("a thread with a small stack starts programs: fork, vfork, system, pos
 
 // The exec's own stack (above) has room for 1 MiB and 16 bytes an
 // argument: 112,000 arguments overflowed its first cut, where a real
-// chroot takes as many as the kernel does; vfork children of threads that find the
-// kept stacks taken stayed on their 64 KiB; a handler on the signal stack
-// that execs, with signals coming, had them put over its frames.
+// chroot takes as many as the kernel does; vfork children of threads that
+// find the kept stacks taken stayed on their 64 KiB; a handler on the
+// signal stack that execs, with signals coming, had them put over its
+// frames.
 TEST_CASE("the exec's own stack: 150,000 arguments, vfork from threads of 64 KiB, an exec from a handler on the signal stack") {
   auto r = in_root("perl -e 'exec(q{/bin/sh}, q{-c}, q{echo $#}, (q{a}) x 150000) or die qq{exec: $!}'; "
                    "helper threads-start vfork 8 10; "

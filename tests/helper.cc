@@ -80,8 +80,6 @@
 #include <ftw.h>
 #include <glob.h>
 #include <linux/stat.h>
-#include <linux/filter.h>
-#include <linux/seccomp.h>
 #include <netinet/in.h>
 #include <poll.h>
 #include <pthread.h>
@@ -103,6 +101,8 @@
 #include <string>
 #include <vector>
 #include <sys/stat.h>
+
+#include "deny_call.h"
 
 static int print_entry(const char* p, const struct stat* st, int, struct FTW*) {
   printf("%s %u\n", p, (unsigned)st->st_uid);
@@ -753,21 +753,9 @@ int main(int argc, char** argv) {
     printf("%.*s\n", n < 0 ? 0 : (int)n, b);
     return 0;
   }
-  if (argc >= 3 && !strcmp(argv[1], "no-kcmp")) {
-    // Runs PROGRAM ARGS under a seccomp filter of its own that refuses
-    // kcmp (EPERM), as Docker's default profile does.
-    struct sock_filter f[] = {
-        BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, nr)),
-        BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, SYS_kcmp, 0, 1),
-        BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | EPERM),
-        BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
-    };
-    struct sock_fprog prog = {sizeof f / sizeof f[0], f};
-    if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0 || prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &prog) != 0)
-      return perror("no-kcmp"), 1;
-    execv(argv[2], argv + 2);
-    return perror(argv[2]), 127;
-  }
+  // PROGRAM ARGS where kcmp is refused (EPERM), as Docker's default
+  // seccomp profile refuses it.
+  if (argc >= 3 && !strcmp(argv[1], "no-kcmp")) return run_denying(SYS_kcmp, argv + 2);
   if (argc == 3 && !strcmp(argv[1], "altstack-exec")) {
     // A handler on the signal stack execs (and fails) N times while another
     // thread storms the process with signals whose handler goes on the

@@ -28,6 +28,7 @@
 #include <initializer_list>
 
 #include "../preload/core/direct.h"
+#include "deny_call.h"
 
 namespace {
 
@@ -393,22 +394,6 @@ int signals() {
   return 0;
 }
 
-// Runs CMD where seccomp filters cannot be installed (as in a container
-// whose profile forbids them): seccomp() fails with EPERM.
-int deny_seccomp(char** cmd) {
-  struct sock_filter f[] = {
-      BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, nr)),
-      BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, SYS_seccomp, 0, 1),
-      BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | EPERM),
-      BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
-  };
-  struct sock_fprog prog = {sizeof f / sizeof f[0], f};
-  if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) || syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, 0, &prog))
-    return perror("rawprog: seccomp"), 1;
-  execvp(cmd[0], cmd);
-  return perror(cmd[0]), 127;
-}
-
 // A thread with an alternate signal stack (as each of Go's has) whose raw
 // calls are trapped while another thread sends it signals without pause
 // (as Go's preemption and SIGCHLD do): a signal that came as the trap's
@@ -508,7 +493,9 @@ int main(int argc, char** argv) {
   if (!strcmp(mode, "clobber")) return clobber(environ);
   if (!strcmp(mode, "opath") && argc > 3) return opath(argv[2], argv[3]);
   if (!strcmp(mode, "suspend")) return suspend();
-  if (!strcmp(mode, "deny-seccomp") && argc > 2) return deny_seccomp(argv + 2);
+  // CMD where seccomp filters cannot be installed (a container whose
+  // profile forbids them): seccomp() fails with EPERM.
+  if (!strcmp(mode, "deny-seccomp") && argc > 2) return run_denying(SYS_seccomp, argv + 2);
   if (!strcmp(mode, "altstack")) return altstack(argc > 2 ? atol(argv[2]) : 20000);
   if (!strcmp(mode, "trapcost")) return trapcost(argc > 2 ? atol(argv[2]) : 100000, !(argc > 3 && !strcmp(argv[3], "plain")));
   if (!strcmp(mode, "umask") && argc > 2) return umask_modes(argv[2]);
