@@ -1263,6 +1263,15 @@ TEST_CASE("a loader without --argv0 and --preload (glibc < 2.33, < 2.30): progra
   CHECK(r.out == "600\n656\n/bin/sh\n/bin/sh_-c_echo $0; perl /tmp/cmdline.pl < /proc/$$/cmdline_\n");
 }
 
+// A script run by execveat with a relative name from a directory
+// descriptor: the kernel hands its interpreter /dev/fd/N/NAME; it was
+// handed NAME, which it looked for in its working directory.
+TEST_CASE("execveat of a script by a name relative to a directory descriptor: its interpreter gets /dev/fd/N/NAME") {
+  auto r = in_root("mkdir -p /tmp/ea && printf '#!/bin/sh\\necho \"$0 $1\"\\n' > /tmp/ea/s.sh && chmod 755 /tmp/ea/s.sh && "
+                   "helper execveat-rel /tmp/ea s.sh arg; helper execveat-rel-cloexec /tmp/ea s.sh arg");
+  CHECK(r.out == "/dev/fd/3/s.sh arg\nexecveat: No such file or directory\n");
+}
+
 // The root's loader run by name (LOADER PROGRAM ARGS): the program was
 // given its host path as argv[0] ($0 of a script), and ps showed the
 // loader's own command line, host paths and cowroot's options.

@@ -756,6 +756,14 @@ int main(int argc, char** argv) {
   // PROGRAM ARGS where kcmp is refused (EPERM), as Docker's default
   // seccomp profile refuses it.
   if (argc >= 3 && !strcmp(argv[1], "no-kcmp")) return run_denying(SYS_kcmp, argv + 2);
+  if (argc >= 5 && (!strcmp(argv[1], "execveat-rel") || !strcmp(argv[1], "execveat-rel-cloexec"))) {
+    // execveat(descriptor of DIR, NAME, [NAME, ARGS...]) from /.
+    int d = open(argv[2], O_PATH | O_DIRECTORY | (argv[1][12] ? O_CLOEXEC : 0));
+    if (d < 0 || chdir("/") != 0) return perror(argv[2]), 1;
+    syscall(SYS_execveat, d, argv[3], argv + 3, environ, 0);
+    printf("execveat: %s\n", strerror(errno));
+    return 1;
+  }
   if (argc == 3 && !strcmp(argv[1], "altstack-exec")) {
     // A handler on the signal stack execs (and fails) N times while another
     // thread storms the process with signals whose handler goes on the

@@ -1160,7 +1160,25 @@ int plan_exec(Plan* p, int dirfd, const char* path, char* const argv[], char* co
         memcpy(p->fdname, "/dev/fd/", 8);
         memcpy(p->fdname + 8, link + 14, ll - 14 + 1);
       }
-      args[lead] = const_cast<char*>(name && *name ? name : fd_direct >= 0 ? p->fdname : argv0);
+      // One run by a relative name from a directory descriptor (execveat)
+      // is /dev/fd/N/NAME to the kernel: the interpreter would open NAME
+      // from its working directory, another file or none.
+      const char* as_named = name;
+      if (depth == 0 && fd_direct < 0 && dirfd != AT_FDCWD && name && *name && *name != '/') {
+        long fdf = sys::raw(SYS_fcntl, dirfd, F_GETFD);
+        if (fdf < 0 || (fdf & FD_CLOEXEC)) return -ENOENT;
+        char link[32];
+        size_t ll = sys::proc_fd_path(dirfd, link);  // "/proc/self/fd/N"
+        size_t nl = strlen(name);
+        if (8 + (ll - 14) + 1 + nl + 1 > sizeof p->dirname_) return -ENAMETOOLONG;
+        char* o = p->dirname_;
+        memcpy(o, "/dev/fd/", 8);
+        memcpy(o + 8, link + 14, ll - 14);
+        o[8 + ll - 14] = '/';
+        memcpy(o + 8 + ll - 14 + 1, name, nl + 1);
+        as_named = o;
+      }
+      args[lead] = const_cast<char*>(as_named && *as_named ? as_named : fd_direct >= 0 ? p->fdname : argv0);
       if (*arg) {
         size_t al = strlen(arg) + 1;
         char* keep = p->strings + sizeof p->strings - (depth + 1) * 512;

@@ -40,6 +40,7 @@ struct Plan {
   char libpath[16384];
   char comm[16];          // the kernel's name for the new process: its file's name
   char fdname[40];        // "/dev/fd/N": a script run by descriptor
+  char dirname_[kPathMax + 40];  // "/dev/fd/N/NAME": one run by a name relative to a directory descriptor
   char libstamp[40 + 2048];  // COWROOT_LIBPATH's stamp ("" for none), with the root's preload list
   char rootpreload[2048];   // the root's /etc/ld.so.preload, for --preload (cached_library_path)
   char preloadarg[kHostPathMax + 2048];  // --preload's value when the root has such a list
