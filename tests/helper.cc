@@ -764,6 +764,45 @@ int main(int argc, char** argv) {
     printf("execveat: %s\n", strerror(errno));
     return 1;
   }
+  if (argc == 3 && !strcmp(argv[1], "fork-in-plan")) {
+    // N failing execs in a row, while another thread sends signals whose
+    // handler (on the current stack: often the plan's) forks a child that
+    // starts a program: the child must not plan on the stack it runs on.
+    static std::atomic<int> bad{0}, runs{0};
+    static pid_t main_tid;
+    static std::atomic<bool> stop{false};
+    main_tid = (pid_t)syscall(SYS_gettid);
+    struct sigaction sa{};
+    sa.sa_handler = [](int) {
+      int saved = errno;
+      int st = -1;
+      pid_t p = fork();
+      if (p == 0) {
+        char* av[] = {const_cast<char*>("sleep"), const_cast<char*>("0"), nullptr};
+        execv("/bin/sleep", av);
+        _exit(127);
+      }
+      if (p > 0) waitpid(p, &st, 0);
+      if (st != 0) bad++;
+      runs++;
+      errno = saved;
+    };
+    sigaction(SIGUSR1, &sa, nullptr);
+    pthread_t storm;
+    pthread_create(&storm, nullptr, [](void*) -> void* {
+      for (int i = 0; i < 100 && !stop; i++) {
+        syscall(SYS_tgkill, getpid(), main_tid, SIGUSR1);
+        usleep(3000);
+      }
+      return nullptr;
+    }, nullptr);
+    char* av[] = {const_cast<char*>("x"), nullptr};
+    for (int i = 0, n = atoi(argv[2]); i < n || runs < 20; i++) execv("/nonexistent/program", av);
+    stop = true;
+    pthread_join(storm, nullptr);
+    printf("children bad %d\n", bad.load());
+    return 0;
+  }
   if (argc == 3 && !strcmp(argv[1], "altstack-exec")) {
     // A handler on the signal stack execs (and fails) N times while another
     // thread storms the process with signals whose handler goes on the

@@ -1513,16 +1513,19 @@ bool shares_parent_memory() {
 // the parent a fork's child inherited the word from, or one gone. Not
 // when that cannot be told (kcmp refused, as Docker's default seccomp
 // profile refuses it): the stack stays taken rather than shared.
-bool owner_elsewhere(uint32_t t) {
-  long r = sys::raw(SYS_kcmp, sys::raw(SYS_getpid), (long)t, 1 /* KCMP_VM */, 0, 0);
-  return r == 1 || r == 2 || r == -ESRCH;
-}
+bool owner_elsewhere(uint32_t t) { return sys::memory_elsewhere((long)t) == 1; }
 
 // A kept stack of `size` bytes or more, claimed for thread `me`; nullptr
 // when all are taken. (Mapped, or mapped larger, by a vfork child, it is
 // the parent's as well: kept for the next exec, as meant.)
 ExecStack* claim_exec_stack(uint32_t me, size_t size) {
+  // Never the one this thread runs on: a handler that came while a plan
+  // ran there forked, and the child, finding the parent's thread the
+  // taker, would start a plan of its own at its top.
+  auto here = reinterpret_cast<uintptr_t>(__builtin_frame_address(0));
   for (auto& s : g_exec_stacks) {
+    auto lo = reinterpret_cast<uintptr_t>(s.mem);
+    if (lo && here >= lo && here < lo + s.size) continue;
     uint32_t o = 0;
     if (!s.owner.compare_exchange_strong(o, me, std::memory_order_acquire) &&
         !(owner_elsewhere(o) && s.owner.compare_exchange_strong(o, me, std::memory_order_acquire)))

@@ -119,6 +119,14 @@ inline void prefault(const void* from, const void* to) {
   if (b > a) raw(SYS_madvise, (long)a, (long)(b - a), kPopulateWrite);
 }
 
+// Whether thread `t` (a lock's or a stack's taker) no longer shares this
+// process's memory: 1 it does not (kcmp says another memory, or there is
+// no such thread), 0 it does, -1 not known: kcmp is refused (Docker's
+// default seccomp profile; a kernel without it) and `t` is no thread of
+// this process (/proc/self/task): a fork's parent, one gone, or a vfork
+// child of ours.
+int memory_elsewhere(long t);
+
 // "/proc/self/fd/N" (or /proc/self/DIR/N) into out (at least 32 bytes);
 // returns its length.
 inline size_t proc_fd_path(int fd, char* out, const char* dir = "fd") {
@@ -177,5 +185,14 @@ struct Dirent64 {
   unsigned char type;
   char name[1];
 };
+
+inline int memory_elsewhere(long t) {
+  long r = raw(SYS_kcmp, raw(SYS_getpid), t, 1 /* KCMP_VM */, 0, 0);
+  if (r == 1 || r == 2 || r == -ESRCH) return 1;
+  if (r == 0) return 0;
+  char path[40];
+  proc_fd_path((int)t, path, "task");
+  return raw(SYS_faccessat, AT_FDCWD, (long)path, 0 /* F_OK */) == 0 ? 0 : -1;
+}
 
 }  // namespace cr::sys

@@ -71,10 +71,9 @@ std::atomic<long> g_owner[kStacks];  // the thread that execs on it, if one does
 // one trapped call that does not return): a slot whose exec'ing thread no
 // longer shares this address space (kcmp) is free.
 void reclaim() {
-  long me = sys::raw(SYS_getpid);
   for (int i = 0; i < kStacks; i++) {
     long t = g_owner[i].load(std::memory_order_relaxed);
-    if (t > 0 && sys::raw(SYS_kcmp, me, t, 1 /* KCMP_VM */, 0, 0) != 0) {
+    if (t > 0 && sys::memory_elsewhere(t) != 0) {  // (never a thread of this process)
       g_owner[i].store(0, std::memory_order_relaxed);
       g_busy.fetch_and(~(1ull << i), std::memory_order_release);
     }
@@ -453,10 +452,9 @@ constexpr uint32_t kWaiters = 1u << 31;
 
 bool owner_gone(uint32_t word) {
   long t = (long)(word & ~kWaiters);
-  if (t <= 0) return false;
-  // (Not when kcmp is refused: a live taker's lock is never taken over.)
-  long r = sys::raw(SYS_kcmp, sys::raw(SYS_getpid), t, 1 /* KCMP_VM */, 0, 0);
-  return r == 1 || r == 2 || r == -ESRCH;
+  // (Where kcmp is refused: a thread of this process is never taken over
+  // from; any other taker is, as a fork's parent's must be.)
+  return t > 0 && sys::memory_elsewhere(t) != 0;
 }
 
 void static_lock() {
