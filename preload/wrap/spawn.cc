@@ -222,13 +222,17 @@ EXPORT int posix_spawn_file_actions_destroy(posix_spawn_file_actions_t* fa) {
 // and restoring its own left them ignored for good, the one that saved
 // another's SIG_IGN restoring last).
 namespace {
-std::atomic<int> g_system_lock{0};
+// A lock for what system() and popen() keep beside the program's threads.
+struct SpinLock {
+  std::atomic<int> held{0};
+  void lock() {
+    while (held.exchange(1, std::memory_order_acquire)) sched_yield();
+  }
+  void unlock() { held.store(0, std::memory_order_release); }
+};
+SpinLock g_system_lock;
 int g_system_users;
 struct sigaction g_system_int, g_system_quit;
-void system_lock() {
-  while (g_system_lock.exchange(1, std::memory_order_acquire)) sched_yield();
-}
-void system_unlock() { g_system_lock.store(0, std::memory_order_release); }
 }  // namespace
 
 EXPORT int system(const char* cmd) {
@@ -240,14 +244,14 @@ EXPORT int system(const char* cmd) {
   sigprocmask(SIG_BLOCK, &block, &old);
   struct sigaction ign{}, oint, oquit;
   ign.sa_handler = SIG_IGN;
-  system_lock();
+  g_system_lock.lock();
   if (g_system_users++ == 0) {
     sigaction(SIGINT, &ign, &g_system_int);
     sigaction(SIGQUIT, &ign, &g_system_quit);
   }
   oint = g_system_int;
   oquit = g_system_quit;
-  system_unlock();
+  g_system_lock.unlock();
   posix_spawnattr_t at;
   posix_spawnattr_init(&at);
   sigset_t def;
@@ -268,12 +272,12 @@ EXPORT int system(const char* cmd) {
   } else {
     status = 127 << 8;
   }
-  system_lock();
+  g_system_lock.lock();
   if (--g_system_users == 0) {
     sigaction(SIGINT, &g_system_int, nullptr);
     sigaction(SIGQUIT, &g_system_quit, nullptr);
   }
-  system_unlock();
+  g_system_lock.unlock();
   sigprocmask(SIG_SETMASK, &old, nullptr);
   return status;
 }
@@ -284,11 +288,7 @@ struct PopenEntry {
   pid_t pid;
 };
 PopenEntry g_popen[64];
-std::atomic<int> g_popen_lock{0};
-void popen_lock() {
-  while (g_popen_lock.exchange(1, std::memory_order_acquire)) sched_yield();
-}
-void popen_unlock() { g_popen_lock.store(0, std::memory_order_release); }
+SpinLock g_popen_lock;
 }  // namespace
 
 EXPORT FILE* popen(const char* cmd, const char* mode) {
@@ -304,11 +304,11 @@ EXPORT FILE* popen(const char* cmd, const char* mode) {
   posix_spawn_file_actions_t fa;
   posix_spawn_file_actions_init(&fa);
   posix_spawn_file_actions_adddup2(&fa, theirs, rd ? 1 : 0);
-  popen_lock();
+  g_popen_lock.lock();
   // Streams of earlier popen calls must not leak into this child (POSIX).
   for (auto& e : g_popen)
     if (e.f) posix_spawn_file_actions_addclose(&fa, fileno(e.f));
-  popen_unlock();
+  g_popen_lock.unlock();
   const char* argv[] = {"sh", "-c", cmd, nullptr};
   pid_t pid;
   int r = posix_spawn(&pid, "/bin/sh", &fa, nullptr, const_cast<char* const*>(argv), environ);
@@ -325,27 +325,27 @@ EXPORT FILE* popen(const char* cmd, const char* mode) {
     close(mine);
     return nullptr;
   }
-  popen_lock();
+  g_popen_lock.lock();
   for (auto& e : g_popen)
     if (!e.f) {
       e = {f, pid};
       break;
     }
-  popen_unlock();
+  g_popen_lock.unlock();
   return f;
 }
 
 EXPORT int pclose(FILE* f) {
   ensure();
   pid_t pid = -1;
-  popen_lock();
+  g_popen_lock.lock();
   for (auto& e : g_popen)
     if (e.f == f) {
       pid = e.pid;
       e = {nullptr, 0};
       break;
     }
-  popen_unlock();
+  g_popen_lock.unlock();
   if (pid < 0) {
     using fn_t = int (*)(FILE*);
     static auto fn = real<fn_t>("pclose");
