@@ -903,6 +903,22 @@ size_t argv_count(char* const argv[]) {
   return n;
 }
 
+namespace {
+// "/dev/fd/N", or "/dev/fd/N/NAME" with a name, into out: false when it
+// does not fit.
+bool dev_fd_name(int fd, const char* name, char* out, size_t n) {
+  char link[32];
+  size_t ll = sys::proc_fd_path(fd, link) - 14;  // "/proc/self/fd/N": N
+  size_t nl = name ? strlen(name) + 1 : 0;
+  if (8 + ll + nl + 1 > n) return false;
+  memcpy(out, "/dev/fd/", 8);
+  memcpy(out + 8, link + 14, ll);
+  if (name) out[8 + ll] = '/', memcpy(out + 8 + ll + 1, name, nl - 1);
+  out[8 + ll + nl] = 0;
+  return true;
+}
+}  // namespace
+
 int plan_exec(Plan* p, int dirfd, const char* path, char* const argv[], char* const envp[], int flags,
               char** env_slots, size_t env_cap, char** argv_slots, size_t argv_cap) {
   // An empty argument vector: the kernel gives the program one empty
@@ -1151,34 +1167,19 @@ int plan_exec(Plan* p, int dirfd, const char* path, char* const argv[], char* co
       // #!interp [arg] name args... : the interpreter is an inside path. A
       // script run by descriptor is named /dev/fd/N, as the kernel names it.
       if (lead < 2) return -E2BIG;
-      // The kernel fails it so (ENOENT): the interpreter could not open
-      // /dev/fd/N once the exec closed it.
-      if (fd_direct >= 0 && (sys::raw(SYS_fcntl, fd_direct, F_GETFD) & FD_CLOEXEC)) return -ENOENT;
-      if (fd_direct >= 0) {
-        char link[32];
-        size_t ll = sys::proc_fd_path(fd_direct, link);  // "/proc/self/fd/N"
-        memcpy(p->fdname, "/dev/fd/", 8);
-        memcpy(p->fdname + 8, link + 14, ll - 14 + 1);
-      }
-      // One run by a relative name from a directory descriptor (execveat)
-      // is /dev/fd/N/NAME to the kernel: the interpreter would open NAME
-      // from its working directory, another file or none.
-      const char* as_named = name;
-      if (depth == 0 && fd_direct < 0 && dirfd != AT_FDCWD && name && *name && *name != '/') {
-        long fdf = sys::raw(SYS_fcntl, dirfd, F_GETFD);
+      // A script run by descriptor is /dev/fd/N to the kernel, one run by a
+      // relative name from a directory descriptor (execveat) /dev/fd/N/NAME
+      // (handed NAME, the interpreter would open another file or none from
+      // its working directory); once the exec closed that descriptor its
+      // interpreter could not open it, and the kernel fails it so (ENOENT).
+      bool by_dir = depth == 0 && fd_direct < 0 && dirfd != AT_FDCWD && name && *name && *name != '/';
+      if (fd_direct >= 0 || by_dir) {
+        int via = by_dir ? dirfd : fd_direct;
+        long fdf = sys::raw(SYS_fcntl, via, F_GETFD);
         if (fdf < 0 || (fdf & FD_CLOEXEC)) return -ENOENT;
-        char link[32];
-        size_t ll = sys::proc_fd_path(dirfd, link);  // "/proc/self/fd/N"
-        size_t nl = strlen(name);
-        if (8 + (ll - 14) + 1 + nl + 1 > sizeof p->dirname_) return -ENAMETOOLONG;
-        char* o = p->dirname_;
-        memcpy(o, "/dev/fd/", 8);
-        memcpy(o + 8, link + 14, ll - 14);
-        o[8 + ll - 14] = '/';
-        memcpy(o + 8 + ll - 14 + 1, name, nl + 1);
-        as_named = o;
+        if (!dev_fd_name(via, by_dir ? name : nullptr, p->fdname, sizeof p->fdname)) return -ENAMETOOLONG;
       }
-      args[lead] = const_cast<char*>(as_named && *as_named ? as_named : fd_direct >= 0 ? p->fdname : argv0);
+      args[lead] = const_cast<char*>(by_dir ? p->fdname : name && *name ? name : fd_direct >= 0 ? p->fdname : argv0);
       if (*arg) {
         size_t al = strlen(arg) + 1;
         char* keep = p->strings + sizeof p->strings - (depth + 1) * 512;
@@ -1474,9 +1475,8 @@ void plan_done(Plan* p) {
 }
 
 #if defined(__x86_64__)
-// Calls fn(arg) with its stack at `top` (16-byte aligned).
-extern "C" long cr_call_on_stack(char* top, long (*fn)(void*), void* arg);
-asm(".text\n.p2align 4\n.hidden cr_call_on_stack\n.type cr_call_on_stack,@function\ncr_call_on_stack:\n"
+// (exec.h) cr_call_on_stack.
+asm(".text\n.p2align 4\n.globl cr_call_on_stack\n.hidden cr_call_on_stack\n.type cr_call_on_stack,@function\ncr_call_on_stack:\n"
     " push %rbp\n mov %rsp, %rbp\n mov %rdi, %rsp\n mov %rsi, %rax\n mov %rdx, %rdi\n call *%rax\n"
     " mov %rbp, %rsp\n pop %rbp\n ret\n");
 
@@ -1501,11 +1501,10 @@ char* map_exec_stack(size_t size) {
 }
 
 // Whether this process shares its parent's memory (a vfork child); also
-// when that cannot be told.
+// when that cannot be told (a parent outside the pid namespace is 0).
 bool shares_parent_memory() {
-  long me = sys::raw(SYS_getpid), parent = sys::raw(SYS_getppid);
-  long r = sys::raw(SYS_kcmp, me, parent, 1 /* KCMP_VM */, 0, 0);
-  return r != 1 && r != 2;  // (0 the same; an error: not known)
+  long parent = sys::raw(SYS_getppid);
+  return parent <= 0 || sys::memory_elsewhere(parent) != 1;
 }
 
 // Whether thread `t` no longer shares this process's memory: a vfork

@@ -39,8 +39,8 @@ struct Plan {
   char exe[kPathMax];
   char libpath[16384];
   char comm[16];          // the kernel's name for the new process: its file's name
-  char fdname[40];        // "/dev/fd/N": a script run by descriptor
-  char dirname_[kPathMax + 40];  // "/dev/fd/N/NAME": one run by a name relative to a directory descriptor
+  char fdname[kPathMax + 40];  // "/dev/fd/N" (a script run by descriptor) or "/dev/fd/N/NAME" (by a name
+                               // relative to a directory descriptor)
   char libstamp[40 + 2048];  // COWROOT_LIBPATH's stamp ("" for none), with the root's preload list
   char rootpreload[2048];   // the root's /etc/ld.so.preload, for --preload (cached_library_path)
   char preloadarg[kHostPathMax + 2048];  // --preload's value when the root has such a list
@@ -130,6 +130,11 @@ size_t argv_count(char* const argv[]);
 // From a handler on the thread's signal stack, the exec's stack is made
 // the signal stack meanwhile (a signal would go over the handler's frames).
 long on_exec_stack(long (*fn)(void*), void* arg, size_t extra);
+#if defined(__x86_64__)
+// Calls fn(arg) with its stack at `top` (16-byte aligned): the exec's own
+// stack above, and the trap's pool stacks (wrap/confine.cc).
+extern "C" long cr_call_on_stack(char* top, long (*fn)(void*), void* arg);
+#endif
 
 // Plans the exec (on_exec_stack: no allocation, vfork-safe) and hands the
 // plan to run(plan). Returns plan_exec's -errno, or what run returns.
@@ -142,13 +147,14 @@ long with_plan(int dirfd, const char* path, char* const argv[], char* const envp
     char* const* envp;
     int flags;
     F* run;
-  } call{dirfd, path, argv, envp, flags, &run};
+    size_t envc, argc;
+  } call{dirfd, path, argv, envp, flags, &run, env_count(envp), argv_count(argv)};
   return on_exec_stack(
       [](void* a) -> long {
         auto* c = static_cast<Call*>(a);
-        size_t ec = env_count(c->envp) + exec_env_extra_slots();
+        size_t ec = c->envc + exec_env_extra_slots();
         char** env = static_cast<char**>(__builtin_alloca(ec * sizeof(char*)));
-        size_t ac = argv_count(c->argv) + kArgvRoom;
+        size_t ac = c->argc + kArgvRoom;
         char** av = static_cast<char**>(__builtin_alloca(ac * sizeof(char*)));
         Plan* p = static_cast<Plan*>(__builtin_alloca(sizeof(Plan)));
         for (auto& i : p->interp) i[0] = 0;
@@ -156,7 +162,7 @@ long with_plan(int dirfd, const char* path, char* const argv[], char* const envp
         if (int e = plan_exec(p, c->dirfd, c->path, c->argv, c->envp, c->flags, env, ec, av, ac); e < 0) return e;
         return (*c->run)(*p);
       },
-      &call, (env_count(envp) + argv_count(argv)) * 2 * sizeof(char*));
+      &call, (call.envc + call.argc) * 2 * sizeof(char*));
 }
 
 // The PATH search of glibc's execvp, the one every caller uses (execvp,

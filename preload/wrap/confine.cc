@@ -18,6 +18,7 @@
 #include <cstring>
 
 #include "../core/confine.h"
+#include "../core/exec.h"
 #include "doors.h"
 
 namespace cr::wrap {
@@ -113,11 +114,23 @@ void release_stack(int slot) {
   g_busy.fetch_and(~(1ull << slot), std::memory_order_release);
 }
 
-// Calls fn(sig, si, uc) with its stack at `top`.
-extern "C" void cr_on_stack(char* top, void (*fn)(int, siginfo_t*, void*), int sig, siginfo_t* si, void* uc);
-asm(".text\n.p2align 4\n.hidden cr_on_stack\n.type cr_on_stack,@function\ncr_on_stack:\n"
-    " push %rbp\n mov %rsp, %rbp\n mov %rdi, %rsp\n mov %rsi, %rax\n mov %edx, %edi\n mov %rcx, %rsi\n"
-    " mov %r8, %rdx\n call *%rax\n mov %rbp, %rsp\n pop %rbp\n ret\n");
+// Calls fn(sig, si, uc) with its stack at `top` (exec.h's trampoline).
+void cr_on_stack(char* top, void (*fn)(int, siginfo_t*, void*), int sig, siginfo_t* si, void* uc) {
+  struct Call {
+    void (*fn)(int, siginfo_t*, void*);
+    int sig;
+    siginfo_t* si;
+    void* uc;
+  } c{fn, sig, si, uc};
+  cr_call_on_stack(
+      top,
+      [](void* a) -> long {
+        auto* c = static_cast<Call*>(a);
+        c->fn(c->sig, c->si, c->uc);
+        return 0;
+      },
+      &c);
+}
 
 long call(long nr, const long* a) { return sys::raw(nr, a[0], a[1], a[2], a[3], a[4], a[5]); }
 
